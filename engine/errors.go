@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors; check with errors.Is.
+var (
+	ErrInvalidFlow   = errors.New("invalid flow")    // wraps every *ValidationError
+	ErrUnknownType   = errors.New("unknown block type")
+	ErrNotDeployed   = errors.New("flow is not deployed")
+	ErrNoTrigger     = errors.New("flow has no trigger to run")
+	ErrClosed        = errors.New("runtime is closed")
+	ErrStepLimit     = errors.New("run exceeded its node execution limit")
+	ErrDeadline      = errors.New("run exceeded its deadline")
+	ErrMessageTooBig = errors.New("message exceeded the size limit")
+	ErrDuplicateType = errors.New("block type already registered")
+	ErrBlockPanic    = errors.New("block panicked")
+)
+
+// ValidationError names what is wrong in a flow document: the node and the
+// config field, and for expressions the line and column (1-based).
+type ValidationError struct {
+	Node   string // node id ("" for document-level problems)
+	Field  string // config field, or a document field such as "wires[2].to"
+	Line   int    // expression line, 0 if not an expression error
+	Column int    // expression column, 0 if not an expression error
+	Msg    string
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	if e.Node != "" {
+		fmt.Fprintf(&b, "node %q: ", e.Node)
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, "field %q: ", e.Field)
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d, column %d: ", e.Line, e.Column)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+func (e *ValidationError) Unwrap() error { return ErrInvalidFlow }
+
+// ValidationErrors is every problem found in one document, in document order.
+type ValidationErrors []*ValidationError
+
+func (es ValidationErrors) Error() string {
+	if len(es) == 1 {
+		return es[0].Error()
+	}
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return fmt.Sprintf("%d problems: %s", len(es), strings.Join(parts, "; "))
+}
+
+func (es ValidationErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// err returns nil for an empty list so callers can `return errs.err()`.
+func (es ValidationErrors) err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+// FirstValidation returns the first *ValidationError inside err, if any,
+// so an HTTP edge can report its node and field.
+func FirstValidation(err error) *ValidationError {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ve
+	}
+	return nil
+}
+
+func verr(node, field, format string, args ...any) *ValidationError {
+	return &ValidationError{Node: node, Field: field, Msg: fmt.Sprintf(format, args...)}
+}

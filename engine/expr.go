@@ -1,0 +1,237 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Env is the standard expression environment: the message, allow-listed
+// environment variables, the flow's persistent variables and the run's
+// start time.
+type Env struct {
+	Msg  Msg               `expr:"msg"`
+	Env  map[string]string `expr:"env"`
+	Flow map[string]any    `expr:"flow"`
+	Now  time.Time         `expr:"now"`
+}
+
+// DefaultMaxExprNodes is the AST node budget of one expression.
+const DefaultMaxExprNodes = 1000
+
+// ExprError is an expression compile or run error with its position (1-based).
+type ExprError struct {
+	Line, Column int
+	Msg          string
+}
+
+func (e *ExprError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	}
+	return e.Msg
+}
+
+// Expr is a compiled expression. It is safe for concurrent use.
+type Expr struct {
+	src  string
+	prog *vm.Program
+	std  bool // compiled against Env
+}
+
+// String returns the expression source.
+func (e *Expr) String() string { return e.src }
+
+var vmPool = sync.Pool{New: func() any { return new(vm.VM) }}
+
+// Eval evaluates an expression compiled against the standard environment.
+func (e *Expr) Eval(x *Exec, msg Msg) (any, error) {
+	if !e.std {
+		return nil, errors.New("expression uses a block-specific environment: call Run")
+	}
+	env := &x.env
+	env.Msg = msg
+	return e.Run(env)
+}
+
+// Run evaluates the expression against env, which must have the type the
+// expression was compiled with (Env, or a pointer to it, for standard fields).
+func (e *Expr) Run(env any) (out any, err error) {
+	v := vmPool.Get().(*vm.VM)
+	defer func() {
+		if r := recover(); r != nil {
+			err = &ExprError{Msg: fmt.Sprintf("expression failed: %v", r)}
+		}
+		vmPool.Put(v)
+	}()
+	out, err = v.Run(e.prog, env)
+	if err != nil {
+		return nil, toExprError(err)
+	}
+	return out, nil
+}
+
+// EvalBool evaluates an expression compiled with Result "bool".
+func (e *Expr) EvalBool(x *Exec, msg Msg) (bool, error) {
+	v, err := e.Eval(x, msg)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, &ExprError{Msg: fmt.Sprintf("expression %q gave %T, want bool", e.src, v)}
+	}
+	return b, nil
+}
+
+// EvalString evaluates an expression and formats a non-string result.
+func (e *Expr) EvalString(x *Exec, msg Msg) (string, error) {
+	v, err := e.Eval(x, msg)
+	if err != nil {
+		return "", err
+	}
+	switch s := v.(type) {
+	case string:
+		return s, nil
+	case nil:
+		return "", nil
+	}
+	return fmt.Sprint(v), nil
+}
+
+func toExprError(err error) error {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		msg := fe.Message
+		if fe.Prev != nil && !strings.Contains(msg, fe.Prev.Error()) {
+			msg += ": " + fe.Prev.Error()
+		}
+		return &ExprError{Line: fe.Line, Column: fe.Column + 1, Msg: msg}
+	}
+	return &ExprError{Msg: err.Error()}
+}
+
+// compileEnv holds what expressions are compiled with at deploy.
+type compileEnv struct {
+	maxNodes uint
+}
+
+// CompileExpr compiles an expression against the standard environment, for
+// blocks that build expressions outside their config fields, and for tests.
+func CompileExpr(src string) (*Expr, error) {
+	return (&compileEnv{maxNodes: DefaultMaxExprNodes}).compile(src, Field{Kind: KindExpr})
+}
+
+// CompileExprEnv compiles against a block-specific environment (a struct
+// value with `expr:"name"` tags), with the standard helper functions.
+func CompileExprEnv(src string, env any, result string) (*Expr, error) {
+	return (&compileEnv{maxNodes: DefaultMaxExprNodes}).compile(src, Field{Kind: KindExpr, ExprEnv: env, Result: result})
+}
+
+func (cc *compileEnv) compile(src string, f Field) (*Expr, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, &ExprError{Msg: "empty expression"}
+	}
+	if len(src) > 16<<10 {
+		return nil, &ExprError{Msg: "expression longer than 16 KiB"}
+	}
+	max := cc.maxNodes
+	if max == 0 {
+		max = DefaultMaxExprNodes
+	}
+	std := f.ExprEnv == nil
+	var env any = Env{}
+	if !std {
+		env = f.ExprEnv
+	}
+	opts := append([]expr.Option{expr.Env(env), expr.MaxNodes(max)}, helpers...)
+	switch f.Result {
+	case "bool":
+		opts = append(opts, expr.AsBool())
+	case "string":
+		opts = append(opts, expr.AsKind(reflect.String))
+	case "number":
+		opts = append(opts, expr.AsFloat64())
+	}
+	var prog *vm.Program
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("expression rejected: %v", r)
+			}
+		}()
+		prog, err = expr.Compile(src, opts...)
+	}()
+	if err != nil {
+		return nil, toExprError(err)
+	}
+	return &Expr{src: src, prog: prog, std: std}, nil
+}
+
+// helpers are the functions every expression may call, besides expr-lang's
+// builtins (len, upper, split, toJSON, fromJSON, duration, date, ...).
+var helpers = []expr.Option{
+	expr.Function("uuid", func(...any) (any, error) { return newUUID(), nil }, new(func() string)),
+	expr.Function("b64url", func(p ...any) (any, error) {
+		switch v := p[0].(type) {
+		case string:
+			return base64.RawURLEncoding.EncodeToString([]byte(v)), nil
+		case []byte:
+			return base64.RawURLEncoding.EncodeToString(v), nil
+		}
+		return nil, fmt.Errorf("b64url: want a string, got %T", p[0])
+	}, new(func(string) string), new(func([]byte) string)),
+	expr.Function("b64urlDecode", func(p ...any) (any, error) {
+		s, _ := p[0].(string)
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+		if err != nil {
+			return nil, errors.New("b64urlDecode: not base64url")
+		}
+		return string(b), nil
+	}, new(func(string) string)),
+	expr.Function("randomHex", func(p ...any) (any, error) {
+		n, _ := p[0].(int)
+		if n < 1 || n > 256 {
+			return nil, errors.New("randomHex: length must be 1..256 bytes")
+		}
+		b := make([]byte, n)
+		rand.Read(b)
+		return hex.EncodeToString(b), nil
+	}, new(func(int) string)),
+	expr.Function("unix", func(p ...any) (any, error) {
+		t, ok := p[0].(time.Time)
+		if !ok {
+			return nil, errors.New("unix: want a time")
+		}
+		return t.Unix(), nil
+	}, new(func(time.Time) int64)),
+}
+
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}

@@ -1,0 +1,733 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Msg is a message travelling along the wires: a JSON-like map.
+type Msg = map[string]any
+
+// Limits bound one run.
+type Limits struct {
+	MaxSteps        int           // node executions per run (default 1000)
+	Deadline        time.Duration // wall time per run (default 30s)
+	MaxMessageBytes int           // estimated encoded size of a message (default 1 MiB)
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxSteps <= 0 {
+		l.MaxSteps = 1000
+	}
+	if l.Deadline <= 0 {
+		l.Deadline = 30 * time.Second
+	}
+	if l.MaxMessageBytes <= 0 {
+		l.MaxMessageBytes = 1 << 20
+	}
+	return l
+}
+
+// VarStore persists flow variables (the `flow` of expressions).
+type VarStore interface {
+	LoadVars(ctx context.Context, flow string) (map[string]any, error)
+	// SaveVar writes one variable; a nil value deletes it.
+	SaveVar(ctx context.Context, flow, key string, value any) error
+}
+
+// Options configure a Runtime.
+type Options struct {
+	Registry *Registry
+	Logger   *slog.Logger
+	Limits   Limits
+	// Env is the allow-list of environment variables expressions see as `env`.
+	Env map[string]string
+	// Vars persists flow variables; nil keeps them in memory only.
+	Vars VarStore
+	// Traces persists finished traces; nil keeps them in memory only.
+	Traces TraceSink
+	// TraceRing is how many recent traces per flow are kept in memory (default 100).
+	TraceRing int
+	// MaxExprNodes is the AST node budget of an expression (default 1000).
+	MaxExprNodes uint
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Runtime deploys flows and runs them.
+//
+// A run carries one message from a trigger node along the wires:
+//
+//	trigger --out--> A --ok--> B          each wire of a port gets its own
+//	                   \--ok--> C         copy of the message; a block error
+//	                   \-error-> D        goes out of "error" if wired, else
+//	                                      the run fails.
+//
+// Runs execute on the caller's goroutine (an HTTP handler, a cron job) in
+// breadth-first order, under a step limit, a deadline and a message size
+// limit, and leave a Trace.
+type Runtime struct {
+	reg    *Registry
+	log    *slog.Logger
+	limits Limits
+	opts   Options
+	cc     compileEnv
+
+	mu     sync.Mutex // serializes Deploy/Undeploy/Close
+	flows  map[string]*deployment
+	vars   map[string]*Vars
+	rings  map[string]*traceRing
+	rmu    sync.Mutex // guards rings and vars maps
+	closed atomic.Bool
+}
+
+// New returns a Runtime.
+func New(opts Options) (*Runtime, error) {
+	if opts.Registry == nil {
+		return nil, errors.New("engine: Options.Registry is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.TraceRing <= 0 {
+		opts.TraceRing = 100
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Env == nil {
+		opts.Env = map[string]string{}
+	}
+	return &Runtime{
+		reg: opts.Registry, log: opts.Logger, limits: opts.Limits.withDefaults(), opts: opts,
+		cc:    compileEnv{maxNodes: opts.MaxExprNodes},
+		flows: map[string]*deployment{}, vars: map[string]*Vars{}, rings: map[string]*traceRing{},
+	}, nil
+}
+
+// Registry returns the runtime's block registry.
+func (r *Runtime) Registry() *Registry { return r.reg }
+
+// deployment is one built version of a flow.
+type deployment struct {
+	rt      *Runtime
+	flow    *Flow
+	version int
+	nodes   map[string]*nodeInst
+	order   []*nodeInst // document order
+	vars    *Vars
+	ring    *traceRing
+
+	mu      sync.RWMutex // runs hold RLock; retiring takes Lock
+	retired bool
+}
+
+type nodeInst struct {
+	node    *Node
+	spec    *Spec
+	block   Block
+	out     map[string][]*nodeInst
+	snap    snapper
+	trigger Trigger
+	tctx    *TriggerContext
+}
+
+// Validate checks a flow against the registry exactly as Deploy would
+// (config, expressions, wires, block factories) without running anything.
+func (r *Runtime) Validate(ctx context.Context, f *Flow) error {
+	d, err := r.build(ctx, f, 0)
+	if err != nil {
+		return err
+	}
+	d.closeBlocks()
+	return nil
+}
+
+// Validate checks a flow against the registry's specs: block types, config
+// fields and expressions, wires and ports. It does not call factories.
+func (reg *Registry) Validate(f *Flow) error {
+	_, _, errs := reg.check(f, &compileEnv{})
+	return errs.err()
+}
+
+func (reg *Registry) check(f *Flow, cc *compileEnv) (map[string]*Spec, map[string]*Config, ValidationErrors) {
+	var errs ValidationErrors
+	specs := map[string]*Spec{}
+	configs := map[string]*Config{}
+	for i := range f.Nodes {
+		n := &f.Nodes[i]
+		e, ok := reg.types[n.Type]
+		if !ok {
+			errs = append(errs, verr(n.ID, "type", "unknown block type %q", n.Type))
+			continue
+		}
+		spec := e.spec
+		specs[n.ID] = &spec
+		c, cerrs := parseConfig(&spec, n, cc)
+		errs = append(errs, cerrs...)
+		configs[n.ID] = c
+	}
+	type wkey struct{ from, port, to string }
+	seen := map[wkey]bool{}
+	for i, w := range f.Wires {
+		field := fmt.Sprintf("wires[%d]", i)
+		from, to := f.Node(w.From), f.Node(w.To)
+		switch {
+		case from == nil:
+			errs = append(errs, verr(w.From, field+".from", "wire from a node that does not exist"))
+			continue
+		case to == nil:
+			errs = append(errs, verr(w.To, field+".to", "wire to a node that does not exist"))
+			continue
+		}
+		if s := specs[w.To]; s != nil && s.Trigger {
+			errs = append(errs, verr(w.To, field+".to", "%s is a trigger and has no input", s.Type))
+		}
+		if s := specs[w.From]; s != nil {
+			if ports := s.Ports(configs[w.From]); !slices.Contains(ports, w.Port) {
+				errs = append(errs, verr(w.From, field+".port", "block %s has no output port %q (ports: %q)", s.Type, w.Port, ports))
+			}
+		}
+		k := wkey{w.From, w.Port, w.To}
+		if seen[k] {
+			errs = append(errs, verr(w.From, field, "duplicate wire %s:%s -> %s", w.From, w.Port, w.To))
+		}
+		seen[k] = true
+	}
+	return specs, configs, errs
+}
+
+func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deployment, err error) {
+	specs, configs, errs := r.reg.check(f, &r.cc)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	d = &deployment{rt: r, flow: f, version: version, nodes: make(map[string]*nodeInst, len(f.Nodes))}
+	defer func() {
+		if err != nil {
+			d.closeBlocks()
+		}
+	}()
+	for i := range f.Nodes {
+		n := &f.Nodes[i]
+		spec := specs[n.ID]
+		inst := &nodeInst{node: n, spec: spec, out: map[string][]*nodeInst{}, snap: snapper{extra: spec.Sensitive}}
+		setup := &Setup{Ctx: ctx, FlowID: f.ID, NodeID: n.ID, Config: configs[n.ID],
+			Logger: r.log.With("flow", f.ID, "node", n.ID), Limits: r.limits}
+		b, err := callFactory(r.reg.types[n.Type].factory, setup)
+		if err != nil {
+			var ve ValidationErrors
+			if errors.As(err, &ve) {
+				return nil, err
+			}
+			return nil, ValidationErrors{verr(n.ID, "", "%v", err)}
+		}
+		if b == nil {
+			return nil, ValidationErrors{verr(n.ID, "", "block %s built nothing", n.Type)}
+		}
+		inst.block = b
+		if spec.Trigger {
+			t, ok := b.(Trigger)
+			if !ok {
+				return nil, ValidationErrors{verr(n.ID, "", "trigger block %s does not implement Trigger", n.Type)}
+			}
+			inst.trigger = t
+		}
+		d.nodes[n.ID] = inst
+		d.order = append(d.order, inst)
+	}
+	for _, w := range f.Wires {
+		from := d.nodes[w.From]
+		from.out[w.Port] = append(from.out[w.Port], d.nodes[w.To])
+	}
+	return d, nil
+}
+
+func callFactory(fac Factory, s *Setup) (b Block, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("building the block failed: %v", p)
+		}
+	}()
+	return fac(s)
+}
+
+func (d *deployment) closeBlocks() {
+	for _, n := range d.order {
+		if c, ok := n.block.(Closer); ok {
+			if err := c.Close(); err != nil {
+				d.rt.log.Warn("closing block", "flow", d.flow.ID, "node", n.node.ID, "err", err)
+			}
+		}
+	}
+}
+
+// Deploy validates and builds a flow version, starts its triggers and
+// atomically replaces the running version of the same flow. Runs in flight
+// finish on the version they started with. On error nothing changes.
+func (r *Runtime) Deploy(ctx context.Context, f *Flow, version int) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, err := r.build(ctx, f, version)
+	if err != nil {
+		return err
+	}
+	d.vars = r.varsFor(ctx, f.ID)
+	d.ring = r.ringFor(f.ID)
+	var started []*nodeInst
+	for _, n := range d.order {
+		if n.trigger == nil {
+			continue
+		}
+		n.tctx = &TriggerContext{FlowID: f.ID, NodeID: n.node.ID, d: d, n: n,
+			Logger: r.log.With("flow", f.ID, "node", n.node.ID)}
+		if err := safeStart(ctx, n); err != nil {
+			for _, s := range started {
+				safeStop(ctx, s, r.log)
+			}
+			d.closeBlocks()
+			var ve ValidationErrors
+			if errors.As(err, &ve) {
+				return err
+			}
+			return ValidationErrors{verr(n.node.ID, "", "%v", err)}
+		}
+		started = append(started, n)
+	}
+	old := r.flows[f.ID]
+	r.flows[f.ID] = d
+	if old != nil {
+		old.retire(ctx)
+	}
+	return nil
+}
+
+func safeStart(ctx context.Context, n *nodeInst) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("starting trigger failed: %v", p)
+		}
+	}()
+	return n.trigger.Start(ctx, n.tctx)
+}
+
+func safeStop(ctx context.Context, n *nodeInst, log *slog.Logger) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("trigger stop panicked", "node", n.node.ID, "panic", p)
+		}
+	}()
+	if err := n.trigger.Stop(ctx); err != nil {
+		log.Warn("stopping trigger", "node", n.node.ID, "err", err)
+	}
+}
+
+// retire stops the version's triggers, then closes its blocks once its runs
+// in flight are done.
+func (d *deployment) retire(ctx context.Context) {
+	for _, n := range d.order {
+		if n.trigger != nil {
+			safeStop(ctx, n, d.rt.log)
+		}
+	}
+	go func() {
+		d.mu.Lock()
+		d.retired = true
+		d.mu.Unlock()
+		d.closeBlocks()
+	}()
+}
+
+// Undeploy stops a flow. Runs in flight finish.
+func (r *Runtime) Undeploy(ctx context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.flows[id]
+	if d == nil {
+		return fmt.Errorf("undeploy %q: %w", id, ErrNotDeployed)
+	}
+	delete(r.flows, id)
+	d.retire(ctx)
+	return nil
+}
+
+// Deployed returns the deployed version of a flow.
+func (r *Runtime) Deployed(id string) (version int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d := r.flows[id]; d != nil {
+		return d.version, true
+	}
+	return 0, false
+}
+
+// DeployedFlow returns the deployed document of a flow.
+func (r *Runtime) DeployedFlow(id string) (*Flow, int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d := r.flows[id]; d != nil {
+		return d.flow, d.version, true
+	}
+	return nil, 0, false
+}
+
+// Close stops every trigger and waits, until ctx ends, for runs in flight.
+func (r *Runtime) Close(ctx context.Context) error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	r.mu.Lock()
+	flows := r.flows
+	r.flows = map[string]*deployment{}
+	r.mu.Unlock()
+	for _, d := range flows {
+		for _, n := range d.order {
+			if n.trigger != nil {
+				safeStop(ctx, n, r.log)
+			}
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, d := range flows {
+			d.mu.Lock()
+			d.retired = true
+			d.mu.Unlock()
+			d.closeBlocks()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close: runs still in flight: %w", ctx.Err())
+	}
+}
+
+// Traces returns the recent traces of a flow held in memory, newest first.
+func (r *Runtime) Traces(flow string) []*Trace {
+	r.rmu.Lock()
+	ring := r.rings[flow]
+	r.rmu.Unlock()
+	if ring == nil {
+		return nil
+	}
+	return ring.list()
+}
+
+func (r *Runtime) ringFor(flow string) *traceRing {
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	ring := r.rings[flow]
+	if ring == nil {
+		ring = newTraceRing(r.opts.TraceRing)
+		r.rings[flow] = ring
+	}
+	return ring
+}
+
+// Forget drops a deleted flow's in-memory traces and variables.
+func (r *Runtime) Forget(flow string) {
+	r.rmu.Lock()
+	delete(r.rings, flow)
+	delete(r.vars, flow)
+	r.rmu.Unlock()
+}
+
+// Run starts a run of a deployed flow from one of its trigger nodes, as if
+// it had fired (the manual trigger). nodeID "" picks the flow's only
+// trigger, or its core.manual trigger when it has several.
+func (r *Runtime) Run(ctx context.Context, flowID, nodeID string, msg Msg) (*Trace, error) {
+	r.mu.Lock()
+	d := r.flows[flowID]
+	r.mu.Unlock()
+	if d == nil {
+		return nil, fmt.Errorf("run %q: %w", flowID, ErrNotDeployed)
+	}
+	var start *nodeInst
+	if nodeID != "" {
+		start = d.nodes[nodeID]
+		if start == nil || start.trigger == nil {
+			return nil, fmt.Errorf("run %q: node %q is not a trigger of this flow", flowID, nodeID)
+		}
+	} else {
+		var triggers []*nodeInst
+		for _, n := range d.order {
+			if n.trigger != nil {
+				triggers = append(triggers, n)
+				if n.node.Type == "core.manual" {
+					start = n
+				}
+			}
+		}
+		if start == nil {
+			if len(triggers) != 1 {
+				return nil, fmt.Errorf("run %q: %w (found %d triggers; name one)", flowID, ErrNoTrigger, len(triggers))
+			}
+			start = triggers[0]
+		}
+	}
+	if msg == nil {
+		msg = Msg{}
+	}
+	return d.run(ctx, start, msg)
+}
+
+// TriggerContext is how a started trigger fires runs of its flow version.
+type TriggerContext struct {
+	FlowID string
+	NodeID string
+	Logger *slog.Logger
+	d      *deployment
+	n      *nodeInst
+}
+
+// Fire runs the flow from this trigger with msg, on the caller's goroutine,
+// and returns its trace. The error is the run's failure, if it failed.
+func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
+	return t.d.run(ctx, t.n, msg)
+}
+
+// Version is the flow version this trigger belongs to.
+func (t *TriggerContext) Version() int { return t.d.version }
+
+// Exec is the state of one run that blocks see.
+type Exec struct {
+	RunID   string
+	FlowID  string
+	Version int
+	NodeID  string // the node being executed
+	Started time.Time
+	Logger  *slog.Logger
+	env     Env
+	d       *deployment
+}
+
+// Now is the run's start time: one clock reading per run, so every block of
+// a run agrees on "now".
+func (x *Exec) Now() time.Time { return x.Started }
+
+// Vars returns the flow's persistent variables.
+func (x *Exec) Vars() *Vars { return x.d.vars }
+
+// Env returns the standard expression environment for msg.
+func (x *Exec) Env(msg Msg) *Env {
+	x.env.Msg = msg
+	return &x.env
+}
+
+type queued struct {
+	n   *nodeInst
+	msg Msg
+}
+
+func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Trace, err error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.retired {
+		return nil, fmt.Errorf("run %q: %w (version %d was replaced)", d.flow.ID, ErrNotDeployed, d.version)
+	}
+	rt := d.rt
+	lim := rt.limits
+	started := rt.opts.Now()
+	x := &Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d}
+	x.env = Env{Env: rt.opts.Env, Flow: d.vars.snapshot(), Now: started}
+	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
+		Started: started, Status: StatusOK, Steps: make([]Step, 0, 8)}
+	ctx, cancel := context.WithTimeout(ctx, lim.Deadline)
+	defer cancel()
+	defer func() {
+		tr.Duration = int64(time.Since(started))
+		if err != nil {
+			tr.Status, tr.Error = StatusError, err.Error()
+		}
+		d.ring.add(tr)
+		if rt.opts.Traces != nil {
+			rt.opts.Traces.SaveTrace(tr)
+		}
+	}()
+
+	if size := msgSize(msg, lim.MaxMessageBytes); size > lim.MaxMessageBytes {
+		tr.ErrorNode = start.node.ID
+		return tr, fmt.Errorf("node %q: %w (%d > %d bytes)", start.node.ID, ErrMessageTooBig, size, lim.MaxMessageBytes)
+	}
+	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: "out", Msg: start.snapshot(msg)})
+	queue := make([]queued, 0, 8)
+	queue = enqueue(queue, start.out["out"], msg)
+	steps := 0
+	for len(queue) > 0 {
+		q := queue[0]
+		queue = queue[1:]
+		steps++
+		if steps > lim.MaxSteps {
+			tr.ErrorNode = q.n.node.ID
+			return tr, fmt.Errorf("%w (%d node executions); a wire loop?", ErrStepLimit, lim.MaxSteps)
+		}
+		if ctx.Err() != nil {
+			tr.ErrorNode = q.n.node.ID
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return tr, fmt.Errorf("%w (%s) before node %q", ErrDeadline, lim.Deadline, q.n.node.ID)
+			}
+			return tr, fmt.Errorf("run cancelled before node %q: %w", q.n.node.ID, ctx.Err())
+		}
+		x.NodeID = q.n.node.ID
+		t0 := time.Now()
+		port, perr := q.n.process(ctx, x, q.msg)
+		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(time.Since(t0))}
+		if perr != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			perr = fmt.Errorf("%w (%s) in node %q: %v", ErrDeadline, lim.Deadline, q.n.node.ID, perr)
+		}
+		if perr != nil {
+			step.Error = perr.Error()
+			targets := q.n.out[ErrorPort]
+			if len(targets) == 0 || errors.Is(perr, ErrDeadline) {
+				step.Port = ""
+				step.Msg = q.n.snapshot(q.msg)
+				tr.Steps = append(tr.Steps, step)
+				tr.ErrorNode = q.n.node.ID
+				return tr, fmt.Errorf("node %q: %w", q.n.node.ID, perr)
+			}
+			step.Port = ErrorPort
+			q.msg["error"] = map[string]any{"message": perr.Error(), "node": q.n.node.ID}
+			port = ErrorPort
+		}
+		if size := msgSize(q.msg, lim.MaxMessageBytes); size > lim.MaxMessageBytes {
+			step.Error = ErrMessageTooBig.Error()
+			step.Port = ""
+			tr.Steps = append(tr.Steps, step)
+			tr.ErrorNode = q.n.node.ID
+			return tr, fmt.Errorf("node %q: %w (%d > %d bytes)", q.n.node.ID, ErrMessageTooBig, size, lim.MaxMessageBytes)
+		}
+		step.Msg = q.n.snapshot(q.msg)
+		tr.Steps = append(tr.Steps, step)
+		if port != "" {
+			queue = enqueue(queue, q.n.out[port], q.msg)
+		}
+	}
+	return tr, nil
+}
+
+// enqueue gives every target but the last its own copy of msg.
+func enqueue(queue []queued, targets []*nodeInst, msg Msg) []queued {
+	for i, t := range targets {
+		m := msg
+		if i < len(targets)-1 {
+			m = CopyValue(msg).(Msg)
+		}
+		queue = append(queue, queued{t, m})
+	}
+	return queue
+}
+
+func (n *nodeInst) snapshot(msg Msg) any {
+	s := n.snap
+	s.budget = snapBudget
+	return s.snapshot(msg, 0)
+}
+
+// process runs a block, turning a panic into a run error.
+func (n *nodeInst) process(ctx context.Context, x *Exec, msg Msg) (port string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			x.d.rt.log.Error("block panicked", "flow", x.FlowID, "node", n.node.ID, "run", x.RunID,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			port, err = "", fmt.Errorf("%w (run %s)", ErrBlockPanic, x.RunID)
+		}
+	}()
+	if n.trigger != nil {
+		return "out", nil
+	}
+	return n.block.Process(ctx, x, msg)
+}
+
+var runSeq atomic.Uint64
+
+// newRunID returns an id that sorts by start time: 12 hex digits of
+// milliseconds, 4 of a process counter, 8 random.
+func newRunID(t time.Time) string {
+	var b [12]byte
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	seq := runSeq.Add(1)
+	b[6], b[7] = byte(seq>>8), byte(seq)
+	rand.Read(b[8:])
+	return hex.EncodeToString(b[:])
+}
+
+// Vars are a flow's persistent variables, shared by all its versions.
+// Readers get an immutable snapshot; writers copy on write and persist
+// through the VarStore before the snapshot changes.
+type Vars struct {
+	flow  string
+	store VarStore
+	mu    sync.Mutex
+	cur   atomic.Pointer[map[string]any]
+}
+
+func (r *Runtime) varsFor(ctx context.Context, flow string) *Vars {
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	if v := r.vars[flow]; v != nil {
+		return v
+	}
+	v := &Vars{flow: flow, store: r.opts.Vars}
+	m := map[string]any{}
+	if v.store != nil {
+		loaded, err := v.store.LoadVars(ctx, flow)
+		if err != nil {
+			r.log.Error("loading flow variables", "flow", flow, "err", err)
+		} else if loaded != nil {
+			m = loaded
+		}
+	}
+	v.cur.Store(&m)
+	r.vars[flow] = v
+	return v
+}
+
+func (v *Vars) snapshot() map[string]any { return *v.cur.Load() }
+
+// Get returns a variable.
+func (v *Vars) Get(key string) (any, bool) {
+	val, ok := v.snapshot()[key]
+	return val, ok
+}
+
+// Set writes a variable (nil deletes it), persisting it first.
+func (v *Vars) Set(ctx context.Context, key string, val any) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.store != nil {
+		if err := v.store.SaveVar(ctx, v.flow, key, val); err != nil {
+			return fmt.Errorf("save flow variable %q: %w", key, err)
+		}
+	}
+	old := v.snapshot()
+	m := make(map[string]any, len(old)+1)
+	for k, e := range old {
+		m[k] = e
+	}
+	if val == nil {
+		delete(m, key)
+	} else {
+		m[key] = val
+	}
+	v.cur.Store(&m)
+	return nil
+}
