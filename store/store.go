@@ -3,7 +3,9 @@
 // records, encrypted secret records), the embedded bbolt implementation, and
 // encryption at rest for secrets.
 //
-// Every backend must pass the conformance suite in store/storetest.
+// Every backend must pass the conformance suite in store/storetest. The
+// embedded backend is Bolt (OpenBolt); its bucket tree is drawn at the top of
+// bolt.go. LoadMasterKey finds or creates the key that seals secrets.
 //
 // Records are opaque bytes to the store: the flow document, a run trace or a
 // keyset are encoded by their owners. The store only guarantees ordering,

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// KV and secrets share one layout, top/<group>/<name> -> value; they differ
+// only in the value being sealed. These helpers hold the layout.
+
+// getIn returns a copy of top/group/name, or ErrNotFound.
+func getIn(tx *bolt.Tx, topName []byte, group, name string) ([]byte, error) {
+	t, err := top(tx, topName)
+	if err != nil {
+		return nil, err
+	}
+	gb := t.Bucket([]byte(group))
+	if gb == nil {
+		return nil, ErrNotFound
+	}
+	v := gb.Get([]byte(name))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return clone(v), nil
+}
+
+func putIn(tx *bolt.Tx, topName []byte, group, name string, val []byte) error {
+	t, err := top(tx, topName)
+	if err != nil {
+		return err
+	}
+	gb, err := t.CreateBucketIfNotExists([]byte(group))
+	if err != nil {
+		return err
+	}
+	if val == nil {
+		val = []byte{}
+	}
+	return gb.Put([]byte(name), val)
+}
+
+// deleteIn removes top/group/name, and the group bucket once it is empty.
+func deleteIn(tx *bolt.Tx, topName []byte, group, name string) error {
+	t, err := top(tx, topName)
+	if err != nil {
+		return err
+	}
+	gb := t.Bucket([]byte(group))
+	if gb == nil || gb.Get([]byte(name)) == nil {
+		return ErrNotFound
+	}
+	if err := gb.Delete([]byte(name)); err != nil {
+		return err
+	}
+	if k, _ := gb.Cursor().First(); k == nil {
+		return t.DeleteBucket([]byte(group))
+	}
+	return nil
+}
+
+func listIn(tx *bolt.Tx, topName []byte, group string) ([]string, error) {
+	t, err := top(tx, topName)
+	if err != nil {
+		return nil, err
+	}
+	gb := t.Bucket([]byte(group))
+	if gb == nil {
+		return []string{}, nil
+	}
+	out := []string{}
+	err = gb.ForEach(func(k, _ []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out, err
+}
+
+func checkKV(ns, key string) error {
+	if err := checkName("namespace", ns, maxNameLen); err != nil {
+		return err
+	}
+	return checkName("key", key, maxKeyLen)
+}
+
+// GetKV returns the value of ns/key, or ErrNotFound.
+func (s *Bolt) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+	var v []byte
+	err := checkKV(ns, key)
+	if err == nil {
+		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
+			v, err = getIn(tx, bucketKV, ns, key)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return v, nil
+}
+
+// SetKV writes ns/key. A nil val is stored as an empty value; use DeleteKV
+// to remove a key.
+func (s *Bolt) SetKV(ctx context.Context, ns, key string, val []byte) error {
+	err := checkKV(ns, key)
+	if err == nil {
+		err = s.update(ctx, func(tx *bolt.Tx) error {
+			return putIn(tx, bucketKV, ns, key, val)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: set kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return nil
+}
+
+// DeleteKV removes ns/key; ErrNotFound if it is not there.
+func (s *Bolt) DeleteKV(ctx context.Context, ns, key string) error {
+	err := checkKV(ns, key)
+	if err == nil {
+		err = s.update(ctx, func(tx *bolt.Tx) error {
+			return deleteIn(tx, bucketKV, ns, key)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return nil
+}
+
+// ListKV returns the keys of ns in byte order; an unknown ns is empty.
+func (s *Bolt) ListKV(ctx context.Context, ns string) ([]string, error) {
+	var keys []string
+	err := checkName("namespace", ns, maxNameLen)
+	if err == nil {
+		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
+			keys, err = listIn(tx, bucketKV, ns)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list kv %s: %w", q(ns), err)
+	}
+	return keys, nil
+}
+
+// UpdateKV reads, changes and writes ns/key in one transaction. fn gets nil
+// when the key does not exist; returning nil deletes it. An error from fn
+// aborts the transaction and is returned as is.
+func (s *Bolt) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
+	err := checkKV(ns, key)
+	if err == nil && fn == nil {
+		err = fmt.Errorf("nil update function: %w", ErrInvalid)
+	}
+	var fnErr error
+	if err == nil {
+		err = s.update(ctx, func(tx *bolt.Tx) error {
+			old, err := getIn(tx, bucketKV, ns, key)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			val, err := fn(old)
+			if err != nil {
+				fnErr = err
+				return err
+			}
+			return applyUpdate(tx, bucketKV, ns, key, old != nil, val)
+		})
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("store: update kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return nil
+}
+
+// applyUpdate stores the result of an update function: nil deletes.
+func applyUpdate(tx *bolt.Tx, topName []byte, group, name string, existed bool, val []byte) error {
+	if val != nil {
+		return putIn(tx, topName, group, name, val)
+	}
+	if existed {
+		return deleteIn(tx, topName, group, name)
+	}
+	return nil
+}
