@@ -1,0 +1,495 @@
+// Package app joins the engine and the store: it is the one place that
+// knows a flow is both a stored document (draft, versions, runs) and a
+// running deployment. The admin API, the web UI and the CLI all go through
+// it, so they agree on what "save", "deploy" and "restore" mean.
+//
+//	PutFlow ----> store draft (rev+1)              status: undeployed changes
+//	Deploy  ----> validate -> store version n -> runtime swap   status: deployed
+//	Restore ----> draft := version n -> Deploy (if it was deployed)
+//	Start   ----> install examples (first start) -> redeploy every deployed version
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
+)
+
+// Errors the edge maps to status codes.
+var (
+	ErrNotFound = store.ErrNotFound
+	ErrConflict = store.ErrConflict
+	ErrInvalid  = engine.ErrInvalidFlow
+	// ErrIDMismatch: the document's id differs from the id it is stored under.
+	ErrIDMismatch = errors.New("document id does not match the flow id")
+)
+
+// Config wires an App.
+type Config struct {
+	Store    store.Store
+	Registry *engine.Registry
+	Logger   *slog.Logger
+	Limits   engine.Limits
+	// Env is the allow-list of environment variables expressions see.
+	Env map[string]string
+	// Examples holds flow documents (*.json) installed and deployed on the
+	// first start of an empty store.
+	Examples fs.FS
+	Now      func() time.Time
+}
+
+// App is flowd's flow service.
+type App struct {
+	st     store.Store
+	rt     *engine.Runtime
+	reg    *engine.Registry
+	log    *slog.Logger
+	cfg    Config
+	traces *traceWriter
+	mu     sync.Mutex // serializes deploy-like changes per App
+}
+
+// New builds an App and its runtime. Call Start to deploy stored flows.
+func New(cfg Config) (*App, error) {
+	if cfg.Store == nil || cfg.Registry == nil {
+		return nil, errors.New("app: Store and Registry are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &App{st: cfg.Store, reg: cfg.Registry, log: cfg.Logger, cfg: cfg}
+	a.traces = newTraceWriter(cfg.Store, cfg.Logger)
+	rt, err := engine.New(engine.Options{
+		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
+		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.rt = rt
+	return a, nil
+}
+
+// Runtime returns the engine runtime (for triggers and tests).
+func (a *App) Runtime() *engine.Runtime { return a.rt }
+
+// Registry returns the block registry.
+func (a *App) Registry() *engine.Registry { return a.reg }
+
+// Store returns the store.
+func (a *App) Store() store.Store { return a.st }
+
+var (
+	nsSystem       = "system"
+	keyInstalled   = "examples_installed"
+	errNoExamples  = errors.New("no examples")
+	deployNoteUser = "deploy"
+)
+
+// Start installs the example flows on first start, then deploys every flow
+// that was deployed when flowd last stopped. A flow that fails to deploy is
+// logged and left undeployed in the runtime; the others still start.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.installExamples(ctx); err != nil && !errors.Is(err, errNoExamples) {
+		return err
+	}
+	recs, err := a.st.ListFlows(ctx)
+	if err != nil {
+		return fmt.Errorf("app: list flows: %w", err)
+	}
+	for _, rec := range recs {
+		if rec.Deployed == 0 {
+			continue
+		}
+		v, err := a.st.GetVersion(ctx, rec.ID, rec.Deployed)
+		if err != nil {
+			a.log.Error("deployed version missing", "flow", rec.ID, "version", rec.Deployed, "err", err)
+			continue
+		}
+		f, err := engine.DecodeFlow(v.Doc)
+		if err == nil {
+			err = a.rt.Deploy(ctx, f, v.N)
+		}
+		if err != nil {
+			a.log.Error("flow did not start", "flow", rec.ID, "version", v.N, "err", err)
+		}
+	}
+	return nil
+}
+
+func (a *App) installExamples(ctx context.Context) error {
+	if a.cfg.Examples == nil {
+		return errNoExamples
+	}
+	if _, err := a.st.GetKV(ctx, nsSystem, keyInstalled); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("app: read install marker: %w", err)
+	}
+	names, err := fs.Glob(a.cfg.Examples, "*.json")
+	if err != nil {
+		return fmt.Errorf("app: list examples: %w", err)
+	}
+	sort.Strings(names)
+	var failed []string
+	for _, name := range names {
+		doc, err := fs.ReadFile(a.cfg.Examples, name)
+		if err != nil {
+			return fmt.Errorf("app: read example %s: %w", name, err)
+		}
+		if _, err := a.Import(ctx, doc, true); err != nil {
+			a.log.Error("example flow not installed", "file", path.Base(name), "err", err)
+			failed = append(failed, name)
+		}
+	}
+	if err := a.st.SetKV(ctx, nsSystem, keyInstalled, []byte(a.cfg.Now().UTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("app: write install marker: %w", err)
+	}
+	if len(failed) > 0 {
+		a.log.Warn("some example flows were not installed", "files", failed)
+	}
+	return nil
+}
+
+// Close stops every flow, waits for runs in flight (until ctx ends) and
+// flushes traces. It does not close the store.
+func (a *App) Close(ctx context.Context) error {
+	err := a.rt.Close(ctx)
+	a.traces.close()
+	return err
+}
+
+// Status of a flow as the flows list shows it.
+const (
+	StatusDeployed   = "deployed"   // the draft is what runs
+	StatusChanged    = "changed"    // deployed, but the draft has undeployed changes
+	StatusUndeployed = "undeployed" // valid, not running
+	StatusInvalid    = "invalid"    // the draft does not validate
+)
+
+// FlowInfo summarises a flow for lists.
+type FlowInfo struct {
+	ID       string       `json:"id"`
+	Name     string       `json:"name"`
+	Rev      int64        `json:"rev"`
+	Updated  time.Time    `json:"updated"`
+	Deployed int          `json:"deployed_version"`
+	Latest   int          `json:"latest_version"`
+	Status   string       `json:"status"`
+	Problem  string       `json:"problem,omitempty"`
+	LastRun  *RunSummary  `json:"last_run,omitempty"`
+	Nodes    int          `json:"nodes"`
+	Triggers []string     `json:"triggers"`
+	Flow     *engine.Flow `json:"-"`
+}
+
+// RunSummary is the head of a trace.
+type RunSummary struct {
+	ID       string    `json:"id"`
+	Started  time.Time `json:"started"`
+	Status   string    `json:"status"`
+	Duration int64     `json:"duration_ns"`
+}
+
+// ListFlows returns every flow with its status.
+func (a *App) ListFlows(ctx context.Context) ([]FlowInfo, error) {
+	recs, err := a.st.ListFlows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list flows: %w", err)
+	}
+	out := make([]FlowInfo, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, a.info(ctx, rec))
+	}
+	return out, nil
+}
+
+// Info returns one flow's summary.
+func (a *App) Info(ctx context.Context, id string) (FlowInfo, error) {
+	rec, err := a.st.GetFlow(ctx, id)
+	if err != nil {
+		return FlowInfo{}, fmt.Errorf("flow %q: %w", id, err)
+	}
+	return a.info(ctx, rec), nil
+}
+
+func (a *App) info(ctx context.Context, rec store.FlowRecord) FlowInfo {
+	fi := FlowInfo{ID: rec.ID, Rev: rec.Rev, Updated: rec.Updated, Deployed: rec.Deployed, Latest: rec.Latest, Triggers: []string{}}
+	f, err := engine.DecodeFlow(rec.Doc)
+	if err == nil {
+		fi.Flow = f
+		fi.Name = f.Name
+		fi.Nodes = len(f.Nodes)
+		for _, n := range f.Nodes {
+			if s, ok := a.reg.Spec(n.Type); ok && s.Trigger {
+				fi.Triggers = append(fi.Triggers, n.Type)
+			}
+		}
+		err = a.reg.Validate(f)
+	}
+	switch {
+	case err != nil:
+		fi.Status, fi.Problem = StatusInvalid, err.Error()
+	case rec.Deployed == 0:
+		fi.Status = StatusUndeployed
+	default:
+		fi.Status = StatusDeployed
+		if v, verr := a.st.GetVersion(ctx, rec.ID, rec.Deployed); verr != nil || !bytes.Equal(v.Doc, rec.Doc) {
+			fi.Status = StatusChanged
+		}
+	}
+	if runs := a.rt.Traces(rec.ID); len(runs) > 0 {
+		t := runs[0]
+		fi.LastRun = &RunSummary{ID: t.ID, Started: t.Started, Status: t.Status, Duration: t.Duration}
+	} else if rr, err := a.st.ListRuns(ctx, rec.ID, 1); err == nil && len(rr) == 1 {
+		var t engine.Trace
+		if json.Unmarshal(rr[0].Data, &t) == nil {
+			fi.LastRun = &RunSummary{ID: t.ID, Started: t.Started, Status: t.Status, Duration: t.Duration}
+		}
+	}
+	return fi
+}
+
+// Export returns the canonical document of a flow's draft and its revision.
+func (a *App) Export(ctx context.Context, id string) ([]byte, int64, error) {
+	rec, err := a.st.GetFlow(ctx, id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("flow %q: %w", id, err)
+	}
+	return rec.Doc, rec.Rev, nil
+}
+
+// decode parses a document strictly and returns it with its canonical bytes.
+// Secrets never enter a flow document: fields of kind secret hold the name
+// of a stored secret, so canonical export is safe to share.
+func (a *App) decode(doc []byte) (*engine.Flow, []byte, error) {
+	f, err := engine.DecodeFlow(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	canon, err := engine.EncodeFlow(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, canon, nil
+}
+
+// PutFlow saves a draft. The document must decode strictly and carry the
+// same id; it may still fail block validation (the editor saves work in
+// progress), which its status then shows. ifRev: store.AnyRev,
+// store.MustCreate, or the revision last read.
+func (a *App) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) (store.FlowRecord, error) {
+	f, canon, err := a.decode(doc)
+	if err != nil {
+		return store.FlowRecord{}, err
+	}
+	if f.ID != id {
+		return store.FlowRecord{}, fmt.Errorf("%w: document says %q, stored as %q", ErrIDMismatch, f.ID, id)
+	}
+	rec, err := a.st.PutFlow(ctx, id, canon, ifRev)
+	if err != nil {
+		return store.FlowRecord{}, fmt.Errorf("save flow %q: %w", id, err)
+	}
+	return rec, nil
+}
+
+// Import stores a document under its own id (replacing any draft) and
+// optionally deploys it.
+func (a *App) Import(ctx context.Context, doc []byte, deploy bool) (FlowInfo, error) {
+	f, canon, err := a.decode(doc)
+	if err != nil {
+		return FlowInfo{}, err
+	}
+	if deploy {
+		if err := a.rt.Validate(ctx, f); err != nil {
+			return FlowInfo{}, err
+		}
+	}
+	if _, err := a.st.PutFlow(ctx, f.ID, canon, store.AnyRev); err != nil {
+		return FlowInfo{}, fmt.Errorf("import flow %q: %w", f.ID, err)
+	}
+	if deploy {
+		if _, err := a.Deploy(ctx, f.ID); err != nil {
+			return FlowInfo{}, err
+		}
+	}
+	return a.Info(ctx, f.ID)
+}
+
+// DeleteFlow undeploys and deletes a flow with its versions and runs.
+func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, err := a.st.GetFlow(ctx, id); err != nil {
+		return fmt.Errorf("flow %q: %w", id, err)
+	}
+	if err := a.st.DeleteFlow(ctx, id, ifRev); err != nil {
+		return fmt.Errorf("delete flow %q: %w", id, err)
+	}
+	if err := a.rt.Undeploy(ctx, id); err != nil && !errors.Is(err, engine.ErrNotDeployed) {
+		return err
+	}
+	a.rt.Forget(id)
+	return nil
+}
+
+// Deploy validates the draft, stores it as a new version and swaps it in.
+// If the runtime refuses it (say a route another flow holds), the stored
+// deployment state goes back to what it was.
+func (a *App) Deploy(ctx context.Context, id string) (store.Version, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rec, err := a.st.GetFlow(ctx, id)
+	if err != nil {
+		return store.Version{}, fmt.Errorf("flow %q: %w", id, err)
+	}
+	f, err := engine.DecodeFlow(rec.Doc)
+	if err != nil {
+		return store.Version{}, err
+	}
+	if err := a.rt.Validate(ctx, f); err != nil {
+		return store.Version{}, err
+	}
+	v, err := a.st.AddVersion(ctx, id, rec.Doc, deployNoteUser)
+	if err != nil {
+		return store.Version{}, fmt.Errorf("store version of %q: %w", id, err)
+	}
+	if err := a.rt.Deploy(ctx, f, v.N); err != nil {
+		if serr := a.st.SetDeployed(ctx, id, rec.Deployed); serr != nil {
+			a.log.Error("restoring deployment state", "flow", id, "err", serr)
+		}
+		return store.Version{}, err
+	}
+	return v, nil
+}
+
+// Undeploy stops a flow and records it as not deployed.
+func (a *App) Undeploy(ctx context.Context, id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, err := a.st.GetFlow(ctx, id); err != nil {
+		return fmt.Errorf("flow %q: %w", id, err)
+	}
+	if err := a.st.SetDeployed(ctx, id, 0); err != nil {
+		return fmt.Errorf("undeploy %q: %w", id, err)
+	}
+	if err := a.rt.Undeploy(ctx, id); err != nil && !errors.Is(err, engine.ErrNotDeployed) {
+		return err
+	}
+	return nil
+}
+
+// Versions lists a flow's versions, newest first.
+func (a *App) Versions(ctx context.Context, id string) ([]store.Version, error) {
+	if _, err := a.st.GetFlow(ctx, id); err != nil {
+		return nil, fmt.Errorf("flow %q: %w", id, err)
+	}
+	vs, err := a.st.ListVersions(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("versions of %q: %w", id, err)
+	}
+	return vs, nil
+}
+
+// Version returns one version.
+func (a *App) Version(ctx context.Context, id string, n int) (store.Version, error) {
+	v, err := a.st.GetVersion(ctx, id, n)
+	if err != nil {
+		return store.Version{}, fmt.Errorf("flow %q version %d: %w", id, n, err)
+	}
+	return v, nil
+}
+
+// Restore makes version n the draft again and, if the flow is deployed,
+// deploys it (which stores it as the newest version: history only grows).
+func (a *App) Restore(ctx context.Context, id string, n int) (store.FlowRecord, *store.Version, error) {
+	v, err := a.Version(ctx, id, n)
+	if err != nil {
+		return store.FlowRecord{}, nil, err
+	}
+	rec, err := a.st.PutFlow(ctx, id, v.Doc, store.AnyRev)
+	if err != nil {
+		return store.FlowRecord{}, nil, fmt.Errorf("restore %q v%d: %w", id, n, err)
+	}
+	if rec.Deployed == 0 {
+		return rec, nil, nil
+	}
+	nv, err := a.Deploy(ctx, id)
+	if err != nil {
+		return rec, nil, err
+	}
+	rec, err = a.st.GetFlow(ctx, id)
+	return rec, &nv, err
+}
+
+// Run runs a deployed flow once from a trigger node (manual run).
+func (a *App) Run(ctx context.Context, id, node string, input engine.Msg) (*engine.Trace, error) {
+	return a.rt.Run(ctx, id, node, input)
+}
+
+// Runs returns a flow's recent traces, newest first: the persisted ring,
+// plus any not yet flushed from memory.
+func (a *App) Runs(ctx context.Context, id string, limit int) ([]*engine.Trace, error) {
+	if _, err := a.st.GetFlow(ctx, id); err != nil {
+		return nil, fmt.Errorf("flow %q: %w", id, err)
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	mem := a.rt.Traces(id)
+	recs, err := a.st.ListRuns(ctx, id, limit)
+	if err != nil {
+		return nil, fmt.Errorf("runs of %q: %w", id, err)
+	}
+	seen := map[string]bool{}
+	out := make([]*engine.Trace, 0, len(mem)+len(recs))
+	for _, t := range mem {
+		seen[t.ID] = true
+		out = append(out, t)
+	}
+	for _, r := range recs {
+		if seen[r.ID] {
+			continue
+		}
+		var t engine.Trace
+		if err := json.Unmarshal(r.Data, &t); err != nil {
+			continue
+		}
+		out = append(out, &t)
+	}
+	slices.SortFunc(out, func(x, y *engine.Trace) int {
+		if c := y.Started.Compare(x.Started); c != 0 {
+			return c
+		}
+		return strings.Compare(y.ID, x.ID)
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Validate checks a document exactly as a deploy would, without storing it.
+func (a *App) Validate(ctx context.Context, doc []byte) (*engine.Flow, error) {
+	f, err := engine.DecodeFlow(doc)
+	if err != nil {
+		return nil, err
+	}
+	return f, a.rt.Validate(ctx, f)
+}

@@ -1,0 +1,323 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/ui/api"
+)
+
+const token = "fd_test-token"
+
+type manual struct{}
+
+func (manual) Process(context.Context, *engine.Exec, engine.Msg) (string, error) { return "out", nil }
+func (manual) Start(context.Context, *engine.TriggerContext) error               { return nil }
+func (manual) Stop(context.Context) error                                        { return nil }
+
+// testRegistry has a trigger and a "test.set" block that assigns fields
+// from expressions, enough to exercise the API without other packages.
+func testRegistry(t *testing.T) *engine.Registry {
+	reg := engine.NewRegistry()
+	reg.MustRegister(engine.Spec{Type: "test.manual", Trigger: true, Outputs: []string{"out"}},
+		func(*engine.Setup) (engine.Block, error) { return manual{}, nil })
+	reg.MustRegister(engine.Spec{Type: "test.set", Outputs: []string{"out"},
+		Fields: []engine.Field{{Name: "set", Kind: engine.KindExprMap, Required: true}}},
+		func(s *engine.Setup) (engine.Block, error) {
+			exprs := s.Config.Exprs("set")
+			return engine.BlockFunc(func(_ context.Context, x *engine.Exec, m engine.Msg) (string, error) {
+				for _, e := range exprs {
+					v, err := e.Expr.Eval(x, m)
+					if err != nil {
+						return "", err
+					}
+					m[e.Name] = v
+				}
+				return "out", nil
+			}), nil
+		})
+	return reg
+}
+
+func newServer(t *testing.T) (*httptest.Server, *app.App) {
+	t.Helper()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a, err := app.New(app.Config{Store: st, Registry: testRegistry(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	tokens := app.NewTokens(st, token)
+	srv := httptest.NewServer(api.New(a, tokens, nil))
+	t.Cleanup(srv.Close)
+	return srv, a
+}
+
+const greet = `{
+  "schema": "flowd/v1",
+  "id": "greet",
+  "name": "Greet",
+  "nodes": [
+    {"id": "start", "type": "test.manual", "x": 0, "y": 0},
+    {"id": "hello", "type": "test.set", "config": {"set": {"greeting": "'hello ' + (msg.name ?? 'world')"}}, "x": 200, "y": 0}
+  ],
+  "wires": [{"from": "start", "port": "out", "to": "hello"}]
+}`
+
+type call struct {
+	method, path, body string
+	headers            map[string]string
+	auth               bool
+}
+
+func do(t *testing.T, srv *httptest.Server, c call) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), c.method, srv.URL+c.path, strings.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.auth {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+type apiErr struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Node    string `json:"node"`
+		Field   string `json:"field"`
+		Line    int    `json:"line"`
+		Column  int    `json:"column"`
+	} `json:"error"`
+}
+
+func TestAuth(t *testing.T) {
+	srv, _ := newServer(t)
+	for _, tc := range []struct {
+		name   string
+		header string
+	}{
+		{"no header", ""},
+		{"wrong token", "Bearer nope"},
+		{"basic scheme", "Basic " + token},
+		{"token without scheme", token},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := map[string]string{}
+			if tc.header != "" {
+				h["Authorization"] = tc.header
+			}
+			resp, body := do(t, srv, call{method: "GET", path: "/admin/api/flows", headers: h})
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("status %d, want 401", resp.StatusCode)
+			}
+			var e apiErr
+			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != "unauthorized" {
+				t.Fatalf("body %s", body)
+			}
+			if strings.Contains(string(body), "flows") {
+				t.Fatalf("401 body reveals something: %s", body)
+			}
+		})
+	}
+	// Unknown paths are 401 too without a token: nothing is revealed.
+	resp, _ := do(t, srv, call{method: "GET", path: "/admin/api/nothing-here"})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unknown path without token: %d", resp.StatusCode)
+	}
+}
+
+func TestFlowLifecycle(t *testing.T) {
+	srv, a := newServer(t)
+	steps := []struct {
+		name   string
+		call   call
+		status int
+		check  func(t *testing.T, resp *http.Response, body []byte)
+	}{
+		{"create", call{method: "PUT", path: "/admin/api/flows/greet", body: greet}, 201, func(t *testing.T, resp *http.Response, body []byte) {
+			if resp.Header.Get("ETag") != `"1"` {
+				t.Fatalf("ETag %q", resp.Header.Get("ETag"))
+			}
+		}},
+		{"export is canonical", call{method: "GET", path: "/admin/api/flows/greet"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			f, err := engine.DecodeFlow(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			canon, _ := engine.EncodeFlow(f)
+			if string(canon) != string(body) {
+				t.Fatalf("export not canonical:\n%s", body)
+			}
+		}},
+		{"stale If-Match is 412", call{method: "PUT", path: "/admin/api/flows/greet", body: greet, headers: map[string]string{"If-Match": `"7"`}}, 412, nil},
+		{"current If-Match saves", call{method: "PUT", path: "/admin/api/flows/greet", body: greet, headers: map[string]string{"If-Match": `"1"`}}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			if resp.Header.Get("ETag") != `"2"` {
+				t.Fatalf("ETag %q", resp.Header.Get("ETag"))
+			}
+		}},
+		{"second create with If-None-Match is 412", call{method: "PUT", path: "/admin/api/flows/greet", body: greet, headers: map[string]string{"If-None-Match": "*"}}, 412, nil},
+		{"id mismatch", call{method: "PUT", path: "/admin/api/flows/other", body: greet}, 400, nil},
+		{"run before deploy is 409", call{method: "POST", path: "/admin/api/flows/greet/run"}, 409, nil},
+		{"deploy", call{method: "POST", path: "/admin/api/flows/greet/deploy"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			var v struct{ Version int }
+			json.Unmarshal(body, &v)
+			if v.Version != 1 {
+				t.Fatalf("version %d", v.Version)
+			}
+		}},
+		{"run", call{method: "POST", path: "/admin/api/flows/greet/run", body: `{"input":{"name":"ada"}}`}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			var tr engine.Trace
+			if err := json.Unmarshal(body, &tr); err != nil {
+				t.Fatal(err)
+			}
+			if tr.Status != "ok" || len(tr.Steps) != 2 || tr.Steps[1].Node != "hello" {
+				t.Fatalf("trace %s", body)
+			}
+			if m, _ := tr.Steps[1].Msg.(map[string]any); m["greeting"] != "hello ada" {
+				t.Fatalf("greeting %v", tr.Steps[1].Msg)
+			}
+		}},
+		{"runs lists it", call{method: "GET", path: "/admin/api/flows/greet/runs"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			var out struct{ Runs []engine.Trace }
+			json.Unmarshal(body, &out)
+			if len(out.Runs) != 1 || out.Runs[0].Status != "ok" {
+				t.Fatalf("runs %s", body)
+			}
+		}},
+		{"list shows deployed", call{method: "GET", path: "/admin/api/flows"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			var out struct{ Flows []app.FlowInfo }
+			json.Unmarshal(body, &out)
+			if len(out.Flows) != 1 || out.Flows[0].Status != app.StatusDeployed || out.Flows[0].LastRun == nil {
+				t.Fatalf("flows %s", body)
+			}
+		}},
+		{"edit makes it changed", call{method: "PUT", path: "/admin/api/flows/greet", body: strings.Replace(greet, "'hello '", "'hi '", 1)}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			var fi app.FlowInfo
+			json.Unmarshal(body, &fi)
+			if fi.Status != app.StatusChanged {
+				t.Fatalf("status %q", fi.Status)
+			}
+		}},
+		{"deploy v2", call{method: "POST", path: "/admin/api/flows/greet/deploy"}, 200, nil},
+		{"versions", call{method: "GET", path: "/admin/api/flows/greet/versions"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			var out struct {
+				Versions []struct{ Version int }
+			}
+			json.Unmarshal(body, &out)
+			if len(out.Versions) != 2 || out.Versions[0].Version != 2 {
+				t.Fatalf("versions %s", body)
+			}
+		}},
+		{"restore v1", call{method: "POST", path: "/admin/api/flows/greet/versions/1/restore"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			var out struct {
+				NewVersion int `json:"new_version"`
+			}
+			json.Unmarshal(body, &out)
+			if out.NewVersion != 3 {
+				t.Fatalf("restore %s", body)
+			}
+			doc, _, _ := a.Export(t.Context(), "greet")
+			if !strings.Contains(string(doc), "'hello '") {
+				t.Fatalf("draft not restored: %s", doc)
+			}
+		}},
+		{"restore missing version", call{method: "POST", path: "/admin/api/flows/greet/versions/99/restore"}, 404, nil},
+		{"bad version number", call{method: "GET", path: "/admin/api/flows/greet/versions/x"}, 400, nil},
+		{"blocks", call{method: "GET", path: "/admin/api/blocks"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			if !strings.Contains(string(body), `"test.set"`) {
+				t.Fatalf("blocks %s", body)
+			}
+		}},
+		{"schema", call{method: "GET", path: "/admin/api/schema"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			var s map[string]any
+			if err := json.Unmarshal(body, &s); err != nil || s["title"] == nil {
+				t.Fatalf("schema %s", body)
+			}
+		}},
+		{"delete", call{method: "DELETE", path: "/admin/api/flows/greet"}, 204, nil},
+		{"gone", call{method: "GET", path: "/admin/api/flows/greet"}, 404, nil},
+		{"run after delete", call{method: "POST", path: "/admin/api/flows/greet/run"}, 409, nil},
+	}
+	for _, s := range steps {
+		s.call.auth = true
+		resp, body := do(t, srv, s.call)
+		if resp.StatusCode != s.status {
+			t.Fatalf("%s: status %d, want %d: %s", s.name, resp.StatusCode, s.status, body)
+		}
+		if resp.StatusCode >= 400 {
+			var e apiErr
+			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+				t.Fatalf("%s: error body %s", s.name, body)
+			}
+		}
+		if s.check != nil {
+			t.Run(s.name, func(t *testing.T) { s.check(t, resp, body) })
+		}
+	}
+}
+
+func TestInvalidFlows(t *testing.T) {
+	srv, _ := newServer(t)
+	for _, tc := range []struct {
+		name, doc         string
+		status            int
+		code, node, field string
+		line, column      int
+	}{
+		{"malformed JSON", `{"schema":`, 422, "invalid_flow", "", "schema", 0, 0},
+		{"unknown field", strings.Replace(greet, `"name": "Greet"`, `"name": "Greet", "colour": 1`, 1), 422, "invalid_flow", "", "colour", 0, 0},
+		{"unknown block type at deploy", strings.Replace(greet, "test.set", "test.nope", 1), 422, "invalid_flow", "hello", "type", 0, 0},
+		{"bad expression with position", strings.Replace(greet, `'hello ' + (msg.name ?? 'world')`, `'hello ' +`, 1), 422, "invalid_flow", "hello", "set.greeting", 1, 10},
+		{"dangling wire", strings.Replace(greet, `"to": "hello"`, `"to": "ghost"`, 1), 422, "invalid_flow", "ghost", "wires[0].to", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := do(t, srv, call{method: "POST", path: "/admin/api/validate", body: tc.doc, auth: true})
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			var e apiErr
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Fatal(err)
+			}
+			got := e.Error
+			if got.Code != tc.code || got.Node != tc.node || got.Field != tc.field || got.Line != tc.line || got.Column != tc.column {
+				t.Fatalf("got code=%q node=%q field=%q line=%d col=%d (%s), want %q %q %q %d %d",
+					got.Code, got.Node, got.Field, got.Line, got.Column, got.Message, tc.code, tc.node, tc.field, tc.line, tc.column)
+			}
+		})
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	srv, _ := newServer(t)
+	huge := strings.Repeat(" ", engine.MaxFlowBytes+10)
+	resp, body := do(t, srv, call{method: "PUT", path: "/admin/api/flows/greet", body: greet + huge, auth: true})
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}

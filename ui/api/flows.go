@@ -1,0 +1,271 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
+)
+
+func (h *Handler) listFlows(w http.ResponseWriter, r *http.Request) error {
+	flows, err := h.app.ListFlows(r.Context())
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"flows": flows})
+	return nil
+}
+
+// createFlow stores a new flow from the document in the body (its id
+// names it); ?deploy=true deploys it too.
+func (h *Handler) createFlow(w http.ResponseWriter, r *http.Request) error {
+	body, err := ReadBody(w, r, engine.MaxFlowBytes)
+	if err != nil {
+		return err
+	}
+	f, err := engine.DecodeFlow(body)
+	if err != nil {
+		return err
+	}
+	rec, err := h.app.PutFlow(r.Context(), f.ID, body, store.MustCreate)
+	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("deploy") == "true" {
+		if _, err := h.app.Deploy(r.Context(), f.ID); err != nil {
+			return err
+		}
+	}
+	info, err := h.app.Info(r.Context(), rec.ID)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(info.Rev))
+	w.Header().Set("Location", Prefix+"/flows/"+rec.ID)
+	WriteJSON(w, http.StatusCreated, info)
+	return nil
+}
+
+// getFlow returns the canonical export of the draft, byte for byte what
+// `flowd export` prints, with the revision as ETag.
+func (h *Handler) getFlow(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	doc, rev, err := h.app.Export(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(rev))
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Query().Get("download") == "1" {
+		w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.flow.json"`)
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag(rev) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(doc)
+	return err
+}
+
+func (h *Handler) putFlow(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	cond, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	body, err := ReadBody(w, r, engine.MaxFlowBytes)
+	if err != nil {
+		return err
+	}
+	rec, err := h.app.PutFlow(r.Context(), id, body, cond)
+	if err != nil {
+		return err
+	}
+	info, err := h.app.Info(r.Context(), rec.ID)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(rec.Rev))
+	status := http.StatusOK
+	if rec.Rev == 1 {
+		status = http.StatusCreated
+	}
+	WriteJSON(w, status, info)
+	return nil
+}
+
+func (h *Handler) deleteFlow(w http.ResponseWriter, r *http.Request) error {
+	cond, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	if err := h.app.DeleteFlow(r.Context(), r.PathValue("id"), cond); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) flowInfo(w http.ResponseWriter, r *http.Request) error {
+	info, err := h.app.Info(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(info.Rev))
+	WriteJSON(w, http.StatusOK, info)
+	return nil
+}
+
+func (h *Handler) deploy(w http.ResponseWriter, r *http.Request) error {
+	v, err := h.app.Deploy(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"flow": v.Flow, "version": v.N, "created": v.Created})
+	return nil
+}
+
+func (h *Handler) undeploy(w http.ResponseWriter, r *http.Request) error {
+	if err := h.app.Undeploy(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"flow": r.PathValue("id"), "deployed": false})
+	return nil
+}
+
+// run runs a deployed flow once. The answer is the run's trace; a run that
+// failed is still a 200 (the request worked) with status "error" in it.
+func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Node  string         `json:"node"`
+		Input map[string]any `json:"input"`
+	}
+	if err := DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	tr, err := h.app.Run(r.Context(), r.PathValue("id"), req.Node, req.Input)
+	if tr == nil && err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, tr)
+	return nil
+}
+
+func (h *Handler) runs(w http.ResponseWriter, r *http.Request) error {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	runs, err := h.app.Runs(r.Context(), r.PathValue("id"), limit)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"runs": runs})
+	return nil
+}
+
+func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) error {
+	runs, err := h.app.Runs(r.Context(), r.PathValue("id"), 1000)
+	if err != nil {
+		return err
+	}
+	for _, t := range runs {
+		if t.ID == r.PathValue("run") {
+			WriteJSON(w, http.StatusOK, t)
+			return nil
+		}
+	}
+	return Errorf(http.StatusNotFound, "not_found", "no run %q in the flow's recent runs", r.PathValue("run"))
+}
+
+type versionView struct {
+	N       int    `json:"version"`
+	Created string `json:"created"`
+	Note    string `json:"note"`
+	Nodes   int    `json:"nodes"`
+	Wires   int    `json:"wires"`
+}
+
+func (h *Handler) versions(w http.ResponseWriter, r *http.Request) error {
+	vs, err := h.app.Versions(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := make([]versionView, 0, len(vs))
+	for _, v := range vs {
+		vv := versionView{N: v.N, Created: v.Created.UTC().Format("2006-01-02T15:04:05Z"), Note: v.Note}
+		if f, err := engine.DecodeFlow(v.Doc); err == nil {
+			vv.Nodes, vv.Wires = len(f.Nodes), len(f.Wires)
+		}
+		out = append(out, vv)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"versions": out})
+	return nil
+}
+
+func versionParam(r *http.Request) (int, error) {
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 {
+		return 0, Errorf(http.StatusBadRequest, "bad_request", "version must be a positive number")
+	}
+	return n, nil
+}
+
+func (h *Handler) getVersion(w http.ResponseWriter, r *http.Request) error {
+	n, err := versionParam(r)
+	if err != nil {
+		return err
+	}
+	v, err := h.app.Version(r.Context(), r.PathValue("id"), n)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(v.Doc)
+	return err
+}
+
+func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
+	n, err := versionParam(r)
+	if err != nil {
+		return err
+	}
+	rec, v, err := h.app.Restore(r.Context(), r.PathValue("id"), n)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"flow": rec.ID, "restored": n, "rev": rec.Rev, "deployed_version": rec.Deployed}
+	if v != nil {
+		out["new_version"] = v.N
+	}
+	w.Header().Set("ETag", etag(rec.Rev))
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) validate(w http.ResponseWriter, r *http.Request) error {
+	body, err := ReadBody(w, r, engine.MaxFlowBytes)
+	if err != nil {
+		return err
+	}
+	f, err := h.app.Validate(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"valid": true, "id": f.ID, "nodes": len(f.Nodes)})
+	return nil
+}
+
+func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) error {
+	WriteJSON(w, http.StatusOK, map[string]any{"blocks": h.app.Registry().Specs()})
+	return nil
+}
+
+func (h *Handler) schema(w http.ResponseWriter, r *http.Request) error {
+	s, err := h.app.Registry().JSONSchema()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/schema+json")
+	_, err = w.Write(s)
+	return err
+}
