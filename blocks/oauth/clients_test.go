@@ -1,0 +1,140 @@
+package oauth
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/store"
+)
+
+func newClients(t *testing.T) (*Clients, *store.Bolt) {
+	t.Helper()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return NewClients(st), st
+}
+
+func TestClientRegistry(t *testing.T) {
+	c, st := newClients(t)
+	ctx := t.Context()
+	cl, secret, err := c.Add(ctx, Client{ID: "svc", Scopes: []string{"read", "write", "read"}, Audiences: []string{"https://api"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(secret) < 40 || cl.SecretHash != "" || strings.Join(cl.Scopes, " ") != "read write" {
+		t.Fatalf("added %+v secret len %d", cl, len(secret))
+	}
+	raw, _ := st.GetKV(ctx, nsClients, "svc")
+	if strings.Contains(string(raw), secret) || !strings.Contains(string(raw), "$argon2id$") {
+		t.Fatalf("stored record holds the secret or no hash: %s", raw)
+	}
+	if _, _, err := c.Add(ctx, Client{ID: "svc"}, ""); !errors.Is(err, ErrClientExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	list, err := c.List(ctx)
+	if err != nil || len(list) != 1 || list[0].SecretHash != "" {
+		t.Fatalf("list %+v %v", list, err)
+	}
+
+	for _, tc := range []struct {
+		name, id, secret string
+		ok               bool
+	}{
+		{"right secret", "svc", secret, true},
+		{"right secret again (cached)", "svc", secret, true},
+		{"wrong secret", "svc", secret + "x", false},
+		{"empty secret", "svc", "", false},
+		{"unknown client", "nobody", secret, false},
+		{"hostile id", "../../etc/passwd", secret, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := c.Authenticate(ctx, tc.id, tc.secret)
+			if tc.ok {
+				if err != nil || got.ID != tc.id {
+					t.Fatalf("got %+v, %v", got, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidClient) || err.Error() != ErrInvalidClient.Error() {
+				t.Fatalf("err = %v, want exactly %v", err, ErrInvalidClient)
+			}
+		})
+	}
+
+	// Re-registering with a new secret invalidates the cached verification.
+	if err := c.Remove(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Authenticate(ctx, "svc", secret); !errors.Is(err, ErrInvalidClient) {
+		t.Fatalf("removed client still authenticates: %v", err)
+	}
+	if _, _, err := c.Add(ctx, Client{ID: "svc"}, "another-secret-of-16+"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Authenticate(ctx, "svc", secret); !errors.Is(err, ErrInvalidClient) {
+		t.Fatalf("old secret accepted after re-registration: %v", err)
+	}
+	if err := c.Remove(ctx, "ghost"); !errors.Is(err, ErrNoClient) {
+		t.Fatalf("remove unknown: %v", err)
+	}
+}
+
+func TestClientValidation(t *testing.T) {
+	c, _ := newClients(t)
+	for _, tc := range []struct {
+		name   string
+		cl     Client
+		secret string
+		want   string
+	}{
+		{"empty id", Client{}, "", "client id"},
+		{"space in id", Client{ID: "a b"}, "", "client id"},
+		{"bad scope", Client{ID: "a", Scopes: []string{"a\"b"}}, "", "scope"},
+		{"audience with space", Client{ID: "a", Audiences: []string{"x y"}}, "", "audience"},
+		{"short secret", Client{ID: "a"}, "short", "16 characters"},
+		{"public with secret", Client{ID: "a", Public: true}, "0123456789abcdef", "public client"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := c.Add(t.Context(), tc.cl, tc.secret)
+			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCacheExpires(t *testing.T) {
+	c, _ := newClients(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.SetClock(func() time.Time { return now })
+	_, secret, err := c.Add(t.Context(), Client{ID: "svc"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Authenticate(t.Context(), "svc", secret); err != nil {
+		t.Fatal(err)
+	}
+	cl, _ := c.Get(t.Context(), "svc")
+	if !c.cached(cl, secret) || c.cached(cl, secret+"x") {
+		t.Fatal("cache should hold the verified secret only")
+	}
+	now = now.Add(6 * time.Minute)
+	if c.cached(cl, secret) {
+		t.Fatal("cache entry outlived its ttl")
+	}
+}
+
+func TestVerifySecretRejectsHostileHashes(t *testing.T) {
+	for _, h := range []string{"", "$argon2id$", "$argon2id$v=19$m=999999999,t=1,p=1$AAAA$AAAA", "$argon2id$v=19$m=1024,t=99,p=1$AAAA$AAAA",
+		"$argon2i$v=19$m=1024,t=1,p=1$AAAA$AAAA", "$argon2id$v=19$m=1024,t=1,p=0$AAAA$AAAA"} {
+		if verifySecret(h, "x") {
+			t.Fatalf("accepted %q", h)
+		}
+	}
+}
