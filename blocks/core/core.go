@@ -1,0 +1,50 @@
+// Package core provides flowd's control blocks: the manual trigger, message
+// editing (core.set), routing (core.switch), logging (core.log), failing a
+// run on purpose (core.fail) and flow variables (core.kv_get, core.kv_set).
+//
+// Every block here is pure engine plumbing: it imports only the engine, keeps
+// no global mutable state, and compiles its expressions at deploy. A message
+// moves through them like this:
+//
+//	core.manual --out--> core.set --out--> core.switch --<rule>--> ...
+//	                                                   \--else--> ...
+//	every non-trigger block also has the engine's implicit "error" port.
+//
+// There is no core.catch: the "error" port of every block is the catch.
+// There is no core.delay either: runs are synchronous and short.
+package core
+
+import (
+	"errors"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// Category is the editor palette group of every block in this package.
+const Category = "core"
+
+// ErrFail is wrapped by the error of core.fail, so an embedder can tell a
+// deliberate failure from a broken block with errors.Is.
+var ErrFail = errors.New("failed by core.fail")
+
+// Register adds the core block types to reg.
+func Register(reg *engine.Registry) error {
+	blocks := []struct {
+		spec    engine.Spec
+		factory engine.Factory
+	}{
+		{manualSpec(), newManualFromConfig},
+		{setSpec(), newSetFromConfig},
+		{switchSpec(), newSwitchFromConfig},
+		{logSpec(), newLogFromConfig},
+		{failSpec(), newFailFromConfig},
+		{kvGetSpec(), newKVGetFromConfig},
+		{kvSetSpec(), newKVSetFromConfig},
+	}
+	for _, b := range blocks {
+		if err := reg.Register(b.spec, b.factory); err != nil {
+			return err
+		}
+	}
+	return nil
+}

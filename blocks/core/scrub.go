@@ -1,0 +1,136 @@
+package core
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// Token shapes that may sit inside a longer text. engine.Redact only catches
+// a string that is a token as a whole; a log line like "got " + msg.token is
+// not one.
+var tokenPatterns = []*regexp.Regexp{
+	// Compact JWS (3 parts) and JWE (5 parts): base64url JSON header first.
+	regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+){0,2}`),
+	// HTTP credentials.
+	regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+`),
+	// PEM blocks, also cut ones.
+	regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----(?s:.*?)(-----END [A-Z0-9 ]+-----|$)`),
+}
+
+// minSecretLen is the shortest message secret scrub looks for: replacing
+// every "ab" in a text would mangle it without protecting anything real.
+const minSecretLen = 4
+
+// scrub removes secrets from a text built from msg (a log line, a failure
+// message): the values the engine redacts from msg (sensitive keys such as
+// "authorization" or "password", token-shaped strings) wherever they occur
+// in text, then any token shape. red is engine.Redact(msg).
+func scrub(text string, msg engine.Msg, red any) string {
+	if text == "" {
+		return text
+	}
+	var secrets []string
+	collectRedacted(msg, red, &secrets)
+	// Longest first, so a secret containing another is removed whole.
+	slices.SortFunc(secrets, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	for _, s := range secrets {
+		text = strings.ReplaceAll(text, s, engine.Redacted)
+	}
+	for _, re := range tokenPatterns {
+		text = re.ReplaceAllLiteralString(text, engine.Redacted)
+	}
+	return text
+}
+
+// collectRedacted walks a value and its redacted copy side by side and adds
+// to out every string of orig that the copy hides.
+func collectRedacted(orig, red any, out *[]string) {
+	if red == engine.Redacted {
+		collectStrings(orig, out, 0)
+		return
+	}
+	switch r := red.(type) {
+	case map[string]any:
+		switch o := orig.(type) {
+		case map[string]any:
+			for k, rv := range r {
+				if ov, ok := o[k]; ok {
+					collectRedacted(ov, rv, out)
+				}
+			}
+		case map[string]string:
+			for k, rv := range r {
+				if ov, ok := o[k]; ok {
+					collectRedacted(ov, rv, out)
+				}
+			}
+		case map[string][]string:
+			for k, rv := range r {
+				if ov, ok := o[k]; ok {
+					collectRedacted(ov, rv, out)
+				}
+			}
+		}
+	case []any:
+		switch o := orig.(type) {
+		case []any:
+			for i := range min(len(o), len(r)) {
+				collectRedacted(o[i], r[i], out)
+			}
+		case []string:
+			for i := range min(len(o), len(r)) {
+				collectRedacted(o[i], r[i], out)
+			}
+		}
+	}
+}
+
+// collectStrings adds every string inside v (a redacted subtree, such as a
+// JWK under "key") to out.
+func collectStrings(v any, out *[]string, depth int) {
+	if depth > 16 {
+		return
+	}
+	switch t := v.(type) {
+	case string:
+		if len(t) >= minSecretLen {
+			*out = append(*out, t)
+		}
+	case []byte:
+		if len(t) >= minSecretLen {
+			*out = append(*out, string(t))
+		}
+	case int, int64, float64, json.Number:
+		// A numeric one-time code under "code" is a secret too; texts show
+		// numbers as fmt does.
+		if s := fmt.Sprint(t); len(s) >= minSecretLen {
+			*out = append(*out, s)
+		}
+	case map[string]any:
+		for _, e := range t {
+			collectStrings(e, out, depth+1)
+		}
+	case []any:
+		for _, e := range t {
+			collectStrings(e, out, depth+1)
+		}
+	case map[string]string:
+		for _, e := range t {
+			collectStrings(e, out, depth+1)
+		}
+	case []string:
+		for _, e := range t {
+			collectStrings(e, out, depth+1)
+		}
+	case map[string][]string:
+		for _, e := range t {
+			collectStrings(e, out, depth+1)
+		}
+	}
+}

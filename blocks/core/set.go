@@ -1,0 +1,116 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/flowd/flowd/engine"
+)
+
+func setSpec() engine.Spec {
+	return engine.Spec{
+		Type:     "core.set",
+		Title:    "Set fields",
+		Category: Category,
+		Description: "Sets message fields from expressions and removes fields. Every expression " +
+			"sees the message as it arrived, so the entries do not depend on each other's order; " +
+			"then the listed fields are removed and the new values written.",
+		Fields: []engine.Field{
+			{Name: "set", Label: "Set", Kind: engine.KindExprMap,
+				Help: "Field path -> expression. A path is dotted: \"user.id\" writes msg.user.id, " +
+					"creating msg.user if needed. Example: {\"user.name\": \"upper(msg.name)\"}. " +
+					"A literal text needs quotes inside the expression: \"\\\"admin\\\"\"."},
+			{Name: "delete", Label: "Remove", Kind: engine.KindStrings,
+				Help: "Field paths to remove, e.g. \"headers.authorization\" to drop a token " +
+					"before the message is logged or answered. An absent field is ignored."},
+		},
+		Outputs: []string{"out"},
+	}
+}
+
+type assignment struct {
+	path path
+	expr *engine.Expr
+}
+
+// setBlock evaluates every assignment against the incoming message before
+// changing anything, so a failing expression or a path into a non-object
+// leaves the message untouched for the error port.
+type setBlock struct {
+	assign []assignment
+	del    []path
+}
+
+var _ engine.Block = (*setBlock)(nil)
+
+func newSetFromConfig(s *engine.Setup) (engine.Block, error) {
+	c := s.Config
+	entries := c.Exprs("set")
+	if len(entries) == 0 && len(c.Strings("delete")) == 0 {
+		return nil, s.Errorf("set", "required: give at least one field to set (or one to remove)")
+	}
+	var assign []assignment
+	for _, e := range entries {
+		p, err := parsePath(e.Name)
+		if err != nil {
+			return nil, s.Errorf("set."+e.Name, "%v", err)
+		}
+		for _, a := range assign {
+			if err := overlap(a.path, p); err != nil {
+				return nil, s.Errorf("set", "%v", err)
+			}
+		}
+		assign = append(assign, assignment{p, e.Expr})
+	}
+	var del []path
+	for i, d := range c.Strings("delete") {
+		p, err := parsePath(d)
+		if err != nil {
+			return nil, s.Errorf("delete", "item %d: %v", i, err)
+		}
+		for _, q := range del {
+			if err := overlap(q, p); err != nil {
+				return nil, s.Errorf("delete", "%v", err)
+			}
+		}
+		for _, a := range assign {
+			if err := overlap(a.path, p); err != nil {
+				return nil, s.Errorf("delete", "%v; a field is either set or removed", err)
+			}
+		}
+		del = append(del, p)
+	}
+	return newSet(assign, del), nil
+}
+
+func newSet(assign []assignment, del []path) *setBlock {
+	return &setBlock{assign: assign, del: del}
+}
+
+func (b *setBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	var buf [8]any
+	vals := buf[:0]
+	for _, a := range b.assign {
+		v, err := a.expr.Eval(x, msg)
+		if err != nil {
+			return "", fmt.Errorf("set %q: %w", a.path.String(), err)
+		}
+		if err := checkSet(msg, a.path); err != nil {
+			return "", fmt.Errorf("set %q: %w", a.path.String(), err)
+		}
+		// A copy, so that two paths never share one object: the value may
+		// be a map from the message itself (msg.user).
+		vals = append(vals, engine.CopyValue(v))
+	}
+	for _, p := range b.del {
+		deletePath(msg, p)
+	}
+	for i, a := range b.assign {
+		// Cannot fail: checked above, and no path lies inside another, so
+		// no write changes what another was checked against.
+		if err := setPath(msg, a.path, vals[i]); err != nil {
+			return "", fmt.Errorf("set %q: %w", a.path.String(), err)
+		}
+	}
+	return "out", nil
+}
