@@ -117,6 +117,9 @@ func (a *App) Start(ctx context.Context) error {
 		if rec.Deployed == 0 {
 			continue
 		}
+		if n, ok := a.rt.Deployed(rec.ID); ok && n == rec.Deployed {
+			continue // just installed and deployed
+		}
 		v, err := a.st.GetVersion(ctx, rec.ID, rec.Deployed)
 		if err != nil {
 			a.log.Error("deployed version missing", "flow", rec.ID, "version", rec.Deployed, "err", err)

@@ -1,0 +1,608 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/flowd/flowd"
+	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/flows/examples"
+	"github.com/flowd/flowd/store"
+)
+
+type cli struct {
+	getenv         env
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	data, addr     string
+}
+
+var errSilent = errors.New("silent")
+
+type usageError struct{ error }
+
+// parse parses flags that may come before, between or after positional
+// arguments ("flowd run greet --input {}"), which the flag package alone
+// does not allow.
+func parse(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return usageError{err}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
+}
+
+// flags returns a FlagSet with the common flags bound.
+func (c *cli) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.data, "data", or(c.getenv("FLOWD_DATA"), "flowd-data"), "data folder")
+	fs.StringVar(&c.addr, "addr", or(c.getenv("FLOWD_ADDR"), "127.0.0.1:8080"), "listen address")
+	return fs
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (c *cli) logger() *slog.Logger {
+	level := slog.LevelInfo
+	if strings.EqualFold(c.getenv("FLOWD_LOG"), "debug") {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+const (
+	dbFile    = "flowd.db"
+	tokenFile = "admin.token"
+	addrFile  = "flowd.addr"
+)
+
+// openStore opens the data folder's database, creating folder, master key
+// and database on first use.
+func (c *cli) openStore(create bool) (*store.Bolt, bool, error) {
+	if create {
+		if err := os.MkdirAll(c.data, 0o700); err != nil {
+			return nil, false, fmt.Errorf("create data folder: %w", err)
+		}
+	} else if _, err := os.Stat(filepath.Join(c.data, dbFile)); err != nil {
+		return nil, false, fmt.Errorf("no flowd database in %s (start `flowd serve --data %s` once, or pass --data)", c.data, c.data)
+	}
+	key, created, err := store.LoadMasterKey(c.data, c.getenv)
+	if err != nil {
+		return nil, false, err
+	}
+	st, err := store.OpenBolt(filepath.Join(c.data, dbFile), store.BoltOptions{MasterKey: key})
+	if err != nil {
+		return nil, false, err
+	}
+	return st, created, nil
+}
+
+func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
+	return flowd.New(flowd.Options{Store: st, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
+		Examples: examples.FS, Env: exprEnv(c.getenv)})
+}
+
+// exprEnv returns the environment variables expressions may read: those
+// named in FLOWD_EXPR_ENV (comma separated). Nothing else leaks into flows.
+func exprEnv(getenv env) map[string]string {
+	out := map[string]string{}
+	for _, name := range strings.Split(getenv("FLOWD_EXPR_ENV"), ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			out[name] = getenv(name)
+		}
+	}
+	return out
+}
+
+func (c *cli) serve(ctx context.Context, args []string) error {
+	fs := c.flags("serve")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := c.logger()
+	st, createdKey, err := c.openStore(true)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("%w: is another flowd serving %s?", err, c.data)
+		}
+		return err
+	}
+	defer st.Close()
+	if createdKey {
+		fmt.Fprintf(c.stdout, "Created master key %s (keep it: it decrypts the keys in %s)\n",
+			filepath.Join(c.data, "master.key"), dbFile)
+	}
+	fd, err := c.newFlowd(st, log)
+	if err != nil {
+		return err
+	}
+	tok, err := fd.EnsureAdminToken(ctx)
+	if err != nil {
+		return err
+	}
+	tokenPath := filepath.Join(c.data, tokenFile)
+	if tok != "" {
+		if err := writeSecretFile(tokenPath, tok+"\n"); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "Created the admin API token in %s (mode 0600).\n", tokenPath)
+	}
+	if err := fd.Start(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		_ = fd.Close(context.Background())
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	addr := ln.Addr().String()
+	_ = os.WriteFile(filepath.Join(c.data, addrFile), []byte(addr+"\n"), 0o600)
+	defer os.Remove(filepath.Join(c.data, addrFile))
+
+	mux := http.NewServeMux()
+	mux.Handle("/", fd.FlowHandler())
+	mux.Handle("/admin/", fd.AdminHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	fmt.Fprintf(c.stdout, "flowd listening on http://%s (data: %s)\n", addr, c.data)
+	if c.getenv("FLOWD_ADMIN_TOKEN") != "" {
+		fmt.Fprintf(c.stdout, "Admin API: http://%s/admin/api (token: $FLOWD_ADMIN_TOKEN)\n", addr)
+	} else {
+		fmt.Fprintf(c.stdout, "Admin API: curl -H \"Authorization: Bearer $(cat %s)\" http://%s/admin/api/flows\n", tokenPath, addr)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		_ = fd.Close(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(c.stdout, "flowd shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if cerr := fd.Close(sctx); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func writeSecretFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// backend is where data commands go: the store directly, or a running
+// server's admin API when that server holds the database.
+type backend interface {
+	Flows(ctx context.Context) ([]app.FlowInfo, error)
+	Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, error)
+	Export(ctx context.Context, id string) ([]byte, error)
+	Run(ctx context.Context, id, node string, input map[string]any) (*engine.Trace, error)
+	Close(ctx context.Context) error
+}
+
+func (c *cli) backend(ctx context.Context) (backend, error) {
+	st, _, err := c.openStore(false)
+	if err == nil {
+		fd, err := c.newFlowd(st, slog.New(slog.DiscardHandler))
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		return &localBackend{fd: fd, st: st}, nil
+	}
+	if !errors.Is(err, store.ErrLocked) {
+		return nil, err
+	}
+	addr := c.getenv("FLOWD_ADDR")
+	if b, rerr := os.ReadFile(filepath.Join(c.data, addrFile)); rerr == nil && addr == "" {
+		addr = strings.TrimSpace(string(b))
+	}
+	if addr == "" {
+		addr = c.addr
+	}
+	tok := c.getenv("FLOWD_ADMIN_TOKEN")
+	if tok == "" {
+		b, rerr := os.ReadFile(filepath.Join(c.data, tokenFile))
+		if rerr != nil {
+			return nil, fmt.Errorf("a server holds %s; set FLOWD_ADMIN_TOKEN to use its admin API", c.data)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	return &remoteBackend{base: "http://" + addr + "/admin/api", token: tok,
+		client: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+type localBackend struct {
+	fd *flowd.Flowd
+	st *store.Bolt
+}
+
+func (l *localBackend) Flows(ctx context.Context) ([]app.FlowInfo, error) {
+	return l.fd.App().ListFlows(ctx)
+}
+
+func (l *localBackend) Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, error) {
+	return l.fd.App().Import(ctx, doc, deploy)
+}
+
+func (l *localBackend) Export(ctx context.Context, id string) ([]byte, error) {
+	doc, _, err := l.fd.App().Export(ctx, id)
+	return doc, err
+}
+
+// Run deploys just this flow's stored version in this process and runs it.
+func (l *localBackend) Run(ctx context.Context, id, node string, input map[string]any) (*engine.Trace, error) {
+	a := l.fd.App()
+	rec, err := a.Store().GetFlow(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("flow %q: %w", id, err)
+	}
+	if rec.Deployed == 0 {
+		return nil, fmt.Errorf("flow %q: %w (deploy it first: flowd import --deploy FILE)", id, engine.ErrNotDeployed)
+	}
+	v, err := a.Version(ctx, id, rec.Deployed)
+	if err != nil {
+		return nil, err
+	}
+	f, err := engine.DecodeFlow(v.Doc)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Runtime().Deploy(ctx, f, v.N); err != nil {
+		return nil, err
+	}
+	tr, err := a.Run(ctx, id, node, input)
+	a.FlushTraces()
+	return tr, err
+}
+
+func (l *localBackend) Close(ctx context.Context) error {
+	err := l.fd.Close(ctx)
+	if cerr := l.st.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type remoteBackend struct {
+	base   string
+	token  string
+	client *http.Client
+}
+
+func (r *remoteBackend) do(ctx context.Context, method, path string, body []byte, out any) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, r.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("the server holding the data folder did not answer: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct {
+				Code, Message string
+			} `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
+			return nil, fmt.Errorf("server: %s (%s)", e.Error.Message, e.Error.Code)
+		}
+		return nil, fmt.Errorf("server answered %s", resp.Status)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return nil, fmt.Errorf("server answer: %w", err)
+		}
+	}
+	return data, nil
+}
+
+func (r *remoteBackend) Flows(ctx context.Context) ([]app.FlowInfo, error) {
+	var out struct {
+		Flows []app.FlowInfo `json:"flows"`
+	}
+	_, err := r.do(ctx, "GET", "/flows", nil, &out)
+	return out.Flows, err
+}
+
+func (r *remoteBackend) Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, error) {
+	f, err := engine.DecodeFlow(doc)
+	if err != nil {
+		return app.FlowInfo{}, err
+	}
+	var info app.FlowInfo
+	if _, err := r.do(ctx, "PUT", "/flows/"+f.ID, doc, &info); err != nil {
+		return info, err
+	}
+	if deploy {
+		if _, err := r.do(ctx, "POST", "/flows/"+f.ID+"/deploy", nil, nil); err != nil {
+			return info, err
+		}
+		_, err = r.do(ctx, "GET", "/flows/"+f.ID+"/info", nil, &info)
+	}
+	return info, err
+}
+
+func (r *remoteBackend) Export(ctx context.Context, id string) ([]byte, error) {
+	return r.do(ctx, "GET", "/flows/"+id, nil, nil)
+}
+
+func (r *remoteBackend) Run(ctx context.Context, id, node string, input map[string]any) (*engine.Trace, error) {
+	body, _ := json.Marshal(map[string]any{"node": node, "input": input})
+	var tr engine.Trace
+	_, err := r.do(ctx, "POST", "/flows/"+id+"/run", body, &tr)
+	if err != nil {
+		return nil, err
+	}
+	if tr.Status == engine.StatusError {
+		return &tr, errors.New(tr.Error)
+	}
+	return &tr, nil
+}
+
+func (r *remoteBackend) Close(context.Context) error { return nil }
+
+func (c *cli) importCmd(ctx context.Context, args []string) error {
+	fs := c.flags("import")
+	deploy := fs.Bool("deploy", false, "deploy the flows after storing them")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError{errors.New("name one or more flow files")}
+	}
+	b, err := c.backend(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close(context.Background())
+	failed := 0
+	for _, name := range fs.Args() {
+		doc, err := readFlowFile(name)
+		if err == nil {
+			var info app.FlowInfo
+			info, err = b.Import(ctx, doc, *deploy)
+			if err == nil {
+				fmt.Fprintf(c.stdout, "%s: imported flow %q (%s)\n", name, info.ID, info.Status)
+				continue
+			}
+		}
+		failed++
+		fmt.Fprintf(c.stderr, "%s: %v\n", name, err)
+	}
+	if failed > 0 {
+		return errSilent
+	}
+	return nil
+}
+
+func readFlowFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	doc, err := io.ReadAll(io.LimitReader(f, engine.MaxFlowBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+func (c *cli) export(ctx context.Context, args []string) error {
+	fs := c.flags("export")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{errors.New("name one flow id")}
+	}
+	b, err := c.backend(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close(context.Background())
+	doc, err := b.Export(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	_, err = c.stdout.Write(doc)
+	return err
+}
+
+// validate checks files with the standard blocks; it needs no data folder,
+// so it fits any CI pipeline.
+func (c *cli) validate(ctx context.Context, args []string) error {
+	fs := c.flags("validate")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError{errors.New("name one or more flow files")}
+	}
+	fd, done, err := c.scratchFlowd()
+	if err != nil {
+		return err
+	}
+	defer done()
+	failed := 0
+	for _, name := range fs.Args() {
+		doc, err := readFlowFile(name)
+		if err == nil {
+			var f *engine.Flow
+			f, err = fd.App().Validate(ctx, doc)
+			if err == nil {
+				fmt.Fprintf(c.stdout, "%s: ok (flow %q, %d nodes)\n", name, f.ID, len(f.Nodes))
+				continue
+			}
+		}
+		failed++
+		var list engine.ValidationErrors
+		if errors.As(err, &list) {
+			for _, e := range list {
+				fmt.Fprintf(c.stdout, "%s: %v\n", name, e)
+			}
+		} else {
+			fmt.Fprintf(c.stdout, "%s: %v\n", name, err)
+		}
+	}
+	if failed > 0 {
+		return errSilent
+	}
+	return nil
+}
+
+func (c *cli) runCmd(ctx context.Context, args []string) error {
+	fs := c.flags("run")
+	input := fs.String("input", "", "input message as a JSON object")
+	node := fs.String("node", "", "trigger node to start from (default: the flow's only or manual trigger)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{errors.New("name one flow id")}
+	}
+	var msg map[string]any
+	if *input != "" {
+		if err := json.Unmarshal([]byte(*input), &msg); err != nil {
+			return usageError{fmt.Errorf("--input must be a JSON object: %v", err)}
+		}
+	}
+	b, err := c.backend(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close(context.Background())
+	tr, err := b.Run(ctx, fs.Arg(0), *node, msg)
+	if tr != nil {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(tr)
+	}
+	return err
+}
+
+func (c *cli) flows(ctx context.Context, args []string) error {
+	fs := c.flags("flows")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	b, err := c.backend(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close(context.Background())
+	list, err := b.Flows(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tVERSION\tNODES\tNAME")
+	for _, f := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", f.ID, f.Status, f.Deployed, f.Nodes, f.Name)
+	}
+	return tw.Flush()
+}
+
+func (c *cli) schema(ctx context.Context, args []string) error {
+	fs := c.flags("schema")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fd, done, err := c.scratchFlowd()
+	if err != nil {
+		return err
+	}
+	defer done()
+	s, err := fd.App().Registry().JSONSchema()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.stdout, "%s\n", s)
+	return err
+}
+
+// scratchFlowd builds a flowd on a throwaway store, for commands that only
+// need the block registry (validate, schema) and no data folder.
+func (c *cli) scratchFlowd() (*flowd.Flowd, func(), error) {
+	dir, err := os.MkdirTemp("", "flowd-scratch-")
+	if err != nil {
+		return nil, nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	st, err := store.OpenBolt(filepath.Join(dir, dbFile), store.BoltOptions{MasterKey: key})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	fd, err := flowd.New(flowd.Options{Store: st})
+	if err != nil {
+		st.Close()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return fd, func() {
+		_ = fd.Close(context.Background())
+		st.Close()
+		os.RemoveAll(dir)
+	}, nil
+}

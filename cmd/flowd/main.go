@@ -1,0 +1,97 @@
+// Command flowd runs the flowd flow engine on an embedded store (one bbolt
+// file in a data folder) and manages its flows from the command line.
+//
+//	flowd [serve]              serve flows and the admin API
+//	flowd import FILE...       store flow documents (--deploy to deploy them)
+//	flowd export ID            print a flow's canonical JSON
+//	flowd validate FILE...     check flow documents (exit 1 on problems)
+//	flowd run ID               run a deployed flow once and print its trace
+//	flowd flows                list flows
+//	flowd schema               print the flow document JSON Schema
+//
+// Commands that read or change data work whether or not a server runs on
+// the data folder: when one does (it holds the database file), they go
+// through its admin API.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// env is how commands read the environment (tests pass a map).
+type env func(string) string
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	c := &cli{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	var err error
+	switch cmd {
+	case "serve":
+		err = c.serve(ctx, args)
+	case "import":
+		err = c.importCmd(ctx, args)
+	case "export":
+		err = c.export(ctx, args)
+	case "validate":
+		err = c.validate(ctx, args)
+	case "run":
+		err = c.runCmd(ctx, args)
+	case "flows":
+		err = c.flows(ctx, args)
+	case "schema":
+		err = c.schema(ctx, args)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "flowd: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if err != errSilent {
+			fmt.Fprintf(stderr, "flowd %s: %v\n", cmd, err)
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+const usage = `Usage: flowd [command] [flags]
+
+Commands:
+  serve              serve flows and the admin API (the default)
+  import FILE...     store flow documents; --deploy deploys them
+  export ID          print a flow's canonical JSON
+  validate FILE...   check flow documents against the blocks (exit 1 on problems)
+  run ID             run a deployed flow once and print its trace (--input JSON, --node ID)
+  flows              list flows and their status
+  schema             print the JSON Schema of flow documents
+
+Common flags and environment:
+  --data DIR    data folder (FLOWD_DATA, default ./flowd-data)
+  --addr ADDR   listen address (FLOWD_ADDR, default 127.0.0.1:8080)
+
+Commands that change data use the running server's admin API when a server
+holds the data folder (token from FLOWD_ADMIN_TOKEN or DIR/admin.token).
+`

@@ -1,0 +1,115 @@
+// Package flowd is the public API for running flowd inside another Go
+// program. It builds the engine, the standard blocks and the admin API on a
+// store you provide, and hands you http.Handlers to mount in your own
+// server: it never starts an HTTP server of its own.
+//
+//	st, _ := store.OpenBolt("flowd.db", store.BoltOptions{MasterKey: key})
+//	fd, _ := flowd.New(flowd.Options{Store: st, Register: myBlocks})
+//	mux.Handle("/", fd.FlowHandler())        // endpoints served by flows
+//	mux.Handle("/admin/", fd.AdminHandler()) // admin JSON API
+//	fd.Start(ctx); defer fd.Close(ctx)
+package flowd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/blocks/core"
+	httpblock "github.com/flowd/flowd/blocks/http"
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/ui/api"
+)
+
+// Options configure an embedded flowd.
+type Options struct {
+	// Store persists flows, versions, runs, variables and keys. Required.
+	Store store.Store
+	// Register adds the host program's own block types to the registry,
+	// after the standard ones (core.*, http.*).
+	Register func(reg *engine.Registry) error
+	// Logger receives flowd's logs (default: discarded).
+	Logger *slog.Logger
+	// AdminToken, if set, is the only token the admin API accepts;
+	// otherwise the token stored by EnsureAdminToken is.
+	AdminToken string
+	// Examples are flow documents installed and deployed on the first
+	// start of an empty store (the flowd binary passes flows/examples).
+	Examples fs.FS
+	// Limits bound every run (zero values take the engine's defaults).
+	Limits engine.Limits
+	// Env is the allow-list of environment variables expressions see as `env`.
+	Env map[string]string
+	// MaxBodyBytes caps request bodies of flow endpoints (default 1 MiB).
+	MaxBodyBytes int64
+}
+
+// Flowd is an embedded flowd: engine, blocks, admin API.
+type Flowd struct {
+	app    *app.App
+	api    *api.Handler
+	router *httpblock.Router
+	tokens *app.Tokens
+}
+
+// New builds a flowd. Call Start to deploy the stored flows.
+func New(opts Options) (*Flowd, error) {
+	if opts.Store == nil {
+		return nil, errors.New("flowd: Options.Store is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes, Logger: opts.Logger})
+	reg := engine.NewRegistry()
+	if err := core.Register(reg); err != nil {
+		return nil, fmt.Errorf("flowd: core blocks: %w", err)
+	}
+	if err := httpblock.Register(reg, router); err != nil {
+		return nil, fmt.Errorf("flowd: http blocks: %w", err)
+	}
+	if opts.Register != nil {
+		if err := opts.Register(reg); err != nil {
+			return nil, fmt.Errorf("flowd: custom blocks: %w", err)
+		}
+	}
+	a, err := app.New(app.Config{Store: opts.Store, Registry: reg, Logger: opts.Logger,
+		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples})
+	if err != nil {
+		return nil, err
+	}
+	tokens := app.NewTokens(opts.Store, opts.AdminToken)
+	return &Flowd{app: a, api: api.New(a, tokens, opts.Logger), router: router, tokens: tokens}, nil
+}
+
+// FlowHandler serves the endpoints of deployed flows (http.in routes).
+// Mount it at "/".
+func (f *Flowd) FlowHandler() http.Handler { return f.router }
+
+// AdminHandler serves the admin API under /admin/api. Mount it at "/admin/".
+func (f *Flowd) AdminHandler() http.Handler { return f.api }
+
+// API returns the admin API handler, for adding routes.
+func (f *Flowd) API() *api.Handler { return f.api }
+
+// App returns the flow service (save, deploy, run, versions).
+func (f *Flowd) App() *app.App { return f.app }
+
+// EnsureAdminToken creates the admin API token on first use and returns it
+// (to show once); it returns "" when a token already exists or
+// Options.AdminToken is set.
+func (f *Flowd) EnsureAdminToken(ctx context.Context) (string, error) {
+	return f.tokens.Ensure(ctx)
+}
+
+// Start installs the examples on first start and deploys stored flows.
+func (f *Flowd) Start(ctx context.Context) error { return f.app.Start(ctx) }
+
+// Close stops every flow and waits, until ctx ends, for runs in flight. The
+// store stays open: it is the caller's.
+func (f *Flowd) Close(ctx context.Context) error { return f.app.Close(ctx) }
