@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuf is a goroutine-safe output buffer.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func envOf(m map[string]string) env { return func(k string) string { return m[k] } }
+
+// flowdCmd runs one CLI command to completion.
+func flowdCmd(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb syncBuf
+	code = run(t.Context(), args, envOf(vars), strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+type server struct {
+	addr   string
+	out    *syncBuf
+	stop   context.CancelFunc
+	done   chan int
+	client *http.Client
+}
+
+var listenRE = regexp.MustCompile(`flowd listening on http://(\S+)`)
+
+// startServer runs `flowd serve` on port 0 in a data folder.
+func startServer(t *testing.T, data string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{out: &syncBuf{}, stop: cancel, done: make(chan int, 1), client: &http.Client{Timeout: 10 * time.Second}}
+	errb := &syncBuf{}
+	go func() {
+		s.done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", data}, envOf(nil), strings.NewReader(""), s.out, errb)
+	}()
+	deadline := time.After(20 * time.Second)
+	for s.addr == "" {
+		select {
+		case code := <-s.done:
+			t.Fatalf("serve exited with %d: %s %s", code, s.out, errb)
+		case <-deadline:
+			t.Fatalf("serve did not start: %s %s", s.out, errb)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if m := listenRE.FindStringSubmatch(s.out.String()); m != nil {
+			s.addr = m[1]
+		}
+	}
+	t.Cleanup(func() { s.shutdown(t) })
+	return s
+}
+
+func (s *server) shutdown(t *testing.T) {
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	s.stop = nil
+	select {
+	case code := <-s.done:
+		if code != 0 {
+			t.Errorf("serve exited with %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("serve did not shut down")
+	}
+}
+
+func (s *server) get(t *testing.T, path string, header map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+s.addr+path, nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeAndCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "flowd-data")
+	s := startServer(t, data)
+
+	for _, f := range []struct {
+		name string
+		mode os.FileMode
+	}{{"master.key", 0o600}, {"admin.token", 0o600}, {"flowd.db", 0o600}} {
+		st, err := os.Stat(filepath.Join(data, f.name))
+		if err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v: readable by others", f.name, st.Mode().Perm())
+		}
+	}
+	tok, _ := os.ReadFile(filepath.Join(data, "admin.token"))
+	if !strings.Contains(s.out.String(), "admin.token") || strings.Contains(s.out.String(), strings.TrimSpace(string(tok))) {
+		t.Fatalf("first start must say where the token is, never print it:\n%s", s.out)
+	}
+
+	// The example flow was installed and deployed on first start.
+	if code, body := s.get(t, "/hello?name=ada", nil); code != 200 || !strings.Contains(body, `"hello, ada"`) {
+		t.Fatalf("/hello: %d %s", code, body)
+	}
+
+	// The CLI reaches the server's admin API while the server holds the database.
+	vars := map[string]string{"FLOWD_DATA": data}
+	tour := filepath.Join("..", "..", "flows", "tour", "greet.json")
+	if code, out, errs := flowdCmd(t, vars, "import", "--deploy", tour); code != 0 || !strings.Contains(out, `imported flow "greet" (deployed)`) {
+		t.Fatalf("import: %d %s %s", code, out, errs)
+	}
+	code, out, errs := flowdCmd(t, vars, "run", "greet", "--input", `{"name":"ada"}`)
+	if code != 0 {
+		t.Fatalf("run: %d %s %s", code, out, errs)
+	}
+	var tr struct {
+		Status string
+		Steps  []struct {
+			Node, Port string
+			Msg        map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &tr); err != nil {
+		t.Fatalf("run output: %v\n%s", err, out)
+	}
+	if tr.Status != "ok" || len(tr.Steps) != 4 || tr.Steps[2].Port != "vip" || tr.Steps[3].Msg["vip"] != true {
+		t.Fatalf("trace: %s", out)
+	}
+	want, _ := os.ReadFile(tour)
+	if code, out, _ := flowdCmd(t, vars, "export", "greet"); code != 0 || out != string(want) {
+		t.Fatalf("export differs from the imported file:\n%s", out)
+	}
+	code, apiBody := s.get(t, "/admin/api/flows/greet", map[string]string{"Authorization": "Bearer " + strings.TrimSpace(string(tok))})
+	if code != 200 || apiBody != string(want) {
+		t.Fatalf("API export differs: %d\n%s", code, apiBody)
+	}
+	if code, out, _ := flowdCmd(t, vars, "flows"); code != 0 || !strings.Contains(out, "greet") || !strings.Contains(out, "hello") {
+		t.Fatalf("flows: %d %s", code, out)
+	}
+
+	// A second server on the same data folder is refused, not hung.
+	if code, _, errs := flowdCmd(t, vars, "serve", "--addr", "127.0.0.1:0"); code != 1 || !strings.Contains(errs, "locked") {
+		t.Fatalf("second serve: %d %s", code, errs)
+	}
+
+	// After shutdown the CLI opens the database itself.
+	s.shutdown(t)
+	if code, out, errs := flowdCmd(t, vars, "flows", "--json"); code != 0 || !strings.Contains(out, `"greet"`) {
+		t.Fatalf("offline flows: %d %s %s", code, out, errs)
+	}
+	code, out, errs = flowdCmd(t, vars, "run", "greet", "--input", `{"name":"bob"}`)
+	if code != 0 || !strings.Contains(out, `"hello, bob"`) {
+		t.Fatalf("offline run: %d %s %s", code, out, errs)
+	}
+	// The offline run's trace was persisted: a restarted server shows it.
+	s = startServer(t, data)
+	code, runs := s.get(t, "/admin/api/flows/greet/runs", map[string]string{"Authorization": "Bearer " + strings.TrimSpace(string(tok))})
+	if code != 200 || strings.Count(runs, `"trigger": "start"`) != 2 {
+		t.Fatalf("runs after restart: %d %s", code, runs)
+	}
+}
+
+func TestValidateCommand(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"schema":"flowd/v1","id":"x","name":"x","nodes":[
+	  {"id":"a","type":"core.manual","x":0,"y":0},
+	  {"id":"b","type":"core.set","config":{"set":{"y":"1 +"}},"x":0,"y":0}],
+	  "wires":[{"from":"a","port":"out","to":"ghost"}]}`), 0o644)
+	code, out, _ := flowdCmd(t, nil, "validate", bad, filepath.Join("..", "..", "flows", "tour", "greet.json"))
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, out)
+	}
+	for _, want := range []string{`node "b": field "set.y": line 1, column 3`, `node "ghost": field "wires[0].to"`, "greet.json: ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = flowdCmd(t, nil, "schema")
+	var schema map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &schema) != nil || !strings.Contains(out, `"core.switch"`) {
+		t.Fatalf("schema: %d %s", code, out)
+	}
+	if code, _, errs := flowdCmd(t, nil, "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Fatalf("unknown command: %d %s", code, errs)
+	}
+}
