@@ -1,0 +1,166 @@
+package httpblock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// errTestBoom is the error of the test.fail block; its text must never
+// reach a client.
+var errTestBoom = errors.New("boom: internal detail db=10.0.0.7")
+
+// testRegistry has the http blocks plus two test-only blocks, so these
+// tests do not depend on blocks/core:
+//
+//	test.fail  always fails with errTestBoom
+//	test.set   assigns message fields from expressions (exprmap "set")
+func testRegistry(t testing.TB, router *Router) *engine.Registry {
+	t.Helper()
+	reg := engine.NewRegistry()
+	if err := Register(reg, router); err != nil {
+		t.Fatal(err)
+	}
+	reg.MustRegister(engine.Spec{Type: "test.fail", Outputs: []string{"out"}},
+		func(*engine.Setup) (engine.Block, error) {
+			return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) {
+				return "", errTestBoom
+			}), nil
+		})
+	reg.MustRegister(engine.Spec{Type: "test.set", Outputs: []string{"out"},
+		Fields: []engine.Field{{Name: "set", Kind: engine.KindExprMap, Required: true}}},
+		func(s *engine.Setup) (engine.Block, error) {
+			exprs := s.Config.Exprs("set")
+			return engine.BlockFunc(func(_ context.Context, x *engine.Exec, m engine.Msg) (string, error) {
+				for _, e := range exprs {
+					v, err := e.Expr.Eval(x, m)
+					if err != nil {
+						return "", err
+					}
+					m[e.Name] = v
+				}
+				return "out", nil
+			}), nil
+		})
+	return reg
+}
+
+// env is a router and a runtime wired together, as flowd does.
+type env struct {
+	router *Router
+	rt     *engine.Runtime
+}
+
+func newEnv(t testing.TB, opts engine.Options) *env {
+	t.Helper()
+	router := NewRouter(RouterOptions{})
+	opts.Registry = testRegistry(t, router)
+	rt, err := engine.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	return &env{router: router, rt: rt}
+}
+
+// node is one node of a test flow.
+type node struct {
+	ID     string         `json:"id"`
+	Type   string         `json:"type"`
+	Config map[string]any `json:"config,omitempty"`
+}
+
+// flowDoc writes a flow document and decodes it as the app does. Wires are
+// "from:port->to".
+func flowDoc(t testing.TB, id string, nodes []node, wires ...string) *engine.Flow {
+	t.Helper()
+	type wire struct {
+		From string `json:"from"`
+		Port string `json:"port"`
+		To   string `json:"to"`
+	}
+	doc := struct {
+		Schema string `json:"schema"`
+		ID     string `json:"id"`
+		Name   string `json:"name"`
+		Nodes  []node `json:"nodes"`
+		Wires  []wire `json:"wires"`
+	}{Schema: engine.SchemaV1, ID: id, Name: id, Nodes: nodes, Wires: []wire{}}
+	for _, w := range wires {
+		from, to, ok := strings.Cut(w, "->")
+		n, port, ok2 := strings.Cut(from, ":")
+		if !ok || !ok2 {
+			t.Fatalf("bad wire %q", w)
+		}
+		doc.Wires = append(doc.Wires, wire{n, port, to})
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := engine.DecodeFlow(data)
+	if err != nil {
+		t.Fatalf("decode flow: %v\n%s", err, data)
+	}
+	return f
+}
+
+// endpoint is the usual test flow: http.in -> http.respond.
+func endpoint(t testing.TB, id, method, path string, respond map[string]any) *engine.Flow {
+	return flowDoc(t, id, []node{
+		{ID: "in", Type: "http.in", Config: map[string]any{"method": method, "path": path}},
+		{ID: "respond", Type: "http.respond", Config: respond},
+	}, "in:out->respond")
+}
+
+func (e *env) deploy(t testing.TB, f *engine.Flow, version int) {
+	t.Helper()
+	if err := e.rt.Deploy(t.Context(), f, version); err != nil {
+		t.Fatalf("deploy %s v%d: %v", f.ID, version, err)
+	}
+}
+
+// do sends one request through the router.
+func (e *env) do(method, target, contentType, body string) *httptest.ResponseRecorder {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, target, rd)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	w := httptest.NewRecorder()
+	e.router.ServeHTTP(w, req)
+	return w
+}
+
+// decodeBody parses a JSON response body, failing the test if it is not JSON.
+func decodeBody(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v: %q", err, w.Body.String())
+	}
+	return m
+}
+
+func traceCount(e *env, flow string) int { return len(e.rt.Traces(flow)) }
+
+// checkSecurityHeaders asserts the headers every answer of this package has.
+func checkSecurityHeaders(t testing.TB, h http.Header, cacheControl string) {
+	t.Helper()
+	if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options = %q, want nosniff", got)
+	}
+	if got := h.Get("Cache-Control"); got != cacheControl {
+		t.Errorf("Cache-Control = %q, want %q", got, cacheControl)
+	}
+}

@@ -1,0 +1,269 @@
+package httpblock
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// RouterOptions configure a Router.
+type RouterOptions struct {
+	// MaxBodyBytes is the request body limit of http.in nodes that do not
+	// set max_body (default 1 MiB, at most 10 MiB).
+	MaxBodyBytes int64
+	// Logger receives route changes and refused claims (default: discarded).
+	Logger *slog.Logger
+}
+
+// RouteInfo describes one served route, for the admin UI.
+type RouteInfo struct {
+	Flow    string `json:"flow"`
+	Version int    `json:"version"`
+	Node    string `json:"node"`
+	Pattern string `json:"pattern"` // a ServeMux pattern: "GET /users/{id}"
+}
+
+// Router serves the routes of deployed http.in nodes. Mount it at "/".
+//
+// Claims change on deploy; serving reads one immutable table through an
+// atomic pointer. Unclaimed paths answer 404 {"error":"not_found"}, a
+// claimed path with another method 405 {"error":"method_not_allowed"}
+// with an Allow header.
+type Router struct {
+	maxBody int64
+	log     *slog.Logger
+
+	mu     sync.Mutex // guards claims and seq; serializes table builds
+	claims []*claim
+	seq    uint64
+
+	cur atomic.Pointer[table]
+}
+
+// claim is one http.in instance's hold on a pattern.
+type claim struct {
+	owner   *inTrigger
+	flow    string
+	version int
+	node    string
+	pattern string
+	seq     uint64 // newer claims have higher numbers
+	handler http.Handler
+}
+
+// table is what serving reads: immutable once published.
+type table struct {
+	mux    *http.ServeMux
+	routes []RouteInfo
+}
+
+// NewRouter returns a Router with no routes.
+func NewRouter(opts RouterOptions) *Router {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = defaultMaxBody
+	}
+	opts.MaxBodyBytes = min(opts.MaxBodyBytes, maxBodyCap)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	rt := &Router{maxBody: opts.MaxBodyBytes, log: opts.Logger}
+	t, _ := rt.build(nil, nil)
+	rt.cur.Store(t)
+	return rt
+}
+
+// ServeHTTP routes a request to the http.in that claims it.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	mw := muxWriter{ResponseWriter: w}
+	rt.cur.Load().mux.ServeHTTP(&mw, r)
+}
+
+// Routes lists the served routes sorted by pattern. A route claimed by two
+// versions of a flow during a redeploy is listed once, for the newer.
+func (rt *Router) Routes() []RouteInfo {
+	return slices.Clone(rt.cur.Load().routes)
+}
+
+// claimRoute adds owner's claim and publishes the new table, or refuses it
+// when the pattern conflicts with another flow's route (or another node's
+// route in the same flow version).
+func (rt *Router) claimRoute(owner *inTrigger, flow string, version int, node string) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.seq++
+	c := &claim{owner: owner, flow: flow, version: version, node: node, pattern: owner.pattern, seq: rt.seq}
+	c.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mw, ok := w.(*muxWriter); ok {
+			mw.matched = true
+			w = mw.ResponseWriter
+		}
+		owner.serve(w, r)
+	})
+	claims := append(slices.Clip(rt.claims), c)
+	t, err := rt.build(claims, c)
+	if err != nil {
+		return err
+	}
+	rt.claims = claims
+	rt.cur.Store(t)
+	rt.log.Info("http route claimed", "flow", flow, "version", version, "node", node, "pattern", c.pattern)
+	return nil
+}
+
+// releaseRoute drops owner's claims and publishes the new table at once:
+// when it returns, no new request reaches owner.
+func (rt *Router) releaseRoute(owner *inTrigger) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	claims := slices.DeleteFunc(slices.Clone(rt.claims), func(c *claim) bool { return c.owner == owner })
+	if len(claims) == len(rt.claims) {
+		return
+	}
+	t, _ := rt.build(claims, nil)
+	rt.claims = claims
+	rt.cur.Store(t)
+	rt.log.Info("http route released", "pattern", owner.pattern)
+}
+
+// build makes a table from claims, newest first. A claim whose pattern
+// ServeMux refuses next to an already placed one is either shadowed (the
+// placed one is a newer version of the same flow, or the same node again)
+// or in conflict. A conflict involving fresh fails the build; any other
+// (possible only when releasing a claim uncovers an old one) drops the
+// older claim with a warning.
+func (rt *Router) build(claims []*claim, fresh *claim) (*table, error) {
+	order := slices.SortedFunc(slices.Values(claims), func(a, b *claim) int { return cmp.Compare(b.seq, a.seq) })
+	t := &table{mux: http.NewServeMux()}
+	placed := make([]*claim, 0, len(order))
+	for _, c := range order {
+		if handle(t.mux, c.pattern, c.handler) == nil {
+			placed = append(placed, c)
+			continue
+		}
+		var against, shadow *claim
+		for _, p := range placed {
+			if !conflicting(p.pattern, c.pattern) {
+				continue
+			}
+			if p.flow != c.flow || (p.version == c.version && p.node != c.node) {
+				against = p
+				break
+			}
+			shadow = p
+		}
+		if against == nil {
+			if shadow == nil && fresh == c {
+				// Not a conflict: a pattern the deploy check should have refused.
+				return nil, fmt.Errorf("route %q of flow %q (node %q) is not a valid pattern", c.pattern, c.flow, c.node)
+			}
+			continue // shadowed by a newer claim of the same flow
+		}
+		if fresh != nil && (c == fresh || against == fresh) {
+			return nil, conflictError(fresh, other(fresh, c, against))
+		}
+		rt.log.Warn("http route dropped: it conflicts with a newer route",
+			"flow", c.flow, "node", c.node, "pattern", c.pattern,
+			"newer_flow", against.flow, "newer_node", against.node, "newer_pattern", against.pattern)
+	}
+	t.routes = make([]RouteInfo, 0, len(placed))
+	for _, c := range placed {
+		t.routes = append(t.routes, RouteInfo{Flow: c.flow, Version: c.version, Node: c.node, Pattern: c.pattern})
+	}
+	slices.SortFunc(t.routes, func(a, b RouteInfo) int {
+		return cmp.Or(cmp.Compare(a.Pattern, b.Pattern), cmp.Compare(a.Flow, b.Flow))
+	})
+	return t, nil
+}
+
+func other(fresh, a, b *claim) *claim {
+	if a == fresh {
+		return b
+	}
+	return a
+}
+
+func conflictError(c, o *claim) error {
+	if c.flow == o.flow {
+		return &wrapped{fmt.Sprintf("route %q of node %q conflicts with route %q of node %q in the same flow",
+			c.pattern, c.node, o.pattern, o.node), ErrRouteConflict}
+	}
+	return &wrapped{fmt.Sprintf("route %q of flow %q conflicts with route %q of flow %q (node %q): "+
+		"two flows cannot serve the same requests", c.pattern, c.flow, o.pattern, o.flow, o.node), ErrRouteConflict}
+}
+
+// wrapped is an error with its own text that still matches a sentinel.
+type wrapped struct {
+	msg   string
+	cause error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.cause }
+
+// handle registers a pattern, turning ServeMux's panic into an error.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
+
+// conflicting reports whether ServeMux refuses a and b side by side.
+func conflicting(a, b string) bool {
+	mux := http.NewServeMux()
+	if handle(mux, a, http.NotFoundHandler()) != nil {
+		return false
+	}
+	return handle(mux, b, http.NotFoundHandler()) != nil
+}
+
+// muxWriter stands between ServeMux and the client so that ServeMux's own
+// plain-text 404 and 405 answers become JSON. A matched route's handler
+// unwraps it first, so a flow's own 404 passes untouched.
+type muxWriter struct {
+	http.ResponseWriter
+	matched bool
+	swallow bool // the mux's text body is being replaced
+}
+
+var (
+	notFoundBody         = errorBody{Error: "not_found"}
+	methodNotAllowedBody = errorBody{Error: "method_not_allowed"}
+)
+
+func (w *muxWriter) WriteHeader(code int) {
+	if !w.matched && !w.swallow {
+		// ServeMux's own answers (404, 405, 307 to a cleaned path) get the
+		// security headers every answer of this package has.
+		h := w.ResponseWriter.Header()
+		h["X-Content-Type-Options"] = []string{"nosniff"}
+		h["Cache-Control"] = []string{"no-store"}
+		switch code {
+		case http.StatusNotFound:
+			w.swallow = true
+			writeError(w.ResponseWriter, code, notFoundBody)
+			return
+		case http.StatusMethodNotAllowed:
+			w.swallow = true
+			writeError(w.ResponseWriter, code, methodNotAllowedBody)
+			return
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *muxWriter) Write(p []byte) (int, error) {
+	if w.swallow {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *muxWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
