@@ -21,6 +21,7 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/core"
 	httpblock "github.com/flowd/flowd/blocks/http"
+	"github.com/flowd/flowd/blocks/schedule"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui/api"
@@ -54,6 +55,7 @@ type Flowd struct {
 	app    *app.App
 	api    *api.Handler
 	router *httpblock.Router
+	sched  *schedule.Scheduler
 	tokens *app.Tokens
 }
 
@@ -73,6 +75,10 @@ func New(opts Options) (*Flowd, error) {
 	if err := httpblock.Register(reg, router); err != nil {
 		return nil, fmt.Errorf("flowd: http blocks: %w", err)
 	}
+	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger})
+	if err := schedule.Register(reg, sched); err != nil {
+		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
+	}
 	if opts.Register != nil {
 		if err := opts.Register(reg); err != nil {
 			return nil, fmt.Errorf("flowd: custom blocks: %w", err)
@@ -84,7 +90,9 @@ func New(opts Options) (*Flowd, error) {
 		return nil, err
 	}
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
-	return &Flowd{app: a, api: api.New(a, tokens, opts.Logger), router: router, tokens: tokens}, nil
+	h := api.New(a, tokens, opts.Logger)
+	api.RegisterSchedules(h, sched)
+	return &Flowd{app: a, api: h, router: router, sched: sched, tokens: tokens}, nil
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
@@ -107,9 +115,22 @@ func (f *Flowd) EnsureAdminToken(ctx context.Context) (string, error) {
 	return f.tokens.Ensure(ctx)
 }
 
-// Start installs the examples on first start and deploys stored flows.
-func (f *Flowd) Start(ctx context.Context) error { return f.app.Start(ctx) }
+// Start installs the examples on first start, deploys stored flows and
+// starts the cron scheduler.
+func (f *Flowd) Start(ctx context.Context) error {
+	f.sched.Start()
+	return f.app.Start(ctx)
+}
 
-// Close stops every flow and waits, until ctx ends, for runs in flight. The
-// store stays open: it is the caller's.
-func (f *Flowd) Close(ctx context.Context) error { return f.app.Close(ctx) }
+// Close stops the scheduler and every flow and waits, until ctx ends, for
+// runs in flight. The store stays open: it is the caller's.
+func (f *Flowd) Close(ctx context.Context) error {
+	err := f.sched.Stop(ctx)
+	if cerr := f.app.Close(ctx); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Scheduler returns the cron scheduler (list, pause, resume, run now).
+func (f *Flowd) Scheduler() *schedule.Scheduler { return f.sched }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // schedules check IANA zones even where the OS has no zoneinfo
 )
 
 func main() {

@@ -1,0 +1,277 @@
+package schedule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
+)
+
+// wait is how long a test waits on a channel before failing: generous, as
+// a run on a loaded CI machine may be slow; a passing test never waits it.
+const wait = 5 * time.Second
+
+// fixedNow is the injected clock of tests that do not tick in real time.
+var fixedNow = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+// tnode is a node of a test flow.
+type tnode struct {
+	id, typ string
+	cfg     map[string]any
+}
+
+// buildFlow encodes a test flow as a document and decodes it the way flowd
+// reads files. Wires are "from:port->to".
+func buildFlow(t testing.TB, id string, nodes []tnode, wires ...string) *engine.Flow {
+	t.Helper()
+	type jnode struct {
+		ID     string         `json:"id"`
+		Type   string         `json:"type"`
+		Config map[string]any `json:"config,omitempty"`
+		X      float64        `json:"x"`
+		Y      float64        `json:"y"`
+	}
+	type jwire struct {
+		From string `json:"from"`
+		Port string `json:"port"`
+		To   string `json:"to"`
+	}
+	doc := struct {
+		Schema string  `json:"schema"`
+		ID     string  `json:"id"`
+		Name   string  `json:"name"`
+		Nodes  []jnode `json:"nodes"`
+		Wires  []jwire `json:"wires"`
+	}{Schema: engine.SchemaV1, ID: id, Name: id, Nodes: []jnode{}, Wires: []jwire{}}
+	for i, n := range nodes {
+		doc.Nodes = append(doc.Nodes, jnode{ID: n.id, Type: n.typ, Config: n.cfg, X: float64(200 * i)})
+	}
+	for _, w := range wires {
+		from, to, ok := strings.Cut(w, "->")
+		node, port, ok2 := strings.Cut(from, ":")
+		if !ok || !ok2 {
+			t.Fatalf("bad wire %q, want from:port->to", w)
+		}
+		doc.Wires = append(doc.Wires, jwire{From: node, Port: port, To: to})
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := engine.DecodeFlow(data)
+	if err != nil {
+		t.Fatalf("DecodeFlow: %v", err)
+	}
+	return f
+}
+
+// tickFlow is a flow "tick (schedule.cron) -> sink (test.sink)".
+func tickFlow(t testing.TB, id string, cfg map[string]any) *engine.Flow {
+	return buildFlow(t, id, []tnode{{"tick", Type, cfg}, {"sink", "test.sink", nil}}, "tick:out->sink")
+}
+
+// env is a scheduler, a runtime whose registry has schedule.cron and the
+// test blocks, and the channel test.sink and test.panic send messages on.
+type env struct {
+	s    *Scheduler
+	rt   *engine.Runtime
+	sink chan engine.Msg
+	// started and ended report test.block's runs.
+	started, ended chan struct{}
+}
+
+// newEnv builds an env; the runtime and the scheduler stop at cleanup.
+func newEnv(t testing.TB, opts Options) *env {
+	t.Helper()
+	e := &env{s: NewScheduler(opts), sink: make(chan engine.Msg, 64),
+		started: make(chan struct{}, 8), ended: make(chan struct{}, 8)}
+	reg := engine.NewRegistry()
+	if err := Register(reg, e.s); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	registerTestBlocks(t, reg, e)
+	rt, err := engine.New(engine.Options{Registry: reg, Now: opts.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rt = rt
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := e.s.Stop(ctx); err != nil {
+			t.Errorf("Scheduler.Stop: %v", err)
+		}
+		if err := rt.Close(ctx); err != nil {
+			t.Errorf("Runtime.Close: %v", err)
+		}
+	})
+	return e
+}
+
+// registerTestBlocks adds blocks that report to the env: test.sink sends
+// its message, test.panic sends it then panics, test.block signals and
+// waits for its run to be cancelled, test.failstart is a trigger that
+// cannot start.
+func registerTestBlocks(t testing.TB, reg *engine.Registry, e *env) {
+	t.Helper()
+	send := func(msg engine.Msg) { e.sink <- engine.CopyValue(msg).(engine.Msg) }
+	blocks := []struct {
+		typ     string
+		trigger bool
+		fn      engine.BlockFunc
+	}{
+		{"test.sink", false, func(_ context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+			send(msg)
+			return "", nil
+		}},
+		{"test.panic", false, func(_ context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+			send(msg)
+			panic("boom")
+		}},
+		{"test.block", false, func(ctx context.Context, _ *engine.Exec, _ engine.Msg) (string, error) {
+			e.started <- struct{}{}
+			<-ctx.Done()
+			e.ended <- struct{}{}
+			return "", ctx.Err()
+		}},
+		{"test.failstart", true, nil},
+	}
+	for _, b := range blocks {
+		spec := engine.Spec{Type: b.typ, Title: b.typ, Category: "test", Trigger: b.trigger}
+		fn := b.fn
+		factory := func(*engine.Setup) (engine.Block, error) { return fn, nil }
+		if b.trigger {
+			spec.Outputs = []string{"out"}
+			factory = func(*engine.Setup) (engine.Block, error) { return failStart{}, nil }
+		}
+		if err := reg.Register(spec, factory); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type failStart struct{}
+
+func (failStart) Process(context.Context, *engine.Exec, engine.Msg) (string, error) {
+	return "out", nil
+}
+func (failStart) Start(context.Context, *engine.TriggerContext) error {
+	return errors.New("cannot start")
+}
+func (failStart) Stop(context.Context) error { return nil }
+
+// receive waits for the next message on the sink.
+func (e *env) receive(t testing.TB) engine.Msg {
+	t.Helper()
+	select {
+	case m := <-e.sink:
+		return m
+	case <-time.After(wait):
+		t.Fatalf("no run within %s", wait)
+		return nil
+	}
+}
+
+// drain returns the messages already on the sink, without waiting.
+func (e *env) drain() []engine.Msg {
+	var out []engine.Msg
+	for {
+		select {
+		case m := <-e.sink:
+			out = append(out, m)
+		default:
+			return out
+		}
+	}
+}
+
+// waitCatchUps waits for the catch-up runs started so far.
+func (s *Scheduler) waitCatchUps() {
+	s.mu.Lock()
+	wg := s.catchUps
+	s.mu.Unlock()
+	wg.Wait()
+}
+
+// openBolt opens the store flowd runs on.
+func openBolt(t testing.TB, path string) *store.Bolt {
+	t.Helper()
+	st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// mustCurrent returns the firing registration of flow/node, failing the test
+// if there is none.
+func (s *Scheduler) mustCurrent(t testing.TB, flow, node string) *registration {
+	t.Helper()
+	reg, _ := s.lookup(flow, node)
+	if reg == nil {
+		t.Fatalf("%s/%s is not armed", flow, node)
+	}
+	return reg
+}
+
+// sched returns the "schedule" object of a message.
+func sched(t testing.TB, m engine.Msg) map[string]any {
+	t.Helper()
+	s, ok := m["schedule"].(map[string]any)
+	if !ok {
+		t.Fatalf("message has no schedule object: %v", m)
+	}
+	return s
+}
+
+// memKV is a StateStore test double that can be told to fail.
+type memKV struct {
+	memState
+	mu   sync.Mutex
+	fail error
+}
+
+func newMemKV() *memKV { return &memKV{memState: memState{m: map[string][]byte{}}} }
+
+func (m *memKV) UpdateKV(ctx context.Context, ns, key string, fn func([]byte) ([]byte, error)) error {
+	m.mu.Lock()
+	fail := m.fail
+	m.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	return m.memState.UpdateKV(ctx, ns, key, fn)
+}
+
+func (m *memKV) seed(t testing.TB, key string, r record) {
+	t.Helper()
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.memState.m[Namespace+"\x00"+key] = data
+}
+
+func (m *memKV) get(t testing.TB, key string) record {
+	t.Helper()
+	rec, _, err := loadRecord(t.Context(), &m.memState, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func mustTime(t testing.TB, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -1,0 +1,178 @@
+// Package schedule provides the schedule.cron trigger and the Scheduler
+// service that runs it: one robfig/cron instance for every deployed flow,
+// with state that survives restarts, so that a key rotation due while
+// flowd was down still happens.
+//
+// A deploy builds the node (spec and zone are checked here, never at a
+// tick), and the trigger's Start arms it in the Scheduler:
+//
+//	deploy --Start--> Scheduler.arm ---- cron entry ---- tick --> paused? --> Fire (one run at a time)
+//	                       |                                                    |
+//	                       +--> first time in this process and Scheduler      record last_fired,
+//	                            started: catch up a missed tick, once          last_run
+//
+// State is one JSON record per schedule in the StateStore namespace
+// "schedule", key "<flow>/<node>": paused flag, spec and zone, when they
+// were armed, last fired, last run. It is shared by every version of the
+// flow, so a pause survives redeploys and restarts.
+//
+// Time zones: nodes name an IANA zone (default UTC); "Local" is refused, as
+// the same flow would fire at different instants on different servers. In
+// zones with daylight saving time, fixed-time specs ("30 2 * * *") follow
+// the wall clock the way Vixie cron does: a time skipped by the clock
+// change runs when the gap ends, a time repeated runs once. Wildcard specs
+// ("*/15 * * * *", "@hourly") follow elapsed time.
+package schedule
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// Type is the block type of the cron trigger.
+const Type = "schedule.cron"
+
+// Config fields.
+const (
+	fieldSpec     = "spec"
+	fieldTimezone = "timezone"
+	fieldCatchUp  = "catch_up"
+	fieldPayload  = "payload"
+)
+
+// Register adds schedule.cron to reg; its nodes are armed in s.
+func Register(reg *engine.Registry, s *Scheduler) error {
+	if s == nil {
+		return errors.New("schedule: Register needs a Scheduler")
+	}
+	return reg.Register(cronSpec(s.loc), newCronFromConfig(s))
+}
+
+func cronSpec(def *time.Location) engine.Spec {
+	return engine.Spec{
+		Type:     Type,
+		Title:    "Schedule",
+		Category: "schedule",
+		Description: "Starts a run on a cron schedule. The message is " +
+			`{"schedule": {"spec", "timezone", "fired_at", "scheduled_for", "catch_up", "manual"}, "payload": ...} ` +
+			"with times in RFC 3339, UTC. It can be paused from the schedules page; a pause " +
+			"survives restarts and redeploys.",
+		Trigger: true,
+		Fields: []engine.Field{
+			{Name: fieldSpec, Label: "Schedule", Kind: engine.KindString, Required: true,
+				Help: `Five fields "minute hour day-of-month month day-of-week" ("0 3 * * *": 03:00 daily), ` +
+					`six with seconds first ("*/10 * * * * *"), or a descriptor: @yearly, @monthly, ` +
+					`@weekly, @daily, @hourly, @every 15m (at least 1s).`},
+			{Name: fieldTimezone, Label: "Time zone", Kind: engine.KindString, Default: def.String(),
+				Help: `IANA time zone the schedule is read in, such as "Europe/Paris". ` +
+					`"Local" is not allowed: it differs between servers.`},
+			{Name: fieldCatchUp, Label: "Catch up", Kind: engine.KindBool, Default: false,
+				Help: "If a tick passed while flowd was down, run once when it starts. " +
+					"Use it for jobs that must not be skipped, such as key rotation."},
+			{Name: fieldPayload, Label: "Payload", Kind: engine.KindJSON,
+				Help: `Any JSON value, put on the message as "payload".`},
+		},
+		Outputs: []string{"out"},
+	}
+}
+
+func newCronFromConfig(s *Scheduler) engine.Factory {
+	return func(setup *engine.Setup) (engine.Block, error) {
+		conf := setup.Config
+		c, errs := compile(conf.String(fieldSpec), conf.String(fieldTimezone), s.loc, s.now())
+		if errs != nil {
+			var ves engine.ValidationErrors
+			for _, e := range errs {
+				var ve engine.ValidationErrors
+				if errors.As(setup.Errorf(e.Field, "%s", e.Msg), &ve) {
+					ves = append(ves, ve...)
+				}
+			}
+			return nil, ves
+		}
+		return newCron(s, setup.FlowID, setup.NodeID, c, conf.Bool(fieldCatchUp), conf.JSON(fieldPayload)), nil
+	}
+}
+
+// trigger is a deployed schedule.cron node.
+type trigger struct {
+	s          *Scheduler
+	flow, node string
+	c          *compiled
+	catchUp    bool
+	payload    any // nil: no payload key on the message
+
+	mu  sync.Mutex
+	reg *registration
+}
+
+var (
+	_ engine.Block   = (*trigger)(nil)
+	_ engine.Trigger = (*trigger)(nil)
+)
+
+func newCron(s *Scheduler, flow, node string, c *compiled, catchUp bool, payload any) *trigger {
+	return &trigger{s: s, flow: flow, node: node, c: c, catchUp: catchUp, payload: payload}
+}
+
+// Process is not called for triggers; the runtime sends the message on "out".
+func (t *trigger) Process(context.Context, *engine.Exec, engine.Msg) (string, error) {
+	return "out", nil
+}
+
+// Start arms the schedule. It fails only if the schedule's state cannot be
+// read or written: firing a schedule whose pause could not be read is the
+// worse mistake.
+func (t *trigger) Start(ctx context.Context, tc *engine.TriggerContext) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.reg != nil {
+		return errors.New("schedule: trigger started twice")
+	}
+	reg, err := t.s.arm(ctx, t, tc)
+	if err != nil {
+		return err
+	}
+	t.reg = reg
+	return nil
+}
+
+// Stop disarms the schedule; a run in flight finishes.
+func (t *trigger) Stop(context.Context) error {
+	t.mu.Lock()
+	reg := t.reg
+	t.reg = nil
+	t.mu.Unlock()
+	if reg != nil {
+		t.s.disarm(reg)
+	}
+	return nil
+}
+
+// message is what a run starts with:
+//
+//	{"schedule": {"spec": "0 3 * * *", "timezone": "Europe/Paris",
+//	              "fired_at": "2026-03-29T01:00:00Z", "scheduled_for": "2026-03-29T01:00:00Z",
+//	              "catch_up": false, "manual": false},
+//	 "payload": <the node's payload, if set>}
+//
+// scheduled_for is the tick being served: for a catch-up, the latest tick
+// missed; for a manual run, fired_at.
+func (t *trigger) message(at, scheduledFor time.Time, kind fireKind) engine.Msg {
+	msg := engine.Msg{"schedule": map[string]any{
+		"spec":          t.c.spec,
+		"timezone":      t.c.zone,
+		"fired_at":      at.UTC().Format(time.RFC3339),
+		"scheduled_for": scheduledFor.UTC().Format(time.RFC3339),
+		"catch_up":      kind == kindCatchUp,
+		"manual":        kind == kindManual,
+	}}
+	if t.payload != nil {
+		msg["payload"] = engine.CopyValue(t.payload)
+	}
+	return msg
+}

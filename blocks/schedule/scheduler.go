@@ -1,0 +1,553 @@
+package schedule
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// ErrRunPanicked is the error of a run whose start panicked outside any
+// block (the engine recovers block panics into their own run errors).
+var ErrRunPanicked = errors.New("schedule: run panicked")
+
+// errBusy: a tick came while the schedule's previous run was still going.
+var errBusy = errors.New("schedule: previous run still in progress")
+
+// Options configure a Scheduler.
+type Options struct {
+	// State persists pauses and last-fired times (store.KV satisfies it).
+	// nil keeps them in memory: they end with the process.
+	State StateStore
+	// Logger receives schedule events (default: discarded).
+	Logger *slog.Logger
+	// Now is the clock for messages, catch-up decisions and next times
+	// (default time.Now). Ticks themselves follow the real clock.
+	Now func() time.Time
+	// Location is the zone of nodes that leave timezone empty, and the
+	// field's default in the editor (default UTC; time.Local is refused
+	// like the "Local" zone name, and replaced by UTC).
+	Location *time.Location
+}
+
+// maxNext bounds the activation times List, Get and Preview compute.
+const maxNext = 100
+
+// Scheduler runs the schedule.cron triggers of every deployed flow on one
+// robfig/cron instance and keeps their state. It can take registrations
+// (flow deploys) before Start; they fire once it starts.
+type Scheduler struct {
+	state StateStore
+	log   *slog.Logger
+	now   func() time.Time
+	loc   *time.Location
+	cron  *cron.Cron
+
+	mu       sync.Mutex
+	running  bool
+	runCtx   context.Context // runs fired by ticks; cancelled when Stop gives up waiting
+	cancel   context.CancelFunc
+	catchUps *sync.WaitGroup // catch-up runs since the last Start
+	slots    map[string]*slot
+}
+
+// slot is one schedule, "<flow>/<node>": it outlives the flow versions
+// that register it, so its state and its one-run-at-a-time token carry
+// over a redeploy.
+type slot struct {
+	flow, node, key string
+
+	// Guarded by Scheduler.mu.
+	regs      []*registration // started, not yet stopped; the last one is current
+	activated bool            // catch-up was considered in this process
+
+	busy chan struct{} // holds a token while a run is in flight
+
+	rmu    sync.Mutex // guards rec and loaded; held across state writes
+	rec    record
+	loaded bool
+}
+
+// registration is one started trigger: one flow version's node.
+type registration struct {
+	t     *trigger
+	tc    *engine.TriggerContext
+	slot  *slot
+	entry cron.EntryID
+}
+
+// NewScheduler returns a Scheduler; call Start to make it tick.
+func NewScheduler(opts Options) *Scheduler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Location == time.Local {
+		opts.Logger.Warn("schedule: Options.Location is time.Local, which differs between machines; using UTC")
+		opts.Location = time.UTC
+	}
+	if opts.State == nil {
+		opts.State = newMemState()
+	}
+	logger := cronLogger{opts.Logger}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Scheduler{
+		state: opts.State, log: opts.Logger, now: opts.Now, loc: opts.Location,
+		cron: cron.New(cron.WithParser(parser), cron.WithLocation(time.UTC), cron.WithLogger(logger),
+			cron.WithChain(cron.Recover(logger))),
+		runCtx: ctx, cancel: cancel, catchUps: &sync.WaitGroup{}, slots: map[string]*slot{},
+	}
+}
+
+// Start makes the scheduler tick, then fires once each schedule that has
+// catch_up set and missed a tick while flowd was down. Start again after
+// Stop resumes ticking; catch-up is considered once per schedule per
+// Scheduler.
+func (s *Scheduler) Start() {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return
+	}
+	s.running = true
+	if s.runCtx.Err() != nil {
+		s.runCtx, s.cancel = context.WithCancel(context.Background())
+	}
+	s.catchUps = &sync.WaitGroup{}
+	s.cron.Start()
+	var due []*registration
+	for _, sl := range s.slots {
+		if cur := sl.current(); cur != nil && !sl.activated {
+			sl.activated = true
+			due = append(due, cur)
+		}
+	}
+	ctx, wg := s.runCtx, s.catchUps
+	wg.Add(len(due))
+	s.mu.Unlock()
+	for _, reg := range due {
+		go s.catchUp(ctx, wg, reg)
+	}
+}
+
+// Stop stops ticking and waits, until ctx ends, for runs in flight; then
+// it cancels them. Registrations stay: deploys may come and go while
+// stopped, and Start resumes them.
+func (s *Scheduler) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return nil
+	}
+	s.running = false
+	jobs := s.cron.Stop()
+	wg, cancel := s.catchUps, s.cancel
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		<-jobs.Done()
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		cancel()
+		return fmt.Errorf("schedule: stop: runs still in flight: %w", ctx.Err())
+	}
+}
+
+func slotKey(flow, node string) string { return flow + "/" + node }
+
+func (s *Scheduler) slotFor(flow, node string) *slot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := slotKey(flow, node)
+	sl := s.slots[key]
+	if sl == nil {
+		sl = &slot{flow: flow, node: node, key: key, busy: make(chan struct{}, 1)}
+		s.slots[key] = sl
+	}
+	return sl
+}
+
+// current is the registration that fires; callers hold Scheduler.mu.
+func (sl *slot) current() *registration {
+	if len(sl.regs) == 0 {
+		return nil
+	}
+	return sl.regs[len(sl.regs)-1]
+}
+
+func (sl *slot) snapshot() record {
+	sl.rmu.Lock()
+	defer sl.rmu.Unlock()
+	return sl.rec
+}
+
+// lookup returns the current registration of a schedule, or nil.
+func (s *Scheduler) lookup(flow, node string) (*registration, *slot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.slots[slotKey(flow, node)]
+	if sl == nil {
+		return nil, nil
+	}
+	return sl.current(), sl
+}
+
+// arm registers a started trigger. During a redeploy the new version arms
+// before the old one disarms: the newest registration is the one that
+// fires, and if it goes first (a failed deploy), the older fires again.
+func (s *Scheduler) arm(ctx context.Context, t *trigger, tc *engine.TriggerContext) (*registration, error) {
+	sl := s.slotFor(t.flow, t.node)
+	if err := s.prepare(ctx, sl, t); err != nil {
+		return nil, err
+	}
+	reg := &registration{t: t, tc: tc, slot: sl}
+	s.mu.Lock()
+	reg.entry = s.cron.Schedule(t.c.sched, cron.FuncJob(func() { s.tick(reg) }))
+	sl.regs = append(sl.regs, reg)
+	first := s.running && !sl.activated
+	if first {
+		sl.activated = true
+		s.catchUps.Add(1)
+	}
+	runCtx, wg := s.runCtx, s.catchUps
+	s.mu.Unlock()
+	if first {
+		go s.catchUp(runCtx, wg, reg)
+	}
+	return reg, nil
+}
+
+// prepare loads the schedule's record once per process and records the
+// spec and zone being armed.
+func (s *Scheduler) prepare(ctx context.Context, sl *slot, t *trigger) error {
+	sl.rmu.Lock()
+	defer sl.rmu.Unlock()
+	if !sl.loaded {
+		rec, corrupt, err := loadRecord(ctx, s.state, sl.key)
+		if err != nil {
+			return fmt.Errorf("schedule: read the state of %s: %w", sl.key, err)
+		}
+		if corrupt {
+			s.log.Error("schedule: stored state does not decode; the schedule is paused until resumed",
+				"flow", sl.flow, "node", sl.node)
+		}
+		sl.rec, sl.loaded = rec, true
+	}
+	now := s.now()
+	probe := sl.rec
+	if !probe.arm(t.c.spec, t.c.zone, now) {
+		return nil
+	}
+	rec, err := updateRecord(ctx, s.state, sl.key, sl.rec, func(r *record) { r.arm(t.c.spec, t.c.zone, now) })
+	if err != nil {
+		return fmt.Errorf("schedule: write the state of %s: %w", sl.key, err)
+	}
+	sl.rec = rec
+	return nil
+}
+
+func (s *Scheduler) disarm(reg *registration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cron.Remove(reg.entry)
+	reg.slot.regs = slices.DeleteFunc(reg.slot.regs, func(r *registration) bool { return r == reg })
+}
+
+// tick is the cron job of one registration.
+func (s *Scheduler) tick(reg *registration) {
+	at := s.now()
+	s.mu.Lock()
+	current := reg.slot.current() == reg
+	ctx := s.runCtx
+	s.mu.Unlock()
+	if !current || reg.slot.snapshot().Paused {
+		return // a newer version of the flow fires instead, or someone paused it
+	}
+	s.fire(ctx, reg, kindTick, at, tickAt(reg.t.c.sched, at))
+}
+
+// catchUp fires a schedule once if catch_up is set and a tick passed
+// between its baseline (last fired, or armed) and now.
+func (s *Scheduler) catchUp(ctx context.Context, wg *sync.WaitGroup, reg *registration) {
+	defer wg.Done()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("schedule: catch-up panicked", "flow", reg.slot.flow, "node", reg.slot.node,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	// A redeploy may have come in since: catch up on the newest version.
+	cur, _ := s.lookup(reg.slot.flow, reg.slot.node)
+	if cur == nil {
+		return
+	}
+	reg = cur
+	rec := reg.slot.snapshot()
+	base := rec.baseline()
+	if !reg.t.catchUp || rec.Paused || base.IsZero() {
+		return
+	}
+	now := s.now()
+	first := reg.t.c.sched.Next(base)
+	if first.IsZero() || first.After(now) {
+		return
+	}
+	missed := latestTick(reg.t.c.sched, first, now)
+	s.log.Info("schedule: catching up a tick missed while flowd was down", "flow", reg.slot.flow,
+		"node", reg.slot.node, "last_fired", rec.LastFired, "missed", missed)
+	s.fire(ctx, reg, kindCatchUp, now, missed)
+}
+
+type fireKind int
+
+const (
+	kindTick fireKind = iota
+	kindCatchUp
+	kindManual
+)
+
+// fire runs the flow once. One run per schedule at a time: a tick or
+// catch-up that finds one in flight is skipped (a slow key rotation must
+// not pile up); a manual run waits its turn.
+func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, at, scheduledFor time.Time) (*engine.Trace, error) {
+	sl := reg.slot
+	if kind == kindManual {
+		select {
+		case sl.busy <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("schedule: waiting for the previous run of %s: %w", sl.key, ctx.Err())
+		}
+	} else {
+		select {
+		case sl.busy <- struct{}{}:
+		default:
+			s.log.Warn("schedule: tick skipped: the previous run is still going", "flow", sl.flow, "node", sl.node,
+				"scheduled_for", scheduledFor)
+			return nil, errBusy
+		}
+	}
+	defer func() { <-sl.busy }()
+	tr, err := s.safeFire(ctx, reg, reg.t.message(at, scheduledFor, kind))
+	if tr == nil && errors.Is(err, engine.ErrNotDeployed) {
+		// The version was replaced as it fired; the new one has the schedule.
+		return nil, err
+	}
+	s.recordRun(ctx, sl, kind, at, tr, err)
+	return tr, err
+}
+
+// safeFire turns a panic outside the blocks into a failed run, so a cron
+// job never takes the process down whatever the engine does.
+func (s *Scheduler) safeFire(ctx context.Context, reg *registration, msg engine.Msg) (tr *engine.Trace, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("schedule: run panicked", "flow", reg.slot.flow, "node", reg.slot.node,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			tr, err = nil, fmt.Errorf("%w: %v", ErrRunPanicked, p)
+		}
+	}()
+	return reg.tc.Fire(ctx, msg)
+}
+
+// stateTimeout bounds a state write after a run; it is not bound by the
+// run's context, which may be cancelled by then.
+const stateTimeout = 10 * time.Second
+
+// recordRun writes the run's head and, for ticks and catch-ups, the
+// last-fired time. A failed run still fired: catch-up is for ticks that
+// never happened, not for runs that went wrong.
+func (s *Scheduler) recordRun(ctx context.Context, sl *slot, kind fireKind, at time.Time, tr *engine.Trace, runErr error) {
+	ri := &RunInfo{Status: engine.StatusOK, At: at.UTC(), Manual: kind == kindManual, CatchUp: kind == kindCatchUp}
+	if tr != nil {
+		ri.ID, ri.Status, ri.Error = tr.ID, tr.Status, tr.Error
+	}
+	if runErr != nil {
+		ri.Status = engine.StatusError
+		if ri.Error == "" {
+			ri.Error = runErr.Error()
+		}
+	}
+	change := func(r *record) {
+		r.LastRun = ri
+		if kind != kindManual {
+			r.LastFired = at.UTC()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
+	defer cancel()
+	sl.rmu.Lock()
+	defer sl.rmu.Unlock()
+	rec, err := updateRecord(ctx, s.state, sl.key, sl.rec, change)
+	if err != nil {
+		s.log.Error("schedule: recording a run", "flow", sl.flow, "node", sl.node, "err", err)
+		change(&sl.rec) // keep this process right, at least
+		return
+	}
+	sl.rec = rec
+}
+
+// Info describes one deployed schedule for the admin API and UI.
+type Info struct {
+	Flow     string `json:"flow"`
+	Node     string `json:"node"`
+	Version  int    `json:"version"` // the flow version whose trigger fires
+	Spec     string `json:"spec"`
+	Timezone string `json:"timezone"`
+	CatchUp  bool   `json:"catch_up"`
+	// Paused schedules still list their next times: when they would fire.
+	Paused    bool        `json:"paused"`
+	LastFired time.Time   `json:"last_fired,omitzero"` // last tick or catch-up run (not manual runs)
+	LastRun   *RunInfo    `json:"last_run,omitempty"`  // any last run, manual ones included
+	Next      []time.Time `json:"next"`                // next activations, UTC
+}
+
+// List returns every deployed schedule, sorted by flow then node, each with
+// its next n activation times (n is capped at 100).
+func (s *Scheduler) List(n int) []Info {
+	s.mu.Lock()
+	regs := make([]*registration, 0, len(s.slots))
+	for _, sl := range s.slots {
+		if cur := sl.current(); cur != nil {
+			regs = append(regs, cur)
+		}
+	}
+	s.mu.Unlock()
+	now := s.now()
+	out := make([]Info, 0, len(regs))
+	for _, reg := range regs {
+		out = append(out, s.info(reg, now, n))
+	}
+	slices.SortFunc(out, func(a, b Info) int {
+		return cmp.Or(strings.Compare(a.Flow, b.Flow), strings.Compare(a.Node, b.Node))
+	})
+	return out
+}
+
+// Get returns one deployed schedule, or an error wrapping ErrNotFound.
+func (s *Scheduler) Get(flow, node string, n int) (Info, error) {
+	reg, _ := s.lookup(flow, node)
+	if reg == nil {
+		return Info{}, fmt.Errorf("%s/%s: %w", flow, node, ErrNotFound)
+	}
+	return s.info(reg, s.now(), n), nil
+}
+
+func (s *Scheduler) info(reg *registration, now time.Time, n int) Info {
+	rec := reg.slot.snapshot()
+	n = min(max(n, 0), maxNext)
+	in := Info{Flow: reg.slot.flow, Node: reg.slot.node, Version: reg.tc.Version(), Spec: reg.t.c.spec,
+		Timezone: reg.t.c.zone, CatchUp: reg.t.catchUp, Paused: rec.Paused, LastFired: rec.LastFired,
+		LastRun: rec.LastRun, Next: []time.Time{}}
+	if n > 0 {
+		in.Next = nextTimes(reg.t.c.sched, s.everyFrom(reg, now), n)
+	}
+	return in
+}
+
+// everyFrom is where next times start: now, except for @every schedules,
+// whose ticks count from when cron added them, which only cron knows.
+func (s *Scheduler) everyFrom(reg *registration, now time.Time) time.Time {
+	e, every := reg.t.c.sched.(cron.ConstantDelaySchedule)
+	if !every {
+		return now
+	}
+	s.mu.Lock()
+	running := s.running
+	s.mu.Unlock()
+	if !running {
+		return now
+	}
+	if next := s.cron.Entry(reg.entry).Next; !next.IsZero() {
+		return next.Add(-e.Delay)
+	}
+	return now
+}
+
+// Pause stops a schedule from firing until Resume, across restarts and
+// redeploys. Its entry stays listed; RunNow still runs it.
+func (s *Scheduler) Pause(ctx context.Context, flow, node string) error {
+	return s.setPaused(ctx, flow, node, true)
+}
+
+// Resume undoes Pause. It does not fire the ticks missed while paused.
+func (s *Scheduler) Resume(ctx context.Context, flow, node string) error {
+	return s.setPaused(ctx, flow, node, false)
+}
+
+func (s *Scheduler) setPaused(ctx context.Context, flow, node string, paused bool) error {
+	reg, sl := s.lookup(flow, node)
+	if reg == nil {
+		return fmt.Errorf("%s/%s: %w", flow, node, ErrNotFound)
+	}
+	sl.rmu.Lock()
+	defer sl.rmu.Unlock()
+	rec, err := updateRecord(ctx, s.state, sl.key, sl.rec, func(r *record) { r.Paused = paused })
+	if err != nil {
+		return fmt.Errorf("schedule: pause %s: %w", sl.key, err)
+	}
+	sl.rec = rec
+	s.log.Info("schedule: paused changed", "flow", flow, "node", node, "paused", paused)
+	return nil
+}
+
+// RunNow runs a schedule's flow once, now, on the caller's goroutine, and
+// returns its trace; the error is the run's failure, if it failed. It runs
+// paused schedules too (it is a person asking), waits for a run in flight
+// to finish first, and does not move the last-fired time that catch-up
+// counts from.
+func (s *Scheduler) RunNow(ctx context.Context, flow, node string) (*engine.Trace, error) {
+	reg, _ := s.lookup(flow, node)
+	if reg == nil {
+		return nil, fmt.Errorf("%s/%s: %w", flow, node, ErrNotFound)
+	}
+	at := s.now()
+	return s.fire(ctx, reg, kindManual, at, at)
+}
+
+// Preview checks a spec and zone exactly as a deploy would and returns the
+// next n activation times (1 to 100, 5 when n <= 0) in the zone. The error
+// is a *SpecError naming the field at fault; the zone is checked first.
+func (s *Scheduler) Preview(spec, tz string, n int) ([]time.Time, error) {
+	if n <= 0 {
+		n = 5
+	}
+	now := s.now()
+	c, errs := compile(spec, tz, s.loc, now)
+	if errs != nil {
+		return nil, errs[0]
+	}
+	out := nextTimes(c.sched, now, min(n, maxNext))
+	for i := range out {
+		out[i] = out[i].In(c.loc)
+	}
+	return out, nil
+}
+
+// cronLogger sends robfig/cron's logs to slog: its chatty Info at Debug.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}

@@ -1,0 +1,150 @@
+package schedule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+)
+
+// StateStore persists one small JSON record per schedule. store.KV
+// satisfies it; so does anything with a transactional read-modify-write.
+type StateStore interface {
+	// UpdateKV reads, changes and writes a record in one transaction. fn
+	// gets nil when the record does not exist; returning nil deletes it;
+	// an error from fn aborts the transaction and is returned.
+	UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error
+}
+
+// Namespace is the StateStore namespace of schedule records. A record's key
+// is "<flow id>/<node id>".
+const Namespace = "schedule"
+
+// record is what survives a restart, per schedule:
+//
+//	schedule/<flow>/<node> -> {"paused": true, "spec": "0 3 * * *", "timezone": "UTC",
+//	                           "armed": "...", "last_fired": "...", "last_run": {...}}
+//
+// Catch-up compares the spec's next activation after the later of armed
+// and last_fired with now. armed is when the current spec and zone were
+// first deployed, so a changed schedule does not catch up ticks of the old.
+type record struct {
+	Paused    bool      `json:"paused,omitempty"`
+	Spec      string    `json:"spec,omitempty"`
+	Timezone  string    `json:"timezone,omitempty"`
+	Armed     time.Time `json:"armed,omitzero"`
+	LastFired time.Time `json:"last_fired,omitzero"`
+	LastRun   *RunInfo  `json:"last_run,omitempty"`
+}
+
+// RunInfo is the head of a schedule's last run.
+type RunInfo struct {
+	ID     string    `json:"id,omitempty"` // "" when the run could not start
+	Status string    `json:"status"`       // engine.StatusOK or engine.StatusError
+	Error  string    `json:"error,omitempty"`
+	At     time.Time `json:"at"`
+	// Manual is a run started by RunNow; CatchUp one started at start-up
+	// for a missed tick.
+	Manual  bool `json:"manual,omitempty"`
+	CatchUp bool `json:"catch_up,omitempty"`
+}
+
+// arm records the spec and zone being deployed; it reports whether the
+// record changed. A record without a spec (never armed, or written by
+// hand) adopts this one without moving the catch-up baseline.
+func (r *record) arm(spec, zone string, now time.Time) bool {
+	switch {
+	case r.Spec == "" && r.Timezone == "":
+		if r.Armed.IsZero() && r.LastFired.IsZero() {
+			r.Armed = now
+		}
+	case r.Spec != spec || r.Timezone != zone:
+		r.Armed = now
+	default:
+		return false
+	}
+	r.Spec, r.Timezone = spec, zone
+	return true
+}
+
+// baseline is the time after which a tick counts as missed.
+func (r *record) baseline() time.Time {
+	if r.LastFired.After(r.Armed) {
+		return r.LastFired
+	}
+	return r.Armed
+}
+
+// errReadOnly aborts a read-only UpdateKV: reading through the one method
+// the store interface needs, without writing.
+var errReadOnly = errors.New("schedule: read only")
+
+// loadRecord reads a record. A record that does not decode is treated as
+// paused: firing a schedule someone may have paused is worse than not
+// firing one they did not, and resuming it rewrites the record.
+func loadRecord(ctx context.Context, st StateStore, key string) (rec record, corrupt bool, err error) {
+	var raw []byte
+	err = st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
+		raw = old
+		return nil, errReadOnly
+	})
+	if err != nil && !errors.Is(err, errReadOnly) {
+		return record{}, false, err
+	}
+	if raw == nil {
+		return record{}, false, nil
+	}
+	if json.Unmarshal(raw, &rec) != nil {
+		return record{Paused: true}, true, nil
+	}
+	return rec, false, nil
+}
+
+// updateRecord applies change to the stored record in one transaction and
+// returns the result. base stands in for a stored record that does not
+// decode.
+func updateRecord(ctx context.Context, st StateStore, key string, base record, change func(*record)) (record, error) {
+	var out record
+	err := st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
+		out = base
+		if old != nil {
+			var r record
+			if json.Unmarshal(old, &r) == nil {
+				out = r
+			}
+		}
+		change(&out)
+		return json.Marshal(out)
+	})
+	return out, err
+}
+
+// memState is the StateStore used when Options.State is nil: schedules
+// work, but pauses and last-fired times end with the process.
+type memState struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func newMemState() *memState { return &memState{m: map[string][]byte{}} }
+
+func (s *memState) UpdateKV(_ context.Context, ns, key string, fn func([]byte) ([]byte, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := ns + "\x00" + key
+	old, ok := s.m[k]
+	if ok {
+		old = append([]byte(nil), old...)
+	}
+	val, err := fn(old)
+	if err != nil {
+		return err
+	}
+	if val == nil {
+		delete(s.m, k)
+	} else {
+		s.m[k] = append([]byte(nil), val...)
+	}
+	return nil
+}
