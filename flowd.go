@@ -21,6 +21,7 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/core"
 	httpblock "github.com/flowd/flowd/blocks/http"
+	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/blocks/schedule"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
@@ -48,15 +49,19 @@ type Options struct {
 	Env map[string]string
 	// MaxBodyBytes caps request bodies of flow endpoints (default 1 MiB).
 	MaxBodyBytes int64
+	// Issuer is the OAuth/OpenID issuer identifier, e.g. https://id.example.com.
+	// It is also visible to expressions as env.FLOWD_ISSUER.
+	Issuer string
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
 type Flowd struct {
-	app    *app.App
-	api    *api.Handler
-	router *httpblock.Router
-	sched  *schedule.Scheduler
-	tokens *app.Tokens
+	app     *app.App
+	api     *api.Handler
+	router  *httpblock.Router
+	sched   *schedule.Scheduler
+	clients *oauth.Clients
+	tokens  *app.Tokens
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -79,6 +84,18 @@ func New(opts Options) (*Flowd, error) {
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
+	clients := oauth.NewClients(opts.Store)
+	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
+		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
+	}
+	if opts.Issuer != "" {
+		env := make(map[string]string, len(opts.Env)+1)
+		for k, v := range opts.Env {
+			env[k] = v
+		}
+		env["FLOWD_ISSUER"] = opts.Issuer
+		opts.Env = env
+	}
 	if opts.Register != nil {
 		if err := opts.Register(reg); err != nil {
 			return nil, fmt.Errorf("flowd: custom blocks: %w", err)
@@ -92,7 +109,8 @@ func New(opts Options) (*Flowd, error) {
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
 	h := api.New(a, tokens, opts.Logger)
 	api.RegisterSchedules(h, sched)
-	return &Flowd{app: a, api: h, router: router, sched: sched, tokens: tokens}, nil
+	api.RegisterClients(h, clients)
+	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, tokens: tokens}, nil
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
@@ -130,6 +148,21 @@ func (f *Flowd) Close(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// Clients returns the OAuth client registry.
+func (f *Flowd) Clients() *oauth.Clients { return f.clients }
+
+// routePatterns adapts the router for discovery.
+type routePatterns struct{ r *httpblock.Router }
+
+func (p routePatterns) Patterns() []string {
+	routes := p.r.Routes()
+	out := make([]string, len(routes))
+	for i, rt := range routes {
+		out[i] = rt.Pattern
+	}
+	return out
 }
 
 // Scheduler returns the cron scheduler (list, pause, resume, run now).

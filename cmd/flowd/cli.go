@@ -20,16 +20,17 @@ import (
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
 )
 
 type cli struct {
-	getenv         env
-	stdin          io.Reader
-	stdout, stderr io.Writer
-	data, addr     string
+	getenv             env
+	stdin              io.Reader
+	stdout, stderr     io.Writer
+	data, addr, issuer string
 }
 
 var errSilent = errors.New("silent")
@@ -60,6 +61,7 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.data, "data", or(c.getenv("FLOWD_DATA"), "flowd-data"), "data folder")
 	fs.StringVar(&c.addr, "addr", or(c.getenv("FLOWD_ADDR"), "127.0.0.1:8080"), "listen address")
+	fs.StringVar(&c.issuer, "issuer", c.getenv("FLOWD_ISSUER"), "OAuth/OpenID issuer URL (default http:// + the listen address)")
 	return fs
 }
 
@@ -106,8 +108,12 @@ func (c *cli) openStore(create bool) (*store.Bolt, bool, error) {
 }
 
 func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
+	issuer := c.issuer
+	if issuer == "" {
+		issuer = "http://" + c.addr
+	}
 	return flowd.New(flowd.Options{Store: st, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
-		Examples: examples.FS, Env: exprEnv(c.getenv)})
+		Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer})
 }
 
 // exprEnv returns the environment variables expressions may read: those
@@ -140,6 +146,17 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "Created master key %s (keep it: it decrypts the keys in %s)\n",
 			filepath.Join(c.data, "master.key"), dbFile)
 	}
+	// Listen before building flowd: with --addr :0 the issuer's port is
+	// only known once the socket is open.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	if c.issuer == "" {
+		c.issuer = "http://" + addr
+	}
 	fd, err := c.newFlowd(st, log)
 	if err != nil {
 		return err
@@ -158,12 +175,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := fd.Start(ctx); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		_ = fd.Close(context.Background())
-		return fmt.Errorf("listen on %s: %w", c.addr, err)
-	}
-	addr := ln.Addr().String()
 	_ = os.WriteFile(filepath.Join(c.data, addrFile), []byte(addr+"\n"), 0o600)
 	defer os.Remove(filepath.Join(c.data, addrFile))
 
@@ -174,7 +185,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
-	fmt.Fprintf(c.stdout, "flowd listening on http://%s (data: %s)\n", addr, c.data)
+	fmt.Fprintf(c.stdout, "flowd listening on http://%s (data: %s, issuer: %s)\n", addr, c.data, c.issuer)
 	if c.getenv("FLOWD_ADMIN_TOKEN") != "" {
 		fmt.Fprintf(c.stdout, "Admin API: http://%s/admin/api (token: $FLOWD_ADMIN_TOKEN)\n", addr)
 	} else {
@@ -217,6 +228,9 @@ type backend interface {
 	Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, error)
 	Export(ctx context.Context, id string) ([]byte, error)
 	Run(ctx context.Context, id, node string, input map[string]any) (*engine.Trace, error)
+	AddClient(ctx context.Context, cl oauth.Client, secret string) (oauth.Client, string, error)
+	ListClients(ctx context.Context) ([]oauth.Client, error)
+	RemoveClient(ctx context.Context, id string) error
 	Close(ctx context.Context) error
 }
 
@@ -594,7 +608,7 @@ func (c *cli) scratchFlowd() (*flowd.Flowd, func(), error) {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	fd, err := flowd.New(flowd.Options{Store: st})
+	fd, err := flowd.New(flowd.Options{Store: st, Issuer: "http://" + c.addr})
 	if err != nil {
 		st.Close()
 		os.RemoveAll(dir)

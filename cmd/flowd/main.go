@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout
 		err = c.flows(ctx, args)
 	case "schema":
 		err = c.schema(ctx, args)
+	case "clients":
+		err = c.clients(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -88,10 +90,15 @@ Commands:
   run ID             run a deployed flow once and print its trace (--input JSON, --node ID)
   flows              list flows and their status
   schema             print the JSON Schema of flow documents
+  clients add --id ID [--secret S] --scopes "a b" [--audiences "u v"]
+                     register an OAuth client (a generated secret is printed once)
+  clients list       list OAuth clients
+  clients remove ID  remove an OAuth client
 
 Common flags and environment:
   --data DIR    data folder (FLOWD_DATA, default ./flowd-data)
   --addr ADDR   listen address (FLOWD_ADDR, default 127.0.0.1:8080)
+  --issuer URL  OAuth/OpenID issuer (FLOWD_ISSUER, default http:// + the listen address)
 
 Commands that change data use the running server's admin API when a server
 holds the data folder (token from FLOWD_ADMIN_TOKEN or DIR/admin.token).

@@ -1,0 +1,250 @@
+package oauth
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// Category of the OAuth blocks in the editor's palette.
+const Category = "oauth"
+
+// RouteLister lists the routes deployed flows serve (the http Router).
+type RouteLister interface {
+	Patterns() []string
+}
+
+// Options configure the OAuth blocks.
+type Options struct {
+	// Issuer is this provider's issuer identifier (FLOWD_ISSUER).
+	Issuer string
+	// Routes tells discovery which endpoints deployed flows serve.
+	Routes RouteLister
+	Logger *slog.Logger
+}
+
+// Register adds the OAuth blocks.
+func Register(reg *engine.Registry, clients *Clients, opts Options) error {
+	if clients == nil {
+		return errors.New("oauth: Register needs a client registry")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, b := range []struct {
+		spec engine.Spec
+		fac  engine.Factory
+	}{
+		{clientAuthSpec(), func(s *engine.Setup) (engine.Block, error) { return &clientAuth{clients: clients}, nil }},
+		{clientCredentialsSpec(), newClientCredentialsFromConfig},
+		{discoverySpec(), func(s *engine.Setup) (engine.Block, error) { return newDiscoveryFromConfig(s, opts) }},
+	} {
+		if err := reg.Register(b.spec, b.fac); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setError puts an RFC 6749 §5.2 error on the message for the flow to answer.
+func setError(msg engine.Msg, status int, code, desc string) {
+	msg["oauth_error"] = map[string]any{"status": status, "error": code, "error_description": desc}
+}
+
+func clientAuthSpec() engine.Spec {
+	return engine.Spec{
+		Type: "oauth.client_auth", Title: "Authenticate client", Category: Category,
+		Description: "Authenticates an OAuth client from an http.in request: client_secret_basic " +
+			"(Authorization: Basic) or client_secret_post (client_id and client_secret in the form " +
+			"body), never both. On success msg.client holds id, scopes and audiences; otherwise " +
+			"msg.oauth_error holds an RFC 6749 invalid_client error (answer it with status 401).",
+		Outputs: []string{"ok", "invalid"},
+	}
+}
+
+type clientAuth struct{ clients *Clients }
+
+func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+	id, secret, err := clientCredentials(msg)
+	if err != nil {
+		setError(msg, 401, "invalid_client", err.Error())
+		return "invalid", nil
+	}
+	cl, err := b.clients.Authenticate(ctx, id, secret)
+	if errors.Is(err, ErrInvalidClient) {
+		setError(msg, 401, "invalid_client", "client authentication failed")
+		return "invalid", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	msg["client"] = map[string]any{"id": cl.ID, "scopes": anyList(cl.Scopes), "audiences": anyList(cl.Audiences)}
+	return "ok", nil
+}
+
+func anyList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// clientCredentials extracts id and secret per RFC 6749 §2.3.1: the Basic
+// credentials are form-urlencoded before base64.
+func clientCredentials(msg engine.Msg) (id, secret string, err error) {
+	req, _ := msg["req"].(map[string]any)
+	headers, _ := req["headers"].(map[string]any)
+	body, _ := msg["body"].(map[string]any)
+	auth, _ := headers["authorization"].(string)
+	postID, _ := body["client_id"].(string)
+	postSecret, _ := body["client_secret"].(string)
+	if auth != "" {
+		if postSecret != "" {
+			return "", "", errors.New("use one client authentication method, not both")
+		}
+		if len(auth) < 6 || !strings.EqualFold(auth[:6], "basic ") {
+			return "", "", errors.New("unsupported authorization scheme")
+		}
+		raw, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
+		if derr != nil {
+			return "", "", errors.New("malformed Basic credentials")
+		}
+		u, p, ok := strings.Cut(string(raw), ":")
+		if !ok {
+			return "", "", errors.New("malformed Basic credentials")
+		}
+		if id, err = url.QueryUnescape(u); err == nil {
+			secret, err = url.QueryUnescape(p)
+		}
+		if err != nil || id == "" {
+			return "", "", errors.New("malformed Basic credentials")
+		}
+		if postID != "" && postID != id {
+			return "", "", errors.New("client_id does not match the authenticated client")
+		}
+		return id, secret, nil
+	}
+	if postID == "" || postSecret == "" {
+		return "", "", errors.New("client authentication required")
+	}
+	return postID, postSecret, nil
+}
+
+func clientCredentialsSpec() engine.Spec {
+	return engine.Spec{
+		Type: "oauth.client_credentials", Title: "Client credentials grant", Category: Category,
+		Description: "Checks a token request (RFC 6749 §4.4) from an authenticated client " +
+			"(msg.client, from oauth.client_auth): grant_type, requested scopes within the " +
+			"client's, and an RFC 8707 resource the client may use. On success msg.grant holds " +
+			"client_id, subject, scope (space separated) and audience; otherwise msg.oauth_error " +
+			"holds the RFC 6749 §5.2 error (answer it with status 400).",
+		Fields: []engine.Field{
+			{Name: "default_audience", Label: "Default audience", Kind: engine.KindString, Required: true,
+				Help: "The audience (aud) of tokens requested without a resource parameter."},
+			{Name: "max_scopes", Label: "Max scopes", Kind: engine.KindInt, Default: 50, Min: "1", Max: "500",
+				Help: "Requests naming more scopes are refused."},
+		},
+		Outputs: []string{"ok", "invalid"},
+	}
+}
+
+type clientCredentialsBlock struct {
+	defaultAudience string
+	maxScopes       int
+}
+
+func newClientCredentialsFromConfig(s *engine.Setup) (engine.Block, error) {
+	return &clientCredentialsBlock{defaultAudience: s.Config.String("default_audience"), maxScopes: int(s.Config.Int("max_scopes"))}, nil
+}
+
+func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+	client, _ := msg["client"].(map[string]any)
+	id, _ := client["id"].(string)
+	if id == "" {
+		return "", errors.New("oauth.client_credentials needs msg.client: put oauth.client_auth before it")
+	}
+	allowedScopes := strs(client["scopes"])
+	allowedAud := strs(client["audiences"])
+	body, _ := msg["body"].(map[string]any)
+	grant, _ := body["grant_type"].(string)
+	switch {
+	case grant == "":
+		setError(msg, 400, "invalid_request", "grant_type is required")
+		return "invalid", nil
+	case grant != "client_credentials":
+		setError(msg, 400, "unsupported_grant_type", "this endpoint issues client_credentials tokens")
+		return "invalid", nil
+	}
+	scopeParam, _ := body["scope"].(string)
+	requested := strings.Fields(scopeParam)
+	if len(requested) > b.maxScopes {
+		setError(msg, 400, "invalid_scope", "too many scopes requested")
+		return "invalid", nil
+	}
+	if len(requested) == 0 {
+		requested = allowedScopes
+	}
+	for _, s := range requested {
+		if !slices.Contains(allowedScopes, s) {
+			setError(msg, 400, "invalid_scope", fmt.Sprintf("scope %q is not allowed for this client", truncate(s, 64)))
+			return "invalid", nil
+		}
+	}
+	audience := b.defaultAudience
+	var resources []string
+	if all, ok := msg["body_all"].(map[string][]string); ok {
+		resources = all["resource"]
+	} else if r, ok := body["resource"].(string); ok && r != "" {
+		resources = []string{r}
+	}
+	switch len(resources) {
+	case 0:
+	case 1:
+		u, err := url.Parse(resources[0])
+		if err != nil || !u.IsAbs() || u.Fragment != "" {
+			setError(msg, 400, "invalid_target", "resource must be an absolute URI without a fragment")
+			return "invalid", nil
+		}
+		if !slices.Contains(allowedAud, resources[0]) {
+			setError(msg, 400, "invalid_target", "this client may not request tokens for that resource")
+			return "invalid", nil
+		}
+		audience = resources[0]
+	default:
+		setError(msg, 400, "invalid_target", "request one resource per token")
+		return "invalid", nil
+	}
+	msg["grant"] = map[string]any{"client_id": id, "subject": id, "scope": strings.Join(dedupe(requested), " "), "audience": audience}
+	return "ok", nil
+}
+
+func strs(v any) []string {
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

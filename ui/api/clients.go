@@ -1,0 +1,69 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/flowd/flowd/blocks/oauth"
+)
+
+// RegisterClients adds the OAuth client registry endpoints:
+//
+//	GET    /clients        every client (no secrets, no hashes)
+//	POST   /clients        {"id", "secret"?, "scopes", "audiences", "name"}; a generated secret is in the answer, once
+//	DELETE /clients/{id}
+func RegisterClients(h *Handler, clients *oauth.Clients) {
+	h.Handle("GET /clients", func(w http.ResponseWriter, r *http.Request) error {
+		list, err := clients.List(r.Context())
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"clients": list})
+		return nil
+	})
+	h.Handle("POST /clients", func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			ID                     string   `json:"id"`
+			Name                   string   `json:"name"`
+			Secret                 string   `json:"secret"`
+			Scopes                 []string `json:"scopes"`
+			Audiences              []string `json:"audiences"`
+			Public                 bool     `json:"public"`
+			RedirectURIs           []string `json:"redirect_uris"`
+			PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+			GrantTypes             []string `json:"grant_types"`
+		}
+		if err := DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		given := req.Secret != ""
+		cl, secret, err := clients.Add(r.Context(), oauth.Client{ID: req.ID, Name: req.Name, Scopes: req.Scopes,
+			Audiences: req.Audiences, Public: req.Public, RedirectURIs: req.RedirectURIs,
+			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes}, req.Secret)
+		switch {
+		case errors.Is(err, oauth.ErrClientExists):
+			return Errorf(http.StatusConflict, "exists", "%v", err)
+		case errors.Is(err, oauth.ErrBadInput):
+			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
+		case err != nil:
+			return err
+		}
+		out := map[string]any{"client": cl}
+		if !given && secret != "" {
+			out["secret"] = secret // generated: shown this once, never again
+		}
+		WriteJSON(w, http.StatusCreated, out)
+		return nil
+	})
+	h.Handle("DELETE /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		err := clients.Remove(r.Context(), r.PathValue("id"))
+		if errors.Is(err, oauth.ErrNoClient) {
+			return Errorf(http.StatusNotFound, "not_found", "no client %q", r.PathValue("id"))
+		}
+		if err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
