@@ -6,12 +6,13 @@ replace github.com/flowd/flowd => ../..
 
 require (
 	github.com/flowd/flowd v0.0.0-00010101000000-000000000000
+	github.com/go-jose/go-jose/v4 v4.1.8
 	github.com/lestrrat-go/jwx/v3 v3.3.0
 )
 
 require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1 // indirect
-	github.com/go-jose/go-jose/v4 v4.1.8 // indirect
+	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/goccy/go-json v0.10.6 // indirect
 	github.com/lestrrat-go/blackmagic v1.0.4 // indirect
 	github.com/lestrrat-go/dsig v1.4.0 // indirect

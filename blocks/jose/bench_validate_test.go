@@ -1,0 +1,97 @@
+package jose
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	gojose "github.com/go-jose/go-jose/v4"
+)
+
+// BenchmarkValidate compares the full Validator (size cap, strict header,
+// allow-list, key choice, go-jose verify, strict claims and every claim
+// check) with the least a caller of go-jose alone would do: parse,
+// verify, decode the claims. Target: flowd within 10% of gojose for the
+// asymmetric algorithms.
+//
+//	go test -run='^$' -bench=Validate -benchmem -count=3 ./blocks/jose/
+func BenchmarkValidate(b *testing.B) {
+	for _, alg := range []string{"ES256", "RS256", "EdDSA", "HS256"} {
+		k := vtKeyFor(b, alg, "a")
+		token := vtToken(b, k, nil, nil)
+		v := vtValidator(b, vtPolicy(vtSource(vtKeyFor(b, alg, "b"), k), alg))
+		b.Run(alg+"/flowd", func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Validate(ctx, token); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		algs := []gojose.SignatureAlgorithm{gojose.SignatureAlgorithm(alg)}
+		key := k.verify.JWK.Key
+		b.Run(alg+"/gojose", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				obj, err := gojose.ParseSignedCompact(token, algs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				payload, err := obj.Verify(key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var claims map[string]any
+				if err := json.Unmarshal(payload, &claims); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkValidatePaired runs both paths alternately in every iteration
+// and reports their ratio, so that load from other processes (this
+// machine is shared) hits both sides alike.
+//
+//	go test -run='^$' -bench=ValidatePaired -count=5 ./blocks/jose/
+func BenchmarkValidatePaired(b *testing.B) {
+	for _, alg := range []string{"ES256", "RS256", "EdDSA", "HS256"} {
+		k := vtKeyFor(b, alg, "a")
+		token := vtToken(b, k, nil, nil)
+		v := vtValidator(b, vtPolicy(vtSource(vtKeyFor(b, alg, "b"), k), alg))
+		algs := []gojose.SignatureAlgorithm{gojose.SignatureAlgorithm(alg)}
+		key := k.verify.JWK.Key
+		b.Run(alg, func(b *testing.B) {
+			ctx := context.Background()
+			var flowd, raw time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if _, err := v.Validate(ctx, token); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				obj, err := gojose.ParseSignedCompact(token, algs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				payload, err := obj.Verify(key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var claims map[string]any
+				if err := json.Unmarshal(payload, &claims); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+				flowd += t1.Sub(t0)
+				raw += t2.Sub(t1)
+			}
+			b.ReportMetric(float64(flowd.Nanoseconds())/float64(b.N), "flowd-ns/op")
+			b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "gojose-ns/op")
+			b.ReportMetric(float64(flowd)/float64(raw), "flowd/gojose")
+		})
+	}
+}
