@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -104,7 +105,7 @@ func parseConfig(spec *Spec, node *Node, cc *compileEnv) (*Config, ValidationErr
 	c := &Config{node: node.ID, fields: make(map[string]Field, len(spec.Fields)),
 		values: make(map[string]any, len(spec.Fields)), set: map[string]bool{}}
 	var errs ValidationErrors
-	for name := range node.Config {
+	for _, name := range slices.Sorted(maps.Keys(node.Config)) {
 		if _, ok := spec.field(name); !ok {
 			errs = append(errs, verr(node.ID, name, "unknown field for block type %s", spec.Type))
 		}
@@ -355,10 +356,14 @@ func toInt(v any) (int64, error) {
 	switch n := v.(type) {
 	case json.Number:
 		i, err := strconv.ParseInt(string(n), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("must be a whole number, not %s", n)
+		if err == nil {
+			return i, nil
 		}
-		return i, nil
+		// 1e3 and 5.0 are whole numbers too, when exactly representable.
+		if x, ferr := strconv.ParseFloat(string(n), 64); ferr == nil && x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
+			return int64(x), nil
+		}
+		return 0, fmt.Errorf("must be a whole number, not %s", n)
 	case int:
 		return int64(n), nil
 	case int64:

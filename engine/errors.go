@@ -8,7 +8,7 @@ import (
 
 // Sentinel errors; check with errors.Is.
 var (
-	ErrInvalidFlow   = errors.New("invalid flow")    // wraps every *ValidationError
+	ErrInvalidFlow   = errors.New("invalid flow") // wraps every *ValidationError
 	ErrUnknownType   = errors.New("unknown block type")
 	ErrNotDeployed   = errors.New("flow is not deployed")
 	ErrNoTrigger     = errors.New("flow has no trigger to run")
@@ -28,7 +28,15 @@ type ValidationError struct {
 	Line   int    // expression line, 0 if not an expression error
 	Column int    // expression column, 0 if not an expression error
 	Msg    string
+
+	// cause, if set, is what Unwrap returns instead of ErrInvalidFlow: an
+	// error wrapping ErrInvalidFlow and a more precise sentinel.
+	cause error
 }
+
+// errUnknownTypeCause lets errors.Is find both ErrInvalidFlow and
+// ErrUnknownType in an unknown-type validation error.
+var errUnknownTypeCause = fmt.Errorf("%w: %w", ErrInvalidFlow, ErrUnknownType)
 
 func (e *ValidationError) Error() string {
 	var b strings.Builder
@@ -45,7 +53,14 @@ func (e *ValidationError) Error() string {
 	return b.String()
 }
 
-func (e *ValidationError) Unwrap() error { return ErrInvalidFlow }
+// Unwrap makes errors.Is(err, ErrInvalidFlow) hold, and for an unknown
+// block type errors.Is(err, ErrUnknownType) too.
+func (e *ValidationError) Unwrap() error {
+	if e.cause != nil {
+		return e.cause
+	}
+	return ErrInvalidFlow
+}
 
 // ValidationErrors is every problem found in one document, in document order.
 type ValidationErrors []*ValidationError

@@ -59,9 +59,7 @@ func (e *Expr) Eval(x *Exec, msg Msg) (any, error) {
 	if !e.std {
 		return nil, errors.New("expression uses a block-specific environment: call Run")
 	}
-	env := &x.env
-	env.Msg = msg
-	return e.Run(env)
+	return e.Run(x.Env(msg))
 }
 
 // Run evaluates the expression against env, which must have the type the

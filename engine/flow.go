@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -71,8 +74,12 @@ func DecodeFlow(data []byte) (*Flow, error) {
 	if len(data) > MaxFlowBytes {
 		return nil, ValidationErrors{verr("", "", "document is %d bytes, more than the %d allowed", len(data), MaxFlowBytes)}
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, ValidationErrors{verr("", "", "empty document")}
+	}
 	if err := checkJSON(data); err != nil {
-		return nil, ValidationErrors{verr("", "", "%v", err)}
+		node, field := nodePath(data, err.path)
+		return nil, ValidationErrors{verr(node, field, "%s", err.msg)}
 	}
 	var doc struct {
 		Schema      *string           `json:"schema"`
@@ -132,6 +139,9 @@ func DecodeFlow(data []byte) (*Flow, error) {
 		var w Wire
 		field := fmt.Sprintf("wires[%d]", i)
 		if err := strictUnmarshal(raw, &w); err != nil {
+			if f := jsonField(err); f != "" {
+				field += "." + f
+			}
 			errs = append(errs, verr("", field, "%s", jsonMsg(err)))
 			continue
 		}
@@ -157,7 +167,22 @@ func nodeLabel(raw json.RawMessage, i int) string {
 	return fmt.Sprintf("nodes[%d]", i)
 }
 
+// strictUnmarshal decodes one JSON value into the struct pointer v,
+// refusing unknown fields and trailing data. encoding/json matches object
+// keys to fields case-insensitively ("ID" fills "id"), so keys are first
+// checked to be exactly a field's name.
 func strictUnmarshal(data []byte, v any) error {
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		var keys map[string]json.RawMessage
+		if json.Unmarshal(data, &keys) == nil {
+			allowed := jsonFields(reflect.TypeOf(v).Elem())
+			for _, k := range slices.Sorted(maps.Keys(keys)) {
+				if !slices.Contains(allowed, k) {
+					return fmt.Errorf("json: unknown field %q", k)
+				}
+			}
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -167,6 +192,18 @@ func strictUnmarshal(data []byte, v any) error {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
+}
+
+// jsonFields lists the JSON member names of a struct type.
+func jsonFields(t reflect.Type) []string {
+	out := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // jsonField extracts the field a json error is about, if it says.
@@ -209,59 +246,117 @@ func jsonKind(k string) string {
 // maxDepth bounds JSON nesting in documents and config values.
 const maxDepth = 64
 
+// jsonPathError is a problem checkJSON found, with where it is.
+type jsonPathError struct {
+	path string // "nodes[2].config.claims", "" for the document itself
+	msg  string
+}
+
+func (e *jsonPathError) Error() string {
+	if e.path == "" {
+		return e.msg
+	}
+	return e.path + ": " + e.msg
+}
+
 // checkJSON walks the tokens of a JSON document and refuses duplicate
 // object keys (encoding/json silently keeps the last), nesting deeper than
-// maxDepth, and trailing data.
-func checkJSON(data []byte) error {
+// maxDepth, and malformed JSON, saying where.
+func checkJSON(data []byte) *jsonPathError {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	type frame struct {
 		obj    bool
 		keys   map[string]bool
-		expect bool // in an object: next token is a key
+		expect bool   // in an object: next token is a key
+		key    string // in an object: the current member
+		idx    int    // in an array: the current element
 	}
 	var stack []frame
+	fail := func(format string, args ...any) *jsonPathError {
+		var b strings.Builder
+		for i, f := range stack {
+			switch {
+			case !f.obj:
+				b.WriteString("[" + strconv.Itoa(f.idx) + "]")
+			case f.expect:
+				// between members: the path is the object itself
+			default:
+				if i > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(f.key)
+			}
+		}
+		return &jsonPathError{path: b.String(), msg: fmt.Sprintf(format, args...)}
+	}
+	// done marks the end of one value in the enclosing frame.
+	done := func() {
+		if len(stack) == 0 {
+			return
+		}
+		if top := &stack[len(stack)-1]; top.obj {
+			top.expect = true
+		} else {
+			top.idx++
+		}
+	}
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
 			if len(stack) != 0 {
-				return errors.New("unexpected end of JSON")
+				return fail("unexpected end of JSON")
 			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("malformed JSON at byte %d: %s", dec.InputOffset(), strings.TrimPrefix(err.Error(), "json: "))
+			return fail("malformed JSON at byte %d: %s", dec.InputOffset(), strings.TrimPrefix(err.Error(), "json: "))
 		}
-		if len(stack) > 0 && stack[len(stack)-1].obj && stack[len(stack)-1].expect {
-			key, _ := tok.(string)
+		// A '}' also arrives where a key could: it closes the object (below).
+		if key, isKey := tok.(string); isKey && len(stack) > 0 && stack[len(stack)-1].obj && stack[len(stack)-1].expect {
 			top := &stack[len(stack)-1]
 			if top.keys[key] {
-				return fmt.Errorf("duplicate key %q at byte %d", key, dec.InputOffset())
+				return fail("duplicate key %q", key)
 			}
 			top.keys[key] = true
 			top.expect = false
+			top.key = key
 			continue
 		}
 		switch tok {
-		case json.Delim('{'):
+		case json.Delim('{'), json.Delim('['):
 			if len(stack) >= maxDepth {
-				return fmt.Errorf("JSON nested deeper than %d levels", maxDepth)
+				return fail("JSON nested deeper than %d levels", maxDepth)
 			}
-			stack = append(stack, frame{obj: true, keys: map[string]bool{}, expect: true})
-			continue
-		case json.Delim('['):
-			if len(stack) >= maxDepth {
-				return fmt.Errorf("JSON nested deeper than %d levels", maxDepth)
-			}
-			stack = append(stack, frame{})
+			stack = append(stack, frame{obj: tok == json.Delim('{'), keys: map[string]bool{}, expect: true})
 			continue
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
 		}
-		if len(stack) > 0 && stack[len(stack)-1].obj {
-			stack[len(stack)-1].expect = true
-		}
+		done()
 	}
+}
+
+// nodePath splits a JSON path inside the nodes array ("nodes[2].config.x")
+// into the node's label (its id if the document yields one) and the rest.
+func nodePath(data []byte, path string) (node, field string) {
+	rest, ok := strings.CutPrefix(path, "nodes[")
+	if !ok {
+		return "", path
+	}
+	num, field, ok := strings.Cut(rest, "]")
+	i, err := strconv.Atoi(num)
+	if !ok || err != nil {
+		return "", path
+	}
+	field = strings.TrimPrefix(field, ".")
+	var doc struct {
+		Nodes []json.RawMessage `json:"nodes"`
+	}
+	if json.Unmarshal(data, &doc) == nil && i < len(doc.Nodes) {
+		return nodeLabel(doc.Nodes[i], i), field
+	}
+	return fmt.Sprintf("nodes[%d]", i), field
 }
 
 // canonicalJSON re-encodes a JSON value compactly with sorted object keys,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,12 +83,16 @@ type Runtime struct {
 	opts   Options
 	cc     compileEnv
 
-	mu     sync.Mutex // serializes Deploy/Undeploy/Close
+	mu     sync.Mutex   // serializes Deploy/Undeploy/Close
+	fmu    sync.RWMutex // guards flows, so runs never wait for a deploy
 	flows  map[string]*deployment
 	vars   map[string]*Vars
 	rings  map[string]*traceRing
 	rmu    sync.Mutex // guards rings and vars maps
 	closed atomic.Bool
+
+	retiring  sync.WaitGroup // replaced versions whose runs are finishing
+	closeDone chan struct{}  // closed once Close has drained everything
 }
 
 // New returns a Runtime.
@@ -111,6 +116,7 @@ func New(opts Options) (*Runtime, error) {
 		reg: opts.Registry, log: opts.Logger, limits: opts.Limits.withDefaults(), opts: opts,
 		cc:    compileEnv{maxNodes: opts.MaxExprNodes},
 		flows: map[string]*deployment{}, vars: map[string]*Vars{}, rings: map[string]*traceRing{},
+		closeDone: make(chan struct{}),
 	}, nil
 }
 
@@ -126,9 +132,42 @@ type deployment struct {
 	order   []*nodeInst // document order
 	vars    *Vars
 	ring    *traceRing
+	// sensitive is every key the flow's block types declare sensitive.
+	sensitive []string
 
-	mu      sync.RWMutex // runs hold RLock; retiring takes Lock
-	retired bool
+	// Runs in flight are counted so a replaced version closes its blocks
+	// only after they finish. A counter, not an RWMutex: a run that starts
+	// another run of the same version (a block firing a trigger) must not
+	// deadlock behind a pending retire.
+	inflight atomic.Int64
+	retired  atomic.Bool
+	idle     chan struct{} // closed once retired and no run is in flight
+	idleOnce sync.Once
+}
+
+// enter registers a run; false if the version is retired.
+func (d *deployment) enter() bool {
+	d.inflight.Add(1)
+	if d.retired.Load() {
+		d.leave()
+		return false
+	}
+	return true
+}
+
+func (d *deployment) leave() {
+	if d.inflight.Add(-1) == 0 && d.retired.Load() {
+		d.idleOnce.Do(func() { close(d.idle) })
+	}
+}
+
+// drain marks the version retired and waits for its runs in flight.
+func (d *deployment) drain() {
+	d.retired.Store(true)
+	if d.inflight.Load() == 0 {
+		d.idleOnce.Do(func() { close(d.idle) })
+	}
+	<-d.idle
 }
 
 type nodeInst struct {
@@ -136,9 +175,12 @@ type nodeInst struct {
 	spec    *Spec
 	block   Block
 	out     map[string][]*nodeInst
-	snap    snapper
+	log     *slog.Logger // with flow and node
 	trigger Trigger
 	tctx    *TriggerContext
+	// firePort is the port a trigger sends its message out of: "out", or
+	// the trigger's first declared output if it has no "out".
+	firePort string
 }
 
 // Validate checks a flow against the registry exactly as Deploy would
@@ -163,11 +205,14 @@ func (reg *Registry) check(f *Flow, cc *compileEnv) (map[string]*Spec, map[strin
 	var errs ValidationErrors
 	specs := map[string]*Spec{}
 	configs := map[string]*Config{}
+	badConfig := map[string]bool{}
 	for i := range f.Nodes {
 		n := &f.Nodes[i]
 		e, ok := reg.types[n.Type]
 		if !ok {
-			errs = append(errs, verr(n.ID, "type", "unknown block type %q", n.Type))
+			ve := verr(n.ID, "type", "unknown block type %q", n.Type)
+			ve.cause = errUnknownTypeCause
+			errs = append(errs, ve)
 			continue
 		}
 		spec := e.spec
@@ -175,6 +220,7 @@ func (reg *Registry) check(f *Flow, cc *compileEnv) (map[string]*Spec, map[strin
 		c, cerrs := parseConfig(&spec, n, cc)
 		errs = append(errs, cerrs...)
 		configs[n.ID] = c
+		badConfig[n.ID] = len(cerrs) > 0
 	}
 	type wkey struct{ from, port, to string }
 	seen := map[wkey]bool{}
@@ -192,8 +238,14 @@ func (reg *Registry) check(f *Flow, cc *compileEnv) (map[string]*Spec, map[strin
 		if s := specs[w.To]; s != nil && s.Trigger {
 			errs = append(errs, verr(w.To, field+".to", "%s is a trigger and has no input", s.Type))
 		}
-		if s := specs[w.From]; s != nil {
-			if ports := s.Ports(configs[w.From]); !slices.Contains(ports, w.Port) {
+		// A node with a bad config has unknown dynamic ports: its config
+		// errors are reported, its wires' ports are not guessed at.
+		if s := specs[w.From]; s != nil && !badConfig[w.From] {
+			ports, perr := safePorts(s, configs[w.From])
+			switch {
+			case perr != nil:
+				errs = append(errs, verr(w.From, field+".port", "%v", perr))
+			case !slices.Contains(ports, w.Port):
 				errs = append(errs, verr(w.From, field+".port", "block %s has no output port %q (ports: %q)", s.Type, w.Port, ports))
 			}
 		}
@@ -206,30 +258,50 @@ func (reg *Registry) check(f *Flow, cc *compileEnv) (map[string]*Spec, map[strin
 	return specs, configs, errs
 }
 
+// safePorts is Spec.Ports with a panicking DynamicOutputs turned into an error.
+func safePorts(s *Spec, c *Config) (ports []string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("block %s failed to list its output ports: %v", s.Type, p)
+		}
+	}()
+	return s.Ports(c), nil
+}
+
 func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deployment, err error) {
 	specs, configs, errs := r.reg.check(f, &r.cc)
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	d = &deployment{rt: r, flow: f, version: version, nodes: make(map[string]*nodeInst, len(f.Nodes))}
+	d = &deployment{rt: r, flow: f, version: version, nodes: make(map[string]*nodeInst, len(f.Nodes)),
+		idle: make(chan struct{})}
+	// The error returns below set d to nil, so the cleanup keeps its own
+	// pointer to close the blocks built so far.
+	built := d
 	defer func() {
 		if err != nil {
-			d.closeBlocks()
+			built.closeBlocks()
 		}
 	}()
+	// Keys one block declares sensitive stay redacted in every step after
+	// it, so every node's snapshots redact the flow's whole list.
+	for _, s := range specs {
+		for _, k := range s.Sensitive {
+			if !slices.Contains(d.sensitive, k) {
+				d.sensitive = append(d.sensitive, k)
+			}
+		}
+	}
 	for i := range f.Nodes {
 		n := &f.Nodes[i]
 		spec := specs[n.ID]
-		inst := &nodeInst{node: n, spec: spec, out: map[string][]*nodeInst{}, snap: snapper{extra: spec.Sensitive}}
-		setup := &Setup{Ctx: ctx, FlowID: f.ID, NodeID: n.ID, Config: configs[n.ID],
-			Logger: r.log.With("flow", f.ID, "node", n.ID), Limits: r.limits}
+		inst := &nodeInst{node: n, spec: spec, out: map[string][]*nodeInst{}}
+		inst.log = r.log.With("flow", f.ID, "node", n.ID)
+		setup := &Setup{Ctx: ctx, FlowID: f.ID, NodeID: n.ID, Version: version, Config: configs[n.ID],
+			Logger: inst.log, Limits: r.limits}
 		b, err := callFactory(r.reg.types[n.Type].factory, setup)
 		if err != nil {
-			var ve ValidationErrors
-			if errors.As(err, &ve) {
-				return nil, err
-			}
-			return nil, ValidationErrors{verr(n.ID, "", "%v", err)}
+			return nil, asValidation(n.ID, err)
 		}
 		if b == nil {
 			return nil, ValidationErrors{verr(n.ID, "", "block %s built nothing", n.Type)}
@@ -241,15 +313,37 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 				return nil, ValidationErrors{verr(n.ID, "", "trigger block %s does not implement Trigger", n.Type)}
 			}
 			inst.trigger = t
+			inst.firePort = "out"
+			if !slices.Contains(spec.Outputs, "out") && len(spec.Outputs) > 0 {
+				inst.firePort = spec.Outputs[0]
+			}
 		}
 		d.nodes[n.ID] = inst
 		d.order = append(d.order, inst)
 	}
-	for _, w := range f.Wires {
+	// Wires in canonical order, so a port's targets run in the same order
+	// whether the document was hand-written or exported.
+	ws := slices.Clone(f.Wires)
+	slices.SortFunc(ws, func(a, b Wire) int { return cmpStrings(a.From, b.From, a.Port, b.Port, a.To, b.To) })
+	for _, w := range ws {
 		from := d.nodes[w.From]
 		from.out[w.Port] = append(from.out[w.Port], d.nodes[w.To])
 	}
 	return d, nil
+}
+
+// asValidation returns err as ValidationErrors, naming node if err does not
+// already name one.
+func asValidation(node string, err error) error {
+	var ves ValidationErrors
+	if errors.As(err, &ves) {
+		return err
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ValidationErrors{ve}
+	}
+	return ValidationErrors{verr(node, "", "%v", err)}
 }
 
 func callFactory(fac Factory, s *Setup) (b Block, err error) {
@@ -274,44 +368,69 @@ func (d *deployment) closeBlocks() {
 // Deploy validates and builds a flow version, starts its triggers and
 // atomically replaces the running version of the same flow. Runs in flight
 // finish on the version they started with. On error nothing changes.
+// The runtime keeps its own copy of f.
 func (r *Runtime) Deploy(ctx context.Context, f *Flow, version int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Checked under the lock: a Deploy racing Close must not start triggers
+	// after Close has stopped them all.
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	f = cloneFlow(f)
 	d, err := r.build(ctx, f, version)
 	if err != nil {
 		return err
 	}
-	d.vars = r.varsFor(ctx, f.ID)
+	if d.vars, err = r.varsFor(ctx, f.ID); err != nil {
+		d.closeBlocks()
+		return err
+	}
 	d.ring = r.ringFor(f.ID)
 	var started []*nodeInst
 	for _, n := range d.order {
 		if n.trigger == nil {
 			continue
 		}
-		n.tctx = &TriggerContext{FlowID: f.ID, NodeID: n.node.ID, d: d, n: n,
-			Logger: r.log.With("flow", f.ID, "node", n.node.ID)}
+		n.tctx = &TriggerContext{FlowID: f.ID, NodeID: n.node.ID, d: d, n: n, Logger: n.log}
 		if err := safeStart(ctx, n); err != nil {
 			for _, s := range started {
 				safeStop(ctx, s, r.log)
 			}
+			// Runs a trigger fired while starting finish before the
+			// blocks close.
+			d.drain()
 			d.closeBlocks()
-			var ve ValidationErrors
-			if errors.As(err, &ve) {
-				return err
-			}
-			return ValidationErrors{verr(n.node.ID, "", "%v", err)}
+			return asValidation(n.node.ID, err)
 		}
 		started = append(started, n)
 	}
+	r.fmu.Lock()
 	old := r.flows[f.ID]
 	r.flows[f.ID] = d
+	r.fmu.Unlock()
 	if old != nil {
 		old.retire(ctx)
 	}
 	return nil
+}
+
+// cloneFlow deep-copies a flow document, so a caller changing its Flow after
+// Deploy cannot change the running version.
+func cloneFlow(f *Flow) *Flow {
+	c := *f
+	c.Nodes = slices.Clone(f.Nodes)
+	for i := range c.Nodes {
+		if cfg := c.Nodes[i].Config; cfg != nil {
+			m := make(map[string]json.RawMessage, len(cfg))
+			for k, v := range cfg {
+				m[k] = slices.Clone(v)
+			}
+			c.Nodes[i].Config = m
+		}
+	}
+	c.Wires = slices.Clone(f.Wires)
+	return &c
 }
 
 func safeStart(ctx context.Context, n *nodeInst) (err error) {
@@ -337,15 +456,18 @@ func safeStop(ctx context.Context, n *nodeInst, log *slog.Logger) {
 // retire stops the version's triggers, then closes its blocks once its runs
 // in flight are done.
 func (d *deployment) retire(ctx context.Context) {
+	// From here on the version starts no run: a trigger firing while it
+	// is being stopped gets ErrNotDeployed.
+	d.retired.Store(true)
 	for _, n := range d.order {
 		if n.trigger != nil {
 			safeStop(ctx, n, d.rt.log)
 		}
 	}
+	d.rt.retiring.Add(1)
 	go func() {
-		d.mu.Lock()
-		d.retired = true
-		d.mu.Unlock()
+		defer d.rt.retiring.Done()
+		d.drain()
 		d.closeBlocks()
 	}()
 }
@@ -354,63 +476,60 @@ func (d *deployment) retire(ctx context.Context) {
 func (r *Runtime) Undeploy(ctx context.Context, id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.fmu.Lock()
 	d := r.flows[id]
+	delete(r.flows, id)
+	r.fmu.Unlock()
 	if d == nil {
 		return fmt.Errorf("undeploy %q: %w", id, ErrNotDeployed)
 	}
-	delete(r.flows, id)
 	d.retire(ctx)
 	return nil
 }
 
 // Deployed returns the deployed version of a flow.
 func (r *Runtime) Deployed(id string) (version int, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.fmu.RLock()
+	defer r.fmu.RUnlock()
 	if d := r.flows[id]; d != nil {
 		return d.version, true
 	}
 	return 0, false
 }
 
-// DeployedFlow returns the deployed document of a flow.
+// DeployedFlow returns a copy of the deployed document of a flow.
 func (r *Runtime) DeployedFlow(id string) (*Flow, int, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.fmu.RLock()
+	defer r.fmu.RUnlock()
 	if d := r.flows[id]; d != nil {
-		return d.flow, d.version, true
+		return cloneFlow(d.flow), d.version, true
 	}
 	return nil, 0, false
 }
 
-// Close stops every trigger and waits, until ctx ends, for runs in flight.
+// Close stops every trigger and waits, until ctx ends, for runs in flight
+// (on deployed and on replaced versions), then closes every block. Close may
+// be called again, e.g. with a longer ctx after a first one timed out.
 func (r *Runtime) Close(ctx context.Context) error {
-	if r.closed.Swap(true) {
-		return nil
-	}
-	r.mu.Lock()
-	flows := r.flows
-	r.flows = map[string]*deployment{}
-	r.mu.Unlock()
-	for _, d := range flows {
-		for _, n := range d.order {
-			if n.trigger != nil {
-				safeStop(ctx, n, r.log)
+	if !r.closed.Load() {
+		r.mu.Lock()
+		if !r.closed.Swap(true) {
+			r.fmu.Lock()
+			flows := r.flows
+			r.flows = map[string]*deployment{}
+			r.fmu.Unlock()
+			for _, d := range flows {
+				d.retire(ctx)
 			}
+			go func() {
+				r.retiring.Wait()
+				close(r.closeDone)
+			}()
 		}
+		r.mu.Unlock()
 	}
-	done := make(chan struct{})
-	go func() {
-		for _, d := range flows {
-			d.mu.Lock()
-			d.retired = true
-			d.mu.Unlock()
-			d.closeBlocks()
-		}
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-r.closeDone:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("close: runs still in flight: %w", ctx.Err())
@@ -451,10 +570,29 @@ func (r *Runtime) Forget(flow string) {
 // it had fired (the manual trigger). nodeID "" picks the flow's only
 // trigger, or its core.manual trigger when it has several.
 func (r *Runtime) Run(ctx context.Context, flowID, nodeID string, msg Msg) (*Trace, error) {
-	r.mu.Lock()
+	// A redeploy can retire the version between the lookup and the start
+	// of the run; the run then goes to the new version.
+	for range 3 {
+		tr, err := r.runOnce(ctx, flowID, nodeID, msg)
+		if !errors.Is(err, errRetired) {
+			return tr, err
+		}
+	}
+	return nil, fmt.Errorf("run %q: %w (redeployed repeatedly)", flowID, ErrNotDeployed)
+}
+
+// errRetired is returned by deployment.run on a replaced version; it
+// wraps ErrNotDeployed.
+var errRetired = fmt.Errorf("%w (version was replaced)", ErrNotDeployed)
+
+func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (*Trace, error) {
+	r.fmu.RLock()
 	d := r.flows[flowID]
-	r.mu.Unlock()
+	r.fmu.RUnlock()
 	if d == nil {
+		if r.closed.Load() {
+			return nil, fmt.Errorf("run %q: %w", flowID, ErrClosed)
+		}
 		return nil, fmt.Errorf("run %q: %w", flowID, ErrNotDeployed)
 	}
 	var start *nodeInst
@@ -479,9 +617,6 @@ func (r *Runtime) Run(ctx context.Context, flowID, nodeID string, msg Msg) (*Tra
 			}
 			start = triggers[0]
 		}
-	}
-	if msg == nil {
-		msg = Msg{}
 	}
 	return d.run(ctx, start, msg)
 }
@@ -511,66 +646,92 @@ type Exec struct {
 	Version int
 	NodeID  string // the node being executed
 	Started time.Time
-	Logger  *slog.Logger
+	Logger  *slog.Logger // the node's logger (flow and node attributes); add RunID as needed
 	env     Env
 	d       *deployment
+	vars    *Vars // a zero Exec's own variables (block unit tests)
 }
 
 // Now is the run's start time: one clock reading per run, so every block of
 // a run agrees on "now".
 func (x *Exec) Now() time.Time { return x.Started }
 
-// Vars returns the flow's persistent variables.
-func (x *Exec) Vars() *Vars { return x.d.vars }
+// Vars returns the flow's persistent variables. A zero Exec, as block unit
+// tests build, gets in-memory variables of its own.
+func (x *Exec) Vars() *Vars {
+	if x.d != nil && x.d.vars != nil {
+		return x.d.vars
+	}
+	if x.vars == nil {
+		m := map[string]any{}
+		x.vars = &Vars{}
+		x.vars.cur.Store(&m)
+	}
+	return x.vars
+}
 
-// Env returns the standard expression environment for msg.
+// Env returns the standard expression environment for msg. Its `flow` is
+// the variables as they are now, so a variable set earlier in the run is
+// seen by the expressions after it.
 func (x *Exec) Env(msg Msg) *Env {
 	x.env.Msg = msg
+	x.env.Flow = x.Vars().snapshot()
 	return &x.env
 }
 
 type queued struct {
-	n   *nodeInst
-	msg Msg
+	n    *nodeInst
+	msg  Msg
+	snap any       // the trace snapshot of msg when it was sent, shared where unchanged
+	node *snapNode // its private mirror
 }
 
 func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Trace, err error) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if d.retired {
-		return nil, fmt.Errorf("run %q: %w (version %d was replaced)", d.flow.ID, ErrNotDeployed, d.version)
+	if !d.enter() {
+		return nil, fmt.Errorf("run %q version %d: %w", d.flow.ID, d.version, errRetired)
+	}
+	defer d.leave()
+	if msg == nil {
+		msg = Msg{}
 	}
 	rt := d.rt
 	lim := rt.limits
+	t0 := time.Now() // monotonic, whatever clock Options.Now is
 	started := rt.opts.Now()
 	x := &Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d}
-	x.env = Env{Env: rt.opts.Env, Flow: d.vars.snapshot(), Now: started}
+	x.env = Env{Env: rt.opts.Env, Now: started}
 	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
-		Started: started, Status: StatusOK, Steps: make([]Step, 0, 8)}
+		Started: started, Status: StatusOK, Steps: make([]Step, 0, min(len(d.order), 64))}
 	ctx, cancel := context.WithTimeout(ctx, lim.Deadline)
 	defer cancel()
 	defer func() {
-		tr.Duration = int64(time.Since(started))
+		tr.Duration = int64(time.Since(t0))
 		if err != nil {
 			tr.Status, tr.Error = StatusError, err.Error()
 		}
 		d.ring.add(tr)
 		if rt.opts.Traces != nil {
-			rt.opts.Traces.SaveTrace(tr)
+			rt.saveTrace(tr)
 		}
 	}()
 
-	if size := msgSize(msg, lim.MaxMessageBytes); size > lim.MaxMessageBytes {
+	sn := &snapper{extra: d.sensitive, limit: lim.MaxMessageBytes}
+	first, firstNode, size := sn.take(msg, nil, nil)
+	if size > lim.MaxMessageBytes {
 		tr.ErrorNode = start.node.ID
-		return tr, fmt.Errorf("node %q: %w (%d > %d bytes)", start.node.ID, ErrMessageTooBig, size, lim.MaxMessageBytes)
+		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 	}
-	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: "out", Msg: start.snapshot(msg)})
+	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
 	queue := make([]queued, 0, 8)
-	queue = enqueue(queue, start.out["out"], msg)
+	queue = enqueue(queue, start.out[start.firePort], msg, first, firstNode)
 	steps := 0
-	for len(queue) > 0 {
-		q := queue[0]
-		queue = queue[1:]
+	for head := 0; head < len(queue); {
+		q := queue[head]
+		queue[head] = queued{}
+		if head++; head == len(queue) {
+			// Drained: reuse the backing array (a chain never grows it).
+			queue, head = queue[:0], 0
+		}
 		steps++
 		if steps > lim.MaxSteps {
 			tr.ErrorNode = q.n.node.ID
@@ -583,7 +744,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Tra
 			}
 			return tr, fmt.Errorf("run cancelled before node %q: %w", q.n.node.ID, ctx.Err())
 		}
-		x.NodeID = q.n.node.ID
+		x.NodeID, x.Logger = q.n.node.ID, q.n.log
 		t0 := time.Now()
 		port, perr := q.n.process(ctx, x, q.msg)
 		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(time.Since(t0))}
@@ -595,7 +756,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Tra
 			targets := q.n.out[ErrorPort]
 			if len(targets) == 0 || errors.Is(perr, ErrDeadline) {
 				step.Port = ""
-				step.Msg = q.n.snapshot(q.msg)
+				step.Msg, _, _ = sn.take(q.msg, q.snap, q.node)
 				tr.Steps = append(tr.Steps, step)
 				tr.ErrorNode = q.n.node.ID
 				return tr, fmt.Errorf("node %q: %w", q.n.node.ID, perr)
@@ -604,38 +765,58 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Tra
 			q.msg["error"] = map[string]any{"message": perr.Error(), "node": q.n.node.ID}
 			port = ErrorPort
 		}
-		if size := msgSize(q.msg, lim.MaxMessageBytes); size > lim.MaxMessageBytes {
+		// One walk of the message both snapshots it and checks its size.
+		snap, node, size := sn.take(q.msg, q.snap, q.node)
+		if size > lim.MaxMessageBytes {
 			step.Error = ErrMessageTooBig.Error()
 			step.Port = ""
 			tr.Steps = append(tr.Steps, step)
 			tr.ErrorNode = q.n.node.ID
-			return tr, fmt.Errorf("node %q: %w (%d > %d bytes)", q.n.node.ID, ErrMessageTooBig, size, lim.MaxMessageBytes)
+			return tr, fmt.Errorf("node %q: %w (more than %d bytes)", q.n.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 		}
-		step.Msg = q.n.snapshot(q.msg)
+		step.Msg = snap
 		tr.Steps = append(tr.Steps, step)
 		if port != "" {
-			queue = enqueue(queue, q.n.out[port], q.msg)
+			queue = enqueue(queue, q.n.out[port], q.msg, snap, node)
 		}
 	}
 	return tr, nil
 }
 
+// saveTrace hands a trace to the sink; a panicking sink costs the trace,
+// not the caller's goroutine.
+func (r *Runtime) saveTrace(tr *Trace) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("trace sink panicked", "flow", tr.Flow, "run", tr.ID, "panic", fmt.Sprint(p))
+		}
+	}()
+	r.opts.Traces.SaveTrace(tr)
+}
+
 // enqueue gives every target but the last its own copy of msg.
-func enqueue(queue []queued, targets []*nodeInst, msg Msg) []queued {
+func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode) []queued {
 	for i, t := range targets {
 		m := msg
 		if i < len(targets)-1 {
 			m = CopyValue(msg).(Msg)
 		}
-		queue = append(queue, queued{t, m})
+		queue = append(queue, queued{t, m, snap, node})
 	}
 	return queue
 }
 
-func (n *nodeInst) snapshot(msg Msg) any {
-	s := n.snap
-	s.budget = snapBudget
-	return s.snapshot(msg, 0)
+// take returns the trace snapshot of one step's message, sharing what
+// still matches prev (the snapshot of the message the node received), and
+// the message's estimated size. Past s.limit the walk stops: the snapshot
+// is then nil and the size just over the limit.
+func (s *snapper) take(msg Msg, prev any, pn *snapNode) (any, *snapNode, int) {
+	s.budget, s.size = snapBudget, 0
+	out, node, _ := s.snap(msg, prev, pn, 0)
+	if s.over() {
+		return nil, nil, s.size
+	}
+	return out, node, s.size
 }
 
 // process runs a block, turning a panic into a run error.
@@ -680,25 +861,35 @@ type Vars struct {
 	cur   atomic.Pointer[map[string]any]
 }
 
-func (r *Runtime) varsFor(ctx context.Context, flow string) *Vars {
+// varsFor returns the flow's variables, loading them on first use. A load
+// failure fails the deploy rather than running the flow with its variables
+// silently empty (and later overwriting them).
+func (r *Runtime) varsFor(ctx context.Context, flow string) (*Vars, error) {
 	r.rmu.Lock()
-	defer r.rmu.Unlock()
-	if v := r.vars[flow]; v != nil {
-		return v
+	v := r.vars[flow]
+	r.rmu.Unlock()
+	if v != nil {
+		return v, nil
 	}
-	v := &Vars{flow: flow, store: r.opts.Vars}
 	m := map[string]any{}
-	if v.store != nil {
-		loaded, err := v.store.LoadVars(ctx, flow)
+	if r.opts.Vars != nil {
+		loaded, err := r.opts.Vars.LoadVars(ctx, flow)
 		if err != nil {
-			r.log.Error("loading flow variables", "flow", flow, "err", err)
-		} else if loaded != nil {
-			m = loaded
+			return nil, fmt.Errorf("load variables of flow %q: %w", flow, err)
+		}
+		for k, e := range loaded {
+			m[k] = e
 		}
 	}
+	v = &Vars{flow: flow, store: r.opts.Vars}
 	v.cur.Store(&m)
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	if cur := r.vars[flow]; cur != nil { // Forget and Deploy never race, but be sure
+		return cur, nil
+	}
 	r.vars[flow] = v
-	return v
+	return v, nil
 }
 
 func (v *Vars) snapshot() map[string]any { return *v.cur.Load() }

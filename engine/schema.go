@@ -30,45 +30,50 @@ func (reg *Registry) JSONSchema() ([]byte, error) {
 			}
 		}
 		cfg := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+		then := map[string]any{"properties": map[string]any{"config": cfg}}
 		if len(required) > 0 {
 			cfg["required"] = required
+			then["required"] = []string{"config"}
 		}
 		nodeVariants = append(nodeVariants, map[string]any{
-			"if":   map[string]any{"properties": map[string]any{"type": map[string]any{"const": s.Type}}},
-			"then": map[string]any{"properties": map[string]any{"config": cfg}},
+			"if":   map[string]any{"required": []string{"type"}, "properties": map[string]any{"type": map[string]any{"const": s.Type}}},
+			"then": then,
 		})
 	}
-	var types []string
+	types := []string{}
 	for _, s := range reg.Specs() {
 		types = append(types, s.Type)
 	}
 	id := map[string]any{"type": "string", "pattern": idPattern.String()}
+	node := map[string]any{
+		"type":                 "object",
+		"required":             []string{"id", "type"},
+		"additionalProperties": false,
+		"properties": map[string]any{
+			"id":     id,
+			"type":   map[string]any{"enum": types},
+			"name":   map[string]any{"type": "string"},
+			"config": map[string]any{"type": "object"},
+			"x":      map[string]any{"type": "number"},
+			"y":      map[string]any{"type": "number"},
+		},
+	}
+	if len(nodeVariants) > 0 { // allOf must not be empty
+		node["allOf"] = nodeVariants
+	}
 	schema := map[string]any{
 		"$schema":              "https://json-schema.org/draft/2020-12/schema",
 		"$id":                  "https://flowd.dev/schema/flowd-v1.json",
 		"title":                "flowd flow document (flowd/v1)",
 		"type":                 "object",
-		"required":             []string{"schema", "id", "name", "nodes", "wires"},
+		"required":             []string{"schema", "id"},
 		"additionalProperties": false,
 		"properties": map[string]any{
 			"schema":      map[string]any{"const": SchemaV1},
 			"id":          id,
 			"name":        map[string]any{"type": "string"},
 			"description": map[string]any{"type": "string"},
-			"nodes": map[string]any{"type": "array", "items": map[string]any{
-				"type":                 "object",
-				"required":             []string{"id", "type", "x", "y"},
-				"additionalProperties": false,
-				"properties": map[string]any{
-					"id":     id,
-					"type":   map[string]any{"enum": types},
-					"name":   map[string]any{"type": "string"},
-					"config": map[string]any{"type": "object"},
-					"x":      map[string]any{"type": "number"},
-					"y":      map[string]any{"type": "number"},
-				},
-				"allOf": nodeVariants,
-			}},
+			"nodes":       map[string]any{"type": "array", "items": node},
 			"wires": map[string]any{"type": "array", "items": map[string]any{
 				"type":                 "object",
 				"required":             []string{"from", "port", "to"},
@@ -97,7 +102,8 @@ func fieldSchema(f Field) map[string]any {
 	case KindNumber:
 		return withBounds(map[string]any{"type": "number"}, f)
 	case KindDuration:
-		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`}
+		// What time.ParseDuration reads, less negative values.
+		return map[string]any{"type": "string", "pattern": durationPattern}
 	case KindStrings:
 		return map[string]any{"type": "array", "items": map[string]any{"type": "string"}}
 	case KindExpr:
@@ -112,6 +118,8 @@ func fieldSchema(f Field) map[string]any {
 	}
 	return map[string]any{}
 }
+
+const durationPattern = `^\+?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
 
 func withBounds(m map[string]any, f Field) map[string]any {
 	if f.Min != "" {

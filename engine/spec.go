@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strconv"
+	"time"
 )
 
 // Kind is the type of a config field. It drives parsing at deploy, the
@@ -113,8 +115,10 @@ type Setup struct {
 	Ctx    context.Context
 	FlowID string
 	NodeID string
-	Config *Config
-	Logger *slog.Logger
+	// Version is the flow version being built (0 when only validating).
+	Version int
+	Config  *Config
+	Logger  *slog.Logger
 	// Limits of the runtime, for blocks that check them at deploy.
 	Limits Limits
 }
@@ -169,17 +173,20 @@ func (r *Registry) Register(spec Spec, factory Factory) error {
 		if f.Kind == KindEnum && len(f.Enum) == 0 {
 			return fmt.Errorf("register block type %q: enum field %q lists no values", spec.Type, f.Name)
 		}
-		if f.Default != nil {
-			if _, err := parseField(f, f.Default); err != nil {
-				return fmt.Errorf("register block type %q: default of field %q: %v", spec.Type, f.Name, err)
-			}
+		if err := checkFieldSpec(f); err != nil {
+			return fmt.Errorf("register block type %q: field %q: %v", spec.Type, f.Name, err)
 		}
 	}
-	for _, p := range spec.Outputs {
-		if !portPattern.MatchString(p) || (p == ErrorPort && !spec.Trigger) {
-			return fmt.Errorf("register block type %q: bad output port %q", spec.Type, p)
+	for i, p := range spec.Outputs {
+		if !portPattern.MatchString(p) || (p == ErrorPort && !spec.Trigger) || slices.Contains(spec.Outputs[:i], p) {
+			return fmt.Errorf("register block type %q: bad or duplicate output port %q", spec.Type, p)
 		}
 	}
+	// The registry keeps its own copies: a caller reusing its slices must
+	// not change a registered type.
+	spec.Fields = slices.Clone(spec.Fields)
+	spec.Outputs = slices.Clone(spec.Outputs)
+	spec.Sensitive = slices.Clone(spec.Sensitive)
 	if spec.Fields == nil {
 		spec.Fields = []Field{}
 	}
@@ -187,6 +194,45 @@ func (r *Registry) Register(spec Spec, factory Factory) error {
 		spec.Outputs = []string{}
 	}
 	r.types[spec.Type] = &entry{spec: spec, factory: factory}
+	return nil
+}
+
+// checkFieldSpec checks what Register can about one field beyond its name
+// and kind: bounds that parse, a known result type, and a default that
+// parses and, for expressions, compiles.
+func checkFieldSpec(f Field) error {
+	for _, b := range []string{f.Min, f.Max} {
+		if b == "" {
+			continue
+		}
+		var err error
+		switch f.Kind {
+		case KindInt, KindNumber:
+			_, err = strconv.ParseFloat(b, 64)
+		case KindDuration:
+			_, err = time.ParseDuration(b)
+		default:
+			err = fmt.Errorf("kind %s takes no bounds", f.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("bad bound %q: %v", b, err)
+		}
+	}
+	switch f.Result {
+	case "", "bool", "string", "number":
+	default:
+		return fmt.Errorf("unknown expression result %q", f.Result)
+	}
+	if f.Default == nil {
+		return nil
+	}
+	v, err := parseField(f, f.Default)
+	if err != nil {
+		return fmt.Errorf("default: %v", err)
+	}
+	if _, errs := compileField(f, v, "", &compileEnv{}); errs != nil {
+		return fmt.Errorf("default: %v", errs)
+	}
 	return nil
 }
 
@@ -255,4 +301,3 @@ func (s *Spec) field(name string) (Field, bool) {
 	}
 	return Field{}, false
 }
-

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"encoding/json"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +33,10 @@ type Step struct {
 	Port     string `json:"port,omitempty"` // "" when the branch ended here
 	Duration int64  `json:"duration_ns"`
 	Error    string `json:"error,omitempty"`
-	Msg      any    `json:"msg,omitempty"` // redacted, truncated snapshot
+	// Msg is a redacted, truncated snapshot of the message (maps are
+	// map[string]any, lists []any). Steps share the parts that did not
+	// change between them: treat it as read-only.
+	Msg any `json:"msg,omitempty"`
 }
 
 // Run status values.
@@ -106,17 +111,33 @@ var sensitiveKeys = map[string]bool{
 // jwkPrivate are JWK members that hold private material.
 var jwkPrivate = map[string]bool{"d": true, "p": true, "q": true, "dp": true, "dq": true, "qi": true, "k": true, "oth": true}
 
+// The markers a snapshot puts in place of values, boxed once so that
+// storing them in a snapshot does not allocate.
+var (
+	redactedAny  any = Redacted
+	truncatedAny any = "[truncated]"
+	tooDeepAny   any = "[truncated: too deep]"
+	valueAny     any = "[value]"
+)
+
+// snapper takes the snapshot of one message for one step. A snapshot is
+// immutable once taken, which lets the next step share the parts of it
+// that still match its own message: a pass-through block costs a walk of
+// the message and no allocation, and a block that sets one field costs a
+// new top-level map. That keeps the per-step price of tracing low without
+// giving up a complete, redacted, bounded snapshot per step.
+//
+// The same walk estimates the message's encoded size (msgSize's estimate)
+// for the message size limit, so a step walks its message once.
 type snapper struct {
 	budget int
 	extra  []string // block-declared sensitive keys
+	size   int      // estimated encoded size of the message walked so far
+	limit  int      // size above which the walk may stop early
 }
 
 func (s *snapper) isSensitive(k string) bool {
-	if sensitiveKeys[k] {
-		return true
-	}
-	lk := strings.ToLower(k)
-	if lk != k && sensitiveKeys[lk] {
+	if isSensitiveKey(k) {
 		return true
 	}
 	for _, e := range s.extra {
@@ -127,152 +148,508 @@ func (s *snapper) isSensitive(k string) bool {
 	return false
 }
 
+// sensitiveIndex holds sensitiveKeys by length and first letter: every
+// key of every message is checked at every step, and this costs a couple
+// of array loads and, rarely, one comparison.
+var sensitiveIndex = func() (idx [24][26][]string) {
+	for k := range sensitiveKeys {
+		idx[len(k)][k[0]-'a'] = append(idx[len(k)][k[0]-'a'], k)
+	}
+	return idx
+}()
+
+// isSensitiveKey reports whether k is in sensitiveKeys, ignoring case.
+func isSensitiveKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if k[i] >= 0x80 { // Unicode case folding: "Key" is "key"
+			return sensitiveKeys[strings.ToLower(k)]
+		}
+	}
+	if len(k) == 0 || len(k) >= len(sensitiveIndex) {
+		return false
+	}
+	c := k[0] | 0x20 // ASCII lower case
+	if c < 'a' || c > 'z' {
+		return false
+	}
+	for _, cand := range sensitiveIndex[len(k)][c-'a'] {
+		if strings.EqualFold(k, cand) {
+			return true
+		}
+	}
+	return false
+}
+
 // snapshot copies v for a trace: sensitive keys and token-shaped strings
 // redacted, long strings, big collections and deep nesting truncated.
 func (s *snapper) snapshot(v any, depth int) any {
-	if s.budget <= 0 {
-		return "[truncated]"
-	}
-	switch t := v.(type) {
-	case nil, bool, int, int64, float64, json.Number:
-		s.budget -= 8
-		return t
-	case string:
-		return s.str(t)
-	case []byte:
-		s.budget -= 16
-		return "[" + itoa(len(t)) + " bytes]"
-	case map[string]any:
-		if depth >= snapMaxDepth {
-			return "[truncated: too deep]"
-		}
-		_, isJWK := t["kty"]
-		out := make(map[string]any, min(len(t), snapMaxItems))
-		n := 0
-		for k, e := range t {
-			if n == snapMaxItems {
-				out["…"] = "[" + itoa(len(t)-n) + " more keys]"
-				break
-			}
-			n++
-			s.budget -= len(k) + 4
-			if s.isSensitive(k) || (isJWK && jwkPrivate[k]) {
-				out[k] = Redacted
-				continue
-			}
-			out[k] = s.snapshot(e, depth+1)
-		}
-		return out
-	case map[string]string:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			s.budget -= len(k) + 4
-			if s.isSensitive(k) {
-				out[k] = Redacted
-			} else {
-				out[k] = s.str(e)
-			}
-		}
-		return out
-	case map[string][]string:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			s.budget -= len(k) + 4
-			if s.isSensitive(k) {
-				out[k] = Redacted
-			} else {
-				out[k] = s.snapshot(stringsToAny(e), depth+1)
-			}
-		}
-		return out
-	case []any:
-		if depth >= snapMaxDepth {
-			return "[truncated: too deep]"
-		}
-		n := min(len(t), snapMaxItems)
-		out := make([]any, 0, n+1)
-		for _, e := range t[:n] {
-			out = append(out, s.snapshot(e, depth+1))
-		}
-		if len(t) > n {
-			out = append(out, "["+itoa(len(t)-n)+" more items]")
-		}
-		return out
-	case []string:
-		return s.snapshot(stringsToAny(t), depth)
-	case time.Time:
-		s.budget -= 32
-		return t.UTC().Format(time.RFC3339Nano)
-	case time.Duration:
-		s.budget -= 16
-		return t.String()
-	}
-	// Values of other Go types are not shown: they may hold anything.
-	s.budget -= 16
-	return "[value]"
-}
-
-func stringsToAny(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
+	s.limit = math.MaxInt
+	out, _, _ := s.snap(v, nil, nil, depth)
 	return out
 }
 
-func (s *snapper) str(v string) string {
-	if looksSecret(v) {
-		s.budget -= len(Redacted)
-		return Redacted
-	}
-	if len(v) > snapMaxString {
-		cut := snapMaxString
-		for cut > 0 && !utf8.RuneStart(v[cut]) {
-			cut--
-		}
-		s.budget -= cut
-		return v[:cut] + "…[" + itoa(len(v)) + " bytes]"
-	}
-	s.budget -= len(v)
-	return v
+// over reports whether the message is known to exceed the size limit; the
+// walk then stops and its snapshot is discarded.
+func (s *snapper) over() bool { return s.size > s.limit }
+
+// skip accounts for the size of a value the snapshot does not show.
+func (s *snapper) skip(v any, depth int) {
+	s.size += msgSizeAt(v, s.limit-s.size, depth)
 }
 
-// looksSecret catches tokens and keys wherever they sit in a message:
-// compact JWS/JWE, bearer/basic credentials, PEM blocks.
-func looksSecret(v string) bool {
+// snapNode privately mirrors one map or list of a snapshot: its members in
+// a fixed order, so the next step compares its message against it by key
+// lookups, without iterating (costly) Go maps. Like the snapshot, it is
+// never changed once built.
+type snapNode struct {
+	keys []string    // map member names; nil for a list
+	vals []any       // the snapshot's members or items
+	kids []*snapNode // mirrors of container members; nil for leaves
+}
+
+// newSnapNode returns a node with room for n members (and their names
+// if keyed). Its kids are allocated by add, only for a container member.
+func newSnapNode(n int, keyed bool) *snapNode {
+	if n <= 4 { // most maps in messages: one allocation
+		sm := &smallSnapNode{}
+		sm.vals = sm.v[:0:n]
+		if keyed {
+			sm.keys = sm.k[:0:n]
+		}
+		return &sm.snapNode
+	}
+	nd := &snapNode{vals: make([]any, 0, n)}
+	if keyed {
+		nd.keys = make([]string, 0, n)
+	}
+	return nd
+}
+
+type smallSnapNode struct {
+	snapNode
+	k [4]string
+	v [4]any
+}
+
+// kid returns the mirror of member i, if it is a container.
+func (pn *snapNode) kid(i int) *snapNode {
+	if i < len(pn.kids) {
+		return pn.kids[i]
+	}
+	return nil
+}
+
+// add appends a member's snapshot and mirror (a map's caller appends the
+// member's name to keys).
+func (pn *snapNode) add(val any, kid *snapNode) {
+	if kid != nil {
+		if pn.kids == nil {
+			pn.kids = make([]*snapNode, len(pn.vals), cap(pn.vals))
+		}
+		pn.kids = append(pn.kids[:len(pn.vals)], kid)
+	}
+	pn.vals = append(pn.vals, val)
+}
+
+// snap returns the snapshot of v. prev is an earlier snapshot of (what
+// may be) the same value and pn its mirror, or nil; when v's snapshot
+// equals prev, snap returns prev itself and true, allocating nothing.
+// The returned node mirrors the returned snapshot if it is a container.
+func (s *snapper) snap(v, prev any, pn *snapNode, depth int) (any, *snapNode, bool) {
+	if s.budget <= 0 {
+		s.skip(v, depth)
+		out, eq := mark(truncatedAny, prev)
+		return out, nil, eq
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		return snapMap(s, t, prev, pn, depth, snapAny)
+	case map[string]string:
+		return snapMap(s, t, prev, pn, depth, snapString)
+	case map[string][]string:
+		return snapMap(s, t, prev, pn, depth, snapStrings)
+	case []any:
+		return snapList(s, t, prev, pn, depth, snapAny)
+	case []string:
+		return snapList(s, t, prev, pn, depth, snapString)
+	case []map[string]any:
+		return snapList(s, t, prev, pn, depth, func(s *snapper, e map[string]any, pv any, pn *snapNode, depth int) (any, *snapNode, bool) {
+			return snapMap(s, e, pv, pn, depth, snapAny)
+		})
+	}
+	out, eq := s.leaf(v, prev)
+	return out, nil, eq
+}
+
+func snapAny(s *snapper, e, pv any, pn *snapNode, depth int) (any, *snapNode, bool) {
+	return s.snap(e, pv, pn, depth)
+}
+
+func snapString(s *snapper, e string, pv any, _ *snapNode, _ int) (any, *snapNode, bool) {
+	s.size += len(e) + 2
+	out, eq := s.str(nil, e, pv)
+	return out, nil, eq
+}
+
+func snapStrings(s *snapper, e []string, pv any, pn *snapNode, depth int) (any, *snapNode, bool) {
+	return snapList(s, e, pv, pn, depth, snapString)
+}
+
+// leaf snapshots a value that is not a container.
+func (s *snapper) leaf(v, prev any) (any, bool) {
+	switch t := v.(type) {
+	case nil:
+		s.budget -= 8
+		s.size += 8
+		return nil, prev == nil
+	case bool:
+		s.budget -= 8
+		s.size += 8
+		p, ok := prev.(bool)
+		return same(v, prev, ok && p == t)
+	case int:
+		s.budget -= 8
+		s.size += 8
+		p, ok := prev.(int)
+		return same(v, prev, ok && p == t)
+	case int64:
+		s.budget -= 8
+		s.size += 8
+		p, ok := prev.(int64)
+		return same(v, prev, ok && p == t)
+	case float64:
+		s.budget -= 8
+		s.size += 8
+		p, ok := prev.(float64)
+		return same(v, prev, ok && p == t)
+	case json.Number:
+		s.budget -= len(t)
+		s.size += 8
+		p, ok := prev.(json.Number)
+		return same(v, prev, ok && p == t)
+	case int8, int16, int32, uint, uint8, uint16, uint32, uint64, float32:
+		s.budget -= 8
+		s.size += 8
+		return same(v, prev, prev == v)
+	case string:
+		s.size += len(t) + 2
+		return s.str(v, t, prev)
+	case []byte:
+		s.budget -= 16
+		s.size += len(t)
+		out := "[" + itoa(len(t)) + " bytes]"
+		p, ok := prev.(string)
+		return same(out, prev, ok && p == out)
+	case time.Time:
+		s.budget -= 32
+		s.size += 8
+		out := t.UTC().Format(time.RFC3339Nano)
+		p, ok := prev.(string)
+		return same(out, prev, ok && p == out)
+	case time.Duration:
+		s.budget -= 16
+		s.size += 8
+		out := t.String()
+		p, ok := prev.(string)
+		return same(out, prev, ok && p == out)
+	}
+	// Values of other Go types are not shown: they may hold anything.
+	s.budget -= 16
+	s.size += 8
+	return mark(valueAny, prev)
+}
+
+// same returns prev if the new snapshot out equals it, else out.
+func same(out, prev any, eq bool) (any, bool) {
+	if eq {
+		return prev, true
+	}
+	return out, false
+}
+
+// mark returns a marker string, or prev if prev is that marker.
+func mark(m, prev any) (any, bool) {
+	if p, ok := prev.(string); ok && p == m.(string) {
+		return prev, true
+	}
+	return m, false
+}
+
+type childFunc[V any] func(s *snapper, e V, pv any, pn *snapNode, depth int) (any, *snapNode, bool)
+
+// member snapshots one map member, redacting it if its key is sensitive.
+// pv, if had, is the member's earlier snapshot.
+func member[V any](s *snapper, k string, e V, pv any, pk *snapNode, had, isJWK bool, depth int, child childFunc[V]) (any, *snapNode, bool) {
+	s.budget -= len(k) + 4
+	// A key shown in clear in pv (a snapshot of this run, so taken with
+	// the same sensitive keys) is not sensitive: skip the check.
+	known := had && !isJWK && pv != redactedAny
+	if !known && (isJWK && jwkPrivate[k] || s.isSensitive(k)) {
+		s.size += msgSizeAt(any(e), s.limit-s.size, depth+1)
+		out, eq := mark(redactedAny, pv)
+		return out, nil, eq
+	}
+	return child(s, e, pv, pk, depth+1)
+}
+
+// snapMap snapshots a map, sharing prev when every member matches it.
+func snapMap[V any](s *snapper, t map[string]V, prev any, pn *snapNode, depth int, child childFunc[V]) (any, *snapNode, bool) {
+	if depth >= snapMaxDepth {
+		s.skip(t, depth)
+		out, eq := mark(tooDeepAny, prev)
+		return out, nil, eq
+	}
+	s.size += 2
+	_, isJWK := t["kty"]
+	if pn != nil && pn.keys != nil && len(pn.keys) == len(t) {
+		// Same number of members as before: look each one up by name.
+		budget, size := s.budget, s.size
+		var nd *snapNode // allocated at the first difference
+		missing := false
+		for i, k := range pn.keys {
+			e, ok := t[k]
+			if !ok {
+				missing = true // a member was replaced: walk the map below
+				break
+			}
+			s.size += len(k) + 4
+			if s.over() {
+				return nil, nil, false
+			}
+			c, cn, eq := member(s, k, e, pn.vals[i], pn.kid(i), true, isJWK, depth, child)
+			if nd == nil && !eq {
+				nd = newSnapNode(len(pn.keys), false)
+				nd.keys = pn.keys // the same names: share them
+				for j := range i {
+					nd.add(pn.vals[j], pn.kid(j))
+				}
+			}
+			if nd != nil {
+				nd.add(c, cn)
+			}
+		}
+		if !missing {
+			if nd == nil {
+				return prev, pn, true
+			}
+			out := make(map[string]any, len(nd.vals))
+			for i, k := range nd.keys {
+				out[k] = nd.vals[i]
+			}
+			return out, nd, false
+		}
+		s.budget, s.size = budget, size
+	}
+	n := min(len(t), snapMaxItems)
+	nd := newSnapNode(n, true)
+	for k, e := range t {
+		s.size += len(k) + 4
+		if s.over() {
+			return nil, nil, false
+		}
+		if len(nd.keys) == n {
+			s.size += msgSizeAt(any(e), s.limit-s.size, depth+1) // members past the cut count for the size
+			continue
+		}
+		pv, pk, had := pn.find(k)
+		c, cn, _ := member(s, k, e, pv, pk, had, isJWK, depth, child)
+		nd.keys = append(nd.keys, k)
+		nd.add(c, cn)
+	}
+	size := n
+	if n < len(t) {
+		size++ // room for the "…" member
+	}
+	out := make(map[string]any, size)
+	for i, k := range nd.keys {
+		out[k] = nd.vals[i]
+	}
+	if n < len(t) {
+		out["…"] = "[" + itoa(len(t)-n) + " more keys]"
+		return out, nil, false // a cut map is not reused
+	}
+	return out, nd, false
+}
+
+// find returns a map member's earlier snapshot and mirror.
+func (pn *snapNode) find(k string) (any, *snapNode, bool) {
+	if pn == nil {
+		return nil, nil, false
+	}
+	for i, pk := range pn.keys {
+		if pk == k {
+			return pn.vals[i], pn.kid(i), true
+		}
+	}
+	return nil, nil, false
+}
+
+// snapList snapshots a list, sharing prev when every item matches it.
+func snapList[V any](s *snapper, t []V, prev any, pn *snapNode, depth int, child childFunc[V]) (any, *snapNode, bool) {
+	if depth >= snapMaxDepth {
+		s.skip(t, depth)
+		out, eq := mark(tooDeepAny, prev)
+		return out, nil, eq
+	}
+	s.size += 2
+	n := min(len(t), snapMaxItems)
+	reuse := pn != nil && pn.keys == nil && len(pn.vals) == len(t)
+	var nd *snapNode
+	if !reuse {
+		nd = newSnapNode(n+1, false)
+	}
+	for i, e := range t[:n] {
+		if s.size++; s.over() {
+			return nil, nil, false
+		}
+		var pv any
+		var pk *snapNode
+		if pn != nil && pn.keys == nil && i < len(pn.vals) {
+			pv, pk = pn.vals[i], pn.kid(i)
+		}
+		c, cn, eq := child(s, e, pv, pk, depth+1)
+		if reuse && !eq {
+			reuse = false
+			nd = newSnapNode(n+1, false)
+			for j := range i {
+				nd.add(pn.vals[j], pn.kid(j))
+			}
+		}
+		if !reuse {
+			nd.add(c, cn)
+		}
+	}
+	for _, e := range t[n:] { // items past the cut still count for the size
+		if s.size++; s.over() {
+			return nil, nil, false
+		}
+		s.size += msgSizeAt(any(e), s.limit-s.size, depth+1)
+	}
+	if reuse {
+		return prev, pn, true
+	}
+	if len(t) > n {
+		return append(nd.vals, "["+itoa(len(t)-n)+" more items]"), nil, false // a cut list is not reused
+	}
+	// The snapshot and its mirror share vals: neither ever changes it.
+	return nd.vals, nd, false
+}
+
+// str snapshots a string. boxed, if not nil, is v already in an interface
+// (so returning it does not allocate).
+func (s *snapper) str(boxed any, v string, prev any) (any, bool) {
+	p, isStr := prev.(string)
+	if isStr && p == v && len(v) <= snapMaxString {
+		// prev shows v as it is, so v was checked already (redaction is
+		// idempotent, and a string this short is not cut).
+		s.budget -= len(v)
+		return prev, true
+	}
+	if len(v) <= snapMaxString && !maybeSecret(v) {
+		s.budget -= len(v)
+		if isStr && p == v {
+			return prev, true
+		}
+		if boxed == nil {
+			boxed = v
+		}
+		return boxed, false
+	}
+	out := v
+	if r, ok := redactSecrets(v); ok {
+		out = r
+	}
+	if len(out) > snapMaxString {
+		cut := snapMaxString
+		for cut > 0 && !utf8.RuneStart(out[cut]) {
+			cut--
+		}
+		out = out[:cut] + "…[" + itoa(len(v)) + " bytes]"
+	}
+	s.budget -= len(out)
+	if isStr && p == out {
+		return prev, true
+	}
+	return out, false
+}
+
+// maybeSecret is a quick test for what redactSecrets looks for.
+func maybeSecret(v string) bool {
 	if len(v) < 16 {
 		return false
 	}
-	if strings.HasPrefix(v, "eyJ") && strings.Count(v, ".") >= 2 {
-		return true
-	}
-	if len(v) > 7 && (strings.EqualFold(v[:7], "bearer ") || strings.EqualFold(v[:6], "basic ")) {
-		return true
-	}
-	return strings.Contains(v, "-----BEGIN ")
+	return strings.Contains(v, "eyJ") || strings.Contains(v, "-----BEGIN ") ||
+		strings.EqualFold(v[:7], "bearer ") || strings.EqualFold(v[:6], "basic ")
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
+// redactSecrets catches tokens and keys wherever they sit in a string:
+// bearer/basic credentials and PEM blocks make the whole string go;
+// compact JWS/JWE tokens are cut out of the text around them.
+func redactSecrets(v string) (string, bool) {
+	if len(v) < 16 {
+		return v, false
 	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
+	if strings.EqualFold(v[:7], "bearer ") || strings.EqualFold(v[:6], "basic ") || strings.Contains(v, "-----BEGIN ") {
+		return Redacted, true
 	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
+	var b strings.Builder
+	found := false
+	rest := v
+	for {
+		i := strings.Index(rest, "eyJ")
+		if i < 0 {
+			break
+		}
+		end := i + jwtLen(rest[i:])
+		if end == i || (i > 0 && isB64URL(rest[i-1])) {
+			b.WriteString(rest[:i+3])
+			rest = rest[i+3:]
+			continue
+		}
+		found = true
+		b.WriteString(rest[:i])
+		b.WriteString(Redacted)
+		rest = rest[end:]
 	}
-	if neg {
-		i--
-		b[i] = '-'
+	if !found {
+		return v, false
 	}
-	return string(b[i:])
+	b.WriteString(rest)
+	return b.String(), true
 }
+
+// jwtLen returns the length of the compact JWS/JWE at the start of s
+// (base64url segments joined by at least two dots), or 0.
+func jwtLen(s string) int {
+	dots, i := 0, 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if isB64URL(c) {
+			continue
+		}
+		if c == '.' && i > 0 && s[i-1] != '.' {
+			dots++
+			continue
+		}
+		break
+	}
+	// A final dot ends a sentence, unless the token needs it (an
+	// unsecured JWS "header.payload." ends with one).
+	if i > 0 && s[i-1] == '.' && dots > 2 {
+		i--
+		dots--
+	}
+	if dots < 2 || i < 16 {
+		return 0
+	}
+	return i
+}
+
+func isB64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // Redact returns a redacted, truncated copy of any message-like value, for
 // logs and API answers outside traces.
@@ -281,9 +658,19 @@ func Redact(v any) any {
 	return s.snapshot(v, 0)
 }
 
+// maxMsgDepth bounds the nesting msgSize walks: a deeper message (or one
+// that contains itself, which a buggy block can build) counts as too big
+// instead of overflowing the stack.
+const maxMsgDepth = 256
+
 // msgSize estimates the encoded size of a message, stopping once it passes
 // limit. It walks the value without allocating.
-func msgSize(v any, limit int) int {
+func msgSize(v any, limit int) int { return msgSizeAt(v, limit, 0) }
+
+func msgSizeAt(v any, limit, depth int) int {
+	if depth > maxMsgDepth || limit < 0 {
+		return limit + 1
+	}
 	switch t := v.(type) {
 	case string:
 		return len(t) + 2
@@ -292,7 +679,11 @@ func msgSize(v any, limit int) int {
 	case map[string]any:
 		n := 2
 		for k, e := range t {
-			n += len(k) + 4 + msgSize(e, limit-n)
+			n += len(k) + 4
+			if n > limit {
+				return n
+			}
+			n += msgSizeAt(e, limit-n, depth+1)
 			if n > limit {
 				return n
 			}
@@ -301,7 +692,16 @@ func msgSize(v any, limit int) int {
 	case []any:
 		n := 2
 		for _, e := range t {
-			n += msgSize(e, limit-n) + 1
+			n += msgSizeAt(e, limit-n, depth+1) + 1
+			if n > limit {
+				return n
+			}
+		}
+		return n
+	case []map[string]any:
+		n := 2
+		for _, e := range t {
+			n += msgSizeAt(e, limit-n, depth+1) + 1
 			if n > limit {
 				return n
 			}
@@ -322,7 +722,10 @@ func msgSize(v any, limit int) int {
 	case map[string][]string:
 		n := 2
 		for k, e := range t {
-			n += len(k) + 4 + msgSize(e, limit-n)
+			n += len(k) + 6
+			for _, s := range e {
+				n += len(s) + 3
+			}
 		}
 		return n
 	}
@@ -359,6 +762,12 @@ func CopyValue(v any) any {
 		out := make(map[string][]string, len(t))
 		for k, e := range t {
 			out[k] = append([]string(nil), e...)
+		}
+		return out
+	case []map[string]any:
+		out := make([]map[string]any, len(t))
+		for i, e := range t {
+			out[i] = CopyValue(e).(map[string]any)
 		}
 		return out
 	}
