@@ -1,0 +1,299 @@
+package jose
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// btJWEFlow is manual -> jose.sign -> jose.encrypt -> jose.decrypt ("b").
+func btJWEFlow(t testing.TB, id string, sign, encrypt, decrypt map[string]any) *engine.Flow {
+	return btFlow(t, id, []btNode{
+		{ID: "start", Type: "core.manual"},
+		{ID: "sign", Type: "jose.sign", Config: sign},
+		{ID: "enc", Type: "jose.encrypt", Config: encrypt},
+		{ID: "b", Type: "jose.decrypt", Config: decrypt},
+		{ID: "got_valid", Type: "bt.capture"},
+		{ID: "got_invalid", Type: "bt.capture"},
+		{ID: "got_error", Type: "bt.capture"},
+	}, "start:out->sign", "sign:out->enc", "enc:out->b",
+		"b:valid->got_valid", "b:invalid->got_invalid", "b:error->got_error")
+}
+
+func btJWEHeader(t testing.TB, jwe string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwe, ".")
+	if len(parts) != 5 {
+		t.Fatalf("not a compact JWE: %d segments", len(parts))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestBlockEncryptDecryptNested(t *testing.T) {
+	e := newBtEnv(t)
+	encAlgs := []string{"RSA-OAEP-256", "ECDH-ES+A256KW", "A256KW", "dir"}
+	if err := e.ks.Ensure(t.Context(), "main", append([]string{"ES256"}, encAlgs...)...); err != nil {
+		t.Fatal(err)
+	}
+	nested := map[string]any{"keyset": "main", "token": "msg.jwe", "nested": true,
+		"algorithms": []string{"ES256"}, "issuer": "https://issuer.test", "audience": []string{"api"}}
+	for _, alg := range encAlgs {
+		t.Run(alg, func(t *testing.T) {
+			flow := "nested-" + strings.ReplaceAll(alg, "+", "-")
+			e.deploy(t, btJWEFlow(t, flow, btSignConfig("main", "ES256"),
+				map[string]any{"keyset": "main", "alg": alg, "nested": true, "payload": "msg.token", "typ": "JWT"}, nested))
+			port, msg := e.run(t, flow, engine.Msg{})
+			if port != "valid" {
+				t.Fatalf("port %q invalid %v error %q", port, msg["invalid"], btErrorText(msg))
+			}
+			if c := msg["claims"].(map[string]any); c["sub"] != "user-1" || c["aud"] != "api" {
+				t.Errorf("claims = %v", c)
+			}
+			if k := msg["key"].(map[string]any); k["kid"] != msg["token_kid"] || k["state"] != "active" {
+				t.Errorf("key = %v, signed by %v", k, msg["token_kid"])
+			}
+			h := btJWEHeader(t, msg["jwe"].(string))
+			active, _ := e.ks.ActiveSigner(t.Context(), "main", alg)
+			if h["alg"] != alg || h["enc"] != "A256GCM" || h["cty"] != "JWT" || h["typ"] != "JWT" || h["kid"] != active.Kid {
+				t.Errorf("JWE header = %v", h)
+			}
+		})
+	}
+
+	t.Run("inner token expired", func(t *testing.T) {
+		tok, _ := e.sign(t, "sign-1h", btSignConfig("main", "ES256"))
+		e.deploy(t, btFlow(t, "nested-expired", []btNode{
+			{ID: "start", Type: "core.manual"},
+			{ID: "enc", Type: "jose.encrypt", Config: map[string]any{"keyset": "main", "nested": true, "payload": "msg.token"}},
+			{ID: "b", Type: "jose.decrypt", Config: nested},
+			{ID: "got_invalid", Type: "bt.capture"},
+		}, "start:out->enc", "enc:out->b", "b:invalid->got_invalid"))
+		e.clk.Advance(2 * time.Hour)
+		defer e.clk.Advance(-2 * time.Hour)
+		port, msg := e.run(t, "nested-expired", engine.Msg{"token": tok})
+		if port != "invalid" || btReason(msg) != string(ReasonExpired) {
+			t.Errorf("port %q reason %q error %q", port, btReason(msg), btErrorText(msg))
+		}
+	})
+
+	t.Run("inner token refused by the condition", func(t *testing.T) {
+		e.deploy(t, btJWEFlow(t, "nested-rejected", btSignConfig("main", "ES256"),
+			map[string]any{"keyset": "main", "nested": true, "payload": "msg.token"},
+			btWith(nested, "predicate", `claims.sub == "someone else"`)))
+		port, msg := e.run(t, "nested-rejected", engine.Msg{})
+		if port != "invalid" || btReason(msg) != string(ReasonClaimsRejected) {
+			t.Errorf("port %q reason %q error %q", port, btReason(msg), btErrorText(msg))
+		}
+	})
+
+	t.Run("inner token from another issuer", func(t *testing.T) {
+		e.deploy(t, btJWEFlow(t, "nested-iss", btWith(btSignConfig("main", "ES256"), "issuer", "'https://evil.test'"),
+			map[string]any{"keyset": "main", "nested": true, "payload": "msg.token"}, nested))
+		port, msg := e.run(t, "nested-iss", engine.Msg{})
+		if port != "invalid" || btReason(msg) != string(ReasonWrongIssuer) {
+			t.Errorf("port %q reason %q error %q", port, btReason(msg), btErrorText(msg))
+		}
+	})
+
+	t.Run("JWE without cty JWT", func(t *testing.T) {
+		e.deploy(t, btJWEFlow(t, "nested-cty", btSignConfig("main", "ES256"),
+			map[string]any{"keyset": "main", "payload": "msg.token"}, nested))
+		port, msg := e.run(t, "nested-cty", engine.Msg{})
+		if port != "invalid" || btReason(msg) != string(ReasonDecryptFailed) {
+			t.Errorf("port %q reason %q error %q", port, btReason(msg), btErrorText(msg))
+		}
+	})
+}
+
+func TestBlockEncryptDecryptPayload(t *testing.T) {
+	e := newBtEnv(t)
+	ctx := t.Context()
+	if err := e.ks.Ensure(ctx, "main", "ECDH-ES+A256KW"); err != nil {
+		t.Fatal(err)
+	}
+	e.deploy(t, btChain(t, "enc", "jose.encrypt", map[string]any{"keyset": "main", "alg": "ECDH-ES+A256KW"}, "out"))
+	e.deploy(t, btChain(t, "dec", "jose.decrypt", map[string]any{"keyset": "main", "token": "msg.jwe"}, "valid", "invalid"))
+	encrypt := func(payload any) string {
+		t.Helper()
+		port, msg := e.run(t, "enc", engine.Msg{"payload": payload})
+		if port != "out" {
+			t.Fatalf("encrypt: port %q error %q", port, btErrorText(msg))
+		}
+		return msg["jwe"].(string)
+	}
+
+	tests := []struct {
+		name    string
+		payload any
+		want    string
+	}{
+		{"object as JSON", map[string]any{"a": 1}, `{"a":1}`},
+		{"text as is", "hello", "hello"},
+		{"bytes as they are", []byte{0x01, 0x02}, "\x01\x02"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			jwe := encrypt(tt.payload)
+			port, msg := e.run(t, "dec", engine.Msg{"jwe": jwe})
+			if port != "valid" {
+				t.Fatalf("decrypt: port %q invalid %v error %q", port, msg["invalid"], btErrorText(msg))
+			}
+			d := msg["decrypted"].(map[string]any)
+			if d["plaintext"] != tt.want || d["header"].(map[string]any)["alg"] != "ECDH-ES+A256KW" || d["kid"] == "" {
+				t.Errorf("decrypted = %v", d)
+			}
+		})
+	}
+
+	t.Run("tampered", func(t *testing.T) {
+		jwe := encrypt("hello")
+		parts := strings.Split(jwe, ".")
+		c := []byte(parts[3])
+		c[0] ^= 'A' ^ 'B'
+		if c[0] == parts[3][0] {
+			c[0] = 'C'
+		}
+		parts[3] = string(c)
+		port, msg := e.run(t, "dec", engine.Msg{"jwe": strings.Join(parts, ".")})
+		if port != "invalid" || btReason(msg) != string(ReasonDecryptFailed) {
+			t.Errorf("port %q reason %q", port, btReason(msg))
+		}
+	})
+
+	t.Run("nil payload", func(t *testing.T) {
+		port, msg := e.run(t, "enc", engine.Msg{})
+		if port != engine.ErrorPort || !strings.Contains(btErrorText(msg), "nothing to encrypt") {
+			t.Errorf("port %q error %q", port, btErrorText(msg))
+		}
+	})
+
+	t.Run("old key still decrypts after rotation", func(t *testing.T) {
+		jwe := encrypt("before")
+		e.clk.Advance(time.Hour)
+		if _, err := e.ks.Rotate(ctx, "main", RotateOptions{RetireAfter: 48 * time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		after := encrypt("after")
+		if btJWEHeader(t, after)["kid"] == btJWEHeader(t, jwe)["kid"] {
+			t.Error("encrypt did not follow the rotation")
+		}
+		for _, tok := range []string{jwe, after} {
+			if port, msg := e.run(t, "dec", engine.Msg{"jwe": tok}); port != "valid" {
+				t.Errorf("port %q invalid %v", port, msg["invalid"])
+			}
+		}
+		// Revoked: gone at once.
+		if err := e.ks.Revoke(ctx, "main", btJWEHeader(t, jwe)["kid"].(string)); err != nil {
+			t.Fatal(err)
+		}
+		if port, msg := e.run(t, "dec", engine.Msg{"jwe": jwe}); port != "invalid" || btReason(msg) != string(ReasonDecryptFailed) {
+			t.Errorf("revoked key: port %q reason %q", port, btReason(msg))
+		}
+	})
+
+	t.Run("keyset without encryption keys", func(t *testing.T) {
+		if err := e.ks.Ensure(ctx, "sigonly", "ES256"); err != nil {
+			t.Fatal(err)
+		}
+		e.deploy(t, btChain(t, "dec-sig", "jose.decrypt", map[string]any{"keyset": "sigonly", "token": "msg.jwe"}, "valid", "invalid"))
+		port, msg := e.run(t, "dec-sig", engine.Msg{"jwe": encrypt("x")})
+		if port != engine.ErrorPort || !strings.Contains(btErrorText(msg), "no encryption key") {
+			t.Errorf("port %q error %q", port, btErrorText(msg))
+		}
+	})
+}
+
+func TestBlockDecode(t *testing.T) {
+	e := newBtEnv(t)
+	if err := e.ks.Ensure(t.Context(), "main", "ES256", "A256KW"); err != nil {
+		t.Fatal(err)
+	}
+	tok, kid := e.sign(t, "sign", btSignConfig("main", "ES256"))
+	e.deploy(t, btChain(t, "dec", "jose.decode", nil, "out", "invalid"))
+	e.deploy(t, btChain(t, "enc", "jose.encrypt", map[string]any{"keyset": "main", "alg": "A256KW"}, "out"))
+	_, encMsg := e.run(t, "enc", engine.Msg{"payload": "secret"})
+	jwe := encMsg["jwe"].(string)
+
+	tests := []struct {
+		name   string
+		auth   string
+		port   string
+		kind   string
+		claims bool
+		reason Reason
+	}{
+		{"JWS", "Bearer " + tok, "out", "JWS", true, ""},
+		{"JWE", "Bearer " + jwe, "out", "JWE", false, ""},
+		{"garbage", "Bearer not.a.token!", "invalid", "", false, ReasonMalformed},
+		{"none", "", "invalid", "", false, ReasonTokenMissing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			port, msg := e.run(t, "dec", engine.Msg{"req": map[string]any{"headers": map[string]any{"authorization": tt.auth}}})
+			if port != tt.port || btReason(msg) != string(tt.reason) {
+				t.Fatalf("port %q reason %q, want %q %q", port, btReason(msg), tt.port, tt.reason)
+			}
+			if tt.port != "out" {
+				return
+			}
+			d := msg["decoded"].(map[string]any)
+			_, hasClaims := d["claims"]
+			if d["verified"] != false || d["kind"] != tt.kind || hasClaims != tt.claims {
+				t.Errorf("decoded = %v", d)
+			}
+			if tt.kind == "JWS" {
+				h := d["header"].(map[string]any)
+				if h["kid"] != kid || d["claims"].(map[string]any)["sub"] != "user-1" {
+					t.Errorf("decoded = %v", d)
+				}
+			}
+		})
+	}
+}
+
+// TestBlockTracesRedact checks what a run's trace shows of the values these
+// blocks write: no token, no JWE, no plaintext.
+func TestBlockTracesRedact(t *testing.T) {
+	e := newBtEnv(t)
+	if err := e.ks.Ensure(t.Context(), "main", "ES256", "A256KW"); err != nil {
+		t.Fatal(err)
+	}
+	e.deploy(t, btFlow(t, "all", []btNode{
+		{ID: "start", Type: "core.manual"},
+		{ID: "sign", Type: "jose.sign", Config: btWith(btSignConfig("main", "ES256"), "target", "minted")},
+		{ID: "enc", Type: "jose.encrypt", Config: map[string]any{"keyset": "main", "alg": "A256KW", "payload": "'top secret plaintext'"}},
+		{ID: "b", Type: "jose.decrypt", Config: map[string]any{"keyset": "main", "token": "msg.jwe"}},
+	}, "start:out->sign", "sign:out->enc", "enc:out->b"))
+	tr, err := e.rt.Run(t.Context(), "all", "", engine.Msg{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := btPort(tr, "b"); p != "valid" {
+		t.Fatalf("port %q: %+v", p, tr)
+	}
+	raw, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range []string{"eyJ", "top secret plaintext"} {
+		if strings.Contains(string(raw), leak) {
+			t.Errorf("trace shows %q: %s", leak, raw)
+		}
+	}
+	if !strings.Contains(string(raw), fmt.Sprintf("%q", "minted_kid")) {
+		t.Errorf("trace lacks the (public) kid field: %s", raw)
+	}
+}

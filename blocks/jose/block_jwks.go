@@ -1,0 +1,119 @@
+package jose
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// JWKSContentType is the media type of a JWK Set (RFC 7517 §8.5.1).
+const JWKSContentType = "application/jwk-set+json"
+
+func jwksSpec() engine.Spec {
+	return engine.Spec{
+		Type:     "jose.jwks",
+		Title:    "JWKS",
+		Category: Category,
+		Description: "Puts the public JWK Set of a keyset at msg.jwks, as the exact bytes cached " +
+			"since the keyset last changed (no serializing per request): msg.jwks.body (bytes; " +
+			"http.respond writes bytes as they are), etag, cache_control, max_age (seconds) and " +
+			"content_type. A request whose If-None-Match matches the ETag leaves by " +
+			"\"not_modified\" (answer 304 there), every other by \"ok\". Wire it like: " +
+			"jose.jwks --ok--> http.respond {body: msg.jwks.body, content_type: " +
+			"application/jwk-set+json, headers: {ETag: msg.jwks.etag, Cache-Control: " +
+			"msg.jwks.cache_control}}. An unknown keyset is an error.",
+		Fields: []engine.Field{
+			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Required: true,
+				Help: "Name of the keyset whose public keys to publish."},
+			{Name: "max_age", Label: "Cache lifetime", Kind: engine.KindDuration,
+				Default: defaultJWKSMaxAge.String(), Max: "24h",
+				Help: "How long clients may cache the set: Cache-Control max-age, in whole " +
+					"seconds. Keep it within the jwks_max_age that jose.rotate assumes."},
+		},
+		Outputs: []string{portOK, portNotModified},
+	}
+}
+
+type jwksBlock struct {
+	ks     *Keysets
+	keyset string
+	// The constant members of msg.jwks, boxed once so a request does not
+	// allocate them again.
+	maxAge, cacheControl, contentType any
+	// boxed is the body and ETag of the last keyset version served, boxed
+	// once per version for the same reason.
+	boxed atomic.Pointer[jwksBoxed]
+}
+
+type jwksBoxed struct {
+	etag        string
+	body, etagV any
+}
+
+func newJWKSFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
+	c := s.Config
+	name := c.String("keyset")
+	if err := checkKeysetField(s, "keyset", name); err != nil {
+		return nil, err
+	}
+	maxAge := c.Duration("max_age")
+	if maxAge%time.Second != 0 {
+		return nil, s.Errorf("max_age", "must be whole seconds (Cache-Control max-age counts seconds)")
+	}
+	return newJWKS(d.ks, name, maxAge), nil
+}
+
+func newJWKS(ks *Keysets, keyset string, maxAge time.Duration) *jwksBlock {
+	secs := int64(maxAge / time.Second)
+	return &jwksBlock{ks: ks, keyset: keyset, maxAge: secs,
+		cacheControl: "public, max-age=" + strconv.FormatInt(secs, 10), contentType: JWKSContentType}
+}
+
+func (b *jwksBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+	body, etag, err := b.ks.JWKS(ctx, b.keyset)
+	if err != nil {
+		return "", fmt.Errorf("JWKS of keyset %q: %w", b.keyset, err)
+	}
+	// body is the manager's cached slice, shared read-only with every other
+	// request: it is passed on, never copied or re-encoded. The ETag is the
+	// body's hash, so an equal ETag means the boxed body is the same bytes.
+	bx := b.boxed.Load()
+	if bx == nil || bx.etag != etag {
+		bx = &jwksBoxed{etag: etag, body: body, etagV: etag}
+		b.boxed.Store(bx)
+	}
+	msg["jwks"] = map[string]any{
+		"body":          bx.body,
+		"etag":          bx.etagV,
+		"cache_control": b.cacheControl,
+		"max_age":       b.maxAge,
+		"content_type":  b.contentType,
+	}
+	if inm := requestHeader(msg, "if-none-match"); inm != "" && etagMatch(inm, etag) {
+		return portNotModified, nil
+	}
+	return portOK, nil
+}
+
+// etagMatch applies If-None-Match (RFC 9110 §13.1.2): "*" or a list of
+// entity tags, compared weakly (a W/ prefix is ignored).
+func etagMatch(header, etag string) bool {
+	if strings.TrimSpace(header) == "*" {
+		return true
+	}
+	want := strings.TrimPrefix(etag, "W/")
+	for rest := header; rest != ""; {
+		var tag string
+		tag, rest, _ = strings.Cut(rest, ",")
+		tag = strings.TrimSpace(tag)
+		if strings.TrimPrefix(tag, "W/") == want {
+			return true
+		}
+	}
+	return false
+}

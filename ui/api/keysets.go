@@ -1,0 +1,132 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/flowd/flowd/blocks/jose"
+)
+
+// RegisterKeysets adds the keyset endpoints. Every answer is built from
+// jose's public descriptions (KeysetInfo, KeyInfo, the published JWKS
+// bytes): private key material has no path to them.
+//
+//	GET  /keysets                          every keyset with its keys' public info
+//	GET  /keysets/{name}                   one keyset
+//	POST /keysets/{name}/rotate            body {"alg"?, "retire_after"?: "48h"}; answers rotation + keyset
+//	POST /keysets/{name}/keys/{kid}/revoke emergency revoke: the key leaves the JWKS at once
+//	GET  /keysets/{name}/jwks              the JWKS exactly as served, with its ETag
+func RegisterKeysets(h *Handler, ks *jose.Keysets) {
+	kh := &keysetHandlers{ks: ks}
+	h.Handle("GET /keysets", kh.list)
+	h.Handle("GET /keysets/{name}", kh.get)
+	h.Handle("POST /keysets/{name}/rotate", kh.rotate)
+	h.Handle("POST /keysets/{name}/keys/{kid}/revoke", kh.revoke)
+	h.Handle("GET /keysets/{name}/jwks", kh.jwks)
+}
+
+type keysetHandlers struct{ ks *jose.Keysets }
+
+func (kh *keysetHandlers) list(w http.ResponseWriter, r *http.Request) error {
+	names, err := kh.ks.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]jose.KeysetInfo, 0, len(names))
+	for _, name := range names {
+		info, err := kh.ks.Get(r.Context(), name)
+		if errors.Is(err, jose.ErrNoKeyset) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, info)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"keysets": out})
+	return nil
+}
+
+func (kh *keysetHandlers) get(w http.ResponseWriter, r *http.Request) error {
+	info, err := kh.ks.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return keysetErr(err)
+	}
+	WriteJSON(w, http.StatusOK, info)
+	return nil
+}
+
+// rotateRequest is the body of POST /keysets/{name}/rotate.
+type rotateRequest struct {
+	Alg         string `json:"alg"`
+	RetireAfter string `json:"retire_after"` // Go duration; empty: jose.DefaultRetireAfter
+}
+
+func (kh *keysetHandlers) rotate(w http.ResponseWriter, r *http.Request) error {
+	var req rotateRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	opts := jose.RotateOptions{Alg: req.Alg}
+	if req.RetireAfter != "" {
+		d, err := time.ParseDuration(req.RetireAfter)
+		if err != nil || d <= 0 {
+			return Errorf(http.StatusBadRequest, "bad_request", "retire_after must be a positive duration like \"48h\"")
+		}
+		opts.RetireAfter = d
+	}
+	name := r.PathValue("name")
+	rot, err := kh.ks.Rotate(r.Context(), name, opts)
+	if err != nil {
+		return keysetErr(err)
+	}
+	info, err := kh.ks.Get(r.Context(), name)
+	if err != nil {
+		return keysetErr(err)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"rotation": rot, "keyset": info})
+	return nil
+}
+
+func (kh *keysetHandlers) revoke(w http.ResponseWriter, r *http.Request) error {
+	name, kid := r.PathValue("name"), r.PathValue("kid")
+	if err := kh.ks.Revoke(r.Context(), name, kid); err != nil {
+		return keysetErr(err)
+	}
+	info, err := kh.ks.Get(r.Context(), name)
+	if err != nil {
+		return keysetErr(err)
+	}
+	WriteJSON(w, http.StatusOK, info)
+	return nil
+}
+
+// jwks answers the cached bytes themselves, so the preview is exactly what
+// jose.jwks serves.
+func (kh *keysetHandlers) jwks(w http.ResponseWriter, r *http.Request) error {
+	body, etag, err := kh.ks.JWKS(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return keysetErr(err)
+	}
+	w.Header().Set("Content-Type", jose.JWKSContentType)
+	w.Header().Set("ETag", etag)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return nil
+}
+
+// keysetErr maps jose's sentinels; anything else is the edge's 500.
+func keysetErr(err error) error {
+	switch {
+	case errors.Is(err, jose.ErrNoKeyset):
+		return Errorf(http.StatusNotFound, "not_found", "%v", err)
+	case errors.Is(err, jose.ErrKeyNotFound):
+		return Errorf(http.StatusNotFound, "not_found", "%v", err)
+	case errors.Is(err, jose.ErrUnsupported), errors.Is(err, jose.ErrNoActiveKey):
+		return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
+	case errors.Is(err, jose.ErrInvalidKeyset):
+		return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
+	}
+	return err
+}
