@@ -104,7 +104,7 @@ var sensitiveKeys = map[string]bool{
 	"password": true, "passwd": true, "secret": true, "client_secret": true,
 	"token": true, "access_token": true, "id_token": true, "refresh_token": true, "jwt": true,
 	"assertion": true, "client_assertion": true, "code": true, "code_verifier": true,
-	"private_key": true, "privatekey": true, "key": true, "keys": true, "jwk": true,
+	"private_key": true, "privatekey": true, "jwk": true,
 	"x-api-key": true, "api_key": true, "apikey": true, "session": true,
 }
 

@@ -188,12 +188,12 @@ func TestSensitiveKeys(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"OTP", "\u212Aey", "X-Api-Key"} {
+	for _, k := range []string{"OTP", "Coo\u212Aie", "X-Api-Key"} {
 		if !s.isSensitive(k) {
 			t.Errorf("%q not sensitive", k)
 		}
 	}
-	for _, k := range []string{"", "a", "tokens", "keyset", "method", "Accept", "cod", "ÿ", "passwords-and-more-than-24-bytes"} {
+	for _, k := range []string{"", "a", "key", "keys", "tokens", "keyset", "method", "Accept", "cod", "ÿ", "passwords-and-more-than-24-bytes"} {
 		if s.isSensitive(k) {
 			t.Errorf("%q sensitive", k)
 		}

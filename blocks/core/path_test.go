@@ -109,7 +109,7 @@ func TestScrub(t *testing.T) {
 		{name: "plain text kept", text: "hello ann", msg: map[string]any{"user": "ann"}, want: "hello ann"},
 		{name: "sensitive key value", text: "pw=hunter22!", msg: map[string]any{"password": "hunter22"}, want: "pw=[redacted]!"},
 		{name: "nested sensitive subtree", text: "k=abcd-efgh",
-			msg:  map[string]any{"cfg": map[string]any{"keys": []any{map[string]any{"d": "abcd-efgh"}}}},
+			msg:  map[string]any{"cfg": map[string]any{"keys": []any{map[string]any{"kty": "EC", "d": "abcd-efgh"}}}},
 			want: "k=[redacted]"},
 		{name: "numeric code", text: "otp 123456", msg: map[string]any{"code": 123456}, want: "otp [redacted]"},
 		{name: "short secret left alone", text: "ab cd", msg: map[string]any{"secret": "ab"}, want: "ab cd"},

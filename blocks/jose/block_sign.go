@@ -37,7 +37,7 @@ func signSpec() engine.Spec {
 				Help: "Signature algorithm; the keyset must have an active key for it."},
 			{Name: "typ", Label: "Type (typ header)", Kind: engine.KindString,
 				Help: "The typ header, e.g. at+jwt for RFC 9068 access tokens. Empty: JWT."},
-			{Name: "issuer", Label: "Issuer (iss)", Kind: engine.KindExpr,
+			{Name: "issuer", Label: "Issuer (iss)", Kind: engine.KindExpr, // empty: flowd's --issuer
 				Help: "Expression for iss, e.g. \"'https://auth.example.com'\" (text needs quotes) " +
 					"or env.ISSUER. Empty: no iss unless the claims map sets one."},
 			{Name: "subject", Label: "Subject (sub)", Kind: engine.KindExpr,
@@ -70,6 +70,8 @@ type signBlock struct {
 	claims    []engine.NamedExpr
 	target    string
 	kidTarget string
+	// defaultIssuer is flowd's issuer, used when the issuer field is empty.
+	defaultIssuer string
 }
 
 func newSignFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
@@ -89,7 +91,7 @@ func newSignFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	return newSign(d.signer, signBlock{
 		keyset: name, alg: c.String("alg"), typ: typ,
 		issuer: c.Expr("issuer"), subject: c.Expr("subject"), audience: c.Expr("audience"),
-		ttl: c.Duration("ttl"), claims: c.Exprs("claims"), target: target,
+		ttl: c.Duration("ttl"), claims: c.Exprs("claims"), target: target, defaultIssuer: d.issuer,
 	}), nil
 }
 
@@ -107,6 +109,9 @@ func (b *signBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg)
 	var err error
 	if req.Issuer, err = evalText(x, msg, b.issuer, "issuer"); err != nil {
 		return "", err
+	}
+	if req.Issuer == "" && b.issuer == nil {
+		req.Issuer = b.defaultIssuer
 	}
 	if req.Subject, err = evalText(x, msg, b.subject, "subject"); err != nil {
 		return "", err

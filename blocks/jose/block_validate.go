@@ -50,7 +50,8 @@ func policyFields(keysetField, keysetHelp string, issuerRequired bool) []engine.
 			Help: "The algorithms a token may be signed with; anything else is refused with " +
 				"alg_not_allowed. \"none\" is never allowed; HS* needs source keyset."},
 		{Name: "issuer", Label: "Issuer", Kind: engine.KindString, Required: issuerRequired,
-			Help: "The exact iss a token must carry, e.g. https://auth.example.com."},
+			Help: "The exact iss a token must carry, e.g. https://auth.example.com. Empty: this " +
+				"flowd's own issuer (--issuer / FLOWD_ISSUER)."},
 		{Name: "audience", Label: "Audience", Kind: engine.KindStrings,
 			Help: "The token's aud must contain one of these. Required unless audience_optional is on."},
 		{Name: "audience_optional", Label: "Audience optional", Kind: engine.KindBool,
@@ -81,7 +82,7 @@ func validateSpec() engine.Spec {
 		{Name: "token", Label: "Token", Kind: engine.KindExpr, Help: tokenFieldHelp},
 	}
 	fields = append(fields, policyFields("keyset",
-		"For source keyset: the keyset whose keys (next, active, retired; never revoked) verify.", true)...)
+		"For source keyset: the keyset whose keys (next, active, retired; never revoked) verify.", false)...)
 	fields = append(fields, engine.Field{Name: "max_token_bytes", Label: "Maximum token size (bytes)",
 		Kind: engine.KindInt, Default: DefaultMaxTokenSize, Min: "1", Max: "1048576",
 		Help: "Longer tokens are refused before any parsing (token_too_large)."})
@@ -190,6 +191,9 @@ func buildPolicy(s *engine.Setup, d *blockDeps, keysetField, fallbackKeyset stri
 	}
 
 	p.Issuer = c.String("issuer")
+	if p.Issuer == "" {
+		p.Issuer = d.issuer
+	}
 	if p.Issuer == "" {
 		return nil, s.Errorf("issuer", "required: the exact iss your tokens carry")
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	// Now is the validators' clock for exp, nbf and iat; nil means the
 	// keyset manager's clock (Keysets.Now, else time.Now).
 	Now func() time.Time
+	// Issuer is this server's issuer identifier: jose.sign uses it when its
+	// issuer field is empty, jose.validate and jose.decrypt when theirs is.
+	Issuer string
 }
 
 // blockDeps is what every factory gets: the shared keyset manager and the
@@ -71,6 +74,7 @@ type blockDeps struct {
 	client   *http.Client
 	insecure bool
 	now      func() time.Time
+	issuer   string
 }
 
 // Register adds the jose block types to reg. Every block works on the
@@ -79,7 +83,7 @@ func Register(reg *engine.Registry, ks *Keysets, opts Options) error {
 	if reg == nil || ks == nil {
 		return errors.New("jose: Register needs a registry and a keyset manager")
 	}
-	d := &blockDeps{ks: ks, signer: NewSigner(ks), log: opts.Logger, client: opts.HTTPClient,
+	d := &blockDeps{ks: ks, signer: NewSigner(ks), log: opts.Logger, client: opts.HTTPClient, issuer: opts.Issuer,
 		insecure: opts.AllowInsecureJWKS, now: opts.Now}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)

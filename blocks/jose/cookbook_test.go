@@ -192,7 +192,7 @@ func cbJWS(t *testing.T, ex cookbookExample) {
 		if terr != nil {
 			t.Fatal(terr)
 		}
-		_, material, outcome := pickVerifyKey([]VerifyKey{key}, th.Kid, info)
+		_, material, outcome := pickVerifyKey([]VerifyKey{key}, th.Kid, info, time.Time{})
 		if outcome != pickOne {
 			t.Fatalf("key choice: %v", outcome)
 		}

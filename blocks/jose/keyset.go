@@ -442,6 +442,9 @@ func buildView(ks Keyset, record [sha256.Size]byte, version uint64) (*ksView, er
 		switch k.Use {
 		case UseSig:
 			vk := VerifyKey{State: k.State}
+			if k.State == StateRetired {
+				vk.RetireAt = k.RetireAt
+			}
 			if isPublic {
 				vk.JWK = pub
 			} else {

@@ -118,6 +118,8 @@ func (e *TokenError) Unwrap() error { return ErrInvalidToken }
 type VerifyKey struct {
 	JWK   gojose.JSONWebKey // Kid, Algorithm and Use are always set
 	State State             // lifecycle state for local keys; "" for remote ones
+	// RetireAt, for a retired local key, is when it stops verifying.
+	RetireAt time.Time
 }
 
 // KeySource gives a validator its candidate keys. Implementations return a

@@ -396,12 +396,13 @@ func (v *Validator) chooseKey(ctx context.Context, kid string, alg *jwsAlgInfo) 
 	if err != nil {
 		return VerifyKey{}, nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
 	}
-	key, material, outcome := pickVerifyKey(keys, kid, alg)
+	now := v.now()
+	key, material, outcome := pickVerifyKey(keys, kid, alg, now)
 	if outcome == pickNone {
 		if keys, err = v.source.VerifyKeys(ctx, true); err != nil {
 			return VerifyKey{}, nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
 		}
-		key, material, outcome = pickVerifyKey(keys, kid, alg)
+		key, material, outcome = pickVerifyKey(keys, kid, alg, now)
 	}
 	switch outcome {
 	case pickOne:
@@ -425,7 +426,10 @@ const (
 
 // pickVerifyKey is the key choice, shared with the tests that run the
 // RFC 7520 and Wycheproof vectors.
-func pickVerifyKey(keys []VerifyKey, kid string, alg *jwsAlgInfo) (VerifyKey, any, pickOutcome) {
+//
+// A retired key past its RetireAt no longer verifies, even before the next
+// rotation deletes it from the keyset: its deadline is the promise.
+func pickVerifyKey(keys []VerifyKey, kid string, alg *jwsAlgInfo, now time.Time) (VerifyKey, any, pickOutcome) {
 	var (
 		found    VerifyKey
 		material any
@@ -435,6 +439,9 @@ func pickVerifyKey(keys []VerifyKey, kid string, alg *jwsAlgInfo) (VerifyKey, an
 	for i := range keys {
 		k := &keys[i]
 		if kid != "" && k.JWK.KeyID != kid {
+			continue
+		}
+		if !k.RetireAt.IsZero() && now.After(k.RetireAt) {
 			continue
 		}
 		if k.JWK.Use != "" && k.JWK.Use != string(UseSig) {
