@@ -34,6 +34,7 @@ func Register(reg *engine.Registry) error {
 		factory engine.Factory
 	}{
 		{manualSpec(), newManualFromConfig},
+		{startupSpec(), newStartupFromConfig},
 		{setSpec(), newSetFromConfig},
 		{switchSpec(), newSwitchFromConfig},
 		{logSpec(), newLogFromConfig},

@@ -29,8 +29,13 @@ func rotateSpec() engine.Spec {
 			"verifying) until retire_after has passed, a fresh next key is made, and retired keys " +
 			"past their deadline are deleted. A keyset that does not exist yet is created with an " +
 			"active and a next key per algorithm instead (no rotation on that first run). " +
-			"msg.rotation lists the kids: activated, retired, created, deleted, and keyset_created.",
+			"msg.rotation lists the kids: activated, retired, created, deleted, and keyset_created. " +
+			"With mode ensure it only creates a missing keyset (or algorithm) and never rotates: " +
+			"wire it to a start-up trigger so a fresh server has keys before its first rotation.",
 		Fields: []engine.Field{
+			{Name: "mode", Label: "Mode", Kind: engine.KindEnum, Enum: []string{"rotate", "ensure"}, Default: "rotate",
+				Help: "rotate: roll the keys over (creating the keyset first if missing). ensure: only " +
+					"create the keyset or algorithm if missing; an existing keyset is left alone."},
 			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Required: true,
 				Help: "Name of the keyset to rotate, e.g. \"main\"."},
 			{Name: "alg", Label: "Algorithm", Kind: engine.KindEnum, Enum: Algorithms(),
@@ -63,6 +68,7 @@ type rotateBlock struct {
 	alg         string   // "" = every alg
 	newAlgs     []string // algs of a keyset this block creates
 	retireAfter time.Duration
+	ensureOnly  bool
 }
 
 func newRotateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
@@ -91,7 +97,9 @@ func newRotateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 			return nil, s.Errorf("algs", "%v (known: %v)", err, Algorithms())
 		}
 	}
-	return newRotate(d.ks, name, alg, newAlgs, retire), nil
+	b := newRotate(d.ks, name, alg, newAlgs, retire)
+	b.ensureOnly = c.String("mode") == "ensure"
+	return b, nil
 }
 
 func newRotate(ks *Keysets, keyset, alg string, newAlgs []string, retireAfter time.Duration) *rotateBlock {
@@ -103,7 +111,7 @@ func (b *rotateBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Ms
 	if err != nil {
 		return "", err
 	}
-	if !ensured {
+	if !ensured && !b.ensureOnly {
 		rot, err = b.ks.Rotate(ctx, b.keyset, RotateOptions{Alg: b.alg, RetireAfter: b.retireAfter})
 		if err != nil {
 			return "", fmt.Errorf("rotate keyset %q: %w", b.keyset, err)
