@@ -21,6 +21,7 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/core"
 	httpblock "github.com/flowd/flowd/blocks/http"
+	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/blocks/schedule"
 	"github.com/flowd/flowd/engine"
@@ -33,7 +34,7 @@ type Options struct {
 	// Store persists flows, versions, runs, variables and keys. Required.
 	Store store.Store
 	// Register adds the host program's own block types to the registry,
-	// after the standard ones (core.*, http.*).
+	// after the standard ones (core.*, http.*, schedule.*, jose.*, oauth.*).
 	Register func(reg *engine.Registry) error
 	// Logger receives flowd's logs (default: discarded).
 	Logger *slog.Logger
@@ -61,6 +62,7 @@ type Flowd struct {
 	router  *httpblock.Router
 	sched   *schedule.Scheduler
 	clients *oauth.Clients
+	keysets *jose.Keysets
 	tokens  *app.Tokens
 }
 
@@ -83,6 +85,10 @@ func New(opts Options) (*Flowd, error) {
 	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
+	}
+	keysets := jose.NewKeysets(opts.Store)
+	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
+		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
 	clients := oauth.NewClients(opts.Store)
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
@@ -110,7 +116,8 @@ func New(opts Options) (*Flowd, error) {
 	h := api.New(a, tokens, opts.Logger)
 	api.RegisterSchedules(h, sched)
 	api.RegisterClients(h, clients)
-	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, tokens: tokens}, nil
+	api.RegisterKeysets(h, keysets)
+	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, tokens: tokens}, nil
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
@@ -149,6 +156,9 @@ func (f *Flowd) Close(ctx context.Context) error {
 	}
 	return err
 }
+
+// Keysets returns the keyset manager (keys, rotation, JWKS).
+func (f *Flowd) Keysets() *jose.Keysets { return f.keysets }
 
 // Clients returns the OAuth client registry.
 func (f *Flowd) Clients() *oauth.Clients { return f.clients }
