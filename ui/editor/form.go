@@ -1,0 +1,200 @@
+package editor
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// FormView is the side panel of one node.
+type FormView struct {
+	NodeID      string
+	Type        string
+	Title       string
+	Description string
+	Name        string
+	Unknown     bool // the block type is not registered
+	Fields      []FieldView
+	Errors      []FieldError // node-level problems (no config field)
+}
+
+// FieldView is one config field as its widget shows it.
+type FieldView struct {
+	Name     string
+	Label    string
+	Kind     string
+	Help     string
+	Required bool
+	Secret   bool
+	Enum     []string
+	Set      bool     // the config holds a value
+	Value    string   // scalar kinds and json: the text to edit
+	Bool     bool     // bool: the effective value
+	List     []string // strings
+	Pairs    []Pair   // exprmap (sorted by name) and rules (in order)
+	Default  string   // shown as a placeholder
+	Errors   []FieldError
+}
+
+// Pair is a name and an expression (exprmap entry or rule).
+type Pair struct{ Name, Expr string }
+
+// FieldError is a problem with a field; expressions carry line and column.
+type FieldError struct {
+	Line, Column int
+	Msg          string
+}
+
+func (e FieldError) String() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	}
+	return e.Msg
+}
+
+// BuildForm turns a node, its spec and the document's problems into a view.
+func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []problem) FormView {
+	fv := FormView{NodeID: n.ID, Type: n.Type, Name: n.Name, Title: spec.Title, Description: spec.Description, Unknown: !known}
+	if !known {
+		fv.Title = n.Type
+	}
+	byField := map[string][]FieldError{}
+	for _, p := range probs {
+		if p.Node != n.ID {
+			continue
+		}
+		byField[p.Field] = append(byField[p.Field], FieldError{p.Line, p.Column, p.Message})
+	}
+	names := map[string]bool{}
+	for _, f := range spec.Fields {
+		names[f.Name] = true
+		fv.Fields = append(fv.Fields, buildField(f, n.Config[f.Name], byField[f.Name]))
+	}
+	for _, field := range slices.Sorted(mapsKeys(byField)) {
+		if !names[field] {
+			for _, e := range byField[field] {
+				if field != "" {
+					e.Msg = field + ": " + e.Msg
+				}
+				fv.Errors = append(fv.Errors, e)
+			}
+		}
+	}
+	return fv
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func buildField(f engine.Field, raw json.RawMessage, errs []FieldError) FieldView {
+	label := f.Label
+	if label == "" {
+		label = f.Name
+	}
+	v := FieldView{Name: f.Name, Label: label, Kind: string(f.Kind), Help: f.Help, Required: f.Required,
+		Secret: f.Secret, Enum: f.Enum, Set: len(raw) > 0, Errors: errs}
+	if f.Default != nil {
+		if s, ok := f.Default.(string); ok {
+			v.Default = s
+		} else if b, err := json.Marshal(f.Default); err == nil {
+			v.Default = string(b)
+		}
+	}
+	switch f.Kind {
+	case engine.KindBool:
+		var b bool
+		if v.Set {
+			v.Bool = json.Unmarshal(raw, &b) == nil && b
+		} else {
+			v.Bool = f.Default == true
+		}
+	case engine.KindStrings:
+		if json.Unmarshal(raw, &v.List) != nil && v.Set {
+			v.Value = string(raw)
+		}
+		if l, ok := f.Default.([]string); ok {
+			v.Default = strings.Join(l, "\n")
+		}
+	case engine.KindExprMap:
+		var m map[string]string
+		if json.Unmarshal(raw, &m) == nil {
+			for _, k := range slices.Sorted(mapsKeys(m)) {
+				v.Pairs = append(v.Pairs, Pair{k, m[k]})
+			}
+		}
+	case engine.KindRules:
+		var rules []struct {
+			Name string `json:"name"`
+			Expr string `json:"expr"`
+		}
+		if json.Unmarshal(raw, &rules) == nil {
+			for _, r := range rules {
+				v.Pairs = append(v.Pairs, Pair{r.Name, r.Expr})
+			}
+		}
+	case engine.KindJSON:
+		if v.Set {
+			var buf bytes.Buffer
+			if json.Indent(&buf, raw, "", "  ") == nil {
+				v.Value = buf.String()
+			} else {
+				v.Value = string(raw)
+			}
+		}
+	default:
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			v.Value = s
+		} else if v.Set {
+			v.Value = string(raw) // numbers, or a wrong type the errors explain
+		}
+	}
+	return v
+}
+
+// form renders the side panel of one node of the posted document, with
+// the document's validation problems next to the fields.
+func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, engine.MaxFlowBytes+1024)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var req struct {
+		Flow json.RawMessage `json:"flow"`
+		Node string          `json:"node"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, errBody("bad_request", "body must be {\"flow\": document, \"node\": id}", nil))
+		return
+	}
+	var loose engine.Flow
+	if err := json.Unmarshal(req.Flow, &loose); err != nil {
+		writeJSON(w, http.StatusBadRequest, errBody("bad_request", "flow: "+err.Error(), nil))
+		return
+	}
+	n := loose.Node(req.Node)
+	if n == nil {
+		writeJSON(w, http.StatusNotFound, errBody("not_found", "no such node in the document", nil))
+		return
+	}
+	_, verr := h.app.Validate(r.Context(), req.Flow)
+	spec, known := h.opts.Registry.Spec(n.Type)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := Form(BuildForm(*n, spec, known, problems(verr))).Render(r.Context(), w); err != nil {
+		h.log.Error("render form", "err", err)
+	}
+}

@@ -1,0 +1,264 @@
+package editor_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/flowd/flowd/ui/editor"
+)
+
+const manualFlow = `{"schema":"flowd/v1","id":"m","name":"Manual <one>","nodes":[
+ {"id":"go","type":"core.manual","x":0,"y":0},
+ {"id":"log","type":"core.log","config":{"message":"'hi'"},"x":200,"y":0}],
+ "wires":[{"from":"go","port":"out","to":"log"}]}`
+
+func TestPageAndStatic(t *testing.T) {
+	e := newEnv(t)
+	e.importFlow(t, manualFlow, false)
+	tests := []struct {
+		name, path string
+		status     int
+		ctype      string
+		contains   string
+	}{
+		{"page", "/admin/flows/m/edit", 200, "text/html; charset=utf-8", `data-csrf="csrf-test-token"`},
+		{"page escapes name", "/admin/flows/m/edit", 200, "text/html; charset=utf-8", "Manual &lt;one&gt;"},
+		{"missing flow", "/admin/flows/nope/edit", 404, "application/json", "not_found"},
+		{"module", "/admin/editor/static/editor.js", 200, "text/javascript; charset=utf-8", "import"},
+		{"css", "/admin/editor/static/editor.css", 200, "text/css; charset=utf-8", ".fe-node"},
+		{"no file", "/admin/editor/static/nope.js", 404, "text/plain; charset=utf-8", ""},
+		{"blocks", "/admin/editor/blocks.json", 200, "application/json", `"type":"jose.validate"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, h, body := e.do(t, "GET", tc.path, "")
+			if status != tc.status {
+				t.Fatalf("status %d, want %d: %s", status, tc.status, body)
+			}
+			if got := h.Get("Content-Type"); got != tc.ctype {
+				t.Errorf("content type %q, want %q", got, tc.ctype)
+			}
+			if !strings.Contains(body, tc.contains) {
+				t.Errorf("body lacks %q", tc.contains)
+			}
+		})
+	}
+	t.Run("static cache", func(t *testing.T) {
+		_, h, _ := e.do(t, "GET", "/admin/editor/static/canvas.js", "")
+		if !strings.Contains(h.Get("Cache-Control"), "max-age") || h.Get("ETag") == "" {
+			t.Fatalf("cache headers: %v", h)
+		}
+		status, _, _ := e.do(t, "GET", "/admin/editor/static/canvas.js", "", "If-None-Match", h.Get("ETag"))
+		if status != http.StatusNotModified {
+			t.Fatalf("revalidation status %d", status)
+		}
+	})
+	t.Run("no inline script or style", func(t *testing.T) {
+		_, _, body := e.do(t, "GET", "/admin/flows/m/edit", "")
+		doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc.Find("script").Each(func(_ int, s *goquery.Selection) {
+			if s.AttrOr("src", "") == "" {
+				t.Error("inline script")
+			}
+		})
+		if doc.Find("style, [style]").Length() != 0 {
+			t.Error("inline style")
+		}
+	})
+}
+
+// TestSaveConflict: the save path honours If-Match; a stale revision is a
+// 412 with the message the page shows, and nothing is written.
+func TestSaveConflict(t *testing.T) {
+	e := newEnv(t)
+	e.importFlow(t, manualFlow, false)
+	status, h, body := e.do(t, "GET", "/admin/editor/flows/m", "")
+	if status != 200 {
+		t.Fatalf("get: %d %s", status, body)
+	}
+	var st struct {
+		Rev      int64           `json:"rev"`
+		Draft    json.RawMessage `json:"draft"`
+		Deployed json.RawMessage `json:"deployed"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	if h.Get("ETag") != `"1"` || st.Rev != 1 || string(st.Deployed) != "null" {
+		t.Fatalf("etag %q rev %d deployed %s", h.Get("ETag"), st.Rev, st.Deployed)
+	}
+	edited := strings.Replace(string(st.Draft), `"Manual <one>"`, `"tab one"`, 1)
+	tests := []struct {
+		name, method, path, ifMatch, doc string
+		status                           int
+		want                             string
+	}{
+		{"first tab saves", "PUT", "/admin/editor/flows/m", `"1"`, edited, 200, `"rev":2`},
+		{"second tab is stale", "PUT", "/admin/editor/flows/m", `"1"`, string(st.Draft), 412, "changed in another tab"},
+		{"stale deploy too", "POST", "/admin/editor/flows/m/deploy", `"1"`, string(st.Draft), 412, "Your changes are kept in this tab"},
+		{"no If-Match", "PUT", "/admin/editor/flows/m", "", edited, 428, "if_match_required"},
+		{"bad document", "PUT", "/admin/editor/flows/m", `"2"`, `{"schema":"flowd/v1"`, 422, "invalid_flow"},
+		{"deploy current", "POST", "/admin/editor/flows/m/deploy", `"2"`, edited, 200, `"version":1`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr []string
+			if tc.ifMatch != "" {
+				hdr = []string{"If-Match", tc.ifMatch}
+			}
+			status, _, body := e.do(t, tc.method, tc.path, tc.doc, hdr...)
+			if status != tc.status || !strings.Contains(body, tc.want) {
+				t.Fatalf("%d %s; want %d with %q", status, body, tc.status, tc.want)
+			}
+		})
+	}
+	doc, _, err := e.fd.App().Export(t.Context(), "m")
+	if err != nil || !strings.Contains(string(doc), "tab one") {
+		t.Fatalf("stored draft lost the first save: %s %v", doc, err)
+	}
+}
+
+func TestDeployInvalidKeepsRev(t *testing.T) {
+	e := newEnv(t)
+	e.importFlow(t, manualFlow, false)
+	bad := strings.Replace(manualFlow, `"'hi'"`, `"'hi' +"`, 1)
+	status, h, body := e.do(t, "POST", "/admin/editor/flows/m/deploy", bad, "If-Match", `"1"`)
+	if status != 422 || h.Get("ETag") != `"2"` || !strings.Contains(body, `"rev": 2`) && !strings.Contains(body, `"rev":2`) {
+		t.Fatalf("%d %v %s", status, h.Get("ETag"), body)
+	}
+	if !strings.Contains(body, `"node":"log"`) || !strings.Contains(body, `"field":"message"`) || !strings.Contains(body, `"line":1`) {
+		t.Fatalf("problem lacks node/field/line: %s", body)
+	}
+}
+
+func TestValidateAndForm(t *testing.T) {
+	e := newEnv(t)
+	bad := strings.Replace(manualFlow, `"'hi'"`, `"'hi' +"`, 1)
+	status, _, body := e.do(t, "POST", "/admin/editor/validate", bad)
+	if status != 200 || !strings.Contains(body, `"valid":false`) || !strings.Contains(body, `"column"`) {
+		t.Fatalf("validate: %d %s", status, body)
+	}
+	status, h, body := e.do(t, "POST", "/admin/editor/form", `{"flow":`+bad+`,"node":"log"}`)
+	if status != 200 || h.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("form: %d %s", status, body)
+	}
+	doc, _ := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if got := doc.Find(`[data-testid=input-message]`).Text(); got != "'hi' +" {
+		t.Errorf("message = %q", got)
+	}
+	if got := doc.Find(`[data-testid=errors-message] li`).Text(); !strings.HasPrefix(got, "line 1, column") {
+		t.Errorf("error = %q", got)
+	}
+	if doc.Find(`[data-testid=field-level] select`).Length() != 1 {
+		t.Error("enum field level has no select")
+	}
+	status, _, _ = e.do(t, "POST", "/admin/editor/form", `{"flow":`+bad+`,"node":"nope"}`)
+	if status != 404 {
+		t.Errorf("unknown node: %d", status)
+	}
+}
+
+// TestEvents: the SSE stream emits a run event with per-node ports after a
+// run, and the runs endpoint lists the run.
+func TestEvents(t *testing.T) {
+	e := newEnv(t)
+	e.importFlow(t, manualFlow, true)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.srv.URL+"/admin/editor/events?flow=m", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	r := bufio.NewReader(resp.Body)
+	if line, _ := r.ReadString('\n'); !strings.HasPrefix(line, "retry:") {
+		t.Fatalf("first line %q", line)
+	}
+	tr, err := e.fd.App().Run(t.Context(), "m", "go", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				done <- "error: " + err.Error()
+				return
+			}
+			if strings.HasPrefix(line, "data: ") {
+				done <- line
+				return
+			}
+		}
+	}()
+	select {
+	case line := <-done:
+		var ev struct {
+			Run   string
+			Nodes map[string]struct{ Port string }
+		}
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if ev.Run != tr.ID || ev.Nodes["go"].Port != "out" {
+			t.Fatalf("event %+v, run %s", ev, tr.ID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5s")
+	}
+	status, _, body := e.do(t, "GET", "/admin/editor/flows/m/runs", "")
+	if status != 200 || !strings.Contains(body, tr.ID) || !strings.Contains(body, `"port":"out"`) {
+		t.Fatalf("runs: %d %s", status, body)
+	}
+	status, _, body = e.do(t, "GET", "/admin/editor/flows/m/runs/"+tr.ID+"/steps/0", "")
+	if status != 200 || !strings.Contains(body, `"node":"go"`) {
+		t.Fatalf("step: %d %s", status, body)
+	}
+}
+
+// TestEventsClose: Close ends open streams, so a graceful shutdown (which
+// waits for requests) is not held up by an editor tab.
+func TestEventsClose(t *testing.T) {
+	e := newEnv(t)
+	e.importFlow(t, manualFlow, false)
+	resp, err := http.Get(e.srv.URL + "/admin/editor/events?flow=m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	r.ReadString('\n')
+	e.h.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream still open after Close")
+	}
+	if status, _, _ := e.do(t, "GET", "/admin/editor/events?flow=nope", ""); status != http.StatusNotFound {
+		t.Errorf("unknown flow: %d", status)
+	}
+	if editor.ConflictMessage == "" {
+		t.Error("no conflict message")
+	}
+}

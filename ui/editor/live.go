@@ -1,0 +1,174 @@
+package editor
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// maxPreview caps a step's message as the debug panel lists it; the full
+// (already redacted) value is fetched on demand.
+const maxPreview = 400
+
+type stepView struct {
+	Node      string `json:"node"`
+	Type      string `json:"type"`
+	Port      string `json:"port,omitempty"`
+	Duration  int64  `json:"duration_ns"`
+	Error     string `json:"error,omitempty"`
+	Preview   string `json:"preview"`
+	Truncated bool   `json:"truncated,omitempty"`
+}
+
+type runView struct {
+	ID        string     `json:"id"`
+	Trigger   string     `json:"trigger"`
+	Version   int        `json:"version"`
+	Started   time.Time  `json:"started"`
+	Duration  int64      `json:"duration_ns"`
+	Status    string     `json:"status"`
+	Error     string     `json:"error,omitempty"`
+	ErrorNode string     `json:"error_node,omitempty"`
+	Steps     []stepView `json:"steps"`
+}
+
+func viewRun(t *engine.Trace) runView {
+	rv := runView{ID: t.ID, Trigger: t.Trigger, Version: t.Version, Started: t.Started, Duration: t.Duration,
+		Status: t.Status, Error: t.Error, ErrorNode: t.ErrorNode, Steps: make([]stepView, len(t.Steps))}
+	for i, s := range t.Steps {
+		b, _ := json.Marshal(s.Msg)
+		p := string(b)
+		sv := stepView{Node: s.Node, Type: s.Type, Port: s.Port, Duration: s.Duration, Error: s.Error}
+		if len(p) > maxPreview {
+			p, sv.Truncated = p[:maxPreview]+"…", true
+		}
+		sv.Preview = p
+		rv.Steps[i] = sv
+	}
+	return rv
+}
+
+func (h *Handler) runs(w http.ResponseWriter, r *http.Request) {
+	traces, err := h.app.Runs(r.Context(), r.PathValue("id"), 20)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := make([]runView, len(traces))
+	for i, t := range traces {
+		out[i] = viewRun(t)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+}
+
+func (h *Handler) step(w http.ResponseWriter, r *http.Request) {
+	traces, err := h.app.Runs(r.Context(), r.PathValue("id"), 100)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	i, err := strconv.Atoi(r.PathValue("i"))
+	for _, t := range traces {
+		if t.ID == r.PathValue("run") && err == nil && i >= 0 && i < len(t.Steps) {
+			writeJSON(w, http.StatusOK, map[string]any{"node": t.Steps[i].Node, "msg": t.Steps[i].Msg})
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, errBody("not_found", "no such run or step (runs are kept in a bounded ring)", nil))
+}
+
+// nodeStatus is a node's outcome in the latest run that reached it.
+type nodeStatus struct {
+	Port  string `json:"port,omitempty"`
+	Error string `json:"error,omitempty"`
+	Run   string `json:"run"`
+}
+
+type runEvent struct {
+	Run    string                `json:"run"`
+	Status string                `json:"status"`
+	Nodes  map[string]nodeStatus `json:"nodes"`
+}
+
+// events streams one "run" event per new run of a flow. It polls the
+// runtime's in-memory trace ring, which is a cheap copy under a mutex.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("flow")
+	if _, err := h.app.Info(r.Context(), id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	// Runs before the stream starts are history (the runs endpoint has
+	// them); snapshot them before the client can see the stream is open.
+	seen := map[string]bool{}
+	for _, t := range h.opts.Runtime.Traces(id) {
+		seen[t.ID] = true
+	}
+	// A server-wide WriteTimeout would cut the stream; lift it for this
+	// response (EventSource reconnects anyway if it is cut).
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n: connected\n\n")
+	fl.Flush()
+
+	tick := time.NewTicker(h.opts.PollInterval)
+	defer tick.Stop()
+	// A stream ends after a while (EventSource reconnects and the page
+	// reloads its runs list), so a server's graceful shutdown, which does
+	// not cancel requests, never waits long on an open editor tab.
+	end := time.NewTimer(h.opts.MaxStream)
+	defer end.Stop()
+	idle := 0
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-h.done:
+			return
+		case <-end.C:
+			return
+		case <-tick.C:
+		}
+		traces := h.opts.Runtime.Traces(id) // newest first
+		var fresh []*engine.Trace
+		for _, t := range traces {
+			if !seen[t.ID] {
+				fresh = append(fresh, t)
+			}
+		}
+		if len(fresh) == 0 {
+			if idle++; idle*int(h.opts.PollInterval/time.Millisecond) >= 15000 {
+				idle = 0
+				fmt.Fprint(w, ": keep-alive\n\n")
+				fl.Flush()
+			}
+			continue
+		}
+		seen = make(map[string]bool, len(traces))
+		for _, t := range traces {
+			seen[t.ID] = true
+		}
+		for i := len(fresh) - 1; i >= 0; i-- { // oldest first
+			t := fresh[i]
+			ev := runEvent{Run: t.ID, Status: t.Status, Nodes: map[string]nodeStatus{}}
+			for _, s := range t.Steps {
+				ev.Nodes[s.Node] = nodeStatus{Port: s.Port, Error: s.Error, Run: t.ID}
+			}
+			b, _ := json.Marshal(ev)
+			fmt.Fprintf(w, "event: run\nid: %s\ndata: %s\n\n", t.ID, b)
+		}
+		fl.Flush()
+	}
+}

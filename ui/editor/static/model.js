@@ -1,0 +1,183 @@
+// model.js: the flow document being edited, its undo/redo history, and
+// the rules for what may be wired and what counts as a change vs deployed.
+
+export function stableStringify(v) {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return '[' + v.map(stableStringify).join(',') + ']';
+  return '{' + Object.keys(v).sort().map((k) => JSON.stringify(k) + ':' + stableStringify(v[k])).join(',') + '}';
+}
+
+const wireKey = (w) => `${w.from}\u0000${w.port}\u0000${w.to}`;
+
+export class Model extends EventTarget {
+  constructor(doc, specs) {
+    super();
+    this.doc = doc;
+    this.doc.nodes = this.doc.nodes || [];
+    this.doc.wires = this.doc.wires || [];
+    this.specs = specs; // type -> spec
+    this.undoStack = [];
+    this.redoStack = [];
+    this.lastMerge = null;
+  }
+
+  node(id) { return this.doc.nodes.find((n) => n.id === id); }
+
+  spec(type) { return this.specs.get(type); }
+
+  // ports lists a node's output ports: the spec's, dynamic ones from its
+  // rules (core.switch), and the implicit error port of non-triggers.
+  ports(n) {
+    const s = this.spec(n.type);
+    if (!s) return ['error'];
+    const out = [...(s.outputs || [])];
+    if (s.dynamic) {
+      for (const f of s.fields) {
+        if (f.kind !== 'rules') continue;
+        const rules = (n.config || {})[f.name];
+        if (Array.isArray(rules)) for (const r of rules) if (r && r.name && !out.includes(r.name)) out.push(r.name);
+      }
+    }
+    if (!s.trigger) out.push('error');
+    return out;
+  }
+
+  hasInput(n) {
+    const s = this.spec(n.type);
+    return !(s && s.trigger);
+  }
+
+  // canWire says why a wire may not be made, or '' if it may.
+  canWire(from, port, to) {
+    const a = this.node(from), b = this.node(to);
+    if (!a || !b) return 'no such node';
+    if (from === to) return 'a node cannot be wired to itself';
+    if (!this.hasInput(b)) return `${b.type} is a trigger: it has no input`;
+    if (!this.ports(a).includes(port)) return `no port ${port}`;
+    if (this.doc.wires.some((w) => w.from === from && w.port === port && w.to === to)) return 'already wired';
+    return '';
+  }
+
+  snapshot() { return JSON.stringify({ nodes: this.doc.nodes, wires: this.doc.wires }); }
+
+  restore(s) {
+    const v = JSON.parse(s);
+    this.doc.nodes = v.nodes;
+    this.doc.wires = v.wires;
+  }
+
+  // change records an undo step then applies fn. merge, if given, folds
+  // consecutive changes with the same key (typing in one field) into one step.
+  change(fn, { merge = null, kind = 'doc', id = null } = {}) {
+    const now = Date.now();
+    if (!(merge && this.lastMerge && this.lastMerge.key === merge && now - this.lastMerge.at < 1500)) {
+      this.undoStack.push(this.snapshot());
+      if (this.undoStack.length > 200) this.undoStack.shift();
+    }
+    this.lastMerge = merge ? { key: merge, at: now } : null;
+    this.redoStack = [];
+    fn(this.doc);
+    this.emit(kind, id);
+  }
+
+  // checkpoint records an undo step for a change already applied in place
+  // (a drag updates positions live, then commits once).
+  checkpoint(before) {
+    this.undoStack.push(before);
+    this.redoStack = [];
+    this.lastMerge = null;
+    this.emit('moved');
+  }
+
+  undo() {
+    if (!this.undoStack.length) return;
+    this.redoStack.push(this.snapshot());
+    this.restore(this.undoStack.pop());
+    this.lastMerge = null;
+    this.emit('doc');
+  }
+
+  redo() {
+    if (!this.redoStack.length) return;
+    this.undoStack.push(this.snapshot());
+    this.restore(this.redoStack.pop());
+    this.lastMerge = null;
+    this.emit('doc');
+  }
+
+  emit(kind, id = null) { this.dispatchEvent(new CustomEvent('change', { detail: { kind, id } })); }
+
+  newID(type) {
+    let base = (type.split('.').pop() || 'node').replace(/[^A-Za-z0-9_.-]/g, '_');
+    if (!/^[A-Za-z0-9]/.test(base)) base = 'n' + base;
+    let id = base;
+    for (let i = 2; this.node(id); i++) id = `${base}_${i}`;
+    return id;
+  }
+
+  addNode(type, x, y) {
+    const id = this.newID(type);
+    this.change((d) => d.nodes.push({ id, type, x: Math.round(x), y: Math.round(y) }));
+    return id;
+  }
+
+  addWire(from, port, to) {
+    const why = this.canWire(from, port, to);
+    if (why) return why;
+    this.change((d) => d.wires.push({ from, port, to }));
+    return '';
+  }
+
+  remove(nodeIDs, wireKeys) {
+    const ns = new Set(nodeIDs), ws = new Set(wireKeys);
+    if (!ns.size && !ws.size) return;
+    this.change((d) => {
+      d.nodes = d.nodes.filter((n) => !ns.has(n.id));
+      d.wires = d.wires.filter((w) => !ns.has(w.from) && !ns.has(w.to) && !ws.has(wireKey(w)));
+    });
+  }
+
+  setConfig(id, field, value) {
+    this.change((d) => {
+      const n = d.nodes.find((x) => x.id === id);
+      if (!n) return;
+      n.config = { ...(n.config || {}) };
+      if (value === undefined) delete n.config[field];
+      else n.config[field] = value;
+      if (!Object.keys(n.config).length) delete n.config;
+    }, { merge: `${id}/${field}`, kind: 'config', id });
+  }
+
+  setName(id, name) {
+    this.change((d) => {
+      const n = d.nodes.find((x) => x.id === id);
+      if (!n) return;
+      if (name) n.name = name; else delete n.name;
+    }, { merge: `${id}/name`, kind: 'config', id });
+  }
+
+  json() { return JSON.stringify(this.doc); }
+}
+
+export { wireKey };
+
+// diff compares the draft with the deployed document (null: never
+// deployed). Moves do not count: they change nothing that runs.
+export function diff(draft, deployed) {
+  const res = { changed: new Set(), added: new Set(), removedNodes: 0, wiresAdded: 0, wiresRemoved: 0, count: 0 };
+  const old = new Map(((deployed && deployed.nodes) || []).map((n) => [n.id, n]));
+  const cur = new Set();
+  for (const n of draft.nodes) {
+    cur.add(n.id);
+    const o = old.get(n.id);
+    if (!o) res.added.add(n.id);
+    else if (o.type !== n.type || (o.name || '') !== (n.name || '') || stableStringify(o.config || {}) !== stableStringify(n.config || {})) res.changed.add(n.id);
+  }
+  for (const id of old.keys()) if (!cur.has(id)) res.removedNodes++;
+  const ow = new Set(((deployed && deployed.wires) || []).map(wireKey));
+  const nw = new Set(draft.wires.map(wireKey));
+  for (const k of nw) if (!ow.has(k)) res.wiresAdded++;
+  for (const k of ow) if (!nw.has(k)) res.wiresRemoved++;
+  res.count = res.added.size + res.changed.size + res.removedNodes + res.wiresAdded + res.wiresRemoved;
+  return res;
+}

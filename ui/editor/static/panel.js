@@ -1,0 +1,151 @@
+// panel.js: the side panel. The form of the selected node is rendered on
+// the server from its block spec (our own templ-escaped HTML, parsed with
+// a <template>); edits go back into the model field by field.
+
+export class Panel {
+  constructor(root, model, api) {
+    this.root = root;
+    this.model = model;
+    this.api = api;
+    this.nodeID = null;
+    this.seq = 0;
+    root.addEventListener('input', (e) => this.edited(e));
+    root.addEventListener('change', (e) => this.edited(e));
+    root.addEventListener('click', (e) => this.click(e));
+  }
+
+  empty(text) {
+    this.nodeID = null;
+    const p = document.createElement('p');
+    p.className = 'fe-help';
+    p.textContent = text;
+    this.root.replaceChildren(p);
+  }
+
+  // show loads the form of one node (null: clear the panel).
+  async show(id) {
+    if (!id) return this.empty('Select a node to edit its settings.');
+    const seq = ++this.seq;
+    let html;
+    try {
+      ({ data: html } = await this.api.post('/admin/editor/form', { body: { flow: this.model.doc, node: id }, text: true }));
+    } catch (err) {
+      if (seq === this.seq) this.empty(`Could not load the form: ${err.message}`);
+      return;
+    }
+    if (seq !== this.seq) return; // a newer selection won
+    const tpl = document.createElement('template');
+    tpl.innerHTML = html; // trusted: same-origin, templ-escaped server output
+    this.root.replaceChildren(tpl.content);
+    this.nodeID = id;
+    this.root.dataset.node = id;
+  }
+
+  // refresh re-renders the form if nothing in it has focus (so typing is
+  // never interrupted), otherwise only its error lists.
+  refresh(problems) {
+    if (!this.nodeID) return;
+    if (!this.model.node(this.nodeID)) return this.show(null);
+    if (!this.root.contains(document.activeElement)) return this.show(this.nodeID);
+    this.showErrors(problems);
+  }
+
+  showErrors(problems) {
+    const form = this.root.querySelector('[data-testid="node-form"]');
+    if (!form) return;
+    const lists = new Map();
+    for (const ul of form.querySelectorAll('.fe-errors')) { ul.replaceChildren(); }
+    for (const f of form.querySelectorAll('[data-field]')) { lists.set(f.dataset.field, f); f.classList.remove('fe-invalid'); }
+    const nodeList = form.querySelector('[data-testid="node-errors"]');
+    for (const p of problems) {
+      if (p.node !== this.nodeID) continue;
+      const li = document.createElement('li');
+      li.textContent = (p.line ? `line ${p.line}, column ${p.column}: ` : '') + p.message;
+      const f = lists.get(p.field);
+      if (f) {
+        f.classList.add('fe-invalid');
+        f.querySelector('.fe-errors').append(li);
+      } else if (nodeList) {
+        if (p.field) li.textContent = `${p.field}: ${li.textContent}`;
+        nodeList.append(li);
+      }
+    }
+  }
+
+  click(e) {
+    const add = e.target.closest('[data-add-pair]');
+    const rm = e.target.closest('[data-remove-pair]');
+    if (!add && !rm) return;
+    const field = e.target.closest('[data-field]');
+    if (add) {
+      const tpl = field.querySelector('template[data-pair-template]');
+      add.before(tpl.content.cloneNode(true));
+      const rows = field.querySelectorAll('[data-pair]');
+      rows[rows.length - 1].querySelector('[data-pair-name]').focus();
+    } else {
+      rm.closest('[data-pair]').remove();
+      this.commit(field);
+    }
+  }
+
+  edited(e) {
+    if (!this.nodeID) return;
+    if (e.target.matches('[data-meta="name"]')) {
+      this.model.setName(this.nodeID, e.target.value.trim());
+      return;
+    }
+    const field = e.target.closest('[data-field]');
+    if (field) this.commit(field);
+  }
+
+  commit(field) {
+    const name = field.dataset.field, kind = field.dataset.kind;
+    const input = field.querySelector('[data-input]');
+    const local = field.querySelector('.fe-errors');
+    let value;
+    try {
+      value = readValue(kind, input, field);
+    } catch (err) {
+      local.replaceChildren();
+      const li = document.createElement('li');
+      li.textContent = err.message;
+      local.append(li);
+      return;
+    }
+    this.model.setConfig(this.nodeID, name, value);
+  }
+}
+
+// readValue turns a widget into the config value (undefined: unset).
+export function readValue(kind, input, field) {
+  switch (kind) {
+    case 'bool':
+      return input.checked;
+    case 'int': case 'number': {
+      if (input.value.trim() === '') return undefined;
+      const n = Number(input.value);
+      if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n))) throw new Error(`not ${kind === 'int' ? 'a whole number' : 'a number'}`);
+      return n;
+    }
+    case 'strings': {
+      const l = input.value.split('\n').map((s) => s.trim()).filter(Boolean);
+      return l.length ? l : undefined;
+    }
+    case 'json':
+      if (input.value.trim() === '') return undefined;
+      try { return JSON.parse(input.value); } catch (err) { throw new Error(`not valid JSON: ${err.message}`); }
+    case 'exprmap': case 'rules': {
+      const rows = [...field.querySelectorAll('.fe-pairs > [data-pair]')].map((r) => ({
+        name: r.querySelector('[data-pair-name]').value.trim(),
+        expr: r.querySelector('[data-pair-expr]').value,
+      })).filter((r) => r.name !== '');
+      if (!rows.length) return undefined;
+      if (kind === 'rules') return rows;
+      const m = {};
+      for (const r of rows) m[r.name] = r.expr;
+      return m;
+    }
+    default:
+      return input.value === '' ? undefined : input.value;
+  }
+}
