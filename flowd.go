@@ -6,7 +6,7 @@
 //	st, _ := store.OpenBolt("flowd.db", store.BoltOptions{MasterKey: key})
 //	fd, _ := flowd.New(flowd.Options{Store: st, Register: myBlocks})
 //	mux.Handle("/", fd.FlowHandler())        // endpoints served by flows
-//	mux.Handle("/admin/", fd.AdminHandler()) // admin JSON API
+//	mux.Handle("/admin/", fd.AdminHandler()) // admin UI and JSON API
 //	fd.Start(ctx); defer fd.Close(ctx)
 package flowd
 
@@ -23,10 +23,13 @@ import (
 	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/blocks/schedule"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/ui"
 	"github.com/flowd/flowd/ui/api"
+	"github.com/flowd/flowd/ui/editor"
 )
 
 // Options configure an embedded flowd.
@@ -50,6 +53,12 @@ type Options struct {
 	Env map[string]string
 	// MaxBodyBytes caps request bodies of flow endpoints (default 1 MiB).
 	MaxBodyBytes int64
+	// AdminPassword, if set, is the admin UI password (hashed at start);
+	// otherwise the one stored by `flowd admin password` is.
+	AdminPassword string
+	// SecureCookies marks the admin session cookie Secure: set it when
+	// the admin UI is served over TLS.
+	SecureCookies bool
 	// Issuer is the OAuth/OpenID issuer identifier, e.g. https://id.example.com.
 	// It is also visible to expressions as env.FLOWD_ISSUER.
 	Issuer string
@@ -63,7 +72,9 @@ type Flowd struct {
 	sched   *schedule.Scheduler
 	clients *oauth.Clients
 	keysets *jose.Keysets
+	users   *oidc.Users
 	tokens  *app.Tokens
+	ui      *ui.Server
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -94,6 +105,11 @@ func New(opts Options) (*Flowd, error) {
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
+	users := oidc.NewUsers(opts.Store)
+	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Clients: clients, Users: users, Keysets: keysets},
+		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
+		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
+	}
 	if opts.Issuer != "" {
 		env := make(map[string]string, len(opts.Env)+1)
 		for k, v := range opts.Env {
@@ -113,19 +129,41 @@ func New(opts Options) (*Flowd, error) {
 		return nil, err
 	}
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
-	h := api.New(a, tokens, opts.Logger)
+	// The API also accepts calls the UI lets through on a browser session.
+	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)
 	api.RegisterClients(h, clients)
 	api.RegisterKeysets(h, keysets)
-	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, tokens: tokens}, nil
+	api.RegisterUsers(h, users)
+	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
+		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
+		Mount: mountEditor})
+	if err != nil {
+		return nil, err
+	}
+	ui.RegisterPasswordAPI(h, srv.Passwords())
+	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv}, nil
+}
+
+// mountEditor adds the flow editor's routes behind the UI's login and CSRF.
+func mountEditor(s *ui.Server, mux *http.ServeMux) error {
+	a := s.App()
+	editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
+		Runtime: a.Runtime(), Logger: s.Logger()}).Register(mux)
+	return nil
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
 // Mount it at "/".
 func (f *Flowd) FlowHandler() http.Handler { return f.router }
 
-// AdminHandler serves the admin API under /admin/api. Mount it at "/admin/".
-func (f *Flowd) AdminHandler() http.Handler { return f.api }
+// AdminHandler serves the admin UI under /admin (login, pages, the flow
+// editor) and the admin JSON API under /admin/api (bearer token, or the
+// UI's session). Mount it at "/admin/".
+func (f *Flowd) AdminHandler() http.Handler { return f.ui }
+
+// UI returns the admin UI server (its password store, its layout).
+func (f *Flowd) UI() *ui.Server { return f.ui }
 
 // API returns the admin API handler, for adding routes.
 func (f *Flowd) API() *api.Handler { return f.api }
@@ -162,6 +200,9 @@ func (f *Flowd) Keysets() *jose.Keysets { return f.keysets }
 
 // Clients returns the OAuth client registry.
 func (f *Flowd) Clients() *oauth.Clients { return f.clients }
+
+// Users returns the registry of people who sign in (OpenID Provider flows).
+func (f *Flowd) Users() *oidc.Users { return f.users }
 
 // routePatterns adapts the router for discovery.
 type routePatterns struct{ r *httpblock.Router }

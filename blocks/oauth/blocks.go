@@ -42,7 +42,9 @@ func Register(reg *engine.Registry, clients *Clients, opts Options) error {
 		spec engine.Spec
 		fac  engine.Factory
 	}{
-		{clientAuthSpec(), func(s *engine.Setup) (engine.Block, error) { return &clientAuth{clients: clients}, nil }},
+		{clientAuthSpec(), func(s *engine.Setup) (engine.Block, error) {
+			return &clientAuth{clients: clients, allowPublic: s.Config.Bool("allow_public")}, nil
+		}},
 		{clientCredentialsSpec(), newClientCredentialsFromConfig},
 		{discoverySpec(), func(s *engine.Setup) (engine.Block, error) { return newDiscoveryFromConfig(s, opts) }},
 	} {
@@ -64,14 +66,40 @@ func clientAuthSpec() engine.Spec {
 		Description: "Authenticates an OAuth client from an http.in request: client_secret_basic " +
 			"(Authorization: Basic) or client_secret_post (client_id and client_secret in the form " +
 			"body), never both. On success msg.client holds id, scopes and audiences; otherwise " +
-			"msg.oauth_error holds an RFC 6749 invalid_client error (answer it with status 401).",
+			"msg.oauth_error holds an RFC 6749 invalid_client error (answer it with status 401). " +
+			"msg.client also says whether the client is public and which grant types it may use.",
+		Fields: []engine.Field{
+			{Name: "allow_public", Label: "Allow public clients", Kind: engine.KindBool,
+				Help: "Also accept a public client (registered without a secret) that sends only its " +
+					"client_id in the form body (token_endpoint_auth_method none). Its requests must " +
+					"then be protected otherwise: PKCE for codes, rotation for refresh tokens."},
+		},
 		Outputs: []string{"ok", "invalid"},
 	}
 }
 
-type clientAuth struct{ clients *Clients }
+type clientAuth struct {
+	clients     *Clients
+	allowPublic bool
+}
 
 func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+	if b.allowPublic {
+		if id, ok := publicClientID(msg); ok {
+			cl, err := b.clients.Get(ctx, id)
+			if err != nil && !errors.Is(err, ErrNoClient) {
+				return "", err
+			}
+			if err == nil && cl.Public {
+				setClient(msg, cl)
+				return "ok", nil
+			}
+			// Not a public client: fail exactly like a wrong secret.
+			b.clients.Authenticate(ctx, id, "") //nolint:errcheck // always fails; spends the same time
+			setError(msg, 401, "invalid_client", "client authentication failed")
+			return "invalid", nil
+		}
+	}
 	id, secret, err := clientCredentials(msg)
 	if err != nil {
 		setError(msg, 401, "invalid_client", err.Error())
@@ -85,8 +113,37 @@ func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg
 	if err != nil {
 		return "", err
 	}
-	msg["client"] = map[string]any{"id": cl.ID, "scopes": anyList(cl.Scopes), "audiences": anyList(cl.Audiences)}
+	setClient(msg, cl)
 	return "ok", nil
+}
+
+// setClient writes msg.client. grant_types is the effective list (what
+// AllowsGrant allows), so flows need not know the defaults.
+func setClient(msg engine.Msg, cl Client) {
+	grants := []any{}
+	for _, g := range knownGrants {
+		if cl.AllowsGrant(g) {
+			grants = append(grants, g)
+		}
+	}
+	msg["client"] = map[string]any{"id": cl.ID, "scopes": anyList(cl.Scopes), "audiences": anyList(cl.Audiences),
+		"public": cl.Public, "grant_types": grants}
+}
+
+// publicClientID returns the client_id of a request that carries no client
+// credentials at all (no Authorization header, no client_secret).
+func publicClientID(msg engine.Msg) (string, bool) {
+	req, _ := msg["req"].(map[string]any)
+	headers, _ := req["headers"].(map[string]any)
+	body, _ := msg["body"].(map[string]any)
+	if auth, _ := headers["authorization"].(string); auth != "" {
+		return "", false
+	}
+	if _, has := body["client_secret"]; has {
+		return "", false
+	}
+	id, _ := body["client_id"].(string)
+	return id, id != ""
 }
 
 func anyList(ss []string) []any {
@@ -181,6 +238,16 @@ func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg 
 		return "invalid", nil
 	case grant != "client_credentials":
 		setError(msg, 400, "unsupported_grant_type", "this endpoint issues client_credentials tokens")
+		return "invalid", nil
+	}
+	// msg.client from oauth.client_auth lists the grants the client may
+	// use; a public client never may use this one.
+	if pub, _ := client["public"].(bool); pub {
+		setError(msg, 400, "unauthorized_client", "a public client cannot use the client_credentials grant")
+		return "invalid", nil
+	}
+	if grants, ok := client["grant_types"]; ok && !slices.Contains(strs(grants), "client_credentials") {
+		setError(msg, 400, "unauthorized_client", "this client may not use the client_credentials grant")
 		return "invalid", nil
 	}
 	scopeParam, _ := body["scope"].(string)

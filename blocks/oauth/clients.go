@@ -155,6 +155,9 @@ func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, st
 		}
 		cl.SecretHash = hashSecret(secret)
 	}
+	if err := checkBrowserFields(&cl); err != nil {
+		return Client{}, "", err
+	}
 	cl.Scopes = dedupe(cl.Scopes)
 	cl.Audiences = dedupe(cl.Audiences)
 	cl.Created = c.now().UTC().Truncate(time.Second)

@@ -26,7 +26,8 @@ func discoverySpec() engine.Spec {
 				Default: []string{"RS256", "ES256"}, Help: "id_token_signing_alg_values_supported; OpenID requires RS256."},
 			{Name: "scopes", Label: "Scopes", Kind: engine.KindStrings, Help: "scopes_supported (optional)."},
 			{Name: "claims", Label: "Claims", Kind: engine.KindStrings,
-				Default: []string{"sub", "iss", "aud", "exp", "iat", "name", "email", "email_verified"}, Help: "claims_supported."},
+				Default: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash",
+					"name", "preferred_username", "email", "email_verified"}, Help: "claims_supported."},
 			path("jwks_path", "JWKS path", "/.well-known/jwks.json", "Published as jwks_uri when a flow serves it."),
 			path("token_path", "Token path", "/oauth/token", "Published as token_endpoint when a flow serves it."),
 			path("introspection_path", "Introspection path", "/oauth/introspect", "Published as introspection_endpoint when served."),
@@ -116,6 +117,12 @@ func (d *discovery) Process(_ context.Context, _ *engine.Exec, msg engine.Msg) (
 		doc["response_modes_supported"] = []any{"query"}
 		doc["code_challenge_methods_supported"] = []any{"S256"}
 		grants = append(grants, "authorization_code", "refresh_token")
+		// RFC 9207: the authorization response carries iss.
+		doc["authorization_response_iss_parameter_supported"] = true
+		if _, ok := doc["token_endpoint"]; ok {
+			// Public clients (native and browser apps) send only client_id.
+			doc["token_endpoint_auth_methods_supported"] = []any{"client_secret_basic", "client_secret_post", "none"}
+		}
 	}
 	doc["grant_types_supported"] = grants
 	if len(d.scopes) > 0 {

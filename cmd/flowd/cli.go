@@ -21,6 +21,7 @@ import (
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
@@ -113,7 +114,7 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 		issuer = "http://" + c.addr
 	}
 	return flowd.New(flowd.Options{Store: st, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
-		Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer})
+		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer})
 }
 
 // exprEnv returns the environment variables expressions may read: those
@@ -191,6 +192,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(c.stdout, "Admin API: curl -H \"Authorization: Bearer $(cat %s)\" http://%s/admin/api/flows\n", tokenPath, addr)
 	}
+	if fd.UI().Passwords().IsSet(ctx) {
+		fmt.Fprintf(c.stdout, "Admin UI: http://%s/admin/\n", addr)
+	} else {
+		fmt.Fprintf(c.stdout, "Admin UI: http://%s/admin/ (set a password first: flowd admin password --data %s, reads it from stdin; or FLOWD_ADMIN_PASSWORD)\n", addr, c.data)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -231,6 +237,9 @@ type backend interface {
 	AddClient(ctx context.Context, cl oauth.Client, secret string) (oauth.Client, string, error)
 	ListClients(ctx context.Context) ([]oauth.Client, error)
 	RemoveClient(ctx context.Context, id string) error
+	AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error)
+	ListUsers(ctx context.Context) ([]oidc.User, error)
+	RemoveUser(ctx context.Context, username string) error
 	Close(ctx context.Context) error
 }
 

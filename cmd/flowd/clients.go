@@ -18,13 +18,19 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	fs := c.flags("clients " + sub)
-	var id, secret, scopes, audiences, name string
+	var id, secret, scopes, audiences, name, redirects, logoutRedirects, grants string
+	var public bool
 	if sub == "add" {
 		fs.StringVar(&id, "id", "", "client id")
 		fs.StringVar(&secret, "secret", "", "client secret (at least 16 characters); omitted: one is generated and printed once")
 		fs.StringVar(&scopes, "scopes", "", "allowed scopes, space separated")
 		fs.StringVar(&audiences, "audiences", "", "allowed audiences (RFC 8707 resources), space separated")
-		fs.StringVar(&name, "name", "", "display name")
+		fs.StringVar(&name, "name", "", "display name (shown on the sign-in page)")
+		fs.StringVar(&redirects, "redirect-uris", "", "redirect URIs for the authorization code flow, space separated (matched exactly)")
+		fs.StringVar(&logoutRedirects, "post-logout-redirect-uris", "", "post-logout redirect URIs, space separated (matched exactly)")
+		fs.BoolVar(&public, "public", false, "public client (a browser or mobile app): no secret, PKCE required")
+		fs.StringVar(&grants, "grant-types", "", "allowed grant types, space separated: client_credentials, authorization_code, refresh_token "+
+			"(default: client_credentials; authorization_code refresh_token with --redirect-uris or --public)")
 	}
 	if err := parse(fs, args); err != nil {
 		return err
@@ -40,11 +46,19 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 			return usageError{errors.New("--id is required")}
 		}
 		cl, generated, err := b.AddClient(ctx, oauth.Client{ID: id, Name: name, Scopes: strings.Fields(scopes),
-			Audiences: strings.Fields(audiences)}, secret)
+			Audiences: strings.Fields(audiences), Public: public, RedirectURIs: strings.Fields(redirects),
+			PostLogoutRedirectURIs: strings.Fields(logoutRedirects), GrantTypes: strings.Fields(grants)}, secret)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "added client %q (scopes: %s)\n", cl.ID, strings.Join(cl.Scopes, " "))
+		if len(cl.GrantTypes) > 0 {
+			kind := "confidential"
+			if cl.Public {
+				kind = "public"
+			}
+			fmt.Fprintf(c.stdout, "%s client, grant types: %s\n", kind, strings.Join(cl.GrantTypes, " "))
+		}
 		if secret == "" && generated != "" {
 			fmt.Fprintf(c.stdout, "client secret (shown once, store it now): %s\n", generated)
 		}
@@ -55,10 +69,17 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSCOPES\tAUDIENCES\tCREATED")
+		fmt.Fprintln(tw, "ID\tTYPE\tGRANTS\tSCOPES\tAUDIENCES\tREDIRECT URIS\tCREATED")
 		for _, cl := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cl.ID, strings.Join(cl.Scopes, " "), strings.Join(cl.Audiences, " "),
-				cl.Created.Format("2006-01-02 15:04"))
+			kind, grants := "confidential", cl.GrantTypes
+			if cl.Public {
+				kind = "public"
+			}
+			if len(grants) == 0 && !cl.Public {
+				grants = []string{oauth.GrantClientCredentials}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, kind, strings.Join(grants, " "), strings.Join(cl.Scopes, " "),
+				strings.Join(cl.Audiences, " "), strings.Join(cl.RedirectURIs, " "), cl.Created.Format("2006-01-02 15:04"))
 		}
 		return tw.Flush()
 	case "remove":
@@ -87,7 +108,9 @@ func (l *localBackend) RemoveClient(ctx context.Context, id string) error {
 }
 
 func (r *remoteBackend) AddClient(ctx context.Context, cl oauth.Client, secret string) (oauth.Client, string, error) {
-	body, _ := json.Marshal(map[string]any{"id": cl.ID, "name": cl.Name, "secret": secret, "scopes": cl.Scopes, "audiences": cl.Audiences})
+	body, _ := json.Marshal(map[string]any{"id": cl.ID, "name": cl.Name, "secret": secret, "scopes": cl.Scopes, "audiences": cl.Audiences,
+		"public": cl.Public, "redirect_uris": cl.RedirectURIs, "post_logout_redirect_uris": cl.PostLogoutRedirectURIs,
+		"grant_types": cl.GrantTypes})
 	var out struct {
 		Client oauth.Client `json:"client"`
 		Secret string       `json:"secret"`

@@ -8,6 +8,8 @@
 //	flowd run ID               run a deployed flow once and print its trace
 //	flowd flows                list flows
 //	flowd schema               print the flow document JSON Schema
+//	flowd clients|users        manage OAuth clients and the people who sign in
+//	flowd admin password       set the admin UI password (stdin or --password-file)
 //
 // Commands that read or change data work whether or not a server runs on
 // the data folder: when one does (it holds the database file), they go
@@ -60,6 +62,10 @@ func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout
 		err = c.schema(ctx, args)
 	case "clients":
 		err = c.clients(ctx, args)
+	case "users":
+		err = c.users(ctx, args)
+	case "admin":
+		err = c.admin(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -91,9 +97,15 @@ Commands:
   flows              list flows and their status
   schema             print the JSON Schema of flow documents
   clients add --id ID [--secret S] --scopes "a b" [--audiences "u v"]
+             [--redirect-uris "u v"] [--post-logout-redirect-uris "u v"] [--public] [--grant-types "g h"]
                      register an OAuth client (a generated secret is printed once)
   clients list       list OAuth clients
   clients remove ID  remove an OAuth client
+  users add --username U (--password P | --password-stdin) [--email E] [--email-verified] [--name N]
+                     add a person who signs in through the OpenID flows
+  users list         list users
+  users remove U     remove a user
+  admin password     set the admin UI password (from stdin or --password-file)
 
 Common flags and environment:
   --data DIR    data folder (FLOWD_DATA, default ./flowd-data)

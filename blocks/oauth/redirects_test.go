@@ -1,0 +1,147 @@
+package oauth
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/flowd/flowd/engine"
+)
+
+func TestCheckRedirectURI(t *testing.T) {
+	for _, tc := range []struct {
+		uri string
+		ok  bool
+	}{
+		{"https://app.example.com/cb", true},
+		{"https://app.example.com/cb?tenant=1", true},
+		{"http://127.0.0.1:8000/cb", true},
+		{"http://[::1]/cb", true},
+		{"http://localhost:3000/cb", true},
+		{"com.example.app:/oauth2redirect", true},
+		{"http://app.example.com/cb", false}, // http off loopback
+		{"https://app.example.com/cb#frag", false},
+		{"https://app.example.com/cb#", false},
+		{"https://user:pw@app.example.com/cb", false},
+		{"javascript:alert(1)", false},
+		{"data:text/html,hi", false},
+		{"file:///etc/passwd", false},
+		{"myapp:/cb", false}, // private schemes are reversed domain names
+		{"/relative/cb", false},
+		{"//app.example.com/cb", false},
+		{"https:///cb", false},
+		{"https://app.example.com/c b", false},
+		{"https://app.example.com\\@evil.example/", false},
+		{"", false},
+	} {
+		if err := CheckRedirectURI(tc.uri); (err == nil) != tc.ok {
+			t.Errorf("CheckRedirectURI(%q) = %v, want ok=%v", tc.uri, err, tc.ok)
+		}
+	}
+}
+
+func TestBrowserClientRegistration(t *testing.T) {
+	c, _ := newClients(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name   string
+		cl     Client
+		secret string
+		grants []string
+		err    error
+	}{
+		{"confidential web app gets code+refresh", Client{ID: "web", RedirectURIs: []string{"https://a.example/cb", "https://a.example/cb"}}, "", []string{"authorization_code", "refresh_token"}, nil},
+		{"public app", Client{ID: "spa", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}}, "", []string{"authorization_code", "refresh_token"}, nil},
+		{"service keeps client_credentials only", Client{ID: "svc"}, "", nil, nil},
+		{"explicit grants", Client{ID: "mix", RedirectURIs: []string{"https://a.example/cb"}, GrantTypes: []string{"authorization_code", "client_credentials"}}, "", []string{"authorization_code", "client_credentials"}, nil},
+		{"public without redirect", Client{ID: "p2", Public: true}, "", nil, ErrBadInput},
+		{"public client_credentials", Client{ID: "p3", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, GrantTypes: []string{"client_credentials"}}, "", nil, ErrBadInput},
+		{"public with a secret", Client{ID: "p4", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}}, "some-secret-0123456789", nil, ErrBadInput},
+		{"unknown grant", Client{ID: "g1", GrantTypes: []string{"password"}}, "", nil, ErrBadInput},
+		{"implicit grant", Client{ID: "g2", GrantTypes: []string{"implicit"}, RedirectURIs: []string{"https://a.example/cb"}}, "", nil, ErrBadInput},
+		{"refresh without code", Client{ID: "g3", GrantTypes: []string{"refresh_token"}}, "", nil, ErrBadInput},
+		{"code without redirect", Client{ID: "g4", GrantTypes: []string{"authorization_code"}}, "", nil, ErrBadInput},
+		{"bad redirect", Client{ID: "r1", RedirectURIs: []string{"http://evil.example/cb"}}, "", nil, ErrBadInput},
+		{"bad logout redirect", Client{ID: "r2", RedirectURIs: []string{"https://a.example/cb"}, PostLogoutRedirectURIs: []string{"javascript:x"}}, "", nil, ErrBadInput},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, _, err := c.Add(ctx, tc.cl, tc.secret)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			if err == nil && !slices.Equal(cl.GrantTypes, tc.grants) {
+				t.Fatalf("grants %v, want %v", cl.GrantTypes, tc.grants)
+			}
+		})
+	}
+	if cl, _ := c.Get(ctx, "web"); len(cl.RedirectURIs) != 1 {
+		t.Fatalf("redirect URIs not deduplicated: %v", cl.RedirectURIs)
+	}
+}
+
+func TestPublicClientAuth(t *testing.T) {
+	c, _ := newClients(t)
+	ctx := t.Context()
+	c.Add(ctx, Client{ID: "spa", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}}, "")
+	_, secret, _ := c.Add(ctx, Client{ID: "web", RedirectURIs: []string{"https://a.example/cb"}}, "")
+	c.Add(ctx, Client{ID: "svc", Scopes: []string{"read"}}, "svc-secret-0123456789")
+	for _, tc := range []struct {
+		name   string
+		config string
+		msg    engine.Msg
+		port   string
+		public bool
+		grants []any
+	}{
+		{"public, allowed", `{"allow_public": true}`, request(nil, map[string]any{"client_id": "spa"}), "ok", true, []any{"authorization_code", "refresh_token"}},
+		{"public, not allowed", `{}`, request(nil, map[string]any{"client_id": "spa"}), "invalid", false, nil},
+		{"confidential posing as public", `{"allow_public": true}`, request(nil, map[string]any{"client_id": "web"}), "invalid", false, nil},
+		{"unknown posing as public", `{"allow_public": true}`, request(nil, map[string]any{"client_id": "nobody"}), "invalid", false, nil},
+		{"public with a secret", `{"allow_public": true}`, request(nil, map[string]any{"client_id": "spa", "client_secret": "x"}), "invalid", false, nil},
+		{"public with Basic", `{"allow_public": true}`, request(map[string]any{"authorization": basic("spa", "")}, nil), "invalid", false, nil},
+		{"confidential still works", `{"allow_public": true}`, request(map[string]any{"authorization": basic("web", secret)}, nil), "ok", false, []any{"authorization_code", "refresh_token"}},
+		{"service grants", `{"allow_public": true}`, request(map[string]any{"authorization": basic("svc", "svc-secret-0123456789")}, nil), "ok", false, []any{"client_credentials"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := runFlow(t, c, nil, "oauth.client_auth", tc.config, tc.msg)
+			step := tr.Steps[len(tr.Steps)-1]
+			if step.Port != tc.port {
+				t.Fatalf("port %q, want %q (%v)", step.Port, tc.port, step.Msg)
+			}
+			if tc.port == "ok" {
+				cl := step.Msg.(map[string]any)["client"].(map[string]any)
+				if cl["public"] != tc.public || !slices.Equal(cl["grant_types"].([]any), tc.grants) {
+					t.Fatalf("msg.client %v", cl)
+				}
+			}
+		})
+	}
+	// client_credentials refuses public clients and clients without the grant.
+	for _, tc := range []struct {
+		name   string
+		client map[string]any
+		code   string
+	}{
+		{"public", map[string]any{"id": "spa", "public": true, "grant_types": []any{"authorization_code"}}, "unauthorized_client"},
+		{"no grant", map[string]any{"id": "web", "public": false, "grant_types": []any{"authorization_code"}}, "unauthorized_client"},
+		{"granted", map[string]any{"id": "svc", "scopes": []any{"read"}, "grant_types": []any{"client_credentials"}}, ""},
+		{"older msg.client without grant_types", map[string]any{"id": "svc", "scopes": []any{"read"}}, ""},
+	} {
+		t.Run("client_credentials "+tc.name, func(t *testing.T) {
+			msg := request(nil, map[string]any{"grant_type": "client_credentials"})
+			msg["client"] = tc.client
+			tr := runFlow(t, c, nil, "oauth.client_credentials", `{"default_audience": "api"}`, msg)
+			step := tr.Steps[len(tr.Steps)-1]
+			m := step.Msg.(map[string]any)
+			if tc.code == "" {
+				if step.Port != "ok" {
+					t.Fatalf("%s %v", step.Port, m)
+				}
+				return
+			}
+			if e, _ := m["oauth_error"].(map[string]any); step.Port != "invalid" || e["error"] != tc.code {
+				t.Fatalf("%s %v", step.Port, m)
+			}
+		})
+	}
+}

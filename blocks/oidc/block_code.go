@@ -1,0 +1,285 @@
+package oidc
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/engine"
+)
+
+// replayWindow is how long a used code is remembered after it expired, so
+// that a late replay still revokes what the code issued.
+const replayWindow = time.Hour
+
+// grantSlack keeps a grant past the last token that may name it (access
+// tokens live at most 24 h: jose.sign's limit).
+const grantSlack = 25 * time.Hour
+
+func issueCodeSpec() engine.Spec {
+	return engine.Spec{
+		Type: "oidc.issue_code", Title: "Issue authorization code", Category: Category,
+		Description: "Issues a single-use, short-lived authorization code for the request in msg.authz " +
+			"and the signed-in person in msg.session, bound to the client, the redirect URI, the PKCE " +
+			"challenge, the nonce and the user. msg.redirect is the redirect URI with code, state " +
+			"(exactly as sent) and iss: answer it with 302 and Location.",
+		Fields: []engine.Field{
+			{Name: "ttl", Label: "Code lifetime", Kind: engine.KindDuration, Default: "60s", Min: "5s", Max: "10m",
+				Help: "How long the code may be exchanged (RFC 6749 recommends at most 10 minutes)."},
+			{Name: "issuer", Label: "Issuer", Kind: engine.KindString,
+				Help: "The iss of the authorization response (RFC 9207). Empty: flowd's --issuer."},
+		},
+		Outputs:   []string{"out"},
+		Sensitive: []string{"redirect", "cookies"},
+	}
+}
+
+type issueCodeBlock struct {
+	p      *provider
+	ttl    time.Duration
+	issuer string
+}
+
+func newIssueCodeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
+	iss, err := p.issuerFor(s, "issuer")
+	if err != nil {
+		return nil, err
+	}
+	return &issueCodeBlock{p: p, ttl: s.Config.Duration("ttl"), issuer: iss}, nil
+}
+
+func (b *issueCodeBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	a, err := authzFromMsg(msg)
+	if err != nil {
+		return "", fmtErr("oidc.issue_code", err)
+	}
+	sess, ok := sessionFromMsg(msg)
+	if !ok {
+		return "", fmtErr("oidc.issue_code", errors.New("needs msg.session (put oidc.session or oidc.login before it)"))
+	}
+	now := x.Now()
+	code := newSecret()
+	rec := &codeRecord{ClientID: a.ClientID, RedirectURI: a.RedirectURI, Scope: a.Scope, Nonce: a.Nonce,
+		CodeChallenge: a.CodeChallenge, Sub: sess.Sub, AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR,
+		GrantID: newID(), Expires: now.Add(b.ttl).Unix(), Purge: now.Add(b.ttl + replayWindow).Unix()}
+	if err := putRec(ctx, b.p.State, nsCodes, hashKey(code), rec); err != nil {
+		return "", fmtErr("oidc.issue_code", err)
+	}
+	v := url.Values{"code": {code}, "iss": {b.issuer}}
+	if a.State != "" {
+		v.Set("state", a.State)
+	}
+	msg["redirect"] = appendQuery(a.RedirectURI, v)
+	return "out", nil
+}
+
+// tokenGrantFields are the fields code_exchange and refresh share.
+func tokenGrantFields() []engine.Field {
+	return []engine.Field{
+		{Name: "default_audience", Label: "Access token audience", Kind: engine.KindString, Default: "flowd-api",
+			Help: "The aud of access tokens (msg.grant.audience); userinfo accepts tokens for it."},
+		{Name: "refresh_ttl", Label: "Refresh token lifetime", Kind: engine.KindDuration, Default: "720h", Min: "1m", Max: "8760h",
+			Help: "How long a refresh token may be used; every refresh issues a new one with a new lifetime."},
+	}
+}
+
+func codeExchangeSpec() engine.Spec {
+	return engine.Spec{
+		Type: "oidc.code_exchange", Title: "Exchange authorization code", Category: Category,
+		Description: "The authorization_code grant at the token endpoint, for the client in msg.client " +
+			"(oauth.client_auth with allow_public for public clients). The code must be live, unused, " +
+			"issued to this client, with the same redirect_uri, and the code_verifier must match its " +
+			"S256 challenge. A code is redeemed once, even under concurrent requests; a replayed code " +
+			"revokes the grant it was exchanged for (its refresh tokens, and access tokens at userinfo). " +
+			"On success msg.grant holds client_id, subject, scope, audience, nonce, auth_time, acr, amr and " +
+			"grant_id, and msg.refresh_token a new refresh token (when the client may refresh). Errors " +
+			"leave by \"invalid\" with an RFC 6749 §5.2 msg.oauth_error (answer 400).",
+		Fields: append(tokenGrantFields(),
+			engine.Field{Name: "issue_refresh", Label: "Issue refresh tokens", Kind: engine.KindBool, Default: true,
+				Help: "Issue a refresh token to clients allowed the refresh_token grant."}),
+		Outputs: []string{"ok", "invalid"},
+	}
+}
+
+type codeExchangeBlock struct {
+	p            *provider
+	audience     string
+	refreshTTL   time.Duration
+	issueRefresh bool
+}
+
+func newCodeExchangeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
+	c := s.Config
+	if c.String("default_audience") == "" {
+		return nil, s.Errorf("default_audience", "required")
+	}
+	return &codeExchangeBlock{p: p, audience: c.String("default_audience"), refreshTTL: c.Duration("refresh_ttl"),
+		issueRefresh: c.Bool("issue_refresh")}, nil
+}
+
+// tokenClient reads msg.client as oauth.client_auth writes it.
+func tokenClient(msg engine.Msg, block string) (id string, grants []string, err error) {
+	c := mapOf(msg["client"])
+	id = str(c, "id")
+	if id == "" {
+		return "", nil, fmtErr(block, errors.New("needs msg.client: put oauth.client_auth before it"))
+	}
+	return id, strList(c["grant_types"]), nil
+}
+
+func invalidGrant(msg engine.Msg, desc string) (string, error) {
+	setOAuthError(msg, 400, "invalid_grant", desc)
+	return "invalid", nil
+}
+
+func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	clientID, grants, err := tokenClient(msg, "oidc.code_exchange")
+	if err != nil {
+		return "", err
+	}
+	form, all := formParams(msg)
+	switch {
+	case str(form, "grant_type") != oauth.GrantAuthorizationCode:
+		setOAuthError(msg, 400, "unsupported_grant_type", "this block exchanges authorization codes")
+		return "invalid", nil
+	case !slices.Contains(grants, oauth.GrantAuthorizationCode):
+		setOAuthError(msg, 400, "unauthorized_client", "this client may not use the authorization_code grant")
+		return "invalid", nil
+	case repeated(all) != "":
+		setOAuthError(msg, 400, "invalid_request", "a parameter is repeated")
+		return "invalid", nil
+	}
+	code := str(form, "code")
+	if code == "" {
+		setOAuthError(msg, 400, "invalid_request", "code is required")
+		return "invalid", nil
+	}
+	if !looksLikeSecret(code) {
+		return invalidGrant(msg, "the code is invalid, expired or already used")
+	}
+	now := x.Now()
+	var outcome string
+	var rec codeRecord
+	err = updateRec(ctx, b.p.State, nsCodes, hashKey(code), func(cur *codeRecord) (*codeRecord, error) {
+		switch {
+		case cur == nil:
+			outcome = "unknown"
+			return nil, nil
+		case cur.ClientID != clientID:
+			// Not this client's to spend: leave it for its owner.
+			outcome = "wrong_client"
+			return cur, nil
+		case cur.Used:
+			outcome = "replayed"
+		case now.Unix() >= cur.Expires:
+			outcome = "expired"
+		default:
+			outcome = "redeem"
+		}
+		rec = *cur
+		cur.Used = true
+		return cur, nil
+	})
+	if err != nil {
+		return "", fmtErr("oidc.code_exchange", err)
+	}
+	switch outcome {
+	case "replayed":
+		// RFC 6749 §4.1.2: revoke what the code issued.
+		if err := revokeGrant(ctx, b.p.State, rec.GrantID, rec.ClientID, "code_replayed", now, b.refreshTTL+grantSlack); err != nil {
+			return "", fmtErr("oidc.code_exchange", err)
+		}
+		b.p.log.Warn("authorization code replayed: grant revoked", "client", clientID)
+		return invalidGrant(msg, "the code is invalid, expired or already used")
+	case "redeem":
+	default:
+		return invalidGrant(msg, "the code is invalid, expired or already used")
+	}
+	if str(form, "redirect_uri") != rec.RedirectURI {
+		return invalidGrant(msg, "redirect_uri does not match the authorization request")
+	}
+	if desc := checkPKCE(rec.CodeChallenge, form["code_verifier"]); desc != "" {
+		return invalidGrant(msg, desc)
+	}
+	if public, _ := mapOf(msg["client"])["public"].(bool); public && rec.CodeChallenge == "" {
+		// Whatever the authorize flow was changed to allow: a code of a
+		// public client is only as safe as its PKCE challenge.
+		return invalidGrant(msg, "a public client's code needs PKCE")
+	}
+	usr, err := b.p.Users.BySub(ctx, rec.Sub)
+	if errors.Is(err, ErrNoUser) {
+		return invalidGrant(msg, "the user no longer exists")
+	}
+	if err != nil {
+		return "", fmtErr("oidc.code_exchange", err)
+	}
+	// A replay may have revoked the grant already (a tombstone): then it
+	// stays revoked and nothing is issued.
+	var revoked bool
+	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {
+		if cur != nil {
+			revoked = true
+			return cur, nil
+		}
+		return &grantRecord{ID: rec.GrantID, ClientID: clientID, Sub: usr.Sub, Scope: rec.Scope, Created: now.Unix(),
+			Purge: now.Add(b.refreshTTL + grantSlack).Unix()}, nil
+	})
+	if err != nil {
+		return "", fmtErr("oidc.code_exchange", err)
+	}
+	if revoked {
+		return invalidGrant(msg, "the code is invalid, expired or already used")
+	}
+	if b.issueRefresh && slices.Contains(grants, oauth.GrantRefreshToken) {
+		rt := newSecret()
+		r := &refreshRecord{GrantID: rec.GrantID, ClientID: clientID, Sub: usr.Sub, Scope: rec.Scope, AuthTime: rec.AuthTime,
+			ACR: rec.ACR, AMR: rec.AMR, Expires: now.Add(b.refreshTTL).Unix(), Purge: now.Add(b.refreshTTL).Unix()}
+		if err := putRec(ctx, b.p.State, nsRefresh, hashKey(rt), r); err != nil {
+			return "", fmtErr("oidc.code_exchange", err)
+		}
+		msg["refresh_token"] = rt
+	}
+	msg["grant"] = map[string]any{"client_id": clientID, "subject": usr.Sub, "scope": rec.Scope, "audience": b.audience,
+		"nonce": rec.Nonce, "auth_time": rec.AuthTime, "acr": rec.ACR, "amr": anyList(rec.AMR), "grant_id": rec.GrantID}
+	return "ok", nil
+}
+
+// checkPKCE checks a code_verifier against the code's S256 challenge
+// (RFC 7636 §4.6), in constant time. A verifier for a code issued without
+// a challenge is refused too: it means someone expected PKCE to protect
+// this code (a downgrade).
+func checkPKCE(challenge string, v any) string {
+	verifier, _ := v.(string)
+	switch {
+	case challenge == "" && verifier == "":
+		return ""
+	case challenge == "":
+		return "code_verifier sent for a code issued without code_challenge"
+	case verifier == "":
+		return "code_verifier is required"
+	case !validVerifier(verifier):
+		return "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]"
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	got := base64.RawURLEncoding.EncodeToString(sum[:])
+	if subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) != 1 {
+		return "code_verifier does not match the code_challenge"
+	}
+	return ""
+}
+
+func validVerifier(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	return strings.IndexFunc(v, func(r rune) bool {
+		return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~')
+	}) < 0
+}

@@ -1,0 +1,267 @@
+package oidc
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// loginCookie binds login transactions to the browser that started them,
+// so that a form (and its CSRF token) taken from one browser cannot be
+// posted from another: login CSRF.
+const loginCookie = "flowd_login"
+
+// The only messages a failed sign-in shows. They never say whether the
+// username exists or which part was wrong.
+const (
+	msgBadLogin  = "Incorrect username or password."
+	msgThrottled = "Too many sign-in attempts. Wait a moment, then try again."
+	msgExpired   = "This sign-in page has expired or could not be verified. Go back to the application and start again."
+)
+
+func loginPageSpec() engine.Spec {
+	return engine.Spec{
+		Type: "oidc.login_page", Title: "Sign-in page", Category: Category,
+		Description: "Renders the sign-in form (HTML, in msg.payload) for the authorization request in " +
+			"msg.authz, after storing it as a login transaction with a CSRF token, bound to this browser " +
+			"by a cookie (msg.cookies: answer them as Set-Cookie). After a failed attempt (msg.login from " +
+			"oidc.login) it renders the same transaction again with its message. Answer with " +
+			"content type text/html and a Content-Security-Policy.",
+		Fields: []engine.Field{
+			{Name: "ttl", Label: "Time to sign in", Kind: engine.KindDuration, Default: "15m", Min: "1m", Max: "2h",
+				Help: "How long the form stays valid."},
+			{Name: "action", Label: "Form action", Kind: engine.KindString,
+				Help: "Path the form posts to. Empty: the path of the request (the authorize route)."},
+		},
+		Outputs:   []string{"out"},
+		Sensitive: []string{"cookies", "login", "csrf", "tx"},
+	}
+}
+
+type loginPageBlock struct {
+	p      *provider
+	ttl    time.Duration
+	action string
+}
+
+func newLoginPageFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
+	action := s.Config.String("action")
+	if action != "" && (action[0] != '/' || len(action) > 1 && action[1] == '/') {
+		return nil, s.Errorf("action", "must be a path on this server, starting with a single /")
+	}
+	return &loginPageBlock{p: p, ttl: s.Config.Duration("ttl"), action: action}, nil
+}
+
+func (b *loginPageBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	action := b.action
+	if action == "" {
+		action = str(reqOf(msg), "path")
+	}
+	if action == "" || action[0] != '/' {
+		action = "/oauth/authorize"
+	}
+	v := loginView{Action: action}
+	if l := mapOf(msg["login"]); str(l, "tx") != "" {
+		// A failed attempt: the same transaction, its message.
+		v.TX, v.CSRF, v.Error, v.Username, v.ClientName = str(l, "tx"), str(l, "csrf"), str(l, "error"), str(l, "username"), str(l, "client_name")
+	} else {
+		a, err := authzFromMsg(msg)
+		if err != nil {
+			return "", fmtErr("oidc.login_page", err)
+		}
+		binding := b.p.readCookie(msg, loginCookie)
+		if !looksLikeSecret(binding) {
+			binding = newSecret()
+			addCookie(msg, b.p.cookie(loginCookie, binding, 0))
+		}
+		now := x.Now()
+		tx, csrf := newSecret(), newSecret()
+		rec := &txRecord{Authz: a, CSRF: csrf, Binding: hashKey(binding), Expires: now.Add(b.ttl).Unix(), Purge: now.Add(b.ttl).Unix()}
+		if err := putRec(ctx, b.p.State, nsTx, hashKey(tx), rec); err != nil {
+			return "", fmtErr("oidc.login_page", err)
+		}
+		v.TX, v.CSRF, v.ClientName = tx, csrf, a.ClientName
+	}
+	var buf bytes.Buffer
+	if err := loginPage(v).Render(ctx, &buf); err != nil {
+		return "", fmtErr("oidc.login_page", err)
+	}
+	msg["payload"] = buf.String()
+	return "out", nil
+}
+
+func loginSpec() engine.Spec {
+	return engine.Spec{
+		Type: "oidc.login", Title: "Sign in", Category: Category,
+		Description: "Handles the sign-in form post: the login transaction (tx) must exist, be bound to " +
+			"this browser and carry its CSRF token; attempts are throttled per username and per client " +
+			"address with exponential backoff; the password is checked against the user's argon2id hash. " +
+			"Success starts a provider session (msg.cookies: the session cookie) and leaves by \"ok\" " +
+			"with msg.authz (the stored request), msg.session and msg.user. A wrong password leaves by " +
+			"\"failed\", a throttled attempt by \"throttled\" (msg.retry_after, seconds), both with " +
+			"msg.login for oidc.login_page and one generic message. An unknown, expired or forged " +
+			"transaction leaves by \"invalid\" with msg.oauth_error.",
+		Fields: []engine.Field{
+			{Name: "session_ttl", Label: "Session lifetime", Kind: engine.KindDuration, Default: "12h", Min: "1m", Max: "720h",
+				Help: "How long the person stays signed in at the provider (no sign-in page until then)."},
+			{Name: "acr", Label: "acr", Kind: engine.KindString, Default: "1",
+				Help: "Authentication context class reference put in ID tokens for a password sign-in."},
+			{Name: "free_attempts", Label: "Free attempts per username", Kind: engine.KindInt, Default: 5, Min: "1", Max: "100",
+				Help: "Failed attempts before backoff starts for a username."},
+			{Name: "ip_free_attempts", Label: "Free attempts per address", Kind: engine.KindInt, Default: 20, Min: "1", Max: "10000",
+				Help: "Failed attempts before backoff starts for one client address (IPv6: per /64)."},
+			{Name: "backoff", Label: "First backoff", Kind: engine.KindDuration, Default: "1s", Min: "100ms", Max: "1h",
+				Help: "The first wait; each further failure doubles it."},
+			{Name: "max_backoff", Label: "Longest backoff", Kind: engine.KindDuration, Default: "15m", Min: "1s", Max: "24h",
+				Help: "The longest wait between attempts."},
+			{Name: "client_ip", Label: "Client address", Kind: engine.KindExpr, Default: "msg.req.remote_addr",
+				Help: "Expression for the client's address. Behind a trusted proxy use the header it sets, " +
+					"e.g. msg.req.headers[\"x-real-ip\"]; never a header clients can set themselves."},
+		},
+		Outputs:   []string{"ok", "failed", "throttled", "invalid"},
+		Sensitive: []string{"cookies", "login", "csrf", "tx"},
+	}
+}
+
+type loginBlock struct {
+	p          *provider
+	sessionTTL time.Duration
+	acr        string
+	th         throttle
+	clientIP   *engine.Expr
+}
+
+func newLoginFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
+	c := s.Config
+	if c.Duration("max_backoff") < c.Duration("backoff") {
+		return nil, s.Errorf("max_backoff", "must not be shorter than backoff")
+	}
+	return &loginBlock{p: p, sessionTTL: c.Duration("session_ttl"), acr: c.String("acr"),
+		th: throttle{free: int(c.Int("free_attempts")), ipFree: int(c.Int("ip_free_attempts")),
+			base: c.Duration("backoff"), max: c.Duration("max_backoff")},
+		clientIP: c.Expr("client_ip")}, nil
+}
+
+var errLoginInvalid = errors.New("login transaction invalid")
+
+func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	now := x.Now()
+	form, all := formParams(msg)
+	txHandle, csrf := str(form, "tx"), str(form, "csrf")
+	username, password := str(form, "username"), str(form, "password")
+	tx, err := b.transaction(ctx, msg, txHandle, csrf, now)
+	if errors.Is(err, errLoginInvalid) || repeated(all) != "" {
+		setOAuthError(msg, 400, "invalid_request", msgExpired)
+		return "invalid", nil
+	}
+	if err != nil {
+		return "", fmtErr("oidc.login", err)
+	}
+	retry := func(port, text string) (string, error) {
+		if len(username) > 256 {
+			username = username[:256]
+		}
+		msg["login"] = map[string]any{"tx": txHandle, "csrf": csrf, "error": text, "username": username,
+			"client_name": tx.Authz.ClientName}
+		return port, nil
+	}
+	ip, err := b.address(x, msg)
+	if err != nil {
+		return "", fmtErr("oidc.login", err)
+	}
+	userKey, ipKey := userThrottleKey(username), ipThrottleKey(ip)
+	wait, err := b.th.reserve(ctx, b.p.State, ipKey, b.th.ipFree, now)
+	if err == nil && wait == 0 {
+		wait, err = b.th.reserve(ctx, b.p.State, userKey, b.th.free, now)
+		if err == nil && wait > 0 {
+			b.th.release(ctx, b.p.State, ipKey) //nolint:errcheck // the address's attempt was not made
+		}
+	}
+	if err != nil {
+		return "", fmtErr("oidc.login", err)
+	}
+	if wait > 0 {
+		msg["retry_after"] = int64(math.Ceil(wait.Seconds()))
+		return retry("throttled", msgThrottled)
+	}
+	usr, err := b.p.Users.Authenticate(ctx, username, password)
+	if errors.Is(err, ErrInvalidLogin) || username == "" {
+		return retry("failed", msgBadLogin)
+	}
+	if err != nil {
+		return "", fmtErr("oidc.login", err)
+	}
+	// Right password: the username's count is forgotten, the address's
+	// attempt given back (a success must not reset what a guesser spent
+	// on other accounts).
+	if err := b.th.reset(ctx, b.p.State, userKey); err != nil {
+		return "", fmtErr("oidc.login", err)
+	}
+	if err := b.th.release(ctx, b.p.State, ipKey); err != nil {
+		return "", fmtErr("oidc.login", err)
+	}
+	// The transaction is single use: whoever deletes it first goes on.
+	var gone bool
+	err = updateRec(ctx, b.p.State, nsTx, hashKey(txHandle), func(cur *txRecord) (*txRecord, error) {
+		gone = cur == nil
+		return nil, nil
+	})
+	if err != nil {
+		return "", fmtErr("oidc.login", err)
+	}
+	if gone {
+		setOAuthError(msg, 400, "invalid_request", msgExpired)
+		return "invalid", nil
+	}
+	sid := newSecret()
+	sess := &sessionRecord{Sub: usr.Sub, AuthTime: now.Unix(), ACR: b.acr, AMR: []string{"pwd"},
+		Expires: now.Add(b.sessionTTL).Unix(), Purge: now.Add(b.sessionTTL).Unix()}
+	if err := putRec(ctx, b.p.State, nsSessions, hashKey(sid), sess); err != nil {
+		return "", fmtErr("oidc.login", err)
+	}
+	addCookie(msg, b.p.cookie(sessionCookie, sid, b.sessionTTL))
+	msg["authz"] = tx.Authz.toMsg()
+	setSession(msg, sess, usr)
+	delete(msg, "login")
+	return "ok", nil
+}
+
+// transaction loads the login transaction and checks its binding cookie
+// and CSRF token, both in constant time.
+func (b *loginBlock) transaction(ctx context.Context, msg engine.Msg, handle, csrf string, now time.Time) (*txRecord, error) {
+	if !looksLikeSecret(handle) || !looksLikeSecret(csrf) {
+		return nil, errLoginInvalid
+	}
+	tx, err := getRec[txRecord](ctx, b.p.State, nsTx, hashKey(handle))
+	if err != nil {
+		return nil, err
+	}
+	if tx == nil || now.Unix() >= tx.Expires {
+		return nil, errLoginInvalid
+	}
+	binding := hashKey(b.p.readCookie(msg, loginCookie))
+	okBinding := subtle.ConstantTimeCompare([]byte(binding), []byte(tx.Binding))
+	okCSRF := subtle.ConstantTimeCompare([]byte(csrf), []byte(tx.CSRF))
+	if okBinding&okCSRF != 1 {
+		return nil, errLoginInvalid
+	}
+	return tx, nil
+}
+
+func (b *loginBlock) address(x *engine.Exec, msg engine.Msg) (string, error) {
+	if b.clientIP == nil {
+		return str(reqOf(msg), "remote_addr"), nil
+	}
+	v, err := b.clientIP.Eval(x, msg)
+	if err != nil {
+		return "", fmt.Errorf("client_ip: %w", err)
+	}
+	s, _ := v.(string)
+	return s, nil
+}

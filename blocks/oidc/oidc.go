@@ -1,0 +1,358 @@
+// Package oidc owns the OpenID Provider steps for people: the user
+// registry (passwords hashed with argon2id), the provider's state (login
+// transactions, sessions, authorization codes, grants, refresh tokens,
+// login throttling) and the blocks the prebuilt flows authorize, token,
+// userinfo and end-session are built from.
+//
+// A sign-in, block by block (each a node a person can open and change):
+//
+//	GET /oauth/authorize -> oidc.authorize --ok--> oidc.session --active--> oidc.issue_code -> 302 redirect_uri?code&state&iss
+//	                          |invalid: error page (never redirects)  \--login--> oidc.login_page -> 200 form
+//	                          \redirect_error: 302 redirect_uri?error&state
+//	POST /oauth/authorize -> oidc.login --ok--> oidc.issue_code -> 302 (and the session cookie)
+//	                          \failed/throttled: oidc.login_page (same transaction) -> 401/429
+//	POST /oauth/token -> oauth.client_auth -> core.switch(grant_type)
+//	                          authorization_code: oidc.code_exchange \
+//	                          refresh_token:      oidc.refresh        > jose.sign (access token) -> oidc.id_token -> 200
+//	GET /oauth/userinfo -> jose.validate -> oidc.userinfo -> 200 claims by scope
+//	GET /oauth/logout -> oidc.end_session -> 302 post_logout_redirect_uri?state | logged-out page
+//
+// Every secret the provider hands out (code, refresh token, session
+// cookie, login transaction) is 256 random bits, and only its SHA-256 is
+// stored, so a copy of the database opens nothing. Everything lives in
+// the store's KV namespaces (a restart loses no session) and every
+// single-use step is one UpdateKV transaction, so a code is redeemed once
+// even when two requests race:
+//
+//	oidc_users/<username>        user record (argon2id password hash)
+//	oidc_user_subs/<sub>         -> username
+//	oidc_tx/<sha256(tx)>         login transaction: the checked authorization request, CSRF token, browser binding
+//	oidc_sessions/<sha256(sid)>  provider session: sub, auth_time, acr, amr
+//	oidc_codes/<sha256(code)>    code: client, redirect_uri, PKCE challenge, nonce, user; used flag kept for replay detection
+//	oidc_grants/<grant id>       one authorization; revoked when its code is replayed or a refresh token reused
+//	oidc_refresh/<sha256(rt)>    refresh token: grant, scope; rotated (used) on every refresh
+//	oidc_throttle/<u:hash|ip:addr> failed logins and backoff
+//
+// Every record carries a purge time; oidc.cleanup deletes the expired.
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/engine"
+)
+
+// Category is the editor palette group of the blocks in this package.
+const Category = "oidc"
+
+// KV is the slice of store.KV the provider needs.
+type KV interface {
+	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	ListKV(ctx context.Context, ns string) ([]string, error)
+	DeleteKV(ctx context.Context, ns, key string) error
+	UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error
+}
+
+// Deps are the registries the blocks work on.
+type Deps struct {
+	// State persists transactions, sessions, codes, grants, refresh tokens
+	// and login counters.
+	State   KV
+	Clients *oauth.Clients
+	Users   *Users
+	// Keysets sign ID tokens and verify id_token_hint.
+	Keysets *jose.Keysets
+}
+
+// Options configure the blocks.
+type Options struct {
+	// Issuer is the provider's issuer identifier. It names the ID token's
+	// iss and the authorization response's iss; an https issuer makes every
+	// cookie Secure with the __Host- prefix.
+	Issuer string
+	Logger *slog.Logger
+}
+
+// provider is what every factory gets.
+type provider struct {
+	Deps
+	issuer string
+	secure bool // cookies: Secure + __Host- prefix
+	signer *jose.Signer
+	log    *slog.Logger
+}
+
+// Register adds the oidc blocks to reg.
+func Register(reg *engine.Registry, d Deps, opts Options) error {
+	if reg == nil || d.State == nil || d.Clients == nil || d.Users == nil || d.Keysets == nil {
+		return errors.New("oidc: Register needs a registry, a state store, clients, users and keysets")
+	}
+	p := &provider{Deps: d, issuer: strings.TrimSuffix(opts.Issuer, "/"), signer: jose.NewSigner(d.Keysets), log: opts.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.secure = strings.HasPrefix(p.issuer, "https://")
+	for _, b := range []struct {
+		spec    engine.Spec
+		factory func(*engine.Setup, *provider) (engine.Block, error)
+	}{
+		{authorizeSpec(), newAuthorizeFromConfig},
+		{sessionSpec(), newSessionFromConfig},
+		{loginPageSpec(), newLoginPageFromConfig},
+		{loginSpec(), newLoginFromConfig},
+		{issueCodeSpec(), newIssueCodeFromConfig},
+		{codeExchangeSpec(), newCodeExchangeFromConfig},
+		{refreshSpec(), newRefreshFromConfig},
+		{idTokenSpec(), newIDTokenFromConfig},
+		{userinfoSpec(), newUserinfoFromConfig},
+		{endSessionSpec(), newEndSessionFromConfig},
+		{pageSpec(), newPageFromConfig},
+		{cleanupSpec(), newCleanupFromConfig},
+	} {
+		factory := b.factory
+		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) { return factory(s, p) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// issuerFor resolves a block's issuer: its own field, else flowd's.
+func (p *provider) issuerFor(s *engine.Setup, field string) (string, error) {
+	iss := strings.TrimSuffix(s.Config.String(field), "/")
+	if iss == "" {
+		iss = p.issuer
+	}
+	if iss == "" {
+		return "", s.Errorf(field, "required: set it here or start flowd with --issuer")
+	}
+	u, err := url.Parse(iss)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", s.Errorf(field, "must be an http(s) URL without query or fragment, like https://id.example.com")
+	}
+	return iss, nil
+}
+
+// --- secrets ------------------------------------------------------------------
+
+// newSecret returns 256 random bits, base64url: codes, refresh tokens,
+// session cookies, transaction handles, CSRF tokens.
+func newSecret() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// newID returns 128 random bits, base64url: user subjects, grant ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// hashKey is the store key of a secret: its SHA-256, hex. Secrets are
+// 256-bit random values, so no salt or slow hash is needed.
+func hashKey(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// looksLikeSecret checks the shape of a secret from a request before it
+// is hashed and looked up: 43 base64url characters.
+func looksLikeSecret(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// --- message helpers ----------------------------------------------------------
+
+func mapOf(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func str(m map[string]any, key string) string {
+	s, _ := m[key].(string)
+	return s
+}
+
+func reqOf(msg engine.Msg) map[string]any { return mapOf(msg["req"]) }
+
+// header reads one lowercase request header.
+func header(msg engine.Msg, name string) string {
+	switch h := reqOf(msg)["headers"].(type) {
+	case map[string]any:
+		s, _ := h[name].(string)
+		return s
+	case map[string]string:
+		return h[name]
+	}
+	return ""
+}
+
+// params returns the first and all values of the query (GET) or form body.
+func queryParams(msg engine.Msg) (map[string]any, map[string][]string) {
+	req := reqOf(msg)
+	first := mapOf(req["query"])
+	all, _ := req["query_all"].(map[string][]string)
+	return first, all
+}
+
+func formParams(msg engine.Msg) (map[string]any, map[string][]string) {
+	first := mapOf(msg["body"])
+	all, _ := msg["body_all"].(map[string][]string)
+	return first, all
+}
+
+// repeated names a parameter given more than once (RFC 6749 §3.1: request
+// parameters MUST NOT be included more than once), or "".
+func repeated(all map[string][]string) string {
+	for k, v := range all {
+		if len(v) > 1 {
+			return k
+		}
+	}
+	return ""
+}
+
+func anyList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func strList(v any) []string {
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func int64Of(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int:
+		return int64(n), true
+	case int64:
+		return n, true
+	case float64:
+		return int64(n), n == float64(int64(n))
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
+	}
+	return 0, false
+}
+
+// setOAuthError puts an error on the message for a page or a JSON answer.
+func setOAuthError(msg engine.Msg, status int, code, desc string) {
+	msg["oauth_error"] = map[string]any{"status": status, "error": code, "error_description": desc}
+}
+
+// addCookie appends a Set-Cookie value to msg.cookies, which the flows'
+// http.respond sends as Set-Cookie.
+func addCookie(msg engine.Msg, c *http.Cookie) {
+	list, _ := msg["cookies"].([]any)
+	msg["cookies"] = append(list, c.String())
+}
+
+// cookieName is the name of one of the provider's cookies: with an https
+// issuer it takes the __Host- prefix (Secure, Path=/, no Domain: the
+// browser refuses it from anywhere else).
+func (p *provider) cookieName(base string) string {
+	if p.secure {
+		return "__Host-" + base
+	}
+	return base
+}
+
+// cookie builds one of the provider's cookies: HttpOnly, SameSite=Lax (the
+// redirect back from a relying party is a cross-site top-level GET that
+// must carry the session), Secure with an https issuer. maxAge < 0 deletes.
+func (p *provider) cookie(base, value string, maxAge time.Duration) *http.Cookie {
+	c := &http.Cookie{Name: p.cookieName(base), Value: value, Path: "/", HttpOnly: true,
+		Secure: p.secure, SameSite: http.SameSiteLaxMode}
+	if maxAge < 0 {
+		c.MaxAge = -1
+		c.Value = ""
+	} else if maxAge > 0 {
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	return c
+}
+
+// readCookie returns the value of one of the provider's cookies from the
+// request, "" when absent or repeated (a repeated name is a cookie-tossing
+// attempt from a sibling domain, not something to choose from).
+func (p *provider) readCookie(msg engine.Msg, base string) string {
+	raw := header(msg, "cookie")
+	if raw == "" {
+		return ""
+	}
+	cookies, err := http.ParseCookie(raw)
+	if err != nil {
+		return ""
+	}
+	name := p.cookieName(base)
+	value, n := "", 0
+	for _, c := range cookies {
+		if c.Name == name {
+			value = c.Value
+			n++
+		}
+	}
+	if n != 1 {
+		return ""
+	}
+	return value
+}
+
+// appendQuery adds parameters to a registered redirect URI, keeping the
+// query it already has (exact-match registration allows one).
+func appendQuery(base string, v url.Values) string {
+	if len(v) == 0 {
+		return base
+	}
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+		if strings.HasSuffix(base, "?") || strings.HasSuffix(base, "&") {
+			sep = ""
+		}
+	}
+	return base + sep + v.Encode()
+}
+
+func fmtErr(block string, err error) error { return fmt.Errorf("%s: %w", block, err) }

@@ -1,0 +1,239 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/flowd/flowd/store"
+)
+
+// KV namespaces of the provider's state (see the package doc).
+const (
+	nsTx       = "oidc_tx"
+	nsSessions = "oidc_sessions"
+	nsCodes    = "oidc_codes"
+	nsGrants   = "oidc_grants"
+	nsRefresh  = "oidc_refresh"
+	nsThrottle = "oidc_throttle"
+)
+
+// stateNamespaces are cleaned by oidc.cleanup.
+var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle}
+
+// authzRequest is a checked authorization request: what oidc.authorize
+// lets through, what a login transaction keeps, what a code is bound to.
+type authzRequest struct {
+	ClientID      string   `json:"client_id"`
+	ClientName    string   `json:"client_name,omitempty"`
+	RedirectURI   string   `json:"redirect_uri"`
+	Scope         string   `json:"scope"`
+	State         string   `json:"state,omitempty"`
+	Nonce         string   `json:"nonce,omitempty"`
+	CodeChallenge string   `json:"code_challenge,omitempty"` // S256 only
+	Prompt        []string `json:"prompt,omitempty"`
+	MaxAge        int64    `json:"max_age"` // -1: absent
+}
+
+// toMsg is msg.authz.
+func (a authzRequest) toMsg() map[string]any {
+	m := map[string]any{
+		"client_id": a.ClientID, "client_name": a.ClientName, "redirect_uri": a.RedirectURI,
+		"scope": a.Scope, "state": a.State, "nonce": a.Nonce, "code_challenge": a.CodeChallenge,
+		"prompt": anyList(a.Prompt), "max_age": a.MaxAge,
+	}
+	if a.CodeChallenge != "" {
+		m["code_challenge_method"] = "S256"
+	}
+	return m
+}
+
+// authzFromMsg reads msg.authz back.
+func authzFromMsg(msg map[string]any) (authzRequest, error) {
+	m := mapOf(msg["authz"])
+	a := authzRequest{ClientID: str(m, "client_id"), ClientName: str(m, "client_name"),
+		RedirectURI: str(m, "redirect_uri"), Scope: str(m, "scope"), State: str(m, "state"),
+		Nonce: str(m, "nonce"), CodeChallenge: str(m, "code_challenge"), Prompt: strList(m["prompt"]), MaxAge: -1}
+	if v, ok := int64Of(m["max_age"]); ok {
+		a.MaxAge = v
+	}
+	if a.ClientID == "" || a.RedirectURI == "" {
+		return a, errors.New("needs msg.authz (put oidc.authorize, or oidc.login, before it)")
+	}
+	return a, nil
+}
+
+func (a authzRequest) scopes() []string { return strings.Fields(a.Scope) }
+
+// txRecord is a login transaction: the request waiting for the person to
+// sign in, the CSRF token of its form, and the SHA-256 of the browser
+// cookie it is bound to.
+type txRecord struct {
+	Authz   authzRequest `json:"authz"`
+	CSRF    string       `json:"csrf"`
+	Binding string       `json:"binding"`
+	Expires int64        `json:"expires"`
+	Purge   int64        `json:"purge"`
+}
+
+// sessionRecord is a person signed in at the provider.
+type sessionRecord struct {
+	Sub      string   `json:"sub"`
+	AuthTime int64    `json:"auth_time"`
+	ACR      string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+	Expires  int64    `json:"expires"`
+	Purge    int64    `json:"purge"`
+}
+
+// codeRecord is an authorization code. Used codes are kept (until Purge)
+// so that a replay is recognized and revokes the grant.
+type codeRecord struct {
+	ClientID      string   `json:"client_id"`
+	RedirectURI   string   `json:"redirect_uri"`
+	Scope         string   `json:"scope"`
+	Nonce         string   `json:"nonce,omitempty"`
+	CodeChallenge string   `json:"code_challenge,omitempty"`
+	Sub           string   `json:"sub"`
+	AuthTime      int64    `json:"auth_time"`
+	ACR           string   `json:"acr,omitempty"`
+	AMR           []string `json:"amr,omitempty"`
+	GrantID       string   `json:"grant_id"`
+	Expires       int64    `json:"expires"`
+	Used          bool     `json:"used,omitempty"`
+	Purge         int64    `json:"purge"`
+}
+
+// grantRecord is one authorization: what a code was exchanged for. Every
+// token issued under it carries its id (access tokens as the gid claim);
+// revoking it ends them all.
+type grantRecord struct {
+	ID       string `json:"id"`
+	ClientID string `json:"client_id"`
+	Sub      string `json:"sub"`
+	Scope    string `json:"scope"`
+	Created  int64  `json:"created"`
+	Revoked  string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused
+	Purge    int64  `json:"purge"`
+}
+
+// refreshRecord is a refresh token; Used once it has been rotated.
+type refreshRecord struct {
+	GrantID  string   `json:"grant_id"`
+	ClientID string   `json:"client_id"`
+	Sub      string   `json:"sub"`
+	Scope    string   `json:"scope"`
+	AuthTime int64    `json:"auth_time"`
+	ACR      string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+	Expires  int64    `json:"expires"`
+	Used     bool     `json:"used,omitempty"`
+	Purge    int64    `json:"purge"`
+}
+
+// throttleRecord counts failed logins for a username or a client address.
+type throttleRecord struct {
+	Failures int   `json:"failures"`
+	Last     int64 `json:"last"` // unix milliseconds
+	Purge    int64 `json:"purge"`
+}
+
+// getRec reads a record; nil when it does not exist.
+func getRec[T any](ctx context.Context, kv KV, ns, key string) (*T, error) {
+	raw, err := kv.GetKV(ctx, ns, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s record: %w", ns, err)
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("%s record: %w", ns, err)
+	}
+	return &v, nil
+}
+
+// updateRec changes a record in one transaction: fn gets nil when it does
+// not exist and returns the new value (nil deletes). An error from fn
+// aborts without writing.
+func updateRec[T any](ctx context.Context, kv KV, ns, key string, fn func(cur *T) (*T, error)) error {
+	err := kv.UpdateKV(ctx, ns, key, func(old []byte) ([]byte, error) {
+		var cur *T
+		if old != nil {
+			cur = new(T)
+			if err := json.Unmarshal(old, cur); err != nil {
+				return nil, fmt.Errorf("%s record: %w", ns, err)
+			}
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return nil, err
+		}
+		if next == nil {
+			return nil, nil
+		}
+		return json.Marshal(next)
+	})
+	return err
+}
+
+// putRec writes a record, replacing any.
+func putRec[T any](ctx context.Context, kv KV, ns, key string, v *T) error {
+	return updateRec(ctx, kv, ns, key, func(*T) (*T, error) { return v, nil })
+}
+
+// deleteRec removes a record; absent is fine.
+func deleteRec(ctx context.Context, kv KV, ns, key string) error {
+	err := kv.DeleteKV(ctx, ns, key)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("delete %s record: %w", ns, err)
+	}
+	return nil
+}
+
+// revokeGrant marks a grant revoked, creating a revoked tombstone when the
+// grant is not there yet (a replay racing the first exchange), so that the
+// exchange that is still running cannot create it live.
+func revokeGrant(ctx context.Context, kv KV, id, clientID, reason string, now time.Time, keep time.Duration) error {
+	return updateRec(ctx, kv, nsGrants, id, func(cur *grantRecord) (*grantRecord, error) {
+		if cur == nil {
+			cur = &grantRecord{ID: id, ClientID: clientID, Created: now.Unix(), Purge: now.Add(keep).Unix()}
+		}
+		if cur.Revoked == "" {
+			cur.Revoked = reason
+		}
+		return cur, nil
+	})
+}
+
+// grantActive reports whether a grant exists and is not revoked.
+func grantActive(ctx context.Context, kv KV, id string) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	g, err := getRec[grantRecord](ctx, kv, nsGrants, id)
+	if err != nil {
+		return false, err
+	}
+	return g != nil && g.Revoked == "", nil
+}
+
+// loadSession returns the session a cookie value names, nil when there is
+// none or it expired.
+func loadSession(ctx context.Context, kv KV, cookie string, now time.Time) (*sessionRecord, error) {
+	if !looksLikeSecret(cookie) {
+		return nil, nil
+	}
+	s, err := getRec[sessionRecord](ctx, kv, nsSessions, hashKey(cookie))
+	if err != nil || s == nil {
+		return nil, err
+	}
+	if now.Unix() >= s.Expires {
+		return nil, nil
+	}
+	return s, nil
+}

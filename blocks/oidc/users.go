@@ -1,0 +1,248 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/store"
+)
+
+// Errors of the user registry.
+var (
+	ErrNoUser       = errors.New("user not found")
+	ErrUserExists   = errors.New("user already exists")
+	ErrBadUser      = errors.New("invalid user")
+	ErrInvalidLogin = errors.New("invalid username or password")
+)
+
+const (
+	nsUsers    = "oidc_users"
+	nsUserSubs = "oidc_user_subs"
+
+	minPasswordLen = 8
+	maxPasswordLen = 1024 // bytes; argon2 of a huge input is a cheap DoS
+)
+
+// User is a person who signs in. The standard claims come from it: sub,
+// preferred_username (profile), name (profile), email and email_verified
+// (email). PasswordHash is never shown.
+type User struct {
+	Sub           string    `json:"sub"`
+	Username      string    `json:"username"`
+	Name          string    `json:"name,omitempty"`
+	Email         string    `json:"email,omitempty"`
+	EmailVerified bool      `json:"email_verified"`
+	Created       time.Time `json:"created"`
+	PasswordHash  string    `json:"password_hash,omitempty"`
+}
+
+// View is what APIs and lists show: no hash.
+func (u User) View() User {
+	u.PasswordHash = ""
+	return u
+}
+
+var (
+	usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@+-]{0,127}$`)
+	emailPattern    = regexp.MustCompile(`^[^\s@<>()",;:\\]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$`)
+)
+
+// NormalizeUsername is how usernames are compared: trimmed, lower case.
+func NormalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// Users is the user registry, in the store's KV.
+type Users struct {
+	kv  KV
+	now func() time.Time
+}
+
+// NewUsers returns a registry over kv.
+func NewUsers(kv KV) *Users { return &Users{kv: kv, now: time.Now} }
+
+// SetClock replaces the clock (tests).
+func (u *Users) SetClock(now func() time.Time) { u.now = now }
+
+// Add registers a user with a password (hashed with argon2id; the clear
+// password is never stored). The username is normalized; sub is a fresh
+// random identifier that never changes.
+func (u *Users) Add(ctx context.Context, usr User, password string) (User, error) {
+	usr.Username = NormalizeUsername(usr.Username)
+	if !usernamePattern.MatchString(usr.Username) {
+		return User{}, fmt.Errorf("%w: username must be 1-128 lowercase letters, digits, '.', '_', '@', '+' or '-'", ErrBadUser)
+	}
+	if n := utf8.RuneCountInString(password); n < minPasswordLen || len(password) > maxPasswordLen {
+		return User{}, fmt.Errorf("%w: the password needs at least %d characters (and at most %d bytes)", ErrBadUser, minPasswordLen, maxPasswordLen)
+	}
+	usr.Name = strings.TrimSpace(usr.Name)
+	if len(usr.Name) > 256 || !utf8.ValidString(usr.Name) || strings.ContainsFunc(usr.Name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return User{}, fmt.Errorf("%w: name must be at most 256 bytes of text without control characters", ErrBadUser)
+	}
+	usr.Email = strings.TrimSpace(usr.Email)
+	if usr.Email != "" && !emailPattern.MatchString(usr.Email) {
+		return User{}, fmt.Errorf("%w: %q is not an email address", ErrBadUser, truncate(usr.Email, 64))
+	}
+	if usr.Email == "" {
+		usr.EmailVerified = false
+	}
+	usr.Sub = newID()
+	usr.Created = u.now().UTC().Truncate(time.Second)
+	usr.PasswordHash = oauth.HashSecret(password)
+	rec, err := json.Marshal(usr)
+	if err != nil {
+		return User{}, err
+	}
+	err = u.kv.UpdateKV(ctx, nsUsers, usr.Username, func(old []byte) ([]byte, error) {
+		if old != nil {
+			return nil, fmt.Errorf("%w: %q", ErrUserExists, usr.Username)
+		}
+		return rec, nil
+	})
+	if err != nil {
+		return User{}, err
+	}
+	if err := u.kv.UpdateKV(ctx, nsUserSubs, usr.Sub, func([]byte) ([]byte, error) { return []byte(usr.Username), nil }); err != nil {
+		u.kv.DeleteKV(ctx, nsUsers, usr.Username) //nolint:errcheck // best effort undo
+		return User{}, fmt.Errorf("index user %q: %w", usr.Username, err)
+	}
+	return usr.View(), nil
+}
+
+// Get returns a user by username (with the hash, for authentication).
+func (u *Users) Get(ctx context.Context, username string) (User, error) {
+	username = NormalizeUsername(username)
+	if !usernamePattern.MatchString(username) {
+		return User{}, ErrNoUser
+	}
+	raw, err := u.kv.GetKV(ctx, nsUsers, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, fmt.Errorf("%w: %q", ErrNoUser, username)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("read user %q: %w", username, err)
+	}
+	var usr User
+	if err := json.Unmarshal(raw, &usr); err != nil {
+		return User{}, fmt.Errorf("user %q record: %w", username, err)
+	}
+	return usr, nil
+}
+
+// BySub returns a user by subject identifier.
+func (u *Users) BySub(ctx context.Context, sub string) (User, error) {
+	if sub == "" || len(sub) > 64 {
+		return User{}, ErrNoUser
+	}
+	raw, err := u.kv.GetKV(ctx, nsUserSubs, sub)
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, ErrNoUser
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("read user index: %w", err)
+	}
+	usr, err := u.Get(ctx, string(raw))
+	if err != nil {
+		return User{}, err
+	}
+	if usr.Sub != sub { // removed and added again under the same name
+		return User{}, ErrNoUser
+	}
+	return usr, nil
+}
+
+// List returns every user (views, no hashes), sorted by username.
+func (u *Users) List(ctx context.Context) ([]User, error) {
+	names, err := u.kv.ListKV(ctx, nsUsers)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out := make([]User, 0, len(names))
+	for _, n := range names {
+		usr, err := u.Get(ctx, n)
+		if errors.Is(err, ErrNoUser) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, usr.View())
+	}
+	return out, nil
+}
+
+// Remove deletes a user. Their sessions, refresh tokens and userinfo
+// answers stop working at once (each looks the user up by sub); access
+// tokens already issued stay valid at APIs that only check the signature
+// until they expire.
+func (u *Users) Remove(ctx context.Context, username string) error {
+	usr, err := u.Get(ctx, username)
+	if err != nil {
+		return err
+	}
+	if err := u.kv.DeleteKV(ctx, nsUsers, usr.Username); err != nil {
+		return fmt.Errorf("remove user %q: %w", usr.Username, err)
+	}
+	if err := u.kv.DeleteKV(ctx, nsUserSubs, usr.Sub); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("remove user %q index: %w", usr.Username, err)
+	}
+	return nil
+}
+
+// dummyHash is verified against when a username does not exist, so an
+// unknown name costs the same time as a wrong password.
+var dummyHash = oauth.HashSecret("flowd-no-such-user-dummy-password")
+
+// Authenticate checks a username and password. Every failure is the same
+// ErrInvalidLogin (no hint whether the user exists) and costs about the
+// same time: one argon2id verification.
+func (u *Users) Authenticate(ctx context.Context, username, password string) (User, error) {
+	tooLong := len(password) > maxPasswordLen
+	if tooLong {
+		password = password[:maxPasswordLen] // still fails below; costs the same
+	}
+	usr, err := u.Get(ctx, username)
+	if err != nil && !errors.Is(err, ErrNoUser) {
+		return User{}, err
+	}
+	if err != nil || usr.PasswordHash == "" {
+		oauth.VerifySecret(dummyHash, password)
+		return User{}, ErrInvalidLogin
+	}
+	if !oauth.VerifySecret(usr.PasswordHash, password) || tooLong {
+		return User{}, ErrInvalidLogin
+	}
+	return usr, nil
+}
+
+// Claims are the user's standard claims for a scope list.
+func (usr User) Claims(scopes []string) map[string]any {
+	out := map[string]any{"sub": usr.Sub}
+	for _, s := range scopes {
+		switch s {
+		case "profile":
+			out["preferred_username"] = usr.Username
+			if usr.Name != "" {
+				out["name"] = usr.Name
+			}
+		case "email":
+			if usr.Email != "" {
+				out["email"] = usr.Email
+				out["email_verified"] = usr.EmailVerified
+			}
+		}
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/flowd/flowd/blocks/oidc"
+)
+
+// users manages the people who sign in through the OpenID flows: add,
+// list, remove.
+func (c *cli) users(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageError{errors.New("use: flowd users add|list|remove")}
+	}
+	sub, args := args[0], args[1:]
+	fs := c.flags("users " + sub)
+	var username, password, email, name string
+	var verified, fromStdin bool
+	if sub == "add" {
+		fs.StringVar(&username, "username", "", "username (stored lower case)")
+		fs.StringVar(&password, "password", "", "password, at least 8 characters (prefer --password-stdin: a flag shows in ps and shell history)")
+		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
+		fs.StringVar(&email, "email", "", "email address (the email claim)")
+		fs.BoolVar(&verified, "email-verified", false, "the email address is verified (email_verified claim)")
+		fs.StringVar(&name, "name", "", "full name (the name claim)")
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if sub == "add" {
+		if username == "" {
+			return usageError{errors.New("--username is required")}
+		}
+		if fromStdin == (password != "") {
+			return usageError{errors.New("give exactly one of --password and --password-stdin")}
+		}
+		if fromStdin {
+			line, err := bufio.NewReader(c.stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return fmt.Errorf("read the password from stdin: %w", err)
+			}
+			password = strings.TrimRight(line, "\r\n")
+		}
+	}
+	b, err := c.backend(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close(context.Background())
+	switch sub {
+	case "add":
+		u, err := b.AddUser(ctx, oidc.User{Username: username, Email: email, EmailVerified: verified, Name: name}, password)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "added user %q (sub %s)\n", u.Username, u.Sub)
+		return nil
+	case "list":
+		list, err := b.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tSUB\tNAME\tEMAIL\tVERIFIED\tCREATED")
+		for _, u := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", u.Username, u.Sub, u.Name, u.Email, u.EmailVerified,
+				u.Created.Format("2006-01-02 15:04"))
+		}
+		return tw.Flush()
+	case "remove":
+		if fs.NArg() != 1 {
+			return usageError{errors.New("name one username")}
+		}
+		if err := b.RemoveUser(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "removed user %q\n", oidc.NormalizeUsername(fs.Arg(0)))
+		return nil
+	}
+	return usageError{fmt.Errorf("unknown users command %q (add, list, remove)", sub)}
+}
+
+func (l *localBackend) AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error) {
+	return l.fd.Users().Add(ctx, u, password)
+}
+
+func (l *localBackend) ListUsers(ctx context.Context) ([]oidc.User, error) {
+	return l.fd.Users().List(ctx)
+}
+
+func (l *localBackend) RemoveUser(ctx context.Context, username string) error {
+	return l.fd.Users().Remove(ctx, username)
+}
+
+func (r *remoteBackend) AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error) {
+	body, _ := json.Marshal(map[string]any{"username": u.Username, "password": password, "email": u.Email,
+		"email_verified": u.EmailVerified, "name": u.Name})
+	var out struct {
+		User oidc.User `json:"user"`
+	}
+	if _, err := r.do(ctx, "POST", "/users", body, &out); err != nil {
+		return oidc.User{}, err
+	}
+	return out.User, nil
+}
+
+func (r *remoteBackend) ListUsers(ctx context.Context) ([]oidc.User, error) {
+	var out struct {
+		Users []oidc.User `json:"users"`
+	}
+	_, err := r.do(ctx, "GET", "/users", nil, &out)
+	return out.Users, err
+}
+
+func (r *remoteBackend) RemoveUser(ctx context.Context, username string) error {
+	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username)), nil, nil)
+	return err
+}

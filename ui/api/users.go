@@ -1,0 +1,60 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/flowd/flowd/blocks/oidc"
+)
+
+// RegisterUsers adds the user registry endpoints (people who sign in
+// through the OpenID Provider flows):
+//
+//	GET    /users             every user (no password hashes)
+//	POST   /users             {"username", "password", "email"?, "name"?, "email_verified"?}
+//	DELETE /users/{username}
+func RegisterUsers(h *Handler, users *oidc.Users) {
+	h.Handle("GET /users", func(w http.ResponseWriter, r *http.Request) error {
+		list, err := users.List(r.Context())
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"users": list})
+		return nil
+	})
+	h.Handle("POST /users", func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			Username      string `json:"username"`
+			Password      string `json:"password"`
+			Email         string `json:"email"`
+			Name          string `json:"name"`
+			EmailVerified bool   `json:"email_verified"`
+		}
+		if err := DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		u, err := users.Add(r.Context(), oidc.User{Username: req.Username, Email: req.Email, Name: req.Name,
+			EmailVerified: req.EmailVerified}, req.Password)
+		switch {
+		case errors.Is(err, oidc.ErrUserExists):
+			return Errorf(http.StatusConflict, "exists", "%v", err)
+		case errors.Is(err, oidc.ErrBadUser):
+			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
+		case err != nil:
+			return err
+		}
+		WriteJSON(w, http.StatusCreated, map[string]any{"user": u})
+		return nil
+	})
+	h.Handle("DELETE /users/{username}", func(w http.ResponseWriter, r *http.Request) error {
+		err := users.Remove(r.Context(), r.PathValue("username"))
+		if errors.Is(err, oidc.ErrNoUser) {
+			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
+		}
+		if err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}

@@ -1,0 +1,62 @@
+package api_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/blocks/oidc"
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/ui/api"
+)
+
+func TestUsersAPI(t *testing.T) {
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a, err := app.New(app.Config{Store: st, Registry: engine.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	h := api.New(a, keysetTokens{}, nil)
+	users := oidc.NewUsers(st)
+	api.RegisterUsers(h, users)
+	call := func(method, path, body, token string) (int, string) {
+		req := httptest.NewRequest(method, api.Prefix+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code, w.Body.String()
+	}
+	for _, tc := range []struct {
+		name, method, path, body, token string
+		status                          int
+		want, never                     string
+	}{
+		{"no token", "GET", "/users", "", "", 401, "", ""},
+		{"add", "POST", "/users", `{"username":"Ada","password":"correct horse battery","email":"ada@example.com","email_verified":true,"name":"Ada"}`, keysetToken, 201, `"username": "ada"`, "password"},
+		{"duplicate", "POST", "/users", `{"username":"ada","password":"correct horse battery"}`, keysetToken, 409, `"exists"`, ""},
+		{"short password", "POST", "/users", `{"username":"bob","password":"short"}`, keysetToken, 400, "at least 8", ""},
+		{"unknown field", "POST", "/users", `{"username":"bob","password":"long enough pw","admin":true}`, keysetToken, 400, "unknown field", ""},
+		{"list", "GET", "/users", "", keysetToken, 200, `"email_verified": true`, "argon2"},
+		{"remove unknown", "DELETE", "/users/nobody", "", keysetToken, 404, "not_found", ""},
+		{"remove", "DELETE", "/users/ADA", "", keysetToken, 204, "", ""},
+		{"list empty", "GET", "/users", "", keysetToken, 200, `"users": []`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := call(tc.method, tc.path, tc.body, tc.token)
+			if status != tc.status || !strings.Contains(body, tc.want) || (tc.never != "" && strings.Contains(body, tc.never)) {
+				t.Fatalf("%d %s", status, body)
+			}
+		})
+	}
+}

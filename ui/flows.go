@@ -1,0 +1,337 @@
+package ui
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/a-h/templ"
+
+	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
+)
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	id := randomToken()[:12]
+	s.log.Error("admin UI error", "id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+	http.Error(w, "internal error; the server log has details under id "+id, http.StatusInternalServerError)
+}
+
+// done messages after a redirect (POST, redirect, GET): codes, never text
+// from the request, so a crafted link cannot put words on the page.
+var doneText = map[string]string{
+	"deleted":  "Deleted %s.",
+	"deployed": "Deployed %s.",
+	"imported": "Imported %s.",
+	"restored": "Restored %s.",
+	"rotated":  "Rotated keyset %s.",
+	"revoked":  "Revoked key %s.",
+	"paused":   "Paused %s.",
+	"resumed":  "Resumed %s.",
+	"ran":      "Ran %s.",
+}
+
+func flashFrom(r *http.Request) *Flash {
+	q := r.URL.Query()
+	if f, ok := doneText[q.Get("done")]; ok {
+		return &Flash{Kind: "ok", Text: fmt.Sprintf(f, q.Get("id"))}
+	}
+	return nil
+}
+
+func redirectDone(w http.ResponseWriter, r *http.Request, path, code, id string) {
+	http.Redirect(w, r, path+"?done="+code+"&id="+url.QueryEscape(id), http.StatusSeeOther)
+}
+
+var flowIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+func (s *Server) flowsView(r *http.Request, fl *Flash) (FlowsView, error) {
+	list, err := s.d.App.ListFlows(r.Context())
+	if err != nil {
+		return FlowsView{}, err
+	}
+	v := FlowsView{CSRF: CSRFToken(r), Flash: fl}
+	for _, f := range list {
+		row := FlowRow{ID: f.ID, Name: f.Name, Status: f.Status, Problem: f.Problem, Deployed: f.Deployed,
+			Latest: f.Latest, Nodes: f.Nodes, Triggers: f.Triggers, Updated: f.Updated}
+		if f.LastRun != nil {
+			row.LastRun = &RunCell{ID: f.LastRun.ID, Status: f.LastRun.Status, Started: f.LastRun.Started}
+		}
+		v.Flows = append(v.Flows, row)
+	}
+	return v, nil
+}
+
+func (s *Server) flowsPage(w http.ResponseWriter, r *http.Request) {
+	s.flowsWith(w, r, http.StatusOK, flashFrom(r))
+}
+
+func (s *Server) flowsWith(w http.ResponseWriter, r *http.Request, status int, fl *Flash) {
+	v, err := s.flowsView(r, fl)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.render(w, r, status, FlowsPage(v))
+}
+
+func (s *Server) flowError(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadRequest
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, store.ErrConflict):
+		status = http.StatusConflict
+	case errors.Is(err, engine.ErrInvalidFlow), errors.Is(err, app.ErrIDMismatch), errors.Is(err, store.ErrInvalid):
+		status = http.StatusUnprocessableEntity
+	default:
+		var mbe *http.MaxBytesError
+		if !errors.As(err, &mbe) {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	s.flowsWith(w, r, status, &Flash{Kind: "error", Text: err.Error()})
+}
+
+// newFlow creates an empty flow and opens it in the editor.
+func (s *Server) newFlow(w http.ResponseWriter, r *http.Request) {
+	id, name := r.PostFormValue("id"), r.PostFormValue("name")
+	if !flowIDPattern.MatchString(id) {
+		s.flowsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error", Text: "A flow id is lowercase letters, digits, - and _."})
+		return
+	}
+	if name == "" {
+		name = id
+	}
+	doc, err := engine.EncodeFlow(&engine.Flow{Schema: engine.SchemaV1, ID: id, Name: name, Nodes: []engine.Node{}, Wires: []engine.Wire{}})
+	if err == nil {
+		_, err = s.d.App.PutFlow(r.Context(), id, doc, store.MustCreate)
+	}
+	if err != nil {
+		s.flowError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/flows/"+id+"/edit", http.StatusSeeOther)
+}
+
+// importFlow stores an uploaded or pasted document under its own id
+// (creating or replacing), or under "as" for a copy.
+func (s *Server) importFlow(w http.ResponseWriter, r *http.Request) {
+	doc := []byte(r.PostFormValue("doc"))
+	if f, _, err := r.FormFile("file"); err == nil {
+		b, rerr := io.ReadAll(io.LimitReader(f, engine.MaxFlowBytes+1))
+		f.Close()
+		if rerr != nil {
+			s.flowError(w, r, rerr)
+			return
+		}
+		if len(bytes.TrimSpace(b)) > 0 {
+			doc = b
+		}
+	}
+	if len(bytes.TrimSpace(doc)) == 0 {
+		s.flowsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error", Text: "Choose a file or paste a flow document."})
+		return
+	}
+	if len(doc) > engine.MaxFlowBytes {
+		s.flowsWith(w, r, http.StatusRequestEntityTooLarge, &Flash{Kind: "error", Text: "The document is too large."})
+		return
+	}
+	if as := r.PostFormValue("as"); as != "" {
+		if !flowIDPattern.MatchString(as) {
+			s.flowsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error", Text: "A flow id is lowercase letters, digits, - and _."})
+			return
+		}
+		f, err := engine.DecodeFlow(doc)
+		if err != nil {
+			s.flowError(w, r, err)
+			return
+		}
+		f.ID = as
+		if doc, err = engine.EncodeFlow(f); err != nil {
+			s.flowError(w, r, err)
+			return
+		}
+	}
+	info, err := s.d.App.Import(r.Context(), doc, r.PostFormValue("deploy") == "true")
+	if err != nil {
+		s.flowError(w, r, err)
+		return
+	}
+	redirectDone(w, r, "/admin/flows", "imported", info.ID)
+}
+
+// exportFlow answers the canonical document, byte for byte GET
+// /admin/api/flows/{id}, as a download.
+func (s *Server) exportFlow(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	doc, rev, err := s.d.App.Export(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			http.NotFound(w, r)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", `"`+strconv.FormatInt(rev, 10)+`"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.flow.json"`)
+	_, _ = w.Write(doc)
+}
+
+func (s *Server) deleteFlow(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.d.App.DeleteFlow(r.Context(), id, store.AnyRev); err != nil {
+		s.flowError(w, r, err)
+		return
+	}
+	redirectDone(w, r, "/admin/flows", "deleted", id)
+}
+
+func (s *Server) deployFlow(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.d.App.Deploy(r.Context(), id); err != nil {
+		s.flowError(w, r, err)
+		return
+	}
+	redirectDone(w, r, "/admin/flows", "deployed", id)
+}
+
+func (s *Server) versionsPage(w http.ResponseWriter, r *http.Request) {
+	s.versionsWith(w, r, http.StatusOK, flashFrom(r))
+}
+
+func (s *Server) versionsWith(w http.ResponseWriter, r *http.Request, status int, fl *Flash) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	info, err := s.d.App.Info(ctx, id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			http.NotFound(w, r)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	vs, err := s.d.App.Versions(ctx, id)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	draft, _, err := s.d.App.Export(ctx, id)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	v := VersionsView{CSRF: CSRFToken(r), FlowID: id, Name: info.Name, Flash: fl}
+	for _, ver := range vs {
+		row := VersionRow{N: ver.N, Created: ver.Created, Note: ver.Note, Deployed: ver.N == info.Deployed,
+			SameAsDraft: bytes.Equal(ver.Doc, draft)}
+		if !row.SameAsDraft {
+			row.NodesAdded, row.NodesRemoved, row.NodesChanged, row.WiresAdded, row.WiresRemoved = diffFlows(ver.Doc, draft)
+		}
+		v.Versions = append(v.Versions, row)
+	}
+	s.render(w, r, status, VersionsPage(v))
+}
+
+// diffFlows summarises what the draft has compared with an old version:
+// nodes by id (changed: type, name or config differ; moving one on the
+// canvas is not a change), wires by from.port->to.
+func diffFlows(oldDoc, draftDoc []byte) (added, removed, changed, wAdded, wRemoved []string) {
+	of, err1 := engine.DecodeFlow(oldDoc)
+	df, err2 := engine.DecodeFlow(draftDoc)
+	if err1 != nil || err2 != nil {
+		return nil, nil, nil, nil, nil
+	}
+	oldNodes := map[string]engine.Node{}
+	for _, n := range of.Nodes {
+		oldNodes[n.ID] = n
+	}
+	seen := map[string]bool{}
+	for _, n := range df.Nodes {
+		seen[n.ID] = true
+		o, ok := oldNodes[n.ID]
+		switch {
+		case !ok:
+			added = append(added, n.ID)
+		case o.Type != n.Type || o.Name != n.Name || !sameConfig(o.Config, n.Config):
+			changed = append(changed, n.ID)
+		}
+	}
+	for _, n := range of.Nodes {
+		if !seen[n.ID] {
+			removed = append(removed, n.ID)
+		}
+	}
+	wire := func(w engine.Wire) string { return w.From + "." + w.Port + " → " + w.To }
+	ow, dw := map[string]bool{}, map[string]bool{}
+	for _, w := range of.Wires {
+		ow[wire(w)] = true
+	}
+	for _, w := range df.Wires {
+		dw[wire(w)] = true
+		if !ow[wire(w)] {
+			wAdded = append(wAdded, wire(w))
+		}
+	}
+	for _, w := range of.Wires {
+		if !dw[wire(w)] {
+			wRemoved = append(wRemoved, wire(w))
+		}
+	}
+	slices.Sort(wAdded)
+	slices.Sort(wRemoved)
+	return
+}
+
+func sameConfig(a, b map[string]json.RawMessage) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !bytes.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) restoreVersion(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 {
+		http.NotFound(w, r)
+		return
+	}
+	if _, _, err := s.d.App.Restore(r.Context(), id, n); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			http.NotFound(w, r)
+			return
+		}
+		s.versionsWith(w, r, http.StatusUnprocessableEntity, &Flash{Kind: "error", Text: err.Error()})
+		return
+	}
+	redirectDone(w, r, "/admin/flows/"+id+"/versions", "restored", id+" v"+strconv.Itoa(n))
+}

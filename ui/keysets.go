@@ -1,0 +1,344 @@
+package ui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/engine"
+)
+
+// deployedFlows returns the deployed version of every deployed flow.
+func (s *Server) deployedFlows(ctx context.Context) ([]*engine.Flow, error) {
+	list, err := s.d.App.ListFlows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*engine.Flow
+	for _, fi := range list {
+		if fi.Deployed == 0 {
+			continue
+		}
+		v, err := s.d.App.Version(ctx, fi.ID, fi.Deployed)
+		if err != nil {
+			continue
+		}
+		if f, err := engine.DecodeFlow(v.Doc); err == nil {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// cfgString reads a node's config field as text: the JSON string (or
+// other JSON as written), or the spec's default when the field is absent.
+func (s *Server) cfgString(n engine.Node, field string) string {
+	if raw, ok := n.Config[field]; ok {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			return str
+		}
+		return string(raw)
+	}
+	if spec, ok := s.d.App.Registry().Spec(n.Type); ok {
+		for _, f := range spec.Fields {
+			if f.Name == field && f.Default != nil {
+				return fmt.Sprint(f.Default)
+			}
+		}
+	}
+	return ""
+}
+
+func (s *Server) cfgDuration(n engine.Node, field string) time.Duration {
+	d, _ := time.ParseDuration(s.cfgString(n, field))
+	return d
+}
+
+// rotationPolicy is what the deployed flows say about one keyset.
+type rotationPolicy struct {
+	retireAfter    time.Duration // shortest jose.rotate retire_after: the one that bites (0: none)
+	longestRetire  time.Duration // the longest one: what "rotate now" uses
+	declaredTTL    time.Duration // jose.rotate max_token_ttl
+	declaredMaxAge time.Duration // jose.rotate jwks_max_age
+	longestSignTTL time.Duration // jose.sign ttl
+	longestJWKSAge time.Duration // jose.jwks max_age
+	nextRotation   time.Time
+	rotatedBy      string
+}
+
+func isRotateOn(s *Server, n engine.Node, keyset string) bool {
+	return n.Type == "jose.rotate" && s.cfgString(n, "keyset") == keyset && s.cfgString(n, "mode") != "ensure"
+}
+
+func (s *Server) policyFor(flows []*engine.Flow, keyset string) rotationPolicy {
+	var p rotationPolicy
+	for _, f := range flows {
+		for _, n := range f.Nodes {
+			switch {
+			case isRotateOn(s, n, keyset):
+				ra := s.cfgDuration(n, "retire_after")
+				if p.retireAfter == 0 || ra < p.retireAfter {
+					p.retireAfter = ra
+				}
+				p.longestRetire = max(p.longestRetire, ra)
+				p.declaredTTL = max(p.declaredTTL, s.cfgDuration(n, "max_token_ttl"))
+				p.declaredMaxAge = max(p.declaredMaxAge, s.cfgDuration(n, "jwks_max_age"))
+			case n.Type == "jose.sign" && s.cfgString(n, "keyset") == keyset:
+				p.longestSignTTL = max(p.longestSignTTL, s.cfgDuration(n, "ttl"))
+			case n.Type == "jose.jwks" && s.cfgString(n, "keyset") == keyset:
+				p.longestJWKSAge = max(p.longestJWKSAge, s.cfgDuration(n, "max_age"))
+			}
+		}
+	}
+	if s.d.Scheduler != nil {
+		byID := map[string]*engine.Flow{}
+		for _, f := range flows {
+			byID[f.ID] = f
+		}
+		for _, sc := range s.d.Scheduler.List(1) {
+			f := byID[sc.Flow]
+			if f == nil || len(sc.Next) == 0 || sc.Paused {
+				continue
+			}
+			if reaches(f, sc.Node, func(n engine.Node) bool { return isRotateOn(s, n, keyset) }) &&
+				(p.nextRotation.IsZero() || sc.Next[0].Before(p.nextRotation)) {
+				p.nextRotation, p.rotatedBy = sc.Next[0], sc.Flow+"/"+sc.Node
+			}
+		}
+	}
+	return p
+}
+
+// reaches reports whether a node matching fn is downstream of from.
+func reaches(f *engine.Flow, from string, fn func(engine.Node) bool) bool {
+	seen := map[string]bool{from: true}
+	queue := []string{from}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		for _, w := range f.Wires {
+			if w.From == id && !seen[w.To] {
+				seen[w.To] = true
+				if n := f.Node(w.To); n != nil && fn(*n) {
+					return true
+				}
+				queue = append(queue, w.To)
+			}
+		}
+	}
+	return false
+}
+
+// warnings: a retired key must stay published for as long as a token it
+// signed may live plus as long as a verifier may cache the JWKS.
+func (p rotationPolicy) warnings() []string {
+	if p.retireAfter == 0 {
+		return nil
+	}
+	ttl := max(p.declaredTTL, p.longestSignTTL)
+	age := max(p.declaredMaxAge, p.longestJWKSAge)
+	if p.retireAfter >= ttl+age {
+		return nil
+	}
+	return []string{fmt.Sprintf("retire_after %s is shorter than the longest token lifetime (%s) plus the JWKS max-age (%s) = %s: "+
+		"tokens signed just before a rotation will fail verification while still valid.", p.retireAfter, ttl, age, ttl+age)}
+}
+
+func (s *Server) keysetsPage(w http.ResponseWriter, r *http.Request) {
+	s.keysetsWith(w, r, http.StatusOK, flashFrom(r))
+}
+
+func (s *Server) keysetsWith(w http.ResponseWriter, r *http.Request, status int, fl *Flash) {
+	if s.d.Keysets == nil {
+		http.NotFound(w, r)
+		return
+	}
+	ctx := r.Context()
+	names, err := s.d.Keysets.List(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	flows, err := s.deployedFlows(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	now := s.now().UTC()
+	v := KeysetsView{CSRF: CSRFToken(r), Now: now, Flash: fl}
+	for _, name := range names {
+		info, err := s.d.Keysets.Get(ctx, name)
+		if errors.Is(err, jose.ErrNoKeyset) {
+			continue
+		}
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		p := s.policyFor(flows, name)
+		kv := KeysetView{Name: name, Warnings: p.warnings(), NextRotation: p.nextRotation, RotatedBy: p.rotatedBy}
+		if p.retireAfter > 0 {
+			kv.RetireAfter = p.retireAfter.String()
+		}
+		for _, k := range info.Keys {
+			kv.Keys = append(kv.Keys, KeyRow{Kid: k.Kid, Alg: k.Alg, Use: string(k.Use), State: keyState(k),
+				Created: k.Created, Activated: k.Activated, RetireAt: k.RetireAt, Revoked: k.Revoked})
+		}
+		kv.Timeline = keyTimeline(info.Keys, now, p.nextRotation)
+		if body, _, err := s.d.Keysets.JWKS(ctx, name); err == nil {
+			var buf bytes.Buffer
+			if json.Indent(&buf, body, "", "  ") == nil {
+				kv.JWKS = buf.String()
+			}
+		}
+		v.Keysets = append(v.Keysets, kv)
+	}
+	s.render(w, r, status, KeysetsPage(v))
+}
+
+func keyState(k jose.KeyInfo) string {
+	if k.Revoked {
+		return "revoked"
+	}
+	return string(k.State)
+}
+
+// keyTimeline draws one row per key: next from creation to activation
+// (or to the next rotation), active from activation until its successor
+// of the same alg activated (or the next rotation), retired until
+// retire_at.
+func keyTimeline(keys []jose.KeyInfo, now, nextRotation time.Time) Timeline {
+	horizon := now.Add(24 * time.Hour)
+	if !nextRotation.IsZero() && nextRotation.After(horizon.Add(-6*time.Hour)) {
+		horizon = nextRotation.Add(12 * time.Hour)
+	}
+	start := now.Add(-24 * time.Hour)
+	end := horizon
+	for _, k := range keys {
+		if k.Created.Before(start) {
+			start = k.Created
+		}
+		if k.RetireAt.After(end) {
+			end = k.RetireAt
+		}
+	}
+	start, end = start.Add(-time.Hour), end.Add(time.Hour)
+	t := Timeline{Start: start, End: end, Now: now, Ticks: ticks(start, end, 6)}
+	openEnd := func() time.Time {
+		if !nextRotation.IsZero() {
+			return nextRotation
+		}
+		return horizon
+	}
+	// successor: when the next key of the same alg started signing.
+	successor := func(k jose.KeyInfo) time.Time {
+		var best time.Time
+		for _, o := range keys {
+			if o.Alg == k.Alg && o.Kid != k.Kid && !o.Activated.IsZero() && o.Activated.After(k.Activated) &&
+				(best.IsZero() || o.Activated.Before(best)) {
+				best = o.Activated
+			}
+		}
+		return best
+	}
+	sorted := slices.Clone(keys)
+	slices.SortStableFunc(sorted, func(a, b jose.KeyInfo) int {
+		if a.Alg != b.Alg {
+			if a.Alg < b.Alg {
+				return -1
+			}
+			return 1
+		}
+		return a.Created.Compare(b.Created)
+	})
+	for _, k := range sorted {
+		row := TimelineRow{Label: k.Alg + " " + shortKid(k.Kid)}
+		seg := func(state string, from, to time.Time) {
+			if to.Before(from) {
+				to = from
+			}
+			row.Segments = append(row.Segments, Segment{State: state, From: from, To: to,
+				Title: fmt.Sprintf("%s %s: %s → %s", k.Kid, state, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))})
+		}
+		switch {
+		case k.Revoked:
+			seg("revoked", k.Created, now)
+		case k.State == jose.StateNext:
+			seg("next", k.Created, openEnd())
+		case k.State == jose.StateActive:
+			act := k.Activated
+			if act.IsZero() {
+				act = k.Created
+			}
+			if act.After(k.Created) {
+				seg("next", k.Created, act)
+			}
+			seg("active", act, openEnd())
+		case k.State == jose.StateRetired:
+			act := k.Activated
+			if act.IsZero() {
+				act = k.Created
+			}
+			if act.After(k.Created) {
+				seg("next", k.Created, act)
+			}
+			ret := successor(k)
+			if ret.IsZero() || ret.After(k.RetireAt) {
+				ret = act
+			}
+			if ret.After(act) {
+				seg("active", act, ret)
+			}
+			seg("retired", ret, k.RetireAt)
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	return t
+}
+
+func (s *Server) rotateKeyset(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	ctx := r.Context()
+	flows, err := s.deployedFlows(ctx)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	// Rotate as the deployed rotations would, keeping retired keys for the
+	// longest retire_after they configure.
+	opts := jose.RotateOptions{RetireAfter: s.policyFor(flows, name).longestRetire}
+	if _, err := s.d.Keysets.Rotate(ctx, name, opts); err != nil {
+		s.keysetError(w, r, err)
+		return
+	}
+	s.log.Info("keyset rotated from the admin UI", "keyset", name)
+	redirectDone(w, r, "/admin/keysets", "rotated", name)
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+	name, kid := r.PathValue("name"), r.PathValue("kid")
+	if err := s.d.Keysets.Revoke(r.Context(), name, kid); err != nil {
+		s.keysetError(w, r, err)
+		return
+	}
+	s.log.Warn("key revoked from the admin UI", "keyset", name, "kid", kid)
+	redirectDone(w, r, "/admin/keysets", "revoked", kid)
+}
+
+func (s *Server) keysetError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, jose.ErrNoKeyset), errors.Is(err, jose.ErrKeyNotFound):
+		s.keysetsWith(w, r, http.StatusNotFound, &Flash{Kind: "error", Text: err.Error()})
+	case errors.Is(err, jose.ErrUnsupported), errors.Is(err, jose.ErrNoActiveKey), errors.Is(err, jose.ErrInvalidKeyset):
+		s.keysetsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error", Text: err.Error()})
+	default:
+		s.serverError(w, r, err)
+	}
+}

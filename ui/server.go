@@ -1,0 +1,266 @@
+// Package ui is flowd's browser admin: templ pages under /admin behind a
+// password login, plus the bridge that lets those pages call the admin
+// JSON API with their session.
+//
+//	request ─► security headers (CSP, nosniff, no-referrer) on every answer
+//	  /admin/static/*          embedded CSS and ES modules (no login)
+//	  /admin/login, /logout    password login, rate limited
+//	  /admin/api/*             bearer token ─► API as is
+//	                           no Authorization, valid session (+ CSRF header
+//	                           on POST/PUT/DELETE, same origin) ─► API
+//	  everything else          session required (GET: redirect to login),
+//	                           CSRF (form field csrf or X-CSRF-Token) on
+//	                           every state-changing request ─► mux: pages and
+//	                           the editor's routes
+//
+// Pages are pure templ components over view models (views.go); handlers
+// are thin: read the request, call app/jose/schedule, build the model.
+package ui
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/blocks/schedule"
+	"github.com/flowd/flowd/store"
+)
+
+// Prefix is where the UI is mounted.
+const Prefix = "/admin"
+
+// CSP is the Content-Security-Policy of every UI answer: no inline script
+// or style anywhere, so every script is an ES module under /admin/static.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+//go:embed static
+var staticFS embed.FS
+
+// Deps are what the UI needs.
+type Deps struct {
+	App       *app.App
+	Store     store.KV // sessions and the password hash
+	Keysets   *jose.Keysets
+	Scheduler *schedule.Scheduler
+	Logger    *slog.Logger
+	// Secure marks cookies Secure (serve over TLS).
+	Secure bool
+	// Password, if set (FLOWD_ADMIN_PASSWORD), is the admin password; it is
+	// hashed at start and the stored one is ignored.
+	Password string
+	// Examples are the prebuilt flows the templates page offers.
+	Examples fs.FS
+	// API is the admin JSON API, served at /admin/api/. Build it with a
+	// token checker wrapped by SessionTokens so session calls pass.
+	API http.Handler
+	// Issuer prefills the token debugger's issuer.
+	Issuer string
+	// Mount adds routes to the authenticated mux (the flow editor). It runs
+	// once in New; s is the server being built (for s.Layout()).
+	Mount func(s *Server, mux *http.ServeMux) error
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves everything under /admin/.
+type Server struct {
+	d        Deps
+	log      *slog.Logger
+	mux      *http.ServeMux // authenticated routes
+	static   http.Handler
+	pw       *Passwords
+	sessions *sessions
+	limiter  *limiter
+	now      func() time.Time
+}
+
+// New builds the UI server.
+func New(d Deps) (*Server, error) {
+	if d.App == nil || d.Store == nil {
+		return nil, errors.New("ui: App and Store are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	sub, _ := fs.Sub(staticFS, "static")
+	s := &Server{d: d, log: d.Logger, mux: http.NewServeMux(), now: d.Now,
+		static:  http.StripPrefix(Prefix+"/static/", http.FileServerFS(sub)),
+		pw:      NewPasswords(d.Store, d.Password),
+		limiter: newLimiter(d.Now)}
+	s.sessions = &sessions{kv: d.Store, now: d.Now}
+	s.routes()
+	if d.Mount != nil {
+		if err := d.Mount(s, s.mux); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Layout returns the page layout, for pages other packages add.
+func (s *Server) Layout() Layout { return Page }
+
+// Layout renders a page: nav, CSS, module scripts. active is the nav item
+// ("flows", "keysets", "schedules", "templates", "debugger").
+type Layout func(title string, active string, body templ.Component) templ.Component
+
+// Passwords returns the admin password store.
+func (s *Server) Passwords() *Passwords { return s.pw }
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /admin/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/admin/flows", http.StatusSeeOther)
+	})
+	m.HandleFunc("GET /admin/flows", s.flowsPage)
+	m.HandleFunc("POST /admin/flows", s.newFlow)
+	m.HandleFunc("POST /admin/flows/import", s.importFlow)
+	m.HandleFunc("GET /admin/flows/{id}/export", s.exportFlow)
+	m.HandleFunc("POST /admin/flows/{id}/delete", s.deleteFlow)
+	m.HandleFunc("POST /admin/flows/{id}/deploy", s.deployFlow)
+	m.HandleFunc("GET /admin/flows/{id}/versions", s.versionsPage)
+	m.HandleFunc("POST /admin/flows/{id}/versions/{n}/restore", s.restoreVersion)
+	m.HandleFunc("GET /admin/keysets", s.keysetsPage)
+	m.HandleFunc("POST /admin/keysets/{name}/rotate", s.rotateKeyset)
+	m.HandleFunc("POST /admin/keysets/{name}/keys/{kid}/revoke", s.revokeKey)
+	m.HandleFunc("GET /admin/schedules", s.schedulesPage)
+	m.HandleFunc("GET /admin/schedules/preview", s.schedulePreview)
+	m.HandleFunc("POST /admin/schedules/{flow}/{node}/{action}", s.scheduleAction)
+	m.HandleFunc("GET /admin/templates", s.templatesPage)
+	m.HandleFunc("POST /admin/templates/{name}/use", s.useTemplate)
+	m.HandleFunc("GET /admin/debugger", s.debuggerPage)
+	m.HandleFunc("POST /admin/debugger", s.debuggerPost)
+}
+
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", CSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+}
+
+// ServeHTTP serves /admin/.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setSecurityHeaders(w.Header())
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, Prefix+"/static/"):
+		w.Header().Set("Cache-Control", "no-cache")
+		s.static.ServeHTTP(w, r)
+		return
+	case p == Prefix+"/login":
+		s.login(w, r)
+		return
+	case strings.HasPrefix(p, Prefix+"/api/") || p == Prefix+"/api":
+		s.serveAPI(w, r)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	sess, ok := s.sessions.fromRequest(r)
+	if !ok {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			http.Redirect(w, r, Prefix+"/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		http.Error(w, "login required", http.StatusUnauthorized)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess))
+	if !safeMethod(r.Method) {
+		if !sameOrigin(r) || !s.csrfOK(r, sess) {
+			http.Error(w, "bad or missing CSRF token: reload the page and try again", http.StatusForbidden)
+			return
+		}
+	}
+	if p == Prefix+"/logout" && r.Method == http.MethodPost {
+		s.logout(w, r, sess)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// serveAPI passes bearer-token calls to the API untouched; a call without
+// Authorization is let through on a valid session (the UI's fetches), with
+// the CSRF header required on state-changing methods.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if s.d.API == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Header.Get("Authorization") == "" {
+		if sess, ok := s.sessions.fromRequest(r); ok {
+			if !safeMethod(r.Method) && (!sameOrigin(r) || r.Header.Get(csrfHeader) == "" || !s.csrfOK(r, sess)) {
+				http.Error(w, "bad or missing CSRF token", http.StatusForbidden)
+				return
+			}
+			r = r.Clone(context.WithValue(r.Context(), apiSessionKey{}, true))
+			r.Header.Set("Authorization", "Bearer "+sessionBearer)
+		}
+	}
+	s.d.API.ServeHTTP(w, r)
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// sameOrigin refuses cross-site state changes a browser labels as such
+// (Sec-Fetch-Site) or whose Origin names another host; SameSite=Strict and
+// the CSRF token are the main defence, this is belt and braces. With
+// Referrer-Policy no-referrer, browsers send "Origin: null" on form posts,
+// so Sec-Fetch-Site decides when present.
+func sameOrigin(r *http.Request) bool {
+	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" {
+		return sfs == "same-origin" || sfs == "none"
+	}
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return true
+	}
+	_, host, ok := strings.Cut(o, "://")
+	return ok && host == r.Host
+}
+
+type apiSessionKey struct{}
+
+// sessionBearer is the placeholder bearer the bridge sets; it is accepted
+// only together with the context marker only the bridge can set.
+const sessionBearer = "ui-session"
+
+// TokenChecker is api.TokenChecker.
+type TokenChecker interface {
+	Check(ctx context.Context, token string) bool
+}
+
+// SessionTokens wraps the API's token checker so that calls the UI bridge
+// let through on a valid session are accepted. A request from outside
+// cannot set the marker: it is a context value, not a header.
+func SessionTokens(inner TokenChecker) TokenChecker { return sessionTokens{inner} }
+
+type sessionTokens struct{ inner TokenChecker }
+
+func (t sessionTokens) Check(ctx context.Context, token string) bool {
+	if ok, _ := ctx.Value(apiSessionKey{}).(bool); ok && token == sessionBearer {
+		return true
+	}
+	return t.inner.Check(ctx, token)
+}
+
+// App returns the flow service the UI works on.
+func (s *Server) App() *app.App { return s.d.App }
+
+// Logger returns the UI's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }

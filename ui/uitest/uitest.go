@@ -1,0 +1,204 @@
+// Package uitest starts a real flowd (in process, on a temp store, behind
+// httptest) for the admin UI's handler and browser tests, and drives
+// chromium with chromedp.
+package uitest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd"
+	"github.com/flowd/flowd/flows/examples"
+	"github.com/flowd/flowd/store"
+)
+
+// Password and Token are what Start sets.
+const (
+	Password = "correct horse battery staple"
+	Token    = "uitest-admin-token"
+)
+
+// Env is a running flowd.
+type Env struct {
+	URL string
+	FD  *flowd.Flowd
+	Srv *httptest.Server
+	Log *SafeBuffer // everything flowd logged
+}
+
+// SafeBuffer is a bytes.Buffer safe for concurrent writes.
+type SafeBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SafeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SafeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Start runs flowd with the prebuilt flows installed and deployed, the
+// admin password Password and the API token Token.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	key := make([]byte, 32)
+	rand.Read(key)
+	st, err := store.OpenBolt(filepath.Join(dir, "flowd.db"), store.BoltOptions{MasterKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(mux)
+	base := "http://" + srv.Listener.Addr().String()
+	logs := &SafeBuffer{}
+	fd, err := flowd.New(flowd.Options{Store: st, AdminToken: Token, AdminPassword: Password, Examples: examples.FS,
+		Issuer: base, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fd.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// key-rollover creates keyset main from its start-up trigger, which
+	// runs in the background: wait for it so tests see a settled server.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := fd.Keysets().Get(context.Background(), "main"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("keyset main was not created by the key-rollover flow")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mux.Handle("/", fd.FlowHandler())
+	mux.Handle("/admin/", fd.AdminHandler())
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		_ = fd.Close(context.Background())
+	})
+	return &Env{URL: base, FD: fd, Srv: srv, Log: logs}
+}
+
+// Client is a browser-like HTTP client: cookies, no redirects followed.
+type Client struct {
+	*http.Client
+	Base string
+	CSRF string
+}
+
+// NewClient returns a client without a session.
+func (e *Env) NewClient() *Client {
+	jar, _ := cookiejar.New(nil)
+	return &Client{Base: e.URL, Client: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// Login returns a client logged in with Password, its CSRF token read
+// from the flows page.
+func (e *Env) Login(t testing.TB) *Client {
+	t.Helper()
+	c := e.NewClient()
+	res := c.PostForm(t, "/admin/login", url.Values{"password": {Password}, "next": {"/admin/flows"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: status %d", res.StatusCode)
+	}
+	page := c.GetBody(t, "/admin/flows")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token on the flows page")
+	}
+	c.CSRF = m[1]
+	return c
+}
+
+// Get does a GET; the body is read and closed.
+func (c *Client) Get(t testing.TB, path string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.Base+path, nil)
+	return c.Do(t, req)
+}
+
+// GetBody does a GET that must answer 200 and returns the body.
+func (c *Client) GetBody(t testing.TB, path string) string {
+	t.Helper()
+	res, body := c.Get(t, path)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d: %s", path, res.StatusCode, body)
+	}
+	return body
+}
+
+// PostForm posts a form (add "csrf" yourself; see Post).
+func (c *Client) PostForm(t testing.TB, path string, form url.Values) *http.Response {
+	t.Helper()
+	res, _ := c.PostFormBody(t, path, form)
+	return res
+}
+
+// PostFormBody posts a form and returns the response and body.
+func (c *Client) PostFormBody(t testing.TB, path string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.Base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.Do(t, req)
+}
+
+// Post posts a form with the session's CSRF token.
+func (c *Client) Post(t testing.TB, path string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("csrf", c.CSRF)
+	return c.PostFormBody(t, path, form)
+}
+
+// Do sends req and reads the body.
+func (c *Client) Do(t testing.TB, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	res, err := c.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+// API calls the admin JSON API with the bearer token.
+func (e *Env) API(t testing.TB, method, path string, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.URL+"/admin/api"+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+Token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, b
+}
