@@ -39,6 +39,14 @@ func tlW(t Timeline, from, to time.Time) string {
 	return tlf(max(2, tlPos(t, to)-tlPos(t, from)))
 }
 
+// markDy puts nbf's label under the bar: it often equals iat.
+func markDy(name string) string {
+	if name == "nbf" {
+		return "24"
+	}
+	return "-2"
+}
+
 func tlRowY(i int) string      { return strconv.Itoa(tlTop + i*tlRowH + 4) }
 func tlRowBottom(i int) string { return strconv.Itoa(tlTop + i*tlRowH + 18) }
 func tlRowText(i int) string   { return strconv.Itoa(tlTop + i*tlRowH + 15) }
