@@ -75,6 +75,7 @@ type Flowd struct {
 	users   *oidc.Users
 	tokens  *app.Tokens
 	ui      *ui.Server
+	editor  *editor.Handler
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -135,22 +136,28 @@ func New(opts Options) (*Flowd, error) {
 	api.RegisterClients(h, clients)
 	api.RegisterKeysets(h, keysets)
 	api.RegisterUsers(h, users)
+	var ed *editor.Handler
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
-		Mount: mountEditor})
+		Mount: func(s *ui.Server, mux *http.ServeMux) error {
+			ed = mountEditor(s, mux)
+			return nil
+		}})
 	if err != nil {
 		return nil, err
 	}
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv}, nil
+	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}, nil
 }
 
-// mountEditor adds the flow editor's routes behind the UI's login and CSRF.
-func mountEditor(s *ui.Server, mux *http.ServeMux) error {
+// mountEditor adds the flow editor's routes behind the UI's login and CSRF
+// and returns the editor, which Close ends the event streams of.
+func mountEditor(s *ui.Server, mux *http.ServeMux) *editor.Handler {
 	a := s.App()
-	editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
-		Runtime: a.Runtime(), Logger: s.Logger()}).Register(mux)
-	return nil
+	ed := editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
+		Runtime: a.Runtime(), Logger: s.Logger()})
+	ed.Register(mux)
+	return ed
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
@@ -185,9 +192,20 @@ func (f *Flowd) Start(ctx context.Context) error {
 	return f.app.Start(ctx)
 }
 
-// Close stops the scheduler and every flow and waits, until ctx ends, for
-// runs in flight. The store stays open: it is the caller's.
+// CloseStreams ends the admin UI's long-lived event streams (the editor's
+// live node status). Register it with your http.Server's RegisterOnShutdown,
+// or Shutdown waits for open editor tabs.
+func (f *Flowd) CloseStreams() {
+	if f.editor != nil {
+		f.editor.Close()
+	}
+}
+
+// Close ends the admin UI's event streams, stops the scheduler and every
+// flow and waits, until ctx ends, for runs in flight. The store stays
+// open: it is the caller's.
 func (f *Flowd) Close(ctx context.Context) error {
+	f.CloseStreams()
 	err := f.sched.Stop(ctx)
 	if cerr := f.app.Close(ctx); err == nil {
 		err = cerr

@@ -197,6 +197,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(c.stdout, "Admin UI: http://%s/admin/ (set a password first: flowd admin password --data %s, reads it from stdin; or FLOWD_ADMIN_PASSWORD)\n", addr, c.data)
 	}
+	srv.RegisterOnShutdown(fd.CloseStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
