@@ -49,6 +49,8 @@ type Config struct {
 	// first start of an empty store.
 	Examples fs.FS
 	Now      func() time.Time
+	// RunsPerFlow is the store's ring size for traces (0: the store default).
+	RunsPerFlow int
 }
 
 // App is flowd's flow service.
@@ -74,7 +76,7 @@ func New(cfg Config) (*App, error) {
 		cfg.Now = time.Now
 	}
 	a := &App{st: cfg.Store, reg: cfg.Registry, log: cfg.Logger, cfg: cfg}
-	a.traces = newTraceWriter(cfg.Store, cfg.Logger)
+	a.traces = newTraceWriter(cfg.Store, cfg.Logger, cfg.RunsPerFlow)
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
 		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now,

@@ -13,14 +13,19 @@ import (
 	"github.com/flowd/flowd/store"
 )
 
-// traceWriter persists traces off the request path: runs hand traces to a
-// buffered channel and one goroutine writes them in batches (one store
-// transaction per batch). When the buffer is full a trace is dropped from
-// persistence (it stays in the runtime's memory ring) rather than slowing
-// the run; drops are counted and logged.
+// traceWriter persists traces off the request path. Runs hand traces to a
+// buffered channel; one goroutine keeps, per flow, only the newest
+// keep traces received since the last write (older ones would be trimmed
+// from the store's ring at once anyway) and writes them every
+// traceInterval in one store transaction. Under load that bounds the cost
+// of persistence to keep encodes and one commit per flow per interval,
+// whatever the request rate. When the buffer is full a trace is dropped
+// from persistence (it stays in the runtime's memory ring) rather than
+// slowing the run; drops are counted and logged.
 type traceWriter struct {
 	st      store.Runs
 	log     *slog.Logger
+	keep    int
 	ch      chan *engine.Trace
 	done    chan struct{}
 	once    sync.Once
@@ -31,12 +36,14 @@ type traceWriter struct {
 
 const (
 	traceBuffer   = 4096
-	traceBatch    = 128
-	traceInterval = 50 * time.Millisecond
+	traceInterval = 250 * time.Millisecond
 )
 
-func newTraceWriter(st store.Runs, log *slog.Logger) *traceWriter {
-	w := &traceWriter{st: st, log: log, ch: make(chan *engine.Trace, traceBuffer),
+func newTraceWriter(st store.Runs, log *slog.Logger, keep int) *traceWriter {
+	if keep <= 0 {
+		keep = store.DefaultRunsPerFlow
+	}
+	w := &traceWriter{st: st, log: log, keep: keep, ch: make(chan *engine.Trace, traceBuffer),
 		done: make(chan struct{}), flushed: make(chan chan struct{})}
 	go w.loop()
 	return w
@@ -66,31 +73,71 @@ func (w *traceWriter) Flush() {
 	}
 }
 
+// pendingRing holds the newest keep traces of one flow.
+type pendingRing struct {
+	buf  []*engine.Trace
+	next int
+	full bool
+}
+
+func (p *pendingRing) add(t *engine.Trace, keep int) {
+	if len(p.buf) < keep && !p.full {
+		p.buf = append(p.buf, t)
+		if len(p.buf) == keep {
+			p.full, p.next = true, 0
+		}
+		return
+	}
+	p.buf[p.next] = t
+	p.next = (p.next + 1) % keep
+}
+
 func (w *traceWriter) loop() {
 	defer close(w.done)
-	batch := make([]store.RunRecord, 0, traceBatch)
+	pending := map[string]*pendingRing{}
 	tick := time.NewTicker(traceInterval)
 	defer tick.Stop()
+	add := func(t *engine.Trace) {
+		p := pending[t.Flow]
+		if p == nil {
+			p = &pendingRing{}
+			pending[t.Flow] = p
+		}
+		p.add(t, w.keep)
+	}
 	write := func() {
-		if len(batch) == 0 {
+		if len(pending) == 0 {
 			return
 		}
+		var batch []store.RunRecord
+		for _, p := range pending {
+			for _, t := range p.buf {
+				data, err := json.Marshal(t)
+				if err != nil {
+					w.log.Error("encoding run trace", "run", t.ID, "err", err)
+					continue
+				}
+				batch = append(batch, store.RunRecord{Flow: t.Flow, ID: t.ID, Started: t.Started, Data: data})
+			}
+		}
+		clear(pending)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		if err := w.st.AppendRuns(ctx, batch); err != nil && !errors.Is(err, store.ErrClosed) {
 			w.log.Error("persisting run traces", "count", len(batch), "err", err)
 		}
-		cancel()
-		batch = batch[:0]
 	}
-	add := func(t *engine.Trace) {
-		data, err := json.Marshal(t)
-		if err != nil {
-			w.log.Error("encoding run trace", "run", t.ID, "err", err)
-			return
-		}
-		batch = append(batch, store.RunRecord{Flow: t.Flow, ID: t.ID, Started: t.Started, Data: data})
-		if len(batch) == traceBatch {
-			write()
+	drain := func() {
+		for {
+			select {
+			case t, ok := <-w.ch:
+				if !ok {
+					return
+				}
+				add(t)
+			default:
+				return
+			}
 		}
 	}
 	for {
@@ -102,18 +149,7 @@ func (w *traceWriter) loop() {
 			}
 			add(t)
 		case ack := <-w.flushed:
-			for drained := false; !drained; {
-				select {
-				case t, ok := <-w.ch:
-					if !ok {
-						drained = true
-						break
-					}
-					add(t)
-				default:
-					drained = true
-				}
-			}
+			drain()
 			write()
 			close(ack)
 		case <-tick.C:
