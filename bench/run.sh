@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# bench/run.sh: load benchmark of flowd's GET /.well-known/jwks.json and
+# GET /api/hello against bench/handwritten (net/http + go-jose doing the
+# same work), side by side in one run. See docs/benchmarks.md.
+#
+# Isolation: the servers never run at the same time. Each round starts
+# flowd, measures it, starts the hand-written server (which fetches flowd's
+# JWKS once), stops flowd, measures the hand-written server and stops it,
+# so in every measurement the server under test is alone on SERVER_CPU and
+# wrk alone on WRK_CPU. Rounds alternate A,B,A,B,... to spread drift over
+# both; the table reports the median over rounds.
+#
+# Besides wrk's req/s and latency, the server's own CPU time per request is
+# read from /proc/PID/stat around each measured run: on a shared machine it
+# is the figure that other load on the core disturbs least.
+#
+# Exit status is non-zero only when the set-up fails; timings are not
+# pass/fail. Environment (defaults):
+#   ROUNDS=3 DURATION=10 (seconds per measurement) WARMUP=2 CONNS=32
+#   SERVER_CPU=0 WRK_CPU=1 FLOWD_PORT=18181 HW_PORT=18191
+#   KEEP=0 (1 keeps the temp folder with the raw wrk outputs and logs)
+#   REV= (a git revision: build from a snapshot of it, not the working tree)
+#   NICE= (e.g. -10, as root: servers and wrk at that priority; see below)
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-32}
+SERVER_CPU=${SERVER_CPU:-0}
+WRK_CPU=${WRK_CPU:-1}
+FLOWD_PORT=${FLOWD_PORT:-18181}
+HW_PORT=${HW_PORT:-18191}
+KEEP=${KEEP:-0}
+
+unset FLOWD_ADDR FLOWD_DATA FLOWD_ISSUER FLOWD_ADMIN_TOKEN FLOWD_MASTER_KEY FLOWD_EXPR_ENV
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+cd "$(dirname "$0")/.."
+[ -f go.mod ] && grep -q '^module github.com/flowd/flowd$' go.mod || die "run from the flowd repository"
+
+# --- tools --------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+	[ "$(id -u)" = 0 ] || die "wrk is missing: apt-get install -y wrk (as root)"
+	echo "bench: installing wrk" >&2
+	apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } ||
+		die "apt-get install wrk failed"
+fi
+command -v curl >/dev/null 2>&1 || die "curl is missing"
+PIN_SERVER=() PIN_WRK=()
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+	PIN_SERVER=(taskset -c "$SERVER_CPU") PIN_WRK=(taskset -c "$WRK_CPU")
+else
+	echo "bench: WARNING: fewer than 2 cores or no taskset: server and wrk are not pinned" >&2
+fi
+# NICE=-10 (root) runs the servers and wrk at that priority, for a machine
+# other work keeps busy; the same for both servers. Off by default.
+if [ -n "${NICE:-}" ]; then
+	PIN_SERVER=(nice -n "$NICE" "${PIN_SERVER[@]}") PIN_WRK=(nice -n "$NICE" "${PIN_WRK[@]}")
+fi
+
+TMP=$(mktemp -d /tmp/flowd-bench.XXXXXX)
+FLOWD_PID="" HW_PID=""
+stop() { # stop PID: SIGTERM, then SIGKILL after 10 s
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+	stop "$HW_PID"
+	stop "$FLOWD_PID"
+	if [ "$KEEP" = 1 ]; then echo "bench: raw outputs kept in $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build --------------------------------------------------------------
+# REV=<git revision> builds both servers from a snapshot of that revision
+# (git archive; bench/ is copied in) instead of the working tree, so a run
+# is reproducible while the tree is being edited.
+SRC=.
+if [ -n "${REV:-}" ]; then
+	SRC="$TMP/src"
+	mkdir -p "$SRC"
+	git archive "$REV" | tar -x -C "$SRC" || die "git archive $REV failed"
+	rm -rf "$SRC/bench" && cp -r bench "$SRC/bench"
+	echo "bench: building flowd $(git rev-parse --short "$REV") (REV=$REV) and bench/handwritten" >&2
+else
+	echo "bench: building flowd (working tree at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench' ':!docs' 2>/dev/null || echo ', with local changes')) and bench/handwritten" >&2
+fi
+(cd "$SRC" && go build -o "$TMP/flowd" ./cmd/flowd) || die "go build ./cmd/flowd failed (REV=HEAD builds the last commit)"
+(cd "$SRC" && go build -o "$TMP/handwritten" ./bench/handwritten) || die "go build ./bench/handwritten failed"
+
+FLOWD_URL="http://127.0.0.1:$FLOWD_PORT"
+HW_URL="http://127.0.0.1:$HW_PORT"
+DATA="$TMP/flowd-data"
+for u in "$FLOWD_URL" "$HW_URL"; do
+	curl -s -o /dev/null --max-time 1 "$u/" && die "something already answers on $u (set FLOWD_PORT / HW_PORT)"
+done
+
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" || true; }
+
+wait_for() { # wait_for URL PID NAME: until URL answers 200 (30 s at most)
+	for _ in $(seq 300); do
+		[ "$(code "$1")" = 200 ] && return 0
+		kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (log: $TMP/$3.log)"
+		sleep 0.1
+	done
+	die "$3 did not answer 200 on $1 within 30 s"
+}
+
+start_flowd() {
+	FLOWD_DATA="$DATA" "${PIN_SERVER[@]}" "$TMP/flowd" serve --addr "127.0.0.1:$FLOWD_PORT" \
+		>>"$TMP/flowd.log" 2>&1 &
+	FLOWD_PID=$!
+	# The JWKS answers 200 once key-rollover's start-up run has created keyset main.
+	wait_for "$FLOWD_URL/.well-known/jwks.json" "$FLOWD_PID" flowd
+}
+
+start_hw() {
+	"${PIN_SERVER[@]}" "$TMP/handwritten" --addr "127.0.0.1:$HW_PORT" \
+		--jwks-url "$FLOWD_URL/.well-known/jwks.json" --issuer "$FLOWD_URL" >>"$TMP/handwritten.log" 2>&1 &
+	HW_PID=$!
+	wait_for "$HW_URL/.well-known/jwks.json" "$HW_PID" handwritten
+}
+
+# --- set-up: data folder, client, token ---------------------------------
+start_flowd
+FLOWD_DATA="$DATA" "$TMP/flowd" clients add --id demo --secret demo-secret-0123456789 --scopes "read write" \
+	>>"$TMP/setup.log" 2>&1 || die "flowd clients add failed (log: $TMP/setup.log)"
+TOKEN_JSON=$(curl -s --max-time 5 -u demo:demo-secret-0123456789 -d grant_type=client_credentials -d scope=read \
+	"$FLOWD_URL/oauth/token") || die "POST /oauth/token failed"
+AT=$(printf '%s' "$TOKEN_JSON" | sed -nE 's/.*"access_token":"([^"]+)".*/\1/p')
+[ -n "$AT" ] || die "no access token in: $TOKEN_JSON"
+b64url_decode() { local s=${1//-/+}; s=${s//_//}; while [ $(( ${#s} % 4 )) -ne 0 ]; do s="$s="; done; printf '%s' "$s" | base64 -d 2>/dev/null; }
+HDR=$(b64url_decode "${AT%%.*}")
+case "$HDR" in *'"alg":"RS256"'*) ;; *) die "the token is not RS256: $HDR" ;; esac
+AUTH="Authorization: Bearer $AT"
+
+# check URL_BASE NAME: both endpoints answer as flowd does (200, 304, 401).
+check() {
+	local base=$1 name=$2 body etag
+	body=$(curl -s --max-time 2 -H "$AUTH" "$base/api/hello")
+	case "$body" in *'"hello":"demo"'*) ;; *) die "$name /api/hello answered: $body" ;; esac
+	etag=$(curl -s -D - -o /dev/null --max-time 2 "$base/.well-known/jwks.json" | tr -d '\r' | sed -nE 's/^[Ee][Tt]ag: (.*)$/\1/p')
+	[ -n "$etag" ] || die "$name JWKS has no ETag"
+	[ "$(code -H "If-None-Match: $etag" "$base/.well-known/jwks.json")" = 304 ] || die "$name JWKS If-None-Match is not 304"
+	[ "$(code -H "Authorization: Bearer ${AT%.*}.AAAA${AT##*.}" "$base/api/hello")" = 401 ] || die "$name accepts a tampered token"
+	echo "$etag"
+}
+
+# cputicks PID: user+system clock ticks the process has used (all threads).
+cputicks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpubusy: busy ticks of SERVER_CPU so far (all processes, kernel included).
+cpubusy() { awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+
+# measure NAME BASE ROUND PID: warm-up, then one measured wrk run per
+# endpoint, with the server's CPU time over the measured run.
+measure() {
+	local name=$1 base=$2 round=$3 pid=$4 ep path out line hdr t0 t1 b0 b1 cpu_us busy
+	for ep in jwks hello; do
+		# JWKS clients send no credentials; /api/hello gets the bearer token.
+		path=/.well-known/jwks.json hdr="Accept: */*"
+		[ "$ep" = hello ] && path=/api/hello hdr=$AUTH
+		"${PIN_WRK[@]}" timeout $((WARMUP + 15)) wrk -t1 -c"$CONNS" -d"${WARMUP}s" -H "$hdr" "$base$path" >/dev/null 2>&1 ||
+			die "wrk warm-up against $name $path failed"
+		out="$TMP/wrk-$round-$name-$ep.txt"
+		t0=$(cputicks "$pid") b0=$(cpubusy)
+		"${PIN_WRK[@]}" timeout $((DURATION + 15)) wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s bench/report.lua \
+			-H "$hdr" "$base$path" >"$out" 2>&1 || die "wrk against $name $path failed: $(cat "$out")"
+		t1=$(cputicks "$pid") b1=$(cpubusy)
+		line=$(grep '^RESULT ' "$out") || die "no RESULT line from wrk: $(cat "$out")"
+		set -- $line # RESULT requests duration_us rps p50_us p99_us non2xx sockerr
+		# Server CPU per request (µs) and how busy its core was (%, everything on it).
+		cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+		busy=$(awk -v b=$((b1 - b0)) -v hz="$HZ" -v d="$3" 'BEGIN { printf "%.0f", b * 1e8 / hz / d }')
+		# round name endpoint requests duration_us rps p50_us p99_us non2xx sockerr cpu_us_per_req core_busy_pct server_cpu_pct
+		echo "$round $name $ep ${line#RESULT } $cpu_us $busy $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v d="$3" 'BEGIN { printf "%.0f", t * 1e8 / hz / d }')" >>"$TMP/results.txt"
+		printf '  round %d %-11s %-5s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %6.1f µs CPU/req  core %s%% busy%s\n' \
+			"$round" "$name" "$ep" "$4" "$(awk -v x="$5" 'BEGIN { print x / 1000 }')" "$(awk -v x="$6" 'BEGIN { print x / 1000 }')" \
+			"$cpu_us" "$busy" "$( [ "$7$8" = 00 ] || echo "  (non-2xx: $7, socket errors: $8)")" >&2
+	done
+}
+
+: >"$TMP/results.txt"
+echo "bench: $ROUNDS rounds, wrk -t1 -c$CONNS -d${DURATION}s (after ${WARMUP}s warm-up), server on CPU $SERVER_CPU, wrk on CPU $WRK_CPU${NICE:+, nice $NICE}" >&2
+echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+for round in $(seq "$ROUNDS"); do
+	[ -n "$FLOWD_PID" ] || start_flowd
+	etag_f=$(check "$FLOWD_URL" flowd)
+	measure flowd "$FLOWD_URL" "$round" "$FLOWD_PID"
+	start_hw
+	etag_h=$(check "$HW_URL" handwritten)
+	[ "$etag_f" = "$etag_h" ] || die "the servers publish different JWKS ($etag_f vs $etag_h)"
+	stop "$FLOWD_PID"
+	FLOWD_PID=""
+	measure handwritten "$HW_URL" "$round" "$HW_PID"
+	stop "$HW_PID"
+	HW_PID=""
+done
+echo "bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+# --- table: medians over rounds -------------------------------------------
+echo
+echo "flowd vs hand-written net/http + go-jose: median of $ROUNDS rounds of wrk -t1 -c$CONNS -d${DURATION}s"
+echo "(ratio = flowd / hand-written req/s; CPU/req = server CPU time per request, which other load on the"
+echo " machine disturbs least; CPU ratio = hand-written / flowd CPU per request: the req/s ratio if both kept the core busy)"
+echo
+awk '
+function median(a, n,   i, j, t) {
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+	return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+function med(arr, k,   i, a) { for (i = 1; i <= n[k]; i++) a[i] = arr[k, i]; return median(a, n[k]) }
+{ k = $2 SUBSEP $3; i = ++n[k]; rps[k, i] = $6; p50[k, i] = $7; p99[k, i] = $8; cpu[k, i] = $11; bad[k] += $9 + $10 }
+END {
+	printf "| endpoint | flowd req/s | hand-written req/s | ratio | flowd p50 / p99 (ms) | hand-written p50 / p99 (ms) | CPU per req, flowd / hand-written (µs) | CPU ratio |\n"
+	printf "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+	names["jwks"] = "GET /.well-known/jwks.json"; names["hello"] = "GET /api/hello"
+	split("jwks hello", eps, " ")
+	for (e = 1; e <= 2; e++) {
+		ep = eps[e]; f = "flowd" SUBSEP ep; h = "handwritten" SUBSEP ep
+		printf "| %s | %.0f | %.0f | %.2fx | %.2f / %.2f | %.2f / %.2f | %.1f / %.1f | %.2fx |\n", names[ep],
+			med(rps, f), med(rps, h), med(rps, f) / med(rps, h),
+			med(p50, f) / 1000, med(p99, f) / 1000, med(p50, h) / 1000, med(p99, h) / 1000,
+			med(cpu, f), med(cpu, h), med(cpu, h) / med(cpu, f)
+		if (bad[f] + bad[h] > 0) warn = warn sprintf("\n(warning: %s saw non-2xx answers or socket errors)", ep)
+	}
+	printf "\nper-round req/s ratios:"
+	for (e = 1; e <= 2; e++) {
+		ep = eps[e]; printf "  %s", ep
+		for (i = 1; i <= n["flowd" SUBSEP ep]; i++) printf " %.2f", rps["flowd" SUBSEP ep, i] / rps["handwritten" SUBSEP ep, i]
+	}
+	printf "\n%s\n", warn
+}' "$TMP/results.txt"
