@@ -13,61 +13,59 @@ import (
 	"github.com/flowd/flowd/store"
 )
 
-// traceWriter persists traces off the request path. Runs hand traces to a
-// buffered channel; one goroutine keeps, per flow, only the newest
-// keep traces received since the last write (older ones would be trimmed
-// from the store's ring at once anyway) and writes them every
-// traceInterval in one store transaction. Under load that bounds the cost
-// of persistence to keep encodes and one commit per flow per interval,
-// whatever the request rate. When the buffer is full a trace is dropped
-// from persistence (it stays in the runtime's memory ring) rather than
-// slowing the run; drops are counted and logged.
+// traceWriter persists traces off the request path. A run adds its trace
+// to its flow's pending ring under a mutex (no channel send, no goroutine
+// wake-up per request: under load that wake-up alone cost net/http's
+// connection goroutines hundreds of ms at p99). The ring keeps only the
+// newest keep traces, since the store's ring would trim older ones at
+// once. Every traceInterval one goroutine takes the rings, encodes them and
+// writes them in one store transaction, so the cost of persistence does not
+// grow with the request rate.
 type traceWriter struct {
-	st      store.Runs
-	log     *slog.Logger
-	keep    int
-	ch      chan *engine.Trace
-	done    chan struct{}
-	once    sync.Once
+	st   store.Runs
+	log  *slog.Logger
+	keep int
+
 	mu      sync.Mutex
-	dropped int
-	flushed chan chan struct{}
+	pending map[string]*pendingRing
+	closed  bool
+
+	flush chan chan struct{}
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
 }
 
-const (
-	traceBuffer   = 4096
-	traceInterval = 250 * time.Millisecond
-)
+const traceInterval = 250 * time.Millisecond
 
 func newTraceWriter(st store.Runs, log *slog.Logger, keep int) *traceWriter {
 	if keep <= 0 {
 		keep = store.DefaultRunsPerFlow
 	}
-	w := &traceWriter{st: st, log: log, keep: keep, ch: make(chan *engine.Trace, traceBuffer),
-		done: make(chan struct{}), flushed: make(chan chan struct{})}
+	w := &traceWriter{st: st, log: log, keep: keep, pending: map[string]*pendingRing{},
+		flush: make(chan chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
 
 func (w *traceWriter) SaveTrace(t *engine.Trace) {
-	select {
-	case w.ch <- t:
-	default:
-		w.mu.Lock()
-		w.dropped++
-		n := w.dropped
-		w.mu.Unlock()
-		if n == 1 || n%1000 == 0 {
-			w.log.Warn("trace persistence is behind; traces kept in memory only", "dropped", n)
+	w.mu.Lock()
+	if !w.closed {
+		p := w.pending[t.Flow]
+		if p == nil {
+			p = &pendingRing{}
+			w.pending[t.Flow] = p
 		}
+		p.add(t, w.keep)
 	}
+	w.mu.Unlock()
 }
 
 // Flush waits until every trace handed over so far is written.
 func (w *traceWriter) Flush() {
 	ack := make(chan struct{})
 	select {
-	case w.flushed <- ack:
+	case w.flush <- ack:
 		<-ack
 	case <-w.done:
 	}
@@ -77,89 +75,73 @@ func (w *traceWriter) Flush() {
 type pendingRing struct {
 	buf  []*engine.Trace
 	next int
-	full bool
 }
 
 func (p *pendingRing) add(t *engine.Trace, keep int) {
-	if len(p.buf) < keep && !p.full {
+	if len(p.buf) < keep {
 		p.buf = append(p.buf, t)
-		if len(p.buf) == keep {
-			p.full, p.next = true, 0
-		}
 		return
 	}
 	p.buf[p.next] = t
 	p.next = (p.next + 1) % keep
 }
 
+// write takes the pending traces and stores them in one transaction.
+func (w *traceWriter) write() {
+	w.mu.Lock()
+	pending := w.pending
+	if len(pending) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	w.pending = make(map[string]*pendingRing, len(pending))
+	w.mu.Unlock()
+	var batch []store.RunRecord
+	for _, p := range pending {
+		for _, t := range p.buf {
+			data, err := json.Marshal(t)
+			if err != nil {
+				w.log.Error("encoding run trace", "run", t.ID, "err", err)
+				continue
+			}
+			batch = append(batch, store.RunRecord{Flow: t.Flow, ID: t.ID, Started: t.Started, Data: data})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.st.AppendRuns(ctx, batch); err != nil && !errors.Is(err, store.ErrClosed) {
+		w.log.Error("persisting run traces", "count", len(batch), "err", err)
+	}
+}
+
 func (w *traceWriter) loop() {
 	defer close(w.done)
-	pending := map[string]*pendingRing{}
 	tick := time.NewTicker(traceInterval)
 	defer tick.Stop()
-	add := func(t *engine.Trace) {
-		p := pending[t.Flow]
-		if p == nil {
-			p = &pendingRing{}
-			pending[t.Flow] = p
-		}
-		p.add(t, w.keep)
-	}
-	write := func() {
-		if len(pending) == 0 {
-			return
-		}
-		var batch []store.RunRecord
-		for _, p := range pending {
-			for _, t := range p.buf {
-				data, err := json.Marshal(t)
-				if err != nil {
-					w.log.Error("encoding run trace", "run", t.ID, "err", err)
-					continue
-				}
-				batch = append(batch, store.RunRecord{Flow: t.Flow, ID: t.ID, Started: t.Started, Data: data})
-			}
-		}
-		clear(pending)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := w.st.AppendRuns(ctx, batch); err != nil && !errors.Is(err, store.ErrClosed) {
-			w.log.Error("persisting run traces", "count", len(batch), "err", err)
-		}
-	}
-	drain := func() {
-		for {
-			select {
-			case t, ok := <-w.ch:
-				if !ok {
-					return
-				}
-				add(t)
-			default:
-				return
-			}
-		}
-	}
 	for {
 		select {
-		case t, ok := <-w.ch:
-			if !ok {
-				write()
-				return
-			}
-			add(t)
-		case ack := <-w.flushed:
-			drain()
-			write()
+		case <-w.quit:
+			w.write()
+			return
+		case ack := <-w.flush:
+			w.write()
 			close(ack)
 		case <-tick.C:
-			write()
+			w.write()
 		}
 	}
 }
 
+// close writes what is pending and stops; later traces are not persisted.
 func (w *traceWriter) close() {
-	w.once.Do(func() { close(w.ch) })
+	w.once.Do(func() {
+		close(w.quit)
+		<-w.done
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		w.write()
+	})
 	<-w.done
 }
 
