@@ -17,8 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/argon2"
-
+	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 )
@@ -28,19 +27,15 @@ import (
 //	ui/password             argon2id hash of the admin password ("$argon2id$v=19$m=...")
 //	ui_sessions/<sha256(id)> {"csrf": "...", "expires": "..."}; the cookie holds id
 const (
-	nsUI         = "ui"
-	keyPassword  = "password"
-	nsSessions   = "ui_sessions"
-	cookieName   = "flowd_session"
-	csrfField    = "csrf"
-	csrfHeader   = "X-CSRF-Token"
-	sessionTTL   = 12 * time.Hour
-	minPassword  = 12
-	maxPassword  = 1024
-	argonTime    = 2
-	argonMemory  = 19 * 1024
-	argonThreads = 1
-	argonKeyLen  = 32
+	nsUI        = "ui"
+	keyPassword = "password"
+	nsSessions  = "ui_sessions"
+	cookieName  = "flowd_session"
+	csrfField   = "csrf"
+	csrfHeader  = "X-CSRF-Token"
+	sessionTTL  = 12 * time.Hour
+	minPassword = 12
+	maxPassword = 1024
 )
 
 // ErrNoPassword: no admin password is set, so nobody can log in.
@@ -110,32 +105,11 @@ func (p *Passwords) Check(ctx context.Context, pw string) (bool, error) {
 	return verifyPassword(enc, pw), nil
 }
 
-func hashPassword(pw string) string {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-}
+// Admin passwords use the same argon2id hashing as OAuth client secrets
+// and people's passwords (one implementation, one set of parameters).
+func hashPassword(pw string) string { return oauth.HashSecret(pw) }
 
-func verifyPassword(enc, pw string) bool {
-	parts := strings.Split(enc, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
-	}
-	var m, t uint32
-	var th uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &th); err != nil || m > 1<<20 || t > 10 || th == 0 {
-		return false
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
-		return false
-	}
-	got := argon2.IDKey([]byte(pw), salt, t, m, th, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
-}
+func verifyPassword(enc, pw string) bool { return oauth.VerifySecret(enc, pw) }
 
 // session is a logged-in browser.
 type session struct {
