@@ -55,8 +55,9 @@ func Register(reg *engine.Registry, clients *Clients, opts Options) error {
 	return nil
 }
 
-// setError puts an RFC 6749 §5.2 error on the message for the flow to answer.
-func setError(msg engine.Msg, status int, code, desc string) {
+// SetError puts an RFC 6749 §5.2 error on the message (msg.oauth_error:
+// status, error, error_description) for the flow to answer.
+func SetError(msg engine.Msg, status int, code, desc string) {
 	msg["oauth_error"] = map[string]any{"status": status, "error": code, "error_description": desc}
 }
 
@@ -96,18 +97,18 @@ func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg
 			}
 			// Not a public client: fail exactly like a wrong secret.
 			b.clients.Authenticate(ctx, id, "") //nolint:errcheck // always fails; spends the same time
-			setError(msg, 401, "invalid_client", "client authentication failed")
+			SetError(msg, 401, "invalid_client", "client authentication failed")
 			return "invalid", nil
 		}
 	}
 	id, secret, err := clientCredentials(msg)
 	if err != nil {
-		setError(msg, 401, "invalid_client", err.Error())
+		SetError(msg, 401, "invalid_client", err.Error())
 		return "invalid", nil
 	}
 	cl, err := b.clients.Authenticate(ctx, id, secret)
 	if errors.Is(err, ErrInvalidClient) {
-		setError(msg, 401, "invalid_client", "client authentication failed")
+		SetError(msg, 401, "invalid_client", "client authentication failed")
 		return "invalid", nil
 	}
 	if err != nil {
@@ -228,32 +229,32 @@ func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg 
 	if id == "" {
 		return "", errors.New("oauth.client_credentials needs msg.client: put oauth.client_auth before it")
 	}
-	allowedScopes := strs(client["scopes"])
-	allowedAud := strs(client["audiences"])
+	allowedScopes := StringList(client["scopes"])
+	allowedAud := StringList(client["audiences"])
 	body, _ := msg["body"].(map[string]any)
 	grant, _ := body["grant_type"].(string)
 	switch {
 	case grant == "":
-		setError(msg, 400, "invalid_request", "grant_type is required")
+		SetError(msg, 400, "invalid_request", "grant_type is required")
 		return "invalid", nil
 	case grant != "client_credentials":
-		setError(msg, 400, "unsupported_grant_type", "this endpoint issues client_credentials tokens")
+		SetError(msg, 400, "unsupported_grant_type", "this endpoint issues client_credentials tokens")
 		return "invalid", nil
 	}
 	// msg.client from oauth.client_auth lists the grants the client may
 	// use; a public client never may use this one.
 	if pub, _ := client["public"].(bool); pub {
-		setError(msg, 400, "unauthorized_client", "a public client cannot use the client_credentials grant")
+		SetError(msg, 400, "unauthorized_client", "a public client cannot use the client_credentials grant")
 		return "invalid", nil
 	}
-	if grants, ok := client["grant_types"]; ok && !slices.Contains(strs(grants), "client_credentials") {
-		setError(msg, 400, "unauthorized_client", "this client may not use the client_credentials grant")
+	if grants, ok := client["grant_types"]; ok && !slices.Contains(StringList(grants), "client_credentials") {
+		SetError(msg, 400, "unauthorized_client", "this client may not use the client_credentials grant")
 		return "invalid", nil
 	}
 	scopeParam, _ := body["scope"].(string)
 	requested := strings.Fields(scopeParam)
 	if len(requested) > b.maxScopes {
-		setError(msg, 400, "invalid_scope", "too many scopes requested")
+		SetError(msg, 400, "invalid_scope", "too many scopes requested")
 		return "invalid", nil
 	}
 	if len(requested) == 0 {
@@ -261,7 +262,7 @@ func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg 
 	}
 	for _, s := range requested {
 		if !slices.Contains(allowedScopes, s) {
-			setError(msg, 400, "invalid_scope", fmt.Sprintf("scope %q is not allowed for this client", truncate(s, 64)))
+			SetError(msg, 400, "invalid_scope", fmt.Sprintf("scope %q is not allowed for this client", truncate(s, 64)))
 			return "invalid", nil
 		}
 	}
@@ -277,23 +278,25 @@ func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg 
 	case 1:
 		u, err := url.Parse(resources[0])
 		if err != nil || !u.IsAbs() || u.Fragment != "" {
-			setError(msg, 400, "invalid_target", "resource must be an absolute URI without a fragment")
+			SetError(msg, 400, "invalid_target", "resource must be an absolute URI without a fragment")
 			return "invalid", nil
 		}
 		if !slices.Contains(allowedAud, resources[0]) {
-			setError(msg, 400, "invalid_target", "this client may not request tokens for that resource")
+			SetError(msg, 400, "invalid_target", "this client may not request tokens for that resource")
 			return "invalid", nil
 		}
 		audience = resources[0]
 	default:
-		setError(msg, 400, "invalid_target", "request one resource per token")
+		SetError(msg, 400, "invalid_target", "request one resource per token")
 		return "invalid", nil
 	}
 	msg["grant"] = map[string]any{"client_id": id, "subject": id, "scope": strings.Join(dedupe(requested), " "), "audience": audience}
 	return "ok", nil
 }
 
-func strs(v any) []string {
+// StringList reads a message value that holds strings ([]string, or []any
+// as decoded JSON gives); other elements are skipped.
+func StringList(v any) []string {
 	switch l := v.(type) {
 	case []string:
 		return l

@@ -76,12 +76,12 @@ func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine
 	// Until client and redirect URI are known good, nothing may redirect.
 	clientID := str(q, "client_id")
 	if len(all["client_id"]) > 1 || clientID == "" {
-		setOAuthError(msg, 400, "invalid_request", "The request has no valid client_id.")
+		oauth.SetError(msg, 400, "invalid_request", "The request has no valid client_id.")
 		return "invalid", nil
 	}
 	cl, err := b.p.Clients.Get(ctx, clientID)
 	if errors.Is(err, oauth.ErrNoClient) {
-		setOAuthError(msg, 400, "invalid_client", "The application is not registered.")
+		oauth.SetError(msg, 400, "invalid_client", "The application is not registered.")
 		return "invalid", nil
 	}
 	if err != nil {
@@ -89,7 +89,7 @@ func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine
 	}
 	redirect := str(q, "redirect_uri")
 	if len(all["redirect_uri"]) > 1 || redirect == "" || !slices.Contains(cl.RedirectURIs, redirect) {
-		setOAuthError(msg, 400, "invalid_request", "The redirect_uri is missing or not registered for this application.")
+		oauth.SetError(msg, 400, "invalid_request", "The redirect_uri is missing or not registered for this application.")
 		return "invalid", nil
 	}
 	state := str(q, "state")
@@ -103,7 +103,7 @@ func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine
 			v.Set("state", state)
 		}
 		msg["redirect"] = appendQuery(redirect, v)
-		setOAuthError(msg, 400, code, desc)
+		oauth.SetError(msg, 400, code, desc)
 		return "redirect_error", nil
 	}
 	if name := repeated(all); name != "" {

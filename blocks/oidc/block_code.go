@@ -131,11 +131,11 @@ func tokenClient(msg engine.Msg, block string) (id string, grants []string, err 
 	if id == "" {
 		return "", nil, fmtErr(block, errors.New("needs msg.client: put oauth.client_auth before it"))
 	}
-	return id, strList(c["grant_types"]), nil
+	return id, oauth.StringList(c["grant_types"]), nil
 }
 
 func invalidGrant(msg engine.Msg, desc string) (string, error) {
-	setOAuthError(msg, 400, "invalid_grant", desc)
+	oauth.SetError(msg, 400, "invalid_grant", desc)
 	return "invalid", nil
 }
 
@@ -147,18 +147,18 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 	form, all := formParams(msg)
 	switch {
 	case str(form, "grant_type") != oauth.GrantAuthorizationCode:
-		setOAuthError(msg, 400, "unsupported_grant_type", "this block exchanges authorization codes")
+		oauth.SetError(msg, 400, "unsupported_grant_type", "this block exchanges authorization codes")
 		return "invalid", nil
 	case !slices.Contains(grants, oauth.GrantAuthorizationCode):
-		setOAuthError(msg, 400, "unauthorized_client", "this client may not use the authorization_code grant")
+		oauth.SetError(msg, 400, "unauthorized_client", "this client may not use the authorization_code grant")
 		return "invalid", nil
 	case repeated(all) != "":
-		setOAuthError(msg, 400, "invalid_request", "a parameter is repeated")
+		oauth.SetError(msg, 400, "invalid_request", "a parameter is repeated")
 		return "invalid", nil
 	}
 	code := str(form, "code")
 	if code == "" {
-		setOAuthError(msg, 400, "invalid_request", "code is required")
+		oauth.SetError(msg, 400, "invalid_request", "code is required")
 		return "invalid", nil
 	}
 	if !looksLikeSecret(code) {

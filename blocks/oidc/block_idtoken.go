@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
 )
 
@@ -84,7 +85,7 @@ func (b *idTokenBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	if acr := str(g, "acr"); acr != "" {
 		claims["acr"] = acr
 	}
-	if amr := strList(g["amr"]); len(amr) > 0 {
+	if amr := oauth.StringList(g["amr"]); len(amr) > 0 {
 		claims["amr"] = anyList(amr)
 	}
 	if b.accessToken != nil {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
 )
 
@@ -157,7 +158,7 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	username, password := str(form, "username"), str(form, "password")
 	tx, err := b.transaction(ctx, msg, txHandle, csrf, now)
 	if errors.Is(err, errLoginInvalid) || repeated(all) != "" {
-		setOAuthError(msg, 400, "invalid_request", msgExpired)
+		oauth.SetError(msg, 400, "invalid_request", msgExpired)
 		return "invalid", nil
 	}
 	if err != nil {
@@ -216,7 +217,7 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 		return "", fmtErr("oidc.login", err)
 	}
 	if gone {
-		setOAuthError(msg, 400, "invalid_request", msgExpired)
+		oauth.SetError(msg, 400, "invalid_request", msgExpired)
 		return "invalid", nil
 	}
 	sid := newSecret()

@@ -77,7 +77,7 @@ func (b *endSessionBlock) Process(ctx context.Context, x *engine.Exec, msg engin
 		params, all = formParams(msg)
 	}
 	bad := func(desc string) (string, error) {
-		setOAuthError(msg, 400, "invalid_request", desc)
+		oauth.SetError(msg, 400, "invalid_request", desc)
 		return "invalid", nil
 	}
 	if repeated(all) != "" {
@@ -100,7 +100,7 @@ func (b *endSessionBlock) Process(ctx context.Context, x *engine.Exec, msg engin
 			return "", fmtErr("oidc.end_session", err)
 		}
 		hintSub = str(claims, "sub")
-		auds := strList(claims["aud"])
+		auds := oauth.StringList(claims["aud"])
 		if a, ok := claims["aud"].(string); ok {
 			auds = []string{a}
 		}

@@ -48,18 +48,18 @@ func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	form, all := formParams(msg)
 	switch {
 	case str(form, "grant_type") != oauth.GrantRefreshToken:
-		setOAuthError(msg, 400, "unsupported_grant_type", "this block refreshes tokens")
+		oauth.SetError(msg, 400, "unsupported_grant_type", "this block refreshes tokens")
 		return "invalid", nil
 	case !slices.Contains(grants, oauth.GrantRefreshToken):
-		setOAuthError(msg, 400, "unauthorized_client", "this client may not use the refresh_token grant")
+		oauth.SetError(msg, 400, "unauthorized_client", "this client may not use the refresh_token grant")
 		return "invalid", nil
 	case repeated(all) != "":
-		setOAuthError(msg, 400, "invalid_request", "a parameter is repeated")
+		oauth.SetError(msg, 400, "invalid_request", "a parameter is repeated")
 		return "invalid", nil
 	}
 	token := str(form, "refresh_token")
 	if token == "" {
-		setOAuthError(msg, 400, "invalid_request", "refresh_token is required")
+		oauth.SetError(msg, 400, "invalid_request", "refresh_token is required")
 		return "invalid", nil
 	}
 	const bad = "the refresh token is invalid, expired or revoked"
@@ -107,7 +107,7 @@ func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return invalidGrant(msg, bad)
 	case "rotate":
 	case "bad_scope":
-		setOAuthError(msg, 400, "invalid_scope", "the scope may only narrow what was granted")
+		oauth.SetError(msg, 400, "invalid_scope", "the scope may only narrow what was granted")
 		return "invalid", nil
 	default:
 		return invalidGrant(msg, bad)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
 )
 
@@ -74,7 +75,7 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 			v.Set("state", a.State)
 		}
 		msg["redirect"] = appendQuery(a.RedirectURI, v)
-		setOAuthError(msg, 400, "login_required", "The user must sign in.")
+		oauth.SetError(msg, 400, "login_required", "The user must sign in.")
 		return "redirect_error", nil
 	}
 	return "login", nil
@@ -89,7 +90,7 @@ func setSession(msg engine.Msg, s *sessionRecord, usr User) {
 // sessionFromMsg reads msg.session.
 func sessionFromMsg(msg engine.Msg) (*sessionRecord, bool) {
 	m := mapOf(msg["session"])
-	s := &sessionRecord{Sub: str(m, "sub"), ACR: str(m, "acr"), AMR: strList(m["amr"])}
+	s := &sessionRecord{Sub: str(m, "sub"), ACR: str(m, "acr"), AMR: oauth.StringList(m["amr"])}
 	t, ok := int64Of(m["auth_time"])
 	s.AuthTime = t
 	return s, ok && s.Sub != ""

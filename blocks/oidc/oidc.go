@@ -245,22 +245,6 @@ func anyList(ss []string) []any {
 	return out
 }
 
-func strList(v any) []string {
-	switch l := v.(type) {
-	case []string:
-		return l
-	case []any:
-		out := make([]string, 0, len(l))
-		for _, e := range l {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
-}
-
 func int64Of(v any) (int64, bool) {
 	switch n := v.(type) {
 	case int:
@@ -277,9 +261,6 @@ func int64Of(v any) (int64, bool) {
 }
 
 // setOAuthError puts an error on the message for a page or a JSON answer.
-func setOAuthError(msg engine.Msg, status int, code, desc string) {
-	msg["oauth_error"] = map[string]any{"status": status, "error": code, "error_description": desc}
-}
 
 // addCookie appends a Set-Cookie value to msg.cookies, which the flows'
 // http.respond sends as Set-Cookie.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/store"
 )
 
@@ -56,7 +57,7 @@ func authzFromMsg(msg map[string]any) (authzRequest, error) {
 	m := mapOf(msg["authz"])
 	a := authzRequest{ClientID: str(m, "client_id"), ClientName: str(m, "client_name"),
 		RedirectURI: str(m, "redirect_uri"), Scope: str(m, "scope"), State: str(m, "state"),
-		Nonce: str(m, "nonce"), CodeChallenge: str(m, "code_challenge"), Prompt: strList(m["prompt"]), MaxAge: -1}
+		Nonce: str(m, "nonce"), CodeChallenge: str(m, "code_challenge"), Prompt: oauth.StringList(m["prompt"]), MaxAge: -1}
 	if v, ok := int64Of(m["max_age"]); ok {
 		a.MaxAge = v
 	}
