@@ -3,12 +3,14 @@
 # GET /api/hello against bench/handwritten (net/http + go-jose doing the
 # same work), side by side in one run. See docs/benchmarks.md.
 #
-# Isolation: the servers never run at the same time. Each round starts
-# flowd, measures it, starts the hand-written server (which fetches flowd's
-# JWKS once), stops flowd, measures the hand-written server and stops it,
+# Isolation and pairing: both servers start once (the hand-written one
+# fetches flowd's JWKS), and the one not under test is frozen (SIGSTOP),
 # so in every measurement the server under test is alone on SERVER_CPU and
-# wrk alone on WRK_CPU. Rounds alternate A,B,A,B,... to spread drift over
-# both; the table reports the median over rounds.
+# wrk alone on WRK_CPU. Each round measures each endpoint on both servers
+# back to back, in A,B order on odd rounds and B,A on even ones, and the
+# ratio of that pair is the round's ratio: the two measurements of a pair
+# are seconds apart, so drift in the machine's speed (these are shared
+# VMs) hits both alike. The table reports the median over rounds.
 #
 # Besides wrk's req/s and latency, the server's own CPU time per request is
 # read from /proc/PID/stat around each measured run: on a shared machine it
@@ -16,15 +18,15 @@
 #
 # Exit status is non-zero only when the set-up fails; timings are not
 # pass/fail. Environment (defaults):
-#   ROUNDS=3 DURATION=10 (seconds per measurement) WARMUP=2 CONNS=32
+#   ROUNDS=5 DURATION=6 (seconds per measurement) WARMUP=2 CONNS=32
 #   SERVER_CPU=0 WRK_CPU=1 FLOWD_PORT=18181 HW_PORT=18191
 #   KEEP=0 (1 keeps the temp folder with the raw wrk outputs and logs)
 #   REV= (a git revision: build from a snapshot of it, not the working tree)
 #   NICE= (e.g. -10, as root: servers and wrk at that priority; see below)
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-6}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-32}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -65,6 +67,7 @@ FLOWD_PID="" HW_PID=""
 stop() { # stop PID: SIGTERM, then SIGKILL after 10 s
 	local pid=$1
 	[ -n "$pid" ] || return 0
+	kill -CONT "$pid" 2>/dev/null || true
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }; sleep 0.1; done
 	kill -KILL "$pid" 2>/dev/null || true
@@ -159,56 +162,66 @@ cputicks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 cpubusy() { awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 
-# measure NAME BASE ROUND PID: warm-up, then one measured wrk run per
+# measure NAME BASE ROUND PID EP: warm-up, then one measured wrk run of one
 # endpoint, with the server's CPU time over the measured run.
 measure() {
-	local name=$1 base=$2 round=$3 pid=$4 ep path out line hdr t0 t1 b0 b1 cpu_us busy
-	for ep in jwks hello; do
-		# JWKS clients send no credentials; /api/hello gets the bearer token.
-		path=/.well-known/jwks.json hdr="Accept: */*"
-		[ "$ep" = hello ] && path=/api/hello hdr=$AUTH
-		"${PIN_WRK[@]}" timeout $((WARMUP + 15)) wrk -t1 -c"$CONNS" -d"${WARMUP}s" -H "$hdr" "$base$path" >/dev/null 2>&1 ||
-			die "wrk warm-up against $name $path failed"
-		out="$TMP/wrk-$round-$name-$ep.txt"
-		t0=$(cputicks "$pid") b0=$(cpubusy)
-		"${PIN_WRK[@]}" timeout $((DURATION + 15)) wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s bench/report.lua \
-			-H "$hdr" "$base$path" >"$out" 2>&1 || die "wrk against $name $path failed: $(cat "$out")"
-		t1=$(cputicks "$pid") b1=$(cpubusy)
-		line=$(grep '^RESULT ' "$out") || die "no RESULT line from wrk: $(cat "$out")"
-		set -- $line # RESULT requests duration_us rps p50_us p99_us non2xx sockerr
-		# Server CPU per request (µs) and how busy its core was (%, everything on it).
-		cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
-		busy=$(awk -v b=$((b1 - b0)) -v hz="$HZ" -v d="$3" 'BEGIN { printf "%.0f", b * 1e8 / hz / d }')
-		# round name endpoint requests duration_us rps p50_us p99_us non2xx sockerr cpu_us_per_req core_busy_pct server_cpu_pct
-		echo "$round $name $ep ${line#RESULT } $cpu_us $busy $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v d="$3" 'BEGIN { printf "%.0f", t * 1e8 / hz / d }')" >>"$TMP/results.txt"
-		printf '  round %d %-11s %-5s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %6.1f µs CPU/req  core %s%% busy%s\n' \
-			"$round" "$name" "$ep" "$4" "$(awk -v x="$5" 'BEGIN { print x / 1000 }')" "$(awk -v x="$6" 'BEGIN { print x / 1000 }')" \
-			"$cpu_us" "$busy" "$( [ "$7$8" = 00 ] || echo "  (non-2xx: $7, socket errors: $8)")" >&2
-	done
+	local name=$1 base=$2 round=$3 pid=$4 ep=$5 path out line hdr t0 t1 b0 b1 cpu_us busy
+	# JWKS clients send no credentials; /api/hello gets the bearer token.
+	path=/.well-known/jwks.json hdr="Accept: */*"
+	[ "$ep" = hello ] && path=/api/hello hdr=$AUTH
+	"${PIN_WRK[@]}" timeout $((WARMUP + 15)) wrk -t1 -c"$CONNS" -d"${WARMUP}s" -H "$hdr" "$base$path" >/dev/null 2>&1 ||
+		die "wrk warm-up against $name $path failed"
+	out="$TMP/wrk-$round-$name-$ep.txt"
+	t0=$(cputicks "$pid") b0=$(cpubusy)
+	"${PIN_WRK[@]}" timeout $((DURATION + 15)) wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s bench/report.lua \
+		-H "$hdr" "$base$path" >"$out" 2>&1 || die "wrk against $name $path failed: $(cat "$out")"
+	t1=$(cputicks "$pid") b1=$(cpubusy)
+	line=$(grep '^RESULT ' "$out") || die "no RESULT line from wrk: $(cat "$out")"
+	set -- $line # RESULT requests duration_us rps p50_us p99_us non2xx sockerr
+	# Server CPU per request (µs) and how busy its core was (%, everything on it).
+	cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+	busy=$(awk -v b=$((b1 - b0)) -v hz="$HZ" -v d="$3" 'BEGIN { printf "%.0f", b * 1e8 / hz / d }')
+	# round name endpoint requests duration_us rps p50_us p99_us non2xx sockerr cpu_us_per_req core_busy_pct server_cpu_pct
+	echo "$round $name $ep ${line#RESULT } $cpu_us $busy $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v d="$3" 'BEGIN { printf "%.0f", t * 1e8 / hz / d }')" >>"$TMP/results.txt"
+	printf '  round %d %-11s %-5s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %6.1f µs CPU/req  core %s%% busy%s\n' \
+		"$round" "$name" "$ep" "$4" "$(awk -v x="$5" 'BEGIN { print x / 1000 }')" "$(awk -v x="$6" 'BEGIN { print x / 1000 }')" \
+		"$cpu_us" "$busy" "$( [ "$7$8" = 00 ] || echo "  (non-2xx: $7, socket errors: $8)")" >&2
+}
+
+# only NAME: resume that server, freeze the other.
+only() {
+	if [ "$1" = flowd ]; then kill -STOP "$HW_PID"; kill -CONT "$FLOWD_PID"; else kill -STOP "$FLOWD_PID"; kill -CONT "$HW_PID"; fi
+	sleep 0.5
 }
 
 : >"$TMP/results.txt"
 echo "bench: $ROUNDS rounds, wrk -t1 -c$CONNS -d${DURATION}s (after ${WARMUP}s warm-up), server on CPU $SERVER_CPU, wrk on CPU $WRK_CPU${NICE:+, nice $NICE}" >&2
 echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+start_hw
+etag_f=$(check "$FLOWD_URL" flowd)
+etag_h=$(check "$HW_URL" handwritten)
+[ "$etag_f" = "$etag_h" ] || die "the servers publish different JWKS ($etag_f vs $etag_h)"
 for round in $(seq "$ROUNDS"); do
-	[ -n "$FLOWD_PID" ] || start_flowd
-	etag_f=$(check "$FLOWD_URL" flowd)
-	measure flowd "$FLOWD_URL" "$round" "$FLOWD_PID"
-	start_hw
-	etag_h=$(check "$HW_URL" handwritten)
-	[ "$etag_f" = "$etag_h" ] || die "the servers publish different JWKS ($etag_f vs $etag_h)"
-	stop "$FLOWD_PID"
-	FLOWD_PID=""
-	measure handwritten "$HW_URL" "$round" "$HW_PID"
-	stop "$HW_PID"
-	HW_PID=""
+	order="flowd handwritten"
+	[ $((round % 2)) = 0 ] && order="handwritten flowd"
+	for ep in jwks hello; do
+		for name in $order; do
+			only "$name"
+			if [ "$name" = flowd ]; then
+				measure flowd "$FLOWD_URL" "$round" "$FLOWD_PID" "$ep"
+			else
+				measure handwritten "$HW_URL" "$round" "$HW_PID" "$ep"
+			fi
+		done
+	done
 done
+kill -CONT "$FLOWD_PID" "$HW_PID"
 echo "bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 # --- table: medians over rounds -------------------------------------------
 echo
 echo "flowd vs hand-written net/http + go-jose: median of $ROUNDS rounds of wrk -t1 -c$CONNS -d${DURATION}s"
-echo "(ratio = flowd / hand-written req/s; CPU/req = server CPU time per request, which other load on the"
+echo "(ratio = median over rounds of flowd / hand-written req/s, each round's pair measured back to back; CPU/req = server CPU time per request, which other load on the"
 echo " machine disturbs least; CPU ratio = hand-written / flowd CPU per request: the req/s ratio if both kept the core busy)"
 echo
 awk '
@@ -217,6 +230,7 @@ function median(a, n,   i, j, t) {
 	return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
 function med(arr, k,   i, a) { for (i = 1; i <= n[k]; i++) a[i] = arr[k, i]; return median(a, n[k]) }
+function medratio(ep,   i, a) { for (i = 1; i <= n["flowd" SUBSEP ep]; i++) a[i] = rps["flowd" SUBSEP ep, i] / rps["handwritten" SUBSEP ep, i]; return median(a, n["flowd" SUBSEP ep]) }
 { k = $2 SUBSEP $3; i = ++n[k]; rps[k, i] = $6; p50[k, i] = $7; p99[k, i] = $8; cpu[k, i] = $11; bad[k] += $9 + $10 }
 END {
 	printf "| endpoint | flowd req/s | hand-written req/s | ratio | flowd p50 / p99 (ms) | hand-written p50 / p99 (ms) | CPU per req, flowd / hand-written (µs) | CPU ratio |\n"
@@ -226,7 +240,7 @@ END {
 	for (e = 1; e <= 2; e++) {
 		ep = eps[e]; f = "flowd" SUBSEP ep; h = "handwritten" SUBSEP ep
 		printf "| %s | %.0f | %.0f | %.2fx | %.2f / %.2f | %.2f / %.2f | %.1f / %.1f | %.2fx |\n", names[ep],
-			med(rps, f), med(rps, h), med(rps, f) / med(rps, h),
+			med(rps, f), med(rps, h), medratio(ep),
 			med(p50, f) / 1000, med(p99, f) / 1000, med(p50, h) / 1000, med(p99, h) / 1000,
 			med(cpu, f), med(cpu, h), med(cpu, h) / med(cpu, f)
 		if (bad[f] + bad[h] > 0) warn = warn sprintf("\n(warning: %s saw non-2xx answers or socket errors)", ep)

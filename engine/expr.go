@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 )
@@ -47,6 +49,13 @@ type Expr struct {
 	src  string
 	prog *vm.Program
 	std  bool // compiled against Env
+
+	// Fast paths for the commonest shapes, found at compile time; both give
+	// exactly what the VM would, and anything else goes to the VM.
+	isConst bool     // a literal (after expr's constant folding): konst
+	konst   any      // string, int, float64, bool or nil
+	path    []string // msg.a.b (isPath): walked through map[string]any
+	isPath  bool
 }
 
 // String returns the expression source.
@@ -59,7 +68,69 @@ func (e *Expr) Eval(x *Exec, msg Msg) (any, error) {
 	if !e.std {
 		return nil, errors.New("expression uses a block-specific environment: call Run")
 	}
+	if e.isConst {
+		return e.konst, nil
+	}
+	if e.isPath {
+		if v, ok := walkPath(msg, e.path); ok {
+			return v, nil
+		}
+	}
 	return e.Run(x.Env(msg))
+}
+
+// walkPath fetches msg.path[0].path[1]... while every step is a
+// map[string]any; a missing last key is nil, as in the VM. ok is false
+// when a step is anything else (nil, another type): the VM then decides,
+// error message included.
+func walkPath(msg Msg, path []string) (any, bool) {
+	var cur any = msg
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		cur = m[k]
+	}
+	return cur, true
+}
+
+// fastPath sets the Expr's fast path, if its program is a literal or a
+// member path on msg.
+func (e *Expr) fastPath() {
+	switch n := e.prog.Node().(type) {
+	case *ast.StringNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.NilNode, *ast.ConstantNode:
+		// Run it once: the VM's value is the constant, whatever type the
+		// checker gave the literal. Only immutable values qualify.
+		v, err := vm.Run(e.prog, Env{})
+		if err != nil {
+			return
+		}
+		switch v.(type) {
+		case nil, string, int, float64, bool:
+			e.isConst, e.konst = true, v
+		}
+	case *ast.MemberNode:
+		var rev []string
+		var cur ast.Node = n
+		for {
+			m, ok := cur.(*ast.MemberNode)
+			if !ok {
+				break
+			}
+			prop, ok := m.Property.(*ast.StringNode)
+			if !ok || m.Optional || m.Method {
+				return
+			}
+			rev = append(rev, prop.Value)
+			cur = m.Node
+		}
+		if id, ok := cur.(*ast.IdentifierNode); !ok || id.Value != "msg" {
+			return
+		}
+		slices.Reverse(rev)
+		e.path, e.isPath = rev, true
+	}
 }
 
 // Run evaluates the expression against env, which must have the type the
@@ -174,7 +245,11 @@ func (cc *compileEnv) compile(src string, f Field) (*Expr, error) {
 	if err != nil {
 		return nil, toExprError(err)
 	}
-	return &Expr{src: src, prog: prog, std: std}, nil
+	e := &Expr{src: src, prog: prog, std: std}
+	if std && f.Result == "" {
+		e.fastPath()
+	}
+	return e, nil
 }
 
 // helpers are the functions every expression may call, besides expr-lang's

@@ -58,6 +58,14 @@ type Options struct {
 	Traces TraceSink
 	// TraceRing is how many recent traces per flow are kept in memory (default 100).
 	TraceRing int
+	// SnapshotsPerSecond bounds how many runs per flow and second record
+	// message snapshots (default 20; negative: every run). Every run leaves
+	// a trace with its path, ports, durations and errors; runs past the
+	// rate leave a light one (Trace.Light): no messages, except the message
+	// of the step that failed. Runs started with Runtime.Run (the editor's
+	// "run" button) always take snapshots. On a busy endpoint, snapshots
+	// of every run would cost more than the rest of the run together.
+	SnapshotsPerSecond int
 	// MaxExprNodes is the AST node budget of an expression (default 1000).
 	MaxExprNodes uint
 	// Now is the clock (default time.Now).
@@ -105,6 +113,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.TraceRing <= 0 {
 		opts.TraceRing = 100
+	}
+	if opts.SnapshotsPerSecond == 0 {
+		opts.SnapshotsPerSecond = DefaultSnapshotsPerSecond
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -553,6 +564,7 @@ func (r *Runtime) ringFor(flow string) *traceRing {
 	ring := r.rings[flow]
 	if ring == nil {
 		ring = newTraceRing(r.opts.TraceRing)
+		ring.snaps.rate = int64(r.opts.SnapshotsPerSecond)
 		r.rings[flow] = ring
 	}
 	return ring
@@ -618,7 +630,7 @@ func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (
 			start = triggers[0]
 		}
 	}
-	return d.run(ctx, start, msg)
+	return d.run(ctx, start, msg, true)
 }
 
 // TriggerContext is how a started trigger fires runs of its flow version.
@@ -633,7 +645,7 @@ type TriggerContext struct {
 // Fire runs the flow from this trigger with msg, on the caller's goroutine,
 // and returns its trace. The error is the run's failure, if it failed.
 func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg)
+	return t.d.run(ctx, t.n, msg, false)
 }
 
 // Version is the flow version this trigger belongs to.
@@ -686,7 +698,9 @@ type queued struct {
 	node *snapNode // its private mirror
 }
 
-func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Trace, err error) {
+// run carries msg from start through the flow. snapAll takes message
+// snapshots whatever the flow's snapshot rate.
+func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool) (tr *Trace, err error) {
 	if !d.enter() {
 		return nil, fmt.Errorf("run %q version %d: %w", d.flow.ID, d.version, errRetired)
 	}
@@ -700,10 +714,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Tra
 	started := rt.opts.Now()
 	x := &Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d}
 	x.env = Env{Env: rt.opts.Env, Now: started}
+	full := snapAll || d.ring.snaps.allow(t0)
 	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
-		Started: started, Status: StatusOK, Steps: make([]Step, 0, min(len(d.order), 64))}
-	ctx, cancel := context.WithTimeout(ctx, lim.Deadline)
-	defer cancel()
+		Started: started, Status: StatusOK, Light: !full, Steps: make([]Step, 0, min(len(d.order), 64))}
+	rc := &runCtx{Context: ctx, deadline: t0.Add(lim.Deadline)}
+	defer rc.stop()
+	ctx = rc
 	defer func() {
 		tr.Duration = int64(time.Since(t0))
 		if err != nil {
@@ -716,7 +732,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Tra
 	}()
 
 	sn := &snapper{extra: d.sensitive, limit: lim.MaxMessageBytes}
-	first, firstNode, size := sn.take(msg, nil, nil)
+	first, firstNode, size := sn.step(msg, nil, nil, full)
 	if size > lim.MaxMessageBytes {
 		tr.ErrorNode = start.node.ID
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
@@ -755,6 +771,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Tra
 			step.Error = perr.Error()
 			targets := q.n.out[ErrorPort]
 			if len(targets) == 0 || errors.Is(perr, ErrDeadline) {
+				// The failing step keeps its message, light trace or not.
 				step.Port = ""
 				step.Msg, _, _ = sn.take(q.msg, q.snap, q.node)
 				tr.Steps = append(tr.Steps, step)
@@ -765,8 +782,14 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg) (tr *Tra
 			q.msg["error"] = map[string]any{"message": perr.Error(), "node": q.n.node.ID}
 			port = ErrorPort
 		}
-		// One walk of the message both snapshots it and checks its size.
-		snap, node, size := sn.take(q.msg, q.snap, q.node)
+		// One walk of the message both snapshots it and checks its size;
+		// without a snapshot, a Bounded block's output needs no walk.
+		var snap any
+		var node *snapNode
+		size := 0
+		if full || !q.n.spec.Bounded {
+			snap, node, size = sn.step(q.msg, q.snap, q.node, full)
+		}
 		if size > lim.MaxMessageBytes {
 			step.Error = ErrMessageTooBig.Error()
 			step.Port = ""
@@ -817,6 +840,15 @@ func (s *snapper) take(msg Msg, prev any, pn *snapNode) (any, *snapNode, int) {
 		return nil, nil, s.size
 	}
 	return out, node, s.size
+}
+
+// step is take for a run that records snapshots (full); otherwise it
+// only estimates the message's size, without allocating.
+func (s *snapper) step(msg Msg, prev any, pn *snapNode, full bool) (any, *snapNode, int) {
+	if !full {
+		return nil, nil, msgSize(msg, s.limit)
+	}
+	return s.take(msg, prev, pn)
 }
 
 // process runs a block, turning a panic into a run error.

@@ -75,6 +75,14 @@ type Spec struct {
 	// Sensitive lists message keys this block writes that traces must
 	// redact, in addition to the built-in list (token, secret, ...).
 	Sensitive []string `json:"-"`
+	// Bounded declares that Process adds a bounded amount to the message,
+	// whatever the message holds (http.respond adds nothing, jose.jwks one
+	// key set, jose.validate at most its token's size limit). In runs without snapshots the engine
+	// then skips re-measuring the message against Limits.MaxMessageBytes
+	// after this block, a walk of the whole message. Blocks that evaluate
+	// user expressions into the message, or copy in outside data of
+	// unbounded size, must leave it false.
+	Bounded bool `json:"-"`
 }
 
 // ErrorPort is the implicit port a failed block sends its message out of.

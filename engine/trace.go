@@ -23,7 +23,11 @@ type Trace struct {
 	Error    string    `json:"error,omitempty"`
 	// ErrorNode is the node whose failure ended the run, if one did.
 	ErrorNode string `json:"error_node,omitempty"`
-	Steps     []Step `json:"steps"`
+	// Light: the run was past its flow's snapshot rate
+	// (Options.SnapshotsPerSecond), so its steps carry no message, except
+	// the step that failed.
+	Light bool   `json:"light,omitempty"`
+	Steps []Step `json:"steps"`
 }
 
 // Step is one node execution.
@@ -53,10 +57,11 @@ type TraceSink interface {
 
 // traceRing keeps the last n traces of a flow in memory.
 type traceRing struct {
-	mu   sync.Mutex
-	buf  []*Trace
-	next int
-	full bool
+	snaps snapLimiter // the flow's snapshot rate
+	mu    sync.Mutex
+	buf   []*Trace
+	next  int
+	full  bool
 }
 
 func newTraceRing(n int) *traceRing { return &traceRing{buf: make([]*Trace, n)} }

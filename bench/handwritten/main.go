@@ -1,7 +1,7 @@
-// Command handwritten is the baseline of bench/run.sh: a plain net/http +
-// go-jose server doing the same work as flowd's prebuilt jwks and
-// protected-api flows, written the way a competent engineer would write it
-// by hand (no flow engine, no traces, no expressions).
+// Command handwritten is the baseline of bench/run.sh: bench/baseline's
+// plain net/http + go-jose server doing the same work as flowd's prebuilt
+// jwks and protected-api flows, written the way a competent engineer would
+// write it by hand (no flow engine, no traces, no expressions).
 //
 //	GET /.well-known/jwks.json  the JWK Set fetched once at start from
 //	                            --jwks-url, served from memory with ETag/304,
@@ -16,14 +16,6 @@
 package main
 
 import (
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,20 +23,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strconv"
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
+	"github.com/flowd/flowd/bench/baseline"
 )
-
-const (
-	maxTokenSize = 8 << 10
-	leeway       = 30.0 // seconds
-	jwksMaxAge   = 900  // seconds
-)
-
-var allowedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "listen address")
@@ -67,7 +50,7 @@ func main() {
 	if *issuer == "" {
 		*issuer = strings.TrimSuffix(*jwksURL, "/.well-known/jwks.json")
 	}
-	s, err := newServer(body, *issuer, *audience)
+	s, err := baseline.New(body, *issuer, *audience)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -82,9 +65,7 @@ func main() {
 		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go func() { log.Println(http.ListenAndServe(*pprofAddr, pm)) }()
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
-	mux.HandleFunc("GET /api/hello", s.hello)
+	mux := s.Handler()
 	// The same server limits as flowd's serve command.
 	var handler http.Handler = mux
 	if *handoff {
@@ -92,7 +73,7 @@ func main() {
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-	fmt.Printf("handwritten listening on http://%s (%d keys, issuer %s)\n", ln.Addr(), len(s.keys), s.issuer)
+	fmt.Printf("handwritten listening on http://%s (%d keys, issuer %s)\n", ln.Addr(), s.Keys(), *issuer)
 	log.Fatal(srv.Serve(ln))
 }
 
@@ -111,227 +92,6 @@ func fetchJWKS(url string) ([]byte, error) {
 		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	return body, nil
-}
-
-type server struct {
-	jwksBody     []byte
-	etag         string
-	cacheControl string
-	contentLen   string
-	keys         map[string]jose.JSONWebKey // kid -> signing key
-	issuer       string
-	audience     string
-}
-
-func newServer(jwksBody []byte, issuer, audience string) (*server, error) {
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(jwksBody, &set); err != nil {
-		return nil, fmt.Errorf("parse JWKS: %w", err)
-	}
-	keys := make(map[string]jose.JSONWebKey, len(set.Keys))
-	for _, k := range set.Keys {
-		if k.KeyID == "" || (k.Use != "" && k.Use != "sig") {
-			continue
-		}
-		keys[k.KeyID] = k
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("JWKS has no signing keys with a kid")
-	}
-	sum := sha256.Sum256(jwksBody)
-	return &server{
-		jwksBody:     jwksBody,
-		etag:         `"` + base64.RawURLEncoding.EncodeToString(sum[:]) + `"`,
-		cacheControl: "public, max-age=" + strconv.Itoa(jwksMaxAge),
-		contentLen:   strconv.Itoa(len(jwksBody)),
-		keys:         keys,
-		issuer:       issuer,
-		audience:     audience,
-	}, nil
-}
-
-func (s *server) jwks(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Cache-Control", s.cacheControl)
-	h.Set("ETag", s.etag)
-	h.Set("X-Content-Type-Options", "nosniff")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, s.etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.Set("Content-Type", "application/jwk-set+json")
-	h.Set("Content-Length", s.contentLen)
-	w.Write(s.jwksBody) //nolint:errcheck // the client left
-}
-
-// etagMatch applies If-None-Match (RFC 9110 §13.1.2), weak comparison.
-func etagMatch(header, etag string) bool {
-	if strings.TrimSpace(header) == "*" {
-		return true
-	}
-	for tag := range strings.SplitSeq(header, ",") {
-		if strings.TrimPrefix(strings.TrimSpace(tag), "W/") == strings.TrimPrefix(etag, "W/") {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *server) hello(w http.ResponseWriter, r *http.Request) {
-	claims, reason := s.validate(r.Header.Get("Authorization"))
-	if reason != "" {
-		challenge := `Bearer realm="flowd"`
-		if reason != "token_missing" {
-			challenge += `, error="invalid_token", error_description="` + reason + `"`
-		}
-		w.Header().Set("WWW-Authenticate", challenge)
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_token", "error_description": reason})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"hello": claims["sub"], "scope": claims["scope"], "claims": claims})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	w.Write(buf.Bytes()) //nolint:errcheck // the client left
-}
-
-// validate checks an Authorization header value and returns the verified
-// claims, or the RFC 6750 error_description reason code flowd would give.
-func (s *server) validate(authz string) (map[string]any, string) {
-	scheme, token, ok := strings.Cut(authz, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return nil, "token_missing"
-	}
-	token = strings.TrimSpace(token)
-	if token == "" {
-		return nil, "token_missing"
-	}
-	if len(token) > maxTokenSize {
-		return nil, "token_too_large"
-	}
-	jws, err := jose.ParseSignedCompact(token, allowedAlgs)
-	if err != nil {
-		return nil, "malformed"
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, "malformed"
-	}
-	hdr := jws.Signatures[0].Header
-	if !typeOK(hdr.ExtraHeaders[jose.HeaderType]) {
-		return nil, "wrong_type"
-	}
-	key, ok := s.keys[hdr.KeyID]
-	if !ok {
-		return nil, "unknown_kid"
-	}
-	if !keyFits(key, hdr.Algorithm) {
-		return nil, "alg_not_allowed"
-	}
-	payload, err := jws.Verify(key.Key)
-	if err != nil {
-		return nil, "bad_signature"
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return nil, "malformed"
-	}
-	if reason := s.checkClaims(claims); reason != "" {
-		return nil, reason
-	}
-	return claims, ""
-}
-
-// typeOK accepts typ at+jwt, case-insensitively, with or without the
-// application/ prefix (RFC 7515 §4.1.9, RFC 9068 §2.1).
-func typeOK(typ any) bool {
-	t, ok := typ.(string)
-	if !ok {
-		return false
-	}
-	return strings.EqualFold(t, "at+jwt") || strings.EqualFold(t, "application/at+jwt")
-}
-
-// keyFits: go-jose matches kid only, so check the key's alg and kind.
-func keyFits(k jose.JSONWebKey, alg string) bool {
-	if k.Algorithm != "" && k.Algorithm != alg {
-		return false
-	}
-	switch alg {
-	case string(jose.RS256):
-		pub, ok := k.Key.(*rsa.PublicKey)
-		return ok && pub.N.BitLen() >= 2048
-	case string(jose.ES256):
-		pub, ok := k.Key.(*ecdsa.PublicKey)
-		return ok && pub.Curve == elliptic.P256()
-	}
-	return false
-}
-
-func (s *server) checkClaims(c map[string]any) string {
-	now := float64(time.Now().UnixNano()) / 1e9
-	exp, hasExp, ok1 := number(c, "exp")
-	nbf, hasNbf, ok2 := number(c, "nbf")
-	iat, hasIat, ok3 := number(c, "iat")
-	switch {
-	case !ok1 || !ok2 || !ok3:
-		return "malformed"
-	case !hasExp:
-		return "missing_claim"
-	case now > exp+leeway:
-		return "token_expired"
-	case hasNbf && nbf > now+leeway:
-		return "not_yet_valid"
-	case hasIat && iat > now+leeway:
-		return "issued_in_future"
-	}
-	iss, ok := c["iss"].(string)
-	if !ok {
-		return "missing_claim"
-	}
-	if iss != s.issuer {
-		return "wrong_issuer"
-	}
-	switch aud := c["aud"].(type) {
-	case string:
-		if aud == s.audience {
-			return ""
-		}
-	case []any:
-		for _, a := range aud {
-			if a == s.audience {
-				return ""
-			}
-		}
-	case nil:
-		return "missing_claim"
-	default:
-		return "malformed"
-	}
-	return "wrong_audience"
-}
-
-// number reads a NumericDate claim: absent is fine, a non-number is not.
-func number(c map[string]any, name string) (v float64, present, ok bool) {
-	raw, present := c[name]
-	if !present {
-		return 0, false, true
-	}
-	v, ok = raw.(float64)
-	return v, true, ok
 }
 
 // withHandoff is the --x-handoff experiment: a non-blocking send per

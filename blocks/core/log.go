@@ -17,6 +17,7 @@ const defaultLogText = "flow message"
 func logSpec() engine.Spec {
 	return engine.Spec{
 		Type:     "core.log",
+		Bounded:  true, // see engine.Spec.Bounded
 		Title:    "Log",
 		Category: Category,
 		Description: "Writes a line to the flowd log with the run id and a redacted copy of " +

@@ -13,6 +13,7 @@ const ElsePort = "else"
 func switchSpec() engine.Spec {
 	return engine.Spec{
 		Type:     "core.switch",
+		Bounded:  true, // see engine.Spec.Bounded
 		Title:    "Switch",
 		Category: Category,
 		Description: "Routes the message by rules: it leaves by the port of the first rule, " +

@@ -15,6 +15,7 @@ import (
 func respondSpec() engine.Spec {
 	return engine.Spec{
 		Type:     "http.respond",
+		Bounded:  true, // see engine.Spec.Bounded
 		Title:    "HTTP response",
 		Category: Category,
 		Description: "Answers the request that started the run (an http.in). The body is the " +

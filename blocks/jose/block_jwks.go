@@ -17,6 +17,7 @@ const JWKSContentType = "application/jwk-set+json"
 func jwksSpec() engine.Spec {
 	return engine.Spec{
 		Type:     "jose.jwks",
+		Bounded:  true, // see engine.Spec.Bounded
 		Title:    "JWKS",
 		Category: Category,
 		Description: "Puts the public JWK Set of a keyset at msg.jwks, as the exact bytes cached " +

@@ -88,6 +88,7 @@ func validateSpec() engine.Spec {
 		Help: "Longer tokens are refused before any parsing (token_too_large)."})
 	return engine.Spec{
 		Type:     "jose.validate",
+		Bounded:  true, // see engine.Spec.Bounded
 		Title:    "Validate JWT",
 		Category: Category,
 		Description: "Checks a signed JWT against an explicit policy: allowed algorithms, the key " +

@@ -63,7 +63,7 @@ func SetError(msg engine.Msg, status int, code, desc string) {
 
 func clientAuthSpec() engine.Spec {
 	return engine.Spec{
-		Type: "oauth.client_auth", Title: "Authenticate client", Category: Category,
+		Type: "oauth.client_auth", Title: "Authenticate client", Category: Category, Bounded: true,
 		Description: "Authenticates an OAuth client from an http.in request: client_secret_basic " +
 			"(Authorization: Basic) or client_secret_post (client_id and client_secret in the form " +
 			"body), never both. On success msg.client holds id, scopes and audiences; otherwise " +
