@@ -59,6 +59,11 @@ type Options struct {
 	// SecureCookies marks the admin session cookie Secure: set it when
 	// the admin UI is served over TLS.
 	SecureCookies bool
+	// SnapshotsPerSecond bounds how many runs per flow and second keep
+	// message snapshots in their traces (default 20; negative: every run).
+	// Runs past it keep their path, ports, timings and the failing step's
+	// message. See engine.Options.SnapshotsPerSecond.
+	SnapshotsPerSecond int
 	// Issuer is the OAuth/OpenID issuer identifier, e.g. https://id.example.com.
 	// It is also visible to expressions as env.FLOWD_ISSUER.
 	Issuer string
@@ -125,7 +130,7 @@ func New(opts Options) (*Flowd, error) {
 		}
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Registry: reg, Logger: opts.Logger,
-		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples})
+		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond})
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,8 @@ type Config struct {
 	Now      func() time.Time
 	// RunsPerFlow is the store's ring size for traces (0: the store default).
 	RunsPerFlow int
+	// SnapshotsPerSecond: see engine.Options (0: the engine's default).
+	SnapshotsPerSecond int
 }
 
 // App is flowd's flow service.
@@ -79,7 +81,7 @@ func New(cfg Config) (*App, error) {
 	a.traces = newTraceWriter(cfg.Store, cfg.Logger, cfg.RunsPerFlow)
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
-		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now,
+		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
 	})
 	if err != nil {
 		return nil, err

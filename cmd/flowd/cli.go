@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -113,8 +114,17 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	if issuer == "" {
 		issuer = "http://" + c.addr
 	}
+	snaps := 0
+	if v := c.getenv("FLOWD_SNAPSHOTS_PER_SECOND"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("FLOWD_SNAPSHOTS_PER_SECOND=%q: want an integer (negative: every run)", v)
+		}
+		snaps = n
+	}
 	return flowd.New(flowd.Options{Store: st, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
-		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer})
+		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
+		SnapshotsPerSecond: snaps})
 }
 
 // exprEnv returns the environment variables expressions may read: those

@@ -218,3 +218,11 @@ func TestValidateCommand(t *testing.T) {
 		t.Fatalf("unknown command: %d %s", code, errs)
 	}
 }
+
+func TestSnapshotsPerSecondEnv(t *testing.T) {
+	code, _, stderr := flowdCmd(t, map[string]string{"FLOWD_SNAPSHOTS_PER_SECOND": "lots"},
+		"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir())
+	if code == 0 || !strings.Contains(stderr, "FLOWD_SNAPSHOTS_PER_SECOND") || !strings.Contains(stderr, "integer") {
+		t.Errorf("bad value: exit %d, %s", code, stderr)
+	}
+}
