@@ -52,14 +52,17 @@ func (c *runCtx) Deadline() (time.Time, bool) {
 
 func (c *runCtx) Done() <-chan struct{} { return c.timed().Done() }
 
-func (c *runCtx) Err() error {
+func (c *runCtx) Err() error { return c.errAt(time.Now()) }
+
+// errAt is Err with the clock read by the caller.
+func (c *runCtx) errAt(now time.Time) error {
 	if t := c.timer.Load(); t != nil {
 		return t.ctx.Err()
 	}
 	if err := c.Context.Err(); err != nil {
 		return err
 	}
-	if !time.Now().Before(c.deadline) {
+	if !now.Before(c.deadline) {
 		// Make the timer, so Done, Err and context.Cause agree from now on.
 		return c.timed().Err()
 	}

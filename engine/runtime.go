@@ -2,12 +2,13 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -90,6 +91,9 @@ type Runtime struct {
 	limits Limits
 	opts   Options
 	cc     compileEnv
+	// realClock: Options.Now was left to time.Now, so a run's start time
+	// is the monotonic reading it takes anyway.
+	realClock bool
 
 	mu     sync.Mutex   // serializes Deploy/Undeploy/Close
 	fmu    sync.RWMutex // guards flows, so runs never wait for a deploy
@@ -117,6 +121,7 @@ func New(opts Options) (*Runtime, error) {
 	if opts.SnapshotsPerSecond == 0 {
 		opts.SnapshotsPerSecond = DefaultSnapshotsPerSecond
 	}
+	realClock := opts.Now == nil
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -124,7 +129,7 @@ func New(opts Options) (*Runtime, error) {
 		opts.Env = map[string]string{}
 	}
 	return &Runtime{
-		reg: opts.Registry, log: opts.Logger, limits: opts.Limits.withDefaults(), opts: opts,
+		reg: opts.Registry, log: opts.Logger, limits: opts.Limits.withDefaults(), opts: opts, realClock: realClock,
 		cc:    compileEnv{maxNodes: opts.MaxExprNodes},
 		flows: map[string]*deployment{}, vars: map[string]*Vars{}, rings: map[string]*traceRing{},
 		closeDone: make(chan struct{}),
@@ -691,6 +696,14 @@ func (x *Exec) Env(msg Msg) *Env {
 	return &x.env
 }
 
+// runState is a run's working state, allocated once per run.
+type runState struct {
+	x     Exec
+	rc    runCtx
+	sn    snapper
+	queue [8]queued // a run with more in flight at once grows a copy
+}
+
 type queued struct {
 	n    *nodeInst
 	msg  Msg
@@ -711,13 +724,21 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	rt := d.rt
 	lim := rt.limits
 	t0 := time.Now() // monotonic, whatever clock Options.Now is
-	started := rt.opts.Now()
-	x := &Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d}
+	started := t0
+	if !rt.realClock {
+		started = rt.opts.Now()
+	}
+	// One allocation for the run's working state, one for its trace.
+	rs := &runState{}
+	x := &rs.x
+	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d}
 	x.env = Env{Env: rt.opts.Env, Now: started}
 	full := snapAll || d.ring.snaps.allow(t0)
 	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
-		Started: started, Status: StatusOK, Light: !full, Steps: make([]Step, 0, min(len(d.order), 64))}
-	rc := &runCtx{Context: ctx, deadline: t0.Add(lim.Deadline)}
+		Started: started, Status: StatusOK, Light: !full}
+	tr.Steps = tr.stepBuf[:0]
+	rc := &rs.rc
+	rc.Context, rc.deadline = ctx, t0.Add(lim.Deadline)
 	defer rc.stop()
 	ctx = rc
 	defer func() {
@@ -731,16 +752,17 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 	}()
 
-	sn := &snapper{extra: d.sensitive, limit: lim.MaxMessageBytes}
+	sn := &rs.sn
+	sn.extra, sn.limit = d.sensitive, lim.MaxMessageBytes
 	first, firstNode, size := sn.step(msg, nil, nil, full)
 	if size > lim.MaxMessageBytes {
 		tr.ErrorNode = start.node.ID
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 	}
 	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
-	queue := make([]queued, 0, 8)
-	queue = enqueue(queue, start.out[start.firePort], msg, first, firstNode)
+	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode)
 	steps := 0
+	now := time.Now()
 	for head := 0; head < len(queue); {
 		q := queue[head]
 		queue[head] = queued{}
@@ -753,18 +775,19 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			tr.ErrorNode = q.n.node.ID
 			return tr, fmt.Errorf("%w (%d node executions); a wire loop?", ErrStepLimit, lim.MaxSteps)
 		}
-		if ctx.Err() != nil {
+		if cerr := rc.errAt(now); cerr != nil {
 			tr.ErrorNode = q.n.node.ID
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if errors.Is(cerr, context.DeadlineExceeded) {
 				return tr, fmt.Errorf("%w (%s) before node %q", ErrDeadline, lim.Deadline, q.n.node.ID)
 			}
-			return tr, fmt.Errorf("run cancelled before node %q: %w", q.n.node.ID, ctx.Err())
+			return tr, fmt.Errorf("run cancelled before node %q: %w", q.n.node.ID, cerr)
 		}
 		x.NodeID, x.Logger = q.n.node.ID, q.n.log
-		t0 := time.Now()
+		began := now
 		port, perr := q.n.process(ctx, x, q.msg)
-		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(time.Since(t0))}
-		if perr != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		now = time.Now() // this step's end, the next one's start
+		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(now.Sub(began))}
+		if perr != nil && errors.Is(rc.errAt(now), context.DeadlineExceeded) {
 			perr = fmt.Errorf("%w (%s) in node %q: %v", ErrDeadline, lim.Deadline, q.n.node.ID, perr)
 		}
 		if perr != nil {
@@ -869,7 +892,9 @@ func (n *nodeInst) process(ctx context.Context, x *Exec, msg Msg) (port string, 
 var runSeq atomic.Uint64
 
 // newRunID returns an id that sorts by start time: 12 hex digits of
-// milliseconds, 4 of a process counter, 8 random.
+// milliseconds, 4 of a process counter, 8 random. Run ids name runs in
+// traces and error answers; they grant nothing, so the random part comes
+// from the runtime's fast generator, not crypto/rand.
 func newRunID(t time.Time) string {
 	var b [12]byte
 	ms := uint64(t.UnixMilli())
@@ -879,8 +904,10 @@ func newRunID(t time.Time) string {
 	}
 	seq := runSeq.Add(1)
 	b[6], b[7] = byte(seq>>8), byte(seq)
-	rand.Read(b[8:])
-	return hex.EncodeToString(b[:])
+	binary.LittleEndian.PutUint32(b[8:], mrand.Uint32())
+	var out [24]byte
+	hex.Encode(out[:], b[:])
+	return string(out[:])
 }
 
 // Vars are a flow's persistent variables, shared by all its versions.

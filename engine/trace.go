@@ -28,6 +28,8 @@ type Trace struct {
 	// the step that failed.
 	Light bool   `json:"light,omitempty"`
 	Steps []Step `json:"steps"`
+
+	stepBuf [4]Step // Steps' first backing array, in the same allocation
 }
 
 // Step is one node execution.
