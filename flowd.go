@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/core"
@@ -173,6 +174,29 @@ func (f *Flowd) FlowHandler() http.Handler { return f.router }
 // editor) and the admin JSON API under /admin/api (bearer token, or the
 // UI's session). Mount it at "/admin/".
 func (f *Flowd) AdminHandler() http.Handler { return f.ui }
+
+// Handler serves both on one listener, as `flowd serve` does: /admin/
+// (and /admin, redirected there) to AdminHandler, every other path to
+// FlowHandler. It dispatches on the path's prefix instead of through a
+// ServeMux of its own, so a flow request pays for one route lookup, the
+// Router's. Unclean paths ("/x/../admin/") are cleaned and redirected by
+// whichever ServeMux they reach, so they cannot skip the admin login.
+func (f *Flowd) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, "/admin/"):
+			f.ui.ServeHTTP(w, r)
+		case p == "/admin":
+			u := "/admin/"
+			if r.URL.RawQuery != "" {
+				u += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, u, http.StatusMovedPermanently)
+		default:
+			f.router.ServeHTTP(w, r)
+		}
+	})
+}
 
 // UI returns the admin UI server (its password store, its layout).
 func (f *Flowd) UI() *ui.Server { return f.ui }

@@ -53,7 +53,7 @@ func setup(tb testing.TB) *pair {
 	if _, _, err := fd.Clients().Add(ctx, oauth.Client{ID: "demo", Scopes: []string{"read", "write"}}, "demo-secret-0123456789"); err != nil {
 		tb.Fatal(err)
 	}
-	h := fd.FlowHandler()
+	h := fd.Handler() // as flowd serve mounts it
 	w := serve(h, "POST", "/oauth/token", "grant_type=client_credentials&scope=read", "Basic "+basic("demo", "demo-secret-0123456789"))
 	var tok struct {
 		AccessToken string `json:"access_token"`
