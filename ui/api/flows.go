@@ -153,6 +153,9 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// runs lists recent traces as the engine records them: a light one
+// ("light": true, past the flow's snapshot rate) has no "msg" on its
+// steps except the one that failed.
 func (h *Handler) runs(w http.ResponseWriter, r *http.Request) error {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	runs, err := h.app.Runs(r.Context(), r.PathValue("id"), limit)

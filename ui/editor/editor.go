@@ -10,8 +10,8 @@
 //	POST /admin/editor/flows/{id}/deploy   save (If-Match) then deploy
 //	POST /admin/editor/validate            problems of a document, per node and field
 //	POST /admin/editor/form                side panel form of one node (HTML fragment)
-//	GET  /admin/editor/flows/{id}/runs     recent traces, values truncated
-//	GET  /admin/editor/flows/{id}/runs/{run}/steps/{i}  one step's full value
+//	GET  /admin/editor/flows/{id}/runs     recent traces, values truncated, light runs flagged
+//	GET  /admin/editor/flows/{id}/runs/{run}/steps/{i}  one step's full value (captured: false if none)
 //	GET  /admin/editor/events?flow=ID      SSE: per node last port/error after each run
 //
 // The mux it is mounted on is already behind login and CSRF checks; the

@@ -50,8 +50,8 @@ func stubLayout(title, _ string, body templ.Component) templ.Component {
 
 // newEnv builds a flowd on a temp bbolt file and serves the editor routes
 // (behind a CSRF check like the ui package's) and the flow endpoints on
-// one httptest server.
-func newEnv(t *testing.T) *env {
+// one httptest server. opts adjust the flowd options (a snapshot rate).
+func newEnv(t *testing.T, opts ...func(*flowd.Options)) *env {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -60,7 +60,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	fd, err := flowd.New(flowd.Options{Store: st, Issuer: testIssuer})
+	fo := flowd.Options{Store: st, Issuer: testIssuer}
+	for _, o := range opts {
+		o(&fo)
+	}
+	fd, err := flowd.New(fo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -14,39 +15,54 @@ import (
 // (already redacted) value is fetched on demand.
 const maxPreview = 400
 
+// stepView is one step as the debug panel lists it. Captured is false when
+// the trace holds no message for the step: every step of a light run but
+// the failing one (engine.Trace.Light), and a step whose message was over
+// the size limit. Preview is then empty, not "null": no message was seen.
 type stepView struct {
 	Node      string `json:"node"`
 	Type      string `json:"type"`
 	Port      string `json:"port,omitempty"`
 	Duration  int64  `json:"duration_ns"`
 	Error     string `json:"error,omitempty"`
+	Captured  bool   `json:"captured"`
 	Preview   string `json:"preview"`
 	Truncated bool   `json:"truncated,omitempty"`
 }
 
 type runView struct {
-	ID        string     `json:"id"`
-	Trigger   string     `json:"trigger"`
-	Version   int        `json:"version"`
-	Started   time.Time  `json:"started"`
-	Duration  int64      `json:"duration_ns"`
-	Status    string     `json:"status"`
-	Error     string     `json:"error,omitempty"`
-	ErrorNode string     `json:"error_node,omitempty"`
-	Steps     []stepView `json:"steps"`
+	ID        string    `json:"id"`
+	Trigger   string    `json:"trigger"`
+	Version   int       `json:"version"`
+	Started   time.Time `json:"started"`
+	Duration  int64     `json:"duration_ns"`
+	Status    string    `json:"status"`
+	Error     string    `json:"error,omitempty"`
+	ErrorNode string    `json:"error_node,omitempty"`
+	// Light: the run was past the flow's snapshot rate, so only its
+	// failing step (if any) has a message.
+	Light bool       `json:"light"`
+	Steps []stepView `json:"steps"`
 }
 
 func viewRun(t *engine.Trace) runView {
 	rv := runView{ID: t.ID, Trigger: t.Trigger, Version: t.Version, Started: t.Started, Duration: t.Duration,
-		Status: t.Status, Error: t.Error, ErrorNode: t.ErrorNode, Steps: make([]stepView, len(t.Steps))}
+		Status: t.Status, Error: t.Error, ErrorNode: t.ErrorNode, Light: t.Light, Steps: make([]stepView, len(t.Steps))}
 	for i, s := range t.Steps {
-		b, _ := json.Marshal(s.Msg)
-		p := string(b)
 		sv := stepView{Node: s.Node, Type: s.Type, Port: s.Port, Duration: s.Duration, Error: s.Error}
-		if len(p) > maxPreview {
-			p, sv.Truncated = p[:maxPreview]+"…", true
+		// A snapshot is never nil (an empty message is {}), so nil means
+		// the engine took none.
+		if s.Msg != nil {
+			b, _ := json.Marshal(s.Msg)
+			sv.Captured, sv.Preview = true, string(b)
+			if len(sv.Preview) > maxPreview {
+				cut := maxPreview
+				for cut > 0 && !utf8.RuneStart(sv.Preview[cut]) {
+					cut--
+				}
+				sv.Preview, sv.Truncated = sv.Preview[:cut]+"…", true
+			}
 		}
-		sv.Preview = p
 		rv.Steps[i] = sv
 	}
 	return rv
@@ -65,6 +81,9 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
 }
 
+// step answers one step's full message. A step whose message the trace
+// does not hold (see stepView) is still found: captured is false and msg
+// null, as the runs list says; 404 is for a run or step that is not there.
 func (h *Handler) step(w http.ResponseWriter, r *http.Request) {
 	traces, err := h.app.Runs(r.Context(), r.PathValue("id"), 100)
 	if err != nil {
@@ -74,7 +93,8 @@ func (h *Handler) step(w http.ResponseWriter, r *http.Request) {
 	i, err := strconv.Atoi(r.PathValue("i"))
 	for _, t := range traces {
 		if t.ID == r.PathValue("run") && err == nil && i >= 0 && i < len(t.Steps) {
-			writeJSON(w, http.StatusOK, map[string]any{"node": t.Steps[i].Node, "msg": t.Steps[i].Msg})
+			s := t.Steps[i]
+			writeJSON(w, http.StatusOK, map[string]any{"node": s.Node, "captured": s.Msg != nil, "msg": s.Msg})
 			return
 		}
 	}

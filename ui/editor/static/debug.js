@@ -2,6 +2,13 @@
 // server, the full value on demand), live node badges over SSE, and the
 // "try it" form that calls an http.in endpoint of this flow.
 
+const NOT_CAPTURED = 'message not captured';
+
+// LIGHT_NOTE explains a light run (the trace's "light" flag). Try-it
+// requests count against the rate like any other request.
+const LIGHT_NOTE = 'Light run: this flow ran more often than its snapshot rate allows, so its messages were not kept. ' +
+  'A failing step keeps its message; runs started by hand through the API always keep theirs.';
+
 function h(tag, attrs = {}, text) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
@@ -41,17 +48,23 @@ export class Debug {
   }
 
   renderRun(r) {
-    const li = h('li', { 'data-testid': `run-${r.id}`, 'data-status': r.status, class: `fe-run fe-run-${r.status}` });
+    const li = h('li', { 'data-testid': `run-${r.id}`, 'data-status': r.status, 'data-light': String(!!r.light), class: `fe-run fe-run-${r.status}` });
     const d = h('details');
     const when = new Date(r.started).toLocaleTimeString();
-    d.append(h('summary', {}, `${when} ${r.status} via ${r.trigger} (${(r.duration_ns / 1e6).toFixed(1)} ms)`));
+    const sum = h('summary', {}, `${when} ${r.status} via ${r.trigger} (${(r.duration_ns / 1e6).toFixed(1)} ms)`);
+    if (r.light) sum.append(' ', h('span', { class: 'fe-run-tag', title: 'Messages not kept for this run' }, 'light'));
+    d.append(sum);
     if (r.error) d.append(h('p', { class: 'fe-run-error' }, `${r.error_node ? r.error_node + ': ' : ''}${r.error}`));
+    if (r.light) d.append(h('p', { class: 'fe-run-note', 'data-testid': 'light-note' }, LIGHT_NOTE));
     r.steps.forEach((s, i) => {
-      const row = h('div', { class: 'fe-step', 'data-testid': `step-${r.id}-${i}`, 'data-node': s.node, 'data-port': s.port || '' });
+      const row = h('div', { class: 'fe-step', 'data-testid': `step-${r.id}-${i}`, 'data-node': s.node, 'data-port': s.port || '', 'data-captured': String(s.captured) });
       row.append(h('strong', {}, s.node), h('span', { class: 'fe-step-port' }, ` → ${s.error ? 'error: ' + s.error : s.port || '(end)'}`));
-      const pre = h('pre', { class: 'fe-step-msg' }, s.preview);
-      row.append(pre);
-      if (s.truncated) row.append(h('button', { type: 'button', 'data-full': `${r.id}/${i}` }, 'Full value'));
+      if (!s.captured) {
+        row.append(h('p', { class: 'fe-step-none' }, NOT_CAPTURED));
+      } else {
+        row.append(h('pre', { class: 'fe-step-msg' }, s.preview));
+        if (s.truncated) row.append(h('button', { type: 'button', 'data-full': `${r.id}/${i}` }, 'Full value'));
+      }
       d.append(row);
     });
     li.append(d);
@@ -64,7 +77,7 @@ export class Debug {
     const [run, i] = b.dataset.full.split('/');
     try {
       const { data } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs/${encodeURIComponent(run)}/steps/${i}`);
-      b.previousElementSibling.textContent = JSON.stringify(data.msg, null, 2);
+      b.previousElementSibling.textContent = data.captured ? JSON.stringify(data.msg, null, 2) : NOT_CAPTURED;
       b.remove();
     } catch (err) {
       b.textContent = err.message;
