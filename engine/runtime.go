@@ -62,10 +62,11 @@ type Options struct {
 	// SnapshotsPerSecond bounds how many runs per flow and second record
 	// message snapshots (default 20; negative: every run). Every run leaves
 	// a trace with its path, ports, durations and errors; runs past the
-	// rate leave a light one (Trace.Light): no messages, except the message
-	// of the step that failed. Runs started with Runtime.Run (the editor's
-	// "run" button) always take snapshots. On a busy endpoint, snapshots
-	// of every run would cost more than the rest of the run together.
+	// rate leave a light one (Trace.Light): no messages, except those of
+	// steps that failed (whether or not an error wire handled it). Runs
+	// started with Runtime.Run (the admin API's run) always take
+	// snapshots. On a busy endpoint, snapshots of every run would cost
+	// more than the rest of the run together.
 	SnapshotsPerSecond int
 	// MaxExprNodes is the AST node budget of an expression (default 1000).
 	MaxExprNodes uint
@@ -806,12 +807,14 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			port = ErrorPort
 		}
 		// One walk of the message both snapshots it and checks its size;
-		// without a snapshot, a Bounded block's output needs no walk.
+		// without a snapshot, a Bounded block's output needs no walk. A
+		// step that failed keeps its message even in a light run.
+		keep := full || perr != nil
 		var snap any
 		var node *snapNode
 		size := 0
-		if full || !q.n.spec.Bounded {
-			snap, node, size = sn.step(q.msg, q.snap, q.node, full)
+		if keep || !q.n.spec.Bounded {
+			snap, node, size = sn.step(q.msg, q.snap, q.node, keep)
 		}
 		if size > lim.MaxMessageBytes {
 			step.Error = ErrMessageTooBig.Error()

@@ -213,3 +213,29 @@ func TestRunContextEndsWithRun(t *testing.T) {
 		t.Errorf("deadline %v %v", d, ok)
 	}
 }
+
+// A step whose error goes out of a wired error port keeps its message in a
+// light run too; the steps after it do not.
+func TestSnapshotRateHandledErrorKeepsMessage(t *testing.T) {
+	h := newHarness()
+	rt := newTestRuntime(t, h, Options{SnapshotsPerSecond: 1})
+	deploy(t, rt, mkFlow("f", []Node{node("t", "test.trigger", nil), node("f", "test.fail", nil),
+		node("p", "test.pass", nil)}, "t.out>f", "f.error>p"), 1)
+	var tr *Trace
+	for range 3 {
+		var err error
+		if tr, err = h.trigger("t").Fire(t.Context(), Msg{"n": 7}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !tr.Light || len(tr.Steps) != 3 {
+		t.Fatalf("light %v steps %v", tr.Light, stepSummary(tr))
+	}
+	m, _ := tr.Steps[1].Msg.(map[string]any)
+	if tr.Steps[1].Port != ErrorPort || m["n"] != 7 || m["error"] == nil {
+		t.Errorf("failed step %+v", tr.Steps[1])
+	}
+	if tr.Steps[0].Msg != nil || tr.Steps[2].Msg != nil {
+		t.Errorf("other steps carry messages: %v / %v", tr.Steps[0].Msg, tr.Steps[2].Msg)
+	}
+}

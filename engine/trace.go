@@ -25,7 +25,7 @@ type Trace struct {
 	ErrorNode string `json:"error_node,omitempty"`
 	// Light: the run was past its flow's snapshot rate
 	// (Options.SnapshotsPerSecond), so its steps carry no message, except
-	// the step that failed.
+	// steps that failed.
 	Light bool   `json:"light,omitempty"`
 	Steps []Step `json:"steps"`
 
