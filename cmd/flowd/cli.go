@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -33,6 +34,10 @@ type cli struct {
 	stdin              io.Reader
 	stdout, stderr     io.Writer
 	data, addr, issuer string
+	tlsCert, tlsKey    string
+	// certCheck is how often, at most, serve looks for a renewed
+	// certificate (zero: defaultCertCheck; tests shorten it).
+	certCheck time.Duration
 }
 
 var errSilent = errors.New("silent")
@@ -63,8 +68,29 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.data, "data", or(c.getenv("FLOWD_DATA"), "flowd-data"), "data folder")
 	fs.StringVar(&c.addr, "addr", or(c.getenv("FLOWD_ADDR"), "127.0.0.1:8080"), "listen address")
-	fs.StringVar(&c.issuer, "issuer", c.getenv("FLOWD_ISSUER"), "OAuth/OpenID issuer URL (default http:// + the listen address)")
+	fs.StringVar(&c.issuer, "issuer", c.getenv("FLOWD_ISSUER"), "OAuth/OpenID issuer URL (default http:// + the listen address, https:// with TLS)")
+	fs.StringVar(&c.tlsCert, "tls-cert", c.getenv("FLOWD_TLS_CERT"), "serve HTTPS with this PEM certificate chain (needs --tls-key; reloaded when it changes)")
+	fs.StringVar(&c.tlsKey, "tls-key", c.getenv("FLOWD_TLS_KEY"), "PEM private key of --tls-cert")
 	return fs
+}
+
+// scheme is the URL scheme flowd serves: https when given a certificate.
+func (c *cli) scheme() string {
+	if c.tlsCert != "" {
+		return "https"
+	}
+	return "http"
+}
+
+// checkTLSFlags wants both TLS files or neither.
+func (c *cli) checkTLSFlags() error {
+	switch {
+	case c.tlsCert != "" && c.tlsKey == "":
+		return usageError{errors.New("--tls-cert needs --tls-key (FLOWD_TLS_KEY), the certificate's private key")}
+	case c.tlsCert == "" && c.tlsKey != "":
+		return usageError{errors.New("--tls-key needs --tls-cert (FLOWD_TLS_CERT), the certificate chain it belongs to")}
+	}
+	return nil
 }
 
 func or(a, b string) string {
@@ -112,7 +138,7 @@ func (c *cli) openStore(create bool) (*store.Bolt, bool, error) {
 func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	issuer := c.issuer
 	if issuer == "" {
-		issuer = "http://" + c.addr
+		issuer = c.scheme() + "://" + c.addr
 	}
 	snaps := 0
 	if v := c.getenv("FLOWD_SNAPSHOTS_PER_SECOND"); v != "" {
@@ -124,7 +150,7 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	}
 	return flowd.New(flowd.Options{Store: st, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
-		SnapshotsPerSecond: snaps})
+		SnapshotsPerSecond: snaps, SecureCookies: c.tlsCert != ""})
 }
 
 // exprEnv returns the environment variables expressions may read: those
@@ -145,6 +171,24 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := c.logger()
+	// TLS files are checked before the data folder is created, so a typo
+	// leaves nothing behind.
+	if err := c.checkTLSFlags(); err != nil {
+		return err
+	}
+	var tlsConf *tls.Config
+	if c.tlsCert != "" {
+		every := c.certCheck
+		if every <= 0 {
+			every = defaultCertCheck
+		}
+		cf, err := newCertFiles(c.tlsCert, c.tlsKey, every, log)
+		if err != nil {
+			return err
+		}
+		// Go's default cipher suites; the version floor drops TLS 1.0/1.1.
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cf.GetCertificate}
+	}
 	st, createdKey, err := c.openStore(true)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -165,8 +209,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
+	base := c.scheme() + "://" + addr
 	if c.issuer == "" {
-		c.issuer = "http://" + addr
+		c.issuer = base
 	}
 	fd, err := c.newFlowd(st, log)
 	if err != nil {
@@ -186,7 +231,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := fd.Start(ctx); err != nil {
 		return err
 	}
-	_ = os.WriteFile(filepath.Join(c.data, addrFile), []byte(addr+"\n"), 0o600)
+	_ = c.writeAddrFile(base)
 	defer os.Remove(filepath.Join(c.data, addrFile))
 
 	mux := http.NewServeMux()
@@ -194,22 +239,30 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	mux.Handle("/admin/", fd.AdminHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), TLSConfig: tlsConf}
 
-	fmt.Fprintf(c.stdout, "flowd listening on http://%s (data: %s, issuer: %s)\n", addr, c.data, c.issuer)
+	fmt.Fprintf(c.stdout, "flowd listening on %s (data: %s, issuer: %s)\n", base, c.data, c.issuer)
 	if c.getenv("FLOWD_ADMIN_TOKEN") != "" {
-		fmt.Fprintf(c.stdout, "Admin API: http://%s/admin/api (token: $FLOWD_ADMIN_TOKEN)\n", addr)
+		fmt.Fprintf(c.stdout, "Admin API: %s/admin/api (token: $FLOWD_ADMIN_TOKEN)\n", base)
 	} else {
-		fmt.Fprintf(c.stdout, "Admin API: curl -H \"Authorization: Bearer $(cat %s)\" http://%s/admin/api/flows\n", tokenPath, addr)
+		fmt.Fprintf(c.stdout, "Admin API: curl -H \"Authorization: Bearer $(cat %s)\" %s/admin/api/flows\n", tokenPath, base)
 	}
 	if fd.UI().Passwords().IsSet(ctx) {
-		fmt.Fprintf(c.stdout, "Admin UI: http://%s/admin/\n", addr)
+		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/\n", base)
 	} else {
-		fmt.Fprintf(c.stdout, "Admin UI: http://%s/admin/ (set a password first: flowd admin password --data %s, reads it from stdin; or FLOWD_ADMIN_PASSWORD)\n", addr, c.data)
+		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/ (set a password first: flowd admin password --data %s, reads it from stdin; or FLOWD_ADMIN_PASSWORD)\n", base, c.data)
 	}
 	srv.RegisterOnShutdown(fd.CloseStreams)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			// The certificate comes from TLSConfig.GetCertificate; ServeTLS
+			// adds HTTP/2 to the offered protocols.
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		_ = fd.Close(context.Background())
@@ -224,6 +277,46 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		err = cerr
 	}
 	return err
+}
+
+// writeAddrFile tells CLI commands where the server holding the data
+// folder answers: its base URL, and with TLS the certificate file they
+// trust for that call.
+//
+//	https://127.0.0.1:8443
+//	tls-cert /etc/flowd/fullchain.pem
+func (c *cli) writeAddrFile(base string) error {
+	text := base + "\n"
+	if c.tlsCert != "" {
+		// Absolute: the CLI may run from another folder.
+		abs, err := filepath.Abs(c.tlsCert)
+		if err != nil {
+			abs = c.tlsCert
+		}
+		text += "tls-cert " + abs + "\n"
+	}
+	return os.WriteFile(filepath.Join(c.data, addrFile), []byte(text), 0o600)
+}
+
+// readAddrFile reads what writeAddrFile wrote. A bare address (an older
+// flowd's file) is plain http.
+func readAddrFile(path string) (base, certFile string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", err
+	}
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case i == 0 && strings.Contains(line, "://"):
+			base = line
+		case i == 0:
+			base = "http://" + line
+		case strings.HasPrefix(line, "tls-cert "):
+			certFile = strings.TrimPrefix(line, "tls-cert ")
+		}
+	}
+	return base, certFile, nil
 }
 
 func writeSecretFile(path, text string) error {
@@ -267,12 +360,30 @@ func (c *cli) backend(ctx context.Context) (backend, error) {
 	if !errors.Is(err, store.ErrLocked) {
 		return nil, err
 	}
-	addr := c.getenv("FLOWD_ADDR")
-	if b, rerr := os.ReadFile(filepath.Join(c.data, addrFile)); rerr == nil && addr == "" {
-		addr = strings.TrimSpace(string(b))
+	if err := c.checkTLSFlags(); err != nil {
+		return nil, err
 	}
-	if addr == "" {
-		addr = c.addr
+	// The server's flowd.addr names its URL and certificate; FLOWD_ADDR
+	// still picks the address, and without the file --addr and --tls-cert
+	// describe the server.
+	base, certFile, rerr := readAddrFile(filepath.Join(c.data, addrFile))
+	if rerr != nil {
+		base, certFile = c.scheme()+"://"+c.addr, c.tlsCert
+	}
+	if addr := c.getenv("FLOWD_ADDR"); addr != "" {
+		base = strings.SplitN(base, "://", 2)[0] + "://" + addr
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil // the server is local to the data folder
+	if strings.HasPrefix(base, "https://") {
+		if certFile == "" {
+			return nil, fmt.Errorf("the server holding %s serves https, but no certificate to trust is known (pass --tls-cert)", c.data)
+		}
+		conf, err := pinnedTLS(certFile)
+		if err != nil {
+			return nil, err
+		}
+		transport.TLSClientConfig = conf
 	}
 	tok := c.getenv("FLOWD_ADMIN_TOKEN")
 	if tok == "" {
@@ -282,8 +393,8 @@ func (c *cli) backend(ctx context.Context) (backend, error) {
 		}
 		tok = strings.TrimSpace(string(b))
 	}
-	return &remoteBackend{base: "http://" + addr + "/admin/api", token: tok,
-		client: &http.Client{Timeout: 60 * time.Second}}, nil
+	return &remoteBackend{base: base + "/admin/api", token: tok, certFile: certFile,
+		client: &http.Client{Timeout: 60 * time.Second, Transport: transport}}, nil
 }
 
 type localBackend struct {
@@ -339,9 +450,10 @@ func (l *localBackend) Close(ctx context.Context) error {
 }
 
 type remoteBackend struct {
-	base   string
-	token  string
-	client *http.Client
+	base     string
+	token    string
+	certFile string // the certificate an https server must present
+	client   *http.Client
 }
 
 func (r *remoteBackend) do(ctx context.Context, method, path string, body []byte, out any) ([]byte, error) {
@@ -353,6 +465,11 @@ func (r *remoteBackend) do(ctx context.Context, method, path string, body []byte
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.client.Do(req)
 	if err != nil {
+		var cve *tls.CertificateVerificationError
+		if errors.As(err, &cve) {
+			return nil, fmt.Errorf("the server holding the data folder does not present the certificate in %s "+
+				"(renewed a moment ago? try again): %w", r.certFile, err)
+		}
 		return nil, fmt.Errorf("the server holding the data folder did not answer: %w", err)
 	}
 	defer resp.Body.Close()
@@ -628,7 +745,7 @@ func (c *cli) scratchFlowd() (*flowd.Flowd, func(), error) {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	fd, err := flowd.New(flowd.Options{Store: st, Issuer: "http://" + c.addr})
+	fd, err := flowd.New(flowd.Options{Store: st, Issuer: c.scheme() + "://" + c.addr})
 	if err != nil {
 		st.Close()
 		os.RemoveAll(dir)

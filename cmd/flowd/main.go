@@ -47,11 +47,16 @@ type env func(string) string
 
 // run is the whole program; it returns the exit code.
 func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	return c.main(ctx, args)
+}
+
+// main runs one command; tests that tune the cli (certCheck) call it.
+func (c *cli) main(ctx context.Context, args []string) int {
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
-	c := &cli{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	var err error
 	switch cmd {
 	case "serve":
@@ -75,15 +80,15 @@ func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout
 	case "admin":
 		err = c.admin(ctx, args)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(c.stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "flowd: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(c.stderr, "flowd: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
 	if err != nil {
 		if err != errSilent {
-			fmt.Fprintf(stderr, "flowd %s: %v\n", cmd, err)
+			fmt.Fprintf(c.stderr, "flowd %s: %v\n", cmd, err)
 		}
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -118,8 +123,14 @@ Commands:
 Common flags and environment:
   --data DIR    data folder (FLOWD_DATA, default ./flowd-data)
   --addr ADDR   listen address (FLOWD_ADDR, default 127.0.0.1:8080)
-  --issuer URL  OAuth/OpenID issuer (FLOWD_ISSUER, default http:// + the listen address)
+  --issuer URL  OAuth/OpenID issuer (FLOWD_ISSUER, default http:// + the listen address,
+                https:// with TLS)
+  --tls-cert FILE, --tls-key FILE
+                serve HTTPS with this PEM certificate chain and private key
+                (FLOWD_TLS_CERT, FLOWD_TLS_KEY; both or neither; the files are
+                read again when they change, so renewals need no restart)
 
 Commands that change data use the running server's admin API when a server
-holds the data folder (token from FLOWD_ADMIN_TOKEN or DIR/admin.token).
+holds the data folder (token from FLOWD_ADMIN_TOKEN or DIR/admin.token; over
+https they trust only the server's own certificate file).
 `

@@ -44,35 +44,44 @@ func flowdCmd(t *testing.T, vars map[string]string, args ...string) (code int, s
 }
 
 type server struct {
-	addr   string
+	addr   string // host:port
+	base   string // scheme://host:port
 	out    *syncBuf
+	errs   *syncBuf // the log
 	stop   context.CancelFunc
 	done   chan int
 	client *http.Client
 }
 
-var listenRE = regexp.MustCompile(`flowd listening on http://(\S+)`)
+var listenRE = regexp.MustCompile(`flowd listening on (https?://(\S+))`)
 
 // startServer runs `flowd serve` on port 0 in a data folder.
 func startServer(t *testing.T, data string) *server {
 	t.Helper()
+	return serveWith(t, &cli{getenv: envOf(nil)}, "--data", data)
+}
+
+// serveWith runs `flowd serve --addr 127.0.0.1:0 args...` with c's
+// environment and settings; its output goes to the server's buffers.
+func serveWith(t *testing.T, c *cli, args ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{out: &syncBuf{}, stop: cancel, done: make(chan int, 1), client: &http.Client{Timeout: 10 * time.Second}}
-	errb := &syncBuf{}
+	s := &server{out: &syncBuf{}, errs: &syncBuf{}, stop: cancel, done: make(chan int, 1), client: &http.Client{Timeout: 10 * time.Second}}
+	c.stdin, c.stdout, c.stderr = strings.NewReader(""), s.out, s.errs
 	go func() {
-		s.done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", data}, envOf(nil), strings.NewReader(""), s.out, errb)
+		s.done <- c.main(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
 	}()
 	deadline := time.After(20 * time.Second)
 	for s.addr == "" {
 		select {
 		case code := <-s.done:
-			t.Fatalf("serve exited with %d: %s %s", code, s.out, errb)
+			t.Fatalf("serve exited with %d: %s %s", code, s.out, s.errs)
 		case <-deadline:
-			t.Fatalf("serve did not start: %s %s", s.out, errb)
+			t.Fatalf("serve did not start: %s %s", s.out, s.errs)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if m := listenRE.FindStringSubmatch(s.out.String()); m != nil {
-			s.addr = m[1]
+			s.base, s.addr = m[1], m[2]
 		}
 	}
 	t.Cleanup(func() { s.shutdown(t) })
@@ -97,7 +106,7 @@ func (s *server) shutdown(t *testing.T) {
 
 func (s *server) get(t *testing.T, path string, header map[string]string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+s.addr+path, nil)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", s.base+path, nil)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}

@@ -35,7 +35,7 @@ func waitKeys(t *testing.T, s *server) {
 
 func postForm(t *testing.T, s *server, path string, form url.Values, user, pass string) (int, http.Header, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://"+s.addr+path, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", s.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if user != "" {
 		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
