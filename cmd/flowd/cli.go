@@ -234,10 +234,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	_ = c.writeAddrFile(base)
 	defer os.Remove(filepath.Join(c.data, addrFile))
 
-	mux := http.NewServeMux()
-	mux.Handle("/", fd.FlowHandler())
-	mux.Handle("/admin/", fd.AdminHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+	srv := &http.Server{Handler: fd.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), TLSConfig: tlsConf}
 
