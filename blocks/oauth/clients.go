@@ -56,7 +56,9 @@ type Client struct {
 	SecretHash string    `json:"secret_hash,omitempty"`
 	// Public clients have no secret (authorization code + PKCE only).
 	Public bool `json:"public,omitempty"`
-	// RedirectURIs and PostLogoutRedirectURIs are matched exactly.
+	// RedirectURIs are matched exactly, except for the port of an http
+	// loopback IP literal (AllowsRedirectURI); PostLogoutRedirectURIs
+	// always exactly.
 	RedirectURIs           []string `json:"redirect_uris,omitempty"`
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// GrantTypes allowed; empty means client_credentials only for

@@ -145,3 +145,93 @@ func TestPublicClientAuth(t *testing.T) {
 		})
 	}
 }
+
+func TestAllowsRedirectURI(t *testing.T) {
+	cl := Client{RedirectURIs: []string{
+		"http://127.0.0.1/callback",           // native app, no port registered
+		"http://127.0.0.1:8400/with-port?a=1", // registered with a port and a query
+		"http://[::1]/cb",
+		"http://localhost:3000/cb",
+		"https://app.example.com/cb",
+		"com.example.app:/oauth2redirect",
+	}}
+	for _, tc := range []struct {
+		name string
+		uri  string
+		ok   bool
+	}{
+		// Exact matches, as before.
+		{"exact loopback", "http://127.0.0.1/callback", true},
+		{"exact https", "https://app.example.com/cb", true},
+		{"exact private scheme", "com.example.app:/oauth2redirect", true},
+		{"exact localhost", "http://localhost:3000/cb", true},
+		// RFC 8252 §7.3: any port on a loopback IP literal.
+		{"ephemeral port", "http://127.0.0.1:51004/callback", true},
+		{"lowest port", "http://127.0.0.1:1/callback", true},
+		{"highest port", "http://127.0.0.1:65535/callback", true},
+		{"ipv6 ephemeral port", "http://[::1]:61000/cb", true},
+		{"registered port replaced", "http://127.0.0.1:9999/with-port?a=1", true},
+		{"registered port dropped", "http://127.0.0.1/with-port?a=1", true},
+		// Hosts that only look like loopback.
+		{"loopback as a subdomain", "http://127.0.0.1.evil.example/callback", false},
+		{"loopback as a subdomain with port", "http://127.0.0.1.evil.example:8000/callback", false},
+		{"loopback as user info", "http://127.0.0.1@evil.example/callback", false},
+		{"loopback with port as user info", "http://127.0.0.1:80@evil.example/callback", false},
+		{"user info before loopback", "http://evil@127.0.0.1:5000/callback", false},
+		{"backslash in the authority", "http://127.0.0.1:5000\\@evil.example/callback", false},
+		{"other loopback address", "http://127.0.0.2:5000/callback", false},
+		{"longer address", "http://127.0.0.10:5000/callback", false},
+		{"unspecified address", "http://0.0.0.0:5000/callback", false},
+		{"v4-mapped v6", "http://[::ffff:127.0.0.1]:5000/callback", false},
+		{"long form of ::1", "http://[0:0:0:0:0:0:0:1]:5000/cb", false},
+		{"v6 zone", "http://[::1%25eth0]:5000/cb", false},
+		{"decimal address", "http://2130706433:5000/callback", false},
+		{"localhost for 127.0.0.1", "http://localhost:5000/callback", false},
+		{"localhost on another port", "http://localhost:3001/cb", false},
+		{"127.0.0.1 for localhost", "http://127.0.0.1:3000/cb", false},
+		{"v6 for v4 registration", "http://[::1]:5000/callback", false},
+		{"v4 for v6 registration", "http://127.0.0.1:5000/cb", false},
+		// Scheme.
+		{"https for http", "https://127.0.0.1:5000/callback", false},
+		{"upper-case scheme", "HTTP://127.0.0.1:5000/callback", false},
+		{"https host with a port", "https://app.example.com:8443/cb", false},
+		// Path and query must be the registered ones, byte for byte.
+		{"different path", "http://127.0.0.1:5000/other", false},
+		{"trailing slash", "http://127.0.0.1:5000/callback/", false},
+		{"path traversal", "http://127.0.0.1:5000/callback/../evil", false},
+		{"dot segment", "http://127.0.0.1:5000/./callback", false},
+		{"encoded path", "http://127.0.0.1:5000/%63allback", false},
+		{"encoded slash", "http://127.0.0.1:5000%2fcallback", false},
+		{"path case", "http://127.0.0.1:5000/Callback", false},
+		{"extra query", "http://127.0.0.1:5000/callback?next=https://evil.example", false},
+		{"empty query", "http://127.0.0.1:5000/callback?", false},
+		{"query dropped", "http://127.0.0.1:9999/with-port", false},
+		{"query changed", "http://127.0.0.1:9999/with-port?a=2", false},
+		{"fragment", "http://127.0.0.1:5000/callback#x", false},
+		{"empty fragment", "http://127.0.0.1:5000/callback#", false},
+		// Ports that are not a port.
+		{"port 0", "http://127.0.0.1:0/callback", false},
+		{"port too large", "http://127.0.0.1:65536/callback", false},
+		{"port far too large", "http://127.0.0.1:4294967377/callback", false},
+		{"leading zero", "http://127.0.0.1:08080/callback", false},
+		{"signed port", "http://127.0.0.1:+80/callback", false},
+		{"empty port", "http://127.0.0.1:/callback", false},
+		{"named port", "http://127.0.0.1:http/callback", false},
+		{"two ports", "http://127.0.0.1:80:81/callback", false},
+		{"space", "http://127.0.0.1:5000 /callback", false},
+		{"empty", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := cl.AllowsRedirectURI(tc.uri); got != tc.ok {
+				t.Fatalf("AllowsRedirectURI(%q) = %v, want %v", tc.uri, got, tc.ok)
+			}
+		})
+	}
+	// Registered URIs outside the loopback rule give no port freedom.
+	odd := Client{RedirectURIs: []string{"http://127.0.0.1:/cb", "http://localhost/cb"}}
+	for _, uri := range []string{"http://127.0.0.1:5000/cb", "http://localhost:5000/cb"} {
+		if odd.AllowsRedirectURI(uri) {
+			t.Errorf("AllowsRedirectURI(%q) with %v = true", uri, odd.RedirectURIs)
+		}
+	}
+}

@@ -26,7 +26,8 @@ func authorizeSpec() engine.Spec {
 		Type: "oidc.authorize", Title: "Check authorization request", Category: Category,
 		Description: "Checks an OpenID Connect authorization request (the query of GET /oauth/authorize): " +
 			"a registered client allowed the authorization_code grant, a redirect_uri equal character for " +
-			"character to one it registered, response_type=code, a scope with openid (other scopes within " +
+			"character to one it registered (for http://127.0.0.1 and http://[::1] any port, RFC 8252 " +
+			"§7.3: a native app's loopback listener), response_type=code, a scope with openid (other scopes within " +
 			"the client's), state and nonce (echoed exactly), PKCE with S256 (required for public clients), " +
 			"prompt and max_age. On success msg.authz holds the request. An error about the client or the " +
 			"redirect URI leaves by \"invalid\" (show a page: RFC 6749 §4.1.2.1 forbids redirecting); any " +
@@ -88,7 +89,7 @@ func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine
 		return "", fmtErr("oidc.authorize", err)
 	}
 	redirect := str(q, "redirect_uri")
-	if len(all["redirect_uri"]) > 1 || redirect == "" || !slices.Contains(cl.RedirectURIs, redirect) {
+	if len(all["redirect_uri"]) > 1 || redirect == "" || !cl.AllowsRedirectURI(redirect) {
 		oauth.SetError(msg, 400, "invalid_request", "The redirect_uri is missing or not registered for this application.")
 		return "invalid", nil
 	}

@@ -53,21 +53,14 @@ type loginPageBlock struct {
 
 func newLoginPageFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	action := s.Config.String("action")
-	if action != "" && (action[0] != '/' || len(action) > 1 && action[1] == '/') {
+	if action != "" && !isLocalPath(action) {
 		return nil, s.Errorf("action", "must be a path on this server, starting with a single /")
 	}
 	return &loginPageBlock{p: p, ttl: s.Config.Duration("ttl"), action: action}, nil
 }
 
 func (b *loginPageBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
-	action := b.action
-	if action == "" {
-		action = str(reqOf(msg), "path")
-	}
-	if action == "" || action[0] != '/' {
-		action = "/oauth/authorize"
-	}
-	v := loginView{Action: action}
+	v := loginView{Action: formAction(b.action, msg, "/oauth/authorize")}
 	if l := mapOf(msg["login"]); str(l, "tx") != "" {
 		// A failed attempt: the same transaction, its message.
 		v.TX, v.CSRF, v.Error, v.Username, v.ClientName = str(l, "tx"), str(l, "csrf"), str(l, "error"), str(l, "username"), str(l, "client_name")

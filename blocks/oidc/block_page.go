@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -14,10 +17,12 @@ func pageSpec() engine.Spec {
 		Type: "oidc.page", Title: "Provider page", Category: Category,
 		Description: "Renders one of the provider's HTML pages into msg.payload: \"error\" shows " +
 			"msg.oauth_error (for requests that must not be redirected: unknown client, unregistered " +
-			"redirect URI, expired sign-in); \"logged_out\" confirms a logout. Answer with content type " +
-			"text/html and a Content-Security-Policy.",
+			"redirect URI, expired sign-in); \"logged_out\" confirms a logout; \"logout_confirm\" asks " +
+			"whether to sign out (msg.logout from oidc.end_session); \"logout_cancelled\" says the " +
+			"person is still signed in. Answer with content type text/html and a Content-Security-Policy.",
 		Fields: []engine.Field{
-			{Name: "page", Label: "Page", Kind: engine.KindEnum, Default: "error", Enum: []string{"error", "logged_out"}},
+			{Name: "page", Label: "Page", Kind: engine.KindEnum, Default: "error",
+				Enum: []string{"error", "logged_out", "logout_confirm", "logout_cancelled"}},
 		},
 		Outputs: []string{"out"},
 	}
@@ -30,16 +35,29 @@ func newPageFromConfig(s *engine.Setup, _ *provider) (engine.Block, error) {
 }
 
 func (b *pageBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
-	v := messageView{Title: "Signed out", Message: "You are signed out. You can close this window."}
-	if b.page == "error" {
+	var c templ.Component
+	switch b.page {
+	case "error":
 		e := mapOf(msg["oauth_error"])
-		v = messageView{Title: "Cannot continue", Message: str(e, "error_description"), Code: str(e, "error")}
+		v := messageView{Title: "Cannot continue", Message: str(e, "error_description"), Code: str(e, "error")}
 		if v.Message == "" {
 			v.Message = "The request could not be handled."
 		}
+		c = messagePage(v)
+	case "logout_confirm":
+		l := mapOf(msg["logout"])
+		v := logoutView{Action: str(l, "action"), CSRF: str(l, "csrf"), Username: str(l, "username"), ClientName: str(l, "client_name")}
+		if !looksLikeSecret(v.CSRF) || !isLocalPath(v.Action) {
+			return "", fmtErr("oidc.page", errors.New("logout_confirm needs msg.logout from oidc.end_session's confirm port"))
+		}
+		c = logoutPage(v)
+	case "logout_cancelled":
+		c = messagePage(messageView{Title: "Still signed in", Message: "You have not been signed out. You can close this window."})
+	default:
+		c = messagePage(messageView{Title: "Signed out", Message: "You are signed out. You can close this window."})
 	}
 	var buf bytes.Buffer
-	if err := messagePage(v).Render(ctx, &buf); err != nil {
+	if err := c.Render(ctx, &buf); err != nil {
 		return "", fmtErr("oidc.page", err)
 	}
 	msg["payload"] = buf.String()

@@ -118,6 +118,16 @@ func TestAuthorize(t *testing.T) {
 			v.Set("code_challenge", challenge)
 			v.Set("code_challenge_method", "S256")
 		}, "ok", ""},
+		{"public, loopback on another port (RFC 8252)", "spa", "http://127.0.0.1:49152/cb", func(v url.Values) {
+			v.Set("code_challenge", challenge)
+			v.Set("code_challenge_method", "S256")
+		}, "ok", ""},
+		{"loopback lookalike host", "spa", "http://127.0.0.1.evil.example:5173/cb", nil, "invalid", "invalid_request"},
+		{"loopback as user info", "spa", "http://127.0.0.1:5173@evil.example/cb", nil, "invalid", "invalid_request"},
+		{"localhost for a loopback literal", "spa", "http://localhost:5173/cb", nil, "invalid", "invalid_request"},
+		{"loopback, other path", "spa", "http://127.0.0.1:49152/cb/../evil", nil, "invalid", "invalid_request"},
+		{"loopback, https", "spa", "https://127.0.0.1:5173/cb", nil, "invalid", "invalid_request"},
+		{"https host on another port", "web", "https://app.example.com:8443/cb", nil, "invalid", "invalid_request"},
 		{"unknown client", "nobody", webCB, nil, "invalid", "invalid_client"},
 		{"repeated client_id", "web", webCB, func(v url.Values) { v.Add("client_id", "other") }, "invalid", "invalid_request"},
 		{"unregistered redirect", "web", "https://evil.example/cb", nil, "invalid", "invalid_request"},
@@ -325,6 +335,39 @@ func TestCodeLifecycle(t *testing.T) {
 	})
 	t.Run("redirect_uri must match", func(t *testing.T) {
 		wantInvalidGrant(redeem("web", newCode(), webCB+"?tenant=1", verifier))
+	})
+	t.Run("loopback redirect: the exchange needs the port of the request", func(t *testing.T) {
+		spaParams := authorizeParams("spa", "http://127.0.0.1:49152/cb")
+		spaParams.Set("code_challenge", s256(verifier))
+		spaParams.Set("code_challenge_method", "S256")
+		spaCode := func() string {
+			q, c := signIn(t, f, spaParams, cookies)
+			cookies = c
+			return q.Get("code")
+		}
+		redeemSPA := func(code, redirect string) (string, engine.Msg) {
+			msg := exchangeMsg("spa", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+				"redirect_uri": {redirect}, "code_verifier": {verifier}})
+			mapOf(msg["client"])["public"] = true
+			port, err := ex.Process(ctx, f.clk.exec(), msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return port, msg
+		}
+		for _, redirect := range []string{
+			"http://127.0.0.1:5173/cb", // the registered port
+			"http://127.0.0.1/cb",      // no port
+			"http://127.0.0.1:49153/cb",
+			"http://[::1]:49152/cb",
+			"http://localhost:49152/cb",
+			"",
+		} {
+			wantInvalidGrant(redeemSPA(spaCode(), redirect))
+		}
+		if port, msg := redeemSPA(spaCode(), "http://127.0.0.1:49152/cb"); port != "ok" || mapOf(msg["grant"])["client_id"] != "spa" {
+			t.Fatalf("%s %v", port, msg)
+		}
 	})
 	t.Run("concurrent redemption", func(t *testing.T) {
 		code := newCode()
@@ -687,89 +730,6 @@ func TestIDTokenAndUserinfo(t *testing.T) {
 	if port, _ := ub.Process(ctx, f.clk.exec(), msg); port != "invalid" {
 		t.Fatal("revoked grant answered")
 	}
-}
-
-func TestEndSession(t *testing.T) {
-	f := newFixture(t, testIssuer)
-	ctx := t.Context()
-	_, cookies := signIn(t, f, authorizeParams("web", webCB), "")
-	idb := &idTokenBlock{p: f.p, keyset: "main", alg: "RS256", ttl: time.Hour, issuer: testIssuer, target: "id_token"}
-	hintFor := func(sub string) string {
-		m := engine.Msg{"grant": map[string]any{"client_id": "web", "subject": sub}}
-		if _, err := idb.Process(ctx, f.clk.exec(), m); err != nil {
-			t.Fatal(err)
-		}
-		return str(m, "id_token")
-	}
-	hint := hintFor(f.ada.Sub)
-	es, err := newEndSessionForTest(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logout := func(params url.Values, cookie string) (string, engine.Msg) {
-		m := queryMsg(params, cookie)
-		port, err := es.Process(ctx, f.clk.exec(), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return port, m
-	}
-	sessionAlive := func() bool {
-		m := queryMsg(authorizeParams("web", webCB), cookies)
-		(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), m)
-		port, _ := (&sessionBlock{p: f.p, issuer: testIssuer}).Process(ctx, f.clk.exec(), m)
-		return port == "active"
-	}
-	bye := "https://app.example.com/bye"
-	for _, tc := range []struct {
-		name   string
-		params url.Values
-	}{
-		{"unregistered uri", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://evil.example/"}}},
-		{"uri one character off", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {bye + "/"}}},
-		{"login redirect uri", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {webCB}}},
-		{"no client", url.Values{"post_logout_redirect_uri": {bye}}},
-		{"unknown client", url.Values{"client_id": {"nobody"}, "post_logout_redirect_uri": {bye}}},
-		{"client mismatch", url.Values{"id_token_hint": {hint}, "client_id": {"spa"}}},
-		{"tampered hint", url.Values{"id_token_hint": {hint[:len(hint)-6] + "AAAAAA"}}},
-		{"garbage hint", url.Values{"id_token_hint": {"not-a-token"}}},
-		{"repeated", url.Values{"state": {"a", "b"}}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			port, m := logout(tc.params, cookies)
-			if port != "invalid" || m["redirect"] != nil || m["cookies"] != nil {
-				t.Fatalf("%s %v", port, m)
-			}
-		})
-	}
-	if !sessionAlive() {
-		t.Fatal("a refused logout ended the session")
-	}
-	// A hint for somebody else does not end this browser's session.
-	if port, m := logout(url.Values{"id_token_hint": {hintFor("someone-else")}}, cookies); port != "done" || m["cookies"] != nil || !sessionAlive() {
-		t.Fatalf("other user's hint: %s %v", port, m)
-	}
-	// An expired hint is fine (RP-Initiated Logout §2).
-	f.clk.add(3 * time.Hour)
-	port, m := logout(url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {bye}, "state": {"s t&u"}}, cookies)
-	if port != "redirect" || str(m, "redirect") != bye+"?state=s+t%26u" {
-		t.Fatalf("%s %v", port, m)
-	}
-	if c := m["cookies"].([]any)[0].(string); !strings.Contains(c, "__Host-flowd_session=;") || !strings.Contains(c, "Max-Age=0") {
-		t.Fatalf("deletion cookie %q", c)
-	}
-	if sessionAlive() {
-		t.Fatal("session survived logout")
-	}
-}
-
-func newEndSessionForTest(f *fixture) (*endSessionBlock, error) {
-	pol := jose.DefaultPolicy()
-	pol.Algorithms, pol.Source, pol.Issuer = []string{"RS256", "ES256"}, f.p.Keysets.Source("main"), testIssuer
-	pol.AudienceOptional, pol.Types, pol.Leeway, pol.RequiredClaims = true, []string{"JWT"}, 30*time.Second, []string{"sub", "aud", "iat"}
-	pol.Now = f.clk.now
-	v, err := jose.NewValidator(pol)
-	return &endSessionBlock{p: f.p, policy: pol, v: v}, err
 }
 
 func TestCleanup(t *testing.T) {

@@ -15,7 +15,9 @@
 //	                          authorization_code: oidc.code_exchange \
 //	                          refresh_token:      oidc.refresh        > jose.sign (access token) -> oidc.id_token -> 200
 //	GET /oauth/userinfo -> jose.validate -> oidc.userinfo -> 200 claims by scope
-//	GET /oauth/logout -> oidc.end_session -> 302 post_logout_redirect_uri?state | logged-out page
+//	GET /oauth/logout -> oidc.end_session --redirect/done--> 302 post_logout_redirect_uri?state | logged-out page
+//	                          \confirm (a session, no hint for it): oidc.page logout_confirm -> 200 form
+//	POST /oauth/logout -> oidc.end_session: the form's CSRF token -> logout as above | cancelled: still-signed-in page
 //
 // Every secret the provider hands out (code, refresh token, session
 // cookie, login transaction) is 256 random bits, and only its SHA-256 is
@@ -32,6 +34,7 @@
 //	oidc_grants/<grant id>       one authorization; revoked when its code is replayed or a refresh token reused
 //	oidc_refresh/<sha256(rt)>    refresh token: grant, scope; rotated (used) on every refresh
 //	oidc_throttle/<u:hash|ip:addr> failed logins and backoff
+//	oidc_logout/<sha256(csrf)>   logout waiting for confirmation: client, post-logout redirect URI, state, session binding
 //
 // Every record carries a purge time; oidc.cleanup deletes the expired.
 package oidc
@@ -318,6 +321,24 @@ func (p *provider) readCookie(msg engine.Msg, base string) string {
 		return ""
 	}
 	return value
+}
+
+// isLocalPath reports whether p is a path on this server: one leading
+// slash, not "//" or "/\" (which a browser reads as another host).
+func isLocalPath(p string) bool {
+	return len(p) > 0 && p[0] == '/' && (len(p) == 1 || p[1] != '/' && p[1] != '\\')
+}
+
+// formAction is where a provider page's form posts: the block's configured
+// path, else the path of the request that showed it, else fallback.
+func formAction(configured string, msg engine.Msg, fallback string) string {
+	if configured != "" {
+		return configured
+	}
+	if p := str(reqOf(msg), "path"); isLocalPath(p) {
+		return p
+	}
+	return fallback
 }
 
 // appendQuery adds parameters to a registered redirect URI, keeping the

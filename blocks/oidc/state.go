@@ -20,10 +20,11 @@ const (
 	nsGrants   = "oidc_grants"
 	nsRefresh  = "oidc_refresh"
 	nsThrottle = "oidc_throttle"
+	nsLogout   = "oidc_logout"
 )
 
 // stateNamespaces are cleaned by oidc.cleanup.
-var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle}
+var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.
@@ -88,6 +89,19 @@ type sessionRecord struct {
 	AMR      []string `json:"amr,omitempty"`
 	Expires  int64    `json:"expires"`
 	Purge    int64    `json:"purge"`
+}
+
+// logoutRecord is a logout request waiting for the person to confirm it,
+// stored under the SHA-256 of the confirmation form's CSRF token: the
+// checked client, redirect URI and state, and the SHA-256 of the session
+// cookie it may end (so the token works in no other browser or session).
+type logoutRecord struct {
+	Binding     string `json:"binding"`
+	ClientID    string `json:"client_id,omitempty"`
+	RedirectURI string `json:"redirect_uri,omitempty"`
+	State       string `json:"state,omitempty"`
+	Expires     int64  `json:"expires"`
+	Purge       int64  `json:"purge"`
 }
 
 // codeRecord is an authorization code. Used codes are kept (until Purge)

@@ -871,8 +871,10 @@ func TestPeopleProtocolAttacks(t *testing.T) {
 		if q := p.redirectQuery(t, b1.get(t, p.authorizeURL(params)), webCB); q.Get("code") == "" {
 			t.Fatalf("session lost: %v", q)
 		}
-		// client_id alone names the client too.
+		// client_id alone names the client too; without a hint the person
+		// is asked first (the next subtest), then sent back.
 		pg := b1.get(t, p.issuer+"/oauth/logout?"+url.Values{"client_id": {"web"}, "post_logout_redirect_uri": {byeURI}, "state": {"x y"}}.Encode())
+		pg = b1.do(t, "POST", p.issuer+"/oauth/logout", logoutForm(t, pg, "logout"))
 		if pg.status != 302 || pg.header.Get("Location") != byeURI+"?state=x+y" {
 			t.Fatalf("logout: %d %q", pg.status, pg.header.Get("Location"))
 		}
@@ -880,11 +882,137 @@ func TestPeopleProtocolAttacks(t *testing.T) {
 		if q.Get("error") != "login_required" {
 			t.Fatalf("after logout: %v", q)
 		}
-		// Without a redirect URI: a signed-out page.
+		// No session left and no redirect URI: a signed-out page.
 		if pg := b1.get(t, p.issuer+"/oauth/logout"); pg.status != 200 || !strings.Contains(pg.body, "signed out") {
 			t.Fatalf("plain logout: %d %s", pg.status, pg.body)
 		}
 	})
+
+	t.Run("logout without a hint for the session asks first", func(t *testing.T) {
+		alive := func(br *browser) bool {
+			t.Helper()
+			params := authzParams("web", webCB, "")
+			params.Set("prompt", "none")
+			return p.redirectQuery(t, br.get(t, p.authorizeURL(params)), webCB).Get("code") != ""
+		}
+		logoutURL := p.issuer + "/oauth/logout?" + url.Values{"client_id": {"web"}, "post_logout_redirect_uri": {byeURI}, "state": {"s1"}}.Encode()
+		victim, attacker := newBrowser(false), newBrowser(false)
+		freshCode(t, victim, "web", webCB)
+		verifier, challenge := pkcePair()
+		q := p.signIn(t, attacker, authzParams("web", webCB, challenge), "bob", "bobs password 123")
+		_, body := p.exchange(t, "web", rpSecret, q.Get("code"), webCB, verifier)
+		attackerHint := body["id_token"].(string)
+
+		// A cross-site GET (an image, a link): the question, nothing more.
+		pg := victim.get(t, logoutURL)
+		if pg.status != 200 || pg.header.Get("Location") != "" || pg.header.Get("Set-Cookie") != "" ||
+			!strings.Contains(pg.body, `action="/oauth/logout"`) || strings.Contains(pg.body, "<script") ||
+			!strings.Contains(pg.header.Get("Content-Security-Policy"), "default-src 'none'") ||
+			pg.header.Get("X-Frame-Options") != "DENY" || pg.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("question: %d %v\n%s", pg.status, pg.header, pg.body)
+		}
+		victimForm := logoutForm(t, pg, "logout")
+		// Someone else's ID token is no hint for this session.
+		logoutForm(t, victim.get(t, p.issuer+"/oauth/logout?"+url.Values{"id_token_hint": {attackerHint}, "post_logout_redirect_uri": {byeURI}}.Encode()), "logout")
+		attackerForm := logoutForm(t, attacker.get(t, logoutURL), "logout")
+
+		for _, tc := range []struct {
+			name string
+			br   *browser
+			form url.Values
+		}{
+			{"no token (a cross-site form)", victim, url.Values{"action": {"logout"}, "client_id": {"web"}, "post_logout_redirect_uri": {byeURI}}},
+			{"made-up token", victim, url.Values{"csrf": {strings.Repeat("A", 43)}, "action": {"logout"}}},
+			{"the attacker's token", victim, attackerForm},
+			{"the victim's token from another browser", newBrowser(false), victimForm},
+			{"the victim's token in the attacker's session", attacker, victimForm},
+			{"token with a smuggled redirect", victim, url.Values{"csrf": {strings.Repeat("B", 43)}, "action": {"logout"}, "client_id": {"web"}, "post_logout_redirect_uri": {"https://evil.example/"}}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				pg := tc.br.do(t, "POST", p.issuer+"/oauth/logout", tc.form)
+				if strings.HasPrefix(pg.header.Get("Location"), "https://evil.example") || pg.status == 302 || pg.header.Get("Set-Cookie") != "" {
+					t.Fatalf("%d %v\n%s", pg.status, pg.header, pg.body)
+				}
+			})
+		}
+		if !alive(victim) || !alive(attacker) {
+			t.Fatal("a forged answer ended a session")
+		}
+
+		// Stay signed in: nothing changes, and the token is spent.
+		form := logoutForm(t, victim.get(t, logoutURL), "stay")
+		if pg := victim.do(t, "POST", p.issuer+"/oauth/logout", form); pg.status != 200 || !strings.Contains(pg.body, "not been signed out") || pg.header.Get("Location") != "" {
+			t.Fatalf("stay: %d %s", pg.status, pg.body)
+		}
+		form.Set("action", "logout")
+		if pg := victim.do(t, "POST", p.issuer+"/oauth/logout", form); pg.status != 400 || pg.header.Get("Location") != "" {
+			t.Fatalf("the answered question again: %d %v", pg.status, pg.header)
+		}
+		if !alive(victim) {
+			t.Fatal("stay signed in ended the session")
+		}
+
+		// Sign out: the registered redirect with state, the cookie deleted.
+		pg = victim.do(t, "POST", p.issuer+"/oauth/logout", victimForm)
+		if pg.status != 302 || pg.header.Get("Location") != byeURI+"?state=s1" || !strings.Contains(pg.header.Get("Set-Cookie"), "Max-Age=0") {
+			t.Fatalf("sign out: %d %v", pg.status, pg.header)
+		}
+		if alive(victim) {
+			t.Fatal("signed out, still alive")
+		}
+		// Replayed: refused, even after signing in again.
+		freshCode(t, victim, "web", webCB)
+		if pg := victim.do(t, "POST", p.issuer+"/oauth/logout", victimForm); pg.status != 400 || pg.header.Get("Location") != "" {
+			t.Fatalf("replay: %d %v", pg.status, pg.header)
+		}
+		if !alive(victim) {
+			t.Fatal("a replayed answer ended the new session")
+		}
+	})
+
+	t.Run("loopback redirect URIs: any port, nothing else", func(t *testing.T) {
+		port := strings.Replace(spaCB, ":9/", ":50123/", 1)
+		verifier, challenge := pkcePair()
+		q := p.signIn(t, br, authzParams("spa", port, challenge), "ada", adaPassword)
+		for _, other := range []string{spaCB, strings.Replace(spaCB, ":9/", "/", 1), strings.Replace(spaCB, ":9/", ":50124/", 1)} {
+			status, body := p.exchange(t, "spa", "", q.Get("code"), other, verifier)
+			wantOAuthError(t, status, body, 400, "invalid_grant")
+		}
+		q = p.signIn(t, br, authzParams("spa", port, challenge), "ada", adaPassword)
+		if status, body := p.exchange(t, "spa", "", q.Get("code"), port, verifier); status != 200 || body["id_token"] == nil {
+			t.Fatalf("exchange with the request's port: %d %v", status, body)
+		}
+		for _, redirect := range []string{
+			"http://127.0.0.1.evil.example:50123/spa-cb",
+			"http://127.0.0.1:50123@evil.example/spa-cb",
+			"http://localhost:50123/spa-cb",
+			"http://[::1]:50123/spa-cb",
+			"https://127.0.0.1:50123/spa-cb",
+			"http://127.0.0.1:50123/spa-cb/../cb",
+			"http://127.0.0.1:50123/spa-cb?x=1",
+			"http://127.0.0.1:65536/spa-cb",
+			"http://127.0.0.2:50123/spa-cb",
+		} {
+			params := authzParams("spa", redirect, challenge)
+			params.Set("response_type", "token") // would be an error redirect if the URI were good
+			if pg := br.get(t, p.authorizeURL(params)); pg.status != 400 || pg.header.Get("Location") != "" {
+				t.Fatalf("%s: %d Location %q", redirect, pg.status, pg.header.Get("Location"))
+			}
+		}
+	})
+}
+
+var logoutRE = regexp.MustCompile(`<input type="hidden" name="csrf" value="([^"]*)"`)
+
+// logoutForm reads the sign-out question and answers it with action
+// (logout or stay).
+func logoutForm(t *testing.T, p page, action string) url.Values {
+	t.Helper()
+	m := logoutRE.FindStringSubmatch(p.body)
+	if p.status != 200 || !strings.Contains(p.body, `data-testid="logout-form"`) || m == nil {
+		t.Fatalf("expected the sign-out question, got %d at %s:\n%s", p.status, p.url, p.body)
+	}
+	return url.Values{"csrf": {html.UnescapeString(m[1])}, "action": {action}}
 }
 
 // TestPeopleExpiredCode: a person shortens the code lifetime in the
@@ -1182,6 +1310,40 @@ func TestPeopleSignInBrowser(t *testing.T) {
 	bodyStarts("bye")
 	if rp.byeState != "browser-bye" {
 		t.Fatalf("logout state %q", rp.byeState)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(rp.srv.URL+"/login"), chromedp.WaitVisible(form)); err != nil {
+		t.Fatal(err)
+	}
+	// A logout without an ID token (any site can link to it): flowd asks
+	// first. Staying keeps the session; signing out goes back to the app.
+	signIn("ada", adaPassword)
+	bodyStarts("signed in as ")
+	question := `[data-testid="logout-form"]`
+	bare := "http://" + s.addr + "/oauth/logout?" + url.Values{"client_id": {"webapp"},
+		"post_logout_redirect_uri": {rp.srv.URL + "/logged-out"}, "state": {"asked"}}.Encode()
+	if err := chromedp.Do(ctx, chromedp.Navigate(bare), chromedp.WaitVisible(question)); err != nil {
+		t.Fatal(err)
+	}
+	if name, err := chromedp.Run(ctx, chromedp.Text(`[data-testid="client-name"]`)); err != nil || name != "Web App" {
+		t.Fatalf("client name %q %v", name, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`[data-testid="stay-signed-in"]`)); err != nil {
+		t.Fatal(err)
+	}
+	bodyStarts("Still signed in")
+	if err := chromedp.Do(ctx, chromedp.Navigate(rp.srv.URL+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	bodyStarts("signed in as ")
+	if err := chromedp.Do(ctx, chromedp.Navigate(bare), chromedp.WaitVisible(question), chromedp.Click(`[data-testid="sign-out"]`)); err != nil {
+		t.Fatal(err)
+	}
+	bodyStarts("bye")
+	rp.mu.Lock()
+	bye := rp.byeState
+	rp.mu.Unlock()
+	if bye != "asked" {
+		t.Fatalf("logout state %q", bye)
 	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(rp.srv.URL+"/login"), chromedp.WaitVisible(form)); err != nil {
 		t.Fatal(err)
