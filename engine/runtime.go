@@ -702,7 +702,7 @@ type runState struct {
 	x     Exec
 	rc    runCtx
 	sn    snapper
-	queue [8]queued // a run with more in flight at once grows a copy
+	queue [2]queued // a chain needs one; fan-out grows a copy
 }
 
 type queued struct {
@@ -763,7 +763,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
 	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode)
 	steps := 0
-	now := time.Now()
+	// Step times are offsets from t0 on the monotonic clock, which is
+	// cheaper to read than the wall clock time.Now also reads.
+	at := time.Since(t0)
 	for head := 0; head < len(queue); {
 		q := queue[head]
 		queue[head] = queued{}
@@ -776,7 +778,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			tr.ErrorNode = q.n.node.ID
 			return tr, fmt.Errorf("%w (%d node executions); a wire loop?", ErrStepLimit, lim.MaxSteps)
 		}
-		if cerr := rc.errAt(now); cerr != nil {
+		if cerr := rc.errAt(t0.Add(at)); cerr != nil {
 			tr.ErrorNode = q.n.node.ID
 			if errors.Is(cerr, context.DeadlineExceeded) {
 				return tr, fmt.Errorf("%w (%s) before node %q", ErrDeadline, lim.Deadline, q.n.node.ID)
@@ -784,11 +786,11 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			return tr, fmt.Errorf("run cancelled before node %q: %w", q.n.node.ID, cerr)
 		}
 		x.NodeID, x.Logger = q.n.node.ID, q.n.log
-		began := now
+		began := at
 		port, perr := q.n.process(ctx, x, q.msg)
-		now = time.Now() // this step's end, the next one's start
-		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(now.Sub(began))}
-		if perr != nil && errors.Is(rc.errAt(now), context.DeadlineExceeded) {
+		at = time.Since(t0) // this step's end, the next one's start
+		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(at - began)}
+		if perr != nil && errors.Is(rc.errAt(t0.Add(at)), context.DeadlineExceeded) {
 			perr = fmt.Errorf("%w (%s) in node %q: %v", ErrDeadline, lim.Deadline, q.n.node.ID, perr)
 		}
 		if perr != nil {
