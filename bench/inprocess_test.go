@@ -203,3 +203,55 @@ func BenchmarkPaired(b *testing.B) {
 		})
 	}
 }
+
+// nopWriter is a ResponseWriter that keeps nothing, so BenchmarkHandler
+// times the handlers and not a recorder.
+type nopWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *nopWriter) Header() http.Header { return w.h }
+func (w *nopWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return len(p), nil
+}
+func (w *nopWriter) WriteHeader(code int) { w.code = code }
+
+// BenchmarkHandler times the two handlers alone on one reused request:
+// what flowd adds per request, without the request parsing and response
+// recording both would share.
+//
+//	go test -run='^$' -bench=BenchmarkHandler -benchmem ./bench/
+func BenchmarkHandler(b *testing.B) {
+	p := setup(b)
+	for _, ep := range []struct{ name, path, authz string }{
+		{"jwks", "/.well-known/jwks.json", ""},
+		{"hello", "/api/hello", "Bearer " + p.token},
+	} {
+		for _, srv := range []struct {
+			name string
+			h    http.Handler
+		}{{"flowd", p.flowd}, {"baseline", p.base}} {
+			b.Run(ep.name+"/"+srv.name, func(b *testing.B) {
+				req := httptest.NewRequest("GET", ep.path, nil)
+				req.Header.Set("Accept", "*/*")
+				if ep.authz != "" {
+					req.Header.Set("Authorization", ep.authz)
+				}
+				w := &nopWriter{h: http.Header{}}
+				b.ReportAllocs()
+				for b.Loop() {
+					clear(w.h)
+					w.code = 0
+					srv.h.ServeHTTP(w, req)
+					if w.code != 200 {
+						b.Fatalf("status %d", w.code)
+					}
+				}
+			})
+		}
+	}
+}

@@ -79,6 +79,16 @@ func (e *Expr) Eval(x *Exec, msg Msg) (any, error) {
 	return e.Run(x.Env(msg))
 }
 
+// Constant returns the expression's value if it is a literal (after
+// expr's constant folding) of an immutable type: string, int, float64,
+// bool or nil. Blocks use it to do work once at deploy instead of per run.
+func (e *Expr) Constant() (any, bool) {
+	if e == nil || !e.isConst {
+		return nil, false
+	}
+	return e.konst, true
+}
+
 // walkPath fetches msg.path[0].path[1]... while every step is a
 // map[string]any; a missing last key is nil, as in the VM. ok is false
 // when a step is anything else (nil, another type): the VM then decides,

@@ -95,6 +95,7 @@ type Runtime struct {
 	// realClock: Options.Now was left to time.Now, so a run's start time
 	// is the monotonic reading it takes anyway.
 	realClock bool
+	clock     fastClock
 
 	mu     sync.Mutex   // serializes Deploy/Undeploy/Close
 	fmu    sync.RWMutex // guards flows, so runs never wait for a deploy
@@ -636,7 +637,7 @@ func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (
 			start = triggers[0]
 		}
 	}
-	return d.run(ctx, start, msg, true)
+	return d.run(ctx, start, msg, true, -1)
 }
 
 // TriggerContext is how a started trigger fires runs of its flow version.
@@ -651,7 +652,18 @@ type TriggerContext struct {
 // Fire runs the flow from this trigger with msg, on the caller's goroutine,
 // and returns its trace. The error is the run's failure, if it failed.
 func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg, false)
+	return t.d.run(ctx, t.n, msg, false, -1)
+}
+
+// FireSized is Fire for a trigger that knows an upper bound of its
+// message's size, in the units of the engine's estimate (a string counts
+// its length plus 2, a map key its length plus 4, a map or list 2 plus
+// its members, a number or bool 8). The engine then checks that bound
+// against Limits.MaxMessageBytes instead of walking the message; a bound
+// below the real size lets a too-big message through this first check
+// only (blocks without Spec.Bounded still re-measure it).
+func (t *TriggerContext) FireSized(ctx context.Context, msg Msg, size int) (*Trace, error) {
+	return t.d.run(ctx, t.n, msg, false, max(size, 0))
 }
 
 // Version is the flow version this trigger belongs to.
@@ -713,8 +725,9 @@ type queued struct {
 }
 
 // run carries msg from start through the flow. snapAll takes message
-// snapshots whatever the flow's snapshot rate.
-func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool) (tr *Trace, err error) {
+// snapshots whatever the flow's snapshot rate; sizeHint >= 0 is the
+// trigger's bound on msg's size (FireSized).
+func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool, sizeHint int) (tr *Trace, err error) {
 	if !d.enter() {
 		return nil, fmt.Errorf("run %q version %d: %w", d.flow.ID, d.version, errRetired)
 	}
@@ -724,7 +737,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	}
 	rt := d.rt
 	lim := rt.limits
-	t0 := time.Now() // monotonic, whatever clock Options.Now is
+	t0 := rt.clock.now() // monotonic, whatever clock Options.Now is
 	started := t0
 	if !rt.realClock {
 		started = rt.opts.Now()
@@ -755,7 +768,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 
 	sn := &rs.sn
 	sn.extra, sn.limit = d.sensitive, lim.MaxMessageBytes
-	first, firstNode, size := sn.step(msg, nil, nil, full)
+	var first any
+	var firstNode *snapNode
+	size := sizeHint
+	if full || sizeHint < 0 {
+		first, firstNode, size = sn.step(msg, nil, nil, full)
+	}
 	if size > lim.MaxMessageBytes {
 		tr.ErrorNode = start.node.ID
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)

@@ -239,3 +239,49 @@ func TestSnapshotRateHandledErrorKeepsMessage(t *testing.T) {
 		t.Errorf("other steps carry messages: %v / %v", tr.Steps[0].Msg, tr.Steps[2].Msg)
 	}
 }
+
+// FireSized: the trigger's bound replaces the engine's walk of the first
+// message in a light run; a bound over the limit fails the run at the
+// trigger, as the walk would.
+func TestFireSized(t *testing.T) {
+	h := newHarness()
+	rt := newTestRuntime(t, h, Options{SnapshotsPerSecond: -1, Limits: Limits{MaxMessageBytes: 1000}})
+	deploy(t, rt, mkFlow("f", []Node{node("t", "test.trigger", nil), node("c", "test.capture", nil)}, "t.out>c"), 1)
+	rt.ring("f").snaps.rate = 0 // light runs
+	tc := h.trigger("t")
+	if _, err := tc.FireSized(t.Context(), Msg{"a": 1}, 2000); !errors.Is(err, ErrMessageTooBig) {
+		t.Errorf("bound over the limit: %v", err)
+	}
+	if tr, err := tc.FireSized(t.Context(), Msg{"a": 1}, 50); err != nil || tr.Status != StatusOK {
+		t.Errorf("bound under the limit: %v", err)
+	}
+	if got := MessageSize(Msg{"a": "xy"}); got != 2+len("a")+4+len("xy")+2 {
+		t.Errorf("MessageSize %d", got)
+	}
+	// A full run walks the message anyway (it snapshots it).
+	rt.ring("f").snaps.rate = -1
+	if _, err := tc.FireSized(t.Context(), Msg{"big": string(make([]byte, 2000))}, 10); !errors.Is(err, ErrMessageTooBig) {
+		t.Errorf("full run with an under-bound: %v", err)
+	}
+}
+
+func TestFastClock(t *testing.T) {
+	var c fastClock
+	for i := range 1000 {
+		before := time.Now()
+		got := c.now()
+		after := time.Now()
+		if got.Before(before.Add(-time.Millisecond)) || got.After(after.Add(time.Millisecond)) {
+			t.Fatalf("read %d: %v not within [%v, %v]", i, got, before, after)
+		}
+		if d := time.Since(got); d < -time.Millisecond {
+			t.Fatalf("monotonic reading ahead by %v", -d)
+		}
+	}
+	// A stale base is replaced by a fresh reading.
+	old := time.Now().Add(-2 * fastClockResync)
+	c.base.Store(&old)
+	if got := c.now(); time.Since(got) > time.Second {
+		t.Errorf("stale base kept: %v", got)
+	}
+}

@@ -670,6 +670,11 @@ func Redact(v any) any {
 // instead of overflowing the stack.
 const maxMsgDepth = 256
 
+// MessageSize is the engine's estimate of a message's encoded size, the
+// figure Limits.MaxMessageBytes bounds (and TriggerContext.FireSized's
+// size is in).
+func MessageSize(v any) int { return msgSizeAt(v, math.MaxInt/2, 0) }
+
 // msgSize estimates the encoded size of a message, stopping once it passes
 // limit. It walks the value without allocating.
 func msgSize(v any, limit int) int { return msgSizeAt(v, limit, 0) }

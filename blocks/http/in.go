@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -52,6 +53,8 @@ type inTrigger struct {
 	// tctx is set by Start before the route is claimed; the claim's atomic
 	// publication makes it visible to serving goroutines.
 	tctx *engine.TriggerContext
+	// The last path and Host seen, boxed (see boxCached).
+	lastPath, lastHost atomic.Pointer[boxed]
 }
 
 var (
@@ -200,7 +203,14 @@ func (t *inTrigger) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex := &exchange{w: w}
-	tr, err := t.tctx.Fire(context.WithValue(r.Context(), exchangeKey{}, ex), msg)
+	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
+	var tr *engine.Trace
+	var err error
+	if _, hasBody := msg["body"]; hasBody {
+		tr, err = t.tctx.Fire(ctx, msg) // the engine measures the decoded body
+	} else {
+		tr, err = t.tctx.FireSized(ctx, msg, t.sizeBound(r))
+	}
 	if tr == nil && errors.Is(err, engine.ErrNotDeployed) {
 		// This version retired between the route lookup and the run: a
 		// redeploy replaced it (its successor had claimed first) or an
@@ -239,6 +249,68 @@ func (t *inTrigger) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// boxedMethods are the usual methods as interface values, so storing one
+// in a message does not allocate.
+var boxedMethods = func() map[string]any {
+	m := map[string]any{}
+	for _, v := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		m[v] = v
+	}
+	return m
+}()
+
+func boxMethod(m string) any {
+	if b, ok := boxedMethods[m]; ok {
+		return b
+	}
+	return m
+}
+
+// boxed caches the last boxed value of a string that usually repeats (a
+// route's path, the Host): a hit costs a load and a compare instead of an
+// allocation.
+type boxed struct {
+	s string
+	v any
+}
+
+func boxCached(c *atomic.Pointer[boxed], s string) any {
+	if b := c.Load(); b != nil && b.s == s {
+		return b.v
+	}
+	b := &boxed{s: s, v: s}
+	c.Store(b)
+	return b.v
+}
+
+func (t *inTrigger) boxPath(p string) any { return boxCached(&t.lastPath, p) }
+func (t *inTrigger) boxHost(h string) any { return boxCached(&t.lastHost, h) }
+
+// sizeBound is an upper bound of a bodyless request message's size in
+// the engine's units (see engine.TriggerContext.FireSized), from the
+// request it was built of: cheaper than the engine's walk of the message,
+// and it iterates no map but the request's headers.
+func (t *inTrigger) sizeBound(r *http.Request) int {
+	const entry = 12                                            // a key's quotes, colon, comma and a value's quotes, with room
+	n := 64 + 8*entry + len("remote_addr") + len("query_all") + // the fixed keys of msg and msg.req
+		len(r.Method) + len(r.URL.Path) + len(r.RemoteAddr) + len(r.Host)
+	for _, name := range t.params {
+		n += len(name) + len(r.PathValue(name)) + entry
+	}
+	if q := r.URL.RawQuery; q != "" {
+		// Each name and value appears in query and in query_all, decoded
+		// (never longer than in the raw query), each pair with its keys.
+		n += 2*len(q) + 4*entry*(strings.Count(q, "&")+1)
+	}
+	for k, vs := range r.Header {
+		n += len(k) + entry
+		for _, v := range vs {
+			n += len(v) + 2 // the joined value and its separator
+		}
+	}
+	return n
+}
+
 // message turns a request into a run's message, or refuses it. It also
 // returns the body's size.
 //
@@ -270,14 +342,14 @@ func (t *inTrigger) message(w http.ResponseWriter, r *http.Request, rd *redispat
 		params[name] = r.PathValue(name)
 	}
 	msg := engine.Msg{"req": map[string]any{
-		"method":      r.Method,
-		"path":        r.URL.Path,
+		"method":      boxMethod(r.Method),
+		"path":        t.boxPath(r.URL.Path),
 		"params":      params,
 		"query":       firstValues(query),
 		"query_all":   map[string][]string(query),
 		"headers":     headerMap(r.Header),
 		"remote_addr": r.RemoteAddr,
-		"host":        r.Host,
+		"host":        t.boxHost(r.Host),
 	}}
 	if rd != nil {
 		if rd.size > t.maxBody {

@@ -43,8 +43,9 @@ func respondSpec() engine.Spec {
 }
 
 type respondHeader struct {
-	name string // canonical
-	expr *engine.Expr
+	name   string // canonical
+	expr   *engine.Expr
+	values []string // the values when expr is a constant, evaluated at deploy
 }
 
 // respond writes the response of an http.in run.
@@ -53,7 +54,16 @@ type respond struct {
 	headers     []respondHeader
 	body        *engine.Expr // nil: no body
 	contentType string
+	ctValue     []string // []string{contentType}
 }
+
+// Header values shared by every response. net/http copies a handler's
+// header map when it writes the header and never changes the slices;
+// they have no spare capacity, so an append elsewhere copies too.
+var (
+	nosniffValue = []string{"nosniff"}
+	noStoreValue = []string{"no-store"}
+)
 
 var _ engine.Block = (*respond)(nil)
 
@@ -73,7 +83,7 @@ func newRespondFromConfig(s *engine.Setup) (engine.Block, error) {
 				return nil, s.Errorf("headers."+h.Name, "header %s is given twice", name)
 			}
 		}
-		headers = append(headers, respondHeader{name, h.Expr})
+		headers = append(headers, respondHeader{name: name, expr: h.Expr})
 	}
 	ct := c.String("content_type")
 	if ct == "" {
@@ -86,7 +96,16 @@ func newRespondFromConfig(s *engine.Setup) (engine.Block, error) {
 }
 
 func newRespond(status int, headers []respondHeader, body *engine.Expr, contentType string) *respond {
-	return &respond{status: status, headers: headers, body: body, contentType: contentType}
+	for i, h := range headers {
+		// A constant header (say "'*'") is evaluated once, here.
+		if v, ok := h.expr.Constant(); ok {
+			if values, err := headerValues(v); err == nil {
+				headers[i].values = slices.Clip(values)
+			}
+		}
+	}
+	return &respond{status: status, headers: headers, body: body, contentType: contentType,
+		ctValue: []string{contentType}}
 }
 
 // headerValue is one evaluated header: most have one value.
@@ -109,13 +128,15 @@ func (b *respond) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 	var hbuf [4]headerValue
 	set := hbuf[:0]
 	for _, h := range b.headers {
-		v, err := h.expr.Eval(x, msg)
-		if err != nil {
-			return "", fmt.Errorf("header %s: %w", h.name, err)
-		}
-		values, err := headerValues(v)
-		if err != nil {
-			return "", fmt.Errorf("header %s: %w", h.name, err)
+		values := h.values
+		if values == nil {
+			v, err := h.expr.Eval(x, msg)
+			if err != nil {
+				return "", fmt.Errorf("header %s: %w", h.name, err)
+			}
+			if values, err = headerValues(v); err != nil {
+				return "", fmt.Errorf("header %s: %w", h.name, err)
+			}
 		}
 		if len(values) == 0 {
 			continue
@@ -140,16 +161,20 @@ func (b *respond) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 	}
 
 	h := ex.w.Header()
-	h["X-Content-Type-Options"] = []string{"nosniff"}
+	h["X-Content-Type-Options"] = nosniffValue
 	for _, hv := range set {
 		h[hv.name] = hv.values
 	}
 	if _, ok := h["Cache-Control"]; !ok {
-		h["Cache-Control"] = []string{"no-store"}
+		h["Cache-Control"] = noStoreValue
 	}
 	if !noBody {
 		if buf.Len() > 0 {
-			h["Content-Type"] = []string{ct}
+			if ct == b.contentType {
+				h["Content-Type"] = b.ctValue
+			} else {
+				h["Content-Type"] = []string{ct}
+			}
 		}
 		h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
 	}

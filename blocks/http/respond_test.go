@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,5 +191,32 @@ func TestEncodeBody(t *testing.T) {
 				t.Errorf("got %q, %v; want %q", buf.String(), err, tc.want)
 			}
 		})
+	}
+}
+
+// Constant headers are evaluated once at deploy and their values shared;
+// a wrapper that appends to a response's header values after the flow
+// answered must not leak into later responses.
+func TestRespondConstantHeadersShared(t *testing.T) {
+	e := newEnv(t, engine.Options{})
+	e.deploy(t, endpoint(t, "c", "GET", "/c", map[string]any{"body": `"ok"`, "content_type": "text/plain",
+		"headers": map[string]any{"X-A": `"one"`, "Vary": `'Origin'`}}), 1)
+	for i := range 3 {
+		w := httptest.NewRecorder()
+		e.router.ServeHTTP(w, httptest.NewRequest("GET", "/c", nil))
+		h := w.Header()
+		if got := h.Values("X-A"); len(got) != 1 || got[0] != "one" {
+			t.Fatalf("response %d: X-A %q", i, got)
+		}
+		if got := h.Values("Vary"); len(got) != 1 || got[0] != "Origin" {
+			t.Fatalf("response %d: Vary %q", i, got)
+		}
+		if got := h.Values("X-Content-Type-Options"); len(got) != 1 {
+			t.Fatalf("response %d: nosniff %q", i, got)
+		}
+		// What a careless middleware might do afterwards.
+		h.Add("Vary", "Accept-Encoding")
+		h["X-Content-Type-Options"] = append(h["X-Content-Type-Options"], "extra")
+		h["Content-Type"] = append(h["Content-Type"], "text/html")
 	}
 }

@@ -78,9 +78,17 @@ func NewRouter(opts RouterOptions) *Router {
 
 // ServeHTTP routes a request to the http.in that claims it.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	mw := muxWriter{ResponseWriter: w}
-	rt.cur.Load().mux.ServeHTTP(&mw, r)
+	// The wrapper is only used while ServeMux routes and answers: a matched
+	// route's handler unwraps it at once, and runs end before ServeHTTP
+	// returns, so it goes back to the pool then.
+	mw := muxWriters.Get().(*muxWriter)
+	*mw = muxWriter{ResponseWriter: w}
+	rt.cur.Load().mux.ServeHTTP(mw, r)
+	*mw = muxWriter{}
+	muxWriters.Put(mw)
 }
+
+var muxWriters = sync.Pool{New: func() any { return new(muxWriter) }}
 
 // Routes lists the served routes sorted by pattern. A route claimed by two
 // versions of a flow during a redeploy is listed once, for the newer.

@@ -1,0 +1,89 @@
+package httpblock
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// TestSizeBound: the bound http.in gives the engine for a bodyless
+// request (instead of the engine walking the message) is never below the
+// engine's own estimate, on requests of every shape.
+func TestSizeBound(t *testing.T) {
+	tr := &inTrigger{params: []string{"id", "rest"}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	word := func(max int) string {
+		const chars = "abcXYZ019-_.~%/ é\"\\"
+		b := make([]rune, rng.IntN(max+1))
+		for i := range b {
+			b[i] = []rune(chars)[rng.IntN(len([]rune(chars)))]
+		}
+		return string(b)
+	}
+	for i := range 2000 {
+		q := url.Values{}
+		for range rng.IntN(4) {
+			k := word(6)
+			for range 1 + rng.IntN(3) {
+				q.Add(k, word(10))
+			}
+		}
+		target := "/items/" + url.PathEscape(word(8)) + "/" + url.PathEscape(word(12))
+		if len(q) > 0 {
+			target += "?" + q.Encode()
+		}
+		r := httptest.NewRequest("GET", target, nil)
+		r.SetPathValue("id", word(8))
+		r.SetPathValue("rest", word(12))
+		for range rng.IntN(6) {
+			k := http.CanonicalHeaderKey("X-" + strings.Map(func(c rune) rune {
+				if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+					return c
+				}
+				return 'h'
+			}, word(8)))
+			for range 1 + rng.IntN(3) {
+				r.Header.Add(k, word(20))
+			}
+		}
+		if i%7 == 0 {
+			r.Header.Add("Cookie", "a=1")
+			r.Header.Add("Cookie", "b=2")
+		}
+		msg, _, ref := tr.message(httptest.NewRecorder(), r, nil)
+		if ref != nil {
+			continue // a query net/url refuses
+		}
+		if got, est := tr.sizeBound(r), engine.MessageSize(msg); got < est {
+			t.Fatalf("request %d (%s, %d headers): bound %d < engine estimate %d", i, target, len(r.Header), got, est)
+		}
+	}
+}
+
+// A bodyless request whose headers alone pass the message size limit is
+// still refused with 413 before any block runs.
+func TestSizeBoundHugeHeaders(t *testing.T) {
+	e := newEnv(t, engine.Options{Limits: engine.Limits{MaxMessageBytes: 4096}})
+	e.deploy(t, endpoint(t, "h", "GET", "/h", map[string]any{"body": `"ok"`}), 1)
+	req := httptest.NewRequest("GET", "/h", nil)
+	for i := range 10 {
+		req.Header.Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("v", 500))
+	}
+	w := httptest.NewRecorder()
+	e.router.ServeHTTP(w, req)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d, want 413: %s", w.Code, w.Body)
+	}
+	small := httptest.NewRequest("GET", "/h", nil)
+	w = httptest.NewRecorder()
+	e.router.ServeHTTP(w, small)
+	if w.Code != 200 {
+		t.Errorf("small request: %d %s", w.Code, w.Body)
+	}
+}
