@@ -154,12 +154,22 @@ func (t *inTrigger) Stop(context.Context) error {
 // exchange is the request being answered, carried on the run's context.
 // A run executes on one goroutine (the handler's), so it needs no lock.
 type exchange struct {
+	// The request's context: the exchange is the run's parent context
+	// itself (one allocation instead of a context.WithValue besides).
+	context.Context
 	w       http.ResponseWriter
 	written bool
 	status  int
 }
 
 type exchangeKey struct{}
+
+func (e *exchange) Value(key any) any {
+	if _, ok := key.(exchangeKey); ok {
+		return e
+	}
+	return e.Context.Value(key)
+}
 
 func exchangeFrom(ctx context.Context) *exchange {
 	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
@@ -202,8 +212,8 @@ func (t *inTrigger) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ref.status, ref.body)
 		return
 	}
-	ex := &exchange{w: w}
-	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
+	ex := &exchange{Context: r.Context(), w: w}
+	ctx := context.Context(ex)
 	var tr *engine.Trace
 	var err error
 	if _, hasBody := msg["body"]; hasBody {

@@ -148,15 +148,22 @@ func (b *respond) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 		set = append(set, headerValue{h.name, values})
 	}
 	noBody := b.status == http.StatusNoContent || b.status == http.StatusNotModified
-	buf := getBuf()
-	defer putBuf(buf)
+	var body []byte // what to send
 	if !noBody && b.body != nil {
 		v, err := b.body.Eval(x, msg)
 		if err != nil {
 			return "", fmt.Errorf("body: %w", err)
 		}
-		if err := encodeBody(buf, v, isJSONType(ct)); err != nil {
-			return "", fmt.Errorf("body: %w", err)
+		switch t := v.(type) {
+		case []byte:
+			body = t // sent as is, without a copy into a buffer first
+		default:
+			buf := getBuf()
+			defer putBuf(buf)
+			if err := encodeBody(buf, v, isJSONType(ct)); err != nil {
+				return "", fmt.Errorf("body: %w", err)
+			}
+			body = buf.Bytes()
 		}
 	}
 
@@ -169,20 +176,20 @@ func (b *respond) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 		h["Cache-Control"] = noStoreValue
 	}
 	if !noBody {
-		if buf.Len() > 0 {
+		if len(body) > 0 {
 			if ct == b.contentType {
 				h["Content-Type"] = b.ctValue
 			} else {
 				h["Content-Type"] = []string{ct}
 			}
 		}
-		h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	}
 	ex.written, ex.status = true, b.status
 	ex.w.WriteHeader(b.status)
-	if buf.Len() > 0 {
+	if len(body) > 0 {
 		// A failed write means the client left; the run goes on regardless.
-		ex.w.Write(buf.Bytes()) //nolint:errcheck
+		ex.w.Write(body) //nolint:errcheck
 	}
 	// Send it now: blocks after "out" (logging) must not delay the client.
 	if f, ok := ex.w.(http.Flusher); ok {
