@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzDecodeFlow: DecodeFlow never panics; what it accepts validates
@@ -38,6 +39,10 @@ func FuzzDecodeFlow(f *testing.F) {
 	}
 	reg := testRegistry(f, newHarness())
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A hang is a bug too: crash (and so record the input) instead of
+		// stalling the fuzzer, which would still report PASS.
+		wd := time.AfterFunc(10*time.Second, func() { panic("FuzzDecodeFlow: one input ran for 10 s") })
+		defer wd.Stop()
 		fl, err := DecodeFlow(data)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidFlow) || FirstValidation(err) == nil {
