@@ -46,7 +46,9 @@ type Options struct {
 	// otherwise the token stored by EnsureAdminToken is.
 	AdminToken string
 	// Examples are flow documents installed and deployed on the first
-	// start of an empty store (the flowd binary passes flows/examples).
+	// start of an empty store (the flowd binary passes flows/examples);
+	// later starts upgrade those still exactly as an earlier release
+	// shipped them (see app.App.Start).
 	Examples fs.FS
 	// Limits bound every run (zero values take the engine's defaults).
 	Limits engine.Limits
@@ -214,8 +216,8 @@ func (f *Flowd) EnsureAdminToken(ctx context.Context) (string, error) {
 	return f.tokens.Ensure(ctx)
 }
 
-// Start installs the examples on first start, deploys stored flows and
-// starts the cron scheduler.
+// Start installs the examples on first start (later: upgrades unchanged
+// ones), deploys stored flows and starts the cron scheduler.
 func (f *Flowd) Start(ctx context.Context) error {
 	f.sched.Start()
 	return f.app.Start(ctx)

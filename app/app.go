@@ -6,7 +6,7 @@
 //	PutFlow ----> store draft (rev+1)              status: undeployed changes
 //	Deploy  ----> validate -> store version n -> runtime swap   status: deployed
 //	Restore ----> draft := version n -> Deploy (if it was deployed)
-//	Start   ----> install examples (first start) -> redeploy every deployed version
+//	Start   ----> install examples (first start) or upgrade unchanged ones -> redeploy every deployed version
 package app
 
 import (
@@ -17,9 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"path"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +44,8 @@ type Config struct {
 	// Env is the allow-list of environment variables expressions see.
 	Env map[string]string
 	// Examples holds flow documents (*.json) installed and deployed on the
-	// first start of an empty store.
+	// first start of an empty store, and upgraded on later starts where the
+	// store still holds an earlier shipped version (see examples.go).
 	Examples fs.FS
 	Now      func() time.Time
 	// RunsPerFlow is the store's ring size for traces (0: the store default).
@@ -101,16 +100,15 @@ func (a *App) Store() store.Store { return a.st }
 
 var (
 	nsSystem       = "system"
-	keyInstalled   = "examples_installed"
-	errNoExamples  = errors.New("no examples")
 	deployNoteUser = "deploy"
 )
 
-// Start installs the example flows on first start, then deploys every flow
-// that was deployed when flowd last stopped. A flow that fails to deploy is
-// logged and left undeployed in the runtime; the others still start.
+// Start brings the prebuilt flows up to date (installs them on the first
+// start, see examples.go), then deploys every flow that was deployed when
+// flowd last stopped. A flow that fails to deploy is logged and left
+// undeployed in the runtime; the others still start.
 func (a *App) Start(ctx context.Context) error {
-	if err := a.installExamples(ctx); err != nil && !errors.Is(err, errNoExamples) {
+	if err := a.syncExamples(ctx); err != nil {
 		return err
 	}
 	recs, err := a.st.ListFlows(ctx)
@@ -122,7 +120,7 @@ func (a *App) Start(ctx context.Context) error {
 			continue
 		}
 		if n, ok := a.rt.Deployed(rec.ID); ok && n == rec.Deployed {
-			continue // just installed and deployed
+			continue // just installed or upgraded, and deployed
 		}
 		v, err := a.st.GetVersion(ctx, rec.ID, rec.Deployed)
 		if err != nil {
@@ -136,40 +134,6 @@ func (a *App) Start(ctx context.Context) error {
 		if err != nil {
 			a.log.Error("flow did not start", "flow", rec.ID, "version", v.N, "err", err)
 		}
-	}
-	return nil
-}
-
-func (a *App) installExamples(ctx context.Context) error {
-	if a.cfg.Examples == nil {
-		return errNoExamples
-	}
-	if _, err := a.st.GetKV(ctx, nsSystem, keyInstalled); err == nil {
-		return nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("app: read install marker: %w", err)
-	}
-	names, err := fs.Glob(a.cfg.Examples, "*.json")
-	if err != nil {
-		return fmt.Errorf("app: list examples: %w", err)
-	}
-	sort.Strings(names)
-	var failed []string
-	for _, name := range names {
-		doc, err := fs.ReadFile(a.cfg.Examples, name)
-		if err != nil {
-			return fmt.Errorf("app: read example %s: %w", name, err)
-		}
-		if _, err := a.Import(ctx, doc, true); err != nil {
-			a.log.Error("example flow not installed", "file", path.Base(name), "err", err)
-			failed = append(failed, name)
-		}
-	}
-	if err := a.st.SetKV(ctx, nsSystem, keyInstalled, []byte(a.cfg.Now().UTC().Format(time.RFC3339))); err != nil {
-		return fmt.Errorf("app: write install marker: %w", err)
-	}
-	if len(failed) > 0 {
-		a.log.Warn("some example flows were not installed", "files", failed)
 	}
 	return nil
 }
@@ -362,6 +326,11 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 func (a *App) Deploy(ctx context.Context, id string) (store.Version, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.deploy(ctx, id, deployNoteUser)
+}
+
+// deploy is Deploy with a.mu held; note is the new version's note.
+func (a *App) deploy(ctx context.Context, id, note string) (store.Version, error) {
 	rec, err := a.st.GetFlow(ctx, id)
 	if err != nil {
 		return store.Version{}, fmt.Errorf("flow %q: %w", id, err)
@@ -373,7 +342,7 @@ func (a *App) Deploy(ctx context.Context, id string) (store.Version, error) {
 	if err := a.rt.Validate(ctx, f); err != nil {
 		return store.Version{}, err
 	}
-	v, err := a.st.AddVersion(ctx, id, rec.Doc, deployNoteUser)
+	v, err := a.st.AddVersion(ctx, id, rec.Doc, note)
 	if err != nil {
 		return store.Version{}, fmt.Errorf("store version of %q: %w", id, err)
 	}

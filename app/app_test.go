@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,11 +53,17 @@ func doc(id, extra string) string {
 
 func open(t *testing.T, path string, examples fstest.MapFS) (*app.App, func()) {
 	t.Helper()
+	return openLogged(t, path, examples, nil)
+}
+
+// openLogged is open with a logger (nil: discard).
+func openLogged(t *testing.T, path string, examples fstest.MapFS, log *slog.Logger) (*app.App, func()) {
+	t.Helper()
 	st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := app.Config{Store: st, Registry: registry()}
+	cfg := app.Config{Store: st, Registry: registry(), Logger: log}
 	if examples != nil {
 		cfg.Examples = examples
 	}
