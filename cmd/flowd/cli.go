@@ -150,7 +150,10 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	}
 	return flowd.New(flowd.Options{Store: st, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
-		SnapshotsPerSecond: snaps, SecureCookies: c.tlsCert != ""})
+		SnapshotsPerSecond: snaps,
+		// Behind a TLS-terminating proxy flowd itself speaks http, but an
+		// https issuer says browsers reach it over https.
+		SecureCookies: c.tlsCert != "" || strings.HasPrefix(strings.ToLower(issuer), "https://")})
 }
 
 // exprEnv returns the environment variables expressions may read: those

@@ -341,3 +341,31 @@ func TestAddrFile(t *testing.T) {
 		t.Fatalf("round trip: %q %q %v", base, certFile, err)
 	}
 }
+
+// Behind a TLS-terminating proxy (plain http here, an https issuer) the
+// admin session cookie is Secure too; with an http issuer it is not.
+func TestSecureCookieFromIssuer(t *testing.T) {
+	for _, tc := range []struct {
+		issuer string
+		secure bool
+	}{{"https://id.example.test", true}, {"", false}} {
+		c := &cli{getenv: envOf(map[string]string{"FLOWD_ADMIN_PASSWORD": "a long enough password"})}
+		args := []string{"--data", filepath.Join(t.TempDir(), "data")}
+		if tc.issuer != "" {
+			args = append(args, "--issuer", tc.issuer)
+		}
+		s := serveWith(t, c, args...)
+		nofollow := &http.Client{Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := nofollow.PostForm(s.base+"/admin/login", url.Values{"password": {"a long enough password"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cookies := resp.Cookies()
+		if resp.StatusCode != http.StatusSeeOther || len(cookies) != 1 || cookies[0].Secure != tc.secure {
+			t.Errorf("issuer %q: login %d, cookies %v, want Secure=%v", tc.issuer, resp.StatusCode, resp.Header.Values("Set-Cookie"), tc.secure)
+		}
+		s.shutdown(t)
+	}
+}
