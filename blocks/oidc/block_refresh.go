@@ -112,7 +112,7 @@ func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	default:
 		return invalidGrant(msg, bad)
 	}
-	active, err := grantActive(ctx, b.p.State, rec.GrantID)
+	active, err := grantActive(ctx, b.p.State, rec.GrantID, now)
 	if err != nil {
 		return "", fmtErr("oidc.refresh", err)
 	}

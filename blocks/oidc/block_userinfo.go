@@ -14,7 +14,7 @@ func userinfoSpec() engine.Spec {
 		Type: "oidc.userinfo", Title: "UserInfo claims", Category: Category,
 		Description: "Answers the UserInfo endpoint for an access token already validated by jose.validate " +
 			"(msg.claims). The token must have been issued to a person (it names a grant, gid) under a " +
-			"grant that is not revoked, with the openid scope. msg.payload gets sub and the claims its " +
+			"grant that is not revoked or expired, with the openid scope. msg.payload gets sub and the claims its " +
 			"scopes allow: profile gives preferred_username and name, email gives email and " +
 			"email_verified, all read from the user record now. Otherwise the message leaves by " +
 			"\"invalid\" with msg.invalid {reason, detail} like jose.validate's (reason " +
@@ -29,7 +29,7 @@ func newUserinfoFromConfig(_ *engine.Setup, p *provider) (engine.Block, error) {
 	return &userinfoBlock{p: p}, nil
 }
 
-func (b *userinfoBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+func (b *userinfoBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	claims := mapOf(msg["claims"])
 	if claims == nil {
 		return "", fmtErr("oidc.userinfo", errors.New("needs msg.claims: put jose.validate before it"))
@@ -47,7 +47,7 @@ func (b *userinfoBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.
 	if !slices.Contains(scopes, "openid") {
 		return refuse("insufficient_scope", "the access token lacks the openid scope")
 	}
-	active, err := grantActive(ctx, b.p.State, gid)
+	active, err := grantActive(ctx, b.p.State, gid, x.Now())
 	if err != nil {
 		return "", fmtErr("oidc.userinfo", err)
 	}

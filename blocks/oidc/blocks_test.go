@@ -302,11 +302,11 @@ func TestCodeLifecycle(t *testing.T) {
 			t.Fatalf("%s %v", port, msg)
 		}
 		gid := str(g, "grant_id")
-		if ok, _ := grantActive(ctx, f.st, gid); !ok {
+		if ok, _ := grantActive(ctx, f.st, gid, f.clk.now()); !ok {
 			t.Fatal("grant not active")
 		}
 		wantInvalidGrant(redeem("web", code, webCB, verifier))
-		if ok, _ := grantActive(ctx, f.st, gid); ok {
+		if ok, _ := grantActive(ctx, f.st, gid, f.clk.now()); ok {
 			t.Fatal("replay did not revoke the grant")
 		}
 		// Its refresh token is dead too.
@@ -509,7 +509,7 @@ func TestRefreshRotation(t *testing.T) {
 	if port, _ := refresh("web", rt1, nil); port != "invalid" {
 		t.Fatal("reuse worked")
 	}
-	if ok, _ := grantActive(ctx, f.st, gid); ok {
+	if ok, _ := grantActive(ctx, f.st, gid, f.clk.now()); ok {
 		t.Fatal("reuse did not revoke the grant")
 	}
 }
@@ -696,7 +696,12 @@ func TestIDTokenAndUserinfo(t *testing.T) {
 	}
 
 	ub := &userinfoBlock{p: f.p}
-	if err := putRec(ctx, f.st, nsGrants, "g1", &grantRecord{ID: "g1", ClientID: "web", Sub: f.ada.Sub}); err != nil {
+	if err := putRec(ctx, f.st, nsGrants, "g1", &grantRecord{ID: "g1", ClientID: "web", Sub: f.ada.Sub,
+		Purge: f.clk.now().Add(time.Hour).Unix()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := putRec(ctx, f.st, nsGrants, "g3", &grantRecord{ID: "g3", ClientID: "web", Sub: f.ada.Sub,
+		Purge: f.clk.now().Unix()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -709,6 +714,7 @@ func TestIDTokenAndUserinfo(t *testing.T) {
 		{"client token", map[string]any{"sub": "svc", "scope": "read"}, "invalid", "not_a_user_token"},
 		{"no openid", map[string]any{"sub": f.ada.Sub, "gid": "g1", "scope": "email"}, "invalid", "insufficient_scope"},
 		{"unknown grant", map[string]any{"sub": f.ada.Sub, "gid": "g2", "scope": "openid"}, "invalid", "grant_revoked"},
+		{"expired grant", map[string]any{"sub": f.ada.Sub, "gid": "g3", "scope": "openid"}, "invalid", "grant_revoked"},
 		{"unknown user", map[string]any{"sub": "nobody", "gid": "g1", "scope": "openid"}, "invalid", "user_unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,6 +15,8 @@
 //	                          authorization_code: oidc.code_exchange \
 //	                          refresh_token:      oidc.refresh        > jose.sign (access token) -> oidc.id_token -> 200
 //	GET /oauth/userinfo -> jose.validate -> oidc.userinfo -> 200 claims by scope
+//	POST /oauth/introspect -> oauth.client_auth -> jose.validate -> oidc.grant_active --active--> 200 claims
+//	                          \inactive (token invalid, grant ended): 200 {"active": false}
 //	GET /oauth/logout -> oidc.end_session --redirect/done--> 302 post_logout_redirect_uri?state | logged-out page
 //	                          \confirm (a session, no hint for it): oidc.page logout_confirm -> 200 form
 //	POST /oauth/logout -> oidc.end_session: the form's CSRF token -> logout as above | cancelled: still-signed-in page
@@ -31,7 +33,8 @@
 //	oidc_tx/<sha256(tx)>         login transaction: the checked authorization request, CSRF token, browser binding
 //	oidc_sessions/<sha256(sid)>  provider session: sub, auth_time, acr, amr
 //	oidc_codes/<sha256(code)>    code: client, redirect_uri, PKCE challenge, nonce, user; used flag kept for replay detection
-//	oidc_grants/<grant id>       one authorization; revoked when its code is replayed or a refresh token reused
+//	oidc_grants/<grant id>       one authorization; revoked when its code is replayed or a refresh token reused;
+//	                             its access tokens (gid claim) are checked against it at userinfo and introspection
 //	oidc_refresh/<sha256(rt)>    refresh token: grant, scope; rotated (used) on every refresh
 //	oidc_throttle/<u:hash|ip:addr> failed logins and backoff
 //	oidc_logout/<sha256(csrf)>   logout waiting for confirmation: client, post-logout redirect URI, state, session binding
@@ -122,6 +125,7 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 		{refreshSpec(), newRefreshFromConfig},
 		{idTokenSpec(), newIDTokenFromConfig},
 		{userinfoSpec(), newUserinfoFromConfig},
+		{grantActiveSpec(), newGrantActiveFromConfig},
 		{endSessionSpec(), newEndSessionFromConfig},
 		{pageSpec(), newPageFromConfig},
 		{cleanupSpec(), newCleanupFromConfig},
@@ -176,10 +180,13 @@ func hashKey(secret string) string {
 
 // looksLikeSecret checks the shape of a secret from a request before it
 // is hashed and looked up: 43 base64url characters.
-func looksLikeSecret(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
+func looksLikeSecret(s string) bool { return len(s) == 43 && isBase64URL(s) }
+
+// looksLikeID checks the shape of an id from a token (a grant id) before
+// it is looked up: what newID makes, 22 base64url characters.
+func looksLikeID(s string) bool { return len(s) == 22 && isBase64URL(s) }
+
+func isBase64URL(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {

@@ -132,7 +132,7 @@ type grantRecord struct {
 	Scope    string `json:"scope"`
 	Created  int64  `json:"created"`
 	Revoked  string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused
-	Purge    int64  `json:"purge"`
+	Purge    int64  `json:"purge"`             // also its end: a grant past it is expired
 }
 
 // refreshRecord is a refresh token; Used once it has been rotated.
@@ -225,16 +225,41 @@ func revokeGrant(ctx context.Context, kv KV, id, clientID, reason string, now ti
 	})
 }
 
-// grantActive reports whether a grant exists and is not revoked.
-func grantActive(ctx context.Context, kv KV, id string) (bool, error) {
+// Why a grant is not live, as oidc.grant_active reports it in
+// msg.invalid.reason.
+const (
+	grantUnknown = "grant_unknown"
+	grantRevoked = "grant_revoked"
+	grantExpired = "grant_expired"
+)
+
+// grantStatus reads a grant and says why it cannot be used, "" when it is
+// live: unknown (never made, or cleaned up), revoked, or expired (past its
+// purge time, when oidc.cleanup would delete it). A revoked tombstone is
+// reported revoked whatever its age.
+func grantStatus(ctx context.Context, kv KV, id string, now time.Time) (*grantRecord, string, error) {
 	if id == "" {
-		return false, nil
+		return nil, grantUnknown, nil
 	}
 	g, err := getRec[grantRecord](ctx, kv, nsGrants, id)
-	if err != nil {
-		return false, err
+	switch {
+	case err != nil:
+		return nil, "", err
+	case g == nil:
+		return nil, grantUnknown, nil
+	case g.Revoked != "":
+		return g, grantRevoked, nil
+	case now.Unix() >= g.Purge:
+		return g, grantExpired, nil
 	}
-	return g != nil && g.Revoked == "", nil
+	return g, "", nil
+}
+
+// grantActive reports whether a grant exists, is not revoked and has not
+// expired.
+func grantActive(ctx context.Context, kv KV, id string, now time.Time) (bool, error) {
+	_, why, err := grantStatus(ctx, kv, id, now)
+	return err == nil && why == "", err
 }
 
 // loadSession returns the session a cookie value names, nil when there is

@@ -1349,3 +1349,230 @@ func TestPeopleSignInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// introspect posts a body to /oauth/introspect, authenticated as
+// user:pass (client_secret_basic) unless user is empty, and returns the
+// status, the headers and the raw body.
+func (p *provider) introspect(t *testing.T, contentType, body, user, pass string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", p.issuer+"/oauth/introspect", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if user != "" {
+		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	}
+	resp, err := p.s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(raw)
+}
+
+const (
+	formType    = "application/x-www-form-urlencoded"
+	svcSecret   = "svc-secret-0123456789"
+	inactiveRaw = `{"active":false}`
+)
+
+// TestIntrospectEndedGrants: RFC 7662 §2.2 says a revoked token is not
+// active. A person's access token stops being active at introspection the
+// moment its grant ends (refresh token reuse, code replay, the person
+// removed), not at its exp; the answer is then exactly {"active":false},
+// and only an authenticated client gets any answer. Client credentials
+// tokens have no grant and stay active.
+func TestIntrospectEndedGrants(t *testing.T) {
+	p := startProvider(t)
+	// signIn gets a person's tokens from the web client, in a browser of
+	// their own.
+	signIn := func(t *testing.T, user, pass string) (code, verifier string, tokens map[string]any) {
+		t.Helper()
+		verifier, challenge := pkcePair()
+		q := p.signIn(t, newBrowser(false), authzParams("web", webCB, challenge), user, pass)
+		status, body := p.exchange(t, "web", rpSecret, q.Get("code"), webCB, verifier)
+		if status != 200 || body["access_token"] == nil || body["refresh_token"] == nil {
+			t.Fatalf("exchange %d %v", status, body)
+		}
+		return q.Get("code"), verifier, body
+	}
+	refresh := func(rt string) (int, map[string]any) {
+		return p.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "web", rpSecret)
+	}
+	// ask introspects a token as the resource server svc.
+	ask := func(t *testing.T, token string) (int, http.Header, string) {
+		t.Helper()
+		return p.introspect(t, formType, url.Values{"token": {token}}.Encode(), "svc", svcSecret)
+	}
+	wantActive := func(t *testing.T, token, sub, clientID, scope string) {
+		t.Helper()
+		status, hdr, raw := ask(t, token)
+		var in map[string]any
+		if err := json.Unmarshal([]byte(raw), &in); err != nil || status != 200 {
+			t.Fatalf("introspect: %d %s", status, raw)
+		}
+		claims := decodeClaims(t, token)
+		if in["active"] != true || in["token_type"] != "Bearer" || in["sub"] != sub || in["client_id"] != clientID ||
+			in["scope"] != scope || in["iss"] != p.issuer || in["aud"] != "flowd-api" || in["jti"] != claims["jti"] ||
+			in["exp"] != claims["exp"] || in["iat"] != claims["iat"] || len(in) != 10 {
+			t.Fatalf("introspect: %v (token claims %v)", in, claims)
+		}
+		if hdr.Get("Cache-Control") != "no-store" || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
+			t.Fatalf("introspect headers %v", hdr)
+		}
+	}
+	wantInactive := func(t *testing.T, token string) {
+		t.Helper()
+		status, hdr, raw := ask(t, token)
+		if status != 200 || strings.TrimSpace(raw) != inactiveRaw || hdr.Get("Cache-Control") != "no-store" {
+			t.Fatalf("want exactly %s, got %d %q %v", inactiveRaw, status, raw, hdr)
+		}
+	}
+	_, body := p.token(t, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, "svc", svcSecret)
+	svcToken, _ := body["access_token"].(string)
+	if svcToken == "" {
+		t.Fatalf("client credentials: %v", body)
+	}
+	wantActive(t, svcToken, "svc", "svc", "read")
+
+	t.Run("refresh token reuse ends every access token of the grant", func(t *testing.T) {
+		_, _, tok := signIn(t, "ada", adaPassword)
+		at1, rt1 := tok["access_token"].(string), tok["refresh_token"].(string)
+		sub := decodeClaims(t, at1)["sub"].(string)
+		wantActive(t, at1, sub, "web", "openid profile email")
+		status, body := refresh(rt1)
+		if status != 200 {
+			t.Fatalf("refresh %d %v", status, body)
+		}
+		at2 := body["access_token"].(string)
+		wantActive(t, at1, sub, "web", "openid profile email") // rotation alone ends nothing
+		wantActive(t, at2, sub, "web", "openid profile email")
+		status, body = refresh(rt1) // the stolen first refresh token comes back
+		wantOAuthError(t, status, body, 400, "invalid_grant")
+		wantInactive(t, at1)
+		wantInactive(t, at2)
+		// The same for the client it was issued to, and for any other.
+		for _, c := range [][2]string{{"web", rpSecret}, {"other", "other-secret-0123456789"}} {
+			status, _, raw := p.introspect(t, formType, url.Values{"token": {at2}}.Encode(), c[0], c[1])
+			if status != 200 || strings.TrimSpace(raw) != inactiveRaw {
+				t.Fatalf("as %s: %d %s", c[0], status, raw)
+			}
+		}
+	})
+
+	t.Run("code replay ends the access token it issued", func(t *testing.T) {
+		code, verifier, tok := signIn(t, "ada", adaPassword)
+		at := tok["access_token"].(string)
+		wantActive(t, at, decodeClaims(t, at)["sub"].(string), "web", "openid profile email")
+		status, body := p.exchange(t, "web", rpSecret, code, webCB, verifier)
+		wantOAuthError(t, status, body, 400, "invalid_grant")
+		wantInactive(t, at)
+	})
+
+	t.Run("a removed person's tokens end", func(t *testing.T) {
+		_, _, tok := signIn(t, "bob", "bobs password 123")
+		at := tok["access_token"].(string)
+		sub := decodeClaims(t, at)["sub"].(string)
+		if out := mustCmd(t, p.vars, "users", "list"); !regexp.MustCompile(`(?m)^bob\s+` + sub).MatchString(out) {
+			t.Fatalf("not bob's token (sub %s):\n%s", sub, out)
+		}
+		wantActive(t, at, sub, "web", "openid profile email")
+		mustCmd(t, p.vars, "users", "remove", "bob")
+		wantInactive(t, at)
+	})
+
+	t.Run("client credentials tokens have no grant and stay active", func(t *testing.T) {
+		wantActive(t, svcToken, "svc", "svc", "read")
+	})
+
+	t.Run("no answer without client authentication", func(t *testing.T) {
+		_, _, tok := signIn(t, "ada", adaPassword)
+		live := tok["access_token"].(string)
+		_, _, tok = signIn(t, "ada", adaPassword)
+		revoked, rt := tok["access_token"].(string), tok["refresh_token"].(string)
+		refresh(rt)
+		if status, body := refresh(rt); status != 400 {
+			t.Fatalf("reuse: %d %v", status, body)
+		}
+		wantInactive(t, revoked)
+		// Live, revoked or junk: the same refusal, so an unauthenticated
+		// caller learns nothing about the token.
+		var first string
+		for _, token := range []string{live, revoked, svcToken, "junk"} {
+			status, _, raw := p.introspect(t, formType, url.Values{"token": {token}}.Encode(), "", "")
+			if first == "" {
+				first = raw
+			}
+			if status != 401 || raw != first {
+				t.Fatalf("unauthenticated: %d %s, the first answer was %s", status, raw, first)
+			}
+		}
+		for _, tc := range []struct {
+			name, user, pass, body string
+		}{
+			{"no credentials", "", "", url.Values{"token": {live}}.Encode()},
+			{"wrong secret", "svc", "wrong-secret-0123456789", url.Values{"token": {live}}.Encode()},
+			{"unknown client", "nobody", svcSecret, url.Values{"token": {live}}.Encode()},
+			{"public client by client_id", "", "", url.Values{"token": {live}, "client_id": {"spa"}}.Encode()},
+			{"public client with an empty secret", "spa", "", url.Values{"token": {live}}.Encode()},
+			{"secret in the body, wrong", "", "", url.Values{"token": {live}, "client_id": {"svc"}, "client_secret": {"nope-nope-nope-nope"}}.Encode()},
+			{"revoked token, no credentials", "", "", url.Values{"token": {revoked}}.Encode()},
+			{"revoked token, the secret of another client", "web", svcSecret, url.Values{"token": {revoked}}.Encode()},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				status, hdr, raw := p.introspect(t, formType, tc.body, tc.user, tc.pass)
+				if status != 401 || strings.Contains(raw, "active") || !strings.Contains(raw, "invalid_client") ||
+					!strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic") {
+					t.Fatalf("%d %v %s", status, hdr, raw)
+				}
+			})
+		}
+	})
+
+	t.Run("anything but an active access token is exactly inactive", func(t *testing.T) {
+		_, _, tok := signIn(t, "ada", adaPassword)
+		at, rt, idt := tok["access_token"].(string), tok["refresh_token"].(string), tok["id_token"].(string)
+		sigStart := strings.LastIndex(at, ".") + 1
+		for _, tc := range []struct {
+			name, contentType, body string
+		}{
+			{"no token", formType, ""},
+			{"empty token", formType, "token="},
+			{"refresh token", formType, url.Values{"token": {rt}}.Encode()},
+			{"refresh token with its hint", formType, url.Values{"token": {rt}, "token_type_hint": {"refresh_token"}}.Encode()},
+			{"ID token", formType, url.Values{"token": {idt}}.Encode()},
+			{"tampered signature", formType, url.Values{"token": {at[:sigStart] + flip(at[sigStart:sigStart+8]) + at[sigStart+8:]}}.Encode()},
+			{"unsigned", formType, url.Values{"token": {"eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + strings.Split(at, ".")[1] + "."}}.Encode()},
+			{"garbage", formType, url.Values{"token": {"../../etc/passwd"}}.Encode()},
+			{"huge", formType, url.Values{"token": {strings.Repeat("A", 200000)}}.Encode()},
+			{"JSON body, token object", "application/json", `{"token": {"active": true}}`},
+			{"JSON body, token list", "application/json", `{"token": ["` + at + `"]}`},
+			{"JSON body, not an object", "application/json", `"` + at + `"`},
+			{"text body", "text/plain", at},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				status, _, raw := p.introspect(t, tc.contentType, tc.body, "svc", svcSecret)
+				if status != 200 || strings.TrimSpace(raw) != inactiveRaw {
+					t.Fatalf("want exactly %s, got %d %q", inactiveRaw, status, raw)
+				}
+			})
+		}
+		// token_type_hint is ignored: a wrong hint does not hide an active token.
+		status, _, raw := p.introspect(t, formType, url.Values{"token": {at}, "token_type_hint": {"refresh_token"}}.Encode(), "svc", svcSecret)
+		if status != 200 || !strings.Contains(raw, `"active":true`) {
+			t.Fatalf("with a wrong hint: %d %s", status, raw)
+		}
+	})
+
+	// The runs' traces never show the tokens that were introspected.
+	adminTok, err := os.ReadFile(filepath.Join(p.vars["FLOWD_DATA"], "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, runs := p.s.get(t, "/admin/api/flows/introspect/runs", map[string]string{"Authorization": "Bearer " + strings.TrimSpace(string(adminTok))})
+	if code != 200 || !strings.Contains(runs, "oidc.grant_active") || strings.Contains(runs, svcToken) || strings.Contains(runs, svcSecret) {
+		t.Fatalf("introspect runs: %d %.500s", code, runs)
+	}
+}
