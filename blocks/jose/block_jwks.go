@@ -3,6 +3,7 @@ package jose
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -52,8 +53,8 @@ type jwksBlock struct {
 }
 
 type jwksBoxed struct {
-	etag        string
-	body, etagV any
+	etag string
+	out  map[string]any // msg.jwks for this set; each run gets a clone
 }
 
 func newJWKSFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
@@ -85,16 +86,18 @@ func (b *jwksBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg)
 	// body's hash, so an equal ETag means the boxed body is the same bytes.
 	bx := b.boxed.Load()
 	if bx == nil || bx.etag != etag {
-		bx = &jwksBoxed{etag: etag, body: body, etagV: etag}
+		bx = &jwksBoxed{etag: etag, out: map[string]any{
+			"body":          body,
+			"etag":          etag,
+			"cache_control": b.cacheControl,
+			"max_age":       b.maxAge,
+			"content_type":  b.contentType,
+		}}
 		b.boxed.Store(bx)
 	}
-	msg["jwks"] = map[string]any{
-		"body":          bx.body,
-		"etag":          bx.etagV,
-		"cache_control": b.cacheControl,
-		"max_age":       b.maxAge,
-		"content_type":  b.contentType,
-	}
+	// A clone copies the map's memory as it is: cheaper than building it
+	// again key by key, and still the run's own map to change.
+	msg["jwks"] = maps.Clone(bx.out)
 	if inm := requestHeader(msg, "if-none-match"); inm != "" && etagMatch(inm, etag) {
 		return portNotModified, nil
 	}
