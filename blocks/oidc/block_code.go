@@ -60,7 +60,7 @@ func (b *issueCodeBlock) Process(ctx context.Context, x *engine.Exec, msg engine
 	if err != nil {
 		return "", fmtErr("oidc.issue_code", err)
 	}
-	sess, ok := sessionFromMsg(msg)
+	sess, sessKey, ok := sessionFromMsg(msg)
 	if !ok {
 		return "", fmtErr("oidc.issue_code", errors.New("needs msg.session (put oidc.session or oidc.login before it)"))
 	}
@@ -68,7 +68,7 @@ func (b *issueCodeBlock) Process(ctx context.Context, x *engine.Exec, msg engine
 	code := newSecret()
 	rec := &codeRecord{ClientID: a.ClientID, RedirectURI: a.RedirectURI, Scope: a.Scope, Nonce: a.Nonce,
 		CodeChallenge: a.CodeChallenge, Sub: sess.Sub, AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR,
-		GrantID: newID(), Expires: now.Add(b.ttl).Unix(), Purge: now.Add(b.ttl + replayWindow).Unix()}
+		GrantID: newID(), Session: sessKey, Expires: now.Add(b.ttl).Unix(), Purge: now.Add(b.ttl + replayWindow).Unix()}
 	if err := putRec(ctx, b.p.State, nsCodes, hashKey(code), rec); err != nil {
 		return "", fmtErr("oidc.issue_code", err)
 	}
@@ -220,16 +220,40 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 	if err != nil {
 		return "", fmtErr("oidc.code_exchange", err)
 	}
-	// A replay may have revoked the grant already (a tombstone): then it
-	// stays revoked and nothing is issued.
+	grantPurge := now.Add(b.refreshTTL + grantSlack).Unix()
+	if rec.Session != "" {
+		// The index must answer for the grant while the session can still
+		// log out (its life plus the time to confirm), refreshes
+		// extending the grant notwithstanding.
+		sess, err := getRec[sessionRecord](ctx, b.p.State, nsSessions, rec.Session)
+		if err != nil {
+			return "", fmtErr("oidc.code_exchange", err)
+		}
+		purge := grantPurge
+		if sess != nil {
+			purge = max(purge, sess.Purge+int64(maxConfirmTTL/time.Second))
+		}
+		err = linkGrant(ctx, b.p.State, rec.Session, sessionGrant{ID: rec.GrantID, Offline: isOffline(rec.Scope)}, purge)
+		switch {
+		case errors.Is(err, errSessionEnded):
+			return invalidGrant(msg, "the code is invalid, expired or already used")
+		case errors.Is(err, errSessionTooBusy):
+			b.p.log.Warn("session grant limit reached: code refused", "client", clientID)
+			return invalidGrant(msg, "too many authorizations in this session: sign in again")
+		case err != nil:
+			return "", fmtErr("oidc.code_exchange", err)
+		}
+	}
+	// A replay or a logout may have revoked the grant already (a
+	// tombstone): then it stays revoked and nothing is issued.
 	var revoked bool
 	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {
 		if cur != nil {
 			revoked = true
 			return cur, nil
 		}
-		return &grantRecord{ID: rec.GrantID, ClientID: clientID, Sub: usr.Sub, Scope: rec.Scope, Created: now.Unix(),
-			Purge: now.Add(b.refreshTTL + grantSlack).Unix()}, nil
+		return &grantRecord{ID: rec.GrantID, ClientID: clientID, Sub: usr.Sub, Scope: rec.Scope, Session: rec.Session,
+			Created: now.Unix(), Purge: grantPurge}, nil
 	})
 	if err != nil {
 		return "", fmtErr("oidc.code_exchange", err)

@@ -14,7 +14,15 @@ import (
 // the wrapped store.
 type fakeKV struct {
 	KV
-	getKV func(ctx context.Context, ns, key string) ([]byte, error)
+	getKV    func(ctx context.Context, ns, key string) ([]byte, error)
+	updateKV func(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error
+}
+
+func (k fakeKV) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
+	if k.updateKV != nil {
+		return k.updateKV(ctx, ns, key, fn)
+	}
+	return k.KV.UpdateKV(ctx, ns, key, fn)
 }
 
 func (k fakeKV) GetKV(ctx context.Context, ns, key string) ([]byte, error) {

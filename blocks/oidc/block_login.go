@@ -221,7 +221,7 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	}
 	addCookie(msg, b.p.cookie(sessionCookie, sid, b.sessionTTL))
 	msg["authz"] = tx.Authz.toMsg()
-	setSession(msg, sess, usr)
+	setSession(msg, hashKey(sid), sess, usr)
 	delete(msg, "login")
 	return "ok", nil
 }

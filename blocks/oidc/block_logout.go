@@ -18,6 +18,10 @@ import (
 // cannot be verified: missing, wrong, used, expired, or another browser's.
 const msgLogoutExpired = "This sign-out page has expired or could not be verified. Nobody was signed out."
 
+// maxConfirmTTL is confirm_ttl's Max: how long after its session expired
+// a confirmed logout may still come.
+const maxConfirmTTL = time.Hour
+
 func endSessionSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oidc.end_session", Title: "End session (logout)", Category: Category,
@@ -30,7 +34,9 @@ func endSessionSpec() engine.Spec {
 			"them out): the message leaves by \"confirm\" with msg.logout {csrf, client_name, username, " +
 			"action} for oidc.page's logout_confirm, and the request waits as a record bound to this " +
 			"session. The form posts back with the CSRF token: \"logout\" ends the session, \"stay\" " +
-			"leaves by \"cancelled\". Ending a session deletes it and its cookie (msg.cookies); with a " +
+			"leaves by \"cancelled\". Ending a session revokes the grants made in it (their refresh tokens, " +
+			"and their access tokens at userinfo and oidc.grant_active), except those with the offline_access " +
+			"scope, then deletes it and its cookie (msg.cookies); with a " +
 			"redirect URI the message leaves by \"redirect\" with msg.redirect (state echoed exactly), " +
 			"without one by \"done\". A bad hint, client, redirect URI or confirmation leaves by " +
 			"\"invalid\" with msg.oauth_error and never redirects.",
@@ -144,7 +150,9 @@ func (b *endSessionBlock) Process(ctx context.Context, x *engine.Exec, msg engin
 	// or from an earlier session, is what an attacker who got hold of an
 	// old ID token would send.
 	if sess == nil || req.hintSub == sess.Sub && req.hintAuthTime == sess.AuthTime {
-		if err := b.endSession(ctx, msg, cookie); err != nil {
+		// Without a live session nobody is signed in and nothing was
+		// asked: such a request (any site can send one) ends no grants.
+		if err := b.endSession(ctx, x, msg, cookie, sess != nil); err != nil {
 			return "", err
 		}
 		return leave(msg, req.redirect, req.state), nil
@@ -260,7 +268,7 @@ func (b *endSessionBlock) answer(ctx context.Context, x *engine.Exec, msg engine
 	if rec == nil || x.Now().Unix() >= rec.Expires {
 		return refuse()
 	}
-	if err := b.endSession(ctx, msg, cookie); err != nil {
+	if err := b.endSession(ctx, x, msg, cookie, true); err != nil {
 		return "", err
 	}
 	redirect := rec.RedirectURI
@@ -278,10 +286,24 @@ func (b *endSessionBlock) answer(ctx context.Context, x *engine.Exec, msg engine
 	return leave(msg, redirect, rec.State), nil
 }
 
-// endSession deletes the session a cookie names and the cookie.
-func (b *endSessionBlock) endSession(ctx context.Context, msg engine.Msg, cookie string) error {
+// endSession deletes the session a cookie names and the cookie, after
+// revoking the session's grants when revoke is set. Revocation comes
+// first: if it fails, the session and its cookie are left as they were
+// and the error stops the flow, so the person sees the logout fail and can
+// try again rather than believe their apps signed out.
+func (b *endSessionBlock) endSession(ctx context.Context, x *engine.Exec, msg engine.Msg, cookie string, revoke bool) error {
 	if looksLikeSecret(cookie) {
-		if err := deleteRec(ctx, b.p.State, nsSessions, hashKey(cookie)); err != nil {
+		key := hashKey(cookie)
+		if revoke {
+			n, err := revokeSessionGrants(ctx, b.p.State, key, x.Now())
+			if err != nil {
+				return fmtErr("oidc.end_session", fmt.Errorf("revoke the session's grants: %w", err))
+			}
+			if n > 0 {
+				b.p.log.Info("logout revoked the session's grants", "grants", n)
+			}
+		}
+		if err := deleteRec(ctx, b.p.State, nsSessions, key); err != nil {
 			return fmtErr("oidc.end_session", err)
 		}
 	}

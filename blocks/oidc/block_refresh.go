@@ -17,7 +17,8 @@ func refreshSpec() engine.Spec {
 		Description: "The refresh_token grant at the token endpoint, for the client in msg.client. " +
 			"Refresh tokens rotate: each is good for one refresh and the answer carries a new one " +
 			"(msg.refresh_token). Using one a second time is taken as theft: the whole grant is " +
-			"revoked (every refresh token of it, and its access tokens at userinfo). A scope " +
+			"revoked (every refresh token of it, and its access tokens at userinfo). A grant revoked " +
+			"any way (reuse, code replay, logout of the session it was made in) refreshes no more. A scope " +
 			"parameter may narrow the scope, never widen it. On success msg.grant holds client_id, " +
 			"subject, scope, audience, auth_time (of the original sign-in), acr, amr and grant_id; " +
 			"errors leave by \"invalid\" with an RFC 6749 §5.2 msg.oauth_error (answer 400).",
@@ -112,13 +113,6 @@ func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	default:
 		return invalidGrant(msg, bad)
 	}
-	active, err := grantActive(ctx, b.p.State, rec.GrantID, now)
-	if err != nil {
-		return "", fmtErr("oidc.refresh", err)
-	}
-	if !active {
-		return invalidGrant(msg, bad)
-	}
 	usr, err := b.p.Users.BySub(ctx, rec.Sub)
 	if errors.Is(err, ErrNoUser) {
 		return invalidGrant(msg, "the user no longer exists")
@@ -130,23 +124,32 @@ func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	if want := strings.Fields(requested); len(want) > 0 {
 		scope = strings.Join(dedupe(want), " ")
 	}
+	// One transaction on the grant both checks it is live and extends it
+	// to the new token's life (plus slack). Revocation (reuse, replay,
+	// logout) is a transaction on the same record, so it comes either
+	// before this one (refused here) or after (and ends what is minted
+	// below, which is only good while the grant is).
+	var active bool
+	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {
+		if cur == nil || cur.Revoked != "" || now.Unix() >= cur.Purge {
+			return cur, nil
+		}
+		active = true
+		cur.Purge = max(cur.Purge, now.Add(b.refreshTTL+grantSlack).Unix())
+		return cur, nil
+	})
+	if err != nil {
+		return "", fmtErr("oidc.refresh", err)
+	}
+	if !active {
+		return invalidGrant(msg, bad)
+	}
 	next := newSecret()
 	r := rec
 	r.Used = false
 	r.Expires = now.Add(b.refreshTTL).Unix()
 	r.Purge = r.Expires
 	if err := putRec(ctx, b.p.State, nsRefresh, hashKey(next), &r); err != nil {
-		return "", fmtErr("oidc.refresh", err)
-	}
-	// The grant lives as long as its newest refresh token.
-	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {
-		if cur == nil {
-			return nil, nil
-		}
-		cur.Purge = max(cur.Purge, now.Add(b.refreshTTL+grantSlack).Unix())
-		return cur, nil
-	})
-	if err != nil {
 		return "", fmtErr("oidc.refresh", err)
 	}
 	msg["refresh_token"] = next

@@ -19,7 +19,7 @@ func sessionSpec() engine.Spec {
 		Description: "Looks for the person's session at the provider (the session cookie set by " +
 			"oidc.login) for the authorization request in msg.authz. A live session of an existing " +
 			"user, not refused by prompt=login or max_age, leaves by \"active\" with msg.session " +
-			"{sub, auth_time, acr, amr} and msg.user: the sign-in page is skipped. Otherwise the " +
+			"{sub, auth_time, acr, amr, key} and msg.user: the sign-in page is skipped. Otherwise the " +
 			"message leaves by \"login\", or, for prompt=none, by \"redirect_error\" with msg.redirect " +
 			"carrying login_required.",
 		Fields: []engine.Field{
@@ -50,7 +50,8 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return "", fmtErr("oidc.session", err)
 	}
 	now := x.Now()
-	sess, err := loadSession(ctx, b.p.State, b.p.readCookie(msg, sessionCookie), now)
+	cookie := b.p.readCookie(msg, sessionCookie)
+	sess, err := loadSession(ctx, b.p.State, cookie, now)
 	if err != nil {
 		return "", fmtErr("oidc.session", err)
 	}
@@ -66,7 +67,7 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	fresh := sess != nil && !slices.Contains(a.Prompt, "login") &&
 		(a.MaxAge < 0 || now.Unix()-sess.AuthTime <= a.MaxAge)
 	if fresh {
-		setSession(msg, sess, usr)
+		setSession(msg, hashKey(cookie), sess, usr)
 		return "active", nil
 	}
 	if slices.Contains(a.Prompt, "none") {
@@ -81,17 +82,24 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	return "login", nil
 }
 
-// setSession writes msg.session and msg.user.
-func setSession(msg engine.Msg, s *sessionRecord, usr User) {
-	msg["session"] = map[string]any{"sub": s.Sub, "auth_time": s.AuthTime, "acr": s.ACR, "amr": anyList(s.AMR)}
+// setSession writes msg.session and msg.user. msg.session.key is the
+// session's store key (the SHA-256 of its cookie, which it cannot be
+// turned back into): oidc.issue_code records it so that logging out ends
+// the grants made in the session.
+func setSession(msg engine.Msg, key string, s *sessionRecord, usr User) {
+	msg["session"] = map[string]any{"sub": s.Sub, "auth_time": s.AuthTime, "acr": s.ACR, "amr": anyList(s.AMR), "key": key}
 	msg["user"] = map[string]any{"sub": usr.Sub, "username": usr.Username, "name": usr.Name, "email": usr.Email}
 }
 
-// sessionFromMsg reads msg.session.
-func sessionFromMsg(msg engine.Msg) (*sessionRecord, bool) {
+// sessionFromMsg reads msg.session, and its key ("" when absent or not
+// the shape of one: a session flowd did not start).
+func sessionFromMsg(msg engine.Msg) (s *sessionRecord, key string, ok bool) {
 	m := mapOf(msg["session"])
-	s := &sessionRecord{Sub: str(m, "sub"), ACR: str(m, "acr"), AMR: oauth.StringList(m["amr"])}
+	s = &sessionRecord{Sub: str(m, "sub"), ACR: str(m, "acr"), AMR: oauth.StringList(m["amr"])}
 	t, ok := int64Of(m["auth_time"])
 	s.AuthTime = t
-	return s, ok && s.Sub != ""
+	if key = str(m, "key"); !isHashKey(key) {
+		key = ""
+	}
+	return s, key, ok && s.Sub != ""
 }

@@ -198,9 +198,15 @@ func TestAuthorize(t *testing.T) {
 // redirect query and the browser's cookies.
 func signIn(t *testing.T, f *fixture, params url.Values, cookies string) (url.Values, string) {
 	t.Helper()
+	return signInAs(t, f, "ada", params, cookies)
+}
+
+// signInAs is signIn for another user (password testPassword).
+func signInAs(t *testing.T, f *fixture, username string, params url.Values, cookies string) (url.Values, string) {
+	t.Helper()
 	ctx := t.Context()
 	msg := queryMsg(params, cookies)
-	if port, err := (&authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg); port != "ok" || err != nil {
+	if port, err := (&authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email", "offline_access"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("authorize: %s %v %v", port, err, msg["oauth_error"])
 	}
 	port, err := (&sessionBlock{p: f.p, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
@@ -215,7 +221,7 @@ func signIn(t *testing.T, f *fixture, params url.Values, cookies string) (url.Va
 		if c := cookieHeader(msg); c != "" {
 			cookies = c
 		}
-		post := formMsg(url.Values{"tx": {tx}, "csrf": {csrf}, "username": {"ada"}, "password": {testPassword}}, cookies, "")
+		post := formMsg(url.Values{"tx": {tx}, "csrf": {csrf}, "username": {username}, "password": {testPassword}}, cookies, "")
 		port, err = newTestLogin(f).Process(ctx, f.clk.exec(), post)
 		if err != nil || port != "ok" {
 			t.Fatalf("login: %s %v %v", port, err, post["login"])

@@ -33,8 +33,10 @@
 //	oidc_tx/<sha256(tx)>         login transaction: the checked authorization request, CSRF token, browser binding
 //	oidc_sessions/<sha256(sid)>  provider session: sub, auth_time, acr, amr
 //	oidc_codes/<sha256(code)>    code: client, redirect_uri, PKCE challenge, nonce, user; used flag kept for replay detection
-//	oidc_grants/<grant id>       one authorization; revoked when its code is replayed or a refresh token reused;
-//	                             its access tokens (gid claim) are checked against it at userinfo and introspection
+//	oidc_grants/<grant id>       one authorization; revoked when its code is replayed, a refresh token reused or
+//	                             the session it was made in logs out (not offline_access); its access tokens
+//	                             (gid claim) are checked against it at userinfo and introspection
+//	oidc_session_grants/<sha256(sid)> the grants a session made (with offline flag); marked ended at logout
 //	oidc_refresh/<sha256(rt)>    refresh token: grant, scope; rotated (used) on every refresh
 //	oidc_throttle/<u:hash|ip:addr> failed logins and backoff
 //	oidc_logout/<sha256(csrf)>   logout waiting for confirmation: client, post-logout redirect URI, state, session binding

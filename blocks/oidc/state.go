@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,10 +22,13 @@ const (
 	nsRefresh  = "oidc_refresh"
 	nsThrottle = "oidc_throttle"
 	nsLogout   = "oidc_logout"
+	// nsSessionGrants indexes grants by the session that made them, so
+	// that logout does not read every grant.
+	nsSessionGrants = "oidc_session_grants"
 )
 
 // stateNamespaces are cleaned by oidc.cleanup.
-var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout}
+var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.
@@ -117,6 +121,7 @@ type codeRecord struct {
 	ACR           string   `json:"acr,omitempty"`
 	AMR           []string `json:"amr,omitempty"`
 	GrantID       string   `json:"grant_id"`
+	Session       string   `json:"session,omitempty"` // SHA-256 of the session cookie it was issued in
 	Expires       int64    `json:"expires"`
 	Used          bool     `json:"used,omitempty"`
 	Purge         int64    `json:"purge"`
@@ -130,9 +135,123 @@ type grantRecord struct {
 	ClientID string `json:"client_id"`
 	Sub      string `json:"sub"`
 	Scope    string `json:"scope"`
-	Created  int64  `json:"created"`
-	Revoked  string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused
-	Purge    int64  `json:"purge"`             // also its end: a grant past it is expired
+	// Session is the SHA-256 of the cookie of the provider session the
+	// grant was made in; logging that session out revokes the grant
+	// (unless offline_access). Empty for grants made before flowd
+	// recorded it: logout cannot find those.
+	Session string `json:"session,omitempty"`
+	Created int64  `json:"created"`
+	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out
+	Purge   int64  `json:"purge"`             // also its end: a grant past it is expired
+}
+
+// sessionGrantsRecord lists the grants a provider session made, stored
+// under the session's key (the SHA-256 of its cookie). Ended is set when
+// the session logs out: a code issued in it and exchanged afterwards is
+// refused, and the record stays (until Purge) to say so.
+type sessionGrantsRecord struct {
+	Grants []sessionGrant `json:"grants,omitempty"`
+	Ended  bool           `json:"ended,omitempty"`
+	Purge  int64          `json:"purge"`
+}
+
+// sessionGrant is one grant of a session. Offline grants (scope
+// offline_access, OpenID Connect Core §11) outlive the session.
+type sessionGrant struct {
+	ID      string `json:"id"`
+	Offline bool   `json:"offline,omitempty"`
+}
+
+// maxSessionGrants bounds one session's index record (it is rewritten on
+// every code exchange): a session that made this many grants must sign in
+// again.
+const maxSessionGrants = 2000
+
+// Errors of linkGrant: the exchange is refused, not failed.
+var (
+	errSessionEnded   = errors.New("the session the code was issued in has logged out")
+	errSessionTooBusy = errors.New("the session has made too many grants")
+)
+
+// linkGrant adds a grant to its session's index before the grant is
+// created, so that a logout running at the same time either sees it (and
+// revokes it, leaving a tombstone the creation then finds) or has already
+// ended the session (errSessionEnded). purge is how long the index must
+// answer for it.
+func linkGrant(ctx context.Context, kv KV, session string, g sessionGrant, purge int64) error {
+	var refused error
+	err := updateRec(ctx, kv, nsSessionGrants, session, func(cur *sessionGrantsRecord) (*sessionGrantsRecord, error) {
+		if cur == nil {
+			cur = &sessionGrantsRecord{}
+		}
+		switch {
+		case cur.Ended:
+			refused = errSessionEnded
+			return cur, nil
+		case len(cur.Grants) >= maxSessionGrants:
+			refused = errSessionTooBusy
+			return cur, nil
+		}
+		cur.Grants = append(cur.Grants, g)
+		cur.Purge = max(cur.Purge, purge)
+		return cur, nil
+	})
+	if err != nil {
+		return err
+	}
+	return refused
+}
+
+// revokeSessionGrants ends a session's grants, all but the offline ones,
+// as refresh-token reuse does (revokeGrant), and marks the session ended
+// first so that no grant can join it afterwards. It returns how many
+// grants it revoked. An error leaves some grants possibly unrevoked: the
+// caller must not report the logout done.
+func revokeSessionGrants(ctx context.Context, kv KV, session string, now time.Time) (int, error) {
+	var grants []sessionGrant
+	err := updateRec(ctx, kv, nsSessionGrants, session, func(cur *sessionGrantsRecord) (*sessionGrantsRecord, error) {
+		if cur == nil {
+			cur = &sessionGrantsRecord{}
+		}
+		grants = cur.Grants
+		cur.Ended = true
+		// Long enough for every code the session issued to expire.
+		cur.Purge = max(cur.Purge, now.Add(replayWindow).Unix())
+		return cur, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, g := range grants {
+		if g.Offline {
+			continue
+		}
+		// A grant not created yet (its exchange is between linkGrant and
+		// the creation) gets a tombstone that outlives the exchange.
+		if err := revokeGrant(ctx, kv, g.ID, "", "logged_out", now, grantSlack); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// isOffline reports whether a scope asks for offline access.
+func isOffline(scope string) bool { return slices.Contains(strings.Fields(scope), "offline_access") }
+
+// isHashKey checks the shape of a store key made by hashKey: 64 lowercase
+// hex digits.
+func isHashKey(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // refreshRecord is a refresh token; Used once it has been rotated.

@@ -1576,3 +1576,77 @@ func TestIntrospectEndedGrants(t *testing.T) {
 		t.Fatalf("introspect runs: %d %.500s", code, runs)
 	}
 }
+
+// TestPeopleLogoutEndsGrants: logging out of the provider (RP-initiated,
+// with an id_token_hint for the session, so nobody is asked) ends the
+// grants the apps got through that browser session: the refresh token is
+// refused and the access token is inactive at once. Another person's
+// tokens, from another browser, are not touched.
+func TestPeopleLogoutEndsGrants(t *testing.T) {
+	p := startProvider(t)
+	// signIn gets a person's tokens in a browser of their own (a shared
+	// browser would reuse the first person's session).
+	signIn := func(t *testing.T, br *browser, user, pass string) map[string]any {
+		t.Helper()
+		verifier, challenge := pkcePair()
+		q := p.signIn(t, br, authzParams("web", webCB, challenge), user, pass)
+		status, body := p.exchange(t, "web", rpSecret, q.Get("code"), webCB, verifier)
+		if status != 200 || body["access_token"] == nil || body["refresh_token"] == nil || body["id_token"] == nil {
+			t.Fatalf("exchange %d %v", status, body)
+		}
+		return body
+	}
+	refresh := func(t *testing.T, rt string) (int, map[string]any) {
+		t.Helper()
+		return p.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "web", rpSecret)
+	}
+	active := func(t *testing.T, at string) string {
+		t.Helper()
+		status, _, raw := p.introspect(t, formType, url.Values{"token": {at}}.Encode(), "svc", svcSecret)
+		if status != 200 {
+			t.Fatalf("introspect %d %s", status, raw)
+		}
+		return strings.TrimSpace(raw)
+	}
+
+	adaBrowser, bobBrowser := newBrowser(false), newBrowser(false)
+	ada := signIn(t, adaBrowser, "ada", adaPassword)
+	bob := signIn(t, bobBrowser, "bob", "bobs password 123")
+	if decodeClaims(t, ada["access_token"].(string))["sub"] == decodeClaims(t, bob["access_token"].(string))["sub"] {
+		t.Fatal("both browsers signed in the same person")
+	}
+
+	logout := url.Values{"id_token_hint": {ada["id_token"].(string)}, "post_logout_redirect_uri": {byeURI}, "state": {"s1"}}
+	pg := adaBrowser.get(t, p.issuer+"/oauth/logout?"+logout.Encode())
+	if pg.status != 302 || pg.header.Get("Location") != byeURI+"?state=s1" {
+		t.Fatalf("logout: %d %q\n%s", pg.status, pg.header.Get("Location"), pg.body)
+	}
+
+	t.Run("the logged-out session's refresh token is refused", func(t *testing.T) {
+		status, body := refresh(t, ada["refresh_token"].(string))
+		wantOAuthError(t, status, body, 400, "invalid_grant")
+	})
+	t.Run("its access token is inactive", func(t *testing.T) {
+		if got := active(t, ada["access_token"].(string)); got != inactiveRaw {
+			t.Fatalf("introspect %s", got)
+		}
+		if status, _, _ := p.userinfo(t, ada["access_token"].(string)); status != 401 {
+			t.Fatalf("userinfo %d", status)
+		}
+	})
+	t.Run("another person's tokens in another browser still work", func(t *testing.T) {
+		if got := active(t, bob["access_token"].(string)); !strings.Contains(got, `"active":true`) {
+			t.Fatalf("introspect %s", got)
+		}
+		status, body := refresh(t, bob["refresh_token"].(string))
+		if status != 200 || body["access_token"] == nil || body["refresh_token"] == nil {
+			t.Fatalf("refresh %d %v", status, body)
+		}
+	})
+	t.Run("signing in again gives working tokens", func(t *testing.T) {
+		again := signIn(t, adaBrowser, "ada", adaPassword)
+		if status, body := refresh(t, again["refresh_token"].(string)); status != 200 {
+			t.Fatalf("refresh %d %v", status, body)
+		}
+	})
+}
