@@ -190,17 +190,16 @@ func TestBrowserTokenDebugger(t *testing.T) {
 			chromedp.WaitVisible(css(tid("debugger-token"))),
 			chromedp.SetValue(css(tid("debugger-token")), tt.token),
 			chromedp.SetValue(css(tid("debugger-audience")), "flowd-api"),
-			chromedp.Click(css(tid("debugger-submit"))),
-			chromedp.WaitVisible(css(tid("reason"))),
+			uitest.ClickJS(tid("debugger-submit")), // it replaces the page
 		)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		reason, err := chromedp.Run(ctx, chromedp.Text(css(tid("reason"))))
+		reason, err := uitest.WaitText(ctx, tid("reason"))
 		if err != nil || reason != tt.reason {
 			t.Errorf("%s: reason %q, want %q (%v)", tt.name, reason, tt.reason, err)
 		}
-		state, _ := chromedp.Run(ctx, chromedp.Text(css(tid("signing-key-state"))))
+		state, _ := uitest.WaitText(ctx, tid("signing-key-state"))
 		if state != "active" {
 			t.Errorf("%s: key state %q", tt.name, state)
 		}

@@ -2,6 +2,7 @@ package uitest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,6 +116,41 @@ func moduleRoot() (string, error) {
 	}
 }
 
+// ClickJS clicks the element that the CSS selector sel matches, from
+// JavaScript. Use it for a click that replaces the page (a form submit):
+// chromedp.Click holds the node's id across its mouse events and now and
+// then fails with "No node with given id found" when the page goes away
+// under it. A selector that matches nothing is an error.
+func ClickJS(sel string) chromedp.Action[chromedp.Void] {
+	click := chromedp.Evaluate[any](fmt.Sprintf("document.querySelector(%q).click()", sel))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := click(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
+// WaitText waits until the element that sel matches has non-empty text
+// and returns it (trimmed), reading it from JavaScript each time: after a
+// page was replaced, a node id chromedp looked up a moment before can
+// already be gone ("No node with given id found").
+func WaitText(ctx context.Context, sel string) (string, error) {
+	read := chromedp.Evaluate[string](fmt.Sprintf("((document.querySelector(%q) || {}).textContent || '').trim()", sel))
+	for {
+		text, err := chromedp.Run(ctx, read)
+		if err == nil && text != "" {
+			return text, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return "", fmt.Errorf("no text at %s: %w", sel, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // LoginBrowser logs the tab in to env's admin UI and waits for the flows
 // page.
 func LoginBrowser(t testing.TB, ctx context.Context, env *Env) {
@@ -124,7 +160,7 @@ func LoginBrowser(t testing.TB, ctx context.Context, env *Env) {
 		chromedp.Navigate(env.URL+"/admin/flows"),
 		chromedp.WaitVisible(pw),
 		chromedp.SetValue(pw, Password),
-		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
+		ClickJS(`[data-testid="login-submit"]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="flows"]`)),
 	)
 	if err != nil {
