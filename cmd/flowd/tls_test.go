@@ -136,14 +136,7 @@ func TestServeTLS(t *testing.T) {
 		}
 	})
 	t.Run("admin session cookie is Secure", func(t *testing.T) {
-		nofollow := &http.Client{Transport: s.client.Transport,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := nofollow.PostForm(s.base+"/admin/login", url.Values{"password": {"a long enough password"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		cookies := resp.Cookies()
+		resp, cookies := adminLogin(t, s)
 		if resp.StatusCode != http.StatusSeeOther || len(cookies) != 1 || !cookies[0].Secure || !cookies[0].HttpOnly {
 			t.Fatalf("login: %d %v", resp.StatusCode, resp.Header.Values("Set-Cookie"))
 		}
@@ -355,17 +348,24 @@ func TestSecureCookieFromIssuer(t *testing.T) {
 			args = append(args, "--issuer", tc.issuer)
 		}
 		s := serveWith(t, c, args...)
-		nofollow := &http.Client{Timeout: 10 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := nofollow.PostForm(s.base+"/admin/login", url.Values{"password": {"a long enough password"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		cookies := resp.Cookies()
+		resp, cookies := adminLogin(t, s)
 		if resp.StatusCode != http.StatusSeeOther || len(cookies) != 1 || cookies[0].Secure != tc.secure {
 			t.Errorf("issuer %q: login %d, cookies %v, want Secure=%v", tc.issuer, resp.StatusCode, resp.Header.Values("Set-Cookie"), tc.secure)
 		}
 		s.shutdown(t)
 	}
+}
+
+// adminLogin posts the admin password to s (with s's client transport,
+// not following the redirect) and returns the answer and its cookies.
+func adminLogin(t *testing.T, s *server) (*http.Response, []*http.Cookie) {
+	t.Helper()
+	nofollow := &http.Client{Transport: s.client.Transport, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := nofollow.PostForm(s.base+"/admin/login", url.Values{"password": {"a long enough password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp, resp.Cookies()
 }
