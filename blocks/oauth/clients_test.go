@@ -31,7 +31,7 @@ func TestClientRegistry(t *testing.T) {
 		t.Fatalf("added %+v secret len %d", cl, len(secret))
 	}
 	raw, _ := st.GetKV(ctx, nsClients, "svc")
-	if strings.Contains(string(raw), secret) || !strings.Contains(string(raw), "$argon2id$") {
+	if strings.Contains(string(raw), secret) || !strings.Contains(string(raw), `"$sha256$`) {
 		t.Fatalf("stored record holds the secret or no hash: %s", raw)
 	}
 	if _, _, err := c.Add(ctx, Client{ID: "svc"}, ""); !errors.Is(err, ErrClientExists) {
@@ -113,8 +113,8 @@ func TestCacheExpires(t *testing.T) {
 	c, _ := newClients(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	c.SetClock(func() time.Time { return now })
-	_, secret, err := c.Add(t.Context(), Client{ID: "svc"}, "")
-	if err != nil {
+	const secret = "a secret set by hand"
+	if _, _, err := c.Add(t.Context(), Client{ID: "svc"}, secret); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Authenticate(t.Context(), "svc", secret); err != nil {
@@ -127,14 +127,5 @@ func TestCacheExpires(t *testing.T) {
 	now = now.Add(6 * time.Minute)
 	if c.cached(cl, secret) {
 		t.Fatal("cache entry outlived its ttl")
-	}
-}
-
-func TestVerifySecretRejectsHostileHashes(t *testing.T) {
-	for _, h := range []string{"", "$argon2id$", "$argon2id$v=19$m=999999999,t=1,p=1$AAAA$AAAA", "$argon2id$v=19$m=1024,t=99,p=1$AAAA$AAAA",
-		"$argon2i$v=19$m=1024,t=1,p=1$AAAA$AAAA", "$argon2id$v=19$m=1024,t=1,p=0$AAAA$AAAA"} {
-		if verifySecret(h, "x") {
-			t.Fatalf("accepted %q", h)
-		}
 	}
 }
