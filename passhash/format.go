@@ -82,8 +82,11 @@ func parseArgon(encoded string) (argonParams, bool) {
 
 // verifyArgon is the expensive comparison, in constant time.
 func verifyArgon(a argonParams, secret string) bool {
-	got := argon2.IDKey([]byte(secret), a.salt, a.t, a.m, a.p, uint32(len(a.key)))
-	return subtle.ConstantTimeCompare(got, a.key) == 1
+	return subtle.ConstantTimeCompare(argonKey(a, secret), a.key) == 1
+}
+
+func argonKey(a argonParams, secret string) []byte {
+	return argon2.IDKey([]byte(secret), a.salt, a.t, a.m, a.p, uint32(len(a.key)))
 }
 
 // HashRandom returns the fast hash of a secret flowd generated itself

@@ -73,6 +73,9 @@ type Hasher struct {
 
 	mu    sync.Mutex
 	calls map[[32]byte]*call
+	// onJoin, if set, is called when a caller joins a computation already
+	// running (tests).
+	onJoin func()
 }
 
 type call struct {
@@ -154,6 +157,9 @@ func (h *Hasher) run(ctx context.Context, label string, a argonParams, secret st
 	h.mu.Lock()
 	if c := h.calls[k]; c != nil {
 		h.mu.Unlock()
+		if h.onJoin != nil {
+			h.onJoin()
+		}
 		select {
 		case <-c.done:
 			return c.ok, c.err

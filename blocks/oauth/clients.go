@@ -204,29 +204,31 @@ func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, st
 	if err := checkName(cl.Name); err != nil {
 		return Client{}, "", err
 	}
+	generate := !cl.Public && secret == ""
+	switch {
+	case cl.Public && secret != "":
+		return Client{}, "", fmt.Errorf("%w: a public client has no secret", ErrBadInput)
+	case cl.Public || generate:
+	case len(secret) < 16:
+		return Client{}, "", fmt.Errorf("%w: a client secret needs at least 16 characters", ErrBadInput)
+	case len(secret) > maxSecretLen:
+		return Client{}, "", fmt.Errorf("%w: a client secret has at most %d bytes", ErrBadInput, maxSecretLen)
+	case !utf8.ValidString(secret):
+		return Client{}, "", fmt.Errorf("%w: the client secret is not valid UTF-8", ErrBadInput)
+	}
 	if err := checkBrowserFields(&cl); err != nil {
 		return Client{}, "", err
 	}
-	if cl.Public {
-		if secret != "" {
-			return Client{}, "", fmt.Errorf("%w: a public client has no secret", ErrBadInput)
+	switch {
+	case generate:
+		secret = NewSecret()
+		cl.SecretHash = passhash.HashRandom(secret)
+	case !cl.Public:
+		h, err := c.hasher.Hash(ctx, secret)
+		if err != nil {
+			return Client{}, "", fmt.Errorf("hash client secret: %w", err)
 		}
-	} else {
-		switch {
-		case secret == "":
-			secret = NewSecret()
-			cl.SecretHash = passhash.HashRandom(secret)
-		case len(secret) < 16:
-			return Client{}, "", fmt.Errorf("%w: a client secret needs at least 16 characters", ErrBadInput)
-		case len(secret) > maxSecretLen:
-			return Client{}, "", fmt.Errorf("%w: a client secret has at most %d bytes", ErrBadInput, maxSecretLen)
-		default:
-			h, err := c.hasher.Hash(ctx, secret)
-			if err != nil {
-				return Client{}, "", fmt.Errorf("hash client secret: %w", err)
-			}
-			cl.SecretHash = h
-		}
+		cl.SecretHash = h
 	}
 	cl.Scopes = dedupe(cl.Scopes)
 	cl.Audiences = dedupe(cl.Audiences)
