@@ -56,11 +56,18 @@ type Options struct {
 	Concurrency int
 	// Wait is how long a request waits for a free slot before ErrBusy.
 	Wait time.Duration
+	// CacheTTL is how long VerifyCached remembers a success (default 5m).
+	CacheTTL time.Duration
 	// Observe, if set, is called inside a slot just before each argon2id
 	// computation with the number now running (this one included). Tests
 	// count computations with it, and hold slots by blocking in it.
 	Observe func(running int)
+	// Now is the clock of the cache (default time.Now).
+	Now func() time.Time
 }
+
+// cacheSize bounds the cache of recent successes.
+const cacheSize = 10000
 
 // Hasher hashes and verifies secrets with a bound on concurrent argon2id
 // work. It is safe for concurrent use; share one per process.
@@ -71,8 +78,12 @@ type Hasher struct {
 	running atomic.Int32
 	key     [32]byte // process-local: singleflight keys and dummy salts
 
+	ttl     time.Duration
+	now     func() time.Time
+
 	mu    sync.Mutex
 	calls map[[32]byte]*call
+	cache map[[32]byte]time.Time // VerifyCached successes: key -> expiry
 	// onJoin, if set, is called when a caller joins a computation already
 	// running (tests).
 	onJoin func()
@@ -92,7 +103,14 @@ func New(o Options) *Hasher {
 	if o.Wait <= 0 {
 		o.Wait = DefaultWait
 	}
-	h := &Hasher{slots: make(chan struct{}, o.Concurrency), wait: o.Wait, observe: o.Observe, calls: map[[32]byte]*call{}}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 5 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	h := &Hasher{slots: make(chan struct{}, o.Concurrency), wait: o.Wait, observe: o.Observe, ttl: o.CacheTTL, now: o.Now,
+		calls: map[[32]byte]*call{}, cache: map[[32]byte]time.Time{}}
 	rand.Read(h.key[:])
 	return h
 }
@@ -122,39 +140,98 @@ func (h *Hasher) Hash(ctx context.Context, secret string) (string, error) {
 // panic. Every false answer has cost one argon2id computation; the error
 // is ErrBusy when no slot was free, or ctx's error.
 func (h *Hasher) Verify(ctx context.Context, encoded, secret string) (bool, error) {
+	return h.verify(ctx, encoded, secret, false)
+}
+
+// VerifyCached is Verify that remembers a success for CacheTTL, so a
+// machine client presenting its secret on every request does not pay
+// argon2id each time. The entry is an HMAC (process-local key) of the
+// stored hash and the secret: a changed secret has a new hash and misses.
+// Use it for machine secrets only: for people's passwords a cache would
+// let a memory dump be searched at HMAC speed.
+func (h *Hasher) VerifyCached(ctx context.Context, encoded, secret string) (bool, error) {
+	return h.verify(ctx, encoded, secret, true)
+}
+
+// Cached reports whether VerifyCached recently accepted this secret for
+// this hash. It costs one HMAC, takes no slot, and cannot fail.
+func (h *Hasher) Cached(encoded, secret string) bool {
+	k := h.callKey(encoded, secret)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cachedLocked(k)
+}
+
+func (h *Hasher) cachedLocked(k [32]byte) bool {
+	exp, ok := h.cache[k]
+	if ok && !h.now().Before(exp) {
+		delete(h.cache, k)
+		return false
+	}
+	return ok
+}
+
+func (h *Hasher) rememberLocked(k [32]byte) {
+	if len(h.cache) >= cacheSize {
+		now := h.now()
+		for key, exp := range h.cache {
+			if !now.Before(exp) {
+				delete(h.cache, key)
+			}
+		}
+		if len(h.cache) >= cacheSize {
+			clear(h.cache)
+		}
+	}
+	h.cache[k] = h.now().Add(h.ttl)
+}
+
+func (h *Hasher) verify(ctx context.Context, encoded, secret string, cache bool) (bool, error) {
 	if match, known := checkRandom(encoded, secret); known {
 		if match {
 			return true, nil
 		}
-		return h.run(ctx, "random\x00"+encoded, h.dummy(encoded), secret, true)
+		return h.run(ctx, "random\x00"+encoded, h.dummy(encoded), secret, true, false)
 	}
 	a, ok := parseArgon(encoded)
 	if !ok {
-		return h.run(ctx, "malformed\x00"+encoded, h.dummy(encoded), secret, true)
+		return h.run(ctx, "malformed\x00"+encoded, h.dummy(encoded), secret, true, false)
 	}
-	return h.run(ctx, encoded, a, secret, false)
+	return h.run(ctx, encoded, a, secret, false, cache)
 }
 
 // Fail spends what a failed verification costs, for an account that does
 // not exist (seed: its name), and is always false. Use it so an unknown
 // name answers like a wrong secret.
 func (h *Hasher) Fail(ctx context.Context, seed, secret string) error {
-	_, err := h.run(ctx, "dummy\x00"+seed, h.dummy(seed), secret, true)
+	_, err := h.run(ctx, "dummy\x00"+seed, h.dummy(seed), secret, true, false)
 	return err
 }
 
-// run verifies in a slot, once for all concurrent callers presenting the
-// same label and secret. The map key is an HMAC under a process-local key:
-// no secret is kept in clear, and it lives only while the call runs.
-func (h *Hasher) run(ctx context.Context, label string, a argonParams, secret string, forceFalse bool) (bool, error) {
+func (h *Hasher) callKey(label, secret string) [32]byte {
 	m := hmac.New(sha256.New, h.key[:])
 	m.Write([]byte(label))
 	m.Write([]byte{0})
 	m.Write([]byte(secret))
 	var k [32]byte
 	copy(k[:], m.Sum(nil))
+	return k
+}
+
+// run verifies in a slot, once for all concurrent callers presenting the
+// same label and secret. The map key is an HMAC under a process-local key:
+// no secret is kept in clear, and it lives only while the call runs (or,
+// with cache, as long as the remembered success). The cache is checked and
+// filled under the same lock as the calls, so a caller arriving just as a
+// computation ends finds one or the other, never neither.
+func (h *Hasher) run(ctx context.Context, label string, a argonParams, secret string, forceFalse, cache bool) (bool, error) {
+	k := h.callKey(label, secret)
 
 	h.mu.Lock()
+	if cache && h.cachedLocked(k) {
+		h.mu.Unlock()
+		return true, nil
+	}
 	if c := h.calls[k]; c != nil {
 		h.mu.Unlock()
 		if h.onJoin != nil {
@@ -177,6 +254,9 @@ func (h *Hasher) run(ctx context.Context, label string, a argonParams, secret st
 
 	h.mu.Lock()
 	delete(h.calls, k)
+	if cache && c.ok && c.err == nil {
+		h.rememberLocked(k)
+	}
 	h.mu.Unlock()
 	close(c.done)
 	if c.err != nil {

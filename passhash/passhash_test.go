@@ -231,3 +231,41 @@ func TestFollowerLeavesOnItsContext(t *testing.T) {
 	}
 	close(hd.release)
 }
+
+func TestVerifyCached(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var c counter
+	h := New(Options{Observe: c.observe, CacheTTL: time.Minute, Now: func() time.Time { return now }})
+	enc, other := cheapHash("s"), cheapHash("t")
+	for _, tc := range []struct {
+		name         string
+		advance      time.Duration
+		cached       bool
+		encoded      string
+		secret       string
+		want         bool
+		computations int32
+	}{
+		{"plain Verify does not remember", 0, false, enc, "s", true, 1},
+		{"so the next one computes", 0, true, enc, "s", true, 1},
+		{"now cached", 30 * time.Second, true, enc, "s", true, 0},
+		{"wrong secret not cached", 0, true, enc, "x", false, 1},
+		{"another hash (a changed secret) misses", 0, true, other, "s", false, 1},
+		{"plain Verify ignores the cache", 0, false, enc, "s", true, 1},
+		{"expired", time.Minute, true, enc, "s", true, 1},
+	} {
+		now = now.Add(tc.advance)
+		before := c.n.Load()
+		verify := h.Verify
+		if tc.cached {
+			verify = h.VerifyCached
+		}
+		got, err := verify(t.Context(), tc.encoded, tc.secret)
+		if err != nil || got != tc.want || c.n.Load()-before != tc.computations {
+			t.Fatalf("%s: %v, %v after %d computations; want %v after %d", tc.name, got, err, c.n.Load()-before, tc.want, tc.computations)
+		}
+	}
+	if !h.Cached(enc, "s") || h.Cached(enc, "x") {
+		t.Fatal("Cached disagrees with VerifyCached")
+	}
+}

@@ -11,9 +11,7 @@ package oauth
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -22,7 +20,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -125,10 +122,6 @@ type Clients struct {
 	now      func() time.Time
 	hasher   *passhash.Hasher
 	throttle *passhash.Throttle
-	mu       sync.Mutex
-	seen     map[string]cacheEntry // recently verified secrets, keyed by client id
-	key      [32]byte              // process-local MAC key for the cache
-	ttl      time.Duration
 }
 
 // Throttle defaults per client id: 10 free failures, then a wait from 1 s
@@ -138,28 +131,18 @@ const (
 	ThrottleBase = time.Second
 	ThrottleMax  = 5 * time.Minute
 	ThrottleSize = 10000
-	// cacheSize bounds the cache of recent successful verifications.
-	cacheSize = 10000
 )
 
 // malformedKey is the one throttle key of every id that cannot exist, so
 // ids made up by a flood do not each take a row.
 const malformedKey = "\x00malformed"
 
-type cacheEntry struct {
-	mac     [32]byte
-	hash    string
-	expires time.Time
-}
-
 // NewClients returns a registry over kv, with a hashing pool of its own
 // (default size) until SetHasher gives it the process's shared one.
 func NewClients(kv KV) *Clients {
-	c := &Clients{kv: kv, now: time.Now, seen: map[string]cacheEntry{}, ttl: 5 * time.Minute,
-		hasher: passhash.New(passhash.Options{})}
+	c := &Clients{kv: kv, now: time.Now, hasher: passhash.New(passhash.Options{})}
 	c.throttle = passhash.NewThrottle(passhash.ThrottleOptions{Free: ThrottleFree, Base: ThrottleBase, Max: ThrottleMax,
 		Size: ThrottleSize, Now: func() time.Time { return c.now() }})
-	rand.Read(c.key[:])
 	return c
 }
 
@@ -319,12 +302,10 @@ func (c *Clients) Remove(ctx context.Context, id string) error {
 	if _, err := c.Get(ctx, id); err != nil {
 		return err
 	}
+	// A cached verification needs the record: it ends with it.
 	if err := c.kv.DeleteKV(ctx, nsClients, id); err != nil {
 		return fmt.Errorf("remove client %q: %w", id, err)
 	}
-	c.mu.Lock()
-	delete(c.seen, id)
-	c.mu.Unlock()
 	return nil
 }
 
@@ -335,18 +316,18 @@ func (c *Clients) Remove(ctx context.Context, id string) error {
 // "come back later" are *RetryError: ErrThrottled (too many failures for
 // this id) or ErrBusy (no hashing slot in time).
 //
-// A secret that verified in the last few minutes is recognized from a
-// cache (an HMAC under a process-local key, bound to the stored hash), and
-// a right generated secret from its SHA-256: neither needs argon2id, a
-// slot, or passes the throttle, so a client whose id an attacker hammers
-// keeps getting tokens.
+// A secret that verified in the last few minutes is recognized from the
+// hasher's cache (passhash.Hasher.VerifyCached: an HMAC bound to the
+// stored hash), and a right generated secret from its SHA-256: neither
+// needs argon2id or a slot, nor meets the throttle, so a client whose id
+// an attacker hammers keeps getting tokens.
 func (c *Clients) Authenticate(ctx context.Context, id, secret string) (Client, error) {
 	cl, err := c.Get(ctx, id)
 	if err != nil && !errors.Is(err, ErrNoClient) {
 		return Client{}, err
 	}
 	known := err == nil && !cl.Public && cl.SecretHash != ""
-	if known && (c.cached(cl, secret) || passhash.IsRandom(cl.SecretHash) && quickMatch(cl.SecretHash, secret)) {
+	if known && (passhash.IsRandom(cl.SecretHash) && quickMatch(cl.SecretHash, secret) || c.hasher.Cached(cl.SecretHash, secret)) {
 		return cl, nil
 	}
 	key := id
@@ -358,7 +339,7 @@ func (c *Clients) Authenticate(ctx context.Context, id, secret string) (Client, 
 	}
 	var ok bool
 	if known {
-		ok, err = c.hasher.Verify(ctx, cl.SecretHash, secret)
+		ok, err = c.hasher.VerifyCached(ctx, cl.SecretHash, secret)
 	} else {
 		err = c.hasher.Fail(ctx, id, secret)
 	}
@@ -373,7 +354,6 @@ func (c *Clients) Authenticate(ctx context.Context, id, secret string) (Client, 
 		return Client{}, ErrInvalidClient
 	}
 	c.throttle.Reset(key)
-	c.remember(cl, secret)
 	return cl, nil
 }
 
@@ -381,47 +361,4 @@ func (c *Clients) Authenticate(ctx context.Context, id, secret string) (Client, 
 func quickMatch(encoded, secret string) bool {
 	want := passhash.HashRandom(secret)
 	return subtle.ConstantTimeCompare([]byte(encoded), []byte(want)) == 1
-}
-
-// The cache keeps, for a short time, an HMAC (process-local key) of a
-// secret that verified, so a busy token endpoint does not pay argon2 on
-// every request. It is bound to the stored hash: changing the secret
-// invalidates it, and Remove drops it.
-func (c *Clients) mac(id, secret string) [32]byte {
-	m := hmac.New(sha256.New, c.key[:])
-	m.Write([]byte(id))
-	m.Write([]byte{0})
-	m.Write([]byte(secret))
-	var out [32]byte
-	copy(out[:], m.Sum(nil))
-	return out
-}
-
-func (c *Clients) cached(cl Client, secret string) bool {
-	want := c.mac(cl.ID, secret)
-	c.mu.Lock()
-	e, ok := c.seen[cl.ID]
-	c.mu.Unlock()
-	return ok && e.hash == cl.SecretHash && c.now().Before(e.expires) &&
-		subtle.ConstantTimeCompare(e.mac[:], want[:]) == 1
-}
-
-func (c *Clients) remember(cl Client, secret string) {
-	if passhash.IsRandom(cl.SecretHash) {
-		return // checked as fast without a cache
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.seen) >= cacheSize {
-		now := c.now()
-		for k, e := range c.seen {
-			if !now.Before(e.expires) {
-				delete(c.seen, k)
-			}
-		}
-		if len(c.seen) >= cacheSize {
-			clear(c.seen)
-		}
-	}
-	c.seen[cl.ID] = cacheEntry{mac: c.mac(cl.ID, secret), hash: cl.SecretHash, expires: c.now().Add(c.ttl)}
 }
