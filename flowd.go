@@ -79,6 +79,9 @@ type Options struct {
 	// HashWait is how long a request waits for a hashing slot before it is
 	// answered 503 with Retry-After (default 1s).
 	HashWait time.Duration
+	// Hasher, if set, is the hashing pool to use instead of one sized by
+	// HashConcurrency and HashWait: a host shares its own with flowd.
+	Hasher *passhash.Hasher
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -120,7 +123,10 @@ func New(opts Options) (*Flowd, error) {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
 	// One hashing pool for every password and secret check.
-	hasher := passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait})
+	hasher := opts.Hasher
+	if hasher == nil {
+		hasher = passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait})
+	}
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
