@@ -78,8 +78,8 @@ type Hasher struct {
 	running atomic.Int32
 	key     [32]byte // process-local: singleflight keys and dummy salts
 
-	ttl     time.Duration
-	now     func() time.Time
+	ttl time.Duration
+	now func() time.Time
 
 	mu    sync.Mutex
 	calls map[[32]byte]*call

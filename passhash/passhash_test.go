@@ -97,7 +97,9 @@ type holder struct {
 	release chan struct{}
 }
 
-func newHolder() *holder { return &holder{entered: make(chan struct{}, 100), release: make(chan struct{})} }
+func newHolder() *holder {
+	return &holder{entered: make(chan struct{}, 100), release: make(chan struct{})}
+}
 
 func (hd *holder) observe(int) {
 	hd.entered <- struct{}{}

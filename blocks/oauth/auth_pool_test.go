@@ -135,7 +135,7 @@ func TestBusyPool(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, id, secret, port string
-		status              int
+		status                 int
 	}{
 		{"wrong secret while full: 503", "gen", "wrong-wrong-wrong", "busy", 503},
 		{"unknown id while full: 503", "nobody", "wrong-wrong-wrong", "busy", 503},
