@@ -334,7 +334,11 @@ func (c *Clients) Authenticate(ctx context.Context, id, secret string) (Client, 
 	if !clientIDPattern.MatchString(id) {
 		key = malformedKey
 	}
-	if wait := c.throttle.Reserve(key); wait > 0 {
+	// The throttle is checked before and counts after: counting before
+	// (as the sign-in form does) would refuse a burst of parallel requests
+	// carrying the right secret. Parallel wrong guesses that all pass the
+	// check are bounded by the pool.
+	if wait := c.throttle.Wait(key); wait > 0 {
 		return Client{}, &RetryError{Err: ErrThrottled, After: wait}
 	}
 	var ok bool
@@ -344,13 +348,13 @@ func (c *Clients) Authenticate(ctx context.Context, id, secret string) (Client, 
 		err = c.hasher.Fail(ctx, id, secret)
 	}
 	if err != nil {
-		c.throttle.Release(key) // the attempt was not made
 		if errors.Is(err, passhash.ErrBusy) {
 			return Client{}, &RetryError{Err: ErrBusy, After: c.hasher.RetryAfter()}
 		}
 		return Client{}, fmt.Errorf("verify client secret: %w", err)
 	}
 	if !ok {
+		c.throttle.Fail(key)
 		return Client{}, ErrInvalidClient
 	}
 	c.throttle.Reset(key)
