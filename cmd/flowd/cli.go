@@ -38,6 +38,9 @@ type cli struct {
 	// certCheck is how often, at most, serve looks for a renewed
 	// certificate (zero: defaultCertCheck; tests shorten it).
 	certCheck time.Duration
+	// limits are serve's connection, timeout and body bounds (nil
+	// outside serve: the defaults of flowd.Options apply).
+	limits *serveLimits
 }
 
 var errSilent = errors.New("silent")
@@ -148,7 +151,12 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 		}
 		snaps = n
 	}
-	return flowd.New(flowd.Options{Store: st, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
+	var maxBody int64
+	var bodyTimeout time.Duration
+	if c.limits != nil {
+		maxBody, bodyTimeout = c.limits.maxBody, c.limits.read
+	}
+	return flowd.New(flowd.Options{Store: st, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
 		SnapshotsPerSecond: snaps,
 		// Behind a TLS-terminating proxy flowd itself speaks http, but an
@@ -170,7 +178,11 @@ func exprEnv(getenv env) map[string]string {
 
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := c.flags("serve")
+	c.limits = c.bindLimits(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := c.limits.check(); err != nil {
 		return err
 	}
 	log := c.logger()
@@ -211,6 +223,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	defer ln.Close()
+	ln = c.limits.listener(ln)
 	addr := ln.Addr().String()
 	base := c.scheme() + "://" + addr
 	if c.issuer == "" {
@@ -237,9 +250,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	_ = c.writeAddrFile(base)
 	defer os.Remove(filepath.Join(c.data, addrFile))
 
-	srv := &http.Server{Handler: fd.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), TLSConfig: tlsConf}
+	srv := c.limits.server(fd.Handler())
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	srv.TLSConfig = tlsConf
 
 	fmt.Fprintf(c.stdout, "flowd listening on %s (data: %s, issuer: %s)\n", base, c.data, c.issuer)
 	if c.getenv("FLOWD_ADMIN_TOKEN") != "" {
