@@ -98,24 +98,30 @@ func run() error {
 			return fmt.Errorf("build flowd: %w", err)
 		}
 	}
-	f, err := startFlowd(c.bin, filepath.Join(tmp, "data"), c.serveArgs)
-	if err != nil {
-		return err
-	}
-	defer f.stop()
-	if err := f.setupClients(); err != nil {
-		return err
-	}
-	fmt.Printf("flowd %s (pid %d) at %s %s\n", c.bin, f.cmd.Process.Pid, f.base, strings.Join(c.serveArgs, " "))
+	fmt.Printf("flowd %s %s; each attack on a fresh flowd in its own data folder\n", c.bin, strings.Join(c.serveArgs, " "))
 	fmt.Printf("latency probe: sequential GET /hello on one keep-alive connection, every 20 ms\n\n")
-	if strings.Contains(c.only, "a") {
-		f.measure(fmt.Sprintf("a: %d connections announcing 1 MiB bodies", c.conns), "<= +64 MiB RSS", func() string { return attackBodies(f, c) })
+	attacks := []struct {
+		key, name, target string
+		run               func(*flowd, config) string
+	}{
+		{"a", fmt.Sprintf("a: %d connections announcing 1 MiB bodies", c.conns), "<= +64 MiB RSS", attackBodies},
+		{"b", fmt.Sprintf("b: %d concurrent wrong client secrets", c.bad), "<= +256 MiB RSS, correct client served", attackSecrets},
+		{"c", fmt.Sprintf("c: %d unauthenticated GET /oauth/authorize", c.authorize), "flowd.db < +1 MiB", attackAuthorize},
 	}
-	if strings.Contains(c.only, "b") {
-		f.measure(fmt.Sprintf("b: %d concurrent wrong client secrets", c.bad), "<= +256 MiB RSS, correct client served", func() string { return attackSecrets(f, c) })
-	}
-	if strings.Contains(c.only, "c") {
-		f.measure(fmt.Sprintf("c: %d unauthenticated GET /oauth/authorize", c.authorize), "flowd.db < +1 MiB", func() string { return attackAuthorize(f, c) })
+	for _, a := range attacks {
+		if !strings.Contains(c.only, a.key) {
+			continue
+		}
+		f, err := startFlowd(c.bin, filepath.Join(tmp, "data-"+a.key), c.serveArgs)
+		if err != nil {
+			return err
+		}
+		if err := f.setupClients(); err != nil {
+			f.stop()
+			return err
+		}
+		f.measure(a.name, a.target, func() string { return a.run(f, c) })
+		f.stop()
 	}
 	return nil
 }
