@@ -316,11 +316,13 @@ func (f *flowd) probe(ctx context.Context) probeResult {
 func attackBodies(f *flowd, c config) string {
 	req := "POST /oauth/token HTTP/1.1\r\nHost: " + f.addr + "\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
 		"Content-Length: 1048576\r\n\r\n"
-	var opened, refused, closedByServer atomic.Int64
+	var opened, refused atomic.Int64
 	var conns []net.Conn
+	var closedAfter []time.Duration // when flowd closed or answered each, from the attack's start
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(c.hold)
+	start := time.Now()
+	deadline := start.Add(c.hold)
 	for range c.conns {
 		conn, err := net.DialTimeout("tcp", f.addr, 5*time.Second)
 		if err != nil {
@@ -344,18 +346,32 @@ func attackBodies(f *flowd, c config) string {
 			_, err := conn.Read(make([]byte, 1))
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() {
-				closedByServer.Add(1)
+				mu.Lock()
+				closedAfter = append(closedAfter, time.Since(start))
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	mu.Lock()
+	defer mu.Unlock()
 	for _, conn := range conns {
 		conn.Close()
 	}
-	mu.Unlock()
-	return fmt.Sprintf("%d connections sent headers (%d could not), %d answered or closed by flowd within the %s hold",
-		opened.Load(), refused.Load(), closedByServer.Load(), c.hold)
+	slices.Sort(closedAfter)
+	early := 0 // closed within 2 s: refused by a connection limit
+	for _, d := range closedAfter {
+		if d < 2*time.Second {
+			early++
+		}
+	}
+	detail := fmt.Sprintf("%d connections sent headers (%d could not); within the %s hold flowd closed %d at once "+
+		"(connection limit) and cut %d later", opened.Load(), refused.Load(), c.hold, early, len(closedAfter)-early)
+	if late := closedAfter[early:]; len(late) > 0 {
+		detail += fmt.Sprintf(" (after %s to %s: body read deadline)", late[0].Round(100*time.Millisecond),
+			late[len(late)-1].Round(100*time.Millisecond))
+	}
+	return detail
 }
 
 func tokenRequest(ctx context.Context, client *http.Client, base, id, secret string) (int, error) {
@@ -402,15 +418,18 @@ func attackSecrets(f *flowd, c config) string {
 		}()
 	}
 	var good []time.Duration
-	var goodFailed int
+	var goodFailed, goodUnfinished int
 	goodClient := &http.Client{Timeout: 30 * time.Second}
 	for ctx.Err() == nil {
 		start := time.Now()
 		code, err := tokenRequest(ctx, goodClient, f.base, "good", goodSecret)
-		if err == nil && code == http.StatusOK {
+		switch {
+		case err == nil && code == http.StatusOK:
 			good = append(good, time.Since(start))
-		} else if ctx.Err() == nil {
+		case ctx.Err() == nil:
 			goodFailed++
+		default:
+			goodUnfinished++ // still waiting when the attack ended
 		}
 	}
 	wg.Wait()
@@ -425,8 +444,8 @@ func attackSecrets(f *flowd, c config) string {
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s x%d", k, statuses[k]))
 	}
-	return fmt.Sprintf("wrong secrets answered: %s; correct client: %d tokens, %d failed, latency %s",
-		strings.Join(parts, ", "), len(good), goodFailed, probeResult{lat: good})
+	return fmt.Sprintf("wrong secrets answered: %s; correct client: %d tokens, %d failed, %d unanswered at the end, latency %s",
+		strings.Join(parts, ", "), len(good), goodFailed, goodUnfinished, probeResult{lat: good})
 }
 
 // attackAuthorize sends c.authorize sign-in starts with the longest state
