@@ -382,7 +382,6 @@ func (t *inTrigger) message(w http.ResponseWriter, r *http.Request, rd *redispat
 		return nil, 0, t.tooLarge()
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		t.router.bodyDone(w)
 		return msg, 0, nil
 	}
 	t.router.bodyStart(w)
@@ -391,9 +390,7 @@ func (t *inTrigger) message(w http.ResponseWriter, r *http.Request, rd *redispat
 	// cost the memory it announced.
 	buf := getBuf()
 	defer putBuf(buf)
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, t.maxBody))
-	t.router.bodyDone(w)
-	if err != nil {
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, t.maxBody)); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, 0, t.tooLarge()
 		}

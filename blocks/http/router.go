@@ -22,8 +22,8 @@ type RouterOptions struct {
 	// moment the route starts reading it (default 15 s; negative: no
 	// deadline of the router's own, the server's ReadTimeout alone). A
 	// client trickling its body slower is answered 400 and its connection
-	// closed. Once the body is read the deadline is lifted, so a server
-	// ReadTimeout does not cancel a run that takes longer.
+	// closed. Once a body is read to its end net/http lifts the read
+	// deadline, so it does not cut a run that takes longer.
 	BodyReadTimeout time.Duration
 }
 
@@ -100,15 +100,25 @@ func NewRouter(opts RouterOptions) *Router {
 // are left to the server's own timeouts.
 func (rt *Router) bodyStart(w http.ResponseWriter) {
 	if rt.bodyTimeout > 0 {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rt.bodyTimeout))
+		setReadDeadline(w, time.Now().Add(rt.bodyTimeout))
 	}
 }
 
-// bodyDone lifts the read deadline once the request is read: HTTP/1's
-// background read would otherwise cancel the run's context when a server
-// ReadTimeout or the body deadline passes while the flow still runs.
-func (rt *Router) bodyDone(w http.ResponseWriter) {
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+// setReadDeadline does what http.ResponseController.SetReadDeadline does
+// (find the writer that can, through Unwrap), without the controller's
+// allocation.
+func setReadDeadline(w http.ResponseWriter, t time.Time) {
+	for {
+		switch x := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			_ = x.SetReadDeadline(t)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // ServeHTTP routes a request to the http.in that claims it.

@@ -107,7 +107,8 @@ func (l *serveLimits) listener(ln net.Listener) net.Listener {
 // server is the http.Server of `flowd serve`, with the limits' timeouts.
 // ReadTimeout bounds headers and body of every request (admin API and
 // forms included); flow endpoints also set the body deadline themselves
-// and lift it once the body is read, so a long run is not cut by it.
+// (for embedders whose server has none). net/http lifts the deadline once
+// a body is read to its end, so it does not cut a long run.
 func (l *serveLimits) server(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: l.readHeader, ReadTimeout: l.read,
 		WriteTimeout: writeTimeout, IdleTimeout: l.idle, MaxHeaderBytes: maxHeaderBytes}
