@@ -22,7 +22,9 @@ func TestRotateRefusesLaxBodies(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := ksDo(t, h, "POST", "/admin/api/keysets/main/rotate", tc.body)
-			var e struct{ Error struct{ Code, Message string } }
+			var e struct {
+				Error struct{ Code, Message string }
+			}
 			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || w.Code != 400 ||
 				e.Error.Code != "bad_request" || e.Error.Message != tc.msg {
 				t.Errorf("answer %d %s, want 400 bad_request %q", w.Code, w.Body, tc.msg)
