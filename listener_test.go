@@ -2,8 +2,10 @@ package flowd_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -92,4 +94,32 @@ func TestLimitListener(t *testing.T) {
 		t.Errorf("a connection over the limits was handed on: %v", c.RemoteAddr())
 	default:
 	}
+}
+
+// ExampleLimitListener serves flowd's handler the way `flowd serve` does:
+// bounded connections and timeouts on every request.
+func ExampleLimitListener() {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	ln := flowd.LimitListener(inner, flowd.ConnLimits{Max: flowd.DefaultMaxConns, PerAddr: flowd.DefaultMaxConnsPerAddr})
+	srv := &http.Server{
+		Handler:           http.NotFoundHandler(), // fd.Handler() of a flowd.New
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second, // headers and body
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, ln.Open() <= 1, ln.Refused())
+	// Output: 404 true 0
 }
