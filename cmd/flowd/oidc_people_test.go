@@ -769,10 +769,22 @@ func TestPeopleProtocolAttacks(t *testing.T) {
 		// Another client cannot use it.
 		status, body = p.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt2}}, "other", "other-secret-0123456789")
 		wantOAuthError(t, status, body, 400, "invalid_grant")
+		// The app lost the answer (a timeout): presenting rt1 again within
+		// the grace period is a retry, answered with the same rt2.
+		status, body = refresh(rt1)
+		if status != 200 || body["refresh_token"] != rt2 || body["access_token"] == at2 {
+			t.Fatalf("retry within the grace period: %d %v", status, body)
+		}
+		// The app moves on to rt3; from then on rt1 is stale.
+		status, body = refresh(rt2)
+		if status != 200 || body["refresh_token"] == rt2 {
+			t.Fatalf("refresh %d %v", status, body)
+		}
+		rt3 := body["refresh_token"].(string)
 		// The stolen first token comes back: everything of the grant ends.
 		status, body = refresh(rt1)
 		wantOAuthError(t, status, body, 400, "invalid_grant")
-		status, body = refresh(rt2)
+		status, body = refresh(rt3)
 		wantOAuthError(t, status, body, 400, "invalid_grant")
 		if code, www, _ := p.userinfo(t, at2); code != 401 || !strings.Contains(www, "grant_revoked") {
 			t.Fatalf("userinfo after reuse: %d %q", code, www)
