@@ -436,6 +436,7 @@ func TestCodeLifecycle(t *testing.T) {
 			{"prompt login", func(v url.Values) { v.Set("prompt", "login") }, cookies, "login"},
 			{"max_age passed", func(v url.Values) { v.Set("max_age", "10") }, cookies, "login"},
 			{"max_age fine", func(v url.Values) { v.Set("max_age", "100000") }, cookies, "active"},
+			{"max_age 0, signed in this very second", func(v url.Values) { v.Set("max_age", "0") }, cookies, "login"},
 			{"prompt none, session", func(v url.Values) { v.Set("prompt", "none") }, cookies, "active"},
 			{"prompt none, no session", func(v url.Values) { v.Set("prompt", "none") }, "", "redirect_error"},
 		} {
