@@ -280,3 +280,25 @@ func TestSignInTabs(t *testing.T) {
 		}
 	})
 }
+
+func TestMaxAgeZeroSameSecond(t *testing.T) {
+	f := newFixture(t, testIssuer)
+	_, cookies := signIn(t, f, authorizeParams("web", webCB), "") // at the clock's time, which does not move
+	for _, tc := range []struct {
+		maxAge, port string
+	}{
+		{"0", "form"}, // sign in again, even within the same second
+		{"1", "active"},
+		{"", "active"},
+	} {
+		t.Run("max_age="+tc.maxAge, func(t *testing.T) {
+			p := authorizeParams("web", webCB)
+			if tc.maxAge != "" {
+				p.Set("max_age", tc.maxAge)
+			}
+			if port, m := getAuthorize(t, f, p, cookies); port != tc.port {
+				t.Fatalf("port %s, want %s (%v)", port, tc.port, m["oauth_error"])
+			}
+		})
+	}
+}
