@@ -824,6 +824,40 @@ func TestPeopleProtocolAttacks(t *testing.T) {
 		}
 	})
 
+	t.Run("sign-in cookies: tabs, tampering, max_age=0", func(t *testing.T) {
+		b := newBrowser(false)
+		tab1 := loginForm(t, b.get(t, p.authorizeURL(authzParams("web", webCB, ""))))
+		tab2 := loginForm(t, b.get(t, p.authorizeURL(authzParams("web", webCB, ""))))
+		// Both pending sign-ins of one browser sign in, in either order.
+		for i, form := range []url.Values{tab2, tab1} {
+			pg := b.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, "ada", adaPassword))
+			if pg.status != 302 || !strings.Contains(pg.header.Get("Location"), "code=") {
+				t.Fatalf("tab %d: %d %s", 2-i, pg.status, pg.body)
+			}
+		}
+		// A signed-in person asked with max_age=0 signs in again.
+		params := authzParams("web", webCB, "")
+		params.Set("max_age", "0")
+		loginForm(t, b.get(t, p.authorizeURL(params)))
+		// A changed sign-in cookie: the error page, nothing signed in.
+		c := newBrowser(false)
+		form := loginForm(t, c.get(t, p.authorizeURL(authzParams("web", webCB, ""))))
+		u, _ := url.Parse(p.issuer + "/oauth/authorize")
+		name := "flowd_tx_" + form.Get("tx")
+		for _, ck := range c.jar.Cookies(u) {
+			if ck.Name == name {
+				v := []byte(ck.Value)
+				v[10] = map[bool]byte{true: 'B', false: 'A'}[v[10] == 'A']
+				c.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: string(v), Path: "/"}})
+			}
+		}
+		pg := c.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, "ada", adaPassword))
+		if pg.status != 400 || pg.header.Get("Location") != "" || !strings.Contains(pg.body, "could not be verified") ||
+			strings.Contains(pg.header.Get("Set-Cookie"), "flowd_session") {
+			t.Fatalf("tampered sign-in cookie: %d %v\n%s", pg.status, pg.header, pg.body)
+		}
+	})
+
 	t.Run("cookies", func(t *testing.T) {
 		b1 := newBrowser(false)
 		pg := b1.get(t, p.authorizeURL(authzParams("web", webCB, "")))
