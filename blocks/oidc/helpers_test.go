@@ -3,9 +3,9 @@ package oidc
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/url"
 	"path/filepath"
 	"strings"

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -66,7 +67,13 @@ func pendingAD(id string) []byte { return []byte("flowd oidc sign-in v1\x00" + i
 
 func pendingPlain(tx pendingSignIn) ([]byte, error) {
 	tx.Authz.ClientName = ""
-	return json.Marshal(tx)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // a state full of '<' would take six bytes a character
+	if err := enc.Encode(tx); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // pendingFits reports whether a checked authorization request fits in a
