@@ -1492,9 +1492,12 @@ func TestIntrospectEndedGrants(t *testing.T) {
 		if status != 200 {
 			t.Fatalf("refresh %d %v", status, body)
 		}
-		at2 := body["access_token"].(string)
+		at2, rt2 := body["access_token"].(string), body["refresh_token"].(string)
 		wantActive(t, at1, sub, "web", "openid profile email") // rotation alone ends nothing
 		wantActive(t, at2, sub, "web", "openid profile email")
+		if status, body := refresh(rt2); status != 200 { // the app moves on: rt1 is stale, not a retry
+			t.Fatalf("refresh %d %v", status, body)
+		}
 		status, body = refresh(rt1) // the stolen first refresh token comes back
 		wantOAuthError(t, status, body, 400, "invalid_grant")
 		wantInactive(t, at1)
@@ -1538,7 +1541,8 @@ func TestIntrospectEndedGrants(t *testing.T) {
 		live := tok["access_token"].(string)
 		_, _, tok = signIn(t, "ada", adaPassword)
 		revoked, rt := tok["access_token"].(string), tok["refresh_token"].(string)
-		refresh(rt)
+		_, next := refresh(rt)
+		refresh(next["refresh_token"].(string)) // the app moves on: rt is stale, not a retry
 		if status, body := refresh(rt); status != 400 {
 			t.Fatalf("reuse: %d %v", status, body)
 		}
