@@ -199,6 +199,10 @@ func (b *refreshBlock) rotate(ctx context.Context, clientID, gid string, gen int
 // next generation of the current format. Two transactions, once per
 // grant: the answer already carries a current token.
 func (b *refreshBlock) rotateLegacy(ctx context.Context, clientID, token, requested string, now time.Time) (string, grantRecord, error) {
+	// Read first: an unknown token costs no write transaction.
+	if cur, err := getRec[refreshRecord](ctx, b.p.State, nsRefresh, hashKey(token)); err != nil || cur == nil {
+		return rtInvalid, grantRecord{}, err
+	}
 	var outcome string
 	var rec refreshRecord
 	err := updateRec(ctx, b.p.State, nsRefresh, hashKey(token), func(cur *refreshRecord) (*refreshRecord, error) {

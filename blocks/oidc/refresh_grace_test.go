@@ -130,8 +130,8 @@ func TestRefreshRetryEdges(t *testing.T) {
 		if !k.active() {
 			t.Fatal("a forged token revoked the grant")
 		}
-		if w := k.f.st.takeWrites(); slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "kv oidc_grants") }) {
-			t.Fatalf("a forged token wrote %v", w)
+		if w := k.f.st.takeWrites(); len(w) != 0 {
+			t.Fatalf("forged tokens wrote %v", w)
 		}
 	})
 	t.Run("a token of the earlier format rotates once", func(t *testing.T) {
