@@ -12,6 +12,7 @@ package app
 // `go generate ./app` (needs git and the full history).
 var shippedSums = map[string][]string{
 	"authorize": {
+		"3e8c53438253c38fda23f5ea794025d4a8307f14b88fab4d7a7423c1d534d8d1", // 6613a6c
 		"6013e7886376f683fc37dcd2e5451684e1c26d6397c321ff15a9950ddeaddb92", // c0c667c
 	},
 	"end-session": {
@@ -38,6 +39,7 @@ var shippedSums = map[string][]string{
 		"7d7d2f3e1e2b3144e05306e863aa3d98e98a296de4f1360c39669fb34a17d41d", // b470706
 	},
 	"token": {
+		"0815e6bb3b5a4d15cc9bf77ff4ca7c7904fffc4046d7b948ea7e8cc24eff0d82", // 6613a6c
 		"a91055ddc8c55c764aa780c51a3068ae91835f36c32997059c1cd30cfd3e74be", // c0c667c
 		"fa40d3b5e15338eb3e4db034bf5b45b8d00fee40ae3900610f538299c3533000", // b470706
 	},
