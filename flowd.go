@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/core"
@@ -27,6 +28,7 @@ import (
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/blocks/schedule"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui"
 	"github.com/flowd/flowd/ui/api"
@@ -70,6 +72,16 @@ type Options struct {
 	// Issuer is the OAuth/OpenID issuer identifier, e.g. https://id.example.com.
 	// It is also visible to expressions as env.FLOWD_ISSUER.
 	Issuer string
+	// HashConcurrency bounds how many argon2id computations (19 MiB each)
+	// run at once, for client secrets, people's passwords and the admin
+	// password together (default 2).
+	HashConcurrency int
+	// HashWait is how long a request waits for a hashing slot before it is
+	// answered 503 with Retry-After (default 1s).
+	HashWait time.Duration
+	// Hasher, if set, is the hashing pool to use instead of one sized by
+	// HashConcurrency and HashWait: a host shares its own with flowd.
+	Hasher *passhash.Hasher
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -110,11 +122,18 @@ func New(opts Options) (*Flowd, error) {
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
+	// One hashing pool for every password and secret check.
+	hasher := opts.Hasher
+	if hasher == nil {
+		hasher = passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait})
+	}
 	clients := oauth.NewClients(opts.Store)
+	clients.SetHasher(hasher)
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)
+	users.SetHasher(hasher)
 	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
@@ -154,6 +173,7 @@ func New(opts Options) (*Flowd, error) {
 	if err != nil {
 		return nil, err
 	}
+	srv.Passwords().SetHasher(hasher)
 	ui.RegisterPasswordAPI(h, srv.Passwords())
 	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}, nil
 }
