@@ -19,6 +19,7 @@ const (
 	msgBadLogin  = "Incorrect username or password."
 	msgThrottled = "Too many sign-in attempts. Wait a moment, then try again."
 	msgExpired   = "This sign-in page has expired or could not be verified. Go back to the application and start again."
+	msgBusy      = "The server is busy. Wait a moment, then try again."
 )
 
 func loginPageSpec() engine.Spec {
@@ -99,7 +100,8 @@ func loginSpec() engine.Spec {
 			"address with exponential backoff; the password is checked against the user's argon2id hash. " +
 			"Success starts a provider session (msg.cookies: the session cookie) and leaves by \"ok\" " +
 			"with msg.authz (the stored request), msg.session and msg.user. A wrong password leaves by " +
-			"\"failed\", a throttled attempt by \"throttled\" (msg.retry_after, seconds), both with " +
+			"\"failed\", a throttled attempt, or one that found every password-hashing slot busy, by " +
+			"\"throttled\" (msg.retry_after, seconds), both with " +
 			"msg.login for oidc.login_page and one generic message. A missing, expired, tampered, " +
 			"oversized or foreign sign-in cookie, or one already used, leaves by \"invalid\" with " +
 			"msg.oauth_error. Nothing is written before the password is checked (except the " +
@@ -188,6 +190,19 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 		return retry("throttled", msgThrottled)
 	}
 	usr, err := b.p.Users.Authenticate(ctx, username, password)
+	if errors.Is(err, ErrBusy) {
+		// Nothing was checked: the attempt is given back, and the person
+		// asked to try again in a moment (429 with Retry-After, like a
+		// throttled attempt), not shown a server error.
+		if err := b.th.release(ctx, b.p.State, userKey); err != nil {
+			return "", fmtErr("oidc.login", err)
+		}
+		if err := b.th.release(ctx, b.p.State, ipKey); err != nil {
+			return "", fmtErr("oidc.login", err)
+		}
+		msg["retry_after"] = int64(1)
+		return retry("throttled", msgBusy)
+	}
 	if errors.Is(err, ErrInvalidLogin) || username == "" {
 		return retry("failed", msgBadLogin)
 	}

@@ -5,11 +5,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/passhash"
 )
 
 // jar is a browser's cookie jar: it takes msg.cookies as Set-Cookie.
@@ -300,5 +302,39 @@ func TestMaxAgeZeroSameSecond(t *testing.T) {
 				t.Fatalf("port %s, want %s (%v)", port, tc.port, m["oauth_error"])
 			}
 		})
+	}
+}
+
+// A sign-in that finds every password-hashing slot taken is asked to try
+// again (429 and Retry-After in the flow), and its attempt is given back.
+func TestSignInHashingBusy(t *testing.T) {
+	f := newFixture(t, testIssuer)
+	ctx := t.Context()
+	entered, hold := make(chan struct{}, 10), make(chan struct{})
+	f.users.SetHasher(passhash.New(passhash.Options{Concurrency: 1, Wait: time.Millisecond, Observe: func(int) {
+		entered <- struct{}{}
+		<-hold
+	}}))
+	_, m := getAuthorize(t, f, authorizeParams("web", webCB), "")
+	tx, csrf, value := formOf(t, m)
+	var wg sync.WaitGroup
+	wg.Go(func() { f.users.Authenticate(ctx, "someone", "some password") }) //nolint:errcheck
+	<-entered
+	post := formMsg(url.Values{"tx": {tx}, "csrf": {csrf}, "username": {"ada"}, "password": {testPassword}}, "__Host-flowd_tx_"+tx+"="+value, "")
+	port, err := newTestLogin(f).Process(ctx, f.clk.exec(), post)
+	close(hold)
+	wg.Wait()
+	if err != nil || port != "throttled" || mapOf(post["login"])["error"] != msgBusy || post["retry_after"] != int64(1) || post["session"] != nil {
+		t.Fatalf("%s %v %v", port, err, post["login"])
+	}
+	for _, key := range []string{userThrottleKey("ada"), ipThrottleKey("192.0.2.7:5555")} {
+		if rec, _ := getRec[throttleRecord](ctx, f.st, nsThrottle, key); rec != nil && rec.Failures != 0 {
+			t.Fatalf("%s: %d attempts counted for a password never checked", key, rec.Failures)
+		}
+	}
+	// The same form signs in once a slot is free.
+	post = formMsg(url.Values{"tx": {tx}, "csrf": {csrf}, "username": {"ada"}, "password": {testPassword}}, "__Host-flowd_tx_"+tx+"="+value, "")
+	if port, err := newTestLogin(f).Process(ctx, f.clk.exec(), post); err != nil || port != "ok" {
+		t.Fatalf("after: %s %v", port, err)
 	}
 }
