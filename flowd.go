@@ -141,7 +141,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
-	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Clients: clients, Users: users, Keysets: keysets},
+	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
 	}
