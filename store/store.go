@@ -121,6 +121,9 @@ type Runs interface {
 	// ListRuns returns up to limit runs of a flow, newest first.
 	ListRuns(ctx context.Context, flow string, limit int) ([]RunRecord, error)
 	GetRun(ctx context.Context, flow, id string) (RunRecord, error)
+	// DeleteRuns removes every run of a flow (a deleted flow's traces);
+	// nil when there are none.
+	DeleteRuns(ctx context.Context, flow string) error
 }
 
 // KV is plain (unencrypted) key/value records in namespaces: flow

@@ -808,3 +808,23 @@ func testExpiry(t *testing.T, s store.Store) {
 		t.Errorf("GetKV after delete: %v", err)
 	}
 }
+
+// testDeleteRuns: a flow's runs go, another flow's stay; deleting none is
+// no error.
+func testDeleteRuns(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r := rs(t, s)
+	now := time.Now()
+	must(t, "AppendRuns", r.AppendRuns(ctx, []store.RunRecord{
+		{Flow: "a", ID: "1", Started: now}, {Flow: "a", ID: "2", Started: now}, {Flow: "b", ID: "1", Started: now},
+	}))
+	must(t, "DeleteRuns a", r.DeleteRuns(ctx, "a"))
+	must(t, "DeleteRuns a again", r.DeleteRuns(ctx, "a"))
+	if runs, err := r.ListRuns(ctx, "a", 0); err != nil || len(runs) != 0 {
+		t.Errorf("runs of a after DeleteRuns = %d, %v", len(runs), err)
+	}
+	if runs, err := r.ListRuns(ctx, "b", 0); err != nil || len(runs) != 1 {
+		t.Errorf("runs of b after deleting a's = %d, %v; want 1", len(runs), err)
+	}
+	must(t, "AppendRuns after DeleteRuns", r.AppendRuns(ctx, []store.RunRecord{{Flow: "a", ID: "3", Started: now}}))
+}
