@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -827,4 +828,60 @@ func testDeleteRuns(t *testing.T, s store.Store) {
 		t.Errorf("runs of b after deleting a's = %d, %v; want 1", len(runs), err)
 	}
 	must(t, "AppendRuns after DeleteRuns", r.AppendRuns(ctx, []store.RunRecord{{Flow: "a", ID: "3", Started: now}}))
+}
+
+// testFenceRace: fenced writes racing a Resign either commit before Resign
+// returns or fail with ErrFenced; none lands after. A backend that checks
+// the fence apart from the write (check, then write) fails this.
+func testFenceRace(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	l, err := s.Campaign(ctx, "scheduler")
+	must(t, "Campaign", err)
+	fenced := l.Fenced(ctx)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := s.UpdateKV(fenced, "ns", "n", increment)
+				if err != nil && !errors.Is(err, store.ErrFenced) {
+					t.Errorf("fenced UpdateKV: %v", err)
+					return
+				}
+			}
+		})
+	}
+	// Let some writes land, then resign in the middle of the stream.
+	guard := time.Now().Add(10 * time.Second) // a hang guard, not a timing assertion
+	for {
+		v, _ := s.GetKV(ctx, "ns", "n")
+		if n, err := strconv.Atoi(string(v)); err == nil && n >= 5 {
+			break
+		}
+		if time.Now().After(guard) {
+			close(stop)
+			wg.Wait()
+			t.Fatal("fenced writes never landed while leading")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	must(t, "Resign", l.Resign(ctx))
+	after, err := s.GetKV(ctx, "ns", "n")
+	must(t, "GetKV after Resign", err)
+	// The writers keep trying for a while; nothing more may land.
+	for range 20 {
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	final, err := s.GetKV(ctx, "ns", "n")
+	must(t, "GetKV", err)
+	if string(final) != string(after) {
+		t.Errorf("value moved from %s to %s after Resign returned: a fenced write landed", after, final)
+	}
 }

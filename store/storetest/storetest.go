@@ -99,6 +99,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Coordinator", []test{
 			{"Campaign", testCampaign},
 			{"ForeignFence", testForeignFence},
+			{"FenceRace", testFenceRace},
 			{"Lock", testLock},
 			{"LockExclusion", testLockExclusion},
 			{"Registry", testRegistry},
