@@ -642,6 +642,7 @@ func RunNodes(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"Registry", testNodesRegistry},
 		{"FeedAcrossNodes", testNodesFeed},
 		{"CreateKVAcrossNodes", testNodesCreate},
+		{"CloseEndsWaits", testNodesCloseEndsWaits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -883,5 +884,28 @@ func testFenceRace(t *testing.T, s store.Store) {
 	must(t, "GetKV", err)
 	if string(final) != string(after) {
 		t.Errorf("value moved from %s to %s after Resign returned: a fenced write landed", after, final)
+	}
+}
+
+// testNodesCloseEndsWaits: closing a handle ends its Campaign and Lock
+// waits with ErrClosed instead of leaving them blocked.
+func testNodesCloseEndsWaits(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	_, err := a.Campaign(ctx, "scheduler")
+	must(t, "a Campaign", err)
+	_, err = a.Lock(ctx, "start")
+	must(t, "a Lock", err)
+	errs := make(chan error, 2)
+	go func() { _, err := b.Campaign(ctx, "scheduler"); errs <- err }()
+	go func() { _, err := b.Lock(ctx, "start"); errs <- err }()
+	time.Sleep(20 * time.Millisecond) // let them wait (a pass either way)
+	must(t, "b Close", b.Close())
+	for range 2 {
+		select {
+		case err := <-errs:
+			wantErr(t, "wait of a closed handle", err, store.ErrClosed)
+		case <-time.After(10 * time.Second): // hang guard
+			t.Fatal("a closed handle's wait never ended")
+		}
 	}
 }
