@@ -12,8 +12,10 @@
 //
 // Rules every backend shares live in backend-neutral files: name checks and
 // limits (CheckName and friends, names.go), sealing of secrets (Sealer,
-// seal.go), the schema version check (CheckSchema, schema.go), and the feed
-// hub (feedhub.go) a local backend publishes its commits through.
+// seal.go), the schema version check (CheckSchema, schema.go), and, for
+// backends whose commits happen in this process, the feed (FeedHub,
+// feedhub.go) and the coordinator (CoordHub, coordhub.go). docs/
+// architecture.md draws how the pieces fit.
 //
 // Records are opaque bytes to the store: the flow document, a run trace or a
 // keyset are encoded by their owners. The store only guarantees ordering,
