@@ -690,6 +690,12 @@ func nextAuthCred(s string, from int) int {
 			return -1
 		}
 		sp += from
+		// The schemes end in r (beareR), c (basiC) or p (dpoP): one byte
+		// rules out most words.
+		if c := s[max(sp-1, 0)] | 0x20; sp == 0 || c != 'r' && c != 'c' && c != 'p' {
+			from = sp + 1
+			continue
+		}
 		for _, n := range [...]int{6, 5, 4} { // bearer, basic, dpop
 			i := sp - n
 			if i >= 0 && (i == 0 || !isAlnum(s[i-1])) && authCredEnd(s, i) >= 0 {
