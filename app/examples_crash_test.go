@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,7 +12,9 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
 )
 
@@ -185,6 +189,80 @@ func TestFirstStartCrashConverges(t *testing.T) {
 				}
 				if info.Status != want || info.Latest != 1 {
 					t.Errorf("third start: flow %s %s with %d versions, want %s with 1", id, info.Status, info.Latest, want)
+				}
+			}
+		})
+	}
+}
+
+// shippedStart runs a start of flowd with the prebuilt flows this binary
+// ships over bolt, crashing before write limit+1 (limit < 0: never), and
+// returns the writes that went through.
+func shippedStart(t *testing.T, bolt store.Store, limit int, log *slog.Logger) (*flowd.Flowd, int) {
+	t.Helper()
+	cs := &crashStore{Store: bolt, limit: limit}
+	fd, err := flowd.New(flowd.Options{Store: cs, Issuer: "http://127.0.0.1:8080", Examples: examples.FS, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd.Keysets().RSABits = 2048 // generation time, not strength, matters here
+	if err := fd.Start(t.Context()); err != nil && limit < 0 {
+		t.Fatalf("start: %v", err)
+	}
+	return fd, cs.writes
+}
+
+// TestShippedFirstStartCrashConverges is TestFirstStartCrashConverges with
+// the real prebuilt flows (token, protected-api, key-rollover, ...): after
+// a first start killed before any one of its writes, the next start has
+// every one of them deployed.
+func TestShippedFirstStartCrashConverges(t *testing.T) {
+	names, err := fs.Glob(examples.FS, "*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(t *testing.T, path string) store.Store {
+		t.Helper()
+		st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := open(t, filepath.Join(t.TempDir(), "flowd.db"))
+	fd, total := shippedStart(t, st, -1, nil)
+	fd.Close(context.Background())
+	st.Close()
+	if total < 2*len(names) {
+		t.Fatalf("a clean first start made %d writes for %d flows", total, len(names))
+	}
+	for crashAt := 0; crashAt < total; crashAt++ {
+		t.Run("crash before write "+strconv.Itoa(crashAt+1), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "flowd.db")
+			st := open(t, path)
+			fd, _ := shippedStart(t, st, crashAt, nil)
+			fd.Close(context.Background())
+			st.Close()
+
+			st = open(t, path)
+			defer st.Close()
+			var l logs
+			fd, _ = shippedStart(t, st, -1, l.logger())
+			defer fd.Close(context.Background())
+			for _, name := range names {
+				id := strings.TrimSuffix(name, ".json")
+				info, err := fd.App().Info(t.Context(), id)
+				if err != nil {
+					t.Errorf("flow %s after the restart: %v", id, err)
+					continue
+				}
+				if info.Status != app.StatusDeployed {
+					t.Errorf("flow %s is %s after the restart, want deployed", id, info.Status)
+				}
+			}
+			for _, line := range l.about() {
+				if strings.Contains(line, "level=ERROR") {
+					t.Errorf("restart logged: %s", line)
 				}
 			}
 		})
