@@ -43,6 +43,8 @@ func TestRedactShapes(t *testing.T) {
 		{"part of a longer base64url word", "word-" + testJWS, "word-" + testJWS},
 		{"Basic as a word", "Basic plan, 10 users", "Basic plan, 10 users"},
 		{"bearer in prose", "the bearer of this letter", "the bearer of this letter"},
+		{"basic in prose", "Please use basic authentication or Basic Authentication", "Please use basic authentication or Basic Authentication"},
+		{"lower-case credential inside a text", "got bearer abcdefgh1 ok", "got " + Redacted + " ok"},
 		{"plain text", "plain text of some length", "plain text of some length"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -698,7 +698,13 @@ func nextAuthCred(s string, from int) int {
 		}
 		for _, n := range [...]int{6, 5, 4} { // bearer, basic, dpop
 			i := sp - n
-			if i >= 0 && (i == 0 || !isAlnum(s[i-1])) && authCredEnd(s, i) >= 0 {
+			if i < 0 || i > 0 && isAlnum(s[i-1]) {
+				continue
+			}
+			end := authCredEnd(s, i)
+			// Inside a text, "basic authentication" is prose: there the
+			// credential must look generated (see credLike).
+			if end >= 0 && (i == 0 || credLike(strings.TrimLeft(s[sp:end], " "))) {
 				return i
 			}
 		}
@@ -732,6 +738,17 @@ func authCredEnd(s string, i int) int {
 		return -1
 	}
 	return k
+}
+
+// credLike reports whether a token68 looks generated rather than a word:
+// it has a digit, a symbol, or an upper-case letter after its first.
+func credLike(c string) bool {
+	for i := 0; i < len(c); i++ {
+		if b := c[i]; !('a' <= b && b <= 'z') && !(i == 0 && 'A' <= b && b <= 'Z') {
+			return true
+		}
+	}
+	return false
 }
 
 // isToken68 reports whether c may appear in an RFC 7235 token68.
