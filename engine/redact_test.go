@@ -135,3 +135,23 @@ func TestMarkedSecretsInTraces(t *testing.T) {
 		t.Errorf("the trigger's step, taken before the mark, shows pass = %v", first["pass"])
 	}
 }
+
+// FuzzRedactText: any text is handled without a panic, redaction is
+// idempotent (a snapshot shared between steps is not checked again), and
+// no token the shape rule finds is left in the output.
+func FuzzRedactText(f *testing.F) {
+	for _, s := range []string{testJWS, testJWE, "Bearer 2YotnFZFEjr1zCsicMWpAA", "a DPoP x.y.z9~~~~~~ b", "eyJ.eyJ..", "basic  ", "eyJ" + strings.Repeat("A", 600) + ".a.b"} {
+		f.Add(s)
+	}
+	x := &Exec{}
+	x.MarkSecret("hunter2hunter2")
+	f.Fuzz(func(t *testing.T, s string) {
+		once := x.RedactText(s)
+		if twice := x.RedactText(once); twice != once {
+			t.Errorf("not idempotent: %q -> %q -> %q", s, once, twice)
+		}
+		if i, _ := nextSecretSpan(once); i >= 0 {
+			t.Errorf("%q -> %q still holds a credential at %d", s, once, i)
+		}
+	})
+}
