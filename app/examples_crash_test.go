@@ -31,6 +31,12 @@ type crashStore struct {
 	writes int
 }
 
+func (s *crashStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
 func (s *crashStore) write() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -130,7 +136,7 @@ func firstStart(t *testing.T, path string, examples fstest.MapFS, limit int) int
 		t.Fatalf("first start without a crash: %v", err)
 	}
 	_ = a.Close(context.Background()) // the crashed process would not flush anything either
-	return cs.writes
+	return cs.count()
 }
 
 // TestFirstStartCrashConverges kills the first start before each of its
@@ -209,7 +215,7 @@ func shippedStart(t *testing.T, bolt store.Store, limit int, log *slog.Logger) (
 	if err := fd.Start(t.Context()); err != nil && limit < 0 {
 		t.Fatalf("start: %v", err)
 	}
-	return fd, cs.writes
+	return fd, cs.count()
 }
 
 // TestShippedFirstStartCrashConverges is TestFirstStartCrashConverges with
