@@ -67,6 +67,16 @@ func (k *memKV) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte
 	return k.SetKV(ctx, ns, key, v)
 }
 
+func (k *memKV) CreateKV(_ context.Context, ns, key string, val []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.m[ns+"/"+key]; ok {
+		return store.ErrConflict
+	}
+	k.m[ns+"/"+key] = val
+	return nil
+}
+
 func TestSessionExpiryAndSweep(t *testing.T) {
 	kv := newMemKV()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
