@@ -75,6 +75,8 @@ const (
 	DefaultCallTimeout = 3 * time.Second
 	DefaultPrefix      = "flowd"
 	DefaultSessionTTL  = 5 * time.Second
+	// DefaultFeedStaleAfter bounds how long a silent feed counts as alive.
+	DefaultFeedStaleAfter = 5 * time.Second
 	// maxAttempts bounds the optimistic update loop; a key this contended
 	// is a design problem, reported as store.ErrConflict.
 	maxAttempts = 64
@@ -105,6 +107,10 @@ type Options struct {
 	SessionTTL time.Duration
 	// CallTimeout bounds every etcd call; 0 means DefaultCallTimeout.
 	CallTimeout time.Duration
+	// FeedStaleAfter ends a feed watch with ErrUnavailable when etcd has
+	// said nothing (no event, no progress) for that long; progress is
+	// requested five times as often. 0 means DefaultFeedStaleAfter.
+	FeedStaleAfter time.Duration
 	// Now is the clock for Updated and Created; nil means time.Now.
 	Now func() time.Time
 }
@@ -116,6 +122,8 @@ type Store struct {
 	root      string // "/<prefix>/v1/"
 	sealer    *store.Sealer
 	ttl       time.Duration
+	stale     time.Duration
+	minExpiry time.Duration // shortest lease for a record already due
 	coord     coordinator
 	feeds     sync.WaitGroup // watch goroutines, ended by Close
 	timeout   time.Duration
@@ -157,6 +165,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.SessionTTL < 2*time.Second {
 		return nil, fmt.Errorf("store/etcd: session TTL %s is under 2s: %w", opts.SessionTTL, store.ErrInvalid)
 	}
+	if opts.FeedStaleAfter <= 0 {
+		opts.FeedStaleAfter = DefaultFeedStaleAfter
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -166,6 +177,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		root:      "/" + opts.Prefix + "/v1/",
 		sealer:    sl,
 		ttl:       opts.SessionTTL,
+		stale:     opts.FeedStaleAfter,
+		minExpiry: 10 * time.Second,
 		timeout:   opts.CallTimeout,
 		now:       opts.Now,
 	}
@@ -426,8 +439,8 @@ func (c *leaseCache) until(ctx context.Context, until time.Time) (clientv3.Lease
 	now := c.s.now()
 	end := until.Truncate(time.Minute).Add(time.Minute)
 	ttl := end.Sub(now)
-	if ttl < 10*time.Second {
-		ttl = 10 * time.Second // already due: let it go soon, not at once
+	if ttl < c.s.minExpiry {
+		ttl = c.s.minExpiry // already due: let it go soon, not at once
 	}
 	return c.get(ctx, leaseBucket{minute: end.Unix() / 60}, ttl, end.Add(-5*time.Second))
 }

@@ -23,16 +23,10 @@ import (
 //
 // Health: etcd's own progress notifications come every 10 minutes by
 // default, far too rarely to notice a dead connection. The watch asks for
-// progress every ProgressEvery (RequestProgress) and sends the answer as a
-// progress event; when nothing arrives for StaleAfter, the watch ends with
-// ErrUnavailable, so a consumer never mistakes a silent feed for a quiet
-// store.
-
-// Feed health defaults.
-const (
-	ProgressEvery = time.Second
-	StaleAfter    = 5 * time.Second
-)
+// progress five times per Options.FeedStaleAfter (RequestProgress) and
+// sends the answer as a progress event; when nothing arrives for
+// FeedStaleAfter, the watch ends with ErrUnavailable, so a consumer never
+// mistakes a silent feed for a quiet store.
 
 const feedChanBuffer = 64
 
@@ -113,7 +107,8 @@ func (s *Store) Watch(ctx context.Context, fromRev int64, f store.Filter) (<-cha
 // serveWatch forwards etcd's watch responses until it fails; it returns
 // why (never nil).
 func (s *Store) serveWatch(ctx context.Context, wch clientv3.WatchChan, f store.Filter, out chan<- store.FeedEvent) error {
-	tick := time.NewTicker(ProgressEvery)
+	every := s.stale / 5
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	last := time.Now()
 	send := func(ev store.FeedEvent) bool {
@@ -129,11 +124,11 @@ func (s *Store) serveWatch(ctx context.Context, wch clientv3.WatchChan, f store.
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
-			if time.Since(last) > StaleAfter {
-				return fmt.Errorf("no word from etcd for %s: %w", StaleAfter, store.ErrUnavailable)
+			if time.Since(last) > s.stale {
+				return fmt.Errorf("no word from etcd for %s: %w", s.stale, store.ErrUnavailable)
 			}
 			// The answer arrives on wch as a progress notification.
-			rctx, cancel := context.WithTimeout(ctx, ProgressEvery)
+			rctx, cancel := context.WithTimeout(ctx, every)
 			_ = s.cli.RequestProgress(rctx)
 			cancel()
 		case resp, ok := <-wch:

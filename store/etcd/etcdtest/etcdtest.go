@@ -27,7 +27,8 @@ import (
 const EnvEndpoint = "FLOWD_TEST_ETCD"
 
 // Endpoint returns the client URL of an etcd server for t: FLOWD_TEST_ETCD
-// when set, else a server of its own (see Start).
+// when set, else a server of its own (see Start). Without FLOWD_TEST_ETCD
+// every call starts a new server: call it once per test and share the URL.
 func Endpoint(t testing.TB) string {
 	t.Helper()
 	if ep := os.Getenv(EnvEndpoint); ep != "" {
