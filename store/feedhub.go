@@ -115,6 +115,13 @@ func (h *FeedHub) after(pos int64, max int) ([]entry, error) {
 
 // Watch implements Feed.Watch.
 func (h *FeedHub) Watch(ctx context.Context, fromRev int64, f Filter) (<-chan FeedEvent, error) {
+	return h.WatchUntil(ctx, nil, fromRev, f)
+}
+
+// WatchUntil is Watch that also ends, with ErrClosed, when stop closes: a
+// backend handle passes its own closing so that closing one handle ends
+// its watches while other handles on the same hub go on.
+func (h *FeedHub) WatchUntil(ctx context.Context, stop <-chan struct{}, fromRev int64, f Filter) (<-chan FeedEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -131,19 +138,39 @@ func (h *FeedHub) Watch(ctx context.Context, fromRev int64, f Filter) (<-chan Fe
 		return nil, err
 	}
 	ch := make(chan FeedEvent, feedChanBuffer)
-	go h.serve(ctx, fromRev, f, ch)
+	go h.serve(ctx, stop, fromRev, f, ch)
 	return ch, nil
 }
 
 // serve feeds one watcher. It copies a slice of history under the lock and
 // sends outside it, so a slow watcher only ever holds up itself.
-func (h *FeedHub) serve(ctx context.Context, pos int64, f Filter, ch chan<- FeedEvent) {
+func (h *FeedHub) serve(ctx context.Context, stop <-chan struct{}, pos int64, f Filter, ch chan<- FeedEvent) {
 	defer close(ch)
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
 	send := func(ev FeedEvent) bool {
+		if ev.Err == nil && stopped() {
+			return false
+		}
 		select {
 		case ch <- ev:
 			return true
 		case <-ctx.Done():
+			return false
+		case <-stop:
+			if ev.Err == nil {
+				// Tell the watcher why, if it is still listening.
+				select {
+				case ch <- FeedEvent{Rev: pos, Err: ErrClosed}:
+				default:
+				}
+			}
 			return false
 		}
 	}
@@ -157,12 +184,14 @@ func (h *FeedHub) serve(ctx context.Context, pos int64, f Filter, ch chan<- Feed
 			return
 		}
 		if len(batch) == 0 {
-			if closed {
+			if closed || stopped() {
 				send(FeedEvent{Rev: pos, Err: ErrClosed})
 				return
 			}
 			select {
 			case <-wake:
+				continue
+			case <-stop:
 				continue
 			case <-ctx.Done():
 				return

@@ -60,6 +60,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"ListOrder", testKVListOrder},
 			{"Update", testKVUpdate},
 			{"UpdateConcurrent", testKVUpdateConcurrent},
+			{"UpdateContended", testKVUpdateContended},
+			{"Create", testKVCreate},
+			{"CreateRace", testKVCreateRace},
+			{"LookAlike", testKVLookAlike},
 			{"Copies", testKVCopies},
 		}},
 		{"Secrets", []test{
@@ -67,6 +71,22 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"Kinds", testSecretKinds},
 			{"UpdateAbort", testSecretUpdateAbort},
 			{"UpdateConcurrent", testSecretUpdateConcurrent},
+		}},
+		{"Deployments", []test{{"DesiredState", testDesiredState}}},
+		{"Feed", []test{
+			{"EveryKind", testFeedEveryKind},
+			{"Resume", testFeedResume},
+			{"Filter", testFeedFilter},
+			{"NoValues", testFeedNoValues},
+			{"Concurrent", testFeedConcurrent},
+			{"Ends", testFeedEnds},
+		}},
+		{"Coordinator", []test{
+			{"Campaign", testCampaign},
+			{"ForeignFence", testForeignFence},
+			{"Lock", testLock},
+			{"LockExclusion", testLockExclusion},
+			{"Registry", testRegistry},
 		}},
 		{"Context", []test{{"Cancelled", testCancelled}}},
 		{"Invalid", []test{{"IDs", testInvalidIDs}, {"MaxLength", testMaxLength}}},
@@ -948,6 +968,20 @@ func everyMethod(s store.Store, fnCalled *bool) []call {
 		{"UpdateSecret", func(ctx context.Context) error { return s.UpdateSecret(ctx, "kind", "name", upd) }},
 		{"DeleteSecret", func(ctx context.Context) error { return s.DeleteSecret(ctx, "kind", "name") }},
 		{"ListSecrets", func(ctx context.Context) error { _, err := s.ListSecrets(ctx, "kind"); return err }},
+		{"CreateKV", func(ctx context.Context) error { return s.CreateKV(ctx, "ns", "new", nil) }},
+		{"DesiredState", func(ctx context.Context) error { _, err := s.DesiredState(ctx); return err }},
+		{"Deploy", func(ctx context.Context) error {
+			_, _, err := s.Deploy(ctx, store.DeployRequest{Flow: "f", Version: 1, IfGen: store.AnyRev})
+			return err
+		}},
+		{"Rev", func(ctx context.Context) error { _, err := s.Rev(ctx); return err }},
+		{"Watch", func(ctx context.Context) error { _, err := s.Watch(ctx, 0, store.Filter{}); return err }},
+		{"Campaign", func(ctx context.Context) error { _, err := s.Campaign(ctx, "role"); return err }},
+		{"Lock", func(ctx context.Context) error { _, err := s.Lock(ctx, "lock"); return err }},
+		{"TryLock", func(ctx context.Context) error { _, err := s.TryLock(ctx, "lock"); return err }},
+		{"Register", func(ctx context.Context) error { return s.Register(ctx, store.NodeInfo{ID: "n"}) }},
+		{"Nodes", func(ctx context.Context) error { _, err := s.Nodes(ctx); return err }},
+		{"SetApplied", func(ctx context.Context) error { return s.SetApplied(ctx, 0, nil) }},
 	}
 	if r, ok := s.(store.Runs); ok {
 		calls = append(calls, []call{
@@ -1046,6 +1080,15 @@ func testInvalidIDs(t *testing.T, s store.Store) {
 			{"DeleteSecret kind", func(ctx context.Context) error { return s.DeleteSecret(ctx, id, "name") }},
 			{"DeleteSecret name", func(ctx context.Context) error { return s.DeleteSecret(ctx, "kind", id) }},
 			{"ListSecrets", func(ctx context.Context) error { _, err := s.ListSecrets(ctx, id); return err }},
+			{"CreateKV ns", func(ctx context.Context) error { return s.CreateKV(ctx, id, "k", nil) }},
+			{"Deploy", func(ctx context.Context) error {
+				_, _, err := s.Deploy(ctx, store.DeployRequest{Flow: id, IfGen: store.AnyRev})
+				return err
+			}},
+			{"Campaign", func(ctx context.Context) error { _, err := s.Campaign(ctx, id); return err }},
+			{"Lock", func(ctx context.Context) error { _, err := s.Lock(ctx, id); return err }},
+			{"TryLock", func(ctx context.Context) error { _, err := s.TryLock(ctx, id); return err }},
+			{"Register", func(ctx context.Context) error { return s.Register(ctx, store.NodeInfo{ID: id}) }},
 		}
 		// KV keys may be longer than ids, so only the other bad keys apply.
 		if b.name != "too long" {
