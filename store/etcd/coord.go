@@ -337,6 +337,9 @@ func (s *Store) Register(ctx context.Context, n store.NodeInfo) error {
 	if err := store.CheckName("node id", n.ID, store.MaxNameLen); err != nil {
 		return fmt.Errorf("store: register node: %w", err)
 	}
+	if err := s.alive(ctx); err != nil {
+		return fmt.Errorf("store: register node: %w", err)
+	}
 	c := &s.coord
 	c.mu.Lock()
 	if c.node != nil {
@@ -369,16 +372,30 @@ func (s *Store) putNode(ctx context.Context, n store.NodeInfo) error {
 	c.mu.Lock()
 	prev := c.node
 	c.mu.Unlock()
-	ops := []clientv3.Op{clientv3.OpPut(s.key("nodes", n.ID), string(b), clientv3.WithLease(sess.Lease()))}
+	k := s.key("nodes", n.ID)
+	ops := []clientv3.Op{clientv3.OpPut(k, string(b), clientv3.WithLease(sess.Lease()))}
 	if prev != nil && prev.ID != n.ID {
 		ops = append(ops, clientv3.OpDelete(s.key("nodes", prev.ID)))
 	}
-	err = s.call(ctx, func(ctx context.Context) error {
-		_, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	// The id is free, or the entry is this handle's own (its lease).
+	var resp *clientv3.TxnResponse
+	err = s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).Then(ops...).Else(clientv3.OpGet(k)).Commit()
+		if err != nil || resp.Succeeded {
+			return err
+		}
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) > 0 && clientv3.LeaseID(kvs[0].Lease) != sess.Lease() {
+			return nil
+		}
+		resp, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(k), "=", sess.Lease())).Then(ops...).Commit()
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("node id %s is registered by another live node: %w", q(n.ID), store.ErrConflict)
 	}
 	c.mu.Lock()
 	c.node = &n
@@ -425,6 +442,9 @@ func (s *Store) Nodes(ctx context.Context) ([]store.NodeInfo, error) {
 
 // SetApplied records what this handle's node has applied.
 func (s *Store) SetApplied(ctx context.Context, rev int64, problems map[string]string) error {
+	if err := s.alive(ctx); err != nil {
+		return fmt.Errorf("store: set applied: %w", err)
+	}
 	c := &s.coord
 	c.mu.Lock()
 	var n store.NodeInfo

@@ -58,9 +58,16 @@ func open(t testing.TB, cli *clientv3.Client, prefix string, key []byte, opts ..
 }
 
 func TestConformance(t *testing.T) {
-	cli := newClient(t, etcdtest.Endpoint(t))
+	endpoint := etcdtest.Endpoint(t)
+	cli := newClient(t, endpoint)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, cli, randomPrefix(), randomKey())
+	})
+	// Two nodes: two clients (two connections), one prefix, one key.
+	cli2 := newClient(t, endpoint)
+	storetest.RunNodes(t, func(t *testing.T) (store.Store, store.Store) {
+		prefix, key := randomPrefix(), randomKey()
+		return open(t, cli, prefix, key), open(t, cli2, prefix, key)
 	})
 }
 

@@ -192,7 +192,7 @@ func (s *Store) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64)
 	}
 	var rec store.FlowRecord
 	if err == nil {
-		err = retrying(ctx, func() (bool, error) {
+		err = s.retrying(ctx, func() (bool, error) {
 			cur, modRev, _, err := s.readFlow(ctx, id, false)
 			switch {
 			case errors.Is(err, store.ErrNotFound) && ifRev > 0:
@@ -234,7 +234,7 @@ func (s *Store) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 		err = fmt.Errorf("revision condition %d: %w", ifRev, store.ErrInvalid)
 	}
 	if err == nil {
-		err = retrying(ctx, func() (bool, error) {
+		err = s.retrying(ctx, func() (bool, error) {
 			cur, modRev, _, err := s.readFlow(ctx, id, false)
 			if err != nil {
 				return false, err
@@ -330,7 +330,7 @@ func (s *Store) deploy(ctx context.Context, r store.DeployRequest) (store.Versio
 		v   store.Version
 		gen int64
 	)
-	err := retrying(ctx, func() (bool, error) {
+	err := s.retrying(ctx, func() (bool, error) {
 		cur, modRev, curGen, err := s.readFlow(ctx, r.Flow, false)
 		if err != nil {
 			return false, err

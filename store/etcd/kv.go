@@ -104,7 +104,7 @@ func (s *Store) SetKV(ctx context.Context, ns, key string, val []byte) error {
 		err = checkValue(val)
 	}
 	if err == nil {
-		err = retrying(ctx, func() (bool, error) {
+		err = s.retrying(ctx, func() (bool, error) {
 			ok, _, err := s.commit(ctx, nil, []clientv3.Op{clientv3.OpPut(s.key("kv", ns, key), string(val))}, nil)
 			return ok, err
 		})
@@ -135,7 +135,7 @@ func (s *Store) createKV(ctx context.Context, ns, key string, val []byte, until 
 	}
 	if err == nil {
 		k := s.key("kv", ns, key)
-		err = retrying(ctx, func() (bool, error) {
+		err = s.retrying(ctx, func() (bool, error) {
 			var opts []clientv3.OpOption
 			if !until.IsZero() {
 				lease, err := s.leases.until(ctx, until)
@@ -172,7 +172,7 @@ func (s *Store) DeleteKV(ctx context.Context, ns, key string) error {
 }
 
 func (s *Store) deleteRec(ctx context.Context, k string) error {
-	return retrying(ctx, func() (bool, error) {
+	return s.retrying(ctx, func() (bool, error) {
 		ok, _, err := s.commit(ctx,
 			[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), ">", 0)},
 			[]clientv3.Op{clientv3.OpDelete(k)}, nil)
@@ -258,7 +258,7 @@ func (s *Store) update(ctx context.Context, k string, until time.Time, fn func(o
 	if fn == nil {
 		return fmt.Errorf("nil update function: %w", store.ErrInvalid)
 	}
-	return retrying(ctx, func() (bool, error) {
+	return s.retrying(ctx, func() (bool, error) {
 		r, err := s.getRec(ctx, k)
 		if err != nil {
 			return false, err

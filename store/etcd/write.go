@@ -134,8 +134,12 @@ func (s *Store) fenceOf(ctx context.Context) (*fence, error) {
 }
 
 // retrying runs a read-compute-commit step until it is done: attempt
-// returns done=false to go again after a conflict.
-func retrying(ctx context.Context, attempt func() (done bool, err error)) error {
+// returns done=false to go again after a conflict. A write under a fence
+// already lost fails before it reads anything.
+func (s *Store) retrying(ctx context.Context, attempt func() (done bool, err error)) error {
+	if _, err := s.fenceOf(ctx); err != nil {
+		return err
+	}
 	for i := range maxAttempts {
 		done, err := attempt()
 		if errors.Is(err, errRetry) {
