@@ -190,19 +190,27 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// CheckPrefix reports whether p is a usable key prefix.
+// CheckPrefix reports whether p is a usable key prefix: segments of
+// letters, digits, '.', '_' and '-' joined by '/'.
 func CheckPrefix(p string) error {
+	if err := checkPrefix(p); err != nil {
+		return fmt.Errorf("%w: %w", err, store.ErrInvalid)
+	}
+	return nil
+}
+
+func checkPrefix(p string) error {
 	if len(p) > 200 {
-		return fmt.Errorf("prefix is %d bytes, more than 200: %w", len(p), store.ErrInvalid)
+		return fmt.Errorf("prefix is %d bytes, more than 200", len(p))
 	}
 	for _, seg := range strings.Split(p, "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("prefix %q has an empty, \".\" or \"..\" segment: %w", p, store.ErrInvalid)
+			return fmt.Errorf("prefix %q has an empty, \".\" or \"..\" segment", p)
 		}
 		for _, r := range seg {
 			ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
 			if !ok {
-				return fmt.Errorf("prefix %q: %q is not allowed (letters, digits, '.', '_', '-' and '/' between segments): %w", p, r, store.ErrInvalid)
+				return fmt.Errorf("prefix %q: %q is not allowed (letters, digits, '.', '_', '-' and '/' between segments)", p, r)
 			}
 		}
 	}
