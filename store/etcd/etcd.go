@@ -82,7 +82,7 @@ const (
 	maxAttempts = 64
 	// markerTTL keeps a transaction's marker long enough to resolve an
 	// ambiguous commit; markers share one lease per minute.
-	markerTTL = 10 * time.Minute
+	markerTTL = time.Minute
 )
 
 // schemaVersion is what this flowd writes and understands under <p>/v1/.
