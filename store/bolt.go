@@ -9,6 +9,10 @@ package store
 //	  schema_version -> <n>, the number of migrations applied
 //	  key_check      -> a fixed text sealed with the master key; proves on
 //	                    open that the key is the one the secrets were written with
+//	  feed_rev       -> <n>, revision of the newest change the feed reported
+//	                    (absent = 0); bumped in the transaction of each change
+//	  deploy_gen     -> <n>, deploy generation (absent = 0); bumped in the
+//	                    transaction of each change of a deployed version
 //	flows/
 //	  <flow id>/
 //	    doc          -> draft document
@@ -32,10 +36,24 @@ package store
 //	    <key>        -> value
 //	secrets/
 //	  <kind>/
-//	    <name>       -> sealed value (see Bolt.seal)
+//	    <name>       -> sealed value (see Sealer)
 //
 // Namespace and kind buckets are dropped when their last record goes, so
-// short-lived namespaces leave nothing behind.
+// short-lived namespaces leave nothing behind. Bucket names are the
+// namespace (or kind) itself, so namespace "a" key "b/c" and namespace
+// "a/b" key "c" are apart by construction.
+//
+// feed_rev and deploy_gen came without a migration: a file without them
+// reads 0 and gains them on its first change, and an older flowd that opens
+// the file ignores them (its changes then do not move them; the feed's
+// history is per process anyway, see Bolt.Watch).
+//
+// The feed: every write of flows, KV and secrets runs in Bolt.write, which
+// holds wmu from its transaction to its FeedHub.Publish, so changes reach
+// the hub in commit order. Publishing copies the change list into a bounded
+// ring (DefaultFeedHistory commits); it adds no fsync and never waits for a
+// watcher. Runs are not reported and do not move the revision, so the
+// trace writer's path is as before.
 
 import (
 	"context"

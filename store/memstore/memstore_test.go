@@ -61,3 +61,45 @@ func TestSealedLikeEveryBackend(t *testing.T) {
 		t.Errorf("Open under a shifted kind/name split: %v, want ErrMasterKey", err)
 	}
 }
+
+func TestTwiceUpdates(t *testing.T) {
+	ctx := t.Context()
+	s := storetest.TwiceUpdates(memstore.MustNew(t, memstore.Options{}))
+	if _, ok := s.(store.Runs); !ok {
+		t.Fatal("TwiceUpdates hid store.Runs")
+	}
+	calls, effects := 0, 0
+	err := s.UpdateKV(ctx, "ns", "k", func(old []byte) ([]byte, error) {
+		calls++
+		return append(old, 'x'), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.GetKV(ctx, "ns", "k"); string(v) != "x" || calls != 2 {
+		t.Errorf("value %q after %d calls, want x after 2 (first result discarded)", v, calls)
+	}
+	// A closure that keeps a verdict from an earlier call is visible.
+	err = s.UpdateSecret(ctx, "kind", "name", func(old []byte) ([]byte, error) {
+		effects++ // a side effect: breaks the contract
+		return []byte("v"), nil
+	})
+	if err != nil || effects != 2 {
+		t.Errorf("UpdateSecret: %v, side effect ran %d times, want 2", err, effects)
+	}
+	if storetest.TwiceCalls(s) != 4 {
+		t.Errorf("TwiceCalls = %d, want 4", storetest.TwiceCalls(s))
+	}
+	// BetweenUpdates: the second call sees what "another node" wrote.
+	b := storetest.BetweenUpdates(memstore.MustNew(t, memstore.Options{}), func(secret bool, ns, key string, old []byte) ([]byte, bool) {
+		return []byte("theirs"), true
+	})
+	var saw []string
+	err = b.UpdateKV(ctx, "ns", "k", func(old []byte) ([]byte, error) {
+		saw = append(saw, string(old))
+		return []byte("mine"), nil
+	})
+	if err != nil || len(saw) != 2 || saw[0] != "" || saw[1] != "theirs" {
+		t.Errorf("BetweenUpdates: %v, calls saw %q", err, saw)
+	}
+}

@@ -756,3 +756,46 @@ func testNodesCreate(t *testing.T, a, b store.Store) {
 		t.Errorf("b GetKV = %q, %v", v, err)
 	}
 }
+
+// testLimits: a backend that advertises limits refuses a value above them
+// with ErrInvalid and takes one at the limit. Skipped without Limited.
+func testLimits(t *testing.T, s store.Store) {
+	l, ok := s.(store.Limited)
+	if !ok || l.Limits().MaxValueBytes <= 0 {
+		t.Skip("the store advertises no value limit")
+	}
+	ctx := t.Context()
+	max := l.Limits().MaxValueBytes
+	// The key and namespace take room in a request too; a value a little
+	// under the limit must pass, one above must not.
+	must(t, "SetKV just under the limit", s.SetKV(ctx, "ns", "k", bytes.Repeat([]byte("x"), max-1024)))
+	wantErr(t, "SetKV above the limit", s.SetKV(ctx, "ns", "big", bytes.Repeat([]byte("x"), max+1)), store.ErrInvalid)
+	_, err := s.PutFlow(ctx, "f", bytes.Repeat([]byte("x"), max+1), store.AnyRev)
+	wantErr(t, "PutFlow above the limit", err, store.ErrInvalid)
+	if _, err := s.GetKV(ctx, "ns", "big"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused value was stored: %v", err)
+	}
+}
+
+// testExpiry: KVExpiry's writes behave as UpdateKV and CreateKV until they
+// expire (whether and when a backend drops them is its own test's
+// business: lease TTLs are a minimum). Skipped without KVExpiry.
+func testExpiry(t *testing.T, s store.Store) {
+	e, ok := s.(store.KVExpiry)
+	if !ok {
+		t.Skip("the store has no KVExpiry")
+	}
+	ctx := t.Context()
+	until := time.Now().Add(time.Hour)
+	must(t, "CreateKVUntil", e.CreateKVUntil(ctx, "ns", "k", []byte("1"), until))
+	wantErr(t, "CreateKVUntil of a present key", e.CreateKVUntil(ctx, "ns", "k", []byte("2"), until), store.ErrConflict)
+	must(t, "UpdateKVUntil", e.UpdateKVUntil(ctx, "ns", "k", until, increment))
+	if v, err := s.GetKV(ctx, "ns", "k"); err != nil || string(v) != "2" {
+		t.Errorf("GetKV = %q, %v; want 2", v, err)
+	}
+	wantErr(t, "UpdateKVUntil abort", e.UpdateKVUntil(ctx, "ns", "k", until, func([]byte) ([]byte, error) { return nil, errBoom }), errBoom)
+	must(t, "UpdateKVUntil delete", e.UpdateKVUntil(ctx, "ns", "k", until, func([]byte) ([]byte, error) { return nil, nil }))
+	if _, err := s.GetKV(ctx, "ns", "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetKV after delete: %v", err)
+	}
+}

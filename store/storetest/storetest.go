@@ -7,8 +7,20 @@
 //
 // The suite pins down the behaviour callers rely on but the interface
 // cannot express: which sentinel each failure wraps, revision rules, ring
-// trimming and ordering, atomicity of the update functions, and that
-// returned slices are the caller's to keep.
+// trimming and ordering, atomicity of the update functions (contended, and
+// CreateKV's create-if-absent), that namespaces and keys never run into
+// each other, the deploy generation, the feed (every change once, in order,
+// resumable, filtered, no values), the coordinator of one handle (fencing
+// after a lost leadership, locks, the registry), and that returned slices
+// are the caller's to keep. The Runs groups run when the store implements
+// store.Runs; Expiry and Limits when it implements KVExpiry and Limited.
+//
+// RunNodes adds the cases that need two handles on one state (a campaign
+// won by one node at a time, locks and the registry across nodes, one
+// node's writes on another's feed).
+//
+// TwiceUpdates and BetweenUpdates wrap a store for other packages' tests:
+// every update function runs twice, as on an optimistic backend.
 package storetest
 
 import (
@@ -64,6 +76,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"Create", testKVCreate},
 			{"CreateRace", testKVCreateRace},
 			{"LookAlike", testKVLookAlike},
+			{"Expiry", testExpiry},
+			{"Limits", testLimits},
 			{"Copies", testKVCopies},
 		}},
 		{"Secrets", []test{
