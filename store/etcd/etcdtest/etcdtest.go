@@ -72,60 +72,86 @@ type Server struct {
 // t's cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartCluster(t, 1)[0]
+}
+
+// StartCluster runs an n-member etcd cluster from the binary on free
+// loopback ports, each member with its own temporary data directory, and
+// waits until every member is healthy. Cleanup kills them by PID.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
 	bin := Binary()
 	if bin == "" {
 		Unavailable(t, "etcd binary not found")
 	}
-	dir := t.TempDir()
-	client, peer := freePort(t), freePort(t)
-	cu := "http://127.0.0.1:" + strconv.Itoa(client)
-	pu := "http://127.0.0.1:" + strconv.Itoa(peer)
-	logPath := filepath.Join(dir, "etcd.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin,
-		"--name", "test", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", cu, "--advertise-client-urls", cu,
-		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
-		"--initial-cluster", "test="+pu,
-		// The leader election timeout bounds how long a stopped and
-		// resumed member takes to lead again; small keeps tests short.
-		"--heartbeat-interval", "50", "--election-timeout", "500",
-	)
-	// etcd 3.4 starts on amd64 and ppc64le only, unless told it runs on an
-	// architecture it does not support (Debian's arm64 package).
-	cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+runtime.GOARCH)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	s := &Server{Endpoint: cu, cmd: cmd, log: logPath}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT)
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if healthy(cu) {
-			return s
+	type member struct{ name, client, peer string }
+	members := make([]member, n)
+	var initial []string
+	for i := range members {
+		m := member{
+			name:   "m" + strconv.Itoa(i),
+			client: "http://127.0.0.1:" + strconv.Itoa(freePort(t)),
+			peer:   "http://127.0.0.1:" + strconv.Itoa(freePort(t)),
 		}
-		select {
-		case <-exited:
-			t.Fatalf("etcd exited at start:\n%s", s.Log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("etcd not healthy after 20s:\n%s", s.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+		members[i] = m
+		initial = append(initial, m.name+"="+m.peer)
 	}
+	servers := make([]*Server, n)
+	exits := make([]chan struct{}, n)
+	for i, m := range members {
+		dir := t.TempDir()
+		logPath := filepath.Join(dir, "etcd.log")
+		logf, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin,
+			"--name", m.name, "--data-dir", filepath.Join(dir, "data"),
+			"--listen-client-urls", m.client, "--advertise-client-urls", m.client,
+			"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
+			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "flowd-test",
+			// The leader election timeout bounds how long a stopped and
+			// resumed member takes to lead again; small keeps tests short.
+			"--heartbeat-interval", "50", "--election-timeout", "500",
+		)
+		// etcd 3.4 starts on amd64 and ppc64le only, unless told it runs
+		// on an architecture it does not support (Debian's arm64 package).
+		cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+runtime.GOARCH)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		err = cmd.Start()
+		logf.Close()
+		if err != nil {
+			t.Fatalf("start etcd: %v", err)
+		}
+		s := &Server{Endpoint: m.client, cmd: cmd, log: logPath}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGCONT)
+			_ = cmd.Process.Kill()
+			<-exited
+		})
+		servers[i], exits[i] = s, exited
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for i, s := range servers {
+		for !healthy(s.Endpoint) {
+			select {
+			case <-exits[i]:
+				t.Fatalf("etcd %s exited at start:\n%s", members[i].name, s.Log())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("etcd %s not healthy after 30s:\n%s", members[i].name, s.Log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return servers
 }
+
+// Kill ends the process at once (SIGKILL), as a crash would.
+func (s *Server) Kill() error { return s.cmd.Process.Kill() }
 
 // PID is the etcd process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
