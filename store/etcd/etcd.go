@@ -15,7 +15,10 @@
 //	<p>/v1/versions/<id>/<n, 10 digits> header length, JSON header, document
 //	<p>/v1/kv/<ns>/<key>                value
 //	<p>/v1/secrets/<kind>/<name>        sealed exactly as bbolt seals it
-//	<p>/v1/txnmarker/<random id>        leased; proves an ambiguous commit landed
+//	<p>/v1/deploy-gen                   written by every deployment change; its
+//	                                    ModRevision is the deploy generation
+//	<p>/v1/txnmarker/<random id>        leased (a minute); proves an ambiguous commit landed
+//	<p>/v1/nodes, election, locks       the coordinator (coord.go)
 //
 // A flow's draft and its versions are separate keys so that no request
 // carries a document twice (AddVersion writes the version and a small flow
@@ -30,8 +33,13 @@
 // Updates are optimistic: read, run fn, then a transaction conditioned on
 // the key's ModRevision; a conflict runs fn again on the new value. An
 // error that leaves the outcome unknown (timeout, lost connection) is
-// resolved with the transaction's marker key before UpdateKV answers, so a
-// commit that did land is never reported as failed and never applied twice.
+// resolved with the transaction's marker key before the call answers, so a
+// commit that did land is never reported as failed and never applied twice;
+// if etcd stays silent meanwhile, the error says the outcome is unknown
+// (and wraps store.ErrUnavailable).
+//
+// The change feed is an etcd watch (feed.go); records written with an
+// expiry share one lease per minute of expiry (leaseCache).
 //
 // Run traces are not part of store.Store: they stay on each node (a local
 // bbolt file), out of etcd's history and quota.
