@@ -690,8 +690,17 @@ func testNodesCampaign(t *testing.T, a, b store.Store) {
 	if v, _ := a.GetKV(ctx, "ns", "k"); string(v) != "b" {
 		t.Errorf("value = %q, want b", v)
 	}
-	// b's handle closes without resigning: a can win again.
+	// b's handle closes without resigning: its leadership is lost (a
+	// write under its fence fails, whichever handle carries it) and a can
+	// win again.
+	fencedB := lb.Fenced(ctx)
 	must(t, "b Close", b.Close())
+	select {
+	case <-lb.Done():
+	default:
+		t.Error("b's Done not closed after its handle closed")
+	}
+	wantErr(t, "write under b's fence after b closed", a.SetKV(fencedB, "ns", "k", []byte("late")), store.ErrFenced)
 	la2, err := a.Campaign(ctx, "scheduler")
 	must(t, "a Campaign after b closed", err)
 	must(t, "a Resign", la2.Resign(ctx))
