@@ -84,29 +84,31 @@ func (s *Store) Watch(ctx context.Context, fromRev int64, f store.Filter) (<-cha
 	out := make(chan store.FeedEvent, feedChanBuffer)
 	s.feeds.Add(1)
 	go func() {
-		defer s.feeds.Done()
-		defer stop()
-		defer cancel()
 		defer close(out)
-		err := s.serveWatch(wctx, wch, f, out)
+		rev, err := s.serveWatch(wctx, wch, f, out, fromRev)
+		stop()
+		cancel()
+		closed := s.coord.ctx.Err() != nil
+		// Close waits for the watch to stop using the client, not for the
+		// reader: the ending event below waits for it alone.
+		s.feeds.Done()
 		switch {
 		case ctx.Err() != nil:
 			return // the caller ended it: no event
-		case s.coord.ctx.Err() != nil:
+		case closed:
 			err = store.ErrClosed
 		}
 		select {
-		case out <- store.FeedEvent{Err: err}:
+		case out <- store.FeedEvent{Rev: rev, Err: err}:
 		case <-ctx.Done():
-		case <-time.After(time.Second): // nobody reads: do not hold up Close
 		}
 	}()
 	return out, nil
 }
 
 // serveWatch forwards etcd's watch responses until it fails; it returns
-// why (never nil).
-func (s *Store) serveWatch(ctx context.Context, wch clientv3.WatchChan, f store.Filter, out chan<- store.FeedEvent) error {
+// the revision the watcher was brought to and why it ended (never nil).
+func (s *Store) serveWatch(ctx context.Context, wch clientv3.WatchChan, f store.Filter, out chan<- store.FeedEvent, rev int64) (int64, error) {
 	every := s.stale / 5
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -122,10 +124,10 @@ func (s *Store) serveWatch(ctx context.Context, wch clientv3.WatchChan, f store.
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return rev, ctx.Err()
 		case <-tick.C:
 			if time.Since(last) > s.stale {
-				return fmt.Errorf("no word from etcd for %s: %w", s.stale, store.ErrUnavailable)
+				return rev, fmt.Errorf("no word from etcd for %s: %w", s.stale, store.ErrUnavailable)
 			}
 			// The answer arrives on wch as a progress notification.
 			rctx, cancel := context.WithTimeout(ctx, every)
@@ -133,28 +135,32 @@ func (s *Store) serveWatch(ctx context.Context, wch clientv3.WatchChan, f store.
 			cancel()
 		case resp, ok := <-wch:
 			if !ok {
-				return fmt.Errorf("etcd watch closed: %w", store.ErrUnavailable)
+				return rev, fmt.Errorf("etcd watch closed: %w", store.ErrUnavailable)
 			}
 			if resp.CompactRevision != 0 {
-				return fmt.Errorf("etcd compacted its history to %d: %w", resp.CompactRevision, store.ErrCompacted)
+				return rev, fmt.Errorf("etcd compacted its history to %d: %w", resp.CompactRevision, store.ErrCompacted)
 			}
 			if err := resp.Err(); err != nil {
 				if errors.Is(err, rpctypes.ErrCompacted) {
-					return fmt.Errorf("etcd: %v: %w", err, store.ErrCompacted)
+					return rev, fmt.Errorf("etcd: %v: %w", err, store.ErrCompacted)
 				}
-				return fmt.Errorf("etcd watch: %v: %w", err, store.ErrUnavailable)
+				return rev, fmt.Errorf("etcd watch: %v: %w", err, store.ErrUnavailable)
 			}
 			last = time.Now()
 			if resp.IsProgressNotify() {
 				if !send(store.FeedEvent{Rev: resp.Header.Revision}) {
-					return ctx.Err()
+					return rev, ctx.Err()
 				}
+				rev = max(rev, resp.Header.Revision)
 				continue
 			}
 			for _, ev := range s.toFeedEvents(resp.Events, f) {
 				if !send(ev) {
-					return ctx.Err()
+					return rev, ctx.Err()
 				}
+			}
+			if n := len(resp.Events); n > 0 {
+				rev = max(rev, resp.Events[n-1].Kv.ModRevision)
 			}
 		}
 	}
