@@ -65,6 +65,7 @@ type Server struct {
 	Endpoint string
 	cmd      *exec.Cmd
 	log      string
+	http     *http.Client
 }
 
 // Start runs a single-member etcd from the binary on free loopback ports.
@@ -80,6 +81,11 @@ func Start(t testing.TB) *Server {
 // waits until every member is healthy. Cleanup kills them by PID.
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
+	return start(t, n, nil)
+}
+
+func start(t testing.TB, n int, tf *TLSFiles) []*Server {
+	t.Helper()
 	bin := Binary()
 	if bin == "" {
 		Unavailable(t, "etcd binary not found")
@@ -87,10 +93,16 @@ func StartCluster(t testing.TB, n int) []*Server {
 	type member struct{ name, client, peer string }
 	members := make([]member, n)
 	var initial []string
+	scheme := "http://"
+	hc := &http.Client{Timeout: time.Second}
+	if tf != nil {
+		scheme = "https://"
+		hc = tf.httpClient(t)
+	}
 	for i := range members {
 		m := member{
 			name:   "m" + strconv.Itoa(i),
-			client: "http://127.0.0.1:" + strconv.Itoa(freePort(t)),
+			client: scheme + "127.0.0.1:" + strconv.Itoa(freePort(t)),
 			peer:   "http://127.0.0.1:" + strconv.Itoa(freePort(t)),
 		}
 		members[i] = m
@@ -105,7 +117,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(bin,
+		args := []string{
 			"--name", m.name, "--data-dir", filepath.Join(dir, "data"),
 			"--listen-client-urls", m.client, "--advertise-client-urls", m.client,
 			"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
@@ -113,7 +125,12 @@ func StartCluster(t testing.TB, n int) []*Server {
 			// The leader election timeout bounds how long a stopped and
 			// resumed member takes to lead again; small keeps tests short.
 			"--heartbeat-interval", "50", "--election-timeout", "500",
-		)
+		}
+		if tf != nil {
+			args = append(args, "--cert-file", tf.serverCert, "--key-file", tf.serverKey,
+				"--trusted-ca-file", tf.CA, "--client-cert-auth")
+		}
+		cmd := exec.Command(bin, args...)
 		// etcd 3.4 starts on amd64 and ppc64le only, unless told it runs
 		// on an architecture it does not support (Debian's arm64 package).
 		cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+runtime.GOARCH)
@@ -123,7 +140,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 		if err != nil {
 			t.Fatalf("start etcd: %v", err)
 		}
-		s := &Server{Endpoint: m.client, cmd: cmd, log: logPath}
+		s := &Server{Endpoint: m.client, cmd: cmd, log: logPath, http: hc}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
 		t.Cleanup(func() {
@@ -135,7 +152,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for i, s := range servers {
-		for !healthy(s.Endpoint) {
+		for !s.healthy() {
 			select {
 			case <-exits[i]:
 				t.Fatalf("etcd %s exited at start:\n%s", members[i].name, s.Log())
@@ -165,7 +182,7 @@ func (s *Server) Continue() error { return s.cmd.Process.Signal(syscall.SIGCONT)
 
 // WaitHealthy polls /health until the member answers healthy or ctx ends.
 func (s *Server) WaitHealthy(ctx context.Context) error {
-	for !healthy(s.Endpoint) {
+	for !s.healthy() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("etcd at %s not healthy: %w", s.Endpoint, ctx.Err())
@@ -187,9 +204,8 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-func healthy(endpoint string) bool {
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get(endpoint + "/health")
+func (s *Server) healthy() bool {
+	resp, err := s.http.Get(s.Endpoint + "/health")
 	if err != nil {
 		return false
 	}
