@@ -129,3 +129,14 @@ func TestClusterFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestServeOnEtcdTLS: the TLS options reach etcd (mutual TLS).
+func TestServeOnEtcdTLS(t *testing.T) {
+	srv, tf := etcdtest.StartTLS(t)
+	url := "etcds://" + strings.TrimPrefix(srv.Endpoint, "https://") + "/tls"
+	vars := map[string]string{"FLOWD_MASTER_KEY": newMasterKey(), "FLOWD_ETCD_CA": tf.CA}
+	n := serveWith(t, &cli{getenv: envOf(vars)}, "--data", t.TempDir(), "--store", url, "--etcd-cert", tf.Cert, "--etcd-key", tf.Key)
+	if code, body := n.get(t, "/.well-known/jwks.json", nil); code != 200 || !strings.Contains(body, `"kid"`) {
+		t.Errorf("JWKS over a TLS store = %d %s", code, body)
+	}
+}
