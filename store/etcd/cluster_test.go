@@ -452,3 +452,38 @@ func TestCompacted(t *testing.T) {
 		t.Errorf("Watch from the compaction revision: %v", err)
 	}
 }
+
+// TestLeaseRevoked: the shared leases a store caches (markers, expiry
+// buckets) may be revoked behind its back; the next write grants new ones.
+func TestLeaseRevoked(t *testing.T) {
+	srv := etcdtest.Start(t) // revokes every lease: not on a shared server
+	cli := newClient(t, srv.Endpoint)
+	s := open(t, cli, randomPrefix(), randomKey())
+	defer s.Close()
+	ctx := t.Context()
+	until := time.Now().Add(time.Hour)
+	if err := s.SetKV(ctx, "ns", "k", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateKVUntil(ctx, "ns", "e1", nil, until); err != nil {
+		t.Fatal(err)
+	}
+	leases, err := cli.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases.Leases {
+		if _, err := cli.Revoke(ctx, l.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.GetKV(ctx, "ns", "e1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("record of a revoked lease: %v, want ErrNotFound", err)
+	}
+	if err := s.SetKV(ctx, "ns", "k", []byte("2")); err != nil {
+		t.Errorf("SetKV after its marker lease was revoked: %v", err)
+	}
+	if err := s.CreateKVUntil(ctx, "ns", "e2", nil, until); err != nil {
+		t.Errorf("CreateKVUntil after its expiry lease was revoked: %v", err)
+	}
+}

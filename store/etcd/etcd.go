@@ -495,16 +495,13 @@ func (c *leaseCache) get(ctx context.Context, b leaseBucket, ttl time.Duration, 
 	return resp.ID, nil
 }
 
-// forget drops a lease etcd no longer knows (revoked by an operator, or
-// expired early after a long pause), so the next write grants a new one.
-func (c *leaseCache) forget(id clientv3.LeaseID) {
+// forgetAll drops every cached lease after etcd said one is gone (revoked
+// by an operator, or expired during a long pause), so the next writes
+// grant new ones.
+func (c *leaseCache) forgetAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for b, e := range c.m {
-		if e.id == id {
-			delete(c.m, b)
-		}
-	}
+	clear(c.m)
 }
 
 // q quotes a name for an error message, cut short.

@@ -50,7 +50,9 @@ func (s *Store) commit(ctx context.Context, cmps []clientv3.Cmp, ops, els []clie
 			return err
 		})
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			s.leases.forget(lease)
+			// The marker's lease or a record's expiry lease is gone
+			// (revoked, or expired during a long pause): grant afresh.
+			s.leases.forgetAll()
 			return false, nil, errRetry
 		}
 		if err == nil {
