@@ -164,6 +164,12 @@ func Dial(c ClientConfig) (*clientv3.Client, error) {
 		Username:    c.Username,
 		Password:    c.Password,
 		DialTimeout: dt,
+		// The client retries reads that fail with "unavailable" (no
+		// leader, member down), by default up to 100 times 25 ms apart:
+		// 2.5 s before a node cut off from the majority hears "no leader".
+		// A few retries still move a read to another endpoint.
+		MaxUnaryRetries:    5,
+		BackoffWaitBetween: 20 * time.Millisecond,
 		// Keepalive pings notice a dead connection without a request.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,5 +139,86 @@ func TestLeaderKill(t *testing.T) {
 	t.Logf("leader m%d killed; %d creates and %d increments acknowledged, %d increments with unknown outcome", leader, created, acked, unknown)
 	if created == 0 || acked == 0 {
 		t.Error("no write was acknowledged at all")
+	}
+}
+
+// TestQuorumLost freezes two of three members (SIGSTOP). The node's
+// member, cut off from the majority, has no leader: calls fail with
+// ErrUnavailable saying so, rather than waiting for their deadline; after
+// SIGCONT the same store works again.
+func TestQuorumLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-member etcd")
+	}
+	members := etcdtest.StartCluster(t, 3)
+	// This node reaches member 0 only, through the client flowd builds.
+	cli, err := etcd.Dial(etcd.ClientConfig{Target: etcd.Target{Endpoints: []string{strings.TrimPrefix(members[0].Endpoint, "http://")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	s := open(t, cli, randomPrefix(), randomKey(), func(o *etcd.Options) { o.CallTimeout = 5 * time.Second })
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := s.SetKV(ctx, "ns", "k", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members[1:] {
+		if err := m.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Continue()
+	}
+	// Member 0 notices within its election timeout (500 ms here).
+	for {
+		st, err := cli.Status(ctx, members[0].Endpoint)
+		if err == nil && st.Leader == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("member 0 still reports a leader")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	calls := []struct {
+		name string
+		fn   func() error
+	}{
+		{"GetKV", func() error { _, err := s.GetKV(ctx, "ns", "k"); return err }},
+		{"UpdateKV", func() error {
+			return s.UpdateKV(ctx, "ns", "k", func([]byte) ([]byte, error) { return []byte("during"), nil })
+		}},
+		{"CreateKV", func() error { return s.CreateKV(ctx, "ns", "new", nil) }},
+	}
+	for _, c := range calls {
+		start := time.Now()
+		err := c.fn()
+		t.Logf("%s without quorum: %v after %s", c.name, err, time.Since(start).Round(time.Millisecond))
+		if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "no leader") {
+			t.Errorf("%s without quorum: %v, want ErrUnavailable saying etcd has no leader", c.name, err)
+		}
+		// A member without a leader refuses a write before proposing it:
+		// the outcome is known (nothing written).
+		if strings.Contains(err.Error(), "may or may not") {
+			t.Errorf("%s without quorum calls a refused write ambiguous: %v", c.name, err)
+		}
+	}
+	for _, m := range members[1:] {
+		if err := m.Continue(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 {
+		if err = s.UpdateKV(ctx, "ns", "k", func([]byte) ([]byte, error) { return []byte("after"), nil }); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("UpdateKV after quorum came back: %v", err)
+	}
+	if v, err := s.GetKV(ctx, "ns", "k"); err != nil || string(v) != "after" {
+		t.Errorf("GetKV = %q, %v; want after", v, err)
 	}
 }

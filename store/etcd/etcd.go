@@ -328,7 +328,7 @@ func (s *Store) mapErr(ctx context.Context, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("etcd did not answer within %s: %w", s.timeout, store.ErrUnavailable)
 	case errors.Is(err, rpctypes.ErrNoLeader), errors.Is(err, rpctypes.ErrGRPCNoLeader):
-		return fmt.Errorf("etcd has no leader (the member this node reaches is cut off from the majority): %w", store.ErrUnavailable)
+		return fmt.Errorf("etcd has no leader (the member this node reaches is cut off from the majority)%w: %w", errNotSent, store.ErrUnavailable)
 	case errors.Is(err, rpctypes.ErrTimeout), errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail),
 		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost), errors.Is(err, rpctypes.ErrLeaderChanged):
 		return fmt.Errorf("etcd: %v: %w", err, store.ErrUnavailable)
@@ -347,10 +347,19 @@ func (s *Store) mapErr(ctx context.Context, err error) error {
 }
 
 // ambiguous reports whether err leaves the outcome of a write unknown: the
-// request may have reached the leader and may still commit.
+// request may have reached the leader and may still commit. "No leader"
+// is not: the member refuses such a request before proposing it.
 func ambiguous(err error) bool {
-	return errors.Is(err, store.ErrUnavailable)
+	return errors.Is(err, store.ErrUnavailable) && !errors.Is(err, errNotSent)
 }
+
+// errNotSent marks an error after which the request was certainly not
+// proposed; its text is empty so messages read as before.
+var errNotSent = emptyError{}
+
+type emptyError struct{}
+
+func (emptyError) Error() string { return "" }
 
 // sentinelError carries a sentence written for the user and its sentinel.
 type sentinelError struct {
