@@ -181,3 +181,23 @@ func TestLimits(t *testing.T) {
 		t.Errorf("Limits = %+v", l)
 	}
 }
+
+// TestAddVersionNilDoc: a nil document is an empty version, not an
+// undeploy (DeployRequest reads a nil Doc as "deploy a stored version").
+func TestAddVersionNilDoc(t *testing.T) {
+	cli := newClient(t, etcdtest.Endpoint(t))
+	s := open(t, cli, randomPrefix(), randomKey())
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.PutFlow(ctx, "f", []byte("{}"), store.AnyRev); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.AddVersion(ctx, "f", nil, "")
+	if err != nil || v.N != 1 {
+		t.Fatalf("AddVersion(nil) = %d, %v; want version 1", v.N, err)
+	}
+	rec, err := s.GetFlow(ctx, "f")
+	if err != nil || rec.Deployed != 1 || rec.Latest != 1 {
+		t.Errorf("after AddVersion(nil): deployed %d, latest %d, %v; want 1, 1", rec.Deployed, rec.Latest, err)
+	}
+}

@@ -271,6 +271,9 @@ func (s *Store) AddVersion(ctx context.Context, id string, doc []byte, note stri
 	}
 	var v store.Version
 	if err == nil {
+		if doc == nil {
+			doc = []byte{} // a nil Doc would mean "deploy a stored version"
+		}
 		v, _, err = s.deploy(ctx, store.DeployRequest{Flow: id, Doc: doc, Note: note, IfGen: store.AnyRev})
 	}
 	if err != nil {
