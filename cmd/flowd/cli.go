@@ -377,6 +377,9 @@ func (c *cli) backend(ctx context.Context) (backend, error) {
 	// still picks the address, and without the file --addr and --tls-cert
 	// describe the server.
 	base, certFile, rerr := readAddrFile(filepath.Join(c.data, addrFile))
+	if rerr != nil && c.cluster.url != "" && c.getenv("FLOWD_ADDR") == "" {
+		return nil, fmt.Errorf("%w, and no node serves from %s (start flowd serve there, or set FLOWD_ADDR and FLOWD_ADMIN_TOKEN to a node's)", errClusterCLI, c.data)
+	}
 	if rerr != nil {
 		base, certFile = c.scheme()+"://"+c.addr, c.tlsCert
 	}

@@ -114,6 +114,11 @@ func TestClusterFlags(t *testing.T) {
 		{"bad node id", nil, []string{"--store", "etcd://h:2379/p", "--master-key-file", keyFile, "--node-id", "a\x00b"}, 2, "--node-id"},
 		{"cert without key", map[string]string{"FLOWD_MASTER_KEY": key}, []string{"--store", "etcd://h:2379/p", "--etcd-cert", keyFile}, 1, "needs its key"},
 	}
+	// CLI commands on a cluster store need a running node.
+	code, _, errs := flowdCmd(t, map[string]string{"FLOWD_STORE": "etcd://h:2379/p"}, "flows", "--data", t.TempDir())
+	if code != 1 || !strings.Contains(errs, "go through a running node's admin API") {
+		t.Errorf("flows on a cluster store without a node = %d %q", code, errs)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, tt.args...)
