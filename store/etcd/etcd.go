@@ -74,7 +74,7 @@ const (
 	// record, which the margin covers.
 	MaxValueBytes = MaxRequestBytes - 32*1024
 	// MaxTxnOps is etcd's default limit of operations in one transaction;
-	// no flowd transaction comes near it (AddVersion and UpdateKV use 3).
+	// no flowd transaction comes near it (DeleteFlow, the largest, has 5).
 	MaxTxnOps = 128
 )
 
@@ -98,8 +98,8 @@ const schemaVersion = 1
 
 // Options configures Open.
 type Options struct {
-	// Client is a connected etcd client; Open does not close it unless
-	// OwnClient is set.
+	// Client is the etcd client (see Dial). Close closes it when
+	// OwnClient is set; after an Open error the caller still owns it.
 	Client    *clientv3.Client
 	OwnClient bool
 	// Prefix separates installs sharing one etcd: segments of letters,
