@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/core"
@@ -70,6 +71,14 @@ type Options struct {
 	// Issuer is the OAuth/OpenID issuer identifier, e.g. https://id.example.com.
 	// It is also visible to expressions as env.FLOWD_ISSUER.
 	Issuer string
+	// Clock is the one clock every part reads (default time.Now): run
+	// start times (expressions' now, oidc sessions and codes), keyset
+	// rotation and key deadlines, token iat/exp and their validation,
+	// schedule next times and catch-up, client and user records. A frozen
+	// clock makes runs repeatable (flowtest uses one). Cron ticks still
+	// follow the real clock; a test fires them itself. The store is the
+	// caller's: give it the same clock (store.BoltOptions.Now).
+	Clock func() time.Time
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -102,19 +111,26 @@ func New(opts Options) (*Flowd, error) {
 	if err := httpblock.Register(reg, router); err != nil {
 		return nil, fmt.Errorf("flowd: http blocks: %w", err)
 	}
-	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger})
+	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
+	keysets.Now = opts.Clock
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
 	clients := oauth.NewClients(opts.Store)
+	if opts.Clock != nil {
+		clients.SetClock(opts.Clock)
+	}
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)
+	if opts.Clock != nil {
+		users.SetClock(opts.Clock)
+	}
 	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Clients: clients, Users: users, Keysets: keysets},
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
@@ -133,7 +149,7 @@ func New(opts Options) (*Flowd, error) {
 		}
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Registry: reg, Logger: opts.Logger,
-		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond})
+		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond, Now: opts.Clock})
 	if err != nil {
 		return nil, err
 	}

@@ -669,6 +669,10 @@ func (t *TriggerContext) FireSized(ctx context.Context, msg Msg, size int) (*Tra
 // Version is the flow version this trigger belongs to.
 func (t *TriggerContext) Version() int { return t.d.version }
 
+// Now reads the runtime's clock (Options.Now), for triggers that stamp
+// their messages: a frozen clock then reaches them too.
+func (t *TriggerContext) Now() time.Time { return t.d.rt.opts.Now() }
+
 // Exec is the state of one run that blocks see.
 type Exec struct {
 	RunID   string
