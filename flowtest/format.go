@@ -141,10 +141,12 @@ type Expect struct {
 	Headers map[string]string `json:"headers,omitempty"` // exact values; "" means absent
 	// JSON maps paths in the response body ("a.b[0].c", "" for the whole
 	// body) to values or matchers ({"$exists": bool}, {"$regex": "..."},
-	// {"$contains": "..."}, {"$var": "name"}).
+	// {"$contains": "..."}, {"$var": "name"}, {"$not": value or matcher}).
 	JSON map[string]any `json:"json,omitempty"`
-	// BodyContains is a text the response body must contain.
+	// BodyContains is a text the response body must contain, and
+	// BodyExcludes one it must not ({{name}} expands in both).
 	BodyContains string `json:"body_contains,omitempty"`
+	BodyExcludes string `json:"body_excludes,omitempty"`
 
 	// Run (http and run steps). Flow picks which flow's run the
 	// expectations below are about (default: the run the step started).
@@ -304,7 +306,7 @@ func (s *Step) check() error {
 const maxAdvance = 31 * 24 * time.Hour
 
 func isZeroExpect(e *Expect) bool {
-	return e.Status == 0 && e.Headers == nil && e.JSON == nil && e.BodyContains == "" && e.Flow == "" &&
+	return e.Status == 0 && e.Headers == nil && e.JSON == nil && e.BodyContains == "" && e.BodyExcludes == "" && e.Flow == "" &&
 		e.Path == nil && e.Ports == nil && e.Message == nil && e.Error == "" && e.Ticks == nil
 }
 

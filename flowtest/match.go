@@ -77,6 +77,9 @@ func match(want any, got any, found bool, vars map[string]string) (ok bool, desc
 				s, _ := arg.(string)
 				str, isStr := got.(string)
 				return found && isStr && strings.Contains(str, s), foundDesc(got, found)
+			case "$not":
+				ok, desc := match(arg, got, found, vars)
+				return !ok, desc
 			case "$var":
 				name, _ := arg.(string)
 				val, ok := vars[name]

@@ -687,14 +687,32 @@ func (e *env) check(n int, s *Step, out *outcome) *Failure {
 			return e.fail(n, node, fmt.Sprintf("status %d", x.Status), fmt.Sprintf("%d (body %s)", r.Code, clip(r.Body.String())))
 		}
 		for _, name := range slices.Sorted(mapsKeys(x.Headers)) {
-			want := x.Headers[name]
+			want, err := expand(x.Headers[name], e.vars)
+			if err != nil {
+				return e.fail(n, node, "header "+name+" to expand", err.Error())
+			}
 			got := r.Header().Get(name)
 			if got != want {
 				return e.fail(n, node, fmt.Sprintf("header %s: %q", name, want), strconv.Quote(got))
 			}
 		}
-		if x.BodyContains != "" && !strings.Contains(r.Body.String(), x.BodyContains) {
-			return e.fail(n, node, fmt.Sprintf("a body containing %q", x.BodyContains), clip(r.Body.String()))
+		if x.BodyContains != "" {
+			want, err := expand(x.BodyContains, e.vars)
+			if err != nil {
+				return e.fail(n, node, "body_contains to expand", err.Error())
+			}
+			if !strings.Contains(r.Body.String(), want) {
+				return e.fail(n, node, fmt.Sprintf("a body containing %q", want), clip(r.Body.String()))
+			}
+		}
+		if x.BodyExcludes != "" {
+			bad, err := expand(x.BodyExcludes, e.vars)
+			if err != nil {
+				return e.fail(n, node, "body_excludes to expand", err.Error())
+			}
+			if strings.Contains(r.Body.String(), bad) {
+				return e.fail(n, node, fmt.Sprintf("a body without %q", bad), clip(r.Body.String()))
+			}
 		}
 		if x.JSON != nil && !out.isJSON {
 			return e.fail(n, node, "a JSON body", clip(r.Body.String()))
@@ -705,7 +723,7 @@ func (e *env) check(n int, s *Step, out *outcome) *Failure {
 				return e.fail(n, node, fmt.Sprintf("json %s = %s", pathName(path), short(x.JSON[path])), desc)
 			}
 		}
-	} else if x.Status != 0 || x.Headers != nil || x.JSON != nil || x.BodyContains != "" {
+	} else if x.Status != 0 || x.Headers != nil || x.JSON != nil || x.BodyContains != "" || x.BodyExcludes != "" {
 		return e.fail(n, "", "an HTTP response", "a step that sends no request")
 	}
 	if tr == nil {
