@@ -138,7 +138,9 @@ type RunInput struct {
 type Expect struct {
 	// Response (http steps).
 	Status  int               `json:"status,omitempty"`
-	Headers map[string]string `json:"headers,omitempty"` // exact values; "" means absent
+	// Headers maps header names to exact values ("" means absent, {{name}}
+	// expands) or matchers as in JSON.
+	Headers map[string]any `json:"headers,omitempty"`
 	// JSON maps paths in the response body ("a.b[0].c", "" for the whole
 	// body) to values or matchers ({"$exists": bool}, {"$regex": "..."},
 	// {"$contains": "..."}, {"$var": "name"}, {"$not": value or matcher}).

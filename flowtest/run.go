@@ -686,14 +686,22 @@ func (e *env) check(n int, s *Step, out *outcome) *Failure {
 		if x.Status != 0 && r.Code != x.Status {
 			return e.fail(n, node, fmt.Sprintf("status %d", x.Status), fmt.Sprintf("%d (body %s)", r.Code, clip(r.Body.String())))
 		}
-		for _, name := range slices.Sorted(mapsKeys(x.Headers)) {
-			want, err := expand(x.Headers[name], e.vars)
-			if err != nil {
-				return e.fail(n, node, "header "+name+" to expand", err.Error())
+		for _, name := range slices.Sorted(anyKeys(x.Headers)) {
+			want := x.Headers[name]
+			if str, isStr := want.(string); isStr {
+				w, err := expand(str, e.vars)
+				if err != nil {
+					return e.fail(n, node, "header "+name+" to expand", err.Error())
+				}
+				want = w
 			}
 			got := r.Header().Get(name)
-			if got != want {
-				return e.fail(n, node, fmt.Sprintf("header %s: %q", name, want), strconv.Quote(got))
+			found := got != ""
+			if want == "" {
+				want = map[string]any{"$exists": false}
+			}
+			if ok, desc := match(want, got, found, e.vars); !ok {
+				return e.fail(n, node, fmt.Sprintf("header %s: %s", name, short(x.Headers[name])), desc)
 			}
 		}
 		if x.BodyContains != "" {
