@@ -137,7 +137,7 @@ type RunInput struct {
 // Expect is what a step's result must be. Every member is optional.
 type Expect struct {
 	// Response (http steps).
-	Status  int               `json:"status,omitempty"`
+	Status int `json:"status,omitempty"`
 	// Headers maps header names to exact values ("" means absent, {{name}}
 	// expands) or matchers as in JSON.
 	Headers map[string]any `json:"headers,omitempty"`

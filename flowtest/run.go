@@ -842,4 +842,3 @@ func (e *env) save(n int, s *Step, out *outcome) *Failure {
 	}
 	return nil
 }
-
