@@ -135,6 +135,16 @@ func New(opts Options) (*Flowd, error) {
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
 	}
+	// Lint checks of the standard blocks (warnings, never deploy errors).
+	for _, lint := range []func() error{
+		func() error { return httpblock.RegisterLint(reg) },
+		func() error { return jose.RegisterLint(reg) },
+		func() error { return oauth.RegisterLint(reg) },
+	} {
+		if err := lint(); err != nil {
+			return nil, fmt.Errorf("flowd: lint checks: %w", err)
+		}
+	}
 	if opts.Issuer != "" {
 		env := make(map[string]string, len(opts.Env)+1)
 		for k, v := range opts.Env {

@@ -310,8 +310,13 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 			}
 		}
 	}
+	// Every node is built, so a document's factory errors come all at once.
+	var ferrs ValidationErrors
 	for i := range f.Nodes {
 		n := &f.Nodes[i]
+		if n.Disabled {
+			continue // validated above, never built: see disabled.go
+		}
 		spec := specs[n.ID]
 		inst := &nodeInst{node: n, spec: spec, out: map[string][]*nodeInst{}}
 		inst.log = r.log.With("flow", f.ID, "node", n.ID)
@@ -319,16 +324,22 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 			Logger: inst.log, Limits: r.limits}
 		b, err := callFactory(r.reg.types[n.Type].factory, setup)
 		if err != nil {
-			return nil, asValidation(n.ID, err)
+			ferrs = appendValidation(ferrs, n.ID, err)
+			continue
 		}
 		if b == nil {
-			return nil, ValidationErrors{verr(n.ID, "", "block %s built nothing", n.Type)}
+			ferrs = append(ferrs, verr(n.ID, "", "block %s built nothing", n.Type))
+			continue
 		}
 		inst.block = b
 		if spec.Trigger {
 			t, ok := b.(Trigger)
 			if !ok {
-				return nil, ValidationErrors{verr(n.ID, "", "trigger block %s does not implement Trigger", n.Type)}
+				if c, isCloser := b.(Closer); isCloser {
+					c.Close()
+				}
+				ferrs = append(ferrs, verr(n.ID, "", "trigger block %s does not implement Trigger", n.Type))
+				continue
 			}
 			inst.trigger = t
 			inst.firePort = "out"
@@ -339,13 +350,19 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 		d.nodes[n.ID] = inst
 		d.order = append(d.order, inst)
 	}
+	if len(ferrs) > 0 {
+		return nil, ferrs
+	}
 	// Wires in canonical order, so a port's targets run in the same order
 	// whether the document was hand-written or exported.
 	ws := slices.Clone(f.Wires)
 	slices.SortFunc(ws, func(a, b Wire) int { return cmpStrings(a.From, b.From, a.Port, b.Port, a.To, b.To) })
 	for _, w := range ws {
-		from := d.nodes[w.From]
-		from.out[w.Port] = append(from.out[w.Port], d.nodes[w.To])
+		from, to := d.nodes[w.From], d.nodes[w.To]
+		if from == nil || to == nil {
+			continue // a wire from or to a disabled node carries nothing
+		}
+		from.out[w.Port] = append(from.out[w.Port], to)
 	}
 	return d, nil
 }
@@ -446,6 +463,7 @@ func cloneFlow(f *Flow) *Flow {
 			}
 			c.Nodes[i].Config = m
 		}
+		c.Nodes[i].LintIgnore = slices.Clone(c.Nodes[i].LintIgnore)
 	}
 	c.Wires = slices.Clone(f.Wires)
 	return &c
