@@ -22,6 +22,7 @@ var shippedSums = map[string][]string{
 		"029245c58fa398babdda7ea4c0f909d6a1d8e722b12f0adc5f63e993fd9c7187", // 9523dd5
 	},
 	"introspect": {
+		"30a108915883ed6dcc1a8eda4e5fd717ffddd8c0e62fb7ec186ce04a50fd6f9b", // 4c40cbd
 		"5a8ad9d3c748726c3e1ddfe719a946cd6934191ef39b03b4234530059391d2b4", // 1f88cc8
 		"de415e1d640188462a451b1cb80c6e8d018fc287ea4a4f8f04f453e7ae66fa58", // b470706
 	},
