@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,6 +50,9 @@ type Check struct {
 
 var checkIDPattern = typePattern
 
+// ErrDuplicateCheck: a lint check with this id is already registered.
+var ErrDuplicateCheck = errors.New("lint check already registered")
+
 func normalizeLintIgnore(n *Node) ValidationErrors {
 	if len(n.LintIgnore) == 0 {
 		n.LintIgnore = nil
@@ -82,7 +86,7 @@ func (reg *Registry) RegisterCheck(c Check) error {
 		reg.checks = map[string]Check{}
 	}
 	if _, dup := reg.checks[c.ID]; dup || slices.ContainsFunc(builtinChecks, func(b Check) bool { return b.ID == c.ID }) {
-		return fmt.Errorf("register lint check %q: %w", c.ID, ErrDuplicateType)
+		return fmt.Errorf("register lint check %q: %w", c.ID, ErrDuplicateCheck)
 	}
 	reg.checks[c.ID] = c
 	return nil
@@ -186,7 +190,8 @@ func (reg *Registry) Lint(ctx context.Context, flows []*Flow, focus ...string) [
 	}
 	var out []Warning
 	for _, w := range all {
-		if len(focus) > 0 && !slices.Contains(focus, w.Flow) {
+		// A finding about no flow (a check that failed) is always kept.
+		if len(focus) > 0 && w.Flow != "" && !slices.Contains(focus, w.Flow) {
 			continue
 		}
 		if silenced(set, w) {

@@ -55,7 +55,7 @@ func (reg *Registry) JSONSchema() ([]byte, error) {
 			"name":     map[string]any{"type": "string"},
 			"config":   map[string]any{"type": "object"},
 			"disabled": map[string]any{"type": "boolean"},
-			"lint_ignore": map[string]any{"type": "array", "uniqueItems": true,
+			"lint_ignore": map[string]any{"type": "array",
 				"items": map[string]any{"type": "string", "pattern": checkIDPattern.String()}},
 			"x": map[string]any{"type": "number"},
 			"y": map[string]any{"type": "number"},
