@@ -79,6 +79,10 @@ type Options struct {
 	// follow the real clock; a test fires them itself. The store is the
 	// caller's: give it the same clock (store.BoltOptions.Now).
 	Clock func() time.Time
+	// Sleep is how waiting blocks (core.delay) wait (default: a real
+	// timer). With a frozen Clock, pass one that moves it, e.g.
+	// flowtest.Clock.Sleep, so a delay takes no real time.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -159,7 +163,7 @@ func New(opts Options) (*Flowd, error) {
 		}
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Registry: reg, Logger: opts.Logger,
-		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond, Now: opts.Clock})
+		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond, Now: opts.Clock, Sleep: opts.Sleep})
 	if err != nil {
 		return nil, err
 	}

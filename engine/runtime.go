@@ -72,6 +72,10 @@ type Options struct {
 	MaxExprNodes uint
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Sleep waits d or until ctx ends, for blocks that wait (core.delay;
+	// Exec.Sleep). Default: a real timer. With a frozen Now, give a Sleep
+	// that moves that clock instead (flowtest.Clock.Sleep).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Runtime deploys flows and runs them.
@@ -129,6 +133,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.Env == nil {
 		opts.Env = map[string]string{}
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = realSleep
 	}
 	return &Runtime{
 		reg: opts.Registry, log: opts.Logger, limits: opts.Limits.withDefaults(), opts: opts, realClock: realClock,

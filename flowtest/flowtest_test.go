@@ -2,10 +2,12 @@ package flowtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runDir(t *testing.T, dir string) []Result {
@@ -230,5 +232,25 @@ func TestLookupAndMatch(t *testing.T) {
 				t.Errorf("match %v (%s), want %v", ok, desc, tt.match)
 			}
 		})
+	}
+}
+
+// TestClockSleep: a wait on the frozen clock moves it at once, and a
+// cancelled context stops it without moving it.
+func TestClockSleep(t *testing.T) {
+	c := NewClock(DefaultClock)
+	if err := c.Sleep(t.Context(), 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Now(); !got.Equal(DefaultClock.Add(90 * time.Second)) {
+		t.Errorf("after sleep: %v", got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := c.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled sleep: %v", err)
+	}
+	if got := c.Now(); !got.Equal(DefaultClock.Add(90 * time.Second)) {
+		t.Errorf("a cancelled sleep moved the clock: %v", got)
 	}
 }

@@ -217,6 +217,18 @@ func (c *Clock) Now() time.Time {
 	return c.t
 }
 
+// Sleep moves the clock forward by d at once (after checking ctx): a
+// waiting block takes no real time.
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.t = c.t.Add(max(d, 0))
+	c.mu.Unlock()
+	return nil
+}
+
 // Set moves the clock to t.
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
@@ -266,7 +278,7 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 	if issuer == "" {
 		issuer = "http://flowd.test"
 	}
-	e.fd, err = flowd.New(flowd.Options{Store: e.st, Clock: e.clock.Now, Issuer: issuer,
+	e.fd, err = flowd.New(flowd.Options{Store: e.st, Clock: e.clock.Now, Sleep: e.clock.Sleep, Issuer: issuer,
 		SnapshotsPerSecond: -1, Register: opts.Register})
 	if err != nil {
 		return err
