@@ -109,6 +109,10 @@ type Runtime struct {
 	rmu    sync.Mutex // guards rings and vars maps
 	closed atomic.Bool
 
+	// catchGlobal counts deployed global catch triggers, so a failed run
+	// looks for them only when there are some.
+	catchGlobal atomic.Int64
+
 	retiring  sync.WaitGroup // replaced versions whose runs are finishing
 	closeDone chan struct{}  // closed once Close has drained everything
 }
@@ -159,6 +163,8 @@ type deployment struct {
 	ring    *traceRing
 	// sensitive is every key the flow's block types declare sensitive.
 	sensitive []string
+	// catchFlow and catchGlobal are the catch triggers (catch.go).
+	catchFlow, catchGlobal []*nodeInst
 
 	// Runs in flight are counted so a replaced version closes its blocks
 	// only after they finish. A counter, not an RWMutex: a run that starts
@@ -206,6 +212,8 @@ type nodeInst struct {
 	// firePort is the port a trigger sends its message out of: "out", or
 	// the trigger's first declared output if it has no "out".
 	firePort string
+	// catch is the scope of a catch trigger (CatchFlow, CatchGlobal), "" otherwise.
+	catch string
 }
 
 // Validate checks a flow against the registry exactly as Deploy would
@@ -349,6 +357,16 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 				continue
 			}
 			inst.trigger = t
+			if c, ok := b.(Catcher); ok {
+				switch inst.catch = c.CatchScope(); inst.catch {
+				case CatchFlow:
+					d.catchFlow = append(d.catchFlow, inst)
+				case CatchGlobal:
+					d.catchGlobal = append(d.catchGlobal, inst)
+				default:
+					ferrs = append(ferrs, verr(n.ID, "", "catch block %s has unknown scope %q", n.Type, inst.catch))
+				}
+			}
 			inst.firePort = "out"
 			if !slices.Contains(spec.Outputs, "out") && len(spec.Outputs) > 0 {
 				inst.firePort = spec.Outputs[0]
@@ -450,6 +468,7 @@ func (r *Runtime) Deploy(ctx context.Context, f *Flow, version int) error {
 	r.fmu.Lock()
 	old := r.flows[f.ID]
 	r.flows[f.ID] = d
+	r.catchGlobal.Add(int64(len(d.catchGlobal)))
 	r.fmu.Unlock()
 	if old != nil {
 		old.retire(ctx)
@@ -499,6 +518,7 @@ func safeStop(ctx context.Context, n *nodeInst, log *slog.Logger) {
 // retire stops the version's triggers, then closes its blocks once its runs
 // in flight are done.
 func (d *deployment) retire(ctx context.Context) {
+	d.rt.catchGlobal.Add(-int64(len(d.catchGlobal)))
 	// From here on the version starts no run: a trigger firing while it
 	// is being stopped gets ErrNotDeployed.
 	d.retired.Store(true)
@@ -648,7 +668,7 @@ func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (
 	} else {
 		var triggers []*nodeInst
 		for _, n := range d.order {
-			if n.trigger != nil {
+			if n.trigger != nil && n.catch == "" { // catch triggers start only when named
 				triggers = append(triggers, n)
 				if n.node.Type == "core.manual" {
 					start = n
@@ -662,7 +682,7 @@ func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (
 			start = triggers[0]
 		}
 	}
-	return d.run(ctx, start, msg, true, -1)
+	return d.run(ctx, start, msg, true, -1, start.catch != "")
 }
 
 // TriggerContext is how a started trigger fires runs of its flow version.
@@ -677,7 +697,7 @@ type TriggerContext struct {
 // Fire runs the flow from this trigger with msg, on the caller's goroutine,
 // and returns its trace. The error is the run's failure, if it failed.
 func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg, false, -1)
+	return t.d.run(ctx, t.n, msg, false, -1, t.n.catch != "")
 }
 
 // FireSized is Fire for a trigger that knows an upper bound of its
@@ -688,7 +708,7 @@ func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
 // below the real size lets a too-big message through this first check
 // only (blocks without Spec.Bounded still re-measure it).
 func (t *TriggerContext) FireSized(ctx context.Context, msg Msg, size int) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg, false, max(size, 0))
+	return t.d.run(ctx, t.n, msg, false, max(size, 0), t.n.catch != "")
 }
 
 // Version is the flow version this trigger belongs to.
@@ -756,7 +776,10 @@ type queued struct {
 // run carries msg from start through the flow. snapAll takes message
 // snapshots whatever the flow's snapshot rate; sizeHint >= 0 is the
 // trigger's bound on msg's size (FireSized).
-func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool, sizeHint int) (tr *Trace, err error) {
+//
+// A run that fails goes to the catch triggers (catch.go), unless it is a
+// catch run itself (caught).
+func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool, sizeHint int, caught bool) (tr *Trace, err error) {
 	if !d.enter() {
 		return nil, fmt.Errorf("run %q version %d: %w", d.flow.ID, d.version, errRetired)
 	}
@@ -783,7 +806,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	rc := &rs.rc
 	rc.Context, rc.deadline = ctx, t0.Add(lim.Deadline)
 	defer rc.stop()
+	outer := ctx
 	ctx = rc
+	cur := msg // the message of the step running, for catch runs
 	defer func() {
 		tr.Duration = int64(time.Since(t0))
 		if err != nil {
@@ -792,6 +817,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		d.ring.add(tr)
 		if rt.opts.Traces != nil {
 			rt.saveTrace(tr)
+		}
+		if err != nil && !caught && (d.catchFlow != nil || rt.catchGlobal.Load() > 0) {
+			rt.dispatchCatch(outer, d, tr, cur, err)
 		}
 	}()
 
@@ -815,6 +843,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	at := time.Since(t0)
 	for head := 0; head < len(queue); {
 		q := queue[head]
+		cur = q.msg
 		queue[head] = queued{}
 		if head++; head == len(queue) {
 			// Drained: reuse the backing array (a chain never grows it).

@@ -11,8 +11,8 @@
 //	                                                   \--else--> ...
 //	every non-trigger block also has the engine's implicit "error" port.
 //
-// There is no core.catch: the "error" port of every block is the catch.
-// core.delay waits within the run (runs are synchronous), so it is bounded
+// The "error" port of a block catches its own failures; core.catch catches
+// the failed runs of a flow (or of every flow: an error flow). core.delay waits within the run (runs are synchronous), so it is bounded
 // by the run deadline.
 package core
 
@@ -44,6 +44,7 @@ func Register(reg *engine.Registry) error {
 		{kvGetSpec(), newKVGetFromConfig},
 		{kvSetSpec(), newKVSetFromConfig},
 		{delaySpec(), newDelayFromConfig},
+		{catchSpec(), newCatchFromConfig},
 	}
 	for _, b := range blocks {
 		if err := reg.Register(b.spec, b.factory); err != nil {
