@@ -141,6 +141,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	// Lint checks of the standard blocks (warnings, never deploy errors).
 	for _, lint := range []func() error{
+		func() error { return core.RegisterLint(reg) },
 		func() error { return httpblock.RegisterLint(reg) },
 		func() error { return jose.RegisterLint(reg) },
 		func() error { return oauth.RegisterLint(reg) },

@@ -144,6 +144,18 @@ func TestLintChecks(t *testing.T) {
 			flowDoc(t, "r", [][3]string{manual, {"call", "http.request", `{"url": "\"https://api.example/x\""}`}, {"log", "core.log", `{"message": "msg.error.message"}`}},
 				"go:out>call", "call:error>log")}, nil},
 
+		{"core.call_target", "calls a flow that is not there", "", []*engine.Flow{
+			flowDoc(t, "c", [][3]string{manual, {"call", "core.call", `{"flow": "sub", "outputs": ["ok"]}`}}, "go:out>call")},
+			[]string{"c/call flow"}},
+		{"core.call_target", "a port the call does not list, one the sub-flow lacks", "", []*engine.Flow{
+			flowDoc(t, "c", [][3]string{manual, {"call", "core.call", `{"flow": "sub", "outputs": ["ok", "maybe"]}`}}, "go:out>call"),
+			flowDoc(t, "sub", [][3]string{{"in", "core.input", ""}, {"yes", "core.output", `{"port": "ok"}`}, {"no", "core.output", `{"port": "denied"}`}}, "in:out>yes", "in:out>no")},
+			[]string{"c/call outputs", "c/call outputs"}},
+		{"core.call_target", "the sub-flow answers on the ports listed", "", []*engine.Flow{
+			flowDoc(t, "c", [][3]string{manual, {"call", "core.call", `{"flow": "sub", "outputs": ["ok", "denied"]}`}}, "go:out>call"),
+			flowDoc(t, "sub", [][3]string{{"in", "core.input", ""}, {"yes", "core.output", `{"port": "ok"}`}, {"no", "core.output", `{"port": "denied"}`}}, "in:out>yes", "in:out>no")},
+			nil},
+
 		{"oauth.discovery_rs256", "discovery promises RS256, ID tokens are ES256", "https://id.example", []*engine.Flow{
 			flowDoc(t, "meta", [][3]string{httpIn, {"meta", "oauth.discovery", ""}, respond}, "in:out>meta", "meta:out>reply"),
 			flowDoc(t, "tok", [][3]string{manual, {"idt", "oidc.id_token", `{"alg": "ES256"}`}}, "go:out>idt")},

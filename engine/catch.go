@@ -76,7 +76,7 @@ func (r *Runtime) dispatchCatch(ctx context.Context, d *deployment, tr *Trace, f
 }
 
 func (r *Runtime) runCatch(ctx context.Context, d *deployment, n *nodeInst, msg Msg) {
-	ctr, err := d.run(ctx, n, msg, false, -1, true)
+	ctr, err := d.run(ctx, n, msg, false, -1, true, nil)
 	if err != nil && !errors.Is(err, ErrNotDeployed) {
 		run := ""
 		if ctr != nil {

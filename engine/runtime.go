@@ -682,7 +682,7 @@ func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (
 			start = triggers[0]
 		}
 	}
-	return d.run(ctx, start, msg, true, -1, start.catch != "")
+	return d.run(ctx, start, msg, true, -1, start.catch != "", nil)
 }
 
 // TriggerContext is how a started trigger fires runs of its flow version.
@@ -697,7 +697,7 @@ type TriggerContext struct {
 // Fire runs the flow from this trigger with msg, on the caller's goroutine,
 // and returns its trace. The error is the run's failure, if it failed.
 func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg, false, -1, t.n.catch != "")
+	return t.d.run(ctx, t.n, msg, false, -1, t.n.catch != "", nil)
 }
 
 // FireSized is Fire for a trigger that knows an upper bound of its
@@ -708,7 +708,7 @@ func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
 // below the real size lets a too-big message through this first check
 // only (blocks without Spec.Bounded still re-measure it).
 func (t *TriggerContext) FireSized(ctx context.Context, msg Msg, size int) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg, false, max(size, 0), t.n.catch != "")
+	return t.d.run(ctx, t.n, msg, false, max(size, 0), t.n.catch != "", nil)
 }
 
 // Version is the flow version this trigger belongs to.
@@ -729,6 +729,11 @@ type Exec struct {
 	env     Env
 	d       *deployment
 	vars    *Vars // a zero Exec's own variables (block unit tests)
+	// Sub-flow calls (call.go): the frame this run answers to, the
+	// steps left to this run, the steps a call used.
+	call      *callFrame
+	stepsLeft int
+	callSteps int
 }
 
 // Now is the run's start time: one clock reading per run, so every block of
@@ -779,7 +784,10 @@ type queued struct {
 //
 // A run that fails goes to the catch triggers (catch.go), unless it is a
 // catch run itself (caught).
-func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool, sizeHint int, caught bool) (tr *Trace, err error) {
+//
+// frame is set for a sub-flow run started by Exec.Call (call.go): the run
+// then shares its caller's step budget and returns through core.output.
+func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool, sizeHint int, caught bool, frame *callFrame) (tr *Trace, err error) {
 	if !d.enter() {
 		return nil, fmt.Errorf("run %q version %d: %w", d.flow.ID, d.version, errRetired)
 	}
@@ -797,7 +805,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	// One allocation for the run's working state, one for its trace.
 	rs := &runState{}
 	x := &rs.x
-	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d}
+	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d, call: frame}
+	steps, maxSteps := 0, lim.MaxSteps
+	if frame != nil {
+		maxSteps = frame.budget
+		defer func() { frame.used = steps }()
+	}
 	x.env = Env{Env: rt.opts.Env, Now: started}
 	full := snapAll || d.ring.snaps.allow(t0)
 	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
@@ -837,7 +850,6 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	}
 	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
 	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode)
-	steps := 0
 	// Step times are offsets from t0 on the monotonic clock, which is
 	// cheaper to read than the wall clock time.Now also reads.
 	at := time.Since(t0)
@@ -850,7 +862,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			queue, head = queue[:0], 0
 		}
 		steps++
-		if steps > lim.MaxSteps {
+		if steps > maxSteps {
 			tr.ErrorNode = q.n.node.ID
 			return tr, fmt.Errorf("%w (%d node executions); a wire loop?", ErrStepLimit, lim.MaxSteps)
 		}
@@ -863,7 +875,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 		x.NodeID, x.Logger = q.n.node.ID, q.n.log
 		began := at
+		x.stepsLeft = maxSteps - steps
 		port, perr := q.n.process(ctx, x, q.msg)
+		if x.callSteps > 0 { // a sub-flow call's steps count against this run's budget
+			steps += x.callSteps
+			x.callSteps = 0
+		}
 		at = time.Since(t0) // this step's end, the next one's start
 		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(at - began)}
 		if perr != nil && errors.Is(rc.errAt(t0.Add(at)), context.DeadlineExceeded) {

@@ -45,6 +45,9 @@ func Register(reg *engine.Registry) error {
 		{kvSetSpec(), newKVSetFromConfig},
 		{delaySpec(), newDelayFromConfig},
 		{catchSpec(), newCatchFromConfig},
+		{inputSpec(), newInputFromConfig},
+		{outputSpec(), newOutputFromConfig},
+		{callSpec(), newCallFromConfig},
 	}
 	for _, b := range blocks {
 		if err := reg.Register(b.spec, b.factory); err != nil {
