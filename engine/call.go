@@ -123,4 +123,3 @@ func ReplaceMsg(msg, out Msg) {
 		msg[k] = v
 	}
 }
-
