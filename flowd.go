@@ -28,6 +28,7 @@ import (
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/blocks/schedule"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui"
 	"github.com/flowd/flowd/ui/api"
@@ -36,8 +37,13 @@ import (
 
 // Options configure an embedded flowd.
 type Options struct {
-	// Store persists flows, versions, runs, variables and keys. Required.
+	// Store persists flows, versions, variables and keys (and, unless Runs
+	// is set, run traces). Required.
 	Store store.Store
+	// Runs keeps this node's run traces. nil: Store, which must then
+	// implement store.Runs (the bbolt store does; on one node that is the
+	// default). Traces stay per node on a cluster store.
+	Runs store.Runs
 	// Register adds the host program's own block types to the registry,
 	// after the standard ones (core.*, http.*, schedule.*, jose.*, oauth.*).
 	Register func(reg *engine.Registry) error
@@ -57,6 +63,12 @@ type Options struct {
 	Env map[string]string
 	// MaxBodyBytes caps request bodies of flow endpoints (default 1 MiB).
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds reading one request body of a flow endpoint
+	// (default 15 s; negative: only the server's ReadTimeout applies).
+	// Give the http.Server serving Handler a ReadHeaderTimeout, a
+	// ReadTimeout of the same order (it covers the admin API and forms),
+	// an IdleTimeout, and serve it through LimitListener.
+	BodyReadTimeout time.Duration
 	// AdminPassword, if set, is the admin UI password (hashed at start);
 	// otherwise the one stored by `flowd admin password` is.
 	AdminPassword string
@@ -83,6 +95,16 @@ type Options struct {
 	// timer). With a frozen Clock, pass one that moves it, e.g.
 	// flowtest.Clock.Sleep, so a delay takes no real time.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// HashConcurrency bounds how many argon2id computations (19 MiB each)
+	// run at once, for client secrets, people's passwords and the admin
+	// password together (default 2).
+	HashConcurrency int
+	// HashWait is how long a request waits for a hashing slot before it is
+	// answered 503 with Retry-After (default 1s).
+	HashWait time.Duration
+	// Hasher, if set, is the hashing pool to use instead of one sized by
+	// HashConcurrency and HashWait: a host shares its own with flowd.
+	Hasher *passhash.Hasher
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -107,7 +129,8 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes, Logger: opts.Logger})
+	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes,
+		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger})
 	reg := engine.NewRegistry()
 	if err := core.Register(reg); err != nil {
 		return nil, fmt.Errorf("flowd: core blocks: %w", err)
@@ -124,7 +147,13 @@ func New(opts Options) (*Flowd, error) {
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
+	// One hashing pool for every password and secret check.
+	hasher := opts.Hasher
+	if hasher == nil {
+		hasher = passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait})
+	}
 	clients := oauth.NewClients(opts.Store)
+	clients.SetHasher(hasher)
 	if opts.Clock != nil {
 		clients.SetClock(opts.Clock)
 	}
@@ -132,10 +161,11 @@ func New(opts Options) (*Flowd, error) {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)
+	users.SetHasher(hasher)
 	if opts.Clock != nil {
 		users.SetClock(opts.Clock)
 	}
-	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Clients: clients, Users: users, Keysets: keysets},
+	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
 	}
@@ -163,8 +193,9 @@ func New(opts Options) (*Flowd, error) {
 			return nil, fmt.Errorf("flowd: custom blocks: %w", err)
 		}
 	}
-	a, err := app.New(app.Config{Store: opts.Store, Registry: reg, Logger: opts.Logger,
-		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond, Now: opts.Clock, Sleep: opts.Sleep})
+	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
+		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
+		Now: opts.Clock, Sleep: opts.Sleep})
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +216,7 @@ func New(opts Options) (*Flowd, error) {
 	if err != nil {
 		return nil, err
 	}
+	srv.Passwords().SetHasher(hasher)
 	ui.RegisterPasswordAPI(h, srv.Passwords())
 	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}, nil
 }

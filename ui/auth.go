@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,11 +15,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
 )
 
@@ -41,21 +41,40 @@ const (
 // ErrNoPassword: no admin password is set, so nobody can log in.
 var ErrNoPassword = errors.New("no admin password is set")
 
-// Passwords holds the admin password: a fixed one (FLOWD_ADMIN_PASSWORD,
-// hashed at start) or an argon2id hash in the store.
+// Passwords holds the admin password: a fixed one (FLOWD_ADMIN_PASSWORD)
+// or an argon2id hash in the store, checked in the shared hashing pool.
+//
+// The fixed password is never argon2id-hashed: it lives in the process's
+// environment already, so a slow hash of it in memory protects nothing,
+// and hashing it would cost 19 MiB at every start. It is kept as an HMAC
+// under a process-local key and compared in constant time.
 type Passwords struct {
-	kv    store.KV
-	fixed string // encoded hash of the fixed password
+	kv     store.KV
+	hasher *passhash.Hasher
+	fixed  []byte // HMAC of the fixed password, nil when none
+	key    [32]byte
 }
 
 // NewPasswords returns the password store; fixed, if set, is the only
-// password accepted.
+// password accepted. It hashes in a pool of its own (default size) until
+// SetHasher gives it the process's shared one.
 func NewPasswords(kv store.KV, fixed string) *Passwords {
-	p := &Passwords{kv: kv}
+	p := &Passwords{kv: kv, hasher: passhash.New(passhash.Options{})}
+	rand.Read(p.key[:])
 	if fixed != "" {
-		p.fixed = hashPassword(fixed)
+		p.fixed = p.mac(fixed)
 	}
 	return p
+}
+
+// SetHasher makes the store hash and check passwords in h, the pool shared
+// with client authentication and people's sign-in. Call it before use.
+func (p *Passwords) SetHasher(h *passhash.Hasher) { p.hasher = h }
+
+func (p *Passwords) mac(pw string) []byte {
+	m := hmac.New(sha256.New, p.key[:])
+	m.Write([]byte(pw))
+	return m.Sum(nil)
 }
 
 // CheckStrength refuses passwords too short or too long to be sensible.
@@ -74,7 +93,11 @@ func (p *Passwords) Set(ctx context.Context, pw string) error {
 	if err := CheckStrength(pw); err != nil {
 		return err
 	}
-	if err := p.kv.SetKV(ctx, nsUI, keyPassword, []byte(hashPassword(pw))); err != nil {
+	hash, err := p.hasher.Hash(ctx, pw)
+	if err != nil {
+		return fmt.Errorf("hash admin password: %w", err)
+	}
+	if err := p.kv.SetKV(ctx, nsUI, keyPassword, []byte(hash)); err != nil {
 		return fmt.Errorf("store admin password: %w", err)
 	}
 	return nil
@@ -82,34 +105,39 @@ func (p *Passwords) Set(ctx context.Context, pw string) error {
 
 // IsSet reports whether a password can be checked.
 func (p *Passwords) IsSet(ctx context.Context) bool {
-	if p.fixed != "" {
+	if p.fixed != nil {
 		return true
 	}
 	_, err := p.kv.GetKV(ctx, nsUI, keyPassword)
 	return err == nil
 }
 
-// Check reports whether pw is the admin password.
+// Check reports whether pw is the admin password. The error is
+// passhash.ErrBusy when no hashing slot was free in time (nothing was
+// checked).
 func (p *Passwords) Check(ctx context.Context, pw string) (bool, error) {
-	enc := p.fixed
-	if enc == "" {
-		b, err := p.kv.GetKV(ctx, nsUI, keyPassword)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, ErrNoPassword
-		}
-		if err != nil {
-			return false, fmt.Errorf("read admin password: %w", err)
-		}
-		enc = string(b)
+	if p.fixed != nil {
+		return hmac.Equal(p.mac(pw), p.fixed), nil
 	}
-	return verifyPassword(enc, pw), nil
+	b, err := p.kv.GetKV(ctx, nsUI, keyPassword)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, ErrNoPassword
+	}
+	if err != nil {
+		return false, fmt.Errorf("read admin password: %w", err)
+	}
+	if len(pw) > maxPassword {
+		pw = pw[:maxPassword] // argon2 of a huge input is a cheap DoS; fails anyway
+	}
+	ok, err := p.hasher.Verify(ctx, string(b), pw)
+	if err != nil {
+		return false, fmt.Errorf("check admin password: %w", err)
+	}
+	return ok, nil
 }
 
-// Admin passwords use the same argon2id hashing as OAuth client secrets
-// and people's passwords (one implementation, one set of parameters).
-func hashPassword(pw string) string { return oauth.HashSecret(pw) }
-
-func verifyPassword(enc, pw string) bool { return oauth.VerifySecret(enc, pw) }
+// Fixed reports whether FLOWD_ADMIN_PASSWORD is the password.
+func (p *Passwords) Fixed() bool { return p.fixed != nil }
 
 // session is a logged-in browser.
 type session struct {
@@ -216,82 +244,69 @@ func (s *Server) csrfOK(r *http.Request, sess *session) bool {
 
 const maxFormBytes = engine.MaxFlowBytes + 64<<10
 
-// limiter slows password guessing: per client IP at most ipFailures
-// failures per window, and across all clients a backoff that doubles with
-// every globalFailures failures in a window.
+// limiter slows admin password guessing without a lockout an attacker
+// can impose on the real admin:
+//
+//   - per address (IPv4, or IPv6 /64): ipFailures free failures, then a
+//     backoff from 1 s doubling to 15 min;
+//   - per account (there is one): accountFailures free failures across
+//     all addresses, then a backoff from 1 s doubling to 1 min, which
+//     applies only to addresses that have failed themselves recently.
+//
+// An attacker spreading guesses over many addresses gets ipFailures
+// guesses per fresh address and is then held to the account's pace,
+// while the real admin, from an address with no failures, is let in on
+// the first try. (An attacker owning an unbounded number of addresses
+// still gets ipFailures guesses on each: the admin password's strength
+// rule, at least 12 characters, is what stands against that.)
 type limiter struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	ips    map[string]*failures
-	global failures
-}
-
-type failures struct {
-	n     int
-	start time.Time
-	until time.Time // blocked until
+	addr, account *passhash.Throttle
 }
 
 const (
-	ipFailures     = 5
-	globalFailures = 50
-	failWindow     = 15 * time.Minute
+	ipFailures      = 5
+	accountFailures = 20
+	failWindow      = 15 * time.Minute
+	accountKey      = "admin"
 )
 
 func newLimiter(now func() time.Time) *limiter {
-	return &limiter{now: now, ips: map[string]*failures{}}
+	if now == nil {
+		now = time.Now
+	}
+	return &limiter{
+		addr: passhash.NewThrottle(passhash.ThrottleOptions{Free: ipFailures, Base: time.Second, Max: failWindow,
+			Window: time.Hour, Size: 10000, Now: now}),
+		account: passhash.NewThrottle(passhash.ThrottleOptions{Free: accountFailures, Base: time.Second, Max: time.Minute,
+			Window: time.Hour, Size: 1, Now: now}),
+	}
 }
 
 // allow reports whether ip may try a password now, and if not, for how long
 // it must wait.
 func (l *limiter) allow(ip string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if now.Before(l.global.until) {
-		return false, l.global.until.Sub(now)
+	key := passhash.AddressKey(ip)
+	if wait := l.addr.Wait(key); wait > 0 {
+		return false, wait
 	}
-	if f := l.ips[ip]; f != nil {
-		if now.Sub(f.start) > failWindow {
-			delete(l.ips, ip)
-		} else if f.n >= ipFailures {
-			return false, f.start.Add(failWindow).Sub(now)
+	if l.addr.Failures(key) > 0 {
+		if wait := l.account.Wait(accountKey); wait > 0 {
+			return false, wait
 		}
 	}
 	return true, 0
 }
 
 func (l *limiter) fail(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.ips) > 10000 { // bound memory under a spray of addresses
-		for k, f := range l.ips {
-			if now.Sub(f.start) > failWindow {
-				delete(l.ips, k)
-			}
-		}
-	}
-	f := l.ips[ip]
-	if f == nil || now.Sub(f.start) > failWindow {
-		f = &failures{start: now}
-		l.ips[ip] = f
-	}
-	f.n++
-	if now.Sub(l.global.start) > failWindow {
-		l.global = failures{start: now}
-	}
-	l.global.n++
-	if l.global.n%globalFailures == 0 {
-		step := l.global.n / globalFailures
-		l.global.until = now.Add(time.Second << min(step, 8))
-	}
+	l.addr.Fail(passhash.AddressKey(ip))
+	l.account.Fail(accountKey)
 }
 
+// succeed forgets the address's failures; the account's count stays (a
+// success must not reset what a guesser spent elsewhere), but it only
+// ever slows addresses that failed.
 func (l *limiter) succeed(ip string) {
-	l.mu.Lock()
-	delete(l.ips, ip)
-	l.mu.Unlock()
+	l.addr.Reset(passhash.AddressKey(ip))
 }
 
 func clientIP(r *http.Request) string {
@@ -349,6 +364,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	vm.Next = safeNext(r.PostFormValue("next"))
 	ok, err := s.pw.Check(ctx, r.PostFormValue("password"))
+	if errors.Is(err, passhash.ErrBusy) {
+		w.Header().Set("Retry-After", fmt.Sprint(int(s.pw.hasher.RetryAfter().Seconds())))
+		vm.Error = "The server is busy. Try again in a moment."
+		s.render(w, r, http.StatusServiceUnavailable, LoginPage(vm))
+		return
+	}
 	if errors.Is(err, ErrNoPassword) {
 		vm.Error = "No admin password is set yet."
 		s.render(w, r, http.StatusForbidden, LoginPage(vm))

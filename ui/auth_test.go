@@ -2,73 +2,28 @@ package ui
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
+	"github.com/flowd/flowd/store/storetest"
 )
 
-// memKV is a store.KV in memory.
-type memKV struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func newMemKV() *memKV { return &memKV{m: map[string][]byte{}} }
-
-func (k *memKV) GetKV(_ context.Context, ns, key string) ([]byte, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[ns+"/"+key]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return v, nil
-}
-
-func (k *memKV) SetKV(_ context.Context, ns, key string, val []byte) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[ns+"/"+key] = val
-	return nil
-}
-
-func (k *memKV) DeleteKV(_ context.Context, ns, key string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.m, ns+"/"+key)
-	return nil
-}
-
-func (k *memKV) ListKV(_ context.Context, ns string) ([]string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	var out []string
-	for key := range k.m {
-		if len(key) > len(ns) && key[:len(ns)+1] == ns+"/" {
-			out = append(out, key[len(ns)+1:])
-		}
-	}
-	return out, nil
-}
-
-func (k *memKV) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
-	old, _ := k.GetKV(ctx, ns, key)
-	v, err := fn(old)
-	if err != nil {
-		return err
-	}
-	if v == nil {
-		return k.DeleteKV(ctx, ns, key)
-	}
-	return k.SetKV(ctx, ns, key, v)
+// newMemKV is the in-memory store with every update function called
+// twice, as an optimistic backend may.
+func newMemKV(t testing.TB) store.Store {
+	return storetest.TwiceUpdates(memstore.MustNew(t, memstore.Options{}))
 }
 
 func TestSessionExpiryAndSweep(t *testing.T) {
-	kv := newMemKV()
+	kv := newMemKV(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ss := &sessions{kv: kv, now: func() time.Time { return now }}
 	id, sess, err := ss.create(t.Context())
@@ -109,25 +64,38 @@ func TestLimiter(t *testing.T) {
 	if ok, _ := l.allow("5.6.7.8"); !ok {
 		t.Error("another address is blocked by one address's failures")
 	}
+	if ok, _ := l.allow("[2001:db8::1]:1"); !ok {
+		t.Error("an IPv6 address is blocked")
+	}
 	now = now.Add(failWindow + time.Second)
 	if ok, _ := l.allow("1.2.3.4"); !ok {
-		t.Error("still blocked after the window")
+		t.Error("still blocked after the backoff")
 	}
-	// Global backoff: many addresses failing together slow everyone down.
-	for i := range globalFailures {
-		l.fail("10.0.0." + string(rune('0'+i%10)) + string(rune('a'+i/10)))
+	// Many addresses failing once each: past accountFailures, addresses
+	// that failed wait for the account's backoff; fresh ones do not.
+	for i := range accountFailures {
+		l.fail(fmt.Sprintf("10.0.0.%d", i))
 	}
-	if ok, _ := l.allow("9.9.9.9"); ok {
-		t.Error("no global backoff")
+	for _, tc := range []struct {
+		name, addr string
+		ok         bool
+	}{
+		{"an address that failed once waits for the account", "10.0.0.1", false},
+		{"fresh address", "192.0.2.1", true},
+		{"fresh IPv6 /64", "[2001:db8:0:1::5]:443", true},
+	} {
+		if ok, wait := l.allow(tc.addr); ok != tc.ok || !ok && wait <= 0 {
+			t.Errorf("%s: allow = %v, %s", tc.name, ok, wait)
+		}
 	}
-	now = now.Add(5 * time.Second)
-	if ok, _ := l.allow("9.9.9.9"); !ok {
-		t.Error("global backoff did not end")
+	now = now.Add(2 * time.Minute)
+	if ok, _ := l.allow("10.0.0.1"); !ok {
+		t.Error("the account's backoff did not end")
 	}
 }
 
 func TestPasswords(t *testing.T) {
-	kv := newMemKV()
+	kv := newMemKV(t)
 	p := NewPasswords(kv, "")
 	if p.IsSet(t.Context()) {
 		t.Fatal("set on an empty store")
@@ -157,4 +125,44 @@ func TestPasswords(t *testing.T) {
 	if ok, _ := fixed.Check(t.Context(), "the fixed password"); !ok {
 		t.Error("fixed password refused")
 	}
+}
+
+// The fixed password (FLOWD_ADMIN_PASSWORD) is never argon2id-hashed, at
+// start or at login; a stored one is checked in the shared pool, which
+// answers ErrBusy when full.
+func TestPasswordsHashingPool(t *testing.T) {
+	var n atomic.Int32
+	entered, hold := make(chan struct{}, 10), make(chan struct{})
+	var holding atomic.Bool
+	h := passhash.New(passhash.Options{Concurrency: 1, Wait: time.Millisecond, Observe: func(int) {
+		n.Add(1)
+		if holding.Load() {
+			entered <- struct{}{}
+			<-hold
+		}
+	}})
+	fixed := NewPasswords(newMemKV(t), "the fixed password")
+	fixed.SetHasher(h)
+	for _, pw := range []string{"the fixed password", "wrong"} {
+		if _, err := fixed.Check(t.Context(), pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n.Load() != 0 {
+		t.Fatalf("the fixed password cost %d argon2id computations, want 0", n.Load())
+	}
+	stored := NewPasswords(newMemKV(t), "")
+	stored.SetHasher(h)
+	if err := stored.Set(t.Context(), "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	holding.Store(true)
+	done := make(chan struct{})
+	go func() { stored.Check(context.Background(), "first"); close(done) }() //nolint:errcheck
+	<-entered
+	if _, err := stored.Check(t.Context(), "a long enough password"); !errors.Is(err, passhash.ErrBusy) {
+		t.Fatalf("full pool: %v, want ErrBusy", err)
+	}
+	close(hold)
+	<-done
 }

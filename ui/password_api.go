@@ -1,7 +1,11 @@
 package ui
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+
+	"github.com/flowd/flowd/passhash"
 
 	"github.com/flowd/flowd/ui/api"
 )
@@ -24,10 +28,14 @@ func RegisterPasswordAPI(h *api.Handler, pw *Passwords) {
 		if err := CheckStrength(req.Password); err != nil {
 			return api.Errorf(http.StatusBadRequest, "weak_password", "%v", err)
 		}
-		if pw.fixed != "" {
+		if pw.Fixed() {
 			return api.Errorf(http.StatusConflict, "fixed_password", "FLOWD_ADMIN_PASSWORD is set on the server: it is the only password accepted")
 		}
 		if err := pw.Set(r.Context(), req.Password); err != nil {
+			if errors.Is(err, passhash.ErrBusy) {
+				w.Header().Set("Retry-After", fmt.Sprint(int(pw.hasher.RetryAfter().Seconds())))
+				return api.Errorf(http.StatusServiceUnavailable, "busy", "every password-hashing slot is taken: retry shortly")
+			}
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

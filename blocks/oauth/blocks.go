@@ -68,14 +68,17 @@ func clientAuthSpec() engine.Spec {
 			"(Authorization: Basic) or client_secret_post (client_id and client_secret in the form " +
 			"body), never both. On success msg.client holds id, scopes and audiences; otherwise " +
 			"msg.oauth_error holds an RFC 6749 invalid_client error (answer it with status 401). " +
-			"msg.client also says whether the client is public and which grant types it may use.",
+			"msg.client also says whether the client is public and which grant types it may use. " +
+			"A client id with too many recent failures leaves by \"throttled\" (answer 429), and a request " +
+			"that found every password-hashing slot taken by \"busy\" (answer 503); both set " +
+			"msg.retry_after (seconds, for a Retry-After header) and msg.oauth_error.",
 		Fields: []engine.Field{
 			{Name: "allow_public", Label: "Allow public clients", Kind: engine.KindBool,
 				Help: "Also accept a public client (registered without a secret) that sends only its " +
 					"client_id in the form body (token_endpoint_auth_method none). Its requests must " +
 					"then be protected otherwise: PKCE for codes, rotation for refresh tokens."},
 		},
-		Outputs: []string{"ok", "invalid"},
+		Outputs: []string{"ok", "invalid", "throttled", "busy"},
 	}
 }
 
@@ -96,9 +99,8 @@ func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg
 				return "ok", nil
 			}
 			// Not a public client: fail exactly like a wrong secret.
-			b.clients.Authenticate(ctx, id, "") //nolint:errcheck // always fails; spends the same time
-			SetError(msg, 401, "invalid_client", "client authentication failed")
-			return "invalid", nil
+			_, err = b.clients.Authenticate(ctx, id, "")
+			return authFailure(msg, err)
 		}
 	}
 	id, secret, err := clientCredentials(msg)
@@ -107,15 +109,32 @@ func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg
 		return "invalid", nil
 	}
 	cl, err := b.clients.Authenticate(ctx, id, secret)
-	if errors.Is(err, ErrInvalidClient) {
-		SetError(msg, 401, "invalid_client", "client authentication failed")
-		return "invalid", nil
-	}
 	if err != nil {
-		return "", err
+		return authFailure(msg, err)
 	}
 	setClient(msg, cl)
 	return "ok", nil
+}
+
+// authFailure picks the port for a failed Authenticate.
+func authFailure(msg engine.Msg, err error) (string, error) {
+	var retry *RetryError
+	switch {
+	case errors.Is(err, ErrInvalidClient), err == nil:
+		SetError(msg, 401, "invalid_client", "client authentication failed")
+		return "invalid", nil
+	case errors.As(err, &retry) && errors.Is(err, ErrThrottled):
+		msg["retry_after"] = retry.RetryAfterSeconds()
+		SetError(msg, 429, "invalid_client", "too many failed attempts for this client: retry later")
+		return "throttled", nil
+	case errors.As(err, &retry) && errors.Is(err, ErrBusy):
+		msg["retry_after"] = retry.RetryAfterSeconds()
+		// RFC 6749 has temporarily_unavailable for the authorization
+		// endpoint only; it says what happened here too.
+		SetError(msg, 503, "temporarily_unavailable", "the server is busy: retry later")
+		return "busy", nil
+	}
+	return "", err
 }
 
 // setClient writes msg.client. grant_types is the effective list (what

@@ -2,16 +2,16 @@
 // secrets, allowed scopes and audiences) and the blocks that authenticate
 // clients and check token requests.
 //
-// Client secrets are hashed with argon2id (golang.org/x/crypto) and
-// compared in constant time; the clear secret is shown once, when created,
-// and never stored, logged or returned.
+// Secrets go through passhash: a secret flowd generates (256 random bits)
+// is stored as its SHA-256, one chosen by hand as argon2id, and every
+// verification that needs argon2id takes a slot of the shared, bounded
+// pool. The clear secret is shown once, when created, and never stored,
+// logged or returned. Failed attempts are throttled per client id.
 package oauth
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -20,11 +20,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+	"unicode/utf8"
 
-	"golang.org/x/crypto/argon2"
-
+	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
 )
 
@@ -34,7 +33,29 @@ var (
 	ErrClientExists  = errors.New("client already exists")
 	ErrInvalidClient = errors.New("invalid client")
 	ErrBadInput      = errors.New("invalid client registration")
+	// ErrThrottled: too many failed attempts for this client id; the
+	// error is a *RetryError saying how long to wait.
+	ErrThrottled = errors.New("too many failed client authentications")
+	// ErrBusy: no hashing slot was free in time (passhash.ErrBusy); the
+	// error is a *RetryError.
+	ErrBusy = passhash.ErrBusy
 )
+
+// RetryError is a refusal that says when to come back: it wraps
+// ErrThrottled or ErrBusy.
+type RetryError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// RetryAfterSeconds is the Retry-After value for a RetryError: whole
+// seconds, rounded up, at least 1.
+func (e *RetryError) RetryAfterSeconds() int64 {
+	return max(1, int64((e.After+time.Second-1)/time.Second))
+}
 
 // KV is the slice of store.KV the registry needs.
 type KV interface {
@@ -97,26 +118,40 @@ var (
 
 // Clients is the registry.
 type Clients struct {
-	kv   KV
-	now  func() time.Time
-	mu   sync.Mutex
-	seen map[string]cacheEntry // recently verified secrets, keyed by client id
-	key  [32]byte              // process-local MAC key for the cache
-	ttl  time.Duration
+	kv       KV
+	now      func() time.Time
+	hasher   *passhash.Hasher
+	throttle *passhash.Throttle
 }
 
-type cacheEntry struct {
-	mac     [32]byte
-	hash    string
-	expires time.Time
-}
+// Throttle defaults per client id: 10 free failures, then a wait from 1 s
+// doubling to 5 min; at most 10,000 ids remembered.
+const (
+	ThrottleFree = 10
+	ThrottleBase = time.Second
+	ThrottleMax  = 5 * time.Minute
+	ThrottleSize = 10000
+)
 
-// NewClients returns a registry over kv.
+// malformedKey is the one throttle key of every id that cannot exist, so
+// ids made up by a flood do not each take a row.
+const malformedKey = "\x00malformed"
+
+// NewClients returns a registry over kv, with a hashing pool of its own
+// (default size) until SetHasher gives it the process's shared one.
 func NewClients(kv KV) *Clients {
-	c := &Clients{kv: kv, now: time.Now, seen: map[string]cacheEntry{}, ttl: 5 * time.Minute}
-	rand.Read(c.key[:])
+	c := &Clients{kv: kv, now: time.Now, hasher: passhash.New(passhash.Options{})}
+	c.throttle = passhash.NewThrottle(passhash.ThrottleOptions{Free: ThrottleFree, Base: ThrottleBase, Max: ThrottleMax,
+		Size: ThrottleSize, Now: func() time.Time { return c.now() }})
 	return c
 }
+
+// SetHasher makes the registry use h, the pool shared with the other
+// password checks. Call it before use.
+func (c *Clients) SetHasher(h *passhash.Hasher) { c.hasher = h }
+
+// SetThrottle replaces the per-client-id failure throttle. Call it before use.
+func (c *Clients) SetThrottle(t *passhash.Throttle) { c.throttle = t }
 
 // SetClock replaces the clock (tests).
 func (c *Clients) SetClock(now func() time.Time) { c.now = now }
@@ -129,8 +164,13 @@ func NewSecret() string {
 }
 
 // Add registers a client. For a confidential client an empty secret means
-// "generate one"; the clear secret is returned (show it once).
+// "generate one" (stored as its SHA-256: 256 random bits need no slow
+// hash); a secret chosen by hand is stored as argon2id. The clear secret
+// is returned (show it once).
 func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, string, error) {
+	if !utf8.ValidString(cl.ID) {
+		return Client{}, "", fmt.Errorf("%w: the client id is not valid UTF-8", ErrBadInput)
+	}
 	if !clientIDPattern.MatchString(cl.ID) {
 		return Client{}, "", fmt.Errorf("%w: client id %q must be 1-128 letters, digits, '_', '.', ':' or '-'", ErrBadInput, cl.ID)
 	}
@@ -144,21 +184,34 @@ func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, st
 			return Client{}, "", fmt.Errorf("%w: audience %q must be a non-empty URI or name without spaces", ErrBadInput, a)
 		}
 	}
-	if cl.Public {
-		if secret != "" {
-			return Client{}, "", fmt.Errorf("%w: a public client has no secret", ErrBadInput)
-		}
-	} else {
-		if secret == "" {
-			secret = NewSecret()
-		}
-		if len(secret) < 16 {
-			return Client{}, "", fmt.Errorf("%w: a client secret needs at least 16 characters", ErrBadInput)
-		}
-		cl.SecretHash = hashSecret(secret)
+	if err := checkName(cl.Name); err != nil {
+		return Client{}, "", err
+	}
+	generate := !cl.Public && secret == ""
+	switch {
+	case cl.Public && secret != "":
+		return Client{}, "", fmt.Errorf("%w: a public client has no secret", ErrBadInput)
+	case cl.Public || generate:
+	case len(secret) < 16:
+		return Client{}, "", fmt.Errorf("%w: a client secret needs at least 16 characters", ErrBadInput)
+	case len(secret) > maxSecretLen:
+		return Client{}, "", fmt.Errorf("%w: a client secret has at most %d bytes", ErrBadInput, maxSecretLen)
+	case !utf8.ValidString(secret):
+		return Client{}, "", fmt.Errorf("%w: the client secret is not valid UTF-8", ErrBadInput)
 	}
 	if err := checkBrowserFields(&cl); err != nil {
 		return Client{}, "", err
+	}
+	switch {
+	case generate:
+		secret = NewSecret()
+		cl.SecretHash = passhash.HashRandom(secret)
+	case !cl.Public:
+		h, err := c.hasher.Hash(ctx, secret)
+		if err != nil {
+			return Client{}, "", fmt.Errorf("hash client secret: %w", err)
+		}
+		cl.SecretHash = h
 	}
 	cl.Scopes = dedupe(cl.Scopes)
 	cl.Audiences = dedupe(cl.Audiences)
@@ -173,6 +226,27 @@ func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, st
 		return Client{}, "", err
 	}
 	return cl.View(), secret, nil
+}
+
+// maxSecretLen bounds a hand-set secret (argon2 of a huge input is a
+// cheap way to make the server work).
+const maxSecretLen = 1024
+
+// checkName refuses a display name that is not clean text: invalid UTF-8,
+// U+FFFD (what a JSON decoder leaves of invalid UTF-8), control
+// characters, or more than 256 bytes.
+func checkName(name string) error {
+	switch {
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: the client name is not valid UTF-8", ErrBadInput)
+	case strings.ContainsRune(name, utf8.RuneError):
+		return fmt.Errorf("%w: the client name contains U+FFFD (the replacement character left by invalid UTF-8)", ErrBadInput)
+	case len(name) > 256:
+		return fmt.Errorf("%w: the client name has more than 256 bytes", ErrBadInput)
+	case strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		return fmt.Errorf("%w: the client name contains control characters", ErrBadInput)
+	}
+	return nil
 }
 
 func dedupe(in []string) []string {
@@ -228,109 +302,67 @@ func (c *Clients) Remove(ctx context.Context, id string) error {
 	if _, err := c.Get(ctx, id); err != nil {
 		return err
 	}
+	// A cached verification needs the record: it ends with it.
 	if err := c.kv.DeleteKV(ctx, nsClients, id); err != nil {
 		return fmt.Errorf("remove client %q: %w", id, err)
 	}
-	c.mu.Lock()
-	delete(c.seen, id)
-	c.mu.Unlock()
 	return nil
 }
 
-// dummyHash is verified against when a client does not exist, so an
-// unknown id costs the same time as a wrong secret.
-var dummyHash = hashSecret("flowd-no-such-client-dummy-secret")
-
 // Authenticate checks a client id and secret. Every failure is the same
-// ErrInvalidClient (no hint whether the id exists) and costs the same.
+// ErrInvalidClient (no hint whether the id exists) and costs the same:
+// one argon2id computation in a slot of the shared pool, whether the id
+// is unknown, its secret argon2id or a generated one. Refusals that say
+// "come back later" are *RetryError: ErrThrottled (too many failures for
+// this id) or ErrBusy (no hashing slot in time).
+//
+// A secret that verified in the last few minutes is recognized from the
+// hasher's cache (passhash.Hasher.VerifyCached: an HMAC bound to the
+// stored hash), and a right generated secret from its SHA-256: neither
+// needs argon2id or a slot, nor meets the throttle, so a client whose id
+// an attacker hammers keeps getting tokens.
 func (c *Clients) Authenticate(ctx context.Context, id, secret string) (Client, error) {
 	cl, err := c.Get(ctx, id)
 	if err != nil && !errors.Is(err, ErrNoClient) {
 		return Client{}, err
 	}
-	if errors.Is(err, ErrNoClient) || cl.Public || cl.SecretHash == "" {
-		verifySecret(dummyHash, secret)
-		return Client{}, ErrInvalidClient
-	}
-	if c.cached(cl, secret) {
+	known := err == nil && !cl.Public && cl.SecretHash != ""
+	if known && (passhash.IsRandom(cl.SecretHash) && quickMatch(cl.SecretHash, secret) || c.hasher.Cached(cl.SecretHash, secret)) {
 		return cl, nil
 	}
-	if !verifySecret(cl.SecretHash, secret) {
+	key := id
+	if !clientIDPattern.MatchString(id) {
+		key = malformedKey
+	}
+	// The throttle is checked before and counts after: counting before
+	// (as the sign-in form does) would refuse a burst of parallel requests
+	// carrying the right secret. Parallel wrong guesses that all pass the
+	// check are bounded by the pool.
+	if wait := c.throttle.Wait(key); wait > 0 {
+		return Client{}, &RetryError{Err: ErrThrottled, After: wait}
+	}
+	var ok bool
+	if known {
+		ok, err = c.hasher.VerifyCached(ctx, cl.SecretHash, secret)
+	} else {
+		err = c.hasher.Fail(ctx, id, secret)
+	}
+	if err != nil {
+		if errors.Is(err, passhash.ErrBusy) {
+			return Client{}, &RetryError{Err: ErrBusy, After: c.hasher.RetryAfter()}
+		}
+		return Client{}, fmt.Errorf("verify client secret: %w", err)
+	}
+	if !ok {
+		c.throttle.Fail(key)
 		return Client{}, ErrInvalidClient
 	}
-	c.remember(cl, secret)
+	c.throttle.Reset(key)
 	return cl, nil
 }
 
-// The cache keeps, for a short time, an HMAC (process-local key) of a
-// secret that verified, so a busy token endpoint does not pay argon2 on
-// every request. It is bound to the stored hash: changing the secret
-// invalidates it.
-func (c *Clients) mac(id, secret string) [32]byte {
-	m := hmac.New(sha256.New, c.key[:])
-	m.Write([]byte(id))
-	m.Write([]byte{0})
-	m.Write([]byte(secret))
-	var out [32]byte
-	copy(out[:], m.Sum(nil))
-	return out
-}
-
-func (c *Clients) cached(cl Client, secret string) bool {
-	want := c.mac(cl.ID, secret)
-	c.mu.Lock()
-	e, ok := c.seen[cl.ID]
-	c.mu.Unlock()
-	return ok && e.hash == cl.SecretHash && c.now().Before(e.expires) &&
-		subtle.ConstantTimeCompare(e.mac[:], want[:]) == 1
-}
-
-func (c *Clients) remember(cl Client, secret string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.seen) > 10000 {
-		clear(c.seen)
-	}
-	c.seen[cl.ID] = cacheEntry{mac: c.mac(cl.ID, secret), hash: cl.SecretHash, expires: c.now().Add(c.ttl)}
-}
-
-// argon2id parameters: OWASP's minimum recommendation (19 MiB, t=2, p=1).
-const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024
-	argonThreads = 1
-	argonKeyLen  = 32
-)
-
-func hashSecret(secret string) string {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	key := argon2.IDKey([]byte(secret), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-}
-
-// verifySecret checks secret against an encoded argon2id hash in constant time.
-func verifySecret(encoded, secret string) bool {
-	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
-	}
-	var version int
-	var m uint32
-	var t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false
-	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m > 256*1024 || t > 10 || p == 0 || p > 4 {
-		return false
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 || len(want) > 64 {
-		return false
-	}
-	got := argon2.IDKey([]byte(secret), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
+// quickMatch compares a generated secret with its SHA-256 (no slot).
+func quickMatch(encoded, secret string) bool {
+	want := passhash.HashRandom(secret)
+	return subtle.ConstantTimeCompare([]byte(encoded), []byte(want)) == 1
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
 )
 
@@ -20,6 +20,10 @@ var (
 	ErrUserExists   = errors.New("user already exists")
 	ErrBadUser      = errors.New("invalid user")
 	ErrInvalidLogin = errors.New("invalid username or password")
+	// ErrBusy: every password-hashing slot stayed taken for the whole
+	// wait (passhash.ErrBusy). Nothing was checked: answer "try again
+	// shortly" (503, Retry-After), and do not count it as a failure.
+	ErrBusy = passhash.ErrBusy
 )
 
 const (
@@ -59,12 +63,24 @@ func NormalizeUsername(s string) string { return strings.ToLower(strings.TrimSpa
 
 // Users is the user registry, in the store's KV.
 type Users struct {
-	kv  KV
-	now func() time.Time
+	kv     KV
+	now    func() time.Time
+	hasher *passhash.Hasher
 }
 
-// NewUsers returns a registry over kv.
-func NewUsers(kv KV) *Users { return &Users{kv: kv, now: time.Now} }
+// NewUsers returns a registry over kv, with a hashing pool of its own
+// (default size) until SetHasher gives it the process's shared one.
+func NewUsers(kv KV) *Users {
+	return &Users{kv: kv, now: time.Now, hasher: passhash.New(passhash.Options{})}
+}
+
+// SetHasher makes the registry hash and verify passwords in h, the pool
+// shared with client authentication and the admin login. Call it before use.
+func (u *Users) SetHasher(h *passhash.Hasher) { u.hasher = h }
+
+// Hasher is the pool passwords are checked in (its RetryAfter says what
+// to tell a client refused with ErrBusy).
+func (u *Users) Hasher() *passhash.Hasher { return u.hasher }
 
 // SetClock replaces the clock (tests).
 func (u *Users) SetClock(now func() time.Time) { u.now = now }
@@ -73,6 +89,15 @@ func (u *Users) SetClock(now func() time.Time) { u.now = now }
 // password is never stored). The username is normalized; sub is a fresh
 // random identifier that never changes.
 func (u *Users) Add(ctx context.Context, usr User, password string) (User, error) {
+	if !utf8.ValidString(usr.Username) {
+		return User{}, fmt.Errorf("%w: the username is not valid UTF-8", ErrBadUser)
+	}
+	if !utf8.ValidString(usr.Name) || strings.ContainsRune(usr.Name, utf8.RuneError) {
+		return User{}, fmt.Errorf("%w: the name is not valid UTF-8 (or contains U+FFFD, the replacement character left by invalid UTF-8)", ErrBadUser)
+	}
+	if !utf8.ValidString(password) {
+		return User{}, fmt.Errorf("%w: the password is not valid UTF-8", ErrBadUser)
+	}
 	usr.Username = NormalizeUsername(usr.Username)
 	if !usernamePattern.MatchString(usr.Username) {
 		return User{}, fmt.Errorf("%w: username must be 1-128 lowercase letters, digits, '.', '_', '@', '+' or '-'", ErrBadUser)
@@ -93,7 +118,11 @@ func (u *Users) Add(ctx context.Context, usr User, password string) (User, error
 	}
 	usr.Sub = newID()
 	usr.Created = u.now().UTC().Truncate(time.Second)
-	usr.PasswordHash = oauth.HashSecret(password)
+	hash, err := u.hasher.Hash(ctx, password)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	usr.PasswordHash = hash
 	rec, err := json.Marshal(usr)
 	if err != nil {
 		return User{}, err
@@ -194,13 +223,11 @@ func (u *Users) Remove(ctx context.Context, username string) error {
 	return nil
 }
 
-// dummyHash is verified against when a username does not exist, so an
-// unknown name costs the same time as a wrong password.
-var dummyHash = oauth.HashSecret("flowd-no-such-user-dummy-password")
-
 // Authenticate checks a username and password. Every failure is the same
-// ErrInvalidLogin (no hint whether the user exists) and costs about the
-// same time: one argon2id verification.
+// ErrInvalidLogin (no hint whether the user exists) and costs the same:
+// one argon2id computation in the shared pool, against a dummy hash for
+// an unknown name. ErrBusy means no slot was free in time: nothing was
+// checked.
 func (u *Users) Authenticate(ctx context.Context, username, password string) (User, error) {
 	tooLong := len(password) > maxPasswordLen
 	if tooLong {
@@ -211,10 +238,16 @@ func (u *Users) Authenticate(ctx context.Context, username, password string) (Us
 		return User{}, err
 	}
 	if err != nil || usr.PasswordHash == "" {
-		oauth.VerifySecret(dummyHash, password)
+		if err := u.hasher.Fail(ctx, "user\x00"+NormalizeUsername(username), password); err != nil {
+			return User{}, fmt.Errorf("check password: %w", err)
+		}
 		return User{}, ErrInvalidLogin
 	}
-	if !oauth.VerifySecret(usr.PasswordHash, password) || tooLong {
+	ok, err := u.hasher.Verify(ctx, usr.PasswordHash, password)
+	if err != nil {
+		return User{}, fmt.Errorf("check password: %w", err)
+	}
+	if !ok || tooLong {
 		return User{}, ErrInvalidLogin
 	}
 	return usr, nil

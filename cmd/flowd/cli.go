@@ -26,6 +26,7 @@ import (
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/flows/examples"
+	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
 )
 
@@ -38,6 +39,13 @@ type cli struct {
 	// certCheck is how often, at most, serve looks for a renewed
 	// certificate (zero: defaultCertCheck; tests shorten it).
 	certCheck time.Duration
+	// hashConcurrency and hashWait size the password-hashing pool
+	// (serve's --hash-concurrency, --hash-wait; zero: flowd's defaults).
+	hashConcurrency int
+	hashWait        time.Duration
+	// limits are serve's connection, timeout and body bounds (nil
+	// outside serve: the defaults of flowd.Options apply).
+	limits *serveLimits
 }
 
 var errSilent = errors.New("silent")
@@ -148,12 +156,38 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 		}
 		snaps = n
 	}
-	return flowd.New(flowd.Options{Store: st, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
+	var maxBody int64
+	var bodyTimeout time.Duration
+	if c.limits != nil {
+		maxBody, bodyTimeout = c.limits.maxBody, c.limits.read
+	}
+	return flowd.New(flowd.Options{Store: st, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
-		SnapshotsPerSecond: snaps,
+		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait,
 		// Behind a TLS-terminating proxy flowd itself speaks http, but an
 		// https issuer says browsers reach it over https.
 		SecureCookies: c.tlsCert != "" || strings.HasPrefix(strings.ToLower(issuer), "https://")})
+}
+
+// hashDefaults reads FLOWD_HASH_CONCURRENCY and FLOWD_HASH_WAIT, the
+// defaults of serve's --hash-concurrency and --hash-wait.
+func (c *cli) hashDefaults() (int, time.Duration, error) {
+	conc, wait := passhash.DefaultConcurrency, passhash.DefaultWait
+	if v := c.getenv("FLOWD_HASH_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, 0, fmt.Errorf("FLOWD_HASH_CONCURRENCY=%q: want an integer", v)
+		}
+		conc = n
+	}
+	if v := c.getenv("FLOWD_HASH_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return 0, 0, fmt.Errorf("FLOWD_HASH_WAIT=%q: want a duration such as 1s", v)
+		}
+		wait = d
+	}
+	return conc, wait, nil
 }
 
 // exprEnv returns the environment variables expressions may read: those
@@ -170,8 +204,26 @@ func exprEnv(getenv env) map[string]string {
 
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := c.flags("serve")
+	conc, wait, err := c.hashDefaults()
+	if err != nil {
+		return err
+	}
+	fs.IntVar(&c.hashConcurrency, "hash-concurrency", conc,
+		"argon2id computations at once (19 MiB each) for secrets and passwords (env FLOWD_HASH_CONCURRENCY)")
+	fs.DurationVar(&c.hashWait, "hash-wait", wait,
+		"how long a request waits for a hashing slot before 503 (env FLOWD_HASH_WAIT)")
+	c.limits = c.bindLimits(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if err := c.limits.check(); err != nil {
+		return err
+	}
+	if c.hashConcurrency < 1 || c.hashConcurrency > 256 {
+		return usageError{fmt.Errorf("--hash-concurrency %d: want 1 to 256", c.hashConcurrency)}
+	}
+	if c.hashWait < time.Millisecond || c.hashWait > time.Minute {
+		return usageError{fmt.Errorf("--hash-wait %s: want 1ms to 1m", c.hashWait)}
 	}
 	log := c.logger()
 	// TLS files are checked before the data folder is created, so a typo
@@ -211,6 +263,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	defer ln.Close()
+	ln = c.limits.listener(ln)
 	addr := ln.Addr().String()
 	base := c.scheme() + "://" + addr
 	if c.issuer == "" {
@@ -237,9 +290,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	_ = c.writeAddrFile(base)
 	defer os.Remove(filepath.Join(c.data, addrFile))
 
-	srv := &http.Server{Handler: fd.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), TLSConfig: tlsConf}
+	srv := c.limits.server(fd.Handler())
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	srv.TLSConfig = tlsConf
 
 	fmt.Fprintf(c.stdout, "flowd listening on %s (data: %s, issuer: %s)\n", base, c.data, c.issuer)
 	if c.getenv("FLOWD_ADMIN_TOKEN") != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/flowd/flowd/blocks/oauth"
 )
@@ -44,6 +45,10 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 	case "add":
 		if id == "" {
 			return usageError{errors.New("--id is required")}
+		}
+		if err := validText("--id", id, "--name", name, "--secret", secret, "--scopes", scopes, "--audiences", audiences,
+			"--redirect-uris", redirects, "--post-logout-redirect-uris", logoutRedirects, "--grant-types", grants); err != nil {
+			return err
 		}
 		cl, generated, err := b.AddClient(ctx, oauth.Client{ID: id, Name: name, Scopes: strings.Fields(scopes),
 			Audiences: strings.Fields(audiences), Public: public, RedirectURIs: strings.Fields(redirects),
@@ -132,4 +137,16 @@ func (r *remoteBackend) ListClients(ctx context.Context) ([]oauth.Client, error)
 func (r *remoteBackend) RemoveClient(ctx context.Context, id string) error {
 	_, err := r.do(ctx, "DELETE", "/clients/"+id, nil, nil)
 	return err
+}
+
+// validText refuses flag values (name, value pairs) that are not valid
+// UTF-8 before they reach the registry or the JSON of the admin API, whose
+// encoder would replace the bad bytes with U+FFFD without a word.
+func validText(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !utf8.ValidString(pairs[i+1]) {
+			return usageError{fmt.Errorf("%s is not valid UTF-8", pairs[i])}
+		}
+	}
+	return nil
 }

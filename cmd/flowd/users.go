@@ -56,6 +56,9 @@ func (c *cli) users(ctx context.Context, args []string) error {
 	defer b.Close(context.Background())
 	switch sub {
 	case "add":
+		if err := validText("--username", username, "--name", name, "--email", email, "the password", password); err != nil {
+			return err
+		}
 		u, err := b.AddUser(ctx, oidc.User{Username: username, Email: email, EmailVerified: verified, Name: name}, password)
 		if err != nil {
 			return err
