@@ -254,3 +254,12 @@ func TestClockSleep(t *testing.T) {
 		t.Errorf("a cancelled sleep moved the clock: %v", got)
 	}
 }
+
+// TestErrorFlow: expect.flow picks the run of another flow a step caused,
+// here the global catch run of an error flow.
+func TestErrorFlow(t *testing.T) {
+	results := runDir(t, "testdata/errorflow")
+	if len(results) != 1 || results[0].Failure != nil {
+		t.Fatalf("%+v", results)
+	}
+}

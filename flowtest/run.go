@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -485,7 +486,7 @@ func (e *env) doHTTP(in *HTTPInput, out *outcome) error {
 		}
 		req.SetBasicAuth(url.QueryEscape(u), url.QueryEscape(p))
 	}
-	for _, name := range slices.Sorted(mapsKeys(e.cookies)) {
+	for _, name := range slices.Sorted(maps.Keys(e.cookies)) {
 		req.AddCookie(&http.Cookie{Name: name, Value: e.cookies[name]})
 	}
 	for k, v := range in.Headers {
@@ -510,16 +511,6 @@ func (e *env) doHTTP(in *HTTPInput, out *outcome) error {
 		out.body, out.isJSON = v, true
 	}
 	return nil
-}
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func (e *env) doRun(ctx context.Context, n int, in *RunInput, out *outcome) *Failure {
@@ -698,7 +689,7 @@ func (e *env) check(n int, s *Step, out *outcome) *Failure {
 		if x.Status != 0 && r.Code != x.Status {
 			return e.fail(n, node, fmt.Sprintf("status %d", x.Status), fmt.Sprintf("%d (body %s)", r.Code, clip(r.Body.String())))
 		}
-		for _, name := range slices.Sorted(anyKeys(x.Headers)) {
+		for _, name := range slices.Sorted(maps.Keys(x.Headers)) {
 			want := x.Headers[name]
 			if str, isStr := want.(string); isStr {
 				w, err := expand(str, e.vars)
@@ -737,7 +728,7 @@ func (e *env) check(n int, s *Step, out *outcome) *Failure {
 		if x.JSON != nil && !out.isJSON {
 			return e.fail(n, node, "a JSON body", clip(r.Body.String()))
 		}
-		for _, path := range slices.Sorted(anyKeys(x.JSON)) {
+		for _, path := range slices.Sorted(maps.Keys(x.JSON)) {
 			got, found := lookup(out.body, path)
 			if ok, desc := match(x.JSON[path], got, found, e.vars); !ok {
 				return e.fail(n, node, fmt.Sprintf("json %s = %s", pathName(path), short(x.JSON[path])), desc)
@@ -768,7 +759,7 @@ func (e *env) check(n int, s *Step, out *outcome) *Failure {
 			return e.fail(n, at, "path "+strings.Join(x.Path, " > "), strings.Join(got, " > "))
 		}
 	}
-	for _, id := range slices.Sorted(mapsKeys(x.Ports)) {
+	for _, id := range slices.Sorted(maps.Keys(x.Ports)) {
 		want := x.Ports[id]
 		got := "-"
 		for _, st := range tr.Steps {
@@ -781,7 +772,7 @@ func (e *env) check(n int, s *Step, out *outcome) *Failure {
 		}
 	}
 	msg := finalMsg(tr)
-	for _, path := range slices.Sorted(anyKeys(x.Message)) {
+	for _, path := range slices.Sorted(maps.Keys(x.Message)) {
 		got, found := lookup(msg, path)
 		if ok, desc := match(x.Message[path], got, found, e.vars); !ok {
 			return e.fail(n, node, fmt.Sprintf("message %s = %s", pathName(path), short(x.Message[path])), desc)
@@ -797,16 +788,6 @@ func pathName(p string) string {
 	return p
 }
 
-func anyKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 func clip(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) > 200 {
@@ -816,7 +797,7 @@ func clip(s string) string {
 }
 
 func (e *env) save(n int, s *Step, out *outcome) *Failure {
-	for _, name := range slices.Sorted(mapsKeys(s.Save)) {
+	for _, name := range slices.Sorted(maps.Keys(s.Save)) {
 		src := s.Save[name]
 		kind, path, _ := strings.Cut(src, ".")
 		var v any
