@@ -108,7 +108,8 @@ Commands:
   serve              serve flows and the admin API (the default)
   import FILE...     store flow documents; --deploy deploys them
   export ID          print a flow's canonical JSON
-  validate FILE...   check flow documents against the blocks (exit 1 on problems)
+  validate FILE...   check flow documents against the blocks (exit 1 on problems) and lint
+                     them together (warnings; --strict makes them fail too)
   run ID             run a deployed flow once and print its trace (--input JSON, --node ID)
   test PATH...       run flow tests (*.test.json files, or folders of them) with a frozen
                      clock on a throwaway store; --format text|tap|junit, --out FILE
