@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -174,4 +175,28 @@ func TestLintSafeAndFocused(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("warnings %q, want %q", got, want)
 	}
+}
+
+// FuzzLint: linting any document that decodes never panics and reports
+// only findings with a check id and a message.
+func FuzzLint(f *testing.F) {
+	for _, file := range goldenFlows(f) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	reg := testRegistry(f, newHarness())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fl, err := DecodeFlow(data)
+		if err != nil {
+			return
+		}
+		for _, w := range reg.Lint(context.Background(), []*Flow{fl}) {
+			if w.Check == "" || w.Message == "" {
+				t.Fatalf("finding without id or message: %+v", w)
+			}
+		}
+	})
 }

@@ -3,6 +3,7 @@ package flowtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"strings"
@@ -262,4 +263,30 @@ func TestErrorFlow(t *testing.T) {
 	if len(results) != 1 || results[0].Failure != nil {
 		t.Fatalf("%+v", results)
 	}
+}
+
+// FuzzParse: any bytes give a file or an ErrBadFile, never a panic.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{`{}`, `{"flows": ["a"], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`,
+		`{"flows": ["a"], "cases": [{"name": "c", "steps": [{"http": {"path": "/x", "form": {"a": "{{v}}"}}, "save": {"v": "json.a[0]"}}]}]}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := Parse(data); err != nil && !errors.Is(err, ErrBadFile) {
+			t.Fatalf("error %v is not ErrBadFile", err)
+		}
+	})
+}
+
+// FuzzLookup: any path on any JSON value gives a value or nothing.
+func FuzzLookup(f *testing.F) {
+	f.Add(`{"a": [1, {"b": 2}]}`, "a[1].b")
+	f.Add(`[[1]]`, "[0][0]")
+	f.Fuzz(func(t *testing.T, doc, path string) {
+		var v any
+		if json.Unmarshal([]byte(doc), &v) != nil {
+			return
+		}
+		lookup(v, path)
+	})
 }
