@@ -17,7 +17,7 @@ func runDir(t *testing.T, dir string) []Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Run(t.Context(), Options{TempDir: t.TempDir()})
+	return s.Run(t.Context(), Options{})
 }
 
 // TestBrokenFlowFails: a flow that answers the wrong thing fails its tests
@@ -103,7 +103,7 @@ func TestExpectationFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Path = "x.test.json"
-			r := s.RunCase(t.Context(), Options{TempDir: t.TempDir()}, f, 0)
+			r := s.RunCase(t.Context(), Options{}, f, 0)
 			switch {
 			case tt.want == "" && r.Failure != nil:
 				t.Fatalf("failed: %v", r.Failure)
@@ -163,7 +163,7 @@ func TestSetupFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := s.RunCase(t.Context(), Options{TempDir: t.TempDir()}, f, 0)
+	r := s.RunCase(t.Context(), Options{}, f, 0)
 	if r.Failure == nil || r.Failure.Step != 0 || !strings.Contains(r.Failure.Got, `flow "missing": no flow document`) {
 		t.Fatalf("failure %v", r.Failure)
 	}

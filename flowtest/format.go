@@ -1,5 +1,5 @@
 // Package flowtest runs flow tests: JSON files of test cases that deploy
-// flows into a throwaway flowd (a temporary store, a frozen clock, no
+// flows into a throwaway flowd (an in-memory store, a frozen clock, no
 // network) and check what their runs did. `flowd test` and Go tests use it;
 // docs/flow-tests.md documents the file format.
 //

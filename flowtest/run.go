@@ -2,7 +2,6 @@ package flowtest
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,15 +23,13 @@ import (
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
 )
 
 // Options configure a run of flow tests.
 type Options struct {
 	// Register adds the embedder's own block types (as flowd.Options.Register).
 	Register func(*engine.Registry) error
-	// TempDir holds each case's throwaway store (default: os.TempDir()).
-	TempDir string
 }
 
 // Suite is a set of test files and the flow documents they can deploy.
@@ -243,8 +240,7 @@ type env struct {
 	file    *File
 	c       *Case
 	clock   *Clock
-	dir     string
-	st      *store.Bolt
+	st      *memstore.Store
 	fd      *flowd.Flowd
 	vars    map[string]string
 	cookies map[string]string
@@ -264,14 +260,8 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 		start, _ = time.Parse(time.RFC3339, e.c.Clock) // checked by Parse
 	}
 	e.clock = NewClock(start)
-	dir, err := os.MkdirTemp(opts.TempDir, "flowtest-")
-	if err != nil {
-		return err
-	}
-	e.dir = dir
-	key := make([]byte, 32)
-	rand.Read(key)
-	e.st, err = store.OpenBolt(filepath.Join(dir, "flowd.db"), store.BoltOptions{MasterKey: key, Now: e.clock.Now})
+	var err error
+	e.st, err = memstore.New(memstore.Options{Now: e.clock.Now})
 	if err != nil {
 		return err
 	}
@@ -327,6 +317,7 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 func checkOffline(f *engine.Flow) error {
 	for _, n := range f.Nodes {
 		switch {
+		case n.Disabled:
 		case n.Type == "http.request":
 			return fmt.Errorf("flow %q node %q: http.request reaches the network, which flow tests do not allow", f.ID, n.ID)
 		case (n.Type == "jose.validate" || n.Type == "jose.decrypt") && n.Config["jwks_url"] != nil:
@@ -382,9 +373,6 @@ func (e *env) tearDown() {
 	}
 	if e.st != nil {
 		e.st.Close()
-	}
-	if e.dir != "" {
-		os.RemoveAll(e.dir)
 	}
 }
 

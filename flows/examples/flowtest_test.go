@@ -34,11 +34,10 @@ func TestFlowTests(t *testing.T) {
 			t.Errorf("prebuilt flow %q (%s) has no flow test: add tests/%s%s", f.ID, name, f.ID, flowtest.Suffix)
 		}
 	}
-	dir := t.TempDir()
 	for _, file := range s.Files {
 		for i, c := range file.Cases {
 			t.Run(filepath.Base(file.Path)+"/"+c.Name, func(t *testing.T) {
-				r := s.RunCase(t.Context(), flowtest.Options{TempDir: dir}, file, i)
+				r := s.RunCase(t.Context(), flowtest.Options{}, file, i)
 				if r.Failure != nil {
 					t.Fatal(r.Failure)
 				}
