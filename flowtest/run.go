@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -30,6 +31,9 @@ import (
 type Options struct {
 	// Register adds the embedder's own block types (as flowd.Options.Register).
 	Register func(*engine.Registry) error
+	// Match, if set, runs only the cases whose "file.test.json: case name"
+	// it matches.
+	Match *regexp.Regexp
 }
 
 // Suite is a set of test files and the flow documents they can deploy.
@@ -175,7 +179,10 @@ func (f *Failure) Error() string {
 func (s *Suite) Run(ctx context.Context, opts Options) []Result {
 	var out []Result
 	for _, f := range s.Files {
-		for i := range f.Cases {
+		for i, c := range f.Cases {
+			if opts.Match != nil && !opts.Match.MatchString(filepath.Base(f.Path)+": "+c.Name) {
+				continue
+			}
 			out = append(out, s.RunCase(ctx, opts, f, i))
 		}
 	}

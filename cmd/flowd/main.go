@@ -112,7 +112,8 @@ Commands:
                      them together (warnings; --strict makes them fail too)
   run ID             run a deployed flow once and print its trace (--input JSON, --node ID)
   test PATH...       run flow tests (*.test.json files, or folders of them) with a frozen
-                     clock on a throwaway store; --format text|tap|junit, --out FILE
+                     clock on a throwaway store; --format text|tap|junit, --out FILE,
+                     --run REGEX (only matching "file: case" names)
   flows              list flows and their status
   schema             print the JSON Schema of flow documents
   clients add --id ID [--secret S] --scopes "a b" [--audiences "u v"]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 
 	"github.com/flowd/flowd/flowtest"
 )
@@ -15,6 +16,7 @@ import (
 func (c *cli) testCmd(ctx context.Context, args []string) error {
 	fs := c.flags("test")
 	format := fs.String("format", "text", "report format: text, tap or junit (JUnit XML)")
+	match := fs.String("run", "", "run only the cases whose \"file.test.json: case name\" matches this regular expression")
 	out := fs.String("out", "", "write the report to this file instead of stdout (the text summary still goes to stdout)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -27,11 +29,19 @@ func (c *cli) testCmd(ctx context.Context, args []string) error {
 	default:
 		return usageError{fmt.Errorf("--format %q: want text, tap or junit", *format)}
 	}
+	var opts flowtest.Options
+	if *match != "" {
+		re, err := regexp.Compile(*match)
+		if err != nil {
+			return usageError{fmt.Errorf("--run: %v", err)}
+		}
+		opts.Match = re
+	}
 	suite, err := flowtest.Load(fs.Args()...)
 	if err != nil {
 		return err
 	}
-	results := suite.Run(ctx, flowtest.Options{})
+	results := suite.Run(ctx, opts)
 	var w io.Writer = c.stdout
 	if *out != "" {
 		fh, err := os.Create(*out)

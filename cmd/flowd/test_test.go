@@ -25,6 +25,9 @@ func TestTestCommand(t *testing.T) {
 			[]string{`FAIL hello.test.json: case "greets by name": step 1: node "reply": expected json message = "hello, ada", got "bye"`, "3 cases, 1 passed, 2 failed"}},
 		{"failing, TAP", []string{"test", "--format", "tap", broken}, 1,
 			[]string{"TAP version 13", "not ok 1 - hello.test.json: greets by name", "ok 3 - hello.test.json: answers only GET"}},
+		{"only matching cases", []string{"test", "--run", "only GET$", broken}, 0,
+			[]string{"1 cases, 1 passed, 0 failed"}},
+		{"bad --run", []string{"test", "--run", "(", broken}, 2, nil},
 		{"bad format", []string{"test", "--format", "xml", broken}, 2, nil},
 		{"nothing named", []string{"test"}, 2, nil},
 	}
