@@ -144,6 +144,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	keysets := jose.NewKeysets(opts.Store)
 	keysets.Now = opts.Clock
+	keysets.Log = opts.Logger
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
