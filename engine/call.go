@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Sub-flows: a flow with one entry trigger (a block implementing Entry,
@@ -39,7 +40,8 @@ type Entry interface {
 	SubflowEntry()
 }
 
-// callFrame is one call in progress.
+// callFrame is one call in progress. A catch run gets a seed frame: only
+// the failed run's marked secrets, no call.
 type callFrame struct {
 	depth    int
 	budget   int // node executions the sub-flow may use
@@ -47,6 +49,9 @@ type callFrame struct {
 	port     string
 	msg      Msg
 	returned bool
+	// secrets: in, the values the caller marked secret; out, the sub-run's.
+	secrets []string
+	seed    bool
 }
 
 // Call runs the deployed flow flowID from its entry with a copy of msg and
@@ -83,10 +88,13 @@ func (x *Exec) Call(ctx context.Context, flowID string, msg Msg) (port string, o
 	if entry == nil {
 		return "", nil, fmt.Errorf("call %q: %w (it needs exactly one core.input)", flowID, ErrNoEntry)
 	}
-	frame := &callFrame{depth: depth, budget: max(x.stepsLeft, 0)}
+	frame := &callFrame{depth: depth, budget: max(x.stepsLeft, 0), secrets: slices.Clip(x.secrets)}
 	in, _ := CopyValue(msg).(Msg)
 	tr, err := d.run(ctx, entry, in, false, -1, true, frame)
 	x.callSteps += frame.used
+	for _, v := range frame.secrets { // what the sub-flow marked secret stays so here
+		x.MarkSecret(v)
+	}
 	if err != nil {
 		if tr != nil {
 			return "", nil, fmt.Errorf("sub-flow %q (run %s): %w", flowID, tr.ID, err)

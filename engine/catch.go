@@ -51,10 +51,13 @@ func catchMsg(d *deployment, tr *Trace, failed Msg, err error, own bool) Msg {
 // dispatchCatch starts the catch runs of a failed run of d. The caller's
 // cancellation does not reach them: a client that went away still leaves
 // its failure to the catch flows.
-func (r *Runtime) dispatchCatch(ctx context.Context, d *deployment, tr *Trace, failed Msg, err error) {
+//
+// The flow's own catch runs get the failing message, so they also get the
+// values the failed run marked secret: they stay redacted in their traces.
+func (r *Runtime) dispatchCatch(ctx context.Context, d *deployment, tr *Trace, failed Msg, err error, secrets []string) {
 	ctx = context.WithoutCancel(ctx)
 	for _, n := range d.catchFlow {
-		r.runCatch(ctx, d, n, catchMsg(d, tr, failed, err, true))
+		r.runCatch(ctx, d, n, catchMsg(d, tr, failed, err, true), &callFrame{seed: true, secrets: slices.Clip(secrets)})
 	}
 	if r.catchGlobal.Load() == 0 {
 		return
@@ -70,13 +73,13 @@ func (r *Runtime) dispatchCatch(ctx context.Context, d *deployment, tr *Trace, f
 	slices.SortFunc(targets, func(a, b *deployment) int { return strings.Compare(a.flow.ID, b.flow.ID) })
 	for _, o := range targets {
 		for _, n := range o.catchGlobal {
-			r.runCatch(ctx, o, n, catchMsg(d, tr, failed, err, false))
+			r.runCatch(ctx, o, n, catchMsg(d, tr, failed, err, false), &callFrame{seed: true, secrets: slices.Clip(secrets)})
 		}
 	}
 }
 
-func (r *Runtime) runCatch(ctx context.Context, d *deployment, n *nodeInst, msg Msg) {
-	ctr, err := d.run(ctx, n, msg, false, -1, true, nil)
+func (r *Runtime) runCatch(ctx context.Context, d *deployment, n *nodeInst, msg Msg, seed *callFrame) {
+	ctr, err := d.run(ctx, n, msg, false, -1, true, seed)
 	if err != nil && !errors.Is(err, ErrNotDeployed) {
 		run := ""
 		if ctr != nil {

@@ -850,11 +850,18 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	rs := &runState{}
 	x := &rs.x
 	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d,
-		secrets: d.secrets, call: frame}
+		secrets: d.secrets}
 	steps, maxSteps := 0, lim.MaxSteps
 	if frame != nil {
-		maxSteps = frame.budget
-		defer func() { frame.used = steps }()
+		// Values the run that led here marked secret stay secret here, and
+		// a call hands back what this run marks (call.go).
+		for _, v := range frame.secrets {
+			x.MarkSecret(v)
+		}
+		if !frame.seed {
+			x.call, maxSteps = frame, frame.budget
+			defer func() { frame.used, frame.secrets = steps, x.secrets }()
+		}
 	}
 	x.env = Env{Env: rt.opts.Env, Now: started}
 	full := snapAll || d.ring.snaps.allow(t0)
@@ -880,7 +887,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			rt.saveTrace(tr)
 		}
 		if err != nil && !caught && (d.catchFlow != nil || rt.catchGlobal.Load() > 0) {
-			rt.dispatchCatch(outer, d, tr, cur, err)
+			rt.dispatchCatch(outer, d, tr, cur, err, x.secrets)
 		}
 	}()
 
