@@ -9,9 +9,9 @@ import (
 type entryTrigger struct{ scope string }
 
 func (entryTrigger) Process(context.Context, *Exec, Msg) (string, error) { return "out", nil }
-func (entryTrigger) Start(context.Context, *TriggerContext) error      { return nil }
-func (entryTrigger) Stop(context.Context) error                         { return nil }
-func (entryTrigger) SubflowEntry()                                      {}
+func (entryTrigger) Start(context.Context, *TriggerContext) error        { return nil }
+func (entryTrigger) Stop(context.Context) error                          { return nil }
+func (entryTrigger) SubflowEntry()                                       {}
 
 type catchTrigger struct{ entryTrigger }
 
