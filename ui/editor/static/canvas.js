@@ -21,6 +21,32 @@ function el(name, attrs = {}, text) {
   return e;
 }
 
+// Far zoom (below FAR_K) swaps each node's title and type line for the
+// title alone in up to two lines, in a font that grows as the view shrinks
+// (up to FAR_MAX world px), so a fitted flow stays readable.
+export const FAR_K = 0.9;
+const FAR_MAX = 16;
+const FAR_CHARS = 17; // characters per line at FAR_MAX in NODE_W
+
+const TITLE_CHARS = 21; // of the 13 px title in NODE_W
+
+function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + '…' : s; }
+
+// titleLines splits a title into at most two lines of FAR_CHARS.
+export function titleLines(s) {
+  const words = s.split(/\s+/).filter(Boolean);
+  const lines = [''];
+  for (const w of words) {
+    const cur = lines[lines.length - 1];
+    if (!cur) lines[lines.length - 1] = w;
+    else if ((cur + ' ' + w).length <= FAR_CHARS) lines[lines.length - 1] = cur + ' ' + w;
+    else lines.push(w);
+  }
+  const out = lines.slice(0, 2).map((l) => (l.length > FAR_CHARS ? l.slice(0, FAR_CHARS - 1) + '…' : l));
+  if (lines.length > 2 && !out[1].endsWith('…')) out[1] = (out[1].length >= FAR_CHARS ? out[1].slice(0, FAR_CHARS - 1) : out[1]) + '…';
+  return out;
+}
+
 function bezier(x1, y1, x2, y2) {
   const dx = Math.max(40, Math.abs(x2 - x1) / 2);
   return `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
@@ -76,8 +102,14 @@ export class Canvas extends EventTarget {
     if (spec && spec.trigger) g.classList.add('fe-trigger');
     if (!spec) g.classList.add('fe-unknown');
     g.append(el('rect', { class: 'fe-node-body', width: NODE_W, height: h, rx: 6 }));
-    g.append(el('text', { class: 'fe-node-title', x: 10, y: 16, 'data-testid': `title-${n.id}` }, n.name || n.id));
-    g.append(el('text', { class: 'fe-node-type', x: 10, y: 30 }, n.type));
+    const title = n.name || n.id;
+    g.append(el('title', {}, `${title} (${n.id}, ${n.type})`));
+    g.append(el('text', { class: 'fe-node-title', x: 10, y: 16, 'data-testid': `title-${n.id}` }, clip(title, TITLE_CHARS)));
+    g.append(el('text', { class: 'fe-node-type', x: 10, y: 30 }, clip(n.type, 26)));
+    const far = el('text', { class: 'fe-node-far', x: 8, y: 16, 'data-testid': `far-${n.id}` });
+    const lines = titleLines(n.name || n.id);
+    lines.forEach((l, i) => far.append(el('tspan', { x: 8, y: lines.length === 1 ? 24 : 15 + i * 17 }, l)));
+    g.append(far);
     if (this.model.hasInput(n)) {
       g.append(el('circle', { class: 'fe-port fe-in', cx: 0, cy: portY(0), r: 7, 'data-port-in': n.id, 'data-testid': `in-${n.id}` }));
     }
@@ -180,7 +212,69 @@ export class Canvas extends EventTarget {
   applyView() {
     const { x, y, k } = this.view;
     this.viewport.setAttribute('transform', `translate(${x},${y}) scale(${k})`);
+    if (k !== this.lastK) { // not on pan: only a zoom restyles the titles
+      this.lastK = k;
+      const far = k < FAR_K;
+      this.svg.classList.toggle('fe-far', far);
+      if (far) {
+        this.svg.style.setProperty('--fe-far-title', `${Math.min(FAR_MAX, 10.5 / k).toFixed(2)}px`);
+        this.svg.style.setProperty('--fe-far-port', `${Math.min(15, 10 / k).toFixed(2)}px`);
+      }
+    }
     this.dispatchEvent(new CustomEvent('view'));
+  }
+
+  // visibleWorld is the part of the world the canvas shows, less a margin.
+  visibleWorld(margin = 16) {
+    const r = this.svg.getBoundingClientRect();
+    const [x0, y0] = this.toWorld(margin, margin);
+    const [x1, y1] = this.toWorld(r.width - margin, r.height - margin);
+    return { x0, y0, x1, y1 };
+  }
+
+  // freeSpot returns the top-left corner closest to (x, y) where a node of
+  // height h overlaps no other node (with a gap) and lies fully on the
+  // visible canvas; (x, y) clamped onto the canvas if there is none.
+  freeSpot(x, y, h) {
+    const v = this.visibleWorld();
+    const gap = 16;
+    const clampX = (px) => Math.max(v.x0, Math.min(px, v.x1 - NODE_W));
+    const clampY = (py) => Math.max(v.y0 + 12, Math.min(py, v.y1 - h));
+    const rects = this.model.doc.nodes.map((n) => {
+      const e = this.nodeEls.get(n.id);
+      return [n.x - gap, n.y - 12 - gap, n.x + NODE_W + gap, n.y + (e ? e.h : 60) + gap];
+    });
+    const free = (px, py) => rects.every(([a, b, c, d]) => px + NODE_W <= a || px >= c || py + h <= b || py - 12 >= d);
+    const fits = (px, py) => px >= v.x0 && py - 12 >= v.y0 && px + NODE_W <= v.x1 && py + h <= v.y1;
+    const sx = clampX(x), sy = clampY(y);
+    const step = 20;
+    for (let ring = 0; ring <= 60; ring++) {
+      let best = null, bestD = Infinity;
+      for (let i = -ring; i <= ring; i++) {
+        for (const [dx, dy] of [[i, -ring], [i, ring], [-ring, i], [ring, i]]) {
+          const px = sx + dx * step, py = sy + dy * step;
+          if (!fits(px, py) || !free(px, py)) continue;
+          const d = Math.hypot(px - x, py - y);
+          if (d < bestD) { best = [px, py]; bestD = d; }
+        }
+      }
+      if (best) return best;
+    }
+    return [sx, sy];
+  }
+
+  // focusNode centers the view on a node (zooming in to at least 100%).
+  focusNode(id) {
+    const e = this.nodeEls.get(id);
+    if (!e) return;
+    const r = this.svg.getBoundingClientRect();
+    const k = Math.max(this.view.k, 1);
+    this.view = { k, x: r.width / 2 - (e.n.x + NODE_W / 2) * k, y: r.height / 2 - (e.n.y + e.h / 2) * k };
+    this.applyView();
+  }
+
+  setMatches(ids) {
+    for (const [id, e] of this.nodeEls) e.g.classList.toggle('fe-match', ids.has(id));
   }
 
   zoomAt(px, py, factor) {
@@ -209,8 +303,8 @@ export class Canvas extends EventTarget {
       x1 = Math.max(x1, n.x + NODE_W); y1 = Math.max(y1, n.y + (e ? e.h : 60));
     }
     const r = this.svg.getBoundingClientRect();
-    const pad = 30;
-    const k = Math.min(2, Math.max(0.1, Math.min((r.width - 2 * pad) / (x1 - x0 || 1), (r.height - 2 * pad) / (y1 - y0 || 1))));
+    const pad = 20;
+    const k = Math.min(1.25, Math.max(0.1, Math.min((r.width - 2 * pad) / (x1 - x0 || 1), (r.height - 2 * pad) / (y1 - y0 || 1))));
     this.view = { k, x: pad - x0 * k + ((r.width - 2 * pad) - (x1 - x0) * k) / 2, y: pad - y0 * k + ((r.height - 2 * pad) - (y1 - y0) * k) / 2 };
     this.applyView();
   }

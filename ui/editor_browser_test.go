@@ -1,0 +1,199 @@
+package ui_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/flowd/flowd/ui/uitest"
+)
+
+// openEditor opens the editor of flow id and waits for the editor of flow id to have loaded.
+func openEditor(t *testing.T, ctx context.Context, env *uitest.Env, id string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/flows/"+id+"/edit")); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitJS(t, ctx, "editor of "+id, `document.getElementById('flowd-editor').dataset.ready === 'true'`)
+}
+
+// nodeBoxes returns every node's screen rectangle and the canvas's.
+const nodeBoxesJS = `(() => {
+  const c = document.querySelector('[data-testid="canvas"]').getBoundingClientRect();
+  const nodes = [...document.querySelectorAll('.fe-node')].map((g) => {
+    const r = g.querySelector('.fe-node-body').getBoundingClientRect();
+    return {id: g.dataset.node, l: r.left, t: r.top, r: r.right, b: r.bottom};
+  });
+  return {canvas: {l: c.left, t: c.top, r: c.right, b: c.bottom}, nodes};
+})()`
+
+type box struct {
+	ID     string  `json:"id"`
+	Left   float64 `json:"l"`
+	Top    float64 `json:"t"`
+	Right  float64 `json:"r"`
+	Bottom float64 `json:"b"`
+}
+
+type boxes struct {
+	Canvas box   `json:"canvas"`
+	Nodes  []box `json:"nodes"`
+}
+
+func (b box) inside(o box) bool {
+	return b.Left >= o.Left-0.5 && b.Top >= o.Top-0.5 && b.Right <= o.Right+0.5 && b.Bottom <= o.Bottom+0.5
+}
+
+func (b box) overlaps(o box) bool {
+	return b.Left < o.Right && o.Left < b.Right && b.Top < o.Bottom && o.Top < b.Bottom
+}
+
+// TestBrowserEditorLayout: at 1440x900 the editor fills the window, Fit
+// shows every prebuilt flow with titles of at least 9 screen pixels that
+// fit their nodes, the panes collapse and resize, a clicked block lands in
+// free space on the visible canvas, and find centers a node.
+func TestBrowserEditorLayout(t *testing.T) {
+	env := uitest.Start(t)
+	ctx := uitest.Browser(t, 2*browserTimeout)
+	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.LoginBrowser(t, ctx, env)
+
+	for _, id := range []string{"authorize", "token", "end-session", "introspect", "userinfo", "protected-api", "jwks", "key-rollover", "openid-configuration", "hello"} {
+		t.Run("fit "+id, func(t *testing.T) {
+			openEditor(t, ctx, env, id)
+			var got boxes
+			if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`)); err != nil {
+				t.Fatal(err)
+			}
+			got = uitest.JS[boxes](t, ctx, nodeBoxesJS)
+			if got.Canvas.Top > 100 || got.Canvas.Bottom > 900 || got.Canvas.Right-got.Canvas.Left < 850 {
+				t.Errorf("canvas at %+v: want it below a slim header, inside 900 px, at least 850 px wide", got.Canvas)
+			}
+			if len(got.Nodes) == 0 {
+				t.Fatal("no nodes drawn")
+			}
+			for _, n := range got.Nodes {
+				if !n.inside(got.Canvas) {
+					t.Errorf("node %s at %+v is not fully on the canvas %+v", n.ID, n, got.Canvas)
+				}
+			}
+			// Every title: its on-screen font size and whether it fits its node.
+			fonts := uitest.JS[[]map[string]any](t, ctx, `[...document.querySelectorAll('.fe-node')].map((g) => {
+			  const far = document.querySelector('[data-testid="canvas"]').classList.contains('fe-far');
+			  const t = g.querySelector(far ? '.fe-node-far' : '.fe-node-title');
+			  const k = document.getElementById('flowd-editor').flowd.canvas.view.k;
+			  const body = g.querySelector('.fe-node-body').getBoundingClientRect();
+			  const r = t.getBoundingClientRect();
+			  return {id: g.dataset.node, px: parseFloat(getComputedStyle(t).fontSize) * k, fits: r.left >= body.left && r.right <= body.right + 1};
+			})`)
+			for _, f := range fonts {
+				if px, _ := f["px"].(float64); px < 9 {
+					t.Errorf("title of %v is %.1f px on screen, want at least 9", f["id"], px)
+				}
+				if fits, _ := f["fits"].(bool); !fits {
+					t.Errorf("title of %v overflows its node", f["id"])
+				}
+			}
+			if id == "authorize" {
+				uitest.Shot(t, ctx, "editor-authorize")
+			}
+		})
+	}
+
+	openEditor(t, ctx, env, "protected-api")
+	canvasWidth := func() float64 {
+		return uitest.JS[float64](t, ctx, `document.querySelector('[data-testid="canvas"]').getBoundingClientRect().width`)
+	}
+	t.Run("collapse and resize", func(t *testing.T) {
+		w0 := canvasWidth()
+		uitest.Click(t, ctx, `[data-testid="toggle-palette"]`)
+		w1 := canvasWidth()
+		if w1 < w0+120 {
+			t.Errorf("hiding the palette: canvas %v -> %v px", w0, w1)
+		}
+		uitest.Click(t, ctx, `[data-testid="toggle-palette"]`)
+		if w := canvasWidth(); math.Abs(w-w0) > 1 {
+			t.Errorf("showing the palette again: canvas %v px, was %v", w, w0)
+		}
+		side := func() float64 {
+			return uitest.JS[float64](t, ctx, `document.querySelector('[data-testid="side"]').getBoundingClientRect().width`)
+		}
+		s0 := side()
+		x, y := uitest.Center(t, ctx, `[data-testid="side-resize"]`)
+		uitest.Drag(t, ctx, x, y, x-150, y, 6)
+		if s := side(); math.Abs(s-(s0+150)) > 2 {
+			t.Errorf("dragging the splitter 150 px left: side %v -> %v px", s0, s)
+		}
+		if w := canvasWidth(); math.Abs(w-(w0-150)) > 2 {
+			t.Errorf("canvas after the side grew: %v px, want %v", w, w0-150)
+		}
+		// Kept across a reload.
+		openEditor(t, ctx, env, "protected-api")
+		if s := side(); math.Abs(s-(s0+150)) > 2 {
+			t.Errorf("side after reload %v px, want %v", s, s0+150)
+		}
+		x, y = uitest.Center(t, ctx, `[data-testid="side-resize"]`)
+		uitest.Drag(t, ctx, x, y, x+150, y, 6)
+	})
+
+	t.Run("new blocks land in free space", func(t *testing.T) {
+		for i := range 4 {
+			uitest.Click(t, ctx, `[data-testid="palette-http.respond"]`)
+			want := i + 6
+			uitest.WaitJS(t, ctx, "node added", fmt.Sprintf(`document.querySelectorAll('.fe-node').length === %d`, want))
+		}
+		got := uitest.JS[boxes](t, ctx, nodeBoxesJS)
+		for i, a := range got.Nodes {
+			if !a.inside(got.Canvas) {
+				t.Errorf("node %s at %+v is not fully on the canvas %+v", a.ID, a, got.Canvas)
+			}
+			for _, b := range got.Nodes[i+1:] {
+				if a.overlaps(b) {
+					t.Errorf("nodes %s and %s overlap", a.ID, b.ID)
+				}
+			}
+		}
+		// Dropped at the very edge: moved fully onto the canvas.
+		x, y := uitest.Center(t, ctx, `[data-testid="palette-core.log"]`)
+		c := got.Canvas
+		uitest.Drag(t, ctx, x, y, c.Right-3, c.Bottom-3, 8)
+		uitest.WaitJS(t, ctx, "log node", `!!document.querySelector('[data-testid="node-log"]')`)
+		got = uitest.JS[boxes](t, ctx, nodeBoxesJS)
+		for _, n := range got.Nodes {
+			if n.ID == "log" && !n.inside(got.Canvas) {
+				t.Errorf("dropped node at %+v is not fully on the canvas %+v", n, got.Canvas)
+			}
+		}
+		uitest.Click(t, ctx, `[data-testid="save"]`) // so leaving the page asks nothing
+		uitest.WaitJS(t, ctx, "saved", `document.querySelector('[data-testid="status"]').textContent === 'Draft saved.'`)
+	})
+
+	t.Run("find a node", func(t *testing.T) {
+		openEditor(t, ctx, env, "authorize")
+		uitest.Click(t, ctx, `[data-testid="canvas"]`)
+		uitest.Keys(t, ctx, "f", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+		uitest.WaitJS(t, ctx, "find box focused", `document.activeElement === document.querySelector('[data-testid="find-node"]')`)
+		uitest.Keys(t, ctx, "check password")
+		uitest.WaitJS(t, ctx, "one match", `document.querySelector('[data-testid="find-count"]').textContent === '1 found'`)
+		uitest.Keys(t, ctx, kb.Enter)
+		uitest.WaitJS(t, ctx, "selected", `[...document.getElementById('flowd-editor').flowd.canvas.selected].join() === 'login'`)
+		got := uitest.JS[boxes](t, ctx, nodeBoxesJS)
+		cx, cy := (got.Canvas.Left+got.Canvas.Right)/2, (got.Canvas.Top+got.Canvas.Bottom)/2
+		for _, n := range got.Nodes {
+			if n.ID == "login" && (math.Abs((n.Left+n.Right)/2-cx) > 2 || math.Abs((n.Top+n.Bottom)/2-cy) > 2) {
+				t.Errorf("found node at %+v, not centered at %v,%v", n, cx, cy)
+			}
+		}
+		// By type: every http.respond.
+		uitest.JS[bool](t, ctx, `(() => { const i = document.querySelector('[data-testid="find-node"]'); i.select(); return true; })()`)
+		uitest.Keys(t, ctx, "http.respond")
+		n := uitest.JS[int](t, ctx, `document.querySelectorAll('.fe-node.fe-match').length`)
+		if want := uitest.JS[int](t, ctx, `document.getElementById('flowd-editor').flowd.model.doc.nodes.filter((n) => n.type === 'http.respond').length`); n != want || n < 3 {
+			t.Errorf("find http.respond marks %d nodes, want %d", n, want)
+		}
+	})
+}
