@@ -149,6 +149,7 @@ func New(opts Options) (*Flowd, error) {
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
 			ed = mountEditor(s, mux)
+			ui.MountPeople(s, mux, clients, users)
 			return nil
 		}})
 	if err != nil {

@@ -48,6 +48,9 @@ var doneText = map[string]string{
 	"paused":   "Paused %s.",
 	"resumed":  "Resumed %s.",
 	"ran":      "Ran %s.",
+	"added":    "Added %s.",
+	"saved":    "Saved %s.",
+	"password": "Set a new password for %s.",
 }
 
 func flashFrom(r *http.Request) *Flash {

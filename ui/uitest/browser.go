@@ -189,11 +189,26 @@ func JS[T any](t testing.TB, ctx context.Context, expr string) T {
 	return v
 }
 
-// WaitJS waits until expr is truthy.
+// WaitJS waits (up to 15 s) until expr is truthy, evaluating it afresh
+// each time, so a page replaced meanwhile (a form submit) does not fail it.
 func WaitJS(t testing.TB, ctx context.Context, what, expr string) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[any](expr, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+	check := chromedp.Evaluate[bool]("!!(" + expr + ")")
+	deadline := time.After(15 * time.Second)
+	var last error
+	for {
+		ok, err := chromedp.Run(ctx, check)
+		if err == nil && ok {
+			return
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s (%s): %v (last error %v)", what, expr, ctx.Err(), last)
+		case <-deadline:
+			t.Fatalf("waiting for %s (%s): timed out (last error %v)", what, expr, last)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
