@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -18,7 +20,10 @@ func openEditor(t *testing.T, ctx context.Context, env *uitest.Env, id string) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/flows/"+id+"/edit")); err != nil {
 		t.Fatal(err)
 	}
-	uitest.WaitJS(t, ctx, "editor of "+id, `document.getElementById('flowd-editor').dataset.ready === 'true'`)
+	uitest.WaitJS(t, ctx, "editor of "+id, `document.getElementById('flowd-editor').dataset.ready === 'true' || document.getElementById('flowd-editor').dataset.ready === 'error'`)
+	if st := uitest.JS[string](t, ctx, `document.getElementById('flowd-editor').dataset.ready`); st != "true" {
+		t.Fatalf("the editor of %s did not start: %s", id, uitest.JS[string](t, ctx, `document.querySelector('[data-testid="status"]').textContent`))
+	}
 }
 
 // nodeBoxes returns every node's screen rectangle and the canvas's.
@@ -194,6 +199,92 @@ func TestBrowserEditorLayout(t *testing.T) {
 		n := uitest.JS[int](t, ctx, `document.querySelectorAll('.fe-node.fe-match').length`)
 		if want := uitest.JS[int](t, ctx, `document.getElementById('flowd-editor').flowd.model.doc.nodes.filter((n) => n.type === 'http.respond').length`); n != want || n < 3 {
 			t.Errorf("find http.respond marks %d nodes, want %d", n, want)
+		}
+	})
+}
+
+// clickNode clicks a node's body on the canvas and waits for its form.
+func clickNode(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
+	uitest.Click(t, ctx, `[data-testid="node-`+id+`"] .fe-node-body`)
+	uitest.WaitJS(t, ctx, "form of "+id, `document.querySelector('[data-testid=node-form][data-node="`+id+`"]')`)
+}
+
+// TestBrowserSidePanel: the keyset of jose.validate is a picker of the
+// stored keysets with the current one selected, marked required while the
+// key source is a keyset; a new header value is typed as text and stored
+// as a string literal; the node's problems are listed at the top.
+func TestBrowserSidePanel(t *testing.T) {
+	env := uitest.Start(t)
+	if err := env.FD.Keysets().Create(t.Context(), "partner", "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := uitest.Browser(t, 2*browserTimeout)
+	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.LoginBrowser(t, ctx, env)
+	openEditor(t, ctx, env, "protected-api")
+	model := `document.getElementById('flowd-editor').flowd.model`
+
+	t.Run("pick a keyset", func(t *testing.T) {
+		clickNode(t, ctx, "auth")
+		pick := `document.querySelector('[data-testid="pick-keyset"]')`
+		if got := uitest.JS[string](t, ctx, pick+`.value`); got != "main" {
+			t.Errorf("preselected %q, want main", got)
+		}
+		opts := uitest.JS[[]string](t, ctx, `[...`+pick+`.options].map((o) => o.textContent.trim())`)
+		if !slices.Contains(opts, "main") || !slices.Contains(opts, "partner") {
+			t.Errorf("picker offers %v", opts)
+		}
+		if req := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="field-keyset"]').dataset.required`); req != "true" {
+			t.Errorf("keyset required mark %q with source keyset", req)
+		}
+		uitest.JS[bool](t, ctx, pick+`.focus() || true`)
+		for range 3 {
+			uitest.Keys(t, ctx, kb.ArrowDown)
+			if uitest.JS[string](t, ctx, pick+`.value`) == "partner" {
+				break
+			}
+		}
+		uitest.WaitJS(t, ctx, "keyset partner in the document", model+`.node('auth').config.keyset === 'partner'`)
+		// Key source: a JWKS URL. The keyset is no longer required.
+		uitest.JS[bool](t, ctx, `document.querySelector('[data-testid="input-source"]').focus() || true`)
+		for range 3 {
+			uitest.Keys(t, ctx, kb.ArrowDown)
+			if uitest.JS[string](t, ctx, `document.querySelector('[data-testid="input-source"]').value`) == "remote" {
+				break
+			}
+		}
+		uitest.WaitJS(t, ctx, "source changed", model+`.node('auth').config.source === 'remote'`)
+		if req := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="field-keyset"]').dataset.required`); req != "false" {
+			t.Errorf("keyset required mark %q with source remote", req)
+		}
+		// A JWKS URL source without its URL: the problem is listed at the top.
+		uitest.WaitJS(t, ctx, "problems at the top", `!document.querySelector('[data-testid="node-problems"]').hidden`)
+		top := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="node-problems"]').textContent`)
+		if !strings.Contains(top, "problem") {
+			t.Errorf("problems at the top: %q", top)
+		}
+		uitest.Shot(t, ctx, "editor-side-panel")
+	})
+
+	t.Run("header typed as text", func(t *testing.T) {
+		clickNode(t, ctx, "denied")
+		if mode := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="pairs-headers"] [data-pair]').dataset.mode`); mode != "expr" {
+			t.Errorf("an expression header shows as %q", mode)
+		}
+		clickNode(t, ctx, "ok")
+		uitest.Click(t, ctx, `[data-testid="add-headers"]`)
+		uitest.WaitJS(t, ctx, "new row focused", `document.activeElement && document.activeElement.matches('[data-pair-name]')`)
+		uitest.Keys(t, ctx, "Cache-Control")
+		uitest.Keys(t, ctx, kb.Tab) // to the text/expression toggle
+		uitest.Keys(t, ctx, kb.Tab)
+		uitest.Keys(t, ctx, "no-store")
+		uitest.Keys(t, ctx, kb.Tab)
+		uitest.WaitJS(t, ctx, "header stored", model+`.node('ok').config && `+model+`.node('ok').config.headers && `+model+`.node('ok').config.headers['Cache-Control'] === '"no-store"'`)
+		// Switched to an expression, the same value shows quoted.
+		uitest.Click(t, ctx, `[data-testid="pairs-headers"] [data-toggle-mode]`)
+		if v := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="pairs-headers"] [data-pair-expr]').value`); v != `"no-store"` {
+			t.Errorf("as an expression: %q", v)
 		}
 	})
 }
