@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/ui/uitest"
 )
 
@@ -287,4 +290,65 @@ func TestBrowserSidePanel(t *testing.T) {
 			t.Errorf("as an expression: %q", v)
 		}
 	})
+}
+
+// TestBrowserRuns: each run names its trigger and the HTTP status it
+// answered; traces are JSON trees with redacted values marked; "Run again
+// with this input" replays a recorded request.
+func TestBrowserRuns(t *testing.T) {
+	env := uitest.Start(t)
+	tok, _, err := jose.NewSigner(env.FD.Keysets()).Sign(t.Context(), jose.SignRequest{Keyset: "main", Alg: "ES256",
+		Typ: "at+jwt", Issuer: env.URL, Subject: "alice", Audience: []string{"flowd-api"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(auth string) {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", env.URL+"/api/hello?lang=en", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	call("Bearer " + tok)
+	call("")
+	ctx := uitest.Browser(t, 2*browserTimeout)
+	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.LoginBrowser(t, ctx, env)
+	openEditor(t, ctx, env, "protected-api")
+	uitest.WaitJS(t, ctx, "two runs", `document.querySelectorAll('.fe-run').length === 2`)
+	runs := `[...document.querySelectorAll('.fe-run')]`
+	got := uitest.JS[[]string](t, ctx, runs+`.map((r) => r.querySelector('[data-testid="run-outcome"]').textContent + ' ' + r.querySelector('[data-testid="run-trigger"]').textContent)`)
+	if want := []string{"401 GET /api/hello", "200 GET /api/hello"}; !slices.Equal(got, want) {
+		t.Errorf("runs read %q, want %q", got, want)
+	}
+	// The 200 run: open it; its token is marked redacted in the tree.
+	uitest.Click(t, ctx, `.fe-run:nth-child(2) summary`)
+	uitest.WaitJS(t, ctx, "redacted marked", `document.querySelector('.fe-run:nth-child(2) [data-testid="redacted"]')`)
+	if n := uitest.JS[int](t, ctx, `document.querySelectorAll('.fe-run:nth-child(2) .fe-step-msg details').length`); n == 0 {
+		t.Error("the trace is not a JSON tree")
+	}
+	uitest.Shot(t, ctx, "editor-runs")
+	// Run the 401 request again: sent at once, a third run, also a 401.
+	uitest.Click(t, ctx, `.fe-run:nth-child(1) summary`)
+	uitest.Click(t, ctx, `.fe-run:nth-child(1) [data-testid="run-again"]`)
+	uitest.WaitJS(t, ctx, "third run", `document.querySelectorAll('.fe-run').length === 3`)
+	if s := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="try-result"]').dataset.status`); s != "401" {
+		t.Errorf("replayed request answered %q", s)
+	}
+	if p := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="try-path"]').value`); p != "/api/hello?lang=en" {
+		t.Errorf("replayed path %q", p)
+	}
+	// The 200 run had an Authorization header, redacted: the form asks for it.
+	uitest.Click(t, ctx, `.fe-run:nth-child(3) summary`)
+	uitest.Click(t, ctx, `.fe-run:nth-child(3) [data-testid="run-again"]`)
+	uitest.WaitJS(t, ctx, "asks for the token", `document.querySelector('[data-testid="try-result"]').textContent.includes('redacted')`)
+	uitest.JS[bool](t, ctx, `(() => { const h = document.querySelector('[data-testid="try-headers"]'); h.focus(); h.setSelectionRange(h.value.length, h.value.length); return true; })()`)
+	uitest.Keys(t, ctx, "Bearer "+tok)
+	uitest.Click(t, ctx, `[data-testid="try-send"]`)
+	uitest.WaitJS(t, ctx, "200 again", `document.querySelector('[data-testid="try-result"]').dataset.status === '200'`)
+	uitest.WaitJS(t, ctx, "fourth run", `document.querySelectorAll('.fe-run').length === 4`)
 }
