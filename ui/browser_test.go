@@ -51,6 +51,9 @@ func TestBrowserTemplateDeploySchedules(t *testing.T) {
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(env.URL+"/admin/templates"),
 		chromedp.Click(css(`[data-template="key-rollover"] `+tid("use-template"))),
+		chromedp.WaitVisible(css(`[data-template="key-rollover"] `+tid("template-warning"))),
+		acceptConfirms(), // key-rollover already rotates keyset main: the form asks first
+		uitest.ClickJS(`[data-template="key-rollover"] `+tid("template-create")),
 		chromedp.WaitReady(css(tid("editor"))), // the editor's page (ui/editor)
 	)
 	if err != nil {

@@ -352,3 +352,61 @@ func TestBrowserRuns(t *testing.T) {
 	uitest.WaitJS(t, ctx, "200 again", `document.querySelector('[data-testid="try-result"]').dataset.status === '200'`)
 	uitest.WaitJS(t, ctx, "fourth run", `document.querySelectorAll('.fe-run').length === 4`)
 }
+
+// TestBrowserProtectedEndpointStarter: from the "protected endpoint"
+// starter, a person creates a flow with their own id, name and route,
+// deploys it in the editor, and the route answers 401 without a token
+// and 200 with one.
+func TestBrowserProtectedEndpointStarter(t *testing.T) {
+	env := uitest.Start(t)
+	ctx := uitest.Browser(t, 2*browserTimeout)
+	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.LoginBrowser(t, ctx, env)
+	card := `[data-template="protected-endpoint"] `
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/templates"), chromedp.WaitVisible(card+`[data-testid="use-template"]`)); err != nil {
+		t.Fatal(err)
+	}
+	uitest.Shot(t, ctx, "templates")
+	uitest.Click(t, ctx, card+`[data-testid="use-template"]`)
+	set := func(testid, value string) {
+		t.Helper()
+		uitest.Click(t, ctx, card+`[data-testid="`+testid+`"]`)
+		uitest.JS[bool](t, ctx, `document.activeElement.select() || true`)
+		uitest.Keys(t, ctx, value)
+	}
+	set("template-id", "orders-api")
+	set("template-name", "Orders API")
+	set("template-path-0", "/api/orders")
+	if err := chromedp.Do(ctx, uitest.ClickJS(card+`[data-testid="template-create"]`)); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitJS(t, ctx, "the editor of orders-api", `location.pathname === '/admin/flows/orders-api/edit' && document.getElementById('flowd-editor') && document.getElementById('flowd-editor').dataset.ready === 'true'`)
+	if name := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="flow-name"]').textContent`); name != "Orders API" {
+		t.Errorf("flow name %q", name)
+	}
+	uitest.Click(t, ctx, `[data-testid="deploy"]`)
+	uitest.WaitJS(t, ctx, "deployed", `document.querySelector('[data-testid="status"]').textContent.startsWith('Deployed version')`)
+	get := func(auth string) int {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", env.URL+"/api/orders", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if st := get(""); st != http.StatusUnauthorized {
+		t.Errorf("without a token: %d", st)
+	}
+	tok, _, err := jose.NewSigner(env.FD.Keysets()).Sign(t.Context(), jose.SignRequest{Keyset: "main", Alg: "ES256",
+		Typ: "at+jwt", Issuer: env.URL, Subject: "alice", Audience: []string{"flowd-api"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := get("Bearer " + tok); st != http.StatusOK {
+		t.Errorf("with a token: %d", st)
+	}
+}

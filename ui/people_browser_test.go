@@ -24,6 +24,10 @@ func TestBrowserClientsAndUsers(t *testing.T) {
 	var mu sync.Mutex
 	var callback url.Values
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cb" { // the browser also asks for /favicon.ico
+			http.NotFound(w, r)
+			return
+		}
 		mu.Lock()
 		callback = r.URL.Query()
 		mu.Unlock()

@@ -152,11 +152,19 @@ type TemplatesView struct {
 	Flash     *Flash
 }
 
-// TemplateCard is one prebuilt flow.
+// TemplateCard is one template: a starter or a prebuilt flow.
 type TemplateCard struct {
 	Name, ID, Title, Description string
 	Nodes                        int
 	Types                        []string
+	Starter                      bool
+	// SuggestedID is a free id for the copy; Paths the routes of its
+	// http.in nodes, to change in the form.
+	SuggestedID string
+	Paths       []string
+	// Warning, if set, is asked before the copy is made (a second
+	// schedule rotating the same keyset).
+	Warning string
 }
 
 // DebuggerView is the token debugger form and its result.
