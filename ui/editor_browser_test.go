@@ -2,10 +2,12 @@ package ui_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -409,4 +411,79 @@ func TestBrowserProtectedEndpointStarter(t *testing.T) {
 	if st := get("Bearer " + tok); st != http.StatusOK {
 		t.Errorf("with a token: %d", st)
 	}
+}
+
+// TestBrowserCopyPaste: three nodes copied in one flow's editor (shift
+// clicks, Ctrl+C) are pasted into another flow's (Ctrl+V) with the wires
+// between them, under ids free there, as one undo step; Ctrl+D duplicates.
+func TestBrowserCopyPaste(t *testing.T) {
+	env := uitest.Start(t)
+	ctx := uitest.Browser(t, 2*browserTimeout)
+	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.LoginBrowser(t, ctx, env)
+	model := `document.getElementById('flowd-editor').flowd.model`
+	openEditor(t, ctx, env, "protected-api")
+	clickNode(t, ctx, "auth")
+	uitest.ClickWith(t, ctx, `[data-testid="node-hello"] .fe-node-body`, chromedp.ModifierShift)
+	uitest.ClickWith(t, ctx, `[data-testid="node-ok"] .fe-node-body`, chromedp.ModifierShift)
+	uitest.WaitJS(t, ctx, "three selected", `document.getElementById('flowd-editor').flowd.canvas.selected.size === 3`)
+	uitest.Keys(t, ctx, "c", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+	uitest.WaitJS(t, ctx, "copied", `localStorage.getItem('flowd-editor:clipboard')`)
+	var clip struct {
+		Schema string           `json:"schema"`
+		Nodes  []map[string]any `json:"nodes"`
+		Wires  []map[string]any `json:"wires"`
+	}
+	if err := json.Unmarshal([]byte(uitest.JS[string](t, ctx, `localStorage.getItem('flowd-editor:clipboard')`)), &clip); err != nil {
+		t.Fatal(err)
+	}
+	if clip.Schema != "flowd/v1" || len(clip.Nodes) != 3 || len(clip.Wires) != 2 { // auth -valid-> hello -out-> ok
+		t.Fatalf("clipboard: %+v", clip)
+	}
+
+	openEditor(t, ctx, env, "hello")
+	before := uitest.JS[int](t, ctx, model+`.doc.nodes.length`)
+	uitest.Click(t, ctx, `[data-testid="canvas"]`)
+	uitest.Keys(t, ctx, "v", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+	uitest.WaitJS(t, ctx, "pasted", model+`.doc.nodes.length === `+strconv.Itoa(before+3))
+	// Pasted again: the same nodes under new ids (auth_2, ...), rewired.
+	uitest.Keys(t, ctx, "v", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+	uitest.WaitJS(t, ctx, "pasted twice", model+`.doc.nodes.length === `+strconv.Itoa(before+6))
+	pasted := uitest.JS[[]string](t, ctx, `[...document.getElementById('flowd-editor').flowd.canvas.selected].sort()`)
+	if want := []string{"auth_2", "hello_2", "ok_2"}; !slices.Equal(pasted, want) {
+		t.Errorf("second paste ids %v, want %v", pasted, want)
+	}
+	wires := uitest.JS[[]string](t, ctx, model+`.doc.wires.map((w) => w.from + '/' + w.port + '/' + w.to)`)
+	for _, w := range []string{"auth/valid/hello", "hello/out/ok"} {
+		parts := strings.Split(w, "/")
+		found := false
+		for _, got := range wires {
+			g := strings.Split(got, "/")
+			if g[1] == parts[1] && slices.Contains(pasted, g[0]) && slices.Contains(pasted, g[2]) &&
+				strings.HasPrefix(g[0], parts[0]) && strings.HasPrefix(g[2], parts[2]) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("wire %s not pasted among %v: %v", w, pasted, wires)
+		}
+	}
+	if cfg := uitest.JS[string](t, ctx, `JSON.stringify(`+model+`.doc.nodes.find((n) => n.type === 'jose.validate').config.audience)`); cfg != `["flowd-api"]` {
+		t.Errorf("pasted config audience %s", cfg)
+	}
+	got := uitest.JS[boxes](t, ctx, nodeBoxesJS)
+	for _, n := range got.Nodes {
+		if slices.Contains(pasted, n.ID) && !n.inside(got.Canvas) {
+			t.Errorf("pasted node %s at %+v is off the canvas %+v", n.ID, n, got.Canvas)
+		}
+	}
+	// One undo step takes a paste out.
+	uitest.Keys(t, ctx, "z", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+	uitest.WaitJS(t, ctx, "paste undone", model+`.doc.nodes.length === `+strconv.Itoa(before+3))
+	// Duplicate: Ctrl+D copies the selection with its inner wires.
+	clickNode(t, ctx, "in")
+	uitest.Keys(t, ctx, "d", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+	uitest.WaitJS(t, ctx, "duplicated", model+`.doc.nodes.length === `+strconv.Itoa(before+4))
+	uitest.Click(t, ctx, `[data-testid="save"]`)
+	uitest.WaitJS(t, ctx, "saved", `document.querySelector('[data-testid="status"]').textContent === 'Draft saved.'`)
 }

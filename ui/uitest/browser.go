@@ -271,3 +271,21 @@ func Shot(t testing.TB, ctx context.Context, name string) {
 	}
 	Screenshot(t, name, png)
 }
+
+// ClickWith clicks the center of the element sel matches with modifier
+// keys held (chromedp.ModifierShift, ...).
+func ClickWith(t testing.TB, ctx context.Context, sel string, mods chromedp.Modifier) {
+	t.Helper()
+	x, y := Center(t, ctx, sel)
+	with := func(p *input.DispatchMouseEventParams) {
+		held(p)
+		p.Modifiers = int64(mods)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x, y, with),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x, y, with),
+	); err != nil {
+		t.Fatal(err)
+	}
+}
