@@ -363,8 +363,13 @@ func TestSchedules(t *testing.T) {
 		t.Errorf("bad spec: %d %s", res.StatusCode, body)
 	}
 	d = doc(t, c.GetBody(t, "/admin/schedules?spec=@daily&tz=UTC"))
-	if d.Find(tid("preview-run")).Length() != 5 {
-		t.Errorf("server-side preview: %d", d.Find(tid("preview-run")).Length())
+	if d.Find(tid("preview-run")).Length() != 5 || d.Find(tid("zone-time")).Length() != 0 {
+		t.Errorf("server-side preview: %d runs, %d zone times", d.Find(tid("preview-run")).Length(), d.Find(tid("zone-time")).Length())
+	}
+	// A spec in another zone is also shown in that zone: midnight there.
+	d = doc(t, c.GetBody(t, "/admin/schedules?spec=@daily&tz=Asia/Tokyo"))
+	if z := d.Find(tid("preview-run") + " " + tid("zone-time")).First().Text(); !strings.HasSuffix(z, "00:00 Asia/Tokyo") {
+		t.Errorf("preview in the spec's zone: %q", z)
 	}
 }
 
