@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -486,4 +488,70 @@ func TestBrowserCopyPaste(t *testing.T) {
 	uitest.WaitJS(t, ctx, "duplicated", model+`.doc.nodes.length === `+strconv.Itoa(before+4))
 	uitest.Click(t, ctx, `[data-testid="save"]`)
 	uitest.WaitJS(t, ctx, "saved", `document.querySelector('[data-testid="status"]').textContent === 'Draft saved.'`)
+}
+
+// TestBrowserNotes: a comment note typed on the canvas (N, keyboard) and
+// dragged into place is saved in the flow document; the exported file
+// imported as a copy exports byte for byte the same (but for the id), and
+// the copy's editor shows the note.
+func TestBrowserNotes(t *testing.T) {
+	env := uitest.Start(t)
+	ctx := uitest.Browser(t, 2*browserTimeout)
+	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.LoginBrowser(t, ctx, env)
+	openEditor(t, ctx, env, "hello")
+	model := `document.getElementById('flowd-editor').flowd.model`
+	uitest.Click(t, ctx, `[data-testid="canvas"]`)
+	uitest.Keys(t, ctx, "n")
+	uitest.WaitJS(t, ctx, "note text focused", `document.activeElement === document.querySelector('[data-testid="note-text"]')`)
+	uitest.Keys(t, ctx, "Greets by name.")
+	uitest.Keys(t, ctx, kb.Enter)
+	uitest.Keys(t, ctx, "Try /hello?name=ada — 令牌")
+	if got := uitest.JS[string](t, ctx, model+`.note("note").text`); got != "Greets by name.\nTry /hello?name=ada — 令牌" {
+		t.Fatalf("note text %q", got)
+	}
+	x0 := uitest.JS[float64](t, ctx, model+`.note('note').x`)
+	x, y := uitest.Center(t, ctx, `[data-testid="note-note"] .fe-note-body`)
+	uitest.Drag(t, ctx, x, y, x+60, y+40, 5)
+	k := uitest.JS[float64](t, ctx, `document.getElementById('flowd-editor').flowd.canvas.view.k`)
+	if moved := uitest.JS[float64](t, ctx, model+`.note('note').x`) - x0; math.Abs(moved-60/k) > 2 {
+		t.Errorf("note moved %v world px, want %v", moved, 60/k)
+	}
+	uitest.Keys(t, ctx, "s", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+	uitest.WaitJS(t, ctx, "saved", `document.querySelector('[data-testid="status"]').textContent === 'Draft saved.'`)
+	uitest.Shot(t, ctx, "editor-note")
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/flows"), chromedp.WaitVisible(css(tid("flows")))); err != nil {
+		t.Fatal(err)
+	}
+	exported, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+		`fetch(document.querySelector('[data-flow="hello"] [data-testid="flow-export"]').href).then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(exported, `"notes": [`) || !strings.Contains(exported, `"text": "Greets by name.\nTry /hello?name=ada — 令牌"`) {
+		t.Fatalf("export without the note:\n%s", exported)
+	}
+	file := filepath.Join(t.TempDir(), "hello.flow.json")
+	if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(tid("import")+" summary")),
+		chromedp.SetUploadFiles(css(tid("import-file")), []string{file}),
+		chromedp.SendKeys(css(tid("import-as")), "hello-copy"),
+		uitest.ClickJS(tid("import-submit")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitJS(t, ctx, "imported", `document.querySelector('[data-flow="hello-copy"]')`)
+	_, copyDoc := env.API(t, "GET", "/flows/hello-copy", nil)
+	if got := strings.Replace(string(copyDoc), `"id": "hello-copy"`, `"id": "hello"`, 1); got != exported {
+		t.Errorf("import(export) differs:\n%s\n---\n%s", got, exported)
+	}
+	openEditor(t, ctx, env, "hello-copy")
+	if text := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="note-note"]').textContent`); !strings.Contains(text, "Greets by name.") {
+		t.Errorf("the copy's note shows %q", text)
+	}
 }

@@ -28,6 +28,26 @@ export const FAR_K = 0.9;
 const FAR_MAX = 16;
 const FAR_CHARS = 17; // characters per line at FAR_MAX in NODE_W
 
+export const NOTE_W = 220;
+const NOTE_CHARS = 30;
+
+// noteLines wraps a note's text to NOTE_W (at most 30 lines shown).
+export function noteLines(text) {
+  const out = [];
+  for (const para of String(text || '').split('\n')) {
+    let line = '';
+    for (const w of para.split(/\s+/).filter(Boolean)) {
+      if (!line) line = w;
+      else if ((line + ' ' + w).length <= NOTE_CHARS) line += ' ' + w;
+      else { out.push(line); line = w; }
+      while (line.length > NOTE_CHARS) { out.push(line.slice(0, NOTE_CHARS)); line = line.slice(NOTE_CHARS); }
+    }
+    out.push(line);
+  }
+  while (out.length && out[out.length - 1] === '') out.pop();
+  return out.slice(0, 30);
+}
+
 const TITLE_CHARS = 21; // of the 13 px title in NODE_W
 
 function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + '…' : s; }
@@ -61,6 +81,9 @@ export class Canvas extends EventTarget {
     this.viewport = svg.querySelector('.fe-viewport');
     this.wiresG = svg.querySelector('.fe-wires');
     this.nodesG = svg.querySelector('.fe-nodes');
+    this.notesG = svg.querySelector('.fe-notes');
+    this.noteEls = new Map(); // id -> {g, n, h}
+    this.selectedNotes = new Set();
     this.ghost = svg.querySelector('.fe-ghost');
     this.band = svg.querySelector('.fe-band');
     this.view = { x: 40, y: 40, k: 1 };
@@ -83,6 +106,7 @@ export class Canvas extends EventTarget {
   // ---- rendering --------------------------------------------------------
 
   render() {
+    this.renderNotes();
     this.nodesG.replaceChildren();
     this.wiresG.replaceChildren();
     this.nodeEls.clear();
@@ -127,6 +151,23 @@ export class Canvas extends EventTarget {
     this.nodesG.append(g);
     this.nodeEls.set(n.id, { g, ports, h, badge, n });
     this.paintBadge(n.id);
+  }
+
+  renderNotes() {
+    this.notesG.replaceChildren();
+    this.noteEls.clear();
+    for (const n of this.model.notes()) {
+      const lines = noteLines(n.text);
+      const h = 16 + Math.max(1, lines.length) * 17;
+      const g = el('g', { class: 'fe-note', 'data-note': n.id, 'data-testid': `note-${n.id}`, transform: `translate(${n.x},${n.y})` });
+      g.append(el('rect', { class: 'fe-note-body', width: NOTE_W, height: h, rx: 3 }));
+      const text = el('text', { class: 'fe-note-text', x: 10, y: 12 });
+      (lines.length ? lines : ['(empty note)']).forEach((l, i) => text.append(el('tspan', { x: 10, y: 22 + i * 17 }, l)));
+      g.append(text);
+      this.notesG.append(g);
+      this.noteEls.set(n.id, { g, n, h });
+    }
+    for (const id of [...this.selectedNotes]) if (!this.noteEls.has(id)) this.selectedNotes.delete(id);
   }
 
   // refreshNode re-renders one node and its wires (a config edit may
@@ -196,12 +237,19 @@ export class Canvas extends EventTarget {
   // ---- selection --------------------------------------------------------
 
   select(ids, add = false) {
-    if (!add) { this.selected.clear(); this.selectedWires.clear(); }
+    if (!add) { this.selected.clear(); this.selectedWires.clear(); this.selectedNotes.clear(); }
     for (const id of ids) this.selected.add(id);
     this.paintSelection();
   }
 
+  selectNote(id, add = false) {
+    if (!add) { this.selected.clear(); this.selectedWires.clear(); this.selectedNotes.clear(); }
+    this.selectedNotes.add(id);
+    this.paintSelection();
+  }
+
   paintSelection() {
+    for (const [id, e] of this.noteEls) e.g.classList.toggle('fe-selected', this.selectedNotes.has(id));
     for (const [id, e] of this.nodeEls) e.g.classList.toggle('fe-selected', this.selected.has(id));
     for (const [k, e] of this.wireEls) e.path.classList.toggle('fe-selected', this.selectedWires.has(k));
     this.dispatchEvent(new CustomEvent('select'));
@@ -244,6 +292,7 @@ export class Canvas extends EventTarget {
       const e = this.nodeEls.get(n.id);
       return [n.x - gap, n.y - 12 - gap, n.x + NODE_W + gap, n.y + (e ? e.h : 60) + gap];
     });
+    for (const e of this.noteEls.values()) rects.push([e.n.x - gap, e.n.y - gap, e.n.x + NOTE_W + gap, e.n.y + e.h + gap]);
     const free = (px, py) => rects.every(([a, b, c, d]) => px + NODE_W <= a || px >= c || py + h <= b || py - 12 >= d);
     const fits = (px, py) => px >= v.x0 && py - 12 >= v.y0 && px + NODE_W <= v.x1 && py + h <= v.y1;
     const sx = clampX(x), sy = clampY(y);
@@ -295,12 +344,16 @@ export class Canvas extends EventTarget {
 
   fit() {
     const ns = this.model.doc.nodes;
-    if (!ns.length) return this.reset();
+    if (!ns.length && !this.noteEls.size) return this.reset();
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (const n of ns) {
       const e = this.nodeEls.get(n.id);
       x0 = Math.min(x0, n.x); y0 = Math.min(y0, n.y - 12);
       x1 = Math.max(x1, n.x + NODE_W); y1 = Math.max(y1, n.y + (e ? e.h : 60));
+    }
+    for (const e of this.noteEls.values()) {
+      x0 = Math.min(x0, e.n.x); y0 = Math.min(y0, e.n.y);
+      x1 = Math.max(x1, e.n.x + NOTE_W); y1 = Math.max(y1, e.n.y + e.h);
     }
     const r = this.svg.getBoundingClientRect();
     const pad = 20;
@@ -360,6 +413,15 @@ export class Canvas extends EventTarget {
       if (!e.shiftKey) { this.selected.clear(); this.selectedWires.clear(); }
       if (this.selectedWires.has(k) && e.shiftKey) this.selectedWires.delete(k); else this.selectedWires.add(k);
       this.paintSelection();
+      return;
+    }
+    const note = t.closest && t.closest('.fe-note');
+    if (note) {
+      const id = note.getAttribute('data-note');
+      if (!this.selectedNotes.has(id) || this.selected.size) this.selectNote(id, e.shiftKey);
+      const en = this.noteEls.get(id);
+      this.gesture = { type: 'move', rect, sx: e.clientX, sy: e.clientY, moving: [{ en, x0: en.n.x, y0: en.n.y }], wires: [], before: this.model.snapshot(), moved: false };
+      e.preventDefault();
       return;
     }
     const ng = t.closest && t.closest('.fe-node');

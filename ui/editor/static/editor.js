@@ -45,6 +45,7 @@ async function boot() {
   model.addEventListener('change', (e) => {
     const { kind, id } = e.detail;
     if (kind === 'config' && id) canvas.refreshNode(id);
+    else if (kind === 'note') { canvas.renderNotes(); canvas.paintSelection(); }
     else if (kind !== 'moved') canvas.render();
     if (kind === 'doc') panel.refresh(ed.problems);
     refreshMarks(ed);
@@ -54,7 +55,10 @@ async function boot() {
   canvas.addEventListener('select', () => {
     const ids = [...canvas.selected];
     debug.highlight(ids);
-    if (ids.length === 1) {
+    if (!ids.length && canvas.selectedNotes.size === 1) {
+      const [nid] = canvas.selectedNotes;
+      if (panel.noteID !== nid) panel.showNote(nid);
+    } else if (ids.length === 1) {
       if (panel.nodeID !== ids[0]) panel.show(ids[0]);
     } else {
       panel.empty(ids.length ? `${ids.length} nodes selected.` : 'Select a node to edit its settings.');
@@ -264,8 +268,16 @@ function buildPalette(ed, blocks) {
 }
 
 function deleteSelection(ed) {
-  ed.model.remove([...ed.canvas.selected], [...ed.canvas.selectedWires]);
+  ed.model.remove([...ed.canvas.selected], [...ed.canvas.selectedWires], [...ed.canvas.selectedNotes]);
   ed.canvas.select([]);
+}
+
+function addNote(ed) {
+  const [cx, cy] = ed.canvas.center();
+  const [x, y] = ed.canvas.freeSpot(cx - 110, cy - 30, 60);
+  const id = ed.model.addNote(x, y);
+  ed.canvas.selectNote(id);
+  setStatus(`Added ${id}: type its text in the side panel.`);
 }
 
 function bindToolbar(ed) {
@@ -283,6 +295,7 @@ function bindToolbar(ed) {
     'toggle-palette': () => ed.layout.toggle('palette'),
     'toggle-side': () => ed.layout.toggle('side'),
     duplicate: () => duplicate(ed),
+    note: () => addNote(ed),
   };
   $('.fe-toolbar').addEventListener('click', (e) => {
     const b = e.target.closest('[data-action]');
@@ -393,6 +406,7 @@ function bindKeys(ed) {
     else if (e.key === '?') a.help();
     else if (e.key === 'f' || e.key === 'F') a.fit();
     else if (e.key === 'b' || e.key === 'B') a['toggle-palette']();
+    else if (e.key === 'n' || e.key === 'N') { e.preventDefault(); setTimeout(a.note, 0); } // after the key, so it does not land in the note
     else if (e.key === 'p' || e.key === 'P') a['toggle-side']();
     else if (e.key === '0') a.reset();
     else if (e.key === '+' || e.key === '=') a['zoom-in']();

@@ -14,8 +14,39 @@ export class Panel {
     root.addEventListener('click', (e) => this.click(e));
   }
 
+  // showNote edits a comment note's text (built here: a note has no spec).
+  showNote(id) {
+    const note = this.model.note(id);
+    if (!note) return this.empty('Select a node to edit its settings.');
+    this.seq++;
+    this.nodeID = null;
+    this.noteID = id;
+    const form = document.createElement('form');
+    form.className = 'fe-form';
+    form.dataset.testid = 'note-form';
+    const h2 = document.createElement('h2');
+    h2.textContent = 'Note';
+    const help = document.createElement('p');
+    help.className = 'fe-help';
+    help.textContent = 'A comment on the canvas, saved with the flow. It never runs.';
+    const label = document.createElement('label');
+    label.textContent = 'Text';
+    const ta = document.createElement('textarea');
+    ta.rows = 8;
+    ta.value = note.text;
+    ta.dataset.testid = 'note-text';
+    ta.maxLength = 4096;
+    ta.addEventListener('input', () => this.model.setNoteText(id, ta.value));
+    label.append(ta);
+    form.append(h2, help, label);
+    form.addEventListener('submit', (e) => e.preventDefault());
+    this.root.replaceChildren(form);
+    ta.focus();
+  }
+
   empty(text) {
     this.nodeID = null;
+    this.noteID = null;
     const p = document.createElement('p');
     p.className = 'fe-help';
     p.textContent = text;
@@ -38,6 +69,7 @@ export class Panel {
     tpl.innerHTML = html; // trusted: same-origin, templ-escaped server output
     this.root.replaceChildren(tpl.content);
     this.nodeID = id;
+    this.noteID = null;
     this.root.dataset.node = id;
   }
 
