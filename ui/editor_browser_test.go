@@ -325,7 +325,7 @@ func TestBrowserRuns(t *testing.T) {
 	openEditor(t, ctx, env, "protected-api")
 	uitest.WaitJS(t, ctx, "two runs", `document.querySelectorAll('.fe-run').length === 2`)
 	runs := `[...document.querySelectorAll('.fe-run')]`
-	got := uitest.JS[[]string](t, ctx, runs+`.map((r) => r.querySelector('[data-testid="run-outcome"]').textContent + ' ' + r.querySelector('[data-testid="run-trigger"]').textContent)`)
+	got := uitest.JS[[]string](t, ctx, runs+`.map((r) => r.querySelector('[data-testid="outcome"]').textContent + ' ' + r.querySelector('[data-testid="trigger-name"]').textContent)`)
 	if want := []string{"401 GET /api/hello", "200 GET /api/hello"}; !slices.Equal(got, want) {
 		t.Errorf("runs read %q, want %q", got, want)
 	}
@@ -338,7 +338,7 @@ func TestBrowserRuns(t *testing.T) {
 	uitest.Shot(t, ctx, "editor-runs")
 	// Run the 401 request again: sent at once, a third run, also a 401.
 	uitest.Click(t, ctx, `.fe-run:nth-child(1) summary`)
-	uitest.Click(t, ctx, `.fe-run:nth-child(1) [data-testid="run-again"]`)
+	uitest.Click(t, ctx, `.fe-run:nth-child(1) [data-testid="again"]`)
 	uitest.WaitJS(t, ctx, "third run", `document.querySelectorAll('.fe-run').length === 3`)
 	if s := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="try-result"]').dataset.status`); s != "401" {
 		t.Errorf("replayed request answered %q", s)
@@ -348,7 +348,7 @@ func TestBrowserRuns(t *testing.T) {
 	}
 	// The 200 run had an Authorization header, redacted: the form asks for it.
 	uitest.Click(t, ctx, `.fe-run:nth-child(3) summary`)
-	uitest.Click(t, ctx, `.fe-run:nth-child(3) [data-testid="run-again"]`)
+	uitest.Click(t, ctx, `.fe-run:nth-child(3) [data-testid="again"]`)
 	uitest.WaitJS(t, ctx, "asks for the token", `document.querySelector('[data-testid="try-result"]').textContent.includes('redacted')`)
 	uitest.JS[bool](t, ctx, `(() => { const h = document.querySelector('[data-testid="try-headers"]'); h.focus(); h.setSelectionRange(h.value.length, h.value.length); return true; })()`)
 	uitest.Keys(t, ctx, "Bearer "+tok)

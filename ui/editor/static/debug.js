@@ -99,13 +99,13 @@ export class Debug {
     const when = new Date(r.started).toLocaleTimeString();
     const sum = h('summary', { class: 'fe-run-sum' });
     const outcome = r.http_status ? String(r.http_status) : r.status;
-    const oc = h('span', { class: `fe-run-status ${r.status === 'error' || r.http_status >= 500 ? 'fe-bad' : r.http_status >= 400 ? 'fe-warn' : 'fe-good'}`, 'data-testid': 'run-outcome' }, outcome);
-    const trig = h('span', { class: 'fe-run-trigger', 'data-testid': 'run-trigger', title: `${r.trigger} (${r.trigger_type || 'trigger'})` }, r.trigger_name || r.trigger);
+    const oc = h('span', { class: `fe-run-status ${r.status === 'error' || r.http_status >= 500 ? 'fe-bad' : r.http_status >= 400 ? 'fe-warn' : 'fe-good'}`, 'data-testid': 'outcome' }, outcome);
+    const trig = h('span', { class: 'fe-run-trigger', 'data-testid': 'trigger-name', title: `${r.trigger} (${r.trigger_type || 'trigger'})` }, r.trigger_name || r.trigger);
     sum.append(oc, ' ', trig, ' ', h('span', { class: 'fe-run-when' }, `${when} · ${(r.duration_ns / 1e6).toFixed(1)} ms`));
     if (r.light) sum.append(' ', h('span', { class: 'fe-run-tag', title: 'Messages not kept for this run' }, 'light'));
     d.append(sum);
     if (r.steps.length && r.steps[0].captured) {
-      d.append(h('button', { type: 'button', class: 'fe-again', 'data-again': r.id, 'data-trigger': r.trigger, 'data-trigger-type': r.trigger_type || '', 'data-testid': 'run-again' }, 'Run again with this input'));
+      d.append(h('button', { type: 'button', class: 'fe-again', 'data-again': r.id, 'data-trigger': r.trigger, 'data-trigger-type': r.trigger_type || '', 'data-testid': 'again' }, 'Run again with this input'));
     }
     if (r.error) d.append(h('p', { class: 'fe-run-error' }, `${r.error_node ? r.error_node + ': ' : ''}${r.error}`));
     if (r.light) d.append(h('p', { class: 'fe-run-note', 'data-testid': 'light-note' }, LIGHT_NOTE));
