@@ -123,7 +123,8 @@ func (p *People) addClient(w http.ResponseWriter, r *http.Request) {
 		p.clientFail(w, r, cl, &Flash{Kind: "error", Text: err.Error()}, http.StatusBadRequest)
 		return
 	}
-	added, secret, err := p.clients.Add(r.Context(), cl, "")
+	own := r.PostFormValue("secret") // optional: empty means generate one
+	added, secret, err := p.clients.Add(r.Context(), cl, own)
 	if err != nil {
 		status, fl := clientStatus(err)
 		if fl == nil {
@@ -138,7 +139,7 @@ func (p *People) addClient(w http.ResponseWriter, r *http.Request) {
 		p.s.serverError(w, r, err)
 		return
 	}
-	if secret != "" {
+	if secret != "" && own == "" { // a secret the person typed is not shown back
 		v.Secret = &SecretOnce{ClientID: added.ID, Secret: secret}
 	}
 	p.renderClients(w, r, http.StatusCreated, v)
