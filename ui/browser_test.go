@@ -202,6 +202,13 @@ func TestBrowserTokenDebugger(t *testing.T) {
 		if err != nil || reason != tt.reason {
 			t.Errorf("%s: reason %q, want %q (%v)", tt.name, reason, tt.reason, err)
 		}
+		// The token and the settings are still in the form after the submit.
+		if kept := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="debugger-token"]').value`); kept != tt.token {
+			t.Errorf("%s: token after submit %q", tt.name, kept)
+		}
+		if aud := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="debugger-audience"]').value`); aud != "flowd-api" {
+			t.Errorf("%s: audience after submit %q", tt.name, aud)
+		}
 		state, _ := uitest.WaitText(ctx, tid("signing-key-state"))
 		if state != "active" {
 			t.Errorf("%s: key state %q", tt.name, state)
