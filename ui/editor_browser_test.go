@@ -116,6 +116,15 @@ func TestBrowserEditorLayout(t *testing.T) {
 		})
 	}
 
+	t.Run("one toolbar row at 1280x720", func(t *testing.T) {
+		uitest.Viewport(t, ctx, 1280, 720)
+		defer uitest.Viewport(t, ctx, 1440, 900)
+		openEditor(t, ctx, env, "authorize")
+		if h := uitest.JS[float64](t, ctx, `document.querySelector('.fe-toolbar').getBoundingClientRect().height`); h > 45 {
+			t.Errorf("toolbar %v px high: it wraps", h)
+		}
+	})
+
 	openEditor(t, ctx, env, "protected-api")
 	canvasWidth := func() float64 {
 		return uitest.JS[float64](t, ctx, `document.querySelector('[data-testid="canvas"]').getBoundingClientRect().width`)
