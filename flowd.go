@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/flowd/flowd/app"
@@ -148,7 +149,7 @@ func New(opts Options) (*Flowd, error) {
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
-			ed = mountEditor(s, mux, refLister(a, keysets, clients, users))
+			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
 			ui.MountPeople(s, mux, clients, users)
 			return nil
 		}})
@@ -170,8 +171,8 @@ func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, en
 }
 
 // refLister lists the stored things the editor's pickers offer: keysets,
-// clients, users and flows by name (routes have no picker yet).
-func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users *oidc.Users) func(context.Context, engine.Ref) ([]string, error) {
+// clients, users and flows by name, and the routes deployed flows serve.
+func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users *oidc.Users, routes routePatterns) func(context.Context, engine.Ref) ([]string, error) {
 	return func(ctx context.Context, ref engine.Ref) ([]string, error) {
 		var out []string
 		switch ref {
@@ -195,6 +196,10 @@ func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users 
 				out = append(out, f.ID)
 			}
 			return out, err
+		case engine.RefRoute:
+			out = routes.Patterns()
+			slices.Sort(out)
+			return out, nil
 		}
 		return nil, fmt.Errorf("no list of %q", ref)
 	}
