@@ -72,6 +72,7 @@ func TestBrowserEditorLayout(t *testing.T) {
 	env := uitest.Start(t)
 	ctx := uitest.Browser(t, 2*browserTimeout)
 	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
 	uitest.LoginBrowser(t, ctx, env)
 
 	for _, id := range []string{"authorize", "token", "end-session", "introspect", "userinfo", "protected-api", "jwks", "key-rollover", "openid-configuration", "hello"} {
@@ -237,6 +238,7 @@ func TestBrowserSidePanel(t *testing.T) {
 	}
 	ctx := uitest.Browser(t, 2*browserTimeout)
 	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
 	uitest.LoginBrowser(t, ctx, env)
 	openEditor(t, ctx, env, "protected-api")
 	model := `document.getElementById('flowd-editor').flowd.model`
@@ -330,6 +332,7 @@ func TestBrowserRuns(t *testing.T) {
 	call("")
 	ctx := uitest.Browser(t, 2*browserTimeout)
 	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
 	uitest.LoginBrowser(t, ctx, env)
 	openEditor(t, ctx, env, "protected-api")
 	uitest.WaitJS(t, ctx, "two runs", `document.querySelectorAll('.fe-run').length === 2`)
@@ -374,6 +377,7 @@ func TestBrowserProtectedEndpointStarter(t *testing.T) {
 	env := uitest.Start(t)
 	ctx := uitest.Browser(t, 2*browserTimeout)
 	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
 	uitest.LoginBrowser(t, ctx, env)
 	card := `[data-template="protected-endpoint"] `
 	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/templates"), chromedp.WaitVisible(card+`[data-testid="use-template"]`)); err != nil {
@@ -431,6 +435,7 @@ func TestBrowserCopyPaste(t *testing.T) {
 	env := uitest.Start(t)
 	ctx := uitest.Browser(t, 2*browserTimeout)
 	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
 	uitest.LoginBrowser(t, ctx, env)
 	model := `document.getElementById('flowd-editor').flowd.model`
 	openEditor(t, ctx, env, "protected-api")
@@ -507,6 +512,7 @@ func TestBrowserNotes(t *testing.T) {
 	env := uitest.Start(t)
 	ctx := uitest.Browser(t, 2*browserTimeout)
 	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
 	uitest.LoginBrowser(t, ctx, env)
 	openEditor(t, ctx, env, "hello")
 	model := `document.getElementById('flowd-editor').flowd.model`

@@ -15,6 +15,7 @@ func TestBrowserAdminPages(t *testing.T) {
 	env := uitest.Start(t)
 	ctx := uitest.Browser(t, 2*browserTimeout)
 	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
 	// The login page first: no navigation bar.
 	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/login"), chromedp.WaitVisible(css(tid("login-card")))); err != nil {
 		t.Fatal(err)

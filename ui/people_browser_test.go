@@ -38,6 +38,7 @@ func TestBrowserClientsAndUsers(t *testing.T) {
 
 	ctx := uitest.Browser(t, 2*browserTimeout)
 	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
 	uitest.LoginBrowser(t, ctx, env)
 
 	t.Run("add a user and reset the password", func(t *testing.T) {

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
@@ -286,6 +289,29 @@ func ClickWith(t testing.TB, ctx context.Context, sel string, mods chromedp.Modi
 		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x, y, with),
 		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x, y, with),
 	); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WatchErrors fails the test on script exceptions and console errors in
+// the tab (CSP violations among them). Network errors are not counted:
+// expected 4xx answers log them.
+func WatchErrors(t testing.TB, ctx context.Context) {
+	t.Helper()
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			t.Errorf("script exception: %s %v", e.ExceptionDetails.Text, e.ExceptionDetails.Exception)
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
+				t.Errorf("console %s: %s", e.Entry.Source, e.Entry.Text)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
 		t.Fatal(err)
 	}
 }
