@@ -282,6 +282,7 @@ func TestBrowserSidePanel(t *testing.T) {
 		if !strings.Contains(top, "problem") {
 			t.Errorf("problems at the top: %q", top)
 		}
+		uitest.JS[bool](t, ctx, `(document.querySelector('[data-testid="panel"]').scrollTop = 0, true)`)
 		uitest.Shot(t, ctx, "editor-side-panel")
 	})
 

@@ -570,7 +570,7 @@ func debuggerBody(v DebuggerView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "\" data-testid=\"debugger-audience\"></label> <label><input type=\"checkbox\" name=\"audience_optional\" value=\"true\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "\" data-testid=\"debugger-audience\"></label> <label class=\"check\"><input type=\"checkbox\" name=\"audience_optional\" value=\"true\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -593,7 +593,7 @@ func debuggerBody(v DebuggerView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "\" placeholder=\"at+jwt\" data-testid=\"debugger-types\"></label> <label><input type=\"checkbox\" name=\"require_exp\" value=\"true\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "\" placeholder=\"at+jwt\" data-testid=\"debugger-types\"></label> <label class=\"check\"><input type=\"checkbox\" name=\"require_exp\" value=\"true\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
