@@ -571,3 +571,54 @@ func TestBrowserNotes(t *testing.T) {
 		t.Errorf("the copy's note shows %q", text)
 	}
 }
+
+// TestBrowserPasteHostile: clipboard text that is not a selection of
+// nodes pastes nothing or only its well-formed nodes, with ids the engine
+// accepts, and the flow still saves.
+func TestBrowserPasteHostile(t *testing.T) {
+	env := uitest.Start(t)
+	ctx := uitest.Browser(t, 2*browserTimeout)
+	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
+	uitest.LoginBrowser(t, ctx, env)
+	openEditor(t, ctx, env, "hello")
+	model := `document.getElementById('flowd-editor').flowd.model`
+	before := uitest.JS[int](t, ctx, model+`.doc.nodes.length`)
+	for _, tc := range []struct {
+		name, clip string
+		added      int
+	}{
+		{"not JSON", `hello there`, 0},
+		{"no nodes", `{"schema": "flowd/v1", "nodes": []}`, 0},
+		{"nodes not objects", `{"nodes": [1, "x", null]}`, 0},
+		{"bad ids, odd positions, stray wires", `{"nodes": [{"id": "a b", "type": "core.log", "x": "far", "y": 1e400}, ` +
+			`{"id": "../x", "type": "core.log", "config": [1]}, {"id": "ok", "type": "core.log"}, {"type": "core.log"}], ` +
+			`"wires": [{"from": "ok", "port": "out", "to": "nowhere"}, {"from": "a b", "port": 7, "to": "ok"}]}`, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			uitest.JS[bool](t, ctx, `(localStorage.setItem('flowd-editor:clipboard', `+jsString(tc.clip)+`), true)`)
+			uitest.Click(t, ctx, `[data-testid="canvas"]`)
+			uitest.Keys(t, ctx, "v", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+			if tc.added == 0 {
+				uitest.WaitJS(t, ctx, "nothing to paste", `document.querySelector('[data-testid="status"]').textContent.startsWith('Nothing to paste')`)
+			} else {
+				uitest.WaitJS(t, ctx, "pasted", model+`.doc.nodes.length === `+strconv.Itoa(before+tc.added))
+				before += tc.added
+			}
+			if n := uitest.JS[int](t, ctx, model+`.doc.nodes.length`); n != before {
+				t.Errorf("%d nodes, want %d", n, before)
+			}
+		})
+	}
+	ids := uitest.JS[[]string](t, ctx, model+`.doc.nodes.map((n) => n.id)`)
+	for _, id := range ids {
+		if strings.ContainsAny(id, " /") {
+			t.Errorf("pasted id %q", id)
+		}
+	}
+	if n := uitest.JS[int](t, ctx, model+`.doc.wires.length`); n != 2 {
+		t.Errorf("%d wires: stray pasted wires were kept", n)
+	}
+	uitest.Click(t, ctx, `[data-testid="save"]`)
+	uitest.WaitJS(t, ctx, "saved", `document.querySelector('[data-testid="status"]').textContent === 'Draft saved.'`)
+}

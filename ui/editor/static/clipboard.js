@@ -12,6 +12,10 @@ export function copyFragment(doc, selected) {
 }
 
 const isStr = (v) => typeof v === 'string' && v !== '';
+// engine.ValidID's rule; a pasted id outside it gets a fresh one.
+const VALID_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+// A paste is a person's selection, not a flow import: a bounded number.
+export const MAX_PASTE = 500;
 
 // pasteFragment adds the fragment's nodes shifted by (dx, dy) as one undo
 // step and returns their new ids. Anything that is not a node (no id or
@@ -20,16 +24,17 @@ export function pasteFragment(model, frag, dx, dy) {
   const rename = new Map();
   const nodes = [];
   const taken = new Set(model.doc.nodes.map((n) => n.id));
-  for (const n of frag.nodes || []) {
+  for (const n of (frag.nodes || []).slice(0, MAX_PASTE)) {
     if (!n || !isStr(n.id) || !isStr(n.type) || rename.has(n.id)) continue;
-    let id = n.id;
+    let id = VALID_ID.test(n.id) ? n.id : model.newID(n.type);
     if (taken.has(id)) {
       const base = id.replace(/_\d+$/, '');
       for (let i = 2; taken.has(id); i++) id = `${base}_${i}`;
     }
     taken.add(id);
     rename.set(n.id, id);
-    const out = { id, type: n.type, x: Math.round((Number(n.x) || 0) + dx), y: Math.round((Number(n.y) || 0) + dy) };
+    const num = (v) => (Number.isFinite(Number(v)) ? Number(v) : 0);
+    const out = { id, type: n.type, x: Math.round(num(n.x) + dx), y: Math.round(num(n.y) + dy) };
     if (isStr(n.name)) out.name = n.name;
     if (n.config && typeof n.config === 'object' && !Array.isArray(n.config)) out.config = JSON.parse(JSON.stringify(n.config));
     nodes.push(out);

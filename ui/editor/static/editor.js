@@ -7,7 +7,7 @@ import { Model, diff, wireKey } from './model.js';
 import { Canvas, NODE_W, nodeHeight } from './canvas.js';
 import { bindLayout } from './layout.js';
 import { bindFind } from './find.js';
-import { copyFragment, pasteFragment } from './clipboard.js';
+import { copyFragment, pasteFragment, MAX_PASTE } from './clipboard.js';
 import { Panel } from './panel.js';
 import { Debug } from './debug.js';
 
@@ -333,7 +333,9 @@ function paste(ed, text) {
   try { frag = JSON.parse(text); } catch { return false; }
   if (!frag || !Array.isArray(frag.nodes) || !frag.nodes.length) return false;
   const [cx, cy] = ed.canvas.center();
-  const xs = frag.nodes.map((n) => Number(n.x) || 0), ys = frag.nodes.map((n) => Number(n.y) || 0);
+  const some = frag.nodes.slice(0, MAX_PASTE).filter((n) => n && typeof n === 'object');
+  if (!some.length) return false;
+  const xs = some.map((n) => Number(n.x) || 0), ys = some.map((n) => Number(n.y) || 0);
   const bw = Math.max(...xs) - Math.min(...xs) + NODE_W, bh = Math.max(...ys) - Math.min(...ys) + 80;
   const [px, py] = ed.canvas.freeSpot(cx - bw / 2, cy - bh / 2, bh);
   const ids = pasteFragment(ed.model, frag, px - Math.min(...xs), py - Math.min(...ys));
@@ -345,9 +347,12 @@ function paste(ed, text) {
 
 function bindClipboard(ed) {
   const editable = (t) => t && t.closest && t.closest('input, textarea, select, [contenteditable="true"], dialog');
+  // Text the person selected (a trace, a help text) is theirs to copy.
+  const textSelected = () => { const sel = window.getSelection(); return !!sel && !sel.isCollapsed && String(sel).trim() !== ''; };
   let pending = 0;
   let last = { text: null, at: 0 };
   const copy = (cut) => {
+    if (textSelected()) return null;
     const text = copySelection(ed, cut);
     if (text) last = { text, at: Date.now() };
     return text;
@@ -355,7 +360,7 @@ function bindClipboard(ed) {
   // The key handler copies first; the copy/cut event that follows puts the
   // same text on the system clipboard.
   const onCopy = (cut) => (e) => {
-    if (editable(e.target)) return;
+    if (editable(e.target) || textSelected()) return;
     const text = Date.now() - last.at < 1000 ? last.text : (ed.canvas.selected.size ? copy(cut) : null);
     if (text && e.clipboardData) { e.clipboardData.setData('text/plain', text); e.preventDefault(); }
   };
