@@ -596,7 +596,14 @@ func TestBrowserPasteHostile(t *testing.T) {
 			`"wires": [{"from": "ok", "port": "out", "to": "nowhere"}, {"from": "a b", "port": 7, "to": "ok"}]}`, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			uitest.JS[bool](t, ctx, `(localStorage.setItem('flowd-editor:clipboard', `+jsString(tc.clip)+`), true)`)
+			// Both clipboards hold the text: localStorage, and the system
+			// one (copied from a text box with the keyboard), which another
+			// test's copy may have filled.
+			uitest.JS[bool](t, ctx, `(() => { localStorage.setItem('flowd-editor:clipboard', `+jsString(tc.clip)+`);
+			  const ta = document.createElement('textarea'); ta.id = 'clip-src'; ta.value = `+jsString(tc.clip)+`;
+			  document.body.append(ta); ta.focus(); ta.select(); return true; })()`)
+			uitest.Keys(t, ctx, "c", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+			uitest.JS[bool](t, ctx, `(document.getElementById('clip-src').remove(), true)`)
 			uitest.Click(t, ctx, `[data-testid="canvas"]`)
 			uitest.Keys(t, ctx, "v", chromedp.KeyModifiers(chromedp.ModifierCtrl))
 			if tc.added == 0 {

@@ -349,7 +349,7 @@ function bindClipboard(ed) {
   const editable = (t) => t && t.closest && t.closest('input, textarea, select, [contenteditable="true"], dialog');
   // Text the person selected (a trace, a help text) is theirs to copy.
   const textSelected = () => { const sel = window.getSelection(); return !!sel && !sel.isCollapsed && String(sel).trim() !== ''; };
-  let pending = 0;
+  let pending = false;
   let last = { text: null, at: 0 };
   const copy = (cut) => {
     if (textSelected()) return null;
@@ -366,24 +366,25 @@ function bindClipboard(ed) {
   };
   document.addEventListener('copy', onCopy(false));
   document.addEventListener('cut', onCopy(true));
+  // Ctrl+V: the paste event that follows the key (same task) may bring
+  // flow JSON from the system clipboard; when it does not, the key's
+  // release pastes the localStorage copy. No timers: a background tab's
+  // are throttled.
   document.addEventListener('paste', (e) => {
     if (editable(e.target)) return;
     const text = e.clipboardData ? e.clipboardData.getData('text/plain') : '';
-    if (text && paste(ed, text)) { clearTimeout(pending); pending = 0; e.preventDefault(); }
+    if (text && paste(ed, text)) { pending = false; e.preventDefault(); }
   });
-  // Keys: when no paste event comes, or it holds no flow JSON, the
-  // localStorage copy is used.
+  document.addEventListener('keyup', (e) => {
+    if (!pending || e.key.toLowerCase() !== 'v') return;
+    pending = false;
+    let text = null;
+    try { text = localStorage.getItem(clipKey); } catch { text = null; }
+    if (!text || !paste(ed, text)) setStatus('Nothing to paste: copy nodes first (Ctrl+C).', 'warn');
+  });
   return {
     copy,
-    paste: () => {
-      clearTimeout(pending);
-      pending = setTimeout(() => {
-        pending = 0;
-        let text = null;
-        try { text = localStorage.getItem(clipKey); } catch { text = null; }
-        if (!text || !paste(ed, text)) setStatus('Nothing to paste: copy nodes first (Ctrl+C).', 'warn');
-      }, 30);
-    },
+    paste: () => { pending = true; },
   };
 }
 
