@@ -183,28 +183,27 @@ func (p *People) clientMissing(w http.ResponseWriter, r *http.Request, err error
 func (p *People) saveClient(w http.ResponseWriter, r *http.Request) {
 	cl, err := clientForm(r)
 	cl.ID = r.PathValue("id")
-	if err == nil {
-		_, err = p.clients.Update(r.Context(), cl)
-	}
+	var fl *Flash
+	status := http.StatusBadRequest
 	if err != nil {
-		status, fl := clientStatus(err)
-		if fl == nil && !errors.Is(err, oauth.ErrBadInput) {
-			fl, status = &Flash{Kind: "error", Text: err.Error()}, http.StatusBadRequest
-		}
-		if status == http.StatusNotFound {
-			p.clientMissing(w, r, err)
+		fl = &Flash{Kind: "error", Text: err.Error()} // the form itself: a grant type it does not offer
+	} else if _, err = p.clients.Update(r.Context(), cl); err != nil {
+		if status, fl = clientStatus(err); fl == nil {
+			p.s.serverError(w, r, err)
 			return
 		}
-		cur, gerr := p.clients.Get(r.Context(), cl.ID)
-		if gerr != nil {
-			p.clientMissing(w, r, gerr)
-			return
-		}
-		cl.Public, cl.Created = cur.Public, cur.Created
-		p.s.render(w, r, status, EditClientPage(EditClientView{CSRF: CSRFToken(r), Client: cl, GrantTypes: GrantTypes, Flash: fl}))
+	}
+	if err == nil {
+		redirectDone(w, r, "/admin/clients", "saved", cl.ID)
 		return
 	}
-	redirectDone(w, r, "/admin/clients", "saved", cl.ID)
+	cur, gerr := p.clients.Get(r.Context(), cl.ID)
+	if gerr != nil {
+		p.clientMissing(w, r, gerr)
+		return
+	}
+	cl.Public, cl.Created = cur.Public, cur.Created
+	p.s.render(w, r, status, EditClientPage(EditClientView{CSRF: CSRFToken(r), Client: cl, GrantTypes: GrantTypes, Flash: fl}))
 }
 
 func (p *People) renewSecret(w http.ResponseWriter, r *http.Request) {
