@@ -429,15 +429,14 @@ func (c *Clients) RenewSecret(ctx context.Context, id string) (string, error) {
 		if cl.Public {
 			return nil, fmt.Errorf("%w: client %q is public: it has no secret", ErrBadInput, id)
 		}
-		cl.SecretHash = hashSecret(secret)
+		cl.SecretHash = passhash.HashRandom(secret)
 		return json.Marshal(cl)
 	})
 	if err != nil {
 		return "", err
 	}
-	c.mu.Lock()
-	delete(c.seen, id)
-	c.mu.Unlock()
+	// The verification cache is bound to the stored hash: the old secret
+	// misses it from now on.
 	return secret, nil
 }
 

@@ -289,7 +289,13 @@ func (u *Users) SetPassword(ctx context.Context, username, password string) erro
 	if n := utf8.RuneCountInString(password); n < minPasswordLen || len(password) > maxPasswordLen {
 		return fmt.Errorf("%w: the password needs at least %d characters (and at most %d bytes)", ErrBadUser, minPasswordLen, maxPasswordLen)
 	}
-	hash := oauth.HashSecret(password)
+	if !utf8.ValidString(password) {
+		return fmt.Errorf("%w: the password is not valid UTF-8", ErrBadUser)
+	}
+	hash, err := u.hasher.Hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
 	return u.kv.UpdateKV(ctx, nsUsers, username, func(old []byte) ([]byte, error) {
 		if old == nil {
 			return nil, fmt.Errorf("%w: %q", ErrNoUser, username)
