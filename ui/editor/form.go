@@ -159,14 +159,7 @@ func humanDuration(s string) string {
 	if err != nil || s == "" {
 		return s
 	}
-	out := d.String()
-	if strings.HasSuffix(out, "m0s") {
-		out = strings.TrimSuffix(out, "0s")
-	}
-	if strings.HasSuffix(out, "h0m") {
-		out = strings.TrimSuffix(out, "0m")
-	}
-	return out
+	return engine.FormatDuration(d)
 }
 
 // stringLiteral returns the text of an expression that is one
