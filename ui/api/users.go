@@ -41,7 +41,7 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		case errors.Is(err, oidc.ErrBadUser):
 			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
 		case err != nil:
-			return err
+			return busyUsers(users, err)
 		}
 		WriteJSON(w, http.StatusCreated, map[string]any{"user": u})
 		return nil
@@ -57,4 +57,13 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
+}
+
+// busyUsers adds the hashing pool's wait to a busy refusal of the user
+// registry (its ErrBusy does not carry one).
+func busyUsers(users *oidc.Users, err error) error {
+	if _, busy := IsBusy(err); busy && users.Hasher() != nil {
+		return WithRetryAfter(err, users.Hasher().RetryAfter())
+	}
+	return err
 }
