@@ -28,6 +28,7 @@ import (
 //	GET  /admin/users                    list and the add form
 //	POST /admin/users                    add
 //	POST /admin/users/{username}/password  set a new password
+//	POST /admin/users/{username}/signout   end every provider session of the user, revoke their grants
 //	POST /admin/users/{username}/delete
 type People struct {
 	s       *Server
@@ -52,6 +53,7 @@ func MountPeople(s *Server, mux *http.ServeMux, clients *oauth.Clients, users *o
 		mux.HandleFunc("GET /admin/users", p.usersPage)
 		mux.HandleFunc("POST /admin/users", p.addUser)
 		mux.HandleFunc("POST /admin/users/{username}/password", p.setPassword)
+		mux.HandleFunc("POST /admin/users/{username}/signout", p.signOutUser)
 		mux.HandleFunc("POST /admin/users/{username}/delete", p.deleteUser)
 	}
 	return p
@@ -308,6 +310,30 @@ func (p *People) setPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirectDone(w, r, "/admin/users", "password", oidc.NormalizeUsername(name))
+}
+
+// signOutUser ends every provider session of a user. The answer is the
+// page with what was ended (a count is not worth a redirect's query).
+func (p *People) signOutUser(w http.ResponseWriter, r *http.Request) {
+	name := oidc.NormalizeUsername(r.PathValue("username"))
+	res, err := p.users.SignOut(r.Context(), name)
+	if err != nil {
+		p.userFail(w, r, err, nil)
+		return
+	}
+	p.s.log.Info("user signed out everywhere from the admin UI", "user", name, "sessions", res.Sessions)
+	p.usersWith(w, r, http.StatusOK, &Flash{Kind: "ok", Text: SignOutText(name, res)}, nil)
+}
+
+// SignOutText says what signing a user out everywhere ended.
+func SignOutText(name string, res oidc.SignOutResult) string {
+	switch res.Sessions {
+	case 0:
+		return fmt.Sprintf("%s had no open sessions; nothing to sign out.", name)
+	case 1:
+		return fmt.Sprintf("Signed %s out everywhere: 1 session ended, its grants revoked (offline_access grants stay).", name)
+	}
+	return fmt.Sprintf("Signed %s out everywhere: %d sessions ended, their grants revoked (offline_access grants stay).", name, res.Sessions)
 }
 
 func (p *People) deleteUser(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 //
 //	GET    /users             every user (no password hashes)
 //	POST   /users             {"username", "password", "email"?, "name"?, "email_verified"?}
+//	POST   /users/{username}/signout  end every provider session, revoke their grants -> {"user", "sessions"}
 //	DELETE /users/{username}
 func RegisterUsers(h *Handler, users *oidc.Users) {
 	h.Handle("GET /users", func(w http.ResponseWriter, r *http.Request) error {
@@ -44,6 +45,17 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 			return busyUsers(users, err)
 		}
 		WriteJSON(w, http.StatusCreated, map[string]any{"user": u})
+		return nil
+	})
+	h.Handle("POST /users/{username}/signout", func(w http.ResponseWriter, r *http.Request) error {
+		res, err := users.SignOut(r.Context(), r.PathValue("username"))
+		if errors.Is(err, oidc.ErrNoUser) {
+			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
+		}
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"user": oidc.NormalizeUsername(r.PathValue("username")), "sessions": res.Sessions})
 		return nil
 	})
 	h.Handle("DELETE /users/{username}", func(w http.ResponseWriter, r *http.Request) error {
