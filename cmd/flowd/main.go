@@ -127,6 +127,7 @@ Commands:
                      add a person who signs in through the OpenID flows
   users list         list users
   users remove U     remove a user
+  users signout U    sign a user out everywhere: end their sessions, revoke their grants
   admin password     set the admin UI password (from stdin or --password-file)
 
 Common flags and environment:

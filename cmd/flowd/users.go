@@ -14,10 +14,10 @@ import (
 )
 
 // users manages the people who sign in through the OpenID flows: add,
-// list, remove.
+// list, remove, sign out everywhere.
 func (c *cli) users(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("use: flowd users add|list|remove")}
+		return usageError{errors.New("use: flowd users add|list|remove|signout")}
 	}
 	sub, args := args[0], args[1:]
 	fs := c.flags("users " + sub)
@@ -86,8 +86,19 @@ func (c *cli) users(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "removed user %q\n", oidc.NormalizeUsername(fs.Arg(0)))
 		return nil
+	case "signout":
+		if fs.NArg() != 1 {
+			return usageError{errors.New("name one username")}
+		}
+		res, err := b.SignOutUser(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "signed %q out everywhere: %d session(s) ended, their grants revoked (offline_access grants stay)\n",
+			oidc.NormalizeUsername(fs.Arg(0)), res.Sessions)
+		return nil
 	}
-	return usageError{fmt.Errorf("unknown users command %q (add, list, remove)", sub)}
+	return usageError{fmt.Errorf("unknown users command %q (add, list, remove, signout)", sub)}
 }
 
 func (l *localBackend) AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error) {
@@ -125,4 +136,14 @@ func (r *remoteBackend) ListUsers(ctx context.Context) ([]oidc.User, error) {
 func (r *remoteBackend) RemoveUser(ctx context.Context, username string) error {
 	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username)), nil, nil)
 	return err
+}
+
+func (l *localBackend) SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error) {
+	return l.fd.Users().SignOut(ctx, username)
+}
+
+func (r *remoteBackend) SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error) {
+	var out oidc.SignOutResult
+	_, err := r.do(ctx, "POST", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/signout", nil, &out)
+	return out, err
 }

@@ -42,6 +42,7 @@ func TestBrowserLintWarnings(t *testing.T) {
 	e := newEnv(t)
 	ctx := browser(t)
 	e.importFlow(t, orphanFlow, false)
+	uitest.Viewport(t, ctx, 1440, 900) // the README's screenshot size
 	openEditor(t, ctx, e, "w")
 	waitJS(t, ctx, "warning marker", q("node-orphan")+`.classList.contains('fe-warned')`)
 	if js[bool](t, ctx, q("node-orphan")+`.classList.contains('fe-invalid')`) {
@@ -92,6 +93,7 @@ func TestBrowserDisabledNodes(t *testing.T) {
 	e := newEnv(t)
 	ctx := browser(t)
 	e.importFlow(t, manualFlow, true)
+	uitest.Viewport(t, ctx, 1440, 900)
 	openEditor(t, ctx, e, "m")
 	selectNode(t, ctx, "log")
 	key(t, ctx, "d")
