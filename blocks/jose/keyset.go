@@ -639,16 +639,21 @@ func (c *countGen) newKey(alg string, now time.Time) (Key, error) {
 }
 
 // poolGen serves pre-generated keys and generates more if the transaction
-// saw a different keyset than the dry run.
+// saw a different keyset than the dry run. reset starts an attempt of the
+// update function over (a store may call it more than once): each attempt
+// takes the same keys, so a retry generates nothing the first did not.
 type poolGen struct {
 	keys map[string][]Key
+	used map[string]int // keys taken by the current attempt
 	opts KeyOptions
 }
 
+func (p *poolGen) reset() { clear(p.used) }
+
 func (p *poolGen) newKey(alg string, now time.Time) (Key, error) {
-	if ks := p.keys[alg]; len(ks) > 0 {
-		k := ks[0]
-		p.keys[alg] = ks[1:]
+	if i := p.used[alg]; i < len(p.keys[alg]) {
+		p.used[alg] = i + 1
+		k := p.keys[alg][i]
 		k.Created = now
 		return k, nil
 	}
@@ -658,7 +663,7 @@ func (p *poolGen) newKey(alg string, now time.Time) (Key, error) {
 // pregenerate makes the keys a dry run asked for, in parallel.
 func (m *Keysets) pregenerate(ctx context.Context, need map[string]int, now time.Time) (*poolGen, error) {
 	opts := m.keyOptions(now)
-	pool := &poolGen{keys: map[string][]Key{}, opts: opts}
+	pool := &poolGen{keys: map[string][]Key{}, used: map[string]int{}, opts: opts}
 	type job struct {
 		alg string
 		i   int
@@ -754,6 +759,8 @@ func (m *Keysets) mutateLocked(ctx context.Context, e *ksEntry, mode createMode,
 	var written []byte
 	var fnErr error // our own refusal, returned as is
 	err = m.store.UpdateSecret(ctx, secretKind, name, func(old []byte) ([]byte, error) {
+		fnErr = nil
+		pool.reset()
 		ks, data, err := applyChange(name, old, mode, now, ch, pool)
 		if err != nil {
 			fnErr = err
