@@ -30,7 +30,14 @@ const Namespace = "schedule"
 // and last_fired with now. armed is when the current spec and zone were
 // first deployed, so a changed schedule does not catch up ticks of the old.
 type record struct {
-	Paused    bool      `json:"paused,omitempty"`
+	Paused bool `json:"paused,omitempty"`
+	// ClaimedFor is the newest tick (its scheduled_for) a node claimed
+	// before running it, ClaimedBy that node: a tick is claimed once
+	// across every node sharing the store.
+	ClaimedFor time.Time `json:"claimed_for,omitzero"`
+	ClaimedBy  string    `json:"claimed_by,omitempty"`
+	ClaimedAt  time.Time `json:"claimed_at,omitzero"`
+
 	Spec      string    `json:"spec,omitempty"`
 	Timezone  string    `json:"timezone,omitempty"`
 	Armed     time.Time `json:"armed,omitzero"`
@@ -68,12 +75,51 @@ func (r *record) arm(spec, zone string, now time.Time) bool {
 	return true
 }
 
-// baseline is the time after which a tick counts as missed.
+// baseline is the time after which a tick counts as missed: a claimed
+// tick is not missed, even if the node that claimed it died in its run
+// (at most once; a re-run of a rotation would be harmless, see
+// jose.RotateOptions.For, but other flows may not be).
 func (r *record) baseline() time.Time {
-	if r.LastFired.After(r.Armed) {
-		return r.LastFired
+	b := r.Armed
+	if r.LastFired.After(b) {
+		b = r.LastFired
 	}
-	return r.Armed
+	if r.ClaimedFor.After(b) {
+		b = r.ClaimedFor
+	}
+	return b
+}
+
+// Why a claim was refused.
+var (
+	errPaused  = errors.New("schedule: paused")
+	errClaimed = errors.New("schedule: tick already claimed")
+)
+
+// claim records, in one transaction, that node runs the tick scheduledFor:
+// refused (nothing written) when the schedule is paused or the tick (or a
+// later one) is claimed already. base stands in for a record that does not
+// decode (paused).
+func claim(ctx context.Context, st StateStore, key string, base record, scheduledFor, now time.Time, node string) (record, error) {
+	var out record
+	err := st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
+		out = base
+		if old != nil {
+			var r record
+			if json.Unmarshal(old, &r) == nil {
+				out = r
+			}
+		}
+		switch {
+		case out.Paused:
+			return nil, errPaused
+		case !out.ClaimedFor.Before(scheduledFor):
+			return nil, errClaimed
+		}
+		out.ClaimedFor, out.ClaimedBy, out.ClaimedAt = scheduledFor.UTC(), node, now.UTC()
+		return json.Marshal(out)
+	})
+	return out, err
 }
 
 // errReadOnly aborts a read-only UpdateKV: reading through the one method
