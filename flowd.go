@@ -87,6 +87,9 @@ type Options struct {
 	// Hasher, if set, is the hashing pool to use instead of one sized by
 	// HashConcurrency and HashWait: a host shares its own with flowd.
 	Hasher *passhash.Hasher
+	// NodeID names this node among those sharing the store (the node
+	// registry, schedule claims). Default: a random "node-<hex>".
+	NodeID string
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -101,6 +104,7 @@ type Flowd struct {
 	tokens  *app.Tokens
 	ui      *ui.Server
 	editor  *editor.Handler
+	health  http.Handler
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -119,7 +123,13 @@ func New(opts Options) (*Flowd, error) {
 	if err := httpblock.Register(reg, router); err != nil {
 		return nil, fmt.Errorf("flowd: http blocks: %w", err)
 	}
-	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger})
+	if opts.NodeID == "" {
+		opts.NodeID = app.NewNodeID()
+	}
+	// Every node arms every schedule; only the holder of the scheduler
+	// role ticks, and each tick is claimed in the store before it runs.
+	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger,
+		Coordinator: opts.Store, Node: opts.NodeID})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
@@ -157,11 +167,13 @@ func New(opts Options) (*Flowd, error) {
 		}
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
-		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond})
+		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
+		NodeID: opts.NodeID, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err
 	}
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
+	follow(a, tokens, keysets, sched, opts.Logger)
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)
@@ -180,7 +192,9 @@ func New(opts Options) (*Flowd, error) {
 	}
 	srv.Passwords().SetHasher(hasher)
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}, nil
+	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}
+	fd.health = newHealth(fd)
+	return fd, nil
 }
 
 // mountEditor adds the flow editor's routes behind the UI's login and CSRF
@@ -203,14 +217,16 @@ func (f *Flowd) FlowHandler() http.Handler { return f.router }
 func (f *Flowd) AdminHandler() http.Handler { return f.ui }
 
 // Handler serves both on one listener, as `flowd serve` does: /admin/
-// (and /admin, redirected there) to AdminHandler, every other path to
-// FlowHandler. It dispatches on the path's prefix instead of through a
+// (and /admin, redirected there) to AdminHandler, /healthz and /readyz to
+// HealthHandler, every other path to FlowHandler. It dispatches on the path's prefix instead of through a
 // ServeMux of its own, so a flow request pays for one route lookup, the
 // Router's. Unclean paths ("/x/../admin/") are cleaned and redirected by
 // whichever ServeMux they reach, so they cannot skip the admin login.
 func (f *Flowd) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
+		case p == PathHealthz || p == PathReadyz:
+			f.health.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/admin/"):
 			f.ui.ServeHTTP(w, r)
 		case p == "/admin":

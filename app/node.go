@@ -77,6 +77,9 @@ func (a *App) OnChange(h Hook) { a.hooks = append(a.hooks, h) }
 // NodeID is this node's id in the node registry.
 func (a *App) NodeID() string { return a.node }
 
+// NewNodeID returns a random node id, "node-<12 hex digits>".
+func NewNodeID() string { return newNodeID() }
+
 func newNodeID() string {
 	var b [6]byte
 	rand.Read(b[:])
