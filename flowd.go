@@ -257,6 +257,21 @@ func (f *Flowd) EnsureAdminToken(ctx context.Context) (string, error) {
 	return f.tokens.Ensure(ctx)
 }
 
+// RotateAdminToken replaces the stored admin API token with a new random
+// one and returns it (to show once). Every node sharing the store refuses
+// the old token as soon as its feed brings the change. It fails when
+// Options.AdminToken fixes the token.
+func (f *Flowd) RotateAdminToken(ctx context.Context) (string, error) {
+	if f.tokens.Fixed() {
+		return "", errors.New("flowd: the admin token is fixed by Options.AdminToken (FLOWD_ADMIN_TOKEN)")
+	}
+	tok := app.NewToken()
+	if err := f.tokens.Set(ctx, tok); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
 // Start installs the examples on first start (later: upgrades unchanged
 // ones), deploys stored flows and starts the cron scheduler.
 func (f *Flowd) Start(ctx context.Context) error {

@@ -60,6 +60,9 @@ func (t *Tokens) Ensure(ctx context.Context) (string, error) {
 	return tok, t.Set(ctx, tok)
 }
 
+// Fixed reports whether the token is fixed (FLOWD_ADMIN_TOKEN).
+func (t *Tokens) Fixed() bool { return t.fixed != nil }
+
 // Set replaces the stored token.
 func (t *Tokens) Set(ctx context.Context, token string) error {
 	h := sha256.Sum256([]byte(token))
