@@ -335,6 +335,11 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 	if err := a.st.DeleteFlow(ctx, id, ifRev); err != nil {
 		return fmt.Errorf("delete flow %q: %w", id, err)
 	}
+	// A separate run store (a cluster's per-node traces) is not reached by
+	// the shared store's delete.
+	if err := a.runs.DeleteRuns(ctx, id); err != nil {
+		a.log.Warn("delete flow: its run traces stay", "flow", id, "err", err)
+	}
 	if a.following() {
 		return a.settle(ctx)
 	}

@@ -232,4 +232,16 @@ func TestRunsSeam(t *testing.T) {
 	if runs, err := shared.ListRuns(ctx, "a", 0); err != nil || len(runs) != 0 {
 		t.Errorf("runs in the shared store = %d, %v; want 0", len(runs), err)
 	}
+	// Deleting the flow reaches the separate run store too.
+	b, err := app.New(app.Config{Store: onlyShared{shared}, Runs: local, Registry: registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	if err := b.DeleteFlow(ctx, "a", store.AnyRev); err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := local.ListRuns(ctx, "a", 0); err != nil || len(runs) != 0 {
+		t.Errorf("runs of a deleted flow = %d, %v; want 0", len(runs), err)
+	}
 }

@@ -208,6 +208,13 @@ func (a *App) followOnce(ctx context.Context) error {
 		}
 		for _, id := range forget {
 			a.rt.Forget(id)
+			if any(a.runs) != any(a.st) {
+				// Each node keeps its own traces: the deleting node's
+				// DeleteFlow cannot reach this node's.
+				if err := a.runs.DeleteRuns(ctx, id); err != nil {
+					a.log.Warn("delete flow: its run traces stay on this node", "flow", id, "node", a.node, "err", err)
+				}
+			}
 		}
 		a.bump(ev.Rev)
 	}

@@ -190,7 +190,7 @@ func (s *Bolt) DesiredState(ctx context.Context) (DesiredState, error) {
 func (s *Bolt) Deploy(ctx context.Context, r DeployRequest) (int, int64, error) {
 	var n int
 	var gen int64
-	err := checkDeploy(r)
+	err := CheckDeploy(r)
 	if err == nil {
 		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
 			if r.IfGen != AnyRev && s.gen != r.IfGen {
@@ -214,23 +214,3 @@ func (s *Bolt) Deploy(ctx context.Context, r DeployRequest) (int, int64, error) 
 	}
 	return n, gen, nil
 }
-
-// checkDeploy validates a DeployRequest the same way on every backend.
-func checkDeploy(r DeployRequest) error {
-	if err := CheckFlowID(r.Flow); err != nil {
-		return err
-	}
-	if err := CheckNote(r.Note); err != nil {
-		return err
-	}
-	if r.Doc == nil && r.Version < 0 {
-		return fmt.Errorf("version %d: %w", r.Version, ErrInvalid)
-	}
-	if r.IfGen < AnyRev {
-		return fmt.Errorf("generation condition %d: %w", r.IfGen, ErrInvalid)
-	}
-	return nil
-}
-
-// CheckDeploy validates a DeployRequest (for other backends).
-func CheckDeploy(r DeployRequest) error { return checkDeploy(r) }

@@ -138,6 +138,27 @@ func (s *Bolt) trim(byTime, byID *bolt.Bucket) error {
 	return nil
 }
 
+// DeleteRuns removes every run of a flow.
+func (s *Bolt) DeleteRuns(ctx context.Context, flow string) error {
+	err := CheckFlowID(flow)
+	if err == nil {
+		err = s.update(ctx, func(tx *bolt.Tx) error {
+			runs, err := top(tx, bucketRuns)
+			if err != nil {
+				return err
+			}
+			if runs.Bucket([]byte(flow)) == nil {
+				return nil
+			}
+			return runs.DeleteBucket([]byte(flow))
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete runs of flow %s: %w", q(flow), err)
+	}
+	return nil
+}
+
 // ListRuns returns up to limit runs of a flow, newest first; limit <= 0
 // returns the whole ring. A flow without runs has an empty list, not
 // ErrNotFound: runs may be listed before the first one is recorded.

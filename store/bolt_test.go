@@ -659,6 +659,22 @@ func BenchmarkGetKV(b *testing.B) {
 	}
 }
 
+// BenchmarkUpdateKV is the write shape of sign-ins (one read-modify-write
+// of a small record per commit).
+func BenchmarkUpdateKV(b *testing.B) {
+	s := benchStore(b)
+	i := 0
+	for b.Loop() {
+		i++
+		key := fmt.Sprintf("k%04d", i%1000)
+		if err := s.UpdateKV(b.Context(), "ns", key, func(old []byte) ([]byte, error) {
+			return append(old[:0:0], "value"...), nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // The feed revision and the deploy generation survive a reopen: they keep
 // growing, and a watch from before the reopen is told to re-list.
 func TestBoltFeedAcrossReopen(t *testing.T) {

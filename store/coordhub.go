@@ -43,11 +43,14 @@ type heldLock struct {
 // calls HoldFence around every write and Close when the handle closes.
 type LocalCoordinator struct {
 	hub    *CoordHub
-	closed bool // under hub.mu
+	closed bool          // under hub.mu
+	done   chan struct{} // closed by Close: wakes this handle's waiters
 }
 
 // Join returns a new handle (a node) on the hub.
-func (h *CoordHub) Join() *LocalCoordinator { return &LocalCoordinator{hub: h} }
+func (h *CoordHub) Join() *LocalCoordinator {
+	return &LocalCoordinator{hub: h, done: make(chan struct{})}
+}
 
 var _ Coordinator = (*LocalCoordinator)(nil)
 
@@ -122,6 +125,7 @@ func (c *LocalCoordinator) Campaign(ctx context.Context, role string) (Leadershi
 		h.mu.Unlock()
 		select {
 		case <-cur.done:
+		case <-c.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -169,6 +173,7 @@ func (c *LocalCoordinator) lock(ctx context.Context, name string, wait bool) (fu
 		}
 		select {
 		case <-cur.freed:
+		case <-c.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -295,6 +300,7 @@ func (c *LocalCoordinator) Close() {
 		return
 	}
 	c.closed = true
+	close(c.done)
 	var lost []*leadership
 	for _, l := range h.roles {
 		if l.c == c {

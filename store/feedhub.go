@@ -154,8 +154,17 @@ func (h *FeedHub) serve(ctx context.Context, stop <-chan struct{}, pos int64, f 
 			return false
 		}
 	}
+	// final delivers the event that ends the watch; only the watcher's
+	// ctx stops it (the buffer usually has room).
+	final := func(err error) {
+		select {
+		case ch <- FeedEvent{Rev: pos, Err: err}:
+		case <-ctx.Done():
+		}
+	}
 	send := func(ev FeedEvent) bool {
-		if ev.Err == nil && stopped() {
+		if stopped() {
+			final(ErrClosed)
 			return false
 		}
 		select {
@@ -164,13 +173,7 @@ func (h *FeedHub) serve(ctx context.Context, stop <-chan struct{}, pos int64, f 
 		case <-ctx.Done():
 			return false
 		case <-stop:
-			if ev.Err == nil {
-				// Tell the watcher why, if it is still listening.
-				select {
-				case ch <- FeedEvent{Rev: pos, Err: ErrClosed}:
-				default:
-				}
-			}
+			final(ErrClosed)
 			return false
 		}
 	}
@@ -180,12 +183,12 @@ func (h *FeedHub) serve(ctx context.Context, stop <-chan struct{}, pos int64, f 
 		closed, wake := h.closed, h.wake
 		h.mu.Unlock()
 		if err != nil {
-			send(FeedEvent{Rev: pos, Err: err})
+			final(err)
 			return
 		}
 		if len(batch) == 0 {
 			if closed || stopped() {
-				send(FeedEvent{Rev: pos, Err: ErrClosed})
+				final(ErrClosed)
 				return
 			}
 			select {

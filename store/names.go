@@ -67,6 +67,23 @@ func CheckRun(r RunRecord) error {
 	return CheckName("run id", r.ID, MaxNameLen)
 }
 
+// CheckDeploy validates a DeployRequest the same way on every backend.
+func CheckDeploy(r DeployRequest) error {
+	if err := CheckFlowID(r.Flow); err != nil {
+		return err
+	}
+	if err := CheckNote(r.Note); err != nil {
+		return err
+	}
+	if r.Doc == nil && r.Version < 0 {
+		return fmt.Errorf("version %d: %w", r.Version, ErrInvalid)
+	}
+	if r.IfGen < AnyRev {
+		return fmt.Errorf("generation condition %d: %w", r.IfGen, ErrInvalid)
+	}
+	return nil
+}
+
 // Quote quotes a name for an error message, cut short so that a hostile
 // 100 KiB id does not become a 100 KiB log line.
 func Quote(s string) string {

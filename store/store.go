@@ -12,8 +12,10 @@
 //
 // Rules every backend shares live in backend-neutral files: name checks and
 // limits (CheckName and friends, names.go), sealing of secrets (Sealer,
-// seal.go), the schema version check (CheckSchema, schema.go), and the feed
-// hub (feedhub.go) a local backend publishes its commits through.
+// seal.go), the schema version check (CheckSchema, schema.go), and, for
+// backends whose commits happen in this process, the feed (FeedHub,
+// feedhub.go) and the coordinator (CoordHub, coordhub.go). docs/
+// architecture.md draws how the pieces fit.
 //
 // Records are opaque bytes to the store: the flow document, a run trace or a
 // keyset are encoded by their owners. The store only guarantees ordering,
@@ -121,6 +123,9 @@ type Runs interface {
 	// ListRuns returns up to limit runs of a flow, newest first.
 	ListRuns(ctx context.Context, flow string, limit int) ([]RunRecord, error)
 	GetRun(ctx context.Context, flow, id string) (RunRecord, error)
+	// DeleteRuns removes every run of a flow (a deleted flow's traces);
+	// nil when there are none.
+	DeleteRuns(ctx context.Context, flow string) error
 }
 
 // KV is plain (unencrypted) key/value records in namespaces: flow

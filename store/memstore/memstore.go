@@ -895,6 +895,21 @@ func (s *Store) AppendRuns(ctx context.Context, runs []store.RunRecord) error {
 	return nil
 }
 
+// DeleteRuns removes every run of a flow kept by this handle.
+func (s *Store) DeleteRuns(ctx context.Context, flow string) error {
+	err := store.CheckFlowID(flow)
+	if err == nil {
+		err = s.read(ctx, func(*state) error {
+			delete(s.runs, flow)
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete runs of flow %s: %w", store.Quote(flow), err)
+	}
+	return nil
+}
+
 // ListRuns returns up to limit runs of a flow, newest first (limit <= 0:
 // all).
 func (s *Store) ListRuns(ctx context.Context, flow string, limit int) ([]store.RunRecord, error) {

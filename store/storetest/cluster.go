@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -641,6 +642,7 @@ func RunNodes(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"Registry", testNodesRegistry},
 		{"FeedAcrossNodes", testNodesFeed},
 		{"CreateKVAcrossNodes", testNodesCreate},
+		{"CloseEndsWaits", testNodesCloseEndsWaits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -690,8 +692,17 @@ func testNodesCampaign(t *testing.T, a, b store.Store) {
 	if v, _ := a.GetKV(ctx, "ns", "k"); string(v) != "b" {
 		t.Errorf("value = %q, want b", v)
 	}
-	// b's handle closes without resigning: a can win again.
+	// b's handle closes without resigning: its leadership is lost (a
+	// write under its fence fails, whichever handle carries it) and a can
+	// win again.
+	fencedB := lb.Fenced(ctx)
 	must(t, "b Close", b.Close())
+	select {
+	case <-lb.Done():
+	default:
+		t.Error("b's Done not closed after its handle closed")
+	}
+	wantErr(t, "write under b's fence after b closed", a.SetKV(fencedB, "ns", "k", []byte("late")), store.ErrFenced)
 	la2, err := a.Campaign(ctx, "scheduler")
 	must(t, "a Campaign after b closed", err)
 	must(t, "a Resign", la2.Resign(ctx))
@@ -797,5 +808,104 @@ func testExpiry(t *testing.T, s store.Store) {
 	must(t, "UpdateKVUntil delete", e.UpdateKVUntil(ctx, "ns", "k", until, func([]byte) ([]byte, error) { return nil, nil }))
 	if _, err := s.GetKV(ctx, "ns", "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetKV after delete: %v", err)
+	}
+}
+
+// testDeleteRuns: a flow's runs go, another flow's stay; deleting none is
+// no error.
+func testDeleteRuns(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r := rs(t, s)
+	now := time.Now()
+	must(t, "AppendRuns", r.AppendRuns(ctx, []store.RunRecord{
+		{Flow: "a", ID: "1", Started: now}, {Flow: "a", ID: "2", Started: now}, {Flow: "b", ID: "1", Started: now},
+	}))
+	must(t, "DeleteRuns a", r.DeleteRuns(ctx, "a"))
+	must(t, "DeleteRuns a again", r.DeleteRuns(ctx, "a"))
+	if runs, err := r.ListRuns(ctx, "a", 0); err != nil || len(runs) != 0 {
+		t.Errorf("runs of a after DeleteRuns = %d, %v", len(runs), err)
+	}
+	if runs, err := r.ListRuns(ctx, "b", 0); err != nil || len(runs) != 1 {
+		t.Errorf("runs of b after deleting a's = %d, %v; want 1", len(runs), err)
+	}
+	must(t, "AppendRuns after DeleteRuns", r.AppendRuns(ctx, []store.RunRecord{{Flow: "a", ID: "3", Started: now}}))
+}
+
+// testFenceRace: fenced writes racing a Resign either commit before Resign
+// returns or fail with ErrFenced; none lands after. A backend that checks
+// the fence apart from the write (check, then write) fails this.
+func testFenceRace(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	l, err := s.Campaign(ctx, "scheduler")
+	must(t, "Campaign", err)
+	fenced := l.Fenced(ctx)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := s.UpdateKV(fenced, "ns", "n", increment)
+				if err != nil && !errors.Is(err, store.ErrFenced) {
+					t.Errorf("fenced UpdateKV: %v", err)
+					return
+				}
+			}
+		})
+	}
+	// Let some writes land, then resign in the middle of the stream.
+	guard := time.Now().Add(10 * time.Second) // a hang guard, not a timing assertion
+	for {
+		v, _ := s.GetKV(ctx, "ns", "n")
+		if n, err := strconv.Atoi(string(v)); err == nil && n >= 5 {
+			break
+		}
+		if time.Now().After(guard) {
+			close(stop)
+			wg.Wait()
+			t.Fatal("fenced writes never landed while leading")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	must(t, "Resign", l.Resign(ctx))
+	after, err := s.GetKV(ctx, "ns", "n")
+	must(t, "GetKV after Resign", err)
+	// The writers keep trying for a while; nothing more may land.
+	for range 20 {
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	final, err := s.GetKV(ctx, "ns", "n")
+	must(t, "GetKV", err)
+	if string(final) != string(after) {
+		t.Errorf("value moved from %s to %s after Resign returned: a fenced write landed", after, final)
+	}
+}
+
+// testNodesCloseEndsWaits: closing a handle ends its Campaign and Lock
+// waits with ErrClosed instead of leaving them blocked.
+func testNodesCloseEndsWaits(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	_, err := a.Campaign(ctx, "scheduler")
+	must(t, "a Campaign", err)
+	_, err = a.Lock(ctx, "start")
+	must(t, "a Lock", err)
+	errs := make(chan error, 2)
+	go func() { _, err := b.Campaign(ctx, "scheduler"); errs <- err }()
+	go func() { _, err := b.Lock(ctx, "start"); errs <- err }()
+	time.Sleep(20 * time.Millisecond) // let them wait (a pass either way)
+	must(t, "b Close", b.Close())
+	for range 2 {
+		select {
+		case err := <-errs:
+			wantErr(t, "wait of a closed handle", err, store.ErrClosed)
+		case <-time.After(10 * time.Second): // hang guard
+			t.Fatal("a closed handle's wait never ended")
+		}
 	}
 }

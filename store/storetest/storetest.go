@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"ReplaceSameID", testRunsReplace},
 			{"BatchAtomic", testRunsBatchAtomic},
 			{"Empty", testRunsEmpty},
+			{"DeleteRuns", testDeleteRuns},
 		}},
 		{"KV", []test{
 			{"CRUD", testKVCRUD},
@@ -98,6 +99,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Coordinator", []test{
 			{"Campaign", testCampaign},
 			{"ForeignFence", testForeignFence},
+			{"FenceRace", testFenceRace},
 			{"Lock", testLock},
 			{"LockExclusion", testLockExclusion},
 			{"Registry", testRegistry},
@@ -1003,6 +1005,7 @@ func everyMethod(s store.Store, fnCalled *bool) []call {
 			{"AppendRuns empty", func(ctx context.Context) error { return r.AppendRuns(ctx, nil) }},
 			{"ListRuns", func(ctx context.Context) error { _, err := r.ListRuns(ctx, "f", 10); return err }},
 			{"GetRun", func(ctx context.Context) error { _, err := r.GetRun(ctx, "f", "r1"); return err }},
+			{"DeleteRuns", func(ctx context.Context) error { return r.DeleteRuns(ctx, "f") }},
 		}...)
 	}
 	return calls
@@ -1082,6 +1085,7 @@ func testInvalidIDs(t *testing.T, s store.Store) {
 			{"ListRuns", func(ctx context.Context) error { _, err := rs(t, s).ListRuns(ctx, id, 1); return err }},
 			{"GetRun flow", func(ctx context.Context) error { _, err := rs(t, s).GetRun(ctx, id, "r1"); return err }},
 			{"GetRun id", func(ctx context.Context) error { _, err := rs(t, s).GetRun(ctx, "f", id); return err }},
+			{"DeleteRuns", func(ctx context.Context) error { return rs(t, s).DeleteRuns(ctx, id) }},
 			{"GetKV ns", func(ctx context.Context) error { _, err := s.GetKV(ctx, id, "k"); return err }},
 			{"SetKV ns", func(ctx context.Context) error { return s.SetKV(ctx, id, "k", nil) }},
 			{"DeleteKV ns", func(ctx context.Context) error { return s.DeleteKV(ctx, id, "k") }},
