@@ -63,6 +63,12 @@ type Options struct {
 	Env map[string]string
 	// MaxBodyBytes caps request bodies of flow endpoints (default 1 MiB).
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds reading one request body of a flow endpoint
+	// (default 15 s; negative: only the server's ReadTimeout applies).
+	// Give the http.Server serving Handler a ReadHeaderTimeout, a
+	// ReadTimeout of the same order (it covers the admin API and forms),
+	// an IdleTimeout, and serve it through LimitListener.
+	BodyReadTimeout time.Duration
 	// AdminPassword, if set, is the admin UI password (hashed at start);
 	// otherwise the one stored by `flowd admin password` is.
 	AdminPassword string
@@ -115,7 +121,8 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes, Logger: opts.Logger})
+	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes,
+		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger})
 	reg := engine.NewRegistry()
 	if err := core.Register(reg); err != nil {
 		return nil, fmt.Errorf("flowd: core blocks: %w", err)
@@ -149,7 +156,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
-	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Clients: clients, Users: users, Keysets: keysets},
+	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // SchemaV1 is the only flow document schema this engine reads.
@@ -302,6 +303,7 @@ func checkJSON(data []byte) *jsonPathError {
 		}
 	}
 	for {
+		start := dec.InputOffset()
 		tok, err := dec.Token()
 		if err == io.EOF {
 			if len(stack) != 0 {
@@ -312,8 +314,18 @@ func checkJSON(data []byte) *jsonPathError {
 		if err != nil {
 			return fail("malformed JSON at byte %d: %s", dec.InputOffset(), strings.TrimPrefix(err.Error(), "json: "))
 		}
+		str, isStr := tok.(string)
+		isKey := isStr && len(stack) > 0 && stack[len(stack)-1].obj && stack[len(stack)-1].expect
+		if isStr && !validText(data[start:dec.InputOffset()], str) {
+			// encoding/json would store U+FFFD in place of the bad bytes,
+			// so the flow exported later would not be the one imported.
+			if isKey {
+				return fail("key %+q is not valid UTF-8", str)
+			}
+			return fail("not valid UTF-8")
+		}
 		// A '}' also arrives where a key could: it closes the object (below).
-		if key, isKey := tok.(string); isKey && len(stack) > 0 && stack[len(stack)-1].obj && stack[len(stack)-1].expect {
+		if key := str; isKey {
 			top := &stack[len(stack)-1]
 			if top.keys[key] {
 				return fail("duplicate key %q", key)
@@ -335,6 +347,31 @@ func checkJSON(data []byte) *jsonPathError {
 		}
 		done()
 	}
+}
+
+// validText reports whether the JSON string literal in raw (with the
+// separators around it) decoded to s without replacing anything: raw is
+// valid UTF-8, and no \u escape named a lone UTF-16 surrogate (both
+// become U+FFFD in s).
+func validText(raw []byte, s string) bool {
+	if !utf8.Valid(raw) {
+		return false
+	}
+	if !strings.ContainsRune(s, utf8.RuneError) {
+		return true
+	}
+	// Every U+FFFD in s must stand in raw as itself or as \ufffd.
+	literal := bytes.Count(raw, []byte(string(utf8.RuneError)))
+	for i := 0; i < len(raw)-1; i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] == 'u' && i+6 <= len(raw) && strings.EqualFold(string(raw[i+2:i+6]), "fffd") {
+			literal++
+		}
+		i++ // skip the escaped character
+	}
+	return strings.Count(s, string(utf8.RuneError)) == literal
 }
 
 // nodePath splits a JSON path inside the nodes array ("nodes[2].config.x")

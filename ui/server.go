@@ -21,6 +21,8 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -161,11 +163,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		s.static.ServeHTTP(w, r)
 		return
-	case p == Prefix+"/login":
-		s.login(w, r)
-		return
 	case strings.HasPrefix(p, Prefix+"/api/") || p == Prefix+"/api":
-		s.serveAPI(w, r)
+		s.serveAPI(w, r) // the API caps and answers its bodies itself
+		return
+	}
+	if !safeMethod(r.Method) {
+		limit := int64(maxFormBytes)
+		if p == Prefix+"/login" {
+			limit = maxLoginBytes
+		}
+		var ok bool
+		if w, ok = limitBody(w, r, limit); !ok {
+			return
+		}
+	}
+	if p == Prefix+"/login" {
+		s.login(w, r)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -264,3 +277,68 @@ func (s *Server) App() *app.App { return s.d.App }
 
 // Logger returns the UI's logger.
 func (s *Server) Logger() *slog.Logger { return s.log }
+
+// maxLoginBytes caps the login form (a password and a redirect target).
+const maxLoginBytes = 64 << 10
+
+// limitBody caps the body of a form post at limit bytes. A body announced
+// larger is answered 413 at once (ok false). One that turns out larger
+// while a handler reads it is answered 413 too, whatever error answer the
+// handler was about to give ("bad form", a refused CSRF token): the
+// returned writer replaces it.
+func limitBody(w http.ResponseWriter, r *http.Request, limit int64) (_ http.ResponseWriter, ok bool) {
+	if r.ContentLength > limit {
+		tooLarge(w, limit)
+		return w, false
+	}
+	b := &cappedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit)}
+	r.Body = b
+	return &cappedWriter{ResponseWriter: w, body: b, limit: limit}, true
+}
+
+func tooLarge(w http.ResponseWriter, limit int64) {
+	w.Header().Del("Content-Length")
+	http.Error(w, fmt.Sprintf("request body too large: at most %d bytes", limit), http.StatusRequestEntityTooLarge)
+}
+
+// cappedBody notes when its reader hit the limit.
+type cappedBody struct {
+	io.ReadCloser
+	hit bool
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if _, over := errors.AsType[*http.MaxBytesError](err); over {
+		b.hit = true
+	}
+	return n, err
+}
+
+// cappedWriter turns an error answer given after the body hit its limit
+// into 413.
+type cappedWriter struct {
+	http.ResponseWriter
+	body     *cappedBody
+	limit    int64
+	replaced bool
+}
+
+func (w *cappedWriter) WriteHeader(code int) {
+	if w.body.hit && code >= 400 && code != http.StatusRequestEntityTooLarge {
+		w.replaced = true
+		tooLarge(w.ResponseWriter, w.limit)
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *cappedWriter) Write(p []byte) (int, error) {
+	if w.replaced {
+		return len(p), nil // the handler's text for an answer it did not give
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *cappedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

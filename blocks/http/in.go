@@ -89,6 +89,11 @@ func routePattern(method, path string) (string, []string, error) {
 	if !strings.HasPrefix(path, "/") {
 		return "", nil, errors.New(`must start with "/" (a path only: no scheme, host or method)`)
 	}
+	if path == AdminPrefix || strings.HasPrefix(path, AdminPrefix+"/") {
+		// flowd serves its admin UI and API there before the router sees
+		// the request: such a route would deploy and never run.
+		return "", nil, errors.New(`must not be under "` + AdminPrefix + `": flowd's admin UI and API answer every path there`)
+	}
 	for i := 0; i < len(path); i++ {
 		if c := path[i]; c <= ' ' || c == 0x7f {
 			return "", nil, errors.New("must not contain spaces or control characters")
@@ -379,11 +384,12 @@ func (t *inTrigger) message(w http.ResponseWriter, r *http.Request, rd *redispat
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return msg, 0, nil
 	}
+	t.router.bodyStart(w)
+	// The buffer grows as bytes arrive, never to the announced length
+	// first: a client announcing a large body and sending nothing must not
+	// cost the memory it announced.
 	buf := getBuf()
 	defer putBuf(buf)
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, t.maxBody)); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, 0, t.tooLarge()

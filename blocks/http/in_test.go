@@ -324,6 +324,9 @@ func TestInDeployErrors(t *testing.T) {
 		{"max_body over the cap", map[string]any{"path": "/a", "max_body": 11 << 20}, "max_body", "at most 10485760"},
 		{"max_body over the message limit", map[string]any{"path": "/a", "max_body": 3 << 20}, "max_body", "message size limit (2 MiB)"},
 		{"max_body zero", map[string]any{"path": "/a", "max_body": 0}, "max_body", "at least 1"},
+		{"admin root", map[string]any{"path": "/admin"}, "path", `must not be under "/admin": flowd's admin UI and API answer every path there`},
+		{"admin subtree", map[string]any{"path": "/admin/"}, "path", `must not be under "/admin"`},
+		{"admin page", map[string]any{"path": "/admin/hooks/{id}", "method": "POST"}, "path", `must not be under "/admin"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // RouterOptions configure a Router.
@@ -17,7 +18,21 @@ type RouterOptions struct {
 	MaxBodyBytes int64
 	// Logger receives route changes and refused claims (default: discarded).
 	Logger *slog.Logger
+	// BodyReadTimeout bounds reading one request body, counted from the
+	// moment the route starts reading it (default 15 s; negative: no
+	// deadline of the router's own, the server's ReadTimeout alone). A
+	// client trickling its body slower is answered 400 and its connection
+	// closed. Once a body is read to its end net/http lifts the read
+	// deadline, so it does not cut a run that takes longer.
+	BodyReadTimeout time.Duration
 }
+
+// DefaultBodyReadTimeout is RouterOptions.BodyReadTimeout when left zero.
+const DefaultBodyReadTimeout = 15 * time.Second
+
+// AdminPrefix is the path flowd serves its admin UI and API under; no
+// http.in route may claim it.
+const AdminPrefix = "/admin"
 
 // RouteInfo describes one served route, for the admin UI.
 type RouteInfo struct {
@@ -34,8 +49,9 @@ type RouteInfo struct {
 // claimed path with another method 405 {"error":"method_not_allowed"}
 // with an Allow header.
 type Router struct {
-	maxBody int64
-	log     *slog.Logger
+	maxBody     int64
+	bodyTimeout time.Duration // <= 0: none of the router's own
+	log         *slog.Logger
 
 	mu     sync.Mutex // guards claims and seq; serializes table builds
 	claims []*claim
@@ -70,10 +86,39 @@ func NewRouter(opts RouterOptions) *Router {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	rt := &Router{maxBody: opts.MaxBodyBytes, log: opts.Logger}
+	if opts.BodyReadTimeout == 0 {
+		opts.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	rt := &Router{maxBody: opts.MaxBodyBytes, bodyTimeout: opts.BodyReadTimeout, log: opts.Logger}
 	t, _ := rt.build(nil, nil)
 	rt.cur.Store(t)
 	return rt
+}
+
+// bodyStart sets the read deadline of the request body about to be read.
+// Writers that cannot set deadlines (a test recorder, some middleware)
+// are left to the server's own timeouts.
+func (rt *Router) bodyStart(w http.ResponseWriter) {
+	if rt.bodyTimeout > 0 {
+		setReadDeadline(w, time.Now().Add(rt.bodyTimeout))
+	}
+}
+
+// setReadDeadline does what http.ResponseController.SetReadDeadline does
+// (find the writer that can, through Unwrap), without the controller's
+// allocation.
+func setReadDeadline(w http.ResponseWriter, t time.Time) {
+	for {
+		switch x := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			_ = x.SetReadDeadline(t)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // ServeHTTP routes a request to the http.in that claims it.

@@ -43,6 +43,9 @@ type cli struct {
 	// (serve's --hash-concurrency, --hash-wait; zero: flowd's defaults).
 	hashConcurrency int
 	hashWait        time.Duration
+	// limits are serve's connection, timeout and body bounds (nil
+	// outside serve: the defaults of flowd.Options apply).
+	limits *serveLimits
 }
 
 var errSilent = errors.New("silent")
@@ -153,7 +156,12 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 		}
 		snaps = n
 	}
-	return flowd.New(flowd.Options{Store: st, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
+	var maxBody int64
+	var bodyTimeout time.Duration
+	if c.limits != nil {
+		maxBody, bodyTimeout = c.limits.maxBody, c.limits.read
+	}
+	return flowd.New(flowd.Options{Store: st, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
 		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait,
 		// Behind a TLS-terminating proxy flowd itself speaks http, but an
@@ -204,7 +212,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		"argon2id computations at once (19 MiB each) for secrets and passwords (env FLOWD_HASH_CONCURRENCY)")
 	fs.DurationVar(&c.hashWait, "hash-wait", wait,
 		"how long a request waits for a hashing slot before 503 (env FLOWD_HASH_WAIT)")
+	c.limits = c.bindLimits(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := c.limits.check(); err != nil {
 		return err
 	}
 	if c.hashConcurrency < 1 || c.hashConcurrency > 256 {
@@ -251,6 +263,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	defer ln.Close()
+	ln = c.limits.listener(ln)
 	addr := ln.Addr().String()
 	base := c.scheme() + "://" + addr
 	if c.issuer == "" {
@@ -277,9 +290,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	_ = c.writeAddrFile(base)
 	defer os.Remove(filepath.Join(c.data, addrFile))
 
-	srv := &http.Server{Handler: fd.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), TLSConfig: tlsConf}
+	srv := c.limits.server(fd.Handler())
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	srv.TLSConfig = tlsConf
 
 	fmt.Fprintf(c.stdout, "flowd listening on %s (data: %s, issuer: %s)\n", base, c.data, c.issuer)
 	if c.getenv("FLOWD_ADMIN_TOKEN") != "" {

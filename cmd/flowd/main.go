@@ -130,6 +130,11 @@ Common flags and environment:
                 (FLOWD_TLS_CERT, FLOWD_TLS_KEY; both or neither; the files are
                 read again when they change, so renewals need no restart)
 
+Serve limits (README "Limits an operator can set"):
+  --max-conns N (FLOWD_MAX_CONNS, 4096), --max-conns-per-addr N (FLOWD_MAX_CONNS_PER_ADDR, 256;
+  0 behind a reverse proxy), --read-header-timeout D (5s), --read-timeout D (15s, whole
+  request), --idle-timeout D (60s), --max-body BYTES (FLOWD_MAX_BODY, 1048576)
+
 Commands that change data use the running server's admin API when a server
 holds the data folder (token from FLOWD_ADMIN_TOKEN or DIR/admin.token; over
 https they trust only the server's own certificate file).

@@ -8,6 +8,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -212,19 +213,22 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return io.ReadAll(r.Body)
 }
 
-// DecodeJSON strictly decodes a small JSON request body into v.
+// DecodeJSON decodes a small JSON request body into the struct v as
+// strictly as flow documents are read: the body must be one JSON object
+// (not null, not followed by more data), in valid UTF-8, without
+// duplicate keys or unknown fields (names match exactly, not ignoring
+// case). Errors say what is wrong in the API's own words: the field and
+// the JSON type it wants. An empty body leaves v as it is.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	body, err := ReadBody(w, r, 1<<20)
 	if err != nil {
 		return err
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return Errorf(http.StatusBadRequest, "bad_request", "request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	if err := decodeStrict(body, v); err != nil {
+		return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
 	}
 	return nil
 }
