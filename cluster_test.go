@@ -63,9 +63,26 @@ func (l *sinkLog) all() []fired {
 	return slices.Clone(l.runs)
 }
 
-// sinkBlocks registers test.sink, which records the node and the tick.
+// picky is a trigger that cannot start on node b.
+type picky struct{ node string }
+
+func (picky) Process(context.Context, *engine.Exec, engine.Msg) (string, error) { return "out", nil }
+func (p picky) Start(context.Context, *engine.TriggerContext) error {
+	if p.node == "b" {
+		return errors.New("cannot start on b")
+	}
+	return nil
+}
+func (picky) Stop(context.Context) error { return nil }
+
+// sinkBlocks registers test.sink, which records the node and the tick,
+// and test.picky, a trigger that starts on every node but b.
 func sinkBlocks(node string, log *sinkLog) func(*engine.Registry) error {
 	return func(reg *engine.Registry) error {
+		if err := reg.Register(engine.Spec{Type: "test.picky", Trigger: true, Outputs: []string{"out"}},
+			func(*engine.Setup) (engine.Block, error) { return picky{node: node}, nil }); err != nil {
+			return err
+		}
 		return reg.Register(engine.Spec{Type: "test.sink", Outputs: []string{"out"}},
 			func(*engine.Setup) (engine.Block, error) {
 				return engine.BlockFunc(func(_ context.Context, _ *engine.Exec, m engine.Msg) (string, error) {
@@ -194,6 +211,35 @@ func TestTwoNodes(t *testing.T) {
 		if !asValidation(err, &ve) || ve[0].Node != "in" || ve[0].Field != "path" {
 			t.Fatalf("deploy at /healthz: %v, want a validation error on node in, field path", err)
 		}
+	})
+
+	t.Run("a flow that cannot start on one node is listed in its registry entry", func(t *testing.T) {
+		doc := `{"schema":"flowd/v1","id":"picky","name":"picky","nodes":[{"id":"p","type":"test.picky","x":0,"y":0}],"wires":[]}`
+		if _, err := c.a.App().Import(ctx, []byte(doc), true); err != nil {
+			t.Fatalf("deploy on a (where it starts): %v", err)
+		}
+		eventually(t, "b reports the flow it could not start", func() bool {
+			nodes, err := c.mem.Nodes(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range nodes {
+				if n.ID == "b" {
+					return strings.Contains(n.Problems["picky"], "cannot start on b")
+				}
+			}
+			return false
+		})
+		if code, body := get(c.b.Handler(), "/readyz", ""); code != 503 || !strings.Contains(body, `"flows":"failing"`) {
+			t.Errorf("b /readyz = %d %s, want 503 with flows failing", code, body)
+		}
+		if code, body := get(c.a.Handler(), "/readyz", ""); code != 200 {
+			t.Errorf("a /readyz = %d %s, want 200", code, body)
+		}
+		if err := c.a.App().DeleteFlow(ctx, "picky", store.AnyRev); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "b is ready again", func() bool { code, _ := get(c.b.Handler(), "/readyz", ""); return code == 200 })
 	})
 
 	t.Run("a rotation on one is signed with and published by the other", func(t *testing.T) {
