@@ -279,8 +279,13 @@ func (f *Flowd) RotateAdminToken(ctx context.Context) (string, error) {
 	return tok, nil
 }
 
-// Start installs the examples on first start (later: upgrades unchanged
-// ones), deploys stored flows and starts the cron scheduler.
+// Start starts the cron scheduler (it ticks while this node holds the
+// store's scheduler role: on bbolt, always), registers this node and
+// starts following the store: every deployed flow is deployed here, and
+// later deploys, keyset changes, admin token and variable writes made on
+// any node follow (see docs/architecture.md). Then, under the store's
+// cluster lock, it installs the examples on first start (later: upgrades
+// unchanged ones).
 func (f *Flowd) Start(ctx context.Context) error {
 	f.sched.Start()
 	return f.app.Start(ctx)
