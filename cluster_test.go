@@ -17,6 +17,7 @@ import (
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/memstore"
@@ -230,12 +231,17 @@ func TestTwoNodes(t *testing.T) {
 			}
 			return false
 		})
-		if code, body := get(c.b.Handler(), "/readyz", ""); code != 503 || !strings.Contains(body, `"flows":"failing"`) {
-			t.Errorf("b /readyz = %d %s, want 503 with flows failing", code, body)
+		// /readyz answers are reused for a quarter of a second: ask Ready.
+		if got := c.b.Ready(ctx); got["flows"] != "failing" {
+			t.Errorf("b Ready = %v, want flows failing", got)
 		}
-		if code, body := get(c.a.Handler(), "/readyz", ""); code != 200 {
-			t.Errorf("a /readyz = %d %s, want 200", code, body)
+		if got := c.a.Ready(ctx); got["flows"] != "ok" {
+			t.Errorf("a Ready = %v, want flows ok", got)
 		}
+		eventually(t, "b /readyz answers 503", func() bool {
+			code, body := get(c.b.Handler(), "/readyz", "")
+			return code == 503 && strings.Contains(body, `"flows":"failing"`)
+		})
 		if err := c.a.App().DeleteFlow(ctx, "picky", store.AnyRev); err != nil {
 			t.Fatal(err)
 		}
@@ -292,6 +298,32 @@ func TestTwoNodes(t *testing.T) {
 		})
 		if code, _ := get(c.b.Handler(), "/admin/api/flows", tok); code != 200 {
 			t.Errorf("b refuses the new token: %d", code)
+		}
+	})
+
+	t.Run("a client secret replaced on one is refused by the other", func(t *testing.T) {
+		s1, s2 := "first-secret-0123456789", "second-secret-0123456789"
+		if _, _, err := c.a.Clients().Add(ctx, oauth.Client{ID: "svc"}, s1); err != nil {
+			t.Fatal(err)
+		}
+		// b verifies s1 once: its hasher now remembers the success.
+		if _, err := c.b.Clients().Authenticate(ctx, "svc", s1); err != nil {
+			t.Fatalf("b refuses the first secret: %v", err)
+		}
+		if err := c.a.Clients().Remove(ctx, "svc"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.b.Clients().Authenticate(ctx, "svc", s1); !errors.Is(err, oauth.ErrInvalidClient) {
+			t.Fatalf("b after the client was removed on a: %v, want ErrInvalidClient", err)
+		}
+		if _, _, err := c.a.Clients().Add(ctx, oauth.Client{ID: "svc"}, s2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.b.Clients().Authenticate(ctx, "svc", s1); !errors.Is(err, oauth.ErrInvalidClient) {
+			t.Errorf("b with the replaced secret: %v, want ErrInvalidClient", err)
+		}
+		if _, err := c.b.Clients().Authenticate(ctx, "svc", s2); err != nil {
+			t.Errorf("b refuses the new secret: %v", err)
 		}
 	})
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/flowd/flowd/engine"
@@ -27,10 +28,14 @@ const (
 )
 
 // readyTimeout bounds the store calls of one /readyz; feedStale is how long
-// this node may lag behind the store's newest revision and stay ready.
+// this node may lag behind the store's newest revision and stay ready;
+// readyEvery is how long one answer of /readyz is reused, so that probes
+// (which carry no credentials) cannot make the store work harder than a
+// few reads per second however many arrive.
 const (
 	readyTimeout = 2 * time.Second
 	feedStale    = time.Second
+	readyEvery   = 250 * time.Millisecond
 )
 
 // HealthHandler serves GET /healthz and GET /readyz (Handler already
@@ -50,13 +55,33 @@ func (f *Flowd) Ready(ctx context.Context) map[string]string {
 	return map[string]string{"store": r.Store, "feed": r.Feed, "keys": keys, "flows": r.Flows}
 }
 
+// readyCache holds the last /readyz answer; mu also makes concurrent
+// probes wait for one check instead of running their own.
+type readyCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	checks map[string]string
+}
+
+func (c *readyCache) get(ctx context.Context, f *Flowd) map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.checks == nil || time.Since(c.at) >= readyEvery {
+		c.checks, c.at = f.Ready(ctx), time.Now()
+	}
+	return c.checks
+}
+
 func newHealth(f *Flowd) http.Handler {
+	cache := &readyCache{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		writeHealth(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET "+PathReadyz, func(w http.ResponseWriter, r *http.Request) {
-		checks := f.Ready(r.Context())
+		// Not the request's own ctx: a client that hangs up must not
+		// leave "unavailable" in the cache for the next probe.
+		checks := cache.get(context.WithoutCancel(r.Context()), f)
 		code, status := http.StatusOK, "ready"
 		for _, v := range checks {
 			if v != "ok" {

@@ -83,7 +83,13 @@ func TestHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, "/healthz", 200, answer{Status: "ok"})
-		code, body := get(fd.Handler(), "/readyz", "")
+		// An answer is reused for a quarter of a second.
+		var code int
+		var body string
+		eventually(t, "/readyz says the store is unavailable", func() bool {
+			code, body = get(fd.Handler(), "/readyz", "")
+			return code != 200
+		})
 		if code != 503 || !strings.Contains(body, `"store":"unavailable"`) || strings.Contains(body, "closed") {
 			t.Errorf("GET /readyz with the store closed = %d %s, want 503, store unavailable, no error text", code, body)
 		}
