@@ -294,8 +294,9 @@ func (a *App) waitApplied(ctx context.Context, rev int64) error {
 // reconcile makes the runtime run the desired state: flows no longer
 // deployed stop first (freeing their routes), then every flow whose
 // version differs is built and swapped in. A version that failed here is
-// tried again on the next pass only if something was deployed since (full
-// is set after a re-list).
+// tried again on the next pass (the next deploy anywhere, or a re-list):
+// a route freed meanwhile may let it start. full marks the first pass
+// after a (re-)list, which always reports to the node registry.
 func (a *App) reconcile(ctx context.Context, full bool) {
 	ds, err := a.st.DesiredState(ctx)
 	if err != nil {
