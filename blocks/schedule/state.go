@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/flowd/flowd/store"
 )
 
 // StateStore persists one small JSON record per schedule. store.KV
@@ -122,6 +124,11 @@ func claim(ctx context.Context, st StateStore, key string, base record, schedule
 	return out, err
 }
 
+// getter is the read a StateStore may also have (store.KV does).
+type getter interface {
+	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+}
+
 // errReadOnly aborts a read-only UpdateKV: reading through the one method
 // the store interface needs, without writing.
 var errReadOnly = errors.New("schedule: read only")
@@ -131,11 +138,24 @@ var errReadOnly = errors.New("schedule: read only")
 // firing one they did not, and resuming it rewrites the record.
 func loadRecord(ctx context.Context, st StateStore, key string) (rec record, corrupt bool, err error) {
 	var raw []byte
-	err = st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
-		raw = old
-		return nil, errReadOnly
-	})
-	if err != nil && !errors.Is(err, errReadOnly) {
+	if g, ok := st.(getter); ok {
+		// A plain read where the store has one (store.KV): reloads follow
+		// every tick on every node, and a read-only UpdateKV may take the
+		// store's write lock.
+		raw, err = g.GetKV(ctx, Namespace, key)
+		if errors.Is(err, store.ErrNotFound) {
+			raw, err = nil, nil
+		}
+	} else {
+		err = st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
+			raw = old
+			return nil, errReadOnly
+		})
+		if errors.Is(err, errReadOnly) {
+			err = nil
+		}
+	}
+	if err != nil {
 		return record{}, false, err
 	}
 	if raw == nil {
