@@ -141,6 +141,7 @@ func New(opts Options) (*Flowd, error) {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
+	keysets.Log = opts.Logger
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
