@@ -126,3 +126,64 @@ func TestLeadershipAndClaims(t *testing.T) {
 		}
 	})
 }
+
+// A tick claimed by a node that died in its run is run again by the next
+// scheduler to start (or win the role) when the schedule sets catch_up:
+// at least once. Without catch_up it is not (at most once).
+func TestUnfinishedTickRunsAgain(t *testing.T) {
+	tick := time.Date(2026, 3, 10, 3, 0, 0, 0, time.UTC) // fixedNow is 12:00 that day
+	seeded := record{Spec: "0 3 * * *", Timezone: "UTC", Armed: tick.Add(-72 * time.Hour),
+		LastFired: tick.Add(-24 * time.Hour), FiredFor: tick.Add(-24 * time.Hour),
+		ClaimedFor: tick, ClaimedBy: "dead-node", ClaimedAt: tick}
+	cases := []struct {
+		name     string
+		catchUp  bool
+		rec      record
+		wantRuns int
+	}{
+		{"catch_up runs the unfinished tick again", true, seeded, 1},
+		{"without catch_up it stays lost", false, seeded, 0},
+		{"a finished tick does not run again", true, func() record { r := seeded; r.FiredFor = tick; return r }(), 0},
+		{"a tick of a replaced spec does not run again", true, func() record { r := seeded; r.Armed = tick.Add(time.Hour); return r }(), 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := newMemKV(t)
+			st.seed(t, "f/tick", c.rec)
+			e := newEnv(t, Options{State: st, Now: func() time.Time { return fixedNow }, Node: "n1"})
+			if err := e.rt.Deploy(t.Context(), tickFlow(t, "f", map[string]any{"spec": "0 3 * * *", "catch_up": c.catchUp}), 1); err != nil {
+				t.Fatal(err)
+			}
+			e.s.Start()
+			e.s.waitCatchUps()
+			runs := e.drain()
+			if len(runs) != c.wantRuns {
+				t.Fatalf("runs = %d, want %d", len(runs), c.wantRuns)
+			}
+			got := st.get(t, "f/tick")
+			if c.wantRuns == 0 {
+				if !got.FiredFor.Equal(c.rec.FiredFor) || got.ClaimedBy != c.rec.ClaimedBy {
+					t.Errorf("record changed: %+v", got)
+				}
+				return
+			}
+			sch, _ := runs[0]["schedule"].(map[string]any)
+			if sch["scheduled_for"] != tick.Format(time.RFC3339) || sch["catch_up"] != true {
+				t.Errorf("message schedule = %v, want scheduled_for %s and catch_up", sch, tick)
+			}
+			if !got.FiredFor.Equal(tick) || got.ClaimedBy != "n1" || got.LastRun == nil || !got.LastRun.CatchUp {
+				t.Errorf("record after the re-run = %+v, want fired_for %s, claimed by n1, a catch-up run", got, tick)
+			}
+			// A second start finds it finished.
+			e2 := newEnv(t, Options{State: st, Now: func() time.Time { return fixedNow }, Node: "n2"})
+			if err := e2.rt.Deploy(t.Context(), tickFlow(t, "f", map[string]any{"spec": "0 3 * * *", "catch_up": true}), 1); err != nil {
+				t.Fatal(err)
+			}
+			e2.s.Start()
+			e2.s.waitCatchUps()
+			if runs := e2.drain(); len(runs) != 0 {
+				t.Errorf("a later start ran it again: %d runs", len(runs))
+			}
+		})
+	}
+}

@@ -168,7 +168,7 @@ func (t *trigger) message(at, scheduledFor time.Time, kind fireKind) engine.Msg 
 		"timezone":      t.c.zone,
 		"fired_at":      at.UTC().Format(time.RFC3339),
 		"scheduled_for": scheduledFor.UTC().Format(time.RFC3339),
-		"catch_up":      kind == kindCatchUp,
+		"catch_up":      kind.catchingUp(),
 		"manual":        kind == kindManual,
 	}}
 	if t.payload != nil {

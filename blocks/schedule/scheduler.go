@@ -437,6 +437,15 @@ func (s *Scheduler) catchUp(ctx context.Context, wg *sync.WaitGroup, reg *regist
 	now := s.now()
 	first := reg.t.c.sched.Next(base)
 	if first.IsZero() || first.After(now) {
+		// No tick missed. One claimed whose run never finished (the node
+		// died in it) runs again: at least once, for schedules that set
+		// catch_up (jose.rotate rotates once per tick however often).
+		// A tick of a spec replaced since (armed later) is not run again.
+		if redo := rec.unfinished(); !redo.IsZero() && !rec.Armed.After(redo) {
+			s.log.Info("schedule: running again a tick whose run did not finish", "flow", reg.slot.flow,
+				"node", reg.slot.node, "scheduled_for", redo, "claimed_by", rec.ClaimedBy)
+			s.fire(ctx, reg, kindRedo, now, redo)
+		}
 		return
 	}
 	missed := latestTick(reg.t.c.sched, first, now)
@@ -451,7 +460,11 @@ const (
 	kindTick fireKind = iota
 	kindCatchUp
 	kindManual
+	kindRedo // a catch-up of a claimed tick whose run did not finish
 )
+
+// catchingUp: the run's message and record say catch_up.
+func (k fireKind) catchingUp() bool { return k == kindCatchUp || k == kindRedo }
 
 // fire runs the flow once. One run per schedule at a time: a tick or
 // catch-up that finds one in flight is skipped (a slow key rotation must
@@ -475,7 +488,7 @@ func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, 
 	}
 	defer func() { <-sl.busy }()
 	if kind != kindManual {
-		if err := s.claim(ctx, sl, scheduledFor); err != nil {
+		if err := s.claim(ctx, sl, scheduledFor, kind == kindRedo); err != nil {
 			return nil, err
 		}
 	}
@@ -484,17 +497,17 @@ func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, 
 		// The version was replaced as it fired; the new one has the schedule.
 		return nil, err
 	}
-	s.recordRun(ctx, sl, kind, at, tr, err)
+	s.recordRun(ctx, sl, kind, at, scheduledFor, tr, err)
 	return tr, err
 }
 
 // claim records that this node serves the tick, under the run's (fenced)
 // context: a paused schedule, a tick another node claimed, or a lost
 // leadership (store.ErrFenced) refuse it, and nothing runs.
-func (s *Scheduler) claim(ctx context.Context, sl *slot, scheduledFor time.Time) error {
+func (s *Scheduler) claim(ctx context.Context, sl *slot, scheduledFor time.Time, redo bool) error {
 	sl.rmu.Lock()
 	defer sl.rmu.Unlock()
-	rec, err := claim(ctx, s.state, sl.key, sl.rec, scheduledFor, s.now(), s.node)
+	rec, err := claim(ctx, s.state, sl.key, sl.rec, scheduledFor, s.now(), s.node, redo)
 	switch {
 	case err == nil:
 		sl.rec = rec
@@ -571,8 +584,8 @@ const stateTimeout = 10 * time.Second
 // recordRun writes the run's head and, for ticks and catch-ups, the
 // last-fired time. A failed run still fired: catch-up is for ticks that
 // never happened, not for runs that went wrong.
-func (s *Scheduler) recordRun(ctx context.Context, sl *slot, kind fireKind, at time.Time, tr *engine.Trace, runErr error) {
-	ri := &RunInfo{Status: engine.StatusOK, At: at.UTC(), Manual: kind == kindManual, CatchUp: kind == kindCatchUp}
+func (s *Scheduler) recordRun(ctx context.Context, sl *slot, kind fireKind, at, scheduledFor time.Time, tr *engine.Trace, runErr error) {
+	ri := &RunInfo{Status: engine.StatusOK, At: at.UTC(), Manual: kind == kindManual, CatchUp: kind.catchingUp()}
 	if tr != nil {
 		ri.ID, ri.Status, ri.Error = tr.ID, tr.Status, tr.Error
 	}
@@ -586,6 +599,9 @@ func (s *Scheduler) recordRun(ctx context.Context, sl *slot, kind fireKind, at t
 		r.LastRun = ri
 		if kind != kindManual {
 			r.LastFired = at.UTC()
+			if scheduledFor.After(r.FiredFor) {
+				r.FiredFor = scheduledFor.UTC()
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)

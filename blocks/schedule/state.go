@@ -39,6 +39,10 @@ type record struct {
 	ClaimedFor time.Time `json:"claimed_for,omitzero"`
 	ClaimedBy  string    `json:"claimed_by,omitempty"`
 	ClaimedAt  time.Time `json:"claimed_at,omitzero"`
+	// FiredFor is the newest tick whose run finished (failed runs
+	// included). ClaimedFor after it: the node that claimed that tick
+	// died in its run; catch_up runs it again.
+	FiredFor time.Time `json:"fired_for,omitzero"`
 
 	Spec      string    `json:"spec,omitempty"`
 	Timezone  string    `json:"timezone,omitempty"`
@@ -78,9 +82,7 @@ func (r *record) arm(spec, zone string, now time.Time) bool {
 }
 
 // baseline is the time after which a tick counts as missed: a claimed
-// tick is not missed, even if the node that claimed it died in its run
-// (at most once; a re-run of a rotation would be harmless, see
-// jose.RotateOptions.For, but other flows may not be).
+// tick is not missed (unfinished() tells the one whose run died).
 func (r *record) baseline() time.Time {
 	b := r.Armed
 	if r.LastFired.After(b) {
@@ -92,6 +94,15 @@ func (r *record) baseline() time.Time {
 	return b
 }
 
+// unfinished is the claimed tick whose run never finished (its node died
+// in it), or zero.
+func (r *record) unfinished() time.Time {
+	if r.ClaimedFor.After(r.FiredFor) {
+		return r.ClaimedFor
+	}
+	return time.Time{}
+}
+
 // Why a claim was refused.
 var (
 	errPaused  = errors.New("schedule: paused")
@@ -100,9 +111,10 @@ var (
 
 // claim records, in one transaction, that node runs the tick scheduledFor:
 // refused (nothing written) when the schedule is paused or the tick (or a
-// later one) is claimed already. base stands in for a record that does not
+// later one) is claimed already; with redo, the tick may be claimed again
+// while its run never finished. base stands in for a record that does not
 // decode (paused).
-func claim(ctx context.Context, st StateStore, key string, base record, scheduledFor, now time.Time, node string) (record, error) {
+func claim(ctx context.Context, st StateStore, key string, base record, scheduledFor, now time.Time, node string, redo bool) (record, error) {
 	var out record
 	err := st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
 		out = base
@@ -115,6 +127,7 @@ func claim(ctx context.Context, st StateStore, key string, base record, schedule
 		switch {
 		case out.Paused:
 			return nil, errPaused
+		case redo && out.unfinished().Equal(scheduledFor):
 		case !out.ClaimedFor.Before(scheduledFor):
 			return nil, errClaimed
 		}
