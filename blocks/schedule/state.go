@@ -26,7 +26,9 @@ const Namespace = "schedule"
 // record is what survives a restart, per schedule:
 //
 //	schedule/<flow>/<node> -> {"paused": true, "spec": "0 3 * * *", "timezone": "UTC",
-//	                           "armed": "...", "last_fired": "...", "last_run": {...}}
+//	                           "armed": "...", "last_fired": "...", "last_run": {...},
+//	                           "claimed_for": "...", "claimed_by": "node-1", "claimed_at": "...",
+//	                           "fired_for": "..."}
 //
 // Catch-up compares the spec's next activation after the later of armed
 // and last_fired with now. armed is when the current spec and zone were
