@@ -96,6 +96,9 @@ type Options struct {
 	// NodeID names this node among those sharing the store (the node
 	// registry, schedule claims). Default: a random "node-<hex>".
 	NodeID string
+	// NodeAddr and NodeVersion are published in the node registry: where
+	// this node's admin API listens, and the flowd version it runs.
+	NodeAddr, NodeVersion string
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -176,7 +179,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
-		NodeID: opts.NodeID, CheckDeploy: checkHealthRoutes})
+		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err
 	}

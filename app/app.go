@@ -58,8 +58,10 @@ type Config struct {
 	// NodeID names this node in the store's node registry (default: a
 	// random "node-<hex>").
 	NodeID string
-	// Version is the flowd version this node reports in the registry.
-	Version string
+	// NodeAddr (where the admin API listens) and Version (the flowd
+	// version) are published in the node registry.
+	NodeAddr string
+	Version  string
 	// CheckDeploy, if set, refuses a flow before it is deployed (names
 	// the node and field), on top of the registry's validation.
 	CheckDeploy func(f *engine.Flow) error

@@ -103,7 +103,7 @@ func (a *App) startFollowing(ctx context.Context) error {
 		a.fol.mu.Unlock()
 		return nil
 	}
-	if err := a.st.Register(ctx, store.NodeInfo{ID: a.node, Version: a.cfg.Version, Blocks: a.blocksHash()}); err != nil {
+	if err := a.st.Register(ctx, store.NodeInfo{ID: a.node, Addr: a.cfg.NodeAddr, Version: a.cfg.Version, Blocks: a.blocksHash()}); err != nil {
 		a.fol.mu.Unlock()
 		return fmt.Errorf("app: register node: %w", err)
 	}
