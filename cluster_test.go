@@ -2,6 +2,8 @@ package flowd_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +24,8 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/etcd"
+	"github.com/flowd/flowd/store/etcd/etcdtest"
 	"github.com/flowd/flowd/store/memstore"
 )
 
@@ -98,22 +102,62 @@ func sinkBlocks(node string, log *sinkLog) func(*engine.Registry) error {
 	}
 }
 
-// cluster is two flowd nodes on one in-memory store (memstore handles
-// stand in for a cluster store: one shared state, a handle per node).
+// cluster is two flowd nodes on two handles of one store.
 type cluster struct {
 	a, b *flowd.Flowd
-	mem  *memstore.Store
+	st   store.Store // node a's handle, for looking at the shared state
 	sink *sinkLog
 }
 
+// backend opens two handles of one shared store (two nodes).
+type backend struct {
+	name string
+	open func(t testing.TB) (a, b store.Store)
+}
+
+// backends are the shared stores the two-node test runs on: memstore
+// handles (one state in this process, standing in for a cluster) and two
+// etcd clients on one etcd prefix (skipped without etcd-server locally,
+// failed under CI=true).
+var backends = []backend{
+	{"memstore", func(t testing.TB) (store.Store, store.Store) {
+		mem := memstore.MustNew(t, memstore.Options{})
+		return mem, mem.Node()
+	}},
+	{"etcd", func(t testing.TB) (store.Store, store.Store) {
+		endpoint := etcdtest.Endpoint(t)
+		var p [6]byte
+		rand.Read(p[:])
+		prefix := "flowd-test/nodes-" + hex.EncodeToString(p[:])
+		key := make([]byte, 32)
+		rand.Read(key)
+		open := func() store.Store {
+			cli, err := etcd.Dial(etcd.ClientConfig{Target: etcd.Target{Endpoints: []string{strings.TrimPrefix(endpoint, "http://")}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := etcd.Open(context.Background(), etcd.Options{Client: cli, OwnClient: true, Prefix: prefix, MasterKey: key})
+			if err != nil {
+				_ = cli.Close()
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = st.Close() })
+			return st
+		}
+		return open(), open()
+	}},
+}
+
 // newCluster starts node b first and waits until it holds the scheduler
-// role, so tests know which node ticks.
-func newCluster(t testing.TB) *cluster {
+// role, so tests know which node ticks. Each node keeps its runs in a
+// memstore of its own.
+func newCluster(t testing.TB, be backend) *cluster {
 	t.Helper()
-	mem := memstore.MustNew(t, memstore.Options{})
-	c := &cluster{mem: mem, sink: &sinkLog{}}
+	sa, sb := be.open(t)
+	c := &cluster{st: sa, sink: &sinkLog{}}
 	start := func(id string, st store.Store) *flowd.Flowd {
-		fd, err := flowd.New(flowd.Options{Store: st, NodeID: id, Issuer: "http://flowd.test", Register: sinkBlocks(id, c.sink)})
+		fd, err := flowd.New(flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id,
+			Issuer: "http://flowd.test", Register: sinkBlocks(id, c.sink)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,9 +173,9 @@ func newCluster(t testing.TB) *cluster {
 		})
 		return fd
 	}
-	c.b = start("b", mem.Node())
+	c.b = start("b", sb)
 	eventually(t, "node b holds the scheduler role", c.b.Scheduler().Leading)
-	c.a = start("a", mem)
+	c.a = start("a", sa)
 	return c
 }
 
@@ -187,7 +231,12 @@ func signerKid(fd *flowd.Flowd) string {
 // TestTwoNodes: what one node changes, the other serves, through the
 // shared store's feed alone.
 func TestTwoNodes(t *testing.T) {
-	c := newCluster(t)
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { testTwoNodes(t, newCluster(t, be)) })
+	}
+}
+
+func testTwoNodes(t *testing.T, c *cluster) {
 	ctx := t.Context()
 
 	t.Run("a deploy on one is served by the other", func(t *testing.T) {
@@ -224,7 +273,7 @@ func TestTwoNodes(t *testing.T) {
 			t.Fatalf("deploy on a (where it starts): %v", err)
 		}
 		eventually(t, "b reports the flow it could not start", func() bool {
-			nodes, err := c.mem.Nodes(ctx)
+			nodes, err := c.st.Nodes(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -369,7 +418,7 @@ func TestTwoNodes(t *testing.T) {
 		// may still land. Wait for two more ticks' worth of claims to be
 		// refused.
 		raw := func() string {
-			v, _ := c.mem.GetKV(ctx, "schedule", "tick/cron")
+			v, _ := c.st.GetKV(ctx, "schedule", "tick/cron")
 			return string(v)
 		}
 		time.Sleep(2500 * time.Millisecond)
@@ -419,7 +468,12 @@ func asValidation(err error, ve *engine.ValidationErrors) bool {
 // the change on a and polls b until it sees it, so it includes the change
 // itself (deploy_same_node is that part for a deploy).
 func BenchmarkPropagation(b *testing.B) {
-	c := newCluster(b)
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) { benchPropagation(b, newCluster(b, be)) })
+	}
+}
+
+func benchPropagation(b *testing.B, c *cluster) {
 	ctx := context.Background()
 	if err := c.a.Keysets().Create(ctx, "main", "ES256"); err != nil {
 		b.Fatal(err)
