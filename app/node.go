@@ -86,6 +86,14 @@ func newNodeID() string {
 	return "node-" + hex.EncodeToString(b[:])
 }
 
+// Applied is the store revision this node has converged to: every change
+// up to it is running here and in every cache that follows the feed.
+func (a *App) Applied() int64 {
+	a.fol.mu.Lock()
+	defer a.fol.mu.Unlock()
+	return a.fol.applied
+}
+
 // following reports whether the reconcile loop runs: Start was called.
 // Without it (the CLI working on a stopped server's store) a deploy is
 // stored and tried in this process's runtime alone, as it always was.
