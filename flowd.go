@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,6 +84,18 @@ type Options struct {
 	// Issuer is the OAuth/OpenID issuer identifier, e.g. https://id.example.com.
 	// It is also visible to expressions as env.FLOWD_ISSUER.
 	Issuer string
+	// Clock is the one clock every part reads (default time.Now): run
+	// start times (expressions' now, oidc sessions and codes), keyset
+	// rotation and key deadlines, token iat/exp and their validation,
+	// schedule next times and catch-up, client and user records. A frozen
+	// clock makes runs repeatable (flowtest uses one). Cron ticks still
+	// follow the real clock; a test fires them itself. The store is the
+	// caller's: give it the same clock (store.BoltOptions.Now).
+	Clock func() time.Time
+	// Sleep is how waiting blocks (core.delay) wait (default: a real
+	// timer). With a frozen Clock, pass one that moves it, e.g.
+	// flowtest.Clock.Sleep, so a delay takes no real time.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// HashConcurrency bounds how many argon2id computations (19 MiB each)
 	// run at once, for client secrets, people's passwords and the admin
 	// password together (default 2).
@@ -138,12 +151,13 @@ func New(opts Options) (*Flowd, error) {
 	}
 	// Every node arms every schedule; only the holder of the scheduler
 	// role ticks, and each tick is claimed in the store before it runs.
-	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger,
+	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock,
 		Coordinator: opts.Store, Node: opts.NodeID})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
+	keysets.Now = opts.Clock
 	keysets.Log = opts.Logger
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
@@ -155,14 +169,31 @@ func New(opts Options) (*Flowd, error) {
 	}
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
+	if opts.Clock != nil {
+		clients.SetClock(opts.Clock)
+	}
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
+	if opts.Clock != nil {
+		users.SetClock(opts.Clock)
+	}
 	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
+	}
+	// Lint checks of the standard blocks (warnings, never deploy errors).
+	for _, lint := range []func() error{
+		func() error { return core.RegisterLint(reg) },
+		func() error { return httpblock.RegisterLint(reg) },
+		func() error { return jose.RegisterLint(reg) },
+		func() error { return oauth.RegisterLint(reg) },
+	} {
+		if err := lint(); err != nil {
+			return nil, fmt.Errorf("flowd: lint checks: %w", err)
+		}
 	}
 	if opts.Issuer != "" {
 		env := make(map[string]string, len(opts.Env)+1)
@@ -179,6 +210,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
+		Now: opts.Clock, Sleep: opts.Sleep,
 		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err
@@ -195,7 +227,8 @@ func New(opts Options) (*Flowd, error) {
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
-			ed = mountEditor(s, mux)
+			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
+			ui.MountPeople(s, mux, clients, users)
 			return nil
 		}})
 	if err != nil {
@@ -210,12 +243,47 @@ func New(opts Options) (*Flowd, error) {
 
 // mountEditor adds the flow editor's routes behind the UI's login and CSRF
 // and returns the editor, which Close ends the event streams of.
-func mountEditor(s *ui.Server, mux *http.ServeMux) *editor.Handler {
+func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, engine.Ref) ([]string, error)) *editor.Handler {
 	a := s.App()
 	ed := editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
-		Runtime: a.Runtime(), Logger: s.Logger()})
+		Runtime: a.Runtime(), Logger: s.Logger(), Refs: refs})
 	ed.Register(mux)
 	return ed
+}
+
+// refLister lists the stored things the editor's pickers offer: keysets,
+// clients, users and flows by name, and the routes deployed flows serve.
+func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users *oidc.Users, routes routePatterns) func(context.Context, engine.Ref) ([]string, error) {
+	return func(ctx context.Context, ref engine.Ref) ([]string, error) {
+		var out []string
+		switch ref {
+		case engine.RefKeyset:
+			return keysets.List(ctx)
+		case engine.RefClient:
+			list, err := clients.List(ctx)
+			for _, c := range list {
+				out = append(out, c.ID)
+			}
+			return out, err
+		case engine.RefUser:
+			list, err := users.List(ctx)
+			for _, u := range list {
+				out = append(out, u.Username)
+			}
+			return out, err
+		case engine.RefFlow:
+			list, err := a.ListFlows(ctx)
+			for _, f := range list {
+				out = append(out, f.ID)
+			}
+			return out, err
+		case engine.RefRoute:
+			out = routes.Patterns()
+			slices.Sort(out)
+			return out, nil
+		}
+		return nil, fmt.Errorf("no list of %q", ref)
+	}
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
