@@ -126,7 +126,8 @@ func New(opts Options) (*Flowd, error) {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
-	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
+	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer,
+		Replay: jose.NewKVReplayCache(opts.Store, "jose_replay", nil)}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
 	// One hashing pool for every password and secret check.
