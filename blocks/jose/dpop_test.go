@@ -141,9 +141,15 @@ func TestDPoPVerify(t *testing.T) {
 		}, "GET", "https://id.example.com/api", "the-token", "", ""},
 		{"missing", func() string { return "" }, "POST", url, "", ReasonDPoPMissing, "no DPoP proof"},
 		{"htm mismatch", func() string { return client.proof(t, dpopClaims("GET", url, now), nil) }, "POST", url, "", ReasonDPoPInvalid, "htm"},
-		{"htu other path", func() string { return client.proof(t, dpopClaims("POST", "https://id.example.com/oauth/other", now), nil) }, "POST", url, "", ReasonDPoPInvalid, "htu"},
-		{"htu other host", func() string { return client.proof(t, dpopClaims("POST", "https://evil.example.com/oauth/token", now), nil) }, "POST", url, "", ReasonDPoPInvalid, "htu"},
-		{"htu other scheme", func() string { return client.proof(t, dpopClaims("POST", "http://id.example.com/oauth/token", now), nil) }, "POST", url, "", ReasonDPoPInvalid, "htu"},
+		{"htu other path", func() string {
+			return client.proof(t, dpopClaims("POST", "https://id.example.com/oauth/other", now), nil)
+		}, "POST", url, "", ReasonDPoPInvalid, "htu"},
+		{"htu other host", func() string {
+			return client.proof(t, dpopClaims("POST", "https://evil.example.com/oauth/token", now), nil)
+		}, "POST", url, "", ReasonDPoPInvalid, "htu"},
+		{"htu other scheme", func() string {
+			return client.proof(t, dpopClaims("POST", "http://id.example.com/oauth/token", now), nil)
+		}, "POST", url, "", ReasonDPoPInvalid, "htu"},
 		{"iat too old", func() string { return client.proof(t, dpopClaims("POST", url, now.Add(-2*time.Minute)), nil) }, "POST", url, "", ReasonDPoPInvalid, "too old"},
 		{"iat in the future", func() string { return client.proof(t, dpopClaims("POST", url, now.Add(time.Minute)), nil) }, "POST", url, "", ReasonDPoPInvalid, "future"},
 		{"typ jwt", func() string { return client.proof(t, dpopClaims("POST", url, now), typed("JWT")) }, "POST", url, "", ReasonDPoPInvalid, "typ"},

@@ -68,7 +68,8 @@ func clientAuthSpec() engine.Spec {
 			"(Authorization: Basic) or client_secret_post (client_id and client_secret in the form " +
 			"body), never both. On success msg.client holds id, scopes and audiences; otherwise " +
 			"msg.oauth_error holds an RFC 6749 invalid_client error (answer it with status 401). " +
-			"msg.client also says whether the client is public and which grant types it may use. " +
+			"msg.client also says whether the client is public, which grant types it may use and whether " +
+			"its tokens must be DPoP-bound (dpop_bound_access_tokens, for jose.dpop). " +
 			"A client id with too many recent failures leaves by \"throttled\" (answer 429), and a request " +
 			"that found every password-hashing slot taken by \"busy\" (answer 503); both set " +
 			"msg.retry_after (seconds, for a Retry-After header) and msg.oauth_error.",
@@ -147,7 +148,7 @@ func setClient(msg engine.Msg, cl Client) {
 		}
 	}
 	msg["client"] = map[string]any{"id": cl.ID, "scopes": anyList(cl.Scopes), "audiences": anyList(cl.Audiences),
-		"public": cl.Public, "grant_types": grants}
+		"public": cl.Public, "grant_types": grants, "dpop_bound_access_tokens": cl.DPoPBoundAccessTokens}
 }
 
 // publicClientID returns the client_id of a request that carries no client

@@ -85,6 +85,9 @@ type Client struct {
 	// GrantTypes allowed; empty means client_credentials only for
 	// confidential clients.
 	GrantTypes []string `json:"grant_types,omitempty"`
+	// DPoPBoundAccessTokens (RFC 9449 §5.2): every token request of this
+	// client must carry a DPoP proof, so all its tokens are bound to a key.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // View is what APIs and lists show of a client: no hash.

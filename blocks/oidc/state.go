@@ -147,6 +147,10 @@ type grantRecord struct {
 	RefreshExpires int64 `json:"refresh_expires,omitempty"`
 	RetryGen       int64 `json:"retry_gen,omitempty"`
 	RetryUntil     int64 `json:"retry_until,omitempty"`
+	// DPoPJKT binds the refresh tokens of a public client's grant to the
+	// key of the DPoP proof its code was exchanged with (RFC 9449 §5): a
+	// refresh must come with a proof over the same key.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // sessionGrantsRecord lists the grants a provider session made, stored

@@ -20,7 +20,7 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 	sub, args := args[0], args[1:]
 	fs := c.flags("clients " + sub)
 	var id, secret, scopes, audiences, name, redirects, logoutRedirects, grants string
-	var public bool
+	var public, dpopBound bool
 	if sub == "add" {
 		fs.StringVar(&id, "id", "", "client id")
 		fs.StringVar(&secret, "secret", "", "client secret (at least 16 characters); omitted: one is generated and printed once")
@@ -30,6 +30,7 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 		fs.StringVar(&redirects, "redirect-uris", "", "redirect URIs for the authorization code flow, space separated (matched exactly)")
 		fs.StringVar(&logoutRedirects, "post-logout-redirect-uris", "", "post-logout redirect URIs, space separated (matched exactly)")
 		fs.BoolVar(&public, "public", false, "public client (a browser or mobile app): no secret, PKCE required")
+		fs.BoolVar(&dpopBound, "dpop-bound", false, "every token request must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)")
 		fs.StringVar(&grants, "grant-types", "", "allowed grant types, space separated: client_credentials, authorization_code, refresh_token "+
 			"(default: client_credentials; authorization_code refresh_token with --redirect-uris or --public)")
 	}
@@ -52,7 +53,8 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 		}
 		cl, generated, err := b.AddClient(ctx, oauth.Client{ID: id, Name: name, Scopes: strings.Fields(scopes),
 			Audiences: strings.Fields(audiences), Public: public, RedirectURIs: strings.Fields(redirects),
-			PostLogoutRedirectURIs: strings.Fields(logoutRedirects), GrantTypes: strings.Fields(grants)}, secret)
+			PostLogoutRedirectURIs: strings.Fields(logoutRedirects), GrantTypes: strings.Fields(grants),
+			DPoPBoundAccessTokens: dpopBound}, secret)
 		if err != nil {
 			return err
 		}
@@ -115,7 +117,7 @@ func (l *localBackend) RemoveClient(ctx context.Context, id string) error {
 func (r *remoteBackend) AddClient(ctx context.Context, cl oauth.Client, secret string) (oauth.Client, string, error) {
 	body, _ := json.Marshal(map[string]any{"id": cl.ID, "name": cl.Name, "secret": secret, "scopes": cl.Scopes, "audiences": cl.Audiences,
 		"public": cl.Public, "redirect_uris": cl.RedirectURIs, "post_logout_redirect_uris": cl.PostLogoutRedirectURIs,
-		"grant_types": cl.GrantTypes})
+		"grant_types": cl.GrantTypes, "dpop_bound_access_tokens": cl.DPoPBoundAccessTokens})
 	var out struct {
 		Client oauth.Client `json:"client"`
 		Secret string       `json:"secret"`

@@ -32,6 +32,7 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			RedirectURIs           []string `json:"redirect_uris"`
 			PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 			GrantTypes             []string `json:"grant_types"`
+			DPoPBoundAccessTokens  bool     `json:"dpop_bound_access_tokens"`
 		}
 		if err := DecodeJSON(w, r, &req); err != nil {
 			return err
@@ -39,7 +40,8 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 		given := req.Secret != ""
 		cl, secret, err := clients.Add(r.Context(), oauth.Client{ID: req.ID, Name: req.Name, Scopes: req.Scopes,
 			Audiences: req.Audiences, Public: req.Public, RedirectURIs: req.RedirectURIs,
-			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes}, req.Secret)
+			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes,
+			DPoPBoundAccessTokens: req.DPoPBoundAccessTokens}, req.Secret)
 		switch {
 		case errors.Is(err, oauth.ErrClientExists):
 			return Errorf(http.StatusConflict, "exists", "%v", err)
