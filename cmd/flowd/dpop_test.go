@@ -53,7 +53,9 @@ func withIAT(at time.Time) proofOpt {
 	return func(c map[string]any, _ *gojose.SignerOptions) { c["iat"] = at.Unix() }
 }
 
-func withNonce(n string) proofOpt { return func(c map[string]any, _ *gojose.SignerOptions) { c["nonce"] = n } }
+func withNonce(n string) proofOpt {
+	return func(c map[string]any, _ *gojose.SignerOptions) { c["nonce"] = n }
+}
 
 func withPad(n int) proofOpt {
 	return func(c map[string]any, _ *gojose.SignerOptions) { c["pad"] = strings.Repeat("p", n) }
