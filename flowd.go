@@ -126,8 +126,10 @@ func New(opts Options) (*Flowd, error) {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
-	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer,
-		Replay: jose.NewKVReplayCache(opts.Store, "jose_replay", nil)}); err != nil {
+	// Single-use values (DPoP proof and client assertion jtis) are claimed
+	// in the shared store, so every node refuses a replay.
+	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", nil)
+	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
 	// One hashing pool for every password and secret check.
@@ -137,7 +139,8 @@ func New(opts Options) (*Flowd, error) {
 	}
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
-	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
+	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger,
+		Replay: replay}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)

@@ -120,13 +120,15 @@ func (d *discovery) Process(_ context.Context, _ *engine.Exec, msg engine.Msg) (
 	}
 	if _, ok := doc["token_endpoint"]; ok {
 		grants = append(grants, "client_credentials")
-		doc["token_endpoint_auth_methods_supported"] = []any{"client_secret_basic", "client_secret_post"}
+		doc["token_endpoint_auth_methods_supported"] = []any{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+		doc["token_endpoint_auth_signing_alg_values_supported"] = anyList(AssertionAlgorithms)
 		if len(d.dpop) > 0 {
 			doc["dpop_signing_alg_values_supported"] = anyList(d.dpop)
 		}
 	}
 	if _, ok := doc["introspection_endpoint"]; ok {
-		doc["introspection_endpoint_auth_methods_supported"] = []any{"client_secret_basic", "client_secret_post"}
+		doc["introspection_endpoint_auth_methods_supported"] = []any{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+		doc["introspection_endpoint_auth_signing_alg_values_supported"] = anyList(AssertionAlgorithms)
 	}
 	if _, ok := doc["authorization_endpoint"]; ok {
 		doc["response_types_supported"] = []any{"code"}
@@ -137,7 +139,7 @@ func (d *discovery) Process(_ context.Context, _ *engine.Exec, msg engine.Msg) (
 		doc["authorization_response_iss_parameter_supported"] = true
 		if _, ok := doc["token_endpoint"]; ok {
 			// Public clients (native and browser apps) send only client_id.
-			doc["token_endpoint_auth_methods_supported"] = []any{"client_secret_basic", "client_secret_post", "none"}
+			doc["token_endpoint_auth_methods_supported"] = []any{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
 		}
 	}
 	doc["grant_types_supported"] = grants
