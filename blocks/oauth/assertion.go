@@ -252,6 +252,9 @@ func (a *assertions) validator(cl Client) (*jose.Validator, error) {
 // checkAuthMethod checks a registration's authentication method and keys
 // (called by Add) and fills the method in when it follows from the rest.
 func checkAuthMethod(cl *Client, secret string) error {
+	if strings.TrimSpace(string(cl.JWKS)) == "null" {
+		cl.JWKS = nil // an API caller that sent "jwks": null sent nothing
+	}
 	hasKeys := len(cl.JWKS) > 0 || cl.JWKSURI != ""
 	if cl.TokenEndpointAuthMethod == "" {
 		switch {

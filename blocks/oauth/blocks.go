@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 

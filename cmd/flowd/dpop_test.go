@@ -213,6 +213,12 @@ func TestDPoPEndToEnd(t *testing.T) {
 		if a.status != 200 || a.body["sub"] == nil {
 			t.Fatalf("userinfo: %d %v", a.status, a.body)
 		}
+		// RFC 9449 §6.2: introspection names the binding.
+		status, _, body := postForm(t, p.s, "/oauth/introspect", url.Values{"token": {at}}, "svc", "svc-secret-0123456789")
+		cnf, _ := body["cnf"].(map[string]any)
+		if status != 200 || body["active"] != true || body["token_type"] != "DPoP" || cnf["jkt"] != key.jkt(t) {
+			t.Fatalf("introspection: %d %v", status, body)
+		}
 	})
 
 	t.Run("resource refusals", func(t *testing.T) {
