@@ -97,6 +97,10 @@ type Client struct {
 	// private_key_jwt client.
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// RequirePAR (RFC 9126 require_pushed_authorization_requests): the
+	// authorization endpoint takes this client's requests only by
+	// request_uri from the PAR endpoint.
+	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // View is what APIs and lists show of a client: no hash.

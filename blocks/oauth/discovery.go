@@ -38,6 +38,10 @@ func discoverySpec() engine.Spec {
 			path("authorization_path", "Authorization path", "/oauth/authorize", "Published as authorization_endpoint when served."),
 			path("userinfo_path", "Userinfo path", "/oauth/userinfo", "Published as userinfo_endpoint when served."),
 			path("end_session_path", "End session path", "/oauth/logout", "Published as end_session_endpoint when served."),
+			path("par_path", "PAR path", "/oauth/par", "Published as pushed_authorization_request_endpoint (RFC 9126) when served."),
+			{Name: "require_par", Label: "Require PAR", Kind: engine.KindBool,
+				Help: "Published as require_pushed_authorization_requests with the PAR endpoint: set it when the " +
+					"authorize flow's oidc.authorize has require_par on."},
 		},
 		Outputs: []string{"out"},
 	}
@@ -52,6 +56,7 @@ type discovery struct {
 	scopes []string
 	claims []string
 	dpop   []string
+	par    bool
 	paths  map[string]string // metadata member -> path
 	routes RouteLister
 }
@@ -78,11 +83,11 @@ func newDiscoveryFromConfig(s *engine.Setup, opts Options) (engine.Block, error)
 		}
 	}
 	d := &discovery{issuer: strings.TrimSuffix(issuer, "/"), algs: c.Strings("signing_algs"),
-		scopes: c.Strings("scopes"), claims: c.Strings("claims"), dpop: c.Strings("dpop_algs"), routes: opts.Routes, paths: map[string]string{}}
+		scopes: c.Strings("scopes"), claims: c.Strings("claims"), dpop: c.Strings("dpop_algs"), par: c.Bool("require_par"), routes: opts.Routes, paths: map[string]string{}}
 	for member, field := range map[string]string{
 		"jwks_uri": "jwks_path", "token_endpoint": "token_path", "introspection_endpoint": "introspection_path",
 		"authorization_endpoint": "authorization_path", "userinfo_endpoint": "userinfo_path",
-		"end_session_endpoint": "end_session_path",
+		"end_session_endpoint": "end_session_path", "pushed_authorization_request_endpoint": "par_path",
 	} {
 		p := c.String(field)
 		if p != "" && !strings.HasPrefix(p, "/") {
@@ -141,6 +146,9 @@ func (d *discovery) Process(_ context.Context, _ *engine.Exec, msg engine.Msg) (
 			// Public clients (native and browser apps) send only client_id.
 			doc["token_endpoint_auth_methods_supported"] = []any{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
 		}
+	}
+	if _, ok := doc["pushed_authorization_request_endpoint"]; ok {
+		doc["require_pushed_authorization_requests"] = d.par
 	}
 	doc["grant_types_supported"] = grants
 	if len(d.scopes) > 0 {

@@ -25,10 +25,12 @@ const (
 	// nsSessionGrants indexes grants by the session that made them, so
 	// that logout does not read every grant.
 	nsSessionGrants = "oidc_session_grants"
+	// nsPAR holds pushed authorization requests (block_par.go).
+	nsPAR = "oidc_par"
 )
 
 // stateNamespaces are cleaned by oidc.cleanup.
-var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants}
+var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants, nsPAR}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.

@@ -22,7 +22,7 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 	sub, args := args[0], args[1:]
 	fs := c.flags("clients " + sub)
 	var id, secret, scopes, audiences, name, redirects, logoutRedirects, grants, authMethod, jwksFile, jwksURI string
-	var public, dpopBound bool
+	var public, dpopBound, requirePAR bool
 	if sub == "add" {
 		fs.StringVar(&id, "id", "", "client id")
 		fs.StringVar(&secret, "secret", "", "client secret (at least 16 characters); omitted: one is generated and printed once")
@@ -36,6 +36,7 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 			"(default: either secret method; none with --public; private_key_jwt with --jwks-file or --jwks-uri)")
 		fs.StringVar(&jwksFile, "jwks-file", "", "private_key_jwt: a file holding the client's public keys (a JWK Set)")
 		fs.StringVar(&jwksURI, "jwks-uri", "", "private_key_jwt: the https URL of the client's JWK Set (fetched and cached)")
+		fs.BoolVar(&requirePAR, "require-par", false, "the authorization endpoint takes this client's requests only from the PAR endpoint (RFC 9126)")
 		fs.BoolVar(&dpopBound, "dpop-bound", false, "every token request must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)")
 		fs.StringVar(&grants, "grant-types", "", "allowed grant types, space separated: client_credentials, authorization_code, refresh_token "+
 			"(default: client_credentials; authorization_code refresh_token with --redirect-uris or --public)")
@@ -67,7 +68,8 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 		cl, generated, err := b.AddClient(ctx, oauth.Client{ID: id, Name: name, Scopes: strings.Fields(scopes),
 			Audiences: strings.Fields(audiences), Public: public, RedirectURIs: strings.Fields(redirects),
 			PostLogoutRedirectURIs: strings.Fields(logoutRedirects), GrantTypes: strings.Fields(grants),
-			DPoPBoundAccessTokens: dpopBound, TokenEndpointAuthMethod: authMethod, JWKS: jwks, JWKSURI: jwksURI}, secret)
+			DPoPBoundAccessTokens: dpopBound, TokenEndpointAuthMethod: authMethod, JWKS: jwks, JWKSURI: jwksURI,
+			RequirePAR: requirePAR}, secret)
 		if err != nil {
 			return err
 		}
@@ -134,7 +136,8 @@ func (r *remoteBackend) AddClient(ctx context.Context, cl oauth.Client, secret s
 	body, _ := json.Marshal(map[string]any{"id": cl.ID, "name": cl.Name, "secret": secret, "scopes": cl.Scopes, "audiences": cl.Audiences,
 		"public": cl.Public, "redirect_uris": cl.RedirectURIs, "post_logout_redirect_uris": cl.PostLogoutRedirectURIs,
 		"grant_types": cl.GrantTypes, "dpop_bound_access_tokens": cl.DPoPBoundAccessTokens,
-		"token_endpoint_auth_method": cl.TokenEndpointAuthMethod, "jwks": cl.JWKS, "jwks_uri": cl.JWKSURI})
+		"token_endpoint_auth_method": cl.TokenEndpointAuthMethod, "jwks": cl.JWKS, "jwks_uri": cl.JWKSURI,
+		"require_pushed_authorization_requests": cl.RequirePAR})
 	var out struct {
 		Client oauth.Client `json:"client"`
 		Secret string       `json:"secret"`

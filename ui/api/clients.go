@@ -39,6 +39,7 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
 			JWKS                    json.RawMessage `json:"jwks"`
 			JWKSURI                 string          `json:"jwks_uri"`
+			RequirePAR              bool            `json:"require_pushed_authorization_requests"`
 		}
 		if err := DecodeJSON(w, r, &req); err != nil {
 			return err
@@ -48,7 +49,7 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			Audiences: req.Audiences, Public: req.Public, RedirectURIs: req.RedirectURIs,
 			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes,
 			DPoPBoundAccessTokens: req.DPoPBoundAccessTokens, TokenEndpointAuthMethod: req.TokenEndpointAuthMethod,
-			JWKS: req.JWKS, JWKSURI: req.JWKSURI}, req.Secret)
+			JWKS: req.JWKS, JWKSURI: req.JWKSURI, RequirePAR: req.RequirePAR}, req.Secret)
 		switch {
 		case errors.Is(err, oauth.ErrClientExists):
 			return Errorf(http.StatusConflict, "exists", "%v", err)
