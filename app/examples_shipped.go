@@ -37,6 +37,9 @@ var shippedSums = map[string][]string{
 	"openid-configuration": {
 		"7b28a6938d401d90755e8f25ad02b15b18e256634ab0c622ff1524299ef7d760", // b470706
 	},
+	"par": {
+		"01a8fdd89fb07046ae52b8cfaeebd2155067dc8b4a8c31c1bab2503adc49c04f", // 9fec256
+	},
 	"protected-api": {
 		"d1e89fbc39fd339d2ff76407809f07d6107167fce100fb455bb851be5cc8eb94", // 1dfc4ee
 		"7d7d2f3e1e2b3144e05306e863aa3d98e98a296de4f1360c39669fb34a17d41d", // b470706
