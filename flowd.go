@@ -37,8 +37,13 @@ import (
 
 // Options configure an embedded flowd.
 type Options struct {
-	// Store persists flows, versions, runs, variables and keys. Required.
+	// Store persists flows, versions, variables and keys (and, unless Runs
+	// is set, run traces). Required.
 	Store store.Store
+	// Runs keeps this node's run traces. nil: Store, which must then
+	// implement store.Runs (the bbolt store does; on one node that is the
+	// default). Traces stay per node on a cluster store.
+	Runs store.Runs
 	// Register adds the host program's own block types to the registry,
 	// after the standard ones (core.*, http.*, schedule.*, jose.*, oauth.*).
 	Register func(reg *engine.Registry) error
@@ -78,6 +83,18 @@ type Options struct {
 	// Issuer is the OAuth/OpenID issuer identifier, e.g. https://id.example.com.
 	// It is also visible to expressions as env.FLOWD_ISSUER.
 	Issuer string
+	// Clock is the one clock every part reads (default time.Now): run
+	// start times (expressions' now, oidc sessions and codes), keyset
+	// rotation and key deadlines, token iat/exp and their validation,
+	// schedule next times and catch-up, client and user records. A frozen
+	// clock makes runs repeatable (flowtest uses one). Cron ticks still
+	// follow the real clock; a test fires them itself. The store is the
+	// caller's: give it the same clock (store.BoltOptions.Now).
+	Clock func() time.Time
+	// Sleep is how waiting blocks (core.delay) wait (default: a real
+	// timer). With a frozen Clock, pass one that moves it, e.g.
+	// flowtest.Clock.Sleep, so a delay takes no real time.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// HashConcurrency bounds how many argon2id computations (19 MiB each)
 	// run at once, for client secrets, people's passwords and the admin
 	// password together (default 2).
@@ -121,14 +138,16 @@ func New(opts Options) (*Flowd, error) {
 	if err := httpblock.Register(reg, router); err != nil {
 		return nil, fmt.Errorf("flowd: http blocks: %w", err)
 	}
-	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger})
+	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
+	keysets.Now = opts.Clock
+	keysets.Log = opts.Logger
 	// Single-use values (DPoP proof and client assertion jtis) are claimed
 	// in the shared store, so every node refuses a replay.
-	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", nil)
+	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", opts.Clock)
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
@@ -139,15 +158,32 @@ func New(opts Options) (*Flowd, error) {
 	}
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
+	if opts.Clock != nil {
+		clients.SetClock(opts.Clock)
+	}
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger,
 		Replay: replay}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
+	if opts.Clock != nil {
+		users.SetClock(opts.Clock)
+	}
 	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
+	}
+	// Lint checks of the standard blocks (warnings, never deploy errors).
+	for _, lint := range []func() error{
+		func() error { return core.RegisterLint(reg) },
+		func() error { return httpblock.RegisterLint(reg) },
+		func() error { return jose.RegisterLint(reg) },
+		func() error { return oauth.RegisterLint(reg) },
+	} {
+		if err := lint(); err != nil {
+			return nil, fmt.Errorf("flowd: lint checks: %w", err)
+		}
 	}
 	if opts.Issuer != "" {
 		env := make(map[string]string, len(opts.Env)+1)
@@ -162,8 +198,9 @@ func New(opts Options) (*Flowd, error) {
 			return nil, fmt.Errorf("flowd: custom blocks: %w", err)
 		}
 	}
-	a, err := app.New(app.Config{Store: opts.Store, Registry: reg, Logger: opts.Logger,
-		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond})
+	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
+		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
+		Now: opts.Clock, Sleep: opts.Sleep})
 	if err != nil {
 		return nil, err
 	}
