@@ -123,12 +123,11 @@ func (c *Clients) AuthenticateAssertion(ctx context.Context, assertion, clientID
 	}
 	cl, err := c.Get(ctx, sub)
 	switch {
-	case errors.Is(err, ErrNoClient):
-		return Client{}, refuse("unknown client")
-	case err != nil:
+	case err != nil && !errors.Is(err, ErrNoClient):
 		return Client{}, err
-	case cl.TokenEndpointAuthMethod != AuthPrivateKeyJWT:
-		return Client{}, refuse("the client is not registered for private_key_jwt")
+	case err != nil, cl.TokenEndpointAuthMethod != AuthPrivateKeyJWT:
+		// One answer for both: whether a client id exists is not told.
+		return Client{}, refuse("no client registered for private_key_jwt has this id")
 	}
 	v, err := a.validator(cl)
 	if err != nil {

@@ -156,8 +156,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"alg none", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." +
 			base64.RawURLEncoding.EncodeToString(must(json.Marshal(mod("jwt", testIssuer, nil)))) + ".", "", "alg_not_allowed"},
 		{"client_id differs from sub", key.sign(t, mod("jwt", testIssuer, nil), ""), "sec", "does not match"},
-		{"a secret client", key.sign(t, mod("sec", testIssuer, nil), ""), "", "not registered for private_key_jwt"},
-		{"unknown client", key.sign(t, mod("ghost", testIssuer, nil), ""), "", "unknown client"},
+		{"a secret client", key.sign(t, mod("sec", testIssuer, nil), ""), "", "no client registered for private_key_jwt has this id"},
+		{"unknown client: the same answer", key.sign(t, mod("ghost", testIssuer, nil), ""), "", "no client registered for private_key_jwt has this id"},
 		{"oversize", key.sign(t, mod("jwt", testIssuer, func(c map[string]any) { c["pad"] = strings.Repeat("x", 9000) }), ""), "", "longer than"},
 		{"garbage", "not.a.jwt", "", "malformed"},
 	} {
