@@ -39,7 +39,7 @@ func newDPoPTestClient(t *testing.T) *dpopTestClient {
 	return &dpopTestClient{key: k, alg: gojose.ES256}
 }
 
-func (c *dpopTestClient) jkt(t *testing.T) string {
+func (c *dpopTestClient) jkt(t testing.TB) string {
 	t.Helper()
 	jwk := gojose.JSONWebKey{Key: c.key.Public()}
 	tp, err := jwk.Thumbprint(crypto.SHA256)
@@ -50,7 +50,7 @@ func (c *dpopTestClient) jkt(t *testing.T) string {
 }
 
 // proof signs claims with header options; edit may change both before.
-func (c *dpopTestClient) proof(t *testing.T, claims map[string]any, opts *gojose.SignerOptions) string {
+func (c *dpopTestClient) proof(t testing.TB, claims map[string]any, opts *gojose.SignerOptions) string {
 	t.Helper()
 	if opts == nil {
 		opts = &gojose.SignerOptions{EmbedJWK: true}
@@ -377,5 +377,44 @@ func TestMemoryReplayCacheBounded(t *testing.T) {
 	mu.Unlock()
 	if ok, err := c.Claim(ctx, "d", now.Add(time.Minute)); !ok || err != nil || c.Len() != 1 {
 		t.Fatalf("after expiry: %v %v len %d", ok, err, c.Len())
+	}
+}
+
+// BenchmarkDPoPVerify: one proof check, with the replay cache in memory and
+// in the store's KV (one bbolt write transaction per proof).
+func BenchmarkDPoPVerify(b *testing.B) {
+	bolt, err := store.OpenBolt(filepath.Join(b.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bolt.Close()
+	const url = "https://id.example.com/api"
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := &dpopTestClient{key: k, alg: gojose.ES256}
+	for _, bc := range []struct {
+		name  string
+		cache ReplayCache
+	}{
+		{"memory", NewMemoryReplayCache(1<<20, nil)},
+		{"kv", NewKVReplayCache(bolt, "replay", nil)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			v, err := NewDPoPVerifier(DPoPPolicy{Replay: bc.cache})
+			if err != nil {
+				b.Fatal(err)
+			}
+			proofs := make([]string, b.N)
+			for i := range proofs {
+				cl := dpopClaims("GET", url, time.Now())
+				cl["ath"] = athOf("tok")
+				proofs[i] = c.proof(b, cl, nil)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := v.Verify(b.Context(), DPoPRequest{Proof: proofs[i], Method: "GET", URL: url, AccessToken: "tok"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
