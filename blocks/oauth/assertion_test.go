@@ -115,6 +115,9 @@ func TestPrivateKeyJWT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.RenewSecret(ctx, "jwt"); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("RenewSecret of a private_key_jwt client: %v", err)
+	}
 	replayed := key.sign(t, assertionClaims("jwt", testIssuer, now), "")
 	if _, err := c.AuthenticateAssertion(ctx, replayed, ""); err != nil {
 		t.Fatalf("first use: %v", err)

@@ -450,6 +450,9 @@ func (c *Clients) RenewSecret(ctx context.Context, id string) (string, error) {
 		if cl.Public {
 			return nil, fmt.Errorf("%w: client %q is public: it has no secret", ErrBadInput, id)
 		}
+		if cl.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
+			return nil, fmt.Errorf("%w: client %q authenticates with private_key_jwt: it has no secret", ErrBadInput, id)
+		}
 		cl.SecretHash = passhash.HashRandom(secret)
 		return json.Marshal(cl)
 	})
