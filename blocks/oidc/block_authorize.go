@@ -24,11 +24,12 @@ const (
 func authorizeSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oidc.authorize", Title: "Check authorization request", Category: Category,
-		Description: "Checks an OpenID Connect authorization request (the query of GET /oauth/authorize): " +
+		Description: "Checks an OpenID Connect authorization request (the query of GET /oauth/authorize, or the " +
+			"form body of POST /oauth/authorize): " +
 			"a registered client allowed the authorization_code grant, a redirect_uri equal character for " +
 			"character to one it registered (for http://127.0.0.1 and http://[::1] any port, RFC 8252 " +
-			"§7.3: a native app's loopback listener), response_type=code, a scope with openid (other scopes within " +
-			"the client's), state and nonce (echoed exactly), PKCE with S256 (required for public clients), " +
+			"§7.3: a native app's loopback listener), response_type=code, a scope with openid (other scopes are kept " +
+			"when standard or the client's, ignored otherwise), state and nonce (echoed exactly), PKCE with S256 (required for public clients), " +
 			"prompt and max_age. On success msg.authz holds the request. An error about the client or the " +
 			"redirect URI leaves by \"invalid\" (show a page: RFC 6749 §4.1.2.1 forbids redirecting); any " +
 			"other leaves by \"redirect_error\" with msg.redirect, the registered redirect URI carrying " +
@@ -73,7 +74,7 @@ func newAuthorizeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) 
 var promptValues = []string{"none", "login", "consent", "select_account"}
 
 func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
-	q, all := queryParams(msg)
+	q, all := authzParams(msg)
 	// Until client and redirect URI are known good, nothing may redirect.
 	clientID := str(q, "client_id")
 	if len(all["client_id"]) > 1 || clientID == "" {
@@ -139,11 +140,7 @@ func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine
 	case !slices.Contains(scopes, "openid"):
 		return fail("invalid_scope", "The openid scope is required.")
 	}
-	for _, s := range scopes {
-		if !slices.Contains(b.standard, s) && !slices.Contains(cl.Scopes, s) {
-			return fail("invalid_scope", "A requested scope is not allowed for this application.")
-		}
-	}
+	scopes = knownScopes(scopes, b.standard, cl.Scopes)
 	if b.requireState && state == "" {
 		return fail("invalid_request", "state is required.")
 	}
