@@ -12,6 +12,7 @@ package app
 // `go generate ./app` (needs git and the full history).
 var shippedSums = map[string][]string{
 	"authorize": {
+		"819d75c76376edc974c4e54f5e9cb460280a1a0d88ed65042e5df4952bbb2c72", // 59254d9
 		"3e8c53438253c38fda23f5ea794025d4a8307f14b88fab4d7a7423c1d534d8d1", // 6613a6c
 		"6013e7886376f683fc37dcd2e5451684e1c26d6397c321ff15a9950ddeaddb92", // c0c667c
 	},
@@ -34,12 +35,14 @@ var shippedSums = map[string][]string{
 		"cd73d25fbef93372f3665a51f62d43ddec289b88a03dd2bdd0626eef91f943ad", // b470706
 	},
 	"openid-configuration": {
+		"908da607db182aa51dfec8610fb4e0e8c113f77789621ce5c540acb2c3c581a3", // 59254d9
 		"7b28a6938d401d90755e8f25ad02b15b18e256634ab0c622ff1524299ef7d760", // b470706
 	},
 	"protected-api": {
 		"7d7d2f3e1e2b3144e05306e863aa3d98e98a296de4f1360c39669fb34a17d41d", // b470706
 	},
 	"token": {
+		"31eac3599e887e723710b78ce89fe03e8fb7425a763798085ba0c81b489e6720", // 59254d9
 		"2560a2c9be49fc43a809b0601d322a23fad2865ac0a1268181c3608f6450c555", // c0e9ec2
 		"0815e6bb3b5a4d15cc9bf77ff4ca7c7904fffc4046d7b948ea7e8cc24eff0d82", // 6613a6c
 		"7d63681f1d7861c4dfd22133ac72904cc4b3a24c1b79a01ffedc13b44f8e27d1", // 16f4790

@@ -135,7 +135,7 @@ func TestIDTokenHintAtAuthorize(t *testing.T) {
 	}
 	adaHint, bobHint, otherClientHint := hint("web", f.ada.Sub), hint("web", bob.Sub), hint("other", f.ada.Sub)
 	f.clk.add(2 * time.Hour)
-	expiredAda := adaHint // an expired hint is still a hint
+	expiredAda := adaHint                                         // an expired hint is still a hint
 	_, cookies := signIn(t, f, authorizeParams("web", webCB), "") // ada is signed in
 	sb := testSessionBlock(t, f)
 	for _, tc := range []struct {
