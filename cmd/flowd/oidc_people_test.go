@@ -583,7 +583,7 @@ func TestPeopleProtocolAttacks(t *testing.T) {
 			{"response_type token", "web", webCB, func(v url.Values) { v.Set("response_type", "token") }, "unsupported_response_type"},
 			{"no response_type", "web", webCB, func(v url.Values) { v.Del("response_type") }, "invalid_request"},
 			{"no openid scope", "web", webCB, func(v url.Values) { v.Set("scope", "profile") }, "invalid_scope"},
-			{"scope not allowed", "web", webCB, func(v url.Values) { v.Set("scope", "openid admin") }, "invalid_scope"},
+			{"only scopes not allowed (ignored: no openid left)", "web", webCB, func(v url.Values) { v.Set("scope", "admin root") }, "invalid_scope"},
 			{"public client without PKCE", "spa", spaCB, func(v url.Values) { v.Del("code_challenge"); v.Del("code_challenge_method") }, "invalid_request"},
 			{"plain PKCE", "spa", spaCB, func(v url.Values) { v.Set("code_challenge_method", "plain") }, "invalid_request"},
 			{"PKCE method missing", "web", webCB, func(v url.Values) { v.Del("code_challenge_method") }, "invalid_request"},
