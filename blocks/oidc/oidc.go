@@ -17,6 +17,8 @@
 //	GET /oauth/userinfo -> jose.validate -> oidc.userinfo -> 200 claims by scope
 //	POST /oauth/introspect -> oauth.client_auth -> jose.validate -> oidc.grant_active --active--> 200 claims
 //	                          \inactive (token invalid, grant ended): 200 {"active": false}
+//	POST /oauth/revoke -> oauth.client_auth -> oidc.revoke --done--> 200 (refresh token: its grant ended)
+//	                          \access_token: jose.validate -> oidc.revoke_access -> 200 (grant ended, or jti recorded)
 //	GET /oauth/logout -> oidc.end_session --redirect/done--> 302 post_logout_redirect_uri?state | logged-out page
 //	                          \confirm (a session, no hint for it): oidc.page logout_confirm -> 200 form
 //	POST /oauth/logout -> oidc.end_session: the form's CSRF token -> logout as above | cancelled: still-signed-in page
@@ -46,6 +48,7 @@
 //	oidc_refresh/<sha256(rt)>    a refresh token of the earlier format (a random secret with its own record):
 //	                             still honoured once, answered with a token of the current format
 //	oidc_throttle/<u:hash|ip:addr> failed logins and backoff
+//	oidc_revoked_tokens/<sha256(jti)> an access token without a grant (client_credentials) revoked before its exp
 //	oidc_logout/<sha256(csrf)>   logout waiting for confirmation: client, post-logout redirect URI, state, session binding
 //
 // Every record carries a purge time; oidc.cleanup deletes the expired.
@@ -142,6 +145,8 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 		{endSessionSpec(), newEndSessionFromConfig},
 		{pageSpec(), newPageFromConfig},
 		{cleanupSpec(), newCleanupFromConfig},
+		{revokeSpec(), newRevokeFromConfig},
+		{revokeAccessSpec(), newRevokeAccessFromConfig},
 	} {
 		factory := b.factory
 		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) { return factory(s, p) }); err != nil {

@@ -28,7 +28,8 @@ const (
 )
 
 // stateNamespaces are cleaned by oidc.cleanup.
-var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants}
+var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants,
+	nsRevokedTokens}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.
@@ -130,7 +131,7 @@ type grantRecord struct {
 	// recorded it: logout cannot find those.
 	Session string `json:"session,omitempty"`
 	Created int64  `json:"created"`
-	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out
+	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out, revoked
 	Purge   int64  `json:"purge"`             // also its end: a grant past it is expired
 
 	// The original sign-in, for the tokens a refresh issues.

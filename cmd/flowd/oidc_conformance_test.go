@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -109,6 +111,163 @@ func TestConformanceGaps(t *testing.T) {
 		status, body := p.token(t, url.Values{"grant_type": {"client_credentials"}}, "svc", "svc-secret-0123456789")
 		if status != 200 || body["access_token"] == nil {
 			t.Fatalf("client_credentials: %d %v", status, body)
+		}
+	})
+}
+
+// revoke posts to the revocation endpoint; user/pass is client_secret_basic.
+func (p *provider) revoke(t *testing.T, form url.Values, user, pass string) (int, string) {
+	t.Helper()
+	status, _, body := p.rawPost(t, "/oauth/revoke", form.Encode(), user, pass)
+	return status, body
+}
+
+func (p *provider) rawPost(t *testing.T, path, body, user, pass string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", p.issuer+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", formType)
+	if user != "" {
+		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	}
+	resp, err := p.s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(raw)
+}
+
+// TestRevocation: RFC 7009 against the prebuilt revoke flow, with the
+// attacks on it.
+func TestRevocation(t *testing.T) {
+	p := startProvider(t)
+	const otherSecret = "other-secret-0123456789"
+	personTokens := func(t *testing.T) map[string]any {
+		t.Helper()
+		verifier, challenge := pkcePair()
+		q := p.signIn(t, newBrowser(false), authzParams("web", webCB, challenge), "ada", adaPassword)
+		status, body := p.exchange(t, "web", rpSecret, q.Get("code"), webCB, verifier)
+		if status != 200 || body["refresh_token"] == nil {
+			t.Fatalf("exchange: %d %v", status, body)
+		}
+		return body
+	}
+	activeAt := func(t *testing.T, at string) bool {
+		t.Helper()
+		status, _, raw := p.introspect(t, formType, url.Values{"token": {at}}.Encode(), "svc", svcSecret)
+		if status != 200 {
+			t.Fatalf("introspect: %d %s", status, raw)
+		}
+		return strings.TrimSpace(raw) != inactiveRaw
+	}
+	refresh := func(t *testing.T, rt string) (int, map[string]any) {
+		t.Helper()
+		return p.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "web", rpSecret)
+	}
+	wantOK := func(t *testing.T, form url.Values, user, pass string) {
+		t.Helper()
+		if status, body := p.revoke(t, form, user, pass); status != 200 || body != "" {
+			t.Fatalf("want 200 and no body, got %d %q", status, body)
+		}
+	}
+
+	t.Run("discovery lists the endpoint", func(t *testing.T) {
+		_, raw := p.s.get(t, "/.well-known/openid-configuration", nil)
+		if !strings.Contains(raw, `"revocation_endpoint":"`+p.issuer+`/oauth/revoke"`) {
+			t.Fatalf("discovery: %s", raw)
+		}
+	})
+
+	t.Run("refresh token ends the grant", func(t *testing.T) {
+		tok := personTokens(t)
+		rt, at := tok["refresh_token"].(string), tok["access_token"].(string)
+		// Another client's try changes nothing, and answers 200.
+		wantOK(t, url.Values{"token": {rt}, "token_type_hint": {"refresh_token"}}, "other", otherSecret)
+		if !activeAt(t, at) {
+			t.Fatal("another client's revocation ended the grant")
+		}
+		status, body := refresh(t, rt)
+		if status != 200 {
+			t.Fatalf("refresh after another client's revocation: %d %v", status, body)
+		}
+		rt = body["refresh_token"].(string)
+		// Wrong client authentication: 401, nothing revoked.
+		if status, raw := p.revoke(t, url.Values{"token": {rt}}, "web", "wrong-secret-0123456789"); status != 401 || !strings.Contains(raw, "invalid_client") {
+			t.Fatalf("wrong secret: %d %s", status, raw)
+		}
+		if status, raw := p.revoke(t, url.Values{"token": {rt}}, "", ""); status != 401 {
+			t.Fatalf("no client authentication: %d %s", status, raw)
+		}
+		// The owner revokes: the grant ends, for refresh and introspection.
+		wantOK(t, url.Values{"token": {rt}}, "web", rpSecret)
+		status, body = refresh(t, rt)
+		wantOAuthError(t, status, body, 400, "invalid_grant")
+		if activeAt(t, at) {
+			t.Fatal("the access token is still active after its refresh token was revoked")
+		}
+		// Replay: 200 again, nothing else.
+		wantOK(t, url.Values{"token": {rt}}, "web", rpSecret)
+	})
+
+	t.Run("a person's access token ends its grant", func(t *testing.T) {
+		tok := personTokens(t)
+		at, rt := tok["access_token"].(string), tok["refresh_token"].(string)
+		wantOK(t, url.Values{"token": {at}}, "other", otherSecret)
+		if !activeAt(t, at) {
+			t.Fatal("another client revoked the access token")
+		}
+		wantOK(t, url.Values{"token": {at}, "token_type_hint": {"access_token"}}, "web", rpSecret)
+		if activeAt(t, at) {
+			t.Fatal("revoked access token still active")
+		}
+		status, body := refresh(t, rt)
+		wantOAuthError(t, status, body, 400, "invalid_grant")
+	})
+
+	t.Run("a client credentials token is refused until it expires", func(t *testing.T) {
+		status, body := p.token(t, url.Values{"grant_type": {"client_credentials"}}, "svc", svcSecret)
+		if status != 200 {
+			t.Fatalf("token: %d %v", status, body)
+		}
+		at := body["access_token"].(string)
+		wantOK(t, url.Values{"token": {at}}, "web", rpSecret)
+		if !activeAt(t, at) {
+			t.Fatal("another client revoked the service token")
+		}
+		wantOK(t, url.Values{"token": {at}}, "svc", svcSecret)
+		if activeAt(t, at) {
+			t.Fatal("revoked service token still active")
+		}
+	})
+
+	t.Run("bad requests", func(t *testing.T) {
+		tok := personTokens(t)
+		for _, tc := range []struct {
+			name   string
+			body   string
+			status int
+			code   string
+		}{
+			{"an ID token", url.Values{"token": {tok["id_token"].(string)}}.Encode(), 400, "unsupported_token_type"},
+			{"no token", url.Values{"token_type_hint": {"access_token"}}.Encode(), 400, "invalid_request"},
+			{"repeated token", "token=a&token=b", 400, "invalid_request"},
+			{"malformed token", url.Values{"token": {"not-a-token"}}.Encode(), 200, ""},
+			{"JWT-shaped garbage", url.Values{"token": {"eyJhbGciOiJub25lIn0.e30."}}.Encode(), 200, ""},
+			{"huge token", "token=" + strings.Repeat("A", 64<<10), 413, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				status, _, raw := p.rawPost(t, "/oauth/revoke", tc.body, "web", rpSecret)
+				if status != tc.status || tc.code != "" && !strings.Contains(raw, `"error":"`+tc.code+`"`) {
+					t.Fatalf("got %d %s, want %d %s", status, raw, tc.status, tc.code)
+				}
+			})
+		}
+		if !activeAt(t, tok["access_token"].(string)) {
+			t.Fatal("a bad request ended the grant")
 		}
 	})
 }
