@@ -85,6 +85,9 @@ type Client struct {
 	// GrantTypes allowed; empty means client_credentials only for
 	// confidential clients.
 	GrantTypes []string `json:"grant_types,omitempty"`
+	// FirstParty clients belong to the provider's own organization: the
+	// person is not asked to consent to them (firstparty.go).
+	FirstParty bool `json:"first_party,omitempty"`
 }
 
 // View is what APIs and lists show of a client: no hash.

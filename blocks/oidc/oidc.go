@@ -147,6 +147,9 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 		{cleanupSpec(), newCleanupFromConfig},
 		{revokeSpec(), newRevokeFromConfig},
 		{revokeAccessSpec(), newRevokeAccessFromConfig},
+		{consentSpec(), newConsentFromConfig},
+		{consentPageSpec(), newConsentPageFromConfig},
+		{consentAnswerSpec(), newConsentAnswerFromConfig},
 	} {
 		factory := b.factory
 		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) { return factory(s, p) }); err != nil {

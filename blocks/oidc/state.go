@@ -29,7 +29,7 @@ const (
 
 // stateNamespaces are cleaned by oidc.cleanup.
 var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants,
-	nsRevokedTokens}
+	nsRevokedTokens, nsConsents}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.
@@ -112,6 +112,7 @@ type codeRecord struct {
 	AMR           []string `json:"amr,omitempty"`
 	GrantID       string   `json:"grant_id"`
 	Session       string   `json:"session,omitempty"` // SHA-256 of the session cookie it was issued in
+	Consent       string   `json:"consent,omitempty"` // id of the consent it was issued under (consents.go)
 	Expires       int64    `json:"expires"`
 	Used          bool     `json:"used,omitempty"`
 	Purge         int64    `json:"purge"`

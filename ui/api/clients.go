@@ -11,6 +11,7 @@ import (
 //
 //	GET    /clients        every client (no secrets, no hashes)
 //	POST   /clients        {"id", "secret"?, "scopes", "audiences", "name"}; a generated secret is in the answer, once
+//	PATCH  /clients/{id}   {"first_party": bool}: people are (not) asked to consent to it
 //	DELETE /clients/{id}
 func RegisterClients(h *Handler, clients *oauth.Clients) {
 	h.Handle("GET /clients", func(w http.ResponseWriter, r *http.Request) error {
@@ -32,6 +33,7 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			RedirectURIs           []string `json:"redirect_uris"`
 			PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 			GrantTypes             []string `json:"grant_types"`
+			FirstParty             bool     `json:"first_party"`
 		}
 		if err := DecodeJSON(w, r, &req); err != nil {
 			return err
@@ -39,7 +41,7 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 		given := req.Secret != ""
 		cl, secret, err := clients.Add(r.Context(), oauth.Client{ID: req.ID, Name: req.Name, Scopes: req.Scopes,
 			Audiences: req.Audiences, Public: req.Public, RedirectURIs: req.RedirectURIs,
-			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes}, req.Secret)
+			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes, FirstParty: req.FirstParty}, req.Secret)
 		switch {
 		case errors.Is(err, oauth.ErrClientExists):
 			return Errorf(http.StatusConflict, "exists", "%v", err)
@@ -53,6 +55,26 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			out["secret"] = secret // generated: shown this once, never again
 		}
 		WriteJSON(w, http.StatusCreated, out)
+		return nil
+	})
+	h.Handle("PATCH /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			FirstParty *bool `json:"first_party"`
+		}
+		if err := DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if req.FirstParty == nil {
+			return Errorf(http.StatusBadRequest, "bad_request", "nothing to change: send first_party")
+		}
+		cl, err := clients.SetFirstParty(r.Context(), r.PathValue("id"), *req.FirstParty)
+		if errors.Is(err, oauth.ErrNoClient) {
+			return Errorf(http.StatusNotFound, "not_found", "no client %q", r.PathValue("id"))
+		}
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"client": cl})
 		return nil
 	})
 	h.Handle("DELETE /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
