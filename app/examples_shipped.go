@@ -12,6 +12,7 @@ package app
 // `go generate ./app` (needs git and the full history).
 var shippedSums = map[string][]string{
 	"authorize": {
+		"12c81d94da8c0651e9530e31fdea2ffb2d34968c7fc5aeb26237926b60b87144", // 3d83e68
 		"819d75c76376edc974c4e54f5e9cb460280a1a0d88ed65042e5df4952bbb2c72", // 59254d9
 		"3e8c53438253c38fda23f5ea794025d4a8307f14b88fab4d7a7423c1d534d8d1", // 6613a6c
 		"6013e7886376f683fc37dcd2e5451684e1c26d6397c321ff15a9950ddeaddb92", // c0c667c
