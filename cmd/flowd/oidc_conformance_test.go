@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"net/url"
 	"slices"
 	"strings"
@@ -270,4 +274,142 @@ func TestRevocation(t *testing.T) {
 			t.Fatal("a bad request ended the grant")
 		}
 	})
+}
+
+var consentHiddenRE = regexp.MustCompile(`<input type="hidden" name="(tx|csrf)" value="([^"]*)"`)
+
+// consentForm reads the hidden fields of the consent form.
+func consentForm(t *testing.T, pg page) url.Values {
+	t.Helper()
+	if pg.status != 200 || !strings.Contains(pg.body, `data-testid="consent-form"`) {
+		t.Fatalf("expected the consent form, got %d at %s:\n%s", pg.status, pg.url, pg.body)
+	}
+	v := url.Values{}
+	for _, m := range consentHiddenRE.FindAllStringSubmatch(pg.body, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return v
+}
+
+// TestConsent: a third-party application gets a code only after the
+// person allowed it; the consent is remembered, can be forced, refused,
+// and withdrawn by an admin, which ends what it granted.
+func TestConsent(t *testing.T) {
+	p := startProvider(t)
+	const tpCB, tpSecret = "http://127.0.0.1:9/tp-cb", "tp-secret-0123456789"
+	mustCmd(t, p.vars, "clients", "add", "--id", "tp", "--name", "Third Party", "--secret", tpSecret,
+		"--scopes", "openid profile email", "--redirect-uris", tpCB)
+	adminTok, err := os.ReadFile(filepath.Join(p.vars["FLOWD_DATA"], "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, p.issuer+"/admin/api"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(adminTok)))
+		resp, err := p.s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw)
+	}
+	verifier, challenge := pkcePair()
+	params := func(kv ...string) url.Values {
+		v := authzParams("tp", tpCB, challenge)
+		v.Set("scope", "openid email offline_access")
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	br := newBrowser(false)
+	pg := br.get(t, p.authorizeURL(params()))
+	pg = br.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(loginForm(t, pg), "ada", adaPassword))
+	// Signed in, but no code yet: the question.
+	form := consentForm(t, pg)
+	for _, want := range []string{"Third Party", `data-scope="email"`, `data-scope="offline_access"`, "email_verified"} {
+		if !strings.Contains(pg.body, want) {
+			t.Fatalf("consent page without %q:\n%s", want, pg.body)
+		}
+	}
+	if pg.header.Get("Content-Security-Policy") == "" || pg.header.Get("Location") != "" {
+		t.Fatalf("consent page headers %v", pg.header)
+	}
+	allow := url.Values{"tx": {form.Get("tx")}, "csrf": {form.Get("csrf")}, "decision": {"allow"}}
+
+	t.Run("bypass attempts", func(t *testing.T) {
+		// A forged POST from another browser (no consent cookie, no session).
+		if pg := newBrowser(false).do(t, "POST", p.issuer+"/oauth/consent", allow); pg.status != 400 || pg.header.Get("Location") != "" {
+			t.Fatalf("forged consent: %d %s", pg.status, pg.header.Get("Location"))
+		}
+		// bob, signed in elsewhere, posting ada's form fields.
+		bob := newBrowser(false)
+		p.signIn(t, bob, authzParams("web", webCB, challenge), "bob", "bobs password 123")
+		if pg := bob.do(t, "POST", p.issuer+"/oauth/consent", allow); pg.status != 400 {
+			t.Fatalf("another person's answer: %d", pg.status)
+		}
+		// prompt=none never asks.
+		q := p.redirectQuery(t, bob.get(t, p.authorizeURL(params("prompt", "none"))), tpCB)
+		if q.Get("error") != "consent_required" || q.Get("code") != "" {
+			t.Fatalf("prompt=none without consent: %v", q)
+		}
+	})
+
+	// Allow: a code, tokens with a refresh token (offline_access consented).
+	q := p.redirectQuery(t, br.do(t, "POST", p.issuer+"/oauth/consent", allow), tpCB)
+	status, tok := p.exchange(t, "tp", tpSecret, q.Get("code"), tpCB, verifier)
+	if status != 200 || tok["refresh_token"] == nil || tok["scope"] != "openid email offline_access" {
+		t.Fatalf("exchange: %d %v", status, tok)
+	}
+	// Replayed answer: refused.
+	if pg := br.do(t, "POST", p.issuer+"/oauth/consent", allow); pg.status != 400 {
+		t.Fatalf("replayed consent: %d", pg.status)
+	}
+	// Remembered: the next request gets a code at once, even prompt=none.
+	if q := p.redirectQuery(t, br.get(t, p.authorizeURL(params("prompt", "none"))), tpCB); q.Get("code") == "" {
+		t.Fatalf("remembered consent: %v", q)
+	}
+	// prompt=consent asks again; a scope not consented to asks too; Deny
+	// answers access_denied.
+	consentForm(t, br.get(t, p.authorizeURL(params("prompt", "consent"))))
+	pg = br.get(t, p.authorizeURL(params("scope", "openid profile")))
+	form = consentForm(t, pg)
+	q = p.redirectQuery(t, br.do(t, "POST", p.issuer+"/oauth/consent",
+		url.Values{"tx": {form.Get("tx")}, "csrf": {form.Get("csrf")}, "decision": {"deny"}}), tpCB)
+	if q.Get("error") != "access_denied" || q.Get("code") != "" {
+		t.Fatalf("deny: %v", q)
+	}
+
+	// The admin sees and withdraws the consent: its grants end.
+	if status, raw := admin("GET", "/users/ada/consents"); status != 200 || !strings.Contains(raw, `"client_id": "tp"`) {
+		t.Fatalf("consents: %d %s", status, raw)
+	}
+	if out := mustCmd(t, p.vars, "users", "consents", "ada"); !strings.Contains(out, "tp") || !strings.Contains(out, "offline_access") {
+		t.Fatalf("users consents: %s", out)
+	}
+	if status, _ := admin("DELETE", "/users/ada/consents/web"); status != 404 {
+		t.Fatalf("withdrawing a consent that does not exist: %d", status)
+	}
+	if status, raw := admin("DELETE", "/users/ada/consents/tp"); status != 200 || !strings.Contains(raw, `"grants_ended": 1`) {
+		t.Fatalf("withdraw: %d %s", status, raw)
+	}
+	status, body := p.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}}, "tp", tpSecret)
+	wantOAuthError(t, status, body, 400, "invalid_grant")
+	sc, _, raw := p.introspect(t, formType, url.Values{"token": {tok["access_token"].(string)}}.Encode(), "svc", svcSecret)
+	if sc != 200 || strings.TrimSpace(raw) != inactiveRaw {
+		t.Fatalf("introspection after withdrawal: %d %s", sc, raw)
+	}
+	consentForm(t, br.get(t, p.authorizeURL(params()))) // asked again
+	if code, _, errs := flowdCmd(t, p.vars, "users", "withdraw-consent", "ada", "tp"); code == 0 || !strings.Contains(errs, "no consent") {
+		t.Fatalf("withdrawing twice: %d %s", code, errs)
+	}
+
+	// Marked first-party: no question (but offline_access still asks).
+	mustCmd(t, p.vars, "clients", "first-party", "tp", "yes")
+	if q := p.redirectQuery(t, br.get(t, p.authorizeURL(params("scope", "openid profile"))), tpCB); q.Get("code") == "" {
+		t.Fatalf("first-party: %v", q)
+	}
+	consentForm(t, br.get(t, p.authorizeURL(params())))
 }
