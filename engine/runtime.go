@@ -72,6 +72,10 @@ type Options struct {
 	MaxExprNodes uint
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Sleep waits d or until ctx ends, for blocks that wait (core.delay;
+	// Exec.Sleep). Default: a real timer. With a frozen Now, give a Sleep
+	// that moves that clock instead (flowtest.Clock.Sleep).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Runtime deploys flows and runs them.
@@ -105,6 +109,10 @@ type Runtime struct {
 	rmu    sync.Mutex // guards rings and vars maps
 	closed atomic.Bool
 
+	// catchGlobal counts deployed global catch triggers, so a failed run
+	// looks for them only when there are some.
+	catchGlobal atomic.Int64
+
 	retiring  sync.WaitGroup // replaced versions whose runs are finishing
 	closeDone chan struct{}  // closed once Close has drained everything
 }
@@ -130,6 +138,9 @@ func New(opts Options) (*Runtime, error) {
 	if opts.Env == nil {
 		opts.Env = map[string]string{}
 	}
+	if opts.Sleep == nil {
+		opts.Sleep = realSleep
+	}
 	return &Runtime{
 		reg: opts.Registry, log: opts.Logger, limits: opts.Limits.withDefaults(), opts: opts, realClock: realClock,
 		cc:    compileEnv{maxNodes: opts.MaxExprNodes},
@@ -152,6 +163,11 @@ type deployment struct {
 	ring    *traceRing
 	// sensitive is every key the flow's block types declare sensitive.
 	sensitive []string
+	// secrets are the literal values of the flow's config fields marked
+	// Field.Secret: a run starts with them marked (Exec.MarkSecret).
+	secrets []string
+	// catchFlow and catchGlobal are the catch triggers (catch.go).
+	catchFlow, catchGlobal []*nodeInst
 
 	// Runs in flight are counted so a replaced version closes its blocks
 	// only after they finish. A counter, not an RWMutex: a run that starts
@@ -199,6 +215,8 @@ type nodeInst struct {
 	// firePort is the port a trigger sends its message out of: "out", or
 	// the trigger's first declared output if it has no "out".
 	firePort string
+	// catch is the scope of a catch trigger (CatchFlow, CatchGlobal), "" otherwise.
+	catch string
 }
 
 // Validate checks a flow against the registry exactly as Deploy would
@@ -310,8 +328,25 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 			}
 		}
 	}
+	// Every node is built, so a document's factory errors come all at once.
+	var ferrs ValidationErrors
 	for i := range f.Nodes {
 		n := &f.Nodes[i]
+		for _, fl := range specs[n.ID].Fields {
+			if fl.Secret && (fl.Kind == KindString || fl.Kind == KindText) {
+				if v := configs[n.ID].String(fl.Name); v != "" && !slices.Contains(d.secrets, v) {
+					d.secrets = append(d.secrets, v)
+				}
+			}
+		}
+	}
+	// Clipped: a run's MarkSecret appends to a copy, never into this array.
+	d.secrets = slices.Clip(d.secrets)
+	for i := range f.Nodes {
+		n := &f.Nodes[i]
+		if n.Disabled {
+			continue // validated above, never built: see disabled.go
+		}
 		spec := specs[n.ID]
 		inst := &nodeInst{node: n, spec: spec, out: map[string][]*nodeInst{}}
 		inst.log = r.log.With("flow", f.ID, "node", n.ID)
@@ -319,18 +354,34 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 			Logger: inst.log, Limits: r.limits}
 		b, err := callFactory(r.reg.types[n.Type].factory, setup)
 		if err != nil {
-			return nil, asValidation(n.ID, err)
+			ferrs = appendValidation(ferrs, n.ID, err)
+			continue
 		}
 		if b == nil {
-			return nil, ValidationErrors{verr(n.ID, "", "block %s built nothing", n.Type)}
+			ferrs = append(ferrs, verr(n.ID, "", "block %s built nothing", n.Type))
+			continue
 		}
 		inst.block = b
 		if spec.Trigger {
 			t, ok := b.(Trigger)
 			if !ok {
-				return nil, ValidationErrors{verr(n.ID, "", "trigger block %s does not implement Trigger", n.Type)}
+				if c, isCloser := b.(Closer); isCloser {
+					c.Close()
+				}
+				ferrs = append(ferrs, verr(n.ID, "", "trigger block %s does not implement Trigger", n.Type))
+				continue
 			}
 			inst.trigger = t
+			if c, ok := b.(Catcher); ok {
+				switch inst.catch = c.CatchScope(); inst.catch {
+				case CatchFlow:
+					d.catchFlow = append(d.catchFlow, inst)
+				case CatchGlobal:
+					d.catchGlobal = append(d.catchGlobal, inst)
+				default:
+					ferrs = append(ferrs, verr(n.ID, "", "catch block %s has unknown scope %q", n.Type, inst.catch))
+				}
+			}
 			inst.firePort = "out"
 			if !slices.Contains(spec.Outputs, "out") && len(spec.Outputs) > 0 {
 				inst.firePort = spec.Outputs[0]
@@ -339,13 +390,19 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 		d.nodes[n.ID] = inst
 		d.order = append(d.order, inst)
 	}
+	if len(ferrs) > 0 {
+		return nil, ferrs
+	}
 	// Wires in canonical order, so a port's targets run in the same order
 	// whether the document was hand-written or exported.
 	ws := slices.Clone(f.Wires)
 	slices.SortFunc(ws, func(a, b Wire) int { return cmpStrings(a.From, b.From, a.Port, b.Port, a.To, b.To) })
 	for _, w := range ws {
-		from := d.nodes[w.From]
-		from.out[w.Port] = append(from.out[w.Port], d.nodes[w.To])
+		from, to := d.nodes[w.From], d.nodes[w.To]
+		if from == nil || to == nil {
+			continue // a wire from or to a disabled node carries nothing
+		}
+		from.out[w.Port] = append(from.out[w.Port], to)
 	}
 	return d, nil
 }
@@ -426,6 +483,7 @@ func (r *Runtime) Deploy(ctx context.Context, f *Flow, version int) error {
 	r.fmu.Lock()
 	old := r.flows[f.ID]
 	r.flows[f.ID] = d
+	r.catchGlobal.Add(int64(len(d.catchGlobal)))
 	r.fmu.Unlock()
 	if old != nil {
 		old.retire(ctx)
@@ -446,6 +504,7 @@ func cloneFlow(f *Flow) *Flow {
 			}
 			c.Nodes[i].Config = m
 		}
+		c.Nodes[i].LintIgnore = slices.Clone(c.Nodes[i].LintIgnore)
 	}
 	c.Wires = slices.Clone(f.Wires)
 	return &c
@@ -474,6 +533,7 @@ func safeStop(ctx context.Context, n *nodeInst, log *slog.Logger) {
 // retire stops the version's triggers, then closes its blocks once its runs
 // in flight are done.
 func (d *deployment) retire(ctx context.Context) {
+	d.rt.catchGlobal.Add(-int64(len(d.catchGlobal)))
 	// From here on the version starts no run: a trigger firing while it
 	// is being stopped gets ErrNotDeployed.
 	d.retired.Store(true)
@@ -623,7 +683,7 @@ func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (
 	} else {
 		var triggers []*nodeInst
 		for _, n := range d.order {
-			if n.trigger != nil {
+			if n.trigger != nil && n.catch == "" { // catch triggers start only when named
 				triggers = append(triggers, n)
 				if n.node.Type == "core.manual" {
 					start = n
@@ -637,7 +697,7 @@ func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (
 			start = triggers[0]
 		}
 	}
-	return d.run(ctx, start, msg, true, -1)
+	return d.run(ctx, start, msg, true, -1, start.catch != "", nil)
 }
 
 // TriggerContext is how a started trigger fires runs of its flow version.
@@ -652,7 +712,7 @@ type TriggerContext struct {
 // Fire runs the flow from this trigger with msg, on the caller's goroutine,
 // and returns its trace. The error is the run's failure, if it failed.
 func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg, false, -1)
+	return t.d.run(ctx, t.n, msg, false, -1, t.n.catch != "", nil)
 }
 
 // FireSized is Fire for a trigger that knows an upper bound of its
@@ -663,11 +723,15 @@ func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
 // below the real size lets a too-big message through this first check
 // only (blocks without Spec.Bounded still re-measure it).
 func (t *TriggerContext) FireSized(ctx context.Context, msg Msg, size int) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg, false, max(size, 0))
+	return t.d.run(ctx, t.n, msg, false, max(size, 0), t.n.catch != "", nil)
 }
 
 // Version is the flow version this trigger belongs to.
 func (t *TriggerContext) Version() int { return t.d.version }
+
+// Now reads the runtime's clock (Options.Now), for triggers that stamp
+// their messages: a frozen clock then reaches them too.
+func (t *TriggerContext) Now() time.Time { return t.d.rt.opts.Now() }
 
 // Exec is the state of one run that blocks see.
 type Exec struct {
@@ -679,7 +743,40 @@ type Exec struct {
 	Logger  *slog.Logger // the node's logger (flow and node attributes); add RunID as needed
 	env     Env
 	d       *deployment
-	vars    *Vars // a zero Exec's own variables (block unit tests)
+	vars    *Vars    // a zero Exec's own variables (block unit tests)
+	secrets []string // values marked secret in this run; shares d.secrets until MarkSecret
+	// Sub-flow calls (call.go): the frame this run answers to, the
+	// steps left to this run, the steps a call used.
+	call      *callFrame
+	stepsLeft int
+	callSteps int
+}
+
+// MarkSecret marks a value a block produced or received as secret for the
+// rest of the run: every trace snapshot of the run (the steps before this
+// one too), Exec.Redact and Exec.RedactText show it as [redacted] wherever
+// it sits, whatever field it was copied to; a value of 8 bytes or more is
+// also cut out of longer strings. Use it for values whose shape says
+// nothing (a decrypted payload, a generated secret, a password); tokens,
+// keys and credentials with a known shape are redacted without it.
+func (x *Exec) MarkSecret(v string) {
+	if v == "" || slices.Contains(x.secrets, v) {
+		return
+	}
+	x.secrets = append(x.secrets, v)
+}
+
+// Redact is engine.Redact that also hides the values the run marked secret.
+func (x *Exec) Redact(v any) any {
+	s := &snapper{budget: snapBudget, secrets: x.secrets}
+	return s.snapshot(v, 0)
+}
+
+// RedactText is engine.RedactText that also cuts the values the run marked
+// secret.
+func (x *Exec) RedactText(text string) string {
+	out, _ := redactSecrets(text, x.secrets)
+	return out
 }
 
 // Now is the run's start time: one clock reading per run, so every block of
@@ -722,12 +819,19 @@ type queued struct {
 	msg  Msg
 	snap any       // the trace snapshot of msg when it was sent, shared where unchanged
 	node *snapNode // its private mirror
+	nsec int       // how many values were marked secret when snap was taken
 }
 
 // run carries msg from start through the flow. snapAll takes message
 // snapshots whatever the flow's snapshot rate; sizeHint >= 0 is the
 // trigger's bound on msg's size (FireSized).
-func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool, sizeHint int) (tr *Trace, err error) {
+//
+// A run that fails goes to the catch triggers (catch.go), unless it is a
+// catch run itself (caught).
+//
+// frame is set for a sub-flow run started by Exec.Call (call.go): the run
+// then shares its caller's step budget and returns through core.output.
+func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool, sizeHint int, caught bool, frame *callFrame) (tr *Trace, err error) {
 	if !d.enter() {
 		return nil, fmt.Errorf("run %q version %d: %w", d.flow.ID, d.version, errRetired)
 	}
@@ -745,7 +849,20 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	// One allocation for the run's working state, one for its trace.
 	rs := &runState{}
 	x := &rs.x
-	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d}
+	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d,
+		secrets: d.secrets}
+	steps, maxSteps := 0, lim.MaxSteps
+	if frame != nil {
+		// Values the run that led here marked secret stay secret here, and
+		// a call hands back what this run marks (call.go).
+		for _, v := range frame.secrets {
+			x.MarkSecret(v)
+		}
+		if !frame.seed {
+			x.call, maxSteps = frame, frame.budget
+			defer func() { frame.used, frame.secrets = steps, x.secrets }()
+		}
+	}
 	x.env = Env{Env: rt.opts.Env, Now: started}
 	full := snapAll || d.ring.snaps.allow(t0)
 	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
@@ -754,20 +871,28 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	rc := &rs.rc
 	rc.Context, rc.deadline = ctx, t0.Add(lim.Deadline)
 	defer rc.stop()
+	outer := ctx
 	ctx = rc
+	cur := msg // the message of the step running, for catch runs
 	defer func() {
 		tr.Duration = int64(time.Since(t0))
 		if err != nil {
 			tr.Status, tr.Error = StatusError, err.Error()
 		}
+		if len(x.secrets) > len(d.secrets) {
+			redactEarlier(tr, x.secrets)
+		}
 		d.ring.add(tr)
 		if rt.opts.Traces != nil {
 			rt.saveTrace(tr)
 		}
+		if err != nil && !caught && (d.catchFlow != nil || rt.catchGlobal.Load() > 0) {
+			rt.dispatchCatch(outer, d, tr, cur, err, x.secrets)
+		}
 	}()
 
 	sn := &rs.sn
-	sn.extra, sn.limit = d.sensitive, lim.MaxMessageBytes
+	sn.extra, sn.limit, sn.secrets = d.sensitive, lim.MaxMessageBytes, x.secrets
 	var first any
 	var firstNode *snapNode
 	size := sizeHint
@@ -779,20 +904,20 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 	}
 	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
-	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode)
-	steps := 0
+	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets))
 	// Step times are offsets from t0 on the monotonic clock, which is
 	// cheaper to read than the wall clock time.Now also reads.
 	at := time.Since(t0)
 	for head := 0; head < len(queue); {
 		q := queue[head]
+		cur = q.msg
 		queue[head] = queued{}
 		if head++; head == len(queue) {
 			// Drained: reuse the backing array (a chain never grows it).
 			queue, head = queue[:0], 0
 		}
 		steps++
-		if steps > lim.MaxSteps {
+		if steps > maxSteps {
 			tr.ErrorNode = q.n.node.ID
 			return tr, fmt.Errorf("%w (%d node executions); a wire loop?", ErrStepLimit, lim.MaxSteps)
 		}
@@ -805,8 +930,19 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 		x.NodeID, x.Logger = q.n.node.ID, q.n.log
 		began := at
+		x.stepsLeft = maxSteps - steps
 		port, perr := q.n.process(ctx, x, q.msg)
+		if x.callSteps > 0 { // a sub-flow call's steps count against this run's budget
+			steps += x.callSteps
+			x.callSteps = 0
+		}
 		at = time.Since(t0) // this step's end, the next one's start
+		if q.nsec != len(x.secrets) {
+			// A value was marked secret since q.snap was taken: parts
+			// of it shown in clear may now need redacting, so walk the
+			// message afresh.
+			q.snap, q.node, sn.secrets = nil, nil, x.secrets
+		}
 		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(at - began)}
 		if perr != nil && errors.Is(rc.errAt(t0.Add(at)), context.DeadlineExceeded) {
 			perr = fmt.Errorf("%w (%s) in node %q: %v", ErrDeadline, lim.Deadline, q.n.node.ID, perr)
@@ -846,7 +982,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		step.Msg = snap
 		tr.Steps = append(tr.Steps, step)
 		if port != "" {
-			queue = enqueue(queue, q.n.out[port], q.msg, snap, node)
+			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets))
 		}
 	}
 	return tr, nil
@@ -864,15 +1000,38 @@ func (r *Runtime) saveTrace(tr *Trace) {
 }
 
 // enqueue gives every target but the last its own copy of msg.
-func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode) []queued {
+func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode, nsec int) []queued {
 	for i, t := range targets {
 		m := msg
 		if i < len(targets)-1 {
 			m = CopyValue(msg).(Msg)
 		}
-		queue = append(queue, queued{t, m, snap, node})
+		queue = append(queue, queued{t, m, snap, node, nsec})
 	}
 	return queue
+}
+
+// redactEarlier hides, in the steps of a finished run, the values its
+// blocks marked secret after those steps' snapshots were taken (a block
+// marking a value it received). Snapshots are shared between steps and
+// never changed: changed parts are copied.
+// Error texts are cleaned too: a block's error may quote a value.
+func redactEarlier(tr *Trace, marked []string) {
+	if isMarked(tr.Error, marked) {
+		tr.Error, _ = redactSecrets(tr.Error, marked)
+	}
+	for i := range tr.Steps {
+		st := &tr.Steps[i]
+		if isMarked(st.Error, marked) {
+			st.Error, _ = redactSecrets(st.Error, marked)
+		}
+		if st.Msg == nil {
+			continue
+		}
+		if r, changed := redactMarked(st.Msg, marked, 0); changed {
+			st.Msg = r
+		}
+	}
 }
 
 // take returns the trace snapshot of one step's message, sharing what
