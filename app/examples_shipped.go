@@ -45,6 +45,7 @@ var shippedSums = map[string][]string{
 		"7d7d2f3e1e2b3144e05306e863aa3d98e98a296de4f1360c39669fb34a17d41d", // b470706
 	},
 	"revoke": {
+		"32e0eed675f1053b122af6ebf3c56f67623c79282af2e2091c127fe620b2e4f5", // e9da6a2
 		"6a78243590109d9278911b88816f1acd7744e82319f5293534be8f8e4888cb95", // 06445f7
 	},
 	"token": {
