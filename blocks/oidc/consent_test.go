@@ -371,3 +371,53 @@ func TestConsentWithdrawal(t *testing.T) {
 		t.Fatalf("consents after withdrawal: %+v", list)
 	}
 }
+
+// TestConsentWithdrawnDuringExchange: a withdrawal that lands while a
+// code's exchange links its grant to the consent (between the two calls
+// of the update function, as a concurrent request would) refuses the
+// exchange; one that lands after the link ends the grant the exchange
+// then creates (a tombstone).
+func TestConsentWithdrawnDuringExchange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		during string // namespace whose update the withdrawal interrupts
+	}{
+		{"while linking the grant to the consent", nsConsents},
+		{"while creating the grant", nsGrants},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newConsentKit(t)
+			ctx := t.Context()
+			ada := k.browser("ada")
+			tx, csrf, cookies := k.ask(authorizeParams("web", webCB), ada)
+			port, msg := k.post(url.Values{"tx": {tx}, "csrf": {csrf}, "decision": {"allow"}}, cookies)
+			if port != "granted" {
+				t.Fatal("allow")
+			}
+			if _, err := (&issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}).Process(ctx, k.f.clk.exec(), msg); err != nil {
+				t.Fatal(err)
+			}
+			code := redirectQuery(t, msg).Get("code")
+			withdrawn := false
+			k.f.st.setBetween(func(ns, key string) {
+				if ns != tc.during || withdrawn {
+					return
+				}
+				withdrawn = true
+				if _, err := k.f.users.WithdrawConsent(ctx, "ada", "web"); err != nil {
+					t.Errorf("withdraw: %v", err)
+				}
+			})
+			defer k.f.st.setBetween(nil)
+			ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
+			m := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
+			port, err := ex.Process(ctx, k.f.clk.exec(), m)
+			if err != nil || !withdrawn {
+				t.Fatalf("exchange: %v, withdrawn %v", err, withdrawn)
+			}
+			if port != "invalid" || str(mapOf(m["oauth_error"]), "error") != "invalid_grant" || m["refresh_token"] != nil {
+				t.Fatalf("exchange after a racing withdrawal: %s %v", port, m)
+			}
+		})
+	}
+}

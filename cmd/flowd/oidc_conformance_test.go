@@ -215,6 +215,15 @@ func TestRevocation(t *testing.T) {
 		}
 		// Replay: 200 again, nothing else.
 		wantOK(t, url.Values{"token": {rt}}, "web", rpSecret)
+		// The revoke flow's traces do not show the token.
+		adminTok, err := os.ReadFile(filepath.Join(p.vars["FLOWD_DATA"], "admin.token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, runs := p.s.get(t, "/admin/api/flows/revoke/runs", map[string]string{"Authorization": "Bearer " + strings.TrimSpace(string(adminTok))})
+		if code != 200 || !strings.Contains(runs, "[redacted]") || strings.Contains(runs, rt) {
+			t.Fatalf("revoke runs: %d %.300s", code, runs)
+		}
 	})
 
 	t.Run("a person's access token ends its grant", func(t *testing.T) {
@@ -406,7 +415,15 @@ func TestConsent(t *testing.T) {
 		t.Fatalf("withdrawing twice: %d %s", code, errs)
 	}
 
-	// Marked first-party: no question (but offline_access still asks).
+	// The traces show neither the consent form's secrets nor the tokens.
+	if status, runs := admin("GET", "/flows/authorize/runs"); status != 200 || strings.Contains(runs, allow.Get("csrf")) ||
+		strings.Contains(runs, form.Get("csrf")) {
+		t.Fatalf("authorize runs: %d, or they show a consent CSRF token", status)
+	}
+	if status, runs := admin("GET", "/flows/token/runs"); status != 200 || strings.Contains(runs, tok["refresh_token"].(string)) {
+		t.Fatalf("token runs: %d, or they show a refresh token", status)
+	}
+		// Marked first-party: no question (but offline_access still asks).
 	mustCmd(t, p.vars, "clients", "first-party", "tp", "yes")
 	if q := p.redirectQuery(t, br.get(t, p.authorizeURL(params("scope", "openid profile"))), tpCB); q.Get("code") == "" {
 		t.Fatalf("first-party: %v", q)
