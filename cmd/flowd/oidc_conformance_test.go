@@ -423,7 +423,7 @@ func TestConsent(t *testing.T) {
 	if status, runs := admin("GET", "/flows/token/runs"); status != 200 || strings.Contains(runs, tok["refresh_token"].(string)) {
 		t.Fatalf("token runs: %d, or they show a refresh token", status)
 	}
-		// Marked first-party: no question (but offline_access still asks).
+	// Marked first-party: no question (but offline_access still asks).
 	mustCmd(t, p.vars, "clients", "first-party", "tp", "yes")
 	if q := p.redirectQuery(t, br.get(t, p.authorizeURL(params("scope", "openid profile"))), tpCB); q.Get("code") == "" {
 		t.Fatalf("first-party: %v", q)
