@@ -70,18 +70,24 @@ func openConsent(k *providerKeys, id, sessionKey, value string) (*pendingSignIn,
 // consentNeeded says whether the person must be asked: always for
 // prompt=consent; for offline_access (OpenID Connect Core §11) unless a
 // consent covers it, even for a first-party client; otherwise unless the
-// client is first-party or a consent covers every scope asked for.
-func consentNeeded(rec *consentRecord, a authzRequest, firstParty bool, now time.Time) bool {
+// client is first-party or a consent covers every scope asked for. bound
+// says whether the code must name the remembered consent (withdrawing it
+// then ends the grant): whenever the consent is what allowed the request.
+func consentNeeded(rec *consentRecord, a authzRequest, firstParty bool, now time.Time) (needed, bound bool) {
 	if slices.Contains(a.Prompt, "consent") {
-		return true
+		return true, false
 	}
 	if rec.covers(a.scopes(), now) {
-		return false
+		return false, true
 	}
-	if firstParty {
-		return slices.Contains(a.scopes(), "offline_access") && !rec.covers([]string{"offline_access"}, now)
+	if !firstParty {
+		return true, false
 	}
-	return true
+	if slices.Contains(a.scopes(), "offline_access") {
+		covered := rec.covers([]string{"offline_access"}, now)
+		return !covered, covered
+	}
+	return false, false
 }
 
 func consentSpec() engine.Spec {
@@ -137,8 +143,9 @@ func (b *consentBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return "", fmtErr("oidc.consent", err)
 	}
 	now := x.Now()
-	if !consentNeeded(rec, a, cl.FirstParty, now) {
-		if rec.covers(a.scopes(), now) {
+	needed, bound := consentNeeded(rec, a, cl.FirstParty, now)
+	if !needed {
+		if bound {
 			msg["consent"] = map[string]any{"id": rec.ID}
 		}
 		return "granted", nil

@@ -146,6 +146,12 @@ func TestConsentDecision(t *testing.T) {
 		{"remembered, one more scope", nil, withParams("web", webCB, "scope", "openid email profile"), "ask", "", false},
 		{"remembered, prompt=consent", nil, withParams("web", webCB, "prompt", "consent"), "ask", "", false},
 		{"first-party, prompt=consent", nil, withParams("own", own, "scope", "openid", "prompt", "consent"), "ask", "", false},
+		{"first-party, offline_access consented, more scopes", func() {
+			if _, err := k.f.users.giveConsent(ctx, k.f.ada.Sub, "own", []string{"openid", "offline_access"}, now, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}, withParams("own", own, "scope", "openid profile offline_access"), "granted", "", true},
+		{"first-party, consent remembered, no offline_access", nil, withParams("own", own, "scope", "openid profile"), "granted", "", false},
 		{"another client's consent does not count", nil, withParams("other", "https://other.example.com/cb", "scope", "openid"), "ask", "", false},
 		{"remembered consent expired", func() { k.f.clk.add(2 * time.Hour) }, withParams("web", webCB, "scope", "openid"), "ask", "", false},
 	}
