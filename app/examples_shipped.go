@@ -12,6 +12,7 @@ package app
 // `go generate ./app` (needs git and the full history).
 var shippedSums = map[string][]string{
 	"authorize": {
+		"12c81d94da8c0651e9530e31fdea2ffb2d34968c7fc5aeb26237926b60b87144", // working tree
 		"3e8c53438253c38fda23f5ea794025d4a8307f14b88fab4d7a7423c1d534d8d1", // 6613a6c
 		"6013e7886376f683fc37dcd2e5451684e1c26d6397c321ff15a9950ddeaddb92", // c0c667c
 	},
@@ -38,6 +39,7 @@ var shippedSums = map[string][]string{
 		"cd73d25fbef93372f3665a51f62d43ddec289b88a03dd2bdd0626eef91f943ad", // b470706
 	},
 	"openid-configuration": {
+		"908da607db182aa51dfec8610fb4e0e8c113f77789621ce5c540acb2c3c581a3", // working tree
 		"7b28a6938d401d90755e8f25ad02b15b18e256634ab0c622ff1524299ef7d760", // b470706
 	},
 	"par": {
@@ -48,6 +50,7 @@ var shippedSums = map[string][]string{
 		"7d7d2f3e1e2b3144e05306e863aa3d98e98a296de4f1360c39669fb34a17d41d", // b470706
 	},
 	"token": {
+		"cd0ef338a3992f9ecd25a865e545dfae414674cd0c702834a3c84f97173fcbbb", // working tree
 		"352d6239513efc84ddf19121b57c49ed5abf064aecd055a484302c5b9e1ba87f", // 1dfc4ee
 		"2560a2c9be49fc43a809b0601d322a23fad2865ac0a1268181c3608f6450c555", // c0e9ec2
 		"0815e6bb3b5a4d15cc9bf77ff4ca7c7904fffc4046d7b948ea7e8cc24eff0d82", // 6613a6c

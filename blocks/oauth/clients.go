@@ -101,6 +101,9 @@ type Client struct {
 	// authorization endpoint takes this client's requests only by
 	// request_uri from the PAR endpoint.
 	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty"`
+	// FirstParty clients belong to the provider's own organization: the
+	// person is not asked to consent to them (firstparty.go).
+	FirstParty bool `json:"first_party,omitempty"`
 }
 
 // View is what APIs and lists show of a client: no hash.

@@ -30,7 +30,8 @@ const (
 )
 
 // stateNamespaces are cleaned by oidc.cleanup.
-var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants, nsPAR}
+var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants, nsPAR,
+	nsRevokedTokens, nsConsents}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.
@@ -113,6 +114,7 @@ type codeRecord struct {
 	AMR           []string `json:"amr,omitempty"`
 	GrantID       string   `json:"grant_id"`
 	Session       string   `json:"session,omitempty"` // SHA-256 of the session cookie it was issued in
+	Consent       string   `json:"consent,omitempty"` // id of the consent it was issued under (consents.go)
 	Expires       int64    `json:"expires"`
 	Used          bool     `json:"used,omitempty"`
 	Purge         int64    `json:"purge"`
@@ -132,7 +134,7 @@ type grantRecord struct {
 	// recorded it: logout cannot find those.
 	Session string `json:"session,omitempty"`
 	Created int64  `json:"created"`
-	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out
+	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out, revoked
 	Purge   int64  `json:"purge"`             // also its end: a grant past it is expired
 
 	// The original sign-in, for the tokens a refresh issues.
