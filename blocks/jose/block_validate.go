@@ -86,6 +86,7 @@ func validateSpec() engine.Spec {
 	fields = append(fields, engine.Field{Name: "max_token_bytes", Label: "Maximum token size (bytes)",
 		Kind: engine.KindInt, Default: DefaultMaxTokenSize, Min: "1", Max: "1048576",
 		Help: "Longer tokens are refused before any parsing (token_too_large)."})
+	fields = append(fields, cacheFields()...)
 	return engine.Spec{
 		Type:     "jose.validate",
 		Bounded:  true, // see engine.Spec.Bounded
@@ -244,6 +245,9 @@ type validateBlock struct {
 func newValidateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	p, err := buildPolicy(s, d, "keyset", "", int(s.Config.Int("max_token_bytes")))
 	if err != nil {
+		return nil, err
+	}
+	if err := p.enableCache(s); err != nil {
 		return nil, err
 	}
 	return newValidate(s.Config.Expr("token"), p), nil
