@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -432,28 +433,36 @@ func (w *nopWriter) WriteHeader(code int) { w.code = code }
 //	go test -run='^$' -bench=BenchmarkHandler -benchmem ./bench/
 func BenchmarkHandler(b *testing.B) {
 	p := setup(b)
-	for _, ep := range []struct{ name, path, authz string }{
-		{"jwks", "/.well-known/jwks.json", ""},
-		{"hello", "/api/hello", "Bearer " + p.tokens["rs256"]},
-	} {
+	for _, ep := range p.endpoints() {
 		for _, srv := range []struct {
 			name string
 			h    http.Handler
 		}{{"flowd", p.flowd}, {"baseline", p.base}} {
 			b.Run(ep.name+"/"+srv.name, func(b *testing.B) {
-				req := httptest.NewRequest("GET", ep.path, nil)
+				req := httptest.NewRequest(ep.method, ep.path, nil)
 				req.Header.Set("Accept", "*/*")
+				if ep.method == "POST" {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
 				if ep.authz != "" {
 					req.Header.Set("Authorization", ep.authz)
 				}
+				body := strings.NewReader(ep.form)
 				w := &nopWriter{h: http.Header{}}
 				b.ReportAllocs()
 				for b.Loop() {
 					clear(w.h)
 					w.code = 0
+					if ep.method == "POST" {
+						// A fresh body (and form) per request, as on the network.
+						body.Reset(ep.form)
+						req.Body = io.NopCloser(body)
+						req.ContentLength = int64(len(ep.form))
+						req.Form, req.PostForm = nil, nil
+					}
 					srv.h.ServeHTTP(w, req)
-					if w.code != 200 {
-						b.Fatalf("status %d", w.code)
+					if w.code != ep.status {
+						b.Fatalf("status %d, want %d", w.code, ep.status)
 					}
 				}
 			})
