@@ -100,6 +100,10 @@ func setup(tb testing.TB) *pair {
 		tb.Fatal(err)
 	}
 	p.base = b.Handler()
+	// The baseline's first token request per client runs argon2id, as
+	// flowd's did above: warm it the same way.
+	accessToken(tb, p.base, "/oauth/token", "grant_type=client_credentials", "demo", demoSecret)
+	accessToken(tb, p.base, "/oauth/token", "grant_type=client_credentials&resource="+url.QueryEscape(otherAud), "other", otherSecret)
 	return p
 }
 
