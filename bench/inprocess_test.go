@@ -10,14 +10,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/bench/baseline"
+	"github.com/flowd/flowd/bench/benchflows"
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/flows/examples"
@@ -25,7 +26,7 @@ import (
 )
 
 // The in-process half of the load benchmark: flowd's prebuilt flows
-// (jwks, protected-api, token, and bench/flows/token-es256.json) through
+// (jwks, protected-api, token, and bench/benchflows' copies) through
 // flowd.Handler, no network, against bench/baseline, the hand-written
 // server, on the same requests. It isolates what flowd adds per request
 // from the kernel and wrk, which dominate bench/run.sh on the cheap
@@ -73,11 +74,11 @@ func setup(tb testing.TB) *pair {
 			tb.Fatal(err)
 		}
 	}
-	for _, name := range []string{"token-es256", "hello-nocache"} {
-		doc, err := os.ReadFile("flows/" + name + ".json")
-		if err != nil {
-			tb.Fatal(err)
-		}
+	docs, err := benchflows.Docs(examples.FS)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, doc := range docs {
 		if _, err := fd.App().Import(ctx, doc, true); err != nil {
 			tb.Fatal(err)
 		}
@@ -312,54 +313,13 @@ func TestSameWork(t *testing.T) {
 	}
 }
 
-// TestBenchFlowsInSync: the flows in bench/flows are prebuilt ones with
-// another path and one change each, nothing else: token-es256 signs
-// client_credentials tokens with ES256, hello-nocache turns off
-// jose.validate's cache.
-func TestBenchFlowsInSync(t *testing.T) {
-	for _, tc := range []struct {
-		bench, orig, path, node, field string
-		value                          any
-	}{
-		{"token-es256", "token", "/bench/token-es256", "sign", "alg", "ES256"},
-		{"hello-nocache", "protected-api", "/bench/hello-nocache", "auth", "cache", 0.0},
-	} {
-		t.Run(tc.bench, func(t *testing.T) {
-			orig, err := examples.FS.ReadFile(tc.orig + ".json")
-			if err != nil {
-				t.Fatal(err)
-			}
-			bench, err := os.ReadFile("flows/" + tc.bench + ".json")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want, got map[string]any
-			if json.Unmarshal(orig, &want) != nil || json.Unmarshal(bench, &got) != nil {
-				t.Fatal("not JSON")
-			}
-			want["id"], want["name"], want["description"] = got["id"], got["name"], got["description"]
-			for _, n := range want["nodes"].([]any) {
-				node := n.(map[string]any)
-				conf, _ := node["config"].(map[string]any)
-				switch node["id"] {
-				case "in":
-					conf["path"] = tc.path
-				case tc.node:
-					conf[tc.field] = tc.value
-				}
-			}
-			wj, _ := json.Marshal(want)
-			gj, _ := json.Marshal(got)
-			if got["id"] != tc.bench || !bytes.Equal(wj, gj) {
-				t.Errorf("bench/flows/%s.json drifted from flows/examples/%s.json:\n%s\n%s", tc.bench, tc.orig, gj, wj)
-			}
-		})
-	}
-}
-
 // BenchmarkPaired alternates one flowd request and one baseline request
 // per iteration, so both see the same machine, and reports flowd's
-// throughput relative to the baseline's next to both per-request times.
+// throughput relative to the baseline's next to both per-request times:
+// wall clock (throughput-ratio) and this thread's CPU time (cpu-ratio,
+// baseline CPU / flowd CPU: the throughput ratio on an otherwise idle
+// core; it leaves out work on other goroutines, such as the GC's
+// background marking and flowd's trace writer).
 // pool-rs256 sends 1000 distinct RS256 tokens round-robin (what clients
 // reusing their access tokens look like: jose.validate's cache answers
 // most), distinct-es256 5000 (more than the cache holds: every one
@@ -388,7 +348,13 @@ func BenchmarkPaired(b *testing.B) {
 				}
 				b.ResetTimer()
 			}
+			// The handlers run on this goroutine; locked to its thread, the
+			// thread's CPU clock times each request without the waits for a
+			// core that other processes cause.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			var tf, tb time.Duration
+			var cf, cb int64
 			n := 0
 			b.ReportAllocs()
 			for b.Loop() {
@@ -396,12 +362,14 @@ func BenchmarkPaired(b *testing.B) {
 				if auths != nil {
 					authz = auths[n%len(auths)]
 				}
-				t0 := time.Now()
+				c0, t0 := threadCPU(), time.Now()
 				wf := serve(p.flowd, ep.method, ep.path, ep.form, authz)
-				t1 := time.Now()
+				c1, t1 := threadCPU(), time.Now()
 				wb := serve(p.base, ep.method, ep.path, ep.form, authz)
 				tb += time.Since(t1)
+				cb += threadCPU() - c1
 				tf += t1.Sub(t0)
+				cf += c1 - c0
 				n++
 				if wf.Code != ep.status || wb.Code != ep.status {
 					b.Fatalf("flowd %d, baseline %d, want %d", wf.Code, wb.Code, ep.status)
@@ -410,6 +378,11 @@ func BenchmarkPaired(b *testing.B) {
 			b.ReportMetric(float64(tf.Nanoseconds())/float64(n), "flowd-ns/req")
 			b.ReportMetric(float64(tb.Nanoseconds())/float64(n), "base-ns/req")
 			b.ReportMetric(float64(tb)/float64(tf), "throughput-ratio")
+			if cf > 0 {
+				b.ReportMetric(float64(cf)/float64(n), "flowd-cpu-ns/req")
+				b.ReportMetric(float64(cb)/float64(n), "base-cpu-ns/req")
+				b.ReportMetric(float64(cb)/float64(cf), "cpu-ratio")
+			}
 		})
 	}
 }

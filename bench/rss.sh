@@ -26,7 +26,8 @@ PID=$!
 for _ in $(seq 300); do curl -s -o /dev/null --max-time 1 "$URL/.well-known/jwks.json" && break; sleep 0.1; done
 SECRET=demo-secret-0123456789
 FLOWD_DATA="$TMP/data" "$TMP/flowd" clients add --id demo --secret "$SECRET" --scopes read >/dev/null || die "clients add failed"
-FLOWD_DATA="$TMP/data" FLOWD_ADDR="127.0.0.1:$PORT" "$TMP/flowd" import --deploy bench/flows/hello-nocache.json >/dev/null || die "import failed"
+go run ./bench/writeflows "$TMP/benchflows" || die "writeflows failed"
+FLOWD_DATA="$TMP/data" FLOWD_ADDR="127.0.0.1:$PORT" "$TMP/flowd" import --deploy "$TMP/benchflows/hello-nocache.json" >/dev/null || die "import failed"
 urls=(); for _ in $(seq 1000); do urls+=("$URL/oauth/token"); done
 curl -s -u "demo:$SECRET" -d grant_type=client_credentials "${urls[@]}" | grep -oE '"access_token":"[^"]+"' |
 	sed -E 's/.*:"(.*)"/\1/' >"$TMP/pool.txt"

@@ -5,7 +5,7 @@
 #   jwks       GET /.well-known/jwks.json
 #   v-rs v-es  GET /api/hello with one RS256 (RSA-3072) / ES256 access token
 #              (a client reusing its token: jose.validate's cache answers)
-#   v-rs-nc    the same on GET /bench/hello-nocache (bench/flows: cache off)
+#   v-rs-nc    the same on GET /bench/hello-nocache (bench/benchflows: cache off)
 #   v-es-nc
 #   v-401      GET /api/hello with a token for another audience (401)
 #   pool       GET /api/hello, 1000 distinct RS256 tokens round-robin
@@ -121,6 +121,7 @@ else
 fi
 (cd "$SRC" && go build -o "$TMP/flowd" ./cmd/flowd) || die "go build ./cmd/flowd failed (REV=HEAD builds the last commit)"
 (cd "$SRC" && go build -o "$TMP/handwritten" ./bench/handwritten) || die "go build ./bench/handwritten failed"
+(cd "$SRC" && go run ./bench/writeflows "$TMP/benchflows") || die "go run ./bench/writeflows failed"
 
 FLOWD_URL="http://127.0.0.1:$FLOWD_PORT"
 HW_URL="http://127.0.0.1:$HW_PORT"
@@ -163,8 +164,8 @@ FLOWD_DATA="$DATA" "$TMP/flowd" clients add --id demo --secret "$DEMO_SECRET" --
 	>>"$TMP/setup.log" 2>&1 || die "flowd clients add failed (log: $TMP/setup.log)"
 FLOWD_DATA="$DATA" "$TMP/flowd" clients add --id other --secret "$OTHER_SECRET" --scopes read --audiences "$OTHER_AUD" \
 	>>"$TMP/setup.log" 2>&1 || die "flowd clients add failed (log: $TMP/setup.log)"
-FLOWD_DATA="$DATA" FLOWD_ADDR="127.0.0.1:$FLOWD_PORT" "$TMP/flowd" import --deploy bench/flows/*.json \
-	>>"$TMP/setup.log" 2>&1 || die "flowd import bench/flows failed (log: $TMP/setup.log)"
+FLOWD_DATA="$DATA" FLOWD_ADDR="127.0.0.1:$FLOWD_PORT" "$TMP/flowd" import --deploy "$TMP"/benchflows/*.json \
+	>>"$TMP/setup.log" 2>&1 || die "flowd import of bench/benchflows failed (log: $TMP/setup.log)"
 # tokens PATH COUNT ID SECRET [curl args]: COUNT access tokens, one a line
 # (one curl, one connection).
 tokens() {

@@ -28,7 +28,7 @@ import (
 // grant_type=client_credentials, by hand.
 //
 //	POST /oauth/token        RS256 access token (RFC 9068 at+jwt)
-//	POST /bench/token-es256  the same with ES256 (bench/flows/token-es256.json on flowd's side)
+//	POST /bench/token-es256  the same with ES256 (bench/benchflows derives flowd's side)
 //
 // Client authentication: client_secret_basic or client_secret_post, the
 // client from memory, the secret checked with argon2id (flowd's
