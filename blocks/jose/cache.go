@@ -41,6 +41,11 @@ import (
 // The map holds no token text: the key is the SHA-256 of the compact
 // token, so a token differing in any byte (header, payload, signature) is
 // a different key and is fully validated.
+//
+// Admission: a token is cached the second time it is validated. The first
+// time only its hash goes into a "seen" set (as many hashes as the cache
+// has entries, cleared when full), so traffic where every token is new
+// costs a hash and a set insert, not an entry that is evicted unused.
 
 // CacheOptions bounds a Validator's verified-token cache. Entries 0 turns
 // it off.
@@ -71,6 +76,7 @@ type tokenCache struct {
 	m          map[[sha256.Size]byte]*cacheEntry
 	head, tail *cacheEntry // most and least recently used
 	bytes      int64
+	seen       map[[sha256.Size]byte]struct{} // validated once, not cached yet
 }
 
 type cacheEntry struct {
@@ -100,7 +106,25 @@ func newTokenCache(o CacheOptions) *tokenCache {
 		o.Bytes = DefaultCacheBytes
 	}
 	return &tokenCache{maxEntries: o.Entries, maxBytes: o.Bytes,
-		m: make(map[[sha256.Size]byte]*cacheEntry, min(o.Entries, 1024))}
+		m:    make(map[[sha256.Size]byte]*cacheEntry, min(o.Entries, 1024)),
+		seen: make(map[[sha256.Size]byte]struct{}, min(o.Entries, 1024))}
+}
+
+// admit reports whether a token that just passed validation should be
+// cached: yes if it was seen before (it leaves the seen set), else it is
+// remembered as seen.
+func (c *tokenCache) admit(sum *[sha256.Size]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[*sum]; ok {
+		delete(c.seen, *sum)
+		return true
+	}
+	if len(c.seen) >= c.maxEntries {
+		clear(c.seen)
+	}
+	c.seen[*sum] = struct{}{}
+	return false
 }
 
 // Len reports how many tokens are cached and their estimated bytes.
@@ -249,11 +273,12 @@ func (v *Validator) cached(ctx context.Context, sum *[sha256.Size]byte) (*Result
 	return &Result{Claims: claims, Header: e.header, Key: key}, true
 }
 
-// remember caches a token that just passed every check. Tokens without exp
-// are not cached: an entry must never outlive its token.
+// remember caches a token that just passed every check, from its second
+// validation on. Tokens without exp are not cached: an entry must never
+// outlive its token.
 func (v *Validator) remember(sum *[sha256.Size]byte, payloadLen int, res *Result, keys []VerifyKey, material any) {
 	exp, hasExp, _ := numericClaim(res.Claims, "exp")
-	if !hasExp || len(keys) == 0 {
+	if !hasExp || len(keys) == 0 || !v.cache.admit(sum) {
 		return
 	}
 	limit := exp + v.leeway

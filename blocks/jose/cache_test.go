@@ -63,6 +63,18 @@ func ctCheck(t *testing.T, cached, plain *Validator, token string, want Reason) 
 	}
 }
 
+// ctPrime validates token twice (the second time caches it) and fails
+// unless it is cached.
+func ctPrime(t *testing.T, cached, plain *Validator, token string) {
+	t.Helper()
+	ctCheck(t, cached, plain, token, "")
+	ctCheck(t, cached, plain, token, "")
+	sum := sha256.Sum256([]byte(token))
+	if e, _, _, _, _ := cached.cache.lookup(&sum); e == nil {
+		t.Fatal("token not cached after two validations")
+	}
+}
+
 func ctStats(v *Validator) int { n, _ := v.cache.stats(); return n }
 
 func TestCacheHitIsACopy(t *testing.T) {
@@ -71,6 +83,12 @@ func TestCacheHitIsACopy(t *testing.T) {
 	src := &vtStaticSource{keys: []VerifyKey{k.verify}}
 	v := vtValidator(t, func() Policy { p := vtPolicy(src, "ES256"); p.Cache = CacheOptions{Entries: 8}; return p }())
 	token := vtToken(t, k, nil, func(c map[string]any) { c["roles"] = []any{"a"} })
+	if _, err := v.Validate(ctx, token); err != nil { // seen once: not cached yet
+		t.Fatal(err)
+	}
+	if ctStats(v) != 0 {
+		t.Fatalf("cached on first sight")
+	}
 	first, err := v.Validate(ctx, token)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +144,7 @@ func TestCacheKeyChanges(t *testing.T) {
 			p.Now = clk.Now
 			cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
 			token := vtToken(t, a, nil, nil)
-			ctCheck(t, cached, plain, token, "")
+			ctPrime(t, cached, plain, token)
 			src.set(tc.after...)
 			clk.Advance(tc.advance)
 			ctCheck(t, cached, plain, token, tc.want)
@@ -168,8 +186,8 @@ func TestCacheRevokeOnEveryNode(t *testing.T) {
 	}
 	c1, p1 := node(m1)
 	c2, p2 := node(m2)
-	ctCheck(t, c1, p1, token, "")
-	ctCheck(t, c2, p2, token, "")
+	ctPrime(t, c1, p1, token)
+	ctPrime(t, c2, p2, token)
 	if _, err := m1.Rotate(ctx, "main", RotateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +229,7 @@ func TestCacheTimes(t *testing.T) {
 			}
 			cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
 			token := vtToken(t, k, nil, tc.claims)
-			ctCheck(t, cached, plain, token, "")
+			ctPrime(t, cached, plain, token)
 			clk.Advance(tc.advance)
 			ctCheck(t, cached, plain, token, tc.want)
 		})
@@ -253,8 +271,13 @@ func TestCachePolicyOnHit(t *testing.T) {
 			p := vtPolicy(src, "ES256")
 			first := vtValidator(t, func() Policy { q := p; q.Cache = CacheOptions{Entries: 8}; return q }())
 			token := vtToken(t, k, nil, nil)
-			if _, err := first.Validate(t.Context(), token); err != nil {
-				t.Fatal(err)
+			for range 2 { // the second validation caches it
+				if _, err := first.Validate(t.Context(), token); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, _ := first.cache.stats(); n != 1 {
+				t.Fatalf("token not cached")
 			}
 			tc.change(&p)
 			plain := vtValidator(t, p)
@@ -273,7 +296,7 @@ func TestCacheForgery(t *testing.T) {
 			k := vtKeyFor(t, alg, "a")
 			cached, plain := ctPair(t, vtPolicy(newCtSwapSource(k.verify), alg), CacheOptions{Entries: 64})
 			token := vtToken(t, k, nil, nil)
-			ctCheck(t, cached, plain, token, "")
+			ctPrime(t, cached, plain, token)
 			dot1 := indexByte(token, '.', 0)
 			dot2 := indexByte(token, '.', dot1+1)
 			positions := map[string][]int{
@@ -346,10 +369,15 @@ func TestCacheBounds(t *testing.T) {
 					c["jti"] = fmt.Sprint(i)
 					c["pad"] = strings.Repeat("x", tc.padding)
 				})
-				if _, err := v.Validate(t.Context(), token); err != nil {
-					t.Fatal(err)
+				for range 2 { // the second validation caches it
+					if _, err := v.Validate(t.Context(), token); err != nil {
+						t.Fatal(err)
+					}
 				}
 				n, bytes := v.cache.stats()
+				if seen := len(v.cache.seen); seen > tc.opts.Entries {
+					t.Fatalf("seen set holds %d hashes, bound %d", seen, tc.opts.Entries)
+				}
 				if n > tc.opts.Entries || bytes > tc.opts.Bytes {
 					t.Fatalf("after %d tokens: %d entries, %d bytes; bounds %d, %d", i+1, n, bytes, tc.opts.Entries, tc.opts.Bytes)
 				}
@@ -466,8 +494,10 @@ func TestBlockValidateCache(t *testing.T) {
 		})
 	}
 	e.deploy(t, btChain(t, "val-cache", "jose.validate", btPolicy("cache", "ES256"), "valid", "invalid"))
-	if port, _ := e.run(t, "val-cache", msg()); port != "valid" {
-		t.Fatalf("port %q before the revoke", port)
+	for range 2 { // the second run caches the token
+		if port, _ := e.run(t, "val-cache", msg()); port != "valid" {
+			t.Fatalf("port %q before the revoke", port)
+		}
 	}
 	if err := e.ks.Revoke(t.Context(), "cache", kid); err != nil {
 		t.Fatal(err)
