@@ -30,18 +30,38 @@ type Flow struct {
 	Description string `json:"description,omitempty"`
 	Nodes       []Node `json:"nodes"`
 	Wires       []Wire `json:"wires"`
+	// Notes are comments on the canvas. They never run; a document
+	// without any has no "notes" member, so older documents encode as
+	// they always did.
+	Notes []Note `json:"notes,omitempty"`
 }
+
+// Note is a comment on the canvas: text at a position.
+type Note struct {
+	ID   string  `json:"id"`
+	Text string  `json:"text"`
+	X    float64 `json:"x"`
+	Y    float64 `json:"y"`
+}
+
+// MaxNoteBytes caps the text of one note.
+const MaxNoteBytes = 4096
 
 // Node is one block in a flow. Config holds the block's settings as given
 // (canonical JSON per field); defaults are applied when the flow is built,
 // not written back, so a document stays as its author wrote it.
 type Node struct {
-	ID     string                     `json:"id"`
-	Type   string                     `json:"type"`
-	Name   string                     `json:"name,omitempty"`
-	Config map[string]json.RawMessage `json:"config,omitempty"`
-	X      float64                    `json:"x"`
-	Y      float64                    `json:"y"`
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Name string `json:"name,omitempty"`
+	// Disabled nodes stay in the document but are not built: a run
+	// reaching one ends that branch there (see disabled.go).
+	Disabled bool                       `json:"disabled,omitempty"`
+	Config   map[string]json.RawMessage `json:"config,omitempty"`
+	// LintIgnore lists lint check ids silenced on this node (sorted).
+	LintIgnore []string `json:"lint_ignore,omitempty"`
+	X          float64  `json:"x"`
+	Y          float64  `json:"y"`
 }
 
 // Wire connects an output port of one node to the input of another.
@@ -89,6 +109,7 @@ func DecodeFlow(data []byte) (*Flow, error) {
 		Description string            `json:"description"`
 		Nodes       []json.RawMessage `json:"nodes"`
 		Wires       []json.RawMessage `json:"wires"`
+		Notes       []json.RawMessage `json:"notes"`
 	}
 	if err := strictUnmarshal(data, &doc); err != nil {
 		return nil, ValidationErrors{verr("", jsonField(err), "%s", jsonMsg(err))}
@@ -134,6 +155,7 @@ func DecodeFlow(data []byte) (*Flow, error) {
 		if len(n.Config) == 0 {
 			n.Config = nil
 		}
+		errs = append(errs, normalizeLintIgnore(&n)...)
 		f.Nodes = append(f.Nodes, n)
 	}
 	for i, raw := range doc.Wires {
@@ -147,6 +169,29 @@ func DecodeFlow(data []byte) (*Flow, error) {
 			continue
 		}
 		f.Wires = append(f.Wires, w)
+	}
+	noteIDs := map[string]bool{}
+	for i, raw := range doc.Notes {
+		var n Note
+		field := fmt.Sprintf("notes[%d]", i)
+		if err := strictUnmarshal(raw, &n); err != nil {
+			if f := jsonField(err); f != "" {
+				field += "." + f
+			}
+			errs = append(errs, verr("", field, "%s", jsonMsg(err)))
+			continue
+		}
+		switch {
+		case !ValidID(n.ID):
+			errs = append(errs, verr("", field+".id", "note id %q must be 1-64 letters, digits, '_', '.' or '-'", n.ID))
+		case noteIDs[n.ID]:
+			errs = append(errs, verr("", field+".id", "duplicate note id %q", n.ID))
+		case len(n.Text) > MaxNoteBytes:
+			errs = append(errs, verr("", field+".text", "note text is %d bytes, more than the %d allowed", len(n.Text), MaxNoteBytes))
+		default:
+			noteIDs[n.ID] = true
+			f.Notes = append(f.Notes, n)
+		}
 	}
 	if err := errs.err(); err != nil {
 		return nil, err
