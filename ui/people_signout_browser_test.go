@@ -29,7 +29,7 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 	t.Cleanup(app.Close)
 	redirect := app.URL + "/cb"
 	if _, _, err := env.FD.Clients().Add(t.Context(), oauth.Client{ID: "webapp", Scopes: []string{"openid"},
-		RedirectURIs: []string{redirect}, GrantTypes: []string{"authorization_code"}}, ""); err != nil {
+		RedirectURIs: []string{redirect}, GrantTypes: []string{"authorization_code"}, FirstParty: true}, ""); err != nil { // no consent screen
 		t.Fatal(err)
 	}
 	if _, err := env.FD.Users().Add(t.Context(), oidc.User{Username: "ada"}, "ada's long password"); err != nil {

@@ -17,7 +17,7 @@ import (
 // list, remove, sign out everywhere.
 func (c *cli) users(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("use: flowd users add|list|remove|signout")}
+		return usageError{errors.New("use: flowd users add|list|remove|signout|consents|withdraw-consent")}
 	}
 	sub, args := args[0], args[1:]
 	fs := c.flags("users " + sub)
@@ -97,8 +97,38 @@ func (c *cli) users(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "signed %q out everywhere: %d session(s) ended, their grants revoked (offline_access grants stay)\n",
 			oidc.NormalizeUsername(fs.Arg(0)), res.Sessions)
 		return nil
+	case "consents", "withdraw-consent":
+		cb, ok := b.(consentBackend)
+		if !ok {
+			return errors.New("this backend cannot manage consents")
+		}
+		if sub == "consents" {
+			if fs.NArg() != 1 {
+				return usageError{errors.New("use: flowd users consents USERNAME")}
+			}
+			list, err := cb.Consents(ctx, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLIENT\tSCOPES\tGIVEN\tEXPIRES\tGRANTS")
+			for _, cs := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", cs.ClientID, strings.Join(cs.Scopes, " "),
+					cs.Given.Format("2006-01-02 15:04"), cs.Expires.Format("2006-01-02 15:04"), cs.Grants)
+			}
+			return tw.Flush()
+		}
+		if fs.NArg() != 2 {
+			return usageError{errors.New("use: flowd users withdraw-consent USERNAME CLIENT_ID")}
+		}
+		n, err := cb.WithdrawConsent(ctx, fs.Arg(0), fs.Arg(1))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "withdrew %s's consent for client %q: %d grants ended\n", oidc.NormalizeUsername(fs.Arg(0)), fs.Arg(1), n)
+		return nil
 	}
-	return usageError{fmt.Errorf("unknown users command %q (add, list, remove, signout)", sub)}
+	return usageError{fmt.Errorf("unknown users command %q (add, list, remove, signout, consents, withdraw-consent)", sub)}
 }
 
 func (l *localBackend) AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error) {
@@ -146,4 +176,34 @@ func (r *remoteBackend) SignOutUser(ctx context.Context, username string) (oidc.
 	var out oidc.SignOutResult
 	_, err := r.do(ctx, "POST", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/signout", nil, &out)
 	return out, err
+}
+
+// consentBackend lists and withdraws people's consents.
+type consentBackend interface {
+	Consents(ctx context.Context, username string) ([]oidc.Consent, error)
+	WithdrawConsent(ctx context.Context, username, clientID string) (int, error)
+}
+
+func (l *localBackend) Consents(ctx context.Context, username string) ([]oidc.Consent, error) {
+	return l.fd.Users().Consents(ctx, username)
+}
+
+func (l *localBackend) WithdrawConsent(ctx context.Context, username, clientID string) (int, error) {
+	return l.fd.Users().WithdrawConsent(ctx, username, clientID)
+}
+
+func (r *remoteBackend) Consents(ctx context.Context, username string) ([]oidc.Consent, error) {
+	var out struct {
+		Consents []oidc.Consent `json:"consents"`
+	}
+	_, err := r.do(ctx, "GET", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/consents", nil, &out)
+	return out.Consents, err
+}
+
+func (r *remoteBackend) WithdrawConsent(ctx context.Context, username, clientID string) (int, error) {
+	var out struct {
+		Ended int `json:"grants_ended"`
+	}
+	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/consents/"+url.PathEscape(clientID), nil, &out)
+	return out.Ended, err
 }
