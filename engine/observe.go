@@ -43,7 +43,7 @@ type Counter interface {
 // no observer, so blocks never check for nil.
 type NopObserver struct{}
 
-func (NopObserver) Runs(string) RunObserver                  { return nopRun{} }
+func (NopObserver) Runs(string) RunObserver                   { return nopRun{} }
 func (NopObserver) StepErrors(string, string, string) Counter { return NopCounter{} }
 
 type nopRun struct{}
