@@ -239,6 +239,7 @@ func policyErrorField(err error, keysetField string) string {
 type validateBlock struct {
 	token  *engine.Expr // nil: the bearer token
 	policy *tokenPolicy
+	seen   *verdicts // nil: not counted
 }
 
 func newValidateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
@@ -246,7 +247,9 @@ func newValidateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) 
 	if err != nil {
 		return nil, err
 	}
-	return newValidate(s.Config.Expr("token"), p), nil
+	b := newValidate(s.Config.Expr("token"), p)
+	b.seen = newVerdicts(s)
+	return b, nil
 }
 
 func newValidate(token *engine.Expr, p *tokenPolicy) *validateBlock {
@@ -259,12 +262,17 @@ func (b *validateBlock) Process(ctx context.Context, x *engine.Exec, msg engine.
 		return "", err
 	}
 	if te != nil {
+		b.seen.refused(te.Reason)
 		return markInvalid(msg, te), nil
 	}
 	res, err := b.policy.check(ctx, token)
 	if err != nil {
+		if te, ok := errors.AsType[*TokenError](err); ok {
+			b.seen.refused(te.Reason)
+		}
 		return verdict(msg, fmtSourceErr(err))
 	}
+	b.seen.accepted(x, &res.Key)
 	return markValid(msg, res), nil
 }
 

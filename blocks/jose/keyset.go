@@ -113,6 +113,7 @@ type ksEntry struct {
 	mu      sync.Mutex
 	view    atomic.Pointer[ksView]
 	version atomic.Uint64
+	uses    map[string]*keyUse // by kid, carried from view to view (under mu)
 }
 
 // ksView is everything derived from one version of a keyset. It is never
@@ -218,7 +219,7 @@ func (m *Keysets) view(ctx context.Context, name string) (*ksView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := buildView(ks, record, e.version.Add(1))
+	v, err := e.build(ks, record)
 	if err != nil {
 		return nil, err
 	}
@@ -771,7 +772,7 @@ func (m *Keysets) mutateLocked(ctx context.Context, e *ksEntry, mode createMode,
 		}
 		return false, fmt.Errorf("jose: write keyset %q: %w", name, err)
 	}
-	v, err := buildView(result, sha256.Sum256(written), e.version.Add(1))
+	v, err := e.build(result, sha256.Sum256(written))
 	if err != nil {
 		// The write happened; drop the cache so the next read rebuilds it.
 		e.view.Store(nil)
@@ -1115,7 +1116,7 @@ func (m *Keysets) reloadLocked(ctx context.Context, e *ksEntry) (bool, error) {
 	if cur := e.view.Load(); cur != nil && cur.record == record {
 		return false, nil
 	}
-	v, err := buildView(ks, record, e.version.Add(1))
+	v, err := e.build(ks, record)
 	if err != nil {
 		return false, err
 	}

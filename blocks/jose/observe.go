@@ -1,0 +1,183 @@
+package jose
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// What the jose blocks report, and how:
+//
+//	deploy: jose.validate / jose.decrypt  Observer.TokenValidation(flow, node, reason) for "" (valid) and every Reasons() entry
+//	        jose.jwks                      Observer.JWKSAnswer(flow, node, keyset, 200|304)
+//	run:    one Counter.Inc per verdict or answer; per-key use is an atomic add on the key's keyUse
+//
+// The observer is the engine's (engine.Setup.Observer) when it implements
+// Observer; otherwise nothing is counted. Per-key use is counted whatever
+// the observer, by the keyset manager itself: Keysets.Usage reads it.
+
+// Observer is the event interface of the jose blocks. A metrics backend
+// given to the runtime as its engine.Observer implements it to count
+// token verdicts and JWKS answers.
+type Observer interface {
+	// TokenValidation returns the counter of one node's verdicts with one
+	// reason; reason "" counts valid tokens.
+	TokenValidation(flow, node string, reason Reason) engine.Counter
+	// JWKSAnswer returns the counter of one jose.jwks node's answers with
+	// one status: 200 (a body) or 304 (If-None-Match matched).
+	JWKSAnswer(flow, node, keyset string, status int) engine.Counter
+}
+
+// reasons is every Reason a block can give, in a fixed order.
+var reasons = []Reason{
+	ReasonTokenMissing, ReasonMalformed, ReasonTooLarge, ReasonAlgNotAllowed, ReasonCritUnsupported,
+	ReasonUnknownKid, ReasonBadSignature, ReasonExpired, ReasonNotYetValid, ReasonIssuedInFuture,
+	ReasonWrongIssuer, ReasonWrongAudience, ReasonWrongType, ReasonMissingClaim, ReasonClaimsRejected,
+	ReasonDecryptFailed,
+}
+
+// Reasons returns every reason code an invalid token can leave with, so a
+// metrics backend can create its series before the first refusal.
+func Reasons() []Reason { return append([]Reason(nil), reasons...) }
+
+// verdicts is one validating node's counters, resolved at deploy. A nil
+// *verdicts counts nothing.
+type verdicts struct {
+	valid   engine.Counter
+	invalid map[Reason]engine.Counter
+}
+
+func newVerdicts(s *engine.Setup) *verdicts {
+	o, ok := s.Observer.(Observer)
+	if !ok {
+		return nil
+	}
+	v := &verdicts{valid: o.TokenValidation(s.FlowID, s.NodeID, ""), invalid: make(map[Reason]engine.Counter, len(reasons))}
+	for _, r := range reasons {
+		v.invalid[r] = o.TokenValidation(s.FlowID, s.NodeID, r)
+	}
+	return v
+}
+
+func (v *verdicts) refused(r Reason) {
+	if v == nil {
+		return
+	}
+	if c := v.invalid[r]; c != nil {
+		c.Inc()
+	}
+}
+
+// accepted counts a valid token and its key's use (at the run's start
+// time: one clock reading per run).
+func (v *verdicts) accepted(x *engine.Exec, k *VerifyKey) {
+	if k.use != nil {
+		at := time.Now()
+		if x != nil {
+			at = x.Started
+		}
+		k.use.note(at.Unix())
+	}
+	if v != nil {
+		v.valid.Inc()
+	}
+}
+
+// keyUse counts one verification key's verified tokens since this process
+// started: a total, the last time, and a ring of per-minute counts for
+// the last hour. Each ring slot packs minute<<32 | count, so moving a slot
+// to a new minute and counting in it is one compare-and-swap.
+type keyUse struct {
+	total atomic.Uint64
+	last  atomic.Int64 // unix seconds; 0: never
+	ring  [60]atomic.Uint64
+}
+
+func (u *keyUse) note(unix int64) {
+	u.total.Add(1)
+	if unix > u.last.Load() {
+		u.last.Store(unix)
+	}
+	minute := uint64(unix / 60)
+	slot := &u.ring[minute%60]
+	for {
+		old := slot.Load()
+		if old>>32 == minute&0xffffffff {
+			slot.Add(1)
+			return
+		}
+		if slot.CompareAndSwap(old, (minute&0xffffffff)<<32|1) {
+			return
+		}
+	}
+}
+
+// lastHour sums the slots of the 60 minutes up to and including now's.
+func (u *keyUse) lastHour(now time.Time) uint64 {
+	cur := now.Unix() / 60
+	var n uint64
+	for i := range u.ring {
+		v := u.ring[i].Load()
+		if m := int64(v >> 32); m > (cur-60)&0xffffffff && m <= cur&0xffffffff {
+			n += v & 0xffffffff
+		}
+	}
+	return n
+}
+
+// KeyUsage is how much one verification key of a keyset was used by this
+// process (not the cluster): tokens it verified since start, in the last
+// hour, and when it last verified one (zero: never).
+type KeyUsage struct {
+	Kid          string    `json:"kid"`
+	State        State     `json:"state"`
+	Verified     uint64    `json:"verified"`
+	LastHour     uint64    `json:"verified_last_hour"`
+	LastVerified time.Time `json:"last_verified,omitzero"`
+}
+
+// Usage returns the use of every published verification key of a keyset
+// (revoked keys verify nothing and are not listed).
+func (m *Keysets) Usage(ctx context.Context, name string) ([]KeyUsage, error) {
+	v, err := m.view(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	out := make([]KeyUsage, 0, len(v.verify))
+	for _, k := range v.verify {
+		u := KeyUsage{Kid: k.JWK.KeyID, State: k.State}
+		if k.use != nil {
+			u.Verified, u.LastHour = k.use.total.Load(), k.use.lastHour(now)
+			if last := k.use.last.Load(); last != 0 {
+				u.LastVerified = time.Unix(last, 0).UTC()
+			}
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// build builds the view of a keyset version and gives each verification
+// key its use counter, kept across versions by kid; counters of keys no
+// longer published are dropped. Callers hold e.mu.
+func (e *ksEntry) build(ks Keyset, record [32]byte) (*ksView, error) {
+	v, err := buildView(ks, record, e.version.Add(1))
+	if err != nil {
+		return nil, err
+	}
+	uses := make(map[string]*keyUse, len(v.verify))
+	for i := range v.verify {
+		kid := v.verify[i].JWK.KeyID
+		u := e.uses[kid]
+		if u == nil {
+			u = &keyUse{}
+		}
+		uses[kid] = u
+		v.verify[i].use = u
+	}
+	e.uses = uses
+	return v, nil
+}
