@@ -352,6 +352,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := clientIP(r)
 	if ok, wait := s.limiter.allow(ip); !ok {
+		s.signIn(SignInThrottled)
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		vm.Error = "Too many failed attempts. Try again later."
 		s.render(w, r, http.StatusTooManyRequests, LoginPage(vm))
@@ -365,6 +366,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	vm.Next = safeNext(r.PostFormValue("next"))
 	ok, err := s.pw.Check(ctx, r.PostFormValue("password"))
 	if errors.Is(err, passhash.ErrBusy) {
+		s.signIn(SignInBusy)
 		w.Header().Set("Retry-After", fmt.Sprint(int(s.pw.hasher.RetryAfter().Seconds())))
 		vm.Error = "The server is busy. Try again in a moment."
 		s.render(w, r, http.StatusServiceUnavailable, LoginPage(vm))
@@ -380,12 +382,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
+		s.signIn(SignInWrongPassword)
 		s.limiter.fail(ip)
 		s.log.Warn("admin login failed", "ip", ip)
 		vm.Error = "Wrong password."
 		s.render(w, r, http.StatusUnauthorized, LoginPage(vm))
 		return
 	}
+	s.signIn(SignInOK)
 	s.limiter.succeed(ip)
 	s.sessions.sweep(ctx)
 	id, _, err := s.sessions.create(ctx)

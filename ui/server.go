@@ -72,6 +72,8 @@ type Deps struct {
 	Mount func(s *Server, mux *http.ServeMux) error
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Observer, if set, gets admin sign-in results (metrics, audit).
+	Observer Observer
 }
 
 // Server serves everything under /admin/.
