@@ -38,6 +38,10 @@ type Options struct {
 	// field's default in the editor (default UTC; time.Local is refused
 	// like the "Local" zone name, and replaced by UTC).
 	Location *time.Location
+	// OnFire, if set, is told of every fire: kind "tick", "catch_up" or
+	// "manual"; outcome "ok", "error", or "skipped" (a tick or catch-up
+	// that found the previous run still going). It must not block.
+	OnFire func(flow, node, kind, outcome string)
 }
 
 // maxNext bounds the activation times List, Get and Preview compute.
@@ -52,6 +56,8 @@ type Scheduler struct {
 	now   func() time.Time
 	loc   *time.Location
 	cron  *cron.Cron
+
+	onFire func(flow, node, kind, outcome string)
 
 	mu       sync.Mutex
 	running  bool
@@ -107,7 +113,7 @@ func NewScheduler(opts Options) *Scheduler {
 	logger := cronLogger{opts.Logger}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Scheduler{
-		state: opts.State, log: opts.Logger, now: opts.Now, loc: opts.Location,
+		state: opts.State, log: opts.Logger, now: opts.Now, loc: opts.Location, onFire: opts.OnFire,
 		cron: cron.New(cron.WithParser(parser), cron.WithLocation(time.UTC), cron.WithLogger(logger),
 			cron.WithChain(cron.Recover(logger))),
 		runCtx: ctx, cancel: cancel, catchUps: &sync.WaitGroup{}, slots: map[string]*slot{},
@@ -343,6 +349,7 @@ func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, 
 		default:
 			s.log.Warn("schedule: tick skipped: the previous run is still going", "flow", sl.flow, "node", sl.node,
 				"scheduled_for", scheduledFor)
+			s.fired(sl, kind, "skipped")
 			return nil, errBusy
 		}
 	}
@@ -353,7 +360,19 @@ func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, 
 		return nil, err
 	}
 	s.recordRun(ctx, sl, kind, at, tr, err)
+	if err != nil {
+		s.fired(sl, kind, "error")
+	} else {
+		s.fired(sl, kind, "ok")
+	}
 	return tr, err
+}
+
+// fired reports a fire to Options.OnFire.
+func (s *Scheduler) fired(sl *slot, kind fireKind, outcome string) {
+	if s.onFire != nil {
+		s.onFire(sl.flow, sl.node, [...]string{kindTick: "tick", kindCatchUp: "catch_up", kindManual: "manual"}[kind], outcome)
+	}
 }
 
 // safeFire turns a panic outside the blocks into a failed run, so a cron
