@@ -132,8 +132,11 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 		{pageSpec(), newPageFromConfig},
 		{cleanupSpec(), newCleanupFromConfig},
 	} {
-		factory := b.factory
-		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) { return factory(s, p) }); err != nil {
+		factory, typ := b.factory, b.spec.Type
+		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) {
+			b, err := factory(s, p)
+			return observed(typ, s, b, err)
+		}); err != nil {
 			return err
 		}
 	}
