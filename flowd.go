@@ -37,8 +37,13 @@ import (
 
 // Options configure an embedded flowd.
 type Options struct {
-	// Store persists flows, versions, runs, variables and keys. Required.
+	// Store persists flows, versions, variables and keys (and, unless Runs
+	// is set, run traces). Required.
 	Store store.Store
+	// Runs keeps this node's run traces. nil: Store, which must then
+	// implement store.Runs (the bbolt store does; on one node that is the
+	// default). Traces stay per node on a cluster store.
+	Runs store.Runs
 	// Register adds the host program's own block types to the registry,
 	// after the standard ones (core.*, http.*, schedule.*, jose.*, oauth.*).
 	Register func(reg *engine.Registry) error
@@ -126,6 +131,7 @@ func New(opts Options) (*Flowd, error) {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
+	keysets.Log = opts.Logger
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
@@ -141,7 +147,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
-	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Clients: clients, Users: users, Keysets: keysets},
+	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
 	}
@@ -158,7 +164,7 @@ func New(opts Options) (*Flowd, error) {
 			return nil, fmt.Errorf("flowd: custom blocks: %w", err)
 		}
 	}
-	a, err := app.New(app.Config{Store: opts.Store, Registry: reg, Logger: opts.Logger,
+	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond})
 	if err != nil {
 		return nil, err

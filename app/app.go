@@ -37,7 +37,10 @@ var (
 
 // Config wires an App.
 type Config struct {
-	Store    store.Store
+	Store store.Store
+	// Runs keeps the persisted run traces of this node. nil: Store, which
+	// must then implement store.Runs (bbolt does).
+	Runs     store.Runs
 	Registry *engine.Registry
 	Logger   *slog.Logger
 	Limits   engine.Limits
@@ -57,6 +60,7 @@ type Config struct {
 // App is flowd's flow service.
 type App struct {
 	st     store.Store
+	runs   store.Runs
 	rt     *engine.Runtime
 	reg    *engine.Registry
 	log    *slog.Logger
@@ -70,14 +74,21 @@ func New(cfg Config) (*App, error) {
 	if cfg.Store == nil || cfg.Registry == nil {
 		return nil, errors.New("app: Store and Registry are required")
 	}
+	if cfg.Runs == nil {
+		r, ok := cfg.Store.(store.Runs)
+		if !ok {
+			return nil, errors.New("app: the store keeps no runs (it does not implement store.Runs): set Runs")
+		}
+		cfg.Runs = r
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &App{st: cfg.Store, reg: cfg.Registry, log: cfg.Logger, cfg: cfg}
-	a.traces = newTraceWriter(cfg.Store, cfg.Logger, cfg.RunsPerFlow)
+	a := &App{st: cfg.Store, runs: cfg.Runs, reg: cfg.Registry, log: cfg.Logger, cfg: cfg}
+	a.traces = newTraceWriter(cfg.Runs, cfg.Logger, cfg.RunsPerFlow)
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
 		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
@@ -228,7 +239,7 @@ func (a *App) info(ctx context.Context, rec store.FlowRecord) FlowInfo {
 	if runs := a.rt.Traces(rec.ID); len(runs) > 0 {
 		t := runs[0]
 		fi.LastRun = &RunSummary{ID: t.ID, Started: t.Started, Status: t.Status, Duration: t.Duration}
-	} else if rr, err := a.st.ListRuns(ctx, rec.ID, 1); err == nil && len(rr) == 1 {
+	} else if rr, err := a.runs.ListRuns(ctx, rec.ID, 1); err == nil && len(rr) == 1 {
 		var t engine.Trace
 		if json.Unmarshal(rr[0].Data, &t) == nil {
 			fi.LastRun = &RunSummary{ID: t.ID, Started: t.Started, Status: t.Status, Duration: t.Duration}
@@ -312,6 +323,11 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 	}
 	if err := a.st.DeleteFlow(ctx, id, ifRev); err != nil {
 		return fmt.Errorf("delete flow %q: %w", id, err)
+	}
+	// A separate run store (a cluster's per-node traces) is not reached by
+	// the shared store's delete.
+	if err := a.runs.DeleteRuns(ctx, id); err != nil {
+		a.log.Warn("delete flow: its run traces stay", "flow", id, "err", err)
 	}
 	if err := a.rt.Undeploy(ctx, id); err != nil && !errors.Is(err, engine.ErrNotDeployed) {
 		return err
@@ -429,7 +445,7 @@ func (a *App) Runs(ctx context.Context, id string, limit int) ([]*engine.Trace, 
 		limit = 100
 	}
 	mem := a.rt.Traces(id)
-	recs, err := a.st.ListRuns(ctx, id, limit)
+	recs, err := a.runs.ListRuns(ctx, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("runs of %q: %w", id, err)
 	}

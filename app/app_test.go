@@ -12,6 +12,8 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 type trigger struct{ fail bool }
@@ -63,7 +65,8 @@ func openLogged(t *testing.T, path string, examples fstest.MapFS, log *slog.Logg
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := app.Config{Store: st, Registry: registry(), Logger: log}
+	// Every update function runs twice, as on an optimistic backend.
+	cfg := app.Config{Store: storetest.TwiceUpdates(st), Registry: registry(), Logger: log}
 	if examples != nil {
 		cfg.Examples = examples
 	}
@@ -192,5 +195,53 @@ func TestUndeploy(t *testing.T) {
 	info, _ := a.Info(t.Context(), "a")
 	if info.Status != app.StatusUndeployed {
 		t.Fatalf("status %s", info.Status)
+	}
+}
+
+// onlyShared is a store without run traces, as a cluster store is.
+type onlyShared struct{ store.Store }
+
+// TestRunsSeam: traces go to Config.Runs when it is set, not to the shared
+// store; a shared store that keeps no runs needs it.
+func TestRunsSeam(t *testing.T) {
+	ctx := t.Context()
+	shared := memstore.MustNew(t, memstore.Options{})
+	if _, err := app.New(app.Config{Store: onlyShared{shared}, Registry: registry()}); err == nil {
+		t.Fatal("New accepted a store without runs and no Runs")
+	}
+	local := memstore.MustNew(t, memstore.Options{})
+	a, err := app.New(app.Config{Store: onlyShared{shared}, Runs: local, Registry: registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Import(ctx, []byte(doc("a", "")), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Run(ctx, "a", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(context.Background()); err != nil { // flushes the trace writer
+		t.Fatal(err)
+	}
+	if runs, err := local.ListRuns(ctx, "a", 0); err != nil || len(runs) != 1 {
+		t.Errorf("runs in Config.Runs = %d, %v; want 1", len(runs), err)
+	}
+	if runs, err := shared.ListRuns(ctx, "a", 0); err != nil || len(runs) != 0 {
+		t.Errorf("runs in the shared store = %d, %v; want 0", len(runs), err)
+	}
+	// Deleting the flow reaches the separate run store too.
+	b, err := app.New(app.Config{Store: onlyShared{shared}, Runs: local, Registry: registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	if err := b.DeleteFlow(ctx, "a", store.AnyRev); err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := local.ListRuns(ctx, "a", 0); err != nil || len(runs) != 0 {
+		t.Errorf("runs of a deleted flow = %d, %v; want 0", len(runs), err)
 	}
 }

@@ -37,8 +37,19 @@ import (
 // one whose history shows the shipped version was deployed and then left.
 //
 // KV system/examples_installed marks a store that is not fresh.
+//
+// Installing is several writes per flow (save the draft, then deploy it as
+// version 1), and a first start can die between any two. So the installer
+// writes its intent first: KV system/examples_pending lists the flow ids it
+// owes an install, written once before it saves anything and cleared once
+// every one of them was tried. A start that finds an id pending installs
+// the flow if it is missing, or deploys it if it is saved but undeployed
+// (the crash hit between the two writes), and logs that it did. A flow the
+// installer finished is no longer pending, so one a user undeploys later
+// stays undeployed.
 var (
 	keyInstalled = "examples_installed"
+	keyPending   = "examples_pending" // JSON ["<flow id>", ...]
 	keyShipped   = "examples_shipped" // JSON {"<flow id>": ["<sha256 hex>", ...]}
 	noteUpgrade  = "shipped upgrade"
 )
@@ -95,13 +106,26 @@ func (a *App) syncExamples(ctx context.Context) error {
 			continue
 		}
 		exs = append(exs, ex)
+	}
+	pending, err := a.pendingInstalls(ctx, exs, fresh)
+	if err != nil {
+		return err
+	}
+	for _, ex := range exs {
 		known := append(slices.Clone(shippedSums[ex.flow.ID]), recorded[ex.flow.ID]...)
-		ok, err := a.syncExample(ctx, ex, known, fresh)
+		ok, err := a.syncExample(ctx, ex, known, pending[ex.flow.ID])
 		if err != nil {
 			return err
 		}
 		if !ok {
-			failed = append(failed, name)
+			failed = append(failed, ex.file)
+		}
+	}
+	if len(pending) > 0 {
+		// Every owed install was tried: whatever happens next is the
+		// user's, not the installer's.
+		if err := a.st.UpdateKV(ctx, nsSystem, keyPending, func([]byte) ([]byte, error) { return nil, nil }); err != nil {
+			return fmt.Errorf("app: clear pending example installs: %w", err)
 		}
 	}
 	if err := a.recordSums(ctx, recorded, exs); err != nil {
@@ -118,6 +142,54 @@ func (a *App) syncExamples(ctx context.Context) error {
 	return nil
 }
 
+// pendingInstalls returns the ids of the examples this start owes an
+// install: those an earlier first start recorded and did not finish, and,
+// on a fresh store, every example not in it yet, recorded before anything
+// is saved so that a crash part way leaves the intent behind.
+func (a *App) pendingInstalls(ctx context.Context, exs []example, fresh bool) (map[string]bool, error) {
+	var ids []string
+	raw, err := a.st.GetKV(ctx, nsSystem, keyPending)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("app: read pending example installs: %w", err)
+	default:
+		if err := json.Unmarshal(raw, &ids); err != nil {
+			return nil, fmt.Errorf("app: pending example installs: %w", err)
+		}
+	}
+	pending := map[string]bool{}
+	for _, id := range ids {
+		pending[id] = true
+	}
+	if !fresh {
+		return pending, nil
+	}
+	grew := false
+	for _, ex := range exs {
+		id := ex.flow.ID
+		if pending[id] {
+			continue
+		}
+		if _, err := a.st.GetFlow(ctx, id); errors.Is(err, store.ErrNotFound) {
+			pending[id], grew = true, true
+			ids = append(ids, id)
+		} else if err != nil {
+			return nil, fmt.Errorf("app: example flow %q: %w", id, err)
+		}
+	}
+	if grew {
+		data, err := json.Marshal(ids)
+		if err != nil {
+			return nil, fmt.Errorf("app: pending example installs: %w", err)
+		}
+		if err := a.st.SetKV(ctx, nsSystem, keyPending, data); err != nil {
+			return nil, fmt.Errorf("app: record pending example installs: %w", err)
+		}
+	}
+	return pending, nil
+}
+
 func (a *App) newExample(file string, raw []byte) (example, error) {
 	f, canon, err := a.decode(raw)
 	if err != nil {
@@ -127,17 +199,28 @@ func (a *App) newExample(file string, raw []byte) (example, error) {
 }
 
 // syncExample installs, upgrades or leaves one example; known holds the sums
-// of its shipped versions. It reports false when a first install failed (the
+// of its shipped versions; owed says an install of it is pending. It reports false when a first install failed (the
 // failure is logged) and returns only store failures, which stop the start.
 // It holds a.mu throughout, so no deploy, undeploy or delete slips between
 // looking at the flow and changing it.
-func (a *App) syncExample(ctx context.Context, ex example, known []string, fresh bool) (bool, error) {
+func (a *App) syncExample(ctx context.Context, ex example, known []string, owed bool) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	id := ex.flow.ID
 	rec, err := a.st.GetFlow(ctx, id)
 	switch {
-	case errors.Is(err, store.ErrNotFound) && fresh:
+	case err == nil && owed && rec.Deployed == 0 && slices.Contains(docSums(rec.Doc), ex.sum):
+		// Saved by an install that stopped before deploying it.
+		v, err := a.deploy(ctx, id, deployNoteUser)
+		if err != nil {
+			a.log.Error("example flow not installed: an earlier first start saved it but did not deploy it, and it does not deploy",
+				"file", ex.file, "flow", id, "err", err)
+			return false, nil
+		}
+		a.log.Info("prebuilt flow deployed: an earlier first start saved it but stopped before deploying it",
+			"flow", id, "version", v.N)
+		return true, nil
+	case errors.Is(err, store.ErrNotFound) && owed:
 		if _, err := a.takeShipped(ctx, ex, store.FlowRecord{}, true); err != nil {
 			a.log.Error("example flow not installed", "file", ex.file, "err", err)
 			return false, nil

@@ -12,6 +12,7 @@ package app
 // `go generate ./app` (needs git and the full history).
 var shippedSums = map[string][]string{
 	"authorize": {
+		"3e8c53438253c38fda23f5ea794025d4a8307f14b88fab4d7a7423c1d534d8d1", // 6613a6c
 		"6013e7886376f683fc37dcd2e5451684e1c26d6397c321ff15a9950ddeaddb92", // c0c667c
 	},
 	"end-session": {
@@ -22,7 +23,7 @@ var shippedSums = map[string][]string{
 		"029245c58fa398babdda7ea4c0f909d6a1d8e722b12f0adc5f63e993fd9c7187", // 9523dd5
 	},
 	"introspect": {
-		"85ecef34e4b7c849853dab8fa63e188fd00bd79f4e2cfabaa316b215c9c0e75e", // working tree
+		"85ecef34e4b7c849853dab8fa63e188fd00bd79f4e2cfabaa316b215c9c0e75e", // 16f4790
 		"5a8ad9d3c748726c3e1ddfe719a946cd6934191ef39b03b4234530059391d2b4", // 1f88cc8
 		"de415e1d640188462a451b1cb80c6e8d018fc287ea4a4f8f04f453e7ae66fa58", // b470706
 	},
@@ -39,7 +40,9 @@ var shippedSums = map[string][]string{
 		"7d7d2f3e1e2b3144e05306e863aa3d98e98a296de4f1360c39669fb34a17d41d", // b470706
 	},
 	"token": {
-		"7d63681f1d7861c4dfd22133ac72904cc4b3a24c1b79a01ffedc13b44f8e27d1", // working tree
+		"2560a2c9be49fc43a809b0601d322a23fad2865ac0a1268181c3608f6450c555", // c0e9ec2
+		"0815e6bb3b5a4d15cc9bf77ff4ca7c7904fffc4046d7b948ea7e8cc24eff0d82", // 6613a6c
+		"7d63681f1d7861c4dfd22133ac72904cc4b3a24c1b79a01ffedc13b44f8e27d1", // 16f4790
 		"a91055ddc8c55c764aa780c51a3068ae91835f36c32997059c1cd30cfd3e74be", // c0c667c
 		"fa40d3b5e15338eb3e4db034bf5b45b8d00fee40ae3900610f538299c3533000", // b470706
 	},

@@ -19,6 +19,7 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // logs collects a logger's text lines; runs log from their own goroutines.
@@ -333,7 +334,7 @@ func TestEndSessionUpgrade(t *testing.T) {
 	} {
 		t.Run(start.name, func(t *testing.T) {
 			var l logs
-			fd, err := flowd.New(flowd.Options{Store: st, Issuer: "http://127.0.0.1:8080", Examples: examples.FS, Logger: l.logger()})
+			fd, err := flowd.New(flowd.Options{Store: storetest.TwiceUpdates(st), Issuer: "http://127.0.0.1:8080", Examples: examples.FS, Logger: l.logger()})
 			if err != nil {
 				t.Fatal(err)
 			}

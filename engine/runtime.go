@@ -159,6 +159,9 @@ type deployment struct {
 	runs    RunObserver
 	// sensitive is every key the flow's block types declare sensitive.
 	sensitive []string
+	// secrets are the literal values of the flow's config fields marked
+	// Field.Secret: a run starts with them marked (Exec.MarkSecret).
+	secrets []string
 
 	// Runs in flight are counted so a replaced version closes its blocks
 	// only after they finish. A counter, not an RWMutex: a run that starts
@@ -325,6 +328,18 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 			}
 		}
 	}
+	for i := range f.Nodes {
+		n := &f.Nodes[i]
+		for _, fl := range specs[n.ID].Fields {
+			if fl.Secret && (fl.Kind == KindString || fl.Kind == KindText) {
+				if v := configs[n.ID].String(fl.Name); v != "" && !slices.Contains(d.secrets, v) {
+					d.secrets = append(d.secrets, v)
+				}
+			}
+		}
+	}
+	// Clipped: a run's MarkSecret appends to a copy, never into this array.
+	d.secrets = slices.Clip(d.secrets)
 	for i := range f.Nodes {
 		n := &f.Nodes[i]
 		spec := specs[n.ID]
@@ -695,7 +710,35 @@ type Exec struct {
 	Logger  *slog.Logger // the node's logger (flow and node attributes); add RunID as needed
 	env     Env
 	d       *deployment
-	vars    *Vars // a zero Exec's own variables (block unit tests)
+	vars    *Vars    // a zero Exec's own variables (block unit tests)
+	secrets []string // values marked secret in this run; shares d.secrets until MarkSecret
+}
+
+// MarkSecret marks a value a block produced or received as secret for the
+// rest of the run: every trace snapshot of the run (the steps before this
+// one too), Exec.Redact and Exec.RedactText show it as [redacted] wherever
+// it sits, whatever field it was copied to; a value of 8 bytes or more is
+// also cut out of longer strings. Use it for values whose shape says
+// nothing (a decrypted payload, a generated secret, a password); tokens,
+// keys and credentials with a known shape are redacted without it.
+func (x *Exec) MarkSecret(v string) {
+	if v == "" || slices.Contains(x.secrets, v) {
+		return
+	}
+	x.secrets = append(x.secrets, v)
+}
+
+// Redact is engine.Redact that also hides the values the run marked secret.
+func (x *Exec) Redact(v any) any {
+	s := &snapper{budget: snapBudget, secrets: x.secrets}
+	return s.snapshot(v, 0)
+}
+
+// RedactText is engine.RedactText that also cuts the values the run marked
+// secret.
+func (x *Exec) RedactText(text string) string {
+	out, _ := redactSecrets(text, x.secrets)
+	return out
 }
 
 // Now is the run's start time: one clock reading per run, so every block of
@@ -738,6 +781,7 @@ type queued struct {
 	msg  Msg
 	snap any       // the trace snapshot of msg when it was sent, shared where unchanged
 	node *snapNode // its private mirror
+	nsec int       // how many values were marked secret when snap was taken
 }
 
 // run carries msg from start through the flow. snapAll takes message
@@ -761,7 +805,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	// One allocation for the run's working state, one for its trace.
 	rs := &runState{}
 	x := &rs.x
-	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d}
+	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d, secrets: d.secrets}
 	x.env = Env{Env: rt.opts.Env, Now: started}
 	full := snapAll || d.ring.snaps.allow(t0)
 	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
@@ -777,6 +821,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			tr.Status, tr.Error = StatusError, err.Error()
 		}
 		d.runs.Finished(err == nil, time.Duration(tr.Duration))
+		if len(x.secrets) > len(d.secrets) {
+			redactEarlier(tr, x.secrets)
+		}
 		d.ring.add(tr)
 		if rt.opts.Traces != nil {
 			rt.saveTrace(tr)
@@ -784,7 +831,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	}()
 
 	sn := &rs.sn
-	sn.extra, sn.limit = d.sensitive, lim.MaxMessageBytes
+	sn.extra, sn.limit, sn.secrets = d.sensitive, lim.MaxMessageBytes, x.secrets
 	var first any
 	var firstNode *snapNode
 	size := sizeHint
@@ -796,7 +843,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 	}
 	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
-	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode)
+	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets))
 	steps := 0
 	// Step times are offsets from t0 on the monotonic clock, which is
 	// cheaper to read than the wall clock time.Now also reads.
@@ -824,6 +871,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		began := at
 		port, perr := q.n.process(ctx, x, q.msg)
 		at = time.Since(t0) // this step's end, the next one's start
+		if q.nsec != len(x.secrets) {
+			// A value was marked secret since q.snap was taken: parts
+			// of it shown in clear may now need redacting, so walk the
+			// message afresh.
+			q.snap, q.node, sn.secrets = nil, nil, x.secrets
+		}
 		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(at - began)}
 		if perr != nil && errors.Is(rc.errAt(t0.Add(at)), context.DeadlineExceeded) {
 			perr = fmt.Errorf("%w (%s) in node %q: %v", ErrDeadline, lim.Deadline, q.n.node.ID, perr)
@@ -864,7 +917,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		step.Msg = snap
 		tr.Steps = append(tr.Steps, step)
 		if port != "" {
-			queue = enqueue(queue, q.n.out[port], q.msg, snap, node)
+			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets))
 		}
 	}
 	return tr, nil
@@ -882,15 +935,38 @@ func (r *Runtime) saveTrace(tr *Trace) {
 }
 
 // enqueue gives every target but the last its own copy of msg.
-func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode) []queued {
+func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode, nsec int) []queued {
 	for i, t := range targets {
 		m := msg
 		if i < len(targets)-1 {
 			m = CopyValue(msg).(Msg)
 		}
-		queue = append(queue, queued{t, m, snap, node})
+		queue = append(queue, queued{t, m, snap, node, nsec})
 	}
 	return queue
+}
+
+// redactEarlier hides, in the steps of a finished run, the values its
+// blocks marked secret after those steps' snapshots were taken (a block
+// marking a value it received). Snapshots are shared between steps and
+// never changed: changed parts are copied.
+// Error texts are cleaned too: a block's error may quote a value.
+func redactEarlier(tr *Trace, marked []string) {
+	if isMarked(tr.Error, marked) {
+		tr.Error, _ = redactSecrets(tr.Error, marked)
+	}
+	for i := range tr.Steps {
+		st := &tr.Steps[i]
+		if isMarked(st.Error, marked) {
+			st.Error, _ = redactSecrets(st.Error, marked)
+		}
+		if st.Msg == nil {
+			continue
+		}
+		if r, changed := redactMarked(st.Msg, marked, 0); changed {
+			st.Msg = r
+		}
+	}
 }
 
 // take returns the trace snapshot of one step's message, sharing what

@@ -137,10 +137,11 @@ var (
 // The same walk estimates the message's encoded size (msgSize's estimate)
 // for the message size limit, so a step walks its message once.
 type snapper struct {
-	budget int
-	extra  []string // block-declared sensitive keys
-	size   int      // estimated encoded size of the message walked so far
-	limit  int      // size above which the walk may stop early
+	budget  int
+	extra   []string // block-declared sensitive keys
+	secrets []string // values marked secret for this run (Exec.MarkSecret)
+	size    int      // estimated encoded size of the message walked so far
+	limit   int      // size above which the walk may stop early
 }
 
 func (s *snapper) isSensitive(k string) bool {
@@ -552,7 +553,7 @@ func (s *snapper) str(boxed any, v string, prev any) (any, bool) {
 		s.budget -= len(v)
 		return prev, true
 	}
-	if len(v) <= snapMaxString && !maybeSecret(v) {
+	if len(v) <= snapMaxString && !maybeSecret(v) && !isMarked(v, s.secrets) {
 		s.budget -= len(v)
 		if isStr && p == v {
 			return prev, true
@@ -563,7 +564,7 @@ func (s *snapper) str(boxed any, v string, prev any) (any, bool) {
 		return boxed, false
 	}
 	out := v
-	if r, ok := redactSecrets(v); ok {
+	if r, ok := redactSecrets(v, s.secrets); ok {
 		out = r
 	}
 	if len(out) > snapMaxString {
@@ -580,76 +581,282 @@ func (s *snapper) str(boxed any, v string, prev any) (any, bool) {
 	return out, false
 }
 
-// maybeSecret is a quick test for what redactSecrets looks for.
-func maybeSecret(v string) bool {
-	if len(v) < 16 {
-		return false
+// minMarkedInside is the length from which a marked secret is also cut out
+// of longer strings; a shorter one is redacted only where it is the whole
+// value (cutting every "1234" out of every text would mangle traces).
+const minMarkedInside = 8
+
+// isMarked reports whether v holds a value marked secret.
+func isMarked(v string, marked []string) bool {
+	for _, m := range marked {
+		if v == m || len(m) >= minMarkedInside && strings.Contains(v, m) {
+			return true
+		}
 	}
-	return strings.Contains(v, "eyJ") || strings.Contains(v, "-----BEGIN ") ||
-		strings.EqualFold(v[:7], "bearer ") || strings.EqualFold(v[:6], "basic ")
+	return false
 }
 
-// redactSecrets catches tokens and keys wherever they sit in a string:
-// bearer/basic credentials and PEM blocks make the whole string go;
-// compact JWS/JWE tokens are cut out of the text around them.
-func redactSecrets(v string) (string, bool) {
-	if len(v) < 16 {
-		return v, false
+// minAuthCred is the shortest credential after an HTTP auth scheme that
+// counts as one: "Basic plan" is a phrase, "Basic dXNlcjpw..." is not.
+const minAuthCred = 8
+
+// maybeSecret is a quick test for the shapes redactSecrets looks for:
+// most strings cost a length check, or two substring searches and a scan
+// for spaces.
+func maybeSecret(v string) bool {
+	if len(v) < len("DPoP ")+minAuthCred {
+		return false
 	}
-	if strings.EqualFold(v[:7], "bearer ") || strings.EqualFold(v[:6], "basic ") || strings.Contains(v, "-----BEGIN ") {
+	return strings.Contains(v, "eyJ") || strings.Contains(v, "-----BEGIN ") || nextAuthCred(v, 0) >= 0
+}
+
+// redactSecrets catches credentials wherever they sit in a string: a
+// string that is an HTTP credential (Bearer, DPoP or Basic and a token68,
+// as in an Authorization header) or holds a PEM block goes whole; marked
+// values, credentials after an auth scheme inside a text, and compact
+// JWS/JWE tokens (three or five base64url segments whose first decodes to
+// a JSON object) are cut out of the text around them.
+func redactSecrets(v string, marked []string) (string, bool) {
+	if strings.Contains(v, "-----BEGIN ") || authCredEnd(v, 0) >= 0 {
 		return Redacted, true
 	}
-	var b strings.Builder
+	for _, m := range marked {
+		if v == m {
+			return Redacted, true
+		}
+	}
 	found := false
+	for _, m := range marked {
+		if len(m) >= minMarkedInside && strings.Contains(v, m) {
+			v, found = strings.ReplaceAll(v, m, Redacted), true
+		}
+	}
+	if len(v) < len("DPoP ")+minAuthCred {
+		return v, found
+	}
+	var b strings.Builder
 	rest := v
 	for {
-		i := strings.Index(rest, "eyJ")
+		i, end := nextSecretSpan(rest)
 		if i < 0 {
 			break
-		}
-		end := i + jwtLen(rest[i:])
-		if end == i || (i > 0 && isB64URL(rest[i-1])) {
-			b.WriteString(rest[:i+3])
-			rest = rest[i+3:]
-			continue
 		}
 		found = true
 		b.WriteString(rest[:i])
 		b.WriteString(Redacted)
 		rest = rest[end:]
 	}
-	if !found {
-		return v, false
+	if b.Len() == 0 {
+		return v, found
 	}
 	b.WriteString(rest)
 	return b.String(), true
 }
 
-// jwtLen returns the length of the compact JWS/JWE at the start of s
-// (base64url segments joined by at least two dots), or 0.
+// nextSecretSpan finds the first credential or token in s: its start and
+// end, or -1.
+func nextSecretSpan(s string) (int, int) {
+	start, end := -1, -1
+	if i := nextAuthCred(s, 0); i >= 0 {
+		start, end = i, authCredEnd(s, i)
+	}
+	for from := 0; ; {
+		j := strings.Index(s[from:], "eyJ")
+		if j < 0 {
+			break
+		}
+		j += from
+		if start >= 0 && j >= start {
+			break
+		}
+		// A token starts a word: not inside a base64url run or a dotted
+		// name such as "a.eyJx.y.z".
+		if n := jwtLen(s[j:]); n > 0 && (j == 0 || !isB64URL(s[j-1]) && s[j-1] != '.') {
+			return j, j + n
+		}
+		from = j + 3
+	}
+	return start, end
+}
+
+// nextAuthCred returns the index, at or after from, of an HTTP auth scheme
+// (Bearer, DPoP, Basic; any case) that starts a word and is followed by a
+// credential, or -1. It looks only before spaces, so most texts cost an
+// IndexByte per word.
+func nextAuthCred(s string, from int) int {
+	for {
+		sp := strings.IndexByte(s[from:], ' ')
+		if sp < 0 {
+			return -1
+		}
+		sp += from
+		// The schemes end in r (beareR), c (basiC) or p (dpoP): one byte
+		// rules out most words.
+		if c := s[max(sp-1, 0)] | 0x20; sp == 0 || c != 'r' && c != 'c' && c != 'p' {
+			from = sp + 1
+			continue
+		}
+		for _, n := range [...]int{6, 5, 4} { // bearer, basic, dpop
+			i := sp - n
+			if i < 0 || i > 0 && isAlnum(s[i-1]) {
+				continue
+			}
+			end := authCredEnd(s, i)
+			// Inside a text, "basic authentication" is prose: there the
+			// credential must look generated (see credLike).
+			if end >= 0 && (i == 0 || credLike(strings.TrimLeft(s[sp:end], " "))) {
+				return i
+			}
+		}
+		from = sp + 1
+	}
+}
+
+// authCredEnd returns the end of "scheme SP token68" at s[i:], or -1.
+func authCredEnd(s string, i int) int {
+	rest := s[i:]
+	n := 0
+	switch {
+	case len(rest) > 7 && strings.EqualFold(rest[:7], "bearer "):
+		n = 7
+	case len(rest) > 6 && strings.EqualFold(rest[:6], "basic "):
+		n = 6
+	case len(rest) > 5 && strings.EqualFold(rest[:5], "dpop "):
+		n = 5
+	default:
+		return -1
+	}
+	j := i + n
+	for j < len(s) && s[j] == ' ' {
+		j++
+	}
+	k := j
+	for k < len(s) && isToken68(s[k]) {
+		k++
+	}
+	if k-j < minAuthCred {
+		return -1
+	}
+	return k
+}
+
+// credLike reports whether a token68 looks generated rather than a word:
+// it has a digit, a symbol, or an upper-case letter after its first.
+func credLike(c string) bool {
+	for i := 0; i < len(c); i++ {
+		if b := c[i]; !('a' <= b && b <= 'z') && !(i == 0 && 'A' <= b && b <= 'Z') {
+			return true
+		}
+	}
+	return false
+}
+
+// isToken68 reports whether c may appear in an RFC 7235 token68.
+func isToken68(c byte) bool {
+	return isB64URL(c) || c == '.' || c == '~' || c == '+' || c == '/' || c == '='
+}
+
+func isAlnum(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+}
+
+// jwtLen returns the length of the compact JWS (three segments) or JWE
+// (five) at the start of s, or 0. Segments are base64url and may be empty
+// (a JWE with "dir" has no encrypted key, an unsecured JWS no signature);
+// the first must decode to a JSON object.
 func jwtLen(s string) int {
-	dots, i := 0, 0
+	segs, i := 1, 0
 	for ; i < len(s); i++ {
 		c := s[i]
 		if isB64URL(c) {
 			continue
 		}
-		if c == '.' && i > 0 && s[i-1] != '.' {
-			dots++
+		if c == '.' {
+			segs++
 			continue
 		}
 		break
 	}
 	// A final dot ends a sentence, unless the token needs it (an
 	// unsecured JWS "header.payload." ends with one).
-	if i > 0 && s[i-1] == '.' && dots > 2 {
+	if (segs == 4 || segs == 6) && s[i-1] == '.' {
 		i--
-		dots--
+		segs--
 	}
-	if dots < 2 || i < 16 {
+	if segs != 3 && segs != 5 || i < 16 {
+		return 0
+	}
+	if !jsonObjectB64(s[:strings.IndexByte(s, '.')]) {
 		return 0
 	}
 	return i
+}
+
+// jsonObjectB64 reports whether the base64url text h decodes to something
+// shaped like a JSON object: '{' then '"' first, '}' last (JSON white
+// space aside). It decodes into a stack buffer, without allocating; of a
+// header longer than the buffer only the start is checked.
+func jsonObjectB64(h string) bool {
+	var buf [384]byte
+	n, whole := 0, true
+	var acc uint32
+	bits := 0
+	for i := 0; i < len(h); i++ {
+		d := b64URLValue(h[i])
+		if d < 0 {
+			return false
+		}
+		acc = acc<<6 | uint32(d)
+		bits += 6
+		if bits >= 8 {
+			bits -= 8
+			if n == len(buf) {
+				whole = false
+				break
+			}
+			buf[n] = byte(acc >> bits)
+			n++
+		}
+	}
+	b := buf[:n]
+	for len(b) > 0 && isJSONSpace(b[0]) {
+		b = b[1:]
+	}
+	if len(b) < 2 || b[0] != '{' {
+		return false
+	}
+	b = b[1:]
+	for len(b) > 0 && isJSONSpace(b[0]) {
+		b = b[1:]
+	}
+	if len(b) == 0 || b[0] != '"' {
+		return false
+	}
+	if !whole {
+		return true
+	}
+	for len(b) > 0 && isJSONSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return len(b) > 0 && b[len(b)-1] == '}'
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func b64URLValue(c byte) int {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return int(c - 'A')
+	case 'a' <= c && c <= 'z':
+		return int(c-'a') + 26
+	case '0' <= c && c <= '9':
+		return int(c-'0') + 52
+	case c == '-':
+		return 62
+	case c == '_':
+		return 63
+	}
+	return -1
 }
 
 func isB64URL(c byte) bool {
@@ -659,10 +866,68 @@ func isB64URL(c byte) bool {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // Redact returns a redacted, truncated copy of any message-like value, for
-// logs and API answers outside traces.
+// logs and API answers outside traces. Exec.Redact also hides the values
+// the run marked secret.
 func Redact(v any) any {
 	s := &snapper{budget: snapBudget}
 	return s.snapshot(v, 0)
+}
+
+// RedactText cuts credentials out of a free text (a log line, an error):
+// the token and credential shapes traces redact, wherever they sit.
+// Exec.RedactText also cuts the values the run marked secret.
+func RedactText(text string) string {
+	out, _ := redactSecrets(text, nil)
+	return out
+}
+
+// redactMarked returns snap (a trace snapshot: maps, lists, strings and
+// scalars) with the marked values redacted, copying only what changes.
+// It is for the steps taken before a block marked a value it had received.
+func redactMarked(snap any, marked []string, depth int) (any, bool) {
+	if depth > snapMaxDepth+1 {
+		return snap, false
+	}
+	switch t := snap.(type) {
+	case string:
+		if !isMarked(t, marked) {
+			return snap, false
+		}
+		out, _ := redactSecrets(t, marked)
+		return out, true
+	case map[string]any:
+		var out map[string]any
+		for k, e := range t {
+			if r, changed := redactMarked(e, marked, depth+1); changed {
+				if out == nil {
+					out = make(map[string]any, len(t))
+					for k2, e2 := range t {
+						out[k2] = e2
+					}
+				}
+				out[k] = r
+			}
+		}
+		if out == nil {
+			return snap, false
+		}
+		return out, true
+	case []any:
+		var out []any
+		for i, e := range t {
+			if r, changed := redactMarked(e, marked, depth+1); changed {
+				if out == nil {
+					out = append([]any(nil), t...)
+				}
+				out[i] = r
+			}
+		}
+		if out == nil {
+			return snap, false
+		}
+		return out, true
+	}
+	return snap, false
 }
 
 // maxMsgDepth bounds the nesting msgSize walks: a deeper message (or one

@@ -9,6 +9,10 @@ package store
 //	  schema_version -> <n>, the number of migrations applied
 //	  key_check      -> a fixed text sealed with the master key; proves on
 //	                    open that the key is the one the secrets were written with
+//	  feed_rev       -> <n>, revision of the newest change the feed reported
+//	                    (absent = 0); bumped in the transaction of each change
+//	  deploy_gen     -> <n>, deploy generation (absent = 0); bumped in the
+//	                    transaction of each change of a deployed version
 //	flows/
 //	  <flow id>/
 //	    doc          -> draft document
@@ -32,23 +36,33 @@ package store
 //	    <key>        -> value
 //	secrets/
 //	  <kind>/
-//	    <name>       -> sealed value (see Bolt.seal)
+//	    <name>       -> sealed value (see Sealer)
 //
 // Namespace and kind buckets are dropped when their last record goes, so
-// short-lived namespaces leave nothing behind.
+// short-lived namespaces leave nothing behind. Bucket names are the
+// namespace (or kind) itself, so namespace "a" key "b/c" and namespace
+// "a/b" key "c" are apart by construction.
+//
+// feed_rev and deploy_gen came without a migration: a file without them
+// reads 0 and gains them on its first change, and an older flowd that opens
+// the file ignores them (its changes then do not move them; the feed's
+// history is per process anyway, see Bolt.Watch).
+//
+// The feed: every write of flows, KV and secrets runs in Bolt.write, which
+// holds wmu from its transaction to its FeedHub.Publish, so changes reach
+// the hub in commit order. Publishing copies the change list into a bounded
+// ring (DefaultFeedHistory commits); it adds no fsync and never waits for a
+// watcher. Runs are not reported and do not move the revision, so the
+// trace writer's path is as before.
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -105,7 +119,7 @@ type BoltOptions struct {
 type Bolt struct {
 	path        string
 	db          *bolt.DB
-	aead        cipher.AEAD // nil without a master key
+	sealer      *Sealer // nil without a master key
 	runsPerFlow int
 	now         func() time.Time
 
@@ -113,6 +127,16 @@ type Bolt struct {
 	// Close waits for work in flight and later calls see closed.
 	mu     sync.RWMutex
 	closed bool
+
+	// wmu serializes the writes the feed reports, from their transaction
+	// to their Publish, so the hub receives commits in commit order (bbolt
+	// runs commit handlers after releasing its own writer lock). rev and
+	// gen are the feed revision and deploy generation last committed.
+	wmu   sync.Mutex
+	rev   int64
+	gen   int64
+	feed  *FeedHub
+	coord *LocalCoordinator
 }
 
 var _ Store = (*Bolt)(nil)
@@ -154,11 +178,11 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 	}
 	s := &Bolt{path: path, runsPerFlow: opts.RunsPerFlow, now: opts.Now}
 	if len(opts.MasterKey) > 0 {
-		aead, err := newAEAD(opts.MasterKey)
+		sealer, err := NewSealer(opts.MasterKey)
 		if err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", path, err)
 		}
-		s.aead = aead
+		s.sealer = sealer
 	}
 
 	// 0600: the file holds hashed client secrets and sealed keys; nobody but
@@ -174,8 +198,13 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s.db = db
+	s.feed = NewFeedHub(0, 0)
+	s.coord = NewCoordHub(opts.Now).Join()
 	if err := db.Update(func(tx *bolt.Tx) error {
 		if err := s.migrate(tx); err != nil {
+			return err
+		}
+		if err := s.loadCounters(tx); err != nil {
 			return err
 		}
 		return s.checkMasterKey(tx)
@@ -187,6 +216,7 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	s.feed = NewFeedHub(s.rev, 0)
 	return s, nil
 }
 
@@ -200,14 +230,8 @@ func (s *Bolt) migrate(tx *bolt.Tx) error {
 		have = v
 	}
 	know := uint64(len(migrations))
-	if have > know {
-		return &sentinelError{
-			msg: fmt.Sprintf("store: %s has schema version %d but this flowd knows up to %d: upgrade flowd", s.path, have, know),
-			err: ErrTooNew,
-		}
-	}
-	if have == know {
-		return nil
+	if due, err := CheckSchema(s.path, have, know); err != nil || !due {
+		return err
 	}
 	for i, m := range migrations[have:] {
 		if err := m.fn(tx); err != nil {
@@ -218,26 +242,16 @@ func (s *Bolt) migrate(tx *bolt.Tx) error {
 	return putUint(tx.Bucket(bucketMeta), keySchemaVersion, know)
 }
 
-// keyCheckText is sealed into meta/key_check. Its content does not matter;
-// only that it opens with the key.
-var keyCheckText = []byte("flowd master key check v1")
-
 func (s *Bolt) checkMasterKey(tx *bolt.Tx) error {
-	if s.aead == nil {
+	if s.sealer == nil {
 		return nil
 	}
 	meta := tx.Bucket(bucketMeta)
 	sealed := meta.Get(keyKeyCheck)
 	if sealed == nil {
-		return meta.Put(keyKeyCheck, s.seal(keyCheckText, bucketMeta, keyKeyCheck))
+		return meta.Put(keyKeyCheck, s.sealer.NewKeyCheck())
 	}
-	if _, err := s.open(sealed, bucketMeta, keyKeyCheck); err != nil {
-		return &sentinelError{
-			msg: fmt.Sprintf("store: %s: the master key is not the one its secrets were written with (check FLOWD_MASTER_KEY or the key file)", s.path),
-			err: ErrMasterKey,
-		}
-	}
-	return nil
+	return s.sealer.CheckKey(s.path, sealed)
 }
 
 // Close closes the file. It waits for transactions in flight, and is safe to
@@ -249,6 +263,8 @@ func (s *Bolt) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.coord.Close()
+	s.feed.Close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}
@@ -290,16 +306,6 @@ func (s *Bolt) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	})
 }
 
-// sentinelError carries a sentence written for the user and the sentinel it
-// stands for, when "message: sentinel text" would say the same thing twice.
-type sentinelError struct {
-	msg string
-	err error
-}
-
-func (e *sentinelError) Error() string { return e.msg }
-func (e *sentinelError) Unwrap() error { return e.err }
-
 // errCorrupt marks a record that does not decode: a bug or a damaged file,
 // never bad input, so callers have nothing to branch on.
 var errCorrupt = errors.New("corrupt record")
@@ -314,49 +320,9 @@ func top(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
 	return b, nil
 }
 
-// Limits on names. They keep keys well under bbolt's 32 KiB and error
-// messages readable; NUL is refused because it separates kind and name in
-// the secrets' additional data.
-const (
-	maxNameLen = 200
-	maxKeyLen  = 1024 // KV keys may be hashes or URLs
-	maxNoteLen = 1024
-)
-
-func checkName(what, s string, max int) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("%s is empty: %w", what, ErrInvalid)
-	case len(s) > max:
-		return fmt.Errorf("%s is %d bytes, more than %d: %w", what, len(s), max, ErrInvalid)
-	case strings.IndexByte(s, 0) >= 0:
-		return fmt.Errorf("%s contains a NUL byte: %w", what, ErrInvalid)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%s is not valid UTF-8: %w", what, ErrInvalid)
-	}
-	return nil
-}
-
-// q quotes a name for an error message, cut short so that a hostile
-// 100 KiB id does not become a 100 KiB log line.
-func q(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return fmt.Sprintf("%q", s)
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%q...", s[:cut])
-}
-
 // clone copies a value out of bbolt's memory map, which is only valid for
-// the transaction. The result is never nil, so an empty record stays
-// distinguishable from a missing one.
-func clone(b []byte) []byte {
-	return append(make([]byte, 0, len(b)), b...)
-}
+// the transaction. The result is never nil.
+func clone(b []byte) []byte { return Clone(b) }
 
 func encUint(v uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, v)
@@ -448,54 +414,4 @@ func (f *fields) time(key []byte) time.Time {
 		f.fail(key, err)
 	}
 	return t
-}
-
-// newAEAD builds the secret cipher. NewGCMWithRandomNonce draws a fresh
-// 12-byte nonce per Seal and prepends it, so two writes of one value never
-// share a nonce and callers cannot get nonce handling wrong.
-func newAEAD(key []byte) (cipher.AEAD, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("master key is %d bytes, want 32: %w", len(key), ErrInvalid)
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	aead, err := cipher.NewGCMWithRandomNonce(block)
-	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	return aead, nil
-}
-
-// sealedV1 prefixes every sealed value so a later key-rotation scheme can
-// tell formats apart.
-const sealedV1 = 1
-
-// additionalData binds a sealed value to where it is stored: a value copied
-// under another kind or name fails authentication instead of decrypting.
-func additionalData(kind, name []byte) []byte {
-	ad := make([]byte, 0, len(kind)+1+len(name))
-	ad = append(ad, kind...)
-	ad = append(ad, 0)
-	return append(ad, name...)
-}
-
-func (s *Bolt) seal(plain, kind, name []byte) []byte {
-	out := []byte{sealedV1}
-	return s.aead.Seal(out, nil, plain, additionalData(kind, name))
-}
-
-func (s *Bolt) open(sealed, kind, name []byte) ([]byte, error) {
-	if len(sealed) < 1 || sealed[0] != sealedV1 {
-		return nil, fmt.Errorf("unknown sealed format: %w", errCorrupt)
-	}
-	plain, err := s.aead.Open(nil, nil, sealed[1:], additionalData(kind, name))
-	if err != nil {
-		return nil, err
-	}
-	if plain == nil {
-		plain = []byte{}
-	}
-	return plain, nil
 }

@@ -73,7 +73,7 @@ func readVersion(vb *bolt.Bucket, flow string, n int) (Version, error) {
 // GetFlow returns the flow's draft and deployment state.
 func (s *Bolt) GetFlow(ctx context.Context, id string) (FlowRecord, error) {
 	var rec FlowRecord
-	err := checkName("flow id", id, maxNameLen)
+	err := CheckName("flow id", id, MaxNameLen)
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) error {
 			fb, err := flowBucket(tx, id)
@@ -117,12 +117,12 @@ func (s *Bolt) ListFlows(ctx context.Context) ([]FlowRecord, error) {
 // does not exist has no revision, so an exact ifRev on it is a conflict.
 func (s *Bolt) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) (FlowRecord, error) {
 	var rec FlowRecord
-	err := checkName("flow id", id, maxNameLen)
+	err := CheckName("flow id", id, MaxNameLen)
 	if err == nil && ifRev < AnyRev {
 		err = fmt.Errorf("revision condition %d: %w", ifRev, ErrInvalid)
 	}
 	if err == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
 			flows, err := top(tx, bucketFlows)
 			if err != nil {
 				return err
@@ -150,6 +150,7 @@ func (s *Bolt) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) 
 			rec.Doc = clone(doc)
 			rec.Rev++
 			rec.Updated = normTime(s.now())
+			c.add(Change{Kind: KindFlow, Group: id})
 			return writeFlow(fb, rec)
 		})
 	}
@@ -162,15 +163,24 @@ func (s *Bolt) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) 
 // DeleteFlow removes the flow with its versions and runs. ifRev is AnyRev or
 // an exact revision; MustCreate makes no sense for a delete and is invalid.
 func (s *Bolt) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
-	err := checkName("flow id", id, maxNameLen)
+	err := CheckName("flow id", id, MaxNameLen)
 	if err == nil && ifRev != AnyRev && ifRev <= 0 {
 		err = fmt.Errorf("revision condition %d: %w", ifRev, ErrInvalid)
 	}
 	if err == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
 			fb, err := flowBucket(tx, id)
 			if err != nil {
 				return err
+			}
+			deployed, err := getUint(fb, keyDeployed, false)
+			if err != nil {
+				return fmt.Errorf("flows/%s/%w", id, err)
+			}
+			c.add(Change{Kind: KindFlow, Group: id, Deleted: true})
+			if deployed > 0 {
+				c.add(Change{Kind: KindDeploy, Group: id, Deleted: true})
+				c.deploy = true
 			}
 			if ifRev > 0 {
 				rev, err := getUint(fb, keyRev, false)
@@ -203,40 +213,14 @@ func (s *Bolt) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 // AddVersion stores doc as version Latest+1 and deploys it.
 func (s *Bolt) AddVersion(ctx context.Context, id string, doc []byte, note string) (Version, error) {
 	var v Version
-	err := checkName("flow id", id, maxNameLen)
-	if err == nil && len(note) > maxNoteLen {
-		err = fmt.Errorf("note is %d bytes, more than %d: %w", len(note), maxNoteLen, ErrInvalid)
+	err := CheckFlowID(id)
+	if err == nil {
+		err = CheckNote(note)
 	}
 	if err == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
-			fb, err := flowBucket(tx, id)
-			if err != nil {
-				return err
-			}
-			rec, err := readFlow(fb, id)
-			if err != nil {
-				return err
-			}
-			vs, err := fb.CreateBucketIfNotExists(bucketVersions)
-			if err != nil {
-				return err
-			}
-			v = Version{Flow: id, N: rec.Latest + 1, Doc: clone(doc), Created: normTime(s.now()), Note: note}
-			vb, err := vs.CreateBucket(versionKey(v.N))
-			if err != nil {
-				return fmt.Errorf("version %d: %w", v.N, err)
-			}
-			for _, kv := range []struct{ k, v []byte }{
-				{keyDoc, v.Doc},
-				{keyCreated, encTime(v.Created)},
-				{keyNote, []byte(note)},
-			} {
-				if err := vb.Put(kv.k, kv.v); err != nil {
-					return fmt.Errorf("version %d: write %s: %w", v.N, kv.k, err)
-				}
-			}
-			rec.Latest, rec.Deployed = v.N, v.N
-			return writeFlow(fb, rec)
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) (err error) {
+			v, err = s.addVersion(tx, c, id, doc, note)
+			return err
 		})
 	}
 	if err != nil {
@@ -245,27 +229,49 @@ func (s *Bolt) AddVersion(ctx context.Context, id string, doc []byte, note strin
 	return v, nil
 }
 
+func (s *Bolt) addVersion(tx *bolt.Tx, c *commit, id string, doc []byte, note string) (Version, error) {
+	fb, err := flowBucket(tx, id)
+	if err != nil {
+		return Version{}, err
+	}
+	rec, err := readFlow(fb, id)
+	if err != nil {
+		return Version{}, err
+	}
+	vs, err := fb.CreateBucketIfNotExists(bucketVersions)
+	if err != nil {
+		return Version{}, err
+	}
+	v := Version{Flow: id, N: rec.Latest + 1, Doc: clone(doc), Created: normTime(s.now()), Note: note}
+	vb, err := vs.CreateBucket(versionKey(v.N))
+	if err != nil {
+		return Version{}, fmt.Errorf("version %d: %w", v.N, err)
+	}
+	for _, kv := range []struct{ k, v []byte }{
+		{keyDoc, v.Doc},
+		{keyCreated, encTime(v.Created)},
+		{keyNote, []byte(note)},
+	} {
+		if err := vb.Put(kv.k, kv.v); err != nil {
+			return Version{}, fmt.Errorf("version %d: write %s: %w", v.N, kv.k, err)
+		}
+	}
+	rec.Latest, rec.Deployed = v.N, v.N
+	c.add(Change{Kind: KindFlow, Group: id})
+	c.add(Change{Kind: KindDeploy, Group: id})
+	c.deploy = true
+	return v, writeFlow(fb, rec)
+}
+
 // SetDeployed records which stored version runs; 0 means undeployed.
 func (s *Bolt) SetDeployed(ctx context.Context, id string, n int) error {
-	err := checkName("flow id", id, maxNameLen)
+	err := CheckFlowID(id)
 	if err == nil && n < 0 {
 		err = fmt.Errorf("version %d: %w", n, ErrInvalid)
 	}
 	if err == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
-			fb, err := flowBucket(tx, id)
-			if err != nil {
-				return err
-			}
-			rec, err := readFlow(fb, id)
-			if err != nil {
-				return err
-			}
-			if n > rec.Latest {
-				return fmt.Errorf("version %d: %w", n, ErrNotFound)
-			}
-			rec.Deployed = n
-			return writeFlow(fb, rec)
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+			return s.setDeployed(tx, c, id, n)
 		})
 	}
 	if err != nil {
@@ -274,10 +280,29 @@ func (s *Bolt) SetDeployed(ctx context.Context, id string, n int) error {
 	return nil
 }
 
+func (s *Bolt) setDeployed(tx *bolt.Tx, c *commit, id string, n int) error {
+	fb, err := flowBucket(tx, id)
+	if err != nil {
+		return err
+	}
+	rec, err := readFlow(fb, id)
+	if err != nil {
+		return err
+	}
+	if n > rec.Latest {
+		return fmt.Errorf("version %d: %w", n, ErrNotFound)
+	}
+	rec.Deployed = n
+	c.add(Change{Kind: KindFlow, Group: id})
+	c.add(Change{Kind: KindDeploy, Group: id})
+	c.deploy = true
+	return writeFlow(fb, rec)
+}
+
 // ListVersions returns the versions of a flow, newest first.
 func (s *Bolt) ListVersions(ctx context.Context, id string) ([]Version, error) {
 	out := []Version{}
-	err := checkName("flow id", id, maxNameLen)
+	err := CheckName("flow id", id, MaxNameLen)
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) error {
 			fb, err := flowBucket(tx, id)
@@ -323,7 +348,7 @@ func versionNumber(k []byte) (int, error) {
 // GetVersion returns version n (1, 2, ...) of a flow.
 func (s *Bolt) GetVersion(ctx context.Context, id string, n int) (Version, error) {
 	var v Version
-	err := checkName("flow id", id, maxNameLen)
+	err := CheckName("flow id", id, MaxNameLen)
 	if err == nil && n < 1 {
 		err = fmt.Errorf("version %d: %w", n, ErrInvalid)
 	}

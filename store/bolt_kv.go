@@ -79,17 +79,10 @@ func listIn(tx *bolt.Tx, topName []byte, group string) ([]string, error) {
 	return out, err
 }
 
-func checkKV(ns, key string) error {
-	if err := checkName("namespace", ns, maxNameLen); err != nil {
-		return err
-	}
-	return checkName("key", key, maxKeyLen)
-}
-
 // GetKV returns the value of ns/key, or ErrNotFound.
 func (s *Bolt) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
 	var v []byte
-	err := checkKV(ns, key)
+	err := CheckKV(ns, key)
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
 			v, err = getIn(tx, bucketKV, ns, key)
@@ -105,9 +98,10 @@ func (s *Bolt) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
 // SetKV writes ns/key. A nil val is stored as an empty value; use DeleteKV
 // to remove a key.
 func (s *Bolt) SetKV(ctx context.Context, ns, key string, val []byte) error {
-	err := checkKV(ns, key)
+	err := CheckKV(ns, key)
 	if err == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+			c.add(Change{Kind: KindKV, Group: ns, Name: key})
 			return putIn(tx, bucketKV, ns, key, val)
 		})
 	}
@@ -119,9 +113,10 @@ func (s *Bolt) SetKV(ctx context.Context, ns, key string, val []byte) error {
 
 // DeleteKV removes ns/key; ErrNotFound if it is not there.
 func (s *Bolt) DeleteKV(ctx context.Context, ns, key string) error {
-	err := checkKV(ns, key)
+	err := CheckKV(ns, key)
 	if err == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+			c.add(Change{Kind: KindKV, Group: ns, Name: key, Deleted: true})
 			return deleteIn(tx, bucketKV, ns, key)
 		})
 	}
@@ -134,7 +129,7 @@ func (s *Bolt) DeleteKV(ctx context.Context, ns, key string) error {
 // ListKV returns the keys of ns in byte order; an unknown ns is empty.
 func (s *Bolt) ListKV(ctx context.Context, ns string) ([]string, error) {
 	var keys []string
-	err := checkName("namespace", ns, maxNameLen)
+	err := CheckName("namespace", ns, MaxNameLen)
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
 			keys, err = listIn(tx, bucketKV, ns)
@@ -151,13 +146,13 @@ func (s *Bolt) ListKV(ctx context.Context, ns string) ([]string, error) {
 // when the key does not exist; returning nil deletes it. An error from fn
 // aborts the transaction and is returned as is.
 func (s *Bolt) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
-	err := checkKV(ns, key)
+	err := CheckKV(ns, key)
 	if err == nil && fn == nil {
 		err = fmt.Errorf("nil update function: %w", ErrInvalid)
 	}
 	var fnErr error
 	if err == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
 			old, err := getIn(tx, bucketKV, ns, key)
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				return err
@@ -167,7 +162,7 @@ func (s *Bolt) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte)
 				fnErr = err
 				return err
 			}
-			return applyUpdate(tx, bucketKV, ns, key, old != nil, val)
+			return applyUpdate(tx, c, KindKV, bucketKV, ns, key, old != nil, val)
 		})
 	}
 	if fnErr != nil {
@@ -180,12 +175,36 @@ func (s *Bolt) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte)
 }
 
 // applyUpdate stores the result of an update function: nil deletes.
-func applyUpdate(tx *bolt.Tx, topName []byte, group, name string, existed bool, val []byte) error {
+func applyUpdate(tx *bolt.Tx, c *commit, kind Kind, topName []byte, group, name string, existed bool, val []byte) error {
 	if val != nil {
+		c.add(Change{Kind: kind, Group: group, Name: name})
 		return putIn(tx, topName, group, name, val)
 	}
 	if existed {
+		c.add(Change{Kind: kind, Group: group, Name: name, Deleted: true})
 		return deleteIn(tx, topName, group, name)
+	}
+	return nil
+}
+
+// CreateKV writes ns/key only if it is absent; ErrConflict if present.
+func (s *Bolt) CreateKV(ctx context.Context, ns, key string, val []byte) error {
+	err := CheckKV(ns, key)
+	if err == nil {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+			_, err := getIn(tx, bucketKV, ns, key)
+			switch {
+			case err == nil:
+				return fmt.Errorf("key exists: %w", ErrConflict)
+			case !errors.Is(err, ErrNotFound):
+				return err
+			}
+			c.add(Change{Kind: KindKV, Group: ns, Name: key})
+			return putIn(tx, bucketKV, ns, key, val)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: create kv %s/%s: %w", q(ns), q(key), err)
 	}
 	return nil
 }

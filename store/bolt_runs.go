@@ -33,9 +33,9 @@ func decodeRun(flow string, key, data []byte) (RunRecord, error) {
 // record writes nothing.
 func (s *Bolt) AppendRuns(ctx context.Context, runs []RunRecord) error {
 	for i, r := range runs {
-		err := checkName("flow id", r.Flow, maxNameLen)
+		err := CheckName("flow id", r.Flow, MaxNameLen)
 		if err == nil {
-			err = checkName("run id", r.ID, maxNameLen)
+			err = CheckName("run id", r.ID, MaxNameLen)
 		}
 		if err != nil {
 			return fmt.Errorf("store: append runs: run %d (flow %s, id %s): %w", i, q(r.Flow), q(r.ID), err)
@@ -138,12 +138,33 @@ func (s *Bolt) trim(byTime, byID *bolt.Bucket) error {
 	return nil
 }
 
+// DeleteRuns removes every run of a flow.
+func (s *Bolt) DeleteRuns(ctx context.Context, flow string) error {
+	err := CheckFlowID(flow)
+	if err == nil {
+		err = s.update(ctx, func(tx *bolt.Tx) error {
+			runs, err := top(tx, bucketRuns)
+			if err != nil {
+				return err
+			}
+			if runs.Bucket([]byte(flow)) == nil {
+				return nil
+			}
+			return runs.DeleteBucket([]byte(flow))
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete runs of flow %s: %w", q(flow), err)
+	}
+	return nil
+}
+
 // ListRuns returns up to limit runs of a flow, newest first; limit <= 0
 // returns the whole ring. A flow without runs has an empty list, not
 // ErrNotFound: runs may be listed before the first one is recorded.
 func (s *Bolt) ListRuns(ctx context.Context, flow string, limit int) ([]RunRecord, error) {
 	out := []RunRecord{}
-	err := checkName("flow id", flow, maxNameLen)
+	err := CheckName("flow id", flow, MaxNameLen)
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) error {
 			all, err := top(tx, bucketRuns)
@@ -178,9 +199,9 @@ func (s *Bolt) ListRuns(ctx context.Context, flow string, limit int) ([]RunRecor
 // GetRun returns one run of a flow.
 func (s *Bolt) GetRun(ctx context.Context, flow, id string) (RunRecord, error) {
 	var r RunRecord
-	err := checkName("flow id", flow, maxNameLen)
+	err := CheckName("flow id", flow, MaxNameLen)
 	if err == nil {
-		err = checkName("run id", id, maxNameLen)
+		err = CheckName("run id", id, MaxNameLen)
 	}
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) error {

@@ -8,19 +8,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func checkSecret(kind, name string) error {
-	if err := checkName("kind", kind, maxNameLen); err != nil {
-		return err
-	}
-	return checkName("name", name, maxNameLen)
-}
-
 // secretReady rejects secret operations up front when there is no key, so
 // the user learns about the missing configuration, not about a failed read.
 // List and delete are refused too: one rule is easier to explain than which
 // secret operations happen to work without a key.
 func (s *Bolt) secretReady() error {
-	if s.aead == nil {
+	if s.sealer == nil {
 		return ErrNoMasterKey
 	}
 	return nil
@@ -32,13 +25,9 @@ func (s *Bolt) getSecret(tx *bolt.Tx, kind, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain, err := s.open(sealed, []byte(kind), []byte(name))
-	if err != nil {
-		// The key passed the key check at open, so the record itself is
-		// damaged or was copied here from another name.
-		return nil, fmt.Errorf("record does not authenticate under this name: %w", ErrMasterKey)
-	}
-	return plain, nil
+	// The key passed the key check at open, so a failure means the record
+	// itself is damaged or was copied here from another name.
+	return s.sealer.Open(sealed, kind, name)
 }
 
 // GetSecret returns the decrypted value of kind/name, or ErrNotFound.
@@ -46,7 +35,7 @@ func (s *Bolt) GetSecret(ctx context.Context, kind, name string) ([]byte, error)
 	var v []byte
 	err := s.secretReady()
 	if err == nil {
-		err = checkSecret(kind, name)
+		err = CheckSecret(kind, name)
 	}
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
@@ -66,14 +55,14 @@ func (s *Bolt) GetSecret(ctx context.Context, kind, name string) ([]byte, error)
 func (s *Bolt) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
 	err := s.secretReady()
 	if err == nil {
-		err = checkSecret(kind, name)
+		err = CheckSecret(kind, name)
 	}
 	if err == nil && fn == nil {
 		err = fmt.Errorf("nil update function: %w", ErrInvalid)
 	}
 	var fnErr error
 	if err == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
 			old, err := s.getSecret(tx, kind, name)
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				return err
@@ -85,9 +74,9 @@ func (s *Bolt) UpdateSecret(ctx context.Context, kind, name string, fn func(old 
 			}
 			var sealed []byte
 			if val != nil {
-				sealed = s.seal(val, []byte(kind), []byte(name))
+				sealed = s.sealer.Seal(val, kind, name)
 			}
-			return applyUpdate(tx, bucketSecrets, kind, name, old != nil, sealed)
+			return applyUpdate(tx, c, KindSecret, bucketSecrets, kind, name, old != nil, sealed)
 		})
 	}
 	if fnErr != nil {
@@ -103,10 +92,11 @@ func (s *Bolt) UpdateSecret(ctx context.Context, kind, name string, fn func(old 
 func (s *Bolt) DeleteSecret(ctx context.Context, kind, name string) error {
 	err := s.secretReady()
 	if err == nil {
-		err = checkSecret(kind, name)
+		err = CheckSecret(kind, name)
 	}
 	if err == nil {
-		err = s.update(ctx, func(tx *bolt.Tx) error {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+			c.add(Change{Kind: KindSecret, Group: kind, Name: name, Deleted: true})
 			return deleteIn(tx, bucketSecrets, kind, name)
 		})
 	}
@@ -121,7 +111,7 @@ func (s *Bolt) ListSecrets(ctx context.Context, kind string) ([]string, error) {
 	var names []string
 	err := s.secretReady()
 	if err == nil {
-		err = checkName("kind", kind, maxNameLen)
+		err = CheckName("kind", kind, MaxNameLen)
 	}
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) (err error) {

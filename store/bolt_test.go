@@ -658,3 +658,98 @@ func BenchmarkGetKV(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUpdateKV is the write shape of sign-ins (one read-modify-write
+// of a small record per commit).
+func BenchmarkUpdateKV(b *testing.B) {
+	s := benchStore(b)
+	i := 0
+	for b.Loop() {
+		i++
+		key := fmt.Sprintf("k%04d", i%1000)
+		if err := s.UpdateKV(b.Context(), "ns", key, func(old []byte) ([]byte, error) {
+			return append(old[:0:0], "value"...), nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The feed revision and the deploy generation survive a reopen: they keep
+// growing, and a watch from before the reopen is told to re-list.
+func TestBoltFeedAcrossReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flowd.db")
+	key := newKey(t)
+	s, err := store.OpenBolt(path, store.BoltOptions{MasterKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := s.PutFlow(ctx, "f", []byte("{}"), store.AnyRev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddVersion(ctx, "f", []byte("{}"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetKV(ctx, "ns", "k", nil); err != nil {
+		t.Fatal(err)
+	}
+	rev1, _ := s.Rev(ctx)
+	ds1, _ := s.DesiredState(ctx)
+	// Runs are not in the feed: appending them moves nothing.
+	if err := s.AppendRuns(ctx, []store.RunRecord{{Flow: "f", ID: "r", Started: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if rev, _ := s.Rev(ctx); rev != rev1 {
+		t.Errorf("AppendRuns moved the feed revision %d -> %d", rev1, rev)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, path, store.BoltOptions{MasterKey: key})
+	rev2, err := s.Rev(ctx)
+	if err != nil || rev2 != rev1 {
+		t.Fatalf("Rev after reopen = %d, %v; want %d", rev2, err, rev1)
+	}
+	if ds2, _ := s.DesiredState(ctx); ds2.Gen != ds1.Gen || len(ds2.Flows) != 1 {
+		t.Errorf("DesiredState after reopen = %+v, want gen %d and flow f", ds2, ds1.Gen)
+	}
+	if _, err := s.Watch(ctx, rev1-1, store.Filter{}); !errors.Is(err, store.ErrCompacted) {
+		t.Errorf("Watch from before the reopen: %v, want ErrCompacted", err)
+	}
+	ch, err := s.Watch(ctx, rev2, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDeployed(ctx, "f", 0); err != nil {
+		t.Fatal(err)
+	}
+	ev := <-ch
+	if ev.Rev != rev1+1 || len(ev.Changes) != 2 {
+		t.Errorf("first event after reopen = %+v, want revision %d with flow and deploy changes", ev, rev1+1)
+	}
+	if ds3, _ := s.DesiredState(ctx); ds3.Gen != ds1.Gen+1 {
+		t.Errorf("deploy generation after reopen and undeploy = %d, want %d", ds3.Gen, ds1.Gen+1)
+	}
+}
+
+// On one node the only handle always leads, at once.
+func TestBoltCampaignImmediate(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: newKey(t)})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second) // a hang guard
+	defer cancel()
+	l, err := s.Campaign(ctx, "scheduler")
+	if err != nil {
+		t.Fatalf("Campaign: %v", err)
+	}
+	if err := s.Register(ctx, store.NodeInfo{ID: "local"}); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, err := s.Nodes(ctx); err != nil || len(nodes) != 1 || nodes[0].ID != "local" {
+		t.Errorf("Nodes = %+v, %v", nodes, err)
+	}
+	if err := l.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

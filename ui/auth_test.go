@@ -6,73 +6,24 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
+	"github.com/flowd/flowd/store/storetest"
 )
 
-// memKV is a store.KV in memory.
-type memKV struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func newMemKV() *memKV { return &memKV{m: map[string][]byte{}} }
-
-func (k *memKV) GetKV(_ context.Context, ns, key string) ([]byte, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[ns+"/"+key]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return v, nil
-}
-
-func (k *memKV) SetKV(_ context.Context, ns, key string, val []byte) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[ns+"/"+key] = val
-	return nil
-}
-
-func (k *memKV) DeleteKV(_ context.Context, ns, key string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.m, ns+"/"+key)
-	return nil
-}
-
-func (k *memKV) ListKV(_ context.Context, ns string) ([]string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	var out []string
-	for key := range k.m {
-		if len(key) > len(ns) && key[:len(ns)+1] == ns+"/" {
-			out = append(out, key[len(ns)+1:])
-		}
-	}
-	return out, nil
-}
-
-func (k *memKV) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
-	old, _ := k.GetKV(ctx, ns, key)
-	v, err := fn(old)
-	if err != nil {
-		return err
-	}
-	if v == nil {
-		return k.DeleteKV(ctx, ns, key)
-	}
-	return k.SetKV(ctx, ns, key, v)
+// newMemKV is the in-memory store with every update function called
+// twice, as an optimistic backend may.
+func newMemKV(t testing.TB) store.Store {
+	return storetest.TwiceUpdates(memstore.MustNew(t, memstore.Options{}))
 }
 
 func TestSessionExpiryAndSweep(t *testing.T) {
-	kv := newMemKV()
+	kv := newMemKV(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ss := &sessions{kv: kv, now: func() time.Time { return now }}
 	id, sess, err := ss.create(t.Context())
@@ -144,7 +95,7 @@ func TestLimiter(t *testing.T) {
 }
 
 func TestPasswords(t *testing.T) {
-	kv := newMemKV()
+	kv := newMemKV(t)
 	p := NewPasswords(kv, "")
 	if p.IsSet(t.Context()) {
 		t.Fatal("set on an empty store")
@@ -190,7 +141,7 @@ func TestPasswordsHashingPool(t *testing.T) {
 			<-hold
 		}
 	}})
-	fixed := NewPasswords(newMemKV(), "the fixed password")
+	fixed := NewPasswords(newMemKV(t), "the fixed password")
 	fixed.SetHasher(h)
 	for _, pw := range []string{"the fixed password", "wrong"} {
 		if _, err := fixed.Check(t.Context(), pw); err != nil {
@@ -200,7 +151,7 @@ func TestPasswordsHashingPool(t *testing.T) {
 	if n.Load() != 0 {
 		t.Fatalf("the fixed password cost %d argon2id computations, want 0", n.Load())
 	}
-	stored := NewPasswords(newMemKV(), "")
+	stored := NewPasswords(newMemKV(t), "")
 	stored.SetHasher(h)
 	if err := stored.Set(t.Context(), "a long enough password"); err != nil {
 		t.Fatal(err)

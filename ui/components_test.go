@@ -120,6 +120,10 @@ func TestKeyTimeline(t *testing.T) {
 	}
 }
 
+func pol(shortest, ttl, maxAge time.Duration) rotationPolicy {
+	return rotationPolicy{RolloverPolicy: jose.RolloverPolicy{ShortestRetire: shortest, TokenTTL: ttl, JWKSMaxAge: maxAge}}
+}
+
 func TestRotationWarning(t *testing.T) {
 	tests := []struct {
 		name string
@@ -127,9 +131,10 @@ func TestRotationWarning(t *testing.T) {
 		warn bool
 	}{
 		{"no rotation", rotationPolicy{}, false},
-		{"enough", rotationPolicy{retireAfter: 48 * time.Hour, declaredTTL: time.Hour, declaredMaxAge: 15 * time.Minute}, false},
-		{"sign ttl too long", rotationPolicy{retireAfter: 2 * time.Hour, declaredTTL: time.Hour, longestSignTTL: 2 * time.Hour, declaredMaxAge: time.Minute}, true},
-		{"jwks cached too long", rotationPolicy{retireAfter: 2 * time.Hour, declaredTTL: time.Hour, longestJWKSAge: 90 * time.Minute}, true},
+		{"enough", pol(48*time.Hour, time.Hour, 15*time.Minute), false},
+		{"exactly enough", pol(75*time.Minute, time.Hour, 15*time.Minute), false},
+		{"token ttl too long", pol(2*time.Hour, 2*time.Hour, time.Minute), true},
+		{"jwks cached too long", pol(2*time.Hour, time.Hour, 90*time.Minute), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

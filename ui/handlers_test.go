@@ -473,3 +473,66 @@ func TestKeysetOverlapWarning(t *testing.T) {
 		t.Errorf("next rotation %q, want by %s", got, want)
 	}
 }
+
+// TestKeysetRotateNowOverlap: "Rotate now" uses the keyset's deployed
+// overlap and refuses it when the keyset's tokens outlive it plus the JWKS
+// max-age, naming the minimum and the keys whose tokens are at risk; with
+// the force box ticked it rotates and says what will fail.
+func TestKeysetRotateNowOverlap(t *testing.T) {
+	t.Parallel()
+	env := uitest.Start(t)
+	c := env.Login(t)
+	ctx := t.Context()
+	flow := `{"schema":"flowd/v1","id":"short","name":"Short","nodes":[
+	  {"id":"start","type":"core.manual","x":0,"y":0},
+	  {"id":"rotate","type":"jose.rotate","config":{"keyset":"short","algs":["ES256"],"retire_after":"2h","max_token_ttl":"1h","jwks_max_age":"15m"},"x":0,"y":0},
+	  {"id":"sign","type":"jose.sign","config":{"keyset":"short","alg":"ES256","ttl":"2h"},"x":0,"y":0}],
+	  "wires":[{"from":"start","port":"out","to":"rotate"},{"from":"start","port":"out","to":"sign"}]}`
+	if res, body := c.Post(t, "/admin/flows/import", url.Values{"doc": {flow}, "deploy": {"true"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("import: %d %s", res.StatusCode, body)
+	}
+	ks := env.FD.Keysets()
+	if err := ks.Ensure(ctx, "short", "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	activeKid := func() string {
+		info, err := ks.Get(ctx, "short")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range info.Keys {
+			if k.State == jose.StateActive {
+				return k.Kid
+			}
+		}
+		return ""
+	}
+	old := activeKid()
+	res, body := c.Post(t, "/admin/keysets/short/rotate", nil)
+	flash := doc(t, body).Find(tid("flash")).Text()
+	if res.StatusCode != http.StatusBadRequest || activeKid() != old {
+		t.Fatalf("rotate with a 2h overlap for 2h tokens: %d, active %s -> %s: %s", res.StatusCode, old, activeKid(), flash)
+	}
+	for _, want := range []string{"Not rotated", "2h15m0s", old, "unknown_kid", "force"} {
+		if !strings.Contains(flash, want) {
+			t.Errorf("refusal %q does not mention %q", flash, want)
+		}
+	}
+	if doc(t, c.GetBody(t, "/admin/keysets")).Find(`[data-keyset="short"] `+tid("rotate-force")).Length() != 1 {
+		t.Error("no force box on a keyset with an overlap warning")
+	}
+	res, body = c.Post(t, "/admin/keysets/short/rotate", url.Values{"force": {"1"}})
+	flash = doc(t, body).Find(tid("flash")).Text()
+	if res.StatusCode != http.StatusOK || activeKid() == old || !strings.Contains(flash, "forced") || !strings.Contains(flash, old) {
+		t.Fatalf("forced rotate: %d, active %s -> %s: %s", res.StatusCode, old, activeKid(), flash)
+	}
+	info, _ := ks.Get(ctx, "short")
+	for _, k := range info.Keys {
+		if k.Kid == old && k.RetireAt.Sub(k.Activated) < 0 {
+			t.Errorf("old key %+v", k)
+		}
+		if k.Kid == old && (k.State != jose.StateRetired || k.RetireAt.Sub(info.Updated) != 2*time.Hour) {
+			t.Errorf("old key %s %s until %v, want retired for the deployed 2h", k.Kid, k.State, k.RetireAt)
+		}
+	}
+}

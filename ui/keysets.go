@@ -36,8 +36,21 @@ func (s *Server) deployedFlows(ctx context.Context) ([]*engine.Flow, error) {
 	return out, nil
 }
 
-// cfgString reads a node's config field as text: the JSON string (or
-// other JSON as written), or the spec's default when the field is absent.
+// rotationPolicy is what the deployed flows say about one keyset: the
+// overlap and token lifetimes (jose.RolloverPolicyFor, shared with the
+// admin API) and the schedule that rotates it next.
+type rotationPolicy struct {
+	jose.RolloverPolicy
+	nextRotation time.Time
+	rotatedBy    string
+}
+
+func isRotateOn(n engine.Node, keyset string, cfg func(engine.Node, string) string) bool {
+	return n.Type == "jose.rotate" && cfg(n, "keyset") == keyset && cfg(n, "mode") != "ensure"
+}
+
+// cfgString reads a node's config field as text: the JSON string, or the
+// spec's default when the field is absent.
 func (s *Server) cfgString(n engine.Node, field string) string {
 	if raw, ok := n.Config[field]; ok {
 		var str string
@@ -56,47 +69,8 @@ func (s *Server) cfgString(n engine.Node, field string) string {
 	return ""
 }
 
-func (s *Server) cfgDuration(n engine.Node, field string) time.Duration {
-	d, _ := time.ParseDuration(s.cfgString(n, field))
-	return d
-}
-
-// rotationPolicy is what the deployed flows say about one keyset.
-type rotationPolicy struct {
-	retireAfter    time.Duration // shortest jose.rotate retire_after: the one that bites (0: none)
-	longestRetire  time.Duration // the longest one: what "rotate now" uses
-	declaredTTL    time.Duration // jose.rotate max_token_ttl
-	declaredMaxAge time.Duration // jose.rotate jwks_max_age
-	longestSignTTL time.Duration // jose.sign ttl
-	longestJWKSAge time.Duration // jose.jwks max_age
-	nextRotation   time.Time
-	rotatedBy      string
-}
-
-func isRotateOn(s *Server, n engine.Node, keyset string) bool {
-	return n.Type == "jose.rotate" && s.cfgString(n, "keyset") == keyset && s.cfgString(n, "mode") != "ensure"
-}
-
 func (s *Server) policyFor(flows []*engine.Flow, keyset string) rotationPolicy {
-	var p rotationPolicy
-	for _, f := range flows {
-		for _, n := range f.Nodes {
-			switch {
-			case isRotateOn(s, n, keyset):
-				ra := s.cfgDuration(n, "retire_after")
-				if p.retireAfter == 0 || ra < p.retireAfter {
-					p.retireAfter = ra
-				}
-				p.longestRetire = max(p.longestRetire, ra)
-				p.declaredTTL = max(p.declaredTTL, s.cfgDuration(n, "max_token_ttl"))
-				p.declaredMaxAge = max(p.declaredMaxAge, s.cfgDuration(n, "jwks_max_age"))
-			case n.Type == "jose.sign" && s.cfgString(n, "keyset") == keyset:
-				p.longestSignTTL = max(p.longestSignTTL, s.cfgDuration(n, "ttl"))
-			case n.Type == "jose.jwks" && s.cfgString(n, "keyset") == keyset:
-				p.longestJWKSAge = max(p.longestJWKSAge, s.cfgDuration(n, "max_age"))
-			}
-		}
-	}
+	p := rotationPolicy{RolloverPolicy: jose.RolloverPolicyFor(s.d.App.Registry(), flows, keyset)}
 	if s.d.Scheduler != nil {
 		byID := map[string]*engine.Flow{}
 		for _, f := range flows {
@@ -107,7 +81,7 @@ func (s *Server) policyFor(flows []*engine.Flow, keyset string) rotationPolicy {
 			if f == nil || len(sc.Next) == 0 || sc.Paused {
 				continue
 			}
-			if reaches(f, sc.Node, func(n engine.Node) bool { return isRotateOn(s, n, keyset) }) &&
+			if reaches(f, sc.Node, func(n engine.Node) bool { return isRotateOn(n, keyset, s.cfgString) }) &&
 				(p.nextRotation.IsZero() || sc.Next[0].Before(p.nextRotation)) {
 				p.nextRotation, p.rotatedBy = sc.Next[0], sc.Flow+"/"+sc.Node
 			}
@@ -139,16 +113,11 @@ func reaches(f *engine.Flow, from string, fn func(engine.Node) bool) bool {
 // warnings: a retired key must stay published for as long as a token it
 // signed may live plus as long as a verifier may cache the JWKS.
 func (p rotationPolicy) warnings() []string {
-	if p.retireAfter == 0 {
-		return nil
-	}
-	ttl := max(p.declaredTTL, p.longestSignTTL)
-	age := max(p.declaredMaxAge, p.longestJWKSAge)
-	if p.retireAfter >= ttl+age {
+	if p.ShortestRetire == 0 || p.ShortestRetire >= p.MinRetireAfter() {
 		return nil
 	}
 	return []string{fmt.Sprintf("retire_after %s is shorter than the longest token lifetime (%s) plus the JWKS max-age (%s) = %s: "+
-		"tokens signed just before a rotation will fail verification while still valid.", p.retireAfter, ttl, age, ttl+age)}
+		"tokens signed just before a rotation will fail verification while still valid.", p.ShortestRetire, p.TokenTTL, p.JWKSMaxAge, p.MinRetireAfter())}
 }
 
 func (s *Server) keysetsPage(w http.ResponseWriter, r *http.Request) {
@@ -184,8 +153,8 @@ func (s *Server) keysetsWith(w http.ResponseWriter, r *http.Request, status int,
 		}
 		p := s.policyFor(flows, name)
 		kv := KeysetView{Name: name, Warnings: p.warnings(), NextRotation: p.nextRotation, RotatedBy: p.rotatedBy}
-		if p.retireAfter > 0 {
-			kv.RetireAfter = p.retireAfter.String()
+		if p.ShortestRetire > 0 {
+			kv.RetireAfter = p.ShortestRetire.String()
 		}
 		for _, k := range info.Keys {
 			kv.Keys = append(kv.Keys, KeyRow{Kid: k.Kid, Alg: k.Alg, Use: string(k.Use), State: keyState(k),
@@ -303,6 +272,10 @@ func keyTimeline(keys []jose.KeyInfo, now, nextRotation time.Time) Timeline {
 	return t
 }
 
+// rotateKeyset rotates as the keyset's deployed rotation would, keeping
+// retired keys for the longest retire_after it configures, and refuses
+// when that is shorter than its tokens live plus the JWKS max-age unless
+// the form's force box is ticked.
 func (s *Server) rotateKeyset(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	ctx := r.Context()
@@ -311,14 +284,35 @@ func (s *Server) rotateKeyset(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	// Rotate as the deployed rotations would, keeping retired keys for the
-	// longest retire_after they configure.
-	opts := jose.RotateOptions{RetireAfter: s.policyFor(flows, name).longestRetire}
-	if _, err := s.d.Keysets.Rotate(ctx, name, opts); err != nil {
+	info, err := s.d.Keysets.Get(ctx, name)
+	if err != nil {
 		s.keysetError(w, r, err)
 		return
 	}
-	s.log.Info("keyset rotated from the admin UI", "keyset", name)
+	p := s.policyFor(flows, name)
+	var retiring []string
+	for _, k := range info.Keys {
+		if k.State == jose.StateActive && !k.Revoked && k.Use == jose.UseSig {
+			retiring = append(retiring, k.Kid)
+		}
+	}
+	risk := p.CheckOverlap(p.RetireAfter, retiring, s.now())
+	forced := r.PostFormValue("force") != ""
+	if risk != "" && !forced {
+		s.keysetsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error",
+			Text: "Not rotated: " + risk + ". Raise retire_after in the rotating flow, or tick \"force\" to rotate anyway."})
+		return
+	}
+	if _, err := s.d.Keysets.Rotate(ctx, name, jose.RotateOptions{RetireAfter: p.RetireAfter}); err != nil {
+		s.keysetError(w, r, err)
+		return
+	}
+	if risk != "" {
+		s.log.Warn("keyset rotated from the admin UI with a forced short overlap", "keyset", name, "retire_after", p.RetireAfter, "needed", p.MinRetireAfter())
+		s.keysetsWith(w, r, http.StatusOK, &Flash{Kind: "warn", Text: "Rotated " + name + " (forced): " + risk + "."})
+		return
+	}
+	s.log.Info("keyset rotated from the admin UI", "keyset", name, "retire_after", p.RetireAfter)
 	redirectDone(w, r, "/admin/keysets", "rotated", name)
 }
 

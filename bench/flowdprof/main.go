@@ -30,10 +30,10 @@ import (
 	"github.com/flowd/flowd/store"
 )
 
-// dropRunsStore is the store with AppendRuns a no-op (--drop-runs).
-type dropRunsStore struct{ store.Store }
+// noRuns is the run store with AppendRuns a no-op (--drop-runs).
+type noRuns struct{ store.Runs }
 
-func (dropRunsStore) AppendRuns(context.Context, []store.RunRecord) error { return nil }
+func (noRuns) AppendRuns(context.Context, []store.RunRecord) error { return nil }
 
 // noFlusher is a ResponseWriter without Flush (--no-flush).
 type noFlusher struct{ w http.ResponseWriter }
@@ -79,11 +79,11 @@ func main() {
 		*issuer = "http://" + ln.Addr().String()
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	var fst store.Store = st
+	var runs store.Runs = st
 	if *dropRuns {
-		fst = dropRunsStore{st}
+		runs = noRuns{st}
 	}
-	fd, err := flowd.New(flowd.Options{Store: fst, Logger: logger, Examples: examples.FS,
+	fd, err := flowd.New(flowd.Options{Store: st, Runs: runs, Logger: logger, Examples: examples.FS,
 		Env: map[string]string{}, Issuer: *issuer})
 	if err != nil {
 		log.Fatal(err)

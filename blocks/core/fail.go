@@ -53,7 +53,7 @@ func (b *failBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg)
 			return "", fmt.Errorf("message: %w", err)
 		}
 		if t != "" {
-			text = scrub(t, msg, engine.Redact(msg))
+			text = scrub(x, t, msg, x.Redact(msg))
 		}
 	}
 	return "", &failError{text: text}

@@ -70,8 +70,10 @@ func (b *logBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) 
 		}
 		text = t
 	}
-	red := engine.Redact(msg)
+	// The trace's rule: sensitive names, token and credential shapes, and
+	// the values the run marked secret.
+	red := x.Redact(msg)
 	// Not "msg": slog already uses that key for the text.
-	b.log.LogAttrs(ctx, b.level, scrub(text, msg, red), slog.String("run", x.RunID), slog.Any(logDataKey, red))
+	b.log.LogAttrs(ctx, b.level, scrub(x, text, msg, red), slog.String("run", x.RunID), slog.Any(logDataKey, red))
 	return "out", nil
 }

@@ -3,6 +3,8 @@ package core
 import (
 	"strings"
 	"testing"
+
+	"github.com/flowd/flowd/engine"
 )
 
 func TestParsePath(t *testing.T) {
@@ -116,6 +118,10 @@ func TestScrub(t *testing.T) {
 		{name: "jwt anywhere", text: "got " + jwt + ".", msg: map[string]any{}, want: "got [redacted]."},
 		{name: "jwe anywhere", text: "[" + jwe + "]", msg: map[string]any{}, want: "[[redacted]]"},
 		{name: "bearer", text: "Authorization: bearer abc.DEF~1/+=", msg: map[string]any{}, want: "Authorization: [redacted]"},
+		{name: "dpop", text: "sent DPoP 2YotnFZFEjr1zCsicMWpAA now", msg: map[string]any{}, want: "sent [redacted] now"},
+		{name: "jwe with an empty key segment", text: "enc=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXY.Y3Q.dGFn;",
+			msg: map[string]any{}, want: "enc=[redacted];"},
+		{name: "dotted text kept", text: "version 1.2.3 of eyJunk.example.com", msg: map[string]any{}, want: "version 1.2.3 of eyJunk.example.com"},
 		{name: "pem", text: "key -----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY----- end",
 			msg: map[string]any{}, want: "key [redacted] end"},
 		{name: "cut pem", text: "key -----BEGIN EC PRIVATE KEY-----\nMIIB", msg: map[string]any{}, want: "key [redacted]"},
@@ -125,11 +131,26 @@ func TestScrub(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := scrub(tc.text, tc.msg, redactFor(tc.msg))
+			got := scrub(nil, tc.text, tc.msg, redactFor(tc.msg))
 			equal(t, "scrubbed", got, tc.want)
-			if strings.Contains(got, "eyJ") {
+			if strings.Contains(got, "eyJhbGci") {
 				t.Errorf("token left in %q", got)
 			}
 		})
+	}
+}
+
+// TestScrubMarked: the log and fail blocks hide what a block of the run
+// marked secret, whatever field it was copied to.
+func TestScrubMarked(t *testing.T) {
+	x := &engine.Exec{}
+	x.MarkSecret("hunter2hunter2")
+	msg := engine.Msg{"pw": "hunter2hunter2", "copy": map[string]any{"of": "x hunter2hunter2"}}
+	red := x.Redact(msg).(map[string]any)
+	if red["pw"] != engine.Redacted || red["copy"].(map[string]any)["of"] != "x "+engine.Redacted {
+		t.Errorf("redacted message %v", red)
+	}
+	if got := scrub(x, "login with hunter2hunter2 ok", msg, red); got != "login with [redacted] ok" {
+		t.Errorf("scrubbed %q", got)
 	}
 }

@@ -11,17 +11,10 @@ import (
 	"github.com/flowd/flowd/engine"
 )
 
-// Token shapes that may sit inside a longer text. engine.Redact only catches
-// a string that is a token as a whole; a log line like "got " + msg.token is
-// not one.
-var tokenPatterns = []*regexp.Regexp{
-	// Compact JWS (3 parts) and JWE (5 parts): base64url JSON header first.
-	regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+){0,2}`),
-	// HTTP credentials.
-	regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+`),
-	// PEM blocks, also cut ones.
-	regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----(?s:.*?)(-----END [A-Z0-9 ]+-----|$)`),
-}
+// pemBlock matches PEM blocks, also cut ones, so a log line keeps the text
+// around a key. Tokens and HTTP credentials are cut by the engine's rule
+// (Exec.RedactText), the one traces use.
+var pemBlock = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]+-----(?s:.*?)(-----END [A-Z0-9 ]+-----|$)`)
 
 // minSecretLen is the shortest message secret scrub looks for: replacing
 // every "ab" in a text would mangle it without protecting anything real.
@@ -30,8 +23,10 @@ const minSecretLen = 4
 // scrub removes secrets from a text built from msg (a log line, a failure
 // message): the values the engine redacts from msg (sensitive keys such as
 // "authorization" or "password", token-shaped strings) wherever they occur
-// in text, then any token shape. red is engine.Redact(msg).
-func scrub(text string, msg engine.Msg, red any) string {
+// in text, PEM blocks, then what the engine's shape rule finds (compact
+// JWS/JWE, Bearer/DPoP/Basic credentials) and the values the run marked
+// secret. red is x.Redact(msg); x nil means no run (engine.RedactText).
+func scrub(x *engine.Exec, text string, msg engine.Msg, red any) string {
 	if text == "" {
 		return text
 	}
@@ -42,10 +37,11 @@ func scrub(text string, msg engine.Msg, red any) string {
 	for _, s := range secrets {
 		text = strings.ReplaceAll(text, s, engine.Redacted)
 	}
-	for _, re := range tokenPatterns {
-		text = re.ReplaceAllLiteralString(text, engine.Redacted)
+	text = pemBlock.ReplaceAllLiteralString(text, engine.Redacted)
+	if x == nil {
+		return engine.RedactText(text)
 	}
-	return text
+	return x.RedactText(text)
 }
 
 // collectRedacted walks a value and its redacted copy side by side and adds

@@ -12,6 +12,7 @@ import (
 	"github.com/flowd/flowd/blocks/core"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // Helpers of the block tests (prefix bt). Flows are built as documents and
@@ -45,7 +46,7 @@ func (c *btClock) Advance(d time.Duration) {
 // core and jose blocks, and a runtime.
 type btEnv struct {
 	ks  *Keysets
-	st  *store.Bolt
+	st  store.Store // bbolt with every update function called twice
 	reg *engine.Registry
 	rt  *engine.Runtime
 	clk *btClock
@@ -61,8 +62,8 @@ func newBtEnv(t testing.TB) *btEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &btEnv{st: st, clk: newBtClock(), caps: map[string]engine.Msg{}}
-	e.ks = NewKeysets(st)
+	e := &btEnv{st: storetest.TwiceUpdates(st), clk: newBtClock(), caps: map[string]engine.Msg{}}
+	e.ks = NewKeysets(e.st)
 	e.ks.Now = e.clk.Now
 	e.ks.RSABits = 2048 // generation time, not strength, matters here
 	e.reg = engine.NewRegistry()

@@ -330,8 +330,12 @@ func (b *decryptBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	}
 	b.seen.accepted(x, &VerifyKey{})
 	delete(msg, "invalid")
+	plaintext := string(out.Plaintext)
+	// The payload was encrypted because it is confidential: traces and
+	// logs show it as [redacted] wherever a later block copies it.
+	x.MarkSecret(plaintext)
 	msg["decrypted"] = map[string]any{
-		"plaintext": string(out.Plaintext),
+		"plaintext": plaintext,
 		"header":    jweHeaderMap(out.Header),
 		"kid":       out.KeyID,
 	}

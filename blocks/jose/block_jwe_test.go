@@ -265,7 +265,9 @@ func TestBlockDecode(t *testing.T) {
 }
 
 // TestBlockTracesRedact checks what a run's trace shows of the values these
-// blocks write: no token, no JWE, no plaintext.
+// blocks write: no token, no JWE, no plaintext, also once a later block
+// copies them to fields with harmless names (the plaintext is marked
+// secret, tokens are redacted by their shape).
 func TestBlockTracesRedact(t *testing.T) {
 	e := newBtEnv(t)
 	if err := e.ks.Ensure(t.Context(), "main", "ES256", "A256KW"); err != nil {
@@ -276,7 +278,9 @@ func TestBlockTracesRedact(t *testing.T) {
 		{ID: "sign", Type: "jose.sign", Config: btWith(btSignConfig("main", "ES256"), "target", "minted")},
 		{ID: "enc", Type: "jose.encrypt", Config: map[string]any{"keyset": "main", "alg": "A256KW", "payload": "'top secret plaintext'"}},
 		{ID: "b", Type: "jose.decrypt", Config: map[string]any{"keyset": "main", "token": "msg.jwe"}},
-	}, "start:out->sign", "sign:out->enc", "enc:out->b"))
+		{ID: "copy", Type: "core.set", Config: map[string]any{"set": map[string]any{
+			"copy": "msg.decrypted.plaintext", "pw": "msg.minted", "x": "msg.jwe"}}},
+	}, "start:out->sign", "sign:out->enc", "enc:out->b", "b:valid->copy"))
 	tr, err := e.rt.Run(t.Context(), "all", "", engine.Msg{})
 	if err != nil {
 		t.Fatal(err)
@@ -295,5 +299,9 @@ func TestBlockTracesRedact(t *testing.T) {
 	}
 	if !strings.Contains(string(raw), fmt.Sprintf("%q", "minted_kid")) {
 		t.Errorf("trace lacks the (public) kid field: %s", raw)
+	}
+	last := tr.Steps[len(tr.Steps)-1]
+	if m, _ := last.Msg.(map[string]any); last.Node != "copy" || m["copy"] != engine.Redacted || m["pw"] != engine.Redacted || m["x"] != engine.Redacted {
+		t.Errorf("copies in step %s: %v", last.Node, last.Msg)
 	}
 }

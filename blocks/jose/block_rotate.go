@@ -122,6 +122,7 @@ func (b *rotateBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Ms
 		"retired":        nonNil(rot.Retired),
 		"created":        nonNil(rot.Created),
 		"deleted":        nonNil(rot.Deleted),
+		"evicted":        nonNil(rot.Evicted),
 		"keyset_created": created,
 	}
 	return portOut, nil

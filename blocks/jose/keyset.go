@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"sync"
@@ -37,9 +38,11 @@ const secretKind = "keyset"
 const keysetFormat = 1
 
 // DefaultRetireAfter is how long Rotate keeps a retired key published when
-// RotateOptions.RetireAfter is zero. It must outlast the longest token TTL
-// plus the JWKS cache lifetime of every verifier.
-const DefaultRetireAfter = 24 * time.Hour
+// RotateOptions.RetireAfter is zero: the retire_after jose.rotate defaults
+// to, so a rotation from code matches the shipped key-rollover flow. It
+// must outlast the longest token TTL plus the JWKS cache lifetime of every
+// verifier.
+const DefaultRetireAfter = defaultRotateRetireAfter
 
 const (
 	maxKeysPerKeyset = 100 // Generate in a loop without Rotate would grow forever
@@ -79,6 +82,10 @@ type Rotation struct {
 	Retired   []string `json:"retired,omitempty"`   // active -> retired
 	Created   []string `json:"created,omitempty"`   // new keys (the new next keys)
 	Deleted   []string `json:"deleted,omitempty"`   // retired keys past RetireAt
+	// Evicted are retired keys deleted before their RetireAt because the
+	// keyset was at its key cap (revoked keys first, then the oldest
+	// deadlines). Tokens they signed stop verifying: Rotate logs a warning.
+	Evicted []string `json:"evicted,omitempty"`
 }
 
 // Keysets manages named keysets over a SecretStore and caches what the
@@ -89,6 +96,9 @@ type Keysets struct {
 	Now func() time.Time
 	// RSABits is the size of generated RSA keys (0: 3072).
 	RSABits int
+	// Log hears of retired keys a rotation had to evict early to stay
+	// within the key cap (nil: slog.Default()).
+	Log *slog.Logger
 
 	store SecretStore
 
@@ -640,16 +650,21 @@ func (c *countGen) newKey(alg string, now time.Time) (Key, error) {
 }
 
 // poolGen serves pre-generated keys and generates more if the transaction
-// saw a different keyset than the dry run.
+// saw a different keyset than the dry run. reset starts an attempt of the
+// update function over (a store may call it more than once): each attempt
+// takes the same keys, so a retry generates nothing the first did not.
 type poolGen struct {
 	keys map[string][]Key
+	used map[string]int // keys taken by the current attempt
 	opts KeyOptions
 }
 
+func (p *poolGen) reset() { clear(p.used) }
+
 func (p *poolGen) newKey(alg string, now time.Time) (Key, error) {
-	if ks := p.keys[alg]; len(ks) > 0 {
-		k := ks[0]
-		p.keys[alg] = ks[1:]
+	if i := p.used[alg]; i < len(p.keys[alg]) {
+		p.used[alg] = i + 1
+		k := p.keys[alg][i]
 		k.Created = now
 		return k, nil
 	}
@@ -659,7 +674,7 @@ func (p *poolGen) newKey(alg string, now time.Time) (Key, error) {
 // pregenerate makes the keys a dry run asked for, in parallel.
 func (m *Keysets) pregenerate(ctx context.Context, need map[string]int, now time.Time) (*poolGen, error) {
 	opts := m.keyOptions(now)
-	pool := &poolGen{keys: map[string][]Key{}, opts: opts}
+	pool := &poolGen{keys: map[string][]Key{}, used: map[string]int{}, opts: opts}
 	type job struct {
 		alg string
 		i   int
@@ -755,6 +770,8 @@ func (m *Keysets) mutateLocked(ctx context.Context, e *ksEntry, mode createMode,
 	var written []byte
 	var fnErr error // our own refusal, returned as is
 	err = m.store.UpdateSecret(ctx, secretKind, name, func(old []byte) ([]byte, error) {
+		fnErr = nil
+		pool.reset()
 		ks, data, err := applyChange(name, old, mode, now, ch, pool)
 		if err != nil {
 			fnErr = err
@@ -992,12 +1009,69 @@ func (m *Keysets) Rotate(ctx context.Context, name string, opts RotateOptions) (
 				return err
 			}
 		}
+		rot.Evicted = evictRetired(ks, maxKeysPerKeyset)
 		return nil
 	})
 	if err != nil {
 		return Rotation{}, err
 	}
+	if len(rot.Evicted) > 0 {
+		m.log().Warn("keyset at its key cap: retired keys deleted before their deadline; tokens they signed no longer verify",
+			"keyset", name, "evicted", rot.Evicted, "cap", maxKeysPerKeyset)
+	}
 	return rot, nil
+}
+
+func (m *Keysets) log() *slog.Logger {
+	if m.Log != nil {
+		return m.Log
+	}
+	return slog.Default()
+}
+
+// evictRetired deletes retired keys until the keyset holds at most limit
+// keys and returns their kids. A scheduled rotation must never fail because
+// quick manual rotations filled the keyset with retired keys still within
+// their deadline; of the keys that may go, revoked ones (no longer
+// published) go first, then those whose deadline is nearest, which have
+// the fewest live tokens left. Next and active keys are never evicted.
+func evictRetired(ks *Keyset, limit int) []string {
+	over := len(ks.Keys) - limit
+	if over <= 0 {
+		return nil
+	}
+	var cand []int
+	for i, k := range ks.Keys {
+		if k.State == StateRetired {
+			cand = append(cand, i)
+		}
+	}
+	slices.SortFunc(cand, func(a, b int) int {
+		ka, kb := ks.Keys[a], ks.Keys[b]
+		if ka.Revoked != kb.Revoked {
+			if ka.Revoked {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(ka.RetireAt.Compare(kb.RetireAt), cmp.Compare(ka.Kid, kb.Kid))
+	})
+	cand = cand[:min(over, len(cand))]
+	drop := make(map[int]bool, len(cand))
+	evicted := make([]string, 0, len(cand))
+	for _, i := range cand {
+		drop[i] = true
+		evicted = append(evicted, ks.Keys[i].Kid)
+	}
+	kept := ks.Keys[:0]
+	for i, k := range ks.Keys {
+		if !drop[i] {
+			kept = append(kept, k)
+		}
+	}
+	clear(ks.Keys[len(kept):])
+	ks.Keys = kept
+	return evicted
 }
 
 func rotateAlg(ks *Keyset, gen keyGen, alg string, now time.Time, retireAfter time.Duration, rot *Rotation) error {
@@ -1031,35 +1105,54 @@ func rotateAlg(ks *Keyset, gen keyGen, alg string, now time.Time, retireAfter ti
 // the next Rotate. Revoking the active key promotes the next key (or
 // generates a new active key) so signing goes on; the alg gets a fresh
 // next key if it has none. Revoking a revoked key is a no-op.
+//
+// Like Rotate, a Revoke at the key cap evicts retired keys (revoked ones
+// first, so usually the key just revoked) rather than fail: an emergency
+// revoke must not be blocked by old keys.
 func (m *Keysets) Revoke(ctx context.Context, name, kid string) error {
 	now := m.now()
-	return m.mutate(ctx, name, mustExist, now, func(ks *Keyset, gen keyGen) error {
-		i := slices.IndexFunc(ks.Keys, func(k Key) bool { return k.Kid == kid })
-		if i < 0 {
-			return fmt.Errorf("%w: %q in keyset %q", ErrKeyNotFound, kid, ks.Name)
+	var evicted []string
+	err := m.mutate(ctx, name, mustExist, now, func(ks *Keyset, gen keyGen) error {
+		evicted = nil
+		if err := revokeKey(ks, gen, kid, now); err != nil {
+			return err
 		}
-		k := &ks.Keys[i]
-		if k.Revoked {
-			return nil
-		}
-		alg, wasLive := k.Alg, k.State != StateRetired
-		k.Revoked, k.State, k.RetireAt = true, StateRetired, now
-		if !wasLive {
-			return nil
-		}
-		if liveIndex(ks, alg, StateActive) < 0 {
-			if next := liveIndex(ks, alg, StateNext); next >= 0 {
-				ks.Keys[next].State = StateActive
-				ks.Keys[next].Activated = now
-			} else if err := addKey(ks, gen, alg, StateActive, now); err != nil {
-				return err
-			}
-		}
-		if liveIndex(ks, alg, StateNext) < 0 {
-			return addKey(ks, gen, alg, StateNext, now)
-		}
+		evicted = evictRetired(ks, maxKeysPerKeyset)
 		return nil
 	})
+	if err == nil && len(evicted) > 0 {
+		m.log().Warn("keyset at its key cap: retired keys deleted before their deadline; tokens they signed no longer verify",
+			"keyset", name, "evicted", evicted, "cap", maxKeysPerKeyset)
+	}
+	return err
+}
+
+func revokeKey(ks *Keyset, gen keyGen, kid string, now time.Time) error {
+	i := slices.IndexFunc(ks.Keys, func(k Key) bool { return k.Kid == kid })
+	if i < 0 {
+		return fmt.Errorf("%w: %q in keyset %q", ErrKeyNotFound, kid, ks.Name)
+	}
+	k := &ks.Keys[i]
+	if k.Revoked {
+		return nil
+	}
+	alg, wasLive := k.Alg, k.State != StateRetired
+	k.Revoked, k.State, k.RetireAt = true, StateRetired, now
+	if !wasLive {
+		return nil
+	}
+	if liveIndex(ks, alg, StateActive) < 0 {
+		if next := liveIndex(ks, alg, StateNext); next >= 0 {
+			ks.Keys[next].State = StateActive
+			ks.Keys[next].Activated = now
+		} else if err := addKey(ks, gen, alg, StateActive, now); err != nil {
+			return err
+		}
+	}
+	if liveIndex(ks, alg, StateNext) < 0 {
+		return addKey(ks, gen, alg, StateNext, now)
+	}
+	return nil
 }
 
 // Delete removes a keyset and all its keys from the store.

@@ -6,103 +6,62 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
+	"github.com/flowd/flowd/store/storetest"
 )
 
-// memSecretStore is an in-memory SecretStore with the documented
-// semantics of store.Secrets: UpdateSecret is one transaction, fn gets nil
-// for a missing record, returning nil deletes, an error from fn aborts and
-// is returned as is.
-type memSecretStore struct {
-	mu      sync.Mutex
-	recs    map[string][]byte
-	commits int // UpdateSecret calls that wrote something
+// testStore is the in-memory backend (store/memstore) with every update
+// function called twice (storetest.TwiceUpdates), so the keyset code is
+// checked against the update contract an optimistic backend relies on.
+type testStore struct {
+	store.Store
+	mem *memstore.Store
 }
 
-var errMemNotFound = errors.New("mem: not found")
-
-func newMemSecretStore() *memSecretStore { return &memSecretStore{recs: map[string][]byte{}} }
-
-func memKey(kind, name string) string { return kind + "/" + name }
-
-func (s *memSecretStore) GetSecret(_ context.Context, kind, name string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.recs[memKey(kind, name)]
-	if !ok {
-		return nil, fmt.Errorf("mem: get %s/%s: %w", kind, name, errMemNotFound)
-	}
-	return slices.Clone(v), nil
-}
-
-func (s *memSecretStore) UpdateSecret(_ context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := memKey(kind, name)
-	old, ok := s.recs[k]
-	if ok {
-		old = slices.Clone(old)
-	}
-	val, err := fn(old)
+func newTestStore(t testing.TB) *testStore {
+	mem, err := memstore.New(memstore.Options{})
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	if val == nil {
-		delete(s.recs, k)
-	} else {
-		s.recs[k] = slices.Clone(val)
+	return &testStore{Store: storetest.TwiceUpdates(mem), mem: mem}
+}
+
+// commitCount is the number of commits that changed something (the feed
+// revision: one per committed change).
+func (s *testStore) commitCount() int {
+	rev, err := s.mem.Rev(context.Background())
+	if err != nil {
+		panic(err)
 	}
-	s.commits++
-	return nil
+	return int(rev)
 }
 
-func (s *memSecretStore) DeleteSecret(_ context.Context, kind, name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := memKey(kind, name)
-	if _, ok := s.recs[k]; !ok {
-		return fmt.Errorf("mem: delete %s/%s: %w", kind, name, errMemNotFound)
+// put writes a record as is, bypassing the keyset code.
+func (s *testStore) put(kind, name string, data []byte) {
+	err := s.mem.UpdateSecret(context.Background(), kind, name, func([]byte) ([]byte, error) {
+		return slices.Clone(data), nil
+	})
+	if err != nil {
+		panic(err)
 	}
-	delete(s.recs, k)
-	return nil
 }
 
-func (s *memSecretStore) ListSecrets(_ context.Context, kind string) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var names []string
-	for k := range s.recs {
-		if n, ok := strings.CutPrefix(k, kind+"/"); ok {
-			names = append(names, n)
-		}
+// raw reads a record as is; nil when it is missing.
+func (s *testStore) raw(kind, name string) []byte {
+	v, err := s.mem.GetSecret(context.Background(), kind, name)
+	if err != nil {
+		return nil
 	}
-	sort.Strings(names)
-	return names, nil
+	return v
 }
 
-func (s *memSecretStore) commitCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.commits
-}
-
-func (s *memSecretStore) put(kind, name string, data []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.recs[memKey(kind, name)] = slices.Clone(data)
-}
-
-func (s *memSecretStore) raw(kind, name string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.recs[memKey(kind, name)])
-}
-
-var _ SecretStore = (*memSecretStore)(nil)
+var _ SecretStore = (*testStore)(nil)
 
 // ksTestClock is an injectable clock.
 type ksTestClock struct {
@@ -128,9 +87,9 @@ func (c *ksTestClock) Advance(d time.Duration) {
 
 // newKeysetsForTest is a manager over a fresh store with a test clock and
 // small RSA keys (generation time, not security, is what tests care about).
-func newKeysetsForTest(t testing.TB) (*Keysets, *memSecretStore, *ksTestClock) {
+func newKeysetsForTest(t testing.TB) (*Keysets, *testStore, *ksTestClock) {
 	t.Helper()
-	st := newMemSecretStore()
+	st := newTestStore(t)
 	clk := newKsTestClock()
 	m := NewKeysets(st)
 	m.Now = clk.Now
@@ -471,9 +430,9 @@ func TestKeysetErrors(t *testing.T) {
 	}
 }
 
-// failingStore fails some operations of a memSecretStore.
+// failingStore fails some operations of a testStore.
 type failingStore struct {
-	*memSecretStore
+	*testStore
 	getErr, updateErr error
 }
 
@@ -481,20 +440,20 @@ func (s *failingStore) GetSecret(ctx context.Context, kind, name string) ([]byte
 	if s.getErr != nil {
 		return nil, s.getErr
 	}
-	return s.memSecretStore.GetSecret(ctx, kind, name)
+	return s.testStore.GetSecret(ctx, kind, name)
 }
 
 func (s *failingStore) UpdateSecret(ctx context.Context, kind, name string, fn func([]byte) ([]byte, error)) error {
 	if s.updateErr != nil {
 		return s.updateErr
 	}
-	return s.memSecretStore.UpdateSecret(ctx, kind, name, fn)
+	return s.testStore.UpdateSecret(ctx, kind, name, fn)
 }
 
 func TestStoreFailures(t *testing.T) {
 	ctx := t.Context()
 	errDisk := errors.New("disk on fire")
-	st := &failingStore{memSecretStore: newMemSecretStore()}
+	st := &failingStore{testStore: newTestStore(t)}
 	m := NewKeysets(st)
 	if err := m.Create(ctx, "ks", "HS256"); err != nil {
 		t.Fatal(err)
@@ -847,7 +806,12 @@ func TestConcurrentLoad(t *testing.T) {
 // JWKS, rotate.
 func ExampleKeysets() {
 	ctx := context.Background()
-	keysets := NewKeysets(newMemSecretStore()) // a *store.Bolt in flowd
+	mem, err := memstore.New(memstore.Options{}) // a *store.Bolt in flowd
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	keysets := NewKeysets(mem)
 	if err := keysets.Create(ctx, "auth", "ES256"); err != nil {
 		fmt.Println(err)
 		return

@@ -188,6 +188,10 @@ func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine
 	if a.ClientName == "" {
 		a.ClientName = cl.ID
 	}
+	if !pendingFits(a) {
+		// It could not wait in a sign-in cookie (pending.go).
+		return fail("invalid_request", "The request is too large: state, nonce, scope and redirect_uri together must stay under about 2.5 KB.")
+	}
 	msg["authz"] = a.toMsg()
 	return "ok", nil
 }

@@ -168,6 +168,7 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 	var outcome string
 	var rec codeRecord
 	err = updateRec(ctx, b.p.State, nsCodes, hashKey(code), func(cur *codeRecord) (*codeRecord, error) {
+		outcome, rec = "", codeRecord{} // the function may run again: nothing kept from a first call
 		switch {
 		case cur == nil:
 			outcome = "unknown"
@@ -245,15 +246,28 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 		}
 	}
 	// A replay or a logout may have revoked the grant already (a
-	// tombstone): then it stays revoked and nothing is issued.
+	// tombstone): then it stays revoked and nothing is issued. The grant
+	// is made with its first refresh token (generation 1) in the same
+	// transaction.
+	withRefresh := b.issueRefresh && slices.Contains(grants, oauth.GrantRefreshToken)
+	var keys *providerKeys
+	if withRefresh {
+		if keys, err = b.p.keys(ctx); err != nil {
+			return "", fmtErr("oidc.code_exchange", err)
+		}
+	}
 	var revoked bool
 	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {
+		revoked = cur != nil // set on every call: the function may run again
 		if cur != nil {
-			revoked = true
 			return cur, nil
 		}
-		return &grantRecord{ID: rec.GrantID, ClientID: clientID, Sub: usr.Sub, Scope: rec.Scope, Session: rec.Session,
-			Created: now.Unix(), Purge: grantPurge}, nil
+		g := &grantRecord{ID: rec.GrantID, ClientID: clientID, Sub: usr.Sub, Scope: rec.Scope, Session: rec.Session,
+			Created: now.Unix(), Purge: grantPurge, AuthTime: rec.AuthTime, ACR: rec.ACR, AMR: rec.AMR}
+		if withRefresh {
+			g.RefreshGen, g.RefreshExpires = 1, now.Add(b.refreshTTL).Unix()
+		}
+		return g, nil
 	})
 	if err != nil {
 		return "", fmtErr("oidc.code_exchange", err)
@@ -261,11 +275,9 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 	if revoked {
 		return invalidGrant(msg, "the code is invalid, expired or already used")
 	}
-	if b.issueRefresh && slices.Contains(grants, oauth.GrantRefreshToken) {
-		rt := newSecret()
-		r := &refreshRecord{GrantID: rec.GrantID, ClientID: clientID, Sub: usr.Sub, Scope: rec.Scope, AuthTime: rec.AuthTime,
-			ACR: rec.ACR, AMR: rec.AMR, Expires: now.Add(b.refreshTTL).Unix(), Purge: now.Add(b.refreshTTL).Unix()}
-		if err := putRec(ctx, b.p.State, nsRefresh, hashKey(rt), r); err != nil {
+	if withRefresh {
+		rt, err := mintRefreshToken(keys, rec.GrantID, 1)
+		if err != nil {
 			return "", fmtErr("oidc.code_exchange", err)
 		}
 		msg["refresh_token"] = rt

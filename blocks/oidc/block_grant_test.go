@@ -181,9 +181,9 @@ func TestGrantActiveFailsClosed(t *testing.T) {
 		{"claims not an object", f.st, f.users, engine.Msg{"claims": "eyJ..."}, nil, "put jose.validate before it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := *f.p
+			p := &provider{Deps: f.p.Deps, issuer: f.p.issuer, secure: f.p.secure, signer: f.p.signer, log: f.p.log}
 			p.State, p.Users = tc.state, tc.users
-			b := &grantActiveBlock{p: &p}
+			b := &grantActiveBlock{p: p}
 			port, err := b.Process(ctx, f.clk.exec(), tc.msg)
 			if err == nil || port != "" || (tc.err != nil && !errors.Is(err, tc.err)) || !strings.Contains(err.Error(), tc.errHas) {
 				t.Fatalf("port %q, err %v; want an error with %q", port, err, tc.errHas)

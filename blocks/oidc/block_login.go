@@ -13,27 +13,26 @@ import (
 	"github.com/flowd/flowd/engine"
 )
 
-// loginCookie binds login transactions to the browser that started them,
-// so that a form (and its CSRF token) taken from one browser cannot be
-// posted from another: login CSRF.
-const loginCookie = "flowd_login"
-
 // The only messages a failed sign-in shows. They never say whether the
 // username exists or which part was wrong.
 const (
 	msgBadLogin  = "Incorrect username or password."
 	msgThrottled = "Too many sign-in attempts. Wait a moment, then try again."
 	msgExpired   = "This sign-in page has expired or could not be verified. Go back to the application and start again."
+	msgBusy      = "The server is busy. Wait a moment, then try again."
 )
 
 func loginPageSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oidc.login_page", Title: "Sign-in page", Category: Category,
 		Description: "Renders the sign-in form (HTML, in msg.payload) for the authorization request in " +
-			"msg.authz, after storing it as a login transaction with a CSRF token, bound to this browser " +
-			"by a cookie (msg.cookies: answer them as Set-Cookie). After a failed attempt (msg.login from " +
-			"oidc.login) it renders the same transaction again with its message. Answer with " +
-			"content type text/html and a Content-Security-Policy.",
+			"msg.authz. Nothing is stored: the request waits in the browser as a sign-in cookie " +
+			"(msg.cookies: answer them as Set-Cookie), sealed with the provider key (encrypted and " +
+			"authenticated, with its expiry inside), one cookie per pending sign-in so that several tabs " +
+			"can sign in at once (at most 5: a sixth pushes out the oldest). The form carries the " +
+			"transaction id and a CSRF token the cookie holds the hash of. After a failed attempt " +
+			"(msg.login from oidc.login) it renders the same transaction again with its message. Answer " +
+			"with content type text/html and a Content-Security-Policy.",
 		Fields: []engine.Field{
 			{Name: "ttl", Label: "Time to sign in", Kind: engine.KindDuration, Default: "15m", Min: "1m", Max: "2h",
 				Help: "How long the form stays valid."},
@@ -69,18 +68,21 @@ func (b *loginPageBlock) Process(ctx context.Context, x *engine.Exec, msg engine
 		if err != nil {
 			return "", fmtErr("oidc.login_page", err)
 		}
-		binding := b.p.readCookie(msg, loginCookie)
-		if !looksLikeSecret(binding) {
-			binding = newSecret()
-			addCookie(msg, b.p.cookie(loginCookie, binding, 0))
-		}
-		now := x.Now()
-		tx, csrf := newSecret(), newSecret()
-		rec := &txRecord{Authz: a, CSRF: csrf, Binding: hashKey(binding), Expires: now.Add(b.ttl).Unix(), Purge: now.Add(b.ttl).Unix()}
-		if err := putRec(ctx, b.p.State, nsTx, hashKey(tx), rec); err != nil {
+		keys, err := b.p.keys(ctx)
+		if err != nil {
 			return "", fmtErr("oidc.login_page", err)
 		}
-		v.TX, v.CSRF, v.ClientName = tx, csrf, a.ClientName
+		now := x.Now()
+		id, csrf := newID(), newSecret()
+		value, err := sealPending(keys, id, pendingSignIn{Authz: a, CSRF: hashKey(csrf), Expires: now.Add(b.ttl).Unix()})
+		if err != nil {
+			return "", fmtErr("oidc.login_page", err)
+		}
+		for _, old := range b.p.crowdedOut(keys, msg, now) {
+			addCookie(msg, b.p.cookie(txCookiePrefix+old, "", -1))
+		}
+		addCookie(msg, b.p.cookie(txCookiePrefix+id, value, b.ttl))
+		v.TX, v.CSRF, v.ClientName = id, csrf, a.ClientName
 	}
 	var buf bytes.Buffer
 	if err := loginPage(v).Render(ctx, &buf); err != nil {
@@ -93,14 +95,17 @@ func (b *loginPageBlock) Process(ctx context.Context, x *engine.Exec, msg engine
 func loginSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oidc.login", Title: "Sign in", Category: Category,
-		Description: "Handles the sign-in form post: the login transaction (tx) must exist, be bound to " +
-			"this browser and carry its CSRF token; attempts are throttled per username and per client " +
+		Description: "Handles the sign-in form post: the sign-in cookie of the transaction (tx) must " +
+			"open with the provider key, be live and hold the hash of the form's CSRF token; attempts are throttled per username and per client " +
 			"address with exponential backoff; the password is checked against the user's argon2id hash. " +
 			"Success starts a provider session (msg.cookies: the session cookie) and leaves by \"ok\" " +
 			"with msg.authz (the stored request), msg.session and msg.user. A wrong password leaves by " +
-			"\"failed\", a throttled attempt by \"throttled\" (msg.retry_after, seconds), both with " +
-			"msg.login for oidc.login_page and one generic message. An unknown, expired or forged " +
-			"transaction leaves by \"invalid\" with msg.oauth_error.",
+			"\"failed\", a throttled attempt, or one that found every password-hashing slot busy, by " +
+			"\"throttled\" (msg.retry_after, seconds), both with " +
+			"msg.login for oidc.login_page and one generic message. A missing, expired, tampered, " +
+			"oversized or foreign sign-in cookie, or one already used, leaves by \"invalid\" with " +
+			"msg.oauth_error. Nothing is written before the password is checked (except the " +
+			"throttle's counts); a success records the transaction as used, so that it signs in once.",
 		Fields: []engine.Field{
 			{Name: "session_ttl", Label: "Session lifetime", Kind: engine.KindDuration, Default: "12h", Min: "1m", Max: "720h",
 				Help: "How long the person stays signed in at the provider (no sign-in page until then)."},
@@ -185,6 +190,19 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 		return retry("throttled", msgThrottled)
 	}
 	usr, err := b.p.Users.Authenticate(ctx, username, password)
+	if errors.Is(err, ErrBusy) {
+		// Nothing was checked: the attempt is given back, and the person
+		// asked to try again in a moment (429 with Retry-After, like a
+		// throttled attempt), not shown a server error.
+		if err := b.th.release(ctx, b.p.State, userKey); err != nil {
+			return "", fmtErr("oidc.login", err)
+		}
+		if err := b.th.release(ctx, b.p.State, ipKey); err != nil {
+			return "", fmtErr("oidc.login", err)
+		}
+		msg["retry_after"] = int64(1)
+		return retry("throttled", msgBusy)
+	}
 	if errors.Is(err, ErrInvalidLogin) || username == "" {
 		return retry("failed", msgBadLogin)
 	}
@@ -200,11 +218,15 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	if err := b.th.release(ctx, b.p.State, ipKey); err != nil {
 		return "", fmtErr("oidc.login", err)
 	}
-	// The transaction is single use: whoever deletes it first goes on.
+	// The transaction is single use: whoever records it first goes on.
+	// This is the first write a sign-in makes, after the password.
 	var gone bool
-	err = updateRec(ctx, b.p.State, nsTx, hashKey(txHandle), func(cur *txRecord) (*txRecord, error) {
-		gone = cur == nil
-		return nil, nil
+	err = updateRec(ctx, b.p.State, nsTx, hashKey(txHandle), func(cur *usedTxRecord) (*usedTxRecord, error) {
+		gone = cur != nil // set on every call: the function may run again
+		if cur != nil {
+			return cur, nil
+		}
+		return &usedTxRecord{Purge: tx.Expires}, nil
 	})
 	if err != nil {
 		return "", fmtErr("oidc.login", err)
@@ -213,6 +235,7 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 		oauth.SetError(msg, 400, "invalid_request", msgExpired)
 		return "invalid", nil
 	}
+	addCookie(msg, b.p.cookie(txCookiePrefix+txHandle, "", -1))
 	sid := newSecret()
 	sess := &sessionRecord{Sub: usr.Sub, AuthTime: now.Unix(), ACR: b.acr, AMR: []string{"pwd"},
 		Expires: now.Add(b.sessionTTL).Unix(), Purge: now.Add(b.sessionTTL).Unix()}
@@ -226,24 +249,34 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	return "ok", nil
 }
 
-// transaction loads the login transaction and checks its binding cookie
-// and CSRF token, both in constant time.
-func (b *loginBlock) transaction(ctx context.Context, msg engine.Msg, handle, csrf string, now time.Time) (*txRecord, error) {
-	if !looksLikeSecret(handle) || !looksLikeSecret(csrf) {
+// transaction opens the sign-in cookie the form names and checks its
+// expiry and CSRF token (in constant time), and that its client is still
+// registered (its name is looked up again: the cookie does not carry it).
+func (b *loginBlock) transaction(ctx context.Context, msg engine.Msg, handle, csrf string, now time.Time) (*pendingSignIn, error) {
+	if !looksLikeID(handle) || !looksLikeSecret(csrf) {
 		return nil, errLoginInvalid
 	}
-	tx, err := getRec[txRecord](ctx, b.p.State, nsTx, hashKey(handle))
+	keys, err := b.p.keys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if tx == nil || now.Unix() >= tx.Expires {
+	tx, err := openPending(keys, handle, b.p.readCookie(msg, txCookiePrefix+handle))
+	if err != nil {
 		return nil, errLoginInvalid
 	}
-	binding := hashKey(b.p.readCookie(msg, loginCookie))
-	okBinding := subtle.ConstantTimeCompare([]byte(binding), []byte(tx.Binding))
-	okCSRF := subtle.ConstantTimeCompare([]byte(csrf), []byte(tx.CSRF))
-	if okBinding&okCSRF != 1 {
+	if now.Unix() >= tx.Expires || subtle.ConstantTimeCompare([]byte(hashKey(csrf)), []byte(tx.CSRF)) != 1 {
 		return nil, errLoginInvalid
+	}
+	cl, err := b.p.Clients.Get(ctx, tx.Authz.ClientID)
+	if errors.Is(err, oauth.ErrNoClient) {
+		return nil, errLoginInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	tx.Authz.ClientName = cl.Name
+	if tx.Authz.ClientName == "" {
+		tx.Authz.ClientName = cl.ID
 	}
 	return tx, nil
 }

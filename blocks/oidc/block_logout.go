@@ -249,6 +249,7 @@ func (b *endSessionBlock) answer(ctx context.Context, x *engine.Exec, msg engine
 	binding := hashKey(cookie)
 	var rec *logoutRecord
 	err := updateRec(ctx, b.p.State, nsLogout, hashKey(csrf), func(cur *logoutRecord) (*logoutRecord, error) {
+		rec = nil // the function may run again: a record a first call saw may be spent by now
 		if cur == nil {
 			return nil, nil
 		}

@@ -110,16 +110,21 @@ func cleanup(ctx context.Context, kv KV, now time.Time) (map[string]int, error) 
 			if err := ctx.Err(); err != nil {
 				return counts, err
 			}
+			var deleted bool
 			err := kv.UpdateKV(ctx, ns, k, func(old []byte) ([]byte, error) {
 				var rec purgeOnly
+				deleted = false // the function may run again: count after the commit
 				if old == nil || json.Unmarshal(old, &rec) != nil || rec.Purge > now.Unix() {
 					return old, nil // kept as it is (an unreadable record is left for a person to look at)
 				}
-				counts[ns]++
+				deleted = true
 				return nil, nil
 			})
 			if err != nil {
 				return nil, err
+			}
+			if deleted {
+				counts[ns]++
 			}
 		}
 	}

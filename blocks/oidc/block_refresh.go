@@ -2,7 +2,12 @@ package oidc
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -16,13 +21,20 @@ func refreshSpec() engine.Spec {
 		Type: "oidc.refresh", Title: "Refresh token grant", Category: Category,
 		Description: "The refresh_token grant at the token endpoint, for the client in msg.client. " +
 			"Refresh tokens rotate: each is good for one refresh and the answer carries a new one " +
-			"(msg.refresh_token). Using one a second time is taken as theft: the whole grant is " +
-			"revoked (every refresh token of it, and its access tokens at userinfo). A grant revoked " +
-			"any way (reuse, code replay, logout of the session it was made in) refreshes no more. A scope " +
-			"parameter may narrow the scope, never widen it. On success msg.grant holds client_id, " +
-			"subject, scope, audience, auth_time (of the original sign-in), acr, amr and grant_id; " +
-			"errors leave by \"invalid\" with an RFC 6749 §5.2 msg.oauth_error (answer 400).",
-		Fields:  tokenGrantFields(),
+			"(msg.refresh_token), in one transaction on the grant. A client that lost that answer " +
+			"(a crash, a timeout, a dropped connection) may present the token it just rotated again " +
+			"within the grace period: the retry is answered with the same new refresh token (and a " +
+			"fresh access token), so two refreshes racing in one app do not sign it out either. Any " +
+			"other use of an old token is taken as theft: the whole grant is revoked (every refresh " +
+			"token of it, and its access tokens at userinfo). A grant revoked any way (reuse, code " +
+			"replay, logout of the session it was made in) refreshes no more. A scope parameter may " +
+			"narrow the scope, never widen it. On success msg.grant holds client_id, subject, scope, " +
+			"audience, auth_time (of the original sign-in), acr, amr and grant_id; errors leave by " +
+			"\"invalid\" with an RFC 6749 §5.2 msg.oauth_error (answer 400).",
+		Fields: append(tokenGrantFields(),
+			engine.Field{Name: "grace", Label: "Retry grace period", Kind: engine.KindDuration, Default: "60s", Min: "0s", Max: "5m",
+				Help: "How long after a rotation the same client may present the rotated token again and get the same " +
+					"answer (a retry after a lost response), instead of having its grant revoked for reuse. 0 turns retries off."}),
 		Outputs: []string{"ok", "invalid"},
 	}
 }
@@ -31,6 +43,7 @@ type refreshBlock struct {
 	p          *provider
 	audience   string
 	refreshTTL time.Duration
+	grace      time.Duration
 }
 
 func newRefreshFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
@@ -38,8 +51,20 @@ func newRefreshFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	if c.String("default_audience") == "" {
 		return nil, s.Errorf("default_audience", "required")
 	}
-	return &refreshBlock{p: p, audience: c.String("default_audience"), refreshTTL: c.Duration("refresh_ttl")}, nil
+	return &refreshBlock{p: p, audience: c.String("default_audience"), refreshTTL: c.Duration("refresh_ttl"),
+		grace: c.Duration("grace")}, nil
 }
+
+// Outcomes of a refresh transaction.
+const (
+	rtRotate   = "rotate"
+	rtRetry    = "retry"
+	rtReused   = "reused"
+	rtBadScope = "bad_scope"
+	rtInvalid  = "invalid"
+)
+
+const badRefresh = "the refresh token is invalid, expired or revoked"
 
 func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	clientID, grants, err := tokenClient(msg, "oidc.refresh")
@@ -63,99 +88,208 @@ func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		oauth.SetError(msg, 400, "invalid_request", "refresh_token is required")
 		return "invalid", nil
 	}
-	const bad = "the refresh token is invalid, expired or revoked"
-	if !looksLikeSecret(token) {
-		return invalidGrant(msg, bad)
+	keys, err := b.p.keys(ctx)
+	if err != nil {
+		return "", fmtErr("oidc.refresh", err)
 	}
 	requested, _ := form["scope"].(string)
 	now := x.Now()
 	var outcome string
-	var rec refreshRecord
-	err = updateRec(ctx, b.p.State, nsRefresh, hashKey(token), func(cur *refreshRecord) (*refreshRecord, error) {
-		switch {
-		case cur == nil:
-			outcome = "unknown"
-			return nil, nil
-		case cur.ClientID != clientID:
-			outcome = "wrong_client"
-			return cur, nil
-		case cur.Used:
-			outcome = "reused"
-			rec = *cur
-			return cur, nil
-		case now.Unix() >= cur.Expires:
-			outcome = "expired"
-			return cur, nil
-		case !narrows(cur.Scope, requested):
-			// Refused before rotating: a bad request does not cost the token.
-			outcome = "bad_scope"
-			return cur, nil
-		}
-		outcome = "rotate"
-		rec = *cur
-		cur.Used = true
-		return cur, nil
-	})
+	var g grantRecord
+	switch gid, gen, ok := parseRefreshToken(keys, token); {
+	case ok:
+		outcome, g, err = b.rotate(ctx, clientID, gid, gen, requested, now)
+	case looksLikeSecret(token):
+		outcome, g, err = b.rotateLegacy(ctx, clientID, token, requested, now)
+	default:
+		outcome = rtInvalid
+	}
 	if err != nil {
 		return "", fmtErr("oidc.refresh", err)
 	}
 	switch outcome {
-	case "reused":
-		if err := revokeGrant(ctx, b.p.State, rec.GrantID, rec.ClientID, "refresh_token_reused", now, b.refreshTTL+grantSlack); err != nil {
-			return "", fmtErr("oidc.refresh", err)
-		}
+	case rtReused:
 		b.p.log.Warn("refresh token reused: grant revoked", "client", clientID)
-		return invalidGrant(msg, bad)
-	case "rotate":
-	case "bad_scope":
+		return invalidGrant(msg, badRefresh)
+	case rtBadScope:
 		oauth.SetError(msg, 400, "invalid_scope", "the scope may only narrow what was granted")
 		return "invalid", nil
+	case rtRotate, rtRetry:
 	default:
-		return invalidGrant(msg, bad)
+		return invalidGrant(msg, badRefresh)
 	}
-	usr, err := b.p.Users.BySub(ctx, rec.Sub)
+	usr, err := b.p.Users.BySub(ctx, g.Sub)
 	if errors.Is(err, ErrNoUser) {
 		return invalidGrant(msg, "the user no longer exists")
 	}
 	if err != nil {
 		return "", fmtErr("oidc.refresh", err)
 	}
-	scope := rec.Scope
+	scope := g.Scope
 	if want := strings.Fields(requested); len(want) > 0 {
 		scope = strings.Join(dedupe(want), " ")
 	}
-	// One transaction on the grant both checks it is live and extends it
-	// to the new token's life (plus slack). Revocation (reuse, replay,
-	// logout) is a transaction on the same record, so it comes either
-	// before this one (refused here) or after (and ends what is minted
-	// below, which is only good while the grant is).
-	var active bool
-	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {
-		if cur == nil || cur.Revoked != "" || now.Unix() >= cur.Purge {
-			return cur, nil
-		}
-		active = true
-		cur.Purge = max(cur.Purge, now.Add(b.refreshTTL+grantSlack).Unix())
-		return cur, nil
-	})
+	next, err := mintRefreshToken(keys, g.ID, g.RefreshGen)
 	if err != nil {
-		return "", fmtErr("oidc.refresh", err)
-	}
-	if !active {
-		return invalidGrant(msg, bad)
-	}
-	next := newSecret()
-	r := rec
-	r.Used = false
-	r.Expires = now.Add(b.refreshTTL).Unix()
-	r.Purge = r.Expires
-	if err := putRec(ctx, b.p.State, nsRefresh, hashKey(next), &r); err != nil {
 		return "", fmtErr("oidc.refresh", err)
 	}
 	msg["refresh_token"] = next
 	msg["grant"] = map[string]any{"client_id": clientID, "subject": usr.Sub, "scope": scope, "audience": b.audience,
-		"auth_time": rec.AuthTime, "acr": rec.ACR, "amr": anyList(rec.AMR), "grant_id": rec.GrantID}
+		"auth_time": g.AuthTime, "acr": g.ACR, "amr": anyList(g.AMR), "grant_id": g.ID}
 	return "ok", nil
+}
+
+// rotate is the whole refresh in one transaction on the grant: it checks
+// the grant is live and the token's generation, then rotates (the next
+// generation becomes the live token, the grant lives on), answers a retry
+// (the rotated generation again within the grace period: nothing
+// changes, the same next token is answered), or revokes the grant for a
+// reused token. A logout or a code replay revokes in a transaction on the
+// same record, so it comes either before (refused here) or after (and
+// ends what is answered now).
+func (b *refreshBlock) rotate(ctx context.Context, clientID, gid string, gen int64, requested string, now time.Time) (string, grantRecord, error) {
+	var outcome string
+	var g grantRecord
+	err := updateRec(ctx, b.p.State, nsGrants, gid, func(cur *grantRecord) (*grantRecord, error) {
+		outcome, g = rtInvalid, grantRecord{} // the function may run again: nothing kept from a first call
+		switch {
+		case cur == nil:
+			return nil, nil
+		case cur.ClientID != clientID, cur.Revoked != "", now.Unix() >= cur.Purge:
+			// Another client's token is not this one's to spend; a
+			// revoked or expired grant answers nothing.
+			return cur, nil
+		case gen == cur.RefreshGen:
+			switch {
+			case now.Unix() >= cur.RefreshExpires:
+				return cur, nil
+			case !narrows(cur.Scope, requested):
+				// Refused before rotating: a bad request does not cost the token.
+				outcome = rtBadScope
+				return cur, nil
+			}
+			outcome = rtRotate
+			cur.RetryGen, cur.RetryUntil = gen, now.Add(b.grace).Unix()
+			cur.RefreshGen = gen + 1
+			cur.RefreshExpires = now.Add(b.refreshTTL).Unix()
+			cur.Purge = max(cur.Purge, now.Add(b.refreshTTL+grantSlack).Unix())
+		case gen == cur.RetryGen && now.Unix() < cur.RetryUntil:
+			if !narrows(cur.Scope, requested) {
+				outcome = rtBadScope
+				return cur, nil
+			}
+			outcome = rtRetry
+		case gen < cur.RefreshGen:
+			outcome = rtReused
+			cur.Revoked = "refresh_token_reused"
+		default:
+			// A generation ahead of the grant: only a store restored from
+			// an older backup shows one. Refused, nothing revoked.
+			return cur, nil
+		}
+		g = *cur
+		return cur, nil
+	})
+	return outcome, g, err
+}
+
+// rotateLegacy takes a refresh token of the earlier format (a random
+// secret with its own record in oidc_refresh): the record is spent as it
+// always was (a second use revokes the grant), then the grant issues the
+// next generation of the current format. Two transactions, once per
+// grant: the answer already carries a current token.
+func (b *refreshBlock) rotateLegacy(ctx context.Context, clientID, token, requested string, now time.Time) (string, grantRecord, error) {
+	// Read first: an unknown token costs no write transaction.
+	if cur, err := getRec[refreshRecord](ctx, b.p.State, nsRefresh, hashKey(token)); err != nil || cur == nil {
+		return rtInvalid, grantRecord{}, err
+	}
+	var outcome string
+	var rec refreshRecord
+	err := updateRec(ctx, b.p.State, nsRefresh, hashKey(token), func(cur *refreshRecord) (*refreshRecord, error) {
+		outcome, rec = rtInvalid, refreshRecord{}
+		switch {
+		case cur == nil:
+			return nil, nil
+		case cur.ClientID != clientID || now.Unix() >= cur.Expires:
+			return cur, nil
+		case cur.Used:
+			outcome = rtReused
+			rec = *cur
+			return cur, nil
+		case !narrows(cur.Scope, requested):
+			outcome = rtBadScope
+			return cur, nil
+		}
+		outcome = rtRotate
+		rec = *cur
+		cur.Used = true
+		return cur, nil
+	})
+	if err != nil || outcome != rtRotate && outcome != rtReused {
+		return outcome, grantRecord{}, err
+	}
+	if outcome == rtReused {
+		return outcome, grantRecord{}, revokeGrant(ctx, b.p.State, rec.GrantID, rec.ClientID, "refresh_token_reused", now, b.refreshTTL+grantSlack)
+	}
+	var g grantRecord
+	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {
+		outcome, g = rtInvalid, grantRecord{}
+		if cur == nil || cur.Revoked != "" || now.Unix() >= cur.Purge {
+			return cur, nil
+		}
+		outcome = rtRotate
+		if cur.AuthTime == 0 {
+			cur.AuthTime, cur.ACR, cur.AMR = rec.AuthTime, rec.ACR, rec.AMR
+		}
+		cur.RefreshGen++
+		cur.RefreshExpires = now.Add(b.refreshTTL).Unix()
+		cur.Purge = max(cur.Purge, now.Add(b.refreshTTL+grantSlack).Unix())
+		g = *cur
+		return cur, nil
+	})
+	return outcome, g, err
+}
+
+// A refresh token is base64url(grant id || generation || MAC): the MAC
+// (HMAC-SHA256 under the provider's refresh key) makes it unforgeable, the
+// grant record keeps which generation is live, and nothing of the token
+// is stored. 16 + 8 + 32 bytes: 75 characters.
+const (
+	refreshTokenBytes = 16 + 8 + sha256.Size
+	refreshTokenLen   = (refreshTokenBytes*8 + 5) / 6
+)
+
+// errGrantID: a refresh token for a grant id newID did not make.
+var errGrantID = errors.New("refresh token for a malformed grant id or generation")
+
+func mintRefreshToken(k *providerKeys, gid string, gen int64) (string, error) {
+	id, err := base64.RawURLEncoding.DecodeString(gid)
+	if err != nil || len(id) != 16 || gen < 1 {
+		return "", errGrantID
+	}
+	raw := binary.BigEndian.AppendUint64(id, uint64(gen))
+	return base64.RawURLEncoding.EncodeToString(append(raw, k.mac(raw)...)), nil
+}
+
+// parseRefreshToken checks a refresh token's MAC (in constant time) and
+// returns its grant id and generation.
+func parseRefreshToken(k *providerKeys, token string) (gid string, gen int64, ok bool) {
+	if len(token) != refreshTokenLen || !isBase64URL(token) {
+		return "", 0, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) != refreshTokenBytes {
+		return "", 0, false
+	}
+	body, sum := raw[:24], raw[24:]
+	if !hmac.Equal(sum, k.mac(body)) {
+		return "", 0, false
+	}
+	g := binary.BigEndian.Uint64(body[16:])
+	if g < 1 || g > math.MaxInt64 {
+		return "", 0, false
+	}
+	return base64.RawURLEncoding.EncodeToString(body[:16]), int64(g), true
 }
 
 // narrows reports whether a requested scope (empty: all) is within the

@@ -64,8 +64,11 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 			return "", fmtErr("oidc.session", err)
 		}
 	}
+	// max_age=0 means "sign in again now", like prompt=login (OpenID
+	// Connect Core §3.1.2.1): with whole seconds, a sign-in in this very
+	// second would otherwise count as 0 seconds old and pass.
 	fresh := sess != nil && !slices.Contains(a.Prompt, "login") &&
-		(a.MaxAge < 0 || now.Unix()-sess.AuthTime <= a.MaxAge)
+		(a.MaxAge < 0 || a.MaxAge > 0 && now.Unix()-sess.AuthTime <= a.MaxAge)
 	if fresh {
 		setSession(msg, hashKey(cookie), sess, usr)
 		return "active", nil

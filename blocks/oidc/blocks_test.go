@@ -436,6 +436,7 @@ func TestCodeLifecycle(t *testing.T) {
 			{"prompt login", func(v url.Values) { v.Set("prompt", "login") }, cookies, "login"},
 			{"max_age passed", func(v url.Values) { v.Set("max_age", "10") }, cookies, "login"},
 			{"max_age fine", func(v url.Values) { v.Set("max_age", "100000") }, cookies, "active"},
+			{"max_age 0, signed in this very second", func(v url.Values) { v.Set("max_age", "0") }, cookies, "login"},
 			{"prompt none, session", func(v url.Values) { v.Set("prompt", "none") }, cookies, "active"},
 			{"prompt none, no session", func(v url.Values) { v.Set("prompt", "none") }, "", "redirect_error"},
 		} {
@@ -574,9 +575,13 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("page %s", page)
 	}
 	set := msg["cookies"].([]any)[0].(string)
-	if !strings.HasPrefix(set, "__Host-flowd_login=") || !strings.Contains(set, "Secure") || !strings.Contains(set, "HttpOnly") ||
-		!strings.Contains(set, "SameSite=Lax") || !strings.Contains(set, "Path=/") || strings.Contains(set, "Domain") {
-		t.Fatalf("binding cookie %q", set)
+	if !strings.HasPrefix(set, "__Host-flowd_tx_") || !strings.Contains(set, "Secure") || !strings.Contains(set, "HttpOnly") ||
+		!strings.Contains(set, "SameSite=Lax") || !strings.Contains(set, "Path=/") || strings.Contains(set, "Domain") ||
+		!strings.Contains(set, "Max-Age=600") {
+		t.Fatalf("sign-in cookie %q", set)
+	}
+	if w := f.st.takeWrites(); len(w) != 1 || w[0] != "secret oidc/provider_key" {
+		t.Fatalf("the first sign-in page wrote %v, want only the provider key", w)
 	}
 	binding := cookieHeader(msg)
 	tx, csrf := formFields(t, page)
@@ -603,17 +608,22 @@ func TestLogin(t *testing.T) {
 		form   url.Values
 		cookie string
 	}{
-		{"no binding cookie", good, ""},
-		{"another browser's cookie", good, "__Host-flowd_login=" + newSecret()},
+		{"no sign-in cookie", good, ""},
+		{"another browser's cookie", good, "__Host-flowd_tx_" + tx + "=" + strings.Repeat("A", 200)},
 		{"cookie tossing (two cookies)", good, binding + "; " + binding},
 		{"wrong csrf", with("csrf", newSecret()), binding},
 		{"no csrf", with("csrf", ""), binding},
-		{"unknown tx", with("tx", newSecret()), binding},
+		{"unknown tx", with("tx", newID()), binding},
+		{"tx of the wrong shape", with("tx", newSecret()), binding},
 		{"repeated field", url.Values{"tx": {tx}, "csrf": {csrf}, "username": {"ada", "bob"}, "password": {testPassword}}, binding},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if port, m := post(tc.form, tc.cookie); port != "invalid" || m["cookies"] != nil || m["session"] != nil {
+			if port, m := post(tc.form, tc.cookie); port != "invalid" || m["cookies"] != nil || m["session"] != nil ||
+				str(mapOf(m["oauth_error"]), "error_description") != msgExpired {
 				t.Fatalf("%s %v", port, m)
+			}
+			if w := f.st.takeWrites(); len(w) != 0 {
+				t.Fatalf("a refused post wrote %v", w)
 			}
 		})
 	}
@@ -642,8 +652,10 @@ func TestLogin(t *testing.T) {
 	if port != "ok" || mapOf(m["session"])["sub"] != f.ada.Sub || mapOf(m["authz"])["state"] != "xyz" {
 		t.Fatalf("after the wait: %s %v", port, m)
 	}
-	if c := m["cookies"].([]any)[0].(string); !strings.HasPrefix(c, "__Host-flowd_session=") || !strings.Contains(c, "Max-Age=3600") {
-		t.Fatalf("session cookie %q", c)
+	if c := m["cookies"].([]any); len(c) != 2 || !strings.HasPrefix(c[0].(string), "__Host-flowd_tx_"+tx+"=;") ||
+		!strings.Contains(c[0].(string), "Max-Age=0") ||
+		!strings.HasPrefix(c[1].(string), "__Host-flowd_session=") || !strings.Contains(c[1].(string), "Max-Age=3600") {
+		t.Fatalf("cookies %q: want the sign-in cookie deleted and the session's", c)
 	}
 	// The transaction is single use.
 	if port, _ := post(good, binding); port != "invalid" {
@@ -654,11 +666,8 @@ func TestLogin(t *testing.T) {
 	(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
 	(&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg)
 	tx2, csrf2 := formFields(t, str(msg, "payload"))
-	if msg["cookies"] != nil {
-		t.Fatal("the binding cookie should be reused")
-	}
 	f.clk.add(11 * time.Minute)
-	if port, _ := post(url.Values{"tx": {tx2}, "csrf": {csrf2}, "username": {"ada"}, "password": {testPassword}}, binding); port != "invalid" {
+	if port, _ := post(url.Values{"tx": {tx2}, "csrf": {csrf2}, "username": {"ada"}, "password": {testPassword}}, cookieHeader(msg)); port != "invalid" {
 		t.Fatalf("expired transaction: %s", port)
 	}
 }

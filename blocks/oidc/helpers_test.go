@@ -1,8 +1,11 @@
 package oidc
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -48,7 +51,7 @@ func (c *clock) exec() *engine.Exec { return &engine.Exec{Started: c.now()} }
 // spa (public), svc (client_credentials only); user ada.
 type fixture struct {
 	p     *provider
-	st    *store.Bolt
+	st    *testStore
 	clk   *clock
 	ada   User
 	users *Users
@@ -56,13 +59,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, issuer string) *fixture {
 	t.Helper()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
+	bolt, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { bolt.Close() })
+	st := &testStore{Bolt: bolt}
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	ks := jose.NewKeysets(st)
+	ks := jose.NewKeysets(bolt)
 	ks.Now = clk.now
 	ks.RSABits = 2048
 	ctx := t.Context()
@@ -90,8 +94,9 @@ func newFixture(t *testing.T, issuer string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &provider{Deps: Deps{State: st, Clients: clients, Users: users, Keysets: ks}, issuer: issuer,
+	p := &provider{Deps: Deps{State: st, Secrets: st, Clients: clients, Users: users, Keysets: ks}, issuer: issuer,
 		secure: strings.HasPrefix(issuer, "https://"), signer: jose.NewSigner(ks), log: discard()}
+	st.takeWrites() // the set-up's
 	return &fixture{p: p, st: st, clk: clk, ada: ada, users: users}
 }
 
@@ -149,4 +154,96 @@ func redirectQuery(t *testing.T, msg engine.Msg) url.Values {
 		t.Fatalf("no redirect: %v", msg)
 	}
 	return u.Query()
+}
+
+// testStore is the store every oidc test runs on. It runs every update
+// function twice, as an optimistic backend (etcd) does after a conflict:
+// a first call on the record as read, its result dropped, then the real
+// one; between them, between (when set) may change the record the way a
+// concurrent request would. A function that keeps state from its first
+// call, or has side effects, fails the tests. It also counts writes.
+type testStore struct {
+	*store.Bolt
+	mu      sync.Mutex
+	writes  []string // "kv <ns>/<key>" or "secret <kind>/<name>", in order
+	calls   int      // update functions called
+	between func(ns, key string)
+}
+
+func (s *testStore) wrote(what string) {
+	s.mu.Lock()
+	s.writes = append(s.writes, what)
+	s.mu.Unlock()
+}
+
+// takeWrites returns the writes since the last call and forgets them.
+func (s *testStore) takeWrites() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.writes
+	s.writes = nil
+	return w
+}
+
+// setBetween sets the hook run between the two calls of an update
+// function (nil: none).
+func (s *testStore) setBetween(fn func(ns, key string)) {
+	s.mu.Lock()
+	s.between = fn
+	s.mu.Unlock()
+}
+
+func (s *testStore) twice(ctx context.Context, ns, key string, get func() ([]byte, error),
+	update func(func([]byte) ([]byte, error)) error, fn func([]byte) ([]byte, error)) error {
+	counted := func(old []byte) ([]byte, error) {
+		s.mu.Lock()
+		s.calls++
+		s.mu.Unlock()
+		return fn(old)
+	}
+	old, err := get()
+	if errors.Is(err, store.ErrNotFound) {
+		old, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	// As on etcd: an error from the function ends the update at once.
+	if _, err := counted(bytes.Clone(old)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	between := s.between
+	s.mu.Unlock()
+	if between != nil {
+		between(ns, key)
+	}
+	return update(counted)
+}
+
+func (s *testStore) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
+	s.wrote("kv " + ns + "/" + key)
+	return s.twice(ctx, ns, key, func() ([]byte, error) { return s.Bolt.GetKV(ctx, ns, key) },
+		func(f func([]byte) ([]byte, error)) error { return s.Bolt.UpdateKV(ctx, ns, key, f) }, fn)
+}
+
+func (s *testStore) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
+	s.wrote("secret " + kind + "/" + name)
+	return s.twice(ctx, kind, name, func() ([]byte, error) { return s.Bolt.GetSecret(ctx, kind, name) },
+		func(f func([]byte) ([]byte, error)) error { return s.Bolt.UpdateSecret(ctx, kind, name, f) }, fn)
+}
+
+func (s *testStore) SetKV(ctx context.Context, ns, key string, val []byte) error {
+	s.wrote("kv " + ns + "/" + key)
+	return s.Bolt.SetKV(ctx, ns, key, val)
+}
+
+func (s *testStore) DeleteKV(ctx context.Context, ns, key string) error {
+	s.wrote("kv " + ns + "/" + key)
+	return s.Bolt.DeleteKV(ctx, ns, key)
+}
+
+func (s *testStore) DeleteSecret(ctx context.Context, kind, name string) error {
+	s.wrote("secret " + kind + "/" + name)
+	return s.Bolt.DeleteSecret(ctx, kind, name)
 }

@@ -21,23 +21,30 @@
 //	                          \confirm (a session, no hint for it): oidc.page logout_confirm -> 200 form
 //	POST /oauth/logout -> oidc.end_session: the form's CSRF token -> logout as above | cancelled: still-signed-in page
 //
-// Every secret the provider hands out (code, refresh token, session
-// cookie, login transaction) is 256 random bits, and only its SHA-256 is
-// stored, so a copy of the database opens nothing. Everything lives in
-// the store's KV namespaces (a restart loses no session) and every
-// single-use step is one UpdateKV transaction, so a code is redeemed once
-// even when two requests race:
+// Every secret the provider hands out (code, session cookie, CSRF token)
+// is 256 random bits, and only its SHA-256 is stored, so a copy of the
+// database opens nothing. A refresh token is a MAC of its grant id and
+// generation under a key derived from the provider key (a sealed secret,
+// keys.go); the grant keeps only which generation is live. A pending
+// sign-in is not stored at all: it waits in a sealed cookie in the
+// browser (pending.go), so an unauthenticated request writes nothing.
+// Everything lives in the store's KV namespaces (a restart loses no
+// session) and every single-use step is one UpdateKV transaction, so a
+// code is redeemed once and a refresh token rotated once even when two
+// requests race:
 //
 //	oidc_users/<username>        user record (argon2id password hash)
 //	oidc_user_subs/<sub>         -> username
-//	oidc_tx/<sha256(tx)>         login transaction: the checked authorization request, CSRF token, browser binding
+//	oidc_tx/<sha256(tx id)>      a sign-in transaction that has been used (written by the sign-in that succeeded)
 //	oidc_sessions/<sha256(sid)>  provider session: sub, auth_time, acr, amr
 //	oidc_codes/<sha256(code)>    code: client, redirect_uri, PKCE challenge, nonce, user; used flag kept for replay detection
-//	oidc_grants/<grant id>       one authorization; revoked when its code is replayed, a refresh token reused or
-//	                             the session it was made in logs out (not offline_access); its access tokens
+//	oidc_grants/<grant id>       one authorization and the live generation of its refresh token; revoked when its
+//	                             code is replayed, a refresh token reused or the session it was made in logs
+//	                             out (not offline_access); its access tokens
 //	                             (gid claim) are checked against it at userinfo and introspection
 //	oidc_session_grants/<sha256(sid)> the grants a session made (with offline flag); marked ended at logout
-//	oidc_refresh/<sha256(rt)>    refresh token: grant, scope; rotated (used) on every refresh
+//	oidc_refresh/<sha256(rt)>    a refresh token of the earlier format (a random secret with its own record):
+//	                             still honoured once, answered with a token of the current format
 //	oidc_throttle/<u:hash|ip:addr> failed logins and backoff
 //	oidc_logout/<sha256(csrf)>   logout waiting for confirmation: client, post-logout redirect URI, state, session binding
 //
@@ -79,7 +86,9 @@ type KV interface {
 type Deps struct {
 	// State persists transactions, sessions, codes, grants, refresh tokens
 	// and login counters.
-	State   KV
+	State KV
+	// Secrets keeps the provider key (keys.go), sealed at rest.
+	Secrets Secrets
 	Clients *oauth.Clients
 	Users   *Users
 	// Keysets sign ID tokens and verify id_token_hint.
@@ -102,12 +111,14 @@ type provider struct {
 	secure bool // cookies: Secure + __Host- prefix
 	signer *jose.Signer
 	log    *slog.Logger
+
+	keyCache keyCache
 }
 
 // Register adds the oidc blocks to reg.
 func Register(reg *engine.Registry, d Deps, opts Options) error {
-	if reg == nil || d.State == nil || d.Clients == nil || d.Users == nil || d.Keysets == nil {
-		return errors.New("oidc: Register needs a registry, a state store, clients, users and keysets")
+	if reg == nil || d.State == nil || d.Secrets == nil || d.Clients == nil || d.Users == nil || d.Keysets == nil {
+		return errors.New("oidc: Register needs a registry, a state store, a secret store, clients, users and keysets")
 	}
 	p := &provider{Deps: d, issuer: strings.TrimSuffix(opts.Issuer, "/"), signer: jose.NewSigner(d.Keysets), log: opts.Logger}
 	if p.log == nil {

@@ -74,17 +74,6 @@ func authzFromMsg(msg map[string]any) (authzRequest, error) {
 
 func (a authzRequest) scopes() []string { return strings.Fields(a.Scope) }
 
-// txRecord is a login transaction: the request waiting for the person to
-// sign in, the CSRF token of its form, and the SHA-256 of the browser
-// cookie it is bound to.
-type txRecord struct {
-	Authz   authzRequest `json:"authz"`
-	CSRF    string       `json:"csrf"`
-	Binding string       `json:"binding"`
-	Expires int64        `json:"expires"`
-	Purge   int64        `json:"purge"`
-}
-
 // sessionRecord is a person signed in at the provider.
 type sessionRecord struct {
 	Sub      string   `json:"sub"`
@@ -143,6 +132,21 @@ type grantRecord struct {
 	Created int64  `json:"created"`
 	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out
 	Purge   int64  `json:"purge"`             // also its end: a grant past it is expired
+
+	// The original sign-in, for the tokens a refresh issues.
+	AuthTime int64    `json:"auth_time,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+	// The grant's refresh tokens (block_refresh.go): RefreshGen is the
+	// generation of the live one (0: none issued), good until
+	// RefreshExpires; RetryGen is the generation rotated last, which the
+	// client may present again until RetryUntil (a retry of a refresh
+	// whose answer it lost). Any other generation below RefreshGen is a
+	// reuse. A refresh is one transaction on this record.
+	RefreshGen     int64 `json:"refresh_gen,omitempty"`
+	RefreshExpires int64 `json:"refresh_expires,omitempty"`
+	RetryGen       int64 `json:"retry_gen,omitempty"`
+	RetryUntil     int64 `json:"retry_until,omitempty"`
 }
 
 // sessionGrantsRecord lists the grants a provider session made, stored
@@ -181,6 +185,7 @@ var (
 func linkGrant(ctx context.Context, kv KV, session string, g sessionGrant, purge int64) error {
 	var refused error
 	err := updateRec(ctx, kv, nsSessionGrants, session, func(cur *sessionGrantsRecord) (*sessionGrantsRecord, error) {
+		refused = nil // the function may run again: nothing kept from a first call
 		if cur == nil {
 			cur = &sessionGrantsRecord{}
 		}
@@ -314,6 +319,11 @@ func updateRec[T any](ctx context.Context, kv KV, ns, key string, fn func(cur *T
 	})
 	return err
 }
+
+// updateRec's fn, like the store's, may run more than once (an optimistic
+// backend runs it again after a conflict; only the last call's result is
+// written): it must compute its result from cur alone, and every variable
+// it sets outside must be reset at its start.
 
 // putRec writes a record, replacing any.
 func putRec[T any](ctx context.Context, kv KV, ns, key string, v *T) error {

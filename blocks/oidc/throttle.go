@@ -40,6 +40,7 @@ func (t throttle) delay(failures, free int) time.Duration {
 func (t throttle) reserve(ctx context.Context, kv KV, key string, free int, now time.Time) (time.Duration, error) {
 	var wait time.Duration
 	err := updateRec(ctx, kv, nsThrottle, key, func(cur *throttleRecord) (*throttleRecord, error) {
+		wait = 0 // the function may run again: a refusal seen by a first call may be gone
 		if cur == nil || now.UnixMilli()-cur.Last > throttleWindow.Milliseconds() {
 			cur = &throttleRecord{}
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // wait is how long a test waits on a channel before failing: generous, as
@@ -230,14 +232,19 @@ func sched(t testing.TB, m engine.Msg) map[string]any {
 	return s
 }
 
-// memKV is a StateStore test double that can be told to fail.
+// memKV is the in-memory store (store/memstore) with every update
+// function called twice (storetest.TwiceUpdates), as an optimistic backend
+// may, and a switch that makes updates fail.
 type memKV struct {
-	memState
+	store.Store
 	mu   sync.Mutex
 	fail error
 }
 
-func newMemKV() *memKV { return &memKV{memState: memState{m: map[string][]byte{}}} }
+func newMemKV(t testing.TB) *memKV {
+	t.Helper()
+	return &memKV{Store: storetest.TwiceUpdates(memstore.MustNew(t, memstore.Options{}))}
+}
 
 func (m *memKV) UpdateKV(ctx context.Context, ns, key string, fn func([]byte) ([]byte, error)) error {
 	m.mu.Lock()
@@ -246,7 +253,15 @@ func (m *memKV) UpdateKV(ctx context.Context, ns, key string, fn func([]byte) ([
 	if fail != nil {
 		return fail
 	}
-	return m.memState.UpdateKV(ctx, ns, key, fn)
+	return m.Store.UpdateKV(ctx, ns, key, fn)
+}
+
+// setRaw stores a record's bytes as they are.
+func (m *memKV) setRaw(t testing.TB, key string, data []byte) {
+	t.Helper()
+	if err := m.Store.SetKV(t.Context(), Namespace, key, data); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (m *memKV) seed(t testing.TB, key string, r record) {
@@ -255,12 +270,12 @@ func (m *memKV) seed(t testing.TB, key string, r record) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.memState.m[Namespace+"\x00"+key] = data
+	m.setRaw(t, key, data)
 }
 
 func (m *memKV) get(t testing.TB, key string) record {
 	t.Helper()
-	rec, _, err := loadRecord(t.Context(), &m.memState, key)
+	rec, _, err := loadRecord(t.Context(), m.Store, key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 func TestDeployRejectsBadSpecsAndZones(t *testing.T) {
@@ -204,7 +205,7 @@ func TestPanickingBlockFailsTheRunOnly(t *testing.T) {
 }
 
 func TestPanicOutsideBlocksIsAFailedRun(t *testing.T) {
-	st := newMemKV()
+	st := newMemKV(t)
 	e := newEnv(t, Options{State: st, Now: func() time.Time { return fixedNow }})
 	if err := e.rt.Deploy(t.Context(), tickFlow(t, "f", map[string]any{"spec": "@daily"}), 1); err != nil {
 		t.Fatal(err)
@@ -263,7 +264,7 @@ func TestCatchUp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newMemKV()
+			st := newMemKV(t)
 			if tt.seed != nil {
 				st.seed(t, "f/tick", *tt.seed)
 			}
@@ -345,7 +346,7 @@ func TestCatchUp(t *testing.T) {
 }
 
 func TestPauseSurvivesRestartAndRedeploy(t *testing.T) {
-	st := newMemKV()
+	st := newMemKV(t)
 	clock := fixedNow
 	opts := Options{State: st, Now: func() time.Time { return clock }}
 	f := tickFlow(t, "f", map[string]any{"spec": "0 3 * * *", "catch_up": true})
@@ -438,7 +439,7 @@ func TestNoCatchUpForTimeUndeployed(t *testing.T) {
 	// Catch-up is for ticks missed while flowd was down. Within one
 	// process, a flow that was undeployed across its tick was meant not to
 	// run: deploying it again does not catch up.
-	st := newMemKV()
+	st := newMemKV(t)
 	clock := fixedNow
 	var mu sync.Mutex
 	e := newEnv(t, Options{State: st, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
@@ -476,7 +477,7 @@ func TestPauseWithRealStoreSurvivesRestart(t *testing.T) {
 	path := t.TempDir() + "/db"
 	for i, wantBefore := range []bool{false, true} {
 		st := openBolt(t, path)
-		e := newEnv(t, Options{State: st, Now: func() time.Time { return fixedNow }})
+		e := newEnv(t, Options{State: storetest.TwiceUpdates(st), Now: func() time.Time { return fixedNow }})
 		if err := e.rt.Deploy(t.Context(), tickFlow(t, "f", map[string]any{"spec": "@daily"}), i+1); err != nil {
 			t.Fatal(err)
 		}
@@ -553,7 +554,7 @@ func TestRedeployHandsOver(t *testing.T) {
 }
 
 func TestStateErrors(t *testing.T) {
-	st := newMemKV()
+	st := newMemKV(t)
 	e := newEnv(t, Options{State: st, Now: func() time.Time { return fixedNow }})
 	if err := e.rt.Deploy(t.Context(), tickFlow(t, "f", map[string]any{"spec": "@daily"}), 1); err != nil {
 		t.Fatal(err)
@@ -598,8 +599,8 @@ func TestStateErrors(t *testing.T) {
 }
 
 func TestCorruptStateIsPaused(t *testing.T) {
-	st := newMemKV()
-	st.memState.m[Namespace+"\x00f/tick"] = []byte("{not json")
+	st := newMemKV(t)
+	st.setRaw(t, "f/tick", []byte("{not json"))
 	e := newEnv(t, Options{State: st, Now: func() time.Time { return fixedNow }})
 	if err := e.rt.Deploy(t.Context(), tickFlow(t, "f", map[string]any{"spec": "@daily"}), 1); err != nil {
 		t.Fatal(err)
@@ -617,7 +618,7 @@ func TestCorruptStateIsPaused(t *testing.T) {
 }
 
 func TestStopCancelsRunsItGivesUpOn(t *testing.T) {
-	st := newMemKV()
+	st := newMemKV(t)
 	st.seed(t, "f/tick", record{Spec: "@daily", Timezone: "UTC", LastFired: fixedNow.Add(-48 * time.Hour)})
 	e := newEnv(t, Options{State: st, Now: func() time.Time { return fixedNow }})
 	f := buildFlow(t, "f", []tnode{{"tick", Type, map[string]any{"spec": "@daily", "catch_up": true}},

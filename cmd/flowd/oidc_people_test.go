@@ -769,10 +769,22 @@ func TestPeopleProtocolAttacks(t *testing.T) {
 		// Another client cannot use it.
 		status, body = p.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt2}}, "other", "other-secret-0123456789")
 		wantOAuthError(t, status, body, 400, "invalid_grant")
+		// The app lost the answer (a timeout): presenting rt1 again within
+		// the grace period is a retry, answered with the same rt2.
+		status, body = refresh(rt1)
+		if status != 200 || body["refresh_token"] != rt2 || body["access_token"] == at2 {
+			t.Fatalf("retry within the grace period: %d %v", status, body)
+		}
+		// The app moves on to rt3; from then on rt1 is stale.
+		status, body = refresh(rt2)
+		if status != 200 || body["refresh_token"] == rt2 {
+			t.Fatalf("refresh %d %v", status, body)
+		}
+		rt3 := body["refresh_token"].(string)
 		// The stolen first token comes back: everything of the grant ends.
 		status, body = refresh(rt1)
 		wantOAuthError(t, status, body, 400, "invalid_grant")
-		status, body = refresh(rt2)
+		status, body = refresh(rt3)
 		wantOAuthError(t, status, body, 400, "invalid_grant")
 		if code, www, _ := p.userinfo(t, at2); code != 401 || !strings.Contains(www, "grant_revoked") {
 			t.Fatalf("userinfo after reuse: %d %q", code, www)
@@ -809,6 +821,40 @@ func TestPeopleProtocolAttacks(t *testing.T) {
 		}
 		if pg := b1.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, "ada", adaPassword)); pg.status != 400 {
 			t.Fatalf("replayed form: %d", pg.status)
+		}
+	})
+
+	t.Run("sign-in cookies: tabs, tampering, max_age=0", func(t *testing.T) {
+		b := newBrowser(false)
+		tab1 := loginForm(t, b.get(t, p.authorizeURL(authzParams("web", webCB, ""))))
+		tab2 := loginForm(t, b.get(t, p.authorizeURL(authzParams("web", webCB, ""))))
+		// Both pending sign-ins of one browser sign in, in either order.
+		for i, form := range []url.Values{tab2, tab1} {
+			pg := b.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, "ada", adaPassword))
+			if pg.status != 302 || !strings.Contains(pg.header.Get("Location"), "code=") {
+				t.Fatalf("tab %d: %d %s", 2-i, pg.status, pg.body)
+			}
+		}
+		// A signed-in person asked with max_age=0 signs in again.
+		params := authzParams("web", webCB, "")
+		params.Set("max_age", "0")
+		loginForm(t, b.get(t, p.authorizeURL(params)))
+		// A changed sign-in cookie: the error page, nothing signed in.
+		c := newBrowser(false)
+		form := loginForm(t, c.get(t, p.authorizeURL(authzParams("web", webCB, ""))))
+		u, _ := url.Parse(p.issuer + "/oauth/authorize")
+		name := "flowd_tx_" + form.Get("tx")
+		for _, ck := range c.jar.Cookies(u) {
+			if ck.Name == name {
+				v := []byte(ck.Value)
+				v[10] = map[bool]byte{true: 'B', false: 'A'}[v[10] == 'A']
+				c.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: string(v), Path: "/"}})
+			}
+		}
+		pg := c.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, "ada", adaPassword))
+		if pg.status != 400 || pg.header.Get("Location") != "" || !strings.Contains(pg.body, "could not be verified") ||
+			strings.Contains(pg.header.Get("Set-Cookie"), "flowd_session") {
+			t.Fatalf("tampered sign-in cookie: %d %v\n%s", pg.status, pg.header, pg.body)
 		}
 	})
 
@@ -1446,9 +1492,12 @@ func TestIntrospectEndedGrants(t *testing.T) {
 		if status != 200 {
 			t.Fatalf("refresh %d %v", status, body)
 		}
-		at2 := body["access_token"].(string)
+		at2, rt2 := body["access_token"].(string), body["refresh_token"].(string)
 		wantActive(t, at1, sub, "web", "openid profile email") // rotation alone ends nothing
 		wantActive(t, at2, sub, "web", "openid profile email")
+		if status, body := refresh(rt2); status != 200 { // the app moves on: rt1 is stale, not a retry
+			t.Fatalf("refresh %d %v", status, body)
+		}
 		status, body = refresh(rt1) // the stolen first refresh token comes back
 		wantOAuthError(t, status, body, 400, "invalid_grant")
 		wantInactive(t, at1)
@@ -1492,7 +1541,8 @@ func TestIntrospectEndedGrants(t *testing.T) {
 		live := tok["access_token"].(string)
 		_, _, tok = signIn(t, "ada", adaPassword)
 		revoked, rt := tok["access_token"].(string), tok["refresh_token"].(string)
-		refresh(rt)
+		_, next := refresh(rt)
+		refresh(next["refresh_token"].(string)) // the app moves on: rt is stale, not a retry
 		if status, body := refresh(rt); status != 400 {
 			t.Fatalf("reuse: %d %v", status, body)
 		}

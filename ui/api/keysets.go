@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
 
+	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/engine"
 )
 
 // RegisterKeysets adds the keyset endpoints. Every answer is built from
@@ -14,11 +17,11 @@ import (
 //
 //	GET  /keysets                          every keyset with its keys' public info
 //	GET  /keysets/{name}                   one keyset
-//	POST /keysets/{name}/rotate            body {"alg"?, "retire_after"?: "48h"}; answers rotation + keyset
+//	POST /keysets/{name}/rotate            body {"alg"?, "retire_after"?: "48h", "force"?: true}; answers rotation + keyset (+ warning)
 //	POST /keysets/{name}/keys/{kid}/revoke emergency revoke: the key leaves the JWKS at once
 //	GET  /keysets/{name}/jwks              the JWKS exactly as served, with its ETag
 func RegisterKeysets(h *Handler, ks *jose.Keysets) {
-	kh := &keysetHandlers{ks: ks}
+	kh := &keysetHandlers{ks: ks, app: h.app}
 	h.Handle("GET /keysets", kh.list)
 	h.Handle("GET /keysets/{name}", kh.get)
 	h.Handle("POST /keysets/{name}/rotate", kh.rotate)
@@ -26,7 +29,10 @@ func RegisterKeysets(h *Handler, ks *jose.Keysets) {
 	h.Handle("GET /keysets/{name}/jwks", kh.jwks)
 }
 
-type keysetHandlers struct{ ks *jose.Keysets }
+type keysetHandlers struct {
+	ks  *jose.Keysets
+	app *app.App
+}
 
 func (kh *keysetHandlers) list(w http.ResponseWriter, r *http.Request) error {
 	names, err := kh.ks.List(r.Context())
@@ -59,16 +65,35 @@ func (kh *keysetHandlers) get(w http.ResponseWriter, r *http.Request) error {
 
 // rotateRequest is the body of POST /keysets/{name}/rotate.
 type rotateRequest struct {
-	Alg         string `json:"alg"`
-	RetireAfter string `json:"retire_after"` // Go duration; empty: jose.DefaultRetireAfter
+	Alg string `json:"alg"`
+	// RetireAfter is a Go duration; empty: the overlap the keyset's
+	// deployed jose.rotate uses (jose.RolloverPolicy.RetireAfter).
+	RetireAfter string `json:"retire_after"`
+	// Force accepts a retire_after shorter than the keyset's tokens live
+	// plus its JWKS max-age; the answer's warning says what breaks.
+	Force bool `json:"force"`
 }
 
+// rotate rotates with the keyset's configured overlap, read from the
+// deployed flows, and refuses one shorter than the longest token lifetime
+// plus the JWKS max-age unless forced.
 func (kh *keysetHandlers) rotate(w http.ResponseWriter, r *http.Request) error {
 	var req rotateRequest
 	if err := DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	opts := jose.RotateOptions{Alg: req.Alg}
+	ctx := r.Context()
+	name := r.PathValue("name")
+	before, err := kh.ks.Get(ctx, name)
+	if err != nil {
+		return keysetErr(err)
+	}
+	flows, err := kh.deployedFlows(ctx)
+	if err != nil {
+		return err
+	}
+	pol := jose.RolloverPolicyFor(kh.app.Registry(), flows, name)
+	opts := jose.RotateOptions{Alg: req.Alg, RetireAfter: pol.RetireAfter}
 	if req.RetireAfter != "" {
 		d, err := time.ParseDuration(req.RetireAfter)
 		if err != nil || d <= 0 {
@@ -76,17 +101,52 @@ func (kh *keysetHandlers) rotate(w http.ResponseWriter, r *http.Request) error {
 		}
 		opts.RetireAfter = d
 	}
-	name := r.PathValue("name")
-	rot, err := kh.ks.Rotate(r.Context(), name, opts)
+	risk := pol.CheckOverlap(opts.RetireAfter, retiring(before, req.Alg), time.Now())
+	if risk != "" && !req.Force {
+		return Errorf(http.StatusBadRequest, "overlap_too_short",
+			"%s. Rotate with retire_after of at least %s, or send \"force\": true to accept that", risk, pol.MinRetireAfter())
+	}
+	rot, err := kh.ks.Rotate(ctx, name, opts)
 	if err != nil {
 		return keysetErr(err)
 	}
-	info, err := kh.ks.Get(r.Context(), name)
+	info, err := kh.ks.Get(ctx, name)
 	if err != nil {
 		return keysetErr(err)
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"rotation": rot, "keyset": info})
+	out := map[string]any{"rotation": rot, "keyset": info, "retire_after": opts.RetireAfter.String()}
+	if risk != "" {
+		out["warning"] = "forced: " + risk
+	}
+	WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// retiring lists the kids a rotation of alg ("" every alg) retires: the
+// active signing keys.
+func retiring(info jose.KeysetInfo, alg string) []string {
+	var out []string
+	for _, k := range info.Keys {
+		if k.State == jose.StateActive && !k.Revoked && k.Use == jose.UseSig && (alg == "" || k.Alg == alg) {
+			out = append(out, k.Kid)
+		}
+	}
+	return out
+}
+
+// deployedFlows are the flows running now, as the runtime holds them.
+func (kh *keysetHandlers) deployedFlows(ctx context.Context) ([]*engine.Flow, error) {
+	list, err := kh.app.ListFlows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*engine.Flow
+	for _, fi := range list {
+		if f, _, ok := kh.app.Runtime().DeployedFlow(fi.ID); ok {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 func (kh *keysetHandlers) revoke(w http.ResponseWriter, r *http.Request) error {

@@ -202,7 +202,7 @@ func TestKeysetEndpoints(t *testing.T) {
 		{"rotate alg the keyset lacks", "POST", "/admin/api/keysets/main/rotate", `{"alg": "PS512"}`, 400, "bad_request"},
 		{"rotate bad duration", "POST", "/admin/api/keysets/main/rotate", `{"retire_after": "soon"}`, 400, "bad_request"},
 		{"rotate negative duration", "POST", "/admin/api/keysets/main/rotate", `{"retire_after": "-1h"}`, 400, "bad_request"},
-		{"rotate unknown member", "POST", "/admin/api/keysets/main/rotate", `{"force": true}`, 400, "bad_request"},
+		{"rotate unknown member", "POST", "/admin/api/keysets/main/rotate", `{"forced": true}`, 400, "bad_request"},
 		{"revoke unknown kid", "POST", "/admin/api/keysets/main/keys/nope/revoke", "", 404, "not_found"},
 		{"revoke in unknown keyset", "POST", "/admin/api/keysets/nope/keys/x/revoke", "", 404, "not_found"},
 	} {

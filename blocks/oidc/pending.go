@@ -1,0 +1,166 @@
+package oidc
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// A pending sign-in (the authorization request waiting for the person to
+// type a password) lives in the browser, not in the store: an
+// unauthenticated GET /oauth/authorize writes nothing, so nobody can fill
+// the disk with them, and any node of a cluster can take the form post.
+//
+// Each is one cookie, <prefix>flowd_tx_<id>, whose value is the
+// pendingSignIn sealed with the provider's cookie key (keys.go) and bound
+// by additional data to its purpose and id: a cookie moved to another
+// name, changed, or made by another provider does not open. The expiry is
+// inside, so an old cookie a browser kept is refused all the same. The
+// form carries the id and a CSRF token whose SHA-256 the cookie holds.
+const (
+	txCookiePrefix = "flowd_tx_"
+	// maxPendingSignIns bounds the sign-in cookies of one browser: a new
+	// sign-in beyond it pushes out the oldest (that tab's form then
+	// answers "expired").
+	maxPendingSignIns = 5
+	// maxTxCookieValue is the longest sealed value flowd sets or opens.
+	// Browsers keep at least 4096 bytes of name, value and attributes
+	// per cookie (RFC 6265 §6.1); the name and attributes take about 100.
+	maxTxCookieValue = 3900
+	// maxCookiesLooked bounds the work on a request's sign-in cookies.
+	maxCookiesLooked = 32
+)
+
+// pendingSignIn is what a sign-in cookie seals. The client's display name
+// is left out (looked up again on the post), which keeps the cookie small.
+type pendingSignIn struct {
+	Authz   authzRequest `json:"a"`
+	CSRF    string       `json:"c"` // SHA-256 of the form's CSRF token, hex
+	Expires int64        `json:"e"`
+}
+
+// usedTxRecord marks a sign-in transaction as used (oidc_tx/<sha256(id)>),
+// written by the sign-in that succeeded, so that a form posted again (or
+// by two requests at once) signs in only once. Kept until the cookie
+// would have expired.
+type usedTxRecord struct {
+	Purge int64 `json:"purge"`
+}
+
+// Errors of sealing and opening a sign-in cookie.
+var (
+	errPendingTooLarge = errors.New("the authorization request is too large to keep while the person signs in")
+	errPendingRefused  = errors.New("sign-in cookie refused")
+)
+
+// pendingAD is the additional data of a sign-in cookie: its purpose and id.
+func pendingAD(id string) []byte { return []byte("flowd oidc sign-in v1\x00" + id) }
+
+func pendingPlain(tx pendingSignIn) ([]byte, error) {
+	tx.Authz.ClientName = ""
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // a state full of '<' would take six bytes a character
+	if err := enc.Encode(tx); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// pendingFits reports whether a checked authorization request fits in a
+// sign-in cookie. oidc.authorize refuses a request that does not, before
+// anything else is done with it.
+func pendingFits(a authzRequest) bool {
+	plain, err := pendingPlain(pendingSignIn{Authz: a, CSRF: strings.Repeat("0", 64), Expires: 1 << 40})
+	if err != nil {
+		return false
+	}
+	n := chacha20poly1305.NonceSizeX + len(plain) + chacha20poly1305.Overhead
+	return (n+2)/3*4 <= maxTxCookieValue // base64 without padding is at most this
+}
+
+func sealPending(k *providerKeys, id string, tx pendingSignIn) (string, error) {
+	plain, err := pendingPlain(tx)
+	if err != nil {
+		return "", err
+	}
+	if k.sealedLen(len(plain)) > maxTxCookieValue {
+		return "", errPendingTooLarge
+	}
+	return k.seal(plain, pendingAD(id)), nil
+}
+
+// openPending opens a sign-in cookie value. Its size is checked before
+// anything is decoded; every failure is the one errPendingRefused.
+func openPending(k *providerKeys, id, value string) (*pendingSignIn, error) {
+	if value == "" || len(value) > maxTxCookieValue {
+		return nil, errPendingRefused
+	}
+	plain, err := k.open(value, pendingAD(id))
+	if err != nil {
+		return nil, errPendingRefused
+	}
+	var tx pendingSignIn
+	if err := json.Unmarshal(plain, &tx); err != nil || tx.Authz.ClientID == "" {
+		return nil, errPendingRefused
+	}
+	return &tx, nil
+}
+
+// crowdedOut names the sign-in cookies to delete so that, with the one
+// about to be added, the browser holds at most maxPendingSignIns: those
+// that do not open or have expired, then the oldest.
+func (p *provider) crowdedOut(k *providerKeys, msg engine.Msg, now time.Time) []string {
+	raw := header(msg, "cookie")
+	if raw == "" {
+		return nil
+	}
+	cookies, err := http.ParseCookie(raw)
+	if err != nil {
+		return nil
+	}
+	prefix := p.cookieName(txCookiePrefix)
+	type live struct {
+		id      string
+		expires int64
+	}
+	var drop []string
+	var keep []live
+	seen := map[string]bool{}
+	for _, c := range cookies {
+		id, ok := strings.CutPrefix(c.Name, prefix)
+		if !ok || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if !looksLikeID(id) {
+			continue // not a name flowd sets: it can only delete what it can name
+		}
+		if len(seen) > maxCookiesLooked {
+			drop = append(drop, id)
+			continue
+		}
+		tx, err := openPending(k, id, c.Value)
+		if err != nil || now.Unix() >= tx.Expires {
+			drop = append(drop, id)
+			continue
+		}
+		keep = append(keep, live{id, tx.Expires})
+	}
+	if extra := len(keep) - (maxPendingSignIns - 1); extra > 0 {
+		slices.SortFunc(keep, func(a, b live) int { return cmp.Compare(a.expires, b.expires) })
+		for _, l := range keep[:extra] {
+			drop = append(drop, l.id)
+		}
+	}
+	return drop
+}
