@@ -1,5 +1,10 @@
 package ui
 
+import (
+	"context"
+	"time"
+)
+
 // Observer receives the admin UI's security events: a metrics backend or
 // the audit log implements it. Calls happen on the request's goroutine and
 // must not block. No password, address or session id is passed.
@@ -26,4 +31,28 @@ func (s *Server) signIn(result string) {
 	if s.d.Observer != nil {
 		s.d.Observer.AdminSignIn(result)
 	}
+}
+
+// NextRotations returns, for every keyset a deployed, unpaused schedule
+// rotates, the time of its next rotation (the keysets page's "next
+// rotation"). Metrics read it at scrape time and the dashboard shows it.
+func (s *Server) NextRotations(ctx context.Context) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	if s.d.Keysets == nil || s.d.Scheduler == nil {
+		return out, nil
+	}
+	names, err := s.d.Keysets.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	flows, err := s.deployedFlows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		if p := s.policyFor(flows, name); !p.nextRotation.IsZero() {
+			out[name] = p.nextRotation
+		}
+	}
+	return out, nil
 }
