@@ -33,6 +33,7 @@ import (
 	"github.com/flowd/flowd/ui"
 	"github.com/flowd/flowd/ui/api"
 	"github.com/flowd/flowd/ui/editor"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure an embedded flowd.
@@ -93,6 +94,13 @@ type Options struct {
 	// Hasher, if set, is the hashing pool to use instead of one sized by
 	// HashConcurrency and HashWait: a host shares its own with flowd.
 	Hasher *passhash.Hasher
+	// Metrics, if set, is where flowd registers its Prometheus metrics
+	// (package metrics: runs, block errors, token verdicts by reason,
+	// JWKS answers, grants, sign-ins, throttle trips, requests by route,
+	// cron fires, keys). flowd never uses the global registry; serve the
+	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
+	// process collectors are the host's to add (metrics.RegisterRuntime).
+	Metrics prometheus.Registerer
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -117,8 +125,14 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	keysets := jose.NewKeysets(opts.Store)
+	keysets.Log = opts.Logger
+	obs, err := newObservability(opts, keysets)
+	if err != nil {
+		return nil, fmt.Errorf("flowd: metrics: %w", err)
+	}
 	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes,
-		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger})
+		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger, Unmatched: obs.unmatched()})
 	reg := engine.NewRegistry()
 	if err := core.Register(reg); err != nil {
 		return nil, fmt.Errorf("flowd: core blocks: %w", err)
@@ -126,22 +140,21 @@ func New(opts Options) (*Flowd, error) {
 	if err := httpblock.Register(reg, router); err != nil {
 		return nil, fmt.Errorf("flowd: http blocks: %w", err)
 	}
-	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger})
+	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, OnFire: obs.cronFire()})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
-	keysets := jose.NewKeysets(opts.Store)
-	keysets.Log = opts.Logger
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
 	// One hashing pool for every password and secret check.
 	hasher := opts.Hasher
 	if hasher == nil {
-		hasher = passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait})
+		hasher = passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait, OnBusy: obs.hashBusy()})
 	}
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
+	obs.clientThrottle(clients)
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
@@ -165,7 +178,8 @@ func New(opts Options) (*Flowd, error) {
 		}
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
-		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond})
+		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
+		Observer: obs.engine()})
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +193,7 @@ func New(opts Options) (*Flowd, error) {
 	var ed *editor.Handler
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
+		Observer: obs.ui(),
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
 			ed = mountEditor(s, mux)
 			return nil
@@ -187,6 +202,7 @@ func New(opts Options) (*Flowd, error) {
 		return nil, err
 	}
 	srv.Passwords().SetHasher(hasher)
+	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
 	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}, nil
 }

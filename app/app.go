@@ -55,6 +55,8 @@ type Config struct {
 	RunsPerFlow int
 	// SnapshotsPerSecond: see engine.Options (0: the engine's default).
 	SnapshotsPerSecond int
+	// Observer: see engine.Options (nil: nothing observed).
+	Observer engine.Observer
 }
 
 // App is flowd's flow service.
@@ -92,6 +94,7 @@ func New(cfg Config) (*App, error) {
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
 		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
+		Observer: cfg.Observer,
 	})
 	if err != nil {
 		return nil, err
