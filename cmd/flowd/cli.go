@@ -46,6 +46,8 @@ type cli struct {
 	// limits are serve's connection, timeout and body bounds (nil
 	// outside serve: the defaults of flowd.Options apply).
 	limits *serveLimits
+	// obs is serve's metrics listener and log format (nil outside serve).
+	obs *serveObs
 }
 
 var errSilent = errors.New("silent")
@@ -163,7 +165,7 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	}
 	return flowd.New(flowd.Options{Store: st, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
-		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait,
+		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait, Metrics: c.obs.registerer(),
 		// Behind a TLS-terminating proxy flowd itself speaks http, but an
 		// https issuer says browsers reach it over https.
 		SecureCookies: c.tlsCert != "" || strings.HasPrefix(strings.ToLower(issuer), "https://")})
@@ -213,10 +215,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.hashWait, "hash-wait", wait,
 		"how long a request waits for a hashing slot before 503 (env FLOWD_HASH_WAIT)")
 	c.limits = c.bindLimits(fs)
+	c.obs = c.bindObs(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := c.limits.check(); err != nil {
+		return err
+	}
+	if err := c.obs.check(); err != nil {
 		return err
 	}
 	if c.hashConcurrency < 1 || c.hashConcurrency > 256 {
@@ -225,7 +231,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if c.hashWait < time.Millisecond || c.hashWait > time.Minute {
 		return usageError{fmt.Errorf("--hash-wait %s: want 1ms to 1m", c.hashWait)}
 	}
-	log := c.logger()
+	log := c.obsLogger(c.obs)
 	// TLS files are checked before the data folder is created, so a typo
 	// leaves nothing behind.
 	if err := c.checkTLSFlags(); err != nil {
@@ -264,6 +270,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	defer ln.Close()
 	ln = c.limits.listener(ln)
+	mln, err := c.obs.listen()
+	if err != nil {
+		return err
+	}
+	if mln != nil {
+		defer mln.Close()
+	}
 	addr := ln.Addr().String()
 	base := c.scheme() + "://" + addr
 	if c.issuer == "" {
@@ -304,6 +317,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/\n", base)
 	} else {
 		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/ (set a password first: flowd admin password --data %s, reads it from stdin; or FLOWD_ADMIN_PASSWORD)\n", base, c.data)
+	}
+	if mln != nil {
+		c.obs.serveMetrics(ctx, mln, log)
+		fmt.Fprintf(c.stdout, "Metrics: http://%s/metrics\n", mln.Addr())
 	}
 	srv.RegisterOnShutdown(fd.CloseStreams)
 	errc := make(chan error, 1)
