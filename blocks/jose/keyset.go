@@ -94,6 +94,10 @@ type Rotation struct {
 type Keysets struct {
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// OnKeyEvent, if set, hears of every key lifecycle change this manager
+	// writes (see KeyEvent), after the write, with the ctx of the call
+	// that made it. It must not block for long.
+	OnKeyEvent func(ctx context.Context, ev KeyEvent)
 	// RSABits is the size of generated RSA keys (0: 3072).
 	RSABits int
 	// Log hears of retired keys a rotation had to evict early to stay
@@ -732,9 +736,14 @@ func (m *Keysets) mutate(ctx context.Context, name string, mode createMode, now 
 		return err
 	}
 	e := m.entry(name)
+	var before Keyset // for the events of this change; missing: all keys are new
+	if m.OnKeyEvent != nil {
+		before, _, _ = m.read(ctx, name)
+	}
 	changed, err := m.mutateLocked(ctx, e, mode, now, ch)
 	if changed {
 		m.notify(name)
+		m.keyEvents(ctx, name, before, now)
 	}
 	return err
 }
@@ -1179,6 +1188,7 @@ func (m *Keysets) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("jose: delete keyset %q: %w", name, err)
 	}
 	m.notify(name)
+	m.emit(ctx, KeyEvent{Kind: EventKeysetDeleted, Keyset: name})
 	return nil
 }
 

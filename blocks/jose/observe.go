@@ -181,3 +181,92 @@ func (e *ksEntry) build(ks Keyset, record [32]byte) (*ksView, error) {
 	e.uses = uses
 	return v, nil
 }
+
+// Key lifecycle event kinds (KeyEvent.Kind).
+const (
+	EventKeyGenerated  = "generated"
+	EventKeyActivated  = "activated"
+	EventKeyRetired    = "retired"
+	EventKeyRevoked    = "revoked"
+	EventKeyDeleted    = "deleted"
+	EventKeysetDeleted = "keyset_deleted"
+)
+
+// KeyEvent is one key lifecycle change: what happened to which key, and
+// why when the change itself says (a deletion past the deadline, or an
+// eviction at the key cap). No key material.
+type KeyEvent struct {
+	Kind   string
+	Keyset string
+	Kid    string // "" for EventKeysetDeleted
+	State  State  // the key's state after the change
+	Why    string
+}
+
+func (m *Keysets) emit(ctx context.Context, ev KeyEvent) {
+	if m.OnKeyEvent != nil {
+		m.OnKeyEvent(ctx, ev)
+	}
+}
+
+// keyEvents reports the difference between before (the keyset as read
+// before a change; empty when it did not exist) and the keyset now
+// cached. Another process writing in between would blur the difference
+// for this one change; each process reports its own writes.
+func (m *Keysets) keyEvents(ctx context.Context, name string, before Keyset, now time.Time) {
+	if m.OnKeyEvent == nil {
+		return
+	}
+	e := m.lookup(name)
+	if e == nil {
+		return
+	}
+	v := e.view.Load()
+	if v == nil {
+		return
+	}
+	old := make(map[string]Key, len(before.Keys))
+	for _, k := range before.Keys {
+		old[k.Kid] = k
+	}
+	seen := map[string]bool{}
+	for _, k := range v.info.Keys {
+		seen[k.Kid] = true
+		o, existed := old[k.Kid]
+		switch {
+		case !existed:
+			m.emit(ctx, KeyEvent{Kind: EventKeyGenerated, Keyset: name, Kid: k.Kid, State: k.State, Why: "new " + k.Alg + " key, " + string(k.State)})
+			if k.Revoked {
+				m.emit(ctx, KeyEvent{Kind: EventKeyRevoked, Keyset: name, Kid: k.Kid, State: k.State})
+			}
+			continue
+		case k.Revoked && !o.Revoked:
+			m.emit(ctx, KeyEvent{Kind: EventKeyRevoked, Keyset: name, Kid: k.Kid, State: k.State})
+		}
+		if k.State != o.State {
+			switch k.State {
+			case StateActive:
+				m.emit(ctx, KeyEvent{Kind: EventKeyActivated, Keyset: name, Kid: k.Kid, State: k.State, Why: "was " + string(o.State)})
+			case StateRetired:
+				why := "rotated out"
+				if !k.RetireAt.IsZero() {
+					why += ", published until " + k.RetireAt.UTC().Format(time.RFC3339)
+				}
+				m.emit(ctx, KeyEvent{Kind: EventKeyRetired, Keyset: name, Kid: k.Kid, State: k.State, Why: why})
+			}
+		}
+	}
+	for _, k := range before.Keys {
+		if seen[k.Kid] {
+			continue
+		}
+		why := "retire deadline passed"
+		switch {
+		case k.Revoked:
+			why = "revoked key removed"
+		case k.State != StateRetired || k.RetireAt.After(now):
+			why = "evicted before its deadline: keyset at its key cap"
+		}
+		m.emit(ctx, KeyEvent{Kind: EventKeyDeleted, Keyset: name, Kid: k.Kid, State: k.State, Why: why})
+	}
+}
