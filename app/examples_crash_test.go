@@ -75,11 +75,18 @@ func (s *crashStore) SetDeployed(ctx context.Context, id string, n int) error {
 	return s.Store.SetDeployed(ctx, id, n)
 }
 
-func (s *crashStore) AppendRuns(ctx context.Context, runs []store.RunRecord) error {
+func (s *crashStore) Deploy(ctx context.Context, r store.DeployRequest) (int, int64, error) {
+	if err := s.write(); err != nil {
+		return 0, 0, err
+	}
+	return s.Store.Deploy(ctx, r)
+}
+
+func (s *crashStore) CreateKV(ctx context.Context, ns, key string, val []byte) error {
 	if err := s.write(); err != nil {
 		return err
 	}
-	return s.Store.AppendRuns(ctx, runs)
+	return s.Store.CreateKV(ctx, ns, key, val)
 }
 
 func (s *crashStore) SetKV(ctx context.Context, ns, key string, val []byte) error {
@@ -127,7 +134,7 @@ func firstStart(t *testing.T, path string, examples fstest.MapFS, limit int) int
 	}
 	defer bolt.Close()
 	cs := &crashStore{Store: bolt, limit: limit}
-	a, err := app.New(app.Config{Store: cs, Registry: registry(), Examples: examples})
+	a, err := app.New(app.Config{Store: cs, Runs: bolt, Registry: registry(), Examples: examples})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +214,7 @@ func TestFirstStartCrashConverges(t *testing.T) {
 func shippedStart(t *testing.T, bolt store.Store, limit int, log *slog.Logger) (*flowd.Flowd, int) {
 	t.Helper()
 	cs := &crashStore{Store: bolt, limit: limit}
-	fd, err := flowd.New(flowd.Options{Store: cs, Issuer: "http://127.0.0.1:8080", Examples: examples.FS, Logger: log})
+	fd, err := flowd.New(flowd.Options{Store: cs, Runs: bolt.(store.Runs), Issuer: "http://127.0.0.1:8080", Examples: examples.FS, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

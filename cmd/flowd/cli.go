@@ -45,7 +45,9 @@ type cli struct {
 	hashWait        time.Duration
 	// limits are serve's connection, timeout and body bounds (nil
 	// outside serve: the defaults of flowd.Options apply).
-	limits *serveLimits
+	limits  *serveLimits
+	cluster clusterFlags // --store and its options (store.go)
+	runs    store.Runs   // this node's runs when the store keeps none
 	// obs is serve's metrics listener and log format (nil outside serve).
 	obs *serveObs
 }
@@ -81,6 +83,7 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	fs.StringVar(&c.issuer, "issuer", c.getenv("FLOWD_ISSUER"), "OAuth/OpenID issuer URL (default http:// + the listen address, https:// with TLS)")
 	fs.StringVar(&c.tlsCert, "tls-cert", c.getenv("FLOWD_TLS_CERT"), "serve HTTPS with this PEM certificate chain (needs --tls-key; reloaded when it changes)")
 	fs.StringVar(&c.tlsKey, "tls-key", c.getenv("FLOWD_TLS_KEY"), "PEM private key of --tls-cert")
+	c.storeFlags(fs)
 	return fs
 }
 
@@ -127,6 +130,9 @@ const (
 // openStore opens the data folder's database, creating folder, master key
 // and database on first use.
 func (c *cli) openStore(create bool) (*store.Bolt, bool, error) {
+	if c.cluster.url != "" {
+		return nil, false, errClusterCLI
+	}
 	if create {
 		if err := os.MkdirAll(c.data, 0o700); err != nil {
 			return nil, false, fmt.Errorf("create data folder: %w", err)
@@ -163,7 +169,7 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	if c.limits != nil {
 		maxBody, bodyTimeout = c.limits.maxBody, c.limits.read
 	}
-	return flowd.New(flowd.Options{Store: st, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
+	return flowd.New(flowd.Options{Store: st, Runs: c.runs, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
 		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait, Metrics: c.obs.registerer(),
 		// Behind a TLS-terminating proxy flowd itself speaks http, but an
@@ -250,14 +256,15 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		// Go's default cipher suites; the version floor drops TLS 1.0/1.1.
 		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cf.GetCertificate}
 	}
-	st, createdKey, err := c.openStore(true)
+	st, createdKey, err := c.openServeStore(ctx)
 	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
+		if errors.Is(err, store.ErrLocked) && c.cluster.url == "" {
 			return fmt.Errorf("%w: is another flowd serving %s?", err, c.data)
 		}
 		return err
 	}
 	defer st.Close()
+	c.runs = st.runs
 	if createdKey {
 		fmt.Fprintf(c.stdout, "Created master key %s (keep it: it decrypts the keys in %s)\n",
 			filepath.Join(c.data, "master.key"), dbFile)
@@ -282,8 +289,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if c.issuer == "" {
 		c.issuer = base
 	}
-	fd, err := c.newFlowd(st, log)
+	fd, err := c.newFlowd(st.Store, log)
 	if err != nil {
+		return err
+	}
+	if err := c.registerNode(ctx, st, base); err != nil {
 		return err
 	}
 	tok, err := fd.EnsureAdminToken(ctx)
@@ -437,6 +447,9 @@ func (c *cli) backend(ctx context.Context) (backend, error) {
 	// still picks the address, and without the file --addr and --tls-cert
 	// describe the server.
 	base, certFile, rerr := readAddrFile(filepath.Join(c.data, addrFile))
+	if rerr != nil && c.cluster.url != "" && c.getenv("FLOWD_ADDR") == "" {
+		return nil, fmt.Errorf("%w, and no node serves from %s (start flowd serve there, or set FLOWD_ADDR and FLOWD_ADMIN_TOKEN to a node's)", errClusterCLI, c.data)
+	}
 	if rerr != nil {
 		base, certFile = c.scheme()+"://"+c.addr, c.tlsCert
 	}
@@ -683,6 +696,7 @@ func (c *cli) export(ctx context.Context, args []string) error {
 // so it fits any CI pipeline.
 func (c *cli) validate(ctx context.Context, args []string) error {
 	fs := c.flags("validate")
+	strict := fs.Bool("strict", false, "exit 1 on lint warnings too")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -695,14 +709,23 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 	}
 	defer done()
 	failed := 0
+	// The files are linted together, so checks relate a token signed in
+	// one to the rotation of its keyset in another.
+	var flows []*engine.Flow
+	files := map[string]string{}
 	for _, name := range fs.Args() {
 		doc, err := readFlowFile(name)
 		if err == nil {
 			var f *engine.Flow
-			f, err = fd.App().Validate(ctx, doc)
+			f, err = engine.DecodeFlow(doc)
 			if err == nil {
-				fmt.Fprintf(c.stdout, "%s: ok (flow %q, %d nodes)\n", name, f.ID, len(f.Nodes))
-				continue
+				flows = append(flows, f)
+				files[f.ID] = name
+				err = fd.App().Runtime().Validate(ctx, f)
+				if err == nil {
+					fmt.Fprintf(c.stdout, "%s: ok (flow %q, %d nodes)\n", name, f.ID, len(f.Nodes))
+					continue
+				}
 			}
 		}
 		failed++
@@ -715,7 +738,11 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "%s: %v\n", name, err)
 		}
 	}
-	if failed > 0 {
+	warnings := fd.App().Registry().Lint(ctx, flows)
+	for _, w := range warnings {
+		fmt.Fprintf(c.stdout, "%s: warning: %v\n", files[w.Flow], w)
+	}
+	if failed > 0 || *strict && len(warnings) > 0 {
 		return errSilent
 	}
 	return nil

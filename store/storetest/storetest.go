@@ -1080,12 +1080,6 @@ func testInvalidIDs(t *testing.T, s store.Store) {
 			{"SetDeployed", func(ctx context.Context) error { return s.SetDeployed(ctx, id, 0) }},
 			{"ListVersions", func(ctx context.Context) error { _, err := s.ListVersions(ctx, id); return err }},
 			{"GetVersion", func(ctx context.Context) error { _, err := s.GetVersion(ctx, id, 1); return err }},
-			{"AppendRuns flow", func(ctx context.Context) error { return rs(t, s).AppendRuns(ctx, run(id, "r")) }},
-			{"AppendRuns id", func(ctx context.Context) error { return rs(t, s).AppendRuns(ctx, run("f", id)) }},
-			{"ListRuns", func(ctx context.Context) error { _, err := rs(t, s).ListRuns(ctx, id, 1); return err }},
-			{"GetRun flow", func(ctx context.Context) error { _, err := rs(t, s).GetRun(ctx, id, "r1"); return err }},
-			{"GetRun id", func(ctx context.Context) error { _, err := rs(t, s).GetRun(ctx, "f", id); return err }},
-			{"DeleteRuns", func(ctx context.Context) error { return rs(t, s).DeleteRuns(ctx, id) }},
 			{"GetKV ns", func(ctx context.Context) error { _, err := s.GetKV(ctx, id, "k"); return err }},
 			{"SetKV ns", func(ctx context.Context) error { return s.SetKV(ctx, id, "k", nil) }},
 			{"DeleteKV ns", func(ctx context.Context) error { return s.DeleteKV(ctx, id, "k") }},
@@ -1107,6 +1101,16 @@ func testInvalidIDs(t *testing.T, s store.Store) {
 			{"Lock", func(ctx context.Context) error { _, err := s.Lock(ctx, id); return err }},
 			{"TryLock", func(ctx context.Context) error { _, err := s.TryLock(ctx, id); return err }},
 			{"Register", func(ctx context.Context) error { return s.Register(ctx, store.NodeInfo{ID: id}) }},
+		}
+		if r, ok := s.(store.Runs); ok {
+			calls = append(calls, []call{
+				{"AppendRuns flow", func(ctx context.Context) error { return r.AppendRuns(ctx, run(id, "r")) }},
+				{"AppendRuns id", func(ctx context.Context) error { return r.AppendRuns(ctx, run("f", id)) }},
+				{"ListRuns", func(ctx context.Context) error { _, err := r.ListRuns(ctx, id, 1); return err }},
+				{"GetRun flow", func(ctx context.Context) error { _, err := r.GetRun(ctx, id, "r1"); return err }},
+				{"GetRun id", func(ctx context.Context) error { _, err := r.GetRun(ctx, "f", id); return err }},
+				{"DeleteRuns", func(ctx context.Context) error { return r.DeleteRuns(ctx, id) }},
+			}...)
 		}
 		// KV keys may be longer than ids, so only the other bad keys apply.
 		if b.name != "too long" {

@@ -1,0 +1,422 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/flowd/flowd/store"
+)
+
+// KV and secrets share one layout, <area>/<group>/<name> -> value; they
+// differ only in the value being sealed (area "secrets").
+
+func checkKV(ns, key string) error {
+	if err := store.CheckName("namespace", ns, store.MaxNameLen); err != nil {
+		return err
+	}
+	return store.CheckName("key", key, store.MaxKeyLen)
+}
+
+func checkSecret(kind, name string) error {
+	if err := store.CheckName("kind", kind, store.MaxNameLen); err != nil {
+		return err
+	}
+	return store.CheckName("name", name, store.MaxNameLen)
+}
+
+func checkValue(val []byte) error {
+	if len(val) > MaxValueBytes {
+		return fmt.Errorf("value is %d bytes, more than the etcd store's limit of %d: %w", len(val), MaxValueBytes, store.ErrInvalid)
+	}
+	return nil
+}
+
+// rec is one record as read: nil value when absent.
+type rec struct {
+	val    []byte
+	modRev int64
+	lease  int64
+}
+
+func (s *Store) getRec(ctx context.Context, key string) (rec, error) {
+	var resp *clientv3.GetResponse
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Get(ctx, key)
+		return err
+	})
+	if err != nil || len(resp.Kvs) == 0 {
+		return rec{}, err
+	}
+	kv := resp.Kvs[0]
+	return rec{val: append(make([]byte, 0, len(kv.Value)), kv.Value...), modRev: kv.ModRevision, lease: kv.Lease}, nil
+}
+
+func (s *Store) listNames(ctx context.Context, area, group string) ([]string, error) {
+	pfx := s.prefix(area, group)
+	var resp *clientv3.GetResponse
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		name, err := unesc(strings.TrimPrefix(string(kv.Key), pfx))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	// Escaping changes byte order ('%' sorts before '&'), so sort the names.
+	slices.Sort(out)
+	return out, nil
+}
+
+// GetKV returns the value of ns/key, or ErrNotFound.
+func (s *Store) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+	err := checkKV(ns, key)
+	var r rec
+	if err == nil {
+		r, err = s.getRec(ctx, s.key("kv", ns, key))
+	}
+	if err == nil && r.modRev == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return r.val, nil
+}
+
+// SetKV writes ns/key whatever was there. A nil val is stored empty.
+func (s *Store) SetKV(ctx context.Context, ns, key string, val []byte) error {
+	err := checkKV(ns, key)
+	if err == nil {
+		err = checkValue(val)
+	}
+	if err == nil {
+		err = s.retrying(ctx, func() (bool, error) {
+			ok, _, err := s.commit(ctx, nil, []clientv3.Op{clientv3.OpPut(s.key("kv", ns, key), string(val))}, nil)
+			return ok, err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: set kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return nil
+}
+
+// CreateKV writes ns/key only if it does not exist (ErrConflict if it does).
+func (s *Store) CreateKV(ctx context.Context, ns, key string, val []byte) error {
+	return s.createKV(ctx, ns, key, val, time.Time{})
+}
+
+// CreateKVUntil is CreateKV; the record is dropped some time after until.
+func (s *Store) CreateKVUntil(ctx context.Context, ns, key string, val []byte, until time.Time) error {
+	if until.IsZero() {
+		return fmt.Errorf("store: create kv %s/%s: zero expiry: %w", q(ns), q(key), store.ErrInvalid)
+	}
+	return s.createKV(ctx, ns, key, val, until)
+}
+
+func (s *Store) createKV(ctx context.Context, ns, key string, val []byte, until time.Time) error {
+	err := checkKV(ns, key)
+	if err == nil {
+		err = checkValue(val)
+	}
+	if err == nil {
+		k := s.key("kv", ns, key)
+		err = s.retrying(ctx, func() (bool, error) {
+			var opts []clientv3.OpOption
+			if !until.IsZero() {
+				lease, err := s.leases.until(ctx, until)
+				if err != nil {
+					return false, err
+				}
+				opts = append(opts, clientv3.WithLease(lease))
+			}
+			ok, _, err := s.commit(ctx,
+				[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), "=", 0)},
+				[]clientv3.Op{clientv3.OpPut(k, string(val), opts...)}, nil)
+			if err == nil && !ok {
+				return false, fmt.Errorf("key exists: %w", store.ErrConflict)
+			}
+			return ok, err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: create kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return nil
+}
+
+// DeleteKV removes ns/key; ErrNotFound if it is not there.
+func (s *Store) DeleteKV(ctx context.Context, ns, key string) error {
+	err := checkKV(ns, key)
+	if err == nil {
+		err = s.deleteRec(ctx, s.key("kv", ns, key))
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return nil
+}
+
+func (s *Store) deleteRec(ctx context.Context, k string) error {
+	return s.retrying(ctx, func() (bool, error) {
+		ok, _, err := s.commit(ctx,
+			[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), ">", 0)},
+			[]clientv3.Op{clientv3.OpDelete(k)}, nil)
+		if err == nil && !ok {
+			return false, store.ErrNotFound
+		}
+		return ok, err
+	})
+}
+
+// ListKV returns the keys of ns in byte order; an unknown ns is empty.
+func (s *Store) ListKV(ctx context.Context, ns string) ([]string, error) {
+	err := store.CheckName("namespace", ns, store.MaxNameLen)
+	var keys []string
+	if err == nil {
+		keys, err = s.listNames(ctx, "kv", ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list kv %s: %w", q(ns), err)
+	}
+	return keys, nil
+}
+
+// UpdateKV reads, changes and writes ns/key atomically. fn may run more
+// than once (store.KV's update contract): each conflict runs it again on
+// the value that won.
+func (s *Store) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
+	err := checkKV(ns, key)
+	if err == nil {
+		err = s.update(ctx, s.key("kv", ns, key), time.Time{}, fn, nil)
+	}
+	if err != nil && !errors.Is(err, errFn) {
+		return fmt.Errorf("store: update kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return unwrapFn(err)
+}
+
+// UpdateKVUntil is UpdateKV; the written record is dropped some time after
+// until (through a lease shared by every record expiring in that minute).
+func (s *Store) UpdateKVUntil(ctx context.Context, ns, key string, until time.Time, fn func(old []byte) ([]byte, error)) error {
+	err := checkKV(ns, key)
+	if err == nil && until.IsZero() {
+		err = fmt.Errorf("zero expiry: %w", store.ErrInvalid)
+	}
+	if err == nil {
+		err = s.update(ctx, s.key("kv", ns, key), until, fn, nil)
+	}
+	if err != nil && !errors.Is(err, errFn) {
+		return fmt.Errorf("store: update kv %s/%s: %w", q(ns), q(key), err)
+	}
+	return unwrapFn(err)
+}
+
+// fnError carries an update function's error through the retry loop so
+// it can be returned as is, unwrapped.
+type fnError struct{ err error }
+
+func (e *fnError) Error() string { return e.err.Error() }
+func (e *fnError) Is(target error) bool {
+	return target == errFn
+}
+
+var errFn = errors.New("update function failed")
+
+func unwrapFn(err error) error {
+	var fe *fnError
+	if errors.As(err, &fe) {
+		return fe.err
+	}
+	return err
+}
+
+// codec seals and opens values for secrets; nil for plain KV.
+type codec struct {
+	seal func(plain []byte) []byte
+	open func(sealed []byte) ([]byte, error)
+}
+
+// update is the optimistic read-modify-write of one key: read it, run fn,
+// then commit If ModRevision(key) == read. A result equal to the old value
+// is checked with a read-only transaction, which writes nothing.
+func (s *Store) update(ctx context.Context, k string, until time.Time, fn func(old []byte) ([]byte, error), c *codec) error {
+	if fn == nil {
+		return fmt.Errorf("nil update function: %w", store.ErrInvalid)
+	}
+	return s.retrying(ctx, func() (bool, error) {
+		r, err := s.getRec(ctx, k)
+		if err != nil {
+			return false, err
+		}
+		var old []byte
+		if r.modRev != 0 {
+			old = r.val
+			if c != nil {
+				if old, err = c.open(r.val); err != nil {
+					return false, err
+				}
+			}
+		}
+		var prev []byte
+		if old != nil {
+			prev = append(make([]byte, 0, len(old)), old...) // fn owns old
+		}
+		val, err := fn(old)
+		if err != nil {
+			return false, &fnError{err}
+		}
+		if err := checkValue(val); err != nil {
+			return false, err
+		}
+		cmp := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", r.modRev)}
+		if until.IsZero() && (val == nil) == (prev == nil) && bytes.Equal(val, prev) {
+			return s.validate(ctx, cmp)
+		}
+		var op clientv3.Op
+		switch {
+		case val == nil && r.modRev == 0:
+			return s.validate(ctx, cmp)
+		case val == nil:
+			op = clientv3.OpDelete(k)
+		default:
+			stored := val
+			if c != nil {
+				stored = c.seal(val)
+			}
+			var opts []clientv3.OpOption
+			switch {
+			case !until.IsZero():
+				lease, err := s.leases.until(ctx, until)
+				if err != nil {
+					return false, err
+				}
+				opts = append(opts, clientv3.WithLease(lease))
+			case r.lease != 0:
+				// Keep the expiry an UpdateKVUntil or CreateKVUntil set.
+				opts = append(opts, clientv3.WithIgnoreLease())
+			}
+			op = clientv3.OpPut(k, string(stored), opts...)
+		}
+		ok, _, err := s.commit(ctx, cmp, []clientv3.Op{op}, nil)
+		return ok, err
+	})
+}
+
+// validate checks that cmps (and the context's fence) still hold, writing
+// nothing: an update that changes nothing is still ordered after the read
+// it was computed from.
+func (s *Store) validate(ctx context.Context, cmps []clientv3.Cmp) (bool, error) {
+	f, err := s.fenceOf(ctx)
+	if err != nil {
+		return false, err
+	}
+	var els []clientv3.Op
+	if f != nil {
+		cmps = append(cmps[:len(cmps):len(cmps)], clientv3.Compare(clientv3.CreateRevision(f.key), "=", f.rev))
+		els = []clientv3.Op{clientv3.OpGet(f.key)}
+	}
+	var resp *clientv3.TxnResponse
+	err = s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Txn(ctx).If(cmps...).Else(els...).Commit()
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if !resp.Succeeded && f != nil && fenceLost(resp, f) {
+		return false, fmt.Errorf("role %s: %w", q(f.role), store.ErrFenced)
+	}
+	return resp.Succeeded, nil
+}
+
+// GetSecret returns the decrypted value of kind/name, or ErrNotFound.
+func (s *Store) GetSecret(ctx context.Context, kind, name string) ([]byte, error) {
+	err := checkSecret(kind, name)
+	var r rec
+	if err == nil {
+		r, err = s.getRec(ctx, s.key("secrets", kind, name))
+	}
+	if err == nil && r.modRev == 0 {
+		err = store.ErrNotFound
+	}
+	var plain []byte
+	if err == nil {
+		plain, err = s.secretCodec(kind, name).open(r.val)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get secret %s/%s: %w", q(kind), q(name), err)
+	}
+	return plain, nil
+}
+
+func (s *Store) secretCodec(kind, name string) *codec {
+	return &codec{
+		seal: func(plain []byte) []byte { return s.sealer.Seal(plain, kind, name) },
+		open: func(sealed []byte) ([]byte, error) { return s.sealer.Open(sealed, kind, name) },
+	}
+}
+
+// sealOverhead is what sealing adds: format byte, nonce, tag.
+const sealOverhead = 1 + 12 + 16
+
+// UpdateSecret reads, changes and writes kind/name atomically, with
+// UpdateKV's rules and update contract.
+func (s *Store) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
+	err := checkSecret(kind, name)
+	if err == nil && fn != nil {
+		limited := func(old []byte) ([]byte, error) {
+			val, err := fn(old)
+			if err == nil && len(val)+sealOverhead > MaxValueBytes {
+				return nil, fmt.Errorf("secret is %d bytes, more than the etcd store's limit of %d: %w", len(val), MaxValueBytes-sealOverhead, store.ErrInvalid)
+			}
+			return val, err
+		}
+		err = s.update(ctx, s.key("secrets", kind, name), time.Time{}, limited, s.secretCodec(kind, name))
+	} else if err == nil {
+		err = fmt.Errorf("nil update function: %w", store.ErrInvalid)
+	}
+	if err != nil && !errors.Is(err, errFn) {
+		return fmt.Errorf("store: update secret %s/%s: %w", q(kind), q(name), err)
+	}
+	return unwrapFn(err)
+}
+
+// DeleteSecret removes kind/name; ErrNotFound if it is not there.
+func (s *Store) DeleteSecret(ctx context.Context, kind, name string) error {
+	err := checkSecret(kind, name)
+	if err == nil {
+		err = s.deleteRec(ctx, s.key("secrets", kind, name))
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete secret %s/%s: %w", q(kind), q(name), err)
+	}
+	return nil
+}
+
+// ListSecrets returns the names of a kind in byte order; values stay sealed.
+func (s *Store) ListSecrets(ctx context.Context, kind string) ([]string, error) {
+	err := store.CheckName("kind", kind, store.MaxNameLen)
+	var names []string
+	if err == nil {
+		names, err = s.listNames(ctx, "secrets", kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list secrets %s: %w", q(kind), err)
+	}
+	return names, nil
+}
