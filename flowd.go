@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/audit"
 	"github.com/flowd/flowd/blocks/core"
 	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/blocks/jose"
@@ -106,6 +107,11 @@ type Options struct {
 	// Hasher, if set, is the hashing pool to use instead of one sized by
 	// HashConcurrency and HashWait: a host shares its own with flowd.
 	Hasher *passhash.Hasher
+	// AuditMaxAge and AuditMaxEvents bound the audit log (package audit;
+	// defaults 90 days and 100000 events): older events, then the oldest
+	// past the count, are pruned as new ones are written.
+	AuditMaxAge    time.Duration
+	AuditMaxEvents int
 	// Metrics, if set, is where flowd registers its Prometheus metrics
 	// (package metrics: runs, block errors, token verdicts by reason,
 	// JWKS answers, grants, sign-ins, throttle trips, requests by route,
@@ -127,6 +133,7 @@ type Flowd struct {
 	tokens  *app.Tokens
 	ui      *ui.Server
 	editor  *editor.Handler
+	obs     *observability
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -167,7 +174,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
-	obs.clientThrottle(clients)
+	obs.clientThrottle(clients, opts.Clock)
 	if opts.Clock != nil {
 		clients.SetClock(opts.Clock)
 	}
@@ -209,7 +216,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
-		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine()})
+		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Audit: obs.flowEvent})
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +227,7 @@ func New(opts Options) (*Flowd, error) {
 	api.RegisterClients(h, clients)
 	api.RegisterKeysets(h, keysets)
 	api.RegisterUsers(h, users)
+	api.RegisterAudit(h, obs.audit)
 	var ed *editor.Handler
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
@@ -234,7 +242,7 @@ func New(opts Options) (*Flowd, error) {
 	srv.Passwords().SetHasher(hasher)
 	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}, nil
+	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs}, nil
 }
 
 // mountEditor adds the flow editor's routes behind the UI's login and CSRF
@@ -343,6 +351,9 @@ func (p routePatterns) Patterns() []string {
 	}
 	return out
 }
+
+// Audit returns the audit log (key lifecycle and admin changes).
+func (f *Flowd) Audit() *audit.Log { return f.obs.audit }
 
 // Scheduler returns the cron scheduler (list, pause, resume, run now).
 func (f *Flowd) Scheduler() *schedule.Scheduler { return f.sched }

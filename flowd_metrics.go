@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/flowd/flowd/audit"
 	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
@@ -17,12 +18,15 @@ import (
 // not set) and hands each part its hook. Every method is nil-safe, so New
 // wires the parts the same way with or without metrics.
 type observability struct {
-	m   *metrics.Metrics
-	srv *ui.Server // set once built; read by the scrape-time collector
+	m     *metrics.Metrics
+	audit *audit.Log
+	srv   *ui.Server // set once built; read by the scrape-time collector
 }
 
 func newObservability(opts Options, keysets *jose.Keysets) (*observability, error) {
-	o := &observability{}
+	o := &observability{audit: audit.New(opts.Store, audit.Options{MaxAge: opts.AuditMaxAge, MaxEvents: opts.AuditMaxEvents,
+		Logger: opts.Logger, Now: opts.Clock})}
+	keysets.OnKeyEvent = o.keyEvent
 	if opts.Metrics == nil {
 		return o, nil
 	}
@@ -50,9 +54,49 @@ func (o *observability) engine() engine.Observer {
 
 func (o *observability) ui() ui.Observer {
 	if o.m == nil {
-		return nil
+		return o.audit
 	}
-	return o.m
+	return uiObservers{o.m, o.audit}
+}
+
+type uiObservers []ui.Observer
+
+func (u uiObservers) AdminSignIn(result string) {
+	for _, o := range u {
+		o.AdminSignIn(result)
+	}
+}
+
+var keyEventTypes = map[string]string{
+	jose.EventKeyGenerated: audit.KeyGenerated, jose.EventKeyActivated: audit.KeyActivated,
+	jose.EventKeyRetired: audit.KeyRetired, jose.EventKeyRevoked: audit.KeyRevoked,
+	jose.EventKeyDeleted: audit.KeyDeleted, jose.EventKeysetDeleted: audit.KeysetDeleted,
+}
+
+// keyEvent records a key lifecycle change, with the actor of the call
+// that made it (a flow node, the admin UI, an API token).
+func (o *observability) keyEvent(ctx context.Context, ev jose.KeyEvent) {
+	subject := ev.Keyset
+	if ev.Kid != "" {
+		subject += "/" + ev.Kid
+	}
+	o.record(ctx, audit.Event{Type: keyEventTypes[ev.Kind], Subject: subject, Actor: engine.ActorFrom(ctx), Why: ev.Why})
+}
+
+// flowEvent is app.Config.Audit.
+func (o *observability) flowEvent(ctx context.Context, typ, subject, why string) {
+	o.record(ctx, audit.Event{Type: typ, Subject: subject, Actor: engine.ActorFrom(ctx), Why: why})
+}
+
+// record writes an event even when the caller's context is ending (the
+// change it reports was made), and logs a failure rather than failing the
+// change.
+func (o *observability) record(ctx context.Context, e audit.Event) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := o.audit.Record(ctx, e); err != nil {
+		o.audit.Logger().Warn("audit: record failed", "type", e.Type, "subject", e.Subject, "err", err)
+	}
 }
 
 func (o *observability) unmatched() httpblock.RequestObserver {
@@ -78,10 +122,15 @@ func (o *observability) hashBusy() func() {
 
 // clientThrottle gives the client registry a throttle like its default
 // one that also counts its trips.
-func (o *observability) clientThrottle(c *oauth.Clients) {
-	if o.m == nil {
-		return
+func (o *observability) clientThrottle(c *oauth.Clients, now func() time.Time) {
+	trip := func() { o.audit.Trip("oauth_client") }
+	if o.m != nil {
+		count := o.m.ThrottleTrip("oauth_client")
+		trip = func() {
+			count()
+			o.audit.Trip("oauth_client")
+		}
 	}
 	c.SetThrottle(passhash.NewThrottle(passhash.ThrottleOptions{Free: oauth.ThrottleFree, Base: oauth.ThrottleBase,
-		Max: oauth.ThrottleMax, Size: oauth.ThrottleSize, OnRefuse: o.m.ThrottleTrip("oauth_client")}))
+		Max: oauth.ThrottleMax, Size: oauth.ThrottleSize, Now: now, OnRefuse: trip}))
 }

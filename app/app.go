@@ -59,6 +59,9 @@ type Config struct {
 	SnapshotsPerSecond int
 	// Observer: see engine.Options (nil: nothing observed).
 	Observer engine.Observer
+	// Audit, if set, hears of every flow change: saved, deployed,
+	// undeployed, restored, deleted (see audit.go).
+	Audit func(ctx context.Context, typ, subject, why string)
 }
 
 // App is flowd's flow service.
@@ -293,6 +296,7 @@ func (a *App) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) (
 	if err != nil {
 		return store.FlowRecord{}, fmt.Errorf("save flow %q: %w", id, err)
 	}
+	a.audit(ctx, auditFlowSaved, id, fmt.Sprintf("revision %d", rec.Rev))
 	return rec, nil
 }
 
@@ -338,6 +342,7 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 		return err
 	}
 	a.rt.Forget(id)
+	a.audit(ctx, auditFlowDeleted, id, "")
 	return nil
 }
 
@@ -373,6 +378,7 @@ func (a *App) deploy(ctx context.Context, id, note string) (store.Version, error
 		}
 		return store.Version{}, err
 	}
+	a.audit(ctx, auditFlowDeployed, id, fmt.Sprintf("version %d (%s)", v.N, note))
 	return v, nil
 }
 
@@ -389,6 +395,7 @@ func (a *App) Undeploy(ctx context.Context, id string) error {
 	if err := a.rt.Undeploy(ctx, id); err != nil && !errors.Is(err, engine.ErrNotDeployed) {
 		return err
 	}
+	a.audit(ctx, auditFlowUndeployed, id, "")
 	return nil
 }
 
@@ -424,6 +431,7 @@ func (a *App) Restore(ctx context.Context, id string, n int) (store.FlowRecord, 
 	if err != nil {
 		return store.FlowRecord{}, nil, fmt.Errorf("restore %q v%d: %w", id, n, err)
 	}
+	a.audit(ctx, auditFlowRestored, id, fmt.Sprintf("from version %d", n))
 	if rec.Deployed == 0 {
 		return rec, nil, nil
 	}

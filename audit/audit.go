@@ -155,6 +155,9 @@ func checkField(name, v string) error {
 	return nil
 }
 
+// Logger is the log's logger.
+func (l *Log) Logger() *slog.Logger { return l.o.Logger }
+
 // Record appends e (its ID and Time are set here) and logs it. Every few
 // writes it prunes events past the retention bounds.
 func (l *Log) Record(ctx context.Context, e Event) error {
@@ -291,35 +294,16 @@ func keyTime(k string) (time.Time, bool) {
 	return time.Unix(0, int64(n)), true
 }
 
-// --- context-carried actor ---------------------------------------------------
-
-type actorKey struct{}
-
-// WithActor returns ctx naming who acts in the calls made with it.
-func WithActor(ctx context.Context, actor string) context.Context {
-	return context.WithValue(ctx, actorKey{}, actor)
-}
-
-// ActorFrom is the actor of ctx, "system" when none was named.
-func ActorFrom(ctx context.Context) string {
-	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
-		return a
-	}
-	return "system"
-}
-
 // --- hooks for the observers ---------------------------------------------------
 
-// RecordAsync records e without making the caller wait for the store; a
-// failure is logged. For events raised on request paths (sign-ins).
-func (l *Log) RecordAsync(e Event) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := l.Record(ctx, e); err != nil {
-			l.o.Logger.Warn("audit: record failed", "type", e.Type, "err", err)
-		}
-	}()
+// RecordNow records e for a hook that has no context (sign-ins, throttle
+// trips); a failure is logged.
+func (l *Log) RecordNow(e Event) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.Record(ctx, e); err != nil {
+		l.o.Logger.Warn("audit: record failed", "type", e.Type, "err", err)
+	}
 }
 
 // AdminSignIn implements ui.Observer: successes and failures are events
@@ -327,9 +311,9 @@ func (l *Log) RecordAsync(e Event) {
 func (l *Log) AdminSignIn(result string) {
 	switch result {
 	case "ok":
-		l.RecordAsync(Event{Type: AdminSignIn, Subject: "admin", Actor: "admin-ui"})
+		l.RecordNow(Event{Type: AdminSignIn, Subject: "admin", Actor: "admin-ui"})
 	case "wrong_password":
-		l.RecordAsync(Event{Type: AdminSignInFailed, Subject: "admin", Actor: "admin-ui", Why: "wrong password"})
+		l.RecordNow(Event{Type: AdminSignInFailed, Subject: "admin", Actor: "admin-ui", Why: "wrong password"})
 	case "throttled":
 		l.Trip("admin_sign_in")
 	}
@@ -348,5 +332,5 @@ func (l *Log) Trip(throttle string) {
 	}
 	l.lastTrips[throttle] = now
 	l.tmu.Unlock()
-	l.RecordAsync(Event{Type: ThrottleTrip, Subject: throttle, Actor: "system", Why: "failed attempts past the free limit"})
+	l.RecordNow(Event{Type: ThrottleTrip, Subject: throttle, Actor: "system", Why: "failed attempts past the free limit"})
 }

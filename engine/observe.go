@@ -1,6 +1,9 @@
 package engine
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Observer is the seam between the runtime (and the blocks) and whatever
 // counts what they do: a Prometheus registry, a test's fake, nothing.
@@ -56,3 +59,20 @@ type NopCounter struct{}
 func (NopCounter) Inc() {}
 
 var _ Observer = NopObserver{}
+
+type actorKey struct{}
+
+// WithActor returns ctx naming who acts through the calls made with it:
+// "admin-ui", "api-token", "flow <flow>/<node>". The audit log records it
+// with the changes those calls make (keys, flows).
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorFrom is the actor of ctx, "system" when none was named.
+func ActorFrom(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "system"
+}

@@ -270,3 +270,13 @@ func (m *Keysets) keyEvents(ctx context.Context, name string, before Keyset, now
 		m.emit(ctx, KeyEvent{Kind: EventKeyDeleted, Keyset: name, Kid: k.Kid, State: k.State, Why: why})
 	}
 }
+
+// actingNode names the flow node as the actor of the key changes a block
+// makes (OnKeyEvent, the audit log). Only the key-changing blocks call it:
+// they are rare, so the context allocation does not matter.
+func actingNode(ctx context.Context, x *engine.Exec) context.Context {
+	if x == nil || x.FlowID == "" {
+		return ctx
+	}
+	return engine.WithActor(ctx, "flow "+x.FlowID+"/"+x.NodeID)
+}
