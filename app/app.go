@@ -312,9 +312,11 @@ func (a *App) Import(ctx context.Context, doc []byte, deploy bool) (FlowInfo, er
 			return FlowInfo{}, err
 		}
 	}
-	if _, err := a.st.PutFlow(ctx, f.ID, canon, store.AnyRev); err != nil {
+	rec, err := a.st.PutFlow(ctx, f.ID, canon, store.AnyRev)
+	if err != nil {
 		return FlowInfo{}, fmt.Errorf("import flow %q: %w", f.ID, err)
 	}
+	a.audit(ctx, auditFlowSaved, f.ID, fmt.Sprintf("imported, revision %d", rec.Rev))
 	if deploy {
 		if _, err := a.Deploy(ctx, f.ID); err != nil {
 			return FlowInfo{}, err
