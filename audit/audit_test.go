@@ -54,7 +54,6 @@ func (k *memKV) ListKV(_ context.Context, ns string) ([]string, error) {
 	return out, nil
 }
 
-
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
@@ -88,7 +87,6 @@ func TestRecordRefusesSecretsAndUnknownTypes(t *testing.T) {
 		})
 	}
 }
-
 
 // TestRetention: pruning keeps at most MaxEvents and nothing older than
 // MaxAge, dropping the oldest; listing pages newest first.
