@@ -175,6 +175,7 @@ func New(opts Options) (*Flowd, error) {
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
 	obs.clientThrottle(clients, opts.Clock)
+	clients.OnChange = obs.changed(audit.ClientAdded, audit.ClientRemoved)
 	if opts.Clock != nil {
 		clients.SetClock(opts.Clock)
 	}
@@ -183,11 +184,12 @@ func New(opts Options) (*Flowd, error) {
 	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
+	users.OnChange = obs.changed(audit.UserAdded, audit.UserRemoved)
 	if opts.Clock != nil {
 		users.SetClock(opts.Clock)
 	}
 	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
-		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
+		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger, OnGrantRevoked: obs.grantRevoked}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
 	}
 	// Lint checks of the standard blocks (warnings, never deploy errors).
@@ -221,6 +223,7 @@ func New(opts Options) (*Flowd, error) {
 		return nil, err
 	}
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
+	tokens.OnChange = obs.adminChange(audit.AdminTokenChanged, "admin-token")
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)
@@ -240,6 +243,7 @@ func New(opts Options) (*Flowd, error) {
 		return nil, err
 	}
 	srv.Passwords().SetHasher(hasher)
+	srv.Passwords().OnChange = obs.adminChange(audit.AdminPasswordSet, "admin")
 	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
 	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs}, nil

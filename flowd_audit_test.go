@@ -99,6 +99,16 @@ func TestAuditLogFromRealActions(t *testing.T) {
 	if w := e.do("POST", "/admin/api/flows/hello/deploy", admin, ``); w.Code != 200 {
 		t.Fatalf("deploy: %d %s", w.Code, w.Body)
 	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/admin/api/clients", `{"id": "billing", "scopes": ["read"]}`},
+		{"DELETE", "/admin/api/clients/billing", ``},
+		{"POST", "/admin/api/users", `{"username": "alice", "password": "a long enough password 1"}`},
+		{"DELETE", "/admin/api/users/alice", ``},
+	} {
+		if w := e.do(c.method, c.path, admin, c.body); w.Code >= 300 {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, w.Code, w.Body)
+		}
+	}
 	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	if w := e.do("POST", "/admin/login", form, url.Values{"password": {"nope"}}.Encode()); w.Code != 401 {
 		t.Fatalf("bad sign-in: %d", w.Code)
@@ -129,6 +139,10 @@ func TestAuditLogFromRealActions(t *testing.T) {
 		"key.revoked | main/" + active[0].Kid + " | api-token | ",
 		"flow.undeployed | hello | api-token | ",
 		"flow.deployed | hello | api-token | " + deployedWhy(all),
+		"client.added | billing | api-token | ",
+		"client.removed | billing | api-token | ",
+		"user.added | alice | api-token | ",
+		"user.removed | alice | api-token | ",
 		"admin.sign_in_failed | admin | admin-ui | wrong password",
 		"admin.sign_in | admin | admin-ui | ",
 	}
@@ -159,7 +173,7 @@ func TestAuditLogFromRealActions(t *testing.T) {
 	}
 	// No event holds a token or the password.
 	raw := e.do("GET", "/admin/api/audit?limit=1000", admin, "").Body.String()
-	for _, secret := range []string{"correct horse", "nope", "test-admin-token", "eyJ"} {
+	for _, secret := range []string{"correct horse", "nope", "test-admin-token", "eyJ", "long enough password"} {
 		if strings.Contains(raw, secret) {
 			t.Errorf("the audit log holds %q", secret)
 		}

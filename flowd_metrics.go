@@ -134,3 +134,31 @@ func (o *observability) clientThrottle(c *oauth.Clients, now func() time.Time) {
 	c.SetThrottle(passhash.NewThrottle(passhash.ThrottleOptions{Free: oauth.ThrottleFree, Base: oauth.ThrottleBase,
 		Max: oauth.ThrottleMax, Size: oauth.ThrottleSize, Now: now, OnRefuse: trip}))
 }
+
+// changed is the OnChange hook of a registry (clients, users): "added"
+// and "removed" become the two event types.
+func (o *observability) changed(added, removed string) func(ctx context.Context, what, id string) {
+	return func(ctx context.Context, what, id string) {
+		typ := added
+		if what == "removed" {
+			typ = removed
+		}
+		o.record(ctx, audit.Event{Type: typ, Subject: id, Actor: engine.ActorFrom(ctx)})
+	}
+}
+
+// adminChange is the OnChange hook of the admin password and API token.
+func (o *observability) adminChange(typ, subject string) func(ctx context.Context) {
+	return func(ctx context.Context) {
+		o.record(ctx, audit.Event{Type: typ, Subject: subject, Actor: engine.ActorFrom(ctx)})
+	}
+}
+
+// grantRevoked is oidc.Options.OnGrantRevoked: a refresh token used twice
+// is its own event type; every revocation is a grant.revoked.
+func (o *observability) grantRevoked(ctx context.Context, clientID, reason string) {
+	if reason == "refresh_token_reused" {
+		o.record(ctx, audit.Event{Type: audit.RefreshTokenReused, Subject: clientID, Actor: "system", Why: "a refresh token was used twice"})
+	}
+	o.record(ctx, audit.Event{Type: audit.GrantRevoked, Subject: clientID, Actor: "system", Why: reason})
+}

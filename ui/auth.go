@@ -49,10 +49,13 @@ var ErrNoPassword = errors.New("no admin password is set")
 // and hashing it would cost 19 MiB at every start. It is kept as an HMAC
 // under a process-local key and compared in constant time.
 type Passwords struct {
-	kv     store.KV
-	hasher *passhash.Hasher
-	fixed  []byte // HMAC of the fixed password, nil when none
-	key    [32]byte
+	// OnChange, if set, hears of a new admin password (never the
+	// password itself), after it is stored (the audit log).
+	OnChange func(ctx context.Context)
+	kv       store.KV
+	hasher   *passhash.Hasher
+	fixed    []byte // HMAC of the fixed password, nil when none
+	key      [32]byte
 }
 
 // NewPasswords returns the password store; fixed, if set, is the only
@@ -99,6 +102,9 @@ func (p *Passwords) Set(ctx context.Context, pw string) error {
 	}
 	if err := p.kv.SetKV(ctx, nsUI, keyPassword, []byte(hash)); err != nil {
 		return fmt.Errorf("store admin password: %w", err)
+	}
+	if p.OnChange != nil {
+		p.OnChange(ctx)
 	}
 	return nil
 }

@@ -102,6 +102,10 @@ type Options struct {
 	// cookie Secure with the __Host- prefix.
 	Issuer string
 	Logger *slog.Logger
+	// OnGrantRevoked, if set, hears of a grant revoked because a refresh
+	// token was used twice or an authorization code replayed (the audit
+	// log): the client id and the reason, never a token.
+	OnGrantRevoked func(ctx context.Context, clientID, reason string)
 }
 
 // provider is what every factory gets.
@@ -111,8 +115,16 @@ type provider struct {
 	secure bool // cookies: Secure + __Host- prefix
 	signer *jose.Signer
 	log    *slog.Logger
+	// onRevoked is Options.OnGrantRevoked.
+	onRevoked func(ctx context.Context, clientID, reason string)
 
 	keyCache keyCache
+}
+
+func (p *provider) grantRevoked(ctx context.Context, clientID, reason string) {
+	if p.onRevoked != nil {
+		p.onRevoked(ctx, clientID, reason)
+	}
 }
 
 // Register adds the oidc blocks to reg.
@@ -120,7 +132,8 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 	if reg == nil || d.State == nil || d.Secrets == nil || d.Clients == nil || d.Users == nil || d.Keysets == nil {
 		return errors.New("oidc: Register needs a registry, a state store, a secret store, clients, users and keysets")
 	}
-	p := &provider{Deps: d, issuer: strings.TrimSuffix(opts.Issuer, "/"), signer: jose.NewSigner(d.Keysets), log: opts.Logger}
+	p := &provider{Deps: d, issuer: strings.TrimSuffix(opts.Issuer, "/"), signer: jose.NewSigner(d.Keysets), log: opts.Logger,
+		onRevoked: opts.OnGrantRevoked}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
