@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -306,6 +307,28 @@ func TestMetricsFromRealRequests(t *testing.T) {
 				}
 			}
 		}
+	}
+
+	// Per-key traffic: the keysets API and page show the retired key's
+	// two verifications in the last hour.
+	var ksAnswer struct {
+		Usage []jose.KeyUsage `json:"usage"`
+	}
+	kw := e.do("GET", "/admin/api/keysets/main", admin, "")
+	if err := json.Unmarshal(kw.Body.Bytes(), &ksAnswer); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ksAnswer.Usage, func(u jose.KeyUsage) bool { return u.Kid == k1.Kid })
+	if i < 0 || ksAnswer.Usage[i].Verified != 2 || ksAnswer.Usage[i].LastHour != 2 || ksAnswer.Usage[i].State != jose.StateRetired ||
+		time.Since(ksAnswer.Usage[i].LastVerified) > time.Minute {
+		t.Errorf("keysets API usage %+v, want the retired key %s at 2", ksAnswer.Usage, k1.Kid)
+	}
+	good2 := url.Values{"password": {"correct horse battery"}}.Encode()
+	lw := e.do("POST", "/admin/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, good2)
+	page := e.do("GET", "/admin/keysets", map[string]string{"Cookie": lw.Header().Get("Set-Cookie")}, "")
+	row := regexp.MustCompile(`data-kid="` + regexp.QuoteMeta(k1.Kid) + `"[\s\S]*?data-testid="key-verified">(\d+)`).FindStringSubmatch(page.Body.String())
+	if page.Code != 200 || row == nil || row[1] != "2" {
+		t.Errorf("keysets page: %d, verified cell %v", page.Code, row)
 	}
 
 	// Revoke the old key: its token is now refused with unknown_kid, and

@@ -3,6 +3,8 @@ package ui
 import (
 	"context"
 	"time"
+
+	"github.com/flowd/flowd/blocks/jose"
 )
 
 // Observer receives the admin UI's security events: a metrics backend or
@@ -55,4 +57,18 @@ func (s *Server) NextRotations(ctx context.Context) (map[string]time.Time, error
 		}
 	}
 	return out, nil
+}
+
+// keyUsage is the per-key use of a keyset's verification keys by kid;
+// empty when it cannot be read (the page then shows zeros).
+func (s *Server) keyUsage(ctx context.Context, keyset string) map[string]jose.KeyUsage {
+	out := map[string]jose.KeyUsage{}
+	usage, err := s.d.Keysets.Usage(ctx, keyset)
+	if err != nil {
+		return out
+	}
+	for _, u := range usage {
+		out[u.Kid] = u
+	}
+	return out
 }
