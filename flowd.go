@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -119,6 +120,12 @@ type Options struct {
 	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
 	// process collectors are the host's to add (metrics.RegisterRuntime).
 	Metrics prometheus.Registerer
+	// NodeID names this node among those sharing the store (the node
+	// registry, schedule claims). Default: a random "node-<hex>".
+	NodeID string
+	// NodeAddr and NodeVersion are published in the node registry: where
+	// this node's admin API listens, and the flowd version it runs.
+	NodeAddr, NodeVersion string
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -134,6 +141,7 @@ type Flowd struct {
 	ui      *ui.Server
 	editor  *editor.Handler
 	obs     *observability
+	health  http.Handler
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -160,11 +168,20 @@ func New(opts Options) (*Flowd, error) {
 	if err := httpblock.Register(reg, router); err != nil {
 		return nil, fmt.Errorf("flowd: http blocks: %w", err)
 	}
-	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock, OnFire: obs.cronFire()})
+	if opts.NodeID == "" {
+		opts.NodeID = app.NewNodeID()
+	}
+	// Every node arms every schedule; only the holder of the scheduler
+	// role ticks, and each tick is claimed in the store before it runs.
+	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock,
+		Coordinator: opts.Store, Node: opts.NodeID, OnFire: obs.cronFire()})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
-	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
+	// Single-use values (DPoP proof and client assertion jtis) are claimed
+	// in the shared store, so every node refuses a replay.
+	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", opts.Clock)
+	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
 	// One hashing pool for every password and secret check.
@@ -179,7 +196,8 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Clock != nil {
 		clients.SetClock(opts.Clock)
 	}
-	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
+	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger,
+		Replay: replay}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)
@@ -218,12 +236,14 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
-		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Audit: obs.flowEvent})
+		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Audit: obs.flowEvent,
+		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err
 	}
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
 	tokens.OnChange = obs.adminChange(audit.AdminTokenChanged, "admin-token")
+	follow(a, tokens, keysets, sched, opts.Logger)
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)
@@ -236,7 +256,8 @@ func New(opts Options) (*Flowd, error) {
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Observer: obs.ui(),
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
-			ed = mountEditor(s, mux)
+			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
+			ui.MountPeople(s, mux, clients, users)
 			return nil
 		}})
 	if err != nil {
@@ -246,17 +267,54 @@ func New(opts Options) (*Flowd, error) {
 	srv.Passwords().OnChange = obs.adminChange(audit.AdminPasswordSet, "admin")
 	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs}, nil
+	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs}
+	fd.health = newHealth(fd)
+	return fd, nil
 }
 
 // mountEditor adds the flow editor's routes behind the UI's login and CSRF
 // and returns the editor, which Close ends the event streams of.
-func mountEditor(s *ui.Server, mux *http.ServeMux) *editor.Handler {
+func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, engine.Ref) ([]string, error)) *editor.Handler {
 	a := s.App()
 	ed := editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
-		Runtime: a.Runtime(), Logger: s.Logger()})
+		Runtime: a.Runtime(), Logger: s.Logger(), Refs: refs})
 	ed.Register(mux)
 	return ed
+}
+
+// refLister lists the stored things the editor's pickers offer: keysets,
+// clients, users and flows by name, and the routes deployed flows serve.
+func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users *oidc.Users, routes routePatterns) func(context.Context, engine.Ref) ([]string, error) {
+	return func(ctx context.Context, ref engine.Ref) ([]string, error) {
+		var out []string
+		switch ref {
+		case engine.RefKeyset:
+			return keysets.List(ctx)
+		case engine.RefClient:
+			list, err := clients.List(ctx)
+			for _, c := range list {
+				out = append(out, c.ID)
+			}
+			return out, err
+		case engine.RefUser:
+			list, err := users.List(ctx)
+			for _, u := range list {
+				out = append(out, u.Username)
+			}
+			return out, err
+		case engine.RefFlow:
+			list, err := a.ListFlows(ctx)
+			for _, f := range list {
+				out = append(out, f.ID)
+			}
+			return out, err
+		case engine.RefRoute:
+			out = routes.Patterns()
+			slices.Sort(out)
+			return out, nil
+		}
+		return nil, fmt.Errorf("no list of %q", ref)
+	}
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
@@ -269,14 +327,16 @@ func (f *Flowd) FlowHandler() http.Handler { return f.router }
 func (f *Flowd) AdminHandler() http.Handler { return f.ui }
 
 // Handler serves both on one listener, as `flowd serve` does: /admin/
-// (and /admin, redirected there) to AdminHandler, every other path to
-// FlowHandler. It dispatches on the path's prefix instead of through a
+// (and /admin, redirected there) to AdminHandler, /healthz and /readyz to
+// HealthHandler, every other path to FlowHandler. It dispatches on the path's prefix instead of through a
 // ServeMux of its own, so a flow request pays for one route lookup, the
 // Router's. Unclean paths ("/x/../admin/") are cleaned and redirected by
 // whichever ServeMux they reach, so they cannot skip the admin login.
 func (f *Flowd) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
+		case p == PathHealthz || p == PathReadyz:
+			f.health.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/admin/"):
 			f.ui.ServeHTTP(w, r)
 		case p == "/admin":
@@ -307,8 +367,28 @@ func (f *Flowd) EnsureAdminToken(ctx context.Context) (string, error) {
 	return f.tokens.Ensure(ctx)
 }
 
-// Start installs the examples on first start (later: upgrades unchanged
-// ones), deploys stored flows and starts the cron scheduler.
+// RotateAdminToken replaces the stored admin API token with a new random
+// one and returns it (to show once). Every node sharing the store refuses
+// the old token as soon as its feed brings the change. It fails when
+// Options.AdminToken fixes the token.
+func (f *Flowd) RotateAdminToken(ctx context.Context) (string, error) {
+	if f.tokens.Fixed() {
+		return "", errors.New("flowd: the admin token is fixed by Options.AdminToken (FLOWD_ADMIN_TOKEN)")
+	}
+	tok := app.NewToken()
+	if err := f.tokens.Set(ctx, tok); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// Start starts the cron scheduler (it ticks while this node holds the
+// store's scheduler role: on bbolt, always), registers this node and
+// starts following the store: every deployed flow is deployed here, and
+// later deploys, keyset changes, admin token and variable writes made on
+// any node follow (see docs/architecture.md). Then, under the store's
+// cluster lock, it installs the examples on first start (later: upgrades
+// unchanged ones).
 func (f *Flowd) Start(ctx context.Context) error {
 	f.sched.Start()
 	return f.app.Start(ctx)

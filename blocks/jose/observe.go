@@ -35,7 +35,8 @@ var reasons = []Reason{
 	ReasonTokenMissing, ReasonMalformed, ReasonTooLarge, ReasonAlgNotAllowed, ReasonCritUnsupported,
 	ReasonUnknownKid, ReasonBadSignature, ReasonExpired, ReasonNotYetValid, ReasonIssuedInFuture,
 	ReasonWrongIssuer, ReasonWrongAudience, ReasonWrongType, ReasonMissingClaim, ReasonClaimsRejected,
-	ReasonDecryptFailed,
+	ReasonDecryptFailed, ReasonDPoPMissing, ReasonDPoPInvalid, ReasonDPoPReplayed, ReasonDPoPKeyMismatch,
+	ReasonDPoPNonce,
 }
 
 // Reasons returns every reason code an invalid token can leave with, so a
@@ -279,4 +280,15 @@ func actingNode(ctx context.Context, x *engine.Exec) context.Context {
 		return ctx
 	}
 	return engine.WithActor(ctx, "flow "+x.FlowID+"/"+x.NodeID)
+}
+
+// refusedMsg counts the refusal a block wrote to msg.invalid.reason (the
+// one place every refusal path of jose.validate ends up, DPoP included).
+func (v *verdicts) refusedMsg(msg engine.Msg) {
+	if v == nil {
+		return
+	}
+	inv, _ := msg["invalid"].(map[string]any)
+	r, _ := inv["reason"].(string)
+	v.refused(Reason(r))
 }

@@ -85,6 +85,22 @@ type Client struct {
 	// GrantTypes allowed; empty means client_credentials only for
 	// confidential clients.
 	GrantTypes []string `json:"grant_types,omitempty"`
+	// DPoPBoundAccessTokens (RFC 9449 §5.2): every token request of this
+	// client must carry a DPoP proof, so all its tokens are bound to a key.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
+	// TokenEndpointAuthMethod is the one way this client authenticates:
+	// client_secret_basic, client_secret_post, private_key_jwt or none;
+	// empty (clients registered before flowd recorded it) means either
+	// secret method for a confidential client.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// JWKS (a JWK Set) or JWKSURI holds the public keys of a
+	// private_key_jwt client.
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// RequirePAR (RFC 9126 require_pushed_authorization_requests): the
+	// authorization endpoint takes this client's requests only by
+	// request_uri from the PAR endpoint.
+	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // View is what APIs and lists show of a client: no hash.
@@ -121,6 +137,7 @@ type Clients struct {
 	// OnChange, if set, hears of clients added ("added") and removed
 	// ("removed") by id, after the write (the audit log). Set before use.
 	OnChange func(ctx context.Context, what, id string)
+	assert   *assertions
 	kv       KV
 	now      func() time.Time
 	hasher   *passhash.Hasher
@@ -190,11 +207,15 @@ func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, st
 	if err := checkName(cl.Name); err != nil {
 		return Client{}, "", err
 	}
-	generate := !cl.Public && secret == ""
+	if err := checkAuthMethod(&cl, secret); err != nil {
+		return Client{}, "", err
+	}
+	keyAuth := cl.TokenEndpointAuthMethod == AuthPrivateKeyJWT
+	generate := !cl.Public && !keyAuth && secret == ""
 	switch {
 	case cl.Public && secret != "":
 		return Client{}, "", fmt.Errorf("%w: a public client has no secret", ErrBadInput)
-	case cl.Public || generate:
+	case cl.Public || generate || keyAuth:
 	case len(secret) < 16:
 		return Client{}, "", fmt.Errorf("%w: a client secret needs at least 16 characters", ErrBadInput)
 	case len(secret) > maxSecretLen:
@@ -209,7 +230,7 @@ func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, st
 	case generate:
 		secret = NewSecret()
 		cl.SecretHash = passhash.HashRandom(secret)
-	case !cl.Public:
+	case !cl.Public && !keyAuth:
 		h, err := c.hasher.Hash(ctx, secret)
 		if err != nil {
 			return Client{}, "", fmt.Errorf("hash client secret: %w", err)
@@ -374,4 +395,87 @@ func (c *Clients) Authenticate(ctx context.Context, id, secret string) (Client, 
 func quickMatch(encoded, secret string) bool {
 	want := passhash.HashRandom(secret)
 	return subtle.ConstantTimeCompare([]byte(encoded), []byte(want)) == 1
+}
+
+// Update replaces a client's editable settings (name, scopes, audiences,
+// redirect URIs, post-logout URIs, grant types) with cl's, checked as Add
+// checks them. The id, creation time, public/confidential kind and secret
+// stay as they are.
+func (c *Clients) Update(ctx context.Context, cl Client) (Client, error) {
+	if !clientIDPattern.MatchString(cl.ID) {
+		return Client{}, fmt.Errorf("%w: %q", ErrNoClient, truncateID(cl.ID))
+	}
+	var out Client
+	err := c.kv.UpdateKV(ctx, nsClients, cl.ID, func(old []byte) ([]byte, error) {
+		if old == nil {
+			return nil, fmt.Errorf("%w: %q", ErrNoClient, cl.ID)
+		}
+		var cur Client
+		if err := json.Unmarshal(old, &cur); err != nil {
+			return nil, fmt.Errorf("client %q record: %w", cl.ID, err)
+		}
+		next := cur
+		next.Name, next.Scopes, next.Audiences = cl.Name, cl.Scopes, cl.Audiences
+		next.RedirectURIs, next.PostLogoutRedirectURIs, next.GrantTypes = cl.RedirectURIs, cl.PostLogoutRedirectURIs, cl.GrantTypes
+		for _, s := range next.Scopes {
+			if !scopePattern.MatchString(s) {
+				return nil, fmt.Errorf("%w: scope %q is not an RFC 6749 scope token", ErrBadInput, s)
+			}
+		}
+		for _, a := range next.Audiences {
+			if a == "" || strings.ContainsAny(a, " \t\r\n") {
+				return nil, fmt.Errorf("%w: audience %q must be a non-empty URI or name without spaces", ErrBadInput, a)
+			}
+		}
+		if err := checkBrowserFields(&next); err != nil {
+			return nil, err
+		}
+		next.Scopes = dedupe(next.Scopes)
+		next.Audiences = dedupe(next.Audiences)
+		out = next
+		return json.Marshal(next)
+	})
+	if err != nil {
+		return Client{}, err
+	}
+	return out.View(), nil
+}
+
+// RenewSecret gives a confidential client a new generated secret and
+// returns it (show it once); the old one stops working at once.
+func (c *Clients) RenewSecret(ctx context.Context, id string) (string, error) {
+	if !clientIDPattern.MatchString(id) {
+		return "", fmt.Errorf("%w: %q", ErrNoClient, truncateID(id))
+	}
+	secret := NewSecret()
+	err := c.kv.UpdateKV(ctx, nsClients, id, func(old []byte) ([]byte, error) {
+		if old == nil {
+			return nil, fmt.Errorf("%w: %q", ErrNoClient, id)
+		}
+		var cl Client
+		if err := json.Unmarshal(old, &cl); err != nil {
+			return nil, fmt.Errorf("client %q record: %w", id, err)
+		}
+		if cl.Public {
+			return nil, fmt.Errorf("%w: client %q is public: it has no secret", ErrBadInput, id)
+		}
+		if cl.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
+			return nil, fmt.Errorf("%w: client %q authenticates with private_key_jwt: it has no secret", ErrBadInput, id)
+		}
+		cl.SecretHash = passhash.HashRandom(secret)
+		return json.Marshal(cl)
+	})
+	if err != nil {
+		return "", err
+	}
+	// The verification cache is bound to the stored hash: the old secret
+	// misses it from now on.
+	return secret, nil
+}
+
+func truncateID(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
 }

@@ -267,6 +267,9 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 			Created: now.Unix(), Purge: grantPurge, AuthTime: rec.AuthTime, ACR: rec.ACR, AMR: rec.AMR}
 		if withRefresh {
 			g.RefreshGen, g.RefreshExpires = 1, now.Add(b.refreshTTL).Unix()
+			if public, _ := mapOf(msg["client"])["public"].(bool); public {
+				g.DPoPJKT = dpopJKT(msg)
+			}
 		}
 		return g, nil
 	})

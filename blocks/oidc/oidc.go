@@ -149,6 +149,7 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 		{issueCodeSpec(), newIssueCodeFromConfig},
 		{codeExchangeSpec(), newCodeExchangeFromConfig},
 		{refreshSpec(), newRefreshFromConfig},
+		{parSpec(), newPARFromConfig},
 		{idTokenSpec(), newIDTokenFromConfig},
 		{userinfoSpec(), newUserinfoFromConfig},
 		{grantActiveSpec(), newGrantActiveFromConfig},

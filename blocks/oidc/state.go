@@ -25,10 +25,12 @@ const (
 	// nsSessionGrants indexes grants by the session that made them, so
 	// that logout does not read every grant.
 	nsSessionGrants = "oidc_session_grants"
+	// nsPAR holds pushed authorization requests (block_par.go).
+	nsPAR = "oidc_par"
 )
 
 // stateNamespaces are cleaned by oidc.cleanup.
-var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants}
+var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants, nsPAR}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.
@@ -147,6 +149,10 @@ type grantRecord struct {
 	RefreshExpires int64 `json:"refresh_expires,omitempty"`
 	RetryGen       int64 `json:"retry_gen,omitempty"`
 	RetryUntil     int64 `json:"retry_until,omitempty"`
+	// DPoPJKT binds the refresh tokens of a public client's grant to the
+	// key of the DPoP proof its code was exchanged with (RFC 9449 §5): a
+	// refresh must come with a proof over the same key.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // sessionGrantsRecord lists the grants a provider session made, stored

@@ -50,6 +50,9 @@ type cli struct {
 	runs    store.Runs   // this node's runs when the store keeps none
 	// obs is serve's metrics listener and log format (nil outside serve).
 	obs *serveObs
+	// nodeAddr is where serve's admin API listens, published in the node
+	// registry ("" outside serve).
+	nodeAddr string
 }
 
 var errSilent = errors.New("silent")
@@ -172,6 +175,9 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	return flowd.New(flowd.Options{Store: st, Runs: c.runs, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
 		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait, Metrics: c.obs.registerer(),
+		// The registry entry flowd.Start writes is the one registerNode
+		// wrote (same id, address and version), with what this node applied.
+		NodeID: c.cluster.nodeID, NodeAddr: c.nodeAddr, NodeVersion: version(),
 		// Behind a TLS-terminating proxy flowd itself speaks http, but an
 		// https issuer says browsers reach it over https.
 		SecureCookies: c.tlsCert != "" || strings.HasPrefix(strings.ToLower(issuer), "https://")})
@@ -289,6 +295,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if c.issuer == "" {
 		c.issuer = base
 	}
+	c.nodeAddr = base
 	fd, err := c.newFlowd(st.Store, log)
 	if err != nil {
 		return err
