@@ -26,6 +26,7 @@ import (
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
 )
@@ -242,6 +243,21 @@ func TestMetricsFromRealRequests(t *testing.T) {
 	if w := e.do("GET", "/no/such/route", nil, ""); w.Code != 404 {
 		t.Fatalf("unclaimed route: %d", w.Code)
 	}
+	// Token endpoint: one client_credentials grant, one wrong secret.
+	if _, _, err := e.fd.Clients().Add(t.Context(), oauth.Client{ID: "demo", Scopes: []string{"read"}}, "demo-secret-0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	for _, c := range []struct {
+		secret string
+		status int
+	}{{"demo-secret-0123456789", 200}, {"wrong-secret-0123456789", 401}} {
+		hdr := maps.Clone(form)
+		hdr["Authorization"] = "Basic " + base64.StdEncoding.EncodeToString([]byte("demo:"+c.secret))
+		if w := e.do("POST", "/oauth/token", hdr, "grant_type=client_credentials&scope=read"); w.Code != c.status {
+			t.Fatalf("token with %s: %d %s", c.secret, w.Code, w.Body)
+		}
+	}
 	login := url.Values{"password": {"wrong password"}, "next": {"/admin/"}}.Encode()
 	if w := e.do("POST", "/admin/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, login); w.Code != 401 {
 		t.Fatalf("failed sign-in: %d", w.Code)
@@ -280,6 +296,12 @@ func TestMetricsFromRealRequests(t *testing.T) {
 		{"flowd_run_duration_seconds", v("flow", "protected-api"), 7},
 		{"flowd_block_errors_total", v("flow", "protected-api", "node", "auth", "type", "jose.validate"), 0},
 		{"flowd_admin_sign_ins_total", v("result", "wrong_password"), 1},
+		{"flowd_oauth_grants_total", v("flow", "token", "node", "grant", "grant_type", "client_credentials", "outcome", "ok"), 1},
+		{"flowd_oauth_grants_total", v("flow", "token", "node", "grant", "grant_type", "client_credentials", "outcome", "invalid"), 0},
+		{"flowd_oauth_client_auth_total", v("flow", "token", "node", "client", "result", "ok"), 1},
+		{"flowd_oauth_client_auth_total", v("flow", "token", "node", "client", "result", "invalid"), 1},
+		{"flowd_oauth_grants_total", v("flow", "token", "node", "exchange", "grant_type", "authorization_code", "outcome", "ok"), 0},
+		{"flowd_jwks_responses_total", v("flow", "jwks", "node", "jwks", "keyset", "main", "status", "304"), 1},
 		{"flowd_admin_sign_ins_total", v("result", "ok"), 0},
 		{"flowd_jose_keys", v("keyset", "main", "state", "retired"), float64(algs)},
 		{"flowd_jose_keys", v("keyset", "main", "state", "active"), float64(algs)},
