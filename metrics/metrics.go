@@ -49,7 +49,6 @@ const (
 	NameKeyVerifications  = "flowd_jose_key_verifications_total"
 	NameKeyRetireSeconds  = "flowd_jose_retired_key_deadline_seconds"
 	NameNextRotation      = "flowd_jose_next_rotation_seconds"
-	NameStoreOpDuration   = "flowd_store_operation_duration_seconds"
 	NameScrapeErrors      = "flowd_metrics_scrape_errors_total"
 	unmatchedRoute        = "unmatched"
 	reasonValid           = ""
@@ -89,7 +88,6 @@ type Metrics struct {
 	httpReqs    *prometheus.CounterVec
 	httpDur     *prometheus.HistogramVec
 	cron        *prometheus.CounterVec
-	storeDur    *prometheus.HistogramVec
 	unmatched   *routeObserver
 	keys        *keysetCollector
 }
@@ -143,13 +141,11 @@ func New(reg prometheus.Registerer, src Sources) (*Metrics, error) {
 		cron: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameCronFires,
 			Help: "schedule.cron fires by flow, node, kind (tick, catch_up, manual) and outcome (ok, error, skipped: the previous run was still going)."},
 			[]string{"flow", "node", "kind", "outcome"}),
-		storeDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: NameStoreOpDuration,
-			Help: "Latency of store operations in seconds, by operation.", Buckets: latencyBuckets}, []string{"op"}),
 	}
 	m.unmatched = newRouteObserver(m, "", unmatchedRoute)
 	m.keys = newKeysetCollector(src)
 	for _, c := range []prometheus.Collector{m.runs, m.runDur, m.blockErrors, m.validations, m.jwks, m.grants,
-		m.clientAuth, m.signIns, m.adminSignIn, m.throttle, m.hashBusy, m.httpReqs, m.httpDur, m.cron, m.storeDur, m.keys} {
+		m.clientAuth, m.signIns, m.adminSignIn, m.throttle, m.hashBusy, m.httpReqs, m.httpDur, m.cron, m.keys} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -300,8 +296,3 @@ func (m *Metrics) Requests(flow, _ /*node*/, pattern string) httpblock.RequestOb
 // Unmatched is the observer of requests no route claimed
 // (httpblock.RouterOptions.Unmatched).
 func (m *Metrics) Unmatched() httpblock.RequestObserver { return m.unmatched }
-
-// --- store latency ------------------------------------------------------------
-
-// StoreOp returns the latency observer of one store operation.
-func (m *Metrics) StoreOp(op string) prometheus.Observer { return m.storeDur.WithLabelValues(op) }
