@@ -388,7 +388,11 @@ func (a *App) deploy(ctx context.Context, id, note string) (store.Version, error
 		return store.Version{}, err
 	}
 	if a.following() {
-		return a.deployDesired(ctx, rec, note)
+		v, err := a.deployDesired(ctx, rec, note)
+		if err == nil {
+			a.audit(ctx, auditFlowDeployed, id, fmt.Sprintf("version %d (%s)", v.N, note))
+		}
+		return v, err
 	}
 	v, err := a.st.AddVersion(ctx, id, rec.Doc, note)
 	if err != nil {
@@ -414,13 +418,13 @@ func (a *App) Undeploy(ctx context.Context, id string) error {
 	if err := a.st.SetDeployed(ctx, id, 0); err != nil {
 		return fmt.Errorf("undeploy %q: %w", id, err)
 	}
+	a.audit(ctx, auditFlowUndeployed, id, "")
 	if a.following() {
 		return a.settle(ctx)
 	}
 	if err := a.rt.Undeploy(ctx, id); err != nil && !errors.Is(err, engine.ErrNotDeployed) {
 		return err
 	}
-	a.audit(ctx, auditFlowUndeployed, id, "")
 	return nil
 }
 
