@@ -353,6 +353,7 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 	if err := a.runs.DeleteRuns(ctx, id); err != nil {
 		a.log.Warn("delete flow: its run traces stay", "flow", id, "err", err)
 	}
+	a.audit(ctx, auditFlowDeleted, id, "")
 	if a.following() {
 		return a.settle(ctx)
 	}
@@ -360,7 +361,6 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 		return err
 	}
 	a.rt.Forget(id)
-	a.audit(ctx, auditFlowDeleted, id, "")
 	return nil
 }
 
