@@ -24,7 +24,9 @@ func discoverySpec() engine.Spec {
 				Help: "The issuer identifier (an https URL in production). Empty: flowd's --issuer / FLOWD_ISSUER."},
 			{Name: "signing_algs", Label: "ID token signing algorithms", Kind: engine.KindStrings,
 				Default: []string{"RS256", "ES256"}, Help: "id_token_signing_alg_values_supported; OpenID requires RS256."},
-			{Name: "scopes", Label: "Scopes", Kind: engine.KindStrings, Help: "scopes_supported (optional)."},
+			{Name: "scopes", Label: "Scopes", Kind: engine.KindStrings,
+				Default: []string{"openid", "profile", "email", "offline_access"},
+				Help:    "scopes_supported: the scopes a relying party may ask for (clients may have more of their own). Empty: not published."},
 			{Name: "claims", Label: "Claims", Kind: engine.KindStrings,
 				Default: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash",
 					"name", "preferred_username", "email", "email_verified"}, Help: "claims_supported."},
@@ -42,6 +44,7 @@ func discoverySpec() engine.Spec {
 			{Name: "require_par", Label: "Require PAR", Kind: engine.KindBool,
 				Help: "Published as require_pushed_authorization_requests with the PAR endpoint: set it when the " +
 					"authorize flow's oidc.authorize has require_par on."},
+			path("revocation_path", "Revocation path", "/oauth/revoke", "Published as revocation_endpoint (RFC 7009) when served."),
 		},
 		Outputs: []string{"out"},
 	}
@@ -88,6 +91,7 @@ func newDiscoveryFromConfig(s *engine.Setup, opts Options) (engine.Block, error)
 		"jwks_uri": "jwks_path", "token_endpoint": "token_path", "introspection_endpoint": "introspection_path",
 		"authorization_endpoint": "authorization_path", "userinfo_endpoint": "userinfo_path",
 		"end_session_endpoint": "end_session_path", "pushed_authorization_request_endpoint": "par_path",
+		"revocation_endpoint": "revocation_path",
 	} {
 		p := c.String(field)
 		if p != "" && !strings.HasPrefix(p, "/") {
@@ -150,10 +154,29 @@ func (d *discovery) Process(_ context.Context, _ *engine.Exec, msg engine.Msg) (
 	if _, ok := doc["pushed_authorization_request_endpoint"]; ok {
 		doc["require_pushed_authorization_requests"] = d.par
 	}
+	if _, ok := doc["revocation_endpoint"]; ok {
+		doc["revocation_endpoint_auth_methods_supported"] = []any{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+	}
+	requestObjects(doc)
 	doc["grant_types_supported"] = grants
 	if len(d.scopes) > 0 {
 		doc["scopes_supported"] = anyList(d.scopes)
 	}
 	msg["payload"] = doc
 	return "out", nil
+}
+
+// requestObjects states what the authorization endpoint does with request
+// objects: nothing. Both members are written because an omitted one
+// means true (OpenID Connect Discovery 1.0 §3).
+func requestObjects(doc map[string]any) {
+	if _, ok := doc["authorization_endpoint"]; !ok {
+		return
+	}
+	doc["request_parameter_supported"] = false
+	// request_uri is accepted only as a reference to a request pushed to
+	// the PAR endpoint (RFC 9126), which a client learns from
+	// pushed_authorization_request_endpoint; request objects by reference
+	// (OIDC Core 6.2) are not fetched.
+	doc["request_uri_parameter_supported"] = false
 }

@@ -24,11 +24,12 @@ const (
 func authorizeSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oidc.authorize", Title: "Check authorization request", Category: Category,
-		Description: "Checks an OpenID Connect authorization request (the query of GET /oauth/authorize): " +
+		Description: "Checks an OpenID Connect authorization request (the query of GET /oauth/authorize, or the " +
+			"form body of POST /oauth/authorize): " +
 			"a registered client allowed the authorization_code grant, a redirect_uri equal character for " +
 			"character to one it registered (for http://127.0.0.1 and http://[::1] any port, RFC 8252 " +
-			"§7.3: a native app's loopback listener), response_type=code, a scope with openid (other scopes within " +
-			"the client's), state and nonce (echoed exactly), PKCE with S256 (required for public clients), " +
+			"§7.3: a native app's loopback listener), response_type=code, a scope with openid (other scopes are kept " +
+			"when standard or the client's, ignored otherwise), state and nonce (echoed exactly), PKCE with S256 (required for public clients), " +
 			"prompt and max_age. A request pushed to the PAR endpoint (oidc.par, RFC 9126) comes as client_id " +
 			"and request_uri: the pushed request is used once, within its lifetime, by the client that pushed " +
 			"it, and any other parameter is ignored. On success msg.authz holds the request. An error about the client or the " +
@@ -89,7 +90,7 @@ func newAuthorizeBlock(s *engine.Setup, p *provider) (*authorizeBlock, error) {
 var promptValues = []string{"none", "login", "consent", "select_account"}
 
 func (b *authorizeBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
-	q, all := queryParams(msg)
+	q, all := authzParams(msg)
 	if _, ok := q["request_uri"]; ok {
 		return b.pushed(ctx, msg, q, all, x.Now())
 	}
@@ -192,11 +193,7 @@ func (b *authorizeBlock) check(ctx context.Context, q map[string]any, all map[st
 	case !slices.Contains(scopes, "openid"):
 		return fail("invalid_scope", "The openid scope is required.")
 	}
-	for _, s := range scopes {
-		if !slices.Contains(b.standard, s) && !slices.Contains(cl.Scopes, s) {
-			return fail("invalid_scope", "A requested scope is not allowed for this application.")
-		}
-	}
+	scopes = knownScopes(scopes, b.standard, cl.Scopes)
 	if b.requireState && state == "" {
 		return fail("invalid_request", "state is required.")
 	}

@@ -30,7 +30,8 @@ const (
 )
 
 // stateNamespaces are cleaned by oidc.cleanup.
-var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants, nsPAR}
+var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants, nsPAR,
+	nsRevokedTokens, nsConsents}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.
@@ -113,6 +114,7 @@ type codeRecord struct {
 	AMR           []string `json:"amr,omitempty"`
 	GrantID       string   `json:"grant_id"`
 	Session       string   `json:"session,omitempty"` // SHA-256 of the session cookie it was issued in
+	Consent       string   `json:"consent,omitempty"` // id of the consent it was issued under (consents.go)
 	Expires       int64    `json:"expires"`
 	Used          bool     `json:"used,omitempty"`
 	Purge         int64    `json:"purge"`
@@ -132,7 +134,7 @@ type grantRecord struct {
 	// recorded it: logout cannot find those.
 	Session string `json:"session,omitempty"`
 	Created int64  `json:"created"`
-	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out
+	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out, revoked
 	Purge   int64  `json:"purge"`             // also its end: a grant past it is expired
 
 	// The original sign-in, for the tokens a refresh issues.
@@ -330,6 +332,20 @@ func updateRec[T any](ctx context.Context, kv KV, ns, key string, fn func(cur *T
 // backend runs it again after a conflict; only the last call's result is
 // written): it must compute its result from cur alone, and every variable
 // it sets outside must be reset at its start.
+
+// createRec writes a new record under a fresh random key in one write
+// (store.KV.CreateKV): no update function to run again on a conflict, and a
+// key that somehow exists already is an error, never overwritten.
+func createRec[T any](ctx context.Context, kv KV, ns, key string, v *T) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%s record: %w", ns, err)
+	}
+	if err := kv.CreateKV(ctx, ns, key, raw); err != nil {
+		return fmt.Errorf("create %s record: %w", ns, err)
+	}
+	return nil
+}
 
 // putRec writes a record, replacing any.
 func putRec[T any](ctx context.Context, kv KV, ns, key string, v *T) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -17,13 +18,14 @@ import (
 // clients manages OAuth clients: add, list, remove.
 func (c *cli) clients(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("use: flowd clients add|list|remove")}
+		return usageError{errors.New("use: flowd clients add|list|remove|first-party")}
 	}
 	sub, args := args[0], args[1:]
 	fs := c.flags("clients " + sub)
 	var id, secret, scopes, audiences, name, redirects, logoutRedirects, grants, authMethod, jwksFile, jwksURI string
-	var public, dpopBound, requirePAR bool
+	var public, dpopBound, requirePAR, firstParty bool
 	if sub == "add" {
+		fs.BoolVar(&firstParty, "first-party", false, "a first-party application (your own): people are not asked to consent to it, except for offline_access")
 		fs.StringVar(&id, "id", "", "client id")
 		fs.StringVar(&secret, "secret", "", "client secret (at least 16 characters); omitted: one is generated and printed once")
 		fs.StringVar(&scopes, "scopes", "", "allowed scopes, space separated")
@@ -69,7 +71,7 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 			Audiences: strings.Fields(audiences), Public: public, RedirectURIs: strings.Fields(redirects),
 			PostLogoutRedirectURIs: strings.Fields(logoutRedirects), GrantTypes: strings.Fields(grants),
 			DPoPBoundAccessTokens: dpopBound, TokenEndpointAuthMethod: authMethod, JWKS: jwks, JWKSURI: jwksURI,
-			RequirePAR: requirePAR}, secret)
+			RequirePAR: requirePAR, FirstParty: firstParty}, secret)
 		if err != nil {
 			return err
 		}
@@ -78,6 +80,9 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 			kind := "confidential"
 			if cl.Public {
 				kind = "public"
+			}
+			if cl.FirstParty {
+				kind = "first-party " + kind
 			}
 			fmt.Fprintf(c.stdout, "%s client, grant types: %s\n", kind, strings.Join(cl.GrantTypes, " "))
 		}
@@ -100,6 +105,9 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 			if cl.Public {
 				kind = "public"
 			}
+			if cl.FirstParty {
+				kind += ",first-party"
+			}
 			if len(grants) == 0 && !cl.Public {
 				grants = []string{oauth.GrantClientCredentials}
 			}
@@ -116,8 +124,27 @@ func (c *cli) clients(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "removed client %q\n", fs.Arg(0))
 		return nil
+	case "first-party":
+		// flowd clients first-party ID yes|no
+		if fs.NArg() != 2 || fs.Arg(1) != "yes" && fs.Arg(1) != "no" {
+			return usageError{errors.New("use: flowd clients first-party CLIENT_ID yes|no")}
+		}
+		fb, ok := b.(firstPartyBackend)
+		if !ok {
+			return errors.New("this backend cannot change clients")
+		}
+		cl, err := fb.SetFirstParty(ctx, fs.Arg(0), fs.Arg(1) == "yes")
+		if err != nil {
+			return err
+		}
+		if cl.FirstParty {
+			fmt.Fprintf(c.stdout, "client %q is first-party: people are not asked to consent to it (except for offline_access)\n", cl.ID)
+		} else {
+			fmt.Fprintf(c.stdout, "client %q is third-party: people are asked to consent to it\n", cl.ID)
+		}
+		return nil
 	}
-	return usageError{fmt.Errorf("unknown clients command %q (add, list, remove)", sub)}
+	return usageError{fmt.Errorf("unknown clients command %q (add, list, remove, first-party)", sub)}
 }
 
 func (l *localBackend) AddClient(ctx context.Context, cl oauth.Client, secret string) (oauth.Client, string, error) {
@@ -137,7 +164,7 @@ func (r *remoteBackend) AddClient(ctx context.Context, cl oauth.Client, secret s
 		"public": cl.Public, "redirect_uris": cl.RedirectURIs, "post_logout_redirect_uris": cl.PostLogoutRedirectURIs,
 		"grant_types": cl.GrantTypes, "dpop_bound_access_tokens": cl.DPoPBoundAccessTokens,
 		"token_endpoint_auth_method": cl.TokenEndpointAuthMethod, "jwks": cl.JWKS, "jwks_uri": cl.JWKSURI,
-		"require_pushed_authorization_requests": cl.RequirePAR})
+		"require_pushed_authorization_requests": cl.RequirePAR, "first_party": cl.FirstParty})
 	var out struct {
 		Client oauth.Client `json:"client"`
 		Secret string       `json:"secret"`
@@ -159,6 +186,26 @@ func (r *remoteBackend) ListClients(ctx context.Context) ([]oauth.Client, error)
 func (r *remoteBackend) RemoveClient(ctx context.Context, id string) error {
 	_, err := r.do(ctx, "DELETE", "/clients/"+id, nil, nil)
 	return err
+}
+
+// firstPartyBackend changes whether a client is first-party.
+type firstPartyBackend interface {
+	SetFirstParty(ctx context.Context, id string, firstParty bool) (oauth.Client, error)
+}
+
+func (l *localBackend) SetFirstParty(ctx context.Context, id string, firstParty bool) (oauth.Client, error) {
+	return l.fd.Clients().SetFirstParty(ctx, id, firstParty)
+}
+
+func (r *remoteBackend) SetFirstParty(ctx context.Context, id string, firstParty bool) (oauth.Client, error) {
+	body, _ := json.Marshal(map[string]any{"first_party": firstParty})
+	var out struct {
+		Client oauth.Client `json:"client"`
+	}
+	if _, err := r.do(ctx, "PATCH", "/clients/"+url.PathEscape(id), body, &out); err != nil {
+		return oauth.Client{}, err
+	}
+	return out.Client, nil
 }
 
 // validText refuses flag values (name, value pairs) that are not valid

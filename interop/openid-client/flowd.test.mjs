@@ -48,7 +48,7 @@ before(async () => {
     await new Promise((r) => setTimeout(r, 100));
   }
   flowd('users', 'add', '--username', 'ada', '--password', password, '--email', 'ada@example.com');
-  flowd('clients', 'add', '--id', 'spa', '--public', '--scopes', 'openid profile', '--redirect-uris', redirectURI);
+  flowd('clients', 'add', '--id', 'spa', '--public', '--first-party', '--scopes', 'openid profile', '--redirect-uris', redirectURI);
 });
 
 after(() => {

@@ -12,7 +12,8 @@ import (
 //
 //	GET    /clients        every client (no secrets, no hashes)
 //	POST   /clients        {"id", "secret"?, "scopes", "audiences", "name", "token_endpoint_auth_method"?, "jwks"?, "jwks_uri"?,
-//	                        "dpop_bound_access_tokens"?}; a generated secret is in the answer, once
+//	                        "dpop_bound_access_tokens"?, "first_party"?}; a generated secret is in the answer, once
+//	PATCH  /clients/{id}   {"first_party": bool}: people are (not) asked to consent to it
 //	DELETE /clients/{id}
 func RegisterClients(h *Handler, clients *oauth.Clients) {
 	h.Handle("GET /clients", func(w http.ResponseWriter, r *http.Request) error {
@@ -40,6 +41,7 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			JWKS                    json.RawMessage `json:"jwks"`
 			JWKSURI                 string          `json:"jwks_uri"`
 			RequirePAR              bool            `json:"require_pushed_authorization_requests"`
+			FirstParty              bool            `json:"first_party"`
 		}
 		if err := DecodeJSON(w, r, &req); err != nil {
 			return err
@@ -49,7 +51,7 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			Audiences: req.Audiences, Public: req.Public, RedirectURIs: req.RedirectURIs,
 			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes,
 			DPoPBoundAccessTokens: req.DPoPBoundAccessTokens, TokenEndpointAuthMethod: req.TokenEndpointAuthMethod,
-			JWKS: req.JWKS, JWKSURI: req.JWKSURI, RequirePAR: req.RequirePAR}, req.Secret)
+			JWKS: req.JWKS, JWKSURI: req.JWKSURI, RequirePAR: req.RequirePAR, FirstParty: req.FirstParty}, req.Secret)
 		switch {
 		case errors.Is(err, oauth.ErrClientExists):
 			return Errorf(http.StatusConflict, "exists", "%v", err)
@@ -63,6 +65,26 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			out["secret"] = secret // generated: shown this once, never again
 		}
 		WriteJSON(w, http.StatusCreated, out)
+		return nil
+	})
+	h.Handle("PATCH /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			FirstParty *bool `json:"first_party"`
+		}
+		if err := DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if req.FirstParty == nil {
+			return Errorf(http.StatusBadRequest, "bad_request", "nothing to change: send first_party")
+		}
+		cl, err := clients.SetFirstParty(r.Context(), r.PathValue("id"), *req.FirstParty)
+		if errors.Is(err, oauth.ErrNoClient) {
+			return Errorf(http.StatusNotFound, "not_found", "no client %q", r.PathValue("id"))
+		}
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"client": cl})
 		return nil
 	})
 	h.Handle("DELETE /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
