@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/audit"
 	"github.com/flowd/flowd/blocks/core"
 	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/blocks/jose"
@@ -34,6 +35,7 @@ import (
 	"github.com/flowd/flowd/ui"
 	"github.com/flowd/flowd/ui/api"
 	"github.com/flowd/flowd/ui/editor"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure an embedded flowd.
@@ -106,6 +108,18 @@ type Options struct {
 	// Hasher, if set, is the hashing pool to use instead of one sized by
 	// HashConcurrency and HashWait: a host shares its own with flowd.
 	Hasher *passhash.Hasher
+	// AuditMaxAge and AuditMaxEvents bound the audit log (package audit;
+	// defaults 90 days and 100000 events): older events, then the oldest
+	// past the count, are pruned as new ones are written.
+	AuditMaxAge    time.Duration
+	AuditMaxEvents int
+	// Metrics, if set, is where flowd registers its Prometheus metrics
+	// (package metrics: runs, block errors, token verdicts by reason,
+	// JWKS answers, grants, sign-ins, throttle trips, requests by route,
+	// cron fires, keys). flowd never uses the global registry; serve the
+	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
+	// process collectors are the host's to add (metrics.RegisterRuntime).
+	Metrics prometheus.Registerer
 	// NodeID names this node among those sharing the store (the node
 	// registry, schedule claims). Default: a random "node-<hex>".
 	NodeID string
@@ -126,6 +140,7 @@ type Flowd struct {
 	tokens  *app.Tokens
 	ui      *ui.Server
 	editor  *editor.Handler
+	obs     *observability
 	health  http.Handler
 }
 
@@ -137,8 +152,15 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	keysets := jose.NewKeysets(opts.Store)
+	keysets.Now = opts.Clock
+	keysets.Log = opts.Logger
+	obs, err := newObservability(opts, keysets)
+	if err != nil {
+		return nil, fmt.Errorf("flowd: metrics: %w", err)
+	}
 	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes,
-		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger})
+		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger, Unmatched: obs.unmatched()})
 	reg := engine.NewRegistry()
 	if err := core.Register(reg); err != nil {
 		return nil, fmt.Errorf("flowd: core blocks: %w", err)
@@ -152,13 +174,10 @@ func New(opts Options) (*Flowd, error) {
 	// Every node arms every schedule; only the holder of the scheduler
 	// role ticks, and each tick is claimed in the store before it runs.
 	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock,
-		Coordinator: opts.Store, Node: opts.NodeID})
+		Coordinator: opts.Store, Node: opts.NodeID, OnFire: obs.cronFire()})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
-	keysets := jose.NewKeysets(opts.Store)
-	keysets.Now = opts.Clock
-	keysets.Log = opts.Logger
 	// Single-use values (DPoP proof and client assertion jtis) are claimed
 	// in the shared store, so every node refuses a replay.
 	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", opts.Clock)
@@ -168,10 +187,12 @@ func New(opts Options) (*Flowd, error) {
 	// One hashing pool for every password and secret check.
 	hasher := opts.Hasher
 	if hasher == nil {
-		hasher = passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait})
+		hasher = passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait, OnBusy: obs.hashBusy()})
 	}
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
+	obs.clientThrottle(clients, opts.Clock)
+	clients.OnChange = obs.changed(audit.ClientAdded, audit.ClientRemoved)
 	if opts.Clock != nil {
 		clients.SetClock(opts.Clock)
 	}
@@ -181,11 +202,12 @@ func New(opts Options) (*Flowd, error) {
 	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
+	users.OnChange = obs.changed(audit.UserAdded, audit.UserRemoved)
 	if opts.Clock != nil {
 		users.SetClock(opts.Clock)
 	}
 	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
-		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
+		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger, OnGrantRevoked: obs.grantRevoked}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
 	}
 	// Lint checks of the standard blocks (warnings, never deploy errors).
@@ -214,12 +236,13 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
-		Now: opts.Clock, Sleep: opts.Sleep,
+		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Audit: obs.flowEvent,
 		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err
 	}
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
+	tokens.OnChange = obs.adminChange(audit.AdminTokenChanged, "admin-token")
 	follow(a, tokens, keysets, sched, opts.Logger)
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
@@ -227,9 +250,11 @@ func New(opts Options) (*Flowd, error) {
 	api.RegisterClients(h, clients)
 	api.RegisterKeysets(h, keysets)
 	api.RegisterUsers(h, users)
+	api.RegisterAudit(h, obs.audit)
 	var ed *editor.Handler
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
+		Observer: obs.ui(),
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
 			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
 			ui.MountPeople(s, mux, clients, users)
@@ -239,8 +264,10 @@ func New(opts Options) (*Flowd, error) {
 		return nil, err
 	}
 	srv.Passwords().SetHasher(hasher)
+	srv.Passwords().OnChange = obs.adminChange(audit.AdminPasswordSet, "admin")
+	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}
+	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs}
 	fd.health = newHealth(fd)
 	return fd, nil
 }
@@ -408,6 +435,9 @@ func (p routePatterns) Patterns() []string {
 	}
 	return out
 }
+
+// Audit returns the audit log (key lifecycle and admin changes).
+func (f *Flowd) Audit() *audit.Log { return f.obs.audit }
 
 // Scheduler returns the cron scheduler (list, pause, resume, run now).
 func (f *Flowd) Scheduler() *schedule.Scheduler { return f.sched }

@@ -39,6 +39,9 @@ type ThrottleOptions struct {
 	Window    time.Duration
 	Size      int
 	Now       func() time.Time
+	// OnRefuse, if set, is called (outside the lock) each time Wait or
+	// Reserve makes a key wait: a metric of throttle trips.
+	OnRefuse func()
 }
 
 // evictSample is how many entries a full table looks at to pick one to evict.
@@ -82,8 +85,16 @@ func (t *Throttle) delay(failures int) time.Duration {
 // Wait reports how long key must wait before its next attempt (0: now).
 func (t *Throttle) Wait(key string) time.Duration {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.waitLocked(key, t.now())
+	wait := t.waitLocked(key, t.now())
+	t.mu.Unlock()
+	t.refused(wait)
+	return wait
+}
+
+func (t *Throttle) refused(wait time.Duration) {
+	if wait > 0 && t.o.OnRefuse != nil {
+		t.o.OnRefuse()
+	}
 }
 
 func (t *Throttle) waitLocked(key string, now time.Time) time.Duration {
@@ -115,7 +126,8 @@ func (t *Throttle) Failures(key string) int {
 // guesses cannot all slip in under the limit; or, if key must wait,
 // counts nothing and returns the wait. Give the attempt back with
 // Release when it succeeded or was never made.
-func (t *Throttle) Reserve(key string) time.Duration {
+func (t *Throttle) Reserve(key string) (wait time.Duration) {
+	defer func() { t.refused(wait) }()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()

@@ -8,7 +8,9 @@ import (
 
 func TestThrottleBackoff(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := NewThrottle(ThrottleOptions{Free: 3, Base: time.Second, Max: 8 * time.Second, Window: time.Hour, Now: func() time.Time { return now }})
+	refusals := 0
+	th := NewThrottle(ThrottleOptions{Free: 3, Base: time.Second, Max: 8 * time.Second, Window: time.Hour, Now: func() time.Time { return now },
+		OnRefuse: func() { refusals++ }})
 	for i := range 3 {
 		if w := th.Reserve("k"); w != 0 {
 			t.Fatalf("attempt %d waits %s within the free attempts", i+1, w)
@@ -39,6 +41,10 @@ func TestThrottleBackoff(t *testing.T) {
 	}
 	if w := th.Reserve("other"); w != 0 {
 		t.Fatalf("another key waits %s", w)
+	}
+	// Every Reserve above that had to wait was one trip (6 rows want a wait).
+	if refusals != 6 {
+		t.Errorf("OnRefuse called %d times, want 6", refusals)
 	}
 	th.Reset("k")
 	if th.Failures("k") != 0 {

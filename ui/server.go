@@ -34,6 +34,7 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/schedule"
+	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 )
 
@@ -72,6 +73,8 @@ type Deps struct {
 	Mount func(s *Server, mux *http.ServeMux) error
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Observer, if set, gets admin sign-in results (metrics, audit).
+	Observer Observer
 }
 
 // Server serves everything under /admin/.
@@ -191,7 +194,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "login required", http.StatusUnauthorized)
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess))
+	r = r.WithContext(engine.WithActor(context.WithValue(r.Context(), sessionKey{}, sess), "admin-ui"))
 	if !safeMethod(r.Method) {
 		if !sameOrigin(r) || !s.csrfOK(r, sess) {
 			http.Error(w, "bad or missing CSRF token: reload the page and try again", http.StatusForbidden)
@@ -219,7 +222,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "bad or missing CSRF token", http.StatusForbidden)
 				return
 			}
-			r = r.Clone(context.WithValue(r.Context(), apiSessionKey{}, true))
+			r = r.Clone(engine.WithActor(context.WithValue(r.Context(), apiSessionKey{}, true), "admin-ui"))
 			r.Header.Set("Authorization", "Bearer "+sessionBearer)
 		}
 	}

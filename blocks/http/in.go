@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -53,6 +54,7 @@ type inTrigger struct {
 	// tctx is set by Start before the route is claimed; the claim's atomic
 	// publication makes it visible to serving goroutines.
 	tctx *engine.TriggerContext
+	obs  RequestObserver // nil: not observed
 	// The last path and Host seen, boxed (see boxCached).
 	lastPath, lastHost atomic.Pointer[boxed]
 }
@@ -76,7 +78,11 @@ func newInFromConfig(s *engine.Setup, router *Router) (engine.Block, error) {
 			return nil, s.Errorf("max_body", "must not be more than the runtime's message size limit (%s)", sizeText(limit))
 		}
 	}
-	return newIn(router, pattern, params, maxBody), nil
+	t := newIn(router, pattern, params, maxBody)
+	if o, ok := s.Observer.(Observer); ok {
+		t.obs = o.Requests(s.FlowID, s.NodeID, pattern)
+	}
+	return t, nil
 }
 
 func newIn(router *Router, pattern string, params []string, maxBody int64) *inTrigger {
@@ -211,11 +217,24 @@ type redispatch struct {
 type redispatchKey struct{}
 
 func (t *inTrigger) serve(w http.ResponseWriter, r *http.Request) {
+	if t.obs == nil {
+		t.answer(w, r)
+		return
+	}
+	t0 := time.Now()
+	if status := t.answer(w, r); status != 0 {
+		t.obs.Observe(status, time.Since(t0))
+	}
+}
+
+// answer runs the flow for one request and returns the status answered,
+// 0 when the request was routed again (the new route counts it).
+func (t *inTrigger) answer(w http.ResponseWriter, r *http.Request) int {
 	rd, _ := r.Context().Value(redispatchKey{}).(*redispatch)
 	msg, size, ref := t.message(w, r, rd)
 	if ref != nil {
 		writeError(w, ref.status, ref.body)
-		return
+		return ref.status
 	}
 	ex := &exchange{Context: r.Context(), w: w}
 	ctx := context.Context(ex)
@@ -237,7 +256,7 @@ func (t *inTrigger) serve(w http.ResponseWriter, r *http.Request) {
 		if rd.count < maxRedispatch {
 			rd.count++
 			t.router.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), redispatchKey{}, rd)))
-			return
+			return 0
 		}
 	}
 	log := t.tctx.Logger
@@ -246,15 +265,19 @@ func (t *inTrigger) serve(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			log.Warn("flow run failed after responding", "run", tr.ID, "err", err)
 		}
+		return ex.status
 	case tr == nil && errors.Is(err, engine.ErrNotDeployed):
 		// Still retired after redispatching: the route is being removed.
 		writeError(w, http.StatusNotFound, notFoundBody)
+		return http.StatusNotFound
 	case tr == nil:
 		log.Error("http.in could not start a run", "err", err)
 		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "unavailable"})
+		return http.StatusServiceUnavailable
 	case err != nil && errors.Is(err, engine.ErrMessageTooBig) && tr.ErrorNode == tr.Trigger:
 		writeError(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
 			Description: "request is larger than the message size limit"})
+		return http.StatusRequestEntityTooLarge
 	case err != nil:
 		log.Warn("flow run failed without responding; answered 500", "run", tr.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, errorBody{Error: "internal_error", RunID: tr.ID})
@@ -262,6 +285,7 @@ func (t *inTrigger) serve(w http.ResponseWriter, r *http.Request) {
 		log.Warn("flow run ended without responding; answered 500 (wire an http.respond)", "run", tr.ID)
 		writeError(w, http.StatusInternalServerError, errorBody{Error: "internal_error", RunID: tr.ID})
 	}
+	return http.StatusInternalServerError
 }
 
 // boxedMethods are the usual methods as interface values, so storing one

@@ -123,6 +123,7 @@ type VerifyKey struct {
 	State State             // lifecycle state for local keys; "" for remote ones
 	// RetireAt, for a retired local key, is when it stops verifying.
 	RetireAt time.Time
+	use      *keyUse // a local key's use counter (nil for remote keys)
 }
 
 // KeySource gives a validator its candidate keys. Implementations return a

@@ -48,6 +48,8 @@ type cli struct {
 	limits  *serveLimits
 	cluster clusterFlags // --store and its options (store.go)
 	runs    store.Runs   // this node's runs when the store keeps none
+	// obs is serve's metrics listener and log format (nil outside serve).
+	obs *serveObs
 	// nodeAddr is where serve's admin API listens, published in the node
 	// registry ("" outside serve).
 	nodeAddr string
@@ -172,7 +174,7 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	}
 	return flowd.New(flowd.Options{Store: st, Runs: c.runs, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
-		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait,
+		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait, Metrics: c.obs.registerer(),
 		// The registry entry flowd.Start writes is the one registerNode
 		// wrote (same id, address and version), with what this node applied.
 		NodeID: c.cluster.nodeID, NodeAddr: c.nodeAddr, NodeVersion: version(),
@@ -225,10 +227,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.hashWait, "hash-wait", wait,
 		"how long a request waits for a hashing slot before 503 (env FLOWD_HASH_WAIT)")
 	c.limits = c.bindLimits(fs)
+	c.obs = c.bindObs(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := c.limits.check(); err != nil {
+		return err
+	}
+	if err := c.obs.check(); err != nil {
 		return err
 	}
 	if c.hashConcurrency < 1 || c.hashConcurrency > 256 {
@@ -237,7 +243,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if c.hashWait < time.Millisecond || c.hashWait > time.Minute {
 		return usageError{fmt.Errorf("--hash-wait %s: want 1ms to 1m", c.hashWait)}
 	}
-	log := c.logger()
+	log := c.obsLogger(c.obs)
 	// TLS files are checked before the data folder is created, so a typo
 	// leaves nothing behind.
 	if err := c.checkTLSFlags(); err != nil {
@@ -277,6 +283,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	defer ln.Close()
 	ln = c.limits.listener(ln)
+	mln, err := c.obs.listen()
+	if err != nil {
+		return err
+	}
+	if mln != nil {
+		defer mln.Close()
+	}
 	addr := ln.Addr().String()
 	base := c.scheme() + "://" + addr
 	if c.issuer == "" {
@@ -321,6 +334,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/\n", base)
 	} else {
 		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/ (set a password first: flowd admin password --data %s, reads it from stdin; or FLOWD_ADMIN_PASSWORD)\n", base, c.data)
+	}
+	if mln != nil {
+		c.obs.serveMetrics(ctx, mln, log)
+		fmt.Fprintf(c.stdout, "Metrics: http://%s/metrics\n", mln.Addr())
 	}
 	srv.RegisterOnShutdown(fd.CloseStreams)
 	errc := make(chan error, 1)
