@@ -286,3 +286,93 @@ func between(s, start, end string) string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestClusterQuorumLost: two of three etcd members frozen (SIGSTOP).
+// Writing endpoints answer 503 with Retry-After within the store's
+// deadline (never a hang, never a 200 that was not written), JWKS keeps
+// answering from memory, /readyz says not ready; after SIGCONT everything
+// recovers without restarting a node.
+func TestClusterQuorumLost(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	p := c.provider(t)
+	code, verifier := c.signInCode(t, p)
+	status, body := p.exchange(t, "web", rpSecret, code, webCB, verifier)
+	if status != 200 {
+		t.Fatalf("exchange: %d %v", status, body)
+	}
+	rt := body["refresh_token"].(string)
+	for _, s := range c.etcd[1:] {
+		if err := s.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range c.nodes {
+		// A refresh writes the grant: refused as unavailable, not failed.
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+balancerHost+"/oauth/token", strings.NewReader(refreshForm(rt).Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("web", rpSecret)
+		resp, err := via(n).Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("refresh on %s with quorum lost: %v (want a 503 within the store deadline)", n.id, err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("refresh on %s with quorum lost: %d Retry-After %q %s, want 503 with Retry-After", n.id, resp.StatusCode, resp.Header.Get("Retry-After"), raw)
+		}
+		if code, jwks := getVia(t, n, "/.well-known/jwks.json"); code != 200 || !strings.Contains(jwks, `"kid"`) {
+			t.Errorf("JWKS on %s with quorum lost: %d %s", n.id, code, jwks)
+		}
+		if code, ready := waitReady(t, n, 503); code != 503 {
+			t.Errorf("/readyz on %s with quorum lost: %d %s, want 503", n.id, code, ready)
+		}
+	}
+	for _, s := range c.etcd[1:] {
+		if err := s.Continue(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range c.nodes {
+		if code, ready := waitReady(t, n, 200); code != 200 {
+			t.Errorf("/readyz on %s after SIGCONT: %d %s, want 200", n.id, code, ready)
+		}
+	}
+	// The refresh token refused meanwhile was not spent: it still works,
+	// on every node in turn.
+	for _, n := range c.nodes {
+		status, body := tokenVia(t, n, refreshForm(rt))
+		if status != 200 {
+			t.Fatalf("refresh on %s after recovery: %d %v", n.id, status, body)
+		}
+		rt = body["refresh_token"].(string)
+	}
+}
+
+func getVia(t *testing.T, n *node, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+balancerHost+path, nil)
+	resp, err := via(n).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s on %s: %v", path, n.id, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitReady polls n's /readyz until it answers want (30 s at most) and
+// returns the last answer.
+func waitReady(t *testing.T, n *node, want int) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := getVia(t, n, "/readyz")
+		if code == want || time.Now().After(deadline) {
+			return code, body
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
