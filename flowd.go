@@ -171,6 +171,12 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Clock != nil {
 		clients.SetClock(opts.Clock)
 	}
+	// On a cluster store the failure throttles count across nodes.
+	throttles := newSharedThrottles(opts.Store, opts.Logger)
+	if throttles != nil {
+		clients.SetThrottle(throttles.throttle("client_secret", passhash.ThrottleOptions{Free: oauth.ThrottleFree,
+			Base: oauth.ThrottleBase, Max: oauth.ThrottleMax, Size: oauth.ThrottleSize, Now: opts.Clock}))
+	}
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
@@ -216,6 +222,9 @@ func New(opts Options) (*Flowd, error) {
 	}
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
 	follow(a, tokens, keysets, sched, opts.Logger)
+	if throttles != nil {
+		a.OnChange(throttles.hook())
+	}
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)
@@ -225,6 +234,7 @@ func New(opts Options) (*Flowd, error) {
 	var ed *editor.Handler
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
+		Throttle: throttles.throttle,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
 			ed = mountEditor(s, mux)
 			return nil
