@@ -75,6 +75,10 @@ type Options struct {
 	// SecureCookies marks the admin session cookie Secure: set it when
 	// the admin UI is served over TLS.
 	SecureCookies bool
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the
+	// client (see TrustedProxies): the handlers then see the client's
+	// address as the request's RemoteAddr. Empty: the peer is the client.
+	TrustedProxies TrustedProxies
 	// SnapshotsPerSecond bounds how many runs per flow and second keep
 	// message snapshots in their traces (default 20; negative: every run).
 	// Runs past it keep their path, ports, timings and the failing step's
@@ -126,6 +130,7 @@ type Flowd struct {
 	ui      *ui.Server
 	editor  *editor.Handler
 	health  http.Handler
+	proxies TrustedProxies
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -244,7 +249,8 @@ func New(opts Options) (*Flowd, error) {
 	}
 	srv.Passwords().SetHasher(hasher)
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}
+	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed,
+		proxies: opts.TrustedProxies}
 	fd.health = newHealth(fd)
 	return fd, nil
 }
@@ -261,12 +267,12 @@ func mountEditor(s *ui.Server, mux *http.ServeMux) *editor.Handler {
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
 // Mount it at "/".
-func (f *Flowd) FlowHandler() http.Handler { return f.router }
+func (f *Flowd) FlowHandler() http.Handler { return f.proxies.wrap(f.router) }
 
 // AdminHandler serves the admin UI under /admin (login, pages, the flow
 // editor) and the admin JSON API under /admin/api (bearer token, or the
 // UI's session). Mount it at "/admin/".
-func (f *Flowd) AdminHandler() http.Handler { return f.ui }
+func (f *Flowd) AdminHandler() http.Handler { return f.proxies.wrap(f.ui) }
 
 // Handler serves both on one listener, as `flowd serve` does: /admin/
 // (and /admin, redirected there) to AdminHandler, /healthz and /readyz to
@@ -275,7 +281,7 @@ func (f *Flowd) AdminHandler() http.Handler { return f.ui }
 // Router's. Unclean paths ("/x/../admin/") are cleaned and redirected by
 // whichever ServeMux they reach, so they cannot skip the admin login.
 func (f *Flowd) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return f.proxies.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == PathHealthz || p == PathReadyz:
 			f.health.ServeHTTP(w, r)
@@ -290,7 +296,7 @@ func (f *Flowd) Handler() http.Handler {
 		default:
 			f.router.ServeHTTP(w, r)
 		}
-	})
+	}))
 }
 
 // UI returns the admin UI server (its password store, its layout).

@@ -346,3 +346,67 @@ func apiHello(t *testing.T, n *node, at string) (int, string) {
 }
 
 func decodeSeg(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// TestClusterAdminLimiterBehindBalancer: the admin login limiter counts
+// per client address across the nodes, and behind a trusted balancer the
+// client address is X-Forwarded-For's, not the balancer's. Wrong
+// passwords from one client spread round-robin over three nodes are
+// throttled once the cluster-wide count passes the free failures (5),
+// although no node saw five; another client behind the same balancer,
+// and the balancer's own address, are not held up.
+func TestClusterAdminLimiterBehindBalancer(t *testing.T) {
+	c := startCluster(t, 3, map[string]string{
+		"FLOWD_ADMIN_PASSWORD":  "the right admin password 1234",
+		"FLOWD_TRUSTED_PROXIES": "127.0.0.1",
+	})
+	login := func(client, password string) int {
+		t.Helper()
+		form := url.Values{"password": {password}}
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://"+balancerHost+"/admin/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if client != "" {
+			req.Header.Set("X-Forwarded-For", client)
+		}
+		resp, err := c.lb.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const attacker, other = "203.0.113.66", "198.51.100.23"
+	for i := range 5 {
+		if code := login("1.2.3.4, "+attacker, fmt.Sprintf("guess %d", i)); code != 401 {
+			t.Fatalf("guess %d: %d, want 401", i+1, code)
+		}
+	}
+	// Five failures, at most two on any node: the next attempts (a node's
+	// feed may trail by a moment) are refused before the password is
+	// checked. With per-node counts it would take fifteen; within the
+	// three tries below no node would reach five.
+	throttled := false
+	for i := range 3 {
+		if code := login(attacker, "still guessing"); code == 429 {
+			throttled = true
+			break
+		} else if code != 401 {
+			t.Fatalf("attempt %d after five failures: %d", 6+i, code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !throttled {
+		t.Fatal("five failures spread over three nodes did not throttle the client")
+	}
+	// On every node, even with the right password.
+	for _, n := range c.nodes {
+		if code := login(attacker, "the right admin password 1234"); code != 429 {
+			t.Errorf("the throttled client with the right password (next node after %s): %d, want 429", n.id, code)
+		}
+	}
+	if code := login(other, "wrong again"); code != 401 {
+		t.Errorf("another client behind the balancer: %d, want 401 (not throttled)", code)
+	}
+	if code := login("", "wrong for the balancer"); code != 401 {
+		t.Errorf("the balancer's own address: %d, want 401 (not throttled)", code)
+	}
+}
