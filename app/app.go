@@ -546,11 +546,12 @@ func (a *App) deployDesired(ctx context.Context, rec store.FlowRecord, note stri
 	}
 }
 
-// settle waits until this node applied every change committed so far.
+// settle waits until this node runs the desired state as committed so
+// far (after an undeploy or a delete).
 func (a *App) settle(ctx context.Context) error {
-	rev, err := a.st.Rev(ctx)
+	ds, err := a.st.DesiredState(ctx)
 	if err != nil {
-		return fmt.Errorf("app: feed revision: %w", err)
+		return fmt.Errorf("app: desired state: %w", err)
 	}
-	return a.waitApplied(ctx, rev)
+	return a.waitGen(ctx, ds.Gen)
 }

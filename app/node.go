@@ -35,6 +35,11 @@ import (
 // applyWait bounds how long a deploy waits for this node to apply it.
 const applyWait = 10 * time.Second
 
+// quietFeed is how long a node behind its store's newest revision may go
+// without a word from the feed and still count as following it. A cluster
+// store sends progress notices more often (etcd: every second).
+const quietFeed = 5 * time.Second
+
 // appliedEvery bounds how often the node registry hears of applied
 // revisions that changed no deployment (KV and secret traffic).
 const appliedEvery = time.Second
@@ -63,7 +68,9 @@ type follower struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	applied  int64         // feed revision this node has converged to
-	moved    chan struct{} // closed when applied moves or the loop ends
+	gen      int64         // deploy generation this node has converged to
+	listed   chan struct{} // closed once the first list and watch are done
+	moved    chan struct{} // closed when applied or gen moves, or the loop ends
 	watching bool          // the watch is open
 	lastSeen time.Time     // when the feed last delivered anything
 	results  map[string]applyResult
@@ -84,6 +91,14 @@ func newNodeID() string {
 	var b [6]byte
 	rand.Read(b[:])
 	return "node-" + hex.EncodeToString(b[:])
+}
+
+// Applied is the store revision this node has converged to: every change
+// up to it is running here and in every cache that follows the feed.
+func (a *App) Applied() int64 {
+	a.fol.mu.Lock()
+	defer a.fol.mu.Unlock()
+	return a.fol.applied
 }
 
 // following reports whether the reconcile loop runs: Start was called.
@@ -109,15 +124,23 @@ func (a *App) startFollowing(ctx context.Context) error {
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.fol.started, a.fol.cancel, a.fol.done = true, cancel, make(chan struct{})
-	a.fol.moved = make(chan struct{})
+	a.fol.moved, a.fol.listed = make(chan struct{}), make(chan struct{})
 	a.fol.results, a.fol.running = map[string]applyResult{}, map[string]int{}
+	listed, done := a.fol.listed, a.fol.done
 	a.fol.mu.Unlock()
 	go a.follow(lctx)
-	rev, err := a.st.Rev(ctx)
-	if err != nil {
-		return fmt.Errorf("app: feed revision: %w", err)
+	t := time.NewTimer(applyWait)
+	defer t.Stop()
+	select {
+	case <-listed:
+		return nil
+	case <-done:
+		return fmt.Errorf("app: node %s: the store's feed ended at start: %w", a.node, store.ErrClosed)
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("app: node %s could not list the store within %s: %w", a.node, applyWait, store.ErrUnavailable)
 	}
-	return a.waitApplied(ctx, rev)
 }
 
 // stopFollowing ends the loop and waits for it.
@@ -170,7 +193,7 @@ func (a *App) followOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.reconcile(ctx, true)
+	gen := a.reconcile(ctx, true)
 	for _, h := range a.hooks {
 		if h.Resync != nil {
 			h.Resync(ctx)
@@ -182,7 +205,15 @@ func (a *App) followOnce(ctx context.Context) error {
 	}
 	a.fol.mu.Lock()
 	a.fol.watching = true
+	if a.fol.listed != nil {
+		select {
+		case <-a.fol.listed:
+		default:
+			close(a.fol.listed)
+		}
+	}
 	a.fol.mu.Unlock()
+	a.setGen(gen)
 	a.bump(rev)
 	for ev := range ch {
 		if ev.Err != nil {
@@ -203,8 +234,9 @@ func (a *App) followOnce(ctx context.Context) error {
 				}
 			}
 		}
+		gen := int64(-1)
 		if deploy {
-			a.reconcile(ctx, false)
+			gen = a.reconcile(ctx, false)
 		}
 		for _, id := range forget {
 			a.rt.Forget(id)
@@ -216,6 +248,7 @@ func (a *App) followOnce(ctx context.Context) error {
 				}
 			}
 		}
+		a.setGen(gen)
 		a.bump(ev.Rev)
 	}
 	if err := ctx.Err(); err != nil {
@@ -230,9 +263,11 @@ func (a *App) bump(rev int64) {
 	a.fol.mu.Lock()
 	report := false
 	var problems map[string]string
+	if rev > 0 {
+		a.fol.lastSeen = time.Now() // progress notices count: the feed is alive
+	}
 	if rev > a.fol.applied {
 		a.fol.applied = rev
-		a.fol.lastSeen = time.Now()
 		if time.Since(a.fol.reported) >= appliedEvery {
 			report, a.fol.reported = true, time.Now()
 			problems = a.problemsLocked()
@@ -267,26 +302,53 @@ func (a *App) problemsLocked() map[string]string {
 	return out
 }
 
-// waitApplied waits until this node converged to rev, ctx ends, the loop
-// stops or applyWait passes.
+// setGen records the deploy generation this node has converged to (a
+// negative gen: none read) and wakes waiters. It is called once the
+// changes of the commit are all applied (flows forgotten included).
+func (a *App) setGen(gen int64) {
+	a.fol.mu.Lock()
+	defer a.fol.mu.Unlock()
+	if gen > a.fol.gen {
+		a.fol.gen = gen
+		close(a.fol.moved)
+		a.fol.moved = make(chan struct{})
+	}
+}
+
+// waitGen waits until this node converged to deploy generation gen. Deploy
+// generations, unlike feed revisions, move only with deploys: a cluster
+// store's revision also moves with writes the feed does not report (node
+// registry, elections), which a watcher learns of only from its periodic
+// progress notices.
+func (a *App) waitGen(ctx context.Context, gen int64) error {
+	return a.waitFor(ctx, fmt.Sprintf("deploy generation %d", gen), func() bool { return a.fol.gen >= gen })
+}
+
+// waitApplied waits until this node converged to feed revision rev.
 func (a *App) waitApplied(ctx context.Context, rev int64) error {
+	return a.waitFor(ctx, fmt.Sprintf("revision %d", rev), func() bool { return a.fol.applied >= rev })
+}
+
+// waitFor waits until reached (called with fol.mu held) holds, ctx ends,
+// the loop stops or applyWait passes.
+func (a *App) waitFor(ctx context.Context, what string, reached func() bool) error {
 	t := time.NewTimer(applyWait)
 	defer t.Stop()
 	for {
 		a.fol.mu.Lock()
-		applied, moved, done := a.fol.applied, a.fol.moved, a.fol.done
+		ok, moved, done := reached(), a.fol.moved, a.fol.done
 		a.fol.mu.Unlock()
-		if applied >= rev {
+		if ok {
 			return nil
 		}
 		select {
 		case <-moved:
 		case <-done:
-			return fmt.Errorf("app: node %s stopped before applying revision %d: %w", a.node, rev, store.ErrClosed)
+			return fmt.Errorf("app: node %s stopped before applying %s: %w", a.node, what, store.ErrClosed)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			return fmt.Errorf("app: node %s has not applied revision %d within %s: %w", a.node, rev, applyWait, store.ErrUnavailable)
+			return fmt.Errorf("app: node %s has not applied %s within %s: %w", a.node, what, applyWait, store.ErrUnavailable)
 		}
 	}
 }
@@ -297,13 +359,13 @@ func (a *App) waitApplied(ctx context.Context, rev int64) error {
 // tried again on the next pass (the next deploy anywhere, or a re-list):
 // a route freed meanwhile may let it start. full marks the first pass
 // after a (re-)list, which always reports to the node registry.
-func (a *App) reconcile(ctx context.Context, full bool) {
+func (a *App) reconcile(ctx context.Context, full bool) (gen int64) {
 	ds, err := a.st.DesiredState(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Error("reading the desired state", "node", a.node, "err", err)
 		}
-		return
+		return -1
 	}
 	want := make(map[string]int, len(ds.Flows))
 	for _, d := range ds.Flows {
@@ -339,6 +401,7 @@ func (a *App) reconcile(ctx context.Context, full bool) {
 	if rev > 0 || full {
 		a.report(rev, problems)
 	}
+	return ds.Gen
 }
 
 func (a *App) apply(ctx context.Context, d store.Deployment) error {
@@ -387,11 +450,7 @@ func (a *App) commitDeploy(ctx context.Context, r store.DeployRequest, prev int)
 	if err != nil {
 		return 0, err
 	}
-	rev, err := a.st.Rev(ctx)
-	if err != nil {
-		return n, fmt.Errorf("app: feed revision: %w", err)
-	}
-	if err := a.waitApplied(ctx, rev); err != nil {
+	if err := a.waitGen(ctx, gen); err != nil {
 		return n, err
 	}
 	if n == 0 {
@@ -401,12 +460,10 @@ func (a *App) commitDeploy(ctx context.Context, r store.DeployRequest, prev int)
 	if !ok || res.version != n || res.err == nil {
 		return n, nil
 	}
-	if _, _, err := a.st.Deploy(ctx, store.DeployRequest{Flow: r.Flow, Version: prev, IfGen: gen}); err != nil {
+	if _, gen2, err := a.st.Deploy(ctx, store.DeployRequest{Flow: r.Flow, Version: prev, IfGen: gen}); err != nil {
 		a.log.Error("restoring deployment state", "flow", r.Flow, "err", err)
-	} else if rev, err := a.st.Rev(ctx); err == nil {
-		if err := a.waitApplied(ctx, rev); err != nil {
-			a.log.Warn("waiting for the restored deployment", "flow", r.Flow, "err", err)
-		}
+	} else if err := a.waitGen(ctx, gen2); err != nil {
+		a.log.Warn("waiting for the restored deployment", "flow", r.Flow, "err", err)
 	}
 	return n, res.err
 }
@@ -440,13 +497,16 @@ func (a *App) Ready(ctx context.Context, stale time.Duration) Readiness {
 		r.Store = "unavailable"
 	}
 	a.fol.mu.Lock()
-	started, watching, applied := a.fol.started, a.fol.watching, a.fol.applied
+	started, watching, applied, seen := a.fol.started, a.fol.watching, a.fol.applied, a.fol.lastSeen
 	a.fol.mu.Unlock()
 	switch {
 	case !started || !watching:
 		r.Feed = "stopped"
-	case err == nil && applied < rev:
-		// Behind: give the loop a moment before calling it stale.
+	case err == nil && applied < rev && time.Since(seen) > quietFeed:
+		// Behind, and nothing from the feed for a while: give the loop a
+		// moment before calling it stale. (A cluster store's revision also
+		// moves with writes the feed does not report; its progress notices
+		// bring the watcher up to it, and keep lastSeen fresh.)
 		wctx, cancel := context.WithTimeout(ctx, stale)
 		if a.waitApplied(wctx, rev) != nil {
 			r.Feed = "stale"
