@@ -231,6 +231,9 @@ func New(opts Options) (*Flowd, error) {
 	if throttles != nil {
 		a.OnChange(throttles.hook())
 	}
+	if isClusterStore(opts.Store) {
+		keysets.SignGate = feedGate(a.FeedSeen, time.Now, maxKeyStaleness)
+	}
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)

@@ -301,6 +301,20 @@ func TestClusterQuorumLost(t *testing.T) {
 		t.Fatalf("exchange: %d %v", status, body)
 	}
 	rt := body["refresh_token"].(string)
+	// A flow that signs and touches the store no other way.
+	signDoc := `{"schema":"flowd/v1","id":"signer","name":"signer","nodes":[
+ {"id":"in","type":"http.in","config":{"method":"GET","path":"/sign"}},
+ {"id":"sign","type":"jose.sign","config":{"keyset":"main","alg":"RS256","subject":"\"probe\"","ttl":"1m"}},
+ {"id":"out","type":"http.respond","config":{"body":"msg.token"}}],
+ "wires":[{"from":"in","port":"out","to":"sign"},{"from":"sign","port":"out","to":"out"}]}`
+	if status, out := c.admin(t, c.nodes[0], "POST", "/flows?deploy=true", signDoc); status/100 != 2 {
+		t.Fatalf("deploy the signer: %d %v", status, out)
+	}
+	for _, n := range c.nodes {
+		if code, body := getVia(t, n, "/sign"); code != 200 {
+			t.Fatalf("/sign on %s: %d %s", n.id, code, body)
+		}
+	}
 	for _, s := range c.etcd[1:] {
 		if err := s.Stop(); err != nil {
 			t.Fatal(err)
@@ -330,6 +344,26 @@ func TestClusterQuorumLost(t *testing.T) {
 			t.Errorf("/readyz on %s with quorum lost: %d %s, want 503", n.id, code, ready)
 		}
 	}
+	// Past maxKeyStaleness without a word from the feed, no node signs:
+	// it may have missed a revocation. 503, like any store outage.
+	for _, n := range c.nodes {
+		var code int
+		var body string
+		waitFor(t, "signing stopped on "+n.id, func() bool {
+			code, body = getVia(t, n, "/sign")
+			return code != 200
+		})
+		if code != 503 || !strings.Contains(body, "temporarily_unavailable") {
+			t.Errorf("/sign on %s with its feed silent: %d %s, want 503 temporarily_unavailable", n.id, code, body)
+		}
+		if !strings.Contains(n.Log(), "signing stopped on this node") {
+			t.Errorf("%s's log does not say why it stopped signing", n.id)
+		}
+		// "stale" (signing stopped) or "failing" (the keys cannot be read).
+		if _, ready := getVia(t, n, "/readyz"); strings.Contains(ready, `"keys":"ok"`) {
+			t.Errorf("/readyz on %s with signing stopped: %s, want keys not ok", n.id, ready)
+		}
+	}
 	for _, s := range c.etcd[1:] {
 		if err := s.Continue(); err != nil {
 			t.Fatal(err)
@@ -338,6 +372,11 @@ func TestClusterQuorumLost(t *testing.T) {
 	for _, n := range c.nodes {
 		if code, ready := waitReady(t, n, 200); code != 200 {
 			t.Errorf("/readyz on %s after SIGCONT: %d %s, want 200", n.id, code, ready)
+		}
+	}
+	for _, n := range c.nodes {
+		if code, body := getVia(t, n, "/sign"); code != 200 {
+			t.Errorf("/sign on %s after recovery: %d %s", n.id, code, body)
 		}
 	}
 	// The refresh token refused meanwhile was not spent: it still works,
