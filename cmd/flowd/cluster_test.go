@@ -100,25 +100,35 @@ var clusterListenRE = regexp.MustCompile(`flowd listening on https?://(\S+)`)
 // environment.
 func startCluster(t *testing.T, n int, extra map[string]string) *cluster {
 	t.Helper()
-	if etcdtest.Binary() == "" {
+	return startNodes(t, n, extra, true)
+}
+
+// startNodes is startCluster; without etcd it starts the nodes on bbolt
+// in their own data folders (the one-node baseline of the benchmark).
+func startNodes(t *testing.T, n int, extra map[string]string, withEtcd bool) *cluster {
+	t.Helper()
+	if withEtcd && etcdtest.Binary() == "" {
 		etcdtest.Unavailable(t, "the out-of-process cluster tests start their own etcd members")
 	}
 	bin := flowdBinary(t)
-	c := &cluster{etcd: etcdtest.StartCluster(t, 3)}
-	var eps []string
-	for _, s := range c.etcd {
-		eps = append(eps, strings.TrimPrefix(s.Endpoint, "http://"))
-	}
+	c := &cluster{}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	tok := make([]byte, 32)
 	_, _ = rand.Read(tok)
 	c.vars = map[string]string{
-		"FLOWD_STORE":       "etcd://" + strings.Join(eps, ",") + "/flowd-test/cl-" + hex.EncodeToString(b[:]),
 		"FLOWD_MASTER_KEY":  newMasterKey(),
 		"FLOWD_ADMIN_TOKEN": hex.EncodeToString(tok),
 		"FLOWD_ISSUER":      "http://" + balancerHost,
 		"FLOWD_LOG":         "info",
+	}
+	if withEtcd {
+		c.etcd = etcdtest.StartCluster(t, 3)
+		var eps []string
+		for _, s := range c.etcd {
+			eps = append(eps, strings.TrimPrefix(s.Endpoint, "http://"))
+		}
+		c.vars["FLOWD_STORE"] = "etcd://" + strings.Join(eps, ",") + "/flowd-test/cl-" + hex.EncodeToString(b[:])
 	}
 	for k, v := range extra {
 		c.vars[k] = v
@@ -247,7 +257,10 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func (c *cluster) cli(t *testing.T, n *node, args ...string) string {
 	t.Helper()
 	vars := map[string]string{"FLOWD_DATA": n.data, "FLOWD_ADMIN_TOKEN": c.vars["FLOWD_ADMIN_TOKEN"],
-		"FLOWD_STORE": c.vars["FLOWD_STORE"], "FLOWD_MASTER_KEY": c.vars["FLOWD_MASTER_KEY"]}
+		"FLOWD_MASTER_KEY": c.vars["FLOWD_MASTER_KEY"]}
+	if st := c.vars["FLOWD_STORE"]; st != "" {
+		vars["FLOWD_STORE"] = st
+	}
 	return mustCmd(t, vars, args...)
 }
 
