@@ -270,7 +270,7 @@ func (c *cluster) provider(t *testing.T) *provider {
 	t.Helper()
 	a := c.nodes[0]
 	c.cli(t, a, "users", "add", "--username", "ada", "--password", adaPassword, "--email", "ada@example.com")
-	c.cli(t, a, "clients", "add", "--id", "web", "--secret", rpSecret, "--scopes", "openid profile email",
+	c.cli(t, a, "clients", "add", "--id", "web", "--first-party", "--secret", rpSecret, "--scopes", "openid profile email",
 		"--redirect-uris", webCB, "--post-logout-redirect-uris", byeURI)
 	c.cli(t, a, "clients", "add", "--id", "svc", "--secret", "svc-secret-0123456789", "--scopes", "read")
 	s := &server{addr: balancerHost, base: "http://" + balancerHost, client: c.lb}
