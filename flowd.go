@@ -78,6 +78,10 @@ type Options struct {
 	// SecureCookies marks the admin session cookie Secure: set it when
 	// the admin UI is served over TLS.
 	SecureCookies bool
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the
+	// client (see TrustedProxies): the handlers then see the client's
+	// address as the request's RemoteAddr. Empty: the peer is the client.
+	TrustedProxies TrustedProxies
 	// SnapshotsPerSecond bounds how many runs per flow and second keep
 	// message snapshots in their traces (default 20; negative: every run).
 	// Runs past it keep their path, ports, timings and the failing step's
@@ -142,6 +146,7 @@ type Flowd struct {
 	editor  *editor.Handler
 	obs     *observability
 	health  http.Handler
+	proxies TrustedProxies
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -196,6 +201,12 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Clock != nil {
 		clients.SetClock(opts.Clock)
 	}
+	// On a cluster store the failure throttles count across nodes.
+	throttles := newSharedThrottles(opts.Store, opts.Logger)
+	if throttles != nil {
+		clients.SetThrottle(throttles.throttle("client_secret", passhash.ThrottleOptions{Free: oauth.ThrottleFree,
+			Base: oauth.ThrottleBase, Max: oauth.ThrottleMax, Size: oauth.ThrottleSize, Now: opts.Clock}))
+	}
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger,
 		Replay: replay}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
@@ -244,6 +255,12 @@ func New(opts Options) (*Flowd, error) {
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
 	tokens.OnChange = obs.adminChange(audit.AdminTokenChanged, "admin-token")
 	follow(a, tokens, keysets, sched, opts.Logger)
+	if throttles != nil {
+		a.OnChange(throttles.hook())
+	}
+	if isClusterStore(opts.Store) {
+		keysets.SignGate = feedGate(a.FeedSeen, time.Now, maxKeyStaleness)
+	}
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)
@@ -255,6 +272,7 @@ func New(opts Options) (*Flowd, error) {
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Observer: obs.ui(),
+		Throttle: throttles.throttle,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
 			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
 			ui.MountPeople(s, mux, clients, users)
@@ -267,7 +285,8 @@ func New(opts Options) (*Flowd, error) {
 	srv.Passwords().OnChange = obs.adminChange(audit.AdminPasswordSet, "admin")
 	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs}
+	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs,
+		proxies: opts.TrustedProxies}
 	fd.health = newHealth(fd)
 	return fd, nil
 }
@@ -319,12 +338,12 @@ func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users 
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
 // Mount it at "/".
-func (f *Flowd) FlowHandler() http.Handler { return f.router }
+func (f *Flowd) FlowHandler() http.Handler { return f.proxies.wrap(f.router) }
 
 // AdminHandler serves the admin UI under /admin (login, pages, the flow
 // editor) and the admin JSON API under /admin/api (bearer token, or the
 // UI's session). Mount it at "/admin/".
-func (f *Flowd) AdminHandler() http.Handler { return f.ui }
+func (f *Flowd) AdminHandler() http.Handler { return f.proxies.wrap(f.ui) }
 
 // Handler serves both on one listener, as `flowd serve` does: /admin/
 // (and /admin, redirected there) to AdminHandler, /healthz and /readyz to
@@ -333,7 +352,7 @@ func (f *Flowd) AdminHandler() http.Handler { return f.ui }
 // Router's. Unclean paths ("/x/../admin/") are cleaned and redirected by
 // whichever ServeMux they reach, so they cannot skip the admin login.
 func (f *Flowd) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return f.proxies.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == PathHealthz || p == PathReadyz:
 			f.health.ServeHTTP(w, r)
@@ -348,7 +367,7 @@ func (f *Flowd) Handler() http.Handler {
 		default:
 			f.router.ServeHTTP(w, r)
 		}
-	})
+	}))
 }
 
 // UI returns the admin UI server (its password store, its layout).

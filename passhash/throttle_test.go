@@ -1,7 +1,9 @@
 package passhash
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -91,5 +93,56 @@ func TestAddressKey(t *testing.T) {
 				t.Fatalf("AddressKey(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// countingShared records the calls a Throttle makes to its Shared store.
+type countingShared struct {
+	mu           sync.Mutex
+	adds, resets []string
+}
+
+func (c *countingShared) Add(_ context.Context, key string, delta int, _ time.Time, _ time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.adds = append(c.adds, fmt.Sprintf("%s%+d", key, delta))
+	return nil
+}
+
+func (c *countingShared) Reset(_ context.Context, key string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resets = append(c.resets, key)
+	return nil
+}
+
+// TestThrottleShared: every counted failure and give-back is written to
+// the shared store; a success writes only when this node knows of
+// failures (the common success costs no store call); Observe replaces the
+// local count with the cluster's.
+func TestThrottleShared(t *testing.T) {
+	sh := &countingShared{}
+	th := NewThrottle(ThrottleOptions{Free: 2, Base: time.Minute, Shared: sh})
+	th.Reset("clean") // no failures known: no store call
+	th.Fail("a")
+	if w := th.Reserve("a"); w != 0 {
+		t.Fatalf("reserve: wait %v", w)
+	}
+	th.Release("a")
+	th.Reset("a")
+	th.Release("never-reserved")
+	if got, want := fmt.Sprint(sh.adds), "[a+1 a+1 a-1]"; got != want {
+		t.Errorf("adds %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(sh.resets), "[a]"; got != want {
+		t.Errorf("resets %s, want %s", got, want)
+	}
+	th.Observe("b", 5, time.Now())
+	if th.Failures("b") != 5 || th.Wait("b") <= 0 {
+		t.Errorf("after Observe(b, 5): failures %d wait %v", th.Failures("b"), th.Wait("b"))
+	}
+	th.Observe("b", 0, time.Time{})
+	if th.Failures("b") != 0 || th.Wait("b") != 0 {
+		t.Errorf("after Observe(b, 0): failures %d wait %v", th.Failures("b"), th.Wait("b"))
 	}
 }

@@ -276,14 +276,17 @@ const (
 	accountKey      = "admin"
 )
 
-func newLimiter(now func() time.Time) *limiter {
+func newLimiter(now func() time.Time, mk func(name string, o passhash.ThrottleOptions) *passhash.Throttle) *limiter {
 	if now == nil {
 		now = time.Now
 	}
+	if mk == nil {
+		mk = func(_ string, o passhash.ThrottleOptions) *passhash.Throttle { return passhash.NewThrottle(o) }
+	}
 	return &limiter{
-		addr: passhash.NewThrottle(passhash.ThrottleOptions{Free: ipFailures, Base: time.Second, Max: failWindow,
+		addr: mk("admin_addr", passhash.ThrottleOptions{Free: ipFailures, Base: time.Second, Max: failWindow,
 			Window: time.Hour, Size: 10000, Now: now}),
-		account: passhash.NewThrottle(passhash.ThrottleOptions{Free: accountFailures, Base: time.Second, Max: time.Minute,
+		account: mk("admin_account", passhash.ThrottleOptions{Free: accountFailures, Base: time.Second, Max: time.Minute,
 			Window: time.Hour, Size: 1, Now: now}),
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/schedule"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
 )
 
@@ -75,6 +76,9 @@ type Deps struct {
 	Now func() time.Time
 	// Observer, if set, gets admin sign-in results (metrics, audit).
 	Observer Observer
+	// Throttle, if set, makes the login limiter's throttles (flowd makes
+	// them cluster-wide on a cluster store); nil: passhash.NewThrottle.
+	Throttle func(name string, o passhash.ThrottleOptions) *passhash.Throttle
 }
 
 // Server serves everything under /admin/.
@@ -104,7 +108,7 @@ func New(d Deps) (*Server, error) {
 	s := &Server{d: d, log: d.Logger, mux: http.NewServeMux(), now: d.Now,
 		static:  http.StripPrefix(Prefix+"/static/", http.FileServerFS(sub)),
 		pw:      NewPasswords(d.Store, d.Password),
-		limiter: newLimiter(d.Now)}
+		limiter: newLimiter(d.Now, d.Throttle)}
 	s.sessions = &sessions{kv: d.Store, now: d.Now}
 	s.routes()
 	if d.Mount != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
 )
 
 // errTestBoom is the error of the test.fail block; its text must never
@@ -21,6 +23,7 @@ var errTestBoom = errors.New("boom: internal detail db=10.0.0.7")
 // tests do not depend on blocks/core:
 //
 //	test.fail  always fails with errTestBoom
+//	test.unavailable  fails as a store call to an unreachable cluster does
 //	test.set   assigns message fields from expressions (exprmap "set")
 func testRegistry(t testing.TB, router *Router) *engine.Registry {
 	t.Helper()
@@ -32,6 +35,12 @@ func testRegistry(t testing.TB, router *Router) *engine.Registry {
 		func(*engine.Setup) (engine.Block, error) {
 			return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) {
 				return "", errTestBoom
+			}), nil
+		})
+	reg.MustRegister(engine.Spec{Type: "test.unavailable", Outputs: []string{"out"}},
+		func(*engine.Setup) (engine.Block, error) {
+			return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) {
+				return "", fmt.Errorf("read client: etcd at 10.0.0.7 did not answer: %w", store.ErrUnavailable)
 			}), nil
 		})
 	reg.MustRegister(engine.Spec{Type: "test.set", Outputs: []string{"out"},

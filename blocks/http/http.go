@@ -7,6 +7,7 @@
 //	       --> http.in: body limit, parse --> TriggerContext.Fire (same goroutine)
 //	           --> ... blocks ... --> http.respond writes the response
 //	       <-- if the run ended without a response: 500 {"error","run_id"}
+//	           (503 with Retry-After when the store was unavailable)
 //
 // The Router holds claims: one per started http.in instance, tagged with
 // its flow, version and node. Every change of claims builds a fresh
@@ -91,6 +92,10 @@ func tokenHeaders() []string {
 }
 
 // errorBody is the JSON of every error this package answers itself.
+// retryAfterUnavailable is the Retry-After of a 503 for an unreachable
+// store, in seconds: about one leader election of a cluster store.
+const retryAfterUnavailable = "2"
+
 type errorBody struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description,omitempty"`

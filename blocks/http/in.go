@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
 )
 
 func inSpec() engine.Spec {
@@ -23,7 +24,8 @@ func inSpec() engine.Spec {
 			"query_all (every value), headers (lowercase names), remote_addr, host; and msg.body: " +
 			"parsed JSON, form fields (first value; all values in msg.body_all) or raw text. " +
 			"The flow answers with http.respond; a run that ends without answering gets " +
-			"500 {\"error\":\"internal_error\",\"run_id\":...}.",
+			"500 {\"error\":\"internal_error\",\"run_id\":...}, or 503 {\"error\":\"temporarily_unavailable\"," +
+			"\"run_id\":...} with Retry-After when it failed because the store could not be reached.",
 		Trigger: true,
 		Fields: []engine.Field{
 			{Name: "method", Label: "Method", Kind: engine.KindEnum, Default: "GET",
@@ -278,6 +280,14 @@ func (t *inTrigger) answer(w http.ResponseWriter, r *http.Request) int {
 		writeError(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
 			Description: "request is larger than the message size limit"})
 		return http.StatusRequestEntityTooLarge
+	case err != nil && errors.Is(err, store.ErrUnavailable):
+		// Nothing was written (a refused store call writes nothing, an
+		// ambiguous one is resolved before it returns): the client may
+		// send the same request again, which a 500 would not tell it.
+		log.Warn("flow run failed: store unavailable; answered 503", "run", tr.ID, "err", err)
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily_unavailable", RunID: tr.ID})
+		return http.StatusServiceUnavailable
 	case err != nil:
 		log.Warn("flow run failed without responding; answered 500", "run", tr.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, errorBody{Error: "internal_error", RunID: tr.ID})

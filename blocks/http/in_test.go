@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
 )
 
 func TestInRequestMessage(t *testing.T) {
@@ -232,7 +233,9 @@ func TestInRefusesBadRequestsWithoutRunning(t *testing.T) {
 }
 
 // A run that ends without a response, or fails, answers 500 with its run id
-// and nothing else: no error text, no node names.
+// and nothing else: no error text, no node names; 503 with Retry-After
+// when it failed because the store was unavailable (nothing was written:
+// the client may try again).
 func TestInRunWithoutResponse(t *testing.T) {
 	e := newEnv(t, engine.Options{})
 	in := node{ID: "in", Type: "http.in", Config: map[string]any{"method": "GET", "path": "/x"}}
@@ -241,6 +244,8 @@ func TestInRunWithoutResponse(t *testing.T) {
 		flow       *engine.Flow
 		status     int
 		wantRunID  bool
+		errCode    string // of the run-id answer: internal_error unless set
+		retryAfter string
 		body       string // exact body when not an internal_error
 		traceState string
 		traceErr   string
@@ -251,6 +256,10 @@ func TestInRunWithoutResponse(t *testing.T) {
 		{name: "block fails before responding",
 			flow:   flowDoc(t, "failing", []node{in, {ID: "boom", Type: "test.fail"}}, "in:out->boom"),
 			status: 500, wantRunID: true, traceState: engine.StatusError, traceErr: errTestBoom.Error()},
+		{name: "store unavailable before responding",
+			flow:   flowDoc(t, "unavailable", []node{in, {ID: "read", Type: "test.unavailable"}}, "in:out->read"),
+			status: 503, wantRunID: true, errCode: "temporarily_unavailable", retryAfter: "2",
+			traceState: engine.StatusError, traceErr: store.ErrUnavailable.Error()},
 		{name: "respond body cannot be encoded",
 			flow: flowDoc(t, "nan", []node{in, {ID: "respond", Type: "http.respond",
 				Config: map[string]any{"body": `{"x": 0.0 / 0.0}`}}}, "in:out->respond"),
@@ -284,13 +293,20 @@ func TestInRunWithoutResponse(t *testing.T) {
 			}
 			tr := traces[0]
 			if tc.wantRunID {
-				want := map[string]any{"error": "internal_error", "run_id": tr.ID}
+				code := "internal_error"
+				if tc.errCode != "" {
+					code = tc.errCode
+				}
+				want := map[string]any{"error": code, "run_id": tr.ID}
 				if got := decodeBody(t, w); !reflect.DeepEqual(got, want) {
 					t.Errorf("body = %v, want %v", got, want)
 				}
 				checkSecurityHeaders(t, w.Header(), "no-store")
 			} else if w.Body.String() != tc.body {
 				t.Errorf("body = %q, want %q", w.Body, tc.body)
+			}
+			if got := w.Header().Get("Retry-After"); got != tc.retryAfter {
+				t.Errorf("Retry-After = %q, want %q", got, tc.retryAfter)
 			}
 			if tr.Status != tc.traceState || !strings.Contains(tr.Error, tc.traceErr) {
 				t.Errorf("trace status %q error %q, want %q containing %q", tr.Status, tr.Error, tc.traceState, tc.traceErr)

@@ -112,6 +112,11 @@ type Keysets struct {
 	// Log hears of retired keys a rotation had to evict early to stay
 	// within the key cap (nil: slog.Default()).
 	Log *slog.Logger
+	// SignGate, if set, is asked before every signature (Signer.Sign); an
+	// error refuses it and is returned, wrapped in ErrSigningStopped. flowd
+	// sets it on a cluster node, whose keys may be stale (a revocation
+	// missed) while its change feed is down.
+	SignGate func() error
 
 	store SecretStore
 

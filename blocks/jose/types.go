@@ -98,6 +98,8 @@ var (
 	ErrKeyTooShort  = errors.New("key too short")
 	ErrUnsupported  = errors.New("unsupported algorithm")
 	ErrInvalidToken = errors.New("invalid token") // wrapped by *TokenError
+	// ErrSigningStopped: Keysets.SignGate refused a signature.
+	ErrSigningStopped = errors.New("signing stopped on this node")
 )
 
 // TokenError is why a token was refused: one Reason plus a detail that is

@@ -169,8 +169,9 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	}
 	var maxBody int64
 	var bodyTimeout time.Duration
+	var proxies flowd.TrustedProxies
 	if c.limits != nil {
-		maxBody, bodyTimeout = c.limits.maxBody, c.limits.read
+		maxBody, bodyTimeout, proxies = c.limits.maxBody, c.limits.read, c.limits.proxies
 	}
 	return flowd.New(flowd.Options{Store: st, Runs: c.runs, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
@@ -180,7 +181,8 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 		NodeID: c.cluster.nodeID, NodeAddr: c.nodeAddr, NodeVersion: version(),
 		// Behind a TLS-terminating proxy flowd itself speaks http, but an
 		// https issuer says browsers reach it over https.
-		SecureCookies: c.tlsCert != "" || strings.HasPrefix(strings.ToLower(issuer), "https://")})
+		SecureCookies:  c.tlsCert != "" || strings.HasPrefix(strings.ToLower(issuer), "https://"),
+		TrustedProxies: proxies})
 }
 
 // hashDefaults reads FLOWD_HASH_CONCURRENCY and FLOWD_HASH_WAIT, the
