@@ -83,6 +83,18 @@ type Options struct {
 	// Issuer is the OAuth/OpenID issuer identifier, e.g. https://id.example.com.
 	// It is also visible to expressions as env.FLOWD_ISSUER.
 	Issuer string
+	// Clock is the one clock every part reads (default time.Now): run
+	// start times (expressions' now, oidc sessions and codes), keyset
+	// rotation and key deadlines, token iat/exp and their validation,
+	// schedule next times and catch-up, client and user records. A frozen
+	// clock makes runs repeatable (flowtest uses one). Cron ticks still
+	// follow the real clock; a test fires them itself. The store is the
+	// caller's: give it the same clock (store.BoltOptions.Now).
+	Clock func() time.Time
+	// Sleep is how waiting blocks (core.delay) wait (default: a real
+	// timer). With a frozen Clock, pass one that moves it, e.g.
+	// flowtest.Clock.Sleep, so a delay takes no real time.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// HashConcurrency bounds how many argon2id computations (19 MiB each)
 	// run at once, for client secrets, people's passwords and the admin
 	// password together (default 2).
@@ -126,11 +138,12 @@ func New(opts Options) (*Flowd, error) {
 	if err := httpblock.Register(reg, router); err != nil {
 		return nil, fmt.Errorf("flowd: http blocks: %w", err)
 	}
-	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger})
+	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
+	keysets.Now = opts.Clock
 	keysets.Log = opts.Logger
 	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
@@ -142,14 +155,31 @@ func New(opts Options) (*Flowd, error) {
 	}
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
+	if opts.Clock != nil {
+		clients.SetClock(opts.Clock)
+	}
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
+	if opts.Clock != nil {
+		users.SetClock(opts.Clock)
+	}
 	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
 		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
+	}
+	// Lint checks of the standard blocks (warnings, never deploy errors).
+	for _, lint := range []func() error{
+		func() error { return core.RegisterLint(reg) },
+		func() error { return httpblock.RegisterLint(reg) },
+		func() error { return jose.RegisterLint(reg) },
+		func() error { return oauth.RegisterLint(reg) },
+	} {
+		if err := lint(); err != nil {
+			return nil, fmt.Errorf("flowd: lint checks: %w", err)
+		}
 	}
 	if opts.Issuer != "" {
 		env := make(map[string]string, len(opts.Env)+1)
@@ -165,7 +195,8 @@ func New(opts Options) (*Flowd, error) {
 		}
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
-		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond})
+		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
+		Now: opts.Clock, Sleep: opts.Sleep})
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,8 @@ type Config struct {
 	// store still holds an earlier shipped version (see examples.go).
 	Examples fs.FS
 	Now      func() time.Time
+	// Sleep is the runtime's wait (engine.Options.Sleep; nil: real timers).
+	Sleep func(ctx context.Context, d time.Duration) error
 	// RunsPerFlow is the store's ring size for traces (0: the store default).
 	RunsPerFlow int
 	// SnapshotsPerSecond: see engine.Options (0: the engine's default).
@@ -90,7 +92,7 @@ func New(cfg Config) (*App, error) {
 	a.traces = newTraceWriter(cfg.Runs, cfg.Logger, cfg.RunsPerFlow)
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
-		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
+		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, Sleep: cfg.Sleep, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
 	})
 	if err != nil {
 		return nil, err

@@ -36,12 +36,17 @@ type Flow struct {
 // (canonical JSON per field); defaults are applied when the flow is built,
 // not written back, so a document stays as its author wrote it.
 type Node struct {
-	ID     string                     `json:"id"`
-	Type   string                     `json:"type"`
-	Name   string                     `json:"name,omitempty"`
-	Config map[string]json.RawMessage `json:"config,omitempty"`
-	X      float64                    `json:"x"`
-	Y      float64                    `json:"y"`
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Name string `json:"name,omitempty"`
+	// Disabled nodes stay in the document but are not built: a run
+	// reaching one ends that branch there (see disabled.go).
+	Disabled bool                       `json:"disabled,omitempty"`
+	Config   map[string]json.RawMessage `json:"config,omitempty"`
+	// LintIgnore lists lint check ids silenced on this node (sorted).
+	LintIgnore []string `json:"lint_ignore,omitempty"`
+	X          float64  `json:"x"`
+	Y          float64  `json:"y"`
 }
 
 // Wire connects an output port of one node to the input of another.
@@ -134,6 +139,7 @@ func DecodeFlow(data []byte) (*Flow, error) {
 		if len(n.Config) == 0 {
 			n.Config = nil
 		}
+		errs = append(errs, normalizeLintIgnore(&n)...)
 		f.Nodes = append(f.Nodes, n)
 	}
 	for i, raw := range doc.Wires {

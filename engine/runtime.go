@@ -72,6 +72,10 @@ type Options struct {
 	MaxExprNodes uint
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Sleep waits d or until ctx ends, for blocks that wait (core.delay;
+	// Exec.Sleep). Default: a real timer. With a frozen Now, give a Sleep
+	// that moves that clock instead (flowtest.Clock.Sleep).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Runtime deploys flows and runs them.
@@ -105,6 +109,10 @@ type Runtime struct {
 	rmu    sync.Mutex // guards rings and vars maps
 	closed atomic.Bool
 
+	// catchGlobal counts deployed global catch triggers, so a failed run
+	// looks for them only when there are some.
+	catchGlobal atomic.Int64
+
 	retiring  sync.WaitGroup // replaced versions whose runs are finishing
 	closeDone chan struct{}  // closed once Close has drained everything
 }
@@ -129,6 +137,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.Env == nil {
 		opts.Env = map[string]string{}
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = realSleep
 	}
 	return &Runtime{
 		reg: opts.Registry, log: opts.Logger, limits: opts.Limits.withDefaults(), opts: opts, realClock: realClock,
@@ -155,6 +166,8 @@ type deployment struct {
 	// secrets are the literal values of the flow's config fields marked
 	// Field.Secret: a run starts with them marked (Exec.MarkSecret).
 	secrets []string
+	// catchFlow and catchGlobal are the catch triggers (catch.go).
+	catchFlow, catchGlobal []*nodeInst
 
 	// Runs in flight are counted so a replaced version closes its blocks
 	// only after they finish. A counter, not an RWMutex: a run that starts
@@ -202,6 +215,8 @@ type nodeInst struct {
 	// firePort is the port a trigger sends its message out of: "out", or
 	// the trigger's first declared output if it has no "out".
 	firePort string
+	// catch is the scope of a catch trigger (CatchFlow, CatchGlobal), "" otherwise.
+	catch string
 }
 
 // Validate checks a flow against the registry exactly as Deploy would
@@ -313,6 +328,8 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 			}
 		}
 	}
+	// Every node is built, so a document's factory errors come all at once.
+	var ferrs ValidationErrors
 	for i := range f.Nodes {
 		n := &f.Nodes[i]
 		for _, fl := range specs[n.ID].Fields {
@@ -327,6 +344,9 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 	d.secrets = slices.Clip(d.secrets)
 	for i := range f.Nodes {
 		n := &f.Nodes[i]
+		if n.Disabled {
+			continue // validated above, never built: see disabled.go
+		}
 		spec := specs[n.ID]
 		inst := &nodeInst{node: n, spec: spec, out: map[string][]*nodeInst{}}
 		inst.log = r.log.With("flow", f.ID, "node", n.ID)
@@ -334,18 +354,34 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 			Logger: inst.log, Limits: r.limits}
 		b, err := callFactory(r.reg.types[n.Type].factory, setup)
 		if err != nil {
-			return nil, asValidation(n.ID, err)
+			ferrs = appendValidation(ferrs, n.ID, err)
+			continue
 		}
 		if b == nil {
-			return nil, ValidationErrors{verr(n.ID, "", "block %s built nothing", n.Type)}
+			ferrs = append(ferrs, verr(n.ID, "", "block %s built nothing", n.Type))
+			continue
 		}
 		inst.block = b
 		if spec.Trigger {
 			t, ok := b.(Trigger)
 			if !ok {
-				return nil, ValidationErrors{verr(n.ID, "", "trigger block %s does not implement Trigger", n.Type)}
+				if c, isCloser := b.(Closer); isCloser {
+					c.Close()
+				}
+				ferrs = append(ferrs, verr(n.ID, "", "trigger block %s does not implement Trigger", n.Type))
+				continue
 			}
 			inst.trigger = t
+			if c, ok := b.(Catcher); ok {
+				switch inst.catch = c.CatchScope(); inst.catch {
+				case CatchFlow:
+					d.catchFlow = append(d.catchFlow, inst)
+				case CatchGlobal:
+					d.catchGlobal = append(d.catchGlobal, inst)
+				default:
+					ferrs = append(ferrs, verr(n.ID, "", "catch block %s has unknown scope %q", n.Type, inst.catch))
+				}
+			}
 			inst.firePort = "out"
 			if !slices.Contains(spec.Outputs, "out") && len(spec.Outputs) > 0 {
 				inst.firePort = spec.Outputs[0]
@@ -354,13 +390,19 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 		d.nodes[n.ID] = inst
 		d.order = append(d.order, inst)
 	}
+	if len(ferrs) > 0 {
+		return nil, ferrs
+	}
 	// Wires in canonical order, so a port's targets run in the same order
 	// whether the document was hand-written or exported.
 	ws := slices.Clone(f.Wires)
 	slices.SortFunc(ws, func(a, b Wire) int { return cmpStrings(a.From, b.From, a.Port, b.Port, a.To, b.To) })
 	for _, w := range ws {
-		from := d.nodes[w.From]
-		from.out[w.Port] = append(from.out[w.Port], d.nodes[w.To])
+		from, to := d.nodes[w.From], d.nodes[w.To]
+		if from == nil || to == nil {
+			continue // a wire from or to a disabled node carries nothing
+		}
+		from.out[w.Port] = append(from.out[w.Port], to)
 	}
 	return d, nil
 }
@@ -441,6 +483,7 @@ func (r *Runtime) Deploy(ctx context.Context, f *Flow, version int) error {
 	r.fmu.Lock()
 	old := r.flows[f.ID]
 	r.flows[f.ID] = d
+	r.catchGlobal.Add(int64(len(d.catchGlobal)))
 	r.fmu.Unlock()
 	if old != nil {
 		old.retire(ctx)
@@ -461,6 +504,7 @@ func cloneFlow(f *Flow) *Flow {
 			}
 			c.Nodes[i].Config = m
 		}
+		c.Nodes[i].LintIgnore = slices.Clone(c.Nodes[i].LintIgnore)
 	}
 	c.Wires = slices.Clone(f.Wires)
 	return &c
@@ -489,6 +533,7 @@ func safeStop(ctx context.Context, n *nodeInst, log *slog.Logger) {
 // retire stops the version's triggers, then closes its blocks once its runs
 // in flight are done.
 func (d *deployment) retire(ctx context.Context) {
+	d.rt.catchGlobal.Add(-int64(len(d.catchGlobal)))
 	// From here on the version starts no run: a trigger firing while it
 	// is being stopped gets ErrNotDeployed.
 	d.retired.Store(true)
@@ -638,7 +683,7 @@ func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (
 	} else {
 		var triggers []*nodeInst
 		for _, n := range d.order {
-			if n.trigger != nil {
+			if n.trigger != nil && n.catch == "" { // catch triggers start only when named
 				triggers = append(triggers, n)
 				if n.node.Type == "core.manual" {
 					start = n
@@ -652,7 +697,7 @@ func (r *Runtime) runOnce(ctx context.Context, flowID, nodeID string, msg Msg) (
 			start = triggers[0]
 		}
 	}
-	return d.run(ctx, start, msg, true, -1)
+	return d.run(ctx, start, msg, true, -1, start.catch != "", nil)
 }
 
 // TriggerContext is how a started trigger fires runs of its flow version.
@@ -667,7 +712,7 @@ type TriggerContext struct {
 // Fire runs the flow from this trigger with msg, on the caller's goroutine,
 // and returns its trace. The error is the run's failure, if it failed.
 func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg, false, -1)
+	return t.d.run(ctx, t.n, msg, false, -1, t.n.catch != "", nil)
 }
 
 // FireSized is Fire for a trigger that knows an upper bound of its
@@ -678,11 +723,15 @@ func (t *TriggerContext) Fire(ctx context.Context, msg Msg) (*Trace, error) {
 // below the real size lets a too-big message through this first check
 // only (blocks without Spec.Bounded still re-measure it).
 func (t *TriggerContext) FireSized(ctx context.Context, msg Msg, size int) (*Trace, error) {
-	return t.d.run(ctx, t.n, msg, false, max(size, 0))
+	return t.d.run(ctx, t.n, msg, false, max(size, 0), t.n.catch != "", nil)
 }
 
 // Version is the flow version this trigger belongs to.
 func (t *TriggerContext) Version() int { return t.d.version }
+
+// Now reads the runtime's clock (Options.Now), for triggers that stamp
+// their messages: a frozen clock then reaches them too.
+func (t *TriggerContext) Now() time.Time { return t.d.rt.opts.Now() }
 
 // Exec is the state of one run that blocks see.
 type Exec struct {
@@ -696,6 +745,11 @@ type Exec struct {
 	d       *deployment
 	vars    *Vars    // a zero Exec's own variables (block unit tests)
 	secrets []string // values marked secret in this run; shares d.secrets until MarkSecret
+	// Sub-flow calls (call.go): the frame this run answers to, the
+	// steps left to this run, the steps a call used.
+	call      *callFrame
+	stepsLeft int
+	callSteps int
 }
 
 // MarkSecret marks a value a block produced or received as secret for the
@@ -771,7 +825,13 @@ type queued struct {
 // run carries msg from start through the flow. snapAll takes message
 // snapshots whatever the flow's snapshot rate; sizeHint >= 0 is the
 // trigger's bound on msg's size (FireSized).
-func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool, sizeHint int) (tr *Trace, err error) {
+//
+// A run that fails goes to the catch triggers (catch.go), unless it is a
+// catch run itself (caught).
+//
+// frame is set for a sub-flow run started by Exec.Call (call.go): the run
+// then shares its caller's step budget and returns through core.output.
+func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll bool, sizeHint int, caught bool, frame *callFrame) (tr *Trace, err error) {
 	if !d.enter() {
 		return nil, fmt.Errorf("run %q version %d: %w", d.flow.ID, d.version, errRetired)
 	}
@@ -789,7 +849,20 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	// One allocation for the run's working state, one for its trace.
 	rs := &runState{}
 	x := &rs.x
-	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d, secrets: d.secrets}
+	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d,
+		secrets: d.secrets}
+	steps, maxSteps := 0, lim.MaxSteps
+	if frame != nil {
+		// Values the run that led here marked secret stay secret here, and
+		// a call hands back what this run marks (call.go).
+		for _, v := range frame.secrets {
+			x.MarkSecret(v)
+		}
+		if !frame.seed {
+			x.call, maxSteps = frame, frame.budget
+			defer func() { frame.used, frame.secrets = steps, x.secrets }()
+		}
+	}
 	x.env = Env{Env: rt.opts.Env, Now: started}
 	full := snapAll || d.ring.snaps.allow(t0)
 	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
@@ -798,7 +871,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	rc := &rs.rc
 	rc.Context, rc.deadline = ctx, t0.Add(lim.Deadline)
 	defer rc.stop()
+	outer := ctx
 	ctx = rc
+	cur := msg // the message of the step running, for catch runs
 	defer func() {
 		tr.Duration = int64(time.Since(t0))
 		if err != nil {
@@ -810,6 +885,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		d.ring.add(tr)
 		if rt.opts.Traces != nil {
 			rt.saveTrace(tr)
+		}
+		if err != nil && !caught && (d.catchFlow != nil || rt.catchGlobal.Load() > 0) {
+			rt.dispatchCatch(outer, d, tr, cur, err, x.secrets)
 		}
 	}()
 
@@ -827,19 +905,19 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	}
 	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
 	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets))
-	steps := 0
 	// Step times are offsets from t0 on the monotonic clock, which is
 	// cheaper to read than the wall clock time.Now also reads.
 	at := time.Since(t0)
 	for head := 0; head < len(queue); {
 		q := queue[head]
+		cur = q.msg
 		queue[head] = queued{}
 		if head++; head == len(queue) {
 			// Drained: reuse the backing array (a chain never grows it).
 			queue, head = queue[:0], 0
 		}
 		steps++
-		if steps > lim.MaxSteps {
+		if steps > maxSteps {
 			tr.ErrorNode = q.n.node.ID
 			return tr, fmt.Errorf("%w (%d node executions); a wire loop?", ErrStepLimit, lim.MaxSteps)
 		}
@@ -852,7 +930,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 		x.NodeID, x.Logger = q.n.node.ID, q.n.log
 		began := at
+		x.stepsLeft = maxSteps - steps
 		port, perr := q.n.process(ctx, x, q.msg)
+		if x.callSteps > 0 { // a sub-flow call's steps count against this run's budget
+			steps += x.callSteps
+			x.callSteps = 0
+		}
 		at = time.Since(t0) // this step's end, the next one's start
 		if q.nsec != len(x.secrets) {
 			// A value was marked secret since q.snap was taken: parts

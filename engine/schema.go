@@ -50,12 +50,15 @@ func (reg *Registry) JSONSchema() ([]byte, error) {
 		"required":             []string{"id", "type"},
 		"additionalProperties": false,
 		"properties": map[string]any{
-			"id":     id,
-			"type":   map[string]any{"enum": types},
-			"name":   map[string]any{"type": "string"},
-			"config": map[string]any{"type": "object"},
-			"x":      map[string]any{"type": "number"},
-			"y":      map[string]any{"type": "number"},
+			"id":       id,
+			"type":     map[string]any{"enum": types},
+			"name":     map[string]any{"type": "string"},
+			"config":   map[string]any{"type": "object"},
+			"disabled": map[string]any{"type": "boolean"},
+			"lint_ignore": map[string]any{"type": "array",
+				"items": map[string]any{"type": "string", "pattern": checkIDPattern.String()}},
+			"x": map[string]any{"type": "number"},
+			"y": map[string]any{"type": "number"},
 		},
 	}
 	if len(nodeVariants) > 0 { // allOf must not be empty

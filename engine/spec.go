@@ -147,7 +147,8 @@ type entry struct {
 // Registry holds block types. It is a value: an embedder builds one from the
 // block packages it wants plus its own; there is no global registry.
 type Registry struct {
-	types map[string]*entry
+	types  map[string]*entry
+	checks map[string]Check // lint checks block packages add (lint.go)
 }
 
 // NewRegistry returns an empty registry.

@@ -1,6 +1,7 @@
 // Package core provides flowd's control blocks: the manual trigger, message
 // editing (core.set), routing (core.switch), logging (core.log), failing a
-// run on purpose (core.fail) and flow variables (core.kv_get, core.kv_set).
+// run on purpose (core.fail), flow variables (core.kv_get, core.kv_set) and
+// a bounded wait (core.delay).
 //
 // Every block here is pure engine plumbing: it imports only the engine, keeps
 // no global mutable state, and compiles its expressions at deploy. A message
@@ -10,8 +11,9 @@
 //	                                                   \--else--> ...
 //	every non-trigger block also has the engine's implicit "error" port.
 //
-// There is no core.catch: the "error" port of every block is the catch.
-// There is no core.delay either: runs are synchronous and short.
+// The "error" port of a block catches its own failures; core.catch catches
+// the failed runs of a flow (or of every flow: an error flow). core.delay waits within the run (runs are synchronous), so it is bounded
+// by the run deadline.
 package core
 
 import (
@@ -41,6 +43,11 @@ func Register(reg *engine.Registry) error {
 		{failSpec(), newFailFromConfig},
 		{kvGetSpec(), newKVGetFromConfig},
 		{kvSetSpec(), newKVSetFromConfig},
+		{delaySpec(), newDelayFromConfig},
+		{catchSpec(), newCatchFromConfig},
+		{inputSpec(), newInputFromConfig},
+		{outputSpec(), newOutputFromConfig},
+		{callSpec(), newCallFromConfig},
 	}
 	for _, b := range blocks {
 		if err := reg.Register(b.spec, b.factory); err != nil {

@@ -106,7 +106,7 @@ func TestRegister(t *testing.T) {
 	if err := Register(reg); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	want := []string{"core.fail", "core.kv_get", "core.kv_set", "core.log", "core.manual", "core.set", "core.startup", "core.switch"}
+	want := []string{"core.call", "core.catch", "core.delay", "core.fail", "core.input", "core.kv_get", "core.kv_set", "core.log", "core.manual", "core.output", "core.set", "core.startup", "core.switch"}
 	var got []string
 	for _, s := range reg.Specs() {
 		got = append(got, s.Type)

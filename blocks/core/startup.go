@@ -47,7 +47,7 @@ func (s *startup) Start(_ context.Context, t *engine.TriggerContext) error {
 	s.mu.Unlock()
 	go func() {
 		defer close(done)
-		tr, err := t.Fire(ctx, engine.Msg{"startup": map[string]any{"at": time.Now().UTC().Format(time.RFC3339Nano)}})
+		tr, err := t.Fire(ctx, engine.Msg{"startup": map[string]any{"at": t.Now().UTC().Format(time.RFC3339Nano)}})
 		if err != nil && t.Logger != nil {
 			run := ""
 			if tr != nil {

@@ -682,6 +682,7 @@ func (c *cli) export(ctx context.Context, args []string) error {
 // so it fits any CI pipeline.
 func (c *cli) validate(ctx context.Context, args []string) error {
 	fs := c.flags("validate")
+	strict := fs.Bool("strict", false, "exit 1 on lint warnings too")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -694,14 +695,23 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 	}
 	defer done()
 	failed := 0
+	// The files are linted together, so checks relate a token signed in
+	// one to the rotation of its keyset in another.
+	var flows []*engine.Flow
+	files := map[string]string{}
 	for _, name := range fs.Args() {
 		doc, err := readFlowFile(name)
 		if err == nil {
 			var f *engine.Flow
-			f, err = fd.App().Validate(ctx, doc)
+			f, err = engine.DecodeFlow(doc)
 			if err == nil {
-				fmt.Fprintf(c.stdout, "%s: ok (flow %q, %d nodes)\n", name, f.ID, len(f.Nodes))
-				continue
+				flows = append(flows, f)
+				files[f.ID] = name
+				err = fd.App().Runtime().Validate(ctx, f)
+				if err == nil {
+					fmt.Fprintf(c.stdout, "%s: ok (flow %q, %d nodes)\n", name, f.ID, len(f.Nodes))
+					continue
+				}
 			}
 		}
 		failed++
@@ -714,7 +724,11 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "%s: %v\n", name, err)
 		}
 	}
-	if failed > 0 {
+	warnings := fd.App().Registry().Lint(ctx, flows)
+	for _, w := range warnings {
+		fmt.Fprintf(c.stdout, "%s: warning: %v\n", files[w.Flow], w)
+	}
+	if failed > 0 || *strict && len(warnings) > 0 {
 		return errSilent
 	}
 	return nil

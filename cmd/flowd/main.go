@@ -6,6 +6,7 @@
 //	flowd export ID            print a flow's canonical JSON
 //	flowd validate FILE...     check flow documents (exit 1 on problems)
 //	flowd run ID               run a deployed flow once and print its trace
+//	flowd test PATH...         run flow tests (*.test.json) on a throwaway store
 //	flowd flows                list flows
 //	flowd schema               print the flow document JSON Schema
 //	flowd clients|users        manage OAuth clients and the people who sign in
@@ -69,6 +70,8 @@ func (c *cli) main(ctx context.Context, args []string) int {
 		err = c.validate(ctx, args)
 	case "run":
 		err = c.runCmd(ctx, args)
+	case "test":
+		err = c.testCmd(ctx, args)
 	case "flows":
 		err = c.flows(ctx, args)
 	case "schema":
@@ -105,8 +108,12 @@ Commands:
   serve              serve flows and the admin API (the default)
   import FILE...     store flow documents; --deploy deploys them
   export ID          print a flow's canonical JSON
-  validate FILE...   check flow documents against the blocks (exit 1 on problems)
+  validate FILE...   check flow documents against the blocks (exit 1 on problems) and lint
+                     them together (warnings; --strict makes them fail too)
   run ID             run a deployed flow once and print its trace (--input JSON, --node ID)
+  test PATH...       run flow tests (*.test.json files, or folders of them) with a frozen
+                     clock on a throwaway store; --format text|tap|junit, --out FILE,
+                     --run REGEX (only matching "file: case" names)
   flows              list flows and their status
   schema             print the JSON Schema of flow documents
   clients add --id ID [--secret S] --scopes "a b" [--audiences "u v"]

@@ -272,7 +272,13 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"valid": true, "id": f.ID, "nodes": len(f.Nodes)})
+	// Lint warnings never block: they are checked with the deployed flows
+	// (this document in place of its deployed version), reported on this one.
+	warnings := h.app.Runtime().LintFlows(r.Context(), f)
+	if warnings == nil {
+		warnings = []engine.Warning{}
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"valid": true, "id": f.ID, "nodes": len(f.Nodes), "warnings": warnings})
 	return nil
 }
 

@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Sub-flows: a flow with one entry trigger (a block implementing Entry,
+// core.input) can be called from another flow's run (Exec.Call, the
+// core.call block). The call runs the sub-flow's deployed version at the
+// time of the call, on the caller's goroutine, inside the caller's run:
+//
+//	caller run:  in --> call(flow "auth") --ok--> ...     one step budget,
+//	                       |        ^                     one deadline, the
+//	sub-flow run:        input --> ... --> output "ok"    caller's ctx
+//
+// Binding is late, like a function called by name: deploying a new version
+// of a sub-flow changes what every caller runs from the next call on,
+// without redeploying the callers (their ports are checked at run time
+// and by the core.call_target lint check). The sub-flow leaves its own
+// trace; a failure in it is the call node's error in the caller (its
+// error port, or the caller's run fails and the caller's catch sees it).
+
+// MaxCallDepth bounds nested sub-flow calls (a flow calling itself).
+const MaxCallDepth = 8
+
+// Sentinel errors of sub-flow calls.
+var (
+	ErrCallDepth  = errors.New("sub-flow calls nested too deep")
+	ErrNoEntry    = errors.New("flow has no single sub-flow entry")
+	ErrNoReturn   = errors.New("sub-flow ended without reaching an output")
+	ErrTwoReturns = errors.New("sub-flow reached a second output")
+)
+
+// Entry is implemented by the trigger block a sub-flow is called through
+// (core.input).
+type Entry interface {
+	SubflowEntry()
+}
+
+// callFrame is one call in progress. A catch run gets a seed frame: only
+// the failed run's marked secrets, no call.
+type callFrame struct {
+	depth    int
+	budget   int // node executions the sub-flow may use
+	used     int
+	port     string
+	msg      Msg
+	returned bool
+	// secrets: in, the values the caller marked secret; out, the sub-run's.
+	secrets []string
+	seed    bool
+}
+
+// Call runs the deployed flow flowID from its entry with a copy of msg and
+// returns the output port it answered on and its message. It counts
+// against this run's step budget and deadline (ctx).
+func (x *Exec) Call(ctx context.Context, flowID string, msg Msg) (port string, out Msg, err error) {
+	if x.d == nil {
+		return "", nil, fmt.Errorf("call %q: %w", flowID, ErrNotDeployed)
+	}
+	depth := 1
+	if x.call != nil {
+		depth = x.call.depth + 1
+	}
+	if depth > MaxCallDepth {
+		return "", nil, fmt.Errorf("call %q: %w (%d)", flowID, ErrCallDepth, MaxCallDepth)
+	}
+	rt := x.d.rt
+	rt.fmu.RLock()
+	d := rt.flows[flowID]
+	rt.fmu.RUnlock()
+	if d == nil {
+		return "", nil, fmt.Errorf("call %q: %w", flowID, ErrNotDeployed)
+	}
+	var entry *nodeInst
+	for _, n := range d.order {
+		if _, ok := n.block.(Entry); ok && n.trigger != nil {
+			if entry != nil {
+				entry = nil
+				break
+			}
+			entry = n
+		}
+	}
+	if entry == nil {
+		return "", nil, fmt.Errorf("call %q: %w (it needs exactly one core.input)", flowID, ErrNoEntry)
+	}
+	frame := &callFrame{depth: depth, budget: max(x.stepsLeft, 0), secrets: slices.Clip(x.secrets)}
+	in, _ := CopyValue(msg).(Msg)
+	tr, err := d.run(ctx, entry, in, false, -1, true, frame)
+	x.callSteps += frame.used
+	for _, v := range frame.secrets { // what the sub-flow marked secret stays so here
+		x.MarkSecret(v)
+	}
+	if err != nil {
+		if tr != nil {
+			return "", nil, fmt.Errorf("sub-flow %q (run %s): %w", flowID, tr.ID, err)
+		}
+		return "", nil, fmt.Errorf("sub-flow %q: %w", flowID, err)
+	}
+	if !frame.returned {
+		return "", nil, fmt.Errorf("call %q (run %s): %w", flowID, tr.ID, ErrNoReturn)
+	}
+	return frame.port, frame.msg, nil
+}
+
+// Return answers the call this run serves with msg on port (core.output).
+// A run that no call started (a manual run of the sub-flow) has no one to
+// answer: Return then does nothing, so a sub-flow can be run and tested
+// alone.
+func (x *Exec) Return(port string, msg Msg) error {
+	f := x.call
+	if f == nil {
+		return nil
+	}
+	if f.returned {
+		return fmt.Errorf("%w (%q after %q)", ErrTwoReturns, port, f.port)
+	}
+	f.port, f.msg, f.returned = port, msg, true
+	return nil
+}
+
+// ReplaceMsg sets msg's content to out's, for blocks that hand back a
+// message built elsewhere (core.call).
+func ReplaceMsg(msg, out Msg) {
+	clear(msg)
+	for k, v := range out {
+		msg[k] = v
+	}
+}

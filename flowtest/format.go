@@ -1,0 +1,325 @@
+// Package flowtest runs flow tests: JSON files of test cases that deploy
+// flows into a throwaway flowd (an in-memory store, a frozen clock, no
+// network) and check what their runs did. `flowd test` and Go tests use it;
+// docs/flow-tests.md documents the file format.
+//
+//	File (x.test.json)
+//	  flows      ids of the flows to deploy (the first is the one under test)
+//	  fixtures   keysets, clients, users created before each case
+//	  cases[]    each on its own store and flowd, clock frozen at case.clock
+//	    steps[]  http | run | advance, then expect, then save
+//
+// A case fails at its first failing step; the failure names the file, the
+// case, the step, the node and the expectation.
+package flowtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// Suffix is how test files end.
+const Suffix = ".test.json"
+
+// MaxFileBytes caps a test file.
+const MaxFileBytes = 4 << 20
+
+// DefaultClock is where a case's clock starts unless it says otherwise.
+var DefaultClock = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ErrBadFile is wrapped by every error about a test file's content.
+var ErrBadFile = errors.New("bad flow test file")
+
+// File is one test file.
+type File struct {
+	// Path is where the file was read from (not part of the JSON).
+	Path string `json:"-"`
+	// Flows are the ids of the flows deployed for every case, looked up
+	// among the flow documents of the folder tree; the first is the flow
+	// under test (the default of run.flow).
+	Flows []string `json:"flows"`
+	// Issuer is the OAuth/OpenID issuer (default http://flowd.test).
+	Issuer   string   `json:"issuer,omitempty"`
+	Fixtures Fixtures `json:"fixtures"`
+	Cases    []Case   `json:"cases"`
+}
+
+// Fixtures are created in each case's fresh store before the flows deploy.
+type Fixtures struct {
+	Keysets []KeysetFixture `json:"keysets,omitempty"`
+	Clients []ClientFixture `json:"clients,omitempty"`
+	Users   []UserFixture   `json:"users,omitempty"`
+}
+
+// KeysetFixture makes a keyset with an active and a next key per alg.
+type KeysetFixture struct {
+	Name string   `json:"name"`
+	Algs []string `json:"algs"`
+}
+
+// ClientFixture registers an OAuth client; Secret is its plain secret
+// (a test value: never a real one).
+type ClientFixture struct {
+	ID                     string   `json:"id"`
+	Secret                 string   `json:"secret,omitempty"`
+	Public                 bool     `json:"public,omitempty"`
+	Scopes                 []string `json:"scopes,omitempty"`
+	Audiences              []string `json:"audiences,omitempty"`
+	RedirectURIs           []string `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	GrantTypes             []string `json:"grant_types,omitempty"`
+}
+
+// UserFixture registers a person who signs in.
+type UserFixture struct {
+	Username      string `json:"username"`
+	Password      string `json:"password"`
+	Name          string `json:"name,omitempty"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified,omitempty"`
+}
+
+// Case is one test case: a fresh flowd, then its steps in order.
+type Case struct {
+	Name string `json:"name"`
+	// Clock is the frozen start time (RFC 3339; default DefaultClock).
+	Clock string `json:"clock,omitempty"`
+	Steps []Step `json:"steps"`
+}
+
+// Step does one thing (http, run or advance), then checks Expect, then
+// saves values for later steps ({{name}} in strings of later steps).
+type Step struct {
+	Name string `json:"name,omitempty"`
+	// HTTP sends a request to the flows' endpoints.
+	HTTP *HTTPInput `json:"http,omitempty"`
+	// Run starts a run from a trigger node: a manual input, a cron tick
+	// (a schedule.cron node fires as the scheduler would, at the frozen
+	// time), or any other trigger with Input as its message.
+	Run *RunInput `json:"run,omitempty"`
+	// Advance moves the frozen clock forward (a Go duration, e.g. "25h"),
+	// firing on the way every schedule tick that falls due, each at its
+	// own time, in order.
+	Advance string  `json:"advance,omitempty"`
+	Expect  *Expect `json:"expect,omitempty"`
+	// Save maps a variable name to a source: "json.<path>" (response
+	// body), "header.<Name>", "status", "body", "msg.<path>" (the run's
+	// final message).
+	Save map[string]string `json:"save,omitempty"`
+}
+
+// HTTPInput is a request to the flows' endpoints. At most one of Form,
+// JSON and Body.
+type HTTPInput struct {
+	Method  string            `json:"method,omitempty"` // default GET
+	Path    string            `json:"path"`             // with the query, e.g. "/hello?name=ada"
+	Headers map[string]string `json:"headers,omitempty"`
+	// BasicAuth is [user, password] for an Authorization: Basic header.
+	BasicAuth []string          `json:"basic_auth,omitempty"`
+	Form      map[string]string `json:"form,omitempty"`
+	JSON      any               `json:"json,omitempty"`
+	Body      string            `json:"body,omitempty"`
+}
+
+// RunInput starts a run from a trigger node.
+type RunInput struct {
+	Flow  string         `json:"flow,omitempty"` // default: the flow under test
+	Node  string         `json:"node,omitempty"` // default: the flow's only (or manual) trigger
+	Input map[string]any `json:"input,omitempty"`
+}
+
+// Expect is what a step's result must be. Every member is optional.
+type Expect struct {
+	// Response (http steps).
+	Status int `json:"status,omitempty"`
+	// Headers maps header names to exact values ("" means absent, {{name}}
+	// expands) or matchers as in JSON.
+	Headers map[string]any `json:"headers,omitempty"`
+	// JSON maps paths in the response body ("a.b[0].c", "" for the whole
+	// body) to values or matchers ({"$exists": bool}, {"$regex": "..."},
+	// {"$contains": "..."}, {"$var": "name"}, {"$not": value or matcher}).
+	JSON map[string]any `json:"json,omitempty"`
+	// BodyContains is a text the response body must contain, and
+	// BodyExcludes one it must not ({{name}} expands in both).
+	BodyContains string `json:"body_contains,omitempty"`
+	BodyExcludes string `json:"body_excludes,omitempty"`
+
+	// Run (http and run steps). Flow picks which flow's run the
+	// expectations below are about (default: the run the step started).
+	Flow string `json:"flow,omitempty"`
+	// Path is every node the run executed, in order, trigger first.
+	Path []string `json:"path,omitempty"`
+	// Ports maps node ids to the port the node sent its message out of
+	// ("" for a node that ended its branch, "-" for a node not executed).
+	Ports map[string]string `json:"ports,omitempty"`
+	// Message maps paths in the run's final message (its last step, as
+	// the trace records it: tokens and secrets redacted) to values or
+	// matchers.
+	Message map[string]any `json:"message,omitempty"`
+	// Error: the run must fail with an error containing this text. Without
+	// it a failed run fails the step.
+	Error string `json:"error,omitempty"`
+	// Ticks (advance steps) is how many schedule ticks fired.
+	Ticks *int `json:"ticks,omitempty"`
+}
+
+// ReadFile reads and checks one test file.
+func ReadFile(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f.Path = path
+	return f, nil
+}
+
+// Parse decodes a test file strictly (unknown members are errors) and
+// checks its structure.
+func Parse(data []byte) (*File, error) {
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrBadFile, MaxFileBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: trailing data after the JSON value", ErrBadFile)
+	}
+	if err := f.check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
+	}
+	return &f, nil
+}
+
+func (f *File) check() error {
+	if len(f.Flows) == 0 {
+		return errors.New("flows: name at least the flow under test")
+	}
+	if len(f.Cases) == 0 {
+		return errors.New("cases: no test cases")
+	}
+	names := map[string]bool{}
+	for i, c := range f.Cases {
+		where := fmt.Sprintf("cases[%d]", i)
+		if strings.TrimSpace(c.Name) == "" {
+			return fmt.Errorf("%s: missing name", where)
+		}
+		if names[c.Name] {
+			return fmt.Errorf("%s: duplicate case name %q", where, c.Name)
+		}
+		names[c.Name] = true
+		if c.Clock != "" {
+			if _, err := time.Parse(time.RFC3339, c.Clock); err != nil {
+				return fmt.Errorf("case %q: clock: %v", c.Name, err)
+			}
+		}
+		if len(c.Steps) == 0 {
+			return fmt.Errorf("case %q: no steps", c.Name)
+		}
+		for j, s := range c.Steps {
+			if err := s.check(); err != nil {
+				return fmt.Errorf("case %q: steps[%d]: %v", c.Name, j, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Step) check() error {
+	n := 0
+	if s.HTTP != nil {
+		n++
+		if !strings.HasPrefix(s.HTTP.Path, "/") {
+			return errors.New("http.path must start with /")
+		}
+		bodies := 0
+		if s.HTTP.Form != nil {
+			bodies++
+		}
+		if s.HTTP.JSON != nil {
+			bodies++
+		}
+		if s.HTTP.Body != "" {
+			bodies++
+		}
+		if bodies > 1 {
+			return errors.New("http: give at most one of form, json, body")
+		}
+		if s.HTTP.BasicAuth != nil && len(s.HTTP.BasicAuth) != 2 {
+			return errors.New("http.basic_auth must be [user, password]")
+		}
+	}
+	if s.Run != nil {
+		n++
+	}
+	if s.Advance != "" {
+		n++
+		d, err := time.ParseDuration(s.Advance)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("advance: %q is not a positive duration like \"25h\"", s.Advance)
+		}
+		if d > maxAdvance {
+			return fmt.Errorf("advance: at most %s per step", maxAdvance)
+		}
+	}
+	if n != 1 {
+		return errors.New("a step does exactly one of http, run, advance")
+	}
+	if s.Expect != nil && s.Advance != "" {
+		e := *s.Expect
+		e.Ticks = nil
+		if !isZeroExpect(&e) {
+			return errors.New("expect: an advance step only checks ticks")
+		}
+	}
+	for name, src := range s.Save {
+		if !validVar(name) {
+			return fmt.Errorf("save: bad variable name %q (letters, digits, _)", name)
+		}
+		kind, _, _ := strings.Cut(src, ".")
+		switch kind {
+		case "json", "header", "msg", "status", "body":
+		default:
+			return fmt.Errorf("save.%s: source %q must start with json., header., msg., or be status or body", name, src)
+		}
+	}
+	return nil
+}
+
+// maxAdvance bounds one advance step, so a typo cannot fire a year of ticks.
+const maxAdvance = 31 * 24 * time.Hour
+
+func isZeroExpect(e *Expect) bool {
+	return e.Status == 0 && e.Headers == nil && e.JSON == nil && e.BodyContains == "" && e.BodyExcludes == "" && e.Flow == "" &&
+		e.Path == nil && e.Ports == nil && e.Message == nil && e.Error == "" && e.Ticks == nil
+}
+
+func validVar(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
