@@ -70,8 +70,10 @@ var importRules = []importRule{
 
 	{pkg: ".", module: []string{"app", "engine", "store/...", "passhash", "blocks/...", "ui", "ui/api", "ui/editor", "audit", "metrics"},
 		thirdParty: []string{"github.com/prometheus/client_golang/"}},
-	{pkg: "cmd/...", module: []string{".", "app", "engine", "store/...", "passhash", "blocks/...", "flows/examples", "ui", "ui/api", "audit", "metrics"},
+	{pkg: "cmd/...", module: []string{".", "app", "engine", "store/...", "passhash", "blocks/...", "flows/examples", "flowtest", "ui", "ui/api", "audit", "metrics"},
 		thirdParty: []string{"github.com/prometheus/client_golang/"}},
+	// flowtest runs flow test files on a throwaway flowd (issue 17).
+	{pkg: "flowtest", module: []string{".", "engine", "store/memstore", "blocks/oauth", "blocks/oidc"}},
 	{pkg: "ui/uitest", module: []string{".", "flows/examples", "store/..."},
 		thirdParty: []string{"github.com/chromedp/"}},
 	{pkg: "bench/...", module: []string{".", "bench/...", "flows/examples", "store/..."},
