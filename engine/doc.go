@@ -19,6 +19,10 @@
 //
 //	reg.Register(limitSpec(), newLimitFromConfig)         // in the package's Register
 //
+// A block type lives in its package's block_<name>.go with an interface
+// guard (var _ engine.Block = (*limit)(nil)), its tests in
+// block_<name>_test.go, so `ls block_*` lists a package's types.
+//
 // The Spec is the one source for validation, the editor's side-panel form,
 // the docs and the JSON Schema: give every field a Label and Help (the
 // enginetest.CheckSpecs test insists). Types are namespaced ("acme.limit").

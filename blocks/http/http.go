@@ -19,6 +19,9 @@
 // The request/response exchange rides on the run's context; http.respond
 // finds it there. Nothing in this package is global: Register takes the
 // Router the embedder mounts.
+//
+// Each block type lives in block_<name>.go (block_in.go, block_request.go,
+// block_respond.go) with its spec, factory and an interface guard.
 package httpblock
 
 import (
