@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -211,7 +212,8 @@ func New(opts Options) (*Flowd, error) {
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
-			ed = mountEditor(s, mux)
+			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
+			ui.MountPeople(s, mux, clients, users)
 			return nil
 		}})
 	if err != nil {
@@ -224,12 +226,47 @@ func New(opts Options) (*Flowd, error) {
 
 // mountEditor adds the flow editor's routes behind the UI's login and CSRF
 // and returns the editor, which Close ends the event streams of.
-func mountEditor(s *ui.Server, mux *http.ServeMux) *editor.Handler {
+func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, engine.Ref) ([]string, error)) *editor.Handler {
 	a := s.App()
 	ed := editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
-		Runtime: a.Runtime(), Logger: s.Logger()})
+		Runtime: a.Runtime(), Logger: s.Logger(), Refs: refs})
 	ed.Register(mux)
 	return ed
+}
+
+// refLister lists the stored things the editor's pickers offer: keysets,
+// clients, users and flows by name, and the routes deployed flows serve.
+func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users *oidc.Users, routes routePatterns) func(context.Context, engine.Ref) ([]string, error) {
+	return func(ctx context.Context, ref engine.Ref) ([]string, error) {
+		var out []string
+		switch ref {
+		case engine.RefKeyset:
+			return keysets.List(ctx)
+		case engine.RefClient:
+			list, err := clients.List(ctx)
+			for _, c := range list {
+				out = append(out, c.ID)
+			}
+			return out, err
+		case engine.RefUser:
+			list, err := users.List(ctx)
+			for _, u := range list {
+				out = append(out, u.Username)
+			}
+			return out, err
+		case engine.RefFlow:
+			list, err := a.ListFlows(ctx)
+			for _, f := range list {
+				out = append(out, f.ID)
+			}
+			return out, err
+		case engine.RefRoute:
+			out = routes.Patterns()
+			slices.Sort(out)
+			return out, nil
+		}
+		return nil, fmt.Errorf("no list of %q", ref)
+	}
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).

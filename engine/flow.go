@@ -30,7 +30,22 @@ type Flow struct {
 	Description string `json:"description,omitempty"`
 	Nodes       []Node `json:"nodes"`
 	Wires       []Wire `json:"wires"`
+	// Notes are comments on the canvas. They never run; a document
+	// without any has no "notes" member, so older documents encode as
+	// they always did.
+	Notes []Note `json:"notes,omitempty"`
 }
+
+// Note is a comment on the canvas: text at a position.
+type Note struct {
+	ID   string  `json:"id"`
+	Text string  `json:"text"`
+	X    float64 `json:"x"`
+	Y    float64 `json:"y"`
+}
+
+// MaxNoteBytes caps the text of one note.
+const MaxNoteBytes = 4096
 
 // Node is one block in a flow. Config holds the block's settings as given
 // (canonical JSON per field); defaults are applied when the flow is built,
@@ -94,6 +109,7 @@ func DecodeFlow(data []byte) (*Flow, error) {
 		Description string            `json:"description"`
 		Nodes       []json.RawMessage `json:"nodes"`
 		Wires       []json.RawMessage `json:"wires"`
+		Notes       []json.RawMessage `json:"notes"`
 	}
 	if err := strictUnmarshal(data, &doc); err != nil {
 		return nil, ValidationErrors{verr("", jsonField(err), "%s", jsonMsg(err))}
@@ -153,6 +169,29 @@ func DecodeFlow(data []byte) (*Flow, error) {
 			continue
 		}
 		f.Wires = append(f.Wires, w)
+	}
+	noteIDs := map[string]bool{}
+	for i, raw := range doc.Notes {
+		var n Note
+		field := fmt.Sprintf("notes[%d]", i)
+		if err := strictUnmarshal(raw, &n); err != nil {
+			if f := jsonField(err); f != "" {
+				field += "." + f
+			}
+			errs = append(errs, verr("", field, "%s", jsonMsg(err)))
+			continue
+		}
+		switch {
+		case !ValidID(n.ID):
+			errs = append(errs, verr("", field+".id", "note id %q must be 1-64 letters, digits, '_', '.' or '-'", n.ID))
+		case noteIDs[n.ID]:
+			errs = append(errs, verr("", field+".id", "duplicate note id %q", n.ID))
+		case len(n.Text) > MaxNoteBytes:
+			errs = append(errs, verr("", field+".text", "note text is %d bytes, more than the %d allowed", len(n.Text), MaxNoteBytes))
+		default:
+			noteIDs[n.ID] = true
+			f.Notes = append(f.Notes, n)
+		}
 	}
 	if err := errs.err(); err != nil {
 		return nil, err

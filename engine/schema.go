@@ -85,6 +85,15 @@ func (reg *Registry) JSONSchema() ([]byte, error) {
 					"from": id, "to": id, "port": map[string]any{"type": "string", "pattern": portPattern.String()},
 				},
 			}},
+			"notes": map[string]any{"type": "array", "items": map[string]any{
+				"type":                 "object",
+				"required":             []string{"id", "text"},
+				"additionalProperties": false,
+				"properties": map[string]any{
+					"id": id, "text": map[string]any{"type": "string"}, // at most MaxNoteBytes bytes: DecodeFlow checks
+					"x": map[string]any{"type": "number"}, "y": map[string]any{"type": "number"},
+				},
+			}},
 		},
 	}
 	return json.MarshalIndent(schema, "", "  ")

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,22 @@ const (
 	KindJSON     Kind = "json"     // any JSON value
 	KindSecret   Kind = "secret"   // the name of a stored secret, never the secret itself
 )
+
+// Ref is the kind of stored thing a string field names. The editor offers
+// a picker of the existing ones (the current value preselected); the value
+// stays a plain name, so parsing, the JSON Schema and exports are as for
+// any string field.
+type Ref string
+
+const (
+	RefKeyset Ref = "keyset" // a jose keyset
+	RefClient Ref = "client" // an OAuth client id
+	RefUser   Ref = "user"   // a username
+	RefFlow   Ref = "flow"   // a flow id
+	RefRoute  Ref = "route"  // an http.in route ("GET /path")
+)
+
+var refs = []Ref{RefKeyset, RefClient, RefUser, RefFlow, RefRoute}
 
 var kinds = []Kind{KindString, KindText, KindInt, KindNumber, KindBool, KindDuration, KindEnum,
 	KindStrings, KindExpr, KindExprMap, KindRules, KindJSON, KindSecret}
@@ -56,6 +73,14 @@ type Field struct {
 	// (msg, env, flow, now) with a block-specific one: a struct value whose
 	// fields carry `expr:"name"` tags. Evaluate with Expr.Run.
 	ExprEnv any `json:"-"`
+	// Ref, on a string field, names the kind of stored thing its value
+	// names (a keyset, a client, ...), for the editor's picker.
+	Ref Ref `json:"ref,omitempty"`
+	// RequiredIf marks a field required only when another field of the
+	// block has a value: "field=value" (the keyset of jose.validate when
+	// its key source is "keyset"). The factory enforces it; the editor
+	// marks the field.
+	RequiredIf string `json:"required_if,omitempty"`
 }
 
 // Spec describes a block type: what it is, its config fields and its ports.
@@ -184,6 +209,17 @@ func (r *Registry) Register(spec Spec, factory Factory) error {
 		}
 		if err := checkFieldSpec(f); err != nil {
 			return fmt.Errorf("register block type %q: field %q: %v", spec.Type, f.Name, err)
+		}
+	}
+	for _, f := range spec.Fields {
+		if f.Ref != "" && (f.Kind != KindString || !slices.Contains(refs, f.Ref)) {
+			return fmt.Errorf("register block type %q: field %q: ref %q needs a string field and one of %v", spec.Type, f.Name, f.Ref, refs)
+		}
+		if f.RequiredIf != "" {
+			other, _, ok := strings.Cut(f.RequiredIf, "=")
+			if !ok || other == f.Name || !seen[other] {
+				return fmt.Errorf("register block type %q: field %q: required_if %q must be \"field=value\" naming another field", spec.Type, f.Name, f.RequiredIf)
+			}
 		}
 	}
 	for i, p := range spec.Outputs {

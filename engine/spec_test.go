@@ -49,6 +49,11 @@ func TestRegisterErrors(t *testing.T) {
 		{name: "error output on a block", spec: Spec{Type: "test.a", Outputs: []string{"out", "error"}}, msg: `output port "error"`},
 		{name: "bad output name", spec: Spec{Type: "test.a", Outputs: []string{"a b"}}, msg: `output port "a b"`},
 		{name: "empty output name", spec: Spec{Type: "test.a", Outputs: []string{""}}, msg: `output port ""`},
+		{name: "ref on a non-string field", spec: Spec{Type: "test.a", Fields: []Field{{Name: "a", Kind: KindInt, Ref: RefKeyset}}}, msg: `ref "keyset" needs a string field`},
+		{name: "unknown ref", spec: Spec{Type: "test.a", Fields: []Field{{Name: "a", Kind: KindString, Ref: "secretstore"}}}, msg: `ref "secretstore" needs`},
+		{name: "required_if without =", spec: Spec{Type: "test.a", Fields: []Field{{Name: "a", Kind: KindString}, {Name: "b", Kind: KindString, RequiredIf: "a"}}}, msg: `required_if "a" must be`},
+		{name: "required_if on an unknown field", spec: Spec{Type: "test.a", Fields: []Field{{Name: "b", Kind: KindString, RequiredIf: "zz=1"}}}, msg: `required_if "zz=1"`},
+		{name: "required_if on itself", spec: Spec{Type: "test.a", Fields: []Field{{Name: "b", Kind: KindString, RequiredIf: "b=1"}}}, msg: `required_if "b=1"`},
 		{name: "duplicate output", spec: Spec{Type: "test.a", Outputs: []string{"out", "out"}}, msg: `duplicate output port "out"`},
 	}
 	for _, tt := range tests {
@@ -98,6 +103,8 @@ func TestRegisterGood(t *testing.T) {
 		{Name: "g", Kind: KindJSON, Default: map[string]any{"k": 1}},
 		{Name: "h", Kind: KindNumber, Default: 0.5, Max: "1"},
 		{Name: "i", Kind: KindSecret, Secret: true},
+		{Name: "j", Kind: KindString, Ref: RefKeyset, RequiredIf: "k=keyset"},
+		{Name: "k", Kind: KindEnum, Enum: []string{"keyset", "url"}},
 	}
 	outputs := []string{"ok", "nok"}
 	spec := Spec{Type: "test.good", Category: "z", Fields: fields, Outputs: outputs, Sensitive: []string{"otp"}}

@@ -51,6 +51,9 @@ func TestBrowserTemplateDeploySchedules(t *testing.T) {
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(env.URL+"/admin/templates"),
 		chromedp.Click(css(`[data-template="key-rollover"] `+tid("use-template"))),
+		chromedp.WaitVisible(css(`[data-template="key-rollover"] `+tid("template-warning"))),
+		acceptConfirms(), // key-rollover already rotates keyset main: the form asks first
+		uitest.ClickJS(`[data-template="key-rollover"] `+tid("template-create")),
 		chromedp.WaitReady(css(tid("editor"))), // the editor's page (ui/editor)
 	)
 	if err != nil {
@@ -198,6 +201,11 @@ func TestBrowserTokenDebugger(t *testing.T) {
 		reason, err := uitest.WaitText(ctx, tid("reason"))
 		if err != nil || reason != tt.reason {
 			t.Errorf("%s: reason %q, want %q (%v)", tt.name, reason, tt.reason, err)
+		}
+		// The token and the settings are still in the form after the submit.
+		uitest.WaitJS(t, ctx, tt.name+": the token back in the form", `document.querySelector('[data-testid="debugger-token"]').value === `+jsString(tt.token))
+		if aud := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="debugger-audience"]').value`); aud != "flowd-api" {
+			t.Errorf("%s: audience after submit %q", tt.name, aud)
 		}
 		state, _ := uitest.WaitText(ctx, tid("signing-key-state"))
 		if state != "active" {

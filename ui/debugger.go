@@ -17,8 +17,10 @@ import (
 // never logged, stored or echoed into the page.
 
 func (s *Server) debuggerForm() DebuggerForm {
+	// The prebuilt flows' policy: keyset main, this server's issuer,
+	// audience flowd-api (protected-api, introspect).
 	return DebuggerForm{Source: "keyset", Keyset: "main", Algorithms: "RS256 ES256", Issuer: s.d.Issuer,
-		RequireExp: true, Leeway: "30s"}
+		Audience: "flowd-api", RequireExp: true, Leeway: "30s"}
 }
 
 func (s *Server) debuggerView(r *http.Request, f DebuggerForm) DebuggerView {
@@ -87,33 +89,33 @@ func (s *Server) debug(r *http.Request, f DebuggerForm, token string) (*DebugRes
 	p.RequiredClaims = fields(f.RequiredClaims)
 	var perr error
 	if p.Leeway, perr = optDuration(f.Leeway); perr != nil {
-		return res, "leeway: " + perr.Error()
+		return res, "Leeway: " + perr.Error()
 	}
 	if p.MaxAge, perr = optDuration(f.MaxAge); perr != nil {
-		return res, "max age: " + perr.Error()
+		return res, "Max age: " + perr.Error()
 	}
 	var keys []jose.KeyInfo
 	switch f.Source {
 	case "remote":
 		src, err := jose.NewRemoteJWKS(jose.RemoteJWKSOptions{URL: f.JWKSURL, Logger: s.log, Timeout: 5 * time.Second})
 		if err != nil {
-			return res, "JWKS URL: " + err.Error()
+			return res, "JWKS URL: " + strings.TrimPrefix(strings.TrimPrefix(err.Error(), jose.ErrInvalidPolicy.Error()+": "), "remote JWKS: ")
 		}
 		p.Source = src
 	default:
 		if s.d.Keysets == nil || f.Keyset == "" {
-			return res, "keyset: choose one"
+			return res, "Keyset: choose one"
 		}
 		info, err := s.d.Keysets.Get(r.Context(), f.Keyset)
 		if err != nil {
-			return res, "keyset: " + err.Error()
+			return res, "Keyset: " + err.Error()
 		}
 		keys = info.Keys
 		p.Source = s.d.Keysets.Source(f.Keyset)
 	}
 	val, err := jose.NewValidator(p)
 	if err != nil {
-		return res, strings.TrimPrefix(err.Error(), jose.ErrInvalidPolicy.Error()+": ")
+		return res, formWords(strings.TrimPrefix(err.Error(), jose.ErrInvalidPolicy.Error()+": "))
 	}
 	out, err := val.Validate(r.Context(), token)
 	var te *jose.TokenError
@@ -138,6 +140,24 @@ func (s *Server) debug(r *http.Request, f DebuggerForm, token string) (*DebugRes
 		}
 	}
 	return res, ""
+}
+
+// formWords rewrites a policy error in the words of the debugger's form:
+// its labels, not the policy's field names.
+func formWords(msg string) string {
+	for _, r := range []struct{ from, to string }{
+		{"algorithms:", "Algorithms:"},
+		{"source:", "Key source:"},
+		{"issuer:", "Issuer:"},
+		{"audience:", "Audience:"},
+		{"types:", "Types:"},
+		{"leeway:", "Leeway:"},
+		{"max age:", "Max age:"},
+		{"unless AudienceOptional is set", "unless \"audience optional\" is ticked"},
+	} {
+		msg = strings.Replace(msg, r.from, r.to, 1)
+	}
+	return msg
 }
 
 func optDuration(s string) (time.Duration, error) {

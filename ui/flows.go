@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 
@@ -48,6 +47,9 @@ var doneText = map[string]string{
 	"paused":   "Paused %s.",
 	"resumed":  "Resumed %s.",
 	"ran":      "Ran %s.",
+	"added":    "Added %s.",
+	"saved":    "Saved %s.",
+	"password": "Set a new password for %s.",
 }
 
 func flashFrom(r *http.Request) *Flash {
@@ -62,7 +64,14 @@ func redirectDone(w http.ResponseWriter, r *http.Request, path, code, id string)
 	http.Redirect(w, r, path+"?done="+code+"&id="+url.QueryEscape(id), http.StatusSeeOther)
 }
 
-var flowIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+// FlowIDPattern is the HTML pattern attribute of a flow id field: the
+// rule of engine.ValidID (which the API and the JSON Schema use too),
+// written so that Chrome's v-flag pattern parser accepts it (a hyphen in
+// a class must be escaped there).
+const FlowIDPattern = `[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}`
+
+// FlowIDRule says the rule in words, for errors and titles.
+const FlowIDRule = "a flow id is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 func (s *Server) flowsView(r *http.Request, fl *Flash) (FlowsView, error) {
 	list, err := s.d.App.ListFlows(r.Context())
@@ -116,8 +125,8 @@ func (s *Server) flowError(w http.ResponseWriter, r *http.Request, err error) {
 // newFlow creates an empty flow and opens it in the editor.
 func (s *Server) newFlow(w http.ResponseWriter, r *http.Request) {
 	id, name := r.PostFormValue("id"), r.PostFormValue("name")
-	if !flowIDPattern.MatchString(id) {
-		s.flowsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error", Text: "A flow id is lowercase letters, digits, - and _."})
+	if !engine.ValidID(id) {
+		s.flowsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error", Text: fmt.Sprintf("Flow id %q: %s.", truncate(id, 80), FlowIDRule)})
 		return
 	}
 	if name == "" {
@@ -158,8 +167,8 @@ func (s *Server) importFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if as := r.PostFormValue("as"); as != "" {
-		if !flowIDPattern.MatchString(as) {
-			s.flowsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error", Text: "A flow id is lowercase letters, digits, - and _."})
+		if !engine.ValidID(as) {
+			s.flowsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error", Text: fmt.Sprintf("Flow id %q: %s.", truncate(as, 80), FlowIDRule)})
 			return
 		}
 		f, err := engine.DecodeFlow(doc)

@@ -127,6 +127,10 @@ func TestCSRF(t *testing.T) {
 	t.Parallel()
 	env := uitest.Start(t)
 	c := env.Login(t)
+	wrong := "x" + c.CSRF[1:]
+	if wrong == c.CSRF { // one token in 64 starts with x
+		wrong = "y" + c.CSRF[1:]
+	}
 	tests := []struct {
 		name   string
 		csrf   string
@@ -135,7 +139,7 @@ func TestCSRF(t *testing.T) {
 		status int
 	}{
 		{"missing", "", "", "", http.StatusForbidden},
-		{"wrong", "x" + c.CSRF[1:], "", "", http.StatusForbidden},
+		{"wrong", wrong, "", "", http.StatusForbidden},
 		{"other origin", c.CSRF, "", "http://evil.example", http.StatusForbidden},
 		{"header", "", c.CSRF, "", http.StatusSeeOther},
 		{"form field", c.CSRF, "", "", http.StatusSeeOther},
@@ -363,8 +367,13 @@ func TestSchedules(t *testing.T) {
 		t.Errorf("bad spec: %d %s", res.StatusCode, body)
 	}
 	d = doc(t, c.GetBody(t, "/admin/schedules?spec=@daily&tz=UTC"))
-	if d.Find(tid("preview-run")).Length() != 5 {
-		t.Errorf("server-side preview: %d", d.Find(tid("preview-run")).Length())
+	if d.Find(tid("preview-run")).Length() != 5 || d.Find(tid("zone-time")).Length() != 0 {
+		t.Errorf("server-side preview: %d runs, %d zone times", d.Find(tid("preview-run")).Length(), d.Find(tid("zone-time")).Length())
+	}
+	// A spec in another zone is also shown in that zone: midnight there.
+	d = doc(t, c.GetBody(t, "/admin/schedules?spec=@daily&tz=Asia/Tokyo"))
+	if z := d.Find(tid("preview-run") + " " + tid("zone-time")).First().Text(); !strings.HasSuffix(z, "00:00 Asia/Tokyo") {
+		t.Errorf("preview in the spec's zone: %q", z)
 	}
 }
 

@@ -66,6 +66,8 @@ type previewJSON struct {
 type previewRun struct {
 	UTC   string `json:"utc"`   // RFC 3339
 	Label string `json:"label"` // as the page prints UTC
+	// Zoned is the time in the spec's own zone ("" for UTC).
+	Zoned string `json:"zoned,omitempty"`
 }
 
 func (s *Server) schedulePreview(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +79,8 @@ func (s *Server) schedulePreview(w http.ResponseWriter, r *http.Request) {
 	p := s.preview(q.Get("spec"), q.Get("tz"))
 	out := previewJSON{Error: p.Error, Next: []previewRun{}}
 	for _, t := range p.Next {
-		out.Next = append(out.Next, previewRun{UTC: t.UTC().Format(time.RFC3339), Label: t.UTC().Format("Mon 2006-01-02 15:04") + " UTC"})
+		out.Next = append(out.Next, previewRun{UTC: t.UTC().Format(time.RFC3339), Label: t.UTC().Format("Mon 2006-01-02 15:04") + " UTC",
+			Zoned: zoned(t, p.Timezone)})
 	}
 	status := http.StatusOK
 	if p.Error != "" {
@@ -112,4 +115,17 @@ func (s *Server) scheduleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirectDone(w, r, "/admin/schedules", done, flow+"/"+node)
+}
+
+// zoned writes t in the time zone tz ("Mon 2006-01-02 05:00 Europe/Berlin"),
+// or "" when tz is empty, UTC or not a zone.
+func zoned(t time.Time, tz string) string {
+	if tz == "" || tz == "UTC" || tz == "Local" {
+		return ""
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return ""
+	}
+	return t.In(loc).Format("Mon 2006-01-02 15:04") + " " + tz
 }

@@ -2,6 +2,9 @@ package ui
 
 import (
 	"time"
+
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/blocks/oidc"
 )
 
 // View models: plain data the templ components render. Components never
@@ -149,11 +152,19 @@ type TemplatesView struct {
 	Flash     *Flash
 }
 
-// TemplateCard is one prebuilt flow.
+// TemplateCard is one template: a starter or a prebuilt flow.
 type TemplateCard struct {
 	Name, ID, Title, Description string
 	Nodes                        int
 	Types                        []string
+	Starter                      bool
+	// SuggestedID is a free id for the copy; Paths the routes of its
+	// http.in nodes, to change in the form.
+	SuggestedID string
+	Paths       []string
+	// Warning, if set, is asked before the copy is made (a second
+	// schedule rotating the same keyset).
+	Warning string
 }
 
 // DebuggerView is the token debugger form and its result.
@@ -187,4 +198,39 @@ type DebugResult struct {
 	KeyState  string // next, active, retired, revoked, unknown
 	KeyAlg    string
 	Timeline  *Timeline
+}
+
+// ClientsView is the clients page.
+type ClientsView struct {
+	CSRF       string
+	Flash      *Flash
+	Clients    []oauth.Client // views: no secret hashes
+	GrantTypes []string
+	// Form refills the add form after a refused add; FormOpen opens it.
+	Form     oauth.Client
+	FormOpen bool
+	// Secret is a generated client secret, shown on this one answer.
+	Secret *SecretOnce
+}
+
+// SecretOnce is a client secret shown once, right after it was made.
+type SecretOnce struct {
+	ClientID, Secret string
+}
+
+// EditClientView is the edit page of one client.
+type EditClientView struct {
+	CSRF       string
+	Flash      *Flash
+	Client     oauth.Client
+	GrantTypes []string
+}
+
+// UsersView is the users page.
+type UsersView struct {
+	CSRF     string
+	Flash    *Flash
+	Users    []oidc.User // views: no password hashes
+	Form     oidc.User
+	FormOpen bool
 }

@@ -18,7 +18,7 @@ func generateKeySpec() engine.Spec {
 			"key is only accepted for an algorithm that has none (use jose.rotate to replace one). " +
 			"A missing keyset is an error: jose.rotate creates keysets.",
 		Fields: []engine.Field{
-			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Required: true,
+			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, Required: true,
 				Help: "Name of the keyset, e.g. \"main\": letters, digits, '-', '_' and '.'."},
 			{Name: "alg", Label: "Algorithm", Kind: engine.KindEnum, Required: true, Enum: Algorithms(),
 				Help: "Algorithm of the new key. RS*/PS* make RSA keys, ES* EC keys, EdDSA Ed25519 " +

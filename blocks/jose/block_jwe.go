@@ -32,7 +32,7 @@ func encryptSpec() engine.Spec {
 			"payload must be a signed JWT (e.g. msg.token from jose.sign) and the JWE says cty " +
 			"JWT: sign-then-encrypt, RFC 7519 §5.2.",
 		Fields: []engine.Field{
-			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Required: true,
+			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, Required: true,
 				Help: "Name of the keyset whose active encryption key receives the JWE."},
 			{Name: "alg", Label: "Key algorithm", Kind: engine.KindEnum, Default: "RSA-OAEP-256",
 				Enum: encryptAlgorithms(),
@@ -159,7 +159,7 @@ func (b *encryptBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 
 func decryptSpec() engine.Spec {
 	fields := []engine.Field{
-		{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Required: true,
+		{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, Required: true,
 			Help: "Name of the keyset whose encryption keys (next, active, retired; never revoked) decrypt."},
 		{Name: "token", Label: "Token", Kind: engine.KindExpr, Help: tokenFieldHelp},
 		{Name: "key_algorithms", Label: "Allowed key algorithms", Kind: engine.KindStrings,

@@ -30,7 +30,7 @@ func jwksSpec() engine.Spec {
 			"application/jwk-set+json, headers: {ETag: msg.jwks.etag, Cache-Control: " +
 			"msg.jwks.cache_control}}. An unknown keyset is an error.",
 		Fields: []engine.Field{
-			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Required: true,
+			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, Required: true,
 				Help: "Name of the keyset whose public keys to publish."},
 			{Name: "max_age", Label: "Cache lifetime", Kind: engine.KindDuration,
 				Default: defaultJWKSMaxAge.String(), Max: "24h",

@@ -36,7 +36,7 @@ func rotateSpec() engine.Spec {
 			{Name: "mode", Label: "Mode", Kind: engine.KindEnum, Enum: []string{"rotate", "ensure"}, Default: "rotate",
 				Help: "rotate: roll the keys over (creating the keyset first if missing). ensure: only " +
 					"create the keyset or algorithm if missing; an existing keyset is left alone."},
-			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Required: true,
+			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, Required: true,
 				Help: "Name of the keyset to rotate, e.g. \"main\"."},
 			{Name: "alg", Label: "Algorithm", Kind: engine.KindEnum, Enum: Algorithms(),
 				Help: "Rotate only this algorithm's keys (created if the keyset has none). Empty: " +

@@ -31,7 +31,7 @@ func signSpec() engine.Spec {
 			"in the map that contradicts a field (another iss, an exp other than iat + ttl) is " +
 			"an error, so data from a request cannot override what the flow configured.",
 		Fields: []engine.Field{
-			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Required: true,
+			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, Required: true,
 				Help: "Name of the keyset whose active key signs."},
 			{Name: "alg", Label: "Algorithm", Kind: engine.KindEnum, Default: "RS256", Enum: signAlgorithms(),
 				Help: "Signature algorithm; the keyset must have an active key for it."},

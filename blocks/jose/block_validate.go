@@ -42,7 +42,7 @@ func policyFields(keysetField, keysetHelp string, issuerRequired bool) []engine.
 			Help: "Where the verification keys come from: keyset (a local keyset, including HMAC " +
 				"secrets) or remote (an identity provider's JWKS URL, cached, refetched at most every " +
 				"30 s when a token names an unknown kid)."},
-		{Name: keysetField, Label: "Keyset", Kind: engine.KindString, Help: keysetHelp},
+		{Name: keysetField, Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, RequiredIf: "source=" + sourceKeyset, Help: keysetHelp},
 		{Name: "jwks_url", Label: "JWKS URL", Kind: engine.KindString,
 			Help: "For source remote: the https URL of the issuer's JWK Set, e.g. " +
 				"https://idp.example.com/.well-known/jwks.json."},

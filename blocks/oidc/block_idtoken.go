@@ -29,7 +29,7 @@ func idTokenSpec() engine.Spec {
 			"auth_time, acr, amr, nonce (as the authorization request sent it; none after a refresh) and " +
 			"at_hash of the access token (OpenID Connect Core §3.1.3.6). The token goes to msg.<target>.",
 		Fields: []engine.Field{
-			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Default: "main",
+			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, Default: "main",
 				Help: "Keyset whose active key signs; its JWKS must be the one discovery publishes."},
 			{Name: "alg", Label: "Algorithm", Kind: engine.KindEnum, Default: "RS256", Enum: idTokenAlgs,
 				Help: "Signature algorithm; RS256 is what every relying party supports."},

@@ -41,7 +41,7 @@ func endSessionSpec() engine.Spec {
 			"without one by \"done\". A bad hint, client, redirect URI or confirmation leaves by " +
 			"\"invalid\" with msg.oauth_error and never redirects.",
 		Fields: []engine.Field{
-			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Default: "main",
+			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, Default: "main",
 				Help: "Keyset whose keys (next, active, retired) verify id_token_hint."},
 			{Name: "algorithms", Label: "Allowed algorithms", Kind: engine.KindStrings, Default: []string{"RS256", "ES256"},
 				Help: "Algorithms an id_token_hint may be signed with."},

@@ -279,3 +279,32 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// SetPassword replaces a user's password (hashed as Add hashes it).
+func (u *Users) SetPassword(ctx context.Context, username, password string) error {
+	username = NormalizeUsername(username)
+	if !usernamePattern.MatchString(username) {
+		return fmt.Errorf("%w: %q", ErrNoUser, truncate(username, 64))
+	}
+	if n := utf8.RuneCountInString(password); n < minPasswordLen || len(password) > maxPasswordLen {
+		return fmt.Errorf("%w: the password needs at least %d characters (and at most %d bytes)", ErrBadUser, minPasswordLen, maxPasswordLen)
+	}
+	if !utf8.ValidString(password) {
+		return fmt.Errorf("%w: the password is not valid UTF-8", ErrBadUser)
+	}
+	hash, err := u.hasher.Hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	return u.kv.UpdateKV(ctx, nsUsers, username, func(old []byte) ([]byte, error) {
+		if old == nil {
+			return nil, fmt.Errorf("%w: %q", ErrNoUser, username)
+		}
+		var usr User
+		if err := json.Unmarshal(old, &usr); err != nil {
+			return nil, fmt.Errorf("user %q record: %w", username, err)
+		}
+		usr.PasswordHash = hash
+		return json.Marshal(usr)
+	})
+}

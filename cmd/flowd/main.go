@@ -57,6 +57,8 @@ func (c *cli) main(ctx context.Context, args []string) int {
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		cmd = "help" // the command list, not only serve's flags
 	}
 	var err error
 	switch cmd {

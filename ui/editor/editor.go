@@ -56,6 +56,9 @@ type Options struct {
 	CSRF     func(r *http.Request) string
 	Registry *engine.Registry
 	Runtime  *engine.Runtime
+	// Refs lists the existing stored things of a kind (keysets, clients,
+	// ...) for the side panel's pickers; nil or an error: a text box.
+	Refs func(ctx context.Context, ref engine.Ref) ([]string, error)
 	// Logger receives server errors (default: discarded).
 	Logger *slog.Logger
 	// PollInterval is how often the event stream looks for new runs

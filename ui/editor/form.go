@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -21,6 +22,9 @@ type FormView struct {
 	Unknown     bool // the block type is not registered
 	Fields      []FieldView
 	Errors      []FieldError // node-level problems (no config field)
+	// Problems are all of the node's problems, field ones labelled, for
+	// the list at the top of the panel.
+	Problems []string
 }
 
 // FieldView is one config field as its widget shows it.
@@ -39,10 +43,27 @@ type FieldView struct {
 	Pairs    []Pair   // exprmap (sorted by name) and rules (in order)
 	Default  string   // shown as a placeholder
 	Errors   []FieldError
+	// Ref is the kind of stored thing the field names; Choices are the
+	// existing ones (nil: the list could not be read, a text box instead).
+	Ref     string
+	Choices []string
+	// RequiredIf is "field=value": required while that field has value;
+	// RequiredNow says whether it has it in this node's config.
+	RequiredIf  string
+	RequiredNow bool
+	// TextDefault: new exprmap entries start as text, not expressions
+	// (header values).
+	TextDefault bool
 }
 
-// Pair is a name and an expression (exprmap entry or rule).
-type Pair struct{ Name, Expr string }
+// Pair is a name and an expression (exprmap entry or rule). Text is set
+// when the expression is a plain string literal: the panel shows it as
+// text (Literal) without quotes until switched to an expression.
+type Pair struct {
+	Name, Expr string
+	Text       bool
+	Literal    string
+}
 
 // FieldError is a problem with a field; expressions carry line and column.
 type FieldError struct {
@@ -58,7 +79,8 @@ func (e FieldError) String() string {
 }
 
 // BuildForm turns a node, its spec and the document's problems into a view.
-func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []problem) FormView {
+// choices lists the existing stored things per Ref kind (missing: unknown).
+func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []problem, choices map[engine.Ref][]string) FormView {
 	fv := FormView{NodeID: n.ID, Type: n.Type, Name: n.Name, Title: spec.Title, Description: spec.Description, Unknown: !known}
 	if !known {
 		fv.Title = n.Type
@@ -71,9 +93,35 @@ func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []problem) For
 		byField[p.Field] = append(byField[p.Field], FieldError{p.Line, p.Column, p.Message})
 	}
 	names := map[string]bool{}
+	labels := map[string]string{}
 	for _, f := range spec.Fields {
 		names[f.Name] = true
-		fv.Fields = append(fv.Fields, buildField(f, n.Config[f.Name], byField[f.Name]))
+		fld := buildField(f, n.Config[f.Name], byField[f.Name])
+		if f.Ref != "" {
+			fld.Ref = string(f.Ref)
+			if c, ok := choices[f.Ref]; ok {
+				fld.Choices = append([]string{}, c...)
+			}
+		}
+		if f.RequiredIf != "" {
+			fld.RequiredIf = f.RequiredIf
+			other, want, _ := strings.Cut(f.RequiredIf, "=")
+			fld.RequiredNow = effective(spec, n, other) == want
+		}
+		fv.Fields = append(fv.Fields, fld)
+		labels[f.Name] = fld.Label
+	}
+	for _, p := range probs {
+		if p.Node != n.ID {
+			continue
+		}
+		msg := FieldError{p.Line, p.Column, p.Message}.String()
+		if l, ok := labels[p.Field]; ok {
+			msg = l + ": " + msg
+		} else if p.Field != "" {
+			msg = p.Field + ": " + msg
+		}
+		fv.Problems = append(fv.Problems, msg)
 	}
 	for _, field := range slices.Sorted(mapsKeys(byField)) {
 		if !names[field] {
@@ -86,6 +134,52 @@ func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []problem) For
 		}
 	}
 	return fv
+}
+
+// effective is a field's configured value, or its default, as text.
+func effective(spec engine.Spec, n engine.Node, field string) string {
+	var s string
+	if raw, ok := n.Config[field]; ok && json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	for _, f := range spec.Fields {
+		if f.Name == field {
+			s, _ := f.Default.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// humanDuration writes a duration as people do: "48h", not "48h0m0s".
+// Text that is not a duration is returned as it is.
+func humanDuration(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil || s == "" {
+		return s
+	}
+	out := d.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
+}
+
+// stringLiteral returns the text of an expression that is one
+// double-quoted string literal, as the panel shows it in text mode.
+func stringLiteral(expr string) (string, bool) {
+	e := strings.TrimSpace(expr)
+	if len(e) < 2 || e[0] != '"' || e[len(e)-1] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal([]byte(e), &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {
@@ -131,9 +225,12 @@ func buildField(f engine.Field, raw json.RawMessage, errs []FieldError) FieldVie
 		var m map[string]string
 		if json.Unmarshal(raw, &m) == nil {
 			for _, k := range slices.Sorted(mapsKeys(m)) {
-				v.Pairs = append(v.Pairs, Pair{k, m[k]})
+				p := Pair{Name: k, Expr: m[k]}
+				p.Literal, p.Text = stringLiteral(m[k])
+				v.Pairs = append(v.Pairs, p)
 			}
 		}
+		v.TextDefault = strings.Contains(f.Name, "header")
 	case engine.KindRules:
 		var rules []struct {
 			Name string `json:"name"`
@@ -141,7 +238,7 @@ func buildField(f engine.Field, raw json.RawMessage, errs []FieldError) FieldVie
 		}
 		if json.Unmarshal(raw, &rules) == nil {
 			for _, r := range rules {
-				v.Pairs = append(v.Pairs, Pair{r.Name, r.Expr})
+				v.Pairs = append(v.Pairs, Pair{Name: r.Name, Expr: r.Expr})
 			}
 		}
 	case engine.KindJSON:
@@ -160,6 +257,10 @@ func buildField(f engine.Field, raw json.RawMessage, errs []FieldError) FieldVie
 		} else if v.Set {
 			v.Value = string(raw) // numbers, or a wrong type the errors explain
 		}
+	}
+	if f.Kind == engine.KindDuration {
+		v.Value = humanDuration(v.Value)
+		v.Default = humanDuration(v.Default)
 	}
 	return v
 }
@@ -192,9 +293,21 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 	}
 	_, verr := h.app.Validate(r.Context(), req.Flow)
 	spec, known := h.opts.Registry.Spec(n.Type)
+	choices := map[engine.Ref][]string{}
+	for _, f := range spec.Fields {
+		if _, done := choices[f.Ref]; f.Ref == "" || done || h.opts.Refs == nil {
+			continue
+		}
+		list, err := h.opts.Refs(r.Context(), f.Ref)
+		if err != nil {
+			h.log.Warn("list for a picker", "ref", f.Ref, "err", err)
+			continue // the field falls back to a text box
+		}
+		choices[f.Ref] = list
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := Form(BuildForm(*n, spec, known, problems(verr))).Render(r.Context(), w); err != nil {
+	if err := Form(BuildForm(*n, spec, known, problems(verr), choices)).Render(r.Context(), w); err != nil {
 		h.log.Error("render form", "err", err)
 	}
 }

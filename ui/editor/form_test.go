@@ -107,7 +107,7 @@ func TestBuildFormErrors(t *testing.T) {
 		{Node: "n1", Field: "zzz", Message: "unknown field"},
 		{Node: "other", Field: "a", Message: "not mine"},
 	}
-	doc := render(t, BuildForm(n, spec, true, probs))
+	doc := render(t, BuildForm(n, spec, true, probs, nil))
 	if got := doc.Find(`[data-testid=errors-a] li`).Text(); got != "line 2, column 3: bad" {
 		t.Errorf("field error = %q", got)
 	}
@@ -123,7 +123,7 @@ func TestBuildFormErrors(t *testing.T) {
 	if got := doc.Find(`[data-testid=form-title]`).Text(); got != "XY" {
 		t.Errorf("title = %q", got)
 	}
-	unknown := render(t, BuildForm(engine.Node{ID: "u", Type: "no.such"}, engine.Spec{}, false, nil))
+	unknown := render(t, BuildForm(engine.Node{ID: "u", Type: "no.such"}, engine.Spec{}, false, nil, nil))
 	if unknown.Find(`[data-testid=unknown-type]`).Length() != 1 {
 		t.Error("unknown type not flagged")
 	}

@@ -1,6 +1,7 @@
 package editor
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -31,8 +32,16 @@ type stepView struct {
 }
 
 type runView struct {
-	ID        string    `json:"id"`
-	Trigger   string    `json:"trigger"`
+	ID      string `json:"id"`
+	Trigger string `json:"trigger"`
+	// TriggerName and TriggerType describe the trigger node in the version
+	// that ran ("GET /api/hello", "http.in").
+	TriggerName string `json:"trigger_name,omitempty"`
+	TriggerType string `json:"trigger_type,omitempty"`
+	// HTTPStatus is the status the run answered with (the http.respond
+	// step that sent it), 0 if it sent none.
+	HTTPStatus int `json:"http_status,omitempty"`
+
 	Version   int       `json:"version"`
 	Started   time.Time `json:"started"`
 	Duration  int64     `json:"duration_ns"`
@@ -78,7 +87,61 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request) {
 	for i, t := range traces {
 		out[i] = viewRun(t)
 	}
+	h.describeRuns(r.Context(), r.PathValue("id"), out)
 	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+}
+
+// describeRuns adds the trigger's name and the HTTP status to each run,
+// from the flow version that ran (read once per version).
+func (h *Handler) describeRuns(ctx context.Context, id string, runs []runView) {
+	docs := map[int]*engine.Flow{}
+	for i := range runs {
+		rv := &runs[i]
+		f, seen := docs[rv.Version]
+		if !seen {
+			if v, err := h.app.Version(ctx, id, rv.Version); err == nil {
+				f, _ = engine.DecodeFlow(v.Doc)
+			}
+			docs[rv.Version] = f
+		}
+		if f == nil {
+			continue
+		}
+		if n := f.Node(rv.Trigger); n != nil {
+			rv.TriggerName, rv.TriggerType = n.Name, n.Type
+		}
+		for _, st := range rv.Steps {
+			if st.Type != "http.respond" || st.Error != "" {
+				continue
+			}
+			rv.HTTPStatus = respondStatus(h.opts.Registry, f.Node(st.Node))
+		}
+	}
+}
+
+// respondStatus is the status an http.respond node answers with: its
+// status field, or the field's default.
+func respondStatus(reg *engine.Registry, n *engine.Node) int {
+	if n == nil {
+		return 0
+	}
+	var st int
+	if raw, ok := n.Config["status"]; ok && json.Unmarshal(raw, &st) == nil {
+		return st
+	}
+	if spec, ok := reg.Spec(n.Type); ok {
+		for _, f := range spec.Fields {
+			if f.Name == "status" {
+				switch d := f.Default.(type) {
+				case int:
+					return d
+				case float64:
+					return int(d)
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // step answers one step's full message. A step whose message the trace

@@ -16,7 +16,16 @@ type PageView struct {
 	CSRF     string
 }
 
-func Page(v PageView) templ.Component {
+// fullWindow marks the editor page for the ui layout (ui.FullWindow): it
+// fills the window below the navigation bar, without a page heading.
+type fullWindow struct{ templ.Component }
+
+func (fullWindow) FullWindow() bool { return true }
+
+// Page is the editor page; the layout renders it full-window.
+func Page(v PageView) templ.Component { return fullWindow{page(v)} }
+
+func page(v PageView) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -44,7 +53,7 @@ func Page(v PageView) templ.Component {
 		var templ_7745c5c3_Var2 string
 		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(v.FlowID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 13, Col: 55}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 22, Col: 55}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 		if templ_7745c5c3_Err != nil {
@@ -57,111 +66,124 @@ func Page(v PageView) templ.Component {
 		var templ_7745c5c3_Var3 string
 		templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(v.CSRF)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 13, Col: 76}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 22, Col: 76}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" data-testid=\"editor\"><header class=\"fe-toolbar\"><h1 class=\"fe-title\" data-testid=\"flow-name\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" data-testid=\"editor\"><header class=\"fe-toolbar\"><button type=\"button\" data-action=\"toggle-palette\" data-testid=\"toggle-palette\" title=\"Show or hide the blocks (B)\" aria-pressed=\"true\">Blocks</button><h1 class=\"fe-title\" data-testid=\"flow-name\" title=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var4 string
-		templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(v.FlowName)
+		templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(v.FlowID)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 15, Col: 60}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 25, Col: 64}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "</h1><button type=\"button\" data-action=\"undo\" data-testid=\"undo\" title=\"Undo (Ctrl+Z)\" disabled>Undo</button> <button type=\"button\" data-action=\"redo\" data-testid=\"redo\" title=\"Redo (Ctrl+Shift+Z)\" disabled>Redo</button> <button type=\"button\" data-action=\"delete\" data-testid=\"delete\" title=\"Delete selection (Del)\">Delete</button> <span class=\"fe-sep\"></span> <button type=\"button\" data-action=\"zoom-out\" data-testid=\"zoom-out\" title=\"Zoom out (-)\">−</button> <span class=\"fe-zoom\" data-testid=\"zoom\">100%</span> <button type=\"button\" data-action=\"zoom-in\" data-testid=\"zoom-in\" title=\"Zoom in (+)\">+</button> <button type=\"button\" data-action=\"fit\" data-testid=\"fit\" title=\"Fit to screen (F)\">Fit</button> <button type=\"button\" data-action=\"reset\" data-testid=\"reset-zoom\" title=\"Reset zoom (0)\">1:1</button> <span class=\"fe-sep\"></span> <button type=\"button\" data-action=\"save\" data-testid=\"save\" title=\"Save draft (Ctrl+S)\">Save draft</button> <button type=\"button\" data-action=\"deploy\" data-testid=\"deploy\" class=\"fe-primary\" title=\"Save and deploy (Ctrl+Enter)\">Deploy <span class=\"fe-count\" data-testid=\"pending\">0</span></button> <button type=\"button\" data-action=\"help\" data-testid=\"help\" title=\"Keyboard shortcuts (?)\">?</button> <span class=\"fe-status\" data-testid=\"status\" role=\"status\" aria-live=\"polite\"></span></header><div class=\"fe-banner\" data-testid=\"conflict\" role=\"alert\" hidden><span data-testid=\"conflict-message\"></span> <a data-testid=\"conflict-reload\" href=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var5 templ.SafeURL
-		templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL("/admin/flows/" + v.FlowID + "/edit"))
+		var templ_7745c5c3_Var5 string
+		templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(v.FlowName)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 35, Col: 94}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 25, Col: 79}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "\">Reload</a></div><div class=\"fe-banner fe-banner-info\" data-testid=\"restore\" role=\"alert\" hidden><span>This tab kept changes that could not be saved before it was reloaded.</span> <button type=\"button\" data-testid=\"restore-apply\">Put my changes back</button> <button type=\"button\" data-testid=\"restore-discard\">Discard them</button></div><div class=\"fe-body\"><aside class=\"fe-palette\" data-testid=\"palette\" aria-label=\"Blocks\"><input type=\"search\" class=\"fe-filter\" data-testid=\"palette-filter\" placeholder=\"Filter blocks\" aria-label=\"Filter blocks\"><p class=\"fe-help\">Click a block to add it, or drag it onto the canvas.</p></aside><div class=\"fe-canvas-wrap\"><svg class=\"fe-canvas\" data-testid=\"canvas\" tabindex=\"0\" aria-label=\"Flow canvas\" xmlns=\"http://www.w3.org/2000/svg\"><g class=\"fe-viewport\"><g class=\"fe-wires\"></g> <path class=\"fe-ghost\" data-testid=\"ghost-wire\" d=\"\"></path> <g class=\"fe-nodes\"></g></g> <rect class=\"fe-band\" data-testid=\"band\" x=\"0\" y=\"0\" width=\"0\" height=\"0\" visibility=\"hidden\"></rect></svg></div><aside class=\"fe-side\"><section class=\"fe-panel\" data-testid=\"panel\" aria-label=\"Node settings\"><p class=\"fe-help\">Select a node to edit its settings.</p></section><section class=\"fe-debug\" data-testid=\"debug\" aria-label=\"Debug\"><h2>Runs</h2><ol class=\"fe-runs\" data-testid=\"runs\"></ol><details class=\"fe-try\" data-testid=\"try\"><summary>Try it</summary><form data-testid=\"try-form\"><label>Method <select name=\"method\" data-testid=\"try-method\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "</h1><span class=\"fe-group\"><button type=\"button\" data-action=\"undo\" data-testid=\"undo\" title=\"Undo (Ctrl+Z)\" disabled>Undo</button> <button type=\"button\" data-action=\"redo\" data-testid=\"redo\" title=\"Redo (Ctrl+Shift+Z)\" disabled>Redo</button> <button type=\"button\" data-action=\"duplicate\" data-testid=\"duplicate\" title=\"Duplicate selection (Ctrl+D)\">Duplicate</button> <button type=\"button\" data-action=\"note\" data-testid=\"add-note\" title=\"Add a comment note to the canvas (N)\">Note</button> <button type=\"button\" data-action=\"delete\" data-testid=\"delete\" title=\"Delete selection (Del)\">Delete</button></span> <span class=\"fe-group\"><button type=\"button\" data-action=\"zoom-out\" data-testid=\"zoom-out\" title=\"Zoom out (-)\" aria-label=\"Zoom out\">−</button> <span class=\"fe-zoom\" data-testid=\"zoom\">100%</span> <button type=\"button\" data-action=\"zoom-in\" data-testid=\"zoom-in\" title=\"Zoom in (+)\" aria-label=\"Zoom in\">+</button> <button type=\"button\" data-action=\"fit\" data-testid=\"fit\" title=\"Fit to screen (F)\">Fit</button> <button type=\"button\" data-action=\"reset\" data-testid=\"reset-zoom\" title=\"Reset zoom (0)\">1:1</button></span> <span class=\"fe-find\"><input type=\"search\" data-testid=\"find-node\" placeholder=\"Find node (Ctrl+F)\" aria-label=\"Find a node by name, id or type\" list=\"fe-node-names\"> <datalist id=\"fe-node-names\" data-testid=\"find-options\"></datalist> <span class=\"fe-find-count\" data-testid=\"find-count\"></span></span> <span class=\"fe-status\" data-testid=\"status\" role=\"status\" aria-live=\"polite\"></span> <span class=\"fe-group\"><button type=\"button\" data-action=\"save\" data-testid=\"save\" title=\"Save draft (Ctrl+S)\">Save draft</button> <button type=\"button\" data-action=\"deploy\" data-testid=\"deploy\" class=\"fe-primary\" title=\"Save and deploy (Ctrl+Enter)\">Deploy <span class=\"fe-count\" data-testid=\"pending\">0</span><span class=\"fe-count-label\" data-testid=\"pending-label\">changes</span></button></span> <button type=\"button\" data-action=\"toggle-side\" data-testid=\"toggle-side\" title=\"Show or hide the side panel (P)\" aria-pressed=\"true\">Panel</button> <button type=\"button\" data-action=\"help\" data-testid=\"help\" title=\"Keyboard shortcuts (?)\" aria-label=\"Keyboard shortcuts\">?</button></header><div class=\"fe-banner\" data-testid=\"conflict\" role=\"alert\" hidden><span data-testid=\"conflict-message\"></span> <a data-testid=\"conflict-reload\" href=\"")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var6 templ.SafeURL
+		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL("/admin/flows/" + v.FlowID + "/edit"))
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 57, Col: 94}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\">Reload</a></div><div class=\"fe-banner fe-banner-info\" data-testid=\"restore\" role=\"alert\" hidden><span>This tab kept changes that could not be saved before it was reloaded.</span> <button type=\"button\" data-testid=\"restore-apply\">Put my changes back</button> <button type=\"button\" data-testid=\"restore-discard\">Discard them</button></div><div class=\"fe-body\"><aside class=\"fe-palette\" data-testid=\"palette\" aria-label=\"Blocks\"><input type=\"search\" class=\"fe-filter\" data-testid=\"palette-filter\" placeholder=\"Filter blocks\" aria-label=\"Filter blocks\"><p class=\"fe-help\">Click a block to add it, or drag it onto the canvas.</p></aside><div class=\"fe-split\" data-split=\"palette\" data-testid=\"palette-resize\" role=\"separator\" aria-orientation=\"vertical\" aria-label=\"Resize the blocks\" title=\"Drag to resize\"></div><div class=\"fe-canvas-wrap\"><svg class=\"fe-canvas\" data-testid=\"canvas\" tabindex=\"0\" aria-label=\"Flow canvas\" xmlns=\"http://www.w3.org/2000/svg\"><g class=\"fe-viewport\"><g class=\"fe-notes\"></g> <g class=\"fe-wires\"></g> <path class=\"fe-ghost\" data-testid=\"ghost-wire\" d=\"\"></path> <g class=\"fe-nodes\"></g></g> <rect class=\"fe-band\" data-testid=\"band\" x=\"0\" y=\"0\" width=\"0\" height=\"0\" visibility=\"hidden\"></rect></svg></div><div class=\"fe-split\" data-split=\"side\" data-testid=\"side-resize\" role=\"separator\" aria-orientation=\"vertical\" aria-label=\"Resize the side panel\" title=\"Drag to resize\"></div><aside class=\"fe-side\" data-testid=\"side\"><section class=\"fe-panel\" data-testid=\"panel\" aria-label=\"Node settings\"><p class=\"fe-help\">Select a node to edit its settings.</p></section><div class=\"fe-hsplit\" data-split=\"runs\" data-testid=\"runs-resize\" role=\"separator\" aria-orientation=\"horizontal\" aria-label=\"Resize the runs panel\" title=\"Drag to resize\"></div><section class=\"fe-debug\" data-testid=\"debug\" aria-label=\"Debug\"><h2>Runs</h2><ol class=\"fe-runs\" data-testid=\"runs\"></ol><details class=\"fe-try\" data-testid=\"try\"><summary>Try it</summary><form data-testid=\"try-form\"><label>Method <select name=\"method\" data-testid=\"try-method\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<option value=\"")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			var templ_7745c5c3_Var6 string
-			templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(m)
-			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 70, Col: 27}
-			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<option value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(m)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 70, Col: 33}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 96, Col: 27}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "</option>")
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "</select></label> <label>Path <input name=\"path\" data-testid=\"try-path\" value=\"/\"></label> <label>Headers (one \"Name: value\" a line) <textarea name=\"headers\" rows=\"3\" data-testid=\"try-headers\"></textarea></label> <label>Body <textarea name=\"body\" rows=\"3\" data-testid=\"try-body\"></textarea></label> <button type=\"submit\" data-testid=\"try-send\">Send</button></form><pre class=\"fe-try-out\" data-testid=\"try-result\"></pre></details></section></aside></div><dialog class=\"fe-dialog\" data-testid=\"help-dialog\" aria-label=\"Keyboard shortcuts\"><h2>Keyboard shortcuts</h2><table>")
-		if templ_7745c5c3_Err != nil {
-			return templ_7745c5c3_Err
-		}
-		for _, k := range shortcuts {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<tr><td><kbd>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var8 string
-			templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(k[0])
+			templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(m)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 88, Col: 24}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 96, Col: 33}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var8))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</kbd></td><td>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "</option>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</select></label> <label>Path <input name=\"path\" data-testid=\"try-path\" value=\"/\"></label> <label>Headers (one \"Name: value\" a line) <textarea name=\"headers\" rows=\"3\" data-testid=\"try-headers\"></textarea></label> <label>Body <textarea name=\"body\" rows=\"3\" data-testid=\"try-body\"></textarea></label> <button type=\"submit\" data-testid=\"try-send\">Send</button></form><pre class=\"fe-try-out\" data-testid=\"try-result\"></pre></details></section></aside></div><dialog class=\"fe-dialog\" data-testid=\"help-dialog\" aria-label=\"Keyboard shortcuts\"><h2>Keyboard shortcuts</h2><table>")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		for _, k := range shortcuts {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<tr><td><kbd>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var9 string
-			templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(k[1])
+			templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(k[0])
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 88, Col: 47}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 114, Col: 24}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "</td></tr>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "</kbd></td><td>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var10 string
+			templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(k[1])
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `ui/editor/page.templ`, Line: 114, Col: 47}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "</td></tr>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "</table><form method=\"dialog\"><button data-testid=\"help-close\">Close</button></form></dialog></div><script type=\"module\" src=\"/admin/editor/static/editor.js\"></script>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</table><form method=\"dialog\"><button data-testid=\"help-close\">Close</button></form></dialog></div><script type=\"module\" src=\"/admin/editor/static/editor.js\"></script>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -175,6 +197,11 @@ var shortcuts = [][2]string{
 	{"Drag on canvas", "pan"},
 	{"Wheel / pinch", "zoom"},
 	{"Del / Backspace", "delete selection"},
+	{"Ctrl+C / Ctrl+X / Ctrl+V", "copy / cut / paste nodes (as flow JSON, also between flows)"},
+	{"Ctrl+D", "duplicate selection"},
+	{"Ctrl+F", "find a node by name, id or type"},
+	{"B / P", "show or hide the blocks / the side panel"},
+	{"N", "add a comment note"},
 	{"Ctrl+Z", "undo"},
 	{"Ctrl+Shift+Z / Ctrl+Y", "redo"},
 	{"Ctrl+A", "select all"},

@@ -19,14 +19,19 @@ func TestBrowserStoryTemplateCronSchedules(t *testing.T) {
 	watch(t, ctx)                            // script errors and CSP violations fail the test
 	uitest.LoginBrowser(t, ctx, env)
 
-	// Templates page → Use template: a copy under a new id, opened in the editor.
+	// Templates page → Use template → Create: a copy under a new id, opened in the editor.
 	row := `[data-template="key-rollover"] [data-testid="use-template"]`
 	// Navigate, not a click on the nav link: the flows page LoginBrowser
 	// waited for may still be loading, and a click on a node of a document
 	// being replaced fails ("Could not find node with given id").
+	// The form asks for id, name (prefilled) and warns that key-rollover
+	// already rotates keyset main: the story accepts.
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(env.URL+"/admin/templates"),
 		chromedp.Click(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-template="key-rollover"] [data-testid="template-warning"]`)),
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+		uitest.ClickJS(`[data-template="key-rollover"] [data-testid="template-create"]`),
 		chromedp.WaitVisible(chromedp.CSS(`#flowd-editor[data-ready="true"]`)),
 	); err != nil {
 		t.Fatalf("use template: %v", err)

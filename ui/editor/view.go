@@ -1,6 +1,7 @@
 package editor
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -24,4 +25,20 @@ func pairID(field string, i int) string {
 		return "pair-" + field + "-new"
 	}
 	return "pair-" + field + "-" + strconv.Itoa(i)
+}
+
+func problemsTitle(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return strconv.Itoa(n) + " problems"
+}
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
+func pairMode(p Pair, typed bool) string {
+	if typed && p.Text {
+		return "text"
+	}
+	return "expr"
 }

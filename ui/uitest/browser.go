@@ -10,6 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -165,5 +170,148 @@ func LoginBrowser(t testing.TB, ctx context.Context, env *Env) {
 	)
 	if err != nil {
 		t.Fatalf("log in: %v", err)
+	}
+}
+
+// Viewport sets the tab's window size (CSS pixels).
+func Viewport(t testing.TB, ctx context.Context, w, h int64) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width: w, Height: h, DeviceScaleFactor: 1}); err != nil {
+		t.Fatalf("viewport %dx%d: %v", w, h, err)
+	}
+}
+
+// JS evaluates expr in the page and returns its value.
+func JS[T any](t testing.TB, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// WaitJS waits (up to 15 s) until expr is truthy, evaluating it afresh
+// each time, so a page replaced meanwhile (a form submit) does not fail it.
+func WaitJS(t testing.TB, ctx context.Context, what, expr string) {
+	t.Helper()
+	check := chromedp.Evaluate[bool]("!!(" + expr + ")")
+	deadline := time.After(15 * time.Second)
+	var last error
+	for {
+		ok, err := chromedp.Run(ctx, check)
+		if err == nil && ok {
+			return
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s (%s): %v (last error %v)", what, expr, ctx.Err(), last)
+		case <-deadline:
+			t.Fatalf("waiting for %s (%s): timed out (last error %v)", what, expr, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Center returns the viewport center of the element sel matches.
+func Center(t testing.TB, ctx context.Context, sel string) (float64, float64) {
+	t.Helper()
+	v := JS[[]float64](t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%q); const r = e.getBoundingClientRect(); return [r.left + r.width/2, r.top + r.height/2]; })()`, sel))
+	return v[0], v[1]
+}
+
+func held(p *input.DispatchMouseEventParams) {
+	p.Button = input.MouseButtonLeft
+	p.Buttons = 1
+	p.ClickCount = 1
+}
+
+// Drag presses the left button at (x0, y0), moves in steps and releases
+// at (x1, y1): real mouse input, which chromium turns into pointer events.
+func Drag(t testing.TB, ctx context.Context, x0, y0, x1, y1 float64, steps int) {
+	t.Helper()
+	acts := []chromedp.Action[chromedp.Void]{
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0, y0),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0, y0, held),
+	}
+	for i := 1; i <= steps; i++ {
+		f := float64(i) / float64(steps)
+		acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+(x1-x0)*f, y0+(y1-y0)*f, held))
+	}
+	acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x1, y1, held))
+	if err := chromedp.Do(ctx, acts...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Click clicks the center of the element sel matches with the mouse.
+func Click(t testing.TB, ctx context.Context, sel string) {
+	t.Helper()
+	x, y := Center(t, ctx, sel)
+	Drag(t, ctx, x, y, x, y, 0)
+}
+
+// Keys types text (and key names such as kb.Enter) into the focused
+// element as keyboard events.
+func Keys(t testing.TB, ctx context.Context, text string, opts ...chromedp.KeyOption) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(text, opts...)); err != nil {
+		t.Fatalf("keys %q: %v", text, err)
+	}
+}
+
+// Shot takes a screenshot of the viewport and stores it with Screenshot.
+func Shot(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
+	if os.Getenv("FLOWD_SCREENSHOTS") != "1" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Screenshot(t, name, png)
+}
+
+// ClickWith clicks the center of the element sel matches with modifier
+// keys held (chromedp.ModifierShift, ...).
+func ClickWith(t testing.TB, ctx context.Context, sel string, mods chromedp.Modifier) {
+	t.Helper()
+	x, y := Center(t, ctx, sel)
+	with := func(p *input.DispatchMouseEventParams) {
+		held(p)
+		p.Modifiers = int64(mods)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x, y, with),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x, y, with),
+	); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WatchErrors fails the test on script exceptions and console errors in
+// the tab (CSP violations among them). Network errors are not counted:
+// expected 4xx answers log them.
+func WatchErrors(t testing.TB, ctx context.Context) {
+	t.Helper()
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			t.Errorf("script exception: %s %v", e.ExceptionDetails.Text, e.ExceptionDetails.Exception)
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
+				t.Errorf("console %s: %s", e.Entry.Source, e.Entry.Text)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -21,6 +21,52 @@ function el(name, attrs = {}, text) {
   return e;
 }
 
+// Far zoom (below FAR_K) swaps each node's title and type line for the
+// title alone in up to two lines, in a font that grows as the view shrinks
+// (up to FAR_MAX world px), so a fitted flow stays readable.
+export const FAR_K = 0.9;
+const FAR_MAX = 16;
+const FAR_CHARS = 17; // characters per line at FAR_MAX in NODE_W
+
+export const NOTE_W = 220;
+const NOTE_CHARS = 30;
+
+// noteLines wraps a note's text to NOTE_W (at most 30 lines shown).
+export function noteLines(text) {
+  const out = [];
+  for (const para of String(text || '').split('\n')) {
+    let line = '';
+    for (const w of para.split(/\s+/).filter(Boolean)) {
+      if (!line) line = w;
+      else if ((line + ' ' + w).length <= NOTE_CHARS) line += ' ' + w;
+      else { out.push(line); line = w; }
+      while (line.length > NOTE_CHARS) { out.push(line.slice(0, NOTE_CHARS)); line = line.slice(NOTE_CHARS); }
+    }
+    out.push(line);
+  }
+  while (out.length && out[out.length - 1] === '') out.pop();
+  return out.slice(0, 30);
+}
+
+const TITLE_CHARS = 21; // of the 13 px title in NODE_W
+
+function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + '…' : s; }
+
+// titleLines splits a title into at most two lines of FAR_CHARS.
+export function titleLines(s) {
+  const words = s.split(/\s+/).filter(Boolean);
+  const lines = [''];
+  for (const w of words) {
+    const cur = lines[lines.length - 1];
+    if (!cur) lines[lines.length - 1] = w;
+    else if ((cur + ' ' + w).length <= FAR_CHARS) lines[lines.length - 1] = cur + ' ' + w;
+    else lines.push(w);
+  }
+  const out = lines.slice(0, 2).map((l) => (l.length > FAR_CHARS ? l.slice(0, FAR_CHARS - 1) + '…' : l));
+  if (lines.length > 2 && !out[1].endsWith('…')) out[1] = (out[1].length >= FAR_CHARS ? out[1].slice(0, FAR_CHARS - 1) : out[1]) + '…';
+  return out;
+}
+
 function bezier(x1, y1, x2, y2) {
   const dx = Math.max(40, Math.abs(x2 - x1) / 2);
   return `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
@@ -35,6 +81,9 @@ export class Canvas extends EventTarget {
     this.viewport = svg.querySelector('.fe-viewport');
     this.wiresG = svg.querySelector('.fe-wires');
     this.nodesG = svg.querySelector('.fe-nodes');
+    this.notesG = svg.querySelector('.fe-notes');
+    this.noteEls = new Map(); // id -> {g, n, h}
+    this.selectedNotes = new Set();
     this.ghost = svg.querySelector('.fe-ghost');
     this.band = svg.querySelector('.fe-band');
     this.view = { x: 40, y: 40, k: 1 };
@@ -57,6 +106,7 @@ export class Canvas extends EventTarget {
   // ---- rendering --------------------------------------------------------
 
   render() {
+    this.renderNotes();
     this.nodesG.replaceChildren();
     this.wiresG.replaceChildren();
     this.nodeEls.clear();
@@ -76,8 +126,14 @@ export class Canvas extends EventTarget {
     if (spec && spec.trigger) g.classList.add('fe-trigger');
     if (!spec) g.classList.add('fe-unknown');
     g.append(el('rect', { class: 'fe-node-body', width: NODE_W, height: h, rx: 6 }));
-    g.append(el('text', { class: 'fe-node-title', x: 10, y: 16, 'data-testid': `title-${n.id}` }, n.name || n.id));
-    g.append(el('text', { class: 'fe-node-type', x: 10, y: 30 }, n.type));
+    const title = n.name || n.id;
+    g.append(el('title', {}, `${title} (${n.id}, ${n.type})`));
+    g.append(el('text', { class: 'fe-node-title', x: 10, y: 16, 'data-testid': `title-${n.id}` }, clip(title, TITLE_CHARS)));
+    g.append(el('text', { class: 'fe-node-type', x: 10, y: 30 }, clip(n.type, 26)));
+    const far = el('text', { class: 'fe-node-far', x: 8, y: 16, 'data-testid': `far-${n.id}` });
+    const lines = titleLines(n.name || n.id);
+    lines.forEach((l, i) => far.append(el('tspan', { x: 8, y: lines.length === 1 ? 24 : 15 + i * 17 }, l)));
+    g.append(far);
     if (this.model.hasInput(n)) {
       g.append(el('circle', { class: 'fe-port fe-in', cx: 0, cy: portY(0), r: 7, 'data-port-in': n.id, 'data-testid': `in-${n.id}` }));
     }
@@ -95,6 +151,23 @@ export class Canvas extends EventTarget {
     this.nodesG.append(g);
     this.nodeEls.set(n.id, { g, ports, h, badge, n });
     this.paintBadge(n.id);
+  }
+
+  renderNotes() {
+    this.notesG.replaceChildren();
+    this.noteEls.clear();
+    for (const n of this.model.notes()) {
+      const lines = noteLines(n.text);
+      const h = 16 + Math.max(1, lines.length) * 17;
+      const g = el('g', { class: 'fe-note', 'data-note': n.id, 'data-testid': `note-${n.id}`, transform: `translate(${n.x},${n.y})` });
+      g.append(el('rect', { class: 'fe-note-body', width: NOTE_W, height: h, rx: 3 }));
+      const text = el('text', { class: 'fe-note-text', x: 10, y: 12 });
+      (lines.length ? lines : ['(empty note)']).forEach((l, i) => text.append(el('tspan', { x: 10, y: 22 + i * 17 }, l)));
+      g.append(text);
+      this.notesG.append(g);
+      this.noteEls.set(n.id, { g, n, h });
+    }
+    for (const id of [...this.selectedNotes]) if (!this.noteEls.has(id)) this.selectedNotes.delete(id);
   }
 
   // refreshNode re-renders one node and its wires (a config edit may
@@ -164,12 +237,19 @@ export class Canvas extends EventTarget {
   // ---- selection --------------------------------------------------------
 
   select(ids, add = false) {
-    if (!add) { this.selected.clear(); this.selectedWires.clear(); }
+    if (!add) { this.selected.clear(); this.selectedWires.clear(); this.selectedNotes.clear(); }
     for (const id of ids) this.selected.add(id);
     this.paintSelection();
   }
 
+  selectNote(id, add = false) {
+    if (!add) { this.selected.clear(); this.selectedWires.clear(); this.selectedNotes.clear(); }
+    this.selectedNotes.add(id);
+    this.paintSelection();
+  }
+
   paintSelection() {
+    for (const [id, e] of this.noteEls) e.g.classList.toggle('fe-selected', this.selectedNotes.has(id));
     for (const [id, e] of this.nodeEls) e.g.classList.toggle('fe-selected', this.selected.has(id));
     for (const [k, e] of this.wireEls) e.path.classList.toggle('fe-selected', this.selectedWires.has(k));
     this.dispatchEvent(new CustomEvent('select'));
@@ -180,7 +260,70 @@ export class Canvas extends EventTarget {
   applyView() {
     const { x, y, k } = this.view;
     this.viewport.setAttribute('transform', `translate(${x},${y}) scale(${k})`);
+    if (k !== this.lastK) { // not on pan: only a zoom restyles the titles
+      this.lastK = k;
+      const far = k < FAR_K;
+      this.svg.classList.toggle('fe-far', far);
+      if (far) {
+        this.svg.style.setProperty('--fe-far-title', `${Math.min(FAR_MAX, 10.5 / k).toFixed(2)}px`);
+        this.svg.style.setProperty('--fe-far-port', `${Math.min(15, 10 / k).toFixed(2)}px`);
+      }
+    }
     this.dispatchEvent(new CustomEvent('view'));
+  }
+
+  // visibleWorld is the part of the world the canvas shows, less a margin.
+  visibleWorld(margin = 16) {
+    const r = this.svg.getBoundingClientRect();
+    const [x0, y0] = this.toWorld(margin, margin);
+    const [x1, y1] = this.toWorld(r.width - margin, r.height - margin);
+    return { x0, y0, x1, y1 };
+  }
+
+  // freeSpot returns the top-left corner closest to (x, y) where a node of
+  // height h overlaps no other node (with a gap) and lies fully on the
+  // visible canvas; (x, y) clamped onto the canvas if there is none.
+  freeSpot(x, y, h) {
+    const v = this.visibleWorld();
+    const gap = 16;
+    const clampX = (px) => Math.max(v.x0, Math.min(px, v.x1 - NODE_W));
+    const clampY = (py) => Math.max(v.y0 + 12, Math.min(py, v.y1 - h));
+    const rects = this.model.doc.nodes.map((n) => {
+      const e = this.nodeEls.get(n.id);
+      return [n.x - gap, n.y - 12 - gap, n.x + NODE_W + gap, n.y + (e ? e.h : 60) + gap];
+    });
+    for (const e of this.noteEls.values()) rects.push([e.n.x - gap, e.n.y - gap, e.n.x + NOTE_W + gap, e.n.y + e.h + gap]);
+    const free = (px, py) => rects.every(([a, b, c, d]) => px + NODE_W <= a || px >= c || py + h <= b || py - 12 >= d);
+    const fits = (px, py) => px >= v.x0 && py - 12 >= v.y0 && px + NODE_W <= v.x1 && py + h <= v.y1;
+    const sx = clampX(x), sy = clampY(y);
+    const step = 20;
+    for (let ring = 0; ring <= 60; ring++) {
+      let best = null, bestD = Infinity;
+      for (let i = -ring; i <= ring; i++) {
+        for (const [dx, dy] of [[i, -ring], [i, ring], [-ring, i], [ring, i]]) {
+          const px = sx + dx * step, py = sy + dy * step;
+          if (!fits(px, py) || !free(px, py)) continue;
+          const d = Math.hypot(px - x, py - y);
+          if (d < bestD) { best = [px, py]; bestD = d; }
+        }
+      }
+      if (best) return best;
+    }
+    return [sx, sy];
+  }
+
+  // focusNode centers the view on a node (zooming in to at least 100%).
+  focusNode(id) {
+    const e = this.nodeEls.get(id);
+    if (!e) return;
+    const r = this.svg.getBoundingClientRect();
+    const k = Math.max(this.view.k, 1);
+    this.view = { k, x: r.width / 2 - (e.n.x + NODE_W / 2) * k, y: r.height / 2 - (e.n.y + e.h / 2) * k };
+    this.applyView();
+  }
+
+  setMatches(ids) {
+    for (const [id, e] of this.nodeEls) e.g.classList.toggle('fe-match', ids.has(id));
   }
 
   zoomAt(px, py, factor) {
@@ -201,16 +344,20 @@ export class Canvas extends EventTarget {
 
   fit() {
     const ns = this.model.doc.nodes;
-    if (!ns.length) return this.reset();
+    if (!ns.length && !this.noteEls.size) return this.reset();
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (const n of ns) {
       const e = this.nodeEls.get(n.id);
       x0 = Math.min(x0, n.x); y0 = Math.min(y0, n.y - 12);
       x1 = Math.max(x1, n.x + NODE_W); y1 = Math.max(y1, n.y + (e ? e.h : 60));
     }
+    for (const e of this.noteEls.values()) {
+      x0 = Math.min(x0, e.n.x); y0 = Math.min(y0, e.n.y);
+      x1 = Math.max(x1, e.n.x + NOTE_W); y1 = Math.max(y1, e.n.y + e.h);
+    }
     const r = this.svg.getBoundingClientRect();
-    const pad = 30;
-    const k = Math.min(2, Math.max(0.1, Math.min((r.width - 2 * pad) / (x1 - x0 || 1), (r.height - 2 * pad) / (y1 - y0 || 1))));
+    const pad = 20;
+    const k = Math.min(1.25, Math.max(0.1, Math.min((r.width - 2 * pad) / (x1 - x0 || 1), (r.height - 2 * pad) / (y1 - y0 || 1))));
     this.view = { k, x: pad - x0 * k + ((r.width - 2 * pad) - (x1 - x0) * k) / 2, y: pad - y0 * k + ((r.height - 2 * pad) - (y1 - y0) * k) / 2 };
     this.applyView();
   }
@@ -266,6 +413,15 @@ export class Canvas extends EventTarget {
       if (!e.shiftKey) { this.selected.clear(); this.selectedWires.clear(); }
       if (this.selectedWires.has(k) && e.shiftKey) this.selectedWires.delete(k); else this.selectedWires.add(k);
       this.paintSelection();
+      return;
+    }
+    const note = t.closest && t.closest('.fe-note');
+    if (note) {
+      const id = note.getAttribute('data-note');
+      if (!this.selectedNotes.has(id) || this.selected.size) this.selectNote(id, e.shiftKey);
+      const en = this.noteEls.get(id);
+      this.gesture = { type: 'move', rect, sx: e.clientX, sy: e.clientY, moving: [{ en, x0: en.n.x, y0: en.n.y }], wires: [], before: this.model.snapshot(), moved: false };
+      e.preventDefault();
       return;
     }
     const ng = t.closest && t.closest('.fe-node');

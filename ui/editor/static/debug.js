@@ -16,6 +16,51 @@ function h(tag, attrs = {}, text) {
   return e;
 }
 
+const REDACTED = '[redacted]';
+
+// jsonTree renders a value as collapsible JSON (objects and lists in
+// <details>, open to depth 2), with redacted values marked. Text only.
+export function jsonTree(v, key = null, depth = 0) {
+  const keyEl = () => h('span', { class: 'fe-j-key' }, `${JSON.stringify(key)}: `);
+  if (v !== null && typeof v === 'object') {
+    const list = Array.isArray(v);
+    const entries = list ? v.map((x, i) => [i, x]) : Object.keys(v).map((k) => [k, v[k]]);
+    const d = h('details', { class: 'fe-j-node' });
+    d.open = depth < 2;
+    const sum = h('summary');
+    if (key !== null) sum.append(keyEl());
+    sum.append(list ? '[' : '{', h('span', { class: 'fe-j-count' }, ` ${entries.length} ${list ? 'items' : 'keys'} `));
+    d.append(sum);
+    const body = h('div', { class: 'fe-j-body' });
+    for (const [k, x] of entries) body.append(jsonTree(x, list ? null : k, depth + 1));
+    d.append(body, h('div', { class: 'fe-j-close' }, list ? ']' : '}'));
+    return d;
+  }
+  const row = h('div', { class: 'fe-j-row' });
+  if (key !== null) row.append(keyEl());
+  const val = h('span', { class: `fe-j-val fe-j-${v === null ? 'null' : typeof v}` }, JSON.stringify(v));
+  if (v === REDACTED) {
+    val.classList.add('fe-j-redacted');
+    val.setAttribute('title', 'Redacted in the trace: tokens, keys and secrets are never recorded');
+    val.dataset.testid = 'redacted';
+  }
+  row.append(val);
+  return row;
+}
+
+// showValue fills box with a message: a tree when it is whole JSON, the
+// text as it is when it was cut.
+function showValue(box, text) {
+  let v;
+  try { v = JSON.parse(text); } catch { box.textContent = text; box.classList.add('fe-step-cut'); return; }
+  box.classList.remove('fe-step-cut');
+  box.replaceChildren(jsonTree(v));
+}
+
+// Headers a replayed request does not copy: the browser sets them, or
+// they are the old request's own.
+const SKIP_HEADERS = new Set(['host', 'content-length', 'connection', 'accept-encoding', 'cookie', 'origin', 'referer', 'user-agent', 'x-forwarded-for']);
+
 export class Debug {
   constructor(root, flowID, api, canvas) {
     this.root = root;
@@ -25,7 +70,8 @@ export class Debug {
     this.list = root.querySelector('[data-testid="runs"]');
     this.badges = {};
     this.hl = new Set();
-    this.list.addEventListener('click', (e) => this.full(e));
+    this.list.addEventListener('click', (e) => { this.full(e); this.again(e); });
+    this.doc = null;
     const form = root.querySelector('[data-testid="try-form"]');
     form.addEventListener('submit', (e) => { e.preventDefault(); this.tryIt(form); });
   }
@@ -51,9 +97,16 @@ export class Debug {
     const li = h('li', { 'data-testid': `run-${r.id}`, 'data-status': r.status, 'data-light': String(!!r.light), class: `fe-run fe-run-${r.status}` });
     const d = h('details');
     const when = new Date(r.started).toLocaleTimeString();
-    const sum = h('summary', {}, `${when} ${r.status} via ${r.trigger} (${(r.duration_ns / 1e6).toFixed(1)} ms)`);
+    const sum = h('summary', { class: 'fe-run-sum' });
+    const outcome = r.http_status ? String(r.http_status) : r.status;
+    const oc = h('span', { class: `fe-run-status ${r.status === 'error' || r.http_status >= 500 ? 'fe-bad' : r.http_status >= 400 ? 'fe-warn' : 'fe-good'}`, 'data-testid': 'outcome' }, outcome);
+    const trig = h('span', { class: 'fe-run-trigger', 'data-testid': 'trigger-name', title: `${r.trigger} (${r.trigger_type || 'trigger'})` }, r.trigger_name || r.trigger);
+    sum.append(oc, ' ', trig, ' ', h('span', { class: 'fe-run-when' }, `${when} · ${(r.duration_ns / 1e6).toFixed(1)} ms`));
     if (r.light) sum.append(' ', h('span', { class: 'fe-run-tag', title: 'Messages not kept for this run' }, 'light'));
     d.append(sum);
+    if (r.steps.length && r.steps[0].captured) {
+      d.append(h('button', { type: 'button', class: 'fe-again', 'data-again': r.id, 'data-trigger': r.trigger, 'data-trigger-type': r.trigger_type || '', 'data-testid': 'again' }, 'Run again with this input'));
+    }
     if (r.error) d.append(h('p', { class: 'fe-run-error' }, `${r.error_node ? r.error_node + ': ' : ''}${r.error}`));
     if (r.light) d.append(h('p', { class: 'fe-run-note', 'data-testid': 'light-note' }, LIGHT_NOTE));
     r.steps.forEach((s, i) => {
@@ -62,7 +115,9 @@ export class Debug {
       if (!s.captured) {
         row.append(h('p', { class: 'fe-step-none' }, NOT_CAPTURED));
       } else {
-        row.append(h('pre', { class: 'fe-step-msg' }, s.preview));
+        const box = h('div', { class: 'fe-step-msg' });
+        showValue(box, s.preview);
+        row.append(box);
         if (s.truncated) row.append(h('button', { type: 'button', 'data-full': `${r.id}/${i}` }, 'Full value'));
       }
       d.append(row);
@@ -77,11 +132,69 @@ export class Debug {
     const [run, i] = b.dataset.full.split('/');
     try {
       const { data } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs/${encodeURIComponent(run)}/steps/${i}`);
-      b.previousElementSibling.textContent = data.captured ? JSON.stringify(data.msg, null, 2) : NOT_CAPTURED;
+      const box = b.previousElementSibling;
+      if (data.captured) box.replaceChildren(jsonTree(data.msg)); else box.textContent = NOT_CAPTURED;
+      box.classList.remove('fe-step-cut');
       b.remove();
     } catch (err) {
       b.textContent = err.message;
     }
+  }
+
+  // again runs the flow once more with a recorded run's input: an HTTP
+  // run goes into the try-it form (sent at once unless a header was
+  // redacted, which the person types again); any other trigger runs
+  // through the admin API.
+  async again(e) {
+    const b = e.target.closest('[data-again]');
+    if (!b) return;
+    const note = (text) => { const out = this.root.querySelector('[data-testid="try-result"]'); out.textContent = text; };
+    let msg;
+    try {
+      const { data } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs/${encodeURIComponent(b.dataset.again)}/steps/0`);
+      if (!data.captured) throw new Error('the input of this run was not kept');
+      msg = data.msg;
+    } catch (err) {
+      b.textContent = `Cannot run again: ${err.message}`;
+      return;
+    }
+    if (b.dataset.triggerType === 'http.in' && msg && msg.req) {
+      const req = msg.req;
+      const form = this.root.querySelector('[data-testid="try-form"]');
+      const qs = new URLSearchParams();
+      for (const [k, vs] of Object.entries(req.query_all || {})) for (const v of [].concat(vs)) qs.append(k, v);
+      form.method.value = req.method || 'GET';
+      form.path.value = (req.path || '/') + (qs.toString() ? `?${qs}` : '');
+      const lines = [], redacted = [];
+      for (const [k, v] of Object.entries(req.headers || {})) {
+        const name = k.toLowerCase();
+        if (SKIP_HEADERS.has(name) || name.startsWith('sec-')) continue;
+        for (const one of [].concat(v)) {
+          if (one === REDACTED) redacted.push(k); else lines.push(`${k}: ${one}`);
+        }
+      }
+      for (const k of redacted) lines.push(`${k}: `);
+      form.headers.value = lines.join('\n');
+      const body = msg.body;
+      form.body.value = body === undefined || body === null ? '' : typeof body === 'string' ? body : JSON.stringify(body, null, 2);
+      const box = this.root.querySelector('[data-testid="try"]');
+      box.hidden = false;
+      box.open = true;
+      if (redacted.length) {
+        note(`${redacted.join(', ')} ${redacted.length === 1 ? 'was' : 'were'} redacted in the trace: type ${redacted.length === 1 ? 'it' : 'them'} in Headers, then Send.`);
+        form.headers.focus();
+      } else {
+        this.tryIt(form);
+      }
+      return;
+    }
+    try {
+      const { data } = await this.api.post(`/admin/api/flows/${encodeURIComponent(this.flowID)}/run`, { body: { node: b.dataset.trigger, input: msg } });
+      note(`Ran again: ${data.status || 'done'}${data.error ? ` (${data.error})` : ''}.`);
+    } catch (err) {
+      note(`Could not run again: ${err.message}`);
+    }
+    this.load();
   }
 
   // highlight marks the steps of the selected nodes in every run.

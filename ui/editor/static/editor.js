@@ -4,7 +4,10 @@
 
 import { client, HTTPError } from './api.js';
 import { Model, diff, wireKey } from './model.js';
-import { Canvas, NODE_W } from './canvas.js';
+import { Canvas, NODE_W, nodeHeight } from './canvas.js';
+import { bindLayout } from './layout.js';
+import { bindFind } from './find.js';
+import { copyFragment, pasteFragment, MAX_PASTE } from './clipboard.js';
 import { Panel } from './panel.js';
 import { Debug } from './debug.js';
 
@@ -34,6 +37,7 @@ async function boot() {
   root.flowd = ed; // a handle for tests and the console
 
   buildPalette(ed, blocks.blocks);
+  ed.layout = bindLayout(root, () => canvas.applyView());
 
   let validateTimer = 0;
   const scheduleValidate = () => { clearTimeout(validateTimer); validateTimer = setTimeout(() => validate(ed), 250); };
@@ -41,6 +45,7 @@ async function boot() {
   model.addEventListener('change', (e) => {
     const { kind, id } = e.detail;
     if (kind === 'config' && id) canvas.refreshNode(id);
+    else if (kind === 'note') { canvas.renderNotes(); canvas.paintSelection(); }
     else if (kind !== 'moved') canvas.render();
     if (kind === 'doc') panel.refresh(ed.problems);
     refreshMarks(ed);
@@ -50,7 +55,10 @@ async function boot() {
   canvas.addEventListener('select', () => {
     const ids = [...canvas.selected];
     debug.highlight(ids);
-    if (ids.length === 1) {
+    if (!ids.length && canvas.selectedNotes.size === 1) {
+      const [nid] = canvas.selectedNotes;
+      if (panel.noteID !== nid) panel.showNote(nid);
+    } else if (ids.length === 1) {
       if (panel.nodeID !== ids[0]) panel.show(ids[0]);
     } else {
       panel.empty(ids.length ? `${ids.length} nodes selected.` : 'Select a node to edit its settings.');
@@ -106,7 +114,8 @@ function refreshMarks(ed) {
   ed.canvas.setMarks(invalid, undeployed);
   const pending = $('[data-testid="pending"]');
   pending.textContent = String(d.count);
-  pending.title = `${d.added.size} nodes added, ${d.removedNodes} removed, ${d.changed.size} changed; ${d.wiresAdded} wires added, ${d.wiresRemoved} removed`;
+  $('[data-testid="pending-label"]').textContent = d.count === 1 ? ' change' : ' changes';
+  $('[data-testid="deploy"]').title = `Save and deploy (Ctrl+Enter). Changes since the deployed version: ${d.added.size} nodes added, ${d.removedNodes} removed, ${d.changed.size} changed; ${d.wiresAdded} wires added, ${d.wiresRemoved} removed`;
   $('[data-testid="deploy"]').dataset.pending = String(d.count);
   $('[data-testid="undo"]').disabled = !ed.model.undoStack.length;
   $('[data-testid="redo"]').disabled = !ed.model.redoStack.length;
@@ -210,13 +219,19 @@ function buildPalette(ed, blocks) {
     close();
   });
   let drag = null;
-  let added = 0;
-  const addAtCenter = (type) => {
-    const [x, y] = ed.canvas.center();
-    const off = (added++ % 8) * 24;
-    const id = ed.model.addNode(type, x - NODE_W / 2 + off, y - 30 + off);
+  // New blocks land in free space on the visible canvas, as near the
+  // wanted point as there is room.
+  const heightOf = (type) => nodeHeight(ed.model.ports({ type }).length);
+  const addAt = (type, x, y) => {
+    const h = heightOf(type);
+    const [px, py] = ed.canvas.freeSpot(x - NODE_W / 2, y - h / 2, h);
+    const id = ed.model.addNode(type, px, py);
     ed.canvas.select([id]);
     setStatus(`Added ${id}.`);
+  };
+  const addAtCenter = (type) => {
+    const [x, y] = ed.canvas.center();
+    addAt(type, x, y);
   };
   // Keyboard activation (Enter/Space) arrives as a click with detail 0.
   pal.addEventListener('click', (e) => {
@@ -248,15 +263,21 @@ function buildPalette(ed, blocks) {
     const r = d.rect;
     if (e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom) return;
     const [x, y] = ed.canvas.clientToWorld(e.clientX, e.clientY, r);
-    const id = ed.model.addNode(d.type, x - NODE_W / 2, y - 20);
-    ed.canvas.select([id]);
-    setStatus(`Added ${id}.`);
+    addAt(d.type, x, y);
   });
 }
 
 function deleteSelection(ed) {
-  ed.model.remove([...ed.canvas.selected], [...ed.canvas.selectedWires]);
+  ed.model.remove([...ed.canvas.selected], [...ed.canvas.selectedWires], [...ed.canvas.selectedNotes]);
   ed.canvas.select([]);
+}
+
+function addNote(ed) {
+  const [cx, cy] = ed.canvas.center();
+  const [x, y] = ed.canvas.freeSpot(cx - 110, cy - 30, 60);
+  const id = ed.model.addNote(x, y);
+  ed.canvas.selectNote(id);
+  setStatus(`Added ${id}: type its text in the side panel.`);
 }
 
 function bindToolbar(ed) {
@@ -271,6 +292,10 @@ function bindToolbar(ed) {
     save: () => save(ed, false),
     deploy: () => save(ed, true),
     help: () => $('[data-testid="help-dialog"]').showModal(),
+    'toggle-palette': () => ed.layout.toggle('palette'),
+    'toggle-side': () => ed.layout.toggle('side'),
+    duplicate: () => duplicate(ed),
+    note: () => addNote(ed),
   };
   $('.fe-toolbar').addEventListener('click', (e) => {
     const b = e.target.closest('[data-action]');
@@ -279,14 +304,105 @@ function bindToolbar(ed) {
   ed.actions = actions;
 }
 
+function duplicate(ed) {
+  const frag = copyFragment(ed.model.doc, ed.canvas.selected);
+  if (!frag) return;
+  const ids = pasteFragment(ed.model, frag, 40, 40);
+  ed.canvas.select(ids);
+  setStatus(`Duplicated ${ids.length} node(s).`);
+}
+
+// The clipboard holds flow JSON ({"schema": "flowd/v1", "nodes", "wires"}):
+// the system clipboard when the browser lets the page use it (copy and
+// paste events), and localStorage, shared by the tabs of this origin, so a
+// copy in one flow's tab pastes into another's.
+const clipKey = 'flowd-editor:clipboard';
+
+function copySelection(ed, cut) {
+  const frag = copyFragment(ed.model.doc, ed.canvas.selected);
+  if (!frag) return null;
+  const text = JSON.stringify(frag, null, 2);
+  try { localStorage.setItem(clipKey, text); } catch { /* storage off: the system clipboard may still work */ }
+  if (cut) deleteSelection(ed);
+  setStatus(`${cut ? 'Cut' : 'Copied'} ${frag.nodes.length} node(s) as flow JSON.`);
+  return text;
+}
+
+function paste(ed, text) {
+  let frag;
+  try { frag = JSON.parse(text); } catch { return false; }
+  if (!frag || !Array.isArray(frag.nodes) || !frag.nodes.length) return false;
+  const [cx, cy] = ed.canvas.center();
+  const some = frag.nodes.slice(0, MAX_PASTE).filter((n) => n && typeof n === 'object');
+  if (!some.length) return false;
+  const xs = some.map((n) => Number(n.x) || 0), ys = some.map((n) => Number(n.y) || 0);
+  const bw = Math.max(...xs) - Math.min(...xs) + NODE_W, bh = Math.max(...ys) - Math.min(...ys) + 80;
+  const [px, py] = ed.canvas.freeSpot(cx - bw / 2, cy - bh / 2, bh);
+  const ids = pasteFragment(ed.model, frag, px - Math.min(...xs), py - Math.min(...ys));
+  if (!ids.length) return false;
+  ed.canvas.select(ids);
+  setStatus(`Pasted ${ids.length} node(s).`);
+  return true;
+}
+
+function bindClipboard(ed) {
+  const editable = (t) => t && t.closest && t.closest('input, textarea, select, [contenteditable="true"], dialog');
+  // Text the person selected (a trace, a help text) is theirs to copy.
+  const textSelected = () => { const sel = window.getSelection(); return !!sel && !sel.isCollapsed && String(sel).trim() !== ''; };
+  let pending = false;
+  let last = { text: null, at: 0 };
+  const copy = (cut) => {
+    if (textSelected()) return null;
+    const text = copySelection(ed, cut);
+    if (text) last = { text, at: Date.now() };
+    return text;
+  };
+  // The key handler copies first; the copy/cut event that follows puts the
+  // same text on the system clipboard.
+  const onCopy = (cut) => (e) => {
+    if (editable(e.target) || textSelected()) return;
+    const text = Date.now() - last.at < 1000 ? last.text : (ed.canvas.selected.size ? copy(cut) : null);
+    if (text && e.clipboardData) { e.clipboardData.setData('text/plain', text); e.preventDefault(); }
+  };
+  document.addEventListener('copy', onCopy(false));
+  document.addEventListener('cut', onCopy(true));
+  // Ctrl+V: the paste event that follows the key (same task) may bring
+  // flow JSON from the system clipboard; when it does not, the key's
+  // release pastes the localStorage copy. No timers: a background tab's
+  // are throttled.
+  document.addEventListener('paste', (e) => {
+    if (editable(e.target)) return;
+    const text = e.clipboardData ? e.clipboardData.getData('text/plain') : '';
+    if (text && paste(ed, text)) { pending = false; e.preventDefault(); }
+  });
+  document.addEventListener('keyup', (e) => {
+    if (!pending || e.key.toLowerCase() !== 'v') return;
+    pending = false;
+    let text = null;
+    try { text = localStorage.getItem(clipKey); } catch { text = null; }
+    if (!text || !paste(ed, text)) setStatus('Nothing to paste: copy nodes first (Ctrl+C).', 'warn');
+  });
+  return {
+    copy,
+    paste: () => { pending = true; },
+  };
+}
+
 function bindKeys(ed) {
+  const clip = bindClipboard(ed);
+  const find = bindFind(root, ed, setStatus);
   document.addEventListener('keydown', (e) => {
     const t = e.target;
-    if (t.closest && t.closest('input, textarea, select, [contenteditable="true"], dialog')) return;
     const mod = e.ctrlKey || e.metaKey;
+    if (mod && e.key.toLowerCase() === 'f') { e.preventDefault(); find.focus(); return; }
+    if (t.closest && t.closest('input, textarea, select, [contenteditable="true"], dialog')) return;
     const a = ed.actions;
     let done = true;
-    if (mod && e.key.toLowerCase() === 'z') (e.shiftKey ? a.redo : a.undo)();
+    if (mod && e.key.toLowerCase() === 'c') { clip.copy(false); done = false; } // the copy event follows
+    else if (mod && e.key.toLowerCase() === 'x') { clip.copy(true); done = false; }
+    else if (mod && e.key.toLowerCase() === 'v') { clip.paste(); done = false; }
+    else if (mod && e.key.toLowerCase() === 'd') a.duplicate();
+    else if (mod && e.key.toLowerCase() === 'z') (e.shiftKey ? a.redo : a.undo)();
     else if (mod && e.key.toLowerCase() === 'y') a.redo();
     else if (mod && e.key.toLowerCase() === 's') a.save();
     else if (mod && e.key === 'Enter') a.deploy();
@@ -295,6 +411,9 @@ function bindKeys(ed) {
     else if (e.key === 'Delete' || e.key === 'Backspace') a.delete();
     else if (e.key === '?') a.help();
     else if (e.key === 'f' || e.key === 'F') a.fit();
+    else if (e.key === 'b' || e.key === 'B') a['toggle-palette']();
+    else if (e.key === 'n' || e.key === 'N') { e.preventDefault(); setTimeout(a.note, 0); } // after the key, so it does not land in the note
+    else if (e.key === 'p' || e.key === 'P') a['toggle-side']();
     else if (e.key === '0') a.reset();
     else if (e.key === '+' || e.key === '=') a['zoom-in']();
     else if (e.key === '-') a['zoom-out']();

@@ -15,6 +15,7 @@ export class Model extends EventTarget {
     this.doc = doc;
     this.doc.nodes = this.doc.nodes || [];
     this.doc.wires = this.doc.wires || [];
+    if (!Array.isArray(this.doc.notes)) delete this.doc.notes; // absent, not empty: the saved document stays as it was
     this.specs = specs; // type -> spec
     this.undoStack = [];
     this.redoStack = [];
@@ -58,12 +59,31 @@ export class Model extends EventTarget {
     return '';
   }
 
-  snapshot() { return JSON.stringify({ nodes: this.doc.nodes, wires: this.doc.wires }); }
+  snapshot() { return JSON.stringify({ nodes: this.doc.nodes, wires: this.doc.wires, notes: this.doc.notes }); }
 
   restore(s) {
     const v = JSON.parse(s);
     this.doc.nodes = v.nodes;
     this.doc.wires = v.wires;
+    if (v.notes) this.doc.notes = v.notes; else delete this.doc.notes;
+  }
+
+  notes() { return this.doc.notes || []; }
+
+  note(id) { return this.notes().find((n) => n.id === id); }
+
+  addNote(x, y, text = '') {
+    let id = 'note';
+    for (let i = 2; this.note(id); i++) id = `note_${i}`;
+    this.change((d) => { (d.notes = d.notes || []).push({ id, text, x: Math.round(x), y: Math.round(y) }); });
+    return id;
+  }
+
+  setNoteText(id, text) {
+    this.change((d) => {
+      const n = (d.notes || []).find((x) => x.id === id);
+      if (n) n.text = text;
+    }, { merge: `note/${id}`, kind: 'note', id });
   }
 
   // change records an undo step then applies fn. merge, if given, folds
@@ -128,12 +148,16 @@ export class Model extends EventTarget {
     return '';
   }
 
-  remove(nodeIDs, wireKeys) {
-    const ns = new Set(nodeIDs), ws = new Set(wireKeys);
-    if (!ns.size && !ws.size) return;
+  remove(nodeIDs, wireKeys, noteIDs = []) {
+    const ns = new Set(nodeIDs), ws = new Set(wireKeys), cs = new Set(noteIDs);
+    if (!ns.size && !ws.size && !cs.size) return;
     this.change((d) => {
       d.nodes = d.nodes.filter((n) => !ns.has(n.id));
       d.wires = d.wires.filter((w) => !ns.has(w.from) && !ns.has(w.to) && !ws.has(wireKey(w)));
+      if (d.notes) {
+        d.notes = d.notes.filter((n) => !cs.has(n.id));
+        if (!d.notes.length) delete d.notes;
+      }
     });
   }
 

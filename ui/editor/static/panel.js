@@ -14,8 +14,39 @@ export class Panel {
     root.addEventListener('click', (e) => this.click(e));
   }
 
+  // showNote edits a comment note's text (built here: a note has no spec).
+  showNote(id) {
+    const note = this.model.note(id);
+    if (!note) return this.empty('Select a node to edit its settings.');
+    this.seq++;
+    this.nodeID = null;
+    this.noteID = id;
+    const form = document.createElement('form');
+    form.className = 'fe-form';
+    form.dataset.testid = 'note-form';
+    const h2 = document.createElement('h2');
+    h2.textContent = 'Note';
+    const help = document.createElement('p');
+    help.className = 'fe-help';
+    help.textContent = 'A comment on the canvas, saved with the flow. It never runs.';
+    const label = document.createElement('label');
+    label.textContent = 'Text';
+    const ta = document.createElement('textarea');
+    ta.rows = 8;
+    ta.value = note.text;
+    ta.dataset.testid = 'note-text';
+    ta.maxLength = 4096;
+    ta.addEventListener('input', () => this.model.setNoteText(id, ta.value));
+    label.append(ta);
+    form.append(h2, help, label);
+    form.addEventListener('submit', (e) => e.preventDefault());
+    this.root.replaceChildren(form);
+    ta.focus();
+  }
+
   empty(text) {
     this.nodeID = null;
+    this.noteID = null;
     const p = document.createElement('p');
     p.className = 'fe-help';
     p.textContent = text;
@@ -38,6 +69,7 @@ export class Panel {
     tpl.innerHTML = html; // trusted: same-origin, templ-escaped server output
     this.root.replaceChildren(tpl.content);
     this.nodeID = id;
+    this.noteID = null;
     this.root.dataset.node = id;
   }
 
@@ -57,8 +89,14 @@ export class Panel {
     for (const ul of form.querySelectorAll('.fe-errors')) { ul.replaceChildren(); }
     for (const f of form.querySelectorAll('[data-field]')) { lists.set(f.dataset.field, f); f.classList.remove('fe-invalid'); }
     const nodeList = form.querySelector('[data-testid="node-errors"]');
+    const top = form.querySelector('[data-testid="node-problems"]');
+    const topItems = [];
     for (const p of problems) {
       if (p.node !== this.nodeID) continue;
+      const label = p.field && lists.get(p.field) ? lists.get(p.field).querySelector('label').firstChild.textContent.trim() : p.field;
+      const item = document.createElement('li');
+      item.textContent = (label ? `${label}: ` : '') + (p.line ? `line ${p.line}, column ${p.column}: ` : '') + p.message;
+      topItems.push(item);
       const li = document.createElement('li');
       li.textContent = (p.line ? `line ${p.line}, column ${p.column}: ` : '') + p.message;
       const f = lists.get(p.field);
@@ -70,9 +108,49 @@ export class Panel {
         nodeList.append(li);
       }
     }
+    if (top) {
+      top.querySelector('ul').replaceChildren(...topItems);
+      top.querySelector('strong').textContent = topItems.length === 1 ? '1 problem' : `${topItems.length} problems`;
+      top.hidden = !topItems.length;
+    }
+    this.markRequired(form);
+  }
+
+  // markRequired shows the conditionally required fields ("source=keyset")
+  // as required while their condition holds.
+  markRequired(form) {
+    for (const f of form.querySelectorAll('[data-required-if]:not([data-required-if=""])')) {
+      const [other, want] = f.dataset.requiredIf.split('=');
+      const dep = form.querySelector(`[data-field="${CSS.escape(other)}"]`);
+      const o = dep && dep.querySelector('[data-input]');
+      const on = !!o && (o.value || dep.dataset.default || '') === want;
+      f.dataset.required = String(on);
+    }
   }
 
   click(e) {
+    const mode = e.target.closest('[data-toggle-mode]');
+    if (mode) {
+      const row = mode.closest('[data-pair]');
+      const ta = row.querySelector('[data-pair-expr]');
+      if (row.dataset.mode === 'text') {
+        row.dataset.mode = 'expr';
+        ta.value = ta.value === '' ? '' : JSON.stringify(ta.value);
+        ta.classList.add('fe-code');
+        ta.placeholder = 'expression';
+        mode.textContent = '{ }';
+      } else {
+        let text = null;
+        try { const v = JSON.parse(ta.value.trim()); if (typeof v === 'string') text = v; } catch { text = null; }
+        if (text === null && ta.value.trim() !== '') { ta.focus(); return; } // not a plain string: stays an expression
+        row.dataset.mode = 'text';
+        ta.value = text || '';
+        ta.classList.remove('fe-code');
+        ta.placeholder = 'text';
+        mode.textContent = 'abc';
+      }
+      return;
+    }
     const add = e.target.closest('[data-add-pair]');
     const rm = e.target.closest('[data-remove-pair]');
     if (!add && !rm) return;
@@ -95,7 +173,18 @@ export class Panel {
       return;
     }
     const field = e.target.closest('[data-field]');
-    if (field) this.commit(field);
+    if (!field) return;
+    const pick = e.target.closest('[data-ref-select]');
+    if (pick) {
+      const input = field.querySelector('[data-input]');
+      const other = pick.selectedOptions[0] && pick.selectedOptions[0].hasAttribute('data-other');
+      input.hidden = !other;
+      if (other) { if (e.type === 'change') input.focus(); return; }
+      input.value = pick.value;
+    }
+    this.commit(field);
+    const form = field.closest('form');
+    if (form) this.markRequired(form);
   }
 
   commit(field) {
@@ -135,10 +224,12 @@ export function readValue(kind, input, field) {
       if (input.value.trim() === '') return undefined;
       try { return JSON.parse(input.value); } catch (err) { throw new Error(`not valid JSON: ${err.message}`); }
     case 'exprmap': case 'rules': {
-      const rows = [...field.querySelectorAll('.fe-pairs > [data-pair]')].map((r) => ({
-        name: r.querySelector('[data-pair-name]').value.trim(),
-        expr: r.querySelector('[data-pair-expr]').value,
-      })).filter((r) => r.name !== '');
+      // Text entries are stored as string literals: the engine compiles
+      // every entry as an expression.
+      const rows = [...field.querySelectorAll('.fe-pairs > [data-pair]')].map((r) => {
+        const v = r.querySelector('[data-pair-expr]').value;
+        return { name: r.querySelector('[data-pair-name]').value.trim(), expr: r.dataset.mode === 'text' ? JSON.stringify(v) : v };
+      }).filter((r) => r.name !== '');
       if (!rows.length) return undefined;
       if (kind === 'rules') return rows;
       const m = {};

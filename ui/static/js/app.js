@@ -3,7 +3,9 @@
 import { localizeTimes } from "./localtime.js";
 import { confirmForms } from "./confirm.js";
 import { schedulePreview } from "./schedules.js";
+import { keepToken } from "./debugger.js";
 
 localizeTimes(document);
 confirmForms(document);
 schedulePreview(document);
+keepToken(document);

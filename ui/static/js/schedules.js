@@ -40,7 +40,15 @@ export function schedulePreview(root) {
       local.className = "local muted";
       local.dataset.testid = "local-time";
       local.textContent = "· " + localTime(t.utc);
-      li.append(time, local);
+      li.append(time);
+      if (t.zoned) {
+        const z = document.createElement("span");
+        z.className = "zone";
+        z.dataset.testid = "zone-time";
+        z.textContent = "· " + t.zoned;
+        li.append(z);
+      }
+      li.append(local);
       return li;
     });
     list.replaceChildren(...items);

@@ -1,0 +1,310 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/blocks/oidc"
+)
+
+// People serves the Clients and Users pages: the OAuth client registry
+// and the people who sign in through the OpenID Provider flows. Everything
+// `flowd clients` and `flowd users` do, plus edit, a new client secret and
+// a password reset.
+//
+//	GET  /admin/clients                  list and the add form
+//	POST /admin/clients                  add; a generated secret is shown on the answer, once
+//	GET  /admin/clients/{id}/edit        edit form
+//	POST /admin/clients/{id}             save the edit
+//	POST /admin/clients/{id}/secret      new generated secret, shown once
+//	POST /admin/clients/{id}/delete
+//	GET  /admin/users                    list and the add form
+//	POST /admin/users                    add
+//	POST /admin/users/{username}/password  set a new password
+//	POST /admin/users/{username}/delete
+type People struct {
+	s       *Server
+	clients *oauth.Clients
+	users   *oidc.Users
+}
+
+// MountPeople adds the Clients and Users pages to the UI's authenticated
+// mux (call it from Deps.Mount). Either registry may be nil: its page is
+// then left out.
+func MountPeople(s *Server, mux *http.ServeMux, clients *oauth.Clients, users *oidc.Users) *People {
+	p := &People{s: s, clients: clients, users: users}
+	if clients != nil {
+		mux.HandleFunc("GET /admin/clients", p.clientsPage)
+		mux.HandleFunc("POST /admin/clients", p.addClient)
+		mux.HandleFunc("GET /admin/clients/{id}/edit", p.editClientPage)
+		mux.HandleFunc("POST /admin/clients/{id}", p.saveClient)
+		mux.HandleFunc("POST /admin/clients/{id}/secret", p.renewSecret)
+		mux.HandleFunc("POST /admin/clients/{id}/delete", p.deleteClient)
+	}
+	if users != nil {
+		mux.HandleFunc("GET /admin/users", p.usersPage)
+		mux.HandleFunc("POST /admin/users", p.addUser)
+		mux.HandleFunc("POST /admin/users/{username}/password", p.setPassword)
+		mux.HandleFunc("POST /admin/users/{username}/delete", p.deleteUser)
+	}
+	return p
+}
+
+// GrantTypes are the grant types a client form offers.
+var GrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+// words splits a space- or newline-separated list.
+func words(s string) []string { return strings.Fields(s) }
+
+// clientForm reads the client fields of a form.
+func clientForm(r *http.Request) (oauth.Client, error) {
+	if err := r.ParseForm(); err != nil {
+		return oauth.Client{}, err
+	}
+	f := r.PostForm
+	cl := oauth.Client{ID: strings.TrimSpace(f.Get("id")), Name: strings.TrimSpace(f.Get("name")),
+		Scopes: words(f.Get("scopes")), Audiences: words(f.Get("audiences")),
+		RedirectURIs: words(f.Get("redirect_uris")), PostLogoutRedirectURIs: words(f.Get("post_logout_redirect_uris")),
+		Public: f.Get("kind") == "public"}
+	for _, g := range f["grant_types"] {
+		if !slices.Contains(GrantTypes, g) {
+			return oauth.Client{}, errors.New("unknown grant type " + g)
+		}
+		cl.GrantTypes = append(cl.GrantTypes, g)
+	}
+	return cl, nil
+}
+
+func (p *People) clientsView(r *http.Request, fl *Flash) (ClientsView, error) {
+	list, err := p.clients.List(r.Context())
+	if err != nil {
+		return ClientsView{}, err
+	}
+	return ClientsView{CSRF: CSRFToken(r), Flash: fl, Clients: list, GrantTypes: GrantTypes,
+		Form: oauth.Client{GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "email"}}}, nil
+}
+
+func (p *People) renderClients(w http.ResponseWriter, r *http.Request, status int, v ClientsView) {
+	p.s.render(w, r, status, ClientsPage(v))
+}
+
+func (p *People) clientsPage(w http.ResponseWriter, r *http.Request) {
+	v, err := p.clientsView(r, flashFrom(r))
+	if err != nil {
+		p.s.serverError(w, r, err)
+		return
+	}
+	p.renderClients(w, r, http.StatusOK, v)
+}
+
+// clientStatus maps a registry error to a status and a flash; nil for a
+// server error.
+func clientStatus(err error) (int, *Flash) {
+	switch {
+	case errors.Is(err, oauth.ErrClientExists):
+		return http.StatusConflict, &Flash{Kind: "error", Text: err.Error()}
+	case errors.Is(err, oauth.ErrNoClient):
+		return http.StatusNotFound, &Flash{Kind: "error", Text: err.Error()}
+	case errors.Is(err, oauth.ErrBadInput):
+		return http.StatusBadRequest, &Flash{Kind: "error", Text: err.Error()}
+	}
+	return 0, nil
+}
+
+// addClient registers a client. The answer is the page itself, not a
+// redirect: a generated secret must not travel in a URL, and it is shown
+// this once.
+func (p *People) addClient(w http.ResponseWriter, r *http.Request) {
+	cl, err := clientForm(r)
+	if err != nil {
+		p.clientFail(w, r, cl, &Flash{Kind: "error", Text: err.Error()}, http.StatusBadRequest)
+		return
+	}
+	own := r.PostFormValue("secret") // optional: empty means generate one
+	added, secret, err := p.clients.Add(r.Context(), cl, own)
+	if err != nil {
+		status, fl := clientStatus(err)
+		if fl == nil {
+			p.s.serverError(w, r, err)
+			return
+		}
+		p.clientFail(w, r, cl, fl, status)
+		return
+	}
+	v, err := p.clientsView(r, &Flash{Kind: "ok", Text: "Added client " + added.ID + "."})
+	if err != nil {
+		p.s.serverError(w, r, err)
+		return
+	}
+	if secret != "" && own == "" { // a secret the person typed is not shown back
+		v.Secret = &SecretOnce{ClientID: added.ID, Secret: secret}
+	}
+	p.renderClients(w, r, http.StatusCreated, v)
+}
+
+// clientFail shows the list again with the form as it was sent.
+func (p *People) clientFail(w http.ResponseWriter, r *http.Request, cl oauth.Client, fl *Flash, status int) {
+	v, err := p.clientsView(r, fl)
+	if err != nil {
+		p.s.serverError(w, r, err)
+		return
+	}
+	v.Form = cl
+	v.FormOpen = true
+	p.renderClients(w, r, status, v)
+}
+
+func (p *People) editClientPage(w http.ResponseWriter, r *http.Request) {
+	cl, err := p.clients.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		p.clientMissing(w, r, err)
+		return
+	}
+	p.s.render(w, r, http.StatusOK, EditClientPage(EditClientView{CSRF: CSRFToken(r), Client: cl.View(), GrantTypes: GrantTypes}))
+}
+
+func (p *People) clientMissing(w http.ResponseWriter, r *http.Request, err error) {
+	status, fl := clientStatus(err)
+	if fl == nil {
+		p.s.serverError(w, r, err)
+		return
+	}
+	v, lerr := p.clientsView(r, fl)
+	if lerr != nil {
+		p.s.serverError(w, r, lerr)
+		return
+	}
+	p.renderClients(w, r, status, v)
+}
+
+func (p *People) saveClient(w http.ResponseWriter, r *http.Request) {
+	cl, err := clientForm(r)
+	cl.ID = r.PathValue("id")
+	var fl *Flash
+	status := http.StatusBadRequest
+	if err != nil {
+		fl = &Flash{Kind: "error", Text: err.Error()} // the form itself: a grant type it does not offer
+	} else if _, err = p.clients.Update(r.Context(), cl); err != nil {
+		if status, fl = clientStatus(err); fl == nil {
+			p.s.serverError(w, r, err)
+			return
+		}
+	}
+	if err == nil {
+		redirectDone(w, r, "/admin/clients", "saved", cl.ID)
+		return
+	}
+	cur, gerr := p.clients.Get(r.Context(), cl.ID)
+	if gerr != nil {
+		p.clientMissing(w, r, gerr)
+		return
+	}
+	cl.Public, cl.Created = cur.Public, cur.Created
+	p.s.render(w, r, status, EditClientPage(EditClientView{CSRF: CSRFToken(r), Client: cl, GrantTypes: GrantTypes, Flash: fl}))
+}
+
+func (p *People) renewSecret(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	secret, err := p.clients.RenewSecret(r.Context(), id)
+	if err != nil {
+		p.clientMissing(w, r, err)
+		return
+	}
+	v, err := p.clientsView(r, &Flash{Kind: "ok", Text: "Client " + id + " has a new secret; the old one no longer works."})
+	if err != nil {
+		p.s.serverError(w, r, err)
+		return
+	}
+	v.Secret = &SecretOnce{ClientID: id, Secret: secret}
+	p.renderClients(w, r, http.StatusOK, v)
+}
+
+func (p *People) deleteClient(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := p.clients.Remove(r.Context(), id); err != nil {
+		p.clientMissing(w, r, err)
+		return
+	}
+	redirectDone(w, r, "/admin/clients", "deleted", id)
+}
+
+// ---- users ---------------------------------------------------------------
+
+func (p *People) usersView(r *http.Request, fl *Flash) (UsersView, error) {
+	list, err := p.users.List(r.Context())
+	if err != nil {
+		return UsersView{}, err
+	}
+	return UsersView{CSRF: CSRFToken(r), Flash: fl, Users: list}, nil
+}
+
+func (p *People) usersWith(w http.ResponseWriter, r *http.Request, status int, fl *Flash, form *oidc.User) {
+	v, err := p.usersView(r, fl)
+	if err != nil {
+		p.s.serverError(w, r, err)
+		return
+	}
+	if form != nil {
+		v.Form, v.FormOpen = *form, true
+	}
+	p.s.render(w, r, status, UsersPage(v))
+}
+
+func (p *People) usersPage(w http.ResponseWriter, r *http.Request) {
+	p.usersWith(w, r, http.StatusOK, flashFrom(r), nil)
+}
+
+// userStatus maps a registry error to a status and a flash; nil for a
+// server error.
+func userStatus(err error) (int, *Flash) {
+	switch {
+	case errors.Is(err, oidc.ErrUserExists):
+		return http.StatusConflict, &Flash{Kind: "error", Text: err.Error()}
+	case errors.Is(err, oidc.ErrNoUser):
+		return http.StatusNotFound, &Flash{Kind: "error", Text: err.Error()}
+	case errors.Is(err, oidc.ErrBadUser):
+		return http.StatusBadRequest, &Flash{Kind: "error", Text: err.Error()}
+	}
+	return 0, nil
+}
+
+func (p *People) userFail(w http.ResponseWriter, r *http.Request, err error, form *oidc.User) {
+	status, fl := userStatus(err)
+	if fl == nil {
+		p.s.serverError(w, r, err)
+		return
+	}
+	p.usersWith(w, r, status, fl, form)
+}
+
+func (p *People) addUser(w http.ResponseWriter, r *http.Request) {
+	u := oidc.User{Username: r.PostFormValue("username"), Name: r.PostFormValue("name"), Email: r.PostFormValue("email"),
+		EmailVerified: r.PostFormValue("email_verified") == "true"}
+	added, err := p.users.Add(r.Context(), u, r.PostFormValue("password"))
+	if err != nil {
+		p.userFail(w, r, err, &u)
+		return
+	}
+	redirectDone(w, r, "/admin/users", "added", added.Username)
+}
+
+func (p *People) setPassword(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("username")
+	if err := p.users.SetPassword(r.Context(), name, r.PostFormValue("password")); err != nil {
+		p.userFail(w, r, err, nil)
+		return
+	}
+	redirectDone(w, r, "/admin/users", "password", oidc.NormalizeUsername(name))
+}
+
+func (p *People) deleteUser(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("username")
+	if err := p.users.Remove(r.Context(), name); err != nil {
+		p.userFail(w, r, err, nil)
+		return
+	}
+	redirectDone(w, r, "/admin/users", "deleted", oidc.NormalizeUsername(name))
+}
