@@ -149,10 +149,9 @@ func isStandard(p string) bool {
 	return !strings.Contains(first, ".")
 }
 
-// TestImportEdges keeps the package graph to the table above (and so to
-// DESIGN.md): every import of every package of the module, tests aside,
-// must be an allowed edge.
-func TestImportEdges(t *testing.T) {
+// goList runs the go tool's list command in the module root.
+func goList(t *testing.T, args ...string) []byte {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -163,13 +162,21 @@ func TestImportEdges(t *testing.T) {
 			t.Skip("go tool not found")
 		}
 	}
-	cmd := exec.Command(goTool, "list", "-json=ImportPath,Imports", "./...")
+	cmd := exec.Command(goTool, append([]string{"list"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, stderr.Bytes())
+		t.Fatalf("go list %v: %v\n%s", args, err, stderr.Bytes())
 	}
+	return out
+}
+
+// TestImportEdges keeps the package graph to the table above (and so to
+// DESIGN.md): every import of every package of the module, tests aside,
+// must be an allowed edge.
+func TestImportEdges(t *testing.T) {
+	out := goList(t, "-json=ImportPath,Imports", "./...")
 	dec := json.NewDecoder(bytes.NewReader(out))
 	seen := 0
 	for {
@@ -189,6 +196,36 @@ func TestImportEdges(t *testing.T) {
 	}
 	if seen < 20 {
 		t.Fatalf("go list found %d packages; the module has more, so its output was misread", seen)
+	}
+}
+
+// engineForbidden are packages the engine must not reach even indirectly:
+// no HTTP server or client, no UI, no storage engine.
+var engineForbidden = []string{"net/http", "go.etcd.io/bbolt", "github.com/a-h/templ"}
+
+// TestEngineDependencies: the engine's whole dependency tree (not only its
+// direct imports) is the standard library and expr, and never net/http.
+func TestEngineDependencies(t *testing.T) {
+	out := goList(t, "-deps", "-f", "{{if not .Standard}}+{{end}}{{.ImportPath}}", "./engine")
+	var sawExpr, sawEngine bool
+	for _, line := range strings.Fields(string(out)) {
+		pkg, third := strings.CutPrefix(line, "+")
+		for _, f := range engineForbidden {
+			if pkg == f || strings.HasPrefix(pkg, f+"/") {
+				t.Errorf("engine depends on %s", pkg)
+			}
+		}
+		switch {
+		case pkg == module+"/engine":
+			sawEngine = true
+		case strings.HasPrefix(pkg, "github.com/expr-lang/expr"):
+			sawExpr = true
+		case third:
+			t.Errorf("engine depends on %s; the engine imports the stdlib and expr only", pkg)
+		}
+	}
+	if !sawExpr || !sawEngine {
+		t.Errorf("go list output looks wrong (expr %v, engine %v):\n%s", sawExpr, sawEngine, out)
 	}
 }
 
