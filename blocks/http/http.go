@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +168,25 @@ func validHeaderValue(s string) bool {
 var hopHeaders = map[string]bool{
 	"Connection": true, "Content-Length": true, "Keep-Alive": true, "Proxy-Connection": true,
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Host": true,
+}
+
+// configHeader checks one name of a block's "headers" config (http.request,
+// http.respond) and returns it canonical: a valid token, not a header the
+// HTTP stack owns (setBy says who sets those: "client" or "server"), and
+// not in seen, the canonical names before it.
+func configHeader(s *engine.Setup, raw, setBy string, seen []string) (string, error) {
+	field := "headers." + raw
+	if !validHeaderName(raw) {
+		return "", s.Errorf(field, "%q is not a valid header name", raw)
+	}
+	name := http.CanonicalHeaderKey(raw)
+	if hopHeaders[name] {
+		return "", s.Errorf(field, "%s is set by the %s, not the flow", name, setBy)
+	}
+	if slices.Contains(seen, name) {
+		return "", s.Errorf(field, "header %s is given twice", name)
+	}
+	return name, nil
 }
 
 // headerMap flattens headers for a message: values are strings (in a
