@@ -60,6 +60,8 @@ func TestSchemaProblems(t *testing.T) {
 		{"pattern that does not compile", func(r map[string]any) {
 			r["properties"].(map[string]any)["id"] = map[string]any{"type": "string", "pattern": "(["}
 		}, "#/properties/id: pattern \"([\" does not compile"},
+		{"a property that is no schema", func(r map[string]any) { r["properties"].(map[string]any)["name"] = "text" },
+			"#/properties/name: not a schema"},
 		{"required member not declared", func(r map[string]any) { r["required"] = []any{"schema", "nope"} },
 			"#: required member nope is not declared in properties"},
 		{"a type missing from the enum", func(r map[string]any) {

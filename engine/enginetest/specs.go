@@ -132,6 +132,16 @@ func dig(v any, path ...string) any {
 	return v
 }
 
+// walkSub checks v, found at path, as a subschema.
+func walkSub(v any, path string, out *[]string) {
+	sub, ok := v.(map[string]any)
+	if !ok {
+		*out = append(*out, path+": not a schema")
+		return
+	}
+	walkSchema(sub, path, out)
+}
+
 func walkSchema(s map[string]any, path string, out *[]string) {
 	bad := func(format string, args ...any) { *out = append(*out, path+": "+fmt.Sprintf(format, args...)) }
 	for kw, v := range s {
@@ -179,20 +189,10 @@ func walkSchema(s map[string]any, path string, out *[]string) {
 				break
 			}
 			for name, p := range props {
-				sub, ok := p.(map[string]any)
-				if !ok {
-					bad("property %q is not a schema", name)
-					continue
-				}
-				walkSchema(sub, path+"/properties/"+name, out)
+				walkSub(p, path+"/properties/"+name, out)
 			}
 		case "items", "if", "then":
-			sub, ok := v.(map[string]any)
-			if !ok {
-				bad("%s is not a schema", kw)
-				break
-			}
-			walkSchema(sub, path+"/"+kw, out)
+			walkSub(v, path+"/"+kw, out)
 		case "additionalProperties":
 			switch a := v.(type) {
 			case bool:
@@ -208,12 +208,7 @@ func walkSchema(s map[string]any, path string, out *[]string) {
 				break
 			}
 			for i, e := range subs {
-				sub, ok := e.(map[string]any)
-				if !ok {
-					bad("allOf[%d] is not a schema", i)
-					continue
-				}
-				walkSchema(sub, fmt.Sprintf("%s/allOf/%d", path, i), out)
+				walkSub(e, fmt.Sprintf("%s/allOf/%d", path, i), out)
 			}
 		}
 	}
