@@ -12,12 +12,12 @@
 // test) are all a block author needs. A block type is a name, a spec and
 // a factory:
 //
-//	func limitSpec() engine.Spec                           // what it is: fields, ports
-//	func newLimitFromConfig(s *engine.Setup) (engine.Block, error) // parse once, at deploy
-//	func newLimit(field string, max int) *limit            // pure constructor; unit tests call it
-//	func (l *limit) Process(ctx, x, msg) (port string, err error)  // one message
+//	func limitSpec() engine.Spec                                    // fields, ports, docs
+//	func newLimitFromConfig(s *engine.Setup) (engine.Block, error)  // parse once, at deploy
+//	func newLimit(field string, max int) *limit                     // pure; unit tests call it
+//	func (l *limit) Process(ctx, x, msg) (port string, err error)   // one message
 //
-//	reg.Register(limitSpec(), newLimitFromConfig)         // in the package's Register
+//	reg.Register(limitSpec(), newLimitFromConfig)                   // in the package's Register
 //
 // A block type lives in its package's block_<name>.go with an interface
 // guard (var _ engine.Block = (*limit)(nil)), its tests in
