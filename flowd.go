@@ -106,6 +106,12 @@ type Options struct {
 	// Hasher, if set, is the hashing pool to use instead of one sized by
 	// HashConcurrency and HashWait: a host shares its own with flowd.
 	Hasher *passhash.Hasher
+	// NodeID names this node among those sharing the store (the node
+	// registry, schedule claims). Default: a random "node-<hex>".
+	NodeID string
+	// NodeAddr and NodeVersion are published in the node registry: where
+	// this node's admin API listens, and the flowd version it runs.
+	NodeAddr, NodeVersion string
 }
 
 // Flowd is an embedded flowd: engine, blocks, admin API.
@@ -120,6 +126,7 @@ type Flowd struct {
 	tokens  *app.Tokens
 	ui      *ui.Server
 	editor  *editor.Handler
+	health  http.Handler
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -139,7 +146,13 @@ func New(opts Options) (*Flowd, error) {
 	if err := httpblock.Register(reg, router); err != nil {
 		return nil, fmt.Errorf("flowd: http blocks: %w", err)
 	}
-	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock})
+	if opts.NodeID == "" {
+		opts.NodeID = app.NewNodeID()
+	}
+	// Every node arms every schedule; only the holder of the scheduler
+	// role ticks, and each tick is claimed in the store before it runs.
+	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock,
+		Coordinator: opts.Store, Node: opts.NodeID})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
@@ -197,11 +210,13 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
-		Now: opts.Clock, Sleep: opts.Sleep})
+		Now: opts.Clock, Sleep: opts.Sleep,
+		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err
 	}
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
+	follow(a, tokens, keysets, sched, opts.Logger)
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)
@@ -221,7 +236,9 @@ func New(opts Options) (*Flowd, error) {
 	}
 	srv.Passwords().SetHasher(hasher)
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	return &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}, nil
+	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}
+	fd.health = newHealth(fd)
+	return fd, nil
 }
 
 // mountEditor adds the flow editor's routes behind the UI's login and CSRF
@@ -279,14 +296,16 @@ func (f *Flowd) FlowHandler() http.Handler { return f.router }
 func (f *Flowd) AdminHandler() http.Handler { return f.ui }
 
 // Handler serves both on one listener, as `flowd serve` does: /admin/
-// (and /admin, redirected there) to AdminHandler, every other path to
-// FlowHandler. It dispatches on the path's prefix instead of through a
+// (and /admin, redirected there) to AdminHandler, /healthz and /readyz to
+// HealthHandler, every other path to FlowHandler. It dispatches on the path's prefix instead of through a
 // ServeMux of its own, so a flow request pays for one route lookup, the
 // Router's. Unclean paths ("/x/../admin/") are cleaned and redirected by
 // whichever ServeMux they reach, so they cannot skip the admin login.
 func (f *Flowd) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
+		case p == PathHealthz || p == PathReadyz:
+			f.health.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/admin/"):
 			f.ui.ServeHTTP(w, r)
 		case p == "/admin":
@@ -317,8 +336,28 @@ func (f *Flowd) EnsureAdminToken(ctx context.Context) (string, error) {
 	return f.tokens.Ensure(ctx)
 }
 
-// Start installs the examples on first start (later: upgrades unchanged
-// ones), deploys stored flows and starts the cron scheduler.
+// RotateAdminToken replaces the stored admin API token with a new random
+// one and returns it (to show once). Every node sharing the store refuses
+// the old token as soon as its feed brings the change. It fails when
+// Options.AdminToken fixes the token.
+func (f *Flowd) RotateAdminToken(ctx context.Context) (string, error) {
+	if f.tokens.Fixed() {
+		return "", errors.New("flowd: the admin token is fixed by Options.AdminToken (FLOWD_ADMIN_TOKEN)")
+	}
+	tok := app.NewToken()
+	if err := f.tokens.Set(ctx, tok); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// Start starts the cron scheduler (it ticks while this node holds the
+// store's scheduler role: on bbolt, always), registers this node and
+// starts following the store: every deployed flow is deployed here, and
+// later deploys, keyset changes, admin token and variable writes made on
+// any node follow (see docs/architecture.md). Then, under the store's
+// cluster lock, it installs the examples on first start (later: upgrades
+// unchanged ones).
 func (f *Flowd) Start(ctx context.Context) error {
 	f.sched.Start()
 	return f.app.Start(ctx)

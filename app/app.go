@@ -4,9 +4,9 @@
 // it, so they agree on what "save", "deploy" and "restore" mean.
 //
 //	PutFlow ----> store draft (rev+1)              status: undeployed changes
-//	Deploy  ----> validate -> store version n -> runtime swap   status: deployed
+//	Deploy  ----> validate -> store version n as the desired state -> this node's reconcile loop swaps it in   status: deployed
 //	Restore ----> draft := version n -> Deploy (if it was deployed)
-//	Start   ----> install examples (first start) or upgrade unchanged ones -> redeploy every deployed version
+//	Start   ----> start the reconcile loop (node.go) -> under the cluster lock, install examples (first start) or upgrade unchanged ones
 package app
 
 import (
@@ -56,6 +56,16 @@ type Config struct {
 	RunsPerFlow int
 	// SnapshotsPerSecond: see engine.Options (0: the engine's default).
 	SnapshotsPerSecond int
+	// NodeID names this node in the store's node registry (default: a
+	// random "node-<hex>").
+	NodeID string
+	// NodeAddr (where the admin API listens) and Version (the flowd
+	// version) are published in the node registry.
+	NodeAddr string
+	Version  string
+	// CheckDeploy, if set, refuses a flow before it is deployed (names
+	// the node and field), on top of the registry's validation.
+	CheckDeploy func(f *engine.Flow) error
 }
 
 // App is flowd's flow service.
@@ -68,6 +78,9 @@ type App struct {
 	cfg    Config
 	traces *traceWriter
 	mu     sync.Mutex // serializes deploy-like changes per App
+	node   string
+	hooks  []Hook
+	fol    follower
 }
 
 // New builds an App and its runtime. Call Start to deploy stored flows.
@@ -88,7 +101,13 @@ func New(cfg Config) (*App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &App{st: cfg.Store, runs: cfg.Runs, reg: cfg.Registry, log: cfg.Logger, cfg: cfg}
+	if cfg.NodeID == "" {
+		cfg.NodeID = newNodeID()
+	}
+	if err := store.CheckName("node id", cfg.NodeID, store.MaxNameLen); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a := &App{st: cfg.Store, runs: cfg.Runs, reg: cfg.Registry, log: cfg.Logger, cfg: cfg, node: cfg.NodeID}
 	a.traces = newTraceWriter(cfg.Runs, cfg.Logger, cfg.RunsPerFlow)
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
@@ -115,44 +134,38 @@ var (
 	deployNoteUser = "deploy"
 )
 
-// Start brings the prebuilt flows up to date (installs them on the first
-// start, see examples.go), then deploys every flow that was deployed when
-// flowd last stopped. A flow that fails to deploy is logged and left
-// undeployed in the runtime; the others still start.
+// lockExamples is the cluster lock prebuilt-flow installation runs under.
+const lockExamples = "examples"
+
+// Start starts the reconcile loop (node.go), which deploys every flow the
+// store says is deployed and keeps following the store; then, under the
+// cluster lock, it brings the prebuilt flows up to date (installs them on
+// the first start, see examples.go). A flow that fails to deploy is logged
+// (and listed in the node registry) and left undeployed in the runtime;
+// the others still start.
 func (a *App) Start(ctx context.Context) error {
-	if err := a.syncExamples(ctx); err != nil {
+	if err := a.startFollowing(ctx); err != nil {
 		return err
 	}
-	recs, err := a.st.ListFlows(ctx)
+	if a.cfg.Examples == nil {
+		return nil
+	}
+	unlock, err := a.st.Lock(ctx, lockExamples)
 	if err != nil {
-		return fmt.Errorf("app: list flows: %w", err)
+		return fmt.Errorf("app: take the examples lock: %w", err)
 	}
-	for _, rec := range recs {
-		if rec.Deployed == 0 {
-			continue
+	defer func() {
+		if err := unlock(context.WithoutCancel(ctx)); err != nil {
+			a.log.Warn("releasing the examples lock", "err", err)
 		}
-		if n, ok := a.rt.Deployed(rec.ID); ok && n == rec.Deployed {
-			continue // just installed or upgraded, and deployed
-		}
-		v, err := a.st.GetVersion(ctx, rec.ID, rec.Deployed)
-		if err != nil {
-			a.log.Error("deployed version missing", "flow", rec.ID, "version", rec.Deployed, "err", err)
-			continue
-		}
-		f, err := engine.DecodeFlow(v.Doc)
-		if err == nil {
-			err = a.rt.Deploy(ctx, f, v.N)
-		}
-		if err != nil {
-			a.log.Error("flow did not start", "flow", rec.ID, "version", v.N, "err", err)
-		}
-	}
-	return nil
+	}()
+	return a.syncExamples(ctx)
 }
 
-// Close stops every flow, waits for runs in flight (until ctx ends) and
-// flushes traces. It does not close the store.
+// Close stops the reconcile loop and every flow, waits for runs in flight
+// (until ctx ends) and flushes traces. It does not close the store.
 func (a *App) Close(ctx context.Context) error {
+	a.stopFollowing()
 	err := a.rt.Close(ctx)
 	a.traces.close()
 	return err
@@ -299,7 +312,7 @@ func (a *App) Import(ctx context.Context, doc []byte, deploy bool) (FlowInfo, er
 		return FlowInfo{}, err
 	}
 	if deploy {
-		if err := a.rt.Validate(ctx, f); err != nil {
+		if err := a.validate(ctx, f); err != nil {
 			return FlowInfo{}, err
 		}
 	}
@@ -329,6 +342,9 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 	if err := a.runs.DeleteRuns(ctx, id); err != nil {
 		a.log.Warn("delete flow: its run traces stay", "flow", id, "err", err)
 	}
+	if a.following() {
+		return a.settle(ctx)
+	}
 	if err := a.rt.Undeploy(ctx, id); err != nil && !errors.Is(err, engine.ErrNotDeployed) {
 		return err
 	}
@@ -336,9 +352,10 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 	return nil
 }
 
-// Deploy validates the draft, stores it as a new version and swaps it in.
-// If the runtime refuses it (say a route another flow holds), the stored
-// deployment state goes back to what it was.
+// Deploy validates the draft and stores it as a new version, the desired
+// state every node runs; it returns once this node runs it. If this node's
+// runtime refuses it (say a route another flow holds), the stored
+// deployment state goes back to what it was and the error is returned.
 func (a *App) Deploy(ctx context.Context, id string) (store.Version, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -355,8 +372,11 @@ func (a *App) deploy(ctx context.Context, id, note string) (store.Version, error
 	if err != nil {
 		return store.Version{}, err
 	}
-	if err := a.rt.Validate(ctx, f); err != nil {
+	if err := a.validate(ctx, f); err != nil {
 		return store.Version{}, err
+	}
+	if a.following() {
+		return a.deployDesired(ctx, rec, note)
 	}
 	v, err := a.st.AddVersion(ctx, id, rec.Doc, note)
 	if err != nil {
@@ -380,6 +400,9 @@ func (a *App) Undeploy(ctx context.Context, id string) error {
 	}
 	if err := a.st.SetDeployed(ctx, id, 0); err != nil {
 		return fmt.Errorf("undeploy %q: %w", id, err)
+	}
+	if a.following() {
+		return a.settle(ctx)
 	}
 	if err := a.rt.Undeploy(ctx, id); err != nil && !errors.Is(err, engine.ErrNotDeployed) {
 		return err
@@ -483,5 +506,50 @@ func (a *App) Validate(ctx context.Context, doc []byte) (*engine.Flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f, a.rt.Validate(ctx, f)
+	return f, a.validate(ctx, f)
+}
+
+// validate checks a flow as a deploy does: the registry's rules, then the
+// embedder's (Config.CheckDeploy).
+func (a *App) validate(ctx context.Context, f *engine.Flow) error {
+	if err := a.rt.Validate(ctx, f); err != nil {
+		return err
+	}
+	if a.cfg.CheckDeploy != nil {
+		return a.cfg.CheckDeploy(f)
+	}
+	return nil
+}
+
+// deployDesired stores rec's draft as the next version and the desired
+// state, conditioned on the deploy generation read before, so a deploy
+// committed meanwhile by another node makes it read again. a.mu is held.
+func (a *App) deployDesired(ctx context.Context, rec store.FlowRecord, note string) (store.Version, error) {
+	for attempt := 0; ; attempt++ {
+		ds, err := a.st.DesiredState(ctx)
+		if err != nil {
+			return store.Version{}, fmt.Errorf("deploy %q: desired state: %w", rec.ID, err)
+		}
+		n, err := a.commitDeploy(ctx, store.DeployRequest{Flow: rec.ID, Doc: rec.Doc, Note: note, IfGen: ds.Gen}, rec.Deployed)
+		if errors.Is(err, store.ErrConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			if n == 0 {
+				err = fmt.Errorf("store version of %q: %w", rec.ID, err)
+			}
+			return store.Version{}, err
+		}
+		return a.st.GetVersion(ctx, rec.ID, n)
+	}
+}
+
+// settle waits until this node runs the desired state as committed so
+// far (after an undeploy or a delete).
+func (a *App) settle(ctx context.Context) error {
+	ds, err := a.st.DesiredState(ctx)
+	if err != nil {
+		return fmt.Errorf("app: desired state: %w", err)
+	}
+	return a.waitGen(ctx, ds.Gen)
 }

@@ -324,7 +324,7 @@ func (a *App) takeShipped(ctx context.Context, ex example, from store.FlowRecord
 		ifRev, note = from.Rev, noteUpgrade
 	}
 	if deploy {
-		if err := a.rt.Validate(ctx, ex.flow); err != nil {
+		if err := a.validate(ctx, ex.flow); err != nil {
 			return store.Version{}, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,6 +169,35 @@ func (v kvVars) LoadVars(ctx context.Context, flow string) (map[string]any, erro
 		out[k] = val
 	}
 	return out, nil
+}
+
+// LoadVar reads one variable (engine.VarLoader), for a change another
+// node made.
+func (v kvVars) LoadVar(ctx context.Context, flow, key string) (any, bool, error) {
+	raw, err := v.st.GetKV(ctx, varsNS(flow), key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var val any
+	if err := json.Unmarshal(raw, &val); err != nil {
+		return nil, false, fmt.Errorf("flow variable %q: %w", key, err)
+	}
+	return val, true, nil
+}
+
+// VarsHook keeps this node's flow variables in step with writes other
+// nodes make (KV namespace "vars/<flow>").
+func (a *App) VarsHook() Hook {
+	return Hook{Name: "flow variables", Match: store.Filter{Kinds: []store.Kind{store.KindKV}, Group: "vars/"},
+		Changed: func(ctx context.Context, c store.Change) {
+			flow := strings.TrimPrefix(c.Group, "vars/")
+			if err := a.rt.ReloadVar(ctx, flow, c.Name); err != nil {
+				a.log.Warn("reloading a flow variable", "flow", flow, "key", c.Name, "err", err)
+			}
+		}}
 }
 
 func (v kvVars) SaveVar(ctx context.Context, flow, key string, value any) error {

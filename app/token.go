@@ -60,6 +60,9 @@ func (t *Tokens) Ensure(ctx context.Context) (string, error) {
 	return tok, t.Set(ctx, tok)
 }
 
+// Fixed reports whether the token is fixed (FLOWD_ADMIN_TOKEN).
+func (t *Tokens) Fixed() bool { return t.fixed != nil }
+
 // Set replaces the stored token.
 func (t *Tokens) Set(ctx context.Context, token string) error {
 	h := sha256.Sum256([]byte(token))
@@ -69,6 +72,38 @@ func (t *Tokens) Set(ctx context.Context, token string) error {
 	}
 	t.hash.Store(&hs)
 	return nil
+}
+
+// Reload re-reads the stored token hash, for a change another node made
+// (a rotated token must be refused everywhere at once). A missing record
+// clears the cache: Check then reads through.
+func (t *Tokens) Reload(ctx context.Context) error {
+	if t.fixed != nil {
+		return nil
+	}
+	h, err := t.st.GetKV(ctx, nsSystem, keyAdminToken)
+	if errors.Is(err, store.ErrNotFound) {
+		t.hash.Store(nil)
+		return nil
+	}
+	if err != nil {
+		t.hash.Store(nil) // fail to reading through, never to a stale token
+		return fmt.Errorf("reload admin token: %w", err)
+	}
+	t.hash.Store(&h)
+	return nil
+}
+
+// Hook keeps the cached token hash in step with the store.
+func (t *Tokens) Hook() Hook {
+	return Hook{Name: "admin token", Match: store.Filter{Kinds: []store.Kind{store.KindKV}, Group: nsSystem},
+		Changed: func(ctx context.Context, c store.Change) {
+			if c.Name == keyAdminToken {
+				t.Reload(ctx) //nolint:errcheck // Reload cleared the cache on failure
+			}
+		},
+		Resync: func(ctx context.Context) { t.Reload(ctx) }, //nolint:errcheck // as above
+	}
 }
 
 // Check reports whether token is the admin token.
@@ -85,7 +120,9 @@ func (t *Tokens) Check(ctx context.Context, token string) bool {
 			if err != nil {
 				return false
 			}
-			t.hash.Store(&stored)
+			// CompareAndSwap: a Reload that ran meanwhile (a rotation
+			// seen through the feed) wins over this older read.
+			t.hash.CompareAndSwap(nil, &stored)
 			p = &stored
 		}
 		want = *p

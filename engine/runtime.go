@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -1134,6 +1135,60 @@ func (r *Runtime) varsFor(ctx context.Context, flow string) (*Vars, error) {
 }
 
 func (v *Vars) snapshot() map[string]any { return *v.cur.Load() }
+
+// VarLoader is implemented by a VarStore that can read one variable, so
+// ReloadVar costs one read instead of a reload of the whole flow's set.
+type VarLoader interface {
+	// LoadVar returns one variable; ok is false when it does not exist.
+	LoadVar(ctx context.Context, flow, key string) (val any, ok bool, err error)
+}
+
+// ReloadVar re-reads one variable of a flow from the VarStore, for a write
+// made elsewhere (another node sharing the store). It does nothing when the
+// flow's variables are not loaded in this runtime: the first deploy loads
+// them fresh. It holds the variables' write lock, so a concurrent Set and a
+// reload of the same key cannot leave an older value in the snapshot.
+func (r *Runtime) ReloadVar(ctx context.Context, flow, key string) error {
+	r.rmu.Lock()
+	v := r.vars[flow]
+	r.rmu.Unlock()
+	if v == nil || v.store == nil {
+		return nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var (
+		val any
+		ok  bool
+	)
+	if l, isLoader := v.store.(VarLoader); isLoader {
+		var err error
+		if val, ok, err = l.LoadVar(ctx, flow, key); err != nil {
+			return fmt.Errorf("reload flow variable %q: %w", key, err)
+		}
+	} else {
+		all, err := v.store.LoadVars(ctx, flow)
+		if err != nil {
+			return fmt.Errorf("reload flow variable %q: %w", key, err)
+		}
+		val, ok = all[key]
+	}
+	old := v.snapshot()
+	if cur, had := old[key]; had == ok && (!ok || reflect.DeepEqual(cur, val)) {
+		return nil // this runtime's own write, seen again through the feed
+	}
+	m := make(map[string]any, len(old)+1)
+	for k, e := range old {
+		m[k] = e
+	}
+	if ok {
+		m[key] = val
+	} else {
+		delete(m, key)
+	}
+	v.cur.Store(&m)
+	return nil
+}
 
 // Get returns a variable.
 func (v *Vars) Get(key string) (any, bool) {

@@ -29,7 +29,9 @@ func rotateSpec() engine.Spec {
 			"verifying) until retire_after has passed, a fresh next key is made, and retired keys " +
 			"past their deadline are deleted. A keyset that does not exist yet is created with an " +
 			"active and a next key per algorithm instead (no rotation on that first run). " +
-			"msg.rotation lists the kids: activated, retired, created, deleted, and keyset_created. " +
+			"msg.rotation lists the kids: activated, retired, created, deleted, and keyset_created; " +
+			"already_done is true when a schedule run's tick (msg.schedule.scheduled_for) was rotated for already: " +
+			"a tick fired twice rotates once. " +
 			"With mode ensure it only creates a missing keyset (or algorithm) and never rotates: " +
 			"wire it to a start-up trigger so a fresh server has keys before its first rotation.",
 		Fields: []engine.Field{
@@ -112,7 +114,7 @@ func (b *rotateBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Ms
 		return "", err
 	}
 	if !ensured && !b.ensureOnly {
-		rot, err = b.ks.Rotate(ctx, b.keyset, RotateOptions{Alg: b.alg, RetireAfter: b.retireAfter})
+		rot, err = b.ks.Rotate(ctx, b.keyset, RotateOptions{Alg: b.alg, RetireAfter: b.retireAfter, For: scheduledTick(msg)})
 		if err != nil {
 			return "", fmt.Errorf("rotate keyset %q: %w", b.keyset, err)
 		}
@@ -124,6 +126,7 @@ func (b *rotateBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Ms
 		"deleted":        nonNil(rot.Deleted),
 		"evicted":        nonNil(rot.Evicted),
 		"keyset_created": created,
+		"already_done":   rot.AlreadyDone,
 	}
 	return portOut, nil
 }
@@ -158,6 +161,26 @@ func (b *rotateBlock) ensure(ctx context.Context) (rot Rotation, ensured, create
 		}
 	}
 	return rot, true, created, nil
+}
+
+// scheduledTick is the tick a schedule.cron run serves (its
+// msg.schedule.scheduled_for), or zero for any other run, manual runs of a
+// schedule included (a person asking rotates every time). With it a
+// rotation is done once per tick, however often the tick is fired.
+func scheduledTick(msg engine.Msg) time.Time {
+	sch, ok := msg["schedule"].(map[string]any)
+	if !ok || sch["manual"] == true {
+		return time.Time{}
+	}
+	s, ok := sch["scheduled_for"].(string)
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 func hasLiveAlg(info KeysetInfo, alg string) bool {

@@ -74,6 +74,12 @@ type RotateOptions struct {
 	RetireAfter time.Duration
 	// Now overrides the manager's clock for this rotation.
 	Now time.Time
+	// For, when set, is the scheduled tick this rotation serves (a
+	// schedule's scheduled_for). It is stored with the keyset, in the
+	// rotation's own transaction, and a Rotate For a tick at or before the
+	// stored one changes nothing and reports AlreadyDone: a tick fired
+	// twice, or re-run after a node died in it, rotates once.
+	For time.Time
 }
 
 // Rotation reports what a Rotate did, by kid.
@@ -86,6 +92,9 @@ type Rotation struct {
 	// keyset was at its key cap (revoked keys first, then the oldest
 	// deadlines). Tokens they signed stop verifying: Rotate logs a warning.
 	Evicted []string `json:"evicted,omitempty"`
+	// AlreadyDone: RotateOptions.For was served by an earlier rotation;
+	// nothing changed.
+	AlreadyDone bool `json:"already_done,omitempty"`
 }
 
 // Keysets manages named keysets over a SecretStore and caches what the
@@ -264,14 +273,16 @@ func (m *Keysets) read(ctx context.Context, name string) (Keyset, [sha256.Size]b
 type storedKey Key
 
 type storedKeyset struct {
-	V       int         `json:"v"`
-	Name    string      `json:"name"`
-	Keys    []storedKey `json:"keys"`
-	Updated time.Time   `json:"updated"`
+	V          int         `json:"v"`
+	Name       string      `json:"name"`
+	Keys       []storedKey `json:"keys"`
+	Updated    time.Time   `json:"updated"`
+	RotatedFor time.Time   `json:"rotated_for,omitzero"`
 }
 
 func encodeKeyset(ks Keyset) ([]byte, error) {
-	rec := storedKeyset{V: keysetFormat, Name: ks.Name, Updated: ks.Updated, Keys: make([]storedKey, len(ks.Keys))}
+	rec := storedKeyset{V: keysetFormat, Name: ks.Name, Updated: ks.Updated, RotatedFor: ks.RotatedFor,
+		Keys: make([]storedKey, len(ks.Keys))}
 	for i, k := range ks.Keys {
 		rec.Keys[i] = storedKey(k)
 	}
@@ -298,7 +309,8 @@ func decodeKeyset(name string, data []byte) (Keyset, error) {
 	if rec.Name != name {
 		return Keyset{}, fmt.Errorf("%w: record %q names itself %q", ErrInvalidKeyset, name, rec.Name)
 	}
-	ks := Keyset{Name: rec.Name, Updated: storeTime(rec.Updated), Keys: make([]Key, len(rec.Keys))}
+	ks := Keyset{Name: rec.Name, Updated: storeTime(rec.Updated), RotatedFor: storeTime(rec.RotatedFor),
+		Keys: make([]Key, len(rec.Keys))}
 	for i, sk := range rec.Keys {
 		k := Key(sk)
 		k.Created, k.Activated, k.RetireAt = storeTime(k.Created), storeTime(k.Activated), storeTime(k.RetireAt)
@@ -971,9 +983,17 @@ func (m *Keysets) Rotate(ctx context.Context, name string, opts RotateOptions) (
 			return Rotation{}, err
 		}
 	}
+	forTick := storeTime(opts.For)
 	var rot Rotation
 	err := m.mutate(ctx, name, mustExist, now, func(ks *Keyset, gen keyGen) error {
 		rot = Rotation{}
+		if !forTick.IsZero() {
+			if !ks.RotatedFor.Before(forTick) {
+				rot.AlreadyDone = true
+				return errUnchanged
+			}
+			ks.RotatedFor = forTick
+		}
 		// Prune first: the keys retired below have RetireAt in the future.
 		kept := ks.Keys[:0]
 		for _, k := range ks.Keys {
@@ -1001,6 +1021,9 @@ func (m *Keysets) Rotate(ctx context.Context, name string, opts RotateOptions) (
 		rot.Evicted = evictRetired(ks, maxKeysPerKeyset)
 		return nil
 	})
+	if errors.Is(err, errUnchanged) && rot.AlreadyDone {
+		return Rotation{AlreadyDone: true}, nil // refused by the dry run
+	}
 	if err != nil {
 		return Rotation{}, err
 	}

@@ -56,6 +56,9 @@ type Keyset struct {
 	Name    string    `json:"name"`
 	Keys    []Key     `json:"keys"`
 	Updated time.Time `json:"updated"`
+	// RotatedFor is the newest scheduled tick a Rotate served
+	// (RotateOptions.For): a rotation for that tick again changes nothing.
+	RotatedFor time.Time `json:"rotated_for,omitzero"`
 }
 
 // SecretStore is the slice of store.Secrets the keyset store needs; a

@@ -222,6 +222,17 @@ func (m *memKV) UpdateKV(ctx context.Context, ns, key string, fn func([]byte) ([
 	return m.Store.UpdateKV(ctx, ns, key, fn)
 }
 
+// GetKV fails like UpdateKV: a failing disk fails reads too.
+func (m *memKV) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+	m.mu.Lock()
+	fail := m.fail
+	m.mu.Unlock()
+	if fail != nil {
+		return nil, fail
+	}
+	return m.Store.GetKV(ctx, ns, key)
+}
+
 // setRaw stores a record's bytes as they are.
 func (m *memKV) setRaw(t testing.TB, key string, data []byte) {
 	t.Helper()

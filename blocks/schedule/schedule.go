@@ -11,6 +11,13 @@
 //	                       +--> first time in this process and Scheduler      record last_fired,
 //	                            started: catch up a missed tick, once          last_run
 //
+// On several nodes sharing a store (Options.Coordinator), every node arms
+// every schedule but only the holder of the "scheduler" role ticks; each
+// tick is claimed in its record (claimed_for, in the same transaction that
+// checks the pause) before it runs, and the run carries the leadership's
+// fenced context, so a tick fires once across the nodes and a node that
+// lost the role cannot write.
+//
 // State is one JSON record per schedule in the StateStore namespace
 // "schedule", key "<flow>/<node>": paused flag, spec and zone, when they
 // were armed, last fired, last run. It is shared by every version of the
@@ -168,7 +175,7 @@ func (t *trigger) message(at, scheduledFor time.Time, kind fireKind) engine.Msg 
 		"timezone":      t.c.zone,
 		"fired_at":      at.UTC().Format(time.RFC3339),
 		"scheduled_for": scheduledFor.UTC().Format(time.RFC3339),
-		"catch_up":      kind == kindCatchUp,
+		"catch_up":      kind.catchingUp(),
 		"manual":        kind == kindManual,
 	}}
 	if t.payload != nil {

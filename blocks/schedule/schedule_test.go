@@ -486,7 +486,11 @@ func TestPauseWithRealStoreSurvivesRestart(t *testing.T) {
 }
 
 func TestRedeployHandsOver(t *testing.T) {
-	e := newEnv(t, Options{Now: func() time.Time { return fixedNow }})
+	// Each step ticks a day later: a tick is claimed once, so the same
+	// instant twice would (rightly) fire once.
+	var mu sync.Mutex
+	clock := fixedNow
+	e := newEnv(t, Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
 	v1 := tickFlow(t, "f", map[string]any{"spec": "0 3 * * *"})
 	v2 := tickFlow(t, "f", map[string]any{"spec": "0 4 * * *"})
 	broken := buildFlow(t, "f", []tnode{{"tick", Type, map[string]any{"spec": "0 5 * * *"}}, {"sink", "test.sink", nil},
@@ -526,6 +530,9 @@ func TestRedeployHandsOver(t *testing.T) {
 			if step.before != nil {
 				step.before()
 			}
+			mu.Lock()
+			clock = clock.Add(24 * time.Hour)
+			mu.Unlock()
 			e.s.tick(step.reg)
 			if got := e.drain(); len(got) != step.wantRuns {
 				t.Errorf("runs = %v, want %d", got, step.wantRuns)

@@ -15,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
 )
 
 // ErrRunPanicked is the error of a run whose start panicked outside any
@@ -38,6 +39,22 @@ type Options struct {
 	// field's default in the editor (default UTC; time.Local is refused
 	// like the "Local" zone name, and replaced by UTC).
 	Location *time.Location
+	// Coordinator, if set, elects the node that ticks: Start campaigns for
+	// the role Role and ticks only while this node holds it; runs fired by
+	// ticks carry the leadership's fenced context, so their store writes
+	// fail with store.ErrFenced once it is lost. nil: this process always
+	// ticks (one node).
+	Coordinator Campaigner
+	// Node names this node in claim records (claimed_by).
+	Node string
+}
+
+// Role is the Coordinator role whose holder fires the ticks.
+const Role = "scheduler"
+
+// Campaigner elects a leader; store.Coordinator satisfies it.
+type Campaigner interface {
+	Campaign(ctx context.Context, role string) (store.Leadership, error)
 }
 
 // maxNext bounds the activation times List, Get and Preview compute.
@@ -52,6 +69,15 @@ type Scheduler struct {
 	now   func() time.Time
 	loc   *time.Location
 	cron  *cron.Cron
+
+	coord Campaigner
+	node  string
+
+	// The campaign loop (Options.Coordinator).
+	campMu     sync.Mutex
+	campCancel context.CancelFunc
+	campDone   chan struct{}
+	lead       store.Leadership // held now, nil when not leading
 
 	mu       sync.Mutex
 	running  bool
@@ -107,7 +133,7 @@ func NewScheduler(opts Options) *Scheduler {
 	logger := cronLogger{opts.Logger}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Scheduler{
-		state: opts.State, log: opts.Logger, now: opts.Now, loc: opts.Location,
+		state: opts.State, log: opts.Logger, now: opts.Now, loc: opts.Location, coord: opts.Coordinator, node: opts.Node,
 		cron: cron.New(cron.WithParser(parser), cron.WithLocation(time.UTC), cron.WithLogger(logger),
 			cron.WithChain(cron.Recover(logger))),
 		runCtx: ctx, cancel: cancel, catchUps: &sync.WaitGroup{}, slots: map[string]*slot{},
@@ -117,16 +143,90 @@ func NewScheduler(opts Options) *Scheduler {
 // Start makes the scheduler tick, then fires once each schedule that has
 // catch_up set and missed a tick while flowd was down. Start again after
 // Stop resumes ticking; catch-up is considered once per schedule per
-// Scheduler.
+// Scheduler (and again each time this node wins the scheduler role).
+//
+// With Options.Coordinator, Start returns at once and a campaign goroutine
+// ticks while this node holds Role: on every node but one the scheduler
+// only lists, pauses and runs schedules by hand.
 func (s *Scheduler) Start() {
+	if s.coord == nil {
+		s.startTicking(nil)
+		return
+	}
+	s.campMu.Lock()
+	defer s.campMu.Unlock()
+	if s.campCancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.campCancel, s.campDone = cancel, make(chan struct{})
+	go s.campaign(ctx, s.campDone)
+}
+
+// campaign wins the role, ticks until it is lost, and campaigns again.
+func (s *Scheduler) campaign(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	for {
+		l, err := s.coord.Campaign(ctx, Role)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+				return
+			}
+			s.log.Warn("schedule: campaign for the scheduler role failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		s.campMu.Lock()
+		s.lead = l
+		s.campMu.Unlock()
+		s.log.Info("schedule: this node fires the schedules", "node", s.node)
+		s.startTicking(l)
+		select {
+		case <-ctx.Done():
+			return // Stop stops ticking, then resigns
+		case <-l.Done():
+		}
+		s.log.Warn("schedule: scheduler role lost; ticks stop here", "node", s.node)
+		sctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+		if err := s.stopTicking(sctx); err != nil {
+			s.log.Warn("schedule: stopping after the role was lost", "err", err)
+		}
+		cancel()
+		s.campMu.Lock()
+		s.lead = nil
+		s.campMu.Unlock()
+	}
+}
+
+// Leading reports whether this scheduler ticks now.
+func (s *Scheduler) Leading() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running
+}
+
+// startTicking starts cron and the catch-ups; l, if set, fences the runs.
+func (s *Scheduler) startTicking(l store.Leadership) {
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()
 		return
 	}
 	s.running = true
-	if s.runCtx.Err() != nil {
-		s.runCtx, s.cancel = context.WithCancel(context.Background())
+	if s.runCtx.Err() != nil || l != nil {
+		ctx := context.Background()
+		if l != nil {
+			ctx = l.Fenced(ctx)
+			for _, sl := range s.slots {
+				sl.activated = false // a new leader considers catch-up afresh
+			}
+		}
+		s.cancel() // the previous runs are done, or were given up on
+		s.runCtx, s.cancel = context.WithCancel(ctx)
 	}
 	s.catchUps = &sync.WaitGroup{}
 	s.cron.Start()
@@ -147,8 +247,32 @@ func (s *Scheduler) Start() {
 
 // Stop stops ticking and waits, until ctx ends, for runs in flight; then
 // it cancels them. Registrations stay: deploys may come and go while
-// stopped, and Start resumes them.
+// stopped, and Start resumes them. With a Coordinator it also ends the
+// campaign and gives the role up (after the runs, whose writes it fences).
 func (s *Scheduler) Stop(ctx context.Context) error {
+	s.campMu.Lock()
+	cancel, done := s.campCancel, s.campDone
+	s.campCancel, s.campDone = nil, nil
+	s.campMu.Unlock()
+	if cancel == nil {
+		return s.stopTicking(ctx)
+	}
+	cancel()
+	<-done
+	err := s.stopTicking(ctx)
+	s.campMu.Lock()
+	l := s.lead
+	s.lead = nil
+	s.campMu.Unlock()
+	if l != nil {
+		if rerr := l.Resign(context.WithoutCancel(ctx)); rerr != nil && err == nil && !errors.Is(rerr, store.ErrClosed) {
+			err = fmt.Errorf("schedule: resign: %w", rerr)
+		}
+	}
+	return err
+}
+
+func (s *Scheduler) stopTicking(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.running {
 		s.mu.Unlock()
@@ -303,6 +427,9 @@ func (s *Scheduler) catchUp(ctx context.Context, wg *sync.WaitGroup, reg *regist
 	}
 	reg = cur
 	rec := reg.slot.snapshot()
+	if fresh, corrupt, err := loadRecord(ctx, s.state, reg.slot.key); err == nil && !corrupt {
+		rec = fresh // another node may have fired or claimed since this one read it
+	}
 	base := rec.baseline()
 	if !reg.t.catchUp || rec.Paused || base.IsZero() {
 		return
@@ -310,6 +437,15 @@ func (s *Scheduler) catchUp(ctx context.Context, wg *sync.WaitGroup, reg *regist
 	now := s.now()
 	first := reg.t.c.sched.Next(base)
 	if first.IsZero() || first.After(now) {
+		// No tick missed. One claimed whose run never finished (the node
+		// died in it) runs again: at least once, for schedules that set
+		// catch_up (jose.rotate rotates once per tick however often).
+		// A tick of a spec replaced since (armed later) is not run again.
+		if redo := rec.unfinished(); !redo.IsZero() && !rec.Armed.After(redo) {
+			s.log.Info("schedule: running again a tick whose run did not finish", "flow", reg.slot.flow,
+				"node", reg.slot.node, "scheduled_for", redo, "claimed_by", rec.ClaimedBy)
+			s.fire(ctx, reg, kindRedo, now, redo)
+		}
 		return
 	}
 	missed := latestTick(reg.t.c.sched, first, now)
@@ -324,7 +460,11 @@ const (
 	kindTick fireKind = iota
 	kindCatchUp
 	kindManual
+	kindRedo // a catch-up of a claimed tick whose run did not finish
 )
+
+// catchingUp: the run's message and record say catch_up.
+func (k fireKind) catchingUp() bool { return k == kindCatchUp || k == kindRedo }
 
 // fire runs the flow once. One run per schedule at a time: a tick or
 // catch-up that finds one in flight is skipped (a slow key rotation must
@@ -347,13 +487,81 @@ func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, 
 		}
 	}
 	defer func() { <-sl.busy }()
+	if kind != kindManual {
+		if err := s.claim(ctx, sl, scheduledFor, kind == kindRedo); err != nil {
+			return nil, err
+		}
+	}
 	tr, err := s.safeFire(ctx, reg, reg.t.message(at, scheduledFor, kind))
 	if tr == nil && errors.Is(err, engine.ErrNotDeployed) {
 		// The version was replaced as it fired; the new one has the schedule.
 		return nil, err
 	}
-	s.recordRun(ctx, sl, kind, at, tr, err)
+	s.recordRun(ctx, sl, kind, at, scheduledFor, tr, err)
 	return tr, err
+}
+
+// claim records that this node serves the tick, under the run's (fenced)
+// context: a paused schedule, a tick another node claimed, or a lost
+// leadership (store.ErrFenced) refuse it, and nothing runs.
+func (s *Scheduler) claim(ctx context.Context, sl *slot, scheduledFor time.Time, redo bool) error {
+	sl.rmu.Lock()
+	defer sl.rmu.Unlock()
+	rec, err := claim(ctx, s.state, sl.key, sl.rec, scheduledFor, s.now(), s.node, redo)
+	switch {
+	case err == nil:
+		sl.rec = rec
+		return nil
+	case errors.Is(err, errPaused), errors.Is(err, errClaimed):
+		sl.rec = rec
+		s.log.Debug("schedule: tick not fired", "flow", sl.flow, "node", sl.node, "scheduled_for", scheduledFor, "why", err)
+		return err
+	default:
+		s.log.Warn("schedule: tick not fired: claiming it failed", "flow", sl.flow, "node", sl.node,
+			"scheduled_for", scheduledFor, "err", err)
+		return fmt.Errorf("schedule: claim %s: %w", sl.key, err)
+	}
+}
+
+// Reload re-reads a schedule's stored record (key "<flow>/<node>"), for a
+// change another node made: a pause, a run it fired. Schedules this
+// scheduler has not loaded are left alone.
+func (s *Scheduler) Reload(ctx context.Context, key string) error {
+	s.mu.Lock()
+	sl := s.slots[key]
+	s.mu.Unlock()
+	if sl == nil {
+		return nil
+	}
+	sl.rmu.Lock()
+	defer sl.rmu.Unlock()
+	if !sl.loaded {
+		return nil
+	}
+	rec, corrupt, err := loadRecord(ctx, s.state, key)
+	if err != nil {
+		return fmt.Errorf("schedule: reload %s: %w", key, err)
+	}
+	if corrupt {
+		rec = record{Paused: true}
+	}
+	sl.rec = rec
+	return nil
+}
+
+// ReloadAll re-reads every loaded schedule's record.
+func (s *Scheduler) ReloadAll(ctx context.Context) error {
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.slots))
+	for k := range s.slots {
+		keys = append(keys, k)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, k := range keys {
+		errs = append(errs, s.Reload(ctx, k))
+	}
+	return errors.Join(errs...)
 }
 
 // safeFire turns a panic outside the blocks into a failed run, so a cron
@@ -376,8 +584,8 @@ const stateTimeout = 10 * time.Second
 // recordRun writes the run's head and, for ticks and catch-ups, the
 // last-fired time. A failed run still fired: catch-up is for ticks that
 // never happened, not for runs that went wrong.
-func (s *Scheduler) recordRun(ctx context.Context, sl *slot, kind fireKind, at time.Time, tr *engine.Trace, runErr error) {
-	ri := &RunInfo{Status: engine.StatusOK, At: at.UTC(), Manual: kind == kindManual, CatchUp: kind == kindCatchUp}
+func (s *Scheduler) recordRun(ctx context.Context, sl *slot, kind fireKind, at, scheduledFor time.Time, tr *engine.Trace, runErr error) {
+	ri := &RunInfo{Status: engine.StatusOK, At: at.UTC(), Manual: kind == kindManual, CatchUp: kind.catchingUp()}
 	if tr != nil {
 		ri.ID, ri.Status, ri.Error = tr.ID, tr.Status, tr.Error
 	}
@@ -391,6 +599,9 @@ func (s *Scheduler) recordRun(ctx context.Context, sl *slot, kind fireKind, at t
 		r.LastRun = ri
 		if kind != kindManual {
 			r.LastFired = at.UTC()
+			if scheduledFor.After(r.FiredFor) {
+				r.FiredFor = scheduledFor.UTC()
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)

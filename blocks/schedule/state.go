@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/flowd/flowd/store"
 )
 
 // StateStore persists one small JSON record per schedule. store.KV
@@ -24,13 +26,26 @@ const Namespace = "schedule"
 // record is what survives a restart, per schedule:
 //
 //	schedule/<flow>/<node> -> {"paused": true, "spec": "0 3 * * *", "timezone": "UTC",
-//	                           "armed": "...", "last_fired": "...", "last_run": {...}}
+//	                           "armed": "...", "last_fired": "...", "last_run": {...},
+//	                           "claimed_for": "...", "claimed_by": "node-1", "claimed_at": "...",
+//	                           "fired_for": "..."}
 //
 // Catch-up compares the spec's next activation after the later of armed
 // and last_fired with now. armed is when the current spec and zone were
 // first deployed, so a changed schedule does not catch up ticks of the old.
 type record struct {
-	Paused    bool      `json:"paused,omitempty"`
+	Paused bool `json:"paused,omitempty"`
+	// ClaimedFor is the newest tick (its scheduled_for) a node claimed
+	// before running it, ClaimedBy that node: a tick is claimed once
+	// across every node sharing the store.
+	ClaimedFor time.Time `json:"claimed_for,omitzero"`
+	ClaimedBy  string    `json:"claimed_by,omitempty"`
+	ClaimedAt  time.Time `json:"claimed_at,omitzero"`
+	// FiredFor is the newest tick whose run finished (failed runs
+	// included). ClaimedFor after it: the node that claimed that tick
+	// died in its run; catch_up runs it again.
+	FiredFor time.Time `json:"fired_for,omitzero"`
+
 	Spec      string    `json:"spec,omitempty"`
 	Timezone  string    `json:"timezone,omitempty"`
 	Armed     time.Time `json:"armed,omitzero"`
@@ -68,12 +83,65 @@ func (r *record) arm(spec, zone string, now time.Time) bool {
 	return true
 }
 
-// baseline is the time after which a tick counts as missed.
+// baseline is the time after which a tick counts as missed: a claimed
+// tick is not missed (unfinished() tells the one whose run died).
 func (r *record) baseline() time.Time {
-	if r.LastFired.After(r.Armed) {
-		return r.LastFired
+	b := r.Armed
+	if r.LastFired.After(b) {
+		b = r.LastFired
 	}
-	return r.Armed
+	if r.ClaimedFor.After(b) {
+		b = r.ClaimedFor
+	}
+	return b
+}
+
+// unfinished is the claimed tick whose run never finished (its node died
+// in it), or zero.
+func (r *record) unfinished() time.Time {
+	if r.ClaimedFor.After(r.FiredFor) {
+		return r.ClaimedFor
+	}
+	return time.Time{}
+}
+
+// Why a claim was refused.
+var (
+	errPaused  = errors.New("schedule: paused")
+	errClaimed = errors.New("schedule: tick already claimed")
+)
+
+// claim records, in one transaction, that node runs the tick scheduledFor:
+// refused (nothing written) when the schedule is paused or the tick (or a
+// later one) is claimed already; with redo, the tick may be claimed again
+// while its run never finished. base stands in for a record that does not
+// decode (paused).
+func claim(ctx context.Context, st StateStore, key string, base record, scheduledFor, now time.Time, node string, redo bool) (record, error) {
+	var out record
+	err := st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
+		out = base
+		if old != nil {
+			var r record
+			if json.Unmarshal(old, &r) == nil {
+				out = r
+			}
+		}
+		switch {
+		case out.Paused:
+			return nil, errPaused
+		case redo && out.unfinished().Equal(scheduledFor):
+		case !out.ClaimedFor.Before(scheduledFor):
+			return nil, errClaimed
+		}
+		out.ClaimedFor, out.ClaimedBy, out.ClaimedAt = scheduledFor.UTC(), node, now.UTC()
+		return json.Marshal(out)
+	})
+	return out, err
+}
+
+// getter is the read a StateStore may also have (store.KV does).
+type getter interface {
+	GetKV(ctx context.Context, ns, key string) ([]byte, error)
 }
 
 // errReadOnly aborts a read-only UpdateKV: reading through the one method
@@ -85,11 +153,24 @@ var errReadOnly = errors.New("schedule: read only")
 // firing one they did not, and resuming it rewrites the record.
 func loadRecord(ctx context.Context, st StateStore, key string) (rec record, corrupt bool, err error) {
 	var raw []byte
-	err = st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
-		raw = old
-		return nil, errReadOnly
-	})
-	if err != nil && !errors.Is(err, errReadOnly) {
+	if g, ok := st.(getter); ok {
+		// A plain read where the store has one (store.KV): reloads follow
+		// every tick on every node, and a read-only UpdateKV may take the
+		// store's write lock.
+		raw, err = g.GetKV(ctx, Namespace, key)
+		if errors.Is(err, store.ErrNotFound) {
+			raw, err = nil, nil
+		}
+	} else {
+		err = st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
+			raw = old
+			return nil, errReadOnly
+		})
+		if errors.Is(err, errReadOnly) {
+			err = nil
+		}
+	}
+	if err != nil {
 		return record{}, false, err
 	}
 	if raw == nil {

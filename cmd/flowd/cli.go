@@ -48,6 +48,9 @@ type cli struct {
 	limits  *serveLimits
 	cluster clusterFlags // --store and its options (store.go)
 	runs    store.Runs   // this node's runs when the store keeps none
+	// nodeAddr is where serve's admin API listens, published in the node
+	// registry ("" outside serve).
+	nodeAddr string
 }
 
 var errSilent = errors.New("silent")
@@ -170,6 +173,9 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	return flowd.New(flowd.Options{Store: st, Runs: c.runs, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
 		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait,
+		// The registry entry flowd.Start writes is the one registerNode
+		// wrote (same id, address and version), with what this node applied.
+		NodeID: c.cluster.nodeID, NodeAddr: c.nodeAddr, NodeVersion: version(),
 		// Behind a TLS-terminating proxy flowd itself speaks http, but an
 		// https issuer says browsers reach it over https.
 		SecureCookies: c.tlsCert != "" || strings.HasPrefix(strings.ToLower(issuer), "https://")})
@@ -276,6 +282,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if c.issuer == "" {
 		c.issuer = base
 	}
+	c.nodeAddr = base
 	fd, err := c.newFlowd(st.Store, log)
 	if err != nil {
 		return err
