@@ -159,7 +159,10 @@ func New(opts Options) (*Flowd, error) {
 	keysets := jose.NewKeysets(opts.Store)
 	keysets.Now = opts.Clock
 	keysets.Log = opts.Logger
-	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer}); err != nil {
+	// Single-use values (DPoP proof and client assertion jtis) are claimed
+	// in the shared store, so every node refuses a replay.
+	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", opts.Clock)
+	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
 	// One hashing pool for every password and secret check.
@@ -172,7 +175,8 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Clock != nil {
 		clients.SetClock(opts.Clock)
 	}
-	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger}); err != nil {
+	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger,
+		Replay: replay}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)

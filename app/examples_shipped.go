@@ -12,6 +12,7 @@ package app
 // `go generate ./app` (needs git and the full history).
 var shippedSums = map[string][]string{
 	"authorize": {
+		"12c81d94da8c0651e9530e31fdea2ffb2d34968c7fc5aeb26237926b60b87144", // working tree
 		"3e8c53438253c38fda23f5ea794025d4a8307f14b88fab4d7a7423c1d534d8d1", // 6613a6c
 		"6013e7886376f683fc37dcd2e5451684e1c26d6397c321ff15a9950ddeaddb92", // c0c667c
 	},
@@ -23,6 +24,8 @@ var shippedSums = map[string][]string{
 		"029245c58fa398babdda7ea4c0f909d6a1d8e722b12f0adc5f63e993fd9c7187", // 9523dd5
 	},
 	"introspect": {
+		"e690d5f650b062fda049aba2e7906f25c33313ea28746a8098b3f3c1546f5626", // c521cb5
+		"1e2695c339aee6a988a7277c7f1c0d5fef694e7188dc25230436325c8138430c", // ea4fa31
 		"06a9527c737ea40f8a6ca4f6bcfb9f516c1a4c56c9186e7ca0d7a6a437b98664", // 7b5419c
 		"30a108915883ed6dcc1a8eda4e5fd717ffddd8c0e62fb7ec186ce04a50fd6f9b", // 4c40cbd
 		"85ecef34e4b7c849853dab8fa63e188fd00bd79f4e2cfabaa316b215c9c0e75e", // 16f4790
@@ -36,12 +39,19 @@ var shippedSums = map[string][]string{
 		"cd73d25fbef93372f3665a51f62d43ddec289b88a03dd2bdd0626eef91f943ad", // b470706
 	},
 	"openid-configuration": {
+		"908da607db182aa51dfec8610fb4e0e8c113f77789621ce5c540acb2c3c581a3", // working tree
 		"7b28a6938d401d90755e8f25ad02b15b18e256634ab0c622ff1524299ef7d760", // b470706
 	},
+	"par": {
+		"01a8fdd89fb07046ae52b8cfaeebd2155067dc8b4a8c31c1bab2503adc49c04f", // 9fec256
+	},
 	"protected-api": {
+		"d1e89fbc39fd339d2ff76407809f07d6107167fce100fb455bb851be5cc8eb94", // 1dfc4ee
 		"7d7d2f3e1e2b3144e05306e863aa3d98e98a296de4f1360c39669fb34a17d41d", // b470706
 	},
 	"token": {
+		"cd0ef338a3992f9ecd25a865e545dfae414674cd0c702834a3c84f97173fcbbb", // working tree
+		"352d6239513efc84ddf19121b57c49ed5abf064aecd055a484302c5b9e1ba87f", // 1dfc4ee
 		"2560a2c9be49fc43a809b0601d322a23fad2865ac0a1268181c3608f6450c555", // c0e9ec2
 		"0815e6bb3b5a4d15cc9bf77ff4ca7c7904fffc4046d7b948ea7e8cc24eff0d82", // 6613a6c
 		"7d63681f1d7861c4dfd22133ac72904cc4b3a24c1b79a01ffedc13b44f8e27d1", // 16f4790
@@ -49,6 +59,7 @@ var shippedSums = map[string][]string{
 		"fa40d3b5e15338eb3e4db034bf5b45b8d00fee40ae3900610f538299c3533000", // b470706
 	},
 	"userinfo": {
+		"8ea49873f249bee1829281165d3596db894dbae11574c7d7561fa4ddb834399d", // 1dfc4ee
 		"e821a62413a699abecfb9ef0a34762bb9738b79f9a5bf1db1f696f24979a9415", // c0c667c
 	},
 }

@@ -119,6 +119,9 @@ func TestBrowserClientsAndUsers(t *testing.T) {
 			chromedp.SendKeys(css(tid("username")), "grace"),
 			chromedp.SendKeys(css(tid("password")), "second password 2"),
 			uitest.ClickJS(tid("sign-in")),
+			// A client made in the UI is third-party: the person allows it once.
+			chromedp.WaitVisible(css(tid("consent-form"))),
+			uitest.ClickJS(tid("allow")),
 		)
 		if err != nil {
 			t.Fatal(err)

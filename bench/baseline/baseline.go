@@ -117,6 +117,9 @@ func (s *Server) hello(w http.ResponseWriter, r *http.Request) {
 		challenge := `Bearer realm="flowd"`
 		if reason != "token_missing" {
 			challenge += `, error="invalid_token", error_description="` + reason + `"`
+		} else {
+			// The protected-api flow also offers DPoP (RFC 9449 §7.1).
+			challenge += `, DPoP realm="flowd", algs="ES256 ES384 ES512 EdDSA RS256 RS384 RS512 PS256 PS384 PS512"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_token", "error_description": reason})

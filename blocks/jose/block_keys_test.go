@@ -33,7 +33,7 @@ func TestBlockSpecsAreDocumented(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"jose.decode", "jose.decrypt", "jose.encrypt", "jose.generate_key", "jose.jwks",
+	want := []string{"jose.decode", "jose.decrypt", "jose.dpop", "jose.encrypt", "jose.generate_key", "jose.jwks",
 		"jose.rotate", "jose.sign", "jose.validate"}
 	if !slices.Equal(types, want) {
 		t.Errorf("types = %v, want %v", types, want)

@@ -50,7 +50,7 @@ func signSpec() engine.Spec {
 				Help: "exp = iat + ttl. Keep it within the max_token_ttl of the keyset's jose.rotate."},
 			{Name: "claims", Label: "Claims", Kind: engine.KindExprMap,
 				Help: "Other claims: name -> expression, e.g. {\"scope\": \"msg.body.scope\", " +
-					"\"roles\": \"['admin']\"}. Values are encoded as JSON."},
+					"\"roles\": \"['admin']\"}. Values are encoded as JSON; a value that is nil leaves its claim out."},
 			{Name: "target", Label: "Message field", Kind: engine.KindString, Default: "token",
 				Help: "Field the token is written to; the signing kid goes to <field>_kid."},
 		},
@@ -131,6 +131,11 @@ func (b *signBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg)
 			v, err := e.Expr.Eval(x, msg)
 			if err != nil {
 				return "", fmt.Errorf("claim %q: %w", e.Name, err)
+			}
+			if v == nil {
+				// Left out rather than null: a claim such as cnf is
+				// there only when it applies (msg.dpop != nil ? ... : nil).
+				continue
 			}
 			req.Claims[e.Name] = v
 		}

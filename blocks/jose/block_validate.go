@@ -86,6 +86,12 @@ func validateSpec() engine.Spec {
 	fields = append(fields, engine.Field{Name: "max_token_bytes", Label: "Maximum token size (bytes)",
 		Kind: engine.KindInt, Default: DefaultMaxTokenSize, Min: "1", Max: "1048576",
 		Help: "Longer tokens are refused before any parsing (token_too_large)."})
+	fields = append(fields, engine.Field{Name: "dpop", Label: "DPoP (RFC 9449)", Kind: engine.KindEnum, Default: dpopOff,
+		Enum: []string{dpopOff, dpopAllow, dpopRequire},
+		Help: "off: Bearer tokens only. allow: Authorization: Bearer or DPoP; a DPoP token must come with a " +
+			"proof (DPoP header) over the same key (cnf.jkt), this request (htm, htu) and this token (ath). " +
+			"require: DPoP only. Whatever the mode, a DPoP-bound token sent as Bearer is refused (dpop_missing)."})
+	fields = append(fields, dpopFields("dpop_")...)
 	return engine.Spec{
 		Type:     "jose.validate",
 		Bounded:  true, // see engine.Spec.Bounded
@@ -239,6 +245,7 @@ func policyErrorField(err error, keysetField string) string {
 type validateBlock struct {
 	token  *engine.Expr // nil: the bearer token
 	policy *tokenPolicy
+	dpop   resourceDPoP
 }
 
 func newValidateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
@@ -246,14 +253,30 @@ func newValidateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) 
 	if err != nil {
 		return nil, err
 	}
-	return newValidate(s.Config.Expr("token"), p), nil
+	b := newValidate(s.Config.Expr("token"), p)
+	b.dpop.mode = s.Config.String("dpop")
+	if b.dpop.mode == "" {
+		b.dpop.mode = dpopOff
+	}
+	if b.dpop.mode != dpopOff {
+		if b.token != nil {
+			return nil, s.Errorf("token", "DPoP reads the token from the Authorization header: leave the token field empty or turn dpop off")
+		}
+		if b.dpop.v, b.dpop.base, err = dpopConfig(s, d, "dpop_"); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 func newValidate(token *engine.Expr, p *tokenPolicy) *validateBlock {
-	return &validateBlock{token: token, policy: p}
+	return &validateBlock{token: token, policy: p, dpop: resourceDPoP{mode: dpopOff}}
 }
 
 func (b *validateBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	if b.dpop.mode != dpopOff {
+		return b.processDPoP(ctx, msg)
+	}
 	token, te, err := readToken(x, msg, b.token)
 	if err != nil {
 		return "", err
@@ -264,6 +287,42 @@ func (b *validateBlock) Process(ctx context.Context, x *engine.Exec, msg engine.
 	res, err := b.policy.check(ctx, token)
 	if err != nil {
 		return verdict(msg, fmtSourceErr(err))
+	}
+	if b.token == nil && jktOf(res.Claims) != "" {
+		// A DPoP-bound token presented as a bearer token (RFC 9449 §7.2).
+		return markInvalid(msg, tokenErr(ReasonDPoPMissing, "this token is DPoP-bound: this endpoint does not accept DPoP")), nil
+	}
+	return markValid(msg, res), nil
+}
+
+// processDPoP validates an access token sent as Bearer or DPoP, and its
+// proof. A refusal also carries msg.invalid.challenge, the
+// WWW-Authenticate value to answer with.
+func (b *validateBlock) processDPoP(ctx context.Context, msg engine.Msg) (string, error) {
+	delete(msg, "dpop")
+	scheme, token := authToken(msg)
+	invalid := func(te *TokenError) (string, error) {
+		port := markInvalid(msg, te)
+		msg["invalid"].(map[string]any)["challenge"] = b.dpop.challenge(scheme, te)
+		return port, nil
+	}
+	if token == "" {
+		return invalid(tokenErr(ReasonTokenMissing, "no Authorization: Bearer or DPoP token in the request"))
+	}
+	res, err := b.policy.check(ctx, token)
+	if err != nil {
+		var te *TokenError
+		if errors.As(err, &te) {
+			return invalid(te)
+		}
+		return "", fmtSourceErr(err)
+	}
+	te, err := b.dpop.check(ctx, msg, scheme, token, res.Claims)
+	if err != nil {
+		return "", fmt.Errorf("validate: %w", err)
+	}
+	if te != nil {
+		return invalid(te)
 	}
 	return markValid(msg, res), nil
 }

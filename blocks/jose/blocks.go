@@ -62,8 +62,17 @@ type Options struct {
 	Now func() time.Time
 	// Issuer is this server's issuer identifier: jose.sign uses it when its
 	// issuer field is empty, jose.validate and jose.decrypt when theirs is.
+	// DPoP checks take it as the public base URL of the request (htu).
 	Issuer string
+	// Replay remembers the jti of DPoP proofs. Give a cluster a
+	// KVReplayCache over the shared store; nil means an in-memory cache of
+	// this process (DefaultReplayEntries entries).
+	Replay ReplayCache
 }
+
+// DefaultReplayEntries bounds the in-memory replay cache used when
+// Options.Replay is nil.
+const DefaultReplayEntries = 100_000
 
 // blockDeps is what every factory gets: the shared keyset manager and the
 // resolved options.
@@ -75,6 +84,8 @@ type blockDeps struct {
 	insecure bool
 	now      func() time.Time
 	issuer   string
+	replay   ReplayCache
+	nonces   *NonceSource
 }
 
 // Register adds the jose block types to reg. Every block works on the
@@ -94,6 +105,11 @@ func Register(reg *engine.Registry, ks *Keysets, opts Options) error {
 	if d.now == nil {
 		d.now = ks.now
 	}
+	d.replay = opts.Replay
+	if d.replay == nil {
+		d.replay = NewMemoryReplayCache(DefaultReplayEntries, d.now)
+	}
+	d.nonces = NewNonceSource(ks.store, DefaultNonceLifetime, d.now)
 	blocks := []struct {
 		spec    engine.Spec
 		factory func(*engine.Setup, *blockDeps) (engine.Block, error)
@@ -106,6 +122,7 @@ func Register(reg *engine.Registry, ks *Keysets, opts Options) error {
 		{encryptSpec(), newEncryptFromConfig},
 		{decryptSpec(), newDecryptFromConfig},
 		{decodeSpec(), newDecodeFromConfig},
+		{dpopSpec(), newDPoPFromConfig},
 	}
 	for _, b := range blocks {
 		typ, factory := b.spec.Type, b.factory

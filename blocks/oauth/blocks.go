@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
+	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
 )
 
@@ -28,6 +30,14 @@ type Options struct {
 	// Routes tells discovery which endpoints deployed flows serve.
 	Routes RouteLister
 	Logger *slog.Logger
+	// Replay remembers the jti of private_key_jwt assertions (share the
+	// DPoP one: a KV cache over the shared store on a cluster); nil: in
+	// memory.
+	Replay jose.ReplayCache
+	// HTTPClient fetches clients' jwks_uri; AllowInsecureJWKS lets one be
+	// http to a loopback host (tests).
+	HTTPClient        *http.Client
+	AllowInsecureJWKS bool
 }
 
 // Register adds the OAuth blocks.
@@ -38,6 +48,8 @@ func Register(reg *engine.Registry, clients *Clients, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	clients.SetAssertions(AssertionOptions{Issuer: opts.Issuer, Replay: opts.Replay, HTTPClient: opts.HTTPClient,
+		AllowInsecureJWKS: opts.AllowInsecureJWKS})
 	for _, b := range []struct {
 		spec engine.Spec
 		fac  engine.Factory
@@ -65,10 +77,14 @@ func clientAuthSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oauth.client_auth", Title: "Authenticate client", Category: Category, Bounded: true,
 		Description: "Authenticates an OAuth client from an http.in request: client_secret_basic " +
-			"(Authorization: Basic) or client_secret_post (client_id and client_secret in the form " +
-			"body), never both. On success msg.client holds id, scopes and audiences; otherwise " +
+			"(Authorization: Basic), client_secret_post (client_id and client_secret in the form " +
+			"body) or private_key_jwt (RFC 7523: client_assertion_type and a client_assertion JWT signed " +
+			"with a key the client registered, aud the issuer or the token endpoint URL, at most 5 minutes " +
+			"long, its jti used once), exactly one, and the one the client registered " +
+			"(token_endpoint_auth_method). On success msg.client holds id, scopes and audiences; otherwise " +
 			"msg.oauth_error holds an RFC 6749 invalid_client error (answer it with status 401). " +
-			"msg.client also says whether the client is public and which grant types it may use. " +
+			"msg.client also says whether the client is public, which grant types it may use and whether " +
+			"its tokens must be DPoP-bound (dpop_bound_access_tokens, for jose.dpop). " +
 			"A client id with too many recent failures leaves by \"throttled\" (answer 429), and a request " +
 			"that found every password-hashing slot taken by \"busy\" (answer 503); both set " +
 			"msg.retry_after (seconds, for a Retry-After header) and msg.oauth_error.",
@@ -88,13 +104,30 @@ type clientAuth struct {
 }
 
 func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+	if assertion, id, isJWT, err := clientAssertion(msg); isJWT {
+		if err != nil {
+			SetError(msg, 401, "invalid_client", err.Error())
+			return "invalid", nil
+		}
+		cl, err := b.clients.AuthenticateAssertion(ctx, assertion, id)
+		var ae *AssertionError
+		if errors.As(err, &ae) {
+			SetError(msg, 401, "invalid_client", ae.Error())
+			return "invalid", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		setClient(msg, cl)
+		return "ok", nil
+	}
 	if b.allowPublic {
 		if id, ok := publicClientID(msg); ok {
 			cl, err := b.clients.Get(ctx, id)
 			if err != nil && !errors.Is(err, ErrNoClient) {
 				return "", err
 			}
-			if err == nil && cl.Public {
+			if err == nil && cl.Public && (cl.TokenEndpointAuthMethod == "" || cl.TokenEndpointAuthMethod == AuthNone) {
 				setClient(msg, cl)
 				return "ok", nil
 			}
@@ -112,8 +145,50 @@ func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg
 	if err != nil {
 		return authFailure(msg, err)
 	}
+	used := AuthSecretPost
+	if requestHeaderValue(msg, "authorization") != "" {
+		used = AuthSecretBasic
+	}
+	if m := cl.TokenEndpointAuthMethod; m != "" && m != used {
+		SetError(msg, 401, "invalid_client", "this client is registered to authenticate with "+m)
+		return "invalid", nil
+	}
 	setClient(msg, cl)
 	return "ok", nil
+}
+
+// clientAssertion reads a private_key_jwt request: isJWT when the body has
+// client_assertion or client_assertion_type; err when it is malformed or
+// mixed with another method.
+func clientAssertion(msg engine.Msg) (assertion, clientID string, isJWT bool, err error) {
+	body, _ := msg["body"].(map[string]any)
+	typ, hasType := body["client_assertion_type"]
+	a, hasAssertion := body["client_assertion"]
+	if !hasType && !hasAssertion {
+		return "", "", false, nil
+	}
+	assertion, _ = a.(string)
+	clientID, _ = body["client_id"].(string)
+	switch {
+	case typ != AssertionType:
+		return "", "", true, errors.New("client_assertion_type must be " + AssertionType)
+	case assertion == "":
+		return "", "", true, errors.New("client_assertion is required")
+	case requestHeaderValue(msg, "authorization") != "" || body["client_secret"] != nil:
+		return "", "", true, errors.New("use one client authentication method, not both")
+	}
+	if all, ok := msg["body_all"].(map[string][]string); ok && (len(all["client_assertion"]) > 1 || len(all["client_assertion_type"]) > 1) {
+		return "", "", true, errors.New("client_assertion is repeated")
+	}
+	return assertion, clientID, true, nil
+}
+
+// requestHeaderValue reads one lowercase header of msg.req.
+func requestHeaderValue(msg engine.Msg, name string) string {
+	req, _ := msg["req"].(map[string]any)
+	headers, _ := req["headers"].(map[string]any)
+	v, _ := headers[name].(string)
+	return v
 }
 
 // authFailure picks the port for a failed Authenticate.
@@ -147,7 +222,7 @@ func setClient(msg engine.Msg, cl Client) {
 		}
 	}
 	msg["client"] = map[string]any{"id": cl.ID, "scopes": anyList(cl.Scopes), "audiences": anyList(cl.Audiences),
-		"public": cl.Public, "grant_types": grants}
+		"public": cl.Public, "grant_types": grants, "dpop_bound_access_tokens": cl.DPoPBoundAccessTokens}
 }
 
 // publicClientID returns the client_id of a request that carries no client

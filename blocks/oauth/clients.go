@@ -85,6 +85,25 @@ type Client struct {
 	// GrantTypes allowed; empty means client_credentials only for
 	// confidential clients.
 	GrantTypes []string `json:"grant_types,omitempty"`
+	// DPoPBoundAccessTokens (RFC 9449 §5.2): every token request of this
+	// client must carry a DPoP proof, so all its tokens are bound to a key.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
+	// TokenEndpointAuthMethod is the one way this client authenticates:
+	// client_secret_basic, client_secret_post, private_key_jwt or none;
+	// empty (clients registered before flowd recorded it) means either
+	// secret method for a confidential client.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// JWKS (a JWK Set) or JWKSURI holds the public keys of a
+	// private_key_jwt client.
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// RequirePAR (RFC 9126 require_pushed_authorization_requests): the
+	// authorization endpoint takes this client's requests only by
+	// request_uri from the PAR endpoint.
+	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty"`
+	// FirstParty clients belong to the provider's own organization: the
+	// person is not asked to consent to them (firstparty.go).
+	FirstParty bool `json:"first_party,omitempty"`
 }
 
 // View is what APIs and lists show of a client: no hash.
@@ -118,6 +137,7 @@ var (
 
 // Clients is the registry.
 type Clients struct {
+	assert   *assertions
 	kv       KV
 	now      func() time.Time
 	hasher   *passhash.Hasher
@@ -187,11 +207,15 @@ func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, st
 	if err := checkName(cl.Name); err != nil {
 		return Client{}, "", err
 	}
-	generate := !cl.Public && secret == ""
+	if err := checkAuthMethod(&cl, secret); err != nil {
+		return Client{}, "", err
+	}
+	keyAuth := cl.TokenEndpointAuthMethod == AuthPrivateKeyJWT
+	generate := !cl.Public && !keyAuth && secret == ""
 	switch {
 	case cl.Public && secret != "":
 		return Client{}, "", fmt.Errorf("%w: a public client has no secret", ErrBadInput)
-	case cl.Public || generate:
+	case cl.Public || generate || keyAuth:
 	case len(secret) < 16:
 		return Client{}, "", fmt.Errorf("%w: a client secret needs at least 16 characters", ErrBadInput)
 	case len(secret) > maxSecretLen:
@@ -206,7 +230,7 @@ func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, st
 	case generate:
 		secret = NewSecret()
 		cl.SecretHash = passhash.HashRandom(secret)
-	case !cl.Public:
+	case !cl.Public && !keyAuth:
 		h, err := c.hasher.Hash(ctx, secret)
 		if err != nil {
 			return Client{}, "", fmt.Errorf("hash client secret: %w", err)
@@ -428,6 +452,9 @@ func (c *Clients) RenewSecret(ctx context.Context, id string) (string, error) {
 		}
 		if cl.Public {
 			return nil, fmt.Errorf("%w: client %q is public: it has no secret", ErrBadInput, id)
+		}
+		if cl.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
+			return nil, fmt.Errorf("%w: client %q authenticates with private_key_jwt: it has no secret", ErrBadInput, id)
 		}
 		cl.SecretHash = passhash.HashRandom(secret)
 		return json.Marshal(cl)

@@ -139,3 +139,36 @@ func TestCacheExpires(t *testing.T) {
 		}
 	}
 }
+
+func TestSetFirstParty(t *testing.T) {
+	ctx := t.Context()
+	c, _ := newClients(t)
+	if _, _, err := c.Add(ctx, Client{ID: "app", Name: "App", Scopes: []string{"openid"}, RedirectURIs: []string{"https://app.example/cb"},
+		GrantTypes: []string{GrantAuthorizationCode}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, id string
+		set      bool
+		err      error
+	}{
+		{"mark first-party", "app", true, nil},
+		{"mark third-party", "app", false, nil},
+		{"unknown client", "nobody", true, ErrNoClient},
+		{"malformed id", "../x", true, ErrNoClient},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, err := c.SetFirstParty(ctx, tc.id, tc.set)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			got, err := c.Get(ctx, tc.id)
+			if err != nil || got.FirstParty != tc.set || cl.FirstParty != tc.set || cl.SecretHash != "" || got.SecretHash == "" || got.Name != "App" {
+				t.Fatalf("after SetFirstParty(%v): %+v %+v %v", tc.set, cl, got, err)
+			}
+		})
+	}
+}

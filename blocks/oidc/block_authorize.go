@@ -24,12 +24,15 @@ const (
 func authorizeSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oidc.authorize", Title: "Check authorization request", Category: Category,
-		Description: "Checks an OpenID Connect authorization request (the query of GET /oauth/authorize): " +
+		Description: "Checks an OpenID Connect authorization request (the query of GET /oauth/authorize, or the " +
+			"form body of POST /oauth/authorize): " +
 			"a registered client allowed the authorization_code grant, a redirect_uri equal character for " +
 			"character to one it registered (for http://127.0.0.1 and http://[::1] any port, RFC 8252 " +
-			"§7.3: a native app's loopback listener), response_type=code, a scope with openid (other scopes within " +
-			"the client's), state and nonce (echoed exactly), PKCE with S256 (required for public clients), " +
-			"prompt and max_age. On success msg.authz holds the request. An error about the client or the " +
+			"§7.3: a native app's loopback listener), response_type=code, a scope with openid (other scopes are kept " +
+			"when standard or the client's, ignored otherwise), state and nonce (echoed exactly), PKCE with S256 (required for public clients), " +
+			"prompt and max_age. A request pushed to the PAR endpoint (oidc.par, RFC 9126) comes as client_id " +
+			"and request_uri: the pushed request is used once, within its lifetime, by the client that pushed " +
+			"it, and any other parameter is ignored. On success msg.authz holds the request. An error about the client or the " +
 			"redirect URI leaves by \"invalid\" (show a page: RFC 6749 §4.1.2.1 forbids redirecting); any " +
 			"other leaves by \"redirect_error\" with msg.redirect, the registered redirect URI carrying " +
 			"error, error_description, state and iss.",
@@ -45,6 +48,9 @@ func authorizeSpec() engine.Spec {
 				Help:    "Scopes every client with the authorization_code grant may request; any other must be among the client's scopes."},
 			{Name: "issuer", Label: "Issuer", Kind: engine.KindString,
 				Help: "The iss of authorization responses (RFC 9207). Empty: flowd's --issuer."},
+			{Name: "require_par", Label: "Require PAR", Kind: engine.KindBool,
+				Help: "Take requests only by request_uri from the PAR endpoint (RFC 9126), for every client. " +
+					"Off: only clients registered with require_pushed_authorization_requests must."},
 		},
 		Outputs: []string{"ok", "redirect_error", "invalid"},
 	}
@@ -57,9 +63,20 @@ type authorizeBlock struct {
 	requireNonce bool
 	standard     []string
 	issuer       string
+	requirePAR   bool
 }
 
 func newAuthorizeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
+	b, err := newAuthorizeBlock(s, p)
+	if err != nil {
+		return nil, err
+	}
+	b.requirePAR = s.Config.Bool("require_par")
+	return b, nil
+}
+
+// newAuthorizeBlock reads the request rules oidc.authorize and oidc.par share.
+func newAuthorizeBlock(s *engine.Setup, p *provider) (*authorizeBlock, error) {
 	iss, err := p.issuerFor(s, "issuer")
 	if err != nil {
 		return nil, err
@@ -72,40 +89,74 @@ func newAuthorizeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) 
 // Prompt values of OpenID Connect Core §3.1.2.1.
 var promptValues = []string{"none", "login", "consent", "select_account"}
 
-func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
-	q, all := queryParams(msg)
+func (b *authorizeBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	q, all := authzParams(msg)
+	if _, ok := q["request_uri"]; ok {
+		return b.pushed(ctx, msg, q, all, x.Now())
+	}
+	a, prob, err := b.check(ctx, q, all, false)
+	if err != nil {
+		return "", err
+	}
+	if prob != nil {
+		return prob.answer(msg, b.issuer), nil
+	}
+	msg["authz"] = a.toMsg()
+	return "ok", nil
+}
+
+// authzProblem is a refused authorization request: shown as a page
+// (page: the client or redirect URI is not known good) or sent back to the
+// redirect URI with state.
+type authzProblem struct {
+	page            bool
+	code, desc      string
+	redirect, state string
+}
+
+// answer writes msg.oauth_error (and msg.redirect) and picks the port.
+func (p *authzProblem) answer(msg engine.Msg, issuer string) string {
+	oauth.SetError(msg, 400, p.code, p.desc)
+	if p.page {
+		return "invalid"
+	}
+	v := url.Values{"error": {p.code}, "error_description": {p.desc}, "iss": {issuer}}
+	if p.state != "" {
+		v.Set("state", p.state)
+	}
+	msg["redirect"] = appendQuery(p.redirect, v)
+	return "redirect_error"
+}
+
+// check checks the parameters of an authorization request, from the query
+// or (pushed) from a PAR body.
+func (b *authorizeBlock) check(ctx context.Context, q map[string]any, all map[string][]string, pushed bool) (authzRequest, *authzProblem, error) {
+	page := func(code, desc string) (authzRequest, *authzProblem, error) {
+		return authzRequest{}, &authzProblem{page: true, code: code, desc: desc}, nil
+	}
 	// Until client and redirect URI are known good, nothing may redirect.
 	clientID := str(q, "client_id")
 	if len(all["client_id"]) > 1 || clientID == "" {
-		oauth.SetError(msg, 400, "invalid_request", "The request has no valid client_id.")
-		return "invalid", nil
+		return page("invalid_request", "The request has no valid client_id.")
 	}
 	cl, err := b.p.Clients.Get(ctx, clientID)
 	if errors.Is(err, oauth.ErrNoClient) {
-		oauth.SetError(msg, 400, "invalid_client", "The application is not registered.")
-		return "invalid", nil
+		return page("invalid_client", "The application is not registered.")
 	}
 	if err != nil {
-		return "", fmtErr("oidc.authorize", err)
+		return authzRequest{}, nil, fmtErr("oidc.authorize", err)
 	}
 	redirect := str(q, "redirect_uri")
 	if len(all["redirect_uri"]) > 1 || redirect == "" || !cl.AllowsRedirectURI(redirect) {
-		oauth.SetError(msg, 400, "invalid_request", "The redirect_uri is missing or not registered for this application.")
-		return "invalid", nil
+		return page("invalid_request", "The redirect_uri is missing or not registered for this application.")
 	}
 	state := str(q, "state")
 	if len(state) > maxStateLen || len(all["state"]) > 1 {
 		// A state that cannot be echoed exactly is not echoed at all.
 		state = ""
 	}
-	fail := func(code, desc string) (string, error) {
-		v := url.Values{"error": {code}, "error_description": {desc}, "iss": {b.issuer}}
-		if state != "" {
-			v.Set("state", state)
-		}
-		msg["redirect"] = appendQuery(redirect, v)
-		oauth.SetError(msg, 400, code, desc)
-		return "redirect_error", nil
+	fail := func(code, desc string) (authzRequest, *authzProblem, error) {
+		return authzRequest{}, &authzProblem{code: code, desc: desc, redirect: redirect, state: state}, nil
 	}
 	if name := repeated(all); name != "" {
 		return fail("invalid_request", "A parameter is repeated.")
@@ -117,7 +168,10 @@ func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine
 		return fail("request_not_supported", "Request objects are not supported.")
 	}
 	if _, ok := q["request_uri"]; ok {
-		return fail("request_uri_not_supported", "request_uri is not supported.")
+		return fail("invalid_request", "request_uri is not allowed in a pushed authorization request.")
+	}
+	if !pushed && (b.requirePAR || cl.RequirePAR) {
+		return fail("invalid_request", "This application must push its authorization requests (PAR, RFC 9126) and send the request_uri.")
 	}
 	switch rt := str(q, "response_type"); {
 	case rt == "":
@@ -139,11 +193,7 @@ func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine
 	case !slices.Contains(scopes, "openid"):
 		return fail("invalid_scope", "The openid scope is required.")
 	}
-	for _, s := range scopes {
-		if !slices.Contains(b.standard, s) && !slices.Contains(cl.Scopes, s) {
-			return fail("invalid_scope", "A requested scope is not allowed for this application.")
-		}
-	}
+	scopes = knownScopes(scopes, b.standard, cl.Scopes)
 	if b.requireState && state == "" {
 		return fail("invalid_request", "state is required.")
 	}
@@ -192,8 +242,7 @@ func (b *authorizeBlock) Process(ctx context.Context, _ *engine.Exec, msg engine
 		// It could not wait in a sign-in cookie (pending.go).
 		return fail("invalid_request", "The request is too large: state, nonce, scope and redirect_uri together must stay under about 2.5 KB.")
 	}
-	msg["authz"] = a.toMsg()
-	return "ok", nil
+	return a, nil, nil
 }
 
 // isS256Challenge checks the shape of BASE64URL(SHA256(verifier)).

@@ -28,7 +28,8 @@ func issueCodeSpec() engine.Spec {
 		Type: "oidc.issue_code", Title: "Issue authorization code", Category: Category,
 		Description: "Issues a single-use, short-lived authorization code for the request in msg.authz " +
 			"and the signed-in person in msg.session, bound to the client, the redirect URI, the PKCE " +
-			"challenge, the nonce and the user. msg.redirect is the redirect URI with code, state " +
+			"challenge, the nonce, the user and the consent (msg.consent, from oidc.consent or " +
+			"oidc.consent_answer: withdrawing it refuses the code and ends the grant). msg.redirect is the redirect URI with code, state " +
 			"(exactly as sent) and iss: answer it with 302 and Location.",
 		Fields: []engine.Field{
 			{Name: "ttl", Label: "Code lifetime", Kind: engine.KindDuration, Default: "60s", Min: "5s", Max: "10m",
@@ -68,7 +69,7 @@ func (b *issueCodeBlock) Process(ctx context.Context, x *engine.Exec, msg engine
 	code := newSecret()
 	rec := &codeRecord{ClientID: a.ClientID, RedirectURI: a.RedirectURI, Scope: a.Scope, Nonce: a.Nonce,
 		CodeChallenge: a.CodeChallenge, Sub: sess.Sub, AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR,
-		GrantID: newID(), Session: sessKey, Expires: now.Add(b.ttl).Unix(), Purge: now.Add(b.ttl + replayWindow).Unix()}
+		GrantID: newID(), Session: sessKey, Consent: consentFromMsg(msg), Expires: now.Add(b.ttl).Unix(), Purge: now.Add(b.ttl + replayWindow).Unix()}
 	if err := putRec(ctx, b.p.State, nsCodes, hashKey(code), rec); err != nil {
 		return "", fmtErr("oidc.issue_code", err)
 	}
@@ -245,6 +246,18 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 			return "", fmtErr("oidc.code_exchange", err)
 		}
 	}
+	if rec.Consent != "" {
+		err := b.p.Users.linkConsentGrant(ctx, rec.Sub, rec.ClientID, rec.Consent, rec.GrantID, now)
+		switch {
+		case errors.Is(err, errConsentWithdrawn):
+			return invalidGrant(msg, "the consent this code was issued under was withdrawn")
+		case errors.Is(err, errConsentTooBusy):
+			b.p.log.Warn("consent grant limit reached: code refused", "client", clientID)
+			return invalidGrant(msg, "too many live authorizations under this consent")
+		case err != nil:
+			return "", fmtErr("oidc.code_exchange", err)
+		}
+	}
 	// A replay or a logout may have revoked the grant already (a
 	// tombstone): then it stays revoked and nothing is issued. The grant
 	// is made with its first refresh token (generation 1) in the same
@@ -266,6 +279,9 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 			Created: now.Unix(), Purge: grantPurge, AuthTime: rec.AuthTime, ACR: rec.ACR, AMR: rec.AMR}
 		if withRefresh {
 			g.RefreshGen, g.RefreshExpires = 1, now.Add(b.refreshTTL).Unix()
+			if public, _ := mapOf(msg["client"])["public"].(bool); public {
+				g.DPoPJKT = dpopJKT(msg)
+			}
 		}
 		return g, nil
 	})

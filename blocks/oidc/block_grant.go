@@ -12,6 +12,7 @@ const (
 	grantMalformed = "grant_malformed"
 	grantMismatch  = "grant_mismatch"
 	userUnknown    = "user_unknown"
+	tokenRevokedR  = "token_revoked"
 )
 
 // grantDetails are the msg.invalid details of grant_active's reasons.
@@ -22,6 +23,7 @@ var grantDetails = map[string]string{
 	grantExpired:   "the grant of this access token has expired",
 	grantMismatch:  "the access token's client or subject is not its grant's",
 	userUnknown:    "the user of this access token no longer exists",
+	tokenRevokedR:  "this access token was revoked",
 }
 
 func grantActiveSpec() engine.Spec {
@@ -32,12 +34,13 @@ func grantActiveSpec() engine.Spec {
 			"was not issued under an authorization that has ended since: put it after jose.validate " +
 			"wherever a revoked token must stop working at once rather than at its exp (introspection, " +
 			"an API). A token issued to a person names its grant (the gid claim); it is active while " +
-			"that grant exists, is not revoked (code replay, refresh token reuse) and has not expired, " +
+			"that grant exists, is not revoked (code replay, refresh token reuse, revocation, logout) and has not expired, " +
 			"was issued to the token's client_id and sub, and the person still exists. A token " +
-			"without gid (client_credentials) has no grant and leaves by \"active\" as it is. " +
+			"without gid (client_credentials) has no grant: it leaves by \"active\" unless it was revoked " +
+			"(oidc.revoke_access: reason token_revoked). " +
 			"Otherwise the message leaves by \"inactive\" without msg.claims and with msg.invalid " +
 			"{reason, detail} like jose.validate's (reason grant_malformed, grant_unknown, " +
-			"grant_revoked, grant_expired, grant_mismatch or user_unknown). A state store that cannot " +
+			"grant_revoked, grant_expired, grant_mismatch, user_unknown or token_revoked). A state store that cannot " +
 			"be read is an error (msg.claims removed too), never a verdict.",
 		Outputs: []string{"active", "inactive"},
 	}
@@ -77,7 +80,11 @@ func (b *grantActiveBlock) Process(ctx context.Context, x *engine.Exec, msg engi
 func (b *grantActiveBlock) check(ctx context.Context, claims map[string]any, x *engine.Exec) (string, error) {
 	raw, named := claims["gid"]
 	if !named {
-		return "", nil
+		revoked, err := tokenRevoked(ctx, b.p.State, claims, x.Now())
+		if err != nil || !revoked {
+			return "", err
+		}
+		return tokenRevokedR, nil
 	}
 	// Present but not a grant id (null, a number, a list, junk): the
 	// token claims a grant it cannot have; never read as "no grant".

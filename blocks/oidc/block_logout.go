@@ -326,11 +326,16 @@ func leave(msg engine.Msg, redirect, state string) string {
 	return "redirect"
 }
 
-// checkHint verifies an id_token_hint. An expired one is accepted: its
-// signature, issuer and type are checked as of its own iat, which must
-// not be in the future.
+// checkHint verifies an id_token_hint (checkIDTokenHint).
 func (b *endSessionBlock) checkHint(ctx context.Context, hint string, now time.Time) (map[string]any, error) {
-	res, err := b.v.Validate(ctx, hint)
+	return checkIDTokenHint(ctx, b.v, b.policy, hint, now)
+}
+
+// checkIDTokenHint verifies an id_token_hint with v (built from policy).
+// An expired one is accepted: its signature, issuer and type are checked
+// as of its own iat, which must not be in the future.
+func checkIDTokenHint(ctx context.Context, v *jose.Validator, policy jose.Policy, hint string, now time.Time) (map[string]any, error) {
+	res, err := v.Validate(ctx, hint)
 	var te *jose.TokenError
 	if err == nil || !errors.As(err, &te) || te.Reason != jose.ReasonExpired {
 		if err != nil {
@@ -340,19 +345,19 @@ func (b *endSessionBlock) checkHint(ctx context.Context, hint string, now time.T
 	}
 	d, derr := jose.Decode(hint)
 	if derr != nil {
-		return nil, derr
+		return nil, te
 	}
 	iat, ok := int64Of(d.Claims["iat"])
 	if !ok || iat > now.Unix() {
 		return nil, te
 	}
-	pol := b.policy
+	pol := policy
 	pol.Now = func() time.Time { return time.Unix(iat, 0) }
-	v, err := jose.NewValidator(pol)
+	at, err := jose.NewValidator(pol)
 	if err != nil {
 		return nil, fmt.Errorf("hint validator: %w", err)
 	}
-	res, err = v.Validate(ctx, hint)
+	res, err = at.Validate(ctx, hint)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -28,7 +29,9 @@ func refreshSpec() engine.Spec {
 			"other use of an old token is taken as theft: the whole grant is revoked (every refresh " +
 			"token of it, and its access tokens at userinfo). A grant revoked any way (reuse, code " +
 			"replay, logout of the session it was made in) refreshes no more. A scope parameter may " +
-			"narrow the scope, never widen it. On success msg.grant holds client_id, subject, scope, " +
+			"narrow the scope, never widen it. A public client's grant whose code was exchanged with a DPoP proof " +
+			"(msg.dpop from jose.dpop) refreshes only with a proof over the same key (RFC 9449 §5), else " +
+			"invalid_dpop_proof. On success msg.grant holds client_id, subject, scope, " +
 			"audience, auth_time (of the original sign-in), acr, amr and grant_id; errors leave by " +
 			"\"invalid\" with an RFC 6749 §5.2 msg.oauth_error (answer 400).",
 		Fields: append(tokenGrantFields(),
@@ -62,7 +65,14 @@ const (
 	rtReused   = "reused"
 	rtBadScope = "bad_scope"
 	rtInvalid  = "invalid"
+	rtKey      = "dpop_key"
 )
+
+// dpopJKT is the thumbprint of the request's verified DPoP proof
+// (msg.dpop.jkt, from jose.dpop), "" without one.
+func dpopJKT(msg engine.Msg) string {
+	return str(mapOf(msg["dpop"]), "jkt")
+}
 
 const badRefresh = "the refresh token is invalid, expired or revoked"
 
@@ -98,7 +108,7 @@ func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	var g grantRecord
 	switch gid, gen, ok := parseRefreshToken(keys, token); {
 	case ok:
-		outcome, g, err = b.rotate(ctx, clientID, gid, gen, requested, now)
+		outcome, g, err = b.rotate(ctx, clientID, gid, gen, requested, dpopJKT(msg), now)
 	case looksLikeSecret(token):
 		outcome, g, err = b.rotateLegacy(ctx, clientID, token, requested, now)
 	default:
@@ -113,6 +123,9 @@ func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return invalidGrant(msg, badRefresh)
 	case rtBadScope:
 		oauth.SetError(msg, 400, "invalid_scope", "the scope may only narrow what was granted")
+		return "invalid", nil
+	case rtKey:
+		oauth.SetError(msg, 400, "invalid_dpop_proof", "this refresh token is bound to a DPoP key: send a proof made with that key")
 		return "invalid", nil
 	case rtRotate, rtRetry:
 	default:
@@ -147,7 +160,7 @@ func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 // reused token. A logout or a code replay revokes in a transaction on the
 // same record, so it comes either before (refused here) or after (and
 // ends what is answered now).
-func (b *refreshBlock) rotate(ctx context.Context, clientID, gid string, gen int64, requested string, now time.Time) (string, grantRecord, error) {
+func (b *refreshBlock) rotate(ctx context.Context, clientID, gid string, gen int64, requested, jkt string, now time.Time) (string, grantRecord, error) {
 	var outcome string
 	var g grantRecord
 	err := updateRec(ctx, b.p.State, nsGrants, gid, func(cur *grantRecord) (*grantRecord, error) {
@@ -158,6 +171,11 @@ func (b *refreshBlock) rotate(ctx context.Context, clientID, gid string, gen int
 		case cur.ClientID != clientID, cur.Revoked != "", now.Unix() >= cur.Purge:
 			// Another client's token is not this one's to spend; a
 			// revoked or expired grant answers nothing.
+			return cur, nil
+		case cur.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(cur.DPoPJKT), []byte(jkt)) != 1:
+			// Bound to a key the request does not prove: nothing is spent
+			// or revoked (the token may have been stolen, its key was not).
+			outcome = rtKey
 			return cur, nil
 		case gen == cur.RefreshGen:
 			switch {

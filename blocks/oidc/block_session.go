@@ -21,11 +21,14 @@ func sessionSpec() engine.Spec {
 			"user, not refused by prompt=login or max_age, leaves by \"active\" with msg.session " +
 			"{sub, auth_time, acr, amr, key} and msg.user: the sign-in page is skipped. Otherwise the " +
 			"message leaves by \"login\", or, for prompt=none, by \"redirect_error\" with msg.redirect " +
-			"carrying login_required.",
-		Fields: []engine.Field{
+			"carrying login_required. An id_token_hint in the request (query, or form body of a POST) must " +
+			"be an ID token this provider signed for the client (expired is fine; otherwise redirect_error " +
+			"with invalid_request); a session of another person than the hint's is not used: prompt=none " +
+			"answers login_required, otherwise the sign-in page is shown.",
+		Fields: append([]engine.Field{
 			{Name: "issuer", Label: "Issuer", Kind: engine.KindString,
 				Help: "The iss of error responses (RFC 9207). Empty: flowd's --issuer."},
-		},
+		}, hintFields()...),
 		Outputs:   []string{"active", "login", "redirect_error"},
 		Sensitive: []string{"cookies"},
 	}
@@ -34,6 +37,7 @@ func sessionSpec() engine.Spec {
 type sessionBlock struct {
 	p      *provider
 	issuer string
+	hint   *hintChecker
 }
 
 func newSessionFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
@@ -41,7 +45,11 @@ func newSessionFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sessionBlock{p: p, issuer: iss}, nil
+	h, err := newHintChecker(s, p, iss)
+	if err != nil {
+		return nil, err
+	}
+	return &sessionBlock{p: p, issuer: iss, hint: h}, nil
 }
 
 func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
@@ -64,6 +72,28 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 			return "", fmtErr("oidc.session", err)
 		}
 	}
+	redirectError := func(code, desc string) (string, error) {
+		v := url.Values{"error": {code}, "error_description": {desc}, "iss": {b.issuer}}
+		if a.State != "" {
+			v.Set("state", a.State)
+		}
+		msg["redirect"] = appendQuery(a.RedirectURI, v)
+		oauth.SetError(msg, 400, code, desc)
+		return "redirect_error", nil
+	}
+	if params, _ := authzParams(msg); str(params, "id_token_hint") != "" {
+		hintSub, err := b.hint.subject(ctx, str(params, "id_token_hint"), a.ClientID, now)
+		if errors.Is(err, errBadHint) {
+			return redirectError("invalid_request", "The id_token_hint is not a valid ID token from this provider for this application.")
+		}
+		if err != nil {
+			return "", fmtErr("oidc.session", err)
+		}
+		if sess != nil && sess.Sub != hintSub {
+			// Someone else is signed in: never answer for them.
+			sess = nil
+		}
+	}
 	// max_age=0 means "sign in again now", like prompt=login (OpenID
 	// Connect Core §3.1.2.1): with whole seconds, a sign-in in this very
 	// second would otherwise count as 0 seconds old and pass.
@@ -74,13 +104,7 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return "active", nil
 	}
 	if slices.Contains(a.Prompt, "none") {
-		v := url.Values{"error": {"login_required"}, "error_description": {"The user must sign in."}, "iss": {b.issuer}}
-		if a.State != "" {
-			v.Set("state", a.State)
-		}
-		msg["redirect"] = appendQuery(a.RedirectURI, v)
-		oauth.SetError(msg, 400, "login_required", "The user must sign in.")
-		return "redirect_error", nil
+		return redirectError("login_required", "The user must sign in.")
 	}
 	return "login", nil
 }

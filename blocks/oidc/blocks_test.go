@@ -141,17 +141,17 @@ func TestAuthorize(t *testing.T) {
 		{"response_type code id_token", "web", webCB, func(v url.Values) { v.Set("response_type", "code id_token") }, "redirect_error", "unsupported_response_type"},
 		{"no openid", "web", webCB, func(v url.Values) { v.Set("scope", "email") }, "redirect_error", "invalid_scope"},
 		{"client scope", "web", webCB, func(v url.Values) { v.Set("scope", "openid billing") }, "ok", ""},
-		{"scope not the client's", "spa", "http://127.0.0.1:5173/cb", func(v url.Values) {
+		{"scope not the client's is ignored", "spa", "http://127.0.0.1:5173/cb", func(v url.Values) {
 			v.Set("scope", "openid billing")
 			v.Set("code_challenge", challenge)
 			v.Set("code_challenge_method", "S256")
-		}, "redirect_error", "invalid_scope"},
+		}, "ok", ""},
 		{"public without PKCE", "spa", "http://127.0.0.1:5173/cb", nil, "redirect_error", "invalid_request"},
 		{"plain PKCE", "web", webCB, func(v url.Values) { v.Set("code_challenge", challenge); v.Set("code_challenge_method", "plain") }, "redirect_error", "invalid_request"},
 		{"method without challenge", "web", webCB, func(v url.Values) { v.Set("code_challenge_method", "S256") }, "redirect_error", "invalid_request"},
 		{"long nonce", "web", webCB, func(v url.Values) { v.Set("nonce", strings.Repeat("n", 600)) }, "redirect_error", "invalid_request"},
 		{"long state is not echoed", "web", webCB, func(v url.Values) { v.Set("state", strings.Repeat("s", 2000)) }, "redirect_error", "invalid_request"},
-		{"request_uri", "web", webCB, func(v url.Values) { v.Set("request_uri", "https://evil.example/r") }, "redirect_error", "request_uri_not_supported"},
+		{"request_uri not issued by the PAR endpoint", "web", webCB, func(v url.Values) { v.Set("request_uri", "https://evil.example/r") }, "invalid", "invalid_request_uri"},
 		{"prompt none+consent", "web", webCB, func(v url.Values) { v.Set("prompt", "none consent") }, "redirect_error", "invalid_request"},
 		{"max_age not a number", "web", webCB, func(v url.Values) { v.Set("max_age", "1e3") }, "redirect_error", "invalid_request"},
 	} {

@@ -6,17 +6,20 @@
 //
 // A sign-in, block by block (each a node a person can open and change):
 //
-//	GET /oauth/authorize -> oidc.authorize --ok--> oidc.session --active--> oidc.issue_code -> 302 redirect_uri?code&state&iss
-//	                          |invalid: error page (never redirects)  \--login--> oidc.login_page -> 200 form
-//	                          \redirect_error: 302 redirect_uri?error&state
-//	POST /oauth/authorize -> oidc.login --ok--> oidc.issue_code -> 302 (and the session cookie)
-//	                          \failed/throttled: oidc.login_page (same transaction) -> 401/429
+//	GET /oauth/authorize -> oidc.authorize --ok--> oidc.session --active--> oidc.consent --granted--> oidc.issue_code -> 302 redirect_uri?code&state&iss
+//	 (or POST of the same)    |invalid: error page (never redirects)  \--login--> oidc.login_page -> 200 form
+//	                          \redirect_error: 302 redirect_uri?error&state        \ask: oidc.consent_page -> 200 question
+//	POST /oauth/authorize -> oidc.login --ok--> oidc.consent (as above) -> 302 (and the session cookie)
+//	 (the sign-in form)       \failed/throttled: oidc.login_page (same transaction) -> 401/429
+//	POST /oauth/consent -> oidc.consent_answer --granted--> oidc.issue_code | denied: 302 access_denied
 //	POST /oauth/token -> oauth.client_auth -> core.switch(grant_type)
 //	                          authorization_code: oidc.code_exchange \
 //	                          refresh_token:      oidc.refresh        > jose.sign (access token) -> oidc.id_token -> 200
 //	GET /oauth/userinfo -> jose.validate -> oidc.userinfo -> 200 claims by scope
 //	POST /oauth/introspect -> oauth.client_auth -> jose.validate -> oidc.grant_active --active--> 200 claims
 //	                          \inactive (token invalid, grant ended): 200 {"active": false}
+//	POST /oauth/revoke -> oauth.client_auth -> oidc.revoke --done--> 200 (refresh token: its grant ended)
+//	                          \access_token: jose.validate -> oidc.revoke_access -> 200 (grant ended, or jti recorded)
 //	GET /oauth/logout -> oidc.end_session --redirect/done--> 302 post_logout_redirect_uri?state | logged-out page
 //	                          \confirm (a session, no hint for it): oidc.page logout_confirm -> 200 form
 //	POST /oauth/logout -> oidc.end_session: the form's CSRF token -> logout as above | cancelled: still-signed-in page
@@ -46,6 +49,8 @@
 //	oidc_refresh/<sha256(rt)>    a refresh token of the earlier format (a random secret with its own record):
 //	                             still honoured once, answered with a token of the current format
 //	oidc_throttle/<u:hash|ip:addr> failed logins and backoff
+//	oidc_consents/<sub>/<client> what a person allowed a client, and the grants made under it (consents.go)
+//	oidc_revoked_tokens/<sha256(jti)> an access token without a grant (client_credentials) revoked before its exp
 //	oidc_logout/<sha256(csrf)>   logout waiting for confirmation: client, post-logout redirect URI, state, session binding
 //
 // Every record carries a purge time; oidc.cleanup deletes the expired.
@@ -136,12 +141,18 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 		{issueCodeSpec(), newIssueCodeFromConfig},
 		{codeExchangeSpec(), newCodeExchangeFromConfig},
 		{refreshSpec(), newRefreshFromConfig},
+		{parSpec(), newPARFromConfig},
 		{idTokenSpec(), newIDTokenFromConfig},
 		{userinfoSpec(), newUserinfoFromConfig},
 		{grantActiveSpec(), newGrantActiveFromConfig},
 		{endSessionSpec(), newEndSessionFromConfig},
 		{pageSpec(), newPageFromConfig},
 		{cleanupSpec(), newCleanupFromConfig},
+		{revokeSpec(), newRevokeFromConfig},
+		{revokeAccessSpec(), newRevokeAccessFromConfig},
+		{consentSpec(), newConsentFromConfig},
+		{consentPageSpec(), newConsentPageFromConfig},
+		{consentAnswerSpec(), newConsentAnswerFromConfig},
 	} {
 		factory := b.factory
 		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) { return factory(s, p) }); err != nil {

@@ -120,6 +120,20 @@ func openPending(k *providerKeys, id, value string) (*pendingSignIn, error) {
 // about to be added, the browser holds at most maxPendingSignIns: those
 // that do not open or have expired, then the oldest.
 func (p *provider) crowdedOut(k *providerKeys, msg engine.Msg, now time.Time) []string {
+	return p.crowded(msg, txCookiePrefix, now, func(id, value string) (int64, bool) {
+		tx, err := openPending(k, id, value)
+		if err != nil {
+			return 0, false
+		}
+		return tx.Expires, true
+	})
+}
+
+// crowded names the cookies of one kind (name prefix + id) to delete so
+// that, with the one about to be added, the browser holds at most
+// maxPendingSignIns of them: those that do not open (open says) or have
+// expired, then the oldest.
+func (p *provider) crowded(msg engine.Msg, base string, now time.Time, open func(id, value string) (expires int64, ok bool)) []string {
 	raw := header(msg, "cookie")
 	if raw == "" {
 		return nil
@@ -128,7 +142,7 @@ func (p *provider) crowdedOut(k *providerKeys, msg engine.Msg, now time.Time) []
 	if err != nil {
 		return nil
 	}
-	prefix := p.cookieName(txCookiePrefix)
+	prefix := p.cookieName(base)
 	type live struct {
 		id      string
 		expires int64
@@ -149,12 +163,12 @@ func (p *provider) crowdedOut(k *providerKeys, msg engine.Msg, now time.Time) []
 			drop = append(drop, id)
 			continue
 		}
-		tx, err := openPending(k, id, c.Value)
-		if err != nil || now.Unix() >= tx.Expires {
+		expires, ok := open(id, c.Value)
+		if !ok || now.Unix() >= expires {
 			drop = append(drop, id)
 			continue
 		}
-		keep = append(keep, live{id, tx.Expires})
+		keep = append(keep, live{id, expires})
 	}
 	if extra := len(keep) - (maxPendingSignIns - 1); extra > 0 {
 		slices.SortFunc(keep, func(a, b live) int { return cmp.Compare(a.expires, b.expires) })

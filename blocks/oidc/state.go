@@ -25,10 +25,13 @@ const (
 	// nsSessionGrants indexes grants by the session that made them, so
 	// that logout does not read every grant.
 	nsSessionGrants = "oidc_session_grants"
+	// nsPAR holds pushed authorization requests (block_par.go).
+	nsPAR = "oidc_par"
 )
 
 // stateNamespaces are cleaned by oidc.cleanup.
-var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants}
+var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants, nsPAR,
+	nsRevokedTokens, nsConsents}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.
@@ -111,6 +114,7 @@ type codeRecord struct {
 	AMR           []string `json:"amr,omitempty"`
 	GrantID       string   `json:"grant_id"`
 	Session       string   `json:"session,omitempty"` // SHA-256 of the session cookie it was issued in
+	Consent       string   `json:"consent,omitempty"` // id of the consent it was issued under (consents.go)
 	Expires       int64    `json:"expires"`
 	Used          bool     `json:"used,omitempty"`
 	Purge         int64    `json:"purge"`
@@ -130,7 +134,7 @@ type grantRecord struct {
 	// recorded it: logout cannot find those.
 	Session string `json:"session,omitempty"`
 	Created int64  `json:"created"`
-	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out
+	Revoked string `json:"revoked,omitempty"` // why: code_replayed, refresh_token_reused, logged_out, revoked
 	Purge   int64  `json:"purge"`             // also its end: a grant past it is expired
 
 	// The original sign-in, for the tokens a refresh issues.
@@ -147,6 +151,10 @@ type grantRecord struct {
 	RefreshExpires int64 `json:"refresh_expires,omitempty"`
 	RetryGen       int64 `json:"retry_gen,omitempty"`
 	RetryUntil     int64 `json:"retry_until,omitempty"`
+	// DPoPJKT binds the refresh tokens of a public client's grant to the
+	// key of the DPoP proof its code was exchanged with (RFC 9449 §5): a
+	// refresh must come with a proof over the same key.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // sessionGrantsRecord lists the grants a provider session made, stored

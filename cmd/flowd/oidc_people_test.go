@@ -279,7 +279,7 @@ func TestPeopleSignInStory(t *testing.T) {
 		t.Fatalf("users list: %s", out)
 	}
 	rp := newRelyingParty(t)
-	out := mustCmd(t, vars, "clients", "add", "--id", "webapp", "--name", "Web App", "--secret", rpSecret,
+	out := mustCmd(t, vars, "clients", "add", "--id", "webapp", "--name", "Web App", "--first-party", "--secret", rpSecret,
 		"--scopes", "openid profile email", "--redirect-uris", rp.srv.URL+"/callback",
 		"--post-logout-redirect-uris", rp.srv.URL+"/logged-out")
 	if !strings.Contains(out, "grant types: authorization_code refresh_token") {
@@ -421,11 +421,11 @@ func startProvider(t *testing.T) *provider {
 	p := &provider{s: s, issuer: "http://" + s.addr, vars: map[string]string{"FLOWD_DATA": data}}
 	mustCmd(t, p.vars, "users", "add", "--username", "ada", "--password", adaPassword, "--email", "ada@example.com")
 	mustCmd(t, p.vars, "users", "add", "--username", "bob", "--password", "bobs password 123")
-	mustCmd(t, p.vars, "clients", "add", "--id", "web", "--secret", rpSecret, "--scopes", "openid profile email",
+	mustCmd(t, p.vars, "clients", "add", "--id", "web", "--first-party", "--secret", rpSecret, "--scopes", "openid profile email",
 		"--redirect-uris", webCB+" "+webCB+"?x=1", "--post-logout-redirect-uris", byeURI)
-	mustCmd(t, p.vars, "clients", "add", "--id", "other", "--secret", "other-secret-0123456789", "--scopes", "openid",
+	mustCmd(t, p.vars, "clients", "add", "--id", "other", "--first-party", "--secret", "other-secret-0123456789", "--scopes", "openid",
 		"--redirect-uris", otherCB)
-	mustCmd(t, p.vars, "clients", "add", "--id", "spa", "--public", "--scopes", "openid profile", "--redirect-uris", spaCB)
+	mustCmd(t, p.vars, "clients", "add", "--id", "spa", "--first-party", "--public", "--scopes", "openid profile", "--redirect-uris", spaCB)
 	mustCmd(t, p.vars, "clients", "add", "--id", "svc", "--secret", "svc-secret-0123456789", "--scopes", "read")
 	return p
 }
@@ -583,7 +583,7 @@ func TestPeopleProtocolAttacks(t *testing.T) {
 			{"response_type token", "web", webCB, func(v url.Values) { v.Set("response_type", "token") }, "unsupported_response_type"},
 			{"no response_type", "web", webCB, func(v url.Values) { v.Del("response_type") }, "invalid_request"},
 			{"no openid scope", "web", webCB, func(v url.Values) { v.Set("scope", "profile") }, "invalid_scope"},
-			{"scope not allowed", "web", webCB, func(v url.Values) { v.Set("scope", "openid admin") }, "invalid_scope"},
+			{"only scopes not allowed (ignored: no openid left)", "web", webCB, func(v url.Values) { v.Set("scope", "admin root") }, "invalid_scope"},
 			{"public client without PKCE", "spa", spaCB, func(v url.Values) { v.Del("code_challenge"); v.Del("code_challenge_method") }, "invalid_request"},
 			{"plain PKCE", "spa", spaCB, func(v url.Values) { v.Set("code_challenge_method", "plain") }, "invalid_request"},
 			{"PKCE method missing", "web", webCB, func(v url.Values) { v.Del("code_challenge_method") }, "invalid_request"},
@@ -1219,7 +1219,7 @@ func TestPeopleSessionSurvivesRestart(t *testing.T) {
 	waitKeys(t, s)
 	vars := map[string]string{"FLOWD_DATA": data}
 	mustCmd(t, vars, "users", "add", "--username", "ada", "--password", adaPassword)
-	mustCmd(t, vars, "clients", "add", "--id", "web", "--secret", rpSecret, "--scopes", "openid", "--redirect-uris", webCB)
+	mustCmd(t, vars, "clients", "add", "--id", "web", "--first-party", "--secret", rpSecret, "--scopes", "openid", "--redirect-uris", webCB)
 	p := &provider{s: s, issuer: "http://" + s.addr, vars: vars}
 	br := newBrowser(false)
 	p.signIn(t, br, authzParams("web", webCB, ""), "ada", adaPassword)
@@ -1258,7 +1258,7 @@ func TestPeopleSignInBrowser(t *testing.T) {
 	vars := map[string]string{"FLOWD_DATA": data}
 	mustCmd(t, vars, "users", "add", "--username", "ada", "--password", adaPassword, "--name", "Ada Lovelace")
 	rp := newRelyingParty(t)
-	mustCmd(t, vars, "clients", "add", "--id", "webapp", "--name", "Web App", "--secret", rpSecret,
+	mustCmd(t, vars, "clients", "add", "--id", "webapp", "--name", "Web App", "--first-party", "--secret", rpSecret,
 		"--scopes", "openid profile email", "--redirect-uris", rp.srv.URL+"/callback",
 		"--post-logout-redirect-uris", rp.srv.URL+"/logged-out")
 	rp.connect(t, "http://"+s.addr, "webapp", rpSecret)

@@ -17,7 +17,7 @@ import (
 // list, remove.
 func (c *cli) users(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("use: flowd users add|list|remove")}
+		return usageError{errors.New("use: flowd users add|list|remove|consents|withdraw-consent")}
 	}
 	sub, args := args[0], args[1:]
 	fs := c.flags("users " + sub)
@@ -86,8 +86,38 @@ func (c *cli) users(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "removed user %q\n", oidc.NormalizeUsername(fs.Arg(0)))
 		return nil
+	case "consents", "withdraw-consent":
+		cb, ok := b.(consentBackend)
+		if !ok {
+			return errors.New("this backend cannot manage consents")
+		}
+		if sub == "consents" {
+			if fs.NArg() != 1 {
+				return usageError{errors.New("use: flowd users consents USERNAME")}
+			}
+			list, err := cb.Consents(ctx, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLIENT\tSCOPES\tGIVEN\tEXPIRES\tGRANTS")
+			for _, cs := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", cs.ClientID, strings.Join(cs.Scopes, " "),
+					cs.Given.Format("2006-01-02 15:04"), cs.Expires.Format("2006-01-02 15:04"), cs.Grants)
+			}
+			return tw.Flush()
+		}
+		if fs.NArg() != 2 {
+			return usageError{errors.New("use: flowd users withdraw-consent USERNAME CLIENT_ID")}
+		}
+		n, err := cb.WithdrawConsent(ctx, fs.Arg(0), fs.Arg(1))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "withdrew %s's consent for client %q: %d grants ended\n", oidc.NormalizeUsername(fs.Arg(0)), fs.Arg(1), n)
+		return nil
 	}
-	return usageError{fmt.Errorf("unknown users command %q (add, list, remove)", sub)}
+	return usageError{fmt.Errorf("unknown users command %q (add, list, remove, consents, withdraw-consent)", sub)}
 }
 
 func (l *localBackend) AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error) {
@@ -125,4 +155,34 @@ func (r *remoteBackend) ListUsers(ctx context.Context) ([]oidc.User, error) {
 func (r *remoteBackend) RemoveUser(ctx context.Context, username string) error {
 	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username)), nil, nil)
 	return err
+}
+
+// consentBackend lists and withdraws people's consents.
+type consentBackend interface {
+	Consents(ctx context.Context, username string) ([]oidc.Consent, error)
+	WithdrawConsent(ctx context.Context, username, clientID string) (int, error)
+}
+
+func (l *localBackend) Consents(ctx context.Context, username string) ([]oidc.Consent, error) {
+	return l.fd.Users().Consents(ctx, username)
+}
+
+func (l *localBackend) WithdrawConsent(ctx context.Context, username, clientID string) (int, error) {
+	return l.fd.Users().WithdrawConsent(ctx, username, clientID)
+}
+
+func (r *remoteBackend) Consents(ctx context.Context, username string) ([]oidc.Consent, error) {
+	var out struct {
+		Consents []oidc.Consent `json:"consents"`
+	}
+	_, err := r.do(ctx, "GET", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/consents", nil, &out)
+	return out.Consents, err
+}
+
+func (r *remoteBackend) WithdrawConsent(ctx context.Context, username, clientID string) (int, error) {
+	var out struct {
+		Ended int `json:"grants_ended"`
+	}
+	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/consents/"+url.PathEscape(clientID), nil, &out)
+	return out.Ended, err
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -10,7 +11,9 @@ import (
 // RegisterClients adds the OAuth client registry endpoints:
 //
 //	GET    /clients        every client (no secrets, no hashes)
-//	POST   /clients        {"id", "secret"?, "scopes", "audiences", "name"}; a generated secret is in the answer, once
+//	POST   /clients        {"id", "secret"?, "scopes", "audiences", "name", "token_endpoint_auth_method"?, "jwks"?, "jwks_uri"?,
+//	                        "dpop_bound_access_tokens"?, "first_party"?}; a generated secret is in the answer, once
+//	PATCH  /clients/{id}   {"first_party": bool}: people are (not) asked to consent to it
 //	DELETE /clients/{id}
 func RegisterClients(h *Handler, clients *oauth.Clients) {
 	h.Handle("GET /clients", func(w http.ResponseWriter, r *http.Request) error {
@@ -32,6 +35,13 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			RedirectURIs           []string `json:"redirect_uris"`
 			PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 			GrantTypes             []string `json:"grant_types"`
+			DPoPBoundAccessTokens  bool     `json:"dpop_bound_access_tokens"`
+			// private_key_jwt: the method and the client's public keys.
+			TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+			JWKS                    json.RawMessage `json:"jwks"`
+			JWKSURI                 string          `json:"jwks_uri"`
+			RequirePAR              bool            `json:"require_pushed_authorization_requests"`
+			FirstParty              bool            `json:"first_party"`
 		}
 		if err := DecodeJSON(w, r, &req); err != nil {
 			return err
@@ -39,7 +49,9 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 		given := req.Secret != ""
 		cl, secret, err := clients.Add(r.Context(), oauth.Client{ID: req.ID, Name: req.Name, Scopes: req.Scopes,
 			Audiences: req.Audiences, Public: req.Public, RedirectURIs: req.RedirectURIs,
-			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes}, req.Secret)
+			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes,
+			DPoPBoundAccessTokens: req.DPoPBoundAccessTokens, TokenEndpointAuthMethod: req.TokenEndpointAuthMethod,
+			JWKS: req.JWKS, JWKSURI: req.JWKSURI, RequirePAR: req.RequirePAR, FirstParty: req.FirstParty}, req.Secret)
 		switch {
 		case errors.Is(err, oauth.ErrClientExists):
 			return Errorf(http.StatusConflict, "exists", "%v", err)
@@ -53,6 +65,26 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			out["secret"] = secret // generated: shown this once, never again
 		}
 		WriteJSON(w, http.StatusCreated, out)
+		return nil
+	})
+	h.Handle("PATCH /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			FirstParty *bool `json:"first_party"`
+		}
+		if err := DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if req.FirstParty == nil {
+			return Errorf(http.StatusBadRequest, "bad_request", "nothing to change: send first_party")
+		}
+		cl, err := clients.SetFirstParty(r.Context(), r.PathValue("id"), *req.FirstParty)
+		if errors.Is(err, oauth.ErrNoClient) {
+			return Errorf(http.StatusNotFound, "not_found", "no client %q", r.PathValue("id"))
+		}
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"client": cl})
 		return nil
 	})
 	h.Handle("DELETE /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {

@@ -13,6 +13,8 @@ import (
 //	GET    /users             every user (no password hashes)
 //	POST   /users             {"username", "password", "email"?, "name"?, "email_verified"?}
 //	DELETE /users/{username}
+//	GET    /users/{username}/consents           what the person consented to, per client
+//	DELETE /users/{username}/consents/{client}  withdraw a consent: ends the grants made under it
 func RegisterUsers(h *Handler, users *oidc.Users) {
 	h.Handle("GET /users", func(w http.ResponseWriter, r *http.Request) error {
 		list, err := users.List(r.Context())
@@ -44,6 +46,30 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 			return err
 		}
 		WriteJSON(w, http.StatusCreated, map[string]any{"user": u})
+		return nil
+	})
+	h.Handle("GET /users/{username}/consents", func(w http.ResponseWriter, r *http.Request) error {
+		list, err := users.Consents(r.Context(), r.PathValue("username"))
+		if errors.Is(err, oidc.ErrNoUser) {
+			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
+		}
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"consents": list})
+		return nil
+	})
+	h.Handle("DELETE /users/{username}/consents/{client}", func(w http.ResponseWriter, r *http.Request) error {
+		n, err := users.WithdrawConsent(r.Context(), r.PathValue("username"), r.PathValue("client"))
+		switch {
+		case errors.Is(err, oidc.ErrNoUser):
+			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
+		case errors.Is(err, oidc.ErrNoConsent):
+			return Errorf(http.StatusNotFound, "not_found", "%q has no consent for client %q", r.PathValue("username"), r.PathValue("client"))
+		case err != nil:
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"grants_ended": n})
 		return nil
 	})
 	h.Handle("DELETE /users/{username}", func(w http.ResponseWriter, r *http.Request) error {
