@@ -70,7 +70,7 @@ func (b *issueCodeBlock) Process(ctx context.Context, x *engine.Exec, msg engine
 	rec := &codeRecord{ClientID: a.ClientID, RedirectURI: a.RedirectURI, Scope: a.Scope, Nonce: a.Nonce,
 		CodeChallenge: a.CodeChallenge, Sub: sess.Sub, AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR,
 		GrantID: newID(), Session: sessKey, Consent: consentFromMsg(msg), Expires: now.Add(b.ttl).Unix(), Purge: now.Add(b.ttl + replayWindow).Unix()}
-	if err := putRec(ctx, b.p.State, nsCodes, hashKey(code), rec); err != nil {
+	if err := createRec(ctx, b.p.State, nsCodes, hashKey(code), rec); err != nil {
 		return "", fmtErr("oidc.issue_code", err)
 	}
 	v := url.Values{"code": {code}, "iss": {b.issuer}}

@@ -239,7 +239,7 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	sid := newSecret()
 	sess := &sessionRecord{Sub: usr.Sub, AuthTime: now.Unix(), ACR: b.acr, AMR: []string{"pwd"},
 		Expires: now.Add(b.sessionTTL).Unix(), Purge: now.Add(b.sessionTTL).Unix()}
-	if err := putRec(ctx, b.p.State, nsSessions, hashKey(sid), sess); err != nil {
+	if err := createRec(ctx, b.p.State, nsSessions, hashKey(sid), sess); err != nil {
 		return "", fmtErr("oidc.login", err)
 	}
 	addCookie(msg, b.p.cookie(sessionCookie, sid, b.sessionTTL))

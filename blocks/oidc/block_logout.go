@@ -160,7 +160,7 @@ func (b *endSessionBlock) Process(ctx context.Context, x *engine.Exec, msg engin
 	csrf := newSecret()
 	rec := &logoutRecord{Binding: hashKey(cookie), ClientID: req.clientID, RedirectURI: req.redirect, State: req.state,
 		Expires: now.Add(b.confirmTTL).Unix(), Purge: now.Add(b.confirmTTL).Unix()}
-	if err := putRec(ctx, b.p.State, nsLogout, hashKey(csrf), rec); err != nil {
+	if err := createRec(ctx, b.p.State, nsLogout, hashKey(csrf), rec); err != nil {
 		return "", fmtErr("oidc.end_session", err)
 	}
 	msg["logout"] = map[string]any{"csrf": csrf, "client_name": req.clientName, "username": usr.Username,

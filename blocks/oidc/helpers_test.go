@@ -233,6 +233,11 @@ func (s *testStore) UpdateSecret(ctx context.Context, kind, name string, fn func
 		func(f func([]byte) ([]byte, error)) error { return s.Bolt.UpdateSecret(ctx, kind, name, f) }, fn)
 }
 
+func (s *testStore) CreateKV(ctx context.Context, ns, key string, val []byte) error {
+	s.wrote("kv " + ns + "/" + key)
+	return s.Bolt.CreateKV(ctx, ns, key, val)
+}
+
 func (s *testStore) SetKV(ctx context.Context, ns, key string, val []byte) error {
 	s.wrote("kv " + ns + "/" + key)
 	return s.Bolt.SetKV(ctx, ns, key, val)

@@ -85,6 +85,10 @@ type KV interface {
 	ListKV(ctx context.Context, ns string) ([]string, error)
 	DeleteKV(ctx context.Context, ns, key string) error
 	UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error
+	// CreateKV writes a record that must not exist yet (store.ErrConflict
+	// when it does): fresh records under random keys (codes, sessions,
+	// logout confirmations) need no read-modify-write.
+	CreateKV(ctx context.Context, ns, key string, val []byte) error
 }
 
 // Deps are the registries the blocks work on.

@@ -333,6 +333,20 @@ func updateRec[T any](ctx context.Context, kv KV, ns, key string, fn func(cur *T
 // written): it must compute its result from cur alone, and every variable
 // it sets outside must be reset at its start.
 
+// createRec writes a new record under a fresh random key in one write
+// (store.KV.CreateKV): no update function to run again on a conflict, and a
+// key that somehow exists already is an error, never overwritten.
+func createRec[T any](ctx context.Context, kv KV, ns, key string, v *T) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%s record: %w", ns, err)
+	}
+	if err := kv.CreateKV(ctx, ns, key, raw); err != nil {
+		return fmt.Errorf("create %s record: %w", ns, err)
+	}
+	return nil
+}
+
 // putRec writes a record, replacing any.
 func putRec[T any](ctx context.Context, kv KV, ns, key string, v *T) error {
 	return updateRec(ctx, kv, ns, key, func(*T) (*T, error) { return v, nil })
