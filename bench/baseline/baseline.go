@@ -13,6 +13,9 @@
 //	                            iss, aud, exp/nbf/iat with 30 s leeway,
 //	                            typ at+jwt) and answers its claims as JSON,
 //	                            or 401 with WWW-Authenticate (RFC 6750)
+//	GET /bench/hello-nocache    the same (flowd's side: jose.validate without cache)
+//	POST /oauth/token           client_credentials, RS256 (token.go)
+//	POST /bench/token-es256     the same, ES256
 //
 // It is not part of flowd; it only exists to be measured against it.
 package baseline
@@ -52,6 +55,34 @@ type Server struct {
 	keys         map[string]jose.JSONWebKey // kid -> signing key
 	issuer       string
 	audience     string
+	tokens       *tokenIssuer // nil: no token endpoints
+}
+
+// Options configures NewServer.
+type Options struct {
+	JWKS     []byte // the JWK Set to publish and verify with
+	Issuer   string
+	Audience string
+	// Clients, when set, enable the token endpoints. Their secrets are
+	// hashed with argon2id here, once each.
+	Clients []Client
+	// RSAKey and ECKey sign access tokens; nil: generated (RSA-3072, P-256).
+	RSAKey *rsa.PrivateKey
+	ECKey  *ecdsa.PrivateKey
+}
+
+// NewServer is New with token endpoints.
+func NewServer(o Options) (*Server, error) {
+	s, err := New(o.JWKS, o.Issuer, o.Audience)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.Clients) > 0 {
+		if s.tokens, err = newTokenIssuer(o.Issuer, o.Audience, o.Clients, o.RSAKey, o.ECKey); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // New parses the JWK Set the server publishes and verifies with; tokens
@@ -275,6 +306,12 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	mux.HandleFunc("GET /api/hello", s.hello)
+	// flowd's /api/hello with jose.validate's cache off: the same work here.
+	mux.HandleFunc("GET /bench/hello-nocache", s.hello)
+	if s.tokens != nil {
+		mux.HandleFunc("POST /oauth/token", s.tokens.handler(func(t *tokenIssuer) jose.Signer { return t.rs256 }))
+		mux.HandleFunc("POST /bench/token-es256", s.tokens.handler(func(t *tokenIssuer) jose.Signer { return t.es256 }))
+	}
 	return mux
 }
 

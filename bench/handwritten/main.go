@@ -11,6 +11,9 @@
 //	                            iss, aud, exp/nbf/iat with 30 s leeway,
 //	                            typ at+jwt) and answers its claims as JSON,
 //	                            or 401 with WWW-Authenticate (RFC 6750)
+//	GET /bench/hello-nocache    the same
+//	POST /oauth/token           client_credentials (RS256), for the --client
+//	POST /bench/token-es256     clients (the same with ES256)
 //
 // It is not part of flowd; it only exists to be measured against it.
 package main
@@ -23,6 +26,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -37,6 +42,9 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "if set, serve /debug/pprof/ on this address (bench/profile.sh)")
 	handoff := flag.Bool("x-handoff", false, "experiment (off in bench/run.sh): after each request, hand a record "+
 		"to a background goroutine through a buffered channel, as flowd hands each run's trace to its writer")
+	var clients clientFlags
+	flag.Var(&clients, "client", "a client of the token endpoints: 'id|secret|scopes|audiences' (scopes and "+
+		"audiences space separated); repeat for more")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("handwritten: ")
@@ -50,10 +58,14 @@ func main() {
 	if *issuer == "" {
 		*issuer = strings.TrimSuffix(*jwksURL, "/.well-known/jwks.json")
 	}
-	s, err := baseline.New(body, *issuer, *audience)
+	s, err := baseline.NewServer(baseline.Options{JWKS: body, Issuer: *issuer, Audience: *audience, Clients: clients})
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Hashing the clients' secrets (argon2id, 19 MiB each) is start-up
+	// work flowd does not do: give that memory back before measuring.
+	runtime.GC()
+	debug.FreeOSMemory()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
@@ -75,6 +87,19 @@ func main() {
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	fmt.Printf("handwritten listening on http://%s (%d keys, issuer %s)\n", ln.Addr(), s.Keys(), *issuer)
 	log.Fatal(srv.Serve(ln))
+}
+
+type clientFlags []baseline.Client
+
+func (c *clientFlags) String() string { return fmt.Sprint(len(*c), " clients") }
+
+func (c *clientFlags) Set(v string) error {
+	f := strings.Split(v, "|")
+	if len(f) != 4 || f[0] == "" || f[1] == "" {
+		return fmt.Errorf("want id|secret|scopes|audiences, got %d fields", len(f))
+	}
+	*c = append(*c, baseline.Client{ID: f[0], Secret: f[1], Scopes: strings.Fields(f[2]), Audiences: strings.Fields(f[3])})
+	return nil
 }
 
 func fetchJWKS(url string) ([]byte, error) {

@@ -92,6 +92,7 @@ func validateSpec() engine.Spec {
 			"proof (DPoP header) over the same key (cnf.jkt), this request (htm, htu) and this token (ath). " +
 			"require: DPoP only. Whatever the mode, a DPoP-bound token sent as Bearer is refused (dpop_missing)."})
 	fields = append(fields, dpopFields("dpop_")...)
+	fields = append(fields, cacheFields()...)
 	return engine.Spec{
 		Type:     "jose.validate",
 		Bounded:  true, // see engine.Spec.Bounded
@@ -251,6 +252,9 @@ type validateBlock struct {
 func newValidateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	p, err := buildPolicy(s, d, "keyset", "", int(s.Config.Int("max_token_bytes")))
 	if err != nil {
+		return nil, err
+	}
+	if err := p.enableCache(s); err != nil {
 		return nil, err
 	}
 	b := newValidate(s.Config.Expr("token"), p)

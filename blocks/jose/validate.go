@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -82,6 +83,8 @@ type Policy struct {
 	Predicate func(claims map[string]any) (bool, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Cache keeps verified tokens (see cache.go); the zero value is off.
+	Cache CacheOptions
 }
 
 // DefaultPolicy returns the defaults: exp required, 8 KiB size cap. The
@@ -121,6 +124,7 @@ type Validator struct {
 	predicate        func(map[string]any) (bool, error)
 	now              func() time.Time
 	audienceOptional bool
+	cache            *tokenCache // nil: off
 }
 
 type acceptedType struct {
@@ -220,50 +224,106 @@ func NewValidator(p Policy) (*Validator, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
+	if err := checkCacheOptions(p.Cache); err != nil {
+		return bad("%v", err)
+	}
+	v.cache = newTokenCache(p.Cache)
 	return v, nil
+}
+
+func checkCacheOptions(o CacheOptions) error {
+	if o.Entries < 0 || o.Entries > MaxCacheEntries {
+		return fmt.Errorf("cache: entries must be between 0 and %d", MaxCacheEntries)
+	}
+	if o.Bytes < 0 || o.Bytes > MaxCacheBytes {
+		return fmt.Errorf("cache: bytes must be between 0 and %d", MaxCacheBytes)
+	}
+	return nil
+}
+
+// withCache returns a copy of v with its own verified-token cache (o.Entries
+// 0: none). Call it at deploy, before the Validator is shared.
+func (v *Validator) withCache(o CacheOptions) (*Validator, error) {
+	if err := checkCacheOptions(o); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+	}
+	c := *v
+	c.cache = newTokenCache(o)
+	return &c, nil
 }
 
 // Validate checks token and returns its claims, or an error: a *TokenError
 // with exactly one Reason when the token is refused, or an error wrapping
 // ErrKeySourceUnavailable (or the context's error) when it could not be
 // judged.
+//
+// With a cache (Policy.Cache), a token seen before is answered without
+// verifying its signature again, after every other check (see cache.go).
 func (v *Validator) Validate(ctx context.Context, token string) (*Result, error) {
-	hdr, key, payload, err := v.verify(ctx, token)
+	if v.cache == nil || len(token) > v.maxSize {
+		res, _, _, _, err := v.validate(ctx, token)
+		return res, err
+	}
+	sum := sha256.Sum256([]byte(token))
+	if res, ok := v.cached(ctx, &sum); ok {
+		return res, nil
+	}
+	res, payloadLen, keys, material, err := v.validate(ctx, token)
 	if err != nil {
 		return nil, err
 	}
+	v.remember(&sum, payloadLen, res, keys, material)
+	return res, nil
+}
+
+// validate is the full validation; it also returns what the cache needs:
+// the payload's length and the key list and key material that verified it.
+func (v *Validator) validate(ctx context.Context, token string) (res *Result, payloadLen int, keys []VerifyKey, material any, err error) {
+	hdr, key, keys, material, payload, err := v.verifyFull(ctx, token)
+	if err != nil {
+		return nil, 0, nil, nil, err
+	}
 	claims, terr := v.checkClaims(payload)
 	if terr != nil {
-		return nil, terr
+		return nil, 0, nil, nil, terr
 	}
-	return &Result{Claims: claims, Header: hdr, Key: key}, nil
+	return &Result{Claims: claims, Header: hdr, Key: key}, len(payload), keys, material, nil
 }
 
 // verify runs every check up to and including the signature and returns
 // the verified payload.
 func (v *Validator) verify(ctx context.Context, token string) (TokenHeader, VerifyKey, []byte, error) {
-	var th TokenHeader
+	th, key, _, _, payload, err := v.verifyFull(ctx, token)
+	return th, key, payload, err
+}
+
+// verifyFull is verify that also returns the key list and the key material
+// the token was verified with (for the cache).
+func (v *Validator) verifyFull(ctx context.Context, token string) (th TokenHeader, key VerifyKey, keys []VerifyKey, material any, payload []byte, err error) {
+	fail := func(err error) (TokenHeader, VerifyKey, []VerifyKey, any, []byte, error) {
+		return th, VerifyKey{}, nil, nil, nil, err
+	}
 	if len(token) > v.maxSize {
-		return th, VerifyKey{}, nil, tokenErr(ReasonTooLarge, "token exceeds the size limit")
+		return fail(tokenErr(ReasonTooLarge, "token exceeds the size limit"))
 	}
 	segs, ok := splitCompact(token)
 	if !ok {
-		return th, VerifyKey{}, nil, tokenErr(ReasonMalformed, "not a compact JWS")
+		return fail(tokenErr(ReasonMalformed, "not a compact JWS"))
 	}
 	if len(segs) != 3 {
-		return th, VerifyKey{}, nil, tokenErr(ReasonMalformed, "a JWE is not a signed token")
+		return fail(tokenErr(ReasonMalformed, "a JWE is not a signed token"))
 	}
 	hdr, terr := decodeHeader(segs[0])
 	if terr != nil {
-		return th, VerifyKey{}, nil, terr
+		return fail(terr)
 	}
 	th, alg, terr := v.checkHeader(hdr)
 	if terr != nil {
-		return th, VerifyKey{}, nil, terr
+		return fail(terr)
 	}
-	key, material, err := v.chooseKey(ctx, th.Kid, alg)
+	key, keys, material, err = v.chooseKey(ctx, th.Kid, alg)
 	if err != nil {
-		return th, VerifyKey{}, nil, err
+		return fail(err)
 	}
 	payload, reason := jwsVerify(token, alg.parse, material)
 	if reason != "" {
@@ -271,9 +331,9 @@ func (v *Validator) verify(ctx context.Context, token string) (TokenHeader, Veri
 		if reason == ReasonMalformed {
 			detail = "token could not be parsed"
 		}
-		return th, VerifyKey{}, nil, tokenErr(reason, detail)
+		return fail(tokenErr(reason, detail))
 	}
-	return th, key, payload, nil
+	return th, key, keys, material, payload, nil
 }
 
 // registeredHeaders are the JWS and JWE header parameters of RFC 7515,
@@ -391,28 +451,28 @@ func (v *Validator) typeAccepted(typ string) bool {
 // asymmetric alg its kty/crv allows (the policy allow-list bounds which);
 // an HMAC alg needs an oct key that names that exact alg, so a public key
 // can never become an HMAC secret.
-func (v *Validator) chooseKey(ctx context.Context, kid string, alg *jwsAlgInfo) (VerifyKey, any, error) {
+func (v *Validator) chooseKey(ctx context.Context, kid string, alg *jwsAlgInfo) (VerifyKey, []VerifyKey, any, error) {
 	keys, err := v.source.VerifyKeys(ctx, false)
 	if err != nil {
-		return VerifyKey{}, nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
+		return VerifyKey{}, nil, nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
 	}
 	now := v.now()
 	key, material, outcome := pickVerifyKey(keys, kid, alg, now)
 	if outcome == pickNone {
 		if keys, err = v.source.VerifyKeys(ctx, true); err != nil {
-			return VerifyKey{}, nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
+			return VerifyKey{}, nil, nil, fmt.Errorf("%w: %w", ErrKeySourceUnavailable, err)
 		}
 		key, material, outcome = pickVerifyKey(keys, kid, alg, now)
 	}
 	switch outcome {
 	case pickOne:
-		return key, material, nil
+		return key, keys, material, nil
 	case pickSeveral:
-		return VerifyKey{}, nil, tokenErr(ReasonUnknownKid, "several keys fit the token")
+		return VerifyKey{}, nil, nil, tokenErr(ReasonUnknownKid, "several keys fit the token")
 	case pickAlgMismatch:
-		return VerifyKey{}, nil, tokenErr(ReasonAlgNotAllowed, "alg does not fit the key named by kid")
+		return VerifyKey{}, nil, nil, tokenErr(ReasonAlgNotAllowed, "alg does not fit the key named by kid")
 	}
-	return VerifyKey{}, nil, tokenErr(ReasonUnknownKid, "no usable key for the token")
+	return VerifyKey{}, nil, nil, tokenErr(ReasonUnknownKid, "no usable key for the token")
 }
 
 type pickOutcome int
@@ -495,52 +555,60 @@ func (v *Validator) checkClaims(payload []byte) (map[string]any, *TokenError) {
 	if err != nil {
 		return nil, tokenErr(ReasonMalformed, "claims: "+err.Error())
 	}
+	if terr := v.checkClaimMap(claims, v.now()); terr != nil {
+		return nil, terr
+	}
+	return claims, nil
+}
+
+// checkClaimMap applies the claim rules at time t (a cache hit runs it
+// again on every use).
+func (v *Validator) checkClaimMap(claims map[string]any, t time.Time) *TokenError {
 	exp, hasExp, ok1 := numericClaim(claims, "exp")
 	nbf, hasNbf, ok2 := numericClaim(claims, "nbf")
 	iat, hasIat, ok3 := numericClaim(claims, "iat")
 	if !ok1 || !ok2 || !ok3 {
-		return nil, tokenErr(ReasonMalformed, "exp, nbf and iat must be numbers")
+		return tokenErr(ReasonMalformed, "exp, nbf and iat must be numbers")
 	}
 	// Times stay float64 seconds: 1e19 or -1e19 compare correctly and never
 	// overflow a time.Time.
-	t := v.now()
-	now := float64(t.Unix()) + float64(t.Nanosecond())/1e9
+	now := unixSeconds(t)
 	switch {
 	case !hasExp && v.requireExp:
-		return nil, tokenErr(ReasonMissingClaim, "exp missing")
+		return tokenErr(ReasonMissingClaim, "exp missing")
 	case hasExp && now > exp+v.leeway:
-		return nil, tokenErr(ReasonExpired, "token expired")
+		return tokenErr(ReasonExpired, "token expired")
 	case hasNbf && nbf > now+v.leeway:
-		return nil, tokenErr(ReasonNotYetValid, "token not yet valid")
+		return tokenErr(ReasonNotYetValid, "token not yet valid")
 	case hasIat && iat > now+v.leeway:
-		return nil, tokenErr(ReasonIssuedInFuture, "token issued in the future")
+		return tokenErr(ReasonIssuedInFuture, "token issued in the future")
 	case v.maxAge > 0 && !hasIat:
-		return nil, tokenErr(ReasonMissingClaim, "iat missing (max age is set)")
+		return tokenErr(ReasonMissingClaim, "iat missing (max age is set)")
 	case v.maxAge > 0 && now > iat+v.maxAge+v.leeway:
-		return nil, tokenErr(ReasonExpired, "token older than the max age")
+		return tokenErr(ReasonExpired, "token older than the max age")
 	}
 	switch iss, ok := claims["iss"]; {
 	case !ok:
-		return nil, tokenErr(ReasonMissingClaim, "iss missing")
+		return tokenErr(ReasonMissingClaim, "iss missing")
 	case !isString(iss):
-		return nil, tokenErr(ReasonMalformed, "iss is not a string")
+		return tokenErr(ReasonMalformed, "iss is not a string")
 	case iss.(string) != v.issuer:
-		return nil, tokenErr(ReasonWrongIssuer, "iss does not match")
+		return tokenErr(ReasonWrongIssuer, "iss does not match")
 	}
 	if terr := v.checkAudience(claims); terr != nil {
-		return nil, terr
+		return terr
 	}
 	for _, name := range v.required {
 		if c, ok := claims[name]; !ok || c == nil {
-			return nil, tokenErr(ReasonMissingClaim, "required claim missing: "+name)
+			return tokenErr(ReasonMissingClaim, "required claim missing: "+name)
 		}
 	}
 	if v.predicate != nil {
 		if ok, err := v.runPredicate(claims); err != nil || !ok {
-			return nil, tokenErr(ReasonClaimsRejected, "claims predicate refused the token")
+			return tokenErr(ReasonClaimsRejected, "claims predicate refused the token")
 		}
 	}
-	return claims, nil
+	return nil
 }
 
 func isString(v any) bool { _, ok := v.(string); return ok }

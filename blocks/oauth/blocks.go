@@ -293,6 +293,8 @@ func clientCredentials(msg engine.Msg) (id, secret string, err error) {
 func clientCredentialsSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oauth.client_credentials", Title: "Client credentials grant", Category: Category,
+		// Adds msg.grant: scopes and audience from the client's own lists, so bounded.
+		Bounded: true,
 		Description: "Checks a token request (RFC 6749 §4.4) from an authenticated client " +
 			"(msg.client, from oauth.client_auth): grant_type, requested scopes within the " +
 			"client's, and an RFC 8707 resource the client may use. On success msg.grant holds " +

@@ -142,6 +142,7 @@ type Clients struct {
 	now      func() time.Time
 	hasher   *passhash.Hasher
 	throttle *passhash.Throttle
+	decoded  decodedClients // see clientmemo.go
 }
 
 // Throttle defaults per client id: 10 free failures, then a wait from 1 s
@@ -291,14 +292,19 @@ func (c *Clients) Get(ctx context.Context, id string) (Client, error) {
 	raw, err := c.kv.GetKV(ctx, nsClients, id)
 	if err != nil {
 		if isNotFound(err) {
+			c.decoded.forget(id)
 			return Client{}, fmt.Errorf("%w: %q", ErrNoClient, id)
 		}
 		return Client{}, fmt.Errorf("read client %q: %w", id, err)
+	}
+	if cl, ok := c.decoded.get(id, raw); ok {
+		return cl, nil
 	}
 	var cl Client
 	if err := json.Unmarshal(raw, &cl); err != nil {
 		return Client{}, fmt.Errorf("client %q record: %w", id, err)
 	}
+	c.decoded.put(id, raw, cl)
 	return cl, nil
 }
 

@@ -24,19 +24,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	_ "time/tzdata" // schedules check IANA zones even where the OS has no zoneinfo
 )
 
 func main() {
-	// flowd's live heap is small (a few MB) and its garbage is per request,
-	// so Go's default GOGC=100 means dozens of collections a second under
-	// load. 400 trades a few MB for a quarter of the GC work; GOGC in the
-	// environment still wins.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
+	applyMemoryDefaults(os.Getenv) // GOGC 400, GOMEMLIMIT 64 MiB unless set (memory.go)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
