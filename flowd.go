@@ -48,7 +48,7 @@ type Options struct {
 	// default). Traces stay per node on a cluster store.
 	Runs store.Runs
 	// Register adds the host program's own block types to the registry,
-	// after the standard ones (core.*, http.*, schedule.*, jose.*, oauth.*).
+	// after the standard ones (core.*, http.*, schedule.*, jose.*, oauth.*, oidc.*).
 	Register func(reg *engine.Registry) error
 	// Logger receives flowd's logs (default: discarded).
 	Logger *slog.Logger

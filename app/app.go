@@ -12,7 +12,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -261,8 +260,7 @@ func (a *App) info(ctx context.Context, rec store.FlowRecord) FlowInfo {
 		t := runs[0]
 		fi.LastRun = &RunSummary{ID: t.ID, Started: t.Started, Status: t.Status, Duration: t.Duration}
 	} else if rr, err := a.runs.ListRuns(ctx, rec.ID, 1); err == nil && len(rr) == 1 {
-		var t engine.Trace
-		if json.Unmarshal(rr[0].Data, &t) == nil {
+		if t, err := engine.DecodeTrace(rr[0].Data); err == nil {
 			fi.LastRun = &RunSummary{ID: t.ID, Started: t.Started, Status: t.Status, Duration: t.Duration}
 		}
 	}
@@ -501,11 +499,11 @@ func (a *App) Runs(ctx context.Context, id string, limit int) ([]*engine.Trace, 
 		if seen[r.ID] {
 			continue
 		}
-		var t engine.Trace
-		if err := json.Unmarshal(r.Data, &t); err != nil {
+		t, err := engine.DecodeTrace(r.Data)
+		if err != nil {
 			continue
 		}
-		out = append(out, &t)
+		out = append(out, t)
 	}
 	slices.SortFunc(out, func(x, y *engine.Trace) int {
 		if c := y.Started.Compare(x.Started); c != 0 {

@@ -20,6 +20,9 @@
 // The request/response exchange rides on the run's context; http.respond
 // finds it there. Nothing in this package is global: Register takes the
 // Router the embedder mounts.
+//
+// Each block type lives in block_<name>.go (block_in.go, block_request.go,
+// block_respond.go) with its spec, factory and an interface guard.
 package httpblock
 
 import (
@@ -28,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -169,6 +173,25 @@ func validHeaderValue(s string) bool {
 var hopHeaders = map[string]bool{
 	"Connection": true, "Content-Length": true, "Keep-Alive": true, "Proxy-Connection": true,
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Host": true,
+}
+
+// configHeader checks one name of a block's "headers" config (http.request,
+// http.respond) and returns it canonical: a valid token, not a header the
+// HTTP stack owns (setBy says who sets those: "client" or "server"), and
+// not in seen, the canonical names before it.
+func configHeader(s *engine.Setup, raw, setBy string, seen []string) (string, error) {
+	field := "headers." + raw
+	if !validHeaderName(raw) {
+		return "", s.Errorf(field, "%q is not a valid header name", raw)
+	}
+	name := http.CanonicalHeaderKey(raw)
+	if hopHeaders[name] {
+		return "", s.Errorf(field, "%s is set by the %s, not the flow", name, setBy)
+	}
+	if slices.Contains(seen, name) {
+		return "", s.Errorf(field, "header %s is given twice", name)
+	}
+	return name, nil
 }
 
 // headerMap flattens headers for a message: values are strings (in a

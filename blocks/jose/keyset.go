@@ -576,16 +576,6 @@ func (m *Keysets) activeKey(ctx context.Context, name, alg string) (*activeKey, 
 	return found, nil
 }
 
-// decryptionKeys returns the keyset's non-revoked enc keys (active first),
-// from the cache, for JWE decryption. The slice is shared: do not modify it.
-func (m *Keysets) decryptionKeys(ctx context.Context, name string) ([]Key, error) {
-	v, err := m.view(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return v.decrypt, nil
-}
-
 // Source returns a KeySource over the keyset's verification keys: the
 // public parts of next, active and retired asymmetric signing keys and the
 // secrets of oct (HMAC) keys, each with its State; revoked keys are left

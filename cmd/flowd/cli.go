@@ -620,15 +620,18 @@ func (r *remoteBackend) Export(ctx context.Context, id string) ([]byte, error) {
 
 func (r *remoteBackend) Run(ctx context.Context, id, node string, input map[string]any) (*engine.Trace, error) {
 	body, _ := json.Marshal(map[string]any{"node": node, "input": input})
-	var tr engine.Trace
-	_, err := r.do(ctx, "POST", "/flows/"+id+"/run", body, &tr)
+	data, err := r.do(ctx, "POST", "/flows/"+id+"/run", body, nil)
 	if err != nil {
 		return nil, err
 	}
-	if tr.Status == engine.StatusError {
-		return &tr, errors.New(tr.Error)
+	tr, err := engine.DecodeTrace(data)
+	if err != nil {
+		return nil, fmt.Errorf("the server's run answer: %w", err)
 	}
-	return &tr, nil
+	if tr.Status == engine.StatusError {
+		return tr, errors.New(tr.Error)
+	}
+	return tr, nil
 }
 
 func (r *remoteBackend) Close(context.Context) error { return nil }

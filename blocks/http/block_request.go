@@ -95,19 +95,13 @@ var (
 func newRequestFromConfig(s *engine.Setup) (engine.Block, error) {
 	c := s.Config
 	var headers []requestHeader
+	var names []string
 	for _, h := range c.Exprs("headers") {
-		if !validHeaderName(h.Name) {
-			return nil, s.Errorf("headers."+h.Name, "%q is not a valid header name", h.Name)
+		name, err := configHeader(s, h.Name, "client", names)
+		if err != nil {
+			return nil, err
 		}
-		name := http.CanonicalHeaderKey(h.Name)
-		if hopHeaders[name] {
-			return nil, s.Errorf("headers."+h.Name, "%s is set by the client, not the flow", name)
-		}
-		for _, o := range headers {
-			if o.name == name {
-				return nil, s.Errorf("headers."+h.Name, "header %s is given twice", name)
-			}
-		}
+		names = append(names, name)
 		headers = append(headers, requestHeader{name, h.Expr})
 	}
 	var allow []hostRule

@@ -63,6 +63,8 @@ func outputSpec() engine.Spec {
 
 type output struct{ port string }
 
+var _ engine.Block = output{}
+
 func newOutputFromConfig(s *engine.Setup) (engine.Block, error) {
 	port := s.Config.String("port")
 	if !outPortPattern.MatchString(port) || port == engine.ErrorPort {
@@ -97,6 +99,8 @@ type call struct {
 	flow    string
 	outputs []string
 }
+
+var _ engine.Block = (*call)(nil)
 
 func newCallFromConfig(s *engine.Setup) (engine.Block, error) {
 	flow := s.Config.String("flow")

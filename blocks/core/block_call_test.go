@@ -6,27 +6,28 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // authSub is a sub-flow answering "ok" or "denied" by msg.user.
 func authSub(t *testing.T, okPort string) *engine.Flow {
-	return buildFlow(t, "auth", []tnode{
-		{"in", "core.input", nil},
-		{"route", "core.switch", map[string]any{"rules": []map[string]string{{"name": "known", "expr": `msg.user == "ada"`}}}},
-		{"grant", "core.set", map[string]any{"set": map[string]any{"role": `"admin"`}}},
-		{"yes", "core.output", map[string]any{"port": okPort}},
-		{"no", "core.output", map[string]any{"port": "denied"}},
+	return enginetest.Flow(t, "auth", []enginetest.Node{
+		{ID: "in", Type: "core.input"},
+		{ID: "route", Type: "core.switch", Config: map[string]any{"rules": []map[string]string{{"name": "known", "expr": `msg.user == "ada"`}}}},
+		{ID: "grant", Type: "core.set", Config: map[string]any{"set": map[string]any{"role": `"admin"`}}},
+		{ID: "yes", Type: "core.output", Config: map[string]any{"port": okPort}},
+		{ID: "no", Type: "core.output", Config: map[string]any{"port": "denied"}},
 	}, "in:out->route", "route:known->grant", "grant:out->yes", "route:else->no")
 }
 
-func caller(t *testing.T, id, target string, extra ...tnode) *engine.Flow {
-	nodes := append([]tnode{
-		{"go", "core.manual", nil},
-		{"call", "core.call", map[string]any{"flow": target, "outputs": []string{"ok", "denied"}}},
-		{"welcome", "core.set", map[string]any{"set": map[string]any{"greeting": `"hi " + msg.role`}}},
-		{"refuse", "core.set", map[string]any{"set": map[string]any{"greeting": `"no"`}}},
+func caller(t *testing.T, id, target string, extra ...enginetest.Node) *engine.Flow {
+	nodes := append([]enginetest.Node{
+		{ID: "go", Type: "core.manual"},
+		{ID: "call", Type: "core.call", Config: map[string]any{"flow": target, "outputs": []string{"ok", "denied"}}},
+		{ID: "welcome", Type: "core.set", Config: map[string]any{"set": map[string]any{"greeting": `"hi " + msg.role`}}},
+		{ID: "refuse", Type: "core.set", Config: map[string]any{"set": map[string]any{"greeting": `"no"`}}},
 	}, extra...)
-	return buildFlow(t, id, nodes, "go:out->call", "call:ok->welcome", "call:denied->refuse")
+	return enginetest.Flow(t, id, nodes, "go:out->call", "call:ok->welcome", "call:denied->refuse")
 }
 
 func finalMsg(tr *engine.Trace) map[string]any {
@@ -52,7 +53,7 @@ func TestCall(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			equal(t, "call port", step(t, tr, "call").Port, tt.port)
+			equal(t, "call port", enginetest.Step(t, tr, "call").Port, tt.port)
 			equal(t, "greeting", finalMsg(tr)["greeting"], tt.greeting)
 		})
 	}
@@ -78,10 +79,10 @@ func TestCall(t *testing.T) {
 // run and the caller's catch); the sub-flow's own catch is not run.
 func TestCallFailures(t *testing.T) {
 	rt := newRuntime(t, engine.Options{})
-	broken := buildFlow(t, "broken", []tnode{{"in", "core.input", nil}, {"boom", "core.fail", map[string]any{"message": `"sub failed"`}},
-		{"catch", "core.catch", nil}, {"c", "core.set", map[string]any{"set": map[string]any{"x": "1"}}}}, "in:out->boom", "catch:out->c")
+	broken := enginetest.Flow(t, "broken", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "boom", Type: "core.fail", Config: map[string]any{"message": `"sub failed"`}},
+		{ID: "catch", Type: "core.catch"}, {ID: "c", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}}, "in:out->boom", "catch:out->c")
 	deploy(t, rt, broken)
-	withCatch := caller(t, "app", "broken", tnode{"catch", "core.catch", nil}, tnode{"caught", "core.set", map[string]any{"set": map[string]any{"x": "1"}}})
+	withCatch := caller(t, "app", "broken", enginetest.Node{ID: "catch", Type: "core.catch"}, enginetest.Node{ID: "caught", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}})
 	withCatch.Wires = append(withCatch.Wires, engine.Wire{From: "catch", Port: "out", To: "caught"})
 	deploy(t, rt, withCatch)
 
@@ -94,14 +95,14 @@ func TestCallFailures(t *testing.T) {
 		equal(t, "sub-flow catch runs", len(catchRuns(rt, "broken", "catch")), 0)
 	})
 	t.Run("error port of the call", func(t *testing.T) {
-		f := caller(t, "handled", "broken", tnode{"fix", "core.set", map[string]any{"set": map[string]any{"fixed": "true"}}})
+		f := caller(t, "handled", "broken", enginetest.Node{ID: "fix", Type: "core.set", Config: map[string]any{"set": map[string]any{"fixed": "true"}}})
 		f.Wires = append(f.Wires, engine.Wire{From: "call", Port: "error", To: "fix"})
 		deploy(t, rt, f)
 		tr, err := rt.Run(t.Context(), "handled", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		equal(t, "ports", ports(tr), []string{"go:out", "call:error", "fix:out"})
+		equal(t, "ports", enginetest.Ports(tr), []string{"go:out", "call:error", "fix:out"})
 	})
 	t.Run("missing sub-flow", func(t *testing.T) {
 		deploy(t, rt, caller(t, "lost", "nowhere"))
@@ -111,9 +112,9 @@ func TestCallFailures(t *testing.T) {
 		}
 	})
 	t.Run("calls nested too deep", func(t *testing.T) {
-		ping := buildFlow(t, "ping", []tnode{{"in", "core.input", nil}, {"call", "core.call", map[string]any{"flow": "pong", "outputs": []string{"ok"}}}, {"out", "core.output", map[string]any{"port": "ok"}}},
+		ping := enginetest.Flow(t, "ping", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "call", Type: "core.call", Config: map[string]any{"flow": "pong", "outputs": []string{"ok"}}}, {ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}},
 			"in:out->call", "call:ok->out")
-		pong := buildFlow(t, "pong", []tnode{{"in", "core.input", nil}, {"call", "core.call", map[string]any{"flow": "ping", "outputs": []string{"ok"}}}, {"out", "core.output", map[string]any{"port": "ok"}}},
+		pong := enginetest.Flow(t, "pong", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "call", Type: "core.call", Config: map[string]any{"flow": "ping", "outputs": []string{"ok"}}}, {ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}},
 			"in:out->call", "call:ok->out")
 		deploy(t, rt, ping)
 		deploy(t, rt, pong)
@@ -123,7 +124,7 @@ func TestCallFailures(t *testing.T) {
 		}
 	})
 	t.Run("answers twice", func(t *testing.T) {
-		twice := buildFlow(t, "twice", []tnode{{"in", "core.input", nil}, {"a", "core.output", map[string]any{"port": "ok"}}, {"b", "core.output", map[string]any{"port": "ok"}}},
+		twice := enginetest.Flow(t, "twice", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "a", Type: "core.output", Config: map[string]any{"port": "ok"}}, {ID: "b", Type: "core.output", Config: map[string]any{"port": "ok"}}},
 			"in:out->a", "in:out->b")
 		deploy(t, rt, twice)
 		deploy(t, rt, caller(t, "app2", "twice"))
@@ -133,7 +134,7 @@ func TestCallFailures(t *testing.T) {
 		}
 	})
 	t.Run("never answers", func(t *testing.T) {
-		mute := buildFlow(t, "mute", []tnode{{"in", "core.input", nil}, {"a", "core.set", map[string]any{"set": map[string]any{"x": "1"}}}}, "in:out->a")
+		mute := enginetest.Flow(t, "mute", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}}, "in:out->a")
 		deploy(t, rt, mute)
 		deploy(t, rt, caller(t, "app3", "mute"))
 		_, err := rt.Run(t.Context(), "app3", "", nil)
@@ -151,22 +152,22 @@ func TestCallFailures(t *testing.T) {
 // TestCallLimits: the sub-flow's steps count against the caller's budget.
 func TestCallLimits(t *testing.T) {
 	rt := newRuntime(t, engine.Options{Limits: engine.Limits{MaxSteps: 6}})
-	sub := buildFlow(t, "sub", []tnode{{"in", "core.input", nil},
-		{"a", "core.set", map[string]any{"set": map[string]any{"a": "1"}}},
-		{"b", "core.set", map[string]any{"set": map[string]any{"b": "1"}}},
-		{"out", "core.output", map[string]any{"port": "ok"}}}, "in:out->a", "a:out->b", "b:out->out")
+	sub := enginetest.Flow(t, "sub", []enginetest.Node{{ID: "in", Type: "core.input"},
+		{ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"a": "1"}}},
+		{ID: "b", Type: "core.set", Config: map[string]any{"set": map[string]any{"b": "1"}}},
+		{ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}}, "in:out->a", "a:out->b", "b:out->out")
 	deploy(t, rt, sub)
 	chain := func(id string, after int) *engine.Flow {
-		nodes := []tnode{{"go", "core.manual", nil}, {"call", "core.call", map[string]any{"flow": "sub", "outputs": []string{"ok"}}}}
+		nodes := []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "call", Type: "core.call", Config: map[string]any{"flow": "sub", "outputs": []string{"ok"}}}}
 		wires := []string{"go:out->call"}
 		prev, port := "call", "ok"
 		for i := range after {
 			id := string(rune('p' + i))
-			nodes = append(nodes, tnode{id, "core.set", map[string]any{"set": map[string]any{id: "1"}}})
+			nodes = append(nodes, enginetest.Node{ID: id, Type: "core.set", Config: map[string]any{"set": map[string]any{id: "1"}}})
 			wires = append(wires, prev+":"+port+"->"+id)
 			prev, port = id, "out"
 		}
-		return buildFlow(t, id, nodes, wires...)
+		return enginetest.Flow(t, id, nodes, wires...)
 	}
 	// call (1) + sub-flow a, b, out (3) + after: at most 6 steps.
 	deploy(t, rt, chain("fits", 2))

@@ -5,15 +5,16 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // TestStartupFiresOncePerStart: core.startup runs the flow once after each
 // deploy (a restart deploys again), and not otherwise.
 func TestStartupFiresOncePerStart(t *testing.T) {
 	rt := newRuntime(t, engine.Options{})
-	f := buildFlow(t, "boot", []tnode{
-		{id: "start", typ: "core.startup"},
-		{id: "mark", typ: "core.set", cfg: map[string]any{"set": map[string]any{"booted": "true"}}},
+	f := enginetest.Flow(t, "boot", []enginetest.Node{
+		{ID: "start", Type: "core.startup"},
+		{ID: "mark", Type: "core.set", Config: map[string]any{"set": map[string]any{"booted": "true"}}},
 	}, "start:out->mark")
 	waitRuns := func(n int) []*engine.Trace {
 		t.Helper()

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 func TestSet(t *testing.T) {
@@ -99,9 +100,9 @@ func TestSet(t *testing.T) {
 				cfg["delete"] = tc.del
 			}
 			rt := newRuntime(t, engine.Options{})
-			deploy(t, rt, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"s", "core.set", cfg},
+			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "s", Type: "core.set", Config: cfg},
 			}, "in:out->s"))
 			tr, err := rt.Run(t.Context(), "f", "", tc.in)
 			if tc.wantErr == "" && err != nil {
@@ -110,7 +111,7 @@ func TestSet(t *testing.T) {
 			if tc.wantErr != "" && !strings.Contains(errorText(err), tc.wantErr) {
 				t.Fatalf("Run error = %v, want it to contain %q", err, tc.wantErr)
 			}
-			st := step(t, tr, "s")
+			st := enginetest.Step(t, tr, "s")
 			equal(t, "port", st.Port, tc.wantPort)
 			equal(t, "msg", st.Msg, tc.wantMsg)
 			if tc.wantErr != "" {
@@ -125,17 +126,17 @@ func TestSet(t *testing.T) {
 // change where it came from.
 func TestSetCopiesValues(t *testing.T) {
 	rt := newRuntime(t, engine.Options{})
-	deploy(t, rt, buildFlow(t, "f", []tnode{
-		{"in", "core.manual", nil},
-		{"copy", "core.set", map[string]any{"set": map[string]any{"copy": "msg.user"}}},
-		{"edit", "core.set", map[string]any{"set": map[string]any{"copy.id": "2"}}},
+	deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+		{ID: "in", Type: "core.manual"},
+		{ID: "copy", Type: "core.set", Config: map[string]any{"set": map[string]any{"copy": "msg.user"}}},
+		{ID: "edit", Type: "core.set", Config: map[string]any{"set": map[string]any{"copy.id": "2"}}},
 	}, "in:out->copy", "copy:out->edit"))
 	tr, err := rt.Run(t.Context(), "f", "", engine.Msg{"user": map[string]any{"id": 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	equal(t, "ports", ports(tr), []string{"in:out", "copy:out", "edit:out"})
-	equal(t, "msg", step(t, tr, "edit").Msg, map[string]any{
+	equal(t, "ports", enginetest.Ports(tr), []string{"in:out", "copy:out", "edit:out"})
+	equal(t, "msg", enginetest.Step(t, tr, "edit").Msg, map[string]any{
 		"user": map[string]any{"id": 1},
 		"copy": map[string]any{"id": 2},
 	})
@@ -207,9 +208,9 @@ func TestSetDeployErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ve := deployError(t, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"s", "core.set", tc.cfg},
+			ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "s", Type: "core.set", Config: tc.cfg},
 			}, "in:out->s"))
 			equal(t, "node", ve.Node, "s")
 			equal(t, "field", ve.Field, tc.wantField)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/store"
 )
 
@@ -144,7 +145,7 @@ func TestInBodies(t *testing.T) {
 
 func TestInRefusesBadRequestsWithoutRunning(t *testing.T) {
 	e := newEnv(t, engine.Options{})
-	small := flowDoc(t, "small", []node{
+	small := enginetest.Flow(t, "small", []enginetest.Node{
 		{ID: "in", Type: "http.in", Config: map[string]any{"method": "POST", "path": "/small", "max_body": 16}},
 		{ID: "respond", Type: "http.respond", Config: map[string]any{"body": `"ok"`}},
 	}, "in:out->respond")
@@ -238,7 +239,7 @@ func TestInRefusesBadRequestsWithoutRunning(t *testing.T) {
 // the client may try again).
 func TestInRunWithoutResponse(t *testing.T) {
 	e := newEnv(t, engine.Options{})
-	in := node{ID: "in", Type: "http.in", Config: map[string]any{"method": "GET", "path": "/x"}}
+	in := enginetest.Node{ID: "in", Type: "http.in", Config: map[string]any{"method": "GET", "path": "/x"}}
 	tests := []struct {
 		name       string
 		flow       *engine.Flow
@@ -251,29 +252,29 @@ func TestInRunWithoutResponse(t *testing.T) {
 		traceErr   string
 	}{
 		{name: "flow never responds",
-			flow:   flowDoc(t, "silent", []node{in}),
+			flow:   enginetest.Flow(t, "silent", []enginetest.Node{in}),
 			status: 500, wantRunID: true, traceState: engine.StatusOK},
 		{name: "block fails before responding",
-			flow:   flowDoc(t, "failing", []node{in, {ID: "boom", Type: "test.fail"}}, "in:out->boom"),
+			flow:   enginetest.Flow(t, "failing", []enginetest.Node{in, {ID: "boom", Type: "test.fail"}}, "in:out->boom"),
 			status: 500, wantRunID: true, traceState: engine.StatusError, traceErr: errTestBoom.Error()},
 		{name: "store unavailable before responding",
-			flow:   flowDoc(t, "unavailable", []node{in, {ID: "read", Type: "test.unavailable"}}, "in:out->read"),
+			flow:   enginetest.Flow(t, "unavailable", []enginetest.Node{in, {ID: "read", Type: "test.unavailable"}}, "in:out->read"),
 			status: 503, wantRunID: true, errCode: "temporarily_unavailable", retryAfter: "2",
 			traceState: engine.StatusError, traceErr: store.ErrUnavailable.Error()},
 		{name: "respond body cannot be encoded",
-			flow: flowDoc(t, "nan", []node{in, {ID: "respond", Type: "http.respond",
+			flow: enginetest.Flow(t, "nan", []enginetest.Node{in, {ID: "respond", Type: "http.respond",
 				Config: map[string]any{"body": `{"x": 0.0 / 0.0}`}}}, "in:out->respond"),
 			status: 500, wantRunID: true, traceState: engine.StatusError, traceErr: "cannot encode as JSON"},
 		{name: "respond header with CRLF",
-			flow: flowDoc(t, "crlf", []node{in, {ID: "respond", Type: "http.respond",
+			flow: enginetest.Flow(t, "crlf", []enginetest.Node{in, {ID: "respond", Type: "http.respond",
 				Config: map[string]any{"headers": map[string]any{"X-Evil": `"a\r\nSet-Cookie: x=1"`}}}}, "in:out->respond"),
 			status: 500, wantRunID: true, traceState: engine.StatusError, traceErr: "control characters"},
 		{name: "block fails after responding: the response stands",
-			flow: flowDoc(t, "late", []node{in, {ID: "respond", Type: "http.respond", Config: map[string]any{"body": `"done"`}},
+			flow: enginetest.Flow(t, "late", []enginetest.Node{in, {ID: "respond", Type: "http.respond", Config: map[string]any{"body": `"done"`}},
 				{ID: "boom", Type: "test.fail"}}, "in:out->respond", "respond:out->boom"),
 			status: 200, body: "\"done\"\n", traceState: engine.StatusError, traceErr: errTestBoom.Error()},
 		{name: "two responses: the first stands, the second fails the run",
-			flow: flowDoc(t, "twice", []node{in,
+			flow: enginetest.Flow(t, "twice", []enginetest.Node{in,
 				{ID: "r1", Type: "http.respond", Config: map[string]any{"status": 201, "body": `"first"`}},
 				{ID: "r2", Type: "http.respond", Config: map[string]any{"status": 202, "body": `"second"`}}},
 				"in:out->r1", "in:out->r2"),
@@ -346,7 +347,7 @@ func TestInDeployErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := flowDoc(t, "bad", []node{{ID: "in", Type: "http.in", Config: tc.config}})
+			f := enginetest.Flow(t, "bad", []enginetest.Node{{ID: "in", Type: "http.in", Config: tc.config}})
 			err := e.rt.Deploy(t.Context(), f, 1)
 			ve := engine.FirstValidation(err)
 			if ve == nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // catchRuns returns the traces of a flow started by trigger, oldest first.
@@ -31,17 +32,17 @@ func firstMsg(tr *engine.Trace) map[string]any {
 // nobody; each catch run has its own limits.
 func TestCatch(t *testing.T) {
 	rt := newRuntime(t, engine.Options{Limits: engine.Limits{MaxSteps: 20}})
-	failing := buildFlow(t, "app", []tnode{
-		{"go", "core.manual", nil},
-		{"boom", "core.fail", map[string]any{"message": `"no " + msg.what`}},
-		{"catch", "core.catch", nil},
-		{"note", "core.set", map[string]any{"set": map[string]any{"seen": "msg.error.node + ': ' + msg.error.message"}}},
+	failing := enginetest.Flow(t, "app", []enginetest.Node{
+		{ID: "go", Type: "core.manual"},
+		{ID: "boom", Type: "core.fail", Config: map[string]any{"message": `"no " + msg.what`}},
+		{ID: "catch", Type: "core.catch"},
+		{ID: "note", Type: "core.set", Config: map[string]any{"set": map[string]any{"seen": "msg.error.node + ': ' + msg.error.message"}}},
 	}, "go:out->boom", "catch:out->note")
-	errorFlow := buildFlow(t, "errors", []tnode{
-		{"all", "core.catch", map[string]any{"scope": "global"}},
-		{"log", "core.set", map[string]any{"set": map[string]any{"got": "msg.error.flow"}}},
-		{"go", "core.manual", nil},
-		{"boom", "core.fail", nil},
+	errorFlow := enginetest.Flow(t, "errors", []enginetest.Node{
+		{ID: "all", Type: "core.catch", Config: map[string]any{"scope": "global"}},
+		{ID: "log", Type: "core.set", Config: map[string]any{"set": map[string]any{"got": "msg.error.flow"}}},
+		{ID: "go", Type: "core.manual"},
+		{ID: "boom", Type: "core.fail"},
 	}, "all:out->log", "go:out->boom")
 	deploy(t, rt, failing)
 	deploy(t, rt, errorFlow)
@@ -62,7 +63,7 @@ func TestCatch(t *testing.T) {
 		equal(t, "error.run_id", e["run_id"], tr.ID)
 		equal(t, "error.flow", e["flow"], "app")
 		equal(t, "failing message", m["message"].(map[string]any)["what"], "luck")
-		equal(t, "path", ports(runs[0]), []string{"catch:out", "note:out"})
+		equal(t, "path", enginetest.Ports(runs[0]), []string{"catch:out", "note:out"})
 	})
 	t.Run("global catch", func(t *testing.T) {
 		runs := catchRuns(rt, "errors", "all")
@@ -84,8 +85,8 @@ func TestCatch(t *testing.T) {
 		equal(t, "global catch runs", len(catchRuns(rt, "errors", "all")), 1)
 	})
 	t.Run("handled errors are not failures", func(t *testing.T) {
-		handled := buildFlow(t, "handled", []tnode{{"go", "core.manual", nil}, {"boom", "core.fail", nil},
-			{"fix", "core.set", map[string]any{"set": map[string]any{"ok": "true"}}}, {"catch", "core.catch", nil}},
+		handled := enginetest.Flow(t, "handled", []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "boom", Type: "core.fail"},
+			{ID: "fix", Type: "core.set", Config: map[string]any{"set": map[string]any{"ok": "true"}}}, {ID: "catch", Type: "core.catch"}},
 			"go:out->boom", "boom:error->fix")
 		deploy(t, rt, handled)
 		if _, err := rt.Run(t.Context(), "handled", "", nil); err != nil {
@@ -95,8 +96,8 @@ func TestCatch(t *testing.T) {
 		equal(t, "global catch runs", len(catchRuns(rt, "errors", "all")), 1)
 	})
 	t.Run("a catch that fails is caught by nobody", func(t *testing.T) {
-		f := buildFlow(t, "twice", []tnode{{"go", "core.manual", nil}, {"boom", "core.fail", nil},
-			{"catch", "core.catch", nil}, {"again", "core.fail", map[string]any{"message": `"catch failed"`}}},
+		f := enginetest.Flow(t, "twice", []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "boom", Type: "core.fail"},
+			{ID: "catch", Type: "core.catch"}, {ID: "again", Type: "core.fail", Config: map[string]any{"message": `"catch failed"`}}},
 			"go:out->boom", "catch:out->again")
 		deploy(t, rt, f)
 		if _, err := rt.Run(t.Context(), "twice", "", nil); err == nil {
@@ -116,9 +117,9 @@ func TestCatch(t *testing.T) {
 		equal(t, "global catches of twice", n, 1)
 	})
 	t.Run("limits apply to each run", func(t *testing.T) {
-		loop := buildFlow(t, "loop", []tnode{{"go", "core.manual", nil},
-			{"a", "core.set", map[string]any{"set": map[string]any{"n": "(msg.n ?? 0) + 1"}}},
-			{"catch", "core.catch", nil}, {"b", "core.set", map[string]any{"set": map[string]any{"caught": "true"}}}},
+		loop := enginetest.Flow(t, "loop", []enginetest.Node{{ID: "go", Type: "core.manual"},
+			{ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"n": "(msg.n ?? 0) + 1"}}},
+			{ID: "catch", Type: "core.catch"}, {ID: "b", Type: "core.set", Config: map[string]any{"set": map[string]any{"caught": "true"}}}},
 			"go:out->a", "a:out->a", "catch:out->b")
 		deploy(t, rt, loop)
 		_, err := rt.Run(t.Context(), "loop", "", nil)

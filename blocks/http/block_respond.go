@@ -70,19 +70,13 @@ var _ engine.Block = (*respond)(nil)
 func newRespondFromConfig(s *engine.Setup) (engine.Block, error) {
 	c := s.Config
 	var headers []respondHeader
+	var names []string
 	for _, h := range c.Exprs("headers") {
-		if !validHeaderName(h.Name) {
-			return nil, s.Errorf("headers."+h.Name, "%q is not a valid header name", h.Name)
+		name, err := configHeader(s, h.Name, "server", names)
+		if err != nil {
+			return nil, err
 		}
-		name := http.CanonicalHeaderKey(h.Name)
-		if hopHeaders[name] {
-			return nil, s.Errorf("headers."+h.Name, "%s is set by the server, not the flow", name)
-		}
-		for _, o := range headers {
-			if o.name == name {
-				return nil, s.Errorf("headers."+h.Name, "header %s is given twice", name)
-			}
-		}
+		names = append(names, name)
 		headers = append(headers, respondHeader{name: name, expr: h.Expr})
 	}
 	ct := c.String("content_type")

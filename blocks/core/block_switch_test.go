@@ -5,25 +5,26 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 func TestSwitch(t *testing.T) {
 	// Every port of the switch leads to a set node that marks which way the
 	// message went, and "error" is wired so rule failures are visible.
 	rt := newRuntime(t, engine.Options{})
-	deploy(t, rt, buildFlow(t, "route", []tnode{
-		{"in", "core.manual", nil},
-		{"sw", "core.switch", map[string]any{"rules": []any{
+	deploy(t, rt, enginetest.Flow(t, "route", []enginetest.Node{
+		{ID: "in", Type: "core.manual"},
+		{ID: "sw", Type: "core.switch", Config: map[string]any{"rules": []any{
 			map[string]any{"name": "admin", "expr": `msg.user?.role == "admin"`},
 			map[string]any{"name": "adult", "expr": `(msg.user?.age ?? 0) >= 18`},
 			map[string]any{"name": "flagged", "expr": `msg.flag`},
 			map[string]any{"name": "strict", "expr": `msg.level > 2`},
 		}}},
-		{"to_admin", "core.set", map[string]any{"set": map[string]any{"via": `"admin"`}}},
-		{"to_adult", "core.set", map[string]any{"set": map[string]any{"via": `"adult"`}}},
-		{"to_flagged", "core.set", map[string]any{"set": map[string]any{"via": `"flagged"`}}},
-		{"to_else", "core.set", map[string]any{"set": map[string]any{"via": `"else"`}}},
-		{"to_error", "core.set", map[string]any{"set": map[string]any{"via": `"error"`}}},
+		{ID: "to_admin", Type: "core.set", Config: map[string]any{"set": map[string]any{"via": `"admin"`}}},
+		{ID: "to_adult", Type: "core.set", Config: map[string]any{"set": map[string]any{"via": `"adult"`}}},
+		{ID: "to_flagged", Type: "core.set", Config: map[string]any{"set": map[string]any{"via": `"flagged"`}}},
+		{ID: "to_else", Type: "core.set", Config: map[string]any{"set": map[string]any{"via": `"else"`}}},
+		{ID: "to_error", Type: "core.set", Config: map[string]any{"set": map[string]any{"via": `"error"`}}},
 	},
 		"in:out->sw",
 		"sw:admin->to_admin", "sw:adult->to_adult", "sw:flagged->to_flagged",
@@ -70,8 +71,8 @@ func TestSwitch(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			equal(t, "ports", ports(tr), tc.wantPorts)
-			equal(t, "switch error", step(t, tr, "sw").Error, tc.wantError)
+			equal(t, "ports", enginetest.Ports(tr), tc.wantPorts)
+			equal(t, "switch error", enginetest.Step(t, tr, "sw").Error, tc.wantError)
 			equal(t, "status", tr.Status, engine.StatusOK)
 		})
 	}
@@ -122,10 +123,10 @@ func TestSwitchDeployErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ve := deployError(t, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"sw", "core.switch", tc.cfg},
-				{"end", "core.set", map[string]any{"set": map[string]any{"x": "1"}}},
+			ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "sw", Type: "core.switch", Config: tc.cfg},
+				{ID: "end", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}},
 			}, append([]string{"in:out->sw"}, tc.wires...)...))
 			equal(t, "node", ve.Node, "sw")
 			equal(t, "field", ve.Field, tc.wantField)
@@ -148,10 +149,10 @@ func TestSwitchPorts(t *testing.T) {
 	equal(t, "ports without config", spec.Ports(nil), []string{"else", "error"})
 
 	// Every rule name is a port the editor can wire, next to else and error.
-	end := tnode{"end", "core.set", map[string]any{"set": map[string]any{"x": "1"}}}
-	f := buildFlow(t, "f", []tnode{
-		{"in", "core.manual", nil},
-		{"sw", "core.switch", map[string]any{"rules": []any{
+	end := enginetest.Node{ID: "end", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}
+	f := enginetest.Flow(t, "f", []enginetest.Node{
+		{ID: "in", Type: "core.manual"},
+		{ID: "sw", Type: "core.switch", Config: map[string]any{"rules": []any{
 			map[string]any{"name": "b", "expr": "true"},
 			map[string]any{"name": "a.2", "expr": "false"},
 		}}},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // A value written by core.kv_set persists through the VarStore and is
@@ -16,11 +17,11 @@ import (
 func TestKVSetVisibleInNextRun(t *testing.T) {
 	store, rec := recordingVars(map[string]any{"counter": float64(40)})
 	rt := newRuntime(t, engine.Options{Vars: store})
-	deploy(t, rt, buildFlow(t, "count", []tnode{
-		{"in", "core.manual", nil},
-		{"seen", "core.set", map[string]any{"set": map[string]any{"before": "flow.counter"}}},
-		{"inc", "core.kv_set", map[string]any{"key": `"counter"`, "value": "(flow.counter ?? 0) + 1"}},
-		{"after", "core.set", map[string]any{"set": map[string]any{"same_run": "flow.counter"}}},
+	deploy(t, rt, enginetest.Flow(t, "count", []enginetest.Node{
+		{ID: "in", Type: "core.manual"},
+		{ID: "seen", Type: "core.set", Config: map[string]any{"set": map[string]any{"before": "flow.counter"}}},
+		{ID: "inc", Type: "core.kv_set", Config: map[string]any{"key": `"counter"`, "value": "(flow.counter ?? 0) + 1"}},
+		{ID: "after", Type: "core.set", Config: map[string]any{"set": map[string]any{"same_run": "flow.counter"}}},
 	}, "in:out->seen", "seen:out->inc", "inc:out->after"))
 
 	tests := []struct {
@@ -39,8 +40,8 @@ func TestKVSetVisibleInNextRun(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			equal(t, "ports", ports(tr), []string{"in:out", "seen:out", "inc:out", "after:out"})
-			equal(t, "msg", step(t, tr, "after").Msg, map[string]any{"before": tc.wantBefore, "same_run": tc.wantSame})
+			equal(t, "ports", enginetest.Ports(tr), []string{"in:out", "seen:out", "inc:out", "after:out"})
+			equal(t, "msg", enginetest.Step(t, tr, "after").Msg, map[string]any{"before": tc.wantBefore, "same_run": tc.wantSame})
 			equal(t, "saved", rec.list(), tc.wantSaved)
 		})
 	}
@@ -52,12 +53,12 @@ func TestKVGet(t *testing.T) {
 		"client:abc": map[string]any{"id": "abc"},
 	})
 	rt := newRuntime(t, engine.Options{Vars: store})
-	deploy(t, rt, buildFlow(t, "get", []tnode{
-		{"in", "core.manual", nil},
-		{"get", "core.kv_get", map[string]any{"key": "msg.name", "target": "ctx.data"}},
+	deploy(t, rt, enginetest.Flow(t, "get", []enginetest.Node{
+		{ID: "in", Type: "core.manual"},
+		{ID: "get", Type: "core.kv_get", Config: map[string]any{"key": "msg.name", "target": "ctx.data"}},
 		// Editing the copy must not change the stored variable.
-		{"edit", "core.set", map[string]any{"set": map[string]any{"ctx.data.name": `"bob"`}}},
-		{"none", "core.set", map[string]any{"set": map[string]any{"missing": "true"}}},
+		{ID: "edit", Type: "core.set", Config: map[string]any{"set": map[string]any{"ctx.data.name": `"bob"`}}},
+		{ID: "none", Type: "core.set", Config: map[string]any{"set": map[string]any{"missing": "true"}}},
 	}, "in:out->get", "get:found->edit", "get:missing->none"))
 
 	tests := []struct {
@@ -103,8 +104,8 @@ func TestKVGet(t *testing.T) {
 			if !strings.Contains(errorText(err), tc.wantErr) {
 				t.Fatalf("Run error = %v, want %q", err, tc.wantErr)
 			}
-			equal(t, "ports", ports(tr), tc.wantPorts)
-			equal(t, "msg", step(t, tr, "get").Msg, tc.wantMsg)
+			equal(t, "ports", enginetest.Ports(tr), tc.wantPorts)
+			equal(t, "msg", enginetest.Step(t, tr, "get").Msg, tc.wantMsg)
 		})
 	}
 }
@@ -179,9 +180,9 @@ func TestKVSet(t *testing.T) {
 				},
 			}
 			rt := newRuntime(t, engine.Options{Vars: store})
-			deploy(t, rt, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"kv", "core.kv_set", tc.cfg},
+			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "kv", Type: "core.kv_set", Config: tc.cfg},
 			}, "in:out->kv"))
 			tr, err := rt.Run(t.Context(), "f", "", tc.in)
 			if tc.wantErr == "" && err != nil {
@@ -194,7 +195,7 @@ func TestKVSet(t *testing.T) {
 			if tc.wantErr != "" {
 				wantPort = ""
 			}
-			equal(t, "kv port", step(t, tr, "kv").Port, wantPort)
+			equal(t, "kv port", enginetest.Step(t, tr, "kv").Port, wantPort)
 			equal(t, "saved", rec.list(), tc.wantSaved)
 
 			// Read back what a later run sees, through core.kv_get.
@@ -202,15 +203,15 @@ func TestKVSet(t *testing.T) {
 			if k, ok := tc.cfg["key"].(string); ok && !strings.Contains(k, "repeat") {
 				key = strings.Trim(k, `"`)
 			}
-			deploy(t, rt, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"get", "core.kv_get", map[string]any{"key": `"` + key + `"`}},
+			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "get", Type: "core.kv_get", Config: map[string]any{"key": `"` + key + `"`}},
 			}, "in:out->get"))
 			tr, err = rt.Run(t.Context(), "f", "", nil)
 			if err != nil {
 				t.Fatalf("kv_get run: %v", err)
 			}
-			got := step(t, tr, "get").Msg.(map[string]any)["value"]
+			got := enginetest.Step(t, tr, "get").Msg.(map[string]any)["value"]
 			equal(t, "value read back", got, tc.wantGet)
 		})
 	}
@@ -238,9 +239,9 @@ func TestKVDeployErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ve := deployError(t, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"kv", tc.typ, tc.cfg},
+			ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "kv", Type: tc.typ, Config: tc.cfg},
 			}, "in:out->kv"))
 			equal(t, "node", ve.Node, "kv")
 			equal(t, "field", ve.Field, tc.wantField)

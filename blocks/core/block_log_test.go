@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the slog handler and the test.
@@ -78,15 +79,15 @@ func TestLogNeverPrintsSecrets(t *testing.T) {
 			if tc.message != "" {
 				cfg["message"] = tc.message
 			}
-			deploy(t, rt, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"log", "core.log", cfg},
+			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "log", Type: "core.log", Config: cfg},
 			}, "in:out->log"))
 			tr, err := rt.Run(t.Context(), "f", "", in())
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			equal(t, "ports", ports(tr), []string{"in:out", "log:out"})
+			equal(t, "ports", enginetest.Ports(tr), []string{"in:out", "log:out"})
 
 			out := buf.String()
 			for _, leak := range leaks {
@@ -132,15 +133,15 @@ func TestLogLevelFilter(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			rt := newRuntime(t, engine.Options{Logger: logger})
 			// Counting "n=1" shows whether the line was written.
-			deploy(t, rt, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"log", "core.log", map[string]any{"level": tc.level, "message": `"n=" + string(msg.n)`}},
+			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "log", Type: "core.log", Config: map[string]any{"level": tc.level, "message": `"n=" + string(msg.n)`}},
 			}, "in:out->log"))
 			tr, err := rt.Run(t.Context(), "f", "", engine.Msg{"n": 1})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			equal(t, "ports", ports(tr), []string{"in:out", "log:out"})
+			equal(t, "ports", enginetest.Ports(tr), []string{"in:out", "log:out"})
 			got := strings.Count(buf.String(), "n=1")
 			equal(t, "lines", got, tc.wantLines)
 		})
@@ -159,9 +160,9 @@ func TestLogDeployErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ve := deployError(t, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"log", "core.log", tc.cfg},
+			ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "log", Type: "core.log", Config: tc.cfg},
 			}, "in:out->log"))
 			equal(t, "node", ve.Node, "log")
 			equal(t, "field", ve.Field, tc.wantField)

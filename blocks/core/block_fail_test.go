@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 func TestFail(t *testing.T) {
@@ -48,21 +49,21 @@ func TestFail(t *testing.T) {
 				wires = append(wires, "stop:error->handler")
 			}
 			rt := newRuntime(t, engine.Options{})
-			deploy(t, rt, buildFlow(t, "f", []tnode{
-				{"in", "core.manual", nil},
-				{"stop", "core.fail", cfg},
-				{"handler", "core.set", map[string]any{"set": map[string]any{"handled": "msg.error.message"}}},
+			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+				{ID: "in", Type: "core.manual"},
+				{ID: "stop", Type: "core.fail", Config: cfg},
+				{ID: "handler", Type: "core.set", Config: map[string]any{"set": map[string]any{"handled": "msg.error.message"}}},
 			}, wires...))
 
 			tr, err := rt.Run(t.Context(), "f", "", tc.in)
-			equal(t, "ports", ports(tr), tc.wantPorts)
-			equal(t, "step error", step(t, tr, "stop").Error, tc.wantText)
+			equal(t, "ports", enginetest.Ports(tr), tc.wantPorts)
+			equal(t, "step error", enginetest.Step(t, tr, "stop").Error, tc.wantText)
 			if tc.wired {
 				if err != nil {
 					t.Fatalf("Run: %v", err)
 				}
 				equal(t, "status", tr.Status, engine.StatusOK)
-				got := step(t, tr, "handler").Msg.(map[string]any)["handled"]
+				got := enginetest.Step(t, tr, "handler").Msg.(map[string]any)["handled"]
 				equal(t, "msg.error.message", got, tc.wantText)
 				return
 			}
@@ -80,9 +81,9 @@ func TestFail(t *testing.T) {
 
 	t.Run("message expression error is not ErrFail", func(t *testing.T) {
 		rt := newRuntime(t, engine.Options{})
-		deploy(t, rt, buildFlow(t, "f", []tnode{
-			{"in", "core.manual", nil},
-			{"stop", "core.fail", map[string]any{"message": "msg.a.b"}},
+		deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+			{ID: "in", Type: "core.manual"},
+			{ID: "stop", Type: "core.fail", Config: map[string]any{"message": "msg.a.b"}},
 		}, "in:out->stop"))
 		_, err := rt.Run(t.Context(), "f", "", nil)
 		if errors.Is(err, ErrFail) || !strings.Contains(errorText(err), "message: ") {
@@ -92,10 +93,10 @@ func TestFail(t *testing.T) {
 }
 
 func TestFailHasNoOutputs(t *testing.T) {
-	ve := deployError(t, buildFlow(t, "f", []tnode{
-		{"in", "core.manual", nil},
-		{"stop", "core.fail", nil},
-		{"next", "core.set", map[string]any{"set": map[string]any{"x": "1"}}},
+	ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
+		{ID: "in", Type: "core.manual"},
+		{ID: "stop", Type: "core.fail"},
+		{ID: "next", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}},
 	}, "in:out->stop", "stop:out->next"))
 	equal(t, "node", ve.Node, "stop")
 	equal(t, "field", ve.Field, "wires[1].port")

@@ -43,7 +43,8 @@ type rule struct {
 
 // switchBlock sends the message to the first matching rule only. The
 // engine's Block returns one port per message, so a "send to every match"
-// mode would need fan-out support from the engine (see the package report).
+// mode would need fan-out support from the engine: Process cannot return
+// several ports.
 type switchBlock struct {
 	rules []rule
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // upstream is the API http.request calls in these tests.
@@ -92,7 +93,7 @@ func (u *upstream) received() []string {
 // error as a 502 with the error text (fine in a test; a real flow would not
 // show it).
 func callFlow(t *testing.T, config map[string]any) *engine.Flow {
-	return flowDoc(t, "call", []node{
+	return enginetest.Flow(t, "call", []enginetest.Node{
 		{ID: "in", Type: "http.in", Config: map[string]any{"method": "POST", "path": "/call"}},
 		{ID: "req", Type: "http.request", Config: config},
 		{ID: "ok", Type: "http.respond", Config: map[string]any{"body": "msg.response"}},
@@ -211,7 +212,7 @@ func TestRequest(t *testing.T) {
 func TestRequestKeepsCredentialsOutOfTraces(t *testing.T) {
 	up := newUpstream(t)
 	e := newEnv(t, engine.Options{Env: map[string]string{"API_TOKEN": "tok-s3cr3t-value"}})
-	e.deploy(t, flowDoc(t, "cred", []node{
+	e.deploy(t, enginetest.Flow(t, "cred", []enginetest.Node{
 		{ID: "in", Type: "http.in", Config: map[string]any{"path": "/cred"}},
 		{ID: "req", Type: "http.request", Config: map[string]any{"url": quote(up.URL + "/json"),
 			"headers": map[string]any{"Authorization": "'Bearer ' + env.API_TOKEN", "X-Api-Key": "env.API_TOKEN"}}},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // TestDelay: core.delay waits through the runtime's Sleep (a frozen clock
@@ -16,8 +17,8 @@ import (
 // that the run deadline could never allow.
 func TestDelay(t *testing.T) {
 	flow := func(d string) *engine.Flow {
-		return buildFlow(t, "d", []tnode{{"go", "core.manual", nil}, {"wait", "core.delay", map[string]any{"duration": d}},
-			{"after", "core.set", map[string]any{"set": map[string]any{"done": "true"}}}}, "go:out->wait", "wait:out->after")
+		return enginetest.Flow(t, "d", []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "wait", Type: "core.delay", Config: map[string]any{"duration": d}},
+			{ID: "after", Type: "core.set", Config: map[string]any{"set": map[string]any{"done": "true"}}}}, "go:out->wait", "wait:out->after")
 	}
 	t.Run("waits with the runtime's sleep", func(t *testing.T) {
 		var mu sync.Mutex
@@ -33,7 +34,7 @@ func TestDelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		equal(t, "ports", ports(tr), []string{"go:out", "wait:out", "after:out"})
+		equal(t, "ports", enginetest.Ports(tr), []string{"go:out", "wait:out", "after:out"})
 		equal(t, "slept", slept, []time.Duration{1500 * time.Millisecond})
 	})
 	t.Run("cancelled while waiting", func(t *testing.T) {
@@ -44,21 +45,21 @@ func TestDelay(t *testing.T) {
 		// a delay that ignored ctx would hold the test for 20s.
 		go func() { time.Sleep(10 * time.Millisecond); cancel() }()
 		tr, err := rt.Run(ctx, "d", "", nil)
-		if err == nil || tr == nil || slices.Contains(ports(tr), "after:out") {
+		if err == nil || tr == nil || slices.Contains(enginetest.Ports(tr), "after:out") {
 			t.Fatalf("run after cancel: %v %v", err, tr)
 		}
 	})
 	t.Run("error port gets the cancelled wait", func(t *testing.T) {
 		rt := newRuntime(t, engine.Options{Sleep: func(context.Context, time.Duration) error { return context.Canceled }})
-		f := buildFlow(t, "d", []tnode{{"go", "core.manual", nil}, {"wait", "core.delay", map[string]any{"duration": "1s"}},
-			{"log", "core.set", map[string]any{"set": map[string]any{"why": "msg.error.message"}}}}, "go:out->wait", "wait:error->log")
+		f := enginetest.Flow(t, "d", []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "wait", Type: "core.delay", Config: map[string]any{"duration": "1s"}},
+			{ID: "log", Type: "core.set", Config: map[string]any{"set": map[string]any{"why": "msg.error.message"}}}}, "go:out->wait", "wait:error->log")
 		deploy(t, rt, f)
 		tr, err := rt.Run(t.Context(), "d", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		equal(t, "ports", ports(tr), []string{"go:out", "wait:error", "log:out"})
-		if s := step(t, tr, "wait"); s.Error != "waiting 1s: context canceled" {
+		equal(t, "ports", enginetest.Ports(tr), []string{"go:out", "wait:error", "log:out"})
+		if s := enginetest.Step(t, tr, "wait"); s.Error != "waiting 1s: context canceled" {
 			t.Errorf("step error %q", s.Error)
 		}
 	})
