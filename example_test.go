@@ -55,7 +55,7 @@ func Example_embed() {
 
 	mux := http.NewServeMux()
 	mux.Handle("/", fd.FlowHandler())        // flow endpoints
-	mux.Handle("/admin/", fd.AdminHandler()) // admin JSON API
+	mux.Handle("/admin/", fd.AdminHandler()) // admin UI and its JSON API
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()

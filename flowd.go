@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/audit"
 	"github.com/flowd/flowd/blocks/core"
 	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/blocks/jose"
@@ -34,6 +35,7 @@ import (
 	"github.com/flowd/flowd/ui"
 	"github.com/flowd/flowd/ui/api"
 	"github.com/flowd/flowd/ui/editor"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure an embedded flowd.
@@ -46,7 +48,7 @@ type Options struct {
 	// default). Traces stay per node on a cluster store.
 	Runs store.Runs
 	// Register adds the host program's own block types to the registry,
-	// after the standard ones (core.*, http.*, schedule.*, jose.*, oauth.*).
+	// after the standard ones (core.*, http.*, schedule.*, jose.*, oauth.*, oidc.*).
 	Register func(reg *engine.Registry) error
 	// Logger receives flowd's logs (default: discarded).
 	Logger *slog.Logger
@@ -76,6 +78,10 @@ type Options struct {
 	// SecureCookies marks the admin session cookie Secure: set it when
 	// the admin UI is served over TLS.
 	SecureCookies bool
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the
+	// client (see TrustedProxies): the handlers then see the client's
+	// address as the request's RemoteAddr. Empty: the peer is the client.
+	TrustedProxies TrustedProxies
 	// SnapshotsPerSecond bounds how many runs per flow and second keep
 	// message snapshots in their traces (default 20; negative: every run).
 	// Runs past it keep their path, ports, timings and the failing step's
@@ -106,6 +112,18 @@ type Options struct {
 	// Hasher, if set, is the hashing pool to use instead of one sized by
 	// HashConcurrency and HashWait: a host shares its own with flowd.
 	Hasher *passhash.Hasher
+	// AuditMaxAge and AuditMaxEvents bound the audit log (package audit;
+	// defaults 90 days and 100000 events): older events, then the oldest
+	// past the count, are pruned as new ones are written.
+	AuditMaxAge    time.Duration
+	AuditMaxEvents int
+	// Metrics, if set, is where flowd registers its Prometheus metrics
+	// (package metrics: runs, block errors, token verdicts by reason,
+	// JWKS answers, grants, sign-ins, throttle trips, requests by route,
+	// cron fires, keys). flowd never uses the global registry; serve the
+	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
+	// process collectors are the host's to add (metrics.RegisterRuntime).
+	Metrics prometheus.Registerer
 	// NodeID names this node among those sharing the store (the node
 	// registry, schedule claims). Default: a random "node-<hex>".
 	NodeID string
@@ -126,7 +144,9 @@ type Flowd struct {
 	tokens  *app.Tokens
 	ui      *ui.Server
 	editor  *editor.Handler
+	obs     *observability
 	health  http.Handler
+	proxies TrustedProxies
 }
 
 // New builds a flowd. Call Start to deploy the stored flows.
@@ -137,8 +157,15 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	keysets := jose.NewKeysets(opts.Store)
+	keysets.Now = opts.Clock
+	keysets.Log = opts.Logger
+	obs, err := newObservability(opts, keysets)
+	if err != nil {
+		return nil, fmt.Errorf("flowd: metrics: %w", err)
+	}
 	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes,
-		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger})
+		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger, Unmatched: obs.unmatched()})
 	reg := engine.NewRegistry()
 	if err := core.Register(reg); err != nil {
 		return nil, fmt.Errorf("flowd: core blocks: %w", err)
@@ -152,13 +179,10 @@ func New(opts Options) (*Flowd, error) {
 	// Every node arms every schedule; only the holder of the scheduler
 	// role ticks, and each tick is claimed in the store before it runs.
 	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock,
-		Coordinator: opts.Store, Node: opts.NodeID})
+		Coordinator: opts.Store, Node: opts.NodeID, OnFire: obs.cronFire()})
 	if err := schedule.Register(reg, sched); err != nil {
 		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
 	}
-	keysets := jose.NewKeysets(opts.Store)
-	keysets.Now = opts.Clock
-	keysets.Log = opts.Logger
 	// Single-use values (DPoP proof and client assertion jtis) are claimed
 	// in the shared store, so every node refuses a replay.
 	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", opts.Clock)
@@ -168,12 +192,20 @@ func New(opts Options) (*Flowd, error) {
 	// One hashing pool for every password and secret check.
 	hasher := opts.Hasher
 	if hasher == nil {
-		hasher = passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait})
+		hasher = passhash.New(passhash.Options{Concurrency: opts.HashConcurrency, Wait: opts.HashWait, OnBusy: obs.hashBusy()})
 	}
 	clients := oauth.NewClients(opts.Store)
 	clients.SetHasher(hasher)
+	obs.clientThrottle(clients, opts.Clock)
+	clients.OnChange = obs.changed(audit.ClientAdded, audit.ClientRemoved)
 	if opts.Clock != nil {
 		clients.SetClock(opts.Clock)
+	}
+	// On a cluster store the failure throttles count across nodes.
+	throttles := newSharedThrottles(opts.Store, opts.Logger)
+	if throttles != nil {
+		clients.SetThrottle(throttles.throttle("client_secret", passhash.ThrottleOptions{Free: oauth.ThrottleFree,
+			Base: oauth.ThrottleBase, Max: oauth.ThrottleMax, Size: oauth.ThrottleSize, Now: opts.Clock}))
 	}
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger,
 		Replay: replay}); err != nil {
@@ -181,11 +213,12 @@ func New(opts Options) (*Flowd, error) {
 	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
+	users.OnChange = obs.changed(audit.UserAdded, audit.UserRemoved)
 	if opts.Clock != nil {
 		users.SetClock(opts.Clock)
 	}
 	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
-		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger}); err != nil {
+		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger, OnGrantRevoked: obs.grantRevoked}); err != nil {
 		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
 	}
 	// Lint checks of the standard blocks (warnings, never deploy errors).
@@ -214,22 +247,32 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
-		Now: opts.Clock, Sleep: opts.Sleep,
+		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Audit: obs.flowEvent,
 		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err
 	}
 	tokens := app.NewTokens(opts.Store, opts.AdminToken)
+	tokens.OnChange = obs.adminChange(audit.AdminTokenChanged, "admin-token")
 	follow(a, tokens, keysets, sched, opts.Logger)
+	if throttles != nil {
+		a.OnChange(throttles.hook())
+	}
+	if isClusterStore(opts.Store) {
+		keysets.SignGate = feedGate(a.FeedSeen, time.Now, maxKeyStaleness)
+	}
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)
 	api.RegisterClients(h, clients)
 	api.RegisterKeysets(h, keysets)
 	api.RegisterUsers(h, users)
+	api.RegisterAudit(h, obs.audit)
 	var ed *editor.Handler
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
+		Observer: obs.ui(),
+		Throttle: throttles.throttle,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
 			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
 			ui.MountPeople(s, mux, clients, users)
@@ -239,8 +282,11 @@ func New(opts Options) (*Flowd, error) {
 		return nil, err
 	}
 	srv.Passwords().SetHasher(hasher)
+	srv.Passwords().OnChange = obs.adminChange(audit.AdminPasswordSet, "admin")
+	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed}
+	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs,
+		proxies: opts.TrustedProxies}
 	fd.health = newHealth(fd)
 	return fd, nil
 }
@@ -292,12 +338,12 @@ func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users 
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
 // Mount it at "/".
-func (f *Flowd) FlowHandler() http.Handler { return f.router }
+func (f *Flowd) FlowHandler() http.Handler { return f.proxies.wrap(f.router) }
 
 // AdminHandler serves the admin UI under /admin (login, pages, the flow
 // editor) and the admin JSON API under /admin/api (bearer token, or the
 // UI's session). Mount it at "/admin/".
-func (f *Flowd) AdminHandler() http.Handler { return f.ui }
+func (f *Flowd) AdminHandler() http.Handler { return f.proxies.wrap(f.ui) }
 
 // Handler serves both on one listener, as `flowd serve` does: /admin/
 // (and /admin, redirected there) to AdminHandler, /healthz and /readyz to
@@ -306,7 +352,7 @@ func (f *Flowd) AdminHandler() http.Handler { return f.ui }
 // Router's. Unclean paths ("/x/../admin/") are cleaned and redirected by
 // whichever ServeMux they reach, so they cannot skip the admin login.
 func (f *Flowd) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return f.proxies.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == PathHealthz || p == PathReadyz:
 			f.health.ServeHTTP(w, r)
@@ -321,7 +367,7 @@ func (f *Flowd) Handler() http.Handler {
 		default:
 			f.router.ServeHTTP(w, r)
 		}
-	})
+	}))
 }
 
 // UI returns the admin UI server (its password store, its layout).
@@ -408,6 +454,9 @@ func (p routePatterns) Patterns() []string {
 	}
 	return out
 }
+
+// Audit returns the audit log (key lifecycle and admin changes).
+func (f *Flowd) Audit() *audit.Log { return f.obs.audit }
 
 // Scheduler returns the cron scheduler (list, pause, resume, run now).
 func (f *Flowd) Scheduler() *schedule.Scheduler { return f.sched }

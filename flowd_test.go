@@ -2,27 +2,18 @@ package flowd_test
 
 import (
 	"context"
-	"crypto/rand"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/flows/examples"
-	"github.com/flowd/flowd/store"
 )
 
 // TestHandler: the one-listener handler sends /admin/ to the admin UI and
 // API, /admin to /admin/, and everything else to the flows, and unclean
 // paths cannot reach the admin side without its checks.
 func TestHandler(t *testing.T) {
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openBolt(t)
 	fd, err := flowd.New(flowd.Options{Store: st, Examples: examples.FS, AdminToken: "test-admin-token", Issuer: "http://flowd.test"})
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,9 @@ package flowd_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +14,6 @@ import (
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/passhash"
-	"github.com/flowd/flowd/store"
 )
 
 // TestTokenEndpointWhenHashingIsBusy: the prebuilt token and
@@ -25,13 +22,7 @@ import (
 // with too many failures, and still serve a client with a generated
 // secret (no slot needed).
 func TestTokenEndpointWhenHashingIsBusy(t *testing.T) {
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openBolt(t)
 	var holding sync.Mutex // locked: computations block in Observe
 	entered := make(chan struct{}, 100)
 	hasher := passhash.New(passhash.Options{Concurrency: 1, Wait: time.Millisecond, Observe: func(int) {

@@ -17,6 +17,7 @@ import (
 //	GET /healthz  200 {"status":"ok"}                 the process serves HTTP
 //	GET /readyz   200 {"status":"ready", "checks":{"store":"ok","feed":"ok","keys":"ok","flows":"ok"}}
 //	              503 {"status":"not ready", "checks":{... "unavailable" | "stale" | "stopped" | "failing" ...}}
+//	              (keys "stale": a cluster node stopped signing, its feed silent past maxKeyStaleness)
 //
 // Handler serves them ahead of the flows' routes, so a flow cannot take
 // these two paths: a deploy of an http.in node at either is refused with
@@ -51,6 +52,8 @@ func (f *Flowd) Ready(ctx context.Context) map[string]string {
 	keys := "ok"
 	if err := f.keysets.Loaded(ctx); err != nil {
 		keys = "failing"
+	} else if gate := f.keysets.SignGate; gate != nil && gate() != nil {
+		keys = "stale" // signing stopped: see maxKeyStaleness
 	}
 	return map[string]string{"store": r.Store, "feed": r.Feed, "keys": keys, "flows": r.Flows}
 }

@@ -1,7 +1,6 @@
 package flowd_test
 
 import (
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
 )
 
 // flowDoc builds a flow document: nodes are "id type config-json" triples,
@@ -42,13 +40,7 @@ func flowDoc(t *testing.T, id string, nodes [][3]string, wires ...string) *engin
 
 func lintFlowd(t *testing.T, issuer string) *flowd.Flowd {
 	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openBolt(t)
 	fd, err := flowd.New(flowd.Options{Store: st, Issuer: issuer})
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,12 @@ type ConnLimits struct {
 	// PerAddr is the most connections open at once from one client
 	// address: one IPv4 address, or one IPv6 /64 (the block a single
 	// host is usually given). Behind a reverse proxy every connection
-	// comes from the proxy: raise it or set it to 0 there.
+	// comes from the proxy: list it in Trusted.
 	PerAddr int
+	// Trusted proxies are exempt from PerAddr (their connections carry
+	// many clients; the client address is known only once a request's
+	// X-Forwarded-For is read, and Max still bounds them).
+	Trusted TrustedProxies
 }
 
 // Default connection limits of `flowd serve`.
@@ -54,6 +58,9 @@ func (l *LimitedListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		key := addrKey(c.RemoteAddr())
+		if key.IsValid() && l.lim.Trusted.Trusts(key.Addr()) {
+			key = netip.Prefix{} // counted against Max only
+		}
 		if l.acquire(key) {
 			return &limitedConn{Conn: c, release: func() { l.release(key) }}, nil
 		}

@@ -12,7 +12,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -57,6 +56,11 @@ type Config struct {
 	RunsPerFlow int
 	// SnapshotsPerSecond: see engine.Options (0: the engine's default).
 	SnapshotsPerSecond int
+	// Observer: see engine.Options (nil: nothing observed).
+	Observer engine.Observer
+	// Audit, if set, hears of every flow change: saved, deployed,
+	// undeployed, restored, deleted (see audit.go).
+	Audit func(ctx context.Context, typ, subject, why string)
 	// NodeID names this node in the store's node registry (default: a
 	// random "node-<hex>").
 	NodeID string
@@ -113,6 +117,7 @@ func New(cfg Config) (*App, error) {
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
 		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, Sleep: cfg.Sleep, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
+		Observer: cfg.Observer,
 	})
 	if err != nil {
 		return nil, err
@@ -255,8 +260,7 @@ func (a *App) info(ctx context.Context, rec store.FlowRecord) FlowInfo {
 		t := runs[0]
 		fi.LastRun = &RunSummary{ID: t.ID, Started: t.Started, Status: t.Status, Duration: t.Duration}
 	} else if rr, err := a.runs.ListRuns(ctx, rec.ID, 1); err == nil && len(rr) == 1 {
-		var t engine.Trace
-		if json.Unmarshal(rr[0].Data, &t) == nil {
+		if t, err := engine.DecodeTrace(rr[0].Data); err == nil {
 			fi.LastRun = &RunSummary{ID: t.ID, Started: t.Started, Status: t.Status, Duration: t.Duration}
 		}
 	}
@@ -303,6 +307,7 @@ func (a *App) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) (
 	if err != nil {
 		return store.FlowRecord{}, fmt.Errorf("save flow %q: %w", id, err)
 	}
+	a.audit(ctx, auditFlowSaved, id, fmt.Sprintf("revision %d", rec.Rev))
 	return rec, nil
 }
 
@@ -318,9 +323,11 @@ func (a *App) Import(ctx context.Context, doc []byte, deploy bool) (FlowInfo, er
 			return FlowInfo{}, err
 		}
 	}
-	if _, err := a.st.PutFlow(ctx, f.ID, canon, store.AnyRev); err != nil {
+	rec, err := a.st.PutFlow(ctx, f.ID, canon, store.AnyRev)
+	if err != nil {
 		return FlowInfo{}, fmt.Errorf("import flow %q: %w", f.ID, err)
 	}
+	a.audit(ctx, auditFlowSaved, f.ID, fmt.Sprintf("imported, revision %d", rec.Rev))
 	if deploy {
 		if _, err := a.Deploy(ctx, f.ID); err != nil {
 			return FlowInfo{}, err
@@ -344,6 +351,7 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 	if err := a.runs.DeleteRuns(ctx, id); err != nil {
 		a.log.Warn("delete flow: its run traces stay", "flow", id, "err", err)
 	}
+	a.audit(ctx, auditFlowDeleted, id, "")
 	if a.following() {
 		return a.settle(ctx)
 	}
@@ -378,7 +386,11 @@ func (a *App) deploy(ctx context.Context, id, note string) (store.Version, error
 		return store.Version{}, err
 	}
 	if a.following() {
-		return a.deployDesired(ctx, rec, note)
+		v, err := a.deployDesired(ctx, rec, note)
+		if err == nil {
+			a.audit(ctx, auditFlowDeployed, id, fmt.Sprintf("version %d (%s)", v.N, note))
+		}
+		return v, err
 	}
 	v, err := a.st.AddVersion(ctx, id, rec.Doc, note)
 	if err != nil {
@@ -390,6 +402,7 @@ func (a *App) deploy(ctx context.Context, id, note string) (store.Version, error
 		}
 		return store.Version{}, err
 	}
+	a.audit(ctx, auditFlowDeployed, id, fmt.Sprintf("version %d (%s)", v.N, note))
 	return v, nil
 }
 
@@ -403,6 +416,7 @@ func (a *App) Undeploy(ctx context.Context, id string) error {
 	if err := a.st.SetDeployed(ctx, id, 0); err != nil {
 		return fmt.Errorf("undeploy %q: %w", id, err)
 	}
+	a.audit(ctx, auditFlowUndeployed, id, "")
 	if a.following() {
 		return a.settle(ctx)
 	}
@@ -444,6 +458,7 @@ func (a *App) Restore(ctx context.Context, id string, n int) (store.FlowRecord, 
 	if err != nil {
 		return store.FlowRecord{}, nil, fmt.Errorf("restore %q v%d: %w", id, n, err)
 	}
+	a.audit(ctx, auditFlowRestored, id, fmt.Sprintf("from version %d", n))
 	if rec.Deployed == 0 {
 		return rec, nil, nil
 	}
@@ -484,11 +499,11 @@ func (a *App) Runs(ctx context.Context, id string, limit int) ([]*engine.Trace, 
 		if seen[r.ID] {
 			continue
 		}
-		var t engine.Trace
-		if err := json.Unmarshal(r.Data, &t); err != nil {
+		t, err := engine.DecodeTrace(r.Data)
+		if err != nil {
 			continue
 		}
-		out = append(out, &t)
+		out = append(out, t)
 	}
 	slices.SortFunc(out, func(x, y *engine.Trace) int {
 		if c := y.Started.Compare(x.Started); c != 0 {

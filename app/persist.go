@@ -100,7 +100,7 @@ func (w *traceWriter) write() {
 	var batch []store.RunRecord
 	for _, p := range pending {
 		for _, t := range p.buf {
-			data, err := json.Marshal(t)
+			data, err := engine.EncodeTrace(t)
 			if err != nil {
 				w.log.Error("encoding run trace", "run", t.ID, "err", err)
 				continue

@@ -26,9 +26,12 @@ func NewToken() string {
 // SHA-256 of the token is what the store keeps (not the token); comparison
 // is constant time.
 type Tokens struct {
-	st    store.KV
-	fixed []byte // sha256 of FLOWD_ADMIN_TOKEN, if set
-	hash  atomic.Pointer[[]byte]
+	// OnChange, if set, hears that the admin API token was replaced
+	// (never the token), after it is stored (the audit log).
+	OnChange func(ctx context.Context)
+	st       store.KV
+	fixed    []byte // sha256 of FLOWD_ADMIN_TOKEN, if set
+	hash     atomic.Pointer[[]byte]
 }
 
 // NewTokens returns a checker. A non-empty fixed token (FLOWD_ADMIN_TOKEN)
@@ -71,6 +74,9 @@ func (t *Tokens) Set(ctx context.Context, token string) error {
 		return fmt.Errorf("store admin token: %w", err)
 	}
 	t.hash.Store(&hs)
+	if t.OnChange != nil {
+		t.OnChange(ctx)
+	}
 	return nil
 }
 

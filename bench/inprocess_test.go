@@ -10,11 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/bench/baseline"
@@ -56,7 +59,12 @@ func setup(tb testing.TB) *pair {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
-	fd, err := flowd.New(flowd.Options{Store: st, Examples: examples.FS, Issuer: issuer, AdminToken: "bench-admin"})
+	opts := flowd.Options{Store: st, Examples: examples.FS, Issuer: issuer, AdminToken: "bench-admin"}
+	if os.Getenv("FLOWD_BENCH_METRICS") == "1" {
+		// Count everything, as `flowd serve --metrics-addr` does.
+		opts.Metrics = prometheus.NewRegistry()
+	}
+	fd, err := flowd.New(opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -73,6 +73,9 @@ type Options struct {
 	MaxExprNodes uint
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Observer counts runs and step errors and is handed to every block
+	// factory as Setup.Observer (default NopObserver). See Observer.
+	Observer Observer
 	// Sleep waits d or until ctx ends, for blocks that wait (core.delay;
 	// Exec.Sleep). Default: a real timer. With a frozen Now, give a Sleep
 	// that moves that clock instead (flowtest.Clock.Sleep).
@@ -139,6 +142,9 @@ func New(opts Options) (*Runtime, error) {
 	if opts.Env == nil {
 		opts.Env = map[string]string{}
 	}
+	if opts.Observer == nil {
+		opts.Observer = NopObserver{}
+	}
 	if opts.Sleep == nil {
 		opts.Sleep = realSleep
 	}
@@ -162,6 +168,7 @@ type deployment struct {
 	order   []*nodeInst // document order
 	vars    *Vars
 	ring    *traceRing
+	runs    RunObserver
 	// sensitive is every key the flow's block types declare sensitive.
 	sensitive []string
 	// secrets are the literal values of the flow's config fields marked
@@ -216,6 +223,7 @@ type nodeInst struct {
 	// firePort is the port a trigger sends its message out of: "out", or
 	// the trigger's first declared output if it has no "out".
 	firePort string
+	errs     Counter // failed steps, resolved at deploy
 	// catch is the scope of a catch trigger (CatchFlow, CatchGlobal), "" otherwise.
 	catch string
 }
@@ -312,6 +320,13 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 	}
 	d = &deployment{rt: r, flow: f, version: version, nodes: make(map[string]*nodeInst, len(f.Nodes)),
 		idle: make(chan struct{})}
+	// Validation (version 0) builds blocks that never run: they observe
+	// nothing, so a flow only checked never gets series of its own.
+	obs := r.opts.Observer
+	if version == 0 {
+		obs = NopObserver{}
+	}
+	d.runs = obs.Runs(f.ID)
 	// The error returns below set d to nil, so the cleanup keeps its own
 	// pointer to close the blocks built so far.
 	built := d
@@ -352,7 +367,8 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 		inst := &nodeInst{node: n, spec: spec, out: map[string][]*nodeInst{}}
 		inst.log = r.log.With("flow", f.ID, "node", n.ID)
 		setup := &Setup{Ctx: ctx, FlowID: f.ID, NodeID: n.ID, Version: version, Config: configs[n.ID],
-			Logger: inst.log, Limits: r.limits}
+			Logger: inst.log, Limits: r.limits, Observer: obs}
+		inst.errs = obs.StepErrors(f.ID, n.ID, n.Type)
 		b, err := callFactory(r.reg.types[n.Type].factory, setup)
 		if err != nil {
 			ferrs = appendValidation(ferrs, n.ID, err)
@@ -880,6 +896,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		if err != nil {
 			tr.Status, tr.Error = StatusError, err.Error()
 		}
+		d.runs.Finished(err == nil, time.Duration(tr.Duration))
 		if len(x.secrets) > len(d.secrets) {
 			redactEarlier(tr, x.secrets)
 		}
@@ -949,6 +966,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			perr = fmt.Errorf("%w (%s) in node %q: %v", ErrDeadline, lim.Deadline, q.n.node.ID, perr)
 		}
 		if perr != nil {
+			q.n.errs.Inc()
 			step.Error = perr.Error()
 			targets := q.n.out[ErrorPort]
 			if len(targets) == 0 || errors.Is(perr, ErrDeadline) {

@@ -159,6 +159,10 @@ type Setup struct {
 	Logger  *slog.Logger
 	// Limits of the runtime, for blocks that check them at deploy.
 	Limits Limits
+	// Observer is the runtime's observer (never nil; NopObserver when
+	// validating). A block package type-asserts it to its own event
+	// interface at deploy; see Observer.
+	Observer Observer
 }
 
 // Errorf returns a deploy error naming this node and field.

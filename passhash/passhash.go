@@ -62,6 +62,9 @@ type Options struct {
 	// computation with the number now running (this one included). Tests
 	// count computations with it, and hold slots by blocking in it.
 	Observe func(running int)
+	// OnBusy, if set, is called each time a request is refused with
+	// ErrBusy (a metric of pool rejections).
+	OnBusy func()
 	// Now is the clock of the cache (default time.Now).
 	Now func() time.Time
 }
@@ -75,6 +78,7 @@ type Hasher struct {
 	slots   chan struct{}
 	wait    time.Duration
 	observe func(int)
+	onBusy  func()
 	running atomic.Int32
 	key     [32]byte // process-local: singleflight keys and dummy salts
 
@@ -109,7 +113,7 @@ func New(o Options) *Hasher {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	h := &Hasher{slots: make(chan struct{}, o.Concurrency), wait: o.Wait, observe: o.Observe, ttl: o.CacheTTL, now: o.Now,
+	h := &Hasher{slots: make(chan struct{}, o.Concurrency), wait: o.Wait, observe: o.Observe, onBusy: o.OnBusy, ttl: o.CacheTTL, now: o.Now,
 		calls: map[[32]byte]*call{}, cache: map[[32]byte]time.Time{}}
 	rand.Read(h.key[:])
 	return h
@@ -275,6 +279,9 @@ func (h *Hasher) inSlot(ctx context.Context, fn func()) error {
 		select {
 		case h.slots <- struct{}{}:
 		case <-t.C:
+			if h.onBusy != nil {
+				h.onBusy()
+			}
 			return ErrBusy
 		case <-ctx.Done():
 			return fmt.Errorf("wait for a hashing slot: %w", ctx.Err())

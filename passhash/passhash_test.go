@@ -108,7 +108,8 @@ func (hd *holder) observe(int) {
 
 func TestBusyWhenFull(t *testing.T) {
 	hd := newHolder()
-	h := New(Options{Concurrency: 2, Wait: time.Millisecond, Observe: hd.observe})
+	var busy atomic.Int32
+	h := New(Options{Concurrency: 2, Wait: time.Millisecond, Observe: hd.observe, OnBusy: func() { busy.Add(1) }})
 	enc := cheapHash("s")
 	var wg sync.WaitGroup
 	for i := range 2 {
@@ -143,6 +144,9 @@ func TestBusyWhenFull(t *testing.T) {
 				t.Fatalf("err = %v, want ErrBusy", err)
 			}
 		})
+	}
+	if got := busy.Load(); got != 3 {
+		t.Errorf("OnBusy called %d times, want 3 (verify, fail, hash)", got)
 	}
 	if got := h.RetryAfter(); got < time.Second {
 		t.Errorf("RetryAfter = %s, want at least 1s", got)

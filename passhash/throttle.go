@@ -1,6 +1,7 @@
 package passhash
 
 import (
+	"context"
 	"net"
 	"strings"
 	"sync"
@@ -18,6 +19,14 @@ import (
 // with the fewest failures among a few sampled, so a flood of fresh keys
 // (random client ids) evicts other one-off keys, not the throttled key
 // of an account under attack.
+//
+// With Shared set (a cluster), the counts are cluster-wide: every failure,
+// release and reset is also written to Shared, and the table follows
+// what other nodes write through Observe (flowd calls it from the store's
+// change feed). Checks (Wait, Failures) still read only the table, so a
+// throttled request costs no store round trip; a success resets the store
+// only when the table knows of failures. If Shared fails, the node keeps
+// counting on its own.
 type Throttle struct {
 	o   ThrottleOptions
 	now func() time.Time
@@ -39,6 +48,28 @@ type ThrottleOptions struct {
 	Window    time.Duration
 	Size      int
 	Now       func() time.Time
+	// OnRefuse, if set, is called (outside the lock) each time Wait or
+	// Reserve makes a key wait: a metric of throttle trips.
+	OnRefuse func()
+	// Shared, if set, makes the counts cluster-wide (see Throttle).
+	Shared Shared
+	// SharedTimeout bounds each call to Shared (default 2 s): the
+	// methods of Throttle take no context.
+	SharedTimeout time.Duration
+	// OnSharedError, if set, hears Shared's errors (to log them).
+	OnSharedError func(error)
+}
+
+// Shared stores a Throttle's counts where every node sees them. A record
+// is a count of failures and the time of the last one.
+type Shared interface {
+	// Add adds delta (1 or -1) to key's count at now and returns nothing
+	// until it is stored. A record whose last failure is older than
+	// window counts from 0; a count that drops to 0 removes the record,
+	// and the store may drop it after now + window.
+	Add(ctx context.Context, key string, delta int, now time.Time, window time.Duration) error
+	// Reset removes key's record.
+	Reset(ctx context.Context, key string) error
 }
 
 // evictSample is how many entries a full table looks at to pick one to evict.
@@ -65,7 +96,43 @@ func NewThrottle(o ThrottleOptions) *Throttle {
 	if now == nil {
 		now = time.Now
 	}
+	if o.SharedTimeout <= 0 {
+		o.SharedTimeout = 2 * time.Second
+	}
 	return &Throttle{o: o, now: now, keys: map[string]*throttleEntry{}}
+}
+
+// share runs fn on Shared, if there is one, with the timeout.
+func (t *Throttle) share(fn func(ctx context.Context, s Shared) error) {
+	if t.o.Shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.o.SharedTimeout)
+	defer cancel()
+	if err := fn(ctx, t.o.Shared); err != nil && t.o.OnSharedError != nil {
+		t.o.OnSharedError(err)
+	}
+}
+
+// Observe sets key's count to what the shared store holds (failures 0:
+// no record), as written by any node. Entries past the window are
+// dropped on the next check, as local ones are.
+func (t *Throttle) Observe(key string, failures int, last time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if failures <= 0 {
+		delete(t.keys, key)
+		return
+	}
+	e := t.keys[key]
+	if e == nil {
+		if len(t.keys) >= t.o.Size {
+			t.evictLocked(t.now())
+		}
+		e = &throttleEntry{}
+		t.keys[key] = e
+	}
+	e.failures, e.last = failures, last
 }
 
 func (t *Throttle) delay(failures int) time.Duration {
@@ -82,8 +149,16 @@ func (t *Throttle) delay(failures int) time.Duration {
 // Wait reports how long key must wait before its next attempt (0: now).
 func (t *Throttle) Wait(key string) time.Duration {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.waitLocked(key, t.now())
+	wait := t.waitLocked(key, t.now())
+	t.mu.Unlock()
+	t.refused(wait)
+	return wait
+}
+
+func (t *Throttle) refused(wait time.Duration) {
+	if wait > 0 && t.o.OnRefuse != nil {
+		t.o.OnRefuse()
+	}
 }
 
 func (t *Throttle) waitLocked(key string, now time.Time) time.Duration {
@@ -115,12 +190,22 @@ func (t *Throttle) Failures(key string) int {
 // guesses cannot all slip in under the limit; or, if key must wait,
 // counts nothing and returns the wait. Give the attempt back with
 // Release when it succeeded or was never made.
-func (t *Throttle) Reserve(key string) time.Duration {
+func (t *Throttle) Reserve(key string) (wait time.Duration) {
+	defer func() { t.refused(wait) }()
+	var now time.Time
+	now, wait = t.reserve(key)
+	if wait == 0 {
+		t.share(func(ctx context.Context, s Shared) error { return s.Add(ctx, key, 1, now, t.o.Window) })
+	}
+	return wait
+}
+
+func (t *Throttle) reserve(key string) (time.Time, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
 	if wait := t.waitLocked(key, now); wait > 0 {
-		return wait
+		return now, wait
 	}
 	e := t.keys[key]
 	if e == nil {
@@ -132,12 +217,17 @@ func (t *Throttle) Reserve(key string) time.Duration {
 	}
 	e.failures++
 	e.last = now
-	return 0
+	return now, 0
 }
 
 // Fail counts a failure for key whatever its wait (for callers that
 // check first with Wait and count after the attempt).
 func (t *Throttle) Fail(key string) {
+	now := t.fail(key)
+	t.share(func(ctx context.Context, s Shared) error { return s.Add(ctx, key, 1, now, t.o.Window) })
+}
+
+func (t *Throttle) fail(key string) time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -152,25 +242,36 @@ func (t *Throttle) Fail(key string) {
 	}
 	e.failures++
 	e.last = now
+	return now
 }
 
 // Release gives back one attempt counted by Reserve.
 func (t *Throttle) Release(key string) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e := t.keys[key]; e != nil {
+	e := t.keys[key]
+	if e != nil {
 		e.failures--
 		if e.failures <= 0 {
 			delete(t.keys, key)
 		}
 	}
+	t.mu.Unlock()
+	if e != nil {
+		t.share(func(ctx context.Context, s Shared) error { return s.Add(ctx, key, -1, t.now(), t.o.Window) })
+	}
 }
 
-// Reset forgets key (an account after its right password).
+// Reset forgets key (an account after its right password). The shared
+// record is removed only when the table knows of one, so the common
+// case (a success without earlier failures) costs no store write.
 func (t *Throttle) Reset(key string) {
 	t.mu.Lock()
+	_, known := t.keys[key]
 	delete(t.keys, key)
 	t.mu.Unlock()
+	if known {
+		t.share(func(ctx context.Context, s Shared) error { return s.Reset(ctx, key) })
+	}
 }
 
 // Len is the number of keys held.

@@ -1,14 +1,18 @@
 package passhash
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
 
 func TestThrottleBackoff(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := NewThrottle(ThrottleOptions{Free: 3, Base: time.Second, Max: 8 * time.Second, Window: time.Hour, Now: func() time.Time { return now }})
+	refusals := 0
+	th := NewThrottle(ThrottleOptions{Free: 3, Base: time.Second, Max: 8 * time.Second, Window: time.Hour, Now: func() time.Time { return now },
+		OnRefuse: func() { refusals++ }})
 	for i := range 3 {
 		if w := th.Reserve("k"); w != 0 {
 			t.Fatalf("attempt %d waits %s within the free attempts", i+1, w)
@@ -39,6 +43,10 @@ func TestThrottleBackoff(t *testing.T) {
 	}
 	if w := th.Reserve("other"); w != 0 {
 		t.Fatalf("another key waits %s", w)
+	}
+	// Every Reserve above that had to wait was one trip (6 rows want a wait).
+	if refusals != 6 {
+		t.Errorf("OnRefuse called %d times, want 6", refusals)
 	}
 	th.Reset("k")
 	if th.Failures("k") != 0 {
@@ -85,5 +93,56 @@ func TestAddressKey(t *testing.T) {
 				t.Fatalf("AddressKey(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// countingShared records the calls a Throttle makes to its Shared store.
+type countingShared struct {
+	mu           sync.Mutex
+	adds, resets []string
+}
+
+func (c *countingShared) Add(_ context.Context, key string, delta int, _ time.Time, _ time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.adds = append(c.adds, fmt.Sprintf("%s%+d", key, delta))
+	return nil
+}
+
+func (c *countingShared) Reset(_ context.Context, key string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resets = append(c.resets, key)
+	return nil
+}
+
+// TestThrottleShared: every counted failure and give-back is written to
+// the shared store; a success writes only when this node knows of
+// failures (the common success costs no store call); Observe replaces the
+// local count with the cluster's.
+func TestThrottleShared(t *testing.T) {
+	sh := &countingShared{}
+	th := NewThrottle(ThrottleOptions{Free: 2, Base: time.Minute, Shared: sh})
+	th.Reset("clean") // no failures known: no store call
+	th.Fail("a")
+	if w := th.Reserve("a"); w != 0 {
+		t.Fatalf("reserve: wait %v", w)
+	}
+	th.Release("a")
+	th.Reset("a")
+	th.Release("never-reserved")
+	if got, want := fmt.Sprint(sh.adds), "[a+1 a+1 a-1]"; got != want {
+		t.Errorf("adds %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(sh.resets), "[a]"; got != want {
+		t.Errorf("resets %s, want %s", got, want)
+	}
+	th.Observe("b", 5, time.Now())
+	if th.Failures("b") != 5 || th.Wait("b") <= 0 {
+		t.Errorf("after Observe(b, 5): failures %d wait %v", th.Failures("b"), th.Wait("b"))
+	}
+	th.Observe("b", 0, time.Time{})
+	if th.Failures("b") != 0 || th.Wait("b") != 0 {
+		t.Errorf("after Observe(b, 0): failures %d wait %v", th.Failures("b"), th.Wait("b"))
 	}
 }

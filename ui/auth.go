@@ -49,10 +49,13 @@ var ErrNoPassword = errors.New("no admin password is set")
 // and hashing it would cost 19 MiB at every start. It is kept as an HMAC
 // under a process-local key and compared in constant time.
 type Passwords struct {
-	kv     store.KV
-	hasher *passhash.Hasher
-	fixed  []byte // HMAC of the fixed password, nil when none
-	key    [32]byte
+	// OnChange, if set, hears of a new admin password (never the
+	// password itself), after it is stored (the audit log).
+	OnChange func(ctx context.Context)
+	kv       store.KV
+	hasher   *passhash.Hasher
+	fixed    []byte // HMAC of the fixed password, nil when none
+	key      [32]byte
 }
 
 // NewPasswords returns the password store; fixed, if set, is the only
@@ -99,6 +102,9 @@ func (p *Passwords) Set(ctx context.Context, pw string) error {
 	}
 	if err := p.kv.SetKV(ctx, nsUI, keyPassword, []byte(hash)); err != nil {
 		return fmt.Errorf("store admin password: %w", err)
+	}
+	if p.OnChange != nil {
+		p.OnChange(ctx)
 	}
 	return nil
 }
@@ -270,14 +276,17 @@ const (
 	accountKey      = "admin"
 )
 
-func newLimiter(now func() time.Time) *limiter {
+func newLimiter(now func() time.Time, mk func(name string, o passhash.ThrottleOptions) *passhash.Throttle) *limiter {
 	if now == nil {
 		now = time.Now
 	}
+	if mk == nil {
+		mk = func(_ string, o passhash.ThrottleOptions) *passhash.Throttle { return passhash.NewThrottle(o) }
+	}
 	return &limiter{
-		addr: passhash.NewThrottle(passhash.ThrottleOptions{Free: ipFailures, Base: time.Second, Max: failWindow,
+		addr: mk("admin_addr", passhash.ThrottleOptions{Free: ipFailures, Base: time.Second, Max: failWindow,
 			Window: time.Hour, Size: 10000, Now: now}),
-		account: passhash.NewThrottle(passhash.ThrottleOptions{Free: accountFailures, Base: time.Second, Max: time.Minute,
+		account: mk("admin_account", passhash.ThrottleOptions{Free: accountFailures, Base: time.Second, Max: time.Minute,
 			Window: time.Hour, Size: 1, Now: now}),
 	}
 }
@@ -352,6 +361,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := clientIP(r)
 	if ok, wait := s.limiter.allow(ip); !ok {
+		s.signIn(SignInThrottled)
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		vm.Error = "Too many failed attempts. Try again later."
 		s.render(w, r, http.StatusTooManyRequests, LoginPage(vm))
@@ -365,6 +375,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	vm.Next = safeNext(r.PostFormValue("next"))
 	ok, err := s.pw.Check(ctx, r.PostFormValue("password"))
 	if errors.Is(err, passhash.ErrBusy) {
+		s.signIn(SignInBusy)
 		w.Header().Set("Retry-After", fmt.Sprint(int(s.pw.hasher.RetryAfter().Seconds())))
 		vm.Error = "The server is busy. Try again in a moment."
 		s.render(w, r, http.StatusServiceUnavailable, LoginPage(vm))
@@ -380,12 +391,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
+		s.signIn(SignInWrongPassword)
 		s.limiter.fail(ip)
 		s.log.Warn("admin login failed", "ip", ip)
 		vm.Error = "Wrong password."
 		s.render(w, r, http.StatusUnauthorized, LoginPage(vm))
 		return
 	}
+	s.signIn(SignInOK)
 	s.limiter.succeed(ip)
 	s.sessions.sweep(ctx)
 	id, _, err := s.sessions.create(ctx)

@@ -51,7 +51,7 @@ func TestSessionExpiryAndSweep(t *testing.T) {
 
 func TestLimiter(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newLimiter(func() time.Time { return now })
+	l := newLimiter(func() time.Time { return now }, nil)
 	for range ipFailures {
 		if ok, _ := l.allow("1.2.3.4"); !ok {
 			t.Fatal("blocked too early")

@@ -157,9 +157,12 @@ func (s *Server) keysetsWith(w http.ResponseWriter, r *http.Request, status int,
 		if p.ShortestRetire > 0 {
 			kv.RetireAfter = engine.FormatDuration(p.ShortestRetire)
 		}
+		usage := s.keyUsage(ctx, name)
 		for _, k := range info.Keys {
+			u := usage[k.Kid]
 			kv.Keys = append(kv.Keys, KeyRow{Kid: k.Kid, Alg: k.Alg, Use: string(k.Use), State: keyState(k),
-				Created: k.Created, Activated: k.Activated, RetireAt: k.RetireAt, Revoked: k.Revoked})
+				Created: k.Created, Activated: k.Activated, RetireAt: k.RetireAt, Revoked: k.Revoked,
+				Verified: u.LastHour, LastVerified: u.LastVerified})
 		}
 		kv.Timeline = keyTimeline(info.Keys, now, p.nextRotation)
 		if body, _, err := s.d.Keysets.JWKS(ctx, name); err == nil {

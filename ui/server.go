@@ -34,6 +34,8 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/schedule"
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
 )
 
@@ -72,6 +74,11 @@ type Deps struct {
 	Mount func(s *Server, mux *http.ServeMux) error
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Observer, if set, gets admin sign-in results (metrics, audit).
+	Observer Observer
+	// Throttle, if set, makes the login limiter's throttles (flowd makes
+	// them cluster-wide on a cluster store); nil: passhash.NewThrottle.
+	Throttle func(name string, o passhash.ThrottleOptions) *passhash.Throttle
 }
 
 // Server serves everything under /admin/.
@@ -101,7 +108,7 @@ func New(d Deps) (*Server, error) {
 	s := &Server{d: d, log: d.Logger, mux: http.NewServeMux(), now: d.Now,
 		static:  http.StripPrefix(Prefix+"/static/", http.FileServerFS(sub)),
 		pw:      NewPasswords(d.Store, d.Password),
-		limiter: newLimiter(d.Now)}
+		limiter: newLimiter(d.Now, d.Throttle)}
 	s.sessions = &sessions{kv: d.Store, now: d.Now}
 	s.routes()
 	if d.Mount != nil {
@@ -191,7 +198,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "login required", http.StatusUnauthorized)
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess))
+	r = r.WithContext(engine.WithActor(context.WithValue(r.Context(), sessionKey{}, sess), "admin-ui"))
 	if !safeMethod(r.Method) {
 		if !sameOrigin(r) || !s.csrfOK(r, sess) {
 			http.Error(w, "bad or missing CSRF token: reload the page and try again", http.StatusForbidden)
@@ -219,7 +226,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "bad or missing CSRF token", http.StatusForbidden)
 				return
 			}
-			r = r.Clone(context.WithValue(r.Context(), apiSessionKey{}, true))
+			r = r.Clone(engine.WithActor(context.WithValue(r.Context(), apiSessionKey{}, true), "admin-ui"))
 			r.Header.Set("Authorization", "Bearer "+sessionBearer)
 		}
 	}

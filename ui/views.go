@@ -92,6 +92,11 @@ type KeyRow struct {
 	Created, Activated   time.Time
 	RetireAt             time.Time
 	Revoked              bool
+	// Verified is how many tokens the key verified in the last hour
+	// (this process), LastVerified when it last did (zero: never). A
+	// retired key at 0 for a while is safe to delete.
+	Verified     uint64
+	LastVerified time.Time
 }
 
 // Timeline is a set of horizontal bars over a time range, drawn as SVG.

@@ -4,23 +4,24 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // BenchmarkFlow5 runs manual -> set -> switch -> set -> log (debug, to a
 // discarding logger): the per-run cost of the runtime plus typical blocks.
 func BenchmarkFlow5(b *testing.B) {
 	rt := newRuntime(b, engine.Options{}) // the default logger discards
-	deploy(b, rt, buildFlow(b, "bench", []tnode{
-		{"in", "core.manual", nil},
-		{"prep", "core.set", map[string]any{"set": map[string]any{
+	deploy(b, rt, enginetest.Flow(b, "bench", []enginetest.Node{
+		{ID: "in", Type: "core.manual"},
+		{ID: "prep", Type: "core.set", Config: map[string]any{"set": map[string]any{
 			"user.adult": "msg.user.age >= 18",
 			"seen":       "true",
 		}}},
-		{"route", "core.switch", map[string]any{"rules": []any{
+		{ID: "route", Type: "core.switch", Config: map[string]any{"rules": []any{
 			map[string]any{"name": "admin", "expr": `msg.user.age > 18 && msg.user.role == "admin"`},
 		}}},
-		{"grant", "core.set", map[string]any{"set": map[string]any{"scope": `"admin"`}}},
-		{"log", "core.log", map[string]any{"level": "debug", "message": `"granted " + msg.user.name`}},
+		{ID: "grant", Type: "core.set", Config: map[string]any{"set": map[string]any{"scope": `"admin"`}}},
+		{ID: "log", Type: "core.log", Config: map[string]any{"level": "debug", "message": `"granted " + msg.user.name`}},
 	}, "in:out->prep", "prep:out->route", "route:admin->grant", "grant:out->log"))
 
 	b.ReportAllocs()

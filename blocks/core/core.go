@@ -14,6 +14,11 @@
 // The "error" port of a block catches its own failures; core.catch catches
 // the failed runs of a flow (or of every flow: an error flow). core.delay waits within the run (runs are synchronous), so it is bounded
 // by the run deadline.
+//
+// Each block type lives in block_<name>.go (core.kv_get and core.kv_set
+// share block_kv.go; core.input, core.output and core.call block_call.go)
+// with its spec, factory and an interface guard; its tests in
+// block_<name>_test.go.
 package core
 
 import (

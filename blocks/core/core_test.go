@@ -11,58 +11,8 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
-
-// tnode is a node of a test flow.
-type tnode struct {
-	id, typ string
-	cfg     map[string]any
-}
-
-// buildFlow encodes a test flow as a document and decodes it the way flowd
-// reads files. Wires are "from:port->to".
-func buildFlow(t testing.TB, id string, nodes []tnode, wires ...string) *engine.Flow {
-	t.Helper()
-	type jnode struct {
-		ID     string         `json:"id"`
-		Type   string         `json:"type"`
-		Config map[string]any `json:"config,omitempty"`
-		X      float64        `json:"x"`
-		Y      float64        `json:"y"`
-	}
-	type jwire struct {
-		From string `json:"from"`
-		Port string `json:"port"`
-		To   string `json:"to"`
-	}
-	doc := struct {
-		Schema string  `json:"schema"`
-		ID     string  `json:"id"`
-		Name   string  `json:"name"`
-		Nodes  []jnode `json:"nodes"`
-		Wires  []jwire `json:"wires"`
-	}{Schema: engine.SchemaV1, ID: id, Name: id, Nodes: []jnode{}, Wires: []jwire{}}
-	for i, n := range nodes {
-		doc.Nodes = append(doc.Nodes, jnode{ID: n.id, Type: n.typ, Config: n.cfg, X: float64(200 * i)})
-	}
-	for _, w := range wires {
-		from, to, ok := strings.Cut(w, "->")
-		node, port, ok2 := strings.Cut(from, ":")
-		if !ok || !ok2 {
-			t.Fatalf("bad wire %q, want from:port->to", w)
-		}
-		doc.Wires = append(doc.Wires, jwire{From: node, Port: port, To: to})
-	}
-	data, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := engine.DecodeFlow(data)
-	if err != nil {
-		t.Fatalf("DecodeFlow: %v", err)
-	}
-	return f
-}
 
 // newRuntime returns a runtime with the core blocks registered.
 func newRuntime(t testing.TB, opts engine.Options) *engine.Runtime {
@@ -71,13 +21,7 @@ func newRuntime(t testing.TB, opts engine.Options) *engine.Runtime {
 	if err := Register(reg); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	opts.Registry = reg
-	rt, err := engine.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close(context.Background()) })
-	return rt
+	return enginetest.Runtime(t, reg, opts)
 }
 
 // deploy deploys a flow that must be valid.
@@ -92,37 +36,7 @@ func deploy(t testing.TB, rt *engine.Runtime, f *engine.Flow) {
 // validation error.
 func deployError(t *testing.T, f *engine.Flow) *engine.ValidationError {
 	t.Helper()
-	rt := newRuntime(t, engine.Options{})
-	err := rt.Deploy(t.Context(), f, 1)
-	if !errors.Is(err, engine.ErrInvalidFlow) {
-		t.Fatalf("Deploy error = %v, want one wrapping ErrInvalidFlow", err)
-	}
-	ve := engine.FirstValidation(err)
-	if ve == nil {
-		t.Fatalf("Deploy error %v holds no ValidationError", err)
-	}
-	return ve
-}
-
-// ports lists "node:port" for every step of a trace, in order.
-func ports(tr *engine.Trace) []string {
-	out := make([]string, 0, len(tr.Steps))
-	for _, s := range tr.Steps {
-		out = append(out, s.Node+":"+s.Port)
-	}
-	return out
-}
-
-// step returns the trace step of a node.
-func step(t *testing.T, tr *engine.Trace, node string) engine.Step {
-	t.Helper()
-	for _, s := range tr.Steps {
-		if s.Node == node {
-			return s
-		}
-	}
-	t.Fatalf("no step for node %q in trace %v", node, ports(tr))
-	return engine.Step{}
+	return enginetest.DeployError(t, newRuntime(t, engine.Options{}), f)
 }
 
 func equal(t *testing.T, what string, got, want any) {
@@ -196,41 +110,25 @@ func TestRegister(t *testing.T) {
 	var got []string
 	for _, s := range reg.Specs() {
 		got = append(got, s.Type)
-		t.Run(s.Type, func(t *testing.T) {
-			if s.Title == "" || s.Description == "" || s.Category != Category {
-				t.Errorf("spec %s: title %q, category %q, description %q: the editor needs all three",
-					s.Type, s.Title, s.Category, s.Description)
-			}
-			for _, f := range s.Fields {
-				if f.Label == "" || f.Help == "" {
-					t.Errorf("field %s.%s: label %q, help %q: the editor needs both", s.Type, f.Name, f.Label, f.Help)
-				}
-			}
-		})
+		if s.Category != Category {
+			t.Errorf("spec %s: category %q, want %q", s.Type, s.Category, Category)
+		}
 	}
 	equal(t, "registered types", got, want)
+	enginetest.CheckSpecs(t, reg) // titles, labels, help, JSON Schema
 
 	t.Run("twice", func(t *testing.T) {
 		if err := Register(reg); !errors.Is(err, engine.ErrDuplicateType) {
 			t.Errorf("second Register = %v, want ErrDuplicateType", err)
 		}
 	})
-	t.Run("json schema", func(t *testing.T) {
-		data, err := reg.JSONSchema()
-		if err != nil || !json.Valid(data) {
-			t.Fatalf("JSONSchema: %v", err)
-		}
-		if !strings.Contains(string(data), `"core.switch"`) {
-			t.Error("schema does not list core.switch")
-		}
-	})
 }
 
 func TestManual(t *testing.T) {
 	rt := newRuntime(t, engine.Options{})
-	deploy(t, rt, buildFlow(t, "m", []tnode{
-		{"start", "core.manual", nil},
-		{"mark", "core.set", map[string]any{"set": map[string]any{"seen": "true"}}},
+	deploy(t, rt, enginetest.Flow(t, "m", []enginetest.Node{
+		{ID: "start", Type: "core.manual"},
+		{ID: "mark", Type: "core.set", Config: map[string]any{"set": map[string]any{"seen": "true"}}},
 	}, "start:out->mark"))
 
 	tests := []struct {
@@ -258,8 +156,8 @@ func TestManual(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			equal(t, "ports", ports(tr), tc.wantPorts)
-			equal(t, "msg", step(t, tr, "mark").Msg, tc.wantMsg)
+			equal(t, "ports", enginetest.Ports(tr), tc.wantPorts)
+			equal(t, "msg", enginetest.Step(t, tr, "mark").Msg, tc.wantMsg)
 		})
 	}
 

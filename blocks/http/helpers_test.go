@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
+	"github.com/flowd/flowd/store"
 )
 
 // errTestBoom is the error of the test.fail block; its text must never
@@ -21,6 +24,7 @@ var errTestBoom = errors.New("boom: internal detail db=10.0.0.7")
 // tests do not depend on blocks/core:
 //
 //	test.fail  always fails with errTestBoom
+//	test.unavailable  fails as a store call to an unreachable cluster does
 //	test.set   assigns message fields from expressions (exprmap "set")
 func testRegistry(t testing.TB, router *Router) *engine.Registry {
 	t.Helper()
@@ -28,10 +32,11 @@ func testRegistry(t testing.TB, router *Router) *engine.Registry {
 	if err := Register(reg, router); err != nil {
 		t.Fatal(err)
 	}
-	reg.MustRegister(engine.Spec{Type: "test.fail", Outputs: []string{"out"}},
+	enginetest.Fail(t, reg, "test.fail", errTestBoom)
+	reg.MustRegister(engine.Spec{Type: "test.unavailable", Outputs: []string{"out"}},
 		func(*engine.Setup) (engine.Block, error) {
 			return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) {
-				return "", errTestBoom
+				return "", fmt.Errorf("read client: etcd at 10.0.0.7 did not answer: %w", store.ErrUnavailable)
 			}), nil
 		})
 	reg.MustRegister(engine.Spec{Type: "test.set", Outputs: []string{"out"},
@@ -61,60 +66,12 @@ type env struct {
 func newEnv(t testing.TB, opts engine.Options) *env {
 	t.Helper()
 	router := NewRouter(RouterOptions{})
-	opts.Registry = testRegistry(t, router)
-	rt, err := engine.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close(context.Background()) })
-	return &env{router: router, rt: rt}
-}
-
-// node is one node of a test flow.
-type node struct {
-	ID     string         `json:"id"`
-	Type   string         `json:"type"`
-	Config map[string]any `json:"config,omitempty"`
-}
-
-// flowDoc writes a flow document and decodes it as the app does. Wires are
-// "from:port->to".
-func flowDoc(t testing.TB, id string, nodes []node, wires ...string) *engine.Flow {
-	t.Helper()
-	type wire struct {
-		From string `json:"from"`
-		Port string `json:"port"`
-		To   string `json:"to"`
-	}
-	doc := struct {
-		Schema string `json:"schema"`
-		ID     string `json:"id"`
-		Name   string `json:"name"`
-		Nodes  []node `json:"nodes"`
-		Wires  []wire `json:"wires"`
-	}{Schema: engine.SchemaV1, ID: id, Name: id, Nodes: nodes, Wires: []wire{}}
-	for _, w := range wires {
-		from, to, ok := strings.Cut(w, "->")
-		n, port, ok2 := strings.Cut(from, ":")
-		if !ok || !ok2 {
-			t.Fatalf("bad wire %q", w)
-		}
-		doc.Wires = append(doc.Wires, wire{n, port, to})
-	}
-	data, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := engine.DecodeFlow(data)
-	if err != nil {
-		t.Fatalf("decode flow: %v\n%s", err, data)
-	}
-	return f
+	return &env{router: router, rt: enginetest.Runtime(t, testRegistry(t, router), opts)}
 }
 
 // endpoint is the usual test flow: http.in -> http.respond.
 func endpoint(t testing.TB, id, method, path string, respond map[string]any) *engine.Flow {
-	return flowDoc(t, id, []node{
+	return enginetest.Flow(t, id, []enginetest.Node{
 		{ID: "in", Type: "http.in", Config: map[string]any{"method": method, "path": path}},
 		{ID: "respond", Type: "http.respond", Config: respond},
 	}, "in:out->respond")

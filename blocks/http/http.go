@@ -7,6 +7,7 @@
 //	       --> http.in: body limit, parse --> TriggerContext.Fire (same goroutine)
 //	           --> ... blocks ... --> http.respond writes the response
 //	       <-- if the run ended without a response: 500 {"error","run_id"}
+//	           (503 with Retry-After when the store was unavailable)
 //
 // The Router holds claims: one per started http.in instance, tagged with
 // its flow, version and node. Every change of claims builds a fresh
@@ -19,6 +20,9 @@
 // The request/response exchange rides on the run's context; http.respond
 // finds it there. Nothing in this package is global: Register takes the
 // Router the embedder mounts.
+//
+// Each block type lives in block_<name>.go (block_in.go, block_request.go,
+// block_respond.go) with its spec, factory and an interface guard.
 package httpblock
 
 import (
@@ -27,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +96,10 @@ func tokenHeaders() []string {
 }
 
 // errorBody is the JSON of every error this package answers itself.
+// retryAfterUnavailable is the Retry-After of a 503 for an unreachable
+// store, in seconds: about one leader election of a cluster store.
+const retryAfterUnavailable = "2"
+
 type errorBody struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description,omitempty"`
@@ -164,6 +173,25 @@ func validHeaderValue(s string) bool {
 var hopHeaders = map[string]bool{
 	"Connection": true, "Content-Length": true, "Keep-Alive": true, "Proxy-Connection": true,
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Host": true,
+}
+
+// configHeader checks one name of a block's "headers" config (http.request,
+// http.respond) and returns it canonical: a valid token, not a header the
+// HTTP stack owns (setBy says who sets those: "client" or "server"), and
+// not in seen, the canonical names before it.
+func configHeader(s *engine.Setup, raw, setBy string, seen []string) (string, error) {
+	field := "headers." + raw
+	if !validHeaderName(raw) {
+		return "", s.Errorf(field, "%q is not a valid header name", raw)
+	}
+	name := http.CanonicalHeaderKey(raw)
+	if hopHeaders[name] {
+		return "", s.Errorf(field, "%s is set by the %s, not the flow", name, setBy)
+	}
+	if slices.Contains(seen, name) {
+		return "", s.Errorf(field, "header %s is given twice", name)
+	}
+	return name, nil
 }
 
 // headerMap flattens headers for a message: values are strings (in a

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // stalledBody yields a few bytes and then reports the client gone, as a
@@ -33,7 +34,7 @@ func (b *stalledBody) Close() error { return nil }
 // 1 MiB each and sending nothing once held about 1 GB).
 func TestInAllocatesOnlyWhatArrives(t *testing.T) {
 	e := newEnv(t, engine.Options{Limits: engine.Limits{MaxMessageBytes: 10 << 20}})
-	e.deploy(t, flowDoc(t, "big", []node{
+	e.deploy(t, enginetest.Flow(t, "big", []enginetest.Node{
 		{ID: "in", Type: "http.in", Config: map[string]any{"method": "POST", "path": "/big", "max_body": 8 << 20}},
 		{ID: "respond", Type: "http.respond", Config: map[string]any{"status": 204}},
 	}, "in:out->respond"), 1)

@@ -25,6 +25,11 @@ type RouterOptions struct {
 	// closed. Once a body is read to its end net/http lifts the read
 	// deadline, so it does not cut a run that takes longer.
 	BodyReadTimeout time.Duration
+	// Unmatched, if set, observes the requests no route claimed (the
+	// router's own 404, 405 and path-cleaning redirects), with the route
+	// label left to the observer. Claimed routes are observed by their
+	// http.in node through the engine's observer (see Observer).
+	Unmatched RequestObserver
 }
 
 // DefaultBodyReadTimeout is RouterOptions.BodyReadTimeout when left zero.
@@ -52,6 +57,7 @@ type Router struct {
 	maxBody     int64
 	bodyTimeout time.Duration // <= 0: none of the router's own
 	log         *slog.Logger
+	unmatched   RequestObserver // nil: not observed
 
 	mu     sync.Mutex // guards claims and seq; serializes table builds
 	claims []*claim
@@ -89,7 +95,7 @@ func NewRouter(opts RouterOptions) *Router {
 	if opts.BodyReadTimeout == 0 {
 		opts.BodyReadTimeout = DefaultBodyReadTimeout
 	}
-	rt := &Router{maxBody: opts.MaxBodyBytes, bodyTimeout: opts.BodyReadTimeout, log: opts.Logger}
+	rt := &Router{maxBody: opts.MaxBodyBytes, bodyTimeout: opts.BodyReadTimeout, log: opts.Logger, unmatched: opts.Unmatched}
 	t, _ := rt.build(nil, nil)
 	rt.cur.Store(t)
 	return rt
@@ -128,7 +134,15 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// returns, so it goes back to the pool then.
 	mw := muxWriters.Get().(*muxWriter)
 	*mw = muxWriter{ResponseWriter: w}
-	rt.cur.Load().mux.ServeHTTP(mw, r)
+	if rt.unmatched == nil {
+		rt.cur.Load().mux.ServeHTTP(mw, r)
+	} else {
+		t0 := time.Now()
+		rt.cur.Load().mux.ServeHTTP(mw, r)
+		if !mw.matched {
+			rt.unmatched.Observe(mw.code, time.Since(t0))
+		}
+	}
 	*mw = muxWriter{}
 	muxWriters.Put(mw)
 }
@@ -284,6 +298,7 @@ type muxWriter struct {
 	http.ResponseWriter
 	matched bool
 	swallow bool // the mux's text body is being replaced
+	code    int  // the status of the mux's own answer
 }
 
 var (
@@ -292,6 +307,9 @@ var (
 )
 
 func (w *muxWriter) WriteHeader(code int) {
+	if !w.matched && w.code == 0 {
+		w.code = code
+	}
 	if !w.matched && !w.swallow {
 		// ServeMux's own answers (404, 405, 307 to a cleaned path) get the
 		// security headers every answer of this package has.

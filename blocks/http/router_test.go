@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 func TestRouterConflicts(t *testing.T) {
@@ -94,7 +95,7 @@ func routeOf(mp [2]string) string {
 
 func TestRouterSameFlowTwoNodesOneRoute(t *testing.T) {
 	e := newEnv(t, engine.Options{})
-	f := flowDoc(t, "dup", []node{
+	f := enginetest.Flow(t, "dup", []enginetest.Node{
 		{ID: "in1", Type: "http.in", Config: map[string]any{"path": "/dup"}},
 		{ID: "in2", Type: "http.in", Config: map[string]any{"path": "/dup"}},
 	})
@@ -189,7 +190,7 @@ func TestFailedRedeployKeepsOldVersion(t *testing.T) {
 	e := newEnv(t, engine.Options{})
 	e.deploy(t, endpoint(t, "a", "GET", "/a", map[string]any{"body": `"a1"`}), 1)
 	e.deploy(t, endpoint(t, "b", "GET", "/b", map[string]any{"body": `"b"`}), 1)
-	v2 := flowDoc(t, "a", []node{
+	v2 := enginetest.Flow(t, "a", []enginetest.Node{
 		{ID: "in", Type: "http.in", Config: map[string]any{"path": "/a"}},
 		{ID: "in2", Type: "http.in", Config: map[string]any{"path": "/b"}}, // b's route
 		{ID: "respond", Type: "http.respond", Config: map[string]any{"body": `"a2"`}},

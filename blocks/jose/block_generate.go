@@ -64,7 +64,8 @@ func newGenerateKey(ks *Keysets, keyset, alg string, use Use, state State) *gene
 	return &generateKeyBlock{ks: ks, keyset: keyset, alg: alg, use: use, state: state}
 }
 
-func (b *generateKeyBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+func (b *generateKeyBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	ctx = actingNode(ctx, x)
 	info, err := b.ks.Generate(ctx, b.keyset, b.alg, b.use, b.state)
 	if err != nil {
 		return "", fmt.Errorf("generate %s key in keyset %q: %w", b.alg, b.keyset, err)

@@ -2,15 +2,14 @@ package jose
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd/blocks/core"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/storetest"
 )
@@ -92,44 +91,12 @@ func newBtEnv(t testing.TB) *btEnv {
 }
 
 // btNode is one node of a test flow.
-type btNode struct {
-	ID     string         `json:"id"`
-	Type   string         `json:"type"`
-	Config map[string]any `json:"config,omitempty"`
-}
+type btNode = enginetest.Node
 
 // btFlow writes a flow document and decodes it. Wires are "from:port->to".
 func btFlow(t testing.TB, id string, nodes []btNode, wires ...string) *engine.Flow {
 	t.Helper()
-	type wire struct {
-		From string `json:"from"`
-		Port string `json:"port"`
-		To   string `json:"to"`
-	}
-	doc := struct {
-		Schema string   `json:"schema"`
-		ID     string   `json:"id"`
-		Name   string   `json:"name"`
-		Nodes  []btNode `json:"nodes"`
-		Wires  []wire   `json:"wires"`
-	}{Schema: engine.SchemaV1, ID: id, Name: id, Nodes: nodes, Wires: []wire{}}
-	for _, w := range wires {
-		from, to, ok := strings.Cut(w, "->")
-		n, port, ok2 := strings.Cut(from, ":")
-		if !ok || !ok2 {
-			t.Fatalf("bad wire %q", w)
-		}
-		doc.Wires = append(doc.Wires, wire{n, port, to})
-	}
-	data, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := engine.DecodeFlow(data)
-	if err != nil {
-		t.Fatalf("decode flow: %v\n%s", err, data)
-	}
-	return f
+	return enginetest.Flow(t, id, nodes, wires...)
 }
 
 // btChain is the usual flow: manual -> one block -> a capture node per

@@ -3,6 +3,7 @@ package jose
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -213,6 +214,7 @@ type decryptBlock struct {
 	token   *engine.Expr
 	opts    DecrypterOptions // without Keys: they come from the keyset
 	policy  *tokenPolicy     // nil unless nested
+	seen    *verdicts        // nil: not counted
 	cache   atomic.Pointer[decCache]
 	keyAlgs []string
 }
@@ -254,7 +256,9 @@ func newDecryptFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 			}
 		}
 	}
-	return newDecrypt(d.ks, name, c.Expr("token"), opts, policy), nil
+	b := newDecrypt(d.ks, name, c.Expr("token"), opts, policy)
+	b.seen = newVerdicts(s)
+	return b, nil
 }
 
 func newDecrypt(ks *Keysets, keyset string, token *engine.Expr, opts DecrypterOptions, policy *tokenPolicy) *decryptBlock {
@@ -296,6 +300,7 @@ func (b *decryptBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return "", err
 	}
 	if te != nil {
+		b.seen.refused(te.Reason)
 		return markInvalid(msg, te), nil
 	}
 	d, err := b.decrypter(ctx)
@@ -308,14 +313,22 @@ func (b *decryptBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 			err = b.policy.judge(res)
 		}
 		if err != nil {
+			if te, ok := errors.AsType[*TokenError](err); ok {
+				b.seen.refused(te.Reason)
+			}
 			return verdict(msg, fmtSourceErr(err))
 		}
+		b.seen.accepted(x, &res.Key)
 		return markValid(msg, res), nil
 	}
 	out, err := d.Decrypt(token)
 	if err != nil {
+		if te, ok := errors.AsType[*TokenError](err); ok {
+			b.seen.refused(te.Reason)
+		}
 		return verdict(msg, err)
 	}
+	b.seen.accepted(x, &VerifyKey{})
 	delete(msg, "invalid")
 	plaintext := string(out.Plaintext)
 	// The payload was encrypted because it is confidential: traces and

@@ -50,6 +50,8 @@ type jwksBlock struct {
 	// boxed is the body and ETag of the last keyset version served, boxed
 	// once per version for the same reason.
 	boxed atomic.Pointer[jwksBoxed]
+	// ok and notModified count answers (nil: not counted).
+	ok, notModified engine.Counter
 }
 
 type jwksBoxed struct {
@@ -67,7 +69,11 @@ func newJWKSFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	if maxAge%time.Second != 0 {
 		return nil, s.Errorf("max_age", "must be whole seconds (Cache-Control max-age counts seconds)")
 	}
-	return newJWKS(d.ks, name, maxAge), nil
+	b := newJWKS(d.ks, name, maxAge)
+	if o, ok := s.Observer.(Observer); ok {
+		b.ok, b.notModified = o.JWKSAnswer(s.FlowID, s.NodeID, name, 200), o.JWKSAnswer(s.FlowID, s.NodeID, name, 304)
+	}
+	return b, nil
 }
 
 func newJWKS(ks *Keysets, keyset string, maxAge time.Duration) *jwksBlock {
@@ -99,7 +105,13 @@ func (b *jwksBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg)
 	// again key by key, and still the run's own map to change.
 	msg["jwks"] = maps.Clone(bx.out)
 	if inm := requestHeader(msg, "if-none-match"); inm != "" && etagMatch(inm, etag) {
+		if b.notModified != nil {
+			b.notModified.Inc()
+		}
 		return portNotModified, nil
+	}
+	if b.ok != nil {
+		b.ok.Inc()
 	}
 	return portOK, nil
 }

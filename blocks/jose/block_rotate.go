@@ -108,7 +108,8 @@ func newRotate(ks *Keysets, keyset, alg string, newAlgs []string, retireAfter ti
 	return &rotateBlock{ks: ks, keyset: keyset, alg: alg, newAlgs: slices.Clone(newAlgs), retireAfter: retireAfter}
 }
 
-func (b *rotateBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+func (b *rotateBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	ctx = actingNode(ctx, x)
 	rot, ensured, created, err := b.ensure(ctx)
 	if err != nil {
 		return "", err

@@ -247,6 +247,7 @@ type validateBlock struct {
 	token  *engine.Expr // nil: the bearer token
 	policy *tokenPolicy
 	dpop   resourceDPoP
+	seen   *verdicts // nil: not counted
 }
 
 func newValidateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
@@ -270,6 +271,7 @@ func newValidateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) 
 			return nil, err
 		}
 	}
+	b.seen = newVerdicts(s)
 	return b, nil
 }
 
@@ -278,8 +280,18 @@ func newValidate(token *engine.Expr, p *tokenPolicy) *validateBlock {
 }
 
 func (b *validateBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	port, err := b.judge(ctx, x, msg)
+	if port == portInvalid {
+		b.seen.refusedMsg(msg)
+	}
+	return port, err
+}
+
+// judge is Process without counting refusals (valid tokens are counted,
+// with their key's use, by accept).
+func (b *validateBlock) judge(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	if b.dpop.mode != dpopOff {
-		return b.processDPoP(ctx, msg)
+		return b.processDPoP(ctx, x, msg)
 	}
 	token, te, err := readToken(x, msg, b.token)
 	if err != nil {
@@ -296,13 +308,13 @@ func (b *validateBlock) Process(ctx context.Context, x *engine.Exec, msg engine.
 		// A DPoP-bound token presented as a bearer token (RFC 9449 §7.2).
 		return markInvalid(msg, tokenErr(ReasonDPoPMissing, "this token is DPoP-bound: this endpoint does not accept DPoP")), nil
 	}
-	return markValid(msg, res), nil
+	return b.accept(x, msg, res), nil
 }
 
 // processDPoP validates an access token sent as Bearer or DPoP, and its
 // proof. A refusal also carries msg.invalid.challenge, the
 // WWW-Authenticate value to answer with.
-func (b *validateBlock) processDPoP(ctx context.Context, msg engine.Msg) (string, error) {
+func (b *validateBlock) processDPoP(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	delete(msg, "dpop")
 	scheme, token := authToken(msg)
 	invalid := func(te *TokenError) (string, error) {
@@ -328,7 +340,7 @@ func (b *validateBlock) processDPoP(ctx context.Context, msg engine.Msg) (string
 	if te != nil {
 		return invalid(te)
 	}
-	return markValid(msg, res), nil
+	return b.accept(x, msg, res), nil
 }
 
 // fmtSourceErr gives a key source failure context; token errors pass.
@@ -337,4 +349,10 @@ func fmtSourceErr(err error) error {
 		return fmt.Errorf("validate: %w", err)
 	}
 	return err
+}
+
+// accept counts a valid token and its key's use, then marks it valid.
+func (b *validateBlock) accept(x *engine.Exec, msg engine.Msg, res *Result) string {
+	b.seen.accepted(x, &res.Key)
+	return markValid(msg, res)
 }

@@ -103,11 +103,20 @@ type Rotation struct {
 type Keysets struct {
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// OnKeyEvent, if set, hears of every key lifecycle change this manager
+	// writes (see KeyEvent), after the write, with the ctx of the call
+	// that made it. It must not block for long.
+	OnKeyEvent func(ctx context.Context, ev KeyEvent)
 	// RSABits is the size of generated RSA keys (0: 3072).
 	RSABits int
 	// Log hears of retired keys a rotation had to evict early to stay
 	// within the key cap (nil: slog.Default()).
 	Log *slog.Logger
+	// SignGate, if set, is asked before every signature (Signer.Sign); an
+	// error refuses it and is returned, wrapped in ErrSigningStopped. flowd
+	// sets it on a cluster node, whose keys may be stale (a revocation
+	// missed) while its change feed is down.
+	SignGate func() error
 
 	store SecretStore
 
@@ -132,6 +141,7 @@ type ksEntry struct {
 	mu      sync.Mutex
 	view    atomic.Pointer[ksView]
 	version atomic.Uint64
+	uses    map[string]*keyUse // by kid, carried from view to view (under mu)
 }
 
 // ksView is everything derived from one version of a keyset. It is never
@@ -237,7 +247,7 @@ func (m *Keysets) view(ctx context.Context, name string) (*ksView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := buildView(ks, record, e.version.Add(1))
+	v, err := e.build(ks, record)
 	if err != nil {
 		return nil, err
 	}
@@ -566,16 +576,6 @@ func (m *Keysets) activeKey(ctx context.Context, name, alg string) (*activeKey, 
 	return found, nil
 }
 
-// decryptionKeys returns the keyset's non-revoked enc keys (active first),
-// from the cache, for JWE decryption. The slice is shared: do not modify it.
-func (m *Keysets) decryptionKeys(ctx context.Context, name string) ([]Key, error) {
-	v, err := m.view(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return v.decrypt, nil
-}
-
 // Source returns a KeySource over the keyset's verification keys: the
 // public parts of next, active and retired asymmetric signing keys and the
 // secrets of oct (HMAC) keys, each with its State; revoked keys are left
@@ -743,9 +743,14 @@ func (m *Keysets) mutate(ctx context.Context, name string, mode createMode, now 
 		return err
 	}
 	e := m.entry(name)
+	var before Keyset // for the events of this change; missing: all keys are new
+	if m.OnKeyEvent != nil {
+		before, _, _ = m.read(ctx, name)
+	}
 	changed, err := m.mutateLocked(ctx, e, mode, now, ch)
 	if changed {
 		m.notify(name)
+		m.keyEvents(ctx, name, before, now)
 	}
 	return err
 }
@@ -800,7 +805,7 @@ func (m *Keysets) mutateLocked(ctx context.Context, e *ksEntry, mode createMode,
 		}
 		return false, fmt.Errorf("jose: write keyset %q: %w", name, err)
 	}
-	v, err := buildView(result, sha256.Sum256(written), e.version.Add(1))
+	v, err := e.build(result, sha256.Sum256(written))
 	if err != nil {
 		// The write happened; drop the cache so the next read rebuilds it.
 		e.view.Store(nil)
@@ -1201,6 +1206,7 @@ func (m *Keysets) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("jose: delete keyset %q: %w", name, err)
 	}
 	m.notify(name)
+	m.emit(ctx, KeyEvent{Kind: EventKeysetDeleted, Keyset: name})
 	return nil
 }
 
@@ -1231,7 +1237,7 @@ func (m *Keysets) reloadLocked(ctx context.Context, e *ksEntry) (bool, error) {
 	if cur := e.view.Load(); cur != nil && cur.record == record {
 		return false, nil
 	}
-	v, err := buildView(ks, record, e.version.Add(1))
+	v, err := e.build(ks, record)
 	if err != nil {
 		return false, err
 	}

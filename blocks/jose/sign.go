@@ -74,6 +74,11 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (token, kid string, 
 	if err := checkSignTyp(typ); err != nil {
 		return "", "", err
 	}
+	if gate := s.keysets.SignGate; gate != nil {
+		if err := gate(); err != nil {
+			return "", "", fmt.Errorf("%w: %w", ErrSigningStopped, err)
+		}
+	}
 	ak, err := s.keysets.activeKey(ctx, req.Keyset, req.Alg)
 	if err != nil {
 		return "", "", err

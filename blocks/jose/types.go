@@ -98,6 +98,8 @@ var (
 	ErrKeyTooShort  = errors.New("key too short")
 	ErrUnsupported  = errors.New("unsupported algorithm")
 	ErrInvalidToken = errors.New("invalid token") // wrapped by *TokenError
+	// ErrSigningStopped: Keysets.SignGate refused a signature.
+	ErrSigningStopped = errors.New("signing stopped on this node")
 )
 
 // TokenError is why a token was refused: one Reason plus a detail that is
@@ -123,6 +125,7 @@ type VerifyKey struct {
 	State State             // lifecycle state for local keys; "" for remote ones
 	// RetireAt, for a retired local key, is when it stops verifying.
 	RetireAt time.Time
+	use      *keyUse // a local key's use counter (nil for remote keys)
 }
 
 // KeySource gives a validator its candidate keys. Implementations return a

@@ -60,7 +60,7 @@ func Register(reg *engine.Registry, clients *Clients, opts Options) error {
 		{clientCredentialsSpec(), newClientCredentialsFromConfig},
 		{discoverySpec(), func(s *engine.Setup) (engine.Block, error) { return newDiscoveryFromConfig(s, opts) }},
 	} {
-		if err := reg.Register(b.spec, b.fac); err != nil {
+		if err := reg.Register(b.spec, observed(b.spec.Type, b.fac)); err != nil {
 			return err
 		}
 	}

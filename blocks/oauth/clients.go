@@ -137,6 +137,9 @@ var (
 
 // Clients is the registry.
 type Clients struct {
+	// OnChange, if set, hears of clients added ("added") and removed
+	// ("removed") by id, after the write (the audit log). Set before use.
+	OnChange func(ctx context.Context, what, id string)
 	assert   *assertions
 	kv       KV
 	now      func() time.Time
@@ -250,6 +253,9 @@ func (c *Clients) Add(ctx context.Context, cl Client, secret string) (Client, st
 	if err != nil {
 		return Client{}, "", err
 	}
+	if c.OnChange != nil {
+		c.OnChange(ctx, "added", cl.ID)
+	}
 	return cl.View(), secret, nil
 }
 
@@ -335,6 +341,9 @@ func (c *Clients) Remove(ctx context.Context, id string) error {
 	// A cached verification needs the record: it ends with it.
 	if err := c.kv.DeleteKV(ctx, nsClients, id); err != nil {
 		return fmt.Errorf("remove client %q: %w", id, err)
+	}
+	if c.OnChange != nil {
+		c.OnChange(ctx, "removed", id)
 	}
 	return nil
 }

@@ -199,6 +199,7 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 			return "", fmtErr("oidc.code_exchange", err)
 		}
 		b.p.log.Warn("authorization code replayed: grant revoked", "client", clientID)
+		b.p.grantRevoked(ctx, rec.ClientID, "code_replayed")
 		return invalidGrant(msg, "the code is invalid, expired or already used")
 	case "redeem":
 	default:

@@ -22,7 +22,8 @@ func pageSpec() engine.Spec {
 			"person is still signed in. Answer with content type text/html and a Content-Security-Policy.",
 		Fields: []engine.Field{
 			{Name: "page", Label: "Page", Kind: engine.KindEnum, Default: "error",
-				Enum: []string{"error", "logged_out", "logout_confirm", "logout_cancelled"}},
+				Enum: []string{"error", "logged_out", "logout_confirm", "logout_cancelled"},
+				Help: "Which page to render (see the description)."},
 		},
 		Outputs: []string{"out"},
 	}

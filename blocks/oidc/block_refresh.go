@@ -247,7 +247,11 @@ func (b *refreshBlock) rotateLegacy(ctx context.Context, clientID, token, reques
 		return outcome, grantRecord{}, err
 	}
 	if outcome == rtReused {
-		return outcome, grantRecord{}, revokeGrant(ctx, b.p.State, rec.GrantID, rec.ClientID, "refresh_token_reused", now, b.refreshTTL+grantSlack)
+		err := revokeGrant(ctx, b.p.State, rec.GrantID, rec.ClientID, "refresh_token_reused", now, b.refreshTTL+grantSlack)
+		if err == nil {
+			b.p.grantRevoked(ctx, rec.ClientID, "refresh_token_reused")
+		}
+		return outcome, grantRecord{}, err
 	}
 	var g grantRecord
 	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {

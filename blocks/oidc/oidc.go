@@ -111,6 +111,10 @@ type Options struct {
 	// cookie Secure with the __Host- prefix.
 	Issuer string
 	Logger *slog.Logger
+	// OnGrantRevoked, if set, hears of a grant revoked because a refresh
+	// token was used twice or an authorization code replayed (the audit
+	// log): the client id and the reason, never a token.
+	OnGrantRevoked func(ctx context.Context, clientID, reason string)
 }
 
 // provider is what every factory gets.
@@ -120,8 +124,16 @@ type provider struct {
 	secure bool // cookies: Secure + __Host- prefix
 	signer *jose.Signer
 	log    *slog.Logger
+	// onRevoked is Options.OnGrantRevoked.
+	onRevoked func(ctx context.Context, clientID, reason string)
 
 	keyCache keyCache
+}
+
+func (p *provider) grantRevoked(ctx context.Context, clientID, reason string) {
+	if p.onRevoked != nil {
+		p.onRevoked(ctx, clientID, reason)
+	}
 }
 
 // Register adds the oidc blocks to reg.
@@ -129,7 +141,8 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 	if reg == nil || d.State == nil || d.Secrets == nil || d.Clients == nil || d.Users == nil || d.Keysets == nil {
 		return errors.New("oidc: Register needs a registry, a state store, a secret store, clients, users and keysets")
 	}
-	p := &provider{Deps: d, issuer: strings.TrimSuffix(opts.Issuer, "/"), signer: jose.NewSigner(d.Keysets), log: opts.Logger}
+	p := &provider{Deps: d, issuer: strings.TrimSuffix(opts.Issuer, "/"), signer: jose.NewSigner(d.Keysets), log: opts.Logger,
+		onRevoked: opts.OnGrantRevoked}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -159,8 +172,11 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 		{consentPageSpec(), newConsentPageFromConfig},
 		{consentAnswerSpec(), newConsentAnswerFromConfig},
 	} {
-		factory := b.factory
-		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) { return factory(s, p) }); err != nil {
+		factory, typ := b.factory, b.spec.Type
+		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) {
+			b, err := factory(s, p)
+			return observed(typ, s, b, err)
+		}); err != nil {
 			return err
 		}
 	}

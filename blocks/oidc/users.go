@@ -63,10 +63,13 @@ func NormalizeUsername(s string) string { return strings.ToLower(strings.TrimSpa
 
 // Users is the user registry, in the store's KV.
 type Users struct {
-	kv     KV
-	now    func() time.Time
-	hasher *passhash.Hasher
-	state  KV // the provider's state (sessions), set by Register: SignOut
+	// OnChange, if set, hears of users added ("added") and removed
+	// ("removed") by username, after the write (the audit log).
+	OnChange func(ctx context.Context, what, username string)
+	kv       KV
+	now      func() time.Time
+	hasher   *passhash.Hasher
+	state    KV // the provider's state (sessions), set by Register: SignOut
 }
 
 // NewUsers returns a registry over kv, with a hashing pool of its own
@@ -140,6 +143,9 @@ func (u *Users) Add(ctx context.Context, usr User, password string) (User, error
 	if err := u.kv.UpdateKV(ctx, nsUserSubs, usr.Sub, func([]byte) ([]byte, error) { return []byte(usr.Username), nil }); err != nil {
 		u.kv.DeleteKV(ctx, nsUsers, usr.Username) //nolint:errcheck // best effort undo
 		return User{}, fmt.Errorf("index user %q: %w", usr.Username, err)
+	}
+	if u.OnChange != nil {
+		u.OnChange(ctx, "added", usr.Username)
 	}
 	return usr.View(), nil
 }
@@ -220,6 +226,9 @@ func (u *Users) Remove(ctx context.Context, username string) error {
 	}
 	if err := u.kv.DeleteKV(ctx, nsUserSubs, usr.Sub); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("remove user %q index: %w", usr.Username, err)
+	}
+	if u.OnChange != nil {
+		u.OnChange(ctx, "removed", usr.Username)
 	}
 	return nil
 }

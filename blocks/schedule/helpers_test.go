@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/memstore"
 	"github.com/flowd/flowd/store/storetest"
@@ -29,48 +29,14 @@ type tnode struct {
 }
 
 // buildFlow encodes a test flow as a document and decodes it the way flowd
-// reads files. Wires are "from:port->to".
+// reads files (enginetest.Flow). Wires are "from:port->to".
 func buildFlow(t testing.TB, id string, nodes []tnode, wires ...string) *engine.Flow {
 	t.Helper()
-	type jnode struct {
-		ID     string         `json:"id"`
-		Type   string         `json:"type"`
-		Config map[string]any `json:"config,omitempty"`
-		X      float64        `json:"x"`
-		Y      float64        `json:"y"`
-	}
-	type jwire struct {
-		From string `json:"from"`
-		Port string `json:"port"`
-		To   string `json:"to"`
-	}
-	doc := struct {
-		Schema string  `json:"schema"`
-		ID     string  `json:"id"`
-		Name   string  `json:"name"`
-		Nodes  []jnode `json:"nodes"`
-		Wires  []jwire `json:"wires"`
-	}{Schema: engine.SchemaV1, ID: id, Name: id, Nodes: []jnode{}, Wires: []jwire{}}
+	ns := make([]enginetest.Node, len(nodes))
 	for i, n := range nodes {
-		doc.Nodes = append(doc.Nodes, jnode{ID: n.id, Type: n.typ, Config: n.cfg, X: float64(200 * i)})
+		ns[i] = enginetest.Node{ID: n.id, Type: n.typ, Config: n.cfg}
 	}
-	for _, w := range wires {
-		from, to, ok := strings.Cut(w, "->")
-		node, port, ok2 := strings.Cut(from, ":")
-		if !ok || !ok2 {
-			t.Fatalf("bad wire %q, want from:port->to", w)
-		}
-		doc.Wires = append(doc.Wires, jwire{From: node, Port: port, To: to})
-	}
-	data, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := engine.DecodeFlow(data)
-	if err != nil {
-		t.Fatalf("DecodeFlow: %v", err)
-	}
-	return f
+	return enginetest.Flow(t, id, ns, wires...)
 }
 
 // tickFlow is a flow "tick (schedule.cron) -> sink (test.sink)".

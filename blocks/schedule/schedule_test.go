@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -267,7 +268,15 @@ func TestCatchUp(t *testing.T) {
 			if tt.seed != nil {
 				st.seed(t, "f/tick", *tt.seed)
 			}
-			e := newEnv(t, Options{State: st, Now: func() time.Time { return fixedNow }})
+			var fmu sync.Mutex
+			var onFire []string
+			e := newEnv(t, Options{State: st, Now: func() time.Time { return fixedNow }, OnFire: func(flow, node, kind, outcome string) {
+				if kind == "catch_up" {
+					fmu.Lock()
+					onFire = append(onFire, flow+"/"+node+" "+kind+" "+outcome)
+					fmu.Unlock()
+				}
+			}})
 			f := tickFlow(t, "f", map[string]any{"spec": tt.spec, "catch_up": tt.catchUp})
 			if tt.startFirst {
 				e.s.Start()
@@ -288,6 +297,12 @@ func TestCatchUp(t *testing.T) {
 			if len(fires) != tt.wantFires {
 				t.Fatalf("catch-up runs = %d (%v), want %d", len(fires), fires, tt.wantFires)
 			}
+			fmu.Lock()
+			wantOnFire := slices.Repeat([]string{"f/tick catch_up ok"}, tt.wantFires)
+			if !slices.Equal(onFire, wantOnFire) {
+				t.Errorf("OnFire saw %v, want %v", onFire, wantOnFire)
+			}
+			fmu.Unlock()
 			rec := st.get(t, "f/tick")
 			if tt.wantFires == 1 {
 				want := map[string]any{"spec": tt.spec, "timezone": "UTC", "fired_at": "2026-03-10T12:00:00Z",

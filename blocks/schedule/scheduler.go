@@ -39,6 +39,10 @@ type Options struct {
 	// field's default in the editor (default UTC; time.Local is refused
 	// like the "Local" zone name, and replaced by UTC).
 	Location *time.Location
+	// OnFire, if set, is told of every fire: kind "tick", "catch_up" or
+	// "manual"; outcome "ok", "error", or "skipped" (a tick or catch-up
+	// that found the previous run still going). It must not block.
+	OnFire func(flow, node, kind, outcome string)
 	// Coordinator, if set, elects the node that ticks: Start campaigns for
 	// the role Role and ticks only while this node holds it; runs fired by
 	// ticks carry the leadership's fenced context, so their store writes
@@ -70,8 +74,9 @@ type Scheduler struct {
 	loc   *time.Location
 	cron  *cron.Cron
 
-	coord Campaigner
-	node  string
+	onFire func(flow, node, kind, outcome string)
+	coord  Campaigner
+	node   string
 
 	// The campaign loop (Options.Coordinator).
 	campMu     sync.Mutex
@@ -133,7 +138,7 @@ func NewScheduler(opts Options) *Scheduler {
 	logger := cronLogger{opts.Logger}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Scheduler{
-		state: opts.State, log: opts.Logger, now: opts.Now, loc: opts.Location, coord: opts.Coordinator, node: opts.Node,
+		state: opts.State, log: opts.Logger, now: opts.Now, loc: opts.Location, coord: opts.Coordinator, node: opts.Node, onFire: opts.OnFire,
 		cron: cron.New(cron.WithParser(parser), cron.WithLocation(time.UTC), cron.WithLogger(logger),
 			cron.WithChain(cron.Recover(logger))),
 		runCtx: ctx, cancel: cancel, catchUps: &sync.WaitGroup{}, slots: map[string]*slot{},
@@ -483,6 +488,7 @@ func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, 
 		default:
 			s.log.Warn("schedule: tick skipped: the previous run is still going", "flow", sl.flow, "node", sl.node,
 				"scheduled_for", scheduledFor)
+			s.fired(sl, kind, "skipped")
 			return nil, errBusy
 		}
 	}
@@ -498,7 +504,19 @@ func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, 
 		return nil, err
 	}
 	s.recordRun(ctx, sl, kind, at, scheduledFor, tr, err)
+	if err != nil {
+		s.fired(sl, kind, "error")
+	} else {
+		s.fired(sl, kind, "ok")
+	}
 	return tr, err
+}
+
+// fired reports a fire to Options.OnFire.
+func (s *Scheduler) fired(sl *slot, kind fireKind, outcome string) {
+	if s.onFire != nil {
+		s.onFire(sl.flow, sl.node, [...]string{kindTick: "tick", kindCatchUp: "catch_up", kindManual: "manual"}[kind], outcome)
+	}
 }
 
 // claim records that this node serves the tick, under the run's (fenced)

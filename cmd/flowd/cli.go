@@ -48,6 +48,8 @@ type cli struct {
 	limits  *serveLimits
 	cluster clusterFlags // --store and its options (store.go)
 	runs    store.Runs   // this node's runs when the store keeps none
+	// obs is serve's metrics listener and log format (nil outside serve).
+	obs *serveObs
 	// nodeAddr is where serve's admin API listens, published in the node
 	// registry ("" outside serve).
 	nodeAddr string
@@ -167,18 +169,20 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	}
 	var maxBody int64
 	var bodyTimeout time.Duration
+	var proxies flowd.TrustedProxies
 	if c.limits != nil {
-		maxBody, bodyTimeout = c.limits.maxBody, c.limits.read
+		maxBody, bodyTimeout, proxies = c.limits.maxBody, c.limits.read, c.limits.proxies
 	}
 	return flowd.New(flowd.Options{Store: st, Runs: c.runs, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
-		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait,
+		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait, Metrics: c.obs.registerer(),
 		// The registry entry flowd.Start writes is the one registerNode
 		// wrote (same id, address and version), with what this node applied.
 		NodeID: c.cluster.nodeID, NodeAddr: c.nodeAddr, NodeVersion: version(),
 		// Behind a TLS-terminating proxy flowd itself speaks http, but an
 		// https issuer says browsers reach it over https.
-		SecureCookies: c.tlsCert != "" || strings.HasPrefix(strings.ToLower(issuer), "https://")})
+		SecureCookies:  c.tlsCert != "" || strings.HasPrefix(strings.ToLower(issuer), "https://"),
+		TrustedProxies: proxies})
 }
 
 // hashDefaults reads FLOWD_HASH_CONCURRENCY and FLOWD_HASH_WAIT, the
@@ -225,10 +229,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.hashWait, "hash-wait", wait,
 		"how long a request waits for a hashing slot before 503 (env FLOWD_HASH_WAIT)")
 	c.limits = c.bindLimits(fs)
+	c.obs = c.bindObs(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := c.limits.check(); err != nil {
+		return err
+	}
+	if err := c.obs.check(); err != nil {
 		return err
 	}
 	if c.hashConcurrency < 1 || c.hashConcurrency > 256 {
@@ -237,7 +245,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if c.hashWait < time.Millisecond || c.hashWait > time.Minute {
 		return usageError{fmt.Errorf("--hash-wait %s: want 1ms to 1m", c.hashWait)}
 	}
-	log := c.logger()
+	log := c.obsLogger(c.obs)
 	// TLS files are checked before the data folder is created, so a typo
 	// leaves nothing behind.
 	if err := c.checkTLSFlags(); err != nil {
@@ -277,6 +285,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	defer ln.Close()
 	ln = c.limits.listener(ln)
+	mln, err := c.obs.listen()
+	if err != nil {
+		return err
+	}
+	if mln != nil {
+		defer mln.Close()
+	}
 	addr := ln.Addr().String()
 	base := c.scheme() + "://" + addr
 	if c.issuer == "" {
@@ -321,6 +336,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/\n", base)
 	} else {
 		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/ (set a password first: flowd admin password --data %s, reads it from stdin; or FLOWD_ADMIN_PASSWORD)\n", base, c.data)
+	}
+	if mln != nil {
+		c.obs.serveMetrics(ctx, mln, log)
+		fmt.Fprintf(c.stdout, "Metrics: http://%s/metrics\n", mln.Addr())
 	}
 	srv.RegisterOnShutdown(fd.CloseStreams)
 	errc := make(chan error, 1)
@@ -602,15 +621,18 @@ func (r *remoteBackend) Export(ctx context.Context, id string) ([]byte, error) {
 
 func (r *remoteBackend) Run(ctx context.Context, id, node string, input map[string]any) (*engine.Trace, error) {
 	body, _ := json.Marshal(map[string]any{"node": node, "input": input})
-	var tr engine.Trace
-	_, err := r.do(ctx, "POST", "/flows/"+id+"/run", body, &tr)
+	data, err := r.do(ctx, "POST", "/flows/"+id+"/run", body, nil)
 	if err != nil {
 		return nil, err
 	}
-	if tr.Status == engine.StatusError {
-		return &tr, errors.New(tr.Error)
+	tr, err := engine.DecodeTrace(data)
+	if err != nil {
+		return nil, fmt.Errorf("the server's run answer: %w", err)
 	}
-	return &tr, nil
+	if tr.Status == engine.StatusError {
+		return tr, errors.New(tr.Error)
+	}
+	return tr, nil
 }
 
 func (r *remoteBackend) Close(context.Context) error { return nil }

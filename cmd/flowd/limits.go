@@ -19,6 +19,8 @@ type serveLimits struct {
 	maxConns, perAddr      int
 	readHeader, read, idle time.Duration
 	maxBody                int64
+	proxiesText            string
+	proxies                flowd.TrustedProxies
 	envErr                 error // a malformed FLOWD_* value, reported after parsing
 }
 
@@ -71,6 +73,9 @@ func (c *cli) bindLimits(fs *flag.FlagSet) *serveLimits {
 		"time a client has to send a whole request, body included")
 	fs.DurationVar(&l.idle, "idle-timeout", envDur("FLOWD_IDLE_TIMEOUT", defaultIdleTimeout),
 		"how long an idle keep-alive connection stays open")
+	fs.StringVar(&l.proxiesText, "trusted-proxies", c.getenv("FLOWD_TRUSTED_PROXIES"),
+		"load balancers whose X-Forwarded-For names the client, as CIDRs or addresses (\"10.0.0.0/8,192.0.2.7\"); "+
+			"their connections are also exempt from --max-conns-per-addr")
 	fs.Int64Var(&l.maxBody, "max-body", envInt("FLOWD_MAX_BODY", defaultMaxBody),
 		"default body limit of flow endpoints in bytes (an http.in node's max_body overrides it; at most 10 MiB)")
 	return l
@@ -90,6 +95,11 @@ func (l *serveLimits) check() error {
 			errs = append(errs, fmt.Errorf("%s must be a positive duration, not %s", d.flag, d.v))
 		}
 	}
+	if tp, err := flowd.ParseTrustedProxies(l.proxiesText); err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxies (FLOWD_TRUSTED_PROXIES): %w", err))
+	} else {
+		l.proxies = tp
+	}
 	if l.maxBody < 1 || l.maxBody > maxMaxBody {
 		errs = append(errs, fmt.Errorf("--max-body must be between 1 and %d bytes, not %d", maxMaxBody, l.maxBody))
 	}
@@ -101,7 +111,7 @@ func (l *serveLimits) check() error {
 
 // listener wraps ln with the connection limits.
 func (l *serveLimits) listener(ln net.Listener) net.Listener {
-	return flowd.LimitListener(ln, flowd.ConnLimits{Max: l.maxConns, PerAddr: l.perAddr})
+	return flowd.LimitListener(ln, flowd.ConnLimits{Max: l.maxConns, PerAddr: l.perAddr, Trusted: l.proxies})
 }
 
 // server is the http.Server of `flowd serve`, with the limits' timeouts.

@@ -21,6 +21,9 @@ func TestServeLimitFlags(t *testing.T) {
 		{"zero read timeout", nil, []string{"--read-timeout", "0s"}, "--read-timeout must be a positive duration, not 0s"},
 		{"zero idle timeout", map[string]string{"FLOWD_IDLE_TIMEOUT": "0s"}, nil, "--idle-timeout must be a positive duration"},
 		{"body over the cap", nil, []string{"--max-body", "20000000"}, "--max-body must be between 1 and 10485760 bytes, not 20000000"},
+		{"trusted proxy not an address", nil, []string{"--trusted-proxies", "10.0.0.0/8,lb.local"},
+			`--trusted-proxies (FLOWD_TRUSTED_PROXIES): trusted proxies: "lb.local" is not an address or CIDR`},
+		{"trusted proxy env", map[string]string{"FLOWD_TRUSTED_PROXIES": "10.0.0.0/99"}, nil, `"10.0.0.0/99" is not an address or CIDR`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

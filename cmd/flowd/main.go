@@ -11,6 +11,7 @@
 //	flowd schema               print the flow document JSON Schema
 //	flowd clients|users        manage OAuth clients and the people who sign in
 //	flowd admin password       set the admin UI password (stdin or --password-file)
+//	flowd audit                list the audit log
 //
 // Commands that read or change data work whether or not a server runs on
 // the data folder: when one does (it holds the database file), they go
@@ -26,6 +27,8 @@ import (
 	"os/signal"
 	"syscall"
 	_ "time/tzdata" // schedules check IANA zones even where the OS has no zoneinfo
+
+	"github.com/flowd/flowd/engine"
 )
 
 func main() {
@@ -54,6 +57,11 @@ func (c *cli) main(ctx context.Context, args []string) int {
 		cmd = "help" // the command list, not only serve's flags
 	}
 	var err error
+	if cmd != "serve" {
+		// Changes made on the data folder directly are the CLI's in the
+		// audit log (through a server's API they are its token's).
+		ctx = engine.WithActor(ctx, "cli")
+	}
 	switch cmd {
 	case "serve":
 		err = c.serve(ctx, args)
@@ -77,6 +85,8 @@ func (c *cli) main(ctx context.Context, args []string) int {
 		err = c.users(ctx, args)
 	case "admin":
 		err = c.admin(ctx, args)
+	case "audit":
+		err = c.auditCmd(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return 0
@@ -122,6 +132,8 @@ Commands:
   users remove U     remove a user
   users signout U    sign a user out everywhere: end their sessions, revoke their grants
   admin password     set the admin UI password (from stdin or --password-file)
+  audit              list the audit log, newest first (--type T, --subject S or prefix/,
+                     --since/--until RFC3339, --limit N, --before ID, --json)
 
 Common flags and environment:
   --data DIR    data folder (FLOWD_DATA, default ./flowd-data)
@@ -137,6 +149,10 @@ Serve limits (README "Limits an operator can set"):
   --max-conns N (FLOWD_MAX_CONNS, 4096), --max-conns-per-addr N (FLOWD_MAX_CONNS_PER_ADDR, 256;
   0 behind a reverse proxy), --read-header-timeout D (5s), --read-timeout D (15s, whole
   request), --idle-timeout D (60s), --max-body BYTES (FLOWD_MAX_BODY, 1048576)
+
+Serve observability (README "Metrics and audit"):
+  --metrics-addr ADDR (FLOWD_METRICS_ADDR; off by default) serves GET /metrics there only;
+  --log-format text|json (FLOWD_LOG_FORMAT, text)
 
 Commands that change data use the running server's admin API when a server
 holds the data folder (token from FLOWD_ADMIN_TOKEN or DIR/admin.token; over

@@ -96,6 +96,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusUnauthorized, "unauthorized", "a valid admin token is required", nil)
 		return
 	}
+	if engine.ActorFrom(r.Context()) == "system" {
+		// Not the UI's own calls (those name "admin-ui"): an API token.
+		r = r.WithContext(engine.WithActor(r.Context(), "api-token"))
+	}
 	h.mux.ServeHTTP(w, r)
 }
 

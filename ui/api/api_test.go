@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -191,9 +192,12 @@ func TestFlowLifecycle(t *testing.T) {
 			}
 		}},
 		{"run", call{method: "POST", path: "/admin/api/flows/greet/run", body: `{"input":{"name":"ada"}}`}, 200, func(t *testing.T, resp *http.Response, body []byte) {
-			var tr engine.Trace
-			if err := json.Unmarshal(body, &tr); err != nil {
+			tr, err := engine.DecodeTrace(body)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if !bytes.Contains(body, []byte(`"v": 1,`)) {
+				t.Errorf("run answer carries no trace encoding version: %.60s", body)
 			}
 			if tr.Status != "ok" || len(tr.Steps) != 2 || tr.Steps[1].Node != "hello" {
 				t.Fatalf("trace %s", body)
@@ -203,9 +207,12 @@ func TestFlowLifecycle(t *testing.T) {
 			}
 		}},
 		{"runs lists it", call{method: "GET", path: "/admin/api/flows/greet/runs"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
-			var out struct{ Runs []engine.Trace }
+			var out struct{ Runs []json.RawMessage }
 			json.Unmarshal(body, &out)
-			if len(out.Runs) != 1 || out.Runs[0].Status != "ok" {
+			if len(out.Runs) != 1 {
+				t.Fatalf("runs %s", body)
+			}
+			if tr, err := engine.DecodeTrace(out.Runs[0]); err != nil || tr.Status != "ok" || !bytes.Contains(out.Runs[0], []byte(`"v": 1,`)) {
 				t.Fatalf("runs %s", body)
 			}
 		}},

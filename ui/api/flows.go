@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -149,8 +150,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
 	if tr == nil && err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, tr)
-	return nil
+	return writeTrace(w, tr)
 }
 
 // runs lists recent traces as the engine records them: a light one
@@ -162,7 +162,26 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"runs": runs})
+	enc := make([]json.RawMessage, 0, len(runs))
+	for _, t := range runs {
+		data, err := engine.EncodeTrace(t)
+		if err != nil {
+			return err
+		}
+		enc = append(enc, data)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"runs": enc})
+	return nil
+}
+
+// writeTrace answers with one trace in its versioned encoding
+// (engine.EncodeTrace), the form the CLI decodes.
+func writeTrace(w http.ResponseWriter, t *engine.Trace) error {
+	data, err := engine.EncodeTrace(t)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, json.RawMessage(data))
 	return nil
 }
 
@@ -173,8 +192,7 @@ func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, t := range runs {
 		if t.ID == r.PathValue("run") {
-			WriteJSON(w, http.StatusOK, t)
-			return nil
+			return writeTrace(w, t)
 		}
 	}
 	return Errorf(http.StatusNotFound, "not_found", "no run %q in the flow's recent runs", r.PathValue("run"))

@@ -39,7 +39,7 @@ func (kh *keysetHandlers) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]jose.KeysetInfo, 0, len(names))
+	out := make([]keysetWithUsage, 0, len(names))
 	for _, name := range names {
 		info, err := kh.ks.Get(r.Context(), name)
 		if errors.Is(err, jose.ErrNoKeyset) {
@@ -48,7 +48,7 @@ func (kh *keysetHandlers) list(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, info)
+		out = append(out, kh.withUsage(r.Context(), info))
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"keysets": out})
 	return nil
@@ -59,7 +59,7 @@ func (kh *keysetHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return keysetErr(err)
 	}
-	WriteJSON(w, http.StatusOK, info)
+	WriteJSON(w, http.StatusOK, kh.withUsage(r.Context(), info))
 	return nil
 }
 

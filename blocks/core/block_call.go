@@ -1,0 +1,135 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/flowd/flowd/engine"
+)
+
+// Sub-flows: core.input is a sub-flow's entry, core.output ends it with a
+// port, core.call runs one from another flow (engine/call.go has the
+// semantics: late binding, one step budget and deadline across the call).
+
+var outPortPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+
+func inputSpec() engine.Spec {
+	return engine.Spec{
+		Type:     "core.input",
+		Title:    "Sub-flow input",
+		Category: Category,
+		Description: "Makes this flow a sub-flow: core.call nodes of other flows start it here with a copy " +
+			"of their message. A flow has at most one. A manual run starts here too, for trying it out.",
+		Trigger: true,
+		Outputs: []string{"out"},
+	}
+}
+
+type input struct{}
+
+var (
+	_ engine.Trigger = input{}
+	_ engine.Entry   = input{}
+)
+
+func newInputFromConfig(*engine.Setup) (engine.Block, error) { return input{}, nil }
+
+func (input) SubflowEntry() {}
+
+// Process is not called for triggers; the runtime sends the message on "out".
+func (input) Process(context.Context, *engine.Exec, engine.Msg) (string, error) { return "out", nil }
+
+func (input) Start(context.Context, *engine.TriggerContext) error { return nil }
+
+func (input) Stop(context.Context) error { return nil }
+
+func outputSpec() engine.Spec {
+	return engine.Spec{
+		Type:     "core.output",
+		Title:    "Sub-flow output",
+		Category: Category,
+		Description: "Ends a sub-flow run: the calling core.call node sends this message out of its port " +
+			"of the same name. A run reaching a second output fails.",
+		Fields: []engine.Field{
+			{Name: "port", Label: "Port", Kind: engine.KindString, Required: true,
+				Help: "The caller's port this answer leaves by, e.g. \"ok\" or \"denied\"; the core.call " +
+					"node lists it in its outputs."},
+		},
+		Bounded: true,
+	}
+}
+
+type output struct{ port string }
+
+var _ engine.Block = output{}
+
+func newOutputFromConfig(s *engine.Setup) (engine.Block, error) {
+	port := s.Config.String("port")
+	if !outPortPattern.MatchString(port) || port == engine.ErrorPort {
+		return nil, s.Errorf("port", "%q is not a port name (letters, digits, '_', '.', '-'; not \"error\")", port)
+	}
+	return output{port: port}, nil
+}
+
+func (o output) Process(_ context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	return "", x.Return(o.port, msg)
+}
+
+func callSpec() engine.Spec {
+	return engine.Spec{
+		Type:     "core.call",
+		Title:    "Call sub-flow",
+		Category: Category,
+		Description: "Runs another flow (one with a core.input) with a copy of the message and continues " +
+			"with the message it answers, out of the port its core.output names. The call runs the " +
+			"sub-flow's deployed version at the time of the call, within this run's step limit and " +
+			"deadline; a failure in the sub-flow leaves by \"error\".",
+		Fields: []engine.Field{
+			{Name: "flow", Label: "Sub-flow", Kind: engine.KindString, Required: true, Help: "The id of the flow to call."},
+			{Name: "outputs", Label: "Outputs", Kind: engine.KindStrings, Required: true, Ports: true,
+				Help: "The ports of the sub-flow's core.output nodes this call wires, e.g. [\"ok\", \"denied\"]."},
+		},
+		DynamicOutputs: func(c *engine.Config) []string { return c.Strings("outputs") },
+	}
+}
+
+type call struct {
+	flow    string
+	outputs []string
+}
+
+var _ engine.Block = (*call)(nil)
+
+func newCallFromConfig(s *engine.Setup) (engine.Block, error) {
+	flow := s.Config.String("flow")
+	if !engine.ValidID(flow) {
+		return nil, s.Errorf("flow", "%q is not a flow id", flow)
+	}
+	if flow == s.FlowID {
+		return nil, s.Errorf("flow", "a flow cannot call itself")
+	}
+	outs := s.Config.Strings("outputs")
+	if len(outs) == 0 {
+		return nil, s.Errorf("outputs", "list the sub-flow's output ports this call wires")
+	}
+	for _, p := range outs {
+		if !outPortPattern.MatchString(p) || p == engine.ErrorPort {
+			return nil, s.Errorf("outputs", "%q is not a port name (letters, digits, '_', '.', '-'; not \"error\")", p)
+		}
+	}
+	return &call{flow: flow, outputs: slices.Clone(outs)}, nil
+}
+
+func (c *call) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	port, out, err := x.Call(ctx, c.flow, msg)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(c.outputs, port) {
+		return "", fmt.Errorf("sub-flow %q answered on port %q, which this call does not list in outputs %q", c.flow, port, c.outputs)
+	}
+	engine.ReplaceMsg(msg, out)
+	return port, nil
+}

@@ -1,0 +1,191 @@
+package core
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
+)
+
+// authSub is a sub-flow answering "ok" or "denied" by msg.user.
+func authSub(t *testing.T, okPort string) *engine.Flow {
+	return enginetest.Flow(t, "auth", []enginetest.Node{
+		{ID: "in", Type: "core.input"},
+		{ID: "route", Type: "core.switch", Config: map[string]any{"rules": []map[string]string{{"name": "known", "expr": `msg.user == "ada"`}}}},
+		{ID: "grant", Type: "core.set", Config: map[string]any{"set": map[string]any{"role": `"admin"`}}},
+		{ID: "yes", Type: "core.output", Config: map[string]any{"port": okPort}},
+		{ID: "no", Type: "core.output", Config: map[string]any{"port": "denied"}},
+	}, "in:out->route", "route:known->grant", "grant:out->yes", "route:else->no")
+}
+
+func caller(t *testing.T, id, target string, extra ...enginetest.Node) *engine.Flow {
+	nodes := append([]enginetest.Node{
+		{ID: "go", Type: "core.manual"},
+		{ID: "call", Type: "core.call", Config: map[string]any{"flow": target, "outputs": []string{"ok", "denied"}}},
+		{ID: "welcome", Type: "core.set", Config: map[string]any{"set": map[string]any{"greeting": `"hi " + msg.role`}}},
+		{ID: "refuse", Type: "core.set", Config: map[string]any{"set": map[string]any{"greeting": `"no"`}}},
+	}, extra...)
+	return enginetest.Flow(t, id, nodes, "go:out->call", "call:ok->welcome", "call:denied->refuse")
+}
+
+func finalMsg(tr *engine.Trace) map[string]any {
+	m, _ := tr.Steps[len(tr.Steps)-1].Msg.(map[string]any)
+	return m
+}
+
+// TestCall: a call runs the sub-flow's deployed version with a copy of the
+// message and continues with its answer out of the answered port.
+func TestCall(t *testing.T) {
+	rt := newRuntime(t, engine.Options{})
+	deploy(t, rt, authSub(t, "ok"))
+	deploy(t, rt, caller(t, "app", "auth"))
+	tests := []struct {
+		user, port, greeting string
+	}{
+		{"ada", "ok", "hi admin"},
+		{"eve", "denied", "no"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			tr, err := rt.Run(t.Context(), "app", "", engine.Msg{"user": tt.user})
+			if err != nil {
+				t.Fatal(err)
+			}
+			equal(t, "call port", enginetest.Step(t, tr, "call").Port, tt.port)
+			equal(t, "greeting", finalMsg(tr)["greeting"], tt.greeting)
+		})
+	}
+	t.Run("the sub-flow leaves its own trace", func(t *testing.T) {
+		if len(rt.Traces("auth")) != 2 {
+			t.Errorf("sub-flow traces %d, want 2", len(rt.Traces("auth")))
+		}
+	})
+	t.Run("late binding: a redeployed sub-flow answers the next call", func(t *testing.T) {
+		if err := rt.Deploy(t.Context(), authSub(t, "granted"), 2); err != nil {
+			t.Fatal(err)
+		}
+		_, err := rt.Run(t.Context(), "app", "", engine.Msg{"user": "ada"})
+		if err == nil || !strings.Contains(err.Error(), `answered on port "granted"`) {
+			t.Fatalf("err %v", err)
+		}
+		deploy(t, rt, authSub(t, "ok"))
+	})
+}
+
+// TestCallFailures: a sub-flow that fails, is missing, calls too deep, or
+// answers twice fails the call node (its error port, else the caller's
+// run and the caller's catch); the sub-flow's own catch is not run.
+func TestCallFailures(t *testing.T) {
+	rt := newRuntime(t, engine.Options{})
+	broken := enginetest.Flow(t, "broken", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "boom", Type: "core.fail", Config: map[string]any{"message": `"sub failed"`}},
+		{ID: "catch", Type: "core.catch"}, {ID: "c", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}}, "in:out->boom", "catch:out->c")
+	deploy(t, rt, broken)
+	withCatch := caller(t, "app", "broken", enginetest.Node{ID: "catch", Type: "core.catch"}, enginetest.Node{ID: "caught", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}})
+	withCatch.Wires = append(withCatch.Wires, engine.Wire{From: "catch", Port: "out", To: "caught"})
+	deploy(t, rt, withCatch)
+
+	t.Run("sub-flow fails, caller's catch sees it", func(t *testing.T) {
+		tr, err := rt.Run(t.Context(), "app", "", nil)
+		if err == nil || tr.ErrorNode != "call" || !strings.Contains(err.Error(), "sub failed") {
+			t.Fatalf("err %v at %q", err, tr.ErrorNode)
+		}
+		equal(t, "caller catch runs", len(catchRuns(rt, "app", "catch")), 1)
+		equal(t, "sub-flow catch runs", len(catchRuns(rt, "broken", "catch")), 0)
+	})
+	t.Run("error port of the call", func(t *testing.T) {
+		f := caller(t, "handled", "broken", enginetest.Node{ID: "fix", Type: "core.set", Config: map[string]any{"set": map[string]any{"fixed": "true"}}})
+		f.Wires = append(f.Wires, engine.Wire{From: "call", Port: "error", To: "fix"})
+		deploy(t, rt, f)
+		tr, err := rt.Run(t.Context(), "handled", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		equal(t, "ports", enginetest.Ports(tr), []string{"go:out", "call:error", "fix:out"})
+	})
+	t.Run("missing sub-flow", func(t *testing.T) {
+		deploy(t, rt, caller(t, "lost", "nowhere"))
+		_, err := rt.Run(t.Context(), "lost", "", nil)
+		if !errors.Is(err, engine.ErrNotDeployed) {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("calls nested too deep", func(t *testing.T) {
+		ping := enginetest.Flow(t, "ping", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "call", Type: "core.call", Config: map[string]any{"flow": "pong", "outputs": []string{"ok"}}}, {ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}},
+			"in:out->call", "call:ok->out")
+		pong := enginetest.Flow(t, "pong", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "call", Type: "core.call", Config: map[string]any{"flow": "ping", "outputs": []string{"ok"}}}, {ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}},
+			"in:out->call", "call:ok->out")
+		deploy(t, rt, ping)
+		deploy(t, rt, pong)
+		_, err := rt.Run(t.Context(), "ping", "", nil)
+		if !errors.Is(err, engine.ErrCallDepth) {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("answers twice", func(t *testing.T) {
+		twice := enginetest.Flow(t, "twice", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "a", Type: "core.output", Config: map[string]any{"port": "ok"}}, {ID: "b", Type: "core.output", Config: map[string]any{"port": "ok"}}},
+			"in:out->a", "in:out->b")
+		deploy(t, rt, twice)
+		deploy(t, rt, caller(t, "app2", "twice"))
+		_, err := rt.Run(t.Context(), "app2", "", nil)
+		if !errors.Is(err, engine.ErrTwoReturns) {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("never answers", func(t *testing.T) {
+		mute := enginetest.Flow(t, "mute", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}}, "in:out->a")
+		deploy(t, rt, mute)
+		deploy(t, rt, caller(t, "app3", "mute"))
+		_, err := rt.Run(t.Context(), "app3", "", nil)
+		if !errors.Is(err, engine.ErrNoReturn) {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("a flow cannot call itself", func(t *testing.T) {
+		if ve := deployError(t, caller(t, "self", "self")); ve.Node != "call" || ve.Field != "flow" {
+			t.Errorf("error %v", ve)
+		}
+	})
+}
+
+// TestCallLimits: the sub-flow's steps count against the caller's budget.
+func TestCallLimits(t *testing.T) {
+	rt := newRuntime(t, engine.Options{Limits: engine.Limits{MaxSteps: 6}})
+	sub := enginetest.Flow(t, "sub", []enginetest.Node{{ID: "in", Type: "core.input"},
+		{ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"a": "1"}}},
+		{ID: "b", Type: "core.set", Config: map[string]any{"set": map[string]any{"b": "1"}}},
+		{ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}}, "in:out->a", "a:out->b", "b:out->out")
+	deploy(t, rt, sub)
+	chain := func(id string, after int) *engine.Flow {
+		nodes := []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "call", Type: "core.call", Config: map[string]any{"flow": "sub", "outputs": []string{"ok"}}}}
+		wires := []string{"go:out->call"}
+		prev, port := "call", "ok"
+		for i := range after {
+			id := string(rune('p' + i))
+			nodes = append(nodes, enginetest.Node{ID: id, Type: "core.set", Config: map[string]any{"set": map[string]any{id: "1"}}})
+			wires = append(wires, prev+":"+port+"->"+id)
+			prev, port = id, "out"
+		}
+		return enginetest.Flow(t, id, nodes, wires...)
+	}
+	// call (1) + sub-flow a, b, out (3) + after: at most 6 steps.
+	deploy(t, rt, chain("fits", 2))
+	deploy(t, rt, chain("over", 3))
+	if _, err := rt.Run(t.Context(), "fits", "", nil); err != nil {
+		t.Fatalf("1+3+2 steps: %v", err)
+	}
+	tr, err := rt.Run(t.Context(), "over", "", nil)
+	if !errors.Is(err, engine.ErrStepLimit) || tr.ErrorNode != "r" {
+		t.Fatalf("1+3+3 steps: %v at %q", err, tr.ErrorNode)
+	}
+	t.Run("inside the sub-flow", func(t *testing.T) {
+		rt := newRuntime(t, engine.Options{Limits: engine.Limits{MaxSteps: 3}})
+		deploy(t, rt, sub)
+		deploy(t, rt, chain("tight", 0))
+		_, err := rt.Run(t.Context(), "tight", "", nil)
+		if !errors.Is(err, engine.ErrStepLimit) || !strings.Contains(err.Error(), `sub-flow "sub"`) {
+			t.Fatalf("err %v", err)
+		}
+	})
+}

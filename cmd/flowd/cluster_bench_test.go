@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestClusterBench is the cluster benchmark (bench/cluster/run.sh runs it;
+// docs/benchmarks.md has the numbers). It is a measurement, not a test:
+// it runs only with FLOWD_BENCH_CLUSTER=1 and fails only when the set-up
+// does. One node on bbolt against three nodes on a three-member etcd,
+// all on this machine's loopback:
+//
+//   - client_credentials tokens, GET /api/hello with a token, the JWKS:
+//     req/s and p99 from a closed-loop load of BENCH_CONNS workers for
+//     BENCH_SECONDS each, requests spread round-robin over the nodes;
+//   - deploy to all nodes: a deploy on node a until b and c serve it;
+//   - revoke to all nodes: a revoke on node a until the kid is gone from
+//     every node's JWKS.
+func TestClusterBench(t *testing.T) {
+	if os.Getenv("FLOWD_BENCH_CLUSTER") != "1" {
+		t.Skip("a benchmark: set FLOWD_BENCH_CLUSTER=1 (bench/cluster/run.sh)")
+	}
+	conns := envInt("BENCH_CONNS", 16)
+	secs := envInt("BENCH_SECONDS", 5)
+	rounds := envInt("BENCH_PROPAGATION", 50)
+	type setup struct {
+		name  string
+		nodes int
+		etcd  bool
+	}
+	var report []string
+	for _, s := range []setup{{"1 node, bbolt", 1, false}, {"3 nodes, 3-member etcd", 3, true}} {
+		t.Run(s.name, func(t *testing.T) {
+			c := startNodes(t, s.nodes, map[string]string{"FLOWD_LOG": "warn"}, s.etcd)
+			c.cli(t, c.nodes[0], "clients", "add", "--id", "svc", "--secret", "svc-secret-0123456789", "--scopes", "read")
+			at, _ := clientToken(t, c.nodes[0])
+			tokenForm := url.Values{"grant_type": {"client_credentials"}}.Encode()
+			loads := []struct {
+				name string
+				req  func(ctx context.Context) *http.Request
+			}{
+				{"client_credentials token", func(ctx context.Context) *http.Request {
+					r, _ := http.NewRequestWithContext(ctx, "POST", "http://"+balancerHost+"/oauth/token", strings.NewReader(tokenForm))
+					r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					r.SetBasicAuth("svc", "svc-secret-0123456789")
+					return r
+				}},
+				{"GET /api/hello", func(ctx context.Context) *http.Request {
+					r, _ := http.NewRequestWithContext(ctx, "GET", "http://"+balancerHost+"/api/hello", nil)
+					r.Header.Set("Authorization", "Bearer "+at)
+					return r
+				}},
+				{"GET /.well-known/jwks.json", func(ctx context.Context) *http.Request {
+					r, _ := http.NewRequestWithContext(ctx, "GET", "http://"+balancerHost+"/.well-known/jwks.json", nil)
+					return r
+				}},
+			}
+			for _, l := range loads {
+				res := c.load(t, conns, time.Duration(secs)*time.Second, l.req)
+				line := fmt.Sprintf("| %s | %s | %.0f | %s | %s | %d |", s.name, l.name, res.rps, ms(res.p50), ms(res.p99), res.errors)
+				t.Log(line)
+				report = append(report, line)
+			}
+			if s.nodes < 3 {
+				return
+			}
+			dep := c.deployPropagation(t, rounds)
+			line := fmt.Sprintf("| %s | deploy on a, served by b and c | %d deploys | %s | %s | |", s.name, len(dep), ms(pct(dep, 50)), ms(pct(dep, 99)))
+			t.Log(line)
+			report = append(report, line)
+			rev, after := c.revokePropagation(t, rounds)
+			line = fmt.Sprintf("| %s | revoke on a, gone from every JWKS | %d revokes | %s | %s | |", s.name, len(rev), ms(pct(rev, 50)), ms(pct(rev, 99)))
+			t.Log(line)
+			report = append(report, line)
+			line = fmt.Sprintf("| %s | of which after the revoke answered | %d revokes | %s | %s | |", s.name, len(after), ms(pct(after, 50)), ms(pct(after, 99)))
+			t.Log(line)
+			report = append(report, line)
+		})
+	}
+	t.Log("\n| setup | load | req/s | p50 | p99 | errors |\n|---|---|---|---|---|---|\n" + strings.Join(report, "\n"))
+}
+
+type loadResult struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   int
+}
+
+// load runs workers closed-loop requests for d (after a 1 s warm-up)
+// through the balancer.
+func (c *cluster) load(t *testing.T, workers int, d time.Duration, mk func(context.Context) *http.Request) loadResult {
+	t.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		out := req.Clone(req.Context())
+		out.URL.Host = c.pick().addr
+		out.Host = balancerHost
+		return tr.RoundTrip(out)
+	})}
+	run := func(d time.Duration) ([]time.Duration, int) {
+		ctx, cancel := context.WithTimeout(t.Context(), d)
+		defer cancel()
+		var mu sync.Mutex
+		var lat []time.Duration
+		errs := 0
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				var mine []time.Duration
+				bad := 0
+				for ctx.Err() == nil {
+					start := time.Now()
+					resp, err := client.Do(mk(ctx))
+					if err != nil {
+						if ctx.Err() == nil {
+							bad++
+						}
+						continue
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						bad++
+						continue
+					}
+					mine = append(mine, time.Since(start))
+				}
+				mu.Lock()
+				lat, errs = append(lat, mine...), errs+bad
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		return lat, errs
+	}
+	run(time.Second)
+	lat, errs := run(d)
+	return loadResult{rps: float64(len(lat)) / d.Seconds(), p50: pct(lat, 50), p99: pct(lat, 99), errors: errs}
+}
+
+// deployPropagation deploys n versions of a flow on node a and times each
+// from sending the deploy until b and c serve it.
+func (c *cluster) deployPropagation(t *testing.T, n int) []time.Duration {
+	t.Helper()
+	a := c.nodes[0]
+	var out []time.Duration
+	for i := range n {
+		answer := "v" + strconv.Itoa(i)
+		doc := echoFlow("probe", "/probe", answer)
+		start := time.Now()
+		var status int
+		var body map[string]any
+		if i == 0 {
+			status, body = c.admin(t, a, "POST", "/flows?deploy=true", doc)
+		} else if status, body = c.admin(t, a, "PUT", "/flows/probe", doc); status == 200 {
+			status, body = c.admin(t, a, "POST", "/flows/probe/deploy", "")
+		}
+		if status/100 != 2 {
+			t.Fatalf("deploy %d: %d %v", i, status, body)
+		}
+		for _, nd := range c.nodes[1:] {
+			for {
+				code, b := getVia(t, nd, "/probe")
+				if code == 200 && strings.TrimSpace(b) == `"`+answer+`"` {
+					break
+				}
+				if time.Since(start) > 20*time.Second {
+					t.Fatalf("deploy %d not served on %s after 20 s", i, nd.id)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		out = append(out, time.Since(start))
+	}
+	return out
+}
+
+// revokePropagation rotates keyset main on node a (a fresh next key is
+// published), then revokes that key on a and times until it is gone
+// from every node's JWKS. It stops early if a rotation is refused (the
+// keyset's key cap) and returns what it measured.
+func (c *cluster) revokePropagation(t *testing.T, n int) (total, afterAnswer []time.Duration) {
+	t.Helper()
+	a := c.nodes[0]
+	var out, after []time.Duration
+	for i := range n {
+		before := jwksKids(t, a)
+		status, body := c.admin(t, a, "POST", "/keysets/main/rotate", `{"force":true,"retire_after":"1s"}`)
+		if status != 200 {
+			t.Logf("rotation %d refused, stopping at %d revokes: %d %v", i, len(out), status, body)
+			break
+		}
+		var kid string
+		for _, k := range jwksKids(t, a) {
+			if !slices.Contains(before, k) {
+				kid = k
+			}
+		}
+		if kid == "" {
+			t.Fatalf("rotation %d published no new kid", i)
+		}
+		for _, nd := range c.nodes {
+			for !slices.Contains(jwksKids(t, nd), kid) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		start := time.Now()
+		if status, body := c.admin(t, a, "POST", "/keysets/main/keys/"+url.PathEscape(kid)+"/revoke", `{}`); status != 200 {
+			t.Fatalf("revoke %d: %d %v", i, status, body)
+		}
+		answered := time.Now()
+		for _, nd := range c.nodes {
+			for slices.Contains(jwksKids(t, nd), kid) {
+				if time.Since(start) > 20*time.Second {
+					t.Fatalf("revoked kid still on %s after 20 s", nd.id)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		out, after = append(out, time.Since(start)), append(after, time.Since(answered))
+	}
+	return out, after
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}

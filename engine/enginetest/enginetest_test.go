@@ -1,0 +1,165 @@
+package enginetest_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
+)
+
+func TestSpecProblems(t *testing.T) {
+	good := engine.Field{Name: "a", Label: "A", Help: "The a.", Kind: engine.KindString}
+	tests := []struct {
+		name string
+		spec engine.Spec
+		want []string
+	}{
+		{"complete", engine.Spec{Type: "x.y", Title: "Y", Category: "x", Description: "d", Fields: []engine.Field{good}}, nil},
+		{"no title, category, description", engine.Spec{Type: "x.y"},
+			[]string{"x.y: no title", "x.y: no category", "x.y: no description"}},
+		{"field without label and help", engine.Spec{Type: "x.y", Title: "Y", Category: "x", Description: "d",
+			Fields: []engine.Field{good, {Name: "b", Kind: engine.KindInt}}},
+			[]string{`x.y: field "b" has no label`, `x.y: field "b" has no help text`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := enginetest.SpecProblems(tt.spec); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("SpecProblems = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSchemaProblems(t *testing.T) {
+	reg := engine.NewRegistry()
+	if err := Register(reg); err != nil { // acme.limit, from the example block
+		t.Fatal(err)
+	}
+	enginetest.Trigger(t, reg, "test.start")
+	data, err := reg.JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := reg.Specs()
+	if got := enginetest.SchemaProblems(data, specs); got != nil {
+		t.Fatalf("the engine's own schema has problems: %q", got)
+	}
+	// Each edit breaks the schema in one way and must be named.
+	tests := []struct {
+		name string
+		edit func(root map[string]any)
+		want string
+	}{
+		{"unknown keyword", func(r map[string]any) { r["oneOf"] = []any{} }, `#: unknown keyword "oneOf"`},
+		{"bad type", func(r map[string]any) { r["type"] = "dict" }, "#: type dict is not a JSON Schema type"},
+		{"pattern that does not compile", func(r map[string]any) {
+			r["properties"].(map[string]any)["id"] = map[string]any{"type": "string", "pattern": "(["}
+		}, "#/properties/id: pattern \"([\" does not compile"},
+		{"a property that is no schema", func(r map[string]any) { r["properties"].(map[string]any)["name"] = "text" },
+			"#/properties/name: not a schema"},
+		{"required member not declared", func(r map[string]any) { r["required"] = []any{"schema", "nope"} },
+			"#: required member nope is not declared in properties"},
+		{"a type missing from the enum", func(r map[string]any) {
+			node := r["properties"].(map[string]any)["nodes"].(map[string]any)["items"].(map[string]any)
+			node["properties"].(map[string]any)["type"] = map[string]any{"enum": []any{"acme.limit"}}
+		}, "node type enum [acme.limit], want the registry's types [acme.limit test.start]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var root map[string]any
+			if err := json.Unmarshal(data, &root); err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(root)
+			edited, err := json.Marshal(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := enginetest.SchemaProblems(edited, specs)
+			found := false
+			for _, p := range got {
+				found = found || strings.HasPrefix(p, tt.want)
+			}
+			if !found {
+				t.Errorf("SchemaProblems = %q, want one starting %q", got, tt.want)
+			}
+		})
+	}
+	if got := enginetest.SchemaProblems([]byte("[1]"), specs); len(got) != 1 || !strings.Contains(got[0], "not a JSON object") {
+		t.Errorf("SchemaProblems of an array = %q", got)
+	}
+}
+
+func TestClock(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := enginetest.NewClock(start)
+	if got := c.Now(); !got.Equal(start) {
+		t.Errorf("Now = %v, want %v", got, start)
+	}
+	if got := c.Advance(90 * time.Second); !got.Equal(start.Add(90*time.Second)) || !c.Now().Equal(got) {
+		t.Errorf("Advance = %v, Now = %v, want %v", got, c.Now(), start.Add(90*time.Second))
+	}
+	c.Set(start)
+	if !c.Now().Equal(start) {
+		t.Errorf("after Set, Now = %v", c.Now())
+	}
+	// The runtime stamps runs with the fake clock.
+	reg := engine.NewRegistry()
+	enginetest.Trigger(t, reg, "test.start")
+	rt := enginetest.Runtime(t, reg, engine.Options{Now: c.Now})
+	enginetest.Deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{{ID: "in", Type: "test.start"}}))
+	tr, err := rt.Run(t.Context(), "f", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.Started.Equal(start) {
+		t.Errorf("trace started %v, want the fake clock's %v", tr.Started, start)
+	}
+}
+
+func TestCaptureFailAndTraces(t *testing.T) {
+	errBoom := errors.New("boom")
+	reg := engine.NewRegistry()
+	enginetest.Trigger(t, reg, "test.start")
+	seen := enginetest.Capture(t, reg, "test.capture")
+	enginetest.Fail(t, reg, "test.fail", errBoom)
+	sink := &enginetest.Traces{}
+	rt := enginetest.Runtime(t, reg, engine.Options{Traces: sink})
+	enginetest.Deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+		{ID: "in", Type: "test.start"}, {ID: "seen", Type: "test.capture"}, {ID: "boom", Type: "test.fail"},
+	}, "in:out->seen", "seen:out->boom"))
+
+	msg := engine.Msg{"n": map[string]any{"k": "v"}}
+	tr, err := rt.Run(t.Context(), "f", "", msg)
+	if !errors.Is(err, errBoom) {
+		t.Errorf("run error = %v, want boom", err)
+	}
+	if got, want := enginetest.Ports(tr), []string{"in:out", "seen:out", "boom:"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ports = %v, want %v", got, want)
+	}
+	got := seen.Received()
+	if len(got) != 1 || got[0].Node != "seen" || !reflect.DeepEqual(got[0].Msg, msg) {
+		t.Fatalf("captured %v, want the one message at node seen", got)
+	}
+	msg["n"].(map[string]any)["k"] = "changed" // the capture holds a copy
+	if seen.Msgs()[0]["n"].(map[string]any)["k"] != "v" {
+		t.Error("the captured message changed with the caller's")
+	}
+	if all := sink.All(); len(all) != 1 || all[0].ID != tr.ID || all[0].Status != engine.StatusError {
+		t.Errorf("trace sink holds %v, want the failed run %s", all, tr.ID)
+	}
+}
+
+func TestFlowJSON(t *testing.T) {
+	data := enginetest.FlowJSON(t, "f", []enginetest.Node{{ID: "a", Type: "x.y", Config: map[string]any{"k": 1}}}, "a:out->a")
+	want := `{"schema":"flowd/v1","id":"f","name":"f","nodes":[{"id":"a","type":"x.y","config":{"k":1},"x":0,"y":0}],` +
+		`"wires":[{"from":"a","port":"out","to":"a"}]}`
+	if string(data) != want {
+		t.Errorf("FlowJSON =\n%s\nwant\n%s", data, want)
+	}
+}

@@ -1,0 +1,164 @@
+package flowd
+
+import (
+	"context"
+	"time"
+
+	"github.com/flowd/flowd/audit"
+	httpblock "github.com/flowd/flowd/blocks/http"
+	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/metrics"
+	"github.com/flowd/flowd/passhash"
+	"github.com/flowd/flowd/ui"
+)
+
+// observability holds the metrics of one Flowd (nil m: Options.Metrics was
+// not set) and hands each part its hook. Every method is nil-safe, so New
+// wires the parts the same way with or without metrics.
+type observability struct {
+	m     *metrics.Metrics
+	audit *audit.Log
+	srv   *ui.Server // set once built; read by the scrape-time collector
+}
+
+func newObservability(opts Options, keysets *jose.Keysets) (*observability, error) {
+	o := &observability{audit: audit.New(opts.Store, audit.Options{MaxAge: opts.AuditMaxAge, MaxEvents: opts.AuditMaxEvents,
+		Logger: opts.Logger, Now: opts.Clock})}
+	keysets.OnKeyEvent = o.keyEvent
+	if opts.Metrics == nil {
+		return o, nil
+	}
+	m, err := metrics.New(opts.Metrics, metrics.Sources{Keysets: keysets, NextRotations: o.nextRotations})
+	if err != nil {
+		return nil, err
+	}
+	o.m = m
+	return o, nil
+}
+
+func (o *observability) nextRotations(ctx context.Context) (map[string]time.Time, error) {
+	if o.srv == nil {
+		return nil, nil
+	}
+	return o.srv.NextRotations(ctx)
+}
+
+func (o *observability) engine() engine.Observer {
+	if o.m == nil {
+		return nil
+	}
+	return o.m
+}
+
+func (o *observability) ui() ui.Observer {
+	if o.m == nil {
+		return o.audit
+	}
+	return uiObservers{o.m, o.audit}
+}
+
+type uiObservers []ui.Observer
+
+func (u uiObservers) AdminSignIn(result string) {
+	for _, o := range u {
+		o.AdminSignIn(result)
+	}
+}
+
+var keyEventTypes = map[string]string{
+	jose.EventKeyGenerated: audit.KeyGenerated, jose.EventKeyActivated: audit.KeyActivated,
+	jose.EventKeyRetired: audit.KeyRetired, jose.EventKeyRevoked: audit.KeyRevoked,
+	jose.EventKeyDeleted: audit.KeyDeleted, jose.EventKeysetDeleted: audit.KeysetDeleted,
+}
+
+// keyEvent records a key lifecycle change, with the actor of the call
+// that made it (a flow node, the admin UI, an API token).
+func (o *observability) keyEvent(ctx context.Context, ev jose.KeyEvent) {
+	subject := ev.Keyset
+	if ev.Kid != "" {
+		subject += "/" + ev.Kid
+	}
+	o.record(ctx, audit.Event{Type: keyEventTypes[ev.Kind], Subject: subject, Actor: engine.ActorFrom(ctx), Why: ev.Why})
+}
+
+// flowEvent is app.Config.Audit.
+func (o *observability) flowEvent(ctx context.Context, typ, subject, why string) {
+	o.record(ctx, audit.Event{Type: typ, Subject: subject, Actor: engine.ActorFrom(ctx), Why: why})
+}
+
+// record writes an event even when the caller's context is ending (the
+// change it reports was made), and logs a failure rather than failing the
+// change.
+func (o *observability) record(ctx context.Context, e audit.Event) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := o.audit.Record(ctx, e); err != nil {
+		o.audit.Logger().Warn("audit: record failed", "type", e.Type, "subject", e.Subject, "err", err)
+	}
+}
+
+func (o *observability) unmatched() httpblock.RequestObserver {
+	if o.m == nil {
+		return nil
+	}
+	return o.m.Unmatched()
+}
+
+func (o *observability) cronFire() func(flow, node, kind, outcome string) {
+	if o.m == nil {
+		return nil
+	}
+	return o.m.CronFire
+}
+
+func (o *observability) hashBusy() func() {
+	if o.m == nil {
+		return nil
+	}
+	return o.m.HashPoolBusy
+}
+
+// clientThrottle gives the client registry a throttle like its default
+// one that also counts its trips.
+func (o *observability) clientThrottle(c *oauth.Clients, now func() time.Time) {
+	trip := func() { o.audit.Trip("oauth_client") }
+	if o.m != nil {
+		count := o.m.ThrottleTrip("oauth_client")
+		trip = func() {
+			count()
+			o.audit.Trip("oauth_client")
+		}
+	}
+	c.SetThrottle(passhash.NewThrottle(passhash.ThrottleOptions{Free: oauth.ThrottleFree, Base: oauth.ThrottleBase,
+		Max: oauth.ThrottleMax, Size: oauth.ThrottleSize, Now: now, OnRefuse: trip}))
+}
+
+// changed is the OnChange hook of a registry (clients, users): "added"
+// and "removed" become the two event types.
+func (o *observability) changed(added, removed string) func(ctx context.Context, what, id string) {
+	return func(ctx context.Context, what, id string) {
+		typ := added
+		if what == "removed" {
+			typ = removed
+		}
+		o.record(ctx, audit.Event{Type: typ, Subject: id, Actor: engine.ActorFrom(ctx)})
+	}
+}
+
+// adminChange is the OnChange hook of the admin password and API token.
+func (o *observability) adminChange(typ, subject string) func(ctx context.Context) {
+	return func(ctx context.Context) {
+		o.record(ctx, audit.Event{Type: typ, Subject: subject, Actor: engine.ActorFrom(ctx)})
+	}
+}
+
+// grantRevoked is oidc.Options.OnGrantRevoked: a refresh token used twice
+// is its own event type; every revocation is a grant.revoked.
+func (o *observability) grantRevoked(ctx context.Context, clientID, reason string) {
+	if reason == "refresh_token_reused" {
+		o.record(ctx, audit.Event{Type: audit.RefreshTokenReused, Subject: clientID, Actor: "system", Why: "a refresh token was used twice"})
+	}
+	o.record(ctx, audit.Event{Type: audit.GrantRevoked, Subject: clientID, Actor: "system", Why: reason})
+}
