@@ -81,6 +81,11 @@ type Field struct {
 	// its key source is "keyset"). The factory enforces it; the editor
 	// marks the field.
 	RequiredIf string `json:"required_if,omitempty"`
+	// Ports marks a strings or rules field whose entries (the strings, or
+	// the rules' names) are output ports of the node, as the spec's
+	// DynamicOutputs derives them: the editor wires them without asking
+	// the server.
+	Ports bool `json:"ports,omitempty"`
 }
 
 // Spec describes a block type: what it is, its config fields and its ports.
@@ -218,6 +223,9 @@ func (r *Registry) Register(spec Spec, factory Factory) error {
 	for _, f := range spec.Fields {
 		if f.Ref != "" && (f.Kind != KindString || !slices.Contains(refs, f.Ref)) {
 			return fmt.Errorf("register block type %q: field %q: ref %q needs a string field and one of %v", spec.Type, f.Name, f.Ref, refs)
+		}
+		if f.Ports && (spec.DynamicOutputs == nil || (f.Kind != KindStrings && f.Kind != KindRules)) {
+			return fmt.Errorf("register block type %q: field %q: ports needs a strings or rules field and DynamicOutputs", spec.Type, f.Name)
 		}
 		if f.RequiredIf != "" {
 			other, _, ok := strings.Cut(f.RequiredIf, "=")

@@ -54,6 +54,8 @@ func TestRegisterErrors(t *testing.T) {
 		{name: "required_if without =", spec: Spec{Type: "test.a", Fields: []Field{{Name: "a", Kind: KindString}, {Name: "b", Kind: KindString, RequiredIf: "a"}}}, msg: `required_if "a" must be`},
 		{name: "required_if on an unknown field", spec: Spec{Type: "test.a", Fields: []Field{{Name: "b", Kind: KindString, RequiredIf: "zz=1"}}}, msg: `required_if "zz=1"`},
 		{name: "required_if on itself", spec: Spec{Type: "test.a", Fields: []Field{{Name: "b", Kind: KindString, RequiredIf: "b=1"}}}, msg: `required_if "b=1"`},
+		{name: "ports on a string field", spec: Spec{Type: "test.a", DynamicOutputs: func(*Config) []string { return nil }, Fields: []Field{{Name: "a", Kind: KindString, Ports: true}}}, msg: `field "a": ports needs`},
+		{name: "ports without DynamicOutputs", spec: Spec{Type: "test.a", Fields: []Field{{Name: "a", Kind: KindStrings, Ports: true}}}, msg: `field "a": ports needs`},
 		{name: "duplicate output", spec: Spec{Type: "test.a", Outputs: []string{"out", "out"}}, msg: `duplicate output port "out"`},
 	}
 	for _, tt := range tests {

@@ -461,8 +461,12 @@ func TestKeysetOverlapWarning(t *testing.T) {
 	}
 	d := doc(t, c.GetBody(t, "/admin/keysets"))
 	w := d.Find(`[data-keyset="main"] ` + tid("keyset-warning")).Text()
-	if !strings.Contains(w, "retire_after 2h0m0s is shorter than the longest token lifetime (2h0m0s) plus the JWKS max-age (15m0s)") {
+	if !strings.Contains(w, "retire_after 2h is shorter than the longest token lifetime (2h) plus the JWKS max-age (15m) = 2h15m") {
 		t.Errorf("warning %q", w)
+	}
+	// Durations as people write them, everywhere on the page.
+	if got := d.Find(`[data-keyset="main"]`).Text(); !strings.Contains(got, "retired keys stay published 2h") || strings.Contains(got, "m0s") {
+		t.Errorf("keyset main shows durations as Go prints them: %q", got)
 	}
 	// The next rotation is the earliest of the two schedules that rotate main.
 	want := "key-rollover/daily"
@@ -522,7 +526,7 @@ func TestKeysetRotateNowOverlap(t *testing.T) {
 	if res.StatusCode != http.StatusBadRequest || activeKid() != old {
 		t.Fatalf("rotate with a 2h overlap for 2h tokens: %d, active %s -> %s: %s", res.StatusCode, old, activeKid(), flash)
 	}
-	for _, want := range []string{"Not rotated", "2h15m0s", old, "unknown_kid", "force"} {
+	for _, want := range []string{"Not rotated", "needs: its tokens live up to 2h and", "2h15m", old, "unknown_kid", "force"} {
 		if !strings.Contains(flash, want) {
 			t.Errorf("refusal %q does not mention %q", flash, want)
 		}

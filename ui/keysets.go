@@ -117,7 +117,8 @@ func (p rotationPolicy) warnings() []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("retire_after %s is shorter than the longest token lifetime (%s) plus the JWKS max-age (%s) = %s: "+
-		"tokens signed just before a rotation will fail verification while still valid.", p.ShortestRetire, p.TokenTTL, p.JWKSMaxAge, p.MinRetireAfter())}
+		"tokens signed just before a rotation will fail verification while still valid.",
+		engine.FormatDuration(p.ShortestRetire), engine.FormatDuration(p.TokenTTL), engine.FormatDuration(p.JWKSMaxAge), engine.FormatDuration(p.MinRetireAfter()))}
 }
 
 func (s *Server) keysetsPage(w http.ResponseWriter, r *http.Request) {
@@ -154,7 +155,7 @@ func (s *Server) keysetsWith(w http.ResponseWriter, r *http.Request, status int,
 		p := s.policyFor(flows, name)
 		kv := KeysetView{Name: name, Warnings: p.warnings(), NextRotation: p.nextRotation, RotatedBy: p.rotatedBy}
 		if p.ShortestRetire > 0 {
-			kv.RetireAfter = p.ShortestRetire.String()
+			kv.RetireAfter = engine.FormatDuration(p.ShortestRetire)
 		}
 		usage := s.keyUsage(ctx, name)
 		for _, k := range info.Keys {

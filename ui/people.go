@@ -2,12 +2,16 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/blocks/oidc"
+	"github.com/flowd/flowd/ui/api"
 )
 
 // People serves the Clients and Users pages: the OAuth client registry
@@ -24,6 +28,7 @@ import (
 //	GET  /admin/users                    list and the add form
 //	POST /admin/users                    add
 //	POST /admin/users/{username}/password  set a new password
+//	POST /admin/users/{username}/signout   end every provider session of the user, revoke their grants
 //	POST /admin/users/{username}/delete
 type People struct {
 	s       *Server
@@ -48,6 +53,7 @@ func MountPeople(s *Server, mux *http.ServeMux, clients *oauth.Clients, users *o
 		mux.HandleFunc("GET /admin/users", p.usersPage)
 		mux.HandleFunc("POST /admin/users", p.addUser)
 		mux.HandleFunc("POST /admin/users/{username}/password", p.setPassword)
+		mux.HandleFunc("POST /admin/users/{username}/signout", p.signOutUser)
 		mux.HandleFunc("POST /admin/users/{username}/delete", p.deleteUser)
 	}
 	return p
@@ -101,8 +107,11 @@ func (p *People) clientsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // clientStatus maps a registry error to a status and a flash; nil for a
-// server error.
-func clientStatus(err error) (int, *Flash) {
+// server error. A full hashing pool is a 503 with Retry-After.
+func (p *People) clientStatus(w http.ResponseWriter, err error) (int, *Flash) {
+	if st, fl := busyStatus(w, err, p.poolWait()); fl != nil {
+		return st, fl
+	}
 	switch {
 	case errors.Is(err, oauth.ErrClientExists):
 		return http.StatusConflict, &Flash{Kind: "error", Text: err.Error()}
@@ -126,7 +135,7 @@ func (p *People) addClient(w http.ResponseWriter, r *http.Request) {
 	own := r.PostFormValue("secret") // optional: empty means generate one
 	added, secret, err := p.clients.Add(r.Context(), cl, own)
 	if err != nil {
-		status, fl := clientStatus(err)
+		status, fl := p.clientStatus(w, err)
 		if fl == nil {
 			p.s.serverError(w, r, err)
 			return
@@ -167,7 +176,7 @@ func (p *People) editClientPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *People) clientMissing(w http.ResponseWriter, r *http.Request, err error) {
-	status, fl := clientStatus(err)
+	status, fl := p.clientStatus(w, err)
 	if fl == nil {
 		p.s.serverError(w, r, err)
 		return
@@ -188,7 +197,7 @@ func (p *People) saveClient(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		fl = &Flash{Kind: "error", Text: err.Error()} // the form itself: a grant type it does not offer
 	} else if _, err = p.clients.Update(r.Context(), cl); err != nil {
-		if status, fl = clientStatus(err); fl == nil {
+		if status, fl = p.clientStatus(w, err); fl == nil {
 			p.s.serverError(w, r, err)
 			return
 		}
@@ -258,8 +267,11 @@ func (p *People) usersPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // userStatus maps a registry error to a status and a flash; nil for a
-// server error.
-func userStatus(err error) (int, *Flash) {
+// server error. A full hashing pool is a 503 with Retry-After.
+func (p *People) userStatus(w http.ResponseWriter, err error) (int, *Flash) {
+	if st, fl := busyStatus(w, err, p.poolWait()); fl != nil {
+		return st, fl
+	}
 	switch {
 	case errors.Is(err, oidc.ErrUserExists):
 		return http.StatusConflict, &Flash{Kind: "error", Text: err.Error()}
@@ -272,7 +284,7 @@ func userStatus(err error) (int, *Flash) {
 }
 
 func (p *People) userFail(w http.ResponseWriter, r *http.Request, err error, form *oidc.User) {
-	status, fl := userStatus(err)
+	status, fl := p.userStatus(w, err)
 	if fl == nil {
 		p.s.serverError(w, r, err)
 		return
@@ -300,6 +312,30 @@ func (p *People) setPassword(w http.ResponseWriter, r *http.Request) {
 	redirectDone(w, r, "/admin/users", "password", oidc.NormalizeUsername(name))
 }
 
+// signOutUser ends every provider session of a user. The answer is the
+// page with what was ended (a count is not worth a redirect's query).
+func (p *People) signOutUser(w http.ResponseWriter, r *http.Request) {
+	name := oidc.NormalizeUsername(r.PathValue("username"))
+	res, err := p.users.SignOut(r.Context(), name)
+	if err != nil {
+		p.userFail(w, r, err, nil)
+		return
+	}
+	p.s.log.Info("user signed out everywhere from the admin UI", "user", name, "sessions", res.Sessions)
+	p.usersWith(w, r, http.StatusOK, &Flash{Kind: "ok", Text: SignOutText(name, res)}, nil)
+}
+
+// SignOutText says what signing a user out everywhere ended.
+func SignOutText(name string, res oidc.SignOutResult) string {
+	switch res.Sessions {
+	case 0:
+		return fmt.Sprintf("%s had no open sessions; nothing to sign out.", name)
+	case 1:
+		return fmt.Sprintf("Signed %s out everywhere: 1 session ended, its grants revoked (offline_access grants stay).", name)
+	}
+	return fmt.Sprintf("Signed %s out everywhere: %d sessions ended, their grants revoked (offline_access grants stay).", name, res.Sessions)
+}
+
 func (p *People) deleteUser(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("username")
 	if err := p.users.Remove(r.Context(), name); err != nil {
@@ -307,4 +343,29 @@ func (p *People) deleteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirectDone(w, r, "/admin/users", "deleted", oidc.NormalizeUsername(name))
+}
+
+// poolWait is how long a request refused by the hashing pool should wait:
+// flowd gives clients and users one pool (0 if unknown: 1 s is said).
+func (p *People) poolWait() time.Duration {
+	if h := p.users.Hasher(); h != nil {
+		return h.RetryAfter()
+	}
+	return 0
+}
+
+// busyStatus answers a refusal of the hashing pool (passhash.ErrBusy): 503,
+// Retry-After, and a flash that says nothing was changed and when to try
+// again. wait is the pool's wait, for errors that do not carry their own.
+func busyStatus(w http.ResponseWriter, err error, wait time.Duration) (int, *Flash) {
+	if wait > 0 {
+		err = api.WithRetryAfter(err, wait)
+	}
+	secs, busy := api.IsBusy(err)
+	if !busy {
+		return 0, nil
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	return http.StatusServiceUnavailable, &Flash{Kind: "error", Text: fmt.Sprintf(
+		"The server is busy hashing passwords: nothing was changed. Try again in %d s.", secs)}
 }

@@ -88,7 +88,7 @@ func callSpec() engine.Spec {
 			"deadline; a failure in the sub-flow leaves by \"error\".",
 		Fields: []engine.Field{
 			{Name: "flow", Label: "Sub-flow", Kind: engine.KindString, Required: true, Help: "The id of the flow to call."},
-			{Name: "outputs", Label: "Outputs", Kind: engine.KindStrings, Required: true,
+			{Name: "outputs", Label: "Outputs", Kind: engine.KindStrings, Required: true, Ports: true,
 				Help: "The ports of the sub-flow's core.output nodes this call wires, e.g. [\"ok\", \"denied\"]."},
 		},
 		DynamicOutputs: func(c *engine.Config) []string { return c.Strings("outputs") },

@@ -19,7 +19,7 @@ func switchSpec() engine.Spec {
 		Description: "Routes the message by rules: it leaves by the port of the first rule, " +
 			"in order, whose condition is true, or by \"else\" when none is.",
 		Fields: []engine.Field{
-			{Name: "rules", Label: "Rules", Kind: engine.KindRules, Required: true, Result: "bool",
+			{Name: "rules", Label: "Rules", Kind: engine.KindRules, Required: true, Result: "bool", Ports: true,
 				Help: "Ordered list of {name, expr}. Each name becomes an output port; each expr " +
 					"is a condition such as msg.user?.role == \"admin\" (?. tolerates a missing msg.user). A condition that fails (msg.age > 18 " +
 					"with no msg.age) sends the message to \"error\"; write (msg.age ?? 0) > 18 for optional fields."},

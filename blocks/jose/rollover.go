@@ -143,7 +143,7 @@ func (p RolloverPolicy) CheckOverlap(retireAfter time.Duration, retiring []strin
 	return fmt.Sprintf("retire_after %s is shorter than the %s keyset %q needs: its tokens live up to %s and "+
 		"verifiers may cache its JWKS for %s (from %s). Tokens signed by %s before %s would fail verification "+
 		"with unknown_kid from %s until %s, when the last of them expires",
-		retireAfter, need, p.Keyset, p.TokenTTL, p.JWKSMaxAge, p.sourceText(),
+		engine.FormatDuration(retireAfter), engine.FormatDuration(need), p.Keyset, engine.FormatDuration(p.TokenTTL), engine.FormatDuration(p.JWKSMaxAge), p.sourceText(),
 		keys, now.UTC().Format(time.RFC3339), now.Add(retireAfter).UTC().Format(time.RFC3339),
 		now.Add(p.TokenTTL).UTC().Format(time.RFC3339))
 }

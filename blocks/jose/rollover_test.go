@@ -80,7 +80,7 @@ func TestRolloverPolicyFor(t *testing.T) {
 			t.Errorf("the minimum refused: %s", msg)
 		}
 		msg := p.CheckOverlap(time.Second, []string{"kid1", "kid2"}, now)
-		for _, want := range []string{"retire_after 1s", "6h40m0s", "kid1, kid2", "unknown_kid",
+		for _, want := range []string{"retire_after 1s", "the 6h40m keyset", "live up to 6h and", "kid1, kid2", "unknown_kid",
 			"from 2026-12-01T10:00:01Z until 2026-12-01T16:00:00Z", "s/sign"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("%q does not say %q", msg, want)

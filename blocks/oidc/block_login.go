@@ -242,6 +242,9 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	if err := createRec(ctx, b.p.State, nsSessions, hashKey(sid), sess); err != nil {
 		return "", fmtErr("oidc.login", err)
 	}
+	if err := indexSession(ctx, b.p.State, usr.Sub, hashKey(sid), sess, now); err != nil { // user_sessions.go
+		return "", fmtErr("oidc.login", err)
+	}
 	addCookie(msg, b.p.cookie(sessionCookie, sid, b.sessionTTL))
 	msg["authz"] = tx.Authz.toMsg()
 	setSession(msg, hashKey(sid), sess, usr)

@@ -147,6 +147,7 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.secure = strings.HasPrefix(p.issuer, "https://")
+	d.Users.state = d.State // Users.SignOut ends sessions kept there
 	for _, b := range []struct {
 		spec    engine.Spec
 		factory func(*engine.Setup, *provider) (engine.Block, error)

@@ -31,7 +31,7 @@ const (
 
 // stateNamespaces are cleaned by oidc.cleanup.
 var stateNamespaces = []string{nsTx, nsSessions, nsCodes, nsGrants, nsRefresh, nsThrottle, nsLogout, nsSessionGrants, nsPAR,
-	nsRevokedTokens, nsConsents}
+	nsRevokedTokens, nsConsents, nsUserSessions}
 
 // authzRequest is a checked authorization request: what oidc.authorize
 // lets through, what a login transaction keeps, what a code is bound to.

@@ -69,6 +69,7 @@ type Users struct {
 	kv       KV
 	now      func() time.Time
 	hasher   *passhash.Hasher
+	state    KV // the provider's state (sessions), set by Register: SignOut
 }
 
 // NewUsers returns a registry over kv, with a hashing pool of its own

@@ -130,6 +130,7 @@ Commands:
                      add a person who signs in through the OpenID flows
   users list         list users
   users remove U     remove a user
+  users signout U    sign a user out everywhere: end their sessions, revoke their grants
   admin password     set the admin UI password (from stdin or --password-file)
   audit              list the audit log, newest first (--type T, --subject S or prefix/,
                      --since/--until RFC3339, --limit N, --before ID, --json)

@@ -1175,6 +1175,9 @@ func TestPeopleCLI(t *testing.T) {
 		{"no password", []string{"users", "add", "--username", "bob"}, 2, "exactly one of --password"},
 		{"no username", []string{"users", "add", "--password", "long enough pw"}, 2, "--username is required"},
 		{"remove unknown", []string{"users", "remove", "nobody"}, 1, "not found"},
+		{"sign out unknown", []string{"users", "signout", "nobody"}, 1, "not found"},
+		{"sign out whom", []string{"users", "signout"}, 2, "name one username"},
+		{"sign out, no sessions", []string{"users", "signout", "GRACE"}, 0, `signed "grace" out everywhere: 0 session(s) ended`},
 		{"bad redirect URI", []string{"clients", "add", "--id", "app", "--redirect-uris", "http://evil.example/cb"}, 1, "loopback"},
 		{"public with client_credentials", []string{"clients", "add", "--id", "app", "--public", "--redirect-uris", "http://127.0.0.1/cb", "--grant-types", "client_credentials"}, 1, "public client cannot"},
 		{"unknown grant", []string{"clients", "add", "--id", "app", "--grant-types", "password"}, 1, "grant type"},
@@ -1201,6 +1204,12 @@ func TestPeopleCLI(t *testing.T) {
 		t.Fatalf("users list: %s", out)
 	}
 	mustCmd(t, vars, "users", "add", "--username", "bob", "--password", "bobs password 123")
+	if out := mustCmd(t, vars, "users", "signout", "bob"); !strings.Contains(out, `signed "bob" out everywhere: 0 session(s) ended`) {
+		t.Fatalf("signout through the API: %s", out)
+	}
+	if code, _, errs := flowdCmd(t, vars, "users", "signout", "nobody"); code != 1 || !strings.Contains(errs, "no user") {
+		t.Fatalf("signout of an unknown user through the API: %d %s", code, errs)
+	}
 	if out := mustCmd(t, vars, "users", "remove", "Grace"); !strings.Contains(out, `removed user "grace"`) {
 		t.Fatalf("remove: %s", out)
 	}

@@ -14,10 +14,10 @@ import (
 )
 
 // users manages the people who sign in through the OpenID flows: add,
-// list, remove.
+// list, remove, sign out everywhere.
 func (c *cli) users(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("use: flowd users add|list|remove|consents|withdraw-consent")}
+		return usageError{errors.New("use: flowd users add|list|remove|signout|consents|withdraw-consent")}
 	}
 	sub, args := args[0], args[1:]
 	fs := c.flags("users " + sub)
@@ -86,6 +86,17 @@ func (c *cli) users(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "removed user %q\n", oidc.NormalizeUsername(fs.Arg(0)))
 		return nil
+	case "signout":
+		if fs.NArg() != 1 {
+			return usageError{errors.New("name one username")}
+		}
+		res, err := b.SignOutUser(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "signed %q out everywhere: %d session(s) ended, their grants revoked (offline_access grants stay)\n",
+			oidc.NormalizeUsername(fs.Arg(0)), res.Sessions)
+		return nil
 	case "consents", "withdraw-consent":
 		cb, ok := b.(consentBackend)
 		if !ok {
@@ -117,7 +128,7 @@ func (c *cli) users(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "withdrew %s's consent for client %q: %d grants ended\n", oidc.NormalizeUsername(fs.Arg(0)), fs.Arg(1), n)
 		return nil
 	}
-	return usageError{fmt.Errorf("unknown users command %q (add, list, remove, consents, withdraw-consent)", sub)}
+	return usageError{fmt.Errorf("unknown users command %q (add, list, remove, signout, consents, withdraw-consent)", sub)}
 }
 
 func (l *localBackend) AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error) {
@@ -155,6 +166,16 @@ func (r *remoteBackend) ListUsers(ctx context.Context) ([]oidc.User, error) {
 func (r *remoteBackend) RemoveUser(ctx context.Context, username string) error {
 	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username)), nil, nil)
 	return err
+}
+
+func (l *localBackend) SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error) {
+	return l.fd.Users().SignOut(ctx, username)
+}
+
+func (r *remoteBackend) SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error) {
+	var out oidc.SignOutResult
+	_, err := r.do(ctx, "POST", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/signout", nil, &out)
+	return out, err
 }
 
 // consentBackend lists and withdraws people's consents.

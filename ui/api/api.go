@@ -177,6 +177,10 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *Error
 	var mbe *http.MaxBytesError
+	if secs, busy := IsBusy(err); busy {
+		writeBusy(w, secs)
+		return
+	}
 	switch {
 	case errors.As(err, &ae):
 		WriteError(w, ae.Status, ae.Code, ae.Msg, nil)

@@ -104,7 +104,7 @@ func (kh *keysetHandlers) rotate(w http.ResponseWriter, r *http.Request) error {
 	risk := pol.CheckOverlap(opts.RetireAfter, retiring(before, req.Alg), time.Now())
 	if risk != "" && !req.Force {
 		return Errorf(http.StatusBadRequest, "overlap_too_short",
-			"%s. Rotate with retire_after of at least %s, or send \"force\": true to accept that", risk, pol.MinRetireAfter())
+			"%s. Rotate with retire_after of at least %s, or send \"force\": true to accept that", risk, engine.FormatDuration(pol.MinRetireAfter()))
 	}
 	rot, err := kh.ks.Rotate(ctx, name, opts)
 	if err != nil {

@@ -115,12 +115,12 @@ func TestRotateOverlapFromDeployedFlows(t *testing.T) {
 		{name: "keyset without a deployed rotation gets jose.rotate's default", keyset: "other", body: ``, status: 200, retireAfter: 48 * time.Hour},
 		{name: "a longer overlap is taken", keyset: "main", body: `{"retire_after":"100h"}`, status: 200, retireAfter: 100 * time.Hour},
 		{name: "1s refused", keyset: "main", body: `{"retire_after":"1s"}`, status: 400, code: "overlap_too_short",
-			mention: []string{"3h30m0s", "3h0m0s", "30m0s", "rollover/sign", "unknown_kid", "force"}},
+			mention: []string{"3h30m", "live up to 3h and", "JWKS for 30m", "rollover/sign", "unknown_kid", "force"}},
 		{name: "just under the minimum refused", keyset: "main", body: `{"retire_after":"3h29m59s"}`, status: 400, code: "overlap_too_short",
-			mention: []string{"3h30m0s"}},
+			mention: []string{"3h30m"}},
 		{name: "the minimum is taken", keyset: "main", body: `{"retire_after":"3h30m"}`, status: 200, retireAfter: 3*time.Hour + 30*time.Minute},
 		{name: "1s forced", keyset: "main", body: `{"retire_after":"1s","force":true}`, status: 200, retireAfter: time.Second,
-			mention: []string{"forced", "3h30m0s", "unknown_kid"}},
+			mention: []string{"forced", "3h30m", "unknown_kid"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clk.Advance(time.Minute)

@@ -12,6 +12,7 @@ import (
 //
 //	GET    /users             every user (no password hashes)
 //	POST   /users             {"username", "password", "email"?, "name"?, "email_verified"?}
+//	POST   /users/{username}/signout  end every provider session, revoke their grants -> {"user", "sessions"}
 //	DELETE /users/{username}
 //	GET    /users/{username}/consents           what the person consented to, per client
 //	DELETE /users/{username}/consents/{client}  withdraw a consent: ends the grants made under it
@@ -43,9 +44,20 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		case errors.Is(err, oidc.ErrBadUser):
 			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
 		case err != nil:
-			return err
+			return busyUsers(users, err)
 		}
 		WriteJSON(w, http.StatusCreated, map[string]any{"user": u})
+		return nil
+	})
+	h.Handle("POST /users/{username}/signout", func(w http.ResponseWriter, r *http.Request) error {
+		res, err := users.SignOut(r.Context(), r.PathValue("username"))
+		if errors.Is(err, oidc.ErrNoUser) {
+			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
+		}
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"user": oidc.NormalizeUsername(r.PathValue("username")), "sessions": res.Sessions})
 		return nil
 	})
 	h.Handle("GET /users/{username}/consents", func(w http.ResponseWriter, r *http.Request) error {
@@ -83,4 +95,13 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
+}
+
+// busyUsers adds the hashing pool's wait to a busy refusal of the user
+// registry (its ErrBusy does not carry one).
+func busyUsers(users *oidc.Users, err error) error {
+	if _, busy := IsBusy(err); busy && users.Hasher() != nil {
+		return WithRetryAfter(err, users.Hasher().RetryAfter())
+	}
+	return err
 }

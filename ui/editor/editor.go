@@ -8,7 +8,7 @@
 //	GET  /admin/editor/flows/{id}          draft + deployed document, ETag = draft rev
 //	PUT  /admin/editor/flows/{id}          save the draft (If-Match) -> 412 when stale
 //	POST /admin/editor/flows/{id}/deploy   save (If-Match) then deploy
-//	POST /admin/editor/validate            problems of a document, per node and field
+//	POST /admin/editor/validate            problems (errors) and lint warnings of a document, per node and field
 //	POST /admin/editor/form                side panel form of one node (HTML fragment)
 //	GET  /admin/editor/flows/{id}/runs     recent traces, values truncated, light runs flagged
 //	GET  /admin/editor/flows/{id}/runs/{run}/steps/{i}  one step's full value (captured: false if none)

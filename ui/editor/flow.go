@@ -186,6 +186,15 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	_, err = h.app.Validate(r.Context(), body)
-	writeJSON(w, http.StatusOK, map[string]any{"valid": err == nil, "problems": problems(err)})
+	f, err := h.app.Validate(r.Context(), body)
+	// Lint warnings never block a deploy; they are checked as the admin
+	// API's validate does (with the deployed flows, this document in
+	// place of its own), also while the document has errors.
+	warnings := []engine.Warning{}
+	if f != nil {
+		if ws := h.opts.Runtime.LintFlows(r.Context(), f); ws != nil {
+			warnings = ws
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"valid": err == nil, "problems": problems(err), "warnings": warnings})
 }

@@ -20,6 +20,7 @@ type FormView struct {
 	Description string
 	Name        string
 	Unknown     bool // the block type is not registered
+	Disabled    bool // the node is kept but skipped at run time
 	Fields      []FieldView
 	Errors      []FieldError // node-level problems (no config field)
 	// Problems are all of the node's problems, field ones labelled, for
@@ -81,7 +82,7 @@ func (e FieldError) String() string {
 // BuildForm turns a node, its spec and the document's problems into a view.
 // choices lists the existing stored things per Ref kind (missing: unknown).
 func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []problem, choices map[engine.Ref][]string) FormView {
-	fv := FormView{NodeID: n.ID, Type: n.Type, Name: n.Name, Title: spec.Title, Description: spec.Description, Unknown: !known}
+	fv := FormView{NodeID: n.ID, Type: n.Type, Name: n.Name, Title: spec.Title, Description: spec.Description, Unknown: !known, Disabled: n.Disabled}
 	if !known {
 		fv.Title = n.Type
 	}
@@ -158,14 +159,7 @@ func humanDuration(s string) string {
 	if err != nil || s == "" {
 		return s
 	}
-	out := d.String()
-	if strings.HasSuffix(out, "m0s") {
-		out = strings.TrimSuffix(out, "0s")
-	}
-	if strings.HasSuffix(out, "h0m") {
-		out = strings.TrimSuffix(out, "0m")
-	}
-	return out
+	return engine.FormatDuration(d)
 }
 
 // stringLiteral returns the text of an expression that is one

@@ -202,6 +202,7 @@ var shortcuts = [][2]string{
 	{"Ctrl+F", "find a node by name, id or type"},
 	{"B / P", "show or hide the blocks / the side panel"},
 	{"N", "add a comment note"},
+	{"D", "disable or enable the selected nodes (kept in the flow, skipped at run time)"},
 	{"Ctrl+Z", "undo"},
 	{"Ctrl+Shift+Z / Ctrl+Y", "redo"},
 	{"Ctrl+A", "select all"},

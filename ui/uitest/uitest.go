@@ -58,8 +58,9 @@ func (b *SafeBuffer) String() string {
 }
 
 // Start runs flowd with the prebuilt flows installed and deployed, the
-// admin password Password and the API token Token.
-func Start(t testing.TB) *Env {
+// admin password Password and the API token Token. opts adjust the flowd
+// options (a hashing pool a test holds).
+func Start(t testing.TB, opts ...func(*flowd.Options)) *Env {
 	t.Helper()
 	dir := t.TempDir()
 	key := make([]byte, 32)
@@ -73,8 +74,12 @@ func Start(t testing.TB) *Env {
 	srv := httptest.NewUnstartedServer(mux)
 	base := "http://" + srv.Listener.Addr().String()
 	logs := &SafeBuffer{}
-	fd, err := flowd.New(flowd.Options{Store: st, AdminToken: Token, AdminPassword: Password, Examples: examples.FS,
-		Issuer: base, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	fo := flowd.Options{Store: st, AdminToken: Token, AdminPassword: Password, Examples: examples.FS,
+		Issuer: base, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, o := range opts {
+		o(&fo)
+	}
+	fd, err := flowd.New(fo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,6 +125,7 @@ export class Canvas extends EventTarget {
     const g = el('g', { class: 'fe-node', 'data-node': n.id, 'data-testid': `node-${n.id}`, transform: `translate(${n.x},${n.y})` });
     if (spec && spec.trigger) g.classList.add('fe-trigger');
     if (!spec) g.classList.add('fe-unknown');
+    if (n.disabled) g.classList.add('fe-disabled');
     g.append(el('rect', { class: 'fe-node-body', width: NODE_W, height: h, rx: 6 }));
     const title = n.name || n.id;
     g.append(el('title', {}, `${title} (${n.id}, ${n.type})`));
@@ -147,10 +148,18 @@ export class Canvas extends EventTarget {
     inv.append(el('title', {}, 'invalid: see the side panel'));
     const und = el('circle', { class: 'fe-mark fe-mark-undeployed', cx: 24, cy: -2, r: 6, 'data-testid': `undeployed-${n.id}` });
     und.append(el('title', {}, 'changed since the deployed version'));
-    g.append(badge, inv, und);
+    // A lint warning is a triangle, so it reads apart from the round
+    // error and undeployed marks also without colour.
+    const warn = el('path', { class: 'fe-mark fe-mark-warning', d: 'M40,-9 L47,4 L33,4 Z', 'data-testid': `warning-${n.id}` });
+    warn.append(el('title', {}, 'lint warning: see the side panel (warnings do not block deploy)'));
+    g.append(badge, inv, und, warn);
+    if (n.disabled) {
+      g.append(el('text', { class: 'fe-disabled-tag', x: 10, y: h - 6, 'data-testid': `disabled-${n.id}` }, 'disabled'));
+    }
     this.nodesG.append(g);
     this.nodeEls.set(n.id, { g, ports, h, badge, n });
     this.paintBadge(n.id);
+    this.paintMarks(n.id);
   }
 
   renderNotes() {
@@ -214,11 +223,17 @@ export class Canvas extends EventTarget {
     if (a && b) path.setAttribute('d', bezier(a[0], a[1], b[0], b[1]));
   }
 
-  setMarks(invalid, undeployed) {
-    for (const [id, e] of this.nodeEls) {
-      e.g.classList.toggle('fe-invalid', invalid.has(id));
-      e.g.classList.toggle('fe-undeployed', undeployed.has(id));
-    }
+  setMarks(invalid, undeployed, warned = new Set()) {
+    this.marks = { invalid, undeployed, warned };
+    for (const id of this.nodeEls.keys()) this.paintMarks(id);
+  }
+
+  paintMarks(id) {
+    const e = this.nodeEls.get(id), m = this.marks;
+    if (!e || !m) return;
+    e.g.classList.toggle('fe-invalid', m.invalid.has(id));
+    e.g.classList.toggle('fe-undeployed', m.undeployed.has(id));
+    e.g.classList.toggle('fe-warned', m.warned.has(id));
   }
 
   setBadges(nodes) {

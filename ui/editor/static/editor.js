@@ -33,7 +33,7 @@ async function boot() {
   const canvas = new Canvas($('[data-testid="canvas"]'), model, stats);
   const panel = new Panel($('[data-testid="panel"]'), model, api);
   const debug = new Debug($('[data-testid="debug"]'), flowID, api, canvas);
-  const ed = { model, canvas, panel, debug, stats, rev: state.rev, deployed: state.deployed, saved: model.json(), problems: [], conflict: false };
+  const ed = { model, canvas, panel, debug, stats, rev: state.rev, deployed: state.deployed, saved: model.json(), problems: [], warnings: [], conflict: false };
   root.flowd = ed; // a handle for tests and the console
 
   buildPalette(ed, blocks.blocks);
@@ -111,7 +111,12 @@ function refreshMarks(ed) {
   const d = diff(ed.model.doc, ed.deployed);
   const undeployed = new Set([...d.added, ...d.changed]);
   const invalid = new Set(ed.problems.map((p) => p.node).filter(Boolean));
-  ed.canvas.setMarks(invalid, undeployed);
+  // A warning silenced in this tab since the last validation is gone at once.
+  const warned = new Set(ed.warnings.filter((w) => {
+    const n = w.node && ed.model.node(w.node);
+    return n && !(n.lint_ignore || []).includes(w.check);
+  }).map((w) => w.node));
+  ed.canvas.setMarks(invalid, undeployed, warned);
   const pending = $('[data-testid="pending"]');
   pending.textContent = String(d.count);
   $('[data-testid="pending-label"]').textContent = d.count === 1 ? ' change' : ' changes';
@@ -127,11 +132,13 @@ async function validate(ed) {
   try {
     const { data } = await api.post('/admin/editor/validate', { body: ed.model.doc });
     ed.problems = data.problems;
+    ed.warnings = data.warnings || [];
   } catch (err) {
     return;
   }
   refreshMarks(ed);
   ed.panel.showErrors(ed.problems);
+  ed.panel.showWarnings(ed.warnings);
   root.dataset.valid = String(!ed.problems.length);
 }
 
@@ -296,12 +303,26 @@ function bindToolbar(ed) {
     'toggle-side': () => ed.layout.toggle('side'),
     duplicate: () => duplicate(ed),
     note: () => addNote(ed),
+    disable: () => toggleDisabled(ed),
   };
   $('.fe-toolbar').addEventListener('click', (e) => {
     const b = e.target.closest('[data-action]');
     if (b && actions[b.dataset.action]) actions[b.dataset.action]();
   });
   ed.actions = actions;
+}
+
+// toggleDisabled disables the selected nodes, or enables them when all
+// of them are disabled already.
+function toggleDisabled(ed) {
+  const ids = [...ed.canvas.selected];
+  if (!ids.length) { setStatus('Select nodes to disable or enable (D).', 'warn'); return; }
+  const on = !ids.every((id) => ed.model.node(id) && ed.model.node(id).disabled);
+  ed.model.setDisabled(ids, on);
+  ed.canvas.paintSelection();
+  const box = $('[data-testid="node-disabled"]');
+  if (box && ids.includes(ed.panel.nodeID)) box.checked = on;
+  setStatus(`${on ? 'Disabled' : 'Enabled'} ${ids.length === 1 ? ids[0] : `${ids.length} nodes`}.`);
 }
 
 function duplicate(ed) {
@@ -411,6 +432,7 @@ function bindKeys(ed) {
     else if (e.key === 'Delete' || e.key === 'Backspace') a.delete();
     else if (e.key === '?') a.help();
     else if (e.key === 'f' || e.key === 'F') a.fit();
+    else if (e.key === 'd' || e.key === 'D') a.disable();
     else if (e.key === 'b' || e.key === 'B') a['toggle-palette']();
     else if (e.key === 'n' || e.key === 'N') { e.preventDefault(); setTimeout(a.note, 0); } // after the key, so it does not land in the note
     else if (e.key === 'p' || e.key === 'P') a['toggle-side']();

@@ -26,17 +26,22 @@ export class Model extends EventTarget {
 
   spec(type) { return this.specs.get(type); }
 
-  // ports lists a node's output ports: the spec's, dynamic ones from its
-  // rules (core.switch), and the implicit error port of non-triggers.
+  // ports lists a node's output ports: the spec's, dynamic ones from the
+  // fields the spec marks as naming ports (the rules of core.switch, the
+  // outputs of core.call), and the implicit error port of non-triggers.
   ports(n) {
     const s = this.spec(n.type);
     if (!s) return ['error'];
     const out = [...(s.outputs || [])];
     if (s.dynamic) {
-      for (const f of s.fields) {
-        if (f.kind !== 'rules') continue;
-        const rules = (n.config || {})[f.name];
-        if (Array.isArray(rules)) for (const r of rules) if (r && r.name && !out.includes(r.name)) out.push(r.name);
+      for (const f of s.fields || []) {
+        if (!f.ports) continue;
+        const v = (n.config || {})[f.name];
+        if (!Array.isArray(v)) continue;
+        for (const e of v) {
+          const name = f.kind === 'rules' ? e && e.name : e;
+          if (typeof name === 'string' && name && name !== 'error' && !out.includes(name)) out.push(name);
+        }
       }
     }
     if (!s.trigger) out.push('error');
@@ -180,6 +185,33 @@ export class Model extends EventTarget {
     }, { merge: `${id}/name`, kind: 'config', id });
   }
 
+  // setDisabled disables (or enables) nodes: kept in the document,
+  // skipped at run time. One undo step for the whole selection.
+  setDisabled(ids, on) {
+    const set = new Set(ids);
+    if (!this.doc.nodes.some((n) => set.has(n.id) && !!n.disabled !== on)) return;
+    this.change((d) => {
+      for (const n of d.nodes) {
+        if (!set.has(n.id)) continue;
+        if (on) n.disabled = true; else delete n.disabled;
+      }
+    }, { kind: 'config', id: ids.length === 1 ? ids[0] : null });
+  }
+
+  // silence adds (on) or removes a lint check id from a node's
+  // lint_ignore, which the engine keeps sorted and free of duplicates.
+  silence(id, check, on = true) {
+    const n = this.node(id);
+    if (!n || (n.lint_ignore || []).includes(check) === on) return;
+    this.change((d) => {
+      const x = d.nodes.find((m) => m.id === id);
+      const l = (x.lint_ignore || []).filter((c) => c !== check);
+      if (on) l.push(check);
+      l.sort();
+      if (l.length) x.lint_ignore = l; else delete x.lint_ignore;
+    }, { kind: 'config', id });
+  }
+
   json() { return JSON.stringify(this.doc); }
 }
 
@@ -195,7 +227,8 @@ export function diff(draft, deployed) {
     cur.add(n.id);
     const o = old.get(n.id);
     if (!o) res.added.add(n.id);
-    else if (o.type !== n.type || (o.name || '') !== (n.name || '') || stableStringify(o.config || {}) !== stableStringify(n.config || {})) res.changed.add(n.id);
+    else if (o.type !== n.type || (o.name || '') !== (n.name || '') || !!o.disabled !== !!n.disabled ||
+      stableStringify(o.config || {}) !== stableStringify(n.config || {})) res.changed.add(n.id);
   }
   for (const id of old.keys()) if (!cur.has(id)) res.removedNodes++;
   const ow = new Set(((deployed && deployed.wires) || []).map(wireKey));

@@ -9,6 +9,7 @@ export class Panel {
     this.api = api;
     this.nodeID = null;
     this.seq = 0;
+    this.warnings = []; // the document's lint warnings, from the last validation
     root.addEventListener('input', (e) => this.edited(e));
     root.addEventListener('change', (e) => this.edited(e));
     root.addEventListener('click', (e) => this.click(e));
@@ -71,6 +72,62 @@ export class Panel {
     this.nodeID = id;
     this.noteID = null;
     this.root.dataset.node = id;
+    this.showWarnings(this.warnings);
+  }
+
+  // showWarnings lists the selected node's lint warnings under its
+  // problems, each with its check id and a button that silences that check
+  // for this node (lint_ignore); checks already silenced here are listed
+  // with a button that brings them back. Warnings never block a deploy.
+  showWarnings(warnings) {
+    this.warnings = warnings || [];
+    const form = this.root.querySelector('[data-testid="node-form"]');
+    if (!form || !this.nodeID) return;
+    const box = form.querySelector('[data-testid="node-warnings"]');
+    const items = [];
+    for (const w of this.warnings) {
+      if (w.node !== this.nodeID) continue;
+      const li = document.createElement('li');
+      li.dataset.testid = `node-warning-${w.check}`;
+      li.setAttribute('data-testid', `node-warning-${w.check}`);
+      const code = document.createElement('code');
+      code.textContent = w.check;
+      const msg = document.createElement('span');
+      msg.textContent = ` ${w.field ? w.field + ': ' : ''}${w.message}`;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'fe-silence';
+      b.dataset.silence = w.check;
+      b.setAttribute('data-testid', `silence-${w.check}`);
+      b.textContent = 'Silence here';
+      b.title = `Stop warning about ${w.check} on this node (saved in the flow as lint_ignore)`;
+      li.append(code, msg, b);
+      items.push(li);
+    }
+    if (box) {
+      box.querySelector('ul').replaceChildren(...items);
+      box.querySelector('strong').textContent = items.length === 1 ? '1 warning (does not block deploy)' : `${items.length} warnings (do not block deploy)`;
+      box.hidden = !items.length;
+    }
+    const quiet = form.querySelector('[data-testid="node-silenced"]');
+    const n = this.model.node(this.nodeID);
+    const ignored = (n && n.lint_ignore) || [];
+    if (quiet) {
+      const parts = [document.createTextNode('Silenced on this node: ')];
+      for (const c of ignored) {
+        const code = document.createElement('code');
+        code.textContent = c;
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'fe-silence';
+        b.dataset.unsilence = c;
+        b.setAttribute('data-testid', `unsilence-${c}`);
+        b.textContent = 'Warn again';
+        parts.push(code, b, document.createTextNode(' '));
+      }
+      quiet.replaceChildren(...parts);
+      quiet.hidden = !ignored.length;
+    }
   }
 
   // refresh re-renders the form if nothing in it has focus (so typing is
@@ -129,6 +186,14 @@ export class Panel {
   }
 
   click(e) {
+    const quiet = e.target.closest('[data-silence], [data-unsilence]');
+    if (quiet && this.nodeID) {
+      const on = quiet.hasAttribute('data-silence');
+      this.model.silence(this.nodeID, on ? quiet.dataset.silence : quiet.dataset.unsilence, on);
+      // Gone from the list at once; the next validation confirms it.
+      this.showWarnings(on ? this.warnings.filter((w) => !(w.node === this.nodeID && w.check === quiet.dataset.silence)) : this.warnings);
+      return;
+    }
     const mode = e.target.closest('[data-toggle-mode]');
     if (mode) {
       const row = mode.closest('[data-pair]');
@@ -170,6 +235,10 @@ export class Panel {
     if (!this.nodeID) return;
     if (e.target.matches('[data-meta="name"]')) {
       this.model.setName(this.nodeID, e.target.value.trim());
+      return;
+    }
+    if (e.target.matches('[data-meta="disabled"]')) {
+      if (e.type === 'change') this.model.setDisabled([this.nodeID], e.target.checked);
       return;
     }
     const field = e.target.closest('[data-field]');

@@ -1,0 +1,186 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestSignOutEverywhere: every provider session of the user ends (each
+// browser must sign in again) and their grants are revoked as by a
+// logout; offline grants, other users and sessions made afterwards are
+// left alone; repeating it is harmless.
+func TestSignOutEverywhere(t *testing.T) {
+	k := newGrantKit(t)
+	ctx := t.Context()
+	k.f.users.state = k.f.st // as oidc.Register does
+	if _, err := k.f.users.Add(ctx, User{Username: "bob"}, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	online, cookiesA := k.grant("ada", "openid email", "")
+	offline, _ := k.grant("ada", "openid offline_access", cookiesA)
+	otherBrowser, cookiesB := k.grant("ada", "openid", "")
+	bobs, cookiesBob := k.grant("bob", "openid", "")
+	// A session that logged out on its own: its index entry names nothing.
+	_, cookiesC := k.grant("ada", "openid", "")
+	k.logout(cookiesC)
+
+	res, err := k.f.users.SignOut(ctx, "ADA ") // usernames compare normalized
+	if err != nil || res.Sessions != 2 {
+		t.Fatalf("SignOut = %+v, %v; want 2 sessions", res, err)
+	}
+	for _, tc := range []struct {
+		name          string
+		tok           tokens
+		why, reason   string
+		port, errCode string
+	}{
+		{"browser A's grant is revoked", online, grantRevoked, "logged_out", "invalid", "invalid_grant"},
+		{"browser B's grant is revoked", otherBrowser, grantRevoked, "logged_out", "invalid", "invalid_grant"},
+		{"an offline_access grant survives", offline, "", "", "ok", ""},
+		{"bob survives", bobs, "", "", "ok", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			why, reason := k.status(tc.tok.grantID)
+			port, code := k.refresh(tc.tok.refresh)
+			if why != tc.why || reason != tc.reason || port != tc.port || code != tc.errCode {
+				t.Fatalf("status %q %q, refresh %s %q; want %q %q, %s %q", why, reason, port, code, tc.why, tc.reason, tc.port, tc.errCode)
+			}
+		})
+	}
+	for name, c := range map[string]string{"A": cookiesA, "B": cookiesB} {
+		if k.session(c) != nil {
+			t.Errorf("browser %s is still signed in", name)
+		}
+	}
+	if k.session(cookiesBob) == nil {
+		t.Error("bob was signed out")
+	}
+	if idx, err := getRec[userSessionsRecord](ctx, k.f.st, nsUserSessions, k.f.ada.Sub); err != nil || idx != nil {
+		t.Errorf("ada's index after the sign-out: %+v %v", idx, err)
+	}
+	// Signing in again works and is indexed; a second sign-out ends it.
+	_, cookiesD := k.grant("ada", "openid", "")
+	if k.session(cookiesD) == nil {
+		t.Fatal("no new session")
+	}
+	if res, err := k.f.users.SignOut(ctx, "ada"); err != nil || res.Sessions != 1 || k.session(cookiesD) != nil {
+		t.Fatalf("second SignOut = %+v, %v", res, err)
+	}
+	if res, err := k.f.users.SignOut(ctx, "ada"); err != nil || res.Sessions != 0 {
+		t.Fatalf("SignOut with nothing to end = %+v, %v", res, err)
+	}
+
+	t.Run("unknown user", func(t *testing.T) {
+		if _, err := k.f.users.SignOut(ctx, "nobody"); !errors.Is(err, ErrNoUser) {
+			t.Fatalf("err = %v, want ErrNoUser", err)
+		}
+	})
+	t.Run("registry not registered", func(t *testing.T) {
+		if _, err := NewUsers(k.f.st).SignOut(ctx, "ada"); !errors.Is(err, ErrNotRegistered) {
+			t.Fatalf("err = %v, want ErrNotRegistered", err)
+		}
+	})
+}
+
+// storeSession stores a session as oidc.login does and indexes it.
+func storeSession(t *testing.T, f *fixture, sub string, i int, expires time.Time) string {
+	t.Helper()
+	return storeSessionIn(t, f, f.st, sub, i, expires)
+}
+
+// storeSessionIn is storeSession on kv (the bare store inside a testStore
+// hook, which must not re-enter the hook).
+func storeSessionIn(t *testing.T, f *fixture, kv KV, sub string, i int, expires time.Time) string {
+	t.Helper()
+	key := hashKey(fmt.Sprintf("cookie-%03d-%s", i, sub))
+	s := &sessionRecord{Sub: sub, AuthTime: f.clk.now().Unix(), Expires: expires.Unix(), Purge: expires.Unix()}
+	if err := putRec(t.Context(), kv, nsSessions, key, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := indexSession(t.Context(), kv, sub, key, s, f.clk.now()); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// TestUserSessionIndexBounded: the index drops expired entries and, past
+// maxUserSessions, ends the oldest session rather than forget it.
+func TestUserSessionIndexBounded(t *testing.T) {
+	f := newFixture(t, testIssuer)
+	ctx := t.Context()
+	now := f.clk.now()
+	expired := storeSession(t, f, "sub-1", 0, now.Add(-time.Minute))
+	var keys []string
+	for i := 1; i <= maxUserSessions; i++ {
+		keys = append(keys, storeSession(t, f, "sub-1", i, now.Add(time.Duration(i)*time.Minute)))
+	}
+	idx, err := getRec[userSessionsRecord](ctx, f.st, nsUserSessions, "sub-1")
+	if err != nil || idx == nil || len(idx.Sessions) != maxUserSessions {
+		t.Fatalf("index: %v, %v", idx, err)
+	}
+	for _, e := range idx.Sessions {
+		if e.Key == expired {
+			t.Fatal("an expired session stayed in the index")
+		}
+	}
+	// Sign-in number maxUserSessions+1 ends the oldest live session.
+	storeSession(t, f, "sub-1", maxUserSessions+1, now.Add(time.Hour*24))
+	idx, _ = getRec[userSessionsRecord](ctx, f.st, nsUserSessions, "sub-1")
+	if len(idx.Sessions) != maxUserSessions || idx.Sessions[0].Key != keys[1] {
+		t.Fatalf("index after one more: %d entries, first %s", len(idx.Sessions), idx.Sessions[0].Key)
+	}
+	if s, _ := getRec[sessionRecord](ctx, f.st, nsSessions, keys[0]); s != nil {
+		t.Error("the evicted oldest session still lives")
+	}
+	if s, _ := getRec[sessionRecord](ctx, f.st, nsSessions, keys[1]); s == nil {
+		t.Error("the second oldest session was ended too")
+	}
+	if idx.Purge < now.Add(24*time.Hour).Unix() {
+		t.Errorf("purge %d is before the newest session's expiry", idx.Purge)
+	}
+}
+
+// TestUserSessionIndexRetrySafe: index updates run twice with a
+// concurrent change in between (an optimistic store's conflict): nothing
+// the first call saw leaks into the result.
+func TestUserSessionIndexRetrySafe(t *testing.T) {
+	t.Run("two sign-ins at once are both indexed", func(t *testing.T) {
+		f := newFixture(t, testIssuer)
+		exp := f.clk.now().Add(time.Hour)
+		var other string
+		f.st.setBetween(once(func(ctx context.Context, _ string) {
+			other = storeSessionIn(t, f, f.st.Bolt, "sub-2", 2, exp)
+		}, nsUserSessions))
+		first := storeSession(t, f, "sub-2", 1, exp)
+		f.st.setBetween(nil)
+		idx, err := getRec[userSessionsRecord](t.Context(), f.st, nsUserSessions, "sub-2")
+		if err != nil || idx == nil || len(idx.Sessions) != 2 || idx.Sessions[0].Key == idx.Sessions[1].Key {
+			t.Fatalf("index %+v %v; want %s and %s", idx, err, first, other)
+		}
+	})
+	t.Run("a sign-in during a sign-out stays indexed", func(t *testing.T) {
+		f := newFixture(t, testIssuer)
+		f.users.state = f.st
+		exp := f.clk.now().Add(time.Hour)
+		old := storeSession(t, f, f.ada.Sub, 1, exp)
+		var fresh string
+		f.st.setBetween(once(func(ctx context.Context, _ string) {
+			fresh = storeSessionIn(t, f, f.st.Bolt, f.ada.Sub, 2, exp)
+		}, nsUserSessions))
+		res, err := f.users.SignOut(t.Context(), "ada")
+		f.st.setBetween(nil)
+		if err != nil || res.Sessions != 1 {
+			t.Fatalf("SignOut = %+v, %v", res, err)
+		}
+		idx, _ := getRec[userSessionsRecord](t.Context(), f.st, nsUserSessions, f.ada.Sub)
+		if idx == nil || len(idx.Sessions) != 1 || idx.Sessions[0].Key != fresh {
+			t.Fatalf("index %+v; want only the session made during the sign-out", idx)
+		}
+		if s, _ := getRec[sessionRecord](t.Context(), f.st, nsSessions, old); s != nil {
+			t.Error("the old session lives")
+		}
+	})
+}

@@ -1,0 +1,80 @@
+package ui_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/blocks/oidc"
+	"github.com/flowd/flowd/ui/uitest"
+)
+
+// TestBrowserSignOutEverywhere: a person signed in at the provider is sent
+// straight back to the app by a second authorization request; after
+// "sign out everywhere" on the Users page the same browser must sign in
+// again, and the page says what was ended.
+func TestBrowserSignOutEverywhere(t *testing.T) {
+	env := uitest.Start(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cb" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("<!doctype html><title>app</title><p id=done>signed in</p>"))
+	}))
+	t.Cleanup(app.Close)
+	redirect := app.URL + "/cb"
+	if _, _, err := env.FD.Clients().Add(t.Context(), oauth.Client{ID: "webapp", Scopes: []string{"openid"},
+		RedirectURIs: []string{redirect}, GrantTypes: []string{"authorization_code"}, FirstParty: true}, ""); err != nil { // no consent screen
+		t.Fatal(err)
+	}
+	if _, err := env.FD.Users().Add(t.Context(), oidc.User{Username: "ada"}, "ada's long password"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := uitest.Browser(t, 2*browserTimeout)
+	uitest.Viewport(t, ctx, 1440, 900)
+	uitest.WatchErrors(t, ctx)
+	uitest.LoginBrowser(t, ctx, env)
+
+	authorize := env.URL + "/oauth/authorize?" + url.Values{"client_id": {"webapp"}, "redirect_uri": {redirect},
+		"response_type": {"code"}, "scope": {"openid"}, "state": {"s1"}, "nonce": {"n1"}}.Encode()
+	// Asked to sign in (present) or sent straight back to the app.
+	signInForm := `!!document.querySelector('[data-testid="username"]')`
+	backAtApp := `!!document.getElementById('done')`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(authorize),
+		chromedp.WaitVisible(css(tid("username"))),
+		chromedp.SendKeys(css(tid("username")), "ada"),
+		chromedp.SendKeys(css(tid("password")), "ada's long password"),
+		uitest.ClickJS(tid("sign-in")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitJS(t, ctx, "back at the app", backAtApp)
+	if err := chromedp.Do(ctx, chromedp.Navigate(authorize)); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitJS(t, ctx, "signed in already: straight back", backAtApp)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(css(`[data-user="ada"]`)), acceptConfirms()); err != nil {
+		t.Fatal(err)
+	}
+	uitest.Click(t, ctx, `[data-user="ada"] `+tid("user-signout"))
+	waitFlash(t, ctx, "Signed ada out everywhere: 1 session ended, its grants revoked (offline_access grants stay).")
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(authorize)); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitJS(t, ctx, "asked to sign in again", signInForm)
+
+	// Again: nothing left to end.
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(css(`[data-user="ada"]`)), acceptConfirms()); err != nil {
+		t.Fatal(err)
+	}
+	uitest.Click(t, ctx, `[data-user="ada"] `+tid("user-signout"))
+	waitFlash(t, ctx, "ada had no open sessions; nothing to sign out.")
+}
