@@ -63,7 +63,7 @@ var importRules = []importRule{
 	{pkg: "metrics", module: []string{"engine", "blocks/...", "ui"},
 		thirdParty: []string{"github.com/prometheus/client_golang/"}},
 
-	{pkg: "ui/api", module: []string{"app", "engine", "store", "blocks/...", "audit"}},
+	{pkg: "ui/api", module: []string{"app", "engine", "store", "blocks/...", "audit", "passhash"}},
 	{pkg: "ui/editor", module: []string{"app", "engine"}, thirdParty: []string{"github.com/a-h/templ"}},
 	{pkg: "ui", module: []string{"app", "engine", "store", "passhash", "ui/api", "blocks/..."},
 		thirdParty: []string{"github.com/a-h/templ"}},
