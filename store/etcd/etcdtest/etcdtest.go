@@ -8,6 +8,7 @@
 package etcdtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -174,8 +175,27 @@ func (s *Server) Kill() error { return s.cmd.Process.Kill() }
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Stop freezes the process (SIGSTOP): its sockets stay open but nothing
-// answers, as with a member cut off by a partition.
-func (s *Server) Stop() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+// answers, as with a member cut off by a partition. It returns once the
+// kernel reports the process stopped: a signal is delivered
+// asynchronously, and on a busy machine a request sent right after kill(2)
+// could still be answered.
+func (s *Server) Stop() error {
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return nil // no procfs: the signal is all we can do
+		}
+		// The state is the field after the parenthesized command name.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return nil
+		}
+	}
+	return fmt.Errorf("etcd pid %d not stopped 5 s after SIGSTOP", s.cmd.Process.Pid)
+}
 
 // Continue resumes a stopped process (SIGCONT).
 func (s *Server) Continue() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
