@@ -207,16 +207,7 @@ func (t *Throttle) reserve(key string) (time.Time, time.Duration) {
 	if wait := t.waitLocked(key, now); wait > 0 {
 		return now, wait
 	}
-	e := t.keys[key]
-	if e == nil {
-		if len(t.keys) >= t.o.Size {
-			t.evictLocked(now)
-		}
-		e = &throttleEntry{}
-		t.keys[key] = e
-	}
-	e.failures++
-	e.last = now
+	t.countLocked(key, now)
 	return now, 0
 }
 
@@ -232,6 +223,13 @@ func (t *Throttle) fail(key string) time.Time {
 	defer t.mu.Unlock()
 	now := t.now()
 	t.waitLocked(key, now) // drops an expired entry
+	t.countLocked(key, now)
+	return now
+}
+
+// countLocked counts one failure for key at now, making room in a full
+// table first.
+func (t *Throttle) countLocked(key string, now time.Time) {
 	e := t.keys[key]
 	if e == nil {
 		if len(t.keys) >= t.o.Size {
@@ -242,7 +240,6 @@ func (t *Throttle) fail(key string) time.Time {
 	}
 	e.failures++
 	e.last = now
-	return now
 }
 
 // Release gives back one attempt counted by Reserve.
