@@ -2,9 +2,9 @@ package oidc
 
 import (
 	"context"
-	"net"
-	"strings"
 	"time"
+
+	"github.com/flowd/flowd/passhash"
 )
 
 // throttle slows down password guessing with exponential backoff, per
@@ -79,17 +79,4 @@ func userThrottleKey(username string) string { return "u:" + hashKey(NormalizeUs
 
 // ipThrottleKey is the address part of a remote address; an IPv6 address
 // counts by its /64, which one machine usually holds whole.
-func ipThrottleKey(remote string) string {
-	host := remote
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		host = h
-	}
-	ip := net.ParseIP(strings.TrimSpace(host))
-	switch {
-	case ip == nil:
-		return "ip:unknown"
-	case ip.To4() != nil:
-		return "ip:" + ip.To4().String()
-	}
-	return "ip:" + ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-}
+func ipThrottleKey(remote string) string { return "ip:" + passhash.AddressKey(remote) }
