@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -55,20 +56,23 @@ func TestBrowserClientsAndUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFlash(t, ctx, "Added grace.")
-		uitest.Click(t, ctx, `[data-user="grace"] [data-testid="user-reset"] summary`)
-		// The page that showed the flash may still be settling on a busy
-		// machine: a node looked up just before it is replaced is gone
-		// ("Could not find node with given id"), so look it up again.
+		// The page that showed the flash may still be settling: a node
+		// looked up just before it is replaced is gone ("Could not find
+		// node") or sits in a closed <details> ("not focusable"). Open the
+		// reset form (idempotent, unlike a click on its summary) and look
+		// the field up again.
+		openReset := `(document.querySelector('[data-user="grace"] [data-testid="user-reset"]') || {}).open = true`
 		for try := 1; ; try++ {
+			uitest.JS[any](t, ctx, openReset)
 			err = chromedp.Do(ctx,
 				chromedp.WaitVisible(css(`[data-user="grace"] `+tid("user-new-password"))),
 				chromedp.SendKeys(css(`[data-user="grace"] `+tid("user-new-password")), "second password 2"),
 				uitest.ClickJS(`[data-user="grace"] [data-testid="user-reset-submit"]`),
 			)
-			if err == nil || try == 3 || !strings.Contains(err.Error(), "Could not find node") {
+			if err == nil || try == 5 || !(strings.Contains(err.Error(), "Could not find node") || strings.Contains(err.Error(), "not focusable")) {
 				break
 			}
-			uitest.Click(t, ctx, `[data-user="grace"] [data-testid="user-reset"] summary`)
+			time.Sleep(200 * time.Millisecond)
 		}
 		if err != nil {
 			t.Fatal(err)
