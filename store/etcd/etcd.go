@@ -312,6 +312,12 @@ func (s *Store) call(ctx context.Context, fn func(ctx context.Context) error) er
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	err := fn(clientv3.WithRequireLeader(cctx))
+	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		// The per-call deadline passed: whatever form the error took on its
+		// way back (gRPC reports a server-side deadline as code Unknown), etcd
+		// did not answer in time.
+		return fmt.Errorf("etcd did not answer within %s: %w", s.timeout, store.ErrUnavailable)
+	}
 	return s.mapErr(ctx, err)
 }
 
@@ -341,6 +347,12 @@ func (s *Store) mapErr(ctx context.Context, err error) error {
 		switch st.Code() {
 		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted:
 			return fmt.Errorf("etcd unavailable: %s: %w", st.Message(), store.ErrUnavailable)
+		case codes.Unknown:
+			// A deadline that ran out on the server side comes back as
+			// code Unknown carrying the context error's text.
+			if msg := st.Message(); msg == context.DeadlineExceeded.Error() || msg == context.Canceled.Error() {
+				return fmt.Errorf("etcd did not answer in time (%s): %w", msg, store.ErrUnavailable)
+			}
 		}
 	}
 	return fmt.Errorf("etcd: %w", err)
