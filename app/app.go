@@ -58,6 +58,9 @@ type Config struct {
 	SnapshotsPerSecond int
 	// Observer: see engine.Options (nil: nothing observed).
 	Observer engine.Observer
+	// Services are what block factories look up at deploy (see
+	// engine.Services; nil: none).
+	Services *engine.Services
 	// Audit, if set, hears of every flow change: saved, deployed,
 	// undeployed, restored, deleted (see audit.go).
 	Audit func(ctx context.Context, typ, subject, why string)
@@ -117,7 +120,7 @@ func New(cfg Config) (*App, error) {
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
 		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, Sleep: cfg.Sleep, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
-		Observer: cfg.Observer,
+		Observer: cfg.Observer, Services: cfg.Services,
 	})
 	if err != nil {
 		return nil, err

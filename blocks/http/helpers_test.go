@@ -26,10 +26,10 @@ var errTestBoom = errors.New("boom: internal detail db=10.0.0.7")
 //	test.fail  always fails with errTestBoom
 //	test.unavailable  fails as a store call to an unreachable cluster does
 //	test.set   assigns message fields from expressions (exprmap "set")
-func testRegistry(t testing.TB, router *Router) *engine.Registry {
+func testRegistry(t testing.TB) *engine.Registry {
 	t.Helper()
 	reg := engine.NewRegistry()
-	if err := Register(reg, router); err != nil {
+	if err := Register(reg); err != nil {
 		t.Fatal(err)
 	}
 	enginetest.Fail(t, reg, "test.fail", errTestBoom)
@@ -66,7 +66,18 @@ type env struct {
 func newEnv(t testing.TB, opts engine.Options) *env {
 	t.Helper()
 	router := NewRouter(RouterOptions{})
-	return &env{router: router, rt: enginetest.Runtime(t, testRegistry(t, router), opts)}
+	opts.Services = services(t, router)
+	return &env{router: router, rt: enginetest.Runtime(t, testRegistry(t), opts)}
+}
+
+// services gives a runtime's http.in nodes router, as flowd does.
+func services(t testing.TB, router *Router) *engine.Services {
+	t.Helper()
+	svc := engine.NewServices()
+	if err := Provide(svc, router); err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
 // endpoint is the usual test flow: http.in -> http.respond.
