@@ -439,7 +439,11 @@ func asValidation(node string, err error) error {
 	if errors.As(err, &ve) {
 		return ValidationErrors{ve}
 	}
-	return ValidationErrors{verr(node, "", "%v", err)}
+	ve = verr(node, "", "%v", err)
+	if errors.Is(err, ErrNoService) {
+		ve.cause = errNoServiceCause // the host's wiring, not the document
+	}
+	return ValidationErrors{ve}
 }
 
 func callFactory(fac Factory, s *Setup) (b Block, err error) {

@@ -11,6 +11,10 @@ import (
 // no value of the asked type.
 var ErrNoService = errors.New("service not provided")
 
+// errNoServiceCause lets errors.Is find both ErrInvalidFlow and
+// ErrNoService in the deploy error of a factory that missed its service.
+var errNoServiceCause = fmt.Errorf("%w: %w", ErrInvalidFlow, ErrNoService)
+
 // Services holds the shared services block factories reach at deploy: a
 // keyset manager, a client registry, an HTTP router, a scheduler. The host
 // fills it before building the runtime (Options.Services), usually through
@@ -63,7 +67,8 @@ func Lookup[T any](s *Services) (T, bool) {
 
 // Service returns the service of type T the runtime was given, for a
 // factory. When there is none the error wraps ErrNoService and names the
-// type; a block package usually says which Provide call was missing.
+// type; a block package usually says which Provide call was missing. The
+// deploy error a factory returns it in still matches ErrNoService.
 func Service[T any](s *Setup) (T, error) {
 	v, ok := Lookup[T](s.Services)
 	if !ok {

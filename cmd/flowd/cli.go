@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -716,11 +715,17 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return usageError{errors.New("name one or more flow files")}
 	}
-	fd, done, err := c.scratchFlowd()
+	// A bare registry: no store, no key, no services. Factories still
+	// check every config (engine.Setup.Validating).
+	reg, err := flowd.NewRegistry(flowd.StandardBlocks()...)
 	if err != nil {
 		return err
 	}
-	defer done()
+	rt, err := engine.New(engine.Options{Registry: reg})
+	if err != nil {
+		return err
+	}
+	defer rt.Close(context.Background())
 	failed := 0
 	// The files are linted together, so checks relate a token signed in
 	// one to the rotation of its keyset in another.
@@ -734,7 +739,7 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 			if err == nil {
 				flows = append(flows, f)
 				files[f.ID] = name
-				err = fd.App().Runtime().Validate(ctx, f)
+				err = rt.Validate(ctx, f)
 				if err == nil {
 					fmt.Fprintf(c.stdout, "%s: ok (flow %q, %d nodes)\n", name, f.ID, len(f.Nodes))
 					continue
@@ -751,7 +756,7 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "%s: %v\n", name, err)
 		}
 	}
-	warnings := fd.App().Registry().Lint(ctx, flows)
+	warnings := reg.Lint(ctx, flows)
 	for _, w := range warnings {
 		fmt.Fprintf(c.stdout, "%s: warning: %v\n", files[w.Flow], w)
 	}
@@ -825,12 +830,11 @@ func (c *cli) schema(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	fd, done, err := c.scratchFlowd()
+	reg, err := flowd.NewRegistry(flowd.StandardBlocks()...)
 	if err != nil {
 		return err
 	}
-	defer done()
-	s, err := fd.App().Registry().JSONSchema()
+	s, err := reg.JSONSchema()
 	if err != nil {
 		return err
 	}
@@ -838,32 +842,3 @@ func (c *cli) schema(ctx context.Context, args []string) error {
 	return err
 }
 
-// scratchFlowd builds a flowd on a throwaway store, for commands that only
-// need the block registry (validate, schema) and no data folder.
-func (c *cli) scratchFlowd() (*flowd.Flowd, func(), error) {
-	dir, err := os.MkdirTemp("", "flowd-scratch-")
-	if err != nil {
-		return nil, nil, err
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	st, err := store.OpenBolt(filepath.Join(dir, dbFile), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	fd, err := flowd.New(flowd.Options{Store: st, Issuer: c.scheme() + "://" + c.addr})
-	if err != nil {
-		st.Close()
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	return fd, func() {
-		_ = fd.Close(context.Background())
-		st.Close()
-		os.RemoveAll(dir)
-	}, nil
-}
