@@ -841,4 +841,3 @@ func (c *cli) schema(ctx context.Context, args []string) error {
 	_, err = fmt.Fprintf(c.stdout, "%s\n", s)
 	return err
 }
-
