@@ -13,7 +13,7 @@ import (
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storeerr"
 )
 
 // errTestBoom is the error of the test.fail block; its text must never
@@ -36,7 +36,7 @@ func testRegistry(t testing.TB) *engine.Registry {
 	reg.MustRegister(engine.Spec{Type: "test.unavailable", Outputs: []string{"out"}},
 		func(*engine.Setup) (engine.Block, error) {
 			return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) {
-				return "", fmt.Errorf("read client: etcd at 10.0.0.7 did not answer: %w", store.ErrUnavailable)
+				return "", fmt.Errorf("read client: etcd at 10.0.0.7 did not answer: %w", storeerr.ErrUnavailable)
 			}), nil
 		})
 	reg.MustRegister(engine.Spec{Type: "test.set", Outputs: []string{"out"},
