@@ -335,7 +335,7 @@ func NewRegistry(blocks ...func(reg *engine.Registry) error) (*engine.Registry, 
 func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, engine.Ref) ([]string, error)) *editor.Handler {
 	a := s.App()
 	ed := editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
-		Runtime: a.Runtime(), Logger: s.Logger(), Refs: refs})
+		Logger: s.Logger(), Refs: refs})
 	ed.Register(mux)
 	return ed
 }

@@ -510,22 +510,10 @@ func (l *localBackend) Export(ctx context.Context, id string) ([]byte, error) {
 // Run deploys just this flow's stored version in this process and runs it.
 func (l *localBackend) Run(ctx context.Context, id, node string, input map[string]any) (*engine.Trace, error) {
 	a := l.fd.App()
-	rec, err := a.Store().GetFlow(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("flow %q: %w", id, err)
-	}
-	if rec.Deployed == 0 {
-		return nil, fmt.Errorf("flow %q: %w (deploy it first: flowd import --deploy FILE)", id, engine.ErrNotDeployed)
-	}
-	v, err := a.Version(ctx, id, rec.Deployed)
-	if err != nil {
-		return nil, err
-	}
-	f, err := engine.DecodeFlow(v.Doc)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.Runtime().Deploy(ctx, f, v.N); err != nil {
+	if _, err := a.LoadDeployed(ctx, id); err != nil {
+		if errors.Is(err, engine.ErrNotDeployed) {
+			err = fmt.Errorf("%w (deploy it first: flowd import --deploy FILE)", err)
+		}
 		return nil, err
 	}
 	tr, err := a.Run(ctx, id, node, input)

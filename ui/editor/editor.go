@@ -55,7 +55,6 @@ type Options struct {
 	// CSRF returns the CSRF token the page's scripts send as X-CSRF-Token.
 	CSRF     func(r *http.Request) string
 	Registry *engine.Registry
-	Runtime  *engine.Runtime
 	// Refs lists the existing stored things of a kind (keysets, clients,
 	// ...) for the side panel's pickers; nil or an error: a text box.
 	Refs func(ctx context.Context, ref engine.Ref) ([]string, error)
@@ -87,13 +86,10 @@ func (h *Handler) Close() {
 //go:embed static
 var staticFS embed.FS
 
-// New returns the editor handler. Registry and Runtime default to the app's.
+// New returns the editor handler. Registry defaults to the app's.
 func New(a *app.App, opts Options) *Handler {
 	if opts.Registry == nil {
 		opts.Registry = a.Registry()
-	}
-	if opts.Runtime == nil {
-		opts.Runtime = a.Runtime()
 	}
 	if opts.CSRF == nil {
 		opts.CSRF = func(*http.Request) string { return "" }
