@@ -8,6 +8,20 @@
 //	mux.Handle("/", fd.FlowHandler())        // endpoints served by flows
 //	mux.Handle("/admin/", fd.AdminHandler()) // admin UI and JSON API
 //	fd.Start(ctx); defer fd.Close(ctx)
+//
+// Options.Blocks chooses the block packages (default StandardBlocks);
+// NewRegistry builds the same registry bare, with no store or service,
+// for tooling.
+//
+// # Supported API
+//
+// flowd, engine (the block SDK, with engine/enginetest), store (the
+// storage interfaces and backends, with store/storetest, store/memstore
+// and store/storeerr) and the block packages' Register and Provide
+// functions are the supported API. The admin packages (app, ui, ui/api,
+// ui/editor, ui/uitest, flowtest) are flowd's own wiring and say in their
+// package docs that they change without notice; the accessors that hand
+// them out (App, UI, API) are for flowd's own commands and tests.
 package flowd
 
 import (
