@@ -128,7 +128,9 @@ func lintOverlap(_ context.Context, s *engine.LintSet) []engine.Warning {
 				}
 			}
 		}
-		need := longest.ttl + maxAge
+		// The rule is RolloverPolicy's (one place); the lint feeds it this
+		// rotation's signers of the same alg, and no JWKS cache for HMAC.
+		need := RolloverPolicy{TokenTTL: longest.ttl, JWKSMaxAge: maxAge}.MinRetireAfter()
 		if retire >= need {
 			continue
 		}

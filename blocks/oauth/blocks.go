@@ -142,6 +142,8 @@ type clientAuth struct {
 	allowPublic bool
 }
 
+var _ engine.Block = (*clientAuth)(nil)
+
 func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
 	if assertion, id, isJWT, err := clientAssertion(msg); isJWT {
 		if err != nil {
@@ -353,6 +355,8 @@ type clientCredentialsBlock struct {
 	defaultAudience string
 	maxScopes       int
 }
+
+var _ engine.Block = (*clientCredentialsBlock)(nil)
 
 func newClientCredentialsFromConfig(s *engine.Setup) (engine.Block, error) {
 	return &clientCredentialsBlock{defaultAudience: s.Config.String("default_audience"), maxScopes: int(s.Config.Int("max_scopes"))}, nil
