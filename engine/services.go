@@ -76,3 +76,20 @@ func Service[T any](s *Setup) (T, error) {
 	}
 	return v, nil
 }
+
+// ServiceOr is Service for a factory that can check its config without
+// its service: when the node is only validated (Setup.Validating) on a
+// runtime without one, it returns offline() instead, a stand-in the block
+// never runs with. At deploy a missing service is an error wrapping
+// ErrNoService that names provide, what the host must call
+// ("jose.Provide").
+func ServiceOr[T any](s *Setup, provide string, offline func() T) (T, error) {
+	v, err := Service[T](s)
+	switch {
+	case err == nil:
+		return v, nil
+	case s.Validating:
+		return offline(), nil
+	}
+	return v, fmt.Errorf("%w (call %s)", err, provide)
+}

@@ -37,11 +37,13 @@ func TestServices(t *testing.T) {
 
 	reg := engine.NewRegistry()
 	reg.MustRegister(engine.Spec{Type: "test.clock", Outputs: []string{"out"}}, func(s *engine.Setup) (engine.Block, error) {
-		c, err := engine.Service[*testClock](s)
-		if err != nil && !s.Validating {
+		c, err := engine.ServiceOr(s, "provideClock", func() *testClock { return &testClock{"offline"} })
+		if err != nil {
 			return nil, err
 		}
-		_ = c
+		if s.Validating != (c.name == "offline") && s.Services == nil {
+			return nil, errors.New("validating without the service got no stand-in")
+		}
 		return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) { return "out", nil }), nil
 	})
 	f, err := engine.DecodeFlow([]byte(`{"schema": "flowd/v1", "id": "f", "name": "f",
@@ -70,8 +72,9 @@ func TestServices(t *testing.T) {
 			if tc.wantErr == nil && err != nil {
 				t.Errorf("deploy: %v", err)
 			}
-			if tc.wantErr != nil && (!errors.Is(err, tc.wantErr) || !errors.Is(err, engine.ErrInvalidFlow)) {
-				t.Errorf("deploy: %v, want %v and ErrInvalidFlow", err, tc.wantErr)
+			if tc.wantErr != nil && (!errors.Is(err, tc.wantErr) || !errors.Is(err, engine.ErrInvalidFlow) ||
+				!strings.Contains(err.Error(), "provideClock")) {
+				t.Errorf("deploy: %v, want %v and ErrInvalidFlow, naming provideClock", err, tc.wantErr)
 			}
 		})
 	}

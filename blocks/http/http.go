@@ -77,7 +77,7 @@ func Register(reg *engine.Registry) error {
 		{inSpec(), func(s *engine.Setup) (engine.Block, error) {
 			router, err := routerFor(s)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("http.in needs a router: %w", err)
 			}
 			return newInFromConfig(s, router)
 		}},
@@ -104,14 +104,7 @@ func Provide(svc *engine.Services, router *Router) error {
 // routerFor finds the router of the runtime. A flow only validated without
 // one is checked against a router with the default limits.
 func routerFor(s *engine.Setup) (*Router, error) {
-	router, err := engine.Service[*Router](s)
-	switch {
-	case err == nil:
-		return router, nil
-	case s.Validating:
-		return NewRouter(RouterOptions{}), nil
-	}
-	return nil, fmt.Errorf("http.in needs a Router (httpblock.Provide): %w", err)
+	return engine.ServiceOr(s, "httpblock.Provide", func() *Router { return NewRouter(RouterOptions{}) })
 }
 
 // tokenHeaders are header names that carry credentials besides the engine's

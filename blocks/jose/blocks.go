@@ -111,7 +111,7 @@ func Register(reg *engine.Registry) error {
 		err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) {
 			d, err := depsFor(s)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", typ, err)
+				return nil, fmt.Errorf("%s needs a keyset manager: %w", typ, err)
 			}
 			blk, err := factory(s, d)
 			if err != nil {
@@ -166,14 +166,9 @@ const ValidationIssuer = "https://issuer.invalid"
 // runtime without them is built on a keyset manager with no store, which
 // it never reaches: the block is closed unrun.
 func depsFor(s *engine.Setup) (*blockDeps, error) {
-	d, err := engine.Service[*blockDeps](s)
-	switch {
-	case err == nil:
-		return d, nil
-	case s.Validating:
-		return newBlockDeps(NewKeysets(nil), Options{Issuer: ValidationIssuer}), nil
-	}
-	return nil, fmt.Errorf("no keyset manager (jose.Provide): %w", err)
+	return engine.ServiceOr(s, "jose.Provide", func() *blockDeps {
+		return newBlockDeps(NewKeysets(nil), Options{Issuer: ValidationIssuer})
+	})
 }
 
 // defaultJWKSClient bounds every phase of a JWKS fetch; RemoteJWKS adds an

@@ -96,14 +96,13 @@ func Provide(svc *engine.Services, clients *Clients, opts Options) error {
 // runtime without them is built with no client registry (it never runs)
 // and jose.ValidationIssuer as flowd's issuer.
 func depsFor(s *engine.Setup) (*blockDeps, error) {
-	d, err := engine.Service[*blockDeps](s)
-	switch {
-	case err == nil:
-		return d, nil
-	case s.Validating:
-		return &blockDeps{opts: Options{Issuer: jose.ValidationIssuer}}, nil
+	d, err := engine.ServiceOr(s, "oauth.Provide", func() *blockDeps {
+		return &blockDeps{opts: Options{Issuer: jose.ValidationIssuer}}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("no client registry: %w", err)
 	}
-	return nil, fmt.Errorf("no client registry (oauth.Provide): %w", err)
+	return d, nil
 }
 
 // SetError puts an RFC 6749 §5.2 error on the message (msg.oauth_error:

@@ -168,7 +168,7 @@ func Register(reg *engine.Registry) error {
 		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) {
 			p, err := providerFor(s)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", typ, err)
+				return nil, fmt.Errorf("%s needs stores, clients, users and keysets: %w", typ, err)
 			}
 			b, err := factory(s, p)
 			return observed(typ, s, b, err)
@@ -204,14 +204,9 @@ func newProvider(d Deps, opts Options) *provider {
 // a runtime without them is built on no stores (it never runs), a keyset
 // manager with no store and jose.ValidationIssuer as flowd's issuer.
 func providerFor(s *engine.Setup) (*provider, error) {
-	p, err := engine.Service[*provider](s)
-	switch {
-	case err == nil:
-		return p, nil
-	case s.Validating:
-		return newProvider(Deps{Keysets: jose.NewKeysets(nil)}, Options{Issuer: jose.ValidationIssuer}), nil
-	}
-	return nil, fmt.Errorf("no state store, clients, users or keysets (oidc.Provide): %w", err)
+	return engine.ServiceOr(s, "oidc.Provide", func() *provider {
+		return newProvider(Deps{Keysets: jose.NewKeysets(nil)}, Options{Issuer: jose.ValidationIssuer})
+	})
 }
 
 // issuerFor resolves a block's issuer: its own field, else flowd's.

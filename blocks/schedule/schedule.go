@@ -97,11 +97,11 @@ func cronSpec() engine.Spec {
 }
 
 func newCronFromConfig(setup *engine.Setup) (engine.Block, error) {
-	s, err := engine.Service[*Scheduler](setup)
+	// Only validating without a scheduler: the spec and zone are checked
+	// against UTC.
+	s, err := engine.ServiceOr(setup, "schedule.Provide", func() *Scheduler { return nil })
 	if err != nil {
-		if !setup.Validating {
-			return nil, fmt.Errorf("schedule.cron needs a Scheduler (schedule.Provide): %w", err)
-		} // only validating: the spec and zone are checked against UTC
+		return nil, fmt.Errorf("schedule.cron needs a scheduler: %w", err)
 	}
 	loc, now := time.UTC, time.Now()
 	if s != nil {
