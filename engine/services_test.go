@@ -35,15 +35,14 @@ func TestServices(t *testing.T) {
 		t.Error("Lookup on nil Services found something")
 	}
 
+	var built string // the clock the last factory call got
 	reg := engine.NewRegistry()
 	reg.MustRegister(engine.Spec{Type: "test.clock", Outputs: []string{"out"}}, func(s *engine.Setup) (engine.Block, error) {
 		c, err := engine.ServiceOr(s, "provideClock", func() *testClock { return &testClock{"offline"} })
 		if err != nil {
 			return nil, err
 		}
-		if s.Validating != (c.name == "offline") && s.Services == nil {
-			return nil, errors.New("validating without the service got no stand-in")
-		}
+		built = c.name
 		return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) { return "out", nil }), nil
 	})
 	f, err := engine.DecodeFlow([]byte(`{"schema": "flowd/v1", "id": "f", "name": "f",
@@ -52,12 +51,13 @@ func TestServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name    string
-		svc     *engine.Services
-		wantErr error
+		name          string
+		svc           *engine.Services
+		wantValidated string
+		wantErr       error
 	}{
-		{"provided", svc, nil},
-		{"missing", nil, engine.ErrNoService},
+		{"provided", svc, "a", nil},
+		{"missing", nil, "offline", engine.ErrNoService},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt, err := engine.New(engine.Options{Registry: reg, Services: tc.svc})
@@ -65,8 +65,8 @@ func TestServices(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer rt.Close(t.Context())
-			if err := rt.Validate(t.Context(), f); err != nil {
-				t.Errorf("validate: %v", err)
+			if err := rt.Validate(t.Context(), f); err != nil || built != tc.wantValidated {
+				t.Errorf("validate: %v, built on %q, want %q", err, built, tc.wantValidated)
 			}
 			err = rt.Deploy(t.Context(), f, 1)
 			if tc.wantErr == nil && err != nil {
