@@ -254,9 +254,6 @@ func New(opts Options) (*Flowd, error) {
 	if blocks == nil {
 		blocks = StandardBlocks()
 	}
-	if opts.Register != nil {
-		blocks = append(slices.Clip(blocks), opts.Register)
-	}
 	reg, err := NewRegistry(blocks...)
 	if err != nil {
 		return nil, err
