@@ -1,6 +1,7 @@
 package flowd_test
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"strings"
@@ -24,6 +25,21 @@ func TestBareRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close(t.Context()) })
+	// The bare registry is the one flowd.New serves: no spec depends on a
+	// service (`flowd schema` prints what the editor and API offer).
+	fd, err := flowd.New(flowd.Options{Store: openBolt(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fd.Close(t.Context()) })
+	bare, err := reg.JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := fd.App().Registry().JSONSchema()
+	if err != nil || !bytes.Equal(bare, served) {
+		t.Errorf("bare registry's schema differs from flowd.New's (%v)", err)
+	}
 	names, err := fs.Glob(examples.FS, "*.json")
 	if err != nil || len(names) == 0 {
 		t.Fatalf("examples: %v %v", names, err)
