@@ -73,7 +73,8 @@ type Options struct {
 	Register func(reg *engine.Registry) error
 	// Services, if set, is where flowd adds its own services (see
 	// engine.Services) before the runtime starts: the host provides its
-	// own there for its blocks' factories (engine.Service).
+	// own there for its blocks' factories (engine.Service). One flowd per
+	// Services: a second New on the same one fails (already provided).
 	Services *engine.Services
 	// Logger receives flowd's logs (default: discarded).
 	Logger *slog.Logger
