@@ -228,7 +228,7 @@ func checkExample(t *testing.T, a *app.App, draft, status string, rev int64, dep
 		if !errors.Is(err, app.ErrNotFound) {
 			t.Fatalf("flow a: %v, want it gone", err)
 		}
-		if n, ok := a.Runtime().Deployed("a"); ok {
+		if n, ok := a.Deployed("a"); ok {
 			t.Errorf("deleted flow runs version %d", n)
 		}
 		return
@@ -247,7 +247,7 @@ func checkExample(t *testing.T, a *app.App, draft, status string, rev int64, dep
 		t.Errorf("status %s rev %d deployed %d latest %d, want %s %d %d %d",
 			info.Status, info.Rev, info.Deployed, info.Latest, status, rev, deployed, len(history))
 	}
-	n, ok := a.Runtime().Deployed("a")
+	n, ok := a.Deployed("a")
 	if !ok {
 		n = 0
 	}
@@ -354,7 +354,7 @@ func TestEndSessionUpgrade(t *testing.T) {
 			if info.ID != "end-session" || info.Status != app.StatusDeployed || info.Deployed != 2 || info.Latest != 2 {
 				t.Fatalf("%s: status %s deployed %d latest %d, want deployed 2 of 2", info.ID, info.Status, info.Deployed, info.Latest)
 			}
-			if n, ok := a.Runtime().Deployed("end-session"); !ok || n != 2 {
+			if n, ok := a.Deployed("end-session"); !ok || n != 2 {
 				t.Fatalf("runtime runs %d %v, want 2", n, ok)
 			}
 			v1, err := a.Version(ctx, "end-session", 1)

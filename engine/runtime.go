@@ -80,6 +80,10 @@ type Options struct {
 	// Exec.Sleep). Default: a real timer. With a frozen Now, give a Sleep
 	// that moves that clock instead (flowtest.Clock.Sleep).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Services are what block factories look up at deploy (keysets,
+	// clients, a router: see Services and each block package's Provide).
+	// nil: none, which is enough to validate flows of a bare registry.
+	Services *Services
 }
 
 // Runtime deploys flows and runs them.
@@ -367,7 +371,7 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 		inst := &nodeInst{node: n, spec: spec, out: map[string][]*nodeInst{}}
 		inst.log = r.log.With("flow", f.ID, "node", n.ID)
 		setup := &Setup{Ctx: ctx, FlowID: f.ID, NodeID: n.ID, Version: version, Config: configs[n.ID],
-			Logger: inst.log, Limits: r.limits, Observer: obs}
+			Logger: inst.log, Limits: r.limits, Observer: obs, Services: r.opts.Services, Validating: version == 0}
 		inst.errs = obs.StepErrors(f.ID, n.ID, n.Type)
 		b, err := callFactory(r.reg.types[n.Type].factory, setup)
 		if err != nil {
@@ -435,7 +439,11 @@ func asValidation(node string, err error) error {
 	if errors.As(err, &ve) {
 		return ValidationErrors{ve}
 	}
-	return ValidationErrors{verr(node, "", "%v", err)}
+	ve = verr(node, "", "%v", err)
+	if errors.Is(err, ErrNoService) {
+		ve.cause = errNoServiceCause // the host's wiring, not the document
+	}
+	return ValidationErrors{ve}
 }
 
 func callFactory(fac Factory, s *Setup) (b Block, err error) {

@@ -1,16 +1,3 @@
-// Package flowtest runs flow tests: JSON files of test cases that deploy
-// flows into a throwaway flowd (an in-memory store, a frozen clock, no
-// network) and check what their runs did. `flowd test` and Go tests use it;
-// docs/flow-tests.md documents the file format.
-//
-//	File (x.test.json)
-//	  flows      ids of the flows to deploy (the first is the one under test)
-//	  fixtures   keysets, clients, users created before each case
-//	  cases[]    each on its own store and flowd, clock frozen at case.clock
-//	    steps[]  http | run | advance, then expect, then save
-//
-// A case fails at its first failing step; the failure names the file, the
-// case, the step, the node and the expectation.
 package flowtest
 
 import (

@@ -337,7 +337,7 @@ func checkOffline(f *engine.Flow) error {
 // waitStartup waits for the runs core.startup triggers fire in the
 // background at deploy, so steps start from a settled state.
 func (e *env) waitStartup(ctx context.Context) error {
-	rt := e.fd.App().Runtime()
+	a := e.fd.App()
 	for _, id := range e.file.Flows {
 		for _, n := range e.suite.flows[id].flow.Nodes {
 			if n.Type != "core.startup" {
@@ -346,7 +346,7 @@ func (e *env) waitStartup(ctx context.Context) error {
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				var tr *engine.Trace
-				for _, t := range rt.Traces(id) {
+				for _, t := range a.Traces(id) {
 					if t.Trigger == n.ID {
 						tr = t
 						break
@@ -588,7 +588,7 @@ func (e *env) doAdvance(ctx context.Context, n int, adv string, out *outcome) *F
 func (e *env) newest() map[string]string {
 	out := map[string]string{}
 	for _, id := range e.file.Flows {
-		if trs := e.fd.App().Runtime().Traces(id); len(trs) > 0 {
+		if trs := e.fd.App().Traces(id); len(trs) > 0 {
 			out[id] = trs[0].ID
 		}
 	}
@@ -599,7 +599,7 @@ func (e *env) newest() map[string]string {
 func (e *env) since(before map[string]string) map[string][]*engine.Trace {
 	out := map[string][]*engine.Trace{}
 	for _, id := range e.file.Flows {
-		for _, tr := range e.fd.App().Runtime().Traces(id) {
+		for _, tr := range e.fd.App().Traces(id) {
 			if tr.ID == before[id] {
 				break
 			}

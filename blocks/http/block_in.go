@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storeerr"
 )
 
 func inSpec() engine.Spec {
@@ -280,7 +280,7 @@ func (t *inTrigger) answer(w http.ResponseWriter, r *http.Request) int {
 		writeError(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
 			Description: "request is larger than the message size limit"})
 		return http.StatusRequestEntityTooLarge
-	case err != nil && errors.Is(err, store.ErrUnavailable):
+	case err != nil && errors.Is(err, storeerr.ErrUnavailable):
 		// Nothing was written (a refused store call writes nothing, an
 		// ambiguous one is resolved before it returns): the client may
 		// send the same request again, which a 500 would not tell it.

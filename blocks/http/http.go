@@ -66,17 +66,21 @@ const (
 	maxJSONDepth   = 32       // nesting of JSON bodies, in and out
 )
 
-// Register adds http.in, http.respond and http.request to reg. Every http.in
-// of flows deployed with reg claims its route on router.
-func Register(reg *engine.Registry, router *Router) error {
-	if router == nil {
-		return errors.New("httpblock: Register needs a Router (NewRouter)")
-	}
+// Register adds http.in, http.respond and http.request, and their lint
+// checks, to reg. It needs no services: a runtime that deploys http.in
+// gets its Router from Provide.
+func Register(reg *engine.Registry) error {
 	blocks := []struct {
 		spec    engine.Spec
 		factory engine.Factory
 	}{
-		{inSpec(), func(s *engine.Setup) (engine.Block, error) { return newInFromConfig(s, router) }},
+		{inSpec(), func(s *engine.Setup) (engine.Block, error) {
+			router, err := routerFor(s)
+			if err != nil {
+				return nil, fmt.Errorf("http.in needs a router: %w", err)
+			}
+			return newInFromConfig(s, router)
+		}},
 		{respondSpec(), newRespondFromConfig},
 		{requestSpec(), newRequestFromConfig},
 	}
@@ -85,7 +89,22 @@ func Register(reg *engine.Registry, router *Router) error {
 			return err
 		}
 	}
-	return nil
+	return registerLint(reg)
+}
+
+// Provide gives the http blocks of a runtime built with svc their router:
+// every http.in deployed there claims its route on router.
+func Provide(svc *engine.Services, router *Router) error {
+	if router == nil {
+		return errors.New("httpblock: Provide needs a Router (NewRouter)")
+	}
+	return engine.Provide(svc, router)
+}
+
+// routerFor finds the router of the runtime. A flow only validated without
+// one is checked against a router with the default limits.
+func routerFor(s *engine.Setup) (*Router, error) {
+	return engine.ServiceOr(s, "httpblock.Provide", func() *Router { return NewRouter(RouterOptions{}) })
 }
 
 // tokenHeaders are header names that carry credentials besides the engine's

@@ -1,10 +1,3 @@
-// Package api is flowd's admin JSON API, served under /admin/api behind a
-// bearer token. Errors become status codes here, once, at the edge:
-//
-//	{"error": {"code": "invalid_flow", "message": "...", "node": "rotate", "field": "retire_after"}}
-//
-// A 500 carries an error id that is also logged; its cause never leaves
-// the server.
 package api
 
 import (

@@ -274,7 +274,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Lint warnings never block: they are checked with the deployed flows
 	// (this document in place of its deployed version), reported on this one.
-	warnings := h.app.Runtime().LintFlows(r.Context(), f)
+	warnings := h.app.Lint(r.Context(), f)
 	if warnings == nil {
 		warnings = []engine.Warning{}
 	}

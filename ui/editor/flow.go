@@ -192,7 +192,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 	// place of its own), also while the document has errors.
 	warnings := []engine.Warning{}
 	if f != nil {
-		if ws := h.opts.Runtime.LintFlows(r.Context(), f); ws != nil {
+		if ws := h.app.Lint(r.Context(), f); ws != nil {
 			warnings = ws
 		}
 	}

@@ -193,7 +193,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	// Runs before the stream starts are history (the runs endpoint has
 	// them); snapshot them before the client can see the stream is open.
 	seen := map[string]bool{}
-	for _, t := range h.opts.Runtime.Traces(id) {
+	for _, t := range h.app.Traces(id) {
 		seen[t.ID] = true
 	}
 	// A server-wide WriteTimeout would cut the stream; lift it for this
@@ -224,7 +224,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
-		traces := h.opts.Runtime.Traces(id) // newest first
+		traces := h.app.Traces(id) // newest first
 		var fresh []*engine.Trace
 		for _, t := range traces {
 			if !seen[t.ID] {

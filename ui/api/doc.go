@@ -1,0 +1,15 @@
+// Package api is flowd's admin JSON API, served under /admin/api behind a
+// bearer token. Errors become status codes here, once, at the edge:
+//
+//	{"error": {"code": "invalid_flow", "message": "...", "node": "rotate", "field": "retire_after"}}
+//
+// A 500 carries an error id that is also logged; its cause never leaves
+// the server.
+//
+// # Stability
+//
+// The HTTP API (paths, JSON bodies, error codes) is what clients rely on;
+// this Go package that serves it is flowd's own wiring, not a supported
+// API: Handler, its Register functions and helpers change with the admin
+// side without notice. Embedders mount it through flowd.Flowd.AdminHandler.
+package api
