@@ -163,6 +163,10 @@ type Setup struct {
 	// validating). A block package type-asserts it to its own event
 	// interface at deploy; see Observer.
 	Observer Observer
+	// Tracer is the runtime's tracer, nil when runs are not traced (and
+	// when validating). http.in and http.request pass trace context
+	// through it; see Tracer.
+	Tracer Tracer
 }
 
 // Errorf returns a deploy error naming this node and field.
