@@ -38,7 +38,7 @@ func (r *recTracer) Flow(flow string, version int) FlowTracer {
 }
 
 func (r *recTracer) Extract(ctx context.Context, c Carrier) context.Context { return ctx }
-func (r *recTracer) Inject(ctx context.Context, c Carrier)                   {}
+func (r *recTracer) Inject(ctx context.Context, c Carrier)                  {}
 
 type recFlow struct {
 	r    *recTracer
@@ -159,7 +159,7 @@ type freeTracer struct{}
 
 type freeSpan struct{}
 
-func (freeTracer) Flow(string, int) FlowTracer                             { return freeTracer{} }
+func (freeTracer) Flow(string, int) FlowTracer                            { return freeTracer{} }
 func (freeTracer) Extract(ctx context.Context, _ Carrier) context.Context { return ctx }
 func (freeTracer) Inject(context.Context, Carrier)                        {}
 func (freeTracer) StartRun(ctx context.Context, _, _, _ string) (context.Context, RunSpan) {
