@@ -36,6 +36,7 @@ import (
 	"github.com/flowd/flowd/ui/api"
 	"github.com/flowd/flowd/ui/editor"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure an embedded flowd.
@@ -124,6 +125,13 @@ type Options struct {
 	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
 	// process collectors are the host's to add (metrics.RegisterRuntime).
 	Metrics prometheus.Registerer
+	// TracerProvider, if set, receives an OpenTelemetry span per run (named
+	// after its flow) and per step (package tracing); http.in continues a
+	// request's W3C traceparent and http.request passes it on. nil: runs
+	// are not traced, at no cost. `flowd serve` builds one from the
+	// OTEL_* environment variables (package tracing/otlp); shutting it
+	// down (which flushes its spans) is the host's.
+	TracerProvider trace.TracerProvider
 	// NodeID names this node among those sharing the store (the node
 	// registry, schedule claims). Default: a random "node-<hex>".
 	NodeID string
@@ -247,7 +255,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
-		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Audit: obs.flowEvent,
+		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Tracer: obs.tracer(), Audit: obs.flowEvent,
 		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err

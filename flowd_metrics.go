@@ -11,6 +11,7 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/metrics"
 	"github.com/flowd/flowd/passhash"
+	"github.com/flowd/flowd/tracing"
 	"github.com/flowd/flowd/ui"
 )
 
@@ -20,13 +21,17 @@ import (
 type observability struct {
 	m     *metrics.Metrics
 	audit *audit.Log
-	srv   *ui.Server // set once built; read by the scrape-time collector
+	srv   *ui.Server      // set once built; read by the scrape-time collector
+	trace *tracing.Tracer // nil: Options.TracerProvider was not set
 }
 
 func newObservability(opts Options, keysets *jose.Keysets) (*observability, error) {
 	o := &observability{audit: audit.New(opts.Store, audit.Options{MaxAge: opts.AuditMaxAge, MaxEvents: opts.AuditMaxEvents,
 		Logger: opts.Logger, Now: opts.Clock})}
 	keysets.OnKeyEvent = o.keyEvent
+	if opts.TracerProvider != nil {
+		o.trace = tracing.New(opts.TracerProvider)
+	}
 	if opts.Metrics == nil {
 		return o, nil
 	}
@@ -50,6 +55,15 @@ func (o *observability) engine() engine.Observer {
 		return nil
 	}
 	return o.m
+}
+
+// tracer is the engine's tracer: nil (not a nil *tracing.Tracer) when
+// runs are not traced, so the engine's fast path sees no tracer.
+func (o *observability) tracer() engine.Tracer {
+	if o.trace == nil {
+		return nil
+	}
+	return o.trace
 }
 
 func (o *observability) ui() ui.Observer {

@@ -58,6 +58,8 @@ type Config struct {
 	SnapshotsPerSecond int
 	// Observer: see engine.Options (nil: nothing observed).
 	Observer engine.Observer
+	// Tracer: see engine.Options (nil: runs are not traced).
+	Tracer engine.Tracer
 	// Audit, if set, hears of every flow change: saved, deployed,
 	// undeployed, restored, deleted (see audit.go).
 	Audit func(ctx context.Context, typ, subject, why string)
@@ -117,7 +119,7 @@ func New(cfg Config) (*App, error) {
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
 		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, Sleep: cfg.Sleep, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
-		Observer: cfg.Observer,
+		Observer: cfg.Observer, Tracer: cfg.Tracer,
 	})
 	if err != nil {
 		return nil, err
