@@ -66,7 +66,7 @@ var importRules = []importRule{
 	// (no SDK); tracing/otlp: the SDK and OTLP exporters `flowd serve` uses.
 	{pkg: "tracing", module: []string{"engine"}, thirdParty: []string{"go.opentelemetry.io/otel/attribute",
 		"go.opentelemetry.io/otel/codes", "go.opentelemetry.io/otel/propagation", "go.opentelemetry.io/otel/trace"}},
-	{pkg: "tracing/otlp", thirdParty: []string{"go.opentelemetry.io/otel/"}},
+	{pkg: "tracing/otlp", thirdParty: []string{"go.opentelemetry.io/otel"}},
 
 	{pkg: "ui/api", module: []string{"app", "engine", "store", "blocks/...", "audit", "passhash"}},
 	{pkg: "ui/editor", module: []string{"app", "engine"}, thirdParty: []string{"github.com/a-h/templ"}},
@@ -76,7 +76,7 @@ var importRules = []importRule{
 	{pkg: ".", module: []string{"app", "engine", "store/...", "passhash", "blocks/...", "ui", "ui/api", "ui/editor", "audit", "metrics", "tracing"},
 		thirdParty: []string{"github.com/prometheus/client_golang/", "go.opentelemetry.io/otel/trace"}},
 	{pkg: "cmd/...", module: []string{".", "app", "engine", "store/...", "passhash", "blocks/...", "flows/examples", "flowtest", "ui", "ui/api", "audit", "metrics", "tracing/..."},
-		thirdParty: []string{"github.com/prometheus/client_golang/", "go.opentelemetry.io/otel/"}},
+		thirdParty: []string{"github.com/prometheus/client_golang/", "go.opentelemetry.io/otel"}},
 	// flowtest runs flow test files on a throwaway flowd (issue 17).
 	{pkg: "flowtest", module: []string{".", "engine", "store/memstore", "blocks/oauth", "blocks/oidc"}},
 	{pkg: "ui/uitest", module: []string{".", "flows/examples", "store/..."},
