@@ -121,7 +121,8 @@ type Options struct {
 	// Metrics, if set, is where flowd registers its Prometheus metrics
 	// (package metrics: runs, block errors, token verdicts by reason,
 	// JWKS answers, grants, sign-ins, throttle trips, requests by route,
-	// cron fires, keys). flowd never uses the global registry; serve the
+	// cron fires, keys, store call latency: Store and Runs are then used
+	// through store.Observed, which keeps their optional interfaces). flowd never uses the global registry; serve the
 	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
 	// process collectors are the host's to add (metrics.RegisterRuntime).
 	Metrics prometheus.Registerer
@@ -164,6 +165,10 @@ func New(opts Options) (*Flowd, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	// With metrics, every part reads and writes through the timed store.
+	if err := observeStore(&opts); err != nil {
+		return nil, fmt.Errorf("flowd: metrics: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
 	keysets.Now = opts.Clock
