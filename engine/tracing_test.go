@@ -210,3 +210,33 @@ func TestTracingOffAllocs(t *testing.T) {
 		t.Errorf("a run allocated nothing: the measure is wrong")
 	}
 }
+
+// TestTracerSubflowAndCatch: a sub-flow's run span is a child of the
+// calling step's span; a catch run's is a child of the failed run's.
+func TestTracerSubflowAndCatch(t *testing.T) {
+	rec := &recTracer{}
+	rt := newTestRuntime(t, nil, Options{Registry: secretRegistry(t), Tracer: rec})
+	deploy(t, rt, mkFlow("sub", []Node{node("e", "test.entry", nil), node("r", "test.ret", nil)}, "e.out>r"), 1)
+	deploy(t, rt, mkFlow("main", []Node{node("t", "test.trigger", nil), node("c", "test.call", nil),
+		node("x", "test.fail", nil), node("k", "test.catch", nil)}, "t.out>c", "c.ok>x"), 1)
+	rec.mu.Lock()
+	rec.lines = nil
+	rec.mu.Unlock()
+	if _, err := rt.Run(t.Context(), "main", "t", Msg{}); err == nil {
+		t.Fatal("run of main did not fail")
+	}
+	var starts []string
+	for _, l := range rec.lines {
+		if strings.HasPrefix(l, "start ") {
+			starts = append(starts, l)
+		}
+	}
+	want := []string{
+		`start run1 main parent="" trigger=t/test.trigger run-id-set=true`,
+		`start run2 sub parent="run1/c" trigger=e/test.entry run-id-set=true`,
+		`start run3 main parent="run1" trigger=k/test.catch run-id-set=true`,
+	}
+	if !slices.Equal(starts, want) {
+		t.Errorf("runs started:\n%s\nwant:\n%s\nall calls:\n%s", strings.Join(starts, "\n"), strings.Join(want, "\n"), strings.Join(rec.lines, "\n"))
+	}
+}
