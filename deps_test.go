@@ -261,7 +261,7 @@ func TestImportRules(t *testing.T) {
 		{"ui importing the editor", module + "/ui", []string{module + "/ui/editor"},
 			[]string{"ui -> ui/editor: forbidden edge (allowed: app, engine, store, passhash, ui/api, blocks/...)"}},
 		{"root importing a test harness", module, []string{module + "/ui/uitest"},
-			[]string{". -> ui/uitest: forbidden edge (allowed: app, engine, store/..., passhash, blocks/..., ui, ui/api, ui/editor, audit, metrics)"}},
+			[]string{". -> ui/uitest: forbidden edge (allowed: app, engine, store/..., passhash, blocks/..., ui, ui/api, ui/editor, audit, metrics, tracing)"}},
 		{"sub-package of a prefix rule", module + "/app/internal/x", []string{module + "/store"}, nil},
 		{"unknown package", module + "/blocks/ldap", nil,
 			[]string{"blocks/ldap: not in the import table (deps_test.go importRules); add it there and to DESIGN.md section 2"}},
