@@ -50,6 +50,7 @@ import (
 	"github.com/flowd/flowd/ui/api"
 	"github.com/flowd/flowd/ui/editor"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure an embedded flowd.
@@ -146,10 +147,18 @@ type Options struct {
 	// Metrics, if set, is where flowd registers its Prometheus metrics
 	// (package metrics: runs, block errors, token verdicts by reason,
 	// JWKS answers, grants, sign-ins, throttle trips, requests by route,
-	// cron fires, keys). flowd never uses the global registry; serve the
+	// cron fires, keys, store call latency: Store and Runs are then used
+	// through store.Observed, which keeps their optional interfaces). flowd never uses the global registry; serve the
 	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
 	// process collectors are the host's to add (metrics.RegisterRuntime).
 	Metrics prometheus.Registerer
+	// TracerProvider, if set, receives an OpenTelemetry span per run (named
+	// after its flow) and per step (package tracing); http.in continues a
+	// request's W3C traceparent and http.request passes it on. nil: runs
+	// are not traced, at no cost. `flowd serve` builds one from the
+	// OTEL_* environment variables (package tracing/otlp); shutting it
+	// down (which flushes its spans) is the host's.
+	TracerProvider trace.TracerProvider
 	// NodeID names this node among those sharing the store (the node
 	// registry, schedule claims). Default: a random "node-<hex>".
 	NodeID string
@@ -182,6 +191,10 @@ func New(opts Options) (*Flowd, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	// With metrics, every part reads and writes through the timed store.
+	if err := observeStore(&opts); err != nil {
+		return nil, fmt.Errorf("flowd: metrics: %w", err)
 	}
 	keysets := jose.NewKeysets(opts.Store)
 	keysets.Now = opts.Clock
@@ -274,7 +287,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
-		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Audit: obs.flowEvent, Services: svc,
+		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Tracer: obs.tracer(), Audit: obs.flowEvent, Services: svc,
 		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err

@@ -40,7 +40,10 @@ type metricsEnv struct {
 	scrape http.Handler
 }
 
-func newMetricsEnv(t *testing.T) *metricsEnv {
+func newMetricsEnv(t *testing.T) *metricsEnv { return newEnvWith(t, nil) }
+
+// newEnvWith is newMetricsEnv with options of the test's own (opts may be nil).
+func newEnvWith(t *testing.T, opts func(*flowd.Options)) *metricsEnv {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -50,8 +53,12 @@ func newMetricsEnv(t *testing.T) *metricsEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	reg := prometheus.NewRegistry()
-	fd, err := flowd.New(flowd.Options{Store: st, Examples: examples.FS, AdminToken: "test-admin-token",
-		AdminPassword: "correct horse battery", Issuer: "http://flowd.test", Metrics: reg})
+	o := flowd.Options{Store: st, Examples: examples.FS, AdminToken: "test-admin-token",
+		AdminPassword: "correct horse battery", Issuer: "http://flowd.test", Metrics: reg}
+	if opts != nil {
+		opts(&o)
+	}
+	fd, err := flowd.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,8 @@ type Config struct {
 	// Services are what block factories look up at deploy (see
 	// engine.Services; nil: none).
 	Services *engine.Services
+	// Tracer: see engine.Options (nil: runs are not traced).
+	Tracer engine.Tracer
 	// Audit, if set, hears of every flow change: saved, deployed,
 	// undeployed, restored, deleted (see audit.go).
 	Audit func(ctx context.Context, typ, subject, why string)
@@ -111,7 +113,7 @@ func New(cfg Config) (*App, error) {
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
 		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, Sleep: cfg.Sleep, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
-		Observer: cfg.Observer, Services: cfg.Services,
+		Observer: cfg.Observer, Services: cfg.Services, Tracer: cfg.Tracer,
 	})
 	if err != nil {
 		return nil, err

@@ -171,6 +171,10 @@ type Setup struct {
 	// never started or run. A block package whose services are missing
 	// may then still check its config (a bare registry, `flowd validate`).
 	Validating bool
+	// Tracer is the runtime's tracer, nil when runs are not traced (and
+	// when validating). http.in and http.request pass trace context
+	// through it; see Tracer.
+	Tracer Tracer
 }
 
 // Errorf returns a deploy error naming this node and field.

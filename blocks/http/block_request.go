@@ -85,6 +85,7 @@ type request struct {
 	follow    bool
 	transport *http.Transport
 	client    *http.Client
+	tracer    engine.Tracer // passes the run's trace context on; nil: not traced
 }
 
 var (
@@ -112,8 +113,10 @@ func newRequestFromConfig(s *engine.Setup) (engine.Block, error) {
 		}
 		allow = append(allow, r)
 	}
-	return newRequest(c.String("method"), c.Expr("url"), headers, c.Expr("body"), c.Duration("timeout"),
-		c.Int("max_response"), allow, c.Bool("follow_redirects")), nil
+	b := newRequest(c.String("method"), c.Expr("url"), headers, c.Expr("body"), c.Duration("timeout"),
+		c.Int("max_response"), allow, c.Bool("follow_redirects"))
+	b.tracer = s.Tracer
+	return b, nil
 }
 
 func newRequest(method string, u *engine.Expr, headers []requestHeader, body *engine.Expr,
@@ -233,6 +236,10 @@ func (b *request) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 	}
 	if _, ok := header["User-Agent"]; !ok {
 		header["User-Agent"] = []string{"flowd"}
+	}
+	if b.tracer != nil {
+		// The step's span goes on as the callee's parent (traceparent).
+		b.tracer.Inject(ctx, headerCarrier(header))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)

@@ -27,6 +27,7 @@ import (
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type cli struct {
@@ -49,6 +50,8 @@ type cli struct {
 	runs    store.Runs   // this node's runs when the store keeps none
 	// obs is serve's metrics listener and log format (nil outside serve).
 	obs *serveObs
+	// tracer receives serve's spans (nil: tracing is off; see tracing.go).
+	tracer trace.TracerProvider
 	// nodeAddr is where serve's admin API listens, published in the node
 	// registry ("" outside serve).
 	nodeAddr string
@@ -175,6 +178,7 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	return flowd.New(flowd.Options{Store: st, Runs: c.runs, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
 		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait, Metrics: c.obs.registerer(),
+		TracerProvider: c.tracer,
 		// The registry entry flowd.Start writes is the one registerNode
 		// wrote (same id, address and version), with what this node applied.
 		NodeID: c.cluster.nodeID, NodeAddr: c.nodeAddr, NodeVersion: version(),
@@ -245,6 +249,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return usageError{fmt.Errorf("--hash-wait %s: want 1ms to 1m", c.hashWait)}
 	}
 	log := c.obsLogger(c.obs)
+	tp, stopTracing, err := c.startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if tp != nil {
+		c.tracer = tp
+	}
 	// TLS files are checked before the data folder is created, so a typo
 	// leaves nothing behind.
 	if err := c.checkTLSFlags(); err != nil {
