@@ -251,6 +251,9 @@ type env struct {
 	fd      *flowd.Flowd
 	vars    map[string]string
 	cookies map[string]string
+	// deployed is file.Flows and the sub-flows they call (core.call),
+	// transitively, in that order.
+	deployed []string
 }
 
 func (e *env) fail(step int, node, expectation, got string) *Failure {
@@ -304,7 +307,8 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 			return fmt.Errorf("fixture user %q: %w", u.Username, err)
 		}
 	}
-	for _, id := range e.file.Flows {
+	e.deployed = e.suite.withCallees(e.file.Flows)
+	for _, id := range e.deployed {
 		fd, ok := e.suite.flows[id]
 		if !ok {
 			return fmt.Errorf("flow %q: no flow document with this id next to the test file", id)
@@ -317,6 +321,32 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 		}
 	}
 	return e.waitStartup(ctx)
+}
+
+// withCallees returns ids and, after them, the flows their core.call nodes
+// call (transitively) that the suite has documents for: a test deploys a
+// flow with the sub-flows it needs. A call to a flow the suite does not
+// have fails at run time, naming it.
+func (s *Suite) withCallees(ids []string) []string {
+	out := slices.Clone(ids)
+	for i := 0; i < len(out); i++ {
+		fd, ok := s.flows[out[i]]
+		if !ok {
+			continue
+		}
+		for _, n := range fd.flow.Nodes {
+			if n.Type != "core.call" || n.Disabled {
+				continue
+			}
+			var target string
+			if json.Unmarshal(n.Config["flow"], &target) == nil && target != "" && !slices.Contains(out, target) {
+				if _, have := s.flows[target]; have {
+					out = append(out, target)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // checkOffline refuses flows that would reach the network: flow tests are
@@ -338,7 +368,7 @@ func checkOffline(f *engine.Flow) error {
 // background at deploy, so steps start from a settled state.
 func (e *env) waitStartup(ctx context.Context) error {
 	rt := e.fd.App().Runtime()
-	for _, id := range e.file.Flows {
+	for _, id := range e.deployed {
 		for _, n := range e.suite.flows[id].flow.Nodes {
 			if n.Type != "core.startup" {
 				continue
@@ -587,7 +617,7 @@ func (e *env) doAdvance(ctx context.Context, n int, adv string, out *outcome) *F
 // newest returns each deployed flow's newest trace id.
 func (e *env) newest() map[string]string {
 	out := map[string]string{}
-	for _, id := range e.file.Flows {
+	for _, id := range e.deployed {
 		if trs := e.fd.App().Runtime().Traces(id); len(trs) > 0 {
 			out[id] = trs[0].ID
 		}
@@ -598,7 +628,7 @@ func (e *env) newest() map[string]string {
 // since returns the traces newer than before, by flow.
 func (e *env) since(before map[string]string) map[string][]*engine.Trace {
 	out := map[string][]*engine.Trace{}
-	for _, id := range e.file.Flows {
+	for _, id := range e.deployed {
 		for _, tr := range e.fd.App().Runtime().Traces(id) {
 			if tr.ID == before[id] {
 				break
@@ -620,7 +650,7 @@ func (e *env) pickRun(x *Expect, runs map[string][]*engine.Trace) *engine.Trace 
 		return nil
 	}
 	var all []*engine.Trace
-	for _, id := range e.file.Flows {
+	for _, id := range e.deployed {
 		all = append(all, runs[id]...)
 	}
 	if len(all) == 1 {
