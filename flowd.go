@@ -98,6 +98,12 @@ type Options struct {
 	// follow the real clock; a test fires them itself. The store is the
 	// caller's: give it the same clock (store.BoltOptions.Now).
 	Clock func() time.Time
+	// Outbound, if set, carries every request flows make: http.request
+	// calls and the JWKS fetches of jose.validate and jose.decrypt
+	// (jwks_url) and of private_key_jwt clients (jwks_uri). Default: the
+	// network. A host's egress proxy goes here, and flow tests (package
+	// flowtest) put their stub here, so no test reaches the network.
+	Outbound http.RoundTripper
 	// Sleep is how waiting blocks (core.delay) wait (default: a real
 	// timer). With a frozen Clock, pass one that moves it, e.g.
 	// flowtest.Clock.Sleep, so a delay takes no real time.
@@ -165,7 +171,7 @@ func New(opts Options) (*Flowd, error) {
 		return nil, fmt.Errorf("flowd: metrics: %w", err)
 	}
 	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes,
-		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger, Unmatched: obs.unmatched()})
+		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger, Unmatched: obs.unmatched(), Outbound: opts.Outbound})
 	reg := engine.NewRegistry()
 	if err := core.Register(reg); err != nil {
 		return nil, fmt.Errorf("flowd: core blocks: %w", err)
@@ -186,7 +192,12 @@ func New(opts Options) (*Flowd, error) {
 	// Single-use values (DPoP proof and client assertion jtis) are claimed
 	// in the shared store, so every node refuses a replay.
 	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", opts.Clock)
-	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay}); err != nil {
+	var outClient *http.Client // nil: the blocks' own clients
+	if opts.Outbound != nil {
+		outClient = &http.Client{Transport: opts.Outbound}
+	}
+	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay,
+		HTTPClient: outClient}); err != nil {
 		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
 	}
 	// One hashing pool for every password and secret check.
@@ -208,7 +219,7 @@ func New(opts Options) (*Flowd, error) {
 			Base: oauth.ThrottleBase, Max: oauth.ThrottleMax, Size: oauth.ThrottleSize, Now: opts.Clock}))
 	}
 	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger,
-		Replay: replay}); err != nil {
+		Replay: replay, HTTPClient: outClient}); err != nil {
 		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
 	}
 	users := oidc.NewUsers(opts.Store)

@@ -251,6 +251,7 @@ type env struct {
 	fd      *flowd.Flowd
 	vars    map[string]string
 	cookies map[string]string
+	stub    *stubTransport
 	// deployed is file.Flows and the sub-flows they call (core.call),
 	// transitively, in that order.
 	deployed []string
@@ -279,8 +280,10 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 	if issuer == "" {
 		issuer = "http://flowd.test"
 	}
+	e.stub = newStubTransport(e.c.Stubs, e.file.Stubs)
+	e.stub.begin(e.vars)
 	e.fd, err = flowd.New(flowd.Options{Store: e.st, Clock: e.clock.Now, Sleep: e.clock.Sleep, Issuer: issuer,
-		SnapshotsPerSecond: -1, Register: opts.Register})
+		SnapshotsPerSecond: -1, Register: opts.Register, Outbound: e.stub})
 	if err != nil {
 		return err
 	}
@@ -313,14 +316,17 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 		if !ok {
 			return fmt.Errorf("flow %q: no flow document with this id next to the test file", id)
 		}
-		if err := checkOffline(fd.flow); err != nil {
-			return err
-		}
 		if _, err := e.fd.App().Import(ctx, fd.doc, true); err != nil {
 			return fmt.Errorf("deploy flow %q (%s): %w", id, fd.path, err)
 		}
 	}
-	return e.waitStartup(ctx)
+	if err := e.waitStartup(ctx); err != nil {
+		return err
+	}
+	if _, unmatched := e.stub.taken(); len(unmatched) > 0 {
+		return fmt.Errorf("an outgoing request at start-up: %s", unmatched[0])
+	}
+	return nil
 }
 
 // withCallees returns ids and, after them, the flows their core.call nodes
@@ -347,21 +353,6 @@ func (s *Suite) withCallees(ids []string) []string {
 		}
 	}
 	return out
-}
-
-// checkOffline refuses flows that would reach the network: flow tests are
-// deterministic, and flowd has no stub for outgoing requests yet.
-func checkOffline(f *engine.Flow) error {
-	for _, n := range f.Nodes {
-		switch {
-		case n.Disabled:
-		case n.Type == "http.request":
-			return fmt.Errorf("flow %q node %q: http.request reaches the network, which flow tests do not allow", f.ID, n.ID)
-		case (n.Type == "jose.validate" || n.Type == "jose.decrypt") && n.Config["jwks_url"] != nil:
-			return fmt.Errorf("flow %q node %q: a remote jwks_url reaches the network, which flow tests do not allow", f.ID, n.ID)
-		}
-	}
-	return nil
 }
 
 // waitStartup waits for the runs core.startup triggers fire in the
@@ -422,6 +413,10 @@ type outcome struct {
 	run    *engine.Trace              // the step's own run
 	runErr error
 	ticks  int
+	// requests are the outgoing requests the step made; unmatched those
+	// no stub answered.
+	requests  []madeRequest
+	unmatched []string
 }
 
 func (e *env) steps(ctx context.Context) *Failure {
@@ -435,6 +430,7 @@ func (e *env) steps(ctx context.Context) *Failure {
 
 func (e *env) step(ctx context.Context, n int, s *Step) *Failure {
 	before := e.newest()
+	e.stub.begin(e.vars)
 	var out outcome
 	switch {
 	case s.HTTP != nil:
@@ -454,6 +450,7 @@ func (e *env) step(ctx context.Context, n int, s *Step) *Failure {
 	if s.HTTP != nil {
 		out.run = e.pickRun(s.Expect, out.runs)
 	}
+	out.requests, out.unmatched = e.stub.taken()
 	if f := e.check(n, s, &out); f != nil {
 		return f
 	}
@@ -685,6 +682,13 @@ func (e *env) check(n int, s *Step, out *outcome) *Failure {
 		x = &Expect{}
 	}
 	tr := out.run
+	// A request no stub answered explains whatever failed after it.
+	if len(out.unmatched) > 0 {
+		return e.fail(n, e.stubNode(out), "a stub for every outgoing request", out.unmatched[0])
+	}
+	if f := e.checkRequests(n, x.Requests, out.requests); f != nil {
+		return f
+	}
 	if s.Advance != "" {
 		if x.Ticks != nil && *x.Ticks != out.ticks {
 			return e.fail(n, "", fmt.Sprintf("%d schedule ticks", *x.Ticks), strconv.Itoa(out.ticks))

@@ -83,7 +83,7 @@ type request struct {
 	maxResp   int64
 	allow     []hostRule
 	follow    bool
-	transport *http.Transport
+	transport *http.Transport // the node's own; nil with a shared RouterOptions.Outbound
 	client    *http.Client
 }
 
@@ -92,7 +92,7 @@ var (
 	_ engine.Closer = (*request)(nil)
 )
 
-func newRequestFromConfig(s *engine.Setup) (engine.Block, error) {
+func newRequestFromConfig(s *engine.Setup, outbound http.RoundTripper) (engine.Block, error) {
 	c := s.Config
 	var headers []requestHeader
 	var names []string
@@ -113,15 +113,19 @@ func newRequestFromConfig(s *engine.Setup) (engine.Block, error) {
 		allow = append(allow, r)
 	}
 	return newRequest(c.String("method"), c.Expr("url"), headers, c.Expr("body"), c.Duration("timeout"),
-		c.Int("max_response"), allow, c.Bool("follow_redirects")), nil
+		c.Int("max_response"), allow, c.Bool("follow_redirects"), outbound), nil
 }
 
 func newRequest(method string, u *engine.Expr, headers []requestHeader, body *engine.Expr,
-	timeout time.Duration, maxResp int64, allow []hostRule, follow bool) *request {
+	timeout time.Duration, maxResp int64, allow []hostRule, follow bool, outbound http.RoundTripper) *request {
 	b := &request{method: method, url: u, headers: headers, body: body, timeout: timeout,
 		maxResp: maxResp, allow: allow, follow: follow}
-	b.transport = http.DefaultTransport.(*http.Transport).Clone()
-	b.client = &http.Client{Transport: b.transport, CheckRedirect: b.checkRedirect}
+	rt := outbound
+	if rt == nil {
+		b.transport = http.DefaultTransport.(*http.Transport).Clone()
+		rt = b.transport
+	}
+	b.client = &http.Client{Transport: rt, CheckRedirect: b.checkRedirect}
 	return b
 }
 
@@ -181,9 +185,12 @@ func (b *request) checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// Close drops the node's idle connections once its version is replaced.
+// Close drops the node's idle connections once its version is replaced
+// (a shared Outbound transport is its owner's to close).
 func (b *request) Close() error {
-	b.transport.CloseIdleConnections()
+	if b.transport != nil {
+		b.transport.CloseIdleConnections()
+	}
 	return nil
 }
 

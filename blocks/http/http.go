@@ -82,7 +82,7 @@ func Register(reg *engine.Registry, router *Router) error {
 	}{
 		{inSpec(), func(s *engine.Setup) (engine.Block, error) { return newInFromConfig(s, router) }},
 		{respondSpec(), newRespondFromConfig},
-		{requestSpec(), newRequestFromConfig},
+		{requestSpec(), func(s *engine.Setup) (engine.Block, error) { return newRequestFromConfig(s, router.outbound) }},
 	}
 	for _, b := range blocks {
 		if err := reg.Register(b.spec, b.factory); err != nil {
