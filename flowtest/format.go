@@ -116,6 +116,10 @@ type ClientFixture struct {
 	RedirectURIs           []string `json:"redirect_uris,omitempty"`
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	GrantTypes             []string `json:"grant_types,omitempty"`
+	// TokenEndpointAuthMethod and JWKSURI register a private_key_jwt
+	// client whose keys are fetched (through the case's stubs).
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	JWKSURI                 string `json:"jwks_uri,omitempty"`
 }
 
 // UserFixture registers a person who signs in.

@@ -298,7 +298,7 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 	for _, cl := range e.file.Fixtures.Clients {
 		_, _, err := e.fd.Clients().Add(ctx, oauth.Client{ID: cl.ID, Public: cl.Public, Scopes: cl.Scopes,
 			Audiences: cl.Audiences, RedirectURIs: cl.RedirectURIs, PostLogoutRedirectURIs: cl.PostLogoutRedirectURIs,
-			GrantTypes: cl.GrantTypes}, cl.Secret)
+			GrantTypes: cl.GrantTypes, TokenEndpointAuthMethod: cl.TokenEndpointAuthMethod, JWKSURI: cl.JWKSURI}, cl.Secret)
 		if err != nil {
 			return fmt.Errorf("fixture client %q: %w", cl.ID, err)
 		}
