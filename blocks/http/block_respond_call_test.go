@@ -50,6 +50,16 @@ func TestRespondInSubflow(t *testing.T) {
 		{ID: "again", Type: "http.respond", Config: map[string]any{"status": 418}},
 	}, "in:out->client", "client:denied->again"), 1)
 
+	// mute answers 202 and ends without a core.output.
+	e.deploy(t, enginetest.Flow(t, "mute", []enginetest.Node{
+		{ID: "input", Type: "core.input"},
+		{ID: "accepted", Type: "http.respond", Config: map[string]any{"status": 202, "body": "nil"}},
+	}, "input:out->accepted"), 1)
+	e.deploy(t, enginetest.Flow(t, "lost", []enginetest.Node{
+		{ID: "in", Type: "http.in", Config: map[string]any{"method": "GET", "path": "/lost"}},
+		{ID: "client", Type: "core.call", Config: map[string]any{"flow": "mute", "outputs": []string{"ok"}}},
+	}, "in:out->client"), 1)
+
 	tests := []struct {
 		name, target string
 		status       int
@@ -62,6 +72,8 @@ func TestRespondInSubflow(t *testing.T) {
 			body: `{"error":"who are you"}`, wwwAuth: `Basic realm="t"`},
 		{name: "a second answer after the sub-flow's is an error", target: "/twice?user=eve", status: 401,
 			body: `{"error":"who are you"}`, wwwAuth: `Basic realm="t"`, runErr: "the response was already sent (status 401)"},
+		{name: "a sub-flow that answers but never returns: the answer stands, the call fails", target: "/lost",
+			status: 202, body: "", runErr: "sub-flow ended without reaching an output"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
