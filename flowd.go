@@ -125,6 +125,12 @@ type Options struct {
 	// follow the real clock; a test fires them itself. The store is the
 	// caller's: give it the same clock (store.BoltOptions.Now).
 	Clock func() time.Time
+	// Outbound, if set, carries every request flows make: http.request
+	// calls and the JWKS fetches of jose.validate and jose.decrypt
+	// (jwks_url) and of private_key_jwt clients (jwks_uri). Default: the
+	// network. A host's egress proxy goes here, and flow tests (package
+	// flowtest) put their stub here, so no test reaches the network.
+	Outbound http.RoundTripper
 	// Sleep is how waiting blocks (core.delay) wait (default: a real
 	// timer). With a frozen Clock, pass one that moves it, e.g.
 	// flowtest.Clock.Sleep, so a delay takes no real time.
@@ -204,7 +210,7 @@ func New(opts Options) (*Flowd, error) {
 		return nil, fmt.Errorf("flowd: metrics: %w", err)
 	}
 	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes,
-		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger, Unmatched: obs.unmatched()})
+		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger, Unmatched: obs.unmatched(), Outbound: opts.Outbound})
 	if opts.NodeID == "" {
 		opts.NodeID = app.NewNodeID()
 	}
@@ -215,6 +221,10 @@ func New(opts Options) (*Flowd, error) {
 	// Single-use values (DPoP proof and client assertion jtis) are claimed
 	// in the shared store, so every node refuses a replay.
 	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", opts.Clock)
+	var outClient *http.Client // nil: the blocks' own clients
+	if opts.Outbound != nil {
+		outClient = &http.Client{Transport: opts.Outbound}
+	}
 	// One hashing pool for every password and secret check.
 	hasher := opts.Hasher
 	if hasher == nil {
@@ -249,11 +259,12 @@ func New(opts Options) (*Flowd, error) {
 		func() error { return httpblock.Provide(svc, router) },
 		func() error { return schedule.Provide(svc, sched) },
 		func() error {
-			return jose.Provide(svc, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay})
+			return jose.Provide(svc, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay,
+				HTTPClient: outClient})
 		},
 		func() error {
 			return oauth.Provide(svc, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router},
-				Logger: opts.Logger, Replay: replay})
+				Logger: opts.Logger, Replay: replay, HTTPClient: outClient})
 		},
 		func() error {
 			return oidc.Provide(svc, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},

@@ -305,8 +305,10 @@ func TestMetricsFromRealRequests(t *testing.T) {
 		{"flowd_admin_sign_ins_total", v("result", "wrong_password"), 1},
 		{"flowd_oauth_grants_total", v("flow", "token", "node", "grant", "grant_type", "client_credentials", "outcome", "ok"), 1},
 		{"flowd_oauth_grants_total", v("flow", "token", "node", "grant", "grant_type", "client_credentials", "outcome", "invalid"), 0},
-		{"flowd_oauth_client_auth_total", v("flow", "token", "node", "client", "result", "ok"), 1},
-		{"flowd_oauth_client_auth_total", v("flow", "token", "node", "client", "result", "invalid"), 1},
+		// The token endpoint authenticates clients in the client-auth
+		// sub-flow, which accepts public clients for it.
+		{"flowd_oauth_client_auth_total", v("flow", "client-auth", "node", "client_public", "result", "ok"), 1},
+		{"flowd_oauth_client_auth_total", v("flow", "client-auth", "node", "client_public", "result", "invalid"), 1},
 		{"flowd_oauth_grants_total", v("flow", "token", "node", "exchange", "grant_type", "authorization_code", "outcome", "ok"), 0},
 		{"flowd_jwks_responses_total", v("flow", "jwks", "node", "jwks", "keyset", "main", "status", "304"), 1},
 		{"flowd_admin_sign_ins_total", v("result", "ok"), 0},

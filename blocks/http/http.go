@@ -18,7 +18,10 @@
 // flow's route is refused, and the deploy fails.
 //
 // The request/response exchange rides on the run's context; http.respond
-// finds it there. Nothing in this package is global: Register takes the
+// finds it there. A sub-flow called with core.call runs on its caller's
+// context, so it can answer the caller's request; the exchange records
+// that a response was written, so a second one fails whichever flow
+// sends it. Nothing in this package is global: Register takes the
 // Router the embedder mounts.
 //
 // Each block type lives in block_<name>.go (block_in.go, block_request.go,
@@ -47,8 +50,9 @@ var (
 	// ErrRouteConflict: an http.in route matches the same requests as
 	// another flow's route (or another node's in the same flow version).
 	ErrRouteConflict = errors.New("route conflict")
-	// ErrNoRequest: http.respond ran in a run not started by http.in.
-	ErrNoRequest = errors.New("http.respond used in a flow not started by http.in")
+	// ErrNoRequest: http.respond ran in a run not started by http.in (nor
+	// in a sub-flow such a run called).
+	ErrNoRequest = errors.New("http.respond: no request to answer (the run was not started by http.in, nor called from a run that was)")
 	// ErrAlreadyResponded: a second http.respond in the same run.
 	ErrAlreadyResponded = errors.New("the response was already sent")
 	// ErrHostNotAllowed: http.request refused a URL or redirect by allow_hosts.
@@ -82,7 +86,15 @@ func Register(reg *engine.Registry) error {
 			return newInFromConfig(s, router)
 		}},
 		{respondSpec(), newRespondFromConfig},
-		{requestSpec(), newRequestFromConfig},
+		{requestSpec(), func(s *engine.Setup) (engine.Block, error) {
+			// The runtime's router carries RouterOptions.Outbound; without
+			// one (another embedder, a bare registry) the node dials itself.
+			var outbound http.RoundTripper
+			if router, err := engine.Service[*Router](s); err == nil {
+				outbound = router.outbound
+			}
+			return newRequestFromConfig(s, outbound)
+		}},
 	}
 	for _, b := range blocks {
 		if err := reg.Register(b.spec, b.factory); err != nil {
