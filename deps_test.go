@@ -65,7 +65,7 @@ var importRules = []importRule{
 
 	{pkg: "ui/api", module: []string{"app", "engine", "store", "blocks/...", "audit", "passhash"}},
 	{pkg: "ui/editor", module: []string{"app", "engine"}, thirdParty: []string{"github.com/a-h/templ"}},
-	{pkg: "ui", module: []string{"app", "engine", "store", "passhash", "ui/api", "blocks/..."},
+	{pkg: "ui", module: []string{"app", "engine", "store", "passhash", "ui/api", "blocks/...", "audit"},
 		thirdParty: []string{"github.com/a-h/templ"}},
 
 	{pkg: ".", module: []string{"app", "engine", "store/...", "passhash", "blocks/...", "ui", "ui/api", "ui/editor", "audit", "metrics"},

@@ -273,6 +273,7 @@ func New(opts Options) (*Flowd, error) {
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Observer: obs.ui(),
 		Throttle: throttles.throttle,
+		Counters: obs.history, Audit: obs.audit, Clients: clients, Users: users,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
 			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
 			ui.MountPeople(s, mux, clients, users)
@@ -409,6 +410,7 @@ func (f *Flowd) RotateAdminToken(ctx context.Context) (string, error) {
 // cluster lock, it installs the examples on first start (later: upgrades
 // unchanged ones).
 func (f *Flowd) Start(ctx context.Context) error {
+	f.obs.start()
 	f.sched.Start()
 	return f.app.Start(ctx)
 }
@@ -427,6 +429,7 @@ func (f *Flowd) CloseStreams() {
 // open: it is the caller's.
 func (f *Flowd) Close(ctx context.Context) error {
 	f.CloseStreams()
+	f.obs.close()
 	err := f.sched.Stop(ctx)
 	if cerr := f.app.Close(ctx); err == nil {
 		err = cerr

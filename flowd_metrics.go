@@ -14,28 +14,48 @@ import (
 	"github.com/flowd/flowd/ui"
 )
 
-// observability holds the metrics of one Flowd (nil m: Options.Metrics was
-// not set) and hands each part its hook. Every method is nil-safe, so New
-// wires the parts the same way with or without metrics.
+// observability holds the metrics of one Flowd and hands each part its
+// hook. The metrics always exist, for the admin dashboard's history; only
+// with Options.Metrics (exported) are they registered there and do the
+// parts the dashboard does not show (request latency, cron fires, hashing
+// pool, throttles) count too.
 type observability struct {
-	m     *metrics.Metrics
-	audit *audit.Log
-	srv   *ui.Server // set once built; read by the scrape-time collector
+	m        *metrics.Metrics
+	exported bool
+	history  *metrics.History
+	stop     context.CancelFunc // ends the history's sampling (Start to Close)
+	audit    *audit.Log
+	srv      *ui.Server // set once built; read by the scrape-time collector
 }
 
 func newObservability(opts Options, keysets *jose.Keysets) (*observability, error) {
 	o := &observability{audit: audit.New(opts.Store, audit.Options{MaxAge: opts.AuditMaxAge, MaxEvents: opts.AuditMaxEvents,
-		Logger: opts.Logger, Now: opts.Clock})}
+		Logger: opts.Logger, Now: opts.Clock}), exported: opts.Metrics != nil}
 	keysets.OnKeyEvent = o.keyEvent
-	if opts.Metrics == nil {
-		return o, nil
-	}
 	m, err := metrics.New(opts.Metrics, metrics.Sources{Keysets: keysets, NextRotations: o.nextRotations})
 	if err != nil {
 		return nil, err
 	}
 	o.m = m
+	o.history = m.NewHistory(opts.Clock)
 	return o, nil
+}
+
+// start samples the dashboard's history every minute until close.
+func (o *observability) start() {
+	if o.stop != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o.stop = cancel
+	go o.history.Run(ctx)
+}
+
+func (o *observability) close() {
+	if o.stop != nil {
+		o.stop()
+		o.stop = nil
+	}
 }
 
 func (o *observability) nextRotations(ctx context.Context) (map[string]time.Time, error) {
@@ -46,16 +66,13 @@ func (o *observability) nextRotations(ctx context.Context) (map[string]time.Time
 }
 
 func (o *observability) engine() engine.Observer {
-	if o.m == nil {
-		return nil
+	if !o.exported {
+		return o.m.DashboardOnly()
 	}
 	return o.m
 }
 
 func (o *observability) ui() ui.Observer {
-	if o.m == nil {
-		return o.audit
-	}
 	return uiObservers{o.m, o.audit}
 }
 
@@ -100,21 +117,21 @@ func (o *observability) record(ctx context.Context, e audit.Event) {
 }
 
 func (o *observability) unmatched() httpblock.RequestObserver {
-	if o.m == nil {
+	if !o.exported {
 		return nil
 	}
 	return o.m.Unmatched()
 }
 
 func (o *observability) cronFire() func(flow, node, kind, outcome string) {
-	if o.m == nil {
+	if !o.exported {
 		return nil
 	}
 	return o.m.CronFire
 }
 
 func (o *observability) hashBusy() func() {
-	if o.m == nil {
+	if !o.exported {
 		return nil
 	}
 	return o.m.HashPoolBusy
@@ -124,7 +141,7 @@ func (o *observability) hashBusy() func() {
 // one that also counts its trips.
 func (o *observability) clientThrottle(c *oauth.Clients, now func() time.Time) {
 	trip := func() { o.audit.Trip("oauth_client") }
-	if o.m != nil {
+	if o.exported {
 		count := o.m.ThrottleTrip("oauth_client")
 		trip = func() {
 			count()
