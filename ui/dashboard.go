@@ -597,11 +597,11 @@ type RunsCard struct {
 
 // RunRow is one flow's runs and failed runs.
 type RunRow struct {
-	Flow                 string
-	Other                bool // the flows past the history's series bound, together
-	RunsHour, RunsDay    float64
+	Flow                  string
+	Other                 bool // the flows past the history's series bound, together
+	RunsHour, RunsDay     float64
 	ErrorsHour, ErrorsDay float64
-	Bar, ErrBar          float64
+	Bar, ErrBar           float64
 }
 
 // RotationRow is one keyset's next rotation.
