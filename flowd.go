@@ -273,7 +273,7 @@ func New(opts Options) (*Flowd, error) {
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Observer: obs.ui(),
 		Throttle: throttles.throttle,
-		Counters: obs.history, Audit: obs.audit, Clients: clients, Users: users,
+		Counters: obs.history, Audit: obs.audit, Clients: clients, Users: users, Now: opts.Clock,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
 			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
 			ui.MountPeople(s, mux, clients, users)

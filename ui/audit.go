@@ -334,3 +334,12 @@ func rangeID(rl RangeLink) string {
 	}
 	return rl.Key
 }
+
+// shortSubject shortens the kid of a "keyset/kid" subject (the full one
+// is the title).
+func shortSubject(subject string) string {
+	if ks, kid, ok := strings.Cut(subject, "/"); ok {
+		return ks + "/" + shortKid(kid)
+	}
+	return subject
+}

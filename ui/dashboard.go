@@ -133,8 +133,8 @@ type dashTable struct {
 	now     time.Time
 }
 
-// sum adds the series of group whose labels match (an empty pattern
-// entry matches any value) into one row of values.
+// sum adds the series of group whose labels match (a "*" entry matches
+// any value; labels past the pattern match too) into one row of values.
 func (t dashTable) sum(group string, match ...string) []float64 {
 	out := make([]float64, t.buckets+3)
 	for _, s := range t.rd.Series {
@@ -148,9 +148,11 @@ func (t dashTable) sum(group string, match ...string) []float64 {
 	return out
 }
 
+const anyLabel = "*"
+
 func labelsMatch(labels, match []string) bool {
 	for i, m := range match {
-		if m != "" && (i >= len(labels) || labels[i] != m) {
+		if m != anyLabel && (i >= len(labels) || labels[i] != m) {
 			return false
 		}
 	}
@@ -201,14 +203,22 @@ type part struct {
 }
 
 const (
-	chartW = 400.0
+	chartW     = 400.0
+	wideChartW = 2*chartW + 16 // two grid columns and the gap between
 	chartH = 96.0
 	chartT = 12.0 // room above the tallest column for the scale label
 	chartB = 14.0 // room below for the time labels
 )
 
-// columns stacks parts into one column per bucket.
+// columns stacks parts into one column per bucket, in a chart of the
+// normal card's width.
 func columns(w window, now time.Time, unit string, parts ...part) Chart {
+	return columnsW(chartW, w, now, unit, parts...)
+}
+
+// columnsW is columns for a chart width units wide (a card two columns
+// wide draws with twice the units, so its text keeps its size).
+func columnsW(width float64, w window, now time.Time, unit string, parts ...part) Chart {
 	n := w.buckets
 	totals := make([]float64, n)
 	for _, p := range parts {
@@ -217,9 +227,9 @@ func columns(w window, now time.Time, unit string, parts ...part) Chart {
 		}
 	}
 	top := niceMax(slices.Max(totals))
-	ch := Chart{W: chartW, H: chartH + chartT + chartB, Top: chartT, Base: chartT + chartH,
+	ch := Chart{W: width, H: chartH + chartT + chartB, Top: chartT, Base: chartT + chartH,
 		MaxLabel: fmt.Sprintf("%s %s per %s", formatCount(top), unit, bucketName(w))}
-	colW := chartW / float64(n)
+	colW := width / float64(n)
 	gap := min(1.5, colW*0.2)
 	step := w.span / time.Duration(n)
 	start := now.Add(-w.span)
@@ -249,7 +259,7 @@ func columns(w window, now time.Time, unit string, parts ...part) Chart {
 	}
 	// Time labels: the window's start, its middle and now.
 	ch.Ticks = []ChartTick{{X: 0, Label: agoLabel(w.span), Anchor: "start"},
-		{X: chartW / 2, Label: agoLabel(w.span / 2), Anchor: "middle"}, {X: chartW, Label: "now", Anchor: "end"}}
+		{X: width / 2, Label: agoLabel(w.span / 2), Anchor: "middle"}, {X: width, Label: "now", Anchor: "end"}}
 	return ch
 }
 
@@ -341,14 +351,19 @@ func tokensView(t dashTable, w window) DashCard {
 	var parts []part
 	var rows []DashRow
 	issued := 0.0
-	for i, gt := range t.labelValues(SeriesGrants, 0) {
+	i := 0
+	for _, gt := range t.labelValues(SeriesGrants, 0) {
 		c := t.counts(t.sum(SeriesGrants, gt, "ok"))
+		if c.day == 0 {
+			continue // a grant type served but not used today: no colour, no legend
+		}
 		class := "g" + strconv.Itoa(i%4)
+		i++
 		parts = append(parts, part{class, gt, c})
 		rows = append(rows, row("issued:"+gt, gt, class, c))
 		issued += c.in(w)
 	}
-	refusedGrants := t.counts(t.sum(SeriesGrants, "", "invalid"))
+	refusedGrants := t.counts(t.sum(SeriesGrants, anyLabel, "invalid"))
 	wrongSecret := t.counts(t.sum(SeriesClientAuth, "invalid"))
 	throttled := t.counts(t.sum(SeriesClientAuth, "throttled"))
 	busy := t.counts(t.sum(SeriesClientAuth, "busy"))
@@ -403,9 +418,9 @@ func addCounts(cs ...counts) counts {
 }
 
 func runsView(t dashTable, w window) RunsCard {
-	ok := t.counts(t.sum(SeriesRuns, "", "ok"))
-	failed := t.counts(t.sum(SeriesRuns, "", "error"))
-	card := RunsCard{Chart: columns(w, t.now, "runs", part{"ok", "ok", ok}, part{"bad", "failed", failed}),
+	ok := t.counts(t.sum(SeriesRuns, anyLabel, "ok"))
+	failed := t.counts(t.sum(SeriesRuns, anyLabel, "error"))
+	card := RunsCard{Chart: columnsW(wideChartW, w, t.now, "runs", part{"ok", "ok", ok}, part{"bad", "failed", failed}),
 		KPIs: []KPI{{Label: "runs", Class: "ok", Value: ok.in(w) + failed.in(w)}, {Label: "failed", Class: "bad", Value: failed.in(w)}}}
 	if ok.in(w)+failed.in(w) == 0 {
 		card.Empty = "No flow runs in " + w.text + "."
