@@ -35,7 +35,7 @@ const (
 // ago, and before the first sample it was 0.
 //
 //	Run: every HistoryStep  Gather --sum by group+labels--> ring of HistoryLen samples per series
-//	CountersAt(instants):   Gather (now) + the last sample at or before each instant
+//	CountersAt(now, instants): Gather (now) + the last sample at or before each earlier instant
 type History struct {
 	g   prometheus.Gatherer
 	now func() time.Time
@@ -236,16 +236,16 @@ func (h *History) at(t time.Time) int {
 }
 
 // CountersAt implements ui.Counters.
-func (h *History) CountersAt(instants []time.Time) ui.CounterReading {
+func (h *History) CountersAt(now time.Time, instants []time.Time) ui.CounterReading {
 	rd := h.read()
-	now := h.now()
+	clock := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	cur := h.assign(rd)
-	if minute(now) != minute(h.last) {
+	if minute(clock) != minute(h.last) {
 		// The ticker is late (or Run was never started): this reading is
 		// the sample due this minute.
-		h.store(cur, now)
+		h.store(cur, clock)
 	}
 	idx := make([]int, len(instants))
 	for i, t := range instants {

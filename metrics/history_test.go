@@ -72,7 +72,7 @@ func TestHistoryInstants(t *testing.T) {
 	}
 	now := clock.Now()
 	instants := []time.Time{t0.Add(-time.Hour), t0, t0.Add(time.Minute), t0.Add(90 * time.Second), t0.Add(2 * time.Minute), now, now.Add(time.Hour)}
-	rd := h.CountersAt(instants)
+	rd := h.CountersAt(now, instants)
 	if !rd.Since.Equal(t0) {
 		t.Errorf("since %v, want %v", rd.Since, t0)
 	}
@@ -119,7 +119,7 @@ func TestHistoryKeepsADay(t *testing.T) {
 	}
 	now := clock.Now()
 	at := []time.Time{now.Add(-24 * time.Hour), now.Add(-time.Hour), now.Add(-time.Minute), now}
-	got := seriesValues(h.CountersAt(at), ui.SeriesRuns, "hello/ok")
+	got := seriesValues(h.CountersAt(now, at), ui.SeriesRuns, "hello/ok")
 	want := []float64{minutes - 24*60, minutes - 60, minutes - 1, minutes}
 	if !slices.Equal(got, want) {
 		t.Errorf("runs at a day, an hour, a minute ago and now: %v, want %v", got, want)
@@ -139,10 +139,10 @@ func TestHistorySamplesWhenDue(t *testing.T) {
 	clock.Add(2 * time.Minute)
 	grant.Inc()
 	first := clock.Now()
-	h.CountersAt(nil) // stores the sample due at 10:02
+	h.CountersAt(clock.Now(), nil) // stores the sample due at 10:02
 	clock.Add(3 * time.Minute)
 	grant.Inc()
-	got := seriesValues(h.CountersAt([]time.Time{first.Add(-time.Second), first, clock.Now()}), ui.SeriesGrants, "client_credentials/ok")
+	got := seriesValues(h.CountersAt(clock.Now(), []time.Time{first.Add(-time.Second), first, clock.Now()}), ui.SeriesGrants, "client_credentials/ok")
 	if want := []float64{0, 1, 2}; !slices.Equal(got, want) {
 		t.Errorf("grants %v, want %v", got, want)
 	}
@@ -165,7 +165,7 @@ func TestHistoryBounded(t *testing.T) {
 			h.Sample()
 		}
 	}
-	rd := h.CountersAt([]time.Time{clock.Now()})
+	rd := h.CountersAt(clock.Now(), []time.Time{clock.Now()})
 	var total, other float64
 	for _, s := range rd.Series {
 		if s.Group != ui.SeriesRuns {
@@ -200,7 +200,8 @@ func TestHistoryReadsTheExportedCounters(t *testing.T) {
 	s.Inc()
 	s.Inc()
 	m.AdminSignIn(ui.SignInWrongPassword)
-	rd := h.CountersAt([]time.Time{time.Now().Add(time.Second)})
+	now := time.Now()
+	rd := h.CountersAt(now, []time.Time{now})
 	for _, tt := range []struct {
 		group, labels string
 		scraped       float64

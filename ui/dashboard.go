@@ -20,11 +20,11 @@ import (
 // (metrics.History implements it). Values are this process's counts since
 // it started: nothing is summed across the nodes of a cluster.
 type Counters interface {
-	// CountersAt returns every series' value at each instant of at
-	// (oldest first): the counter as it stood at the last sample taken at
-	// or before the instant, the counter now for an instant at or after
-	// now, 0 before counting began.
-	CountersAt(at []time.Time) CounterReading
+	// CountersAt returns every series' value at each instant of at: the
+	// counter as it stood at the last sample taken at or before the
+	// instant, the counter as it is for an instant at or after now (the
+	// caller's clock reading), 0 before counting began.
+	CountersAt(now time.Time, at []time.Time) CounterReading
 }
 
 // CounterReading is a Counters answer.
@@ -106,7 +106,7 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 		v.Counters = true
 		hourAgo, dayAgo := now.Add(-time.Hour), now.Add(-24*time.Hour)
 		at := append(win.instants(now), hourAgo, dayAgo)
-		rd := s.d.Counters.CountersAt(at)
+		rd := s.d.Counters.CountersAt(now, at)
 		v.Since = rd.Since.UTC()
 		v.Uptime = roughDuration(now.Sub(v.Since))
 		v.Partial = now.Sub(v.Since) < win.span
