@@ -233,7 +233,7 @@ func TestDashboardEmptyStates(t *testing.T) {
 		"validations": "No tokens validated in the last hour.",
 		"tokens":      "No tokens issued in the last hour.",
 	} {
-		if got := strings.TrimSpace(d.Find(tid("dash-" + card) + " " + tid("dash-empty")).Text()); got != want {
+		if got := strings.TrimSpace(d.Find(tid("dash-"+card) + " " + tid("dash-empty")).Text()); got != want {
 			t.Errorf("%s: %q, want %q", card, got, want)
 		}
 	}

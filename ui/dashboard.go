@@ -205,9 +205,9 @@ type part struct {
 const (
 	chartW     = 400.0
 	wideChartW = 2*chartW + 16 // two grid columns and the gap between
-	chartH = 96.0
-	chartT = 12.0 // room above the tallest column for the scale label
-	chartB = 14.0 // room below for the time labels
+	chartH     = 96.0
+	chartT     = 12.0 // room above the tallest column for the scale label
+	chartB     = 14.0 // room below for the time labels
 )
 
 // columns stacks parts into one column per bucket, in a chart of the
