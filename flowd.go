@@ -123,6 +123,8 @@ type Options struct {
 	// cron fires, keys). flowd never uses the global registry; serve the
 	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
 	// process collectors are the host's to add (metrics.RegisterRuntime).
+	// Without it flowd registers nothing and counts only what the admin
+	// dashboard shows (runs, verdicts, grants, sign-ins), in memory.
 	Metrics prometheus.Registerer
 	// NodeID names this node among those sharing the store (the node
 	// registry, schedule claims). Default: a random "node-<hex>".
