@@ -228,7 +228,7 @@ func columnsW(width float64, w window, now time.Time, unit string, parts ...part
 	}
 	top := niceMax(slices.Max(totals))
 	ch := Chart{W: width, H: chartH + chartT + chartB, Top: chartT, Base: chartT + chartH,
-		MaxLabel: fmt.Sprintf("%s %s per %s", formatCount(top), unit, bucketName(w))}
+		MaxLabel: fmt.Sprintf("%s %s per %s", formatCount(top), plural(unit, top), bucketName(w))}
 	colW := width / float64(n)
 	gap := min(1.5, colW*0.2)
 	step := w.span / time.Duration(n)
@@ -261,6 +261,14 @@ func columnsW(width float64, w window, now time.Time, unit string, parts ...part
 	ch.Ticks = []ChartTick{{X: 0, Label: agoLabel(w.span), Anchor: "start"},
 		{X: width / 2, Label: agoLabel(w.span / 2), Anchor: "middle"}, {X: width, Label: "now", Anchor: "end"}}
 	return ch
+}
+
+// plural is unit ("tokens") for n other than 1, else the singular.
+func plural(unit string, n float64) string {
+	if n == 1 {
+		return strings.TrimSuffix(unit, "s")
+	}
+	return unit
 }
 
 func bucketName(w window) string {

@@ -205,4 +205,5 @@ func TestBrowserDashboard(t *testing.T) {
 	if got := kpi("validations", "valid"); got != sent.valid {
 		t.Errorf("day view: valid %d, want %d", got, sent.valid)
 	}
+	uitest.Shot(t, ctx, "dashboard-day")
 }
