@@ -37,9 +37,10 @@ func (c *stepClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// traffic is what dashboardTraffic sent.
+// traffic is what dashboardTraffic sent, and a token still valid.
 type traffic struct {
 	valid, expired, wrongAud, issued, badSecret int
+	token                                       string
 }
 
 // dashboardTraffic drives minutes of traffic through flowd on a clock it
@@ -137,6 +138,7 @@ func dashboardTraffic(t *testing.T, env *uitest.Env, clock *stepClock, c *uitest
 		c.GetBody(t, "/admin/dashboard") // takes this minute's sample
 		clock.Add(time.Minute)
 	}
+	sent.token = valid
 	return sent
 }
 
@@ -206,4 +208,24 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("day view: valid %d, want %d", got, sent.valid)
 	}
 	uitest.Shot(t, ctx, "dashboard-day")
+
+	// Live: three more valid tokens, then the tab is shown again; the
+	// page fetches itself and swaps the new numbers in.
+	for range 3 {
+		req, _ := http.NewRequest("GET", env.URL+"/api/hello", nil)
+		req.Header.Set("Authorization", "Bearer "+sent.token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /api/hello: %d", res.StatusCode)
+		}
+	}
+	uitest.JS[any](t, ctx, `document.dispatchEvent(new Event('visibilitychange')), null`)
+	uitest.WaitJS(t, ctx, "the refreshed count", `document.querySelector('`+tid("dash-validations")+` [data-label="valid"] strong').textContent === '`+strconv.Itoa(sent.valid+3)+`'`)
+	if w := uitest.JS[string](t, ctx, `document.querySelector('[data-testid="dashboard"]').dataset.window`); w != "day" {
+		t.Errorf("after the refresh the window is %q, want day", w)
+	}
 }
