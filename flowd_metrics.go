@@ -2,6 +2,7 @@ package flowd
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/flowd/flowd/audit"
@@ -23,6 +24,7 @@ type observability struct {
 	m        *metrics.Metrics
 	exported bool
 	history  *metrics.History
+	smu      sync.Mutex
 	stop     context.CancelFunc // ends the history's sampling (Start to Close)
 	audit    *audit.Log
 	srv      *ui.Server // set once built; read by the scrape-time collector
@@ -43,6 +45,8 @@ func newObservability(opts Options, keysets *jose.Keysets) (*observability, erro
 
 // start samples the dashboard's history every minute until close.
 func (o *observability) start() {
+	o.smu.Lock()
+	defer o.smu.Unlock()
 	if o.stop != nil {
 		return
 	}
@@ -52,6 +56,8 @@ func (o *observability) start() {
 }
 
 func (o *observability) close() {
+	o.smu.Lock()
+	defer o.smu.Unlock()
 	if o.stop != nil {
 		o.stop()
 		o.stop = nil
