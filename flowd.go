@@ -157,6 +157,8 @@ type Options struct {
 	// through store.Observed, which keeps their optional interfaces). flowd never uses the global registry; serve the
 	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
 	// process collectors are the host's to add (metrics.RegisterRuntime).
+	// Without it flowd registers nothing and counts only what the admin
+	// dashboard shows (runs, verdicts, grants, sign-ins), in memory.
 	Metrics prometheus.Registerer
 	// TracerProvider, if set, receives an OpenTelemetry span per run (named
 	// after its flow) and per step (package tracing); http.in continues a
@@ -324,6 +326,7 @@ func New(opts Options) (*Flowd, error) {
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Observer: obs.ui(),
 		Throttle: throttles.throttle,
+		Counters: obs.history, Audit: obs.audit, Clients: clients, Users: users, Now: opts.Clock,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
 			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
 			ui.MountPeople(s, mux, clients, users)
@@ -484,6 +487,7 @@ func (f *Flowd) RotateAdminToken(ctx context.Context) (string, error) {
 // cluster lock, it installs the examples on first start (later: upgrades
 // unchanged ones).
 func (f *Flowd) Start(ctx context.Context) error {
+	f.obs.start()
 	f.sched.Start()
 	return f.app.Start(ctx)
 }
@@ -502,6 +506,7 @@ func (f *Flowd) CloseStreams() {
 // open: it is the caller's.
 func (f *Flowd) Close(ctx context.Context) error {
 	f.CloseStreams()
+	f.obs.close()
 	err := f.sched.Stop(ctx)
 	if cerr := f.app.Close(ctx); err == nil {
 		err = cerr

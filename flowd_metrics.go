@@ -3,6 +3,7 @@ package flowd
 import (
 	"context"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/flowd/flowd/audit"
@@ -17,31 +18,35 @@ import (
 	"github.com/flowd/flowd/ui"
 )
 
-// observability holds the metrics of one Flowd (nil m: Options.Metrics was
-// not set) and hands each part its hook. Every method is nil-safe, so New
-// wires the parts the same way with or without metrics.
+// observability holds the metrics of one Flowd and hands each part its
+// hook. The metrics always exist, for the admin dashboard's history; only
+// with Options.Metrics (exported) are they registered there and do the
+// parts the dashboard does not show (request latency, cron fires, hashing
+// pool, throttles) count too.
 type observability struct {
-	m     *metrics.Metrics
-	audit *audit.Log
-	srv   *ui.Server      // set once built; read by the scrape-time collector
-	trace *tracing.Tracer // nil: Options.TracerProvider was not set
+	m        *metrics.Metrics
+	exported bool
+	history  *metrics.History
+	smu      sync.Mutex
+	stop     context.CancelFunc // ends the history's sampling (Start to Close)
+	audit    *audit.Log
+	srv      *ui.Server      // set once built; read by the scrape-time collector
+	trace    *tracing.Tracer // nil: Options.TracerProvider was not set
 }
 
 func newObservability(opts Options, keysets *jose.Keysets) (*observability, error) {
 	o := &observability{audit: audit.New(opts.Store, audit.Options{MaxAge: opts.AuditMaxAge, MaxEvents: opts.AuditMaxEvents,
-		Logger: opts.Logger, Now: opts.Clock})}
+		Logger: opts.Logger, Now: opts.Clock}), exported: opts.Metrics != nil}
 	keysets.OnKeyEvent = o.keyEvent
 	if opts.TracerProvider != nil {
 		o.trace = tracing.New(opts.TracerProvider)
-	}
-	if opts.Metrics == nil {
-		return o, nil
 	}
 	m, err := metrics.New(opts.Metrics, metrics.Sources{Keysets: keysets, NextRotations: o.nextRotations})
 	if err != nil {
 		return nil, err
 	}
 	o.m = m
+	o.history = m.NewHistory(opts.Clock)
 	return o, nil
 }
 
@@ -83,6 +88,27 @@ func storeKind(s any) string {
 	return "other"
 }
 
+// start samples the dashboard's history every minute until close.
+func (o *observability) start() {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	if o.stop != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o.stop = cancel
+	go o.history.Run(ctx)
+}
+
+func (o *observability) close() {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	if o.stop != nil {
+		o.stop()
+		o.stop = nil
+	}
+}
+
 func (o *observability) nextRotations(ctx context.Context) (map[string]time.Time, error) {
 	if o.srv == nil {
 		return nil, nil
@@ -91,8 +117,8 @@ func (o *observability) nextRotations(ctx context.Context) (map[string]time.Time
 }
 
 func (o *observability) engine() engine.Observer {
-	if o.m == nil {
-		return nil
+	if !o.exported {
+		return o.m.DashboardOnly()
 	}
 	return o.m
 }
@@ -107,9 +133,6 @@ func (o *observability) tracer() engine.Tracer {
 }
 
 func (o *observability) ui() ui.Observer {
-	if o.m == nil {
-		return o.audit
-	}
 	return uiObservers{o.m, o.audit}
 }
 
@@ -154,21 +177,21 @@ func (o *observability) record(ctx context.Context, e audit.Event) {
 }
 
 func (o *observability) unmatched() httpblock.RequestObserver {
-	if o.m == nil {
+	if !o.exported {
 		return nil
 	}
 	return o.m.Unmatched()
 }
 
 func (o *observability) cronFire() func(flow, node, kind, outcome string) {
-	if o.m == nil {
+	if !o.exported {
 		return nil
 	}
 	return o.m.CronFire
 }
 
 func (o *observability) hashBusy() func() {
-	if o.m == nil {
+	if !o.exported {
 		return nil
 	}
 	return o.m.HashPoolBusy
@@ -178,7 +201,7 @@ func (o *observability) hashBusy() func() {
 // one that also counts its trips.
 func (o *observability) clientThrottle(c *oauth.Clients, now func() time.Time) {
 	trip := func() { o.audit.Trip("oauth_client") }
-	if o.m != nil {
+	if o.exported {
 		count := o.m.ThrottleTrip("oauth_client")
 		trip = func() {
 			count()

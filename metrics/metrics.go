@@ -90,6 +90,9 @@ type Metrics struct {
 	cron        *prometheus.CounterVec
 	unmatched   *routeObserver
 	keys        *keysetCollector
+	// dash holds the counters the admin dashboard shows (History reads
+	// them); they are the same collectors the embedder's registry has.
+	dash *prometheus.Registry
 }
 
 var (
@@ -105,7 +108,9 @@ var (
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // New registers flowd's metrics on reg and returns them. Register with the
-// Go runtime and process collectors too with RegisterRuntime.
+// Go runtime and process collectors too with RegisterRuntime. A nil reg
+// registers nothing: the metrics then only feed the admin dashboard
+// (NewHistory).
 func New(reg prometheus.Registerer, src Sources) (*Metrics, error) {
 	m := &Metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameRuns,
@@ -144,10 +149,20 @@ func New(reg prometheus.Registerer, src Sources) (*Metrics, error) {
 	}
 	m.unmatched = newRouteObserver(m, "", unmatchedRoute)
 	m.keys = newKeysetCollector(src)
-	for _, c := range []prometheus.Collector{m.runs, m.runDur, m.blockErrors, m.validations, m.jwks, m.grants,
-		m.clientAuth, m.signIns, m.adminSignIn, m.throttle, m.hashBusy, m.httpReqs, m.httpDur, m.cron, m.keys} {
-		if err := reg.Register(c); err != nil {
+	// A collector may sit in several registries: the dashboard's holds
+	// the very counters reg's scrape shows.
+	m.dash = prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{m.runs, m.validations, m.grants, m.clientAuth, m.signIns, m.adminSignIn} {
+		if err := m.dash.Register(c); err != nil {
 			return nil, err
+		}
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.runs, m.runDur, m.blockErrors, m.validations, m.jwks, m.grants,
+			m.clientAuth, m.signIns, m.adminSignIn, m.throttle, m.hashBusy, m.httpReqs, m.httpDur, m.cron, m.keys} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// Series with fixed label sets exist from the start, so a dashboard
@@ -196,6 +211,51 @@ func (m *Metrics) Runs(flow string) engine.RunObserver {
 // StepErrors implements engine.Observer.
 func (m *Metrics) StepErrors(flow, node, blockType string) engine.Counter {
 	return m.blockErrors.WithLabelValues(flow, node, blockType)
+}
+
+// DashboardOnly is the observer to give the engine when the embedder did
+// not ask for metrics: it counts what the admin dashboard shows (runs,
+// block errors, token verdicts, JWKS answers, grants, client
+// authentications, sign-ins) and leaves out the HTTP request and run
+// latency instruments, so a request pays for nothing no one reads.
+func (m *Metrics) DashboardOnly() engine.Observer { return dashboardOnly{m} }
+
+// dashboardOnly is not an httpblock.Observer on purpose.
+type dashboardOnly struct{ m *Metrics }
+
+var (
+	_ jose.Observer  = dashboardOnly{}
+	_ oauth.Observer = dashboardOnly{}
+)
+
+var noDuration = prometheus.ObserverFunc(func(float64) {})
+
+func (d dashboardOnly) Runs(flow string) engine.RunObserver {
+	return &runObserver{ok: d.m.runs.WithLabelValues(flow, "ok"), failed: d.m.runs.WithLabelValues(flow, "error"), dur: noDuration}
+}
+
+func (d dashboardOnly) StepErrors(flow, node, blockType string) engine.Counter {
+	return d.m.StepErrors(flow, node, blockType)
+}
+
+func (d dashboardOnly) TokenValidation(flow, node string, reason jose.Reason) engine.Counter {
+	return d.m.TokenValidation(flow, node, reason)
+}
+
+func (d dashboardOnly) JWKSAnswer(flow, node, keyset string, status int) engine.Counter {
+	return d.m.JWKSAnswer(flow, node, keyset, status)
+}
+
+func (d dashboardOnly) Grant(flow, node, grantType, outcome string) engine.Counter {
+	return d.m.Grant(flow, node, grantType, outcome)
+}
+
+func (d dashboardOnly) ClientAuth(flow, node, result string) engine.Counter {
+	return d.m.ClientAuth(flow, node, result)
+}
+
+func (d dashboardOnly) SignIn(flow, node, result string) engine.Counter {
+	return d.m.SignIn(flow, node, result)
 }
 
 // --- jose.Observer ------------------------------------------------------------

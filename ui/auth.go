@@ -331,7 +331,7 @@ func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 // safeNext keeps a post-login redirect inside /admin.
 func safeNext(next string) string {
 	if !strings.HasPrefix(next, Prefix+"/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return Prefix + "/flows"
+		return LandingPage
 	}
 	return next
 }

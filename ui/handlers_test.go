@@ -33,7 +33,7 @@ func TestSecurityHeaders(t *testing.T) {
 	env := uitest.Start(t)
 	c := env.Login(t)
 	for _, path := range []string{"/admin/login", "/admin/flows", "/admin/keysets", "/admin/schedules",
-		"/admin/templates", "/admin/debugger", "/admin/static/app.css", "/admin/flows/hello/versions"} {
+		"/admin/templates", "/admin/debugger", "/admin/static/app.css", "/admin/flows/hello/versions", "/admin/dashboard", "/admin/audit"} {
 		t.Run(path, func(t *testing.T) {
 			res, _ := c.Get(t, path)
 			if res.StatusCode != http.StatusOK {
@@ -85,7 +85,7 @@ func TestLoginCookieAndLogout(t *testing.T) {
 	env := uitest.Start(t)
 	c := env.NewClient()
 	res := c.PostForm(t, "/admin/login", url.Values{"password": {uitest.Password}, "next": {"//evil.example/x"}})
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/admin/flows" {
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/admin/dashboard" {
 		t.Fatalf("login: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	var ck *http.Cookie

@@ -15,7 +15,10 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/audit"
 	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/blocks/schedule"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/passhash"
@@ -24,6 +27,9 @@ import (
 
 // Prefix is where the UI is mounted.
 const Prefix = "/admin"
+
+// LandingPage is where /admin/ and a login without a (safe) next page go.
+const LandingPage = Prefix + "/dashboard"
 
 // CSP is the Content-Security-Policy of every UI answer: no inline script
 // or style anywhere, so every script is an ES module under /admin/static.
@@ -62,6 +68,14 @@ type Deps struct {
 	// Throttle, if set, makes the login limiter's throttles (flowd makes
 	// them cluster-wide on a cluster store); nil: passhash.NewThrottle.
 	Throttle func(name string, o passhash.ThrottleOptions) *passhash.Throttle
+	// Counters, if set, feed the dashboard's charts (metrics.History).
+	Counters Counters
+	// Audit, if set, is the audit log the audit page lists.
+	Audit *audit.Log
+	// Clients and Users, if set, let the audit page link an event to the
+	// client or user it names while it still exists.
+	Clients *oauth.Clients
+	Users   *oidc.Users
 }
 
 // Server serves everything under /admin/.
@@ -106,7 +120,8 @@ func New(d Deps) (*Server, error) {
 func (s *Server) Layout() Layout { return Page }
 
 // Layout renders a page: nav, CSS, module scripts. active is the nav item
-// ("flows", "keysets", "schedules", "templates", "debugger").
+// ("dashboard", "flows", "keysets", "schedules", "templates", "debugger",
+// "audit").
 type Layout func(title string, active string, body templ.Component) templ.Component
 
 // Passwords returns the admin password store.
@@ -115,8 +130,10 @@ func (s *Server) Passwords() *Passwords { return s.pw }
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /admin/{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/admin/flows", http.StatusSeeOther)
+		http.Redirect(w, r, LandingPage, http.StatusSeeOther)
 	})
+	m.HandleFunc("GET /admin/dashboard", s.dashboardPage)
+	m.HandleFunc("GET /admin/audit", s.auditPage)
 	m.HandleFunc("GET /admin/flows", s.flowsPage)
 	m.HandleFunc("POST /admin/flows", s.newFlow)
 	m.HandleFunc("POST /admin/flows/import", s.importFlow)
