@@ -17,16 +17,11 @@ import (
 )
 
 // TestClusterCodeRedeemedOnce: one authorization code sent 30 times at
-// once through the balancer (three nodes): at most one exchange succeeds,
-// every other is invalid_grant, and the replays revoke the grant on every
-// node (what the winner got included).
-//
-// Not "exactly one": the exchange is several store writes (code spent,
-// session link, grant created), and a replay that lands between the first
-// and the last revokes the grant before it exists, so the winner is
-// refused too (fail closed; the usual outcome on this 2-core machine).
-// Exactly one needs the exchange as one multi-key transaction
-// (SCALE-OUT 6.4.2), in blocks/oidc.
+// once through the balancer (three nodes): exactly one exchange succeeds
+// (the exchange is one store transaction: code spent, grant created,
+// session and consent linked), the 29 others are invalid_grant, and the
+// replays revoke the grant on every node (RFC 6749 4.1.2): the winner's
+// access token fails at userinfo, its refresh token is refused.
 func TestClusterCodeRedeemedOnce(t *testing.T) {
 	c := startCluster(t, 3, nil)
 	p := c.provider(t)
@@ -57,24 +52,23 @@ func TestClusterCodeRedeemedOnce(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	var at string
-	wins := 0
+	var at, rt string
+	wins, refusals := 0, 0
 	for i, a := range answers {
 		switch {
 		case a.status == 200:
 			wins++
 			at = between(a.body, `"access_token":"`, `"`)
+			rt = between(a.body, `"refresh_token":"`, `"`)
 		case a.status == 400 && strings.Contains(a.body, `"invalid_grant"`):
+			refusals++
 		default:
 			t.Errorf("exchange %d: %d %s (want 200 once, else 400 invalid_grant)", i, a.status, a.body)
 		}
 	}
-	t.Logf("%d of 30 concurrent exchanges succeeded", wins)
-	if wins > 1 {
-		t.Fatalf("%d of 30 concurrent exchanges of one code succeeded, want at most 1", wins)
-	}
-	if wins == 0 {
-		return
+	t.Logf("%d of 30 concurrent exchanges succeeded, %d refused", wins, refusals)
+	if wins != 1 || refusals != 29 {
+		t.Fatalf("%d of 30 concurrent exchanges of one code succeeded and %d were refused, want exactly 1 and 29", wins, refusals)
 	}
 	// The replays ended the grant: its access token is refused on every node.
 	for _, n := range c.nodes {
@@ -82,6 +76,11 @@ func TestClusterCodeRedeemedOnce(t *testing.T) {
 			t.Errorf("userinfo on %s after the replays: %d %q, want 401 grant_revoked", n.id, status, www)
 		}
 	}
+	if rt == "" {
+		t.Fatal("the winning exchange carried no refresh token")
+	}
+	status, body := tokenVia(t, c.nodes[0], refreshForm(rt))
+	wantOAuthError(t, status, body, 400, "invalid_grant")
 }
 
 // TestClusterRefreshReuse: a refresh token chain rotated on node a and b;
