@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"sync"
@@ -413,4 +415,69 @@ func waitReady(t *testing.T, n *node, want int) (int, string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// signInOnce is one full sign-in of ada at client "web" through client's
+// transport (its own cookies): authorize, the sign-in form, the code
+// exchange. It returns the code and the refresh token, or an error for
+// any answer but the expected one (never failing the test: loads count
+// errors).
+func (c *cluster) signInOnce(ctx context.Context, client *http.Client) (code, rt string, err error) {
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar, Transport: client.Transport, Timeout: client.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, path string, form url.Values, basic bool) (*http.Response, string, error) {
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, err := http.NewRequestWithContext(ctx, method, "http://"+balancerHost+path, body)
+		if err != nil {
+			return nil, "", err
+		}
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		if basic {
+			req.SetBasicAuth("web", rpSecret)
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			return nil, "", err
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(raw), err
+	}
+	verifier, challenge := pkcePair()
+	resp, page, err := do("GET", "/oauth/authorize?"+authzParams("web", webCB, challenge).Encode(), nil, false)
+	if err != nil {
+		return "", "", err
+	}
+	form := url.Values{"username": {"ada"}, "password": {adaPassword}}
+	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	if resp.StatusCode != 200 || form.Get("tx") == "" {
+		return "", "", fmt.Errorf("authorize: %d", resp.StatusCode)
+	}
+	resp, _, err = do("POST", "/oauth/authorize", form, false)
+	if err != nil {
+		return "", "", err
+	}
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != 302 || loc == nil || loc.Query().Get("code") == "" {
+		return "", "", fmt.Errorf("sign-in: %d", resp.StatusCode)
+	}
+	code = loc.Query().Get("code")
+	resp, raw, err := do("POST", "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {webCB}, "code_verifier": {verifier}}, true)
+	if err != nil {
+		return code, "", err
+	}
+	rt = between(raw, `"refresh_token":"`, `"`)
+	if resp.StatusCode != 200 || rt == "" {
+		return code, "", fmt.Errorf("code exchange: %d %s", resp.StatusCode, raw)
+	}
+	return code, rt, nil
 }
