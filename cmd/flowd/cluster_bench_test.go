@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -91,8 +92,11 @@ func TestClusterBench(t *testing.T) {
 				report = append(report, line)
 			}
 			if part("signin") {
+				// Spread over users: a user keeps at most 100 sessions.
+				users := c.addUsers(t, conns)
+				var next atomic.Uint64
 				res := c.load(t, conns, time.Duration(secs)*time.Second, func(ctx context.Context, client *http.Client) error {
-					_, _, err := c.signInOnce(ctx, client)
+					_, _, err := c.signInOnce(ctx, client, users[next.Add(1)%uint64(len(users))])
 					return err
 				})
 				line := fmt.Sprintf("| %s | sign-in (authorize, form, code exchange) | %.1f | %s | %s | %d | %s |", s.name, res.rps, ms(res.p50), ms(res.p99), res.errors, res.trips)

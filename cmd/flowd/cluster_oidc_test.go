@@ -209,6 +209,86 @@ func TestClusterEtcdLeaderKilled(t *testing.T) {
 	}
 }
 
+// TestClusterEtcdLeaderKilledSignIns: full sign-ins (authorize, the
+// sign-in form, the code exchange) run through the balancer while the
+// etcd leader is SIGKILLed; a client whose sign-in failed anywhere starts
+// a new one (it never replays a code). Afterwards every acknowledged
+// sign-in holds: its refresh token redeems, and its code, spent, is
+// refused as a replay, which revokes the grant (the refresh token just
+// issued is refused). No acknowledged write was lost, none was applied
+// twice.
+func TestClusterEtcdLeaderKilledSignIns(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	c.provider(t)
+	users := c.addUsers(t, 4)
+	type signIn struct{ code, rt string }
+	var mu sync.Mutex
+	var acked []signIn
+	failed := 0
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, user := range users {
+		wg.Go(func() {
+			// Below the 100 sessions a user keeps: none is signed out.
+			for n := 0; ctx.Err() == nil && n < 90; n++ {
+				code, rt, err := c.signInOnce(ctx, c.lb, user)
+				mu.Lock()
+				if err == nil {
+					acked = append(acked, signIn{code, rt})
+				} else if ctx.Err() == nil {
+					failed++
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+	time.Sleep(3 * time.Second)
+	leader := c.etcdLeader(t)
+	mu.Lock()
+	before := len(acked)
+	mu.Unlock()
+	t.Logf("killing etcd leader %s after %d sign-ins", leader.Endpoint, before)
+	if err := leader.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	t.Logf("%d sign-ins acknowledged (%d after the kill), %d failed and started again", len(acked), len(acked)-before, failed)
+	if len(acked) <= before {
+		t.Fatalf("no sign-in acknowledged after the etcd leader was killed (%d failed)", failed)
+	}
+	// until retries a request the store could not answer yet (the cluster
+	// may still be settling); any other answer is final.
+	until := func(form url.Values) (int, map[string]any) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			status, body, err := tokenLB(t.Context(), c, form)
+			if err == nil && status < 500 || time.Now().After(deadline) {
+				return status, body
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for i, s := range acked {
+		status, body := until(refreshForm(s.rt))
+		if status != 200 {
+			t.Errorf("sign-in %d: its acknowledged refresh token: %d %v, want 200", i, status, body)
+			continue
+		}
+		next, _ := body["refresh_token"].(string)
+		status, body = until(url.Values{"grant_type": {"authorization_code"}, "code": {s.code}, "redirect_uri": {webCB}})
+		if status != 400 || body["error"] != "invalid_grant" {
+			t.Errorf("sign-in %d: its spent code again: %d %v, want 400 invalid_grant", i, status, body)
+		}
+		if status, body := until(refreshForm(next)); status != 400 || body["error"] != "invalid_grant" {
+			t.Errorf("sign-in %d: refresh after the code replay: %d %v, want 400 invalid_grant (grant revoked)", i, status, body)
+		}
+	}
+}
+
 // etcdLeader asks the members which one leads.
 func (c *cluster) etcdLeader(t *testing.T) *etcdtest.Server {
 	t.Helper()
@@ -417,12 +497,15 @@ func waitReady(t *testing.T, n *node, want int) (int, string) {
 	}
 }
 
-// signInOnce is one full sign-in of ada at client "web" through client's
+// signInOnce is one full sign-in of user at client "web" through client's
 // transport (its own cookies): authorize, the sign-in form, the code
 // exchange. It returns the code and the refresh token, or an error for
 // any answer but the expected one (never failing the test: loads count
 // errors).
-func (c *cluster) signInOnce(ctx context.Context, client *http.Client) (code, rt string, err error) {
+//
+// A user keeps at most 100 sessions (the oldest is signed out, its grants
+// revoked): loads spread their sign-ins over users (addUsers).
+func (c *cluster) signInOnce(ctx context.Context, client *http.Client, user string) (code, rt string, err error) {
 	jar, _ := cookiejar.New(nil)
 	cl := &http.Client{Jar: jar, Transport: client.Transport, Timeout: client.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -454,7 +537,7 @@ func (c *cluster) signInOnce(ctx context.Context, client *http.Client) (code, rt
 	if err != nil {
 		return "", "", err
 	}
-	form := url.Values{"username": {"ada"}, "password": {adaPassword}}
+	form := url.Values{"username": {user}, "password": {adaPassword}}
 	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
 		form.Set(m[1], html.UnescapeString(m[2]))
 	}
@@ -480,4 +563,17 @@ func (c *cluster) signInOnce(ctx context.Context, client *http.Client) (code, rt
 		return code, "", fmt.Errorf("code exchange: %d %s", resp.StatusCode, raw)
 	}
 	return code, rt, nil
+}
+
+// addUsers adds users user0 ... user<n-1> (password adaPassword) and
+// returns their names.
+func (c *cluster) addUsers(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	for i := range n {
+		name := fmt.Sprintf("user%d", i)
+		c.cli(t, c.nodes[0], "users", "add", "--username", name, "--password", adaPassword)
+		out = append(out, name)
+	}
+	return out
 }
