@@ -335,3 +335,86 @@ func envInt(name string, def int) int {
 	}
 	return def
 }
+
+// TestClusterFailover measures the scheduler leader's fail-over again and
+// again (bench/cluster/run.sh; FLOWD_BENCH_CLUSTER=1): a per-second
+// schedule on three nodes, the node that fires it SIGKILLed and replaced
+// by a fresh node, BENCH_FAILOVERS times. Each sample is the time from the
+// kill until another node says it fires the schedules, and until a tick
+// scheduled after the kill ran there (up to a second later: the schedule
+// is per second). It fails only on a duplicate tick or a set-up error;
+// the target (session TTL 5 s + 1 s) is for the report.
+func TestClusterFailover(t *testing.T) {
+	if os.Getenv("FLOWD_BENCH_CLUSTER") != "1" {
+		t.Skip("a benchmark: set FLOWD_BENCH_CLUSTER=1 (bench/cluster/run.sh)")
+	}
+	kills := envInt("BENCH_FAILOVERS", 5)
+	bin := flowdBinary(t)
+	c := startCluster(t, 3, map[string]string{"FLOWD_SNAPSHOTS_PER_SECOND": "1000"})
+	doc := `{"schema":"flowd/v1","id":"tick","name":"tick","nodes":[
+ {"id":"cron","type":"schedule.cron","config":{"spec":"@every 1s"}},
+ {"id":"log","type":"core.log","config":{"message":"\"tick\""}}],
+ "wires":[{"from":"cron","port":"out","to":"log"}]}`
+	if status, out := c.admin(t, c.nodes[0], "POST", "/flows?deploy=true", doc); status/100 != 2 {
+		t.Fatalf("deploy: %d %v", status, out)
+	}
+	leads := func(n *node) int {
+		b, _ := os.ReadFile(n.log)
+		return strings.Count(string(b), "this node fires the schedules")
+	}
+	var elected, ticked []time.Duration
+	for i := range kills {
+		time.Sleep(3 * time.Second) // steady state: the leader ticks
+		leader := c.schedulerLeader(t)
+		c.mu.Lock()
+		rest := slices.DeleteFunc(slices.Clone(c.live), func(n *node) bool { return n == leader })
+		c.mu.Unlock()
+		before := map[*node]int{}
+		for _, n := range rest {
+			before[n] = leads(n)
+		}
+		killed := time.Now()
+		leader.Kill()
+		c.drop(leader)
+		var took time.Duration
+		for took == 0 {
+			for _, n := range rest {
+				if leads(n) > before[n] {
+					took = time.Since(killed)
+				}
+			}
+			if time.Since(killed) > 30*time.Second {
+				t.Fatalf("kill %d: no node took the scheduler role in 30 s", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		waitFor(t, "a tick after the kill", func() bool {
+			for _, fors := range c.scheduledFor(t, rest) {
+				for _, f := range fors {
+					if f.After(killed) {
+						return true
+					}
+				}
+			}
+			return false
+		})
+		tick := time.Since(killed)
+		elected, ticked = append(elected, took), append(ticked, tick)
+		t.Logf("| fail-over %d | %s killed | role taken after %s | first tick after %s |", i+1, leader.id, ms(took), ms(tick))
+		checkOnce(t, c.scheduledFor(t, rest))
+		n := c.startNode(t, bin, fmt.Sprintf("node-r%d", i+1))
+		c.mu.Lock()
+		c.nodes, c.live = append(c.nodes, n), append(c.live, n)
+		c.mu.Unlock()
+	}
+	t.Logf("| scheduler fail-over (%d kills, session TTL 5 s) | role taken: %s | first tick: %s | max %s / %s |",
+		kills, list(elected), list(ticked), ms(slices.Max(elected)), ms(slices.Max(ticked)))
+}
+
+func list(d []time.Duration) string {
+	var s []string
+	for _, x := range d {
+		s = append(s, fmt.Sprintf("%.2f", x.Seconds()))
+	}
+	return strings.Join(s, ", ") + " s"
+}
