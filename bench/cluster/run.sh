@@ -6,7 +6,8 @@
 #
 # It measures, per setup: client_credentials tokens, GET /api/hello with a
 # token, the JWKS and full authorization-code sign-ins (authorize, the
-# sign-in form, the code exchange; spread over BENCH_CONNS users) as req/s,
+# sign-in form, the code exchange; BENCH_SIGNIN_CONNS workers, each sign-in
+# as another user) as req/s,
 # p50, p99 of a closed-loop load spread round-robin over the nodes, with
 # the etcd round trips per request (unary KV and lease calls the members
 # answered, from their /metrics, background traffic included); and on 3
@@ -18,7 +19,8 @@
 # until another node takes the role, and until its first tick.
 #
 # Needs the etcd binary (apt-get install etcd-server). Environment:
-#   BENCH_CONNS=16 BENCH_SECONDS=5 BENCH_PROPAGATION=50 BENCH_FAILOVERS=5
+#   BENCH_CONNS=16 BENCH_SIGNIN_CONNS=4 BENCH_SECONDS=5 BENCH_PROPAGATION=50
+#   BENCH_FAILOVERS=5
 #   BENCH_PARTS=loads,signin,propagation (what TestClusterBench runs)
 # Every process runs on the same cores as the load generator: on a shared
 # machine the figures measure contention as much as flowd.

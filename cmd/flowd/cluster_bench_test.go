@@ -93,13 +93,16 @@ func TestClusterBench(t *testing.T) {
 			}
 			if part("signin") {
 				// Spread over users: a user keeps at most 100 sessions.
-				users := c.addUsers(t, conns)
+				// Fewer workers: each sign-in hashes a password (argon2id),
+				// and a node's hashing pool answers 503 when it is full.
+				signers := envInt("BENCH_SIGNIN_CONNS", 4)
+				users := c.addUsers(t, signers)
 				var next atomic.Uint64
-				res := c.load(t, conns, time.Duration(secs)*time.Second, func(ctx context.Context, client *http.Client) error {
+				res := c.load(t, signers, time.Duration(secs)*time.Second, func(ctx context.Context, client *http.Client) error {
 					_, _, err := c.signInOnce(ctx, client, users[next.Add(1)%uint64(len(users))])
 					return err
 				})
-				line := fmt.Sprintf("| %s | sign-in (authorize, form, code exchange) | %.1f | %s | %s | %d | %s |", s.name, res.rps, ms(res.p50), ms(res.p99), res.errors, res.trips)
+				line := fmt.Sprintf("| %s | sign-in (authorize, form, code exchange), %d workers | %.1f | %s | %s | %d | %s |", s.name, signers, res.rps, ms(res.p50), ms(res.p99), res.errors, res.trips)
 				t.Log(line)
 				report = append(report, line)
 			}
@@ -132,6 +135,7 @@ type loadResult struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int
+	firstErr error
 	trips    string // etcd round trips per successful op ("" without etcd)
 }
 
@@ -159,6 +163,7 @@ func (c *cluster) load(t *testing.T, workers int, d time.Duration, op func(ctx c
 		out.Host = balancerHost
 		return tr.RoundTrip(out)
 	}), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var firstErr error
 	run := func(d time.Duration) ([]time.Duration, int) {
 		ctx, cancel := context.WithTimeout(t.Context(), d)
 		defer cancel()
@@ -166,6 +171,7 @@ func (c *cluster) load(t *testing.T, workers int, d time.Duration, op func(ctx c
 		var lat []time.Duration
 		errs := 0
 		var wg sync.WaitGroup
+		firstErr = nil
 		for range workers {
 			wg.Go(func() {
 				var mine []time.Duration
@@ -175,6 +181,11 @@ func (c *cluster) load(t *testing.T, workers int, d time.Duration, op func(ctx c
 					if err := op(ctx, client); err != nil {
 						if ctx.Err() == nil {
 							bad++
+							mu.Lock()
+							if firstErr == nil {
+								firstErr = err
+							}
+							mu.Unlock()
 						}
 						continue
 					}
@@ -191,7 +202,10 @@ func (c *cluster) load(t *testing.T, workers int, d time.Duration, op func(ctx c
 	run(time.Second)
 	before := c.etcdCalls(t)
 	lat, errs := run(d)
-	res := loadResult{rps: float64(len(lat)) / d.Seconds(), p50: pct(lat, 50), p99: pct(lat, 99), errors: errs}
+	res := loadResult{rps: float64(len(lat)) / d.Seconds(), p50: pct(lat, 50), p99: pct(lat, 99), errors: errs, firstErr: firstErr}
+	if firstErr != nil {
+		t.Logf("%d failed, the first: %v", errs, firstErr)
+	}
 	if len(c.etcd) > 0 && len(lat) > 0 {
 		res.trips = fmt.Sprintf("%.1f", float64(c.etcdCalls(t)-before)/float64(len(lat)))
 	}
