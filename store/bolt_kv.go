@@ -208,3 +208,53 @@ func (s *Bolt) CreateKV(ctx context.Context, ns, key string, val []byte) error {
 	}
 	return nil
 }
+
+// UpdateKVs reads, changes and writes several records in one transaction
+// (store.KV.UpdateKVs). A result equal to the old value is not written.
+func (s *Bolt) UpdateKVs(ctx context.Context, refs []KVRef, fn func(old [][]byte) ([][]byte, error)) error {
+	err := CheckKVRefs(refs)
+	if err == nil && fn == nil {
+		err = fmt.Errorf("nil update function: %w", ErrInvalid)
+	}
+	var fnErr error
+	if err == nil {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+			olds := make([][]byte, len(refs))
+			in := make([][]byte, len(refs))
+			for i, r := range refs {
+				old, err := getIn(tx, bucketKV, r.NS, r.Key)
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				olds[i] = old
+				if old != nil {
+					in[i] = clone(old) // fn owns what it gets
+				}
+			}
+			vals, err := fn(in)
+			if err != nil {
+				fnErr = err
+				return err
+			}
+			if err := CheckKVResults(refs, vals); err != nil {
+				return err
+			}
+			for i, r := range refs {
+				if SameValue(olds[i], vals[i]) {
+					continue
+				}
+				if err := applyUpdate(tx, c, KindKV, bucketKV, r.NS, r.Key, olds[i] != nil, vals[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("store: update kv %s: %w", QuoteKVRefs(refs), err)
+	}
+	return nil
+}

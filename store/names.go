@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -41,6 +42,61 @@ func CheckKV(ns, key string) error {
 		return err
 	}
 	return CheckName("key", key, MaxKeyLen)
+}
+
+// MaxUpdateKVs is how many records one UpdateKVs may change: well inside
+// etcd's 128 operations per transaction (each record is a compare and a
+// write, plus the commit marker).
+const MaxUpdateKVs = 16
+
+// CheckKVRefs validates the records of an UpdateKVs: 1 to MaxUpdateKVs,
+// each a valid namespace and key, none twice.
+func CheckKVRefs(refs []KVRef) error {
+	if len(refs) == 0 || len(refs) > MaxUpdateKVs {
+		return fmt.Errorf("%d records in one update, want 1 to %d: %w", len(refs), MaxUpdateKVs, ErrInvalid)
+	}
+	for i, r := range refs {
+		if err := CheckKV(r.NS, r.Key); err != nil {
+			return err
+		}
+		for _, o := range refs[:i] {
+			if o == r {
+				return fmt.Errorf("record %s/%s named twice in one update: %w", q(r.NS), q(r.Key), ErrInvalid)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckKVResults validates what an UpdateKVs function returned: one value
+// per record.
+func CheckKVResults(refs []KVRef, vals [][]byte) error {
+	if len(vals) != len(refs) {
+		return fmt.Errorf("the update function returned %d values for %d records: %w", len(vals), len(refs), ErrInvalid)
+	}
+	return nil
+}
+
+// QuoteKVRefs names the records of an UpdateKVs for an error message.
+func QuoteKVRefs(refs []KVRef) string {
+	var b strings.Builder
+	for i, r := range refs {
+		if i == 3 {
+			fmt.Fprintf(&b, " and %d more", len(refs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(q(r.NS) + "/" + q(r.Key))
+	}
+	return b.String()
+}
+
+// SameValue reports whether an update's result leaves a record as it was:
+// both absent, or the same bytes.
+func SameValue(old, val []byte) bool {
+	return (old == nil) == (val == nil) && bytes.Equal(old, val)
 }
 
 // CheckSecret validates a secret kind and name.

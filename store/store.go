@@ -150,6 +150,26 @@ type KV interface {
 	// message, counting, logging, spending a token) happens after UpdateKV
 	// returned nil. old is the caller's to keep and modify.
 	UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error
+	// UpdateKVs is UpdateKV over several records in one transaction: no
+	// other write of any of refs lands between the read fn sees and the
+	// write of its results, and the results are written all together or
+	// not at all. fn gets one old value per ref, in order (nil: absent),
+	// and returns one new value per ref: nil deletes (or leaves absent),
+	// the same bytes as old (or nil for an absent record) writes nothing to
+	// that record (it is only checked to be unchanged at commit). An error
+	// from fn aborts, writes nothing and is returned as is.
+	//
+	// refs are 1 to MaxUpdateKVs distinct records (ErrInvalid otherwise),
+	// and fn must return exactly len(refs) values (ErrInvalid). fn keeps
+	// UpdateKV's update contract: it may be called more than once, computes
+	// its result from old alone, has no side effects besides variables it
+	// resets on every call, and owns the old slices.
+	UpdateKVs(ctx context.Context, refs []KVRef, fn func(old [][]byte) ([][]byte, error)) error
+}
+
+// KVRef names one KV record (a namespace and a key), for UpdateKVs.
+type KVRef struct {
+	NS, Key string
 }
 
 // Secrets is key/value records encrypted at rest with the master key

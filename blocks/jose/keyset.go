@@ -1132,53 +1132,79 @@ func rotateAlg(ks *Keyset, gen keyGen, alg string, now time.Time, retireAfter ti
 // generates a new active key) so signing goes on; the alg gets a fresh
 // next key if it has none. Revoking a revoked key is a no-op.
 //
+// The revocation commits first, on its own, so that it reaches every node
+// at once; the fresh next key (an RSA key takes up to seconds to generate
+// on a busy machine) follows in a second change before Revoke returns.
+//
 // Like Rotate, a Revoke at the key cap evicts retired keys (revoked ones
 // first, so usually the key just revoked) rather than fail: an emergency
 // revoke must not be blocked by old keys.
 func (m *Keysets) Revoke(ctx context.Context, name, kid string) error {
 	now := m.now()
 	var evicted []string
+	var needNext string
 	err := m.mutate(ctx, name, mustExist, now, func(ks *Keyset, gen keyGen) error {
-		evicted = nil
-		if err := revokeKey(ks, gen, kid, now); err != nil {
+		evicted, needNext = nil, "" // the function may run again
+		alg, err := revokeKey(ks, gen, kid, now)
+		if err != nil {
 			return err
+		}
+		if alg != "" && liveIndex(ks, alg, StateNext) < 0 {
+			needNext = alg
 		}
 		evicted = evictRetired(ks, maxKeysPerKeyset)
 		return nil
 	})
-	if err == nil && len(evicted) > 0 {
+	if err == nil && needNext != "" {
+		now := m.now()
+		var more []string
+		err = m.mutate(ctx, name, mustExist, now, func(ks *Keyset, gen keyGen) error {
+			more = nil
+			if liveIndex(ks, needNext, StateNext) >= 0 || liveIndex(ks, needNext, StateActive) < 0 {
+				return nil // topped up meanwhile, or the alg is gone
+			}
+			if err := addKey(ks, gen, needNext, StateNext, now); err != nil {
+				return err
+			}
+			more = evictRetired(ks, maxKeysPerKeyset)
+			return nil
+		})
+		evicted = append(evicted, more...)
+	}
+	if len(evicted) > 0 {
 		m.log().Warn("keyset at its key cap: retired keys deleted before their deadline; tokens they signed no longer verify",
 			"keyset", name, "evicted", evicted, "cap", maxKeysPerKeyset)
 	}
 	return err
 }
 
-func revokeKey(ks *Keyset, gen keyGen, kid string, now time.Time) error {
+// revokeKey revokes kid and promotes the alg's next key if kid was active
+// (generating an active key only when there is no next one). It returns
+// the alg of a key that was live, "" otherwise; a next key for that alg is
+// the caller's to add.
+func revokeKey(ks *Keyset, gen keyGen, kid string, now time.Time) (string, error) {
 	i := slices.IndexFunc(ks.Keys, func(k Key) bool { return k.Kid == kid })
 	if i < 0 {
-		return fmt.Errorf("%w: %q in keyset %q", ErrKeyNotFound, kid, ks.Name)
+		return "", fmt.Errorf("%w: %q in keyset %q", ErrKeyNotFound, kid, ks.Name)
 	}
 	k := &ks.Keys[i]
 	if k.Revoked {
-		return nil
+		return "", nil
 	}
 	alg, wasLive := k.Alg, k.State != StateRetired
 	k.Revoked, k.State, k.RetireAt = true, StateRetired, now
 	if !wasLive {
-		return nil
+		return "", nil
 	}
 	if liveIndex(ks, alg, StateActive) < 0 {
 		if next := liveIndex(ks, alg, StateNext); next >= 0 {
 			ks.Keys[next].State = StateActive
 			ks.Keys[next].Activated = now
 		} else if err := addKey(ks, gen, alg, StateActive, now); err != nil {
-			return err
+			return "", err
 		}
 	}
-	if liveIndex(ks, alg, StateNext) < 0 {
-		return addKey(ks, gen, alg, StateNext, now)
-	}
-	return nil
+	return alg, nil
 }
 
 // Delete removes a keyset and all its keys from the store.

@@ -167,134 +167,96 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 		return "invalid", nil
 	}
 	if !looksLikeSecret(code) {
-		return invalidGrant(msg, "the code is invalid, expired or already used")
+		return invalidGrant(msg, badCode)
 	}
 	now := x.Now()
-	var outcome string
-	var rec codeRecord
-	err = updateRec(ctx, b.p.State, nsCodes, hashKey(code), func(cur *codeRecord) (*codeRecord, error) {
-		outcome, rec = "", codeRecord{} // the function may run again: nothing kept from a first call
-		switch {
-		case cur == nil:
-			outcome = "unknown"
-			return nil, nil
-		case cur.ClientID != clientID:
-			// Not this client's to spend: leave it for its owner.
-			outcome = "wrong_client"
-			return cur, nil
-		case cur.Used:
-			outcome = "replayed"
-		case now.Unix() >= cur.Expires:
-			outcome = "expired"
-		default:
-			outcome = "redeem"
-		}
-		rec = *cur
-		cur.Used = true
-		return cur, nil
-	})
+	codeKey := hashKey(code)
+	// Read first: an unknown code, or another client's, costs no write;
+	// the transaction's records (the grant, session and consent the code
+	// names) come from it.
+	pre, err := getRec[codeRecord](ctx, b.p.State, nsCodes, codeKey)
 	if err != nil {
 		return "", fmtErr("oidc.code_exchange", err)
 	}
-	switch outcome {
-	case "replayed":
-		// RFC 6749 §4.1.2: revoke what the code issued.
-		if err := revokeGrant(ctx, b.p.State, rec.GrantID, rec.ClientID, "code_replayed", now, b.refreshTTL+grantSlack); err != nil {
-			return "", fmtErr("oidc.code_exchange", err)
-		}
-		b.p.log.Warn("authorization code replayed: grant revoked", "client", clientID)
-		b.p.grantRevoked(ctx, rec.ClientID, "code_replayed")
-		return invalidGrant(msg, "the code is invalid, expired or already used")
-	case "redeem":
-	default:
-		return invalidGrant(msg, "the code is invalid, expired or already used")
+	if pre == nil || pre.ClientID != clientID {
+		return invalidGrant(msg, badCode)
 	}
-	if str(form, "redirect_uri") != rec.RedirectURI {
-		return invalidGrant(msg, "redirect_uri does not match the authorization request")
-	}
-	if desc := checkPKCE(rec.CodeChallenge, form["code_verifier"]); desc != "" {
-		return invalidGrant(msg, desc)
-	}
-	if public, _ := mapOf(msg["client"])["public"].(bool); public && rec.CodeChallenge == "" {
-		// Whatever the authorize flow was changed to allow: a code of a
-		// public client is only as safe as its PKCE challenge.
-		return invalidGrant(msg, "a public client's code needs PKCE")
-	}
-	usr, err := b.p.Users.BySub(ctx, rec.Sub)
-	if errors.Is(err, ErrNoUser) {
-		return invalidGrant(msg, "the user no longer exists")
-	}
-	if err != nil {
-		return "", fmtErr("oidc.code_exchange", err)
-	}
-	grantPurge := now.Add(b.refreshTTL + grantSlack).Unix()
-	if rec.Session != "" {
-		// The index must answer for the grant while the session can still
-		// log out (its life plus the time to confirm), refreshes
-		// extending the grant notwithstanding.
-		sess, err := getRec[sessionRecord](ctx, b.p.State, nsSessions, rec.Session)
-		if err != nil {
-			return "", fmtErr("oidc.code_exchange", err)
-		}
-		purge := grantPurge
-		if sess != nil {
-			purge = max(purge, sess.Purge+int64(maxConfirmTTL/time.Second))
-		}
-		err = linkGrant(ctx, b.p.State, rec.Session, sessionGrant{ID: rec.GrantID, Offline: isOffline(rec.Scope)}, purge)
-		switch {
-		case errors.Is(err, errSessionEnded):
-			return invalidGrant(msg, "the code is invalid, expired or already used")
-		case errors.Is(err, errSessionTooBusy):
-			b.p.log.Warn("session grant limit reached: code refused", "client", clientID)
-			return invalidGrant(msg, "too many authorizations in this session: sign in again")
-		case err != nil:
-			return "", fmtErr("oidc.code_exchange", err)
-		}
-	}
-	if rec.Consent != "" {
-		err := b.p.Users.linkConsentGrant(ctx, rec.Sub, rec.ClientID, rec.Consent, rec.GrantID, now)
-		switch {
-		case errors.Is(err, errConsentWithdrawn):
-			return invalidGrant(msg, "the consent this code was issued under was withdrawn")
-		case errors.Is(err, errConsentTooBusy):
-			b.p.log.Warn("consent grant limit reached: code refused", "client", clientID)
-			return invalidGrant(msg, "too many live authorizations under this consent")
-		case err != nil:
-			return "", fmtErr("oidc.code_exchange", err)
-		}
-	}
-	// A replay or a logout may have revoked the grant already (a
-	// tombstone): then it stays revoked and nothing is issued. The grant
-	// is made with its first refresh token (generation 1) in the same
-	// transaction.
+	public, _ := mapOf(msg["client"])["public"].(bool)
 	withRefresh := b.issueRefresh && slices.Contains(grants, oauth.GrantRefreshToken)
 	var keys *providerKeys
-	if withRefresh {
-		if keys, err = b.p.keys(ctx); err != nil {
+	userGone := false
+	if !pre.Used {
+		_, err := b.p.Users.BySub(ctx, pre.Sub)
+		switch {
+		case errors.Is(err, ErrNoUser):
+			userGone = true
+		case err != nil:
 			return "", fmtErr("oidc.code_exchange", err)
 		}
-	}
-	var revoked bool
-	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {
-		revoked = cur != nil // set on every call: the function may run again
-		if cur != nil {
-			return cur, nil
-		}
-		g := &grantRecord{ID: rec.GrantID, ClientID: clientID, Sub: usr.Sub, Scope: rec.Scope, Session: rec.Session,
-			Created: now.Unix(), Purge: grantPurge, AuthTime: rec.AuthTime, ACR: rec.ACR, AMR: rec.AMR}
 		if withRefresh {
-			g.RefreshGen, g.RefreshExpires = 1, now.Add(b.refreshTTL).Unix()
-			if public, _ := mapOf(msg["client"])["public"].(bool); public {
-				g.DPoPJKT = dpopJKT(msg)
+			if keys, err = b.p.keys(ctx); err != nil {
+				return "", fmtErr("oidc.code_exchange", err)
 			}
 		}
-		return g, nil
-	})
+	}
+	tx := exchangeTxn{clientID: clientID, codeKey: codeKey, now: now, revokeKeep: b.refreshTTL + grantSlack,
+		check: func(rec *codeRecord) string {
+			if str(form, "redirect_uri") != rec.RedirectURI {
+				return "redirect_uri does not match the authorization request"
+			}
+			if desc := checkPKCE(rec.CodeChallenge, form["code_verifier"]); desc != "" {
+				return desc
+			}
+			switch {
+			case public && rec.CodeChallenge == "":
+				// Whatever the authorize flow was changed to allow: a code
+				// of a public client is only as safe as its PKCE challenge.
+				return "a public client's code needs PKCE"
+			case userGone:
+				return "the user no longer exists"
+			}
+			return ""
+		},
+		grant: func(rec *codeRecord) *grantRecord {
+			// The grant is made with its first refresh token (generation 1).
+			g := &grantRecord{ID: rec.GrantID, ClientID: clientID, Sub: rec.Sub, Scope: rec.Scope, Session: rec.Session,
+				Created: now.Unix(), Purge: now.Add(b.refreshTTL + grantSlack).Unix(), AuthTime: rec.AuthTime, ACR: rec.ACR, AMR: rec.AMR}
+			if withRefresh {
+				g.RefreshGen, g.RefreshExpires = 1, now.Add(b.refreshTTL).Unix()
+				if public {
+					g.DPoPJKT = dpopJKT(msg)
+				}
+			}
+			return g
+		}}
+	res, err := exchange(ctx, b.p.State, tx, pre, nil)
+	if err == nil && res.outcome == exPrune {
+		var ended map[string]bool
+		if ended, err = b.endedGrants(ctx, res.prune, now); err == nil {
+			res, err = exchange(ctx, b.p.State, tx, pre, ended)
+		}
+	}
 	if err != nil {
 		return "", fmtErr("oidc.code_exchange", err)
 	}
-	if revoked {
-		return invalidGrant(msg, "the code is invalid, expired or already used")
+	rec := res.rec
+	switch res.outcome {
+	case exReplayed:
+		// RFC 6749 §4.1.2: what the code issued is revoked (in the
+		// transaction that found it spent).
+		b.p.log.Warn("authorization code replayed: grant revoked", "client", clientID)
+		if res.revoked {
+			b.p.grantRevoked(ctx, rec.ClientID, "code_replayed")
+		}
+		return invalidGrant(msg, badCode)
+	case exRefused:
+		if res.busy != "" {
+			b.p.log.Warn(res.busy, "client", clientID)
+		}
+		return invalidGrant(msg, res.desc)
+	case exRedeemed:
+	default:
+		return invalidGrant(msg, badCode)
 	}
 	if withRefresh {
 		rt, err := mintRefreshToken(keys, rec.GrantID, 1)
@@ -303,7 +265,7 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 		}
 		msg["refresh_token"] = rt
 	}
-	msg["grant"] = map[string]any{"client_id": clientID, "subject": usr.Sub, "scope": rec.Scope, "audience": b.audience,
+	msg["grant"] = map[string]any{"client_id": clientID, "subject": rec.Sub, "scope": rec.Scope, "audience": b.audience,
 		"nonce": rec.Nonce, "auth_time": rec.AuthTime, "acr": rec.ACR, "amr": anyList(rec.AMR), "grant_id": rec.GrantID}
 	return "ok", nil
 }
@@ -339,4 +301,20 @@ func validVerifier(v string) bool {
 	return strings.IndexFunc(v, func(r rune) bool {
 		return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~')
 	}) < 0
+}
+
+// endedGrants says which of a full consent's grants have ended (revoked,
+// expired or gone), so that the exchange can drop them from the consent.
+func (b *codeExchangeBlock) endedGrants(ctx context.Context, grants []string, now time.Time) (map[string]bool, error) {
+	ended := map[string]bool{}
+	for _, g := range grants {
+		_, why, err := grantStatus(ctx, b.p.State, g, now)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			ended[g] = true
+		}
+	}
+	return ended, nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
 )
 
 func refreshSpec() engine.Spec {
@@ -214,64 +216,76 @@ func (b *refreshBlock) rotate(ctx context.Context, clientID, gid string, gen int
 }
 
 // rotateLegacy takes a refresh token of the earlier format (a random
-// secret with its own record in oidc_refresh): the record is spent as it
-// always was (a second use revokes the grant), then the grant issues the
-// next generation of the current format. Two transactions, once per
-// grant: the answer already carries a current token.
+// secret with its own record in oidc_refresh): in one transaction over
+// that record and its grant (store.KV.UpdateKVs), the record is spent as
+// it always was (a second use revokes the grant) and the grant issues the
+// next generation of the current format, so the answer already carries a
+// current token.
 func (b *refreshBlock) rotateLegacy(ctx context.Context, clientID, token, requested string, now time.Time) (string, grantRecord, error) {
-	// Read first: an unknown token costs no write transaction.
-	if cur, err := getRec[refreshRecord](ctx, b.p.State, nsRefresh, hashKey(token)); err != nil || cur == nil {
+	key := hashKey(token)
+	// Read first: an unknown token costs no write transaction, and the
+	// record names its grant.
+	pre, err := getRec[refreshRecord](ctx, b.p.State, nsRefresh, key)
+	if err != nil || pre == nil {
 		return rtInvalid, grantRecord{}, err
 	}
 	var outcome string
-	var rec refreshRecord
-	err := updateRec(ctx, b.p.State, nsRefresh, hashKey(token), func(cur *refreshRecord) (*refreshRecord, error) {
-		outcome, rec = rtInvalid, refreshRecord{}
+	var g grantRecord
+	var revoked bool
+	refs := []store.KVRef{{NS: nsRefresh, Key: key}, {NS: nsGrants, Key: pre.GrantID}}
+	err = b.p.State.UpdateKVs(ctx, refs, func(old [][]byte) ([][]byte, error) {
+		outcome, g, revoked = rtInvalid, grantRecord{}, false // the function may run again
+		out := slices.Clone(old)
+		cur, err := decodeRec[refreshRecord](nsRefresh, old[0])
+		if err != nil {
+			return nil, err
+		}
+		grant, err := decodeRec[grantRecord](nsGrants, old[1])
+		if err != nil {
+			return nil, err
+		}
 		switch {
-		case cur == nil:
-			return nil, nil
-		case cur.ClientID != clientID || now.Unix() >= cur.Expires:
-			return cur, nil
+		case cur == nil, cur.ClientID != clientID || now.Unix() >= cur.Expires:
+			return out, nil
 		case cur.Used:
 			outcome = rtReused
-			rec = *cur
-			return cur, nil
+			if grant == nil {
+				grant = &grantRecord{ID: cur.GrantID, ClientID: cur.ClientID, Created: now.Unix(), Purge: now.Add(b.refreshTTL + grantSlack).Unix()}
+			}
+			if grant.Revoked == "" {
+				grant.Revoked, revoked = "refresh_token_reused", true
+				out[1], err = json.Marshal(grant)
+			}
+			return out, err
 		case !narrows(cur.Scope, requested):
 			outcome = rtBadScope
-			return cur, nil
+			return out, nil
 		}
-		outcome = rtRotate
-		rec = *cur
 		cur.Used = true
-		return cur, nil
-	})
-	if err != nil || outcome != rtRotate && outcome != rtReused {
-		return outcome, grantRecord{}, err
-	}
-	if outcome == rtReused {
-		err := revokeGrant(ctx, b.p.State, rec.GrantID, rec.ClientID, "refresh_token_reused", now, b.refreshTTL+grantSlack)
-		if err == nil {
-			b.p.grantRevoked(ctx, rec.ClientID, "refresh_token_reused")
+		if out[0], err = json.Marshal(cur); err != nil {
+			return nil, err
 		}
-		return outcome, grantRecord{}, err
-	}
-	var g grantRecord
-	err = updateRec(ctx, b.p.State, nsGrants, rec.GrantID, func(cur *grantRecord) (*grantRecord, error) {
-		outcome, g = rtInvalid, grantRecord{}
-		if cur == nil || cur.Revoked != "" || now.Unix() >= cur.Purge {
-			return cur, nil
+		if grant == nil || grant.Revoked != "" || now.Unix() >= grant.Purge {
+			return out, nil // spent, nothing issued
 		}
 		outcome = rtRotate
-		if cur.AuthTime == 0 {
-			cur.AuthTime, cur.ACR, cur.AMR = rec.AuthTime, rec.ACR, rec.AMR
+		if grant.AuthTime == 0 {
+			grant.AuthTime, grant.ACR, grant.AMR = cur.AuthTime, cur.ACR, cur.AMR
 		}
-		cur.RefreshGen++
-		cur.RefreshExpires = now.Add(b.refreshTTL).Unix()
-		cur.Purge = max(cur.Purge, now.Add(b.refreshTTL+grantSlack).Unix())
-		g = *cur
-		return cur, nil
+		grant.RefreshGen++
+		grant.RefreshExpires = now.Add(b.refreshTTL).Unix()
+		grant.Purge = max(grant.Purge, now.Add(b.refreshTTL+grantSlack).Unix())
+		g = *grant
+		out[1], err = json.Marshal(grant)
+		return out, err
 	})
-	return outcome, g, err
+	if err != nil {
+		return rtInvalid, grantRecord{}, err
+	}
+	if revoked {
+		b.p.grantRevoked(ctx, clientID, "refresh_token_reused")
+	}
+	return outcome, g, nil
 }
 
 // A refresh token is base64url(grant id || generation || MAC): the MAC

@@ -427,3 +427,48 @@ func TestConsentWithdrawnDuringExchange(t *testing.T) {
 		})
 	}
 }
+
+// TestConsentFullAtExchange: a code issued under a consent that already
+// lists maxConsentGrants grants is exchanged once the ended ones are
+// dropped (read outside the exchange's transaction, then it runs again):
+// the consent then lists the live ones and the new grant.
+func TestConsentFullAtExchange(t *testing.T) {
+	k := newConsentKit(t)
+	ctx := t.Context()
+	ada := k.browser("ada")
+	tx, csrf, cookies := k.ask(authorizeParams("web", webCB), ada)
+	port, msg := k.post(url.Values{"tx": {tx}, "csrf": {csrf}, "decision": {"allow"}}, cookies)
+	if port != "granted" {
+		t.Fatal("allow")
+	}
+	if _, err := (&issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}).Process(ctx, k.f.clk.exec(), msg); err != nil {
+		t.Fatal(err)
+	}
+	code := redirectQuery(t, msg).Get("code")
+	// Full: one live grant, the rest never made (ended).
+	live := newID()
+	now := k.f.clk.now()
+	if err := putRec(ctx, k.f.st.Bolt, nsGrants, live, &grantRecord{ID: live, ClientID: "web", Sub: k.f.ada.Sub, Purge: now.Add(time.Hour).Unix()}); err != nil {
+		t.Fatal(err)
+	}
+	key := consentKey(k.f.ada.Sub, "web")
+	err := updateRec(ctx, k.f.st.Bolt, nsConsents, key, func(c *consentRecord) (*consentRecord, error) {
+		c.Grants = []string{live}
+		for len(c.Grants) < maxConsentGrants {
+			c.Grants = append(c.Grants, newID())
+		}
+		return c, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
+	m := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
+	if port, err := ex.Process(ctx, k.f.clk.exec(), m); err != nil || port != "ok" {
+		t.Fatalf("exchange under a full consent with ended grants: %s %v %v", port, err, m["oauth_error"])
+	}
+	gid := str(mapOf(m["grant"]), "grant_id")
+	if c := k.consent(k.f.ada.Sub, "web"); c == nil || len(c.Grants) != 2 || c.Grants[0] != live || c.Grants[1] != gid {
+		t.Fatalf("consent grants after the exchange: %v, want [%s %s]", c, live, gid)
+	}
+}

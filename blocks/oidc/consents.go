@@ -30,10 +30,6 @@ const maxConsentGrants = 1000
 // Errors of the consent registry.
 var (
 	ErrNoConsent = errors.New("no such consent")
-	// errConsentWithdrawn: the consent a code was issued under was
-	// withdrawn (or given again since) before the code was exchanged.
-	errConsentWithdrawn = errors.New("the consent was withdrawn")
-	errConsentTooBusy   = errors.New("the consent has too many live grants")
 )
 
 // consentRecord is one person's consent to one client.
@@ -99,50 +95,6 @@ func (u *Users) giveConsent(ctx context.Context, sub, clientID string, scopes []
 		return cur, nil
 	})
 	return id, err
-}
-
-// linkConsentGrant adds a grant to the consent it is made under, before
-// the grant is created (as linkGrant does for sessions): a withdrawal
-// either sees it and revokes it, or has already deleted the consent, and
-// then the exchange is refused (errConsentWithdrawn).
-func (u *Users) linkConsentGrant(ctx context.Context, sub, clientID, consentID, gid string, now time.Time) error {
-	key := consentKey(sub, clientID)
-	cur, err := getRec[consentRecord](ctx, u.kv, nsConsents, key)
-	if err != nil {
-		return err
-	}
-	var ended map[string]bool
-	if cur != nil && len(cur.Grants) >= maxConsentGrants {
-		ended = map[string]bool{}
-		for _, g := range cur.Grants {
-			if _, why, err := grantStatus(ctx, u.kv, g, now); err != nil {
-				return err
-			} else if why != "" {
-				ended[g] = true
-			}
-		}
-	}
-	var refused error
-	err = updateRec(ctx, u.kv, nsConsents, key, func(cur *consentRecord) (*consentRecord, error) {
-		refused = nil // the function may run again: nothing kept from a first call
-		if cur == nil || cur.ID != consentID || now.Unix() >= cur.Purge {
-			refused = errConsentWithdrawn
-			return cur, nil
-		}
-		if len(cur.Grants) >= maxConsentGrants {
-			cur.Grants = slices.DeleteFunc(cur.Grants, func(g string) bool { return ended[g] })
-		}
-		if len(cur.Grants) >= maxConsentGrants {
-			refused = errConsentTooBusy
-			return cur, nil
-		}
-		cur.Grants = append(cur.Grants, gid)
-		return cur, nil
-	})
-	if err != nil {
-		return err
-	}
-	return refused
 }
 
 // Consents lists what a person consented to, by client id.

@@ -227,6 +227,45 @@ func (s *testStore) UpdateKV(ctx context.Context, ns, key string, fn func(old []
 		func(f func([]byte) ([]byte, error)) error { return s.Bolt.UpdateKV(ctx, ns, key, f) }, fn)
 }
 
+// UpdateKVs calls fn twice too: once on the records as they are, then
+// (after the between hook, once per record) in the store's transaction.
+func (s *testStore) UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(old [][]byte) ([][]byte, error)) error {
+	for _, r := range refs {
+		s.wrote("kv " + r.NS + "/" + r.Key)
+	}
+	if fn == nil || store.CheckKVRefs(refs) != nil {
+		return s.Bolt.UpdateKVs(ctx, refs, fn) // the store reports it
+	}
+	counted := func(old [][]byte) ([][]byte, error) {
+		s.mu.Lock()
+		s.calls++
+		s.mu.Unlock()
+		return fn(old)
+	}
+	old := make([][]byte, len(refs))
+	for i, r := range refs {
+		v, err := s.Bolt.GetKV(ctx, r.NS, r.Key)
+		switch {
+		case err == nil:
+			old[i] = v
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	if _, err := counted(old); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	between := s.between
+	s.mu.Unlock()
+	if between != nil {
+		for _, r := range refs {
+			between(r.NS, r.Key)
+		}
+	}
+	return s.Bolt.UpdateKVs(ctx, refs, counted)
+}
+
 func (s *testStore) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
 	s.wrote("secret " + kind + "/" + name)
 	return s.twice(ctx, kind, name, func() ([]byte, error) { return s.Bolt.GetSecret(ctx, kind, name) },

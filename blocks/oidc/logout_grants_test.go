@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,14 +239,30 @@ func TestSessionGrantIndex(t *testing.T) {
 	ctx := t.Context()
 	key := hashKey(newSecret())
 	t.Run("bounded", func(t *testing.T) {
+		// A code issued in a session whose index is full is refused, and
+		// spent: nothing is linked, no grant made.
+		code, _ := k.code("ada", "openid", "")
+		rec, err := getRec[codeRecord](ctx, k.f.st, nsCodes, hashKey(code))
+		if err != nil || rec == nil || rec.Session == "" {
+			t.Fatalf("code record %v %v", rec, err)
+		}
+		key = rec.Session
 		purge := k.f.clk.now().Add(time.Hour).Unix()
 		if err := updateRec(ctx, k.f.st, nsSessionGrants, key, func(*sessionGrantsRecord) (*sessionGrantsRecord, error) {
 			return &sessionGrantsRecord{Grants: make([]sessionGrant, maxSessionGrants), Purge: purge}, nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := linkGrant(ctx, k.f.st, key, sessionGrant{ID: newID()}, purge); !errors.Is(err, errSessionTooBusy) {
-			t.Fatalf("%v", err)
+		msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
+		port, err := k.ex.Process(ctx, k.f.clk.exec(), msg)
+		if err != nil || port != "invalid" || !strings.Contains(str(mapOf(msg["oauth_error"]), "error_description"), "too many authorizations") {
+			t.Fatalf("exchange with the session index full: %s %v %v", port, msg["oauth_error"], err)
+		}
+		if g, err := getRec[grantRecord](ctx, k.f.st, nsGrants, rec.GrantID); err != nil || g != nil {
+			t.Fatalf("grant made anyway: %v %v", g, err)
+		}
+		if c, _ := getRec[codeRecord](ctx, k.f.st, nsCodes, hashKey(code)); c == nil || !c.Used {
+			t.Fatalf("code not spent: %v", c)
 		}
 	})
 	t.Run("cleaned up with the grants", func(t *testing.T) {

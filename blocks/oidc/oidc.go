@@ -32,9 +32,11 @@
 // sign-in is not stored at all: it waits in a sealed cookie in the
 // browser (pending.go), so an unauthenticated request writes nothing.
 // Everything lives in the store's KV namespaces (a restart loses no
-// session) and every single-use step is one UpdateKV transaction, so a
-// code is redeemed once and a refresh token rotated once even when two
-// requests race:
+// session) and every single-use step is one transaction (UpdateKV; the
+// code exchange, which spends the code, creates the grant and links it to
+// its session and consent, is one UpdateKVs over those records: exchange.go),
+// so a code is redeemed exactly once and a refresh token rotated once even
+// when requests race on several nodes:
 //
 //	oidc_users/<username>        user record (argon2id password hash)
 //	oidc_user_subs/<sub>         -> username
@@ -74,6 +76,7 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store"
 )
 
 // Category is the editor palette group of the blocks in this package.
@@ -89,12 +92,16 @@ type KV interface {
 	// when it does): fresh records under random keys (codes, sessions,
 	// logout confirmations) need no read-modify-write.
 	CreateKV(ctx context.Context, ns, key string, val []byte) error
+	// UpdateKVs changes several records in one transaction
+	// (store.KV.UpdateKVs): a code exchange is one.
+	UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(old [][]byte) ([][]byte, error)) error
 }
 
 // Deps are the registries the blocks work on.
 type Deps struct {
 	// State persists transactions, sessions, codes, grants, refresh tokens
-	// and login counters.
+	// and login counters. It must be the store Users keeps consents in:
+	// a code exchange changes both in one transaction.
 	State KV
 	// Secrets keeps the provider key (keys.go), sealed at rest.
 	Secrets Secrets

@@ -99,6 +99,59 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 			t.Fatalf("wait %v, err %v: the count was reset meanwhile", wait, err)
 		}
 	})
+	t.Run("a code spent by a concurrent exchange revokes what that one made", func(t *testing.T) {
+		k := newGrantKit(t)
+		code, _ := k.code("ada", "openid", "")
+		rec, err := getRec[codeRecord](t.Context(), k.f.st, nsCodes, hashKey(code))
+		if err != nil || rec == nil {
+			t.Fatal(rec, err)
+		}
+		// Between the two calls another node's exchange commits: the code
+		// spent and its grant live, in one transaction.
+		k.f.st.setBetween(once(func(ctx context.Context, key string) {
+			spent := *rec
+			spent.Used = true
+			if err := putRec(ctx, k.f.st.Bolt, nsCodes, key, &spent); err != nil {
+				t.Error(err)
+			}
+			g := &grantRecord{ID: rec.GrantID, ClientID: "web", Sub: rec.Sub, Scope: rec.Scope, RefreshGen: 1,
+				RefreshExpires: k.f.clk.now().Add(time.Hour).Unix(), Purge: k.f.clk.now().Add(time.Hour).Unix()}
+			if err := putRec(ctx, k.f.st.Bolt, nsGrants, rec.GrantID, g); err != nil {
+				t.Error(err)
+			}
+		}, nsCodes))
+		defer k.f.st.setBetween(nil)
+		if port, tok := k.exchange(code); port != "invalid" || tok.grantID != "" || tok.refresh != "" {
+			t.Fatalf("an exchange of a code spent meanwhile: %s %v", port, tok)
+		}
+		g, err := getRec[grantRecord](t.Context(), k.f.st, nsGrants, rec.GrantID)
+		if err != nil || g == nil || g.Revoked != "code_replayed" {
+			t.Fatalf("the other exchange's grant after the replay: %+v %v, want revoked code_replayed", g, err)
+		}
+	})
+	t.Run("a logout between the calls refuses the exchange", func(t *testing.T) {
+		k := newGrantKit(t)
+		code, _ := k.code("ada", "openid", "")
+		rec, err := getRec[codeRecord](t.Context(), k.f.st, nsCodes, hashKey(code))
+		if err != nil || rec == nil {
+			t.Fatal(rec, err)
+		}
+		k.f.st.setBetween(once(func(ctx context.Context, key string) {
+			if _, err := revokeSessionGrants(ctx, k.f.st.Bolt, key, k.f.clk.now()); err != nil {
+				t.Error(err)
+			}
+		}, nsSessionGrants))
+		defer k.f.st.setBetween(nil)
+		if port, tok := k.exchange(code); port != "invalid" || tok.grantID != "" || tok.refresh != "" {
+			t.Fatalf("an exchange whose session logged out meanwhile: %s %v", port, tok)
+		}
+		if g, err := getRec[grantRecord](t.Context(), k.f.st, nsGrants, rec.GrantID); err != nil || g != nil {
+			t.Fatalf("grant %+v %v, want none", g, err)
+		}
+		if sg, _ := getRec[sessionGrantsRecord](t.Context(), k.f.st, nsSessionGrants, rec.Session); sg == nil || len(sg.Grants) != 0 {
+			t.Fatalf("session index %+v, want ended without the refused grant", sg)
+		}
+	})
 	t.Run("cleanup counts what it deleted", func(t *testing.T) {
 		f := newFixture(t, testIssuer)
 		ctx := t.Context()

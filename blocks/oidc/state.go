@@ -179,42 +179,6 @@ type sessionGrant struct {
 // again.
 const maxSessionGrants = 2000
 
-// Errors of linkGrant: the exchange is refused, not failed.
-var (
-	errSessionEnded   = errors.New("the session the code was issued in has logged out")
-	errSessionTooBusy = errors.New("the session has made too many grants")
-)
-
-// linkGrant adds a grant to its session's index before the grant is
-// created, so that a logout running at the same time either sees it (and
-// revokes it, leaving a tombstone the creation then finds) or has already
-// ended the session (errSessionEnded). purge is how long the index must
-// answer for it.
-func linkGrant(ctx context.Context, kv KV, session string, g sessionGrant, purge int64) error {
-	var refused error
-	err := updateRec(ctx, kv, nsSessionGrants, session, func(cur *sessionGrantsRecord) (*sessionGrantsRecord, error) {
-		refused = nil // the function may run again: nothing kept from a first call
-		if cur == nil {
-			cur = &sessionGrantsRecord{}
-		}
-		switch {
-		case cur.Ended:
-			refused = errSessionEnded
-			return cur, nil
-		case len(cur.Grants) >= maxSessionGrants:
-			refused = errSessionTooBusy
-			return cur, nil
-		}
-		cur.Grants = append(cur.Grants, g)
-		cur.Purge = max(cur.Purge, purge)
-		return cur, nil
-	})
-	if err != nil {
-		return err
-	}
-	return refused
-}
-
 // revokeSessionGrants ends a session's grants, all but the offline ones,
 // as refresh-token reuse does (revokeGrant), and marks the session ended
 // first so that no grant can join it afterwards. It returns how many
@@ -240,8 +204,9 @@ func revokeSessionGrants(ctx context.Context, kv KV, session string, now time.Ti
 		if g.Offline {
 			continue
 		}
-		// A grant not created yet (its exchange is between linkGrant and
-		// the creation) gets a tombstone that outlives the exchange.
+		// A listed grant that is absent (an exchange links and creates
+		// it in one transaction, but an older flowd did it in two) gets
+		// a tombstone that outlives any exchange still running.
 		if err := revokeGrant(ctx, kv, g.ID, "", "logged_out", now, grantSlack); err != nil {
 			return n, err
 		}

@@ -420,3 +420,103 @@ func (s *Store) ListSecrets(ctx context.Context, kind string) ([]string, error) 
 	}
 	return names, nil
 }
+
+// UpdateKVs reads, changes and writes several records atomically
+// (store.KV.UpdateKVs): one read-only transaction reads them all at one
+// revision, fn runs, and one transaction writes what changed If every
+// record's ModRevision is still the one read (the unchanged ones are only
+// compared). fn may run more than once: each conflict runs it again on
+// the values that won.
+func (s *Store) UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(old [][]byte) ([][]byte, error)) error {
+	err := store.CheckKVRefs(refs)
+	if err == nil && fn == nil {
+		err = fmt.Errorf("nil update function: %w", store.ErrInvalid)
+	}
+	if err == nil {
+		keys := make([]string, len(refs))
+		for i, r := range refs {
+			keys[i] = s.key("kv", r.NS, r.Key)
+		}
+		err = s.retrying(ctx, func() (bool, error) { return s.updateMany(ctx, keys, refs, fn) })
+	}
+	if err != nil && !errors.Is(err, errFn) {
+		return fmt.Errorf("store: update kv %s: %w", store.QuoteKVRefs(refs), err)
+	}
+	return unwrapFn(err)
+}
+
+// updateMany is one attempt of UpdateKVs.
+func (s *Store) updateMany(ctx context.Context, keys []string, refs []store.KVRef, fn func(old [][]byte) ([][]byte, error)) (bool, error) {
+	recs, err := s.getRecs(ctx, keys)
+	if err != nil {
+		return false, err
+	}
+	olds := make([][]byte, len(recs))
+	in := make([][]byte, len(recs))
+	for i, r := range recs {
+		if r.modRev != 0 {
+			olds[i] = r.val
+			in[i] = append(make([]byte, 0, len(r.val)), r.val...) // fn owns what it gets
+		}
+	}
+	vals, err := fn(in)
+	if err != nil {
+		return false, &fnError{err}
+	}
+	if err := store.CheckKVResults(refs, vals); err != nil {
+		return false, err
+	}
+	cmps := make([]clientv3.Cmp, 0, len(keys))
+	var ops []clientv3.Op
+	total := 0
+	for i, k := range keys {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", recs[i].modRev))
+		switch val := vals[i]; {
+		case store.SameValue(olds[i], val):
+		case val == nil:
+			ops = append(ops, clientv3.OpDelete(k))
+		default:
+			// One request carries every value: they share its limit.
+			if total += len(val); total > MaxValueBytes {
+				return false, fmt.Errorf("values of %d bytes together, more than the etcd store's limit of %d for one transaction: %w", total, MaxValueBytes, store.ErrInvalid)
+			}
+			var opts []clientv3.OpOption
+			if recs[i].lease != 0 {
+				// Keep the expiry an UpdateKVUntil or CreateKVUntil set.
+				opts = append(opts, clientv3.WithIgnoreLease())
+			}
+			ops = append(ops, clientv3.OpPut(k, string(val), opts...))
+		}
+	}
+	if len(ops) == 0 {
+		return s.validate(ctx, cmps)
+	}
+	ok, _, err := s.commit(ctx, cmps, ops, nil)
+	return ok, err
+}
+
+// getRecs reads several keys at one revision (one read-only transaction).
+func (s *Store) getRecs(ctx context.Context, keys []string) ([]rec, error) {
+	gets := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		gets[i] = clientv3.OpGet(k)
+	}
+	var resp *clientv3.TxnResponse
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Txn(ctx).Then(gets...).Commit()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rec, len(keys))
+	for i, r := range resp.Responses {
+		kvs := r.GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			continue
+		}
+		kv := kvs[0]
+		out[i] = rec{val: append(make([]byte, 0, len(kv.Value)), kv.Value...), modRev: kv.ModRevision, lease: kv.Lease}
+	}
+	return out, nil
+}

@@ -657,6 +657,48 @@ func (s *Store) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte
 	return nil
 }
 
+// UpdateKVs reads, changes and writes several records at once
+// (store.KV.UpdateKVs). A result equal to the old value is not written.
+func (s *Store) UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(old [][]byte) ([][]byte, error)) error {
+	err := store.CheckKVRefs(refs)
+	if err == nil && fn == nil {
+		err = fmt.Errorf("nil update function: %w", store.ErrInvalid)
+	}
+	var fnErr error
+	if err == nil {
+		err = s.write(ctx, func(st *state, c *commit) error {
+			olds := make([][]byte, len(refs))
+			in := make([][]byte, len(refs))
+			for i, r := range refs {
+				if old, had := getIn(st.kv, r.NS, r.Key); had {
+					olds[i], in[i] = clone(old), clone(old)
+				}
+			}
+			vals, err := fn(in)
+			if err != nil {
+				fnErr = err
+				return err
+			}
+			if err := store.CheckKVResults(refs, vals); err != nil {
+				return err
+			}
+			for i, r := range refs {
+				if !store.SameValue(olds[i], vals[i]) {
+					applyUpdate(c, st.kv, store.KindKV, r.NS, r.Key, olds[i] != nil, vals[i])
+				}
+			}
+			return nil
+		})
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("store: update kv %s: %w", store.QuoteKVRefs(refs), err)
+	}
+	return nil
+}
+
 func applyUpdate(c *commit, m map[string]map[string][]byte, kind store.Kind, group, name string, had bool, val []byte) {
 	switch {
 	case val != nil:

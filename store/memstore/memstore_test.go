@@ -3,6 +3,7 @@ package memstore_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/flowd/flowd/store"
@@ -87,8 +88,25 @@ func TestTwiceUpdates(t *testing.T) {
 	if err != nil || effects != 2 {
 		t.Errorf("UpdateSecret: %v, side effect ran %d times, want 2", err, effects)
 	}
-	if storetest.TwiceCalls(s) != 4 {
-		t.Errorf("TwiceCalls = %d, want 4", storetest.TwiceCalls(s))
+	// UpdateKVs too: two calls, the first result discarded, each call on
+	// its own copies.
+	calls = 0
+	refs := []store.KVRef{{NS: "ns", Key: "k"}, {NS: "ns", Key: "k2"}}
+	err = s.UpdateKVs(ctx, refs, func(old [][]byte) ([][]byte, error) {
+		calls++
+		old[0] = append(old[0], 'y')
+		return [][]byte{old[0], []byte(fmt.Sprint(calls))}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, _ := s.GetKV(ctx, "ns", "k")
+	v2, _ := s.GetKV(ctx, "ns", "k2")
+	if string(v1) != "xy" || string(v2) != "2" || calls != 2 {
+		t.Errorf("UpdateKVs: %q, %q after %d calls, want xy, 2 after 2 (first result discarded)", v1, v2, calls)
+	}
+	if storetest.TwiceCalls(s) != 6 {
+		t.Errorf("TwiceCalls = %d, want 6", storetest.TwiceCalls(s))
 	}
 	// BetweenUpdates: the second call sees what "another node" wrote.
 	b := storetest.BetweenUpdates(memstore.MustNew(t, memstore.Options{}), func(secret bool, ns, key string, old []byte) ([]byte, bool) {
@@ -101,5 +119,17 @@ func TestTwiceUpdates(t *testing.T) {
 	})
 	if err != nil || len(saw) != 2 || saw[0] != "" || saw[1] != "theirs" {
 		t.Errorf("BetweenUpdates: %v, calls saw %q", err, saw)
+	}
+	saw = nil
+	err = b.UpdateKVs(ctx, []store.KVRef{{NS: "ns", Key: "m1"}, {NS: "ns", Key: "m2"}}, func(old [][]byte) ([][]byte, error) {
+		saw = append(saw, string(old[0])+","+string(old[1]))
+		return [][]byte{[]byte("mine"), old[1]}, nil
+	})
+	if err != nil || len(saw) != 2 || saw[0] != "," || saw[1] != "theirs,theirs" {
+		t.Errorf("BetweenUpdates UpdateKVs: %v, calls saw %q", err, saw)
+	}
+	// What the second call left as "theirs" is stored as it saw it.
+	if v, _ := b.GetKV(ctx, "ns", "m2"); string(v) != "theirs" {
+		t.Errorf("BetweenUpdates UpdateKVs: m2 = %q, want theirs", v)
 	}
 }

@@ -486,6 +486,14 @@ func testCampaign(t *testing.T, s store.Store) {
 		{"UpdateKV", func(ctx context.Context) error {
 			return s.UpdateKV(ctx, "ns", "k", func([]byte) ([]byte, error) { return []byte("2"), nil })
 		}},
+		{"UpdateKVs", func(ctx context.Context) error {
+			return s.UpdateKVs(ctx, []store.KVRef{{NS: "ns", Key: "k"}, {NS: "ns", Key: "k2"}}, func([][]byte) ([][]byte, error) {
+				return [][]byte{[]byte("2"), []byte("2")}, nil
+			})
+		}},
+		{"UpdateKVs unchanged", func(ctx context.Context) error {
+			return s.UpdateKVs(ctx, []store.KVRef{{NS: "ns", Key: "k"}}, func(old [][]byte) ([][]byte, error) { return old, nil })
+		}},
 		{"UpdateSecret", func(ctx context.Context) error {
 			return s.UpdateSecret(ctx, "kind", "name", func([]byte) ([]byte, error) { return []byte("2"), nil })
 		}},

@@ -74,6 +74,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			{"Update", testKVUpdate},
 			{"UpdateConcurrent", testKVUpdateConcurrent},
 			{"UpdateContended", testKVUpdateContended},
+			{"UpdateMany", testKVUpdateMany},
+			{"UpdateManyInvalid", testKVUpdateManyInvalid},
+			{"UpdateManyAtomic", testKVUpdateManyAtomic},
+			{"UpdateManyRace", testKVUpdateManyRace},
+			{"UpdateManyFeed", testKVUpdateManyFeed},
+			{"UpdateManyWriteSkew", testKVUpdateManyWriteSkew},
 			{"Create", testKVCreate},
 			{"CreateRace", testKVCreateRace},
 			{"LookAlike", testKVLookAlike},
@@ -980,6 +986,12 @@ func everyMethod(s store.Store, fnCalled *bool) []call {
 		{"DeleteKV", func(ctx context.Context) error { return s.DeleteKV(ctx, "ns", "k") }},
 		{"ListKV", func(ctx context.Context) error { _, err := s.ListKV(ctx, "ns"); return err }},
 		{"UpdateKV", func(ctx context.Context) error { return s.UpdateKV(ctx, "ns", "k", upd) }},
+		{"UpdateKVs", func(ctx context.Context) error {
+			return s.UpdateKVs(ctx, []store.KVRef{{NS: "ns", Key: "k"}, {NS: "ns", Key: "k2"}}, func(old [][]byte) ([][]byte, error) {
+				*fnCalled = true
+				return [][]byte{[]byte("x"), nil}, nil
+			})
+		}},
 		{"GetSecret", func(ctx context.Context) error { _, err := s.GetSecret(ctx, "kind", "name"); return err }},
 		{"UpdateSecret", func(ctx context.Context) error { return s.UpdateSecret(ctx, "kind", "name", upd) }},
 		{"DeleteSecret", func(ctx context.Context) error { return s.DeleteSecret(ctx, "kind", "name") }},

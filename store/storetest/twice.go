@@ -7,8 +7,8 @@ import (
 	"github.com/flowd/flowd/store"
 )
 
-// TwiceUpdates returns s with every update function (UpdateKV and
-// UpdateSecret) called twice per update,
+// TwiceUpdates returns s with every update function (UpdateKV, UpdateKVs
+// and UpdateSecret) called twice per update,
 // the first call's result and error discarded, as an optimistic backend
 // does after a conflict. Run a package's tests over it to check that its
 // closures keep the update contract of store.KV.UpdateKV:
@@ -37,7 +37,8 @@ func TwiceUpdates(s store.Store) store.Store {
 // return a replacement for what the second call sees as old (and what is
 // then treated as the stored record), as if another node had committed it
 // in between; it returns (nil, false) to leave old as it is. ns is the KV
-// namespace or the secret kind; secret is true for UpdateSecret.
+// namespace or the secret kind; secret is true for UpdateSecret. For
+// UpdateKVs it runs once per record, in order.
 func BetweenUpdates(s store.Store, between func(secret bool, ns, key string, old []byte) ([]byte, bool)) store.Store {
 	t := &twice{Store: s, between: between}
 	if r, ok := s.(store.Runs); ok {
@@ -102,4 +103,29 @@ func (t *twice) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte
 
 func (t *twice) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
 	return t.Store.UpdateSecret(ctx, kind, name, t.wrap(true, kind, name, fn))
+}
+
+func (t *twice) UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(old [][]byte) ([][]byte, error)) error {
+	if fn == nil {
+		return t.Store.UpdateKVs(ctx, refs, nil) // the store reports it
+	}
+	copies := func(old [][]byte) [][]byte {
+		out := make([][]byte, len(old))
+		for i, v := range old {
+			out[i] = copyOf(v)
+		}
+		return out
+	}
+	return t.Store.UpdateKVs(ctx, refs, func(old [][]byte) ([][]byte, error) {
+		t.calls.Add(2)
+		_, _ = fn(copies(old)) // the attempt a conflict threw away
+		if t.between != nil && len(old) == len(refs) {
+			for i, r := range refs {
+				if v, ok := t.between(false, r.NS, r.Key, copyOf(old[i])); ok {
+					old[i] = v
+				}
+			}
+		}
+		return fn(copies(old))
+	})
 }
