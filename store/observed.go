@@ -22,7 +22,7 @@ var Ops = [...]string{
 	opFlowGet: "flow_get", opFlowList: "flow_list", opFlowPut: "flow_put", opFlowDelete: "flow_delete",
 	opVersionAdd: "version_add", opDeployedSet: "deployed_set", opVersionList: "version_list", opVersionGet: "version_get",
 	opDesiredState: "desired_state", opDeploy: "deploy",
-	opKVGet: "kv_get", opKVSet: "kv_set", opKVCreate: "kv_create", opKVDelete: "kv_delete", opKVList: "kv_list", opKVUpdate: "kv_update",
+	opKVGet: "kv_get", opKVSet: "kv_set", opKVCreate: "kv_create", opKVDelete: "kv_delete", opKVList: "kv_list", opKVUpdate: "kv_update", opKVUpdateMany: "kv_update_many",
 	opSecretGet: "secret_get", opSecretUpdate: "secret_update", opSecretDelete: "secret_delete", opSecretList: "secret_list",
 	opFeedRev: "feed_rev",
 	opTryLock: "trylock", opRegister: "node_register", opNodes: "node_list", opSetApplied: "node_set_applied",
@@ -46,6 +46,7 @@ const (
 	opKVDelete
 	opKVList
 	opKVUpdate
+	opKVUpdateMany
 	opSecretGet
 	opSecretUpdate
 	opSecretDelete
@@ -223,6 +224,11 @@ func (o *observed) ListKV(ctx context.Context, ns string) ([]string, error) {
 func (o *observed) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
 	defer o.since(opKVUpdate, time.Now())
 	return o.st.UpdateKV(ctx, ns, key, fn)
+}
+
+func (o *observed) UpdateKVs(ctx context.Context, refs []KVRef, fn func(old [][]byte) ([][]byte, error)) error {
+	defer o.since(opKVUpdateMany, time.Now())
+	return o.st.UpdateKVs(ctx, refs, fn)
 }
 
 func (o *observed) GetSecret(ctx context.Context, kind, name string) ([]byte, error) {
