@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -47,9 +46,6 @@ func RegisterAudit(h *Handler, log *audit.Log) {
 			aq.Limit = n
 		}
 		events, next, err := log.List(r.Context(), aq)
-		if errors.Is(err, audit.ErrBadQuery) {
-			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
-		}
 		if err != nil {
 			return err
 		}

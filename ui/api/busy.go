@@ -3,8 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/flowd/flowd/passhash"
@@ -60,10 +58,4 @@ func IsBusy(err error) (int64, bool) {
 // BusyMessage is what a person reads when the pool was full.
 func BusyMessage(secs int64) string {
 	return fmt.Sprintf("the server is busy hashing passwords (every slot is taken): nothing was changed, try again in %d s", secs)
-}
-
-// writeBusy answers a busy refusal: 503, Retry-After, code "busy".
-func writeBusy(w http.ResponseWriter, secs int64) {
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	WriteError(w, http.StatusServiceUnavailable, "busy", BusyMessage(secs), nil)
 }

@@ -72,7 +72,7 @@ func (h *Handler) getFlow(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) putFlow(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	cond, err := ifMatch(r)
+	cond, err := h.ifMatch(r, id)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (h *Handler) putFlow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) deleteFlow(w http.ResponseWriter, r *http.Request) error {
-	cond, err := ifMatch(r)
+	cond, err := h.ifMatch(r, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/flowd/flowd/blocks/oidc"
@@ -38,12 +37,7 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		}
 		u, err := users.Add(r.Context(), oidc.User{Username: req.Username, Email: req.Email, Name: req.Name,
 			EmailVerified: req.EmailVerified}, req.Password)
-		switch {
-		case errors.Is(err, oidc.ErrUserExists):
-			return Errorf(http.StatusConflict, "exists", "%v", err)
-		case errors.Is(err, oidc.ErrBadUser):
-			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
-		case err != nil:
+		if err != nil {
 			return busyUsers(users, err)
 		}
 		WriteJSON(w, http.StatusCreated, map[string]any{"user": u})
@@ -51,9 +45,6 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 	})
 	h.Handle("POST /users/{username}/signout", func(w http.ResponseWriter, r *http.Request) error {
 		res, err := users.SignOut(r.Context(), r.PathValue("username"))
-		if errors.Is(err, oidc.ErrNoUser) {
-			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
-		}
 		if err != nil {
 			return err
 		}
@@ -62,9 +53,6 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 	})
 	h.Handle("GET /users/{username}/consents", func(w http.ResponseWriter, r *http.Request) error {
 		list, err := users.Consents(r.Context(), r.PathValue("username"))
-		if errors.Is(err, oidc.ErrNoUser) {
-			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
-		}
 		if err != nil {
 			return err
 		}
@@ -73,12 +61,7 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 	})
 	h.Handle("DELETE /users/{username}/consents/{client}", func(w http.ResponseWriter, r *http.Request) error {
 		n, err := users.WithdrawConsent(r.Context(), r.PathValue("username"), r.PathValue("client"))
-		switch {
-		case errors.Is(err, oidc.ErrNoUser):
-			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
-		case errors.Is(err, oidc.ErrNoConsent):
-			return Errorf(http.StatusNotFound, "not_found", "%q has no consent for client %q", r.PathValue("username"), r.PathValue("client"))
-		case err != nil:
+		if err != nil {
 			return err
 		}
 		WriteJSON(w, http.StatusOK, map[string]any{"grants_ended": n})
@@ -86,9 +69,6 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 	})
 	h.Handle("DELETE /users/{username}", func(w http.ResponseWriter, r *http.Request) error {
 		err := users.Remove(r.Context(), r.PathValue("username"))
-		if errors.Is(err, oidc.ErrNoUser) {
-			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
-		}
 		if err != nil {
 			return err
 		}
