@@ -64,7 +64,7 @@ var importRules = []importRule{
 		thirdParty: []string{"github.com/prometheus/client_golang/"}},
 
 	{pkg: "ui/api", module: []string{"app", "engine", "store", "blocks/...", "audit", "passhash"}},
-	{pkg: "ui/editor", module: []string{"app", "engine"}, thirdParty: []string{"github.com/a-h/templ"}},
+	{pkg: "ui/editor", module: []string{"app", "engine", "ui/api"}, thirdParty: []string{"github.com/a-h/templ"}},
 	{pkg: "ui", module: []string{"app", "engine", "store", "passhash", "ui/api", "blocks/..."},
 		thirdParty: []string{"github.com/a-h/templ"}},
 

@@ -55,6 +55,7 @@ func New(a *app.App, tokens TokenChecker, log *slog.Logger) *Handler {
 	h.route("PUT /flows/{id}", h.putFlow)
 	h.route("DELETE /flows/{id}", h.deleteFlow)
 	h.route("GET /flows/{id}/info", h.flowInfo)
+	h.route("GET /flows/{id}/state", h.flowState)
 	h.route("POST /flows/{id}/deploy", h.deploy)
 	h.route("POST /flows/{id}/undeploy", h.undeploy)
 	h.route("POST /flows/{id}/run", h.run)
@@ -151,6 +152,12 @@ type problem struct {
 
 // WriteError writes the JSON error body.
 func WriteError(w http.ResponseWriter, status int, code, msg string, ve error) {
+	WriteJSON(w, status, errBody{Error: detail(code, msg, ve)})
+}
+
+// detail is the error object; ve's validation problems fill problems,
+// node, field, line and column.
+func detail(code, msg string, ve error) errDetail {
 	d := errDetail{Code: code, Message: msg}
 	var list engine.ValidationErrors
 	if errors.As(ve, &list) {
@@ -160,8 +167,13 @@ func WriteError(w http.ResponseWriter, status int, code, msg string, ve error) {
 	}
 	if first := engine.FirstValidation(ve); first != nil {
 		d.Node, d.Field, d.Line, d.Column = first.Node, first.Field, first.Line, first.Column
+		if len(d.Problems) == 0 {
+			d.Problems = []problem{{first.Node, first.Field, first.Line, first.Column, first.Msg}}
+		}
+	} else if ve != nil && len(d.Problems) == 0 {
+		d.Problems = []problem{{Message: ve.Error()}} // an embedder's CheckDeploy, say
 	}
-	WriteJSON(w, status, errBody{Error: d})
+	return d
 }
 
 // WriteJSON writes v as JSON with status.

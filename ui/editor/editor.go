@@ -4,18 +4,21 @@
 //
 //	GET  /admin/flows/{id}/edit            page (canvas, palette, side panel, debug panel)
 //	GET  /admin/editor/static/{file}       editor.js, canvas.js, ... editor.css
-//	GET  /admin/editor/blocks.json         block specs for the palette
-//	GET  /admin/editor/flows/{id}          draft + deployed document, ETag = draft rev
-//	PUT  /admin/editor/flows/{id}          save the draft (If-Match) -> 412 when stale
-//	POST /admin/editor/flows/{id}/deploy   save (If-Match) then deploy
-//	POST /admin/editor/validate            problems (errors) and lint warnings of a document, per node and field
 //	POST /admin/editor/form                side panel form of one node (HTML fragment)
 //	GET  /admin/editor/flows/{id}/runs     recent traces, values truncated, light runs flagged
 //	GET  /admin/editor/flows/{id}/runs/{run}/steps/{i}  one step's full value (captured: false if none)
 //	GET  /admin/editor/events?flow=ID      SSE: per node last port/error after each run
 //
-// The mux it is mounted on is already behind login and CSRF checks; the
-// page hands the CSRF token to the scripts in a data attribute.
+// The flow itself goes through the admin JSON API with the page's session
+// (the ui package's bridge, CSRF header on writes): GET /admin/api/blocks
+// for the palette, GET /flows/{id}/state for the draft and the deployed
+// document, PUT /flows/{id} and POST /flows/{id}/deploy with the document
+// and If-Match to save (and deploy), POST /validate for problems and lint
+// warnings, POST /flows/{id}/run for the try-it form. The endpoints above
+// are the editor's own views. Errors are the API's (api.Fail), whichever
+// side answers. The mux they are mounted on is already behind login and
+// CSRF checks; the page hands the CSRF token to the scripts in a data
+// attribute.
 //
 // Saving is optimistic: the page sends the revision it loaded as If-Match;
 // a stale one is a 412, the tab keeps its document (and a copy in
@@ -32,7 +35,6 @@ package editor
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -46,6 +48,7 @@ import (
 
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/ui/api"
 )
 
 // Options wire the editor into the ui package.
@@ -118,11 +121,6 @@ func New(a *app.App, opts Options) *Handler {
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/flows/{id}/edit", h.page)
 	mux.HandleFunc("GET /admin/editor/static/{file}", h.static)
-	mux.HandleFunc("GET /admin/editor/blocks.json", h.blocks)
-	mux.HandleFunc("GET /admin/editor/flows/{id}", h.getFlow)
-	mux.HandleFunc("PUT /admin/editor/flows/{id}", h.saveFlow)
-	mux.HandleFunc("POST /admin/editor/flows/{id}/deploy", h.deployFlow)
-	mux.HandleFunc("POST /admin/editor/validate", h.validate)
 	mux.HandleFunc("POST /admin/editor/form", h.form)
 	mux.HandleFunc("GET /admin/editor/flows/{id}/runs", h.runs)
 	mux.HandleFunc("GET /admin/editor/flows/{id}/runs/{run}/steps/{i}", h.step)
@@ -183,27 +181,6 @@ func staticETag(name string, data []byte) string {
 	return fmt.Sprintf(`"%s-%08x"`, name, sum)
 }
 
-// fail maps an error to a status once, at the edge; a 500 carries no internals.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		writeJSON(w, http.StatusRequestEntityTooLarge, errBody("too_large", "request body too large", nil))
-	case errors.Is(err, app.ErrConflict):
-		writeJSON(w, http.StatusPreconditionFailed, errBody("conflict", ConflictMessage, nil))
-	case errors.Is(err, engine.ErrInvalidFlow):
-		writeJSON(w, http.StatusUnprocessableEntity, errBody("invalid_flow", err.Error(), err))
-	case errors.Is(err, app.ErrIDMismatch):
-		writeJSON(w, http.StatusBadRequest, errBody("id_mismatch", err.Error(), nil))
-	case errors.Is(err, app.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, errBody("not_found", err.Error(), nil))
-	case errors.Is(err, context.Canceled):
-		w.WriteHeader(499)
-	default:
-		h.log.Error("editor error", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeJSON(w, http.StatusInternalServerError, errBody("internal", "internal error; see the server log", nil))
-	}
-}
-
-// ConflictMessage is what a stale save shows.
-const ConflictMessage = "This flow was changed in another tab or by someone else: reload to see it. Your changes are kept in this tab."
+// fail answers err through the admin API's error table: the same status
+// and code for the same error as the API and the pages.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { api.Fail(w, r, h.log, err) }

@@ -3,6 +3,7 @@ package editor
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/ui/api"
 )
 
 // FormView is the side panel of one node.
@@ -262,7 +264,7 @@ func buildField(f engine.Field, raw json.RawMessage, errs []FieldError) FieldVie
 // form renders the side panel of one node of the posted document, with
 // the document's validation problems next to the fields.
 func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, engine.MaxFlowBytes+1024)
+	body, err := api.ReadBody(w, r, engine.MaxFlowBytes+1024)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -272,17 +274,17 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 		Node string          `json:"node"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody("bad_request", "body must be {\"flow\": document, \"node\": id}", nil))
+		h.fail(w, r, api.BadRequest("body must be {\"flow\": document, \"node\": id}"))
 		return
 	}
 	var loose engine.Flow
 	if err := json.Unmarshal(req.Flow, &loose); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody("bad_request", "flow: "+err.Error(), nil))
+		h.fail(w, r, api.BadRequest("flow: %v", err))
 		return
 	}
 	n := loose.Node(req.Node)
 	if n == nil {
-		writeJSON(w, http.StatusNotFound, errBody("not_found", "no such node in the document", nil))
+		h.fail(w, r, api.Errorf(http.StatusNotFound, "not_found", "no such node in the document"))
 		return
 	}
 	_, verr := h.app.Validate(r.Context(), req.Flow)
@@ -304,4 +306,30 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 	if err := Form(BuildForm(*n, spec, known, problems(verr), choices)).Render(r.Context(), w); err != nil {
 		h.log.Error("render form", "err", err)
 	}
+}
+
+// problem is one validation error as the scripts see it.
+type problem struct {
+	Node    string `json:"node,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+func problems(err error) []problem {
+	out := []problem{}
+	var list engine.ValidationErrors
+	var one *engine.ValidationError
+	switch {
+	case errors.As(err, &list):
+		for _, e := range list {
+			out = append(out, problem{e.Node, e.Field, e.Line, e.Column, e.Msg})
+		}
+	case errors.As(err, &one):
+		out = append(out, problem{one.Node, one.Field, one.Line, one.Column, one.Msg})
+	case err != nil:
+		out = append(out, problem{Message: err.Error()})
+	}
+	return out
 }
