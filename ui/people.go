@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -106,21 +105,15 @@ func (p *People) clientsPage(w http.ResponseWriter, r *http.Request) {
 	p.renderClients(w, r, http.StatusOK, v)
 }
 
-// clientStatus maps a registry error to a status and a flash; nil for a
-// server error. A full hashing pool is a 503 with Retry-After.
-func (p *People) clientStatus(w http.ResponseWriter, err error) (int, *Flash) {
-	if st, fl := busyStatus(w, err, p.poolWait()); fl != nil {
-		return st, fl
+// clientStatus maps a registry error to a status and a flash with the
+// admin error table; nil after answering a server error itself. A full
+// hashing pool is a 503 with Retry-After.
+func (p *People) clientStatus(w http.ResponseWriter, r *http.Request, err error) (int, *Flash) {
+	status, fl, ok := p.s.pageError(w, r, api.WithRetryAfter(err, p.poolWait()))
+	if !ok {
+		return 0, nil
 	}
-	switch {
-	case errors.Is(err, oauth.ErrClientExists):
-		return http.StatusConflict, &Flash{Kind: "error", Text: err.Error()}
-	case errors.Is(err, oauth.ErrNoClient):
-		return http.StatusNotFound, &Flash{Kind: "error", Text: err.Error()}
-	case errors.Is(err, oauth.ErrBadInput):
-		return http.StatusBadRequest, &Flash{Kind: "error", Text: err.Error()}
-	}
-	return 0, nil
+	return status, fl
 }
 
 // addClient registers a client. The answer is the page itself, not a
@@ -135,12 +128,9 @@ func (p *People) addClient(w http.ResponseWriter, r *http.Request) {
 	own := r.PostFormValue("secret") // optional: empty means generate one
 	added, secret, err := p.clients.Add(r.Context(), cl, own)
 	if err != nil {
-		status, fl := p.clientStatus(w, err)
-		if fl == nil {
-			p.s.serverError(w, r, err)
-			return
+		if status, fl := p.clientStatus(w, r, err); fl != nil {
+			p.clientFail(w, r, cl, fl, status)
 		}
-		p.clientFail(w, r, cl, fl, status)
 		return
 	}
 	v, err := p.clientsView(r, &Flash{Kind: "ok", Text: "Added client " + added.ID + "."})
@@ -176,9 +166,8 @@ func (p *People) editClientPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *People) clientMissing(w http.ResponseWriter, r *http.Request, err error) {
-	status, fl := p.clientStatus(w, err)
+	status, fl := p.clientStatus(w, r, err)
 	if fl == nil {
-		p.s.serverError(w, r, err)
 		return
 	}
 	v, lerr := p.clientsView(r, fl)
@@ -197,8 +186,7 @@ func (p *People) saveClient(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		fl = &Flash{Kind: "error", Text: err.Error()} // the form itself: a grant type it does not offer
 	} else if _, err = p.clients.Update(r.Context(), cl); err != nil {
-		if status, fl = p.clientStatus(w, err); fl == nil {
-			p.s.serverError(w, r, err)
+		if status, fl = p.clientStatus(w, r, err); fl == nil {
 			return
 		}
 	}
@@ -266,27 +254,11 @@ func (p *People) usersPage(w http.ResponseWriter, r *http.Request) {
 	p.usersWith(w, r, http.StatusOK, flashFrom(r), nil)
 }
 
-// userStatus maps a registry error to a status and a flash; nil for a
-// server error. A full hashing pool is a 503 with Retry-After.
-func (p *People) userStatus(w http.ResponseWriter, err error) (int, *Flash) {
-	if st, fl := busyStatus(w, err, p.poolWait()); fl != nil {
-		return st, fl
-	}
-	switch {
-	case errors.Is(err, oidc.ErrUserExists):
-		return http.StatusConflict, &Flash{Kind: "error", Text: err.Error()}
-	case errors.Is(err, oidc.ErrNoUser):
-		return http.StatusNotFound, &Flash{Kind: "error", Text: err.Error()}
-	case errors.Is(err, oidc.ErrBadUser):
-		return http.StatusBadRequest, &Flash{Kind: "error", Text: err.Error()}
-	}
-	return 0, nil
-}
-
+// userFail shows the users page again with what went wrong, at the status
+// of the admin error table (a full hashing pool: 503 with Retry-After).
 func (p *People) userFail(w http.ResponseWriter, r *http.Request, err error, form *oidc.User) {
-	status, fl := p.userStatus(w, err)
-	if fl == nil {
-		p.s.serverError(w, r, err)
+	status, fl, ok := p.s.pageError(w, r, api.WithRetryAfter(err, p.poolWait()))
+	if !ok {
 		return
 	}
 	p.usersWith(w, r, status, fl, form)
@@ -352,20 +324,4 @@ func (p *People) poolWait() time.Duration {
 		return h.RetryAfter()
 	}
 	return 0
-}
-
-// busyStatus answers a refusal of the hashing pool (passhash.ErrBusy): 503,
-// Retry-After, and a flash that says nothing was changed and when to try
-// again. wait is the pool's wait, for errors that do not carry their own.
-func busyStatus(w http.ResponseWriter, err error, wait time.Duration) (int, *Flash) {
-	if wait > 0 {
-		err = api.WithRetryAfter(err, wait)
-	}
-	secs, busy := api.IsBusy(err)
-	if !busy {
-		return 0, nil
-	}
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	return http.StatusServiceUnavailable, &Flash{Kind: "error", Text: fmt.Sprintf(
-		"The server is busy hashing passwords: nothing was changed. Try again in %d s.", secs)}
 }

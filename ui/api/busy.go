@@ -57,5 +57,5 @@ func IsBusy(err error) (int64, bool) {
 
 // BusyMessage is what a person reads when the pool was full.
 func BusyMessage(secs int64) string {
-	return fmt.Sprintf("the server is busy hashing passwords (every slot is taken): nothing was changed, try again in %d s", secs)
+	return fmt.Sprintf("the server is busy hashing passwords: nothing was changed. Try again in %d s.", secs)
 }

@@ -93,13 +93,23 @@ var ErrBadRequest = errors.New("bad request")
 // BadRequest returns an error wrapping ErrBadRequest whose text is the
 // formatted message alone.
 func BadRequest(format string, args ...any) error {
-	return &badRequest{fmt.Sprintf(format, args...)}
+	return Wrapf(ErrBadRequest, format, args...)
 }
 
-type badRequest struct{ msg string }
+// Wrapf returns an error that is sentinel for errors.Is (and so gets its
+// row of the table) but whose text is the formatted message alone: the
+// words a handler knows better than the sentinel's.
+func Wrapf(sentinel error, format string, args ...any) error {
+	return &wrapped{fmt.Sprintf(format, args...), sentinel}
+}
 
-func (e *badRequest) Error() string { return e.msg }
-func (e *badRequest) Unwrap() error { return ErrBadRequest }
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }
 
 // errTooLarge stands for *http.MaxBytesError (a type, not a sentinel) in
 // the table, and is what FromResponse gives back for a 413.

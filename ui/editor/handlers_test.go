@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-
 )
 
 const manualFlow = `{"schema":"flowd/v1","id":"m","name":"Manual <one>","nodes":[
