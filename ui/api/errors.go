@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -219,4 +220,83 @@ func Fail(w http.ResponseWriter, r *http.Request, log interface {
 		ve = err
 	}
 	WriteError(w, a.Status, a.Code, a.Message, ve)
+}
+
+// RemoteError is an error answer of the API read back by a client (the
+// CLI): errors.Is finds the sentinel its code stands for, and for
+// "invalid_flow" errors.As finds engine.ValidationErrors with each
+// problem's node, field, line and column, as a local call returns them.
+type RemoteError struct {
+	Status     int
+	Code       string
+	Message    string
+	ID         string // a 500's error id, in the server log
+	RetryAfter int64
+	err        error // the sentinel, or engine.ValidationErrors
+}
+
+func (e *RemoteError) Error() string {
+	if ve, ok := e.err.(engine.ValidationErrors); ok {
+		return ve.Error() // the words a local validation gives
+	}
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	if e.ID != "" {
+		return fmt.Sprintf("server: %s (%s, error id %s)", msg, e.Code, e.ID)
+	}
+	return fmt.Sprintf("server: %s (%s)", msg, e.Code)
+}
+
+func (e *RemoteError) Unwrap() error { return e.err }
+
+// maxErrorBody bounds what FromResponse reads of an error answer.
+const maxErrorBody = 1 << 20
+
+// FromResponse turns an error answer (status >= 300) back into an error:
+// the JSON body's code gives the sentinel (Sentinel), its problems the
+// validation errors. An answer without a code the table knows (a proxy's
+// 502, a plain-text 404) gets the sentinel of its status when one fits.
+func FromResponse(status int, header http.Header, body []byte) error {
+	var b errBody
+	if len(body) > maxErrorBody {
+		body = body[:maxErrorBody]
+	}
+	_ = json.Unmarshal(body, &b) // not JSON: the status decides
+	d := b.Error
+	e := &RemoteError{Status: status, Code: d.Code, Message: d.Message, ID: d.ID}
+	if v := header.Get("Retry-After"); v != "" {
+		e.RetryAfter, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if d.Code == "invalid_flow" {
+		var ve engine.ValidationErrors
+		for _, p := range d.Problems {
+			ve = append(ve, &engine.ValidationError{Node: p.Node, Field: p.Field, Line: p.Line, Column: p.Column, Msg: p.Message})
+		}
+		if len(ve) == 0 {
+			ve = engine.ValidationErrors{{Node: d.Node, Field: d.Field, Line: d.Line, Column: d.Column, Msg: d.Message}}
+		}
+		e.err = ve
+		return e
+	}
+	if e.err = Sentinel(d.Code); e.err == nil {
+		e.err = byStatus[status]
+		if e.Code == "" {
+			e.Code = "http_" + strconv.Itoa(status)
+		}
+	}
+	return e
+}
+
+// byStatus is the way back for answers without a known code.
+var byStatus = map[int]error{
+	http.StatusBadRequest:            ErrBadRequest,
+	http.StatusNotFound:              store.ErrNotFound,
+	http.StatusPreconditionFailed:    store.ErrConflict,
+	http.StatusRequestEntityTooLarge: ErrTooLarge,
+	http.StatusInternalServerError:   ErrInternal,
+	http.StatusBadGateway:            store.ErrUnavailable,
+	http.StatusServiceUnavailable:    store.ErrUnavailable,
+	http.StatusGatewayTimeout:        store.ErrUnavailable,
 }
