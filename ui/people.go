@@ -28,7 +28,7 @@ import (
 //	POST /admin/users                    add
 //	POST /admin/users/{username}/password  set a new password
 //	POST /admin/users/{username}/signout   end every provider session of the user, revoke their grants
-//	POST /admin/users/{username}/delete
+//	POST /admin/users/{username}/delete    sign out everywhere, then remove
 type People struct {
 	s       *Server
 	clients *oauth.Clients
@@ -308,13 +308,27 @@ func SignOutText(name string, res oidc.SignOutResult) string {
 	return fmt.Sprintf("Signed %s out everywhere: %d sessions ended, their grants revoked (offline_access grants stay).", name, res.Sessions)
 }
 
+// RemovedText says what removing a user ended.
+func RemovedText(name string, res oidc.SignOutResult) string {
+	switch res.Sessions {
+	case 0:
+		return fmt.Sprintf("Removed %s (no open sessions).", name)
+	case 1:
+		return fmt.Sprintf("Removed %s and signed them out everywhere: 1 session ended, its grants revoked.", name)
+	}
+	return fmt.Sprintf("Removed %s and signed them out everywhere: %d sessions ended, their grants revoked.", name, res.Sessions)
+}
+
 func (p *People) deleteUser(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("username")
-	if err := p.users.Remove(r.Context(), name); err != nil {
+	res, err := p.users.RemoveSignedOut(r.Context(), name)
+	if err != nil {
 		p.userFail(w, r, err, nil)
 		return
 	}
-	redirectDone(w, r, "/admin/users", "deleted", oidc.NormalizeUsername(name))
+	name = oidc.NormalizeUsername(name)
+	p.s.log.Info("user removed from the admin UI, signed out everywhere first", "user", name, "sessions", res.Sessions)
+	p.usersWith(w, r, http.StatusOK, &Flash{Kind: "ok", Text: RemovedText(name, res)}, nil)
 }
 
 // poolWait is how long a request refused by the hashing pool should wait:

@@ -433,7 +433,7 @@ type backend interface {
 	RemoveClient(ctx context.Context, id string) error
 	AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error)
 	ListUsers(ctx context.Context) ([]oidc.User, error)
-	RemoveUser(ctx context.Context, username string) error
+	RemoveUser(ctx context.Context, username string) (oidc.SignOutResult, error)
 	SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error)
 	Close(ctx context.Context) error
 }

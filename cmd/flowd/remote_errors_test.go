@@ -87,7 +87,7 @@ func TestRemoteErrorsAreLocalSentinels(t *testing.T) {
 			_, _, err := b.AddClient(ctx, oauth.Client{ID: "x", Scopes: []string{"read"}}, "short")
 			return err
 		}, oauth.ErrBadInput},
-		{"unknown user", func(b backend) error { return b.RemoveUser(ctx, "nobody") }, oidc.ErrNoUser},
+		{"unknown user", func(b backend) error { _, err := b.RemoveUser(ctx, "nobody"); return err }, oidc.ErrNoUser},
 		{"bad user", func(b backend) error { _, err := b.AddUser(ctx, oidc.User{Username: "ada"}, "short"); return err }, oidc.ErrBadUser},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

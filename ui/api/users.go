@@ -12,7 +12,7 @@ import (
 //	GET    /users             every user (no password hashes)
 //	POST   /users             {"username", "password", "email"?, "name"?, "email_verified"?}
 //	POST   /users/{username}/signout  end every provider session, revoke their grants -> {"user", "sessions"}
-//	DELETE /users/{username}
+//	DELETE /users/{username}  sign out everywhere (as signout), then remove -> {"user", "sessions"}
 //	GET    /users/{username}/consents           what the person consented to, per client
 //	DELETE /users/{username}/consents/{client}  withdraw a consent: ends the grants made under it
 func RegisterUsers(h *Handler, users *oidc.Users) {
@@ -68,11 +68,11 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		return nil
 	})
 	h.Handle("DELETE /users/{username}", func(w http.ResponseWriter, r *http.Request) error {
-		err := users.Remove(r.Context(), r.PathValue("username"))
+		res, err := users.RemoveSignedOut(r.Context(), r.PathValue("username"))
 		if err != nil {
 			return err
 		}
-		w.WriteHeader(http.StatusNoContent)
+		WriteJSON(w, http.StatusOK, map[string]any{"user": oidc.NormalizeUsername(r.PathValue("username")), "sessions": res.Sessions})
 		return nil
 	})
 }
