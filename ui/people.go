@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -76,11 +77,38 @@ func clientForm(r *http.Request) (oauth.Client, error) {
 		Public: f.Get("kind") == "public"}
 	for _, g := range f["grant_types"] {
 		if !slices.Contains(GrantTypes, g) {
-			return oauth.Client{}, errors.New("unknown grant type " + g)
+			return cl, errors.New("unknown grant type " + g)
 		}
 		cl.GrantTypes = append(cl.GrantTypes, g)
 	}
+	cl.FirstParty = f.Get("first_party") == "true"
+	cl.DPoPBoundAccessTokens = f.Get("dpop_bound_access_tokens") == "true"
+	cl.RequirePAR = f.Get("require_pushed_authorization_requests") == "true"
+	cl.JWKSURI = strings.TrimSpace(f.Get("jwks_uri"))
+	cl.TokenEndpointAuthMethod = f.Get("token_endpoint_auth_method")
+	if jwks := strings.TrimSpace(f.Get("jwks")); jwks != "" {
+		cl.JWKS = json.RawMessage(jwks)
+		if !json.Valid(cl.JWKS) {
+			return cl, errors.New(`Public keys: not JSON. Paste the client's JWK Set as JSON, like {"keys": [{"kty": "EC", ...}]}.`)
+		}
+	}
+	if !slices.Contains(AuthMethods, cl.TokenEndpointAuthMethod) {
+		return cl, fmt.Errorf("Token endpoint authentication %q is not one this form offers.", truncateText(cl.TokenEndpointAuthMethod, 40))
+	}
+	if cl.TokenEndpointAuthMethod == oauth.AuthPrivateKeyJWT && len(cl.JWKS) == 0 && cl.JWKSURI == "" {
+		return cl, errors.New("private_key_jwt needs the client's public keys: paste its JWK Set, or give the URL where it publishes them.")
+	}
+	if len(cl.JWKS) > 0 && cl.JWKSURI != "" {
+		return cl, errors.New("Give the public keys or a JWKS URL, not both.")
+	}
 	return cl, nil
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func (p *People) clientsView(r *http.Request, fl *Flash) (ClientsView, error) {
@@ -189,6 +217,10 @@ func (p *People) saveClient(w http.ResponseWriter, r *http.Request) {
 		if status, fl = p.clientStatus(w, r, err); fl == nil {
 			return
 		}
+	} else if _, err = p.clients.SetFirstParty(r.Context(), cl.ID, cl.FirstParty); err != nil {
+		if status, fl = p.clientStatus(w, r, err); fl == nil {
+			return
+		}
 	}
 	if err == nil {
 		redirectDone(w, r, "/admin/clients", "saved", cl.ID)
@@ -199,7 +231,10 @@ func (p *People) saveClient(w http.ResponseWriter, r *http.Request) {
 		p.clientMissing(w, r, gerr)
 		return
 	}
+	// What the edit form does not change is shown as stored.
 	cl.Public, cl.Created = cur.Public, cur.Created
+	cl.TokenEndpointAuthMethod, cl.JWKS, cl.JWKSURI = cur.TokenEndpointAuthMethod, cur.JWKS, cur.JWKSURI
+	cl.DPoPBoundAccessTokens, cl.RequirePAR = cur.DPoPBoundAccessTokens, cur.RequirePAR
 	p.s.render(w, r, status, EditClientPage(EditClientView{CSRF: CSRFToken(r), Client: cl, GrantTypes: GrantTypes, Flash: fl}))
 }
 
