@@ -19,7 +19,15 @@ import (
 // store's are while it has no quorum.
 type downStore struct {
 	*store.Bolt
-	down atomic.Bool
+	down   atomic.Bool
+	kvDown atomic.Bool // the KV namespaces too (sessions)
+}
+
+func (s *downStore) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+	if s.kvDown.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return s.Bolt.GetKV(ctx, ns, key)
 }
 
 func (s *downStore) GetFlow(ctx context.Context, id string) (store.FlowRecord, error) {
@@ -107,39 +115,40 @@ func TestSameErrorEverySurface(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		down   bool // the store's flow records cannot be reached
+		kvDown bool // nor its KV records (the admin sessions)
 		status int
 		retry  string
 		reqs   []req
 	}{
-		{"stale revision", false, http.StatusPreconditionFailed, "", []req{
+		{"stale revision", false, false, http.StatusPreconditionFailed, "", []req{
 			api("PUT", "/admin/api/flows/hello", string(doc), "If-Match", `"99"`),
 			api("PUT", "/admin/api/flows/hello", string(doc), "If-Match", `"stale-etag"`),
 			editor("PUT", "/admin/api/flows/hello", string(doc), "If-Match", `"99"`),
 			editor("POST", "/admin/api/flows/hello/deploy", string(doc), "If-Match", `"99"`),
 			page("POST", "/admin/flows", url.Values{"id": {"hello"}}),
 		}},
-		{"malformed If-Match", false, http.StatusBadRequest, "", []req{
+		{"malformed If-Match", false, false, http.StatusBadRequest, "", []req{
 			api("PUT", "/admin/api/flows/hello", string(doc), "If-Match", `stale-etag`),
 			editor("PUT", "/admin/api/flows/hello", string(doc), "If-Match", `stale-etag`),
 		}},
-		{"unknown flow", false, http.StatusNotFound, "", []req{
+		{"unknown flow", false, false, http.StatusNotFound, "", []req{
 			api("GET", "/admin/api/flows/nope", ""),
 			editor("GET", "/admin/flows/nope/edit", ""),
 			editor("GET", "/admin/editor/events?flow=nope", ""),
 			page("POST", "/admin/flows/nope/deploy", url.Values{}),
 		}},
-		{"invalid flow", false, http.StatusUnprocessableEntity, "", []req{
+		{"invalid flow", false, false, http.StatusUnprocessableEntity, "", []req{
 			api("PUT", "/admin/api/flows/hello", `{"schema":`),
 			editor("POST", "/admin/api/validate", `{"schema":`),
 			page("POST", "/admin/flows/import", url.Values{"doc": {`{"schema":`}}),
 		}},
-		{"too large", false, http.StatusRequestEntityTooLarge, "", []req{
+		{"too large", false, false, http.StatusRequestEntityTooLarge, "", []req{
 			api("PUT", "/admin/api/flows/hello", big),
 			editor("PUT", "/admin/api/flows/hello", big),
 			editor("POST", "/admin/editor/form", `{"flow":`+big+`,"node":"`+strings.Repeat("x", 4096)+`"}`),
 			page("POST", "/admin/flows/import", url.Values{"doc": {big}}),
 		}},
-		{"store unavailable", true, http.StatusServiceUnavailable, "2", []req{
+		{"store unavailable", true, false, http.StatusServiceUnavailable, "2", []req{
 			api("GET", "/admin/api/flows", ""),
 			api("PUT", "/admin/api/flows/hello", string(doc)),
 			editor("GET", "/admin/flows/hello/edit", ""),
@@ -148,10 +157,21 @@ func TestSameErrorEverySurface(t *testing.T) {
 			page("POST", "/admin/flows/hello/deploy", url.Values{}),
 			page("POST", "/admin/flows", url.Values{"id": {"fresh"}}),
 		}},
+		// A good session cookie is not sent to the login page because the
+		// store cannot say whether it is good.
+		{"sessions unavailable", false, true, http.StatusServiceUnavailable, "2", []req{
+			editor("GET", "/admin/flows/hello/edit", ""),
+			editor("GET", "/admin/api/flows", ""),
+			editor("PUT", "/admin/api/flows/hello", string(doc)),
+			page("GET", "/admin/flows", nil),
+			page("POST", "/admin/flows/hello/deploy", url.Values{}),
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st.down.Store(tc.down)
+			st.kvDown.Store(tc.kvDown)
 			defer st.down.Store(false)
+			defer st.kvDown.Store(false)
 			for _, r := range tc.reqs {
 				res := send(t, r)
 				if res.StatusCode != tc.status || res.Header.Get("Retry-After") != tc.retry {
