@@ -30,8 +30,17 @@ import (
 // carries (RetryAfterSeconds, as oauth.RetryError and WithRetryAfter do),
 // else the row's default.
 var table = []row{
-	// Conflicts and preconditions first: a stale revision wrapped with a
-	// not-found cause is still a stale revision.
+	// Nothing was changed; come back shortly. First: whatever else an
+	// error says, a store that did not answer decides the outcome. The
+	// store's default is about one leader election of a cluster store (as
+	// http.in answers).
+	{passhash.ErrBusy, http.StatusServiceUnavailable, "busy", 1},
+	{store.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", 2},
+	{store.ErrClosed, http.StatusServiceUnavailable, "closed", 2},
+	{engine.ErrClosed, http.StatusServiceUnavailable, "shutting_down", 2},
+
+	// Then conflicts: a stale revision wrapped with a not-found cause is
+	// still a stale revision.
 	{store.ErrConflict, http.StatusPreconditionFailed, "conflict", 0},
 	{engine.ErrInvalidFlow, http.StatusUnprocessableEntity, "invalid_flow", 0},
 	{app.ErrIDMismatch, http.StatusBadRequest, "id_mismatch", 0},
@@ -64,13 +73,6 @@ var table = []row{
 	// The store's not-found after the specific ones: a registry that says
 	// "no client" wraps a store miss.
 	{store.ErrNotFound, http.StatusNotFound, "not_found", 0},
-
-	// Nothing was changed; come back shortly. The store's default is about
-	// one leader election of a cluster store (as http.in answers).
-	{passhash.ErrBusy, http.StatusServiceUnavailable, "busy", 1},
-	{store.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", 2},
-	{store.ErrClosed, http.StatusServiceUnavailable, "closed", 2},
-	{engine.ErrClosed, http.StatusServiceUnavailable, "shutting_down", 2},
 
 	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large", 0},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request", 0},

@@ -86,6 +86,7 @@ func TestClassifyShapes(t *testing.T) {
 		{"a wait added", WithRetryAfter(passhash.ErrBusy, 2500*time.Millisecond), 503, "busy", 3, "Try again in 3 s"},
 		{"throttled with its wait", &oauth.RetryError{Err: oauth.ErrThrottled, After: 7 * time.Second}, 429, "throttled", 7, "too many"},
 		{"store down", fmt.Errorf("get flow: %w", store.ErrUnavailable), 503, "unavailable", 2, "unavailable"},
+		{"a store that did not answer decides", fmt.Errorf("check routes: %w: %w", engine.ErrInvalidFlow, store.ErrUnavailable), 503, "unavailable", 2, "check routes"},
 		{"stale revision says what to do", fmt.Errorf("put: %w", store.ErrConflict), 412, "conflict", 0, "reload it"},
 		{"a message of its own", Wrapf(store.ErrNotFound, "no run %q", "r1"), 404, "not_found", 0, `no run "r1"`},
 		{"unknown: a 500 without its text", errors.New("bolt: disk on fire"), 500, "internal", 0, "server log"},
