@@ -46,16 +46,20 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 	// Asked to sign in (present) or sent straight back to the app.
 	signInForm := `!!document.querySelector('[data-testid="username"]')`
 	backAtApp := `!!document.getElementById('done')`
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(authorize),
-		chromedp.WaitVisible(css(tid("username"))),
-		chromedp.SendKeys(css(tid("username")), "ada"),
-		chromedp.SendKeys(css(tid("password")), "ada's long password"),
-		uitest.ClickJS(tid("sign-in")),
-	); err != nil {
-		t.Fatal(err)
+	signIn := func(what string) {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(authorize),
+			chromedp.WaitVisible(css(tid("username"))),
+			chromedp.SendKeys(css(tid("username")), "ada"),
+			chromedp.SendKeys(css(tid("password")), "ada's long password"),
+			uitest.ClickJS(tid("sign-in")),
+		); err != nil {
+			t.Fatal(err)
+		}
+		uitest.WaitJS(t, ctx, what, backAtApp)
 	}
-	uitest.WaitJS(t, ctx, "back at the app", backAtApp)
+	signIn("back at the app")
 	if err := chromedp.Do(ctx, chromedp.Navigate(authorize)); err != nil {
 		t.Fatal(err)
 	}
@@ -81,16 +85,7 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 
 	// Removing the user signs them out everywhere first: the page says the
 	// session the browser holds again was ended.
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(authorize),
-		chromedp.WaitVisible(css(tid("username"))),
-		chromedp.SendKeys(css(tid("username")), "ada"),
-		chromedp.SendKeys(css(tid("password")), "ada's long password"),
-		uitest.ClickJS(tid("sign-in")),
-	); err != nil {
-		t.Fatal(err)
-	}
-	uitest.WaitJS(t, ctx, "signed in again", backAtApp)
+	signIn("signed in again")
 	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(css(`[data-user="ada"]`)), acceptConfirms()); err != nil {
 		t.Fatal(err)
 	}

@@ -463,6 +463,20 @@ func (p *provider) signIn(t *testing.T, br *browser, params url.Values, user, pa
 	return p.redirectQuery(t, pg, params.Get("redirect_uri"))
 }
 
+// tokensFor signs a person in through the web client in br and returns
+// the token answer (access, refresh and ID token). Give each person a
+// browser of their own: a shared one reuses the first person's session.
+func (p *provider) tokensFor(t *testing.T, br *browser, user, pass string) map[string]any {
+	t.Helper()
+	verifier, challenge := pkcePair()
+	q := p.signIn(t, br, authzParams("web", webCB, challenge), user, pass)
+	status, body := p.exchange(t, "web", rpSecret, q.Get("code"), webCB, verifier)
+	if status != 200 || body["access_token"] == nil || body["refresh_token"] == nil || body["id_token"] == nil {
+		t.Fatalf("exchange %d %v", status, body)
+	}
+	return body
+}
+
 func (p *provider) redirectQuery(t *testing.T, pg page, redirect string) url.Values {
 	t.Helper()
 	loc := pg.header.Get("Location")
@@ -1643,18 +1657,7 @@ func TestIntrospectEndedGrants(t *testing.T) {
 // tokens, from another browser, are not touched.
 func TestPeopleLogoutEndsGrants(t *testing.T) {
 	p := startProvider(t)
-	// signIn gets a person's tokens in a browser of their own (a shared
-	// browser would reuse the first person's session).
-	signIn := func(t *testing.T, br *browser, user, pass string) map[string]any {
-		t.Helper()
-		verifier, challenge := pkcePair()
-		q := p.signIn(t, br, authzParams("web", webCB, challenge), user, pass)
-		status, body := p.exchange(t, "web", rpSecret, q.Get("code"), webCB, verifier)
-		if status != 200 || body["access_token"] == nil || body["refresh_token"] == nil || body["id_token"] == nil {
-			t.Fatalf("exchange %d %v", status, body)
-		}
-		return body
-	}
+	signIn := p.tokensFor
 	refresh := func(t *testing.T, rt string) (int, map[string]any) {
 		t.Helper()
 		return p.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "web", rpSecret)
@@ -1716,16 +1719,7 @@ func TestPeopleLogoutEndsGrants(t *testing.T) {
 // another person's go on.
 func TestPeopleRemoveSignsOut(t *testing.T) {
 	p := startProvider(t)
-	signIn := func(t *testing.T, br *browser, user, pass string) map[string]any {
-		t.Helper()
-		verifier, challenge := pkcePair()
-		q := p.signIn(t, br, authzParams("web", webCB, challenge), user, pass)
-		status, body := p.exchange(t, "web", rpSecret, q.Get("code"), webCB, verifier)
-		if status != 200 || body["access_token"] == nil || body["refresh_token"] == nil {
-			t.Fatalf("exchange %d %v", status, body)
-		}
-		return body
-	}
+	signIn := p.tokensFor
 	ada := signIn(t, newBrowser(false), "ada", adaPassword)
 	signIn(t, newBrowser(false), "ada", adaPassword) // a second browser: a second session
 	bob := signIn(t, newBrowser(false), "bob", "bobs password 123")

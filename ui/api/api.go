@@ -138,16 +138,39 @@ type errDetail struct {
 	Field    string    `json:"field,omitempty"`
 	Line     int       `json:"line,omitempty"`
 	Column   int       `json:"column,omitempty"`
-	Problems []problem `json:"problems,omitempty"`
+	Problems []Problem `json:"problems,omitempty"`
 	ID       string    `json:"id,omitempty"`
 }
 
-type problem struct {
+// Problem is one validation problem as the API (and the editor's side
+// panel) shows it.
+type Problem struct {
 	Node    string `json:"node,omitempty"`
 	Field   string `json:"field,omitempty"`
 	Line    int    `json:"line,omitempty"`
 	Column  int    `json:"column,omitempty"`
 	Message string `json:"message"`
+}
+
+// Problems lists the validation problems in err: each of an
+// engine.ValidationErrors, the one *engine.ValidationError, or for any
+// other error its text alone (an embedder's deploy check, say). None for
+// nil.
+func Problems(err error) []Problem {
+	out := []Problem{}
+	var list engine.ValidationErrors
+	var one *engine.ValidationError
+	switch {
+	case errors.As(err, &list):
+		for _, e := range list {
+			out = append(out, Problem{e.Node, e.Field, e.Line, e.Column, e.Msg})
+		}
+	case errors.As(err, &one):
+		out = append(out, Problem{one.Node, one.Field, one.Line, one.Column, one.Msg})
+	case err != nil:
+		out = append(out, Problem{Message: err.Error()})
+	}
+	return out
 }
 
 // WriteError writes the JSON error body.
@@ -159,19 +182,12 @@ func WriteError(w http.ResponseWriter, status int, code, msg string, ve error) {
 // node, field, line and column.
 func detail(code, msg string, ve error) errDetail {
 	d := errDetail{Code: code, Message: msg}
-	var list engine.ValidationErrors
-	if errors.As(ve, &list) {
-		for _, e := range list {
-			d.Problems = append(d.Problems, problem{e.Node, e.Field, e.Line, e.Column, e.Msg})
-		}
+	if ve == nil {
+		return d
 	}
+	d.Problems = Problems(ve)
 	if first := engine.FirstValidation(ve); first != nil {
 		d.Node, d.Field, d.Line, d.Column = first.Node, first.Field, first.Line, first.Column
-		if len(d.Problems) == 0 {
-			d.Problems = []problem{{first.Node, first.Field, first.Line, first.Column, first.Msg}}
-		}
-	} else if ve != nil && len(d.Problems) == 0 {
-		d.Problems = []problem{{Message: ve.Error()}} // an embedder's CheckDeploy, say
 	}
 	return d
 }

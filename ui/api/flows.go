@@ -72,13 +72,19 @@ func (h *Handler) getFlow(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-func (h *Handler) putFlow(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	cond, err := h.ifMatch(r, id)
-	if err != nil {
-		return err
+// readConditional reads a flow write: the If-Match condition and the
+// document in the body.
+func (h *Handler) readConditional(w http.ResponseWriter, r *http.Request) (id string, cond int64, body []byte, err error) {
+	id = r.PathValue("id")
+	if cond, err = h.ifMatch(r, id); err != nil {
+		return id, 0, nil, err
 	}
-	body, err := ReadBody(w, r, engine.MaxFlowBytes)
+	body, err = ReadBody(w, r, engine.MaxFlowBytes)
+	return id, cond, body, err
+}
+
+func (h *Handler) putFlow(w http.ResponseWriter, r *http.Request) error {
+	id, cond, body, err := h.readConditional(w, r)
 	if err != nil {
 		return err
 	}
@@ -126,12 +132,7 @@ func (h *Handler) flowInfo(w http.ResponseWriter, r *http.Request) error {
 // saves and deploys in one step; the new revision is the ETag also when the
 // deploy then fails (a 422 for a draft that saved but does not validate).
 func (h *Handler) deploy(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	cond, err := h.ifMatch(r, id)
-	if err != nil {
-		return err
-	}
-	body, err := ReadBody(w, r, engine.MaxFlowBytes)
+	id, cond, body, err := h.readConditional(w, r)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package editor
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -83,7 +82,7 @@ func (e FieldError) String() string {
 
 // BuildForm turns a node, its spec and the document's problems into a view.
 // choices lists the existing stored things per Ref kind (missing: unknown).
-func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []problem, choices map[engine.Ref][]string) FormView {
+func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []api.Problem, choices map[engine.Ref][]string) FormView {
 	fv := FormView{NodeID: n.ID, Type: n.Type, Name: n.Name, Title: spec.Title, Description: spec.Description, Unknown: !known, Disabled: n.Disabled}
 	if !known {
 		fv.Title = n.Type
@@ -303,33 +302,7 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := Form(BuildForm(*n, spec, known, problems(verr), choices)).Render(r.Context(), w); err != nil {
+	if err := Form(BuildForm(*n, spec, known, api.Problems(verr), choices)).Render(r.Context(), w); err != nil {
 		h.log.Error("render form", "err", err)
 	}
-}
-
-// problem is one validation error as the scripts see it.
-type problem struct {
-	Node    string `json:"node,omitempty"`
-	Field   string `json:"field,omitempty"`
-	Line    int    `json:"line,omitempty"`
-	Column  int    `json:"column,omitempty"`
-	Message string `json:"message"`
-}
-
-func problems(err error) []problem {
-	out := []problem{}
-	var list engine.ValidationErrors
-	var one *engine.ValidationError
-	switch {
-	case errors.As(err, &list):
-		for _, e := range list {
-			out = append(out, problem{e.Node, e.Field, e.Line, e.Column, e.Msg})
-		}
-	case errors.As(err, &one):
-		out = append(out, problem{one.Node, one.Field, one.Line, one.Column, one.Msg})
-	case err != nil:
-		out = append(out, problem{Message: err.Error()})
-	}
-	return out
 }
