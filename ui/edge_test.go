@@ -181,7 +181,16 @@ func TestSameErrorEverySurface(t *testing.T) {
 			}
 		})
 	}
-	if strings.Contains(env.Log.String(), "admin UI error") || strings.Contains(env.Log.String(), "admin error") {
+	// A create that finds the flow says so, on the page and in the API.
+	res, body := c.Post(t, "/admin/flows", url.Values{"id": {"hello"}})
+	if res.StatusCode != http.StatusPreconditionFailed || !strings.Contains(body, `A flow &#34;hello&#34; exists already: choose another id.`) {
+		t.Errorf("new flow over an existing one: %d\n%s", res.StatusCode, body)
+	}
+	res, raw := env.API(t, "POST", "/flows", doc)
+	if res.StatusCode != http.StatusPreconditionFailed || !strings.Contains(string(raw), `a flow \"hello\" exists already`) {
+		t.Errorf("POST /flows over an existing one: %d %s", res.StatusCode, raw)
+	}
+		if strings.Contains(env.Log.String(), "admin UI error") || strings.Contains(env.Log.String(), "admin error") {
 		t.Errorf("an error was answered as a 500:\n%s", env.Log)
 	}
 }

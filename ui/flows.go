@@ -138,6 +138,9 @@ func (s *Server) newFlow(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = s.d.App.PutFlow(r.Context(), id, doc, store.MustCreate)
 	}
+	if errors.Is(err, store.ErrConflict) {
+		err = api.Wrapf(err, "A flow %q exists already: choose another id.", id)
+	}
 	if err != nil {
 		s.flowError(w, r, err)
 		return

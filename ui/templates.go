@@ -234,8 +234,10 @@ func (s *Server) useTemplate(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, store.ErrConflict) {
 			// The table's status for a create that found one (as the API
 			// answers POST /flows), with the words this form needs.
-			status, _ := api.Status(err)
-			s.templatesError(w, r, status, fmt.Sprintf("A flow %q exists already: choose another id.", f.ID))
+			err = api.Wrapf(err, "A flow %q exists already: choose another id.", f.ID)
+			if status, fl, ok := s.pageError(w, r, err); ok {
+				s.templatesWith(w, r, status, fl)
+			}
 			return
 		}
 		s.flowError(w, r, err)

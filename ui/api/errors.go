@@ -158,6 +158,9 @@ func Classify(err error) Answer {
 				a.RetryAfter = max(1, ra.RetryAfterSeconds())
 			}
 		}
+		if _, own := errors.AsType[*wrapped](err); own {
+			return a // a handler's own words (Wrapf)
+		}
 		switch r.err {
 		case store.ErrConflict:
 			a.Message = ConflictMessage

@@ -89,6 +89,7 @@ func TestClassifyShapes(t *testing.T) {
 		{"a store that did not answer decides", fmt.Errorf("check routes: %w: %w", engine.ErrInvalidFlow, store.ErrUnavailable), 503, "unavailable", 2, "check routes"},
 		{"stale revision says what to do", fmt.Errorf("put: %w", store.ErrConflict), 412, "conflict", 0, "reload it"},
 		{"a message of its own", Wrapf(store.ErrNotFound, "no run %q", "r1"), 404, "not_found", 0, `no run "r1"`},
+		{"a create that found the flow says so", Wrapf(fmt.Errorf("put: %w", store.ErrConflict), "a flow %q exists already", "x"), 412, "conflict", 0, `a flow "x" exists already`},
 		{"unknown: a 500 without its text", errors.New("bolt: disk on fire"), 500, "internal", 0, "server log"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -33,7 +34,7 @@ func (h *Handler) createFlow(w http.ResponseWriter, r *http.Request) error {
 	}
 	rec, err := h.app.PutFlow(r.Context(), f.ID, body, store.MustCreate)
 	if err != nil {
-		return err
+		return existsErr(err, f.ID)
 	}
 	if r.URL.Query().Get("deploy") == "true" {
 		if _, err := h.app.Deploy(r.Context(), f.ID); err != nil {
@@ -48,6 +49,14 @@ func (h *Handler) createFlow(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", Prefix+"/flows/"+rec.ID)
 	WriteJSON(w, http.StatusCreated, info)
 	return nil
+}
+
+// existsErr says what a failed create's conflict means: the flow is there.
+func existsErr(err error, id string) error {
+	if errors.Is(err, store.ErrConflict) {
+		return Wrapf(err, "a flow %q exists already: choose another id, or save over it with If-Match", id)
+	}
+	return err
 }
 
 // getFlow returns the canonical export of the draft, byte for byte what
@@ -89,6 +98,9 @@ func (h *Handler) putFlow(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rec, err := h.app.PutFlow(r.Context(), id, body, cond)
+	if err != nil && cond == store.MustCreate {
+		return existsErr(err, id)
+	}
 	if err != nil {
 		return err
 	}
