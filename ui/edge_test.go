@@ -190,7 +190,7 @@ func TestSameErrorEverySurface(t *testing.T) {
 	if res.StatusCode != http.StatusPreconditionFailed || !strings.Contains(string(raw), `a flow \"hello\" exists already`) {
 		t.Errorf("POST /flows over an existing one: %d %s", res.StatusCode, raw)
 	}
-		if strings.Contains(env.Log.String(), "admin UI error") || strings.Contains(env.Log.String(), "admin error") {
+	if strings.Contains(env.Log.String(), "admin UI error") || strings.Contains(env.Log.String(), "admin error") {
 		t.Errorf("an error was answered as a 500:\n%s", env.Log)
 	}
 }
