@@ -1,9 +1,11 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/flowd/flowd/blocks/oidc"
+	"github.com/flowd/flowd/passhash"
 )
 
 // RegisterUsers adds the user registry endpoints (people who sign in
@@ -80,7 +82,7 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 // busyUsers adds the hashing pool's wait to a busy refusal of the user
 // registry (its ErrBusy does not carry one).
 func busyUsers(users *oidc.Users, err error) error {
-	if _, busy := IsBusy(err); busy && users.Hasher() != nil {
+	if errors.Is(err, passhash.ErrBusy) && users.Hasher() != nil {
 		return WithRetryAfter(err, users.Hasher().RetryAfter())
 	}
 	return err
