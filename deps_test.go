@@ -38,7 +38,8 @@ var importRules = []importRule{
 	{pkg: "engine/enginetest", module: []string{"engine"}},
 	{pkg: "passhash", thirdParty: []string{"golang.org/x/crypto"}},
 
-	{pkg: "store", thirdParty: []string{"go.etcd.io/bbolt"}},
+	{pkg: "store/storeerr"},
+	{pkg: "store", module: []string{"store/storeerr"}, thirdParty: []string{"go.etcd.io/bbolt"}},
 	{pkg: "store/memstore", module: []string{"store"}},
 	{pkg: "store/storetest", module: []string{"store"}},
 	{pkg: "store/etcd", module: []string{"store"},
@@ -46,7 +47,8 @@ var importRules = []importRule{
 	{pkg: "store/etcd/etcdtest"},
 
 	{pkg: "blocks/core", module: []string{"engine"}},
-	{pkg: "blocks/http", module: []string{"engine", "store"}},
+	// http on storeerr only: an unreachable store is a 503, without bbolt.
+	{pkg: "blocks/http", module: []string{"engine", "store/storeerr"}},
 	{pkg: "blocks/jose", module: []string{"engine"}, thirdParty: []string{"github.com/go-jose/go-jose/v4"}},
 	// schedule on store: the cluster's fenced schedule state (issue 12);
 	// oauth on jose: private_key_jwt client assertions (issue 15).
@@ -60,18 +62,23 @@ var importRules = []importRule{
 	// The observability packages (issue 14): audit on the stdlib only,
 	// metrics reading the services it measures.
 	{pkg: "audit"},
-	{pkg: "metrics", module: []string{"engine", "blocks/...", "ui"},
+	{pkg: "metrics", module: []string{"engine", "blocks/...", "ui", "store"},
 		thirdParty: []string{"github.com/prometheus/client_golang/"}},
+	// tracing: the engine's Tracer seam over the OpenTelemetry API only
+	// (no SDK); tracing/otlp: the SDK and OTLP exporters `flowd serve` uses.
+	{pkg: "tracing", module: []string{"engine"}, thirdParty: []string{"go.opentelemetry.io/otel/attribute",
+		"go.opentelemetry.io/otel/codes", "go.opentelemetry.io/otel/propagation", "go.opentelemetry.io/otel/trace"}},
+	{pkg: "tracing/otlp", thirdParty: []string{"go.opentelemetry.io/otel"}},
 
 	{pkg: "ui/api", module: []string{"app", "engine", "store", "blocks/...", "audit", "passhash"}},
 	{pkg: "ui/editor", module: []string{"app", "engine", "ui/api"}, thirdParty: []string{"github.com/a-h/templ"}},
 	{pkg: "ui", module: []string{"app", "engine", "store", "passhash", "ui/api", "blocks/..."},
 		thirdParty: []string{"github.com/a-h/templ"}},
 
-	{pkg: ".", module: []string{"app", "engine", "store/...", "passhash", "blocks/...", "ui", "ui/api", "ui/editor", "audit", "metrics"},
-		thirdParty: []string{"github.com/prometheus/client_golang/"}},
-	{pkg: "cmd/...", module: []string{".", "app", "engine", "store/...", "passhash", "blocks/...", "flows/examples", "flowtest", "ui", "ui/api", "audit", "metrics"},
-		thirdParty: []string{"github.com/prometheus/client_golang/"}},
+	{pkg: ".", module: []string{"app", "engine", "store/...", "passhash", "blocks/...", "ui", "ui/api", "ui/editor", "audit", "metrics", "tracing"},
+		thirdParty: []string{"github.com/prometheus/client_golang/", "go.opentelemetry.io/otel/trace"}},
+	{pkg: "cmd/...", module: []string{".", "app", "engine", "store/...", "passhash", "blocks/...", "flows/examples", "flowtest", "ui", "ui/api", "audit", "metrics", "tracing/..."},
+		thirdParty: []string{"github.com/prometheus/client_golang/", "go.opentelemetry.io/otel"}},
 	// flowtest runs flow test files on a throwaway flowd (issue 17).
 	{pkg: "flowtest", module: []string{".", "engine", "store/memstore", "blocks/oauth", "blocks/oidc"}},
 	{pkg: "ui/uitest", module: []string{".", "flows/examples", "store/..."},
@@ -250,13 +257,13 @@ func TestImportRules(t *testing.T) {
 		{"audit importing the engine", module + "/audit", []string{module + "/engine"},
 			[]string{"audit -> engine: forbidden edge (allowed: )"}},
 		{"store importing the engine", module + "/store", []string{module + "/engine"},
-			[]string{"store -> engine: forbidden edge (allowed: )"}},
+			[]string{"store -> engine: forbidden edge (allowed: store/storeerr)"}},
 		{"oidc on jose and oauth", module + "/blocks/oidc", []string{module + "/blocks/jose", module + "/blocks/oauth", "github.com/a-h/templ/runtime"}, nil},
 		{"ui on any block package", module + "/ui", []string{module + "/blocks/schedule", module + "/ui/api"}, nil},
 		{"ui importing the editor", module + "/ui", []string{module + "/ui/editor"},
 			[]string{"ui -> ui/editor: forbidden edge (allowed: app, engine, store, passhash, ui/api, blocks/...)"}},
 		{"root importing a test harness", module, []string{module + "/ui/uitest"},
-			[]string{". -> ui/uitest: forbidden edge (allowed: app, engine, store/..., passhash, blocks/..., ui, ui/api, ui/editor, audit, metrics)"}},
+			[]string{". -> ui/uitest: forbidden edge (allowed: app, engine, store/..., passhash, blocks/..., ui, ui/api, ui/editor, audit, metrics, tracing)"}},
 		{"sub-package of a prefix rule", module + "/app/internal/x", []string{module + "/store"}, nil},
 		{"unknown package", module + "/blocks/ldap", nil,
 			[]string{"blocks/ldap: not in the import table (deps_test.go importRules); add it there and to DESIGN.md section 2"}},

@@ -8,6 +8,20 @@
 //	mux.Handle("/", fd.FlowHandler())        // endpoints served by flows
 //	mux.Handle("/admin/", fd.AdminHandler()) // admin UI and JSON API
 //	fd.Start(ctx); defer fd.Close(ctx)
+//
+// Options.Blocks chooses the block packages (default StandardBlocks);
+// NewRegistry builds the same registry bare, with no store or service,
+// for tooling.
+//
+// # Supported API
+//
+// flowd, engine (the block SDK, with engine/enginetest), store (the
+// storage interfaces and backends, with store/storetest, store/memstore
+// and store/storeerr) and the block packages' Register and Provide
+// functions are the supported API. The admin packages (app, ui, ui/api,
+// ui/editor, ui/uitest, flowtest) are flowd's own wiring and say in their
+// package docs that they change without notice; the accessors that hand
+// them out (App, UI, API) are for flowd's own commands and tests.
 package flowd
 
 import (
@@ -36,6 +50,7 @@ import (
 	"github.com/flowd/flowd/ui/api"
 	"github.com/flowd/flowd/ui/editor"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure an embedded flowd.
@@ -47,9 +62,21 @@ type Options struct {
 	// implement store.Runs (the bbolt store does; on one node that is the
 	// default). Traces stay per node on a cluster store.
 	Runs store.Runs
+	// Blocks are the block packages whose types flowd offers, each a
+	// Register function (core.Register, jose.Register, ...). nil: all of
+	// StandardBlocks. The services the standard blocks use (keysets,
+	// clients, users, the router, the scheduler) exist either way: the
+	// admin UI and API manage them.
+	Blocks []func(reg *engine.Registry) error
 	// Register adds the host program's own block types to the registry,
-	// after the standard ones (core.*, http.*, schedule.*, jose.*, oauth.*, oidc.*).
+	// after Blocks. A block that needs a service of the host's reaches it
+	// through Services.
 	Register func(reg *engine.Registry) error
+	// Services, if set, is where flowd adds its own services (see
+	// engine.Services) before the runtime starts: the host provides its
+	// own there for its blocks' factories (engine.Service). One flowd per
+	// Services: a second New on the same one fails (already provided).
+	Services *engine.Services
 	// Logger receives flowd's logs (default: discarded).
 	Logger *slog.Logger
 	// AdminToken, if set, is the only token the admin API accepts;
@@ -98,6 +125,12 @@ type Options struct {
 	// follow the real clock; a test fires them itself. The store is the
 	// caller's: give it the same clock (store.BoltOptions.Now).
 	Clock func() time.Time
+	// Outbound, if set, carries every request flows make: http.request
+	// calls and the JWKS fetches of jose.validate and jose.decrypt
+	// (jwks_url) and of private_key_jwt clients (jwks_uri). Default: the
+	// network. A host's egress proxy goes here, and flow tests (package
+	// flowtest) put their stub here, so no test reaches the network.
+	Outbound http.RoundTripper
 	// Sleep is how waiting blocks (core.delay) wait (default: a real
 	// timer). With a frozen Clock, pass one that moves it, e.g.
 	// flowtest.Clock.Sleep, so a delay takes no real time.
@@ -120,10 +153,18 @@ type Options struct {
 	// Metrics, if set, is where flowd registers its Prometheus metrics
 	// (package metrics: runs, block errors, token verdicts by reason,
 	// JWKS answers, grants, sign-ins, throttle trips, requests by route,
-	// cron fires, keys). flowd never uses the global registry; serve the
+	// cron fires, keys, store call latency: Store and Runs are then used
+	// through store.Observed, which keeps their optional interfaces). flowd never uses the global registry; serve the
 	// matching Gatherer with promhttp.HandlerFor. The Go runtime and
 	// process collectors are the host's to add (metrics.RegisterRuntime).
 	Metrics prometheus.Registerer
+	// TracerProvider, if set, receives an OpenTelemetry span per run (named
+	// after its flow) and per step (package tracing); http.in continues a
+	// request's W3C traceparent and http.request passes it on. nil: runs
+	// are not traced, at no cost. `flowd serve` builds one from the
+	// OTEL_* environment variables (package tracing/otlp); shutting it
+	// down (which flushes its spans) is the host's.
+	TracerProvider trace.TracerProvider
 	// NodeID names this node among those sharing the store (the node
 	// registry, schedule claims). Default: a random "node-<hex>".
 	NodeID string
@@ -157,6 +198,10 @@ func New(opts Options) (*Flowd, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// With metrics, every part reads and writes through the timed store.
+	if err := observeStore(&opts); err != nil {
+		return nil, fmt.Errorf("flowd: metrics: %w", err)
+	}
 	keysets := jose.NewKeysets(opts.Store)
 	keysets.Now = opts.Clock
 	keysets.Log = opts.Logger
@@ -165,14 +210,7 @@ func New(opts Options) (*Flowd, error) {
 		return nil, fmt.Errorf("flowd: metrics: %w", err)
 	}
 	router := httpblock.NewRouter(httpblock.RouterOptions{MaxBodyBytes: opts.MaxBodyBytes,
-		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger, Unmatched: obs.unmatched()})
-	reg := engine.NewRegistry()
-	if err := core.Register(reg); err != nil {
-		return nil, fmt.Errorf("flowd: core blocks: %w", err)
-	}
-	if err := httpblock.Register(reg, router); err != nil {
-		return nil, fmt.Errorf("flowd: http blocks: %w", err)
-	}
+		BodyReadTimeout: opts.BodyReadTimeout, Logger: opts.Logger, Unmatched: obs.unmatched(), Outbound: opts.Outbound})
 	if opts.NodeID == "" {
 		opts.NodeID = app.NewNodeID()
 	}
@@ -180,14 +218,12 @@ func New(opts Options) (*Flowd, error) {
 	// role ticks, and each tick is claimed in the store before it runs.
 	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock,
 		Coordinator: opts.Store, Node: opts.NodeID, OnFire: obs.cronFire()})
-	if err := schedule.Register(reg, sched); err != nil {
-		return nil, fmt.Errorf("flowd: schedule blocks: %w", err)
-	}
 	// Single-use values (DPoP proof and client assertion jtis) are claimed
 	// in the shared store, so every node refuses a replay.
 	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", opts.Clock)
-	if err := jose.Register(reg, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay}); err != nil {
-		return nil, fmt.Errorf("flowd: jose blocks: %w", err)
+	var outClient *http.Client // nil: the blocks' own clients
+	if opts.Outbound != nil {
+		outClient = &http.Client{Transport: opts.Outbound}
 	}
 	// One hashing pool for every password and secret check.
 	hasher := opts.Hasher
@@ -207,30 +243,45 @@ func New(opts Options) (*Flowd, error) {
 		clients.SetThrottle(throttles.throttle("client_secret", passhash.ThrottleOptions{Free: oauth.ThrottleFree,
 			Base: oauth.ThrottleBase, Max: oauth.ThrottleMax, Size: oauth.ThrottleSize, Now: opts.Clock}))
 	}
-	if err := oauth.Register(reg, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router}, Logger: opts.Logger,
-		Replay: replay}); err != nil {
-		return nil, fmt.Errorf("flowd: oauth blocks: %w", err)
-	}
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
 	users.OnChange = obs.changed(audit.UserAdded, audit.UserRemoved)
 	if opts.Clock != nil {
 		users.SetClock(opts.Clock)
 	}
-	if err := oidc.Register(reg, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
-		oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger, OnGrantRevoked: obs.grantRevoked}); err != nil {
-		return nil, fmt.Errorf("flowd: oidc blocks: %w", err)
+	// Block factories reach these services at deploy; registration needs
+	// none of them (see NewRegistry).
+	svc := opts.Services
+	if svc == nil {
+		svc = engine.NewServices()
 	}
-	// Lint checks of the standard blocks (warnings, never deploy errors).
-	for _, lint := range []func() error{
-		func() error { return core.RegisterLint(reg) },
-		func() error { return httpblock.RegisterLint(reg) },
-		func() error { return jose.RegisterLint(reg) },
-		func() error { return oauth.RegisterLint(reg) },
+	for _, provide := range []func() error{
+		func() error { return httpblock.Provide(svc, router) },
+		func() error { return schedule.Provide(svc, sched) },
+		func() error {
+			return jose.Provide(svc, keysets, jose.Options{Logger: opts.Logger, Issuer: opts.Issuer, Replay: replay,
+				HTTPClient: outClient})
+		},
+		func() error {
+			return oauth.Provide(svc, clients, oauth.Options{Issuer: opts.Issuer, Routes: routePatterns{router},
+				Logger: opts.Logger, Replay: replay, HTTPClient: outClient})
+		},
+		func() error {
+			return oidc.Provide(svc, oidc.Deps{State: opts.Store, Secrets: opts.Store, Clients: clients, Users: users, Keysets: keysets},
+				oidc.Options{Issuer: opts.Issuer, Logger: opts.Logger, OnGrantRevoked: obs.grantRevoked})
+		},
 	} {
-		if err := lint(); err != nil {
-			return nil, fmt.Errorf("flowd: lint checks: %w", err)
+		if err := provide(); err != nil {
+			return nil, fmt.Errorf("flowd: services: %w", err)
 		}
+	}
+	blocks := opts.Blocks
+	if blocks == nil {
+		blocks = StandardBlocks()
+	}
+	reg, err := NewRegistry(blocks...)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Issuer != "" {
 		env := make(map[string]string, len(opts.Env)+1)
@@ -247,7 +298,7 @@ func New(opts Options) (*Flowd, error) {
 	}
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
-		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Audit: obs.flowEvent,
+		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Tracer: obs.tracer(), Audit: obs.flowEvent, Services: svc,
 		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
 	if err != nil {
 		return nil, err
@@ -291,12 +342,36 @@ func New(opts Options) (*Flowd, error) {
 	return fd, nil
 }
 
+// StandardBlocks returns the Register functions of every block package
+// flowd ships: core.*, http.*, schedule.*, jose.*, oauth.* and oidc.*
+// (Options.Blocks leaves out the ones a host does not want).
+func StandardBlocks() []func(reg *engine.Registry) error {
+	return []func(reg *engine.Registry) error{core.Register, httpblock.Register, schedule.Register,
+		jose.Register, oauth.Register, oidc.Register}
+}
+
+// NewRegistry returns a registry of the given block packages (each a
+// Register function, such as those of StandardBlocks), with their lint
+// checks. It needs no store, key or service: tooling such as `flowd
+// schema` and `flowd validate` builds one bare. A runtime over it
+// validates flows without services (engine.Setup.Validating); deploying
+// needs the services flowd.New provides.
+func NewRegistry(blocks ...func(reg *engine.Registry) error) (*engine.Registry, error) {
+	reg := engine.NewRegistry()
+	for _, register := range blocks {
+		if err := register(reg); err != nil {
+			return nil, fmt.Errorf("flowd: blocks: %w", err)
+		}
+	}
+	return reg, nil
+}
+
 // mountEditor adds the flow editor's routes behind the UI's login and CSRF
 // and returns the editor, which Close ends the event streams of.
 func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, engine.Ref) ([]string, error)) *editor.Handler {
 	a := s.App()
 	ed := editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
-		Runtime: a.Runtime(), Logger: s.Logger(), Refs: refs})
+		Logger: s.Logger(), Refs: refs})
 	ed.Register(mux)
 	return ed
 }

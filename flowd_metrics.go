@@ -2,6 +2,7 @@ package flowd
 
 import (
 	"context"
+	"reflect"
 	"time"
 
 	"github.com/flowd/flowd/audit"
@@ -11,6 +12,8 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/metrics"
 	"github.com/flowd/flowd/passhash"
+	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/tracing"
 	"github.com/flowd/flowd/ui"
 )
 
@@ -20,13 +23,17 @@ import (
 type observability struct {
 	m     *metrics.Metrics
 	audit *audit.Log
-	srv   *ui.Server // set once built; read by the scrape-time collector
+	srv   *ui.Server      // set once built; read by the scrape-time collector
+	trace *tracing.Tracer // nil: Options.TracerProvider was not set
 }
 
 func newObservability(opts Options, keysets *jose.Keysets) (*observability, error) {
 	o := &observability{audit: audit.New(opts.Store, audit.Options{MaxAge: opts.AuditMaxAge, MaxEvents: opts.AuditMaxEvents,
 		Logger: opts.Logger, Now: opts.Clock})}
 	keysets.OnKeyEvent = o.keyEvent
+	if opts.TracerProvider != nil {
+		o.trace = tracing.New(opts.TracerProvider)
+	}
 	if opts.Metrics == nil {
 		return o, nil
 	}
@@ -36,6 +43,44 @@ func newObservability(opts Options, keysets *jose.Keysets) (*observability, erro
 	}
 	o.m = m
 	return o, nil
+}
+
+// observeStore puts Options.Store and Options.Runs behind store.Observed
+// when metrics are on, timing every call by store kind and operation.
+func observeStore(opts *Options) error {
+	if opts.Metrics == nil {
+		return nil
+	}
+	ops, err := metrics.NewStoreOps(opts.Metrics)
+	if err != nil {
+		return err
+	}
+	opts.Store = store.Observed(opts.Store, ops.Kind(storeKind(opts.Store)))
+	if opts.Runs != nil {
+		opts.Runs = store.ObservedRuns(opts.Runs, ops.Kind(storeKind(opts.Runs)))
+	}
+	return nil
+}
+
+// storeKind names the backend of a store for the latency metric's kind
+// label, from its type's package, so naming it imports no backend.
+func storeKind(s any) string {
+	t := reflect.TypeOf(s)
+	if t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "other"
+	}
+	switch t.PkgPath() + "." + t.Name() {
+	case "github.com/flowd/flowd/store.Bolt":
+		return "bbolt"
+	case "github.com/flowd/flowd/store/etcd.Store":
+		return "etcd"
+	case "github.com/flowd/flowd/store/memstore.Store":
+		return "memory"
+	}
+	return "other"
 }
 
 func (o *observability) nextRotations(ctx context.Context) (map[string]time.Time, error) {
@@ -50,6 +95,15 @@ func (o *observability) engine() engine.Observer {
 		return nil
 	}
 	return o.m
+}
+
+// tracer is the engine's tracer: nil (not a nil *tracing.Tracer) when
+// runs are not traced, so the engine's fast path sees no tracer.
+func (o *observability) tracer() engine.Tracer {
+	if o.trace == nil {
+		return nil
+	}
+	return o.trace
 }
 
 func (o *observability) ui() ui.Observer {

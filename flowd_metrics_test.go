@@ -40,7 +40,10 @@ type metricsEnv struct {
 	scrape http.Handler
 }
 
-func newMetricsEnv(t *testing.T) *metricsEnv {
+func newMetricsEnv(t *testing.T) *metricsEnv { return newEnvWith(t, nil) }
+
+// newEnvWith is newMetricsEnv with options of the test's own (opts may be nil).
+func newEnvWith(t *testing.T, opts func(*flowd.Options)) *metricsEnv {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -50,8 +53,12 @@ func newMetricsEnv(t *testing.T) *metricsEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	reg := prometheus.NewRegistry()
-	fd, err := flowd.New(flowd.Options{Store: st, Examples: examples.FS, AdminToken: "test-admin-token",
-		AdminPassword: "correct horse battery", Issuer: "http://flowd.test", Metrics: reg})
+	o := flowd.Options{Store: st, Examples: examples.FS, AdminToken: "test-admin-token",
+		AdminPassword: "correct horse battery", Issuer: "http://flowd.test", Metrics: reg}
+	if opts != nil {
+		opts(&o)
+	}
+	fd, err := flowd.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +305,10 @@ func TestMetricsFromRealRequests(t *testing.T) {
 		{"flowd_admin_sign_ins_total", v("result", "wrong_password"), 1},
 		{"flowd_oauth_grants_total", v("flow", "token", "node", "grant", "grant_type", "client_credentials", "outcome", "ok"), 1},
 		{"flowd_oauth_grants_total", v("flow", "token", "node", "grant", "grant_type", "client_credentials", "outcome", "invalid"), 0},
-		{"flowd_oauth_client_auth_total", v("flow", "token", "node", "client", "result", "ok"), 1},
-		{"flowd_oauth_client_auth_total", v("flow", "token", "node", "client", "result", "invalid"), 1},
+		// The token endpoint authenticates clients in the client-auth
+		// sub-flow, which accepts public clients for it.
+		{"flowd_oauth_client_auth_total", v("flow", "client-auth", "node", "client_public", "result", "ok"), 1},
+		{"flowd_oauth_client_auth_total", v("flow", "client-auth", "node", "client_public", "result", "invalid"), 1},
 		{"flowd_oauth_grants_total", v("flow", "token", "node", "exchange", "grant_type", "authorization_code", "outcome", "ok"), 0},
 		{"flowd_jwks_responses_total", v("flow", "jwks", "node", "jwks", "keyset", "main", "status", "304"), 1},
 		{"flowd_admin_sign_ins_total", v("result", "ok"), 0},

@@ -166,7 +166,7 @@ func TestLintChecks(t *testing.T) {
 				fds[tt.issuer] = fd
 			}
 			for _, f := range tt.flows {
-				if err := fd.App().Runtime().Validate(t.Context(), f); err != nil {
+				if err := fd.App().CheckFlow(t.Context(), f); err != nil {
 					t.Fatalf("flow %s is not valid (lint documents must be): %v", f.ID, err)
 				}
 			}

@@ -1,12 +1,3 @@
-// Package app joins the engine and the store: it is the one place that
-// knows a flow is both a stored document (draft, versions, runs) and a
-// running deployment. The admin API, the web UI and the CLI all go through
-// it, so they agree on what "save", "deploy" and "restore" mean.
-//
-//	PutFlow ----> store draft (rev+1)              status: undeployed changes
-//	Deploy  ----> validate -> store version n as the desired state -> this node's reconcile loop swaps it in   status: deployed
-//	Restore ----> draft := version n -> Deploy (if it was deployed)
-//	Start   ----> start the reconcile loop (node.go) -> under the cluster lock, install examples (first start) or upgrade unchanged ones
 package app
 
 import (
@@ -58,6 +49,11 @@ type Config struct {
 	SnapshotsPerSecond int
 	// Observer: see engine.Options (nil: nothing observed).
 	Observer engine.Observer
+	// Services are what block factories look up at deploy (see
+	// engine.Services; nil: none).
+	Services *engine.Services
+	// Tracer: see engine.Options (nil: runs are not traced).
+	Tracer engine.Tracer
 	// Audit, if set, hears of every flow change: saved, deployed,
 	// undeployed, restored, deleted (see audit.go).
 	Audit func(ctx context.Context, typ, subject, why string)
@@ -117,7 +113,7 @@ func New(cfg Config) (*App, error) {
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
 		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, Sleep: cfg.Sleep, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
-		Observer: cfg.Observer,
+		Observer: cfg.Observer, Services: cfg.Services, Tracer: cfg.Tracer,
 	})
 	if err != nil {
 		return nil, err
@@ -126,13 +122,21 @@ func New(cfg Config) (*App, error) {
 	return a, nil
 }
 
-// Runtime returns the engine runtime (for triggers and tests).
+// Runtime returns the engine runtime.
+//
+// Deprecated: no caller in this module needs it; use Deployed,
+// DeployedFlow, Traces, Lint, CheckFlow, Run and LoadDeployed. Kept until
+// branches written against it are merged.
 func (a *App) Runtime() *engine.Runtime { return a.rt }
 
 // Registry returns the block registry.
 func (a *App) Registry() *engine.Registry { return a.reg }
 
 // Store returns the store.
+//
+// Deprecated: no caller in this module needs it; App's methods are the
+// operations on flows, versions and runs. Kept until branches written
+// against it are merged.
 func (a *App) Store() store.Store { return a.st }
 
 var (

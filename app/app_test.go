@@ -113,10 +113,10 @@ func TestRestart(t *testing.T) {
 
 	// Delete the example: a restart must not reinstall it.
 	a, closeA = open(t, path, examples)
-	if v, ok := a.Runtime().Deployed("a"); !ok || v != 1 {
+	if v, ok := a.Deployed("a"); !ok || v != 1 {
 		t.Fatalf("a not redeployed: %v %v", v, ok)
 	}
-	if _, ok := a.Runtime().Deployed("b"); ok {
+	if _, ok := a.Deployed("b"); ok {
 		t.Fatal("b was never deployed but runs")
 	}
 	tr, err := a.Run(t.Context(), "a", "", nil)
@@ -163,7 +163,7 @@ func TestFailedDeployKeepsOldVersion(t *testing.T) {
 	if info.Deployed != 1 || info.Status != app.StatusChanged {
 		t.Fatalf("after failed deploy: deployed=%d status=%s", info.Deployed, info.Status)
 	}
-	if v, ok := a.Runtime().Deployed("a"); !ok || v != 1 {
+	if v, ok := a.Deployed("a"); !ok || v != 1 {
 		t.Fatalf("runtime version %d %v, want 1", v, ok)
 	}
 	// An invalid draft is saved (work in progress) and shown as invalid,

@@ -24,7 +24,11 @@ import (
 // start, each by its flow id:
 //
 //	not in the store, store fresh      -> install and deploy (first start)
-//	not in the store, store not fresh  -> left alone: deleted on purpose
+//	not in the store, store not fresh  -> left alone: deleted on purpose,
+//	                                      unless it is new in this release
+//	                                      and an example in the store calls
+//	                                      it (core.call): installed, so the
+//	                                      upgraded caller finds it
 //	draft is the shipped document      -> nothing to do
 //	draft is an earlier shipped one    -> draft := shipped, deployed as a new version if it was deployed
 //	anything else (changed here)       -> left alone, a Warn says how to take the shipped one
@@ -107,7 +111,7 @@ func (a *App) syncExamples(ctx context.Context) error {
 		}
 		exs = append(exs, ex)
 	}
-	pending, err := a.pendingInstalls(ctx, exs, fresh)
+	pending, err := a.pendingInstalls(ctx, exs, fresh, recorded)
 	if err != nil {
 		return err
 	}
@@ -145,8 +149,11 @@ func (a *App) syncExamples(ctx context.Context) error {
 // pendingInstalls returns the ids of the examples this start owes an
 // install: those an earlier first start recorded and did not finish, and,
 // on a fresh store, every example not in it yet, recorded before anything
-// is saved so that a crash part way leaves the intent behind.
-func (a *App) pendingInstalls(ctx context.Context, exs []example, fresh bool) (map[string]bool, error) {
+// is saved so that a crash part way leaves the intent behind. On a store
+// that is not fresh, a missing example is owed only when no start recorded
+// it as shipped (it is new in this release, not deleted here) and an
+// example in the store calls it as a sub-flow: an upgraded caller needs it.
+func (a *App) pendingInstalls(ctx context.Context, exs []example, fresh bool, recorded map[string][]string) (map[string]bool, error) {
 	var ids []string
 	raw, err := a.st.GetKV(ctx, nsSystem, keyPending)
 	switch {
@@ -162,13 +169,17 @@ func (a *App) pendingInstalls(ctx context.Context, exs []example, fresh bool) (m
 	for _, id := range ids {
 		pending[id] = true
 	}
+	called := map[string]bool{}
 	if !fresh {
-		return pending, nil
+		var err error
+		if called, err = a.calledExamples(ctx, exs); err != nil {
+			return nil, err
+		}
 	}
 	grew := false
 	for _, ex := range exs {
 		id := ex.flow.ID
-		if pending[id] {
+		if pending[id] || (!fresh && (!called[id] || len(recorded[id]) > 0)) {
 			continue
 		}
 		if _, err := a.st.GetFlow(ctx, id); errors.Is(err, store.ErrNotFound) {
@@ -188,6 +199,26 @@ func (a *App) pendingInstalls(ctx context.Context, exs []example, fresh bool) (m
 		}
 	}
 	return pending, nil
+}
+
+// calledExamples returns the ids the core.call nodes of the examples in
+// the store call, as this release ships them (what an upgrade deploys).
+func (a *App) calledExamples(ctx context.Context, exs []example) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, ex := range exs {
+		if _, err := a.st.GetFlow(ctx, ex.flow.ID); errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("app: example flow %q: %w", ex.flow.ID, err)
+		}
+		for _, n := range ex.flow.Nodes {
+			var target string
+			if n.Type == "core.call" && !n.Disabled && json.Unmarshal(n.Config["flow"], &target) == nil && target != "" {
+				out[target] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 func (a *App) newExample(file string, raw []byte) (example, error) {

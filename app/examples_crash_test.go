@@ -176,7 +176,7 @@ func TestFirstStartCrashConverges(t *testing.T) {
 				if info.Status != app.StatusDeployed || info.Deployed != 1 || info.Latest != 1 {
 					t.Errorf("flow %s: status %s deployed v%d latest v%d, want deployed v1 of 1", id, info.Status, info.Deployed, info.Latest)
 				}
-				if n, ok := a.Runtime().Deployed(id); !ok || n != 1 {
+				if n, ok := a.Deployed(id); !ok || n != 1 {
 					t.Errorf("flow %s runs version %d (%v), want 1", id, n, ok)
 				}
 			}

@@ -228,7 +228,7 @@ func checkExample(t *testing.T, a *app.App, draft, status string, rev int64, dep
 		if !errors.Is(err, app.ErrNotFound) {
 			t.Fatalf("flow a: %v, want it gone", err)
 		}
-		if n, ok := a.Runtime().Deployed("a"); ok {
+		if n, ok := a.Deployed("a"); ok {
 			t.Errorf("deleted flow runs version %d", n)
 		}
 		return
@@ -247,7 +247,7 @@ func checkExample(t *testing.T, a *app.App, draft, status string, rev int64, dep
 		t.Errorf("status %s rev %d deployed %d latest %d, want %s %d %d %d",
 			info.Status, info.Rev, info.Deployed, info.Latest, status, rev, deployed, len(history))
 	}
-	n, ok := a.Runtime().Deployed("a")
+	n, ok := a.Deployed("a")
 	if !ok {
 		n = 0
 	}
@@ -354,7 +354,7 @@ func TestEndSessionUpgrade(t *testing.T) {
 			if info.ID != "end-session" || info.Status != app.StatusDeployed || info.Deployed != 2 || info.Latest != 2 {
 				t.Fatalf("%s: status %s deployed %d latest %d, want deployed 2 of 2", info.ID, info.Status, info.Deployed, info.Latest)
 			}
-			if n, ok := a.Runtime().Deployed("end-session"); !ok || n != 2 {
+			if n, ok := a.Deployed("end-session"); !ok || n != 2 {
 				t.Fatalf("runtime runs %d %v, want 2", n, ok)
 			}
 			v1, err := a.Version(ctx, "end-session", 1)
@@ -368,4 +368,89 @@ func TestEndSessionUpgrade(t *testing.T) {
 			checkLogs(t, &l, start.logs)
 		})
 	}
+}
+
+// TestSubflowExampleUpgrade: a data folder from before the prebuilt flows
+// shared the client-auth sub-flow holds token as shipped at 8206c10. The
+// upgraded token calls client-auth, which is new in this release: the
+// start installs and deploys it, though the store is not fresh, because a
+// shipped example calls it. Examples nothing calls stay missing, and once
+// a start recorded client-auth, deleting it is for good.
+func TestSubflowExampleUpgrade(t *testing.T) {
+	old, err := os.ReadFile(filepath.Join("testdata", "token-8206c10.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.PutFlow(ctx, "token", old, store.MustCreate); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddVersion(ctx, "token", old, "deploy"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetKV(ctx, "system", "examples_installed", []byte("2026-11-22T12:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	var running *flowd.Flowd
+	start := func(t *testing.T) *app.App {
+		if running != nil {
+			running.Close(context.Background())
+		}
+		fd, err := flowd.New(flowd.Options{Store: st, Issuer: "http://127.0.0.1:8080", Examples: examples.FS})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running = fd
+		if err := fd.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return fd.App()
+	}
+	defer func() { running.Close(context.Background()) }()
+	ids := func(t *testing.T, a *app.App) []string {
+		list, err := a.ListFlows(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range list {
+			out = append(out, f.ID+":"+f.Status)
+		}
+		return out
+	}
+	t.Run("upgrade installs the called sub-flow", func(t *testing.T) {
+		a := start(t)
+		want := []string{"client-auth:" + app.StatusDeployed, "token:" + app.StatusDeployed}
+		if got := ids(t, a); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("flows %q, want %q", got, want)
+		}
+		if n, ok := a.Runtime().Deployed("token"); !ok || n != 2 {
+			t.Fatalf("token runs version %d %v, want the upgrade (2)", n, ok)
+		}
+		if _, ok := a.Runtime().Deployed("client-auth"); !ok {
+			t.Fatal("client-auth is not deployed")
+		}
+	})
+	t.Run("deleted after it was recorded: stays deleted", func(t *testing.T) {
+		a := start(t)
+		info, err := a.Info(ctx, "client-auth")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Undeploy(ctx, "client-auth"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.DeleteFlow(ctx, "client-auth", info.Rev); err != nil {
+			t.Fatal(err)
+		}
+		a = start(t)
+		if got := ids(t, a); len(got) != 1 || got[0] != "token:"+app.StatusDeployed {
+			t.Fatalf("flows %q, want token only", got)
+		}
+	})
 }

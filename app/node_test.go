@@ -65,7 +65,7 @@ func TestNodesFollowTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	caughtUp(t, mem, b)
-	if v, ok := b.Runtime().Deployed("f"); !ok || v != 1 {
+	if v, ok := b.Deployed("f"); !ok || v != 1 {
 		t.Fatalf("b runs f version %d (%v), want 1", v, ok)
 	}
 	steps := []struct {
@@ -95,7 +95,7 @@ func TestNodesFollowTheStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		caughtUp(t, mem, a)
-		if _, ok := a.Runtime().Deployed("f"); ok {
+		if _, ok := a.Deployed("f"); ok {
 			t.Error("a still runs the deleted flow")
 		}
 		nodes, err := mem.Nodes(ctx)

@@ -22,6 +22,11 @@ import (
 // and by the core.call_target lint check). The sub-flow leaves its own
 // trace; a failure in it is the call node's error in the caller (its
 // error port, or the caller's run fails and the caller's catch sees it).
+//
+// The sub-flow runs on the caller's context, so what a trigger put there
+// travels with the call: a sub-flow called from an http.in run can answer
+// that request (http.respond finds the exchange on the context, and it
+// is answered once, whichever flow answers).
 
 // MaxCallDepth bounds nested sub-flow calls (a flow calling itself).
 const MaxCallDepth = 8

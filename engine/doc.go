@@ -23,6 +23,16 @@
 // guard (var _ engine.Block = (*limit)(nil)), its tests in
 // block_<name>_test.go, so `ls block_*` lists a package's types.
 //
+// A block package exports Register(*engine.Registry) error, which needs
+// no service: registration is specs and factories only, so tooling (the
+// JSON Schema, `flowd validate`) builds a bare registry. What a factory
+// needs at deploy (a keyset manager, a router, a store) the host puts in
+// Options.Services, usually through the package's Provide function, and
+// the factory looks it up with Service. When only validating
+// (Setup.Validating) without its services a factory should still check
+// its config; at deploy a missing service is an error matching
+// ErrNoService.
+//
 // The Spec is the one source for validation, the editor's side-panel form,
 // the docs and the JSON Schema: give every field a Label and Help (the
 // enginetest.CheckSpecs test insists). Types are namespaced ("acme.limit").

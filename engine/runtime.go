@@ -76,10 +76,18 @@ type Options struct {
 	// Observer counts runs and step errors and is handed to every block
 	// factory as Setup.Observer (default NopObserver). See Observer.
 	Observer Observer
+	// Tracer, if set, opens a span per run and per step and is handed to
+	// every block factory as Setup.Tracer (default nil: no tracing, at no
+	// cost per run). See Tracer.
+	Tracer Tracer
 	// Sleep waits d or until ctx ends, for blocks that wait (core.delay;
 	// Exec.Sleep). Default: a real timer. With a frozen Now, give a Sleep
 	// that moves that clock instead (flowtest.Clock.Sleep).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Services are what block factories look up at deploy (keysets,
+	// clients, a router: see Services and each block package's Provide).
+	// nil: none, which is enough to validate flows of a bare registry.
+	Services *Services
 }
 
 // Runtime deploys flows and runs them.
@@ -169,6 +177,7 @@ type deployment struct {
 	vars    *Vars
 	ring    *traceRing
 	runs    RunObserver
+	tracer  FlowTracer // nil: runs are not traced
 	// sensitive is every key the flow's block types declare sensitive.
 	sensitive []string
 	// secrets are the literal values of the flow's config fields marked
@@ -327,6 +336,13 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 		obs = NopObserver{}
 	}
 	d.runs = obs.Runs(f.ID)
+	tracer := r.opts.Tracer
+	if version == 0 {
+		tracer = nil
+	}
+	if tracer != nil {
+		d.tracer = tracer.Flow(f.ID, version)
+	}
 	// The error returns below set d to nil, so the cleanup keeps its own
 	// pointer to close the blocks built so far.
 	built := d
@@ -367,7 +383,7 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 		inst := &nodeInst{node: n, spec: spec, out: map[string][]*nodeInst{}}
 		inst.log = r.log.With("flow", f.ID, "node", n.ID)
 		setup := &Setup{Ctx: ctx, FlowID: f.ID, NodeID: n.ID, Version: version, Config: configs[n.ID],
-			Logger: inst.log, Limits: r.limits, Observer: obs}
+			Logger: inst.log, Limits: r.limits, Observer: obs, Services: r.opts.Services, Validating: version == 0, Tracer: tracer}
 		inst.errs = obs.StepErrors(f.ID, n.ID, n.Type)
 		b, err := callFactory(r.reg.types[n.Type].factory, setup)
 		if err != nil {
@@ -435,7 +451,11 @@ func asValidation(node string, err error) error {
 	if errors.As(err, &ve) {
 		return ValidationErrors{ve}
 	}
-	return ValidationErrors{verr(node, "", "%v", err)}
+	ve = verr(node, "", "%v", err)
+	if errors.Is(err, ErrNoService) {
+		ve.cause = errNoServiceCause // the host's wiring, not the document
+	}
+	return ValidationErrors{ve}
 }
 
 func callFactory(fac Factory, s *Setup) (b Block, err error) {
@@ -885,6 +905,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
 		Started: started, Status: StatusOK, Light: !full}
 	tr.Steps = tr.stepBuf[:0]
+	ctx, span := d.startRunSpan(ctx, tr, start)
 	rc := &rs.rc
 	rc.Context, rc.deadline = ctx, t0.Add(lim.Deadline)
 	defer rc.stop()
@@ -899,6 +920,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		d.runs.Finished(err == nil, time.Duration(tr.Duration))
 		if len(x.secrets) > len(d.secrets) {
 			redactEarlier(tr, x.secrets)
+		}
+		if span != nil {
+			span.End(x.RedactText(tr.Error))
 		}
 		d.ring.add(tr)
 		if rt.opts.Traces != nil {
@@ -922,6 +946,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 	}
 	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
+	if span != nil {
+		triggerStepSpan(ctx, span, start)
+	}
 	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets))
 	// Step times are offsets from t0 on the monotonic clock, which is
 	// cheaper to read than the wall clock time.Now also reads.
@@ -949,7 +976,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		x.NodeID, x.Logger = q.n.node.ID, q.n.log
 		began := at
 		x.stepsLeft = maxSteps - steps
-		port, perr := q.n.process(ctx, x, q.msg)
+		stepCtx := ctx
+		var ss StepSpan
+		if span != nil {
+			stepCtx, ss = span.StartStep(ctx, q.n.node.ID, q.n.node.Type)
+		}
+		port, perr := q.n.process(stepCtx, x, q.msg)
 		if x.callSteps > 0 { // a sub-flow call's steps count against this run's budget
 			steps += x.callSteps
 			x.callSteps = 0
@@ -964,6 +996,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(at - began)}
 		if perr != nil && errors.Is(rc.errAt(t0.Add(at)), context.DeadlineExceeded) {
 			perr = fmt.Errorf("%w (%s) in node %q: %v", ErrDeadline, lim.Deadline, q.n.node.ID, perr)
+		}
+		if ss != nil {
+			endStepSpan(ss, x, q.n, port, perr)
 		}
 		if perr != nil {
 			q.n.errs.Inc()

@@ -163,6 +163,18 @@ type Setup struct {
 	// validating). A block package type-asserts it to its own event
 	// interface at deploy; see Observer.
 	Observer Observer
+	// Services are the host's shared services (Options.Services); a
+	// factory reaches them with Service. nil when the runtime has none.
+	Services *Services
+	// Validating is true when the node is built only to check it
+	// (Runtime.Validate, version 0): the block is closed right after,
+	// never started or run. A block package whose services are missing
+	// may then still check its config (a bare registry, `flowd validate`).
+	Validating bool
+	// Tracer is the runtime's tracer, nil when runs are not traced (and
+	// when validating). http.in and http.request pass trace context
+	// through it; see Tracer.
+	Tracer Tracer
 }
 
 // Errorf returns a deploy error naming this node and field.

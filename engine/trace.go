@@ -31,8 +31,14 @@ type Trace struct {
 	// Light: the run was past its flow's snapshot rate
 	// (Options.SnapshotsPerSecond), so its steps carry no message, except
 	// steps that failed.
-	Light bool   `json:"light,omitempty"`
-	Steps []Step `json:"steps"`
+	Light bool `json:"light,omitempty"`
+	// TraceID and SpanID link the run to its distributed trace (Options.
+	// Tracer): the trace and the run span's ids in lowercase hex, empty
+	// when the run was not traced or not sampled. Added to version 1
+	// without a new version: older readers ignore them.
+	TraceID string `json:"trace_id,omitempty"`
+	SpanID  string `json:"span_id,omitempty"`
+	Steps   []Step `json:"steps"`
 
 	stepBuf [4]Step // Steps' first backing array, in the same allocation
 }

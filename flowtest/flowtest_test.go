@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,18 @@ func TestParseErrors(t *testing.T) {
 		{"bad save", `{"flows": ["a"], "cases": [{"name": "c", "steps": [{"http": {"path": "/"}, "save": {"x": "cookie.a"}}]}]}`, "source"},
 		{"bad var name", `{"flows": ["a"], "cases": [{"name": "c", "steps": [{"http": {"path": "/"}, "save": {"a b": "status"}}]}]}`, "bad variable name"},
 		{"advance expects a status", `{"flows": ["a"], "cases": [{"name": "c", "steps": [{"advance": "1h", "expect": {"status": 200}}]}]}`, "only checks ticks"},
+		{"stub without url", `{"flows": ["a"], "stubs": [{"respond": {}}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "stubs[0]: give exactly one of url and url_regex"},
+		{"stub with url and regex", `{"flows": ["a"], "cases": [{"name": "c", "stubs": [{"url": "https://a.example/", "url_regex": "x", "respond": {}}], "steps": [{"advance": "1h"}]}]}`, `case "c": stubs[0]: give exactly one of url and url_regex`},
+		{"stub without answer", `{"flows": ["a"], "stubs": [{"url": "https://a.example/"}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "exactly one of respond and sequence"},
+		{"stub with both answers", `{"flows": ["a"], "stubs": [{"url": "https://a.example/", "respond": {}, "sequence": [{}]}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "exactly one of respond and sequence"},
+		{"stub relative url", `{"flows": ["a"], "stubs": [{"url": "/x", "respond": {}}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "an http or https URL with a host"},
+		{"stub bad regex", `{"flows": ["a"], "stubs": [{"url_regex": "(", "respond": {}}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "url_regex"},
+		{"stub bad method", `{"flows": ["a"], "stubs": [{"method": "GE T", "url": "https://a.example/", "respond": {}}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "not an HTTP method"},
+		{"stub bad status", `{"flows": ["a"], "stubs": [{"url": "https://a.example/", "sequence": [{}, {"status": 700}]}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "sequence[1]: status 700"},
+		{"stub json and body", `{"flows": ["a"], "stubs": [{"url": "https://a.example/", "respond": {"json": 1, "body": "x"}}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "at most one of json and body"},
+		{"stub error and status", `{"flows": ["a"], "stubs": [{"url": "https://a.example/", "respond": {"error": "refused", "status": 500}}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "an error answer has nothing else"},
+		{"stub bad header", `{"flows": ["a"], "stubs": [{"url": "https://a.example/", "respond": {"headers": {"a b": "x"}}}], "cases": [{"name": "c", "steps": [{"advance": "1h"}]}]}`, "not a header name"},
+		{"lower case request method", `{"flows": ["a"], "cases": [{"name": "c", "steps": [{"advance": "1h", "expect": {"requests": [{"method": "get"}]}}]}]}`, "must be upper case"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,8 +165,8 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// TestSetupFailures: a test naming a missing flow, or a flow that would
-// reach the network, fails at set-up with the reason.
+// TestSetupFailures: a test naming a missing flow fails at set-up with the
+// reason.
 func TestSetupFailures(t *testing.T) {
 	s, err := Load("testdata/broken")
 	if err != nil {
@@ -288,5 +301,116 @@ func FuzzLookup(f *testing.F) {
 			return
 		}
 		lookup(v, path)
+	})
+}
+
+// TestStubs: outgoing requests answered by stubs: an upstream API (success,
+// a 500, a sequence, a network error, the requests as made) and a remote
+// JWKS refetched after a key rotation the frozen clock advances past.
+func TestStubs(t *testing.T) {
+	results := runDir(t, "testdata/stubs")
+	if len(results) != 6 {
+		t.Fatalf("%d results, want 6", len(results))
+	}
+	for _, r := range results {
+		t.Run(r.Case, func(t *testing.T) {
+			if r.Failure != nil {
+				t.Fatal(r.Failure)
+			}
+		})
+	}
+}
+
+// TestStubFailures: a request no stub answers, and each kind of request
+// expectation, fail the case with a message naming method and URL; the
+// reports carry it.
+func TestStubFailures(t *testing.T) {
+	const user1 = `{"url": "https://api.example/users/1", "respond": {"json": {"name": "Ada"}}}`
+	const audit = `{"method": "POST", "url": "https://api.example/audit", "respond": {"status": 204}}`
+	tests := []struct {
+		name   string
+		stubs  string
+		expect string
+		want   string // the failure message after "step 1: "
+	}{
+		{"no stub", `[]`, `{"status": 200}`,
+			`node "fetch": expected a stub for every outgoing request, got no stub matched GET https://api.example/users/1`},
+		{"second request without a stub", `[` + user1 + `]`, `{"status": 200}`,
+			`node "audit": expected a stub for every outgoing request, got no stub matched POST https://api.example/audit`},
+		{"method decides", `[` + user1 + `, {"url": "https://api.example/audit", "respond": {}}]`, `{}`,
+			`node "audit": expected a stub for every outgoing request, got no stub matched POST https://api.example/audit`},
+		{"a stub's variable not saved", `[{"url": "https://api.example/users/1", "respond": {"body": "{{nope}}"}}]`, `{}`,
+			`node "fetch": expected a stub for every outgoing request, got stub GET https://api.example/users/1 could not answer GET https://api.example/users/1: flow test: stub body: no saved variable "nope"`},
+		{"request count", `[` + user1 + `, ` + audit + `]`, `{"requests": []}`,
+			`expected 0 outgoing requests, got 2: GET https://api.example/users/1, POST https://api.example/audit`},
+		{"request method", `[` + user1 + `, ` + audit + `]`, `{"requests": [{}, {"method": "PUT"}]}`,
+			`expected request 2 (POST https://api.example/audit): method PUT, got POST`},
+		{"request url", `[` + user1 + `, ` + audit + `]`, `{"requests": [{"url": "https://api.example/users/2"}, {}]}`,
+			`expected request 1 (GET https://api.example/users/1): url "https://api.example/users/2", got "https://api.example/users/1"`},
+		{"request header", `[` + user1 + `, ` + audit + `]`, `{"requests": [{"headers": {"Authorization": "Bearer other"}}, {}]}`,
+			`expected request 1 (GET https://api.example/users/1): header Authorization: "Bearer other", got "Bearer test-token"`},
+		{"request body json", `[` + user1 + `, ` + audit + `]`, `{"requests": [{}, {"json": {"user": "2"}}]}`,
+			`expected request 2 (POST https://api.example/audit): json user = "2", got "1"`},
+		{"request without a body", `[` + user1 + `, ` + audit + `]`, `{"requests": [{"json": {"user": "1"}}, {}]}`,
+			`expected request 1 (GET https://api.example/users/1): a JSON or form body, got ""`},
+		{"passes", `[` + user1 + `, ` + audit + `]`, `{"status": 200, "requests": [{"method": "GET"}, {"method": "POST", "json": {"action": "read"}, "body_contains": "\"user\""}]}`, ""},
+	}
+	s, err := Load("testdata/stubs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []Result
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse([]byte(`{"flows": ["upstream"], "cases": [{"name": "` + tt.name + `", "stubs": ` + tt.stubs +
+				`, "steps": [{"http": {"path": "/profile/1"}, "expect": ` + tt.expect + `}]}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Path = "x.test.json"
+			r := s.RunCase(t.Context(), Options{}, f, 0)
+			results = append(results, r)
+			switch {
+			case tt.want == "" && r.Failure != nil:
+				t.Fatalf("failed: %v", r.Failure)
+			case tt.want == "":
+			case r.Failure == nil:
+				t.Fatal("passed; want a failure")
+			default:
+				want := `x.test.json: case "` + tt.name + `": step 1: ` + tt.want
+				if got := r.Failure.Error(); got != want {
+					t.Errorf("\n got %s\nwant %s", got, want)
+				}
+			}
+		})
+	}
+	t.Run("reports", func(t *testing.T) {
+		if len(results) != len(tests) {
+			t.Skip("a case above did not run")
+		}
+		var tap, junit bytes.Buffer
+		if err := WriteTAP(&tap, results); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteJUnit(&junit, results); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"not ok 1 - x.test.json: no stub\n", `  node: "fetch"`,
+			`  got: "no stub matched GET https://api.example/users/1"`, fmt.Sprintf("ok %d - x.test.json: passes\n", len(tests)),
+			fmt.Sprintf("# 1 passed, %d failed\n", len(tests)-1)} {
+			if !strings.Contains(tap.String(), want) {
+				t.Errorf("TAP lacks %q:\n%s", want, tap.String())
+			}
+		}
+		var doc junitSuites
+		if err := xml.Unmarshal(junit.Bytes(), &doc); err != nil {
+			t.Fatalf("not XML: %v", err)
+		}
+		if doc.Tests != len(tests) || doc.Failures != len(tests)-1 {
+			t.Fatalf("junit counts %d tests %d failures", doc.Tests, doc.Failures)
+		}
+		if c := doc.Suites[0].Cases[0]; c.Failure == nil || !strings.Contains(c.Failure.Message, "no stub matched GET https://api.example/users/1") {
+			t.Errorf("junit first case %+v", c)
+		}
 	})
 }

@@ -1,16 +1,3 @@
-// Package flowtest runs flow tests: JSON files of test cases that deploy
-// flows into a throwaway flowd (an in-memory store, a frozen clock, no
-// network) and check what their runs did. `flowd test` and Go tests use it;
-// docs/flow-tests.md documents the file format.
-//
-//	File (x.test.json)
-//	  flows      ids of the flows to deploy (the first is the one under test)
-//	  fixtures   keysets, clients, users created before each case
-//	  cases[]    each on its own store and flowd, clock frozen at case.clock
-//	    steps[]  http | run | advance, then expect, then save
-//
-// A case fails at its first failing step; the failure names the file, the
-// case, the step, the node and the expectation.
 package flowtest
 
 import (
@@ -19,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -47,7 +36,43 @@ type File struct {
 	// Issuer is the OAuth/OpenID issuer (default http://flowd.test).
 	Issuer   string   `json:"issuer,omitempty"`
 	Fixtures Fixtures `json:"fixtures"`
-	Cases    []Case   `json:"cases"`
+	// Stubs answer the flows' outgoing requests in every case (after the
+	// case's own stubs).
+	Stubs []Stub `json:"stubs,omitempty"`
+	Cases []Case `json:"cases"`
+}
+
+// Stub answers the outgoing requests (http.request, remote JWKS fetches)
+// that match its method and URL. Exactly one of URL and URLRegex, and of
+// Respond and Sequence.
+type Stub struct {
+	Name string `json:"name,omitempty"`
+	// Method is the request method (default GET; "*" for any).
+	Method string `json:"method,omitempty"`
+	// URL is the exact URL, query included ({{name}} expands; a variable
+	// not saved yet matches nothing).
+	URL string `json:"url,omitempty"`
+	// URLRegex is an RE2 pattern the whole URL must match.
+	URLRegex string `json:"url_regex,omitempty"`
+	// Respond answers every matching call.
+	Respond *StubResponse `json:"respond,omitempty"`
+	// Sequence answers the first matching call with its first entry, the
+	// second with its second, and so on; the last one repeats.
+	Sequence []StubResponse `json:"sequence,omitempty"`
+}
+
+// StubResponse is one answer. At most one of JSON and Body; Error alone.
+type StubResponse struct {
+	Status  int               `json:"status,omitempty"` // default 200
+	Headers map[string]string `json:"headers,omitempty"`
+	// JSON is the body as JSON (Content-Type application/json unless
+	// Headers say otherwise); Body is text (text/plain by default).
+	// {{name}} expands in both and in header values.
+	JSON any    `json:"json,omitempty"`
+	Body string `json:"body,omitempty"`
+	// Error makes the call fail as a network error with this text (the
+	// calling block's error port), e.g. "connection refused".
+	Error string `json:"error,omitempty"`
 }
 
 // Fixtures are created in each case's fresh store before the flows deploy.
@@ -74,6 +99,10 @@ type ClientFixture struct {
 	RedirectURIs           []string `json:"redirect_uris,omitempty"`
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	GrantTypes             []string `json:"grant_types,omitempty"`
+	// TokenEndpointAuthMethod and JWKSURI register a private_key_jwt
+	// client whose keys are fetched (through the case's stubs).
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	JWKSURI                 string `json:"jwks_uri,omitempty"`
 }
 
 // UserFixture registers a person who signs in.
@@ -90,6 +119,8 @@ type Case struct {
 	Name string `json:"name"`
 	// Clock is the frozen start time (RFC 3339; default DefaultClock).
 	Clock string `json:"clock,omitempty"`
+	// Stubs answer the flows' outgoing requests, before the file's stubs.
+	Stubs []Stub `json:"stubs,omitempty"`
 	Steps []Step `json:"steps"`
 }
 
@@ -167,6 +198,24 @@ type Expect struct {
 	Error string `json:"error,omitempty"`
 	// Ticks (advance steps) is how many schedule ticks fired.
 	Ticks *int `json:"ticks,omitempty"`
+	// Requests are the outgoing requests the step made, in order: as many
+	// as listed ([] for none), each as described. Without it they are
+	// not checked (but each one needs a stub).
+	Requests []RequestExpect `json:"requests,omitempty"`
+}
+
+// RequestExpect describes one outgoing request. Every member is optional.
+type RequestExpect struct {
+	Method string `json:"method,omitempty"`
+	// URL is the exact URL ({{name}} expands) or a matcher.
+	URL any `json:"url,omitempty"`
+	// Headers maps header names to values or matchers ("" means absent).
+	Headers map[string]any `json:"headers,omitempty"`
+	// JSON maps paths in the request body (JSON, or a form's fields) to
+	// values or matchers.
+	JSON map[string]any `json:"json,omitempty"`
+	// BodyContains is a text the request body must contain.
+	BodyContains string `json:"body_contains,omitempty"`
 }
 
 // ReadFile reads and checks one test file.
@@ -216,6 +265,14 @@ func (f *File) check() error {
 	if len(f.Cases) == 0 {
 		return errors.New("cases: no test cases")
 	}
+	if len(f.Stubs) > maxStubs {
+		return fmt.Errorf("stubs: more than %d", maxStubs)
+	}
+	for i := range f.Stubs {
+		if err := f.Stubs[i].check(); err != nil {
+			return fmt.Errorf("stubs[%d]: %v", i, err)
+		}
+	}
 	names := map[string]bool{}
 	for i, c := range f.Cases {
 		where := fmt.Sprintf("cases[%d]", i)
@@ -233,6 +290,14 @@ func (f *File) check() error {
 		}
 		if len(c.Steps) == 0 {
 			return fmt.Errorf("case %q: no steps", c.Name)
+		}
+		if len(c.Stubs) > maxStubs {
+			return fmt.Errorf("case %q: stubs: more than %d", c.Name, maxStubs)
+		}
+		for j := range c.Stubs {
+			if err := c.Stubs[j].check(); err != nil {
+				return fmt.Errorf("case %q: stubs[%d]: %v", c.Name, j, err)
+			}
 		}
 		for j, s := range c.Steps {
 			if err := s.check(); err != nil {
@@ -285,9 +350,16 @@ func (s *Step) check() error {
 	}
 	if s.Expect != nil && s.Advance != "" {
 		e := *s.Expect
-		e.Ticks = nil
+		e.Ticks, e.Requests = nil, nil
 		if !isZeroExpect(&e) {
-			return errors.New("expect: an advance step only checks ticks")
+			return errors.New("expect: an advance step only checks ticks and requests")
+		}
+	}
+	if s.Expect != nil {
+		for i, r := range s.Expect.Requests {
+			if r.Method != "" && r.Method != strings.ToUpper(r.Method) {
+				return fmt.Errorf("expect.requests[%d].method: %q must be upper case", i, r.Method)
+			}
 		}
 	}
 	for name, src := range s.Save {
@@ -304,12 +376,77 @@ func (s *Step) check() error {
 	return nil
 }
 
+// maxStubs bounds the stubs of a file or a case.
+const maxStubs = 1000
+
+func (s *Stub) check() error {
+	switch {
+	case (s.URL == "") == (s.URLRegex == ""):
+		return errors.New("give exactly one of url and url_regex")
+	case (s.Respond == nil) == (len(s.Sequence) == 0):
+		return errors.New("give exactly one of respond and sequence")
+	case s.Method != "" && s.Method != "*" && !validToken(s.Method):
+		return fmt.Errorf("method %q is not an HTTP method", s.Method)
+	}
+	if s.URLRegex != "" {
+		if _, err := regexp.Compile(`^(?:` + s.URLRegex + `)$`); err != nil {
+			return fmt.Errorf("url_regex: %v", err)
+		}
+	} else if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url %q: an http or https URL with a host", s.URL)
+	}
+	answers := s.Sequence
+	if s.Respond != nil {
+		answers = []StubResponse{*s.Respond}
+	}
+	for i, r := range answers {
+		if err := r.check(); err != nil {
+			if s.Respond != nil {
+				return fmt.Errorf("respond: %v", err)
+			}
+			return fmt.Errorf("sequence[%d]: %v", i, err)
+		}
+	}
+	return nil
+}
+
+func (r *StubResponse) check() error {
+	switch {
+	case r.Status != 0 && (r.Status < 100 || r.Status > 599):
+		return fmt.Errorf("status %d is not 100-599", r.Status)
+	case r.JSON != nil && r.Body != "":
+		return errors.New("give at most one of json and body")
+	case r.Error != "" && (r.Status != 0 || r.JSON != nil || r.Body != "" || r.Headers != nil):
+		return errors.New("an error answer has nothing else")
+	}
+	for k := range r.Headers {
+		if !validToken(k) {
+			return fmt.Errorf("headers: %q is not a header name", k)
+		}
+	}
+	return nil
+}
+
+// validToken reports whether s is an RFC 9110 token (a method, a header name).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // maxAdvance bounds one advance step, so a typo cannot fire a year of ticks.
 const maxAdvance = 31 * 24 * time.Hour
 
 func isZeroExpect(e *Expect) bool {
 	return e.Status == 0 && e.Headers == nil && e.JSON == nil && e.BodyContains == "" && e.BodyExcludes == "" && e.Flow == "" &&
-		e.Path == nil && e.Ports == nil && e.Message == nil && e.Error == "" && e.Ticks == nil
+		e.Path == nil && e.Ports == nil && e.Message == nil && e.Error == "" && e.Ticks == nil && e.Requests == nil
 }
 
 func validVar(s string) bool {

@@ -251,6 +251,10 @@ type env struct {
 	fd      *flowd.Flowd
 	vars    map[string]string
 	cookies map[string]string
+	stub    *stubTransport
+	// deployed is file.Flows and the sub-flows they call (core.call),
+	// transitively, in that order.
+	deployed []string
 }
 
 func (e *env) fail(step int, node, expectation, got string) *Failure {
@@ -276,8 +280,10 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 	if issuer == "" {
 		issuer = "http://flowd.test"
 	}
+	e.stub = newStubTransport(e.c.Stubs, e.file.Stubs)
+	e.stub.begin(e.vars)
 	e.fd, err = flowd.New(flowd.Options{Store: e.st, Clock: e.clock.Now, Sleep: e.clock.Sleep, Issuer: issuer,
-		SnapshotsPerSecond: -1, Register: opts.Register})
+		SnapshotsPerSecond: -1, Register: opts.Register, Outbound: e.stub})
 	if err != nil {
 		return err
 	}
@@ -292,7 +298,7 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 	for _, cl := range e.file.Fixtures.Clients {
 		_, _, err := e.fd.Clients().Add(ctx, oauth.Client{ID: cl.ID, Public: cl.Public, Scopes: cl.Scopes,
 			Audiences: cl.Audiences, RedirectURIs: cl.RedirectURIs, PostLogoutRedirectURIs: cl.PostLogoutRedirectURIs,
-			GrantTypes: cl.GrantTypes}, cl.Secret)
+			GrantTypes: cl.GrantTypes, TokenEndpointAuthMethod: cl.TokenEndpointAuthMethod, JWKSURI: cl.JWKSURI}, cl.Secret)
 		if err != nil {
 			return fmt.Errorf("fixture client %q: %w", cl.ID, err)
 		}
@@ -304,41 +310,56 @@ func (e *env) setUp(ctx context.Context, opts Options) error {
 			return fmt.Errorf("fixture user %q: %w", u.Username, err)
 		}
 	}
-	for _, id := range e.file.Flows {
+	e.deployed = e.suite.withCallees(e.file.Flows)
+	for _, id := range e.deployed {
 		fd, ok := e.suite.flows[id]
 		if !ok {
 			return fmt.Errorf("flow %q: no flow document with this id next to the test file", id)
-		}
-		if err := checkOffline(fd.flow); err != nil {
-			return err
 		}
 		if _, err := e.fd.App().Import(ctx, fd.doc, true); err != nil {
 			return fmt.Errorf("deploy flow %q (%s): %w", id, fd.path, err)
 		}
 	}
-	return e.waitStartup(ctx)
-}
-
-// checkOffline refuses flows that would reach the network: flow tests are
-// deterministic, and flowd has no stub for outgoing requests yet.
-func checkOffline(f *engine.Flow) error {
-	for _, n := range f.Nodes {
-		switch {
-		case n.Disabled:
-		case n.Type == "http.request":
-			return fmt.Errorf("flow %q node %q: http.request reaches the network, which flow tests do not allow", f.ID, n.ID)
-		case (n.Type == "jose.validate" || n.Type == "jose.decrypt") && n.Config["jwks_url"] != nil:
-			return fmt.Errorf("flow %q node %q: a remote jwks_url reaches the network, which flow tests do not allow", f.ID, n.ID)
-		}
+	if err := e.waitStartup(ctx); err != nil {
+		return err
+	}
+	if _, unmatched := e.stub.taken(); len(unmatched) > 0 {
+		return fmt.Errorf("an outgoing request at start-up: %s", unmatched[0])
 	}
 	return nil
+}
+
+// withCallees returns ids and, after them, the flows their core.call nodes
+// call (transitively) that the suite has documents for: a test deploys a
+// flow with the sub-flows it needs. A call to a flow the suite does not
+// have fails at run time, naming it.
+func (s *Suite) withCallees(ids []string) []string {
+	out := slices.Clone(ids)
+	for i := 0; i < len(out); i++ {
+		fd, ok := s.flows[out[i]]
+		if !ok {
+			continue
+		}
+		for _, n := range fd.flow.Nodes {
+			if n.Type != "core.call" || n.Disabled {
+				continue
+			}
+			var target string
+			if json.Unmarshal(n.Config["flow"], &target) == nil && target != "" && !slices.Contains(out, target) {
+				if _, have := s.flows[target]; have {
+					out = append(out, target)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // waitStartup waits for the runs core.startup triggers fire in the
 // background at deploy, so steps start from a settled state.
 func (e *env) waitStartup(ctx context.Context) error {
-	rt := e.fd.App().Runtime()
-	for _, id := range e.file.Flows {
+	a := e.fd.App()
+	for _, id := range e.deployed {
 		for _, n := range e.suite.flows[id].flow.Nodes {
 			if n.Type != "core.startup" {
 				continue
@@ -346,7 +367,7 @@ func (e *env) waitStartup(ctx context.Context) error {
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				var tr *engine.Trace
-				for _, t := range rt.Traces(id) {
+				for _, t := range a.Traces(id) {
 					if t.Trigger == n.ID {
 						tr = t
 						break
@@ -392,6 +413,10 @@ type outcome struct {
 	run    *engine.Trace              // the step's own run
 	runErr error
 	ticks  int
+	// requests are the outgoing requests the step made; unmatched those
+	// no stub answered.
+	requests  []madeRequest
+	unmatched []string
 }
 
 func (e *env) steps(ctx context.Context) *Failure {
@@ -405,6 +430,7 @@ func (e *env) steps(ctx context.Context) *Failure {
 
 func (e *env) step(ctx context.Context, n int, s *Step) *Failure {
 	before := e.newest()
+	e.stub.begin(e.vars)
 	var out outcome
 	switch {
 	case s.HTTP != nil:
@@ -424,6 +450,7 @@ func (e *env) step(ctx context.Context, n int, s *Step) *Failure {
 	if s.HTTP != nil {
 		out.run = e.pickRun(s.Expect, out.runs)
 	}
+	out.requests, out.unmatched = e.stub.taken()
 	if f := e.check(n, s, &out); f != nil {
 		return f
 	}
@@ -587,8 +614,8 @@ func (e *env) doAdvance(ctx context.Context, n int, adv string, out *outcome) *F
 // newest returns each deployed flow's newest trace id.
 func (e *env) newest() map[string]string {
 	out := map[string]string{}
-	for _, id := range e.file.Flows {
-		if trs := e.fd.App().Runtime().Traces(id); len(trs) > 0 {
+	for _, id := range e.deployed {
+		if trs := e.fd.App().Traces(id); len(trs) > 0 {
 			out[id] = trs[0].ID
 		}
 	}
@@ -598,8 +625,8 @@ func (e *env) newest() map[string]string {
 // since returns the traces newer than before, by flow.
 func (e *env) since(before map[string]string) map[string][]*engine.Trace {
 	out := map[string][]*engine.Trace{}
-	for _, id := range e.file.Flows {
-		for _, tr := range e.fd.App().Runtime().Traces(id) {
+	for _, id := range e.deployed {
+		for _, tr := range e.fd.App().Traces(id) {
 			if tr.ID == before[id] {
 				break
 			}
@@ -620,7 +647,7 @@ func (e *env) pickRun(x *Expect, runs map[string][]*engine.Trace) *engine.Trace 
 		return nil
 	}
 	var all []*engine.Trace
-	for _, id := range e.file.Flows {
+	for _, id := range e.deployed {
 		all = append(all, runs[id]...)
 	}
 	if len(all) == 1 {
@@ -655,6 +682,13 @@ func (e *env) check(n int, s *Step, out *outcome) *Failure {
 		x = &Expect{}
 	}
 	tr := out.run
+	// A request no stub answered explains whatever failed after it.
+	if len(out.unmatched) > 0 {
+		return e.fail(n, e.stubNode(out), "a stub for every outgoing request", out.unmatched[0])
+	}
+	if f := e.checkRequests(n, x.Requests, out.requests); f != nil {
+		return f
+	}
 	if s.Advance != "" {
 		if x.Ticks != nil && *x.Ticks != out.ticks {
 			return e.fail(n, "", fmt.Sprintf("%d schedule ticks", *x.Ticks), strconv.Itoa(out.ticks))

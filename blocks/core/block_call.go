@@ -85,11 +85,17 @@ func callSpec() engine.Spec {
 		Description: "Runs another flow (one with a core.input) with a copy of the message and continues " +
 			"with the message it answers, out of the port its core.output names. The call runs the " +
 			"sub-flow's deployed version at the time of the call, within this run's step limit and " +
-			"deadline; a failure in the sub-flow leaves by \"error\".",
+			"deadline; a failure in the sub-flow leaves by \"error\". Called from a run an http.in " +
+			"started, the sub-flow can answer that request (http.respond): a response is sent once, " +
+			"whichever flow sends it.",
 		Fields: []engine.Field{
 			{Name: "flow", Label: "Sub-flow", Kind: engine.KindString, Required: true, Help: "The id of the flow to call."},
 			{Name: "outputs", Label: "Outputs", Kind: engine.KindStrings, Required: true, Ports: true,
 				Help: "The ports of the sub-flow's core.output nodes this call wires, e.g. [\"ok\", \"denied\"]."},
+			{Name: "inputs", Label: "Inputs", Kind: engine.KindExprMap,
+				Help: "Arguments: name -> expression on this message, e.g. {\"allow_public\": \"true\"}. " +
+					"The sub-flow sees each as msg.<name>; they do not come back: after the call the message " +
+					"has the member it had before (or none)."},
 		},
 		DynamicOutputs: func(c *engine.Config) []string { return c.Strings("outputs") },
 	}
@@ -98,7 +104,16 @@ func callSpec() engine.Spec {
 type call struct {
 	flow    string
 	outputs []string
+	inputs  []callInput
 }
+
+// callInput is one argument of a call: a top-level message member.
+type callInput struct {
+	name string
+	expr *engine.Expr
+}
+
+var inputNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 var _ engine.Block = (*call)(nil)
 
@@ -119,13 +134,44 @@ func newCallFromConfig(s *engine.Setup) (engine.Block, error) {
 			return nil, s.Errorf("outputs", "%q is not a port name (letters, digits, '_', '.', '-'; not \"error\")", p)
 		}
 	}
-	return &call{flow: flow, outputs: slices.Clone(outs)}, nil
+	var inputs []callInput
+	for _, in := range s.Config.Exprs("inputs") {
+		if !inputNamePattern.MatchString(in.Name) {
+			return nil, s.Errorf("inputs."+in.Name, "%q is not an input name (a letter or '_', then letters, digits, '_')", in.Name)
+		}
+		inputs = append(inputs, callInput{name: in.Name, expr: in.Expr})
+	}
+	return &call{flow: flow, outputs: slices.Clone(outs), inputs: inputs}, nil
 }
 
 func (c *call) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
-	port, out, err := x.Call(ctx, c.flow, msg)
+	arg := msg
+	if len(c.inputs) > 0 {
+		// A shallow copy is enough: Exec.Call copies the message deeply.
+		arg = make(engine.Msg, len(msg)+len(c.inputs))
+		for k, v := range msg {
+			arg[k] = v
+		}
+		for _, in := range c.inputs {
+			v, err := in.expr.Eval(x, msg)
+			if err != nil {
+				return "", fmt.Errorf("inputs.%s: %w", in.name, err)
+			}
+			arg[in.name] = v
+		}
+	}
+	port, out, err := x.Call(ctx, c.flow, arg)
 	if err != nil {
 		return "", err
+	}
+	for _, in := range c.inputs {
+		// Arguments do not leak back: the caller's own member of that
+		// name, if any, is what it finds after the call.
+		if v, had := msg[in.name]; had {
+			out[in.name] = v
+		} else {
+			delete(out, in.name)
+		}
 	}
 	if !slices.Contains(c.outputs, port) {
 		return "", fmt.Errorf("sub-flow %q answered on port %q, which this call does not list in outputs %q", c.flow, port, c.outputs)

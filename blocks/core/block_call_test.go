@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -186,6 +187,74 @@ func TestCallLimits(t *testing.T) {
 		_, err := rt.Run(t.Context(), "tight", "", nil)
 		if !errors.Is(err, engine.ErrStepLimit) || !strings.Contains(err.Error(), `sub-flow "sub"`) {
 			t.Fatalf("err %v", err)
+		}
+	})
+}
+
+// TestCallInputs: inputs are members of the sub-flow's copy only; the
+// answer comes back without them, and a bad input fails the call.
+func TestCallInputs(t *testing.T) {
+	rt := newRuntime(t, engine.Options{})
+	// echo answers on "public" or "private" by msg.allow_public and
+	// records what it saw.
+	deploy(t, rt, enginetest.Flow(t, "echo", []enginetest.Node{
+		{ID: "in", Type: "core.input"},
+		{ID: "seen", Type: "core.set", Config: map[string]any{"set": map[string]any{"seen": `msg.allow_public ?? "absent"`}}},
+		{ID: "route", Type: "core.switch", Config: map[string]any{"rules": []map[string]string{{"name": "public", "expr": `msg.allow_public == true`}}}},
+		{ID: "pub", Type: "core.output", Config: map[string]any{"port": "public"}},
+		{ID: "priv", Type: "core.output", Config: map[string]any{"port": "private"}},
+	}, "in:out->seen", "seen:out->route", "route:public->pub", "route:else->priv"))
+	callWith := func(id string, inputs map[string]any) *engine.Flow {
+		conf := map[string]any{"flow": "echo", "outputs": []string{"public", "private"}}
+		if inputs != nil {
+			conf["inputs"] = inputs
+		}
+		return enginetest.Flow(t, id, []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "call", Type: "core.call", Config: conf}}, "go:out->call")
+	}
+	deploy(t, rt, callWith("plain", nil))
+	deploy(t, rt, callWith("public", map[string]any{"allow_public": "true"}))
+	deploy(t, rt, callWith("computed", map[string]any{"allow_public": `msg.kind == "spa"`}))
+	deploy(t, rt, callWith("broken", map[string]any{"allow_public": `msg.kind.x.y`}))
+	tests := []struct {
+		flow string
+		in   engine.Msg
+		port string
+		seen any
+		err  string
+	}{
+		{flow: "plain", port: "private", seen: "absent"},
+		{flow: "public", port: "public", seen: true},
+		{flow: "computed", in: engine.Msg{"kind": "spa"}, port: "public", seen: true},
+		{flow: "computed", in: engine.Msg{"kind": "web"}, port: "private", seen: false},
+		{flow: "public", in: engine.Msg{"allow_public": "caller's own"}, port: "public", seen: true},
+		{flow: "broken", in: engine.Msg{"kind": "spa"}, err: "inputs.allow_public"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flow+" "+fmt.Sprint(tt.in), func(t *testing.T) {
+			tr, err := rt.Run(t.Context(), tt.flow, "", tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) || tr.ErrorNode != "call" {
+					t.Fatalf("err %v at %q, want %q at call", err, tr.ErrorNode, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			equal(t, "port", enginetest.Step(t, tr, "call").Port, tt.port)
+			msg := finalMsg(tr)
+			equal(t, "seen", msg["seen"], tt.seen)
+			got, has := msg["allow_public"]
+			want, had := tt.in["allow_public"]
+			if has != had || got != want {
+				t.Errorf("after the call allow_public = %v (present %v), want the caller's %v (present %v)", got, has, want, had)
+			}
+		})
+	}
+	t.Run("bad input name", func(t *testing.T) {
+		f := callWith("badname", map[string]any{"a.b": "1"})
+		if ve := deployError(t, f); ve.Node != "call" || ve.Field != "inputs.a.b" {
+			t.Errorf("error %v", ve)
 		}
 	})
 }

@@ -34,7 +34,8 @@ const Category = "core"
 // deliberate failure from a broken block with errors.Is.
 var ErrFail = errors.New("failed by core.fail")
 
-// Register adds the core block types to reg.
+// Register adds the core block types and their lint checks to reg. The
+// core blocks need no services.
 func Register(reg *engine.Registry) error {
 	blocks := []struct {
 		spec    engine.Spec
@@ -59,5 +60,5 @@ func Register(reg *engine.Registry) error {
 			return err
 		}
 	}
-	return nil
+	return registerLint(reg)
 }

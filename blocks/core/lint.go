@@ -12,8 +12,8 @@ import (
 // wires.
 const CheckCallTarget = "core.call_target"
 
-// RegisterLint adds this package's lint checks to reg.
-func RegisterLint(reg *engine.Registry) error {
+// registerLint adds this package's lint checks to reg.
+func registerLint(reg *engine.Registry) error {
 	return reg.RegisterCheck(engine.Check{ID: CheckCallTarget,
 		Summary: "core.call names a missing sub-flow, or ports it does not answer on", Run: lintCallTarget})
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storeerr"
 )
 
 func inSpec() engine.Spec {
@@ -57,6 +57,9 @@ type inTrigger struct {
 	// publication makes it visible to serving goroutines.
 	tctx *engine.TriggerContext
 	obs  RequestObserver // nil: not observed
+	// tracer takes the caller's trace context (traceparent) from the
+	// request, so the run's span continues its trace; nil: not traced.
+	tracer engine.Tracer
 	// The last path and Host seen, boxed (see boxCached).
 	lastPath, lastHost atomic.Pointer[boxed]
 }
@@ -81,6 +84,7 @@ func newInFromConfig(s *engine.Setup, router *Router) (engine.Block, error) {
 		}
 	}
 	t := newIn(router, pattern, params, maxBody)
+	t.tracer = s.Tracer
 	if o, ok := s.Observer.(Observer); ok {
 		t.obs = o.Requests(s.FlowID, s.NodeID, pattern)
 	}
@@ -240,6 +244,9 @@ func (t *inTrigger) answer(w http.ResponseWriter, r *http.Request) int {
 	}
 	ex := &exchange{Context: r.Context(), w: w}
 	ctx := context.Context(ex)
+	if t.tracer != nil {
+		ctx = t.tracer.Extract(ctx, headerCarrier(r.Header))
+	}
 	var tr *engine.Trace
 	var err error
 	if _, hasBody := msg["body"]; hasBody {
@@ -280,7 +287,7 @@ func (t *inTrigger) answer(w http.ResponseWriter, r *http.Request) int {
 		writeError(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request_too_large",
 			Description: "request is larger than the message size limit"})
 		return http.StatusRequestEntityTooLarge
-	case err != nil && errors.Is(err, store.ErrUnavailable):
+	case err != nil && errors.Is(err, storeerr.ErrUnavailable):
 		// Nothing was written (a refused store call writes nothing, an
 		// ambiguous one is resolved before it returns): the client may
 		// send the same request again, which a 500 would not tell it.
@@ -452,4 +459,20 @@ func (t *inTrigger) message(w http.ResponseWriter, r *http.Request, rd *redispat
 		msg["body"] = buf.String()
 	}
 	return msg, size, nil
+}
+
+// headerCarrier lets a tracer read and write trace context headers
+// (engine.Carrier over http.Header).
+type headerCarrier http.Header
+
+func (c headerCarrier) Get(key string) string { return http.Header(c).Get(key) }
+
+func (c headerCarrier) Set(key, value string) { http.Header(c).Set(key, value) }
+
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }

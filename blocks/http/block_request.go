@@ -83,8 +83,9 @@ type request struct {
 	maxResp   int64
 	allow     []hostRule
 	follow    bool
-	transport *http.Transport
+	transport *http.Transport // the node's own; nil with a shared RouterOptions.Outbound
 	client    *http.Client
+	tracer    engine.Tracer // passes the run's trace context on; nil: not traced
 }
 
 var (
@@ -92,7 +93,7 @@ var (
 	_ engine.Closer = (*request)(nil)
 )
 
-func newRequestFromConfig(s *engine.Setup) (engine.Block, error) {
+func newRequestFromConfig(s *engine.Setup, outbound http.RoundTripper) (engine.Block, error) {
 	c := s.Config
 	var headers []requestHeader
 	var names []string
@@ -112,16 +113,22 @@ func newRequestFromConfig(s *engine.Setup) (engine.Block, error) {
 		}
 		allow = append(allow, r)
 	}
-	return newRequest(c.String("method"), c.Expr("url"), headers, c.Expr("body"), c.Duration("timeout"),
-		c.Int("max_response"), allow, c.Bool("follow_redirects")), nil
+	b := newRequest(c.String("method"), c.Expr("url"), headers, c.Expr("body"), c.Duration("timeout"),
+		c.Int("max_response"), allow, c.Bool("follow_redirects"), outbound)
+	b.tracer = s.Tracer
+	return b, nil
 }
 
 func newRequest(method string, u *engine.Expr, headers []requestHeader, body *engine.Expr,
-	timeout time.Duration, maxResp int64, allow []hostRule, follow bool) *request {
+	timeout time.Duration, maxResp int64, allow []hostRule, follow bool, outbound http.RoundTripper) *request {
 	b := &request{method: method, url: u, headers: headers, body: body, timeout: timeout,
 		maxResp: maxResp, allow: allow, follow: follow}
-	b.transport = http.DefaultTransport.(*http.Transport).Clone()
-	b.client = &http.Client{Transport: b.transport, CheckRedirect: b.checkRedirect}
+	rt := outbound
+	if rt == nil {
+		b.transport = http.DefaultTransport.(*http.Transport).Clone()
+		rt = b.transport
+	}
+	b.client = &http.Client{Transport: rt, CheckRedirect: b.checkRedirect}
 	return b
 }
 
@@ -181,9 +188,12 @@ func (b *request) checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// Close drops the node's idle connections once its version is replaced.
+// Close drops the node's idle connections once its version is replaced
+// (a shared Outbound transport is its owner's to close).
 func (b *request) Close() error {
-	b.transport.CloseIdleConnections()
+	if b.transport != nil {
+		b.transport.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -233,6 +243,10 @@ func (b *request) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 	}
 	if _, ok := header["User-Agent"]; !ok {
 		header["User-Agent"] = []string{"flowd"}
+	}
+	if b.tracer != nil {
+		// The step's span goes on as the callee's parent (traceparent).
+		b.tracer.Inject(ctx, headerCarrier(header))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)

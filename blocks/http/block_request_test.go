@@ -313,3 +313,39 @@ func TestAllowHosts(t *testing.T) {
 		})
 	}
 }
+
+// roundTripFunc is a RoundTripper from a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestRequestOutbound: with RouterOptions.Outbound every call, redirects
+// included, goes through that transport and never to the network.
+func TestRequestOutbound(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	stub := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.String())
+		mu.Unlock()
+		h := http.Header{"Content-Type": {"application/json"}}
+		status := 200
+		if r.URL.Path == "/moved" {
+			h.Set("Location", "https://api.example/users/1")
+			status = http.StatusFound
+		}
+		return &http.Response{StatusCode: status, Header: h, Request: r,
+			Body: io.NopCloser(strings.NewReader(`{"name": "Ada"}`))}, nil
+	})
+	router := NewRouter(RouterOptions{Outbound: stub})
+	e := &env{router: router, rt: enginetest.Runtime(t, testRegistry(t), engine.Options{Services: services(t, router)})}
+	e.deploy(t, callFlow(t, map[string]any{"url": quote("https://api.example/moved"), "follow_redirects": true}), 1)
+	w := e.do("POST", "/call", "", "")
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"name":"Ada"`) {
+		t.Fatalf("answer %d %s", w.Code, w.Body)
+	}
+	want := []string{"GET https://api.example/moved", "GET https://api.example/users/1"}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("outbound saw %q, want %q", seen, want)
+	}
+}

@@ -18,11 +18,12 @@ func respondSpec() engine.Spec {
 		Bounded:  true, // see engine.Spec.Bounded
 		Title:    "HTTP response",
 		Category: Category,
-		Description: "Answers the request that started the run (an http.in). The body is the " +
+		Description: "Answers the request that started the run (an http.in), also from a sub-flow " +
+			"that run called (core.call). The body is the " +
 			"expression's value encoded as JSON, or written as is when it is text and the content " +
 			"type is not JSON. Every response carries X-Content-Type-Options: nosniff and, unless " +
 			"the flow sets Cache-Control, Cache-Control: no-store. The message then goes on by " +
-			"\"out\" (say, to log); a second response in the same run is an error.",
+			"\"out\" (say, to log); a second response to the same request is an error.",
 		Fields: []engine.Field{
 			{Name: "status", Label: "Status", Kind: engine.KindInt, Default: 200, Min: "200", Max: "599",
 				Help: "HTTP status code, 200-599. 204 and 304 are sent without a body."},

@@ -9,15 +9,20 @@ import (
 	"github.com/flowd/flowd/engine"
 )
 
-// An embedder builds one Router, registers the http blocks with it, and
-// mounts it at "/". Deploying a flow with an http.in claims its route.
+// An embedder registers the http blocks, builds one Router, provides it to
+// the runtime and mounts it at "/". Deploying a flow with an http.in claims
+// its route.
 func Example() {
-	router := httpblock.NewRouter(httpblock.RouterOptions{})
 	reg := engine.NewRegistry()
-	if err := httpblock.Register(reg, router); err != nil {
+	if err := httpblock.Register(reg); err != nil {
 		panic(err)
 	}
-	rt, err := engine.New(engine.Options{Registry: reg})
+	router := httpblock.NewRouter(httpblock.RouterOptions{})
+	svc := engine.NewServices()
+	if err := httpblock.Provide(svc, router); err != nil {
+		panic(err)
+	}
+	rt, err := engine.New(engine.Options{Registry: reg, Services: svc})
 	if err != nil {
 		panic(err)
 	}

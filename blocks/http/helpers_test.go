@@ -13,7 +13,7 @@ import (
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storeerr"
 )
 
 // errTestBoom is the error of the test.fail block; its text must never
@@ -26,17 +26,17 @@ var errTestBoom = errors.New("boom: internal detail db=10.0.0.7")
 //	test.fail  always fails with errTestBoom
 //	test.unavailable  fails as a store call to an unreachable cluster does
 //	test.set   assigns message fields from expressions (exprmap "set")
-func testRegistry(t testing.TB, router *Router) *engine.Registry {
+func testRegistry(t testing.TB) *engine.Registry {
 	t.Helper()
 	reg := engine.NewRegistry()
-	if err := Register(reg, router); err != nil {
+	if err := Register(reg); err != nil {
 		t.Fatal(err)
 	}
 	enginetest.Fail(t, reg, "test.fail", errTestBoom)
 	reg.MustRegister(engine.Spec{Type: "test.unavailable", Outputs: []string{"out"}},
 		func(*engine.Setup) (engine.Block, error) {
 			return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) {
-				return "", fmt.Errorf("read client: etcd at 10.0.0.7 did not answer: %w", store.ErrUnavailable)
+				return "", fmt.Errorf("read client: etcd at 10.0.0.7 did not answer: %w", storeerr.ErrUnavailable)
 			}), nil
 		})
 	reg.MustRegister(engine.Spec{Type: "test.set", Outputs: []string{"out"},
@@ -66,7 +66,18 @@ type env struct {
 func newEnv(t testing.TB, opts engine.Options) *env {
 	t.Helper()
 	router := NewRouter(RouterOptions{})
-	return &env{router: router, rt: enginetest.Runtime(t, testRegistry(t, router), opts)}
+	opts.Services = services(t, router)
+	return &env{router: router, rt: enginetest.Runtime(t, testRegistry(t), opts)}
+}
+
+// services gives a runtime's http.in nodes router, as flowd does.
+func services(t testing.TB, router *Router) *engine.Services {
+	t.Helper()
+	svc := engine.NewServices()
+	if err := Provide(svc, router); err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
 // endpoint is the usual test flow: http.in -> http.respond.

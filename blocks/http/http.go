@@ -18,7 +18,10 @@
 // flow's route is refused, and the deploy fails.
 //
 // The request/response exchange rides on the run's context; http.respond
-// finds it there. Nothing in this package is global: Register takes the
+// finds it there. A sub-flow called with core.call runs on its caller's
+// context, so it can answer the caller's request; the exchange records
+// that a response was written, so a second one fails whichever flow
+// sends it. Nothing in this package is global: Register takes the
 // Router the embedder mounts.
 //
 // Each block type lives in block_<name>.go (block_in.go, block_request.go,
@@ -47,8 +50,9 @@ var (
 	// ErrRouteConflict: an http.in route matches the same requests as
 	// another flow's route (or another node's in the same flow version).
 	ErrRouteConflict = errors.New("route conflict")
-	// ErrNoRequest: http.respond ran in a run not started by http.in.
-	ErrNoRequest = errors.New("http.respond used in a flow not started by http.in")
+	// ErrNoRequest: http.respond ran in a run not started by http.in (nor
+	// in a sub-flow such a run called).
+	ErrNoRequest = errors.New("http.respond: no request to answer (the run was not started by http.in, nor called from a run that was)")
 	// ErrAlreadyResponded: a second http.respond in the same run.
 	ErrAlreadyResponded = errors.New("the response was already sent")
 	// ErrHostNotAllowed: http.request refused a URL or redirect by allow_hosts.
@@ -66,26 +70,53 @@ const (
 	maxJSONDepth   = 32       // nesting of JSON bodies, in and out
 )
 
-// Register adds http.in, http.respond and http.request to reg. Every http.in
-// of flows deployed with reg claims its route on router.
-func Register(reg *engine.Registry, router *Router) error {
-	if router == nil {
-		return errors.New("httpblock: Register needs a Router (NewRouter)")
-	}
+// Register adds http.in, http.respond and http.request, and their lint
+// checks, to reg. It needs no services: a runtime that deploys http.in
+// gets its Router from Provide.
+func Register(reg *engine.Registry) error {
 	blocks := []struct {
 		spec    engine.Spec
 		factory engine.Factory
 	}{
-		{inSpec(), func(s *engine.Setup) (engine.Block, error) { return newInFromConfig(s, router) }},
+		{inSpec(), func(s *engine.Setup) (engine.Block, error) {
+			router, err := routerFor(s)
+			if err != nil {
+				return nil, fmt.Errorf("http.in needs a router: %w", err)
+			}
+			return newInFromConfig(s, router)
+		}},
 		{respondSpec(), newRespondFromConfig},
-		{requestSpec(), newRequestFromConfig},
+		{requestSpec(), func(s *engine.Setup) (engine.Block, error) {
+			// The runtime's router carries RouterOptions.Outbound; without
+			// one (another embedder, a bare registry) the node dials itself.
+			var outbound http.RoundTripper
+			if router, err := engine.Service[*Router](s); err == nil {
+				outbound = router.outbound
+			}
+			return newRequestFromConfig(s, outbound)
+		}},
 	}
 	for _, b := range blocks {
 		if err := reg.Register(b.spec, b.factory); err != nil {
 			return err
 		}
 	}
-	return nil
+	return registerLint(reg)
+}
+
+// Provide gives the http blocks of a runtime built with svc their router:
+// every http.in deployed there claims its route on router.
+func Provide(svc *engine.Services, router *Router) error {
+	if router == nil {
+		return errors.New("httpblock: Provide needs a Router (NewRouter)")
+	}
+	return engine.Provide(svc, router)
+}
+
+// routerFor finds the router of the runtime. A flow only validated without
+// one is checked against a router with the default limits.
+func routerFor(s *engine.Setup) (*Router, error) {
+	return engine.ServiceOr(s, "httpblock.Provide", func() *Router { return NewRouter(RouterOptions{}) })
 }
 
 // tokenHeaders are header names that carry credentials besides the engine's

@@ -70,8 +70,8 @@ func TestInAllocatesOnlyWhatArrives(t *testing.T) {
 // deadline, even on a server without any ReadTimeout of its own.
 func TestInBodyReadDeadline(t *testing.T) {
 	router := NewRouter(RouterOptions{BodyReadTimeout: 200 * time.Millisecond})
-	reg := testRegistry(t, router)
-	rt, err := engine.New(engine.Options{Registry: reg})
+	reg := testRegistry(t)
+	rt, err := engine.New(engine.Options{Registry: reg, Services: services(t, router)})
 	if err != nil {
 		t.Fatal(err)
 	}

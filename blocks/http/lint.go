@@ -6,8 +6,8 @@ import "github.com/flowd/flowd/engine"
 // wire their error port.
 const CheckRequestError = "http.request_error_unwired"
 
-// RegisterLint adds this package's lint checks to reg.
-func RegisterLint(reg *engine.Registry) error {
+// registerLint adds this package's lint checks to reg.
+func registerLint(reg *engine.Registry) error {
 	return reg.RegisterCheck(engine.ErrorPortCheck(CheckRequestError,
 		"fails whenever the other server is slow, down or answers too much", "http.request"))
 }

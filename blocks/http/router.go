@@ -30,6 +30,11 @@ type RouterOptions struct {
 	// label left to the observer. Claimed routes are observed by their
 	// http.in node through the engine's observer (see Observer).
 	Unmatched RequestObserver
+	// Outbound, if set, carries every call of the http.request nodes
+	// registered with this router (Register), instead of a connection pool
+	// of each node's own: a host's proxying transport, or a flow test's
+	// stub (package flowtest) that never reaches the network.
+	Outbound http.RoundTripper
 }
 
 // DefaultBodyReadTimeout is RouterOptions.BodyReadTimeout when left zero.
@@ -57,7 +62,8 @@ type Router struct {
 	maxBody     int64
 	bodyTimeout time.Duration // <= 0: none of the router's own
 	log         *slog.Logger
-	unmatched   RequestObserver // nil: not observed
+	unmatched   RequestObserver   // nil: not observed
+	outbound    http.RoundTripper // nil: each http.request node its own transport
 
 	mu     sync.Mutex // guards claims and seq; serializes table builds
 	claims []*claim
@@ -95,7 +101,8 @@ func NewRouter(opts RouterOptions) *Router {
 	if opts.BodyReadTimeout == 0 {
 		opts.BodyReadTimeout = DefaultBodyReadTimeout
 	}
-	rt := &Router{maxBody: opts.MaxBodyBytes, bodyTimeout: opts.BodyReadTimeout, log: opts.Logger, unmatched: opts.Unmatched}
+	rt := &Router{maxBody: opts.MaxBodyBytes, bodyTimeout: opts.BodyReadTimeout, log: opts.Logger, unmatched: opts.Unmatched,
+		outbound: opts.Outbound}
 	t, _ := rt.build(nil, nil)
 	rt.cur.Store(t)
 	return rt

@@ -27,6 +27,8 @@ type decodeBlock struct {
 	token *engine.Expr
 }
 
+var _ engine.Block = (*decodeBlock)(nil)
+
 func newDecodeFromConfig(s *engine.Setup, _ *blockDeps) (engine.Block, error) {
 	return newDecode(s.Config.Expr("token")), nil
 }

@@ -93,6 +93,8 @@ type dpopBlock struct {
 	require bool
 }
 
+var _ engine.Block = (*dpopBlock)(nil)
+
 func newDPoPFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	v, base, err := dpopConfig(s, d, "")
 	if err != nil {

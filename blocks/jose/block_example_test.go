@@ -27,10 +27,14 @@ func ExampleRegister() {
 	if err := core.Register(reg); err != nil {
 		panic(err)
 	}
-	if err := jose.Register(reg, jose.NewKeysets(st), jose.Options{}); err != nil {
+	if err := jose.Register(reg); err != nil {
 		panic(err)
 	}
-	rt, err := engine.New(engine.Options{Registry: reg})
+	svc := engine.NewServices()
+	if err := jose.Provide(svc, jose.NewKeysets(st), jose.Options{}); err != nil {
+		panic(err)
+	}
+	rt, err := engine.New(engine.Options{Registry: reg, Services: svc})
 	if err != nil {
 		panic(err)
 	}

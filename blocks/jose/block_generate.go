@@ -43,6 +43,8 @@ type generateKeyBlock struct {
 	state  State
 }
 
+var _ engine.Block = (*generateKeyBlock)(nil)
+
 func newGenerateKeyFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	c := s.Config
 	name := c.String("keyset")

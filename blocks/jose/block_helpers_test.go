@@ -47,6 +47,7 @@ type btEnv struct {
 	ks  *Keysets
 	st  store.Store // bbolt with every update function called twice
 	reg *engine.Registry
+	svc *engine.Services // what the runtime's factories look up
 	rt  *engine.Runtime
 	clk *btClock
 
@@ -69,7 +70,11 @@ func newBtEnv(t testing.TB) *btEnv {
 	if err := core.Register(e.reg); err != nil {
 		t.Fatal(err)
 	}
-	if err := Register(e.reg, e.ks, Options{Now: e.clk.Now, AllowInsecureJWKS: true}); err != nil {
+	if err := Register(e.reg); err != nil {
+		t.Fatal(err)
+	}
+	e.svc = engine.NewServices()
+	if err := Provide(e.svc, e.ks, Options{Now: e.clk.Now, AllowInsecureJWKS: true}); err != nil {
 		t.Fatal(err)
 	}
 	e.reg.MustRegister(engine.Spec{Type: "bt.capture", Title: "capture", Category: "test"},
@@ -82,7 +87,7 @@ func newBtEnv(t testing.TB) *btEnv {
 				return "", nil
 			}), nil
 		})
-	e.rt, err = engine.New(engine.Options{Registry: e.reg, Now: e.clk.Now})
+	e.rt, err = engine.New(engine.Options{Registry: e.reg, Now: e.clk.Now, Services: e.svc})
 	if err != nil {
 		t.Fatal(err)
 	}

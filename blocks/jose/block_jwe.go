@@ -72,6 +72,8 @@ type encryptBlock struct {
 	cache   atomic.Pointer[encCache]
 }
 
+var _ engine.Block = (*encryptBlock)(nil)
+
 func newEncryptFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	c := s.Config
 	name := c.String("keyset")
@@ -218,6 +220,8 @@ type decryptBlock struct {
 	cache   atomic.Pointer[decCache]
 	keyAlgs []string
 }
+
+var _ engine.Block = (*decryptBlock)(nil)
 
 func newDecryptFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	c := s.Config

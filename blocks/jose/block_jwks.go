@@ -54,6 +54,8 @@ type jwksBlock struct {
 	ok, notModified engine.Counter
 }
 
+var _ engine.Block = (*jwksBlock)(nil)
+
 type jwksBoxed struct {
 	etag string
 	out  map[string]any // msg.jwks for this set; each run gets a clone

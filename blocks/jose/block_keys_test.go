@@ -18,7 +18,7 @@ import (
 
 func TestBlockSpecsAreDocumented(t *testing.T) {
 	reg := engine.NewRegistry()
-	if err := Register(reg, NewKeysets(nil), Options{}); err != nil {
+	if err := Register(reg); err != nil {
 		t.Fatal(err)
 	}
 	var types []string
@@ -38,10 +38,10 @@ func TestBlockSpecsAreDocumented(t *testing.T) {
 	if !slices.Equal(types, want) {
 		t.Errorf("types = %v, want %v", types, want)
 	}
-	if err := Register(engine.NewRegistry(), nil, Options{}); err == nil {
-		t.Error("Register without a keyset manager succeeded")
+	if err := Provide(engine.NewServices(), nil, Options{}); err == nil {
+		t.Error("Provide without a keyset manager succeeded")
 	}
-	if err := Register(reg, NewKeysets(nil), Options{}); !errors.Is(err, engine.ErrDuplicateType) {
+	if err := Register(reg); !errors.Is(err, engine.ErrDuplicateType) {
 		t.Errorf("second Register = %v, want ErrDuplicateType", err)
 	}
 }
@@ -212,7 +212,10 @@ func TestBlockJWKSServesCachedBytes(t *testing.T) {
 func TestBlockJWKSOverHTTP(t *testing.T) {
 	e := newBtEnv(t)
 	router := httpblock.NewRouter(httpblock.RouterOptions{})
-	if err := httpblock.Register(e.reg, router); err != nil {
+	if err := httpblock.Register(e.reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := httpblock.Provide(e.svc, router); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {

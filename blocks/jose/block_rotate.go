@@ -73,6 +73,8 @@ type rotateBlock struct {
 	ensureOnly  bool
 }
 
+var _ engine.Block = (*rotateBlock)(nil)
+
 func newRotateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	c := s.Config
 	name := c.String("keyset")

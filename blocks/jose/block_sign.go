@@ -74,6 +74,8 @@ type signBlock struct {
 	defaultIssuer string
 }
 
+var _ engine.Block = (*signBlock)(nil)
+
 func newSignFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	c := s.Config
 	name := c.String("keyset")

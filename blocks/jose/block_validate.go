@@ -250,6 +250,8 @@ type validateBlock struct {
 	seen   *verdicts // nil: not counted
 }
 
+var _ engine.Block = (*validateBlock)(nil)
+
 func newValidateFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	p, err := buildPolicy(s, d, "keyset", "", int(s.Config.Int("max_token_bytes")))
 	if err != nil {

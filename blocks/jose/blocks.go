@@ -88,28 +88,10 @@ type blockDeps struct {
 	nonces   *NonceSource
 }
 
-// Register adds the jose block types to reg. Every block works on the
-// keysets of ks; nothing is global, so two registries may use two managers.
-func Register(reg *engine.Registry, ks *Keysets, opts Options) error {
-	if reg == nil || ks == nil {
-		return errors.New("jose: Register needs a registry and a keyset manager")
-	}
-	d := &blockDeps{ks: ks, signer: NewSigner(ks), log: opts.Logger, client: opts.HTTPClient, issuer: opts.Issuer,
-		insecure: opts.AllowInsecureJWKS, now: opts.Now}
-	if d.log == nil {
-		d.log = slog.New(slog.DiscardHandler)
-	}
-	if d.client == nil {
-		d.client = defaultJWKSClient()
-	}
-	if d.now == nil {
-		d.now = ks.now
-	}
-	d.replay = opts.Replay
-	if d.replay == nil {
-		d.replay = NewMemoryReplayCache(DefaultReplayEntries, d.now)
-	}
-	d.nonces = NewNonceSource(ks.store, DefaultNonceLifetime, d.now)
+// Register adds the jose block types and their lint checks to reg. It
+// needs no services: a runtime that deploys jose blocks gets the keyset
+// manager and options given to Provide.
+func Register(reg *engine.Registry) error {
 	blocks := []struct {
 		spec    engine.Spec
 		factory func(*engine.Setup, *blockDeps) (engine.Block, error)
@@ -127,6 +109,10 @@ func Register(reg *engine.Registry, ks *Keysets, opts Options) error {
 	for _, b := range blocks {
 		typ, factory := b.spec.Type, b.factory
 		err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) {
+			d, err := depsFor(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s needs a keyset manager: %w", typ, err)
+			}
 			blk, err := factory(s, d)
 			if err != nil {
 				return nil, err
@@ -137,7 +123,52 @@ func Register(reg *engine.Registry, ks *Keysets, opts Options) error {
 			return err
 		}
 	}
-	return nil
+	return registerLint(reg)
+}
+
+// Provide gives the jose blocks of a runtime built with svc their keyset
+// manager and options. Every block works on the keysets of ks; nothing is
+// global, so two runtimes may use two managers.
+func Provide(svc *engine.Services, ks *Keysets, opts Options) error {
+	if ks == nil {
+		return errors.New("jose: Provide needs a keyset manager")
+	}
+	return engine.Provide(svc, newBlockDeps(ks, opts))
+}
+
+func newBlockDeps(ks *Keysets, opts Options) *blockDeps {
+	d := &blockDeps{ks: ks, signer: NewSigner(ks), log: opts.Logger, client: opts.HTTPClient, issuer: opts.Issuer,
+		insecure: opts.AllowInsecureJWKS, now: opts.Now}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.client == nil {
+		d.client = defaultJWKSClient()
+	}
+	if d.now == nil {
+		d.now = ks.now
+	}
+	d.replay = opts.Replay
+	if d.replay == nil {
+		d.replay = NewMemoryReplayCache(DefaultReplayEntries, d.now)
+	}
+	d.nonces = NewNonceSource(ks.store, DefaultNonceLifetime, d.now)
+	return d
+}
+
+// ValidationIssuer stands in for flowd's issuer when a flow is only
+// validated on a runtime without services (a bare registry: `flowd
+// validate`): the server's issuer is not known to a file check, so blocks
+// that default to it are checked as if one were set.
+const ValidationIssuer = "https://issuer.invalid"
+
+// depsFor finds the services of the runtime. A node only validated on a
+// runtime without them is built on a keyset manager with no store, which
+// it never reaches: the block is closed unrun.
+func depsFor(s *engine.Setup) (*blockDeps, error) {
+	return engine.ServiceOr(s, "jose.Provide", func() *blockDeps {
+		return newBlockDeps(NewKeysets(nil), Options{Issuer: ValidationIssuer})
+	})
 }
 
 // defaultJWKSClient bounds every phase of a JWKS fetch; RemoteJWKS adds an

@@ -201,8 +201,9 @@ func NewKey(alg string, use Use, opts KeyOptions) (Key, error) {
 //
 // flowd assigns the kid: the RFC 7638 thumbprint for asymmetric keys, 128
 // random bits for oct keys. A kid in the JWK is ignored, and so are x5c and
-// the other certificate members.
-func ImportKey(jwk []byte, alg string, use Use) (Key, error) {
+// the other certificate members. opts.Now stamps Created (nil: time.Now);
+// the other options are for generated keys only.
+func ImportKey(jwk []byte, alg string, use Use, opts KeyOptions) (Key, error) {
 	if len(jwk) > maxImportBytes {
 		return Key{}, fmt.Errorf("%w: JWK larger than %d bytes", ErrInvalidKey, maxImportBytes)
 	}
@@ -241,7 +242,7 @@ func ImportKey(jwk []byte, alg string, use Use) (Key, error) {
 	if b, ok := parsed.Key.([]byte); ok {
 		parsed.Key = bytes.Clone(b)
 	}
-	k, err := newKeyFromMaterial(spec, use, parsed.Key, storeTime(time.Now()))
+	k, err := newKeyFromMaterial(spec, use, parsed.Key, opts.now())
 	if err != nil {
 		return Key{}, err
 	}

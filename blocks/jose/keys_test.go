@@ -89,7 +89,7 @@ func TestThumbprintRFC7638(t *testing.T) {
 	if err != nil || got != rfc7638Kid {
 		t.Errorf("jwkThumbprint = %s, %v; want %s", got, err, rfc7638Kid)
 	}
-	k, err := ImportKey(keyFixture(t, "rfc7517-a2-rsa.json"), "RS256", "")
+	k, err := ImportKey(keyFixture(t, "rfc7517-a2-rsa.json"), "RS256", "", KeyOptions{})
 	if err != nil {
 		t.Fatalf("ImportKey: %v", err)
 	}
@@ -317,7 +317,8 @@ func TestImportKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k, err := ImportKey(tt.jwk, tt.alg, tt.use)
+			created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			k, err := ImportKey(tt.jwk, tt.alg, tt.use, KeyOptions{Now: func() time.Time { return created }})
 			if tt.want != nil {
 				if !errors.Is(err, tt.want) {
 					t.Fatalf("err = %v, want %v", err, tt.want)
@@ -330,6 +331,9 @@ func TestImportKey(t *testing.T) {
 			}
 			if k.Kty != tt.wantKty || k.Crv != tt.wantCrv || k.Size != tt.size {
 				t.Errorf("key = %v, want kty %s crv %q size %d", k, tt.wantKty, tt.wantCrv, tt.size)
+			}
+			if !k.Created.Equal(created) {
+				t.Errorf("Created = %v, want the given clock's %v", k.Created, created)
 			}
 			if k.JWK.KeyID != k.Kid || k.JWK.Algorithm != k.Alg || k.JWK.Use != string(k.Use) || k.Use == "" {
 				t.Errorf("JWK kid/alg/use = %q/%q/%q", k.JWK.KeyID, k.JWK.Algorithm, k.JWK.Use)

@@ -928,12 +928,11 @@ func (m *Keysets) Generate(ctx context.Context, name, alg string, use Use, state
 // state next or active, with the same rules as Generate. A key already in
 // the keyset, revoked or not, is refused.
 func (m *Keysets) Import(ctx context.Context, name string, jwk []byte, alg string, use Use, state State) (KeyInfo, error) {
-	k, err := ImportKey(jwk, alg, use)
+	now := m.now()
+	k, err := ImportKey(jwk, alg, use, m.keyOptions(now))
 	if err != nil {
 		return KeyInfo{}, err
 	}
-	now := m.now()
-	k.Created = now
 	err = m.mutate(ctx, name, mustExist, now, func(ks *Keyset, _ keyGen) error {
 		if err := checkAddState(ks, k.Alg, state); err != nil {
 			return err

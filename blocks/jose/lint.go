@@ -19,12 +19,12 @@ const (
 	CheckDecryptError     = "jose.decrypt_error_unwired"
 )
 
-// RegisterLint adds this package's lint checks to reg. They relate nodes
+// registerLint adds this package's lint checks to reg. They relate nodes
 // across the flows linted together: tokens signed in one flow, the keyset
 // rotated in another, its JWKS published in a third. (A jose.validate
 // without issuer or audience is a deploy error already, see policyFields;
 // only an explicit audience_optional is left to lint.)
-func RegisterLint(reg *engine.Registry) error {
+func registerLint(reg *engine.Registry) error {
 	checks := []engine.Check{
 		{ID: CheckOverlap, Summary: "a keyset's retire_after is shorter than its longest token lifetime plus its JWKS max-age", Run: lintOverlap},
 		{ID: CheckValidateAudience, Summary: "jose.validate accepts tokens for any audience", Run: lintAudience},
@@ -128,7 +128,9 @@ func lintOverlap(_ context.Context, s *engine.LintSet) []engine.Warning {
 				}
 			}
 		}
-		need := longest.ttl + maxAge
+		// The rule is RolloverPolicy's (one place); the lint feeds it this
+		// rotation's signers of the same alg, and no JWKS cache for HMAC.
+		need := RolloverPolicy{TokenTTL: longest.ttl, JWKSMaxAge: maxAge}.MinRetireAfter()
 		if retire >= need {
 			continue
 		}

@@ -49,7 +49,8 @@ var tokenTTLFields = map[string]string{"jose.sign": "ttl", "oidc.id_token": "ttl
 
 // MinRetireAfter is the shortest safe overlap: a token signed just before
 // the rotation lives TokenTTL, and a verifier may keep the JWKS it fetched
-// before that for JWKSMaxAge more.
+// before that for JWKSMaxAge more. It is the one rule: rotations from the
+// API and UI (CheckOverlap) and the jose.overlap lint both apply it.
 func (p RolloverPolicy) MinRetireAfter() time.Duration { return p.TokenTTL + p.JWKSMaxAge }
 
 // RolloverPolicyFor reads the policy of keyset from the deployed flows; reg gives

@@ -15,7 +15,7 @@ import (
 // and a keyset nothing deploys gets jose.rotate's defaults.
 func TestRolloverPolicyFor(t *testing.T) {
 	reg := engine.NewRegistry()
-	if err := Register(reg, NewKeysets(newTestStore(t)), Options{}); err != nil {
+	if err := Register(reg); err != nil {
 		t.Fatal(err)
 	}
 	// oidc.id_token as blocks/oidc declares it, for its ttl default.

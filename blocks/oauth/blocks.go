@@ -40,31 +40,69 @@ type Options struct {
 	AllowInsecureJWKS bool
 }
 
-// Register adds the OAuth blocks.
-func Register(reg *engine.Registry, clients *Clients, opts Options) error {
+// Register adds the OAuth blocks and their lint checks to reg. It needs no
+// services: a runtime that deploys them gets the client registry and
+// options given to Provide.
+func Register(reg *engine.Registry) error {
+	for _, b := range []struct {
+		spec engine.Spec
+		fac  engine.Factory
+	}{
+		{clientAuthSpec(), func(s *engine.Setup) (engine.Block, error) {
+			d, err := depsFor(s)
+			if err != nil {
+				return nil, err
+			}
+			return &clientAuth{clients: d.clients, allowPublic: s.Config.Bool("allow_public")}, nil
+		}},
+		{clientCredentialsSpec(), newClientCredentialsFromConfig},
+		{discoverySpec(), func(s *engine.Setup) (engine.Block, error) {
+			d, err := depsFor(s)
+			if err != nil {
+				return nil, err
+			}
+			return newDiscoveryFromConfig(s, d.opts)
+		}},
+	} {
+		if err := reg.Register(b.spec, observed(b.spec.Type, b.fac)); err != nil {
+			return err
+		}
+	}
+	return registerLint(reg)
+}
+
+// blockDeps is what the factories of a runtime share (Provide).
+type blockDeps struct {
+	clients *Clients
+	opts    Options
+}
+
+// Provide gives the OAuth blocks of a runtime built with svc their client
+// registry and options, and sets how clients' private_key_jwt assertions
+// are checked (the issuer, the replay cache, the jwks_uri client).
+func Provide(svc *engine.Services, clients *Clients, opts Options) error {
 	if clients == nil {
-		return errors.New("oauth: Register needs a client registry")
+		return errors.New("oauth: Provide needs a client registry")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	clients.SetAssertions(AssertionOptions{Issuer: opts.Issuer, Replay: opts.Replay, HTTPClient: opts.HTTPClient,
 		AllowInsecureJWKS: opts.AllowInsecureJWKS})
-	for _, b := range []struct {
-		spec engine.Spec
-		fac  engine.Factory
-	}{
-		{clientAuthSpec(), func(s *engine.Setup) (engine.Block, error) {
-			return &clientAuth{clients: clients, allowPublic: s.Config.Bool("allow_public")}, nil
-		}},
-		{clientCredentialsSpec(), newClientCredentialsFromConfig},
-		{discoverySpec(), func(s *engine.Setup) (engine.Block, error) { return newDiscoveryFromConfig(s, opts) }},
-	} {
-		if err := reg.Register(b.spec, observed(b.spec.Type, b.fac)); err != nil {
-			return err
-		}
+	return engine.Provide(svc, &blockDeps{clients: clients, opts: opts})
+}
+
+// depsFor finds the services of the runtime. A node only validated on a
+// runtime without them is built with no client registry (it never runs)
+// and jose.ValidationIssuer as flowd's issuer.
+func depsFor(s *engine.Setup) (*blockDeps, error) {
+	d, err := engine.ServiceOr(s, "oauth.Provide", func() *blockDeps {
+		return &blockDeps{opts: Options{Issuer: jose.ValidationIssuer}}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("no client registry: %w", err)
 	}
-	return nil
+	return d, nil
 }
 
 // SetError puts an RFC 6749 §5.2 error on the message (msg.oauth_error:
@@ -102,6 +140,8 @@ type clientAuth struct {
 	clients     *Clients
 	allowPublic bool
 }
+
+var _ engine.Block = (*clientAuth)(nil)
 
 func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
 	if assertion, id, isJWT, err := clientAssertion(msg); isJWT {
@@ -314,6 +354,8 @@ type clientCredentialsBlock struct {
 	defaultAudience string
 	maxScopes       int
 }
+
+var _ engine.Block = (*clientCredentialsBlock)(nil)
 
 func newClientCredentialsFromConfig(s *engine.Setup) (engine.Block, error) {
 	return &clientCredentialsBlock{defaultAudience: s.Config.String("default_audience"), maxScopes: int(s.Config.Int("max_scopes"))}, nil

@@ -22,10 +22,14 @@ func runFlow(t *testing.T, c *Clients, routes patterns, typ, config string, msg 
 	if err := core.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	if err := Register(reg, c, Options{Issuer: "https://id.example.com", Routes: routes}); err != nil {
+	if err := Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := engine.New(engine.Options{Registry: reg})
+	svc := engine.NewServices()
+	if err := Provide(svc, c, Options{Issuer: "https://id.example.com", Routes: routes}); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := engine.New(engine.Options{Registry: reg, Services: svc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,8 @@ type discovery struct {
 	routes RouteLister
 }
 
+var _ engine.Block = (*discovery)(nil)
+
 func newDiscoveryFromConfig(s *engine.Setup, opts Options) (engine.Block, error) {
 	c := s.Config
 	issuer := c.String("issuer")

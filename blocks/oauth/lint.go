@@ -11,8 +11,8 @@ import (
 // whose discovery document promises RS256 ID tokens signs them with RS256.
 const CheckDiscoveryRS256 = "oauth.discovery_rs256"
 
-// RegisterLint adds this package's lint checks to reg.
-func RegisterLint(reg *engine.Registry) error {
+// registerLint adds this package's lint checks to reg.
+func registerLint(reg *engine.Registry) error {
 	return reg.RegisterCheck(engine.Check{ID: CheckDiscoveryRS256,
 		Summary: "discovery promises RS256 ID tokens but no ID token signer uses RS256",
 		Run:     lintDiscoveryRS256})

@@ -66,6 +66,8 @@ type authorizeBlock struct {
 	requirePAR   bool
 }
 
+var _ engine.Block = (*authorizeBlock)(nil)
+
 func newAuthorizeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	b, err := newAuthorizeBlock(s, p)
 	if err != nil {

@@ -48,6 +48,8 @@ type issueCodeBlock struct {
 	issuer string
 }
 
+var _ engine.Block = (*issueCodeBlock)(nil)
+
 func newIssueCodeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	iss, err := p.issuerFor(s, "issuer")
 	if err != nil {
@@ -115,6 +117,8 @@ type codeExchangeBlock struct {
 	refreshTTL   time.Duration
 	issueRefresh bool
 }
+
+var _ engine.Block = (*codeExchangeBlock)(nil)
 
 func newCodeExchangeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	c := s.Config

@@ -115,6 +115,8 @@ type consentBlock struct {
 	issuer string
 }
 
+var _ engine.Block = (*consentBlock)(nil)
+
 func newConsentFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	iss, err := p.issuerFor(s, "issuer")
 	if err != nil {
@@ -192,6 +194,8 @@ type consentPageBlock struct {
 	ttl    time.Duration
 	action string
 }
+
+var _ engine.Block = (*consentPageBlock)(nil)
 
 func newConsentPageFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	action := s.Config.String("action")
@@ -290,6 +294,8 @@ type consentAnswerBlock struct {
 	remember time.Duration
 	issuer   string
 }
+
+var _ engine.Block = (*consentAnswerBlock)(nil)
 
 func newConsentAnswerFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	iss, err := p.issuerFor(s, "issuer")

@@ -48,6 +48,8 @@ func grantActiveSpec() engine.Spec {
 
 type grantActiveBlock struct{ p *provider }
 
+var _ engine.Block = (*grantActiveBlock)(nil)
+
 func newGrantActiveFromConfig(_ *engine.Setup, p *provider) (engine.Block, error) {
 	return &grantActiveBlock{p: p}, nil
 }

@@ -54,6 +54,8 @@ type idTokenBlock struct {
 	target      string
 }
 
+var _ engine.Block = (*idTokenBlock)(nil)
+
 func newIDTokenFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	c := s.Config
 	iss, err := p.issuerFor(s, "issuer")

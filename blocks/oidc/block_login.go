@@ -50,6 +50,8 @@ type loginPageBlock struct {
 	action string
 }
 
+var _ engine.Block = (*loginPageBlock)(nil)
+
 func newLoginPageFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	action := s.Config.String("action")
 	if action != "" && !isLocalPath(action) {
@@ -135,6 +137,8 @@ type loginBlock struct {
 	th         throttle
 	clientIP   *engine.Expr
 }
+
+var _ engine.Block = (*loginBlock)(nil)
 
 func newLoginFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	c := s.Config

@@ -64,6 +64,8 @@ type endSessionBlock struct {
 	action     string
 }
 
+var _ engine.Block = (*endSessionBlock)(nil)
+
 func newEndSessionFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	c := s.Config
 	iss, err := p.issuerFor(s, "issuer")

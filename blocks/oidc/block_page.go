@@ -31,6 +31,8 @@ func pageSpec() engine.Spec {
 
 type pageBlock struct{ page string }
 
+var _ engine.Block = (*pageBlock)(nil)
+
 func newPageFromConfig(s *engine.Setup, _ *provider) (engine.Block, error) {
 	return &pageBlock{page: s.Config.String("page")}, nil
 }
@@ -76,6 +78,8 @@ func cleanupSpec() engine.Spec {
 }
 
 type cleanupBlock struct{ p *provider }
+
+var _ engine.Block = (*cleanupBlock)(nil)
 
 func newCleanupFromConfig(_ *engine.Setup, p *provider) (engine.Block, error) {
 	return &cleanupBlock{p: p}, nil

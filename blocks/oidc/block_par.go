@@ -60,6 +60,8 @@ type parBlock struct {
 	ttl   time.Duration
 }
 
+var _ engine.Block = (*parBlock)(nil)
+
 func newPARFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	ab, err := newAuthorizeBlock(s, p)
 	if err != nil {

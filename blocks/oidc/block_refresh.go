@@ -49,6 +49,8 @@ type refreshBlock struct {
 	grace      time.Duration
 }
 
+var _ engine.Block = (*refreshBlock)(nil)
+
 func newRefreshFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	c := s.Config
 	if c.String("default_audience") == "" {

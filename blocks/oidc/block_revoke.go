@@ -63,6 +63,8 @@ func revokeSpec() engine.Spec {
 
 type revokeBlock struct{ p *provider }
 
+var _ engine.Block = (*revokeBlock)(nil)
+
 func newRevokeFromConfig(_ *engine.Setup, p *provider) (engine.Block, error) {
 	return &revokeBlock{p: p}, nil
 }
@@ -152,6 +154,8 @@ func revokeAccessSpec() engine.Spec {
 }
 
 type revokeAccessBlock struct{ p *provider }
+
+var _ engine.Block = (*revokeAccessBlock)(nil)
 
 func newRevokeAccessFromConfig(_ *engine.Setup, p *provider) (engine.Block, error) {
 	return &revokeAccessBlock{p: p}, nil

@@ -40,6 +40,8 @@ type sessionBlock struct {
 	hint   *hintChecker
 }
 
+var _ engine.Block = (*sessionBlock)(nil)
+
 func newSessionFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 	iss, err := p.issuerFor(s, "issuer")
 	if err != nil {

@@ -25,6 +25,8 @@ func userinfoSpec() engine.Spec {
 
 type userinfoBlock struct{ p *provider }
 
+var _ engine.Block = (*userinfoBlock)(nil)
+
 func newUserinfoFromConfig(_ *engine.Setup, p *provider) (engine.Block, error) {
 	return &userinfoBlock{p: p}, nil
 }

@@ -136,18 +136,10 @@ func (p *provider) grantRevoked(ctx context.Context, clientID, reason string) {
 	}
 }
 
-// Register adds the oidc blocks to reg.
-func Register(reg *engine.Registry, d Deps, opts Options) error {
-	if reg == nil || d.State == nil || d.Secrets == nil || d.Clients == nil || d.Users == nil || d.Keysets == nil {
-		return errors.New("oidc: Register needs a registry, a state store, a secret store, clients, users and keysets")
-	}
-	p := &provider{Deps: d, issuer: strings.TrimSuffix(opts.Issuer, "/"), signer: jose.NewSigner(d.Keysets), log: opts.Logger,
-		onRevoked: opts.OnGrantRevoked}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
-	p.secure = strings.HasPrefix(p.issuer, "https://")
-	d.Users.state = d.State // Users.SignOut ends sessions kept there
+// Register adds the oidc blocks to reg. It needs no services: a runtime
+// that deploys them gets the stores, registries and options given to
+// Provide.
+func Register(reg *engine.Registry) error {
 	for _, b := range []struct {
 		spec    engine.Spec
 		factory func(*engine.Setup, *provider) (engine.Block, error)
@@ -174,6 +166,10 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 	} {
 		factory, typ := b.factory, b.spec.Type
 		if err := reg.Register(b.spec, func(s *engine.Setup) (engine.Block, error) {
+			p, err := providerFor(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s needs stores, clients, users and keysets: %w", typ, err)
+			}
 			b, err := factory(s, p)
 			return observed(typ, s, b, err)
 		}); err != nil {
@@ -181,6 +177,36 @@ func Register(reg *engine.Registry, d Deps, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// Provide gives the oidc blocks of a runtime built with svc their stores,
+// registries and options.
+func Provide(svc *engine.Services, d Deps, opts Options) error {
+	if d.State == nil || d.Secrets == nil || d.Clients == nil || d.Users == nil || d.Keysets == nil {
+		return errors.New("oidc: Provide needs a state store, a secret store, clients, users and keysets")
+	}
+	p := newProvider(d, opts)
+	d.Users.state = d.State // Users.SignOut ends sessions kept there
+	return engine.Provide(svc, p)
+}
+
+func newProvider(d Deps, opts Options) *provider {
+	p := &provider{Deps: d, issuer: strings.TrimSuffix(opts.Issuer, "/"), signer: jose.NewSigner(d.Keysets), log: opts.Logger,
+		onRevoked: opts.OnGrantRevoked}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.secure = strings.HasPrefix(p.issuer, "https://")
+	return p
+}
+
+// providerFor finds the services of the runtime. A node only validated on
+// a runtime without them is built on no stores (it never runs), a keyset
+// manager with no store and jose.ValidationIssuer as flowd's issuer.
+func providerFor(s *engine.Setup) (*provider, error) {
+	return engine.ServiceOr(s, "oidc.Provide", func() *provider {
+		return newProvider(Deps{Keysets: jose.NewKeysets(nil)}, Options{Issuer: jose.ValidationIssuer})
+	})
 }
 
 // issuerFor resolves a block's issuer: its own field, else flowd's.

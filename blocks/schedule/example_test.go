@@ -9,17 +9,21 @@ import (
 	"github.com/flowd/flowd/engine"
 )
 
-// An embedder makes one Scheduler, registers schedule.cron with it, and
-// starts it alongside the runtime. Pass a store.KV as Options.State so that
+// An embedder registers schedule.cron, makes one Scheduler, provides it to
+// the runtime and starts it alongside. Pass a store.KV as Options.State so that
 // pauses and catch-up survive restarts.
 func Example() {
 	now := func() time.Time { return time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC) }
 	s := schedule.NewScheduler(schedule.Options{Now: now})
 	reg := engine.NewRegistry()
-	if err := schedule.Register(reg, s); err != nil {
+	if err := schedule.Register(reg); err != nil {
 		panic(err)
 	}
-	rt, err := engine.New(engine.Options{Registry: reg})
+	svc := engine.NewServices()
+	if err := schedule.Provide(svc, s); err != nil {
+		panic(err)
+	}
+	rt, err := engine.New(engine.Options{Registry: reg, Services: svc})
 	if err != nil {
 		panic(err)
 	}

@@ -60,11 +60,15 @@ func newEnv(t testing.TB, opts Options) *env {
 	e := &env{s: NewScheduler(opts), sink: make(chan engine.Msg, 64),
 		started: make(chan struct{}, 8), ended: make(chan struct{}, 8)}
 	reg := engine.NewRegistry()
-	if err := Register(reg, e.s); err != nil {
+	if err := Register(reg); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
+	svc := engine.NewServices()
+	if err := Provide(svc, e.s); err != nil {
+		t.Fatalf("Provide: %v", err)
+	}
 	registerTestBlocks(t, reg, e)
-	rt, err := engine.New(engine.Options{Registry: reg, Now: opts.Now})
+	rt, err := engine.New(engine.Options{Registry: reg, Now: opts.Now, Services: svc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ package schedule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -51,15 +52,22 @@ const (
 	fieldPayload  = "payload"
 )
 
-// Register adds schedule.cron to reg; its nodes are armed in s.
-func Register(reg *engine.Registry, s *Scheduler) error {
-	if s == nil {
-		return errors.New("schedule: Register needs a Scheduler")
-	}
-	return reg.Register(cronSpec(s.loc), newCronFromConfig(s))
+// Register adds schedule.cron to reg. It needs no services: a runtime that
+// deploys schedule.cron arms its nodes in the Scheduler given to Provide.
+func Register(reg *engine.Registry) error {
+	return reg.Register(cronSpec(), newCronFromConfig)
 }
 
-func cronSpec(def *time.Location) engine.Spec {
+// Provide gives the schedule.cron nodes of a runtime built with svc the
+// scheduler that arms them.
+func Provide(svc *engine.Services, s *Scheduler) error {
+	if s == nil {
+		return errors.New("schedule: Provide needs a Scheduler")
+	}
+	return engine.Provide(svc, s)
+}
+
+func cronSpec() engine.Spec {
 	return engine.Spec{
 		Type:     Type,
 		Title:    "Schedule",
@@ -74,8 +82,9 @@ func cronSpec(def *time.Location) engine.Spec {
 				Help: `Five fields "minute hour day-of-month month day-of-week" ("0 3 * * *": 03:00 daily), ` +
 					`six with seconds first ("*/10 * * * * *"), or a descriptor: @yearly, @monthly, ` +
 					`@weekly, @daily, @hourly, @every 15m (at least 1s).`},
-			{Name: fieldTimezone, Label: "Time zone", Kind: engine.KindString, Default: def.String(),
-				Help: `IANA time zone the schedule is read in, such as "Europe/Paris". ` +
+			{Name: fieldTimezone, Label: "Time zone", Kind: engine.KindString,
+				Help: `IANA time zone the schedule is read in, such as "Europe/Paris"; empty: the ` +
+					`scheduler's zone (UTC unless the host sets Options.Location). ` +
 					`"Local" is not allowed: it differs between servers.`},
 			{Name: fieldCatchUp, Label: "Catch up", Kind: engine.KindBool, Default: false,
 				Help: "If a tick passed while flowd was down, run once when it starts. " +
@@ -87,22 +96,30 @@ func cronSpec(def *time.Location) engine.Spec {
 	}
 }
 
-func newCronFromConfig(s *Scheduler) engine.Factory {
-	return func(setup *engine.Setup) (engine.Block, error) {
-		conf := setup.Config
-		c, errs := compile(conf.String(fieldSpec), conf.String(fieldTimezone), s.loc, s.now())
-		if errs != nil {
-			var ves engine.ValidationErrors
-			for _, e := range errs {
-				var ve engine.ValidationErrors
-				if errors.As(setup.Errorf(e.Field, "%s", e.Msg), &ve) {
-					ves = append(ves, ve...)
-				}
-			}
-			return nil, ves
-		}
-		return newCron(s, setup.FlowID, setup.NodeID, c, conf.Bool(fieldCatchUp), conf.JSON(fieldPayload)), nil
+func newCronFromConfig(setup *engine.Setup) (engine.Block, error) {
+	// Only validating without a scheduler: the spec and zone are checked
+	// against UTC.
+	s, err := engine.ServiceOr(setup, "schedule.Provide", func() *Scheduler { return nil })
+	if err != nil {
+		return nil, fmt.Errorf("schedule.cron needs a scheduler: %w", err)
 	}
+	loc, now := time.UTC, time.Now()
+	if s != nil {
+		loc, now = s.loc, s.now()
+	}
+	conf := setup.Config
+	c, errs := compile(conf.String(fieldSpec), conf.String(fieldTimezone), loc, now)
+	if errs != nil {
+		var ves engine.ValidationErrors
+		for _, e := range errs {
+			var ve engine.ValidationErrors
+			if errors.As(setup.Errorf(e.Field, "%s", e.Msg), &ve) {
+				ves = append(ves, ve...)
+			}
+		}
+		return nil, ves
+	}
+	return newCron(s, setup.FlowID, setup.NodeID, c, conf.Bool(fieldCatchUp), conf.JSON(fieldPayload)), nil
 }
 
 // trigger is a deployed schedule.cron node.

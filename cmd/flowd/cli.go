@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -29,6 +28,7 @@ import (
 	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui/api"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type cli struct {
@@ -51,6 +51,8 @@ type cli struct {
 	runs    store.Runs   // this node's runs when the store keeps none
 	// obs is serve's metrics listener and log format (nil outside serve).
 	obs *serveObs
+	// tracer receives serve's spans (nil: tracing is off; see tracing.go).
+	tracer trace.TracerProvider
 	// nodeAddr is where serve's admin API listens, published in the node
 	// registry ("" outside serve).
 	nodeAddr string
@@ -177,6 +179,7 @@ func (c *cli) newFlowd(st store.Store, log *slog.Logger) (*flowd.Flowd, error) {
 	return flowd.New(flowd.Options{Store: st, Runs: c.runs, MaxBodyBytes: maxBody, BodyReadTimeout: bodyTimeout, Logger: log, AdminToken: c.getenv("FLOWD_ADMIN_TOKEN"),
 		AdminPassword: c.getenv("FLOWD_ADMIN_PASSWORD"), Examples: examples.FS, Env: exprEnv(c.getenv), Issuer: issuer,
 		SnapshotsPerSecond: snaps, HashConcurrency: c.hashConcurrency, HashWait: c.hashWait, Metrics: c.obs.registerer(),
+		TracerProvider: c.tracer,
 		// The registry entry flowd.Start writes is the one registerNode
 		// wrote (same id, address and version), with what this node applied.
 		NodeID: c.cluster.nodeID, NodeAddr: c.nodeAddr, NodeVersion: version(),
@@ -247,6 +250,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return usageError{fmt.Errorf("--hash-wait %s: want 1ms to 1m", c.hashWait)}
 	}
 	log := c.obsLogger(c.obs)
+	tp, stopTracing, err := c.startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if tp != nil {
+		c.tracer = tp
+	}
 	// TLS files are checked before the data folder is created, so a typo
 	// leaves nothing behind.
 	if err := c.checkTLSFlags(); err != nil {
@@ -512,22 +523,10 @@ func (l *localBackend) Export(ctx context.Context, id string) ([]byte, error) {
 // Run deploys just this flow's stored version in this process and runs it.
 func (l *localBackend) Run(ctx context.Context, id, node string, input map[string]any) (*engine.Trace, error) {
 	a := l.fd.App()
-	rec, err := a.Store().GetFlow(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("flow %q: %w", id, err)
-	}
-	if rec.Deployed == 0 {
-		return nil, fmt.Errorf("flow %q: %w (deploy it first: flowd import --deploy FILE)", id, engine.ErrNotDeployed)
-	}
-	v, err := a.Version(ctx, id, rec.Deployed)
-	if err != nil {
-		return nil, err
-	}
-	f, err := engine.DecodeFlow(v.Doc)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.Runtime().Deploy(ctx, f, v.N); err != nil {
+	if _, err := a.LoadDeployed(ctx, id); err != nil {
+		if errors.Is(err, engine.ErrNotDeployed) {
+			err = fmt.Errorf("%w (deploy it first: flowd import --deploy FILE)", err)
+		}
 		return nil, err
 	}
 	tr, err := a.Run(ctx, id, node, input)
@@ -711,11 +710,17 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return usageError{errors.New("name one or more flow files")}
 	}
-	fd, done, err := c.scratchFlowd()
+	// A bare registry: no store, no key, no services. Factories still
+	// check every config (engine.Setup.Validating).
+	reg, err := flowd.NewRegistry(flowd.StandardBlocks()...)
 	if err != nil {
 		return err
 	}
-	defer done()
+	rt, err := engine.New(engine.Options{Registry: reg})
+	if err != nil {
+		return err
+	}
+	defer rt.Close(context.Background())
 	failed := 0
 	// The files are linted together, so checks relate a token signed in
 	// one to the rotation of its keyset in another.
@@ -729,7 +734,7 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 			if err == nil {
 				flows = append(flows, f)
 				files[f.ID] = name
-				err = fd.App().Runtime().Validate(ctx, f)
+				err = rt.Validate(ctx, f)
 				if err == nil {
 					fmt.Fprintf(c.stdout, "%s: ok (flow %q, %d nodes)\n", name, f.ID, len(f.Nodes))
 					continue
@@ -746,7 +751,7 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "%s: %v\n", name, err)
 		}
 	}
-	warnings := fd.App().Registry().Lint(ctx, flows)
+	warnings := reg.Lint(ctx, flows)
 	for _, w := range warnings {
 		fmt.Fprintf(c.stdout, "%s: warning: %v\n", files[w.Flow], w)
 	}
@@ -820,45 +825,14 @@ func (c *cli) schema(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	fd, done, err := c.scratchFlowd()
+	reg, err := flowd.NewRegistry(flowd.StandardBlocks()...)
 	if err != nil {
 		return err
 	}
-	defer done()
-	s, err := fd.App().Registry().JSONSchema()
+	s, err := reg.JSONSchema()
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(c.stdout, "%s\n", s)
 	return err
-}
-
-// scratchFlowd builds a flowd on a throwaway store, for commands that only
-// need the block registry (validate, schema) and no data folder.
-func (c *cli) scratchFlowd() (*flowd.Flowd, func(), error) {
-	dir, err := os.MkdirTemp("", "flowd-scratch-")
-	if err != nil {
-		return nil, nil, err
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	st, err := store.OpenBolt(filepath.Join(dir, dbFile), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	fd, err := flowd.New(flowd.Options{Store: st, Issuer: c.scheme() + "://" + c.addr})
-	if err != nil {
-		st.Close()
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	return fd, func() {
-		_ = fd.Close(context.Background())
-		st.Close()
-		os.RemoveAll(dir)
-	}, nil
 }

@@ -152,7 +152,8 @@ Serve limits (README "Limits an operator can set"):
 
 Serve observability (README "Metrics and audit"):
   --metrics-addr ADDR (FLOWD_METRICS_ADDR; off by default) serves GET /metrics there only;
-  --log-format text|json (FLOWD_LOG_FORMAT, text)
+  --log-format text|json (FLOWD_LOG_FORMAT, text); OpenTelemetry traces over OTLP when
+  OTEL_TRACES_EXPORTER=otlp or OTEL_EXPORTER_OTLP_ENDPOINT is set (off by default; README "Tracing")
 
 Commands that change data use the running server's admin API when a server
 holds the data folder (token from FLOWD_ADMIN_TOKEN or DIR/admin.token; over

@@ -235,3 +235,52 @@ func TestSnapshotsPerSecondEnv(t *testing.T) {
 		t.Errorf("bad value: exit %d, %s", code, stderr)
 	}
 }
+
+// TestValidateSchemaBare: validate and schema build a bare registry. They
+// write no file anywhere (TMPDIR is a file, so no temp folder can be made;
+// the working and data folders stay empty) and never read a master key: a
+// garbage FLOWD_MASTER_KEY changes nothing.
+// The flows use blocks of every package, so each one is built without its
+// services, and a config mistake a factory finds is still reported.
+func TestValidateSchemaBare(t *testing.T) {
+	cwd, data, flows := t.TempDir(), t.TempDir(), t.TempDir()
+	tmp := filepath.Join(flows, "tmp-is-a-file")
+	os.WriteFile(tmp, nil, 0o644)
+	t.Setenv("TMPDIR", tmp)
+	t.Chdir(cwd)
+	good := filepath.Join(flows, "good.json")
+	os.WriteFile(good, []byte(`{"schema":"flowd/v1","id":"good","name":"g","nodes":[
+	  {"id":"tick","type":"schedule.cron","config":{"spec":"@daily"},"x":0,"y":0},
+	  {"id":"in","type":"http.in","config":{"path":"/t"},"x":0,"y":0},
+	  {"id":"auth","type":"oauth.client_auth","x":0,"y":0},
+	  {"id":"sign","type":"jose.sign","config":{"keyset":"main","alg":"ES256"},"x":0,"y":0},
+	  {"id":"rot","type":"jose.rotate","config":{"keyset":"main","alg":"ES256"},"x":0,"y":0},
+	  {"id":"id","type":"oidc.id_token","x":0,"y":0},
+	  {"id":"out","type":"http.respond","x":0,"y":0}],
+	  "wires":[{"from":"in","port":"out","to":"auth"},{"from":"auth","port":"ok","to":"sign"},
+	   {"from":"sign","port":"out","to":"id"},{"from":"id","port":"out","to":"out"},{"from":"tick","port":"out","to":"rot"}]}`), 0o644)
+	bad := filepath.Join(flows, "bad.json")
+	os.WriteFile(bad, []byte(`{"schema":"flowd/v1","id":"bad","name":"b","nodes":[
+	  {"id":"tick","type":"schedule.cron","config":{"spec":"61 * * * *"},"x":0,"y":0},
+	  {"id":"check","type":"jose.validate","config":{"keyset":"main","algorithms":["ES256"],"audience_optional":true,"source":"remote"},"x":0,"y":0}],
+	  "wires":[{"from":"tick","port":"out","to":"check"}]}`), 0o644)
+	env := map[string]string{"FLOWD_MASTER_KEY": "not a key", "FLOWD_DATA": data}
+	code, out, errs := flowdCmd(t, env, "validate", good)
+	if code != 0 || !strings.Contains(out, "good.json: ok") {
+		t.Errorf("validate good: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = flowdCmd(t, env, "validate", bad)
+	for _, want := range []string{`node "tick": field "spec"`, `node "check": field "keyset"`} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("validate bad: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	if code, out, _ = flowdCmd(t, env, "schema"); code != 0 || !strings.Contains(out, `"oidc.id_token"`) {
+		t.Errorf("schema: exit %d %.200s", code, out)
+	}
+	for _, dir := range []string{cwd, data} {
+		if ents, err := os.ReadDir(dir); err != nil || len(ents) > 0 {
+			t.Errorf("%s holds %v (%v), want nothing", dir, ents, err)
+		}
+	}
+}

@@ -51,7 +51,7 @@ func TestServeMetricsListener(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "flowd_runs_total", "flowd_jose_keys"} {
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "flowd_runs_total", "flowd_jose_keys", "flowd_store_operation_duration_seconds"} {
 		if fams[name] == nil {
 			t.Errorf("no %s in the scrape", name)
 		}

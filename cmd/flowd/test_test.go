@@ -21,6 +21,8 @@ func TestTestCommand(t *testing.T) {
 	}{
 		{"passing", []string{"test", filepath.Join("..", "..", "flows", "examples", "tests", "hello.test.json")}, 0,
 			[]string{"3 cases, 3 passed, 0 failed"}},
+		{"stubbed outgoing requests", []string{"test", filepath.Join("..", "..", "flowtest", "testdata", "stubs")}, 0,
+			[]string{"6 cases, 6 passed, 0 failed"}},
 		{"failing, text", []string{"test", broken}, 1,
 			[]string{`FAIL hello.test.json: case "greets by name": step 1: node "reply": expected json message = "hello, ada", got "bye"`, "3 cases, 1 passed, 2 failed"}},
 		{"failing, TAP", []string{"test", "--format", "tap", broken}, 1,

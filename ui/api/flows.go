@@ -356,7 +356,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) error {
 	f, verr := h.app.Validate(r.Context(), body)
 	warnings := []engine.Warning{}
 	if f != nil {
-		if ws := h.app.Runtime().LintFlows(r.Context(), f); ws != nil {
+		if ws := h.app.Lint(r.Context(), f); ws != nil {
 			warnings = ws
 		}
 	}

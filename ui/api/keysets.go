@@ -142,7 +142,7 @@ func (kh *keysetHandlers) deployedFlows(ctx context.Context) ([]*engine.Flow, er
 	}
 	var out []*engine.Flow
 	for _, fi := range list {
-		if f, _, ok := kh.app.Runtime().DeployedFlow(fi.ID); ok {
+		if f, _, ok := kh.app.DeployedFlow(fi.ID); ok {
 			out = append(out, f)
 		}
 	}

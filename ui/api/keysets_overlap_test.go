@@ -43,10 +43,14 @@ func TestRotateOverlapFromDeployedFlows(t *testing.T) {
 	if err := core.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	if err := jose.Register(reg, ks, jose.Options{}); err != nil {
+	if err := jose.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(app.Config{Store: st, Registry: reg})
+	svc := engine.NewServices()
+	if err := jose.Provide(svc, ks, jose.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(app.Config{Store: st, Registry: reg, Services: svc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,11 @@ func newScheduleAPI(t *testing.T) http.Handler {
 	now := func() time.Time { return scheduleNow }
 	s := schedule.NewScheduler(schedule.Options{State: st, Now: now})
 	reg := engine.NewRegistry()
-	if err := schedule.Register(reg, s); err != nil {
+	if err := schedule.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	svc := engine.NewServices()
+	if err := schedule.Provide(svc, s); err != nil {
 		t.Fatal(err)
 	}
 	blocks := map[string]engine.BlockFunc{
@@ -60,7 +64,7 @@ func newScheduleAPI(t *testing.T) http.Handler {
 		reg.MustRegister(engine.Spec{Type: typ, Title: typ, Category: "test"},
 			func(*engine.Setup) (engine.Block, error) { return fn, nil })
 	}
-	a, err := app.New(app.Config{Store: st, Registry: reg, Now: now})
+	a, err := app.New(app.Config{Store: st, Registry: reg, Now: now, Services: svc})
 	if err != nil {
 		t.Fatal(err)
 	}

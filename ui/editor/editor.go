@@ -1,35 +1,3 @@
-// Package editor is flowd's visual flow editor: the editor page, its side
-// panel forms (rendered on the server from block specs), its JSON and SSE
-// endpoints, and its own ES modules (static/, no build step).
-//
-//	GET  /admin/flows/{id}/edit            page (canvas, palette, side panel, debug panel)
-//	GET  /admin/editor/static/{file}       editor.js, canvas.js, ... editor.css
-//	POST /admin/editor/form                side panel form of one node (HTML fragment)
-//	GET  /admin/editor/flows/{id}/runs     recent traces, values truncated, light runs flagged
-//	GET  /admin/editor/flows/{id}/runs/{run}/steps/{i}  one step's full value (captured: false if none)
-//	GET  /admin/editor/events?flow=ID      SSE: per node last port/error after each run
-//
-// The flow itself goes through the admin JSON API with the page's session
-// (the ui package's bridge, CSRF header on writes): GET /admin/api/blocks
-// for the palette, GET /flows/{id}/state for the draft and the deployed
-// document, PUT /flows/{id} and POST /flows/{id}/deploy with the document
-// and If-Match to save (and deploy), POST /validate for problems and lint
-// warnings, POST /flows/{id}/run for the try-it form. The endpoints above
-// are the editor's own views. Errors are the API's (api.Fail), whichever
-// side answers. The mux they are mounted on is already behind login and
-// CSRF checks; the page hands the CSRF token to the scripts in a data
-// attribute.
-//
-// Saving is optimistic: the page sends the revision it loaded as If-Match;
-// a stale one is a 412, the tab keeps its document (and a copy in
-// sessionStorage, which the reloaded page offers to put back). Event
-// streams end after Options.MaxStream and on Close, and the browser
-// reconnects, so a graceful shutdown never waits on an open tab.
-//
-// Scripts (static/): editor.js boots the page; model.js holds the document,
-// undo/redo and the wiring rules; canvas.js draws the SVG and handles
-// pointer gestures; panel.js the server-rendered side panel; debug.js the
-// runs, live badges and the try-it form; api.js fetch with the CSRF header.
 package editor
 
 import (
@@ -58,7 +26,6 @@ type Options struct {
 	// CSRF returns the CSRF token the page's scripts send as X-CSRF-Token.
 	CSRF     func(r *http.Request) string
 	Registry *engine.Registry
-	Runtime  *engine.Runtime
 	// Refs lists the existing stored things of a kind (keysets, clients,
 	// ...) for the side panel's pickers; nil or an error: a text box.
 	Refs func(ctx context.Context, ref engine.Ref) ([]string, error)
@@ -90,13 +57,10 @@ func (h *Handler) Close() {
 //go:embed static
 var staticFS embed.FS
 
-// New returns the editor handler. Registry and Runtime default to the app's.
+// New returns the editor handler. Registry defaults to the app's.
 func New(a *app.App, opts Options) *Handler {
 	if opts.Registry == nil {
 		opts.Registry = a.Registry()
-	}
-	if opts.Runtime == nil {
-		opts.Runtime = a.Runtime()
 	}
 	if opts.CSRF == nil {
 		opts.CSRF = func(*http.Request) string { return "" }

@@ -80,7 +80,6 @@ func newEnv(t *testing.T, opts ...func(*flowd.Options)) *env {
 		Layout:       stubLayout,
 		CSRF:         func(*http.Request) string { return testCSRF },
 		Registry:     fd.App().Registry(),
-		Runtime:      fd.App().Runtime(),
 		PollInterval: 50 * time.Millisecond,
 	})
 	e.h = h

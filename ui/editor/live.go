@@ -51,13 +51,19 @@ type runView struct {
 	ErrorNode string    `json:"error_node,omitempty"`
 	// Light: the run was past the flow's snapshot rate, so only its
 	// failing step (if any) has a message.
-	Light bool       `json:"light"`
-	Steps []stepView `json:"steps"`
+	Light bool `json:"light"`
+	// TraceID and SpanID name the run's OpenTelemetry trace and span
+	// when runs are traced (flowd.Options.TracerProvider) and it was
+	// sampled; the run span carries the run id back (flowd.run.id).
+	TraceID string     `json:"trace_id,omitempty"`
+	SpanID  string     `json:"span_id,omitempty"`
+	Steps   []stepView `json:"steps"`
 }
 
 func viewRun(t *engine.Trace) runView {
 	rv := runView{ID: t.ID, Trigger: t.Trigger, Version: t.Version, Started: t.Started, Duration: t.Duration,
-		Status: t.Status, Error: t.Error, ErrorNode: t.ErrorNode, Light: t.Light, Steps: make([]stepView, len(t.Steps))}
+		Status: t.Status, Error: t.Error, ErrorNode: t.ErrorNode, Light: t.Light,
+		TraceID: t.TraceID, SpanID: t.SpanID, Steps: make([]stepView, len(t.Steps))}
 	for i, s := range t.Steps {
 		sv := stepView{Node: s.Node, Type: s.Type, Port: s.Port, Duration: s.Duration, Error: s.Error}
 		// A snapshot is never nil (an empty message is {}), so nil means
@@ -194,7 +200,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	// Runs before the stream starts are history (the runs endpoint has
 	// them); snapshot them before the client can see the stream is open.
 	seen := map[string]bool{}
-	for _, t := range h.opts.Runtime.Traces(id) {
+	for _, t := range h.app.Traces(id) {
 		seen[t.ID] = true
 	}
 	// A server-wide WriteTimeout would cut the stream; lift it for this
@@ -225,7 +231,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
-		traces := h.opts.Runtime.Traces(id) // newest first
+		traces := h.app.Traces(id) // newest first
 		var fresh []*engine.Trace
 		for _, t := range traces {
 			if !seen[t.ID] {

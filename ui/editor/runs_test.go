@@ -35,14 +35,14 @@ func oneSnapshotPerSecond(o *flowd.Options) { o.SnapshotsPerSecond = 1 }
 // trace to land in the runtime's ring.
 func (e *env) fire(t *testing.T, path string) *engine.Trace {
 	t.Helper()
-	before := len(e.fd.App().Runtime().Traces("l"))
+	before := len(e.fd.App().Traces("l"))
 	resp, err := http.Get(e.srv.URL + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if trs := e.fd.App().Runtime().Traces("l"); len(trs) > before {
+		if trs := e.fd.App().Traces("l"); len(trs) > before {
 			return trs[0]
 		}
 	}

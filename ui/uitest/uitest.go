@@ -1,6 +1,3 @@
-// Package uitest starts a real flowd (in process, on a temp store, behind
-// httptest) for the admin UI's handler and browser tests, and drives
-// chromium with chromedp.
 package uitest
 
 import (

@@ -109,6 +109,9 @@ export class Debug {
     }
     if (r.error) d.append(h('p', { class: 'fe-run-error' }, `${r.error_node ? r.error_node + ': ' : ''}${r.error}`));
     if (r.light) d.append(h('p', { class: 'fe-run-note', 'data-testid': 'light-note' }, LIGHT_NOTE));
+    // The run's distributed trace: search the tracing backend by this id
+    // (its run span carries the run id as flowd.run.id).
+    if (r.trace_id) d.append(h('p', { class: 'fe-run-note', 'data-testid': 'trace-id', title: `span ${r.span_id}` }, `Run ${r.id} · trace ${r.trace_id}`));
     r.steps.forEach((s, i) => {
       const row = h('div', { class: 'fe-step', 'data-testid': `step-${r.id}-${i}`, 'data-node': s.node, 'data-port': s.port || '', 'data-captured': String(s.captured) });
       row.append(h('strong', {}, s.node), h('span', { class: 'fe-step-port' }, ` → ${s.error ? 'error: ' + s.error : s.port || '(end)'}`));
