@@ -71,7 +71,7 @@ var importRules = []importRule{
 	{pkg: "tracing/otlp", thirdParty: []string{"go.opentelemetry.io/otel"}},
 
 	{pkg: "ui/api", module: []string{"app", "engine", "store", "blocks/...", "audit", "passhash"}},
-	{pkg: "ui/editor", module: []string{"app", "engine"}, thirdParty: []string{"github.com/a-h/templ"}},
+	{pkg: "ui/editor", module: []string{"app", "engine", "ui/api"}, thirdParty: []string{"github.com/a-h/templ"}},
 	{pkg: "ui", module: []string{"app", "engine", "store", "passhash", "ui/api", "blocks/...", "audit"},
 		thirdParty: []string{"github.com/a-h/templ"}},
 

@@ -183,22 +183,36 @@ func (ss *sessions) create(ctx context.Context) (id string, sess *session, err e
 }
 
 func (ss *sessions) fromRequest(r *http.Request) (*session, bool) {
+	sess, err := ss.lookup(r)
+	return sess, err == nil
+}
+
+// errNoSession: the request carries no live session.
+var errNoSession = errors.New("no session")
+
+// lookup returns the request's live session: errNoSession when there is
+// none, or the store's error when it could not be read (a person with a
+// good cookie is not sent to the login page by a store outage).
+func (ss *sessions) lookup(r *http.Request) (*session, error) {
 	c, err := r.Cookie(cookieName)
 	if err != nil || len(c.Value) != 43 {
-		return nil, false
+		return nil, errNoSession
 	}
 	key := sessionKeyOf(c.Value)
 	b, err := ss.kv.GetKV(r.Context(), nsSessions, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoSession
+	}
 	if err != nil {
-		return nil, false
+		return nil, fmt.Errorf("read the session: %w", err)
 	}
 	var sess session
 	if json.Unmarshal(b, &sess) != nil || !ss.now().Before(sess.Expires) {
 		_ = ss.kv.DeleteKV(r.Context(), nsSessions, key)
-		return nil, false
+		return nil, errNoSession
 	}
 	sess.key = key
-	return &sess, true
+	return &sess, nil
 }
 
 // sweep deletes expired sessions; it runs at each login, so the bucket

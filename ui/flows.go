@@ -13,9 +13,9 @@ import (
 
 	"github.com/a-h/templ"
 
-	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/ui/api"
 )
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
@@ -29,7 +29,18 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	_, _ = buf.WriteTo(w)
 }
 
+// serverError answers an error no page handled. One the admin error table
+// knows (a store that cannot be reached: 503 with Retry-After; a flow that
+// is gone: 404) gets its status and message as plain text; anything else is
+// a 500 whose cause is logged under an id and never shown.
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if a := api.Classify(err); !a.Internal {
+		if a.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(a.RetryAfter, 10))
+		}
+		http.Error(w, pageText(a), a.Status)
+		return
+	}
 	id := randomToken()[:12]
 	s.log.Error("admin UI error", "id", id, "method", r.Method, "path", r.URL.Path, "err", err)
 	http.Error(w, "internal error; the server log has details under id "+id, http.StatusInternalServerError)
@@ -103,23 +114,14 @@ func (s *Server) flowsWith(w http.ResponseWriter, r *http.Request, status int, f
 	s.render(w, r, status, FlowsPage(v))
 }
 
+// flowError shows the flows page again with what went wrong, at the status
+// the error table gives the error.
 func (s *Server) flowError(w http.ResponseWriter, r *http.Request, err error) {
-	status := http.StatusBadRequest
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, store.ErrConflict):
-		status = http.StatusConflict
-	case errors.Is(err, engine.ErrInvalidFlow), errors.Is(err, app.ErrIDMismatch), errors.Is(err, store.ErrInvalid):
-		status = http.StatusUnprocessableEntity
-	default:
-		var mbe *http.MaxBytesError
-		if !errors.As(err, &mbe) {
-			s.serverError(w, r, err)
-			return
-		}
+	status, fl, ok := s.pageError(w, r, err)
+	if !ok {
+		return
 	}
-	s.flowsWith(w, r, status, &Flash{Kind: "error", Text: err.Error()})
+	s.flowsWith(w, r, status, fl)
 }
 
 // newFlow creates an empty flow and opens it in the editor.
@@ -135,6 +137,9 @@ func (s *Server) newFlow(w http.ResponseWriter, r *http.Request) {
 	doc, err := engine.EncodeFlow(&engine.Flow{Schema: engine.SchemaV1, ID: id, Name: name, Nodes: []engine.Node{}, Wires: []engine.Wire{}})
 	if err == nil {
 		_, err = s.d.App.PutFlow(r.Context(), id, doc, store.MustCreate)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		err = api.Wrapf(err, "A flow %q exists already: choose another id.", id)
 	}
 	if err != nil {
 		s.flowError(w, r, err)
@@ -339,7 +344,9 @@ func (s *Server) restoreVersion(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 			return
 		}
-		s.versionsWith(w, r, http.StatusUnprocessableEntity, &Flash{Kind: "error", Text: err.Error()})
+		if status, fl, ok := s.pageError(w, r, err); ok {
+			s.versionsWith(w, r, status, fl)
+		}
 		return
 	}
 	redirectDone(w, r, "/admin/flows/"+id+"/versions", "restored", id+" v"+strconv.Itoa(n))

@@ -331,12 +331,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) keysetError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, jose.ErrNoKeyset), errors.Is(err, jose.ErrKeyNotFound):
-		s.keysetsWith(w, r, http.StatusNotFound, &Flash{Kind: "error", Text: err.Error()})
-	case errors.Is(err, jose.ErrUnsupported), errors.Is(err, jose.ErrNoActiveKey), errors.Is(err, jose.ErrInvalidKeyset):
-		s.keysetsWith(w, r, http.StatusBadRequest, &Flash{Kind: "error", Text: err.Error()})
-	default:
-		s.serverError(w, r, err)
+	if status, fl, ok := s.pageError(w, r, err); ok {
+		s.keysetsWith(w, r, status, fl)
 	}
 }

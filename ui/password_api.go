@@ -1,11 +1,7 @@
 package ui
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
-
-	"github.com/flowd/flowd/passhash"
 
 	"github.com/flowd/flowd/ui/api"
 )
@@ -32,11 +28,7 @@ func RegisterPasswordAPI(h *api.Handler, pw *Passwords) {
 			return api.Errorf(http.StatusConflict, "fixed_password", "FLOWD_ADMIN_PASSWORD is set on the server: it is the only password accepted")
 		}
 		if err := pw.Set(r.Context(), req.Password); err != nil {
-			if errors.Is(err, passhash.ErrBusy) {
-				w.Header().Set("Retry-After", fmt.Sprint(int(pw.hasher.RetryAfter().Seconds())))
-				return api.Errorf(http.StatusServiceUnavailable, "busy", "every password-hashing slot is taken: retry shortly")
-			}
-			return err
+			return api.WithRetryAfter(err, pw.hasher.RetryAfter()) // busy: 503 with the pool's wait
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil

@@ -1,11 +1,11 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +29,7 @@ import (
 //	POST /admin/users                    add
 //	POST /admin/users/{username}/password  set a new password
 //	POST /admin/users/{username}/signout   end every provider session of the user, revoke their grants
-//	POST /admin/users/{username}/delete
+//	POST /admin/users/{username}/delete    sign out everywhere, then remove
 type People struct {
 	s       *Server
 	clients *oauth.Clients
@@ -77,11 +77,38 @@ func clientForm(r *http.Request) (oauth.Client, error) {
 		Public: f.Get("kind") == "public"}
 	for _, g := range f["grant_types"] {
 		if !slices.Contains(GrantTypes, g) {
-			return oauth.Client{}, errors.New("unknown grant type " + g)
+			return cl, errors.New("unknown grant type " + g)
 		}
 		cl.GrantTypes = append(cl.GrantTypes, g)
 	}
+	cl.FirstParty = f.Get("first_party") == "true"
+	cl.DPoPBoundAccessTokens = f.Get("dpop_bound_access_tokens") == "true"
+	cl.RequirePAR = f.Get("require_pushed_authorization_requests") == "true"
+	cl.JWKSURI = strings.TrimSpace(f.Get("jwks_uri"))
+	cl.TokenEndpointAuthMethod = f.Get("token_endpoint_auth_method")
+	if jwks := strings.TrimSpace(f.Get("jwks")); jwks != "" {
+		cl.JWKS = json.RawMessage(jwks)
+		if !json.Valid(cl.JWKS) {
+			return cl, errors.New(`Public keys: not JSON. Paste the client's JWK Set as JSON, like {"keys": [{"kty": "EC", ...}]}.`)
+		}
+	}
+	if !slices.Contains(AuthMethods, cl.TokenEndpointAuthMethod) {
+		return cl, fmt.Errorf("Token endpoint authentication %q is not one this form offers.", truncateText(cl.TokenEndpointAuthMethod, 40))
+	}
+	if cl.TokenEndpointAuthMethod == oauth.AuthPrivateKeyJWT && len(cl.JWKS) == 0 && cl.JWKSURI == "" {
+		return cl, errors.New("private_key_jwt needs the client's public keys: paste its JWK Set, or give the URL where it publishes them.")
+	}
+	if len(cl.JWKS) > 0 && cl.JWKSURI != "" {
+		return cl, errors.New("Give the public keys or a JWKS URL, not both.")
+	}
 	return cl, nil
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func (p *People) clientsView(r *http.Request, fl *Flash) (ClientsView, error) {
@@ -106,21 +133,15 @@ func (p *People) clientsPage(w http.ResponseWriter, r *http.Request) {
 	p.renderClients(w, r, http.StatusOK, v)
 }
 
-// clientStatus maps a registry error to a status and a flash; nil for a
-// server error. A full hashing pool is a 503 with Retry-After.
-func (p *People) clientStatus(w http.ResponseWriter, err error) (int, *Flash) {
-	if st, fl := busyStatus(w, err, p.poolWait()); fl != nil {
-		return st, fl
+// clientStatus maps a registry error to a status and a flash with the
+// admin error table; nil after answering a server error itself. A full
+// hashing pool is a 503 with Retry-After.
+func (p *People) clientStatus(w http.ResponseWriter, r *http.Request, err error) (int, *Flash) {
+	status, fl, ok := p.s.pageError(w, r, api.WithRetryAfter(err, p.poolWait()))
+	if !ok {
+		return 0, nil
 	}
-	switch {
-	case errors.Is(err, oauth.ErrClientExists):
-		return http.StatusConflict, &Flash{Kind: "error", Text: err.Error()}
-	case errors.Is(err, oauth.ErrNoClient):
-		return http.StatusNotFound, &Flash{Kind: "error", Text: err.Error()}
-	case errors.Is(err, oauth.ErrBadInput):
-		return http.StatusBadRequest, &Flash{Kind: "error", Text: err.Error()}
-	}
-	return 0, nil
+	return status, fl
 }
 
 // addClient registers a client. The answer is the page itself, not a
@@ -135,12 +156,9 @@ func (p *People) addClient(w http.ResponseWriter, r *http.Request) {
 	own := r.PostFormValue("secret") // optional: empty means generate one
 	added, secret, err := p.clients.Add(r.Context(), cl, own)
 	if err != nil {
-		status, fl := p.clientStatus(w, err)
-		if fl == nil {
-			p.s.serverError(w, r, err)
-			return
+		if status, fl := p.clientStatus(w, r, err); fl != nil {
+			p.clientFail(w, r, cl, fl, status)
 		}
-		p.clientFail(w, r, cl, fl, status)
 		return
 	}
 	v, err := p.clientsView(r, &Flash{Kind: "ok", Text: "Added client " + added.ID + "."})
@@ -176,9 +194,8 @@ func (p *People) editClientPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *People) clientMissing(w http.ResponseWriter, r *http.Request, err error) {
-	status, fl := p.clientStatus(w, err)
+	status, fl := p.clientStatus(w, r, err)
 	if fl == nil {
-		p.s.serverError(w, r, err)
 		return
 	}
 	v, lerr := p.clientsView(r, fl)
@@ -197,8 +214,11 @@ func (p *People) saveClient(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		fl = &Flash{Kind: "error", Text: err.Error()} // the form itself: a grant type it does not offer
 	} else if _, err = p.clients.Update(r.Context(), cl); err != nil {
-		if status, fl = p.clientStatus(w, err); fl == nil {
-			p.s.serverError(w, r, err)
+		if status, fl = p.clientStatus(w, r, err); fl == nil {
+			return
+		}
+	} else if _, err = p.clients.SetFirstParty(r.Context(), cl.ID, cl.FirstParty); err != nil {
+		if status, fl = p.clientStatus(w, r, err); fl == nil {
 			return
 		}
 	}
@@ -211,7 +231,10 @@ func (p *People) saveClient(w http.ResponseWriter, r *http.Request) {
 		p.clientMissing(w, r, gerr)
 		return
 	}
+	// What the edit form does not change is shown as stored.
 	cl.Public, cl.Created = cur.Public, cur.Created
+	cl.TokenEndpointAuthMethod, cl.JWKS, cl.JWKSURI = cur.TokenEndpointAuthMethod, cur.JWKS, cur.JWKSURI
+	cl.DPoPBoundAccessTokens, cl.RequirePAR = cur.DPoPBoundAccessTokens, cur.RequirePAR
 	p.s.render(w, r, status, EditClientPage(EditClientView{CSRF: CSRFToken(r), Client: cl, GrantTypes: GrantTypes, Flash: fl}))
 }
 
@@ -266,27 +289,11 @@ func (p *People) usersPage(w http.ResponseWriter, r *http.Request) {
 	p.usersWith(w, r, http.StatusOK, flashFrom(r), nil)
 }
 
-// userStatus maps a registry error to a status and a flash; nil for a
-// server error. A full hashing pool is a 503 with Retry-After.
-func (p *People) userStatus(w http.ResponseWriter, err error) (int, *Flash) {
-	if st, fl := busyStatus(w, err, p.poolWait()); fl != nil {
-		return st, fl
-	}
-	switch {
-	case errors.Is(err, oidc.ErrUserExists):
-		return http.StatusConflict, &Flash{Kind: "error", Text: err.Error()}
-	case errors.Is(err, oidc.ErrNoUser):
-		return http.StatusNotFound, &Flash{Kind: "error", Text: err.Error()}
-	case errors.Is(err, oidc.ErrBadUser):
-		return http.StatusBadRequest, &Flash{Kind: "error", Text: err.Error()}
-	}
-	return 0, nil
-}
-
+// userFail shows the users page again with what went wrong, at the status
+// of the admin error table (a full hashing pool: 503 with Retry-After).
 func (p *People) userFail(w http.ResponseWriter, r *http.Request, err error, form *oidc.User) {
-	status, fl := p.userStatus(w, err)
-	if fl == nil {
-		p.s.serverError(w, r, err)
+	status, fl, ok := p.s.pageError(w, r, api.WithRetryAfter(err, p.poolWait()))
+	if !ok {
 		return
 	}
 	p.usersWith(w, r, status, fl, form)
@@ -336,13 +343,27 @@ func SignOutText(name string, res oidc.SignOutResult) string {
 	return fmt.Sprintf("Signed %s out everywhere: %d sessions ended, their grants revoked (offline_access grants stay).", name, res.Sessions)
 }
 
+// RemovedText says what removing a user ended.
+func RemovedText(name string, res oidc.SignOutResult) string {
+	switch res.Sessions {
+	case 0:
+		return fmt.Sprintf("Removed %s (no open sessions).", name)
+	case 1:
+		return fmt.Sprintf("Removed %s and signed them out everywhere: 1 session ended, its grants revoked.", name)
+	}
+	return fmt.Sprintf("Removed %s and signed them out everywhere: %d sessions ended, their grants revoked.", name, res.Sessions)
+}
+
 func (p *People) deleteUser(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("username")
-	if err := p.users.Remove(r.Context(), name); err != nil {
+	res, err := p.users.RemoveSignedOut(r.Context(), name)
+	if err != nil {
 		p.userFail(w, r, err, nil)
 		return
 	}
-	redirectDone(w, r, "/admin/users", "deleted", oidc.NormalizeUsername(name))
+	name = oidc.NormalizeUsername(name)
+	p.s.log.Info("user removed from the admin UI, signed out everywhere first", "user", name, "sessions", res.Sessions)
+	p.usersWith(w, r, http.StatusOK, &Flash{Kind: "ok", Text: RemovedText(name, res)}, nil)
 }
 
 // poolWait is how long a request refused by the hashing pool should wait:
@@ -352,20 +373,4 @@ func (p *People) poolWait() time.Duration {
 		return h.RetryAfter()
 	}
 	return 0
-}
-
-// busyStatus answers a refusal of the hashing pool (passhash.ErrBusy): 503,
-// Retry-After, and a flash that says nothing was changed and when to try
-// again. wait is the pool's wait, for errors that do not carry their own.
-func busyStatus(w http.ResponseWriter, err error, wait time.Duration) (int, *Flash) {
-	if wait > 0 {
-		err = api.WithRetryAfter(err, wait)
-	}
-	secs, busy := api.IsBusy(err)
-	if !busy {
-		return 0, nil
-	}
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	return http.StatusServiceUnavailable, &Flash{Kind: "error", Text: fmt.Sprintf(
-		"The server is busy hashing passwords: nothing was changed. Try again in %d s.", secs)}
 }

@@ -87,7 +87,7 @@ func TestBusyHashingPool(t *testing.T) {
 			var e struct {
 				Error struct{ Code, Message string } `json:"error"`
 			}
-			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != "busy" || !strings.Contains(e.Error.Message, "try again in 1 s") {
+			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != "busy" || !strings.Contains(e.Error.Message, "Try again in 1 s") {
 				t.Errorf("body %s (%v)", body, err)
 			}
 		})

@@ -16,7 +16,8 @@ import (
 // TestBrowserSignOutEverywhere: a person signed in at the provider is sent
 // straight back to the app by a second authorization request; after
 // "sign out everywhere" on the Users page the same browser must sign in
-// again, and the page says what was ended.
+// again, and the page says what was ended. Removing the user does the
+// same sign-out first.
 func TestBrowserSignOutEverywhere(t *testing.T) {
 	env := uitest.Start(t)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -45,16 +46,20 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 	// Asked to sign in (present) or sent straight back to the app.
 	signInForm := `!!document.querySelector('[data-testid="username"]')`
 	backAtApp := `!!document.getElementById('done')`
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(authorize),
-		chromedp.WaitVisible(css(tid("username"))),
-		chromedp.SendKeys(css(tid("username")), "ada"),
-		chromedp.SendKeys(css(tid("password")), "ada's long password"),
-		uitest.ClickJS(tid("sign-in")),
-	); err != nil {
-		t.Fatal(err)
+	signIn := func(what string) {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(authorize),
+			chromedp.WaitVisible(css(tid("username"))),
+			chromedp.SendKeys(css(tid("username")), "ada"),
+			chromedp.SendKeys(css(tid("password")), "ada's long password"),
+			uitest.ClickJS(tid("sign-in")),
+		); err != nil {
+			t.Fatal(err)
+		}
+		uitest.WaitJS(t, ctx, what, backAtApp)
 	}
-	uitest.WaitJS(t, ctx, "back at the app", backAtApp)
+	signIn("back at the app")
 	if err := chromedp.Do(ctx, chromedp.Navigate(authorize)); err != nil {
 		t.Fatal(err)
 	}
@@ -77,4 +82,16 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 	}
 	uitest.Click(t, ctx, `[data-user="ada"] `+tid("user-signout"))
 	waitFlash(t, ctx, "ada had no open sessions; nothing to sign out.")
+
+	// Removing the user signs them out everywhere first: the page says the
+	// session the browser holds again was ended.
+	signIn("signed in again")
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(css(`[data-user="ada"]`)), acceptConfirms()); err != nil {
+		t.Fatal(err)
+	}
+	uitest.Click(t, ctx, `[data-user="ada"] `+tid("user-delete"))
+	waitFlash(t, ctx, "Removed ada and signed them out everywhere: 1 session ended, its grants revoked.")
+	if n := uitest.JS[int](t, ctx, `document.querySelectorAll('[data-user="ada"]').length`); n != 0 {
+		t.Errorf("ada still listed (%d rows)", n)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/blocks/schedule"
+	"github.com/flowd/flowd/ui/api"
 )
 
 const (
@@ -111,7 +112,15 @@ func (s *Server) scheduleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.schedulesWith(w, r, http.StatusConflict, &Flash{Kind: "error", Text: err.Error()})
+		if action == "run" && api.Classify(err).Internal {
+			// The run itself failed (a block's error): that is the run's
+			// outcome, said on the page, not a fault of this request.
+			s.schedulesWith(w, r, http.StatusConflict, &Flash{Kind: "error", Text: err.Error()})
+			return
+		}
+		if status, fl, ok := s.pageError(w, r, err); ok {
+			s.schedulesWith(w, r, status, fl)
+		}
 		return
 	}
 	redirectDone(w, r, "/admin/schedules", done, flow+"/"+node)

@@ -23,6 +23,7 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/ui/api"
 )
 
 // Prefix is where the UI is mounted.
@@ -189,8 +190,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	sess, ok := s.sessions.fromRequest(r)
-	if !ok {
+	sess, err := s.sessions.lookup(r)
+	if err != nil && !errors.Is(err, errNoSession) {
+		s.serverError(w, r, err) // the store: 503 with Retry-After when it is unavailable
+		return
+	}
+	if sess == nil {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			http.Redirect(w, r, Prefix+"/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
@@ -221,7 +226,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Header.Get("Authorization") == "" {
-		if sess, ok := s.sessions.fromRequest(r); ok {
+		sess, err := s.sessions.lookup(r)
+		if err != nil && !errors.Is(err, errNoSession) {
+			api.Fail(w, r, s.log, err) // the store: 503 with Retry-After when it is unavailable
+			return
+		}
+		if sess != nil {
 			if !safeMethod(r.Method) && (!sameOrigin(r) || r.Header.Get(csrfHeader) == "" || !s.csrfOK(r, sess)) {
 				http.Error(w, "bad or missing CSRF token", http.StatusForbidden)
 				return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/ui/api"
 )
 
 // Starters are small flows to begin from (the protected endpoint). Unlike
@@ -231,7 +232,12 @@ func (s *Server) useTemplate(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := s.d.App.PutFlow(r.Context(), f.ID, doc, store.MustCreate); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			s.templatesError(w, r, http.StatusConflict, fmt.Sprintf("A flow %q exists already: choose another id.", f.ID))
+			// The table's status for a create that found one (as the API
+			// answers POST /flows), with the words this form needs.
+			err = api.Wrapf(err, "A flow %q exists already: choose another id.", f.ID)
+			if status, fl, ok := s.pageError(w, r, err); ok {
+				s.templatesWith(w, r, status, fl)
+			}
 			return
 		}
 		s.flowError(w, r, err)

@@ -184,3 +184,54 @@ func TestUserSessionIndexRetrySafe(t *testing.T) {
 		}
 	})
 }
+
+// TestRemoveSignsOut: removing a user signs them out everywhere first
+// (sessions deleted, their grants revoked as by a logout, the index gone)
+// and says how many sessions it ended; other users keep theirs. Without
+// the provider blocks there are no sessions, and removal still works.
+func TestRemoveSignsOut(t *testing.T) {
+	k := newGrantKit(t)
+	ctx := t.Context()
+	k.f.users.state = k.f.st // as oidc.Register does
+	if _, err := k.f.users.Add(ctx, User{Username: "bob"}, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	adaSub := k.f.ada.Sub
+	a1, cookiesA := k.grant("ada", "openid email", "")
+	a2, cookiesB := k.grant("ada", "openid", "")
+	bobs, cookiesBob := k.grant("bob", "openid", "")
+
+	res, err := k.f.users.RemoveSignedOut(ctx, "Ada")
+	if err != nil || res.Sessions != 2 {
+		t.Fatalf("RemoveSignedOut = %+v, %v; want 2 sessions", res, err)
+	}
+	if _, err := k.f.users.Get(ctx, "ada"); !errors.Is(err, ErrNoUser) {
+		t.Fatalf("ada still there: %v", err)
+	}
+	for name, tok := range map[string]tokens{"first": a1, "second": a2} {
+		if why, reason := k.status(tok.grantID); why != grantRevoked || reason != "logged_out" {
+			t.Errorf("%s grant: %q %q, want revoked as by a logout", name, why, reason)
+		}
+	}
+	for name, c := range map[string]string{"A": cookiesA, "B": cookiesB} {
+		if k.session(c) != nil {
+			t.Errorf("browser %s still holds a session", name)
+		}
+	}
+	if idx, err := getRec[userSessionsRecord](ctx, k.f.st, nsUserSessions, adaSub); err != nil || idx != nil {
+		t.Errorf("ada's session index after removal: %+v %v", idx, err)
+	}
+	if why, _ := k.status(bobs.grantID); why != "" || k.session(cookiesBob) == nil {
+		t.Errorf("bob was touched: grant %q", why)
+	}
+	if err := k.f.users.Remove(ctx, "ada"); !errors.Is(err, ErrNoUser) {
+		t.Errorf("second removal: %v, want ErrNoUser", err)
+	}
+
+	t.Run("no provider blocks", func(t *testing.T) {
+		users := NewUsers(k.f.st)
+		if res, err := users.RemoveSignedOut(ctx, "bob"); err != nil || res.Sessions != 0 {
+			t.Fatalf("%+v %v", res, err)
+		}
+	})
+}

@@ -212,25 +212,42 @@ func (u *Users) List(ctx context.Context) ([]User, error) {
 	return out, nil
 }
 
-// Remove deletes a user. Their sessions, refresh tokens and userinfo
-// answers stop working at once (each looks the user up by sub); access
-// tokens already issued stay valid at APIs that only check the signature
-// until they expire.
+// Remove signs a user out everywhere and deletes them: RemoveSignedOut
+// without the count.
 func (u *Users) Remove(ctx context.Context, username string) error {
+	_, err := u.RemoveSignedOut(ctx, username)
+	return err
+}
+
+// RemoveSignedOut signs a user out everywhere (SignOut: every provider
+// session ended, its grants revoked, so access tokens checked with
+// oidc.grant_active stop at once) and then deletes the user, answering
+// what the sign-out ended. Refresh tokens and userinfo answers stop
+// working too (each looks the user up by sub); access tokens already
+// issued stay valid at APIs that only check the signature until they
+// expire. A sign-out that fails leaves the user in place, so removing
+// again finishes the job.
+func (u *Users) RemoveSignedOut(ctx context.Context, username string) (SignOutResult, error) {
+	var res SignOutResult
 	usr, err := u.Get(ctx, username)
 	if err != nil {
-		return err
+		return res, err
+	}
+	if u.state != nil { // else no provider blocks: no sessions to end
+		if res, err = u.SignOut(ctx, usr.Username); err != nil {
+			return res, fmt.Errorf("remove user %q: %w", usr.Username, err)
+		}
 	}
 	if err := u.kv.DeleteKV(ctx, nsUsers, usr.Username); err != nil {
-		return fmt.Errorf("remove user %q: %w", usr.Username, err)
+		return res, fmt.Errorf("remove user %q: %w", usr.Username, err)
 	}
 	if err := u.kv.DeleteKV(ctx, nsUserSubs, usr.Sub); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("remove user %q index: %w", usr.Username, err)
+		return res, fmt.Errorf("remove user %q index: %w", usr.Username, err)
 	}
 	if u.OnChange != nil {
 		u.OnChange(ctx, "removed", usr.Username)
 	}
-	return nil
+	return res, nil
 }
 
 // Authenticate checks a username and password. Every failure is the same

@@ -27,6 +27,7 @@ import (
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/passhash"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/ui/api"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -443,7 +444,7 @@ type backend interface {
 	RemoveClient(ctx context.Context, id string) error
 	AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error)
 	ListUsers(ctx context.Context) ([]oidc.User, error)
-	RemoveUser(ctx context.Context, username string) error
+	RemoveUser(ctx context.Context, username string) (oidc.SignOutResult, error)
 	SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error)
 	Close(ctx context.Context) error
 }
@@ -570,15 +571,9 @@ func (r *remoteBackend) do(ctx context.Context, method, path string, body []byte
 		return nil, err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct {
-				Code, Message string
-			} `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
-			return nil, fmt.Errorf("server: %s (%s)", e.Error.Message, e.Error.Code)
-		}
-		return nil, fmt.Errorf("server answered %s", resp.Status)
+		// The API's error table read backwards: errors.Is finds the same
+		// sentinel a local call returns, validation errors keep node and field.
+		return nil, api.FromResponse(resp.StatusCode, resp.Header, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {

@@ -411,7 +411,7 @@ func TestConsent(t *testing.T) {
 		t.Fatalf("introspection after withdrawal: %d %s", sc, raw)
 	}
 	consentForm(t, br.get(t, p.authorizeURL(params()))) // asked again
-	if code, _, errs := flowdCmd(t, p.vars, "users", "withdraw-consent", "ada", "tp"); code == 0 || !strings.Contains(errs, "no consent") {
+	if code, _, errs := flowdCmd(t, p.vars, "users", "withdraw-consent", "ada", "tp"); code == 0 || !strings.Contains(errs, "no such consent") {
 		t.Fatalf("withdrawing twice: %d %s", code, errs)
 	}
 

@@ -463,6 +463,20 @@ func (p *provider) signIn(t *testing.T, br *browser, params url.Values, user, pa
 	return p.redirectQuery(t, pg, params.Get("redirect_uri"))
 }
 
+// tokensFor signs a person in through the web client in br and returns
+// the token answer (access, refresh and ID token). Give each person a
+// browser of their own: a shared one reuses the first person's session.
+func (p *provider) tokensFor(t *testing.T, br *browser, user, pass string) map[string]any {
+	t.Helper()
+	verifier, challenge := pkcePair()
+	q := p.signIn(t, br, authzParams("web", webCB, challenge), user, pass)
+	status, body := p.exchange(t, "web", rpSecret, q.Get("code"), webCB, verifier)
+	if status != 200 || body["access_token"] == nil || body["refresh_token"] == nil || body["id_token"] == nil {
+		t.Fatalf("exchange %d %v", status, body)
+	}
+	return body
+}
+
 func (p *provider) redirectQuery(t *testing.T, pg page, redirect string) url.Values {
 	t.Helper()
 	loc := pg.header.Get("Location")
@@ -1207,7 +1221,7 @@ func TestPeopleCLI(t *testing.T) {
 	if out := mustCmd(t, vars, "users", "signout", "bob"); !strings.Contains(out, `signed "bob" out everywhere: 0 session(s) ended`) {
 		t.Fatalf("signout through the API: %s", out)
 	}
-	if code, _, errs := flowdCmd(t, vars, "users", "signout", "nobody"); code != 1 || !strings.Contains(errs, "no user") {
+	if code, _, errs := flowdCmd(t, vars, "users", "signout", "nobody"); code != 1 || !strings.Contains(errs, "not found") {
 		t.Fatalf("signout of an unknown user through the API: %d %s", code, errs)
 	}
 	if out := mustCmd(t, vars, "users", "remove", "Grace"); !strings.Contains(out, `removed user "grace"`) {
@@ -1643,18 +1657,7 @@ func TestIntrospectEndedGrants(t *testing.T) {
 // tokens, from another browser, are not touched.
 func TestPeopleLogoutEndsGrants(t *testing.T) {
 	p := startProvider(t)
-	// signIn gets a person's tokens in a browser of their own (a shared
-	// browser would reuse the first person's session).
-	signIn := func(t *testing.T, br *browser, user, pass string) map[string]any {
-		t.Helper()
-		verifier, challenge := pkcePair()
-		q := p.signIn(t, br, authzParams("web", webCB, challenge), user, pass)
-		status, body := p.exchange(t, "web", rpSecret, q.Get("code"), webCB, verifier)
-		if status != 200 || body["access_token"] == nil || body["refresh_token"] == nil || body["id_token"] == nil {
-			t.Fatalf("exchange %d %v", status, body)
-		}
-		return body
-	}
+	signIn := p.tokensFor
 	refresh := func(t *testing.T, rt string) (int, map[string]any) {
 		t.Helper()
 		return p.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "web", rpSecret)
@@ -1708,4 +1711,32 @@ func TestPeopleLogoutEndsGrants(t *testing.T) {
 			t.Fatalf("refresh %d %v", status, body)
 		}
 	})
+}
+
+// TestPeopleRemoveSignsOut: `flowd users remove` (here through the running
+// server's admin API) signs the person out everywhere before removing
+// them: it says how many sessions it ended, their tokens stop working, and
+// another person's go on.
+func TestPeopleRemoveSignsOut(t *testing.T) {
+	p := startProvider(t)
+	signIn := p.tokensFor
+	ada := signIn(t, newBrowser(false), "ada", adaPassword)
+	signIn(t, newBrowser(false), "ada", adaPassword) // a second browser: a second session
+	bob := signIn(t, newBrowser(false), "bob", "bobs password 123")
+
+	out := mustCmd(t, p.vars, "users", "remove", "ADA")
+	if !strings.Contains(out, `removed user "ada", signed out everywhere first: 2 session(s) ended`) {
+		t.Fatalf("remove: %s", out)
+	}
+	if status, _, raw := p.introspect(t, formType, url.Values{"token": {ada["access_token"].(string)}}.Encode(), "svc", svcSecret); status != 200 || strings.TrimSpace(raw) != inactiveRaw {
+		t.Errorf("ada's access token after removal: %d %s", status, raw)
+	}
+	status, body := p.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ada["refresh_token"].(string)}}, "web", rpSecret)
+	wantOAuthError(t, status, body, 400, "invalid_grant")
+	if status, _, raw := p.introspect(t, formType, url.Values{"token": {bob["access_token"].(string)}}.Encode(), "svc", svcSecret); status != 200 || !strings.Contains(raw, `"active":true`) {
+		t.Errorf("bob's access token: %d %s", status, raw)
+	}
+	if code, _, errs := flowdCmd(t, p.vars, "users", "remove", "ada"); code != 1 || !strings.Contains(errs, "(no_user)") {
+		t.Errorf("second removal: %d %s", code, errs)
+	}
 }

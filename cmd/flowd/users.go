@@ -81,10 +81,12 @@ func (c *cli) users(ctx context.Context, args []string) error {
 		if fs.NArg() != 1 {
 			return usageError{errors.New("name one username")}
 		}
-		if err := b.RemoveUser(ctx, fs.Arg(0)); err != nil {
+		res, err := b.RemoveUser(ctx, fs.Arg(0))
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stdout, "removed user %q\n", oidc.NormalizeUsername(fs.Arg(0)))
+		fmt.Fprintf(c.stdout, "removed user %q, signed out everywhere first: %d session(s) ended, their grants revoked\n",
+			oidc.NormalizeUsername(fs.Arg(0)), res.Sessions)
 		return nil
 	case "signout":
 		if fs.NArg() != 1 {
@@ -139,8 +141,8 @@ func (l *localBackend) ListUsers(ctx context.Context) ([]oidc.User, error) {
 	return l.fd.Users().List(ctx)
 }
 
-func (l *localBackend) RemoveUser(ctx context.Context, username string) error {
-	return l.fd.Users().Remove(ctx, username)
+func (l *localBackend) RemoveUser(ctx context.Context, username string) (oidc.SignOutResult, error) {
+	return l.fd.Users().RemoveSignedOut(ctx, username)
 }
 
 func (r *remoteBackend) AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error) {
@@ -163,9 +165,10 @@ func (r *remoteBackend) ListUsers(ctx context.Context) ([]oidc.User, error) {
 	return out.Users, err
 }
 
-func (r *remoteBackend) RemoveUser(ctx context.Context, username string) error {
-	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username)), nil, nil)
-	return err
+func (r *remoteBackend) RemoveUser(ctx context.Context, username string) (oidc.SignOutResult, error) {
+	var out oidc.SignOutResult
+	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username)), nil, &out)
+	return out, err
 }
 
 func (l *localBackend) SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error) {

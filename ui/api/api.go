@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,6 +48,7 @@ func New(a *app.App, tokens TokenChecker, log *slog.Logger) *Handler {
 	h.route("PUT /flows/{id}", h.putFlow)
 	h.route("DELETE /flows/{id}", h.deleteFlow)
 	h.route("GET /flows/{id}/info", h.flowInfo)
+	h.route("GET /flows/{id}/state", h.flowState)
 	h.route("POST /flows/{id}/deploy", h.deploy)
 	h.route("POST /flows/{id}/undeploy", h.undeploy)
 	h.route("POST /flows/{id}/run", h.run)
@@ -129,11 +131,13 @@ type errDetail struct {
 	Field    string    `json:"field,omitempty"`
 	Line     int       `json:"line,omitempty"`
 	Column   int       `json:"column,omitempty"`
-	Problems []problem `json:"problems,omitempty"`
+	Problems []Problem `json:"problems,omitempty"`
 	ID       string    `json:"id,omitempty"`
 }
 
-type problem struct {
+// Problem is one validation problem as the API (and the editor's side
+// panel) shows it.
+type Problem struct {
 	Node    string `json:"node,omitempty"`
 	Field   string `json:"field,omitempty"`
 	Line    int    `json:"line,omitempty"`
@@ -141,19 +145,44 @@ type problem struct {
 	Message string `json:"message"`
 }
 
+// Problems lists the validation problems in err: each of an
+// engine.ValidationErrors, the one *engine.ValidationError, or for any
+// other error its text alone (an embedder's deploy check, say). None for
+// nil.
+func Problems(err error) []Problem {
+	out := []Problem{}
+	var list engine.ValidationErrors
+	var one *engine.ValidationError
+	switch {
+	case errors.As(err, &list):
+		for _, e := range list {
+			out = append(out, Problem{e.Node, e.Field, e.Line, e.Column, e.Msg})
+		}
+	case errors.As(err, &one):
+		out = append(out, Problem{one.Node, one.Field, one.Line, one.Column, one.Msg})
+	case err != nil:
+		out = append(out, Problem{Message: err.Error()})
+	}
+	return out
+}
+
 // WriteError writes the JSON error body.
 func WriteError(w http.ResponseWriter, status int, code, msg string, ve error) {
+	WriteJSON(w, status, errBody{Error: detail(code, msg, ve)})
+}
+
+// detail is the error object; ve's validation problems fill problems,
+// node, field, line and column.
+func detail(code, msg string, ve error) errDetail {
 	d := errDetail{Code: code, Message: msg}
-	var list engine.ValidationErrors
-	if errors.As(ve, &list) {
-		for _, e := range list {
-			d.Problems = append(d.Problems, problem{e.Node, e.Field, e.Line, e.Column, e.Msg})
-		}
+	if ve == nil {
+		return d
 	}
+	d.Problems = Problems(ve)
 	if first := engine.FirstValidation(ve); first != nil {
 		d.Node, d.Field, d.Line, d.Column = first.Node, first.Field, first.Line, first.Column
 	}
-	WriteJSON(w, status, errBody{Error: d})
+	return d
 }
 
 // WriteJSON writes v as JSON with status.
@@ -166,41 +195,8 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// fail maps an error to a status code.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *Error
-	var mbe *http.MaxBytesError
-	if secs, busy := IsBusy(err); busy {
-		writeBusy(w, secs)
-		return
-	}
-	switch {
-	case errors.As(err, &ae):
-		WriteError(w, ae.Status, ae.Code, ae.Msg, nil)
-	case errors.As(err, &mbe):
-		WriteError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body is over %d bytes", mbe.Limit), nil)
-	case errors.Is(err, engine.ErrInvalidFlow):
-		WriteError(w, http.StatusUnprocessableEntity, "invalid_flow", err.Error(), err)
-	case errors.Is(err, app.ErrIDMismatch):
-		WriteError(w, http.StatusBadRequest, "id_mismatch", err.Error(), nil)
-	case errors.Is(err, store.ErrNotFound):
-		WriteError(w, http.StatusNotFound, "not_found", err.Error(), nil)
-	case errors.Is(err, store.ErrConflict):
-		WriteError(w, http.StatusPreconditionFailed, "conflict",
-			"the flow changed since you loaded it: reload it, merge your changes and save again", nil)
-	case errors.Is(err, engine.ErrNotDeployed), errors.Is(err, engine.ErrNoTrigger):
-		WriteError(w, http.StatusConflict, "not_deployed", err.Error(), nil)
-	case errors.Is(err, store.ErrInvalid):
-		WriteError(w, http.StatusBadRequest, "bad_request", err.Error(), nil)
-	case errors.Is(err, context.Canceled):
-		WriteError(w, 499, "cancelled", "request cancelled", nil)
-	default:
-		id := errorID()
-		h.log.Error("admin API error", "id", id, "method", r.Method, "path", r.URL.Path, "err", err)
-		WriteJSON(w, http.StatusInternalServerError, errBody{Error: errDetail{Code: "internal",
-			Message: "internal error; the server log has details under this id", ID: id}})
-	}
-}
+// fail answers err through the error table (errors.go).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { Fail(w, r, h.log, err) }
 
 func errorID() string {
 	var b [8]byte
@@ -229,26 +225,119 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return nil
 	}
 	if err := decodeStrict(body, v); err != nil {
-		return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
+		return BadRequest("%v", err)
 	}
 	return nil
 }
 
 func etag(rev int64) string { return `"` + strconv.FormatInt(rev, 10) + `"` }
 
-// ifMatch turns If-Match / If-None-Match into a store revision condition.
-func ifMatch(r *http.Request) (int64, error) {
-	if r.Header.Get("If-None-Match") == "*" {
+// ifMatch turns If-None-Match: * and If-Match into a store revision
+// condition for the flow id (RFC 9110 section 13.1.1). No If-Match, or
+// "*", is any revision. Otherwise the header is a list of entity tags
+// compared strongly: a tag this API gave out ("3") is that revision; a
+// well-formed tag that is no current revision (a weak tag, "stale-etag")
+// matches nothing, so the answer is 412 as for a stale revision. A header
+// that is not a list of entity tags is a 400.
+func (h *Handler) ifMatch(r *http.Request, id string) (int64, error) {
+	if strings.TrimSpace(r.Header.Get("If-None-Match")) == "*" {
 		return store.MustCreate, nil
 	}
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
-	if v == "" || v == "*" {
+	vals := r.Header.Values("If-Match")
+	if len(vals) == 0 {
 		return store.AnyRev, nil
 	}
-	v = strings.TrimPrefix(v, "W/")
-	n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
-	if err != nil || n < 1 {
-		return 0, Errorf(http.StatusBadRequest, "bad_request", "If-Match must be an ETag this API returned, like \"3\"")
+	tags, any, err := ParseETags(strings.Join(vals, ","))
+	if err != nil {
+		return 0, BadRequest("If-Match: %v", err)
 	}
-	return n, nil
+	if any {
+		return store.AnyRev, nil
+	}
+	var revs []int64
+	for _, t := range tags {
+		if n, ok := revisionTag(t); ok {
+			revs = append(revs, n)
+		}
+	}
+	switch len(revs) {
+	case 0:
+		return 0, fmt.Errorf("If-Match %s names no revision of flow %q: %w", truncate(strings.Join(vals, ","), 80), id, store.ErrConflict)
+	case 1:
+		return revs[0], nil
+	}
+	// Several: the one that is current, if any (the store still checks it).
+	info, err := h.app.Info(r.Context(), id)
+	if err != nil {
+		return 0, err
+	}
+	if slices.Contains(revs, info.Rev) {
+		return info.Rev, nil
+	}
+	return 0, fmt.Errorf("If-Match names no current revision of flow %q: %w", id, store.ErrConflict)
+}
+
+// revisionTag reads a strong entity tag this API gave out: a revision.
+func revisionTag(tag string) (int64, bool) {
+	if strings.HasPrefix(tag, "W/") {
+		return 0, false // weak tags never match strongly
+	}
+	n, err := strconv.ParseInt(strings.Trim(tag, `"`), 10, 64)
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != strings.Trim(tag, `"`) {
+		return 0, false
+	}
+	return n, true
+}
+
+// ParseETags parses an If-Match or If-None-Match value: "*", or a comma
+// list of entity tags (`"x"` or `W/"x"`, etagc characters inside the
+// quotes; RFC 9110 sections 8.8.3 and 5.6.1). It returns the tags with
+// their quotes and W/ prefix.
+func ParseETags(v string) (tags []string, any bool, err error) {
+	v = strings.Trim(v, " \t")
+	if v == "*" {
+		return nil, true, nil
+	}
+	for i := 0; i < len(v); {
+		switch v[i] {
+		case ' ', '\t', ',': // empty list elements are ignored
+			i++
+			continue
+		}
+		start := i
+		if strings.HasPrefix(v[i:], "W/") {
+			i += 2
+		}
+		if i >= len(v) || v[i] != '"' {
+			return nil, false, fmt.Errorf("%q is not an entity tag (a quoted string like \"3\")", truncate(v[start:], 40))
+		}
+		end := strings.IndexByte(v[i+1:], '"')
+		if end < 0 {
+			return nil, false, fmt.Errorf("%q: the entity tag has no closing quote", truncate(v[start:], 40))
+		}
+		for _, c := range []byte(v[i+1 : i+1+end]) {
+			if c != 0x21 && (c < 0x23 || c == 0x7f) { // etagc = %x21 / %x23-7E / obs-text
+				return nil, false, fmt.Errorf("%q is not an entity tag: a character it may not hold", truncate(v[start:], 40))
+			}
+		}
+		i += end + 2
+		tags = append(tags, v[start:i])
+		for i < len(v) && (v[i] == ' ' || v[i] == '\t') {
+			i++
+		}
+		if i < len(v) && v[i] != ',' {
+			return nil, false, fmt.Errorf("%q: entity tags must be separated by commas", truncate(v[start:], 40))
+		}
+	}
+	if len(tags) == 0 {
+		return nil, false, errors.New("no entity tag")
+	}
+	return tags, false, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

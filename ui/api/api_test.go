@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -326,5 +327,113 @@ func TestBodyLimit(t *testing.T) {
 	resp, body := do(t, srv, call{method: "PUT", path: "/admin/api/flows/greet", body: greet + huge, auth: true})
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
+// TestIfMatch: RFC 9110 section 13.1.1 on the flow writes. A well-formed
+// entity tag that is no current revision (stale, weak, not ours) is a 412
+// and nothing is written; a header that is no entity tag list is a 400.
+func TestIfMatch(t *testing.T) {
+	srv, a := newServer(t)
+	put := func(ifMatch string) call {
+		return call{method: "PUT", path: "/admin/api/flows/greet", body: greet, auth: true, headers: map[string]string{"If-Match": ifMatch}}
+	}
+	if resp, body := do(t, srv, call{method: "PUT", path: "/admin/api/flows/greet", body: greet, auth: true}); resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	for _, tc := range []struct {
+		name    string
+		call    call
+		status  int
+		code    string
+		wantRev int64 // the flow's revision after the call
+	}{
+		{"a tag that is no revision", put(`"stale-etag"`), 412, "conflict", 1},
+		{"an old revision", put(`"7"`), 412, "conflict", 1},
+		{"zero", put(`"0"`), 412, "conflict", 1},
+		{"leading zero is another tag", put(`"01"`), 412, "conflict", 1},
+		{"weak tags never match strongly", put(`W/"1"`), 412, "conflict", 1},
+		{"unquoted", put(`stale-etag`), 400, "bad_request", 1},
+		{"unclosed quote", put(`"1`), 400, "bad_request", 1},
+		{"no comma between tags", put(`"1" "2"`), 400, "bad_request", 1},
+		{"a space inside the quotes", put(`"a b"`), 400, "bad_request", 1},
+		{"only commas", put(` , ,`), 400, "bad_request", 1},
+		{"current", put(`"1"`), 200, "", 2},
+		{"a list holding the current one", put(`"9", "2"`), 200, "", 3},
+		{"a list without it", put(`"1", "2"`), 412, "conflict", 3},
+		{"star", put(`*`), 200, "", 4},
+		{"delete with a stale tag", call{method: "DELETE", path: "/admin/api/flows/greet", auth: true, headers: map[string]string{"If-Match": `"stale-etag"`}}, 412, "conflict", 4},
+		{"delete with a malformed one", call{method: "DELETE", path: "/admin/api/flows/greet", auth: true, headers: map[string]string{"If-Match": `4`}}, 400, "bad_request", 4},
+		{"deploy of another revision", call{method: "POST", path: "/admin/api/flows/greet/deploy", auth: true, headers: map[string]string{"If-Match": `"3"`}}, 412, "conflict", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := do(t, srv, tc.call)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tc.status)
+			}
+			if tc.code != "" {
+				var e apiErr
+				if json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code {
+					t.Errorf("body %s, want code %s", body, tc.code)
+				}
+			}
+			info, err := a.Info(t.Context(), "greet")
+			if err != nil || info.Rev != tc.wantRev {
+				t.Errorf("revision %d (%v), want %d", info.Rev, err, tc.wantRev)
+			}
+		})
+	}
+}
+
+// TestStateAndSaveDeploy: what the editor uses: the draft and the deployed
+// document in one GET, and save-then-deploy in one POST whose new revision
+// is the ETag, also when the saved draft does not deploy.
+func TestStateAndSaveDeploy(t *testing.T) {
+	srv, _ := newServer(t)
+	if resp, body := do(t, srv, call{method: "PUT", path: "/admin/api/flows/greet", body: greet, auth: true}); resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	state := func() (rev string, deployed int, draft string) {
+		resp, body := do(t, srv, call{method: "GET", path: "/admin/api/flows/greet/state", auth: true})
+		var st struct {
+			Rev             int64           `json:"rev"`
+			Draft           json.RawMessage `json:"draft"`
+			Deployed        json.RawMessage `json:"deployed"`
+			DeployedVersion int             `json:"deployed_version"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(body, &st) != nil {
+			t.Fatalf("state: %d %s", resp.StatusCode, body)
+		}
+		if resp.Header.Get("ETag") != `"`+strconv.FormatInt(st.Rev, 10)+`"` {
+			t.Errorf("ETag %q for rev %d", resp.Header.Get("ETag"), st.Rev)
+		}
+		if (st.DeployedVersion == 0) != (string(st.Deployed) == "null") {
+			t.Errorf("deployed %s with version %d", st.Deployed, st.DeployedVersion)
+		}
+		return resp.Header.Get("ETag"), st.DeployedVersion, string(st.Draft)
+	}
+	if rev, v, _ := state(); rev != `"1"` || v != 0 {
+		t.Fatalf("fresh flow: %s v%d", rev, v)
+	}
+	edited := strings.Replace(greet, "'hello '", "'hi '", 1)
+	resp, body := do(t, srv, call{method: "POST", path: "/admin/api/flows/greet/deploy", body: edited, auth: true, headers: map[string]string{"If-Match": `"1"`}})
+	if resp.StatusCode != 200 || resp.Header.Get("ETag") != `"2"` || !strings.Contains(string(body), `"rev": 2`) {
+		t.Fatalf("save and deploy: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if rev, v, draft := state(); rev != `"2"` || v != 1 || !strings.Contains(draft, "'hi '") {
+		t.Fatalf("after deploy: %s v%d %s", rev, v, draft)
+	}
+	bad := strings.Replace(greet, "test.set", "test.nope", 1)
+	resp, body = do(t, srv, call{method: "POST", path: "/admin/api/flows/greet/deploy", body: bad, auth: true, headers: map[string]string{"If-Match": `"2"`}})
+	var e apiErr
+	if resp.StatusCode != 422 || resp.Header.Get("ETag") != `"3"` || json.Unmarshal(body, &e) != nil || e.Error.Node != "hello" || e.Error.Field != "type" {
+		t.Fatalf("saved, not deployed: %d %v %s", resp.StatusCode, resp.Header.Get("ETag"), body)
+	}
+	if rev, v, _ := state(); rev != `"3"` || v != 1 {
+		t.Fatalf("after the refused deploy: %s v%d", rev, v)
+	}
+	resp, body = do(t, srv, call{method: "POST", path: "/admin/api/flows/greet/deploy", body: greet, auth: true, headers: map[string]string{"If-Match": `"2"`}})
+	if resp.StatusCode != 412 {
+		t.Fatalf("stale save and deploy: %d %s", resp.StatusCode, body)
 	}
 }

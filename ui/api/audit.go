@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/flowd/flowd/audit"
@@ -21,9 +20,6 @@ func RegisterAudit(h *Handler, log *audit.Log) {
 			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
 		}
 		events, next, err := log.List(r.Context(), aq)
-		if errors.Is(err, audit.ErrBadQuery) {
-			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
-		}
 		if err != nil {
 			return err
 		}

@@ -3,18 +3,14 @@ package api
 import (
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
 	"time"
-
-	"github.com/flowd/flowd/passhash"
 )
 
 // Busy answers: hashing a password or a secret a person chose takes a slot
 // of the bounded argon2id pool (passhash); when none is free in time the
 // registries return passhash.ErrBusy (oauth.ErrBusy and oidc.ErrBusy are
 // the same error). Nothing was changed, so it is a 503 with Retry-After,
-// never a 500.
+// never a 500 (the "busy" row of the error table, errors.go).
 
 // retryAfterer is an error that says when to come back (oauth.RetryError).
 type retryAfterer interface{ RetryAfterSeconds() int64 }
@@ -44,26 +40,7 @@ func WithRetryAfter(err error, after time.Duration) error {
 	return &retryError{err: err, after: after}
 }
 
-// IsBusy reports whether err is a "try again shortly" refusal of the
-// hashing pool, and if so the whole seconds to wait (at least 1).
-func IsBusy(err error) (int64, bool) {
-	if !errors.Is(err, passhash.ErrBusy) {
-		return 0, false
-	}
-	var ra retryAfterer
-	if errors.As(err, &ra) {
-		return max(1, ra.RetryAfterSeconds()), true
-	}
-	return 1, true
-}
-
 // BusyMessage is what a person reads when the pool was full.
 func BusyMessage(secs int64) string {
-	return fmt.Sprintf("the server is busy hashing passwords (every slot is taken): nothing was changed, try again in %d s", secs)
-}
-
-// writeBusy answers a busy refusal: 503, Retry-After, code "busy".
-func writeBusy(w http.ResponseWriter, secs int64) {
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	WriteError(w, http.StatusServiceUnavailable, "busy", BusyMessage(secs), nil)
+	return fmt.Sprintf("the server is busy hashing passwords: nothing was changed. Try again in %d s.", secs)
 }

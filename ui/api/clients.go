@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/flowd/flowd/blocks/oauth"
@@ -52,12 +51,7 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, GrantTypes: req.GrantTypes,
 			DPoPBoundAccessTokens: req.DPoPBoundAccessTokens, TokenEndpointAuthMethod: req.TokenEndpointAuthMethod,
 			JWKS: req.JWKS, JWKSURI: req.JWKSURI, RequirePAR: req.RequirePAR, FirstParty: req.FirstParty}, req.Secret)
-		switch {
-		case errors.Is(err, oauth.ErrClientExists):
-			return Errorf(http.StatusConflict, "exists", "%v", err)
-		case errors.Is(err, oauth.ErrBadInput):
-			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
-		case err != nil:
+		if err != nil {
 			return err
 		}
 		out := map[string]any{"client": cl}
@@ -78,9 +72,6 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 			return Errorf(http.StatusBadRequest, "bad_request", "nothing to change: send first_party")
 		}
 		cl, err := clients.SetFirstParty(r.Context(), r.PathValue("id"), *req.FirstParty)
-		if errors.Is(err, oauth.ErrNoClient) {
-			return Errorf(http.StatusNotFound, "not_found", "no client %q", r.PathValue("id"))
-		}
 		if err != nil {
 			return err
 		}
@@ -88,11 +79,7 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 		return nil
 	})
 	h.Handle("DELETE /clients/{id}", func(w http.ResponseWriter, r *http.Request) error {
-		err := clients.Remove(r.Context(), r.PathValue("id"))
-		if errors.Is(err, oauth.ErrNoClient) {
-			return Errorf(http.StatusNotFound, "not_found", "no client %q", r.PathValue("id"))
-		}
-		if err != nil {
+		if err := clients.Remove(r.Context(), r.PathValue("id")); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -64,15 +64,12 @@ func TestDecodeJSONStrict(t *testing.T) {
 				}
 				return
 			}
-			var ae *Error
-			if !errors.As(err, &ae) {
-				t.Fatalf("error = %v, want an *api.Error", err)
+			a := Classify(err)
+			if !errors.Is(err, ErrBadRequest) || a.Status != http.StatusBadRequest || a.Code != "bad_request" || a.Message != tc.want {
+				t.Errorf("error = %v: %d %s %q\nwant    400 bad_request %q", err, a.Status, a.Code, a.Message, tc.want)
 			}
-			if ae.Status != http.StatusBadRequest || ae.Code != "bad_request" || ae.Msg != tc.want {
-				t.Errorf("error = %d %s %q\nwant    400 bad_request %q", ae.Status, ae.Code, ae.Msg, tc.want)
-			}
-			if strings.Contains(ae.Msg, "Go ") || strings.Contains(ae.Msg, "struct") || strings.Contains(ae.Msg, "[]string") {
-				t.Errorf("error names Go types: %q", ae.Msg)
+			if strings.Contains(a.Message, "Go ") || strings.Contains(a.Message, "struct") || strings.Contains(a.Message, "[]string") {
+				t.Errorf("error names Go types: %q", a.Message)
 			}
 		})
 	}

@@ -1,10 +1,13 @@
 // Package api is flowd's admin JSON API, served under /admin/api behind a
-// bearer token. Errors become status codes here, once, at the edge:
+// bearer token (or a browser session, through the ui package's bridge).
+// Errors become status codes here, once, at the edge, through the one
+// error table in errors.go that the editor and the HTML pages use too:
 //
 //	{"error": {"code": "invalid_flow", "message": "...", "node": "rotate", "field": "retire_after"}}
 //
 // A 500 carries an error id that is also logged; its cause never leaves
-// the server.
+// the server. FromResponse reads such an answer back into the sentinel
+// error its code stands for (the CLI's remote client).
 //
 // # Stability
 //

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -31,7 +34,7 @@ func (h *Handler) createFlow(w http.ResponseWriter, r *http.Request) error {
 	}
 	rec, err := h.app.PutFlow(r.Context(), f.ID, body, store.MustCreate)
 	if err != nil {
-		return err
+		return existsErr(err, f.ID)
 	}
 	if r.URL.Query().Get("deploy") == "true" {
 		if _, err := h.app.Deploy(r.Context(), f.ID); err != nil {
@@ -46,6 +49,14 @@ func (h *Handler) createFlow(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", Prefix+"/flows/"+rec.ID)
 	WriteJSON(w, http.StatusCreated, info)
 	return nil
+}
+
+// existsErr says what a failed create's conflict means: the flow is there.
+func existsErr(err error, id string) error {
+	if errors.Is(err, store.ErrConflict) {
+		return Wrapf(err, "a flow %q exists already: choose another id, or save over it with If-Match", id)
+	}
+	return err
 }
 
 // getFlow returns the canonical export of the draft, byte for byte what
@@ -70,17 +81,26 @@ func (h *Handler) getFlow(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-func (h *Handler) putFlow(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	cond, err := ifMatch(r)
-	if err != nil {
-		return err
+// readConditional reads a flow write: the If-Match condition and the
+// document in the body.
+func (h *Handler) readConditional(w http.ResponseWriter, r *http.Request) (id string, cond int64, body []byte, err error) {
+	id = r.PathValue("id")
+	if cond, err = h.ifMatch(r, id); err != nil {
+		return id, 0, nil, err
 	}
-	body, err := ReadBody(w, r, engine.MaxFlowBytes)
+	body, err = ReadBody(w, r, engine.MaxFlowBytes)
+	return id, cond, body, err
+}
+
+func (h *Handler) putFlow(w http.ResponseWriter, r *http.Request) error {
+	id, cond, body, err := h.readConditional(w, r)
 	if err != nil {
 		return err
 	}
 	rec, err := h.app.PutFlow(r.Context(), id, body, cond)
+	if err != nil && cond == store.MustCreate {
+		return existsErr(err, id)
+	}
 	if err != nil {
 		return err
 	}
@@ -98,7 +118,7 @@ func (h *Handler) putFlow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) deleteFlow(w http.ResponseWriter, r *http.Request) error {
-	cond, err := ifMatch(r)
+	cond, err := h.ifMatch(r, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -119,12 +139,72 @@ func (h *Handler) flowInfo(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// deploy deploys the flow's draft. With a flow document in the body it
+// first saves that as the draft, under If-Match as PUT does, so an editor
+// saves and deploys in one step; the new revision is the ETag also when the
+// deploy then fails (a 422 for a draft that saved but does not validate).
 func (h *Handler) deploy(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.app.Deploy(r.Context(), r.PathValue("id"))
+	id, cond, body, err := h.readConditional(w, r)
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"flow": v.Flow, "version": v.N, "created": v.Created})
+	var rev int64
+	if len(bytes.TrimSpace(body)) > 0 {
+		rec, err := h.app.PutFlow(r.Context(), id, body, cond)
+		if err != nil {
+			return err
+		}
+		rev = rec.Rev
+		w.Header().Set("ETag", etag(rev))
+	} else if cond > 0 {
+		// Deploying the stored draft, on the condition it is this revision.
+		info, err := h.app.Info(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		if info.Rev != cond {
+			return fmt.Errorf("flow %q is at revision %d, not %d: %w", id, info.Rev, cond, store.ErrConflict)
+		}
+	}
+	v, err := h.app.Deploy(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"flow": v.Flow, "version": v.N, "created": v.Created}
+	if rev > 0 {
+		out["rev"] = rev
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// flowState is the draft and the deployed document in one answer (what an
+// editor opens), the ETag the draft's revision.
+func (h *Handler) flowState(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	doc, rev, err := h.app.Export(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	info, err := h.app.Info(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	st := struct {
+		Rev             int64           `json:"rev"`
+		Draft           json.RawMessage `json:"draft"`
+		Deployed        json.RawMessage `json:"deployed"`
+		DeployedVersion int             `json:"deployed_version"`
+	}{Rev: rev, Draft: doc, Deployed: json.RawMessage("null")}
+	if info.Deployed > 0 {
+		v, err := h.app.Version(r.Context(), id, info.Deployed)
+		if err != nil {
+			return err
+		}
+		st.Deployed, st.DeployedVersion = v.Doc, v.N
+	}
+	w.Header().Set("ETag", etag(rev))
+	WriteJSON(w, http.StatusOK, st)
 	return nil
 }
 
@@ -263,27 +343,50 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// validate checks a document as a deploy would: 200 with the lint warnings
+// when it is valid, else 422 with every problem (node, field) and the
+// warnings found so far. Lint warnings never block: they are checked with
+// the deployed flows (this document in place of its deployed version),
+// reported on this one, also while the document has errors.
 func (h *Handler) validate(w http.ResponseWriter, r *http.Request) error {
 	body, err := ReadBody(w, r, engine.MaxFlowBytes)
 	if err != nil {
 		return err
 	}
-	f, err := h.app.Validate(r.Context(), body)
-	if err != nil {
-		return err
+	f, verr := h.app.Validate(r.Context(), body)
+	warnings := []engine.Warning{}
+	if f != nil {
+		if ws := h.app.Lint(r.Context(), f); ws != nil {
+			warnings = ws
+		}
 	}
-	// Lint warnings never block: they are checked with the deployed flows
-	// (this document in place of its deployed version), reported on this one.
-	warnings := h.app.Lint(r.Context(), f)
-	if warnings == nil {
-		warnings = []engine.Warning{}
+	if verr != nil {
+		a := Classify(verr)
+		if a.Code != "invalid_flow" {
+			return verr
+		}
+		d := detail(a.Code, a.Message, verr)
+		WriteJSON(w, a.Status, map[string]any{"error": d, "warnings": warnings})
+		return nil
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"valid": true, "id": f.ID, "nodes": len(f.Nodes), "warnings": warnings})
 	return nil
 }
 
+// blockSpec is a spec as a palette needs it: the spec's JSON, and whether
+// the node's config adds output ports (DynamicOutputs, a function).
+type blockSpec struct {
+	engine.Spec
+	Dynamic bool `json:"dynamic,omitempty"`
+}
+
 func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) error {
-	WriteJSON(w, http.StatusOK, map[string]any{"blocks": h.app.Registry().Specs()})
+	specs := h.app.Registry().Specs()
+	out := make([]blockSpec, len(specs))
+	for i, s := range specs {
+		out[i] = blockSpec{Spec: s, Dynamic: s.DynamicOutputs != nil}
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"blocks": out})
 	return nil
 }
 

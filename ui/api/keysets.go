@@ -57,7 +57,7 @@ func (kh *keysetHandlers) list(w http.ResponseWriter, r *http.Request) error {
 func (kh *keysetHandlers) get(w http.ResponseWriter, r *http.Request) error {
 	info, err := kh.ks.Get(r.Context(), r.PathValue("name"))
 	if err != nil {
-		return keysetErr(err)
+		return err
 	}
 	WriteJSON(w, http.StatusOK, kh.withUsage(r.Context(), info))
 	return nil
@@ -86,7 +86,7 @@ func (kh *keysetHandlers) rotate(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	before, err := kh.ks.Get(ctx, name)
 	if err != nil {
-		return keysetErr(err)
+		return err
 	}
 	flows, err := kh.deployedFlows(ctx)
 	if err != nil {
@@ -108,11 +108,11 @@ func (kh *keysetHandlers) rotate(w http.ResponseWriter, r *http.Request) error {
 	}
 	rot, err := kh.ks.Rotate(ctx, name, opts)
 	if err != nil {
-		return keysetErr(err)
+		return err
 	}
 	info, err := kh.ks.Get(ctx, name)
 	if err != nil {
-		return keysetErr(err)
+		return err
 	}
 	out := map[string]any{"rotation": rot, "keyset": info, "retire_after": opts.RetireAfter.String()}
 	if risk != "" {
@@ -152,11 +152,11 @@ func (kh *keysetHandlers) deployedFlows(ctx context.Context) ([]*engine.Flow, er
 func (kh *keysetHandlers) revoke(w http.ResponseWriter, r *http.Request) error {
 	name, kid := r.PathValue("name"), r.PathValue("kid")
 	if err := kh.ks.Revoke(r.Context(), name, kid); err != nil {
-		return keysetErr(err)
+		return err
 	}
 	info, err := kh.ks.Get(r.Context(), name)
 	if err != nil {
-		return keysetErr(err)
+		return err
 	}
 	WriteJSON(w, http.StatusOK, info)
 	return nil
@@ -167,26 +167,11 @@ func (kh *keysetHandlers) revoke(w http.ResponseWriter, r *http.Request) error {
 func (kh *keysetHandlers) jwks(w http.ResponseWriter, r *http.Request) error {
 	body, etag, err := kh.ks.JWKS(r.Context(), r.PathValue("name"))
 	if err != nil {
-		return keysetErr(err)
+		return err
 	}
 	w.Header().Set("Content-Type", jose.JWKSContentType)
 	w.Header().Set("ETag", etag)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return nil
-}
-
-// keysetErr maps jose's sentinels; anything else is the edge's 500.
-func keysetErr(err error) error {
-	switch {
-	case errors.Is(err, jose.ErrNoKeyset):
-		return Errorf(http.StatusNotFound, "not_found", "%v", err)
-	case errors.Is(err, jose.ErrKeyNotFound):
-		return Errorf(http.StatusNotFound, "not_found", "%v", err)
-	case errors.Is(err, jose.ErrUnsupported), errors.Is(err, jose.ErrNoActiveKey):
-		return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
-	case errors.Is(err, jose.ErrInvalidKeyset):
-		return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
-	}
-	return err
 }

@@ -194,17 +194,17 @@ func TestKeysetEndpoints(t *testing.T) {
 		status                   int
 		code                     string
 	}{
-		{"unknown keyset", "GET", "/admin/api/keysets/nope", "", 404, "not_found"},
-		{"unknown keyset jwks", "GET", "/admin/api/keysets/nope/jwks", "", 404, "not_found"},
-		{"bad keyset name", "GET", "/admin/api/keysets/a%20b", "", 400, "bad_request"},
-		{"rotate unknown keyset", "POST", "/admin/api/keysets/nope/rotate", "", 404, "not_found"},
-		{"rotate unknown alg", "POST", "/admin/api/keysets/main/rotate", `{"alg": "XX1"}`, 400, "bad_request"},
-		{"rotate alg the keyset lacks", "POST", "/admin/api/keysets/main/rotate", `{"alg": "PS512"}`, 400, "bad_request"},
+		{"unknown keyset", "GET", "/admin/api/keysets/nope", "", 404, "no_keyset"},
+		{"unknown keyset jwks", "GET", "/admin/api/keysets/nope/jwks", "", 404, "no_keyset"},
+		{"bad keyset name", "GET", "/admin/api/keysets/a%20b", "", 400, "bad_keyset"},
+		{"rotate unknown keyset", "POST", "/admin/api/keysets/nope/rotate", "", 404, "no_keyset"},
+		{"rotate unknown alg", "POST", "/admin/api/keysets/main/rotate", `{"alg": "XX1"}`, 400, "unsupported_alg"},
+		{"rotate alg the keyset lacks", "POST", "/admin/api/keysets/main/rotate", `{"alg": "PS512"}`, 400, "no_active_key"},
 		{"rotate bad duration", "POST", "/admin/api/keysets/main/rotate", `{"retire_after": "soon"}`, 400, "bad_request"},
 		{"rotate negative duration", "POST", "/admin/api/keysets/main/rotate", `{"retire_after": "-1h"}`, 400, "bad_request"},
 		{"rotate unknown member", "POST", "/admin/api/keysets/main/rotate", `{"forced": true}`, 400, "bad_request"},
-		{"revoke unknown kid", "POST", "/admin/api/keysets/main/keys/nope/revoke", "", 404, "not_found"},
-		{"revoke in unknown keyset", "POST", "/admin/api/keysets/nope/keys/x/revoke", "", 404, "not_found"},
+		{"revoke unknown kid", "POST", "/admin/api/keysets/main/keys/nope/revoke", "", 404, "no_key"},
+		{"revoke in unknown keyset", "POST", "/admin/api/keysets/nope/keys/x/revoke", "", 404, "no_keyset"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := ksDo(t, h, tt.method, tt.path, tt.body)

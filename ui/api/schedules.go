@@ -115,7 +115,7 @@ func (sh *scheduleHandlers) run(w http.ResponseWriter, r *http.Request) error {
 // scheduleErr maps the scheduler's own sentinel; the rest goes to fail.
 func scheduleErr(err error, flow, node string) error {
 	if errors.Is(err, schedule.ErrNotFound) {
-		return Errorf(http.StatusNotFound, "not_found", "no deployed schedule %q in flow %q", node, flow)
+		return Wrapf(err, "no deployed schedule %q in flow %q", node, flow)
 	}
 	return err
 }

@@ -192,11 +192,11 @@ func TestScheduleEndpoints(t *testing.T) {
 				}
 			}},
 		{name: "pause an unknown node", method: "POST", path: "/schedules/rollover/nope/pause", wantStatus: 404,
-			wantCode: "not_found", wantMsg: `no deployed schedule "nope" in flow "rollover"`},
+			wantCode: "no_schedule", wantMsg: `no deployed schedule "nope" in flow "rollover"`},
 		{name: "resume an unknown flow", method: "POST", path: "/schedules/nope/tick/resume", wantStatus: 404,
-			wantCode: "not_found", wantMsg: `no deployed schedule "tick" in flow "nope"`},
+			wantCode: "no_schedule", wantMsg: `no deployed schedule "tick" in flow "nope"`},
 		{name: "run an unknown flow", method: "POST", path: "/schedules/nope/tick/run", wantStatus: 404,
-			wantCode: "not_found", wantMsg: `no deployed schedule "tick" in flow "nope"`},
+			wantCode: "no_schedule", wantMsg: `no deployed schedule "tick" in flow "nope"`},
 		{name: "preview", method: "GET", path: "/schedules/preview?spec=0+3+*+*+*&tz=Europe/Paris&n=2", wantStatus: 200,
 			check: func(t *testing.T, body []byte) {
 				var got map[string]any

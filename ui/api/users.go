@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/flowd/flowd/blocks/oidc"
+	"github.com/flowd/flowd/passhash"
 )
 
 // RegisterUsers adds the user registry endpoints (people who sign in
@@ -13,7 +14,7 @@ import (
 //	GET    /users             every user (no password hashes)
 //	POST   /users             {"username", "password", "email"?, "name"?, "email_verified"?}
 //	POST   /users/{username}/signout  end every provider session, revoke their grants -> {"user", "sessions"}
-//	DELETE /users/{username}
+//	DELETE /users/{username}  sign out everywhere (as signout), then remove -> {"user", "sessions"}
 //	GET    /users/{username}/consents           what the person consented to, per client
 //	DELETE /users/{username}/consents/{client}  withdraw a consent: ends the grants made under it
 func RegisterUsers(h *Handler, users *oidc.Users) {
@@ -38,12 +39,7 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		}
 		u, err := users.Add(r.Context(), oidc.User{Username: req.Username, Email: req.Email, Name: req.Name,
 			EmailVerified: req.EmailVerified}, req.Password)
-		switch {
-		case errors.Is(err, oidc.ErrUserExists):
-			return Errorf(http.StatusConflict, "exists", "%v", err)
-		case errors.Is(err, oidc.ErrBadUser):
-			return Errorf(http.StatusBadRequest, "bad_request", "%v", err)
-		case err != nil:
+		if err != nil {
 			return busyUsers(users, err)
 		}
 		WriteJSON(w, http.StatusCreated, map[string]any{"user": u})
@@ -51,9 +47,6 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 	})
 	h.Handle("POST /users/{username}/signout", func(w http.ResponseWriter, r *http.Request) error {
 		res, err := users.SignOut(r.Context(), r.PathValue("username"))
-		if errors.Is(err, oidc.ErrNoUser) {
-			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
-		}
 		if err != nil {
 			return err
 		}
@@ -62,9 +55,6 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 	})
 	h.Handle("GET /users/{username}/consents", func(w http.ResponseWriter, r *http.Request) error {
 		list, err := users.Consents(r.Context(), r.PathValue("username"))
-		if errors.Is(err, oidc.ErrNoUser) {
-			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
-		}
 		if err != nil {
 			return err
 		}
@@ -73,26 +63,18 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 	})
 	h.Handle("DELETE /users/{username}/consents/{client}", func(w http.ResponseWriter, r *http.Request) error {
 		n, err := users.WithdrawConsent(r.Context(), r.PathValue("username"), r.PathValue("client"))
-		switch {
-		case errors.Is(err, oidc.ErrNoUser):
-			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
-		case errors.Is(err, oidc.ErrNoConsent):
-			return Errorf(http.StatusNotFound, "not_found", "%q has no consent for client %q", r.PathValue("username"), r.PathValue("client"))
-		case err != nil:
+		if err != nil {
 			return err
 		}
 		WriteJSON(w, http.StatusOK, map[string]any{"grants_ended": n})
 		return nil
 	})
 	h.Handle("DELETE /users/{username}", func(w http.ResponseWriter, r *http.Request) error {
-		err := users.Remove(r.Context(), r.PathValue("username"))
-		if errors.Is(err, oidc.ErrNoUser) {
-			return Errorf(http.StatusNotFound, "not_found", "no user %q", r.PathValue("username"))
-		}
+		res, err := users.RemoveSignedOut(r.Context(), r.PathValue("username"))
 		if err != nil {
 			return err
 		}
-		w.WriteHeader(http.StatusNoContent)
+		WriteJSON(w, http.StatusOK, map[string]any{"user": oidc.NormalizeUsername(r.PathValue("username")), "sessions": res.Sessions})
 		return nil
 	})
 }
@@ -100,7 +82,7 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 // busyUsers adds the hashing pool's wait to a busy refusal of the user
 // registry (its ErrBusy does not carry one).
 func busyUsers(users *oidc.Users, err error) error {
-	if _, busy := IsBusy(err); busy && users.Hasher() != nil {
+	if errors.Is(err, passhash.ErrBusy) && users.Hasher() != nil {
 		return WithRetryAfter(err, users.Hasher().RetryAfter())
 	}
 	return err

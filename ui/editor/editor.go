@@ -3,7 +3,6 @@ package editor
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/ui/api"
 )
 
 // Options wire the editor into the ui package.
@@ -85,11 +85,6 @@ func New(a *app.App, opts Options) *Handler {
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/flows/{id}/edit", h.page)
 	mux.HandleFunc("GET /admin/editor/static/{file}", h.static)
-	mux.HandleFunc("GET /admin/editor/blocks.json", h.blocks)
-	mux.HandleFunc("GET /admin/editor/flows/{id}", h.getFlow)
-	mux.HandleFunc("PUT /admin/editor/flows/{id}", h.saveFlow)
-	mux.HandleFunc("POST /admin/editor/flows/{id}/deploy", h.deployFlow)
-	mux.HandleFunc("POST /admin/editor/validate", h.validate)
 	mux.HandleFunc("POST /admin/editor/form", h.form)
 	mux.HandleFunc("GET /admin/editor/flows/{id}/runs", h.runs)
 	mux.HandleFunc("GET /admin/editor/flows/{id}/runs/{run}/steps/{i}", h.step)
@@ -150,27 +145,6 @@ func staticETag(name string, data []byte) string {
 	return fmt.Sprintf(`"%s-%08x"`, name, sum)
 }
 
-// fail maps an error to a status once, at the edge; a 500 carries no internals.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		writeJSON(w, http.StatusRequestEntityTooLarge, errBody("too_large", "request body too large", nil))
-	case errors.Is(err, app.ErrConflict):
-		writeJSON(w, http.StatusPreconditionFailed, errBody("conflict", ConflictMessage, nil))
-	case errors.Is(err, engine.ErrInvalidFlow):
-		writeJSON(w, http.StatusUnprocessableEntity, errBody("invalid_flow", err.Error(), err))
-	case errors.Is(err, app.ErrIDMismatch):
-		writeJSON(w, http.StatusBadRequest, errBody("id_mismatch", err.Error(), nil))
-	case errors.Is(err, app.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, errBody("not_found", err.Error(), nil))
-	case errors.Is(err, context.Canceled):
-		w.WriteHeader(499)
-	default:
-		h.log.Error("editor error", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeJSON(w, http.StatusInternalServerError, errBody("internal", "internal error; see the server log", nil))
-	}
-}
-
-// ConflictMessage is what a stale save shows.
-const ConflictMessage = "This flow was changed in another tab or by someone else: reload to see it. Your changes are kept in this tab."
+// fail answers err through the admin API's error table: the same status
+// and code for the same error as the API and the pages.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { api.Fail(w, r, h.log, err) }

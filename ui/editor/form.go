@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/ui/api"
 )
 
 // FormView is the side panel of one node.
@@ -81,7 +82,7 @@ func (e FieldError) String() string {
 
 // BuildForm turns a node, its spec and the document's problems into a view.
 // choices lists the existing stored things per Ref kind (missing: unknown).
-func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []problem, choices map[engine.Ref][]string) FormView {
+func BuildForm(n engine.Node, spec engine.Spec, known bool, probs []api.Problem, choices map[engine.Ref][]string) FormView {
 	fv := FormView{NodeID: n.ID, Type: n.Type, Name: n.Name, Title: spec.Title, Description: spec.Description, Unknown: !known, Disabled: n.Disabled}
 	if !known {
 		fv.Title = n.Type
@@ -262,7 +263,7 @@ func buildField(f engine.Field, raw json.RawMessage, errs []FieldError) FieldVie
 // form renders the side panel of one node of the posted document, with
 // the document's validation problems next to the fields.
 func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, engine.MaxFlowBytes+1024)
+	body, err := api.ReadBody(w, r, engine.MaxFlowBytes+1024)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -272,17 +273,17 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 		Node string          `json:"node"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody("bad_request", "body must be {\"flow\": document, \"node\": id}", nil))
+		h.fail(w, r, api.BadRequest("body must be {\"flow\": document, \"node\": id}"))
 		return
 	}
 	var loose engine.Flow
 	if err := json.Unmarshal(req.Flow, &loose); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody("bad_request", "flow: "+err.Error(), nil))
+		h.fail(w, r, api.BadRequest("flow: %v", err))
 		return
 	}
 	n := loose.Node(req.Node)
 	if n == nil {
-		writeJSON(w, http.StatusNotFound, errBody("not_found", "no such node in the document", nil))
+		h.fail(w, r, api.Errorf(http.StatusNotFound, "not_found", "no such node in the document"))
 		return
 	}
 	_, verr := h.app.Validate(r.Context(), req.Flow)
@@ -301,7 +302,7 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := Form(BuildForm(*n, spec, known, problems(verr), choices)).Render(r.Context(), w); err != nil {
+	if err := Form(BuildForm(*n, spec, known, api.Problems(verr), choices)).Render(r.Context(), w); err != nil {
 		h.log.Error("render form", "err", err)
 	}
 }

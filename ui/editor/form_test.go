@@ -9,6 +9,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/ui/api"
 )
 
 func render(t *testing.T, v FormView) *goquery.Document {
@@ -102,7 +103,7 @@ func must(s string, _ error) string { return s }
 func TestBuildFormErrors(t *testing.T) {
 	spec := engine.Spec{Type: "x.y", Title: "XY", Fields: []engine.Field{{Name: "a", Kind: engine.KindExpr, Required: true}}}
 	n := engine.Node{ID: "n1", Type: "x.y", Name: "<b>name</b>"}
-	probs := []problem{
+	probs := []api.Problem{
 		{Node: "n1", Field: "a", Line: 2, Column: 3, Message: "bad"},
 		{Node: "n1", Field: "zzz", Message: "unknown field"},
 		{Node: "other", Field: "a", Message: "not mine"},

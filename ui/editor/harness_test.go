@@ -19,7 +19,10 @@ import (
 )
 
 const (
-	testCSRF   = "csrf-test-token"
+	testCSRF = "csrf-test-token"
+	// testToken is the admin API token the harness adds to the page's API
+	// calls, as the ui package's session bridge does.
+	testToken  = "fd_editor-harness-token"
 	testIssuer = "https://issuer.test"
 	// csp is the UI's policy (ui.CSP): the editor must work under it.
 	csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
@@ -49,7 +52,8 @@ func stubLayout(title, _ string, body templ.Component) templ.Component {
 }
 
 // newEnv builds a flowd on a temp bbolt file and serves the editor routes
-// (behind a CSRF check like the ui package's) and the flow endpoints on
+// and the admin API (behind a CSRF check like the ui package's, the API
+// with the token its session bridge stands for) and the flow endpoints on
 // one httptest server. opts adjust the flowd options (a snapshot rate).
 func newEnv(t *testing.T, opts ...func(*flowd.Options)) *env {
 	t.Helper()
@@ -60,7 +64,7 @@ func newEnv(t *testing.T, opts ...func(*flowd.Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	fo := flowd.Options{Store: st, Issuer: testIssuer}
+	fo := flowd.Options{Store: st, Issuer: testIssuer, AdminToken: testToken}
 	for _, o := range opts {
 		o(&fo)
 	}
@@ -87,6 +91,11 @@ func newEnv(t *testing.T, opts ...func(*flowd.Options)) *env {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("X-CSRF-Token") != testCSRF {
 			e.csrfFailures++
 			http.Error(w, "csrf", http.StatusForbidden)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/admin/api/") && r.Header.Get("Authorization") == "" {
+			r.Header.Set("Authorization", "Bearer "+testToken) // the session bridge
+			fd.API().ServeHTTP(w, r)
 			return
 		}
 		admin.ServeHTTP(w, r)

@@ -14,7 +14,7 @@ const orphanFlow = `{"schema":"flowd/v1","id":"w","name":"Warned","nodes":[
  {"id":"orphan","type":"core.log","config":{"message":"'never'"},"x":200,"y":160}],
  "wires":[{"from":"go","port":"out","to":"log"}]}`
 
-// TestValidateWarnings: the editor's validate answers the document's lint
+// TestValidateWarnings: the API's validate, which the editor calls, answers the document's lint
 // warnings beside its problems, a node's lint_ignore silences its own, and
 // warnings come also while the document has errors.
 func TestValidateWarnings(t *testing.T) {
@@ -35,9 +35,9 @@ func TestValidateWarnings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			status, _, body := e.do(t, "POST", "/admin/editor/validate", tc.doc)
-			if status != 200 {
-				t.Fatalf("status %d: %s", status, body)
+			status, _, body := e.do(t, "POST", "/admin/api/validate", tc.doc)
+			if want := map[bool]int{true: 200, false: 422}[tc.valid]; status != want {
+				t.Fatalf("status %d, want %d: %s", status, want, body)
 			}
 			var res struct {
 				Valid    bool `json:"valid"`

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/ui/api"
 )
 
 // maxPreview caps a step's message as the debug panel lists it; the full
@@ -94,7 +95,7 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request) {
 		out[i] = viewRun(t)
 	}
 	h.describeRuns(r.Context(), r.PathValue("id"), out)
-	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"runs": out})
 }
 
 // describeRuns adds the trigger's name and the HTTP status to each run,
@@ -163,11 +164,11 @@ func (h *Handler) step(w http.ResponseWriter, r *http.Request) {
 	for _, t := range traces {
 		if t.ID == r.PathValue("run") && err == nil && i >= 0 && i < len(t.Steps) {
 			s := t.Steps[i]
-			writeJSON(w, http.StatusOK, map[string]any{"node": s.Node, "captured": s.Msg != nil, "msg": s.Msg})
+			api.WriteJSON(w, http.StatusOK, map[string]any{"node": s.Node, "captured": s.Msg != nil, "msg": s.Msg})
 			return
 		}
 	}
-	writeJSON(w, http.StatusNotFound, errBody("not_found", "no such run or step (runs are kept in a bounded ring)", nil))
+	h.fail(w, r, api.Errorf(http.StatusNotFound, "not_found", "no such run or step (runs are kept in a bounded ring)"))
 }
 
 // nodeStatus is a node's outcome in the latest run that reached it.

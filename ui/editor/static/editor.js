@@ -2,7 +2,7 @@
 // flow, then wires the model, the canvas, the side panel, the debug panel,
 // the toolbar and the keyboard together.
 
-import { client, HTTPError } from './api.js';
+import { client, HTTPError, API, etagRev } from './api.js';
 import { Model, diff, wireKey } from './model.js';
 import { Canvas, NODE_W, nodeHeight } from './canvas.js';
 import { bindLayout } from './layout.js';
@@ -24,8 +24,8 @@ function setStatus(text, kind = 'info') {
 
 async function boot() {
   const [{ data: blocks }, { data: state }] = await Promise.all([
-    api.get('/admin/editor/blocks.json'),
-    api.get(`/admin/editor/flows/${encodeURIComponent(flowID)}`),
+    api.get(`${API}/blocks`),
+    api.get(`${API}/flows/${encodeURIComponent(flowID)}/state`),
   ]);
   const specs = new Map(blocks.blocks.map((s) => [s.type, s]));
   const model = new Model(state.draft, specs);
@@ -128,13 +128,17 @@ function refreshMarks(ed) {
   root.dataset.dirty = String(dirty);
 }
 
+// validate asks the API: 200 when the document is valid, 422 with its
+// problems (node, field) otherwise; lint warnings come with either.
 async function validate(ed) {
   try {
-    const { data } = await api.post('/admin/editor/validate', { body: ed.model.doc });
-    ed.problems = data.problems;
+    const { data } = await api.post(`${API}/validate`, { body: ed.model.doc });
+    ed.problems = [];
     ed.warnings = data.warnings || [];
   } catch (err) {
-    return;
+    if (!(err instanceof HTTPError) || err.status !== 422 || !err.body) return;
+    ed.problems = err.body.error.problems || [{ message: err.body.error.message }];
+    ed.warnings = err.body.warnings || [];
   }
   refreshMarks(ed);
   ed.panel.showErrors(ed.problems);
@@ -157,16 +161,18 @@ function showConflict(ed, msg) {
 
 // save stores the draft (and deploys it) with If-Match: the revision this
 // tab loaded. A 412 keeps everything in the tab and says why.
+// Deploy is the API's save-then-deploy: the document in the body, the same
+// If-Match; the new revision comes back as the ETag, also on a 422.
 async function save(ed, deploy) {
-  const url = `/admin/editor/flows/${encodeURIComponent(flowID)}${deploy ? '/deploy' : ''}`;
+  const url = `${API}/flows/${encodeURIComponent(flowID)}${deploy ? '/deploy' : ''}`;
   const body = ed.model.json();
   setStatus(deploy ? 'Deploying…' : 'Saving…');
   try {
-    const { data } = await (deploy ? api.post : api.put)(url, { body, headers: { 'If-Match': `"${ed.rev}"` } });
-    ed.rev = data.rev;
+    const { resp, data } = await (deploy ? api.post : api.put)(url, { body, headers: { 'If-Match': `"${ed.rev}"` } });
+    ed.rev = etagRev(resp) || data.rev;
     ed.saved = body;
     if (deploy) {
-      ed.deployed = data.deployed;
+      ed.deployed = JSON.parse(body);
       setStatus(`Deployed version ${data.version}.`, 'ok');
     } else {
       setStatus('Draft saved.', 'ok');
@@ -174,9 +180,10 @@ async function save(ed, deploy) {
   } catch (err) {
     if (!(err instanceof HTTPError)) { setStatus(`Not saved: ${err.message}`, 'error'); return; }
     if (err.status === 412) {
-      showConflict(ed, (err.body && err.body.error && err.body.error.message) || 'This flow was changed in another tab or by someone else: reload to see it. Your changes are kept in this tab.');
-    } else if (err.status === 422 && err.body && err.body.rev) {
-      ed.rev = err.body.rev;
+      // The API's code is "conflict"; what it means for this tab is ours to say.
+      showConflict(ed, 'This flow was changed in another tab or by someone else: reload to see it. Your changes are kept in this tab.');
+    } else if (err.status === 422 && err.body && etagRev(err)) {
+      ed.rev = etagRev(err);
       ed.saved = body;
       ed.problems = err.body.error.problems || [];
       ed.panel.showErrors(ed.problems);
