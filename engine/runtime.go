@@ -767,6 +767,24 @@ type Exec struct {
 	call      *callFrame
 	stepsLeft int
 	callSteps int
+	// grew is what the running step said it added to the message
+	// (Grew); -1 when it said nothing.
+	grew int
+}
+
+// Grew tells the engine that the running step added at most n to its
+// message's estimated size, in MessageSize's units (a string counts its
+// length plus 2, a map key its length plus 4, a map or list 2 plus its
+// members, a number or bool 8): every value it wrote, with its key and
+// the maps it created on the way; a value replaced counts in full. A run
+// without snapshots then checks the message against
+// Limits.MaxMessageBytes by adding n to the size known before the step,
+// instead of walking the whole message. An overestimate only makes the
+// engine walk sooner; an underestimate lets a message grow past the
+// limit, so a block that cannot bound what it wrote does not call Grew.
+// Calls add up.
+func (x *Exec) Grew(n int) {
+	x.grew = max(x.grew, 0) + max(n, 0)
 }
 
 // MarkSecret marks a value a block produced or received as secret for the
@@ -837,6 +855,7 @@ type queued struct {
 	snap any       // the trace snapshot of msg when it was sent, shared where unchanged
 	node *snapNode // its private mirror
 	nsec int       // how many values were marked secret when snap was taken
+	size int       // an upper bound of msg's estimated size; -1: unknown
 }
 
 // run carries msg from start through the flow. snapAll takes message
@@ -922,7 +941,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 	}
 	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
-	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets))
+	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets), size)
 	// Step times are offsets from t0 on the monotonic clock, which is
 	// cheaper to read than the wall clock time.Now also reads.
 	at := time.Since(t0)
@@ -949,6 +968,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		x.NodeID, x.Logger = q.n.node.ID, q.n.log
 		began := at
 		x.stepsLeft = maxSteps - steps
+		x.grew = -1
 		port, perr := q.n.process(ctx, x, q.msg)
 		if x.callSteps > 0 { // a sub-flow call's steps count against this run's budget
 			steps += x.callSteps
@@ -982,13 +1002,18 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			port = ErrorPort
 		}
 		// One walk of the message both snapshots it and checks its size;
-		// without a snapshot, a Bounded block's output needs no walk. A
-		// step that failed keeps its message even in a light run.
+		// without a snapshot, a Bounded block's output needs no walk, and
+		// neither does the output of a block that told what it added
+		// (Exec.Grew) to a message of known size. A step that failed keeps
+		// its message even in a light run.
 		keep := full || perr != nil
 		var snap any
 		var node *snapNode
-		size := 0
-		if keep || !q.n.spec.Bounded {
+		size := -1 // unknown after a Bounded block: it added an unknown, bounded amount
+		switch {
+		case !keep && x.grew >= 0 && q.size >= 0 && q.size+x.grew <= lim.MaxMessageBytes:
+			size = q.size + x.grew
+		case keep || !q.n.spec.Bounded:
 			snap, node, size = sn.step(q.msg, q.snap, q.node, keep)
 		}
 		if size > lim.MaxMessageBytes {
@@ -1001,7 +1026,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		step.Msg = snap
 		tr.Steps = append(tr.Steps, step)
 		if port != "" {
-			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets))
+			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets), size)
 		}
 	}
 	return tr, nil
@@ -1019,13 +1044,13 @@ func (r *Runtime) saveTrace(tr *Trace) {
 }
 
 // enqueue gives every target but the last its own copy of msg.
-func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode, nsec int) []queued {
+func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode, nsec, size int) []queued {
 	for i, t := range targets {
 		m := msg
 		if i < len(targets)-1 {
 			m = CopyValue(msg).(Msg)
 		}
-		queue = append(queue, queued{t, m, snap, node, nsec})
+		queue = append(queue, queued{t, m, snap, node, nsec, size})
 	}
 	return queue
 }

@@ -53,6 +53,7 @@ type inTrigger struct {
 	pattern string   // ServeMux pattern: "GET /users/{id}"
 	params  []string // wildcard names of the pattern
 	maxBody int64
+	maxMsg  int // the runtime's message size limit (Limits.MaxMessageBytes)
 	// tctx is set by Start before the route is claimed; the claim's atomic
 	// publication makes it visible to serving goroutines.
 	tctx *engine.TriggerContext
@@ -81,6 +82,7 @@ func newInFromConfig(s *engine.Setup, router *Router) (engine.Block, error) {
 		}
 	}
 	t := newIn(router, pattern, params, maxBody)
+	t.maxMsg = int(limit)
 	if o, ok := s.Observer.(Observer); ok {
 		t.obs = o.Requests(s.FlowID, s.NodeID, pattern)
 	}
@@ -88,7 +90,7 @@ func newInFromConfig(s *engine.Setup, router *Router) (engine.Block, error) {
 }
 
 func newIn(router *Router, pattern string, params []string, maxBody int64) *inTrigger {
-	return &inTrigger{router: router, pattern: pattern, params: params, maxBody: maxBody}
+	return &inTrigger{router: router, pattern: pattern, params: params, maxBody: maxBody, maxMsg: int(maxBody)}
 }
 
 // routePattern builds and checks the ServeMux pattern of a route, and
@@ -242,10 +244,17 @@ func (t *inTrigger) answer(w http.ResponseWriter, r *http.Request) int {
 	ctx := context.Context(ex)
 	var tr *engine.Trace
 	var err error
-	if _, hasBody := msg["body"]; hasBody {
-		tr, err = t.tctx.Fire(ctx, msg) // the engine measures the decoded body
+	bound := bodyBound(msg, size)
+	if bound >= 0 {
+		bound += t.sizeBound(r)
+	}
+	if bound < 0 || (size > 0 && bound > t.maxMsg) {
+		// The engine measures the decoded body: a JSON body, or a loose
+		// bound past the limit, which must not refuse a message the
+		// engine's own measure lets through.
+		tr, err = t.tctx.Fire(ctx, msg)
 	} else {
-		tr, err = t.tctx.FireSized(ctx, msg, t.sizeBound(r))
+		tr, err = t.tctx.FireSized(ctx, msg, bound)
 	}
 	if tr == nil && errors.Is(err, engine.ErrNotDeployed) {
 		// This version retired between the route lookup and the run: a
@@ -358,6 +367,35 @@ func (t *inTrigger) sizeBound(r *http.Request) int {
 		}
 	}
 	return n
+}
+
+// bodyBound is an upper bound of what msg.body and msg.body_all add to
+// the message's size (engine units, see sizeBound), from the raw body's
+// size, or -1 when only the engine's walk can tell (a JSON body: a
+// one-byte number counts 8). A form field's decoded name and value are
+// never longer than in the raw body, and each pair appears once in body
+// (first values) and once in body_all, each with its keys and quotes.
+func bodyBound(msg engine.Msg, size int64) int {
+	const entry = 16
+	switch b := msg["body"].(type) {
+	case nil:
+		return 0
+	case string:
+		return len("body") + entry + len(b)
+	case map[string]any:
+		all, ok := msg["body_all"].(map[string][]string)
+		if !ok {
+			return -1 // a JSON object
+		}
+		pairs := 0
+		for _, vs := range all {
+			pairs += len(vs)
+		}
+		// body: 2 + per name len+4 and its first value len+2; body_all:
+		// 2 + per name len+6 and per value len+3; their keys in msg 8 + 12.
+		return 32 + 2*int(size) + 16*pairs
+	}
+	return -1
 }
 
 // message turns a request into a run's message, or refuses it. It also

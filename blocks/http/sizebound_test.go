@@ -87,3 +87,67 @@ func TestSizeBoundHugeHeaders(t *testing.T) {
 		t.Errorf("small request: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestBodyBound: for form and text bodies http.in also hands the engine a
+// bound instead of a walk; with the request's bound it is never below the
+// engine's estimate of the whole message. JSON bodies get no bound (-1).
+func TestBodyBound(t *testing.T) {
+	tr := &inTrigger{router: NewRouter(RouterOptions{}), maxBody: 1 << 20}
+	rng := rand.New(rand.NewPCG(3, 4))
+	word := func(max int) string {
+		const chars = "abcXYZ019-_.~ é\"\\=&+"
+		b := make([]rune, rng.IntN(max+1))
+		for i := range b {
+			b[i] = []rune(chars)[rng.IntN(len([]rune(chars)))]
+		}
+		return string(b)
+	}
+	kinds := []struct {
+		name, ct string
+		body func() string
+		want int // -1: no bound
+	}{
+		{"form", "application/x-www-form-urlencoded", func() string {
+			q := url.Values{}
+			for range rng.IntN(6) {
+				k := word(6)
+				for range 1 + rng.IntN(3) {
+					q.Add(k, word(12))
+				}
+			}
+			enc := q.Encode()
+			if rng.IntN(4) == 0 {
+				enc += "&bare&=v&k=" // names without values, values without names
+			}
+			return enc
+		}, 0},
+		{"text", "text/plain", func() string { return word(40) }, 0},
+		{"json", "application/json", func() string { return `{"a":[1,2,3],"b":"x"}` }, -1},
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			for i := range 500 {
+				body := k.body()
+				r := httptest.NewRequest("POST", "/t?"+url.Values{"q": {word(5)}}.Encode(), strings.NewReader(body))
+				r.Header.Set("Content-Type", k.ct)
+				msg, size, ref := tr.message(httptest.NewRecorder(), r, nil)
+				if ref != nil {
+					t.Fatalf("body %q refused: %+v", body, ref.body)
+				}
+				bb := bodyBound(msg, size)
+				if k.want < 0 {
+					if bb >= 0 {
+						t.Fatalf("body %q: bound %d, want none", body, bb)
+					}
+					continue
+				}
+				if bb < 0 {
+					t.Fatalf("body %q: no bound", body)
+				}
+				if got, est := tr.sizeBound(r)+bb, engine.MessageSize(msg); got < est {
+					t.Fatalf("request %d, body %q: bound %d < engine estimate %d", i, body, got, est)
+				}
+			}
+		})
+	}
+}
