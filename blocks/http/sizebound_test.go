@@ -104,8 +104,8 @@ func TestBodyBound(t *testing.T) {
 	}
 	kinds := []struct {
 		name, ct string
-		body func() string
-		want int // -1: no bound
+		body     func() string
+		want     int // -1: no bound
 	}{
 		{"form", "application/x-www-form-urlencoded", func() string {
 			q := url.Values{}
