@@ -770,6 +770,8 @@ type Exec struct {
 	// grew is what the running step said it added to the message
 	// (Grew); -1 when it said nothing.
 	grew int
+	// lazy: the running step's message may hold Lazy values.
+	lazy bool
 }
 
 // Grew tells the engine that the running step added at most n to its
@@ -836,6 +838,11 @@ func (x *Exec) Vars() *Vars {
 // the variables as they are now, so a variable set earlier in the run is
 // seen by the expressions after it.
 func (x *Exec) Env(msg Msg) *Env {
+	if x.lazy {
+		// The VM must see built values (see Lazy).
+		resolveLazy(msg)
+		x.lazy = false
+	}
 	x.env.Msg = msg
 	x.env.Flow = x.Vars().snapshot()
 	return &x.env
@@ -856,6 +863,7 @@ type queued struct {
 	node *snapNode // its private mirror
 	nsec int       // how many values were marked secret when snap was taken
 	size int       // an upper bound of msg's estimated size; -1: unknown
+	lazy bool      // msg may hold Lazy values (see Lazy)
 }
 
 // run carries msg from start through the flow. snapAll takes message
@@ -941,7 +949,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 	}
 	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
-	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets), size)
+	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets), size, hasLazy(msg))
 	// Step times are offsets from t0 on the monotonic clock, which is
 	// cheaper to read than the wall clock time.Now also reads.
 	at := time.Since(t0)
@@ -969,8 +977,14 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		began := at
 		x.stepsLeft = maxSteps - steps
 		x.grew = -1
+		if q.lazy && !q.n.spec.LazyMessage {
+			resolveLazy(q.msg)
+			q.lazy = false
+		}
+		x.lazy = q.lazy
 		port, perr := q.n.process(ctx, x, q.msg)
-		if x.callSteps > 0 { // a sub-flow call's steps count against this run's budget
+		q.lazy = q.lazy && x.lazy // an expression may have built them
+		if x.callSteps > 0 {      // a sub-flow call's steps count against this run's budget
 			steps += x.callSteps
 			x.callSteps = 0
 		}
@@ -1026,7 +1040,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		step.Msg = snap
 		tr.Steps = append(tr.Steps, step)
 		if port != "" {
-			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets), size)
+			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets), size, q.lazy)
 		}
 	}
 	return tr, nil
@@ -1043,14 +1057,16 @@ func (r *Runtime) saveTrace(tr *Trace) {
 	r.opts.Traces.SaveTrace(tr)
 }
 
-// enqueue gives every target but the last its own copy of msg.
-func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode, nsec, size int) []queued {
+// enqueue gives every target but the last its own copy of msg. A copy
+// holds built values (CopyValue builds Lazy ones); the last target gets
+// msg itself, lazy or not.
+func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode, nsec, size int, lazy bool) []queued {
 	for i, t := range targets {
-		m := msg
+		m, l := msg, lazy
 		if i < len(targets)-1 {
-			m = CopyValue(msg).(Msg)
+			m, l = CopyValue(msg).(Msg), false
 		}
-		queue = append(queue, queued{t, m, snap, node, nsec, size})
+		queue = append(queue, queued{t, m, snap, node, nsec, size, l})
 	}
 	return queue
 }

@@ -398,6 +398,71 @@ func bodyBound(msg engine.Msg, size int64) int {
 	return -1
 }
 
+// lazyReq is msg.req, built on first use: a run of a flow whose blocks
+// read the request only through expressions and engine.Lookup (say, a
+// JWKS endpoint reading one header) never builds its seven maps. See
+// engine.Lazy: the engine builds it before any other block, and the run
+// ends before the handler returns, so r is still the request being served.
+type lazyReq struct {
+	t     *inTrigger
+	r     *http.Request
+	query url.Values
+	built map[string]any
+}
+
+var _ engine.Lazy = (*lazyReq)(nil)
+
+func (l *lazyReq) Value() any {
+	if l.built == nil {
+		l.built = l.t.request(l.r, l.query)
+	}
+	return l.built
+}
+
+// Lookup answers a header and the request's plain members without
+// building msg.req.
+func (l *lazyReq) Lookup(path []string) (any, bool) {
+	if l.built != nil {
+		return nil, false
+	}
+	switch {
+	case len(path) == 2 && path[0] == "headers":
+		return headerLookup(l.r.Header, path[1])
+	case len(path) != 1:
+		return nil, false
+	}
+	switch path[0] {
+	case "method":
+		return boxMethod(l.r.Method), true
+	case "path":
+		return l.t.boxPath(l.r.URL.Path), true
+	case "host":
+		return l.t.boxHost(l.r.Host), true
+	}
+	return nil, false
+}
+
+// request builds msg.req (see message).
+func (t *inTrigger) request(r *http.Request, query url.Values) map[string]any {
+	if query == nil {
+		query = url.Values{}
+	}
+	params := make(map[string]any, len(t.params))
+	for _, name := range t.params {
+		params[name] = r.PathValue(name)
+	}
+	return map[string]any{
+		"method":      boxMethod(r.Method),
+		"path":        t.boxPath(r.URL.Path),
+		"params":      params,
+		"query":       firstValues(query),
+		"query_all":   map[string][]string(query),
+		"headers":     headerMap(r.Header),
+		"remote_addr": r.RemoteAddr,
+		"host":        t.boxHost(r.Host),
+	}
+}
+
 // message turns a request into a run's message, or refuses it. It also
 // returns the body's size.
 //
@@ -415,29 +480,15 @@ func bodyBound(msg engine.Msg, size int64) int {
 // params, query, headers and form fields are map[string]any holding
 // strings, so a missing name reads as nil.
 func (t *inTrigger) message(w http.ResponseWriter, r *http.Request, rd *redispatch) (engine.Msg, int64, *refusal) {
-	var query url.Values
-	if r.URL.RawQuery == "" {
-		query = url.Values{}
-	} else {
+	var query url.Values // nil: none (request makes the empty maps)
+	if r.URL.RawQuery != "" {
 		var err error
 		if query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
 			return nil, 0, badRequest(errBadQuery)
 		}
 	}
-	params := make(map[string]any, len(t.params))
-	for _, name := range t.params {
-		params[name] = r.PathValue(name)
-	}
-	msg := engine.Msg{"req": map[string]any{
-		"method":      boxMethod(r.Method),
-		"path":        t.boxPath(r.URL.Path),
-		"params":      params,
-		"query":       firstValues(query),
-		"query_all":   map[string][]string(query),
-		"headers":     headerMap(r.Header),
-		"remote_addr": r.RemoteAddr,
-		"host":        t.boxHost(r.Host),
-	}}
+	// msg.req is built when a block needs it (lazyReq).
+	msg := engine.Msg{"req": &lazyReq{t: t, r: r, query: query}}
 	if rd != nil {
 		if rd.size > t.maxBody {
 			return nil, 0, t.tooLarge()

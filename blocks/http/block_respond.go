@@ -15,10 +15,12 @@ import (
 
 func respondSpec() engine.Spec {
 	return engine.Spec{
-		Type:     "http.respond",
-		Bounded:  true, // see engine.Spec.Bounded
-		Title:    "HTTP response",
-		Category: Category,
+		Type:    "http.respond",
+		Bounded: true, // see engine.Spec.Bounded
+		// It reads the message through expressions only.
+		LazyMessage: true,
+		Title:       "HTTP response",
+		Category:    Category,
 		Description: "Answers the request that started the run (an http.in). The body is the " +
 			"expression's value encoded as JSON, or written as is when it is text and the content " +
 			"type is not JSON. Every response carries X-Content-Type-Options: nosniff and, unless " +
