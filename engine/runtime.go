@@ -839,9 +839,9 @@ func (x *Exec) Vars() *Vars {
 // seen by the expressions after it.
 func (x *Exec) Env(msg Msg) *Env {
 	if x.lazy {
-		// The VM must see built values (see Lazy).
+		// The VM must see built values (see Lazy). x.lazy stays set: msg
+		// may be another message than the step's.
 		resolveLazy(msg)
-		x.lazy = false
 	}
 	x.env.Msg = msg
 	x.env.Flow = x.Vars().snapshot()
@@ -983,7 +983,6 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 		x.lazy = q.lazy
 		port, perr := q.n.process(ctx, x, q.msg)
-		q.lazy = q.lazy && x.lazy // an expression may have built them
 		if x.callSteps > 0 {      // a sub-flow call's steps count against this run's budget
 			steps += x.callSteps
 			x.callSteps = 0
