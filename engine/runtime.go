@@ -983,7 +983,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 		x.lazy = q.lazy
 		port, perr := q.n.process(ctx, x, q.msg)
-		if x.callSteps > 0 {      // a sub-flow call's steps count against this run's budget
+		if x.callSteps > 0 { // a sub-flow call's steps count against this run's budget
 			steps += x.callSteps
 			x.callSteps = 0
 		}
