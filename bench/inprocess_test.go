@@ -439,7 +439,13 @@ func BenchmarkHandler(b *testing.B) {
 				body := strings.NewReader(ep.form)
 				w := &nopWriter{h: http.Header{}}
 				b.ReportAllocs()
+				// This thread's CPU time per request, as in BenchmarkPaired:
+				// the waits for a core that other load causes are not in it.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				c0, n := threadCPU(), 0
 				for b.Loop() {
+					n++
 					clear(w.h)
 					w.code = 0
 					if ep.method == "POST" {
@@ -453,6 +459,9 @@ func BenchmarkHandler(b *testing.B) {
 					if w.code != ep.status {
 						b.Fatalf("status %d, want %d", w.code, ep.status)
 					}
+				}
+				if c := threadCPU() - c0; c > 0 {
+					b.ReportMetric(float64(c)/float64(n), "cpu-ns/op")
 				}
 			})
 		}

@@ -15,6 +15,16 @@
 #              remembered 5 min), RS256 access token
 #   token-es   POST /bench/token-es256, the same with ES256
 #
+# Optional peers (PEERS, default: those installed): "node", bench/node's
+# bare Node.js server (node:http + panva's jose + argon2, the same work and
+# answers as the hand-written server), and "nodered", Node-RED with one
+# function node per endpoint calling the same code (bench/nodered). Each is
+# skipped with a message until its packages are installed:
+#   (cd bench/node && npm ci) && (cd bench/nodered && npm ci)
+# They run on SERVER_CPU like the others, each measured alone (every other
+# server frozen), and get a second table: req/s, p50/p99 and CPU per
+# request next to the hand-written server's.
+#
 # Isolation and pairing: both servers start once (the hand-written one
 # fetches flowd's JWKS), and the one not under test is frozen (SIGSTOP),
 # so in every measurement the server under test is alone on SERVER_CPU and
@@ -40,7 +50,8 @@
 #   ROUNDS=3 DURATION=8 (seconds per measurement) WARMUP=2 CONNS=32
 #   ENDPOINTS="jwks v-rs v-es v-401 v-rs-nc v-es-nc pool distinct token-rs token-es"
 #   GOGC=400 GOMEMLIMIT=64MiB (both servers)
-#   SERVER_CPU=0 WRK_CPU=1 FLOWD_PORT=18181 HW_PORT=18191
+#   SERVER_CPU=0 WRK_CPU=1 FLOWD_PORT=18181 HW_PORT=18191 NODE_PORT=18201 NODERED_PORT=18211
+#   PEERS="node nodered" (the optional peers to run, when installed)
 #   KEEP=0 (1 keeps the temp folder with the raw wrk outputs and logs)
 #   REV= (a git revision: build from a snapshot of it, not the working tree)
 #   NICE= (e.g. -10, as root: servers and wrk at that priority; see below)
@@ -57,6 +68,9 @@ SERVER_CPU=${SERVER_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
 FLOWD_PORT=${FLOWD_PORT:-18181}
 HW_PORT=${HW_PORT:-18191}
+NODE_PORT=${NODE_PORT:-18201}
+NODERED_PORT=${NODERED_PORT:-18211}
+PEERS=${PEERS-node nodered}
 KEEP=${KEEP:-0}
 
 unset FLOWD_ADDR FLOWD_DATA FLOWD_ISSUER FLOWD_ADMIN_TOKEN FLOWD_MASTER_KEY FLOWD_EXPR_ENV
@@ -86,8 +100,25 @@ if [ -n "${NICE:-}" ]; then
 	PIN_SERVER=(nice -n "$NICE" "${PIN_SERVER[@]}") PIN_WRK=(nice -n "$NICE" "${PIN_WRK[@]}")
 fi
 
+# Optional peers: run only when their packages are installed.
+RUN_PEERS=""
+for peer in $PEERS; do
+	case $peer in
+	node | nodered) ;;
+	*) die "unknown peer $peer (PEERS: node nodered)" ;;
+	esac
+	if ! command -v node >/dev/null 2>&1; then
+		echo "bench: skipping $peer: node is not installed" >&2
+	elif [ ! -d bench/node/node_modules ] || { [ "$peer" = nodered ] && [ ! -d bench/nodered/node_modules ]; }; then
+		echo "bench: skipping $peer: run (cd bench/node && npm ci)$([ "$peer" = nodered ] && echo ' && (cd bench/nodered && npm ci)') first" >&2
+	else
+		RUN_PEERS="$RUN_PEERS $peer"
+	fi
+done
+RUN_PEERS=${RUN_PEERS# }
+
 TMP=$(mktemp -d /tmp/flowd-bench.XXXXXX)
-FLOWD_PID="" HW_PID=""
+FLOWD_PID="" HW_PID="" NODE_PID="" NODERED_PID=""
 stop() { # stop PID: SIGTERM, then SIGKILL after 10 s
 	local pid=$1
 	[ -n "$pid" ] || return 0
@@ -98,6 +129,8 @@ stop() { # stop PID: SIGTERM, then SIGKILL after 10 s
 	wait "$pid" 2>/dev/null || true
 }
 cleanup() {
+	stop "$NODERED_PID"
+	stop "$NODE_PID"
 	stop "$HW_PID"
 	stop "$FLOWD_PID"
 	if [ "$KEEP" = 1 ]; then echo "bench: raw outputs kept in $TMP" >&2; else rm -rf "$TMP"; fi
@@ -126,7 +159,9 @@ fi
 FLOWD_URL="http://127.0.0.1:$FLOWD_PORT"
 HW_URL="http://127.0.0.1:$HW_PORT"
 DATA="$TMP/flowd-data"
-for u in "$FLOWD_URL" "$HW_URL"; do
+NODE_URL="http://127.0.0.1:$NODE_PORT"
+NODERED_URL="http://127.0.0.1:$NODERED_PORT"
+for u in "$FLOWD_URL" "$HW_URL" $(for p in $RUN_PEERS; do [ "$p" = node ] && echo "$NODE_URL" || echo "$NODERED_URL"; done); do
 	curl -s -o /dev/null --max-time 1 "$u/" && die "something already answers on $u (set FLOWD_PORT / HW_PORT)"
 done
 
@@ -155,6 +190,24 @@ start_hw() {
 		--client "demo|$DEMO_SECRET|read write|" --client "other|$OTHER_SECRET|read|$OTHER_AUD" >>"$TMP/handwritten.log" 2>&1 &
 	HW_PID=$!
 	wait_for "$HW_URL/.well-known/jwks.json" "$HW_PID" handwritten
+}
+
+start_node() {
+	"${PIN_SERVER[@]}" node bench/node/server.cjs --addr "127.0.0.1:$NODE_PORT" \
+		--jwks-url "$FLOWD_URL/.well-known/jwks.json" --issuer "$FLOWD_URL" \
+		--client "demo|$DEMO_SECRET|read write|" --client "other|$OTHER_SECRET|read|$OTHER_AUD" >>"$TMP/node.log" 2>&1 &
+	NODE_PID=$!
+	wait_for "$NODE_URL/.well-known/jwks.json" "$NODE_PID" node
+}
+
+start_nodered() {
+	mkdir -p "$TMP/nodered"
+	BENCH_PORT=$NODERED_PORT BENCH_JWKS_URL="$FLOWD_URL/.well-known/jwks.json" BENCH_ISSUER="$FLOWD_URL" \
+		BENCH_CLIENTS="demo|$DEMO_SECRET|read write|"$'\n'"other|$OTHER_SECRET|read|$OTHER_AUD" BENCH_USERDIR="$TMP/nodered" \
+		"${PIN_SERVER[@]}" node bench/nodered/node_modules/node-red/red.js --settings bench/nodered/settings.cjs \
+		>>"$TMP/nodered.log" 2>&1 &
+	NODERED_PID=$!
+	wait_for "$NODERED_URL/.well-known/jwks.json" "$NODERED_PID" nodered
 }
 
 # --- set-up: data folder, clients, bench flows, tokens ---------------------
@@ -261,9 +314,16 @@ measure() {
 		"$cpu_us" "$busy" "$( [ "$7$8" = 00 ] || [ "$ep" = v-401 ] && [ "$8" = 0 ] || echo "  (non-2xx: $7, socket errors: $8)")" >&2
 }
 
-# only NAME: resume that server, freeze the other.
+# pid_of NAME, url_of NAME: a server's process and base URL.
+pid_of() { case $1 in flowd) echo "$FLOWD_PID" ;; handwritten) echo "$HW_PID" ;; node) echo "$NODE_PID" ;; nodered) echo "$NODERED_PID" ;; esac; }
+url_of() { case $1 in flowd) echo "$FLOWD_URL" ;; handwritten) echo "$HW_URL" ;; node) echo "$NODE_URL" ;; nodered) echo "$NODERED_URL" ;; esac; }
+SERVERS="flowd handwritten $RUN_PEERS"
+
+# only NAME: resume that server, freeze the others.
 only() {
-	if [ "$1" = flowd ]; then kill -STOP "$HW_PID"; kill -CONT "$FLOWD_PID"; else kill -STOP "$FLOWD_PID"; kill -CONT "$HW_PID"; fi
+	local s
+	for s in $SERVERS; do [ "$s" = "$1" ] || kill -STOP "$(pid_of "$s")"; done
+	kill -CONT "$(pid_of "$1")"
 	sleep 0.5
 }
 
@@ -271,34 +331,41 @@ only() {
 echo "bench: $ROUNDS rounds, wrk -t1 -c$CONNS -d${DURATION}s (after ${WARMUP}s warm-up), server on CPU $SERVER_CPU, wrk on CPU $WRK_CPU${NICE:+, nice $NICE}" >&2
 echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg); GOGC=$GOGC GOMEMLIMIT=$GOMEMLIMIT on both servers" >&2
 start_hw
+for peer in $RUN_PEERS; do "start_$peer"; done
+[ -z "$RUN_PEERS" ] || echo "bench: peers: $RUN_PEERS ($(node --version))" >&2
 etag_f=$(check "$FLOWD_URL" flowd)
-etag_h=$(check "$HW_URL" handwritten)
-[ "$etag_f" = "$etag_h" ] || die "the servers publish different JWKS ($etag_f vs $etag_h)"
+for s in $SERVERS; do
+	[ "$s" = flowd ] && continue
+	etag=$(check "$(url_of "$s")" "$s")
+	[ "$etag_f" = "$etag" ] || die "flowd and $s publish different JWKS ($etag_f vs $etag)"
+done
 # Peak RSS from here on: reset each server's high-water mark after set-up.
 hwm() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-for pid in "$FLOWD_PID" "$HW_PID"; do echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || echo "bench: WARNING: cannot reset the peak RSS of $pid" >&2; done
+for s in $SERVERS; do echo 5 >"/proc/$(pid_of "$s")/clear_refs" 2>/dev/null || echo "bench: WARNING: cannot reset the peak RSS of $s" >&2; done
 VALIDATE_EPS=$(for ep in $ENDPOINTS; do case $ep in token-*) ;; *) printf '%s ' "$ep" ;; esac; done)
 TOKEN_EPS=$(for ep in $ENDPOINTS; do case $ep in token-*) printf '%s ' "$ep" ;; esac; done)
-RSS_MID_F="" RSS_MID_H=""
+declare -A RSS_MID RSS_END
 for round in $(seq "$ROUNDS"); do
-	order="flowd handwritten"
-	[ $((round % 2)) = 0 ] && order="handwritten flowd"
+	# flowd and the hand-written server back to back, flowd first on odd
+	# rounds; the peers after them.
+	order="flowd handwritten $RUN_PEERS"
+	[ $((round % 2)) = 0 ] && order="handwritten flowd $RUN_PEERS"
 	for ep in $VALIDATE_EPS $TOKEN_EPS; do
-		if [ "$round" = 1 ] && [ "$ep" = "${TOKEN_EPS%% *}" ]; then RSS_MID_F=$(hwm "$FLOWD_PID") RSS_MID_H=$(hwm "$HW_PID"); fi
+		if [ "$round" = 1 ] && [ "$ep" = "${TOKEN_EPS%% *}" ]; then
+			for s in $SERVERS; do RSS_MID[$s]=$(hwm "$(pid_of "$s")"); done
+		fi
 		for name in $order; do
 			only "$name"
-			if [ "$name" = flowd ]; then
-				measure flowd "$FLOWD_URL" "$round" "$FLOWD_PID" "$ep"
-			else
-				measure handwritten "$HW_URL" "$round" "$HW_PID" "$ep"
-			fi
+			measure "$name" "$(url_of "$name")" "$round" "$(pid_of "$name")" "$ep"
 		done
 	done
 done
-kill -CONT "$FLOWD_PID" "$HW_PID"
+for s in $SERVERS; do kill -CONT "$(pid_of "$s")"; done
 echo "bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-RSS_END_F=$(hwm "$FLOWD_PID") RSS_END_H=$(hwm "$HW_PID")
-[ -n "$RSS_MID_F" ] || RSS_MID_F=$RSS_END_F RSS_MID_H=$RSS_END_H
+for s in $SERVERS; do
+	RSS_END[$s]=$(hwm "$(pid_of "$s")")
+	[ -n "${RSS_MID[$s]:-}" ] || RSS_MID[$s]=${RSS_END[$s]}
+done
 
 # --- table: medians over rounds -------------------------------------------
 echo
@@ -339,5 +406,37 @@ END {
 	}
 	printf "\n%s\n", warn
 }' "$TMP/results.txt"
-echo "peak RSS (MiB, from after set-up): flowd $RSS_MID_F after the validation endpoints, $RSS_END_F at the end;" \
-	"hand-written $RSS_MID_H and $RSS_END_H (GOGC=$GOGC GOMEMLIMIT=$GOMEMLIMIT)"
+echo "peak RSS (MiB, from after set-up): flowd ${RSS_MID[flowd]} after the validation endpoints, ${RSS_END[flowd]} at the end;" \
+	"hand-written ${RSS_MID[handwritten]} and ${RSS_END[handwritten]} (GOGC=$GOGC GOMEMLIMIT=$GOMEMLIMIT)$(for p in $RUN_PEERS; do printf '; %s %s and %s' "$p" "${RSS_MID[$p]}" "${RSS_END[$p]}"; done)"
+[ -z "$RUN_PEERS" ] && exit 0
+
+# --- peers: every server against the hand-written one ---------------------
+echo
+echo "every server against the hand-written one (req/s and CPU per request: median of rounds; ratio: median of the rounds' ratios to the hand-written server measured in the same round)"
+echo
+awk -v eplist="$VALIDATE_EPS $TOKEN_EPS" -v servers="flowd $RUN_PEERS" '
+function median(a, n,   i, j, t) {
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+	return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+function med(arr, k,   i, a) { for (i = 1; i <= n[k]; i++) a[i] = arr[k, i]; return median(a, n[k]) }
+function medratio(s, ep,   i, a) { for (i = 1; i <= n[s SUBSEP ep]; i++) a[i] = rps[s SUBSEP ep, i] / rps["handwritten" SUBSEP ep, i]; return median(a, n[s SUBSEP ep]) }
+{ k = $2 SUBSEP $3; i = ++n[k]; rps[k, i] = $6; p99[k, i] = $8; cpu[k, i] = $11 }
+END {
+	ns = split(servers, sv, " ")
+	printf "| endpoint | hand-written req/s, p99 ms, CPU µs/req |"
+	for (s = 1; s <= ns; s++) printf " %s req/s (ratio), p99 ms, CPU µs/req |", sv[s]
+	printf "\n|---|---:|"
+	for (s = 1; s <= ns; s++) printf "---:|"
+	printf "\n"
+	neps = split(eplist, eps, " ")
+	for (e = 1; e <= neps; e++) {
+		ep = eps[e]; h = "handwritten" SUBSEP ep
+		printf "| %s | %.0f, %.2f, %.1f |", ep, med(rps, h), med(p99, h) / 1000, med(cpu, h)
+		for (s = 1; s <= ns; s++) {
+			k = sv[s] SUBSEP ep
+			printf " %.0f (%.2fx), %.2f, %.1f |", med(rps, k), medratio(sv[s], ep), med(p99, k) / 1000, med(cpu, k)
+		}
+		printf "\n"
+	}
+}' "$TMP/results.txt"

@@ -92,15 +92,26 @@ func (e *Expr) Constant() (any, bool) {
 // walkPath fetches msg.path[0].path[1]... while every step is a
 // map[string]any; a missing last key is nil, as in the VM. ok is false
 // when a step is anything else (nil, another type): the VM then decides,
-// error message included.
+// error message included. A Lazy value on the way answers the rest of the
+// path itself when it can, and is built otherwise.
 func walkPath(msg Msg, path []string) (any, bool) {
 	var cur any = msg
-	for _, k := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
+	for i := 0; i < len(path); {
+		switch m := cur.(type) {
+		case map[string]any:
+			cur = m[path[i]]
+			i++
+		case Lazy:
+			if v, ok := m.Lookup(path[i:]); ok {
+				return v, true
+			}
+			cur = m.Value()
+		default:
 			return nil, false
 		}
-		cur = m[k]
+	}
+	if l, ok := cur.(Lazy); ok {
+		cur = l.Value()
 	}
 	return cur, true
 }

@@ -787,6 +787,26 @@ type Exec struct {
 	call      *callFrame
 	stepsLeft int
 	callSteps int
+	// grew is what the running step said it added to the message
+	// (Grew); -1 when it said nothing.
+	grew int
+	// lazy: the running step's message may hold Lazy values.
+	lazy bool
+}
+
+// Grew tells the engine that the running step added at most n to its
+// message's estimated size, in MessageSize's units (a string counts its
+// length plus 2, a map key its length plus 4, a map or list 2 plus its
+// members, a number or bool 8): every value it wrote, with its key and
+// the maps it created on the way; a value replaced counts in full. A run
+// without snapshots then checks the message against
+// Limits.MaxMessageBytes by adding n to the size known before the step,
+// instead of walking the whole message. An overestimate only makes the
+// engine walk sooner; an underestimate lets a message grow past the
+// limit, so a block that cannot bound what it wrote does not call Grew.
+// Calls add up.
+func (x *Exec) Grew(n int) {
+	x.grew = max(x.grew, 0) + max(n, 0)
 }
 
 // MarkSecret marks a value a block produced or received as secret for the
@@ -838,6 +858,11 @@ func (x *Exec) Vars() *Vars {
 // the variables as they are now, so a variable set earlier in the run is
 // seen by the expressions after it.
 func (x *Exec) Env(msg Msg) *Env {
+	if x.lazy {
+		// The VM must see built values (see Lazy). x.lazy stays set: msg
+		// may be another message than the step's.
+		resolveLazy(msg)
+	}
 	x.env.Msg = msg
 	x.env.Flow = x.Vars().snapshot()
 	return &x.env
@@ -857,6 +882,8 @@ type queued struct {
 	snap any       // the trace snapshot of msg when it was sent, shared where unchanged
 	node *snapNode // its private mirror
 	nsec int       // how many values were marked secret when snap was taken
+	size int       // an upper bound of msg's estimated size; -1: unknown
+	lazy bool      // msg may hold Lazy values (see Lazy)
 }
 
 // run carries msg from start through the flow. snapAll takes message
@@ -949,7 +976,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	if span != nil {
 		triggerStepSpan(ctx, span, start)
 	}
-	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets))
+	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets), size, hasLazy(msg))
 	// Step times are offsets from t0 on the monotonic clock, which is
 	// cheaper to read than the wall clock time.Now also reads.
 	at := time.Since(t0)
@@ -976,6 +1003,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		x.NodeID, x.Logger = q.n.node.ID, q.n.log
 		began := at
 		x.stepsLeft = maxSteps - steps
+		x.grew = -1
+		if q.lazy && !q.n.spec.LazyMessage {
+			resolveLazy(q.msg)
+			q.lazy = false
+		}
+		x.lazy = q.lazy
 		stepCtx := ctx
 		var ss StepSpan
 		if span != nil {
@@ -1017,13 +1050,18 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			port = ErrorPort
 		}
 		// One walk of the message both snapshots it and checks its size;
-		// without a snapshot, a Bounded block's output needs no walk. A
-		// step that failed keeps its message even in a light run.
+		// without a snapshot, a Bounded block's output needs no walk, and
+		// neither does the output of a block that told what it added
+		// (Exec.Grew) to a message of known size. A step that failed keeps
+		// its message even in a light run.
 		keep := full || perr != nil
 		var snap any
 		var node *snapNode
-		size := 0
-		if keep || !q.n.spec.Bounded {
+		size := -1 // unknown after a Bounded block: it added an unknown, bounded amount
+		switch {
+		case !keep && x.grew >= 0 && q.size >= 0 && q.size+x.grew <= lim.MaxMessageBytes:
+			size = q.size + x.grew
+		case keep || !q.n.spec.Bounded:
 			snap, node, size = sn.step(q.msg, q.snap, q.node, keep)
 		}
 		if size > lim.MaxMessageBytes {
@@ -1036,7 +1074,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		step.Msg = snap
 		tr.Steps = append(tr.Steps, step)
 		if port != "" {
-			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets))
+			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets), size, q.lazy)
 		}
 	}
 	return tr, nil
@@ -1053,14 +1091,16 @@ func (r *Runtime) saveTrace(tr *Trace) {
 	r.opts.Traces.SaveTrace(tr)
 }
 
-// enqueue gives every target but the last its own copy of msg.
-func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode, nsec int) []queued {
+// enqueue gives every target but the last its own copy of msg. A copy
+// holds built values (CopyValue builds Lazy ones); the last target gets
+// msg itself, lazy or not.
+func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapNode, nsec, size int, lazy bool) []queued {
 	for i, t := range targets {
-		m := msg
+		m, l := msg, lazy
 		if i < len(targets)-1 {
-			m = CopyValue(msg).(Msg)
+			m, l = CopyValue(msg).(Msg), false
 		}
-		queue = append(queue, queued{t, m, snap, node, nsec})
+		queue = append(queue, queued{t, m, snap, node, nsec, size, l})
 	}
 	return queue
 }

@@ -192,6 +192,8 @@ func (s *snapper) snap(v, prev any, pn *snapNode, depth int) (any, *snapNode, bo
 		return out, nil, eq
 	}
 	switch t := v.(type) {
+	case Lazy:
+		return s.snap(t.Value(), prev, pn, depth)
 	case map[string]any:
 		return snapMap(s, t, prev, pn, depth, snapAny)
 	case map[string]string:
@@ -875,6 +877,8 @@ func msgSizeAt(v any, limit, depth int) int {
 		return len(t) + 2
 	case []byte:
 		return len(t)
+	case Lazy:
+		return msgSizeAt(t.Value(), limit, depth)
 	case map[string]any:
 		n := 2
 		for k, e := range t {
@@ -935,6 +939,8 @@ func msgSizeAt(v any, limit, depth int) int {
 // other values are shared. Each fan-out wire gets its own copy.
 func CopyValue(v any) any {
 	switch t := v.(type) {
+	case Lazy:
+		return CopyValue(t.Value())
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, e := range t {

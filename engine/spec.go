@@ -113,6 +113,12 @@ type Spec struct {
 	// user expressions into the message, or copy in outside data of
 	// unbounded size, must leave it false.
 	Bounded bool `json:"-"`
+	// LazyMessage declares that Process reads the message only through
+	// Expr.Eval and engine.Lookup (and writes it by plain assignment), so
+	// Lazy values a trigger put in it need not be built before this block
+	// runs. Blocks that read message values directly must leave it false:
+	// the engine then builds them first.
+	LazyMessage bool `json:"-"`
 }
 
 // ErrorPort is the implicit port a failed block sends its message out of.

@@ -31,6 +31,9 @@ func setSpec() engine.Spec {
 type assignment struct {
 	path path
 	expr *engine.Expr
+	// pathSize bounds what the path's keys add to the message's size
+	// estimate besides the value: each key, and a map made for it.
+	pathSize int
 }
 
 // setBlock evaluates every assignment against the incoming message before
@@ -60,7 +63,7 @@ func newSetFromConfig(s *engine.Setup) (engine.Block, error) {
 				return nil, s.Errorf("set", "%v", err)
 			}
 		}
-		assign = append(assign, assignment{p, e.Expr})
+		assign = append(assign, assignment{path: p, expr: e.Expr})
 	}
 	var del []path
 	for i, d := range c.Strings("delete") {
@@ -84,6 +87,12 @@ func newSetFromConfig(s *engine.Setup) (engine.Block, error) {
 }
 
 func newSet(assign []assignment, del []path) *setBlock {
+	for i := range assign {
+		assign[i].pathSize = 0
+		for _, k := range assign[i].path {
+			assign[i].pathSize += len(k) + 4 + 2
+		}
+	}
 	return &setBlock{assign: assign, del: del}
 }
 
@@ -105,12 +114,17 @@ func (b *setBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) 
 	for _, p := range b.del {
 		deletePath(msg, p)
 	}
+	grew := 0
 	for i, a := range b.assign {
 		// Cannot fail: checked above, and no path lies inside another, so
 		// no write changes what another was checked against.
 		if err := setPath(msg, a.path, vals[i]); err != nil {
 			return "", fmt.Errorf("set %q: %w", a.path.String(), err)
 		}
+		// The value, and each key on its path with a map it may have
+		// created: so the engine need not walk the whole message.
+		grew += engine.MessageSize(vals[i]) + a.pathSize
 	}
+	x.Grew(grew)
 	return "out", nil
 }

@@ -53,6 +53,7 @@ type inTrigger struct {
 	pattern string   // ServeMux pattern: "GET /users/{id}"
 	params  []string // wildcard names of the pattern
 	maxBody int64
+	maxMsg  int // the runtime's message size limit (Limits.MaxMessageBytes)
 	// tctx is set by Start before the route is claimed; the claim's atomic
 	// publication makes it visible to serving goroutines.
 	tctx *engine.TriggerContext
@@ -85,6 +86,7 @@ func newInFromConfig(s *engine.Setup, router *Router) (engine.Block, error) {
 	}
 	t := newIn(router, pattern, params, maxBody)
 	t.tracer = s.Tracer
+	t.maxMsg = int(limit)
 	if o, ok := s.Observer.(Observer); ok {
 		t.obs = o.Requests(s.FlowID, s.NodeID, pattern)
 	}
@@ -92,7 +94,7 @@ func newInFromConfig(s *engine.Setup, router *Router) (engine.Block, error) {
 }
 
 func newIn(router *Router, pattern string, params []string, maxBody int64) *inTrigger {
-	return &inTrigger{router: router, pattern: pattern, params: params, maxBody: maxBody}
+	return &inTrigger{router: router, pattern: pattern, params: params, maxBody: maxBody, maxMsg: int(maxBody)}
 }
 
 // routePattern builds and checks the ServeMux pattern of a route, and
@@ -249,10 +251,17 @@ func (t *inTrigger) answer(w http.ResponseWriter, r *http.Request) int {
 	}
 	var tr *engine.Trace
 	var err error
-	if _, hasBody := msg["body"]; hasBody {
-		tr, err = t.tctx.Fire(ctx, msg) // the engine measures the decoded body
+	bound := bodyBound(msg, size)
+	if bound >= 0 {
+		bound += t.sizeBound(r)
+	}
+	if bound < 0 || (size > 0 && bound > t.maxMsg) {
+		// The engine measures the decoded body: a JSON body, or a loose
+		// bound past the limit, which must not refuse a message the
+		// engine's own measure lets through.
+		tr, err = t.tctx.Fire(ctx, msg)
 	} else {
-		tr, err = t.tctx.FireSized(ctx, msg, t.sizeBound(r))
+		tr, err = t.tctx.FireSized(ctx, msg, bound)
 	}
 	if tr == nil && errors.Is(err, engine.ErrNotDeployed) {
 		// This version retired between the route lookup and the run: a
@@ -367,6 +376,100 @@ func (t *inTrigger) sizeBound(r *http.Request) int {
 	return n
 }
 
+// bodyBound is an upper bound of what msg.body and msg.body_all add to
+// the message's size (engine units, see sizeBound), from the raw body's
+// size, or -1 when only the engine's walk can tell (a JSON body: a
+// one-byte number counts 8). A form field's decoded name and value are
+// never longer than in the raw body, and each pair appears once in body
+// (first values) and once in body_all, each with its keys and quotes.
+func bodyBound(msg engine.Msg, size int64) int {
+	const entry = 16
+	switch b := msg["body"].(type) {
+	case nil:
+		return 0
+	case string:
+		return len("body") + entry + len(b)
+	case map[string]any:
+		all, ok := msg["body_all"].(map[string][]string)
+		if !ok {
+			return -1 // a JSON object
+		}
+		pairs := 0
+		for _, vs := range all {
+			pairs += len(vs)
+		}
+		// body: 2 + per name len+4 and its first value len+2; body_all:
+		// 2 + per name len+6 and per value len+3; their keys in msg 8 + 12.
+		return 32 + 2*int(size) + 16*pairs
+	}
+	return -1
+}
+
+// lazyReq is msg.req, built on first use: a run of a flow whose blocks
+// read the request only through expressions and engine.Lookup (say, a
+// JWKS endpoint reading one header) never builds its seven maps. See
+// engine.Lazy: the engine builds it before any other block, and the run
+// ends before the handler returns, so r is still the request being served.
+type lazyReq struct {
+	t     *inTrigger
+	r     *http.Request
+	query url.Values
+	built map[string]any
+}
+
+var _ engine.Lazy = (*lazyReq)(nil)
+
+func (l *lazyReq) Value() any {
+	if l.built == nil {
+		l.built = l.t.request(l.r, l.query)
+	}
+	return l.built
+}
+
+// Lookup answers a header and the request's plain members without
+// building msg.req.
+func (l *lazyReq) Lookup(path []string) (any, bool) {
+	if l.built != nil {
+		return nil, false
+	}
+	switch {
+	case len(path) == 2 && path[0] == "headers":
+		return headerLookup(l.r.Header, path[1])
+	case len(path) != 1:
+		return nil, false
+	}
+	switch path[0] {
+	case "method":
+		return boxMethod(l.r.Method), true
+	case "path":
+		return l.t.boxPath(l.r.URL.Path), true
+	case "host":
+		return l.t.boxHost(l.r.Host), true
+	}
+	return nil, false
+}
+
+// request builds msg.req (see message).
+func (t *inTrigger) request(r *http.Request, query url.Values) map[string]any {
+	if query == nil {
+		query = url.Values{}
+	}
+	params := make(map[string]any, len(t.params))
+	for _, name := range t.params {
+		params[name] = r.PathValue(name)
+	}
+	return map[string]any{
+		"method":      boxMethod(r.Method),
+		"path":        t.boxPath(r.URL.Path),
+		"params":      params,
+		"query":       firstValues(query),
+		"query_all":   map[string][]string(query),
+		"headers":     headerMap(r.Header),
+		"remote_addr": r.RemoteAddr,
+		"host":        t.boxHost(r.Host),
+	}
+}
+
 // message turns a request into a run's message, or refuses it. It also
 // returns the body's size.
 //
@@ -384,29 +487,15 @@ func (t *inTrigger) sizeBound(r *http.Request) int {
 // params, query, headers and form fields are map[string]any holding
 // strings, so a missing name reads as nil.
 func (t *inTrigger) message(w http.ResponseWriter, r *http.Request, rd *redispatch) (engine.Msg, int64, *refusal) {
-	var query url.Values
-	if r.URL.RawQuery == "" {
-		query = url.Values{}
-	} else {
+	var query url.Values // nil: none (request makes the empty maps)
+	if r.URL.RawQuery != "" {
 		var err error
 		if query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
 			return nil, 0, badRequest(errBadQuery)
 		}
 	}
-	params := make(map[string]any, len(t.params))
-	for _, name := range t.params {
-		params[name] = r.PathValue(name)
-	}
-	msg := engine.Msg{"req": map[string]any{
-		"method":      boxMethod(r.Method),
-		"path":        t.boxPath(r.URL.Path),
-		"params":      params,
-		"query":       firstValues(query),
-		"query_all":   map[string][]string(query),
-		"headers":     headerMap(r.Header),
-		"remote_addr": r.RemoteAddr,
-		"host":        t.boxHost(r.Host),
-	}}
+	// msg.req is built when a block needs it (lazyReq).
+	msg := engine.Msg{"req": &lazyReq{t: t, r: r, query: query}}
 	if rd != nil {
 		if rd.size > t.maxBody {
 			return nil, 0, t.tooLarge()

@@ -8,16 +8,19 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/flowd/flowd/engine"
 )
 
 func respondSpec() engine.Spec {
 	return engine.Spec{
-		Type:     "http.respond",
-		Bounded:  true, // see engine.Spec.Bounded
-		Title:    "HTTP response",
-		Category: Category,
+		Type:    "http.respond",
+		Bounded: true, // see engine.Spec.Bounded
+		// It reads the message through expressions only.
+		LazyMessage: true,
+		Title:       "HTTP response",
+		Category:    Category,
 		Description: "Answers the request that started the run (an http.in), also from a sub-flow " +
 			"that run called (core.call). The body is the " +
 			"expression's value encoded as JSON, or written as is when it is text and the content " +
@@ -47,6 +50,16 @@ type respondHeader struct {
 	name   string // canonical
 	expr   *engine.Expr
 	values []string // the values when expr is a constant, evaluated at deploy
+	// last is the most recent one-text value of a non-constant header and
+	// its checked values: a header that repeats (an ETag, a Cache-Control
+	// read from the message) costs a compare instead of an allocation.
+	last *atomic.Pointer[lastHeader]
+}
+
+type lastHeader struct {
+	text   string // the expression's text (headers)
+	n      int    // the length (Content-Length)
+	values []string
 }
 
 // respond writes the response of an http.in run.
@@ -56,6 +69,9 @@ type respond struct {
 	body        *engine.Expr // nil: no body
 	contentType string
 	ctValue     []string // []string{contentType}
+	// lastLength is the Content-Length value of the last response, kept
+	// for the same reason as respondHeader.last.
+	lastLength atomic.Pointer[lastHeader]
 }
 
 // Header values shared by every response. net/http copies a handler's
@@ -98,6 +114,9 @@ func newRespond(status int, headers []respondHeader, body *engine.Expr, contentT
 				headers[i].values = slices.Clip(values)
 			}
 		}
+		if headers[i].values == nil {
+			headers[i].last = new(atomic.Pointer[lastHeader])
+		}
 	}
 	return &respond{status: status, headers: headers, body: body, contentType: contentType,
 		ctValue: []string{contentType}}
@@ -129,7 +148,7 @@ func (b *respond) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 			if err != nil {
 				return "", fmt.Errorf("header %s: %w", h.name, err)
 			}
-			if values, err = headerValues(v); err != nil {
+			if values, err = h.valuesOf(v); err != nil {
 				return "", fmt.Errorf("header %s: %w", h.name, err)
 			}
 		}
@@ -178,7 +197,7 @@ func (b *respond) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 				h["Content-Type"] = []string{ct}
 			}
 		}
-		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+		h["Content-Length"] = b.contentLength(len(body))
 	}
 	ex.written, ex.status = true, b.status
 	ex.w.WriteHeader(b.status)
@@ -191,6 +210,35 @@ func (b *respond) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 		f.Flush()
 	}
 	return "out", nil
+}
+
+// valuesOf is headerValues for this header, reusing the values of the
+// last response when the expression gave the same text. The shared slice
+// is safe: net/http copies nothing into it and never changes it, as with
+// the constant headers above.
+func (h *respondHeader) valuesOf(v any) ([]string, error) {
+	s, ok := v.(string)
+	if !ok || h.last == nil {
+		return headerValues(v)
+	}
+	if l := h.last.Load(); l != nil && l.text == s {
+		return l.values, nil
+	}
+	values, err := headerValues(s)
+	if err == nil && values != nil {
+		h.last.Store(&lastHeader{text: s, values: slices.Clip(values)})
+	}
+	return values, err
+}
+
+// contentLength returns the Content-Length header value for n bytes.
+func (b *respond) contentLength(n int) []string {
+	if l := b.lastLength.Load(); l != nil && l.n == n {
+		return l.values
+	}
+	values := []string{strconv.Itoa(n)}
+	b.lastLength.Store(&lastHeader{n: n, values: values})
+	return values
 }
 
 // headerValues turns an expression result into header values: nil and ""

@@ -220,3 +220,48 @@ func TestRespondConstantHeadersShared(t *testing.T) {
 		h["Content-Type"] = append(h["Content-Type"], "text/html")
 	}
 }
+
+// TestRespondRepeatedHeaders: header values and Content-Length reused
+// from the last response are only reused for the same text: each response
+// carries its own values, and a bad value is refused after a good one.
+func TestRespondRepeatedHeaders(t *testing.T) {
+	e := newEnv(t, engine.Options{})
+	e.deploy(t, endpoint(t, "r", "GET", "/r", map[string]any{
+		"body":    `msg.req.query.b`,
+		"headers": map[string]any{"ETag": "msg.req.query.e", "X-List": "[msg.req.query.e, 'x']"},
+	}), 1)
+	for _, tc := range []struct {
+		name, query, etag, length string
+		status                    int
+	}{
+		{"first", "e=one&b=aa", "one", "5", 200},
+		{"same again", "e=one&b=aa", "one", "5", 200},
+		{"another etag", "e=two&b=aa", "two", "5", 200},
+		{"another length", "e=two&b=aaaaaaaaaaaa", "two", "15", 200},
+		{"back to the first", "e=one&b=aa", "one", "5", 200},
+		{"control characters refused", "e=bad%0d%0aX-Injected:+1&b=aa", "", "", 500},
+		{"good after bad", "e=one&b=aa", "one", "5", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := e.do("GET", "/r?"+tc.query, "", "")
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tc.status, w.Body)
+			}
+			if tc.status != 200 {
+				if w.Header().Get("X-Injected") != "" {
+					t.Errorf("header injected: %v", w.Header())
+				}
+				return
+			}
+			if got := w.Header().Values("Etag"); !reflect.DeepEqual(got, []string{tc.etag}) {
+				t.Errorf("ETag %q, want %q", got, tc.etag)
+			}
+			if got := w.Header().Values("X-List"); !reflect.DeepEqual(got, []string{tc.etag, "x"}) {
+				t.Errorf("X-List %q", got)
+			}
+			if got := w.Header().Values("Content-Length"); !reflect.DeepEqual(got, []string{tc.length}) {
+				t.Errorf("Content-Length %q, want %q", got, tc.length)
+			}
+		})
+	}
+}

@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -235,20 +236,68 @@ func headerMap(h http.Header) map[string]any {
 	out := make(map[string]any, len(h))
 	for k, vs := range h {
 		lk := lowerHeader(k)
-		switch {
-		case len(vs) == 1:
-			out[lk] = vs[0]
-		case len(vs) == 0:
-			out[lk] = ""
-		case lk == "cookie":
-			out[lk] = strings.Join(vs, "; ")
-		case lk == "set-cookie":
-			out[lk] = strings.Join(vs, "\n")
-		default:
-			out[lk] = strings.Join(vs, ", ")
-		}
+		out[lk] = headerText(lk, vs)
 	}
 	return out
+}
+
+// headerText is the message value of a header with lowercase name lk.
+func headerText(lk string, vs []string) string {
+	switch {
+	case len(vs) == 1:
+		return vs[0]
+	case len(vs) == 0:
+		return ""
+	case lk == "cookie":
+		return strings.Join(vs, "; ")
+	case lk == "set-cookie":
+		return strings.Join(vs, "\n")
+	}
+	return strings.Join(vs, ", ")
+}
+
+// headerLookup is headerMap(h)[name] without building the map: the text
+// of the one header whose lowercase name is name, nil when none is. ok is
+// false when two names in h lower to name (headerMap would keep either:
+// only the built map can say which).
+func headerLookup(h http.Header, name string) (v any, ok bool) {
+	var found []string
+	n := 0
+	for k, vs := range h {
+		if lowerIs(k, name) {
+			found, n = vs, n+1
+		}
+	}
+	switch n {
+	case 0:
+		return nil, true
+	case 1:
+		return headerText(name, found), true
+	}
+	return nil, false
+}
+
+// lowerIs reports whether lowerHeader(k) == name, without allocating for
+// ASCII names.
+func lowerIs(k, name string) bool {
+	for i := 0; i < len(k); i++ {
+		if k[i] >= utf8.RuneSelf {
+			return strings.ToLower(k) == name
+		}
+	}
+	if len(k) != len(name) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != name[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // commonLower avoids an allocation per header for the usual names.

@@ -17,10 +17,12 @@ const JWKSContentType = "application/jwk-set+json"
 
 func jwksSpec() engine.Spec {
 	return engine.Spec{
-		Type:     "jose.jwks",
-		Bounded:  true, // see engine.Spec.Bounded
-		Title:    "JWKS",
-		Category: Category,
+		Type:    "jose.jwks",
+		Bounded: true, // see engine.Spec.Bounded
+		// It reads one request header, through requestHeader.
+		LazyMessage: true,
+		Title:       "JWKS",
+		Category:    Category,
 		Description: "Puts the public JWK Set of a keyset at msg.jwks, as the exact bytes cached " +
 			"since the keyset last changed (no serializing per request): msg.jwks.body (bytes; " +
 			"http.respond writes bytes as they are), etag, cache_control, max_age (seconds) and " +

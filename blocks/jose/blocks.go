@@ -303,12 +303,13 @@ func bearerToken(msg engine.Msg) (string, bool) {
 
 // requestHeader reads one lowercase request header from msg.req.headers.
 func requestHeader(msg engine.Msg, name string) string {
-	req, _ := msg["req"].(map[string]any)
-	switch h := req["headers"].(type) {
-	case map[string]any:
-		s, _ := h[name].(string)
+	// engine.Lookup also reads an http.in message's msg.req without
+	// building it (engine.Lazy).
+	if s, ok := engine.MsgPath(msg, "req", "headers", name).(string); ok {
 		return s
-	case map[string]string:
+	}
+	req, _ := msg["req"].(map[string]any)
+	if h, ok := req["headers"].(map[string]string); ok {
 		return h[name]
 	}
 	return ""
