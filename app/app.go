@@ -71,6 +71,13 @@ type Config struct {
 	// CheckDeploy, if set, refuses a flow before it is deployed (names
 	// the node and field), on top of the registry's validation.
 	CheckDeploy func(f *engine.Flow) error
+	// CheckCluster, if set, refuses a flow that cannot run beside the
+	// other flows deployed in the store (flowd: an http.in route that
+	// matches the same requests as another flow's). A deploy checks it
+	// against the desired state it then commits on (DeployRequest.IfGen),
+	// so of two such deploys racing on two nodes exactly one commits and
+	// the other, reading again, is refused.
+	CheckCluster func(f *engine.Flow, deployed []*engine.Flow) error
 }
 
 // App is flowd's flow service.
@@ -86,6 +93,9 @@ type App struct {
 	node   string
 	hooks  []Hook
 	fol    follower
+	// deployed caches the decoded deployed versions CheckCluster sees
+	// (versions never change); under mu.
+	deployed map[versionKey]*engine.Flow
 }
 
 // New builds an App and its runtime. Call Start to deploy stored flows.
@@ -369,41 +379,50 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 func (a *App) Deploy(ctx context.Context, id string) (store.Version, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.deploy(ctx, id, deployNoteUser)
+	v, _, err := a.deploy(ctx, id, deployNoteUser)
+	return v, err
 }
 
-// deploy is Deploy with a.mu held; note is the new version's note.
-func (a *App) deploy(ctx context.Context, id, note string) (store.Version, error) {
+// deploy is Deploy with a.mu held; note is the new version's note. It
+// also returns the deploy generation that carries the version (0 when
+// the reconcile loop does not run).
+func (a *App) deploy(ctx context.Context, id, note string) (store.Version, int64, error) {
 	rec, err := a.st.GetFlow(ctx, id)
 	if err != nil {
-		return store.Version{}, fmt.Errorf("flow %q: %w", id, err)
+		return store.Version{}, 0, fmt.Errorf("flow %q: %w", id, err)
 	}
 	f, err := engine.DecodeFlow(rec.Doc)
 	if err != nil {
-		return store.Version{}, err
+		return store.Version{}, 0, err
 	}
 	if err := a.validate(ctx, f); err != nil {
-		return store.Version{}, err
+		return store.Version{}, 0, err
 	}
 	if a.following() {
-		v, err := a.deployDesired(ctx, rec, note)
+		v, gen, err := a.deployDesired(ctx, rec, f, note)
 		if err == nil {
 			a.audit(ctx, auditFlowDeployed, id, fmt.Sprintf("version %d (%s)", v.N, note))
 		}
-		return v, err
+		return v, gen, err
+	}
+	// One process on a store no server holds (the CLI): nothing races it.
+	if ds, err := a.st.DesiredState(ctx); err != nil {
+		return store.Version{}, 0, fmt.Errorf("deploy %q: desired state: %w", id, err)
+	} else if err := a.checkCluster(ctx, f, ds); err != nil {
+		return store.Version{}, 0, err
 	}
 	v, err := a.st.AddVersion(ctx, id, rec.Doc, note)
 	if err != nil {
-		return store.Version{}, fmt.Errorf("store version of %q: %w", id, err)
+		return store.Version{}, 0, fmt.Errorf("store version of %q: %w", id, err)
 	}
 	if err := a.rt.Deploy(ctx, f, v.N); err != nil {
 		if serr := a.st.SetDeployed(ctx, id, rec.Deployed); serr != nil {
 			a.log.Error("restoring deployment state", "flow", id, "err", serr)
 		}
-		return store.Version{}, err
+		return store.Version{}, 0, err
 	}
 	a.audit(ctx, auditFlowDeployed, id, fmt.Sprintf("version %d (%s)", v.N, note))
-	return v, nil
+	return v, 0, nil
 }
 
 // Undeploy stops a flow and records it as not deployed.
@@ -538,16 +557,20 @@ func (a *App) validate(ctx context.Context, f *engine.Flow) error {
 	return nil
 }
 
-// deployDesired stores rec's draft as the next version and the desired
-// state, conditioned on the deploy generation read before, so a deploy
-// committed meanwhile by another node makes it read again. a.mu is held.
-func (a *App) deployDesired(ctx context.Context, rec store.FlowRecord, note string) (store.Version, error) {
+// deployDesired stores rec's draft (decoded: f) as the next version and
+// the desired state, conditioned on the deploy generation it was checked
+// against (CheckCluster), so a deploy committed meanwhile by another node
+// makes it read and check again. a.mu is held.
+func (a *App) deployDesired(ctx context.Context, rec store.FlowRecord, f *engine.Flow, note string) (store.Version, int64, error) {
 	for attempt := 0; ; attempt++ {
 		ds, err := a.st.DesiredState(ctx)
 		if err != nil {
-			return store.Version{}, fmt.Errorf("deploy %q: desired state: %w", rec.ID, err)
+			return store.Version{}, 0, fmt.Errorf("deploy %q: desired state: %w", rec.ID, err)
 		}
-		n, err := a.commitDeploy(ctx, store.DeployRequest{Flow: rec.ID, Doc: rec.Doc, Note: note, IfGen: ds.Gen}, rec.Deployed)
+		if err := a.checkCluster(ctx, f, ds); err != nil {
+			return store.Version{}, 0, err
+		}
+		n, gen, err := a.commitDeploy(ctx, store.DeployRequest{Flow: rec.ID, Doc: rec.Doc, Note: note, IfGen: ds.Gen}, rec.Deployed)
 		if errors.Is(err, store.ErrConflict) && attempt < 5 {
 			continue
 		}
@@ -555,10 +578,50 @@ func (a *App) deployDesired(ctx context.Context, rec store.FlowRecord, note stri
 			if n == 0 {
 				err = fmt.Errorf("store version of %q: %w", rec.ID, err)
 			}
-			return store.Version{}, err
+			return store.Version{}, 0, err
 		}
-		return a.st.GetVersion(ctx, rec.ID, n)
+		v, err := a.st.GetVersion(ctx, rec.ID, n)
+		return v, gen, err
 	}
+}
+
+// versionKey names one stored version of a flow.
+type versionKey struct {
+	flow string
+	n    int
+}
+
+// checkCluster runs Config.CheckCluster on f against the other flows of
+// the desired state ds. Their decoded versions are cached (a version
+// never changes); entries no longer deployed are dropped. a.mu is held.
+func (a *App) checkCluster(ctx context.Context, f *engine.Flow, ds store.DesiredState) error {
+	if a.cfg.CheckCluster == nil {
+		return nil
+	}
+	keep := make(map[versionKey]*engine.Flow, len(ds.Flows))
+	others := make([]*engine.Flow, 0, len(ds.Flows))
+	for _, d := range ds.Flows {
+		k := versionKey{d.Flow, d.Version}
+		df := a.deployed[k]
+		if df == nil {
+			v, err := a.st.GetVersion(ctx, d.Flow, d.Version)
+			if err != nil {
+				return fmt.Errorf("deploy %q: read deployed flow %q version %d: %w", f.ID, d.Flow, d.Version, err)
+			}
+			if df, err = engine.DecodeFlow(v.Doc); err != nil {
+				// Stored by an older or newer flowd: it cannot be
+				// compared, and this node does not run it either.
+				a.log.Warn("deployed flow does not decode: left out of the cluster check", "flow", d.Flow, "version", d.Version, "err", err)
+				continue
+			}
+		}
+		keep[k] = df
+		if d.Flow != f.ID {
+			others = append(others, df)
+		}
+	}
+	a.deployed = keep
+	return a.cfg.CheckCluster(f, others)
 }
 
 // settle waits until this node runs the desired state as committed so
