@@ -324,26 +324,44 @@ func (a *App) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) (
 // Import stores a document under its own id (replacing any draft) and
 // optionally deploys it.
 func (a *App) Import(ctx context.Context, doc []byte, deploy bool) (FlowInfo, error) {
+	wait := time.Duration(-1)
+	if deploy {
+		wait = 0
+	}
+	fi, _, err := a.ImportWait(ctx, doc, wait)
+	return fi, err
+}
+
+// ImportWait stores a document under its own id (replacing any draft)
+// and, unless wait is negative, deploys it as DeployWait does, answering
+// where it runs (nil when not deployed). A document that does not
+// validate is not stored when it is to be deployed.
+func (a *App) ImportWait(ctx context.Context, doc []byte, wait time.Duration) (FlowInfo, *Rollout, error) {
 	f, canon, err := a.decode(doc)
 	if err != nil {
-		return FlowInfo{}, err
+		return FlowInfo{}, nil, err
 	}
+	deploy := wait >= 0
 	if deploy {
 		if err := a.validate(ctx, f); err != nil {
-			return FlowInfo{}, err
+			return FlowInfo{}, nil, err
 		}
 	}
 	rec, err := a.st.PutFlow(ctx, f.ID, canon, store.AnyRev)
 	if err != nil {
-		return FlowInfo{}, fmt.Errorf("import flow %q: %w", f.ID, err)
+		return FlowInfo{}, nil, fmt.Errorf("import flow %q: %w", f.ID, err)
 	}
 	a.audit(ctx, auditFlowSaved, f.ID, fmt.Sprintf("imported, revision %d", rec.Rev))
+	var ro *Rollout
 	if deploy {
-		if _, err := a.Deploy(ctx, f.ID); err != nil {
-			return FlowInfo{}, err
+		r, err := a.DeployWait(ctx, f.ID, wait)
+		if err != nil {
+			return FlowInfo{}, nil, err
 		}
+		ro = &r
 	}
-	return a.Info(ctx, f.ID)
+	fi, err := a.Info(ctx, f.ID)
+	return fi, ro, err
 }
 
 // DeleteFlow undeploys and deletes a flow with its versions and runs.

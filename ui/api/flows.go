@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 )
@@ -119,13 +121,34 @@ func (h *Handler) flowInfo(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// deploy stores the draft as the next version and answers once every
+// live node runs it, or after ?wait= (a Go duration, default 2s, at most
+// 30s; 0 answers at once) with each node's state: applied, failed (with
+// its reason) or behind.
 func (h *Handler) deploy(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.app.Deploy(r.Context(), r.PathValue("id"))
+	wait, err := deployWait(r)
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"flow": v.Flow, "version": v.N, "created": v.Created})
+	ro, err := h.app.DeployWait(r.Context(), r.PathValue("id"), wait)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, ro)
 	return nil
+}
+
+// deployWait reads a deploy's ?wait= parameter.
+func deployWait(r *http.Request) (time.Duration, error) {
+	q := r.URL.Query().Get("wait")
+	if q == "" {
+		return app.DefaultDeployWait, nil
+	}
+	d, err := time.ParseDuration(q)
+	if err != nil || d < 0 || d > app.MaxDeployWait {
+		return 0, Errorf(http.StatusBadRequest, "invalid_request", "wait must be a duration from 0s to %s (like 2s or 500ms), not %q", app.MaxDeployWait, q)
+	}
+	return d, nil
 }
 
 func (h *Handler) undeploy(w http.ResponseWriter, r *http.Request) error {

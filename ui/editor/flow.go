@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
 )
 
@@ -166,7 +167,9 @@ func (h *Handler) deployFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag(rev))
-	v, err := h.app.Deploy(r.Context(), r.PathValue("id"))
+	// On a cluster the answer waits (app.DefaultDeployWait at most) for
+	// every node and says which run the version.
+	ro, err := h.app.DeployWait(r.Context(), r.PathValue("id"), app.DefaultDeployWait)
 	if err != nil {
 		if errors.Is(err, engine.ErrInvalidFlow) {
 			b := errBody("invalid_flow", err.Error(), err)
@@ -177,7 +180,13 @@ func (h *Handler) deployFlow(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rev": rev, "version": v.N, "deployed": json.RawMessage(v.Doc)})
+	v, err := h.app.Version(r.Context(), ro.Flow, ro.Version)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rev": rev, "version": v.N, "deployed": json.RawMessage(v.Doc),
+		"nodes": ro.Nodes, "applied": ro.Applied, "complete": ro.Complete})
 }
 
 func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {

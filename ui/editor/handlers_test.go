@@ -109,6 +109,7 @@ func TestSaveConflict(t *testing.T) {
 		{"no If-Match", "PUT", "/admin/editor/flows/m", "", edited, 428, "if_match_required"},
 		{"bad document", "PUT", "/admin/editor/flows/m", `"2"`, `{"schema":"flowd/v1"`, 422, "invalid_flow"},
 		{"deploy current", "POST", "/admin/editor/flows/m/deploy", `"2"`, edited, 200, `"version":1`},
+		{"deploy answers where it runs", "POST", "/admin/editor/flows/m/deploy", `"3"`, edited, 200, `"applied":1,"complete":true`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -155,6 +155,19 @@ function showConflict(ed, msg) {
   setStatus('Not saved: the flow changed elsewhere.', 'error');
 }
 
+// deployedText says where a deployed version runs: on a cluster, how many
+// nodes applied it and why the others did not (yet).
+function deployedText(data) {
+  const nodes = data.nodes || [];
+  if (nodes.length <= 1 && data.complete !== false) return `Deployed version ${data.version}.`;
+  let text = `Deployed version ${data.version}: runs on ${data.applied} of ${nodes.length} nodes.`;
+  for (const n of nodes) {
+    if (n.state === 'failed') text += ` Node ${n.node} failed: ${n.error}.`;
+    else if (n.state === 'behind') text += ` Node ${n.node} has not applied it yet${n.error ? ` (last error: ${n.error})` : ''}.`;
+  }
+  return text;
+}
+
 // save stores the draft (and deploys it) with If-Match: the revision this
 // tab loaded. A 412 keeps everything in the tab and says why.
 async function save(ed, deploy) {
@@ -167,7 +180,7 @@ async function save(ed, deploy) {
     ed.saved = body;
     if (deploy) {
       ed.deployed = data.deployed;
-      setStatus(`Deployed version ${data.version}.`, 'ok');
+      setStatus(deployedText(data), data.complete === false ? 'warn' : 'ok');
     } else {
       setStatus('Draft saved.', 'ok');
     }
