@@ -16,8 +16,8 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd"
-	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/app"
+	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/etcd"
 	"github.com/flowd/flowd/store/etcd/etcdtest"
