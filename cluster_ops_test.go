@@ -278,3 +278,104 @@ func routeFlow(id, path string) []byte {
 	 {"id":"out","type":"http.respond","config":{"body":"\"` + id + `\""},"x":1,"y":1}],
 	 "wires":[{"from":"in","port":"out","to":"out"}]}`)
 }
+
+// TestClusterRuns: each node keeps its own runs; the admin API of any
+// node lists them all, each with its node, and says which node it could
+// not ask instead of failing.
+func TestClusterRuns(t *testing.T) {
+	for _, backend := range []string{"memstore", "etcd"} {
+		t.Run(backend, func(t *testing.T) {
+			nodes := startOps(t, backend, "a", "b", "c")
+			a := nodes[0]
+			if code, body := adminCall(t, a, "PUT", "/flows/hello", string(helloFlow("hi"))); code >= 300 {
+				t.Fatalf("save: %d %s", code, body)
+			}
+			if code, body := adminCall(t, a, "POST", "/flows/hello/deploy?wait=10s", ""); code != 200 || !strings.Contains(string(body), `"complete": true`) {
+				t.Fatalf("deploy: %d %s", code, body)
+			}
+			ran := map[string]int{"a": 1, "b": 2, "c": 3}
+			for _, n := range nodes {
+				for range ran[n.id] {
+					if code, _ := get(n.fd.Handler(), "/hello", ""); code != 200 {
+						t.Fatalf("node %s: /hello %d", n.id, code)
+					}
+				}
+			}
+			type listing struct {
+				Runs []struct {
+					ID   string `json:"id"`
+					Node string `json:"node"`
+					Flow string `json:"flow"`
+				} `json:"runs"`
+				Nodes []app.NodeRuns `json:"nodes"`
+			}
+			list := func(t *testing.T, via *opsNode) listing {
+				t.Helper()
+				code, body := adminCall(t, via, "GET", "/flows/hello/runs", "")
+				if code != 200 {
+					t.Fatalf("runs via %s: %d %s", via.id, code, body)
+				}
+				var l listing
+				if err := json.Unmarshal(body, &l); err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			for _, via := range nodes {
+				t.Run("all nodes' runs via "+via.id, func(t *testing.T) {
+					l := list(t, via)
+					got := map[string]int{}
+					for _, r := range l.Runs {
+						if r.Flow != "hello" || r.ID == "" {
+							t.Errorf("run %+v", r)
+						}
+						got[r.Node]++
+					}
+					if fmt.Sprint(got) != fmt.Sprint(ran) {
+						t.Errorf("runs per node %v, want %v", got, ran)
+					}
+					if len(l.Nodes) != 3 {
+						t.Fatalf("nodes %+v, want 3", l.Nodes)
+					}
+					for _, n := range l.Nodes {
+						if !n.OK || n.Error != "" {
+							t.Errorf("node %+v, want answered", n)
+						}
+					}
+				})
+			}
+			t.Run("one run of another node by id", func(t *testing.T) {
+				var id string
+				for _, r := range list(t, a).Runs {
+					if r.Node == "c" {
+						id = r.ID
+					}
+				}
+				code, body := adminCall(t, a, "GET", "/flows/hello/runs/"+id, "")
+				if code != 200 || !strings.Contains(string(body), `"node": "c"`) || !strings.Contains(string(body), id) {
+					t.Fatalf("run %s via a: %d %s", id, code, body)
+				}
+			})
+			t.Run("an unreachable node is named, the others listed", func(t *testing.T) {
+				nodes[2].srv.Close() // c stays registered, its address no longer answers
+				l := list(t, a)
+				got := map[string]int{}
+				for _, r := range l.Runs {
+					got[r.Node]++
+				}
+				if got["a"] != 1 || got["b"] != 2 || got["c"] != 0 {
+					t.Errorf("runs per node %v, want a's and b's", got)
+				}
+				var c app.NodeRuns
+				for _, n := range l.Nodes {
+					if n.Node == "c" {
+						c = n
+					}
+				}
+				if c.OK || !strings.Contains(c.Error, "unreachable") {
+					t.Errorf("c listed as %+v, want not ok and unreachable", c)
+				}
+			})
+		})
+	}
+}

@@ -342,9 +342,19 @@ func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users 
 func (f *Flowd) FlowHandler() http.Handler { return f.proxies.wrap(f.router) }
 
 // AdminHandler serves the admin UI under /admin (login, pages, the flow
-// editor) and the admin JSON API under /admin/api (bearer token, or the
-// UI's session). Mount it at "/admin/".
-func (f *Flowd) AdminHandler() http.Handler { return f.proxies.wrap(f.ui) }
+// editor), the admin JSON API under /admin/api (bearer token, or the
+// UI's session) and, at app.PeerRunsPath, this node's runs to the other
+// nodes of a cluster (node token). Mount it at "/admin/".
+func (f *Flowd) AdminHandler() http.Handler {
+	peer := f.app.PeerHandler()
+	return f.proxies.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == app.PeerRunsPath {
+			peer.ServeHTTP(w, r)
+			return
+		}
+		f.ui.ServeHTTP(w, r)
+	}))
+}
 
 // Handler serves both on one listener, as `flowd serve` does: /admin/
 // (and /admin, redirected there) to AdminHandler, /healthz and /readyz to
@@ -353,10 +363,13 @@ func (f *Flowd) AdminHandler() http.Handler { return f.proxies.wrap(f.ui) }
 // Router's. Unclean paths ("/x/../admin/") are cleaned and redirected by
 // whichever ServeMux they reach, so they cannot skip the admin login.
 func (f *Flowd) Handler() http.Handler {
+	peer := f.app.PeerHandler()
 	return f.proxies.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == PathHealthz || p == PathReadyz:
 			f.health.ServeHTTP(w, r)
+		case p == app.PeerRunsPath: // other nodes read this node's runs (node token, not the admin login)
+			peer.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/admin/"):
 			f.ui.ServeHTTP(w, r)
 		case p == "/admin":

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -78,6 +79,10 @@ type Config struct {
 	// so of two such deploys racing on two nodes exactly one commits and
 	// the other, reading again, is refused.
 	CheckCluster func(f *engine.Flow, deployed []*engine.Flow) error
+	// PeerClient makes the calls to other nodes (runs views, peer.go);
+	// nil: a client without proxy and a 3 s timeout. Set it when nodes
+	// serve https with a certificate the system does not trust.
+	PeerClient *http.Client
 }
 
 // App is flowd's flow service.
@@ -96,6 +101,7 @@ type App struct {
 	// deployed caches the decoded deployed versions CheckCluster sees
 	// (versions never change); under mu.
 	deployed map[versionKey]*engine.Flow
+	peers    peers // node-to-node calls (peer.go)
 }
 
 // New builds an App and its runtime. Call Start to deploy stored flows.
@@ -512,14 +518,20 @@ func (a *App) Run(ctx context.Context, id, node string, input engine.Msg) (*engi
 	return a.rt.Run(ctx, id, node, input)
 }
 
+// defaultRuns and maxRuns are Runs' limit when none or too many is asked.
+const (
+	defaultRuns = 100
+	maxRuns     = 1000
+)
+
 // Runs returns a flow's recent traces, newest first: the persisted ring,
 // plus any not yet flushed from memory.
 func (a *App) Runs(ctx context.Context, id string, limit int) ([]*engine.Trace, error) {
 	if _, err := a.st.GetFlow(ctx, id); err != nil {
 		return nil, fmt.Errorf("flow %q: %w", id, err)
 	}
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	if limit <= 0 || limit > maxRuns {
+		limit = defaultRuns
 	}
 	mem := a.rt.Traces(id)
 	recs, err := a.runs.ListRuns(ctx, id, limit)

@@ -2,6 +2,8 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -178,23 +180,43 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
 
 // runs lists recent traces as the engine records them: a light one
 // ("light": true, past the flow's snapshot rate) has no "msg" on its
-// steps except the one that failed.
+// steps except the one that failed. On a cluster the list merges every
+// live node's runs (each node keeps its own), each run naming its
+// "node"; "nodes" says which nodes answered, and why one did not.
 func (h *Handler) runs(w http.ResponseWriter, r *http.Request) error {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	runs, err := h.app.Runs(r.Context(), r.PathValue("id"), limit)
+	view, err := h.app.ClusterRuns(r.Context(), r.PathValue("id"), limit)
 	if err != nil {
 		return err
 	}
-	enc := make([]json.RawMessage, 0, len(runs))
-	for _, t := range runs {
-		data, err := engine.EncodeTrace(t)
+	enc := make([]json.RawMessage, 0, len(view.Runs))
+	for _, nt := range view.Runs {
+		data, err := nodeTrace(nt)
 		if err != nil {
 			return err
 		}
 		enc = append(enc, data)
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"runs": enc})
+	WriteJSON(w, http.StatusOK, map[string]any{"runs": enc, "nodes": view.Nodes})
 	return nil
+}
+
+// nodeTrace is a trace's versioned encoding (engine.EncodeTrace) with the
+// node that ran it as one more member, "node", which DecodeTrace ignores.
+func nodeTrace(nt app.NodeTrace) (json.RawMessage, error) {
+	data, err := engine.EncodeTrace(nt.Trace)
+	if err != nil {
+		return nil, err
+	}
+	node, err := json.Marshal(nt.Node)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(data)+len(node)+9)
+	out = append(out, `{"node":`...)
+	out = append(out, node...)
+	out = append(out, ',')
+	return append(out, data[1:]...), nil
 }
 
 // writeTrace answers with one trace in its versioned encoding
@@ -209,16 +231,28 @@ func writeTrace(w http.ResponseWriter, t *engine.Trace) error {
 }
 
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) error {
-	runs, err := h.app.Runs(r.Context(), r.PathValue("id"), 1000)
-	if err != nil {
+	nt, nodes, err := h.app.ClusterRun(r.Context(), r.PathValue("id"), r.PathValue("run"))
+	if err == nil {
+		data, err := nodeTrace(nt)
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, data)
+		return nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	for _, t := range runs {
-		if t.ID == r.PathValue("run") {
-			return writeTrace(w, t)
+	if _, ferr := h.app.Info(r.Context(), r.PathValue("id")); ferr != nil {
+		return ferr
+	}
+	msg := fmt.Sprintf("no run %q in the flow's recent runs", r.PathValue("run"))
+	for _, n := range nodes {
+		if !n.OK {
+			msg += fmt.Sprintf("; node %s was not asked: %s", n.Node, n.Error)
 		}
 	}
-	return Errorf(http.StatusNotFound, "not_found", "no run %q in the flow's recent runs", r.PathValue("run"))
+	return Errorf(http.StatusNotFound, "not_found", "%s", msg)
 }
 
 type versionView struct {
