@@ -8,16 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/app"
 	httpblock "github.com/flowd/flowd/blocks/http"
+	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/etcd"
 	"github.com/flowd/flowd/store/etcd/etcdtest"
@@ -68,6 +72,7 @@ func openHandles(t testing.TB, backend string, n int) []store.Store {
 type opsNode struct {
 	id  string
 	fd  *flowd.Flowd
+	st  store.Store
 	srv *httptest.Server
 }
 
@@ -79,7 +84,7 @@ func startOps(t *testing.T, backend string, ids ...string) []*opsNode {
 	sink := &sinkLog{}
 	nodes := make([]*opsNode, 0, len(ids))
 	for i, id := range ids {
-		n := &opsNode{id: id}
+		n := &opsNode{id: id, st: handles[i]}
 		var h handlerBox
 		n.srv = httptest.NewServer(&h)
 		t.Cleanup(n.srv.Close)
@@ -378,4 +383,96 @@ func TestClusterRuns(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestClusterKeyUsage: tokens verified on two nodes add up on the keysets
+// API of either; a node that leaves takes its counts with it.
+func TestClusterKeyUsage(t *testing.T) {
+	for _, backend := range []string{"memstore", "etcd"} {
+		t.Run(backend, func(t *testing.T) {
+			nodes := startOps(t, backend, "a", "b")
+			a, b := nodes[0], nodes[1]
+			ctx := t.Context()
+			if err := a.fd.Keysets().Create(ctx, "main", "ES256"); err != nil {
+				t.Fatal(err)
+			}
+			doc, err := fs.ReadFile(examples.FS, "protected-api.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.fd.App().DeployWait(ctx, mustImport(t, a, doc), 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			tok, _, err := jose.NewSigner(a.fd.Keysets()).Sign(ctx, jose.SignRequest{Keyset: "main", Alg: "ES256", Typ: "at+jwt",
+				Issuer: "http://flowd.test", Subject: "alice", Audience: []string{"flowd-api"}, TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kid := signerKid(a.fd)
+			verified := map[*opsNode]int{a: 2, b: 3}
+			for n, times := range verified {
+				for range times {
+					eventually(t, "node "+n.id+" verifies the token", func() bool {
+						code, _ := get(n.fd.Handler(), "/api/hello", tok)
+						return code == 200
+					})
+				}
+			}
+			usage := func(t *testing.T, via *opsNode) jose.KeyUsage {
+				t.Helper()
+				code, body := adminCall(t, via, "GET", "/keysets/main", "")
+				if code != 200 {
+					t.Fatalf("keyset via %s: %d %s", via.id, code, body)
+				}
+				var ks struct {
+					Usage []jose.KeyUsage `json:"usage"`
+				}
+				if err := json.Unmarshal(body, &ks); err != nil {
+					t.Fatal(err)
+				}
+				for _, u := range ks.Usage {
+					if u.Kid == kid {
+						return u
+					}
+				}
+				t.Fatalf("no usage of %s in %s", kid, body)
+				return jose.KeyUsage{}
+			}
+			for _, n := range nodes {
+				if err := n.fd.App().FlushNodeData(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, via := range nodes {
+				t.Run("summed via "+via.id, func(t *testing.T) {
+					u := usage(t, via)
+					if u.Verified != 5 || u.LastHour != 5 || u.LastVerified.IsZero() {
+						t.Errorf("usage %+v, want 5 verified, 5 in the last hour", u)
+					}
+				})
+			}
+			t.Run("a node that leaves takes its counts", func(t *testing.T) {
+				cctx, cancel := context.WithTimeout(context.Background(), converge)
+				defer cancel()
+				if err := b.fd.Close(cctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.st.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if u := usage(t, a); u.Verified != 2 || u.LastHour != 2 {
+					t.Errorf("usage on a after b left %+v, want a's 2", u)
+				}
+			})
+		})
+	}
+}
+
+func mustImport(t *testing.T, n *opsNode, doc []byte) string {
+	t.Helper()
+	info, err := n.fd.App().Import(t.Context(), doc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.ID
 }

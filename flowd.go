@@ -262,6 +262,12 @@ func New(opts Options) (*Flowd, error) {
 	if isClusterStore(opts.Store) {
 		keysets.SignGate = feedGate(a.FeedSeen, time.Now, maxKeyStaleness)
 	}
+	// Per-key use counts add up across nodes: each node publishes its own
+	// in its registry record, the keysets page and API sum them.
+	a.PublishNodeData(keyUsageRecord, keyUsageEvery, keysets.UsageReport)
+	keysets.UsagePeers = func(ctx context.Context) (map[string][]byte, error) {
+		return a.OtherNodesData(ctx, keyUsageRecord)
+	}
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
 	api.RegisterSchedules(h, sched)
@@ -291,6 +297,14 @@ func New(opts Options) (*Flowd, error) {
 	fd.health = newHealth(fd)
 	return fd, nil
 }
+
+// keyUsageRecord names each node's per-key use counts in the node
+// registry; keyUsageEvery is how often a node publishes them (how stale
+// another node's figures on the keysets page may be).
+const (
+	keyUsageRecord = "key_usage"
+	keyUsageEvery  = 10 * time.Second
+)
 
 // mountEditor adds the flow editor's routes behind the UI's login and CSRF
 // and returns the editor, which Close ends the event streams of.

@@ -101,7 +101,8 @@ type App struct {
 	// deployed caches the decoded deployed versions CheckCluster sees
 	// (versions never change); under mu.
 	deployed map[versionKey]*engine.Flow
-	peers    peers // node-to-node calls (peer.go)
+	peers    peers     // node-to-node calls (peer.go)
+	pub      publisher // node records (nodedata.go)
 }
 
 // New builds an App and its runtime. Call Start to deploy stored flows.
@@ -187,6 +188,7 @@ func (a *App) Start(ctx context.Context) error {
 // Close stops the reconcile loop and every flow, waits for runs in flight
 // (until ctx ends) and flushes traces. It does not close the store.
 func (a *App) Close(ctx context.Context) error {
+	a.stopPublishing()
 	a.stopFollowing()
 	err := a.rt.Close(ctx)
 	a.traces.close()

@@ -133,6 +133,7 @@ func (a *App) startFollowing(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-listed:
+		a.startPublishing()
 		return nil
 	case <-done:
 		return fmt.Errorf("app: node %s: the store's feed ended at start: %w", a.node, store.ErrClosed)
