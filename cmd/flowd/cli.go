@@ -298,11 +298,16 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		c.issuer = base
 	}
 	c.nodeAddr = base
+	if c.cluster.nodeAddr != "" {
+		// The listen address may be 0.0.0.0 or a name only this host
+		// resolves: other nodes reach this one at --node-addr.
+		c.nodeAddr = strings.TrimSuffix(c.cluster.nodeAddr, "/")
+	}
 	fd, err := c.newFlowd(st.Store, log)
 	if err != nil {
 		return err
 	}
-	if err := c.registerNode(ctx, st, base); err != nil {
+	if err := c.registerNode(ctx, st, c.nodeAddr); err != nil {
 		return err
 	}
 	tok, err := fd.EnsureAdminToken(ctx)
