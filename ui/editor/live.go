@@ -10,8 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
 )
 
 // maxPreview caps a step's message as the debug panel lists it; the full
@@ -156,7 +156,7 @@ func respondStatus(reg *engine.Registry, n *engine.Node) int {
 // null, as the runs list says; 404 is for a run or step that is not there.
 func (h *Handler) step(w http.ResponseWriter, r *http.Request) {
 	nt, _, err := h.app.ClusterRun(r.Context(), r.PathValue("id"), r.PathValue("run"))
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, app.ErrNotFound) {
 		h.fail(w, r, err)
 		return
 	}
