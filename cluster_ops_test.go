@@ -78,7 +78,7 @@ type opsNode struct {
 
 // startOps starts one flowd node per id on handles of one store, each
 // serving on its own loopback listener, its runs in a store of its own.
-func startOps(t *testing.T, backend string, ids ...string) []*opsNode {
+func startOps(t testing.TB, backend string, ids ...string) []*opsNode {
 	t.Helper()
 	handles := openHandles(t, backend, len(ids))
 	sink := &sinkLog{}
@@ -475,4 +475,52 @@ func mustImport(t *testing.T, n *opsNode, doc []byte) string {
 		t.Fatal(err)
 	}
 	return info.ID
+}
+
+// BenchmarkClusterOps: what the operations cost on 3 nodes: a deploy
+// answered once every node runs it, and a merged runs list (20 runs on
+// each node). Not a pass/fail test; numbers in the closing note.
+//
+//	go test -run '^$' -bench BenchmarkClusterOps -benchtime=50x .
+func BenchmarkClusterOps(b *testing.B) {
+	for _, backend := range []string{"memstore", "etcd"} {
+		b.Run(backend, func(b *testing.B) { benchClusterOps(b, backend) })
+	}
+}
+
+func benchClusterOps(b *testing.B, backend string) {
+	nodes := startOps(b, backend, "a", "b", "c")
+	a := nodes[0]
+	ctx := context.Background()
+	if _, err := a.fd.App().Import(ctx, helloFlow("v0"), false); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("deploy answered by 3 nodes", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := a.fd.App().PutFlow(ctx, "hello", helloFlow(fmt.Sprintf("v%d", i)), store.AnyRev); err != nil {
+				b.Fatal(err)
+			}
+			ro, err := a.fd.App().DeployWait(ctx, "hello", 10*time.Second)
+			if err != nil || !ro.Complete {
+				b.Fatalf("deploy: %+v %v", ro, err)
+			}
+		}
+	})
+	for _, n := range nodes {
+		for range 20 {
+			if code, _ := get(n.fd.Handler(), "/hello", ""); code != 200 {
+				b.Fatalf("node %s: /hello %d", n.id, code)
+			}
+		}
+	}
+	b.Run("runs list merged from 3 nodes", func(b *testing.B) {
+		for b.Loop() {
+			view, err := a.fd.App().ClusterRuns(ctx, "hello", 100)
+			if err != nil || len(view.Runs) != 60 {
+				b.Fatalf("runs: %d %v", len(view.Runs), err)
+			}
+		}
+	})
 }

@@ -159,6 +159,7 @@ func (a *App) checkPeerToken(ctx context.Context, tok, flow string) error {
 func (a *App) PeerHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		if r.Method != http.MethodGet {
 			peerError(w, http.StatusMethodNotAllowed, "GET only")
 			return
