@@ -221,6 +221,15 @@ func TestFlowLifecycle(t *testing.T) {
 			if tr, err := engine.DecodeTrace(out.Runs[0]); err != nil || tr.Status != "ok" || !bytes.Contains(out.Runs[0], []byte(`"v": 1,`)) {
 				t.Fatalf("runs %s", body)
 			}
+			// Each run names the node that ran it: here the one process.
+			var named struct {
+				Runs  []struct{ Node string }
+				Nodes []app.NodeRuns
+			}
+			json.Unmarshal(body, &named)
+			if named.Runs[0].Node != a.NodeID() || len(named.Nodes) != 1 || named.Nodes[0].Node != a.NodeID() || !named.Nodes[0].OK {
+				t.Fatalf("runs %s, want run and node list naming %s", body, a.NodeID())
+			}
 		}},
 		{"list shows deployed", call{method: "GET", path: "/admin/api/flows"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
 			var out struct{ Flows []app.FlowInfo }
