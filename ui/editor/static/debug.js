@@ -214,16 +214,32 @@ export class Debug {
     this.canvas.setBadges(nodes);
   }
 
+  // reload coalesces the loads a burst of run events asks for: one in
+  // flight and at most one after it (on a cluster each load asks every node).
+  reload() {
+    if (this.loading) {
+      this.reloadPending = true;
+      return;
+    }
+    this.loading = this.load().finally(() => {
+      this.loading = null;
+      if (this.reloadPending) {
+        this.reloadPending = false;
+        this.reload();
+      }
+    });
+  }
+
   listen() {
     const es = new EventSource(`/admin/editor/events?flow=${encodeURIComponent(this.flowID)}`);
     es.addEventListener('run', (e) => {
       const ev = JSON.parse(e.data);
       this.setBadges({ ...this.badges, ...ev.nodes }); // each node keeps its latest outcome
-      this.load();
+      this.reload();
     });
     let opened = false;
     // A stream lasts a while, then reconnects: catch up on runs missed in between.
-    es.addEventListener('open', () => { if (opened) this.load(); opened = true; });
+    es.addEventListener('open', () => { if (opened) this.reload(); opened = true; });
     this.es = es;
   }
 
