@@ -99,7 +99,8 @@ type App struct {
 	hooks  []Hook
 	fol    follower
 	// deployed caches the decoded deployed versions CheckCluster sees
-	// (versions never change); under mu.
+	// (versions never change); under depMu (the feed also drops entries).
+	depMu    sync.Mutex
 	deployed map[versionKey]*engine.Flow
 	peers    peers     // node-to-node calls (peer.go)
 	pub      publisher // node records (nodedata.go)
@@ -388,6 +389,7 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 		a.log.Warn("delete flow: its run traces stay", "flow", id, "err", err)
 	}
 	a.audit(ctx, auditFlowDeleted, id, "")
+	a.forgetDeployed(id)
 	if a.following() {
 		return a.settle(ctx)
 	}
@@ -625,20 +627,45 @@ type versionKey struct {
 
 // checkCluster runs Config.CheckCluster on f against the other flows of
 // the desired state ds. Their decoded versions are cached (a version
-// never changes); entries no longer deployed are dropped. a.mu is held.
+// never changes) and entries no longer deployed are dropped; a flow
+// deleted and created again under its id restarts its version numbers, so
+// the feed drops a deleted flow's entries (forgetDeployed), and a refusal
+// found with cached entries is checked again on fresh reads.
 func (a *App) checkCluster(ctx context.Context, f *engine.Flow, ds store.DesiredState) error {
 	if a.cfg.CheckCluster == nil {
 		return nil
 	}
+	others, cached, err := a.deployedFlows(ctx, f, ds, true)
+	if err != nil {
+		return err
+	}
+	err = a.cfg.CheckCluster(f, others)
+	if err == nil || !cached {
+		return err
+	}
+	if others, _, err = a.deployedFlows(ctx, f, ds, false); err != nil {
+		return err
+	}
+	return a.cfg.CheckCluster(f, others)
+}
+
+// deployedFlows decodes the flows of ds other than f, from the cache when
+// useCache; cached reports whether any came from it.
+func (a *App) deployedFlows(ctx context.Context, f *engine.Flow, ds store.DesiredState, useCache bool) (others []*engine.Flow, cached bool, err error) {
+	a.depMu.Lock()
+	old := a.deployed
+	a.depMu.Unlock()
 	keep := make(map[versionKey]*engine.Flow, len(ds.Flows))
-	others := make([]*engine.Flow, 0, len(ds.Flows))
+	others = make([]*engine.Flow, 0, len(ds.Flows))
 	for _, d := range ds.Flows {
 		k := versionKey{d.Flow, d.Version}
-		df := a.deployed[k]
-		if df == nil {
+		df := old[k]
+		if df != nil && useCache {
+			cached = cached || d.Flow != f.ID
+		} else {
 			v, err := a.st.GetVersion(ctx, d.Flow, d.Version)
 			if err != nil {
-				return fmt.Errorf("deploy %q: read deployed flow %q version %d: %w", f.ID, d.Flow, d.Version, err)
+				return nil, false, fmt.Errorf("deploy %q: read deployed flow %q version %d: %w", f.ID, d.Flow, d.Version, err)
 			}
 			if df, err = engine.DecodeFlow(v.Doc); err != nil {
 				// Stored by an older or newer flowd: it cannot be
@@ -652,8 +679,21 @@ func (a *App) checkCluster(ctx context.Context, f *engine.Flow, ds store.Desired
 			others = append(others, df)
 		}
 	}
+	a.depMu.Lock()
 	a.deployed = keep
-	return a.cfg.CheckCluster(f, others)
+	a.depMu.Unlock()
+	return others, cached, nil
+}
+
+// forgetDeployed drops the cached versions of a deleted flow.
+func (a *App) forgetDeployed(id string) {
+	a.depMu.Lock()
+	defer a.depMu.Unlock()
+	for k := range a.deployed {
+		if k.flow == id {
+			delete(a.deployed, k)
+		}
+	}
 }
 
 // settle waits until this node runs the desired state as committed so

@@ -241,6 +241,7 @@ func (a *App) followOnce(ctx context.Context) error {
 		}
 		for _, id := range forget {
 			a.rt.Forget(id)
+			a.forgetDeployed(id)
 			if any(a.runs) != any(a.st) {
 				// Each node keeps its own traces: the deleting node's
 				// DeleteFlow cannot reach this node's.
