@@ -65,17 +65,23 @@ var ErrPeerAuth = errors.New("not a valid node token")
 
 // peers is the client and key of the node-to-node calls.
 type peers struct {
-	mu     sync.Mutex
-	key    []byte
-	client *http.Client
+	mu       sync.Mutex
+	key      []byte
+	client   *http.Client
+	keyError time.Time // when loading the key last failed
 }
 
-// peerKey loads (or, first in the cluster, makes) the signing key.
+// peerKey loads (or, first in the cluster, makes) the signing key. After
+// a failure it does not ask the store again for a second, so requests to
+// the peer endpoint cannot turn a store outage into a write per request.
 func (a *App) peerKey(ctx context.Context) ([]byte, error) {
 	a.peers.mu.Lock()
 	defer a.peers.mu.Unlock()
 	if a.peers.key != nil {
 		return a.peers.key, nil
+	}
+	if time.Since(a.peers.keyError) < time.Second {
+		return nil, fmt.Errorf("node key: %w (failed a moment ago)", store.ErrUnavailable)
 	}
 	var key []byte
 	err := a.st.UpdateSecret(ctx, peerKeyKind, peerKeyName, func(old []byte) ([]byte, error) {
@@ -88,6 +94,7 @@ func (a *App) peerKey(ctx context.Context) ([]byte, error) {
 		return key, nil
 	})
 	if err != nil {
+		a.peers.keyError = time.Now()
 		return nil, fmt.Errorf("node key: %w", err)
 	}
 	a.peers.key = key
@@ -125,13 +132,14 @@ func (a *App) checkPeerToken(ctx context.Context, tok, flow string) error {
 	if len(tok) > 4096 {
 		return fmt.Errorf("%w: too long", ErrPeerAuth)
 	}
-	key, err := a.peerKey(ctx)
-	if err != nil {
-		return err
-	}
+	// Parsed before the key is read: garbage never reaches the store.
 	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.HS256})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrPeerAuth, err)
+	}
+	key, err := a.peerKey(ctx)
+	if err != nil {
+		return err
 	}
 	var c peerClaims
 	if err := parsed.Claims(key, &c); err != nil {
