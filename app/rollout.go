@@ -16,7 +16,7 @@ import (
 // reads the registry until every live node reached the deploy's
 // generation or the wait ends:
 //
-//	DeployWait --> commit (generation G) --> this node applied G --> Nodes() every 5..100 ms until all Gen >= G or wait passed
+//	DeployWait --> commit (generation G) --> this node applied G --> Nodes() every 2..25 ms until all Gen >= G or wait passed
 //	                                                                   |
 //	                                      per node: Gen >= G, no problem with the flow --> applied
 //	                                                Gen >= G, a problem with the flow  --> failed (its reason)
@@ -95,7 +95,7 @@ func (a *App) rollout(ctx context.Context, flow string, gen int64, wait time.Dur
 		return []NodeStatus{{Node: a.node, State: NodeApplied}}, nil
 	}
 	deadline := time.Now().Add(wait)
-	pause := 5 * time.Millisecond
+	pause := 2 * time.Millisecond
 	for {
 		nodes, err := a.st.Nodes(ctx)
 		if err != nil {
@@ -115,7 +115,7 @@ func (a *App) rollout(ctx context.Context, flow string, gen int64, wait time.Dur
 			return out, nil // the caller stopped waiting: answer what is known
 		case <-t.C:
 		}
-		pause = min(2*pause, 100*time.Millisecond)
+		pause = min(2*pause, 25*time.Millisecond) // a stuck node costs at most 40 reads a second
 	}
 }
 
