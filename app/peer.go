@@ -246,6 +246,9 @@ type NodeRuns struct {
 type RunsView struct {
 	Runs  []NodeTrace
 	Nodes []NodeRuns // every live node, sorted by id
+	// Note says why only this node's runs are listed (the node registry
+	// could not be read).
+	Note string
 }
 
 // ClusterRuns returns a flow's recent runs from every live node, newest
@@ -291,7 +294,8 @@ func (a *App) clusterRuns(ctx context.Context, id string, limit int, run string)
 	}
 	nodes, err := a.st.Nodes(ctx)
 	if err != nil {
-		return RunsView{}, fmt.Errorf("runs of %q: read the node registry: %w", id, err)
+		view.Note = fmt.Sprintf("only this node's runs: the node registry cannot be read: %v", err)
+		return view, nil
 	}
 	var (
 		mu  sync.Mutex

@@ -77,6 +77,22 @@ func TestPeerEndpointRefuses(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a registry that cannot be read lists this node's runs and says why", func(t *testing.T) {
+		solo := startNodeReg(t, noRegistry{memstore.MustNew(t, memstore.Options{})}, "solo", registry())
+		if _, err := solo.Import(ctx, []byte(doc("f", "")), true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := solo.Run(ctx, "f", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		view, err := solo.ClusterRuns(ctx, "f", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(view.Runs) != 1 || view.Runs[0].Node != "solo" || !strings.Contains(view.Note, "node registry cannot be read") {
+			t.Errorf("view %+v, want solo's run and a note", view)
+		}
+	})
 	t.Run("a node without an address is named in the merged view", func(t *testing.T) {
 		view, err := a.ClusterRuns(ctx, "f", 10)
 		if err != nil {

@@ -59,6 +59,9 @@ type Rollout struct {
 	Applied    int          `json:"applied"` // nodes in state applied
 	// Complete: every live node applied the version.
 	Complete bool `json:"complete"`
+	// Note says why the other nodes' states are unknown (the registry
+	// could not be read): the deploy itself is committed and runs here.
+	Note string `json:"note,omitempty"`
 }
 
 // DeployWait deploys like Deploy, then waits up to wait (0: not at all,
@@ -76,14 +79,17 @@ func (a *App) DeployWait(ctx context.Context, id string, wait time.Duration) (Ro
 	r := Rollout{Flow: v.Flow, Version: v.N, Created: v.Created, Generation: gen}
 	r.Nodes, err = a.rollout(ctx, id, gen, min(max(wait, 0), MaxDeployWait))
 	if err != nil {
-		return Rollout{}, err
+		// Committed, and this node runs it: an error now would read as a
+		// failed deploy. Answer this node, and why the others are unknown.
+		r.Nodes = []NodeStatus{{Node: a.node, State: NodeApplied, Generation: gen}}
+		r.Note = err.Error()
 	}
 	for _, n := range r.Nodes {
 		if n.State == NodeApplied {
 			r.Applied++
 		}
 	}
-	r.Complete = r.Applied == len(r.Nodes)
+	r.Complete = r.Applied == len(r.Nodes) && r.Note == ""
 	return r, nil
 }
 
@@ -99,10 +105,7 @@ func (a *App) rollout(ctx context.Context, flow string, gen int64, wait time.Dur
 	for {
 		nodes, err := a.st.Nodes(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("deploy %q: read the node registry: %w", flow, err)
+			return nil, fmt.Errorf("the other nodes' states are unknown: the node registry cannot be read: %w", err)
 		}
 		out, behind := nodeStates(nodes, flow, gen)
 		if behind == 0 || !time.Now().Before(deadline) {

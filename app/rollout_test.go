@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,6 +125,24 @@ func TestDeployWait(t *testing.T) {
 		}
 	})
 
+	t.Run("a registry that cannot be read does not fail a committed deploy", func(t *testing.T) {
+		mem := memstore.MustNew(t, memstore.Options{})
+		a := startNodeReg(t, noRegistry{mem}, "a", registry())
+		if _, err := a.PutFlow(t.Context(), "f", []byte(doc("f", "")), store.MustCreate); err != nil {
+			t.Fatal(err)
+		}
+		r, err := a.DeployWait(t.Context(), "f", time.Second)
+		if err != nil {
+			t.Fatalf("deploy: %v", err)
+		}
+		if got := strings.Join(states(r), ","); got != "a=applied" || r.Complete || !strings.Contains(r.Note, "node registry cannot be read") {
+			t.Errorf("rollout %+v, want a applied, not complete, with a note", r)
+		}
+		if rec, err := mem.GetFlow(t.Context(), "f"); err != nil || rec.Deployed != 1 {
+			t.Errorf("stored deployed %d (%v), want 1", rec.Deployed, err)
+		}
+	})
+
 	t.Run("no wait answers at once", func(t *testing.T) {
 		mem := memstore.MustNew(t, memstore.Options{})
 		a := startNodeReg(t, mem, "a", registry())
@@ -142,4 +161,11 @@ func TestDeployWait(t *testing.T) {
 			t.Errorf("states %s, want %s", got, want)
 		}
 	})
+}
+
+// noRegistry is a store whose node registry cannot be listed.
+type noRegistry struct{ store.Store }
+
+func (noRegistry) Nodes(context.Context) ([]store.NodeInfo, error) {
+	return nil, fmt.Errorf("etcd: %w", store.ErrUnavailable)
 }

@@ -695,6 +695,9 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 // non-zero, although the version is stored and runs elsewhere).
 func (c *cli) printRollout(ro *app.Rollout) bool {
 	fmt.Fprintf(c.stdout, "  version %d runs on %d of %d node(s)\n", ro.Version, ro.Applied, len(ro.Nodes))
+	if ro.Note != "" {
+		fmt.Fprintf(c.stderr, "  %s\n", ro.Note)
+	}
 	ok := true
 	for _, n := range ro.Nodes {
 		switch n.State {

@@ -197,7 +197,11 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request) error {
 		}
 		enc = append(enc, data)
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"runs": enc, "nodes": view.Nodes})
+	out := map[string]any{"runs": enc, "nodes": view.Nodes}
+	if view.Note != "" {
+		out["note"] = view.Note
+	}
+	WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -186,7 +186,7 @@ func (h *Handler) deployFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"rev": rev, "version": v.N, "deployed": json.RawMessage(v.Doc),
-		"nodes": ro.Nodes, "applied": ro.Applied, "complete": ro.Complete})
+		"nodes": ro.Nodes, "applied": ro.Applied, "complete": ro.Complete, "note": ro.Note})
 }
 
 func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {

@@ -95,7 +95,7 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request) {
 		out[i].Node = nt.Node
 	}
 	h.describeRuns(r.Context(), r.PathValue("id"), out)
-	writeJSON(w, http.StatusOK, map[string]any{"runs": out, "nodes": view.Nodes})
+	writeJSON(w, http.StatusOK, map[string]any{"runs": out, "nodes": view.Nodes, "note": view.Note})
 }
 
 // describeRuns adds the trigger's name and the HTTP status to each run,

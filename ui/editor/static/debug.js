@@ -77,9 +77,9 @@ export class Debug {
   }
 
   async load() {
-    let runs, cluster;
+    let runs, cluster, note;
     try {
-      ({ data: { runs, nodes: cluster } } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs`));
+      ({ data: { runs, nodes: cluster, note } } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs`));
     } catch {
       return;
     }
@@ -89,6 +89,7 @@ export class Debug {
     for (const n of cluster || []) {
       if (!n.ok) items.unshift(h('li', { class: 'fe-run-note', 'data-testid': `runs-missing-${n.node}` }, `Runs of node ${n.node} are not shown: ${n.error}`));
     }
+    if (note) items.unshift(h('li', { class: 'fe-run-note', 'data-testid': 'runs-note' }, note));
     this.list.replaceChildren(...items);
     this.highlight(this.hl);
     if (runs.length && !Object.keys(this.badges).length) {

@@ -160,6 +160,7 @@ function showConflict(ed, msg) {
 function deployedText(data) {
   const nodes = data.nodes || [];
   if (nodes.length <= 1 && data.complete !== false) return `Deployed version ${data.version}.`;
+  if (data.note) return `Deployed version ${data.version} (runs on this node): ${data.note}.`;
   let text = `Deployed version ${data.version}: runs on ${data.applied} of ${nodes.length} nodes.`;
   for (const n of nodes) {
     if (n.state === 'failed') text += ` Node ${n.node} failed: ${n.error}.`;
