@@ -301,7 +301,8 @@ func New(opts Options) (*Flowd, error) {
 	a, err := app.New(app.Config{Store: opts.Store, Runs: opts.Runs, Registry: reg, Logger: opts.Logger,
 		Limits: opts.Limits, Env: opts.Env, Examples: opts.Examples, SnapshotsPerSecond: opts.SnapshotsPerSecond,
 		Now: opts.Clock, Sleep: opts.Sleep, Observer: obs.engine(), Tracer: obs.tracer(), Audit: obs.flowEvent, Services: svc,
-		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes})
+		NodeID: opts.NodeID, NodeAddr: opts.NodeAddr, Version: opts.NodeVersion, CheckDeploy: checkHealthRoutes,
+		CheckCluster: httpblock.CheckRoutes})
 	if err != nil {
 		return nil, err
 	}
@@ -313,6 +314,12 @@ func New(opts Options) (*Flowd, error) {
 	}
 	if isClusterStore(opts.Store) {
 		keysets.SignGate = feedGate(a.FeedSeen, time.Now, maxKeyStaleness)
+	}
+	// Per-key use counts add up across nodes: each node publishes its own
+	// in its registry record, the keysets page and API sum them.
+	a.PublishNodeData(keyUsageRecord, keyUsageEvery, keysets.UsageReport)
+	keysets.UsagePeers = func(ctx context.Context) (map[string][]byte, error) {
+		return a.OtherNodesData(ctx, keyUsageRecord)
 	}
 	// The API also accepts calls the UI lets through on a browser session.
 	h := api.New(a, ui.SessionTokens(tokens), opts.Logger)
@@ -369,6 +376,14 @@ func NewRegistry(blocks ...func(reg *engine.Registry) error) (*engine.Registry, 
 	return reg, nil
 }
 
+// keyUsageRecord names each node's per-key use counts in the node
+// registry; keyUsageEvery is how often a node publishes them (how stale
+// another node's figures on the keysets page may be).
+const (
+	keyUsageRecord = "key_usage"
+	keyUsageEvery  = 10 * time.Second
+)
+
 // mountEditor adds the flow editor's routes behind the UI's login and CSRF
 // and returns the editor, which Close ends the event streams of.
 func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, engine.Ref) ([]string, error)) *editor.Handler {
@@ -419,9 +434,19 @@ func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users 
 func (f *Flowd) FlowHandler() http.Handler { return f.proxies.wrap(f.router) }
 
 // AdminHandler serves the admin UI under /admin (login, pages, the flow
-// editor) and the admin JSON API under /admin/api (bearer token, or the
-// UI's session). Mount it at "/admin/".
-func (f *Flowd) AdminHandler() http.Handler { return f.proxies.wrap(f.ui) }
+// editor), the admin JSON API under /admin/api (bearer token, or the
+// UI's session) and, at app.PeerRunsPath, this node's runs to the other
+// nodes of a cluster (node token). Mount it at "/admin/".
+func (f *Flowd) AdminHandler() http.Handler {
+	peer := f.app.PeerHandler()
+	return f.proxies.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == app.PeerRunsPath {
+			peer.ServeHTTP(w, r)
+			return
+		}
+		f.ui.ServeHTTP(w, r)
+	}))
+}
 
 // Handler serves both on one listener, as `flowd serve` does: /admin/
 // (and /admin, redirected there) to AdminHandler, /healthz and /readyz to
@@ -430,10 +455,13 @@ func (f *Flowd) AdminHandler() http.Handler { return f.proxies.wrap(f.ui) }
 // Router's. Unclean paths ("/x/../admin/") are cleaned and redirected by
 // whichever ServeMux they reach, so they cannot skip the admin login.
 func (f *Flowd) Handler() http.Handler {
+	peer := f.app.PeerHandler()
 	return f.proxies.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == PathHealthz || p == PathReadyz:
 			f.health.ServeHTTP(w, r)
+		case p == app.PeerRunsPath: // other nodes read this node's runs (node token, not the admin login)
+			peer.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/admin/"):
 			f.ui.ServeHTTP(w, r)
 		case p == "/admin":

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +68,17 @@ type Config struct {
 	// CheckDeploy, if set, refuses a flow before it is deployed (names
 	// the node and field), on top of the registry's validation.
 	CheckDeploy func(f *engine.Flow) error
+	// CheckCluster, if set, refuses a flow that cannot run beside the
+	// other flows deployed in the store (flowd: an http.in route that
+	// matches the same requests as another flow's). A deploy checks it
+	// against the desired state it then commits on (DeployRequest.IfGen),
+	// so of two such deploys racing on two nodes exactly one commits and
+	// the other, reading again, is refused.
+	CheckCluster func(f *engine.Flow, deployed []*engine.Flow) error
+	// PeerClient makes the calls to other nodes (runs views, peer.go);
+	// nil: a client without proxy and a 3 s timeout. Set it when nodes
+	// serve https with a certificate the system does not trust.
+	PeerClient *http.Client
 }
 
 // App is flowd's flow service.
@@ -82,6 +94,12 @@ type App struct {
 	node   string
 	hooks  []Hook
 	fol    follower
+	// deployed caches the decoded deployed versions CheckCluster sees
+	// (versions never change); under depMu (the feed also drops entries).
+	depMu    sync.Mutex
+	deployed map[versionKey]*engine.Flow
+	peers    peers     // node-to-node calls (peer.go)
+	pub      publisher // node records (nodedata.go)
 }
 
 // New builds an App and its runtime. Call Start to deploy stored flows.
@@ -175,6 +193,7 @@ func (a *App) Start(ctx context.Context) error {
 // Close stops the reconcile loop and every flow, waits for runs in flight
 // (until ctx ends) and flushes traces. It does not close the store.
 func (a *App) Close(ctx context.Context) error {
+	a.stopPublishing()
 	a.stopFollowing()
 	err := a.rt.Close(ctx)
 	a.traces.close()
@@ -318,26 +337,44 @@ func (a *App) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) (
 // Import stores a document under its own id (replacing any draft) and
 // optionally deploys it.
 func (a *App) Import(ctx context.Context, doc []byte, deploy bool) (FlowInfo, error) {
+	wait := time.Duration(-1)
+	if deploy {
+		wait = 0
+	}
+	fi, _, err := a.ImportWait(ctx, doc, wait)
+	return fi, err
+}
+
+// ImportWait stores a document under its own id (replacing any draft)
+// and, unless wait is negative, deploys it as DeployWait does, answering
+// where it runs (nil when not deployed). A document that does not
+// validate is not stored when it is to be deployed.
+func (a *App) ImportWait(ctx context.Context, doc []byte, wait time.Duration) (FlowInfo, *Rollout, error) {
 	f, canon, err := a.decode(doc)
 	if err != nil {
-		return FlowInfo{}, err
+		return FlowInfo{}, nil, err
 	}
+	deploy := wait >= 0
 	if deploy {
 		if err := a.validate(ctx, f); err != nil {
-			return FlowInfo{}, err
+			return FlowInfo{}, nil, err
 		}
 	}
 	rec, err := a.st.PutFlow(ctx, f.ID, canon, store.AnyRev)
 	if err != nil {
-		return FlowInfo{}, fmt.Errorf("import flow %q: %w", f.ID, err)
+		return FlowInfo{}, nil, fmt.Errorf("import flow %q: %w", f.ID, err)
 	}
 	a.audit(ctx, auditFlowSaved, f.ID, fmt.Sprintf("imported, revision %d", rec.Rev))
+	var ro *Rollout
 	if deploy {
-		if _, err := a.Deploy(ctx, f.ID); err != nil {
-			return FlowInfo{}, err
+		r, err := a.DeployWait(ctx, f.ID, wait)
+		if err != nil {
+			return FlowInfo{}, nil, err
 		}
+		ro = &r
 	}
-	return a.Info(ctx, f.ID)
+	fi, err := a.Info(ctx, f.ID)
+	return fi, ro, err
 }
 
 // DeleteFlow undeploys and deletes a flow with its versions and runs.
@@ -356,6 +393,7 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 		a.log.Warn("delete flow: its run traces stay", "flow", id, "err", err)
 	}
 	a.audit(ctx, auditFlowDeleted, id, "")
+	a.forgetDeployed(id)
 	if a.following() {
 		return a.settle(ctx)
 	}
@@ -373,41 +411,50 @@ func (a *App) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
 func (a *App) Deploy(ctx context.Context, id string) (store.Version, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.deploy(ctx, id, deployNoteUser)
+	v, _, err := a.deploy(ctx, id, deployNoteUser)
+	return v, err
 }
 
-// deploy is Deploy with a.mu held; note is the new version's note.
-func (a *App) deploy(ctx context.Context, id, note string) (store.Version, error) {
+// deploy is Deploy with a.mu held; note is the new version's note. It
+// also returns the deploy generation that carries the version (0 when
+// the reconcile loop does not run).
+func (a *App) deploy(ctx context.Context, id, note string) (store.Version, int64, error) {
 	rec, err := a.st.GetFlow(ctx, id)
 	if err != nil {
-		return store.Version{}, fmt.Errorf("flow %q: %w", id, err)
+		return store.Version{}, 0, fmt.Errorf("flow %q: %w", id, err)
 	}
 	f, err := engine.DecodeFlow(rec.Doc)
 	if err != nil {
-		return store.Version{}, err
+		return store.Version{}, 0, err
 	}
 	if err := a.validate(ctx, f); err != nil {
-		return store.Version{}, err
+		return store.Version{}, 0, err
 	}
 	if a.following() {
-		v, err := a.deployDesired(ctx, rec, note)
+		v, gen, err := a.deployDesired(ctx, rec, f, note)
 		if err == nil {
 			a.audit(ctx, auditFlowDeployed, id, fmt.Sprintf("version %d (%s)", v.N, note))
 		}
-		return v, err
+		return v, gen, err
+	}
+	// One process on a store no server holds (the CLI): nothing races it.
+	if ds, err := a.st.DesiredState(ctx); err != nil {
+		return store.Version{}, 0, fmt.Errorf("deploy %q: desired state: %w", id, err)
+	} else if err := a.checkCluster(ctx, f, ds); err != nil {
+		return store.Version{}, 0, err
 	}
 	v, err := a.st.AddVersion(ctx, id, rec.Doc, note)
 	if err != nil {
-		return store.Version{}, fmt.Errorf("store version of %q: %w", id, err)
+		return store.Version{}, 0, fmt.Errorf("store version of %q: %w", id, err)
 	}
 	if err := a.rt.Deploy(ctx, f, v.N); err != nil {
 		if serr := a.st.SetDeployed(ctx, id, rec.Deployed); serr != nil {
 			a.log.Error("restoring deployment state", "flow", id, "err", serr)
 		}
-		return store.Version{}, err
+		return store.Version{}, 0, err
 	}
 	a.audit(ctx, auditFlowDeployed, id, fmt.Sprintf("version %d (%s)", v.N, note))
-	return v, nil
+	return v, 0, nil
 }
 
 // Undeploy stops a flow and records it as not deployed.
@@ -479,14 +526,20 @@ func (a *App) Run(ctx context.Context, id, node string, input engine.Msg) (*engi
 	return a.rt.Run(ctx, id, node, input)
 }
 
+// defaultRuns and maxRuns are Runs' limit when none or too many is asked.
+const (
+	defaultRuns = 100
+	maxRuns     = 1000
+)
+
 // Runs returns a flow's recent traces, newest first: the persisted ring,
 // plus any not yet flushed from memory.
 func (a *App) Runs(ctx context.Context, id string, limit int) ([]*engine.Trace, error) {
 	if _, err := a.st.GetFlow(ctx, id); err != nil {
 		return nil, fmt.Errorf("flow %q: %w", id, err)
 	}
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	if limit <= 0 || limit > maxRuns {
+		limit = defaultRuns
 	}
 	mem := a.rt.Traces(id)
 	recs, err := a.runs.ListRuns(ctx, id, limit)
@@ -542,16 +595,20 @@ func (a *App) validate(ctx context.Context, f *engine.Flow) error {
 	return nil
 }
 
-// deployDesired stores rec's draft as the next version and the desired
-// state, conditioned on the deploy generation read before, so a deploy
-// committed meanwhile by another node makes it read again. a.mu is held.
-func (a *App) deployDesired(ctx context.Context, rec store.FlowRecord, note string) (store.Version, error) {
+// deployDesired stores rec's draft (decoded: f) as the next version and
+// the desired state, conditioned on the deploy generation it was checked
+// against (CheckCluster), so a deploy committed meanwhile by another node
+// makes it read and check again. a.mu is held.
+func (a *App) deployDesired(ctx context.Context, rec store.FlowRecord, f *engine.Flow, note string) (store.Version, int64, error) {
 	for attempt := 0; ; attempt++ {
 		ds, err := a.st.DesiredState(ctx)
 		if err != nil {
-			return store.Version{}, fmt.Errorf("deploy %q: desired state: %w", rec.ID, err)
+			return store.Version{}, 0, fmt.Errorf("deploy %q: desired state: %w", rec.ID, err)
 		}
-		n, err := a.commitDeploy(ctx, store.DeployRequest{Flow: rec.ID, Doc: rec.Doc, Note: note, IfGen: ds.Gen}, rec.Deployed)
+		if err := a.checkCluster(ctx, f, ds); err != nil {
+			return store.Version{}, 0, err
+		}
+		n, gen, err := a.commitDeploy(ctx, store.DeployRequest{Flow: rec.ID, Doc: rec.Doc, Note: note, IfGen: ds.Gen}, rec.Deployed)
 		if errors.Is(err, store.ErrConflict) && attempt < 5 {
 			continue
 		}
@@ -559,9 +616,87 @@ func (a *App) deployDesired(ctx context.Context, rec store.FlowRecord, note stri
 			if n == 0 {
 				err = fmt.Errorf("store version of %q: %w", rec.ID, err)
 			}
-			return store.Version{}, err
+			return store.Version{}, 0, err
 		}
-		return a.st.GetVersion(ctx, rec.ID, n)
+		v, err := a.st.GetVersion(ctx, rec.ID, n)
+		return v, gen, err
+	}
+}
+
+// versionKey names one stored version of a flow.
+type versionKey struct {
+	flow string
+	n    int
+}
+
+// checkCluster runs Config.CheckCluster on f against the other flows of
+// the desired state ds. Their decoded versions are cached (a version
+// never changes) and entries no longer deployed are dropped; a flow
+// deleted and created again under its id restarts its version numbers, so
+// the feed drops a deleted flow's entries (forgetDeployed), and a refusal
+// found with cached entries is checked again on fresh reads.
+func (a *App) checkCluster(ctx context.Context, f *engine.Flow, ds store.DesiredState) error {
+	if a.cfg.CheckCluster == nil {
+		return nil
+	}
+	others, cached, err := a.deployedFlows(ctx, f, ds, true)
+	if err != nil {
+		return err
+	}
+	err = a.cfg.CheckCluster(f, others)
+	if err == nil || !cached {
+		return err
+	}
+	if others, _, err = a.deployedFlows(ctx, f, ds, false); err != nil {
+		return err
+	}
+	return a.cfg.CheckCluster(f, others)
+}
+
+// deployedFlows decodes the flows of ds other than f, from the cache when
+// useCache; cached reports whether any came from it.
+func (a *App) deployedFlows(ctx context.Context, f *engine.Flow, ds store.DesiredState, useCache bool) (others []*engine.Flow, cached bool, err error) {
+	a.depMu.Lock()
+	old := a.deployed
+	a.depMu.Unlock()
+	keep := make(map[versionKey]*engine.Flow, len(ds.Flows))
+	others = make([]*engine.Flow, 0, len(ds.Flows))
+	for _, d := range ds.Flows {
+		k := versionKey{d.Flow, d.Version}
+		df := old[k]
+		if df != nil && useCache {
+			cached = cached || d.Flow != f.ID
+		} else {
+			v, err := a.st.GetVersion(ctx, d.Flow, d.Version)
+			if err != nil {
+				return nil, false, fmt.Errorf("deploy %q: read deployed flow %q version %d: %w", f.ID, d.Flow, d.Version, err)
+			}
+			if df, err = engine.DecodeFlow(v.Doc); err != nil {
+				// Stored by an older or newer flowd: it cannot be
+				// compared, and this node does not run it either.
+				a.log.Warn("deployed flow does not decode: left out of the cluster check", "flow", d.Flow, "version", d.Version, "err", err)
+				continue
+			}
+		}
+		keep[k] = df
+		if d.Flow != f.ID {
+			others = append(others, df)
+		}
+	}
+	a.depMu.Lock()
+	a.deployed = keep
+	a.depMu.Unlock()
+	return others, cached, nil
+}
+
+// forgetDeployed drops the cached versions of a deleted flow.
+func (a *App) forgetDeployed(id string) {
+	a.depMu.Lock()
+	defer a.depMu.Unlock()
+	for k := range a.deployed {
+		if k.flow == id {
+			delete(a.deployed, k)
+		}
 	}
 }
 

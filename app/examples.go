@@ -242,7 +242,7 @@ func (a *App) syncExample(ctx context.Context, ex example, known []string, owed 
 	switch {
 	case err == nil && owed && rec.Deployed == 0 && slices.Contains(docSums(rec.Doc), ex.sum):
 		// Saved by an install that stopped before deploying it.
-		v, err := a.deploy(ctx, id, deployNoteUser)
+		v, _, err := a.deploy(ctx, id, deployNoteUser)
 		if err != nil {
 			a.log.Error("example flow not installed: an earlier first start saved it but did not deploy it, and it does not deploy",
 				"file", ex.file, "flow", id, "err", err)
@@ -366,7 +366,7 @@ func (a *App) takeShipped(ctx context.Context, ex example, from store.FlowRecord
 	if !deploy {
 		return store.Version{}, nil
 	}
-	v, err := a.deploy(ctx, id, note)
+	v, _, err := a.deploy(ctx, id, note)
 	if err != nil && from.Rev != 0 {
 		if _, perr := a.st.PutFlow(ctx, id, from.Doc, rec.Rev); perr != nil {
 			a.log.Error("restoring the draft after a failed upgrade", "flow", id, "err", perr)

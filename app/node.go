@@ -133,6 +133,7 @@ func (a *App) startFollowing(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-listed:
+		a.startPublishing()
 		return nil
 	case <-done:
 		return fmt.Errorf("app: node %s: the store's feed ended at start: %w", a.node, store.ErrClosed)
@@ -240,6 +241,7 @@ func (a *App) followOnce(ctx context.Context) error {
 		}
 		for _, id := range forget {
 			a.rt.Forget(id)
+			a.forgetDeployed(id)
 			if any(a.runs) != any(a.st) {
 				// Each node keeps its own traces: the deleting node's
 				// DeleteFlow cannot reach this node's.
@@ -263,6 +265,7 @@ func (a *App) bump(rev int64) {
 	a.fol.mu.Lock()
 	report := false
 	var problems map[string]string
+	gen := a.fol.gen
 	if rev > 0 {
 		a.fol.lastSeen = time.Now() // progress notices count: the feed is alive
 	}
@@ -277,14 +280,17 @@ func (a *App) bump(rev int64) {
 	a.fol.moved = make(chan struct{})
 	a.fol.mu.Unlock()
 	if report {
-		a.report(rev, problems)
+		a.report(rev, gen, problems)
 	}
 }
 
-func (a *App) report(rev int64, problems map[string]string) {
+// report writes this node's registry entry: the revision and deploy
+// generation it converged to and the flows it could not run. Deploy
+// answers (rollout.go) read it from every node.
+func (a *App) report(rev, gen int64, problems map[string]string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := a.st.SetApplied(ctx, rev, problems); err != nil && !errors.Is(err, store.ErrClosed) {
+	if err := a.st.SetApplied(ctx, rev, gen, problems); err != nil && !errors.Is(err, store.ErrClosed) {
 		a.log.Warn("reporting the applied revision", "node", a.node, "err", err)
 	}
 }
@@ -313,6 +319,13 @@ func (a *App) setGen(gen int64) {
 		close(a.fol.moved)
 		a.fol.moved = make(chan struct{})
 	}
+}
+
+// gen is the deploy generation this node has converged to.
+func (a *App) gen() int64 {
+	a.fol.mu.Lock()
+	defer a.fol.mu.Unlock()
+	return a.fol.gen
 }
 
 // waitGen waits until this node converged to deploy generation gen. Deploy
@@ -399,7 +412,9 @@ func (a *App) reconcile(ctx context.Context, full bool) (gen int64) {
 	a.fol.reported = time.Now()
 	a.fol.mu.Unlock()
 	if rev > 0 || full {
-		a.report(rev, problems)
+		// Reported before the generation is recorded here, so a deploy
+		// waiting on this node (waitGen) finds its entry current.
+		a.report(rev, max(ds.Gen, a.gen()), problems)
 	}
 	return ds.Gen
 }
@@ -444,28 +459,29 @@ func (a *App) result(id string) (applyResult, bool) {
 // generation gen by the caller, waits until this node applied it and
 // returns its error if this node could not run it; the desired state then
 // goes back to prev (the version deployed before), as a failed deploy
-// always left the store.
-func (a *App) commitDeploy(ctx context.Context, r store.DeployRequest, prev int) (int, error) {
+// always left the store. It returns the deployed version and the deploy
+// generation that carries it.
+func (a *App) commitDeploy(ctx context.Context, r store.DeployRequest, prev int) (int, int64, error) {
 	n, gen, err := a.st.Deploy(ctx, r)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := a.waitGen(ctx, gen); err != nil {
-		return n, err
+		return n, gen, err
 	}
 	if n == 0 {
-		return 0, nil
+		return 0, gen, nil
 	}
 	res, ok := a.result(r.Flow)
 	if !ok || res.version != n || res.err == nil {
-		return n, nil
+		return n, gen, nil
 	}
 	if _, gen2, err := a.st.Deploy(ctx, store.DeployRequest{Flow: r.Flow, Version: prev, IfGen: gen}); err != nil {
 		a.log.Error("restoring deployment state", "flow", r.Flow, "err", err)
 	} else if err := a.waitGen(ctx, gen2); err != nil {
 		a.log.Warn("waiting for the restored deployment", "flow", r.Flow, "err", err)
 	}
-	return n, res.err
+	return n, gen, res.err
 }
 
 // blocksHash names this binary's block types, so a deploy can tell nodes

@@ -147,8 +147,16 @@ func (s *Bolt) Register(ctx context.Context, n NodeInfo) error { return s.coord.
 
 func (s *Bolt) Nodes(ctx context.Context) ([]NodeInfo, error) { return s.coord.Nodes(ctx) }
 
-func (s *Bolt) SetApplied(ctx context.Context, rev int64, problems map[string]string) error {
-	return s.coord.SetApplied(ctx, rev, problems)
+func (s *Bolt) SetApplied(ctx context.Context, rev, gen int64, problems map[string]string) error {
+	return s.coord.SetApplied(ctx, rev, gen, problems)
+}
+
+func (s *Bolt) SetNodeData(ctx context.Context, name string, val []byte) error {
+	return s.coord.SetNodeData(ctx, name, val)
+}
+
+func (s *Bolt) NodeData(ctx context.Context, name string) (map[string][]byte, error) {
+	return s.coord.NodeData(ctx, name)
 }
 
 // DesiredState lists every deployed flow and the deploy generation.

@@ -135,12 +135,19 @@ type NodeInfo struct {
 	Version string // flowd binary version
 	Blocks  string // hash of its block types (deploys need them on every node)
 	// Applied is the feed revision this node's runtime has converged to,
+	// Gen the deploy generation (DesiredState.Gen) it has converged to,
 	// and Problems what it could not apply (flow id -> reason), as last
 	// set by SetApplied.
 	Applied  int64
+	Gen      int64 `json:",omitempty"`
 	Problems map[string]string
 	Updated  time.Time // when the backend last wrote the entry
 }
+
+// MaxNodeDataBytes bounds one SetNodeData record on every backend: node
+// records are rewritten every few seconds and read by every node, so they
+// stay small (a cluster store also writes them through its consensus log).
+const MaxNodeDataBytes = 64 << 10
 
 // Leadership is a won Campaign.
 type Leadership interface {
@@ -180,9 +187,20 @@ type Coordinator interface {
 	Register(ctx context.Context, n NodeInfo) error
 	// Nodes lists the live nodes sorted by ID.
 	Nodes(ctx context.Context) ([]NodeInfo, error)
-	// SetApplied records what this handle's node has applied; ErrNotFound
-	// before Register. problems may be nil.
-	SetApplied(ctx context.Context, rev int64, problems map[string]string) error
+	// SetApplied records what this handle's node has applied: the feed
+	// revision, the deploy generation, and the flows it could not run;
+	// ErrNotFound before Register. problems may be nil.
+	SetApplied(ctx context.Context, rev, gen int64, problems map[string]string) error
+	// SetNodeData publishes a small record of this handle's node under
+	// name (a CheckName name), replacing the last one: per-node figures
+	// other nodes add up (key use counts). It lives as long as the
+	// registration: a node that closes or dies (cluster stores: its
+	// lease expires) takes its records with it. ErrNotFound before
+	// Register; a value above MaxNodeDataBytes is ErrInvalid.
+	SetNodeData(ctx context.Context, name string, val []byte) error
+	// NodeData returns the records published under name by live nodes,
+	// by node id (nodes that published none are absent).
+	NodeData(ctx context.Context, name string) (map[string][]byte, error)
 }
 
 // KVExpiry is implemented by backends that can drop records on their own

@@ -18,6 +18,7 @@ type CoordHub struct {
 	roles map[string]*leadership
 	locks map[string]*heldLock
 	nodes map[*LocalCoordinator]NodeInfo
+	data  map[*LocalCoordinator]map[string][]byte // SetNodeData records
 }
 
 // NewCoordHub returns an empty hub; now stamps NodeInfo.Updated (nil:
@@ -31,6 +32,7 @@ func NewCoordHub(now func() time.Time) *CoordHub {
 		roles: map[string]*leadership{},
 		locks: map[string]*heldLock{},
 		nodes: map[*LocalCoordinator]NodeInfo{},
+		data:  map[*LocalCoordinator]map[string][]byte{},
 	}
 }
 
@@ -209,9 +211,9 @@ func (c *LocalCoordinator) Register(ctx context.Context, n NodeInfo) error {
 		}
 	}
 	if old, ok := h.nodes[c]; ok {
-		n.Applied, n.Problems = old.Applied, old.Problems
+		n.Applied, n.Gen, n.Problems = old.Applied, old.Gen, old.Problems
 	} else {
-		n.Applied, n.Problems = 0, nil
+		n.Applied, n.Gen, n.Problems = 0, 0, nil
 	}
 	n.Updated = h.now().UTC()
 	h.nodes[c] = n
@@ -239,7 +241,7 @@ func (c *LocalCoordinator) Nodes(ctx context.Context) ([]NodeInfo, error) {
 }
 
 // SetApplied records what this handle's node applied.
-func (c *LocalCoordinator) SetApplied(ctx context.Context, rev int64, problems map[string]string) error {
+func (c *LocalCoordinator) SetApplied(ctx context.Context, rev, gen int64, problems map[string]string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -253,10 +255,74 @@ func (c *LocalCoordinator) SetApplied(ctx context.Context, rev int64, problems m
 	if !ok {
 		return fmt.Errorf("store: set applied: node not registered: %w", ErrNotFound)
 	}
-	n.Applied, n.Problems, n.Updated = rev, cloneProblems(problems), h.now().UTC()
+	n.Applied, n.Gen, n.Problems, n.Updated = rev, gen, cloneProblems(problems), h.now().UTC()
 	h.nodes[c] = n
 	return nil
 }
+
+// SetNodeData records one named record of this handle's node.
+func (c *LocalCoordinator) SetNodeData(ctx context.Context, name string, val []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkNodeData(name, val); err != nil {
+		return err
+	}
+	h := c.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := c.live(); err != nil {
+		return err
+	}
+	if _, ok := h.nodes[c]; !ok {
+		return fmt.Errorf("store: node data %s: node not registered: %w", Quote(name), ErrNotFound)
+	}
+	recs := h.data[c]
+	if recs == nil {
+		recs = map[string][]byte{}
+		h.data[c] = recs
+	}
+	recs[name] = slices.Clone(val)
+	return nil
+}
+
+// NodeData returns name's record of every live registered node.
+func (c *LocalCoordinator) NodeData(ctx context.Context, name string) (map[string][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := CheckName("node data name", name, MaxNameLen); err != nil {
+		return nil, fmt.Errorf("store: node data: %w", err)
+	}
+	h := c.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := c.live(); err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for node, recs := range h.data {
+		info, ok := h.nodes[node]
+		if v, has := recs[name]; ok && has {
+			out[info.ID] = slices.Clone(v)
+		}
+	}
+	return out, nil
+}
+
+// checkNodeData checks a SetNodeData call's name and size.
+func checkNodeData(name string, val []byte) error {
+	if err := CheckName("node data name", name, MaxNameLen); err != nil {
+		return fmt.Errorf("store: node data: %w", err)
+	}
+	if len(val) > MaxNodeDataBytes {
+		return fmt.Errorf("store: node data %s is %d bytes, more than %d: %w", Quote(name), len(val), MaxNodeDataBytes, ErrInvalid)
+	}
+	return nil
+}
+
+// CheckNodeData is checkNodeData for backends outside this package.
+func CheckNodeData(name string, val []byte) error { return checkNodeData(name, val) }
 
 func cloneProblems(p map[string]string) map[string]string {
 	if len(p) == 0 {
@@ -314,6 +380,7 @@ func (c *LocalCoordinator) Close() {
 		}
 	}
 	delete(h.nodes, c)
+	delete(h.data, c)
 	h.mu.Unlock()
 	for _, l := range lost {
 		l.end()

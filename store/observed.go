@@ -25,7 +25,7 @@ var Ops = [...]string{
 	opKVGet: "kv_get", opKVSet: "kv_set", opKVCreate: "kv_create", opKVDelete: "kv_delete", opKVList: "kv_list", opKVUpdate: "kv_update", opKVUpdateMany: "kv_update_many",
 	opSecretGet: "secret_get", opSecretUpdate: "secret_update", opSecretDelete: "secret_delete", opSecretList: "secret_list",
 	opFeedRev: "feed_rev",
-	opTryLock: "trylock", opRegister: "node_register", opNodes: "node_list", opSetApplied: "node_set_applied",
+	opTryLock: "trylock", opRegister: "node_register", opNodes: "node_list", opSetApplied: "node_set_applied", opSetNodeData: "node_set_data", opNodeData: "node_data",
 	opRunsAppend: "runs_append", opRunsList: "runs_list", opRunGet: "run_get", opRunsDelete: "runs_delete",
 }
 
@@ -56,6 +56,8 @@ const (
 	opRegister
 	opNodes
 	opSetApplied
+	opSetNodeData
+	opNodeData
 	opRunsAppend
 	opRunsList
 	opRunGet
@@ -283,9 +285,19 @@ func (o *observed) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	return o.st.Nodes(ctx)
 }
 
-func (o *observed) SetApplied(ctx context.Context, rev int64, problems map[string]string) error {
+func (o *observed) SetApplied(ctx context.Context, rev, gen int64, problems map[string]string) error {
 	defer o.since(opSetApplied, time.Now())
-	return o.st.SetApplied(ctx, rev, problems)
+	return o.st.SetApplied(ctx, rev, gen, problems)
+}
+
+func (o *observed) SetNodeData(ctx context.Context, name string, val []byte) error {
+	defer o.since(opSetNodeData, time.Now())
+	return o.st.SetNodeData(ctx, name, val)
+}
+
+func (o *observed) NodeData(ctx context.Context, name string) (map[string][]byte, error) {
+	defer o.since(opNodeData, time.Now())
+	return o.st.NodeData(ctx, name)
 }
 
 func (o *observed) Close() error { return o.st.Close() }

@@ -63,7 +63,7 @@ func (s *Server) NextRotations(ctx context.Context) (map[string]time.Time, error
 // empty when it cannot be read (the page then shows zeros).
 func (s *Server) keyUsage(ctx context.Context, keyset string) map[string]jose.KeyUsage {
 	out := map[string]jose.KeyUsage{}
-	usage, err := s.d.Keysets.Usage(ctx, keyset)
+	usage, err := s.d.Keysets.ClusterUsage(ctx, keyset) // every node's, on a cluster
 	if err != nil {
 		return out
 	}

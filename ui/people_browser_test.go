@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -170,12 +171,15 @@ func TestBrowserClientsAndUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 		uitest.Click(t, ctx, `[data-client="webapp"] [data-testid="client-edit"]`)
-		err = chromedp.Do(ctx,
-			chromedp.WaitVisible(css(tid("edit-client-form"))),
-			chromedp.SendKeys(css(tid("client-logout-redirects")), app.URL+"/bye"),
-			chromedp.Click(css(tid("grant-refresh_token"))),
-			uitest.ClickJS(tid("client-save")),
-		)
+		// The edit page is filled by script, looking each field up when it
+		// is used: typing into a node resolved just before the page settled
+		// failed under load with "Could not find node with given id".
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(css(tid("edit-client-form")))); err != nil {
+			t.Fatal(err)
+		}
+		uitest.JS[any](t, ctx, fmt.Sprintf(`(() => { const f = document.querySelector(%q); f.value = %q; f.dispatchEvent(new Event('input', {bubbles: true})); return null; })()`,
+			tid("client-logout-redirects"), app.URL+"/bye"))
+		err = chromedp.Do(ctx, uitest.ClickJS(tid("grant-refresh_token")), uitest.ClickJS(tid("client-save")))
 		if err != nil {
 			t.Fatal(err)
 		}

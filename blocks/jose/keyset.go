@@ -117,6 +117,10 @@ type Keysets struct {
 	// sets it on a cluster node, whose keys may be stale (a revocation
 	// missed) while its change feed is down.
 	SignGate func() error
+	// UsagePeers, if set, returns the other nodes' latest UsageReport by
+	// node id, which ClusterUsage adds to this process's counts (flowd
+	// reads them from the store's node records).
+	UsagePeers func(ctx context.Context) (map[string][]byte, error)
 
 	store SecretStore
 

@@ -310,11 +310,16 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		c.issuer = base
 	}
 	c.nodeAddr = base
+	if c.cluster.nodeAddr != "" {
+		// The listen address may be 0.0.0.0 or a name only this host
+		// resolves: other nodes reach this one at --node-addr.
+		c.nodeAddr = strings.TrimSuffix(c.cluster.nodeAddr, "/")
+	}
 	fd, err := c.newFlowd(st.Store, log)
 	if err != nil {
 		return err
 	}
-	if err := c.registerNode(ctx, st, base); err != nil {
+	if err := c.registerNode(ctx, st, c.nodeAddr); err != nil {
 		return err
 	}
 	tok, err := fd.EnsureAdminToken(ctx)
@@ -436,7 +441,9 @@ func writeSecretFile(path, text string) error {
 // server's admin API when that server holds the database.
 type backend interface {
 	Flows(ctx context.Context) ([]app.FlowInfo, error)
-	Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, error)
+	// Import stores a flow and, with deploy, deploys it and answers where
+	// it runs (nil without deploy).
+	Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, *app.Rollout, error)
 	Export(ctx context.Context, id string) ([]byte, error)
 	Run(ctx context.Context, id, node string, input map[string]any) (*engine.Trace, error)
 	AddClient(ctx context.Context, cl oauth.Client, secret string) (oauth.Client, string, error)
@@ -511,8 +518,12 @@ func (l *localBackend) Flows(ctx context.Context) ([]app.FlowInfo, error) {
 	return l.fd.App().ListFlows(ctx)
 }
 
-func (l *localBackend) Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, error) {
-	return l.fd.App().Import(ctx, doc, deploy)
+func (l *localBackend) Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, *app.Rollout, error) {
+	wait := time.Duration(-1)
+	if deploy {
+		wait = 0 // this process is the only node
+	}
+	return l.fd.App().ImportWait(ctx, doc, wait)
 }
 
 func (l *localBackend) Export(ctx context.Context, id string) ([]byte, error) {
@@ -591,22 +602,25 @@ func (r *remoteBackend) Flows(ctx context.Context) ([]app.FlowInfo, error) {
 	return out.Flows, err
 }
 
-func (r *remoteBackend) Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, error) {
+func (r *remoteBackend) Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, *app.Rollout, error) {
 	f, err := engine.DecodeFlow(doc)
 	if err != nil {
-		return app.FlowInfo{}, err
+		return app.FlowInfo{}, nil, err
 	}
 	var info app.FlowInfo
 	if _, err := r.do(ctx, "PUT", "/flows/"+f.ID, doc, &info); err != nil {
-		return info, err
+		return info, nil, err
 	}
-	if deploy {
-		if _, err := r.do(ctx, "POST", "/flows/"+f.ID+"/deploy", nil, nil); err != nil {
-			return info, err
-		}
-		_, err = r.do(ctx, "GET", "/flows/"+f.ID+"/info", nil, &info)
+	if !deploy {
+		return info, nil, nil
 	}
-	return info, err
+	// The server waits (2 s by default) for every node of a cluster.
+	var ro app.Rollout
+	if _, err := r.do(ctx, "POST", "/flows/"+f.ID+"/deploy", nil, &ro); err != nil {
+		return info, nil, err
+	}
+	_, err = r.do(ctx, "GET", "/flows/"+f.ID+"/info", nil, &info)
+	return info, &ro, err
 }
 
 func (r *remoteBackend) Export(ctx context.Context, id string) ([]byte, error) {
@@ -650,9 +664,13 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 		doc, err := readFlowFile(name)
 		if err == nil {
 			var info app.FlowInfo
-			info, err = b.Import(ctx, doc, *deploy)
+			var ro *app.Rollout
+			info, ro, err = b.Import(ctx, doc, *deploy)
 			if err == nil {
 				fmt.Fprintf(c.stdout, "%s: imported flow %q (%s)\n", name, info.ID, info.Status)
+				if ro != nil && !c.printRollout(ro) {
+					failed++
+				}
 				continue
 			}
 		}
@@ -663,6 +681,32 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 		return errSilent
 	}
 	return nil
+}
+
+// printRollout prints where a deployed version runs: one line, plus one
+// per node that does not run it (failed, with its reason, or behind). It
+// reports false when a node failed to run it (the import then exits
+// non-zero, although the version is stored and runs elsewhere).
+func (c *cli) printRollout(ro *app.Rollout) bool {
+	fmt.Fprintf(c.stdout, "  version %d runs on %d of %d node(s)\n", ro.Version, ro.Applied, len(ro.Nodes))
+	if ro.Note != "" {
+		fmt.Fprintf(c.stderr, "  %s\n", ro.Note)
+	}
+	ok := true
+	for _, n := range ro.Nodes {
+		switch n.State {
+		case app.NodeFailed:
+			ok = false
+			fmt.Fprintf(c.stderr, "  node %s failed: %s\n", n.Node, n.Error)
+		case app.NodeBehind:
+			line := fmt.Sprintf("  node %s has not applied it yet (at deploy generation %d of %d)", n.Node, n.Generation, ro.Generation)
+			if n.Error != "" {
+				line += "; its last error: " + n.Error
+			}
+			fmt.Fprintln(c.stderr, line)
+		}
+	}
+	return ok
 }
 
 func readFlowFile(name string) ([]byte, error) {

@@ -203,34 +203,60 @@ func TestClusterSchedule(t *testing.T) {
 	checkOnce(t, c.scheduledFor(t, rest))
 }
 
-// scheduledFor reads each node's runs of flow "tick": node id -> the
-// scheduled_for of each run.
+// scheduledFor reads the runs of flow "tick" of the given nodes: node id
+// -> the scheduled_for of each run. One node's runs list merges every
+// live node's runs (each naming its node), so it asks the first node and
+// requires every given node to have answered.
 func (c *cluster) scheduledFor(t *testing.T, nodes []*node) map[string][]time.Time {
 	t.Helper()
 	out := map[string][]time.Time{}
+	via := nodes[0]
+	status, body := c.admin(t, via, "GET", "/flows/tick/runs?limit=1000", "")
+	if status != 200 {
+		t.Fatalf("runs via %s: %d %v", via.id, status, body)
+	}
+	raw, _ := json.Marshal(body["nodes"])
+	var answered []struct {
+		Node  string `json:"node"`
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &answered); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
 	for _, n := range nodes {
-		status, body := c.admin(t, n, "GET", "/flows/tick/runs?limit=1000", "")
-		if status != 200 {
-			t.Fatalf("runs on %s: %d %v", n.id, status, body)
+		want[n.id] = true
+	}
+	for _, a := range answered {
+		if want[a.Node] && !a.OK {
+			t.Fatalf("runs via %s: node %s did not answer: %s", via.id, a.Node, a.Error)
 		}
-		raw, _ := json.Marshal(body["runs"])
-		var runs []struct {
-			Steps []struct {
-				Msg struct {
-					Schedule struct {
-						ScheduledFor time.Time `json:"scheduled_for"`
-					} `json:"schedule"`
-				} `json:"msg"`
-			} `json:"steps"`
+		delete(want, a.Node)
+	}
+	if len(want) > 0 {
+		t.Fatalf("runs via %s: nodes %v not in the merged list %s", via.id, want, raw)
+	}
+	raw, _ = json.Marshal(body["runs"])
+	var runs []struct {
+		Node  string `json:"node"`
+		Steps []struct {
+			Msg struct {
+				Schedule struct {
+					ScheduledFor time.Time `json:"scheduled_for"`
+				} `json:"schedule"`
+			} `json:"msg"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal(raw, &runs); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if len(r.Steps) == 0 || r.Steps[0].Msg.Schedule.ScheduledFor.IsZero() || r.Node == "" {
+			t.Fatalf("a run on %s without its node or msg.schedule.scheduled_for: %s", r.Node, raw)
 		}
-		if err := json.Unmarshal(raw, &runs); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range runs {
-			if len(r.Steps) == 0 || r.Steps[0].Msg.Schedule.ScheduledFor.IsZero() {
-				t.Fatalf("a run on %s without msg.schedule.scheduled_for: %s", n.id, raw)
-			}
-			out[n.id] = append(out[n.id], r.Steps[0].Msg.Schedule.ScheduledFor)
+		if slices.ContainsFunc(nodes, func(n *node) bool { return n.id == r.Node }) {
+			out[r.Node] = append(out[r.Node], r.Steps[0].Msg.Schedule.ScheduledFor)
 		}
 	}
 	return out

@@ -72,10 +72,10 @@ func TestRemoteErrorsAreLocalSentinels(t *testing.T) {
 		call func(b backend) error
 		want error
 	}{
-		{"invalid flow", func(b backend) error { _, err := b.Import(ctx, []byte(badFlow), true); return err }, engine.ErrInvalidFlow},
+		{"invalid flow", func(b backend) error { _, _, err := b.Import(ctx, []byte(badFlow), true); return err }, engine.ErrInvalidFlow},
 		{"unknown flow", func(b backend) error { _, err := b.Export(ctx, "nope"); return err }, store.ErrNotFound},
 		{"run of a flow not deployed", func(b backend) error {
-			if _, err := b.Import(ctx, []byte(strings.Replace(badFlow, `'hi' +`, `'hi'`, 1)), false); err != nil {
+			if _, _, err := b.Import(ctx, []byte(strings.Replace(badFlow, `'hi' +`, `'hi'`, 1)), false); err != nil {
 				return err
 			}
 			_, err := b.Run(ctx, "bad", "", nil)
@@ -115,10 +115,10 @@ func TestRemoteStaleRevision(t *testing.T) {
 	local, remote := twoBackends(t)
 	ctx := t.Context()
 	doc := []byte(strings.Replace(badFlow, `'hi' +`, `'hi'`, 1))
-	if _, err := local.Import(ctx, doc, false); err != nil {
+	if _, _, err := local.Import(ctx, doc, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := remote.Import(ctx, doc, false); err != nil {
+	if _, _, err := remote.Import(ctx, doc, false); err != nil {
 		t.Fatal(err)
 	}
 	_, lerr := local.fd.App().PutFlow(ctx, "bad", doc, store.MustCreate)

@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -38,6 +39,7 @@ type clusterFlags struct {
 	user          string
 	passwordFile  string
 	nodeID        string
+	nodeAddr      string
 	masterKeyFile string
 }
 
@@ -50,6 +52,7 @@ func (c *cli) storeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&f.user, "etcd-user", c.getenv("FLOWD_ETCD_USER"), "etcd user (password from FLOWD_ETCD_PASSWORD or --etcd-password-file)")
 	fs.StringVar(&f.passwordFile, "etcd-password-file", c.getenv("FLOWD_ETCD_PASSWORD_FILE"), "file holding the etcd user's password (first line)")
 	fs.StringVar(&f.nodeID, "node-id", c.getenv("FLOWD_NODE_ID"), "this node's name in the cluster (default: host name and a random suffix)")
+	fs.StringVar(&f.nodeAddr, "node-addr", c.getenv("FLOWD_NODE_ADDR"), "URL the other cluster nodes reach this node at, for the merged runs view (default: the listen address)")
 	fs.StringVar(&f.masterKeyFile, "master-key-file", c.getenv("FLOWD_MASTER_KEY_FILE"), "file holding the master key every cluster node shares (or FLOWD_MASTER_KEY)")
 }
 
@@ -97,6 +100,9 @@ func (c *cli) openCluster(ctx context.Context) (*servedStore, error) {
 		f.nodeID = defaultNodeID()
 	}
 	if err := store.CheckName("--node-id", f.nodeID, store.MaxNameLen); err != nil {
+		return nil, usageError{err}
+	}
+	if err := checkNodeAddr(f.nodeAddr); err != nil {
 		return nil, usageError{err}
 	}
 	password := c.getenv("FLOWD_ETCD_PASSWORD")
@@ -206,6 +212,24 @@ func (c *cli) registerNode(ctx context.Context, st *servedStore, base string) er
 	target, _ := etcd.ParseURL(c.cluster.url) // parsed once already
 	fmt.Fprintf(c.stdout, "Cluster store: etcd %s, prefix %s; this node: %s (runs in %s)\n",
 		strings.Join(target.Endpoints, ","), target.Prefix, c.cluster.nodeID, filepath.Join(c.data, runsFile))
+	return nil
+}
+
+// checkNodeAddr checks --node-addr: empty, or an http(s) URL with a host
+// and nothing after it.
+func checkNodeAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return errors.New("--node-addr is not a URL: want an http(s) URL of this node, like http://10.0.0.5:8080")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		// Redacted: a password put in the URL by mistake is not echoed.
+		return fmt.Errorf("--node-addr %q: want an http(s) URL of this node, like http://10.0.0.5:8080", u.Redacted())
+	}
 	return nil
 }
 

@@ -112,6 +112,9 @@ func TestClusterFlags(t *testing.T) {
 		{"user without password", map[string]string{"FLOWD_MASTER_KEY": key}, []string{"--store", "etcd://h:2379/p", "--etcd-user", "flowd"}, 2, "needs a password"},
 		{"password without user", map[string]string{"FLOWD_MASTER_KEY": key, "FLOWD_ETCD_PASSWORD": "pw"}, []string{"--store", "etcd://h:2379/p"}, 2, "needs --etcd-user"},
 		{"bad node id", nil, []string{"--store", "etcd://h:2379/p", "--master-key-file", keyFile, "--node-id", "a\x00b"}, 2, "--node-id"},
+		{"node addr without scheme", nil, []string{"--store", "etcd://h:2379/p", "--master-key-file", keyFile, "--node-addr", "10.0.0.5:8080"}, 2, "--node-addr"},
+		{"node addr with a path", nil, []string{"--store", "etcd://h:2379/p", "--master-key-file", keyFile, "--node-addr", "http://10.0.0.5:8080/admin"}, 2, "--node-addr"},
+		{"node addr with credentials", map[string]string{"FLOWD_NODE_ADDR": "http://u:s3cret@10.0.0.5"}, []string{"--store", "etcd://h:2379/p", "--master-key-file", keyFile}, 2, "http(s) URL of this node"},
 		{"cert without key", map[string]string{"FLOWD_MASTER_KEY": key}, []string{"--store", "etcd://h:2379/p", "--etcd-cert", keyFile}, 1, "needs its key"},
 	}
 	// CLI commands on a cluster store need a running node.

@@ -277,7 +277,7 @@ func TestCoordinator(t *testing.T) {
 
 	t.Run("registry", func(t *testing.T) {
 		c := open(t, cli, prefix, key)
-		if err := c.SetApplied(ctx, 1, nil); !errors.Is(err, store.ErrNotFound) {
+		if err := c.SetApplied(ctx, 1, 1, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("SetApplied before Register: %v, want ErrNotFound", err)
 		}
 		for _, n := range []struct {
@@ -288,7 +288,7 @@ func TestCoordinator(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := a.SetApplied(ctx, 42, map[string]string{"f": "route taken"}); err != nil {
+		if err := a.SetApplied(ctx, 42, 9, map[string]string{"f": "route taken"}); err != nil {
 			t.Fatal(err)
 		}
 		nodes, err := b.Nodes(ctx)
@@ -298,7 +298,7 @@ func TestCoordinator(t *testing.T) {
 		var ids []string
 		for _, n := range nodes {
 			ids = append(ids, n.ID)
-			if n.ID == "node-a" && (n.Applied != 42 || n.Problems["f"] != "route taken" || n.Updated.IsZero()) {
+			if n.ID == "node-a" && (n.Applied != 42 || n.Gen != 9 || n.Problems["f"] != "route taken" || n.Updated.IsZero()) {
 				t.Errorf("node-a = %+v, want applied 42 with its problem", n)
 			}
 		}

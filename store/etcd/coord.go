@@ -343,7 +343,7 @@ func (s *Store) Register(ctx context.Context, n store.NodeInfo) error {
 	c := &s.coord
 	c.mu.Lock()
 	if c.node != nil {
-		n.Applied, n.Problems = c.node.Applied, c.node.Problems
+		n.Applied, n.Gen, n.Problems = c.node.Applied, c.node.Gen, c.node.Problems
 	}
 	c.mu.Unlock()
 	if err := s.putNode(ctx, n); err != nil {
@@ -441,7 +441,7 @@ func (s *Store) Nodes(ctx context.Context) ([]store.NodeInfo, error) {
 }
 
 // SetApplied records what this handle's node has applied.
-func (s *Store) SetApplied(ctx context.Context, rev int64, problems map[string]string) error {
+func (s *Store) SetApplied(ctx context.Context, rev, gen int64, problems map[string]string) error {
 	if err := s.alive(ctx); err != nil {
 		return fmt.Errorf("store: set applied: %w", err)
 	}
@@ -456,9 +456,68 @@ func (s *Store) SetApplied(ctx context.Context, rev int64, problems map[string]s
 	if !registered {
 		return fmt.Errorf("store: set applied: node not registered: %w", store.ErrNotFound)
 	}
-	n.Applied, n.Problems = rev, problems
+	n.Applied, n.Gen, n.Problems = rev, gen, problems
 	if err := s.putNode(ctx, n); err != nil {
 		return fmt.Errorf("store: set applied of node %s: %w", q(n.ID), err)
 	}
 	return nil
+}
+
+// SetNodeData writes one record of this handle's node under its session
+// lease: when the node closes or its lease expires, etcd drops it.
+func (s *Store) SetNodeData(ctx context.Context, name string, val []byte) error {
+	if err := store.CheckNodeData(name, val); err != nil {
+		return err
+	}
+	if err := s.alive(ctx); err != nil {
+		return fmt.Errorf("store: node data: %w", err)
+	}
+	c := &s.coord
+	c.mu.Lock()
+	var id string
+	if c.node != nil {
+		id = c.node.ID
+	}
+	c.mu.Unlock()
+	if id == "" {
+		return fmt.Errorf("store: node data %s: node not registered: %w", q(name), store.ErrNotFound)
+	}
+	sess, err := s.session(ctx)
+	if err != nil {
+		return fmt.Errorf("store: node data %s: %w", q(name), err)
+	}
+	k := s.key("nodedata", name, id)
+	err = s.call(ctx, func(ctx context.Context) error {
+		_, err := s.cli.Put(ctx, k, string(val), clientv3.WithLease(sess.Lease()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: node data %s of node %s: %w", q(name), q(id), err)
+	}
+	return nil
+}
+
+// NodeData returns name's record of every live node, by node id.
+func (s *Store) NodeData(ctx context.Context, name string) (map[string][]byte, error) {
+	if err := store.CheckName("node data name", name, store.MaxNameLen); err != nil {
+		return nil, fmt.Errorf("store: node data: %w", err)
+	}
+	p := s.prefix("nodedata", name)
+	var resp *clientv3.GetResponse
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Get(ctx, p, clientv3.WithPrefix())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: node data %s: %w", q(name), err)
+	}
+	out := make(map[string][]byte, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		id, err := unesc(strings.TrimPrefix(string(kv.Key), p))
+		if err != nil {
+			return nil, fmt.Errorf("store: node data key %q: %w", kv.Key, errCorrupt)
+		}
+		out[id] = kv.Value
+	}
+	return out, nil
 }

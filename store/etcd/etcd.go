@@ -19,6 +19,7 @@
 //	                                    ModRevision is the deploy generation
 //	<p>/v1/txnmarker/<random id>        leased (a minute); proves an ambiguous commit landed
 //	<p>/v1/nodes, election, locks       the coordinator (coord.go)
+//	<p>/v1/nodedata/<name>/<node id>    SetNodeData records, under the node's session lease
 //
 // A flow's draft and its versions are separate keys so that no request
 // carries a document twice (AddVersion writes the version and a small flow

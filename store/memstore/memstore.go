@@ -890,11 +890,27 @@ func (s *Store) Nodes(ctx context.Context) ([]store.NodeInfo, error) {
 }
 
 // SetApplied records what this handle's node applied.
-func (s *Store) SetApplied(ctx context.Context, rev int64, problems map[string]string) error {
+func (s *Store) SetApplied(ctx context.Context, rev, gen int64, problems map[string]string) error {
 	if err := s.guard(ctx); err != nil {
 		return err
 	}
-	return s.coord.SetApplied(ctx, rev, problems)
+	return s.coord.SetApplied(ctx, rev, gen, problems)
+}
+
+// SetNodeData publishes a record of this handle's node.
+func (s *Store) SetNodeData(ctx context.Context, name string, val []byte) error {
+	if err := s.guard(ctx); err != nil {
+		return err
+	}
+	return s.coord.SetNodeData(ctx, name, val)
+}
+
+// NodeData returns name's record of every live node.
+func (s *Store) NodeData(ctx context.Context, name string) (map[string][]byte, error) {
+	if err := s.guard(ctx); err != nil {
+		return nil, err
+	}
+	return s.coord.NodeData(ctx, name)
 }
 
 // ---- Runs: per handle, as on a cluster each node keeps its own ----

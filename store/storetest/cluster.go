@@ -612,17 +612,18 @@ func testLockExclusion(t *testing.T, s store.Store) {
 
 func testRegistry(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	wantErr(t, "SetApplied before Register", s.SetApplied(ctx, 1, nil), store.ErrNotFound)
+	wantErr(t, "SetApplied before Register", s.SetApplied(ctx, 1, 1, nil), store.ErrNotFound)
+	wantErr(t, "SetNodeData before Register", s.SetNodeData(ctx, "usage", []byte("x")), store.ErrNotFound)
 	must(t, "Register", s.Register(ctx, store.NodeInfo{ID: "n1", Addr: "127.0.0.1:1", Version: "v1", Blocks: "h"}))
 	nodes, err := s.Nodes(ctx)
 	must(t, "Nodes", err)
 	if len(nodes) != 1 || nodes[0].ID != "n1" || nodes[0].Addr != "127.0.0.1:1" || nodes[0].Version != "v1" || nodes[0].Blocks != "h" || nodes[0].Applied != 0 {
 		t.Fatalf("Nodes = %+v", nodes)
 	}
-	must(t, "SetApplied", s.SetApplied(ctx, 7, map[string]string{"f": "route taken"}))
+	must(t, "SetApplied", s.SetApplied(ctx, 7, 5, map[string]string{"f": "route taken"}))
 	nodes, err = s.Nodes(ctx)
 	must(t, "Nodes", err)
-	if nodes[0].Applied != 7 || nodes[0].Problems["f"] != "route taken" || nodes[0].Updated.IsZero() {
+	if nodes[0].Applied != 7 || nodes[0].Gen != 5 || nodes[0].Problems["f"] != "route taken" || nodes[0].Updated.IsZero() {
 		t.Errorf("after SetApplied: %+v", nodes[0])
 	}
 	nodes[0].Problems["f"] = "changed by the caller"
@@ -631,10 +632,29 @@ func testRegistry(t *testing.T, s store.Store) {
 	}
 	// Re-registering keeps what was applied.
 	must(t, "Register again", s.Register(ctx, store.NodeInfo{ID: "n1", Addr: "127.0.0.1:2"}))
-	if nodes, _ = s.Nodes(ctx); len(nodes) != 1 || nodes[0].Addr != "127.0.0.1:2" || nodes[0].Applied != 7 {
+	if nodes, _ = s.Nodes(ctx); len(nodes) != 1 || nodes[0].Addr != "127.0.0.1:2" || nodes[0].Applied != 7 || nodes[0].Gen != 5 {
 		t.Errorf("after re-Register: %+v", nodes)
 	}
 	wantErr(t, "Register without id", s.Register(ctx, store.NodeInfo{}), store.ErrInvalid)
+
+	// Node records: replaced by the next write, bounded, named by CheckName rules.
+	must(t, "SetNodeData", s.SetNodeData(ctx, "usage", []byte("one")))
+	must(t, "SetNodeData again", s.SetNodeData(ctx, "usage", []byte("two")))
+	got, err := s.NodeData(ctx, "usage")
+	must(t, "NodeData", err)
+	if len(got) != 1 || string(got["n1"]) != "two" {
+		t.Errorf("NodeData = %q, want n1: two", got)
+	}
+	got["n1"][0] = 'X'
+	if again, _ := s.NodeData(ctx, "usage"); string(again["n1"]) != "two" {
+		t.Error("NodeData returned the store's own bytes")
+	}
+	if other, err := s.NodeData(ctx, "other"); err != nil || len(other) != 0 {
+		t.Errorf("NodeData of an unused name = %q, %v; want none", other, err)
+	}
+	wantErr(t, "SetNodeData too large", s.SetNodeData(ctx, "usage", make([]byte, store.MaxNodeDataBytes+1)), store.ErrInvalid)
+	wantErr(t, "SetNodeData bad name", s.SetNodeData(ctx, "a\x00b", nil), store.ErrInvalid)
+	wantErr(t, "NodeData bad name", func() error { _, err := s.NodeData(ctx, ""); return err }(), store.ErrInvalid)
 }
 
 // RunNodes runs the groups that need two handles (nodes) on one shared
@@ -738,15 +758,25 @@ func testNodesRegistry(t *testing.T, a, b store.Store) {
 	must(t, "a Register", a.Register(ctx, store.NodeInfo{ID: "a"}))
 	must(t, "b Register", b.Register(ctx, store.NodeInfo{ID: "b"}))
 	wantErr(t, "b Register with a's id", b.Register(ctx, store.NodeInfo{ID: "a"}), store.ErrConflict)
-	must(t, "b SetApplied", b.SetApplied(ctx, 3, nil))
+	must(t, "b SetApplied", b.SetApplied(ctx, 3, 2, nil))
 	nodes, err := a.Nodes(ctx)
 	must(t, "Nodes", err)
-	if len(nodes) != 2 || nodes[0].ID != "a" || nodes[1].ID != "b" || nodes[1].Applied != 3 {
+	if len(nodes) != 2 || nodes[0].ID != "a" || nodes[1].ID != "b" || nodes[1].Applied != 3 || nodes[1].Gen != 2 {
 		t.Fatalf("Nodes = %+v", nodes)
+	}
+	must(t, "a SetNodeData", a.SetNodeData(ctx, "usage", []byte("from a")))
+	must(t, "b SetNodeData", b.SetNodeData(ctx, "usage", []byte("from b")))
+	data, err := a.NodeData(ctx, "usage")
+	must(t, "NodeData", err)
+	if len(data) != 2 || string(data["a"]) != "from a" || string(data["b"]) != "from b" {
+		t.Errorf("NodeData = %q, want both nodes' records", data)
 	}
 	must(t, "b Close", b.Close())
 	if nodes, _ = a.Nodes(ctx); len(nodes) != 1 || nodes[0].ID != "a" {
 		t.Errorf("Nodes after b closed = %+v", nodes)
+	}
+	if data, _ = a.NodeData(ctx, "usage"); len(data) != 1 || string(data["a"]) != "from a" {
+		t.Errorf("NodeData after b closed = %q, want a's alone (b's records go with it)", data)
 	}
 }
 

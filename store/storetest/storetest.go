@@ -1009,7 +1009,9 @@ func everyMethod(s store.Store, fnCalled *bool) []call {
 		{"TryLock", func(ctx context.Context) error { _, err := s.TryLock(ctx, "lock"); return err }},
 		{"Register", func(ctx context.Context) error { return s.Register(ctx, store.NodeInfo{ID: "n"}) }},
 		{"Nodes", func(ctx context.Context) error { _, err := s.Nodes(ctx); return err }},
-		{"SetApplied", func(ctx context.Context) error { return s.SetApplied(ctx, 0, nil) }},
+		{"SetApplied", func(ctx context.Context) error { return s.SetApplied(ctx, 0, 0, nil) }},
+		{"SetNodeData", func(ctx context.Context) error { return s.SetNodeData(ctx, "d", nil) }},
+		{"NodeData", func(ctx context.Context) error { _, err := s.NodeData(ctx, "d"); return err }},
 	}
 	if r, ok := s.(store.Runs); ok {
 		calls = append(calls, []call{

@@ -185,11 +185,17 @@ func TestFlowLifecycle(t *testing.T) {
 		{"second create with If-None-Match is 412", call{method: "PUT", path: "/admin/api/flows/greet", body: greet, headers: map[string]string{"If-None-Match": "*"}}, 412, nil},
 		{"id mismatch", call{method: "PUT", path: "/admin/api/flows/other", body: greet}, 400, nil},
 		{"run before deploy is 409", call{method: "POST", path: "/admin/api/flows/greet/run"}, 409, nil},
-		{"deploy", call{method: "POST", path: "/admin/api/flows/greet/deploy"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
-			var v struct{ Version int }
+		{"deploy with a bad wait is 400", call{method: "POST", path: "/admin/api/flows/greet/deploy?wait=forever"}, 400, nil},
+		{"deploy with a wait above the cap is 400", call{method: "POST", path: "/admin/api/flows/greet/deploy?wait=31s"}, 400, nil},
+		{"deploy", call{method: "POST", path: "/admin/api/flows/greet/deploy?wait=1s"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
+			var v app.Rollout
 			json.Unmarshal(body, &v)
-			if v.Version != 1 {
-				t.Fatalf("version %d", v.Version)
+			if v.Version != 1 || v.Flow != "greet" {
+				t.Fatalf("version %d of %q", v.Version, v.Flow)
+			}
+			// One process, one node: it ran the version.
+			if len(v.Nodes) != 1 || v.Nodes[0].State != app.NodeApplied || v.Applied != 1 || !v.Complete {
+				t.Fatalf("deploy answer %s, want the one node applied", body)
 			}
 		}},
 		{"run", call{method: "POST", path: "/admin/api/flows/greet/run", body: `{"input":{"name":"ada"}}`}, 200, func(t *testing.T, resp *http.Response, body []byte) {
@@ -215,6 +221,15 @@ func TestFlowLifecycle(t *testing.T) {
 			}
 			if tr, err := engine.DecodeTrace(out.Runs[0]); err != nil || tr.Status != "ok" || !bytes.Contains(out.Runs[0], []byte(`"v": 1,`)) {
 				t.Fatalf("runs %s", body)
+			}
+			// Each run names the node that ran it: here the one process.
+			var named struct {
+				Runs  []struct{ Node string }
+				Nodes []app.NodeRuns
+			}
+			json.Unmarshal(body, &named)
+			if named.Runs[0].Node != a.NodeID() || len(named.Nodes) != 1 || named.Nodes[0].Node != a.NodeID() || !named.Nodes[0].OK {
+				t.Fatalf("runs %s, want run and node list naming %s", body, a.NodeID())
 			}
 		}},
 		{"list shows deployed", call{method: "GET", path: "/admin/api/flows"}, 200, func(t *testing.T, resp *http.Response, body []byte) {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 )
@@ -143,7 +145,14 @@ func (h *Handler) flowInfo(w http.ResponseWriter, r *http.Request) error {
 // first saves that as the draft, under If-Match as PUT does, so an editor
 // saves and deploys in one step; the new revision is the ETag also when the
 // deploy then fails (a 422 for a draft that saved but does not validate).
+// It answers once every live node runs the new version, or after ?wait= (a
+// Go duration, default 2s, at most 30s; 0 answers at once) with each
+// node's state: applied, failed (with its reason) or behind.
 func (h *Handler) deploy(w http.ResponseWriter, r *http.Request) error {
+	wait, err := deployWait(r)
+	if err != nil {
+		return err
+	}
 	id, cond, body, err := h.readConditional(w, r)
 	if err != nil {
 		return err
@@ -166,15 +175,14 @@ func (h *Handler) deploy(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("flow %q is at revision %d, not %d: %w", id, info.Rev, cond, store.ErrConflict)
 		}
 	}
-	v, err := h.app.Deploy(r.Context(), id)
+	ro, err := h.app.DeployWait(r.Context(), id, wait)
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"flow": v.Flow, "version": v.N, "created": v.Created}
-	if rev > 0 {
-		out["rev"] = rev
-	}
-	WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, struct {
+		app.Rollout
+		Rev int64 `json:"rev,omitempty"` // the draft's new revision, when the body held one
+	}{ro, rev})
 	return nil
 }
 
@@ -208,6 +216,19 @@ func (h *Handler) flowState(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// deployWait reads a deploy's ?wait= parameter.
+func deployWait(r *http.Request) (time.Duration, error) {
+	q := r.URL.Query().Get("wait")
+	if q == "" {
+		return app.DefaultDeployWait, nil
+	}
+	d, err := time.ParseDuration(q)
+	if err != nil || d < 0 || d > app.MaxDeployWait {
+		return 0, Errorf(http.StatusBadRequest, "invalid_request", "wait must be a duration from 0s to %s (like 2s or 500ms), not %q", app.MaxDeployWait, q)
+	}
+	return d, nil
+}
+
 func (h *Handler) undeploy(w http.ResponseWriter, r *http.Request) error {
 	if err := h.app.Undeploy(r.Context(), r.PathValue("id")); err != nil {
 		return err
@@ -235,23 +256,47 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
 
 // runs lists recent traces as the engine records them: a light one
 // ("light": true, past the flow's snapshot rate) has no "msg" on its
-// steps except the one that failed.
+// steps except the one that failed. On a cluster the list merges every
+// live node's runs (each node keeps its own), each run naming its
+// "node"; "nodes" says which nodes answered, and why one did not.
 func (h *Handler) runs(w http.ResponseWriter, r *http.Request) error {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	runs, err := h.app.Runs(r.Context(), r.PathValue("id"), limit)
+	view, err := h.app.ClusterRuns(r.Context(), r.PathValue("id"), limit)
 	if err != nil {
 		return err
 	}
-	enc := make([]json.RawMessage, 0, len(runs))
-	for _, t := range runs {
-		data, err := engine.EncodeTrace(t)
+	enc := make([]json.RawMessage, 0, len(view.Runs))
+	for _, nt := range view.Runs {
+		data, err := nodeTrace(nt)
 		if err != nil {
 			return err
 		}
 		enc = append(enc, data)
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"runs": enc})
+	out := map[string]any{"runs": enc, "nodes": view.Nodes}
+	if view.Note != "" {
+		out["note"] = view.Note
+	}
+	WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// nodeTrace is a trace's versioned encoding (engine.EncodeTrace) with the
+// node that ran it as one more member, "node", which DecodeTrace ignores.
+func nodeTrace(nt app.NodeTrace) (json.RawMessage, error) {
+	data, err := engine.EncodeTrace(nt.Trace)
+	if err != nil {
+		return nil, err
+	}
+	node, err := json.Marshal(nt.Node)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(data)+len(node)+9)
+	out = append(out, `{"node":`...)
+	out = append(out, node...)
+	out = append(out, ',')
+	return append(out, data[1:]...), nil
 }
 
 // writeTrace answers with one trace in its versioned encoding
@@ -266,16 +311,28 @@ func writeTrace(w http.ResponseWriter, t *engine.Trace) error {
 }
 
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) error {
-	runs, err := h.app.Runs(r.Context(), r.PathValue("id"), 1000)
-	if err != nil {
+	nt, nodes, err := h.app.ClusterRun(r.Context(), r.PathValue("id"), r.PathValue("run"))
+	if err == nil {
+		data, err := nodeTrace(nt)
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, data)
+		return nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	for _, t := range runs {
-		if t.ID == r.PathValue("run") {
-			return writeTrace(w, t)
+	if _, ferr := h.app.Info(r.Context(), r.PathValue("id")); ferr != nil {
+		return ferr
+	}
+	msg := fmt.Sprintf("no run %q in the flow's recent runs", r.PathValue("run"))
+	for _, n := range nodes {
+		if !n.OK {
+			msg += fmt.Sprintf("; node %s was not asked: %s", n.Node, n.Error)
 		}
 	}
-	return Errorf(http.StatusNotFound, "not_found", "no run %q in the flow's recent runs", r.PathValue("run"))
+	return Errorf(http.StatusNotFound, "not_found", "%s", msg)
 }
 
 type versionView struct {

@@ -7,16 +7,18 @@ import (
 )
 
 // keysetWithUsage is a keyset's public description plus, per published
-// verification key, the tokens it verified in this process: since start,
-// in the last hour, and when it last did ("usage"). An operator sees
-// that a retired key is no longer used before deleting or revoking it.
+// verification key, the tokens it verified: since each process started,
+// in the last hour, and when it last did ("usage"), summed over the live
+// nodes of a cluster (jose.Keysets.ClusterUsage: other nodes' figures as
+// of their last report, at most seconds old). An operator sees that a
+// retired key is no longer used before deleting or revoking it.
 type keysetWithUsage struct {
 	jose.KeysetInfo
 	Usage []jose.KeyUsage `json:"usage"`
 }
 
 func (kh *keysetHandlers) withUsage(ctx context.Context, info jose.KeysetInfo) keysetWithUsage {
-	u, err := kh.ks.Usage(ctx, info.Name)
+	u, err := kh.ks.ClusterUsage(ctx, info.Name)
 	if err != nil || u == nil {
 		u = []jose.KeyUsage{}
 	}

@@ -110,6 +110,7 @@ func TestSaveConflict(t *testing.T) {
 		{"malformed If-Match", "PUT", "/admin/api/flows/m", `stale-etag`, edited, 400, `"bad_request"`},
 		{"bad document", "PUT", "/admin/api/flows/m", `"2"`, `{"schema":"flowd/v1"`, 422, "invalid_flow"},
 		{"deploy current", "POST", "/admin/api/flows/m/deploy", `"2"`, edited, 200, `"version": 1`},
+		{"deploy answers where it runs", "POST", "/admin/api/flows/m/deploy", `"3"`, edited, 200, `"complete": true`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

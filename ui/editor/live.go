@@ -3,12 +3,14 @@ package editor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
+	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/ui/api"
 )
@@ -33,7 +35,9 @@ type stepView struct {
 }
 
 type runView struct {
-	ID      string `json:"id"`
+	ID string `json:"id"`
+	// Node is the cluster node that ran it.
+	Node    string `json:"node,omitempty"`
 	Trigger string `json:"trigger"`
 	// TriggerName and TriggerType describe the trigger node in the version
 	// that ran ("GET /api/hello", "http.in").
@@ -84,18 +88,21 @@ func viewRun(t *engine.Trace) runView {
 	return rv
 }
 
+// runs lists the flow's recent runs of every live node (each keeps its
+// own); "nodes" names the nodes that could not be asked, and why.
 func (h *Handler) runs(w http.ResponseWriter, r *http.Request) {
-	traces, err := h.app.Runs(r.Context(), r.PathValue("id"), 20)
+	view, err := h.app.ClusterRuns(r.Context(), r.PathValue("id"), 20)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	out := make([]runView, len(traces))
-	for i, t := range traces {
-		out[i] = viewRun(t)
+	out := make([]runView, len(view.Runs))
+	for i, nt := range view.Runs {
+		out[i] = viewRun(nt.Trace)
+		out[i].Node = nt.Node
 	}
 	h.describeRuns(r.Context(), r.PathValue("id"), out)
-	api.WriteJSON(w, http.StatusOK, map[string]any{"runs": out})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"runs": out, "nodes": view.Nodes, "note": view.Note})
 }
 
 // describeRuns adds the trigger's name and the HTTP status to each run,
@@ -155,18 +162,16 @@ func respondStatus(reg *engine.Registry, n *engine.Node) int {
 // does not hold (see stepView) is still found: captured is false and msg
 // null, as the runs list says; 404 is for a run or step that is not there.
 func (h *Handler) step(w http.ResponseWriter, r *http.Request) {
-	traces, err := h.app.Runs(r.Context(), r.PathValue("id"), 100)
-	if err != nil {
+	nt, _, err := h.app.ClusterRun(r.Context(), r.PathValue("id"), r.PathValue("run"))
+	if err != nil && !errors.Is(err, app.ErrNotFound) {
 		h.fail(w, r, err)
 		return
 	}
-	i, err := strconv.Atoi(r.PathValue("i"))
-	for _, t := range traces {
-		if t.ID == r.PathValue("run") && err == nil && i >= 0 && i < len(t.Steps) {
-			s := t.Steps[i]
-			api.WriteJSON(w, http.StatusOK, map[string]any{"node": s.Node, "captured": s.Msg != nil, "msg": s.Msg})
-			return
-		}
+	i, ierr := strconv.Atoi(r.PathValue("i"))
+	if err == nil && ierr == nil && i >= 0 && i < len(nt.Trace.Steps) {
+		s := nt.Trace.Steps[i]
+		api.WriteJSON(w, http.StatusOK, map[string]any{"node": s.Node, "captured": s.Msg != nil, "msg": s.Msg})
+		return
 	}
 	h.fail(w, r, api.Errorf(http.StatusNotFound, "not_found", "no such run or step (runs are kept in a bounded ring)"))
 }

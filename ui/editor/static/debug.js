@@ -77,13 +77,19 @@ export class Debug {
   }
 
   async load() {
-    let runs;
+    let runs, cluster, note;
     try {
-      ({ data: { runs } } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs`));
+      ({ data: { runs, nodes: cluster, note } } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs`));
     } catch {
       return;
     }
+    this.multi = (cluster || []).length > 1;
     const items = runs.map((r) => this.renderRun(r));
+    // On a cluster each node keeps its own runs: say whose are missing.
+    for (const n of cluster || []) {
+      if (!n.ok) items.unshift(h('li', { class: 'fe-run-note', 'data-testid': `runs-missing-${n.node}` }, `Runs of node ${n.node} are not shown: ${n.error}`));
+    }
+    if (note) items.unshift(h('li', { class: 'fe-run-note', 'data-testid': 'runs-note' }, note));
     this.list.replaceChildren(...items);
     this.highlight(this.hl);
     if (runs.length && !Object.keys(this.badges).length) {
@@ -103,6 +109,7 @@ export class Debug {
     const trig = h('span', { class: 'fe-run-trigger', 'data-testid': 'trigger-name', title: `${r.trigger} (${r.trigger_type || 'trigger'})` }, r.trigger_name || r.trigger);
     sum.append(oc, ' ', trig, ' ', h('span', { class: 'fe-run-when' }, `${when} · ${(r.duration_ns / 1e6).toFixed(1)} ms`));
     if (r.light) sum.append(' ', h('span', { class: 'fe-run-tag', title: 'Messages not kept for this run' }, 'light'));
+    if (r.node && this.multi) sum.append(' ', h('span', { class: 'fe-run-tag', 'data-testid': 'run-node', title: 'The cluster node that ran it' }, r.node));
     d.append(sum);
     if (r.steps.length && r.steps[0].captured) {
       d.append(h('button', { type: 'button', class: 'fe-again', 'data-again': r.id, 'data-trigger': r.trigger, 'data-trigger-type': r.trigger_type || '', 'data-testid': 'again' }, 'Run again with this input'));
@@ -211,16 +218,32 @@ export class Debug {
     this.canvas.setBadges(nodes);
   }
 
+  // reload coalesces the loads a burst of run events asks for: one in
+  // flight and at most one after it (on a cluster each load asks every node).
+  reload() {
+    if (this.loading) {
+      this.reloadPending = true;
+      return;
+    }
+    this.loading = this.load().finally(() => {
+      this.loading = null;
+      if (this.reloadPending) {
+        this.reloadPending = false;
+        this.reload();
+      }
+    });
+  }
+
   listen() {
     const es = new EventSource(`/admin/editor/events?flow=${encodeURIComponent(this.flowID)}`);
     es.addEventListener('run', (e) => {
       const ev = JSON.parse(e.data);
       this.setBadges({ ...this.badges, ...ev.nodes }); // each node keeps its latest outcome
-      this.load();
+      this.reload();
     });
     let opened = false;
     // A stream lasts a while, then reconnects: catch up on runs missed in between.
-    es.addEventListener('open', () => { if (opened) this.load(); opened = true; });
+    es.addEventListener('open', () => { if (opened) this.reload(); opened = true; });
     this.es = es;
   }
 

@@ -159,6 +159,20 @@ function showConflict(ed, msg) {
   setStatus('Not saved: the flow changed elsewhere.', 'error');
 }
 
+// deployedText says where a deployed version runs: on a cluster, how many
+// nodes applied it and why the others did not (yet).
+function deployedText(data) {
+  const nodes = data.nodes || [];
+  if (nodes.length <= 1 && data.complete !== false) return `Deployed version ${data.version}.`;
+  if (data.note) return `Deployed version ${data.version} (runs on this node): ${data.note}.`;
+  let text = `Deployed version ${data.version}: runs on ${data.applied} of ${nodes.length} nodes.`;
+  for (const n of nodes) {
+    if (n.state === 'failed') text += ` Node ${n.node} failed: ${n.error}.`;
+    else if (n.state === 'behind') text += ` Node ${n.node} has not applied it yet${n.error ? ` (last error: ${n.error})` : ''}.`;
+  }
+  return text;
+}
+
 // save stores the draft (and deploys it) with If-Match: the revision this
 // tab loaded. A 412 keeps everything in the tab and says why.
 // Deploy is the API's save-then-deploy: the document in the body, the same
@@ -173,7 +187,7 @@ async function save(ed, deploy) {
     ed.saved = body;
     if (deploy) {
       ed.deployed = JSON.parse(body);
-      setStatus(`Deployed version ${data.version}.`, 'ok');
+      setStatus(deployedText(data), data.complete === false ? 'warn' : 'ok');
     } else {
       setStatus('Draft saved.', 'ok');
     }
