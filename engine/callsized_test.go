@@ -55,12 +55,12 @@ func TestCallSized(t *testing.T) {
 			}), nil
 		})
 	tests := []struct {
-		name    string
-		sub     []Node
-		wires   []string
-		hint    int
-		big     bool // want ErrMessageTooBig
-		known   bool // want a bound of the answer
+		name  string
+		sub   []Node
+		wires []string
+		hint  int
+		big   bool // want ErrMessageTooBig
+		known bool // want a bound of the answer
 	}{
 		{name: "bound in and out", sub: []Node{node("grow", "test.grow", map[string]any{"n": 100})},
 			wires: []string{"in.out>grow", "grow.out>ret"}, known: true},
