@@ -131,7 +131,7 @@ func (c *Client) AllowsGrant(g string) bool {
 }
 
 var (
-	scopePattern    = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`) // RFC 6749 §3.3 scope-token
+	scopePattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`) // RFC 6749 §3.3 scope-token
 )
 
 // validClientID reports whether id is a client id:
