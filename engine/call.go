@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 )
 
@@ -53,6 +54,7 @@ type callFrame struct {
 	used     int
 	port     string
 	msg      Msg
+	size     int // an upper bound of msg's estimated size; -1: unknown
 	returned bool
 	// secrets: in, the values the caller marked secret; out, the sub-run's.
 	secrets []string
@@ -63,22 +65,42 @@ type callFrame struct {
 // returns the output port it answered on and its message. It counts
 // against this run's step budget and deadline (ctx).
 func (x *Exec) Call(ctx context.Context, flowID string, msg Msg) (port string, out Msg, err error) {
+	port, out, _, err = x.CallSized(ctx, flowID, msg, -1)
+	return port, out, err
+}
+
+// CallSized is Call for a caller that knows an upper bound of msg's
+// estimated size (MessageSize; -1: unknown): the sub-run then starts
+// without walking the message to check it against
+// Limits.MaxMessageBytes. outSize is an upper bound of out's size when
+// the sub-run knew one at its core.output, -1 otherwise. An overestimate
+// only costs a walk; an underestimate would let a message grow past the
+// limit.
+func (x *Exec) CallSized(ctx context.Context, flowID string, msg Msg, size int) (port string, out Msg, outSize int, err error) {
+	port, out, outSize, err = x.call1(ctx, flowID, msg, size)
+	if err != nil {
+		return "", nil, -1, err
+	}
+	return port, out, outSize, nil
+}
+
+func (x *Exec) call1(ctx context.Context, flowID string, msg Msg, size int) (string, Msg, int, error) {
 	if x.d == nil {
-		return "", nil, fmt.Errorf("call %q: %w", flowID, ErrNotDeployed)
+		return "", nil, -1, fmt.Errorf("call %q: %w", flowID, ErrNotDeployed)
 	}
 	depth := 1
 	if x.call != nil {
 		depth = x.call.depth + 1
 	}
 	if depth > MaxCallDepth {
-		return "", nil, fmt.Errorf("call %q: %w (%d)", flowID, ErrCallDepth, MaxCallDepth)
+		return "", nil, -1, fmt.Errorf("call %q: %w (%d)", flowID, ErrCallDepth, MaxCallDepth)
 	}
 	rt := x.d.rt
 	rt.fmu.RLock()
 	d := rt.flows[flowID]
 	rt.fmu.RUnlock()
 	if d == nil {
-		return "", nil, fmt.Errorf("call %q: %w", flowID, ErrNotDeployed)
+		return "", nil, -1, fmt.Errorf("call %q: %w", flowID, ErrNotDeployed)
 	}
 	var entry *nodeInst
 	for _, n := range d.order {
@@ -91,25 +113,28 @@ func (x *Exec) Call(ctx context.Context, flowID string, msg Msg) (port string, o
 		}
 	}
 	if entry == nil {
-		return "", nil, fmt.Errorf("call %q: %w (it needs exactly one core.input)", flowID, ErrNoEntry)
+		return "", nil, -1, fmt.Errorf("call %q: %w (it needs exactly one core.input)", flowID, ErrNoEntry)
 	}
 	frame := &callFrame{depth: depth, budget: max(x.stepsLeft, 0), secrets: slices.Clip(x.secrets)}
 	in, _ := CopyValue(msg).(Msg)
-	tr, err := d.run(ctx, entry, in, false, -1, true, frame)
+	if size > x.d.rt.limits.MaxMessageBytes {
+		size = -1 // walk: the message may be smaller than the bound says
+	}
+	tr, err := d.run(ctx, entry, in, false, size, true, frame)
 	x.callSteps += frame.used
 	for _, v := range frame.secrets { // what the sub-flow marked secret stays so here
 		x.MarkSecret(v)
 	}
 	if err != nil {
 		if tr != nil {
-			return "", nil, fmt.Errorf("sub-flow %q (run %s): %w", flowID, tr.ID, err)
+			return "", nil, -1, fmt.Errorf("sub-flow %q (run %s): %w", flowID, tr.ID, err)
 		}
-		return "", nil, fmt.Errorf("sub-flow %q: %w", flowID, err)
+		return "", nil, -1, fmt.Errorf("sub-flow %q: %w", flowID, err)
 	}
 	if !frame.returned {
-		return "", nil, fmt.Errorf("call %q (run %s): %w", flowID, tr.ID, ErrNoReturn)
+		return "", nil, -1, fmt.Errorf("call %q (run %s): %w", flowID, tr.ID, ErrNoReturn)
 	}
-	return frame.port, frame.msg, nil
+	return frame.port, frame.msg, frame.size, nil
 }
 
 // Return answers the call this run serves with msg on port (core.output).
@@ -125,6 +150,10 @@ func (x *Exec) Return(port string, msg Msg) error {
 		return fmt.Errorf("%w (%q after %q)", ErrTwoReturns, port, f.port)
 	}
 	f.port, f.msg, f.returned = port, msg, true
+	f.size = -1
+	if x.bound > 0 && sameMsg(msg, x.stepMsg) {
+		f.size = x.bound - 1
+	}
 	return nil
 }
 
@@ -135,4 +164,9 @@ func ReplaceMsg(msg, out Msg) {
 	for k, v := range out {
 		msg[k] = v
 	}
+}
+
+// sameMsg reports whether a and b are the same map (not equal contents).
+func sameMsg(a, b Msg) bool {
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

@@ -56,6 +56,7 @@ type Expr struct {
 	konst   any      // string, int, float64, bool or nil
 	path    []string // msg.a.b (isPath): walked through map[string]any
 	isPath  bool
+	cond    *fastCond // a condition over message members (fastcond.go)
 }
 
 // String returns the expression source.
@@ -74,6 +75,11 @@ func (e *Expr) Eval(x *Exec, msg Msg) (any, error) {
 	if e.isPath {
 		if v, ok := walkPath(msg, e.path); ok {
 			return v, nil
+		}
+	}
+	if e.cond != nil {
+		if b, ok := e.cond.eval(msg); ok {
+			return b, nil
 		}
 	}
 	return e.Run(x.Env(msg))
@@ -269,6 +275,9 @@ func (cc *compileEnv) compile(src string, f Field) (*Expr, error) {
 	e := &Expr{src: src, prog: prog, std: std}
 	if std && f.Result == "" {
 		e.fastPath()
+	}
+	if std && (f.Result == "" || f.Result == "bool") {
+		e.cond = compileCond(prog.Node())
 	}
 	return e, nil
 }

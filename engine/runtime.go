@@ -792,7 +792,18 @@ type Exec struct {
 	grew int
 	// lazy: the running step's message may hold Lazy values.
 	lazy bool
+	// bound is one more than an upper bound of the running step's
+	// message's estimated size when the run knows one; 0 (a zero Exec,
+	// or unknown) says nothing.
+	bound   int
+	stepMsg Msg // the message the running step received
 }
+
+// MessageBound returns an upper bound of the estimated size (MessageSize)
+// of the message the running step received, or -1 when the run does not
+// know one (a run with snapshots off knows it after most steps without
+// walking the message).
+func (x *Exec) MessageBound() int { return x.bound - 1 }
 
 // Grew tells the engine that the running step added at most n to its
 // message's estimated size, in MessageSize's units (a string counts its
@@ -1004,6 +1015,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		began := at
 		x.stepsLeft = maxSteps - steps
 		x.grew = -1
+		x.bound, x.stepMsg = max(q.size+1, 0), q.msg
 		if q.lazy && !q.n.spec.LazyMessage {
 			resolveLazy(q.msg)
 			q.lazy = false

@@ -146,6 +146,11 @@ func newCallFromConfig(s *engine.Setup) (engine.Block, error) {
 
 func (c *call) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	arg := msg
+	// size bounds the message the sub-flow starts with, when this run
+	// knows the bound of its own (MessageBound): the sub-run then need not
+	// walk it, nor this run the message it answers.
+	bound := x.MessageBound()
+	size := bound
 	if len(c.inputs) > 0 {
 		// A shallow copy is enough: Exec.Call copies the message deeply.
 		arg = make(engine.Msg, len(msg)+len(c.inputs))
@@ -158,9 +163,13 @@ func (c *call) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (str
 				return "", fmt.Errorf("inputs.%s: %w", in.name, err)
 			}
 			arg[in.name] = v
+			if size >= 0 {
+				// A member replaced counts in full (an overestimate).
+				size += len(in.name) + 4 + engine.MessageSize(v)
+			}
 		}
 	}
-	port, out, err := x.Call(ctx, c.flow, arg)
+	port, out, outSize, err := x.CallSized(ctx, c.flow, arg, size)
 	if err != nil {
 		return "", err
 	}
@@ -169,6 +178,9 @@ func (c *call) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (str
 		// name, if any, is what it finds after the call.
 		if v, had := msg[in.name]; had {
 			out[in.name] = v
+			if outSize >= 0 {
+				outSize += len(in.name) + 4 + engine.MessageSize(v)
+			}
 		} else {
 			delete(out, in.name)
 		}
@@ -177,5 +189,10 @@ func (c *call) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (str
 		return "", fmt.Errorf("sub-flow %q answered on port %q, which this call does not list in outputs %q", c.flow, port, c.outputs)
 	}
 	engine.ReplaceMsg(msg, out)
+	if bound >= 0 && outSize >= 0 {
+		// The message is now out: tell the engine its bound as growth
+		// over the one it had (never negative: Grew only adds).
+		x.Grew(max(outSize-bound, 0))
+	}
 	return port, nil
 }

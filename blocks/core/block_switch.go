@@ -76,8 +76,10 @@ func (b *switchBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Ms
 			return "", fmt.Errorf("rule %q: %w", r.port, err)
 		}
 		if ok {
+			x.Grew(0) // the message is as it came: its known size holds
 			return r.port, nil
 		}
 	}
+	x.Grew(0)
 	return ElsePort, nil
 }

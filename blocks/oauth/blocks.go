@@ -143,7 +143,24 @@ type clientAuth struct {
 
 var _ engine.Block = (*clientAuth)(nil)
 
-func (b *clientAuth) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+// Process authenticates the client and tells the engine what it wrote
+// (Exec.Grew: msg.client, or msg.oauth_error and msg.retry_after), so a
+// run that knew its message's size still does without walking it.
+func (b *clientAuth) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	port, err := b.process(ctx, msg)
+	if err == nil {
+		n := 0
+		for _, k := range [...]string{"client", "oauth_error", "retry_after"} {
+			if v, ok := msg[k]; ok { // counted in full, written now or not
+				n += len(k) + 4 + engine.MessageSize(v)
+			}
+		}
+		x.Grew(n)
+	}
+	return port, err
+}
+
+func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error) {
 	if assertion, id, isJWT, err := clientAssertion(msg); isJWT {
 		if err != nil {
 			SetError(msg, 401, "invalid_client", err.Error())
