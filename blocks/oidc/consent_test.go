@@ -114,7 +114,7 @@ func TestConsentDecision(t *testing.T) {
 	k := newConsentKit(t)
 	ctx := t.Context()
 	cookies := k.browser("ada")
-	now := k.f.clk.now()
+	now := k.f.clk.Now()
 	withParams := func(client, redirect string, kv ...string) url.Values {
 		v := authorizeParams(client, redirect)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -153,14 +153,14 @@ func TestConsentDecision(t *testing.T) {
 		}, withParams("own", own, "scope", "openid profile offline_access"), "granted", "", true},
 		{"first-party, consent remembered, no offline_access", nil, withParams("own", own, "scope", "openid profile"), "granted", "", false},
 		{"another client's consent does not count", nil, withParams("other", "https://other.example.com/cb", "scope", "openid"), "ask", "", false},
-		{"remembered consent expired", func() { k.f.clk.add(2 * time.Hour) }, withParams("web", webCB, "scope", "openid"), "ask", "", false},
+		{"remembered consent expired", func() { k.f.clk.Advance(2 * time.Hour) }, withParams("web", webCB, "scope", "openid"), "ask", "", false},
 	}
 	for _, tc := range steps {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.before != nil {
 				tc.before()
 			}
-			if k.f.clk.now().After(now.Add(time.Hour)) {
+			if k.f.clk.Now().After(now.Add(time.Hour)) {
 				cookies = k.browser("ada") // the test session outlived
 			}
 			k.f.st.takeWrites()
@@ -293,7 +293,7 @@ func TestConsentAnswer(t *testing.T) {
 	}
 	// Expired question.
 	tx2, csrf2, cookie2 := k.ask(func() url.Values { v := authorizeParams("web", webCB); v.Set("prompt", "consent"); return v }(), ada)
-	k.f.clk.add(11 * time.Minute)
+	k.f.clk.Advance(11 * time.Minute)
 	if port, _ := k.post(url.Values{"tx": {tx2}, "csrf": {csrf2}, "decision": {"allow"}}, cookie2); port != "invalid" {
 		t.Fatalf("expired question: %s", port)
 	}
@@ -363,7 +363,7 @@ func TestConsentWithdrawal(t *testing.T) {
 		t.Fatalf("withdraw: %d %v", n, err)
 	}
 	for _, g := range grants {
-		if _, why, _ := grantStatus(ctx, k.f.st, g, k.f.clk.now()); why != grantRevoked {
+		if _, why, _ := grantStatus(ctx, k.f.st, g, k.f.clk.Now()); why != grantRevoked {
 			t.Fatalf("grant %s after withdrawal: %q", g, why)
 		}
 	}
@@ -447,7 +447,7 @@ func TestConsentFullAtExchange(t *testing.T) {
 	code := redirectQuery(t, msg).Get("code")
 	// Full: one live grant, the rest never made (ended).
 	live := newID()
-	now := k.f.clk.now()
+	now := k.f.clk.Now()
 	if err := putRec(ctx, k.f.st.Bolt, nsGrants, live, &grantRecord{ID: live, ClientID: "web", Sub: k.f.ada.Sub, Purge: now.Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func (k *grantKit) refresh(token string) (string, string) {
 // status is why the grant is not live ("" when it is) and its revoke reason.
 func (k *grantKit) status(gid string) (string, string) {
 	k.t.Helper()
-	g, why, err := grantStatus(k.t.Context(), k.f.st, gid, k.f.clk.now())
+	g, why, err := grantStatus(k.t.Context(), k.f.st, gid, k.f.clk.Now())
 	if err != nil {
 		k.t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestLogoutRevokesTheSessionsGrants(t *testing.T) {
 	// A grant from before grants recorded their session.
 	legacy := newID()
 	if err := putRec(ctx, k.f.st, nsGrants, legacy, &grantRecord{ID: legacy, ClientID: "web", Sub: k.f.ada.Sub,
-		Scope: "openid", Created: k.f.clk.now().Unix(), Purge: k.f.clk.now().Add(time.Hour).Unix()}); err != nil {
+		Scope: "openid", Created: k.f.clk.Now().Unix(), Purge: k.f.clk.Now().Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}
 	g, err := getRec[grantRecord](ctx, k.f.st, nsGrants, online.grantID)
@@ -186,7 +186,7 @@ func TestLogoutRevocationPaths(t *testing.T) {
 			k.ask(url.Values{"id_token_hint": {k.hint(k.f.ada.Sub, k.session(cookies).AuthTime-1)}}, cookies)
 		}, false},
 		{"expired session: nobody signed in, nothing asked, nothing revoked", func(k *grantKit, cookies string) {
-			k.f.clk.add(2 * time.Hour) // past the test login's 1h session
+			k.f.clk.Advance(2 * time.Hour) // past the test login's 1h session
 			wantLoggedOut(k.t, k.get(url.Values{}, cookies), "")
 		}, false},
 	} {
@@ -247,7 +247,7 @@ func TestSessionGrantIndex(t *testing.T) {
 			t.Fatalf("code record %v %v", rec, err)
 		}
 		key = rec.Session
-		purge := k.f.clk.now().Add(time.Hour).Unix()
+		purge := k.f.clk.Now().Add(time.Hour).Unix()
 		if err := updateRec(ctx, k.f.st, nsSessionGrants, key, func(*sessionGrantsRecord) (*sessionGrantsRecord, error) {
 			return &sessionGrantsRecord{Grants: make([]sessionGrant, maxSessionGrants), Purge: purge}, nil
 		}); err != nil {
@@ -266,8 +266,8 @@ func TestSessionGrantIndex(t *testing.T) {
 		}
 	})
 	t.Run("cleaned up with the grants", func(t *testing.T) {
-		k.f.clk.add(2 * time.Hour)
-		if _, err := cleanup(ctx, k.f.st, k.f.clk.now()); err != nil {
+		k.f.clk.Advance(2 * time.Hour)
+		if _, err := cleanup(ctx, k.f.st, k.f.clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 		rec, err := getRec[sessionGrantsRecord](ctx, k.f.st, nsSessionGrants, key)

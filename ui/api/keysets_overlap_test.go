@@ -12,6 +12,7 @@ import (
 	"github.com/flowd/flowd/blocks/core"
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui/api"
 )
@@ -36,7 +37,7 @@ func TestRotateOverlapFromDeployedFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &ksClock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	clk := enginetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	ks := jose.NewKeysets(st)
 	ks.Now = clk.Now
 	reg := engine.NewRegistry()
