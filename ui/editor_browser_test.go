@@ -70,10 +70,7 @@ func (b box) overlaps(o box) bool {
 // free space on the visible canvas, and find centers a node.
 func TestBrowserEditorLayout(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 
 	for _, id := range []string{"authorize", "token", "end-session", "introspect", "userinfo", "protected-api", "jwks", "key-rollover", "openid-configuration", "hello"} {
 		t.Run("fit "+id, func(t *testing.T) {
@@ -236,10 +233,7 @@ func TestBrowserSidePanel(t *testing.T) {
 	if err := env.FD.Keysets().Create(t.Context(), "partner", "ES256"); err != nil {
 		t.Fatal(err)
 	}
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "protected-api")
 	model := `document.getElementById('flowd-editor').flowd.model`
 
@@ -331,10 +325,7 @@ func TestBrowserRuns(t *testing.T) {
 	}
 	call("Bearer " + tok)
 	call("")
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "protected-api")
 	uitest.WaitJS(t, ctx, "two runs", `document.querySelectorAll('.fe-run').length === 2`)
 	runs := `[...document.querySelectorAll('.fe-run')]`
@@ -376,10 +367,7 @@ func TestBrowserRuns(t *testing.T) {
 // and 200 with one.
 func TestBrowserProtectedEndpointStarter(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	card := `[data-template="protected-endpoint"] `
 	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/templates"), chromedp.WaitVisible(card+`[data-testid="use-template"]`)); err != nil {
 		t.Fatal(err)
@@ -434,10 +422,7 @@ func TestBrowserProtectedEndpointStarter(t *testing.T) {
 // between them, under ids free there, as one undo step; Ctrl+D duplicates.
 func TestBrowserCopyPaste(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	model := `document.getElementById('flowd-editor').flowd.model`
 	openEditor(t, ctx, env, "protected-api")
 	clickNode(t, ctx, "auth")
@@ -511,10 +496,7 @@ func TestBrowserCopyPaste(t *testing.T) {
 // the copy's editor shows the note.
 func TestBrowserNotes(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "hello")
 	model := `document.getElementById('flowd-editor').flowd.model`
 	uitest.Click(t, ctx, `[data-testid="canvas"]`)
@@ -577,10 +559,7 @@ func TestBrowserNotes(t *testing.T) {
 // accepts, and the flow still saves.
 func TestBrowserPasteHostile(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "hello")
 	model := `document.getElementById('flowd-editor').flowd.model`
 	before := uitest.JS[int](t, ctx, model+`.doc.nodes.length`)
