@@ -101,6 +101,36 @@ func (k *consentKit) post(form url.Values, cookies string) (string, engine.Msg) 
 	return port, msg
 }
 
+// allowedCode asks for web's consent in the browser cookies, allows it and
+// returns the code issued under it.
+func (k *consentKit) allowedCode(cookies string) string {
+	k.t.Helper()
+	tx, csrf, withCookie := k.ask(authorizeParams("web", webCB), cookies)
+	port, msg := k.post(url.Values{"tx": {tx}, "csrf": {csrf}, "decision": {"allow"}}, withCookie)
+	if port != "granted" {
+		k.t.Fatal("allow")
+	}
+	return k.issueCode(msg)
+}
+
+// issueCode runs oidc.issue_code on a granted message and returns the code.
+func (k *consentKit) issueCode(msg engine.Msg) string {
+	k.t.Helper()
+	if _, err := (&issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}).Process(k.t.Context(), k.f.clk.exec(), msg); err != nil {
+		k.t.Fatal(err)
+	}
+	return redirectQuery(k.t, msg).Get("code")
+}
+
+// exchange redeems web's code (with a refresh token) and returns the port
+// and the message.
+func (k *consentKit) exchange(code string) (string, engine.Msg, error) {
+	ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
+	msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
+	port, err := ex.Process(k.t.Context(), k.f.clk.exec(), msg)
+	return port, msg, err
+}
+
 func (k *consentKit) consent(sub, client string) *consentRecord {
 	k.t.Helper()
 	c, err := k.f.users.consent(k.t.Context(), sub, client)
@@ -305,8 +335,6 @@ func TestConsentWithdrawal(t *testing.T) {
 	k := newConsentKit(t)
 	ctx := t.Context()
 	ada := k.browser("ada")
-	ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
-	ic := &issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}
 	// consentedCode gets a code for web under the remembered consent.
 	consentedCode := func() string {
 		t.Helper()
@@ -314,14 +342,10 @@ func TestConsentWithdrawal(t *testing.T) {
 		if port != "granted" || consentFromMsg(msg) == "" {
 			t.Fatalf("consent: %s %v", port, msg["consent"])
 		}
-		if _, err := ic.Process(ctx, k.f.clk.exec(), msg); err != nil {
-			t.Fatal(err)
-		}
-		return redirectQuery(t, msg).Get("code")
+		return k.issueCode(msg)
 	}
 	exchange := func(code string) (string, engine.Msg) {
-		msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
-		port, err := ex.Process(ctx, k.f.clk.exec(), msg)
+		port, msg, err := k.exchange(code)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -395,15 +419,7 @@ func TestConsentWithdrawnDuringExchange(t *testing.T) {
 			k := newConsentKit(t)
 			ctx := t.Context()
 			ada := k.browser("ada")
-			tx, csrf, cookies := k.ask(authorizeParams("web", webCB), ada)
-			port, msg := k.post(url.Values{"tx": {tx}, "csrf": {csrf}, "decision": {"allow"}}, cookies)
-			if port != "granted" {
-				t.Fatal("allow")
-			}
-			if _, err := (&issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}).Process(ctx, k.f.clk.exec(), msg); err != nil {
-				t.Fatal(err)
-			}
-			code := redirectQuery(t, msg).Get("code")
+			code := k.allowedCode(ada)
 			withdrawn := false
 			k.f.st.setBetween(func(ns, key string) {
 				if ns != tc.during || withdrawn {
@@ -415,9 +431,7 @@ func TestConsentWithdrawnDuringExchange(t *testing.T) {
 				}
 			})
 			defer k.f.st.setBetween(nil)
-			ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
-			m := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
-			port, err := ex.Process(ctx, k.f.clk.exec(), m)
+			port, m, err := k.exchange(code)
 			if err != nil || !withdrawn {
 				t.Fatalf("exchange: %v, withdrawn %v", err, withdrawn)
 			}
@@ -436,15 +450,7 @@ func TestConsentFullAtExchange(t *testing.T) {
 	k := newConsentKit(t)
 	ctx := t.Context()
 	ada := k.browser("ada")
-	tx, csrf, cookies := k.ask(authorizeParams("web", webCB), ada)
-	port, msg := k.post(url.Values{"tx": {tx}, "csrf": {csrf}, "decision": {"allow"}}, cookies)
-	if port != "granted" {
-		t.Fatal("allow")
-	}
-	if _, err := (&issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}).Process(ctx, k.f.clk.exec(), msg); err != nil {
-		t.Fatal(err)
-	}
-	code := redirectQuery(t, msg).Get("code")
+	code := k.allowedCode(ada)
 	// Full: one live grant, the rest never made (ended).
 	live := newID()
 	now := k.f.clk.Now()
@@ -462,9 +468,8 @@ func TestConsentFullAtExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
-	m := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
-	if port, err := ex.Process(ctx, k.f.clk.exec(), m); err != nil || port != "ok" {
+	port, m, err := k.exchange(code)
+	if err != nil || port != "ok" {
 		t.Fatalf("exchange under a full consent with ended grants: %s %v %v", port, err, m["oauth_error"])
 	}
 	gid := str(mapOf(m["grant"]), "grant_id")
