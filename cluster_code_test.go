@@ -71,23 +71,8 @@ func startThree(t *testing.T, stores []store.Store) []*flowd.Flowd {
 	t.Helper()
 	var nodes []*flowd.Flowd
 	for i, st := range stores {
-		id := string(rune('a' + i))
-		fd, err := flowd.New(flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id, Issuer: codeTestIssuer,
-			Examples: examples.FS})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fd.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), converge)
-			defer cancel()
-			if err := fd.Close(ctx); err != nil {
-				t.Errorf("Close %s: %v", id, err)
-			}
-		})
-		nodes = append(nodes, fd)
+		nodes = append(nodes, startNode(t, flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}),
+			NodeID: string(rune('a' + i)), Issuer: codeTestIssuer, Examples: examples.FS}))
 	}
 	for i, fd := range nodes {
 		eventually(t, "node "+string(rune('a'+i))+" publishes keys", func() bool { return len(jwksKids(t, fd)) > 0 })

@@ -156,27 +156,34 @@ func newCluster(t testing.TB, be backend) *cluster {
 	sa, sb := be.open(t)
 	c := &cluster{st: sa, sink: &sinkLog{}}
 	start := func(id string, st store.Store) *flowd.Flowd {
-		fd, err := flowd.New(flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id,
+		return startNode(t, flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id,
 			Issuer: "http://flowd.test", Register: sinkBlocks(id, c.sink)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fd.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), converge)
-			defer cancel()
-			if err := fd.Close(ctx); err != nil {
-				t.Errorf("Close %s: %v", id, err)
-			}
-		})
-		return fd
 	}
 	c.b = start("b", sb)
 	eventually(t, "node b holds the scheduler role", c.b.Scheduler().Leading)
 	c.a = start("a", sa)
 	return c
+}
+
+// startNode starts a flowd node with opts and closes it when the test
+// ends.
+func startNode(t testing.TB, opts flowd.Options) *flowd.Flowd {
+	t.Helper()
+	fd, err := flowd.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fd.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), converge)
+		defer cancel()
+		if err := fd.Close(ctx); err != nil {
+			t.Errorf("Close %s: %v", opts.NodeID, err)
+		}
+	})
+	return fd
 }
 
 func helloFlow(body string) []byte {
