@@ -41,6 +41,18 @@ func (k *grantKit) code(username, scope, cookies string) (string, string) {
 	return q.Get("code"), cookies
 }
 
+// codeWithRecord signs username in for scope in a fresh browser and
+// returns the code and its stored record.
+func (k *grantKit) codeWithRecord(username, scope string) (string, *codeRecord) {
+	k.t.Helper()
+	code, _ := k.code(username, scope, "")
+	rec, err := getRec[codeRecord](k.t.Context(), k.f.st, nsCodes, hashKey(code))
+	if err != nil || rec == nil {
+		k.t.Fatalf("code record %v %v", rec, err)
+	}
+	return code, rec
+}
+
 // exchange redeems a code; the port and the tokens.
 func (k *grantKit) exchange(code string) (string, tokens) {
 	k.t.Helper()
@@ -241,10 +253,9 @@ func TestSessionGrantIndex(t *testing.T) {
 	t.Run("bounded", func(t *testing.T) {
 		// A code issued in a session whose index is full is refused, and
 		// spent: nothing is linked, no grant made.
-		code, _ := k.code("ada", "openid", "")
-		rec, err := getRec[codeRecord](ctx, k.f.st, nsCodes, hashKey(code))
-		if err != nil || rec == nil || rec.Session == "" {
-			t.Fatalf("code record %v %v", rec, err)
+		code, rec := k.codeWithRecord("ada", "openid")
+		if rec.Session == "" {
+			t.Fatalf("code record without a session: %v", rec)
 		}
 		key = rec.Session
 		purge := k.f.clk.Now().Add(time.Hour).Unix()

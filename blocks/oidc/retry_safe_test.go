@@ -101,11 +101,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 	})
 	t.Run("a code spent by a concurrent exchange revokes what that one made", func(t *testing.T) {
 		k := newGrantKit(t)
-		code, _ := k.code("ada", "openid", "")
-		rec, err := getRec[codeRecord](t.Context(), k.f.st, nsCodes, hashKey(code))
-		if err != nil || rec == nil {
-			t.Fatal(rec, err)
-		}
+		code, rec := k.codeWithRecord("ada", "openid")
 		// Between the two calls another node's exchange commits: the code
 		// spent and its grant live, in one transaction.
 		k.f.st.setBetween(once(func(ctx context.Context, key string) {
@@ -131,11 +127,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 	})
 	t.Run("a logout between the calls refuses the exchange", func(t *testing.T) {
 		k := newGrantKit(t)
-		code, _ := k.code("ada", "openid", "")
-		rec, err := getRec[codeRecord](t.Context(), k.f.st, nsCodes, hashKey(code))
-		if err != nil || rec == nil {
-			t.Fatal(rec, err)
-		}
+		code, rec := k.codeWithRecord("ada", "openid")
 		k.f.st.setBetween(once(func(ctx context.Context, key string) {
 			if _, err := revokeSessionGrants(ctx, k.f.st.Bolt, key, k.f.clk.Now()); err != nil {
 				t.Error(err)
