@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
-	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui/api"
 )
 
@@ -31,16 +29,8 @@ var ksAllAlgs = []string{"RS256", "ES256", "EdDSA", "HS256", "RSA-OAEP-256", "EC
 
 func newKeysetAPI(t *testing.T) (http.Handler, *jose.Keysets, *enginetest.Clock) {
 	t.Helper()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	a, err := app.New(app.Config{Store: st, Registry: engine.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
+	st := openBolt(t)
+	a := startApp(t, app.Config{Store: st, Registry: engine.NewRegistry()})
 	clk := enginetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	ks := jose.NewKeysets(st)
 	ks.Now, ks.RSABits = clk.Now, 2048
