@@ -131,20 +131,7 @@ var backends = []backend{
 		prefix := "flowd-test/nodes-" + hex.EncodeToString(p[:])
 		key := make([]byte, 32)
 		rand.Read(key)
-		open := func() store.Store {
-			cli, err := etcd.Dial(etcd.ClientConfig{Target: etcd.Target{Endpoints: []string{strings.TrimPrefix(endpoint, "http://")}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := etcd.Open(context.Background(), etcd.Options{Client: cli, OwnClient: true, Prefix: prefix, MasterKey: key})
-			if err != nil {
-				_ = cli.Close()
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			return st
-		}
-		return open(), open()
+		return openEtcd(t, endpoint, prefix, key), openEtcd(t, endpoint, prefix, key)
 	}},
 }
 
@@ -163,6 +150,23 @@ func newCluster(t testing.TB, be backend) *cluster {
 	eventually(t, "node b holds the scheduler role", c.b.Scheduler().Leading)
 	c.a = start("a", sa)
 	return c
+}
+
+// openEtcd opens a store (one node's client) on the etcd at endpoint under
+// prefix, closed when the test ends.
+func openEtcd(t testing.TB, endpoint, prefix string, key []byte) store.Store {
+	t.Helper()
+	cli, err := etcd.Dial(etcd.ClientConfig{Target: etcd.Target{Endpoints: []string{strings.TrimPrefix(endpoint, "http://")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := etcd.Open(context.Background(), etcd.Options{Client: cli, OwnClient: true, Prefix: prefix, MasterKey: key})
+	if err != nil {
+		_ = cli.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }
 
 // startNode starts a flowd node with opts and closes it when the test
