@@ -302,29 +302,42 @@ func TestBrowserSidePanel(t *testing.T) {
 	})
 }
 
-// TestBrowserRuns: each run names its trigger and the HTTP status it
-// answered; traces are JSON trees with redacted values marked; "Run again
-// with this input" replays a recorded request.
-func TestBrowserRuns(t *testing.T) {
-	env := uitest.Start(t)
+// aliceToken is an access token for the prebuilt protected API, signed
+// with keyset main.
+func aliceToken(t *testing.T, env *uitest.Env) string {
+	t.Helper()
 	tok, _, err := jose.NewSigner(env.FD.Keysets()).Sign(t.Context(), jose.SignRequest{Keyset: "main", Alg: "ES256",
 		Typ: "at+jwt", Issuer: env.URL, Subject: "alice", Audience: []string{"flowd-api"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(auth string) {
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", env.URL+"/api/hello?lang=en", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
+	return tok
+}
+
+// apiGet sends GET url with an Authorization header unless auth is empty,
+// and returns the status.
+func apiGet(t *testing.T, url, auth string) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
-	call("Bearer " + tok)
-	call("")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestBrowserRuns: each run names its trigger and the HTTP status it
+// answered; traces are JSON trees with redacted values marked; "Run again
+// with this input" replays a recorded request.
+func TestBrowserRuns(t *testing.T) {
+	env := uitest.Start(t)
+	tok := aliceToken(t, env)
+	apiGet(t, env.URL+"/api/hello?lang=en", "Bearer "+tok)
+	apiGet(t, env.URL+"/api/hello?lang=en", "")
 	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "protected-api")
 	uitest.WaitJS(t, ctx, "two runs", `document.querySelectorAll('.fe-run').length === 2`)
@@ -392,27 +405,10 @@ func TestBrowserProtectedEndpointStarter(t *testing.T) {
 	}
 	uitest.Click(t, ctx, `[data-testid="deploy"]`)
 	uitest.WaitJS(t, ctx, "deployed", `document.querySelector('[data-testid="status"]').textContent.startsWith('Deployed version')`)
-	get := func(auth string) int {
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", env.URL+"/api/orders", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
-	if st := get(""); st != http.StatusUnauthorized {
+	if st := apiGet(t, env.URL+"/api/orders", ""); st != http.StatusUnauthorized {
 		t.Errorf("without a token: %d", st)
 	}
-	tok, _, err := jose.NewSigner(env.FD.Keysets()).Sign(t.Context(), jose.SignRequest{Keyset: "main", Alg: "ES256",
-		Typ: "at+jwt", Issuer: env.URL, Subject: "alice", Audience: []string{"flowd-api"}, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := get("Bearer " + tok); st != http.StatusOK {
+	if st := apiGet(t, env.URL+"/api/orders", "Bearer "+aliceToken(t, env)); st != http.StatusOK {
 		t.Errorf("with a token: %d", st)
 	}
 }
