@@ -1,7 +1,6 @@
 package flowd_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -22,7 +21,6 @@ import (
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
-	"github.com/flowd/flowd/store/etcd"
 	"github.com/flowd/flowd/store/etcd/etcdtest"
 	"github.com/flowd/flowd/store/memstore"
 )
@@ -39,7 +37,7 @@ var threeNodeStores = []struct {
 		return []store.Store{mem, mem.Node(), mem.Node()}
 	}},
 	{"etcd", func(t *testing.T) []store.Store {
-		endpoint := strings.TrimPrefix(etcdtest.Endpoint(t), "http://")
+		endpoint := etcdtest.Endpoint(t)
 		var p [6]byte
 		rand.Read(p[:])
 		prefix := "flowd-test/code-" + hex.EncodeToString(p[:])
@@ -47,17 +45,7 @@ var threeNodeStores = []struct {
 		rand.Read(key)
 		var out []store.Store
 		for range 3 {
-			cli, err := etcd.Dial(etcd.ClientConfig{Target: etcd.Target{Endpoints: []string{endpoint}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := etcd.Open(context.Background(), etcd.Options{Client: cli, OwnClient: true, Prefix: prefix, MasterKey: key})
-			if err != nil {
-				_ = cli.Close()
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			out = append(out, st)
+			out = append(out, openEtcd(t, endpoint, prefix, key))
 		}
 		return out
 	}},
@@ -71,23 +59,8 @@ func startThree(t *testing.T, stores []store.Store) []*flowd.Flowd {
 	t.Helper()
 	var nodes []*flowd.Flowd
 	for i, st := range stores {
-		id := string(rune('a' + i))
-		fd, err := flowd.New(flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id, Issuer: codeTestIssuer,
-			Examples: examples.FS})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fd.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), converge)
-			defer cancel()
-			if err := fd.Close(ctx); err != nil {
-				t.Errorf("Close %s: %v", id, err)
-			}
-		})
-		nodes = append(nodes, fd)
+		nodes = append(nodes, startNode(t, flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}),
+			NodeID: string(rune('a' + i)), Issuer: codeTestIssuer, Examples: examples.FS}))
 	}
 	for i, fd := range nodes {
 		eventually(t, "node "+string(rune('a'+i))+" publishes keys", func() bool { return len(jwksKids(t, fd)) > 0 })

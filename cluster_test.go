@@ -131,20 +131,7 @@ var backends = []backend{
 		prefix := "flowd-test/nodes-" + hex.EncodeToString(p[:])
 		key := make([]byte, 32)
 		rand.Read(key)
-		open := func() store.Store {
-			cli, err := etcd.Dial(etcd.ClientConfig{Target: etcd.Target{Endpoints: []string{strings.TrimPrefix(endpoint, "http://")}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := etcd.Open(context.Background(), etcd.Options{Client: cli, OwnClient: true, Prefix: prefix, MasterKey: key})
-			if err != nil {
-				_ = cli.Close()
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			return st
-		}
-		return open(), open()
+		return openEtcd(t, endpoint, prefix, key), openEtcd(t, endpoint, prefix, key)
 	}},
 }
 
@@ -156,27 +143,51 @@ func newCluster(t testing.TB, be backend) *cluster {
 	sa, sb := be.open(t)
 	c := &cluster{st: sa, sink: &sinkLog{}}
 	start := func(id string, st store.Store) *flowd.Flowd {
-		fd, err := flowd.New(flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id,
+		return startNode(t, flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id,
 			Issuer: "http://flowd.test", Register: sinkBlocks(id, c.sink)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fd.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), converge)
-			defer cancel()
-			if err := fd.Close(ctx); err != nil {
-				t.Errorf("Close %s: %v", id, err)
-			}
-		})
-		return fd
 	}
 	c.b = start("b", sb)
 	eventually(t, "node b holds the scheduler role", c.b.Scheduler().Leading)
 	c.a = start("a", sa)
 	return c
+}
+
+// openEtcd opens a store (one node's client) on the etcd at endpoint under
+// prefix, closed when the test ends.
+func openEtcd(t testing.TB, endpoint, prefix string, key []byte) store.Store {
+	t.Helper()
+	cli, err := etcd.Dial(etcd.ClientConfig{Target: etcd.Target{Endpoints: []string{strings.TrimPrefix(endpoint, "http://")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := etcd.Open(context.Background(), etcd.Options{Client: cli, OwnClient: true, Prefix: prefix, MasterKey: key})
+	if err != nil {
+		_ = cli.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// startNode starts a flowd node with opts and closes it when the test
+// ends.
+func startNode(t testing.TB, opts flowd.Options) *flowd.Flowd {
+	t.Helper()
+	fd, err := flowd.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fd.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), converge)
+		defer cancel()
+		if err := fd.Close(ctx); err != nil {
+			t.Errorf("Close %s: %v", opts.NodeID, err)
+		}
+	})
+	return fd
 }
 
 func helloFlow(body string) []byte {

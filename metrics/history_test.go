@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,25 +12,9 @@ import (
 
 	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/ui"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // value finds one series of a reading; labels joined with "/".
 func seriesValues(rd ui.CounterReading, group, labels string) []float64 {
@@ -47,7 +30,7 @@ func seriesValues(rd ui.CounterReading, group, labels string) []float64 {
 // sample at or before it, now's counter at or after now, 0 before the
 // start; series sum the labels the dashboard does not show (flow, node).
 func TestHistoryInstants(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 12, 3, 10, 0, 20, 0, time.UTC)}
+	clock := enginetest.NewClock(time.Date(2026, 12, 3, 10, 0, 20, 0, time.UTC))
 	m, err := New(nil, Sources{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,15 +41,15 @@ func TestHistoryInstants(t *testing.T) {
 	validOther := m.TokenValidation("other", "check", "")
 	aud := m.TokenValidation("api", "auth", jose.ReasonWrongAudience)
 
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	valid.Inc()
 	validOther.Inc()
 	h.Sample() // t0+1m: valid 2
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	valid.Inc()
 	aud.Inc()
 	h.Sample() // t0+2m: valid 3, wrong_audience 1
-	clock.Add(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	for range 4 {
 		valid.Inc()
 	}
@@ -104,7 +87,7 @@ func TestHistoryInstants(t *testing.T) {
 // still answers exactly for the instant a day ago (the ring holds a day
 // and one minute) and for every minute since.
 func TestHistoryKeepsADay(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 12, 3, 0, 0, 5, 0, time.UTC)}
+	clock := enginetest.NewClock(time.Date(2026, 12, 3, 0, 0, 5, 0, time.UTC))
 	m, err := New(nil, Sources{})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +96,7 @@ func TestHistoryKeepsADay(t *testing.T) {
 	runs := m.Runs("hello")
 	const minutes = 25 * 60
 	for range minutes {
-		clock.Add(time.Minute)
+		clock.Advance(time.Minute)
 		runs.Finished(true, 0)
 		h.Sample()
 	}
@@ -129,18 +112,18 @@ func TestHistoryKeepsADay(t *testing.T) {
 // TestHistorySamplesWhenDue: without Run, a read in a new minute stores
 // the sample that was due, so the next minute's reads see it.
 func TestHistorySamplesWhenDue(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
+	clock := enginetest.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
 	m, err := New(nil, Sources{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := m.NewHistory(clock.Now)
 	grant := m.Grant("token", "grant", "client_credentials", "ok")
-	clock.Add(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	grant.Inc()
 	first := clock.Now()
 	h.CountersAt(clock.Now(), nil) // stores the sample due at 10:02
-	clock.Add(3 * time.Minute)
+	clock.Advance(3 * time.Minute)
 	grant.Inc()
 	got := seriesValues(h.CountersAt(clock.Now(), []time.Time{first.Add(-time.Second), first, clock.Now()}), ui.SeriesGrants, "client_credentials/ok")
 	if want := []float64{0, 1, 2}; !slices.Equal(got, want) {
@@ -151,7 +134,7 @@ func TestHistorySamplesWhenDue(t *testing.T) {
 // TestHistoryBounded: flows past MaxHistorySeries share one "(other)"
 // series per outcome, and no count is lost.
 func TestHistoryBounded(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
+	clock := enginetest.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
 	m, err := New(nil, Sources{})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +144,7 @@ func TestHistoryBounded(t *testing.T) {
 	for i := range flows {
 		m.Runs(fmt.Sprintf("flow-%03d", i)).Finished(i%3 != 0, 0)
 		if i%50 == 0 {
-			clock.Add(time.Minute)
+			clock.Advance(time.Minute)
 			h.Sample()
 		}
 	}

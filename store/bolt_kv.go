@@ -115,10 +115,7 @@ func (s *Bolt) SetKV(ctx context.Context, ns, key string, val []byte) error {
 func (s *Bolt) DeleteKV(ctx context.Context, ns, key string) error {
 	err := CheckKV(ns, key)
 	if err == nil {
-		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
-			c.add(Change{Kind: KindKV, Group: ns, Name: key, Deleted: true})
-			return deleteIn(tx, bucketKV, ns, key)
-		})
+		err = s.deleteRecord(ctx, KindKV, bucketKV, ns, key)
 	}
 	if err != nil {
 		return fmt.Errorf("store: delete kv %s/%s: %w", q(ns), q(key), err)
@@ -131,10 +128,7 @@ func (s *Bolt) ListKV(ctx context.Context, ns string) ([]string, error) {
 	var keys []string
 	err := CheckName("namespace", ns, MaxNameLen)
 	if err == nil {
-		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
-			keys, err = listIn(tx, bucketKV, ns)
-			return err
-		})
+		keys, err = s.listRecords(ctx, bucketKV, ns)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: list kv %s: %w", q(ns), err)
@@ -150,23 +144,11 @@ func (s *Bolt) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte)
 	if err == nil && fn == nil {
 		err = fmt.Errorf("nil update function: %w", ErrInvalid)
 	}
-	var fnErr error
 	if err == nil {
-		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
-			old, err := getIn(tx, bucketKV, ns, key)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			val, err := fn(old)
-			if err != nil {
-				fnErr = err
-				return err
-			}
-			return applyUpdate(tx, c, KindKV, bucketKV, ns, key, old != nil, val)
-		})
-	}
-	if fnErr != nil {
-		return fnErr
+		var fnErr error
+		if fnErr, err = s.updateRecord(ctx, KindKV, bucketKV, ns, key, false, fn); fnErr != nil {
+			return fnErr
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("store: update kv %s/%s: %w", q(ns), q(key), err)
@@ -185,6 +167,60 @@ func applyUpdate(tx *bolt.Tx, c *commit, kind Kind, topName []byte, group, name 
 		return deleteIn(tx, topName, group, name)
 	}
 	return nil
+}
+
+// getRecord reads top/group/name inside tx, opening a sealed value; nil,
+// ErrNotFound if absent.
+func (s *Bolt) getRecord(tx *bolt.Tx, topName []byte, group, name string, sealed bool) ([]byte, error) {
+	v, err := getIn(tx, topName, group, name)
+	if err != nil || !sealed {
+		return v, err
+	}
+	// The key passed the key check at open, so a failure means the record
+	// itself is damaged or was copied here from another name.
+	return s.sealer.Open(v, group, name)
+}
+
+// updateRecord is the read-change-write of UpdateKV and UpdateSecret in one
+// write transaction; sealed values are opened for fn and its result sealed.
+// fnErr is fn's own error, for the caller to return as is; err is the
+// store's.
+func (s *Bolt) updateRecord(ctx context.Context, kind Kind, topName []byte, group, name string, sealed bool, fn func(old []byte) ([]byte, error)) (fnErr, err error) {
+	err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+		old, err := s.getRecord(tx, topName, group, name, sealed)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		val, err := fn(old)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		if val != nil && sealed {
+			val = s.sealer.Seal(val, group, name)
+		}
+		return applyUpdate(tx, c, kind, topName, group, name, old != nil, val)
+	})
+	return fnErr, err
+}
+
+// deleteRecord removes top/group/name in one write transaction; ErrNotFound
+// if it is not there.
+func (s *Bolt) deleteRecord(ctx context.Context, kind Kind, topName []byte, group, name string) error {
+	return s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+		c.add(Change{Kind: kind, Group: group, Name: name, Deleted: true})
+		return deleteIn(tx, topName, group, name)
+	})
+}
+
+// listRecords returns the names in top/group in byte order; an unknown
+// group is empty.
+func (s *Bolt) listRecords(ctx context.Context, topName []byte, group string) (names []string, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) (err error) {
+		names, err = listIn(tx, topName, group)
+		return err
+	})
+	return names, err
 }
 
 // CreateKV writes ns/key only if it is absent; ErrConflict if present.

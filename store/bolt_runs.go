@@ -159,6 +159,20 @@ func (s *Bolt) DeleteRuns(ctx context.Context, flow string) error {
 	return nil
 }
 
+// readRunBuckets returns a flow's runs by time and by id; nil buckets when
+// the flow has no runs.
+func readRunBuckets(tx *bolt.Tx, flow string) (byTime, byID *bolt.Bucket, err error) {
+	all, err := top(tx, bucketRuns)
+	if err != nil {
+		return nil, nil, err
+	}
+	fb := all.Bucket([]byte(flow))
+	if fb == nil {
+		return nil, nil, nil
+	}
+	return fb.Bucket(bucketByTime), fb.Bucket(bucketByID), nil
+}
+
 // ListRuns returns up to limit runs of a flow, newest first; limit <= 0
 // returns the whole ring. A flow without runs has an empty list, not
 // ErrNotFound: runs may be listed before the first one is recorded.
@@ -167,17 +181,9 @@ func (s *Bolt) ListRuns(ctx context.Context, flow string, limit int) ([]RunRecor
 	err := CheckName("flow id", flow, MaxNameLen)
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) error {
-			all, err := top(tx, bucketRuns)
-			if err != nil {
+			byTime, _, err := readRunBuckets(tx, flow)
+			if err != nil || byTime == nil {
 				return err
-			}
-			fb := all.Bucket([]byte(flow))
-			if fb == nil {
-				return nil
-			}
-			byTime := fb.Bucket(bucketByTime)
-			if byTime == nil {
-				return nil
 			}
 			c := byTime.Cursor()
 			for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
@@ -205,15 +211,10 @@ func (s *Bolt) GetRun(ctx context.Context, flow, id string) (RunRecord, error) {
 	}
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) error {
-			all, err := top(tx, bucketRuns)
+			byTime, byID, err := readRunBuckets(tx, flow)
 			if err != nil {
 				return err
 			}
-			fb := all.Bucket([]byte(flow))
-			if fb == nil {
-				return ErrNotFound
-			}
-			byTime, byID := fb.Bucket(bucketByTime), fb.Bucket(bucketByID)
 			if byTime == nil || byID == nil {
 				return ErrNotFound
 			}

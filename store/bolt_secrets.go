@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,17 +18,6 @@ func (s *Bolt) secretReady() error {
 	return nil
 }
 
-// getSecret reads and opens kind/name inside tx; nil, ErrNotFound if absent.
-func (s *Bolt) getSecret(tx *bolt.Tx, kind, name string) ([]byte, error) {
-	sealed, err := getIn(tx, bucketSecrets, kind, name)
-	if err != nil {
-		return nil, err
-	}
-	// The key passed the key check at open, so a failure means the record
-	// itself is damaged or was copied here from another name.
-	return s.sealer.Open(sealed, kind, name)
-}
-
 // GetSecret returns the decrypted value of kind/name, or ErrNotFound.
 func (s *Bolt) GetSecret(ctx context.Context, kind, name string) ([]byte, error) {
 	var v []byte
@@ -39,7 +27,7 @@ func (s *Bolt) GetSecret(ctx context.Context, kind, name string) ([]byte, error)
 	}
 	if err == nil {
 		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
-			v, err = s.getSecret(tx, kind, name)
+			v, err = s.getRecord(tx, bucketSecrets, kind, name, true)
 			return err
 		})
 	}
@@ -60,27 +48,11 @@ func (s *Bolt) UpdateSecret(ctx context.Context, kind, name string, fn func(old 
 	if err == nil && fn == nil {
 		err = fmt.Errorf("nil update function: %w", ErrInvalid)
 	}
-	var fnErr error
 	if err == nil {
-		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
-			old, err := s.getSecret(tx, kind, name)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			val, err := fn(old)
-			if err != nil {
-				fnErr = err
-				return err
-			}
-			var sealed []byte
-			if val != nil {
-				sealed = s.sealer.Seal(val, kind, name)
-			}
-			return applyUpdate(tx, c, KindSecret, bucketSecrets, kind, name, old != nil, sealed)
-		})
-	}
-	if fnErr != nil {
-		return fnErr
+		var fnErr error
+		if fnErr, err = s.updateRecord(ctx, KindSecret, bucketSecrets, kind, name, true, fn); fnErr != nil {
+			return fnErr
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("store: update secret %s/%s: %w", q(kind), q(name), err)
@@ -95,10 +67,7 @@ func (s *Bolt) DeleteSecret(ctx context.Context, kind, name string) error {
 		err = CheckSecret(kind, name)
 	}
 	if err == nil {
-		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
-			c.add(Change{Kind: KindSecret, Group: kind, Name: name, Deleted: true})
-			return deleteIn(tx, bucketSecrets, kind, name)
-		})
+		err = s.deleteRecord(ctx, KindSecret, bucketSecrets, kind, name)
 	}
 	if err != nil {
 		return fmt.Errorf("store: delete secret %s/%s: %w", q(kind), q(name), err)
@@ -114,10 +83,7 @@ func (s *Bolt) ListSecrets(ctx context.Context, kind string) ([]string, error) {
 		err = CheckName("kind", kind, MaxNameLen)
 	}
 	if err == nil {
-		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
-			names, err = listIn(tx, bucketSecrets, kind)
-			return err
-		})
+		names, err = s.listRecords(ctx, bucketSecrets, kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: list secrets %s: %w", q(kind), err)

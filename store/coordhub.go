@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -102,11 +103,20 @@ func (c *LocalCoordinator) live() error {
 	return nil
 }
 
-// Campaign waits until role is free, then takes it.
-func (c *LocalCoordinator) Campaign(ctx context.Context, role string) (Leadership, error) {
-	if err := CheckName("role", role, MaxNameLen); err != nil {
-		return nil, fmt.Errorf("store: campaign: %w", err)
-	}
+// holder is what take puts in a hub map: a leadership or a held lock.
+type holder interface {
+	*leadership | *heldLock
+	released() <-chan struct{}
+}
+
+func (l *leadership) released() <-chan struct{} { return l.done }
+func (l *heldLock) released() <-chan struct{}   { return l.freed }
+
+// take waits until name is free in held (one of the hub's maps), then puts
+// fresh() there. A waiter wakes when the holder lets go, when this handle
+// closes (then fails with ErrClosed) or when ctx ends. With wait false a
+// held name fails at once with ErrLockHeld.
+func take[H holder](ctx context.Context, c *LocalCoordinator, held map[string]H, name string, wait bool, fresh func() H) (H, error) {
 	h := c.hub
 	for {
 		if err := ctx.Err(); err != nil {
@@ -117,21 +127,38 @@ func (c *LocalCoordinator) Campaign(ctx context.Context, role string) (Leadershi
 			h.mu.Unlock()
 			return nil, err
 		}
-		cur := h.roles[role]
-		if cur == nil {
-			l := &leadership{c: c, role: role, done: make(chan struct{})}
-			h.roles[role] = l
+		cur, ok := held[name]
+		if !ok {
+			l := fresh()
+			held[name] = l
 			h.mu.Unlock()
 			return l, nil
 		}
 		h.mu.Unlock()
+		if !wait {
+			return nil, ErrLockHeld
+		}
 		select {
-		case <-cur.done:
+		case <-cur.released():
 		case <-c.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// Campaign waits until role is free, then takes it.
+func (c *LocalCoordinator) Campaign(ctx context.Context, role string) (Leadership, error) {
+	if err := CheckName("role", role, MaxNameLen); err != nil {
+		return nil, fmt.Errorf("store: campaign: %w", err)
+	}
+	l, err := take(ctx, c, c.hub.roles, role, true, func() *leadership {
+		return &leadership{c: c, role: role, done: make(chan struct{})}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // Lock waits for the named lock.
@@ -148,38 +175,20 @@ func (c *LocalCoordinator) lock(ctx context.Context, name string, wait bool) (fu
 	if err := CheckName("lock name", name, MaxNameLen); err != nil {
 		return nil, fmt.Errorf("store: lock: %w", err)
 	}
-	h := c.hub
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		h.mu.Lock()
-		if err := c.live(); err != nil {
-			h.mu.Unlock()
-			return nil, err
-		}
-		cur := h.locks[name]
-		if cur == nil {
-			l := &heldLock{owner: c, freed: make(chan struct{})}
-			h.locks[name] = l
-			h.mu.Unlock()
-			var once sync.Once
-			return func(context.Context) error {
-				once.Do(func() { h.unlock(name, l) })
-				return nil
-			}, nil
-		}
-		h.mu.Unlock()
-		if !wait {
-			return nil, fmt.Errorf("store: lock %s: %w", Quote(name), ErrLockHeld)
-		}
-		select {
-		case <-cur.freed:
-		case <-c.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	l, err := take(ctx, c, c.hub.locks, name, wait, func() *heldLock {
+		return &heldLock{owner: c, freed: make(chan struct{})}
+	})
+	if errors.Is(err, ErrLockHeld) {
+		return nil, fmt.Errorf("store: lock %s: %w", Quote(name), err)
 	}
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func(context.Context) error {
+		once.Do(func() { c.hub.unlock(name, l) })
+		return nil
+	}, nil
 }
 
 func (h *CoordHub) unlock(name string, l *heldLock) {

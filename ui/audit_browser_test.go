@@ -31,10 +31,7 @@ func TestBrowserAudit(t *testing.T) {
 	if res := env.NewClient().PostForm(t, "/admin/login", url.Values{"password": {"not the password"}}); res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("failed sign-in: %d", res.StatusCode)
 	}
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/audit"), chromedp.WaitVisible(css(tid("audit-events")))); err != nil {
 		t.Fatal(err)
 	}

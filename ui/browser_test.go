@@ -21,6 +21,18 @@ type css = chromedp.CSS
 
 const browserTimeout = 30 * time.Second // a safety limit; each test takes 2-8 s
 
+// adminBrowser is a browser window 1440 wide and height high that fails
+// the test on a console error or CSP violation, signed in to env's admin
+// pages.
+func adminBrowser(t *testing.T, env *uitest.Env, height int64) context.Context {
+	t.Helper()
+	ctx := uitest.Browser(t, 2*browserTimeout)
+	uitest.Viewport(t, ctx, 1440, height)
+	uitest.WatchErrors(t, ctx)
+	uitest.LoginBrowser(t, ctx, env)
+	return ctx
+}
+
 func count(t *testing.T, ctx context.Context, selector string) int {
 	t.Helper()
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+jsString(selector)+`).length`))

@@ -38,10 +38,7 @@ func publicJWKS(t *testing.T) string {
 // them and changes first party.
 func TestBrowserClientFormFields(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 1400)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 1400)
 	setValue := func(sel, v string) chromedp.Action[chromedp.Void] {
 		return chromedp.Evaluate[chromedp.Void](`document.querySelector(` + jsString(sel) + `).value = ` + jsString(v))
 	}

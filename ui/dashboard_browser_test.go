@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,26 +15,9 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/ui/uitest"
 )
-
-// stepClock is a clock a test moves forward.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // traffic is what dashboardTraffic sent, and a token still valid.
 type traffic struct {
@@ -47,7 +29,7 @@ type traffic struct {
 // moves a minute at a time: token validations (valid, expired, wrong
 // audience), client_credentials tokens and wrong client secrets. After
 // each minute it reads the dashboard, which takes the minute's sample.
-func dashboardTraffic(t *testing.T, env *uitest.Env, clock *stepClock, c *uitest.Client, minutes int) traffic {
+func dashboardTraffic(t *testing.T, env *uitest.Env, clock *enginetest.Clock, c *uitest.Client, minutes int) traffic {
 	t.Helper()
 	ctx := t.Context()
 	ks := env.FD.Keysets()
@@ -136,7 +118,7 @@ func dashboardTraffic(t *testing.T, env *uitest.Env, clock *stepClock, c *uitest
 			sent.badSecret++
 		}
 		c.GetBody(t, "/admin/dashboard") // takes this minute's sample
-		clock.Add(time.Minute)
+		clock.Advance(time.Minute)
 	}
 	sent.token = valid
 	return sent
@@ -147,7 +129,7 @@ func dashboardTraffic(t *testing.T, env *uitest.Env, clock *stepClock, c *uitest
 // console error or CSP violation, switches to the day view, and links the
 // next rotation of keyset main.
 func TestBrowserDashboard(t *testing.T) {
-	clock := &stepClock{t: time.Now().UTC().Add(-50 * time.Minute).Truncate(time.Minute).Add(5 * time.Second)}
+	clock := enginetest.NewClock(time.Now().UTC().Add(-50 * time.Minute).Truncate(time.Minute).Add(5 * time.Second))
 	env := uitest.Start(t, func(o *flowd.Options) { o.Clock = clock.Now })
 	c := env.Login(t)
 	sent := dashboardTraffic(t, env, clock, c, 50)

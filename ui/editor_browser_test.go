@@ -70,10 +70,7 @@ func (b box) overlaps(o box) bool {
 // free space on the visible canvas, and find centers a node.
 func TestBrowserEditorLayout(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 
 	for _, id := range []string{"authorize", "token", "end-session", "introspect", "userinfo", "protected-api", "jwks", "key-rollover", "openid-configuration", "hello"} {
 		t.Run("fit "+id, func(t *testing.T) {
@@ -236,10 +233,7 @@ func TestBrowserSidePanel(t *testing.T) {
 	if err := env.FD.Keysets().Create(t.Context(), "partner", "ES256"); err != nil {
 		t.Fatal(err)
 	}
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "protected-api")
 	model := `document.getElementById('flowd-editor').flowd.model`
 
@@ -308,33 +302,43 @@ func TestBrowserSidePanel(t *testing.T) {
 	})
 }
 
-// TestBrowserRuns: each run names its trigger and the HTTP status it
-// answered; traces are JSON trees with redacted values marked; "Run again
-// with this input" replays a recorded request.
-func TestBrowserRuns(t *testing.T) {
-	env := uitest.Start(t)
+// aliceToken is an access token for the prebuilt protected API, signed
+// with keyset main.
+func aliceToken(t *testing.T, env *uitest.Env) string {
+	t.Helper()
 	tok, _, err := jose.NewSigner(env.FD.Keysets()).Sign(t.Context(), jose.SignRequest{Keyset: "main", Alg: "ES256",
 		Typ: "at+jwt", Issuer: env.URL, Subject: "alice", Audience: []string{"flowd-api"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(auth string) {
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", env.URL+"/api/hello?lang=en", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
+	return tok
+}
+
+// apiGet sends GET url with an Authorization header unless auth is empty,
+// and returns the status.
+func apiGet(t *testing.T, url, auth string) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
-	call("Bearer " + tok)
-	call("")
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestBrowserRuns: each run names its trigger and the HTTP status it
+// answered; traces are JSON trees with redacted values marked; "Run again
+// with this input" replays a recorded request.
+func TestBrowserRuns(t *testing.T) {
+	env := uitest.Start(t)
+	tok := aliceToken(t, env)
+	apiGet(t, env.URL+"/api/hello?lang=en", "Bearer "+tok)
+	apiGet(t, env.URL+"/api/hello?lang=en", "")
+	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "protected-api")
 	uitest.WaitJS(t, ctx, "two runs", `document.querySelectorAll('.fe-run').length === 2`)
 	runs := `[...document.querySelectorAll('.fe-run')]`
@@ -376,10 +380,7 @@ func TestBrowserRuns(t *testing.T) {
 // and 200 with one.
 func TestBrowserProtectedEndpointStarter(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	card := `[data-template="protected-endpoint"] `
 	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/templates"), chromedp.WaitVisible(card+`[data-testid="use-template"]`)); err != nil {
 		t.Fatal(err)
@@ -404,27 +405,10 @@ func TestBrowserProtectedEndpointStarter(t *testing.T) {
 	}
 	uitest.Click(t, ctx, `[data-testid="deploy"]`)
 	uitest.WaitJS(t, ctx, "deployed", `document.querySelector('[data-testid="status"]').textContent.startsWith('Deployed version')`)
-	get := func(auth string) int {
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", env.URL+"/api/orders", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
-	if st := get(""); st != http.StatusUnauthorized {
+	if st := apiGet(t, env.URL+"/api/orders", ""); st != http.StatusUnauthorized {
 		t.Errorf("without a token: %d", st)
 	}
-	tok, _, err := jose.NewSigner(env.FD.Keysets()).Sign(t.Context(), jose.SignRequest{Keyset: "main", Alg: "ES256",
-		Typ: "at+jwt", Issuer: env.URL, Subject: "alice", Audience: []string{"flowd-api"}, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := get("Bearer " + tok); st != http.StatusOK {
+	if st := apiGet(t, env.URL+"/api/orders", "Bearer "+aliceToken(t, env)); st != http.StatusOK {
 		t.Errorf("with a token: %d", st)
 	}
 }
@@ -434,10 +418,7 @@ func TestBrowserProtectedEndpointStarter(t *testing.T) {
 // between them, under ids free there, as one undo step; Ctrl+D duplicates.
 func TestBrowserCopyPaste(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	model := `document.getElementById('flowd-editor').flowd.model`
 	openEditor(t, ctx, env, "protected-api")
 	clickNode(t, ctx, "auth")
@@ -511,10 +492,7 @@ func TestBrowserCopyPaste(t *testing.T) {
 // the copy's editor shows the note.
 func TestBrowserNotes(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "hello")
 	model := `document.getElementById('flowd-editor').flowd.model`
 	uitest.Click(t, ctx, `[data-testid="canvas"]`)
@@ -577,10 +555,7 @@ func TestBrowserNotes(t *testing.T) {
 // accepts, and the flow still saves.
 func TestBrowserPasteHostile(t *testing.T) {
 	env := uitest.Start(t)
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "hello")
 	model := `document.getElementById('flowd-editor').flowd.model`
 	before := uitest.JS[int](t, ctx, model+`.doc.nodes.length`)

@@ -38,10 +38,7 @@ func TestBrowserClientsAndUsers(t *testing.T) {
 	t.Cleanup(app.Close)
 	redirect := app.URL + "/cb"
 
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 
 	t.Run("add a user and reset the password", func(t *testing.T) {
 		err := chromedp.Do(ctx,

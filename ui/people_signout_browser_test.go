@@ -36,10 +36,7 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 	if _, err := env.FD.Users().Add(t.Context(), oidc.User{Username: "ada"}, "ada's long password"); err != nil {
 		t.Fatal(err)
 	}
-	ctx := uitest.Browser(t, 2*browserTimeout)
-	uitest.Viewport(t, ctx, 1440, 900)
-	uitest.WatchErrors(t, ctx)
-	uitest.LoginBrowser(t, ctx, env)
+	ctx := adminBrowser(t, env, 900)
 
 	authorize := env.URL + "/oauth/authorize?" + url.Values{"client_id": {"webapp"}, "redirect_uri": {redirect},
 		"response_type": {"code"}, "scope": {"openid"}, "state": {"s1"}, "nonce": {"n1"}}.Encode()

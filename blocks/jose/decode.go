@@ -262,19 +262,48 @@ func (p *strictJSON) enter() error {
 	return nil
 }
 
-func (p *strictJSON) object() (any, error) {
+// open enters a container at its opening bracket and reports whether it
+// is empty (closer follows at once, and is consumed too).
+func (p *strictJSON) open(closer byte) (bool, error) {
 	if err := p.enter(); err != nil {
-		return nil, err
+		return false, err
 	}
-	p.pos++ // {
-	m := make(map[string]any, 8)
+	p.pos++ // the opening bracket
 	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+	if p.pos < len(p.data) && p.data[p.pos] == closer {
 		p.pos++
 		p.depth--
-		return m, nil
+		return true, nil
 	}
-	for {
+	return false, nil
+}
+
+// more reads what follows a member of a container: a comma (true, another
+// member comes) or closer (false, the container ends).
+func (p *strictJSON) more(closer byte) (bool, error) {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return false, errJSONSyntax
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		return true, nil
+	case closer:
+		p.pos++
+		p.depth--
+		return false, nil
+	}
+	return false, errJSONSyntax
+}
+
+func (p *strictJSON) object() (any, error) {
+	empty, err := p.open('}')
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]any, 8)
+	for more := !empty; more; {
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return nil, errJSONSyntax
@@ -297,57 +326,31 @@ func (p *strictJSON) object() (any, error) {
 			return nil, errJSONDuplicate
 		}
 		m[key] = v
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, errJSONSyntax
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			p.depth--
-			return m, nil
-		default:
-			return nil, errJSONSyntax
+		if more, err = p.more('}'); err != nil {
+			return nil, err
 		}
 	}
+	return m, nil
 }
 
 func (p *strictJSON) array() (any, error) {
-	if err := p.enter(); err != nil {
+	empty, err := p.open(']')
+	if err != nil {
 		return nil, err
 	}
-	p.pos++ // [
 	a := []any{}
-	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
-		p.depth--
-		return a, nil
-	}
-	for {
+	for more := !empty; more; {
 		p.skipSpace()
 		v, err := p.value()
 		if err != nil {
 			return nil, err
 		}
 		a = append(a, v)
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, errJSONSyntax
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			p.depth--
-			return a, nil
-		default:
-			return nil, errJSONSyntax
+		if more, err = p.more(']'); err != nil {
+			return nil, err
 		}
 	}
+	return a, nil
 }
 
 // str reads a string starting at the opening quote.
@@ -375,6 +378,10 @@ func (p *strictJSON) str() (string, error) {
 	return "", errJSONSyntax
 }
 
+// simpleEscapes maps the byte after a backslash to the byte it stands
+// for; zero means it is no one-byte escape (\u is read apart).
+var simpleEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
 // strEscaped finishes a string that has escapes; esc is the first backslash.
 func (p *strictJSON) strEscaped(start, esc int) (string, error) {
 	buf := make([]byte, 0, esc-start+16)
@@ -400,48 +407,33 @@ func (p *strictJSON) strEscaped(start, esc int) (string, error) {
 		if i+1 >= len(p.data) {
 			return "", errJSONSyntax
 		}
-		switch p.data[i+1] {
-		case '"':
-			buf = append(buf, '"')
-		case '\\':
-			buf = append(buf, '\\')
-		case '/':
-			buf = append(buf, '/')
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r, ok := hex4(p.data, i+2)
-			if !ok {
-				return "", errJSONString
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				// Only a high surrogate followed by an escaped low one
-				// makes a character; anything else is refused.
-				if r >= 0xdc00 || i+1 >= len(p.data) || p.data[i] != '\\' || p.data[i+1] != 'u' {
-					return "", errJSONString
-				}
-				lo, ok := hex4(p.data, i+2)
-				if !ok || lo < 0xdc00 || lo > 0xdfff {
-					return "", errJSONString
-				}
-				r = utf16.DecodeRune(r, lo)
-				i += 6
-			}
-			buf = utf8.AppendRune(buf, r)
+		if b := simpleEscapes[p.data[i+1]]; b != 0 {
+			buf = append(buf, b)
+			i += 2
 			continue
-		default:
+		}
+		if p.data[i+1] != 'u' {
 			return "", errJSONString
 		}
-		i += 2
+		r, ok := hex4(p.data, i+2)
+		if !ok {
+			return "", errJSONString
+		}
+		i += 6
+		if utf16.IsSurrogate(r) {
+			// Only a high surrogate followed by an escaped low one
+			// makes a character; anything else is refused.
+			if r >= 0xdc00 || i+1 >= len(p.data) || p.data[i] != '\\' || p.data[i+1] != 'u' {
+				return "", errJSONString
+			}
+			lo, ok := hex4(p.data, i+2)
+			if !ok || lo < 0xdc00 || lo > 0xdfff {
+				return "", errJSONString
+			}
+			r = utf16.DecodeRune(r, lo)
+			i += 6
+		}
+		buf = utf8.AppendRune(buf, r)
 	}
 	return "", errJSONSyntax
 }

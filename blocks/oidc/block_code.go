@@ -139,33 +139,57 @@ func tokenClient(msg engine.Msg, block string) (id string, grants []string, err 
 	return id, oauth.StringList(c["grant_types"]), nil
 }
 
+// grantRequest is a token request for one grant, read by readGrant.
+type grantRequest struct {
+	clientID string
+	grants   []string       // the client's allowed grant types
+	form     map[string]any // the request's parameters
+	param    string         // the one the grant needs (code, refresh_token)
+}
+
+// readGrant reads a token request for grant as oauth.client_auth left it.
+// A request for another grant (does says what the block does), from a
+// client that may not use grant, with a repeated parameter or without
+// param gets its OAuth error set on msg and ok false; err is a flow mistake
+// (no msg.client).
+func readGrant(msg engine.Msg, block, grant, does, param string) (r grantRequest, ok bool, err error) {
+	if r.clientID, r.grants, err = tokenClient(msg, block); err != nil {
+		return r, false, err
+	}
+	form, all := formParams(msg)
+	r.form = form
+	switch {
+	case str(form, "grant_type") != grant:
+		oauth.SetError(msg, 400, "unsupported_grant_type", does)
+		return r, false, nil
+	case !slices.Contains(r.grants, grant):
+		oauth.SetError(msg, 400, "unauthorized_client", "this client may not use the "+grant+" grant")
+		return r, false, nil
+	case repeated(all) != "":
+		oauth.SetError(msg, 400, "invalid_request", "a parameter is repeated")
+		return r, false, nil
+	}
+	if r.param = str(form, param); r.param == "" {
+		oauth.SetError(msg, 400, "invalid_request", param+" is required")
+		return r, false, nil
+	}
+	return r, true, nil
+}
+
 func invalidGrant(msg engine.Msg, desc string) (string, error) {
 	oauth.SetError(msg, 400, "invalid_grant", desc)
 	return "invalid", nil
 }
 
 func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
-	clientID, grants, err := tokenClient(msg, "oidc.code_exchange")
+	r, ok, err := readGrant(msg, "oidc.code_exchange", oauth.GrantAuthorizationCode, "this block exchanges authorization codes", "code")
 	if err != nil {
 		return "", err
 	}
-	form, all := formParams(msg)
-	switch {
-	case str(form, "grant_type") != oauth.GrantAuthorizationCode:
-		oauth.SetError(msg, 400, "unsupported_grant_type", "this block exchanges authorization codes")
-		return "invalid", nil
-	case !slices.Contains(grants, oauth.GrantAuthorizationCode):
-		oauth.SetError(msg, 400, "unauthorized_client", "this client may not use the authorization_code grant")
-		return "invalid", nil
-	case repeated(all) != "":
-		oauth.SetError(msg, 400, "invalid_request", "a parameter is repeated")
+	if !ok {
 		return "invalid", nil
 	}
-	code := str(form, "code")
-	if code == "" {
-		oauth.SetError(msg, 400, "invalid_request", "code is required")
-		return "invalid", nil
-	}
+	clientID, grants, form, code := r.clientID, r.grants, r.form, r.param
 	if !looksLikeSecret(code) {
 		return invalidGrant(msg, badCode)
 	}

@@ -37,7 +37,7 @@ var errDiskGone = errors.New("disk gone")
 func TestGrantActive(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
-	now := f.clk.now()
+	now := f.clk.Now()
 	later := now.Add(time.Hour).Unix()
 	live, revoked, tombstone, expired, expiredNow, gone, unknown := newID(), newID(), newID(), newID(), newID(), newID(), newID()
 	bob, err := f.users.Add(ctx, User{Username: "bob"}, testPassword)
@@ -145,7 +145,7 @@ func TestGrantActiveFailsClosed(t *testing.T) {
 	ctx := t.Context()
 	gid := newID()
 	if err := putRec(ctx, f.st, nsGrants, gid, &grantRecord{ID: gid, ClientID: "web", Sub: f.ada.Sub,
-		Purge: f.clk.now().Add(time.Hour).Unix()}); err != nil {
+		Purge: f.clk.Now().Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}
 	corrupt := newID()

@@ -81,27 +81,14 @@ func dpopJKT(msg engine.Msg) string {
 const badRefresh = "the refresh token is invalid, expired or revoked"
 
 func (b *refreshBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
-	clientID, grants, err := tokenClient(msg, "oidc.refresh")
+	r, ok, err := readGrant(msg, "oidc.refresh", oauth.GrantRefreshToken, "this block refreshes tokens", "refresh_token")
 	if err != nil {
 		return "", err
 	}
-	form, all := formParams(msg)
-	switch {
-	case str(form, "grant_type") != oauth.GrantRefreshToken:
-		oauth.SetError(msg, 400, "unsupported_grant_type", "this block refreshes tokens")
-		return "invalid", nil
-	case !slices.Contains(grants, oauth.GrantRefreshToken):
-		oauth.SetError(msg, 400, "unauthorized_client", "this client may not use the refresh_token grant")
-		return "invalid", nil
-	case repeated(all) != "":
-		oauth.SetError(msg, 400, "invalid_request", "a parameter is repeated")
+	if !ok {
 		return "invalid", nil
 	}
-	token := str(form, "refresh_token")
-	if token == "" {
-		oauth.SetError(msg, 400, "invalid_request", "refresh_token is required")
-		return "invalid", nil
-	}
+	clientID, form, token := r.clientID, r.form, r.param
 	keys, err := b.p.keys(ctx)
 	if err != nil {
 		return "", fmtErr("oidc.refresh", err)

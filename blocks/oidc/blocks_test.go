@@ -308,11 +308,11 @@ func TestCodeLifecycle(t *testing.T) {
 			t.Fatalf("%s %v", port, msg)
 		}
 		gid := str(g, "grant_id")
-		if ok, _ := grantActive(ctx, f.st, gid, f.clk.now()); !ok {
+		if ok, _ := grantActive(ctx, f.st, gid, f.clk.Now()); !ok {
 			t.Fatal("grant not active")
 		}
 		wantInvalidGrant(redeem("web", code, webCB, verifier))
-		if ok, _ := grantActive(ctx, f.st, gid, f.clk.now()); ok {
+		if ok, _ := grantActive(ctx, f.st, gid, f.clk.Now()); ok {
 			t.Fatal("replay did not revoke the grant")
 		}
 		// Its refresh token is dead too.
@@ -324,7 +324,7 @@ func TestCodeLifecycle(t *testing.T) {
 	})
 	t.Run("expired", func(t *testing.T) {
 		code := newCode()
-		f.clk.add(61 * time.Second)
+		f.clk.Advance(61 * time.Second)
 		wantInvalidGrant(redeem("web", code, webCB, verifier))
 	})
 	t.Run("another client does not spend it", func(t *testing.T) {
@@ -411,7 +411,7 @@ func TestCodeLifecycle(t *testing.T) {
 	})
 	t.Run("a public client's code without PKCE is refused", func(t *testing.T) {
 		code := newSecret()
-		now := f.clk.now()
+		now := f.clk.Now()
 		putRec(ctx, f.st, nsCodes, hashKey(code), &codeRecord{ClientID: "spa", RedirectURI: "http://127.0.0.1:5173/cb",
 			Scope: "openid", Sub: f.ada.Sub, GrantID: newID(), Expires: now.Add(time.Minute).Unix(), Purge: now.Add(time.Hour).Unix()})
 		msg := exchangeMsg("spa", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"http://127.0.0.1:5173/cb"}})
@@ -457,7 +457,7 @@ func TestCodeLifecycle(t *testing.T) {
 			})
 		}
 		// The session outlives nothing: after its lifetime the form comes back.
-		f.clk.add(2 * time.Hour)
+		f.clk.Advance(2 * time.Hour)
 		msg := queryMsg(authorizeParams("web", webCB), cookies)
 		(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
 		if port, _ := sb.Process(ctx, f.clk.exec(), msg); port != "login" {
@@ -507,7 +507,7 @@ func TestRefreshRotation(t *testing.T) {
 		t.Fatalf("%s %v", port, m)
 	}
 	// Expiry.
-	f.clk.add(61 * time.Minute)
+	f.clk.Advance(61 * time.Minute)
 	if port, _ := refresh("web", rt3, nil); port != "invalid" {
 		t.Fatal("expired refresh token worked")
 	}
@@ -516,7 +516,7 @@ func TestRefreshRotation(t *testing.T) {
 	if port, _ := refresh("web", rt1, nil); port != "invalid" {
 		t.Fatal("reuse worked")
 	}
-	if ok, _ := grantActive(ctx, f.st, gid, f.clk.now()); ok {
+	if ok, _ := grantActive(ctx, f.st, gid, f.clk.Now()); ok {
 		t.Fatal("reuse did not revoke the grant")
 	}
 }
@@ -533,7 +533,7 @@ func TestThrottle(t *testing.T) {
 	}
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
-	now := f.clk.now()
+	now := f.clk.Now()
 	for i := range 3 {
 		if wait, err := th.reserve(ctx, f.st, "u:x", th.free, now); wait != 0 || err != nil {
 			t.Fatalf("attempt %d: %v %v", i, wait, err)
@@ -647,7 +647,7 @@ func TestLogin(t *testing.T) {
 		!strings.Contains(str(m, "payload"), msgThrottled) || !strings.Contains(str(m, "payload"), tx) || m["cookies"] != nil {
 		t.Fatalf("re-render: %v %s", err, m["payload"])
 	}
-	f.clk.add(time.Second)
+	f.clk.Advance(time.Second)
 	port, m = post(good, binding)
 	if port != "ok" || mapOf(m["session"])["sub"] != f.ada.Sub || mapOf(m["authz"])["state"] != "xyz" {
 		t.Fatalf("after the wait: %s %v", port, m)
@@ -666,7 +666,7 @@ func TestLogin(t *testing.T) {
 	(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
 	(&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg)
 	tx2, csrf2 := formFields(t, str(msg, "payload"))
-	f.clk.add(11 * time.Minute)
+	f.clk.Advance(11 * time.Minute)
 	if port, _ := post(url.Values{"tx": {tx2}, "csrf": {csrf2}, "username": {"ada"}, "password": {testPassword}}, cookieHeader(msg)); port != "invalid" {
 		t.Fatalf("expired transaction: %s", port)
 	}
@@ -686,7 +686,7 @@ func TestIDTokenAndUserinfo(t *testing.T) {
 				t.Fatal(err)
 			}
 			pol := jose.DefaultPolicy()
-			pol.Algorithms, pol.Source, pol.Issuer, pol.Audience, pol.Now = []string{alg}, f.p.Keysets.Source("main"), testIssuer, []string{"web"}, f.clk.now
+			pol.Algorithms, pol.Source, pol.Issuer, pol.Audience, pol.Now = []string{alg}, f.p.Keysets.Source("main"), testIssuer, []string{"web"}, f.clk.Now
 			v, err := jose.NewValidator(pol)
 			if err != nil {
 				t.Fatal(err)
@@ -712,11 +712,11 @@ func TestIDTokenAndUserinfo(t *testing.T) {
 
 	ub := &userinfoBlock{p: f.p}
 	if err := putRec(ctx, f.st, nsGrants, "g1", &grantRecord{ID: "g1", ClientID: "web", Sub: f.ada.Sub,
-		Purge: f.clk.now().Add(time.Hour).Unix()}); err != nil {
+		Purge: f.clk.Now().Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := putRec(ctx, f.st, nsGrants, "g3", &grantRecord{ID: "g3", ClientID: "web", Sub: f.ada.Sub,
-		Purge: f.clk.now().Unix()}); err != nil {
+		Purge: f.clk.Now().Unix()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -746,7 +746,7 @@ func TestIDTokenAndUserinfo(t *testing.T) {
 			}
 		})
 	}
-	revokeGrant(ctx, f.st, "g1", "web", "code_replayed", f.clk.now(), time.Hour)
+	revokeGrant(ctx, f.st, "g1", "web", "code_replayed", f.clk.Now(), time.Hour)
 	msg := engine.Msg{"claims": map[string]any{"sub": f.ada.Sub, "gid": "g1", "scope": "openid"}}
 	if port, _ := ub.Process(ctx, f.clk.exec(), msg); port != "invalid" {
 		t.Fatal("revoked grant answered")
@@ -756,7 +756,7 @@ func TestIDTokenAndUserinfo(t *testing.T) {
 func TestCleanup(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
-	now := f.clk.now()
+	now := f.clk.Now()
 	putRec(ctx, f.st, nsCodes, "old", &codeRecord{ClientID: "web", Purge: now.Add(-time.Second).Unix()})
 	putRec(ctx, f.st, nsCodes, "live", &codeRecord{ClientID: "web", Purge: now.Add(time.Hour).Unix()})
 	putRec(ctx, f.st, nsSessions, "old", &sessionRecord{Sub: "x", Purge: now.Unix()})

@@ -21,7 +21,7 @@ func testSessionBlock(t *testing.T, f *fixture) *sessionBlock {
 	pol := jose.DefaultPolicy()
 	pol.Algorithms, pol.Source, pol.Issuer = []string{"RS256", "ES256"}, f.p.Keysets.Source("main"), testIssuer
 	pol.AudienceOptional, pol.Types, pol.Leeway, pol.RequiredClaims = true, []string{"JWT"}, 30*time.Second, []string{"sub", "aud", "iat"}
-	pol.Now = f.clk.now
+	pol.Now = f.clk.Now
 	v, err := jose.NewValidator(pol)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestIDTokenHintAtAuthorize(t *testing.T) {
 		return str(m, "id_token")
 	}
 	adaHint, bobHint, otherClientHint := hint("web", f.ada.Sub), hint("web", bob.Sub), hint("other", f.ada.Sub)
-	f.clk.add(2 * time.Hour)
+	f.clk.Advance(2 * time.Hour)
 	expiredAda := adaHint                                         // an expired hint is still a hint
 	_, cookies := signIn(t, f, authorizeParams("web", webCB), "") // ada is signed in
 	sb := testSessionBlock(t, f)

@@ -101,6 +101,36 @@ func (k *consentKit) post(form url.Values, cookies string) (string, engine.Msg) 
 	return port, msg
 }
 
+// allowedCode asks for web's consent in the browser cookies, allows it and
+// returns the code issued under it.
+func (k *consentKit) allowedCode(cookies string) string {
+	k.t.Helper()
+	tx, csrf, withCookie := k.ask(authorizeParams("web", webCB), cookies)
+	port, msg := k.post(url.Values{"tx": {tx}, "csrf": {csrf}, "decision": {"allow"}}, withCookie)
+	if port != "granted" {
+		k.t.Fatal("allow")
+	}
+	return k.issueCode(msg)
+}
+
+// issueCode runs oidc.issue_code on a granted message and returns the code.
+func (k *consentKit) issueCode(msg engine.Msg) string {
+	k.t.Helper()
+	if _, err := (&issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}).Process(k.t.Context(), k.f.clk.exec(), msg); err != nil {
+		k.t.Fatal(err)
+	}
+	return redirectQuery(k.t, msg).Get("code")
+}
+
+// exchange redeems web's code (with a refresh token) and returns the port
+// and the message.
+func (k *consentKit) exchange(code string) (string, engine.Msg, error) {
+	ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
+	msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
+	port, err := ex.Process(k.t.Context(), k.f.clk.exec(), msg)
+	return port, msg, err
+}
+
 func (k *consentKit) consent(sub, client string) *consentRecord {
 	k.t.Helper()
 	c, err := k.f.users.consent(k.t.Context(), sub, client)
@@ -114,7 +144,7 @@ func TestConsentDecision(t *testing.T) {
 	k := newConsentKit(t)
 	ctx := t.Context()
 	cookies := k.browser("ada")
-	now := k.f.clk.now()
+	now := k.f.clk.Now()
 	withParams := func(client, redirect string, kv ...string) url.Values {
 		v := authorizeParams(client, redirect)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -153,14 +183,14 @@ func TestConsentDecision(t *testing.T) {
 		}, withParams("own", own, "scope", "openid profile offline_access"), "granted", "", true},
 		{"first-party, consent remembered, no offline_access", nil, withParams("own", own, "scope", "openid profile"), "granted", "", false},
 		{"another client's consent does not count", nil, withParams("other", "https://other.example.com/cb", "scope", "openid"), "ask", "", false},
-		{"remembered consent expired", func() { k.f.clk.add(2 * time.Hour) }, withParams("web", webCB, "scope", "openid"), "ask", "", false},
+		{"remembered consent expired", func() { k.f.clk.Advance(2 * time.Hour) }, withParams("web", webCB, "scope", "openid"), "ask", "", false},
 	}
 	for _, tc := range steps {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.before != nil {
 				tc.before()
 			}
-			if k.f.clk.now().After(now.Add(time.Hour)) {
+			if k.f.clk.Now().After(now.Add(time.Hour)) {
 				cookies = k.browser("ada") // the test session outlived
 			}
 			k.f.st.takeWrites()
@@ -293,7 +323,7 @@ func TestConsentAnswer(t *testing.T) {
 	}
 	// Expired question.
 	tx2, csrf2, cookie2 := k.ask(func() url.Values { v := authorizeParams("web", webCB); v.Set("prompt", "consent"); return v }(), ada)
-	k.f.clk.add(11 * time.Minute)
+	k.f.clk.Advance(11 * time.Minute)
 	if port, _ := k.post(url.Values{"tx": {tx2}, "csrf": {csrf2}, "decision": {"allow"}}, cookie2); port != "invalid" {
 		t.Fatalf("expired question: %s", port)
 	}
@@ -305,8 +335,6 @@ func TestConsentWithdrawal(t *testing.T) {
 	k := newConsentKit(t)
 	ctx := t.Context()
 	ada := k.browser("ada")
-	ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
-	ic := &issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}
 	// consentedCode gets a code for web under the remembered consent.
 	consentedCode := func() string {
 		t.Helper()
@@ -314,14 +342,10 @@ func TestConsentWithdrawal(t *testing.T) {
 		if port != "granted" || consentFromMsg(msg) == "" {
 			t.Fatalf("consent: %s %v", port, msg["consent"])
 		}
-		if _, err := ic.Process(ctx, k.f.clk.exec(), msg); err != nil {
-			t.Fatal(err)
-		}
-		return redirectQuery(t, msg).Get("code")
+		return k.issueCode(msg)
 	}
 	exchange := func(code string) (string, engine.Msg) {
-		msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
-		port, err := ex.Process(ctx, k.f.clk.exec(), msg)
+		port, msg, err := k.exchange(code)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +387,7 @@ func TestConsentWithdrawal(t *testing.T) {
 		t.Fatalf("withdraw: %d %v", n, err)
 	}
 	for _, g := range grants {
-		if _, why, _ := grantStatus(ctx, k.f.st, g, k.f.clk.now()); why != grantRevoked {
+		if _, why, _ := grantStatus(ctx, k.f.st, g, k.f.clk.Now()); why != grantRevoked {
 			t.Fatalf("grant %s after withdrawal: %q", g, why)
 		}
 	}
@@ -395,15 +419,7 @@ func TestConsentWithdrawnDuringExchange(t *testing.T) {
 			k := newConsentKit(t)
 			ctx := t.Context()
 			ada := k.browser("ada")
-			tx, csrf, cookies := k.ask(authorizeParams("web", webCB), ada)
-			port, msg := k.post(url.Values{"tx": {tx}, "csrf": {csrf}, "decision": {"allow"}}, cookies)
-			if port != "granted" {
-				t.Fatal("allow")
-			}
-			if _, err := (&issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}).Process(ctx, k.f.clk.exec(), msg); err != nil {
-				t.Fatal(err)
-			}
-			code := redirectQuery(t, msg).Get("code")
+			code := k.allowedCode(ada)
 			withdrawn := false
 			k.f.st.setBetween(func(ns, key string) {
 				if ns != tc.during || withdrawn {
@@ -415,9 +431,7 @@ func TestConsentWithdrawnDuringExchange(t *testing.T) {
 				}
 			})
 			defer k.f.st.setBetween(nil)
-			ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
-			m := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
-			port, err := ex.Process(ctx, k.f.clk.exec(), m)
+			port, m, err := k.exchange(code)
 			if err != nil || !withdrawn {
 				t.Fatalf("exchange: %v, withdrawn %v", err, withdrawn)
 			}
@@ -436,18 +450,10 @@ func TestConsentFullAtExchange(t *testing.T) {
 	k := newConsentKit(t)
 	ctx := t.Context()
 	ada := k.browser("ada")
-	tx, csrf, cookies := k.ask(authorizeParams("web", webCB), ada)
-	port, msg := k.post(url.Values{"tx": {tx}, "csrf": {csrf}, "decision": {"allow"}}, cookies)
-	if port != "granted" {
-		t.Fatal("allow")
-	}
-	if _, err := (&issueCodeBlock{p: k.f.p, ttl: time.Minute, issuer: testIssuer}).Process(ctx, k.f.clk.exec(), msg); err != nil {
-		t.Fatal(err)
-	}
-	code := redirectQuery(t, msg).Get("code")
+	code := k.allowedCode(ada)
 	// Full: one live grant, the rest never made (ended).
 	live := newID()
-	now := k.f.clk.now()
+	now := k.f.clk.Now()
 	if err := putRec(ctx, k.f.st.Bolt, nsGrants, live, &grantRecord{ID: live, ClientID: "web", Sub: k.f.ada.Sub, Purge: now.Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}
@@ -462,9 +468,8 @@ func TestConsentFullAtExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
-	m := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
-	if port, err := ex.Process(ctx, k.f.clk.exec(), m); err != nil || port != "ok" {
+	port, m, err := k.exchange(code)
+	if err != nil || port != "ok" {
 		t.Fatalf("exchange under a full consent with ended grants: %s %v %v", port, err, m["oauth_error"])
 	}
 	gid := str(mapOf(m["grant"]), "grant_id")

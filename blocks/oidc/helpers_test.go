@@ -16,6 +16,7 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/store"
 )
 
@@ -26,33 +27,19 @@ const (
 	webCB        = "https://app.example.com/cb"
 )
 
-// clock is a settable clock shared by the keysets and the blocks.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the test kit's fake clock, shared by the keysets and the
+// blocks, with a shortcut for a run at its time.
+type clock struct{ *enginetest.Clock }
 
 // exec is a run at the clock's time.
-func (c *clock) exec() *engine.Exec { return &engine.Exec{Started: c.now()} }
+func (c clock) exec() *engine.Exec { return &engine.Exec{Started: c.Now()} }
 
 // fixture is a provider over a fresh store: clients web (confidential),
 // spa (public), svc (client_credentials only); user ada.
 type fixture struct {
 	p     *provider
 	st    *testStore
-	clk   *clock
+	clk   clock
 	ada   User
 	users *Users
 }
@@ -65,9 +52,9 @@ func newFixture(t *testing.T, issuer string) *fixture {
 	}
 	t.Cleanup(func() { bolt.Close() })
 	st := &testStore{Bolt: bolt}
-	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := clock{enginetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	ks := jose.NewKeysets(bolt)
-	ks.Now = clk.now
+	ks.Now = clk.Now
 	ks.RSABits = 2048
 	ctx := t.Context()
 	if err := ks.Ensure(ctx, "main", "RS256", "ES256"); err != nil {
@@ -89,7 +76,7 @@ func newFixture(t *testing.T, issuer string) *fixture {
 		}
 	}
 	users := NewUsers(st)
-	users.SetClock(clk.now)
+	users.SetClock(clk.Now)
 	ada, err := users.Add(ctx, User{Username: "ada", Email: "ada@example.com", EmailVerified: true, Name: "Ada"}, testPassword)
 	if err != nil {
 		t.Fatal(err)

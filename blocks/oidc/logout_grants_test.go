@@ -41,6 +41,18 @@ func (k *grantKit) code(username, scope, cookies string) (string, string) {
 	return q.Get("code"), cookies
 }
 
+// codeWithRecord signs username in for scope in a fresh browser and
+// returns the code and its stored record.
+func (k *grantKit) codeWithRecord(username, scope string) (string, *codeRecord) {
+	k.t.Helper()
+	code, _ := k.code(username, scope, "")
+	rec, err := getRec[codeRecord](k.t.Context(), k.f.st, nsCodes, hashKey(code))
+	if err != nil || rec == nil {
+		k.t.Fatalf("code record %v %v", rec, err)
+	}
+	return code, rec
+}
+
 // exchange redeems a code; the port and the tokens.
 func (k *grantKit) exchange(code string) (string, tokens) {
 	k.t.Helper()
@@ -77,7 +89,7 @@ func (k *grantKit) refresh(token string) (string, string) {
 // status is why the grant is not live ("" when it is) and its revoke reason.
 func (k *grantKit) status(gid string) (string, string) {
 	k.t.Helper()
-	g, why, err := grantStatus(k.t.Context(), k.f.st, gid, k.f.clk.now())
+	g, why, err := grantStatus(k.t.Context(), k.f.st, gid, k.f.clk.Now())
 	if err != nil {
 		k.t.Fatal(err)
 	}
@@ -112,7 +124,7 @@ func TestLogoutRevokesTheSessionsGrants(t *testing.T) {
 	// A grant from before grants recorded their session.
 	legacy := newID()
 	if err := putRec(ctx, k.f.st, nsGrants, legacy, &grantRecord{ID: legacy, ClientID: "web", Sub: k.f.ada.Sub,
-		Scope: "openid", Created: k.f.clk.now().Unix(), Purge: k.f.clk.now().Add(time.Hour).Unix()}); err != nil {
+		Scope: "openid", Created: k.f.clk.Now().Unix(), Purge: k.f.clk.Now().Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}
 	g, err := getRec[grantRecord](ctx, k.f.st, nsGrants, online.grantID)
@@ -186,7 +198,7 @@ func TestLogoutRevocationPaths(t *testing.T) {
 			k.ask(url.Values{"id_token_hint": {k.hint(k.f.ada.Sub, k.session(cookies).AuthTime-1)}}, cookies)
 		}, false},
 		{"expired session: nobody signed in, nothing asked, nothing revoked", func(k *grantKit, cookies string) {
-			k.f.clk.add(2 * time.Hour) // past the test login's 1h session
+			k.f.clk.Advance(2 * time.Hour) // past the test login's 1h session
 			wantLoggedOut(k.t, k.get(url.Values{}, cookies), "")
 		}, false},
 	} {
@@ -241,13 +253,12 @@ func TestSessionGrantIndex(t *testing.T) {
 	t.Run("bounded", func(t *testing.T) {
 		// A code issued in a session whose index is full is refused, and
 		// spent: nothing is linked, no grant made.
-		code, _ := k.code("ada", "openid", "")
-		rec, err := getRec[codeRecord](ctx, k.f.st, nsCodes, hashKey(code))
-		if err != nil || rec == nil || rec.Session == "" {
-			t.Fatalf("code record %v %v", rec, err)
+		code, rec := k.codeWithRecord("ada", "openid")
+		if rec.Session == "" {
+			t.Fatalf("code record without a session: %v", rec)
 		}
 		key = rec.Session
-		purge := k.f.clk.now().Add(time.Hour).Unix()
+		purge := k.f.clk.Now().Add(time.Hour).Unix()
 		if err := updateRec(ctx, k.f.st, nsSessionGrants, key, func(*sessionGrantsRecord) (*sessionGrantsRecord, error) {
 			return &sessionGrantsRecord{Grants: make([]sessionGrant, maxSessionGrants), Purge: purge}, nil
 		}); err != nil {
@@ -266,8 +277,8 @@ func TestSessionGrantIndex(t *testing.T) {
 		}
 	})
 	t.Run("cleaned up with the grants", func(t *testing.T) {
-		k.f.clk.add(2 * time.Hour)
-		if _, err := cleanup(ctx, k.f.st, k.f.clk.now()); err != nil {
+		k.f.clk.Advance(2 * time.Hour)
+		if _, err := cleanup(ctx, k.f.st, k.f.clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 		rec, err := getRec[sessionGrantsRecord](ctx, k.f.st, nsSessionGrants, key)

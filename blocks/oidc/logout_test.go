@@ -16,7 +16,7 @@ func newEndSessionForTest(f *fixture) (*endSessionBlock, error) {
 	pol := jose.DefaultPolicy()
 	pol.Algorithms, pol.Source, pol.Issuer = []string{"RS256", "ES256"}, f.p.Keysets.Source("main"), testIssuer
 	pol.AudienceOptional, pol.Types, pol.Leeway, pol.RequiredClaims = true, []string{"JWT"}, 30*time.Second, []string{"sub", "aud", "iat"}
-	pol.Now = f.clk.now
+	pol.Now = f.clk.Now
 	v, err := jose.NewValidator(pol)
 	return &endSessionBlock{p: f.p, policy: pol, v: v, confirmTTL: 10 * time.Minute}, err
 }
@@ -72,7 +72,7 @@ func (k *logoutKit) browser() (string, *sessionRecord) {
 
 func (k *logoutKit) session(cookies string) *sessionRecord {
 	k.t.Helper()
-	s, err := loadSession(k.t.Context(), k.f.st, k.f.p.readCookie(queryMsg(nil, cookies), sessionCookie), k.f.clk.now())
+	s, err := loadSession(k.t.Context(), k.f.st, k.f.p.readCookie(queryMsg(nil, cookies), sessionCookie), k.f.clk.Now())
 	if err != nil {
 		k.t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestEndSessionWithoutASession(t *testing.T) {
 	// A stale or made-up session cookie is deleted, nothing asked.
 	wantLoggedOut(t, k.run(queryMsg(url.Values{"client_id": {"web"}, "post_logout_redirect_uri": {byeURI}}, "__Host-flowd_session="+newSecret())), byeURI)
 	cookies, _ := k.browser()
-	k.f.clk.add(2 * time.Hour) // the test login's session lives an hour
+	k.f.clk.Advance(2 * time.Hour) // the test login's session lives an hour
 	wantLoggedOut(t, k.run(queryMsg(nil, cookies)), "")
 }
 
@@ -184,7 +184,7 @@ func TestEndSessionWithAHintForThisSession(t *testing.T) {
 	cookies, sess := k.browser()
 	hint := k.hint(k.f.ada.Sub, sess.AuthTime)
 	// An expired hint is fine (RP-Initiated Logout §2), and no question is asked.
-	k.f.clk.add(50 * time.Minute)
+	k.f.clk.Advance(50 * time.Minute)
 	wantLoggedOut(t, k.run(queryMsg(url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {byeURI}, "state": {"s t&u"}}, cookies)),
 		byeURI+"?state=s+t%26u")
 	if k.session(cookies) != nil {
@@ -223,7 +223,7 @@ func TestEndSessionAsksFirst(t *testing.T) {
 				}
 				rec, err := getRec[logoutRecord](t.Context(), k.f.st, nsLogout, hashKey(str(l, "csrf")))
 				if err != nil || rec == nil || rec.Binding != hashKey(k.f.p.readCookie(queryMsg(nil, cookies), sessionCookie)) ||
-					rec.RedirectURI != tc.params.Get("post_logout_redirect_uri") || rec.Expires != k.f.clk.now().Add(10*time.Minute).Unix() {
+					rec.RedirectURI != tc.params.Get("post_logout_redirect_uri") || rec.Expires != k.f.clk.Now().Add(10*time.Minute).Unix() {
 					t.Fatalf("record %+v %v", rec, err)
 				}
 			}
@@ -322,7 +322,7 @@ func TestEndSessionConfirmation(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		cookies, _ := k.browser()
 		token := k.ask(params, cookies)
-		k.f.clk.add(10 * time.Minute)
+		k.f.clk.Advance(10 * time.Minute)
 		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, cookies))
 		if k.session(cookies) == nil {
 			t.Fatal("an expired answer ended the session")

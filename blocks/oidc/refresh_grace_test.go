@@ -44,7 +44,7 @@ func (k *refreshKit) refresh(client, rt string) (string, engine.Msg) {
 }
 
 func (k *refreshKit) active() bool {
-	ok, err := grantActive(k.t.Context(), k.f.st, k.gid, k.f.clk.now())
+	ok, err := grantActive(k.t.Context(), k.f.st, k.gid, k.f.clk.Now())
 	if err != nil {
 		k.t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestRefreshLostResponse(t *testing.T) {
 			if w := k.f.st.takeWrites(); !slices.Equal(w, []string{"kv oidc_grants/" + k.gid}) {
 				t.Fatalf("a refresh wrote %v", w)
 			}
-			k.f.clk.add(tc.wait)
+			k.f.clk.Advance(tc.wait)
 			port, m = k.refresh("web", k.rt1)
 			if port != tc.retryPort || k.active() != tc.active {
 				t.Fatalf("retry: port %s, grant active %v; want %s, %v (%v)", port, k.active(), tc.retryPort, tc.active, m["oauth_error"])
@@ -138,7 +138,7 @@ func TestRefreshRetryEdges(t *testing.T) {
 		k := newRefreshKit(t, time.Minute)
 		ctx := t.Context()
 		old := newSecret()
-		now := k.f.clk.now()
+		now := k.f.clk.Now()
 		if err := putRec(ctx, k.f.st, nsRefresh, hashKey(old), &refreshRecord{GrantID: k.gid, ClientID: "web", Sub: k.f.ada.Sub,
 			Scope: "openid email", AuthTime: now.Unix(), Expires: now.Add(time.Hour).Unix(), Purge: now.Add(time.Hour).Unix()}); err != nil {
 			t.Fatal(err)

@@ -48,7 +48,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 	t.Run("refresh racing a logout issues nothing", func(t *testing.T) {
 		k := newRefreshKit(t, time.Minute)
 		k.f.st.setBetween(once(func(ctx context.Context, gid string) {
-			if err := revokeGrant(ctx, k.f.st.Bolt, gid, "web", "logged_out", k.f.clk.now(), time.Hour); err != nil {
+			if err := revokeGrant(ctx, k.f.st.Bolt, gid, "web", "logged_out", k.f.clk.Now(), time.Hour); err != nil {
 				t.Error(err)
 			}
 		}, nsGrants))
@@ -91,7 +91,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 		f := newFixture(t, testIssuer)
 		ctx := t.Context()
 		th := throttle{free: 1, ipFree: 1, base: time.Minute, max: time.Hour}
-		now := f.clk.now()
+		now := f.clk.Now()
 		th.reserve(ctx, f.st, "u:x", th.free, now)
 		f.st.setBetween(once(func(ctx context.Context, key string) { f.st.Bolt.DeleteKV(ctx, nsThrottle, key) }, nsThrottle))
 		defer f.st.setBetween(nil)
@@ -101,11 +101,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 	})
 	t.Run("a code spent by a concurrent exchange revokes what that one made", func(t *testing.T) {
 		k := newGrantKit(t)
-		code, _ := k.code("ada", "openid", "")
-		rec, err := getRec[codeRecord](t.Context(), k.f.st, nsCodes, hashKey(code))
-		if err != nil || rec == nil {
-			t.Fatal(rec, err)
-		}
+		code, rec := k.codeWithRecord("ada", "openid")
 		// Between the two calls another node's exchange commits: the code
 		// spent and its grant live, in one transaction.
 		k.f.st.setBetween(once(func(ctx context.Context, key string) {
@@ -115,7 +111,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 				t.Error(err)
 			}
 			g := &grantRecord{ID: rec.GrantID, ClientID: "web", Sub: rec.Sub, Scope: rec.Scope, RefreshGen: 1,
-				RefreshExpires: k.f.clk.now().Add(time.Hour).Unix(), Purge: k.f.clk.now().Add(time.Hour).Unix()}
+				RefreshExpires: k.f.clk.Now().Add(time.Hour).Unix(), Purge: k.f.clk.Now().Add(time.Hour).Unix()}
 			if err := putRec(ctx, k.f.st.Bolt, nsGrants, rec.GrantID, g); err != nil {
 				t.Error(err)
 			}
@@ -131,13 +127,9 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 	})
 	t.Run("a logout between the calls refuses the exchange", func(t *testing.T) {
 		k := newGrantKit(t)
-		code, _ := k.code("ada", "openid", "")
-		rec, err := getRec[codeRecord](t.Context(), k.f.st, nsCodes, hashKey(code))
-		if err != nil || rec == nil {
-			t.Fatal(rec, err)
-		}
+		code, rec := k.codeWithRecord("ada", "openid")
 		k.f.st.setBetween(once(func(ctx context.Context, key string) {
-			if _, err := revokeSessionGrants(ctx, k.f.st.Bolt, key, k.f.clk.now()); err != nil {
+			if _, err := revokeSessionGrants(ctx, k.f.st.Bolt, key, k.f.clk.Now()); err != nil {
 				t.Error(err)
 			}
 		}, nsSessionGrants))
@@ -155,7 +147,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 	t.Run("cleanup counts what it deleted", func(t *testing.T) {
 		f := newFixture(t, testIssuer)
 		ctx := t.Context()
-		now := f.clk.now()
+		now := f.clk.Now()
 		putRec(ctx, f.st, nsCodes, "a", &codeRecord{Purge: now.Add(-time.Second).Unix()})
 		putRec(ctx, f.st, nsCodes, "b", &codeRecord{Purge: now.Add(-time.Second).Unix()})
 		// "b" is refreshed by a concurrent request: kept, and not counted.

@@ -67,11 +67,11 @@ func TestRevokeRefreshToken(t *testing.T) {
 				t.Fatalf("a request that changes nothing wrote %v", w)
 			}
 			if tc.ends != "" {
-				if _, why, _ := grantStatus(ctx, f.st, tc.ends, f.clk.now()); why != grantRevoked {
+				if _, why, _ := grantStatus(ctx, f.st, tc.ends, f.clk.Now()); why != grantRevoked {
 					t.Fatalf("grant %s: %q", tc.ends, why)
 				}
 			}
-			if _, why, _ := grantStatus(ctx, f.st, otherGrant, f.clk.now()); why != "" {
+			if _, why, _ := grantStatus(ctx, f.st, otherGrant, f.clk.Now()); why != "" {
 				t.Fatalf("another client's grant ended: %q", why)
 			}
 		})
@@ -89,7 +89,7 @@ func TestRevokeAccessToken(t *testing.T) {
 	ab := &revokeAccessBlock{p: f.p}
 	ga := &grantActiveBlock{p: f.p}
 	webGrant, _ := codeGrant(t, f, "web", webCB)
-	exp := f.clk.now().Add(time.Hour).Unix()
+	exp := f.clk.Now().Add(time.Hour).Unix()
 	person := func() map[string]any {
 		return map[string]any{"client_id": "web", "sub": f.ada.Sub, "gid": webGrant, "jti": newID(), "exp": exp}
 	}
@@ -120,7 +120,7 @@ func TestRevokeAccessToken(t *testing.T) {
 		{"another client's service token", "web", "at+jwt", service(), "done", "", false},
 		{"service token without jti", "svc", "at+jwt", map[string]any{"client_id": "svc", "exp": exp}, "done", "", false},
 		{"service token with a huge jti", "svc", "at+jwt", map[string]any{"client_id": "svc", "jti": strings.Repeat("j", 5000), "exp": exp}, "done", "", false},
-		{"service token, expired", "svc", "at+jwt", map[string]any{"client_id": "svc", "jti": newID(), "exp": f.clk.now().Unix() - 1}, "done", "", false},
+		{"service token, expired", "svc", "at+jwt", map[string]any{"client_id": "svc", "jti": newID(), "exp": f.clk.Now().Unix() - 1}, "done", "", false},
 		{"malformed gid", "web", "at+jwt", map[string]any{"client_id": "web", "gid": 42, "exp": exp}, "done", "", false},
 		{"own service token", "svc", "application/at+jwt", service(), "done", "", true},
 		{"own service token again", "svc", "at+jwt", service(), "done", "", true},
@@ -153,8 +153,8 @@ func TestRevokeAccessToken(t *testing.T) {
 	if active(map[string]any{"client_id": "svc", "sub": "svc", "jti": newID(), "exp": exp}) != "active" {
 		t.Fatal("another service token was refused")
 	}
-	f.clk.add(time.Hour)
-	counts, err := cleanup(ctx, f.st, f.clk.now())
+	f.clk.Advance(time.Hour)
+	counts, err := cleanup(ctx, f.st, f.clk.Now())
 	if err != nil || counts[nsRevokedTokens] != 1 {
 		t.Fatalf("cleanup: %v %v", counts, err)
 	}

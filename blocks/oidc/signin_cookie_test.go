@@ -207,7 +207,7 @@ func TestSignInCookieRefused(t *testing.T) {
 		})
 	}
 	t.Run("expired", func(t *testing.T) {
-		f.clk.add(10 * time.Minute)
+		f.clk.Advance(10 * time.Minute)
 		post := formMsg(url.Values{"tx": {tx}, "csrf": {csrf}, "username": {"ada"}, "password": {testPassword}}, name(tx)+value, "")
 		if port, err := newTestLogin(f).Process(ctx, f.clk.exec(), post); err != nil || port != "invalid" {
 			t.Fatalf("%s %v", port, err)
@@ -226,7 +226,7 @@ func TestSignInTabs(t *testing.T) {
 		_, m := getAuthorize(t, f, authorizeParams("web", webCB), browser.header())
 		browser.take(m)
 		tx, csrf = formFields(t, str(m, "payload"))
-		f.clk.add(time.Second) // tabs opened one after the other
+		f.clk.Advance(time.Second) // tabs opened one after the other
 		return tx, csrf
 	}
 	submit := func(tx, csrf string) string {

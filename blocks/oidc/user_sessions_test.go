@@ -96,11 +96,11 @@ func storeSession(t *testing.T, f *fixture, sub string, i int, expires time.Time
 func storeSessionIn(t *testing.T, f *fixture, kv KV, sub string, i int, expires time.Time) string {
 	t.Helper()
 	key := hashKey(fmt.Sprintf("cookie-%03d-%s", i, sub))
-	s := &sessionRecord{Sub: sub, AuthTime: f.clk.now().Unix(), Expires: expires.Unix(), Purge: expires.Unix()}
+	s := &sessionRecord{Sub: sub, AuthTime: f.clk.Now().Unix(), Expires: expires.Unix(), Purge: expires.Unix()}
 	if err := putRec(t.Context(), kv, nsSessions, key, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := indexSession(t.Context(), kv, sub, key, s, f.clk.now()); err != nil {
+	if err := indexSession(t.Context(), kv, sub, key, s, f.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return key
@@ -111,7 +111,7 @@ func storeSessionIn(t *testing.T, f *fixture, kv KV, sub string, i int, expires 
 func TestUserSessionIndexBounded(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
-	now := f.clk.now()
+	now := f.clk.Now()
 	expired := storeSession(t, f, "sub-1", 0, now.Add(-time.Minute))
 	var keys []string
 	for i := 1; i <= maxUserSessions; i++ {
@@ -149,7 +149,7 @@ func TestUserSessionIndexBounded(t *testing.T) {
 func TestUserSessionIndexRetrySafe(t *testing.T) {
 	t.Run("two sign-ins at once are both indexed", func(t *testing.T) {
 		f := newFixture(t, testIssuer)
-		exp := f.clk.now().Add(time.Hour)
+		exp := f.clk.Now().Add(time.Hour)
 		var other string
 		f.st.setBetween(once(func(ctx context.Context, _ string) {
 			other = storeSessionIn(t, f, f.st.Bolt, "sub-2", 2, exp)
@@ -164,7 +164,7 @@ func TestUserSessionIndexRetrySafe(t *testing.T) {
 	t.Run("a sign-in during a sign-out stays indexed", func(t *testing.T) {
 		f := newFixture(t, testIssuer)
 		f.users.state = f.st
-		exp := f.clk.now().Add(time.Hour)
+		exp := f.clk.Now().Add(time.Hour)
 		old := storeSession(t, f, f.ada.Sub, 1, exp)
 		var fresh string
 		f.st.setBetween(once(func(ctx context.Context, _ string) {

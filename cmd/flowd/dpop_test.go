@@ -11,8 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,24 +148,6 @@ func call(t *testing.T, s *server, method, target string, form url.Values, auth,
 	return a
 }
 
-// unverifiedClaims reads a JWT's payload (the server already verified it).
-func unverifiedClaims(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS: %q", jwt)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // TestDPoPEndToEnd runs a DPoP client against the prebuilt token,
 // protected-api and userinfo flows of a real flowd: issue, use, refresh,
 // and every refusal RFC 9449 asks for.
@@ -189,7 +169,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 	}
 	at, _ := got.body["access_token"].(string)
 	rt, _ := got.body["refresh_token"].(string)
-	if cnf, _ := unverifiedClaims(t, at)["cnf"].(map[string]any); cnf["jkt"] != key.jkt(t) {
+	if cnf, _ := decodeClaims(t, at)["cnf"].(map[string]any); cnf["jkt"] != key.jkt(t) {
 		t.Fatalf("access token cnf %v, want jkt %s", cnf, key.jkt(t))
 	}
 	if rt == "" {
@@ -300,7 +280,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 				t.Fatalf("got %d %v", status, body)
 			}
 			bat := body["access_token"].(string)
-			if _, has := unverifiedClaims(t, bat)["cnf"]; has {
+			if _, has := decodeClaims(t, bat)["cnf"]; has {
 				t.Fatal("a Bearer token carries cnf")
 			}
 			if a := call(t, p.s, "GET", helloURL, nil, "Bearer "+bat, ""); a.status != 200 {
@@ -330,7 +310,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 			t.Fatalf("refresh with the key: %d %v", a.status, a.body)
 		}
 		nat := a.body["access_token"].(string)
-		if cnf, _ := unverifiedClaims(t, nat)["cnf"].(map[string]any); cnf["jkt"] != key.jkt(t) {
+		if cnf, _ := decodeClaims(t, nat)["cnf"].(map[string]any); cnf["jkt"] != key.jkt(t) {
 			t.Fatalf("refreshed token cnf %v", cnf)
 		}
 		if u := call(t, p.s, "GET", userinfoURL, nil, "DPoP "+nat, key.proof(t, "GET", userinfoURL, nat)); u.status != 200 {
@@ -348,25 +328,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 
 	t.Run("nonce challenge", func(t *testing.T) {
 		// A person turns server nonces on in the token flow's DPoP node.
-		code, doc, errs := flowdCmd(t, p.vars, "export", "token")
-		if code != 0 {
-			t.Fatalf("export: %s", errs)
-		}
-		var f map[string]any
-		if err := json.Unmarshal([]byte(doc), &f); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range f["nodes"].([]any) {
-			if node := n.(map[string]any); node["id"] == "dpop" {
-				node["config"] = map[string]any{"nonce": true}
-			}
-		}
-		changed, _ := json.Marshal(f)
-		file := filepath.Join(t.TempDir(), "token.json")
-		if err := os.WriteFile(file, changed, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		mustCmd(t, p.vars, "import", "--deploy", file)
+		p.redeployNode(t, "token", "dpop", map[string]any{"nonce": true})
 
 		cc := url.Values{"grant_type": {"client_credentials"}}
 		send := func(proof string) answer {

@@ -128,21 +128,7 @@ func (p *provider) revoke(t *testing.T, form url.Values, user, pass string) (int
 
 func (p *provider) rawPost(t *testing.T, path, body, user, pass string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", p.issuer+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", formType)
-	if user != "" {
-		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
-	}
-	resp, err := p.s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(raw)
+	return p.post(t, path, formType, body, user, pass)
 }
 
 // TestRevocation: RFC 7009 against the prebuilt revoke flow, with the

@@ -1080,25 +1080,7 @@ func logoutForm(t *testing.T, p page, action string) url.Values {
 // refused.
 func TestPeopleExpiredCode(t *testing.T) {
 	p := startProvider(t)
-	code, doc, errs := flowdCmd(t, p.vars, "export", "authorize")
-	if code != 0 {
-		t.Fatalf("export: %s", errs)
-	}
-	var f map[string]any
-	if err := json.Unmarshal([]byte(doc), &f); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range f["nodes"].([]any) {
-		if node := n.(map[string]any); node["id"] == "code" {
-			node["config"] = map[string]any{"ttl": "5s"}
-		}
-	}
-	changed, _ := json.Marshal(f)
-	file := filepath.Join(t.TempDir(), "authorize.json")
-	if err := os.WriteFile(file, changed, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mustCmd(t, p.vars, "import", "--deploy", file)
+	p.redeployNode(t, "authorize", "code", map[string]any{"ttl": "5s"})
 
 	verifier, challenge := pkcePair()
 	q := p.signIn(t, newBrowser(false), authzParams("web", webCB, challenge), "ada", adaPassword)
@@ -1144,23 +1126,6 @@ func TestPeopleLoginThrottle(t *testing.T) {
 	if pg.status != 302 {
 		t.Fatalf("after the wait: %d %s", pg.status, pg.body)
 	}
-}
-
-func decodeClaims(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS: %q", jwt)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // TestPeopleCLI: users and browser clients from the command line, on the
@@ -1424,21 +1389,7 @@ func TestPeopleSignInBrowser(t *testing.T) {
 // status, the headers and the raw body.
 func (p *provider) introspect(t *testing.T, contentType, body, user, pass string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", p.issuer+"/oauth/introspect", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	if user != "" {
-		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
-	}
-	resp, err := p.s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(raw)
+	return p.post(t, "/oauth/introspect", contentType, body, user, pass)
 }
 
 const (

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"html"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -130,25 +127,7 @@ func TestPAREndToEnd(t *testing.T) {
 
 	t.Run("request_uri expired", func(t *testing.T) {
 		// A person shortens the lifetime in the par flow to its minimum.
-		code, doc, errs := flowdCmd(t, p.vars, "export", "par")
-		if code != 0 {
-			t.Fatalf("export: %s", errs)
-		}
-		var f map[string]any
-		if err := json.Unmarshal([]byte(doc), &f); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range f["nodes"].([]any) {
-			if node := n.(map[string]any); node["id"] == "par" {
-				node["config"] = map[string]any{"ttl": "5s"}
-			}
-		}
-		changed, _ := json.Marshal(f)
-		file := filepath.Join(t.TempDir(), "par.json")
-		if err := os.WriteFile(file, changed, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		mustCmd(t, p.vars, "import", "--deploy", file)
+		p.redeployNode(t, "par", "par", map[string]any{"ttl": "5s"})
 		_, ch := pkcePair()
 		status, body := push("web", rpSecret, authzParams("web", webCB, ch))
 		if status != 201 || body["expires_in"] != float64(5) {

@@ -50,18 +50,33 @@ func testRegistry(t *testing.T) *engine.Registry {
 	return reg
 }
 
-func newServer(t *testing.T) (*httptest.Server, *app.App) {
+// openBolt opens a bolt store in the test's folder, closed when the test
+// ends.
+func openBolt(t *testing.T) *store.Bolt {
 	t.Helper()
 	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	a, err := app.New(app.Config{Store: st, Registry: testRegistry(t)})
+	return st
+}
+
+// startApp starts an app on cfg, closed when the test ends.
+func startApp(t *testing.T, cfg app.Config) *app.App {
+	t.Helper()
+	a, err := app.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close(context.Background()) })
+	return a
+}
+
+func newServer(t *testing.T) (*httptest.Server, *app.App) {
+	t.Helper()
+	st := openBolt(t)
+	a := startApp(t, app.Config{Store: st, Registry: testRegistry(t)})
 	tokens := app.NewTokens(st, token)
 	srv := httptest.NewServer(api.New(a, tokens, nil))
 	t.Cleanup(srv.Close)

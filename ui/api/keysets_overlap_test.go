@@ -1,9 +1,7 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +10,7 @@ import (
 	"github.com/flowd/flowd/blocks/core"
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/ui/api"
 )
 
@@ -31,12 +29,8 @@ const rolloverFlow = `{"schema":"flowd/v1","id":"rollover","name":"rollover","no
 // at risk), and takes it only when forced, saying what will break.
 func TestRotateOverlapFromDeployedFlows(t *testing.T) {
 	ctx := t.Context()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clk := &ksClock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	st := openBolt(t)
+	clk := enginetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	ks := jose.NewKeysets(st)
 	ks.Now = clk.Now
 	reg := engine.NewRegistry()
@@ -50,11 +44,7 @@ func TestRotateOverlapFromDeployedFlows(t *testing.T) {
 	if err := jose.Provide(svc, ks, jose.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(app.Config{Store: st, Registry: reg, Services: svc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
+	a := startApp(t, app.Config{Store: st, Registry: reg, Services: svc})
 	if _, err := a.Import(ctx, []byte(rolloverFlow), true); err != nil {
 		t.Fatal(err)
 	}

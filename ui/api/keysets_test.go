@@ -5,17 +5,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/ui/api"
 )
 
@@ -25,41 +23,15 @@ type keysetTokens struct{}
 
 func (keysetTokens) Check(_ context.Context, tok string) bool { return tok == keysetToken }
 
-// ksClock is the keyset manager's clock.
-type ksClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *ksClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *ksClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // ksAllAlgs makes keys of every kind a keyset can hold, so that a leak of
 // any private member (RSA d/p/q, EC and OKP d, oct k) would show.
 var ksAllAlgs = []string{"RS256", "ES256", "EdDSA", "HS256", "RSA-OAEP-256", "ECDH-ES+A256KW", "A256KW", "dir"}
 
-func newKeysetAPI(t *testing.T) (http.Handler, *jose.Keysets, *ksClock) {
+func newKeysetAPI(t *testing.T) (http.Handler, *jose.Keysets, *enginetest.Clock) {
 	t.Helper()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	a, err := app.New(app.Config{Store: st, Registry: engine.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
-	clk := &ksClock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	st := openBolt(t)
+	a := startApp(t, app.Config{Store: st, Registry: engine.NewRegistry()})
+	clk := enginetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	ks := jose.NewKeysets(st)
 	ks.Now, ks.RSABits = clk.Now, 2048
 	h := api.New(a, keysetTokens{}, nil)

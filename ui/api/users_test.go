@@ -1,30 +1,19 @@
 package api_test
 
 import (
-	"context"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui/api"
 )
 
 func TestUsersAPI(t *testing.T) {
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	a, err := app.New(app.Config{Store: st, Registry: engine.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
+	st := openBolt(t)
+	a := startApp(t, app.Config{Store: st, Registry: engine.NewRegistry()})
 	h := api.New(a, keysetTokens{}, nil)
 	users := oidc.NewUsers(st)
 	api.RegisterUsers(h, users)
