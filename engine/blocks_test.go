@@ -49,6 +49,14 @@ func (h *harness) msgs(node string) []Msg {
 	return h.captured[node]
 }
 
+// capture records a copy of msg as processed by node.
+func (h *harness) capture(node string, msg Msg) {
+	c := CopyValue(msg).(Msg)
+	h.mu.Lock()
+	h.captured[node] = append(h.captured[node], c)
+	h.mu.Unlock()
+}
+
 func (h *harness) trigger(node string) *TriggerContext {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -140,9 +148,7 @@ func testRegistry(t testing.TB, h *harness) *Registry {
 		func(s *Setup) (Block, error) {
 			node := s.NodeID
 			return BlockFunc(func(_ context.Context, _ *Exec, msg Msg) (string, error) {
-				h.mu.Lock()
-				h.captured[node] = append(h.captured[node], CopyValue(msg).(Msg))
-				h.mu.Unlock()
+				h.capture(node, msg)
 				return "out", nil
 			}), nil
 		})
@@ -163,9 +169,7 @@ func testRegistry(t testing.TB, h *harness) *Registry {
 				}
 				msg["list"] = append(list, node)
 				msg[node] = true
-				h.mu.Lock()
-				h.captured[node] = append(h.captured[node], CopyValue(msg).(Msg))
-				h.mu.Unlock()
+				h.capture(node, msg)
 				return "out", nil
 			}), nil
 		})
