@@ -23,6 +23,12 @@ const maxKeyLen = 256
 // maxVarDepth bounds the nesting of a flow variable's value.
 const maxVarDepth = 32
 
+// keyField is the variable name of core.kv_get and core.kv_set.
+func keyField() engine.Field {
+	return engine.Field{Name: "key", Label: "Variable", Kind: engine.KindExpr, Result: "string", Required: true,
+		Help: "Expression for the variable name: \"counter\" (with the quotes) or \"client:\" + msg.client_id."}
+}
+
 func kvGetSpec() engine.Spec {
 	return engine.Spec{
 		Type:     "core.kv_get",
@@ -31,9 +37,7 @@ func kvGetSpec() engine.Spec {
 		Description: "Reads a flow variable (kept across runs and restarts) into the message. " +
 			"Leaves by \"found\" with the value at the target field, or by \"missing\" unchanged.",
 		Fields: []engine.Field{
-			{Name: "key", Label: "Variable", Kind: engine.KindExpr, Result: "string", Required: true,
-				Help: "Expression for the variable name: \"counter\" (with the quotes) or " +
-					"\"client:\" + msg.client_id."},
+			keyField(),
 			{Name: "target", Label: "Target field", Kind: engine.KindString, Default: "value",
 				Help: "Dotted message path that receives the value, e.g. \"session.user\"."},
 		},
@@ -84,9 +88,7 @@ func kvSetSpec() engine.Spec {
 		Description: "Writes (or deletes) a flow variable, kept across runs and restarts. " +
 			"Expressions after this node, and in later runs, see it as flow.<name>.",
 		Fields: []engine.Field{
-			{Name: "key", Label: "Variable", Kind: engine.KindExpr, Result: "string", Required: true,
-				Help: "Expression for the variable name: \"counter\" (with the quotes) or " +
-					"\"client:\" + msg.client_id."},
+			keyField(),
 			{Name: "value", Label: "Value", Kind: engine.KindExpr,
 				Help: "Expression for the value: an object, list, text, number, true/false. " +
 					"Times must be converted first: string(now) or unix(now). A nil value deletes."},
