@@ -39,10 +39,7 @@ func TestSpecProblems(t *testing.T) {
 }
 
 func TestSchemaProblems(t *testing.T) {
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil { // acme.limit, from the example block
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, Register) // acme.limit, from the example block
 	enginetest.Trigger(t, reg, "test.start")
 	data, err := reg.JSONSchema()
 	if err != nil {
