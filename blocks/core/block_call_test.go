@@ -112,25 +112,28 @@ func TestCallFailures(t *testing.T) {
 			{ID: "call", Type: "core.call", Config: map[string]any{"flow": target, "outputs": []string{"ok"}}},
 			{ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}}, "in:out->call", "call:ok->out")
 	}
-	// Each case deploys flows, then runs the first: the run fails with want.
+	// Each case deploys flows in order, then runs one: the run fails with
+	// want.
 	for _, tt := range []struct {
 		name  string
 		flows []*engine.Flow
+		run   string
 		want  error
 	}{
-		{"missing sub-flow", []*engine.Flow{caller(t, "lost", "nowhere")}, engine.ErrNotDeployed},
-		{"calls nested too deep", []*engine.Flow{pingPong("ping", "pong"), pingPong("pong", "ping")}, engine.ErrCallDepth},
-		{"answers twice", []*engine.Flow{caller(t, "app2", "twice"), enginetest.Flow(t, "twice", []enginetest.Node{{ID: "in", Type: "core.input"},
+		{"missing sub-flow", []*engine.Flow{caller(t, "lost", "nowhere")}, "lost", engine.ErrNotDeployed},
+		{"calls nested too deep", []*engine.Flow{pingPong("ping", "pong"), pingPong("pong", "ping")}, "ping", engine.ErrCallDepth},
+		{"answers twice", []*engine.Flow{enginetest.Flow(t, "twice", []enginetest.Node{{ID: "in", Type: "core.input"},
 			{ID: "a", Type: "core.output", Config: map[string]any{"port": "ok"}}, {ID: "b", Type: "core.output", Config: map[string]any{"port": "ok"}}},
-			"in:out->a", "in:out->b")}, engine.ErrTwoReturns},
-		{"never answers", []*engine.Flow{caller(t, "app3", "mute"), enginetest.Chain(t, "mute", enginetest.Node{ID: "in", Type: "core.input"},
-			enginetest.Node{ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}})}, engine.ErrNoReturn},
+			"in:out->a", "in:out->b"), caller(t, "app2", "twice")}, "app2", engine.ErrTwoReturns},
+		{"never answers", []*engine.Flow{enginetest.Chain(t, "mute", enginetest.Node{ID: "in", Type: "core.input"},
+			enginetest.Node{ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}), caller(t, "app3", "mute")},
+			"app3", engine.ErrNoReturn},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, f := range tt.flows {
 				enginetest.Deploy(t, rt, f)
 			}
-			if _, err := rt.Run(t.Context(), tt.flows[0].ID, "", nil); !errors.Is(err, tt.want) {
+			if _, err := rt.Run(t.Context(), tt.run, "", nil); !errors.Is(err, tt.want) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
 		})
