@@ -61,8 +61,7 @@ func TestInRequestMessage(t *testing.T) {
 			req := httptest.NewRequest(tc.method, tc.target, nil)
 			req.Header.Set("Accept", "application/json")
 			req.RemoteAddr = "192.0.2.1:1234"
-			w := httptest.NewRecorder()
-			e.router.ServeHTTP(w, req)
+			w := e.serve(req)
 
 			if w.Code != tc.status {
 				t.Fatalf("status = %d, want %d; body %s", w.Code, tc.status, w.Body)
@@ -193,8 +192,7 @@ func TestInRefusesBadRequestsWithoutRunning(t *testing.T) {
 			if tc.contentType != "" {
 				req.Header.Set("Content-Type", tc.contentType)
 			}
-			w := httptest.NewRecorder()
-			e.router.ServeHTTP(w, req)
+			w := e.serve(req)
 			if w.Code != tc.status {
 				t.Fatalf("status = %d, want %d; body %s", w.Code, tc.status, w.Body)
 			}
@@ -386,8 +384,7 @@ func TestInTraceRedactsCredentials(t *testing.T) {
 	req.Header.Set("Authorization", "Basic aGVhZGVyLXNlY3JldC0z")
 	req.Header.Set("Cookie", "session=cookie-secret-4")
 	req.Header.Set("X-Auth-Token", "custom-secret-5")
-	w := httptest.NewRecorder()
-	e.router.ServeHTTP(w, req)
+	w := e.serve(req)
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d", w.Code)
 	}

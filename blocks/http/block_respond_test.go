@@ -199,8 +199,7 @@ func TestRespondConstantHeadersShared(t *testing.T) {
 	e.deploy(t, endpoint(t, "c", "GET", "/c", map[string]any{"body": `"ok"`, "content_type": "text/plain",
 		"headers": map[string]any{"X-A": `"one"`, "Vary": `'Origin'`}}), 1)
 	for i := range 3 {
-		w := httptest.NewRecorder()
-		e.router.ServeHTTP(w, httptest.NewRequest("GET", "/c", nil))
+		w := e.serve(httptest.NewRequest("GET", "/c", nil))
 		h := w.Header()
 		if got := h.Values("X-A"); len(got) != 1 || got[0] != "one" {
 			t.Fatalf("response %d: X-A %q", i, got)

@@ -91,6 +91,11 @@ func (e *env) do(method, target, contentType, body string) *httptest.ResponseRec
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return e.serve(req)
+}
+
+// serve sends req through the router and returns the answer.
+func (e *env) serve(req *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	e.router.ServeHTTP(w, req)
 	return w

@@ -82,14 +82,12 @@ func TestSizeBoundHugeHeaders(t *testing.T) {
 	for i := range 10 {
 		req.Header.Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("v", 500))
 	}
-	w := httptest.NewRecorder()
-	e.router.ServeHTTP(w, req)
+	w := e.serve(req)
 	if w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d, want 413: %s", w.Code, w.Body)
 	}
 	small := httptest.NewRequest("GET", "/h", nil)
-	w = httptest.NewRecorder()
-	e.router.ServeHTTP(w, small)
+	w = e.serve(small)
 	if w.Code != 200 {
 		t.Errorf("small request: %d %s", w.Code, w.Body)
 	}
