@@ -49,6 +49,14 @@ func (h *harness) msgs(node string) []Msg {
 	return h.captured[node]
 }
 
+// capture records a copy of msg as processed by node.
+func (h *harness) capture(node string, msg Msg) {
+	c := CopyValue(msg).(Msg)
+	h.mu.Lock()
+	h.captured[node] = append(h.captured[node], c)
+	h.mu.Unlock()
+}
+
 func (h *harness) trigger(node string) *TriggerContext {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -56,6 +64,10 @@ func (h *harness) trigger(node string) *TriggerContext {
 }
 
 var errTestFail = errors.New("test block failed")
+
+// honestClaim is what test.grow adds to a message's size estimate when it
+// writes n bytes at key.
+func honestClaim(key string, n int) int { return len(key) + 4 + n + 2 }
 
 // testRegistry returns a registry of test block types wired to h.
 func testRegistry(t testing.TB, h *harness) *Registry {
@@ -140,9 +152,7 @@ func testRegistry(t testing.TB, h *harness) *Registry {
 		func(s *Setup) (Block, error) {
 			node := s.NodeID
 			return BlockFunc(func(_ context.Context, _ *Exec, msg Msg) (string, error) {
-				h.mu.Lock()
-				h.captured[node] = append(h.captured[node], CopyValue(msg).(Msg))
-				h.mu.Unlock()
+				h.capture(node, msg)
 				return "out", nil
 			}), nil
 		})
@@ -163,9 +173,7 @@ func testRegistry(t testing.TB, h *harness) *Registry {
 				}
 				msg["list"] = append(list, node)
 				msg[node] = true
-				h.mu.Lock()
-				h.captured[node] = append(h.captured[node], CopyValue(msg).(Msg))
-				h.mu.Unlock()
+				h.capture(node, msg)
 				return "out", nil
 			}), nil
 		})
@@ -236,6 +244,35 @@ func testRegistry(t testing.TB, h *harness) *Registry {
 				}
 				return "otherwise", nil
 			}), nil
+		})
+	// test.grow writes "x" * n at msg[key] and reports claim bytes
+	// (Exec.Grew; -1: no report). honestClaim is the true growth.
+	must(Spec{Type: "test.grow", Title: "Grow", Category: "test", Outputs: []string{"out"},
+		Fields: []Field{{Name: "key", Kind: KindString}, {Name: "n", Kind: KindInt}, {Name: "claim", Kind: KindInt}}},
+		func(s *Setup) (Block, error) {
+			key, n, claim := s.Config.String("key"), int(s.Config.Int("n")), int(s.Config.Int("claim"))
+			return BlockFunc(func(_ context.Context, x *Exec, msg Msg) (string, error) {
+				msg[key] = strings.Repeat("x", n)
+				if claim >= 0 {
+					x.Grew(claim)
+				}
+				return "out", nil
+			}), nil
+		})
+	// test.bounded: passes the message on and is Bounded (reports no size).
+	must(Spec{Type: "test.bounded", Title: "Bounded", Category: "test", Outputs: []string{"out"}, Bounded: true},
+		func(*Setup) (Block, error) {
+			return BlockFunc(func(context.Context, *Exec, Msg) (string, error) { return "out", nil }), nil
+		})
+	// test.entry, test.catch and test.ret: a sub-flow's entry, a flow's
+	// catch, and a return answering "ok" with the message.
+	must(Spec{Type: "test.entry", Title: "Entry", Category: "test", Trigger: true, Outputs: []string{"out"}},
+		func(*Setup) (Block, error) { return entryTrigger{}, nil })
+	must(Spec{Type: "test.catch", Title: "Catch", Category: "test", Trigger: true, Outputs: []string{"out"}},
+		func(*Setup) (Block, error) { return catchTrigger{}, nil })
+	must(Spec{Type: "test.ret", Title: "Return", Category: "test"},
+		func(*Setup) (Block, error) {
+			return BlockFunc(func(_ context.Context, x *Exec, msg Msg) (string, error) { return "", x.Return("ok", msg) }), nil
 		})
 	// test.cron and test.rotate stand in for schedule.cron and jose.rotate
 	// in realistic documents.

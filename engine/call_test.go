@@ -17,18 +17,10 @@ type catchTrigger struct{ entryTrigger }
 
 func (catchTrigger) CatchScope() string { return CatchFlow }
 
-// secretRegistry is the test registry plus a sub-flow entry, a return, a
-// call, a catch and a block that marks msg.p secret.
+// secretRegistry is the test registry plus a call of flow "sub" and a
+// block that marks msg.p secret.
 func secretRegistry(t *testing.T) *Registry {
 	reg := testRegistry(t, newHarness())
-	reg.MustRegister(Spec{Type: "test.entry", Title: "Entry", Category: "test", Trigger: true, Outputs: []string{"out"}},
-		func(*Setup) (Block, error) { return entryTrigger{}, nil })
-	reg.MustRegister(Spec{Type: "test.catch", Title: "Catch", Category: "test", Trigger: true, Outputs: []string{"out"}},
-		func(*Setup) (Block, error) { return catchTrigger{}, nil })
-	reg.MustRegister(Spec{Type: "test.ret", Title: "Return", Category: "test"},
-		func(*Setup) (Block, error) {
-			return BlockFunc(func(_ context.Context, x *Exec, msg Msg) (string, error) { return "", x.Return("ok", msg) }), nil
-		})
 	reg.MustRegister(Spec{Type: "test.call", Title: "Call", Category: "test", Outputs: []string{"ok"}},
 		func(*Setup) (Block, error) {
 			return BlockFunc(func(ctx context.Context, x *Exec, msg Msg) (string, error) {

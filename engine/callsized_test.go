@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 )
 
@@ -14,26 +13,6 @@ import (
 func TestCallSized(t *testing.T) {
 	h := newHarness()
 	reg := testRegistry(t, h)
-	reg.MustRegister(Spec{Type: "test.entry", Title: "Entry", Category: "test", Trigger: true, Outputs: []string{"out"}},
-		func(*Setup) (Block, error) { return entryTrigger{}, nil })
-	reg.MustRegister(Spec{Type: "test.ret", Title: "Return", Category: "test"},
-		func(*Setup) (Block, error) {
-			return BlockFunc(func(_ context.Context, x *Exec, msg Msg) (string, error) { return "", x.Return("ok", msg) }), nil
-		})
-	reg.MustRegister(Spec{Type: "test.grow", Title: "Grow", Category: "test", Outputs: []string{"out"},
-		Fields: []Field{{Name: "n", Kind: KindInt}}},
-		func(s *Setup) (Block, error) {
-			n := int(s.Config.Int("n"))
-			return BlockFunc(func(_ context.Context, x *Exec, msg Msg) (string, error) {
-				msg["g"] = strings.Repeat("x", n)
-				x.Grew(len("g") + 4 + n + 2)
-				return "out", nil
-			}), nil
-		})
-	reg.MustRegister(Spec{Type: "test.bounded", Title: "Bounded", Category: "test", Outputs: []string{"out"}, Bounded: true},
-		func(*Setup) (Block, error) {
-			return BlockFunc(func(context.Context, *Exec, Msg) (string, error) { return "out", nil }), nil
-		})
 	var gotIn, gotOut, gotSize int
 	reg.MustRegister(Spec{Type: "test.callsized", Title: "Call", Category: "test", Outputs: []string{"ok"},
 		Fields: []Field{{Name: "hint", Kind: KindInt}}},
@@ -54,6 +33,9 @@ func TestCallSized(t *testing.T) {
 				return port, nil
 			}), nil
 		})
+	grow := func(n int) Node {
+		return node("grow", "test.grow", map[string]any{"key": "g", "n": n, "claim": honestClaim("g", n)})
+	}
 	tests := []struct {
 		name  string
 		sub   []Node
@@ -62,11 +44,11 @@ func TestCallSized(t *testing.T) {
 		big   bool // want ErrMessageTooBig
 		known bool // want a bound of the answer
 	}{
-		{name: "bound in and out", sub: []Node{node("grow", "test.grow", map[string]any{"n": 100})},
+		{name: "bound in and out", sub: []Node{grow(100)},
 			wires: []string{"in.out>grow", "grow.out>ret"}, known: true},
-		{name: "sub-flow grows past the limit", sub: []Node{node("grow", "test.grow", map[string]any{"n": 2000})},
+		{name: "sub-flow grows past the limit", sub: []Node{grow(2000)},
 			wires: []string{"in.out>grow", "grow.out>ret"}, big: true},
-		{name: "a bound past the limit is walked", sub: []Node{node("grow", "test.grow", map[string]any{"n": 100})},
+		{name: "a bound past the limit is walked", sub: []Node{grow(100)},
 			wires: []string{"in.out>grow", "grow.out>ret"}, hint: 5000, known: true},
 		{name: "unknown after a bounded block", sub: []Node{node("p", "test.bounded", nil)},
 			wires: []string{"in.out>p", "p.out>ret"}},

@@ -21,7 +21,11 @@
 //
 // A block type lives in its package's block_<name>.go with an interface
 // guard (var _ engine.Block = (*limit)(nil)), its tests in
-// block_<name>_test.go, so `ls block_*` lists a package's types.
+// block_<name>_test.go, so `ls block_*` lists a package's types. Those
+// tests build their registry, flows and runtime with the kit
+// (enginetest.Registry, Flow or Chain, Runtime, Run) and check each config
+// the block must refuse with enginetest.Refused (node, field, position,
+// message), rather than by hand.
 //
 // A block package exports Register(*engine.Registry) error, which needs
 // no service: registration is specs and factories only, so tooling (the

@@ -36,14 +36,8 @@ func TestFlowGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, err := DecodeFlow(b)
-			if err != nil {
-				t.Fatalf("DecodeFlow: %v", err)
-			}
-			enc, err := EncodeFlow(f)
-			if err != nil {
-				t.Fatalf("EncodeFlow: %v", err)
-			}
+			f := mustDecode(t, b)
+			enc := mustEncode(t, f)
 			if *update && !bytes.Equal(enc, b) {
 				if err := os.WriteFile(file, enc, 0o644); err != nil {
 					t.Fatal(err)
@@ -53,11 +47,7 @@ func TestFlowGolden(t *testing.T) {
 			if !bytes.Equal(enc, b) {
 				t.Errorf("EncodeFlow(DecodeFlow(b)) != b (run with -update if the format changed on purpose)\n got: %s\nwant: %s", enc, b)
 			}
-			f2, err := DecodeFlow(enc)
-			if err != nil {
-				t.Fatalf("DecodeFlow(EncodeFlow(f)): %v", err)
-			}
-			if !reflect.DeepEqual(f, f2) {
+			if f2 := mustDecode(t, enc); !reflect.DeepEqual(f, f2) {
 				t.Errorf("DecodeFlow(EncodeFlow(f)) != f\n got: %+v\nwant: %+v", f2, f)
 			}
 			if err := reg.Validate(f); err != nil {
@@ -128,20 +118,38 @@ func TestFlowNonCanonical(t *testing.T) {
 				if bytes.Equal(b, want) {
 					t.Fatalf("variant is canonical already; the test tests nothing")
 				}
-				f, err := DecodeFlow(b)
-				if err != nil {
-					t.Fatalf("DecodeFlow: %v\n%s", err, b)
-				}
-				got, err := EncodeFlow(f)
-				if err != nil {
-					t.Fatalf("EncodeFlow: %v", err)
-				}
-				if !bytes.Equal(got, want) {
+				if got := reencode(t, b); !bytes.Equal(got, want) {
 					t.Errorf("canonical form differs\n got: %s\nwant: %s", got, want)
 				}
 			})
 		}
 	}
+}
+
+// mustDecode decodes a flow document the engine must accept.
+func mustDecode(t testing.TB, b []byte) *Flow {
+	t.Helper()
+	f, err := DecodeFlow(b)
+	if err != nil {
+		t.Fatalf("DecodeFlow: %v\n%s", err, b)
+	}
+	return f
+}
+
+// mustEncode encodes f, failing the test on an error.
+func mustEncode(t testing.TB, f *Flow) []byte {
+	t.Helper()
+	b, err := EncodeFlow(f)
+	if err != nil {
+		t.Fatalf("EncodeFlow: %v", err)
+	}
+	return b
+}
+
+// reencode is EncodeFlow(DecodeFlow(b)): the canonical form of b.
+func reencode(t testing.TB, b []byte) []byte {
+	t.Helper()
+	return mustEncode(t, mustDecode(t, b))
 }
 
 type jsonStyle struct {
@@ -159,6 +167,17 @@ func restyle(t testing.TB, b []byte, st jsonStyle) []byte {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
+	// each writes n comma-separated items between open and close.
+	each := func(open, close byte, n int, item func(i int)) {
+		buf.WriteByte(open)
+		for i := range n {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			item(i)
+		}
+		buf.WriteByte(close)
+	}
 	var write func(v any, key string)
 	write = func(v any, key string) {
 		switch t := v.(type) {
@@ -171,29 +190,17 @@ func restyle(t testing.TB, b []byte, st jsonStyle) []byte {
 			if st.reverseKeys {
 				slices.Reverse(keys)
 			}
-			buf.WriteByte('{')
-			for i, k := range keys {
-				if i > 0 {
-					buf.WriteByte(',')
-				}
-				write(k, "")
+			each('{', '}', len(keys), func(i int) {
+				write(keys[i], "")
 				buf.WriteByte(':')
-				write(t[k], k)
-			}
-			buf.WriteByte('}')
+				write(t[keys[i]], keys[i])
+			})
 		case []any:
 			if key == "wires" && st.reverseWires {
 				t = slices.Clone(t)
 				slices.Reverse(t)
 			}
-			buf.WriteByte('[')
-			for i, e := range t {
-				if i > 0 {
-					buf.WriteByte(',')
-				}
-				write(e, "")
-			}
-			buf.WriteByte(']')
+			each('[', ']', len(t), func(i int) { write(t[i], "") })
 		default:
 			var e bytes.Buffer
 			enc := json.NewEncoder(&e)

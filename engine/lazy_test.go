@@ -152,10 +152,7 @@ func TestLazyMessage(t *testing.T) {
 // A failed run's catch flow gets the failing message with Lazy values built.
 func TestLazyMessageCatch(t *testing.T) {
 	h := newHarness()
-	reg := testRegistry(t, h)
-	reg.MustRegister(Spec{Type: "test.catch", Title: "Catch", Category: "test", Trigger: true, Outputs: []string{"out"}},
-		func(*Setup) (Block, error) { return catchTrigger{}, nil })
-	rt := newTestRuntime(t, h, Options{Registry: reg})
+	rt := newTestRuntime(t, h, Options{})
 	deploy(t, rt, mkFlow("f", []Node{node("t", "test.trigger", nil), node("x", "test.fail", nil),
 		node("k", "test.catch", nil), node("c", "test.capture", nil)}, "t.out>x", "k.out>c"), 1)
 	var builds int

@@ -49,16 +49,9 @@ func TestNodeExtrasCodec(t *testing.T) {
 			if !slices.Equal(f.Nodes[0].LintIgnore, tt.ignore) {
 				t.Errorf("lint_ignore %q, want %q", f.Nodes[0].LintIgnore, tt.ignore)
 			}
-			out, err := EncodeFlow(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f2, err := DecodeFlow(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			again, _ := EncodeFlow(f2)
-			if string(again) != string(out) {
+			out := mustEncode(t, f)
+			f2 := mustDecode(t, out)
+			if again := mustEncode(t, f2); string(again) != string(out) {
 				t.Errorf("not canonical:\n%s\n%s", out, again)
 			}
 			if f2.Nodes[0].Disabled != f.Nodes[0].Disabled {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 type testClock struct{ name string }
@@ -45,11 +46,7 @@ func TestServices(t *testing.T) {
 		built = c.name
 		return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) { return "out", nil }), nil
 	})
-	f, err := engine.DecodeFlow([]byte(`{"schema": "flowd/v1", "id": "f", "name": "f",
-	  "nodes": [{"id": "n", "type": "test.clock", "x": 0, "y": 0}], "wires": []}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := enginetest.Flow(t, "f", []enginetest.Node{{ID: "n", Type: "test.clock"}})
 	for _, tc := range []struct {
 		name          string
 		svc           *engine.Services
@@ -60,15 +57,11 @@ func TestServices(t *testing.T) {
 		{"missing", nil, "offline", engine.ErrNoService},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rt, err := engine.New(engine.Options{Registry: reg, Services: tc.svc})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rt.Close(t.Context())
+			rt := enginetest.Runtime(t, reg, engine.Options{Services: tc.svc})
 			if err := rt.Validate(t.Context(), f); err != nil || built != tc.wantValidated {
 				t.Errorf("validate: %v, built on %q, want %q", err, built, tc.wantValidated)
 			}
-			err = rt.Deploy(t.Context(), f, 1)
+			err := rt.Deploy(t.Context(), f, 1)
 			if tc.wantErr == nil && err != nil {
 				t.Errorf("deploy: %v", err)
 			}

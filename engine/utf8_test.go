@@ -66,10 +66,7 @@ func TestDecodeFlowRefusesInvalidUTF8(t *testing.T) {
 			if f.Name != tc.want {
 				t.Errorf("name = %q, want %q", f.Name, tc.want)
 			}
-			out, err := EncodeFlow(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := mustEncode(t, f)
 			g, err := DecodeFlow(out)
 			if err != nil || g.Name != tc.want || !bytes.Equal(mustEncode(t, g), out) {
 				t.Errorf("round trip changed the flow: %v %q", err, out)
@@ -79,13 +76,4 @@ func TestDecodeFlowRefusesInvalidUTF8(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustEncode(t *testing.T, f *Flow) []byte {
-	t.Helper()
-	b, err := EncodeFlow(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

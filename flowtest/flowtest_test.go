@@ -99,24 +99,7 @@ func TestExpectationFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := Parse([]byte(`{"flows": ["hello"], "cases": [{"name": "c", "steps": [{"http": {"path": "/hello"}, "expect": ` + tt.expect + `}]}]}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Path = "x.test.json"
-			r := s.RunCase(t.Context(), Options{}, f, 0)
-			switch {
-			case tt.want == "" && r.Failure != nil:
-				t.Fatalf("failed: %v", r.Failure)
-			case tt.want == "":
-			case r.Failure == nil:
-				t.Fatal("passed; want a failure")
-			default:
-				want := `x.test.json: case "c": step 1: ` + tt.want
-				if got := r.Failure.Error(); got != want {
-					t.Errorf("\n got %s\nwant %s", got, want)
-				}
-			}
+			runStep1(t, s, "c", `{"flows": ["hello"], "cases": [{"name": "c", "steps": [{"http": {"path": "/hello"}, "expect": `+tt.expect+`}]}]}`, tt.want)
 		})
 	}
 }
@@ -362,26 +345,8 @@ func TestStubFailures(t *testing.T) {
 	var results []Result
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := Parse([]byte(`{"flows": ["upstream"], "cases": [{"name": "` + tt.name + `", "stubs": ` + tt.stubs +
-				`, "steps": [{"http": {"path": "/profile/1"}, "expect": ` + tt.expect + `}]}]}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Path = "x.test.json"
-			r := s.RunCase(t.Context(), Options{}, f, 0)
-			results = append(results, r)
-			switch {
-			case tt.want == "" && r.Failure != nil:
-				t.Fatalf("failed: %v", r.Failure)
-			case tt.want == "":
-			case r.Failure == nil:
-				t.Fatal("passed; want a failure")
-			default:
-				want := `x.test.json: case "` + tt.name + `": step 1: ` + tt.want
-				if got := r.Failure.Error(); got != want {
-					t.Errorf("\n got %s\nwant %s", got, want)
-				}
-			}
+			results = append(results, runStep1(t, s, tt.name, `{"flows": ["upstream"], "cases": [{"name": "`+tt.name+`", "stubs": `+tt.stubs+
+				`, "steps": [{"http": {"path": "/profile/1"}, "expect": `+tt.expect+`}]}]}`, tt.want))
 		})
 	}
 	t.Run("reports", func(t *testing.T) {
@@ -413,4 +378,30 @@ func TestStubFailures(t *testing.T) {
 			t.Errorf("junit first case %+v", c)
 		}
 	})
+}
+
+// runStep1 runs the first case of a test file (doc, read as x.test.json)
+// named name, whose step 1 must fail with want ("" must pass), and returns
+// its result.
+func runStep1(t *testing.T, s *Suite, name, doc, want string) Result {
+	t.Helper()
+	f, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Path = "x.test.json"
+	r := s.RunCase(t.Context(), Options{}, f, 0)
+	switch {
+	case want == "" && r.Failure != nil:
+		t.Fatalf("failed: %v", r.Failure)
+	case want == "":
+	case r.Failure == nil:
+		t.Fatal("passed; want a failure")
+	default:
+		want = `x.test.json: case "` + name + `": step 1: ` + want
+		if got := r.Failure.Error(); got != want {
+			t.Errorf("\n got %s\nwant %s", got, want)
+		}
+	}
+	return r
 }

@@ -11,7 +11,7 @@ import (
 // discarding logger): the per-run cost of the runtime plus typical blocks.
 func BenchmarkFlow5(b *testing.B) {
 	rt := newRuntime(b, engine.Options{}) // the default logger discards
-	deploy(b, rt, enginetest.Flow(b, "bench", []enginetest.Node{
+	enginetest.Deploy(b, rt, enginetest.Flow(b, "bench", []enginetest.Node{
 		{ID: "in", Type: "core.manual"},
 		{ID: "prep", Type: "core.set", Config: map[string]any{"set": map[string]any{
 			"user.adult": "msg.user.age >= 18",

@@ -40,8 +40,8 @@ func finalMsg(tr *engine.Trace) map[string]any {
 // message and continues with its answer out of the answered port.
 func TestCall(t *testing.T) {
 	rt := newRuntime(t, engine.Options{})
-	deploy(t, rt, authSub(t, "ok"))
-	deploy(t, rt, caller(t, "app", "auth"))
+	enginetest.Deploy(t, rt, authSub(t, "ok"))
+	enginetest.Deploy(t, rt, caller(t, "app", "auth"))
 	tests := []struct {
 		user, port, greeting string
 	}{
@@ -71,7 +71,7 @@ func TestCall(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `answered on port "granted"`) {
 			t.Fatalf("err %v", err)
 		}
-		deploy(t, rt, authSub(t, "ok"))
+		enginetest.Deploy(t, rt, authSub(t, "ok"))
 	})
 }
 
@@ -82,10 +82,10 @@ func TestCallFailures(t *testing.T) {
 	rt := newRuntime(t, engine.Options{})
 	broken := enginetest.Flow(t, "broken", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "boom", Type: "core.fail", Config: map[string]any{"message": `"sub failed"`}},
 		{ID: "catch", Type: "core.catch"}, {ID: "c", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}}, "in:out->boom", "catch:out->c")
-	deploy(t, rt, broken)
+	enginetest.Deploy(t, rt, broken)
 	withCatch := caller(t, "app", "broken", enginetest.Node{ID: "catch", Type: "core.catch"}, enginetest.Node{ID: "caught", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}})
 	withCatch.Wires = append(withCatch.Wires, engine.Wire{From: "catch", Port: "out", To: "caught"})
-	deploy(t, rt, withCatch)
+	enginetest.Deploy(t, rt, withCatch)
 
 	t.Run("sub-flow fails, caller's catch sees it", func(t *testing.T) {
 		tr, err := rt.Run(t.Context(), "app", "", nil)
@@ -98,55 +98,48 @@ func TestCallFailures(t *testing.T) {
 	t.Run("error port of the call", func(t *testing.T) {
 		f := caller(t, "handled", "broken", enginetest.Node{ID: "fix", Type: "core.set", Config: map[string]any{"set": map[string]any{"fixed": "true"}}})
 		f.Wires = append(f.Wires, engine.Wire{From: "call", Port: "error", To: "fix"})
-		deploy(t, rt, f)
+		enginetest.Deploy(t, rt, f)
 		tr, err := rt.Run(t.Context(), "handled", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		equal(t, "ports", enginetest.Ports(tr), []string{"go:out", "call:error", "fix:out"})
 	})
-	t.Run("missing sub-flow", func(t *testing.T) {
-		deploy(t, rt, caller(t, "lost", "nowhere"))
-		_, err := rt.Run(t.Context(), "lost", "", nil)
-		if !errors.Is(err, engine.ErrNotDeployed) {
-			t.Fatalf("err %v", err)
-		}
-	})
-	t.Run("calls nested too deep", func(t *testing.T) {
-		ping := enginetest.Flow(t, "ping", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "call", Type: "core.call", Config: map[string]any{"flow": "pong", "outputs": []string{"ok"}}}, {ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}},
-			"in:out->call", "call:ok->out")
-		pong := enginetest.Flow(t, "pong", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "call", Type: "core.call", Config: map[string]any{"flow": "ping", "outputs": []string{"ok"}}}, {ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}},
-			"in:out->call", "call:ok->out")
-		deploy(t, rt, ping)
-		deploy(t, rt, pong)
-		_, err := rt.Run(t.Context(), "ping", "", nil)
-		if !errors.Is(err, engine.ErrCallDepth) {
-			t.Fatalf("err %v", err)
-		}
-	})
-	t.Run("answers twice", func(t *testing.T) {
-		twice := enginetest.Flow(t, "twice", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "a", Type: "core.output", Config: map[string]any{"port": "ok"}}, {ID: "b", Type: "core.output", Config: map[string]any{"port": "ok"}}},
-			"in:out->a", "in:out->b")
-		deploy(t, rt, twice)
-		deploy(t, rt, caller(t, "app2", "twice"))
-		_, err := rt.Run(t.Context(), "app2", "", nil)
-		if !errors.Is(err, engine.ErrTwoReturns) {
-			t.Fatalf("err %v", err)
-		}
-	})
-	t.Run("never answers", func(t *testing.T) {
-		mute := enginetest.Flow(t, "mute", []enginetest.Node{{ID: "in", Type: "core.input"}, {ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}}, "in:out->a")
-		deploy(t, rt, mute)
-		deploy(t, rt, caller(t, "app3", "mute"))
-		_, err := rt.Run(t.Context(), "app3", "", nil)
-		if !errors.Is(err, engine.ErrNoReturn) {
-			t.Fatalf("err %v", err)
-		}
-	})
+	// pingPong is a sub-flow that calls target and answers "ok" with its
+	// answer.
+	pingPong := func(id, target string) *engine.Flow {
+		return enginetest.Flow(t, id, []enginetest.Node{{ID: "in", Type: "core.input"},
+			{ID: "call", Type: "core.call", Config: map[string]any{"flow": target, "outputs": []string{"ok"}}},
+			{ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}}, "in:out->call", "call:ok->out")
+	}
+	// Each case deploys flows in order, then runs one: the run fails with
+	// want.
+	for _, tt := range []struct {
+		name  string
+		flows []*engine.Flow
+		run   string
+		want  error
+	}{
+		{"missing sub-flow", []*engine.Flow{caller(t, "lost", "nowhere")}, "lost", engine.ErrNotDeployed},
+		{"calls nested too deep", []*engine.Flow{pingPong("ping", "pong"), pingPong("pong", "ping")}, "ping", engine.ErrCallDepth},
+		{"answers twice", []*engine.Flow{enginetest.Flow(t, "twice", []enginetest.Node{{ID: "in", Type: "core.input"},
+			{ID: "a", Type: "core.output", Config: map[string]any{"port": "ok"}}, {ID: "b", Type: "core.output", Config: map[string]any{"port": "ok"}}},
+			"in:out->a", "in:out->b"), caller(t, "app2", "twice")}, "app2", engine.ErrTwoReturns},
+		{"never answers", []*engine.Flow{enginetest.Chain(t, "mute", enginetest.Node{ID: "in", Type: "core.input"},
+			enginetest.Node{ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}), caller(t, "app3", "mute")},
+			"app3", engine.ErrNoReturn},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, f := range tt.flows {
+				enginetest.Deploy(t, rt, f)
+			}
+			if _, err := rt.Run(t.Context(), tt.run, "", nil); !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
 	t.Run("a flow cannot call itself", func(t *testing.T) {
-		if ve := deployError(t, caller(t, "self", "self")); ve.Node != "call" || ve.Field != "flow" {
-			t.Errorf("error %v", ve)
-		}
+		refused(t, caller(t, "self", "self"), engine.ValidationError{Node: "call", Field: "flow"})
 	})
 }
 
@@ -157,7 +150,7 @@ func TestCallLimits(t *testing.T) {
 		{ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"a": "1"}}},
 		{ID: "b", Type: "core.set", Config: map[string]any{"set": map[string]any{"b": "1"}}},
 		{ID: "out", Type: "core.output", Config: map[string]any{"port": "ok"}}}, "in:out->a", "a:out->b", "b:out->out")
-	deploy(t, rt, sub)
+	enginetest.Deploy(t, rt, sub)
 	chain := func(id string, after int) *engine.Flow {
 		nodes := []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "call", Type: "core.call", Config: map[string]any{"flow": "sub", "outputs": []string{"ok"}}}}
 		wires := []string{"go:out->call"}
@@ -171,8 +164,8 @@ func TestCallLimits(t *testing.T) {
 		return enginetest.Flow(t, id, nodes, wires...)
 	}
 	// call (1) + sub-flow a, b, out (3) + after: at most 6 steps.
-	deploy(t, rt, chain("fits", 2))
-	deploy(t, rt, chain("over", 3))
+	enginetest.Deploy(t, rt, chain("fits", 2))
+	enginetest.Deploy(t, rt, chain("over", 3))
 	if _, err := rt.Run(t.Context(), "fits", "", nil); err != nil {
 		t.Fatalf("1+3+2 steps: %v", err)
 	}
@@ -182,8 +175,8 @@ func TestCallLimits(t *testing.T) {
 	}
 	t.Run("inside the sub-flow", func(t *testing.T) {
 		rt := newRuntime(t, engine.Options{Limits: engine.Limits{MaxSteps: 3}})
-		deploy(t, rt, sub)
-		deploy(t, rt, chain("tight", 0))
+		enginetest.Deploy(t, rt, sub)
+		enginetest.Deploy(t, rt, chain("tight", 0))
 		_, err := rt.Run(t.Context(), "tight", "", nil)
 		if !errors.Is(err, engine.ErrStepLimit) || !strings.Contains(err.Error(), `sub-flow "sub"`) {
 			t.Fatalf("err %v", err)
@@ -197,7 +190,7 @@ func TestCallInputs(t *testing.T) {
 	rt := newRuntime(t, engine.Options{})
 	// echo answers on "public" or "private" by msg.allow_public and
 	// records what it saw.
-	deploy(t, rt, enginetest.Flow(t, "echo", []enginetest.Node{
+	enginetest.Deploy(t, rt, enginetest.Flow(t, "echo", []enginetest.Node{
 		{ID: "in", Type: "core.input"},
 		{ID: "seen", Type: "core.set", Config: map[string]any{"set": map[string]any{"seen": `msg.allow_public ?? "absent"`}}},
 		{ID: "route", Type: "core.switch", Config: map[string]any{"rules": []map[string]string{{"name": "public", "expr": `msg.allow_public == true`}}}},
@@ -211,10 +204,10 @@ func TestCallInputs(t *testing.T) {
 		}
 		return enginetest.Flow(t, id, []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "call", Type: "core.call", Config: conf}}, "go:out->call")
 	}
-	deploy(t, rt, callWith("plain", nil))
-	deploy(t, rt, callWith("public", map[string]any{"allow_public": "true"}))
-	deploy(t, rt, callWith("computed", map[string]any{"allow_public": `msg.kind == "spa"`}))
-	deploy(t, rt, callWith("broken", map[string]any{"allow_public": `msg.kind.x.y`}))
+	enginetest.Deploy(t, rt, callWith("plain", nil))
+	enginetest.Deploy(t, rt, callWith("public", map[string]any{"allow_public": "true"}))
+	enginetest.Deploy(t, rt, callWith("computed", map[string]any{"allow_public": `msg.kind == "spa"`}))
+	enginetest.Deploy(t, rt, callWith("broken", map[string]any{"allow_public": `msg.kind.x.y`}))
 	tests := []struct {
 		flow string
 		in   engine.Msg
@@ -253,8 +246,6 @@ func TestCallInputs(t *testing.T) {
 	}
 	t.Run("bad input name", func(t *testing.T) {
 		f := callWith("badname", map[string]any{"a.b": "1"})
-		if ve := deployError(t, f); ve.Node != "call" || ve.Field != "inputs.a.b" {
-			t.Errorf("error %v", ve)
-		}
+		refused(t, f, engine.ValidationError{Node: "call", Field: "inputs.a.b"})
 	})
 }

@@ -44,8 +44,8 @@ func TestCatch(t *testing.T) {
 		{ID: "go", Type: "core.manual"},
 		{ID: "boom", Type: "core.fail"},
 	}, "all:out->log", "go:out->boom")
-	deploy(t, rt, failing)
-	deploy(t, rt, errorFlow)
+	enginetest.Deploy(t, rt, failing)
+	enginetest.Deploy(t, rt, errorFlow)
 
 	tr, err := rt.Run(t.Context(), "app", "", engine.Msg{"what": "luck"})
 	if err == nil || tr.ErrorNode != "boom" {
@@ -88,7 +88,7 @@ func TestCatch(t *testing.T) {
 		handled := enginetest.Flow(t, "handled", []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "boom", Type: "core.fail"},
 			{ID: "fix", Type: "core.set", Config: map[string]any{"set": map[string]any{"ok": "true"}}}, {ID: "catch", Type: "core.catch"}},
 			"go:out->boom", "boom:error->fix")
-		deploy(t, rt, handled)
+		enginetest.Deploy(t, rt, handled)
 		if _, err := rt.Run(t.Context(), "handled", "", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestCatch(t *testing.T) {
 		f := enginetest.Flow(t, "twice", []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "boom", Type: "core.fail"},
 			{ID: "catch", Type: "core.catch"}, {ID: "again", Type: "core.fail", Config: map[string]any{"message": `"catch failed"`}}},
 			"go:out->boom", "catch:out->again")
-		deploy(t, rt, f)
+		enginetest.Deploy(t, rt, f)
 		if _, err := rt.Run(t.Context(), "twice", "", nil); err == nil {
 			t.Fatal("want a failure")
 		}
@@ -121,7 +121,7 @@ func TestCatch(t *testing.T) {
 			{ID: "a", Type: "core.set", Config: map[string]any{"set": map[string]any{"n": "(msg.n ?? 0) + 1"}}},
 			{ID: "catch", Type: "core.catch"}, {ID: "b", Type: "core.set", Config: map[string]any{"set": map[string]any{"caught": "true"}}}},
 			"go:out->a", "a:out->a", "catch:out->b")
-		deploy(t, rt, loop)
+		enginetest.Deploy(t, rt, loop)
 		_, err := rt.Run(t.Context(), "loop", "", nil)
 		if err == nil || !strings.Contains(err.Error(), "node executions") {
 			t.Fatalf("loop: %v", err)

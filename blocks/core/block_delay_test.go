@@ -29,7 +29,7 @@ func TestDelay(t *testing.T) {
 			mu.Unlock()
 			return nil
 		}})
-		deploy(t, rt, flow("1500ms"))
+		enginetest.Deploy(t, rt, flow("1500ms"))
 		tr, err := rt.Run(t.Context(), "d", "", engine.Msg{"x": 1})
 		if err != nil {
 			t.Fatal(err)
@@ -39,7 +39,7 @@ func TestDelay(t *testing.T) {
 	})
 	t.Run("cancelled while waiting", func(t *testing.T) {
 		rt := newRuntime(t, engine.Options{}) // the real timer
-		deploy(t, rt, flow("20s"))
+		enginetest.Deploy(t, rt, flow("20s"))
 		ctx, cancel := context.WithCancel(t.Context())
 		// Cancelled before or while it waits, the run fails either way;
 		// a delay that ignored ctx would hold the test for 20s.
@@ -53,7 +53,7 @@ func TestDelay(t *testing.T) {
 		rt := newRuntime(t, engine.Options{Sleep: func(context.Context, time.Duration) error { return context.Canceled }})
 		f := enginetest.Flow(t, "d", []enginetest.Node{{ID: "go", Type: "core.manual"}, {ID: "wait", Type: "core.delay", Config: map[string]any{"duration": "1s"}},
 			{ID: "log", Type: "core.set", Config: map[string]any{"set": map[string]any{"why": "msg.error.message"}}}}, "go:out->wait", "wait:error->log")
-		deploy(t, rt, f)
+		enginetest.Deploy(t, rt, f)
 		tr, err := rt.Run(t.Context(), "d", "", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -69,9 +69,7 @@ func TestDelay(t *testing.T) {
 		{"zero", "0s", "duration"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if ve := deployError(t, flow(tt.d)); ve.Node != "wait" || ve.Field != tt.field {
-				t.Errorf("error on %s.%s, want wait.%s: %v", ve.Node, ve.Field, tt.field, ve)
-			}
+			refused(t, flow(tt.d), engine.ValidationError{Node: "wait", Field: tt.field})
 		})
 	}
 }

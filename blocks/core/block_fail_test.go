@@ -49,7 +49,7 @@ func TestFail(t *testing.T) {
 				wires = append(wires, "stop:error->handler")
 			}
 			rt := newRuntime(t, engine.Options{})
-			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
+			enginetest.Deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
 				{ID: "in", Type: "core.manual"},
 				{ID: "stop", Type: "core.fail", Config: cfg},
 				{ID: "handler", Type: "core.set", Config: map[string]any{"set": map[string]any{"handled": "msg.error.message"}}},
@@ -81,10 +81,7 @@ func TestFail(t *testing.T) {
 
 	t.Run("message expression error is not ErrFail", func(t *testing.T) {
 		rt := newRuntime(t, engine.Options{})
-		deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
-			{ID: "in", Type: "core.manual"},
-			{ID: "stop", Type: "core.fail", Config: map[string]any{"message": "msg.a.b"}},
-		}, "in:out->stop"))
+		enginetest.Deploy(t, rt, manualFlow(t, "f", enginetest.Node{ID: "stop", Type: "core.fail", Config: map[string]any{"message": "msg.a.b"}}))
 		_, err := rt.Run(t.Context(), "f", "", nil)
 		if errors.Is(err, ErrFail) || !strings.Contains(errorText(err), "message: ") {
 			t.Errorf("Run error = %v, want a message expression error", err)
@@ -93,11 +90,8 @@ func TestFail(t *testing.T) {
 }
 
 func TestFailHasNoOutputs(t *testing.T) {
-	ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
-		{ID: "in", Type: "core.manual"},
-		{ID: "stop", Type: "core.fail"},
-		{ID: "next", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}},
-	}, "in:out->stop", "stop:out->next"))
-	equal(t, "node", ve.Node, "stop")
-	equal(t, "field", ve.Field, "wires[1].port")
+	refused(t, manualFlow(t, "f",
+		enginetest.Node{ID: "stop", Type: "core.fail"},
+		enginetest.Node{ID: "next", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}}),
+		engine.ValidationError{Node: "stop", Field: "wires[1].port"})
 }

@@ -23,6 +23,12 @@ const maxKeyLen = 256
 // maxVarDepth bounds the nesting of a flow variable's value.
 const maxVarDepth = 32
 
+// keyField is the variable name of core.kv_get and core.kv_set.
+func keyField() engine.Field {
+	return engine.Field{Name: "key", Label: "Variable", Kind: engine.KindExpr, Result: "string", Required: true,
+		Help: "Expression for the variable name: \"counter\" (with the quotes) or \"client:\" + msg.client_id."}
+}
+
 func kvGetSpec() engine.Spec {
 	return engine.Spec{
 		Type:     "core.kv_get",
@@ -31,9 +37,7 @@ func kvGetSpec() engine.Spec {
 		Description: "Reads a flow variable (kept across runs and restarts) into the message. " +
 			"Leaves by \"found\" with the value at the target field, or by \"missing\" unchanged.",
 		Fields: []engine.Field{
-			{Name: "key", Label: "Variable", Kind: engine.KindExpr, Result: "string", Required: true,
-				Help: "Expression for the variable name: \"counter\" (with the quotes) or " +
-					"\"client:\" + msg.client_id."},
+			keyField(),
 			{Name: "target", Label: "Target field", Kind: engine.KindString, Default: "value",
 				Help: "Dotted message path that receives the value, e.g. \"session.user\"."},
 		},
@@ -84,9 +88,7 @@ func kvSetSpec() engine.Spec {
 		Description: "Writes (or deletes) a flow variable, kept across runs and restarts. " +
 			"Expressions after this node, and in later runs, see it as flow.<name>.",
 		Fields: []engine.Field{
-			{Name: "key", Label: "Variable", Kind: engine.KindExpr, Result: "string", Required: true,
-				Help: "Expression for the variable name: \"counter\" (with the quotes) or " +
-					"\"client:\" + msg.client_id."},
+			keyField(),
 			{Name: "value", Label: "Value", Kind: engine.KindExpr,
 				Help: "Expression for the value: an object, list, text, number, true/false. " +
 					"Times must be converted first: string(now) or unix(now). A nil value deletes."},
@@ -206,47 +208,15 @@ func jsonValue(v any, depth int) (any, error) {
 		}
 		return finite(f)
 	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			c, err := jsonValue(e, depth+1)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			out[k] = c
-		}
-		return out, nil
+		return jsonMap(t, func(e any) (any, error) { return jsonValue(e, depth+1) })
 	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			c, err := jsonValue(e, depth+1)
-			if err != nil {
-				return nil, fmt.Errorf("[%d]: %w", i, err)
-			}
-			out[i] = c
-		}
-		return out, nil
+		return jsonList(t, func(e any) (any, error) { return jsonValue(e, depth+1) })
 	case []string:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = e
-		}
-		return out, nil
+		return jsonList(t, asIs)
 	case map[string]string:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = e
-		}
-		return out, nil
+		return jsonMap(t, asIs)
 	case map[string][]string:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			l := make([]any, len(e))
-			for i, s := range e {
-				l[i] = s
-			}
-			out[k] = l
-		}
-		return out, nil
+		return jsonMap(t, func(e []string) (any, error) { return jsonList(e, asIs) })
 	case time.Time:
 		return nil, errors.New("a time cannot be stored as is; store string(now) or unix(now)")
 	case time.Duration:
@@ -254,6 +224,38 @@ func jsonValue(v any, depth int) (any, error) {
 	}
 	return nil, fmt.Errorf("a %T cannot be stored; a flow variable holds an object, list, text, number, true/false or nil", v)
 }
+
+// jsonMap is jsonValue of a map: each member converted by conv, an error
+// naming the member.
+func jsonMap[V any](m map[string]V, conv func(V) (any, error)) (any, error) {
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		c, err := conv(e)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		out[k] = c
+	}
+	return out, nil
+}
+
+// jsonList is jsonValue of a list: each item converted by conv, an error
+// naming the index.
+func jsonList[V any](l []V, conv func(V) (any, error)) (any, error) {
+	out := make([]any, len(l))
+	for i, e := range l {
+		c, err := conv(e)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// asIs converts a string of a typed container (headers, query values): a
+// string needs no copy and is no deeper level.
+func asIs(s string) (any, error) { return s, nil }
 
 var errTooBig = errors.New("integer beyond ±2^53 loses precision in JSON; store it as text")
 

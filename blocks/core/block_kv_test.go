@@ -17,12 +17,10 @@ import (
 func TestKVSetVisibleInNextRun(t *testing.T) {
 	store, rec := recordingVars(map[string]any{"counter": float64(40)})
 	rt := newRuntime(t, engine.Options{Vars: store})
-	deploy(t, rt, enginetest.Flow(t, "count", []enginetest.Node{
-		{ID: "in", Type: "core.manual"},
-		{ID: "seen", Type: "core.set", Config: map[string]any{"set": map[string]any{"before": "flow.counter"}}},
-		{ID: "inc", Type: "core.kv_set", Config: map[string]any{"key": `"counter"`, "value": "(flow.counter ?? 0) + 1"}},
-		{ID: "after", Type: "core.set", Config: map[string]any{"set": map[string]any{"same_run": "flow.counter"}}},
-	}, "in:out->seen", "seen:out->inc", "inc:out->after"))
+	enginetest.Deploy(t, rt, manualFlow(t, "count",
+		enginetest.Node{ID: "seen", Type: "core.set", Config: map[string]any{"set": map[string]any{"before": "flow.counter"}}},
+		enginetest.Node{ID: "inc", Type: "core.kv_set", Config: map[string]any{"key": `"counter"`, "value": "(flow.counter ?? 0) + 1"}},
+		enginetest.Node{ID: "after", Type: "core.set", Config: map[string]any{"set": map[string]any{"same_run": "flow.counter"}}}))
 
 	tests := []struct {
 		name                 string
@@ -53,7 +51,7 @@ func TestKVGet(t *testing.T) {
 		"client:abc": map[string]any{"id": "abc"},
 	})
 	rt := newRuntime(t, engine.Options{Vars: store})
-	deploy(t, rt, enginetest.Flow(t, "get", []enginetest.Node{
+	enginetest.Deploy(t, rt, enginetest.Flow(t, "get", []enginetest.Node{
 		{ID: "in", Type: "core.manual"},
 		{ID: "get", Type: "core.kv_get", Config: map[string]any{"key": "msg.name", "target": "ctx.data"}},
 		// Editing the copy must not change the stored variable.
@@ -180,10 +178,7 @@ func TestKVSet(t *testing.T) {
 				},
 			}
 			rt := newRuntime(t, engine.Options{Vars: store})
-			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
-				{ID: "in", Type: "core.manual"},
-				{ID: "kv", Type: "core.kv_set", Config: tc.cfg},
-			}, "in:out->kv"))
+			enginetest.Deploy(t, rt, manualFlow(t, "f", enginetest.Node{ID: "kv", Type: "core.kv_set", Config: tc.cfg}))
 			tr, err := rt.Run(t.Context(), "f", "", tc.in)
 			if tc.wantErr == "" && err != nil {
 				t.Fatalf("Run: %v", err)
@@ -203,10 +198,7 @@ func TestKVSet(t *testing.T) {
 			if k, ok := tc.cfg["key"].(string); ok && !strings.Contains(k, "repeat") {
 				key = strings.Trim(k, `"`)
 			}
-			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
-				{ID: "in", Type: "core.manual"},
-				{ID: "get", Type: "core.kv_get", Config: map[string]any{"key": `"` + key + `"`}},
-			}, "in:out->get"))
+			enginetest.Deploy(t, rt, manualFlow(t, "f", enginetest.Node{ID: "get", Type: "core.kv_get", Config: map[string]any{"key": `"` + key + `"`}}))
 			tr, err = rt.Run(t.Context(), "f", "", nil)
 			if err != nil {
 				t.Fatalf("kv_get run: %v", err)
@@ -239,15 +231,8 @@ func TestKVDeployErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
-				{ID: "in", Type: "core.manual"},
-				{ID: "kv", Type: tc.typ, Config: tc.cfg},
-			}, "in:out->kv"))
-			equal(t, "node", ve.Node, "kv")
-			equal(t, "field", ve.Field, tc.wantField)
-			if !strings.Contains(ve.Msg, tc.wantMsg) {
-				t.Errorf("msg = %q, want it to contain %q", ve.Msg, tc.wantMsg)
-			}
+			refused(t, manualFlow(t, "f", enginetest.Node{ID: "kv", Type: tc.typ, Config: tc.cfg}),
+				engine.ValidationError{Node: "kv", Field: tc.wantField, Msg: tc.wantMsg})
 		})
 	}
 }

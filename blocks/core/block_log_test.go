@@ -1,34 +1,14 @@
 package core
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the slog handler and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestLogNeverPrintsSecrets(t *testing.T) {
 	const (
@@ -72,17 +52,14 @@ func TestLogNeverPrintsSecrets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var buf syncBuffer
+			var buf enginetest.LogBuffer
 			logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			rt := newRuntime(t, engine.Options{Logger: logger})
 			cfg := map[string]any{"level": tc.level}
 			if tc.message != "" {
 				cfg["message"] = tc.message
 			}
-			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
-				{ID: "in", Type: "core.manual"},
-				{ID: "log", Type: "core.log", Config: cfg},
-			}, "in:out->log"))
+			enginetest.Deploy(t, rt, manualFlow(t, "f", enginetest.Node{ID: "log", Type: "core.log", Config: cfg}))
 			tr, err := rt.Run(t.Context(), "f", "", in())
 			if err != nil {
 				t.Fatalf("Run: %v", err)
@@ -129,14 +106,12 @@ func TestLogLevelFilter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var buf syncBuffer
+			var buf enginetest.LogBuffer
 			logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			rt := newRuntime(t, engine.Options{Logger: logger})
 			// Counting "n=1" shows whether the line was written.
-			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
-				{ID: "in", Type: "core.manual"},
-				{ID: "log", Type: "core.log", Config: map[string]any{"level": tc.level, "message": `"n=" + string(msg.n)`}},
-			}, "in:out->log"))
+			enginetest.Deploy(t, rt, manualFlow(t, "f", enginetest.Node{ID: "log", Type: "core.log",
+				Config: map[string]any{"level": tc.level, "message": `"n=" + string(msg.n)`}}))
 			tr, err := rt.Run(t.Context(), "f", "", engine.Msg{"n": 1})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
@@ -150,25 +125,18 @@ func TestLogLevelFilter(t *testing.T) {
 
 func TestLogDeployErrors(t *testing.T) {
 	tests := []struct {
-		name      string
-		cfg       map[string]any
-		wantField string
-		wantMsg   string
+		name string
+		cfg  map[string]any
+		want engine.ValidationError
 	}{
-		{name: "unknown level", cfg: map[string]any{"level": "trace"}, wantField: "level", wantMsg: "must be one of"},
-		{name: "message not text", cfg: map[string]any{"message": "1 + 1"}, wantField: "message", wantMsg: "expected string, but got int"},
+		{name: "unknown level", cfg: map[string]any{"level": "trace"},
+			want: engine.ValidationError{Node: "log", Field: "level", Msg: "must be one of"}},
+		{name: "message not text", cfg: map[string]any{"message": "1 + 1"},
+			want: engine.ValidationError{Node: "log", Field: "message", Msg: "expected string, but got int"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
-				{ID: "in", Type: "core.manual"},
-				{ID: "log", Type: "core.log", Config: tc.cfg},
-			}, "in:out->log"))
-			equal(t, "node", ve.Node, "log")
-			equal(t, "field", ve.Field, tc.wantField)
-			if !strings.Contains(ve.Msg, tc.wantMsg) {
-				t.Errorf("msg = %q, want it to contain %q", ve.Msg, tc.wantMsg)
-			}
+			refused(t, manualFlow(t, "f", enginetest.Node{ID: "log", Type: "core.log", Config: tc.cfg}), tc.want)
 		})
 	}
 }

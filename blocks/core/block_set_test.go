@@ -100,10 +100,7 @@ func TestSet(t *testing.T) {
 				cfg["delete"] = tc.del
 			}
 			rt := newRuntime(t, engine.Options{})
-			deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
-				{ID: "in", Type: "core.manual"},
-				{ID: "s", Type: "core.set", Config: cfg},
-			}, "in:out->s"))
+			enginetest.Deploy(t, rt, manualFlow(t, "f", enginetest.Node{ID: "s", Type: "core.set", Config: cfg}))
 			tr, err := rt.Run(t.Context(), "f", "", tc.in)
 			if tc.wantErr == "" && err != nil {
 				t.Fatalf("Run: %v", err)
@@ -126,11 +123,9 @@ func TestSet(t *testing.T) {
 // change where it came from.
 func TestSetCopiesValues(t *testing.T) {
 	rt := newRuntime(t, engine.Options{})
-	deploy(t, rt, enginetest.Flow(t, "f", []enginetest.Node{
-		{ID: "in", Type: "core.manual"},
-		{ID: "copy", Type: "core.set", Config: map[string]any{"set": map[string]any{"copy": "msg.user"}}},
-		{ID: "edit", Type: "core.set", Config: map[string]any{"set": map[string]any{"copy.id": "2"}}},
-	}, "in:out->copy", "copy:out->edit"))
+	enginetest.Deploy(t, rt, manualFlow(t, "f",
+		enginetest.Node{ID: "copy", Type: "core.set", Config: map[string]any{"set": map[string]any{"copy": "msg.user"}}},
+		enginetest.Node{ID: "edit", Type: "core.set", Config: map[string]any{"set": map[string]any{"copy.id": "2"}}}))
 	tr, err := rt.Run(t.Context(), "f", "", engine.Msg{"user": map[string]any{"id": 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -143,82 +138,46 @@ func TestSetCopiesValues(t *testing.T) {
 }
 
 func TestSetDeployErrors(t *testing.T) {
+	// want is the refusal at node "s".
+	want := func(field string, line, col int, msg string) engine.ValidationError {
+		return engine.ValidationError{Node: "s", Field: field, Line: line, Column: col, Msg: msg}
+	}
 	tests := []struct {
-		name      string
-		cfg       map[string]any
-		wantField string
-		wantLine  int
-		wantCol   int
-		wantMsg   string
+		name string
+		cfg  map[string]any
+		want engine.ValidationError
 	}{
-		{
-			name:      "syntax error has line and column",
-			cfg:       map[string]any{"set": map[string]any{"user.id": "msg.id +"}},
-			wantField: "set.user.id", wantLine: 1, wantCol: 8,
-			wantMsg: "unexpected token EOF",
-		},
-		{
-			name:      "error on a later line",
-			cfg:       map[string]any{"set": map[string]any{"n": "1 +\n  (2 * )"}},
-			wantField: "set.n", wantLine: 2, wantCol: 8,
-			wantMsg: "unexpected token Bracket(\")\")",
-		},
-		{
-			name:      "unknown name",
-			cfg:       map[string]any{"set": map[string]any{"n": "mesage.id"}},
-			wantField: "set.n", wantLine: 1, wantCol: 1,
-			wantMsg: "unknown name mesage",
-		},
-		{
-			name:      "empty key in a path",
-			cfg:       map[string]any{"set": map[string]any{"user..id": "1"}},
-			wantField: "set.user..id",
-			wantMsg:   `path "user..id" has an empty key`,
-		},
-		{
-			name:      "a path inside another",
-			cfg:       map[string]any{"set": map[string]any{"user": "{}", "user.id": "1"}},
-			wantField: "set",
-			wantMsg:   `"user.id" lies inside "user"`,
-		},
-		{
-			name:      "set and delete the same field",
-			cfg:       map[string]any{"set": map[string]any{"user.id": "1"}, "delete": []string{"user"}},
-			wantField: "delete",
-			wantMsg:   `"user.id" lies inside "user"; a field is either set or removed`,
-		},
-		{
-			name:      "delete twice",
-			cfg:       map[string]any{"delete": []string{"a", "a"}},
-			wantField: "delete",
-			wantMsg:   `"a" is given twice`,
-		},
-		{
-			name:      "nothing to do",
-			cfg:       map[string]any{},
-			wantField: "set",
-			wantMsg:   "required",
-		},
-		{
-			name:      "unknown field",
-			cfg:       map[string]any{"set": map[string]any{"a": "1"}, "sett": map[string]any{}},
-			wantField: "sett",
-			wantMsg:   "unknown field",
-		},
+		{name: "syntax error has line and column",
+			cfg:  map[string]any{"set": map[string]any{"user.id": "msg.id +"}},
+			want: want("set.user.id", 1, 8, "unexpected token EOF")},
+		{name: "error on a later line",
+			cfg:  map[string]any{"set": map[string]any{"n": "1 +\n  (2 * )"}},
+			want: want("set.n", 2, 8, "unexpected token Bracket(\")\")")},
+		{name: "unknown name",
+			cfg:  map[string]any{"set": map[string]any{"n": "mesage.id"}},
+			want: want("set.n", 1, 1, "unknown name mesage")},
+		{name: "empty key in a path",
+			cfg:  map[string]any{"set": map[string]any{"user..id": "1"}},
+			want: want("set.user..id", 0, 0, `path "user..id" has an empty key`)},
+		{name: "a path inside another",
+			cfg:  map[string]any{"set": map[string]any{"user": "{}", "user.id": "1"}},
+			want: want("set", 0, 0, `"user.id" lies inside "user"`)},
+		{name: "set and delete the same field",
+			cfg:  map[string]any{"set": map[string]any{"user.id": "1"}, "delete": []string{"user"}},
+			want: want("delete", 0, 0, `"user.id" lies inside "user"; a field is either set or removed`)},
+		{name: "delete twice",
+			cfg:  map[string]any{"delete": []string{"a", "a"}},
+			want: want("delete", 0, 0, `"a" is given twice`)},
+		{name: "nothing to do",
+			cfg:  map[string]any{},
+			want: want("set", 0, 0, "required")},
+		{name: "unknown field",
+			cfg:  map[string]any{"set": map[string]any{"a": "1"}, "sett": map[string]any{}},
+			want: want("sett", 0, 0, "unknown field")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
-				{ID: "in", Type: "core.manual"},
-				{ID: "s", Type: "core.set", Config: tc.cfg},
-			}, "in:out->s"))
-			equal(t, "node", ve.Node, "s")
-			equal(t, "field", ve.Field, tc.wantField)
-			equal(t, "line", ve.Line, tc.wantLine)
-			equal(t, "column", ve.Column, tc.wantCol)
-			if !strings.Contains(ve.Msg, tc.wantMsg) {
-				t.Errorf("msg = %q, want it to contain %q", ve.Msg, tc.wantMsg)
-			}
+			refused(t, manualFlow(t, "f", enginetest.Node{ID: "s", Type: "core.set", Config: tc.cfg}), tc.want)
 		})
 	}
 }

@@ -30,7 +30,7 @@ func TestStartupFiresOncePerStart(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	deploy(t, rt, f)
+	enginetest.Deploy(t, rt, f)
 	trs := waitRuns(1)
 	if trs[0].Status != engine.StatusOK || trs[0].Trigger != "start" || trs[0].Steps[1].Msg.(map[string]any)["booted"] != true {
 		t.Fatalf("start-up run: %+v", trs[0])

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/flowd/flowd/engine"
@@ -12,7 +11,7 @@ func TestSwitch(t *testing.T) {
 	// Every port of the switch leads to a set node that marks which way the
 	// message went, and "error" is wired so rule failures are visible.
 	rt := newRuntime(t, engine.Options{})
-	deploy(t, rt, enginetest.Flow(t, "route", []enginetest.Node{
+	enginetest.Deploy(t, rt, enginetest.Flow(t, "route", []enginetest.Node{
 		{ID: "in", Type: "core.manual"},
 		{ID: "sw", Type: "core.switch", Config: map[string]any{"rules": []any{
 			map[string]any{"name": "admin", "expr": `msg.user?.role == "admin"`},
@@ -86,64 +85,55 @@ func TestSwitchDeployErrors(t *testing.T) {
 		}
 		return out
 	}
+	// want is the refusal at node "sw".
+	want := func(field string, line, col int, msg string) engine.ValidationError {
+		return engine.ValidationError{Node: "sw", Field: field, Line: line, Column: col, Msg: msg}
+	}
 	tests := []struct {
-		name      string
-		cfg       map[string]any
-		wires     []string
-		wantField string
-		wantLine  int
-		wantCol   int
-		wantMsg   string
+		name  string
+		cfg   map[string]any
+		wires []string
+		want  engine.ValidationError
 	}{
 		{name: "a number is not a condition",
-			cfg:       map[string]any{"rules": rules("ok", "msg.a == 1", "has_roles", "len(msg.roles)")},
-			wantField: "rules.has_roles", wantMsg: "expected bool, but got int"},
+			cfg:  map[string]any{"rules": rules("ok", "msg.a == 1", "has_roles", "len(msg.roles)")},
+			want: want("rules.has_roles", 0, 0, "expected bool, but got int")},
 		{name: "a text is not a condition",
-			cfg:       map[string]any{"rules": rules("admin", `"admin"`)},
-			wantField: "rules.admin", wantMsg: "expected bool, but got string"},
+			cfg:  map[string]any{"rules": rules("admin", `"admin"`)},
+			want: want("rules.admin", 0, 0, "expected bool, but got string")},
 		{name: "syntax error with position",
-			cfg:       map[string]any{"rules": rules("a", "msg.a ==")},
-			wantField: "rules.a", wantLine: 1, wantCol: 8, wantMsg: "unexpected token EOF"},
+			cfg:  map[string]any{"rules": rules("a", "msg.a ==")},
+			want: want("rules.a", 1, 8, "unexpected token EOF")},
 		{name: "else is reserved",
-			cfg:       map[string]any{"rules": rules("else", "true")},
-			wantField: "rules", wantMsg: `rule name "else" is reserved`},
+			cfg:  map[string]any{"rules": rules("else", "true")},
+			want: want("rules", 0, 0, `rule name "else" is reserved`)},
 		{name: "error is reserved",
-			cfg:       map[string]any{"rules": rules("error", "true")},
-			wantField: "rules", wantMsg: `rule name "error" is reserved`},
+			cfg:  map[string]any{"rules": rules("error", "true")},
+			want: want("rules", 0, 0, `rule name "error" is reserved`)},
 		{name: "duplicate names",
-			cfg:       map[string]any{"rules": rules("a", "true", "a", "false")},
-			wantField: "rules", wantMsg: `name "a" must be unique`},
+			cfg:  map[string]any{"rules": rules("a", "true", "a", "false")},
+			want: want("rules", 0, 0, `name "a" must be unique`)},
 		{name: "no rules",
-			cfg:       map[string]any{"rules": []any{}},
-			wantField: "rules", wantMsg: "required"},
+			cfg:  map[string]any{"rules": []any{}},
+			want: want("rules", 0, 0, "required")},
 		{name: "wire from a port no rule makes",
-			cfg:       map[string]any{"rules": rules("a", "true")},
-			wires:     []string{"sw:b->end"},
-			wantField: "wires[1].port", wantMsg: `has no output port "b"`},
+			cfg:   map[string]any{"rules": rules("a", "true")},
+			wires: []string{"sw:b->end"},
+			want:  want("wires[1].port", 0, 0, `has no output port "b"`)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ve := deployError(t, enginetest.Flow(t, "f", []enginetest.Node{
+			refused(t, enginetest.Flow(t, "f", []enginetest.Node{
 				{ID: "in", Type: "core.manual"},
 				{ID: "sw", Type: "core.switch", Config: tc.cfg},
 				{ID: "end", Type: "core.set", Config: map[string]any{"set": map[string]any{"x": "1"}}},
-			}, append([]string{"in:out->sw"}, tc.wires...)...))
-			equal(t, "node", ve.Node, "sw")
-			equal(t, "field", ve.Field, tc.wantField)
-			equal(t, "line", ve.Line, tc.wantLine)
-			equal(t, "column", ve.Column, tc.wantCol)
-			if !strings.Contains(ve.Msg, tc.wantMsg) {
-				t.Errorf("msg = %q, want it to contain %q", ve.Msg, tc.wantMsg)
-			}
+			}, append([]string{"in:out->sw"}, tc.wires...)...), tc.want)
 		})
 	}
 }
 
 func TestSwitchPorts(t *testing.T) {
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, Register)
 	spec, _ := reg.Spec("core.switch")
 	equal(t, "static outputs", spec.Outputs, []string{"else"})
 	equal(t, "ports without config", spec.Ports(nil), []string{"else", "error"})

@@ -17,26 +17,21 @@ import (
 // newRuntime returns a runtime with the core blocks registered.
 func newRuntime(t testing.TB, opts engine.Options) *engine.Runtime {
 	t.Helper()
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	return enginetest.Runtime(t, reg, opts)
+	return enginetest.Runtime(t, enginetest.Registry(t, Register), opts)
 }
 
-// deploy deploys a flow that must be valid.
-func deploy(t testing.TB, rt *engine.Runtime, f *engine.Flow) {
+// refused deploys a flow that must be refused with want (node, field,
+// line, column, a part of the message).
+func refused(t *testing.T, f *engine.Flow, want engine.ValidationError) {
 	t.Helper()
-	if err := rt.Deploy(context.Background(), f, 1); err != nil {
-		t.Fatalf("Deploy: %v", err)
-	}
+	enginetest.Refused(t, newRuntime(t, engine.Options{}), f, want)
 }
 
-// deployError deploys a flow that must be refused and returns its first
-// validation error.
-func deployError(t *testing.T, f *engine.Flow) *engine.ValidationError {
+// manualFlow is the usual flow under test: a core.manual node "in", then
+// nodes, each wired from the "out" port of the one before.
+func manualFlow(t *testing.T, id string, nodes ...enginetest.Node) *engine.Flow {
 	t.Helper()
-	return enginetest.DeployError(t, newRuntime(t, engine.Options{}), f)
+	return enginetest.Chain(t, id, append([]enginetest.Node{{ID: "in", Type: "core.manual"}}, nodes...)...)
 }
 
 func equal(t *testing.T, what string, got, want any) {
@@ -102,10 +97,7 @@ func recordingVars(initial map[string]any) (*fakeVars, *saved) {
 }
 
 func TestRegister(t *testing.T) {
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
+	reg := enginetest.Registry(t, Register)
 	want := []string{"core.call", "core.catch", "core.delay", "core.fail", "core.input", "core.kv_get", "core.kv_set", "core.log", "core.manual", "core.output", "core.set", "core.startup", "core.switch"}
 	var got []string
 	for _, s := range reg.Specs() {
@@ -126,7 +118,7 @@ func TestRegister(t *testing.T) {
 
 func TestManual(t *testing.T) {
 	rt := newRuntime(t, engine.Options{})
-	deploy(t, rt, enginetest.Flow(t, "m", []enginetest.Node{
+	enginetest.Deploy(t, rt, enginetest.Flow(t, "m", []enginetest.Node{
 		{ID: "start", Type: "core.manual"},
 		{ID: "mark", Type: "core.set", Config: map[string]any{"set": map[string]any{"seen": "true"}}},
 	}, "start:out->mark"))

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"iter"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -109,24 +111,21 @@ func collectStrings(v any, out *[]string, depth int) {
 			*out = append(*out, s)
 		}
 	case map[string]any:
-		for _, e := range t {
-			collectStrings(e, out, depth+1)
-		}
+		collectEach(maps.Values(t), out, depth)
 	case []any:
-		for _, e := range t {
-			collectStrings(e, out, depth+1)
-		}
+		collectEach(slices.Values(t), out, depth)
 	case map[string]string:
-		for _, e := range t {
-			collectStrings(e, out, depth+1)
-		}
+		collectEach(maps.Values(t), out, depth)
 	case []string:
-		for _, e := range t {
-			collectStrings(e, out, depth+1)
-		}
+		collectEach(slices.Values(t), out, depth)
 	case map[string][]string:
-		for _, e := range t {
-			collectStrings(e, out, depth+1)
-		}
+		collectEach(maps.Values(t), out, depth)
+	}
+}
+
+// collectEach is collectStrings of every member of a map or list at depth.
+func collectEach[V any](members iter.Seq[V], out *[]string, depth int) {
+	for e := range members {
+		collectStrings(e, out, depth+1)
 	}
 }

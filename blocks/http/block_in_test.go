@@ -22,6 +22,12 @@ func TestInRequestMessage(t *testing.T) {
 		"headers": map[string]any{"X-User": "msg.req.params.id", "Cache-Control": "msg.req.query.cache"},
 	}), 1)
 
+	// user is the answer's body; every request is sent with the same
+	// Accept header from the same address.
+	user := func(id string, q, tags any, method, path string) map[string]any {
+		return map[string]any{"id": id, "q": q, "tags": tags, "method": method, "path": path,
+			"accept": "application/json", "host": "example.com", "remote": "192.0.2.1:1234", "has_body": false}
+	}
 	tests := []struct {
 		name      string
 		method    string
@@ -35,25 +41,15 @@ func TestInRequestMessage(t *testing.T) {
 		traceDiff int
 	}{
 		{name: "path param", method: "GET", target: "/users/42", status: 200,
-			body: map[string]any{"id": "42", "q": nil, "tags": nil, "method": "GET", "path": "/users/42",
-				"accept": "application/json", "host": "example.com", "remote": "192.0.2.1:1234", "has_body": false},
-			xUser: "42", cache: "no-store", traceDiff: 1},
+			body: user("42", nil, nil, "GET", "/users/42"), xUser: "42", cache: "no-store", traceDiff: 1},
 		{name: "query first value and all values", method: "GET", target: "/users/7?q=hello&tag=a&tag=b&q=second", status: 200,
-			body: map[string]any{"id": "7", "q": "hello", "tags": []any{"a", "b"}, "method": "GET", "path": "/users/7",
-				"accept": "application/json", "host": "example.com", "remote": "192.0.2.1:1234", "has_body": false},
-			xUser: "7", cache: "no-store", traceDiff: 1},
+			body: user("7", "hello", []any{"a", "b"}, "GET", "/users/7"), xUser: "7", cache: "no-store", traceDiff: 1},
 		{name: "escaped param is decoded", method: "GET", target: "/users/a%20b", status: 200,
-			body: map[string]any{"id": "a b", "q": nil, "tags": nil, "method": "GET", "path": "/users/a b",
-				"accept": "application/json", "host": "example.com", "remote": "192.0.2.1:1234", "has_body": false},
-			xUser: "a b", cache: "no-store", traceDiff: 1},
+			body: user("a b", nil, nil, "GET", "/users/a b"), xUser: "a b", cache: "no-store", traceDiff: 1},
 		{name: "flow sets Cache-Control", method: "GET", target: "/users/1?cache=max-age%3D60", status: 200,
-			body: map[string]any{"id": "1", "q": nil, "tags": nil, "method": "GET", "path": "/users/1",
-				"accept": "application/json", "host": "example.com", "remote": "192.0.2.1:1234", "has_body": false},
-			xUser: "1", cache: "max-age=60", traceDiff: 1},
+			body: user("1", nil, nil, "GET", "/users/1"), xUser: "1", cache: "max-age=60", traceDiff: 1},
 		{name: "HEAD is served by GET", method: "HEAD", target: "/users/5", status: 200,
-			body: map[string]any{"id": "5", "q": nil, "tags": nil, "method": "HEAD", "path": "/users/5",
-				"accept": "application/json", "host": "example.com", "remote": "192.0.2.1:1234", "has_body": false},
-			xUser: "5", cache: "no-store", traceDiff: 1},
+			body: user("5", nil, nil, "HEAD", "/users/5"), xUser: "5", cache: "no-store", traceDiff: 1},
 		{name: "wrong method", method: "POST", target: "/users/1", status: 405, errCode: "method_not_allowed",
 			cache: "no-store", allowHdr: "GET, HEAD"},
 		{name: "unclaimed path", method: "GET", target: "/nope", status: 404, errCode: "not_found", cache: "no-store"},
@@ -65,8 +61,7 @@ func TestInRequestMessage(t *testing.T) {
 			req := httptest.NewRequest(tc.method, tc.target, nil)
 			req.Header.Set("Accept", "application/json")
 			req.RemoteAddr = "192.0.2.1:1234"
-			w := httptest.NewRecorder()
-			e.router.ServeHTTP(w, req)
+			w := e.serve(req)
 
 			if w.Code != tc.status {
 				t.Fatalf("status = %d, want %d; body %s", w.Code, tc.status, w.Body)
@@ -197,8 +192,7 @@ func TestInRefusesBadRequestsWithoutRunning(t *testing.T) {
 			if tc.contentType != "" {
 				req.Header.Set("Content-Type", tc.contentType)
 			}
-			w := httptest.NewRecorder()
-			e.router.ServeHTTP(w, req)
+			w := e.serve(req)
 			if w.Code != tc.status {
 				t.Fatalf("status = %d, want %d; body %s", w.Code, tc.status, w.Body)
 			}
@@ -347,16 +341,8 @@ func TestInDeployErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := enginetest.Flow(t, "bad", []enginetest.Node{{ID: "in", Type: "http.in", Config: tc.config}})
-			err := e.rt.Deploy(t.Context(), f, 1)
-			ve := engine.FirstValidation(err)
-			if ve == nil {
-				t.Fatalf("deploy error = %v, want a validation error", err)
-			}
-			if ve.Node != "in" || ve.Field != tc.field || !strings.Contains(ve.Msg, tc.msg) {
-				t.Errorf("error = node %q field %q msg %q; want node in, field %q, msg containing %q",
-					ve.Node, ve.Field, ve.Msg, tc.field, tc.msg)
-			}
+			enginetest.Refused(t, e.rt, enginetest.Flow(t, "bad", []enginetest.Node{{ID: "in", Type: "http.in", Config: tc.config}}),
+				engine.ValidationError{Node: "in", Field: tc.field, Msg: tc.msg})
 			if len(e.router.Routes()) != 0 {
 				t.Errorf("a failed deploy left routes: %v", e.router.Routes())
 			}
@@ -398,8 +384,7 @@ func TestInTraceRedactsCredentials(t *testing.T) {
 	req.Header.Set("Authorization", "Basic aGVhZGVyLXNlY3JldC0z")
 	req.Header.Set("Cookie", "session=cookie-secret-4")
 	req.Header.Set("X-Auth-Token", "custom-secret-5")
-	w := httptest.NewRecorder()
-	e.router.ServeHTTP(w, req)
+	w := e.serve(req)
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d", w.Code)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 func TestRespond(t *testing.T) {
@@ -99,24 +100,20 @@ func TestRespondDeployErrors(t *testing.T) {
 		config map[string]any
 		field  string
 		msg    string
+		line   int // of an expression error
+		column int
 	}{
-		{"status below 200", map[string]any{"status": 101}, "status", "at least 200"},
-		{"status above 599", map[string]any{"status": 600}, "status", "at most 599"},
-		{"bad header name", map[string]any{"headers": map[string]any{"X Bad": `"v"`}}, "headers.X Bad", "not a valid header name"},
-		{"server-owned header", map[string]any{"headers": map[string]any{"content-length": `"1"`}}, "headers.content-length", "set by the server"},
-		{"header given twice", map[string]any{"headers": map[string]any{"X-A": `"1"`, "x-a": `"2"`}}, "headers.x-a", "given twice"},
-		{"bad body expression", map[string]any{"body": `msg.(`}, "body", ""},
+		{"status below 200", map[string]any{"status": 101}, "status", "at least 200", 0, 0},
+		{"status above 599", map[string]any{"status": 600}, "status", "at most 599", 0, 0},
+		{"bad header name", map[string]any{"headers": map[string]any{"X Bad": `"v"`}}, "headers.X Bad", "not a valid header name", 0, 0},
+		{"server-owned header", map[string]any{"headers": map[string]any{"content-length": `"1"`}}, "headers.content-length", "set by the server", 0, 0},
+		{"header given twice", map[string]any{"headers": map[string]any{"X-A": `"1"`, "x-a": `"2"`}}, "headers.x-a", "given twice", 0, 0},
+		{"bad body expression", map[string]any{"body": `msg.(`}, "body", "expected name", 1, 5},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := e.rt.Deploy(t.Context(), endpoint(t, "bad", "GET", "/bad", tc.config), 1)
-			ve := engine.FirstValidation(err)
-			if ve == nil {
-				t.Fatalf("err = %v, want a validation error", err)
-			}
-			if ve.Node != "respond" || ve.Field != tc.field || !strings.Contains(ve.Msg, tc.msg) {
-				t.Errorf("error = node %q field %q msg %q; want respond, %q, containing %q", ve.Node, ve.Field, ve.Msg, tc.field, tc.msg)
-			}
+			enginetest.Refused(t, e.rt, endpoint(t, "bad", "GET", "/bad", tc.config),
+				engine.ValidationError{Node: "respond", Field: tc.field, Line: tc.line, Column: tc.column, Msg: tc.msg})
 		})
 	}
 }
@@ -202,8 +199,7 @@ func TestRespondConstantHeadersShared(t *testing.T) {
 	e.deploy(t, endpoint(t, "c", "GET", "/c", map[string]any{"body": `"ok"`, "content_type": "text/plain",
 		"headers": map[string]any{"X-A": `"one"`, "Vary": `'Origin'`}}), 1)
 	for i := range 3 {
-		w := httptest.NewRecorder()
-		e.router.ServeHTTP(w, httptest.NewRequest("GET", "/c", nil))
+		w := e.serve(httptest.NewRequest("GET", "/c", nil))
 		h := w.Header()
 		if got := h.Values("X-A"); len(got) != 1 || got[0] != "one" {
 			t.Fatalf("response %d: X-A %q", i, got)

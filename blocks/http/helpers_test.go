@@ -39,21 +39,7 @@ func testRegistry(t testing.TB) *engine.Registry {
 				return "", fmt.Errorf("read client: etcd at 10.0.0.7 did not answer: %w", storeerr.ErrUnavailable)
 			}), nil
 		})
-	reg.MustRegister(engine.Spec{Type: "test.set", Outputs: []string{"out"},
-		Fields: []engine.Field{{Name: "set", Kind: engine.KindExprMap, Required: true}}},
-		func(s *engine.Setup) (engine.Block, error) {
-			exprs := s.Config.Exprs("set")
-			return engine.BlockFunc(func(_ context.Context, x *engine.Exec, m engine.Msg) (string, error) {
-				for _, e := range exprs {
-					v, err := e.Expr.Eval(x, m)
-					if err != nil {
-						return "", err
-					}
-					m[e.Name] = v
-				}
-				return "out", nil
-			}), nil
-		})
+	enginetest.Set(t, reg, "test.set")
 	return reg
 }
 
@@ -105,6 +91,11 @@ func (e *env) do(method, target, contentType, body string) *httptest.ResponseRec
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return e.serve(req)
+}
+
+// serve sends req through the router and returns the answer.
+func (e *env) serve(req *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	e.router.ServeHTTP(w, req)
 	return w

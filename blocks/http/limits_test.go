@@ -44,8 +44,7 @@ func TestInAllocatesOnlyWhatArrives(t *testing.T) {
 		req.Body = &stalledBody{}
 		req.ContentLength = announced
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		w := httptest.NewRecorder()
-		e.router.ServeHTTP(w, req)
+		w := e.serve(req)
 		return w.Code
 	}
 	send() // warm up pools and the route table

@@ -13,20 +13,26 @@ import (
 	"github.com/flowd/flowd/engine"
 )
 
+// randomWords returns a source of random texts of chars, up to max runes
+// long, drawn from rng.
+func randomWords(rng *rand.Rand, chars string) func(max int) string {
+	runes := []rune(chars)
+	return func(max int) string {
+		b := make([]rune, rng.IntN(max+1))
+		for i := range b {
+			b[i] = runes[rng.IntN(len(runes))]
+		}
+		return string(b)
+	}
+}
+
 // TestSizeBound: the bound http.in gives the engine for a bodyless
 // request (instead of the engine walking the message) is never below the
 // engine's own estimate, on requests of every shape.
 func TestSizeBound(t *testing.T) {
 	tr := &inTrigger{params: []string{"id", "rest"}}
 	rng := rand.New(rand.NewPCG(1, 2))
-	word := func(max int) string {
-		const chars = "abcXYZ019-_.~%/ é\"\\"
-		b := make([]rune, rng.IntN(max+1))
-		for i := range b {
-			b[i] = []rune(chars)[rng.IntN(len([]rune(chars)))]
-		}
-		return string(b)
-	}
+	word := randomWords(rng, "abcXYZ019-_.~%/ é\"\\")
 	for i := range 2000 {
 		q := url.Values{}
 		for range rng.IntN(4) {
@@ -76,14 +82,12 @@ func TestSizeBoundHugeHeaders(t *testing.T) {
 	for i := range 10 {
 		req.Header.Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("v", 500))
 	}
-	w := httptest.NewRecorder()
-	e.router.ServeHTTP(w, req)
+	w := e.serve(req)
 	if w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d, want 413: %s", w.Code, w.Body)
 	}
 	small := httptest.NewRequest("GET", "/h", nil)
-	w = httptest.NewRecorder()
-	e.router.ServeHTTP(w, small)
+	w = e.serve(small)
 	if w.Code != 200 {
 		t.Errorf("small request: %d %s", w.Code, w.Body)
 	}
@@ -95,14 +99,7 @@ func TestSizeBoundHugeHeaders(t *testing.T) {
 func TestBodyBound(t *testing.T) {
 	tr := &inTrigger{router: NewRouter(RouterOptions{}), maxBody: 1 << 20}
 	rng := rand.New(rand.NewPCG(3, 4))
-	word := func(max int) string {
-		const chars = "abcXYZ019-_.~ é\"\\=&+"
-		b := make([]rune, rng.IntN(max+1))
-		for i := range b {
-			b[i] = []rune(chars)[rng.IntN(len([]rune(chars)))]
-		}
-		return string(b)
-	}
+	word := randomWords(rng, "abcXYZ019-_.~ é\"\\=&+")
 	kinds := []struct {
 		name, ct string
 		body     func() string

@@ -96,6 +96,31 @@ func Fail(t testing.TB, reg *engine.Registry, typ string, err error) {
 	}))
 }
 
+// Set registers typ as a block that assigns top-level message members from
+// the expressions of its "set" field (name -> expression) and sends the
+// message on out of "out": a stand-in for core.set in tests that do not
+// import blocks/core. An expression that fails is the run error.
+func Set(t testing.TB, reg *engine.Registry, typ string) {
+	t.Helper()
+	spec := engine.Spec{Type: typ, Title: "Set", Category: Category,
+		Description: "Sets message members from expressions (test block).", Outputs: []string{"out"},
+		Fields: []engine.Field{{Name: "set", Label: "Set", Kind: engine.KindExprMap, Required: true,
+			Help: "Member name -> expression over msg."}}}
+	must(t, reg.Register(spec, func(s *engine.Setup) (engine.Block, error) {
+		exprs := s.Config.Exprs("set")
+		return engine.BlockFunc(func(_ context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+			for _, e := range exprs {
+				v, err := e.Expr.Eval(x, msg)
+				if err != nil {
+					return "", err
+				}
+				msg[e.Name] = v
+			}
+			return "out", nil
+		}), nil
+	}))
+}
+
 // Trigger registers typ as a trigger that starts runs only when the test
 // calls Runtime.Run (or Run): a start node for flows under test that need
 // no HTTP route or schedule.

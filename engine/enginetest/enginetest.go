@@ -2,10 +2,9 @@
 // block packages use to test their blocks, and what an embedder uses for
 // its own.
 //
-//	reg := engine.NewRegistry()
-//	mypkg.Register(reg)                        // the blocks under test
-//	enginetest.Trigger(t, reg, "test.start")  // a start node for Run
-//	got := enginetest.Sink(t, reg, "test.sink") // records what reaches it
+//	reg := enginetest.Registry(t, mypkg.Register) // the blocks under test
+//	enginetest.Trigger(t, reg, "test.start")      // a start node for Run
+//	got := enginetest.Sink(t, reg, "test.sink")   // records what reaches it
 //	f := enginetest.Flow(t, "f", []enginetest.Node{
 //		{ID: "in", Type: "test.start"},
 //		{ID: "greet", Type: "my.greet", Config: map[string]any{"name": `"ann"`}},
@@ -15,11 +14,15 @@
 //	enginetest.CheckSpecs(t, reg)              // every field documented
 //
 // Flow builds a flow document and decodes it the way flowd reads files, so
-// a test sees the same validation a user does. Runtime and Deploy give a
-// runtime that is closed when the test ends; Run is the one-message
-// shortcut. Clock is a fake clock for engine.Options.Now. Capture, Sink,
-// Fail and Trigger register small test blocks. CheckSpecs checks that a
-// registry's specs are documented and its flow JSON Schema well formed.
+// a test sees the same validation a user does; Chain is the shortcut for
+// nodes wired one after the other. Runtime and Deploy give a runtime that
+// is closed when the test ends; Run is the one-message shortcut; Refused
+// checks the validation error of a flow the engine must refuse (node,
+// field, line, column, message). Clock is a fake clock for
+// engine.Options.Now, LogBuffer a concurrency-safe writer for a test's
+// logger. Capture, Sink, Fail, Set and Trigger register small test
+// blocks. CheckSpecs checks that a registry's specs are documented and its
+// flow JSON Schema well formed.
 //
 // The package imports only the engine and the standard library (testing
 // included): it is for tests, never for production code.

@@ -3,8 +3,11 @@ package enginetest_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,10 +39,7 @@ func TestSpecProblems(t *testing.T) {
 }
 
 func TestSchemaProblems(t *testing.T) {
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil { // acme.limit, from the example block
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, Register) // acme.limit, from the example block
 	enginetest.Trigger(t, reg, "test.start")
 	data, err := reg.JSONSchema()
 	if err != nil {
@@ -161,5 +161,130 @@ func TestFlowJSON(t *testing.T) {
 		`"wires":[{"from":"a","port":"out","to":"a"}]}`
 	if string(data) != want {
 		t.Errorf("FlowJSON =\n%s\nwant\n%s", data, want)
+	}
+}
+
+func TestRegistryChainAndSet(t *testing.T) {
+	reg := enginetest.Registry(t, Register, func(reg *engine.Registry) error {
+		enginetest.Trigger(t, reg, "test.start")
+		enginetest.Set(t, reg, "test.set")
+		return nil
+	})
+	if got, want := len(reg.Specs()), 3; got != want {
+		t.Fatalf("registry holds %d types, want %d", got, want)
+	}
+	enginetest.CheckSpecs(t, reg)
+	f := enginetest.Chain(t, "f",
+		enginetest.Node{ID: "in", Type: "test.start"},
+		enginetest.Node{ID: "name", Type: "test.set", Config: map[string]any{"set": map[string]any{"name": `"ann" + msg.tail`}}},
+		enginetest.Node{ID: "limit", Type: "acme.limit", Config: map[string]any{"field": "name", "max": 3}})
+	if got, want := len(f.Wires), 2; got != want {
+		t.Fatalf("Chain wires = %v, want %d", f.Wires, want)
+	}
+	tests := []struct {
+		name      string
+		msg       engine.Msg
+		wantPorts []string
+		wantErr   string
+	}{
+		{"set feeds the next node", engine.Msg{"tail": ""}, []string{"in:out", "name:out", "limit:ok"}, ""},
+		{"set value changes the port", engine.Msg{"tail": "a"}, []string{"in:out", "name:out", "limit:over"}, ""},
+		{"failing expression fails the run", engine.Msg{"tail": 1}, []string{"in:out", "name:"}, "invalid operation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, err := enginetest.Run(t, reg, f, tt.msg)
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("run error = %v, want %q", err, tt.wantErr)
+			}
+			if got := enginetest.Ports(tr); !reflect.DeepEqual(got, tt.wantPorts) {
+				t.Errorf("ports = %v, want %v", got, tt.wantPorts)
+			}
+		})
+	}
+	t.Run("a refusing register fails the test", func(t *testing.T) {
+		rec := &recordTB{TB: t}
+		func() {
+			defer func() { _ = recover() }() // the fake Fatalf stops like the real one
+			enginetest.Registry(rec, Register, Register)
+		}()
+		if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], "already registered") {
+			t.Errorf("reported %q, want one error about the duplicate type", rec.errs)
+		}
+	})
+}
+
+// recordTB records what a kit function reports instead of failing the
+// test, so the kit's own failures can be checked. Its Fatalf panics to
+// stop the caller, as the real one stops the goroutine.
+type recordTB struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recordTB) Helper() {}
+func (r *recordTB) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+func (r *recordTB) Fatalf(format string, args ...any) {
+	r.Errorf(format, args...)
+	panic("fatal")
+}
+
+func TestRefused(t *testing.T) {
+	reg := enginetest.Registry(t, Register)
+	rt := enginetest.Runtime(t, reg, engine.Options{})
+	f := enginetest.Flow(t, "bad", []enginetest.Node{{ID: "limit", Type: "acme.limit", Config: map[string]any{"field": "error"}}})
+	tests := []struct {
+		name    string
+		want    engine.ValidationError
+		wantErr bool // Refused reports a mismatch
+	}{
+		{"matches", engine.ValidationError{Node: "limit", Field: "field", Msg: "where the engine puts errors"}, false},
+		{"any message", engine.ValidationError{Node: "limit", Field: "field"}, false},
+		{"other node", engine.ValidationError{Node: "other", Field: "field"}, true},
+		{"other field", engine.ValidationError{Node: "limit", Field: "max"}, true},
+		{"a line where there is none", engine.ValidationError{Node: "limit", Field: "field", Line: 1, Column: 1}, true},
+		{"other message", engine.ValidationError{Node: "limit", Field: "field", Msg: "nope"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recordTB{TB: t}
+			ve := enginetest.Refused(rec, rt, f, tt.want)
+			if got := len(rec.errs) > 0; got != tt.wantErr {
+				t.Errorf("Refused reported %q, want a mismatch: %v", rec.errs, tt.wantErr)
+			}
+			if ve == nil || ve.Node != "limit" {
+				t.Errorf("Refused returned %v, want the error at node limit", ve)
+			}
+		})
+	}
+	t.Run("a flow the engine accepts", func(t *testing.T) {
+		rec := &recordTB{TB: t}
+		func() {
+			defer func() { _ = recover() }()
+			enginetest.Refused(rec, rt, enginetest.Flow(t, "good", []enginetest.Node{{ID: "limit", Type: "acme.limit",
+				Config: map[string]any{"field": "name"}}}), engine.ValidationError{})
+		}()
+		if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], "want one wrapping engine.ErrInvalidFlow") {
+			t.Errorf("reported %q, want one error about the missing refusal", rec.errs)
+		}
+	})
+}
+
+func TestLogBuffer(t *testing.T) {
+	var buf enginetest.LogBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			logger.Info("line", "n", i)
+		}()
+	}
+	wg.Wait()
+	if got := strings.Count(buf.String(), "msg=line"); got != 8 {
+		t.Errorf("buffer holds %d lines, want 8:\n%s", got, buf.String())
 	}
 }

@@ -78,10 +78,7 @@ func Register(reg *engine.Registry) error {
 // ---- its test ----
 
 func TestLimit(t *testing.T) {
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, Register)
 	enginetest.Trigger(t, reg, "test.start")
 	ok := enginetest.Sink(t, reg, "test.ok")
 	failed := enginetest.Sink(t, reg, "test.failed")
@@ -133,26 +130,23 @@ func TestLimit(t *testing.T) {
 }
 
 func TestLimitDeployErrors(t *testing.T) {
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, Register)
 	rt := enginetest.Runtime(t, reg, engine.Options{})
 	tests := []struct {
 		name      string
 		config    map[string]any
 		wantField string
+		wantMsg   string
 	}{
-		{"field missing", map[string]any{"max": 3}, "field"},
-		{"max below its minimum", map[string]any{"field": "name", "max": 0}, "max"},
-		{"field the engine owns", map[string]any{"field": "error"}, "field"},
+		{"field missing", map[string]any{"max": 3}, "field", "required"},
+		{"max below its minimum", map[string]any{"field": "name", "max": 0}, "max", "at least 1"},
+		{"field the engine owns", map[string]any{"field": "error"}, "field", "where the engine puts errors"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ve := enginetest.DeployError(t, rt, enginetest.Flow(t, "bad", []enginetest.Node{{ID: "limit", Type: "acme.limit", Config: tt.config}}))
-			if ve.Node != "limit" || ve.Field != tt.wantField {
-				t.Errorf("error names node %q field %q, want limit %q (%v)", ve.Node, ve.Field, tt.wantField, ve)
-			}
+			// The refusal names the node and the field, as the editor shows it.
+			enginetest.Refused(t, rt, enginetest.Flow(t, "bad", []enginetest.Node{{ID: "limit", Type: "acme.limit", Config: tt.config}}),
+				engine.ValidationError{Node: "limit", Field: tt.wantField, Msg: tt.wantMsg})
 		})
 	}
 }
@@ -160,9 +154,6 @@ func TestLimitDeployErrors(t *testing.T) {
 // TestLimitSpecs: the spec documents every field, so the editor's form
 // and the JSON Schema explain it.
 func TestLimitSpecs(t *testing.T) {
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, Register)
 	enginetest.CheckSpecs(t, reg)
 }

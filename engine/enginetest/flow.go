@@ -91,3 +91,14 @@ func Step(t testing.TB, tr *engine.Trace, node string) engine.Step {
 	t.Fatalf("enginetest: no step for node %q in trace %v", node, Ports(tr))
 	return engine.Step{}
 }
+
+// Chain is Flow for a flow whose nodes run one after the other: each
+// node's "out" port is wired to the next node.
+func Chain(t testing.TB, id string, nodes ...Node) *engine.Flow {
+	t.Helper()
+	wires := make([]string, 0, len(nodes))
+	for i := 1; i < len(nodes); i++ {
+		wires = append(wires, nodes[i-1].ID+":out->"+nodes[i].ID)
+	}
+	return Flow(t, id, nodes, wires...)
+}

@@ -3,6 +3,7 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/flowd/flowd/engine"
@@ -57,4 +58,34 @@ func Run(t testing.TB, reg *engine.Registry, f *engine.Flow, msg engine.Msg) (*e
 	rt := Runtime(t, reg, engine.Options{})
 	Deploy(t, rt, f)
 	return rt.Run(context.Background(), f.ID, "", msg)
+}
+
+// Registry returns a new registry holding the block types of each
+// register function (a block package's Register), failing the test if one
+// refuses.
+func Registry(t testing.TB, register ...func(*engine.Registry) error) *engine.Registry {
+	t.Helper()
+	reg := engine.NewRegistry()
+	for _, r := range register {
+		if err := r(reg); err != nil {
+			t.Fatalf("enginetest: Register: %v", err)
+		}
+	}
+	return reg
+}
+
+// Refused deploys f, which must be refused as invalid, and checks its
+// first validation error against want: the same Node, Field, Line and
+// Column (both 0 for a problem outside an expression), and a message
+// containing want.Msg ("" takes any). It returns the error.
+func Refused(t testing.TB, rt *engine.Runtime, f *engine.Flow, want engine.ValidationError) *engine.ValidationError {
+	t.Helper()
+	ve := DeployError(t, rt, f)
+	if ve.Node != want.Node || ve.Field != want.Field || ve.Line != want.Line || ve.Column != want.Column ||
+		!strings.Contains(ve.Msg, want.Msg) {
+		t.Errorf("enginetest: deploy %q refused at node %q field %q line %d column %d: %q;\n"+
+			"want node %q field %q line %d column %d, a message containing %q",
+			f.ID, ve.Node, ve.Field, ve.Line, ve.Column, ve.Msg, want.Node, want.Field, want.Line, want.Column, want.Msg)
+	}
+	return ve
 }
