@@ -18,9 +18,9 @@ import (
 //	go test -run='^$' -bench=Validate -benchmem -count=3 ./blocks/jose/
 func BenchmarkValidate(b *testing.B) {
 	for _, alg := range []string{"ES256", "RS256", "EdDSA", "HS256"} {
-		k := vtKeyFor(b, alg, "a")
-		token := vtToken(b, k, nil, nil)
-		v := vtValidator(b, vtPolicy(vtSource(vtKeyFor(b, alg, "b"), k), alg))
+		k := testKeyFor(b, alg, "a")
+		token := signedToken(b, k, nil, nil)
+		v := mustValidator(b, testPolicy(staticSource(testKeyFor(b, alg, "b"), k), alg))
 		b.Run(alg+"/flowd", func(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -59,9 +59,9 @@ func BenchmarkValidate(b *testing.B) {
 //	go test -run='^$' -bench=ValidatePaired -count=5 ./blocks/jose/
 func BenchmarkValidatePaired(b *testing.B) {
 	for _, alg := range []string{"ES256", "RS256", "EdDSA", "HS256"} {
-		k := vtKeyFor(b, alg, "a")
-		token := vtToken(b, k, nil, nil)
-		v := vtValidator(b, vtPolicy(vtSource(vtKeyFor(b, alg, "b"), k), alg))
+		k := testKeyFor(b, alg, "a")
+		token := signedToken(b, k, nil, nil)
+		v := mustValidator(b, testPolicy(staticSource(testKeyFor(b, alg, "b"), k), alg))
 		algs := []gojose.SignatureAlgorithm{gojose.SignatureAlgorithm(alg)}
 		key := k.verify.JWK.Key
 		b.Run(alg, func(b *testing.B) {

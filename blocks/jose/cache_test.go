@@ -12,20 +12,10 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // Tests of the verified-token cache carry a ct prefix.
-
-// ctClock is a movable clock for a Validator.
-type ctClock struct{ ns atomic.Int64 }
-
-func newCtClock(t time.Time) *ctClock {
-	c := &ctClock{}
-	c.ns.Store(t.UnixNano())
-	return c
-}
-func (c *ctClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *ctClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // ctSwapSource serves a key list that a test replaces (as a keyset view
 // or a remote JWKS refresh does: a new slice, never an edit).
@@ -45,9 +35,9 @@ func (s *ctSwapSource) VerifyKeys(context.Context, bool) ([]VerifyKey, error) {
 // be compared with the uncached one.
 func ctPair(t testing.TB, p Policy, o CacheOptions) (cached, plain *Validator) {
 	t.Helper()
-	plain = vtValidator(t, p)
+	plain = mustValidator(t, p)
 	p.Cache = o
-	cached = vtValidator(t, p)
+	cached = mustValidator(t, p)
 	return cached, plain
 }
 
@@ -58,7 +48,7 @@ func ctCheck(t *testing.T, cached, plain *Validator, token string, want Reason) 
 	ctx := t.Context()
 	_, err := cached.Validate(ctx, token)
 	_, perr := plain.Validate(ctx, token)
-	if got, gotPlain := vtReason(t, err), vtReason(t, perr); got != want || gotPlain != want {
+	if got, gotPlain := tokenReason(t, err), tokenReason(t, perr); got != want || gotPlain != want {
 		t.Fatalf("reason with cache %q, without %q, want %q", got, gotPlain, want)
 	}
 }
@@ -79,10 +69,10 @@ func ctStats(v *Validator) int { n, _ := v.cache.stats(); return n }
 
 func TestCacheHitIsACopy(t *testing.T) {
 	ctx := t.Context()
-	k := vtKeyFor(t, "ES256", "a")
-	src := &vtStaticSource{keys: []VerifyKey{k.verify}}
-	v := vtValidator(t, func() Policy { p := vtPolicy(src, "ES256"); p.Cache = CacheOptions{Entries: 8}; return p }())
-	token := vtToken(t, k, nil, func(c map[string]any) { c["roles"] = []any{"a"} })
+	k := testKeyFor(t, "ES256", "a")
+	src := &staticKeySource{keys: []VerifyKey{k.verify}}
+	v := mustValidator(t, func() Policy { p := testPolicy(src, "ES256"); p.Cache = CacheOptions{Entries: 8}; return p }())
+	token := signedToken(t, k, nil, func(c map[string]any) { c["roles"] = []any{"a"} })
 	if _, err := v.Validate(ctx, token); err != nil { // seen once: not cached yet
 		t.Fatal(err)
 	}
@@ -114,10 +104,10 @@ func TestCacheHitIsACopy(t *testing.T) {
 // TestCacheKeyChanges: every change of the key that verified a cached
 // token decides the next use, exactly as without the cache.
 func TestCacheKeyChanges(t *testing.T) {
-	a, b := vtKeyFor(t, "ES256", "a"), vtKeyFor(t, "ES256", "b")
-	other := vtNewKey(t, "ES256", a.kid) // same kid, other material
+	a, b := testKeyFor(t, "ES256", "a"), testKeyFor(t, "ES256", "b")
+	other := newTestKey(t, "ES256", a.kid) // same kid, other material
 	retiring := a.verify
-	retiring.State, retiring.RetireAt = StateRetired, vtNow.Add(time.Minute)
+	retiring.State, retiring.RetireAt = StateRetired, testNow.Add(time.Minute)
 	tests := []struct {
 		name    string
 		after   []VerifyKey
@@ -138,12 +128,12 @@ func TestCacheKeyChanges(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newCtClock(vtNow)
+			clk := enginetest.NewClock(testNow)
 			src := newCtSwapSource(a.verify)
-			p := vtPolicy(src, "ES256")
+			p := testPolicy(src, "ES256")
 			p.Now = clk.Now
 			cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
-			token := vtToken(t, a, nil, nil)
+			token := signedToken(t, a, nil, nil)
 			ctPrime(t, cached, plain, token)
 			src.set(tc.after...)
 			clk.Advance(tc.advance)
@@ -175,12 +165,12 @@ func TestCacheRevokeOnEveryNode(t *testing.T) {
 	m2 := NewKeysets(st)
 	m2.Now = clk.Now
 	token, kid, err := NewSigner(m1).Sign(ctx, SignRequest{Keyset: "main", Alg: "ES256", TTL: time.Hour,
-		Issuer: vtIssuer, Audience: []string{vtAudience}})
+		Issuer: testIssuer, Audience: []string{testAudience}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	node := func(m *Keysets) (cached, plain *Validator) {
-		p := vtPolicy(m.Source("main"), "ES256")
+		p := testPolicy(m.Source("main"), "ES256")
 		p.Now = clk.Now
 		return ctPair(t, p, CacheOptions{Entries: 8})
 	}
@@ -203,7 +193,7 @@ func TestCacheRevokeOnEveryNode(t *testing.T) {
 }
 
 func TestCacheTimes(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
+	k := testKeyFor(t, "ES256", "a")
 	tests := []struct {
 		name    string
 		claims  func(map[string]any)
@@ -216,29 +206,29 @@ func TestCacheTimes(t *testing.T) {
 		{"past exp", nil, nil, 10*time.Minute + time.Second, ReasonExpired},
 		{"past exp plus leeway", nil, func(p *Policy) { p.Leeway = time.Minute }, 11*time.Minute + time.Second, ReasonExpired},
 		{"past max age", nil, func(p *Policy) { p.MaxAge = time.Minute }, time.Minute, ReasonExpired},
-		{"clock set back before nbf", func(c map[string]any) { c["nbf"] = vtNow.Unix() - 5 }, nil, -time.Minute, ReasonNotYetValid},
+		{"clock set back before nbf", func(c map[string]any) { c["nbf"] = testNow.Unix() - 5 }, nil, -time.Minute, ReasonNotYetValid},
 		{"clock set back before iat", nil, nil, -time.Minute, ReasonIssuedInFuture},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newCtClock(vtNow)
-			p := vtPolicy(newCtSwapSource(k.verify), "ES256")
+			clk := enginetest.NewClock(testNow)
+			p := testPolicy(newCtSwapSource(k.verify), "ES256")
 			p.Now = clk.Now
 			if tc.policy != nil {
 				tc.policy(&p)
 			}
 			cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
-			token := vtToken(t, k, nil, tc.claims)
+			token := signedToken(t, k, nil, tc.claims)
 			ctPrime(t, cached, plain, token)
 			clk.Advance(tc.advance)
 			ctCheck(t, cached, plain, token, tc.want)
 		})
 	}
 	t.Run("no exp: never cached", func(t *testing.T) {
-		p := vtPolicy(newCtSwapSource(k.verify), "ES256")
+		p := testPolicy(newCtSwapSource(k.verify), "ES256")
 		p.RequireExp = false
 		cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
-		ctCheck(t, cached, plain, vtToken(t, k, nil, func(c map[string]any) { delete(c, "exp") }), "")
+		ctCheck(t, cached, plain, signedToken(t, k, nil, func(c map[string]any) { delete(c, "exp") }), "")
 		if ctStats(cached) != 0 {
 			t.Errorf("a token without exp was cached")
 		}
@@ -250,7 +240,7 @@ func TestCacheTimes(t *testing.T) {
 // one policy is handed to another to show that even then nothing a
 // changed policy refuses gets through.
 func TestCachePolicyOnHit(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
+	k := testKeyFor(t, "ES256", "a")
 	tests := []struct {
 		name   string
 		change func(*Policy)
@@ -268,9 +258,9 @@ func TestCachePolicyOnHit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			src := newCtSwapSource(k.verify)
-			p := vtPolicy(src, "ES256")
-			first := vtValidator(t, func() Policy { q := p; q.Cache = CacheOptions{Entries: 8}; return q }())
-			token := vtToken(t, k, nil, nil)
+			p := testPolicy(src, "ES256")
+			first := mustValidator(t, func() Policy { q := p; q.Cache = CacheOptions{Entries: 8}; return q }())
+			token := signedToken(t, k, nil, nil)
 			for range 2 { // the second validation caches it
 				if _, err := first.Validate(t.Context(), token); err != nil {
 					t.Fatal(err)
@@ -280,8 +270,8 @@ func TestCachePolicyOnHit(t *testing.T) {
 				t.Fatalf("token not cached")
 			}
 			tc.change(&p)
-			plain := vtValidator(t, p)
-			changed := vtValidator(t, p)
+			plain := mustValidator(t, p)
+			changed := mustValidator(t, p)
 			changed.cache = first.cache // the old policy's entries
 			ctCheck(t, changed, plain, token, tc.want)
 		})
@@ -293,9 +283,9 @@ func TestCachePolicyOnHit(t *testing.T) {
 func TestCacheForgery(t *testing.T) {
 	for _, alg := range []string{"ES256", "RS256", "HS256"} {
 		t.Run(alg, func(t *testing.T) {
-			k := vtKeyFor(t, alg, "a")
-			cached, plain := ctPair(t, vtPolicy(newCtSwapSource(k.verify), alg), CacheOptions{Entries: 64})
-			token := vtToken(t, k, nil, nil)
+			k := testKeyFor(t, alg, "a")
+			cached, plain := ctPair(t, testPolicy(newCtSwapSource(k.verify), alg), CacheOptions{Entries: 64})
+			token := signedToken(t, k, nil, nil)
 			ctPrime(t, cached, plain, token)
 			dot1 := indexByte(token, '.', 0)
 			dot2 := indexByte(token, '.', dot1+1)
@@ -313,7 +303,7 @@ func TestCacheForgery(t *testing.T) {
 						forged := token[:i] + string(c) + token[i+1:]
 						_, err := cached.Validate(t.Context(), forged)
 						_, perr := plain.Validate(t.Context(), forged)
-						got, want := vtReason(t, err), vtReason(t, perr)
+						got, want := tokenReason(t, err), tokenReason(t, perr)
 						if got == "" || got != want {
 							t.Fatalf("%s byte %d -> %q: reason %q with cache, %q without", part, i, c, got, want)
 						}
@@ -323,7 +313,7 @@ func TestCacheForgery(t *testing.T) {
 			for _, extra := range []string{token + "A", token[:len(token)-1], " " + token} {
 				_, err := cached.Validate(t.Context(), extra)
 				_, perr := plain.Validate(t.Context(), extra)
-				if got, want := vtReason(t, err), vtReason(t, perr); got == "" || got != want {
+				if got, want := tokenReason(t, err), tokenReason(t, perr); got == "" || got != want {
 					t.Fatalf("length change: reason %q with cache, %q without", got, want)
 				}
 			}
@@ -347,7 +337,7 @@ func indexByte(s string, c byte, from int) int {
 // TestCacheBounds: a flood of distinct valid tokens never takes the cache
 // past either bound; the most recent tokens are the ones kept.
 func TestCacheBounds(t *testing.T) {
-	k := vtKeyFor(t, "HS256", "a")
+	k := testKeyFor(t, "HS256", "a")
 	tests := []struct {
 		name    string
 		opts    CacheOptions
@@ -358,14 +348,14 @@ func TestCacheBounds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := vtValidator(t, func() Policy {
-				p := vtPolicy(newCtSwapSource(k.verify), "HS256")
+			v := mustValidator(t, func() Policy {
+				p := testPolicy(newCtSwapSource(k.verify), "HS256")
 				p.Cache = tc.opts
 				return p
 			}())
 			var last []string
 			for i := range 2000 {
-				token := vtToken(t, k, nil, func(c map[string]any) {
+				token := signedToken(t, k, nil, func(c map[string]any) {
 					c["jti"] = fmt.Sprint(i)
 					c["pad"] = strings.Repeat("x", tc.padding)
 				})
@@ -404,18 +394,18 @@ func TestCacheBounds(t *testing.T) {
 // (for the race detector) and checks no token is ever accepted while its
 // key is absent.
 func TestCacheConcurrent(t *testing.T) {
-	a, b := vtKeyFor(t, "HS256", "a"), vtKeyFor(t, "HS256", "b")
+	a, b := testKeyFor(t, "HS256", "a"), testKeyFor(t, "HS256", "b")
 	src := newCtSwapSource(a.verify, b.verify)
-	p := vtPolicy(src, "HS256")
+	p := testPolicy(src, "HS256")
 	p.Cache = CacheOptions{Entries: 20}
-	v := vtValidator(t, p)
+	v := mustValidator(t, p)
 	var tokens []string
 	for i := range 40 {
 		k := a
 		if i%2 == 1 {
 			k = b
 		}
-		tokens = append(tokens, vtToken(t, k, nil, func(c map[string]any) { c["jti"] = fmt.Sprint(i) }))
+		tokens = append(tokens, signedToken(t, k, nil, func(c map[string]any) { c["jti"] = fmt.Sprint(i) }))
 	}
 	var withA atomic.Bool
 	withA.Store(true)
@@ -455,9 +445,9 @@ func TestCacheConcurrent(t *testing.T) {
 }
 
 func TestCacheOptionsChecked(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
+	k := testKeyFor(t, "ES256", "a")
 	for _, o := range []CacheOptions{{Entries: -1}, {Entries: MaxCacheEntries + 1}, {Entries: 1, Bytes: -1}, {Entries: 1, Bytes: MaxCacheBytes + 1}} {
-		p := vtPolicy(newCtSwapSource(k.verify), "ES256")
+		p := testPolicy(newCtSwapSource(k.verify), "ES256")
 		p.Cache = o
 		if _, err := NewValidator(p); err == nil {
 			t.Errorf("NewValidator accepted %+v", o)
@@ -468,32 +458,32 @@ func TestCacheOptionsChecked(t *testing.T) {
 // TestBlockValidateCache: jose.validate caches by default; a revoke and a
 // redeploy with another audience decide the next run of a cached token.
 func TestBlockValidateCache(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	if err := e.ks.Ensure(t.Context(), "cache", "ES256"); err != nil {
 		t.Fatal(err)
 	}
-	tok, kid := e.sign(t, "sign-cache", btSignConfig("cache", "ES256"))
+	tok, kid := e.sign(t, "sign-cache", signConfig("cache", "ES256"))
 	msg := func() engine.Msg { return engine.Msg{"token": tok} }
 	for _, tc := range []struct {
 		name   string
 		config map[string]any
 		want   string
 	}{
-		{"default", btPolicy("cache", "ES256"), ""},
-		{"off", btWith(btPolicy("cache", "ES256"), "cache", 0), ""},
-		{"redeploy with another audience", btWith(btPolicy("cache", "ES256"), "audience", []string{"other"}), "wrong_audience"},
+		{"default", validateConfig("cache", "ES256"), ""},
+		{"off", withMembers(validateConfig("cache", "ES256"), "cache", 0), ""},
+		{"redeploy with another audience", withMembers(validateConfig("cache", "ES256"), "audience", []string{"other"}), "wrong_audience"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e.deploy(t, btChain(t, "val-cache", "jose.validate", tc.config, "valid", "invalid"))
+			e.deploy(t, chainFlow(t, "val-cache", "jose.validate", tc.config, "valid", "invalid"))
 			for range 2 {
 				port, out := e.run(t, "val-cache", msg())
-				if got := btReason(out); got != tc.want || (tc.want == "") != (port == "valid") {
+				if got := invalidReason(out); got != tc.want || (tc.want == "") != (port == "valid") {
 					t.Fatalf("port %q reason %q, want %q", port, got, tc.want)
 				}
 			}
 		})
 	}
-	e.deploy(t, btChain(t, "val-cache", "jose.validate", btPolicy("cache", "ES256"), "valid", "invalid"))
+	e.deploy(t, chainFlow(t, "val-cache", "jose.validate", validateConfig("cache", "ES256"), "valid", "invalid"))
 	for range 2 { // the second run caches the token
 		if port, _ := e.run(t, "val-cache", msg()); port != "valid" {
 			t.Fatalf("port %q before the revoke", port)
@@ -502,11 +492,11 @@ func TestBlockValidateCache(t *testing.T) {
 	if err := e.ks.Revoke(t.Context(), "cache", kid); err != nil {
 		t.Fatal(err)
 	}
-	if port, out := e.run(t, "val-cache", msg()); port != "invalid" || btReason(out) != "unknown_kid" {
-		t.Fatalf("after revoke: port %q reason %q, want invalid unknown_kid", port, btReason(out))
+	if port, out := e.run(t, "val-cache", msg()); port != "invalid" || invalidReason(out) != "unknown_kid" {
+		t.Fatalf("after revoke: port %q reason %q, want invalid unknown_kid", port, invalidReason(out))
 	}
 	for _, bad := range []any{-1, MaxCacheEntries + 1} {
-		if ve := e.deployErr(t, btChain(t, "val-bad", "jose.validate", btWith(btPolicy("cache", "ES256"), "cache", bad), "valid", "invalid")); ve.Field != "cache" {
+		if ve := e.deployErr(t, chainFlow(t, "val-bad", "jose.validate", withMembers(validateConfig("cache", "ES256"), "cache", bad), "valid", "invalid")); ve.Field != "cache" {
 			t.Errorf("cache %v: refusal names field %q", bad, ve.Field)
 		}
 	}
@@ -517,12 +507,12 @@ func TestBlockValidateCache(t *testing.T) {
 //	go test -run='^$' -bench=ValidateCached -benchmem ./blocks/jose/
 func BenchmarkValidateCached(b *testing.B) {
 	for _, alg := range []string{"ES256", "RS256"} {
-		k := vtKeyFor(b, alg, "a")
-		token := vtToken(b, k, nil, nil)
+		k := testKeyFor(b, alg, "a")
+		token := signedToken(b, k, nil, nil)
 		for _, entries := range []int{0, DefaultCacheEntries} {
-			p := vtPolicy(newCtSwapSource(k.verify), alg)
+			p := testPolicy(newCtSwapSource(k.verify), alg)
 			p.Cache = CacheOptions{Entries: entries}
-			v := vtValidator(b, p)
+			v := mustValidator(b, p)
 			b.Run(fmt.Sprintf("%s/cache=%d", alg, entries), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

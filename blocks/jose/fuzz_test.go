@@ -19,20 +19,20 @@ var fzReasons = map[Reason]bool{
 }
 
 func FuzzValidate(f *testing.F) {
-	es, hs, ed := vtKeyFor(f, "ES256", "a"), vtKeyFor(f, "HS256", "a"), vtKeyFor(f, "EdDSA", "a")
-	p := vtPolicy(vtSource(es, hs, ed), "ES256", "HS256", "EdDSA", "RS256")
+	es, hs, ed := testKeyFor(f, "ES256", "a"), testKeyFor(f, "HS256", "a"), testKeyFor(f, "EdDSA", "a")
+	p := testPolicy(staticSource(es, hs, ed), "ES256", "HS256", "EdDSA", "RS256")
 	p.Types = []string{"jwt"}
 	p.RequiredClaims = []string{"sub"}
 	p.Predicate = func(c map[string]any) (bool, error) { return c["sub"] != "mallory", nil }
-	v := vtValidator(f, p)
-	for _, k := range []*vtKey{es, hs, ed} {
-		f.Add(vtToken(f, k, nil, nil))
-		f.Add(vtToken(f, k, func(h map[string]any) { h["crit"] = []string{"x"}; h["x"] = 1 }, nil))
-		f.Add(vtToken(f, k, func(h map[string]any) { delete(h, "kid") }, func(c map[string]any) { c["aud"] = []string{"a", vtAudience} }))
-		f.Add(vtToken(f, k, nil, func(c map[string]any) { c["exp"] = 1e19; c["nested"] = map[string]any{"a": []any{1, "x", nil}} }))
+	v := mustValidator(f, p)
+	for _, k := range []*testKey{es, hs, ed} {
+		f.Add(signedToken(f, k, nil, nil))
+		f.Add(signedToken(f, k, func(h map[string]any) { h["crit"] = []string{"x"}; h["x"] = 1 }, nil))
+		f.Add(signedToken(f, k, func(h map[string]any) { delete(h, "kid") }, func(c map[string]any) { c["aud"] = []string{"a", testAudience} }))
+		f.Add(signedToken(f, k, nil, func(c map[string]any) { c["exp"] = 1e19; c["nested"] = map[string]any{"a": []any{1, "x", nil}} }))
 	}
-	f.Add(vtSignRaw(f, hs, `{"alg":"HS256","alg":"none"}`, `{"sub":"x"}`))
-	f.Add(vtSignRaw(f, hs, `{"alg":"HS256","kid":"`+hs.kid+`"}`, `{"s":"\ud83d\ude00\u00e9\n"}`))
+	f.Add(signRaw(f, hs, `{"alg":"HS256","alg":"none"}`, `{"sub":"x"}`))
+	f.Add(signRaw(f, hs, `{"alg":"HS256","kid":"`+hs.kid+`"}`, `{"s":"\ud83d\ude00\u00e9\n"}`))
 	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
 	f.Add(strings.Repeat(".", 100))
 	f.Add(`{"payload":"e30","signatures":[]}`)
@@ -48,7 +48,7 @@ func FuzzValidate(f *testing.F) {
 			t.Fatal("Decode claims to have verified")
 		}
 		if err == nil {
-			if res == nil || res.Claims == nil || res.Claims["iss"] != vtIssuer || res.Header.Alg == "" {
+			if res == nil || res.Claims == nil || res.Claims["iss"] != testIssuer || res.Header.Alg == "" {
 				t.Fatalf("accepted without a full result: %+v", res)
 			}
 			if decErr != nil || !reflect.DeepEqual(dec.Claims, res.Claims) {

@@ -89,7 +89,7 @@ func jtAllAllowed() JWEAllow { return JWEAllow{RSA1_5: true, PBES2: true, CBC: t
 
 // jtReason is the reason of a JWE error; every JWE refusal must be
 // decrypt_failed unless an inner token speaks.
-func jtReason(t testing.TB, err error) Reason { t.Helper(); return vtReason(t, err) }
+func jtReason(t testing.TB, err error) Reason { t.Helper(); return tokenReason(t, err) }
 
 func TestJWERoundTrip(t *testing.T) {
 	k := jtTestKeys(t)
@@ -313,7 +313,7 @@ func TestJWEDecryptRefusals(t *testing.T) {
 		{"PBES2 p2c missing", nil, pbesHeader(nil, salt)},
 		{"PBES2 short salt", nil, pbesHeader(5000, "AAAA")},
 		{"duplicate header member", nil, jtCraft(`{"alg":"A256KW","enc":"A256GCM","alg":"dir"}`, seg[0], seg[1], seg[2], seg[3])},
-		{"JWS given", nil, vtToken(t, vtKeyFor(t, "HS256", "a"), nil, nil)},
+		{"JWS given", nil, signedToken(t, testKeyFor(t, "HS256", "a"), nil, nil)},
 		{"JSON serialization", nil, `{"protected":"eyJ9","ciphertext":"AA"}`},
 		{"six segments", nil, good + ".AA"},
 		{"padding", nil, good + "="},
@@ -371,12 +371,12 @@ func TestJWEDecryptRefusals(t *testing.T) {
 
 func TestJWENested(t *testing.T) {
 	k := jtTestKeys(t)
-	sig := vtKeyFor(t, "ES256", "a")
-	v := vtValidator(t, vtPolicy(vtSource(sig), "ES256"))
+	sig := testKeyFor(t, "ES256", "a")
+	v := mustValidator(t, testPolicy(staticSource(sig), "ES256"))
 	e := jtEncrypter(t, k.rsa, EncrypterOptions{KeyAlgorithm: "RSA-OAEP-256"})
 	d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.rsa}})
 
-	tok, err := e.EncryptNested(vtToken(t, sig, nil, nil))
+	tok, err := e.EncryptNested(signedToken(t, sig, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,9 +388,9 @@ func TestJWENested(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 
-	expired, _ := e.EncryptNested(vtToken(t, sig, nil, func(c map[string]any) { c["exp"] = 1 }))
-	forged, _ := e.EncryptNested(vtSignRaw(t, vtKeyFor(t, "ES256", "b"), vtJSON(t, vtHeader(sig)), vtJSON(t, vtClaims())))
-	notNested, _ := e.Encrypt([]byte(vtToken(t, sig, nil, nil)))
+	expired, _ := e.EncryptNested(signedToken(t, sig, nil, func(c map[string]any) { c["exp"] = 1 }))
+	forged, _ := e.EncryptNested(signRaw(t, testKeyFor(t, "ES256", "b"), mustJSON(t, jwtHeader(sig)), mustJSON(t, validClaims())))
+	notNested, _ := e.Encrypt([]byte(signedToken(t, sig, nil, nil)))
 	hdr, seg := jtSegments(t, tok)
 	tamperedOuter := jtCraft(hdr, seg[0], seg[1], seg[2], jtFlip(seg[3]))
 	for _, tt := range []struct {
@@ -402,7 +402,7 @@ func TestJWENested(t *testing.T) {
 		{"inner forged", forged, ReasonBadSignature},
 		{"no cty", notNested, ReasonDecryptFailed},
 		{"outer tampered", tamperedOuter, ReasonDecryptFailed},
-		{"bare JWS", vtToken(t, sig, nil, nil), ReasonDecryptFailed},
+		{"bare JWS", signedToken(t, sig, nil, nil), ReasonDecryptFailed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := d.DecryptNested(t.Context(), tt.token, v)

@@ -9,7 +9,7 @@ import (
 // TestSignGate: a refusing gate stops every signature with
 // ErrSigningStopped and its reason; an open one changes nothing.
 func TestSignGate(t *testing.T) {
-	ks := newBtEnv(t).ks
+	ks := newBlockEnv(t).ks
 	if err := ks.Create(t.Context(), "main", "ES256"); err != nil {
 		t.Fatal(err)
 	}
