@@ -197,10 +197,7 @@ func TestAttackHeaderKeyReferences(t *testing.T) {
 		_, _ = w.Write(publicJWKS(t, attacker))
 	}))
 	defer lure.Close()
-	idp := &fakeIdP{}
-	idp.set(200, publicJWKS(t, legit), nil)
-	idpSrv := httptest.NewServer(idp)
-	defer idpSrv.Close()
+	_, idpSrv := newIdP(t, 200, publicJWKS(t, legit), nil)
 	remote := newTestRemote(t, idpSrv.URL, enginetest.NewClock(testNow), nil)
 
 	attackerJWK, _ := json.Marshal(attacker.verify.JWK.Public())

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"hash"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -151,6 +152,26 @@ func assertOneActivePerAlg(t *testing.T, info KeysetInfo) {
 			t.Errorf("alg %s: %d active keys, want 1", alg, n)
 		}
 	}
+}
+
+// jsonMembers decodes a JSON object.
+func jsonMembers(t testing.TB, data []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	return m
+}
+
+// jwkMembers is the JSON object of a JWK.
+func jwkMembers(t testing.TB, k gojose.JSONWebKey) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(k)
+	if err != nil {
+		t.Fatalf("marshal JWK: %v", err)
+	}
+	return jsonMembers(t, b)
 }
 
 // ---- tokens and validators
@@ -426,6 +447,24 @@ func (p *fakeIdP) set(status int, body []byte, header http.Header) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.status, p.body, p.header = status, body, header
+}
+
+// holdRequests makes requests wait until the test closes p.hold.
+func (p *fakeIdP) holdRequests() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold = make(chan struct{})
+}
+
+// newIdP starts a fakeIdP whose first answer is status, body and header;
+// its server closes when the test ends.
+func newIdP(t testing.TB, status int, body []byte, header http.Header) (*fakeIdP, *httptest.Server) {
+	t.Helper()
+	idp := &fakeIdP{}
+	idp.set(status, body, header)
+	srv := httptest.NewServer(idp)
+	t.Cleanup(srv.Close)
+	return idp, srv
 }
 
 // publicJWKS is the public JWK Set of keys.

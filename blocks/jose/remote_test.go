@@ -52,10 +52,7 @@ func TestNewRemoteJWKSRefusesBadURLs(t *testing.T) {
 
 func TestRemoteJWKSCachesAndHonoursMaxAge(t *testing.T) {
 	k1, k2 := testKeyFor(t, "ES256", "a"), testKeyFor(t, "ES256", "b")
-	idp := &fakeIdP{}
-	idp.set(200, publicJWKS(t, k1), http.Header{"Cache-Control": {"public, max-age=120"}})
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), http.Header{"Cache-Control": {"public, max-age=120"}})
 	clock := enginetest.NewClock(testNow)
 	r := newTestRemote(t, srv.URL, clock, nil)
 
@@ -105,10 +102,7 @@ func TestRemoteJWKSTTLBounds(t *testing.T) {
 
 func TestRemoteJWKSRefreshCooldown(t *testing.T) {
 	k1 := testKeyFor(t, "ES256", "a")
-	idp := &fakeIdP{}
-	idp.set(200, publicJWKS(t, k1), nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), nil)
 	clock := enginetest.NewClock(testNow)
 	r := newTestRemote(t, srv.URL, clock, nil)
 
@@ -135,10 +129,7 @@ func TestRemoteJWKSRefreshCooldown(t *testing.T) {
 
 func TestRemoteJWKSRotationSeenOnUnknownKid(t *testing.T) {
 	k1, k2 := testKeyFor(t, "RS256", "a"), testKeyFor(t, "RS256", "b")
-	idp := &fakeIdP{}
-	idp.set(200, publicJWKS(t, k1), http.Header{"Cache-Control": {"max-age=3600"}})
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), http.Header{"Cache-Control": {"max-age=3600"}})
 	clock := enginetest.NewClock(testNow)
 	v := mustValidator(t, testPolicy(newTestRemote(t, srv.URL, clock, nil), "RS256"))
 	if _, err := v.Validate(t.Context(), signedToken(t, k1, nil, nil)); err != nil {
@@ -160,10 +151,7 @@ func TestRemoteJWKSRotationSeenOnUnknownKid(t *testing.T) {
 
 func TestRemoteJWKSServesStaleSetWhenFetchFails(t *testing.T) {
 	k1 := testKeyFor(t, "ES256", "a")
-	idp := &fakeIdP{}
-	idp.set(200, publicJWKS(t, k1), http.Header{"Cache-Control": {"max-age=60"}})
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), http.Header{"Cache-Control": {"max-age=60"}})
 	clock := enginetest.NewClock(testNow)
 	r := newTestRemote(t, srv.URL, clock, nil)
 	if _, err := r.VerifyKeys(t.Context(), false); err != nil {
@@ -189,10 +177,7 @@ func TestRemoteJWKSServesStaleSetWhenFetchFails(t *testing.T) {
 }
 
 func TestRemoteJWKSFirstFetchFailure(t *testing.T) {
-	idp := &fakeIdP{}
-	idp.set(503, nil, nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 503, nil, nil)
 	clock := enginetest.NewClock(testNow)
 	r := newTestRemote(t, srv.URL, clock, nil)
 	for range 10 {
@@ -213,9 +198,7 @@ func TestRemoteJWKSFirstFetchFailure(t *testing.T) {
 func TestRemoteJWKSSizeCap(t *testing.T) {
 	k1 := testKeyFor(t, "ES256", "a")
 	body := publicJWKS(t, k1)
-	idp := &fakeIdP{}
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, body, nil)
 	for _, tt := range []struct {
 		name string
 		max  int64
@@ -234,10 +217,7 @@ func TestRemoteJWKSSizeCap(t *testing.T) {
 
 func TestRemoteJWKSRefusesSchemeChangingRedirect(t *testing.T) {
 	k1 := testKeyFor(t, "ES256", "a")
-	plain := &fakeIdP{}
-	plain.set(200, publicJWKS(t, k1), nil)
-	plainSrv := httptest.NewServer(plain)
-	defer plainSrv.Close()
+	plain, plainSrv := newIdP(t, 200, publicJWKS(t, k1), nil)
 	tlsSrv := httptest.NewTLSServer(http.RedirectHandler(plainSrv.URL+"/jwks", http.StatusFound))
 	defer tlsSrv.Close()
 	r := newTestRemote(t, tlsSrv.URL, enginetest.NewClock(testNow), func(o *RemoteJWKSOptions) { o.Client = tlsSrv.Client() })
@@ -259,9 +239,8 @@ func TestRemoteJWKSRefusesSchemeChangingRedirect(t *testing.T) {
 }
 
 func TestRemoteJWKSTimeout(t *testing.T) {
-	idp := &fakeIdP{hold: make(chan struct{})}
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, nil, nil)
+	idp.holdRequests()
 	defer close(idp.hold)
 	r := newTestRemote(t, srv.URL, enginetest.NewClock(testNow), func(o *RemoteJWKSOptions) { o.Timeout = 100 * time.Millisecond })
 	start := time.Now()
@@ -274,37 +253,12 @@ func TestRemoteJWKSTimeout(t *testing.T) {
 func TestRemoteJWKSSkipsBadKeys(t *testing.T) {
 	good := testKeyFor(t, "ES256", "a")
 	goodRSA := testKeyFor(t, "RS256", "a")
-	pub := func(k *testKey) map[string]any {
-		b, _ := json.Marshal(k.verify.JWK.Public())
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		return m
-	}
-	with := func(m map[string]any, kv ...any) map[string]any {
-		c := map[string]any{}
-		for k, v := range m {
-			c[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			if kv[i+1] == nil {
-				delete(c, kv[i].(string))
-			} else {
-				c[kv[i].(string)] = kv[i+1]
-			}
-		}
-		return c
-	}
-	priv, _ := json.Marshal(gojose.JSONWebKey{Key: good.priv, KeyID: "private", Algorithm: "ES256"})
-	var privMap map[string]any
-	_ = json.Unmarshal(priv, &privMap)
+	pub := func(k *testKey) map[string]any { return jwkMembers(t, k.verify.JWK.Public()) }
+	privMap := jwkMembers(t, gojose.JSONWebKey{Key: good.priv, KeyID: "private", Algorithm: "ES256"})
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
-	smallJWK, _ := json.Marshal(gojose.JSONWebKey{Key: &small.PublicKey, KeyID: "rsa-1024"})
-	var smallMap map[string]any
-	_ = json.Unmarshal(smallJWK, &smallMap)
+	smallMap := jwkMembers(t, gojose.JSONWebKey{Key: &small.PublicKey, KeyID: "rsa-1024"})
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	p384JWK, _ := json.Marshal(gojose.JSONWebKey{Key: &p384.PublicKey, KeyID: "p384-as-es256", Algorithm: "ES256"})
-	var p384Map map[string]any
-	_ = json.Unmarshal(p384JWK, &p384Map)
+	p384Map := jwkMembers(t, gojose.JSONWebKey{Key: &p384.PublicKey, KeyID: "p384-as-es256", Algorithm: "ES256"})
 
 	entries := []struct {
 		name   string
@@ -312,19 +266,19 @@ func TestRemoteJWKSSkipsBadKeys(t *testing.T) {
 		admits bool
 	}{
 		{"good EC", pub(good), true},
-		{"good RSA without alg", with(pub(goodRSA), "alg", nil), true},
+		{"good RSA without alg", withMembers(pub(goodRSA), "alg", nil), true},
 		{"private members", privMap, false},
-		{"missing kid", with(pub(good), "kid", nil), false},
-		{"kid not a string", with(pub(good), "kid", 7), false},
-		{"kid too long", with(pub(good), "kid", strings.Repeat("k", 300)), false},
-		{"unparseable", with(pub(good), "x", "!!!"), false},
-		{"point off the curve", with(pub(good), "y", "UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgnw"), false},
+		{"missing kid", withMembers(pub(good), "kid", nil), false},
+		{"kid not a string", withMembers(pub(good), "kid", 7), false},
+		{"kid too long", withMembers(pub(good), "kid", strings.Repeat("k", 300)), false},
+		{"unparseable", withMembers(pub(good), "x", "!!!"), false},
+		{"point off the curve", withMembers(pub(good), "y", "UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgnw"), false},
 		{"oct secret", map[string]any{"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "kid": "oct", "alg": "HS256"}, false},
-		{"use enc", with(pub(good), "use", "enc", "kid", "enc"), false},
-		{"key_ops encrypt", with(pub(good), "key_ops", []string{"encrypt"}, "kid", "ops"), false},
-		{"key_ops verify", with(pub(good), "key_ops", []string{"verify"}, "kid", "ops-ok"), true},
-		{"alg RSA-OAEP", with(pub(goodRSA), "alg", "RSA-OAEP", "kid", "oaep"), false},
-		{"alg none", with(pub(good), "alg", "none", "kid", "none"), false},
+		{"use enc", withMembers(pub(good), "use", "enc", "kid", "enc"), false},
+		{"key_ops encrypt", withMembers(pub(good), "key_ops", []string{"encrypt"}, "kid", "ops"), false},
+		{"key_ops verify", withMembers(pub(good), "key_ops", []string{"verify"}, "kid", "ops-ok"), true},
+		{"alg RSA-OAEP", withMembers(pub(goodRSA), "alg", "RSA-OAEP", "kid", "oaep"), false},
+		{"alg none", withMembers(pub(good), "alg", "none", "kid", "none"), false},
 		{"alg of another curve", p384Map, false},
 		{"RSA 1024", smallMap, false},
 		{"unknown kty", map[string]any{"kty": "XYZ", "kid": "xyz"}, false},
@@ -339,10 +293,7 @@ func TestRemoteJWKSSkipsBadKeys(t *testing.T) {
 		}
 	}
 	body, _ := json.Marshal(map[string]any{"keys": set})
-	idp := &fakeIdP{}
-	idp.set(200, body, nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	_, srv := newIdP(t, 200, body, nil)
 	var logs bytes.Buffer
 	r := newTestRemote(t, srv.URL, enginetest.NewClock(testNow), func(o *RemoteJWKSOptions) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -364,10 +315,8 @@ func TestRemoteJWKSSkipsBadKeys(t *testing.T) {
 
 func TestRemoteJWKSSingleFlight(t *testing.T) {
 	k1 := testKeyFor(t, "ES256", "a")
-	idp := &fakeIdP{hold: make(chan struct{})}
-	idp.set(200, publicJWKS(t, k1), nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), nil)
+	idp.holdRequests()
 	r := newTestRemote(t, srv.URL, enginetest.NewClock(testNow), nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
@@ -395,10 +344,8 @@ func TestRemoteJWKSSingleFlight(t *testing.T) {
 }
 
 func TestRemoteJWKSCallerCancellation(t *testing.T) {
-	idp := &fakeIdP{hold: make(chan struct{})}
-	idp.set(200, publicJWKS(t, testKeyFor(t, "ES256", "a")), nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, publicJWKS(t, testKeyFor(t, "ES256", "a")), nil)
+	idp.holdRequests()
 	r := newTestRemote(t, srv.URL, enginetest.NewClock(testNow), nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
@@ -422,10 +369,7 @@ func TestRemoteJWKSCallerCancellation(t *testing.T) {
 
 func TestRemoteJWKSConditionalRefetch(t *testing.T) {
 	k1 := testKeyFor(t, "ES256", "a")
-	idp := &fakeIdP{}
-	idp.set(200, publicJWKS(t, k1), http.Header{"ETag": {`"v1"`}, "Cache-Control": {"max-age=60"}})
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), http.Header{"ETag": {`"v1"`}, "Cache-Control": {"max-age=60"}})
 	clock := enginetest.NewClock(testNow)
 	r := newTestRemote(t, srv.URL, clock, nil)
 	if _, err := r.VerifyKeys(t.Context(), false); err != nil {
