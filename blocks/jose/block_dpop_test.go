@@ -25,9 +25,7 @@ func dpopMsg(method, path, auth, proof string, client map[string]any) engine.Msg
 
 func TestBlockValidateDPoP(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256")
 	c := newDPoPTestClient(t)
 	jkt := c.jkt(t)
 	bound, _ := e.sign(t, "sign_bound", withMembers(signConfig("main", "ES256"), "claims", map[string]any{"cnf": `{"jkt": "` + jkt + `"}`}))

@@ -46,9 +46,7 @@ func jweHeader(t testing.TB, jwe string) map[string]any {
 func TestBlockEncryptDecryptNested(t *testing.T) {
 	e := newBlockEnv(t)
 	encAlgs := []string{"RSA-OAEP-256", "ECDH-ES+A256KW", "A256KW", "dir"}
-	if err := e.ks.Ensure(t.Context(), "main", append([]string{"ES256"}, encAlgs...)...); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", append([]string{"ES256"}, encAlgs...)...)
 	nested := map[string]any{"keyset": "main", "token": "msg.jwe", "nested": true,
 		"algorithms": []string{"ES256"}, "issuer": "https://issuer.test", "audience": []string{"api"}}
 	for _, alg := range encAlgs {
@@ -122,9 +120,7 @@ func TestBlockEncryptDecryptNested(t *testing.T) {
 func TestBlockEncryptDecryptPayload(t *testing.T) {
 	e := newBlockEnv(t)
 	ctx := t.Context()
-	if err := e.ks.Ensure(ctx, "main", "ECDH-ES+A256KW"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ECDH-ES+A256KW")
 	e.deploy(t, chainFlow(t, "enc", "jose.encrypt", map[string]any{"keyset": "main", "alg": "ECDH-ES+A256KW"}, "out"))
 	e.deploy(t, chainFlow(t, "dec", "jose.decrypt", map[string]any{"keyset": "main", "token": "msg.jwe"}, "valid", "invalid"))
 	encrypt := func(payload any) string {
@@ -206,9 +202,7 @@ func TestBlockEncryptDecryptPayload(t *testing.T) {
 	})
 
 	t.Run("keyset without encryption keys", func(t *testing.T) {
-		if err := e.ks.Ensure(ctx, "sigonly", "ES256"); err != nil {
-			t.Fatal(err)
-		}
+		e.ensure(t, "sigonly", "ES256")
 		e.deploy(t, chainFlow(t, "dec-sig", "jose.decrypt", map[string]any{"keyset": "sigonly", "token": "msg.jwe"}, "valid", "invalid"))
 		port, msg := e.run(t, "dec-sig", engine.Msg{"jwe": encrypt("x")})
 		if port != engine.ErrorPort || !strings.Contains(errorText(msg), "no encryption key") {
@@ -219,9 +213,7 @@ func TestBlockEncryptDecryptPayload(t *testing.T) {
 
 func TestBlockDecode(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256", "A256KW")
 	tok, kid := e.sign(t, "sign", signConfig("main", "ES256"))
 	e.deploy(t, chainFlow(t, "dec", "jose.decode", nil, "out", "invalid"))
 	e.deploy(t, chainFlow(t, "enc", "jose.encrypt", map[string]any{"keyset": "main", "alg": "A256KW"}, "out"))
@@ -271,9 +263,7 @@ func TestBlockDecode(t *testing.T) {
 // secret, tokens are redacted by their shape).
 func TestBlockTracesRedact(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256", "A256KW")
 	e.deploy(t, enginetest.Flow(t, "all", []enginetest.Node{
 		{ID: "start", Type: "core.manual"},
 		{ID: "sign", Type: "jose.sign", Config: withMembers(signConfig("main", "ES256"), "target", "minted")},

@@ -112,9 +112,7 @@ func TestBlockGenerateKey(t *testing.T) {
 	if port != engine.ErrorPort || !strings.Contains(errorText(msg), "keyset not found") {
 		t.Fatalf("missing keyset: port %q error %q", port, errorText(msg))
 	}
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256")
 	// A next key needs an active one of its alg: refused, then made active.
 	if port, msg := e.run(t, "gen", engine.Msg{}); port != engine.ErrorPort || !strings.Contains(errorText(msg), "no active ES384 key") {
 		t.Fatalf("next without active: port %q error %q", port, errorText(msg))
@@ -137,9 +135,7 @@ func TestBlockGenerateKey(t *testing.T) {
 
 func TestBlockJWKSServesCachedBytes(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256", "RS256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256", "RS256")
 	e.deploy(t, chainFlow(t, "jwks", "jose.jwks", map[string]any{"keyset": "main", "max_age": "10m"}, "ok", "not_modified"))
 	cached, etag, err := e.ks.JWKS(t.Context(), "main")
 	if err != nil {
@@ -205,9 +201,7 @@ func TestBlockJWKSOverHTTP(t *testing.T) {
 	if err := httpblock.Provide(e.svc, router); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256")
 	headers := map[string]string{"ETag": "msg.jwks.etag", "Cache-Control": "msg.jwks.cache_control"}
 	e.deploy(t, enginetest.Flow(t, "jwks-endpoint", []enginetest.Node{
 		{ID: "in", Type: "http.in", Config: map[string]any{"path": "/.well-known/jwks.json"}},
@@ -394,9 +388,7 @@ func TestBearerToken(t *testing.T) {
 // only allocation is the msg.jwks map, never the body.
 func BenchmarkJWKSBlock(b *testing.B) {
 	e := newBlockEnv(b)
-	if err := e.ks.Ensure(b.Context(), "main", "ES256", "RS256"); err != nil {
-		b.Fatal(err)
-	}
+	e.ensure(b, "main", "ES256", "RS256")
 	blk := newJWKS(e.ks, "main", 15*time.Minute)
 	msg := engine.Msg{}
 	b.ReportAllocs()

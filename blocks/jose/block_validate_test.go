@@ -21,9 +21,7 @@ func TestBlockSignValidateRoundTrip(t *testing.T) {
 	for _, alg := range []string{"RS256", "ES256", "EdDSA", "HS256"} {
 		t.Run(alg, func(t *testing.T) {
 			keyset := "rt-" + strings.ToLower(alg)
-			if err := e.ks.Ensure(t.Context(), keyset, alg); err != nil {
-				t.Fatal(err)
-			}
+			e.ensure(t, keyset, alg)
 			tok, kid := e.sign(t, "sign-"+alg, withMembers(signConfig(keyset, alg),
 				"typ", "at+jwt", "claims", map[string]string{"roles": "['admin', 'ops']", "scope": "'read'"}))
 			active, err := e.ks.ActiveSigner(t.Context(), keyset, alg)
@@ -89,11 +87,8 @@ func flipSignature(tok string) string {
 
 func TestBlockValidateInvalidReasons(t *testing.T) {
 	e := newBlockEnv(t)
-	ctx := t.Context()
 	for _, name := range []string{"main", "other"} {
-		if err := e.ks.Ensure(ctx, name, "ES256"); err != nil {
-			t.Fatal(err)
-		}
+		e.ensure(t, name, "ES256")
 	}
 	tok, _ := e.sign(t, "sign", signConfig("main", "ES256"))
 	foreign, _ := e.sign(t, "sign-other", signConfig("other", "ES256"))
@@ -163,9 +158,7 @@ func TestBlockValidateInvalidReasons(t *testing.T) {
 
 func TestBlockValidateKeySourceFailureIsAnError(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256")
 	tok, _ := e.sign(t, "sign", signConfig("main", "ES256"))
 	e.deploy(t, chainFlow(t, "v", "jose.validate", validateConfig("no-such-keyset", "ES256"), "valid", "invalid"))
 	port, msg := e.run(t, "v", engine.Msg{"token": tok})
@@ -176,9 +169,7 @@ func TestBlockValidateKeySourceFailureIsAnError(t *testing.T) {
 
 func TestBlockValidatePredicate(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256")
 	admin, _ := e.sign(t, "sign-admin", withMembers(signConfig("main", "ES256"), "claims", map[string]string{"roles": "['admin']"}))
 	user, _ := e.sign(t, "sign-user", withMembers(signConfig("main", "ES256"), "claims", map[string]string{"roles": "['user']"}))
 	none, _ := e.sign(t, "sign-none", signConfig("main", "ES256"))
@@ -279,9 +270,7 @@ func TestBlockDeployRefusals(t *testing.T) {
 
 func TestBlockSignErrors(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256")
 	tests := []struct {
 		name     string
 		config   map[string]any
@@ -314,9 +303,7 @@ func BenchmarkValidateBlock(b *testing.B) {
 	e := newBlockEnv(b)
 	for _, alg := range []string{"ES256", "RS256", "EdDSA", "HS256"} {
 		keyset := "bench-" + strings.ToLower(alg)
-		if err := e.ks.Ensure(b.Context(), keyset, alg); err != nil {
-			b.Fatal(err)
-		}
+		e.ensure(b, keyset, alg)
 		tok, _ := e.sign(b, "sign-"+alg, signConfig(keyset, alg))
 		flow := "val-" + alg
 		e.deploy(b, enginetest.Flow(b, flow, []enginetest.Node{
@@ -354,9 +341,7 @@ func BenchmarkValidateBlock(b *testing.B) {
 // JWKS over (loopback) HTTP, as a flow of a relying party would.
 func TestBlockValidateRemoteJWKS(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "idp", "ES256", "RS256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "idp", "ES256", "RS256")
 	var fetches atomic.Int32
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fetches.Add(1)
@@ -416,9 +401,7 @@ func TestBlockValidateRemoteJWKS(t *testing.T) {
 // decrypt from many goroutines while the keyset rotates (run with -race).
 func TestBlockConcurrentRunsDuringRotation(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256", "A256KW")
 	e.deploy(t, enginetest.Flow(t, "all", []enginetest.Node{
 		{ID: "start", Type: "core.manual"},
 		{ID: "sign", Type: "jose.sign", Config: signConfig("main", "ES256")},

@@ -159,9 +159,7 @@ func TestCacheKeyChanges(t *testing.T) {
 func TestCacheRevokeOnEveryNode(t *testing.T) {
 	ctx := t.Context()
 	m1, st, clk := newKeysetsForTest(t)
-	if err := m1.Create(ctx, "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m1, "main", "ES256")
 	m2 := NewKeysets(st)
 	m2.Now = clk.Now
 	token, kid, err := NewSigner(m1).Sign(ctx, SignRequest{Keyset: "main", Alg: "ES256", TTL: time.Hour,
@@ -459,9 +457,7 @@ func TestCacheOptionsChecked(t *testing.T) {
 // redeploy with another audience decide the next run of a cached token.
 func TestBlockValidateCache(t *testing.T) {
 	e := newBlockEnv(t)
-	if err := e.ks.Ensure(t.Context(), "cache", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "cache", "ES256")
 	tok, kid := e.sign(t, "sign-cache", signConfig("cache", "ES256"))
 	msg := func() engine.Msg { return engine.Msg{"token": tok} }
 	for _, tc := range []struct {

@@ -114,6 +114,14 @@ func newKeysetsForTest(t testing.TB) (*Keysets, *testStore, *enginetest.Clock) {
 	return m, st, clk
 }
 
+// createKeyset creates keyset name on ks with a key for each of algs.
+func createKeyset(t testing.TB, ks *Keysets, name string, algs ...string) {
+	t.Helper()
+	if err := ks.Create(t.Context(), name, algs...); err != nil {
+		t.Fatalf("create keyset %s: %v", name, err)
+	}
+}
+
 // keysByState groups a keyset's non-revoked keys: alg -> state -> kids.
 func keysByState(info KeysetInfo) map[string]map[State][]string {
 	out := map[string]map[State][]string{}
@@ -623,6 +631,30 @@ func errorText(msg engine.Msg) string {
 	e, _ := msg["error"].(map[string]any)
 	s, _ := e["message"].(string)
 	return s
+}
+
+// ensure creates keyset with a key for each of algs, as needed.
+func (e *blockEnv) ensure(t testing.TB, keyset string, algs ...string) {
+	t.Helper()
+	if err := e.ks.Ensure(t.Context(), keyset, algs...); err != nil {
+		t.Fatalf("ensure keyset %s: %v", keyset, err)
+	}
+}
+
+// validateTimes creates keyset "main" with an ES256 key, deploys flow
+// "v" (jose.validate), signs a token and validates it n times, and
+// returns the token.
+func (e *blockEnv) validateTimes(t testing.TB, n int) string {
+	t.Helper()
+	createKeyset(t, e.ks, "main", "ES256")
+	e.deploy(t, chainFlow(t, "v", "jose.validate", validateConfig("main", "ES256"), "valid", "invalid"))
+	tok, _ := e.sign(t, "s", signConfig("main", "ES256"))
+	for range n {
+		if port, msg := e.run(t, "v", engine.Msg{"token": tok}); port != "valid" {
+			t.Fatalf("port %q, invalid %v", port, msg["invalid"])
+		}
+	}
+	return tok
 }
 
 // deployErr deploys f expecting a refusal, and returns its first

@@ -25,9 +25,7 @@ var publicMembers = map[string]bool{"kty": true, "kid": true, "alg": true, "use"
 func TestJWKSPublicOnly(t *testing.T) {
 	ctx := t.Context()
 	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "pub", allKeyAlgs...); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "pub", allKeyAlgs...)
 	clk.Advance(time.Minute)
 	if _, err := m.Rotate(ctx, "pub", RotateOptions{}); err != nil { // next + active + retired for every alg
 		t.Fatal(err)
@@ -111,9 +109,7 @@ func TestJWKSPublicOnly(t *testing.T) {
 func TestJWKSETagChangesIffContentChanges(t *testing.T) {
 	ctx := t.Context()
 	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "et", "ES256", "HS256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "et", "ES256", "HS256")
 	body0, etag0, _ := m.JWKS(ctx, "et")
 
 	steps := []struct {
@@ -161,9 +157,7 @@ func TestJWKSETagChangesIffContentChanges(t *testing.T) {
 func TestJWKSServedFromCache(t *testing.T) {
 	ctx := t.Context()
 	m, _, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "hot", "ES256", "HS256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "hot", "ES256", "HS256")
 	b1, e1, _ := m.JWKS(ctx, "hot")
 	b2, e2, _ := m.JWKS(ctx, "hot")
 	if unsafe.SliceData(b1) != unsafe.SliceData(b2) || e1 != e2 {

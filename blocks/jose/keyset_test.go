@@ -20,9 +20,7 @@ func TestKeysetLifecycle(t *testing.T) {
 	algs := []string{"ES256", "HS256", "RS256", "EdDSA"}
 	t0 := clk.Now()
 
-	if err := m.Create(ctx, "auth", algs...); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
+	createKeyset(t, m, "auth", algs...)
 	info, err := m.Get(ctx, "auth")
 	if err != nil {
 		t.Fatalf("Get: %v", err)
@@ -232,9 +230,7 @@ func TestKeysetLifecycle(t *testing.T) {
 func TestRotateWithoutNextKey(t *testing.T) {
 	ctx := t.Context()
 	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "solo"); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
+	createKeyset(t, m, "solo")
 	first, err := m.Generate(ctx, "solo", "ES384", "", StateActive)
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
@@ -263,9 +259,7 @@ func TestRotateWithoutNextKey(t *testing.T) {
 func TestKeysetErrors(t *testing.T) {
 	ctx := t.Context()
 	m, st, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "ks", "ES256"); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
+	createKeyset(t, m, "ks", "ES256")
 	commits := st.commitCount()
 	tests := []struct {
 		name string
@@ -332,9 +326,7 @@ func TestStoreFailures(t *testing.T) {
 	errDisk := errors.New("disk on fire")
 	st := &failingStore{testStore: newTestStore(t)}
 	m := NewKeysets(st)
-	if err := m.Create(ctx, "ks", "HS256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "ks", "HS256")
 	cold := NewKeysets(st)
 
 	st.getErr = errDisk
@@ -484,9 +476,7 @@ func TestKeysetInvariantRefused(t *testing.T) {
 func TestImportIntoKeyset(t *testing.T) {
 	ctx := t.Context()
 	m, _, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "imp"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "imp")
 	info, err := m.Import(ctx, "imp", keyFixture(t, "rfc7517-a2-rsa.json"), "RS256", "", StateActive)
 	if err != nil {
 		t.Fatalf("Import: %v", err)
@@ -508,9 +498,7 @@ func TestImportIntoKeyset(t *testing.T) {
 func TestReloadAndSubscribe(t *testing.T) {
 	ctx := t.Context()
 	m1, st, clk := newKeysetsForTest(t)
-	if err := m1.Create(ctx, "shared", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m1, "shared", "ES256")
 	var mu sync.Mutex
 	var heard []string
 	cancel := m1.Subscribe(func(name string) {
@@ -596,9 +584,7 @@ func TestSourceVerifyKeys(t *testing.T) {
 	if _, err := src.VerifyKeys(ctx, false); !errors.Is(err, ErrNoKeyset) {
 		t.Fatalf("VerifyKeys of missing keyset = %v, want ErrNoKeyset", err)
 	}
-	if err := m.Create(ctx, "vk", "ES256", "HS512", "RSA-OAEP-256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "vk", "ES256", "HS512", "RSA-OAEP-256", "A256KW")
 	clk.Advance(time.Minute)
 	if _, err := m.Rotate(ctx, "vk", RotateOptions{}); err != nil {
 		t.Fatal(err)
@@ -655,9 +641,7 @@ func TestSourceVerifyKeys(t *testing.T) {
 func TestConcurrentLoad(t *testing.T) {
 	ctx := t.Context()
 	m, st, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "c", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "c", "ES256")
 	fresh := NewKeysets(st)
 	fresh.Now = clk.Now
 	var wg sync.WaitGroup

@@ -104,16 +104,7 @@ func TestKeyUseWindow(t *testing.T) {
 func TestKeysetUsageFollowsValidations(t *testing.T) {
 	e := newBlockEnv(t)
 	ctx := t.Context()
-	if err := e.ks.Create(ctx, "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	e.deploy(t, chainFlow(t, "v", "jose.validate", validateConfig("main", "ES256"), "valid", "invalid"))
-	tok, _ := e.sign(t, "s", signConfig("main", "ES256"))
-	for range 3 {
-		if port, msg := e.run(t, "v", engine.Msg{"token": tok}); port != "valid" {
-			t.Fatalf("port %q, invalid %v", port, msg["invalid"])
-		}
-	}
+	tok := e.validateTimes(t, 3)
 	if port, _ := e.run(t, "v", engine.Msg{"token": flipSignature(tok)}); port != "invalid" {
 		t.Fatalf("flipped signature took %q", port)
 	}

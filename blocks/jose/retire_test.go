@@ -11,9 +11,7 @@ import (
 func TestRetiredKeyStopsAtDeadline(t *testing.T) {
 	ctx := t.Context()
 	ks, _, clk := newKeysetsForTest(t)
-	if err := ks.Create(ctx, "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, ks, "main", "ES256")
 	tok, oldKid, err := NewSigner(ks).Sign(ctx, SignRequest{Keyset: "main", Alg: "ES256", TTL: 10 * time.Hour,
 		Issuer: "https://id.example", Audience: []string{"api"}})
 	if err != nil {

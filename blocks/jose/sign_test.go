@@ -52,9 +52,7 @@ func verifyForTest(ctx context.Context, src KeySource, token, alg string) (map[s
 func TestSignEveryAlg(t *testing.T) {
 	ctx := t.Context()
 	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "tokens", signAlgs...); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "tokens", signAlgs...)
 	s := NewSigner(m)
 	src := m.Source("tokens")
 	now := clk.Now().Unix()
@@ -98,9 +96,7 @@ func TestSignEveryAlg(t *testing.T) {
 func TestSignClaims(t *testing.T) {
 	ctx := t.Context()
 	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "c", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "c", "ES256")
 	s := NewSigner(m)
 	now := clk.Now().Unix()
 	nbf := clk.Now().Add(time.Minute)
@@ -194,12 +190,8 @@ func TestSignClaims(t *testing.T) {
 func TestSignErrors(t *testing.T) {
 	ctx := t.Context()
 	m, _, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "multi", "ES256", "HS256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Create(ctx, "single", "EdDSA", "dir"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "multi", "ES256", "HS256", "A256KW")
+	createKeyset(t, m, "single", "EdDSA", "dir")
 	s := NewSigner(m)
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -240,9 +232,7 @@ func TestSignErrors(t *testing.T) {
 func TestSignFollowsRotation(t *testing.T) {
 	ctx := t.Context()
 	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "r", "HS256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "r", "HS256")
 	s := NewSigner(m)
 	req := SignRequest{Keyset: "r", Alg: "HS256", TTL: time.Minute}
 	old, kid1, err := s.Sign(ctx, req)
@@ -278,9 +268,7 @@ func TestSignFollowsRotation(t *testing.T) {
 func TestSignWhileRotating(t *testing.T) {
 	ctx := t.Context()
 	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "busy", "ES256", "HS256", "EdDSA"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "busy", "ES256", "HS256", "EdDSA")
 	s := NewSigner(m)
 	src := m.Source("busy")
 	stop := make(chan struct{})
@@ -332,9 +320,7 @@ func TestSignWhileRotating(t *testing.T) {
 func TestSignerCachePerTyp(t *testing.T) {
 	ctx := t.Context()
 	m, _, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "typ", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "typ", "ES256")
 	s := NewSigner(m)
 	for i := range maxCachedTyps + 4 {
 		typ := fmt.Sprintf("t%d+jwt", i)

@@ -10,9 +10,7 @@ import (
 // ErrSigningStopped and its reason; an open one changes nothing.
 func TestSignGate(t *testing.T) {
 	ks := newBlockEnv(t).ks
-	if err := ks.Create(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, ks, "main", "ES256")
 	s := NewSigner(ks)
 	req := SignRequest{Keyset: "main", Alg: "ES256", Subject: "s", TTL: time.Minute}
 	reason := errors.New("feed silent for 9s")

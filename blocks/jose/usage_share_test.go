@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/flowd/flowd/engine"
 )
 
 // TestClusterUsageSumsReports: another node's report adds its total, the
@@ -19,16 +17,7 @@ import (
 func TestClusterUsageSumsReports(t *testing.T) {
 	e := newBlockEnv(t)
 	ctx := t.Context()
-	if err := e.ks.Create(ctx, "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	e.deploy(t, chainFlow(t, "v", "jose.validate", validateConfig("main", "ES256"), "valid", "invalid"))
-	tok, _ := e.sign(t, "s", signConfig("main", "ES256"))
-	for range 3 {
-		if port, _ := e.run(t, "v", engine.Msg{"token": tok}); port != "valid" {
-			t.Fatalf("port %q", port)
-		}
-	}
+	e.validateTimes(t, 3)
 	now := e.clk.Now()
 	kid := activeKid(t, e.ks, "main")
 
