@@ -160,8 +160,7 @@ func TestCacheRevokeOnEveryNode(t *testing.T) {
 	ctx := t.Context()
 	m1, st, clk := newKeysetsForTest(t)
 	createKeyset(t, m1, "main", "ES256")
-	m2 := NewKeysets(st)
-	m2.Now = clk.Now
+	m2 := anotherNode(st, clk)
 	token, kid, err := NewSigner(m1).Sign(ctx, SignRequest{Keyset: "main", Alg: "ES256", TTL: time.Hour,
 		Issuer: testIssuer, Audience: []string{testAudience}})
 	if err != nil {

@@ -122,6 +122,14 @@ func createKeyset(t testing.TB, ks *Keysets, name string, algs ...string) {
 	}
 }
 
+// anotherNode is a second keyset manager on st reading clk, as another
+// flowd node (or process) on the same store is.
+func anotherNode(st SecretStore, clk *enginetest.Clock) *Keysets {
+	m := NewKeysets(st)
+	m.Now = clk.Now
+	return m
+}
+
 // keysByState groups a keyset's non-revoked keys: alg -> state -> kids.
 func keysByState(info KeysetInfo) map[string]map[State][]string {
 	out := map[string]map[State][]string{}
@@ -414,8 +422,12 @@ func tokenReason(t testing.TB, err error) Reason {
 	return te.Reason
 }
 
+// allJWSAlgs is every signature algorithm flowd signs and validates.
 var allJWSAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
 	"ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
+
+// allKeyAlgs is every algorithm flowd makes keys for.
+var allKeyAlgs = append(slices.Clone(allJWSAlgs), "RSA-OAEP-256", "ECDH-ES+A256KW", "A256KW", "dir")
 
 // ---- remote JWKS
 

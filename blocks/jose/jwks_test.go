@@ -12,13 +12,6 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
-// allKeyAlgs is every algorithm flowd makes keys for.
-var allKeyAlgs = []string{
-	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-	"ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
-	"RSA-OAEP-256", "ECDH-ES+A256KW", "A256KW", "dir",
-}
-
 // publicMembers are the only members a published JWK may have.
 var publicMembers = map[string]bool{"kty": true, "kid": true, "alg": true, "use": true, "crv": true, "x": true, "y": true, "n": true, "e": true}
 

@@ -203,8 +203,7 @@ func TestKeysetLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Get: %v", err)
 		}
-		m2 := NewKeysets(st)
-		m2.Now = clk.Now
+		m2 := anotherNode(st, clk)
 		got, err := m2.Get(ctx, "auth")
 		if err != nil {
 			t.Fatalf("reopened Get: %v", err)
@@ -519,8 +518,7 @@ func TestReloadAndSubscribe(t *testing.T) {
 	}
 	body1, etag1, _ := m1.JWKS(ctx, "shared")
 
-	m2 := NewKeysets(st) // "another process"
-	m2.Now = clk.Now
+	m2 := anotherNode(st, clk) // "another process"
 	if _, err := m2.Rotate(ctx, "shared", RotateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -642,8 +640,7 @@ func TestConcurrentLoad(t *testing.T) {
 	ctx := t.Context()
 	m, st, clk := newKeysetsForTest(t)
 	createKeyset(t, m, "c", "ES256")
-	fresh := NewKeysets(st)
-	fresh.Now = clk.Now
+	fresh := anotherNode(st, clk)
 	var wg sync.WaitGroup
 	bodies := make([][]byte, 8)
 	for i := range bodies {
