@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -410,35 +409,24 @@ func TestBlockConcurrentRunsDuringRotation(t *testing.T) {
 			"algorithms": []string{"ES256"}, "issuer": "https://issuer.test", "audience": []string{"api"}}},
 		{ID: "v", Type: "jose.validate", Config: validateConfig("main", "ES256")},
 	}, "start:out->sign", "sign:out->enc", "enc:out->b", "b:valid->v"))
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
 	errs := make(chan string, 100)
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				tr, err := e.rt.Run(t.Context(), "all", "", engine.Msg{})
-				if err != nil || portOf(tr, "b") != "valid" || portOf(tr, "v") != "valid" {
-					select {
-					case errs <- fmt.Sprintf("run: %v, decrypt %q, validate %q", err, portOf(tr, "b"), portOf(tr, "v")):
-					default:
-					}
-				}
+	runWhile(4, func(int, int) bool {
+		tr, err := e.rt.Run(t.Context(), "all", "", engine.Msg{})
+		if err != nil || portOf(tr, "b") != "valid" || portOf(tr, "v") != "valid" {
+			select {
+			case errs <- fmt.Sprintf("run: %v, decrypt %q, validate %q", err, portOf(tr, "b"), portOf(tr, "v")):
+			default:
 			}
-		})
-	}
-	for range 5 {
-		time.Sleep(20 * time.Millisecond)
-		if _, err := e.ks.Rotate(t.Context(), "main", RotateOptions{RetireAfter: time.Hour}); err != nil {
-			t.Error(err)
 		}
-	}
-	close(stop)
-	wg.Wait()
+		return true
+	}, func() {
+		for range 5 {
+			time.Sleep(20 * time.Millisecond)
+			if _, err := e.ks.Rotate(t.Context(), "main", RotateOptions{RetireAfter: time.Hour}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
 	close(errs)
 	for msg := range errs {
 		t.Error(msg)

@@ -56,20 +56,7 @@ func (c *dpopTestClient) proof(t testing.TB, claims map[string]any, opts *gojose
 		opts = &gojose.SignerOptions{EmbedJWK: true}
 		opts.WithType("dpop+jwt")
 	}
-	s, err := gojose.NewSigner(gojose.SigningKey{Algorithm: c.alg, Key: c.key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	obj, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return goJoseSign(t, gojose.SigningKey{Algorithm: c.alg, Key: c.key}, opts, claims)
 }
 
 func dpopClaims(htm, htu string, iat time.Time) map[string]any {

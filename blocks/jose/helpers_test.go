@@ -190,6 +190,32 @@ func jwkMembers(t testing.TB, k gojose.JSONWebKey) map[string]any {
 	return jsonMembers(t, b)
 }
 
+// runWhile calls work in a loop from n goroutines (g numbers the
+// goroutine, i its calls) until change returns; a goroutine stops early
+// when work returns false. Run with -race, it checks what runs
+// concurrently with a change such as a rotation.
+func runWhile(n int, work func(g, i int) bool, change func()) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !work(g, i) {
+					return
+				}
+			}
+		})
+	}
+	change()
+	close(stop)
+	wg.Wait()
+}
+
 // ---- tokens and validators
 
 // The issuer and audience of testPolicy and validClaims.
@@ -385,6 +411,25 @@ func signedToken(t testing.TB, k *testKey, editHeader func(map[string]any), edit
 		editClaims(c)
 	}
 	return signRaw(t, k, mustJSON(t, h), mustJSON(t, c))
+}
+
+// goJoseSign is the compact JWS of claims (JSON) that go-jose's own
+// signer makes with key and opts.
+func goJoseSign(t testing.TB, key gojose.SigningKey, opts *gojose.SignerOptions, claims map[string]any) string {
+	t.Helper()
+	s, err := gojose.NewSigner(key, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := s.Sign([]byte(mustJSON(t, claims)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := obj.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func testPolicy(src KeySource, algs ...string) Policy {

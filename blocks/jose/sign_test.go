@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -266,45 +265,34 @@ func TestSignWhileRotating(t *testing.T) {
 	createKeyset(t, m, "busy", "ES256", "HS256", "EdDSA")
 	s := NewSigner(m)
 	src := m.Source("busy")
-	stop := make(chan struct{})
 	var signed atomic.Int64
-	var wg sync.WaitGroup
-	for g := range 8 {
+	runWhile(8, func(g, i int) bool {
 		alg := []string{"ES256", "HS256", "EdDSA"}[g%3]
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				typ := []string{"JWT", "at+jwt"}[i%2]
-				token, kid, err := s.Sign(ctx, SignRequest{Keyset: "busy", Alg: alg, Typ: typ, TTL: time.Minute})
-				if err != nil {
-					t.Errorf("Sign %s: %v", alg, err)
-					return
-				}
-				_, hdr, err := verifyForTest(ctx, src, token, alg)
-				if err != nil || hdr.KeyID != kid {
-					t.Errorf("verify %s token of %s: %v", alg, kid, err)
-					return
-				}
-				signed.Add(1)
+		typ := []string{"JWT", "at+jwt"}[i%2]
+		token, kid, err := s.Sign(ctx, SignRequest{Keyset: "busy", Alg: alg, Typ: typ, TTL: time.Minute})
+		if err != nil {
+			t.Errorf("Sign %s: %v", alg, err)
+			return false
+		}
+		_, hdr, err := verifyForTest(ctx, src, token, alg)
+		if err != nil || hdr.KeyID != kid {
+			t.Errorf("verify %s token of %s: %v", alg, kid, err)
+			return false
+		}
+		signed.Add(1)
+		return true
+	}, func() {
+		for range 5 {
+			clk.Advance(time.Minute)
+			if _, err := m.Rotate(ctx, "busy", RotateOptions{RetireAfter: time.Hour}); err != nil {
+				t.Errorf("Rotate: %v", err)
 			}
-		})
-	}
-	for range 5 {
-		clk.Advance(time.Minute)
-		if _, err := m.Rotate(ctx, "busy", RotateOptions{RetireAfter: time.Hour}); err != nil {
-			t.Errorf("Rotate: %v", err)
+			if _, err := m.Rotate(ctx, "busy", RotateOptions{Alg: "ES256", RetireAfter: time.Hour}); err != nil {
+				t.Errorf("Rotate ES256: %v", err)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		if _, err := m.Rotate(ctx, "busy", RotateOptions{Alg: "ES256", RetireAfter: time.Hour}); err != nil {
-			t.Errorf("Rotate ES256: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
+	})
 	if signed.Load() == 0 {
 		t.Errorf("no token signed")
 	}

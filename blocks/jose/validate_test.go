@@ -110,18 +110,7 @@ func TestValidateGoJoseSignedToken(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			k := testKeyFor(t, alg, "a")
 			opts := (&gojose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", k.kid)
-			s, err := gojose.NewSigner(gojose.SigningKey{Algorithm: gojose.SignatureAlgorithm(alg), Key: k.priv}, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			obj, err := s.Sign([]byte(mustJSON(t, validClaims())))
-			if err != nil {
-				t.Fatal(err)
-			}
-			token, err := obj.CompactSerialize()
-			if err != nil {
-				t.Fatal(err)
-			}
+			token := goJoseSign(t, gojose.SigningKey{Algorithm: gojose.SignatureAlgorithm(alg), Key: k.priv}, opts, validClaims())
 			p := testPolicy(staticSource(k), alg)
 			p.Types = []string{"application/AT+JWT"}
 			if _, err := mustValidator(t, p).Validate(t.Context(), token); err != nil {
