@@ -70,14 +70,6 @@ func athOf(token string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-func reasonOf(err error) Reason {
-	var te *TokenError
-	if errors.As(err, &te) {
-		return te.Reason
-	}
-	return ""
-}
-
 func TestDPoPVerify(t *testing.T) {
 	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
@@ -202,7 +194,7 @@ func TestDPoPVerify(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := v.Verify(t.Context(), DPoPRequest{Proof: tc.make(), Method: tc.method, URL: tc.url, AccessToken: tc.token})
-			if got := reasonOf(err); got != tc.want || (err == nil) != (tc.want == "") {
+			if got := tokenReason(t, err); got != tc.want || (err == nil) != (tc.want == "") {
 				t.Fatalf("reason %q (%v), want %q", got, err, tc.want)
 			}
 			if tc.want != "" {
@@ -226,7 +218,7 @@ func TestDPoPVerify(t *testing.T) {
 		if err != nil || p.JKT != client.jkt(t) {
 			t.Fatalf("jkt %v %v, want %s", p, err, client.jkt(t))
 		}
-		if _, err := v.Verify(t.Context(), DPoPRequest{Proof: proof, Method: "POST", URL: url}); reasonOf(err) != ReasonDPoPReplayed {
+		if _, err := v.Verify(t.Context(), DPoPRequest{Proof: proof, Method: "POST", URL: url}); tokenReason(t, err) != ReasonDPoPReplayed {
 			t.Fatalf("replay: %v", err)
 		}
 	})
@@ -302,7 +294,7 @@ func TestDPoPNonce(t *testing.T) {
 			now = now.Add(tc.advance)
 			mu.Unlock()
 			_, err := v.Verify(ctx, DPoPRequest{Proof: withNonce(tc.nonce), Method: "POST", URL: url})
-			if got := reasonOf(err); got != tc.want {
+			if got := tokenReason(t, err); got != tc.want {
 				t.Fatalf("reason %q (%v), want %q", got, err, tc.want)
 			}
 		})

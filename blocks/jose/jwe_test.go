@@ -87,10 +87,6 @@ func jtDecrypter(t testing.TB, o DecrypterOptions) *Decrypter {
 
 func jtAllAllowed() JWEAllow { return JWEAllow{RSA1_5: true, PBES2: true, CBC: true, Zip: true} }
 
-// jtReason is the reason of a JWE error; every JWE refusal must be
-// decrypt_failed unless an inner token speaks.
-func jtReason(t testing.TB, err error) Reason { t.Helper(); return tokenReason(t, err) }
-
 func TestJWERoundTrip(t *testing.T) {
 	k := jtTestKeys(t)
 	all := jtAllAllowed()
@@ -329,7 +325,7 @@ func TestJWEDecryptRefusals(t *testing.T) {
 			}
 			start := time.Now()
 			_, err := jtDecrypter(t, o).Decrypt(tt.token)
-			if got := jtReason(t, err); got != ReasonDecryptFailed {
+			if got := tokenReason(t, err); got != ReasonDecryptFailed {
 				t.Fatalf("reason = %q (%v)", got, err)
 			}
 			t.Logf("refused in %s: %v", time.Since(start), err)
@@ -339,7 +335,7 @@ func TestJWEDecryptRefusals(t *testing.T) {
 		noKid := withHeader(func(h map[string]any) { delete(h, "kid") })
 		other := gojose.JSONWebKey{Key: bytes.Repeat([]byte{1}, 32), KeyID: "other"}
 		d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.aes256, other}, KeyAlgorithms: []string{"A256KW"}})
-		if _, err := d.Decrypt(noKid); jtReason(t, err) != ReasonDecryptFailed {
+		if _, err := d.Decrypt(noKid); tokenReason(t, err) != ReasonDecryptFailed {
 			t.Fatalf("err = %v", err)
 		}
 		// One fitting key and no kid: fine (the header was changed, so
@@ -355,7 +351,7 @@ func TestJWEDecryptRefusals(t *testing.T) {
 		pinned := k.aes256
 		pinned.Algorithm = "A256GCMKW"
 		d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{pinned}, KeyAlgorithms: []string{"A256KW", "A256GCMKW"}})
-		if _, err := d.Decrypt(good); jtReason(t, err) != ReasonDecryptFailed {
+		if _, err := d.Decrypt(good); tokenReason(t, err) != ReasonDecryptFailed {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -406,7 +402,7 @@ func TestJWENested(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := d.DecryptNested(t.Context(), tt.token, v)
-			if got := jtReason(t, err); got != tt.want {
+			if got := tokenReason(t, err); got != tt.want {
 				t.Fatalf("reason = %q, want %q (%v)", got, tt.want, err)
 			}
 		})
