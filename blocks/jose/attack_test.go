@@ -288,7 +288,7 @@ func TestAttackShapeAndSize(t *testing.T) {
 	parts := strings.Split(good, ".")
 	deep := `{"alg":"ES256","kid":"` + es.kid + `","x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`
 	hugeHeader := `{"alg":"ES256","kid":"` + es.kid + `","x":"` + strings.Repeat("a", 9<<10) + `"}`
-	jwe, err := jtEncrypter(t, jtTestKeys(t).aes256, EncrypterOptions{KeyAlgorithm: "A256KW"}).Encrypt([]byte(mustJSON(t, validClaims())))
+	jwe, err := mustEncrypter(t, jweTestKeys(t).aes256, EncrypterOptions{KeyAlgorithm: "A256KW"}).Encrypt([]byte(mustJSON(t, validClaims())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,26 +440,26 @@ func TestAttackRevokedKey(t *testing.T) {
 // The JWE attacks of the list live with the decrypter; this re-runs the
 // headline ones so the attack suite reads complete.
 func TestAttackJWE(t *testing.T) {
-	k := jtTestKeys(t)
-	d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.pwd, k.aes256},
+	k := jweTestKeys(t)
+	d := mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.pwd, k.aes256},
 		KeyAlgorithms: []string{"PBES2-HS512+A256KW", "A256KW"}, ContentEncryptions: []string{"A256GCM", "A128CBC-HS256"},
 		Allow: JWEAllow{PBES2: true, CBC: true, Zip: true}})
 	salt := b64url(make([]byte, 16))
 	p2c := func(n float64) string {
-		return jtCraft(mustJSON(t, map[string]any{"alg": "PBES2-HS512+A256KW", "enc": "A256GCM", "p2c": n, "p2s": salt}),
+		return craftJWE(mustJSON(t, map[string]any{"alg": "PBES2-HS512+A256KW", "enc": "A256GCM", "p2c": n, "p2s": salt}),
 			make([]byte, 40), make([]byte, 12), []byte("x"), make([]byte, 16))
 	}
-	kw := jtEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", Allow: JWEAllow{CBC: true, Zip: true}, Compress: true})
+	kw := mustEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", Allow: JWEAllow{CBC: true, Zip: true}, Compress: true})
 	bomb, _ := kw.Encrypt(make([]byte, 10<<20))
-	cbc := jtEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", ContentEncryption: "A128CBC-HS256", Allow: JWEAllow{CBC: true}})
+	cbc := mustEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", ContentEncryption: "A128CBC-HS256", Allow: JWEAllow{CBC: true}})
 	cbcTok, _ := cbc.Encrypt([]byte("secret"))
-	h, seg := jtSegments(t, cbcTok)
+	h, seg := jweSegments(t, cbcTok)
 	for _, tt := range []struct{ name, token string }{
 		{"PBES2 p2c 2^31", p2c(1 << 31)},
 		{"PBES2 p2c 1e15", p2c(1e15)},
 		{"zip bomb (10 MiB of zeros)", bomb},
-		{"empty encrypted_key", jtCraft(h, nil, seg[1], seg[2], seg[3])},
-		{"empty CBC ciphertext", jtCraft(h, seg[0], seg[1], nil, seg[3])},
+		{"empty encrypted_key", craftJWE(h, nil, seg[1], seg[2], seg[3])},
+		{"empty CBC ciphertext", craftJWE(h, seg[0], seg[1], nil, seg[3])},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()

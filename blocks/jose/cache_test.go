@@ -15,25 +15,23 @@ import (
 	"github.com/flowd/flowd/engine/enginetest"
 )
 
-// Tests of the verified-token cache carry a ct prefix.
-
-// ctSwapSource serves a key list that a test replaces (as a keyset view
+// swapSource serves a key list that a test replaces (as a keyset view
 // or a remote JWKS refresh does: a new slice, never an edit).
-type ctSwapSource struct{ keys atomic.Pointer[[]VerifyKey] }
+type swapSource struct{ keys atomic.Pointer[[]VerifyKey] }
 
-func newCtSwapSource(keys ...VerifyKey) *ctSwapSource {
-	s := &ctSwapSource{}
+func newSwapSource(keys ...VerifyKey) *swapSource {
+	s := &swapSource{}
 	s.set(keys...)
 	return s
 }
-func (s *ctSwapSource) set(keys ...VerifyKey) { k := slices.Clone(keys); s.keys.Store(&k) }
-func (s *ctSwapSource) VerifyKeys(context.Context, bool) ([]VerifyKey, error) {
+func (s *swapSource) set(keys ...VerifyKey) { k := slices.Clone(keys); s.keys.Store(&k) }
+func (s *swapSource) VerifyKeys(context.Context, bool) ([]VerifyKey, error) {
 	return *s.keys.Load(), nil
 }
 
-// ctPair is the same policy with and without a cache, so every verdict can
+// cachedAndPlain is the same policy with and without a cache, so every verdict can
 // be compared with the uncached one.
-func ctPair(t testing.TB, p Policy, o CacheOptions) (cached, plain *Validator) {
+func cachedAndPlain(t testing.TB, p Policy, o CacheOptions) (cached, plain *Validator) {
 	t.Helper()
 	plain = mustValidator(t, p)
 	p.Cache = o
@@ -41,9 +39,9 @@ func ctPair(t testing.TB, p Policy, o CacheOptions) (cached, plain *Validator) {
 	return cached, plain
 }
 
-// ctCheck validates token with both and fails unless both give want
+// checkBoth validates token with both and fails unless both give want
 // (a Reason, "" for valid).
-func ctCheck(t *testing.T, cached, plain *Validator, token string, want Reason) {
+func checkBoth(t *testing.T, cached, plain *Validator, token string, want Reason) {
 	t.Helper()
 	ctx := t.Context()
 	_, err := cached.Validate(ctx, token)
@@ -53,19 +51,19 @@ func ctCheck(t *testing.T, cached, plain *Validator, token string, want Reason) 
 	}
 }
 
-// ctPrime validates token twice (the second time caches it) and fails
+// primeCache validates token twice (the second time caches it) and fails
 // unless it is cached.
-func ctPrime(t *testing.T, cached, plain *Validator, token string) {
+func primeCache(t *testing.T, cached, plain *Validator, token string) {
 	t.Helper()
-	ctCheck(t, cached, plain, token, "")
-	ctCheck(t, cached, plain, token, "")
+	checkBoth(t, cached, plain, token, "")
+	checkBoth(t, cached, plain, token, "")
 	sum := sha256.Sum256([]byte(token))
 	if e, _, _, _, _ := cached.cache.lookup(&sum); e == nil {
 		t.Fatal("token not cached after two validations")
 	}
 }
 
-func ctStats(v *Validator) int { n, _ := v.cache.stats(); return n }
+func cacheEntries(v *Validator) int { n, _ := v.cache.stats(); return n }
 
 func TestCacheHitIsACopy(t *testing.T) {
 	ctx := t.Context()
@@ -76,7 +74,7 @@ func TestCacheHitIsACopy(t *testing.T) {
 	if _, err := v.Validate(ctx, token); err != nil { // seen once: not cached yet
 		t.Fatal(err)
 	}
-	if ctStats(v) != 0 {
+	if cacheEntries(v) != 0 {
 		t.Fatalf("cached on first sight")
 	}
 	first, err := v.Validate(ctx, token)
@@ -96,8 +94,8 @@ func TestCacheHitIsACopy(t *testing.T) {
 	if second.Header != first.Header || second.Key.JWK.KeyID != k.kid || second.Key.State != StateActive {
 		t.Errorf("hit answered header %+v key %q/%s", second.Header, second.Key.JWK.KeyID, second.Key.State)
 	}
-	if ctStats(v) != 1 || src.calls.Load() != calls+1 {
-		t.Errorf("cache holds %d entries, source asked %d times on the hit; want 1 and 1", ctStats(v), src.calls.Load()-calls)
+	if cacheEntries(v) != 1 || src.calls.Load() != calls+1 {
+		t.Errorf("cache holds %d entries, source asked %d times on the hit; want 1 and 1", cacheEntries(v), src.calls.Load()-calls)
 	}
 }
 
@@ -129,15 +127,15 @@ func TestCacheKeyChanges(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := enginetest.NewClock(testNow)
-			src := newCtSwapSource(a.verify)
+			src := newSwapSource(a.verify)
 			p := testPolicy(src, "ES256")
 			p.Now = clk.Now
-			cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
+			cached, plain := cachedAndPlain(t, p, CacheOptions{Entries: 8})
 			token := signedToken(t, a, nil, nil)
-			ctPrime(t, cached, plain, token)
+			primeCache(t, cached, plain, token)
 			src.set(tc.after...)
 			clk.Advance(tc.advance)
-			ctCheck(t, cached, plain, token, tc.want)
+			checkBoth(t, cached, plain, token, tc.want)
 			if tc.want == "" {
 				res, err := cached.Validate(t.Context(), token)
 				if err != nil {
@@ -146,7 +144,7 @@ func TestCacheKeyChanges(t *testing.T) {
 				if res.Key.State != tc.after[0].State {
 					t.Errorf("hit answered key state %q, want the current %q", res.Key.State, tc.after[0].State)
 				}
-			} else if ctStats(cached) != 0 {
+			} else if cacheEntries(cached) != 0 {
 				t.Errorf("refused token still cached")
 			}
 		})
@@ -169,24 +167,24 @@ func TestCacheRevokeOnEveryNode(t *testing.T) {
 	node := func(m *Keysets) (cached, plain *Validator) {
 		p := testPolicy(m.Source("main"), "ES256")
 		p.Now = clk.Now
-		return ctPair(t, p, CacheOptions{Entries: 8})
+		return cachedAndPlain(t, p, CacheOptions{Entries: 8})
 	}
 	c1, p1 := node(m1)
 	c2, p2 := node(m2)
-	ctPrime(t, c1, p1, token)
-	ctPrime(t, c2, p2, token)
+	primeCache(t, c1, p1, token)
+	primeCache(t, c2, p2, token)
 	if _, err := m1.Rotate(ctx, "main", RotateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ctCheck(t, c1, p1, token, "") // the signing key is still next/active/retired: valid
+	checkBoth(t, c1, p1, token, "") // the signing key is still next/active/retired: valid
 	if err := m1.Revoke(ctx, "main", kid); err != nil {
 		t.Fatal(err)
 	}
-	ctCheck(t, c1, p1, token, ReasonUnknownKid)
+	checkBoth(t, c1, p1, token, ReasonUnknownKid)
 	if err := m2.Reload(ctx, "main"); err != nil {
 		t.Fatal(err)
 	}
-	ctCheck(t, c2, p2, token, ReasonUnknownKid)
+	checkBoth(t, c2, p2, token, ReasonUnknownKid)
 }
 
 func TestCacheTimes(t *testing.T) {
@@ -209,24 +207,24 @@ func TestCacheTimes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := enginetest.NewClock(testNow)
-			p := testPolicy(newCtSwapSource(k.verify), "ES256")
+			p := testPolicy(newSwapSource(k.verify), "ES256")
 			p.Now = clk.Now
 			if tc.policy != nil {
 				tc.policy(&p)
 			}
-			cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
+			cached, plain := cachedAndPlain(t, p, CacheOptions{Entries: 8})
 			token := signedToken(t, k, nil, tc.claims)
-			ctPrime(t, cached, plain, token)
+			primeCache(t, cached, plain, token)
 			clk.Advance(tc.advance)
-			ctCheck(t, cached, plain, token, tc.want)
+			checkBoth(t, cached, plain, token, tc.want)
 		})
 	}
 	t.Run("no exp: never cached", func(t *testing.T) {
-		p := testPolicy(newCtSwapSource(k.verify), "ES256")
+		p := testPolicy(newSwapSource(k.verify), "ES256")
 		p.RequireExp = false
-		cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
-		ctCheck(t, cached, plain, signedToken(t, k, nil, func(c map[string]any) { delete(c, "exp") }), "")
-		if ctStats(cached) != 0 {
+		cached, plain := cachedAndPlain(t, p, CacheOptions{Entries: 8})
+		checkBoth(t, cached, plain, signedToken(t, k, nil, func(c map[string]any) { delete(c, "exp") }), "")
+		if cacheEntries(cached) != 0 {
 			t.Errorf("a token without exp was cached")
 		}
 	})
@@ -254,7 +252,7 @@ func TestCachePolicyOnHit(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			src := newCtSwapSource(k.verify)
+			src := newSwapSource(k.verify)
 			p := testPolicy(src, "ES256")
 			first := mustValidator(t, func() Policy { q := p; q.Cache = CacheOptions{Entries: 8}; return q }())
 			token := signedToken(t, k, nil, nil)
@@ -270,7 +268,7 @@ func TestCachePolicyOnHit(t *testing.T) {
 			plain := mustValidator(t, p)
 			changed := mustValidator(t, p)
 			changed.cache = first.cache // the old policy's entries
-			ctCheck(t, changed, plain, token, tc.want)
+			checkBoth(t, changed, plain, token, tc.want)
 		})
 	}
 }
@@ -281,9 +279,9 @@ func TestCacheForgery(t *testing.T) {
 	for _, alg := range []string{"ES256", "RS256", "HS256"} {
 		t.Run(alg, func(t *testing.T) {
 			k := testKeyFor(t, alg, "a")
-			cached, plain := ctPair(t, testPolicy(newCtSwapSource(k.verify), alg), CacheOptions{Entries: 64})
+			cached, plain := cachedAndPlain(t, testPolicy(newSwapSource(k.verify), alg), CacheOptions{Entries: 64})
 			token := signedToken(t, k, nil, nil)
-			ctPrime(t, cached, plain, token)
+			primeCache(t, cached, plain, token)
 			dot1 := indexByte(token, '.', 0)
 			dot2 := indexByte(token, '.', dot1+1)
 			positions := map[string][]int{
@@ -314,10 +312,10 @@ func TestCacheForgery(t *testing.T) {
 					t.Fatalf("length change: reason %q with cache, %q without", got, want)
 				}
 			}
-			if ctStats(cached) != 1 {
-				t.Errorf("cache holds %d entries, want only the genuine token", ctStats(cached))
+			if cacheEntries(cached) != 1 {
+				t.Errorf("cache holds %d entries, want only the genuine token", cacheEntries(cached))
 			}
-			ctCheck(t, cached, plain, token, "")
+			checkBoth(t, cached, plain, token, "")
 		})
 	}
 }
@@ -346,7 +344,7 @@ func TestCacheBounds(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			v := mustValidator(t, func() Policy {
-				p := testPolicy(newCtSwapSource(k.verify), "HS256")
+				p := testPolicy(newSwapSource(k.verify), "HS256")
 				p.Cache = tc.opts
 				return p
 			}())
@@ -392,7 +390,7 @@ func TestCacheBounds(t *testing.T) {
 // key is absent.
 func TestCacheConcurrent(t *testing.T) {
 	a, b := testKeyFor(t, "HS256", "a"), testKeyFor(t, "HS256", "b")
-	src := newCtSwapSource(a.verify, b.verify)
+	src := newSwapSource(a.verify, b.verify)
 	p := testPolicy(src, "HS256")
 	p.Cache = CacheOptions{Entries: 20}
 	v := mustValidator(t, p)
@@ -444,7 +442,7 @@ func TestCacheConcurrent(t *testing.T) {
 func TestCacheOptionsChecked(t *testing.T) {
 	k := testKeyFor(t, "ES256", "a")
 	for _, o := range []CacheOptions{{Entries: -1}, {Entries: MaxCacheEntries + 1}, {Entries: 1, Bytes: -1}, {Entries: 1, Bytes: MaxCacheBytes + 1}} {
-		p := testPolicy(newCtSwapSource(k.verify), "ES256")
+		p := testPolicy(newSwapSource(k.verify), "ES256")
 		p.Cache = o
 		if _, err := NewValidator(p); err == nil {
 			t.Errorf("NewValidator accepted %+v", o)
@@ -505,7 +503,7 @@ func BenchmarkValidateCached(b *testing.B) {
 		k := testKeyFor(b, alg, "a")
 		token := signedToken(b, k, nil, nil)
 		for _, entries := range []int{0, DefaultCacheEntries} {
-			p := testPolicy(newCtSwapSource(k.verify), alg)
+			p := testPolicy(newSwapSource(k.verify), alg)
 			p.Cache = CacheOptions{Entries: entries}
 			v := mustValidator(b, p)
 			b.Run(fmt.Sprintf("%s/cache=%d", alg, entries), func(b *testing.B) {

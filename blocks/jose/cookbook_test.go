@@ -246,7 +246,7 @@ func cbJWE(t *testing.T, ex cookbookExample) {
 		Zip:    ex.Input.Zip != "",
 	}
 	t.Logf("alg %s enc %s, enabled: %+v", alg, ex.Input.Enc, allow)
-	d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{key}, KeyAlgorithms: []string{alg},
+	d := mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{key}, KeyAlgorithms: []string{alg},
 		ContentEncryptions: []string{ex.Input.Enc}, Allow: allow})
 	out, err := d.Decrypt(ex.Output.Compact)
 	if err != nil {
@@ -274,7 +274,7 @@ func cbNested(t *testing.T, ex cookbookExample) {
 		t.Fatalf("inner JWT: %v", err)
 	}
 	key := cbPrivateKey(t, ex.Encrypt.Input.Key)
-	d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{key}, KeyAlgorithms: []string{cbAlg(t, *ex.Encrypt)},
+	d := mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{key}, KeyAlgorithms: []string{cbAlg(t, *ex.Encrypt)},
 		ContentEncryptions: []string{ex.Encrypt.Input.Enc}})
 	nested, err := d.DecryptNested(t.Context(), ex.Encrypt.Output.Compact, v)
 	if err != nil {

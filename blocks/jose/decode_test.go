@@ -38,8 +38,8 @@ func TestDecodeJWS(t *testing.T) {
 }
 
 func TestDecodeJWEShowsHeaderOnly(t *testing.T) {
-	k := jtTestKeys(t)
-	tok, err := jtEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW"}).Encrypt([]byte(`{"secret":"s3cr3t"}`))
+	k := jweTestKeys(t)
+	tok, err := mustEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW"}).Encrypt([]byte(`{"secret":"s3cr3t"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func FuzzValidate(f *testing.F) {
 }
 
 func FuzzDecrypt(f *testing.F) {
-	k := jtTestKeys(f)
+	k := jweTestKeys(f)
 	allow := JWEAllow{PBES2: true, CBC: true, Zip: true}
 	opts := DecrypterOptions{
 		Keys:               []gojose.JSONWebKey{k.rsa, k.ec256, k.aes256, k.dir256, k.pwd},
@@ -79,7 +79,7 @@ func FuzzDecrypt(f *testing.F) {
 		Allow:              allow,
 		PBES2MaxCount:      2000, // keeps each PBES2 attempt cheap for the fuzzer
 	}
-	d := jtDecrypter(f, opts)
+	d := mustDecrypter(f, opts)
 	seeds := []struct {
 		key gojose.JSONWebKey
 		o   EncrypterOptions
@@ -93,14 +93,14 @@ func FuzzDecrypt(f *testing.F) {
 		{k.pwd, EncrypterOptions{KeyAlgorithm: "PBES2-HS256+A128KW", Allow: allow, PBES2Count: 1000}},
 	}
 	for _, s := range seeds {
-		tok, err := jtEncrypter(f, s.key, s.o).Encrypt([]byte(`{"sub":"alice"}`))
+		tok, err := mustEncrypter(f, s.key, s.o).Encrypt([]byte(`{"sub":"alice"}`))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(tok)
 	}
-	f.Add(jtCraft(`{"alg":"PBES2-HS256+A128KW","enc":"A256GCM","p2c":1000000000,"p2s":"AAAAAAAAAAA"}`, make([]byte, 24), make([]byte, 12), nil, make([]byte, 16)))
-	f.Add(jtCraft(`{"alg":"dir","enc":"A256GCM","zip":"DEF"}`, nil, make([]byte, 12), []byte{1}, make([]byte, 16)))
+	f.Add(craftJWE(`{"alg":"PBES2-HS256+A128KW","enc":"A256GCM","p2c":1000000000,"p2s":"AAAAAAAAAAA"}`, make([]byte, 24), make([]byte, 12), nil, make([]byte, 16)))
+	f.Add(craftJWE(`{"alg":"dir","enc":"A256GCM","zip":"DEF"}`, nil, make([]byte, 12), []byte{1}, make([]byte, 16)))
 	f.Add("....")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, token string) {

@@ -221,7 +221,7 @@ func wpDecrypter(g wpGroup) (*Decrypter, error) {
 	for e := range jweEncTable {
 		encs = append(encs, e)
 	}
-	return NewDecrypter(DecrypterOptions{Keys: keys, KeyAlgorithms: algs, ContentEncryptions: encs, Allow: jtAllAllowed()})
+	return NewDecrypter(DecrypterOptions{Keys: keys, KeyAlgorithms: algs, ContentEncryptions: encs, Allow: allJWEAllowed()})
 }
 
 func TestWycheproofJOSE(t *testing.T) {
