@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // dpopMsg is an http.in message with the given Authorization and DPoP headers.
@@ -107,7 +108,7 @@ func TestBlockValidateDPoP(t *testing.T) {
 			{"a base URL with a query", "dpop_url_base", policy("allow", "dpop_url_base", "https://rs.example/?x=1")},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				ve := e.deployErr(t, chainFlow(t, "bad_"+strings.ReplaceAll(tc.name, " ", "_"), "jose.validate", tc.config, "valid", "invalid"))
+				ve := enginetest.DeployError(t, e.rt, chainFlow(t, "bad_"+strings.ReplaceAll(tc.name, " ", "_"), "jose.validate", tc.config, "valid", "invalid"))
 				if ve.Field != tc.field {
 					t.Fatalf("error on field %q (%v), want %q", ve.Field, ve, tc.field)
 				}

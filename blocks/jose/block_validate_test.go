@@ -256,7 +256,7 @@ func TestBlockDeployRefusals(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := chainFlow(t, fmt.Sprintf("d%d", i), tt.typ, tt.config)
-			ve := e.deployErr(t, f)
+			ve := enginetest.DeployError(t, e.rt, f)
 			if ve.Node != "b" || ve.Field != tt.field || !strings.Contains(ve.Msg, tt.contains) {
 				t.Errorf("got node %q field %q msg %q; want node b field %q containing %q", ve.Node, ve.Field, ve.Msg, tt.field, tt.contains)
 			}

@@ -489,7 +489,7 @@ func TestBlockValidateCache(t *testing.T) {
 		t.Fatalf("after revoke: port %q reason %q, want invalid unknown_kid", port, invalidReason(out))
 	}
 	for _, bad := range []any{-1, MaxCacheEntries + 1} {
-		if ve := e.deployErr(t, chainFlow(t, "val-bad", "jose.validate", withMembers(validateConfig("cache", "ES256"), "cache", bad), "valid", "invalid")); ve.Field != "cache" {
+		if ve := enginetest.DeployError(t, e.rt, chainFlow(t, "val-bad", "jose.validate", withMembers(validateConfig("cache", "ES256"), "cache", bad), "valid", "invalid")); ve.Field != "cache" {
 			t.Errorf("cache %v: refusal names field %q", bad, ve.Field)
 		}
 	}

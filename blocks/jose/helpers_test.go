@@ -585,6 +585,9 @@ type blockEnv struct {
 	rt  *engine.Runtime
 	clk *enginetest.Clock
 
+	// The test.capture nodes keep the message itself, not a copy as
+	// enginetest.Sink does: TestBlockJWKSServesCachedBytes checks that
+	// jose.jwks hands on the manager's cached bytes.
 	mu   sync.Mutex
 	caps map[string]engine.Msg // capture node id -> last message
 }
@@ -611,7 +614,7 @@ func newBlockEnv(t testing.TB) *blockEnv {
 	if err := Provide(e.svc, e.ks, Options{Now: e.clk.Now, AllowInsecureJWKS: true}); err != nil {
 		t.Fatal(err)
 	}
-	e.reg.MustRegister(engine.Spec{Type: "test.capture", Title: "capture", Category: "test"},
+	e.reg.MustRegister(engine.Spec{Type: "test.capture", Title: "capture", Category: enginetest.Category},
 		func(s *engine.Setup) (engine.Block, error) {
 			node := s.NodeID
 			return engine.BlockFunc(func(_ context.Context, _ *engine.Exec, m engine.Msg) (string, error) {
@@ -621,11 +624,7 @@ func newBlockEnv(t testing.TB) *blockEnv {
 				return "", nil
 			}), nil
 		})
-	e.rt, err = engine.New(engine.Options{Registry: e.reg, Now: e.clk.Now, Services: e.svc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.rt.Close(context.Background()) })
+	e.rt = enginetest.Runtime(t, e.reg, engine.Options{Now: e.clk.Now, Services: e.svc})
 	return e
 }
 
@@ -712,21 +711,6 @@ func (e *blockEnv) validateTimes(t testing.TB, n int) string {
 		}
 	}
 	return tok
-}
-
-// deployErr deploys f expecting a refusal, and returns its first
-// validation error.
-func (e *blockEnv) deployErr(t testing.TB, f *engine.Flow) *engine.ValidationError {
-	t.Helper()
-	err := e.rt.Deploy(t.Context(), f, 1)
-	if err == nil {
-		t.Fatalf("deploy %s: succeeded, want a refusal", f.ID)
-	}
-	ve := engine.FirstValidation(err)
-	if ve == nil {
-		t.Fatalf("deploy %s: %v is not a validation error", f.ID, err)
-	}
-	return ve
 }
 
 // signFlow is manual -> jose.sign -> capture.
