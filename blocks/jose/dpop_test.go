@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine/enginetest"
+	"github.com/flowd/flowd/store/storetest"
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
@@ -245,7 +246,7 @@ func TestDPoPPolicyRefusals(t *testing.T) {
 func TestDPoPNonce(t *testing.T) {
 	clk := enginetest.NewClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
 	clock := clk.Now
-	bolt := openBolt(t)
+	bolt := storetest.TempBolt(t)
 	nonces := NewNonceSource(bolt, time.Minute, clock)
 	v, err := NewDPoPVerifier(DPoPPolicy{Replay: NewKVReplayCache(bolt, "replay", clock), Nonces: nonces, Now: clock})
 	if err != nil {
@@ -294,7 +295,7 @@ func TestDPoPNonce(t *testing.T) {
 func TestKVReplayCache(t *testing.T) {
 	clk := enginetest.NewClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
 	clock := clk.Now
-	bolt := openBolt(t)
+	bolt := storetest.TempBolt(t)
 	ctx := t.Context()
 	a := NewKVReplayCache(bolt, "replay", clock)
 	b := NewKVReplayCache(bolt, "replay", clock) // another node
@@ -342,7 +343,7 @@ func TestMemoryReplayCacheBounded(t *testing.T) {
 // BenchmarkDPoPVerify: one proof check, with the replay cache in memory and
 // in the store's KV (one bbolt write transaction per proof).
 func BenchmarkDPoPVerify(b *testing.B) {
-	bolt := openBolt(b)
+	bolt := storetest.TempBolt(b)
 	const url = "https://id.example.com/api"
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	c := &dpopTestClient{key: k, alg: gojose.ES256}

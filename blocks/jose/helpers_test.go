@@ -29,7 +29,6 @@ import (
 	"hash"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -128,18 +127,6 @@ func anotherNode(st SecretStore, clk *enginetest.Clock) *Keysets {
 	m := NewKeysets(st)
 	m.Now = clk.Now
 	return m
-}
-
-// openBolt is a bolt store in the test's temporary directory, closed when
-// the test ends.
-func openBolt(t testing.TB) *store.Bolt {
-	t.Helper()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
 // keysByState groups a keyset's non-revoked keys: alg -> state -> kids.
@@ -606,7 +593,7 @@ type blockEnv struct {
 
 func newBlockEnv(t testing.TB) *blockEnv {
 	t.Helper()
-	e := &blockEnv{st: storetest.TwiceUpdates(openBolt(t)), clk: newTestClock(), caps: map[string]engine.Msg{}}
+	e := &blockEnv{st: storetest.TwiceUpdates(storetest.TempBolt(t)), clk: newTestClock(), caps: map[string]engine.Msg{}}
 	e.ks = NewKeysets(e.st)
 	e.ks.Now = e.clk.Now
 	e.ks.RSABits = 2048 // generation time, not strength, matters here
