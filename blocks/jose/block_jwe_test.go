@@ -12,18 +12,33 @@ import (
 	"github.com/flowd/flowd/engine/enginetest"
 )
 
-// jweFlow is manual -> jose.sign -> jose.encrypt -> jose.decrypt ("b").
-func jweFlow(t testing.TB, id string, sign, encrypt, decrypt map[string]any) *engine.Flow {
-	return enginetest.Flow(t, id, []enginetest.Node{
+// jweNodes are manual -> jose.sign -> jose.encrypt -> jose.decrypt ("b"),
+// and their wires.
+func jweNodes(sign, encrypt, decrypt map[string]any) ([]enginetest.Node, []string) {
+	return []enginetest.Node{
 		{ID: "start", Type: "core.manual"},
 		{ID: "sign", Type: "jose.sign", Config: sign},
 		{ID: "enc", Type: "jose.encrypt", Config: encrypt},
 		{ID: "b", Type: "jose.decrypt", Config: decrypt},
-		{ID: "got_valid", Type: "test.capture"},
-		{ID: "got_invalid", Type: "test.capture"},
-		{ID: "got_error", Type: "test.capture"},
-	}, "start:out->sign", "sign:out->enc", "enc:out->b",
-		"b:valid->got_valid", "b:invalid->got_invalid", "b:error->got_error")
+	}, []string{"start:out->sign", "sign:out->enc", "enc:out->b"}
+}
+
+// jweFlow is jweNodes with a capture node on each port of "b".
+func jweFlow(t testing.TB, id string, sign, encrypt, decrypt map[string]any) *engine.Flow {
+	t.Helper()
+	nodes, wires := jweNodes(sign, encrypt, decrypt)
+	for _, p := range []string{"valid", "invalid", engine.ErrorPort} {
+		nodes = append(nodes, enginetest.Node{ID: "got_" + p, Type: "test.capture"})
+		wires = append(wires, "b:"+p+"->got_"+p)
+	}
+	return enginetest.Flow(t, id, nodes, wires...)
+}
+
+// jweFlowThen is jweNodes with next on the valid port of "b".
+func jweFlowThen(t testing.TB, id string, sign, encrypt, decrypt map[string]any, next enginetest.Node) *engine.Flow {
+	t.Helper()
+	nodes, wires := jweNodes(sign, encrypt, decrypt)
+	return enginetest.Flow(t, id, append(nodes, next), append(wires, "b:valid->"+next.ID)...)
 }
 
 func jweHeader(t testing.TB, jwe string) map[string]any {
@@ -264,14 +279,11 @@ func TestBlockDecode(t *testing.T) {
 func TestBlockTracesRedact(t *testing.T) {
 	e := newBlockEnv(t)
 	e.ensure(t, "main", "ES256", "A256KW")
-	e.deploy(t, enginetest.Flow(t, "all", []enginetest.Node{
-		{ID: "start", Type: "core.manual"},
-		{ID: "sign", Type: "jose.sign", Config: withMembers(signConfig("main", "ES256"), "target", "minted")},
-		{ID: "enc", Type: "jose.encrypt", Config: map[string]any{"keyset": "main", "alg": "A256KW", "payload": "'top secret plaintext'"}},
-		{ID: "b", Type: "jose.decrypt", Config: map[string]any{"keyset": "main", "token": "msg.jwe"}},
-		{ID: "copy", Type: "core.set", Config: map[string]any{"set": map[string]any{
-			"copy": "msg.decrypted.plaintext", "pw": "msg.minted", "x": "msg.jwe"}}},
-	}, "start:out->sign", "sign:out->enc", "enc:out->b", "b:valid->copy"))
+	e.deploy(t, jweFlowThen(t, "all", withMembers(signConfig("main", "ES256"), "target", "minted"),
+		map[string]any{"keyset": "main", "alg": "A256KW", "payload": "'top secret plaintext'"},
+		map[string]any{"keyset": "main", "token": "msg.jwe"},
+		enginetest.Node{ID: "copy", Type: "core.set", Config: map[string]any{"set": map[string]any{
+			"copy": "msg.decrypted.plaintext", "pw": "msg.minted", "x": "msg.jwe"}}}))
 	tr, err := e.rt.Run(t.Context(), "all", "", engine.Msg{})
 	if err != nil {
 		t.Fatal(err)

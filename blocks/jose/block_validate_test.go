@@ -401,14 +401,11 @@ func TestBlockValidateRemoteJWKS(t *testing.T) {
 func TestBlockConcurrentRunsDuringRotation(t *testing.T) {
 	e := newBlockEnv(t)
 	e.ensure(t, "main", "ES256", "A256KW")
-	e.deploy(t, enginetest.Flow(t, "all", []enginetest.Node{
-		{ID: "start", Type: "core.manual"},
-		{ID: "sign", Type: "jose.sign", Config: signConfig("main", "ES256")},
-		{ID: "enc", Type: "jose.encrypt", Config: map[string]any{"keyset": "main", "alg": "A256KW", "nested": true, "payload": "msg.token"}},
-		{ID: "b", Type: "jose.decrypt", Config: map[string]any{"keyset": "main", "token": "msg.jwe", "nested": true,
-			"algorithms": []string{"ES256"}, "issuer": "https://issuer.test", "audience": []string{"api"}}},
-		{ID: "v", Type: "jose.validate", Config: validateConfig("main", "ES256")},
-	}, "start:out->sign", "sign:out->enc", "enc:out->b", "b:valid->v"))
+	e.deploy(t, jweFlowThen(t, "all", signConfig("main", "ES256"),
+		map[string]any{"keyset": "main", "alg": "A256KW", "nested": true, "payload": "msg.token"},
+		map[string]any{"keyset": "main", "token": "msg.jwe", "nested": true,
+			"algorithms": []string{"ES256"}, "issuer": "https://issuer.test", "audience": []string{"api"}},
+		enginetest.Node{ID: "v", Type: "jose.validate", Config: validateConfig("main", "ES256")}))
 	errs := make(chan string, 100)
 	runWhile(4, func(int, int) bool {
 		tr, err := e.rt.Run(t.Context(), "all", "", engine.Msg{})
