@@ -156,8 +156,7 @@ func TestCacheKeyChanges(t *testing.T) {
 // view follows the store (Reload, which the store feed drives).
 func TestCacheRevokeOnEveryNode(t *testing.T) {
 	ctx := t.Context()
-	m1, st, clk := newKeysetsForTest(t)
-	createKeyset(t, m1, "main", "ES256")
+	m1, st, clk := newKeysetsWith(t, "main", "ES256")
 	m2 := anotherNode(st, clk)
 	token, kid, err := NewSigner(m1).Sign(ctx, SignRequest{Keyset: "main", Alg: "ES256", TTL: time.Hour,
 		Issuer: testIssuer, Audience: []string{testAudience}})

@@ -113,6 +113,15 @@ func newKeysetsForTest(t testing.TB) (*Keysets, *testStore, *enginetest.Clock) {
 	return m, st, clk
 }
 
+// newKeysetsWith is newKeysetsForTest holding keyset name with a key for
+// each of algs.
+func newKeysetsWith(t testing.TB, name string, algs ...string) (*Keysets, *testStore, *enginetest.Clock) {
+	t.Helper()
+	m, st, clk := newKeysetsForTest(t)
+	createKeyset(t, m, name, algs...)
+	return m, st, clk
+}
+
 // createKeyset creates keyset name on ks with a key for each of algs.
 func createKeyset(t testing.TB, ks *Keysets, name string, algs ...string) {
 	t.Helper()

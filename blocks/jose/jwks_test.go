@@ -17,8 +17,7 @@ var publicMembers = map[string]bool{"kty": true, "kid": true, "alg": true, "use"
 
 func TestJWKSPublicOnly(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	createKeyset(t, m, "pub", allKeyAlgs...)
+	m, _, clk := newKeysetsWith(t, "pub", allKeyAlgs...)
 	clk.Advance(time.Minute)
 	if _, err := m.Rotate(ctx, "pub", RotateOptions{}); err != nil { // next + active + retired for every alg
 		t.Fatal(err)
@@ -101,8 +100,7 @@ func TestJWKSPublicOnly(t *testing.T) {
 
 func TestJWKSETagChangesIffContentChanges(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	createKeyset(t, m, "et", "ES256", "HS256")
+	m, _, clk := newKeysetsWith(t, "et", "ES256", "HS256")
 	body0, etag0, _ := m.JWKS(ctx, "et")
 
 	steps := []struct {
@@ -149,8 +147,7 @@ func TestJWKSETagChangesIffContentChanges(t *testing.T) {
 // array comes back on every call and a call allocates nothing.
 func TestJWKSServedFromCache(t *testing.T) {
 	ctx := t.Context()
-	m, _, _ := newKeysetsForTest(t)
-	createKeyset(t, m, "hot", "ES256", "HS256")
+	m, _, _ := newKeysetsWith(t, "hot", "ES256", "HS256")
 	b1, e1, _ := m.JWKS(ctx, "hot")
 	b2, e2, _ := m.JWKS(ctx, "hot")
 	if unsafe.SliceData(b1) != unsafe.SliceData(b2) || e1 != e2 {

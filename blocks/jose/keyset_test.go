@@ -228,8 +228,7 @@ func TestKeysetLifecycle(t *testing.T) {
 
 func TestRotateWithoutNextKey(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	createKeyset(t, m, "solo")
+	m, _, clk := newKeysetsWith(t, "solo")
 	first, err := m.Generate(ctx, "solo", "ES384", "", StateActive)
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
@@ -257,8 +256,7 @@ func TestRotateWithoutNextKey(t *testing.T) {
 
 func TestKeysetErrors(t *testing.T) {
 	ctx := t.Context()
-	m, st, _ := newKeysetsForTest(t)
-	createKeyset(t, m, "ks", "ES256")
+	m, st, _ := newKeysetsWith(t, "ks", "ES256")
 	commits := st.commitCount()
 	tests := []struct {
 		name string
@@ -474,8 +472,7 @@ func TestKeysetInvariantRefused(t *testing.T) {
 
 func TestImportIntoKeyset(t *testing.T) {
 	ctx := t.Context()
-	m, _, _ := newKeysetsForTest(t)
-	createKeyset(t, m, "imp")
+	m, _, _ := newKeysetsWith(t, "imp")
 	info, err := m.Import(ctx, "imp", keyFixture(t, "rfc7517-a2-rsa.json"), "RS256", "", StateActive)
 	if err != nil {
 		t.Fatalf("Import: %v", err)
@@ -496,8 +493,7 @@ func TestImportIntoKeyset(t *testing.T) {
 
 func TestReloadAndSubscribe(t *testing.T) {
 	ctx := t.Context()
-	m1, st, clk := newKeysetsForTest(t)
-	createKeyset(t, m1, "shared", "ES256")
+	m1, st, clk := newKeysetsWith(t, "shared", "ES256")
 	var mu sync.Mutex
 	var heard []string
 	cancel := m1.Subscribe(func(name string) {
@@ -638,8 +634,7 @@ func TestSourceVerifyKeys(t *testing.T) {
 
 func TestConcurrentLoad(t *testing.T) {
 	ctx := t.Context()
-	m, st, clk := newKeysetsForTest(t)
-	createKeyset(t, m, "c", "ES256")
+	_, st, clk := newKeysetsWith(t, "c", "ES256")
 	fresh := anotherNode(st, clk)
 	var wg sync.WaitGroup
 	bodies := make([][]byte, 8)

@@ -45,8 +45,7 @@ func verifyForTest(ctx context.Context, src KeySource, token, alg string) (map[s
 
 func TestSignEveryAlg(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	createKeyset(t, m, "tokens", allJWSAlgs...)
+	m, _, clk := newKeysetsWith(t, "tokens", allJWSAlgs...)
 	s := NewSigner(m)
 	src := m.Source("tokens")
 	now := clk.Now().Unix()
@@ -89,8 +88,7 @@ func TestSignEveryAlg(t *testing.T) {
 
 func TestSignClaims(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	createKeyset(t, m, "c", "ES256")
+	m, _, clk := newKeysetsWith(t, "c", "ES256")
 	s := NewSigner(m)
 	now := clk.Now().Unix()
 	nbf := clk.Now().Add(time.Minute)
@@ -183,8 +181,7 @@ func TestSignClaims(t *testing.T) {
 
 func TestSignErrors(t *testing.T) {
 	ctx := t.Context()
-	m, _, _ := newKeysetsForTest(t)
-	createKeyset(t, m, "multi", "ES256", "HS256", "A256KW")
+	m, _, _ := newKeysetsWith(t, "multi", "ES256", "HS256", "A256KW")
 	createKeyset(t, m, "single", "EdDSA", "dir")
 	s := NewSigner(m)
 	canceled, cancel := context.WithCancel(ctx)
@@ -225,8 +222,7 @@ func TestSignErrors(t *testing.T) {
 
 func TestSignFollowsRotation(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	createKeyset(t, m, "r", "HS256")
+	m, _, clk := newKeysetsWith(t, "r", "HS256")
 	s := NewSigner(m)
 	req := SignRequest{Keyset: "r", Alg: "HS256", TTL: time.Minute}
 	old, kid1, err := s.Sign(ctx, req)
@@ -261,8 +257,7 @@ func TestSignFollowsRotation(t *testing.T) {
 // rotations verifies with the keys published right after it was signed.
 func TestSignWhileRotating(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	createKeyset(t, m, "busy", "ES256", "HS256", "EdDSA")
+	m, _, clk := newKeysetsWith(t, "busy", "ES256", "HS256", "EdDSA")
 	s := NewSigner(m)
 	src := m.Source("busy")
 	var signed atomic.Int64
@@ -302,8 +297,7 @@ func TestSignWhileRotating(t *testing.T) {
 
 func TestSignerCachePerTyp(t *testing.T) {
 	ctx := t.Context()
-	m, _, _ := newKeysetsForTest(t)
-	createKeyset(t, m, "typ", "ES256")
+	m, _, _ := newKeysetsWith(t, "typ", "ES256")
 	s := NewSigner(m)
 	for i := range maxCachedTyps + 4 {
 		typ := fmt.Sprintf("t%d+jwt", i)
