@@ -579,7 +579,7 @@ func kidsOf(keys []VerifyKey) string {
 
 // Flows of the block tests are built as documents and decoded like the app
 // does, run from core.manual, and every branch ends in a test.capture node
-// that keeps a copy of the message it got:
+// that keeps the message it got:
 //
 //	core.manual --out--> jose.x --port--> test.capture ("got_<port>")
 
