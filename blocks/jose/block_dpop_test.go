@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // dpopMsg is an http.in message with the given Authorization and DPoP headers.
@@ -24,18 +25,16 @@ func dpopMsg(method, path, auth, proof string, client map[string]any) engine.Msg
 }
 
 func TestBlockValidateDPoP(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e := newBlockEnv(t)
+	e.ensure(t, "main", "ES256")
 	c := newDPoPTestClient(t)
 	jkt := c.jkt(t)
-	bound, _ := e.sign(t, "sign_bound", btWith(btSignConfig("main", "ES256"), "claims", map[string]any{"cnf": `{"jkt": "` + jkt + `"}`}))
-	plain, _ := e.sign(t, "sign_plain", btSignConfig("main", "ES256"))
+	bound, _ := e.sign(t, "sign_bound", withMembers(signConfig("main", "ES256"), "claims", map[string]any{"cnf": `{"jkt": "` + jkt + `"}`}))
+	plain, _ := e.sign(t, "sign_plain", signConfig("main", "ES256"))
 	const base, path = "https://rs.example", "/api/x"
 	policy := func(mode string, extra ...any) map[string]any {
-		p := btWith(btPolicy("main", "ES256"), "token", nil, "dpop", mode, "dpop_url_base", base)
-		return btWith(p, extra...)
+		p := withMembers(validateConfig("main", "ES256"), "token", nil, "dpop", mode, "dpop_url_base", base)
+		return withMembers(p, extra...)
 	}
 	proof := func(tok string, extra map[string]any) string {
 		cl := dpopClaims("GET", base+path, e.clk.Now())
@@ -45,10 +44,10 @@ func TestBlockValidateDPoP(t *testing.T) {
 		}
 		return c.proof(t, cl, nil)
 	}
-	e.deploy(t, btChain(t, "off", "jose.validate", policy("off", "dpop_url_base", nil), "valid", "invalid"))
-	e.deploy(t, btChain(t, "allow", "jose.validate", policy("allow"), "valid", "invalid"))
-	e.deploy(t, btChain(t, "require", "jose.validate", policy("require"), "valid", "invalid"))
-	e.deploy(t, btChain(t, "nonce", "jose.validate", policy("allow", "dpop_nonce", true), "valid", "invalid"))
+	e.deploy(t, chainFlow(t, "off", "jose.validate", policy("off", "dpop_url_base", nil), "valid", "invalid"))
+	e.deploy(t, chainFlow(t, "allow", "jose.validate", policy("allow"), "valid", "invalid"))
+	e.deploy(t, chainFlow(t, "require", "jose.validate", policy("require"), "valid", "invalid"))
+	e.deploy(t, chainFlow(t, "nonce", "jose.validate", policy("allow", "dpop_nonce", true), "valid", "invalid"))
 
 	for _, tc := range []struct {
 		name, flow, auth, proof string
@@ -67,8 +66,8 @@ func TestBlockValidateDPoP(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port, msg := e.run(t, tc.flow, dpopMsg("GET", path, tc.auth, tc.proof, nil))
-			if port != tc.port || btReason(msg) != tc.reason {
-				t.Fatalf("port %q reason %q (%v), want %q %q", port, btReason(msg), msg["invalid"], tc.port, tc.reason)
+			if port != tc.port || invalidReason(msg) != tc.reason {
+				t.Fatalf("port %q reason %q (%v), want %q %q", port, invalidReason(msg), msg["invalid"], tc.port, tc.reason)
 			}
 			inv, _ := msg["invalid"].(map[string]any)
 			ch, _ := inv["challenge"].(string)
@@ -109,7 +108,7 @@ func TestBlockValidateDPoP(t *testing.T) {
 			{"a base URL with a query", "dpop_url_base", policy("allow", "dpop_url_base", "https://rs.example/?x=1")},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				ve := e.deployErr(t, btChain(t, "bad_"+strings.ReplaceAll(tc.name, " ", "_"), "jose.validate", tc.config, "valid", "invalid"))
+				ve := enginetest.DeployError(t, e.rt, chainFlow(t, "bad_"+strings.ReplaceAll(tc.name, " ", "_"), "jose.validate", tc.config, "valid", "invalid"))
 				if ve.Field != tc.field {
 					t.Fatalf("error on field %q (%v), want %q", ve.Field, ve, tc.field)
 				}
@@ -119,11 +118,11 @@ func TestBlockValidateDPoP(t *testing.T) {
 }
 
 func TestBlockDPoPTokenRequest(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	c := newDPoPTestClient(t)
 	const base, path = "https://id.example", "/oauth/token"
-	e.deploy(t, btChain(t, "tok", "jose.dpop", map[string]any{"url_base": base}, "ok", "invalid"))
-	e.deploy(t, btChain(t, "tok_nonce", "jose.dpop", map[string]any{"url_base": base, "nonce": true}, "ok", "invalid"))
+	e.deploy(t, chainFlow(t, "tok", "jose.dpop", map[string]any{"url_base": base}, "ok", "invalid"))
+	e.deploy(t, chainFlow(t, "tok_nonce", "jose.dpop", map[string]any{"url_base": base, "nonce": true}, "ok", "invalid"))
 	proof := func(extra map[string]any) string {
 		cl := dpopClaims("POST", base+path, e.clk.Now())
 		for k, v := range extra {

@@ -9,23 +9,39 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
-// btJWEFlow is manual -> jose.sign -> jose.encrypt -> jose.decrypt ("b").
-func btJWEFlow(t testing.TB, id string, sign, encrypt, decrypt map[string]any) *engine.Flow {
-	return btFlow(t, id, []btNode{
+// jweNodes are manual -> jose.sign -> jose.encrypt -> jose.decrypt ("b"),
+// and their wires.
+func jweNodes(sign, encrypt, decrypt map[string]any) ([]enginetest.Node, []string) {
+	return []enginetest.Node{
 		{ID: "start", Type: "core.manual"},
 		{ID: "sign", Type: "jose.sign", Config: sign},
 		{ID: "enc", Type: "jose.encrypt", Config: encrypt},
 		{ID: "b", Type: "jose.decrypt", Config: decrypt},
-		{ID: "got_valid", Type: "bt.capture"},
-		{ID: "got_invalid", Type: "bt.capture"},
-		{ID: "got_error", Type: "bt.capture"},
-	}, "start:out->sign", "sign:out->enc", "enc:out->b",
-		"b:valid->got_valid", "b:invalid->got_invalid", "b:error->got_error")
+	}, []string{"start:out->sign", "sign:out->enc", "enc:out->b"}
 }
 
-func btJWEHeader(t testing.TB, jwe string) map[string]any {
+// jweFlow is jweNodes with a capture node on each port of "b".
+func jweFlow(t testing.TB, id string, sign, encrypt, decrypt map[string]any) *engine.Flow {
+	t.Helper()
+	nodes, wires := jweNodes(sign, encrypt, decrypt)
+	for _, p := range []string{"valid", "invalid", engine.ErrorPort} {
+		nodes = append(nodes, enginetest.Node{ID: "got_" + p, Type: "test.capture"})
+		wires = append(wires, "b:"+p+"->got_"+p)
+	}
+	return enginetest.Flow(t, id, nodes, wires...)
+}
+
+// jweFlowThen is jweNodes with next on the valid port of "b".
+func jweFlowThen(t testing.TB, id string, sign, encrypt, decrypt map[string]any, next enginetest.Node) *engine.Flow {
+	t.Helper()
+	nodes, wires := jweNodes(sign, encrypt, decrypt)
+	return enginetest.Flow(t, id, append(nodes, next), append(wires, "b:valid->"+next.ID)...)
+}
+
+func jweHeader(t testing.TB, jwe string) map[string]any {
 	t.Helper()
 	parts := strings.Split(jwe, ".")
 	if len(parts) != 5 {
@@ -43,21 +59,19 @@ func btJWEHeader(t testing.TB, jwe string) map[string]any {
 }
 
 func TestBlockEncryptDecryptNested(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	encAlgs := []string{"RSA-OAEP-256", "ECDH-ES+A256KW", "A256KW", "dir"}
-	if err := e.ks.Ensure(t.Context(), "main", append([]string{"ES256"}, encAlgs...)...); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", append([]string{"ES256"}, encAlgs...)...)
 	nested := map[string]any{"keyset": "main", "token": "msg.jwe", "nested": true,
 		"algorithms": []string{"ES256"}, "issuer": "https://issuer.test", "audience": []string{"api"}}
 	for _, alg := range encAlgs {
 		t.Run(alg, func(t *testing.T) {
 			flow := "nested-" + strings.ReplaceAll(alg, "+", "-")
-			e.deploy(t, btJWEFlow(t, flow, btSignConfig("main", "ES256"),
+			e.deploy(t, jweFlow(t, flow, signConfig("main", "ES256"),
 				map[string]any{"keyset": "main", "alg": alg, "nested": true, "payload": "msg.token", "typ": "JWT"}, nested))
 			port, msg := e.run(t, flow, engine.Msg{})
 			if port != "valid" {
-				t.Fatalf("port %q invalid %v error %q", port, msg["invalid"], btErrorText(msg))
+				t.Fatalf("port %q invalid %v error %q", port, msg["invalid"], errorText(msg))
 			}
 			if c := msg["claims"].(map[string]any); c["sub"] != "user-1" || c["aud"] != "api" {
 				t.Errorf("claims = %v", c)
@@ -65,7 +79,7 @@ func TestBlockEncryptDecryptNested(t *testing.T) {
 			if k := msg["key"].(map[string]any); k["kid"] != msg["token_kid"] || k["state"] != "active" {
 				t.Errorf("key = %v, signed by %v", k, msg["token_kid"])
 			}
-			h := btJWEHeader(t, msg["jwe"].(string))
+			h := jweHeader(t, msg["jwe"].(string))
 			active, _ := e.ks.ActiveSigner(t.Context(), "main", alg)
 			if h["alg"] != alg || h["enc"] != "A256GCM" || h["cty"] != "JWT" || h["typ"] != "JWT" || h["kid"] != active.Kid {
 				t.Errorf("JWE header = %v", h)
@@ -74,63 +88,61 @@ func TestBlockEncryptDecryptNested(t *testing.T) {
 	}
 
 	t.Run("inner token expired", func(t *testing.T) {
-		tok, _ := e.sign(t, "sign-1h", btSignConfig("main", "ES256"))
-		e.deploy(t, btFlow(t, "nested-expired", []btNode{
+		tok, _ := e.sign(t, "sign-1h", signConfig("main", "ES256"))
+		e.deploy(t, enginetest.Flow(t, "nested-expired", []enginetest.Node{
 			{ID: "start", Type: "core.manual"},
 			{ID: "enc", Type: "jose.encrypt", Config: map[string]any{"keyset": "main", "nested": true, "payload": "msg.token"}},
 			{ID: "b", Type: "jose.decrypt", Config: nested},
-			{ID: "got_invalid", Type: "bt.capture"},
+			{ID: "got_invalid", Type: "test.capture"},
 		}, "start:out->enc", "enc:out->b", "b:invalid->got_invalid"))
 		e.clk.Advance(2 * time.Hour)
 		defer e.clk.Advance(-2 * time.Hour)
 		port, msg := e.run(t, "nested-expired", engine.Msg{"token": tok})
-		if port != "invalid" || btReason(msg) != string(ReasonExpired) {
-			t.Errorf("port %q reason %q error %q", port, btReason(msg), btErrorText(msg))
+		if port != "invalid" || invalidReason(msg) != string(ReasonExpired) {
+			t.Errorf("port %q reason %q error %q", port, invalidReason(msg), errorText(msg))
 		}
 	})
 
 	t.Run("inner token refused by the condition", func(t *testing.T) {
-		e.deploy(t, btJWEFlow(t, "nested-rejected", btSignConfig("main", "ES256"),
+		e.deploy(t, jweFlow(t, "nested-rejected", signConfig("main", "ES256"),
 			map[string]any{"keyset": "main", "nested": true, "payload": "msg.token"},
-			btWith(nested, "predicate", `claims.sub == "someone else"`)))
+			withMembers(nested, "predicate", `claims.sub == "someone else"`)))
 		port, msg := e.run(t, "nested-rejected", engine.Msg{})
-		if port != "invalid" || btReason(msg) != string(ReasonClaimsRejected) {
-			t.Errorf("port %q reason %q error %q", port, btReason(msg), btErrorText(msg))
+		if port != "invalid" || invalidReason(msg) != string(ReasonClaimsRejected) {
+			t.Errorf("port %q reason %q error %q", port, invalidReason(msg), errorText(msg))
 		}
 	})
 
 	t.Run("inner token from another issuer", func(t *testing.T) {
-		e.deploy(t, btJWEFlow(t, "nested-iss", btWith(btSignConfig("main", "ES256"), "issuer", "'https://evil.test'"),
+		e.deploy(t, jweFlow(t, "nested-iss", withMembers(signConfig("main", "ES256"), "issuer", "'https://evil.test'"),
 			map[string]any{"keyset": "main", "nested": true, "payload": "msg.token"}, nested))
 		port, msg := e.run(t, "nested-iss", engine.Msg{})
-		if port != "invalid" || btReason(msg) != string(ReasonWrongIssuer) {
-			t.Errorf("port %q reason %q error %q", port, btReason(msg), btErrorText(msg))
+		if port != "invalid" || invalidReason(msg) != string(ReasonWrongIssuer) {
+			t.Errorf("port %q reason %q error %q", port, invalidReason(msg), errorText(msg))
 		}
 	})
 
 	t.Run("JWE without cty JWT", func(t *testing.T) {
-		e.deploy(t, btJWEFlow(t, "nested-cty", btSignConfig("main", "ES256"),
+		e.deploy(t, jweFlow(t, "nested-cty", signConfig("main", "ES256"),
 			map[string]any{"keyset": "main", "payload": "msg.token"}, nested))
 		port, msg := e.run(t, "nested-cty", engine.Msg{})
-		if port != "invalid" || btReason(msg) != string(ReasonDecryptFailed) {
-			t.Errorf("port %q reason %q error %q", port, btReason(msg), btErrorText(msg))
+		if port != "invalid" || invalidReason(msg) != string(ReasonDecryptFailed) {
+			t.Errorf("port %q reason %q error %q", port, invalidReason(msg), errorText(msg))
 		}
 	})
 }
 
 func TestBlockEncryptDecryptPayload(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	ctx := t.Context()
-	if err := e.ks.Ensure(ctx, "main", "ECDH-ES+A256KW"); err != nil {
-		t.Fatal(err)
-	}
-	e.deploy(t, btChain(t, "enc", "jose.encrypt", map[string]any{"keyset": "main", "alg": "ECDH-ES+A256KW"}, "out"))
-	e.deploy(t, btChain(t, "dec", "jose.decrypt", map[string]any{"keyset": "main", "token": "msg.jwe"}, "valid", "invalid"))
+	e.ensure(t, "main", "ECDH-ES+A256KW")
+	e.deploy(t, chainFlow(t, "enc", "jose.encrypt", map[string]any{"keyset": "main", "alg": "ECDH-ES+A256KW"}, "out"))
+	e.deploy(t, chainFlow(t, "dec", "jose.decrypt", map[string]any{"keyset": "main", "token": "msg.jwe"}, "valid", "invalid"))
 	encrypt := func(payload any) string {
 		t.Helper()
 		port, msg := e.run(t, "enc", engine.Msg{"payload": payload})
 		if port != "out" {
-			t.Fatalf("encrypt: port %q error %q", port, btErrorText(msg))
+			t.Fatalf("encrypt: port %q error %q", port, errorText(msg))
 		}
 		return msg["jwe"].(string)
 	}
@@ -149,7 +161,7 @@ func TestBlockEncryptDecryptPayload(t *testing.T) {
 			jwe := encrypt(tt.payload)
 			port, msg := e.run(t, "dec", engine.Msg{"jwe": jwe})
 			if port != "valid" {
-				t.Fatalf("decrypt: port %q invalid %v error %q", port, msg["invalid"], btErrorText(msg))
+				t.Fatalf("decrypt: port %q invalid %v error %q", port, msg["invalid"], errorText(msg))
 			}
 			d := msg["decrypted"].(map[string]any)
 			if d["plaintext"] != tt.want || d["header"].(map[string]any)["alg"] != "ECDH-ES+A256KW" || d["kid"] == "" {
@@ -168,15 +180,15 @@ func TestBlockEncryptDecryptPayload(t *testing.T) {
 		}
 		parts[3] = string(c)
 		port, msg := e.run(t, "dec", engine.Msg{"jwe": strings.Join(parts, ".")})
-		if port != "invalid" || btReason(msg) != string(ReasonDecryptFailed) {
-			t.Errorf("port %q reason %q", port, btReason(msg))
+		if port != "invalid" || invalidReason(msg) != string(ReasonDecryptFailed) {
+			t.Errorf("port %q reason %q", port, invalidReason(msg))
 		}
 	})
 
 	t.Run("nil payload", func(t *testing.T) {
 		port, msg := e.run(t, "enc", engine.Msg{})
-		if port != engine.ErrorPort || !strings.Contains(btErrorText(msg), "nothing to encrypt") {
-			t.Errorf("port %q error %q", port, btErrorText(msg))
+		if port != engine.ErrorPort || !strings.Contains(errorText(msg), "nothing to encrypt") {
+			t.Errorf("port %q error %q", port, errorText(msg))
 		}
 	})
 
@@ -187,7 +199,7 @@ func TestBlockEncryptDecryptPayload(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := encrypt("after")
-		if btJWEHeader(t, after)["kid"] == btJWEHeader(t, jwe)["kid"] {
+		if jweHeader(t, after)["kid"] == jweHeader(t, jwe)["kid"] {
 			t.Error("encrypt did not follow the rotation")
 		}
 		for _, tok := range []string{jwe, after} {
@@ -196,34 +208,30 @@ func TestBlockEncryptDecryptPayload(t *testing.T) {
 			}
 		}
 		// Revoked: gone at once.
-		if err := e.ks.Revoke(ctx, "main", btJWEHeader(t, jwe)["kid"].(string)); err != nil {
+		if err := e.ks.Revoke(ctx, "main", jweHeader(t, jwe)["kid"].(string)); err != nil {
 			t.Fatal(err)
 		}
-		if port, msg := e.run(t, "dec", engine.Msg{"jwe": jwe}); port != "invalid" || btReason(msg) != string(ReasonDecryptFailed) {
-			t.Errorf("revoked key: port %q reason %q", port, btReason(msg))
+		if port, msg := e.run(t, "dec", engine.Msg{"jwe": jwe}); port != "invalid" || invalidReason(msg) != string(ReasonDecryptFailed) {
+			t.Errorf("revoked key: port %q reason %q", port, invalidReason(msg))
 		}
 	})
 
 	t.Run("keyset without encryption keys", func(t *testing.T) {
-		if err := e.ks.Ensure(ctx, "sigonly", "ES256"); err != nil {
-			t.Fatal(err)
-		}
-		e.deploy(t, btChain(t, "dec-sig", "jose.decrypt", map[string]any{"keyset": "sigonly", "token": "msg.jwe"}, "valid", "invalid"))
+		e.ensure(t, "sigonly", "ES256")
+		e.deploy(t, chainFlow(t, "dec-sig", "jose.decrypt", map[string]any{"keyset": "sigonly", "token": "msg.jwe"}, "valid", "invalid"))
 		port, msg := e.run(t, "dec-sig", engine.Msg{"jwe": encrypt("x")})
-		if port != engine.ErrorPort || !strings.Contains(btErrorText(msg), "no encryption key") {
-			t.Errorf("port %q error %q", port, btErrorText(msg))
+		if port != engine.ErrorPort || !strings.Contains(errorText(msg), "no encryption key") {
+			t.Errorf("port %q error %q", port, errorText(msg))
 		}
 	})
 }
 
 func TestBlockDecode(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
-	tok, kid := e.sign(t, "sign", btSignConfig("main", "ES256"))
-	e.deploy(t, btChain(t, "dec", "jose.decode", nil, "out", "invalid"))
-	e.deploy(t, btChain(t, "enc", "jose.encrypt", map[string]any{"keyset": "main", "alg": "A256KW"}, "out"))
+	e := newBlockEnv(t)
+	e.ensure(t, "main", "ES256", "A256KW")
+	tok, kid := e.sign(t, "sign", signConfig("main", "ES256"))
+	e.deploy(t, chainFlow(t, "dec", "jose.decode", nil, "out", "invalid"))
+	e.deploy(t, chainFlow(t, "enc", "jose.encrypt", map[string]any{"keyset": "main", "alg": "A256KW"}, "out"))
 	_, encMsg := e.run(t, "enc", engine.Msg{"payload": "secret"})
 	jwe := encMsg["jwe"].(string)
 
@@ -243,8 +251,8 @@ func TestBlockDecode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			port, msg := e.run(t, "dec", engine.Msg{"req": map[string]any{"headers": map[string]any{"authorization": tt.auth}}})
-			if port != tt.port || btReason(msg) != string(tt.reason) {
-				t.Fatalf("port %q reason %q, want %q %q", port, btReason(msg), tt.port, tt.reason)
+			if port != tt.port || invalidReason(msg) != string(tt.reason) {
+				t.Fatalf("port %q reason %q, want %q %q", port, invalidReason(msg), tt.port, tt.reason)
 			}
 			if tt.port != "out" {
 				return
@@ -269,23 +277,18 @@ func TestBlockDecode(t *testing.T) {
 // copies them to fields with harmless names (the plaintext is marked
 // secret, tokens are redacted by their shape).
 func TestBlockTracesRedact(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
-	e.deploy(t, btFlow(t, "all", []btNode{
-		{ID: "start", Type: "core.manual"},
-		{ID: "sign", Type: "jose.sign", Config: btWith(btSignConfig("main", "ES256"), "target", "minted")},
-		{ID: "enc", Type: "jose.encrypt", Config: map[string]any{"keyset": "main", "alg": "A256KW", "payload": "'top secret plaintext'"}},
-		{ID: "b", Type: "jose.decrypt", Config: map[string]any{"keyset": "main", "token": "msg.jwe"}},
-		{ID: "copy", Type: "core.set", Config: map[string]any{"set": map[string]any{
-			"copy": "msg.decrypted.plaintext", "pw": "msg.minted", "x": "msg.jwe"}}},
-	}, "start:out->sign", "sign:out->enc", "enc:out->b", "b:valid->copy"))
+	e := newBlockEnv(t)
+	e.ensure(t, "main", "ES256", "A256KW")
+	e.deploy(t, jweFlowThen(t, "all", withMembers(signConfig("main", "ES256"), "target", "minted"),
+		map[string]any{"keyset": "main", "alg": "A256KW", "payload": "'top secret plaintext'"},
+		map[string]any{"keyset": "main", "token": "msg.jwe"},
+		enginetest.Node{ID: "copy", Type: "core.set", Config: map[string]any{"set": map[string]any{
+			"copy": "msg.decrypted.plaintext", "pw": "msg.minted", "x": "msg.jwe"}}}))
 	tr, err := e.rt.Run(t.Context(), "all", "", engine.Msg{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := btPort(tr, "b"); p != "valid" {
+	if p := portOf(tr, "b"); p != "valid" {
 		t.Fatalf("port %q: %+v", p, tr)
 	}
 	raw, err := json.Marshal(tr)

@@ -14,6 +14,7 @@ import (
 
 	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 func TestBlockSpecsAreDocumented(t *testing.T) {
@@ -47,20 +48,20 @@ func TestBlockSpecsAreDocumented(t *testing.T) {
 }
 
 func TestBlockRotateCreatesThenRotates(t *testing.T) {
-	e := newBtEnv(t)
-	e.deploy(t, btChain(t, "rot", "jose.rotate", map[string]any{"keyset": "main", "algs": []string{"ES256", "EdDSA"}}, "out"))
+	e := newBlockEnv(t)
+	e.deploy(t, chainFlow(t, "rot", "jose.rotate", map[string]any{"keyset": "main", "algs": []string{"ES256", "EdDSA"}}, "out"))
 
 	// First run: the keyset is created, nothing rotated.
 	port, msg := e.run(t, "rot", engine.Msg{})
 	if port != "out" {
-		t.Fatalf("port %q error %q", port, btErrorText(msg))
+		t.Fatalf("port %q error %q", port, errorText(msg))
 	}
 	rot := msg["rotation"].(map[string]any)
 	info, err := e.ks.Get(t.Context(), "main")
 	if err != nil {
 		t.Fatal(err)
 	}
-	states := keysByStateBt(info)
+	states := keysByState(info)
 	if rot["keyset_created"] != true || len(rot["created"].([]string)) != 4 || len(rot["activated"].([]string)) != 2 ||
 		len(rot["retired"].([]string)) != 0 || len(rot["deleted"].([]string)) != 0 {
 		t.Errorf("first run rotation = %v", rot)
@@ -92,7 +93,7 @@ func TestBlockRotateCreatesThenRotates(t *testing.T) {
 	}
 
 	// An alg the keyset lacks is created on the first run of a block that names it.
-	e.deploy(t, btChain(t, "rot-rs", "jose.rotate", map[string]any{"keyset": "main", "alg": "PS256"}, "out"))
+	e.deploy(t, chainFlow(t, "rot-rs", "jose.rotate", map[string]any{"keyset": "main", "alg": "PS256"}, "out"))
 	_, msg = e.run(t, "rot-rs", engine.Msg{})
 	rot = msg["rotation"].(map[string]any)
 	if rot["keyset_created"] != false || len(rot["created"].([]string)) != 2 || len(rot["retired"].([]string)) != 0 {
@@ -104,38 +105,22 @@ func TestBlockRotateCreatesThenRotates(t *testing.T) {
 	}
 }
 
-func keysByStateBt(info KeysetInfo) map[string]map[State][]string {
-	out := map[string]map[State][]string{}
-	for _, k := range info.Keys {
-		if k.Revoked {
-			continue
-		}
-		if out[k.Alg] == nil {
-			out[k.Alg] = map[State][]string{}
-		}
-		out[k.Alg][k.State] = append(out[k.Alg][k.State], k.Kid)
-	}
-	return out
-}
-
 func TestBlockGenerateKey(t *testing.T) {
-	e := newBtEnv(t)
-	e.deploy(t, btChain(t, "gen", "jose.generate_key", map[string]any{"keyset": "main", "alg": "ES384"}, "out"))
+	e := newBlockEnv(t)
+	e.deploy(t, chainFlow(t, "gen", "jose.generate_key", map[string]any{"keyset": "main", "alg": "ES384"}, "out"))
 	port, msg := e.run(t, "gen", engine.Msg{})
-	if port != engine.ErrorPort || !strings.Contains(btErrorText(msg), "keyset not found") {
-		t.Fatalf("missing keyset: port %q error %q", port, btErrorText(msg))
+	if port != engine.ErrorPort || !strings.Contains(errorText(msg), "keyset not found") {
+		t.Fatalf("missing keyset: port %q error %q", port, errorText(msg))
 	}
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256")
 	// A next key needs an active one of its alg: refused, then made active.
-	if port, msg := e.run(t, "gen", engine.Msg{}); port != engine.ErrorPort || !strings.Contains(btErrorText(msg), "no active ES384 key") {
-		t.Fatalf("next without active: port %q error %q", port, btErrorText(msg))
+	if port, msg := e.run(t, "gen", engine.Msg{}); port != engine.ErrorPort || !strings.Contains(errorText(msg), "no active ES384 key") {
+		t.Fatalf("next without active: port %q error %q", port, errorText(msg))
 	}
-	e.deploy(t, btChain(t, "gen", "jose.generate_key", map[string]any{"keyset": "main", "alg": "ES384", "state": "active", "use": "sig"}, "out"))
+	e.deploy(t, chainFlow(t, "gen", "jose.generate_key", map[string]any{"keyset": "main", "alg": "ES384", "state": "active", "use": "sig"}, "out"))
 	port, msg = e.run(t, "gen", engine.Msg{})
 	if port != "out" {
-		t.Fatalf("port %q error %q", port, btErrorText(msg))
+		t.Fatalf("port %q error %q", port, errorText(msg))
 	}
 	key := msg["key"].(map[string]any)
 	if key["alg"] != "ES384" || key["state"] != "active" || key["crv"] != "P-384" || key["use"] != "sig" || key["kid"] == "" {
@@ -149,11 +134,9 @@ func TestBlockGenerateKey(t *testing.T) {
 }
 
 func TestBlockJWKSServesCachedBytes(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256", "RS256"); err != nil {
-		t.Fatal(err)
-	}
-	e.deploy(t, btChain(t, "jwks", "jose.jwks", map[string]any{"keyset": "main", "max_age": "10m"}, "ok", "not_modified"))
+	e := newBlockEnv(t)
+	e.ensure(t, "main", "ES256", "RS256")
+	e.deploy(t, chainFlow(t, "jwks", "jose.jwks", map[string]any{"keyset": "main", "max_age": "10m"}, "ok", "not_modified"))
 	cached, etag, err := e.ks.JWKS(t.Context(), "main")
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +144,7 @@ func TestBlockJWKSServesCachedBytes(t *testing.T) {
 
 	port, msg := e.run(t, "jwks", engine.Msg{})
 	if port != "ok" {
-		t.Fatalf("port %q error %q", port, btErrorText(msg))
+		t.Fatalf("port %q error %q", port, errorText(msg))
 	}
 	j := msg["jwks"].(map[string]any)
 	body := j["body"].([]byte)
@@ -200,9 +183,9 @@ func TestBlockJWKSServesCachedBytes(t *testing.T) {
 		t.Errorf("after rotation: port %q, etag unchanged %v", port, msg["jwks"].(map[string]any)["etag"] == etag)
 	}
 
-	e.deploy(t, btChain(t, "nojwks", "jose.jwks", map[string]any{"keyset": "nope"}, "ok", "not_modified"))
-	if port, msg := e.run(t, "nojwks", engine.Msg{}); port != engine.ErrorPort || !strings.Contains(btErrorText(msg), "keyset not found") {
-		t.Errorf("unknown keyset: port %q error %q", port, btErrorText(msg))
+	e.deploy(t, chainFlow(t, "nojwks", "jose.jwks", map[string]any{"keyset": "nope"}, "ok", "not_modified"))
+	if port, msg := e.run(t, "nojwks", engine.Msg{}); port != engine.ErrorPort || !strings.Contains(errorText(msg), "keyset not found") {
+		t.Errorf("unknown keyset: port %q error %q", port, errorText(msg))
 	}
 }
 
@@ -210,7 +193,7 @@ func TestBlockJWKSServesCachedBytes(t *testing.T) {
 // http.in -> jose.jwks -> http.respond, and checks the bytes on the wire
 // are the cached ones, byte for byte.
 func TestBlockJWKSOverHTTP(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	router := httpblock.NewRouter(httpblock.RouterOptions{})
 	if err := httpblock.Register(e.reg); err != nil {
 		t.Fatal(err)
@@ -218,11 +201,9 @@ func TestBlockJWKSOverHTTP(t *testing.T) {
 	if err := httpblock.Provide(e.svc, router); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e.ensure(t, "main", "ES256")
 	headers := map[string]string{"ETag": "msg.jwks.etag", "Cache-Control": "msg.jwks.cache_control"}
-	e.deploy(t, btFlow(t, "jwks-endpoint", []btNode{
+	e.deploy(t, enginetest.Flow(t, "jwks-endpoint", []enginetest.Node{
 		{ID: "in", Type: "http.in", Config: map[string]any{"path": "/.well-known/jwks.json"}},
 		{ID: "jwks", Type: "jose.jwks", Config: map[string]any{"keyset": "main"}},
 		{ID: "ok", Type: "http.respond", Config: map[string]any{"body": "msg.jwks.body",
@@ -254,22 +235,22 @@ func TestBlockJWKSOverHTTP(t *testing.T) {
 // retire_after, new tokens carry the new kid, and revoke removes a key at
 // once.
 func TestBlockRollover(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	ctx := t.Context()
 	// retire_after 90m >= max_token_ttl 1h + jwks_max_age 15m.
-	e.deploy(t, btChain(t, "rotate", "jose.rotate", map[string]any{"keyset": "main", "alg": "ES256",
+	e.deploy(t, chainFlow(t, "rotate", "jose.rotate", map[string]any{"keyset": "main", "alg": "ES256",
 		"retire_after": "90m", "max_token_ttl": "1h", "jwks_max_age": "15m"}, "out"))
 	// These tokens live 3h: longer than the max_token_ttl the rotation
 	// assumes, so that deletion, not expiry, is what ends them.
-	signCfg := btWith(btSignConfig("main", "ES256"), "ttl", "3h")
-	e.deploy(t, btChain(t, "sign", "jose.sign", signCfg, "out"))
-	e.deploy(t, btChain(t, "validate", "jose.validate", btPolicy("main", "ES256"), "valid", "invalid"))
+	signCfg := withMembers(signConfig("main", "ES256"), "ttl", "3h")
+	e.deploy(t, chainFlow(t, "sign", "jose.sign", signCfg, "out"))
+	e.deploy(t, chainFlow(t, "validate", "jose.validate", validateConfig("main", "ES256"), "valid", "invalid"))
 
 	rotate := func() map[string]any {
 		t.Helper()
 		port, msg := e.run(t, "rotate", engine.Msg{})
 		if port != "out" {
-			t.Fatalf("rotate: port %q error %q", port, btErrorText(msg))
+			t.Fatalf("rotate: port %q error %q", port, errorText(msg))
 		}
 		return msg["rotation"].(map[string]any)
 	}
@@ -280,9 +261,9 @@ func TestBlockRollover(t *testing.T) {
 		case "valid":
 			return "", msg["key"].(map[string]any)["state"].(string)
 		case "invalid":
-			return btReason(msg), ""
+			return invalidReason(msg), ""
 		}
-		t.Fatalf("validate: port %q error %q", port, btErrorText(msg))
+		t.Fatalf("validate: port %q error %q", port, errorText(msg))
 		return "", ""
 	}
 
@@ -353,17 +334,17 @@ func TestBlockRollover(t *testing.T) {
 	}
 }
 
-// btPanicBlock panics: the guard must turn that into an error port.
-type btPanicBlock struct{}
+// panicBlock panics: the guard must turn that into an error port.
+type panicBlock struct{}
 
-func (btPanicBlock) Process(context.Context, *engine.Exec, engine.Msg) (string, error) {
+func (panicBlock) Process(context.Context, *engine.Exec, engine.Msg) (string, error) {
 	var m map[string]int
 	m["boom"]++ // a runtime error, as a bug in crypto code would raise
 	return "", nil
 }
 
 func TestBlockGuardRecovers(t *testing.T) {
-	g := &guarded{typ: "jose.test", b: btPanicBlock{}, log: slog.New(slog.DiscardHandler)}
+	g := &guarded{typ: "jose.test", b: panicBlock{}, log: slog.New(slog.DiscardHandler)}
 	port, err := g.Process(t.Context(), &engine.Exec{RunID: "r1"}, engine.Msg{})
 	if port != "" || !errors.Is(err, ErrBlockFailed) || !strings.Contains(err.Error(), "jose.test") {
 		t.Errorf("port %q err %v", port, err)
@@ -406,10 +387,8 @@ func TestBearerToken(t *testing.T) {
 // BenchmarkJWKSBlock measures the block alone (no engine, no trace): its
 // only allocation is the msg.jwks map, never the body.
 func BenchmarkJWKSBlock(b *testing.B) {
-	e := newBtEnv(b)
-	if err := e.ks.Ensure(b.Context(), "main", "ES256", "RS256"); err != nil {
-		b.Fatal(err)
-	}
+	e := newBlockEnv(b)
+	e.ensure(b, "main", "ES256", "RS256")
 	blk := newJWKS(e.ks, "main", 15*time.Minute)
 	msg := engine.Msg{}
 	b.ReportAllocs()

@@ -7,23 +7,21 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 func TestBlockSignValidateRoundTrip(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	for _, alg := range []string{"RS256", "ES256", "EdDSA", "HS256"} {
 		t.Run(alg, func(t *testing.T) {
 			keyset := "rt-" + strings.ToLower(alg)
-			if err := e.ks.Ensure(t.Context(), keyset, alg); err != nil {
-				t.Fatal(err)
-			}
-			tok, kid := e.sign(t, "sign-"+alg, btWith(btSignConfig(keyset, alg),
+			e.ensure(t, keyset, alg)
+			tok, kid := e.sign(t, "sign-"+alg, withMembers(signConfig(keyset, alg),
 				"typ", "at+jwt", "claims", map[string]string{"roles": "['admin', 'ops']", "scope": "'read'"}))
 			active, err := e.ks.ActiveSigner(t.Context(), keyset, alg)
 			if err != nil {
@@ -34,10 +32,10 @@ func TestBlockSignValidateRoundTrip(t *testing.T) {
 			}
 
 			// Once with the token from an expression, once as a bearer token.
-			e.deploy(t, btChain(t, "val-"+alg, "jose.validate",
-				btWith(btPolicy(keyset, alg), "types", []string{"at+jwt"}), "valid", "invalid"))
-			e.deploy(t, btChain(t, "bearer-"+alg, "jose.validate",
-				btWith(btPolicy(keyset, alg), "token", nil), "valid", "invalid"))
+			e.deploy(t, chainFlow(t, "val-"+alg, "jose.validate",
+				withMembers(validateConfig(keyset, alg), "types", []string{"at+jwt"}), "valid", "invalid"))
+			e.deploy(t, chainFlow(t, "bearer-"+alg, "jose.validate",
+				withMembers(validateConfig(keyset, alg), "token", nil), "valid", "invalid"))
 			for _, run := range []struct {
 				flow string
 				msg  engine.Msg
@@ -47,7 +45,7 @@ func TestBlockSignValidateRoundTrip(t *testing.T) {
 			} {
 				port, msg := e.run(t, run.flow, run.msg)
 				if port != "valid" {
-					t.Fatalf("%s: port %q, invalid %v, error %q", run.flow, port, msg["invalid"], btErrorText(msg))
+					t.Fatalf("%s: port %q, invalid %v, error %q", run.flow, port, msg["invalid"], errorText(msg))
 				}
 				claims := msg["claims"].(map[string]any)
 				if claims["sub"] != "user-1" || claims["iss"] != "https://issuer.test" || claims["aud"] != "api" ||
@@ -70,14 +68,14 @@ func TestBlockSignValidateRoundTrip(t *testing.T) {
 	}
 }
 
-// btNoneToken re-signs tok's payload with alg "none".
-func btNoneToken(tok string) string {
+// noneToken re-signs tok's payload with alg "none".
+func noneToken(tok string) string {
 	parts := strings.Split(tok, ".")
 	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
 }
 
-// btFlipSignature changes one character in the middle of the signature.
-func btFlipSignature(tok string) string {
+// flipSignature changes one character in the middle of the signature.
+func flipSignature(tok string) string {
 	i := strings.LastIndexByte(tok, '.') + 10
 	c := byte('A')
 	if tok[i] == 'A' {
@@ -87,16 +85,13 @@ func btFlipSignature(tok string) string {
 }
 
 func TestBlockValidateInvalidReasons(t *testing.T) {
-	e := newBtEnv(t)
-	ctx := t.Context()
+	e := newBlockEnv(t)
 	for _, name := range []string{"main", "other"} {
-		if err := e.ks.Ensure(ctx, name, "ES256"); err != nil {
-			t.Fatal(err)
-		}
+		e.ensure(t, name, "ES256")
 	}
-	tok, _ := e.sign(t, "sign", btSignConfig("main", "ES256"))
-	foreign, _ := e.sign(t, "sign-other", btSignConfig("other", "ES256"))
-	policy := btPolicy("main", "ES256")
+	tok, _ := e.sign(t, "sign", signConfig("main", "ES256"))
+	foreign, _ := e.sign(t, "sign-other", signConfig("other", "ES256"))
+	policy := validateConfig("main", "ES256")
 
 	tests := []struct {
 		name    string
@@ -108,28 +103,28 @@ func TestBlockValidateInvalidReasons(t *testing.T) {
 		{"expired", policy, engine.Msg{"token": tok}, 2 * time.Hour, ReasonExpired},
 		{"within leeway", policy, engine.Msg{"token": tok}, time.Hour + 20*time.Second, ""},
 		{"not yet valid", policy, engine.Msg{"token": tok}, -10 * time.Minute, ReasonNotYetValid},
-		{"wrong audience", btWith(policy, "audience", []string{"billing"}), engine.Msg{"token": tok}, 0, ReasonWrongAudience},
-		{"wrong issuer", btWith(policy, "issuer", "https://evil.test"), engine.Msg{"token": tok}, 0, ReasonWrongIssuer},
-		{"bad signature", policy, engine.Msg{"token": btFlipSignature(tok)}, 0, ReasonBadSignature},
-		{"alg none", policy, engine.Msg{"token": btNoneToken(tok)}, 0, ReasonAlgNotAllowed},
-		{"alg not in the list", btWith(policy, "algorithms", []string{"RS256"}), engine.Msg{"token": tok}, 0, ReasonAlgNotAllowed},
+		{"wrong audience", withMembers(policy, "audience", []string{"billing"}), engine.Msg{"token": tok}, 0, ReasonWrongAudience},
+		{"wrong issuer", withMembers(policy, "issuer", "https://evil.test"), engine.Msg{"token": tok}, 0, ReasonWrongIssuer},
+		{"bad signature", policy, engine.Msg{"token": flipSignature(tok)}, 0, ReasonBadSignature},
+		{"alg none", policy, engine.Msg{"token": noneToken(tok)}, 0, ReasonAlgNotAllowed},
+		{"alg not in the list", withMembers(policy, "algorithms", []string{"RS256"}), engine.Msg{"token": tok}, 0, ReasonAlgNotAllowed},
 		{"another keyset's key", policy, engine.Msg{"token": foreign}, 0, ReasonUnknownKid},
-		{"wrong type", btWith(policy, "types", []string{"at+jwt"}), engine.Msg{"token": tok}, 0, ReasonWrongType},
-		{"missing claim", btWith(policy, "required_claims", []string{"email"}), engine.Msg{"token": tok}, 0, ReasonMissingClaim},
-		{"too large", btWith(policy, "max_token_bytes", 64), engine.Msg{"token": tok}, 0, ReasonTooLarge},
-		{"max age", btWith(policy, "max_age", "10m"), engine.Msg{"token": tok}, 30 * time.Minute, ReasonExpired},
+		{"wrong type", withMembers(policy, "types", []string{"at+jwt"}), engine.Msg{"token": tok}, 0, ReasonWrongType},
+		{"missing claim", withMembers(policy, "required_claims", []string{"email"}), engine.Msg{"token": tok}, 0, ReasonMissingClaim},
+		{"too large", withMembers(policy, "max_token_bytes", 64), engine.Msg{"token": tok}, 0, ReasonTooLarge},
+		{"max age", withMembers(policy, "max_age", "10m"), engine.Msg{"token": tok}, 30 * time.Minute, ReasonExpired},
 		{"not a token", policy, engine.Msg{"token": "not-a-token"}, 0, ReasonMalformed},
 		{"JWE where a JWS belongs", policy, engine.Msg{"token": "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA"}, 0, ReasonMalformed},
-		{"token expression gives a number", btWith(policy, "token", "42"), engine.Msg{}, 0, ReasonMalformed},
+		{"token expression gives a number", withMembers(policy, "token", "42"), engine.Msg{}, 0, ReasonMalformed},
 		{"no token", policy, engine.Msg{}, 0, ReasonTokenMissing},
-		{"no bearer header", btWith(policy, "token", nil), engine.Msg{"req": map[string]any{"headers": map[string]any{}}}, 0, ReasonTokenMissing},
-		{"basic auth is not a bearer token", btWith(policy, "token", nil),
+		{"no bearer header", withMembers(policy, "token", nil), engine.Msg{"req": map[string]any{"headers": map[string]any{}}}, 0, ReasonTokenMissing},
+		{"basic auth is not a bearer token", withMembers(policy, "token", nil),
 			engine.Msg{"req": map[string]any{"headers": map[string]any{"authorization": "Basic " + tok}}}, 0, ReasonTokenMissing},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			flow := "v" + string(rune('a'+i))
-			e.deploy(t, btChain(t, flow, "jose.validate", tt.config, "valid", "invalid"))
+			e.deploy(t, chainFlow(t, flow, "jose.validate", tt.config, "valid", "invalid"))
 			e.clk.Advance(tt.advance)
 			defer e.clk.Advance(-tt.advance)
 			// A stale msg.claims from an earlier step must not survive.
@@ -137,14 +132,14 @@ func TestBlockValidateInvalidReasons(t *testing.T) {
 			port, msg := e.run(t, flow, tt.msg)
 			if tt.reason == "" {
 				if port != "valid" {
-					t.Fatalf("port %q, invalid %v, error %q", port, msg["invalid"], btErrorText(msg))
+					t.Fatalf("port %q, invalid %v, error %q", port, msg["invalid"], errorText(msg))
 				}
 				return
 			}
 			if port != "invalid" {
-				t.Fatalf("port %q, want invalid (error %q)", port, btErrorText(msg))
+				t.Fatalf("port %q, want invalid (error %q)", port, errorText(msg))
 			}
-			if got := btReason(msg); got != string(tt.reason) {
+			if got := invalidReason(msg); got != string(tt.reason) {
 				t.Errorf("reason %q, want %q (detail %v)", got, tt.reason, msg["invalid"])
 			}
 			detail := msg["invalid"].(map[string]any)["detail"].(string)
@@ -161,26 +156,22 @@ func TestBlockValidateInvalidReasons(t *testing.T) {
 }
 
 func TestBlockValidateKeySourceFailureIsAnError(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := e.sign(t, "sign", btSignConfig("main", "ES256"))
-	e.deploy(t, btChain(t, "v", "jose.validate", btPolicy("no-such-keyset", "ES256"), "valid", "invalid"))
+	e := newBlockEnv(t)
+	e.ensure(t, "main", "ES256")
+	tok, _ := e.sign(t, "sign", signConfig("main", "ES256"))
+	e.deploy(t, chainFlow(t, "v", "jose.validate", validateConfig("no-such-keyset", "ES256"), "valid", "invalid"))
 	port, msg := e.run(t, "v", engine.Msg{"token": tok})
-	if port != engine.ErrorPort || !strings.Contains(btErrorText(msg), "keyset not found") {
-		t.Errorf("port %q, error %q: want the error port naming the missing keyset", port, btErrorText(msg))
+	if port != engine.ErrorPort || !strings.Contains(errorText(msg), "keyset not found") {
+		t.Errorf("port %q, error %q: want the error port naming the missing keyset", port, errorText(msg))
 	}
 }
 
 func TestBlockValidatePredicate(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := e.sign(t, "sign-admin", btWith(btSignConfig("main", "ES256"), "claims", map[string]string{"roles": "['admin']"}))
-	user, _ := e.sign(t, "sign-user", btWith(btSignConfig("main", "ES256"), "claims", map[string]string{"roles": "['user']"}))
-	none, _ := e.sign(t, "sign-none", btSignConfig("main", "ES256"))
+	e := newBlockEnv(t)
+	e.ensure(t, "main", "ES256")
+	admin, _ := e.sign(t, "sign-admin", withMembers(signConfig("main", "ES256"), "claims", map[string]string{"roles": "['admin']"}))
+	user, _ := e.sign(t, "sign-user", withMembers(signConfig("main", "ES256"), "claims", map[string]string{"roles": "['user']"}))
+	none, _ := e.sign(t, "sign-none", signConfig("main", "ES256"))
 
 	tests := []struct {
 		name, predicate string
@@ -196,22 +187,22 @@ func TestBlockValidatePredicate(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			flow := "p" + string(rune('a'+i))
-			e.deploy(t, btChain(t, flow, "jose.validate", btWith(btPolicy("main", "ES256"), "predicate", tt.predicate), "valid", "invalid"))
+			e.deploy(t, chainFlow(t, flow, "jose.validate", withMembers(validateConfig("main", "ES256"), "predicate", tt.predicate), "valid", "invalid"))
 			port, msg := e.run(t, flow, engine.Msg{"token": tt.token})
 			want := "valid"
 			if tt.reason != "" {
 				want = "invalid"
 			}
-			if port != want || btReason(msg) != string(tt.reason) {
-				t.Errorf("port %q reason %q, want %q %q (error %q)", port, btReason(msg), want, tt.reason, btErrorText(msg))
+			if port != want || invalidReason(msg) != string(tt.reason) {
+				t.Errorf("port %q reason %q, want %q %q (error %q)", port, invalidReason(msg), want, tt.reason, errorText(msg))
 			}
 		})
 	}
 }
 
 func TestBlockDeployRefusals(t *testing.T) {
-	e := newBtEnv(t)
-	policy := btPolicy("main", "ES256")
+	e := newBlockEnv(t)
+	policy := validateConfig("main", "ES256")
 	decrypt := map[string]any{"keyset": "main", "token": "msg.jwe"}
 	tests := []struct {
 		name     string
@@ -229,26 +220,26 @@ func TestBlockDeployRefusals(t *testing.T) {
 		{"rotate unknown alg for a new keyset", "jose.rotate", map[string]any{"keyset": "main", "algs": []string{"RS1"}},
 			"algs", "unsupported algorithm", false},
 		{"rotate bad keyset name", "jose.rotate", map[string]any{"keyset": "../etc"}, "keyset", "use letters", false},
-		{"validate empty algorithms", "jose.validate", btWith(policy, "algorithms", []string{}), "algorithms", "empty", false},
-		{"validate alg none", "jose.validate", btWith(policy, "algorithms", []string{"ES256", "none"}), "algorithms", "never allowed", false},
-		{"validate alg None", "jose.validate", btWith(policy, "algorithms", []string{"None"}), "algorithms", "never allowed", false},
-		{"validate unknown alg", "jose.validate", btWith(policy, "algorithms", []string{"ES257"}), "algorithms", "unknown algorithm", false},
-		{"validate leeway 10m", "jose.validate", btWith(policy, "leeway", "10m"), "leeway", "at most 5m", false},
-		{"validate no issuer", "jose.validate", btWith(policy, "issuer", nil), "issuer", "required", false},
-		{"validate no audience", "jose.validate", btWith(policy, "audience", nil), "audience", "audience_optional", false},
-		{"validate empty type", "jose.validate", btWith(policy, "types", []string{""}), "types", "empty", false},
-		{"validate bad predicate", "jose.validate", btWith(policy, "predicate", "claims.sub ==\n  (\"a\""), "predicate", "", true},
-		{"validate predicate not bool", "jose.validate", btWith(policy, "predicate", "len(claims)"), "predicate", "", false},
-		{"validate predicate sees no msg", "jose.validate", btWith(policy, "predicate", "msg.x == 1"), "predicate", "", true},
+		{"validate empty algorithms", "jose.validate", withMembers(policy, "algorithms", []string{}), "algorithms", "empty", false},
+		{"validate alg none", "jose.validate", withMembers(policy, "algorithms", []string{"ES256", "none"}), "algorithms", "never allowed", false},
+		{"validate alg None", "jose.validate", withMembers(policy, "algorithms", []string{"None"}), "algorithms", "never allowed", false},
+		{"validate unknown alg", "jose.validate", withMembers(policy, "algorithms", []string{"ES257"}), "algorithms", "unknown algorithm", false},
+		{"validate leeway 10m", "jose.validate", withMembers(policy, "leeway", "10m"), "leeway", "at most 5m", false},
+		{"validate no issuer", "jose.validate", withMembers(policy, "issuer", nil), "issuer", "required", false},
+		{"validate no audience", "jose.validate", withMembers(policy, "audience", nil), "audience", "audience_optional", false},
+		{"validate empty type", "jose.validate", withMembers(policy, "types", []string{""}), "types", "empty", false},
+		{"validate bad predicate", "jose.validate", withMembers(policy, "predicate", "claims.sub ==\n  (\"a\""), "predicate", "", true},
+		{"validate predicate not bool", "jose.validate", withMembers(policy, "predicate", "len(claims)"), "predicate", "", false},
+		{"validate predicate sees no msg", "jose.validate", withMembers(policy, "predicate", "msg.x == 1"), "predicate", "", true},
 		{"validate HMAC from a remote JWKS", "jose.validate",
-			btWith(policy, "keyset", nil, "source", "remote", "jwks_url", "https://idp.test/jwks", "algorithms", []string{"HS256"}),
+			withMembers(policy, "keyset", nil, "source", "remote", "jwks_url", "https://idp.test/jwks", "algorithms", []string{"HS256"}),
 			"algorithms", "shared secret", false},
 		{"validate remote over http", "jose.validate",
-			btWith(policy, "keyset", nil, "source", "remote", "jwks_url", "http://idp.test/jwks"), "jwks_url", "loopback", false},
-		{"validate remote without URL", "jose.validate", btWith(policy, "keyset", nil, "source", "remote"), "jwks_url", "required", false},
-		{"validate keyset with a URL", "jose.validate", btWith(policy, "jwks_url", "https://idp.test/jwks"), "jwks_url", "only for source remote", false},
-		{"validate no keyset", "jose.validate", btWith(policy, "keyset", nil), "keyset", "required", false},
-		{"validate token size over 1 MiB", "jose.validate", btWith(policy, "max_token_bytes", 2<<20), "max_token_bytes", "at most", false},
+			withMembers(policy, "keyset", nil, "source", "remote", "jwks_url", "http://idp.test/jwks"), "jwks_url", "loopback", false},
+		{"validate remote without URL", "jose.validate", withMembers(policy, "keyset", nil, "source", "remote"), "jwks_url", "required", false},
+		{"validate keyset with a URL", "jose.validate", withMembers(policy, "jwks_url", "https://idp.test/jwks"), "jwks_url", "only for source remote", false},
+		{"validate no keyset", "jose.validate", withMembers(policy, "keyset", nil), "keyset", "required", false},
+		{"validate token size over 1 MiB", "jose.validate", withMembers(policy, "max_token_bytes", 2<<20), "max_token_bytes", "at most", false},
 		{"sign ttl over 24h", "jose.sign", map[string]any{"keyset": "main", "ttl": "48h"}, "ttl", "at most 24h", false},
 		{"sign bad typ", "jose.sign", map[string]any{"keyset": "main", "typ": "at jwt"}, "typ", "printable", false},
 		{"sign dotted target", "jose.sign", map[string]any{"keyset": "main", "target": "a.b"}, "target", "plain field name", false},
@@ -257,15 +248,15 @@ func TestBlockDeployRefusals(t *testing.T) {
 		{"jwks max_age fractions", "jose.jwks", map[string]any{"keyset": "main", "max_age": "1500ms"}, "max_age", "whole seconds", false},
 		{"generate_key use mismatch", "jose.generate_key", map[string]any{"keyset": "main", "alg": "ES256", "use": "enc"}, "use", "use \"sig\"", false},
 		{"encrypt dir with A128GCM", "jose.encrypt", map[string]any{"keyset": "main", "alg": "dir", "enc": "A128GCM"}, "enc", "A256GCM", false},
-		{"decrypt policy field without nested", "jose.decrypt", btWith(decrypt, "issuer", "https://issuer.test"), "issuer", "nested", false},
-		{"decrypt nested without issuer", "jose.decrypt", btWith(decrypt, "nested", true, "audience", []string{"api"}), "issuer", "required", false},
-		{"decrypt legacy RSA1_5", "jose.decrypt", btWith(decrypt, "key_algorithms", []string{"RSA1_5"}), "key_algorithms", "RSA1_5", false},
-		{"decrypt CBC", "jose.decrypt", btWith(decrypt, "content_encryptions", []string{"A128CBC-HS256"}), "content_encryptions", "CBC", false},
+		{"decrypt policy field without nested", "jose.decrypt", withMembers(decrypt, "issuer", "https://issuer.test"), "issuer", "nested", false},
+		{"decrypt nested without issuer", "jose.decrypt", withMembers(decrypt, "nested", true, "audience", []string{"api"}), "issuer", "required", false},
+		{"decrypt legacy RSA1_5", "jose.decrypt", withMembers(decrypt, "key_algorithms", []string{"RSA1_5"}), "key_algorithms", "RSA1_5", false},
+		{"decrypt CBC", "jose.decrypt", withMembers(decrypt, "content_encryptions", []string{"A128CBC-HS256"}), "content_encryptions", "CBC", false},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := btChain(t, fmt.Sprintf("d%d", i), tt.typ, tt.config)
-			ve := e.deployErr(t, f)
+			f := chainFlow(t, fmt.Sprintf("d%d", i), tt.typ, tt.config)
+			ve := enginetest.DeployError(t, e.rt, f)
 			if ve.Node != "b" || ve.Field != tt.field || !strings.Contains(ve.Msg, tt.contains) {
 				t.Errorf("got node %q field %q msg %q; want node b field %q containing %q", ve.Node, ve.Field, ve.Msg, tt.field, tt.contains)
 			}
@@ -277,28 +268,26 @@ func TestBlockDeployRefusals(t *testing.T) {
 }
 
 func TestBlockSignErrors(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	e := newBlockEnv(t)
+	e.ensure(t, "main", "ES256")
 	tests := []struct {
 		name     string
 		config   map[string]any
 		contains string
 	}{
-		{"no key for the alg", btSignConfig("main", "RS256"), "no active RS256 key"},
-		{"unknown keyset", btSignConfig("nope", "ES256"), "keyset not found"},
-		{"claim contradicts issuer", btWith(btSignConfig("main", "ES256"), "claims", map[string]string{"iss": "msg.iss"}), "iss in claims differs"},
-		{"audience of the wrong type", btWith(btSignConfig("main", "ES256"), "audience", "42"), "want a text or a list"},
-		{"issuer of the wrong type", btWith(btSignConfig("main", "ES256"), "issuer", "[1]"), "want text"},
+		{"no key for the alg", signConfig("main", "RS256"), "no active RS256 key"},
+		{"unknown keyset", signConfig("nope", "ES256"), "keyset not found"},
+		{"claim contradicts issuer", withMembers(signConfig("main", "ES256"), "claims", map[string]string{"iss": "msg.iss"}), "iss in claims differs"},
+		{"audience of the wrong type", withMembers(signConfig("main", "ES256"), "audience", "42"), "want a text or a list"},
+		{"issuer of the wrong type", withMembers(signConfig("main", "ES256"), "issuer", "[1]"), "want text"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			flow := "s" + string(rune('a'+i))
-			e.deploy(t, btChain(t, flow, "jose.sign", tt.config, "out"))
+			e.deploy(t, chainFlow(t, flow, "jose.sign", tt.config, "out"))
 			port, msg := e.run(t, flow, engine.Msg{"iss": "https://evil.test"})
-			if port != engine.ErrorPort || !strings.Contains(btErrorText(msg), tt.contains) {
-				t.Errorf("port %q error %q, want error containing %q", port, btErrorText(msg), tt.contains)
+			if port != engine.ErrorPort || !strings.Contains(errorText(msg), tt.contains) {
+				t.Errorf("port %q error %q, want error containing %q", port, errorText(msg), tt.contains)
 			}
 			if _, ok := msg["token"]; ok {
 				t.Error("a token was written despite the error")
@@ -310,17 +299,15 @@ func TestBlockSignErrors(t *testing.T) {
 // BenchmarkValidateBlock compares a run manual -> jose.validate through
 // the engine with Validator.Validate on the same policy and token.
 func BenchmarkValidateBlock(b *testing.B) {
-	e := newBtEnv(b)
+	e := newBlockEnv(b)
 	for _, alg := range []string{"ES256", "RS256", "EdDSA", "HS256"} {
 		keyset := "bench-" + strings.ToLower(alg)
-		if err := e.ks.Ensure(b.Context(), keyset, alg); err != nil {
-			b.Fatal(err)
-		}
-		tok, _ := e.sign(b, "sign-"+alg, btSignConfig(keyset, alg))
+		e.ensure(b, keyset, alg)
+		tok, _ := e.sign(b, "sign-"+alg, signConfig(keyset, alg))
 		flow := "val-" + alg
-		e.deploy(b, btFlow(b, flow, []btNode{
+		e.deploy(b, enginetest.Flow(b, flow, []enginetest.Node{
 			{ID: "start", Type: "core.manual"},
-			{ID: "b", Type: "jose.validate", Config: btPolicy(keyset, alg)},
+			{ID: "b", Type: "jose.validate", Config: validateConfig(keyset, alg)},
 		}, "start:out->b"))
 		p := DefaultPolicy()
 		p.Algorithms, p.Source, p.Issuer, p.Audience = []string{alg}, e.ks.Source(keyset), "https://issuer.test", []string{"api"}
@@ -333,8 +320,8 @@ func BenchmarkValidateBlock(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tr, err := e.rt.Run(b.Context(), flow, "", engine.Msg{"token": tok})
-				if err != nil || btPort(tr, "b") != "valid" {
-					b.Fatalf("run: %v, port %q", err, btPort(tr, "b"))
+				if err != nil || portOf(tr, "b") != "valid" {
+					b.Fatalf("run: %v, port %q", err, portOf(tr, "b"))
 				}
 			}
 		})
@@ -352,10 +339,8 @@ func BenchmarkValidateBlock(b *testing.B) {
 // TestBlockValidateRemoteJWKS validates against an identity provider's
 // JWKS over (loopback) HTTP, as a flow of a relying party would.
 func TestBlockValidateRemoteJWKS(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "idp", "ES256", "RS256"); err != nil {
-		t.Fatal(err)
-	}
+	e := newBlockEnv(t)
+	e.ensure(t, "idp", "ES256", "RS256")
 	var fetches atomic.Int32
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fetches.Add(1)
@@ -369,16 +354,16 @@ func TestBlockValidateRemoteJWKS(t *testing.T) {
 		w.Write(body)
 	}))
 	defer idp.Close()
-	es, _ := e.sign(t, "sign-es", btSignConfig("idp", "ES256"))
-	rs, _ := e.sign(t, "sign-rs", btSignConfig("idp", "RS256"))
-	other := newBtEnv(t) // another issuer's key: same kid shape, unknown here
+	es, _ := e.sign(t, "sign-es", signConfig("idp", "ES256"))
+	rs, _ := e.sign(t, "sign-rs", signConfig("idp", "RS256"))
+	other := newBlockEnv(t) // another issuer's key: same kid shape, unknown here
 	if err := other.ks.Ensure(t.Context(), "x", "ES256"); err != nil {
 		t.Fatal(err)
 	}
-	foreign, _ := other.sign(t, "sign", btSignConfig("x", "ES256"))
+	foreign, _ := other.sign(t, "sign", signConfig("x", "ES256"))
 
-	cfg := btWith(btPolicy("", "ES256", "RS256"), "keyset", nil, "source", "remote", "jwks_url", idp.URL+"/jwks")
-	e.deploy(t, btChain(t, "remote", "jose.validate", cfg, "valid", "invalid"))
+	cfg := withMembers(validateConfig("", "ES256", "RS256"), "keyset", nil, "source", "remote", "jwks_url", idp.URL+"/jwks")
+	e.deploy(t, chainFlow(t, "remote", "jose.validate", cfg, "valid", "invalid"))
 	for _, tt := range []struct {
 		name, token string
 		reason      Reason
@@ -388,8 +373,8 @@ func TestBlockValidateRemoteJWKS(t *testing.T) {
 		{"unknown issuer key", foreign, ReasonUnknownKid},
 	} {
 		port, msg := e.run(t, "remote", engine.Msg{"token": tt.token})
-		if btReason(msg) != string(tt.reason) || (tt.reason == "" && port != "valid") {
-			t.Errorf("%s: port %q reason %q error %q", tt.name, port, btReason(msg), btErrorText(msg))
+		if invalidReason(msg) != string(tt.reason) || (tt.reason == "" && port != "valid") {
+			t.Errorf("%s: port %q reason %q error %q", tt.name, port, invalidReason(msg), errorText(msg))
 		}
 		if tt.reason == "" {
 			if _, hasState := msg["key"].(map[string]any)["state"]; hasState {
@@ -403,7 +388,7 @@ func TestBlockValidateRemoteJWKS(t *testing.T) {
 		t.Errorf("%d JWKS fetches, want 1", n)
 	}
 	e.clk.Advance(31 * time.Second)
-	if _, msg := e.run(t, "remote", engine.Msg{"token": foreign}); btReason(msg) != string(ReasonUnknownKid) {
+	if _, msg := e.run(t, "remote", engine.Msg{"token": foreign}); invalidReason(msg) != string(ReasonUnknownKid) {
 		t.Errorf("foreign token after the cooldown: %v", msg["invalid"])
 	}
 	if n := fetches.Load(); n != 2 {
@@ -414,47 +399,31 @@ func TestBlockValidateRemoteJWKS(t *testing.T) {
 // TestBlockConcurrentRunsDuringRotation runs sign, validate, encrypt and
 // decrypt from many goroutines while the keyset rotates (run with -race).
 func TestBlockConcurrentRunsDuringRotation(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "main", "ES256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
-	e.deploy(t, btFlow(t, "all", []btNode{
-		{ID: "start", Type: "core.manual"},
-		{ID: "sign", Type: "jose.sign", Config: btSignConfig("main", "ES256")},
-		{ID: "enc", Type: "jose.encrypt", Config: map[string]any{"keyset": "main", "alg": "A256KW", "nested": true, "payload": "msg.token"}},
-		{ID: "b", Type: "jose.decrypt", Config: map[string]any{"keyset": "main", "token": "msg.jwe", "nested": true,
-			"algorithms": []string{"ES256"}, "issuer": "https://issuer.test", "audience": []string{"api"}}},
-		{ID: "v", Type: "jose.validate", Config: btPolicy("main", "ES256")},
-	}, "start:out->sign", "sign:out->enc", "enc:out->b", "b:valid->v"))
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
+	e := newBlockEnv(t)
+	e.ensure(t, "main", "ES256", "A256KW")
+	e.deploy(t, jweFlowThen(t, "all", signConfig("main", "ES256"),
+		map[string]any{"keyset": "main", "alg": "A256KW", "nested": true, "payload": "msg.token"},
+		map[string]any{"keyset": "main", "token": "msg.jwe", "nested": true,
+			"algorithms": []string{"ES256"}, "issuer": "https://issuer.test", "audience": []string{"api"}},
+		enginetest.Node{ID: "v", Type: "jose.validate", Config: validateConfig("main", "ES256")}))
 	errs := make(chan string, 100)
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				tr, err := e.rt.Run(t.Context(), "all", "", engine.Msg{})
-				if err != nil || btPort(tr, "b") != "valid" || btPort(tr, "v") != "valid" {
-					select {
-					case errs <- fmt.Sprintf("run: %v, decrypt %q, validate %q", err, btPort(tr, "b"), btPort(tr, "v")):
-					default:
-					}
-				}
+	runWhile(4, func(int, int) bool {
+		tr, err := e.rt.Run(t.Context(), "all", "", engine.Msg{})
+		if err != nil || portOf(tr, "b") != "valid" || portOf(tr, "v") != "valid" {
+			select {
+			case errs <- fmt.Sprintf("run: %v, decrypt %q, validate %q", err, portOf(tr, "b"), portOf(tr, "v")):
+			default:
 			}
-		})
-	}
-	for range 5 {
-		time.Sleep(20 * time.Millisecond)
-		if _, err := e.ks.Rotate(t.Context(), "main", RotateOptions{RetireAfter: time.Hour}); err != nil {
-			t.Error(err)
 		}
-	}
-	close(stop)
-	wg.Wait()
+		return true
+	}, func() {
+		for range 5 {
+			time.Sleep(20 * time.Millisecond)
+			if _, err := e.ks.Rotate(t.Context(), "main", RotateOptions{RetireAfter: time.Hour}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
 	close(errs)
 	for msg := range errs {
 		t.Error(msg)

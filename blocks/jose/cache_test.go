@@ -12,81 +12,69 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
-// Tests of the verified-token cache carry a ct prefix.
-
-// ctClock is a movable clock for a Validator.
-type ctClock struct{ ns atomic.Int64 }
-
-func newCtClock(t time.Time) *ctClock {
-	c := &ctClock{}
-	c.ns.Store(t.UnixNano())
-	return c
-}
-func (c *ctClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *ctClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-// ctSwapSource serves a key list that a test replaces (as a keyset view
+// swapSource serves a key list that a test replaces (as a keyset view
 // or a remote JWKS refresh does: a new slice, never an edit).
-type ctSwapSource struct{ keys atomic.Pointer[[]VerifyKey] }
+type swapSource struct{ keys atomic.Pointer[[]VerifyKey] }
 
-func newCtSwapSource(keys ...VerifyKey) *ctSwapSource {
-	s := &ctSwapSource{}
+func newSwapSource(keys ...VerifyKey) *swapSource {
+	s := &swapSource{}
 	s.set(keys...)
 	return s
 }
-func (s *ctSwapSource) set(keys ...VerifyKey) { k := slices.Clone(keys); s.keys.Store(&k) }
-func (s *ctSwapSource) VerifyKeys(context.Context, bool) ([]VerifyKey, error) {
+func (s *swapSource) set(keys ...VerifyKey) { k := slices.Clone(keys); s.keys.Store(&k) }
+func (s *swapSource) VerifyKeys(context.Context, bool) ([]VerifyKey, error) {
 	return *s.keys.Load(), nil
 }
 
-// ctPair is the same policy with and without a cache, so every verdict can
+// cachedAndPlain is the same policy with and without a cache, so every verdict can
 // be compared with the uncached one.
-func ctPair(t testing.TB, p Policy, o CacheOptions) (cached, plain *Validator) {
+func cachedAndPlain(t testing.TB, p Policy, o CacheOptions) (cached, plain *Validator) {
 	t.Helper()
-	plain = vtValidator(t, p)
+	plain = mustValidator(t, p)
 	p.Cache = o
-	cached = vtValidator(t, p)
+	cached = mustValidator(t, p)
 	return cached, plain
 }
 
-// ctCheck validates token with both and fails unless both give want
+// checkBoth validates token with both and fails unless both give want
 // (a Reason, "" for valid).
-func ctCheck(t *testing.T, cached, plain *Validator, token string, want Reason) {
+func checkBoth(t *testing.T, cached, plain *Validator, token string, want Reason) {
 	t.Helper()
 	ctx := t.Context()
 	_, err := cached.Validate(ctx, token)
 	_, perr := plain.Validate(ctx, token)
-	if got, gotPlain := vtReason(t, err), vtReason(t, perr); got != want || gotPlain != want {
+	if got, gotPlain := tokenReason(t, err), tokenReason(t, perr); got != want || gotPlain != want {
 		t.Fatalf("reason with cache %q, without %q, want %q", got, gotPlain, want)
 	}
 }
 
-// ctPrime validates token twice (the second time caches it) and fails
+// primeCache validates token twice (the second time caches it) and fails
 // unless it is cached.
-func ctPrime(t *testing.T, cached, plain *Validator, token string) {
+func primeCache(t *testing.T, cached, plain *Validator, token string) {
 	t.Helper()
-	ctCheck(t, cached, plain, token, "")
-	ctCheck(t, cached, plain, token, "")
+	checkBoth(t, cached, plain, token, "")
+	checkBoth(t, cached, plain, token, "")
 	sum := sha256.Sum256([]byte(token))
 	if e, _, _, _, _ := cached.cache.lookup(&sum); e == nil {
 		t.Fatal("token not cached after two validations")
 	}
 }
 
-func ctStats(v *Validator) int { n, _ := v.cache.stats(); return n }
+func cacheEntries(v *Validator) int { n, _ := v.cache.stats(); return n }
 
 func TestCacheHitIsACopy(t *testing.T) {
 	ctx := t.Context()
-	k := vtKeyFor(t, "ES256", "a")
-	src := &vtStaticSource{keys: []VerifyKey{k.verify}}
-	v := vtValidator(t, func() Policy { p := vtPolicy(src, "ES256"); p.Cache = CacheOptions{Entries: 8}; return p }())
-	token := vtToken(t, k, nil, func(c map[string]any) { c["roles"] = []any{"a"} })
+	k := testKeyFor(t, "ES256", "a")
+	src := &staticKeySource{keys: []VerifyKey{k.verify}}
+	v := mustValidator(t, func() Policy { p := testPolicy(src, "ES256"); p.Cache = CacheOptions{Entries: 8}; return p }())
+	token := signedToken(t, k, nil, func(c map[string]any) { c["roles"] = []any{"a"} })
 	if _, err := v.Validate(ctx, token); err != nil { // seen once: not cached yet
 		t.Fatal(err)
 	}
-	if ctStats(v) != 0 {
+	if cacheEntries(v) != 0 {
 		t.Fatalf("cached on first sight")
 	}
 	first, err := v.Validate(ctx, token)
@@ -106,18 +94,18 @@ func TestCacheHitIsACopy(t *testing.T) {
 	if second.Header != first.Header || second.Key.JWK.KeyID != k.kid || second.Key.State != StateActive {
 		t.Errorf("hit answered header %+v key %q/%s", second.Header, second.Key.JWK.KeyID, second.Key.State)
 	}
-	if ctStats(v) != 1 || src.calls.Load() != calls+1 {
-		t.Errorf("cache holds %d entries, source asked %d times on the hit; want 1 and 1", ctStats(v), src.calls.Load()-calls)
+	if cacheEntries(v) != 1 || src.calls.Load() != calls+1 {
+		t.Errorf("cache holds %d entries, source asked %d times on the hit; want 1 and 1", cacheEntries(v), src.calls.Load()-calls)
 	}
 }
 
 // TestCacheKeyChanges: every change of the key that verified a cached
 // token decides the next use, exactly as without the cache.
 func TestCacheKeyChanges(t *testing.T) {
-	a, b := vtKeyFor(t, "ES256", "a"), vtKeyFor(t, "ES256", "b")
-	other := vtNewKey(t, "ES256", a.kid) // same kid, other material
+	a, b := testKeyFor(t, "ES256", "a"), testKeyFor(t, "ES256", "b")
+	other := newTestKey(t, "ES256", a.kid) // same kid, other material
 	retiring := a.verify
-	retiring.State, retiring.RetireAt = StateRetired, vtNow.Add(time.Minute)
+	retiring.State, retiring.RetireAt = StateRetired, testNow.Add(time.Minute)
 	tests := []struct {
 		name    string
 		after   []VerifyKey
@@ -138,16 +126,16 @@ func TestCacheKeyChanges(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newCtClock(vtNow)
-			src := newCtSwapSource(a.verify)
-			p := vtPolicy(src, "ES256")
+			clk := enginetest.NewClock(testNow)
+			src := newSwapSource(a.verify)
+			p := testPolicy(src, "ES256")
 			p.Now = clk.Now
-			cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
-			token := vtToken(t, a, nil, nil)
-			ctPrime(t, cached, plain, token)
+			cached, plain := cachedAndPlain(t, p, CacheOptions{Entries: 8})
+			token := signedToken(t, a, nil, nil)
+			primeCache(t, cached, plain, token)
 			src.set(tc.after...)
 			clk.Advance(tc.advance)
-			ctCheck(t, cached, plain, token, tc.want)
+			checkBoth(t, cached, plain, token, tc.want)
 			if tc.want == "" {
 				res, err := cached.Validate(t.Context(), token)
 				if err != nil {
@@ -156,7 +144,7 @@ func TestCacheKeyChanges(t *testing.T) {
 				if res.Key.State != tc.after[0].State {
 					t.Errorf("hit answered key state %q, want the current %q", res.Key.State, tc.after[0].State)
 				}
-			} else if ctStats(cached) != 0 {
+			} else if cacheEntries(cached) != 0 {
 				t.Errorf("refused token still cached")
 			}
 		})
@@ -168,42 +156,38 @@ func TestCacheKeyChanges(t *testing.T) {
 // view follows the store (Reload, which the store feed drives).
 func TestCacheRevokeOnEveryNode(t *testing.T) {
 	ctx := t.Context()
-	m1, st, clk := newKeysetsForTest(t)
-	if err := m1.Create(ctx, "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	m2 := NewKeysets(st)
-	m2.Now = clk.Now
+	m1, st, clk := newKeysetsWith(t, "main", "ES256")
+	m2 := anotherNode(st, clk)
 	token, kid, err := NewSigner(m1).Sign(ctx, SignRequest{Keyset: "main", Alg: "ES256", TTL: time.Hour,
-		Issuer: vtIssuer, Audience: []string{vtAudience}})
+		Issuer: testIssuer, Audience: []string{testAudience}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	node := func(m *Keysets) (cached, plain *Validator) {
-		p := vtPolicy(m.Source("main"), "ES256")
+		p := testPolicy(m.Source("main"), "ES256")
 		p.Now = clk.Now
-		return ctPair(t, p, CacheOptions{Entries: 8})
+		return cachedAndPlain(t, p, CacheOptions{Entries: 8})
 	}
 	c1, p1 := node(m1)
 	c2, p2 := node(m2)
-	ctPrime(t, c1, p1, token)
-	ctPrime(t, c2, p2, token)
+	primeCache(t, c1, p1, token)
+	primeCache(t, c2, p2, token)
 	if _, err := m1.Rotate(ctx, "main", RotateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ctCheck(t, c1, p1, token, "") // the signing key is still next/active/retired: valid
+	checkBoth(t, c1, p1, token, "") // the signing key is still next/active/retired: valid
 	if err := m1.Revoke(ctx, "main", kid); err != nil {
 		t.Fatal(err)
 	}
-	ctCheck(t, c1, p1, token, ReasonUnknownKid)
+	checkBoth(t, c1, p1, token, ReasonUnknownKid)
 	if err := m2.Reload(ctx, "main"); err != nil {
 		t.Fatal(err)
 	}
-	ctCheck(t, c2, p2, token, ReasonUnknownKid)
+	checkBoth(t, c2, p2, token, ReasonUnknownKid)
 }
 
 func TestCacheTimes(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
+	k := testKeyFor(t, "ES256", "a")
 	tests := []struct {
 		name    string
 		claims  func(map[string]any)
@@ -216,30 +200,30 @@ func TestCacheTimes(t *testing.T) {
 		{"past exp", nil, nil, 10*time.Minute + time.Second, ReasonExpired},
 		{"past exp plus leeway", nil, func(p *Policy) { p.Leeway = time.Minute }, 11*time.Minute + time.Second, ReasonExpired},
 		{"past max age", nil, func(p *Policy) { p.MaxAge = time.Minute }, time.Minute, ReasonExpired},
-		{"clock set back before nbf", func(c map[string]any) { c["nbf"] = vtNow.Unix() - 5 }, nil, -time.Minute, ReasonNotYetValid},
+		{"clock set back before nbf", func(c map[string]any) { c["nbf"] = testNow.Unix() - 5 }, nil, -time.Minute, ReasonNotYetValid},
 		{"clock set back before iat", nil, nil, -time.Minute, ReasonIssuedInFuture},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newCtClock(vtNow)
-			p := vtPolicy(newCtSwapSource(k.verify), "ES256")
+			clk := enginetest.NewClock(testNow)
+			p := testPolicy(newSwapSource(k.verify), "ES256")
 			p.Now = clk.Now
 			if tc.policy != nil {
 				tc.policy(&p)
 			}
-			cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
-			token := vtToken(t, k, nil, tc.claims)
-			ctPrime(t, cached, plain, token)
+			cached, plain := cachedAndPlain(t, p, CacheOptions{Entries: 8})
+			token := signedToken(t, k, nil, tc.claims)
+			primeCache(t, cached, plain, token)
 			clk.Advance(tc.advance)
-			ctCheck(t, cached, plain, token, tc.want)
+			checkBoth(t, cached, plain, token, tc.want)
 		})
 	}
 	t.Run("no exp: never cached", func(t *testing.T) {
-		p := vtPolicy(newCtSwapSource(k.verify), "ES256")
+		p := testPolicy(newSwapSource(k.verify), "ES256")
 		p.RequireExp = false
-		cached, plain := ctPair(t, p, CacheOptions{Entries: 8})
-		ctCheck(t, cached, plain, vtToken(t, k, nil, func(c map[string]any) { delete(c, "exp") }), "")
-		if ctStats(cached) != 0 {
+		cached, plain := cachedAndPlain(t, p, CacheOptions{Entries: 8})
+		checkBoth(t, cached, plain, signedToken(t, k, nil, func(c map[string]any) { delete(c, "exp") }), "")
+		if cacheEntries(cached) != 0 {
 			t.Errorf("a token without exp was cached")
 		}
 	})
@@ -250,7 +234,7 @@ func TestCacheTimes(t *testing.T) {
 // one policy is handed to another to show that even then nothing a
 // changed policy refuses gets through.
 func TestCachePolicyOnHit(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
+	k := testKeyFor(t, "ES256", "a")
 	tests := []struct {
 		name   string
 		change func(*Policy)
@@ -267,10 +251,10 @@ func TestCachePolicyOnHit(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			src := newCtSwapSource(k.verify)
-			p := vtPolicy(src, "ES256")
-			first := vtValidator(t, func() Policy { q := p; q.Cache = CacheOptions{Entries: 8}; return q }())
-			token := vtToken(t, k, nil, nil)
+			src := newSwapSource(k.verify)
+			p := testPolicy(src, "ES256")
+			first := mustValidator(t, func() Policy { q := p; q.Cache = CacheOptions{Entries: 8}; return q }())
+			token := signedToken(t, k, nil, nil)
 			for range 2 { // the second validation caches it
 				if _, err := first.Validate(t.Context(), token); err != nil {
 					t.Fatal(err)
@@ -280,10 +264,10 @@ func TestCachePolicyOnHit(t *testing.T) {
 				t.Fatalf("token not cached")
 			}
 			tc.change(&p)
-			plain := vtValidator(t, p)
-			changed := vtValidator(t, p)
+			plain := mustValidator(t, p)
+			changed := mustValidator(t, p)
 			changed.cache = first.cache // the old policy's entries
-			ctCheck(t, changed, plain, token, tc.want)
+			checkBoth(t, changed, plain, token, tc.want)
 		})
 	}
 }
@@ -293,10 +277,10 @@ func TestCachePolicyOnHit(t *testing.T) {
 func TestCacheForgery(t *testing.T) {
 	for _, alg := range []string{"ES256", "RS256", "HS256"} {
 		t.Run(alg, func(t *testing.T) {
-			k := vtKeyFor(t, alg, "a")
-			cached, plain := ctPair(t, vtPolicy(newCtSwapSource(k.verify), alg), CacheOptions{Entries: 64})
-			token := vtToken(t, k, nil, nil)
-			ctPrime(t, cached, plain, token)
+			k := testKeyFor(t, alg, "a")
+			cached, plain := cachedAndPlain(t, testPolicy(newSwapSource(k.verify), alg), CacheOptions{Entries: 64})
+			token := signedToken(t, k, nil, nil)
+			primeCache(t, cached, plain, token)
 			dot1 := indexByte(token, '.', 0)
 			dot2 := indexByte(token, '.', dot1+1)
 			positions := map[string][]int{
@@ -313,7 +297,7 @@ func TestCacheForgery(t *testing.T) {
 						forged := token[:i] + string(c) + token[i+1:]
 						_, err := cached.Validate(t.Context(), forged)
 						_, perr := plain.Validate(t.Context(), forged)
-						got, want := vtReason(t, err), vtReason(t, perr)
+						got, want := tokenReason(t, err), tokenReason(t, perr)
 						if got == "" || got != want {
 							t.Fatalf("%s byte %d -> %q: reason %q with cache, %q without", part, i, c, got, want)
 						}
@@ -323,14 +307,14 @@ func TestCacheForgery(t *testing.T) {
 			for _, extra := range []string{token + "A", token[:len(token)-1], " " + token} {
 				_, err := cached.Validate(t.Context(), extra)
 				_, perr := plain.Validate(t.Context(), extra)
-				if got, want := vtReason(t, err), vtReason(t, perr); got == "" || got != want {
+				if got, want := tokenReason(t, err), tokenReason(t, perr); got == "" || got != want {
 					t.Fatalf("length change: reason %q with cache, %q without", got, want)
 				}
 			}
-			if ctStats(cached) != 1 {
-				t.Errorf("cache holds %d entries, want only the genuine token", ctStats(cached))
+			if cacheEntries(cached) != 1 {
+				t.Errorf("cache holds %d entries, want only the genuine token", cacheEntries(cached))
 			}
-			ctCheck(t, cached, plain, token, "")
+			checkBoth(t, cached, plain, token, "")
 		})
 	}
 }
@@ -347,7 +331,7 @@ func indexByte(s string, c byte, from int) int {
 // TestCacheBounds: a flood of distinct valid tokens never takes the cache
 // past either bound; the most recent tokens are the ones kept.
 func TestCacheBounds(t *testing.T) {
-	k := vtKeyFor(t, "HS256", "a")
+	k := testKeyFor(t, "HS256", "a")
 	tests := []struct {
 		name    string
 		opts    CacheOptions
@@ -358,14 +342,14 @@ func TestCacheBounds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := vtValidator(t, func() Policy {
-				p := vtPolicy(newCtSwapSource(k.verify), "HS256")
+			v := mustValidator(t, func() Policy {
+				p := testPolicy(newSwapSource(k.verify), "HS256")
 				p.Cache = tc.opts
 				return p
 			}())
 			var last []string
 			for i := range 2000 {
-				token := vtToken(t, k, nil, func(c map[string]any) {
+				token := signedToken(t, k, nil, func(c map[string]any) {
 					c["jti"] = fmt.Sprint(i)
 					c["pad"] = strings.Repeat("x", tc.padding)
 				})
@@ -404,18 +388,18 @@ func TestCacheBounds(t *testing.T) {
 // (for the race detector) and checks no token is ever accepted while its
 // key is absent.
 func TestCacheConcurrent(t *testing.T) {
-	a, b := vtKeyFor(t, "HS256", "a"), vtKeyFor(t, "HS256", "b")
-	src := newCtSwapSource(a.verify, b.verify)
-	p := vtPolicy(src, "HS256")
+	a, b := testKeyFor(t, "HS256", "a"), testKeyFor(t, "HS256", "b")
+	src := newSwapSource(a.verify, b.verify)
+	p := testPolicy(src, "HS256")
 	p.Cache = CacheOptions{Entries: 20}
-	v := vtValidator(t, p)
+	v := mustValidator(t, p)
 	var tokens []string
 	for i := range 40 {
 		k := a
 		if i%2 == 1 {
 			k = b
 		}
-		tokens = append(tokens, vtToken(t, k, nil, func(c map[string]any) { c["jti"] = fmt.Sprint(i) }))
+		tokens = append(tokens, signedToken(t, k, nil, func(c map[string]any) { c["jti"] = fmt.Sprint(i) }))
 	}
 	var withA atomic.Bool
 	withA.Store(true)
@@ -455,9 +439,9 @@ func TestCacheConcurrent(t *testing.T) {
 }
 
 func TestCacheOptionsChecked(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
+	k := testKeyFor(t, "ES256", "a")
 	for _, o := range []CacheOptions{{Entries: -1}, {Entries: MaxCacheEntries + 1}, {Entries: 1, Bytes: -1}, {Entries: 1, Bytes: MaxCacheBytes + 1}} {
-		p := vtPolicy(newCtSwapSource(k.verify), "ES256")
+		p := testPolicy(newSwapSource(k.verify), "ES256")
 		p.Cache = o
 		if _, err := NewValidator(p); err == nil {
 			t.Errorf("NewValidator accepted %+v", o)
@@ -468,32 +452,30 @@ func TestCacheOptionsChecked(t *testing.T) {
 // TestBlockValidateCache: jose.validate caches by default; a revoke and a
 // redeploy with another audience decide the next run of a cached token.
 func TestBlockValidateCache(t *testing.T) {
-	e := newBtEnv(t)
-	if err := e.ks.Ensure(t.Context(), "cache", "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	tok, kid := e.sign(t, "sign-cache", btSignConfig("cache", "ES256"))
+	e := newBlockEnv(t)
+	e.ensure(t, "cache", "ES256")
+	tok, kid := e.sign(t, "sign-cache", signConfig("cache", "ES256"))
 	msg := func() engine.Msg { return engine.Msg{"token": tok} }
 	for _, tc := range []struct {
 		name   string
 		config map[string]any
 		want   string
 	}{
-		{"default", btPolicy("cache", "ES256"), ""},
-		{"off", btWith(btPolicy("cache", "ES256"), "cache", 0), ""},
-		{"redeploy with another audience", btWith(btPolicy("cache", "ES256"), "audience", []string{"other"}), "wrong_audience"},
+		{"default", validateConfig("cache", "ES256"), ""},
+		{"off", withMembers(validateConfig("cache", "ES256"), "cache", 0), ""},
+		{"redeploy with another audience", withMembers(validateConfig("cache", "ES256"), "audience", []string{"other"}), "wrong_audience"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e.deploy(t, btChain(t, "val-cache", "jose.validate", tc.config, "valid", "invalid"))
+			e.deploy(t, chainFlow(t, "val-cache", "jose.validate", tc.config, "valid", "invalid"))
 			for range 2 {
 				port, out := e.run(t, "val-cache", msg())
-				if got := btReason(out); got != tc.want || (tc.want == "") != (port == "valid") {
+				if got := invalidReason(out); got != tc.want || (tc.want == "") != (port == "valid") {
 					t.Fatalf("port %q reason %q, want %q", port, got, tc.want)
 				}
 			}
 		})
 	}
-	e.deploy(t, btChain(t, "val-cache", "jose.validate", btPolicy("cache", "ES256"), "valid", "invalid"))
+	e.deploy(t, chainFlow(t, "val-cache", "jose.validate", validateConfig("cache", "ES256"), "valid", "invalid"))
 	for range 2 { // the second run caches the token
 		if port, _ := e.run(t, "val-cache", msg()); port != "valid" {
 			t.Fatalf("port %q before the revoke", port)
@@ -502,11 +484,11 @@ func TestBlockValidateCache(t *testing.T) {
 	if err := e.ks.Revoke(t.Context(), "cache", kid); err != nil {
 		t.Fatal(err)
 	}
-	if port, out := e.run(t, "val-cache", msg()); port != "invalid" || btReason(out) != "unknown_kid" {
-		t.Fatalf("after revoke: port %q reason %q, want invalid unknown_kid", port, btReason(out))
+	if port, out := e.run(t, "val-cache", msg()); port != "invalid" || invalidReason(out) != "unknown_kid" {
+		t.Fatalf("after revoke: port %q reason %q, want invalid unknown_kid", port, invalidReason(out))
 	}
 	for _, bad := range []any{-1, MaxCacheEntries + 1} {
-		if ve := e.deployErr(t, btChain(t, "val-bad", "jose.validate", btWith(btPolicy("cache", "ES256"), "cache", bad), "valid", "invalid")); ve.Field != "cache" {
+		if ve := enginetest.DeployError(t, e.rt, chainFlow(t, "val-bad", "jose.validate", withMembers(validateConfig("cache", "ES256"), "cache", bad), "valid", "invalid")); ve.Field != "cache" {
 			t.Errorf("cache %v: refusal names field %q", bad, ve.Field)
 		}
 	}
@@ -517,12 +499,12 @@ func TestBlockValidateCache(t *testing.T) {
 //	go test -run='^$' -bench=ValidateCached -benchmem ./blocks/jose/
 func BenchmarkValidateCached(b *testing.B) {
 	for _, alg := range []string{"ES256", "RS256"} {
-		k := vtKeyFor(b, alg, "a")
-		token := vtToken(b, k, nil, nil)
+		k := testKeyFor(b, alg, "a")
+		token := signedToken(b, k, nil, nil)
 		for _, entries := range []int{0, DefaultCacheEntries} {
-			p := vtPolicy(newCtSwapSource(k.verify), alg)
+			p := testPolicy(newSwapSource(k.verify), alg)
 			p.Cache = CacheOptions{Entries: entries}
-			v := vtValidator(b, p)
+			v := mustValidator(b, p)
 			b.Run(fmt.Sprintf("%s/cache=%d", alg, entries), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

@@ -112,11 +112,11 @@ func cbValidator(t *testing.T, alg string, keys ...VerifyKey) *Validator {
 	t.Helper()
 	p := DefaultPolicy()
 	p.Algorithms = []string{alg}
-	p.Source = &vtStaticSource{keys: keys}
+	p.Source = &staticKeySource{keys: keys}
 	p.Issuer = "hobbiton.example"
 	p.AudienceOptional = true
 	p.Now = func() time.Time { return time.Unix(1300819000, 0) } // before the section 6 token's exp
-	return vtValidator(t, p)
+	return mustValidator(t, p)
 }
 
 func TestCookbook(t *testing.T) {
@@ -204,7 +204,7 @@ func cbJWS(t *testing.T, ex cookbookExample) {
 			t.Fatalf("detached: %v", err)
 		}
 		// The validator itself never takes detached content.
-		if _, _, _, err := v.verify(t.Context(), ex.Output.Compact); vtReason(t, err) != ReasonBadSignature {
+		if _, _, _, err := v.verify(t.Context(), ex.Output.Compact); tokenReason(t, err) != ReasonBadSignature {
 			t.Fatalf("detached token through verify: %v", err)
 		}
 		return
@@ -218,7 +218,7 @@ func cbJWS(t *testing.T, ex cookbookExample) {
 	}
 	// A flipped signature bit must fail the same way.
 	tampered := ex.Output.Compact[:len(ex.Output.Compact)-2] + cbFlipChar(ex.Output.Compact[len(ex.Output.Compact)-2]) + ex.Output.Compact[len(ex.Output.Compact)-1:]
-	if _, _, _, err := v.verify(t.Context(), tampered); vtReason(t, err) != ReasonBadSignature {
+	if _, _, _, err := v.verify(t.Context(), tampered); tokenReason(t, err) != ReasonBadSignature {
 		t.Fatalf("tampered: %v", err)
 	}
 }
@@ -246,7 +246,7 @@ func cbJWE(t *testing.T, ex cookbookExample) {
 		Zip:    ex.Input.Zip != "",
 	}
 	t.Logf("alg %s enc %s, enabled: %+v", alg, ex.Input.Enc, allow)
-	d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{key}, KeyAlgorithms: []string{alg},
+	d := mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{key}, KeyAlgorithms: []string{alg},
 		ContentEncryptions: []string{ex.Input.Enc}, Allow: allow})
 	out, err := d.Decrypt(ex.Output.Compact)
 	if err != nil {
@@ -259,7 +259,7 @@ func cbJWE(t *testing.T, ex cookbookExample) {
 	if allow != (JWEAllow{}) {
 		o := DecrypterOptions{Keys: []gojose.JSONWebKey{key}}
 		if d2, err := NewDecrypter(o); err == nil {
-			if _, err := d2.Decrypt(ex.Output.Compact); vtReason(t, err) != ReasonDecryptFailed {
+			if _, err := d2.Decrypt(ex.Output.Compact); tokenReason(t, err) != ReasonDecryptFailed {
 				t.Fatalf("decrypted with the defaults: %v", err)
 			}
 		}
@@ -274,7 +274,7 @@ func cbNested(t *testing.T, ex cookbookExample) {
 		t.Fatalf("inner JWT: %v", err)
 	}
 	key := cbPrivateKey(t, ex.Encrypt.Input.Key)
-	d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{key}, KeyAlgorithms: []string{cbAlg(t, *ex.Encrypt)},
+	d := mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{key}, KeyAlgorithms: []string{cbAlg(t, *ex.Encrypt)},
 		ContentEncryptions: []string{ex.Encrypt.Input.Enc}})
 	nested, err := d.DecryptNested(t.Context(), ex.Encrypt.Output.Compact, v)
 	if err != nil {
@@ -291,7 +291,7 @@ func cbB64False(t *testing.T, ex cookbookExample) {
 	key := cbVerifyKey(t, ex.Input.Key)
 	key.JWK.KeyID = ""
 	v := cbValidator(t, cbAlg(t, ex), key)
-	if _, _, _, err := v.verify(t.Context(), ex.Output.Compact); vtReason(t, err) == "" {
+	if _, _, _, err := v.verify(t.Context(), ex.Output.Compact); tokenReason(t, err) == "" {
 		t.Fatal("b64=false token accepted")
 	}
 }

@@ -177,16 +177,12 @@ var (
 func parseStrictObject(data []byte, maxDepth int) (map[string]any, error) {
 	p := strictJSON{data: data, maxDepth: maxDepth}
 	p.skipSpace()
-	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
+	if !p.at('{') {
 		return nil, errJSONNotObject
 	}
-	v, err := p.value()
+	v, err := p.whole()
 	if err != nil {
 		return nil, err
-	}
-	p.skipSpace()
-	if p.pos != len(p.data) {
-		return nil, errJSONTrailing
 	}
 	return v.(map[string]any), nil
 }
@@ -194,15 +190,8 @@ func parseStrictObject(data []byte, maxDepth int) (map[string]any, error) {
 // validateStrictJSON checks that data is one strict JSON value of any kind.
 func validateStrictJSON(data []byte, maxDepth int) error {
 	p := strictJSON{data: data, maxDepth: maxDepth}
-	p.skipSpace()
-	if _, err := p.value(); err != nil {
-		return err
-	}
-	p.skipSpace()
-	if p.pos != len(p.data) {
-		return errJSONTrailing
-	}
-	return nil
+	_, err := p.whole()
+	return err
 }
 
 type strictJSON struct {
@@ -211,6 +200,23 @@ type strictJSON struct {
 	depth    int
 	maxDepth int
 }
+
+// whole reads the data as one value with nothing but white space around it.
+func (p *strictJSON) whole() (any, error) {
+	p.skipSpace()
+	v, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.pos != len(p.data) {
+		return nil, errJSONTrailing
+	}
+	return v, nil
+}
+
+// at reports whether the next byte is c.
+func (p *strictJSON) at(c byte) bool { return p.pos < len(p.data) && p.data[p.pos] == c }
 
 func (p *strictJSON) skipSpace() {
 	for p.pos < len(p.data) {
@@ -270,7 +276,7 @@ func (p *strictJSON) open(closer byte) (bool, error) {
 	}
 	p.pos++ // the opening bracket
 	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == closer {
+	if p.at(closer) {
 		p.pos++
 		p.depth--
 		return true, nil
@@ -305,7 +311,7 @@ func (p *strictJSON) object() (any, error) {
 	m := make(map[string]any, 8)
 	for more := !empty; more; {
 		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+		if !p.at('"') {
 			return nil, errJSONSyntax
 		}
 		key, err := p.str()
@@ -313,7 +319,7 @@ func (p *strictJSON) object() (any, error) {
 			return nil, err
 		}
 		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+		if !p.at(':') {
 			return nil, errJSONSyntax
 		}
 		p.pos++

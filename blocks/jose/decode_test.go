@@ -13,8 +13,8 @@ import (
 )
 
 func TestDecodeJWS(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
-	d, err := Decode(vtToken(t, k, nil, nil))
+	k := testKeyFor(t, "ES256", "a")
+	d, err := Decode(signedToken(t, k, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,19 +27,19 @@ func TestDecodeJWS(t *testing.T) {
 		t.Fatalf("JSON %s", b)
 	}
 	// Decode does not verify: a forged signature decodes the same.
-	forged := vtSignRaw(t, vtKeyFor(t, "ES256", "b"), vtJSON(t, vtHeader(k)), vtJSON(t, vtClaims()))
+	forged := signRaw(t, testKeyFor(t, "ES256", "b"), mustJSON(t, jwtHeader(k)), mustJSON(t, validClaims()))
 	if d2, err := Decode(forged); err != nil || d2.Verified || d2.Claims["sub"] != "alice" {
 		t.Fatalf("forged: %+v %v", d2, err)
 	}
 	// A payload that is not a JSON object has no claims.
-	if d3, err := Decode(vtSignRaw(t, k, vtJSON(t, vtHeader(k)), "plain text")); err != nil || d3.Claims != nil {
+	if d3, err := Decode(signRaw(t, k, mustJSON(t, jwtHeader(k)), "plain text")); err != nil || d3.Claims != nil {
 		t.Fatalf("text payload: %+v %v", d3, err)
 	}
 }
 
 func TestDecodeJWEShowsHeaderOnly(t *testing.T) {
-	k := jtTestKeys(t)
-	tok, err := jtEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW"}).Encrypt([]byte(`{"secret":"s3cr3t"}`))
+	k := jweTestKeys(t)
+	tok, err := mustEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW"}).Encrypt([]byte(`{"secret":"s3cr3t"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +53,8 @@ func TestDecodeJWEShowsHeaderOnly(t *testing.T) {
 }
 
 func TestDecodeRefusals(t *testing.T) {
-	k := vtKeyFor(t, "HS256", "a")
-	good := vtToken(t, k, nil, nil)
+	k := testKeyFor(t, "HS256", "a")
+	good := signedToken(t, k, nil, nil)
 	tests := []struct {
 		name, token string
 		want        Reason
@@ -65,14 +65,14 @@ func TestDecodeRefusals(t *testing.T) {
 		{"four segments", good + ".AA", ReasonMalformed},
 		{"JSON serialization", `{"payload":"e30","signatures":[]}`, ReasonMalformed},
 		{"bad header", "AAAA." + strings.SplitN(good, ".", 2)[1], ReasonMalformed},
-		{"duplicate header member", vtSignRaw(t, k, `{"alg":"HS256","alg":"none"}`, "{}"), ReasonMalformed},
+		{"duplicate header member", signRaw(t, k, `{"alg":"HS256","alg":"none"}`, "{}"), ReasonMalformed},
 		{"empty header", "." + strings.SplitN(good, ".", 2)[1], ReasonMalformed},
 		{"whitespace", good[:10] + "\n" + good[10:], ReasonMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Decode(tt.token)
-			if got := vtReason(t, err); got != tt.want {
+			if got := tokenReason(t, err); got != tt.want {
 				t.Fatalf("reason = %q, want %q (%v)", got, tt.want, err)
 			}
 		})
@@ -155,7 +155,7 @@ func TestStrictJSON(t *testing.T) {
 // What the strict reader accepts, go-jose must read the same way: a
 // header member the two parsers disagree on would be smuggling.
 func TestStrictHeaderAgreesWithGoJose(t *testing.T) {
-	k := vtKeyFor(t, "HS256", "a")
+	k := testKeyFor(t, "HS256", "a")
 	headers := []string{
 		`{"alg":"HS256","kid":"` + k.kid + `"}`,
 		`{"\u0061lg":"HS256","kid":"` + k.kid + `"}`,
@@ -163,7 +163,7 @@ func TestStrictHeaderAgreesWithGoJose(t *testing.T) {
 		` {"kid" : "` + k.kid + `" , "alg" : "HS256" } `,
 	}
 	for _, h := range headers {
-		tok := vtSignRaw(t, k, h, vtJSON(t, vtClaims()))
+		tok := signRaw(t, k, h, mustJSON(t, validClaims()))
 		obj, err := gojose.ParseSignedCompact(tok, []gojose.SignatureAlgorithm{"HS256"})
 		if err != nil {
 			t.Fatalf("%s: go-jose: %v", h, err)
@@ -175,7 +175,7 @@ func TestStrictHeaderAgreesWithGoJose(t *testing.T) {
 		if ours["alg"] != string(obj.Signatures[0].Header.Algorithm) || ours["kid"] != obj.Signatures[0].Header.KeyID {
 			t.Errorf("%s: ours %v, go-jose %+v", h, ours, obj.Signatures[0].Header)
 		}
-		v := vtValidator(t, vtPolicy(vtSource(k), "HS256"))
+		v := mustValidator(t, testPolicy(staticSource(k), "HS256"))
 		if _, err := v.Validate(t.Context(), tok); err != nil {
 			t.Errorf("%s: %v", h, err)
 		}

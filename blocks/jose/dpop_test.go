@@ -11,15 +11,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd/engine/enginetest"
+	"github.com/flowd/flowd/store/storetest"
 	gojose "github.com/go-jose/go-jose/v4"
-
-	"github.com/flowd/flowd/store"
 )
 
 // dpopTestClient makes DPoP proofs the way RFC 9449 §4.2 describes them:
@@ -56,20 +54,7 @@ func (c *dpopTestClient) proof(t testing.TB, claims map[string]any, opts *gojose
 		opts = &gojose.SignerOptions{EmbedJWK: true}
 		opts.WithType("dpop+jwt")
 	}
-	s, err := gojose.NewSigner(gojose.SigningKey{Algorithm: c.alg, Key: c.key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	obj, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return goJoseSign(t, gojose.SigningKey{Algorithm: c.alg, Key: c.key}, opts, claims)
 }
 
 func dpopClaims(htm, htu string, iat time.Time) map[string]any {
@@ -81,14 +66,6 @@ func dpopClaims(htm, htu string, iat time.Time) map[string]any {
 func athOf(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-func reasonOf(err error) Reason {
-	var te *TokenError
-	if errors.As(err, &te) {
-		return te.Reason
-	}
-	return ""
 }
 
 func TestDPoPVerify(t *testing.T) {
@@ -215,7 +192,7 @@ func TestDPoPVerify(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := v.Verify(t.Context(), DPoPRequest{Proof: tc.make(), Method: tc.method, URL: tc.url, AccessToken: tc.token})
-			if got := reasonOf(err); got != tc.want || (err == nil) != (tc.want == "") {
+			if got := tokenReason(t, err); got != tc.want || (err == nil) != (tc.want == "") {
 				t.Fatalf("reason %q (%v), want %q", got, err, tc.want)
 			}
 			if tc.want != "" {
@@ -239,7 +216,7 @@ func TestDPoPVerify(t *testing.T) {
 		if err != nil || p.JKT != client.jkt(t) {
 			t.Fatalf("jkt %v %v, want %s", p, err, client.jkt(t))
 		}
-		if _, err := v.Verify(t.Context(), DPoPRequest{Proof: proof, Method: "POST", URL: url}); reasonOf(err) != ReasonDPoPReplayed {
+		if _, err := v.Verify(t.Context(), DPoPRequest{Proof: proof, Method: "POST", URL: url}); tokenReason(t, err) != ReasonDPoPReplayed {
 			t.Fatalf("replay: %v", err)
 		}
 	})
@@ -267,14 +244,9 @@ func TestDPoPPolicyRefusals(t *testing.T) {
 }
 
 func TestDPoPNonce(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	bolt, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bolt.Close()
+	clk := enginetest.NewClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
+	clock := clk.Now
+	bolt := storetest.TempBolt(t)
 	nonces := NewNonceSource(bolt, time.Minute, clock)
 	v, err := NewDPoPVerifier(DPoPPolicy{Replay: NewKVReplayCache(bolt, "replay", clock), Nonces: nonces, Now: clock})
 	if err != nil {
@@ -311,11 +283,9 @@ func TestDPoPNonce(t *testing.T) {
 		{"two windows on: stale", time.Minute, n, ReasonDPoPNonce},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mu.Lock()
-			now = now.Add(tc.advance)
-			mu.Unlock()
+			clk.Advance(tc.advance)
 			_, err := v.Verify(ctx, DPoPRequest{Proof: withNonce(tc.nonce), Method: "POST", URL: url})
-			if got := reasonOf(err); got != tc.want {
+			if got := tokenReason(t, err); got != tc.want {
 				t.Fatalf("reason %q (%v), want %q", got, err, tc.want)
 			}
 		})
@@ -323,30 +293,23 @@ func TestDPoPNonce(t *testing.T) {
 }
 
 func TestKVReplayCache(t *testing.T) {
-	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	bolt, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bolt.Close()
+	clk := enginetest.NewClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
+	clock := clk.Now
+	bolt := storetest.TempBolt(t)
 	ctx := t.Context()
 	a := NewKVReplayCache(bolt, "replay", clock)
 	b := NewKVReplayCache(bolt, "replay", clock) // another node
-	exp := now.Add(time.Minute)
+	exp := clk.Now().Add(time.Minute)
 	if ok, err := a.Claim(ctx, "k1", exp); !ok || err != nil {
 		t.Fatalf("first claim: %v %v", ok, err)
 	}
 	if ok, err := b.Claim(ctx, "k1", exp); ok || err != nil {
 		t.Fatalf("claim on another node: %v %v, want a replay", ok, err)
 	}
-	if ok, _ := a.Claim(ctx, "k2", now.Add(2*time.Hour)); !ok {
+	if ok, _ := a.Claim(ctx, "k2", clk.Now().Add(2*time.Hour)); !ok {
 		t.Fatal("second key")
 	}
-	mu.Lock()
-	now = now.Add(time.Hour)
-	mu.Unlock()
+	clk.Advance(time.Hour)
 	if n, err := a.Purge(ctx); n != 1 || err != nil {
 		t.Fatalf("purge removed %d (%v), want the one expired record", n, err)
 	}
@@ -356,26 +319,23 @@ func TestKVReplayCache(t *testing.T) {
 }
 
 func TestMemoryReplayCacheBounded(t *testing.T) {
-	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clk := enginetest.NewClock(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
+	clock := clk.Now
 	c := NewMemoryReplayCache(3, clock)
 	ctx := t.Context()
 	for _, k := range []string{"a", "b", "c"} {
-		if ok, err := c.Claim(ctx, k, now.Add(time.Minute)); !ok || err != nil {
+		if ok, err := c.Claim(ctx, k, clk.Now().Add(time.Minute)); !ok || err != nil {
 			t.Fatal(k, ok, err)
 		}
 	}
-	if _, err := c.Claim(ctx, "d", now.Add(time.Minute)); !errors.Is(err, ErrReplayCacheFull) {
+	if _, err := c.Claim(ctx, "d", clk.Now().Add(time.Minute)); !errors.Is(err, ErrReplayCacheFull) {
 		t.Fatalf("full cache: %v", err)
 	}
-	if ok, _ := c.Claim(ctx, "a", now.Add(time.Minute)); ok {
+	if ok, _ := c.Claim(ctx, "a", clk.Now().Add(time.Minute)); ok {
 		t.Fatal("replay accepted")
 	}
-	mu.Lock()
-	now = now.Add(2 * time.Minute)
-	mu.Unlock()
-	if ok, err := c.Claim(ctx, "d", now.Add(time.Minute)); !ok || err != nil || c.Len() != 1 {
+	clk.Advance(2 * time.Minute)
+	if ok, err := c.Claim(ctx, "d", clk.Now().Add(time.Minute)); !ok || err != nil || c.Len() != 1 {
 		t.Fatalf("after expiry: %v %v len %d", ok, err, c.Len())
 	}
 }
@@ -383,11 +343,7 @@ func TestMemoryReplayCacheBounded(t *testing.T) {
 // BenchmarkDPoPVerify: one proof check, with the replay cache in memory and
 // in the store's KV (one bbolt write transaction per proof).
 func BenchmarkDPoPVerify(b *testing.B) {
-	bolt, err := store.OpenBolt(filepath.Join(b.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bolt.Close()
+	bolt := storetest.TempBolt(b)
 	const url = "https://id.example.com/api"
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	c := &dpopTestClient{key: k, alg: gojose.ES256}

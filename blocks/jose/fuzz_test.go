@@ -19,20 +19,20 @@ var fzReasons = map[Reason]bool{
 }
 
 func FuzzValidate(f *testing.F) {
-	es, hs, ed := vtKeyFor(f, "ES256", "a"), vtKeyFor(f, "HS256", "a"), vtKeyFor(f, "EdDSA", "a")
-	p := vtPolicy(vtSource(es, hs, ed), "ES256", "HS256", "EdDSA", "RS256")
+	es, hs, ed := testKeyFor(f, "ES256", "a"), testKeyFor(f, "HS256", "a"), testKeyFor(f, "EdDSA", "a")
+	p := testPolicy(staticSource(es, hs, ed), "ES256", "HS256", "EdDSA", "RS256")
 	p.Types = []string{"jwt"}
 	p.RequiredClaims = []string{"sub"}
 	p.Predicate = func(c map[string]any) (bool, error) { return c["sub"] != "mallory", nil }
-	v := vtValidator(f, p)
-	for _, k := range []*vtKey{es, hs, ed} {
-		f.Add(vtToken(f, k, nil, nil))
-		f.Add(vtToken(f, k, func(h map[string]any) { h["crit"] = []string{"x"}; h["x"] = 1 }, nil))
-		f.Add(vtToken(f, k, func(h map[string]any) { delete(h, "kid") }, func(c map[string]any) { c["aud"] = []string{"a", vtAudience} }))
-		f.Add(vtToken(f, k, nil, func(c map[string]any) { c["exp"] = 1e19; c["nested"] = map[string]any{"a": []any{1, "x", nil}} }))
+	v := mustValidator(f, p)
+	for _, k := range []*testKey{es, hs, ed} {
+		f.Add(signedToken(f, k, nil, nil))
+		f.Add(signedToken(f, k, func(h map[string]any) { h["crit"] = []string{"x"}; h["x"] = 1 }, nil))
+		f.Add(signedToken(f, k, func(h map[string]any) { delete(h, "kid") }, func(c map[string]any) { c["aud"] = []string{"a", testAudience} }))
+		f.Add(signedToken(f, k, nil, func(c map[string]any) { c["exp"] = 1e19; c["nested"] = map[string]any{"a": []any{1, "x", nil}} }))
 	}
-	f.Add(vtSignRaw(f, hs, `{"alg":"HS256","alg":"none"}`, `{"sub":"x"}`))
-	f.Add(vtSignRaw(f, hs, `{"alg":"HS256","kid":"`+hs.kid+`"}`, `{"s":"\ud83d\ude00\u00e9\n"}`))
+	f.Add(signRaw(f, hs, `{"alg":"HS256","alg":"none"}`, `{"sub":"x"}`))
+	f.Add(signRaw(f, hs, `{"alg":"HS256","kid":"`+hs.kid+`"}`, `{"s":"\ud83d\ude00\u00e9\n"}`))
 	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
 	f.Add(strings.Repeat(".", 100))
 	f.Add(`{"payload":"e30","signatures":[]}`)
@@ -48,7 +48,7 @@ func FuzzValidate(f *testing.F) {
 			t.Fatal("Decode claims to have verified")
 		}
 		if err == nil {
-			if res == nil || res.Claims == nil || res.Claims["iss"] != vtIssuer || res.Header.Alg == "" {
+			if res == nil || res.Claims == nil || res.Claims["iss"] != testIssuer || res.Header.Alg == "" {
 				t.Fatalf("accepted without a full result: %+v", res)
 			}
 			if decErr != nil || !reflect.DeepEqual(dec.Claims, res.Claims) {
@@ -70,7 +70,7 @@ func FuzzValidate(f *testing.F) {
 }
 
 func FuzzDecrypt(f *testing.F) {
-	k := jtTestKeys(f)
+	k := jweTestKeys(f)
 	allow := JWEAllow{PBES2: true, CBC: true, Zip: true}
 	opts := DecrypterOptions{
 		Keys:               []gojose.JSONWebKey{k.rsa, k.ec256, k.aes256, k.dir256, k.pwd},
@@ -79,7 +79,7 @@ func FuzzDecrypt(f *testing.F) {
 		Allow:              allow,
 		PBES2MaxCount:      2000, // keeps each PBES2 attempt cheap for the fuzzer
 	}
-	d := jtDecrypter(f, opts)
+	d := mustDecrypter(f, opts)
 	seeds := []struct {
 		key gojose.JSONWebKey
 		o   EncrypterOptions
@@ -93,14 +93,14 @@ func FuzzDecrypt(f *testing.F) {
 		{k.pwd, EncrypterOptions{KeyAlgorithm: "PBES2-HS256+A128KW", Allow: allow, PBES2Count: 1000}},
 	}
 	for _, s := range seeds {
-		tok, err := jtEncrypter(f, s.key, s.o).Encrypt([]byte(`{"sub":"alice"}`))
+		tok, err := mustEncrypter(f, s.key, s.o).Encrypt([]byte(`{"sub":"alice"}`))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(tok)
 	}
-	f.Add(jtCraft(`{"alg":"PBES2-HS256+A128KW","enc":"A256GCM","p2c":1000000000,"p2s":"AAAAAAAAAAA"}`, make([]byte, 24), make([]byte, 12), nil, make([]byte, 16)))
-	f.Add(jtCraft(`{"alg":"dir","enc":"A256GCM","zip":"DEF"}`, nil, make([]byte, 12), []byte{1}, make([]byte, 16)))
+	f.Add(craftJWE(`{"alg":"PBES2-HS256+A128KW","enc":"A256GCM","p2c":1000000000,"p2s":"AAAAAAAAAAA"}`, make([]byte, 24), make([]byte, 12), nil, make([]byte, 16)))
+	f.Add(craftJWE(`{"alg":"dir","enc":"A256GCM","zip":"DEF"}`, nil, make([]byte, 12), []byte{1}, make([]byte, 16)))
 	f.Add("....")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, token string) {

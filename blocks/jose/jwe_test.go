@@ -17,9 +17,9 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
-// jtKeys are the JWE test keys: private halves for the decrypter, the same
+// jweKeys are the JWE test keys: private halves for the decrypter, the same
 // JWKs (reduced to public by NewEncrypter) for the encrypter.
-type jtKeys struct {
+type jweKeys struct {
 	rsa    gojose.JSONWebKey
 	ec256  gojose.JSONWebKey
 	ec384  gojose.JSONWebKey
@@ -33,13 +33,13 @@ type jtKeys struct {
 }
 
 var (
-	jtKeysOnce sync.Once
-	jtKeysVal  jtKeys
+	jweKeysOnce sync.Once
+	jweKeysVal  jweKeys
 )
 
-func jtTestKeys(t testing.TB) jtKeys {
+func jweTestKeys(t testing.TB) jweKeys {
 	t.Helper()
-	jtKeysOnce.Do(func() {
+	jweKeysOnce.Do(func() {
 		ec := func(c elliptic.Curve, kid string) gojose.JSONWebKey {
 			k, err := ecdsa.GenerateKey(c, rand.Reader)
 			if err != nil {
@@ -56,7 +56,7 @@ func jtTestKeys(t testing.TB) jtKeys {
 		if err != nil {
 			panic(err)
 		}
-		jtKeysVal = jtKeys{
+		jweKeysVal = jweKeys{
 			rsa:   gojose.JSONWebKey{Key: rk, KeyID: "rsa-enc", Use: "enc"},
 			ec256: ec(elliptic.P256(), "ec-256"), ec384: ec(elliptic.P384(), "ec-384"), ec521: ec(elliptic.P521(), "ec-521"),
 			aes128: secret(16, "aes-128"), aes256: secret(32, "aes-256"),
@@ -64,10 +64,10 @@ func jtTestKeys(t testing.TB) jtKeys {
 			pwd: gojose.JSONWebKey{Key: []byte("correct horse battery staple"), KeyID: "pwd"},
 		}
 	})
-	return jtKeysVal
+	return jweKeysVal
 }
 
-func jtEncrypter(t testing.TB, key gojose.JSONWebKey, o EncrypterOptions) *Encrypter {
+func mustEncrypter(t testing.TB, key gojose.JSONWebKey, o EncrypterOptions) *Encrypter {
 	t.Helper()
 	e, err := NewEncrypter(key, o)
 	if err != nil {
@@ -76,7 +76,7 @@ func jtEncrypter(t testing.TB, key gojose.JSONWebKey, o EncrypterOptions) *Encry
 	return e
 }
 
-func jtDecrypter(t testing.TB, o DecrypterOptions) *Decrypter {
+func mustDecrypter(t testing.TB, o DecrypterOptions) *Decrypter {
 	t.Helper()
 	d, err := NewDecrypter(o)
 	if err != nil {
@@ -85,15 +85,11 @@ func jtDecrypter(t testing.TB, o DecrypterOptions) *Decrypter {
 	return d
 }
 
-func jtAllAllowed() JWEAllow { return JWEAllow{RSA1_5: true, PBES2: true, CBC: true, Zip: true} }
-
-// jtReason is the reason of a JWE error; every JWE refusal must be
-// decrypt_failed unless an inner token speaks.
-func jtReason(t testing.TB, err error) Reason { t.Helper(); return vtReason(t, err) }
+func allJWEAllowed() JWEAllow { return JWEAllow{RSA1_5: true, PBES2: true, CBC: true, Zip: true} }
 
 func TestJWERoundTrip(t *testing.T) {
-	k := jtTestKeys(t)
-	all := jtAllAllowed()
+	k := jweTestKeys(t)
+	all := allJWEAllowed()
 	tests := []struct {
 		alg, enc string
 		key      gojose.JSONWebKey
@@ -119,7 +115,7 @@ func TestJWERoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.alg+"/"+tt.enc, func(t *testing.T) {
-			e := jtEncrypter(t, tt.key, EncrypterOptions{KeyAlgorithm: tt.alg, ContentEncryption: tt.enc,
+			e := mustEncrypter(t, tt.key, EncrypterOptions{KeyAlgorithm: tt.alg, ContentEncryption: tt.enc,
 				Allow: tt.allow, PBES2Count: 2000, Type: "secret+jwe"})
 			// Other keys of other kinds sit next to the right one.
 			keys := []gojose.JSONWebKey{tt.key}
@@ -128,7 +124,7 @@ func TestJWERoundTrip(t *testing.T) {
 					keys = append(keys, other)
 				}
 			}
-			d := jtDecrypter(t, DecrypterOptions{Keys: keys,
+			d := mustDecrypter(t, DecrypterOptions{Keys: keys,
 				KeyAlgorithms: []string{tt.alg}, ContentEncryptions: []string{tt.enc}, Allow: tt.allow})
 			msg := []byte(`{"hello":"world"}`)
 			tok, err := e.Encrypt(msg)
@@ -151,7 +147,7 @@ func TestJWERoundTrip(t *testing.T) {
 }
 
 func TestJWEDefaultsRefuseLegacyAlgorithms(t *testing.T) {
-	k := jtTestKeys(t)
+	k := jweTestKeys(t)
 	for _, tt := range []struct {
 		name string
 		o    DecrypterOptions
@@ -207,14 +203,14 @@ func TestJWEDefaultsRefuseLegacyAlgorithms(t *testing.T) {
 	})
 }
 
-// jtCraft assembles a compact JWE from a raw header and raw segments.
-func jtCraft(header string, ek, iv, ct, tag []byte) string {
+// craftJWE assembles a compact JWE from a raw header and raw segments.
+func craftJWE(header string, ek, iv, ct, tag []byte) string {
 	b := base64.RawURLEncoding.EncodeToString
 	return b([]byte(header)) + "." + b(ek) + "." + b(iv) + "." + b(ct) + "." + b(tag)
 }
 
-// jtSegments splits a compact JWE into its header JSON and raw segments.
-func jtSegments(t testing.TB, tok string) (string, [4][]byte) {
+// jweSegments splits a compact JWE into its header JSON and raw segments.
+func jweSegments(t testing.TB, tok string) (string, [4][]byte) {
 	t.Helper()
 	parts := strings.Split(tok, ".")
 	if len(parts) != 5 {
@@ -231,7 +227,7 @@ func jtSegments(t testing.TB, tok string) (string, [4][]byte) {
 	return string(raw[0]), [4][]byte{raw[1], raw[2], raw[3], raw[4]}
 }
 
-func jtFlip(b []byte) []byte {
+func flipLastBit(b []byte) []byte {
 	c := bytes.Clone(b)
 	if len(c) > 0 {
 		c[len(c)-1] ^= 1
@@ -240,21 +236,21 @@ func jtFlip(b []byte) []byte {
 }
 
 func TestJWEDecryptRefusals(t *testing.T) {
-	k := jtTestKeys(t)
-	kw := jtEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW"})
+	k := jweTestKeys(t)
+	kw := mustEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW"})
 	good, err := kw.Encrypt([]byte("secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr, seg := jtSegments(t, good)
-	dirTok, _ := jtEncrypter(t, k.dir256, EncrypterOptions{KeyAlgorithm: "dir"}).Encrypt([]byte("secret"))
-	dirHdr, dirSeg := jtSegments(t, dirTok)
-	cbcTok, _ := jtEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", ContentEncryption: "A128CBC-HS256",
+	hdr, seg := jweSegments(t, good)
+	dirTok, _ := mustEncrypter(t, k.dir256, EncrypterOptions{KeyAlgorithm: "dir"}).Encrypt([]byte("secret"))
+	dirHdr, dirSeg := jweSegments(t, dirTok)
+	cbcTok, _ := mustEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", ContentEncryption: "A128CBC-HS256",
 		Allow: JWEAllow{CBC: true}}).Encrypt([]byte("secret"))
-	cbcHdr, cbcSeg := jtSegments(t, cbcTok)
-	zipTok, _ := jtEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", Allow: JWEAllow{Zip: true}, Compress: true}).
+	cbcHdr, cbcSeg := jweSegments(t, cbcTok)
+	zipTok, _ := mustEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", Allow: JWEAllow{Zip: true}, Compress: true}).
 		Encrypt(make([]byte, 10<<20))
-	bomb100k, _ := jtEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", Allow: JWEAllow{Zip: true}, Compress: true}).
+	bomb100k, _ := mustEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", Allow: JWEAllow{Zip: true}, Compress: true}).
 		Encrypt(make([]byte, 100<<10))
 	big, _ := kw.Encrypt(make([]byte, 70<<10))
 	withHeader := func(edit func(map[string]any)) string {
@@ -262,11 +258,11 @@ func TestJWEDecryptRefusals(t *testing.T) {
 		_ = json.Unmarshal([]byte(hdr), &h)
 		edit(h)
 		b, _ := json.Marshal(h)
-		return jtCraft(string(b), seg[0], seg[1], seg[2], seg[3])
+		return craftJWE(string(b), seg[0], seg[1], seg[2], seg[3])
 	}
 	pbesHeader := func(p2c any, p2s string) string {
 		h, _ := json.Marshal(map[string]any{"alg": "PBES2-HS512+A256KW", "enc": "A256GCM", "p2c": p2c, "p2s": p2s})
-		return jtCraft(string(h), make([]byte, 40), make([]byte, 12), []byte("x"), make([]byte, 16))
+		return craftJWE(string(h), make([]byte, 40), make([]byte, 12), []byte("x"), make([]byte, 16))
 	}
 	salt := base64.RawURLEncoding.EncodeToString(make([]byte, 16))
 
@@ -282,17 +278,17 @@ func TestJWEDecryptRefusals(t *testing.T) {
 		opts  *DecrypterOptions
 		token string
 	}{
-		{"tampered tag", nil, jtCraft(hdr, seg[0], seg[1], seg[2], jtFlip(seg[3]))},
-		{"tampered ciphertext", nil, jtCraft(hdr, seg[0], seg[1], jtFlip(seg[2]), seg[3])},
-		{"tampered iv", nil, jtCraft(hdr, seg[0], jtFlip(seg[1]), seg[2], seg[3])},
-		{"tampered encrypted key", nil, jtCraft(hdr, jtFlip(seg[0]), seg[1], seg[2], seg[3])},
+		{"tampered tag", nil, craftJWE(hdr, seg[0], seg[1], seg[2], flipLastBit(seg[3]))},
+		{"tampered ciphertext", nil, craftJWE(hdr, seg[0], seg[1], flipLastBit(seg[2]), seg[3])},
+		{"tampered iv", nil, craftJWE(hdr, seg[0], flipLastBit(seg[1]), seg[2], seg[3])},
+		{"tampered encrypted key", nil, craftJWE(hdr, flipLastBit(seg[0]), seg[1], seg[2], seg[3])},
 		{"tampered header", nil, withHeader(func(h map[string]any) { h["x"] = 1 })},
-		{"empty encrypted key", nil, jtCraft(hdr, nil, seg[1], seg[2], seg[3])},
-		{"empty iv", nil, jtCraft(hdr, seg[0], nil, seg[2], seg[3])},
-		{"empty tag", nil, jtCraft(hdr, seg[0], seg[1], seg[2], nil)},
-		{"dir with an encrypted key", nil, jtCraft(dirHdr, []byte("not empty"), dirSeg[1], dirSeg[2], dirSeg[3])},
-		{"empty CBC ciphertext", nil, jtCraft(cbcHdr, cbcSeg[0], cbcSeg[1], nil, cbcSeg[3])},
-		{"CBC ciphertext not a block", nil, jtCraft(cbcHdr, cbcSeg[0], cbcSeg[1], cbcSeg[2][:5], cbcSeg[3])},
+		{"empty encrypted key", nil, craftJWE(hdr, nil, seg[1], seg[2], seg[3])},
+		{"empty iv", nil, craftJWE(hdr, seg[0], nil, seg[2], seg[3])},
+		{"empty tag", nil, craftJWE(hdr, seg[0], seg[1], seg[2], nil)},
+		{"dir with an encrypted key", nil, craftJWE(dirHdr, []byte("not empty"), dirSeg[1], dirSeg[2], dirSeg[3])},
+		{"empty CBC ciphertext", nil, craftJWE(cbcHdr, cbcSeg[0], cbcSeg[1], nil, cbcSeg[3])},
+		{"CBC ciphertext not a block", nil, craftJWE(cbcHdr, cbcSeg[0], cbcSeg[1], cbcSeg[2][:5], cbcSeg[3])},
 		{"alg not allowed", nil, withHeader(func(h map[string]any) { h["alg"] = "A128KW" })},
 		{"alg none", nil, withHeader(func(h map[string]any) { h["alg"] = "none" })},
 		{"enc not allowed", nil, withHeader(func(h map[string]any) { h["enc"] = "A192GCM" })},
@@ -312,8 +308,8 @@ func TestJWEDecryptRefusals(t *testing.T) {
 		{"PBES2 p2c string", nil, pbesHeader("5000", salt)},
 		{"PBES2 p2c missing", nil, pbesHeader(nil, salt)},
 		{"PBES2 short salt", nil, pbesHeader(5000, "AAAA")},
-		{"duplicate header member", nil, jtCraft(`{"alg":"A256KW","enc":"A256GCM","alg":"dir"}`, seg[0], seg[1], seg[2], seg[3])},
-		{"JWS given", nil, vtToken(t, vtKeyFor(t, "HS256", "a"), nil, nil)},
+		{"duplicate header member", nil, craftJWE(`{"alg":"A256KW","enc":"A256GCM","alg":"dir"}`, seg[0], seg[1], seg[2], seg[3])},
+		{"JWS given", nil, signedToken(t, testKeyFor(t, "HS256", "a"), nil, nil)},
 		{"JSON serialization", nil, `{"protected":"eyJ9","ciphertext":"AA"}`},
 		{"six segments", nil, good + ".AA"},
 		{"padding", nil, good + "="},
@@ -328,8 +324,8 @@ func TestJWEDecryptRefusals(t *testing.T) {
 				o = *tt.opts
 			}
 			start := time.Now()
-			_, err := jtDecrypter(t, o).Decrypt(tt.token)
-			if got := jtReason(t, err); got != ReasonDecryptFailed {
+			_, err := mustDecrypter(t, o).Decrypt(tt.token)
+			if got := tokenReason(t, err); got != ReasonDecryptFailed {
 				t.Fatalf("reason = %q (%v)", got, err)
 			}
 			t.Logf("refused in %s: %v", time.Since(start), err)
@@ -338,15 +334,15 @@ func TestJWEDecryptRefusals(t *testing.T) {
 	t.Run("ambiguous key without kid", func(t *testing.T) {
 		noKid := withHeader(func(h map[string]any) { delete(h, "kid") })
 		other := gojose.JSONWebKey{Key: bytes.Repeat([]byte{1}, 32), KeyID: "other"}
-		d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.aes256, other}, KeyAlgorithms: []string{"A256KW"}})
-		if _, err := d.Decrypt(noKid); jtReason(t, err) != ReasonDecryptFailed {
+		d := mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.aes256, other}, KeyAlgorithms: []string{"A256KW"}})
+		if _, err := d.Decrypt(noKid); tokenReason(t, err) != ReasonDecryptFailed {
 			t.Fatalf("err = %v", err)
 		}
 		// One fitting key and no kid: fine (the header was changed, so
 		// re-encrypt instead of reusing the tampered token).
-		anon := jtEncrypter(t, gojose.JSONWebKey{Key: k.aes256.Key}, EncrypterOptions{KeyAlgorithm: "A256KW"})
+		anon := mustEncrypter(t, gojose.JSONWebKey{Key: k.aes256.Key}, EncrypterOptions{KeyAlgorithm: "A256KW"})
 		tok, _ := anon.Encrypt([]byte("x"))
-		d = jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.aes256, k.rsa}})
+		d = mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.aes256, k.rsa}})
 		if _, err := d.Decrypt(tok); err != nil {
 			t.Fatalf("single fitting key: %v", err)
 		}
@@ -354,15 +350,15 @@ func TestJWEDecryptRefusals(t *testing.T) {
 	t.Run("key pinned to another alg", func(t *testing.T) {
 		pinned := k.aes256
 		pinned.Algorithm = "A256GCMKW"
-		d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{pinned}, KeyAlgorithms: []string{"A256KW", "A256GCMKW"}})
-		if _, err := d.Decrypt(good); jtReason(t, err) != ReasonDecryptFailed {
+		d := mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{pinned}, KeyAlgorithms: []string{"A256KW", "A256GCMKW"}})
+		if _, err := d.Decrypt(good); tokenReason(t, err) != ReasonDecryptFailed {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("zip allowed and small", func(t *testing.T) {
-		tok, _ := jtEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", Allow: JWEAllow{Zip: true}, Compress: true}).
+		tok, _ := mustEncrypter(t, k.aes256, EncrypterOptions{KeyAlgorithm: "A256KW", Allow: JWEAllow{Zip: true}, Compress: true}).
 			Encrypt([]byte(strings.Repeat("hello ", 100)))
-		out, err := jtDecrypter(t, zipOK).Decrypt(tok)
+		out, err := mustDecrypter(t, zipOK).Decrypt(tok)
 		if err != nil || out.Header.Zip != "DEF" || len(out.Plaintext) != 600 {
 			t.Fatalf("err = %v", err)
 		}
@@ -370,13 +366,13 @@ func TestJWEDecryptRefusals(t *testing.T) {
 }
 
 func TestJWENested(t *testing.T) {
-	k := jtTestKeys(t)
-	sig := vtKeyFor(t, "ES256", "a")
-	v := vtValidator(t, vtPolicy(vtSource(sig), "ES256"))
-	e := jtEncrypter(t, k.rsa, EncrypterOptions{KeyAlgorithm: "RSA-OAEP-256"})
-	d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.rsa}})
+	k := jweTestKeys(t)
+	sig := testKeyFor(t, "ES256", "a")
+	v := mustValidator(t, testPolicy(staticSource(sig), "ES256"))
+	e := mustEncrypter(t, k.rsa, EncrypterOptions{KeyAlgorithm: "RSA-OAEP-256"})
+	d := mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.rsa}})
 
-	tok, err := e.EncryptNested(vtToken(t, sig, nil, nil))
+	tok, err := e.EncryptNested(signedToken(t, sig, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,11 +384,11 @@ func TestJWENested(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 
-	expired, _ := e.EncryptNested(vtToken(t, sig, nil, func(c map[string]any) { c["exp"] = 1 }))
-	forged, _ := e.EncryptNested(vtSignRaw(t, vtKeyFor(t, "ES256", "b"), vtJSON(t, vtHeader(sig)), vtJSON(t, vtClaims())))
-	notNested, _ := e.Encrypt([]byte(vtToken(t, sig, nil, nil)))
-	hdr, seg := jtSegments(t, tok)
-	tamperedOuter := jtCraft(hdr, seg[0], seg[1], seg[2], jtFlip(seg[3]))
+	expired, _ := e.EncryptNested(signedToken(t, sig, nil, func(c map[string]any) { c["exp"] = 1 }))
+	forged, _ := e.EncryptNested(signRaw(t, testKeyFor(t, "ES256", "b"), mustJSON(t, jwtHeader(sig)), mustJSON(t, validClaims())))
+	notNested, _ := e.Encrypt([]byte(signedToken(t, sig, nil, nil)))
+	hdr, seg := jweSegments(t, tok)
+	tamperedOuter := craftJWE(hdr, seg[0], seg[1], seg[2], flipLastBit(seg[3]))
 	for _, tt := range []struct {
 		name  string
 		token string
@@ -402,11 +398,11 @@ func TestJWENested(t *testing.T) {
 		{"inner forged", forged, ReasonBadSignature},
 		{"no cty", notNested, ReasonDecryptFailed},
 		{"outer tampered", tamperedOuter, ReasonDecryptFailed},
-		{"bare JWS", vtToken(t, sig, nil, nil), ReasonDecryptFailed},
+		{"bare JWS", signedToken(t, sig, nil, nil), ReasonDecryptFailed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := d.DecryptNested(t.Context(), tt.token, v)
-			if got := jtReason(t, err); got != tt.want {
+			if got := tokenReason(t, err); got != tt.want {
 				t.Fatalf("reason = %q, want %q (%v)", got, tt.want, err)
 			}
 		})
@@ -419,10 +415,10 @@ func TestJWENested(t *testing.T) {
 // go-jose's PBES2 encrypter keeps its first salt; flowd's Encrypter must
 // not share one go-jose encrypter between calls.
 func TestJWEEncrypterFreshSaltAndConcurrency(t *testing.T) {
-	k := jtTestKeys(t)
+	k := jweTestKeys(t)
 	allow := JWEAllow{PBES2: true}
-	e := jtEncrypter(t, k.pwd, EncrypterOptions{KeyAlgorithm: "PBES2-HS256+A128KW", Allow: allow, PBES2Count: 1000})
-	d := jtDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.pwd}, KeyAlgorithms: []string{"PBES2-HS256+A128KW"}, Allow: allow})
+	e := mustEncrypter(t, k.pwd, EncrypterOptions{KeyAlgorithm: "PBES2-HS256+A128KW", Allow: allow, PBES2Count: 1000})
+	d := mustDecrypter(t, DecrypterOptions{Keys: []gojose.JSONWebKey{k.pwd}, KeyAlgorithms: []string{"PBES2-HS256+A128KW"}, Allow: allow})
 	salts := make(chan string, 16)
 	var wg sync.WaitGroup
 	for range 16 {
@@ -435,7 +431,7 @@ func TestJWEEncrypterFreshSaltAndConcurrency(t *testing.T) {
 			if _, err := d.Decrypt(tok); err != nil {
 				t.Error(err)
 			}
-			h, _ := jtSegments(t, tok)
+			h, _ := jweSegments(t, tok)
 			var m map[string]any
 			_ = json.Unmarshal([]byte(h), &m)
 			salts <- m["p2s"].(string)

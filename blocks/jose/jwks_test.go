@@ -12,22 +12,12 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
-// allKeyAlgs is every algorithm flowd makes keys for.
-var allKeyAlgs = []string{
-	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-	"ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
-	"RSA-OAEP-256", "ECDH-ES+A256KW", "A256KW", "dir",
-}
-
 // publicMembers are the only members a published JWK may have.
 var publicMembers = map[string]bool{"kty": true, "kid": true, "alg": true, "use": true, "crv": true, "x": true, "y": true, "n": true, "e": true}
 
 func TestJWKSPublicOnly(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "pub", allKeyAlgs...); err != nil {
-		t.Fatal(err)
-	}
+	m, _, clk := newKeysetsWith(t, "pub", allKeyAlgs...)
 	clk.Advance(time.Minute)
 	if _, err := m.Rotate(ctx, "pub", RotateOptions{}); err != nil { // next + active + retired for every alg
 		t.Fatal(err)
@@ -110,10 +100,7 @@ func TestJWKSPublicOnly(t *testing.T) {
 
 func TestJWKSETagChangesIffContentChanges(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "et", "ES256", "HS256"); err != nil {
-		t.Fatal(err)
-	}
+	m, _, clk := newKeysetsWith(t, "et", "ES256", "HS256")
 	body0, etag0, _ := m.JWKS(ctx, "et")
 
 	steps := []struct {
@@ -160,10 +147,7 @@ func TestJWKSETagChangesIffContentChanges(t *testing.T) {
 // array comes back on every call and a call allocates nothing.
 func TestJWKSServedFromCache(t *testing.T) {
 	ctx := t.Context()
-	m, _, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "hot", "ES256", "HS256"); err != nil {
-		t.Fatal(err)
-	}
+	m, _, _ := newKeysetsWith(t, "hot", "ES256", "HS256")
 	b1, e1, _ := m.JWKS(ctx, "hot")
 	b2, e2, _ := m.JWKS(ctx, "hot")
 	if unsafe.SliceData(b1) != unsafe.SliceData(b2) || e1 != e2 {

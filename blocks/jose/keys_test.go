@@ -47,15 +47,6 @@ func jwkJSON(t testing.TB, key any, alg, use string) []byte {
 	return b
 }
 
-func jsonMembers(t testing.TB, data []byte) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatalf("unmarshal: %v", err)
-	}
-	return m
-}
-
 // rfc7638 computes the RFC 7638 SHA-256 thumbprint from a public JWK's
 // JSON members, independently of go-jose's Thumbprint.
 func rfc7638(t testing.TB, pubJSON []byte) string {

@@ -251,12 +251,7 @@ func (m *Keysets) view(ctx context.Context, name string) (*ksView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.build(ks, record)
-	if err != nil {
-		return nil, err
-	}
-	e.view.Store(v)
-	return v, nil
+	return e.publish(ks, record)
 }
 
 // read loads and decodes a keyset from the store. SecretStore has no
@@ -809,13 +804,11 @@ func (m *Keysets) mutateLocked(ctx context.Context, e *ksEntry, mode createMode,
 		}
 		return false, fmt.Errorf("jose: write keyset %q: %w", name, err)
 	}
-	v, err := e.build(result, sha256.Sum256(written))
-	if err != nil {
+	if _, err := e.publish(result, sha256.Sum256(written)); err != nil {
 		// The write happened; drop the cache so the next read rebuilds it.
 		e.view.Store(nil)
 		return true, err
 	}
-	e.view.Store(v)
 	return true, nil
 }
 
@@ -1266,11 +1259,9 @@ func (m *Keysets) reloadLocked(ctx context.Context, e *ksEntry) (bool, error) {
 	if cur := e.view.Load(); cur != nil && cur.record == record {
 		return false, nil
 	}
-	v, err := e.build(ks, record)
-	if err != nil {
+	if _, err := e.publish(ks, record); err != nil {
 		return false, err
 	}
-	e.view.Store(v)
 	return true, nil
 }
 

@@ -21,9 +21,7 @@ func TestRotateNeverHitsKeyCap(t *testing.T) {
 	var logBuf bytes.Buffer
 	m.Log = slog.New(slog.NewTextHandler(&logBuf, nil))
 	algs := []string{"ES256", "HS256"}
-	if err := m.Create(ctx, "auth", algs...); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "auth", algs...)
 	var evicted []string
 	retireAt := map[string]time.Time{} // kid -> deadline, as retired
 	for i := range 200 {

@@ -11,131 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/memstore"
-	"github.com/flowd/flowd/store/storetest"
 )
-
-// testStore is the in-memory backend (store/memstore) with every update
-// function called twice (storetest.TwiceUpdates), so the keyset code is
-// checked against the update contract an optimistic backend relies on.
-type testStore struct {
-	store.Store
-	mem *memstore.Store
-}
-
-func newTestStore(t testing.TB) *testStore {
-	mem, err := memstore.New(memstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testStore{Store: storetest.TwiceUpdates(mem), mem: mem}
-}
-
-// commitCount is the number of commits that changed something (the feed
-// revision: one per committed change).
-func (s *testStore) commitCount() int {
-	rev, err := s.mem.Rev(context.Background())
-	if err != nil {
-		panic(err)
-	}
-	return int(rev)
-}
-
-// put writes a record as is, bypassing the keyset code.
-func (s *testStore) put(kind, name string, data []byte) {
-	err := s.mem.UpdateSecret(context.Background(), kind, name, func([]byte) ([]byte, error) {
-		return slices.Clone(data), nil
-	})
-	if err != nil {
-		panic(err)
-	}
-}
-
-// raw reads a record as is; nil when it is missing.
-func (s *testStore) raw(kind, name string) []byte {
-	v, err := s.mem.GetSecret(context.Background(), kind, name)
-	if err != nil {
-		return nil
-	}
-	return v
-}
-
-var _ SecretStore = (*testStore)(nil)
-
-// ksTestClock is an injectable clock.
-type ksTestClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newKsTestClock() *ksTestClock {
-	return &ksTestClock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *ksTestClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *ksTestClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// newKeysetsForTest is a manager over a fresh store with a test clock and
-// small RSA keys (generation time, not security, is what tests care about).
-func newKeysetsForTest(t testing.TB) (*Keysets, *testStore, *ksTestClock) {
-	t.Helper()
-	st := newTestStore(t)
-	clk := newKsTestClock()
-	m := NewKeysets(st)
-	m.Now = clk.Now
-	m.RSABits = 2048
-	return m, st, clk
-}
-
-// keysByState groups a keyset's non-revoked keys: alg -> state -> kids.
-func keysByState(info KeysetInfo) map[string]map[State][]string {
-	out := map[string]map[State][]string{}
-	for _, k := range info.Keys {
-		if k.Revoked {
-			continue
-		}
-		if out[k.Alg] == nil {
-			out[k.Alg] = map[State][]string{}
-		}
-		out[k.Alg][k.State] = append(out[k.Alg][k.State], k.Kid)
-	}
-	return out
-}
-
-func keyInfo(t *testing.T, info KeysetInfo, kid string) KeyInfo {
-	t.Helper()
-	for _, k := range info.Keys {
-		if k.Kid == kid {
-			return k
-		}
-	}
-	t.Fatalf("kid %s not in keyset %s", kid, info.Name)
-	return KeyInfo{}
-}
-
-func hasKid(info KeysetInfo, kid string) bool {
-	return slices.ContainsFunc(info.Keys, func(k KeyInfo) bool { return k.Kid == kid })
-}
-
-// assertOneActivePerAlg checks the invariant on what the manager reports.
-func assertOneActivePerAlg(t *testing.T, info KeysetInfo) {
-	t.Helper()
-	for alg, states := range keysByState(info) {
-		if n := len(states[StateActive]); n != 1 {
-			t.Errorf("alg %s: %d active keys, want 1", alg, n)
-		}
-	}
-}
 
 func TestKeysetLifecycle(t *testing.T) {
 	ctx := t.Context()
@@ -143,9 +20,7 @@ func TestKeysetLifecycle(t *testing.T) {
 	algs := []string{"ES256", "HS256", "RS256", "EdDSA"}
 	t0 := clk.Now()
 
-	if err := m.Create(ctx, "auth", algs...); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
+	createKeyset(t, m, "auth", algs...)
 	info, err := m.Get(ctx, "auth")
 	if err != nil {
 		t.Fatalf("Get: %v", err)
@@ -328,8 +203,7 @@ func TestKeysetLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Get: %v", err)
 		}
-		m2 := NewKeysets(st)
-		m2.Now = clk.Now
+		m2 := anotherNode(st, clk)
 		got, err := m2.Get(ctx, "auth")
 		if err != nil {
 			t.Fatalf("reopened Get: %v", err)
@@ -354,10 +228,7 @@ func TestKeysetLifecycle(t *testing.T) {
 
 func TestRotateWithoutNextKey(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "solo"); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
+	m, _, clk := newKeysetsWith(t, "solo")
 	first, err := m.Generate(ctx, "solo", "ES384", "", StateActive)
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
@@ -385,10 +256,7 @@ func TestRotateWithoutNextKey(t *testing.T) {
 
 func TestKeysetErrors(t *testing.T) {
 	ctx := t.Context()
-	m, st, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "ks", "ES256"); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
+	m, st, _ := newKeysetsWith(t, "ks", "ES256")
 	commits := st.commitCount()
 	tests := []struct {
 		name string
@@ -455,9 +323,7 @@ func TestStoreFailures(t *testing.T) {
 	errDisk := errors.New("disk on fire")
 	st := &failingStore{testStore: newTestStore(t)}
 	m := NewKeysets(st)
-	if err := m.Create(ctx, "ks", "HS256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "ks", "HS256")
 	cold := NewKeysets(st)
 
 	st.getErr = errDisk
@@ -606,10 +472,7 @@ func TestKeysetInvariantRefused(t *testing.T) {
 
 func TestImportIntoKeyset(t *testing.T) {
 	ctx := t.Context()
-	m, _, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "imp"); err != nil {
-		t.Fatal(err)
-	}
+	m, _, _ := newKeysetsWith(t, "imp")
 	info, err := m.Import(ctx, "imp", keyFixture(t, "rfc7517-a2-rsa.json"), "RS256", "", StateActive)
 	if err != nil {
 		t.Fatalf("Import: %v", err)
@@ -630,10 +493,7 @@ func TestImportIntoKeyset(t *testing.T) {
 
 func TestReloadAndSubscribe(t *testing.T) {
 	ctx := t.Context()
-	m1, st, clk := newKeysetsForTest(t)
-	if err := m1.Create(ctx, "shared", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	m1, st, clk := newKeysetsWith(t, "shared", "ES256")
 	var mu sync.Mutex
 	var heard []string
 	cancel := m1.Subscribe(func(name string) {
@@ -654,8 +514,7 @@ func TestReloadAndSubscribe(t *testing.T) {
 	}
 	body1, etag1, _ := m1.JWKS(ctx, "shared")
 
-	m2 := NewKeysets(st) // "another process"
-	m2.Now = clk.Now
+	m2 := anotherNode(st, clk) // "another process"
 	if _, err := m2.Rotate(ctx, "shared", RotateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -719,9 +578,7 @@ func TestSourceVerifyKeys(t *testing.T) {
 	if _, err := src.VerifyKeys(ctx, false); !errors.Is(err, ErrNoKeyset) {
 		t.Fatalf("VerifyKeys of missing keyset = %v, want ErrNoKeyset", err)
 	}
-	if err := m.Create(ctx, "vk", "ES256", "HS512", "RSA-OAEP-256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, m, "vk", "ES256", "HS512", "RSA-OAEP-256", "A256KW")
 	clk.Advance(time.Minute)
 	if _, err := m.Rotate(ctx, "vk", RotateOptions{}); err != nil {
 		t.Fatal(err)
@@ -777,12 +634,8 @@ func TestSourceVerifyKeys(t *testing.T) {
 
 func TestConcurrentLoad(t *testing.T) {
 	ctx := t.Context()
-	m, st, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "c", "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	fresh := NewKeysets(st)
-	fresh.Now = clk.Now
+	_, st, clk := newKeysetsWith(t, "c", "ES256")
+	fresh := anotherNode(st, clk)
 	var wg sync.WaitGroup
 	bodies := make([][]byte, 8)
 	for i := range bodies {

@@ -136,15 +136,15 @@ func lintOverlap(_ context.Context, s *engine.LintSet) []engine.Warning {
 		}
 		cacheText := "no jose.jwks node publishes it"
 		if cache != nil {
-			cacheText = fmt.Sprintf("%s lets verifiers cache its JWKS for %s", cache.Label(), dur(maxAge))
+			cacheText = fmt.Sprintf("%s lets verifiers cache its JWKS for %s", cache.Label(), engine.FormatDuration(maxAge))
 		}
 		out = append(out, rot.Warn(CheckOverlap, "retire_after",
 			"keyset %q: %s signs tokens valid for %s and %s, so a key retired for only %s disappears while tokens it signed are still valid: set retire_after to at least %s (and max_token_ttl to %s)",
-			name, longest.n.Label(), dur(longest.ttl), cacheText, dur(retire), dur(need), dur(longest.ttl)))
+			name, longest.n.Label(), engine.FormatDuration(longest.ttl), cacheText, engine.FormatDuration(retire), engine.FormatDuration(need), engine.FormatDuration(longest.ttl)))
 		if longest.n.Flow != rot.Flow {
 			out = append(out, longest.n.Warn(CheckOverlap, "ttl",
 				"tokens valid for %s outlive keyset %q's overlap: %s keeps retired keys for %s (JWKS max-age %s): lower ttl to at most %s or raise that retire_after to %s",
-				dur(longest.ttl), name, rot.Label(), dur(retire), dur(maxAge), dur(max(retire-maxAge, 0)), dur(need)))
+				engine.FormatDuration(longest.ttl), name, rot.Label(), engine.FormatDuration(retire), engine.FormatDuration(maxAge), engine.FormatDuration(max(retire-maxAge, 0)), engine.FormatDuration(need)))
 		}
 	}
 	return out
@@ -194,16 +194,4 @@ func lintUnrotated(_ context.Context, s *engine.LintSet) []engine.Warning {
 			name))
 	}
 	return out
-}
-
-// dur writes a duration as people do: "24h", "2h15m", "90s".
-func dur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

@@ -161,10 +161,11 @@ func (m *Keysets) Usage(ctx context.Context, name string) ([]KeyUsage, error) {
 	return out, nil
 }
 
-// build builds the view of a keyset version and gives each verification
-// key its use counter, kept across versions by kid; counters of keys no
-// longer published are dropped. Callers hold e.mu.
-func (e *ksEntry) build(ks Keyset, record [32]byte) (*ksView, error) {
+// publish builds the view of a keyset version, gives each verification
+// key its use counter, kept across versions by kid (counters of keys no
+// longer published are dropped), and makes it the entry's view. On error
+// the entry's view is left as it was. Callers hold e.mu.
+func (e *ksEntry) publish(ks Keyset, record [32]byte) (*ksView, error) {
 	v, err := buildView(ks, record, e.version.Add(1))
 	if err != nil {
 		return nil, err
@@ -180,6 +181,7 @@ func (e *ksEntry) build(ks Keyset, record [32]byte) (*ksView, error) {
 		v.verify[i].use = u
 	}
 	e.uses = uses
+	e.view.Store(v)
 	return v, nil
 }
 

@@ -102,19 +102,10 @@ func TestKeyUseWindow(t *testing.T) {
 // that verified it, the counter survives a rotation (a new view), and
 // Usage lists it with the key's new state.
 func TestKeysetUsageFollowsValidations(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	ctx := t.Context()
-	if err := e.ks.Create(ctx, "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	e.deploy(t, btChain(t, "v", "jose.validate", btPolicy("main", "ES256"), "valid", "invalid"))
-	tok, _ := e.sign(t, "s", btSignConfig("main", "ES256"))
-	for range 3 {
-		if port, msg := e.run(t, "v", engine.Msg{"token": tok}); port != "valid" {
-			t.Fatalf("port %q, invalid %v", port, msg["invalid"])
-		}
-	}
-	if port, _ := e.run(t, "v", engine.Msg{"token": btFlipSignature(tok)}); port != "invalid" {
+	tok := e.validateTimes(t, 3)
+	if port, _ := e.run(t, "v", engine.Msg{"token": flipSignature(tok)}); port != "invalid" {
 		t.Fatalf("flipped signature took %q", port)
 	}
 	before, err := e.ks.Usage(ctx, "main")

@@ -15,98 +15,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd/engine/enginetest"
 	gojose "github.com/go-jose/go-jose/v4"
 )
-
-// rtClock is a settable clock for the remote JWKS tests.
-type rtClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *rtClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *rtClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// rtIdP is a JWKS endpoint whose answer the test changes as it goes.
-type rtIdP struct {
-	mu       sync.Mutex
-	body     []byte
-	status   int
-	header   http.Header
-	requests atomic.Int32
-	hold     chan struct{} // when set, requests wait for it to close
-}
-
-func (p *rtIdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.requests.Add(1)
-	p.mu.Lock()
-	body, status, hold := p.body, p.status, p.hold
-	for k, v := range p.header {
-		w.Header()[k] = v
-	}
-	p.mu.Unlock()
-	if hold != nil {
-		<-hold
-	}
-	if status == 0 {
-		status = http.StatusOK
-	}
-	if status == http.StatusOK && w.Header().Get("ETag") != "" && r.Header.Get("If-None-Match") == w.Header().Get("ETag") {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-func (p *rtIdP) set(status int, body []byte, header http.Header) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.status, p.body, p.header = status, body, header
-}
-
-// rtJWKS is the public JWK Set of keys.
-func rtJWKS(t testing.TB, keys ...*vtKey) []byte {
-	t.Helper()
-	set := gojose.JSONWebKeySet{}
-	for _, k := range keys {
-		set.Keys = append(set.Keys, k.verify.JWK.Public())
-	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func rtRemote(t testing.TB, url string, clock *rtClock, edit func(*RemoteJWKSOptions)) *RemoteJWKS {
-	t.Helper()
-	o := RemoteJWKSOptions{URL: url, AllowLoopbackHTTP: true, Now: clock.Now}
-	if edit != nil {
-		edit(&o)
-	}
-	r, err := NewRemoteJWKS(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func rtKids(keys []VerifyKey) string {
-	var kids []string
-	for _, k := range keys {
-		kids = append(kids, k.JWK.KeyID)
-	}
-	return strings.Join(kids, ",")
-}
 
 func TestNewRemoteJWKSRefusesBadURLs(t *testing.T) {
 	tests := []struct {
@@ -137,26 +51,23 @@ func TestNewRemoteJWKSRefusesBadURLs(t *testing.T) {
 }
 
 func TestRemoteJWKSCachesAndHonoursMaxAge(t *testing.T) {
-	k1, k2 := vtKeyFor(t, "ES256", "a"), vtKeyFor(t, "ES256", "b")
-	idp := &rtIdP{}
-	idp.set(200, rtJWKS(t, k1), http.Header{"Cache-Control": {"public, max-age=120"}})
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
-	clock := &rtClock{t: vtNow}
-	r := rtRemote(t, srv.URL, clock, nil)
+	k1, k2 := testKeyFor(t, "ES256", "a"), testKeyFor(t, "ES256", "b")
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), http.Header{"Cache-Control": {"public, max-age=120"}})
+	clock := enginetest.NewClock(testNow)
+	r := newTestRemote(t, srv.URL, clock, nil)
 
 	keys, err := r.VerifyKeys(t.Context(), false)
-	if err != nil || rtKids(keys) != k1.kid {
-		t.Fatalf("first fetch: %q %v", rtKids(keys), err)
+	if err != nil || kidsOf(keys) != k1.kid {
+		t.Fatalf("first fetch: %q %v", kidsOf(keys), err)
 	}
-	idp.set(200, rtJWKS(t, k1, k2), nil)
+	idp.set(200, publicJWKS(t, k1, k2), nil)
 	clock.Advance(119 * time.Second)
-	if keys, _ = r.VerifyKeys(t.Context(), false); rtKids(keys) != k1.kid || idp.requests.Load() != 1 {
-		t.Fatalf("within max-age: %q after %d requests", rtKids(keys), idp.requests.Load())
+	if keys, _ = r.VerifyKeys(t.Context(), false); kidsOf(keys) != k1.kid || idp.requests.Load() != 1 {
+		t.Fatalf("within max-age: %q after %d requests", kidsOf(keys), idp.requests.Load())
 	}
 	clock.Advance(2 * time.Second)
-	if keys, _ = r.VerifyKeys(t.Context(), false); rtKids(keys) != k1.kid+","+k2.kid || idp.requests.Load() != 2 {
-		t.Fatalf("after max-age: %q after %d requests", rtKids(keys), idp.requests.Load())
+	if keys, _ = r.VerifyKeys(t.Context(), false); kidsOf(keys) != k1.kid+","+k2.kid || idp.requests.Load() != 2 {
+		t.Fatalf("after max-age: %q after %d requests", kidsOf(keys), idp.requests.Load())
 	}
 }
 
@@ -190,19 +101,16 @@ func TestRemoteJWKSTTLBounds(t *testing.T) {
 }
 
 func TestRemoteJWKSRefreshCooldown(t *testing.T) {
-	k1 := vtKeyFor(t, "ES256", "a")
-	idp := &rtIdP{}
-	idp.set(200, rtJWKS(t, k1), nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
-	clock := &rtClock{t: vtNow}
-	r := rtRemote(t, srv.URL, clock, nil)
+	k1 := testKeyFor(t, "ES256", "a")
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), nil)
+	clock := enginetest.NewClock(testNow)
+	r := newTestRemote(t, srv.URL, clock, nil)
 
-	v := vtValidator(t, vtPolicy(r, "ES256"))
+	v := mustValidator(t, testPolicy(r, "ES256"))
 	// An attacker sprays tokens with random kids.
 	for i := range 200 {
-		tok := vtToken(t, k1, func(h map[string]any) { h["kid"] = fmt.Sprintf("random-%d", i) }, nil)
-		if _, err := v.Validate(t.Context(), tok); vtReason(t, err) != ReasonUnknownKid {
+		tok := signedToken(t, k1, func(h map[string]any) { h["kid"] = fmt.Sprintf("random-%d", i) }, nil)
+		if _, err := v.Validate(t.Context(), tok); tokenReason(t, err) != ReasonUnknownKid {
 			t.Fatalf("spray %d: %v", i, err)
 		}
 		clock.Advance(100 * time.Millisecond) // 20 s in all, inside one cooldown
@@ -220,19 +128,16 @@ func TestRemoteJWKSRefreshCooldown(t *testing.T) {
 }
 
 func TestRemoteJWKSRotationSeenOnUnknownKid(t *testing.T) {
-	k1, k2 := vtKeyFor(t, "RS256", "a"), vtKeyFor(t, "RS256", "b")
-	idp := &rtIdP{}
-	idp.set(200, rtJWKS(t, k1), http.Header{"Cache-Control": {"max-age=3600"}})
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
-	clock := &rtClock{t: vtNow}
-	v := vtValidator(t, vtPolicy(rtRemote(t, srv.URL, clock, nil), "RS256"))
-	if _, err := v.Validate(t.Context(), vtToken(t, k1, nil, nil)); err != nil {
+	k1, k2 := testKeyFor(t, "RS256", "a"), testKeyFor(t, "RS256", "b")
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), http.Header{"Cache-Control": {"max-age=3600"}})
+	clock := enginetest.NewClock(testNow)
+	v := mustValidator(t, testPolicy(newTestRemote(t, srv.URL, clock, nil), "RS256"))
+	if _, err := v.Validate(t.Context(), signedToken(t, k1, nil, nil)); err != nil {
 		t.Fatal(err)
 	}
-	idp.set(200, rtJWKS(t, k1, k2), nil) // the IdP rotates in k2
+	idp.set(200, publicJWKS(t, k1, k2), nil) // the IdP rotates in k2
 	clock.Advance(DefaultJWKSCooldown)
-	res, err := v.Validate(t.Context(), vtToken(t, k2, nil, nil))
+	res, err := v.Validate(t.Context(), signedToken(t, k2, nil, nil))
 	if err != nil {
 		t.Fatalf("token of the new key: %v", err)
 	}
@@ -245,13 +150,10 @@ func TestRemoteJWKSRotationSeenOnUnknownKid(t *testing.T) {
 }
 
 func TestRemoteJWKSServesStaleSetWhenFetchFails(t *testing.T) {
-	k1 := vtKeyFor(t, "ES256", "a")
-	idp := &rtIdP{}
-	idp.set(200, rtJWKS(t, k1), http.Header{"Cache-Control": {"max-age=60"}})
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
-	clock := &rtClock{t: vtNow}
-	r := rtRemote(t, srv.URL, clock, nil)
+	k1 := testKeyFor(t, "ES256", "a")
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), http.Header{"Cache-Control": {"max-age=60"}})
+	clock := enginetest.NewClock(testNow)
+	r := newTestRemote(t, srv.URL, clock, nil)
 	if _, err := r.VerifyKeys(t.Context(), false); err != nil {
 		t.Fatal(err)
 	}
@@ -268,19 +170,16 @@ func TestRemoteJWKSServesStaleSetWhenFetchFails(t *testing.T) {
 		idp.set(failure.status, failure.body, nil)
 		clock.Advance(2 * time.Minute)
 		keys, err := r.VerifyKeys(t.Context(), false)
-		if err != nil || rtKids(keys) != k1.kid {
-			t.Fatalf("status %d: keys %q, err %v", failure.status, rtKids(keys), err)
+		if err != nil || kidsOf(keys) != k1.kid {
+			t.Fatalf("status %d: keys %q, err %v", failure.status, kidsOf(keys), err)
 		}
 	}
 }
 
 func TestRemoteJWKSFirstFetchFailure(t *testing.T) {
-	idp := &rtIdP{}
-	idp.set(503, nil, nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
-	clock := &rtClock{t: vtNow}
-	r := rtRemote(t, srv.URL, clock, nil)
+	idp, srv := newIdP(t, 503, nil, nil)
+	clock := enginetest.NewClock(testNow)
+	r := newTestRemote(t, srv.URL, clock, nil)
 	for range 10 {
 		if _, err := r.VerifyKeys(t.Context(), true); !errors.Is(err, ErrJWKSFetch) {
 			t.Fatalf("err = %v", err)
@@ -289,19 +188,17 @@ func TestRemoteJWKSFirstFetchFailure(t *testing.T) {
 	if n := idp.requests.Load(); n != 1 {
 		t.Fatalf("a down IdP got %d requests in one cooldown, want 1", n)
 	}
-	k := vtKeyFor(t, "ES256", "a")
-	v := vtValidator(t, vtPolicy(r, "ES256"))
-	if _, err := v.Validate(t.Context(), vtToken(t, k, nil, nil)); !errors.Is(err, ErrKeySourceUnavailable) {
+	k := testKeyFor(t, "ES256", "a")
+	v := mustValidator(t, testPolicy(r, "ES256"))
+	if _, err := v.Validate(t.Context(), signedToken(t, k, nil, nil)); !errors.Is(err, ErrKeySourceUnavailable) {
 		t.Fatalf("Validate: %v", err)
 	}
 }
 
 func TestRemoteJWKSSizeCap(t *testing.T) {
-	k1 := vtKeyFor(t, "ES256", "a")
-	body := rtJWKS(t, k1)
-	idp := &rtIdP{}
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	k1 := testKeyFor(t, "ES256", "a")
+	body := publicJWKS(t, k1)
+	idp, srv := newIdP(t, 200, body, nil)
 	for _, tt := range []struct {
 		name string
 		max  int64
@@ -309,7 +206,7 @@ func TestRemoteJWKSSizeCap(t *testing.T) {
 	}{{"at the cap", int64(len(body)), true}, {"one byte over", int64(len(body)) - 1, false}} {
 		t.Run(tt.name, func(t *testing.T) {
 			idp.set(200, body, nil)
-			r := rtRemote(t, srv.URL, &rtClock{t: vtNow}, func(o *RemoteJWKSOptions) { o.MaxResponseBytes = tt.max })
+			r := newTestRemote(t, srv.URL, enginetest.NewClock(testNow), func(o *RemoteJWKSOptions) { o.MaxResponseBytes = tt.max })
 			_, err := r.VerifyKeys(t.Context(), false)
 			if (err == nil) != tt.ok {
 				t.Fatalf("err = %v", err)
@@ -319,14 +216,11 @@ func TestRemoteJWKSSizeCap(t *testing.T) {
 }
 
 func TestRemoteJWKSRefusesSchemeChangingRedirect(t *testing.T) {
-	k1 := vtKeyFor(t, "ES256", "a")
-	plain := &rtIdP{}
-	plain.set(200, rtJWKS(t, k1), nil)
-	plainSrv := httptest.NewServer(plain)
-	defer plainSrv.Close()
+	k1 := testKeyFor(t, "ES256", "a")
+	plain, plainSrv := newIdP(t, 200, publicJWKS(t, k1), nil)
 	tlsSrv := httptest.NewTLSServer(http.RedirectHandler(plainSrv.URL+"/jwks", http.StatusFound))
 	defer tlsSrv.Close()
-	r := rtRemote(t, tlsSrv.URL, &rtClock{t: vtNow}, func(o *RemoteJWKSOptions) { o.Client = tlsSrv.Client() })
+	r := newTestRemote(t, tlsSrv.URL, enginetest.NewClock(testNow), func(o *RemoteJWKSOptions) { o.Client = tlsSrv.Client() })
 	if _, err := r.VerifyKeys(t.Context(), false); !errors.Is(err, ErrJWKSFetch) {
 		t.Fatalf("err = %v", err)
 	}
@@ -338,18 +232,17 @@ func TestRemoteJWKSRefusesSchemeChangingRedirect(t *testing.T) {
 	defer tls2.Close()
 	redir := httptest.NewTLSServer(http.RedirectHandler(tls2.URL, http.StatusFound))
 	defer redir.Close()
-	r = rtRemote(t, redir.URL, &rtClock{t: vtNow}, func(o *RemoteJWKSOptions) { o.Client = tls2.Client() })
+	r = newTestRemote(t, redir.URL, enginetest.NewClock(testNow), func(o *RemoteJWKSOptions) { o.Client = tls2.Client() })
 	if _, err := r.VerifyKeys(t.Context(), false); err != nil {
 		t.Fatalf("same-scheme redirect: %v", err)
 	}
 }
 
 func TestRemoteJWKSTimeout(t *testing.T) {
-	idp := &rtIdP{hold: make(chan struct{})}
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	idp, srv := newIdP(t, 200, nil, nil)
+	idp.holdRequests()
 	defer close(idp.hold)
-	r := rtRemote(t, srv.URL, &rtClock{t: vtNow}, func(o *RemoteJWKSOptions) { o.Timeout = 100 * time.Millisecond })
+	r := newTestRemote(t, srv.URL, enginetest.NewClock(testNow), func(o *RemoteJWKSOptions) { o.Timeout = 100 * time.Millisecond })
 	start := time.Now()
 	if _, err := r.VerifyKeys(t.Context(), false); !errors.Is(err, ErrJWKSFetch) {
 		t.Fatalf("err = %v", err)
@@ -358,39 +251,14 @@ func TestRemoteJWKSTimeout(t *testing.T) {
 }
 
 func TestRemoteJWKSSkipsBadKeys(t *testing.T) {
-	good := vtKeyFor(t, "ES256", "a")
-	goodRSA := vtKeyFor(t, "RS256", "a")
-	pub := func(k *vtKey) map[string]any {
-		b, _ := json.Marshal(k.verify.JWK.Public())
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		return m
-	}
-	with := func(m map[string]any, kv ...any) map[string]any {
-		c := map[string]any{}
-		for k, v := range m {
-			c[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			if kv[i+1] == nil {
-				delete(c, kv[i].(string))
-			} else {
-				c[kv[i].(string)] = kv[i+1]
-			}
-		}
-		return c
-	}
-	priv, _ := json.Marshal(gojose.JSONWebKey{Key: good.priv, KeyID: "private", Algorithm: "ES256"})
-	var privMap map[string]any
-	_ = json.Unmarshal(priv, &privMap)
+	good := testKeyFor(t, "ES256", "a")
+	goodRSA := testKeyFor(t, "RS256", "a")
+	pub := func(k *testKey) map[string]any { return jwkMembers(t, k.verify.JWK.Public()) }
+	privMap := jwkMembers(t, gojose.JSONWebKey{Key: good.priv, KeyID: "private", Algorithm: "ES256"})
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
-	smallJWK, _ := json.Marshal(gojose.JSONWebKey{Key: &small.PublicKey, KeyID: "rsa-1024"})
-	var smallMap map[string]any
-	_ = json.Unmarshal(smallJWK, &smallMap)
+	smallMap := jwkMembers(t, gojose.JSONWebKey{Key: &small.PublicKey, KeyID: "rsa-1024"})
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	p384JWK, _ := json.Marshal(gojose.JSONWebKey{Key: &p384.PublicKey, KeyID: "p384-as-es256", Algorithm: "ES256"})
-	var p384Map map[string]any
-	_ = json.Unmarshal(p384JWK, &p384Map)
+	p384Map := jwkMembers(t, gojose.JSONWebKey{Key: &p384.PublicKey, KeyID: "p384-as-es256", Algorithm: "ES256"})
 
 	entries := []struct {
 		name   string
@@ -398,19 +266,19 @@ func TestRemoteJWKSSkipsBadKeys(t *testing.T) {
 		admits bool
 	}{
 		{"good EC", pub(good), true},
-		{"good RSA without alg", with(pub(goodRSA), "alg", nil), true},
+		{"good RSA without alg", withMembers(pub(goodRSA), "alg", nil), true},
 		{"private members", privMap, false},
-		{"missing kid", with(pub(good), "kid", nil), false},
-		{"kid not a string", with(pub(good), "kid", 7), false},
-		{"kid too long", with(pub(good), "kid", strings.Repeat("k", 300)), false},
-		{"unparseable", with(pub(good), "x", "!!!"), false},
-		{"point off the curve", with(pub(good), "y", "UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgnw"), false},
+		{"missing kid", withMembers(pub(good), "kid", nil), false},
+		{"kid not a string", withMembers(pub(good), "kid", 7), false},
+		{"kid too long", withMembers(pub(good), "kid", strings.Repeat("k", 300)), false},
+		{"unparseable", withMembers(pub(good), "x", "!!!"), false},
+		{"point off the curve", withMembers(pub(good), "y", "UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgnw"), false},
 		{"oct secret", map[string]any{"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "kid": "oct", "alg": "HS256"}, false},
-		{"use enc", with(pub(good), "use", "enc", "kid", "enc"), false},
-		{"key_ops encrypt", with(pub(good), "key_ops", []string{"encrypt"}, "kid", "ops"), false},
-		{"key_ops verify", with(pub(good), "key_ops", []string{"verify"}, "kid", "ops-ok"), true},
-		{"alg RSA-OAEP", with(pub(goodRSA), "alg", "RSA-OAEP", "kid", "oaep"), false},
-		{"alg none", with(pub(good), "alg", "none", "kid", "none"), false},
+		{"use enc", withMembers(pub(good), "use", "enc", "kid", "enc"), false},
+		{"key_ops encrypt", withMembers(pub(good), "key_ops", []string{"encrypt"}, "kid", "ops"), false},
+		{"key_ops verify", withMembers(pub(good), "key_ops", []string{"verify"}, "kid", "ops-ok"), true},
+		{"alg RSA-OAEP", withMembers(pub(goodRSA), "alg", "RSA-OAEP", "kid", "oaep"), false},
+		{"alg none", withMembers(pub(good), "alg", "none", "kid", "none"), false},
 		{"alg of another curve", p384Map, false},
 		{"RSA 1024", smallMap, false},
 		{"unknown kty", map[string]any{"kty": "XYZ", "kid": "xyz"}, false},
@@ -425,19 +293,16 @@ func TestRemoteJWKSSkipsBadKeys(t *testing.T) {
 		}
 	}
 	body, _ := json.Marshal(map[string]any{"keys": set})
-	idp := &rtIdP{}
-	idp.set(200, body, nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
+	_, srv := newIdP(t, 200, body, nil)
 	var logs bytes.Buffer
-	r := rtRemote(t, srv.URL, &rtClock{t: vtNow}, func(o *RemoteJWKSOptions) {
+	r := newTestRemote(t, srv.URL, enginetest.NewClock(testNow), func(o *RemoteJWKSOptions) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	keys, err := r.VerifyKeys(t.Context(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rtKids(keys); got != strings.Join(want, ",") {
+	if got := kidsOf(keys); got != strings.Join(want, ",") {
 		t.Fatalf("admitted %q, want %q", got, strings.Join(want, ","))
 	}
 	if n := strings.Count(logs.String(), "skipping a key"); n != len(entries)-len(want) {
@@ -449,19 +314,17 @@ func TestRemoteJWKSSkipsBadKeys(t *testing.T) {
 }
 
 func TestRemoteJWKSSingleFlight(t *testing.T) {
-	k1 := vtKeyFor(t, "ES256", "a")
-	idp := &rtIdP{hold: make(chan struct{})}
-	idp.set(200, rtJWKS(t, k1), nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
-	r := rtRemote(t, srv.URL, &rtClock{t: vtNow}, nil)
+	k1 := testKeyFor(t, "ES256", "a")
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), nil)
+	idp.holdRequests()
+	r := newTestRemote(t, srv.URL, enginetest.NewClock(testNow), nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for range 32 {
 		wg.Go(func() {
 			keys, err := r.VerifyKeys(context.Background(), true)
-			if err == nil && rtKids(keys) != k1.kid {
-				err = fmt.Errorf("keys %q", rtKids(keys))
+			if err == nil && kidsOf(keys) != k1.kid {
+				err = fmt.Errorf("keys %q", kidsOf(keys))
 			}
 			errs <- err
 		})
@@ -481,11 +344,9 @@ func TestRemoteJWKSSingleFlight(t *testing.T) {
 }
 
 func TestRemoteJWKSCallerCancellation(t *testing.T) {
-	idp := &rtIdP{hold: make(chan struct{})}
-	idp.set(200, rtJWKS(t, vtKeyFor(t, "ES256", "a")), nil)
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
-	r := rtRemote(t, srv.URL, &rtClock{t: vtNow}, nil)
+	idp, srv := newIdP(t, 200, publicJWKS(t, testKeyFor(t, "ES256", "a")), nil)
+	idp.holdRequests()
+	r := newTestRemote(t, srv.URL, enginetest.NewClock(testNow), nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := r.VerifyKeys(ctx, false); !errors.Is(err, context.DeadlineExceeded) {
@@ -507,20 +368,17 @@ func TestRemoteJWKSCallerCancellation(t *testing.T) {
 }
 
 func TestRemoteJWKSConditionalRefetch(t *testing.T) {
-	k1 := vtKeyFor(t, "ES256", "a")
-	idp := &rtIdP{}
-	idp.set(200, rtJWKS(t, k1), http.Header{"ETag": {`"v1"`}, "Cache-Control": {"max-age=60"}})
-	srv := httptest.NewServer(idp)
-	defer srv.Close()
-	clock := &rtClock{t: vtNow}
-	r := rtRemote(t, srv.URL, clock, nil)
+	k1 := testKeyFor(t, "ES256", "a")
+	idp, srv := newIdP(t, 200, publicJWKS(t, k1), http.Header{"ETag": {`"v1"`}, "Cache-Control": {"max-age=60"}})
+	clock := enginetest.NewClock(testNow)
+	r := newTestRemote(t, srv.URL, clock, nil)
 	if _, err := r.VerifyKeys(t.Context(), false); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(61 * time.Second)
 	keys, err := r.VerifyKeys(t.Context(), false)
-	if err != nil || rtKids(keys) != k1.kid || idp.requests.Load() != 2 {
-		t.Fatalf("after 304: %q %v (%d requests)", rtKids(keys), err, idp.requests.Load())
+	if err != nil || kidsOf(keys) != k1.kid || idp.requests.Load() != 2 {
+		t.Fatalf("after 304: %q %v (%d requests)", kidsOf(keys), err, idp.requests.Load())
 	}
 	// The 304 renewed the TTL.
 	clock.Advance(30 * time.Second)

@@ -10,10 +10,7 @@ import (
 // and not one second later, even if no rotation has deleted it yet.
 func TestRetiredKeyStopsAtDeadline(t *testing.T) {
 	ctx := t.Context()
-	ks, _, clk := newKeysetsForTest(t)
-	if err := ks.Create(ctx, "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	ks, _, clk := newKeysetsWith(t, "main", "ES256")
 	tok, oldKid, err := NewSigner(ks).Sign(ctx, SignRequest{Keyset: "main", Alg: "ES256", TTL: 10 * time.Hour,
 		Issuer: "https://id.example", Audience: []string{"api"}})
 	if err != nil {

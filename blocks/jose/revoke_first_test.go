@@ -32,9 +32,7 @@ func (s *failAfter) UpdateSecret(ctx context.Context, kind, name string, fn func
 func TestRevokeCommitsBeforeTheNewNextKey(t *testing.T) {
 	ctx := t.Context()
 	mem := memstore.MustNew(t, memstore.Options{})
-	if err := NewKeysets(mem).Create(ctx, "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	createKeyset(t, NewKeysets(mem), "main", "ES256")
 	st := &failAfter{Store: mem, n: 1}
 	m := NewKeysets(st)
 	ks, _, err := m.read(ctx, "main")

@@ -13,10 +13,7 @@ import (
 // published moments earlier.
 func TestRotateOncePerTick(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "main", "ES256"); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
+	m, _, clk := newKeysetsWith(t, "main", "ES256")
 	tick1 := time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
 	tick2 := tick1.Add(24 * time.Hour)
 	steps := []struct {

@@ -9,18 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	gojose "github.com/go-jose/go-jose/v4"
 )
-
-var signAlgs = []string{
-	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-	"ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
-}
 
 // verifyForTest is a minimal go-jose verification against a KeySource:
 // the key is chosen by kid and alg, as a validator must.
@@ -51,14 +45,11 @@ func verifyForTest(ctx context.Context, src KeySource, token, alg string) (map[s
 
 func TestSignEveryAlg(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "tokens", signAlgs...); err != nil {
-		t.Fatal(err)
-	}
+	m, _, clk := newKeysetsWith(t, "tokens", allJWSAlgs...)
 	s := NewSigner(m)
 	src := m.Source("tokens")
 	now := clk.Now().Unix()
-	for _, alg := range signAlgs {
+	for _, alg := range allJWSAlgs {
 		t.Run(alg, func(t *testing.T) {
 			token, kid, err := s.Sign(ctx, SignRequest{
 				Keyset: "tokens", Alg: alg, Typ: "at+jwt", TTL: 5 * time.Minute,
@@ -97,10 +88,7 @@ func TestSignEveryAlg(t *testing.T) {
 
 func TestSignClaims(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "c", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	m, _, clk := newKeysetsWith(t, "c", "ES256")
 	s := NewSigner(m)
 	now := clk.Now().Unix()
 	nbf := clk.Now().Add(time.Minute)
@@ -193,13 +181,8 @@ func TestSignClaims(t *testing.T) {
 
 func TestSignErrors(t *testing.T) {
 	ctx := t.Context()
-	m, _, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "multi", "ES256", "HS256", "A256KW"); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Create(ctx, "single", "EdDSA", "dir"); err != nil {
-		t.Fatal(err)
-	}
+	m, _, _ := newKeysetsWith(t, "multi", "ES256", "HS256", "A256KW")
+	createKeyset(t, m, "single", "EdDSA", "dir")
 	s := NewSigner(m)
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -239,10 +222,7 @@ func TestSignErrors(t *testing.T) {
 
 func TestSignFollowsRotation(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "r", "HS256"); err != nil {
-		t.Fatal(err)
-	}
+	m, _, clk := newKeysetsWith(t, "r", "HS256")
 	s := NewSigner(m)
 	req := SignRequest{Keyset: "r", Alg: "HS256", TTL: time.Minute}
 	old, kid1, err := s.Sign(ctx, req)
@@ -277,51 +257,37 @@ func TestSignFollowsRotation(t *testing.T) {
 // rotations verifies with the keys published right after it was signed.
 func TestSignWhileRotating(t *testing.T) {
 	ctx := t.Context()
-	m, _, clk := newKeysetsForTest(t)
-	if err := m.Create(ctx, "busy", "ES256", "HS256", "EdDSA"); err != nil {
-		t.Fatal(err)
-	}
+	m, _, clk := newKeysetsWith(t, "busy", "ES256", "HS256", "EdDSA")
 	s := NewSigner(m)
 	src := m.Source("busy")
-	stop := make(chan struct{})
 	var signed atomic.Int64
-	var wg sync.WaitGroup
-	for g := range 8 {
+	runWhile(8, func(g, i int) bool {
 		alg := []string{"ES256", "HS256", "EdDSA"}[g%3]
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				typ := []string{"JWT", "at+jwt"}[i%2]
-				token, kid, err := s.Sign(ctx, SignRequest{Keyset: "busy", Alg: alg, Typ: typ, TTL: time.Minute})
-				if err != nil {
-					t.Errorf("Sign %s: %v", alg, err)
-					return
-				}
-				_, hdr, err := verifyForTest(ctx, src, token, alg)
-				if err != nil || hdr.KeyID != kid {
-					t.Errorf("verify %s token of %s: %v", alg, kid, err)
-					return
-				}
-				signed.Add(1)
+		typ := []string{"JWT", "at+jwt"}[i%2]
+		token, kid, err := s.Sign(ctx, SignRequest{Keyset: "busy", Alg: alg, Typ: typ, TTL: time.Minute})
+		if err != nil {
+			t.Errorf("Sign %s: %v", alg, err)
+			return false
+		}
+		_, hdr, err := verifyForTest(ctx, src, token, alg)
+		if err != nil || hdr.KeyID != kid {
+			t.Errorf("verify %s token of %s: %v", alg, kid, err)
+			return false
+		}
+		signed.Add(1)
+		return true
+	}, func() {
+		for range 5 {
+			clk.Advance(time.Minute)
+			if _, err := m.Rotate(ctx, "busy", RotateOptions{RetireAfter: time.Hour}); err != nil {
+				t.Errorf("Rotate: %v", err)
 			}
-		})
-	}
-	for range 5 {
-		clk.Advance(time.Minute)
-		if _, err := m.Rotate(ctx, "busy", RotateOptions{RetireAfter: time.Hour}); err != nil {
-			t.Errorf("Rotate: %v", err)
+			if _, err := m.Rotate(ctx, "busy", RotateOptions{Alg: "ES256", RetireAfter: time.Hour}); err != nil {
+				t.Errorf("Rotate ES256: %v", err)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		if _, err := m.Rotate(ctx, "busy", RotateOptions{Alg: "ES256", RetireAfter: time.Hour}); err != nil {
-			t.Errorf("Rotate ES256: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
+	})
 	if signed.Load() == 0 {
 		t.Errorf("no token signed")
 	}
@@ -331,10 +297,7 @@ func TestSignWhileRotating(t *testing.T) {
 
 func TestSignerCachePerTyp(t *testing.T) {
 	ctx := t.Context()
-	m, _, _ := newKeysetsForTest(t)
-	if err := m.Create(ctx, "typ", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	m, _, _ := newKeysetsWith(t, "typ", "ES256")
 	s := NewSigner(m)
 	for i := range maxCachedTyps + 4 {
 		typ := fmt.Sprintf("t%d+jwt", i)

@@ -9,10 +9,8 @@ import (
 // TestSignGate: a refusing gate stops every signature with
 // ErrSigningStopped and its reason; an open one changes nothing.
 func TestSignGate(t *testing.T) {
-	ks := newBtEnv(t).ks
-	if err := ks.Create(t.Context(), "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
+	ks := newBlockEnv(t).ks
+	createKeyset(t, ks, "main", "ES256")
 	s := NewSigner(ks)
 	req := SignRequest{Keyset: "main", Alg: "ES256", Subject: "s", TTL: time.Minute}
 	reason := errors.New("feed silent for 9s")

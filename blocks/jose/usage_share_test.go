@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/flowd/flowd/engine"
 )
 
 // TestClusterUsageSumsReports: another node's report adds its total, the
@@ -17,18 +15,9 @@ import (
 // of other keysets, of keys not published here, and ones that do not
 // decode add nothing; without reports the answer is this node's own.
 func TestClusterUsageSumsReports(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	ctx := t.Context()
-	if err := e.ks.Create(ctx, "main", "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	e.deploy(t, btChain(t, "v", "jose.validate", btPolicy("main", "ES256"), "valid", "invalid"))
-	tok, _ := e.sign(t, "s", btSignConfig("main", "ES256"))
-	for range 3 {
-		if port, _ := e.run(t, "v", engine.Msg{"token": tok}); port != "valid" {
-			t.Fatalf("port %q", port)
-		}
-	}
+	e.validateTimes(t, 3)
 	now := e.clk.Now()
 	kid := activeKid(t, e.ks, "main")
 

@@ -2,268 +2,22 @@ package jose
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"log"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
-// Test helpers of the validation tests carry a vt prefix: the package's
-// other test files belong to other people.
-
-const (
-	vtIssuer   = "https://idp.example"
-	vtAudience = "api://flowd"
-)
-
-// vtNow is the fixed clock of the validation tests.
-var vtNow = time.Unix(1_700_000_000, 0)
-
-// vtStaticSource is a KeySource over fixed keys. After a refresh it serves
-// afterRefresh when that is set (a rotation seen by the IdP), and it
-// counts calls.
-type vtStaticSource struct {
-	keys         []VerifyKey
-	afterRefresh []VerifyKey
-	err          error
-	calls        atomic.Int32
-	refreshes    atomic.Int32
-	refreshed    atomic.Bool
-}
-
-func (s *vtStaticSource) VerifyKeys(_ context.Context, refresh bool) ([]VerifyKey, error) {
-	s.calls.Add(1)
-	if refresh {
-		s.refreshes.Add(1)
-		s.refreshed.Store(true)
-	}
-	if s.err != nil {
-		return nil, s.err
-	}
-	if s.refreshed.Load() && s.afterRefresh != nil {
-		return s.afterRefresh, nil
-	}
-	return s.keys, nil
-}
-
-func vtSource(keys ...*vtKey) *vtStaticSource {
-	s := &vtStaticSource{}
-	for _, k := range keys {
-		s.keys = append(s.keys, k.verify)
-	}
-	return s
-}
-
-// vtKey is a test key: its private half signs, verify is what a source
-// hands the validator.
-type vtKey struct {
-	alg    string
-	kid    string
-	priv   any // *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey, []byte
-	verify VerifyKey
-}
-
-var (
-	vtKeyCacheMu sync.Mutex
-	vtKeyCache   = map[string]*vtKey{}
-)
-
-// vtKeyFor returns the cached test key for alg (RSA generation is slow);
-// name tells apart several keys of one alg.
-func vtKeyFor(t testing.TB, alg, name string) *vtKey {
-	t.Helper()
-	vtKeyCacheMu.Lock()
-	defer vtKeyCacheMu.Unlock()
-	id := alg + "/" + name
-	if k, ok := vtKeyCache[id]; ok {
-		return k
-	}
-	k := vtNewKey(t, alg, "kid-"+alg+"-"+name)
-	vtKeyCache[id] = k
-	return k
-}
-
-func vtNewKey(t testing.TB, alg, kid string) *vtKey {
-	t.Helper()
-	var priv, pub any
-	var err error
-	switch alg[:2] {
-	case "RS", "PS":
-		var k *rsa.PrivateKey
-		k, err = rsa.GenerateKey(rand.Reader, 2048)
-		priv, pub = k, &k.PublicKey
-	case "ES":
-		curve := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}[alg]
-		var k *ecdsa.PrivateKey
-		k, err = ecdsa.GenerateKey(curve, rand.Reader)
-		priv, pub = k, &k.PublicKey
-	case "Ed":
-		var p ed25519.PublicKey
-		var k ed25519.PrivateKey
-		p, k, err = ed25519.GenerateKey(rand.Reader)
-		priv, pub = k, p
-	case "HS":
-		secret := make([]byte, jwsAlgTable[alg].minSecret)
-		_, err = rand.Read(secret)
-		priv, pub = secret, secret
-	default:
-		t.Fatalf("no test key for %s", alg)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &vtKey{alg: alg, kid: kid, priv: priv, verify: VerifyKey{
-		JWK:   gojose.JSONWebKey{Key: pub, KeyID: kid, Algorithm: alg, Use: "sig"},
-		State: StateActive,
-	}}
-}
-
-func vtB64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-func vtJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// vtSignRaw signs header and payload exactly as given (any bytes, any
-// alg name) with k's private key using the stdlib primitives for k.alg.
-func vtSignRaw(t testing.TB, k *vtKey, header, payload string) string {
-	t.Helper()
-	input := vtB64([]byte(header)) + "." + vtB64([]byte(payload))
-	return input + "." + vtB64(vtSignature(t, k.alg, k.priv, []byte(input)))
-}
-
-func vtSignature(t testing.TB, alg string, priv any, input []byte) []byte {
-	t.Helper()
-	hashes := map[string]crypto.Hash{"256": crypto.SHA256, "384": crypto.SHA384, "512": crypto.SHA512}
-	h := hashes[alg[len(alg)-3:]]
-	digest := func() []byte {
-		hh := h.New()
-		hh.Write(input)
-		return hh.Sum(nil)
-	}
-	var sig []byte
-	var err error
-	switch key := priv.(type) {
-	case *rsa.PrivateKey:
-		if strings.HasPrefix(alg, "PS") {
-			sig, err = rsa.SignPSS(rand.Reader, key, h, digest(), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		} else {
-			sig, err = rsa.SignPKCS1v15(rand.Reader, key, h, digest())
-		}
-	case *ecdsa.PrivateKey:
-		r, s, e := ecdsa.Sign(rand.Reader, key, digest())
-		if e != nil {
-			t.Fatal(e)
-		}
-		size := (key.Curve.Params().BitSize + 7) / 8
-		sig = make([]byte, 2*size)
-		r.FillBytes(sig[:size])
-		s.FillBytes(sig[size:])
-	case ed25519.PrivateKey:
-		sig = ed25519.Sign(key, input)
-	case []byte:
-		newHash := map[crypto.Hash]func() hash.Hash{crypto.SHA256: sha256.New, crypto.SHA384: sha512.New384, crypto.SHA512: sha512.New}[h]
-		mac := hmac.New(newHash, key)
-		mac.Write(input)
-		sig = mac.Sum(nil)
-	default:
-		t.Fatalf("cannot sign with %T", priv)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sig
-}
-
-// vtClaims are valid claims for vtPolicy at vtNow.
-func vtClaims() map[string]any {
-	return map[string]any{
-		"iss": vtIssuer, "aud": vtAudience, "sub": "alice",
-		"iat": vtNow.Unix() - 10, "exp": vtNow.Unix() + 600,
-	}
-}
-
-func vtHeader(k *vtKey) map[string]any {
-	return map[string]any{"alg": k.alg, "kid": k.kid, "typ": "JWT"}
-}
-
-// vtToken signs claims with k under the standard header, after edit.
-func vtToken(t testing.TB, k *vtKey, editHeader func(map[string]any), editClaims func(map[string]any)) string {
-	t.Helper()
-	h, c := vtHeader(k), vtClaims()
-	if editHeader != nil {
-		editHeader(h)
-	}
-	if editClaims != nil {
-		editClaims(c)
-	}
-	return vtSignRaw(t, k, vtJSON(t, h), vtJSON(t, c))
-}
-
-func vtPolicy(src KeySource, algs ...string) Policy {
-	p := DefaultPolicy()
-	p.Algorithms = algs
-	p.Source = src
-	p.Issuer = vtIssuer
-	p.Audience = []string{vtAudience}
-	p.Now = func() time.Time { return vtNow }
-	return p
-}
-
-func vtValidator(t testing.TB, p Policy) *Validator {
-	t.Helper()
-	v, err := NewValidator(p)
-	if err != nil {
-		t.Fatalf("NewValidator: %v", err)
-	}
-	return v
-}
-
-// vtReason returns the reason of a *TokenError, failing on other errors.
-func vtReason(t testing.TB, err error) Reason {
-	t.Helper()
-	if err == nil {
-		return ""
-	}
-	var te *TokenError
-	if !errors.As(err, &te) {
-		t.Fatalf("error is not a *TokenError: %v", err)
-	}
-	if !errors.Is(err, ErrInvalidToken) {
-		t.Fatalf("TokenError does not unwrap to ErrInvalidToken")
-	}
-	return te.Reason
-}
-
-var vtAllAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-	"ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
-
 func TestNewValidatorRefusesBadPolicies(t *testing.T) {
-	src := &vtStaticSource{}
-	good := vtPolicy(src, "ES256")
+	src := &staticKeySource{}
+	good := testPolicy(src, "ES256")
 	tests := []struct {
 		name string
 		edit func(*Policy)
@@ -319,13 +73,13 @@ func TestNewValidatorRefusesBadPolicies(t *testing.T) {
 }
 
 func TestValidateEveryAlgorithm(t *testing.T) {
-	for _, alg := range vtAllAlgs {
+	for _, alg := range allJWSAlgs {
 		t.Run(alg, func(t *testing.T) {
-			k := vtKeyFor(t, alg, "a")
-			other := vtKeyFor(t, alg, "b")
-			src := vtSource(other, k)
-			v := vtValidator(t, vtPolicy(src, alg))
-			res, err := v.Validate(t.Context(), vtToken(t, k, nil, nil))
+			k := testKeyFor(t, alg, "a")
+			other := testKeyFor(t, alg, "b")
+			src := staticSource(other, k)
+			v := mustValidator(t, testPolicy(src, alg))
+			res, err := v.Validate(t.Context(), signedToken(t, k, nil, nil))
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
@@ -335,15 +89,15 @@ func TestValidateEveryAlgorithm(t *testing.T) {
 			if res.Key.JWK.KeyID != k.kid || res.Key.State != StateActive {
 				t.Errorf("key = %s state %s", res.Key.JWK.KeyID, res.Key.State)
 			}
-			if res.Claims["sub"] != "alice" || res.Claims["iss"] != vtIssuer {
+			if res.Claims["sub"] != "alice" || res.Claims["iss"] != testIssuer {
 				t.Errorf("claims = %v", res.Claims)
 			}
 			if n := src.refreshes.Load(); n != 0 {
 				t.Errorf("refreshed %d times for a known kid", n)
 			}
 			// Signed by the other key under this kid: bad signature.
-			forged := vtSignRaw(t, other, vtJSON(t, vtHeader(k)), vtJSON(t, vtClaims()))
-			if _, err := v.Validate(t.Context(), forged); vtReason(t, err) != ReasonBadSignature {
+			forged := signRaw(t, other, mustJSON(t, jwtHeader(k)), mustJSON(t, validClaims()))
+			if _, err := v.Validate(t.Context(), forged); tokenReason(t, err) != ReasonBadSignature {
 				t.Errorf("forged: %v", err)
 			}
 		})
@@ -354,23 +108,12 @@ func TestValidateEveryAlgorithm(t *testing.T) {
 func TestValidateGoJoseSignedToken(t *testing.T) {
 	for _, alg := range []string{"RS256", "PS384", "ES256", "ES512", "EdDSA", "HS512"} {
 		t.Run(alg, func(t *testing.T) {
-			k := vtKeyFor(t, alg, "a")
+			k := testKeyFor(t, alg, "a")
 			opts := (&gojose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", k.kid)
-			s, err := gojose.NewSigner(gojose.SigningKey{Algorithm: gojose.SignatureAlgorithm(alg), Key: k.priv}, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			obj, err := s.Sign([]byte(vtJSON(t, vtClaims())))
-			if err != nil {
-				t.Fatal(err)
-			}
-			token, err := obj.CompactSerialize()
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := vtPolicy(vtSource(k), alg)
+			token := goJoseSign(t, gojose.SigningKey{Algorithm: gojose.SignatureAlgorithm(alg), Key: k.priv}, opts, validClaims())
+			p := testPolicy(staticSource(k), alg)
 			p.Types = []string{"application/AT+JWT"}
-			if _, err := vtValidator(t, p).Validate(t.Context(), token); err != nil {
+			if _, err := mustValidator(t, p).Validate(t.Context(), token); err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
 		})
@@ -378,8 +121,8 @@ func TestValidateGoJoseSignedToken(t *testing.T) {
 }
 
 func TestValidateClaims(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
-	now := vtNow.Unix()
+	k := testKeyFor(t, "ES256", "a")
+	now := testNow.Unix()
 	const leeway = 30
 	type edit = func(map[string]any)
 	set := func(name string, v any) edit { return func(c map[string]any) { c[name] = v } }
@@ -416,17 +159,17 @@ func TestValidateClaims(t *testing.T) {
 		{"max age exceeded", set("iat", now-3600-leeway-1), func(p *Policy) { p.MaxAge = time.Hour }, ReasonExpired},
 		{"max age, iat -1e19", set("iat", -1e19), func(p *Policy) { p.MaxAge = time.Hour }, ReasonExpired},
 		{"max age, iat missing", del("iat"), func(p *Policy) { p.MaxAge = time.Hour }, ReasonMissingClaim},
-		{"iss trailing slash", set("iss", vtIssuer+"/"), nil, ReasonWrongIssuer},
-		{"iss case", set("iss", strings.ToUpper(vtIssuer)), nil, ReasonWrongIssuer},
+		{"iss trailing slash", set("iss", testIssuer+"/"), nil, ReasonWrongIssuer},
+		{"iss case", set("iss", strings.ToUpper(testIssuer)), nil, ReasonWrongIssuer},
 		{"iss missing", del("iss"), nil, ReasonMissingClaim},
 		{"iss number", set("iss", 7), nil, ReasonMalformed},
-		{"aud array", set("aud", []string{"other", vtAudience}), nil, ""},
+		{"aud array", set("aud", []string{"other", testAudience}), nil, ""},
 		{"aud wrong", set("aud", "api://other"), nil, ReasonWrongAudience},
 		{"aud wrong array", set("aud", []string{"a", "b"}), nil, ReasonWrongAudience},
 		{"aud empty array", set("aud", []string{}), nil, ReasonWrongAudience},
 		{"aud missing", del("aud"), nil, ReasonMissingClaim},
 		{"aud number", set("aud", 1), nil, ReasonMalformed},
-		{"aud array with number", set("aud", []any{vtAudience, 1}), nil, ReasonMalformed},
+		{"aud array with number", set("aud", []any{testAudience, 1}), nil, ReasonMalformed},
 		{"aud null", set("aud", nil), nil, ReasonMalformed},
 		{"aud optional", del("aud"), func(p *Policy) { p.Audience, p.AudienceOptional = nil, true }, ""},
 		{"aud optional, other aud", set("aud", "x"), func(p *Policy) { p.Audience, p.AudienceOptional = nil, true }, ""},
@@ -448,13 +191,13 @@ func TestValidateClaims(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := vtPolicy(vtSource(k), "ES256")
+			p := testPolicy(staticSource(k), "ES256")
 			p.Leeway = leeway * time.Second
 			if tt.policy != nil {
 				tt.policy(&p)
 			}
-			_, err := vtValidator(t, p).Validate(t.Context(), vtToken(t, k, nil, tt.edit))
-			if got := vtReason(t, err); got != tt.want {
+			_, err := mustValidator(t, p).Validate(t.Context(), signedToken(t, k, nil, tt.edit))
+			if got := tokenReason(t, err); got != tt.want {
 				t.Fatalf("reason = %q, want %q (%v)", got, tt.want, err)
 			}
 		})
@@ -462,10 +205,10 @@ func TestValidateClaims(t *testing.T) {
 }
 
 func TestValidateClaimsJSON(t *testing.T) {
-	k := vtKeyFor(t, "HS256", "a")
-	v := vtValidator(t, vtPolicy(vtSource(k), "HS256"))
-	hdr := vtJSON(t, vtHeader(k))
-	base := `"iss":"` + vtIssuer + `","aud":"` + vtAudience + `","exp":1700000600`
+	k := testKeyFor(t, "HS256", "a")
+	v := mustValidator(t, testPolicy(staticSource(k), "HS256"))
+	hdr := mustJSON(t, jwtHeader(k))
+	base := `"iss":"` + testIssuer + `","aud":"` + testAudience + `","exp":1700000600`
 	tests := []struct {
 		name, payload string
 		want          Reason
@@ -481,7 +224,7 @@ func TestValidateClaimsJSON(t *testing.T) {
 		{"invalid utf-8", "{" + base + `,"x":"` + "\xff" + `"}`, ReasonMalformed},
 		{"lone surrogate", "{" + base + `,"x":"\ud800"}`, ReasonMalformed},
 		{"surrogate pair", "{" + base + `,"x":"\ud83d\ude00"}`, ""},
-		{"exp 1e400", `{"iss":"` + vtIssuer + `","aud":"` + vtAudience + `","exp":1e400}`, ReasonMalformed},
+		{"exp 1e400", `{"iss":"` + testIssuer + `","aud":"` + testAudience + `","exp":1e400}`, ReasonMalformed},
 		{"deep nesting", "{" + base + `,"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "}", ReasonMalformed},
 		{"leading zero", "{" + base + `,"x":01}`, ReasonMalformed},
 		{"single quotes", "{" + base + `,'x':1}`, ReasonMalformed},
@@ -490,8 +233,8 @@ func TestValidateClaimsJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := v.Validate(t.Context(), vtSignRaw(t, k, hdr, tt.payload))
-			if got := vtReason(t, err); got != tt.want {
+			_, err := v.Validate(t.Context(), signRaw(t, k, hdr, tt.payload))
+			if got := tokenReason(t, err); got != tt.want {
 				t.Fatalf("reason = %q, want %q (%v)", got, tt.want, err)
 			}
 		})
@@ -499,7 +242,7 @@ func TestValidateClaimsJSON(t *testing.T) {
 }
 
 func TestValidateTypes(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
+	k := testKeyFor(t, "ES256", "a")
 	tests := []struct {
 		name   string
 		policy []string
@@ -521,16 +264,16 @@ func TestValidateTypes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := vtPolicy(vtSource(k), "ES256")
+			p := testPolicy(staticSource(k), "ES256")
 			p.Types = tt.policy
-			token := vtToken(t, k, func(h map[string]any) {
+			token := signedToken(t, k, func(h map[string]any) {
 				delete(h, "typ")
 				if tt.typ != nil {
 					h["typ"] = tt.typ
 				}
 			}, nil)
-			_, err := vtValidator(t, p).Validate(t.Context(), token)
-			if got := vtReason(t, err); got != tt.want {
+			_, err := mustValidator(t, p).Validate(t.Context(), token)
+			if got := tokenReason(t, err); got != tt.want {
 				t.Fatalf("reason = %q, want %q (%v)", got, tt.want, err)
 			}
 		})
@@ -538,16 +281,16 @@ func TestValidateTypes(t *testing.T) {
 }
 
 func TestValidateKeyChoice(t *testing.T) {
-	es := vtKeyFor(t, "ES256", "a")
-	es2 := vtKeyFor(t, "ES256", "b")
-	es384 := vtKeyFor(t, "ES384", "a")
-	rs := vtKeyFor(t, "RS256", "a")
-	withoutAlg := func(k *vtKey) *vtKey {
+	es := testKeyFor(t, "ES256", "a")
+	es2 := testKeyFor(t, "ES256", "b")
+	es384 := testKeyFor(t, "ES384", "a")
+	rs := testKeyFor(t, "RS256", "a")
+	withoutAlg := func(k *testKey) *testKey {
 		c := *k
 		c.verify.JWK.Algorithm = ""
 		return &c
 	}
-	withUse := func(k *vtKey, use string) *vtKey {
+	withUse := func(k *testKey, use string) *testKey {
 		c := *k
 		c.verify.JWK.Use = use
 		return &c
@@ -555,28 +298,28 @@ func TestValidateKeyChoice(t *testing.T) {
 	noKid := func(h map[string]any) { delete(h, "kid") }
 	tests := []struct {
 		name      string
-		src       *vtStaticSource
+		src       *staticKeySource
 		algs      []string
-		signer    *vtKey
+		signer    *testKey
 		alg       string // token alg when it differs from the signer's
 		hdr       func(map[string]any)
 		want      Reason
 		refreshes int32
 	}{
-		{name: "kid picks among many", src: vtSource(es2, es384, rs, es), signer: es},
-		{name: "no kid, one candidate", src: vtSource(es, es384, rs), signer: es, hdr: noKid},
-		{name: "no kid, two candidates", src: vtSource(es, es2), signer: es, hdr: noKid, want: ReasonUnknownKid, refreshes: 0},
-		{name: "unknown kid refreshes once", src: vtSource(es2), signer: es, want: ReasonUnknownKid, refreshes: 1},
-		{name: "kid found after refresh", src: &vtStaticSource{keys: []VerifyKey{es2.verify}, afterRefresh: []VerifyKey{es2.verify, es.verify}}, signer: es, refreshes: 1},
-		{name: "revoked key", src: &vtStaticSource{keys: []VerifyKey{es.verify}, afterRefresh: []VerifyKey{es2.verify}}, signer: es, hdr: func(h map[string]any) { h["kid"] = "gone" }, want: ReasonUnknownKid, refreshes: 1},
-		{name: "duplicate kid", src: vtSource(es, func() *vtKey { c := *es2; c.verify.JWK.KeyID = es.kid; return &c }()), signer: es, want: ReasonUnknownKid},
-		{name: "key without alg, EC", src: vtSource(withoutAlg(es)), signer: es},
-		{name: "key without alg, RSA, PS256 allowed", src: vtSource(withoutAlg(rs)), algs: []string{"PS256"}, signer: rs, alg: "PS256"},
-		{name: "key with alg RS256, token PS256", src: vtSource(rs), algs: []string{"RS256", "PS256"}, signer: rs, alg: "PS256", want: ReasonAlgNotAllowed},
-		{name: "curve mismatch", src: vtSource(withoutAlg(es384)), algs: []string{"ES256", "ES384"}, signer: es384, alg: "ES256", hdr: func(h map[string]any) { h["kid"] = es384.kid }, want: ReasonAlgNotAllowed},
-		{name: "use enc skipped", src: vtSource(withUse(es, "enc")), signer: es, want: ReasonUnknownKid, refreshes: 1},
-		{name: "use empty ok", src: vtSource(withUse(es, "")), signer: es},
-		{name: "alg outside allow-list", src: vtSource(es), algs: []string{"RS256"}, signer: es, want: ReasonAlgNotAllowed},
+		{name: "kid picks among many", src: staticSource(es2, es384, rs, es), signer: es},
+		{name: "no kid, one candidate", src: staticSource(es, es384, rs), signer: es, hdr: noKid},
+		{name: "no kid, two candidates", src: staticSource(es, es2), signer: es, hdr: noKid, want: ReasonUnknownKid, refreshes: 0},
+		{name: "unknown kid refreshes once", src: staticSource(es2), signer: es, want: ReasonUnknownKid, refreshes: 1},
+		{name: "kid found after refresh", src: &staticKeySource{keys: []VerifyKey{es2.verify}, afterRefresh: []VerifyKey{es2.verify, es.verify}}, signer: es, refreshes: 1},
+		{name: "revoked key", src: &staticKeySource{keys: []VerifyKey{es.verify}, afterRefresh: []VerifyKey{es2.verify}}, signer: es, hdr: func(h map[string]any) { h["kid"] = "gone" }, want: ReasonUnknownKid, refreshes: 1},
+		{name: "duplicate kid", src: staticSource(es, func() *testKey { c := *es2; c.verify.JWK.KeyID = es.kid; return &c }()), signer: es, want: ReasonUnknownKid},
+		{name: "key without alg, EC", src: staticSource(withoutAlg(es)), signer: es},
+		{name: "key without alg, RSA, PS256 allowed", src: staticSource(withoutAlg(rs)), algs: []string{"PS256"}, signer: rs, alg: "PS256"},
+		{name: "key with alg RS256, token PS256", src: staticSource(rs), algs: []string{"RS256", "PS256"}, signer: rs, alg: "PS256", want: ReasonAlgNotAllowed},
+		{name: "curve mismatch", src: staticSource(withoutAlg(es384)), algs: []string{"ES256", "ES384"}, signer: es384, alg: "ES256", hdr: func(h map[string]any) { h["kid"] = es384.kid }, want: ReasonAlgNotAllowed},
+		{name: "use enc skipped", src: staticSource(withUse(es, "enc")), signer: es, want: ReasonUnknownKid, refreshes: 1},
+		{name: "use empty ok", src: staticSource(withUse(es, "")), signer: es},
+		{name: "alg outside allow-list", src: staticSource(es), algs: []string{"RS256"}, signer: es, want: ReasonAlgNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -590,9 +333,9 @@ func TestValidateKeyChoice(t *testing.T) {
 				c.alg = tt.alg
 				signer = &c
 			}
-			v := vtValidator(t, vtPolicy(tt.src, algs...))
-			_, err := v.Validate(t.Context(), vtToken(t, signer, tt.hdr, nil))
-			if got := vtReason(t, err); got != tt.want {
+			v := mustValidator(t, testPolicy(tt.src, algs...))
+			_, err := v.Validate(t.Context(), signedToken(t, signer, tt.hdr, nil))
+			if got := tokenReason(t, err); got != tt.want {
 				t.Fatalf("reason = %q, want %q (%v)", got, tt.want, err)
 			}
 			if got := tt.src.refreshes.Load(); got != tt.refreshes {
@@ -607,19 +350,19 @@ func TestValidateWeakKeysAreNotCandidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	weakRSA := &vtKey{alg: "RS256", kid: "weak-rsa", priv: rsa1024, verify: VerifyKey{
+	weakRSA := &testKey{alg: "RS256", kid: "weak-rsa", priv: rsa1024, verify: VerifyKey{
 		JWK: gojose.JSONWebKey{Key: &rsa1024.PublicKey, KeyID: "weak-rsa", Algorithm: "RS256", Use: "sig"}}}
-	tests := []*vtKey{weakRSA}
+	tests := []*testKey{weakRSA}
 	for _, n := range []int{0, 1, 31} {
 		secret := make([]byte, n)
-		tests = append(tests, &vtKey{alg: "HS256", kid: "weak-hs", priv: secret, verify: VerifyKey{
+		tests = append(tests, &testKey{alg: "HS256", kid: "weak-hs", priv: secret, verify: VerifyKey{
 			JWK: gojose.JSONWebKey{Key: secret, KeyID: "weak-hs", Algorithm: "HS256", Use: "sig"}}})
 	}
 	for _, k := range tests {
 		t.Run(k.kid, func(t *testing.T) {
-			v := vtValidator(t, vtPolicy(vtSource(k), k.alg))
-			_, err := v.Validate(t.Context(), vtToken(t, k, nil, nil))
-			if got := vtReason(t, err); got != ReasonUnknownKid {
+			v := mustValidator(t, testPolicy(staticSource(k), k.alg))
+			_, err := v.Validate(t.Context(), signedToken(t, k, nil, nil))
+			if got := tokenReason(t, err); got != ReasonUnknownKid {
 				t.Fatalf("reason = %q (%v)", got, err)
 			}
 		})
@@ -627,10 +370,10 @@ func TestValidateWeakKeysAreNotCandidates(t *testing.T) {
 }
 
 func TestValidateKeySourceFailureIsNotATokenVerdict(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
-	src := &vtStaticSource{err: errors.New("idp down")}
-	v := vtValidator(t, vtPolicy(src, "ES256"))
-	_, err := v.Validate(t.Context(), vtToken(t, k, nil, nil))
+	k := testKeyFor(t, "ES256", "a")
+	src := &staticKeySource{err: errors.New("idp down")}
+	v := mustValidator(t, testPolicy(src, "ES256"))
+	_, err := v.Validate(t.Context(), signedToken(t, k, nil, nil))
 	var te *TokenError
 	if !errors.Is(err, ErrKeySourceUnavailable) || errors.As(err, &te) {
 		t.Fatalf("err = %v", err)
@@ -641,15 +384,15 @@ func TestValidateKeySourceFailureIsNotATokenVerdict(t *testing.T) {
 }
 
 func TestTokenErrorsCarryNoTokenMaterial(t *testing.T) {
-	k := vtKeyFor(t, "HS256", "a")
-	v := vtValidator(t, vtPolicy(vtSource(k), "HS256"))
+	k := testKeyFor(t, "HS256", "a")
+	v := mustValidator(t, testPolicy(staticSource(k), "HS256"))
 	secretKid := "kid-that-must-not-leak"
 	tokens := []string{
-		vtToken(t, k, func(h map[string]any) { h["kid"] = secretKid }, nil),
-		vtToken(t, k, func(h map[string]any) { h["alg"] = "none-" + secretKid }, nil),
-		vtToken(t, k, nil, func(c map[string]any) { c["iss"] = secretKid }),
-		vtToken(t, k, nil, func(c map[string]any) { c["aud"] = secretKid }),
-		vtToken(t, k, func(h map[string]any) { h["typ"] = secretKid }, nil),
+		signedToken(t, k, func(h map[string]any) { h["kid"] = secretKid }, nil),
+		signedToken(t, k, func(h map[string]any) { h["alg"] = "none-" + secretKid }, nil),
+		signedToken(t, k, nil, func(c map[string]any) { c["iss"] = secretKid }),
+		signedToken(t, k, nil, func(c map[string]any) { c["aud"] = secretKid }),
+		signedToken(t, k, func(h map[string]any) { h["typ"] = secretKid }, nil),
 	}
 	for _, tok := range tokens {
 		_, err := v.Validate(t.Context(), tok)
@@ -657,17 +400,17 @@ func TestTokenErrorsCarryNoTokenMaterial(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
-		if strings.Contains(msg, secretKid) || strings.Contains(msg, tok[:20]) || strings.Contains(msg, vtB64(k.priv.([]byte))) {
+		if strings.Contains(msg, secretKid) || strings.Contains(msg, tok[:20]) || strings.Contains(msg, b64url(k.priv.([]byte))) {
 			t.Errorf("error leaks token or key material: %s", msg)
 		}
 	}
 }
 
 func TestValidateConcurrent(t *testing.T) {
-	k := vtKeyFor(t, "ES256", "a")
-	v := vtValidator(t, vtPolicy(vtSource(k), "ES256"))
-	good := vtToken(t, k, nil, nil)
-	bad := vtToken(t, k, nil, func(c map[string]any) { c["iss"] = "x" })
+	k := testKeyFor(t, "ES256", "a")
+	v := mustValidator(t, testPolicy(staticSource(k), "ES256"))
+	good := signedToken(t, k, nil, nil)
+	bad := signedToken(t, k, nil, func(c map[string]any) { c["iss"] = "x" })
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {

@@ -178,11 +178,11 @@ func (c *wpCheck) done() {
 // test key choice and verification, not the allow-list.
 func wpValidator(t *testing.T, keys []VerifyKey) *Validator {
 	p := DefaultPolicy()
-	p.Algorithms = vtAllAlgs
-	p.Source = &vtStaticSource{keys: keys}
+	p.Algorithms = allJWSAlgs
+	p.Source = &staticKeySource{keys: keys}
 	p.Issuer = "wycheproof"
 	p.AudienceOptional = true
-	return vtValidator(t, p)
+	return mustValidator(t, p)
 }
 
 // wpVerifyKeys admits a group's keys the way flowd admits configured keys
@@ -221,7 +221,7 @@ func wpDecrypter(g wpGroup) (*Decrypter, error) {
 	for e := range jweEncTable {
 		encs = append(encs, e)
 	}
-	return NewDecrypter(DecrypterOptions{Keys: keys, KeyAlgorithms: algs, ContentEncryptions: encs, Allow: jtAllAllowed()})
+	return NewDecrypter(DecrypterOptions{Keys: keys, KeyAlgorithms: algs, ContentEncryptions: encs, Allow: allJWEAllowed()})
 }
 
 func TestWycheproofJOSE(t *testing.T) {
@@ -236,7 +236,7 @@ func TestWycheproofJOSE(t *testing.T) {
 					switch {
 					case tc.JWS != nil:
 						_, _, payload, err := v.verify(t.Context(), wpToken(tc.JWS))
-						if err != nil && vtReason(t, err) == "" {
+						if err != nil && tokenReason(t, err) == "" {
 							t.Fatalf("tcId %d: %v", tc.TcID, err)
 						}
 						check.outcome(tc, err == nil, err)
