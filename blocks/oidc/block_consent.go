@@ -234,7 +234,7 @@ func (b *consentPageBlock) Process(ctx context.Context, x *engine.Exec, msg engi
 		addCookie(msg, b.p.cookie(consentCookiePrefix+old, "", -1))
 	}
 	addCookie(msg, b.p.cookie(consentCookiePrefix+id, value, b.ttl))
-	v := consentView{Action: b.action, TX: id, CSRF: csrf, ClientName: a.ClientName, Username: str(mapOf(msg["user"]), "username"),
+	v := consentView{Action: b.action, TX: id, CSRF: csrf, ClientName: a.ClientName, Username: stringField(mapOf(msg["user"]), "username"),
 		Scopes: describeScopes(a.scopes())}
 	if v.ClientName == "" {
 		v.ClientName = a.ClientID
@@ -313,7 +313,7 @@ func (b *consentAnswerBlock) Process(ctx context.Context, x *engine.Exec, msg en
 		oauth.SetError(msg, 400, "invalid_request", msgConsentExpired)
 		return "invalid", nil
 	}
-	id, csrf, decision := str(form, "tx"), str(form, "csrf"), str(form, "decision")
+	id, csrf, decision := stringField(form, "tx"), stringField(form, "csrf"), stringField(form, "decision")
 	if repeated(all) != "" || !looksLikeID(id) || !looksLikeSecret(csrf) || decision != "allow" && decision != "deny" {
 		return invalid()
 	}

@@ -62,9 +62,9 @@ func newLoginPageFromConfig(s *engine.Setup, p *provider) (engine.Block, error) 
 
 func (b *loginPageBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	v := loginView{Action: formAction(b.action, msg, "/oauth/authorize")}
-	if l := mapOf(msg["login"]); str(l, "tx") != "" {
+	if l := mapOf(msg["login"]); stringField(l, "tx") != "" {
 		// A failed attempt: the same transaction, its message.
-		v.TX, v.CSRF, v.Error, v.Username, v.ClientName = str(l, "tx"), str(l, "csrf"), str(l, "error"), str(l, "username"), str(l, "client_name")
+		v.TX, v.CSRF, v.Error, v.Username, v.ClientName = stringField(l, "tx"), stringField(l, "csrf"), stringField(l, "error"), stringField(l, "username"), stringField(l, "client_name")
 	} else {
 		a, err := authzFromMsg(msg)
 		if err != nil {
@@ -156,8 +156,8 @@ var errLoginInvalid = errors.New("login transaction invalid")
 func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	now := x.Now()
 	form, all := formParams(msg)
-	txHandle, csrf := str(form, "tx"), str(form, "csrf")
-	username, password := str(form, "username"), str(form, "password")
+	txHandle, csrf := stringField(form, "tx"), stringField(form, "csrf")
+	username, password := stringField(form, "username"), stringField(form, "password")
 	tx, err := b.transaction(ctx, msg, txHandle, csrf, now)
 	if errors.Is(err, errLoginInvalid) || repeated(all) != "" {
 		oauth.SetError(msg, 400, "invalid_request", msgExpired)
@@ -290,7 +290,7 @@ func (b *loginBlock) transaction(ctx context.Context, msg engine.Msg, handle, cs
 
 func (b *loginBlock) address(x *engine.Exec, msg engine.Msg) (string, error) {
 	if b.clientIP == nil {
-		return str(reqOf(msg), "remote_addr"), nil
+		return stringField(reqOf(msg), "remote_addr"), nil
 	}
 	v, err := b.clientIP.Eval(x, msg)
 	if err != nil {

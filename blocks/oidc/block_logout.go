@@ -110,7 +110,7 @@ type logoutRequest struct {
 
 func (b *endSessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	params, all := queryParams(msg)
-	post := str(reqOf(msg), "method") == "POST"
+	post := stringField(reqOf(msg), "method") == "POST"
 	if post {
 		params, all = formParams(msg)
 	}
@@ -173,9 +173,9 @@ func (b *endSessionBlock) Process(ctx context.Context, x *engine.Exec, msg engin
 // check checks a logout request's parameters. A reason to refuse it is
 // returned as desc; err is for failures of the provider itself.
 func (b *endSessionBlock) check(ctx context.Context, params map[string]any, now time.Time) (req logoutRequest, desc string, err error) {
-	hint := str(params, "id_token_hint")
-	req = logoutRequest{clientID: str(params, "client_id"), redirect: str(params, "post_logout_redirect_uri"),
-		state: str(params, "state")}
+	hint := stringField(params, "id_token_hint")
+	req = logoutRequest{clientID: stringField(params, "client_id"), redirect: stringField(params, "post_logout_redirect_uri"),
+		state: stringField(params, "state")}
 	if len(req.state) > maxStateLen {
 		return req, "state is too long.", nil
 	}
@@ -188,7 +188,7 @@ func (b *endSessionBlock) check(ctx context.Context, params map[string]any, now 
 			}
 			return req, "", err
 		}
-		req.hintSub = str(claims, "sub")
+		req.hintSub = stringField(claims, "sub")
 		req.hintAuthTime, _ = int64Of(claims["auth_time"])
 		auds := oauth.StringList(claims["aud"])
 		if a, ok := claims["aud"].(string); ok {
@@ -200,7 +200,7 @@ func (b *endSessionBlock) check(ctx context.Context, params map[string]any, now 
 		case req.clientID == "" && len(auds) == 1:
 			req.clientID = auds[0]
 		case req.clientID == "":
-			req.clientID = str(claims, "azp")
+			req.clientID = stringField(claims, "azp")
 		}
 	}
 	var cl oauth.Client
@@ -233,7 +233,7 @@ func (b *endSessionBlock) check(ctx context.Context, params map[string]any, now 
 // browser sends. The first answer from that browser, either one, spends
 // the record; an answer from anywhere else leaves it alone.
 func (b *endSessionBlock) answer(ctx context.Context, x *engine.Exec, msg engine.Msg, form map[string]any) (string, error) {
-	csrf, choice := str(form, "csrf"), str(form, "action")
+	csrf, choice := stringField(form, "csrf"), stringField(form, "action")
 	refuse := func() (string, error) {
 		oauth.SetError(msg, 400, "invalid_request", msgLogoutExpired)
 		return "invalid", nil

@@ -42,14 +42,14 @@ func (b *pageBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg)
 	switch b.page {
 	case "error":
 		e := mapOf(msg["oauth_error"])
-		v := messageView{Title: "Cannot continue", Message: str(e, "error_description"), Code: str(e, "error")}
+		v := messageView{Title: "Cannot continue", Message: stringField(e, "error_description"), Code: stringField(e, "error")}
 		if v.Message == "" {
 			v.Message = "The request could not be handled."
 		}
 		c = messagePage(v)
 	case "logout_confirm":
 		l := mapOf(msg["logout"])
-		v := logoutView{Action: str(l, "action"), CSRF: str(l, "csrf"), Username: str(l, "username"), ClientName: str(l, "client_name")}
+		v := logoutView{Action: stringField(l, "action"), CSRF: stringField(l, "csrf"), Username: stringField(l, "username"), ClientName: stringField(l, "client_name")}
 		if !looksLikeSecret(v.CSRF) || !isLocalPath(v.Action) {
 			return "", fmtErr("oidc.page", errors.New("logout_confirm needs msg.logout from oidc.end_session's confirm port"))
 		}

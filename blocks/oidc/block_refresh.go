@@ -75,7 +75,7 @@ const (
 // dpopJKT is the thumbprint of the request's verified DPoP proof
 // (msg.dpop.jkt, from jose.dpop), "" without one.
 func dpopJKT(msg engine.Msg) string {
-	return str(mapOf(msg["dpop"]), "jkt")
+	return stringField(mapOf(msg["dpop"]), "jkt")
 }
 
 const badRefresh = "the refresh token is invalid, expired or revoked"

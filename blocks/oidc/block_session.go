@@ -83,8 +83,8 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		oauth.SetError(msg, 400, code, desc)
 		return "redirect_error", nil
 	}
-	if params, _ := authzParams(msg); str(params, "id_token_hint") != "" {
-		hintSub, err := b.hint.subject(ctx, str(params, "id_token_hint"), a.ClientID, now)
+	if params, _ := authzParams(msg); stringField(params, "id_token_hint") != "" {
+		hintSub, err := b.hint.subject(ctx, stringField(params, "id_token_hint"), a.ClientID, now)
 		if errors.Is(err, errBadHint) {
 			return redirectError("invalid_request", "The id_token_hint is not a valid ID token from this provider for this application.")
 		}
@@ -124,10 +124,10 @@ func setSession(msg engine.Msg, key string, s *sessionRecord, usr User) {
 // the shape of one: a session flowd did not start).
 func sessionFromMsg(msg engine.Msg) (s *sessionRecord, key string, ok bool) {
 	m := mapOf(msg["session"])
-	s = &sessionRecord{Sub: str(m, "sub"), ACR: str(m, "acr"), AMR: oauth.StringList(m["amr"])}
+	s = &sessionRecord{Sub: stringField(m, "sub"), ACR: stringField(m, "acr"), AMR: oauth.StringList(m["amr"])}
 	t, ok := int64Of(m["auth_time"])
 	s.AuthTime = t
-	if key = str(m, "key"); !isHashKey(key) {
+	if key = stringField(m, "key"); !isHashKey(key) {
 		key = ""
 	}
 	return s, key, ok && s.Sub != ""

@@ -175,7 +175,7 @@ func TestAuthorize(t *testing.T) {
 					t.Fatalf("authz %v", a)
 				}
 			case "invalid":
-				if msg["redirect"] != nil || str(mapOf(msg["oauth_error"]), "error") != tc.code {
+				if msg["redirect"] != nil || stringField(mapOf(msg["oauth_error"]), "error") != tc.code {
 					t.Fatalf("invalid: %v", msg)
 				}
 			case "redirect_error":
@@ -185,7 +185,7 @@ func TestAuthorize(t *testing.T) {
 					wantState = ""
 				}
 				if q.Get("error") != tc.code || q.Get("state") != wantState || q.Get("iss") != testIssuer ||
-					!strings.HasPrefix(str(msg, "redirect"), tc.uri+"?") {
+					!strings.HasPrefix(stringField(msg, "redirect"), tc.uri+"?") {
 					t.Fatalf("redirect %s", msg["redirect"])
 				}
 			}
@@ -217,7 +217,7 @@ func signInAs(t *testing.T, f *fixture, username string, params url.Values, cook
 		if _, err := (&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg); err != nil {
 			t.Fatal(err)
 		}
-		tx, csrf := formFields(t, str(msg, "payload"))
+		tx, csrf := formFields(t, stringField(msg, "payload"))
 		if c := cookieHeader(msg); c != "" {
 			cookies = c
 		}
@@ -294,7 +294,7 @@ func TestCodeLifecycle(t *testing.T) {
 	}
 	wantInvalidGrant := func(port string, msg engine.Msg) {
 		t.Helper()
-		if port != "invalid" || str(mapOf(msg["oauth_error"]), "error") != "invalid_grant" || msg["grant"] != nil || msg["refresh_token"] != nil {
+		if port != "invalid" || stringField(mapOf(msg["oauth_error"]), "error") != "invalid_grant" || msg["grant"] != nil || msg["refresh_token"] != nil {
 			t.Fatalf("%s %v", port, msg)
 		}
 	}
@@ -304,10 +304,10 @@ func TestCodeLifecycle(t *testing.T) {
 		port, msg := redeem("web", code, webCB, verifier)
 		g := mapOf(msg["grant"])
 		if port != "ok" || g["subject"] != f.ada.Sub || g["nonce"] != "n-0S6_WzA2Mj" || g["scope"] != "openid email" ||
-			g["client_id"] != "web" || str(msg, "refresh_token") == "" {
+			g["client_id"] != "web" || stringField(msg, "refresh_token") == "" {
 			t.Fatalf("%s %v", port, msg)
 		}
-		gid := str(g, "grant_id")
+		gid := stringField(g, "grant_id")
 		if ok, _ := grantActive(ctx, f.st, gid, f.clk.Now()); !ok {
 			t.Fatal("grant not active")
 		}
@@ -317,7 +317,7 @@ func TestCodeLifecycle(t *testing.T) {
 		}
 		// Its refresh token is dead too.
 		rb := &refreshBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour}
-		rmsg := exchangeMsg("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {str(msg, "refresh_token")}})
+		rmsg := exchangeMsg("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {stringField(msg, "refresh_token")}})
 		if port, _ := rb.Process(ctx, f.clk.exec(), rmsg); port != "invalid" {
 			t.Fatalf("refresh after replay: %s", port)
 		}
@@ -405,7 +405,7 @@ func TestCodeLifecycle(t *testing.T) {
 	t.Run("client may not use the grant", func(t *testing.T) {
 		msg := exchangeMsg("svc", url.Values{"grant_type": {"authorization_code"}, "code": {newCode()}, "redirect_uri": {webCB}})
 		msg["client"] = map[string]any{"id": "svc", "grant_types": []any{"client_credentials"}}
-		if port, _ := ex.Process(ctx, f.clk.exec(), msg); port != "invalid" || str(mapOf(msg["oauth_error"]), "error") != "unauthorized_client" {
+		if port, _ := ex.Process(ctx, f.clk.exec(), msg); port != "invalid" || stringField(mapOf(msg["oauth_error"]), "error") != "unauthorized_client" {
 			t.Fatalf("%s %v", port, msg["oauth_error"])
 		}
 	})
@@ -488,21 +488,21 @@ func TestRefreshRotation(t *testing.T) {
 		}
 		return port, m
 	}
-	rt1 := str(msg, "refresh_token")
+	rt1 := stringField(msg, "refresh_token")
 	port, m := refresh("web", rt1, url.Values{"scope": {"openid"}})
-	rt2 := str(m, "refresh_token")
+	rt2 := stringField(m, "refresh_token")
 	if g := mapOf(m["grant"]); port != "ok" || rt2 == rt1 || g["scope"] != "openid" || g["nonce"] != nil || g["subject"] != f.ada.Sub {
 		t.Fatalf("%s %v", port, m)
 	}
 	// The narrowed scope is for that access token only: the next refresh may ask for all again.
-	if port, m := refresh("web", rt2, url.Values{"scope": {"openid email profile"}}); port != "invalid" || str(mapOf(m["oauth_error"]), "error") != "invalid_scope" {
+	if port, m := refresh("web", rt2, url.Values{"scope": {"openid email profile"}}); port != "invalid" || stringField(mapOf(m["oauth_error"]), "error") != "invalid_scope" {
 		t.Fatalf("widening: %s %v", port, m["oauth_error"])
 	}
 	if port, _ := refresh("other", rt2, nil); port != "invalid" {
 		t.Fatal("another client refreshed")
 	}
 	port, m = refresh("web", rt2, nil)
-	rt3 := str(m, "refresh_token")
+	rt3 := stringField(m, "refresh_token")
 	if port != "ok" || mapOf(m["grant"])["scope"] != "openid email" {
 		t.Fatalf("%s %v", port, m)
 	}
@@ -512,7 +512,7 @@ func TestRefreshRotation(t *testing.T) {
 		t.Fatal("expired refresh token worked")
 	}
 	// Reuse of rt1 (already rotated) revokes the grant.
-	gid := str(mapOf(m["grant"]), "grant_id")
+	gid := stringField(mapOf(m["grant"]), "grant_id")
 	if port, _ := refresh("web", rt1, nil); port != "invalid" {
 		t.Fatal("reuse worked")
 	}
@@ -570,7 +570,7 @@ func TestLogin(t *testing.T) {
 	if _, err := (&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg); err != nil {
 		t.Fatal(err)
 	}
-	page := str(msg, "payload")
+	page := stringField(msg, "payload")
 	if !strings.Contains(page, `action="/oauth/authorize"`) || !strings.Contains(page, ">Web<") || strings.Contains(page, "<script") {
 		t.Fatalf("page %s", page)
 	}
@@ -619,7 +619,7 @@ func TestLogin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if port, m := post(tc.form, tc.cookie); port != "invalid" || m["cookies"] != nil || m["session"] != nil ||
-				str(mapOf(m["oauth_error"]), "error_description") != msgExpired {
+				stringField(mapOf(m["oauth_error"]), "error_description") != msgExpired {
 				t.Fatalf("%s %v", port, m)
 			}
 			if w := f.st.takeWrites(); len(w) != 0 {
@@ -644,7 +644,7 @@ func TestLogin(t *testing.T) {
 	}
 	// Rendering the failed attempt reuses the transaction.
 	if _, err := (&loginPageBlock{p: f.p, ttl: time.Minute}).Process(ctx, f.clk.exec(), m); err != nil ||
-		!strings.Contains(str(m, "payload"), msgThrottled) || !strings.Contains(str(m, "payload"), tx) || m["cookies"] != nil {
+		!strings.Contains(stringField(m, "payload"), msgThrottled) || !strings.Contains(stringField(m, "payload"), tx) || m["cookies"] != nil {
 		t.Fatalf("re-render: %v %s", err, m["payload"])
 	}
 	f.clk.Advance(time.Second)
@@ -665,7 +665,7 @@ func TestLogin(t *testing.T) {
 	msg = queryMsg(authorizeParams("web", webCB), binding)
 	(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
 	(&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg)
-	tx2, csrf2 := formFields(t, str(msg, "payload"))
+	tx2, csrf2 := formFields(t, stringField(msg, "payload"))
 	f.clk.Advance(11 * time.Minute)
 	if port, _ := post(url.Values{"tx": {tx2}, "csrf": {csrf2}, "username": {"ada"}, "password": {testPassword}}, cookieHeader(msg)); port != "invalid" {
 		t.Fatalf("expired transaction: %s", port)
@@ -691,7 +691,7 @@ func TestIDTokenAndUserinfo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := v.Validate(ctx, str(msg, "id_token"))
+			res, err := v.Validate(ctx, stringField(msg, "id_token"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,7 +15,7 @@ import (
 // both must be supported; a POST's query is not read, so a parameter
 // cannot be half in each).
 func authzParams(msg engine.Msg) (map[string]any, map[string][]string) {
-	if str(reqOf(msg), "method") == "POST" {
+	if stringField(reqOf(msg), "method") == "POST" {
 		return formParams(msg)
 	}
 	return queryParams(msg)
@@ -95,7 +95,7 @@ func (h *hintChecker) subject(ctx context.Context, hint, clientID string, now ti
 	if !slices.Contains(audiences(claims["aud"]), clientID) {
 		return "", errBadHint
 	}
-	sub := str(claims, "sub")
+	sub := stringField(claims, "sub")
 	if sub == "" {
 		return "", errBadHint
 	}

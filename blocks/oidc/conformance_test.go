@@ -72,7 +72,7 @@ func TestAuthorizeByPost(t *testing.T) {
 				}
 				return
 			}
-			if got := str(mapOf(msg["oauth_error"]), "error"); got != tc.code {
+			if got := stringField(mapOf(msg["oauth_error"]), "error"); got != tc.code {
 				t.Fatalf("error %q, want %q", got, tc.code)
 			}
 		})
@@ -106,7 +106,7 @@ func TestUnknownScopesIgnored(t *testing.T) {
 			if err != nil || port != tc.port {
 				t.Fatalf("port %q err %v, want %q (%v)", port, err, tc.port, msg["oauth_error"])
 			}
-			if got := str(mapOf(msg["authz"]), "scope"); port == "ok" && got != tc.want {
+			if got := stringField(mapOf(msg["authz"]), "scope"); port == "ok" && got != tc.want {
 				t.Fatalf("scope %q, want %q", got, tc.want)
 			}
 			if port == "redirect_error" && redirectQuery(t, msg).Get("error") != "invalid_scope" {
@@ -131,7 +131,7 @@ func TestIDTokenHintAtAuthorize(t *testing.T) {
 		if _, err := idb.Process(ctx, f.clk.exec(), m); err != nil {
 			t.Fatal(err)
 		}
-		return str(m, "id_token")
+		return stringField(m, "id_token")
 	}
 	adaHint, bobHint, otherClientHint := hint("web", f.ada.Sub), hint("web", bob.Sub), hint("other", f.ada.Sub)
 	f.clk.Advance(2 * time.Hour)
@@ -174,7 +174,7 @@ func TestIDTokenHintAtAuthorize(t *testing.T) {
 			}
 			switch port {
 			case "active":
-				if str(mapOf(msg["session"]), "sub") != f.ada.Sub {
+				if stringField(mapOf(msg["session"]), "sub") != f.ada.Sub {
 					t.Fatalf("session %v", msg["session"])
 				}
 			case "redirect_error":

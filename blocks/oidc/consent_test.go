@@ -73,7 +73,7 @@ func (k *consentKit) ask(params url.Values, cookies string) (tx, csrf, withCooki
 	if w := k.f.st.takeWrites(); len(w) != 0 {
 		k.t.Fatalf("the consent page wrote %v", w)
 	}
-	html := str(msg, "payload")
+	html := stringField(msg, "payload")
 	want := []string{`data-testid="consent-form"`, `action="/oauth/consent"`}
 	for _, sc := range strings.Fields(params.Get("scope")) {
 		want = append(want, `data-scope="`+sc+`"`)
@@ -272,7 +272,7 @@ func TestConsentAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k.f.st.takeWrites()
 			port, msg := k.post(tc.form, tc.cookies)
-			if port != "invalid" || str(mapOf(msg["oauth_error"]), "error") != "invalid_request" || msg["redirect"] != nil || msg["consent"] != nil {
+			if port != "invalid" || stringField(mapOf(msg["oauth_error"]), "error") != "invalid_request" || msg["redirect"] != nil || msg["consent"] != nil {
 				t.Fatalf("port %s %v", port, msg)
 			}
 			if w := k.f.st.takeWrites(); len(w) != 0 {
@@ -289,7 +289,7 @@ func TestConsentAnswer(t *testing.T) {
 		v.Set("client_id", "other")
 		v.Set("scope", "openid email profile billing")
 	}), withCookie)
-	if port != "granted" || str(mapOf(msg["authz"]), "client_id") != "web" || str(mapOf(msg["session"]), "sub") != k.f.ada.Sub {
+	if port != "granted" || stringField(mapOf(msg["authz"]), "client_id") != "web" || stringField(mapOf(msg["session"]), "sub") != k.f.ada.Sub {
 		t.Fatalf("allow: %s %v", port, msg)
 	}
 	c := k.consent(k.f.ada.Sub, "web")
@@ -315,7 +315,7 @@ func TestConsentAnswer(t *testing.T) {
 		t.Fatalf("deny: %s %v", port, msg["oauth_error"])
 	}
 	if q := redirectQuery(t, msg); q.Get("error") != "access_denied" || q.Get("state") != "xyz" || q.Get("code") != "" ||
-		!strings.HasPrefix(str(msg, "redirect"), "https://other.example.com/cb?") {
+		!strings.HasPrefix(stringField(msg, "redirect"), "https://other.example.com/cb?") {
 		t.Fatalf("deny redirect %s", msg["redirect"])
 	}
 	if k.consent(k.f.ada.Sub, "other") != nil {
@@ -361,7 +361,7 @@ func TestConsentWithdrawal(t *testing.T) {
 		if port != "ok" {
 			t.Fatalf("exchange: %s %v", port, msg["oauth_error"])
 		}
-		grants = append(grants, str(mapOf(msg["grant"]), "grant_id"))
+		grants = append(grants, stringField(mapOf(msg["grant"]), "grant_id"))
 	}
 	pending := consentedCode() // issued, not exchanged yet
 	list, err := k.f.users.Consents(ctx, "ada")
@@ -391,7 +391,7 @@ func TestConsentWithdrawal(t *testing.T) {
 			t.Fatalf("grant %s after withdrawal: %q", g, why)
 		}
 	}
-	if port, msg := exchange(pending); port != "invalid" || str(mapOf(msg["oauth_error"]), "error") != "invalid_grant" {
+	if port, msg := exchange(pending); port != "invalid" || stringField(mapOf(msg["oauth_error"]), "error") != "invalid_grant" {
 		t.Fatalf("code issued under a withdrawn consent: %s %v", port, msg["oauth_error"])
 	}
 	if port, _ := k.decideFor(authorizeParams("web", webCB), ada); port != "ask" {
@@ -435,7 +435,7 @@ func TestConsentWithdrawnDuringExchange(t *testing.T) {
 			if err != nil || !withdrawn {
 				t.Fatalf("exchange: %v, withdrawn %v", err, withdrawn)
 			}
-			if port != "invalid" || str(mapOf(m["oauth_error"]), "error") != "invalid_grant" || m["refresh_token"] != nil {
+			if port != "invalid" || stringField(mapOf(m["oauth_error"]), "error") != "invalid_grant" || m["refresh_token"] != nil {
 				t.Fatalf("exchange after a racing withdrawal: %s %v", port, m)
 			}
 		})
@@ -472,7 +472,7 @@ func TestConsentFullAtExchange(t *testing.T) {
 	if err != nil || port != "ok" {
 		t.Fatalf("exchange under a full consent with ended grants: %s %v %v", port, err, m["oauth_error"])
 	}
-	gid := str(mapOf(m["grant"]), "grant_id")
+	gid := stringField(mapOf(m["grant"]), "grant_id")
 	if c := k.consent(k.f.ada.Sub, "web"); c == nil || len(c.Grants) != 2 || c.Grants[0] != live || c.Grants[1] != gid {
 		t.Fatalf("consent grants after the exchange: %v, want [%s %s]", c, live, gid)
 	}

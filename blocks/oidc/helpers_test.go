@@ -136,8 +136,8 @@ func cookieHeader(msg engine.Msg) string {
 
 func redirectQuery(t *testing.T, msg engine.Msg) url.Values {
 	t.Helper()
-	u, err := url.Parse(str(msg, "redirect"))
-	if err != nil || str(msg, "redirect") == "" {
+	u, err := url.Parse(stringField(msg, "redirect"))
+	if err != nil || stringField(msg, "redirect") == "" {
 		t.Fatalf("no redirect: %v", msg)
 	}
 	return u.Query()

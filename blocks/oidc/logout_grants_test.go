@@ -61,7 +61,7 @@ func (k *grantKit) exchange(code string) (string, tokens) {
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	return port, tokens{str(mapOf(msg["grant"]), "grant_id"), str(msg, "refresh_token")}
+	return port, tokens{stringField(mapOf(msg["grant"]), "grant_id"), stringField(msg, "refresh_token")}
 }
 
 // grant signs in (or reuses the browser's session) and exchanges the code.
@@ -83,7 +83,7 @@ func (k *grantKit) refresh(token string) (string, string) {
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	return port, str(mapOf(msg["oauth_error"]), "error")
+	return port, stringField(mapOf(msg["oauth_error"]), "error")
 }
 
 // status is why the grant is not live ("" when it is) and its revoke reason.
@@ -171,7 +171,7 @@ func TestLogoutRevokesTheSessionsGrants(t *testing.T) {
 		gb := &grantActiveBlock{p: k.f.p}
 		msg := engine.Msg{"claims": map[string]any{"sub": k.f.ada.Sub, "client_id": "web", "scope": "openid email", "gid": online.grantID}}
 		port, err := gb.Process(ctx, k.f.clk.exec(), msg)
-		if err != nil || port != "inactive" || str(mapOf(msg["invalid"]), "reason") != grantRevoked {
+		if err != nil || port != "inactive" || stringField(mapOf(msg["invalid"]), "reason") != grantRevoked {
 			t.Fatalf("%s %v %v", port, err, msg)
 		}
 	})
@@ -266,7 +266,7 @@ func TestSessionGrantIndex(t *testing.T) {
 		}
 		msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
 		port, err := k.ex.Process(ctx, k.f.clk.exec(), msg)
-		if err != nil || port != "invalid" || !strings.Contains(str(mapOf(msg["oauth_error"]), "error_description"), "too many authorizations") {
+		if err != nil || port != "invalid" || !strings.Contains(stringField(mapOf(msg["oauth_error"]), "error_description"), "too many authorizations") {
 			t.Fatalf("exchange with the session index full: %s %v %v", port, msg["oauth_error"], err)
 		}
 		if g, err := getRec[grantRecord](ctx, k.f.st, nsGrants, rec.GrantID); err != nil || g != nil {

@@ -91,7 +91,7 @@ func (k *logoutKit) hint(sub string, authTime int64) string {
 	if _, err := idb.Process(k.t.Context(), k.f.clk.exec(), m); err != nil {
 		k.t.Fatal(err)
 	}
-	return str(m, "id_token")
+	return stringField(m, "id_token")
 }
 
 // ask makes a request that needs confirmation and returns its CSRF token.
@@ -101,14 +101,14 @@ func (k *logoutKit) ask(params url.Values, cookies string) string {
 	if r.port != "confirm" || r.msg["cookies"] != nil || r.msg["redirect"] != nil {
 		k.t.Fatalf("want the question, got %s %v", r.port, r.msg)
 	}
-	return str(mapOf(r.msg["logout"]), "csrf")
+	return stringField(mapOf(r.msg["logout"]), "csrf")
 }
 
 // wantRefused: an error page, nothing redirected, no cookie touched.
 func wantRefused(t *testing.T, r result) {
 	t.Helper()
 	port, m := r.port, r.msg
-	if port != "invalid" || m["redirect"] != nil || m["cookies"] != nil || str(mapOf(m["oauth_error"]), "error") != "invalid_request" {
+	if port != "invalid" || m["redirect"] != nil || m["cookies"] != nil || stringField(mapOf(m["oauth_error"]), "error") != "invalid_request" {
 		t.Fatalf("want a refusal, got %s %v", port, m)
 	}
 }
@@ -121,7 +121,7 @@ func wantLoggedOut(t *testing.T, r result, redirect string) {
 	if redirect != "" {
 		wantPort = "redirect"
 	}
-	if port != wantPort || str(m, "redirect") != redirect {
+	if port != wantPort || stringField(m, "redirect") != redirect {
 		t.Fatalf("want %s %q, got %s %v", wantPort, redirect, port, m)
 	}
 	list, _ := m["cookies"].([]any)
@@ -166,7 +166,7 @@ func TestEndSessionWithoutASession(t *testing.T) {
 	k := newLogoutKit(t)
 	// Nothing to log out: no question, no cookie, back to the app.
 	r := k.get(url.Values{"client_id": {"web"}, "post_logout_redirect_uri": {byeURI}, "state": {"s1"}}, "")
-	if r.port != "redirect" || str(r.msg, "redirect") != byeURI+"?state=s1" || r.msg["cookies"] != nil {
+	if r.port != "redirect" || stringField(r.msg, "redirect") != byeURI+"?state=s1" || r.msg["cookies"] != nil {
 		t.Fatalf("%s %v", r.port, r.msg)
 	}
 	if r := k.get(nil, ""); r.port != "done" || r.msg["cookies"] != nil {
@@ -217,11 +217,11 @@ func TestEndSessionAsksFirst(t *testing.T) {
 				r := send(tc.params, cookies)
 				port, m := r.port, r.msg
 				l := mapOf(m["logout"])
-				if port != "confirm" || m["cookies"] != nil || m["redirect"] != nil || !looksLikeSecret(str(l, "csrf")) ||
+				if port != "confirm" || m["cookies"] != nil || m["redirect"] != nil || !looksLikeSecret(stringField(l, "csrf")) ||
 					l["username"] != "ada" || l["client_name"] != tc.clientName || l["action"] != "/oauth/logout" {
 					t.Fatalf("%s %v", port, m)
 				}
-				rec, err := getRec[logoutRecord](t.Context(), k.f.st, nsLogout, hashKey(str(l, "csrf")))
+				rec, err := getRec[logoutRecord](t.Context(), k.f.st, nsLogout, hashKey(stringField(l, "csrf")))
 				if err != nil || rec == nil || rec.Binding != hashKey(k.f.p.readCookie(queryMsg(nil, cookies), sessionCookie)) ||
 					rec.RedirectURI != tc.params.Get("post_logout_redirect_uri") || rec.Expires != k.f.clk.Now().Add(10*time.Minute).Unix() {
 					t.Fatalf("record %+v %v", rec, err)
@@ -392,7 +392,7 @@ func TestLogoutPages(t *testing.T) {
 				}
 				return
 			}
-			html := str(tc.msg, "payload")
+			html := stringField(tc.msg, "payload")
 			if err != nil || port != "out" {
 				t.Fatalf("%s %v", port, err)
 			}

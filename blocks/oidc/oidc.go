@@ -281,7 +281,9 @@ func mapOf(v any) map[string]any {
 	return m
 }
 
-func str(m map[string]any, key string) string {
+// stringField returns m[key] when it is a string, else "" (absent, null,
+// or a value of another type: attacker input is never trusted to be a string).
+func stringField(m map[string]any, key string) string {
 	s, _ := m[key].(string)
 	return s
 }
@@ -420,7 +422,7 @@ func formAction(configured string, msg engine.Msg, fallback string) string {
 	if configured != "" {
 		return configured
 	}
-	if p := str(reqOf(msg), "path"); isLocalPath(p) {
+	if p := stringField(reqOf(msg), "path"); isLocalPath(p) {
 		return p
 	}
 	return fallback

@@ -19,7 +19,7 @@ func codeGrant(t *testing.T, f *fixture, client, redirect string) (gid, rt strin
 	if port, err := ex.Process(t.Context(), f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("%s %v %v", port, err, msg["oauth_error"])
 	}
-	return str(mapOf(msg["grant"]), "grant_id"), str(msg, "refresh_token")
+	return stringField(mapOf(msg["grant"]), "grant_id"), stringField(msg, "refresh_token")
 }
 
 // revokeMsg is a revocation request from an authenticated client.
@@ -59,7 +59,7 @@ func TestRevokeRefreshToken(t *testing.T) {
 			if err != nil || port != tc.port {
 				t.Fatalf("port %q err %v, want %q", port, err, tc.port)
 			}
-			if got := str(mapOf(msg["oauth_error"]), "error"); got != tc.code {
+			if got := stringField(mapOf(msg["oauth_error"]), "error"); got != tc.code {
 				t.Fatalf("error %q, want %q", got, tc.code)
 			}
 			w := f.st.takeWrites()
@@ -133,7 +133,7 @@ func TestRevokeAccessToken(t *testing.T) {
 			if err != nil || port != tc.port {
 				t.Fatalf("port %q err %v, want %q", port, err, tc.port)
 			}
-			if got := str(mapOf(msg["oauth_error"]), "error"); got != tc.code {
+			if got := stringField(mapOf(msg["oauth_error"]), "error"); got != tc.code {
 				t.Fatalf("error %q, want %q", got, tc.code)
 			}
 			if w := f.st.takeWrites(); len(w) > 0 != tc.writes {

@@ -63,9 +63,9 @@ func (a authzRequest) toMsg() map[string]any {
 // authzFromMsg reads msg.authz back.
 func authzFromMsg(msg map[string]any) (authzRequest, error) {
 	m := mapOf(msg["authz"])
-	a := authzRequest{ClientID: str(m, "client_id"), ClientName: str(m, "client_name"),
-		RedirectURI: str(m, "redirect_uri"), Scope: str(m, "scope"), State: str(m, "state"),
-		Nonce: str(m, "nonce"), CodeChallenge: str(m, "code_challenge"), Prompt: oauth.StringList(m["prompt"]), MaxAge: -1}
+	a := authzRequest{ClientID: stringField(m, "client_id"), ClientName: stringField(m, "client_name"),
+		RedirectURI: stringField(m, "redirect_uri"), Scope: stringField(m, "scope"), State: stringField(m, "state"),
+		Nonce: stringField(m, "nonce"), CodeChallenge: stringField(m, "code_challenge"), Prompt: oauth.StringList(m["prompt"]), MaxAge: -1}
 	if v, ok := int64Of(m["max_age"]); ok {
 		a.MaxAge = v
 	}
