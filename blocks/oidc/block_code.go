@@ -93,6 +93,20 @@ func tokenGrantFields() []engine.Field {
 	}
 }
 
+// tokenGrant is the configuration of tokenGrantFields.
+type tokenGrant struct {
+	audience   string
+	refreshTTL time.Duration
+}
+
+func newTokenGrant(s *engine.Setup) (tokenGrant, error) {
+	c := s.Config
+	if c.String("default_audience") == "" {
+		return tokenGrant{}, s.Errorf("default_audience", "required")
+	}
+	return tokenGrant{audience: c.String("default_audience"), refreshTTL: c.Duration("refresh_ttl")}, nil
+}
+
 func codeExchangeSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oidc.code_exchange", Title: "Exchange authorization code", Category: Category,
@@ -112,21 +126,19 @@ func codeExchangeSpec() engine.Spec {
 }
 
 type codeExchangeBlock struct {
-	p            *provider
-	audience     string
-	refreshTTL   time.Duration
+	p *provider
+	tokenGrant
 	issueRefresh bool
 }
 
 var _ engine.Block = (*codeExchangeBlock)(nil)
 
 func newCodeExchangeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
-	c := s.Config
-	if c.String("default_audience") == "" {
-		return nil, s.Errorf("default_audience", "required")
+	g, err := newTokenGrant(s)
+	if err != nil {
+		return nil, err
 	}
-	return &codeExchangeBlock{p: p, audience: c.String("default_audience"), refreshTTL: c.Duration("refresh_ttl"),
-		issueRefresh: c.Bool("issue_refresh")}, nil
+	return &codeExchangeBlock{p: p, tokenGrant: g, issueRefresh: s.Config.Bool("issue_refresh")}, nil
 }
 
 // tokenClient reads msg.client as oauth.client_auth writes it.

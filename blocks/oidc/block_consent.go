@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"slices"
@@ -42,29 +41,14 @@ func consentAD(id, sessionKey string) []byte {
 func usedConsentKey(id string) string { return hashKey("consent\x00" + id) }
 
 func sealConsent(k *providerKeys, id, sessionKey string, q pendingSignIn) (string, error) {
-	plain, err := pendingPlain(q)
-	if err != nil {
-		return "", err
-	}
-	if k.sealedLen(len(plain)) > maxTxCookieValue {
-		return "", errPendingTooLarge
-	}
-	return k.seal(plain, consentAD(id, sessionKey)), nil
+	return sealRequest(k, consentAD(id, sessionKey), q)
 }
 
 func openConsent(k *providerKeys, id, sessionKey, value string) (*pendingSignIn, error) {
-	if value == "" || len(value) > maxTxCookieValue || !isHashKey(sessionKey) {
+	if !isHashKey(sessionKey) {
 		return nil, errPendingRefused
 	}
-	plain, err := k.open(value, consentAD(id, sessionKey))
-	if err != nil {
-		return nil, errPendingRefused
-	}
-	var q pendingSignIn
-	if err := json.Unmarshal(plain, &q); err != nil || q.Authz.ClientID == "" {
-		return nil, errPendingRefused
-	}
-	return &q, nil
+	return openRequest(k, consentAD(id, sessionKey), value)
 }
 
 // consentNeeded says whether the person must be asked: always for
@@ -351,18 +335,11 @@ func (b *consentAnswerBlock) Process(ctx context.Context, x *engine.Exec, msg en
 	}
 	// Answered once: whoever records it first goes on. The first write
 	// of the consent step, after the person answered.
-	var gone bool
-	err = updateRec(ctx, b.p.State, nsTx, usedConsentKey(id), func(cur *usedTxRecord) (*usedTxRecord, error) {
-		gone = cur != nil // set on every call: the function may run again
-		if cur != nil {
-			return cur, nil
-		}
-		return &usedTxRecord{Purge: q.Expires}, nil
-	})
+	first, err := markUsed(ctx, b.p.State, usedConsentKey(id), q.Expires)
 	if err != nil {
 		return "", fmtErr("oidc.consent_answer", err)
 	}
-	if gone {
+	if !first {
 		return invalid()
 	}
 	addCookie(msg, b.p.cookie(consentCookiePrefix+id, "", -1))

@@ -224,18 +224,11 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	}
 	// The transaction is single use: whoever records it first goes on.
 	// This is the first write a sign-in makes, after the password.
-	var gone bool
-	err = updateRec(ctx, b.p.State, nsTx, hashKey(txHandle), func(cur *usedTxRecord) (*usedTxRecord, error) {
-		gone = cur != nil // set on every call: the function may run again
-		if cur != nil {
-			return cur, nil
-		}
-		return &usedTxRecord{Purge: tx.Expires}, nil
-	})
+	first, err := markUsed(ctx, b.p.State, hashKey(txHandle), tx.Expires)
 	if err != nil {
 		return "", fmtErr("oidc.login", err)
 	}
-	if gone {
+	if !first {
 		oauth.SetError(msg, 400, "invalid_request", msgExpired)
 		return "invalid", nil
 	}

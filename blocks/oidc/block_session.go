@@ -61,18 +61,9 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	}
 	now := x.Now()
 	cookie := b.p.readCookie(msg, sessionCookie)
-	sess, err := loadSession(ctx, b.p.State, cookie, now)
+	sess, usr, err := b.p.signedIn(ctx, cookie, now)
 	if err != nil {
 		return "", fmtErr("oidc.session", err)
-	}
-	var usr User
-	if sess != nil {
-		usr, err = b.p.Users.BySub(ctx, sess.Sub)
-		if errors.Is(err, ErrNoUser) {
-			sess = nil
-		} else if err != nil {
-			return "", fmtErr("oidc.session", err)
-		}
 	}
 	redirectError := func(code, desc string) (string, error) {
 		v := url.Values{"error": {code}, "error_description": {desc}, "iss": {b.issuer}}

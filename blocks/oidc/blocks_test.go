@@ -265,7 +265,7 @@ func exchangeMsg(client string, form url.Values) engine.Msg {
 func TestCodeLifecycle(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
-	ex := &codeExchangeBlock{p: f.p, audience: "flowd-api", refreshTTL: 24 * time.Hour, issueRefresh: true}
+	ex := &codeExchangeBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: 24 * time.Hour}, issueRefresh: true}
 	// RFC 7636 appendix B.
 	verifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 	if s256(verifier) != "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" {
@@ -316,7 +316,7 @@ func TestCodeLifecycle(t *testing.T) {
 			t.Fatal("replay did not revoke the grant")
 		}
 		// Its refresh token is dead too.
-		rb := &refreshBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour}
+		rb := &refreshBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}}
 		rmsg := exchangeMsg("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {stringField(msg, "refresh_token")}})
 		if port, _ := rb.Process(ctx, f.clk.exec(), rmsg); port != "invalid" {
 			t.Fatalf("refresh after replay: %s", port)
@@ -470,12 +470,12 @@ func TestRefreshRotation(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
 	q, _ := signIn(t, f, authorizeParams("web", webCB), "")
-	ex := &codeExchangeBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
+	ex := &codeExchangeBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}, issueRefresh: true}
 	msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {webCB}})
 	if port, err := ex.Process(ctx, f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("%s %v %v", port, err, msg["oauth_error"])
 	}
-	rb := &refreshBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour}
+	rb := &refreshBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}}
 	refresh := func(client, rt string, extra url.Values) (string, engine.Msg) {
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
 		for k, v := range extra {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
 )
 
@@ -18,15 +17,7 @@ func testAuthorizeBlock(f *fixture) *authorizeBlock {
 // id_token_hint against keyset main at the fixture's clock.
 func testSessionBlock(t *testing.T, f *fixture) *sessionBlock {
 	t.Helper()
-	pol := jose.DefaultPolicy()
-	pol.Algorithms, pol.Source, pol.Issuer = []string{"RS256", "ES256"}, f.p.Keysets.Source("main"), testIssuer
-	pol.AudienceOptional, pol.Types, pol.Leeway, pol.RequiredClaims = true, []string{"JWT"}, 30*time.Second, []string{"sub", "aud", "iat"}
-	pol.Now = f.clk.Now
-	v, err := jose.NewValidator(pol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &sessionBlock{p: f.p, issuer: testIssuer, hint: &hintChecker{policy: pol, v: v}}
+	return &sessionBlock{p: f.p, issuer: testIssuer, hint: testHintChecker(t, f)}
 }
 
 // postAuthorizeMsg is an authorization request sent as a form POST.

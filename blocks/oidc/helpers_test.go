@@ -87,6 +87,21 @@ func newFixture(t *testing.T, issuer string) *fixture {
 	return &fixture{p: p, st: st, clk: clk, ada: ada, users: users}
 }
 
+// testHintChecker checks id_token_hint as newHintChecker builds it for
+// keyset main and algorithms RS256 and ES256, at the fixture's clock.
+func testHintChecker(t *testing.T, f *fixture) *hintChecker {
+	t.Helper()
+	pol := jose.DefaultPolicy()
+	pol.Algorithms, pol.Source, pol.Issuer = []string{"RS256", "ES256"}, f.p.Keysets.Source("main"), testIssuer
+	pol.AudienceOptional, pol.Types, pol.Leeway, pol.RequiredClaims = true, []string{"JWT"}, 30*time.Second, []string{"sub", "aud", "iat"}
+	pol.Now = f.clk.Now
+	v, err := jose.NewValidator(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hintChecker{policy: pol, v: v}
+}
+
 func s256(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(sum[:])

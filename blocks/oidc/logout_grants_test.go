@@ -27,8 +27,8 @@ type grantKit struct {
 func newGrantKit(t *testing.T) *grantKit {
 	k := newLogoutKit(t)
 	return &grantKit{logoutKit: k,
-		ex: &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: 24 * time.Hour, issueRefresh: true},
-		rb: &refreshBlock{p: k.f.p, audience: "flowd-api", refreshTTL: 24 * time.Hour}}
+		ex: &codeExchangeBlock{p: k.f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: 24 * time.Hour}, issueRefresh: true},
+		rb: &refreshBlock{p: k.f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: 24 * time.Hour}}}
 }
 
 // code signs username in (or reuses cookies' session) for scope and

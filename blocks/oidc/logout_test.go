@@ -6,19 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
 )
 
 const byeURI = "https://app.example.com/bye"
 
-func newEndSessionForTest(f *fixture) (*endSessionBlock, error) {
-	pol := jose.DefaultPolicy()
-	pol.Algorithms, pol.Source, pol.Issuer = []string{"RS256", "ES256"}, f.p.Keysets.Source("main"), testIssuer
-	pol.AudienceOptional, pol.Types, pol.Leeway, pol.RequiredClaims = true, []string{"JWT"}, 30*time.Second, []string{"sub", "aud", "iat"}
-	pol.Now = f.clk.Now
-	v, err := jose.NewValidator(pol)
-	return &endSessionBlock{p: f.p, policy: pol, v: v, confirmTTL: 10 * time.Minute}, err
+func newEndSessionForTest(t *testing.T, f *fixture) *endSessionBlock {
+	return &endSessionBlock{p: f.p, hint: testHintChecker(t, f), confirmTTL: 10 * time.Minute}
 }
 
 // logoutKit drives oidc.end_session the way the end-session flow does.
@@ -30,11 +24,7 @@ type logoutKit struct {
 
 func newLogoutKit(t *testing.T) *logoutKit {
 	f := newFixture(t, testIssuer)
-	es, err := newEndSessionForTest(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &logoutKit{t: t, f: f, es: es}
+	return &logoutKit{t: t, f: f, es: newEndSessionForTest(t, f)}
 }
 
 // result is the port a message left by, and the message.

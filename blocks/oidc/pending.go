@@ -3,6 +3,7 @@ package oidc
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -56,6 +57,20 @@ type usedTxRecord struct {
 	Purge int64 `json:"purge"`
 }
 
+// markUsed records a single-use key (oidc_tx/<key>, kept until purge) in
+// one transaction. first is false when it was recorded already, by an
+// earlier or a concurrent request: only the first goes on.
+func markUsed(ctx context.Context, kv KV, key string, purge int64) (first bool, err error) {
+	err = updateRec(ctx, kv, nsTx, key, func(cur *usedTxRecord) (*usedTxRecord, error) {
+		first = cur == nil // set on every call: the function may run again
+		if cur != nil {
+			return cur, nil
+		}
+		return &usedTxRecord{Purge: purge}, nil
+	})
+	return first, err
+}
+
 // Errors of sealing and opening a sign-in cookie.
 var (
 	errPendingTooLarge = errors.New("the authorization request is too large to keep while the person signs in")
@@ -89,31 +104,45 @@ func pendingFits(a authzRequest) bool {
 }
 
 func sealPending(k *providerKeys, id string, tx pendingSignIn) (string, error) {
-	plain, err := pendingPlain(tx)
+	return sealRequest(k, pendingAD(id), tx)
+}
+
+// openPending opens a sign-in cookie value. Its size is checked before
+// anything is decoded; every failure is the one errPendingRefused.
+func openPending(k *providerKeys, id, value string) (*pendingSignIn, error) {
+	return openRequest(k, pendingAD(id), value)
+}
+
+// sealRequest seals a waiting request (a sign-in, or a consent question:
+// block_consent.go) for a cookie, bound to what ad names; one that would
+// not fit in a cookie is errPendingTooLarge.
+func sealRequest(k *providerKeys, ad []byte, q pendingSignIn) (string, error) {
+	plain, err := pendingPlain(q)
 	if err != nil {
 		return "", err
 	}
 	if k.sealedLen(len(plain)) > maxTxCookieValue {
 		return "", errPendingTooLarge
 	}
-	return k.seal(plain, pendingAD(id)), nil
+	return k.seal(plain, ad), nil
 }
 
-// openPending opens a sign-in cookie value. Its size is checked before
-// anything is decoded; every failure is the one errPendingRefused.
-func openPending(k *providerKeys, id, value string) (*pendingSignIn, error) {
+// openRequest opens what sealRequest sealed with the same ad. The size is
+// checked before anything is decoded; every failure is the one
+// errPendingRefused.
+func openRequest(k *providerKeys, ad []byte, value string) (*pendingSignIn, error) {
 	if value == "" || len(value) > maxTxCookieValue {
 		return nil, errPendingRefused
 	}
-	plain, err := k.open(value, pendingAD(id))
+	plain, err := k.open(value, ad)
 	if err != nil {
 		return nil, errPendingRefused
 	}
-	var tx pendingSignIn
-	if err := json.Unmarshal(plain, &tx); err != nil || tx.Authz.ClientID == "" {
+	var q pendingSignIn
+	if err := json.Unmarshal(plain, &q); err != nil || q.Authz.ClientID == "" {
 		return nil, errPendingRefused
 	}
-	return &tx, nil
+	return &q, nil
 }
 
 // crowdedOut names the sign-in cookies to delete so that, with the one

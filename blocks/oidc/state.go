@@ -378,6 +378,23 @@ func grantActive(ctx context.Context, kv KV, id string, now time.Time) (bool, er
 	return err == nil && why == "", err
 }
 
+// signedIn returns the live session a cookie value names and its user;
+// a session whose user was removed is no session (nobody is signed in).
+func (p *provider) signedIn(ctx context.Context, cookie string, now time.Time) (*sessionRecord, User, error) {
+	sess, err := loadSession(ctx, p.State, cookie, now)
+	if err != nil || sess == nil {
+		return nil, User{}, err
+	}
+	usr, err := p.Users.BySub(ctx, sess.Sub)
+	if errors.Is(err, ErrNoUser) {
+		return nil, User{}, nil
+	}
+	if err != nil {
+		return nil, User{}, err
+	}
+	return sess, usr, nil
+}
+
 // loadSession returns the session a cookie value names, nil when there is
 // none or it expired.
 func loadSession(ctx context.Context, kv KV, cookie string, now time.Time) (*sessionRecord, error) {
