@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -208,27 +207,15 @@ func (b *consentPageBlock) Process(ctx context.Context, x *engine.Exec, msg engi
 	if err != nil {
 		return "", fmtErr("oidc.consent_page", err)
 	}
-	for _, old := range b.p.crowded(msg, consentCookiePrefix, now, func(id, value string) (int64, bool) {
-		q, err := openConsent(keys, id, sessKey, value)
-		if err != nil {
-			return 0, false
-		}
-		return q.Expires, true
-	}) {
-		addCookie(msg, b.p.cookie(consentCookiePrefix+old, "", -1))
-	}
-	addCookie(msg, b.p.cookie(consentCookiePrefix+id, value, b.ttl))
+	b.p.addRequestCookie(msg, consentCookiePrefix, id, value, b.ttl, now, func(id, value string) (*pendingSignIn, error) {
+		return openConsent(keys, id, sessKey, value)
+	})
 	v := consentView{Action: b.action, TX: id, CSRF: csrf, ClientName: a.ClientName, Username: stringField(mapOf(msg["user"]), "username"),
 		Scopes: describeScopes(a.scopes())}
 	if v.ClientName == "" {
 		v.ClientName = a.ClientID
 	}
-	var buf bytes.Buffer
-	if err := consentPage(v).Render(ctx, &buf); err != nil {
-		return "", fmtErr("oidc.consent_page", err)
-	}
-	msg["payload"] = buf.String()
-	return "out", nil
+	return renderPage(ctx, msg, "oidc.consent_page", consentPage(v))
 }
 
 // describeScopes puts scopes in words, with the claims each releases.

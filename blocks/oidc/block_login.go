@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -80,18 +79,12 @@ func (b *loginPageBlock) Process(ctx context.Context, x *engine.Exec, msg engine
 		if err != nil {
 			return "", fmtErr("oidc.login_page", err)
 		}
-		for _, old := range b.p.crowdedOut(keys, msg, now) {
-			addCookie(msg, b.p.cookie(txCookiePrefix+old, "", -1))
-		}
-		addCookie(msg, b.p.cookie(txCookiePrefix+id, value, b.ttl))
+		b.p.addRequestCookie(msg, txCookiePrefix, id, value, b.ttl, now, func(id, value string) (*pendingSignIn, error) {
+			return openPending(keys, id, value)
+		})
 		v.TX, v.CSRF, v.ClientName = id, csrf, a.ClientName
 	}
-	var buf bytes.Buffer
-	if err := loginPage(v).Render(ctx, &buf); err != nil {
-		return "", fmtErr("oidc.login_page", err)
-	}
-	msg["payload"] = buf.String()
-	return "out", nil
+	return renderPage(ctx, msg, "oidc.login_page", loginPage(v))
 }
 
 func loginSpec() engine.Spec {

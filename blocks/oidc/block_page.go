@@ -59,9 +59,15 @@ func (b *pageBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg)
 	default:
 		c = messagePage(messageView{Title: "Signed out", Message: "You are signed out. You can close this window."})
 	}
+	return renderPage(ctx, msg, "oidc.page", c)
+}
+
+// renderPage renders one of the provider's pages into msg.payload; the
+// message leaves by "out".
+func renderPage(ctx context.Context, msg engine.Msg, block string, c templ.Component) (string, error) {
 	var buf bytes.Buffer
 	if err := c.Render(ctx, &buf); err != nil {
-		return "", fmtErr("oidc.page", err)
+		return "", fmtErr(block, err)
 	}
 	msg["payload"] = buf.String()
 	return "out", nil

@@ -23,11 +23,7 @@ func testSessionBlock(t *testing.T, f *fixture) *sessionBlock {
 // postAuthorizeMsg is an authorization request sent as a form POST.
 func postAuthorizeMsg(params url.Values, query url.Values, cookie string) engine.Msg {
 	msg := formMsg(params, cookie, "")
-	q := map[string]any{}
-	for k, v := range query {
-		q[k] = v[0]
-	}
-	reqOf(msg)["query"] = q
+	reqOf(msg)["query"] = firstValues(query)
 	reqOf(msg)["query_all"] = map[string][]string(query)
 	return msg
 }

@@ -109,24 +109,30 @@ func s256(verifier string) string {
 
 // queryMsg is an http.in message for GET ?params.
 func queryMsg(params url.Values, cookie string) engine.Msg {
-	first := map[string]any{}
-	for k, v := range params {
-		first[k] = v[0]
-	}
-	headers := map[string]any{}
-	if cookie != "" {
-		headers["cookie"] = cookie
-	}
-	return engine.Msg{"req": map[string]any{"method": "GET", "path": "/oauth/authorize", "query": first,
-		"query_all": map[string][]string(params), "headers": headers, "remote_addr": "192.0.2.7:5555"}}
+	return engine.Msg{"req": map[string]any{"method": "GET", "path": "/oauth/authorize", "query": firstValues(params),
+		"query_all": map[string][]string(params), "headers": testHeaders(cookie, ""), "remote_addr": "192.0.2.7:5555"}}
 }
 
 // formMsg is an http.in message for a form POST.
 func formMsg(form url.Values, cookie, authorization string) engine.Msg {
+	return engine.Msg{"req": map[string]any{"method": "POST", "path": "/oauth/authorize", "query": map[string]any{},
+		"headers": testHeaders(cookie, authorization), "remote_addr": "192.0.2.7:5555"},
+		"body": firstValues(form), "body_all": map[string][]string(form)}
+}
+
+// firstValues is each parameter's first value, as http.in puts it in
+// msg.req.query or msg.body.
+func firstValues(v url.Values) map[string]any {
 	first := map[string]any{}
-	for k, v := range form {
-		first[k] = v[0]
+	for k, vs := range v {
+		first[k] = vs[0]
 	}
+	return first
+}
+
+// testHeaders are the request headers of a test message: cookie and
+// authorization when not empty.
+func testHeaders(cookie, authorization string) map[string]any {
 	headers := map[string]any{}
 	if cookie != "" {
 		headers["cookie"] = cookie
@@ -134,8 +140,7 @@ func formMsg(form url.Values, cookie, authorization string) engine.Msg {
 	if authorization != "" {
 		headers["authorization"] = authorization
 	}
-	return engine.Msg{"req": map[string]any{"method": "POST", "path": "/oauth/authorize", "query": map[string]any{},
-		"headers": headers, "remote_addr": "192.0.2.7:5555"}, "body": first, "body_all": map[string][]string(form)}
+	return headers
 }
 
 // cookieHeader turns msg.cookies (Set-Cookie values) into a Cookie header.

@@ -99,6 +99,40 @@ func (k *grantKit) status(gid string) (string, string) {
 	return why, g.Revoked
 }
 
+// grantCase is what one grant looks like after a sign-out: why it is not
+// live and its revoke reason ("" when it is live), and what a refresh
+// with its token answers (port and OAuth error code).
+type grantCase struct {
+	name          string
+	tok           tokens
+	why, reason   string
+	port, errCode string
+}
+
+// wantGrants checks each grant's status and refresh answer, a subtest each.
+func (k *grantKit) wantGrants(t *testing.T, cases []grantCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			why, reason := k.status(tc.tok.grantID)
+			port, code := k.refresh(tc.tok.refresh)
+			if why != tc.why || reason != tc.reason || port != tc.port || code != tc.errCode {
+				t.Fatalf("status %q %q, refresh %s %q; want %q %q, %s %q", why, reason, port, code, tc.why, tc.reason, tc.port, tc.errCode)
+			}
+		})
+	}
+}
+
+// withBob adds user bob, with Users able to end sessions (as oidc.Provide
+// sets it up).
+func (k *grantKit) withBob(t *testing.T) {
+	t.Helper()
+	k.f.users.state = k.f.st // as oidc.Provide does
+	if _, err := k.f.users.Add(t.Context(), User{Username: "bob"}, testPassword); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // logout logs the browser out with a hint for its session: no question.
 func (k *grantKit) logout(cookies string) {
 	k.t.Helper()
@@ -137,25 +171,12 @@ func TestLogoutRevokesTheSessionsGrants(t *testing.T) {
 
 	k.logout(cookiesA)
 
-	for _, tc := range []struct {
-		name          string
-		tok           tokens
-		why, reason   string
-		port, errCode string
-	}{
+	k.wantGrants(t, []grantCase{
 		{"the session's grant is revoked", online, grantRevoked, "logged_out", "invalid", "invalid_grant"},
 		{"an offline_access grant survives", offline, "", "", "ok", ""},
 		{"ada's other session survives", otherSession, "", "", "ok", ""},
 		{"bob survives", otherUser, "", "", "ok", ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			why, reason := k.status(tc.tok.grantID)
-			port, code := k.refresh(tc.tok.refresh)
-			if why != tc.why || reason != tc.reason || port != tc.port || code != tc.errCode {
-				t.Fatalf("status %q %q, refresh %s %q; want %q %q, %s %q", why, reason, port, code, tc.why, tc.reason, tc.port, tc.errCode)
-			}
-		})
-	}
+	})
 	t.Run("a grant without a recorded session survives", func(t *testing.T) {
 		if why, _ := k.status(legacy); why != "" {
 			t.Fatalf("legacy grant %q", why)

@@ -53,6 +53,13 @@ func (k *logoutKit) post(form url.Values, cookie string) result {
 	return k.run(formMsg(form, cookie, ""))
 }
 
+// answer posts the logout question's answer (action logout or stay)
+// with its CSRF token.
+func (k *logoutKit) answer(csrf, action, cookie string) result {
+	k.t.Helper()
+	return k.post(url.Values{"csrf": {csrf}, "action": {action}}, cookie)
+}
+
 // browser signs ada in with a fresh browser: its cookies and session.
 func (k *logoutKit) browser() (string, *sessionRecord) {
 	k.t.Helper()
@@ -274,30 +281,30 @@ func TestEndSessionConfirmation(t *testing.T) {
 	})
 
 	t.Run("stay signed in", func(t *testing.T) {
-		r := k.post(url.Values{"csrf": {token}, "action": {"stay"}}, victim)
+		r := k.answer(token, "stay", victim)
 		if r.port != "cancelled" || r.msg["cookies"] != nil || r.msg["redirect"] != nil || k.session(victim) == nil {
 			t.Fatalf("%s %v", r.port, r.msg)
 		}
 		// The question was answered: its token is spent.
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, victim))
+		wantRefused(t, k.answer(token, "logout", victim))
 		// A forged "stay" changes nothing either.
-		if r := k.post(url.Values{"csrf": {newSecret()}, "action": {"stay"}}, ""); r.port != "cancelled" || r.msg["cookies"] != nil {
+		if r := k.answer(newSecret(), "stay", ""); r.port != "cancelled" || r.msg["cookies"] != nil {
 			t.Fatalf("%s %v", r.port, r.msg)
 		}
 	})
 
 	t.Run("sign out", func(t *testing.T) {
 		token := k.ask(params, victim)
-		wantLoggedOut(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, victim), byeURI+"?state=st+1")
+		wantLoggedOut(t, k.answer(token, "logout", victim), byeURI+"?state=st+1")
 		if k.session(victim) != nil {
 			t.Fatal("session survived")
 		}
 		// Replayed after the logout: with the old cookie, or none.
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, victim))
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, ""))
+		wantRefused(t, k.answer(token, "logout", victim))
+		wantRefused(t, k.answer(token, "logout", ""))
 		// Signed in again in the same browser: an old question is dead.
 		again, _ := k.browser()
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, again))
+		wantRefused(t, k.answer(token, "logout", again))
 		if k.session(again) == nil {
 			t.Fatal("a replayed answer ended the new session")
 		}
@@ -306,14 +313,14 @@ func TestEndSessionConfirmation(t *testing.T) {
 	t.Run("without a redirect URI: the signed-out page", func(t *testing.T) {
 		cookies, _ := k.browser()
 		token := k.ask(nil, cookies)
-		wantLoggedOut(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, cookies), "")
+		wantLoggedOut(t, k.answer(token, "logout", cookies), "")
 	})
 
 	t.Run("expired", func(t *testing.T) {
 		cookies, _ := k.browser()
 		token := k.ask(params, cookies)
 		k.f.clk.Advance(10 * time.Minute)
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, cookies))
+		wantRefused(t, k.answer(token, "logout", cookies))
 		if k.session(cookies) == nil {
 			t.Fatal("an expired answer ended the session")
 		}
@@ -328,14 +335,14 @@ func TestEndSessionConfirmation(t *testing.T) {
 		if err := putRec(ctx, k.f.st, nsLogout, hashKey(token), rec); err != nil {
 			t.Fatal(err)
 		}
-		wantLoggedOut(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, cookies), "")
+		wantLoggedOut(t, k.answer(token, "logout", cookies), "")
 
 		cookies, _ = k.browser()
 		token = k.ask(params, cookies)
 		if err := k.f.p.Clients.Remove(ctx, "web"); err != nil {
 			t.Fatal(err)
 		}
-		wantLoggedOut(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, cookies), "")
+		wantLoggedOut(t, k.answer(token, "logout", cookies), "")
 	})
 }
 

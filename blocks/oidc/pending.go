@@ -145,24 +145,23 @@ func openRequest(k *providerKeys, ad []byte, value string) (*pendingSignIn, erro
 	return &q, nil
 }
 
-// crowdedOut names the sign-in cookies to delete so that, with the one
-// about to be added, the browser holds at most maxPendingSignIns: those
-// that do not open or have expired, then the oldest.
-func (p *provider) crowdedOut(k *providerKeys, msg engine.Msg, now time.Time) []string {
-	return p.crowded(msg, txCookiePrefix, now, func(id, value string) (int64, bool) {
-		tx, err := openPending(k, id, value)
-		if err != nil {
-			return 0, false
-		}
-		return tx.Expires, true
-	})
+// addRequestCookie adds the cookie base+id holding a sealed waiting
+// request (a sign-in or a consent question) for ttl, and deletes the
+// cookies of that kind that crowded names, so that the browser holds at
+// most maxPendingSignIns of them.
+func (p *provider) addRequestCookie(msg engine.Msg, base, id, value string, ttl time.Duration, now time.Time,
+	open func(id, value string) (*pendingSignIn, error)) {
+	for _, old := range p.crowded(msg, base, now, open) {
+		addCookie(msg, p.cookie(base+old, "", -1))
+	}
+	addCookie(msg, p.cookie(base+id, value, ttl))
 }
 
 // crowded names the cookies of one kind (name prefix + id) to delete so
 // that, with the one about to be added, the browser holds at most
 // maxPendingSignIns of them: those that do not open (open says) or have
 // expired, then the oldest.
-func (p *provider) crowded(msg engine.Msg, base string, now time.Time, open func(id, value string) (expires int64, ok bool)) []string {
+func (p *provider) crowded(msg engine.Msg, base string, now time.Time, open func(id, value string) (*pendingSignIn, error)) []string {
 	raw := header(msg, "cookie")
 	if raw == "" {
 		return nil
@@ -192,12 +191,12 @@ func (p *provider) crowded(msg engine.Msg, base string, now time.Time, open func
 			drop = append(drop, id)
 			continue
 		}
-		expires, ok := open(id, c.Value)
-		if !ok || now.Unix() >= expires {
+		q, err := open(id, c.Value)
+		if err != nil || now.Unix() >= q.Expires {
 			drop = append(drop, id)
 			continue
 		}
-		keep = append(keep, live{id, expires})
+		keep = append(keep, live{id, q.Expires})
 	}
 	if extra := len(keep) - (maxPendingSignIns - 1); extra > 0 {
 		slices.SortFunc(keep, func(a, b live) int { return cmp.Compare(a.expires, b.expires) })
