@@ -454,11 +454,11 @@ func TestConsentFullAtExchange(t *testing.T) {
 	// Full: one live grant, the rest never made (ended).
 	live := newID()
 	now := k.f.clk.Now()
-	if err := putRec(ctx, k.f.st.Bolt, nsGrants, live, &grantRecord{ID: live, ClientID: "web", Sub: k.f.ada.Sub, Purge: now.Add(time.Hour).Unix()}); err != nil {
+	if err := putRec(ctx, k.f.st.Store, nsGrants, live, &grantRecord{ID: live, ClientID: "web", Sub: k.f.ada.Sub, Purge: now.Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}
 	key := consentKey(k.f.ada.Sub, "web")
-	err := updateRec(ctx, k.f.st.Bolt, nsConsents, key, func(c *consentRecord) (*consentRecord, error) {
+	err := updateRec(ctx, k.f.st.Store, nsConsents, key, func(c *consentRecord) (*consentRecord, error) {
 		c.Grants = []string{live}
 		for len(c.Grants) < maxConsentGrants {
 			c.Grants = append(c.Grants, newID())

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
 )
 
 const (
@@ -46,14 +46,10 @@ type fixture struct {
 
 func newFixture(t *testing.T, issuer string) *fixture {
 	t.Helper()
-	bolt, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
-	st := &testStore{Bolt: bolt}
+	mem := memstore.MustNew(t, memstore.Options{})
+	st := &testStore{Store: mem}
 	clk := clock{enginetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
-	ks := jose.NewKeysets(bolt)
+	ks := jose.NewKeysets(mem)
 	ks.Now = clk.Now
 	ks.RSABits = 2048
 	ctx := t.Context()
@@ -170,7 +166,7 @@ func redirectQuery(t *testing.T, msg engine.Msg) url.Values {
 // concurrent request would. A function that keeps state from its first
 // call, or has side effects, fails the tests. It also counts writes.
 type testStore struct {
-	*store.Bolt
+	*memstore.Store
 	mu      sync.Mutex
 	writes  []string // "kv <ns>/<key>" or "secret <kind>/<name>", in order
 	calls   int      // update functions called
@@ -230,8 +226,8 @@ func (s *testStore) twice(ctx context.Context, ns, key string, get func() ([]byt
 
 func (s *testStore) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
 	s.wrote("kv " + ns + "/" + key)
-	return s.twice(ctx, ns, key, func() ([]byte, error) { return s.Bolt.GetKV(ctx, ns, key) },
-		func(f func([]byte) ([]byte, error)) error { return s.Bolt.UpdateKV(ctx, ns, key, f) }, fn)
+	return s.twice(ctx, ns, key, func() ([]byte, error) { return s.Store.GetKV(ctx, ns, key) },
+		func(f func([]byte) ([]byte, error)) error { return s.Store.UpdateKV(ctx, ns, key, f) }, fn)
 }
 
 // UpdateKVs calls fn twice too: once on the records as they are, then
@@ -241,7 +237,7 @@ func (s *testStore) UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(o
 		s.wrote("kv " + r.NS + "/" + r.Key)
 	}
 	if fn == nil || store.CheckKVRefs(refs) != nil {
-		return s.Bolt.UpdateKVs(ctx, refs, fn) // the store reports it
+		return s.Store.UpdateKVs(ctx, refs, fn) // the store reports it
 	}
 	counted := func(old [][]byte) ([][]byte, error) {
 		s.mu.Lock()
@@ -251,7 +247,7 @@ func (s *testStore) UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(o
 	}
 	old := make([][]byte, len(refs))
 	for i, r := range refs {
-		v, err := s.Bolt.GetKV(ctx, r.NS, r.Key)
+		v, err := s.Store.GetKV(ctx, r.NS, r.Key)
 		switch {
 		case err == nil:
 			old[i] = v
@@ -270,31 +266,31 @@ func (s *testStore) UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(o
 			between(r.NS, r.Key)
 		}
 	}
-	return s.Bolt.UpdateKVs(ctx, refs, counted)
+	return s.Store.UpdateKVs(ctx, refs, counted)
 }
 
 func (s *testStore) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
 	s.wrote("secret " + kind + "/" + name)
-	return s.twice(ctx, kind, name, func() ([]byte, error) { return s.Bolt.GetSecret(ctx, kind, name) },
-		func(f func([]byte) ([]byte, error)) error { return s.Bolt.UpdateSecret(ctx, kind, name, f) }, fn)
+	return s.twice(ctx, kind, name, func() ([]byte, error) { return s.Store.GetSecret(ctx, kind, name) },
+		func(f func([]byte) ([]byte, error)) error { return s.Store.UpdateSecret(ctx, kind, name, f) }, fn)
 }
 
 func (s *testStore) CreateKV(ctx context.Context, ns, key string, val []byte) error {
 	s.wrote("kv " + ns + "/" + key)
-	return s.Bolt.CreateKV(ctx, ns, key, val)
+	return s.Store.CreateKV(ctx, ns, key, val)
 }
 
 func (s *testStore) SetKV(ctx context.Context, ns, key string, val []byte) error {
 	s.wrote("kv " + ns + "/" + key)
-	return s.Bolt.SetKV(ctx, ns, key, val)
+	return s.Store.SetKV(ctx, ns, key, val)
 }
 
 func (s *testStore) DeleteKV(ctx context.Context, ns, key string) error {
 	s.wrote("kv " + ns + "/" + key)
-	return s.Bolt.DeleteKV(ctx, ns, key)
+	return s.Store.DeleteKV(ctx, ns, key)
 }
 
 func (s *testStore) DeleteSecret(ctx context.Context, kind, name string) error {
 	s.wrote("secret " + kind + "/" + name)
-	return s.Bolt.DeleteSecret(ctx, kind, name)
+	return s.Store.DeleteSecret(ctx, kind, name)
 }

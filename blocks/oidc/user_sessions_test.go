@@ -136,7 +136,7 @@ func TestUserSessionIndexRetrySafe(t *testing.T) {
 		exp := f.clk.Now().Add(time.Hour)
 		var other string
 		f.st.setBetween(once(func(ctx context.Context, _ string) {
-			other = storeSessionIn(t, f, f.st.Bolt, "sub-2", 2, exp)
+			other = storeSessionIn(t, f, f.st.Store, "sub-2", 2, exp)
 		}, nsUserSessions))
 		first := storeSession(t, f, "sub-2", 1, exp)
 		f.st.setBetween(nil)
@@ -152,7 +152,7 @@ func TestUserSessionIndexRetrySafe(t *testing.T) {
 		old := storeSession(t, f, f.ada.Sub, 1, exp)
 		var fresh string
 		f.st.setBetween(once(func(ctx context.Context, _ string) {
-			fresh = storeSessionIn(t, f, f.st.Bolt, f.ada.Sub, 2, exp)
+			fresh = storeSessionIn(t, f, f.st.Store, f.ada.Sub, 2, exp)
 		}, nsUserSessions))
 		res, err := f.users.SignOut(t.Context(), "ada")
 		f.st.setBetween(nil)

@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,17 +9,12 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/passhash"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
 )
 
 func poolUsers(t *testing.T, o passhash.Options) *Users {
 	t.Helper()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	u := NewUsers(st)
+	u := NewUsers(memstore.MustNew(t, memstore.Options{}))
 	u.SetHasher(passhash.New(o))
 	return u
 }
