@@ -84,6 +84,11 @@ func TestClientValidation(t *testing.T) {
 		{"audience with space", Client{ID: "a", Audiences: []string{"x y"}}, "", "audience"},
 		{"short secret", Client{ID: "a"}, "short", "16 characters"},
 		{"public with secret", Client{ID: "a", Public: true}, "0123456789abcdef", "public client"},
+		{"id not UTF-8", Client{ID: "svc\xff"}, "", "client id is not valid UTF-8"},
+		{"name not UTF-8", Client{ID: "svc", Name: "Billing \xc3("}, "", "name is not valid UTF-8"},
+		{"name with U+FFFD", Client{ID: "svc", Name: "Billing \uFFFD"}, "", "U+FFFD"},
+		{"name with control character", Client{ID: "svc", Name: "Billing\x1b[31m"}, "", "control characters"},
+		{"secret not UTF-8", Client{ID: "svc"}, "sixteen bytes or \xff more", "secret is not valid UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := c.Add(t.Context(), tc.cl, tc.secret)
@@ -91,6 +96,9 @@ func TestClientValidation(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+	if list, _ := c.List(t.Context()); len(list) != 0 {
+		t.Fatalf("stored %v", list)
 	}
 }
 

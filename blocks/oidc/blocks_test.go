@@ -25,21 +25,26 @@ func TestUsers(t *testing.T) {
 		user     User
 		password string
 		err      error
+		msg      string // part of the error text ("": not checked)
 	}{
-		{"ok, normalized", User{Username: "  Grace@Example.com ", Email: "grace@example.com"}, "long enough password", nil},
-		{"duplicate", User{Username: "ADA"}, "long enough password", ErrUserExists},
-		{"short password", User{Username: "bob"}, "short", ErrBadUser},
-		{"huge password", User{Username: "bob"}, strings.Repeat("x", maxPasswordLen+1), ErrBadUser},
-		{"bad username", User{Username: "bob smith"}, "long enough password", ErrBadUser},
-		{"path username", User{Username: "../etc"}, "long enough password", ErrBadUser},
-		{"empty username", User{}, "long enough password", ErrBadUser},
-		{"bad email", User{Username: "bob", Email: "bob at example"}, "long enough password", ErrBadUser},
-		{"control in name", User{Username: "bob", Name: "Bob\nEvil"}, "long enough password", ErrBadUser},
+		{"ok, normalized", User{Username: "  Grace@Example.com ", Email: "grace@example.com"}, "long enough password", nil, ""},
+		{"duplicate", User{Username: "ADA"}, "long enough password", ErrUserExists, ""},
+		{"short password", User{Username: "bob"}, "short", ErrBadUser, ""},
+		{"huge password", User{Username: "bob"}, strings.Repeat("x", maxPasswordLen+1), ErrBadUser, ""},
+		{"bad username", User{Username: "bob smith"}, "long enough password", ErrBadUser, ""},
+		{"path username", User{Username: "../etc"}, "long enough password", ErrBadUser, ""},
+		{"empty username", User{}, "long enough password", ErrBadUser, ""},
+		{"bad email", User{Username: "bob", Email: "bob at example"}, "long enough password", ErrBadUser, ""},
+		{"control in name", User{Username: "bob", Name: "Bob\nEvil"}, "long enough password", ErrBadUser, ""},
+		{"username not UTF-8", User{Username: "al\xffice"}, "a good password", ErrBadUser, "username is not valid UTF-8"},
+		{"name not UTF-8", User{Username: "alice", Name: "Al\xc3ice"}, "a good password", ErrBadUser, "name is not valid UTF-8"},
+		{"name with U+FFFD", User{Username: "alice", Name: "Al\uFFFDice"}, "a good password", ErrBadUser, "U+FFFD"},
+		{"password not UTF-8", User{Username: "alice"}, "a good \xff password", ErrBadUser, "password is not valid UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, err := f.users.Add(ctx, tc.user, tc.password)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("err %v, want %v", err, tc.err)
+			if !errors.Is(err, tc.err) || err != nil && !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err %v, want %v (%q)", err, tc.err, tc.msg)
 			}
 			if err == nil && (u.Username != "grace@example.com" || u.PasswordHash != "" || len(u.Sub) != 22) {
 				t.Fatalf("added %+v", u)

@@ -76,28 +76,3 @@ func TestUsersBusyPool(t *testing.T) {
 		t.Fatalf("Add while the pool is full: %v, want ErrBusy", err)
 	}
 }
-
-func TestUsersInvalidUTF8(t *testing.T) {
-	u := poolUsers(t, passhash.Options{})
-	for _, tc := range []struct {
-		name string
-		usr  User
-		pw   string
-		want string
-	}{
-		{"username", User{Username: "al\xffice"}, "a good password", "username is not valid UTF-8"},
-		{"name", User{Username: "alice", Name: "Al\xc3ice"}, "a good password", "name is not valid UTF-8"},
-		{"name with U+FFFD", User{Username: "alice", Name: "Al\uFFFDice"}, "a good password", "U+FFFD"},
-		{"password", User{Username: "alice"}, "a good \xff password", "password is not valid UTF-8"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := u.Add(t.Context(), tc.usr, tc.pw)
-			if !errors.Is(err, ErrBadUser) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
-			}
-		})
-	}
-	if list, _ := u.List(t.Context()); len(list) != 0 {
-		t.Fatalf("stored %v", list)
-	}
-}
