@@ -70,14 +70,32 @@ func TestClientRegistry(t *testing.T) {
 	}
 }
 
+// badRegistration is a registration Add must refuse with ErrBadInput,
+// its error saying want.
+type badRegistration struct {
+	name   string
+	cl     Client
+	secret string
+	want   string
+}
+
+// wantRefused adds each registration, a subtest each, and checks it is
+// refused.
+func wantRefused(t *testing.T, c *Clients, cases []badRegistration) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := c.Add(t.Context(), tc.cl, tc.secret)
+			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrBadInput saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestClientValidation(t *testing.T) {
 	c, _ := newClients(t)
-	for _, tc := range []struct {
-		name   string
-		cl     Client
-		secret string
-		want   string
-	}{
+	wantRefused(t, c, []badRegistration{
 		{"empty id", Client{}, "", "client id"},
 		{"space in id", Client{ID: "a b"}, "", "client id"},
 		{"bad scope", Client{ID: "a", Scopes: []string{"a\"b"}}, "", "scope"},
@@ -89,14 +107,7 @@ func TestClientValidation(t *testing.T) {
 		{"name with U+FFFD", Client{ID: "svc", Name: "Billing \uFFFD"}, "", "U+FFFD"},
 		{"name with control character", Client{ID: "svc", Name: "Billing\x1b[31m"}, "", "control characters"},
 		{"secret not UTF-8", Client{ID: "svc"}, "sixteen bytes or \xff more", "secret is not valid UTF-8"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := c.Add(t.Context(), tc.cl, tc.secret)
-			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
-			}
-		})
-	}
+	})
 	if list, _ := c.List(t.Context()); len(list) != 0 {
 		t.Fatalf("stored %v", list)
 	}

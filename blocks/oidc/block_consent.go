@@ -181,9 +181,9 @@ type consentPageBlock struct {
 var _ engine.Block = (*consentPageBlock)(nil)
 
 func newConsentPageFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
-	action := s.Config.String("action")
-	if !isLocalPath(action) {
-		return nil, s.Errorf("action", "must be a path on this server, starting with a single /")
+	action, err := actionField(s, true)
+	if err != nil {
+		return nil, err
 	}
 	return &consentPageBlock{p: p, ttl: s.Config.Duration("ttl"), action: action}, nil
 }

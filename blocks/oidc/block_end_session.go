@@ -75,9 +75,9 @@ func newEndSessionFromConfig(s *engine.Setup, p *provider) (engine.Block, error)
 	if err != nil {
 		return nil, err
 	}
-	action := c.String("action")
-	if action != "" && !isLocalPath(action) {
-		return nil, s.Errorf("action", "must be a path on this server, starting with a single /")
+	action, err := actionField(s, false)
+	if err != nil {
+		return nil, err
 	}
 	return &endSessionBlock{p: p, hint: hint, confirmTTL: c.Duration("confirm_ttl"), action: action}, nil
 }

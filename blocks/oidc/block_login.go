@@ -52,9 +52,9 @@ type loginPageBlock struct {
 var _ engine.Block = (*loginPageBlock)(nil)
 
 func newLoginPageFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
-	action := s.Config.String("action")
-	if action != "" && !isLocalPath(action) {
-		return nil, s.Errorf("action", "must be a path on this server, starting with a single /")
+	action, err := actionField(s, false)
+	if err != nil {
+		return nil, err
 	}
 	return &loginPageBlock{p: p, ttl: s.Config.Duration("ttl"), action: action}, nil
 }

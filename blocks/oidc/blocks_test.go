@@ -107,7 +107,7 @@ func authorizeParams(client, redirect string) url.Values {
 
 func TestAuthorize(t *testing.T) {
 	f := newFixture(t, testIssuer)
-	b := &authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email", "offline_access"}, issuer: testIssuer}
+	b := testAuthorizeBlock(f)
 	challenge := s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
 	for _, tc := range []struct {
 		name   string
@@ -211,7 +211,7 @@ func signInAs(t *testing.T, f *fixture, username string, params url.Values, cook
 	t.Helper()
 	ctx := t.Context()
 	msg := queryMsg(params, cookies)
-	if port, err := (&authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email", "offline_access"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg); port != "ok" || err != nil {
+	if port, err := testAuthorizeBlock(f).Process(ctx, f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("authorize: %s %v %v", port, err, msg["oauth_error"])
 	}
 	port, err := (&sessionBlock{p: f.p, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
@@ -270,7 +270,7 @@ func exchangeMsg(client string, form url.Values) engine.Msg {
 func TestCodeLifecycle(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
-	ex := &codeExchangeBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: 24 * time.Hour}, issueRefresh: true}
+	ex := testExchange(f.p, 24*time.Hour)
 	// RFC 7636 appendix B.
 	verifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 	if s256(verifier) != "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" {
@@ -321,7 +321,7 @@ func TestCodeLifecycle(t *testing.T) {
 			t.Fatal("replay did not revoke the grant")
 		}
 		// Its refresh token is dead too.
-		rb := &refreshBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}}
+		rb := testRefresh(f.p, time.Hour, 0)
 		rmsg := exchangeMsg("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {stringField(msg, "refresh_token")}})
 		if port, _ := rb.Process(ctx, f.clk.exec(), rmsg); port != "invalid" {
 			t.Fatalf("refresh after replay: %s", port)
@@ -451,7 +451,7 @@ func TestCodeLifecycle(t *testing.T) {
 					tc.change(p)
 				}
 				msg := queryMsg(p, tc.cookie)
-				(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+				testAuthorizeBlock(f, "openid", "email").Process(ctx, f.clk.exec(), msg)
 				port, err := sb.Process(ctx, f.clk.exec(), msg)
 				if err != nil || port != tc.port {
 					t.Fatalf("%s %v", port, err)
@@ -464,7 +464,7 @@ func TestCodeLifecycle(t *testing.T) {
 		// The session outlives nothing: after its lifetime the form comes back.
 		f.clk.Advance(2 * time.Hour)
 		msg := queryMsg(authorizeParams("web", webCB), cookies)
-		(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+		testAuthorizeBlock(f, "openid", "email").Process(ctx, f.clk.exec(), msg)
 		if port, _ := sb.Process(ctx, f.clk.exec(), msg); port != "login" {
 			t.Fatalf("expired session: %s", port)
 		}
@@ -475,12 +475,12 @@ func TestRefreshRotation(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
 	q, _ := signIn(t, f, authorizeParams("web", webCB), "")
-	ex := &codeExchangeBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}, issueRefresh: true}
+	ex := testExchange(f.p, time.Hour)
 	msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {webCB}})
 	if port, err := ex.Process(ctx, f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("%s %v %v", port, err, msg["oauth_error"])
 	}
-	rb := &refreshBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}}
+	rb := testRefresh(f.p, time.Hour, 0)
 	refresh := func(client, rt string, extra url.Values) (string, engine.Msg) {
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
 		for k, v := range extra {
@@ -571,7 +571,7 @@ func TestLogin(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
 	msg := queryMsg(authorizeParams("web", webCB), "")
-	(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+	testAuthorizeBlock(f, "openid", "email").Process(ctx, f.clk.exec(), msg)
 	if _, err := (&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg); err != nil {
 		t.Fatal(err)
 	}
@@ -668,7 +668,7 @@ func TestLogin(t *testing.T) {
 	}
 	// And expires.
 	msg = queryMsg(authorizeParams("web", webCB), binding)
-	(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+	testAuthorizeBlock(f, "openid", "email").Process(ctx, f.clk.exec(), msg)
 	(&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg)
 	tx2, csrf2 := formFields(t, stringField(msg, "payload"))
 	f.clk.Advance(11 * time.Minute)

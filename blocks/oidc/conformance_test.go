@@ -9,8 +9,13 @@ import (
 	"github.com/flowd/flowd/engine"
 )
 
-func testAuthorizeBlock(f *fixture) *authorizeBlock {
-	return &authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email", "offline_access"}, issuer: testIssuer}
+// testAuthorizeBlock is oidc.authorize for testIssuer with the standard
+// scopes given, by default openid, profile, email and offline_access.
+func testAuthorizeBlock(f *fixture, standard ...string) *authorizeBlock {
+	if len(standard) == 0 {
+		standard = []string{"openid", "profile", "email", "offline_access"}
+	}
+	return &authorizeBlock{p: f.p, standard: standard, issuer: testIssuer}
 }
 
 // testSessionBlock is oidc.session as its factory makes it, checking

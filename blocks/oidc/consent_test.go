@@ -125,7 +125,7 @@ func (k *consentKit) issueCode(msg engine.Msg) string {
 // exchange redeems web's code (with a refresh token) and returns the port
 // and the message.
 func (k *consentKit) exchange(code string) (string, engine.Msg, error) {
-	ex := &codeExchangeBlock{p: k.f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}, issueRefresh: true}
+	ex := testExchange(k.f.p, time.Hour)
 	msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
 	port, err := ex.Process(k.t.Context(), k.f.clk.exec(), msg)
 	return port, msg, err

@@ -98,6 +98,18 @@ func testHintChecker(t *testing.T, f *fixture) *hintChecker {
 	return &hintChecker{policy: pol, v: v}
 }
 
+// testExchange is oidc.code_exchange for audience flowd-api, issuing
+// refresh tokens that live refreshTTL.
+func testExchange(p *provider, refreshTTL time.Duration) *codeExchangeBlock {
+	return &codeExchangeBlock{p: p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: refreshTTL}, issueRefresh: true}
+}
+
+// testRefresh is oidc.refresh for audience flowd-api, with its refresh
+// token lifetime and retry grace period.
+func testRefresh(p *provider, refreshTTL, grace time.Duration) *refreshBlock {
+	return &refreshBlock{p: p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: refreshTTL}, grace: grace}
+}
+
 func s256(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
@@ -169,7 +181,6 @@ type testStore struct {
 	*memstore.Store
 	mu      sync.Mutex
 	writes  []string // "kv <ns>/<key>" or "secret <kind>/<name>", in order
-	calls   int      // update functions called
 	between func(ns, key string)
 }
 
@@ -196,37 +207,44 @@ func (s *testStore) setBetween(fn func(ns, key string)) {
 	s.mu.Unlock()
 }
 
-func (s *testStore) twice(ctx context.Context, ns, key string, get func() ([]byte, error),
-	update func(func([]byte) ([]byte, error)) error, fn func([]byte) ([]byte, error)) error {
-	counted := func(old []byte) ([]byte, error) {
-		s.mu.Lock()
-		s.calls++
-		s.mu.Unlock()
-		return fn(old)
-	}
-	old, err := get()
-	if errors.Is(err, store.ErrNotFound) {
-		old, err = nil, nil
-	}
+// twice calls fn on what read returns (the records as they are now),
+// runs the between hook for each record touched, then calls update with
+// fn: the real transaction, which calls it again.
+func twice[V any](s *testStore, read func() (V, error), touched []store.KVRef, update func(func(V) (V, error)) error,
+	fn func(V) (V, error)) error {
+	old, err := read()
 	if err != nil {
 		return err
 	}
 	// As on etcd: an error from the function ends the update at once.
-	if _, err := counted(bytes.Clone(old)); err != nil {
+	if _, err := fn(old); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	between := s.between
 	s.mu.Unlock()
 	if between != nil {
-		between(ns, key)
+		for _, r := range touched {
+			between(r.NS, r.Key)
+		}
 	}
-	return update(counted)
+	return update(fn)
+}
+
+// readOne is a read for twice: a copy of the record, nil when missing.
+func readOne(get func() ([]byte, error)) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		v, err := get()
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return bytes.Clone(v), err
+	}
 }
 
 func (s *testStore) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
 	s.wrote("kv " + ns + "/" + key)
-	return s.twice(ctx, ns, key, func() ([]byte, error) { return s.Store.GetKV(ctx, ns, key) },
+	return twice(s, readOne(func() ([]byte, error) { return s.Store.GetKV(ctx, ns, key) }), []store.KVRef{{NS: ns, Key: key}},
 		func(f func([]byte) ([]byte, error)) error { return s.Store.UpdateKV(ctx, ns, key, f) }, fn)
 }
 
@@ -239,39 +257,23 @@ func (s *testStore) UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(o
 	if fn == nil || store.CheckKVRefs(refs) != nil {
 		return s.Store.UpdateKVs(ctx, refs, fn) // the store reports it
 	}
-	counted := func(old [][]byte) ([][]byte, error) {
-		s.mu.Lock()
-		s.calls++
-		s.mu.Unlock()
-		return fn(old)
-	}
-	old := make([][]byte, len(refs))
-	for i, r := range refs {
-		v, err := s.Store.GetKV(ctx, r.NS, r.Key)
-		switch {
-		case err == nil:
+	read := func() ([][]byte, error) {
+		old := make([][]byte, len(refs))
+		for i, r := range refs {
+			v, err := readOne(func() ([]byte, error) { return s.Store.GetKV(ctx, r.NS, r.Key) })()
+			if err != nil {
+				return nil, err
+			}
 			old[i] = v
-		case !errors.Is(err, store.ErrNotFound):
-			return err
 		}
+		return old, nil
 	}
-	if _, err := counted(old); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	between := s.between
-	s.mu.Unlock()
-	if between != nil {
-		for _, r := range refs {
-			between(r.NS, r.Key)
-		}
-	}
-	return s.Store.UpdateKVs(ctx, refs, counted)
+	return twice(s, read, refs, func(f func([][]byte) ([][]byte, error)) error { return s.Store.UpdateKVs(ctx, refs, f) }, fn)
 }
 
 func (s *testStore) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
 	s.wrote("secret " + kind + "/" + name)
-	return s.twice(ctx, kind, name, func() ([]byte, error) { return s.Store.GetSecret(ctx, kind, name) },
+	return twice(s, readOne(func() ([]byte, error) { return s.Store.GetSecret(ctx, kind, name) }), []store.KVRef{{NS: kind, Key: name}},
 		func(f func([]byte) ([]byte, error)) error { return s.Store.UpdateSecret(ctx, kind, name, f) }, fn)
 }
 

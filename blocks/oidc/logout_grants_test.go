@@ -27,8 +27,8 @@ type grantKit struct {
 func newGrantKit(t *testing.T) *grantKit {
 	k := newLogoutKit(t)
 	return &grantKit{logoutKit: k,
-		ex: &codeExchangeBlock{p: k.f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: 24 * time.Hour}, issueRefresh: true},
-		rb: &refreshBlock{p: k.f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: 24 * time.Hour}}}
+		ex: testExchange(k.f.p, 24*time.Hour),
+		rb: testRefresh(k.f.p, 24*time.Hour, 0)}
 }
 
 // code signs username in (or reuses cookies' session) for scope and

@@ -428,6 +428,16 @@ func formAction(configured string, msg engine.Msg, fallback string) string {
 	return fallback
 }
 
+// actionField reads a page block's action field: a path on this server,
+// or, unless required, empty (formAction's fallbacks then apply).
+func actionField(s *engine.Setup, required bool) (string, error) {
+	action := s.Config.String("action")
+	if (required || action != "") && !isLocalPath(action) {
+		return "", s.Errorf("action", "must be a path on this server, starting with a single /")
+	}
+	return action, nil
+}
+
 // appendQuery adds parameters to a registered redirect URI, keeping the
 // query it already has (exact-match registration allows one).
 func appendQuery(base string, v url.Values) string {

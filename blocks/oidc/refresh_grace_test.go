@@ -23,13 +23,13 @@ func newRefreshKit(t *testing.T, grace time.Duration) *refreshKit {
 	t.Helper()
 	f := newFixture(t, testIssuer)
 	q, _ := signIn(t, f, authorizeParams("web", webCB), "")
-	ex := &codeExchangeBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}, issueRefresh: true}
+	ex := testExchange(f.p, time.Hour)
 	msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {webCB}})
 	if port, err := ex.Process(t.Context(), f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("%s %v %v", port, err, msg["oauth_error"])
 	}
 	f.st.takeWrites()
-	return &refreshKit{t: t, f: f, rb: &refreshBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}, grace: grace},
+	return &refreshKit{t: t, f: f, rb: testRefresh(f.p, time.Hour, grace),
 		gid: stringField(mapOf(msg["grant"]), "grant_id"), rt1: stringField(msg, "refresh_token")}
 }
 

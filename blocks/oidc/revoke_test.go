@@ -14,7 +14,7 @@ import (
 func codeGrant(t *testing.T, f *fixture, client, redirect string) (gid, rt string) {
 	t.Helper()
 	q, _ := signIn(t, f, authorizeParams(client, redirect), "")
-	ex := &codeExchangeBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}, issueRefresh: true}
+	ex := testExchange(f.p, time.Hour)
 	msg := exchangeMsg(client, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {redirect}})
 	if port, err := ex.Process(t.Context(), f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("%s %v %v", port, err, msg["oauth_error"])
@@ -78,7 +78,7 @@ func TestRevokeRefreshToken(t *testing.T) {
 	}
 	// The revoked grant refreshes no more.
 	m := exchangeMsg("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {webRT}})
-	if port, err := (&refreshBlock{p: f.p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: time.Hour}}).Process(ctx, f.clk.exec(), m); port != "invalid" || err != nil {
+	if port, err := testRefresh(f.p, time.Hour, 0).Process(ctx, f.clk.exec(), m); port != "invalid" || err != nil {
 		t.Fatalf("refresh after revocation: %s %v", port, err)
 	}
 }

@@ -58,7 +58,7 @@ func getAuthorize(t *testing.T, f *fixture, params url.Values, cookies string) (
 	t.Helper()
 	ctx := t.Context()
 	msg := queryMsg(params, cookies)
-	port, err := (&authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email", "offline_access"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+	port, err := testAuthorizeBlock(f).Process(ctx, f.clk.exec(), msg)
 	if err != nil || port != "ok" {
 		return port, msg
 	}
