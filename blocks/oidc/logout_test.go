@@ -101,6 +101,14 @@ func (k *logoutKit) ask(params url.Values, cookies string) string {
 	return stringField(mapOf(r.msg["logout"]), "csrf")
 }
 
+// askNew signs ada in with a fresh browser and asks it to log out: the
+// browser's cookies and the question's CSRF token.
+func (k *logoutKit) askNew(params url.Values) (string, string) {
+	k.t.Helper()
+	cookies, _ := k.browser()
+	return cookies, k.ask(params, cookies)
+}
+
 // wantRefused: an error page, nothing redirected, no cookie touched.
 func wantRefused(t *testing.T, r result) {
 	t.Helper()
@@ -311,14 +319,12 @@ func TestEndSessionConfirmation(t *testing.T) {
 	})
 
 	t.Run("without a redirect URI: the signed-out page", func(t *testing.T) {
-		cookies, _ := k.browser()
-		token := k.ask(nil, cookies)
+		cookies, token := k.askNew(nil)
 		wantLoggedOut(t, k.answer(token, "logout", cookies), "")
 	})
 
 	t.Run("expired", func(t *testing.T) {
-		cookies, _ := k.browser()
-		token := k.ask(params, cookies)
+		cookies, token := k.askNew(params)
 		k.f.clk.Advance(10 * time.Minute)
 		wantRefused(t, k.answer(token, "logout", cookies))
 		if k.session(cookies) == nil {
@@ -327,8 +333,7 @@ func TestEndSessionConfirmation(t *testing.T) {
 	})
 
 	t.Run("a redirect URI the client no longer has is not used", func(t *testing.T) {
-		cookies, _ := k.browser()
-		token := k.ask(params, cookies)
+		cookies, token := k.askNew(params)
 		// As if the client had been changed (or the record altered) since.
 		rec, _ := getRec[logoutRecord](ctx, k.f.st, nsLogout, hashKey(token))
 		rec.RedirectURI = "https://evil.example/"
@@ -337,8 +342,7 @@ func TestEndSessionConfirmation(t *testing.T) {
 		}
 		wantLoggedOut(t, k.answer(token, "logout", cookies), "")
 
-		cookies, _ = k.browser()
-		token = k.ask(params, cookies)
+		cookies, token = k.askNew(params)
 		if err := k.f.p.Clients.Remove(ctx, "web"); err != nil {
 			t.Fatal(err)
 		}
