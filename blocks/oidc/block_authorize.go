@@ -3,7 +3,6 @@ package oidc
 import (
 	"context"
 	"errors"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,15 +117,11 @@ type authzProblem struct {
 
 // answer writes msg.oauth_error (and msg.redirect) and picks the port.
 func (p *authzProblem) answer(msg engine.Msg, issuer string) string {
-	oauth.SetError(msg, 400, p.code, p.desc)
 	if p.page {
+		oauth.SetError(msg, 400, p.code, p.desc)
 		return "invalid"
 	}
-	v := url.Values{"error": {p.code}, "error_description": {p.desc}, "iss": {issuer}}
-	if p.state != "" {
-		v.Set("state", p.state)
-	}
-	msg["redirect"] = appendQuery(p.redirect, v)
+	redirectError(msg, p.redirect, p.state, issuer, p.code, p.desc)
 	return "redirect_error"
 }
 

@@ -136,19 +136,21 @@ func (b *consentBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return "granted", nil
 	}
 	if slices.Contains(a.Prompt, "none") {
-		redirectError(msg, a, b.issuer, "consent_required", "The user must consent to this application.")
+		redirectError(msg, a.RedirectURI, a.State, b.issuer, "consent_required", "The user must consent to this application.")
 		return "redirect_error", nil
 	}
 	return "ask", nil
 }
 
-// redirectError sends an error back to the client's redirect URI.
-func redirectError(msg engine.Msg, a authzRequest, issuer, code, desc string) {
+// redirectError sends an error back to the client's redirect URI, with
+// the request's state (when it had one) and iss (RFC 9207), and sets
+// msg.oauth_error.
+func redirectError(msg engine.Msg, redirectURI, state, issuer, code, desc string) {
 	v := url.Values{"error": {code}, "error_description": {desc}, "iss": {issuer}}
-	if a.State != "" {
-		v.Set("state", a.State)
+	if state != "" {
+		v.Set("state", state)
 	}
-	msg["redirect"] = appendQuery(a.RedirectURI, v)
+	msg["redirect"] = appendQuery(redirectURI, v)
 	oauth.SetError(msg, 400, code, desc)
 }
 
@@ -336,7 +338,7 @@ func (b *consentAnswerBlock) Process(ctx context.Context, x *engine.Exec, msg en
 		a.ClientName = cl.ID
 	}
 	if decision == "deny" {
-		redirectError(msg, a, b.issuer, "access_denied", "The user did not allow the request.")
+		redirectError(msg, a.RedirectURI, a.State, b.issuer, "access_denied", "The user did not allow the request.")
 		return "denied", nil
 	}
 	consentID, err := b.p.Users.giveConsent(ctx, sess.Sub, a.ClientID, a.scopes(), now, b.remember)

@@ -3,7 +3,6 @@ package oidc
 import (
 	"context"
 	"errors"
-	"net/url"
 	"slices"
 
 	"github.com/flowd/flowd/blocks/oauth"
@@ -65,19 +64,14 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	if err != nil {
 		return "", fmtErr("oidc.session", err)
 	}
-	redirectError := func(code, desc string) (string, error) {
-		v := url.Values{"error": {code}, "error_description": {desc}, "iss": {b.issuer}}
-		if a.State != "" {
-			v.Set("state", a.State)
-		}
-		msg["redirect"] = appendQuery(a.RedirectURI, v)
-		oauth.SetError(msg, 400, code, desc)
+	refuse := func(code, desc string) (string, error) {
+		redirectError(msg, a.RedirectURI, a.State, b.issuer, code, desc)
 		return "redirect_error", nil
 	}
 	if params, _ := authzParams(msg); stringField(params, "id_token_hint") != "" {
 		hintSub, err := b.hint.subject(ctx, stringField(params, "id_token_hint"), a.ClientID, now)
 		if errors.Is(err, errBadHint) {
-			return redirectError("invalid_request", "The id_token_hint is not a valid ID token from this provider for this application.")
+			return refuse("invalid_request", "The id_token_hint is not a valid ID token from this provider for this application.")
 		}
 		if err != nil {
 			return "", fmtErr("oidc.session", err)
@@ -97,7 +91,7 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return "active", nil
 	}
 	if slices.Contains(a.Prompt, "none") {
-		return redirectError("login_required", "The user must sign in.")
+		return refuse("login_required", "The user must sign in.")
 	}
 	return "login", nil
 }
