@@ -170,9 +170,7 @@ func TestAuthorize(t *testing.T) {
 			}
 			msg := queryMsg(params, "")
 			port, err := b.Process(t.Context(), f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q (%v)", port, err, tc.port, msg["oauth_error"])
-			}
+			wantPort(t, port, err, msg, tc.port)
 			switch port {
 			case "ok":
 				a := mapOf(msg["authz"])
@@ -180,7 +178,7 @@ func TestAuthorize(t *testing.T) {
 					t.Fatalf("authz %v", a)
 				}
 			case "invalid":
-				if msg["redirect"] != nil || stringField(mapOf(msg["oauth_error"]), "error") != tc.code {
+				if msg["redirect"] != nil || errorCode(msg) != tc.code {
 					t.Fatalf("invalid: %v", msg)
 				}
 			case "redirect_error":
@@ -299,7 +297,7 @@ func TestCodeLifecycle(t *testing.T) {
 	}
 	wantInvalidGrant := func(port string, msg engine.Msg) {
 		t.Helper()
-		if port != "invalid" || stringField(mapOf(msg["oauth_error"]), "error") != "invalid_grant" || msg["grant"] != nil || msg["refresh_token"] != nil {
+		if port != "invalid" || errorCode(msg) != "invalid_grant" || msg["grant"] != nil || msg["refresh_token"] != nil {
 			t.Fatalf("%s %v", port, msg)
 		}
 	}
@@ -410,7 +408,7 @@ func TestCodeLifecycle(t *testing.T) {
 	t.Run("client may not use the grant", func(t *testing.T) {
 		msg := exchangeMsg("svc", url.Values{"grant_type": {"authorization_code"}, "code": {newCode()}, "redirect_uri": {webCB}})
 		msg["client"] = map[string]any{"id": "svc", "grant_types": []any{"client_credentials"}}
-		if port, _ := ex.Process(ctx, f.clk.exec(), msg); port != "invalid" || stringField(mapOf(msg["oauth_error"]), "error") != "unauthorized_client" {
+		if port, _ := ex.Process(ctx, f.clk.exec(), msg); port != "invalid" || errorCode(msg) != "unauthorized_client" {
 			t.Fatalf("%s %v", port, msg["oauth_error"])
 		}
 	})
@@ -500,7 +498,7 @@ func TestRefreshRotation(t *testing.T) {
 		t.Fatalf("%s %v", port, m)
 	}
 	// The narrowed scope is for that access token only: the next refresh may ask for all again.
-	if port, m := refresh("web", rt2, url.Values{"scope": {"openid email profile"}}); port != "invalid" || stringField(mapOf(m["oauth_error"]), "error") != "invalid_scope" {
+	if port, m := refresh("web", rt2, url.Values{"scope": {"openid email profile"}}); port != "invalid" || errorCode(m) != "invalid_scope" {
 		t.Fatalf("widening: %s %v", port, m["oauth_error"])
 	}
 	if port, _ := refresh("other", rt2, nil); port != "invalid" {

@@ -55,16 +55,14 @@ func TestAuthorizeByPost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := postAuthorizeMsg(tc.form, tc.query, "")
 			port, err := b.Process(t.Context(), f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q (%v)", port, err, tc.port, msg["oauth_error"])
-			}
+			wantPort(t, port, err, msg, tc.port)
 			if port == "ok" {
 				if a := mapOf(msg["authz"]); a["redirect_uri"] != webCB || a["scope"] != tc.scope {
 					t.Fatalf("authz %v", a)
 				}
 				return
 			}
-			if got := stringField(mapOf(msg["oauth_error"]), "error"); got != tc.code {
+			if got := errorCode(msg); got != tc.code {
 				t.Fatalf("error %q, want %q", got, tc.code)
 			}
 		})
@@ -95,9 +93,7 @@ func TestUnknownScopesIgnored(t *testing.T) {
 			params.Set("scope", tc.scope)
 			msg := queryMsg(params, "")
 			port, err := b.Process(t.Context(), f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q (%v)", port, err, tc.port, msg["oauth_error"])
-			}
+			wantPort(t, port, err, msg, tc.port)
 			if got := stringField(mapOf(msg["authz"]), "scope"); port == "ok" && got != tc.want {
 				t.Fatalf("scope %q, want %q", got, tc.want)
 			}
@@ -161,9 +157,7 @@ func TestIDTokenHintAtAuthorize(t *testing.T) {
 				t.Fatalf("authorize %s %v", port, err)
 			}
 			port, err := sb.Process(ctx, f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q (%v)", port, err, tc.port, msg["oauth_error"])
-			}
+			wantPort(t, port, err, msg, tc.port)
 			switch port {
 			case "active":
 				if stringField(mapOf(msg["session"]), "sub") != f.ada.Sub {

@@ -272,7 +272,7 @@ func TestConsentAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k.f.st.takeWrites()
 			port, msg := k.post(tc.form, tc.cookies)
-			if port != "invalid" || stringField(mapOf(msg["oauth_error"]), "error") != "invalid_request" || msg["redirect"] != nil || msg["consent"] != nil {
+			if port != "invalid" || errorCode(msg) != "invalid_request" || msg["redirect"] != nil || msg["consent"] != nil {
 				t.Fatalf("port %s %v", port, msg)
 			}
 			if w := k.f.st.takeWrites(); len(w) != 0 {
@@ -391,7 +391,7 @@ func TestConsentWithdrawal(t *testing.T) {
 			t.Fatalf("grant %s after withdrawal: %q", g, why)
 		}
 	}
-	if port, msg := exchange(pending); port != "invalid" || stringField(mapOf(msg["oauth_error"]), "error") != "invalid_grant" {
+	if port, msg := exchange(pending); port != "invalid" || errorCode(msg) != "invalid_grant" {
 		t.Fatalf("code issued under a withdrawn consent: %s %v", port, msg["oauth_error"])
 	}
 	if port, _ := k.decideFor(authorizeParams("web", webCB), ada); port != "ask" {
@@ -435,7 +435,7 @@ func TestConsentWithdrawnDuringExchange(t *testing.T) {
 			if err != nil || !withdrawn {
 				t.Fatalf("exchange: %v, withdrawn %v", err, withdrawn)
 			}
-			if port != "invalid" || stringField(mapOf(m["oauth_error"]), "error") != "invalid_grant" || m["refresh_token"] != nil {
+			if port != "invalid" || errorCode(m) != "invalid_grant" || m["refresh_token"] != nil {
 				t.Fatalf("exchange after a racing withdrawal: %s %v", port, m)
 			}
 		})

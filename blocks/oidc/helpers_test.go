@@ -151,6 +151,17 @@ func testHeaders(cookie, authorization string) map[string]any {
 	return headers
 }
 
+// errorCode is the OAuth error code a block set (msg.oauth_error.error).
+func errorCode(msg engine.Msg) string { return stringField(mapOf(msg["oauth_error"]), "error") }
+
+// wantPort fails t unless a block left by want without an error.
+func wantPort(t *testing.T, port string, err error, msg engine.Msg, want string) {
+	t.Helper()
+	if err != nil || port != want {
+		t.Fatalf("port %q err %v, want %q (%v)", port, err, want, msg["oauth_error"])
+	}
+}
+
 // cookieHeader turns msg.cookies (Set-Cookie values) into a Cookie header.
 func cookieHeader(msg engine.Msg) string {
 	var parts []string

@@ -83,7 +83,7 @@ func (k *grantKit) refresh(token string) (string, string) {
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	return port, stringField(mapOf(msg["oauth_error"]), "error")
+	return port, errorCode(msg)
 }
 
 // status is why the grant is not live ("" when it is) and its revoke reason.

@@ -113,7 +113,7 @@ func (k *logoutKit) askNew(params url.Values) (string, string) {
 func wantRefused(t *testing.T, r result) {
 	t.Helper()
 	port, m := r.port, r.msg
-	if port != "invalid" || m["redirect"] != nil || m["cookies"] != nil || stringField(mapOf(m["oauth_error"]), "error") != "invalid_request" {
+	if port != "invalid" || m["redirect"] != nil || m["cookies"] != nil || errorCode(m) != "invalid_request" {
 		t.Fatalf("want a refusal, got %s %v", port, m)
 	}
 }

@@ -123,7 +123,7 @@ func TestRefreshRetryEdges(t *testing.T) {
 		mangled := []byte(k.rt1)
 		mangled[len(mangled)-3] ^= 2
 		for _, rt := range []string{string(mangled), k.rt1[:len(k.rt1)-1], k.rt1 + "A", strings.Repeat("A", len(k.rt1)), "x.y.z", newSecret()} {
-			if port, m := k.refresh("web", rt); port != "invalid" || stringField(mapOf(m["oauth_error"]), "error") != "invalid_grant" {
+			if port, m := k.refresh("web", rt); port != "invalid" || errorCode(m) != "invalid_grant" {
 				t.Fatalf("%q: %s %v", rt, port, m["oauth_error"])
 			}
 		}

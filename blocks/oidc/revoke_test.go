@@ -56,10 +56,8 @@ func TestRevokeRefreshToken(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := revokeMsg(tc.client, tc.form)
 			port, err := rb.Process(ctx, f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q", port, err, tc.port)
-			}
-			if got := stringField(mapOf(msg["oauth_error"]), "error"); got != tc.code {
+			wantPort(t, port, err, msg, tc.port)
+			if got := errorCode(msg); got != tc.code {
 				t.Fatalf("error %q, want %q", got, tc.code)
 			}
 			w := f.st.takeWrites()
@@ -130,10 +128,8 @@ func TestRevokeAccessToken(t *testing.T) {
 			msg := revokeMsg(tc.client, url.Values{"token": {"x.y.z"}})
 			msg["claims"], msg["token_header"] = tc.claims, map[string]any{"typ": tc.typ}
 			port, err := ab.Process(ctx, f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q", port, err, tc.port)
-			}
-			if got := stringField(mapOf(msg["oauth_error"]), "error"); got != tc.code {
+			wantPort(t, port, err, msg, tc.port)
+			if got := errorCode(msg); got != tc.code {
 				t.Fatalf("error %q, want %q", got, tc.code)
 			}
 			if w := f.st.takeWrites(); len(w) > 0 != tc.writes {
