@@ -192,7 +192,6 @@ func (s *Scheduler) mustCurrent(t testing.TB, flow, node string) *registration {
 	return reg
 }
 
-// sched returns the "schedule" object of a message.
 // wantNoCatchUp waits for the scheduler's catch-up pass and fails t for
 // every catch-up run it started.
 func (e *env) wantNoCatchUp(t *testing.T) {
@@ -205,6 +204,7 @@ func (e *env) wantNoCatchUp(t *testing.T) {
 	}
 }
 
+// sched returns the "schedule" object of a message.
 func sched(t testing.TB, m engine.Msg) map[string]any {
 	t.Helper()
 	s, ok := m["schedule"].(map[string]any)
