@@ -43,6 +43,17 @@ func sealConsent(k *providerKeys, id, sessionKey string, q pendingSignIn) (strin
 	return sealRequest(k, consentAD(id, sessionKey), q)
 }
 
+// consentCookies are the consent cookies of the session sessionKey names.
+func consentCookies(sessionKey string) requestCookies {
+	return requestCookies{base: consentCookiePrefix,
+		seal: func(k *providerKeys, id string, q pendingSignIn) (string, error) {
+			return sealConsent(k, id, sessionKey, q)
+		},
+		open: func(k *providerKeys, id, value string) (*pendingSignIn, error) {
+			return openConsent(k, id, sessionKey, value)
+		}}
+}
+
 func openConsent(k *providerKeys, id, sessionKey, value string) (*pendingSignIn, error) {
 	if !isHashKey(sessionKey) {
 		return nil, errPendingRefused
@@ -199,19 +210,10 @@ func (b *consentPageBlock) Process(ctx context.Context, x *engine.Exec, msg engi
 	if !ok || sessKey == "" {
 		return "", fmtErr("oidc.consent_page", errors.New("needs msg.session with its key (oidc.session or oidc.login)"))
 	}
-	keys, err := b.p.keys(ctx)
+	id, csrf, err := b.p.putRequest(ctx, msg, x.Now(), consentCookies(sessKey), a, b.ttl)
 	if err != nil {
 		return "", fmtErr("oidc.consent_page", err)
 	}
-	now := x.Now()
-	id, csrf := newID(), newSecret()
-	value, err := sealConsent(keys, id, sessKey, pendingSignIn{Authz: a, CSRF: hashKey(csrf), Expires: now.Add(b.ttl).Unix()})
-	if err != nil {
-		return "", fmtErr("oidc.consent_page", err)
-	}
-	b.p.addRequestCookie(msg, consentCookiePrefix, id, value, b.ttl, now, func(id, value string) (*pendingSignIn, error) {
-		return openConsent(keys, id, sessKey, value)
-	})
 	v := consentView{Action: b.action, TX: id, CSRF: csrf, ClientName: a.ClientName, Username: stringField(mapOf(msg["user"]), "username"),
 		Scopes: describeScopes(a.scopes())}
 	if v.ClientName == "" {

@@ -69,19 +69,10 @@ func (b *loginPageBlock) Process(ctx context.Context, x *engine.Exec, msg engine
 		if err != nil {
 			return "", fmtErr("oidc.login_page", err)
 		}
-		keys, err := b.p.keys(ctx)
+		id, csrf, err := b.p.putRequest(ctx, msg, x.Now(), signInCookies, a, b.ttl)
 		if err != nil {
 			return "", fmtErr("oidc.login_page", err)
 		}
-		now := x.Now()
-		id, csrf := newID(), newSecret()
-		value, err := sealPending(keys, id, pendingSignIn{Authz: a, CSRF: hashKey(csrf), Expires: now.Add(b.ttl).Unix()})
-		if err != nil {
-			return "", fmtErr("oidc.login_page", err)
-		}
-		b.p.addRequestCookie(msg, txCookiePrefix, id, value, b.ttl, now, func(id, value string) (*pendingSignIn, error) {
-			return openPending(keys, id, value)
-		})
 		v.TX, v.CSRF, v.ClientName = id, csrf, a.ClientName
 	}
 	return renderPage(ctx, msg, "oidc.login_page", loginPage(v))

@@ -145,16 +145,39 @@ func openRequest(k *providerKeys, ad []byte, value string) (*pendingSignIn, erro
 	return &q, nil
 }
 
-// addRequestCookie adds the cookie base+id holding a sealed waiting
-// request (a sign-in or a consent question) for ttl, and deletes the
-// cookies of that kind that crowded names, so that the browser holds at
-// most maxPendingSignIns of them.
-func (p *provider) addRequestCookie(msg engine.Msg, base, id, value string, ttl time.Duration, now time.Time,
-	open func(id, value string) (*pendingSignIn, error)) {
-	for _, old := range p.crowded(msg, base, now, open) {
-		addCookie(msg, p.cookie(base+old, "", -1))
+// requestCookies is one kind of cookie a waiting request is sealed in: a
+// sign-in (signInCookies) or a consent question (block_consent.go).
+type requestCookies struct {
+	base string // the name's prefix, before the id
+	seal func(k *providerKeys, id string, q pendingSignIn) (string, error)
+	open func(k *providerKeys, id, value string) (*pendingSignIn, error)
+}
+
+// signInCookies are the sign-in cookies of oidc.login_page.
+var signInCookies = requestCookies{base: txCookiePrefix, seal: sealPending, open: openPending}
+
+// putRequest seals a in a new cookie of kind, valid for ttl, and deletes
+// the cookies of that kind that crowded names, so that the browser holds
+// at most maxPendingSignIns of them. It returns the cookie's id and the
+// form's CSRF token (the cookie holds its hash).
+func (p *provider) putRequest(ctx context.Context, msg engine.Msg, now time.Time, kind requestCookies, a authzRequest,
+	ttl time.Duration) (id, csrf string, err error) {
+	keys, err := p.keys(ctx)
+	if err != nil {
+		return "", "", err
 	}
-	addCookie(msg, p.cookie(base+id, value, ttl))
+	id, csrf = newID(), newSecret()
+	value, err := kind.seal(keys, id, pendingSignIn{Authz: a, CSRF: hashKey(csrf), Expires: now.Add(ttl).Unix()})
+	if err != nil {
+		return "", "", err
+	}
+	for _, old := range p.crowded(msg, kind.base, now, func(id, value string) (*pendingSignIn, error) {
+		return kind.open(keys, id, value)
+	}) {
+		addCookie(msg, p.cookie(kind.base+old, "", -1))
+	}
+	addCookie(msg, p.cookie(kind.base+id, value, ttl))
+	return id, csrf, nil
 }
 
 // crowded names the cookies of one kind (name prefix + id) to delete so
