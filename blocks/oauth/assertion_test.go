@@ -241,12 +241,7 @@ func must(b []byte, err error) []byte {
 func TestAuthMethodRegistration(t *testing.T) {
 	c, _ := newClients(t)
 	key := newAssertionKey(t)
-	for _, tc := range []struct {
-		name   string
-		cl     Client
-		secret string
-		want   string
-	}{
+	wantRefused(t, c, []badRegistration{
 		{"private_key_jwt with a secret", Client{ID: "a", JWKS: key.jwks(t)}, "a-secret-0123456789", "no secret"},
 		{"private_key_jwt without keys", Client{ID: "b", TokenEndpointAuthMethod: AuthPrivateKeyJWT}, "", "needs the client's public keys"},
 		{"both jwks and jwks_uri", Client{ID: "c", JWKS: key.jwks(t), JWKSURI: "https://x.example/jwks"}, "", "not both"},
@@ -255,12 +250,5 @@ func TestAuthMethodRegistration(t *testing.T) {
 		{"plain http jwks_uri", Client{ID: "f", JWKSURI: "http://keys.example.com/jwks"}, "", "https"},
 		{"unknown method", Client{ID: "g", TokenEndpointAuthMethod: "tls_client_auth"}, "", "not one of"},
 		{"none for a confidential client", Client{ID: "h", TokenEndpointAuthMethod: AuthNone}, "", "public clients"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := c.Add(t.Context(), tc.cl, tc.secret)
-			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err %v, want ErrBadInput saying %q", err, tc.want)
-			}
-		})
-	}
+	})
 }

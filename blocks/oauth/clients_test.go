@@ -2,22 +2,18 @@ package oauth
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd/passhash"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
 )
 
-func newClients(t *testing.T) (*Clients, *store.Bolt) {
+// newClients is a registry on a fresh in-memory store, and the store.
+func newClients(t *testing.T) (*Clients, *memstore.Store) {
 	t.Helper()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := memstore.MustNew(t, memstore.Options{})
 	return NewClients(st), st
 }
 
@@ -68,45 +64,52 @@ func TestClientRegistry(t *testing.T) {
 		})
 	}
 
-	// Re-registering with a new secret invalidates the cached verification.
-	if err := c.Remove(ctx, "svc"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Authenticate(ctx, "svc", secret); !errors.Is(err, ErrInvalidClient) {
-		t.Fatalf("removed client still authenticates: %v", err)
-	}
-	if _, _, err := c.Add(ctx, Client{ID: "svc"}, "another-secret-of-16+"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Authenticate(ctx, "svc", secret); !errors.Is(err, ErrInvalidClient) {
-		t.Fatalf("old secret accepted after re-registration: %v", err)
-	}
+	// Removal and re-registration: TestSecretChangeAndRemoveDropTheCache.
 	if err := c.Remove(ctx, "ghost"); !errors.Is(err, ErrNoClient) {
 		t.Fatalf("remove unknown: %v", err)
 	}
 }
 
+// badRegistration is a registration Add must refuse with ErrBadInput,
+// its error saying want.
+type badRegistration struct {
+	name   string
+	cl     Client
+	secret string
+	want   string
+}
+
+// wantRefused adds each registration, a subtest each, and checks it is
+// refused.
+func wantRefused(t *testing.T, c *Clients, cases []badRegistration) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := c.Add(t.Context(), tc.cl, tc.secret)
+			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrBadInput saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestClientValidation(t *testing.T) {
 	c, _ := newClients(t)
-	for _, tc := range []struct {
-		name   string
-		cl     Client
-		secret string
-		want   string
-	}{
+	wantRefused(t, c, []badRegistration{
 		{"empty id", Client{}, "", "client id"},
 		{"space in id", Client{ID: "a b"}, "", "client id"},
 		{"bad scope", Client{ID: "a", Scopes: []string{"a\"b"}}, "", "scope"},
 		{"audience with space", Client{ID: "a", Audiences: []string{"x y"}}, "", "audience"},
 		{"short secret", Client{ID: "a"}, "short", "16 characters"},
 		{"public with secret", Client{ID: "a", Public: true}, "0123456789abcdef", "public client"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := c.Add(t.Context(), tc.cl, tc.secret)
-			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
-			}
-		})
+		{"id not UTF-8", Client{ID: "svc\xff"}, "", "client id is not valid UTF-8"},
+		{"name not UTF-8", Client{ID: "svc", Name: "Billing \xc3("}, "", "name is not valid UTF-8"},
+		{"name with U+FFFD", Client{ID: "svc", Name: "Billing \uFFFD"}, "", "U+FFFD"},
+		{"name with control character", Client{ID: "svc", Name: "Billing\x1b[31m"}, "", "control characters"},
+		{"secret not UTF-8", Client{ID: "svc"}, "sixteen bytes or \xff more", "secret is not valid UTF-8"},
+	})
+	if list, _ := c.List(t.Context()); len(list) != 0 {
+		t.Fatalf("stored %v", list)
 	}
 }
 

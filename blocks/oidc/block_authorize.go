@@ -3,7 +3,6 @@ package oidc
 import (
 	"context"
 	"errors"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,15 +117,11 @@ type authzProblem struct {
 
 // answer writes msg.oauth_error (and msg.redirect) and picks the port.
 func (p *authzProblem) answer(msg engine.Msg, issuer string) string {
-	oauth.SetError(msg, 400, p.code, p.desc)
 	if p.page {
+		oauth.SetError(msg, 400, p.code, p.desc)
 		return "invalid"
 	}
-	v := url.Values{"error": {p.code}, "error_description": {p.desc}, "iss": {issuer}}
-	if p.state != "" {
-		v.Set("state", p.state)
-	}
-	msg["redirect"] = appendQuery(p.redirect, v)
+	redirectError(msg, p.redirect, p.state, issuer, p.code, p.desc)
 	return "redirect_error"
 }
 
@@ -137,7 +132,7 @@ func (b *authorizeBlock) check(ctx context.Context, q map[string]any, all map[st
 		return authzRequest{}, &authzProblem{page: true, code: code, desc: desc}, nil
 	}
 	// Until client and redirect URI are known good, nothing may redirect.
-	clientID := str(q, "client_id")
+	clientID := stringField(q, "client_id")
 	if len(all["client_id"]) > 1 || clientID == "" {
 		return page("invalid_request", "The request has no valid client_id.")
 	}
@@ -148,11 +143,11 @@ func (b *authorizeBlock) check(ctx context.Context, q map[string]any, all map[st
 	if err != nil {
 		return authzRequest{}, nil, fmtErr("oidc.authorize", err)
 	}
-	redirect := str(q, "redirect_uri")
+	redirect := stringField(q, "redirect_uri")
 	if len(all["redirect_uri"]) > 1 || redirect == "" || !cl.AllowsRedirectURI(redirect) {
 		return page("invalid_request", "The redirect_uri is missing or not registered for this application.")
 	}
-	state := str(q, "state")
+	state := stringField(q, "state")
 	if len(state) > maxStateLen || len(all["state"]) > 1 {
 		// A state that cannot be echoed exactly is not echoed at all.
 		state = ""
@@ -163,7 +158,7 @@ func (b *authorizeBlock) check(ctx context.Context, q map[string]any, all map[st
 	if name := repeated(all); name != "" {
 		return fail("invalid_request", "A parameter is repeated.")
 	}
-	if len(str(q, "state")) > maxStateLen {
+	if len(stringField(q, "state")) > maxStateLen {
 		return fail("invalid_request", "state is too long.")
 	}
 	if _, ok := q["request"]; ok {
@@ -175,7 +170,7 @@ func (b *authorizeBlock) check(ctx context.Context, q map[string]any, all map[st
 	if !pushed && (b.requirePAR || cl.RequirePAR) {
 		return fail("invalid_request", "This application must push its authorization requests (PAR, RFC 9126) and send the request_uri.")
 	}
-	switch rt := str(q, "response_type"); {
+	switch rt := stringField(q, "response_type"); {
 	case rt == "":
 		return fail("invalid_request", "response_type is required.")
 	case rt != "code":
@@ -187,7 +182,7 @@ func (b *authorizeBlock) check(ctx context.Context, q map[string]any, all map[st
 	if !cl.AllowsGrant(oauth.GrantAuthorizationCode) {
 		return fail("unauthorized_client", "This application may not use the authorization code flow.")
 	}
-	scopeParam := str(q, "scope")
+	scopeParam := stringField(q, "scope")
 	scopes := strings.Fields(scopeParam)
 	switch {
 	case len(scopeParam) > maxScopeLen || len(scopes) > maxScopes:
@@ -199,14 +194,14 @@ func (b *authorizeBlock) check(ctx context.Context, q map[string]any, all map[st
 	if b.requireState && state == "" {
 		return fail("invalid_request", "state is required.")
 	}
-	nonce := str(q, "nonce")
+	nonce := stringField(q, "nonce")
 	switch {
 	case len(nonce) > maxNonceLen:
 		return fail("invalid_request", "nonce is too long.")
 	case b.requireNonce && nonce == "":
 		return fail("invalid_request", "nonce is required.")
 	}
-	challenge, method := str(q, "code_challenge"), str(q, "code_challenge_method")
+	challenge, method := stringField(q, "code_challenge"), stringField(q, "code_challenge_method")
 	switch {
 	case challenge == "" && method != "":
 		return fail("invalid_request", "code_challenge_method without code_challenge.")
@@ -218,7 +213,7 @@ func (b *authorizeBlock) check(ctx context.Context, q map[string]any, all map[st
 	case challenge != "" && !isS256Challenge(challenge):
 		return fail("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters).")
 	}
-	prompt := strings.Fields(str(q, "prompt"))
+	prompt := strings.Fields(stringField(q, "prompt"))
 	for _, p := range prompt {
 		if !slices.Contains(promptValues, p) {
 			return fail("invalid_request", "Unknown prompt value.")

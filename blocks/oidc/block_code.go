@@ -93,6 +93,20 @@ func tokenGrantFields() []engine.Field {
 	}
 }
 
+// tokenGrant is the configuration of tokenGrantFields.
+type tokenGrant struct {
+	audience   string
+	refreshTTL time.Duration
+}
+
+func newTokenGrant(s *engine.Setup) (tokenGrant, error) {
+	c := s.Config
+	if c.String("default_audience") == "" {
+		return tokenGrant{}, s.Errorf("default_audience", "required")
+	}
+	return tokenGrant{audience: c.String("default_audience"), refreshTTL: c.Duration("refresh_ttl")}, nil
+}
+
 func codeExchangeSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oidc.code_exchange", Title: "Exchange authorization code", Category: Category,
@@ -112,27 +126,25 @@ func codeExchangeSpec() engine.Spec {
 }
 
 type codeExchangeBlock struct {
-	p            *provider
-	audience     string
-	refreshTTL   time.Duration
+	p *provider
+	tokenGrant
 	issueRefresh bool
 }
 
 var _ engine.Block = (*codeExchangeBlock)(nil)
 
 func newCodeExchangeFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
-	c := s.Config
-	if c.String("default_audience") == "" {
-		return nil, s.Errorf("default_audience", "required")
+	g, err := newTokenGrant(s)
+	if err != nil {
+		return nil, err
 	}
-	return &codeExchangeBlock{p: p, audience: c.String("default_audience"), refreshTTL: c.Duration("refresh_ttl"),
-		issueRefresh: c.Bool("issue_refresh")}, nil
+	return &codeExchangeBlock{p: p, tokenGrant: g, issueRefresh: s.Config.Bool("issue_refresh")}, nil
 }
 
 // tokenClient reads msg.client as oauth.client_auth writes it.
 func tokenClient(msg engine.Msg, block string) (id string, grants []string, err error) {
 	c := mapOf(msg["client"])
-	id = str(c, "id")
+	id = stringField(c, "id")
 	if id == "" {
 		return "", nil, fmtErr(block, errors.New("needs msg.client: put oauth.client_auth before it"))
 	}
@@ -159,7 +171,7 @@ func readGrant(msg engine.Msg, block, grant, does, param string) (r grantRequest
 	form, all := formParams(msg)
 	r.form = form
 	switch {
-	case str(form, "grant_type") != grant:
+	case stringField(form, "grant_type") != grant:
 		oauth.SetError(msg, 400, "unsupported_grant_type", does)
 		return r, false, nil
 	case !slices.Contains(r.grants, grant):
@@ -169,7 +181,7 @@ func readGrant(msg engine.Msg, block, grant, does, param string) (r grantRequest
 		oauth.SetError(msg, 400, "invalid_request", "a parameter is repeated")
 		return r, false, nil
 	}
-	if r.param = str(form, param); r.param == "" {
+	if r.param = stringField(form, param); r.param == "" {
 		oauth.SetError(msg, 400, "invalid_request", param+" is required")
 		return r, false, nil
 	}
@@ -225,7 +237,7 @@ func (b *codeExchangeBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 	}
 	tx := exchangeTxn{clientID: clientID, codeKey: codeKey, now: now, revokeKeep: b.refreshTTL + grantSlack,
 		check: func(rec *codeRecord) string {
-			if str(form, "redirect_uri") != rec.RedirectURI {
+			if stringField(form, "redirect_uri") != rec.RedirectURI {
 				return "redirect_uri does not match the authorization request"
 			}
 			if desc := checkPKCE(rec.CodeChallenge, form["code_verifier"]); desc != "" {

@@ -1,10 +1,8 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"slices"
@@ -42,29 +40,25 @@ func consentAD(id, sessionKey string) []byte {
 func usedConsentKey(id string) string { return hashKey("consent\x00" + id) }
 
 func sealConsent(k *providerKeys, id, sessionKey string, q pendingSignIn) (string, error) {
-	plain, err := pendingPlain(q)
-	if err != nil {
-		return "", err
-	}
-	if k.sealedLen(len(plain)) > maxTxCookieValue {
-		return "", errPendingTooLarge
-	}
-	return k.seal(plain, consentAD(id, sessionKey)), nil
+	return sealRequest(k, consentAD(id, sessionKey), q)
+}
+
+// consentCookies are the consent cookies of the session sessionKey names.
+func consentCookies(sessionKey string) requestCookies {
+	return requestCookies{base: consentCookiePrefix,
+		seal: func(k *providerKeys, id string, q pendingSignIn) (string, error) {
+			return sealConsent(k, id, sessionKey, q)
+		},
+		open: func(k *providerKeys, id, value string) (*pendingSignIn, error) {
+			return openConsent(k, id, sessionKey, value)
+		}}
 }
 
 func openConsent(k *providerKeys, id, sessionKey, value string) (*pendingSignIn, error) {
-	if value == "" || len(value) > maxTxCookieValue || !isHashKey(sessionKey) {
+	if !isHashKey(sessionKey) {
 		return nil, errPendingRefused
 	}
-	plain, err := k.open(value, consentAD(id, sessionKey))
-	if err != nil {
-		return nil, errPendingRefused
-	}
-	var q pendingSignIn
-	if err := json.Unmarshal(plain, &q); err != nil || q.Authz.ClientID == "" {
-		return nil, errPendingRefused
-	}
-	return &q, nil
+	return openRequest(k, consentAD(id, sessionKey), value)
 }
 
 // consentNeeded says whether the person must be asked: always for
@@ -153,19 +147,21 @@ func (b *consentBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return "granted", nil
 	}
 	if slices.Contains(a.Prompt, "none") {
-		redirectError(msg, a, b.issuer, "consent_required", "The user must consent to this application.")
+		redirectError(msg, a.RedirectURI, a.State, b.issuer, "consent_required", "The user must consent to this application.")
 		return "redirect_error", nil
 	}
 	return "ask", nil
 }
 
-// redirectError sends an error back to the client's redirect URI.
-func redirectError(msg engine.Msg, a authzRequest, issuer, code, desc string) {
+// redirectError sends an error back to the client's redirect URI, with
+// the request's state (when it had one) and iss (RFC 9207), and sets
+// msg.oauth_error.
+func redirectError(msg engine.Msg, redirectURI, state, issuer, code, desc string) {
 	v := url.Values{"error": {code}, "error_description": {desc}, "iss": {issuer}}
-	if a.State != "" {
-		v.Set("state", a.State)
+	if state != "" {
+		v.Set("state", state)
 	}
-	msg["redirect"] = appendQuery(a.RedirectURI, v)
+	msg["redirect"] = appendQuery(redirectURI, v)
 	oauth.SetError(msg, 400, code, desc)
 }
 
@@ -198,9 +194,9 @@ type consentPageBlock struct {
 var _ engine.Block = (*consentPageBlock)(nil)
 
 func newConsentPageFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
-	action := s.Config.String("action")
-	if !isLocalPath(action) {
-		return nil, s.Errorf("action", "must be a path on this server, starting with a single /")
+	action, err := actionField(s, true)
+	if err != nil {
+		return nil, err
 	}
 	return &consentPageBlock{p: p, ttl: s.Config.Duration("ttl"), action: action}, nil
 }
@@ -214,37 +210,16 @@ func (b *consentPageBlock) Process(ctx context.Context, x *engine.Exec, msg engi
 	if !ok || sessKey == "" {
 		return "", fmtErr("oidc.consent_page", errors.New("needs msg.session with its key (oidc.session or oidc.login)"))
 	}
-	keys, err := b.p.keys(ctx)
+	id, csrf, err := b.p.putRequest(ctx, msg, x.Now(), consentCookies(sessKey), a, b.ttl)
 	if err != nil {
 		return "", fmtErr("oidc.consent_page", err)
 	}
-	now := x.Now()
-	id, csrf := newID(), newSecret()
-	value, err := sealConsent(keys, id, sessKey, pendingSignIn{Authz: a, CSRF: hashKey(csrf), Expires: now.Add(b.ttl).Unix()})
-	if err != nil {
-		return "", fmtErr("oidc.consent_page", err)
-	}
-	for _, old := range b.p.crowded(msg, consentCookiePrefix, now, func(id, value string) (int64, bool) {
-		q, err := openConsent(keys, id, sessKey, value)
-		if err != nil {
-			return 0, false
-		}
-		return q.Expires, true
-	}) {
-		addCookie(msg, b.p.cookie(consentCookiePrefix+old, "", -1))
-	}
-	addCookie(msg, b.p.cookie(consentCookiePrefix+id, value, b.ttl))
-	v := consentView{Action: b.action, TX: id, CSRF: csrf, ClientName: a.ClientName, Username: str(mapOf(msg["user"]), "username"),
+	v := consentView{Action: b.action, TX: id, CSRF: csrf, ClientName: a.ClientName, Username: stringField(mapOf(msg["user"]), "username"),
 		Scopes: describeScopes(a.scopes())}
 	if v.ClientName == "" {
 		v.ClientName = a.ClientID
 	}
-	var buf bytes.Buffer
-	if err := consentPage(v).Render(ctx, &buf); err != nil {
-		return "", fmtErr("oidc.consent_page", err)
-	}
-	msg["payload"] = buf.String()
-	return "out", nil
+	return renderPage(ctx, msg, "oidc.consent_page", consentPage(v))
 }
 
 // describeScopes puts scopes in words, with the claims each releases.
@@ -313,7 +288,7 @@ func (b *consentAnswerBlock) Process(ctx context.Context, x *engine.Exec, msg en
 		oauth.SetError(msg, 400, "invalid_request", msgConsentExpired)
 		return "invalid", nil
 	}
-	id, csrf, decision := str(form, "tx"), str(form, "csrf"), str(form, "decision")
+	id, csrf, decision := stringField(form, "tx"), stringField(form, "csrf"), stringField(form, "decision")
 	if repeated(all) != "" || !looksLikeID(id) || !looksLikeSecret(csrf) || decision != "allow" && decision != "deny" {
 		return invalid()
 	}
@@ -351,18 +326,11 @@ func (b *consentAnswerBlock) Process(ctx context.Context, x *engine.Exec, msg en
 	}
 	// Answered once: whoever records it first goes on. The first write
 	// of the consent step, after the person answered.
-	var gone bool
-	err = updateRec(ctx, b.p.State, nsTx, usedConsentKey(id), func(cur *usedTxRecord) (*usedTxRecord, error) {
-		gone = cur != nil // set on every call: the function may run again
-		if cur != nil {
-			return cur, nil
-		}
-		return &usedTxRecord{Purge: q.Expires}, nil
-	})
+	first, err := markUsed(ctx, b.p.State, usedConsentKey(id), q.Expires)
 	if err != nil {
 		return "", fmtErr("oidc.consent_answer", err)
 	}
-	if gone {
+	if !first {
 		return invalid()
 	}
 	addCookie(msg, b.p.cookie(consentCookiePrefix+id, "", -1))
@@ -372,7 +340,7 @@ func (b *consentAnswerBlock) Process(ctx context.Context, x *engine.Exec, msg en
 		a.ClientName = cl.ID
 	}
 	if decision == "deny" {
-		redirectError(msg, a, b.issuer, "access_denied", "The user did not allow the request.")
+		redirectError(msg, a.RedirectURI, a.State, b.issuer, "access_denied", "The user did not allow the request.")
 		return "denied", nil
 	}
 	consentID, err := b.p.Users.giveConsent(ctx, sess.Sub, a.ClientID, a.scopes(), now, b.remember)

@@ -98,7 +98,7 @@ func (b *grantActiveBlock) check(ctx context.Context, claims map[string]any, x *
 	if err != nil || why != "" {
 		return why, err
 	}
-	if g.ClientID != str(claims, "client_id") || g.Sub != str(claims, "sub") {
+	if g.ClientID != stringField(claims, "client_id") || g.Sub != stringField(claims, "sub") {
 		return grantMismatch, nil
 	}
 	_, err = b.p.Users.BySub(ctx, g.Sub)

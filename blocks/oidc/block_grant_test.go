@@ -121,7 +121,7 @@ func TestGrantActive(t *testing.T) {
 			inv := mapOf(msg["invalid"])
 			_, hasClaims := msg["claims"]
 			_, hasHeader := msg["token_header"]
-			if port != tc.port || str(inv, "reason") != tc.reason || (tc.reason != "") != (str(inv, "detail") != "") ||
+			if port != tc.port || stringField(inv, "reason") != tc.reason || (tc.reason != "") != (stringField(inv, "detail") != "") ||
 				hasClaims != (tc.port == "active") || hasHeader != (tc.port == "active") {
 				t.Fatalf("port %q, msg %v; want %q %q", port, msg, tc.port, tc.reason)
 			}

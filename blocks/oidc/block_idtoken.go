@@ -75,7 +75,7 @@ func newIDTokenFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
 
 func (b *idTokenBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	g := mapOf(msg["grant"])
-	client, sub := str(g, "client_id"), str(g, "subject")
+	client, sub := stringField(g, "client_id"), stringField(g, "subject")
 	if client == "" || sub == "" {
 		return "", fmtErr("oidc.id_token", errors.New("needs msg.grant with client_id and subject (oidc.code_exchange or oidc.refresh)"))
 	}
@@ -83,10 +83,10 @@ func (b *idTokenBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	if t, ok := int64Of(g["auth_time"]); ok && t > 0 {
 		claims["auth_time"] = t
 	}
-	if n := str(g, "nonce"); n != "" {
+	if n := stringField(g, "nonce"); n != "" {
 		claims["nonce"] = n
 	}
-	if acr := str(g, "acr"); acr != "" {
+	if acr := stringField(g, "acr"); acr != "" {
 		claims["acr"] = acr
 	}
 	if amr := oauth.StringList(g["amr"]); len(amr) > 0 {

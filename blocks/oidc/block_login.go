@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -53,45 +52,30 @@ type loginPageBlock struct {
 var _ engine.Block = (*loginPageBlock)(nil)
 
 func newLoginPageFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
-	action := s.Config.String("action")
-	if action != "" && !isLocalPath(action) {
-		return nil, s.Errorf("action", "must be a path on this server, starting with a single /")
+	action, err := actionField(s, false)
+	if err != nil {
+		return nil, err
 	}
 	return &loginPageBlock{p: p, ttl: s.Config.Duration("ttl"), action: action}, nil
 }
 
 func (b *loginPageBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	v := loginView{Action: formAction(b.action, msg, "/oauth/authorize")}
-	if l := mapOf(msg["login"]); str(l, "tx") != "" {
+	if l := mapOf(msg["login"]); stringField(l, "tx") != "" {
 		// A failed attempt: the same transaction, its message.
-		v.TX, v.CSRF, v.Error, v.Username, v.ClientName = str(l, "tx"), str(l, "csrf"), str(l, "error"), str(l, "username"), str(l, "client_name")
+		v.TX, v.CSRF, v.Error, v.Username, v.ClientName = stringField(l, "tx"), stringField(l, "csrf"), stringField(l, "error"), stringField(l, "username"), stringField(l, "client_name")
 	} else {
 		a, err := authzFromMsg(msg)
 		if err != nil {
 			return "", fmtErr("oidc.login_page", err)
 		}
-		keys, err := b.p.keys(ctx)
+		id, csrf, err := b.p.putRequest(ctx, msg, x.Now(), signInCookies, a, b.ttl)
 		if err != nil {
 			return "", fmtErr("oidc.login_page", err)
 		}
-		now := x.Now()
-		id, csrf := newID(), newSecret()
-		value, err := sealPending(keys, id, pendingSignIn{Authz: a, CSRF: hashKey(csrf), Expires: now.Add(b.ttl).Unix()})
-		if err != nil {
-			return "", fmtErr("oidc.login_page", err)
-		}
-		for _, old := range b.p.crowdedOut(keys, msg, now) {
-			addCookie(msg, b.p.cookie(txCookiePrefix+old, "", -1))
-		}
-		addCookie(msg, b.p.cookie(txCookiePrefix+id, value, b.ttl))
 		v.TX, v.CSRF, v.ClientName = id, csrf, a.ClientName
 	}
-	var buf bytes.Buffer
-	if err := loginPage(v).Render(ctx, &buf); err != nil {
-		return "", fmtErr("oidc.login_page", err)
-	}
-	msg["payload"] = buf.String()
-	return "out", nil
+	return renderPage(ctx, msg, "oidc.login_page", loginPage(v))
 }
 
 func loginSpec() engine.Spec {
@@ -156,8 +140,8 @@ var errLoginInvalid = errors.New("login transaction invalid")
 func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	now := x.Now()
 	form, all := formParams(msg)
-	txHandle, csrf := str(form, "tx"), str(form, "csrf")
-	username, password := str(form, "username"), str(form, "password")
+	txHandle, csrf := stringField(form, "tx"), stringField(form, "csrf")
+	username, password := stringField(form, "username"), stringField(form, "password")
 	tx, err := b.transaction(ctx, msg, txHandle, csrf, now)
 	if errors.Is(err, errLoginInvalid) || repeated(all) != "" {
 		oauth.SetError(msg, 400, "invalid_request", msgExpired)
@@ -224,18 +208,11 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	}
 	// The transaction is single use: whoever records it first goes on.
 	// This is the first write a sign-in makes, after the password.
-	var gone bool
-	err = updateRec(ctx, b.p.State, nsTx, hashKey(txHandle), func(cur *usedTxRecord) (*usedTxRecord, error) {
-		gone = cur != nil // set on every call: the function may run again
-		if cur != nil {
-			return cur, nil
-		}
-		return &usedTxRecord{Purge: tx.Expires}, nil
-	})
+	first, err := markUsed(ctx, b.p.State, hashKey(txHandle), tx.Expires)
 	if err != nil {
 		return "", fmtErr("oidc.login", err)
 	}
-	if gone {
+	if !first {
 		oauth.SetError(msg, 400, "invalid_request", msgExpired)
 		return "invalid", nil
 	}
@@ -290,7 +267,7 @@ func (b *loginBlock) transaction(ctx context.Context, msg engine.Msg, handle, cs
 
 func (b *loginBlock) address(x *engine.Exec, msg engine.Msg) (string, error) {
 	if b.clientIP == nil {
-		return str(reqOf(msg), "remote_addr"), nil
+		return stringField(reqOf(msg), "remote_addr"), nil
 	}
 	v, err := b.clientIP.Eval(x, msg)
 	if err != nil {

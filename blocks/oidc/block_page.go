@@ -42,14 +42,14 @@ func (b *pageBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg)
 	switch b.page {
 	case "error":
 		e := mapOf(msg["oauth_error"])
-		v := messageView{Title: "Cannot continue", Message: str(e, "error_description"), Code: str(e, "error")}
+		v := messageView{Title: "Cannot continue", Message: stringField(e, "error_description"), Code: stringField(e, "error")}
 		if v.Message == "" {
 			v.Message = "The request could not be handled."
 		}
 		c = messagePage(v)
 	case "logout_confirm":
 		l := mapOf(msg["logout"])
-		v := logoutView{Action: str(l, "action"), CSRF: str(l, "csrf"), Username: str(l, "username"), ClientName: str(l, "client_name")}
+		v := logoutView{Action: stringField(l, "action"), CSRF: stringField(l, "csrf"), Username: stringField(l, "username"), ClientName: stringField(l, "client_name")}
 		if !looksLikeSecret(v.CSRF) || !isLocalPath(v.Action) {
 			return "", fmtErr("oidc.page", errors.New("logout_confirm needs msg.logout from oidc.end_session's confirm port"))
 		}
@@ -59,9 +59,15 @@ func (b *pageBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg)
 	default:
 		c = messagePage(messageView{Title: "Signed out", Message: "You are signed out. You can close this window."})
 	}
+	return renderPage(ctx, msg, "oidc.page", c)
+}
+
+// renderPage renders one of the provider's pages into msg.payload; the
+// message leaves by "out".
+func renderPage(ctx context.Context, msg engine.Msg, block string, c templ.Component) (string, error) {
 	var buf bytes.Buffer
 	if err := c.Render(ctx, &buf); err != nil {
-		return "", fmtErr("oidc.page", err)
+		return "", fmtErr(block, err)
 	}
 	msg["payload"] = buf.String()
 	return "out", nil

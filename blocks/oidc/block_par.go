@@ -76,7 +76,7 @@ func (b *parBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) 
 		return "", err
 	}
 	form, all := formParams(msg)
-	if id := str(form, "client_id"); id != "" && id != clientID {
+	if id := stringField(form, "client_id"); id != "" && id != clientID {
 		oauth.SetError(msg, 400, "invalid_request", "client_id is not the authenticated client")
 		return "invalid", nil
 	}
@@ -125,7 +125,7 @@ func (b *authorizeBlock) pushed(ctx context.Context, msg engine.Msg, q map[strin
 		oauth.SetError(msg, 400, code, desc)
 		return "invalid", nil
 	}
-	clientID, uri := str(q, "client_id"), str(q, "request_uri")
+	clientID, uri := stringField(q, "client_id"), stringField(q, "request_uri")
 	switch {
 	case len(all["client_id"]) > 1 || len(all["request_uri"]) > 1:
 		return bad("invalid_request", "A parameter is repeated.")

@@ -45,21 +45,19 @@ func refreshSpec() engine.Spec {
 }
 
 type refreshBlock struct {
-	p          *provider
-	audience   string
-	refreshTTL time.Duration
-	grace      time.Duration
+	p *provider
+	tokenGrant
+	grace time.Duration
 }
 
 var _ engine.Block = (*refreshBlock)(nil)
 
 func newRefreshFromConfig(s *engine.Setup, p *provider) (engine.Block, error) {
-	c := s.Config
-	if c.String("default_audience") == "" {
-		return nil, s.Errorf("default_audience", "required")
+	g, err := newTokenGrant(s)
+	if err != nil {
+		return nil, err
 	}
-	return &refreshBlock{p: p, audience: c.String("default_audience"), refreshTTL: c.Duration("refresh_ttl"),
-		grace: c.Duration("grace")}, nil
+	return &refreshBlock{p: p, tokenGrant: g, grace: s.Config.Duration("grace")}, nil
 }
 
 // Outcomes of a refresh transaction.
@@ -75,7 +73,7 @@ const (
 // dpopJKT is the thumbprint of the request's verified DPoP proof
 // (msg.dpop.jkt, from jose.dpop), "" without one.
 func dpopJKT(msg engine.Msg) string {
-	return str(mapOf(msg["dpop"]), "jkt")
+	return stringField(mapOf(msg["dpop"]), "jkt")
 }
 
 const badRefresh = "the refresh token is invalid, expired or revoked"

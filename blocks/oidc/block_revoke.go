@@ -79,7 +79,7 @@ func (b *revokeBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Ms
 		oauth.SetError(msg, 400, "invalid_request", "a parameter is repeated")
 		return "invalid", nil
 	}
-	token := str(form, "token")
+	token := stringField(form, "token")
 	switch {
 	case token == "":
 		oauth.SetError(msg, 400, "invalid_request", "token is required")
@@ -170,12 +170,12 @@ func (b *revokeAccessBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 	if !ok {
 		return "", fmtErr("oidc.revoke_access", errNeedsClaims)
 	}
-	typ := strings.ToLower(str(mapOf(msg["token_header"]), "typ"))
+	typ := strings.ToLower(stringField(mapOf(msg["token_header"]), "typ"))
 	if typ != "at+jwt" && typ != "application/at+jwt" {
 		oauth.SetError(msg, 400, "unsupported_token_type", "only access tokens and refresh tokens can be revoked")
 		return "unsupported", nil
 	}
-	if str(claims, "client_id") != clientID {
+	if stringField(claims, "client_id") != clientID {
 		return "done", nil
 	}
 	now := x.Now()
@@ -186,7 +186,7 @@ func (b *revokeAccessBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 		}
 		return "done", nil
 	}
-	jti := str(claims, "jti")
+	jti := stringField(claims, "jti")
 	exp, hasExp := int64Of(claims["exp"])
 	if jti == "" || len(jti) > maxJTILen || !hasExp || exp <= now.Unix() {
 		// Nothing to name it by, or it has expired already.
@@ -207,7 +207,7 @@ func (b *revokeAccessBlock) Process(ctx context.Context, x *engine.Exec, msg eng
 // tokenRevoked reports whether an access token without a grant was
 // revoked (oidc.revoke_access) and has not expired yet.
 func tokenRevoked(ctx context.Context, kv KV, claims map[string]any, now time.Time) (bool, error) {
-	jti := str(claims, "jti")
+	jti := stringField(claims, "jti")
 	if jti == "" || len(jti) > maxJTILen {
 		return false, nil
 	}

@@ -3,7 +3,6 @@ package oidc
 import (
 	"context"
 	"errors"
-	"net/url"
 	"slices"
 
 	"github.com/flowd/flowd/blocks/oauth"
@@ -61,32 +60,18 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 	}
 	now := x.Now()
 	cookie := b.p.readCookie(msg, sessionCookie)
-	sess, err := loadSession(ctx, b.p.State, cookie, now)
+	sess, usr, err := b.p.signedIn(ctx, cookie, now)
 	if err != nil {
 		return "", fmtErr("oidc.session", err)
 	}
-	var usr User
-	if sess != nil {
-		usr, err = b.p.Users.BySub(ctx, sess.Sub)
-		if errors.Is(err, ErrNoUser) {
-			sess = nil
-		} else if err != nil {
-			return "", fmtErr("oidc.session", err)
-		}
-	}
-	redirectError := func(code, desc string) (string, error) {
-		v := url.Values{"error": {code}, "error_description": {desc}, "iss": {b.issuer}}
-		if a.State != "" {
-			v.Set("state", a.State)
-		}
-		msg["redirect"] = appendQuery(a.RedirectURI, v)
-		oauth.SetError(msg, 400, code, desc)
+	refuse := func(code, desc string) (string, error) {
+		redirectError(msg, a.RedirectURI, a.State, b.issuer, code, desc)
 		return "redirect_error", nil
 	}
-	if params, _ := authzParams(msg); str(params, "id_token_hint") != "" {
-		hintSub, err := b.hint.subject(ctx, str(params, "id_token_hint"), a.ClientID, now)
+	if params, _ := authzParams(msg); stringField(params, "id_token_hint") != "" {
+		hintSub, err := b.hint.subject(ctx, stringField(params, "id_token_hint"), a.ClientID, now)
 		if errors.Is(err, errBadHint) {
-			return redirectError("invalid_request", "The id_token_hint is not a valid ID token from this provider for this application.")
+			return refuse("invalid_request", "The id_token_hint is not a valid ID token from this provider for this application.")
 		}
 		if err != nil {
 			return "", fmtErr("oidc.session", err)
@@ -106,7 +91,7 @@ func (b *sessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.M
 		return "active", nil
 	}
 	if slices.Contains(a.Prompt, "none") {
-		return redirectError("login_required", "The user must sign in.")
+		return refuse("login_required", "The user must sign in.")
 	}
 	return "login", nil
 }
@@ -124,10 +109,10 @@ func setSession(msg engine.Msg, key string, s *sessionRecord, usr User) {
 // the shape of one: a session flowd did not start).
 func sessionFromMsg(msg engine.Msg) (s *sessionRecord, key string, ok bool) {
 	m := mapOf(msg["session"])
-	s = &sessionRecord{Sub: str(m, "sub"), ACR: str(m, "acr"), AMR: oauth.StringList(m["amr"])}
+	s = &sessionRecord{Sub: stringField(m, "sub"), ACR: stringField(m, "acr"), AMR: oauth.StringList(m["amr"])}
 	t, ok := int64Of(m["auth_time"])
 	s.AuthTime = t
-	if key = str(m, "key"); !isHashKey(key) {
+	if key = stringField(m, "key"); !isHashKey(key) {
 		key = ""
 	}
 	return s, key, ok && s.Sub != ""

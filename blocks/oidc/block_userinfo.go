@@ -41,11 +41,11 @@ func (b *userinfoBlock) Process(ctx context.Context, x *engine.Exec, msg engine.
 		msg["invalid"] = map[string]any{"reason": reason, "detail": detail}
 		return "invalid", nil
 	}
-	gid, sub := str(claims, "gid"), str(claims, "sub")
+	gid, sub := stringField(claims, "gid"), stringField(claims, "sub")
 	if gid == "" || sub == "" {
 		return refuse("not_a_user_token", "the access token was not issued to a person")
 	}
-	scopes := strings.Fields(str(claims, "scope"))
+	scopes := strings.Fields(stringField(claims, "scope"))
 	if !slices.Contains(scopes, "openid") {
 		return refuse("insufficient_scope", "the access token lacks the openid scope")
 	}

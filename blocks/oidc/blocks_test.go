@@ -25,21 +25,26 @@ func TestUsers(t *testing.T) {
 		user     User
 		password string
 		err      error
+		msg      string // part of the error text ("": not checked)
 	}{
-		{"ok, normalized", User{Username: "  Grace@Example.com ", Email: "grace@example.com"}, "long enough password", nil},
-		{"duplicate", User{Username: "ADA"}, "long enough password", ErrUserExists},
-		{"short password", User{Username: "bob"}, "short", ErrBadUser},
-		{"huge password", User{Username: "bob"}, strings.Repeat("x", maxPasswordLen+1), ErrBadUser},
-		{"bad username", User{Username: "bob smith"}, "long enough password", ErrBadUser},
-		{"path username", User{Username: "../etc"}, "long enough password", ErrBadUser},
-		{"empty username", User{}, "long enough password", ErrBadUser},
-		{"bad email", User{Username: "bob", Email: "bob at example"}, "long enough password", ErrBadUser},
-		{"control in name", User{Username: "bob", Name: "Bob\nEvil"}, "long enough password", ErrBadUser},
+		{"ok, normalized", User{Username: "  Grace@Example.com ", Email: "grace@example.com"}, "long enough password", nil, ""},
+		{"duplicate", User{Username: "ADA"}, "long enough password", ErrUserExists, ""},
+		{"short password", User{Username: "bob"}, "short", ErrBadUser, ""},
+		{"huge password", User{Username: "bob"}, strings.Repeat("x", maxPasswordLen+1), ErrBadUser, ""},
+		{"bad username", User{Username: "bob smith"}, "long enough password", ErrBadUser, ""},
+		{"path username", User{Username: "../etc"}, "long enough password", ErrBadUser, ""},
+		{"empty username", User{}, "long enough password", ErrBadUser, ""},
+		{"bad email", User{Username: "bob", Email: "bob at example"}, "long enough password", ErrBadUser, ""},
+		{"control in name", User{Username: "bob", Name: "Bob\nEvil"}, "long enough password", ErrBadUser, ""},
+		{"username not UTF-8", User{Username: "al\xffice"}, "a good password", ErrBadUser, "username is not valid UTF-8"},
+		{"name not UTF-8", User{Username: "alice", Name: "Al\xc3ice"}, "a good password", ErrBadUser, "name is not valid UTF-8"},
+		{"name with U+FFFD", User{Username: "alice", Name: "Al\uFFFDice"}, "a good password", ErrBadUser, "U+FFFD"},
+		{"password not UTF-8", User{Username: "alice"}, "a good \xff password", ErrBadUser, "password is not valid UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, err := f.users.Add(ctx, tc.user, tc.password)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("err %v, want %v", err, tc.err)
+			if !errors.Is(err, tc.err) || err != nil && !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err %v, want %v (%q)", err, tc.err, tc.msg)
 			}
 			if err == nil && (u.Username != "grace@example.com" || u.PasswordHash != "" || len(u.Sub) != 22) {
 				t.Fatalf("added %+v", u)
@@ -102,7 +107,7 @@ func authorizeParams(client, redirect string) url.Values {
 
 func TestAuthorize(t *testing.T) {
 	f := newFixture(t, testIssuer)
-	b := &authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email", "offline_access"}, issuer: testIssuer}
+	b := testAuthorizeBlock(f)
 	challenge := s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
 	for _, tc := range []struct {
 		name   string
@@ -165,9 +170,7 @@ func TestAuthorize(t *testing.T) {
 			}
 			msg := queryMsg(params, "")
 			port, err := b.Process(t.Context(), f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q (%v)", port, err, tc.port, msg["oauth_error"])
-			}
+			wantPort(t, port, err, msg, tc.port)
 			switch port {
 			case "ok":
 				a := mapOf(msg["authz"])
@@ -175,7 +178,7 @@ func TestAuthorize(t *testing.T) {
 					t.Fatalf("authz %v", a)
 				}
 			case "invalid":
-				if msg["redirect"] != nil || str(mapOf(msg["oauth_error"]), "error") != tc.code {
+				if msg["redirect"] != nil || errorCode(msg) != tc.code {
 					t.Fatalf("invalid: %v", msg)
 				}
 			case "redirect_error":
@@ -185,7 +188,7 @@ func TestAuthorize(t *testing.T) {
 					wantState = ""
 				}
 				if q.Get("error") != tc.code || q.Get("state") != wantState || q.Get("iss") != testIssuer ||
-					!strings.HasPrefix(str(msg, "redirect"), tc.uri+"?") {
+					!strings.HasPrefix(stringField(msg, "redirect"), tc.uri+"?") {
 					t.Fatalf("redirect %s", msg["redirect"])
 				}
 			}
@@ -206,7 +209,7 @@ func signInAs(t *testing.T, f *fixture, username string, params url.Values, cook
 	t.Helper()
 	ctx := t.Context()
 	msg := queryMsg(params, cookies)
-	if port, err := (&authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email", "offline_access"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg); port != "ok" || err != nil {
+	if port, err := testAuthorizeBlock(f).Process(ctx, f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("authorize: %s %v %v", port, err, msg["oauth_error"])
 	}
 	port, err := (&sessionBlock{p: f.p, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
@@ -217,7 +220,7 @@ func signInAs(t *testing.T, f *fixture, username string, params url.Values, cook
 		if _, err := (&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg); err != nil {
 			t.Fatal(err)
 		}
-		tx, csrf := formFields(t, str(msg, "payload"))
+		tx, csrf := formFields(t, stringField(msg, "payload"))
 		if c := cookieHeader(msg); c != "" {
 			cookies = c
 		}
@@ -265,7 +268,7 @@ func exchangeMsg(client string, form url.Values) engine.Msg {
 func TestCodeLifecycle(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
-	ex := &codeExchangeBlock{p: f.p, audience: "flowd-api", refreshTTL: 24 * time.Hour, issueRefresh: true}
+	ex := testExchange(f.p, 24*time.Hour)
 	// RFC 7636 appendix B.
 	verifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 	if s256(verifier) != "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" {
@@ -294,7 +297,7 @@ func TestCodeLifecycle(t *testing.T) {
 	}
 	wantInvalidGrant := func(port string, msg engine.Msg) {
 		t.Helper()
-		if port != "invalid" || str(mapOf(msg["oauth_error"]), "error") != "invalid_grant" || msg["grant"] != nil || msg["refresh_token"] != nil {
+		if port != "invalid" || errorCode(msg) != "invalid_grant" || msg["grant"] != nil || msg["refresh_token"] != nil {
 			t.Fatalf("%s %v", port, msg)
 		}
 	}
@@ -304,10 +307,10 @@ func TestCodeLifecycle(t *testing.T) {
 		port, msg := redeem("web", code, webCB, verifier)
 		g := mapOf(msg["grant"])
 		if port != "ok" || g["subject"] != f.ada.Sub || g["nonce"] != "n-0S6_WzA2Mj" || g["scope"] != "openid email" ||
-			g["client_id"] != "web" || str(msg, "refresh_token") == "" {
+			g["client_id"] != "web" || stringField(msg, "refresh_token") == "" {
 			t.Fatalf("%s %v", port, msg)
 		}
-		gid := str(g, "grant_id")
+		gid := stringField(g, "grant_id")
 		if ok, _ := grantActive(ctx, f.st, gid, f.clk.Now()); !ok {
 			t.Fatal("grant not active")
 		}
@@ -316,8 +319,8 @@ func TestCodeLifecycle(t *testing.T) {
 			t.Fatal("replay did not revoke the grant")
 		}
 		// Its refresh token is dead too.
-		rb := &refreshBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour}
-		rmsg := exchangeMsg("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {str(msg, "refresh_token")}})
+		rb := testRefresh(f.p, time.Hour, 0)
+		rmsg := exchangeMsg("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {stringField(msg, "refresh_token")}})
 		if port, _ := rb.Process(ctx, f.clk.exec(), rmsg); port != "invalid" {
 			t.Fatalf("refresh after replay: %s", port)
 		}
@@ -405,7 +408,7 @@ func TestCodeLifecycle(t *testing.T) {
 	t.Run("client may not use the grant", func(t *testing.T) {
 		msg := exchangeMsg("svc", url.Values{"grant_type": {"authorization_code"}, "code": {newCode()}, "redirect_uri": {webCB}})
 		msg["client"] = map[string]any{"id": "svc", "grant_types": []any{"client_credentials"}}
-		if port, _ := ex.Process(ctx, f.clk.exec(), msg); port != "invalid" || str(mapOf(msg["oauth_error"]), "error") != "unauthorized_client" {
+		if port, _ := ex.Process(ctx, f.clk.exec(), msg); port != "invalid" || errorCode(msg) != "unauthorized_client" {
 			t.Fatalf("%s %v", port, msg["oauth_error"])
 		}
 	})
@@ -446,7 +449,7 @@ func TestCodeLifecycle(t *testing.T) {
 					tc.change(p)
 				}
 				msg := queryMsg(p, tc.cookie)
-				(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+				testAuthorizeBlock(f, "openid", "email").Process(ctx, f.clk.exec(), msg)
 				port, err := sb.Process(ctx, f.clk.exec(), msg)
 				if err != nil || port != tc.port {
 					t.Fatalf("%s %v", port, err)
@@ -459,7 +462,7 @@ func TestCodeLifecycle(t *testing.T) {
 		// The session outlives nothing: after its lifetime the form comes back.
 		f.clk.Advance(2 * time.Hour)
 		msg := queryMsg(authorizeParams("web", webCB), cookies)
-		(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+		testAuthorizeBlock(f, "openid", "email").Process(ctx, f.clk.exec(), msg)
 		if port, _ := sb.Process(ctx, f.clk.exec(), msg); port != "login" {
 			t.Fatalf("expired session: %s", port)
 		}
@@ -470,12 +473,12 @@ func TestRefreshRotation(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
 	q, _ := signIn(t, f, authorizeParams("web", webCB), "")
-	ex := &codeExchangeBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
+	ex := testExchange(f.p, time.Hour)
 	msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {webCB}})
 	if port, err := ex.Process(ctx, f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("%s %v %v", port, err, msg["oauth_error"])
 	}
-	rb := &refreshBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour}
+	rb := testRefresh(f.p, time.Hour, 0)
 	refresh := func(client, rt string, extra url.Values) (string, engine.Msg) {
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
 		for k, v := range extra {
@@ -488,21 +491,21 @@ func TestRefreshRotation(t *testing.T) {
 		}
 		return port, m
 	}
-	rt1 := str(msg, "refresh_token")
+	rt1 := stringField(msg, "refresh_token")
 	port, m := refresh("web", rt1, url.Values{"scope": {"openid"}})
-	rt2 := str(m, "refresh_token")
+	rt2 := stringField(m, "refresh_token")
 	if g := mapOf(m["grant"]); port != "ok" || rt2 == rt1 || g["scope"] != "openid" || g["nonce"] != nil || g["subject"] != f.ada.Sub {
 		t.Fatalf("%s %v", port, m)
 	}
 	// The narrowed scope is for that access token only: the next refresh may ask for all again.
-	if port, m := refresh("web", rt2, url.Values{"scope": {"openid email profile"}}); port != "invalid" || str(mapOf(m["oauth_error"]), "error") != "invalid_scope" {
+	if port, m := refresh("web", rt2, url.Values{"scope": {"openid email profile"}}); port != "invalid" || errorCode(m) != "invalid_scope" {
 		t.Fatalf("widening: %s %v", port, m["oauth_error"])
 	}
 	if port, _ := refresh("other", rt2, nil); port != "invalid" {
 		t.Fatal("another client refreshed")
 	}
 	port, m = refresh("web", rt2, nil)
-	rt3 := str(m, "refresh_token")
+	rt3 := stringField(m, "refresh_token")
 	if port != "ok" || mapOf(m["grant"])["scope"] != "openid email" {
 		t.Fatalf("%s %v", port, m)
 	}
@@ -512,7 +515,7 @@ func TestRefreshRotation(t *testing.T) {
 		t.Fatal("expired refresh token worked")
 	}
 	// Reuse of rt1 (already rotated) revokes the grant.
-	gid := str(mapOf(m["grant"]), "grant_id")
+	gid := stringField(mapOf(m["grant"]), "grant_id")
 	if port, _ := refresh("web", rt1, nil); port != "invalid" {
 		t.Fatal("reuse worked")
 	}
@@ -566,11 +569,11 @@ func TestLogin(t *testing.T) {
 	f := newFixture(t, testIssuer)
 	ctx := t.Context()
 	msg := queryMsg(authorizeParams("web", webCB), "")
-	(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+	testAuthorizeBlock(f, "openid", "email").Process(ctx, f.clk.exec(), msg)
 	if _, err := (&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg); err != nil {
 		t.Fatal(err)
 	}
-	page := str(msg, "payload")
+	page := stringField(msg, "payload")
 	if !strings.Contains(page, `action="/oauth/authorize"`) || !strings.Contains(page, ">Web<") || strings.Contains(page, "<script") {
 		t.Fatalf("page %s", page)
 	}
@@ -619,7 +622,7 @@ func TestLogin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if port, m := post(tc.form, tc.cookie); port != "invalid" || m["cookies"] != nil || m["session"] != nil ||
-				str(mapOf(m["oauth_error"]), "error_description") != msgExpired {
+				stringField(mapOf(m["oauth_error"]), "error_description") != msgExpired {
 				t.Fatalf("%s %v", port, m)
 			}
 			if w := f.st.takeWrites(); len(w) != 0 {
@@ -644,7 +647,7 @@ func TestLogin(t *testing.T) {
 	}
 	// Rendering the failed attempt reuses the transaction.
 	if _, err := (&loginPageBlock{p: f.p, ttl: time.Minute}).Process(ctx, f.clk.exec(), m); err != nil ||
-		!strings.Contains(str(m, "payload"), msgThrottled) || !strings.Contains(str(m, "payload"), tx) || m["cookies"] != nil {
+		!strings.Contains(stringField(m, "payload"), msgThrottled) || !strings.Contains(stringField(m, "payload"), tx) || m["cookies"] != nil {
 		t.Fatalf("re-render: %v %s", err, m["payload"])
 	}
 	f.clk.Advance(time.Second)
@@ -663,9 +666,9 @@ func TestLogin(t *testing.T) {
 	}
 	// And expires.
 	msg = queryMsg(authorizeParams("web", webCB), binding)
-	(&authorizeBlock{p: f.p, standard: []string{"openid", "email"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+	testAuthorizeBlock(f, "openid", "email").Process(ctx, f.clk.exec(), msg)
 	(&loginPageBlock{p: f.p, ttl: 10 * time.Minute}).Process(ctx, f.clk.exec(), msg)
-	tx2, csrf2 := formFields(t, str(msg, "payload"))
+	tx2, csrf2 := formFields(t, stringField(msg, "payload"))
 	f.clk.Advance(11 * time.Minute)
 	if port, _ := post(url.Values{"tx": {tx2}, "csrf": {csrf2}, "username": {"ada"}, "password": {testPassword}}, cookieHeader(msg)); port != "invalid" {
 		t.Fatalf("expired transaction: %s", port)
@@ -691,7 +694,7 @@ func TestIDTokenAndUserinfo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := v.Validate(ctx, str(msg, "id_token"))
+			res, err := v.Validate(ctx, stringField(msg, "id_token"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,7 +15,7 @@ import (
 // both must be supported; a POST's query is not read, so a parameter
 // cannot be half in each).
 func authzParams(msg engine.Msg) (map[string]any, map[string][]string) {
-	if str(reqOf(msg), "method") == "POST" {
+	if stringField(reqOf(msg), "method") == "POST" {
 		return formParams(msg)
 	}
 	return queryParams(msg)
@@ -45,9 +45,10 @@ func hintFields() []engine.Field {
 	}
 }
 
-// hintChecker verifies an id_token_hint at the authorization endpoint: an
-// ID token this provider signed (expired is fine, OpenID Connect Core
-// §3.1.2.1), issued to the requesting client.
+// hintChecker verifies an id_token_hint (at the authorization endpoint and
+// at logout): an ID token this provider signed (expired is fine, OpenID
+// Connect Core §3.1.2.1), issued to the requesting client. It reads the
+// node's keyset and algorithms fields.
 type hintChecker struct {
 	policy jose.Policy
 	v      *jose.Validator
@@ -67,7 +68,7 @@ func newHintChecker(s *engine.Setup, p *provider, iss string) (*hintChecker, err
 	pol.Algorithms = c.Strings("algorithms")
 	pol.Source = p.Keysets.Source(c.String("keyset"))
 	pol.Issuer = iss
-	pol.AudienceOptional = true // checked against the request's client
+	pol.AudienceOptional = true // the caller checks it against the client
 	pol.Types = []string{"JWT"} // an access token (at+jwt) is not a hint
 	pol.Leeway = 30 * time.Second
 	pol.RequiredClaims = []string{"sub", "aud", "iat"}
@@ -95,7 +96,7 @@ func (h *hintChecker) subject(ctx context.Context, hint, clientID string, now ti
 	if !slices.Contains(audiences(claims["aud"]), clientID) {
 		return "", errBadHint
 	}
-	sub := str(claims, "sub")
+	sub := stringField(claims, "sub")
 	if sub == "" {
 		return "", errBadHint
 	}

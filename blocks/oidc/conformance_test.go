@@ -6,37 +6,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
 )
 
-func testAuthorizeBlock(f *fixture) *authorizeBlock {
-	return &authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email", "offline_access"}, issuer: testIssuer}
+// testAuthorizeBlock is oidc.authorize for testIssuer with the standard
+// scopes given, by default openid, profile, email and offline_access.
+func testAuthorizeBlock(f *fixture, standard ...string) *authorizeBlock {
+	if len(standard) == 0 {
+		standard = []string{"openid", "profile", "email", "offline_access"}
+	}
+	return &authorizeBlock{p: f.p, standard: standard, issuer: testIssuer}
 }
 
 // testSessionBlock is oidc.session as its factory makes it, checking
 // id_token_hint against keyset main at the fixture's clock.
 func testSessionBlock(t *testing.T, f *fixture) *sessionBlock {
 	t.Helper()
-	pol := jose.DefaultPolicy()
-	pol.Algorithms, pol.Source, pol.Issuer = []string{"RS256", "ES256"}, f.p.Keysets.Source("main"), testIssuer
-	pol.AudienceOptional, pol.Types, pol.Leeway, pol.RequiredClaims = true, []string{"JWT"}, 30*time.Second, []string{"sub", "aud", "iat"}
-	pol.Now = f.clk.Now
-	v, err := jose.NewValidator(pol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &sessionBlock{p: f.p, issuer: testIssuer, hint: &hintChecker{policy: pol, v: v}}
+	return &sessionBlock{p: f.p, issuer: testIssuer, hint: testHintChecker(t, f)}
 }
 
 // postAuthorizeMsg is an authorization request sent as a form POST.
 func postAuthorizeMsg(params url.Values, query url.Values, cookie string) engine.Msg {
 	msg := formMsg(params, cookie, "")
-	q := map[string]any{}
-	for k, v := range query {
-		q[k] = v[0]
-	}
-	reqOf(msg)["query"] = q
+	reqOf(msg)["query"] = firstValues(query)
 	reqOf(msg)["query_all"] = map[string][]string(query)
 	return msg
 }
@@ -63,16 +55,14 @@ func TestAuthorizeByPost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := postAuthorizeMsg(tc.form, tc.query, "")
 			port, err := b.Process(t.Context(), f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q (%v)", port, err, tc.port, msg["oauth_error"])
-			}
+			wantPort(t, port, err, msg, tc.port)
 			if port == "ok" {
 				if a := mapOf(msg["authz"]); a["redirect_uri"] != webCB || a["scope"] != tc.scope {
 					t.Fatalf("authz %v", a)
 				}
 				return
 			}
-			if got := str(mapOf(msg["oauth_error"]), "error"); got != tc.code {
+			if got := errorCode(msg); got != tc.code {
 				t.Fatalf("error %q, want %q", got, tc.code)
 			}
 		})
@@ -103,10 +93,8 @@ func TestUnknownScopesIgnored(t *testing.T) {
 			params.Set("scope", tc.scope)
 			msg := queryMsg(params, "")
 			port, err := b.Process(t.Context(), f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q (%v)", port, err, tc.port, msg["oauth_error"])
-			}
-			if got := str(mapOf(msg["authz"]), "scope"); port == "ok" && got != tc.want {
+			wantPort(t, port, err, msg, tc.port)
+			if got := stringField(mapOf(msg["authz"]), "scope"); port == "ok" && got != tc.want {
 				t.Fatalf("scope %q, want %q", got, tc.want)
 			}
 			if port == "redirect_error" && redirectQuery(t, msg).Get("error") != "invalid_scope" {
@@ -131,7 +119,7 @@ func TestIDTokenHintAtAuthorize(t *testing.T) {
 		if _, err := idb.Process(ctx, f.clk.exec(), m); err != nil {
 			t.Fatal(err)
 		}
-		return str(m, "id_token")
+		return stringField(m, "id_token")
 	}
 	adaHint, bobHint, otherClientHint := hint("web", f.ada.Sub), hint("web", bob.Sub), hint("other", f.ada.Sub)
 	f.clk.Advance(2 * time.Hour)
@@ -169,12 +157,10 @@ func TestIDTokenHintAtAuthorize(t *testing.T) {
 				t.Fatalf("authorize %s %v", port, err)
 			}
 			port, err := sb.Process(ctx, f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q (%v)", port, err, tc.port, msg["oauth_error"])
-			}
+			wantPort(t, port, err, msg, tc.port)
 			switch port {
 			case "active":
-				if str(mapOf(msg["session"]), "sub") != f.ada.Sub {
+				if stringField(mapOf(msg["session"]), "sub") != f.ada.Sub {
 					t.Fatalf("session %v", msg["session"])
 				}
 			case "redirect_error":

@@ -73,7 +73,7 @@ func (k *consentKit) ask(params url.Values, cookies string) (tx, csrf, withCooki
 	if w := k.f.st.takeWrites(); len(w) != 0 {
 		k.t.Fatalf("the consent page wrote %v", w)
 	}
-	html := str(msg, "payload")
+	html := stringField(msg, "payload")
 	want := []string{`data-testid="consent-form"`, `action="/oauth/consent"`}
 	for _, sc := range strings.Fields(params.Get("scope")) {
 		want = append(want, `data-scope="`+sc+`"`)
@@ -125,7 +125,7 @@ func (k *consentKit) issueCode(msg engine.Msg) string {
 // exchange redeems web's code (with a refresh token) and returns the port
 // and the message.
 func (k *consentKit) exchange(code string) (string, engine.Msg, error) {
-	ex := &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
+	ex := testExchange(k.f.p, time.Hour)
 	msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
 	port, err := ex.Process(k.t.Context(), k.f.clk.exec(), msg)
 	return port, msg, err
@@ -272,7 +272,7 @@ func TestConsentAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k.f.st.takeWrites()
 			port, msg := k.post(tc.form, tc.cookies)
-			if port != "invalid" || str(mapOf(msg["oauth_error"]), "error") != "invalid_request" || msg["redirect"] != nil || msg["consent"] != nil {
+			if port != "invalid" || errorCode(msg) != "invalid_request" || msg["redirect"] != nil || msg["consent"] != nil {
 				t.Fatalf("port %s %v", port, msg)
 			}
 			if w := k.f.st.takeWrites(); len(w) != 0 {
@@ -289,7 +289,7 @@ func TestConsentAnswer(t *testing.T) {
 		v.Set("client_id", "other")
 		v.Set("scope", "openid email profile billing")
 	}), withCookie)
-	if port != "granted" || str(mapOf(msg["authz"]), "client_id") != "web" || str(mapOf(msg["session"]), "sub") != k.f.ada.Sub {
+	if port != "granted" || stringField(mapOf(msg["authz"]), "client_id") != "web" || stringField(mapOf(msg["session"]), "sub") != k.f.ada.Sub {
 		t.Fatalf("allow: %s %v", port, msg)
 	}
 	c := k.consent(k.f.ada.Sub, "web")
@@ -315,7 +315,7 @@ func TestConsentAnswer(t *testing.T) {
 		t.Fatalf("deny: %s %v", port, msg["oauth_error"])
 	}
 	if q := redirectQuery(t, msg); q.Get("error") != "access_denied" || q.Get("state") != "xyz" || q.Get("code") != "" ||
-		!strings.HasPrefix(str(msg, "redirect"), "https://other.example.com/cb?") {
+		!strings.HasPrefix(stringField(msg, "redirect"), "https://other.example.com/cb?") {
 		t.Fatalf("deny redirect %s", msg["redirect"])
 	}
 	if k.consent(k.f.ada.Sub, "other") != nil {
@@ -361,7 +361,7 @@ func TestConsentWithdrawal(t *testing.T) {
 		if port != "ok" {
 			t.Fatalf("exchange: %s %v", port, msg["oauth_error"])
 		}
-		grants = append(grants, str(mapOf(msg["grant"]), "grant_id"))
+		grants = append(grants, stringField(mapOf(msg["grant"]), "grant_id"))
 	}
 	pending := consentedCode() // issued, not exchanged yet
 	list, err := k.f.users.Consents(ctx, "ada")
@@ -391,7 +391,7 @@ func TestConsentWithdrawal(t *testing.T) {
 			t.Fatalf("grant %s after withdrawal: %q", g, why)
 		}
 	}
-	if port, msg := exchange(pending); port != "invalid" || str(mapOf(msg["oauth_error"]), "error") != "invalid_grant" {
+	if port, msg := exchange(pending); port != "invalid" || errorCode(msg) != "invalid_grant" {
 		t.Fatalf("code issued under a withdrawn consent: %s %v", port, msg["oauth_error"])
 	}
 	if port, _ := k.decideFor(authorizeParams("web", webCB), ada); port != "ask" {
@@ -435,7 +435,7 @@ func TestConsentWithdrawnDuringExchange(t *testing.T) {
 			if err != nil || !withdrawn {
 				t.Fatalf("exchange: %v, withdrawn %v", err, withdrawn)
 			}
-			if port != "invalid" || str(mapOf(m["oauth_error"]), "error") != "invalid_grant" || m["refresh_token"] != nil {
+			if port != "invalid" || errorCode(m) != "invalid_grant" || m["refresh_token"] != nil {
 				t.Fatalf("exchange after a racing withdrawal: %s %v", port, m)
 			}
 		})
@@ -454,11 +454,11 @@ func TestConsentFullAtExchange(t *testing.T) {
 	// Full: one live grant, the rest never made (ended).
 	live := newID()
 	now := k.f.clk.Now()
-	if err := putRec(ctx, k.f.st.Bolt, nsGrants, live, &grantRecord{ID: live, ClientID: "web", Sub: k.f.ada.Sub, Purge: now.Add(time.Hour).Unix()}); err != nil {
+	if err := putRec(ctx, k.f.st.Store, nsGrants, live, &grantRecord{ID: live, ClientID: "web", Sub: k.f.ada.Sub, Purge: now.Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}
 	key := consentKey(k.f.ada.Sub, "web")
-	err := updateRec(ctx, k.f.st.Bolt, nsConsents, key, func(c *consentRecord) (*consentRecord, error) {
+	err := updateRec(ctx, k.f.st.Store, nsConsents, key, func(c *consentRecord) (*consentRecord, error) {
 		c.Grants = []string{live}
 		for len(c.Grants) < maxConsentGrants {
 			c.Grants = append(c.Grants, newID())
@@ -472,7 +472,7 @@ func TestConsentFullAtExchange(t *testing.T) {
 	if err != nil || port != "ok" {
 		t.Fatalf("exchange under a full consent with ended grants: %s %v %v", port, err, m["oauth_error"])
 	}
-	gid := str(mapOf(m["grant"]), "grant_id")
+	gid := stringField(mapOf(m["grant"]), "grant_id")
 	if c := k.consent(k.f.ada.Sub, "web"); c == nil || len(c.Grants) != 2 || c.Grants[0] != live || c.Grants[1] != gid {
 		t.Fatalf("consent grants after the exchange: %v, want [%s %s]", c, live, gid)
 	}

@@ -165,7 +165,7 @@ func (u *Users) WithdrawConsent(ctx context.Context, username, clientID string) 
 
 // consentFromMsg reads msg.consent.id ("" when absent or not an id).
 func consentFromMsg(msg map[string]any) string {
-	id := str(mapOf(msg["consent"]), "id")
+	id := stringField(mapOf(msg["consent"]), "id")
 	if !looksLikeID(id) {
 		return ""
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/memstore"
 )
 
 const (
@@ -46,14 +46,10 @@ type fixture struct {
 
 func newFixture(t *testing.T, issuer string) *fixture {
 	t.Helper()
-	bolt, err := store.OpenBolt(filepath.Join(t.TempDir(), "db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
-	st := &testStore{Bolt: bolt}
+	mem := memstore.MustNew(t, memstore.Options{})
+	st := &testStore{Store: mem}
 	clk := clock{enginetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
-	ks := jose.NewKeysets(bolt)
+	ks := jose.NewKeysets(mem)
 	ks.Now = clk.Now
 	ks.RSABits = 2048
 	ctx := t.Context()
@@ -87,6 +83,33 @@ func newFixture(t *testing.T, issuer string) *fixture {
 	return &fixture{p: p, st: st, clk: clk, ada: ada, users: users}
 }
 
+// testHintChecker checks id_token_hint as newHintChecker builds it for
+// keyset main and algorithms RS256 and ES256, at the fixture's clock.
+func testHintChecker(t *testing.T, f *fixture) *hintChecker {
+	t.Helper()
+	pol := jose.DefaultPolicy()
+	pol.Algorithms, pol.Source, pol.Issuer = []string{"RS256", "ES256"}, f.p.Keysets.Source("main"), testIssuer
+	pol.AudienceOptional, pol.Types, pol.Leeway, pol.RequiredClaims = true, []string{"JWT"}, 30*time.Second, []string{"sub", "aud", "iat"}
+	pol.Now = f.clk.Now
+	v, err := jose.NewValidator(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hintChecker{policy: pol, v: v}
+}
+
+// testExchange is oidc.code_exchange for audience flowd-api, issuing
+// refresh tokens that live refreshTTL.
+func testExchange(p *provider, refreshTTL time.Duration) *codeExchangeBlock {
+	return &codeExchangeBlock{p: p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: refreshTTL}, issueRefresh: true}
+}
+
+// testRefresh is oidc.refresh for audience flowd-api, with its refresh
+// token lifetime and retry grace period.
+func testRefresh(p *provider, refreshTTL, grace time.Duration) *refreshBlock {
+	return &refreshBlock{p: p, tokenGrant: tokenGrant{audience: "flowd-api", refreshTTL: refreshTTL}, grace: grace}
+}
+
 func s256(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
@@ -94,24 +117,30 @@ func s256(verifier string) string {
 
 // queryMsg is an http.in message for GET ?params.
 func queryMsg(params url.Values, cookie string) engine.Msg {
-	first := map[string]any{}
-	for k, v := range params {
-		first[k] = v[0]
-	}
-	headers := map[string]any{}
-	if cookie != "" {
-		headers["cookie"] = cookie
-	}
-	return engine.Msg{"req": map[string]any{"method": "GET", "path": "/oauth/authorize", "query": first,
-		"query_all": map[string][]string(params), "headers": headers, "remote_addr": "192.0.2.7:5555"}}
+	return engine.Msg{"req": map[string]any{"method": "GET", "path": "/oauth/authorize", "query": firstValues(params),
+		"query_all": map[string][]string(params), "headers": testHeaders(cookie, ""), "remote_addr": "192.0.2.7:5555"}}
 }
 
 // formMsg is an http.in message for a form POST.
 func formMsg(form url.Values, cookie, authorization string) engine.Msg {
+	return engine.Msg{"req": map[string]any{"method": "POST", "path": "/oauth/authorize", "query": map[string]any{},
+		"headers": testHeaders(cookie, authorization), "remote_addr": "192.0.2.7:5555"},
+		"body": firstValues(form), "body_all": map[string][]string(form)}
+}
+
+// firstValues is each parameter's first value, as http.in puts it in
+// msg.req.query or msg.body.
+func firstValues(v url.Values) map[string]any {
 	first := map[string]any{}
-	for k, v := range form {
-		first[k] = v[0]
+	for k, vs := range v {
+		first[k] = vs[0]
 	}
+	return first
+}
+
+// testHeaders are the request headers of a test message: cookie and
+// authorization when not empty.
+func testHeaders(cookie, authorization string) map[string]any {
 	headers := map[string]any{}
 	if cookie != "" {
 		headers["cookie"] = cookie
@@ -119,8 +148,18 @@ func formMsg(form url.Values, cookie, authorization string) engine.Msg {
 	if authorization != "" {
 		headers["authorization"] = authorization
 	}
-	return engine.Msg{"req": map[string]any{"method": "POST", "path": "/oauth/authorize", "query": map[string]any{},
-		"headers": headers, "remote_addr": "192.0.2.7:5555"}, "body": first, "body_all": map[string][]string(form)}
+	return headers
+}
+
+// errorCode is the OAuth error code a block set (msg.oauth_error.error).
+func errorCode(msg engine.Msg) string { return stringField(mapOf(msg["oauth_error"]), "error") }
+
+// wantPort fails t unless a block left by want without an error.
+func wantPort(t *testing.T, port string, err error, msg engine.Msg, want string) {
+	t.Helper()
+	if err != nil || port != want {
+		t.Fatalf("port %q err %v, want %q (%v)", port, err, want, msg["oauth_error"])
+	}
 }
 
 // cookieHeader turns msg.cookies (Set-Cookie values) into a Cookie header.
@@ -136,8 +175,8 @@ func cookieHeader(msg engine.Msg) string {
 
 func redirectQuery(t *testing.T, msg engine.Msg) url.Values {
 	t.Helper()
-	u, err := url.Parse(str(msg, "redirect"))
-	if err != nil || str(msg, "redirect") == "" {
+	u, err := url.Parse(stringField(msg, "redirect"))
+	if err != nil || stringField(msg, "redirect") == "" {
 		t.Fatalf("no redirect: %v", msg)
 	}
 	return u.Query()
@@ -150,10 +189,9 @@ func redirectQuery(t *testing.T, msg engine.Msg) url.Values {
 // concurrent request would. A function that keeps state from its first
 // call, or has side effects, fails the tests. It also counts writes.
 type testStore struct {
-	*store.Bolt
+	*memstore.Store
 	mu      sync.Mutex
 	writes  []string // "kv <ns>/<key>" or "secret <kind>/<name>", in order
-	calls   int      // update functions called
 	between func(ns, key string)
 }
 
@@ -180,38 +218,45 @@ func (s *testStore) setBetween(fn func(ns, key string)) {
 	s.mu.Unlock()
 }
 
-func (s *testStore) twice(ctx context.Context, ns, key string, get func() ([]byte, error),
-	update func(func([]byte) ([]byte, error)) error, fn func([]byte) ([]byte, error)) error {
-	counted := func(old []byte) ([]byte, error) {
-		s.mu.Lock()
-		s.calls++
-		s.mu.Unlock()
-		return fn(old)
-	}
-	old, err := get()
-	if errors.Is(err, store.ErrNotFound) {
-		old, err = nil, nil
-	}
+// twice calls fn on what read returns (the records as they are now),
+// runs the between hook for each record touched, then calls update with
+// fn: the real transaction, which calls it again.
+func twice[V any](s *testStore, read func() (V, error), touched []store.KVRef, update func(func(V) (V, error)) error,
+	fn func(V) (V, error)) error {
+	old, err := read()
 	if err != nil {
 		return err
 	}
 	// As on etcd: an error from the function ends the update at once.
-	if _, err := counted(bytes.Clone(old)); err != nil {
+	if _, err := fn(old); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	between := s.between
 	s.mu.Unlock()
 	if between != nil {
-		between(ns, key)
+		for _, r := range touched {
+			between(r.NS, r.Key)
+		}
 	}
-	return update(counted)
+	return update(fn)
+}
+
+// readOne is a read for twice: a copy of the record, nil when missing.
+func readOne(get func() ([]byte, error)) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		v, err := get()
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return bytes.Clone(v), err
+	}
 }
 
 func (s *testStore) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
 	s.wrote("kv " + ns + "/" + key)
-	return s.twice(ctx, ns, key, func() ([]byte, error) { return s.Bolt.GetKV(ctx, ns, key) },
-		func(f func([]byte) ([]byte, error)) error { return s.Bolt.UpdateKV(ctx, ns, key, f) }, fn)
+	return twice(s, readOne(func() ([]byte, error) { return s.Store.GetKV(ctx, ns, key) }), []store.KVRef{{NS: ns, Key: key}},
+		func(f func([]byte) ([]byte, error)) error { return s.Store.UpdateKV(ctx, ns, key, f) }, fn)
 }
 
 // UpdateKVs calls fn twice too: once on the records as they are, then
@@ -221,60 +266,44 @@ func (s *testStore) UpdateKVs(ctx context.Context, refs []store.KVRef, fn func(o
 		s.wrote("kv " + r.NS + "/" + r.Key)
 	}
 	if fn == nil || store.CheckKVRefs(refs) != nil {
-		return s.Bolt.UpdateKVs(ctx, refs, fn) // the store reports it
+		return s.Store.UpdateKVs(ctx, refs, fn) // the store reports it
 	}
-	counted := func(old [][]byte) ([][]byte, error) {
-		s.mu.Lock()
-		s.calls++
-		s.mu.Unlock()
-		return fn(old)
-	}
-	old := make([][]byte, len(refs))
-	for i, r := range refs {
-		v, err := s.Bolt.GetKV(ctx, r.NS, r.Key)
-		switch {
-		case err == nil:
+	read := func() ([][]byte, error) {
+		old := make([][]byte, len(refs))
+		for i, r := range refs {
+			v, err := readOne(func() ([]byte, error) { return s.Store.GetKV(ctx, r.NS, r.Key) })()
+			if err != nil {
+				return nil, err
+			}
 			old[i] = v
-		case !errors.Is(err, store.ErrNotFound):
-			return err
 		}
+		return old, nil
 	}
-	if _, err := counted(old); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	between := s.between
-	s.mu.Unlock()
-	if between != nil {
-		for _, r := range refs {
-			between(r.NS, r.Key)
-		}
-	}
-	return s.Bolt.UpdateKVs(ctx, refs, counted)
+	return twice(s, read, refs, func(f func([][]byte) ([][]byte, error)) error { return s.Store.UpdateKVs(ctx, refs, f) }, fn)
 }
 
 func (s *testStore) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
 	s.wrote("secret " + kind + "/" + name)
-	return s.twice(ctx, kind, name, func() ([]byte, error) { return s.Bolt.GetSecret(ctx, kind, name) },
-		func(f func([]byte) ([]byte, error)) error { return s.Bolt.UpdateSecret(ctx, kind, name, f) }, fn)
+	return twice(s, readOne(func() ([]byte, error) { return s.Store.GetSecret(ctx, kind, name) }), []store.KVRef{{NS: kind, Key: name}},
+		func(f func([]byte) ([]byte, error)) error { return s.Store.UpdateSecret(ctx, kind, name, f) }, fn)
 }
 
 func (s *testStore) CreateKV(ctx context.Context, ns, key string, val []byte) error {
 	s.wrote("kv " + ns + "/" + key)
-	return s.Bolt.CreateKV(ctx, ns, key, val)
+	return s.Store.CreateKV(ctx, ns, key, val)
 }
 
 func (s *testStore) SetKV(ctx context.Context, ns, key string, val []byte) error {
 	s.wrote("kv " + ns + "/" + key)
-	return s.Bolt.SetKV(ctx, ns, key, val)
+	return s.Store.SetKV(ctx, ns, key, val)
 }
 
 func (s *testStore) DeleteKV(ctx context.Context, ns, key string) error {
 	s.wrote("kv " + ns + "/" + key)
-	return s.Bolt.DeleteKV(ctx, ns, key)
+	return s.Store.DeleteKV(ctx, ns, key)
 }
 
 func (s *testStore) DeleteSecret(ctx context.Context, kind, name string) error {
 	s.wrote("secret " + kind + "/" + name)
-	return s.Bolt.DeleteSecret(ctx, kind, name)
+	return s.Store.DeleteSecret(ctx, kind, name)
 }

@@ -27,8 +27,8 @@ type grantKit struct {
 func newGrantKit(t *testing.T) *grantKit {
 	k := newLogoutKit(t)
 	return &grantKit{logoutKit: k,
-		ex: &codeExchangeBlock{p: k.f.p, audience: "flowd-api", refreshTTL: 24 * time.Hour, issueRefresh: true},
-		rb: &refreshBlock{p: k.f.p, audience: "flowd-api", refreshTTL: 24 * time.Hour}}
+		ex: testExchange(k.f.p, 24*time.Hour),
+		rb: testRefresh(k.f.p, 24*time.Hour, 0)}
 }
 
 // code signs username in (or reuses cookies' session) for scope and
@@ -61,7 +61,7 @@ func (k *grantKit) exchange(code string) (string, tokens) {
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	return port, tokens{str(mapOf(msg["grant"]), "grant_id"), str(msg, "refresh_token")}
+	return port, tokens{stringField(mapOf(msg["grant"]), "grant_id"), stringField(msg, "refresh_token")}
 }
 
 // grant signs in (or reuses the browser's session) and exchanges the code.
@@ -83,7 +83,7 @@ func (k *grantKit) refresh(token string) (string, string) {
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	return port, str(mapOf(msg["oauth_error"]), "error")
+	return port, errorCode(msg)
 }
 
 // status is why the grant is not live ("" when it is) and its revoke reason.
@@ -97,6 +97,40 @@ func (k *grantKit) status(gid string) (string, string) {
 		return why, ""
 	}
 	return why, g.Revoked
+}
+
+// grantCase is what one grant looks like after a sign-out: why it is not
+// live and its revoke reason ("" when it is live), and what a refresh
+// with its token answers (port and OAuth error code).
+type grantCase struct {
+	name          string
+	tok           tokens
+	why, reason   string
+	port, errCode string
+}
+
+// wantGrants checks each grant's status and refresh answer, a subtest each.
+func (k *grantKit) wantGrants(t *testing.T, cases []grantCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			why, reason := k.status(tc.tok.grantID)
+			port, code := k.refresh(tc.tok.refresh)
+			if why != tc.why || reason != tc.reason || port != tc.port || code != tc.errCode {
+				t.Fatalf("status %q %q, refresh %s %q; want %q %q, %s %q", why, reason, port, code, tc.why, tc.reason, tc.port, tc.errCode)
+			}
+		})
+	}
+}
+
+// withBob adds user bob, with Users able to end sessions (as oidc.Provide
+// sets it up).
+func (k *grantKit) withBob(t *testing.T) {
+	t.Helper()
+	k.f.users.state = k.f.st // as oidc.Provide does
+	if _, err := k.f.users.Add(t.Context(), User{Username: "bob"}, testPassword); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // logout logs the browser out with a hint for its session: no question.
@@ -137,25 +171,12 @@ func TestLogoutRevokesTheSessionsGrants(t *testing.T) {
 
 	k.logout(cookiesA)
 
-	for _, tc := range []struct {
-		name          string
-		tok           tokens
-		why, reason   string
-		port, errCode string
-	}{
+	k.wantGrants(t, []grantCase{
 		{"the session's grant is revoked", online, grantRevoked, "logged_out", "invalid", "invalid_grant"},
 		{"an offline_access grant survives", offline, "", "", "ok", ""},
 		{"ada's other session survives", otherSession, "", "", "ok", ""},
 		{"bob survives", otherUser, "", "", "ok", ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			why, reason := k.status(tc.tok.grantID)
-			port, code := k.refresh(tc.tok.refresh)
-			if why != tc.why || reason != tc.reason || port != tc.port || code != tc.errCode {
-				t.Fatalf("status %q %q, refresh %s %q; want %q %q, %s %q", why, reason, port, code, tc.why, tc.reason, tc.port, tc.errCode)
-			}
-		})
-	}
+	})
 	t.Run("a grant without a recorded session survives", func(t *testing.T) {
 		if why, _ := k.status(legacy); why != "" {
 			t.Fatalf("legacy grant %q", why)
@@ -171,7 +192,7 @@ func TestLogoutRevokesTheSessionsGrants(t *testing.T) {
 		gb := &grantActiveBlock{p: k.f.p}
 		msg := engine.Msg{"claims": map[string]any{"sub": k.f.ada.Sub, "client_id": "web", "scope": "openid email", "gid": online.grantID}}
 		port, err := gb.Process(ctx, k.f.clk.exec(), msg)
-		if err != nil || port != "inactive" || str(mapOf(msg["invalid"]), "reason") != grantRevoked {
+		if err != nil || port != "inactive" || stringField(mapOf(msg["invalid"]), "reason") != grantRevoked {
 			t.Fatalf("%s %v %v", port, err, msg)
 		}
 	})
@@ -266,7 +287,7 @@ func TestSessionGrantIndex(t *testing.T) {
 		}
 		msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webCB}})
 		port, err := k.ex.Process(ctx, k.f.clk.exec(), msg)
-		if err != nil || port != "invalid" || !strings.Contains(str(mapOf(msg["oauth_error"]), "error_description"), "too many authorizations") {
+		if err != nil || port != "invalid" || !strings.Contains(stringField(mapOf(msg["oauth_error"]), "error_description"), "too many authorizations") {
 			t.Fatalf("exchange with the session index full: %s %v %v", port, msg["oauth_error"], err)
 		}
 		if g, err := getRec[grantRecord](ctx, k.f.st, nsGrants, rec.GrantID); err != nil || g != nil {

@@ -6,19 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
 )
 
 const byeURI = "https://app.example.com/bye"
 
-func newEndSessionForTest(f *fixture) (*endSessionBlock, error) {
-	pol := jose.DefaultPolicy()
-	pol.Algorithms, pol.Source, pol.Issuer = []string{"RS256", "ES256"}, f.p.Keysets.Source("main"), testIssuer
-	pol.AudienceOptional, pol.Types, pol.Leeway, pol.RequiredClaims = true, []string{"JWT"}, 30*time.Second, []string{"sub", "aud", "iat"}
-	pol.Now = f.clk.Now
-	v, err := jose.NewValidator(pol)
-	return &endSessionBlock{p: f.p, policy: pol, v: v, confirmTTL: 10 * time.Minute}, err
+func newEndSessionForTest(t *testing.T, f *fixture) *endSessionBlock {
+	return &endSessionBlock{p: f.p, hint: testHintChecker(t, f), confirmTTL: 10 * time.Minute}
 }
 
 // logoutKit drives oidc.end_session the way the end-session flow does.
@@ -30,11 +24,7 @@ type logoutKit struct {
 
 func newLogoutKit(t *testing.T) *logoutKit {
 	f := newFixture(t, testIssuer)
-	es, err := newEndSessionForTest(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &logoutKit{t: t, f: f, es: es}
+	return &logoutKit{t: t, f: f, es: newEndSessionForTest(t, f)}
 }
 
 // result is the port a message left by, and the message.
@@ -61,6 +51,13 @@ func (k *logoutKit) get(params url.Values, cookie string) result {
 func (k *logoutKit) post(form url.Values, cookie string) result {
 	k.t.Helper()
 	return k.run(formMsg(form, cookie, ""))
+}
+
+// answer posts the logout question's answer (action logout or stay)
+// with its CSRF token.
+func (k *logoutKit) answer(csrf, action, cookie string) result {
+	k.t.Helper()
+	return k.post(url.Values{"csrf": {csrf}, "action": {action}}, cookie)
 }
 
 // browser signs ada in with a fresh browser: its cookies and session.
@@ -91,7 +88,7 @@ func (k *logoutKit) hint(sub string, authTime int64) string {
 	if _, err := idb.Process(k.t.Context(), k.f.clk.exec(), m); err != nil {
 		k.t.Fatal(err)
 	}
-	return str(m, "id_token")
+	return stringField(m, "id_token")
 }
 
 // ask makes a request that needs confirmation and returns its CSRF token.
@@ -101,14 +98,22 @@ func (k *logoutKit) ask(params url.Values, cookies string) string {
 	if r.port != "confirm" || r.msg["cookies"] != nil || r.msg["redirect"] != nil {
 		k.t.Fatalf("want the question, got %s %v", r.port, r.msg)
 	}
-	return str(mapOf(r.msg["logout"]), "csrf")
+	return stringField(mapOf(r.msg["logout"]), "csrf")
+}
+
+// askNew signs ada in with a fresh browser and asks it to log out: the
+// browser's cookies and the question's CSRF token.
+func (k *logoutKit) askNew(params url.Values) (string, string) {
+	k.t.Helper()
+	cookies, _ := k.browser()
+	return cookies, k.ask(params, cookies)
 }
 
 // wantRefused: an error page, nothing redirected, no cookie touched.
 func wantRefused(t *testing.T, r result) {
 	t.Helper()
 	port, m := r.port, r.msg
-	if port != "invalid" || m["redirect"] != nil || m["cookies"] != nil || str(mapOf(m["oauth_error"]), "error") != "invalid_request" {
+	if port != "invalid" || m["redirect"] != nil || m["cookies"] != nil || errorCode(m) != "invalid_request" {
 		t.Fatalf("want a refusal, got %s %v", port, m)
 	}
 }
@@ -121,7 +126,7 @@ func wantLoggedOut(t *testing.T, r result, redirect string) {
 	if redirect != "" {
 		wantPort = "redirect"
 	}
-	if port != wantPort || str(m, "redirect") != redirect {
+	if port != wantPort || stringField(m, "redirect") != redirect {
 		t.Fatalf("want %s %q, got %s %v", wantPort, redirect, port, m)
 	}
 	list, _ := m["cookies"].([]any)
@@ -166,7 +171,7 @@ func TestEndSessionWithoutASession(t *testing.T) {
 	k := newLogoutKit(t)
 	// Nothing to log out: no question, no cookie, back to the app.
 	r := k.get(url.Values{"client_id": {"web"}, "post_logout_redirect_uri": {byeURI}, "state": {"s1"}}, "")
-	if r.port != "redirect" || str(r.msg, "redirect") != byeURI+"?state=s1" || r.msg["cookies"] != nil {
+	if r.port != "redirect" || stringField(r.msg, "redirect") != byeURI+"?state=s1" || r.msg["cookies"] != nil {
 		t.Fatalf("%s %v", r.port, r.msg)
 	}
 	if r := k.get(nil, ""); r.port != "done" || r.msg["cookies"] != nil {
@@ -217,11 +222,11 @@ func TestEndSessionAsksFirst(t *testing.T) {
 				r := send(tc.params, cookies)
 				port, m := r.port, r.msg
 				l := mapOf(m["logout"])
-				if port != "confirm" || m["cookies"] != nil || m["redirect"] != nil || !looksLikeSecret(str(l, "csrf")) ||
+				if port != "confirm" || m["cookies"] != nil || m["redirect"] != nil || !looksLikeSecret(stringField(l, "csrf")) ||
 					l["username"] != "ada" || l["client_name"] != tc.clientName || l["action"] != "/oauth/logout" {
 					t.Fatalf("%s %v", port, m)
 				}
-				rec, err := getRec[logoutRecord](t.Context(), k.f.st, nsLogout, hashKey(str(l, "csrf")))
+				rec, err := getRec[logoutRecord](t.Context(), k.f.st, nsLogout, hashKey(stringField(l, "csrf")))
 				if err != nil || rec == nil || rec.Binding != hashKey(k.f.p.readCookie(queryMsg(nil, cookies), sessionCookie)) ||
 					rec.RedirectURI != tc.params.Get("post_logout_redirect_uri") || rec.Expires != k.f.clk.Now().Add(10*time.Minute).Unix() {
 					t.Fatalf("record %+v %v", rec, err)
@@ -284,68 +289,64 @@ func TestEndSessionConfirmation(t *testing.T) {
 	})
 
 	t.Run("stay signed in", func(t *testing.T) {
-		r := k.post(url.Values{"csrf": {token}, "action": {"stay"}}, victim)
+		r := k.answer(token, "stay", victim)
 		if r.port != "cancelled" || r.msg["cookies"] != nil || r.msg["redirect"] != nil || k.session(victim) == nil {
 			t.Fatalf("%s %v", r.port, r.msg)
 		}
 		// The question was answered: its token is spent.
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, victim))
+		wantRefused(t, k.answer(token, "logout", victim))
 		// A forged "stay" changes nothing either.
-		if r := k.post(url.Values{"csrf": {newSecret()}, "action": {"stay"}}, ""); r.port != "cancelled" || r.msg["cookies"] != nil {
+		if r := k.answer(newSecret(), "stay", ""); r.port != "cancelled" || r.msg["cookies"] != nil {
 			t.Fatalf("%s %v", r.port, r.msg)
 		}
 	})
 
 	t.Run("sign out", func(t *testing.T) {
 		token := k.ask(params, victim)
-		wantLoggedOut(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, victim), byeURI+"?state=st+1")
+		wantLoggedOut(t, k.answer(token, "logout", victim), byeURI+"?state=st+1")
 		if k.session(victim) != nil {
 			t.Fatal("session survived")
 		}
 		// Replayed after the logout: with the old cookie, or none.
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, victim))
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, ""))
+		wantRefused(t, k.answer(token, "logout", victim))
+		wantRefused(t, k.answer(token, "logout", ""))
 		// Signed in again in the same browser: an old question is dead.
 		again, _ := k.browser()
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, again))
+		wantRefused(t, k.answer(token, "logout", again))
 		if k.session(again) == nil {
 			t.Fatal("a replayed answer ended the new session")
 		}
 	})
 
 	t.Run("without a redirect URI: the signed-out page", func(t *testing.T) {
-		cookies, _ := k.browser()
-		token := k.ask(nil, cookies)
-		wantLoggedOut(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, cookies), "")
+		cookies, token := k.askNew(nil)
+		wantLoggedOut(t, k.answer(token, "logout", cookies), "")
 	})
 
 	t.Run("expired", func(t *testing.T) {
-		cookies, _ := k.browser()
-		token := k.ask(params, cookies)
+		cookies, token := k.askNew(params)
 		k.f.clk.Advance(10 * time.Minute)
-		wantRefused(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, cookies))
+		wantRefused(t, k.answer(token, "logout", cookies))
 		if k.session(cookies) == nil {
 			t.Fatal("an expired answer ended the session")
 		}
 	})
 
 	t.Run("a redirect URI the client no longer has is not used", func(t *testing.T) {
-		cookies, _ := k.browser()
-		token := k.ask(params, cookies)
+		cookies, token := k.askNew(params)
 		// As if the client had been changed (or the record altered) since.
 		rec, _ := getRec[logoutRecord](ctx, k.f.st, nsLogout, hashKey(token))
 		rec.RedirectURI = "https://evil.example/"
 		if err := putRec(ctx, k.f.st, nsLogout, hashKey(token), rec); err != nil {
 			t.Fatal(err)
 		}
-		wantLoggedOut(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, cookies), "")
+		wantLoggedOut(t, k.answer(token, "logout", cookies), "")
 
-		cookies, _ = k.browser()
-		token = k.ask(params, cookies)
+		cookies, token = k.askNew(params)
 		if err := k.f.p.Clients.Remove(ctx, "web"); err != nil {
 			t.Fatal(err)
 		}
-		wantLoggedOut(t, k.post(url.Values{"csrf": {token}, "action": {"logout"}}, cookies), "")
+		wantLoggedOut(t, k.answer(token, "logout", cookies), "")
 	})
 }
 
@@ -392,7 +393,7 @@ func TestLogoutPages(t *testing.T) {
 				}
 				return
 			}
-			html := str(tc.msg, "payload")
+			html := stringField(tc.msg, "payload")
 			if err != nil || port != "out" {
 				t.Fatalf("%s %v", port, err)
 			}

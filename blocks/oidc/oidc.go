@@ -281,7 +281,9 @@ func mapOf(v any) map[string]any {
 	return m
 }
 
-func str(m map[string]any, key string) string {
+// stringField returns m[key] when it is a string, else "" (absent, null,
+// or a value of another type: attacker input is never trusted to be a string).
+func stringField(m map[string]any, key string) string {
 	s, _ := m[key].(string)
 	return s
 }
@@ -420,10 +422,20 @@ func formAction(configured string, msg engine.Msg, fallback string) string {
 	if configured != "" {
 		return configured
 	}
-	if p := str(reqOf(msg), "path"); isLocalPath(p) {
+	if p := stringField(reqOf(msg), "path"); isLocalPath(p) {
 		return p
 	}
 	return fallback
+}
+
+// actionField reads a page block's action field: a path on this server,
+// or, unless required, empty (formAction's fallbacks then apply).
+func actionField(s *engine.Setup, required bool) (string, error) {
+	action := s.Config.String("action")
+	if (required || action != "") && !isLocalPath(action) {
+		return "", s.Errorf("action", "must be a path on this server, starting with a single /")
+	}
+	return action, nil
 }
 
 // appendQuery adds parameters to a registered redirect URI, keeping the

@@ -3,6 +3,7 @@ package oidc
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -56,6 +57,20 @@ type usedTxRecord struct {
 	Purge int64 `json:"purge"`
 }
 
+// markUsed records a single-use key (oidc_tx/<key>, kept until purge) in
+// one transaction. first is false when it was recorded already, by an
+// earlier or a concurrent request: only the first goes on.
+func markUsed(ctx context.Context, kv KV, key string, purge int64) (first bool, err error) {
+	err = updateRec(ctx, kv, nsTx, key, func(cur *usedTxRecord) (*usedTxRecord, error) {
+		first = cur == nil // set on every call: the function may run again
+		if cur != nil {
+			return cur, nil
+		}
+		return &usedTxRecord{Purge: purge}, nil
+	})
+	return first, err
+}
+
 // Errors of sealing and opening a sign-in cookie.
 var (
 	errPendingTooLarge = errors.New("the authorization request is too large to keep while the person signs in")
@@ -89,51 +104,87 @@ func pendingFits(a authzRequest) bool {
 }
 
 func sealPending(k *providerKeys, id string, tx pendingSignIn) (string, error) {
-	plain, err := pendingPlain(tx)
+	return sealRequest(k, pendingAD(id), tx)
+}
+
+// openPending opens a sign-in cookie value. Its size is checked before
+// anything is decoded; every failure is the one errPendingRefused.
+func openPending(k *providerKeys, id, value string) (*pendingSignIn, error) {
+	return openRequest(k, pendingAD(id), value)
+}
+
+// sealRequest seals a waiting request (a sign-in, or a consent question:
+// block_consent.go) for a cookie, bound to what ad names; one that would
+// not fit in a cookie is errPendingTooLarge.
+func sealRequest(k *providerKeys, ad []byte, q pendingSignIn) (string, error) {
+	plain, err := pendingPlain(q)
 	if err != nil {
 		return "", err
 	}
 	if k.sealedLen(len(plain)) > maxTxCookieValue {
 		return "", errPendingTooLarge
 	}
-	return k.seal(plain, pendingAD(id)), nil
+	return k.seal(plain, ad), nil
 }
 
-// openPending opens a sign-in cookie value. Its size is checked before
-// anything is decoded; every failure is the one errPendingRefused.
-func openPending(k *providerKeys, id, value string) (*pendingSignIn, error) {
+// openRequest opens what sealRequest sealed with the same ad. The size is
+// checked before anything is decoded; every failure is the one
+// errPendingRefused.
+func openRequest(k *providerKeys, ad []byte, value string) (*pendingSignIn, error) {
 	if value == "" || len(value) > maxTxCookieValue {
 		return nil, errPendingRefused
 	}
-	plain, err := k.open(value, pendingAD(id))
+	plain, err := k.open(value, ad)
 	if err != nil {
 		return nil, errPendingRefused
 	}
-	var tx pendingSignIn
-	if err := json.Unmarshal(plain, &tx); err != nil || tx.Authz.ClientID == "" {
+	var q pendingSignIn
+	if err := json.Unmarshal(plain, &q); err != nil || q.Authz.ClientID == "" {
 		return nil, errPendingRefused
 	}
-	return &tx, nil
+	return &q, nil
 }
 
-// crowdedOut names the sign-in cookies to delete so that, with the one
-// about to be added, the browser holds at most maxPendingSignIns: those
-// that do not open or have expired, then the oldest.
-func (p *provider) crowdedOut(k *providerKeys, msg engine.Msg, now time.Time) []string {
-	return p.crowded(msg, txCookiePrefix, now, func(id, value string) (int64, bool) {
-		tx, err := openPending(k, id, value)
-		if err != nil {
-			return 0, false
-		}
-		return tx.Expires, true
-	})
+// requestCookies is one kind of cookie a waiting request is sealed in: a
+// sign-in (signInCookies) or a consent question (block_consent.go).
+type requestCookies struct {
+	base string // the name's prefix, before the id
+	seal func(k *providerKeys, id string, q pendingSignIn) (string, error)
+	open func(k *providerKeys, id, value string) (*pendingSignIn, error)
+}
+
+// signInCookies are the sign-in cookies of oidc.login_page.
+var signInCookies = requestCookies{base: txCookiePrefix, seal: sealPending, open: openPending}
+
+// putRequest seals a in a new cookie of kind, valid for ttl, and deletes
+// the cookies of that kind that crowded names, so that the browser holds
+// at most maxPendingSignIns of them. It returns the cookie's id and the
+// form's CSRF token (the cookie holds its hash).
+func (p *provider) putRequest(ctx context.Context, msg engine.Msg, now time.Time, kind requestCookies, a authzRequest,
+	ttl time.Duration) (id, csrf string, err error) {
+	keys, err := p.keys(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	id, csrf = newID(), newSecret()
+	value, err := kind.seal(keys, id, pendingSignIn{Authz: a, CSRF: hashKey(csrf), Expires: now.Add(ttl).Unix()})
+	if err != nil {
+		return "", "", err
+	}
+	for _, old := range p.crowded(msg, kind.base, now, func(id, value string) (*pendingSignIn, error) {
+		return kind.open(keys, id, value)
+	}) {
+		addCookie(msg, p.cookie(kind.base+old, "", -1))
+	}
+	addCookie(msg, p.cookie(kind.base+id, value, ttl))
+	return id, csrf, nil
 }
 
 // crowded names the cookies of one kind (name prefix + id) to delete so
 // that, with the one about to be added, the browser holds at most
 // maxPendingSignIns of them: those that do not open (open says) or have
 // expired, then the oldest.
-func (p *provider) crowded(msg engine.Msg, base string, now time.Time, open func(id, value string) (expires int64, ok bool)) []string {
+func (p *provider) crowded(msg engine.Msg, base string, now time.Time, open func(id, value string) (*pendingSignIn, error)) []string {
 	raw := header(msg, "cookie")
 	if raw == "" {
 		return nil
@@ -163,12 +214,12 @@ func (p *provider) crowded(msg engine.Msg, base string, now time.Time, open func
 			drop = append(drop, id)
 			continue
 		}
-		expires, ok := open(id, c.Value)
-		if !ok || now.Unix() >= expires {
+		q, err := open(id, c.Value)
+		if err != nil || now.Unix() >= q.Expires {
 			drop = append(drop, id)
 			continue
 		}
-		keep = append(keep, live{id, expires})
+		keep = append(keep, live{id, q.Expires})
 	}
 	if extra := len(keep) - (maxPendingSignIns - 1); extra > 0 {
 		slices.SortFunc(keep, func(a, b live) int { return cmp.Compare(a.expires, b.expires) })

@@ -23,14 +23,14 @@ func newRefreshKit(t *testing.T, grace time.Duration) *refreshKit {
 	t.Helper()
 	f := newFixture(t, testIssuer)
 	q, _ := signIn(t, f, authorizeParams("web", webCB), "")
-	ex := &codeExchangeBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
+	ex := testExchange(f.p, time.Hour)
 	msg := exchangeMsg("web", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {webCB}})
 	if port, err := ex.Process(t.Context(), f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("%s %v %v", port, err, msg["oauth_error"])
 	}
 	f.st.takeWrites()
-	return &refreshKit{t: t, f: f, rb: &refreshBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour, grace: grace},
-		gid: str(mapOf(msg["grant"]), "grant_id"), rt1: str(msg, "refresh_token")}
+	return &refreshKit{t: t, f: f, rb: testRefresh(f.p, time.Hour, grace),
+		gid: stringField(mapOf(msg["grant"]), "grant_id"), rt1: stringField(msg, "refresh_token")}
 }
 
 func (k *refreshKit) refresh(client, rt string) (string, engine.Msg) {
@@ -68,7 +68,7 @@ func TestRefreshLostResponse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newRefreshKit(t, tc.grace)
 			port, m := k.refresh("web", k.rt1) // its answer is lost on the way
-			lost := str(m, "refresh_token")
+			lost := stringField(m, "refresh_token")
 			if port != "ok" || lost == "" || lost == k.rt1 {
 				t.Fatalf("first refresh: %s %v", port, m)
 			}
@@ -82,7 +82,7 @@ func TestRefreshLostResponse(t *testing.T) {
 				t.Fatalf("retry: port %s, grant active %v; want %s, %v (%v)", port, k.active(), tc.retryPort, tc.active, m["oauth_error"])
 			}
 			if port != "ok" {
-				if e := mapOf(m["oauth_error"]); str(e, "error") != "invalid_grant" {
+				if e := mapOf(m["oauth_error"]); stringField(e, "error") != "invalid_grant" {
 					t.Fatalf("%v", e)
 				}
 				// Reuse revoked the grant: the token whose answer was lost is dead too.
@@ -92,7 +92,7 @@ func TestRefreshLostResponse(t *testing.T) {
 				return
 			}
 			// The retry is answered with the same next token, and a new access token's grant.
-			if got := str(m, "refresh_token"); got != lost {
+			if got := stringField(m, "refresh_token"); got != lost {
 				t.Fatalf("retry answered %q, want the lost %q", got, lost)
 			}
 			if g := mapOf(m["grant"]); g["grant_id"] != k.gid || g["subject"] != k.f.ada.Sub || g["scope"] != "openid email" {
@@ -123,7 +123,7 @@ func TestRefreshRetryEdges(t *testing.T) {
 		mangled := []byte(k.rt1)
 		mangled[len(mangled)-3] ^= 2
 		for _, rt := range []string{string(mangled), k.rt1[:len(k.rt1)-1], k.rt1 + "A", strings.Repeat("A", len(k.rt1)), "x.y.z", newSecret()} {
-			if port, m := k.refresh("web", rt); port != "invalid" || str(mapOf(m["oauth_error"]), "error") != "invalid_grant" {
+			if port, m := k.refresh("web", rt); port != "invalid" || errorCode(m) != "invalid_grant" {
 				t.Fatalf("%q: %s %v", rt, port, m["oauth_error"])
 			}
 		}
@@ -144,7 +144,7 @@ func TestRefreshRetryEdges(t *testing.T) {
 			t.Fatal(err)
 		}
 		port, m := k.refresh("web", old)
-		next := str(m, "refresh_token")
+		next := stringField(m, "refresh_token")
 		if port != "ok" || len(next) != refreshTokenLen {
 			t.Fatalf("%s %v", port, m)
 		}

@@ -36,7 +36,7 @@ func TestStoreCallsUpdateFunctionsTwice(t *testing.T) {
 		t.Fatalf("calls %d, err %v", calls, err)
 	}
 	seen := ""
-	f.st.setBetween(once(func(ctx context.Context, key string) { f.st.Bolt.SetKV(ctx, "oidc_test", key, []byte("changed")) }, "oidc_test"))
+	f.st.setBetween(once(func(ctx context.Context, key string) { f.st.Store.SetKV(ctx, "oidc_test", key, []byte("changed")) }, "oidc_test"))
 	defer f.st.setBetween(nil)
 	f.st.UpdateKV(ctx, "oidc_test", "k", func(old []byte) ([]byte, error) { seen = string(old); return old, nil })
 	if seen != "changed" {
@@ -48,7 +48,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 	t.Run("refresh racing a logout issues nothing", func(t *testing.T) {
 		k := newRefreshKit(t, time.Minute)
 		k.f.st.setBetween(once(func(ctx context.Context, gid string) {
-			if err := revokeGrant(ctx, k.f.st.Bolt, gid, "web", "logged_out", k.f.clk.Now(), time.Hour); err != nil {
+			if err := revokeGrant(ctx, k.f.st.Store, gid, "web", "logged_out", k.f.clk.Now(), time.Hour); err != nil {
 				t.Error(err)
 			}
 		}, nsGrants))
@@ -62,7 +62,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 		victim, _ := k.browser()
 		token := k.ask(url.Values{"client_id": {"web"}}, victim)
 		k.f.st.setBetween(once(func(ctx context.Context, key string) {
-			if err := k.f.st.Bolt.DeleteKV(ctx, nsLogout, key); err != nil {
+			if err := k.f.st.Store.DeleteKV(ctx, nsLogout, key); err != nil {
 				t.Error(err)
 			}
 		}, nsLogout))
@@ -77,7 +77,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 		_, m := getAuthorize(t, f, authorizeParams("web", webCB), "")
 		tx, csrf, value := formOf(t, m)
 		f.st.setBetween(once(func(ctx context.Context, key string) {
-			if err := f.st.Bolt.SetKV(ctx, nsTx, key, []byte(`{"purge":9999999999}`)); err != nil {
+			if err := f.st.Store.SetKV(ctx, nsTx, key, []byte(`{"purge":9999999999}`)); err != nil {
 				t.Error(err)
 			}
 		}, nsTx))
@@ -93,7 +93,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 		th := throttle{free: 1, ipFree: 1, base: time.Minute, max: time.Hour}
 		now := f.clk.Now()
 		th.reserve(ctx, f.st, "u:x", th.free, now)
-		f.st.setBetween(once(func(ctx context.Context, key string) { f.st.Bolt.DeleteKV(ctx, nsThrottle, key) }, nsThrottle))
+		f.st.setBetween(once(func(ctx context.Context, key string) { f.st.Store.DeleteKV(ctx, nsThrottle, key) }, nsThrottle))
 		defer f.st.setBetween(nil)
 		if wait, err := th.reserve(ctx, f.st, "u:x", th.free, now); wait != 0 || err != nil {
 			t.Fatalf("wait %v, err %v: the count was reset meanwhile", wait, err)
@@ -107,12 +107,12 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 		k.f.st.setBetween(once(func(ctx context.Context, key string) {
 			spent := *rec
 			spent.Used = true
-			if err := putRec(ctx, k.f.st.Bolt, nsCodes, key, &spent); err != nil {
+			if err := putRec(ctx, k.f.st.Store, nsCodes, key, &spent); err != nil {
 				t.Error(err)
 			}
 			g := &grantRecord{ID: rec.GrantID, ClientID: "web", Sub: rec.Sub, Scope: rec.Scope, RefreshGen: 1,
 				RefreshExpires: k.f.clk.Now().Add(time.Hour).Unix(), Purge: k.f.clk.Now().Add(time.Hour).Unix()}
-			if err := putRec(ctx, k.f.st.Bolt, nsGrants, rec.GrantID, g); err != nil {
+			if err := putRec(ctx, k.f.st.Store, nsGrants, rec.GrantID, g); err != nil {
 				t.Error(err)
 			}
 		}, nsCodes))
@@ -129,7 +129,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 		k := newGrantKit(t)
 		code, rec := k.codeWithRecord("ada", "openid")
 		k.f.st.setBetween(once(func(ctx context.Context, key string) {
-			if _, err := revokeSessionGrants(ctx, k.f.st.Bolt, key, k.f.clk.Now()); err != nil {
+			if _, err := revokeSessionGrants(ctx, k.f.st.Store, key, k.f.clk.Now()); err != nil {
 				t.Error(err)
 			}
 		}, nsSessionGrants))
@@ -153,7 +153,7 @@ func TestUpdateFunctionsAfterAConflict(t *testing.T) {
 		// "b" is refreshed by a concurrent request: kept, and not counted.
 		f.st.setBetween(func(ns, key string) {
 			if ns == nsCodes && key == "b" {
-				f.st.Bolt.SetKV(context.Background(), ns, key, []byte(`{"purge":9999999999}`))
+				f.st.Store.SetKV(context.Background(), ns, key, []byte(`{"purge":9999999999}`))
 			}
 		})
 		defer f.st.setBetween(nil)

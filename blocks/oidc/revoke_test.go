@@ -14,12 +14,12 @@ import (
 func codeGrant(t *testing.T, f *fixture, client, redirect string) (gid, rt string) {
 	t.Helper()
 	q, _ := signIn(t, f, authorizeParams(client, redirect), "")
-	ex := &codeExchangeBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour, issueRefresh: true}
+	ex := testExchange(f.p, time.Hour)
 	msg := exchangeMsg(client, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {redirect}})
 	if port, err := ex.Process(t.Context(), f.clk.exec(), msg); port != "ok" || err != nil {
 		t.Fatalf("%s %v %v", port, err, msg["oauth_error"])
 	}
-	return str(mapOf(msg["grant"]), "grant_id"), str(msg, "refresh_token")
+	return stringField(mapOf(msg["grant"]), "grant_id"), stringField(msg, "refresh_token")
 }
 
 // revokeMsg is a revocation request from an authenticated client.
@@ -56,10 +56,8 @@ func TestRevokeRefreshToken(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := revokeMsg(tc.client, tc.form)
 			port, err := rb.Process(ctx, f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q", port, err, tc.port)
-			}
-			if got := str(mapOf(msg["oauth_error"]), "error"); got != tc.code {
+			wantPort(t, port, err, msg, tc.port)
+			if got := errorCode(msg); got != tc.code {
 				t.Fatalf("error %q, want %q", got, tc.code)
 			}
 			w := f.st.takeWrites()
@@ -78,7 +76,7 @@ func TestRevokeRefreshToken(t *testing.T) {
 	}
 	// The revoked grant refreshes no more.
 	m := exchangeMsg("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {webRT}})
-	if port, err := (&refreshBlock{p: f.p, audience: "flowd-api", refreshTTL: time.Hour}).Process(ctx, f.clk.exec(), m); port != "invalid" || err != nil {
+	if port, err := testRefresh(f.p, time.Hour, 0).Process(ctx, f.clk.exec(), m); port != "invalid" || err != nil {
 		t.Fatalf("refresh after revocation: %s %v", port, err)
 	}
 }
@@ -130,10 +128,8 @@ func TestRevokeAccessToken(t *testing.T) {
 			msg := revokeMsg(tc.client, url.Values{"token": {"x.y.z"}})
 			msg["claims"], msg["token_header"] = tc.claims, map[string]any{"typ": tc.typ}
 			port, err := ab.Process(ctx, f.clk.exec(), msg)
-			if err != nil || port != tc.port {
-				t.Fatalf("port %q err %v, want %q", port, err, tc.port)
-			}
-			if got := str(mapOf(msg["oauth_error"]), "error"); got != tc.code {
+			wantPort(t, port, err, msg, tc.port)
+			if got := errorCode(msg); got != tc.code {
 				t.Fatalf("error %q, want %q", got, tc.code)
 			}
 			if w := f.st.takeWrites(); len(w) > 0 != tc.writes {

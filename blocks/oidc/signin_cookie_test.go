@@ -58,7 +58,7 @@ func getAuthorize(t *testing.T, f *fixture, params url.Values, cookies string) (
 	t.Helper()
 	ctx := t.Context()
 	msg := queryMsg(params, cookies)
-	port, err := (&authorizeBlock{p: f.p, standard: []string{"openid", "profile", "email", "offline_access"}, issuer: testIssuer}).Process(ctx, f.clk.exec(), msg)
+	port, err := testAuthorizeBlock(f).Process(ctx, f.clk.exec(), msg)
 	if err != nil || port != "ok" {
 		return port, msg
 	}
@@ -148,7 +148,7 @@ func TestAuthorizeWritesNothing(t *testing.T) {
 	t.Run("too large: says why", func(t *testing.T) {
 		_, m := getAuthorize(t, f, with("long", "https://app.example.com/"+strings.Repeat("p", 1500),
 			"state", strings.Repeat("s", maxStateLen), "nonce", strings.Repeat("n", maxNonceLen)), "")
-		if d := str(mapOf(m["oauth_error"]), "error_description"); !strings.Contains(d, "too large") {
+		if d := stringField(mapOf(m["oauth_error"]), "error_description"); !strings.Contains(d, "too large") {
 			t.Fatalf("%q", d)
 		}
 	})
@@ -157,7 +157,7 @@ func TestAuthorizeWritesNothing(t *testing.T) {
 // formOf reads a sign-in page's form and its cookie from a message.
 func formOf(t *testing.T, msg engine.Msg) (tx, csrf, value string) {
 	t.Helper()
-	tx, csrf = formFields(t, str(msg, "payload"))
+	tx, csrf = formFields(t, stringField(msg, "payload"))
 	j := jar{}
 	j.take(msg)
 	return tx, csrf, j["__Host-flowd_tx_"+tx]
@@ -198,7 +198,7 @@ func TestSignInCookieRefused(t *testing.T) {
 			post := formMsg(url.Values{"tx": {tc.tx}, "csrf": {tc.csrf}, "username": {"ada"}, "password": {testPassword}}, tc.cookie, "")
 			port, err := newTestLogin(f).Process(ctx, f.clk.exec(), post)
 			if err != nil || port != "invalid" || post["session"] != nil ||
-				str(mapOf(post["oauth_error"]), "error_description") != msgExpired {
+				stringField(mapOf(post["oauth_error"]), "error_description") != msgExpired {
 				t.Fatalf("%s %v %v", port, err, post["oauth_error"])
 			}
 			if w := f.st.takeWrites(); len(w) != 0 {
@@ -225,7 +225,7 @@ func TestSignInTabs(t *testing.T) {
 	open := func() (tx, csrf string) {
 		_, m := getAuthorize(t, f, authorizeParams("web", webCB), browser.header())
 		browser.take(m)
-		tx, csrf = formFields(t, str(m, "payload"))
+		tx, csrf = formFields(t, stringField(m, "payload"))
 		f.clk.Advance(time.Second) // tabs opened one after the other
 		return tx, csrf
 	}

@@ -63,9 +63,9 @@ func (a authzRequest) toMsg() map[string]any {
 // authzFromMsg reads msg.authz back.
 func authzFromMsg(msg map[string]any) (authzRequest, error) {
 	m := mapOf(msg["authz"])
-	a := authzRequest{ClientID: str(m, "client_id"), ClientName: str(m, "client_name"),
-		RedirectURI: str(m, "redirect_uri"), Scope: str(m, "scope"), State: str(m, "state"),
-		Nonce: str(m, "nonce"), CodeChallenge: str(m, "code_challenge"), Prompt: oauth.StringList(m["prompt"]), MaxAge: -1}
+	a := authzRequest{ClientID: stringField(m, "client_id"), ClientName: stringField(m, "client_name"),
+		RedirectURI: stringField(m, "redirect_uri"), Scope: stringField(m, "scope"), State: stringField(m, "state"),
+		Nonce: stringField(m, "nonce"), CodeChallenge: stringField(m, "code_challenge"), Prompt: oauth.StringList(m["prompt"]), MaxAge: -1}
 	if v, ok := int64Of(m["max_age"]); ok {
 		a.MaxAge = v
 	}
@@ -376,6 +376,23 @@ func grantStatus(ctx context.Context, kv KV, id string, now time.Time) (*grantRe
 func grantActive(ctx context.Context, kv KV, id string, now time.Time) (bool, error) {
 	_, why, err := grantStatus(ctx, kv, id, now)
 	return err == nil && why == "", err
+}
+
+// signedIn returns the live session a cookie value names and its user;
+// a session whose user was removed is no session (nobody is signed in).
+func (p *provider) signedIn(ctx context.Context, cookie string, now time.Time) (*sessionRecord, User, error) {
+	sess, err := loadSession(ctx, p.State, cookie, now)
+	if err != nil || sess == nil {
+		return nil, User{}, err
+	}
+	usr, err := p.Users.BySub(ctx, sess.Sub)
+	if errors.Is(err, ErrNoUser) {
+		return nil, User{}, nil
+	}
+	if err != nil {
+		return nil, User{}, err
+	}
+	return sess, usr, nil
 }
 
 // loadSession returns the session a cookie value names, nil when there is

@@ -15,10 +15,7 @@ import (
 func TestSignOutEverywhere(t *testing.T) {
 	k := newGrantKit(t)
 	ctx := t.Context()
-	k.f.users.state = k.f.st // as oidc.Register does
-	if _, err := k.f.users.Add(ctx, User{Username: "bob"}, testPassword); err != nil {
-		t.Fatal(err)
-	}
+	k.withBob(t)
 	online, cookiesA := k.grant("ada", "openid email", "")
 	offline, _ := k.grant("ada", "openid offline_access", cookiesA)
 	otherBrowser, cookiesB := k.grant("ada", "openid", "")
@@ -31,25 +28,12 @@ func TestSignOutEverywhere(t *testing.T) {
 	if err != nil || res.Sessions != 2 {
 		t.Fatalf("SignOut = %+v, %v; want 2 sessions", res, err)
 	}
-	for _, tc := range []struct {
-		name          string
-		tok           tokens
-		why, reason   string
-		port, errCode string
-	}{
+	k.wantGrants(t, []grantCase{
 		{"browser A's grant is revoked", online, grantRevoked, "logged_out", "invalid", "invalid_grant"},
 		{"browser B's grant is revoked", otherBrowser, grantRevoked, "logged_out", "invalid", "invalid_grant"},
 		{"an offline_access grant survives", offline, "", "", "ok", ""},
 		{"bob survives", bobs, "", "", "ok", ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			why, reason := k.status(tc.tok.grantID)
-			port, code := k.refresh(tc.tok.refresh)
-			if why != tc.why || reason != tc.reason || port != tc.port || code != tc.errCode {
-				t.Fatalf("status %q %q, refresh %s %q; want %q %q, %s %q", why, reason, port, code, tc.why, tc.reason, tc.port, tc.errCode)
-			}
-		})
-	}
+	})
 	for name, c := range map[string]string{"A": cookiesA, "B": cookiesB} {
 		if k.session(c) != nil {
 			t.Errorf("browser %s is still signed in", name)
@@ -152,7 +136,7 @@ func TestUserSessionIndexRetrySafe(t *testing.T) {
 		exp := f.clk.Now().Add(time.Hour)
 		var other string
 		f.st.setBetween(once(func(ctx context.Context, _ string) {
-			other = storeSessionIn(t, f, f.st.Bolt, "sub-2", 2, exp)
+			other = storeSessionIn(t, f, f.st.Store, "sub-2", 2, exp)
 		}, nsUserSessions))
 		first := storeSession(t, f, "sub-2", 1, exp)
 		f.st.setBetween(nil)
@@ -168,7 +152,7 @@ func TestUserSessionIndexRetrySafe(t *testing.T) {
 		old := storeSession(t, f, f.ada.Sub, 1, exp)
 		var fresh string
 		f.st.setBetween(once(func(ctx context.Context, _ string) {
-			fresh = storeSessionIn(t, f, f.st.Bolt, f.ada.Sub, 2, exp)
+			fresh = storeSessionIn(t, f, f.st.Store, f.ada.Sub, 2, exp)
 		}, nsUserSessions))
 		res, err := f.users.SignOut(t.Context(), "ada")
 		f.st.setBetween(nil)
@@ -192,10 +176,7 @@ func TestUserSessionIndexRetrySafe(t *testing.T) {
 func TestRemoveSignsOut(t *testing.T) {
 	k := newGrantKit(t)
 	ctx := t.Context()
-	k.f.users.state = k.f.st // as oidc.Register does
-	if _, err := k.f.users.Add(ctx, User{Username: "bob"}, testPassword); err != nil {
-		t.Fatal(err)
-	}
+	k.withBob(t)
 	adaSub := k.f.ada.Sub
 	a1, cookiesA := k.grant("ada", "openid email", "")
 	a2, cookiesB := k.grant("ada", "openid", "")

@@ -192,6 +192,18 @@ func (s *Scheduler) mustCurrent(t testing.TB, flow, node string) *registration {
 	return reg
 }
 
+// wantNoCatchUp waits for the scheduler's catch-up pass and fails t for
+// every catch-up run it started.
+func (e *env) wantNoCatchUp(t *testing.T) {
+	t.Helper()
+	e.s.waitCatchUps()
+	for _, m := range e.drain() {
+		if sched(t, m)["catch_up"] == true {
+			t.Errorf("a catch-up run: %v", m)
+		}
+	}
+}
+
 // sched returns the "schedule" object of a message.
 func sched(t testing.TB, m engine.Msg) map[string]any {
 	t.Helper()

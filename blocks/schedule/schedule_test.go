@@ -335,12 +335,7 @@ func TestCatchUp(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.s.Start()
-			e.s.waitCatchUps()
-			for _, m := range e.drain() {
-				if sched(t, m)["catch_up"] == true {
-					t.Errorf("a second catch-up run: %v", m)
-				}
-			}
+			e.wantNoCatchUp(t)
 		})
 	}
 }
@@ -462,12 +457,7 @@ func TestNoCatchUpForTimeUndeployed(t *testing.T) {
 			if err := step.do(t); err != nil {
 				t.Fatal(err)
 			}
-			e.s.waitCatchUps()
-			for _, m := range e.drain() {
-				if sched(t, m)["catch_up"] == true {
-					t.Errorf("catch-up run: %v", m)
-				}
-			}
+			e.wantNoCatchUp(t)
 		})
 	}
 }

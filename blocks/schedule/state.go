@@ -117,26 +117,17 @@ var (
 // while its run never finished. base stands in for a record that does not
 // decode (paused).
 func claim(ctx context.Context, st StateStore, key string, base record, scheduledFor, now time.Time, node string, redo bool) (record, error) {
-	var out record
-	err := st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
-		out = base
-		if old != nil {
-			var r record
-			if json.Unmarshal(old, &r) == nil {
-				out = r
-			}
-		}
+	return tryUpdateRecord(ctx, st, key, base, func(out *record) error {
 		switch {
 		case out.Paused:
-			return nil, errPaused
+			return errPaused
 		case redo && out.unfinished().Equal(scheduledFor):
 		case !out.ClaimedFor.Before(scheduledFor):
-			return nil, errClaimed
+			return errClaimed
 		}
 		out.ClaimedFor, out.ClaimedBy, out.ClaimedAt = scheduledFor.UTC(), node, now.UTC()
-		return json.Marshal(out)
+		return nil
 	})
-	return out, err
 }
 
 // getter is the read a StateStore may also have (store.KV does).
@@ -186,6 +177,16 @@ func loadRecord(ctx context.Context, st StateStore, key string) (rec record, cor
 // returns the result. base stands in for a stored record that does not
 // decode.
 func updateRecord(ctx context.Context, st StateStore, key string, base record, change func(*record)) (record, error) {
+	return tryUpdateRecord(ctx, st, key, base, func(r *record) error {
+		change(r)
+		return nil
+	})
+}
+
+// tryUpdateRecord is updateRecord with a change that may refuse: its error
+// ends the transaction with nothing written, and is returned with the
+// record the change saw.
+func tryUpdateRecord(ctx context.Context, st StateStore, key string, base record, change func(*record) error) (record, error) {
 	var out record
 	err := st.UpdateKV(ctx, Namespace, key, func(old []byte) ([]byte, error) {
 		out = base
@@ -195,7 +196,9 @@ func updateRecord(ctx context.Context, st StateStore, key string, base record, c
 				out = r
 			}
 		}
-		change(&out)
+		if err := change(&out); err != nil {
+			return nil, err
+		}
 		return json.Marshal(out)
 	})
 	return out, err

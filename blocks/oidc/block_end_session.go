@@ -58,8 +58,7 @@ func endSessionSpec() engine.Spec {
 
 type endSessionBlock struct {
 	p          *provider
-	policy     jose.Policy
-	v          *jose.Validator
+	hint       *hintChecker
 	confirmTTL time.Duration
 	action     string
 }
@@ -72,31 +71,15 @@ func newEndSessionFromConfig(s *engine.Setup, p *provider) (engine.Block, error)
 	if err != nil {
 		return nil, err
 	}
-	if c.String("keyset") == "" {
-		return nil, s.Errorf("keyset", "required")
-	}
-	for _, a := range c.Strings("algorithms") {
-		if !slices.Contains(idTokenAlgs, a) {
-			return nil, s.Errorf("algorithms", "%q is not an ID token algorithm (%v)", a, idTokenAlgs)
-		}
-	}
-	action := c.String("action")
-	if action != "" && !isLocalPath(action) {
-		return nil, s.Errorf("action", "must be a path on this server, starting with a single /")
-	}
-	pol := jose.DefaultPolicy()
-	pol.Algorithms = c.Strings("algorithms")
-	pol.Source = p.Keysets.Source(c.String("keyset"))
-	pol.Issuer = iss
-	pol.AudienceOptional = true // checked below against registered clients
-	pol.Types = []string{"JWT"} // an access token (at+jwt) is not a hint
-	pol.Leeway = 30 * time.Second
-	pol.RequiredClaims = []string{"sub", "aud", "iat"}
-	v, err := jose.NewValidator(pol)
+	hint, err := newHintChecker(s, p, iss) // its audience is checked below against registered clients
 	if err != nil {
-		return nil, s.Errorf("algorithms", "%v", err)
+		return nil, err
 	}
-	return &endSessionBlock{p: p, policy: pol, v: v, confirmTTL: c.Duration("confirm_ttl"), action: action}, nil
+	action, err := actionField(s, false)
+	if err != nil {
+		return nil, err
+	}
+	return &endSessionBlock{p: p, hint: hint, confirmTTL: c.Duration("confirm_ttl"), action: action}, nil
 }
 
 // logoutRequest is a checked logout request: a registered client and
@@ -110,7 +93,7 @@ type logoutRequest struct {
 
 func (b *endSessionBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	params, all := queryParams(msg)
-	post := str(reqOf(msg), "method") == "POST"
+	post := stringField(reqOf(msg), "method") == "POST"
 	if post {
 		params, all = formParams(msg)
 	}
@@ -134,18 +117,9 @@ func (b *endSessionBlock) Process(ctx context.Context, x *engine.Exec, msg engin
 	if cookie == "" {
 		return leave(msg, req.redirect, req.state), nil
 	}
-	sess, err := loadSession(ctx, b.p.State, cookie, now)
+	sess, usr, err := b.p.signedIn(ctx, cookie, now)
 	if err != nil {
 		return "", fmtErr("oidc.end_session", err)
-	}
-	var usr User
-	if sess != nil {
-		usr, err = b.p.Users.BySub(ctx, sess.Sub)
-		if errors.Is(err, ErrNoUser) {
-			sess = nil // as oidc.session sees it: nobody is signed in
-		} else if err != nil {
-			return "", fmtErr("oidc.end_session", err)
-		}
 	}
 	// Only a hint for this very session ends it without asking: the
 	// same person, signed in at the same time. A hint for someone else,
@@ -173,9 +147,9 @@ func (b *endSessionBlock) Process(ctx context.Context, x *engine.Exec, msg engin
 // check checks a logout request's parameters. A reason to refuse it is
 // returned as desc; err is for failures of the provider itself.
 func (b *endSessionBlock) check(ctx context.Context, params map[string]any, now time.Time) (req logoutRequest, desc string, err error) {
-	hint := str(params, "id_token_hint")
-	req = logoutRequest{clientID: str(params, "client_id"), redirect: str(params, "post_logout_redirect_uri"),
-		state: str(params, "state")}
+	hint := stringField(params, "id_token_hint")
+	req = logoutRequest{clientID: stringField(params, "client_id"), redirect: stringField(params, "post_logout_redirect_uri"),
+		state: stringField(params, "state")}
 	if len(req.state) > maxStateLen {
 		return req, "state is too long.", nil
 	}
@@ -188,7 +162,7 @@ func (b *endSessionBlock) check(ctx context.Context, params map[string]any, now 
 			}
 			return req, "", err
 		}
-		req.hintSub = str(claims, "sub")
+		req.hintSub = stringField(claims, "sub")
 		req.hintAuthTime, _ = int64Of(claims["auth_time"])
 		auds := oauth.StringList(claims["aud"])
 		if a, ok := claims["aud"].(string); ok {
@@ -200,7 +174,7 @@ func (b *endSessionBlock) check(ctx context.Context, params map[string]any, now 
 		case req.clientID == "" && len(auds) == 1:
 			req.clientID = auds[0]
 		case req.clientID == "":
-			req.clientID = str(claims, "azp")
+			req.clientID = stringField(claims, "azp")
 		}
 	}
 	var cl oauth.Client
@@ -233,7 +207,7 @@ func (b *endSessionBlock) check(ctx context.Context, params map[string]any, now 
 // browser sends. The first answer from that browser, either one, spends
 // the record; an answer from anywhere else leaves it alone.
 func (b *endSessionBlock) answer(ctx context.Context, x *engine.Exec, msg engine.Msg, form map[string]any) (string, error) {
-	csrf, choice := str(form, "csrf"), str(form, "action")
+	csrf, choice := stringField(form, "csrf"), stringField(form, "action")
 	refuse := func() (string, error) {
 		oauth.SetError(msg, 400, "invalid_request", msgLogoutExpired)
 		return "invalid", nil
@@ -330,7 +304,7 @@ func leave(msg engine.Msg, redirect, state string) string {
 
 // checkHint verifies an id_token_hint (checkIDTokenHint).
 func (b *endSessionBlock) checkHint(ctx context.Context, hint string, now time.Time) (map[string]any, error) {
-	return checkIDTokenHint(ctx, b.v, b.policy, hint, now)
+	return checkIDTokenHint(ctx, b.hint.v, b.hint.policy, hint, now)
 }
 
 // checkIDTokenHint verifies an id_token_hint with v (built from policy).
