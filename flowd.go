@@ -20,8 +20,14 @@
 // and store/storeerr) and the block packages' Register and Provide
 // functions are the supported API. The admin packages (app, ui, ui/api,
 // ui/editor, ui/uitest, flowtest) are flowd's own wiring and say in their
-// package docs that they change without notice; the accessors that hand
-// them out (App, UI, API) are for flowd's own commands and tests.
+// package docs that they change without notice. Flowd hands out none of
+// their types but App (flowd's own commands and tests use it; an embedder
+// that does gets no stability promise): the admin UI and API are reached
+// through AdminHandler and Handler, the admin credentials through
+// EnsureAdminToken, RotateAdminToken and AdminPasswordSet. Keysets,
+// Clients, Users, Scheduler and Audit return the services of the block
+// packages (and package audit) that the admin UI manages, so that a host
+// can manage them from its own code too.
 package flowd
 
 import (
@@ -178,7 +184,6 @@ type Options struct {
 // Flowd is an embedded flowd: engine, blocks, admin API.
 type Flowd struct {
 	app     *app.App
-	api     *api.Handler
 	router  *httpblock.Router
 	sched   *schedule.Scheduler
 	clients *oauth.Clients
@@ -346,7 +351,7 @@ func New(opts Options) (*Flowd, error) {
 	srv.Passwords().OnChange = obs.adminChange(audit.AdminPasswordSet, "admin")
 	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs,
+	fd := &Flowd{app: a, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs,
 		proxies: opts.TrustedProxies}
 	fd.health = newHealth(fd)
 	return fd, nil
@@ -476,11 +481,10 @@ func (f *Flowd) Handler() http.Handler {
 	}))
 }
 
-// UI returns the admin UI server (its password store, its layout).
-func (f *Flowd) UI() *ui.Server { return f.ui }
-
-// API returns the admin API handler, for adding routes.
-func (f *Flowd) API() *api.Handler { return f.api }
+// AdminPasswordSet reports whether the admin UI has a password
+// (Options.AdminPassword, or one stored by `flowd admin password`): until
+// it has, nobody can sign in to the admin UI.
+func (f *Flowd) AdminPasswordSet(ctx context.Context) bool { return f.ui.Passwords().IsSet(ctx) }
 
 // App returns the flow service (save, deploy, run, versions).
 func (f *Flowd) App() *app.App { return f.app }

@@ -30,14 +30,7 @@ func TestTokenEndpointWhenHashingIsBusy(t *testing.T) {
 		holding.Lock()
 		holding.Unlock() //nolint:staticcheck // a gate, not a critical section
 	}})
-	fd, err := flowd.New(flowd.Options{Store: st, Examples: examples.FS, AdminToken: "t", Issuer: "http://flowd.test", Hasher: hasher})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close(context.Background())
+	fd := flowd.StartTest(t, flowd.Options{Store: st, Examples: examples.FS, AdminToken: "t", Issuer: "http://flowd.test", Hasher: hasher})
 	waitForKeyset(t, fd)
 	_, generated, err := fd.Clients().Add(t.Context(), oauth.Client{ID: "gen", Scopes: []string{"read"}}, "")
 	if err != nil {
