@@ -128,10 +128,7 @@ func (s *crashStore) DeleteSecret(ctx context.Context, kind, name string) error 
 // (limit < 0: no crash) and returns how many writes went through.
 func firstStart(t *testing.T, path string, examples fstest.MapFS, limit int) int {
 	t.Helper()
-	bolt, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bolt := openBolt(t, path)
 	defer bolt.Close()
 	cs := &crashStore{Store: bolt, limit: limit}
 	a, err := app.New(app.Config{Store: cs, Runs: bolt, Registry: registry(), Examples: examples})
@@ -234,15 +231,7 @@ func TestShippedFirstStartCrashConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(t *testing.T, path string) store.Store {
-		t.Helper()
-		st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
-	st := open(t, filepath.Join(t.TempDir(), "flowd.db"))
+	st := openBolt(t, filepath.Join(t.TempDir(), "flowd.db"))
 	fd, total := shippedStart(t, st, -1, nil)
 	fd.Close(context.Background())
 	st.Close()
@@ -252,12 +241,12 @@ func TestShippedFirstStartCrashConverges(t *testing.T) {
 	for crashAt := 0; crashAt < total; crashAt++ {
 		t.Run("crash before write "+strconv.Itoa(crashAt+1), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "flowd.db")
-			st := open(t, path)
+			st := openBolt(t, path)
 			fd, _ := shippedStart(t, st, crashAt, nil)
 			fd.Close(context.Background())
 			st.Close()
 
-			st = open(t, path)
+			st = openBolt(t, path)
 			defer st.Close()
 			var l logs
 			fd, _ = shippedStart(t, st, -1, l.logger())

@@ -303,11 +303,7 @@ func TestStartTwice(t *testing.T) {
 func oldDataFolder(t *testing.T, id string, doc []byte) *store.Bolt {
 	t.Helper()
 	ctx := t.Context()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := tempBolt(t)
 	if _, err := st.PutFlow(ctx, id, doc, store.MustCreate); err != nil {
 		t.Fatal(err)
 	}

@@ -2,13 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -271,19 +269,10 @@ func TestRevocation(t *testing.T) {
 	})
 }
 
-var consentHiddenRE = regexp.MustCompile(`<input type="hidden" name="(tx|csrf)" value="([^"]*)"`)
-
 // consentForm reads the hidden fields of the consent form.
 func consentForm(t *testing.T, pg page) url.Values {
 	t.Helper()
-	if pg.status != 200 || !strings.Contains(pg.body, `data-testid="consent-form"`) {
-		t.Fatalf("expected the consent form, got %d at %s:\n%s", pg.status, pg.url, pg.body)
-	}
-	v := url.Values{}
-	for _, m := range consentHiddenRE.FindAllStringSubmatch(pg.body, -1) {
-		v.Set(m[1], html.UnescapeString(m[2]))
-	}
-	return v
+	return hiddenFields(t, pg, "consent-form", "the consent form")
 }
 
 // TestConsent: a third-party application gets a code only after the

@@ -235,16 +235,24 @@ func (b *browser) get(t *testing.T, u string) page { t.Helper(); return b.do(t, 
 
 var hiddenRE = regexp.MustCompile(`<input type="hidden" name="(tx|csrf)" value="([^"]*)"`)
 
-// loginForm reads the hidden fields of the sign-in form.
-func loginForm(t *testing.T, p page) url.Values {
+// hiddenFields reads the hidden tx and csrf fields of the form whose
+// data-testid is testid (what names it in the failure).
+func hiddenFields(t *testing.T, p page, testid, what string) url.Values {
 	t.Helper()
-	if p.status != 200 || !strings.Contains(p.body, `data-testid="login-form"`) {
-		t.Fatalf("expected the sign-in form, got %d at %s:\n%s", p.status, p.url, p.body)
+	if p.status != 200 || !strings.Contains(p.body, `data-testid="`+testid+`"`) {
+		t.Fatalf("expected %s, got %d at %s:\n%s", what, p.status, p.url, p.body)
 	}
 	v := url.Values{}
 	for _, m := range hiddenRE.FindAllStringSubmatch(p.body, -1) {
 		v.Set(m[1], html.UnescapeString(m[2]))
 	}
+	return v
+}
+
+// loginForm reads the hidden fields of the sign-in form.
+func loginForm(t *testing.T, p page) url.Values {
+	t.Helper()
+	v := hiddenFields(t, p, "login-form", "the sign-in form")
 	if v.Get("tx") == "" || v.Get("csrf") == "" {
 		t.Fatalf("form without tx/csrf:\n%s", p.body)
 	}
