@@ -403,35 +403,34 @@ func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, en
 // clients, users and flows by name, and the routes deployed flows serve.
 func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users *oidc.Users, routes routePatterns) func(context.Context, engine.Ref) ([]string, error) {
 	return func(ctx context.Context, ref engine.Ref) ([]string, error) {
-		var out []string
 		switch ref {
 		case engine.RefKeyset:
 			return keysets.List(ctx)
 		case engine.RefClient:
 			list, err := clients.List(ctx)
-			for _, c := range list {
-				out = append(out, c.ID)
-			}
-			return out, err
+			return names(list, func(c oauth.Client) string { return c.ID }), err
 		case engine.RefUser:
 			list, err := users.List(ctx)
-			for _, u := range list {
-				out = append(out, u.Username)
-			}
-			return out, err
+			return names(list, func(u oidc.User) string { return u.Username }), err
 		case engine.RefFlow:
 			list, err := a.ListFlows(ctx)
-			for _, f := range list {
-				out = append(out, f.ID)
-			}
-			return out, err
+			return names(list, func(f app.FlowInfo) string { return f.ID }), err
 		case engine.RefRoute:
-			out = routes.Patterns()
+			out := routes.Patterns()
 			slices.Sort(out)
 			return out, nil
 		}
 		return nil, fmt.Errorf("no list of %q", ref)
 	}
+}
+
+// names is the name of each of list's records, in order (nil for none).
+func names[T any](list []T, name func(T) string) []string {
+	var out []string
+	for _, r := range list {
+		out = append(out, name(r))
+	}
+	return out
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).

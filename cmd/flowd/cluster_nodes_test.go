@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	gojose "github.com/go-jose/go-jose/v4"
 )
 
 // Node-side cluster behaviour with the real binary: what one node changes,
@@ -319,17 +321,13 @@ func jwksKids(t *testing.T, n *node) []string {
 	if code != 200 {
 		t.Fatalf("JWKS on %s: %d %s", n.id, code, body)
 	}
-	var set struct {
-		Keys []struct {
-			Kid string `json:"kid"`
-		} `json:"keys"`
-	}
+	var set gojose.JSONWebKeySet
 	if err := json.Unmarshal([]byte(body), &set); err != nil {
 		t.Fatal(err)
 	}
 	var kids []string
 	for _, k := range set.Keys {
-		kids = append(kids, k.Kid)
+		kids = append(kids, k.KeyID)
 	}
 	return kids
 }

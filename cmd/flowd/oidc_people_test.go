@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -21,12 +20,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdplog "github.com/chromedp/cdproto/log"
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 // The people story: a real relying party (coreos/go-oidc + x/oauth2)
@@ -1241,13 +1239,7 @@ func TestPeopleSessionSurvivesRestart(t *testing.T) {
 // that skips the form, logout. Script errors and console errors (a CSP
 // violation among them) fail it.
 func TestPeopleSignInBrowser(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium missing at %s", chromium)
-		}
-		t.Skipf("chromium missing at %s", chromium)
-	}
+	uitest.Chromium(t) // skips without one, before the set-up
 	data := filepath.Join(t.TempDir(), "flowd-data")
 	s := startServer(t, data)
 	waitKeys(t, s)
@@ -1259,35 +1251,10 @@ func TestPeopleSignInBrowser(t *testing.T) {
 		"--post-logout-redirect-uris", rp.srv.URL+"/logged-out")
 	rp.connect(t, "http://"+s.addr, "webapp", rpSecret)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel2 := chromedp.NewContext(actx)
-	defer cancel2()
-	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel3()
-	if err := chromedp.Listen(ctx, func(ev any) {
-		switch e := ev.(type) {
-		case *cdpruntime.EventExceptionThrown:
-			t.Errorf("script exception: %s", e.ExceptionDetails.Text)
-		case *cdplog.EventEntryAdded:
-			// The 401 of a wrong password is a network error; nothing else may be.
-			if e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
-				t.Errorf("console %s: %s", e.Entry.Source, e.Entry.Text)
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
-		return err
-	})); err != nil {
-		t.Fatal(err)
-	}
+	// A wrong password's 401 is a network error, which WatchErrors lets
+	// pass; script exceptions and console errors fail the test.
+	ctx := uitest.Browser(t, 60*time.Second)
+	uitest.WatchErrors(t, ctx)
 	form := `[data-testid="login-form"]`
 	// waitFor evaluates expr until it is true; a navigation in between
 	// (the form post, the redirects) only means trying again.
