@@ -8,6 +8,7 @@
 //	mux.Handle("/", fd.FlowHandler())        // endpoints served by flows
 //	mux.Handle("/admin/", fd.AdminHandler()) // admin UI and JSON API
 //	fd.Start(ctx); defer fd.Close(ctx)
+//	fd.Import(ctx, flowJSON, true)          // or through the admin API
 //
 // Options.Blocks chooses the block packages (default StandardBlocks);
 // NewRegistry builds the same registry bare, with no store or service,
@@ -22,9 +23,10 @@
 // ui/editor, ui/uitest, flowtest) are flowd's own wiring and say in their
 // package docs that they change without notice. Flowd hands out none of
 // their types but App (flowd's own commands and tests use it; an embedder
-// that does gets no stability promise): the admin UI and API are reached
-// through AdminHandler and Handler, the admin credentials through
-// EnsureAdminToken, RotateAdminToken and AdminPasswordSet. Keysets,
+// that does gets no stability promise): flows are stored with Import, the
+// admin UI and API are reached through AdminHandler and Handler, the
+// admin credentials through EnsureAdminToken, RotateAdminToken and
+// AdminPasswordSet. Keysets,
 // Clients, Users, Scheduler and Audit return the services of the block
 // packages (and package audit) that the admin UI manages, so that a host
 // can manage them from its own code too.
@@ -485,8 +487,19 @@ func (f *Flowd) Handler() http.Handler {
 // it has, nobody can sign in to the admin UI.
 func (f *Flowd) AdminPasswordSet(ctx context.Context) bool { return f.ui.Passwords().IsSet(ctx) }
 
-// App returns the flow service (save, deploy, run, versions).
+// App returns the flow service (save, deploy, run, versions) that
+// flowd's own commands and tests use. Package app is unstable: an
+// embedder stores flows with Import or through the admin API.
 func (f *Flowd) App() *app.App { return f.app }
+
+// Import stores a flow document (canonical flowd/v1 JSON) as the draft of
+// its flow and, with deploy, deploys it on this node and every node
+// sharing the store. An invalid flow is refused with
+// engine.ErrInvalidFlow, naming node and field (engine.FirstValidation).
+func (f *Flowd) Import(ctx context.Context, doc []byte, deploy bool) error {
+	_, err := f.app.Import(ctx, doc, deploy)
+	return err
+}
 
 // EnsureAdminToken creates the admin API token on first use and returns it
 // (to show once); it returns "" when a token already exists or
