@@ -160,14 +160,22 @@ func TestRestart(t *testing.T) {
 	}
 }
 
-// TestFailedDeployKeepsOldVersion: a version the runtime refuses (trigger
-// cannot start) leaves the previous version running and recorded.
-func TestFailedDeployKeepsOldVersion(t *testing.T) {
+// deployedA opens an App in the test's temp folder, closed when the test
+// ends, with flow a imported and deployed.
+func deployedA(t *testing.T) *app.App {
+	t.Helper()
 	a, closeA := open(t, filepath.Join(t.TempDir(), "flowd.db"), nil)
-	defer closeA()
+	t.Cleanup(closeA)
 	if _, err := a.Import(t.Context(), []byte(doc("a", "")), true); err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+// TestFailedDeployKeepsOldVersion: a version the runtime refuses (trigger
+// cannot start) leaves the previous version running and recorded.
+func TestFailedDeployKeepsOldVersion(t *testing.T) {
+	a := deployedA(t)
 	if _, err := a.PutFlow(t.Context(), "a", []byte(doc("a", `,"config":{"fail_start":true}`)), store.AnyRev); err != nil {
 		t.Fatal(err)
 	}
@@ -197,11 +205,7 @@ func TestFailedDeployKeepsOldVersion(t *testing.T) {
 }
 
 func TestUndeploy(t *testing.T) {
-	a, closeA := open(t, filepath.Join(t.TempDir(), "flowd.db"), nil)
-	defer closeA()
-	if _, err := a.Import(t.Context(), []byte(doc("a", "")), true); err != nil {
-		t.Fatal(err)
-	}
+	a := deployedA(t)
 	if err := a.Undeploy(t.Context(), "a"); err != nil {
 		t.Fatal(err)
 	}
