@@ -23,9 +23,7 @@ func TestConformanceGaps(t *testing.T) {
 		params := authzParams("web", webCB, challenge)
 		params.Set("scope", "openid profile admin") // admin: unknown, ignored
 		pg := br.do(t, "POST", p.issuer+"/oauth/authorize", params)
-		form := loginForm(t, pg)
-		pg = br.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, "ada", adaPassword))
-		q := p.redirectQuery(t, pg, webCB)
+		q := p.submitLogin(t, br, pg, "ada", adaPassword, webCB)
 		if q.Get("state") != params.Get("state") || q.Get("code") == "" {
 			t.Fatalf("authorization response %v", q)
 		}

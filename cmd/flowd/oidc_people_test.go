@@ -464,9 +464,15 @@ func (p *provider) signIn(t *testing.T, br *browser, params url.Values, user, pa
 	if pg.status == 302 {
 		return p.redirectQuery(t, pg, params.Get("redirect_uri"))
 	}
-	form := loginForm(t, pg)
-	pg = br.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, user, pass))
-	return p.redirectQuery(t, pg, params.Get("redirect_uri"))
+	return p.submitLogin(t, br, pg, user, pass, params.Get("redirect_uri"))
+}
+
+// submitLogin fills in and posts the sign-in form on pg and returns the
+// query of the redirect to redirect that answers it.
+func (p *provider) submitLogin(t *testing.T, br *browser, pg page, user, pass, redirect string) url.Values {
+	t.Helper()
+	pg = br.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(loginForm(t, pg), user, pass))
+	return p.redirectQuery(t, pg, redirect)
 }
 
 // tokensFor signs a person in through the web client in br and returns
