@@ -1149,7 +1149,7 @@ func TestPeopleCLI(t *testing.T) {
 	s := startServer(t, data)
 	s.shutdown(t)
 
-	var out, errb syncBuf
+	var out, errb uitest.SafeBuffer
 	code := run(t.Context(), []string{"users", "add", "--username", "grace", "--password-stdin", "--name", "Grace Hopper"},
 		envOf(vars), strings.NewReader("a long enough password\n"), &out, &errb)
 	if code != 0 || !strings.Contains(out.String(), `added user "grace"`) {
