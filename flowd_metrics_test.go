@@ -52,16 +52,7 @@ func newEnvWith(t *testing.T, opts func(*flowd.Options)) *metricsEnv {
 	// The key-rollover flow creates keyset main from its start-up trigger,
 	// on a goroutine of its own: wait for it, so every test starts from
 	// the same keys.
-	for i := 0; ; i++ {
-		info, err := fd.Keysets().Get(t.Context(), "main")
-		if err == nil && len(info.Keys) > 0 {
-			break
-		}
-		if i == 500 {
-			t.Fatalf("keyset main not created at start: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForMain(t, fd)
 	return &metricsEnv{t: t, fd: fd, h: fd.Handler(), scrape: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 }
 
