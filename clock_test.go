@@ -1,8 +1,6 @@
 package flowd_test
 
 import (
-	"crypto/rand"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,18 +18,8 @@ import (
 func TestClockReachesEveryPart(t *testing.T) {
 	frozen := time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC)
 	now := func() time.Time { return frozen }
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fd, err := flowd.New(flowd.Options{Store: st, Clock: now, Issuer: "http://flowd.test", SnapshotsPerSecond: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close(t.Context())
+	st := flowd.OpenTestBolt(t, store.BoltOptions{Now: now})
+	fd := flowd.NewTest(t, flowd.Options{Store: st, Clock: now, Issuer: "http://flowd.test", SnapshotsPerSecond: -1})
 	ctx := t.Context()
 	if err := fd.Keysets().Create(ctx, "k", "ES256"); err != nil {
 		t.Fatal(err)

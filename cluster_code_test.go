@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"html"
 	"io"
@@ -21,35 +20,8 @@ import (
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
-	"github.com/flowd/flowd/store/etcd/etcdtest"
 	"github.com/flowd/flowd/store/memstore"
 )
-
-// threeNodeStores open three handles of one shared store: memstore
-// handles, and three etcd clients on one etcd prefix (skipped without
-// etcd-server locally, failed under CI=true).
-var threeNodeStores = []struct {
-	name string
-	open func(t *testing.T) []store.Store
-}{
-	{"memstore", func(t *testing.T) []store.Store {
-		mem := memstore.MustNew(t, memstore.Options{})
-		return []store.Store{mem, mem.Node(), mem.Node()}
-	}},
-	{"etcd", func(t *testing.T) []store.Store {
-		endpoint := etcdtest.Endpoint(t)
-		var p [6]byte
-		rand.Read(p[:])
-		prefix := "flowd-test/code-" + hex.EncodeToString(p[:])
-		key := make([]byte, 32)
-		rand.Read(key)
-		var out []store.Store
-		for range 3 {
-			out = append(out, openEtcd(t, endpoint, prefix, key))
-		}
-		return out
-	}},
-}
 
 const codeTestIssuer = "http://flowd.test"
 
@@ -135,9 +107,9 @@ func signInCode(t *testing.T, a, b http.Handler, redirect string) (code, verifie
 // access token is refused at userinfo, its refresh token at the token
 // endpoint.
 func TestCodeExchangedOnceAcrossNodes(t *testing.T) {
-	for _, be := range threeNodeStores {
-		t.Run(be.name, func(t *testing.T) {
-			nodes := startThree(t, be.open(t))
+	for _, be := range backends {
+		t.Run(be, func(t *testing.T) {
+			nodes := startThree(t, openHandles(t, be, 3))
 			ctx := t.Context()
 			const redirect = "https://rp.example/cb"
 			const secret = "web-secret-0123456789abcdef"

@@ -23,7 +23,6 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
-	"github.com/flowd/flowd/store/etcd"
 	"github.com/flowd/flowd/store/etcd/etcdtest"
 	"github.com/flowd/flowd/store/memstore"
 )
@@ -42,24 +41,14 @@ func openHandles(t testing.TB, backend string, n int) []store.Store {
 			out = append(out, mem.Node())
 		}
 	case "etcd":
-		endpoint := strings.TrimPrefix(etcdtest.Endpoint(t), "http://")
+		endpoint := etcdtest.Endpoint(t)
 		var p [6]byte
 		rand.Read(p[:])
-		prefix := "flowd-test/ops-" + hex.EncodeToString(p[:])
+		prefix := "flowd-test/nodes-" + hex.EncodeToString(p[:])
 		key := make([]byte, 32)
 		rand.Read(key)
 		for len(out) < n {
-			cli, err := etcd.Dial(etcd.ClientConfig{Target: etcd.Target{Endpoints: []string{endpoint}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := etcd.Open(context.Background(), etcd.Options{Client: cli, OwnClient: true, Prefix: prefix, MasterKey: key})
-			if err != nil {
-				_ = cli.Close()
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			out = append(out, st)
+			out = append(out, openEtcd(t, endpoint, prefix, key))
 		}
 	default:
 		t.Fatalf("no backend %q", backend)
@@ -88,23 +77,9 @@ func startOps(t testing.TB, backend string, ids ...string) []*opsNode {
 		var h handlerBox
 		n.srv = httptest.NewServer(&h)
 		t.Cleanup(n.srv.Close)
-		fd, err := flowd.New(flowd.Options{Store: handles[i], Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id,
+		n.fd = startNode(t, flowd.Options{Store: handles[i], Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id,
 			NodeAddr: n.srv.URL, AdminToken: opsToken, Issuer: "http://flowd.test", Register: sinkBlocks(id, sink)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.set(fd.Handler())
-		if err := fd.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), converge)
-			defer cancel()
-			if err := fd.Close(ctx); err != nil {
-				t.Errorf("Close %s: %v", id, err)
-			}
-		})
-		n.fd = fd
+		h.set(n.fd.Handler())
 		nodes = append(nodes, n)
 	}
 	return nodes
@@ -148,7 +123,7 @@ func adminCall(t *testing.T, n *opsNode, method, path, body string) (int, []byte
 // TestClusterDeployAnswer: a deploy through one node's admin API answers
 // every node's state: 3 nodes, one of which cannot start the flow.
 func TestClusterDeployAnswer(t *testing.T) {
-	for _, backend := range []string{"memstore", "etcd"} {
+	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			nodes := startOps(t, backend, "a", "b", "c")
 			a := nodes[0]
@@ -207,7 +182,7 @@ func states(r app.Rollout) []string {
 // refused before anything is stored, naming both flows and the pattern,
 // and every node serves the winner.
 func TestClusterRouteConflict(t *testing.T) {
-	for _, backend := range []string{"memstore", "etcd"} {
+	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			nodes := startOps(t, backend, "a", "b")
 			ctx := t.Context()
@@ -253,7 +228,7 @@ func TestClusterRouteConflict(t *testing.T) {
 						t.Errorf("round %d: error %q does not name %s", round, msg, want)
 					}
 				}
-				rec, err := nodes[0].fd.App().Store().GetFlow(ctx, loser)
+				rec, err := nodes[0].st.GetFlow(ctx, loser)
 				if err != nil || rec.Deployed != 0 || rec.Latest != 0 {
 					t.Errorf("round %d: loser %s stored as deployed %d latest %d (%v), want nothing stored", round, loser, rec.Deployed, rec.Latest, err)
 				}
@@ -288,7 +263,7 @@ func routeFlow(id, path string) []byte {
 // node lists them all, each with its node, and says which node it could
 // not ask instead of failing.
 func TestClusterRuns(t *testing.T) {
-	for _, backend := range []string{"memstore", "etcd"} {
+	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			nodes := startOps(t, backend, "a", "b", "c")
 			a := nodes[0]
@@ -388,7 +363,7 @@ func TestClusterRuns(t *testing.T) {
 // TestClusterKeyUsage: tokens verified on two nodes add up on the keysets
 // API of either; a node that leaves takes its counts with it.
 func TestClusterKeyUsage(t *testing.T) {
-	for _, backend := range []string{"memstore", "etcd"} {
+	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			nodes := startOps(t, backend, "a", "b")
 			a, b := nodes[0], nodes[1]
@@ -483,7 +458,7 @@ func mustImport(t *testing.T, n *opsNode, doc []byte) string {
 //
 //	go test -run '^$' -bench BenchmarkClusterOps -benchtime=50x .
 func BenchmarkClusterOps(b *testing.B) {
-	for _, backend := range []string{"memstore", "etcd"} {
+	for _, backend := range backends {
 		b.Run(backend, func(b *testing.B) { benchClusterOps(b, backend) })
 	}
 }

@@ -2,8 +2,6 @@ package flowd_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +23,6 @@ import (
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/etcd"
-	"github.com/flowd/flowd/store/etcd/etcdtest"
 	"github.com/flowd/flowd/store/memstore"
 )
 
@@ -109,38 +106,19 @@ type cluster struct {
 	sink *sinkLog
 }
 
-// backend opens two handles of one shared store (two nodes).
-type backend struct {
-	name string
-	open func(t testing.TB) (a, b store.Store)
-}
-
-// backends are the shared stores the two-node test runs on: memstore
-// handles (one state in this process, standing in for a cluster) and two
-// etcd clients on one etcd prefix (skipped without etcd-server locally,
-// failed under CI=true).
-var backends = []backend{
-	{"memstore", func(t testing.TB) (store.Store, store.Store) {
-		mem := memstore.MustNew(t, memstore.Options{})
-		return mem, mem.Node()
-	}},
-	{"etcd", func(t testing.TB) (store.Store, store.Store) {
-		endpoint := etcdtest.Endpoint(t)
-		var p [6]byte
-		rand.Read(p[:])
-		prefix := "flowd-test/nodes-" + hex.EncodeToString(p[:])
-		key := make([]byte, 32)
-		rand.Read(key)
-		return openEtcd(t, endpoint, prefix, key), openEtcd(t, endpoint, prefix, key)
-	}},
-}
+// backends are the shared stores the cluster tests run on: memstore
+// handles (one state in this process, standing in for a cluster) and etcd
+// clients on one etcd prefix (skipped without etcd-server locally, failed
+// under CI=true). openHandles opens them.
+var backends = []string{"memstore", "etcd"}
 
 // newCluster starts node b first and waits until it holds the scheduler
 // role, so tests know which node ticks. Each node keeps its runs in a
 // memstore of its own.
-func newCluster(t testing.TB, be backend) *cluster {
+func newCluster(t testing.TB, backend string) *cluster {
 	t.Helper()
-	sa, sb := be.open(t)
+	h := openHandles(t, backend, 2)
+	sa, sb := h[0], h[1]
 	c := &cluster{st: sa, sink: &sinkLog{}}
 	start := func(id string, st store.Store) *flowd.Flowd {
 		return startNode(t, flowd.Options{Store: st, Runs: memstore.MustNew(t, memstore.Options{}), NodeID: id,
@@ -243,7 +221,7 @@ func signerKid(fd *flowd.Flowd) string {
 // shared store's feed alone.
 func TestTwoNodes(t *testing.T) {
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) { testTwoNodes(t, newCluster(t, be)) })
+		t.Run(be, func(t *testing.T) { testTwoNodes(t, newCluster(t, be)) })
 	}
 }
 
@@ -480,7 +458,7 @@ func asValidation(err error, ve *engine.ValidationErrors) bool {
 // itself (deploy_same_node is that part for a deploy).
 func BenchmarkPropagation(b *testing.B) {
 	for _, be := range backends {
-		b.Run(be.name, func(b *testing.B) { benchPropagation(b, newCluster(b, be)) })
+		b.Run(be, func(b *testing.B) { benchPropagation(b, newCluster(b, be)) })
 	}
 }
 

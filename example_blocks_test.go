@@ -72,7 +72,7 @@ func Example_blocks() {
 	    {"id": "greet", "type": "acme.greet", "x": 200, "y": 0},
 	    {"id": "out", "type": "http.respond", "x": 400, "y": 0}],
 	  "wires": [{"from": "in", "port": "out", "to": "greet"}, {"from": "greet", "port": "out", "to": "out"}]}`
-	if _, err := fd.App().Import(ctx, []byte(greet), true); err != nil {
+	if err := fd.Import(ctx, []byte(greet), true); err != nil {
 		panic(err)
 	}
 	resp, err := http.Get(srv.URL + "/greet/Ada")
@@ -85,7 +85,7 @@ func Example_blocks() {
 
 	mint := `{"schema": "flowd/v1", "id": "mint", "name": "Mint",
 	  "nodes": [{"id": "sign", "type": "jose.sign", "config": {"keyset": "main"}, "x": 0, "y": 0}], "wires": []}`
-	_, err = fd.App().Import(ctx, []byte(mint), true)
+	err = fd.Import(ctx, []byte(mint), true)
 	fmt.Println(errors.Is(err, engine.ErrInvalidFlow), engine.FirstValidation(err))
 	// Output:
 	// 200 {"text":"Bonjour, Ada"}

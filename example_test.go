@@ -68,7 +68,7 @@ func Example_embed() {
 	    {"id": "out", "type": "http.respond", "x": 600, "y": 0}],
 	  "wires": [{"from": "in", "port": "out", "to": "set"}, {"from": "set", "port": "out", "to": "shout"},
 	            {"from": "shout", "port": "out", "to": "out"}]}`
-	if _, err := fd.App().Import(ctx, []byte(flow), true); err != nil {
+	if err := fd.Import(ctx, []byte(flow), true); err != nil {
 		panic(err)
 	}
 

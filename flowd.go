@@ -8,6 +8,7 @@
 //	mux.Handle("/", fd.FlowHandler())        // endpoints served by flows
 //	mux.Handle("/admin/", fd.AdminHandler()) // admin UI and JSON API
 //	fd.Start(ctx); defer fd.Close(ctx)
+//	fd.Import(ctx, flowJSON, true)          // or through the admin API
 //
 // Options.Blocks chooses the block packages (default StandardBlocks);
 // NewRegistry builds the same registry bare, with no store or service,
@@ -20,8 +21,15 @@
 // and store/storeerr) and the block packages' Register and Provide
 // functions are the supported API. The admin packages (app, ui, ui/api,
 // ui/editor, ui/uitest, flowtest) are flowd's own wiring and say in their
-// package docs that they change without notice; the accessors that hand
-// them out (App, UI, API) are for flowd's own commands and tests.
+// package docs that they change without notice. Flowd hands out none of
+// their types but App (flowd's own commands and tests use it; an embedder
+// that does gets no stability promise): flows are stored with Import, the
+// admin UI and API are reached through AdminHandler and Handler, the
+// admin credentials through EnsureAdminToken, RotateAdminToken and
+// AdminPasswordSet. Keysets,
+// Clients, Users, Scheduler and Audit return the services of the block
+// packages (and package audit) that the admin UI manages, so that a host
+// can manage them from its own code too.
 package flowd
 
 import (
@@ -178,7 +186,6 @@ type Options struct {
 // Flowd is an embedded flowd: engine, blocks, admin API.
 type Flowd struct {
 	app     *app.App
-	api     *api.Handler
 	router  *httpblock.Router
 	sched   *schedule.Scheduler
 	clients *oauth.Clients
@@ -346,7 +353,7 @@ func New(opts Options) (*Flowd, error) {
 	srv.Passwords().OnChange = obs.adminChange(audit.AdminPasswordSet, "admin")
 	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs,
+	fd := &Flowd{app: a, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs,
 		proxies: opts.TrustedProxies}
 	fd.health = newHealth(fd)
 	return fd, nil
@@ -398,35 +405,34 @@ func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, en
 // clients, users and flows by name, and the routes deployed flows serve.
 func refLister(a *app.App, keysets *jose.Keysets, clients *oauth.Clients, users *oidc.Users, routes routePatterns) func(context.Context, engine.Ref) ([]string, error) {
 	return func(ctx context.Context, ref engine.Ref) ([]string, error) {
-		var out []string
 		switch ref {
 		case engine.RefKeyset:
 			return keysets.List(ctx)
 		case engine.RefClient:
 			list, err := clients.List(ctx)
-			for _, c := range list {
-				out = append(out, c.ID)
-			}
-			return out, err
+			return names(list, func(c oauth.Client) string { return c.ID }), err
 		case engine.RefUser:
 			list, err := users.List(ctx)
-			for _, u := range list {
-				out = append(out, u.Username)
-			}
-			return out, err
+			return names(list, func(u oidc.User) string { return u.Username }), err
 		case engine.RefFlow:
 			list, err := a.ListFlows(ctx)
-			for _, f := range list {
-				out = append(out, f.ID)
-			}
-			return out, err
+			return names(list, func(f app.FlowInfo) string { return f.ID }), err
 		case engine.RefRoute:
-			out = routes.Patterns()
+			out := routes.Patterns()
 			slices.Sort(out)
 			return out, nil
 		}
 		return nil, fmt.Errorf("no list of %q", ref)
 	}
+}
+
+// names is the name of each of list's records, in order (nil for none).
+func names[T any](list []T, name func(T) string) []string {
+	var out []string
+	for _, r := range list {
+		out = append(out, name(r))
+	}
+	return out
 }
 
 // FlowHandler serves the endpoints of deployed flows (http.in routes).
@@ -476,14 +482,24 @@ func (f *Flowd) Handler() http.Handler {
 	}))
 }
 
-// UI returns the admin UI server (its password store, its layout).
-func (f *Flowd) UI() *ui.Server { return f.ui }
+// AdminPasswordSet reports whether the admin UI has a password
+// (Options.AdminPassword, or one stored by `flowd admin password`): until
+// it has, nobody can sign in to the admin UI.
+func (f *Flowd) AdminPasswordSet(ctx context.Context) bool { return f.ui.Passwords().IsSet(ctx) }
 
-// API returns the admin API handler, for adding routes.
-func (f *Flowd) API() *api.Handler { return f.api }
-
-// App returns the flow service (save, deploy, run, versions).
+// App returns the flow service (save, deploy, run, versions) that
+// flowd's own commands and tests use. Package app is unstable: an
+// embedder stores flows with Import or through the admin API.
 func (f *Flowd) App() *app.App { return f.app }
+
+// Import stores a flow document (canonical flowd/v1 JSON) as the draft of
+// its flow and, with deploy, deploys it on this node and every node
+// sharing the store. An invalid flow is refused with
+// engine.ErrInvalidFlow, naming node and field (engine.FirstValidation).
+func (f *Flowd) Import(ctx context.Context, doc []byte, deploy bool) error {
+	_, err := f.app.Import(ctx, doc, deploy)
+	return err
+}
 
 // EnsureAdminToken creates the admin API token on first use and returns it
 // (to show once); it returns "" when a token already exists or

@@ -1,8 +1,6 @@
 package flowd_test
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -10,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -28,7 +25,6 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/flows/examples"
-	"github.com/flowd/flowd/store"
 )
 
 // metricsEnv is a flowd with the shipped examples and a Prometheus
@@ -45,40 +41,18 @@ func newMetricsEnv(t *testing.T) *metricsEnv { return newEnvWith(t, nil) }
 // newEnvWith is newMetricsEnv with options of the test's own (opts may be nil).
 func newEnvWith(t *testing.T, opts func(*flowd.Options)) *metricsEnv {
 	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openBolt(t)
 	reg := prometheus.NewRegistry()
 	o := flowd.Options{Store: st, Examples: examples.FS, AdminToken: "test-admin-token",
 		AdminPassword: "correct horse battery", Issuer: "http://flowd.test", Metrics: reg}
 	if opts != nil {
 		opts(&o)
 	}
-	fd, err := flowd.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fd.Close(context.Background()) })
+	fd := flowd.StartTest(t, o)
 	// The key-rollover flow creates keyset main from its start-up trigger,
 	// on a goroutine of its own: wait for it, so every test starts from
 	// the same keys.
-	for i := 0; ; i++ {
-		info, err := fd.Keysets().Get(t.Context(), "main")
-		if err == nil && len(info.Keys) > 0 {
-			break
-		}
-		if i == 500 {
-			t.Fatalf("keyset main not created at start: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForMain(t, fd)
 	return &metricsEnv{t: t, fd: fd, h: fd.Handler(), scrape: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 }
 

@@ -1,7 +1,6 @@
 package flowd_test
 
 import (
-	"context"
 	"net/http/httptest"
 	"testing"
 
@@ -13,15 +12,7 @@ import (
 // API, /admin to /admin/, and everything else to the flows, and unclean
 // paths cannot reach the admin side without its checks.
 func TestHandler(t *testing.T) {
-	st := openBolt(t)
-	fd, err := flowd.New(flowd.Options{Store: st, Examples: examples.FS, AdminToken: "test-admin-token", Issuer: "http://flowd.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close(context.Background())
+	fd := flowd.StartTest(t, flowd.Options{Examples: examples.FS, AdminToken: "test-admin-token", Issuer: "http://flowd.test"})
 	h := fd.Handler()
 	do := func(path, token string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("GET", path, nil)
@@ -61,5 +52,17 @@ func TestHandler(t *testing.T) {
 		if w := do(p, ""); w.Code < 300 || w.Code > 399 {
 			t.Errorf("GET %s: %d, want a redirect", p, w.Code)
 		}
+	}
+}
+
+// TestAdminPasswordSet: false until a password exists, true with
+// Options.AdminPassword (one stored by `flowd admin password`: cmd/flowd's
+// TestAdminPassword).
+func TestAdminPasswordSet(t *testing.T) {
+	if flowd.NewTest(t, flowd.Options{}).AdminPasswordSet(t.Context()) {
+		t.Error("a password without one set")
+	}
+	if !flowd.NewTest(t, flowd.Options{AdminPassword: "correct horse battery"}).AdminPasswordSet(t.Context()) {
+		t.Error("no password with Options.AdminPassword")
 	}
 }

@@ -40,6 +40,21 @@ func newTracedEnv(t *testing.T) (*metricsEnv, *tracetest.InMemoryExporter) {
 	return e, exp
 }
 
+// tracedHello calls the shipped protected-api flow with a traceparent and
+// a token of keyset main for audience, checks the answer's status and
+// returns the token.
+func tracedHello(t *testing.T, e *metricsEnv, audience string, wantCode int) string {
+	t.Helper()
+	k := activeKey(t, e.fd.Keysets(), "main")
+	tok := e.sign("main", k.Alg, jose.SignRequest{Typ: "at+jwt", Issuer: "http://flowd.test", Subject: "alice",
+		Audience: []string{audience}, TTL: time.Hour})
+	w := e.do("GET", "/api/hello", map[string]string{"Authorization": "Bearer " + tok, "Traceparent": traceparent}, "")
+	if w.Code != wantCode {
+		t.Fatalf("GET /api/hello: %d %s, want %d", w.Code, w.Body, wantCode)
+	}
+	return tok
+}
+
 func attrs(s tracetest.SpanStub) map[string]string {
 	m := map[string]string{}
 	for _, kv := range s.Attributes {
@@ -68,13 +83,7 @@ func inTrace(spans tracetest.SpanStubs, traceID string) []tracetest.SpanStub {
 // them). No span holds the token.
 func TestTracingProtectedAPI(t *testing.T) {
 	e, exp := newTracedEnv(t)
-	k := activeKey(t, e.fd.Keysets(), "main")
-	tok := e.sign("main", k.Alg, jose.SignRequest{Typ: "at+jwt", Issuer: "http://flowd.test", Subject: "alice",
-		Audience: []string{"flowd-api"}, TTL: time.Hour})
-	w := e.do("GET", "/api/hello", map[string]string{"Authorization": "Bearer " + tok, "Traceparent": traceparent}, "")
-	if w.Code != 200 {
-		t.Fatalf("GET /api/hello: %d %s", w.Code, w.Body)
-	}
+	tok := tracedHello(t, e, "flowd-api", 200)
 	runs, err := e.fd.App().Runs(t.Context(), "protected-api", 1)
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("runs: %v %v", runs, err)
@@ -91,7 +100,7 @@ func TestTracingProtectedAPI(t *testing.T) {
 	if p := root.Parent; !p.IsRemote() || p.SpanID().String() != incomingSpan || p.TraceID().String() != incomingTrace {
 		t.Errorf("run span's parent %v, want the incoming span %s (remote)", p, incomingSpan)
 	}
-	version, _ := e.fd.App().Runtime().Deployed("protected-api")
+	version, _ := e.fd.App().Deployed("protected-api")
 	wantRoot := map[string]string{tracing.AttrFlowID: "protected-api", tracing.AttrFlowVersion: fmt.Sprint(version),
 		tracing.AttrRunID: run.ID, tracing.AttrTrigger: "in"}
 	if got := attrs(root); !mapsEqual(got, wantRoot) {
@@ -144,13 +153,7 @@ func TestTracingProtectedAPI(t *testing.T) {
 // validate step's port naming the refusal, and still no token anywhere.
 func TestTracingInvalidTokenSpan(t *testing.T) {
 	e, exp := newTracedEnv(t)
-	k := activeKey(t, e.fd.Keysets(), "main")
-	tok := e.sign("main", k.Alg, jose.SignRequest{Typ: "at+jwt", Issuer: "http://flowd.test", Subject: "alice",
-		Audience: []string{"someone-else"}, TTL: time.Hour})
-	w := e.do("GET", "/api/hello", map[string]string{"Authorization": "Bearer " + tok, "Traceparent": traceparent}, "")
-	if w.Code != 401 {
-		t.Fatalf("GET /api/hello: %d %s", w.Code, w.Body)
-	}
+	tok := tracedHello(t, e, "someone-else", 401)
 	spans := inTrace(exp.GetSpans(), incomingTrace)
 	var ports []string
 	for _, s := range spans[1:] {

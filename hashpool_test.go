@@ -1,7 +1,6 @@
 package flowd_test
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
@@ -30,15 +29,8 @@ func TestTokenEndpointWhenHashingIsBusy(t *testing.T) {
 		holding.Lock()
 		holding.Unlock() //nolint:staticcheck // a gate, not a critical section
 	}})
-	fd, err := flowd.New(flowd.Options{Store: st, Examples: examples.FS, AdminToken: "t", Issuer: "http://flowd.test", Hasher: hasher})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close(context.Background())
-	waitForKeyset(t, fd)
+	fd := flowd.StartTest(t, flowd.Options{Store: st, Examples: examples.FS, AdminToken: "t", Issuer: "http://flowd.test", Hasher: hasher})
+	waitForMain(t, fd)
 	_, generated, err := fd.Clients().Add(t.Context(), oauth.Client{ID: "gen", Scopes: []string{"read"}}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -89,19 +81,5 @@ func TestTokenEndpointWhenHashingIsBusy(t *testing.T) {
 	}
 	if w := post("/oauth/token", "gen", generated); w.Code != 200 {
 		t.Fatalf("right secret while its id is throttled: %d %s", w.Code, w.Body)
-	}
-}
-
-func waitForKeyset(t *testing.T, fd *flowd.Flowd) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := fd.Keysets().Get(context.Background(), "main"); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("keyset main was not created by the key-rollover flow")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,37 +1,21 @@
 package flowd_test
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
 )
 
 // TestHealth: /healthz and /readyz answer without a token, say a word per
 // check and nothing more, and a flow cannot take their paths.
 func TestHealth(t *testing.T) {
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := flowd.New(flowd.Options{Store: st, AdminToken: "test-admin-token"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close(context.Background())
+	st := openBolt(t)
+	fd := flowd.StartTest(t, flowd.Options{Store: st, AdminToken: "test-admin-token"})
 	if err := fd.Keysets().Create(t.Context(), "main", "ES256"); err != nil {
 		t.Fatal(err)
 	}

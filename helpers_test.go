@@ -1,10 +1,9 @@
 package flowd_test
 
 import (
-	"crypto/rand"
-	"path/filepath"
 	"testing"
 
+	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/store"
 )
 
@@ -12,12 +11,16 @@ import (
 // master key, closed when the test ends.
 func openBolt(t testing.TB) *store.Bolt {
 	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return flowd.OpenTestBolt(t, store.BoltOptions{})
+}
+
+// waitForMain waits until the prebuilt key-rollover flow, started with
+// the examples, has created keyset main with its keys (from its start-up
+// trigger, on a goroutine of its own).
+func waitForMain(t *testing.T, fd *flowd.Flowd) {
+	t.Helper()
+	eventually(t, "the key-rollover flow creates keyset main", func() bool {
+		info, err := fd.Keysets().Get(t.Context(), "main")
+		return err == nil && len(info.Keys) > 0
+	})
 }

@@ -40,13 +40,7 @@ func flowDoc(t *testing.T, id string, nodes [][3]string, wires ...string) *engin
 
 func lintFlowd(t *testing.T, issuer string) *flowd.Flowd {
 	t.Helper()
-	st := openBolt(t)
-	fd, err := flowd.New(flowd.Options{Store: st, Issuer: issuer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fd.Close(t.Context()) })
-	return fd
+	return flowd.NewTest(t, flowd.Options{Issuer: issuer})
 }
 
 // Building blocks of the lint documents.

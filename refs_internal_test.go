@@ -1,9 +1,6 @@
 package flowd
 
 import (
-	"context"
-	"crypto/rand"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -11,27 +8,12 @@ import (
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/flows/examples"
-	"github.com/flowd/flowd/store"
 )
 
 // TestRefLister: every kind of stored thing a field can name lists what
 // exists, for the editor's pickers.
 func TestRefLister(t *testing.T) {
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fd, err := New(Options{Store: st, Examples: examples.FS, Issuer: "http://flowd.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close(context.Background())
+	fd := StartTest(t, Options{Examples: examples.FS, Issuer: "http://flowd.test"})
 	ctx := t.Context()
 	if err := fd.keysets.Create(ctx, "partner", "ES256"); err != nil {
 		t.Fatal(err)

@@ -27,11 +27,7 @@ func TestBareRegistry(t *testing.T) {
 	t.Cleanup(func() { rt.Close(t.Context()) })
 	// The bare registry is the one flowd.New serves: no spec depends on a
 	// service (`flowd schema` prints what the editor and API offer).
-	fd, err := flowd.New(flowd.Options{Store: openBolt(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fd.Close(t.Context()) })
+	fd := flowd.NewTest(t, flowd.Options{})
 	bare, err := reg.JSONSchema()
 	if err != nil {
 		t.Fatal(err)
@@ -95,11 +91,7 @@ func TestBlocksOption(t *testing.T) {
 			[]string{"schedule.cron", "jose.sign", "oauth.client_auth", "oidc.authorize"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fd, err := flowd.New(flowd.Options{Store: openBolt(t), Blocks: tc.blocks})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { fd.Close(t.Context()) })
+			fd := flowd.NewTest(t, flowd.Options{Blocks: tc.blocks})
 			reg := fd.App().Registry()
 			for _, typ := range tc.wantTypes {
 				if _, ok := reg.Spec(typ); !ok {

@@ -1,7 +1,6 @@
 package flowd_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/flowd/flowd"
@@ -17,10 +16,6 @@ func TestBlockSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, err := flowd.New(flowd.Options{Store: st, Issuer: "http://flowd.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fd.Close(context.Background()) })
+	fd := flowd.NewTest(t, flowd.Options{Store: st, Issuer: "http://flowd.test"})
 	enginetest.CheckSpecs(t, fd.App().Registry())
 }

@@ -140,22 +140,8 @@ func New(cfg Config) (*App, error) {
 	return a, nil
 }
 
-// Runtime returns the engine runtime.
-//
-// Deprecated: no caller in this module needs it; use Deployed,
-// DeployedFlow, Traces, Lint, CheckFlow, Run and LoadDeployed. Kept until
-// branches written against it are merged.
-func (a *App) Runtime() *engine.Runtime { return a.rt }
-
 // Registry returns the block registry.
 func (a *App) Registry() *engine.Registry { return a.reg }
-
-// Store returns the store.
-//
-// Deprecated: no caller in this module needs it; App's methods are the
-// operations on flows, versions and runs. Kept until branches written
-// against it are merged.
-func (a *App) Store() store.Store { return a.st }
 
 var (
 	nsSystem       = "system"

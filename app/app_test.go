@@ -58,13 +58,29 @@ func open(t *testing.T, path string, examples fstest.MapFS) (*app.App, func()) {
 	return openLogged(t, path, examples, nil)
 }
 
-// openLogged is open with a logger (nil: discard).
-func openLogged(t *testing.T, path string, examples fstest.MapFS, log *slog.Logger) (*app.App, func()) {
+// openBolt opens the bbolt store at path with a fixed master key; the
+// caller closes it.
+func openBolt(t *testing.T, path string) *store.Bolt {
 	t.Helper()
 	st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// tempBolt is openBolt in the test's temp folder, closed when the test ends.
+func tempBolt(t *testing.T) *store.Bolt {
+	t.Helper()
+	st := openBolt(t, filepath.Join(t.TempDir(), "flowd.db"))
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// openLogged is open with a logger (nil: discard).
+func openLogged(t *testing.T, path string, examples fstest.MapFS, log *slog.Logger) (*app.App, func()) {
+	t.Helper()
+	st := openBolt(t, path)
 	// Every update function runs twice, as on an optimistic backend.
 	cfg := app.Config{Store: storetest.TwiceUpdates(st), Registry: registry(), Logger: log}
 	if examples != nil {
@@ -144,14 +160,22 @@ func TestRestart(t *testing.T) {
 	}
 }
 
-// TestFailedDeployKeepsOldVersion: a version the runtime refuses (trigger
-// cannot start) leaves the previous version running and recorded.
-func TestFailedDeployKeepsOldVersion(t *testing.T) {
+// deployedA opens an App in the test's temp folder, closed when the test
+// ends, with flow a imported and deployed.
+func deployedA(t *testing.T) *app.App {
+	t.Helper()
 	a, closeA := open(t, filepath.Join(t.TempDir(), "flowd.db"), nil)
-	defer closeA()
+	t.Cleanup(closeA)
 	if _, err := a.Import(t.Context(), []byte(doc("a", "")), true); err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+// TestFailedDeployKeepsOldVersion: a version the runtime refuses (trigger
+// cannot start) leaves the previous version running and recorded.
+func TestFailedDeployKeepsOldVersion(t *testing.T) {
+	a := deployedA(t)
 	if _, err := a.PutFlow(t.Context(), "a", []byte(doc("a", `,"config":{"fail_start":true}`)), store.AnyRev); err != nil {
 		t.Fatal(err)
 	}
@@ -181,11 +205,7 @@ func TestFailedDeployKeepsOldVersion(t *testing.T) {
 }
 
 func TestUndeploy(t *testing.T) {
-	a, closeA := open(t, filepath.Join(t.TempDir(), "flowd.db"), nil)
-	defer closeA()
-	if _, err := a.Import(t.Context(), []byte(doc("a", "")), true); err != nil {
-		t.Fatal(err)
-	}
+	a := deployedA(t)
 	if err := a.Undeploy(t.Context(), "a"); err != nil {
 		t.Fatal(err)
 	}

@@ -47,32 +47,37 @@ func (s *crashStore) write() error {
 	return nil
 }
 
-func (s *crashStore) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) (store.FlowRecord, error) {
+// then counts a write and does it, or fails it after the crash.
+func (s *crashStore) then(do func() error) error {
 	if err := s.write(); err != nil {
-		return store.FlowRecord{}, err
+		return err
 	}
-	return s.Store.PutFlow(ctx, id, doc, ifRev)
+	return do()
+}
+
+// thenValue is then for a write that returns a value.
+func thenValue[T any](s *crashStore, do func() (T, error)) (T, error) {
+	if err := s.write(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return do()
+}
+
+func (s *crashStore) PutFlow(ctx context.Context, id string, doc []byte, ifRev int64) (store.FlowRecord, error) {
+	return thenValue(s, func() (store.FlowRecord, error) { return s.Store.PutFlow(ctx, id, doc, ifRev) })
 }
 
 func (s *crashStore) DeleteFlow(ctx context.Context, id string, ifRev int64) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.DeleteFlow(ctx, id, ifRev)
+	return s.then(func() error { return s.Store.DeleteFlow(ctx, id, ifRev) })
 }
 
 func (s *crashStore) AddVersion(ctx context.Context, id string, doc []byte, note string) (store.Version, error) {
-	if err := s.write(); err != nil {
-		return store.Version{}, err
-	}
-	return s.Store.AddVersion(ctx, id, doc, note)
+	return thenValue(s, func() (store.Version, error) { return s.Store.AddVersion(ctx, id, doc, note) })
 }
 
 func (s *crashStore) SetDeployed(ctx context.Context, id string, n int) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.SetDeployed(ctx, id, n)
+	return s.then(func() error { return s.Store.SetDeployed(ctx, id, n) })
 }
 
 func (s *crashStore) Deploy(ctx context.Context, r store.DeployRequest) (int, int64, error) {
@@ -83,55 +88,34 @@ func (s *crashStore) Deploy(ctx context.Context, r store.DeployRequest) (int, in
 }
 
 func (s *crashStore) CreateKV(ctx context.Context, ns, key string, val []byte) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.CreateKV(ctx, ns, key, val)
+	return s.then(func() error { return s.Store.CreateKV(ctx, ns, key, val) })
 }
 
 func (s *crashStore) SetKV(ctx context.Context, ns, key string, val []byte) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.SetKV(ctx, ns, key, val)
+	return s.then(func() error { return s.Store.SetKV(ctx, ns, key, val) })
 }
 
 func (s *crashStore) DeleteKV(ctx context.Context, ns, key string) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.DeleteKV(ctx, ns, key)
+	return s.then(func() error { return s.Store.DeleteKV(ctx, ns, key) })
 }
 
 func (s *crashStore) UpdateKV(ctx context.Context, ns, key string, fn func([]byte) ([]byte, error)) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.UpdateKV(ctx, ns, key, fn)
+	return s.then(func() error { return s.Store.UpdateKV(ctx, ns, key, fn) })
 }
 
 func (s *crashStore) UpdateSecret(ctx context.Context, kind, name string, fn func([]byte) ([]byte, error)) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.UpdateSecret(ctx, kind, name, fn)
+	return s.then(func() error { return s.Store.UpdateSecret(ctx, kind, name, fn) })
 }
 
 func (s *crashStore) DeleteSecret(ctx context.Context, kind, name string) error {
-	if err := s.write(); err != nil {
-		return err
-	}
-	return s.Store.DeleteSecret(ctx, kind, name)
+	return s.then(func() error { return s.Store.DeleteSecret(ctx, kind, name) })
 }
 
 // firstStart runs a first start whose process dies before write limit+1
 // (limit < 0: no crash) and returns how many writes went through.
 func firstStart(t *testing.T, path string, examples fstest.MapFS, limit int) int {
 	t.Helper()
-	bolt, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bolt := openBolt(t, path)
 	defer bolt.Close()
 	cs := &crashStore{Store: bolt, limit: limit}
 	a, err := app.New(app.Config{Store: cs, Runs: bolt, Registry: registry(), Examples: examples})
@@ -234,15 +218,7 @@ func TestShippedFirstStartCrashConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(t *testing.T, path string) store.Store {
-		t.Helper()
-		st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
-	st := open(t, filepath.Join(t.TempDir(), "flowd.db"))
+	st := openBolt(t, filepath.Join(t.TempDir(), "flowd.db"))
 	fd, total := shippedStart(t, st, -1, nil)
 	fd.Close(context.Background())
 	st.Close()
@@ -252,12 +228,12 @@ func TestShippedFirstStartCrashConverges(t *testing.T) {
 	for crashAt := 0; crashAt < total; crashAt++ {
 		t.Run("crash before write "+strconv.Itoa(crashAt+1), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "flowd.db")
-			st := open(t, path)
+			st := openBolt(t, path)
 			fd, _ := shippedStart(t, st, crashAt, nil)
 			fd.Close(context.Background())
 			st.Close()
 
-			st = open(t, path)
+			st = openBolt(t, path)
 			defer st.Close()
 			var l logs
 			fd, _ = shippedStart(t, st, -1, l.logger())

@@ -296,6 +296,26 @@ func TestStartTwice(t *testing.T) {
 	}
 }
 
+// oldDataFolder is a store as an earlier release left it: flow id holds
+// doc, deployed as version 1, and the examples were installed (so the
+// store is not fresh) before sums were recorded. It is closed when the
+// test ends.
+func oldDataFolder(t *testing.T, id string, doc []byte) *store.Bolt {
+	t.Helper()
+	ctx := t.Context()
+	st := tempBolt(t)
+	if _, err := st.PutFlow(ctx, id, doc, store.MustCreate); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddVersion(ctx, id, doc, "deploy"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetKV(ctx, "system", "examples_installed", []byte("2026-11-22T12:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // TestEndSessionUpgrade: a data folder from before prebuilt flows were
 // upgraded holds end-session as flowd shipped it at c0c667c, deployed, and
 // no recorded sums: the compiled list recognises it, and the start deploys
@@ -311,20 +331,7 @@ func TestEndSessionUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.PutFlow(ctx, "end-session", old, store.MustCreate); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.AddVersion(ctx, "end-session", old, "deploy"); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetKV(ctx, "system", "examples_installed", []byte("2026-11-22T12:00:00Z")); err != nil {
-		t.Fatal(err)
-	}
+	st := oldDataFolder(t, "end-session", old)
 	for _, start := range []struct {
 		name string
 		logs [][]string
@@ -382,20 +389,7 @@ func TestSubflowExampleUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.PutFlow(ctx, "token", old, store.MustCreate); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.AddVersion(ctx, "token", old, "deploy"); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetKV(ctx, "system", "examples_installed", []byte("2026-11-22T12:00:00Z")); err != nil {
-		t.Fatal(err)
-	}
+	st := oldDataFolder(t, "token", old)
 	var running *flowd.Flowd
 	start := func(t *testing.T) *app.App {
 		if running != nil {
@@ -429,10 +423,10 @@ func TestSubflowExampleUpgrade(t *testing.T) {
 		if got := ids(t, a); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("flows %q, want %q", got, want)
 		}
-		if n, ok := a.Runtime().Deployed("token"); !ok || n != 2 {
+		if n, ok := a.Deployed("token"); !ok || n != 2 {
 			t.Fatalf("token runs version %d %v, want the upgrade (2)", n, ok)
 		}
-		if _, ok := a.Runtime().Deployed("client-auth"); !ok {
+		if _, ok := a.Deployed("client-auth"); !ok {
 			t.Fatal("client-auth is not deployed")
 		}
 	})

@@ -12,15 +12,25 @@ import (
 	"github.com/flowd/flowd/store/storetest"
 )
 
-// startNode starts an App on st (one node), its runs in a store of its own.
+// startNode starts an App on st (one node) that follows variable writes,
+// its runs in a store of its own.
 func startNode(t *testing.T, st store.Store, id string) *app.App {
 	t.Helper()
-	a, err := app.New(app.Config{Store: storetest.TwiceUpdates(st), Runs: memstore.MustNew(t, memstore.Options{}),
-		Registry: registry(), NodeID: id})
+	return startApp(t, app.Config{Store: storetest.TwiceUpdates(st), Registry: registry(), NodeID: id}, true)
+}
+
+// startApp starts an App with cfg, its runs in a store of its own (with
+// vars, it follows variable writes), and closes it when the test ends.
+func startApp(t *testing.T, cfg app.Config, vars bool) *app.App {
+	t.Helper()
+	cfg.Runs = memstore.MustNew(t, memstore.Options{})
+	a, err := app.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.OnChange(a.VarsHook())
+	if vars {
+		a.OnChange(a.VarsHook())
+	}
 	if err := a.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

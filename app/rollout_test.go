@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,19 +30,7 @@ func failingRegistry() *engine.Registry {
 
 func startNodeReg(t *testing.T, st store.Store, id string, reg *engine.Registry) *app.App {
 	t.Helper()
-	a, err := app.New(app.Config{Store: st, Runs: memstore.MustNew(t, memstore.Options{}), Registry: reg, NodeID: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := a.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return a
+	return startApp(t, app.Config{Store: st, Registry: reg, NodeID: id}, false)
 }
 
 // states is a rollout's nodes as "id=state".
@@ -59,11 +46,7 @@ func states(r app.Rollout) []string {
 // failed with the reason the node gave, or behind when the wait ends.
 func TestDeployWait(t *testing.T) {
 	t.Run("one node on bbolt", func(t *testing.T) {
-		st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := tempBolt(t)
 		a := startNodeReg(t, st, "solo", registry())
 		if _, err := a.PutFlow(t.Context(), "f", []byte(doc("f", "")), store.MustCreate); err != nil {
 			t.Fatal(err)

@@ -26,17 +26,24 @@ func seriesValues(rd ui.CounterReading, group, labels string) []float64 {
 	return nil
 }
 
-// TestHistoryInstants: a value at an instant is the counter at the last
-// sample at or before it, now's counter at or after now, 0 before the
-// start; series sum the labels the dashboard does not show (flow, node).
-func TestHistoryInstants(t *testing.T) {
-	clock := enginetest.NewClock(time.Date(2026, 12, 3, 10, 0, 20, 0, time.UTC))
+// testHistory is a Metrics without a registry and its History on a test
+// clock that starts at start.
+func testHistory(t *testing.T, start time.Time) (*Metrics, *History, *enginetest.Clock) {
+	t.Helper()
+	clock := enginetest.NewClock(start)
 	m, err := New(nil, Sources{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, m.NewHistory(clock.Now), clock
+}
+
+// TestHistoryInstants: a value at an instant is the counter at the last
+// sample at or before it, now's counter at or after now, 0 before the
+// start; series sum the labels the dashboard does not show (flow, node).
+func TestHistoryInstants(t *testing.T) {
+	m, h, clock := testHistory(t, time.Date(2026, 12, 3, 10, 0, 20, 0, time.UTC))
 	t0 := clock.Now()
-	h := m.NewHistory(clock.Now)
 	valid := m.TokenValidation("api", "auth", "")
 	validOther := m.TokenValidation("other", "check", "")
 	aud := m.TokenValidation("api", "auth", jose.ReasonWrongAudience)
@@ -87,12 +94,7 @@ func TestHistoryInstants(t *testing.T) {
 // still answers exactly for the instant a day ago (the ring holds a day
 // and one minute) and for every minute since.
 func TestHistoryKeepsADay(t *testing.T) {
-	clock := enginetest.NewClock(time.Date(2026, 12, 3, 0, 0, 5, 0, time.UTC))
-	m, err := New(nil, Sources{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := m.NewHistory(clock.Now)
+	m, h, clock := testHistory(t, time.Date(2026, 12, 3, 0, 0, 5, 0, time.UTC))
 	runs := m.Runs("hello")
 	const minutes = 25 * 60
 	for range minutes {
@@ -112,12 +114,7 @@ func TestHistoryKeepsADay(t *testing.T) {
 // TestHistorySamplesWhenDue: without Run, a read in a new minute stores
 // the sample that was due, so the next minute's reads see it.
 func TestHistorySamplesWhenDue(t *testing.T) {
-	clock := enginetest.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
-	m, err := New(nil, Sources{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := m.NewHistory(clock.Now)
+	m, h, clock := testHistory(t, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
 	grant := m.Grant("token", "grant", "client_credentials", "ok")
 	clock.Advance(2 * time.Minute)
 	grant.Inc()
@@ -134,12 +131,7 @@ func TestHistorySamplesWhenDue(t *testing.T) {
 // TestHistoryBounded: flows past MaxHistorySeries share one "(other)"
 // series per outcome, and no count is lost.
 func TestHistoryBounded(t *testing.T) {
-	clock := enginetest.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
-	m, err := New(nil, Sources{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := m.NewHistory(clock.Now)
+	m, h, clock := testHistory(t, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
 	const flows = MaxHistorySeries + 100
 	for i := range flows {
 		m.Runs(fmt.Sprintf("flow-%03d", i)).Finished(i%3 != 0, 0)

@@ -349,7 +349,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(c.stdout, "Admin API: curl -H \"Authorization: Bearer $(cat %s)\" %s/admin/api/flows\n", tokenPath, base)
 	}
-	if fd.UI().Passwords().IsSet(ctx) {
+	if fd.AdminPasswordSet(ctx) {
 		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/\n", base)
 	} else {
 		fmt.Fprintf(c.stdout, "Admin UI: %s/admin/ (set a password first: flowd admin password --data %s, reads it from stdin; or FLOWD_ADMIN_PASSWORD)\n", base, c.data)
@@ -594,12 +594,24 @@ func (r *remoteBackend) do(ctx context.Context, method, path string, body []byte
 	return data, nil
 }
 
-func (r *remoteBackend) Flows(ctx context.Context) ([]app.FlowInfo, error) {
-	var out struct {
-		Flows []app.FlowInfo `json:"flows"`
+// doField calls the admin API like do and returns one field of its
+// JSON answer: the API wraps what it answers ({"flows": [...]}).
+func doField[T any](ctx context.Context, r *remoteBackend, method, path string, body []byte, field string) (T, error) {
+	var v T
+	var out map[string]json.RawMessage
+	if _, err := r.do(ctx, method, path, body, &out); err != nil {
+		return v, err
 	}
-	_, err := r.do(ctx, "GET", "/flows", nil, &out)
-	return out.Flows, err
+	if raw, ok := out[field]; ok {
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return v, fmt.Errorf("server answer: %w", err)
+		}
+	}
+	return v, nil
+}
+
+func (r *remoteBackend) Flows(ctx context.Context) ([]app.FlowInfo, error) {
+	return doField[[]app.FlowInfo](ctx, r, "GET", "/flows", nil, "flows")
 }
 
 func (r *remoteBackend) Import(ctx context.Context, doc []byte, deploy bool) (app.FlowInfo, *app.Rollout, error) {

@@ -176,11 +176,7 @@ func (r *remoteBackend) AddClient(ctx context.Context, cl oauth.Client, secret s
 }
 
 func (r *remoteBackend) ListClients(ctx context.Context) ([]oauth.Client, error) {
-	var out struct {
-		Clients []oauth.Client `json:"clients"`
-	}
-	_, err := r.do(ctx, "GET", "/clients", nil, &out)
-	return out.Clients, err
+	return doField[[]oauth.Client](ctx, r, "GET", "/clients", nil, "clients")
 }
 
 func (r *remoteBackend) RemoveClient(ctx context.Context, id string) error {
@@ -199,13 +195,7 @@ func (l *localBackend) SetFirstParty(ctx context.Context, id string, firstParty 
 
 func (r *remoteBackend) SetFirstParty(ctx context.Context, id string, firstParty bool) (oauth.Client, error) {
 	body, _ := json.Marshal(map[string]any{"first_party": firstParty})
-	var out struct {
-		Client oauth.Client `json:"client"`
-	}
-	if _, err := r.do(ctx, "PATCH", "/clients/"+url.PathEscape(id), body, &out); err != nil {
-		return oauth.Client{}, err
-	}
-	return out.Client, nil
+	return doField[oauth.Client](ctx, r, "PATCH", "/clients/"+url.PathEscape(id), body, "client")
 }
 
 // validText refuses flag values (name, value pairs) that are not valid

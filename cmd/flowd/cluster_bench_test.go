@@ -365,13 +365,7 @@ func TestClusterFailover(t *testing.T) {
 	kills := envInt("BENCH_FAILOVERS", 5)
 	bin := flowdBinary(t)
 	c := startCluster(t, 3, map[string]string{"FLOWD_SNAPSHOTS_PER_SECOND": "1000"})
-	doc := `{"schema":"flowd/v1","id":"tick","name":"tick","nodes":[
- {"id":"cron","type":"schedule.cron","config":{"spec":"@every 1s"}},
- {"id":"log","type":"core.log","config":{"message":"\"tick\""}}],
- "wires":[{"from":"cron","port":"out","to":"log"}]}`
-	if status, out := c.admin(t, c.nodes[0], "POST", "/flows?deploy=true", doc); status/100 != 2 {
-		t.Fatalf("deploy: %d %v", status, out)
-	}
+	c.deployTick(t)
 	leads := func(n *node) int {
 		b, _ := os.ReadFile(n.log)
 		return strings.Count(string(b), "this node fires the schedules")

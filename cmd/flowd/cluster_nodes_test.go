@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	gojose "github.com/go-jose/go-jose/v4"
 )
 
 // Node-side cluster behaviour with the real binary: what one node changes,
@@ -156,11 +158,10 @@ func TestClusterDeployRotateRevoke(t *testing.T) {
 	_ = p
 }
 
-// TestClusterSchedule: a per-second schedule on three nodes fires once
-// per tick (no scheduled_for twice across the nodes' runs); after the
-// scheduler leader is SIGKILLed, another node fires the following ticks.
-func TestClusterSchedule(t *testing.T) {
-	c := startCluster(t, 3, map[string]string{"FLOWD_SNAPSHOTS_PER_SECOND": "1000"})
+// deployTick deploys flow tick, which logs every second, through the
+// first node.
+func (c *cluster) deployTick(t *testing.T) {
+	t.Helper()
 	doc := `{"schema":"flowd/v1","id":"tick","name":"tick","nodes":[
  {"id":"cron","type":"schedule.cron","config":{"spec":"@every 1s"}},
  {"id":"log","type":"core.log","config":{"message":"\"tick\""}}],
@@ -168,6 +169,14 @@ func TestClusterSchedule(t *testing.T) {
 	if status, out := c.admin(t, c.nodes[0], "POST", "/flows?deploy=true", doc); status/100 != 2 {
 		t.Fatalf("deploy: %d %v", status, out)
 	}
+}
+
+// TestClusterSchedule: a per-second schedule on three nodes fires once
+// per tick (no scheduled_for twice across the nodes' runs); after the
+// scheduler leader is SIGKILLed, another node fires the following ticks.
+func TestClusterSchedule(t *testing.T) {
+	c := startCluster(t, 3, map[string]string{"FLOWD_SNAPSHOTS_PER_SECOND": "1000"})
+	c.deployTick(t)
 	time.Sleep(10 * time.Second)
 	ticks := c.scheduledFor(t, c.nodes)
 	leader := c.schedulerLeader(t)
@@ -312,17 +321,13 @@ func jwksKids(t *testing.T, n *node) []string {
 	if code != 200 {
 		t.Fatalf("JWKS on %s: %d %s", n.id, code, body)
 	}
-	var set struct {
-		Keys []struct {
-			Kid string `json:"kid"`
-		} `json:"keys"`
-	}
+	var set gojose.JSONWebKeySet
 	if err := json.Unmarshal([]byte(body), &set); err != nil {
 		t.Fatal(err)
 	}
 	var kids []string
 	for _, k := range set.Keys {
-		kids = append(kids, k.Kid)
+		kids = append(kids, k.KeyID)
 	}
 	return kids
 }
@@ -358,9 +363,11 @@ func jwtKid(t *testing.T, body map[string]any) (token, kid string) {
 	return at, hdr.Kid
 }
 
-func apiHello(t *testing.T, n *node, at string) (int, string) {
+// bearerVia GETs path at the balancer's host through node n with the
+// access token at: status, headers and body.
+func bearerVia(t *testing.T, n *node, path, at string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+balancerHost+"/api/hello", nil)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+balancerHost+path, nil)
 	req.Header.Set("Authorization", "Bearer "+at)
 	resp, err := via(n).Do(req)
 	if err != nil {
@@ -368,7 +375,13 @@ func apiHello(t *testing.T, n *node, at string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func apiHello(t *testing.T, n *node, at string) (int, string) {
+	t.Helper()
+	code, _, body := bearerVia(t, n, "/api/hello", at)
+	return code, body
 }
 
 func decodeSeg(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

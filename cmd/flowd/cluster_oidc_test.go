@@ -342,15 +342,8 @@ func tokenLB(ctx context.Context, c *cluster, form url.Values) (int, map[string]
 
 func userinfoVia(t *testing.T, n *node, at string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+balancerHost+"/oauth/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+at)
-	resp, err := via(n).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	code, hdr, _ := bearerVia(t, n, "/oauth/userinfo", at)
+	return code, hdr.Get("WWW-Authenticate")
 }
 
 func between(s, start, end string) string {

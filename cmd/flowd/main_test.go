@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,35 +9,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/ui/uitest"
 )
-
-// syncBuf is a goroutine-safe output buffer.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func envOf(m map[string]string) env { return func(k string) string { return m[k] } }
 
 // flowdCmd runs one CLI command to completion.
 func flowdCmd(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb syncBuf
+	var out, errb uitest.SafeBuffer
 	code = run(t.Context(), args, envOf(vars), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -46,8 +28,8 @@ func flowdCmd(t *testing.T, vars map[string]string, args ...string) (code int, s
 type server struct {
 	addr   string // host:port
 	base   string // scheme://host:port
-	out    *syncBuf
-	errs   *syncBuf // the log
+	out    *uitest.SafeBuffer
+	errs   *uitest.SafeBuffer // the log
 	stop   context.CancelFunc
 	done   chan int
 	client *http.Client
@@ -66,7 +48,7 @@ func startServer(t *testing.T, data string) *server {
 func serveWith(t *testing.T, c *cli, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{out: &syncBuf{}, errs: &syncBuf{}, stop: cancel, done: make(chan int, 1), client: &http.Client{Timeout: 10 * time.Second}}
+	s := &server{out: &uitest.SafeBuffer{}, errs: &uitest.SafeBuffer{}, stop: cancel, done: make(chan int, 1), client: &http.Client{Timeout: 10 * time.Second}}
 	c.stdin, c.stdout, c.stderr = strings.NewReader(""), s.out, s.errs
 	go func() {
 		s.done <- c.main(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))

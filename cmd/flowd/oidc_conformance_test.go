@@ -2,13 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -25,9 +23,7 @@ func TestConformanceGaps(t *testing.T) {
 		params := authzParams("web", webCB, challenge)
 		params.Set("scope", "openid profile admin") // admin: unknown, ignored
 		pg := br.do(t, "POST", p.issuer+"/oauth/authorize", params)
-		form := loginForm(t, pg)
-		pg = br.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, "ada", adaPassword))
-		q := p.redirectQuery(t, pg, webCB)
+		q := p.submitLogin(t, br, pg, "ada", adaPassword, webCB)
 		if q.Get("state") != params.Get("state") || q.Get("code") == "" {
 			t.Fatalf("authorization response %v", q)
 		}
@@ -271,19 +267,10 @@ func TestRevocation(t *testing.T) {
 	})
 }
 
-var consentHiddenRE = regexp.MustCompile(`<input type="hidden" name="(tx|csrf)" value="([^"]*)"`)
-
 // consentForm reads the hidden fields of the consent form.
 func consentForm(t *testing.T, pg page) url.Values {
 	t.Helper()
-	if pg.status != 200 || !strings.Contains(pg.body, `data-testid="consent-form"`) {
-		t.Fatalf("expected the consent form, got %d at %s:\n%s", pg.status, pg.url, pg.body)
-	}
-	v := url.Values{}
-	for _, m := range consentHiddenRE.FindAllStringSubmatch(pg.body, -1) {
-		v.Set(m[1], html.UnescapeString(m[2]))
-	}
-	return v
+	return hiddenFields(t, pg, "consent-form", "the consent form")
 }
 
 // TestConsent: a third-party application gets a code only after the

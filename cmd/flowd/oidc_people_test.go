@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -21,12 +20,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdplog "github.com/chromedp/cdproto/log"
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 // The people story: a real relying party (coreos/go-oidc + x/oauth2)
@@ -235,16 +233,24 @@ func (b *browser) get(t *testing.T, u string) page { t.Helper(); return b.do(t, 
 
 var hiddenRE = regexp.MustCompile(`<input type="hidden" name="(tx|csrf)" value="([^"]*)"`)
 
-// loginForm reads the hidden fields of the sign-in form.
-func loginForm(t *testing.T, p page) url.Values {
+// hiddenFields reads the hidden tx and csrf fields of the form whose
+// data-testid is testid (what names it in the failure).
+func hiddenFields(t *testing.T, p page, testid, what string) url.Values {
 	t.Helper()
-	if p.status != 200 || !strings.Contains(p.body, `data-testid="login-form"`) {
-		t.Fatalf("expected the sign-in form, got %d at %s:\n%s", p.status, p.url, p.body)
+	if p.status != 200 || !strings.Contains(p.body, `data-testid="`+testid+`"`) {
+		t.Fatalf("expected %s, got %d at %s:\n%s", what, p.status, p.url, p.body)
 	}
 	v := url.Values{}
 	for _, m := range hiddenRE.FindAllStringSubmatch(p.body, -1) {
 		v.Set(m[1], html.UnescapeString(m[2]))
 	}
+	return v
+}
+
+// loginForm reads the hidden fields of the sign-in form.
+func loginForm(t *testing.T, p page) url.Values {
+	t.Helper()
+	v := hiddenFields(t, p, "login-form", "the sign-in form")
 	if v.Get("tx") == "" || v.Get("csrf") == "" {
 		t.Fatalf("form without tx/csrf:\n%s", p.body)
 	}
@@ -458,9 +464,15 @@ func (p *provider) signIn(t *testing.T, br *browser, params url.Values, user, pa
 	if pg.status == 302 {
 		return p.redirectQuery(t, pg, params.Get("redirect_uri"))
 	}
-	form := loginForm(t, pg)
-	pg = br.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, user, pass))
-	return p.redirectQuery(t, pg, params.Get("redirect_uri"))
+	return p.submitLogin(t, br, pg, user, pass, params.Get("redirect_uri"))
+}
+
+// submitLogin fills in and posts the sign-in form on pg and returns the
+// query of the redirect to redirect that answers it.
+func (p *provider) submitLogin(t *testing.T, br *browser, pg page, user, pass, redirect string) url.Values {
+	t.Helper()
+	pg = br.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(loginForm(t, pg), user, pass))
+	return p.redirectQuery(t, pg, redirect)
 }
 
 // tokensFor signs a person in through the web client in br and returns
@@ -1137,7 +1149,7 @@ func TestPeopleCLI(t *testing.T) {
 	s := startServer(t, data)
 	s.shutdown(t)
 
-	var out, errb syncBuf
+	var out, errb uitest.SafeBuffer
 	code := run(t.Context(), []string{"users", "add", "--username", "grace", "--password-stdin", "--name", "Grace Hopper"},
 		envOf(vars), strings.NewReader("a long enough password\n"), &out, &errb)
 	if code != 0 || !strings.Contains(out.String(), `added user "grace"`) {
@@ -1233,13 +1245,7 @@ func TestPeopleSessionSurvivesRestart(t *testing.T) {
 // that skips the form, logout. Script errors and console errors (a CSP
 // violation among them) fail it.
 func TestPeopleSignInBrowser(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium missing at %s", chromium)
-		}
-		t.Skipf("chromium missing at %s", chromium)
-	}
+	uitest.Chromium(t) // skips without one, before the set-up
 	data := filepath.Join(t.TempDir(), "flowd-data")
 	s := startServer(t, data)
 	waitKeys(t, s)
@@ -1251,35 +1257,10 @@ func TestPeopleSignInBrowser(t *testing.T) {
 		"--post-logout-redirect-uris", rp.srv.URL+"/logged-out")
 	rp.connect(t, "http://"+s.addr, "webapp", rpSecret)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel2 := chromedp.NewContext(actx)
-	defer cancel2()
-	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel3()
-	if err := chromedp.Listen(ctx, func(ev any) {
-		switch e := ev.(type) {
-		case *cdpruntime.EventExceptionThrown:
-			t.Errorf("script exception: %s", e.ExceptionDetails.Text)
-		case *cdplog.EventEntryAdded:
-			// The 401 of a wrong password is a network error; nothing else may be.
-			if e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
-				t.Errorf("console %s: %s", e.Entry.Source, e.Entry.Text)
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
-		return err
-	})); err != nil {
-		t.Fatal(err)
-	}
+	// A wrong password's 401 is a network error, which WatchErrors lets
+	// pass; script exceptions and console errors fail the test.
+	ctx := uitest.Browser(t, 60*time.Second)
+	uitest.WatchErrors(t, ctx)
 	form := `[data-testid="login-form"]`
 	// waitFor evaluates expr until it is true; a navigation in between
 	// (the form post, the redirects) only means trying again.

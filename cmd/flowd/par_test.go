@@ -47,9 +47,7 @@ func TestPAREndToEnd(t *testing.T) {
 	t.Run("sign in with the request_uri", func(t *testing.T) {
 		br := newBrowser(false)
 		pg := authorizeWith(br, "web", uri)
-		form := loginForm(t, pg)
-		pg = br.do(t, "POST", p.issuer+"/oauth/authorize", withLogin(form, "ada", adaPassword))
-		q := p.redirectQuery(t, pg, webCB)
+		q := p.submitLogin(t, br, pg, "ada", adaPassword, webCB)
 		if q.Get("state") != params.Get("state") || q.Get("code") == "" {
 			t.Fatalf("redirect %v", q)
 		}

@@ -77,27 +77,19 @@ func (c *cli) users(ctx context.Context, args []string) error {
 				u.Created.Format("2006-01-02 15:04"))
 		}
 		return tw.Flush()
-	case "remove":
+	case "remove", "signout":
 		if fs.NArg() != 1 {
 			return usageError{errors.New("name one username")}
 		}
-		res, err := b.RemoveUser(ctx, fs.Arg(0))
+		op, done := b.RemoveUser, "removed user %q, signed out everywhere first: %d session(s) ended, their grants revoked\n"
+		if sub == "signout" {
+			op, done = b.SignOutUser, "signed %q out everywhere: %d session(s) ended, their grants revoked (offline_access grants stay)\n"
+		}
+		res, err := op(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stdout, "removed user %q, signed out everywhere first: %d session(s) ended, their grants revoked\n",
-			oidc.NormalizeUsername(fs.Arg(0)), res.Sessions)
-		return nil
-	case "signout":
-		if fs.NArg() != 1 {
-			return usageError{errors.New("name one username")}
-		}
-		res, err := b.SignOutUser(ctx, fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "signed %q out everywhere: %d session(s) ended, their grants revoked (offline_access grants stay)\n",
-			oidc.NormalizeUsername(fs.Arg(0)), res.Sessions)
+		fmt.Fprintf(c.stdout, done, oidc.NormalizeUsername(fs.Arg(0)), res.Sessions)
 		return nil
 	case "consents", "withdraw-consent":
 		cb, ok := b.(consentBackend)
@@ -148,26 +140,16 @@ func (l *localBackend) RemoveUser(ctx context.Context, username string) (oidc.Si
 func (r *remoteBackend) AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error) {
 	body, _ := json.Marshal(map[string]any{"username": u.Username, "password": password, "email": u.Email,
 		"email_verified": u.EmailVerified, "name": u.Name})
-	var out struct {
-		User oidc.User `json:"user"`
-	}
-	if _, err := r.do(ctx, "POST", "/users", body, &out); err != nil {
-		return oidc.User{}, err
-	}
-	return out.User, nil
+	return doField[oidc.User](ctx, r, "POST", "/users", body, "user")
 }
 
 func (r *remoteBackend) ListUsers(ctx context.Context) ([]oidc.User, error) {
-	var out struct {
-		Users []oidc.User `json:"users"`
-	}
-	_, err := r.do(ctx, "GET", "/users", nil, &out)
-	return out.Users, err
+	return doField[[]oidc.User](ctx, r, "GET", "/users", nil, "users")
 }
 
 func (r *remoteBackend) RemoveUser(ctx context.Context, username string) (oidc.SignOutResult, error) {
 	var out oidc.SignOutResult
-	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username)), nil, &out)
+	_, err := r.do(ctx, "DELETE", userPath(username), nil, &out)
 	return out, err
 }
 
@@ -177,8 +159,13 @@ func (l *localBackend) SignOutUser(ctx context.Context, username string) (oidc.S
 
 func (r *remoteBackend) SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error) {
 	var out oidc.SignOutResult
-	_, err := r.do(ctx, "POST", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/signout", nil, &out)
+	_, err := r.do(ctx, "POST", userPath(username)+"/signout", nil, &out)
 	return out, err
+}
+
+// userPath is the admin API path of a person's record.
+func userPath(username string) string {
+	return "/users/" + url.PathEscape(oidc.NormalizeUsername(username))
 }
 
 // consentBackend lists and withdraws people's consents.
@@ -196,17 +183,9 @@ func (l *localBackend) WithdrawConsent(ctx context.Context, username, clientID s
 }
 
 func (r *remoteBackend) Consents(ctx context.Context, username string) ([]oidc.Consent, error) {
-	var out struct {
-		Consents []oidc.Consent `json:"consents"`
-	}
-	_, err := r.do(ctx, "GET", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/consents", nil, &out)
-	return out.Consents, err
+	return doField[[]oidc.Consent](ctx, r, "GET", userPath(username)+"/consents", nil, "consents")
 }
 
 func (r *remoteBackend) WithdrawConsent(ctx context.Context, username, clientID string) (int, error) {
-	var out struct {
-		Ended int `json:"grants_ended"`
-	}
-	_, err := r.do(ctx, "DELETE", "/users/"+url.PathEscape(oidc.NormalizeUsername(username))+"/consents/"+url.PathEscape(clientID), nil, &out)
-	return out.Ended, err
+	return doField[int](ctx, r, "DELETE", userPath(username)+"/consents/"+url.PathEscape(clientID), nil, "grants_ended")
 }

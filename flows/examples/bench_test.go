@@ -4,7 +4,6 @@ package examples_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -19,7 +18,6 @@ import (
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/flows/examples"
-	"github.com/flowd/flowd/store"
 )
 
 // BenchmarkTokenSubflow measures what sharing client authentication as a
@@ -83,22 +81,11 @@ func processCPU() time.Duration {
 // tokenPair deploys both token flows signing with alg, at
 // /bench/token-inline and /bench/token-subflow.
 func tokenPair(b *testing.B, alg string) http.Handler {
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	fd, err := flowd.New(flowd.Options{Store: st, Examples: examples.FS, Issuer: "http://flowd.test"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	fd := newFlowd(b, flowd.Options{Examples: examples.FS, Issuer: "http://flowd.test"})
 	ctx := context.Background()
 	if err := fd.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { fd.Close(context.Background()) })
 	if _, _, err := fd.Clients().Add(ctx, oauth.Client{ID: "demo", Scopes: []string{"read"}}, "demo-secret-0123456789"); err != nil {
 		b.Fatal(err)
 	}

@@ -14,22 +14,31 @@ import (
 	"github.com/flowd/flowd/store"
 )
 
+// newFlowd builds a flowd with opts on a fresh bbolt store in the test's
+// temp folder; both are closed when the test ends.
+func newFlowd(tb testing.TB, opts flowd.Options) *flowd.Flowd {
+	tb.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	st, err := store.OpenBolt(filepath.Join(tb.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	opts.Store = st
+	fd, err := flowd.New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { fd.Close(context.Background()) })
+	return fd
+}
+
 // TestExamplesCanonicalAndValid: every prebuilt flow is stored in canonical
 // form (export(import(f)) == f byte for byte) and validates against the
 // standard blocks exactly as a deploy would.
 func TestExamplesCanonicalAndValid(t *testing.T) {
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fd, err := flowd.New(flowd.Options{Store: st, Issuer: "http://127.0.0.1:8080"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close(context.Background())
+	fd := newFlowd(t, flowd.Options{Issuer: "http://127.0.0.1:8080"})
 	names, err := fs.Glob(examples.FS, "*.json")
 	if err != nil || len(names) == 0 {
 		t.Fatalf("no examples: %v", err)

@@ -4,7 +4,6 @@
 package jwx
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -16,11 +15,11 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/store/memstore"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -37,66 +36,25 @@ const (
 	audience = "interop-api"
 )
 
-// memStore is a minimal in-memory jose.SecretStore (one transaction per
-// UpdateSecret; fn gets nil for a missing record; nil deletes).
-type memStore struct {
-	mu   sync.Mutex
-	recs map[string][]byte
-}
-
-var errNotFound = errors.New("not found")
-
-func (s *memStore) GetSecret(_ context.Context, kind, name string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.recs[kind+"/"+name]
-	if !ok {
-		return nil, errNotFound
-	}
-	return slices.Clone(v), nil
-}
-
-func (s *memStore) UpdateSecret(_ context.Context, kind, name string, fn func([]byte) ([]byte, error)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.recs[kind+"/"+name]
-	val, err := fn(slices.Clone(old))
-	if err != nil {
-		return err
-	}
-	if val == nil {
-		delete(s.recs, kind+"/"+name)
-	} else {
-		s.recs[kind+"/"+name] = slices.Clone(val)
-	}
-	return nil
-}
-
-func (s *memStore) DeleteSecret(_ context.Context, kind, name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.recs, kind+"/"+name)
-	return nil
-}
-
-func (s *memStore) ListSecrets(_ context.Context, kind string) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var names []string
-	for k := range s.recs {
-		if n, ok := strings.CutPrefix(k, kind+"/"); ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	return names, nil
-}
-
 func newKeysets(t *testing.T) *jose.Keysets {
 	t.Helper()
-	m := jose.NewKeysets(&memStore{recs: map[string][]byte{}})
+	m := jose.NewKeysets(memstore.MustNew(t, memstore.Options{}))
 	m.RSABits = 2048 // generation time; the size does not matter to interop
 	return m
+}
+
+// publishedSet is keyset name's JWKS as flowd publishes it, parsed by jwx.
+func publishedSet(t *testing.T, m *jose.Keysets, name string) jwk.Set {
+	t.Helper()
+	body, _, err := m.JWKS(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := jwk.Parse(body)
+	if err != nil {
+		t.Fatalf("jwx cannot parse flowd's JWKS: %v", err)
+	}
+	return set
 }
 
 func jwxAlg(t *testing.T, alg string) jwa.SignatureAlgorithm {
@@ -151,14 +109,7 @@ func TestFlowdTokensVerifyInJWX(t *testing.T) {
 	if err := m.Create(ctx, "idp", signAlgs...); err != nil {
 		t.Fatal(err)
 	}
-	body, _, err := m.JWKS(ctx, "idp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	published, err := jwk.Parse(body)
-	if err != nil {
-		t.Fatalf("jwx cannot parse flowd's JWKS: %v", err)
-	}
+	published := publishedSet(t, m, "idp")
 	signer := jose.NewSigner(m)
 	for _, alg := range signAlgs {
 		t.Run(alg, func(t *testing.T) {
@@ -225,14 +176,7 @@ func TestJWKSThumbprintsMatchKids(t *testing.T) {
 	if _, err := m.Rotate(ctx, "tp", jose.RotateOptions{}); err != nil { // publish next, active and retired
 		t.Fatal(err)
 	}
-	body, _, err := m.JWKS(ctx, "tp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := jwk.Parse(body)
-	if err != nil {
-		t.Fatalf("jwx cannot parse flowd's JWKS: %v", err)
-	}
+	set := publishedSet(t, m, "tp")
 	info, err := m.Get(ctx, "tp")
 	if err != nil {
 		t.Fatal(err)

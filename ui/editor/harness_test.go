@@ -95,7 +95,7 @@ func newEnv(t *testing.T, opts ...func(*flowd.Options)) *env {
 		}
 		if strings.HasPrefix(r.URL.Path, "/admin/api/") && r.Header.Get("Authorization") == "" {
 			r.Header.Set("Authorization", "Bearer "+testToken) // the session bridge
-			fd.API().ServeHTTP(w, r)
+			fd.AdminHandler().ServeHTTP(w, r)
 			return
 		}
 		admin.ServeHTTP(w, r)

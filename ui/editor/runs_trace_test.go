@@ -28,7 +28,7 @@ func tracedRuns(t *testing.T) (e *env, traced, untraced *engine.Trace) {
 	e = newEnv(t, func(o *flowd.Options) { o.TracerProvider = tp })
 	e.importFlow(t, lightFlow, true)
 	get := func(traceparent string) *engine.Trace {
-		before := len(e.fd.App().Runtime().Traces("l"))
+		before := len(e.fd.App().Traces("l"))
 		req, _ := http.NewRequestWithContext(t.Context(), "GET", e.srv.URL+"/l/ok", nil)
 		req.Header.Set("Traceparent", traceparent)
 		resp, err := http.DefaultClient.Do(req)
@@ -37,7 +37,7 @@ func tracedRuns(t *testing.T) (e *env, traced, untraced *engine.Trace) {
 		}
 		resp.Body.Close()
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if trs := e.fd.App().Runtime().Traces("l"); len(trs) > before {
+			if trs := e.fd.App().Traces("l"); len(trs) > before {
 				return trs[0]
 			}
 		}
