@@ -65,30 +65,20 @@ func TestRouterExactMatch(t *testing.T) {
 
 // TestExactPath: which patterns have a plain literal path.
 func TestExactPath(t *testing.T) {
-	tests := []struct {
-		pattern, method, path string
-		ok                    bool
-	}{
-		{"GET /.well-known/jwks.json", "GET", "/.well-known/jwks.json", true},
-		{"/oauth/token", "", "/oauth/token", true},
-		{"POST /a-b_c~d.e/F9", "POST", "/a-b_c~d.e/F9", true},
-		{"GET /", "", "", false},
-		{"GET /a/", "", "", false},
-		{"GET /a/{id}", "", "", false},
-		{"GET /{$}", "", "", false},
-		{"GET /a//b", "", "", false},
-		{"GET /a/./b", "", "", false},
-		{"GET /a/../b", "", "", false},
-		{"GET /a%20b", "", "", false},
-		{"GET /a:b", "", "", false},
-		{"example.com/a", "", "", false},
+	for pattern, want := range map[string][2]string{
+		"GET /.well-known/jwks.json": {"GET", "/.well-known/jwks.json"},
+		"/oauth/token":               {"", "/oauth/token"},
+		"POST /a-b_c~d.e/F9":         {"POST", "/a-b_c~d.e/F9"},
+	} {
+		if method, path, ok := exactPath(pattern); !ok || method != want[0] || path != want[1] {
+			t.Errorf("exactPath(%q) = %q, %q, %v; want %q, %q, true", pattern, method, path, ok, want[0], want[1])
+		}
 	}
-	for _, tc := range tests {
-		t.Run(tc.pattern, func(t *testing.T) {
-			method, path, ok := exactPath(tc.pattern)
-			if method != tc.method || path != tc.path || ok != tc.ok {
-				t.Errorf("exactPath(%q) = %q, %q, %v; want %q, %q, %v", tc.pattern, method, path, ok, tc.method, tc.path, tc.ok)
-			}
-		})
+	// Subtrees, wildcards, paths ServeMux cleans or unescapes, hosts.
+	for _, pattern := range []string{"GET /", "GET /a/", "GET /a/{id}", "GET /{$}", "GET /a//b", "GET /a/./b",
+		"GET /a/../b", "GET /a%20b", "GET /a:b", "example.com/a"} {
+		if method, path, ok := exactPath(pattern); ok {
+			t.Errorf("exactPath(%q) = %q, %q, true; want not a plain literal", pattern, method, path)
+		}
 	}
 }
