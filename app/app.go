@@ -117,6 +117,10 @@ func New(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The engine gets no clock when none was given: it then reads the
+	// wall clock at most once a second (engine.Options.Now), where
+	// time.Now would read it on every run.
+	engineNow := cfg.Now
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -130,7 +134,7 @@ func New(cfg Config) (*App, error) {
 	a.traces = newTraceWriter(cfg.Runs, cfg.Logger, cfg.RunsPerFlow)
 	rt, err := engine.New(engine.Options{
 		Registry: cfg.Registry, Logger: cfg.Logger, Limits: cfg.Limits, Env: cfg.Env,
-		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: cfg.Now, Sleep: cfg.Sleep, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
+		Vars: kvVars{cfg.Store}, Traces: a.traces, Now: engineNow, Sleep: cfg.Sleep, SnapshotsPerSecond: cfg.SnapshotsPerSecond,
 		Observer: cfg.Observer, Services: cfg.Services, Tracer: cfg.Tracer,
 	})
 	if err != nil {

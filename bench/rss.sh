@@ -34,8 +34,15 @@ curl -s -u "demo:$SECRET" -d grant_type=client_credentials "${urls[@]}" | grep -
 AT=$(head -1 "$TMP/pool.txt")
 hwm() { awk '/^VmHWM:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$PID/status"; }
 rss() { awk '/^VmRSS:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$PID/status"; }
+# What the RSS is made of now: anonymous memory (Go's heap, stacks and
+# runtime) and file pages (bbolt's memory-mapped database), and the
+# database's size.
+parts() {
+	awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "anon %.1f MiB, file %.1f MiB", a / 1024, f / 1024 }' "/proc/$PID/status"
+	printf ", flowd.db %s" "$(du -h "$TMP/data/flowd.db" | cut -f1)"
+}
 echo 5 >"/proc/$PID/clear_refs"
-echo "rss: GOGC=${GOGC:-(flowd default)} GOMEMLIMIT=${GOMEMLIMIT:-(flowd default)}; after set-up: RSS $(rss)"
+echo "rss: GOGC=${GOGC:-(flowd default)} GOMEMLIMIT=${GOMEMLIMIT:-(flowd default)}; after set-up: RSS $(rss) ($(parts))"
 load() { # METHOD PATH AUTH [BODY] [POOL]
 	BENCH_METHOD=$1 BENCH_AUTH=$3 BENCH_BODY=${4:-} BENCH_POOL=${5:-} \
 		wrk -t1 -c"$CONNS" -d"${DURATION}s" -s bench/report.lua "$URL$2" | grep '^RESULT' | awk '{ printf "%s requests", $2 }'
@@ -44,8 +51,8 @@ echo "rss:   jwks: $(load GET /.well-known/jwks.json '')"
 echo "rss:   validate RS256, one token: $(load GET /api/hello "Bearer $AT")"
 echo "rss:   validate RS256, cache off: $(load GET /bench/hello-nocache "Bearer $AT")"
 echo "rss:   validate RS256, pool of 1000: $(load GET /api/hello '' '' "$TMP/pool.txt")"
-echo "rss: JWKS and validation: peak $(hwm)"
+echo "rss: JWKS and validation: peak $(hwm) (now $(parts))"
 echo "rss:   token, right secret: $(load POST /oauth/token "Basic $(printf 'demo:%s' "$SECRET" | base64 -w0)" grant_type=client_credentials)"
 echo "rss: + token burst: peak $(hwm)"
 echo "rss:   token, wrong secrets: $(load POST /oauth/token "Basic $(printf 'demo:wrong-secret-0123' | base64 -w0)" grant_type=client_credentials)"
-echo "rss: + argon2id on every request: peak $(hwm); RSS now $(rss)"
+echo "rss: + argon2id on every request: peak $(hwm); RSS now $(rss) ($(parts))"

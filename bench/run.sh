@@ -49,7 +49,7 @@
 # pass/fail. Environment (defaults):
 #   ROUNDS=3 DURATION=8 (seconds per measurement) WARMUP=2 CONNS=32
 #   ENDPOINTS="jwks v-rs v-es v-401 v-rs-nc v-es-nc pool distinct token-rs token-es"
-#   GOGC=400 GOMEMLIMIT=64MiB (both servers)
+#   GOGC=400 GOMEMLIMIT=40MiB (both servers)
 #   SERVER_CPU=0 WRK_CPU=1 FLOWD_PORT=18181 HW_PORT=18191 NODE_PORT=18201 NODERED_PORT=18211
 #   PEERS="node nodered" (the optional peers to run, when installed)
 #   KEEP=0 (1 keeps the temp folder with the raw wrk outputs and logs)
@@ -61,7 +61,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
 ENDPOINTS=${ENDPOINTS:-jwks v-rs v-es v-401 v-rs-nc v-es-nc pool distinct token-rs token-es}
 # flowd serve's defaults (cmd/flowd/main.go); the hand-written server gets the same.
-export GOGC=${GOGC:-400} GOMEMLIMIT=${GOMEMLIMIT:-64MiB}
+export GOGC=${GOGC:-400} GOMEMLIMIT=${GOMEMLIMIT:-40MiB}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-32}
 SERVER_CPU=${SERVER_CPU:-0}

@@ -1086,7 +1086,9 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		step.Msg = snap
 		tr.Steps = append(tr.Steps, step)
 		if port != "" {
-			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets), size, q.lazy)
+			// x.lazy: the message may hold Lazy values, the trigger's or
+			// one this block put (Exec.PutLazy).
+			queue = enqueue(queue, q.n.out[port], q.msg, snap, node, len(x.secrets), size, x.lazy)
 		}
 	}
 	return tr, nil

@@ -114,9 +114,9 @@ type Spec struct {
 	// unbounded size, must leave it false.
 	Bounded bool `json:"-"`
 	// LazyMessage declares that Process reads the message only through
-	// Expr.Eval and engine.Lookup (and writes it by plain assignment), so
-	// Lazy values a trigger put in it need not be built before this block
-	// runs. Blocks that read message values directly must leave it false:
+	// Expr.Eval and engine.MsgPath (and writes it by plain assignment or
+	// Exec.PutLazy), so Lazy values a trigger or an earlier block put in
+	// it need not be built before this block runs. Blocks that read message values directly must leave it false:
 	// the engine then builds them first.
 	LazyMessage bool `json:"-"`
 }

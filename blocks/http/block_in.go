@@ -239,12 +239,15 @@ func (t *inTrigger) serve(w http.ResponseWriter, r *http.Request) {
 // 0 when the request was routed again (the new route counts it).
 func (t *inTrigger) answer(w http.ResponseWriter, r *http.Request) int {
 	rd, _ := r.Context().Value(redispatchKey{}).(*redispatch)
-	msg, size, ref := t.message(w, r, rd)
+	// The exchange and msg.req's stand-in live as long as the run: one
+	// allocation for both.
+	rr := &requestRun{ex: exchange{Context: r.Context(), w: w}}
+	msg, size, ref := t.messageWith(w, r, rd, &rr.req)
 	if ref != nil {
 		writeError(w, ref.status, ref.body)
 		return ref.status
 	}
-	ex := &exchange{Context: r.Context(), w: w}
+	ex := &rr.ex
 	ctx := context.Context(ex)
 	if t.tracer != nil {
 		ctx = t.tracer.Extract(ctx, headerCarrier(r.Header))
@@ -405,6 +408,12 @@ func bodyBound(msg engine.Msg, size int64) int {
 	return -1
 }
 
+// requestRun is what one request's run holds besides its message.
+type requestRun struct {
+	ex  exchange
+	req lazyReq
+}
+
 // lazyReq is msg.req, built on first use: a run of a flow whose blocks
 // read the request only through expressions and engine.Lookup (say, a
 // JWKS endpoint reading one header) never builds its seven maps. See
@@ -487,6 +496,12 @@ func (t *inTrigger) request(r *http.Request, query url.Values) map[string]any {
 // params, query, headers and form fields are map[string]any holding
 // strings, so a missing name reads as nil.
 func (t *inTrigger) message(w http.ResponseWriter, r *http.Request, rd *redispatch) (engine.Msg, int64, *refusal) {
+	return t.messageWith(w, r, rd, &lazyReq{})
+}
+
+// messageWith is message with msg.req's stand-in allocated by the caller
+// (requestRun); it fills it in.
+func (t *inTrigger) messageWith(w http.ResponseWriter, r *http.Request, rd *redispatch, lr *lazyReq) (engine.Msg, int64, *refusal) {
 	var query url.Values // nil: none (request makes the empty maps)
 	if r.URL.RawQuery != "" {
 		var err error
@@ -495,7 +510,8 @@ func (t *inTrigger) message(w http.ResponseWriter, r *http.Request, rd *redispat
 		}
 	}
 	// msg.req is built when a block needs it (lazyReq).
-	msg := engine.Msg{"req": &lazyReq{t: t, r: r, query: query}}
+	*lr = lazyReq{t: t, r: r, query: query}
+	msg := engine.Msg{"req": lr}
 	if rd != nil {
 		if rd.size > t.maxBody {
 			return nil, 0, t.tooLarge()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,6 +88,65 @@ type claim struct {
 type table struct {
 	mux    *http.ServeMux
 	routes []RouteInfo
+	// exact holds the placed routes whose path is a plain literal (no
+	// wildcard, not a subtree, nothing ServeMux would clean or unescape),
+	// by path and then method ("" for a route of any method): a request
+	// for exactly that path finds its route without ServeMux (see match).
+	exact map[string]map[string]*claim
+}
+
+// match returns the claim ServeMux would pick for r when r's path is
+// one of the table's exact literal paths, and nil otherwise (ServeMux
+// then decides, with its cleaning, redirects, wildcards, 404 and 405).
+//
+// For such a path ServeMux picks, as here, the route of r's method, then
+// for HEAD the GET route, then the route of any method: a wildcard or
+// subtree route that also matches is less specific than the literal one,
+// or conflicts with it and was never placed beside it.
+func (t *table) match(r *http.Request) *claim {
+	if t.exact == nil || r.URL.RawPath != "" || r.Method == "CONNECT" {
+		return nil
+	}
+	byMethod := t.exact[r.URL.Path]
+	if byMethod == nil {
+		return nil
+	}
+	if c := byMethod[r.Method]; c != nil {
+		return c
+	}
+	if r.Method == http.MethodHead {
+		if c := byMethod[http.MethodGet]; c != nil {
+			return c
+		}
+	}
+	return byMethod[""]
+}
+
+// exactPath splits a ServeMux pattern into method and path when its path
+// is a plain literal: "/" then segments of unreserved characters, no
+// empty, "." or ".." segment, no trailing slash. Such a path is its own
+// cleaned and escaped form, so a request whose Path equals it (and has
+// no RawPath) is matched by ServeMux against exactly this text.
+func exactPath(pattern string) (method, path string, ok bool) {
+	method, path, found := strings.Cut(pattern, " ")
+	if !found {
+		method, path = "", pattern
+	}
+	if len(path) < 2 || path[0] != '/' || path[len(path)-1] == '/' {
+		return "", "", false
+	}
+	for seg := range strings.SplitSeq(path[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", "", false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+				return "", "", false
+			}
+		}
+	}
+	return method, path, true
 }
 
 // NewRouter returns a Router with no routes.
@@ -139,13 +199,20 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The wrapper is only used while ServeMux routes and answers: a matched
 	// route's handler unwraps it at once, and runs end before ServeHTTP
 	// returns, so it goes back to the pool then.
+	t := rt.cur.Load()
+	if c := t.match(r); c != nil {
+		// As ServeMux would do (a literal route has no path values).
+		r.Pattern = c.pattern
+		c.owner.serve(w, r)
+		return
+	}
 	mw := muxWriters.Get().(*muxWriter)
 	*mw = muxWriter{ResponseWriter: w}
 	if rt.unmatched == nil {
-		rt.cur.Load().mux.ServeHTTP(mw, r)
+		t.mux.ServeHTTP(mw, r)
 	} else {
 		t0 := time.Now()
-		rt.cur.Load().mux.ServeHTTP(mw, r)
+		t.mux.ServeHTTP(mw, r)
 		if !mw.matched {
 			rt.unmatched.Observe(mw.code, time.Since(t0))
 		}
@@ -246,6 +313,15 @@ func (rt *Router) build(claims []*claim, fresh *claim) (*table, error) {
 	t.routes = make([]RouteInfo, 0, len(placed))
 	for _, c := range placed {
 		t.routes = append(t.routes, RouteInfo{Flow: c.flow, Version: c.version, Node: c.node, Pattern: c.pattern})
+		if method, path, ok := exactPath(c.pattern); ok {
+			if t.exact == nil {
+				t.exact = map[string]map[string]*claim{}
+			}
+			if t.exact[path] == nil {
+				t.exact[path] = map[string]*claim{}
+			}
+			t.exact[path][method] = c
+		}
 	}
 	slices.SortFunc(t.routes, func(a, b RouteInfo) int {
 		return cmp.Or(cmp.Compare(a.Pattern, b.Pattern), cmp.Compare(a.Flow, b.Flow))

@@ -58,9 +58,29 @@ type jwksBlock struct {
 
 var _ engine.Block = (*jwksBlock)(nil)
 
+// jwksBoxed is msg.jwks for one version of the set: an immutable Lazy
+// value shared by every run (engine.Exec.PutLazy). A block that reads
+// msg.jwks.<member> through an expression (http.respond) gets the member
+// without a copy; a block that may change the message gets its own copy
+// of the map, built by the engine before it runs.
 type jwksBoxed struct {
 	etag string
-	out  map[string]any // msg.jwks for this set; each run gets a clone
+	out  map[string]any // never changed once published
+}
+
+var _ engine.Lazy = (*jwksBoxed)(nil)
+
+// Value returns a copy of msg.jwks the caller owns: a clone copies the
+// map's memory as it is, cheaper than building it key by key.
+func (bx *jwksBoxed) Value() any { return maps.Clone(bx.out) }
+
+// Lookup answers msg.jwks.<member> (nil for an unknown member, as the
+// built map would); deeper paths are left to the built value.
+func (bx *jwksBoxed) Lookup(path []string) (any, bool) {
+	if len(path) != 1 {
+		return nil, false
+	}
+	return bx.out[path[0]], true
 }
 
 func newJWKSFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
@@ -86,7 +106,7 @@ func newJWKS(ks *Keysets, keyset string, maxAge time.Duration) *jwksBlock {
 		cacheControl: "public, max-age=" + strconv.FormatInt(secs, 10), contentType: JWKSContentType}
 }
 
-func (b *jwksBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+func (b *jwksBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	body, etag, err := b.ks.JWKS(ctx, b.keyset)
 	if err != nil {
 		return "", fmt.Errorf("JWKS of keyset %q: %w", b.keyset, err)
@@ -105,10 +125,8 @@ func (b *jwksBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg)
 		}}
 		b.boxed.Store(bx)
 	}
-	// A clone copies the map's memory as it is: cheaper than building it
-	// again key by key, and still the run's own map to change.
-	msg["jwks"] = maps.Clone(bx.out)
-	if inm := requestHeader(msg, "if-none-match"); inm != "" && etagMatch(inm, etag) {
+	x.PutLazy(msg, "jwks", bx)
+	if inm := ifNoneMatch(msg); inm != "" && etagMatch(inm, etag) {
 		if b.notModified != nil {
 			b.notModified.Inc()
 		}
@@ -118,6 +136,22 @@ func (b *jwksBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg)
 		b.ok.Inc()
 	}
 	return portOK, nil
+}
+
+// ifNoneMatchPath is msg.req.headers.if-none-match, as one slice for
+// every request (a path built per call is an allocation).
+var ifNoneMatchPath = []string{"req", "headers", "if-none-match"}
+
+// ifNoneMatch is requestHeader(msg, "if-none-match") without allocating.
+func ifNoneMatch(msg engine.Msg) string {
+	if s, ok := engine.MsgPath(msg, ifNoneMatchPath...).(string); ok {
+		return s
+	}
+	req, _ := msg["req"].(map[string]any)
+	if h, ok := req["headers"].(map[string]string); ok {
+		return h["if-none-match"]
+	}
+	return ""
 }
 
 // etagMatch applies If-None-Match (RFC 9110 §13.1.2): "*" or a list of

@@ -32,7 +32,7 @@ import (
 )
 
 func main() {
-	applyMemoryDefaults(os.Getenv) // GOGC 400, GOMEMLIMIT 64 MiB unless set (memory.go)
+	applyMemoryDefaults(os.Getenv) // GOGC 400, GOMEMLIMIT 40 MiB unless set (memory.go)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -15,14 +15,22 @@ import (
 // load: 400 trades a few MB for a quarter of the GC work. Alone, 400 lets
 // the heap grow to five times what is live, and a burst of token requests
 // holds two argon2id computations (19 MiB each, the hashing pool) live at
-// once; so a soft limit, 64 MiB, makes the collector work harder only when
-// the heap gets near it. A small live heap keeps GOGC's pace; a large one
-// is collected more often, never refused memory (the limit is soft: the
-// runtime caps the GC's share of the CPU). In a container whose memory
-// limit (cgroup memory.max) is below 85 MiB, the soft limit is 75% of it.
+// once; so a soft limit makes the collector work harder only when the
+// heap gets near it. A small live heap keeps GOGC's pace; a large one is
+// collected more often, never refused memory (the limit is soft: the
+// runtime caps the GC's share of the CPU).
+//
+// The limit is 40 MiB, not the 64 MiB the process is meant to stay under:
+// it bounds Go's own memory only, and the pages of flowd's executable
+// that the process maps count in its RSS too (about 23 MiB of a 36 MB
+// binary; bench/rss.sh shows both). With 64 MiB the peak RSS under
+// JWKS and validation load was 83 MiB, with 40 MiB 63 MiB, at the same
+// share of CPU in the collector (about 3 %; docs/benchmarks.md, issue 18,
+// sixth round). In a container whose memory limit (cgroup memory.max) is
+// below 53 MiB, the soft limit is 75% of it.
 const (
 	defaultGCPercent   = 400
-	defaultMemoryLimit = 64 << 20
+	defaultMemoryLimit = 40 << 20
 	cgroupLimitShare   = 0.75
 )
 

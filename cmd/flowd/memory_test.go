@@ -12,12 +12,12 @@ func TestMemoryDefaults(t *testing.T) {
 		wantGC    int
 		wantLimit int64
 	}{
-		{"defaults", nil, noCgroup, 400, 64 << 20},
-		{"GOGC set", map[string]string{"GOGC": "100"}, noCgroup, 0, 64 << 20},
+		{"defaults", nil, noCgroup, 400, 40 << 20},
+		{"GOGC set", map[string]string{"GOGC": "100"}, noCgroup, 0, 40 << 20},
 		{"GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "1GiB"}, noCgroup, 400, 0},
 		{"both set", map[string]string{"GOGC": "off", "GOMEMLIMIT": "off"}, noCgroup, 0, 0},
-		{"large container", nil, cgroup(1 << 30), 400, 64 << 20},
-		{"small container", nil, cgroup(64 << 20), 400, 48 << 20},
+		{"large container", nil, cgroup(1 << 30), 400, 40 << 20},
+		{"small container", nil, cgroup(48 << 20), 400, 36 << 20},
 		{"small container, GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "50MiB"}, cgroup(64 << 20), 400, 0},
 	}
 	for _, tc := range tests {
