@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // TestBlockJWKSSharedValue: msg.jwks is one value shared by every run
@@ -14,7 +15,7 @@ import (
 // by replacing members, must change only its own copy: the next run, of
 // this flow or another, still gets the keyset's ETag and cached bytes.
 func TestBlockJWKSSharedValue(t *testing.T) {
-	e := newBtEnv(t)
+	e := newBlockEnv(t)
 	if err := e.ks.Ensure(t.Context(), "main", "ES256"); err != nil {
 		t.Fatal(err)
 	}
@@ -22,9 +23,9 @@ func TestBlockJWKSSharedValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// bt.poke changes msg.jwks in place, as any block may change its
+	// test.poke changes msg.jwks in place, as any block may change its
 	// message.
-	e.reg.MustRegister(engine.Spec{Type: "bt.poke", Title: "poke", Category: "test", Outputs: []string{"out"}},
+	e.reg.MustRegister(engine.Spec{Type: "test.poke", Title: "poke", Category: "test", Outputs: []string{"out"}},
 		func(*engine.Setup) (engine.Block, error) {
 			return engine.BlockFunc(func(_ context.Context, _ *engine.Exec, m engine.Msg) (string, error) {
 				j, ok := m["jwks"].(map[string]any)
@@ -38,12 +39,12 @@ func TestBlockJWKSSharedValue(t *testing.T) {
 		})
 	// A 304 run changes its msg.jwks; the 200 runs after it must not see
 	// the change (the same block serves both).
-	e.deploy(t, btFlow(t, "jwks", []btNode{
+	e.deploy(t, enginetest.Flow(t, "jwks", []enginetest.Node{
 		{ID: "start", Type: "core.manual"},
 		{ID: "b", Type: "jose.jwks", Config: map[string]any{"keyset": "main"}},
-		{ID: "poke", Type: "bt.poke"},
-		{ID: "got_not_modified", Type: "bt.capture"},
-		{ID: "got_ok", Type: "bt.capture"},
+		{ID: "poke", Type: "test.poke"},
+		{ID: "got_not_modified", Type: "test.capture"},
+		{ID: "got_ok", Type: "test.capture"},
 	}, "start:out->b", "b:not_modified->poke", "poke:out->got_not_modified", "b:ok->got_ok"))
 	inm := engine.Msg{"req": map[string]any{"headers": map[string]any{"if-none-match": etag}}}
 	for range 2 {
