@@ -116,7 +116,7 @@ func (x *Exec) call1(ctx context.Context, flowID string, msg Msg, size int) (str
 		return "", nil, -1, fmt.Errorf("call %q: %w (it needs exactly one core.input)", flowID, ErrNoEntry)
 	}
 	frame := &callFrame{depth: depth, budget: max(x.stepsLeft, 0), secrets: slices.Clip(x.secrets)}
-	in, _ := CopyValue(msg).(Msg)
+	in := copyCallMsg(msg)
 	if size > x.d.rt.limits.MaxMessageBytes {
 		size = -1 // walk: the message may be smaller than the bound says
 	}
@@ -134,7 +134,72 @@ func (x *Exec) call1(ctx context.Context, flowID string, msg Msg, size int) (str
 	if !frame.returned {
 		return "", nil, -1, fmt.Errorf("call %q (run %s): %w", flowID, tr.ID, ErrNoReturn)
 	}
+	unwrapCallLazies(frame.msg, msg)
 	return frame.port, frame.msg, frame.size, nil
+}
+
+// copyCallMsg is the deep copy of a caller's message the sub-run starts
+// with (CopyValue), except that a Lazy value stays unbuilt: the sub-run
+// gets a callLazy standing for a copy of it, made only if the sub-run
+// needs the built value. So an http.in request whose msg.req no block of
+// either flow builds (core.call, oauth.client_auth, jose.dpop, ... read it
+// through MsgPath) is never built nor copied.
+func copyCallMsg(msg Msg) Msg {
+	in := make(Msg, len(msg))
+	for k, v := range msg {
+		if l, ok := v.(Lazy); ok {
+			in[k] = &callLazy{src: l}
+			continue
+		}
+		in[k] = CopyValue(v)
+	}
+	return in
+}
+
+// callLazy is a sub-run's copy of a Lazy value of its caller's message:
+// built, it is a deep copy of the caller's built value, so nothing the
+// sub-run does to it reaches the caller's message (whose value is the
+// one the caller would have built itself: Lazy values are built once).
+// Lookup answers are copies too. It lives as long as the caller's run,
+// on its goroutine, like the Lazy it copies.
+type callLazy struct {
+	src   Lazy
+	built any
+}
+
+func (c *callLazy) Value() any {
+	if c.built == nil {
+		c.built = CopyValue(c.src.Value())
+	}
+	return c.built
+}
+
+func (c *callLazy) Lookup(path []string) (any, bool) {
+	if c.built != nil {
+		return nil, false
+	}
+	v, ok := c.src.Lookup(path)
+	if !ok {
+		return nil, false
+	}
+	return CopyValue(v), true
+}
+
+// unwrapCallLazies puts back, in a sub-run's answer out, the caller's own
+// Lazy values (from msg, the message the call was made with) where the
+// sub-run handed back its callLazy unbuilt under the same key: nothing in
+// the sub-run holds a part of it then, so the caller's value is what the
+// copy would have been, and the caller builds it at most once.
+func unwrapCallLazies(out, msg Msg) {
+	for k, v := range out {
+		if c, ok := v.(*callLazy); ok && c.built == nil {
+			// Pointers only: == on other values may panic (a struct
+			// holding a map), and a pointer is one value's identity.
+			if src, ok := msg[k].(Lazy); ok && reflect.TypeOf(src).Kind() == reflect.Pointer && src == c.src {
+				out[k] = src
+			}
+		}
+	}
 }
 
 // Return answers the call this run serves with msg on port (core.output).

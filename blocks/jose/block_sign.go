@@ -55,6 +55,8 @@ func signSpec() engine.Spec {
 				Help: "Field the token is written to; the signing kid goes to <field>_kid."},
 		},
 		Outputs: []string{portOut},
+		// Every value comes from Expr.Eval.
+		LazyMessage: true,
 	}
 }
 

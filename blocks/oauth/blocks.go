@@ -114,6 +114,9 @@ func SetError(msg engine.Msg, status int, code, desc string) {
 func clientAuthSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oauth.client_auth", Title: "Authenticate client", Category: Category, Bounded: true,
+		// It reads msg.req's one header through engine.MsgPath, which
+		// does not build http.in's msg.req.
+		LazyMessage: true,
 		Description: "Authenticates an OAuth client from an http.in request: client_secret_basic " +
 			"(Authorization: Basic), client_secret_post (client_id and client_secret in the form " +
 			"body) or private_key_jwt (RFC 7523: client_assertion_type and a client_assertion JWT signed " +
@@ -149,13 +152,7 @@ var _ engine.Block = (*clientAuth)(nil)
 func (b *clientAuth) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	port, err := b.process(ctx, msg)
 	if err == nil {
-		n := 0
-		for _, k := range [...]string{"client", "oauth_error", "retry_after"} {
-			if v, ok := msg[k]; ok { // counted in full, written now or not
-				n += len(k) + 4 + engine.MessageSize(v)
-			}
-		}
-		x.Grew(n)
+		x.Grew(grewBy(msg, "client", "oauth_error", "retry_after"))
 	}
 	return port, err
 }
@@ -218,7 +215,7 @@ func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error
 // client_assertion or client_assertion_type; err when it is malformed or
 // mixed with another method.
 func clientAssertion(msg engine.Msg) (assertion, clientID string, isJWT bool, err error) {
-	body, _ := msg["body"].(map[string]any)
+	body, _ := engine.MsgPath(msg, "body").(map[string]any)
 	typ, hasType := body["client_assertion_type"]
 	a, hasAssertion := body["client_assertion"]
 	if !hasType && !hasAssertion {
@@ -234,7 +231,7 @@ func clientAssertion(msg engine.Msg) (assertion, clientID string, isJWT bool, er
 	case requestHeaderValue(msg, "authorization") != "" || body["client_secret"] != nil:
 		return "", "", true, errors.New("use one client authentication method, not both")
 	}
-	if all, ok := msg["body_all"].(map[string][]string); ok && (len(all["client_assertion"]) > 1 || len(all["client_assertion_type"]) > 1) {
+	if all, ok := engine.MsgPath(msg, "body_all").(map[string][]string); ok && (len(all["client_assertion"]) > 1 || len(all["client_assertion_type"]) > 1) {
 		return "", "", true, errors.New("client_assertion is repeated")
 	}
 	return assertion, clientID, true, nil
@@ -242,9 +239,7 @@ func clientAssertion(msg engine.Msg) (assertion, clientID string, isJWT bool, er
 
 // requestHeaderValue reads one lowercase header of msg.req.
 func requestHeaderValue(msg engine.Msg, name string) string {
-	req, _ := msg["req"].(map[string]any)
-	headers, _ := req["headers"].(map[string]any)
-	v, _ := headers[name].(string)
+	v, _ := engine.MsgPath(msg, "req", "headers", name).(string)
 	return v
 }
 
@@ -285,10 +280,8 @@ func setClient(msg engine.Msg, cl Client) {
 // publicClientID returns the client_id of a request that carries no client
 // credentials at all (no Authorization header, no client_secret).
 func publicClientID(msg engine.Msg) (string, bool) {
-	req, _ := msg["req"].(map[string]any)
-	headers, _ := req["headers"].(map[string]any)
-	body, _ := msg["body"].(map[string]any)
-	if auth, _ := headers["authorization"].(string); auth != "" {
+	body, _ := engine.MsgPath(msg, "body").(map[string]any)
+	if requestHeaderValue(msg, "authorization") != "" {
 		return "", false
 	}
 	if _, has := body["client_secret"]; has {
@@ -309,10 +302,8 @@ func anyList(ss []string) []any {
 // clientCredentials extracts id and secret per RFC 6749 §2.3.1: the Basic
 // credentials are form-urlencoded before base64.
 func clientCredentials(msg engine.Msg) (id, secret string, err error) {
-	req, _ := msg["req"].(map[string]any)
-	headers, _ := req["headers"].(map[string]any)
-	body, _ := msg["body"].(map[string]any)
-	auth, _ := headers["authorization"].(string)
+	body, _ := engine.MsgPath(msg, "body").(map[string]any)
+	auth := requestHeaderValue(msg, "authorization")
 	postID, _ := body["client_id"].(string)
 	postSecret, _ := body["client_secret"].(string)
 	if auth != "" {
@@ -352,6 +343,8 @@ func clientCredentialsSpec() engine.Spec {
 		Type: "oauth.client_credentials", Title: "Client credentials grant", Category: Category,
 		// Adds msg.grant: scopes and audience from the client's own lists, so bounded.
 		Bounded: true,
+		// Reads through engine.MsgPath only.
+		LazyMessage: true,
 		Description: "Checks a token request (RFC 6749 §4.4) from an authenticated client " +
 			"(msg.client, from oauth.client_auth): grant_type, requested scopes within the " +
 			"client's, and an RFC 8707 resource the client may use. On success msg.grant holds " +
@@ -378,15 +371,38 @@ func newClientCredentialsFromConfig(s *engine.Setup) (engine.Block, error) {
 	return &clientCredentialsBlock{defaultAudience: s.Config.String("default_audience"), maxScopes: int(s.Config.Int("max_scopes"))}, nil
 }
 
-func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
-	client, _ := msg["client"].(map[string]any)
+// Process checks the request and tells the engine what it wrote
+// (Exec.Grew: msg.grant or msg.oauth_error), so the blocks after it need
+// not walk the message to know its size.
+func (b *clientCredentialsBlock) Process(_ context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	port, err := b.process(msg)
+	if err == nil {
+		x.Grew(grewBy(msg, "grant", "oauth_error"))
+	}
+	return port, err
+}
+
+// grewBy is what the members keys of msg add to its estimated size, each
+// counted in full, written by the block or not (an overestimate).
+func grewBy(msg engine.Msg, keys ...string) int {
+	n := 0
+	for _, k := range keys {
+		if v, ok := msg[k]; ok {
+			n += len(k) + 4 + engine.MessageSize(v)
+		}
+	}
+	return n
+}
+
+func (b *clientCredentialsBlock) process(msg engine.Msg) (string, error) {
+	client, _ := engine.MsgPath(msg, "client").(map[string]any)
 	id, _ := client["id"].(string)
 	if id == "" {
 		return "", errors.New("oauth.client_credentials needs msg.client: put oauth.client_auth before it")
 	}
 	allowedScopes := StringList(client["scopes"])
 	allowedAud := StringList(client["audiences"])
-	body, _ := msg["body"].(map[string]any)
+	body, _ := engine.MsgPath(msg, "body").(map[string]any)
 	grant, _ := body["grant_type"].(string)
 	switch {
 	case grant == "":
@@ -423,7 +439,7 @@ func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg 
 	}
 	audience := b.defaultAudience
 	var resources []string
-	if all, ok := msg["body_all"].(map[string][]string); ok {
+	if all, ok := engine.MsgPath(msg, "body_all").(map[string][]string); ok {
 		resources = all["resource"]
 	} else if r, ok := body["resource"].(string); ok && r != "" {
 		resources = []string{r}
