@@ -158,7 +158,9 @@ func (b *clientAuth) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 }
 
 func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error) {
-	if assertion, id, isJWT, err := clientAssertion(msg); isJWT {
+	// The Authorization header, read once (through msg.req, unbuilt).
+	auth, _ := engine.MsgPath(msg, authorizationPath...).(string)
+	if assertion, id, isJWT, err := clientAssertion(msg, auth); isJWT {
 		if err != nil {
 			SetError(msg, 401, "invalid_client", err.Error())
 			return "invalid", nil
@@ -176,7 +178,7 @@ func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error
 		return "ok", nil
 	}
 	if b.allowPublic {
-		if id, ok := publicClientID(msg); ok {
+		if id, ok := publicClientID(msg, auth); ok {
 			cl, err := b.clients.Get(ctx, id)
 			if err != nil && !errors.Is(err, ErrNoClient) {
 				return "", err
@@ -190,7 +192,7 @@ func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error
 			return authFailure(msg, err)
 		}
 	}
-	id, secret, err := clientCredentials(msg)
+	id, secret, err := clientCredentials(msg, auth)
 	if err != nil {
 		SetError(msg, 401, "invalid_client", err.Error())
 		return "invalid", nil
@@ -200,7 +202,7 @@ func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error
 		return authFailure(msg, err)
 	}
 	used := AuthSecretPost
-	if requestHeaderValue(msg, "authorization") != "" {
+	if auth != "" {
 		used = AuthSecretBasic
 	}
 	if m := cl.TokenEndpointAuthMethod; m != "" && m != used {
@@ -214,7 +216,7 @@ func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error
 // clientAssertion reads a private_key_jwt request: isJWT when the body has
 // client_assertion or client_assertion_type; err when it is malformed or
 // mixed with another method.
-func clientAssertion(msg engine.Msg) (assertion, clientID string, isJWT bool, err error) {
+func clientAssertion(msg engine.Msg, auth string) (assertion, clientID string, isJWT bool, err error) {
 	body, _ := engine.MsgPath(msg, "body").(map[string]any)
 	typ, hasType := body["client_assertion_type"]
 	a, hasAssertion := body["client_assertion"]
@@ -228,7 +230,7 @@ func clientAssertion(msg engine.Msg) (assertion, clientID string, isJWT bool, er
 		return "", "", true, errors.New("client_assertion_type must be " + AssertionType)
 	case assertion == "":
 		return "", "", true, errors.New("client_assertion is required")
-	case requestHeaderValue(msg, "authorization") != "" || body["client_secret"] != nil:
+	case auth != "" || body["client_secret"] != nil:
 		return "", "", true, errors.New("use one client authentication method, not both")
 	}
 	if all, ok := engine.MsgPath(msg, "body_all").(map[string][]string); ok && (len(all["client_assertion"]) > 1 || len(all["client_assertion_type"]) > 1) {
@@ -237,11 +239,9 @@ func clientAssertion(msg engine.Msg) (assertion, clientID string, isJWT bool, er
 	return assertion, clientID, true, nil
 }
 
-// requestHeaderValue reads one lowercase header of msg.req.
-func requestHeaderValue(msg engine.Msg, name string) string {
-	v, _ := engine.MsgPath(msg, "req", "headers", name).(string)
-	return v
-}
+// authorizationPath is msg.req.headers.authorization (a variable: a
+// literal variadic list would be allocated on every call).
+var authorizationPath = []string{"req", "headers", "authorization"}
 
 // authFailure picks the port for a failed Authenticate.
 func authFailure(msg engine.Msg, err error) (string, error) {
@@ -279,9 +279,9 @@ func setClient(msg engine.Msg, cl Client) {
 
 // publicClientID returns the client_id of a request that carries no client
 // credentials at all (no Authorization header, no client_secret).
-func publicClientID(msg engine.Msg) (string, bool) {
+func publicClientID(msg engine.Msg, auth string) (string, bool) {
 	body, _ := engine.MsgPath(msg, "body").(map[string]any)
-	if requestHeaderValue(msg, "authorization") != "" {
+	if auth != "" {
 		return "", false
 	}
 	if _, has := body["client_secret"]; has {
@@ -301,9 +301,8 @@ func anyList(ss []string) []any {
 
 // clientCredentials extracts id and secret per RFC 6749 §2.3.1: the Basic
 // credentials are form-urlencoded before base64.
-func clientCredentials(msg engine.Msg) (id, secret string, err error) {
+func clientCredentials(msg engine.Msg, auth string) (id, secret string, err error) {
 	body, _ := engine.MsgPath(msg, "body").(map[string]any)
-	auth := requestHeaderValue(msg, "authorization")
 	postID, _ := body["client_id"].(string)
 	postSecret, _ := body["client_secret"].(string)
 	if auth != "" {
