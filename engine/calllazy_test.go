@@ -37,8 +37,8 @@ func TestCallKeepsLazy(t *testing.T) {
 	var after []any   // what the caller's probe found at msg.req
 	var afterX []any  // and at msg.x
 	var origX map[string]any
-	var builds int    // the caller's Lazy's builds, when the probe ran
-	var read []any    // what the sub-flow's reader found at msg.req.a
+	var builds int // the caller's Lazy's builds, when the probe ran
+	var read []any // what the sub-flow's reader found at msg.req.a
 	lazyOnly("test.probe", []string{"out"}, func(_ context.Context, _ *Exec, msg Msg) (string, error) {
 		after = append(after, msg["req"])
 		afterX = append(afterX, msg["x"])

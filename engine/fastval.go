@@ -128,3 +128,11 @@ func (v *fastVal) eval(msg Msg) (any, bool) {
 	}
 	return nil, false
 }
+
+// NewMap reports whether every value of the expression is a map made by
+// that evaluation (a map literal of the fast shape): a block that keeps
+// it need not copy the map itself, only the members that are containers,
+// which may be the message's own.
+func (e *Expr) NewMap() bool {
+	return e != nil && e.val != nil && e.val.op == 'm'
+}

@@ -134,8 +134,16 @@ func (b *setBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) 
 			return "", fmt.Errorf("set %q: %w", a.path.String(), err)
 		}
 		// A copy, so that two paths never share one object: the value may
-		// be a map from the message itself (msg.user).
-		vals = append(vals, engine.CopyValue(v))
+		// be a map from the message itself (msg.user). A map the
+		// expression made is already new: only its members are copied.
+		if m, ok := v.(map[string]any); ok && a.expr.NewMap() {
+			for k, e := range m {
+				m[k] = engine.CopyValue(e)
+			}
+		} else {
+			v = engine.CopyValue(v)
+		}
+		vals = append(vals, v)
 	}
 	for _, p := range b.del {
 		deletePath(msg, p)

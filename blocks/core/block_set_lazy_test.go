@@ -95,3 +95,33 @@ func TestSetLazy(t *testing.T) {
 		})
 	}
 }
+
+// TestSetNewMap: a map literal's value is kept without copying the map,
+// but a member taken from the message is copied, so the message's own
+// object and the new one never share.
+func TestSetNewMap(t *testing.T) {
+	e, err := engine.CompileExpr(`{"u": msg.user, "n": 1, "s": msg.user.name}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.NewMap() {
+		t.Fatal("a map literal of the fast shape is not NewMap")
+	}
+	if other, _ := engine.CompileExpr(`msg.user`); other.NewMap() {
+		t.Fatal("a member path is NewMap")
+	}
+	user := map[string]any{"name": "ann", "roles": []any{"a"}}
+	msg := engine.Msg{"user": user}
+	if _, err := newSet([]assignment{{path: path{"payload"}, expr: e}}, nil).Process(t.Context(), &engine.Exec{}, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := msg["payload"].(map[string]any)
+	if !reflect.DeepEqual(got, map[string]any{"u": user, "n": 1, "s": "ann"}) {
+		t.Fatalf("payload %v", got)
+	}
+	got["u"].(map[string]any)["name"] = "changed"
+	got["u"].(map[string]any)["roles"].([]any)[0] = "changed"
+	if user["name"] != "ann" || user["roles"].([]any)[0] != "a" {
+		t.Errorf("msg.user changed through msg.payload.u: %v", user)
+	}
+}
