@@ -267,15 +267,24 @@ func authFailure(msg engine.Msg, err error) (string, error) {
 // setClient writes msg.client. grant_types is the effective list (what
 // AllowsGrant allows), so flows need not know the defaults.
 func setClient(msg engine.Msg, cl Client) {
-	grants := []any{}
-	for _, g := range knownGrants {
+	grants := make([]any, 0, len(knownGrants))
+	for i, g := range knownGrants {
 		if cl.AllowsGrant(g) {
-			grants = append(grants, g)
+			grants = append(grants, knownGrantValues[i]) // boxed once
 		}
 	}
 	msg["client"] = map[string]any{"id": cl.ID, "scopes": anyList(cl.Scopes), "audiences": anyList(cl.Audiences),
 		"public": cl.Public, "grant_types": grants, "dpop_bound_access_tokens": cl.DPoPBoundAccessTokens}
 }
+
+// knownGrantValues are knownGrants as message values, boxed once.
+var knownGrantValues = func() []any {
+	out := make([]any, len(knownGrants))
+	for i, g := range knownGrants {
+		out[i] = g
+	}
+	return out
+}()
 
 // publicClientID returns the client_id of a request that carries no client
 // credentials at all (no Authorization header, no client_secret).
@@ -399,8 +408,6 @@ func (b *clientCredentialsBlock) process(msg engine.Msg) (string, error) {
 	if id == "" {
 		return "", errors.New("oauth.client_credentials needs msg.client: put oauth.client_auth before it")
 	}
-	allowedScopes := StringList(client["scopes"])
-	allowedAud := StringList(client["audiences"])
 	body, _ := engine.MsgPath(msg, "body").(map[string]any)
 	grant, _ := body["grant_type"].(string)
 	switch {
@@ -417,7 +424,7 @@ func (b *clientCredentialsBlock) process(msg engine.Msg) (string, error) {
 		SetError(msg, 400, "unauthorized_client", "a public client cannot use the client_credentials grant")
 		return "invalid", nil
 	}
-	if grants, ok := client["grant_types"]; ok && !slices.Contains(StringList(grants), "client_credentials") {
+	if grants, ok := client["grant_types"]; ok && !listHas(grants, "client_credentials") {
 		SetError(msg, 400, "unauthorized_client", "this client may not use the client_credentials grant")
 		return "invalid", nil
 	}
@@ -428,10 +435,10 @@ func (b *clientCredentialsBlock) process(msg engine.Msg) (string, error) {
 		return "invalid", nil
 	}
 	if len(requested) == 0 {
-		requested = allowedScopes
+		requested = StringList(client["scopes"])
 	}
 	for _, s := range requested {
-		if !slices.Contains(allowedScopes, s) {
+		if !listHas(client["scopes"], s) {
 			SetError(msg, 400, "invalid_scope", fmt.Sprintf("scope %q is not allowed for this client", truncate(s, 64)))
 			return "invalid", nil
 		}
@@ -451,7 +458,7 @@ func (b *clientCredentialsBlock) process(msg engine.Msg) (string, error) {
 			SetError(msg, 400, "invalid_target", "resource must be an absolute URI without a fragment")
 			return "invalid", nil
 		}
-		if !slices.Contains(allowedAud, resources[0]) {
+		if !listHas(client["audiences"], resources[0]) {
 			SetError(msg, 400, "invalid_target", "this client may not request tokens for that resource")
 			return "invalid", nil
 		}
@@ -460,7 +467,8 @@ func (b *clientCredentialsBlock) process(msg engine.Msg) (string, error) {
 		SetError(msg, 400, "invalid_target", "request one resource per token")
 		return "invalid", nil
 	}
-	msg["grant"] = map[string]any{"client_id": id, "subject": id, "scope": strings.Join(dedupe(requested), " "), "audience": audience}
+	var idv any = id // boxed once for both members
+	msg["grant"] = map[string]any{"client_id": idv, "subject": idv, "scope": strings.Join(dedupe(requested), " "), "audience": audience}
 	return "ok", nil
 }
 
@@ -480,6 +488,21 @@ func StringList(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// listHas is slices.Contains(StringList(v), s), without making the list.
+func listHas(v any, s string) bool {
+	switch l := v.(type) {
+	case []string:
+		return slices.Contains(l, s)
+	case []any:
+		for _, e := range l {
+			if es, ok := e.(string); ok && es == s {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func truncate(s string, n int) string {
