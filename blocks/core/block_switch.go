@@ -12,11 +12,9 @@ const ElsePort = "else"
 
 func switchSpec() engine.Spec {
 	return engine.Spec{
-		Type:    "core.switch",
-		Bounded: true, // see engine.Spec.Bounded
-		// Conditions go through Expr.Eval, which builds a Lazy value only
-		// when the VM needs it.
-		LazyMessage: true,
+		Type:        "core.switch",
+		Bounded:     true, // see engine.Spec.Bounded
+		LazyMessage: true, // conditions go through Expr.Eval
 		Title:       "Switch",
 		Category:    Category,
 		Description: "Routes the message by rules: it leaves by the port of the first rule, " +
