@@ -116,7 +116,7 @@ func (x *Exec) call1(ctx context.Context, flowID string, msg Msg, size int) (str
 		return "", nil, -1, fmt.Errorf("call %q: %w (it needs exactly one core.input)", flowID, ErrNoEntry)
 	}
 	frame := &callFrame{depth: depth, budget: max(x.stepsLeft, 0), secrets: slices.Clip(x.secrets)}
-	in, _ := CopyValue(msg).(Msg)
+	in := copyCallMsg(msg, frame)
 	if size > x.d.rt.limits.MaxMessageBytes {
 		size = -1 // walk: the message may be smaller than the bound says
 	}
@@ -134,7 +134,100 @@ func (x *Exec) call1(ctx context.Context, flowID string, msg Msg, size int) (str
 	if !frame.returned {
 		return "", nil, -1, fmt.Errorf("call %q (run %s): %w", flowID, tr.ID, ErrNoReturn)
 	}
+	unwrapCallLazies(frame.msg, frame)
 	return frame.port, frame.msg, frame.size, nil
+}
+
+// copyCallMsg is the copy of a caller's message the sub-run starts with:
+// its scalars as they are, and for each value CopyValue would copy (maps,
+// lists, a Lazy value) a callLazy standing for that copy, made only when
+// the sub-run needs the value built. Blocks with Spec.LazyMessage read
+// through Expr.Eval and MsgPath, so a value the sub-flow only reads
+// member by member, or not at all, is never copied (an http.in request's
+// msg.req is not even built); any other block gets it built, a deep copy,
+// as before: nothing the sub-run changes in place reaches the caller's
+// message, which is the one it had if the call fails.
+func copyCallMsg(msg Msg, frame *callFrame) Msg {
+	in := make(Msg, len(msg))
+	for k, v := range msg {
+		if copied(v) {
+			in[k] = &callLazy{src: v, frame: frame, key: k}
+			continue
+		}
+		in[k] = v
+	}
+	return in
+}
+
+// copied reports whether CopyValue copies v (a container, or a Lazy).
+func copied(v any) bool {
+	switch v.(type) {
+	case Lazy, map[string]any, []any, map[string]string, []string, []byte, map[string][]string, []map[string]any:
+		return true
+	}
+	return false
+}
+
+// callLazy is a sub-run's copy of a top-level value of its caller's
+// message (a container or a Lazy value): built, it is a deep copy of it
+// (of the caller's built value, for a Lazy one, which is built once), so
+// nothing the sub-run does to it reaches the caller. Lookup answers a
+// path that ends on a scalar without copying (a scalar is immutable);
+// a path ending on a container builds the copy, once. It lives as long
+// as the caller's run, on its goroutine, like the values it copies.
+type callLazy struct {
+	src   any
+	frame *callFrame // the call it was made for
+	key   string     // the member it was made for
+	built any
+	done  bool
+}
+
+func (c *callLazy) Value() any {
+	if !c.done {
+		c.built, c.done = CopyValue(c.src), true
+	}
+	return c.built
+}
+
+func (c *callLazy) Lookup(path []string) (any, bool) {
+	if c.done {
+		return nil, false
+	}
+	var v any
+	if l, ok := c.src.(Lazy); ok {
+		if v, ok = l.Lookup(path); !ok {
+			return nil, false
+		}
+	} else {
+		// As walkPath: through map[string]any (a missing key is nil);
+		// any other step is for the built value to answer.
+		v = c.src
+		for _, k := range path {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			v = m[k]
+		}
+	}
+	if copied(v) {
+		return nil, false
+	}
+	return v, true
+}
+
+// unwrapCallLazies puts back, in a sub-run's answer out, the caller's own
+// values where the sub-run handed back, under the key it was made for,
+// the callLazy of this call unbuilt: nothing in the sub-run holds a part
+// of it then, so the caller's value is what the copy would have been
+// (and a Lazy one is built at most once).
+func unwrapCallLazies(out Msg, frame *callFrame) {
+	for k, v := range out {
+		if c, ok := v.(*callLazy); ok && c.frame == frame && c.key == k && !c.done {
+			out[k] = c.src
+		}
+	}
 }
 
 // Return answers the call this run serves with msg on port (core.output).

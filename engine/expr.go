@@ -57,6 +57,7 @@ type Expr struct {
 	path    []string // msg.a.b (isPath): walked through map[string]any
 	isPath  bool
 	cond    *fastCond // a condition over message members (fastcond.go)
+	val     *fastVal  // a map literal or conditional of those (fastval.go)
 }
 
 // String returns the expression source.
@@ -80,6 +81,11 @@ func (e *Expr) Eval(x *Exec, msg Msg) (any, error) {
 	if e.cond != nil {
 		if b, ok := e.cond.eval(msg); ok {
 			return b, nil
+		}
+	}
+	if e.val != nil {
+		if v, ok := e.val.eval(msg); ok {
+			return v, nil
 		}
 	}
 	return e.Run(x.Env(msg))
@@ -275,6 +281,7 @@ func (cc *compileEnv) compile(src string, f Field) (*Expr, error) {
 	e := &Expr{src: src, prog: prog, std: std}
 	if std && f.Result == "" {
 		e.fastPath()
+		e.val = compileVal(prog.Node())
 	}
 	if std && (f.Result == "" || f.Result == "bool") {
 		e.cond = compileCond(prog.Node())

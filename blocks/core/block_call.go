@@ -58,6 +58,9 @@ func outputSpec() engine.Spec {
 					"node lists it in its outputs."},
 		},
 		Bounded: true,
+		// It hands the message back as it is (Exec.Return): a Lazy value
+		// in it goes back unbuilt (engine/call.go).
+		LazyMessage: true,
 	}
 }
 
@@ -98,6 +101,9 @@ func callSpec() engine.Spec {
 					"has the member it had before (or none)."},
 		},
 		DynamicOutputs: func(c *engine.Config) []string { return c.Strings("outputs") },
+		// Inputs go through Expr.Eval, and the copy for the sub-run keeps
+		// a Lazy value unbuilt (engine/call.go: copyCallMsg).
+		LazyMessage: true,
 	}
 }
 

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/flowd/flowd/engine"
 )
@@ -25,6 +26,9 @@ func setSpec() engine.Spec {
 					"before the message is logged or answered. An absent field is ignored."},
 		},
 		Outputs: []string{"out"},
+		// Values come from Expr.Eval; a path into a Lazy value (http.in's
+		// msg.req) has it built first (Process).
+		LazyMessage: true,
 	}
 }
 
@@ -42,6 +46,9 @@ type assignment struct {
 type setBlock struct {
 	assign []assignment
 	del    []path
+	// deep lists the first keys of paths with more than one key: a Lazy
+	// value there is built before the path is walked.
+	deep []string
 }
 
 var _ engine.Block = (*setBlock)(nil)
@@ -93,10 +100,29 @@ func newSet(assign []assignment, del []path) *setBlock {
 			assign[i].pathSize += len(k) + 4 + 2
 		}
 	}
-	return &setBlock{assign: assign, del: del}
+	b := &setBlock{assign: assign, del: del}
+	for _, p := range append(paths(assign), del...) {
+		if len(p) > 1 && !slices.Contains(b.deep, p[0]) {
+			b.deep = append(b.deep, p[0])
+		}
+	}
+	return b
+}
+
+func paths(assign []assignment) []path {
+	out := make([]path, len(assign))
+	for i, a := range assign {
+		out[i] = a.path
+	}
+	return out
 }
 
 func (b *setBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	for _, k := range b.deep {
+		if l, ok := msg[k].(engine.Lazy); ok {
+			msg[k] = l.Value() // as the engine builds it for other blocks
+		}
+	}
 	var buf [8]any
 	vals := buf[:0]
 	for _, a := range b.assign {
@@ -108,8 +134,16 @@ func (b *setBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) 
 			return "", fmt.Errorf("set %q: %w", a.path.String(), err)
 		}
 		// A copy, so that two paths never share one object: the value may
-		// be a map from the message itself (msg.user).
-		vals = append(vals, engine.CopyValue(v))
+		// be a map from the message itself (msg.user). A map the
+		// expression made is already new: only its members are copied.
+		if m, ok := v.(map[string]any); ok && a.expr.NewMap() {
+			for k, e := range m {
+				m[k] = engine.CopyValue(e)
+			}
+		} else {
+			v = engine.CopyValue(v)
+		}
+		vals = append(vals, v)
 	}
 	for _, p := range b.del {
 		deletePath(msg, p)

@@ -12,10 +12,11 @@ const ElsePort = "else"
 
 func switchSpec() engine.Spec {
 	return engine.Spec{
-		Type:     "core.switch",
-		Bounded:  true, // see engine.Spec.Bounded
-		Title:    "Switch",
-		Category: Category,
+		Type:        "core.switch",
+		Bounded:     true, // see engine.Spec.Bounded
+		LazyMessage: true, // conditions go through Expr.Eval
+		Title:       "Switch",
+		Category:    Category,
 		Description: "Routes the message by rules: it leaves by the port of the first rule, " +
 			"in order, whose condition is true, or by \"else\" when none is.",
 		Fields: []engine.Field{

@@ -58,9 +58,9 @@ func dpopConfig(s *engine.Setup, d *blockDeps, prefix string) (*DPoPVerifier, st
 
 // requestLine reads msg.req's method and path as http.in writes them.
 func requestLine(msg engine.Msg) (method, path string) {
-	req, _ := msg["req"].(map[string]any)
-	method, _ = req["method"].(string)
-	path, _ = req["path"].(string)
+	// engine.MsgPath reads http.in's msg.req without building it.
+	method, _ = engine.MsgPath(msg, "req", "method").(string)
+	path, _ = engine.MsgPath(msg, "req", "path").(string)
 	return method, path
 }
 
@@ -73,6 +73,8 @@ func dpopSpec() engine.Spec {
 	fields = append(fields, dpopFields("")...)
 	return engine.Spec{
 		Type: "jose.dpop", Title: "DPoP proof (token request)", Category: Category, Bounded: true,
+		// msg.req and msg.client are read through engine.MsgPath.
+		LazyMessage: true,
 		Description: "Checks the DPoP proof (RFC 9449) of a token request from http.in: one DPoP header, " +
 			"typ dpop+jwt, an allowed asymmetric alg, a public jwk, the signature, htm and htu matching this " +
 			"request, iat within the max age, an optional server nonce, and a jti never seen before (on any " +
@@ -103,14 +105,30 @@ func newDPoPFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	return &dpopBlock{v: v, base: base, require: s.Config.Bool("require")}, nil
 }
 
-func (b *dpopBlock) Process(ctx context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+// Process checks the proof and tells the engine what it wrote (Exec.Grew,
+// each member counted in full), so the blocks after it need not walk the
+// message to know its size.
+func (b *dpopBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	port, err := b.process(ctx, msg)
+	if err == nil {
+		n := 0
+		for _, k := range [...]string{"dpop", "token_type", "dpop_nonce", "oauth_error"} {
+			if v, ok := msg[k]; ok {
+				n += len(k) + 4 + engine.MessageSize(v)
+			}
+		}
+		x.Grew(n)
+	}
+	return port, err
+}
+
+func (b *dpopBlock) process(ctx context.Context, msg engine.Msg) (string, error) {
 	delete(msg, "dpop")
 	if err := setNonce(ctx, msg, b.v); err != nil {
 		return "", err
 	}
 	proof := requestHeader(msg, "dpop")
-	client, _ := msg["client"].(map[string]any)
-	forced, _ := client["dpop_bound_access_tokens"].(bool)
+	forced, _ := engine.MsgPath(msg, "client", "dpop_bound_access_tokens").(bool)
 	if proof == "" {
 		if b.require || forced {
 			return dpopTokenError(msg, tokenErr(ReasonDPoPMissing, "this client must send a DPoP proof")), nil

@@ -55,6 +55,8 @@ func signSpec() engine.Spec {
 				Help: "Field the token is written to; the signing kid goes to <field>_kid."},
 		},
 		Outputs: []string{portOut},
+		// Every value comes from Expr.Eval.
+		LazyMessage: true,
 	}
 }
 
@@ -107,7 +109,7 @@ func newSign(signer *Signer, conf signBlock) *signBlock {
 }
 
 func (b *signBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
-	req := SignRequest{Keyset: b.keyset, Alg: b.alg, Typ: b.typ, TTL: b.ttl}
+	req := SignRequest{Keyset: b.keyset, Alg: b.alg, Typ: b.typ, TTL: b.ttl, ownClaims: true}
 	var err error
 	if req.Issuer, err = evalText(x, msg, b.issuer, "issuer"); err != nil {
 		return "", err
@@ -128,7 +130,8 @@ func (b *signBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg)
 		}
 	}
 	if len(b.claims) > 0 {
-		req.Claims = make(map[string]any, len(b.claims))
+		// Room for the registered claims Sign adds to it (ownClaims).
+		req.Claims = make(map[string]any, len(b.claims)+7)
 		for _, e := range b.claims {
 			v, err := e.Expr.Eval(x, msg)
 			if err != nil {

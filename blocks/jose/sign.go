@@ -48,6 +48,10 @@ type SignRequest struct {
 	NotBefore time.Time
 	// OmitJTI leaves out the random 128-bit jti that is added by default.
 	OmitJTI bool
+	// ownClaims: Claims is a map the caller made for this request alone
+	// (jose.sign), so the registered claims are added to it in place
+	// instead of to a copy.
+	ownClaims bool
 }
 
 // Signer mints JWTs with the active keys of keysets. It is safe for
@@ -157,8 +161,11 @@ func checkSignTyp(typ string) error {
 
 // buildSignClaims copies req.Claims and fills in the registered claims.
 func buildSignClaims(req SignRequest, now time.Time) (map[string]any, error) {
-	claims := make(map[string]any, len(req.Claims)+7)
-	maps.Copy(claims, req.Claims)
+	claims := req.Claims
+	if !req.ownClaims || claims == nil {
+		claims = make(map[string]any, len(req.Claims)+7)
+		maps.Copy(claims, req.Claims)
+	}
 
 	for _, name := range []string{"iat", "exp", "nbf"} {
 		if v, ok := claims[name]; ok && !isClaimNumber(v) {
@@ -218,9 +225,9 @@ func buildSignClaims(req SignRequest, now time.Time) (map[string]any, error) {
 		if slices.Contains(req.Audience, "") {
 			return nil, fmt.Errorf("%w: empty audience", ErrBadClaims)
 		}
-		var aud any = slices.Clone(req.Audience)
-		if len(req.Audience) == 1 {
-			aud = req.Audience[0]
+		var aud any = req.Audience[0]
+		if len(req.Audience) > 1 {
+			aud = slices.Clone(req.Audience)
 		}
 		if cur, ok := claims["aud"]; ok {
 			have, valid := claimAudience(cur)

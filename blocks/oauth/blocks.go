@@ -114,6 +114,9 @@ func SetError(msg engine.Msg, status int, code, desc string) {
 func clientAuthSpec() engine.Spec {
 	return engine.Spec{
 		Type: "oauth.client_auth", Title: "Authenticate client", Category: Category, Bounded: true,
+		// It reads msg.req's one header through engine.MsgPath, which
+		// does not build http.in's msg.req.
+		LazyMessage: true,
 		Description: "Authenticates an OAuth client from an http.in request: client_secret_basic " +
 			"(Authorization: Basic), client_secret_post (client_id and client_secret in the form " +
 			"body) or private_key_jwt (RFC 7523: client_assertion_type and a client_assertion JWT signed " +
@@ -149,19 +152,15 @@ var _ engine.Block = (*clientAuth)(nil)
 func (b *clientAuth) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	port, err := b.process(ctx, msg)
 	if err == nil {
-		n := 0
-		for _, k := range [...]string{"client", "oauth_error", "retry_after"} {
-			if v, ok := msg[k]; ok { // counted in full, written now or not
-				n += len(k) + 4 + engine.MessageSize(v)
-			}
-		}
-		x.Grew(n)
+		x.Grew(grewBy(msg, "client", "oauth_error", "retry_after"))
 	}
 	return port, err
 }
 
 func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error) {
-	if assertion, id, isJWT, err := clientAssertion(msg); isJWT {
+	// The Authorization header, read once (through msg.req, unbuilt).
+	auth, _ := engine.MsgPath(msg, authorizationPath...).(string)
+	if assertion, id, isJWT, err := clientAssertion(msg, auth); isJWT {
 		if err != nil {
 			SetError(msg, 401, "invalid_client", err.Error())
 			return "invalid", nil
@@ -179,7 +178,7 @@ func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error
 		return "ok", nil
 	}
 	if b.allowPublic {
-		if id, ok := publicClientID(msg); ok {
+		if id, ok := publicClientID(msg, auth); ok {
 			cl, err := b.clients.Get(ctx, id)
 			if err != nil && !errors.Is(err, ErrNoClient) {
 				return "", err
@@ -193,7 +192,7 @@ func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error
 			return authFailure(msg, err)
 		}
 	}
-	id, secret, err := clientCredentials(msg)
+	id, secret, err := clientCredentials(msg, auth)
 	if err != nil {
 		SetError(msg, 401, "invalid_client", err.Error())
 		return "invalid", nil
@@ -203,7 +202,7 @@ func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error
 		return authFailure(msg, err)
 	}
 	used := AuthSecretPost
-	if requestHeaderValue(msg, "authorization") != "" {
+	if auth != "" {
 		used = AuthSecretBasic
 	}
 	if m := cl.TokenEndpointAuthMethod; m != "" && m != used {
@@ -217,8 +216,8 @@ func (b *clientAuth) process(ctx context.Context, msg engine.Msg) (string, error
 // clientAssertion reads a private_key_jwt request: isJWT when the body has
 // client_assertion or client_assertion_type; err when it is malformed or
 // mixed with another method.
-func clientAssertion(msg engine.Msg) (assertion, clientID string, isJWT bool, err error) {
-	body, _ := msg["body"].(map[string]any)
+func clientAssertion(msg engine.Msg, auth string) (assertion, clientID string, isJWT bool, err error) {
+	body, _ := engine.MsgPath(msg, "body").(map[string]any)
 	typ, hasType := body["client_assertion_type"]
 	a, hasAssertion := body["client_assertion"]
 	if !hasType && !hasAssertion {
@@ -231,22 +230,18 @@ func clientAssertion(msg engine.Msg) (assertion, clientID string, isJWT bool, er
 		return "", "", true, errors.New("client_assertion_type must be " + AssertionType)
 	case assertion == "":
 		return "", "", true, errors.New("client_assertion is required")
-	case requestHeaderValue(msg, "authorization") != "" || body["client_secret"] != nil:
+	case auth != "" || body["client_secret"] != nil:
 		return "", "", true, errors.New("use one client authentication method, not both")
 	}
-	if all, ok := msg["body_all"].(map[string][]string); ok && (len(all["client_assertion"]) > 1 || len(all["client_assertion_type"]) > 1) {
+	if all, ok := engine.MsgPath(msg, "body_all").(map[string][]string); ok && (len(all["client_assertion"]) > 1 || len(all["client_assertion_type"]) > 1) {
 		return "", "", true, errors.New("client_assertion is repeated")
 	}
 	return assertion, clientID, true, nil
 }
 
-// requestHeaderValue reads one lowercase header of msg.req.
-func requestHeaderValue(msg engine.Msg, name string) string {
-	req, _ := msg["req"].(map[string]any)
-	headers, _ := req["headers"].(map[string]any)
-	v, _ := headers[name].(string)
-	return v
-}
+// authorizationPath is msg.req.headers.authorization (a variable: a
+// literal variadic list would be allocated on every call).
+var authorizationPath = []string{"req", "headers", "authorization"}
 
 // authFailure picks the port for a failed Authenticate.
 func authFailure(msg engine.Msg, err error) (string, error) {
@@ -272,23 +267,30 @@ func authFailure(msg engine.Msg, err error) (string, error) {
 // setClient writes msg.client. grant_types is the effective list (what
 // AllowsGrant allows), so flows need not know the defaults.
 func setClient(msg engine.Msg, cl Client) {
-	grants := []any{}
-	for _, g := range knownGrants {
+	grants := make([]any, 0, len(knownGrants))
+	for i, g := range knownGrants {
 		if cl.AllowsGrant(g) {
-			grants = append(grants, g)
+			grants = append(grants, knownGrantValues[i]) // boxed once
 		}
 	}
 	msg["client"] = map[string]any{"id": cl.ID, "scopes": anyList(cl.Scopes), "audiences": anyList(cl.Audiences),
 		"public": cl.Public, "grant_types": grants, "dpop_bound_access_tokens": cl.DPoPBoundAccessTokens}
 }
 
+// knownGrantValues are knownGrants as message values, boxed once.
+var knownGrantValues = func() []any {
+	out := make([]any, len(knownGrants))
+	for i, g := range knownGrants {
+		out[i] = g
+	}
+	return out
+}()
+
 // publicClientID returns the client_id of a request that carries no client
 // credentials at all (no Authorization header, no client_secret).
-func publicClientID(msg engine.Msg) (string, bool) {
-	req, _ := msg["req"].(map[string]any)
-	headers, _ := req["headers"].(map[string]any)
-	body, _ := msg["body"].(map[string]any)
-	if auth, _ := headers["authorization"].(string); auth != "" {
+func publicClientID(msg engine.Msg, auth string) (string, bool) {
+	body, _ := engine.MsgPath(msg, "body").(map[string]any)
+	if auth != "" {
 		return "", false
 	}
 	if _, has := body["client_secret"]; has {
@@ -308,11 +310,8 @@ func anyList(ss []string) []any {
 
 // clientCredentials extracts id and secret per RFC 6749 §2.3.1: the Basic
 // credentials are form-urlencoded before base64.
-func clientCredentials(msg engine.Msg) (id, secret string, err error) {
-	req, _ := msg["req"].(map[string]any)
-	headers, _ := req["headers"].(map[string]any)
-	body, _ := msg["body"].(map[string]any)
-	auth, _ := headers["authorization"].(string)
+func clientCredentials(msg engine.Msg, auth string) (id, secret string, err error) {
+	body, _ := engine.MsgPath(msg, "body").(map[string]any)
 	postID, _ := body["client_id"].(string)
 	postSecret, _ := body["client_secret"].(string)
 	if auth != "" {
@@ -352,6 +351,8 @@ func clientCredentialsSpec() engine.Spec {
 		Type: "oauth.client_credentials", Title: "Client credentials grant", Category: Category,
 		// Adds msg.grant: scopes and audience from the client's own lists, so bounded.
 		Bounded: true,
+		// Reads through engine.MsgPath only.
+		LazyMessage: true,
 		Description: "Checks a token request (RFC 6749 §4.4) from an authenticated client " +
 			"(msg.client, from oauth.client_auth): grant_type, requested scopes within the " +
 			"client's, and an RFC 8707 resource the client may use. On success msg.grant holds " +
@@ -378,15 +379,36 @@ func newClientCredentialsFromConfig(s *engine.Setup) (engine.Block, error) {
 	return &clientCredentialsBlock{defaultAudience: s.Config.String("default_audience"), maxScopes: int(s.Config.Int("max_scopes"))}, nil
 }
 
-func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
-	client, _ := msg["client"].(map[string]any)
+// Process checks the request and tells the engine what it wrote
+// (Exec.Grew: msg.grant or msg.oauth_error), so the blocks after it need
+// not walk the message to know its size.
+func (b *clientCredentialsBlock) Process(_ context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
+	port, err := b.process(msg)
+	if err == nil {
+		x.Grew(grewBy(msg, "grant", "oauth_error"))
+	}
+	return port, err
+}
+
+// grewBy is what the members keys of msg add to its estimated size, each
+// counted in full, written by the block or not (an overestimate).
+func grewBy(msg engine.Msg, keys ...string) int {
+	n := 0
+	for _, k := range keys {
+		if v, ok := msg[k]; ok {
+			n += len(k) + 4 + engine.MessageSize(v)
+		}
+	}
+	return n
+}
+
+func (b *clientCredentialsBlock) process(msg engine.Msg) (string, error) {
+	client, _ := engine.MsgPath(msg, "client").(map[string]any)
 	id, _ := client["id"].(string)
 	if id == "" {
 		return "", errors.New("oauth.client_credentials needs msg.client: put oauth.client_auth before it")
 	}
-	allowedScopes := StringList(client["scopes"])
-	allowedAud := StringList(client["audiences"])
-	body, _ := msg["body"].(map[string]any)
+	body, _ := engine.MsgPath(msg, "body").(map[string]any)
 	grant, _ := body["grant_type"].(string)
 	switch {
 	case grant == "":
@@ -402,7 +424,7 @@ func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg 
 		SetError(msg, 400, "unauthorized_client", "a public client cannot use the client_credentials grant")
 		return "invalid", nil
 	}
-	if grants, ok := client["grant_types"]; ok && !slices.Contains(StringList(grants), "client_credentials") {
+	if grants, ok := client["grant_types"]; ok && !listHas(grants, "client_credentials") {
 		SetError(msg, 400, "unauthorized_client", "this client may not use the client_credentials grant")
 		return "invalid", nil
 	}
@@ -413,17 +435,17 @@ func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg 
 		return "invalid", nil
 	}
 	if len(requested) == 0 {
-		requested = allowedScopes
+		requested = StringList(client["scopes"])
 	}
 	for _, s := range requested {
-		if !slices.Contains(allowedScopes, s) {
+		if !listHas(client["scopes"], s) {
 			SetError(msg, 400, "invalid_scope", fmt.Sprintf("scope %q is not allowed for this client", truncate(s, 64)))
 			return "invalid", nil
 		}
 	}
 	audience := b.defaultAudience
 	var resources []string
-	if all, ok := msg["body_all"].(map[string][]string); ok {
+	if all, ok := engine.MsgPath(msg, "body_all").(map[string][]string); ok {
 		resources = all["resource"]
 	} else if r, ok := body["resource"].(string); ok && r != "" {
 		resources = []string{r}
@@ -436,7 +458,7 @@ func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg 
 			SetError(msg, 400, "invalid_target", "resource must be an absolute URI without a fragment")
 			return "invalid", nil
 		}
-		if !slices.Contains(allowedAud, resources[0]) {
+		if !listHas(client["audiences"], resources[0]) {
 			SetError(msg, 400, "invalid_target", "this client may not request tokens for that resource")
 			return "invalid", nil
 		}
@@ -445,7 +467,8 @@ func (b *clientCredentialsBlock) Process(_ context.Context, _ *engine.Exec, msg 
 		SetError(msg, 400, "invalid_target", "request one resource per token")
 		return "invalid", nil
 	}
-	msg["grant"] = map[string]any{"client_id": id, "subject": id, "scope": strings.Join(dedupe(requested), " "), "audience": audience}
+	var idv any = id // boxed once for both members
+	msg["grant"] = map[string]any{"client_id": idv, "subject": idv, "scope": strings.Join(dedupe(requested), " "), "audience": audience}
 	return "ok", nil
 }
 
@@ -465,6 +488,21 @@ func StringList(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// listHas is slices.Contains(StringList(v), s), without making the list.
+func listHas(v any, s string) bool {
+	switch l := v.(type) {
+	case []string:
+		return slices.Contains(l, s)
+	case []any:
+		for _, e := range l {
+			if es, ok := e.(string); ok && es == s {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func truncate(s string, n int) string {
