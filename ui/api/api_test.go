@@ -75,12 +75,20 @@ func startApp(t *testing.T, cfg app.Config) *app.App {
 
 func newServer(t *testing.T) (*httptest.Server, *app.App) {
 	t.Helper()
+	_, srv, a := newHandler(t)
+	return srv, a
+}
+
+// newHandler serves an API on a fresh bolt store and app.
+func newHandler(t *testing.T) (*api.Handler, *httptest.Server, *app.App) {
+	t.Helper()
 	st := openBolt(t)
 	a := startApp(t, app.Config{Store: st, Registry: testRegistry(t)})
 	tokens := app.NewTokens(st, token)
-	srv := httptest.NewServer(api.New(a, tokens, nil))
+	h := api.New(a, tokens, nil)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv, a
+	return h, srv, a
 }
 
 const greet = `{

@@ -175,7 +175,7 @@ func TestValidateAndForm(t *testing.T) {
 func TestEvents(t *testing.T) {
 	e := newEnv(t)
 	e.importFlow(t, manualFlow, true)
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.srv.URL+"/admin/editor/events?flow=m", nil)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.srv.URL+"/admin/api/flows/m/events", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -221,11 +221,11 @@ func TestEvents(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event within 5s")
 	}
-	status, _, body := e.do(t, "GET", "/admin/editor/flows/m/runs", "")
+	status, _, body := e.do(t, "GET", "/admin/api/flows/m/runs?view=summary", "")
 	if status != 200 || !strings.Contains(body, tr.ID) || !strings.Contains(body, `"port": "out"`) {
 		t.Fatalf("runs: %d %s", status, body)
 	}
-	status, _, body = e.do(t, "GET", "/admin/editor/flows/m/runs/"+tr.ID+"/steps/0", "")
+	status, _, body = e.do(t, "GET", "/admin/api/flows/m/runs/"+tr.ID+"/steps/0", "")
 	if status != 200 || !strings.Contains(body, `"node": "go"`) {
 		t.Fatalf("step: %d %s", status, body)
 	}
@@ -236,14 +236,14 @@ func TestEvents(t *testing.T) {
 func TestEventsClose(t *testing.T) {
 	e := newEnv(t)
 	e.importFlow(t, manualFlow, false)
-	resp, err := http.Get(e.srv.URL + "/admin/editor/events?flow=m")
+	resp, err := http.Get(e.srv.URL + "/admin/api/flows/m/events")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	r := bufio.NewReader(resp.Body)
 	r.ReadString('\n')
-	e.h.Close()
+	e.fd.CloseStreams()
 	done := make(chan error, 1)
 	go func() {
 		_, err := io.Copy(io.Discard, r)
@@ -257,7 +257,7 @@ func TestEventsClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream still open after Close")
 	}
-	if status, _, _ := e.do(t, "GET", "/admin/editor/events?flow=nope", ""); status != http.StatusNotFound {
+	if status, _, _ := e.do(t, "GET", "/admin/api/flows/nope/events", ""); status != http.StatusNotFound {
 		t.Errorf("unknown flow: %d", status)
 	}
 }

@@ -77,10 +77,9 @@ func newEnv(t *testing.T, opts ...func(*flowd.Options)) *env {
 	}
 	e := &env{fd: fd}
 	h := editor.New(fd.App(), editor.Options{
-		Layout:       stubLayout,
-		CSRF:         func(*http.Request) string { return testCSRF },
-		Registry:     fd.App().Registry(),
-		PollInterval: 50 * time.Millisecond,
+		Layout:   stubLayout,
+		CSRF:     func(*http.Request) string { return testCSRF },
+		Registry: fd.App().Registry(),
 	})
 	e.h = h
 	admin := http.NewServeMux()

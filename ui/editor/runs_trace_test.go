@@ -55,7 +55,7 @@ func tracedRuns(t *testing.T) (e *env, traced, untraced *engine.Trace) {
 // and none for a run whose trace was not sampled.
 func TestRunsTraceIDs(t *testing.T) {
 	e, traced, untraced := tracedRuns(t)
-	status, _, body := e.do(t, "GET", "/admin/editor/flows/l/runs", "")
+	status, _, body := e.do(t, "GET", "/admin/api/flows/l/runs?view=summary", "")
 	if status != http.StatusOK {
 		t.Fatalf("runs: %d %s", status, body)
 	}
