@@ -53,12 +53,12 @@ type runSummary struct {
 	// step that sent it), 0 if it sent none.
 	HTTPStatus int `json:"http_status,omitempty"`
 
-	Version   int    `json:"version"`
+	Version   int       `json:"version"`
 	Started   time.Time `json:"started"`
-	Duration  int64  `json:"duration_ns"`
-	Status    string `json:"status"`
-	Error     string `json:"error,omitempty"`
-	ErrorNode string `json:"error_node,omitempty"`
+	Duration  int64     `json:"duration_ns"`
+	Status    string    `json:"status"`
+	Error     string    `json:"error,omitempty"`
+	ErrorNode string    `json:"error_node,omitempty"`
 	// Light: the run was past the flow's snapshot rate, so only its
 	// failing step (if any) has a message.
 	Light bool `json:"light"`
