@@ -60,7 +60,7 @@ func TestBrowserRealUI(t *testing.T) {
 	waitJS(t, ctx, "both runs", `!!document.querySelector('.fe-step[data-node="auth"][data-port="valid"]') && !!document.querySelector('.fe-step[data-node="auth"][data-port="invalid"]')`)
 	waitJS(t, ctx, "badges", q("badge-ok")+`.textContent === 'out' && `+q("badge-denied")+`.textContent === 'out'`)
 	selectNode(t, ctx, "denied")
-	js[bool](t, ctx, `(() => { const d = document.querySelector('.fe-run details'); d.open = true; return true; })()`)
+	uitest.JS[bool](t, ctx, `(() => { const d = document.querySelector('.fe-run details'); d.open = true; return true; })()`)
 	if os.Getenv("FLOWD_SCREENSHOTS") == "1" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {

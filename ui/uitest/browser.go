@@ -222,7 +222,8 @@ func Center(t testing.TB, ctx context.Context, sel string) (float64, float64) {
 	return v[0], v[1]
 }
 
-func held(p *input.DispatchMouseEventParams) {
+// Held marks a dispatched mouse event as made with the left button down.
+func Held(p *input.DispatchMouseEventParams) {
 	p.Button = input.MouseButtonLeft
 	p.Buttons = 1
 	p.ClickCount = 1
@@ -234,13 +235,13 @@ func Drag(t testing.TB, ctx context.Context, x0, y0, x1, y1 float64, steps int) 
 	t.Helper()
 	acts := []chromedp.Action[chromedp.Void]{
 		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0, y0),
-		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0, y0, held),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0, y0, Held),
 	}
 	for i := 1; i <= steps; i++ {
 		f := float64(i) / float64(steps)
-		acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+(x1-x0)*f, y0+(y1-y0)*f, held))
+		acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+(x1-x0)*f, y0+(y1-y0)*f, Held))
 	}
-	acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x1, y1, held))
+	acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x1, y1, Held))
 	if err := chromedp.Do(ctx, acts...); err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func ClickWith(t testing.TB, ctx context.Context, sel string, mods chromedp.Modi
 	t.Helper()
 	x, y := Center(t, ctx, sel)
 	with := func(p *input.DispatchMouseEventParams) {
-		held(p)
+		Held(p)
 		p.Modifiers = int64(mods)
 	}
 	if err := chromedp.Do(ctx,
