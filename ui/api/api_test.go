@@ -20,6 +20,11 @@ import (
 
 const token = "fd_test-token"
 
+// tokenIs is a token checker that accepts one bearer token.
+type tokenIs string
+
+func (tok tokenIs) Check(_ context.Context, s string) bool { return s == string(tok) }
+
 type manual struct{}
 
 func (manual) Process(context.Context, *engine.Exec, engine.Msg) (string, error) { return "out", nil }

@@ -59,30 +59,13 @@ func (b *SafeBuffer) String() string {
 // options (a hashing pool a test holds).
 func Start(t testing.TB, opts ...func(*flowd.Options)) *Env {
 	t.Helper()
-	dir := t.TempDir()
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(dir, "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := OpenStore(t)
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	base := "http://" + srv.Listener.Addr().String()
 	logs := &SafeBuffer{}
-	fo := flowd.Options{Store: st, AdminToken: Token, AdminPassword: Password, Examples: examples.FS,
-		Issuer: base, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	for _, o := range opts {
-		o(&fo)
-	}
-	fd, err := flowd.New(fo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fd := NewFlowd(t, flowd.Options{Store: st, AdminToken: Token, AdminPassword: Password, Examples: examples.FS,
+		Issuer: base, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, opts...)
 	// key-rollover creates keyset main from its start-up trigger, which
 	// runs in the background: wait for it so tests see a settled server.
 	deadline := time.Now().Add(10 * time.Second)
@@ -103,6 +86,37 @@ func Start(t testing.TB, opts ...func(*flowd.Options)) *Env {
 		_ = fd.Close(context.Background())
 	})
 	return &Env{URL: base, FD: fd, Srv: srv, Log: logs}
+}
+
+// OpenStore opens a bolt store under a random master key in the test's
+// folder, closed when the test ends.
+func OpenStore(t testing.TB) *store.Bolt {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// NewFlowd builds a flowd from fo, adjusted by opts, and starts it; the
+// caller closes it.
+func NewFlowd(t testing.TB, fo flowd.Options, opts ...func(*flowd.Options)) *flowd.Flowd {
+	t.Helper()
+	for _, o := range opts {
+		o(&fo)
+	}
+	fd, err := flowd.New(fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fd.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return fd
 }
 
 // Client is a browser-like HTTP client: cookies, no redirects followed.
