@@ -62,16 +62,7 @@ func testKVUpdateMany(t *testing.T, s store.Store) {
 			saw = old
 			return st.ret, st.fnErr
 		})
-		if st.fnErr != nil {
-			if err != st.fnErr {
-				t.Errorf("%s: UpdateKVs error = %v, want fn's error as is", st.name, err)
-			}
-		} else if err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		if calls != 1 {
-			t.Errorf("%s: fn called %d times, want 1", st.name, calls)
-		}
+		checkUpdateCall(t, st.name+": UpdateKVs", err, st.fnErr, calls)
 		if len(saw) != len(refs) {
 			t.Fatalf("%s: fn got %d values for %d records", st.name, len(saw), len(refs))
 		}
