@@ -16,6 +16,7 @@ import (
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/etcd"
 	"github.com/flowd/flowd/store/etcd/etcdtest"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // TestLeaderKill writes through the store while the etcd leader of a
@@ -72,16 +73,7 @@ func TestLeaderKill(t *testing.T) {
 				case !errors.Is(err, store.ErrUnavailable):
 					tl.otherErrs = append(tl.otherErrs, err)
 				}
-				err = s.UpdateKV(ctx, "counters", strconv.Itoa(w), func(old []byte) ([]byte, error) {
-					n := 0
-					if old != nil {
-						var err error
-						if n, err = strconv.Atoi(string(old)); err != nil {
-							return nil, err
-						}
-					}
-					return []byte(strconv.Itoa(n + 1)), nil
-				})
+				err = s.UpdateKV(ctx, "counters", strconv.Itoa(w), storetest.Increment)
 				switch {
 				case err == nil:
 					tl.acked++

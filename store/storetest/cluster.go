@@ -838,7 +838,7 @@ func testExpiry(t *testing.T, s store.Store) {
 	until := time.Now().Add(time.Hour)
 	must(t, "CreateKVUntil", e.CreateKVUntil(ctx, "ns", "k", []byte("1"), until))
 	wantErr(t, "CreateKVUntil of a present key", e.CreateKVUntil(ctx, "ns", "k", []byte("2"), until), store.ErrConflict)
-	must(t, "UpdateKVUntil", e.UpdateKVUntil(ctx, "ns", "k", until, increment))
+	must(t, "UpdateKVUntil", e.UpdateKVUntil(ctx, "ns", "k", until, Increment))
 	if v, err := s.GetKV(ctx, "ns", "k"); err != nil || string(v) != "2" {
 		t.Errorf("GetKV = %q, %v; want 2", v, err)
 	}
@@ -887,7 +887,7 @@ func testFenceRace(t *testing.T, s store.Store) {
 					return
 				default:
 				}
-				err := s.UpdateKV(fenced, "ns", "n", increment)
+				err := s.UpdateKV(fenced, "ns", "n", Increment)
 				if err != nil && !errors.Is(err, store.ErrFenced) {
 					t.Errorf("fenced UpdateKV: %v", err)
 					return

@@ -170,11 +170,11 @@ func testKVUpdateManyAtomic(t *testing.T, s store.Store) {
 	}
 	concurrently(t, func() error {
 		return s.UpdateKVs(ctx, both, func(old [][]byte) ([][]byte, error) {
-			a, err := increment(old[0])
+			a, err := Increment(old[0])
 			if err != nil {
 				return nil, err
 			}
-			b, err := increment(old[1])
+			b, err := Increment(old[1])
 			return [][]byte{a, b}, err
 		})
 	})
