@@ -3,11 +3,12 @@ package api_test
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 // TestRunViews: the runs as the editor's debug panel reads them: the
@@ -136,47 +137,17 @@ func TestEventsStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := make(chan string, 1)
-	go func() {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				data <- "error: " + err.Error()
-				return
-			}
-			if d, ok := strings.CutPrefix(line, "data: "); ok {
-				data <- d
-				return
-			}
-		}
-	}()
-	select {
-	case d := <-data:
-		var ev struct {
-			Run, Status string
-			Nodes       map[string]struct{ Port, Run string }
-		}
-		if err := json.Unmarshal([]byte(d), &ev); err != nil {
-			t.Fatalf("%q: %v", d, err)
-		}
-		if ev.Run != tr.ID || ev.Status != "ok" || ev.Nodes["start"].Port != "out" || ev.Nodes["hello"].Port != "out" || ev.Nodes["hello"].Run != tr.ID {
-			t.Fatalf("event %+v, run %s", ev, tr.ID)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
+	d := uitest.NextData(t, r, 5*time.Second)
+	var ev struct {
+		Run, Status string
+		Nodes       map[string]struct{ Port, Run string }
+	}
+	if err := json.Unmarshal([]byte(d), &ev); err != nil {
+		t.Fatalf("%q: %v", d, err)
+	}
+	if ev.Run != tr.ID || ev.Status != "ok" || ev.Nodes["start"].Port != "out" || ev.Nodes["hello"].Port != "out" || ev.Nodes["hello"].Run != tr.ID {
+		t.Fatalf("event %+v, run %s", ev, tr.ID)
 	}
 	h.Close()
-	done := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(io.Discard, r)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("stream still open after Close")
-	}
+	uitest.StreamEnds(t, r, 5*time.Second)
 }

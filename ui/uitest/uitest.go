@@ -1,6 +1,7 @@
 package uitest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -117,6 +118,53 @@ func NewFlowd(t testing.TB, fo flowd.Options, opts ...func(*flowd.Options)) *flo
 		t.Fatal(err)
 	}
 	return fd
+}
+
+// NextData reads the event stream r up to its next "data:" line and
+// returns the data (without the line end); the test fails if none comes
+// within the given time.
+func NextData(t testing.TB, r *bufio.Reader, within time.Duration) string {
+	t.Helper()
+	data := make(chan string, 1)
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				data <- "error: " + err.Error()
+				return
+			}
+			if d, ok := strings.CutPrefix(line, "data: "); ok {
+				data <- strings.TrimSuffix(d, "\n")
+				return
+			}
+		}
+	}()
+	select {
+	case d := <-data:
+		return d
+	case <-time.After(within):
+		t.Fatalf("no event within %v", within)
+		return ""
+	}
+}
+
+// StreamEnds fails the test unless the stream r ends cleanly (EOF) within
+// the given time.
+func StreamEnds(t testing.TB, r io.Reader, within time.Duration) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(within):
+		t.Fatalf("stream still open after %v", within)
+	}
 }
 
 // Client is a browser-like HTTP client: cookies, no redirects followed.
