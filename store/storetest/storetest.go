@@ -160,6 +160,14 @@ func listRuns(t *testing.T, s store.Store, flow string, limit int) []store.RunRe
 	return runs
 }
 
+// listKV lists the keys of namespace ns; an error fails the test.
+func listKV(t *testing.T, s store.Store, ns string) []string {
+	t.Helper()
+	keys, err := s.ListKV(t.Context(), ns)
+	must(t, "ListKV "+ns, err)
+	return keys
+}
+
 func wantErr(t *testing.T, what string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
@@ -692,8 +700,7 @@ func testKVCRUD(t *testing.T, s store.Store) {
 	must(t, "DeleteKV", s.DeleteKV(ctx, "ns", "k"))
 	_, err = s.GetKV(ctx, "ns", "k")
 	wantErr(t, "GetKV after delete", err, store.ErrNotFound)
-	keys, err := s.ListKV(ctx, "ns")
-	must(t, "ListKV after delete", err)
+	keys := listKV(t, s, "ns")
 	if len(keys) != 0 {
 		t.Errorf("ListKV after delete = %q, want none", keys)
 	}
@@ -713,8 +720,7 @@ func testKVNamespaces(t *testing.T, s store.Store) {
 		{"b", []string{"k", "only"}, "in b"},
 	}
 	for _, tt := range tests {
-		keys, err := s.ListKV(ctx, tt.ns)
-		must(t, "ListKV", err)
+		keys := listKV(t, s, tt.ns)
 		v, err := s.GetKV(ctx, tt.ns, "k")
 		must(t, "GetKV", err)
 		if !slices.Equal(keys, tt.keys) || string(v) != tt.val {
@@ -727,8 +733,7 @@ func testKVNamespaces(t *testing.T, s store.Store) {
 	if v, err := s.GetKV(ctx, "b", "k"); err != nil || string(v) != "in b" {
 		t.Errorf("b/k after deleting a/k = %q, %v", v, err)
 	}
-	keys, err := s.ListKV(ctx, "unknown")
-	must(t, "ListKV unknown namespace", err)
+	keys := listKV(t, s, "unknown")
 	if len(keys) != 0 {
 		t.Errorf("ListKV unknown namespace = %q, want none", keys)
 	}
@@ -739,8 +744,7 @@ func testKVListOrder(t *testing.T, s store.Store) {
 	for _, k := range []string{"b", "a", "B", "aa", "a/b", "é", "0"} {
 		must(t, "SetKV "+k, s.SetKV(ctx, "ns", k, []byte(k)))
 	}
-	keys, err := s.ListKV(ctx, "ns")
-	must(t, "ListKV", err)
+	keys := listKV(t, s, "ns")
 	if want := []string{"0", "B", "a", "a/b", "aa", "b", "é"}; !slices.Equal(keys, want) {
 		t.Errorf("ListKV = %q, want %q (byte order)", keys, want)
 	}
