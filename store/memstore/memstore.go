@@ -534,6 +534,35 @@ func listIn(m map[string]map[string][]byte, group string) []string {
 	return out
 }
 
+// KV records and secrets live in the same two-level map shape (group,
+// then name); these pick one of them from the state.
+func kvTable(st *state) map[string]map[string][]byte     { return st.kv }
+func secretTable(st *state) map[string]map[string][]byte { return st.secrets }
+
+// deleteRecord removes group/name from the table; ErrNotFound if it is
+// not there. Callers check the names first.
+func (s *Store) deleteRecord(ctx context.Context, table func(*state) map[string]map[string][]byte, kind store.Kind, group, name string) error {
+	return s.write(ctx, func(st *state, c *commit) error {
+		m := table(st)
+		if _, ok := getIn(m, group, name); !ok {
+			return store.ErrNotFound
+		}
+		deleteIn(m, group, name)
+		c.add(store.Change{Kind: kind, Group: group, Name: name, Deleted: true})
+		return nil
+	})
+}
+
+// listRecords returns the names of a group of the table in byte order.
+func (s *Store) listRecords(ctx context.Context, table func(*state) map[string]map[string][]byte, group string) ([]string, error) {
+	var names []string
+	err := s.read(ctx, func(st *state) error {
+		names = listIn(table(st), group)
+		return nil
+	})
+	return names, err
+}
+
 // GetKV returns the value of ns/key, or ErrNotFound.
 func (s *Store) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
 	var v []byte
@@ -593,14 +622,7 @@ func (s *Store) CreateKV(ctx context.Context, ns, key string, val []byte) error 
 func (s *Store) DeleteKV(ctx context.Context, ns, key string) error {
 	err := store.CheckKV(ns, key)
 	if err == nil {
-		err = s.write(ctx, func(st *state, c *commit) error {
-			if _, ok := getIn(st.kv, ns, key); !ok {
-				return store.ErrNotFound
-			}
-			deleteIn(st.kv, ns, key)
-			c.add(store.Change{Kind: store.KindKV, Group: ns, Name: key, Deleted: true})
-			return nil
-		})
+		err = s.deleteRecord(ctx, kvTable, store.KindKV, ns, key)
 	}
 	if err != nil {
 		return fmt.Errorf("store: delete kv %s/%s: %w", store.Quote(ns), store.Quote(key), err)
@@ -613,10 +635,7 @@ func (s *Store) ListKV(ctx context.Context, ns string) ([]string, error) {
 	var keys []string
 	err := store.CheckName("namespace", ns, store.MaxNameLen)
 	if err == nil {
-		err = s.read(ctx, func(st *state) error {
-			keys = listIn(st.kv, ns)
-			return nil
-		})
+		keys, err = s.listRecords(ctx, kvTable, ns)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: list kv %s: %w", store.Quote(ns), err)
@@ -772,14 +791,7 @@ func (s *Store) UpdateSecret(ctx context.Context, kind, name string, fn func(old
 func (s *Store) DeleteSecret(ctx context.Context, kind, name string) error {
 	err := store.CheckSecret(kind, name)
 	if err == nil {
-		err = s.write(ctx, func(st *state, c *commit) error {
-			if _, ok := getIn(st.secrets, kind, name); !ok {
-				return store.ErrNotFound
-			}
-			deleteIn(st.secrets, kind, name)
-			c.add(store.Change{Kind: store.KindSecret, Group: kind, Name: name, Deleted: true})
-			return nil
-		})
+		err = s.deleteRecord(ctx, secretTable, store.KindSecret, kind, name)
 	}
 	if err != nil {
 		return fmt.Errorf("store: delete secret %s/%s: %w", store.Quote(kind), store.Quote(name), err)
@@ -792,10 +804,7 @@ func (s *Store) ListSecrets(ctx context.Context, kind string) ([]string, error) 
 	var names []string
 	err := store.CheckName("kind", kind, store.MaxNameLen)
 	if err == nil {
-		err = s.read(ctx, func(st *state) error {
-			names = listIn(st.secrets, kind)
-			return nil
-		})
+		names, err = s.listRecords(ctx, secretTable, kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: list secrets %s: %w", store.Quote(kind), err)
