@@ -141,9 +141,6 @@ func (s *Bolt) ListKV(ctx context.Context, ns string) ([]string, error) {
 // aborts the transaction and is returned as is.
 func (s *Bolt) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
 	err := CheckKV(ns, key)
-	if err == nil && fn == nil {
-		err = fmt.Errorf("nil update function: %w", ErrInvalid)
-	}
 	if err == nil {
 		var fnErr error
 		if fnErr, err = s.updateRecord(ctx, KindKV, bucketKV, ns, key, false, fn); fnErr != nil {
@@ -186,6 +183,9 @@ func (s *Bolt) getRecord(tx *bolt.Tx, topName []byte, group, name string, sealed
 // fnErr is fn's own error, for the caller to return as is; err is the
 // store's.
 func (s *Bolt) updateRecord(ctx context.Context, kind Kind, topName []byte, group, name string, sealed bool, fn func(old []byte) ([]byte, error)) (fnErr, err error) {
+	if fn == nil {
+		return nil, fmt.Errorf("nil update function: %w", ErrInvalid)
+	}
 	err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
 		old, err := s.getRecord(tx, topName, group, name, sealed)
 		if err != nil && !errors.Is(err, ErrNotFound) {

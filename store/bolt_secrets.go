@@ -45,9 +45,6 @@ func (s *Bolt) UpdateSecret(ctx context.Context, kind, name string, fn func(old 
 	if err == nil {
 		err = CheckSecret(kind, name)
 	}
-	if err == nil && fn == nil {
-		err = fmt.Errorf("nil update function: %w", ErrInvalid)
-	}
 	if err == nil {
 		var fnErr error
 		if fnErr, err = s.updateRecord(ctx, KindSecret, bucketSecrets, kind, name, true, fn); fnErr != nil {
