@@ -209,6 +209,16 @@ func testDesiredState(t *testing.T, s store.Store) {
 }
 
 // collect reads events from ch until it has n changes or the wait ends.
+// watchNow watches s after its current revision, which it returns.
+func watchNow(t *testing.T, s store.Store, f store.Filter) (int64, <-chan store.FeedEvent) {
+	t.Helper()
+	rev, err := s.Rev(t.Context())
+	must(t, "Rev", err)
+	ch, err := s.Watch(t.Context(), rev, f)
+	must(t, "Watch", err)
+	return rev, ch
+}
+
 func collect(t *testing.T, ch <-chan store.FeedEvent, n int) []store.Change {
 	t.Helper()
 	var out []store.Change
@@ -285,10 +295,7 @@ func everyKind(t *testing.T, s store.Store) []change {
 
 func testFeedEveryKind(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	rev0, err := s.Rev(ctx)
-	must(t, "Rev", err)
-	ch, err := s.Watch(ctx, rev0, store.Filter{})
-	must(t, "Watch", err)
+	rev0, ch := watchNow(t, s, store.Filter{})
 	want := everyKind(t, s)
 	got := collect(t, ch, len(want))
 	if !slices.Equal(strip(got), want) {
@@ -385,11 +392,7 @@ func testFeedFilter(t *testing.T, s store.Store) {
 
 // testFeedNoValues: a secret's value never crosses the feed.
 func testFeedNoValues(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	rev0, err := s.Rev(ctx)
-	must(t, "Rev", err)
-	ch, err := s.Watch(ctx, rev0, store.Filter{})
-	must(t, "Watch", err)
+	_, ch := watchNow(t, s, store.Filter{})
 	setSecret(t, s, "kind", "name", "hunter2-secret")
 	got := collect(t, ch, 1)
 	if strings.Contains(fmt.Sprintf("%+v", got), "hunter2") {
@@ -401,10 +404,7 @@ func testFeedNoValues(t *testing.T, s store.Store) {
 // commit exactly once, in revision order.
 func testFeedConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	rev0, err := s.Rev(ctx)
-	must(t, "Rev", err)
-	ch, err := s.Watch(ctx, rev0, store.Filter{})
-	must(t, "Watch", err)
+	_, ch := watchNow(t, s, store.Filter{})
 	const w, per = 8, 8
 	var wg sync.WaitGroup
 	for i := range w {

@@ -263,10 +263,7 @@ func testKVUpdateManyFeed(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	must(t, "SetKV", s.SetKV(ctx, refA.NS, refA.Key, []byte("1")))
 	must(t, "SetKV", s.SetKV(ctx, refB.NS, refB.Key, []byte("2")))
-	rev0, err := s.Rev(ctx)
-	must(t, "Rev", err)
-	ch, err := s.Watch(ctx, rev0, store.Filter{})
-	must(t, "Watch", err)
+	_, ch := watchNow(t, s, store.Filter{})
 	refC := store.KVRef{NS: "ns", Key: "c"}
 	wantErr(t, "abort", s.UpdateKVs(ctx, []store.KVRef{refA, refC}, func([][]byte) ([][]byte, error) { return nil, errBoom }), errBoom)
 	must(t, "UpdateKVs", s.UpdateKVs(ctx, []store.KVRef{refA, refB, refC}, func(old [][]byte) ([][]byte, error) {
