@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/blocks/core"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui/api"
@@ -25,33 +26,13 @@ type tokenIs string
 
 func (tok tokenIs) Check(_ context.Context, s string) bool { return s == string(tok) }
 
-type manual struct{}
-
-func (manual) Process(context.Context, *engine.Exec, engine.Msg) (string, error) { return "out", nil }
-func (manual) Start(context.Context, *engine.TriggerContext) error               { return nil }
-func (manual) Stop(context.Context) error                                        { return nil }
-
-// testRegistry has a trigger and a "test.set" block that assigns fields
-// from expressions, enough to exercise the API without other packages.
+// testRegistry has the core blocks: greet starts at a core.manual and
+// assigns fields with core.set.
 func testRegistry(t *testing.T) *engine.Registry {
 	reg := engine.NewRegistry()
-	reg.MustRegister(engine.Spec{Type: "test.manual", Trigger: true, Outputs: []string{"out"}},
-		func(*engine.Setup) (engine.Block, error) { return manual{}, nil })
-	reg.MustRegister(engine.Spec{Type: "test.set", Outputs: []string{"out"},
-		Fields: []engine.Field{{Name: "set", Kind: engine.KindExprMap, Required: true}}},
-		func(s *engine.Setup) (engine.Block, error) {
-			exprs := s.Config.Exprs("set")
-			return engine.BlockFunc(func(_ context.Context, x *engine.Exec, m engine.Msg) (string, error) {
-				for _, e := range exprs {
-					v, err := e.Expr.Eval(x, m)
-					if err != nil {
-						return "", err
-					}
-					m[e.Name] = v
-				}
-				return "out", nil
-			}), nil
-		})
+	if err := core.Register(reg); err != nil {
+		t.Fatal(err)
+	}
 	return reg
 }
 
@@ -101,8 +82,8 @@ const greet = `{
   "id": "greet",
   "name": "Greet",
   "nodes": [
-    {"id": "start", "type": "test.manual", "x": 0, "y": 0},
-    {"id": "hello", "type": "test.set", "config": {"set": {"greeting": "'hello ' + (msg.name ?? 'world')"}}, "x": 200, "y": 0}
+    {"id": "start", "type": "core.manual", "x": 0, "y": 0},
+    {"id": "hello", "type": "core.set", "config": {"set": {"greeting": "'hello ' + (msg.name ?? 'world')"}}, "x": 200, "y": 0}
   ],
   "wires": [{"from": "start", "port": "out", "to": "hello"}]
 }`
@@ -300,7 +281,7 @@ func TestFlowLifecycle(t *testing.T) {
 		{"restore missing version", call{method: "POST", path: "/admin/api/flows/greet/versions/99/restore"}, 404, nil},
 		{"bad version number", call{method: "GET", path: "/admin/api/flows/greet/versions/x"}, 400, nil},
 		{"blocks", call{method: "GET", path: "/admin/api/blocks"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
-			if !strings.Contains(string(body), `"test.set"`) {
+			if !strings.Contains(string(body), `"core.set"`) {
 				t.Fatalf("blocks %s", body)
 			}
 		}},
@@ -342,7 +323,7 @@ func TestInvalidFlows(t *testing.T) {
 	}{
 		{"malformed JSON", `{"schema":`, 422, "invalid_flow", "", "schema", 0, 0},
 		{"unknown field", strings.Replace(greet, `"name": "Greet"`, `"name": "Greet", "colour": 1`, 1), 422, "invalid_flow", "", "colour", 0, 0},
-		{"unknown block type at deploy", strings.Replace(greet, "test.set", "test.nope", 1), 422, "invalid_flow", "hello", "type", 0, 0},
+		{"unknown block type at deploy", strings.Replace(greet, "core.set", "core.nope", 1), 422, "invalid_flow", "hello", "type", 0, 0},
 		{"bad expression with position", strings.Replace(greet, `'hello ' + (msg.name ?? 'world')`, `'hello ' +`, 1), 422, "invalid_flow", "hello", "set.greeting", 1, 10},
 		{"dangling wire", strings.Replace(greet, `"to": "hello"`, `"to": "ghost"`, 1), 422, "invalid_flow", "ghost", "wires[0].to", 0, 0},
 	} {
@@ -466,7 +447,7 @@ func TestStateAndSaveDeploy(t *testing.T) {
 	if rev, v, draft := state(); rev != `"2"` || v != 1 || !strings.Contains(draft, "'hi '") {
 		t.Fatalf("after deploy: %s v%d %s", rev, v, draft)
 	}
-	bad := strings.Replace(greet, "test.set", "test.nope", 1)
+	bad := strings.Replace(greet, "core.set", "core.nope", 1)
 	resp, body = do(t, srv, call{method: "POST", path: "/admin/api/flows/greet/deploy", body: bad, auth: true, headers: map[string]string{"If-Match": `"2"`}})
 	var e apiErr
 	if resp.StatusCode != 422 || resp.Header.Get("ETag") != `"3"` || json.Unmarshal(body, &e) != nil || e.Error.Node != "hello" || e.Error.Field != "type" {

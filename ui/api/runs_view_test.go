@@ -53,10 +53,10 @@ func TestRunViews(t *testing.T) {
 				t.Fatalf("summary %s", body)
 			}
 			r := s.Runs[0]
-			if r.ID != tr.ID || r.Node != a.NodeID() || r.Trigger != "start" || r.TriggerType != "test.manual" || r.Status != "ok" || r.Version != 1 {
+			if r.ID != tr.ID || r.Node != a.NodeID() || r.Trigger != "start" || r.TriggerType != "core.manual" || r.Status != "ok" || r.Version != 1 {
 				t.Fatalf("run %+v", r)
 			}
-			if len(r.Steps) != 2 || r.Steps[1].Node != "hello" || r.Steps[1].Type != "test.set" || r.Steps[1].Port != "out" ||
+			if len(r.Steps) != 2 || r.Steps[1].Node != "hello" || r.Steps[1].Type != "core.set" || r.Steps[1].Port != "out" ||
 				!r.Steps[1].Captured || !strings.Contains(r.Steps[1].Preview, `"greeting":"hello ada"`) {
 				t.Fatalf("steps %+v", r.Steps)
 			}
