@@ -534,33 +534,58 @@ func listIn(m map[string]map[string][]byte, group string) []string {
 	return out
 }
 
-// KV records and secrets live in the same two-level map shape (group,
-// then name); these pick one of them from the state.
-func kvTable(st *state) map[string]map[string][]byte     { return st.kv }
-func secretTable(st *state) map[string]map[string][]byte { return st.secrets }
+// table is one of the two tables of records in the same two-level map
+// shape (group, then name): KV records and secrets.
+type table struct {
+	kind      store.Kind
+	pick      func(*state) map[string]map[string][]byte
+	check     func(group, name string) error // the names' check
+	groupName string                         // what a group is called ("namespace")
+	one, many string                         // the record in errors ("kv", "kv")
+}
+
+var (
+	kvTable = table{kind: store.KindKV, pick: func(st *state) map[string]map[string][]byte { return st.kv },
+		check: store.CheckKV, groupName: "namespace", one: "kv", many: "kv"}
+	secretTable = table{kind: store.KindSecret, pick: func(st *state) map[string]map[string][]byte { return st.secrets },
+		check: store.CheckSecret, groupName: "kind", one: "secret", many: "secrets"}
+)
 
 // deleteRecord removes group/name from the table; ErrNotFound if it is
-// not there. Callers check the names first.
-func (s *Store) deleteRecord(ctx context.Context, table func(*state) map[string]map[string][]byte, kind store.Kind, group, name string) error {
-	return s.write(ctx, func(st *state, c *commit) error {
-		m := table(st)
-		if _, ok := getIn(m, group, name); !ok {
-			return store.ErrNotFound
-		}
-		deleteIn(m, group, name)
-		c.add(store.Change{Kind: kind, Group: group, Name: name, Deleted: true})
-		return nil
-	})
+// not there.
+func (s *Store) deleteRecord(ctx context.Context, t table, group, name string) error {
+	err := t.check(group, name)
+	if err == nil {
+		err = s.write(ctx, func(st *state, c *commit) error {
+			m := t.pick(st)
+			if _, ok := getIn(m, group, name); !ok {
+				return store.ErrNotFound
+			}
+			deleteIn(m, group, name)
+			c.add(store.Change{Kind: t.kind, Group: group, Name: name, Deleted: true})
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete %s %s/%s: %w", t.one, store.Quote(group), store.Quote(name), err)
+	}
+	return nil
 }
 
 // listRecords returns the names of a group of the table in byte order.
-func (s *Store) listRecords(ctx context.Context, table func(*state) map[string]map[string][]byte, group string) ([]string, error) {
+func (s *Store) listRecords(ctx context.Context, t table, group string) ([]string, error) {
 	var names []string
-	err := s.read(ctx, func(st *state) error {
-		names = listIn(table(st), group)
-		return nil
-	})
-	return names, err
+	err := store.CheckName(t.groupName, group, store.MaxNameLen)
+	if err == nil {
+		err = s.read(ctx, func(st *state) error {
+			names = listIn(t.pick(st), group)
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s %s: %w", t.many, store.Quote(group), err)
+	}
+	return names, nil
 }
 
 // GetKV returns the value of ns/key, or ErrNotFound.
@@ -620,27 +645,12 @@ func (s *Store) CreateKV(ctx context.Context, ns, key string, val []byte) error 
 
 // DeleteKV removes ns/key; ErrNotFound if it is not there.
 func (s *Store) DeleteKV(ctx context.Context, ns, key string) error {
-	err := store.CheckKV(ns, key)
-	if err == nil {
-		err = s.deleteRecord(ctx, kvTable, store.KindKV, ns, key)
-	}
-	if err != nil {
-		return fmt.Errorf("store: delete kv %s/%s: %w", store.Quote(ns), store.Quote(key), err)
-	}
-	return nil
+	return s.deleteRecord(ctx, kvTable, ns, key)
 }
 
 // ListKV returns the keys of ns in byte order.
 func (s *Store) ListKV(ctx context.Context, ns string) ([]string, error) {
-	var keys []string
-	err := store.CheckName("namespace", ns, store.MaxNameLen)
-	if err == nil {
-		keys, err = s.listRecords(ctx, kvTable, ns)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list kv %s: %w", store.Quote(ns), err)
-	}
-	return keys, nil
+	return s.listRecords(ctx, kvTable, ns)
 }
 
 // UpdateKV reads, changes and writes ns/key atomically. fn runs once per
@@ -789,27 +799,12 @@ func (s *Store) UpdateSecret(ctx context.Context, kind, name string, fn func(old
 
 // DeleteSecret removes kind/name; ErrNotFound if it is not there.
 func (s *Store) DeleteSecret(ctx context.Context, kind, name string) error {
-	err := store.CheckSecret(kind, name)
-	if err == nil {
-		err = s.deleteRecord(ctx, secretTable, store.KindSecret, kind, name)
-	}
-	if err != nil {
-		return fmt.Errorf("store: delete secret %s/%s: %w", store.Quote(kind), store.Quote(name), err)
-	}
-	return nil
+	return s.deleteRecord(ctx, secretTable, kind, name)
 }
 
 // ListSecrets returns the names of a kind in byte order.
 func (s *Store) ListSecrets(ctx context.Context, kind string) ([]string, error) {
-	var names []string
-	err := store.CheckName("kind", kind, store.MaxNameLen)
-	if err == nil {
-		names, err = s.listRecords(ctx, secretTable, kind)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list secrets %s: %w", store.Quote(kind), err)
-	}
-	return names, nil
+	return s.listRecords(ctx, secretTable, kind)
 }
 
 // RawSecret returns the sealed bytes of kind/name as stored, for tests that
