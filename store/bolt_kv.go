@@ -113,27 +113,12 @@ func (s *Bolt) SetKV(ctx context.Context, ns, key string, val []byte) error {
 
 // DeleteKV removes ns/key; ErrNotFound if it is not there.
 func (s *Bolt) DeleteKV(ctx context.Context, ns, key string) error {
-	err := CheckKV(ns, key)
-	if err == nil {
-		err = s.deleteRecord(ctx, KindKV, bucketKV, ns, key)
-	}
-	if err != nil {
-		return fmt.Errorf("store: delete kv %s/%s: %w", q(ns), q(key), err)
-	}
-	return nil
+	return s.deleteRecord(ctx, kvRecords, ns, key)
 }
 
 // ListKV returns the keys of ns in byte order; an unknown ns is empty.
 func (s *Bolt) ListKV(ctx context.Context, ns string) ([]string, error) {
-	var keys []string
-	err := CheckName("namespace", ns, MaxNameLen)
-	if err == nil {
-		keys, err = s.listRecords(ctx, bucketKV, ns)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list kv %s: %w", q(ns), err)
-	}
-	return keys, nil
+	return s.listRecords(ctx, kvRecords, ns)
 }
 
 // UpdateKV reads, changes and writes ns/key in one transaction. fn gets nil
@@ -143,7 +128,7 @@ func (s *Bolt) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte)
 	err := CheckKV(ns, key)
 	if err == nil {
 		var fnErr error
-		if fnErr, err = s.updateRecord(ctx, KindKV, bucketKV, ns, key, false, fn); fnErr != nil {
+		if fnErr, err = s.updateRecord(ctx, kvRecords, ns, key, fn); fnErr != nil {
 			return fnErr
 		}
 	}
@@ -182,12 +167,12 @@ func (s *Bolt) getRecord(tx *bolt.Tx, topName []byte, group, name string, sealed
 // write transaction; sealed values are opened for fn and its result sealed.
 // fnErr is fn's own error, for the caller to return as is; err is the
 // store's.
-func (s *Bolt) updateRecord(ctx context.Context, kind Kind, topName []byte, group, name string, sealed bool, fn func(old []byte) ([]byte, error)) (fnErr, err error) {
+func (s *Bolt) updateRecord(ctx context.Context, t recordTable, group, name string, fn func(old []byte) ([]byte, error)) (fnErr, err error) {
 	if fn == nil {
 		return nil, fmt.Errorf("nil update function: %w", ErrInvalid)
 	}
 	err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
-		old, err := s.getRecord(tx, topName, group, name, sealed)
+		old, err := s.getRecord(tx, t.top, group, name, t.sealed)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -196,31 +181,76 @@ func (s *Bolt) updateRecord(ctx context.Context, kind Kind, topName []byte, grou
 			fnErr = err
 			return err
 		}
-		if val != nil && sealed {
+		if val != nil && t.sealed {
 			val = s.sealer.Seal(val, group, name)
 		}
-		return applyUpdate(tx, c, kind, topName, group, name, old != nil, val)
+		return applyUpdate(tx, c, t.kind, t.top, group, name, old != nil, val)
 	})
 	return fnErr, err
 }
 
-// deleteRecord removes top/group/name in one write transaction; ErrNotFound
-// if it is not there.
-func (s *Bolt) deleteRecord(ctx context.Context, kind Kind, topName []byte, group, name string) error {
-	return s.write(ctx, func(tx *bolt.Tx, c *commit) error {
-		c.add(Change{Kind: kind, Group: group, Name: name, Deleted: true})
-		return deleteIn(tx, topName, group, name)
-	})
+// recordTable is one of the two buckets of records in the same shape
+// (group, then name): KV records and sealed secrets.
+type recordTable struct {
+	kind      Kind
+	top       []byte
+	sealed    bool                           // secrets: needs the master key
+	check     func(group, name string) error // the names' check
+	groupName string                         // what a group is called ("namespace")
+	one, many string                         // the record in errors ("kv", "kv")
 }
 
-// listRecords returns the names in top/group in byte order; an unknown
-// group is empty.
-func (s *Bolt) listRecords(ctx context.Context, topName []byte, group string) (names []string, err error) {
-	err = s.view(ctx, func(tx *bolt.Tx) (err error) {
-		names, err = listIn(tx, topName, group)
-		return err
-	})
-	return names, err
+var (
+	kvRecords     = recordTable{kind: KindKV, top: bucketKV, check: CheckKV, groupName: "namespace", one: "kv", many: "kv"}
+	secretRecords = recordTable{kind: KindSecret, top: bucketSecrets, sealed: true, check: CheckSecret,
+		groupName: "kind", one: "secret", many: "secrets"}
+)
+
+// ready refuses a sealed table's records without a master key.
+func (s *Bolt) ready(t recordTable) error {
+	if t.sealed {
+		return s.secretReady()
+	}
+	return nil
+}
+
+// deleteRecord removes group/name in one write transaction; ErrNotFound
+// if it is not there.
+func (s *Bolt) deleteRecord(ctx context.Context, t recordTable, group, name string) error {
+	err := s.ready(t)
+	if err == nil {
+		err = t.check(group, name)
+	}
+	if err == nil {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+			c.add(Change{Kind: t.kind, Group: group, Name: name, Deleted: true})
+			return deleteIn(tx, t.top, group, name)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete %s %s/%s: %w", t.one, q(group), q(name), err)
+	}
+	return nil
+}
+
+// listRecords returns the names in group in byte order (sealed values stay
+// sealed); an unknown group is empty.
+func (s *Bolt) listRecords(ctx context.Context, t recordTable, group string) ([]string, error) {
+	var names []string
+	err := s.ready(t)
+	if err == nil {
+		err = CheckName(t.groupName, group, MaxNameLen)
+	}
+	if err == nil {
+		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
+			names, err = listIn(tx, t.top, group)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s %s: %w", t.many, q(group), err)
+	}
+	return names, nil
 }
 
 // CreateKV writes ns/key only if it is absent; ErrConflict if present.

@@ -47,7 +47,7 @@ func (s *Bolt) UpdateSecret(ctx context.Context, kind, name string, fn func(old 
 	}
 	if err == nil {
 		var fnErr error
-		if fnErr, err = s.updateRecord(ctx, KindSecret, bucketSecrets, kind, name, true, fn); fnErr != nil {
+		if fnErr, err = s.updateRecord(ctx, secretRecords, kind, name, fn); fnErr != nil {
 			return fnErr
 		}
 	}
@@ -59,31 +59,10 @@ func (s *Bolt) UpdateSecret(ctx context.Context, kind, name string, fn func(old 
 
 // DeleteSecret removes kind/name; ErrNotFound if it is not there.
 func (s *Bolt) DeleteSecret(ctx context.Context, kind, name string) error {
-	err := s.secretReady()
-	if err == nil {
-		err = CheckSecret(kind, name)
-	}
-	if err == nil {
-		err = s.deleteRecord(ctx, KindSecret, bucketSecrets, kind, name)
-	}
-	if err != nil {
-		return fmt.Errorf("store: delete secret %s/%s: %w", q(kind), q(name), err)
-	}
-	return nil
+	return s.deleteRecord(ctx, secretRecords, kind, name)
 }
 
 // ListSecrets returns the names of a kind in byte order; values stay sealed.
 func (s *Bolt) ListSecrets(ctx context.Context, kind string) ([]string, error) {
-	var names []string
-	err := s.secretReady()
-	if err == nil {
-		err = CheckName("kind", kind, MaxNameLen)
-	}
-	if err == nil {
-		names, err = s.listRecords(ctx, bucketSecrets, kind)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list secrets %s: %w", q(kind), err)
-	}
-	return names, nil
+	return s.listRecords(ctx, secretRecords, kind)
 }
