@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -526,22 +524,8 @@ func TestBrowserNotes(t *testing.T) {
 	if !strings.Contains(exported, `"notes": [`) || !strings.Contains(exported, `"text": "Greets by name.\nTry /hello?name=ada — 令牌"`) {
 		t.Fatalf("export without the note:\n%s", exported)
 	}
-	file := filepath.Join(t.TempDir(), "hello.flow.json")
-	if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err = chromedp.Do(ctx,
-		chromedp.Click(css(tid("import")+" summary")),
-		chromedp.SetUploadFiles(css(tid("import-file")), []string{file}),
-		chromedp.SendKeys(css(tid("import-as")), "hello-copy"),
-		uitest.ClickJS(tid("import-submit")),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uitest.WaitJS(t, ctx, "imported", `document.querySelector('[data-flow="hello-copy"]')`)
-	_, copyDoc := env.API(t, "GET", "/flows/hello-copy", nil)
-	if got := strings.Replace(string(copyDoc), `"id": "hello-copy"`, `"id": "hello"`, 1); got != exported {
+	copyDoc := uploadImport(t, ctx, env, exported, "hello-copy")
+	if got := strings.Replace(copyDoc, `"id": "hello-copy"`, `"id": "hello"`, 1); got != exported {
 		t.Errorf("import(export) differs:\n%s\n---\n%s", got, exported)
 	}
 	openEditor(t, ctx, env, "hello-copy")

@@ -2,8 +2,6 @@ package editor_test
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,14 +16,8 @@ import (
 func TestBrowserRealUI(t *testing.T) {
 	env := uitest.Start(t) // first: its server closes after the browser
 	ctx := browser(t)
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(env.URL+"/admin/flows"),
-		chromedp.WaitVisible(`[data-testid="login-password"]`),
-		chromedp.SendKeys(`[data-testid="login-password"]`, uitest.Password),
-		chromedp.Click(`[data-testid="login-submit"]`),
-		chromedp.WaitVisible(`[data-testid="flows"]`),
-		chromedp.Navigate(env.URL+"/admin/flows/key-rollover/edit"),
-	); err != nil {
+	uitest.LoginBrowser(t, ctx, env)
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/flows/key-rollover/edit")); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "editor ready", `document.getElementById('flowd-editor').dataset.ready === 'true'`)
@@ -61,17 +53,5 @@ func TestBrowserRealUI(t *testing.T) {
 	waitJS(t, ctx, "badges", q("badge-ok")+`.textContent === 'out' && `+q("badge-denied")+`.textContent === 'out'`)
 	selectNode(t, ctx, "denied")
 	uitest.JS[bool](t, ctx, `(() => { const d = document.querySelector('.fe-run details'); d.open = true; return true; })()`)
-	if os.Getenv("FLOWD_SCREENSHOTS") == "1" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join("..", "..", "docs", "screenshots")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "editor.png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	uitest.FullShot(t, ctx, "editor")
 }

@@ -276,6 +276,20 @@ func Shot(t testing.TB, ctx context.Context, name string) {
 	Screenshot(t, name, png)
 }
 
+// FullShot takes a screenshot of the whole page and stores it with
+// Screenshot.
+func FullShot(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
+	if os.Getenv("FLOWD_SCREENSHOTS") != "1" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	Screenshot(t, name, png)
+}
+
 // ClickWith clicks the center of the element sel matches with modifier
 // keys held (chromedp.ModifierShift, ...).
 func ClickWith(t testing.TB, ctx context.Context, sel string, mods chromedp.Modifier) {
