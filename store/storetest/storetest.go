@@ -841,14 +841,23 @@ func concurrently(t *testing.T, fn func() error) {
 	wg.Wait()
 }
 
-func testKVUpdateConcurrent(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	concurrently(t, func() error { return s.UpdateKV(ctx, "ns", "counter", Increment) })
-	got, err := s.GetKV(ctx, "ns", "counter")
-	must(t, "GetKV", err)
+// countConcurrently runs the Increment update concurrently and checks
+// that the counter read counts every one of them.
+func countConcurrently(t *testing.T, what string, update func() error, read func() ([]byte, error)) {
+	t.Helper()
+	concurrently(t, update)
+	got, err := read()
+	must(t, what, err)
 	if want := strconv.Itoa(workers * perWorker); string(got) != want {
 		t.Errorf("counter = %s, want %s (lost updates)", got, want)
 	}
+}
+
+func testKVUpdateConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	countConcurrently(t, "GetKV",
+		func() error { return s.UpdateKV(ctx, "ns", "counter", Increment) },
+		func() ([]byte, error) { return s.GetKV(ctx, "ns", "counter") })
 }
 
 func testKVCopies(t *testing.T, s store.Store) {
@@ -966,12 +975,9 @@ func testSecretUpdateAbort(t *testing.T, s store.Store) {
 
 func testSecretUpdateConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	concurrently(t, func() error { return s.UpdateSecret(ctx, "counter", "n", Increment) })
-	got, err := s.GetSecret(ctx, "counter", "n")
-	must(t, "GetSecret", err)
-	if want := strconv.Itoa(workers * perWorker); string(got) != want {
-		t.Errorf("counter = %s, want %s (lost updates)", got, want)
-	}
+	countConcurrently(t, "GetSecret",
+		func() error { return s.UpdateSecret(ctx, "counter", "n", Increment) },
+		func() ([]byte, error) { return s.GetSecret(ctx, "counter", "n") })
 }
 
 type call struct {
