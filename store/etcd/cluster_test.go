@@ -412,18 +412,26 @@ func TestUnavailable(t *testing.T) {
 	if err := srv.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var err2 error
-	for range 100 { // the client reconnects on its own; give it a moment
-		if err2 = s.UpdateKV(ctx, "ns", "k", func([]byte) ([]byte, error) { return []byte("after"), nil }); err2 == nil {
+	writesAgain(ctx, t, s, "SIGCONT")
+}
+
+// writesAgain checks that s, whose etcd was out of reach until now, takes
+// a write again within 10 s (the client reconnects on its own) and reads
+// it back.
+func writesAgain(ctx context.Context, t *testing.T, s *etcd.Store, after string) {
+	t.Helper()
+	var err error
+	for range 100 {
+		if err = s.UpdateKV(ctx, "ns", "k", func([]byte) ([]byte, error) { return []byte("after"), nil }); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err2 != nil {
-		t.Fatalf("UpdateKV after SIGCONT: %v", err2)
+	if err != nil {
+		t.Fatalf("UpdateKV after %s: %v", after, err)
 	}
 	if v, err := s.GetKV(ctx, "ns", "k"); err != nil || string(v) != "after" {
-		t.Errorf("GetKV after SIGCONT = %q, %v", v, err)
+		t.Errorf("GetKV after %s = %q, %v; want after", after, v, err)
 	}
 }
 
