@@ -38,16 +38,10 @@ func TestBrowserRealUI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, auth := range []string{"Bearer " + token, ""} {
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", env.URL+"/api/hello", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
+	for auth, want := range map[string]int{"Bearer " + token: http.StatusOK, "": http.StatusUnauthorized} {
+		if got := uitest.GetStatus(t, env.URL+"/api/hello", auth); got != want {
+			t.Errorf("GET /api/hello with %q: status %d, want %d", auth[:min(len(auth), 6)], got, want)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
 	}
 	waitJS(t, ctx, "both runs", `!!document.querySelector('.fe-step[data-node="auth"][data-port="valid"]') && !!document.querySelector('.fe-step[data-node="auth"][data-port="invalid"]')`)
 	waitJS(t, ctx, "badges", q("badge-ok")+`.textContent === 'out' && `+q("badge-denied")+`.textContent === 'out'`)

@@ -120,6 +120,22 @@ func NewFlowd(t testing.TB, fo flowd.Options, opts ...func(*flowd.Options)) *flo
 	return fd
 }
 
+// GetStatus sends GET url with an Authorization header unless auth is
+// empty, and returns the status.
+func GetStatus(t testing.TB, url, auth string) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
 // NextData reads the event stream r up to its next "data:" line and
 // returns the data (without the line end); the test fails if none comes
 // within the given time.
