@@ -37,12 +37,34 @@ type area struct {
 	one       string                         // one record in errors ("kv", "secret")
 	groupName string                         // what a group is called ("namespace", "kind")
 	check     func(group, name string) error // the names' check
+	sealed    bool                           // values are sealed (secretCodec)
 }
 
 var (
 	kvArea     = area{name: "kv", one: "kv", groupName: "namespace", check: checkKV}
-	secretArea = area{name: "secrets", one: "secret", groupName: "kind", check: checkSecret}
+	secretArea = area{name: "secrets", one: "secret", groupName: "kind", check: checkSecret, sealed: true}
 )
+
+// getRecord returns the value of group/name of the area, opened if it is
+// sealed; ErrNotFound if it is not there.
+func (s *Store) getRecord(ctx context.Context, a area, group, name string) ([]byte, error) {
+	err := a.check(group, name)
+	var r rec
+	if err == nil {
+		r, err = s.getRec(ctx, s.key(a.name, group, name))
+	}
+	if err == nil && r.modRev == 0 {
+		err = store.ErrNotFound
+	}
+	val := r.val
+	if err == nil && a.sealed {
+		val, err = s.secretCodec(group, name).open(r.val)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s %s/%s: %w", a.one, q(group), q(name), err)
+	}
+	return val, nil
+}
 
 // deleteRecord removes group/name of the area; ErrNotFound if it is not
 // there.
@@ -123,18 +145,7 @@ func (s *Store) listNames(ctx context.Context, area, group string) ([]string, er
 
 // GetKV returns the value of ns/key, or ErrNotFound.
 func (s *Store) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
-	err := checkKV(ns, key)
-	var r rec
-	if err == nil {
-		r, err = s.getRec(ctx, s.key("kv", ns, key))
-	}
-	if err == nil && r.modRev == 0 {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get kv %s/%s: %w", q(ns), q(key), err)
-	}
-	return r.val, nil
+	return s.getRecord(ctx, kvArea, ns, key)
 }
 
 // SetKV writes ns/key whatever was there. A nil val is stored empty.
@@ -371,22 +382,7 @@ func (s *Store) validate(ctx context.Context, cmps []clientv3.Cmp) (bool, error)
 
 // GetSecret returns the decrypted value of kind/name, or ErrNotFound.
 func (s *Store) GetSecret(ctx context.Context, kind, name string) ([]byte, error) {
-	err := checkSecret(kind, name)
-	var r rec
-	if err == nil {
-		r, err = s.getRec(ctx, s.key("secrets", kind, name))
-	}
-	if err == nil && r.modRev == 0 {
-		err = store.ErrNotFound
-	}
-	var plain []byte
-	if err == nil {
-		plain, err = s.secretCodec(kind, name).open(r.val)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get secret %s/%s: %w", q(kind), q(name), err)
-	}
-	return plain, nil
+	return s.getRecord(ctx, secretArea, kind, name)
 }
 
 func (s *Store) secretCodec(kind, name string) *codec {
