@@ -81,18 +81,7 @@ func listIn(tx *bolt.Tx, topName []byte, group string) ([]string, error) {
 
 // GetKV returns the value of ns/key, or ErrNotFound.
 func (s *Bolt) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
-	var v []byte
-	err := CheckKV(ns, key)
-	if err == nil {
-		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
-			v, err = getIn(tx, bucketKV, ns, key)
-			return err
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get kv %s/%s: %w", q(ns), q(key), err)
-	}
-	return v, nil
+	return s.readRecord(ctx, kvRecords, ns, key)
 }
 
 // SetKV writes ns/key. A nil val is stored as an empty value; use DeleteKV
@@ -125,17 +114,7 @@ func (s *Bolt) ListKV(ctx context.Context, ns string) ([]string, error) {
 // when the key does not exist; returning nil deletes it. An error from fn
 // aborts the transaction and is returned as is.
 func (s *Bolt) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
-	err := CheckKV(ns, key)
-	if err == nil {
-		var fnErr error
-		if fnErr, err = s.updateRecord(ctx, kvRecords, ns, key, fn); fnErr != nil {
-			return fnErr
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("store: update kv %s/%s: %w", q(ns), q(key), err)
-	}
-	return nil
+	return s.updateRecord(ctx, kvRecords, ns, key, fn)
 }
 
 // applyUpdate stores the result of an update function: nil deletes.
@@ -165,28 +144,40 @@ func (s *Bolt) getRecord(tx *bolt.Tx, topName []byte, group, name string, sealed
 
 // updateRecord is the read-change-write of UpdateKV and UpdateSecret in one
 // write transaction; sealed values are opened for fn and its result sealed.
-// fnErr is fn's own error, for the caller to return as is; err is the
-// store's.
-func (s *Bolt) updateRecord(ctx context.Context, t recordTable, group, name string, fn func(old []byte) ([]byte, error)) (fnErr, err error) {
-	if fn == nil {
-		return nil, fmt.Errorf("nil update function: %w", ErrInvalid)
+// An error of fn is returned as is.
+func (s *Bolt) updateRecord(ctx context.Context, t recordTable, group, name string, fn func(old []byte) ([]byte, error)) error {
+	err := s.ready(t)
+	if err == nil {
+		err = t.check(group, name)
 	}
-	err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
-		old, err := s.getRecord(tx, t.top, group, name, t.sealed)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		val, err := fn(old)
-		if err != nil {
-			fnErr = err
-			return err
-		}
-		if val != nil && t.sealed {
-			val = s.sealer.Seal(val, group, name)
-		}
-		return applyUpdate(tx, c, t.kind, t.top, group, name, old != nil, val)
-	})
-	return fnErr, err
+	if err == nil && fn == nil {
+		err = fmt.Errorf("nil update function: %w", ErrInvalid)
+	}
+	var fnErr error
+	if err == nil {
+		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+			old, err := s.getRecord(tx, t.top, group, name, t.sealed)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			val, err := fn(old)
+			if err != nil {
+				fnErr = err
+				return err
+			}
+			if val != nil && t.sealed {
+				val = s.sealer.Seal(val, group, name)
+			}
+			return applyUpdate(tx, c, t.kind, t.top, group, name, old != nil, val)
+		})
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("store: update %s %s/%s: %w", t.one, q(group), q(name), err)
+	}
+	return nil
 }
 
 // recordTable is one of the two buckets of records in the same shape
@@ -212,6 +203,26 @@ func (s *Bolt) ready(t recordTable) error {
 		return s.secretReady()
 	}
 	return nil
+}
+
+// readRecord returns the value of group/name, opened if it is sealed;
+// ErrNotFound if it is not there.
+func (s *Bolt) readRecord(ctx context.Context, t recordTable, group, name string) ([]byte, error) {
+	var v []byte
+	err := s.ready(t)
+	if err == nil {
+		err = t.check(group, name)
+	}
+	if err == nil {
+		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
+			v, err = s.getRecord(tx, t.top, group, name, t.sealed)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s %s/%s: %w", t.one, q(group), q(name), err)
+	}
+	return v, nil
 }
 
 // deleteRecord removes group/name in one write transaction; ErrNotFound
