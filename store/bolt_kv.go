@@ -87,15 +87,30 @@ func (s *Bolt) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
 // SetKV writes ns/key. A nil val is stored as an empty value; use DeleteKV
 // to remove a key.
 func (s *Bolt) SetKV(ctx context.Context, ns, key string, val []byte) error {
+	return s.putKV(ctx, "set", ns, key, val, false)
+}
+
+// putKV writes ns/key; create writes it only if it is absent
+// (ErrConflict if present). verb names the call in errors.
+func (s *Bolt) putKV(ctx context.Context, verb, ns, key string, val []byte, create bool) error {
 	err := CheckKV(ns, key)
 	if err == nil {
 		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
+			if create {
+				_, err := getIn(tx, bucketKV, ns, key)
+				switch {
+				case err == nil:
+					return fmt.Errorf("key exists: %w", ErrConflict)
+				case !errors.Is(err, ErrNotFound):
+					return err
+				}
+			}
 			c.add(Change{Kind: KindKV, Group: ns, Name: key})
 			return putIn(tx, bucketKV, ns, key, val)
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("store: set kv %s/%s: %w", q(ns), q(key), err)
+		return fmt.Errorf("store: %s kv %s/%s: %w", verb, q(ns), q(key), err)
 	}
 	return nil
 }
@@ -266,24 +281,7 @@ func (s *Bolt) listRecords(ctx context.Context, t recordTable, group string) ([]
 
 // CreateKV writes ns/key only if it is absent; ErrConflict if present.
 func (s *Bolt) CreateKV(ctx context.Context, ns, key string, val []byte) error {
-	err := CheckKV(ns, key)
-	if err == nil {
-		err = s.write(ctx, func(tx *bolt.Tx, c *commit) error {
-			_, err := getIn(tx, bucketKV, ns, key)
-			switch {
-			case err == nil:
-				return fmt.Errorf("key exists: %w", ErrConflict)
-			case !errors.Is(err, ErrNotFound):
-				return err
-			}
-			c.add(Change{Kind: KindKV, Group: ns, Name: key})
-			return putIn(tx, bucketKV, ns, key, val)
-		})
-	}
-	if err != nil {
-		return fmt.Errorf("store: create kv %s/%s: %w", q(ns), q(key), err)
-	}
-	return nil
+	return s.putKV(ctx, "create", ns, key, val, true)
 }
 
 // UpdateKVs reads, changes and writes several records in one transaction

@@ -667,26 +667,16 @@ func (s *Store) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
 
 // SetKV writes ns/key.
 func (s *Store) SetKV(ctx context.Context, ns, key string, val []byte) error {
-	err := store.CheckKV(ns, key)
-	if err == nil {
-		err = s.write(ctx, func(st *state, c *commit) error {
-			putIn(st.kv, ns, key, val)
-			c.add(store.Change{Kind: store.KindKV, Group: ns, Name: key})
-			return nil
-		})
-	}
-	if err != nil {
-		return fmt.Errorf("store: set kv %s/%s: %w", store.Quote(ns), store.Quote(key), err)
-	}
-	return nil
+	return s.putKV(ctx, "set", ns, key, val, false)
 }
 
-// CreateKV writes ns/key if it is absent; ErrConflict if present.
-func (s *Store) CreateKV(ctx context.Context, ns, key string, val []byte) error {
+// putKV writes ns/key; create writes it only if it is absent
+// (ErrConflict if present). verb names the call in errors.
+func (s *Store) putKV(ctx context.Context, verb, ns, key string, val []byte, create bool) error {
 	err := store.CheckKV(ns, key)
 	if err == nil {
 		err = s.write(ctx, func(st *state, c *commit) error {
-			if _, ok := getIn(st.kv, ns, key); ok {
+			if _, ok := getIn(st.kv, ns, key); ok && create {
 				return fmt.Errorf("key exists: %w", store.ErrConflict)
 			}
 			putIn(st.kv, ns, key, val)
@@ -695,9 +685,14 @@ func (s *Store) CreateKV(ctx context.Context, ns, key string, val []byte) error 
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("store: create kv %s/%s: %w", store.Quote(ns), store.Quote(key), err)
+		return fmt.Errorf("store: %s kv %s/%s: %w", verb, store.Quote(ns), store.Quote(key), err)
 	}
 	return nil
+}
+
+// CreateKV writes ns/key if it is absent; ErrConflict if present.
+func (s *Store) CreateKV(ctx context.Context, ns, key string, val []byte) error {
+	return s.putKV(ctx, "create", ns, key, val, true)
 }
 
 // DeleteKV removes ns/key; ErrNotFound if it is not there.
