@@ -193,7 +193,7 @@ type Flowd struct {
 	users   *oidc.Users
 	tokens  *app.Tokens
 	ui      *ui.Server
-	editor  *editor.Handler
+	api     *api.Handler // for CloseStreams
 	obs     *observability
 	health  http.Handler
 	proxies TrustedProxies
@@ -335,14 +335,13 @@ func New(opts Options) (*Flowd, error) {
 	api.RegisterKeysets(h, keysets)
 	api.RegisterUsers(h, users)
 	api.RegisterAudit(h, obs.audit)
-	var ed *editor.Handler
 	srv, err := ui.New(ui.Deps{App: a, Store: opts.Store, Keysets: keysets, Scheduler: sched, Logger: opts.Logger,
 		Secure: opts.SecureCookies, Password: opts.AdminPassword, Examples: opts.Examples, API: h, Issuer: opts.Issuer,
 		Observer: obs.ui(),
 		Throttle: throttles.throttle,
 		Counters: obs.history, Audit: obs.audit, Clients: clients, Users: users, Now: opts.Clock,
 		Mount: func(s *ui.Server, mux *http.ServeMux) error {
-			ed = mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
+			mountEditor(s, mux, refLister(a, keysets, clients, users, routePatterns{router}))
 			ui.MountPeople(s, mux, clients, users)
 			return nil
 		}})
@@ -353,7 +352,7 @@ func New(opts Options) (*Flowd, error) {
 	srv.Passwords().OnChange = obs.adminChange(audit.AdminPasswordSet, "admin")
 	obs.srv = srv
 	ui.RegisterPasswordAPI(h, srv.Passwords())
-	fd := &Flowd{app: a, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, editor: ed, obs: obs,
+	fd := &Flowd{app: a, api: h, router: router, sched: sched, clients: clients, keysets: keysets, users: users, tokens: tokens, ui: srv, obs: obs,
 		proxies: opts.TrustedProxies}
 	fd.health = newHealth(fd)
 	return fd, nil
@@ -391,14 +390,11 @@ const (
 	keyUsageEvery  = 10 * time.Second
 )
 
-// mountEditor adds the flow editor's routes behind the UI's login and CSRF
-// and returns the editor, which Close ends the event streams of.
-func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, engine.Ref) ([]string, error)) *editor.Handler {
+// mountEditor adds the flow editor's routes behind the UI's login and CSRF.
+func mountEditor(s *ui.Server, mux *http.ServeMux, refs func(context.Context, engine.Ref) ([]string, error)) {
 	a := s.App()
-	ed := editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
-		Logger: s.Logger(), Refs: refs})
-	ed.Register(mux)
-	return ed
+	editor.New(a, editor.Options{Layout: s.Layout(), CSRF: ui.CSRFToken, Registry: a.Registry(),
+		Logger: s.Logger(), Refs: refs}).Register(mux)
 }
 
 // refLister lists the stored things the editor's pickers offer: keysets,
@@ -536,14 +532,10 @@ func (f *Flowd) Start(ctx context.Context) error {
 	return f.app.Start(ctx)
 }
 
-// CloseStreams ends the admin UI's long-lived event streams (the editor's
+// CloseStreams ends the admin API's long-lived event streams (the editor's
 // live node status). Register it with your http.Server's RegisterOnShutdown,
 // or Shutdown waits for open editor tabs.
-func (f *Flowd) CloseStreams() {
-	if f.editor != nil {
-		f.editor.Close()
-	}
-}
+func (f *Flowd) CloseStreams() { f.api.Close() }
 
 // Close ends the admin UI's event streams, stops the scheduler and every
 // flow and waits, until ctx ends, for runs in flight. The store stays

@@ -275,27 +275,36 @@ func (s *Bolt) Close() error {
 // is closed. bbolt transactions cannot be interrupted, so ctx is only
 // honoured before the work starts.
 func (s *Bolt) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
+	release, err := s.enter(ctx)
+	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
+	defer release()
 	return s.db.View(fn)
+}
+
+// enter is how every transaction starts: unless ctx is already done or
+// the store is closed, it holds the store open (Close waits) until
+// release.
+func (s *Bolt) enter(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.mu.RUnlock, nil
 }
 
 // update runs fn in a write transaction; an error from fn rolls it back.
 func (s *Bolt) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
+	release, err := s.enter(ctx)
+	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
+	defer release()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		// Writers queue on bbolt's lock; a caller that gave up while
 		// waiting should not have its write land afterwards.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -46,14 +47,11 @@ func (s *Bolt) loadCounters(tx *bolt.Tx) error {
 // fenced ctx makes the write conditional on its leadership, held from
 // before the transaction until after its commit.
 func (s *Bolt) write(ctx context.Context, fn func(tx *bolt.Tx, c *commit) error) error {
-	if err := ctx.Err(); err != nil {
+	leave, err := s.enter(ctx)
+	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
+	defer leave()
 	release, err := s.coord.HoldFence(ctx)
 	if err != nil {
 		return err
@@ -100,14 +98,13 @@ func (s *Bolt) write(ctx context.Context, fn func(tx *bolt.Tx, c *commit) error)
 
 // Rev returns the revision of the newest committed change.
 func (s *Bolt) Rev(ctx context.Context) (int64, error) {
-	if err := ctx.Err(); err != nil {
+	release, err := s.enter(ctx)
+	if errors.Is(err, ErrClosed) {
+		return 0, fmt.Errorf("store: feed revision: %w", err)
+	} else if err != nil {
 		return 0, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return 0, fmt.Errorf("store: feed revision: %w", ErrClosed)
-	}
+	defer release()
 	return s.feed.Rev(), nil
 }
 

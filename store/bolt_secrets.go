@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // secretReady rejects secret operations up front when there is no key, so
@@ -20,73 +17,22 @@ func (s *Bolt) secretReady() error {
 
 // GetSecret returns the decrypted value of kind/name, or ErrNotFound.
 func (s *Bolt) GetSecret(ctx context.Context, kind, name string) ([]byte, error) {
-	var v []byte
-	err := s.secretReady()
-	if err == nil {
-		err = CheckSecret(kind, name)
-	}
-	if err == nil {
-		err = s.view(ctx, func(tx *bolt.Tx) (err error) {
-			v, err = s.getRecord(tx, bucketSecrets, kind, name, true)
-			return err
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get secret %s/%s: %w", q(kind), q(name), err)
-	}
-	return v, nil
+	return s.readRecord(ctx, secretRecords, kind, name)
 }
 
 // UpdateSecret reads, changes and writes kind/name in one transaction. fn
 // gets nil when the secret does not exist; returning nil deletes it. An
 // error from fn aborts the transaction and is returned as is.
 func (s *Bolt) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
-	err := s.secretReady()
-	if err == nil {
-		err = CheckSecret(kind, name)
-	}
-	if err == nil && fn == nil {
-		err = fmt.Errorf("nil update function: %w", ErrInvalid)
-	}
-	if err == nil {
-		var fnErr error
-		if fnErr, err = s.updateRecord(ctx, KindSecret, bucketSecrets, kind, name, true, fn); fnErr != nil {
-			return fnErr
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("store: update secret %s/%s: %w", q(kind), q(name), err)
-	}
-	return nil
+	return s.updateRecord(ctx, secretRecords, kind, name, fn)
 }
 
 // DeleteSecret removes kind/name; ErrNotFound if it is not there.
 func (s *Bolt) DeleteSecret(ctx context.Context, kind, name string) error {
-	err := s.secretReady()
-	if err == nil {
-		err = CheckSecret(kind, name)
-	}
-	if err == nil {
-		err = s.deleteRecord(ctx, KindSecret, bucketSecrets, kind, name)
-	}
-	if err != nil {
-		return fmt.Errorf("store: delete secret %s/%s: %w", q(kind), q(name), err)
-	}
-	return nil
+	return s.deleteRecord(ctx, secretRecords, kind, name)
 }
 
 // ListSecrets returns the names of a kind in byte order; values stay sealed.
 func (s *Bolt) ListSecrets(ctx context.Context, kind string) ([]string, error) {
-	var names []string
-	err := s.secretReady()
-	if err == nil {
-		err = CheckName("kind", kind, MaxNameLen)
-	}
-	if err == nil {
-		names, err = s.listRecords(ctx, bucketSecrets, kind)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list secrets %s: %w", q(kind), err)
-	}
-	return names, nil
+	return s.listRecords(ctx, secretRecords, kind)
 }

@@ -227,6 +227,12 @@ func TestMasterKey(t *testing.T) {
 	if _, err := s.GetSecret(ctx, "jwk", "main"); !errors.Is(err, store.ErrNoMasterKey) {
 		t.Errorf("GetSecret without a key: error = %v, want ErrNoMasterKey", err)
 	}
+	if _, err := s.ListSecrets(ctx, "jwk"); !errors.Is(err, store.ErrNoMasterKey) {
+		t.Errorf("ListSecrets without a key: error = %v, want ErrNoMasterKey", err)
+	}
+	if err := s.DeleteSecret(ctx, "jwk", "main"); !errors.Is(err, store.ErrNoMasterKey) {
+		t.Errorf("DeleteSecret without a key: error = %v, want ErrNoMasterKey", err)
+	}
 	if v, err := s.GetKV(ctx, "ns", "k"); err != nil || string(v) != "v" {
 		t.Errorf("GetKV without a key = %q, %v", v, err)
 	}

@@ -103,6 +103,18 @@ func (c *LocalCoordinator) live() error {
 	return nil
 }
 
+// locked holds the hub's lock for a call on this handle until unlock; a
+// closed handle is ErrClosed.
+func (c *LocalCoordinator) locked() (h *CoordHub, unlock func(), err error) {
+	h = c.hub
+	h.mu.Lock()
+	if err := c.live(); err != nil {
+		h.mu.Unlock()
+		return nil, nil, err
+	}
+	return h, h.mu.Unlock, nil
+}
+
 // holder is what take puts in a hub map: a leadership or a held lock.
 type holder interface {
 	*leadership | *heldLock
@@ -208,12 +220,11 @@ func (c *LocalCoordinator) Register(ctx context.Context, n NodeInfo) error {
 	if err := CheckName("node id", n.ID, MaxNameLen); err != nil {
 		return fmt.Errorf("store: register node: %w", err)
 	}
-	h := c.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := c.live(); err != nil {
+	h, unlock, err := c.locked()
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	for other, info := range h.nodes {
 		if other != c && info.ID == n.ID {
 			return fmt.Errorf("store: register node %s: another live node has this id: %w", Quote(n.ID), ErrConflict)
@@ -234,12 +245,11 @@ func (c *LocalCoordinator) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	h := c.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := c.live(); err != nil {
+	h, unlock, err := c.locked()
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	out := make([]NodeInfo, 0, len(h.nodes))
 	for _, n := range h.nodes {
 		n.Problems = cloneProblems(n.Problems)
@@ -254,12 +264,11 @@ func (c *LocalCoordinator) SetApplied(ctx context.Context, rev, gen int64, probl
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	h := c.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := c.live(); err != nil {
+	h, unlock, err := c.locked()
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	n, ok := h.nodes[c]
 	if !ok {
 		return fmt.Errorf("store: set applied: node not registered: %w", ErrNotFound)
@@ -277,12 +286,11 @@ func (c *LocalCoordinator) SetNodeData(ctx context.Context, name string, val []b
 	if err := checkNodeData(name, val); err != nil {
 		return err
 	}
-	h := c.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := c.live(); err != nil {
+	h, unlock, err := c.locked()
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	if _, ok := h.nodes[c]; !ok {
 		return fmt.Errorf("store: node data %s: node not registered: %w", Quote(name), ErrNotFound)
 	}
@@ -303,12 +311,11 @@ func (c *LocalCoordinator) NodeData(ctx context.Context, name string) (map[strin
 	if err := CheckName("node data name", name, MaxNameLen); err != nil {
 		return nil, fmt.Errorf("store: node data: %w", err)
 	}
-	h := c.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := c.live(); err != nil {
+	h, unlock, err := c.locked()
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	out := map[string][]byte{}
 	for node, recs := range h.data {
 		info, ok := h.nodes[node]

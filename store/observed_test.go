@@ -64,9 +64,20 @@ type (
 	}
 	withLimits struct{ store.Store }
 	withBoth   struct{ withExpiry }
-	runsExpiry struct{ withExpiry }
-	runsLimits struct{ store.Store }
-	runsAll    struct{ withExpiry }
+	// The Runs methods of the store under test, which the embedded
+	// store.Store hides, shown again by embedding store.Runs too.
+	runsExpiry struct {
+		withExpiry
+		store.Runs
+	}
+	runsLimits struct {
+		store.Store
+		store.Runs
+	}
+	runsAll struct {
+		withExpiry
+		store.Runs
+	}
 )
 
 func (w withExpiry) UpdateKVUntil(ctx context.Context, ns, key string, _ time.Time, fn func([]byte) ([]byte, error)) error {
@@ -83,47 +94,6 @@ func (withLimits) Limits() store.Limits { return store.Limits{MaxValueBytes: 7} 
 func (withBoth) Limits() store.Limits   { return store.Limits{MaxValueBytes: 7} }
 func (runsLimits) Limits() store.Limits { return store.Limits{MaxValueBytes: 7} }
 func (runsAll) Limits() store.Limits    { return store.Limits{MaxValueBytes: 7} }
-
-func (r runsExpiry) runs() store.Runs { return r.withExpiry.Store.(store.Runs) }
-func (r runsExpiry) AppendRuns(ctx context.Context, runs []store.RunRecord) error {
-	return r.runs().AppendRuns(ctx, runs)
-}
-func (r runsExpiry) ListRuns(ctx context.Context, flow string, limit int) ([]store.RunRecord, error) {
-	return r.runs().ListRuns(ctx, flow, limit)
-}
-func (r runsExpiry) GetRun(ctx context.Context, flow, id string) (store.RunRecord, error) {
-	return r.runs().GetRun(ctx, flow, id)
-}
-func (r runsExpiry) DeleteRuns(ctx context.Context, flow string) error {
-	return r.runs().DeleteRuns(ctx, flow)
-}
-
-func (r runsAll) runs() store.Runs { return r.withExpiry.Store.(store.Runs) }
-func (r runsAll) AppendRuns(ctx context.Context, runs []store.RunRecord) error {
-	return r.runs().AppendRuns(ctx, runs)
-}
-func (r runsAll) ListRuns(ctx context.Context, flow string, limit int) ([]store.RunRecord, error) {
-	return r.runs().ListRuns(ctx, flow, limit)
-}
-func (r runsAll) GetRun(ctx context.Context, flow, id string) (store.RunRecord, error) {
-	return r.runs().GetRun(ctx, flow, id)
-}
-func (r runsAll) DeleteRuns(ctx context.Context, flow string) error {
-	return r.runs().DeleteRuns(ctx, flow)
-}
-
-func (r runsLimits) AppendRuns(ctx context.Context, runs []store.RunRecord) error {
-	return r.Store.(store.Runs).AppendRuns(ctx, runs)
-}
-func (r runsLimits) ListRuns(ctx context.Context, flow string, limit int) ([]store.RunRecord, error) {
-	return r.Store.(store.Runs).ListRuns(ctx, flow, limit)
-}
-func (r runsLimits) GetRun(ctx context.Context, flow, id string) (store.RunRecord, error) {
-	return r.Store.(store.Runs).GetRun(ctx, flow, id)
-}
-func (r runsLimits) DeleteRuns(ctx context.Context, flow string) error {
-	return r.Store.(store.Runs).DeleteRuns(ctx, flow)
-}
 
 // TestObservedKeepsOptionalInterfaces: for every mix of optional
 // interfaces, the observed store implements exactly those of the store it
@@ -144,10 +114,16 @@ func TestObservedKeepsOptionalInterfaces(t *testing.T) {
 		{"Limited", func(t *testing.T) (store.Store, *int) { s, c := mk(t); return withLimits{bare{s}}, c }, []string{"Limited"}},
 		{"KVExpiry+Limited", func(t *testing.T) (store.Store, *int) { s, c := mk(t); return withBoth{withExpiry{bare{s}, c}}, c },
 			[]string{"KVExpiry", "Limited"}},
-		{"Runs+KVExpiry", func(t *testing.T) (store.Store, *int) { s, c := mk(t); return runsExpiry{withExpiry{s, c}}, c },
+		{"Runs+KVExpiry", func(t *testing.T) (store.Store, *int) {
+			s, c := mk(t)
+			return runsExpiry{withExpiry{s, c}, s.(store.Runs)}, c
+		},
 			[]string{"KVExpiry", "Runs"}},
-		{"Runs+Limited", func(t *testing.T) (store.Store, *int) { s, c := mk(t); return runsLimits{s}, c }, []string{"Limited", "Runs"}},
-		{"all", func(t *testing.T) (store.Store, *int) { s, c := mk(t); return runsAll{withExpiry{s, c}}, c },
+		{"Runs+Limited", func(t *testing.T) (store.Store, *int) { s, c := mk(t); return runsLimits{s, s.(store.Runs)}, c }, []string{"Limited", "Runs"}},
+		{"all", func(t *testing.T) (store.Store, *int) {
+			s, c := mk(t)
+			return runsAll{withExpiry{s, c}, s.(store.Runs)}, c
+		},
 			[]string{"KVExpiry", "Limited", "Runs"}},
 	}
 	for _, tt := range tests {

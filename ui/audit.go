@@ -10,7 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/audit"
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/blocks/oidc"
 )
 
 // auditPageSize is the audit page's page size unless the URL asks for
@@ -212,11 +215,7 @@ func (l *subjectLinks) keyset(name string) bool {
 func (l *subjectLinks) flow(id string) bool {
 	return l.has(&l.flows, func() []string {
 		list, _ := l.s.d.App.ListFlows(l.ctx)
-		out := make([]string, len(list))
-		for i, f := range list {
-			out[i] = f.ID
-		}
-		return out
+		return keysOf(list, func(f app.FlowInfo) string { return f.ID })
 	}, id)
 }
 
@@ -226,11 +225,7 @@ func (l *subjectLinks) client(id string) bool {
 			return nil
 		}
 		list, _ := l.s.d.Clients.List(l.ctx)
-		out := make([]string, len(list))
-		for i, c := range list {
-			out[i] = c.ID
-		}
-		return out
+		return keysOf(list, func(c oauth.Client) string { return c.ID })
 	}, id)
 }
 
@@ -240,12 +235,17 @@ func (l *subjectLinks) user(name string) bool {
 			return nil
 		}
 		list, _ := l.s.d.Users.List(l.ctx)
-		out := make([]string, len(list))
-		for i, u := range list {
-			out[i] = u.Username
-		}
-		return out
+		return keysOf(list, func(u oidc.User) string { return u.Username })
 	}, name)
+}
+
+// keysOf is the key of each item of list.
+func keysOf[T any](list []T, key func(T) string) []string {
+	out := make([]string, len(list))
+	for i, x := range list {
+		out[i] = key(x)
+	}
+	return out
 }
 
 // subject is the page of what an event changed, "" when it has none or

@@ -119,22 +119,8 @@ func TestBrowserExportImport(t *testing.T) {
 	if got != string(want) {
 		t.Fatalf("downloaded export differs from the API export:\n%s\n---\n%s", got, want)
 	}
-	file := filepath.Join(t.TempDir(), "key-rollover.flow.json")
-	if err := os.WriteFile(file, []byte(got), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err = chromedp.Do(ctx,
-		chromedp.Click(css(tid("import")+" summary")),
-		chromedp.SetUploadFiles(css(tid("import-file")), []string{file}),
-		chromedp.SendKeys(css(tid("import-as")), "key-rollover-copy"),
-		chromedp.Click(css(tid("import-submit"))),
-		chromedp.WaitVisible(css(`[data-flow="key-rollover-copy"]`)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, copyDoc := env.API(t, "GET", "/flows/key-rollover-copy", nil)
-	if strings.Replace(string(copyDoc), `"id": "key-rollover-copy"`, `"id": "key-rollover"`, 1) != got {
+	copyDoc := uploadImport(t, ctx, env, got, "key-rollover-copy")
+	if strings.Replace(copyDoc, `"id": "key-rollover-copy"`, `"id": "key-rollover"`, 1) != got {
 		t.Errorf("imported copy differs:\n%s", copyDoc)
 	}
 }
@@ -227,11 +213,30 @@ func TestBrowserTokenDebugger(t *testing.T) {
 			if n := count(t, ctx, tid("token-timeline")+" "+tid("mark-exp")); n != 1 {
 				t.Errorf("exp mark: %d", n)
 			}
-			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			if err != nil {
-				t.Fatal(err)
-			}
-			uitest.Screenshot(t, "token-debugger", png)
+			uitest.FullShot(t, ctx, "token-debugger")
 		}
 	}
+}
+
+// uploadImport imports doc through the flows page's import form (a file
+// upload) as flow id as, waits for its row and returns the copy as the API
+// exports it.
+func uploadImport(t *testing.T, ctx context.Context, env *uitest.Env, doc, as string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), as+".flow.json")
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Click(css(tid("import")+" summary")),
+		chromedp.SetUploadFiles(css(tid("import-file")), []string{file}),
+		chromedp.SendKeys(css(tid("import-as")), as),
+		uitest.ClickJS(tid("import-submit")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitJS(t, ctx, "imported "+as, `document.querySelector('[data-flow="`+as+`"]')`)
+	_, copyDoc := env.API(t, "GET", "/flows/"+as, nil)
+	return string(copyDoc)
 }

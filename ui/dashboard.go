@@ -477,11 +477,7 @@ func (s *Server) rotations(ctx context.Context, now time.Time) ([]RotationRow, e
 	if s.d.Keysets == nil {
 		return nil, nil
 	}
-	names, err := s.d.Keysets.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	flows, err := s.deployedFlows(ctx)
+	names, flows, err := s.keysetsAndFlows(ctx)
 	if err != nil {
 		return nil, err
 	}

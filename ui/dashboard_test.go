@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/flowd/flowd/ui/uitest"
 )
 
 // TestDashboardEmptyStates: on a fresh node the dashboard says in words
@@ -13,9 +11,7 @@ import (
 // unknown window.
 func TestDashboardEmptyStates(t *testing.T) {
 	t.Parallel()
-	env := uitest.Start(t)
-	c := env.Login(t)
-	d := doc(t, c.GetBody(t, "/admin/dashboard"))
+	_, c, d := adminPage(t, "/admin/dashboard")
 	for card, want := range map[string]string{
 		"validations": "No tokens validated in the last hour.",
 		"tokens":      "No tokens issued in the last hour.",

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/flowd/flowd/ui/uitest"
 )
 
 // TestDebuggerFormWords: policy mistakes are explained with the form's
@@ -14,9 +12,7 @@ import (
 // token is never written into the answer.
 func TestDebuggerFormWords(t *testing.T) {
 	t.Parallel()
-	env := uitest.Start(t)
-	c := env.Login(t)
-	d := doc(t, c.GetBody(t, "/admin/debugger"))
+	env, c, d := adminPage(t, "/admin/debugger")
 	if aud, _ := d.Find(tid("debugger-audience")).Attr("value"); aud != "flowd-api" {
 		t.Errorf("audience starts as %q", aud)
 	}

@@ -134,7 +134,7 @@ func TestSameErrorEverySurface(t *testing.T) {
 		{"unknown flow", false, false, http.StatusNotFound, "", []req{
 			api("GET", "/admin/api/flows/nope", ""),
 			editor("GET", "/admin/flows/nope/edit", ""),
-			editor("GET", "/admin/editor/events?flow=nope", ""),
+			editor("GET", "/admin/api/flows/nope/events", ""),
 			page("POST", "/admin/flows/nope/deploy", url.Values{}),
 		}},
 		{"invalid flow", false, false, http.StatusUnprocessableEntity, "", []req{

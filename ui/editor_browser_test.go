@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -314,30 +312,14 @@ func aliceToken(t *testing.T, env *uitest.Env) string {
 	return tok
 }
 
-// apiGet sends GET url with an Authorization header unless auth is empty,
-// and returns the status.
-func apiGet(t *testing.T, url, auth string) int {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
-}
-
 // TestBrowserRuns: each run names its trigger and the HTTP status it
 // answered; traces are JSON trees with redacted values marked; "Run again
 // with this input" replays a recorded request.
 func TestBrowserRuns(t *testing.T) {
 	env := uitest.Start(t)
 	tok := aliceToken(t, env)
-	apiGet(t, env.URL+"/api/hello?lang=en", "Bearer "+tok)
-	apiGet(t, env.URL+"/api/hello?lang=en", "")
+	uitest.GetStatus(t, env.URL+"/api/hello?lang=en", "Bearer "+tok)
+	uitest.GetStatus(t, env.URL+"/api/hello?lang=en", "")
 	ctx := adminBrowser(t, env, 900)
 	openEditor(t, ctx, env, "protected-api")
 	uitest.WaitJS(t, ctx, "two runs", `document.querySelectorAll('.fe-run').length === 2`)
@@ -405,10 +387,10 @@ func TestBrowserProtectedEndpointStarter(t *testing.T) {
 	}
 	uitest.Click(t, ctx, `[data-testid="deploy"]`)
 	uitest.WaitJS(t, ctx, "deployed", `document.querySelector('[data-testid="status"]').textContent.startsWith('Deployed version')`)
-	if st := apiGet(t, env.URL+"/api/orders", ""); st != http.StatusUnauthorized {
+	if st := uitest.GetStatus(t, env.URL+"/api/orders", ""); st != http.StatusUnauthorized {
 		t.Errorf("without a token: %d", st)
 	}
-	if st := apiGet(t, env.URL+"/api/orders", "Bearer "+aliceToken(t, env)); st != http.StatusOK {
+	if st := uitest.GetStatus(t, env.URL+"/api/orders", "Bearer "+aliceToken(t, env)); st != http.StatusOK {
 		t.Errorf("with a token: %d", st)
 	}
 }
@@ -526,22 +508,8 @@ func TestBrowserNotes(t *testing.T) {
 	if !strings.Contains(exported, `"notes": [`) || !strings.Contains(exported, `"text": "Greets by name.\nTry /hello?name=ada — 令牌"`) {
 		t.Fatalf("export without the note:\n%s", exported)
 	}
-	file := filepath.Join(t.TempDir(), "hello.flow.json")
-	if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err = chromedp.Do(ctx,
-		chromedp.Click(css(tid("import")+" summary")),
-		chromedp.SetUploadFiles(css(tid("import-file")), []string{file}),
-		chromedp.SendKeys(css(tid("import-as")), "hello-copy"),
-		uitest.ClickJS(tid("import-submit")),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uitest.WaitJS(t, ctx, "imported", `document.querySelector('[data-flow="hello-copy"]')`)
-	_, copyDoc := env.API(t, "GET", "/flows/hello-copy", nil)
-	if got := strings.Replace(string(copyDoc), `"id": "hello-copy"`, `"id": "hello"`, 1); got != exported {
+	copyDoc := uploadImport(t, ctx, env, exported, "hello-copy")
+	if got := strings.Replace(copyDoc, `"id": "hello-copy"`, `"id": "hello"`, 1); got != exported {
 		t.Errorf("import(export) differs:\n%s\n---\n%s", got, exported)
 	}
 	openEditor(t, ctx, env, "hello-copy")

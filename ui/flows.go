@@ -46,6 +46,16 @@ func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) 
 	http.Error(w, "internal error; the server log has details under id "+id, http.StatusInternalServerError)
 }
 
+// lookupError answers the error of looking up what a page shows: a plain
+// 404 when it is not there, else as serverError does.
+func (s *Server) lookupError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	s.serverError(w, r, err)
+}
+
 // done messages after a redirect (POST, redirect, GET): codes, never text
 // from the request, so a crafted link cannot put words on the page.
 var doneText = map[string]string{
@@ -201,11 +211,7 @@ func (s *Server) exportFlow(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	doc, rev, err := s.d.App.Export(r.Context(), id)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			http.NotFound(w, r)
-			return
-		}
-		s.serverError(w, r, err)
+		s.lookupError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -241,11 +247,7 @@ func (s *Server) versionsWith(w http.ResponseWriter, r *http.Request, status int
 	id := r.PathValue("id")
 	info, err := s.d.App.Info(ctx, id)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			http.NotFound(w, r)
-			return
-		}
-		s.serverError(w, r, err)
+		s.lookupError(w, r, err)
 		return
 	}
 	vs, err := s.d.App.Versions(ctx, id)

@@ -17,6 +17,14 @@ import (
 	"github.com/flowd/flowd/ui/uitest"
 )
 
+// adminPage starts flowd, logs in and reads the admin page at path.
+func adminPage(t *testing.T, path string) (*uitest.Env, *uitest.Client, *goquery.Document) {
+	t.Helper()
+	env := uitest.Start(t)
+	c := env.Login(t)
+	return env, c, doc(t, c.GetBody(t, path))
+}
+
 func doc(t *testing.T, body string) *goquery.Document {
 	t.Helper()
 	d, err := goquery.NewDocumentFromReader(strings.NewReader(body))
@@ -201,9 +209,7 @@ func TestAPIWithSession(t *testing.T) {
 
 func TestFlowsListExportImportDelete(t *testing.T) {
 	t.Parallel()
-	env := uitest.Start(t)
-	c := env.Login(t)
-	d := doc(t, c.GetBody(t, "/admin/flows"))
+	env, c, d := adminPage(t, "/admin/flows")
 	row := d.Find(tid("flow-row") + `[data-flow="hello"]`)
 	if row.Length() != 1 {
 		t.Fatal("no row for hello")
@@ -248,9 +254,7 @@ func TestFlowsListExportImportDelete(t *testing.T) {
 
 func TestUseTemplate(t *testing.T) {
 	t.Parallel()
-	env := uitest.Start(t)
-	c := env.Login(t)
-	d := doc(t, c.GetBody(t, "/admin/templates"))
+	env, c, d := adminPage(t, "/admin/templates")
 	if d.Find(tid("template")+`[data-template="key-rollover"]`).Length() != 1 {
 		t.Fatal("no key-rollover template")
 	}
@@ -299,9 +303,7 @@ func TestVersionsDiffAndRestore(t *testing.T) {
 
 func TestKeysetsRotate(t *testing.T) {
 	t.Parallel()
-	env := uitest.Start(t)
-	c := env.Login(t)
-	d := doc(t, c.GetBody(t, "/admin/keysets"))
+	_, c, d := adminPage(t, "/admin/keysets")
 	ks := d.Find(tid("keyset") + `[data-keyset="main"]`)
 	if ks.Length() != 1 {
 		t.Fatal("no keyset main")
@@ -341,9 +343,7 @@ func TestKeysetsRotate(t *testing.T) {
 
 func TestSchedules(t *testing.T) {
 	t.Parallel()
-	env := uitest.Start(t)
-	c := env.Login(t)
-	d := doc(t, c.GetBody(t, "/admin/schedules"))
+	_, c, d := adminPage(t, "/admin/schedules")
 	row := d.Find(tid("schedule-row") + `[data-flow="key-rollover"][data-node="daily"]`)
 	if row.Find(tid("next-run")).Length() != 5 {
 		t.Fatalf("next runs: %d", row.Find(tid("next-run")).Length())

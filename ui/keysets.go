@@ -36,6 +36,20 @@ func (s *Server) deployedFlows(ctx context.Context) ([]*engine.Flow, error) {
 	return out, nil
 }
 
+// keysetsAndFlows lists the keysets and the deployed flows, which hold
+// their rotation policies (policyFor).
+func (s *Server) keysetsAndFlows(ctx context.Context) ([]string, []*engine.Flow, error) {
+	names, err := s.d.Keysets.List(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	flows, err := s.deployedFlows(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return names, flows, nil
+}
+
 // rotationPolicy is what the deployed flows say about one keyset: the
 // overlap and token lifetimes (jose.RolloverPolicyFor, shared with the
 // admin API) and the schedule that rotates it next.
@@ -131,12 +145,7 @@ func (s *Server) keysetsWith(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	ctx := r.Context()
-	names, err := s.d.Keysets.List(ctx)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	flows, err := s.deployedFlows(ctx)
+	names, flows, err := s.keysetsAndFlows(ctx)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -240,28 +249,27 @@ func keyTimeline(keys []jose.KeyInfo, now, nextRotation time.Time) Timeline {
 			row.Segments = append(row.Segments, Segment{State: state, From: from, To: to,
 				Title: fmt.Sprintf("%s %s: %s → %s", k.Kid, state, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))})
 		}
+		// activated draws the key's time as next, if any, and returns when
+		// it became active (a key made active at once was never next).
+		activated := func() time.Time {
+			act := k.Activated
+			if act.IsZero() {
+				act = k.Created
+			}
+			if act.After(k.Created) {
+				seg("next", k.Created, act)
+			}
+			return act
+		}
 		switch {
 		case k.Revoked:
 			seg("revoked", k.Created, now)
 		case k.State == jose.StateNext:
 			seg("next", k.Created, openEnd())
 		case k.State == jose.StateActive:
-			act := k.Activated
-			if act.IsZero() {
-				act = k.Created
-			}
-			if act.After(k.Created) {
-				seg("next", k.Created, act)
-			}
-			seg("active", act, openEnd())
+			seg("active", activated(), openEnd())
 		case k.State == jose.StateRetired:
-			act := k.Activated
-			if act.IsZero() {
-				act = k.Created
-			}
-			if act.After(k.Created) {
-				seg("next", k.Created, act)
-			}
+			act := activated()
 			ret := successor(k)
 			if ret.IsZero() || ret.After(k.RetireAt) {
 				ret = act

@@ -43,11 +43,7 @@ func (s *Server) NextRotations(ctx context.Context) (map[string]time.Time, error
 	if s.d.Keysets == nil || s.d.Scheduler == nil {
 		return out, nil
 	}
-	names, err := s.d.Keysets.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	flows, err := s.deployedFlows(ctx)
+	names, flows, err := s.keysetsAndFlows(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -334,24 +334,26 @@ func (p *People) signOutUser(w http.ResponseWriter, r *http.Request) {
 
 // SignOutText says what signing a user out everywhere ended.
 func SignOutText(name string, res oidc.SignOutResult) string {
-	switch res.Sessions {
-	case 0:
+	if res.Sessions == 0 {
 		return fmt.Sprintf("%s had no open sessions; nothing to sign out.", name)
-	case 1:
-		return fmt.Sprintf("Signed %s out everywhere: 1 session ended, its grants revoked (offline_access grants stay).", name)
 	}
-	return fmt.Sprintf("Signed %s out everywhere: %d sessions ended, their grants revoked (offline_access grants stay).", name, res.Sessions)
+	return fmt.Sprintf("Signed %s out everywhere: %s (offline_access grants stay).", name, sessionsEnded(res.Sessions))
 }
 
 // RemovedText says what removing a user ended.
 func RemovedText(name string, res oidc.SignOutResult) string {
-	switch res.Sessions {
-	case 0:
+	if res.Sessions == 0 {
 		return fmt.Sprintf("Removed %s (no open sessions).", name)
-	case 1:
-		return fmt.Sprintf("Removed %s and signed them out everywhere: 1 session ended, its grants revoked.", name)
 	}
-	return fmt.Sprintf("Removed %s and signed them out everywhere: %d sessions ended, their grants revoked.", name, res.Sessions)
+	return fmt.Sprintf("Removed %s and signed them out everywhere: %s.", name, sessionsEnded(res.Sessions))
+}
+
+// sessionsEnded says how many sessions ended, their grants with them.
+func sessionsEnded(n int) string {
+	if n == 1 {
+		return "1 session ended, its grants revoked"
+	}
+	return fmt.Sprintf("%d sessions ended, their grants revoked", n)
 }
 
 func (p *People) deleteUser(w http.ResponseWriter, r *http.Request) {

@@ -56,17 +56,23 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 		}
 		uitest.WaitJS(t, ctx, what, backAtApp)
 	}
+	// adaButton presses one of ada's buttons on the users page (confirming)
+	// and waits for the page to say flash.
+	adaButton := func(button, flash string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(css(`[data-user="ada"]`)), acceptConfirms()); err != nil {
+			t.Fatal(err)
+		}
+		uitest.Click(t, ctx, `[data-user="ada"] `+tid(button))
+		waitFlash(t, ctx, flash)
+	}
 	signIn("back at the app")
 	if err := chromedp.Do(ctx, chromedp.Navigate(authorize)); err != nil {
 		t.Fatal(err)
 	}
 	uitest.WaitJS(t, ctx, "signed in already: straight back", backAtApp)
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(css(`[data-user="ada"]`)), acceptConfirms()); err != nil {
-		t.Fatal(err)
-	}
-	uitest.Click(t, ctx, `[data-user="ada"] `+tid("user-signout"))
-	waitFlash(t, ctx, "Signed ada out everywhere: 1 session ended, its grants revoked (offline_access grants stay).")
+	adaButton("user-signout", "Signed ada out everywhere: 1 session ended, its grants revoked (offline_access grants stay).")
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(authorize)); err != nil {
 		t.Fatal(err)
@@ -74,20 +80,12 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 	uitest.WaitJS(t, ctx, "asked to sign in again", signInForm)
 
 	// Again: nothing left to end.
-	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(css(`[data-user="ada"]`)), acceptConfirms()); err != nil {
-		t.Fatal(err)
-	}
-	uitest.Click(t, ctx, `[data-user="ada"] `+tid("user-signout"))
-	waitFlash(t, ctx, "ada had no open sessions; nothing to sign out.")
+	adaButton("user-signout", "ada had no open sessions; nothing to sign out.")
 
 	// Removing the user signs them out everywhere first: the page says the
 	// session the browser holds again was ended.
 	signIn("signed in again")
-	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/users"), chromedp.WaitVisible(css(`[data-user="ada"]`)), acceptConfirms()); err != nil {
-		t.Fatal(err)
-	}
-	uitest.Click(t, ctx, `[data-user="ada"] `+tid("user-delete"))
-	waitFlash(t, ctx, "Removed ada and signed them out everywhere: 1 session ended, its grants revoked.")
+	adaButton("user-delete", "Removed ada and signed them out everywhere: 1 session ended, its grants revoked.")
 	if n := uitest.JS[int](t, ctx, `document.querySelectorAll('[data-user="ada"]').length`); n != 0 {
 		t.Errorf("ada still listed (%d rows)", n)
 	}

@@ -225,14 +225,7 @@ func TestCoordinator(t *testing.T) {
 		start := time.Now()
 		_ = deadCli.Close()
 		defer func() { t.Logf("took over %s after the leader died", time.Since(start).Round(time.Millisecond)) }()
-		select {
-		case err := <-won:
-			if err != nil {
-				t.Fatalf("b after the leader died: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("b did not take over within 30s of the leader's death (session TTL 2s)")
-		}
+		doneWithin(t, won, 30*time.Second, "b taking over after the leader died (session TTL 2s)")
 		select {
 		case <-ld.Done():
 		case <-time.After(10 * time.Second):
@@ -265,14 +258,7 @@ func TestCoordinator(t *testing.T) {
 		if err := unlock(ctx); err != nil {
 			t.Errorf("second unlock: %v", err)
 		}
-		select {
-		case err := <-got:
-			if err != nil {
-				t.Errorf("b.Lock after a unlocked: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("b.Lock still waiting after a unlocked")
-		}
+		doneWithin(t, got, 20*time.Second, "b.Lock after a unlocked")
 	})
 
 	t.Run("registry", func(t *testing.T) {
@@ -412,18 +398,26 @@ func TestUnavailable(t *testing.T) {
 	if err := srv.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var err2 error
-	for range 100 { // the client reconnects on its own; give it a moment
-		if err2 = s.UpdateKV(ctx, "ns", "k", func([]byte) ([]byte, error) { return []byte("after"), nil }); err2 == nil {
+	writesAgain(ctx, t, s, "SIGCONT")
+}
+
+// writesAgain checks that s, whose etcd was out of reach until now, takes
+// a write again within 10 s (the client reconnects on its own) and reads
+// it back.
+func writesAgain(ctx context.Context, t *testing.T, s *etcd.Store, after string) {
+	t.Helper()
+	var err error
+	for range 100 {
+		if err = s.UpdateKV(ctx, "ns", "k", func([]byte) ([]byte, error) { return []byte("after"), nil }); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err2 != nil {
-		t.Fatalf("UpdateKV after SIGCONT: %v", err2)
+	if err != nil {
+		t.Fatalf("UpdateKV after %s: %v", after, err)
 	}
 	if v, err := s.GetKV(ctx, "ns", "k"); err != nil || string(v) != "after" {
-		t.Errorf("GetKV after SIGCONT = %q, %v", v, err)
+		t.Errorf("GetKV after %s = %q, %v; want after", after, v, err)
 	}
 }
 
@@ -485,5 +479,19 @@ func TestLeaseRevoked(t *testing.T) {
 	}
 	if err := s.CreateKVUntil(ctx, "ns", "e2", nil, until); err != nil {
 		t.Errorf("CreateKVUntil after its expiry lease was revoked: %v", err)
+	}
+}
+
+// doneWithin waits up to d for the result of what on ch: an error, or no
+// result in time, fails the test.
+func doneWithin(t *testing.T, ch <-chan error, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(d):
+		t.Fatalf("%s: not done within %s", what, d)
 	}
 }

@@ -128,14 +128,11 @@ func (s *Store) closeCoord() {
 // alive refuses calls on a closed store without holding the store's lock
 // (Campaign and Lock block for long).
 func (s *Store) alive(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	release, err := s.enter(ctx)
+	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return store.ErrClosed
-	}
+	release()
 	return nil
 }
 

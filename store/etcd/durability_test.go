@@ -16,6 +16,7 @@ import (
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/etcd"
 	"github.com/flowd/flowd/store/etcd/etcdtest"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // TestLeaderKill writes through the store while the etcd leader of a
@@ -72,16 +73,7 @@ func TestLeaderKill(t *testing.T) {
 				case !errors.Is(err, store.ErrUnavailable):
 					tl.otherErrs = append(tl.otherErrs, err)
 				}
-				err = s.UpdateKV(ctx, "counters", strconv.Itoa(w), func(old []byte) ([]byte, error) {
-					n := 0
-					if old != nil {
-						var err error
-						if n, err = strconv.Atoi(string(old)); err != nil {
-							return nil, err
-						}
-					}
-					return []byte(strconv.Itoa(n + 1)), nil
-				})
+				err = s.UpdateKV(ctx, "counters", strconv.Itoa(w), storetest.Increment)
 				switch {
 				case err == nil:
 					tl.acked++
@@ -209,16 +201,5 @@ func TestQuorumLost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for range 100 {
-		if err = s.UpdateKV(ctx, "ns", "k", func([]byte) ([]byte, error) { return []byte("after"), nil }); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("UpdateKV after quorum came back: %v", err)
-	}
-	if v, err := s.GetKV(ctx, "ns", "k"); err != nil || string(v) != "after" {
-		t.Errorf("GetKV = %q, %v; want after", v, err)
-	}
+	writesAgain(ctx, t, s, "quorum came back")
 }

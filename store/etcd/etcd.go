@@ -298,21 +298,32 @@ func (s *Store) Limits() store.Limits {
 var _ store.Limited = (*Store)(nil)
 var _ store.KVExpiry = (*Store)(nil)
 
+// enter starts a call: unless ctx is already done or the store is closed,
+// it holds the store open (Close waits) until release.
+func (s *Store) enter(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, store.ErrClosed
+	}
+	return s.mu.RUnlock, nil
+}
+
 // call runs fn with a per-call deadline under WithRequireLeader, unless ctx
 // is already done or the store is closed, and maps etcd's errors to the
 // store's sentinels.
 func (s *Store) call(ctx context.Context, fn func(ctx context.Context) error) error {
-	if err := ctx.Err(); err != nil {
+	release, err := s.enter(ctx)
+	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return store.ErrClosed
-	}
+	defer release()
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := fn(clientv3.WithRequireLeader(cctx))
+	err = fn(clientv3.WithRequireLeader(cctx))
 	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		// The per-call deadline passed: whatever form the error took on its
 		// way back (gRPC reports a server-side deadline as code Unknown), etcd

@@ -31,6 +31,68 @@ func checkSecret(kind, name string) error {
 	return store.CheckName("name", name, store.MaxNameLen)
 }
 
+// area is one of the two record areas of that layout.
+type area struct {
+	name      string                         // the key prefix, and the records in errors ("kv", "secrets")
+	one       string                         // one record in errors ("kv", "secret")
+	groupName string                         // what a group is called ("namespace", "kind")
+	check     func(group, name string) error // the names' check
+	sealed    bool                           // values are sealed (secretCodec)
+}
+
+var (
+	kvArea     = area{name: "kv", one: "kv", groupName: "namespace", check: checkKV}
+	secretArea = area{name: "secrets", one: "secret", groupName: "kind", check: checkSecret, sealed: true}
+)
+
+// getRecord returns the value of group/name of the area, opened if it is
+// sealed; ErrNotFound if it is not there.
+func (s *Store) getRecord(ctx context.Context, a area, group, name string) ([]byte, error) {
+	err := a.check(group, name)
+	var r rec
+	if err == nil {
+		r, err = s.getRec(ctx, s.key(a.name, group, name))
+	}
+	if err == nil && r.modRev == 0 {
+		err = store.ErrNotFound
+	}
+	val := r.val
+	if err == nil && a.sealed {
+		val, err = s.secretCodec(group, name).open(r.val)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s %s/%s: %w", a.one, q(group), q(name), err)
+	}
+	return val, nil
+}
+
+// deleteRecord removes group/name of the area; ErrNotFound if it is not
+// there.
+func (s *Store) deleteRecord(ctx context.Context, a area, group, name string) error {
+	err := a.check(group, name)
+	if err == nil {
+		err = s.deleteRec(ctx, s.key(a.name, group, name))
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete %s %s/%s: %w", a.one, q(group), q(name), err)
+	}
+	return nil
+}
+
+// listRecords returns the names of a group of the area in byte order
+// (values stay sealed); an unknown group is empty.
+func (s *Store) listRecords(ctx context.Context, a area, group string) ([]string, error) {
+	err := store.CheckName(a.groupName, group, store.MaxNameLen)
+	var names []string
+	if err == nil {
+		names, err = s.listNames(ctx, a.name, group)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s %s: %w", a.name, q(group), err)
+	}
+	return names, nil
+}
+
 func checkValue(val []byte) error {
 	if len(val) > MaxValueBytes {
 		return fmt.Errorf("value is %d bytes, more than the etcd store's limit of %d: %w", len(val), MaxValueBytes, store.ErrInvalid)
@@ -83,18 +145,7 @@ func (s *Store) listNames(ctx context.Context, area, group string) ([]string, er
 
 // GetKV returns the value of ns/key, or ErrNotFound.
 func (s *Store) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
-	err := checkKV(ns, key)
-	var r rec
-	if err == nil {
-		r, err = s.getRec(ctx, s.key("kv", ns, key))
-	}
-	if err == nil && r.modRev == 0 {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get kv %s/%s: %w", q(ns), q(key), err)
-	}
-	return r.val, nil
+	return s.getRecord(ctx, kvArea, ns, key)
 }
 
 // SetKV writes ns/key whatever was there. A nil val is stored empty.
@@ -161,14 +212,7 @@ func (s *Store) createKV(ctx context.Context, ns, key string, val []byte, until 
 
 // DeleteKV removes ns/key; ErrNotFound if it is not there.
 func (s *Store) DeleteKV(ctx context.Context, ns, key string) error {
-	err := checkKV(ns, key)
-	if err == nil {
-		err = s.deleteRec(ctx, s.key("kv", ns, key))
-	}
-	if err != nil {
-		return fmt.Errorf("store: delete kv %s/%s: %w", q(ns), q(key), err)
-	}
-	return nil
+	return s.deleteRecord(ctx, kvArea, ns, key)
 }
 
 func (s *Store) deleteRec(ctx context.Context, k string) error {
@@ -185,15 +229,7 @@ func (s *Store) deleteRec(ctx context.Context, k string) error {
 
 // ListKV returns the keys of ns in byte order; an unknown ns is empty.
 func (s *Store) ListKV(ctx context.Context, ns string) ([]string, error) {
-	err := store.CheckName("namespace", ns, store.MaxNameLen)
-	var keys []string
-	if err == nil {
-		keys, err = s.listNames(ctx, "kv", ns)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list kv %s: %w", q(ns), err)
-	}
-	return keys, nil
+	return s.listRecords(ctx, kvArea, ns)
 }
 
 // UpdateKV reads, changes and writes ns/key atomically. fn may run more
@@ -346,22 +382,7 @@ func (s *Store) validate(ctx context.Context, cmps []clientv3.Cmp) (bool, error)
 
 // GetSecret returns the decrypted value of kind/name, or ErrNotFound.
 func (s *Store) GetSecret(ctx context.Context, kind, name string) ([]byte, error) {
-	err := checkSecret(kind, name)
-	var r rec
-	if err == nil {
-		r, err = s.getRec(ctx, s.key("secrets", kind, name))
-	}
-	if err == nil && r.modRev == 0 {
-		err = store.ErrNotFound
-	}
-	var plain []byte
-	if err == nil {
-		plain, err = s.secretCodec(kind, name).open(r.val)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get secret %s/%s: %w", q(kind), q(name), err)
-	}
-	return plain, nil
+	return s.getRecord(ctx, secretArea, kind, name)
 }
 
 func (s *Store) secretCodec(kind, name string) *codec {
@@ -398,27 +419,12 @@ func (s *Store) UpdateSecret(ctx context.Context, kind, name string, fn func(old
 
 // DeleteSecret removes kind/name; ErrNotFound if it is not there.
 func (s *Store) DeleteSecret(ctx context.Context, kind, name string) error {
-	err := checkSecret(kind, name)
-	if err == nil {
-		err = s.deleteRec(ctx, s.key("secrets", kind, name))
-	}
-	if err != nil {
-		return fmt.Errorf("store: delete secret %s/%s: %w", q(kind), q(name), err)
-	}
-	return nil
+	return s.deleteRecord(ctx, secretArea, kind, name)
 }
 
 // ListSecrets returns the names of a kind in byte order; values stay sealed.
 func (s *Store) ListSecrets(ctx context.Context, kind string) ([]string, error) {
-	err := store.CheckName("kind", kind, store.MaxNameLen)
-	var names []string
-	if err == nil {
-		names, err = s.listNames(ctx, "secrets", kind)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list secrets %s: %w", q(kind), err)
-	}
-	return names, nil
+	return s.listRecords(ctx, secretArea, kind)
 }
 
 // UpdateKVs reads, changes and writes several records atomically

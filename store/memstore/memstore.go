@@ -534,48 +534,149 @@ func listIn(m map[string]map[string][]byte, group string) []string {
 	return out
 }
 
-// GetKV returns the value of ns/key, or ErrNotFound.
-func (s *Store) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+// table is one of the two tables of records in the same two-level map
+// shape (group, then name): KV records and secrets.
+type table struct {
+	kind      store.Kind
+	pick      func(*state) map[string]map[string][]byte
+	check     func(group, name string) error // the names' check
+	groupName string                         // what a group is called ("namespace")
+	one, many string                         // the record in errors ("kv", "kv")
+	sealed    bool                           // values are sealed (secrets)
+}
+
+var (
+	kvTable = table{kind: store.KindKV, pick: func(st *state) map[string]map[string][]byte { return st.kv },
+		check: store.CheckKV, groupName: "namespace", one: "kv", many: "kv"}
+	secretTable = table{kind: store.KindSecret, pick: func(st *state) map[string]map[string][]byte { return st.secrets },
+		check: store.CheckSecret, groupName: "kind", one: "secret", many: "secrets", sealed: true}
+)
+
+// open is a stored value as a caller gets it: its own copy, opened if the
+// table is sealed.
+func (t table) open(st *state, stored []byte, group, name string) ([]byte, error) {
+	if t.sealed {
+		return st.sealer.Open(stored, group, name)
+	}
+	return clone(stored), nil
+}
+
+// getRecord returns the value of group/name; ErrNotFound if it is not
+// there.
+func (s *Store) getRecord(ctx context.Context, t table, group, name string) ([]byte, error) {
 	var v []byte
-	err := store.CheckKV(ns, key)
+	err := t.check(group, name)
 	if err == nil {
-		err = s.read(ctx, func(st *state) error {
-			val, ok := getIn(st.kv, ns, key)
+		err = s.read(ctx, func(st *state) (err error) {
+			stored, ok := getIn(t.pick(st), group, name)
 			if !ok {
 				return store.ErrNotFound
 			}
-			v = clone(val)
-			return nil
+			v, err = t.open(st, stored, group, name)
+			return err
 		})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: get kv %s/%s: %w", store.Quote(ns), store.Quote(key), err)
+		return nil, fmt.Errorf("store: get %s %s/%s: %w", t.one, store.Quote(group), store.Quote(name), err)
 	}
 	return v, nil
 }
 
-// SetKV writes ns/key.
-func (s *Store) SetKV(ctx context.Context, ns, key string, val []byte) error {
-	err := store.CheckKV(ns, key)
+// updateRecord reads, changes and writes group/name atomically. fn runs
+// once per call here (under the lock); the contract still allows more. An
+// error of fn is returned as is.
+func (s *Store) updateRecord(ctx context.Context, t table, group, name string, fn func(old []byte) ([]byte, error)) error {
+	err := t.check(group, name)
+	if err == nil && fn == nil {
+		err = fmt.Errorf("nil update function: %w", store.ErrInvalid)
+	}
+	var fnErr error
 	if err == nil {
 		err = s.write(ctx, func(st *state, c *commit) error {
-			putIn(st.kv, ns, key, val)
-			c.add(store.Change{Kind: store.KindKV, Group: ns, Name: key})
+			m := t.pick(st)
+			stored, had := getIn(m, group, name)
+			var old []byte
+			if had {
+				var err error
+				if old, err = t.open(st, stored, group, name); err != nil {
+					return err
+				}
+			}
+			val, err := fn(old)
+			if err != nil {
+				fnErr = err
+				return err
+			}
+			if val != nil && t.sealed {
+				val = st.sealer.Seal(val, group, name)
+			}
+			applyUpdate(c, m, t.kind, group, name, had, val)
 			return nil
 		})
 	}
+	if fnErr != nil {
+		return fnErr
+	}
 	if err != nil {
-		return fmt.Errorf("store: set kv %s/%s: %w", store.Quote(ns), store.Quote(key), err)
+		return fmt.Errorf("store: update %s %s/%s: %w", t.one, store.Quote(group), store.Quote(name), err)
 	}
 	return nil
 }
 
-// CreateKV writes ns/key if it is absent; ErrConflict if present.
-func (s *Store) CreateKV(ctx context.Context, ns, key string, val []byte) error {
+// deleteRecord removes group/name from the table; ErrNotFound if it is
+// not there.
+func (s *Store) deleteRecord(ctx context.Context, t table, group, name string) error {
+	err := t.check(group, name)
+	if err == nil {
+		err = s.write(ctx, func(st *state, c *commit) error {
+			m := t.pick(st)
+			if _, ok := getIn(m, group, name); !ok {
+				return store.ErrNotFound
+			}
+			deleteIn(m, group, name)
+			c.add(store.Change{Kind: t.kind, Group: group, Name: name, Deleted: true})
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete %s %s/%s: %w", t.one, store.Quote(group), store.Quote(name), err)
+	}
+	return nil
+}
+
+// listRecords returns the names of a group of the table in byte order.
+func (s *Store) listRecords(ctx context.Context, t table, group string) ([]string, error) {
+	var names []string
+	err := store.CheckName(t.groupName, group, store.MaxNameLen)
+	if err == nil {
+		err = s.read(ctx, func(st *state) error {
+			names = listIn(t.pick(st), group)
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s %s: %w", t.many, store.Quote(group), err)
+	}
+	return names, nil
+}
+
+// GetKV returns the value of ns/key, or ErrNotFound.
+func (s *Store) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+	return s.getRecord(ctx, kvTable, ns, key)
+}
+
+// SetKV writes ns/key.
+func (s *Store) SetKV(ctx context.Context, ns, key string, val []byte) error {
+	return s.putKV(ctx, "set", ns, key, val, false)
+}
+
+// putKV writes ns/key; create writes it only if it is absent
+// (ErrConflict if present). verb names the call in errors.
+func (s *Store) putKV(ctx context.Context, verb, ns, key string, val []byte, create bool) error {
 	err := store.CheckKV(ns, key)
 	if err == nil {
 		err = s.write(ctx, func(st *state, c *commit) error {
-			if _, ok := getIn(st.kv, ns, key); ok {
+			if _, ok := getIn(st.kv, ns, key); ok && create {
 				return fmt.Errorf("key exists: %w", store.ErrConflict)
 			}
 			putIn(st.kv, ns, key, val)
@@ -584,77 +685,30 @@ func (s *Store) CreateKV(ctx context.Context, ns, key string, val []byte) error 
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("store: create kv %s/%s: %w", store.Quote(ns), store.Quote(key), err)
+		return fmt.Errorf("store: %s kv %s/%s: %w", verb, store.Quote(ns), store.Quote(key), err)
 	}
 	return nil
+}
+
+// CreateKV writes ns/key if it is absent; ErrConflict if present.
+func (s *Store) CreateKV(ctx context.Context, ns, key string, val []byte) error {
+	return s.putKV(ctx, "create", ns, key, val, true)
 }
 
 // DeleteKV removes ns/key; ErrNotFound if it is not there.
 func (s *Store) DeleteKV(ctx context.Context, ns, key string) error {
-	err := store.CheckKV(ns, key)
-	if err == nil {
-		err = s.write(ctx, func(st *state, c *commit) error {
-			if _, ok := getIn(st.kv, ns, key); !ok {
-				return store.ErrNotFound
-			}
-			deleteIn(st.kv, ns, key)
-			c.add(store.Change{Kind: store.KindKV, Group: ns, Name: key, Deleted: true})
-			return nil
-		})
-	}
-	if err != nil {
-		return fmt.Errorf("store: delete kv %s/%s: %w", store.Quote(ns), store.Quote(key), err)
-	}
-	return nil
+	return s.deleteRecord(ctx, kvTable, ns, key)
 }
 
 // ListKV returns the keys of ns in byte order.
 func (s *Store) ListKV(ctx context.Context, ns string) ([]string, error) {
-	var keys []string
-	err := store.CheckName("namespace", ns, store.MaxNameLen)
-	if err == nil {
-		err = s.read(ctx, func(st *state) error {
-			keys = listIn(st.kv, ns)
-			return nil
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list kv %s: %w", store.Quote(ns), err)
-	}
-	return keys, nil
+	return s.listRecords(ctx, kvTable, ns)
 }
 
 // UpdateKV reads, changes and writes ns/key atomically. fn runs once per
 // call here (under the lock); the contract still allows more.
 func (s *Store) UpdateKV(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, error)) error {
-	err := store.CheckKV(ns, key)
-	if err == nil && fn == nil {
-		err = fmt.Errorf("nil update function: %w", store.ErrInvalid)
-	}
-	var fnErr error
-	if err == nil {
-		err = s.write(ctx, func(st *state, c *commit) error {
-			old, had := getIn(st.kv, ns, key)
-			var in []byte
-			if had {
-				in = clone(old)
-			}
-			val, err := fn(in)
-			if err != nil {
-				fnErr = err
-				return err
-			}
-			applyUpdate(c, st.kv, store.KindKV, ns, key, had, val)
-			return nil
-		})
-	}
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return fmt.Errorf("store: update kv %s/%s: %w", store.Quote(ns), store.Quote(key), err)
-	}
-	return nil
+	return s.updateRecord(ctx, kvTable, ns, key, fn)
 }
 
 // UpdateKVs reads, changes and writes several records at once
@@ -712,95 +766,22 @@ func applyUpdate(c *commit, m map[string]map[string][]byte, kind store.Kind, gro
 
 // GetSecret returns the opened value of kind/name, or ErrNotFound.
 func (s *Store) GetSecret(ctx context.Context, kind, name string) ([]byte, error) {
-	var v []byte
-	err := store.CheckSecret(kind, name)
-	if err == nil {
-		err = s.read(ctx, func(st *state) (err error) {
-			sealed, ok := getIn(st.secrets, kind, name)
-			if !ok {
-				return store.ErrNotFound
-			}
-			v, err = st.sealer.Open(sealed, kind, name)
-			return err
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get secret %s/%s: %w", store.Quote(kind), store.Quote(name), err)
-	}
-	return v, nil
+	return s.getRecord(ctx, secretTable, kind, name)
 }
 
 // UpdateSecret reads, changes and writes kind/name atomically.
 func (s *Store) UpdateSecret(ctx context.Context, kind, name string, fn func(old []byte) ([]byte, error)) error {
-	err := store.CheckSecret(kind, name)
-	if err == nil && fn == nil {
-		err = fmt.Errorf("nil update function: %w", store.ErrInvalid)
-	}
-	var fnErr error
-	if err == nil {
-		err = s.write(ctx, func(st *state, c *commit) error {
-			sealed, had := getIn(st.secrets, kind, name)
-			var old []byte
-			if had {
-				var err error
-				if old, err = st.sealer.Open(sealed, kind, name); err != nil {
-					return err
-				}
-			}
-			val, err := fn(old)
-			if err != nil {
-				fnErr = err
-				return err
-			}
-			if val != nil {
-				val = st.sealer.Seal(val, kind, name)
-			}
-			applyUpdate(c, st.secrets, store.KindSecret, kind, name, had, val)
-			return nil
-		})
-	}
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return fmt.Errorf("store: update secret %s/%s: %w", store.Quote(kind), store.Quote(name), err)
-	}
-	return nil
+	return s.updateRecord(ctx, secretTable, kind, name, fn)
 }
 
 // DeleteSecret removes kind/name; ErrNotFound if it is not there.
 func (s *Store) DeleteSecret(ctx context.Context, kind, name string) error {
-	err := store.CheckSecret(kind, name)
-	if err == nil {
-		err = s.write(ctx, func(st *state, c *commit) error {
-			if _, ok := getIn(st.secrets, kind, name); !ok {
-				return store.ErrNotFound
-			}
-			deleteIn(st.secrets, kind, name)
-			c.add(store.Change{Kind: store.KindSecret, Group: kind, Name: name, Deleted: true})
-			return nil
-		})
-	}
-	if err != nil {
-		return fmt.Errorf("store: delete secret %s/%s: %w", store.Quote(kind), store.Quote(name), err)
-	}
-	return nil
+	return s.deleteRecord(ctx, secretTable, kind, name)
 }
 
 // ListSecrets returns the names of a kind in byte order.
 func (s *Store) ListSecrets(ctx context.Context, kind string) ([]string, error) {
-	var names []string
-	err := store.CheckName("kind", kind, store.MaxNameLen)
-	if err == nil {
-		err = s.read(ctx, func(st *state) error {
-			names = listIn(st.secrets, kind)
-			return nil
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list secrets %s: %w", store.Quote(kind), err)
-	}
-	return names, nil
+	return s.listRecords(ctx, secretTable, kind)
 }
 
 // RawSecret returns the sealed bytes of kind/name as stored, for tests that

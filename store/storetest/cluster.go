@@ -116,9 +116,7 @@ func testKVLookAlike(t *testing.T, s store.Store) {
 		}
 	}
 	for ns, want := range map[string][]string{"a": {"b/c"}, "a/b": {"c"}, "a%2Fb": {"c"}, "a/": {}} {
-		keys, err := s.ListKV(ctx, ns)
-		must(t, "ListKV "+ns, err)
-		if !slices.Equal(keys, want) {
+		if keys := listKV(t, s, ns); !slices.Equal(keys, want) {
 			t.Errorf("ListKV %s = %q, want %q", ns, keys, want)
 		}
 	}
@@ -130,8 +128,7 @@ func testKVLookAlike(t *testing.T, s store.Store) {
 	for _, k := range []string{"%", "/", "%2F", "a/b", "a%b", "a", "%25", "a/"} {
 		must(t, "SetKV "+k, s.SetKV(ctx, "order", k, []byte("x")))
 	}
-	keys, err := s.ListKV(ctx, "order")
-	must(t, "ListKV order", err)
+	keys := listKV(t, s, "order")
 	want := []string{"%", "%25", "%2F", "/", "a", "a%b", "a/", "a/b"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("ListKV order = %q, want %q (byte order of the decoded keys)", keys, want)
@@ -212,6 +209,16 @@ func testDesiredState(t *testing.T, s store.Store) {
 }
 
 // collect reads events from ch until it has n changes or the wait ends.
+// watchNow watches s after its current revision, which it returns.
+func watchNow(t *testing.T, s store.Store, f store.Filter) (int64, <-chan store.FeedEvent) {
+	t.Helper()
+	rev, err := s.Rev(t.Context())
+	must(t, "Rev", err)
+	ch, err := s.Watch(t.Context(), rev, f)
+	must(t, "Watch", err)
+	return rev, ch
+}
+
 func collect(t *testing.T, ch <-chan store.FeedEvent, n int) []store.Change {
 	t.Helper()
 	var out []store.Change
@@ -288,10 +295,7 @@ func everyKind(t *testing.T, s store.Store) []change {
 
 func testFeedEveryKind(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	rev0, err := s.Rev(ctx)
-	must(t, "Rev", err)
-	ch, err := s.Watch(ctx, rev0, store.Filter{})
-	must(t, "Watch", err)
+	rev0, ch := watchNow(t, s, store.Filter{})
 	want := everyKind(t, s)
 	got := collect(t, ch, len(want))
 	if !slices.Equal(strip(got), want) {
@@ -388,11 +392,7 @@ func testFeedFilter(t *testing.T, s store.Store) {
 
 // testFeedNoValues: a secret's value never crosses the feed.
 func testFeedNoValues(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	rev0, err := s.Rev(ctx)
-	must(t, "Rev", err)
-	ch, err := s.Watch(ctx, rev0, store.Filter{})
-	must(t, "Watch", err)
+	_, ch := watchNow(t, s, store.Filter{})
 	setSecret(t, s, "kind", "name", "hunter2-secret")
 	got := collect(t, ch, 1)
 	if strings.Contains(fmt.Sprintf("%+v", got), "hunter2") {
@@ -404,10 +404,7 @@ func testFeedNoValues(t *testing.T, s store.Store) {
 // commit exactly once, in revision order.
 func testFeedConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	rev0, err := s.Rev(ctx)
-	must(t, "Rev", err)
-	ch, err := s.Watch(ctx, rev0, store.Filter{})
-	must(t, "Watch", err)
+	_, ch := watchNow(t, s, store.Filter{})
 	const w, per = 8, 8
 	var wg sync.WaitGroup
 	for i := range w {
@@ -838,7 +835,7 @@ func testExpiry(t *testing.T, s store.Store) {
 	until := time.Now().Add(time.Hour)
 	must(t, "CreateKVUntil", e.CreateKVUntil(ctx, "ns", "k", []byte("1"), until))
 	wantErr(t, "CreateKVUntil of a present key", e.CreateKVUntil(ctx, "ns", "k", []byte("2"), until), store.ErrConflict)
-	must(t, "UpdateKVUntil", e.UpdateKVUntil(ctx, "ns", "k", until, increment))
+	must(t, "UpdateKVUntil", e.UpdateKVUntil(ctx, "ns", "k", until, Increment))
 	if v, err := s.GetKV(ctx, "ns", "k"); err != nil || string(v) != "2" {
 		t.Errorf("GetKV = %q, %v; want 2", v, err)
 	}
@@ -887,7 +884,7 @@ func testFenceRace(t *testing.T, s store.Store) {
 					return
 				default:
 				}
-				err := s.UpdateKV(fenced, "ns", "n", increment)
+				err := s.UpdateKV(fenced, "ns", "n", Increment)
 				if err != nil && !errors.Is(err, store.ErrFenced) {
 					t.Errorf("fenced UpdateKV: %v", err)
 					return

@@ -62,16 +62,7 @@ func testKVUpdateMany(t *testing.T, s store.Store) {
 			saw = old
 			return st.ret, st.fnErr
 		})
-		if st.fnErr != nil {
-			if err != st.fnErr {
-				t.Errorf("%s: UpdateKVs error = %v, want fn's error as is", st.name, err)
-			}
-		} else if err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		if calls != 1 {
-			t.Errorf("%s: fn called %d times, want 1", st.name, calls)
-		}
+		checkUpdateCall(t, st.name+": UpdateKVs", err, st.fnErr, calls)
 		if len(saw) != len(refs) {
 			t.Fatalf("%s: fn got %d values for %d records", st.name, len(saw), len(refs))
 		}
@@ -179,11 +170,11 @@ func testKVUpdateManyAtomic(t *testing.T, s store.Store) {
 	}
 	concurrently(t, func() error {
 		return s.UpdateKVs(ctx, both, func(old [][]byte) ([][]byte, error) {
-			a, err := increment(old[0])
+			a, err := Increment(old[0])
 			if err != nil {
 				return nil, err
 			}
-			b, err := increment(old[1])
+			b, err := Increment(old[1])
 			return [][]byte{a, b}, err
 		})
 	})
@@ -272,10 +263,7 @@ func testKVUpdateManyFeed(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	must(t, "SetKV", s.SetKV(ctx, refA.NS, refA.Key, []byte("1")))
 	must(t, "SetKV", s.SetKV(ctx, refB.NS, refB.Key, []byte("2")))
-	rev0, err := s.Rev(ctx)
-	must(t, "Rev", err)
-	ch, err := s.Watch(ctx, rev0, store.Filter{})
-	must(t, "Watch", err)
+	_, ch := watchNow(t, s, store.Filter{})
 	refC := store.KVRef{NS: "ns", Key: "c"}
 	wantErr(t, "abort", s.UpdateKVs(ctx, []store.KVRef{refA, refC}, func([][]byte) ([][]byte, error) { return nil, errBoom }), errBoom)
 	must(t, "UpdateKVs", s.UpdateKVs(ctx, []store.KVRef{refA, refB, refC}, func(old [][]byte) ([][]byte, error) {

@@ -151,6 +151,23 @@ func rs(t *testing.T, s store.Store) store.Runs {
 	return r
 }
 
+// listRuns lists flow's runs as ListRuns(flow, limit) does; an error
+// fails the test.
+func listRuns(t *testing.T, s store.Store, flow string, limit int) []store.RunRecord {
+	t.Helper()
+	runs, err := rs(t, s).ListRuns(t.Context(), flow, limit)
+	must(t, "ListRuns "+flow, err)
+	return runs
+}
+
+// listKV lists the keys of namespace ns; an error fails the test.
+func listKV(t *testing.T, s store.Store, ns string) []string {
+	t.Helper()
+	keys, err := s.ListKV(t.Context(), ns)
+	must(t, "ListKV "+ns, err)
+	return keys
+}
+
 func wantErr(t *testing.T, what string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
@@ -440,8 +457,7 @@ func testDeleteCascades(t *testing.T, s store.Store) {
 	wantErr(t, "GetFlow a", err, store.ErrNotFound)
 	_, err = rs(t, s).GetRun(ctx, "a", "r1")
 	wantErr(t, "GetRun a/r1", err, store.ErrNotFound)
-	runs, err := rs(t, s).ListRuns(ctx, "a", 0)
-	must(t, "ListRuns a", err)
+	runs := listRuns(t, s, "a", 0)
 	if len(runs) != 0 {
 		t.Errorf("ListRuns a after delete = %d runs, want 0", len(runs))
 	}
@@ -464,8 +480,7 @@ func testDeleteCascades(t *testing.T, s store.Store) {
 	rec, err = s.GetFlow(ctx, "b")
 	must(t, "GetFlow b", err)
 	checkFlow(t, rec, "b", "draft", 1, 1, 1)
-	runs, err = rs(t, s).ListRuns(ctx, "b", 0)
-	must(t, "ListRuns b", err)
+	runs = listRuns(t, s, "b", 0)
 	if len(runs) != 2 {
 		t.Errorf("ListRuns b = %d runs, want 2", len(runs))
 	}
@@ -517,8 +532,7 @@ func testRunsOrder(t *testing.T, s store.Store) {
 	}
 	must(t, "AppendRuns", rs(t, s).AppendRuns(ctx, in))
 
-	runs, err := rs(t, s).ListRuns(ctx, "f", 0)
-	must(t, "ListRuns", err)
+	runs := listRuns(t, s, "f", 0)
 	// Newest first by Started; runs started in the same instant by ID.
 	if got, want := runIDs(runs), []string{"r3b", "r3a", "r2", "r1", "r0"}; !slices.Equal(got, want) {
 		t.Fatalf("ListRuns ids = %q, want %q", got, want)
@@ -535,12 +549,11 @@ func testRunsOrder(t *testing.T, s store.Store) {
 		}
 	}
 
-	_, err = rs(t, s).GetRun(ctx, "f", "r9")
+	_, err := rs(t, s).GetRun(ctx, "f", "r9")
 	wantErr(t, "GetRun of another flow's run", err, store.ErrNotFound)
 	_, err = rs(t, s).GetRun(ctx, "nope", "r1")
 	wantErr(t, "GetRun of unknown flow", err, store.ErrNotFound)
-	none, err := rs(t, s).ListRuns(ctx, "nope", 10)
-	must(t, "ListRuns of a flow without runs", err)
+	none := listRuns(t, s, "nope", 10)
 	if len(none) != 0 {
 		t.Errorf("ListRuns of a flow without runs = %d, want 0", len(none))
 	}
@@ -566,8 +579,7 @@ func testRunsLimit(t *testing.T, s store.Store) {
 		{-1, []string{"r4", "r3", "r2", "r1", "r0"}},
 	}
 	for _, tt := range tests {
-		runs, err := rs(t, s).ListRuns(ctx, "f", tt.limit)
-		must(t, "ListRuns", err)
+		runs := listRuns(t, s, "f", tt.limit)
 		if got := runIDs(runs); !slices.Equal(got, tt.want) {
 			t.Errorf("ListRuns(limit %d) = %q, want %q", tt.limit, got, tt.want)
 		}
@@ -583,8 +595,7 @@ func testRunsTrim(t *testing.T, s store.Store) {
 	}
 	wantNewest := func(flow string, last int) {
 		t.Helper()
-		runs, err := rs(t, s).ListRuns(ctx, flow, 0)
-		must(t, "ListRuns", err)
+		runs := listRuns(t, s, flow, 0)
 		var want []string
 		for i := last; i > last-ring; i-- {
 			want = append(want, run(flow, i).ID)
@@ -604,8 +615,7 @@ func testRunsTrim(t *testing.T, s store.Store) {
 	}
 	must(t, "AppendRuns", rs(t, s).AppendRuns(ctx, batch))
 	wantNewest("f", ring+29)
-	gRuns, err := rs(t, s).ListRuns(ctx, "g", 0)
-	must(t, "ListRuns g", err)
+	gRuns := listRuns(t, s, "g", 0)
 	if len(gRuns) != (ring+30+9)/10 {
 		t.Errorf("ListRuns g = %d runs, want %d (another flow's ring is separate)", len(gRuns), (ring+30+9)/10)
 	}
@@ -615,7 +625,7 @@ func testRunsTrim(t *testing.T, s store.Store) {
 		must(t, "AppendRuns", rs(t, s).AppendRuns(ctx, []store.RunRecord{run("f", i)}))
 	}
 	wantNewest("f", ring+39)
-	_, err = rs(t, s).GetRun(ctx, "f", run("f", 39).ID)
+	_, err := rs(t, s).GetRun(ctx, "f", run("f", 39).ID)
 	wantErr(t, "GetRun of a trimmed run", err, store.ErrNotFound)
 	_, err = rs(t, s).GetRun(ctx, "f", run("f", 40).ID)
 	must(t, "GetRun of the oldest kept run", err)
@@ -637,8 +647,7 @@ func testRunsReplace(t *testing.T, s store.Store) {
 	must(t, "AppendRuns again", rs(t, s).AppendRuns(ctx, []store.RunRecord{
 		{Flow: "f", ID: "a", Started: t0.Add(2 * time.Second), Data: []byte("second")},
 	}))
-	runs, err := rs(t, s).ListRuns(ctx, "f", 0)
-	must(t, "ListRuns", err)
+	runs := listRuns(t, s, "f", 0)
 	if got, want := runIDs(runs), []string{"a", "b"}; !slices.Equal(got, want) {
 		t.Fatalf("ListRuns = %q, want %q (a replaced, now newest)", got, want)
 	}
@@ -654,8 +663,7 @@ func testRunsBatchAtomic(t *testing.T, s store.Store) {
 		{Flow: "f", ID: "", Started: time.Now()},
 	})
 	wantErr(t, "AppendRuns with an invalid record", err, store.ErrInvalid)
-	runs, err := rs(t, s).ListRuns(ctx, "f", 0)
-	must(t, "ListRuns", err)
+	runs := listRuns(t, s, "f", 0)
 	if len(runs) != 0 {
 		t.Errorf("a refused batch wrote %d runs, want 0", len(runs))
 	}
@@ -692,8 +700,7 @@ func testKVCRUD(t *testing.T, s store.Store) {
 	must(t, "DeleteKV", s.DeleteKV(ctx, "ns", "k"))
 	_, err = s.GetKV(ctx, "ns", "k")
 	wantErr(t, "GetKV after delete", err, store.ErrNotFound)
-	keys, err := s.ListKV(ctx, "ns")
-	must(t, "ListKV after delete", err)
+	keys := listKV(t, s, "ns")
 	if len(keys) != 0 {
 		t.Errorf("ListKV after delete = %q, want none", keys)
 	}
@@ -713,8 +720,7 @@ func testKVNamespaces(t *testing.T, s store.Store) {
 		{"b", []string{"k", "only"}, "in b"},
 	}
 	for _, tt := range tests {
-		keys, err := s.ListKV(ctx, tt.ns)
-		must(t, "ListKV", err)
+		keys := listKV(t, s, tt.ns)
 		v, err := s.GetKV(ctx, tt.ns, "k")
 		must(t, "GetKV", err)
 		if !slices.Equal(keys, tt.keys) || string(v) != tt.val {
@@ -727,8 +733,7 @@ func testKVNamespaces(t *testing.T, s store.Store) {
 	if v, err := s.GetKV(ctx, "b", "k"); err != nil || string(v) != "in b" {
 		t.Errorf("b/k after deleting a/k = %q, %v", v, err)
 	}
-	keys, err := s.ListKV(ctx, "unknown")
-	must(t, "ListKV unknown namespace", err)
+	keys := listKV(t, s, "unknown")
 	if len(keys) != 0 {
 		t.Errorf("ListKV unknown namespace = %q, want none", keys)
 	}
@@ -739,8 +744,7 @@ func testKVListOrder(t *testing.T, s store.Store) {
 	for _, k := range []string{"b", "a", "B", "aa", "a/b", "é", "0"} {
 		must(t, "SetKV "+k, s.SetKV(ctx, "ns", k, []byte(k)))
 	}
-	keys, err := s.ListKV(ctx, "ns")
-	must(t, "ListKV", err)
+	keys := listKV(t, s, "ns")
 	if want := []string{"0", "B", "a", "a/b", "aa", "b", "é"}; !slices.Equal(keys, want) {
 		t.Errorf("ListKV = %q, want %q (byte order)", keys, want)
 	}
@@ -774,16 +778,7 @@ func testKVUpdate(t *testing.T, s store.Store) {
 	}
 	for _, st := range steps {
 		old, calls, err := update(st.fnErr, st.ret)
-		if st.fnErr != nil {
-			if err != st.fnErr {
-				t.Errorf("%s: UpdateKV error = %v, want fn's error as is", st.name, err)
-			}
-		} else if err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		if calls != 1 {
-			t.Errorf("%s: fn called %d times, want 1", st.name, calls)
-		}
+		checkUpdateCall(t, st.name+": UpdateKV", err, st.fnErr, calls)
 		if (old == nil) != (st.wantOld == nil) || !bytes.Equal(old, st.wantOld) {
 			t.Errorf("%s: fn saw %q (nil=%v), want %q (nil=%v)", st.name, old, old == nil, st.wantOld, st.wantOld == nil)
 		}
@@ -796,8 +791,26 @@ func testKVUpdate(t *testing.T, s store.Store) {
 	}
 }
 
-// increment is an update function that counts in decimal text.
-func increment(old []byte) ([]byte, error) {
+// checkUpdateCall checks one UpdateKV(s) call: fn ran once, and its error
+// came back as is (none when it returned none).
+func checkUpdateCall(t *testing.T, what string, err, fnErr error, calls int) {
+	t.Helper()
+	if fnErr != nil {
+		if err != fnErr {
+			t.Errorf("%s error = %v, want fn's error as is", what, err)
+		}
+	} else if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if calls != 1 {
+		t.Errorf("%s: fn called %d times, want 1", what, calls)
+	}
+}
+
+// Increment is an UpdateKV function that counts in decimal text (a
+// missing record is 0): a backend's own tests count acknowledged writes
+// with it.
+func Increment(old []byte) ([]byte, error) {
 	n := 0
 	if old != nil {
 		var err error
@@ -828,14 +841,23 @@ func concurrently(t *testing.T, fn func() error) {
 	wg.Wait()
 }
 
-func testKVUpdateConcurrent(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	concurrently(t, func() error { return s.UpdateKV(ctx, "ns", "counter", increment) })
-	got, err := s.GetKV(ctx, "ns", "counter")
-	must(t, "GetKV", err)
+// countConcurrently runs the Increment update concurrently and checks
+// that the counter read counts every one of them.
+func countConcurrently(t *testing.T, what string, update func() error, read func() ([]byte, error)) {
+	t.Helper()
+	concurrently(t, update)
+	got, err := read()
+	must(t, what, err)
 	if want := strconv.Itoa(workers * perWorker); string(got) != want {
 		t.Errorf("counter = %s, want %s (lost updates)", got, want)
 	}
+}
+
+func testKVUpdateConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	countConcurrently(t, "GetKV",
+		func() error { return s.UpdateKV(ctx, "ns", "counter", Increment) },
+		func() ([]byte, error) { return s.GetKV(ctx, "ns", "counter") })
 }
 
 func testKVCopies(t *testing.T, s store.Store) {
@@ -953,12 +975,9 @@ func testSecretUpdateAbort(t *testing.T, s store.Store) {
 
 func testSecretUpdateConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	concurrently(t, func() error { return s.UpdateSecret(ctx, "counter", "n", increment) })
-	got, err := s.GetSecret(ctx, "counter", "n")
-	must(t, "GetSecret", err)
-	if want := strconv.Itoa(workers * perWorker); string(got) != want {
-		t.Errorf("counter = %s, want %s (lost updates)", got, want)
-	}
+	countConcurrently(t, "GetSecret",
+		func() error { return s.UpdateSecret(ctx, "counter", "n", Increment) },
+		func() ([]byte, error) { return s.GetSecret(ctx, "counter", "n") })
 }
 
 type call struct {

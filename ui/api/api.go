@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
@@ -34,6 +36,10 @@ type Handler struct {
 	tokens TokenChecker
 	log    *slog.Logger
 	mux    *http.ServeMux
+	// poll is how often event streams look for new runs (events.go).
+	poll      time.Duration
+	done      chan struct{} // closed by Close: ends every event stream
+	closeOnce sync.Once
 }
 
 // New returns the API handler. Other packages add their routes with Handle.
@@ -41,7 +47,7 @@ func New(a *app.App, tokens TokenChecker, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{app: a, tokens: tokens, log: log, mux: http.NewServeMux()}
+	h := &Handler{app: a, tokens: tokens, log: log, mux: http.NewServeMux(), poll: streamPoll, done: make(chan struct{})}
 	h.route("GET /flows", h.listFlows)
 	h.route("POST /flows", h.createFlow)
 	h.route("GET /flows/{id}", h.getFlow)
@@ -54,6 +60,8 @@ func New(a *app.App, tokens TokenChecker, log *slog.Logger) *Handler {
 	h.route("POST /flows/{id}/run", h.run)
 	h.route("GET /flows/{id}/runs", h.runs)
 	h.route("GET /flows/{id}/runs/{run}", h.getRun)
+	h.route("GET /flows/{id}/runs/{run}/steps/{i}", h.getStep)
+	h.route("GET /flows/{id}/events", h.events)
 	h.route("GET /flows/{id}/versions", h.versions)
 	h.route("GET /flows/{id}/versions/{n}", h.getVersion)
 	h.route("POST /flows/{id}/versions/{n}/restore", h.restore)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/flowd/flowd/app"
+	"github.com/flowd/flowd/blocks/core"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui/api"
@@ -20,33 +21,18 @@ import (
 
 const token = "fd_test-token"
 
-type manual struct{}
+// tokenIs is a token checker that accepts one bearer token.
+type tokenIs string
 
-func (manual) Process(context.Context, *engine.Exec, engine.Msg) (string, error) { return "out", nil }
-func (manual) Start(context.Context, *engine.TriggerContext) error               { return nil }
-func (manual) Stop(context.Context) error                                        { return nil }
+func (tok tokenIs) Check(_ context.Context, s string) bool { return s == string(tok) }
 
-// testRegistry has a trigger and a "test.set" block that assigns fields
-// from expressions, enough to exercise the API without other packages.
+// testRegistry has the core blocks: greet starts at a core.manual and
+// assigns fields with core.set.
 func testRegistry(t *testing.T) *engine.Registry {
 	reg := engine.NewRegistry()
-	reg.MustRegister(engine.Spec{Type: "test.manual", Trigger: true, Outputs: []string{"out"}},
-		func(*engine.Setup) (engine.Block, error) { return manual{}, nil })
-	reg.MustRegister(engine.Spec{Type: "test.set", Outputs: []string{"out"},
-		Fields: []engine.Field{{Name: "set", Kind: engine.KindExprMap, Required: true}}},
-		func(s *engine.Setup) (engine.Block, error) {
-			exprs := s.Config.Exprs("set")
-			return engine.BlockFunc(func(_ context.Context, x *engine.Exec, m engine.Msg) (string, error) {
-				for _, e := range exprs {
-					v, err := e.Expr.Eval(x, m)
-					if err != nil {
-						return "", err
-					}
-					m[e.Name] = v
-				}
-				return "out", nil
-			}), nil
-		})
+	if err := core.Register(reg); err != nil {
+		t.Fatal(err)
+	}
 	return reg
 }
 
@@ -75,12 +61,20 @@ func startApp(t *testing.T, cfg app.Config) *app.App {
 
 func newServer(t *testing.T) (*httptest.Server, *app.App) {
 	t.Helper()
+	_, srv, a := newHandler(t)
+	return srv, a
+}
+
+// newHandler serves an API on a fresh bolt store and app.
+func newHandler(t *testing.T) (*api.Handler, *httptest.Server, *app.App) {
+	t.Helper()
 	st := openBolt(t)
 	a := startApp(t, app.Config{Store: st, Registry: testRegistry(t)})
 	tokens := app.NewTokens(st, token)
-	srv := httptest.NewServer(api.New(a, tokens, nil))
+	h := api.New(a, tokens, nil)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv, a
+	return h, srv, a
 }
 
 const greet = `{
@@ -88,8 +82,8 @@ const greet = `{
   "id": "greet",
   "name": "Greet",
   "nodes": [
-    {"id": "start", "type": "test.manual", "x": 0, "y": 0},
-    {"id": "hello", "type": "test.set", "config": {"set": {"greeting": "'hello ' + (msg.name ?? 'world')"}}, "x": 200, "y": 0}
+    {"id": "start", "type": "core.manual", "x": 0, "y": 0},
+    {"id": "hello", "type": "core.set", "config": {"set": {"greeting": "'hello ' + (msg.name ?? 'world')"}}, "x": 200, "y": 0}
   ],
   "wires": [{"from": "start", "port": "out", "to": "hello"}]
 }`
@@ -287,7 +281,7 @@ func TestFlowLifecycle(t *testing.T) {
 		{"restore missing version", call{method: "POST", path: "/admin/api/flows/greet/versions/99/restore"}, 404, nil},
 		{"bad version number", call{method: "GET", path: "/admin/api/flows/greet/versions/x"}, 400, nil},
 		{"blocks", call{method: "GET", path: "/admin/api/blocks"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
-			if !strings.Contains(string(body), `"test.set"`) {
+			if !strings.Contains(string(body), `"core.set"`) {
 				t.Fatalf("blocks %s", body)
 			}
 		}},
@@ -329,7 +323,7 @@ func TestInvalidFlows(t *testing.T) {
 	}{
 		{"malformed JSON", `{"schema":`, 422, "invalid_flow", "", "schema", 0, 0},
 		{"unknown field", strings.Replace(greet, `"name": "Greet"`, `"name": "Greet", "colour": 1`, 1), 422, "invalid_flow", "", "colour", 0, 0},
-		{"unknown block type at deploy", strings.Replace(greet, "test.set", "test.nope", 1), 422, "invalid_flow", "hello", "type", 0, 0},
+		{"unknown block type at deploy", strings.Replace(greet, "core.set", "core.nope", 1), 422, "invalid_flow", "hello", "type", 0, 0},
 		{"bad expression with position", strings.Replace(greet, `'hello ' + (msg.name ?? 'world')`, `'hello ' +`, 1), 422, "invalid_flow", "hello", "set.greeting", 1, 10},
 		{"dangling wire", strings.Replace(greet, `"to": "hello"`, `"to": "ghost"`, 1), 422, "invalid_flow", "ghost", "wires[0].to", 0, 0},
 	} {
@@ -453,7 +447,7 @@ func TestStateAndSaveDeploy(t *testing.T) {
 	if rev, v, draft := state(); rev != `"2"` || v != 1 || !strings.Contains(draft, "'hi '") {
 		t.Fatalf("after deploy: %s v%d %s", rev, v, draft)
 	}
-	bad := strings.Replace(greet, "test.set", "test.nope", 1)
+	bad := strings.Replace(greet, "core.set", "core.nope", 1)
 	resp, body = do(t, srv, call{method: "POST", path: "/admin/api/flows/greet/deploy", body: bad, auth: true, headers: map[string]string{"If-Match": `"2"`}})
 	var e apiErr
 	if resp.StatusCode != 422 || resp.Header.Get("ETag") != `"3"` || json.Unmarshal(body, &e) != nil || e.Error.Node != "hello" || e.Error.Field != "type" {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -15,14 +16,7 @@ import (
 //	PATCH  /clients/{id}   {"first_party": bool}: people are (not) asked to consent to it
 //	DELETE /clients/{id}
 func RegisterClients(h *Handler, clients *oauth.Clients) {
-	h.Handle("GET /clients", func(w http.ResponseWriter, r *http.Request) error {
-		list, err := clients.List(r.Context())
-		if err != nil {
-			return err
-		}
-		WriteJSON(w, http.StatusOK, map[string]any{"clients": list})
-		return nil
-	})
+	h.Handle("GET /clients", listed("clients", clients.List))
 	h.Handle("POST /clients", func(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
 			ID                     string   `json:"id"`
@@ -85,4 +79,16 @@ func RegisterClients(h *Handler, clients *oauth.Clients) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
+}
+
+// listed answers {"<key>": list()}.
+func listed[T any](key string, list func(context.Context) ([]T, error)) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		items, err := list(r.Context())
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{key: items})
+		return nil
+	}
 }

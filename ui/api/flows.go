@@ -259,8 +259,18 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
 // steps except the one that failed. On a cluster the list merges every
 // live node's runs (each node keeps its own), each run naming its
 // "node"; "nodes" says which nodes answered, and why one did not.
+//
+// ?view=summary answers the runs as a person reads them instead
+// (runs_view.go).
 func (h *Handler) runs(w http.ResponseWriter, r *http.Request) error {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	switch v := r.URL.Query().Get("view"); v {
+	case "":
+	case "summary":
+		return h.runsSummary(w, r, limit)
+	default:
+		return BadRequest("view must be summary or left out, not %q", truncate(v, 40))
+	}
 	view, err := h.app.ClusterRuns(r.Context(), r.PathValue("id"), limit)
 	if err != nil {
 		return err
@@ -311,20 +321,28 @@ func writeTrace(w http.ResponseWriter, t *engine.Trace) error {
 }
 
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) error {
-	nt, nodes, err := h.app.ClusterRun(r.Context(), r.PathValue("id"), r.PathValue("run"))
-	if err == nil {
-		data, err := nodeTrace(nt)
-		if err != nil {
-			return err
-		}
-		WriteJSON(w, http.StatusOK, data)
-		return nil
-	}
-	if !errors.Is(err, store.ErrNotFound) {
+	nt, err := h.findRun(r)
+	if err != nil {
 		return err
 	}
+	data, err := nodeTrace(nt)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, data)
+	return nil
+}
+
+// findRun finds the run {run} of flow {id} on whichever live node has it.
+// Not found, the error says whether the flow is missing or the run, and
+// which nodes could not be asked.
+func (h *Handler) findRun(r *http.Request) (app.NodeTrace, error) {
+	nt, nodes, err := h.app.ClusterRun(r.Context(), r.PathValue("id"), r.PathValue("run"))
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return nt, err
+	}
 	if _, ferr := h.app.Info(r.Context(), r.PathValue("id")); ferr != nil {
-		return ferr
+		return nt, ferr
 	}
 	msg := fmt.Sprintf("no run %q in the flow's recent runs", r.PathValue("run"))
 	for _, n := range nodes {
@@ -332,7 +350,7 @@ func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) error {
 			msg += fmt.Sprintf("; node %s was not asked: %s", n.Node, n.Error)
 		}
 	}
-	return Errorf(http.StatusNotFound, "not_found", "%s", msg)
+	return nt, Errorf(http.StatusNotFound, "not_found", "%s", msg)
 }
 
 type versionView struct {

@@ -48,7 +48,7 @@ func TestRotateOverlapFromDeployedFlows(t *testing.T) {
 	if _, err := a.Import(ctx, []byte(rolloverFlow), true); err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(a, keysetTokens{}, nil)
+	h := api.New(a, tokenIs(keysetToken), nil)
 	api.RegisterKeysets(h, ks)
 	for _, name := range []string{"main", "other"} {
 		if err := ks.Ensure(ctx, name, "ES256"); err != nil {

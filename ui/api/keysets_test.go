@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -19,10 +18,6 @@ import (
 
 const keysetToken = "ks-test-token"
 
-type keysetTokens struct{}
-
-func (keysetTokens) Check(_ context.Context, tok string) bool { return tok == keysetToken }
-
 // ksAllAlgs makes keys of every kind a keyset can hold, so that a leak of
 // any private member (RSA d/p/q, EC and OKP d, oct k) would show.
 var ksAllAlgs = []string{"RS256", "ES256", "EdDSA", "HS256", "RSA-OAEP-256", "ECDH-ES+A256KW", "A256KW", "dir"}
@@ -34,7 +29,7 @@ func newKeysetAPI(t *testing.T) (http.Handler, *jose.Keysets, *enginetest.Clock)
 	clk := enginetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	ks := jose.NewKeysets(st)
 	ks.Now, ks.RSABits = clk.Now, 2048
-	h := api.New(a, keysetTokens{}, nil)
+	h := api.New(a, tokenIs(keysetToken), nil)
 	api.RegisterKeysets(h, ks)
 	for _, name := range []string{"main", "partners"} {
 		if err := ks.Ensure(t.Context(), name, ksAllAlgs...); err != nil {

@@ -12,7 +12,7 @@ import (
 func TestValidateWarnings(t *testing.T) {
 	srv, _ := newServer(t)
 	unreachable := strings.Replace(greet, `"wires": [{"from": "start", "port": "out", "to": "hello"}]`, `"wires": []`, 1)
-	silenced := strings.Replace(unreachable, `"type": "test.set",`, `"type": "test.set", "lint_ignore": ["flow.unreachable"],`, 1)
+	silenced := strings.Replace(unreachable, `"type": "core.set",`, `"type": "core.set", "lint_ignore": ["flow.unreachable"],`, 1)
 	tests := []struct {
 		name, doc string
 		want      []string // "check flow/node"

@@ -19,10 +19,6 @@ import (
 
 const scheduleToken = "test-token"
 
-type scheduleTokens struct{}
-
-func (scheduleTokens) Check(_ context.Context, token string) bool { return token == scheduleToken }
-
 var scheduleNow = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
 // Two deployed flows: "rollover" ticks at 03:00 in Paris into a block that
@@ -86,7 +82,7 @@ func newScheduleAPI(t *testing.T) http.Handler {
 			t.Fatalf("import: %v", err)
 		}
 	}
-	h := api.New(a, scheduleTokens{}, nil)
+	h := api.New(a, tokenIs(scheduleToken), nil)
 	api.RegisterSchedules(h, s)
 	return h
 }

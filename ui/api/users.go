@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -18,14 +19,7 @@ import (
 //	GET    /users/{username}/consents           what the person consented to, per client
 //	DELETE /users/{username}/consents/{client}  withdraw a consent: ends the grants made under it
 func RegisterUsers(h *Handler, users *oidc.Users) {
-	h.Handle("GET /users", func(w http.ResponseWriter, r *http.Request) error {
-		list, err := users.List(r.Context())
-		if err != nil {
-			return err
-		}
-		WriteJSON(w, http.StatusOK, map[string]any{"users": list})
-		return nil
-	})
+	h.Handle("GET /users", listed("users", users.List))
 	h.Handle("POST /users", func(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
 			Username      string `json:"username"`
@@ -45,14 +39,7 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		WriteJSON(w, http.StatusCreated, map[string]any{"user": u})
 		return nil
 	})
-	h.Handle("POST /users/{username}/signout", func(w http.ResponseWriter, r *http.Request) error {
-		res, err := users.SignOut(r.Context(), r.PathValue("username"))
-		if err != nil {
-			return err
-		}
-		WriteJSON(w, http.StatusOK, map[string]any{"user": oidc.NormalizeUsername(r.PathValue("username")), "sessions": res.Sessions})
-		return nil
-	})
+	h.Handle("POST /users/{username}/signout", signedOut(users.SignOut))
 	h.Handle("GET /users/{username}/consents", func(w http.ResponseWriter, r *http.Request) error {
 		list, err := users.Consents(r.Context(), r.PathValue("username"))
 		if err != nil {
@@ -69,14 +56,20 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		WriteJSON(w, http.StatusOK, map[string]any{"grants_ended": n})
 		return nil
 	})
-	h.Handle("DELETE /users/{username}", func(w http.ResponseWriter, r *http.Request) error {
-		res, err := users.RemoveSignedOut(r.Context(), r.PathValue("username"))
+	h.Handle("DELETE /users/{username}", signedOut(users.RemoveSignedOut))
+}
+
+// signedOut answers {"user", "sessions"} after end signed the user out
+// everywhere (and maybe removed them).
+func signedOut(end func(ctx context.Context, username string) (oidc.SignOutResult, error)) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		res, err := end(r.Context(), r.PathValue("username"))
 		if err != nil {
 			return err
 		}
 		WriteJSON(w, http.StatusOK, map[string]any{"user": oidc.NormalizeUsername(r.PathValue("username")), "sessions": res.Sessions})
 		return nil
-	})
+	}
 }
 
 // busyUsers adds the hashing pool's wait to a busy refusal of the user

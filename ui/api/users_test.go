@@ -14,7 +14,7 @@ import (
 func TestUsersAPI(t *testing.T) {
 	st := openBolt(t)
 	a := startApp(t, app.Config{Store: st, Registry: engine.NewRegistry()})
-	h := api.New(a, keysetTokens{}, nil)
+	h := api.New(a, tokenIs(keysetToken), nil)
 	users := oidc.NewUsers(st)
 	api.RegisterUsers(h, users)
 	call := func(method, path, body, token string) (int, string) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 // bigFlow is a manual trigger followed by a chain of n-1 core.log nodes on
@@ -53,32 +55,32 @@ func TestBrowser300Nodes(t *testing.T) {
 	start := time.Now()
 	openEditor(t, ctx, e, "big")
 	t.Logf("navigate to ready (fetch doc + specs, render, validate 300 nodes, runs): %v; first render + fit %.1f ms; ready at %.0f ms after navigation start",
-		time.Since(start), js[float64](t, ctx, ed+`.stats.renderMs`), js[float64](t, ctx, ed+`.readyAt`))
-	js[bool](t, ctx, `(() => { document.getElementById('flowd-editor').flowd.canvas.reset(); return true; })()`)
+		time.Since(start), uitest.JS[float64](t, ctx, ed+`.stats.renderMs`), uitest.JS[float64](t, ctx, ed+`.readyAt`))
+	uitest.JS[bool](t, ctx, `(() => { document.getElementById('flowd-editor').flowd.canvas.reset(); return true; })()`)
 
 	measure := func(name, testid string) {
-		js[bool](t, ctx, `(() => { const s = document.getElementById('flowd-editor').flowd.stats; s.moves = 0; s.moveMs = 0; return true; })()`)
+		uitest.JS[bool](t, ctx, `(() => { const s = document.getElementById('flowd-editor').flowd.stats; s.moves = 0; s.moveMs = 0; return true; })()`)
 		x, y := center(t, ctx, testid)
 		t0 := time.Now()
-		drag(t, ctx, x, y, x+150, y+100, 50)
+		uitest.Drag(t, ctx, x, y, x+150, y+100, 50)
 		wall := time.Since(t0)
-		st := js[map[string]float64](t, ctx, `document.getElementById('flowd-editor').flowd.stats`)
+		st := uitest.JS[map[string]float64](t, ctx, `document.getElementById('flowd-editor').flowd.stats`)
 		t.Logf("%s: 50 pointer moves in %v wall (CDP round trips included); handlers %.0f moves, %.2f ms total, %.3f ms/move",
 			name, wall, st["moves"], st["moveMs"], st["moveMs"]/max(st["moves"], 1))
 	}
 	measure("drag one node", "title-n2")
-	if x := js[float64](t, ctx, `document.getElementById('flowd-editor').flowd.model.node('n2').x`); x != 2*220+150 {
+	if x := uitest.JS[float64](t, ctx, `document.getElementById('flowd-editor').flowd.model.node('n2').x`); x != 2*220+150 {
 		t.Errorf("n2.x = %v after the drag", x)
 	}
-	js[bool](t, ctx, `(() => { const ed = document.getElementById('flowd-editor').flowd; ed.canvas.select(ed.model.doc.nodes.map(n => n.id)); return true; })()`)
+	uitest.JS[bool](t, ctx, `(() => { const ed = document.getElementById('flowd-editor').flowd; ed.canvas.select(ed.model.doc.nodes.map(n => n.id)); return true; })()`)
 	measure("drag all 300 nodes", "title-n2")
-	if x := js[float64](t, ctx, `document.getElementById('flowd-editor').flowd.model.node('n299').x`); x != 19*220+150 {
+	if x := uitest.JS[float64](t, ctx, `document.getElementById('flowd-editor').flowd.model.node('n299').x`); x != 19*220+150 {
 		t.Errorf("n299.x = %v after dragging all", x)
 	}
 	t0 := time.Now()
-	js[bool](t, ctx, `(() => { const ed = document.getElementById('flowd-editor').flowd; ed.model.undo(); return true; })()`)
+	uitest.JS[bool](t, ctx, `(() => { const ed = document.getElementById('flowd-editor').flowd; ed.model.undo(); return true; })()`)
 	t.Logf("undo (full re-render of 300 nodes): %v", time.Since(t0))
-	if x := js[float64](t, ctx, `document.getElementById('flowd-editor').flowd.model.node('n299').x`); x != 19*220 {
+	if x := uitest.JS[float64](t, ctx, `document.getElementById('flowd-editor').flowd.model.node('n299').x`); x != 19*220 {
 		t.Errorf("n299.x = %v after undo", x)
 	}
 }

@@ -4,80 +4,26 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
-	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/flows/examples"
+	"github.com/flowd/flowd/ui/uitest"
 )
 
-const chromium = "/usr/bin/chromium"
-
-// browser starts a headless chromium, or skips (fails on CI) without one.
-// Script errors and console errors (CSP violations among them) fail the test.
+// browser returns a tab of the shared headless chromium (uitest.Browser:
+// skipped without one, a failure on CI) at 1400x900. Script errors and
+// console errors (CSP violations among them) fail the test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium missing at %s", chromium)
-		}
-		t.Skipf("chromium missing at %s", chromium)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1400, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel3)
-	watch(t, ctx)
+	ctx := uitest.Browser(t, 90*time.Second)
+	uitest.Viewport(t, ctx, 1400, 900)
+	uitest.WatchErrors(t, ctx)
 	return ctx
-}
-
-// watch fails the test on script exceptions and console errors in a tab.
-func watch(t *testing.T, ctx context.Context) {
-	t.Helper()
-	err := chromedp.Listen(ctx, func(ev any) {
-		switch e := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			t.Errorf("script exception: %s %v", e.ExceptionDetails.Text, e.ExceptionDetails.Exception)
-		case *cdplog.EventEntryAdded:
-			// Expected answers (412, 401 of the try-it form) log network errors.
-			if e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
-				t.Errorf("console %s: %s", e.Entry.Source, e.Entry.Text)
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
-		return err
-	})); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func js[T any](t *testing.T, ctx context.Context, expr string) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("%s: %v", expr, err)
-	}
-	return v
 }
 
 // waitJS waits until expr is truthy.
@@ -96,45 +42,21 @@ func q(testid string) string {
 // center returns the viewport center of the element with a data-testid.
 func center(t *testing.T, ctx context.Context, testid string) (float64, float64) {
 	t.Helper()
-	v := js[[]float64](t, ctx, fmt.Sprintf(`(() => { const e = %s; if (!e.closest('svg')) e.scrollIntoView({block: 'nearest'}); const r = e.getBoundingClientRect(); return [r.left + r.width/2, r.top + r.height/2]; })()`, q(testid)))
+	v := uitest.JS[[]float64](t, ctx, fmt.Sprintf(`(() => { const e = %s; if (!e.closest('svg')) e.scrollIntoView({block: 'nearest'}); const r = e.getBoundingClientRect(); return [r.left + r.width/2, r.top + r.height/2]; })()`, q(testid)))
 	return v[0], v[1]
-}
-
-func held(p *input.DispatchMouseEventParams) {
-	p.Button = input.MouseButtonLeft
-	p.Buttons = 1
-	p.ClickCount = 1
-}
-
-// drag presses at (x0,y0), moves in steps and releases at (x1,y1): real
-// mouse input, which chromium turns into pointer events.
-func drag(t *testing.T, ctx context.Context, x0, y0, x1, y1 float64, steps int) {
-	t.Helper()
-	acts := []chromedp.Action[chromedp.Void]{
-		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0, y0),
-		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0, y0, held),
-	}
-	for i := 1; i <= steps; i++ {
-		f := float64(i) / float64(steps)
-		acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+(x1-x0)*f, y0+(y1-y0)*f, held))
-	}
-	acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x1, y1, held))
-	if err := chromedp.Do(ctx, acts...); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func click(t *testing.T, ctx context.Context, testid string) {
 	t.Helper()
 	x, y := center(t, ctx, testid)
-	drag(t, ctx, x, y, x, y, 0)
+	uitest.Drag(t, ctx, x, y, x, y, 0)
 }
 
 // setField types a value into the selected node's form field (setting the
 // value and firing input/change as typing would).
 func setField(t *testing.T, ctx context.Context, testid, value string) {
 	t.Helper()
-	js[bool](t, ctx, fmt.Sprintf(`(() => { const e = %s; e.focus(); e.value = %q;
+	uitest.JS[bool](t, ctx, fmt.Sprintf(`(() => { const e = %s; e.focus(); e.value = %q;
 	  e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); e.blur(); return true; })()`, q(testid), value))
 }
 
@@ -165,7 +87,7 @@ func TestBrowserBuildEndpoint(t *testing.T) {
 	e.importFlow(t, `{"schema":"flowd/v1","id":"api","name":"Protected API","nodes":[],"wires":[]}`, false)
 	openEditor(t, ctx, e, "api")
 
-	rect := js[[]float64](t, ctx, `(() => { const r = `+q("canvas")+`.getBoundingClientRect(); return [r.left, r.top]; })()`)
+	rect := uitest.JS[[]float64](t, ctx, `(() => { const r = `+q("canvas")+`.getBoundingClientRect(); return [r.left, r.top]; })()`)
 	place := []struct {
 		typ, id string
 		x, y    float64
@@ -177,7 +99,7 @@ func TestBrowserBuildEndpoint(t *testing.T) {
 	}
 	for _, p := range place {
 		px, py := center(t, ctx, "palette-"+p.typ)
-		drag(t, ctx, px, py, rect[0]+p.x, rect[1]+p.y, 8)
+		uitest.Drag(t, ctx, px, py, rect[0]+p.x, rect[1]+p.y, 8)
 		waitJS(t, ctx, "node "+p.id, fmt.Sprintf(`!!%s`, q("node-"+p.id)))
 	}
 	// Configure each node in the side panel.
@@ -196,24 +118,24 @@ func TestBrowserBuildEndpoint(t *testing.T) {
 	// A wire into a trigger is refused while dragging.
 	x0, y0 := center(t, ctx, "out-validate-valid")
 	x1, y1 := center(t, ctx, "title-in")
-	drag(t, ctx, x0, y0, x1, y1, 6)
+	uitest.Drag(t, ctx, x0, y0, x1, y1, 6)
 	waitJS(t, ctx, "refused wire", q("status")+`.textContent.includes('Wire refused')`)
 
 	wires := [][3]string{{"in", "out", "validate"}, {"validate", "valid", "respond"}, {"validate", "invalid", "respond_2"}}
 	for _, w := range wires {
 		x0, y0 := center(t, ctx, "out-"+w[0]+"-"+w[1])
 		x1, y1 := center(t, ctx, "in-"+w[2])
-		drag(t, ctx, x0, y0, x1, y1, 10)
+		uitest.Drag(t, ctx, x0, y0, x1, y1, 10)
 		waitJS(t, ctx, "wire", fmt.Sprintf(`!!%s`, q("wire-"+w[0]+"-"+w[1]+"-"+w[2])))
 	}
 	// The same wire again is refused.
 	x0, y0 = center(t, ctx, "out-in-out")
 	x1, y1 = center(t, ctx, "in-validate")
-	drag(t, ctx, x0, y0, x1, y1, 4)
+	uitest.Drag(t, ctx, x0, y0, x1, y1, 4)
 	waitJS(t, ctx, "duplicate refused", q("status")+`.textContent.includes('already wired')`)
 
 	waitJS(t, ctx, "valid document", `document.getElementById('flowd-editor').dataset.valid === 'true'`)
-	if got := js[string](t, ctx, q("pending")+`.textContent`); got != "7" {
+	if got := uitest.JS[string](t, ctx, q("pending")+`.textContent`); got != "7" {
 		t.Errorf("pending changes = %s, want 7 (4 nodes + 3 wires)", got)
 	}
 	click(t, ctx, "deploy")
@@ -253,8 +175,8 @@ func TestBrowserBuildEndpoint(t *testing.T) {
 	waitJS(t, ctx, "live badges", q("badge-respond")+`.textContent === 'out' && `+q("badge-validate")+`.textContent === 'invalid'`)
 
 	// The try-it form calls the endpoint from the page.
-	js[bool](t, ctx, q("try")+`.open = true`)
-	if got := js[string](t, ctx, q("try-path")+`.value`); got != "/api/hello" {
+	uitest.JS[bool](t, ctx, q("try")+`.open = true`)
+	if got := uitest.JS[string](t, ctx, q("try-path")+`.value`); got != "/api/hello" {
 		t.Errorf("try-it path prefilled with %q", got)
 	}
 	setField(t, ctx, "try-headers", "Authorization: Bearer "+token)
@@ -276,7 +198,7 @@ func TestBrowserTwoTabs(t *testing.T) {
 	openEditor(t, tab1, e, "m")
 	tab2, cancel := chromedp.NewContext(tab1)
 	defer cancel()
-	watch(t, tab2)
+	uitest.WatchErrors(t, tab2)
 	openEditor(t, tab2, e, "m")
 
 	selectNode(t, tab1, "log")
@@ -288,11 +210,11 @@ func TestBrowserTwoTabs(t *testing.T) {
 	waitJS(t, tab2, "node added", `!!`+q("node-log_2"))
 	click(t, tab2, "deploy")
 	waitJS(t, tab2, "conflict banner", `!`+q("conflict")+`.hidden`)
-	msg := js[string](t, tab2, q("conflict-message")+`.textContent`)
+	msg := uitest.JS[string](t, tab2, q("conflict-message")+`.textContent`)
 	if !strings.Contains(msg, "changed in another tab") || !strings.Contains(msg, "kept in this tab") {
 		t.Errorf("conflict message %q", msg)
 	}
-	if n := js[int](t, tab2, `document.getElementById('flowd-editor').flowd.model.doc.nodes.length`); n != 3 {
+	if n := uitest.JS[int](t, tab2, `document.getElementById('flowd-editor').flowd.model.doc.nodes.length`); n != 3 {
 		t.Errorf("tab two lost its node: %d nodes", n)
 	}
 	doc, _, _ := e.fd.App().Export(t.Context(), "m")
@@ -302,12 +224,12 @@ func TestBrowserTwoTabs(t *testing.T) {
 
 	// Reloading as the message says shows tab one's change, and offers to
 	// put tab two's changes back on top of it.
-	href := js[string](t, tab2, q("conflict-reload")+`.href`)
+	href := uitest.JS[string](t, tab2, q("conflict-reload")+`.href`)
 	if err := chromedp.Do(tab2, chromedp.Navigate(href)); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, tab2, "reloaded", `document.getElementById('flowd-editor') && document.getElementById('flowd-editor').dataset.ready === 'true' && !`+q("restore")+`.hidden`)
-	if got := js[string](t, tab2, q("title-log")+`.textContent`); got != "from tab one" {
+	if got := uitest.JS[string](t, tab2, q("title-log")+`.textContent`); got != "from tab one" {
 		t.Errorf("reloaded tab shows %q", got)
 	}
 	click(t, tab2, "restore-apply")
@@ -332,12 +254,12 @@ func TestBrowserCronSpec(t *testing.T) {
 	e.importFlow(t, string(doc), true)
 	openEditor(t, ctx, e, "key-rollover")
 	selectNode(t, ctx, "daily")
-	if v := js[string](t, ctx, q("input-spec")+`.value`); v != "0 3 * * *" {
+	if v := uitest.JS[string](t, ctx, q("input-spec")+`.value`); v != "0 3 * * *" {
 		t.Fatalf("spec shown %q", v)
 	}
 	setField(t, ctx, "input-spec", "* * * * *")
 	waitJS(t, ctx, "undeployed marker", q("node-daily")+`.classList.contains('fe-undeployed')`)
-	if got := js[string](t, ctx, q("pending")+`.textContent`); got != "1" {
+	if got := uitest.JS[string](t, ctx, q("pending")+`.textContent`); got != "1" {
 		t.Errorf("pending = %s, want 1", got)
 	}
 	click(t, ctx, "deploy")

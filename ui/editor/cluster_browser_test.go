@@ -12,6 +12,7 @@ import (
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/memstore"
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 // lateHandler lets a test server exist (its URL published as a node's
@@ -84,7 +85,7 @@ func TestBrowserClusterRuns(t *testing.T) {
 	waitJS(t, ctx, "b's run listed", `!!`+q("run-"+runOnB))
 	waitJS(t, ctx, "a's run listed", `!!`+q("run-"+onA.ID))
 	tag := func(id string) string {
-		return js[string](t, ctx, `(`+q("run-"+id)+`.querySelector('[data-testid="run-node"]') || {}).textContent || ''`)
+		return uitest.JS[string](t, ctx, `(`+q("run-"+id)+`.querySelector('[data-testid="run-node"]') || {}).textContent || ''`)
 	}
 	if got := tag(runOnB); got != "b" {
 		t.Errorf("b's run tagged %q, want b", got)
@@ -92,7 +93,7 @@ func TestBrowserClusterRuns(t *testing.T) {
 	if got := tag(onA.ID); got != "a" {
 		t.Errorf("a's run tagged %q, want a", got)
 	}
-	note := js[string](t, ctx, `(`+q("runs-missing-c")+` || {}).textContent || ''`)
+	note := uitest.JS[string](t, ctx, `(`+q("runs-missing-c")+` || {}).textContent || ''`)
 	if !strings.Contains(note, "node c") || !strings.Contains(note, "unreachable") {
 		t.Errorf("missing-node note %q, want node c unreachable", note)
 	}

@@ -9,8 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"path"
-	"sync"
-	"time"
 
 	"github.com/a-h/templ"
 
@@ -31,27 +29,13 @@ type Options struct {
 	Refs func(ctx context.Context, ref engine.Ref) ([]string, error)
 	// Logger receives server errors (default: discarded).
 	Logger *slog.Logger
-	// PollInterval is how often the event stream looks for new runs
-	// (default 250ms).
-	PollInterval time.Duration
-	// MaxStream is how long one event stream lasts before the browser
-	// reconnects (default 30s).
-	MaxStream time.Duration
 }
 
 // Handler serves the editor.
 type Handler struct {
-	app       *app.App
-	opts      Options
-	log       *slog.Logger
-	done      chan struct{} // closed by Close: ends every event stream
-	closeOnce sync.Once
-}
-
-// Close ends the open event streams (call it before http.Server.Shutdown,
-// which waits for them). The handler keeps serving everything else.
-func (h *Handler) Close() {
-	h.closeOnce.Do(func() { close(h.done) })
+	app  *app.App
+	opts Options
+	log  *slog.Logger
 }
 
 //go:embed static
@@ -68,17 +52,11 @@ func New(a *app.App, opts Options) *Handler {
 	if opts.Layout == nil {
 		opts.Layout = func(_, _ string, body templ.Component) templ.Component { return body }
 	}
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = 250 * time.Millisecond
-	}
-	if opts.MaxStream <= 0 {
-		opts.MaxStream = 30 * time.Second
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{app: a, opts: opts, log: log, done: make(chan struct{})}
+	return &Handler{app: a, opts: opts, log: log}
 }
 
 // Register adds the editor's routes to mux.
@@ -86,9 +64,6 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/flows/{id}/edit", h.page)
 	mux.HandleFunc("GET /admin/editor/static/{file}", h.static)
 	mux.HandleFunc("POST /admin/editor/form", h.form)
-	mux.HandleFunc("GET /admin/editor/flows/{id}/runs", h.runs)
-	mux.HandleFunc("GET /admin/editor/flows/{id}/runs/{run}/steps/{i}", h.step)
-	mux.HandleFunc("GET /admin/editor/events", h.events)
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {

@@ -3,13 +3,14 @@ package editor_test
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 const manualFlow = `{"schema":"flowd/v1","id":"m","name":"Manual <one>","nodes":[
@@ -170,94 +171,22 @@ func TestValidateAndForm(t *testing.T) {
 	}
 }
 
-// TestEvents: the SSE stream emits a run event with per-node ports after a
-// run, and the runs endpoint lists the run.
-func TestEvents(t *testing.T) {
+// TestEventsClose: flowd's CloseStreams ends the admin API's open event
+// streams (the editor's live badges), so a graceful shutdown (which waits
+// for requests) is not held up by an editor tab. What a stream sends is
+// the api package's TestEventsStream.
+func TestEventsClose(t *testing.T) {
 	e := newEnv(t)
-	e.importFlow(t, manualFlow, true)
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.srv.URL+"/admin/editor/events?flow=m", nil)
-	resp, err := http.DefaultClient.Do(req)
+	e.importFlow(t, manualFlow, false)
+	resp, err := http.Get(e.srv.URL + "/admin/api/flows/m/events")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
-	}
 	r := bufio.NewReader(resp.Body)
 	if line, _ := r.ReadString('\n'); !strings.HasPrefix(line, "retry:") {
 		t.Fatalf("first line %q", line)
 	}
-	tr, err := e.fd.App().Run(t.Context(), "m", "go", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan string, 1)
-	go func() {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				done <- "error: " + err.Error()
-				return
-			}
-			if strings.HasPrefix(line, "data: ") {
-				done <- line
-				return
-			}
-		}
-	}()
-	select {
-	case line := <-done:
-		var ev struct {
-			Run   string
-			Nodes map[string]struct{ Port string }
-		}
-		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		if ev.Run != tr.ID || ev.Nodes["go"].Port != "out" {
-			t.Fatalf("event %+v, run %s", ev, tr.ID)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
-	}
-	status, _, body := e.do(t, "GET", "/admin/editor/flows/m/runs", "")
-	if status != 200 || !strings.Contains(body, tr.ID) || !strings.Contains(body, `"port": "out"`) {
-		t.Fatalf("runs: %d %s", status, body)
-	}
-	status, _, body = e.do(t, "GET", "/admin/editor/flows/m/runs/"+tr.ID+"/steps/0", "")
-	if status != 200 || !strings.Contains(body, `"node": "go"`) {
-		t.Fatalf("step: %d %s", status, body)
-	}
-}
-
-// TestEventsClose: Close ends open streams, so a graceful shutdown (which
-// waits for requests) is not held up by an editor tab.
-func TestEventsClose(t *testing.T) {
-	e := newEnv(t)
-	e.importFlow(t, manualFlow, false)
-	resp, err := http.Get(e.srv.URL + "/admin/editor/events?flow=m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
-	r.ReadString('\n')
-	e.h.Close()
-	done := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(io.Discard, r)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("stream still open after Close")
-	}
-	if status, _, _ := e.do(t, "GET", "/admin/editor/events?flow=nope", ""); status != http.StatusNotFound {
-		t.Errorf("unknown flow: %d", status)
-	}
+	e.fd.CloseStreams()
+	uitest.StreamEnds(t, r, 5*time.Second)
 }

@@ -2,11 +2,9 @@ package editor_test
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +12,8 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/flowd/flowd"
-	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui/editor"
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 const (
@@ -57,30 +55,12 @@ func stubLayout(title, _ string, body templ.Component) templ.Component {
 // one httptest server. opts adjust the flowd options (a snapshot rate).
 func newEnv(t *testing.T, opts ...func(*flowd.Options)) *env {
 	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	fo := flowd.Options{Store: st, Issuer: testIssuer, AdminToken: testToken}
-	for _, o := range opts {
-		o(&fo)
-	}
-	fd, err := flowd.New(fo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fd := uitest.NewFlowd(t, flowd.Options{Store: uitest.OpenStore(t), Issuer: testIssuer, AdminToken: testToken}, opts...)
 	e := &env{fd: fd}
 	h := editor.New(fd.App(), editor.Options{
-		Layout:       stubLayout,
-		CSRF:         func(*http.Request) string { return testCSRF },
-		Registry:     fd.App().Registry(),
-		PollInterval: 50 * time.Millisecond,
+		Layout:   stubLayout,
+		CSRF:     func(*http.Request) string { return testCSRF },
+		Registry: fd.App().Registry(),
 	})
 	e.h = h
 	admin := http.NewServeMux()

@@ -8,6 +8,8 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 const ed = `document.getElementById('flowd-editor').flowd`
@@ -22,8 +24,8 @@ func TestBrowserInteractions(t *testing.T) {
 	openEditor(t, ctx, e, "m")
 
 	// Shift+drag on the background selects both nodes.
-	r := js[[]float64](t, ctx, `(() => { const r = `+q("canvas")+`.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })()`)
-	shift := func(p *input.DispatchMouseEventParams) { held(p); p.Modifiers = 8 }
+	r := uitest.JS[[]float64](t, ctx, `(() => { const r = `+q("canvas")+`.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })()`)
+	shift := func(p *input.DispatchMouseEventParams) { uitest.Held(p); p.Modifiers = 8 }
 	if err := chromedp.Do(ctx,
 		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, r[0]+4, r[1]+4),
 		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, r[0]+4, r[1]+4, shift),
@@ -52,7 +54,7 @@ func TestBrowserInteractions(t *testing.T) {
 	waitJS(t, ctx, "undo button", ed+`.model.doc.nodes.length === 2`)
 
 	// Wheel zoom around the pointer, then fit.
-	before := js[float64](t, ctx, ed+`.canvas.view.k`)
+	before := uitest.JS[float64](t, ctx, ed+`.canvas.view.k`)
 	if err := chromedp.Do(ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseWheel, (r[0]+r[2])/2, (r[1]+r[3])/2,
 		func(p *input.DispatchMouseEventParams) { p.DeltaX, p.DeltaY = 0.01, 200 })); err != nil {
 		t.Fatal(err)
@@ -70,8 +72,8 @@ func TestBrowserInteractions(t *testing.T) {
 	waitJS(t, ctx, "help closed", `!`+q("help-dialog")+`.open`)
 
 	// Click a wire to select it, Delete removes only the wire.
-	mid := js[[]float64](t, ctx, `(() => { const p = `+q("wire-go-out-log")+`; const pt = p.getPointAtLength(p.getTotalLength() / 2).matrixTransform(p.getScreenCTM()); return [pt.x, pt.y]; })()`)
-	drag(t, ctx, mid[0], mid[1], mid[0], mid[1], 0)
+	mid := uitest.JS[[]float64](t, ctx, `(() => { const p = `+q("wire-go-out-log")+`; const pt = p.getPointAtLength(p.getTotalLength() / 2).matrixTransform(p.getScreenCTM()); return [pt.x, pt.y]; })()`)
+	uitest.Drag(t, ctx, mid[0], mid[1], mid[0], mid[1], 0)
 	waitJS(t, ctx, "wire selected", ed+`.canvas.selectedWires.size === 1`)
 	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Delete)); err != nil {
 		t.Fatal(err)
@@ -100,8 +102,8 @@ func TestBrowserPinch(t *testing.T) {
 	ctx := browser(t)
 	e.importFlow(t, manualFlow, false)
 	openEditor(t, ctx, e, "m")
-	js[bool](t, ctx, ed+`.canvas.reset() || true`)
-	r := js[[]float64](t, ctx, `(() => { const r = `+q("canvas")+`.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })()`)
+	uitest.JS[bool](t, ctx, ed+`.canvas.reset() || true`)
+	r := uitest.JS[[]float64](t, ctx, `(() => { const r = `+q("canvas")+`.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })()`)
 	// A spot of empty canvas below the nodes.
 	cx, cy := (r[0]+r[2])/2, r[3]-120
 	id1, id2 := 1.0, 2.0
@@ -128,7 +130,7 @@ func TestBrowserPinch(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "pinched in", ed+`.canvas.view.k > 2`)
-	if n := js[int](t, ctx, ed+`.model.undoStack.length`); n != 0 {
+	if n := uitest.JS[int](t, ctx, ed+`.model.undoStack.length`); n != 0 {
 		t.Errorf("a pinch changed the document: %d undo steps", n)
 	}
 }

@@ -45,23 +45,23 @@ func TestBrowserLintWarnings(t *testing.T) {
 	uitest.Viewport(t, ctx, 1440, 900) // the README's screenshot size
 	openEditor(t, ctx, e, "w")
 	waitJS(t, ctx, "warning marker", q("node-orphan")+`.classList.contains('fe-warned')`)
-	if js[bool](t, ctx, q("node-orphan")+`.classList.contains('fe-invalid')`) {
+	if uitest.JS[bool](t, ctx, q("node-orphan")+`.classList.contains('fe-invalid')`) {
 		t.Error("a warning shows the error marker")
 	}
-	if js[bool](t, ctx, q("node-log")+`.classList.contains('fe-warned')`) {
+	if uitest.JS[bool](t, ctx, q("node-log")+`.classList.contains('fe-warned')`) {
 		t.Error("a reached node is marked")
 	}
-	if d := js[string](t, ctx, `getComputedStyle(`+q("warning-orphan")+`).display`); d == "none" {
+	if d := uitest.JS[string](t, ctx, `getComputedStyle(`+q("warning-orphan")+`).display`); d == "none" {
 		t.Error("the warning marker is not drawn")
 	}
 	selectNode(t, ctx, "orphan")
 	waitJS(t, ctx, "warning in the panel", `!!`+q("node-warning-flow.unreachable")+` && !`+q("node-warnings")+`.hidden`)
-	text := js[string](t, ctx, q("node-warning-flow.unreachable")+`.textContent`)
+	text := uitest.JS[string](t, ctx, q("node-warning-flow.unreachable")+`.textContent`)
 	if !strings.Contains(text, "flow.unreachable") || !strings.Contains(text, "no trigger reaches this node") {
 		t.Errorf("panel warning = %q", text)
 	}
 	// Warnings above the fields, below the (empty) problems.
-	if !js[bool](t, ctx, `!!(`+q("node-warnings")+`.compareDocumentPosition(`+q("field-message")+`) & Node.DOCUMENT_POSITION_FOLLOWING)`) {
+	if !uitest.JS[bool](t, ctx, `!!(`+q("node-warnings")+`.compareDocumentPosition(`+q("field-message")+`) & Node.DOCUMENT_POSITION_FOLLOWING)`) {
 		t.Error("warnings are not at the top of the panel")
 	}
 	uitest.Shot(t, ctx, "editor-warnings")
@@ -98,13 +98,13 @@ func TestBrowserDisabledNodes(t *testing.T) {
 	selectNode(t, ctx, "log")
 	key(t, ctx, "d")
 	waitJS(t, ctx, "greyed", q("node-log")+`.classList.contains('fe-disabled') && !!`+q("disabled-log"))
-	if !js[bool](t, ctx, q("node-disabled")+`.checked`) {
+	if !uitest.JS[bool](t, ctx, q("node-disabled")+`.checked`) {
 		t.Error("the panel's checkbox does not show the node disabled")
 	}
-	if got := js[string](t, ctx, q("pending")+`.textContent`); got != "1" {
+	if got := uitest.JS[string](t, ctx, q("pending")+`.textContent`); got != "1" {
 		t.Errorf("pending = %s, want 1 (disabling changes what runs)", got)
 	}
-	if op := js[string](t, ctx, `getComputedStyle(`+q("node-log")+`.querySelector('.fe-node-body')).fill`); op == "rgb(255, 255, 255)" {
+	if op := uitest.JS[string](t, ctx, `getComputedStyle(`+q("node-log")+`.querySelector('.fe-node-body')).fill`); op == "rgb(255, 255, 255)" {
 		t.Error("a disabled node's body is not greyed")
 	}
 	click(t, ctx, "node-disabled")
@@ -140,12 +140,12 @@ func TestBrowserCallPorts(t *testing.T) {
 	e.importFlow(t, callFlow, false)
 	openEditor(t, ctx, e, "caller")
 	waitJS(t, ctx, "ports", `!!`+q("out-call-ok")+` && !!`+q("out-call-denied")+` && !!`+q("out-call-error"))
-	if !js[bool](t, ctx, `!!`+q("wire-call-ok-yes")) {
+	if !uitest.JS[bool](t, ctx, `!!`+q("wire-call-ok-yes")) {
 		t.Error("the stored wire from ok is not drawn")
 	}
 	x0, y0 := center(t, ctx, "out-call-denied")
 	x1, y1 := center(t, ctx, "in-no")
-	drag(t, ctx, x0, y0, x1, y1, 8)
+	uitest.Drag(t, ctx, x0, y0, x1, y1, 8)
 	waitJS(t, ctx, "wire from denied", `!!`+q("wire-call-denied-no"))
 
 	selectNode(t, ctx, "call")

@@ -2,8 +2,6 @@ package editor_test
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,14 +16,8 @@ import (
 func TestBrowserRealUI(t *testing.T) {
 	env := uitest.Start(t) // first: its server closes after the browser
 	ctx := browser(t)
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(env.URL+"/admin/flows"),
-		chromedp.WaitVisible(`[data-testid="login-password"]`),
-		chromedp.SendKeys(`[data-testid="login-password"]`, uitest.Password),
-		chromedp.Click(`[data-testid="login-submit"]`),
-		chromedp.WaitVisible(`[data-testid="flows"]`),
-		chromedp.Navigate(env.URL+"/admin/flows/key-rollover/edit"),
-	); err != nil {
+	uitest.LoginBrowser(t, ctx, env)
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/admin/flows/key-rollover/edit")); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "editor ready", `document.getElementById('flowd-editor').dataset.ready === 'true'`)
@@ -46,32 +38,14 @@ func TestBrowserRealUI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, auth := range []string{"Bearer " + token, ""} {
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", env.URL+"/api/hello", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
+	for auth, want := range map[string]int{"Bearer " + token: http.StatusOK, "": http.StatusUnauthorized} {
+		if got := uitest.GetStatus(t, env.URL+"/api/hello", auth); got != want {
+			t.Errorf("GET /api/hello with %q: status %d, want %d", auth[:min(len(auth), 6)], got, want)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
 	}
 	waitJS(t, ctx, "both runs", `!!document.querySelector('.fe-step[data-node="auth"][data-port="valid"]') && !!document.querySelector('.fe-step[data-node="auth"][data-port="invalid"]')`)
 	waitJS(t, ctx, "badges", q("badge-ok")+`.textContent === 'out' && `+q("badge-denied")+`.textContent === 'out'`)
 	selectNode(t, ctx, "denied")
-	js[bool](t, ctx, `(() => { const d = document.querySelector('.fe-run details'); d.open = true; return true; })()`)
-	if os.Getenv("FLOWD_SCREENSHOTS") == "1" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join("..", "..", "docs", "screenshots")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "editor.png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	uitest.JS[bool](t, ctx, `(() => { const d = document.querySelector('.fe-run details'); d.open = true; return true; })()`)
+	uitest.FullShot(t, ctx, "editor")
 }

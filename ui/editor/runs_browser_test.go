@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 // TestBrowserLightRuns: the debug panel shows a light run's steps as
@@ -20,13 +22,13 @@ func TestBrowserLightRuns(t *testing.T) {
 	for _, id := range []string{full.ID, light.ID, failed.ID} {
 		waitJS(t, ctx, "run "+id, `!!`+q("run-"+id))
 	}
-	js[bool](t, ctx, `(document.querySelectorAll('.fe-run details').forEach((d) => { d.open = true; }), true)`)
+	uitest.JS[bool](t, ctx, `(document.querySelectorAll('.fe-run details').forEach((d) => { d.open = true; }), true)`)
 
 	visible := func(t *testing.T, expr string) bool {
-		return js[bool](t, ctx, `(() => { const e = `+expr+`; return !!e && e.checkVisibility(); })()`)
+		return uitest.JS[bool](t, ctx, `(() => { const e = `+expr+`; return !!e && e.checkVisibility(); })()`)
 	}
 	text := func(t *testing.T, expr string) string {
-		return js[string](t, ctx, `(`+expr+` || {}).textContent || ''`)
+		return uitest.JS[string](t, ctx, `(`+expr+` || {}).textContent || ''`)
 	}
 
 	tests := []struct {
@@ -42,7 +44,7 @@ func TestBrowserLightRuns(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			li := q("run-" + tc.id)
-			if got := js[string](t, ctx, li+`.dataset.light`); got != fmt.Sprint(tc.light) {
+			if got := uitest.JS[string](t, ctx, li+`.dataset.light`); got != fmt.Sprint(tc.light) {
 				t.Errorf("data-light %q, want %v", got, tc.light)
 			}
 			note := li + `.querySelector('[data-testid="light-note"]')`
@@ -57,7 +59,7 @@ func TestBrowserLightRuns(t *testing.T) {
 					t.Errorf("summary tag %q", tag)
 				}
 			}
-			if n := js[int](t, ctx, li+`.querySelectorAll('.fe-step').length`); n != len(tc.captured) {
+			if n := uitest.JS[int](t, ctx, li+`.querySelectorAll('.fe-step').length`); n != len(tc.captured) {
 				t.Fatalf("%d steps, want %d", n, len(tc.captured))
 			}
 			for i, captured := range tc.captured {
@@ -73,7 +75,7 @@ func TestBrowserLightRuns(t *testing.T) {
 				if !visible(t, none) || text(t, none) != "message not captured" {
 					t.Errorf("step %d: %q, want \"message not captured\" visible", i, text(t, row))
 				}
-				if js[bool](t, ctx, `!!`+pre+` || !!`+row+`.querySelector('[data-full]')`) {
+				if uitest.JS[bool](t, ctx, `!!`+pre+` || !!`+row+`.querySelector('[data-full]')`) {
 					t.Errorf("step %d: a message box or Full value button for a message not captured", i)
 				}
 			}

@@ -87,7 +87,7 @@ func TestRunsLight(t *testing.T) {
 	e := newEnv(t, oneSnapshotPerSecond)
 	full, light, failed := lightRuns(t, e)
 
-	status, _, body := e.do(t, "GET", "/admin/editor/flows/l/runs", "")
+	status, _, body := e.do(t, "GET", "/admin/api/flows/l/runs?view=summary", "")
 	if status != http.StatusOK {
 		t.Fatalf("runs: %d %s", status, body)
 	}
@@ -210,7 +210,7 @@ func TestStepLight(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			status, _, body := e.do(t, "GET", "/admin/editor/flows/l/runs/"+tc.run+"/steps/"+tc.step, "")
+			status, _, body := e.do(t, "GET", "/admin/api/flows/l/runs/"+tc.run+"/steps/"+tc.step, "")
 			if status != tc.status {
 				t.Fatalf("status %d, want %d: %s", status, tc.status, body)
 			}

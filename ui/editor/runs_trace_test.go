@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/ui/uitest"
 )
 
 const (
@@ -55,7 +56,7 @@ func tracedRuns(t *testing.T) (e *env, traced, untraced *engine.Trace) {
 // and none for a run whose trace was not sampled.
 func TestRunsTraceIDs(t *testing.T) {
 	e, traced, untraced := tracedRuns(t)
-	status, _, body := e.do(t, "GET", "/admin/editor/flows/l/runs", "")
+	status, _, body := e.do(t, "GET", "/admin/api/flows/l/runs?view=summary", "")
 	if status != http.StatusOK {
 		t.Fatalf("runs: %d %s", status, body)
 	}
@@ -94,9 +95,9 @@ func TestBrowserRunTraceID(t *testing.T) {
 	for _, id := range []string{traced.ID, untraced.ID} {
 		waitJS(t, ctx, "run "+id, `!!`+q("run-"+id))
 	}
-	js[bool](t, ctx, `(document.querySelectorAll('.fe-run details').forEach((d) => { d.open = true; }), true)`)
+	uitest.JS[bool](t, ctx, `(document.querySelectorAll('.fe-run details').forEach((d) => { d.open = true; }), true)`)
 	line := func(id string) string {
-		return js[string](t, ctx, `((`+q("run-"+id)+`.querySelector('[data-testid="trace-id"]')) || {}).textContent || ''`)
+		return uitest.JS[string](t, ctx, `((`+q("run-"+id)+`.querySelector('[data-testid="trace-id"]')) || {}).textContent || ''`)
 	}
 	if got, want := line(traced.ID), "Run "+traced.ID+" · trace "+tracedID; got != want {
 		t.Errorf("traced run's line %q, want %q", got, want)

@@ -16,7 +16,7 @@ import (
 func TestBrowserStoryTemplateCronSchedules(t *testing.T) {
 	env := uitest.Start(t)                   // first: its server closes after the browser
 	ctx := uitest.Browser(t, 30*time.Second) // a safety limit; the story takes a few seconds
-	watch(t, ctx)                            // script errors and CSP violations fail the test
+	uitest.WatchErrors(t, ctx)               // script errors and CSP violations fail the test
 	uitest.LoginBrowser(t, ctx, env)
 
 	// Templates page → Use template → Create: a copy under a new id, opened in the editor.
@@ -37,13 +37,13 @@ func TestBrowserStoryTemplateCronSchedules(t *testing.T) {
 		t.Fatalf("use template: %v", err)
 	}
 	const flow = "key-rollover-2"
-	if got := js[string](t, ctx, `document.getElementById('flowd-editor').dataset.flow`); got != flow {
+	if got := uitest.JS[string](t, ctx, `document.getElementById('flowd-editor').dataset.flow`); got != flow {
 		t.Fatalf("editor opened flow %q, want %q", got, flow)
 	}
 
 	// The side panel: every minute instead of daily at 03:00, then deploy.
 	selectNode(t, ctx, "daily")
-	if v := js[string](t, ctx, q("input-spec")+`.value`); v != "0 3 * * *" {
+	if v := uitest.JS[string](t, ctx, q("input-spec")+`.value`); v != "0 3 * * *" {
 		t.Fatalf("spec shown %q", v)
 	}
 	setField(t, ctx, "input-spec", "* * * * *")
@@ -61,10 +61,10 @@ func TestBrowserStoryTemplateCronSchedules(t *testing.T) {
 	); err != nil {
 		t.Fatalf("schedules page: %v", err)
 	}
-	if spec := js[string](t, ctx, `document.querySelector('`+sel+` code').textContent`); spec != "* * * * *" {
+	if spec := uitest.JS[string](t, ctx, `document.querySelector('`+sel+` code').textContent`); spec != "* * * * *" {
 		t.Errorf("spec on the schedules page %q, want %q", spec, "* * * * *")
 	}
-	stamps := js[[]string](t, ctx, `Array.from(document.querySelectorAll('`+sel+` [data-testid="next-run"] time'), e => e.getAttribute('datetime'))`)
+	stamps := uitest.JS[[]string](t, ctx, `Array.from(document.querySelectorAll('`+sel+` [data-testid="next-run"] time'), e => e.getAttribute('datetime'))`)
 	if len(stamps) < 3 {
 		t.Fatalf("%d next runs listed, want at least 3: %q", len(stamps), stamps)
 	}

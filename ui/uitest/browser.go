@@ -222,7 +222,8 @@ func Center(t testing.TB, ctx context.Context, sel string) (float64, float64) {
 	return v[0], v[1]
 }
 
-func held(p *input.DispatchMouseEventParams) {
+// Held marks a dispatched mouse event as made with the left button down.
+func Held(p *input.DispatchMouseEventParams) {
 	p.Button = input.MouseButtonLeft
 	p.Buttons = 1
 	p.ClickCount = 1
@@ -234,13 +235,13 @@ func Drag(t testing.TB, ctx context.Context, x0, y0, x1, y1 float64, steps int) 
 	t.Helper()
 	acts := []chromedp.Action[chromedp.Void]{
 		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0, y0),
-		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0, y0, held),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x0, y0, Held),
 	}
 	for i := 1; i <= steps; i++ {
 		f := float64(i) / float64(steps)
-		acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+(x1-x0)*f, y0+(y1-y0)*f, held))
+		acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x0+(x1-x0)*f, y0+(y1-y0)*f, Held))
 	}
-	acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x1, y1, held))
+	acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x1, y1, Held))
 	if err := chromedp.Do(ctx, acts...); err != nil {
 		t.Fatal(err)
 	}
@@ -275,13 +276,27 @@ func Shot(t testing.TB, ctx context.Context, name string) {
 	Screenshot(t, name, png)
 }
 
+// FullShot takes a screenshot of the whole page and stores it with
+// Screenshot.
+func FullShot(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
+	if os.Getenv("FLOWD_SCREENSHOTS") != "1" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	Screenshot(t, name, png)
+}
+
 // ClickWith clicks the center of the element sel matches with modifier
 // keys held (chromedp.ModifierShift, ...).
 func ClickWith(t testing.TB, ctx context.Context, sel string, mods chromedp.Modifier) {
 	t.Helper()
 	x, y := Center(t, ctx, sel)
 	with := func(p *input.DispatchMouseEventParams) {
-		held(p)
+		Held(p)
 		p.Modifiers = int64(mods)
 	}
 	if err := chromedp.Do(ctx,

@@ -1,6 +1,7 @@
 package uitest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -59,30 +60,13 @@ func (b *SafeBuffer) String() string {
 // options (a hashing pool a test holds).
 func Start(t testing.TB, opts ...func(*flowd.Options)) *Env {
 	t.Helper()
-	dir := t.TempDir()
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(dir, "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := OpenStore(t)
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	base := "http://" + srv.Listener.Addr().String()
 	logs := &SafeBuffer{}
-	fo := flowd.Options{Store: st, AdminToken: Token, AdminPassword: Password, Examples: examples.FS,
-		Issuer: base, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	for _, o := range opts {
-		o(&fo)
-	}
-	fd, err := flowd.New(fo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fd.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fd := NewFlowd(t, flowd.Options{Store: st, AdminToken: Token, AdminPassword: Password, Examples: examples.FS,
+		Issuer: base, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, opts...)
 	// key-rollover creates keyset main from its start-up trigger, which
 	// runs in the background: wait for it so tests see a settled server.
 	deadline := time.Now().Add(10 * time.Second)
@@ -103,6 +87,100 @@ func Start(t testing.TB, opts ...func(*flowd.Options)) *Env {
 		_ = fd.Close(context.Background())
 	})
 	return &Env{URL: base, FD: fd, Srv: srv, Log: logs}
+}
+
+// OpenStore opens a bolt store under a random master key in the test's
+// folder, closed when the test ends.
+func OpenStore(t testing.TB) *store.Bolt {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// NewFlowd builds a flowd from fo, adjusted by opts, and starts it; the
+// caller closes it.
+func NewFlowd(t testing.TB, fo flowd.Options, opts ...func(*flowd.Options)) *flowd.Flowd {
+	t.Helper()
+	for _, o := range opts {
+		o(&fo)
+	}
+	fd, err := flowd.New(fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fd.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// GetStatus sends GET url with an Authorization header unless auth is
+// empty, and returns the status.
+func GetStatus(t testing.TB, url, auth string) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// NextData reads the event stream r up to its next "data:" line and
+// returns the data (without the line end); the test fails if none comes
+// within the given time.
+func NextData(t testing.TB, r *bufio.Reader, within time.Duration) string {
+	t.Helper()
+	data := make(chan string, 1)
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				data <- "error: " + err.Error()
+				return
+			}
+			if d, ok := strings.CutPrefix(line, "data: "); ok {
+				data <- strings.TrimSuffix(d, "\n")
+				return
+			}
+		}
+	}()
+	select {
+	case d := <-data:
+		return d
+	case <-time.After(within):
+		t.Fatalf("no event within %v", within)
+		return ""
+	}
+}
+
+// StreamEnds fails the test unless the stream r ends cleanly (EOF) within
+// the given time.
+func StreamEnds(t testing.TB, r io.Reader, within time.Duration) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(within):
+		t.Fatalf("stream still open after %v", within)
+	}
 }
 
 // Client is a browser-like HTTP client: cookies, no redirects followed.

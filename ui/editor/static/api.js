@@ -1,5 +1,5 @@
 // api.js: fetch helpers for the admin API (/admin/api, with the page's
-// session) and the editor's own views. State-changing requests carry the
+// session) and the editor's side panel form. State-changing requests carry the
 // CSRF token the page was rendered with. Errors are the API's JSON body:
 // {"error": {"code", "message", "problems"?}}.
 

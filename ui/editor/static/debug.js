@@ -1,6 +1,10 @@
 // debug.js: the runs list (traces per node, values truncated by the
 // server, the full value on demand), live node badges over SSE, and the
-// "try it" form that calls an http.in endpoint of this flow.
+// "try it" form that calls an http.in endpoint of this flow. All from the
+// admin API: GET /flows/{id}/runs?view=summary, .../runs/{run}/steps/{i}
+// and the event stream GET /flows/{id}/events.
+
+import { API } from './api.js';
 
 const NOT_CAPTURED = 'message not captured';
 
@@ -79,7 +83,7 @@ export class Debug {
   async load() {
     let runs, cluster, note;
     try {
-      ({ data: { runs, nodes: cluster, note } } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs`));
+      ({ data: { runs, nodes: cluster, note } } = await this.api.get(`${API}/flows/${encodeURIComponent(this.flowID)}/runs?view=summary&limit=20`));
     } catch {
       return;
     }
@@ -141,7 +145,7 @@ export class Debug {
     if (!b) return;
     const [run, i] = b.dataset.full.split('/');
     try {
-      const { data } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs/${encodeURIComponent(run)}/steps/${i}`);
+      const { data } = await this.api.get(`${API}/flows/${encodeURIComponent(this.flowID)}/runs/${encodeURIComponent(run)}/steps/${i}`);
       const box = b.previousElementSibling;
       if (data.captured) box.replaceChildren(jsonTree(data.msg)); else box.textContent = NOT_CAPTURED;
       box.classList.remove('fe-step-cut');
@@ -161,7 +165,7 @@ export class Debug {
     const note = (text) => { const out = this.root.querySelector('[data-testid="try-result"]'); out.textContent = text; };
     let msg;
     try {
-      const { data } = await this.api.get(`/admin/editor/flows/${encodeURIComponent(this.flowID)}/runs/${encodeURIComponent(b.dataset.again)}/steps/0`);
+      const { data } = await this.api.get(`${API}/flows/${encodeURIComponent(this.flowID)}/runs/${encodeURIComponent(b.dataset.again)}/steps/0`);
       if (!data.captured) throw new Error('the input of this run was not kept');
       msg = data.msg;
     } catch (err) {
@@ -199,7 +203,7 @@ export class Debug {
       return;
     }
     try {
-      const { data } = await this.api.post(`/admin/api/flows/${encodeURIComponent(this.flowID)}/run`, { body: { node: b.dataset.trigger, input: msg } });
+      const { data } = await this.api.post(`${API}/flows/${encodeURIComponent(this.flowID)}/run`, { body: { node: b.dataset.trigger, input: msg } });
       note(`Ran again: ${data.status || 'done'}${data.error ? ` (${data.error})` : ''}.`);
     } catch (err) {
       note(`Could not run again: ${err.message}`);
@@ -235,7 +239,7 @@ export class Debug {
   }
 
   listen() {
-    const es = new EventSource(`/admin/editor/events?flow=${encodeURIComponent(this.flowID)}`);
+    const es = new EventSource(`${API}/flows/${encodeURIComponent(this.flowID)}/events`);
     es.addEventListener('run', (e) => {
       const ev = JSON.parse(e.data);
       this.setBadges({ ...this.badges, ...ev.nodes }); // each node keeps its latest outcome

@@ -114,18 +114,16 @@ export class Model extends EventTarget {
     this.emit('moved');
   }
 
-  undo() {
-    if (!this.undoStack.length) return;
-    this.redoStack.push(this.snapshot());
-    this.restore(this.undoStack.pop());
-    this.lastMerge = null;
-    this.emit('doc');
-  }
+  undo() { this.travel(this.undoStack, this.redoStack); }
 
-  redo() {
-    if (!this.redoStack.length) return;
-    this.undoStack.push(this.snapshot());
-    this.restore(this.redoStack.pop());
+  redo() { this.travel(this.redoStack, this.undoStack); }
+
+  // travel takes one step of history: the state on top of from comes
+  // back, the current one goes on to.
+  travel(from, to) {
+    if (!from.length) return;
+    to.push(this.snapshot());
+    this.restore(from.pop());
     this.lastMerge = null;
     this.emit('doc');
   }
