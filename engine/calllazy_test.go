@@ -20,8 +20,6 @@ func TestCallKeepsLazy(t *testing.T) {
 		reg.MustRegister(Spec{Type: typ, Title: typ, Category: "test", Outputs: outputs, LazyMessage: true, Bounded: true},
 			func(*Setup) (Block, error) { return BlockFunc(f), nil })
 	}
-	reg.MustRegister(Spec{Type: "test.entry", Title: "Entry", Category: "test", Trigger: true, Outputs: []string{"out"}},
-		func(*Setup) (Block, error) { return entryTrigger{}, nil })
 	lazyOnly("test.lret", nil, func(_ context.Context, x *Exec, msg Msg) (string, error) { return "", x.Return("ok", msg) })
 	lazyOnly("test.lcall", []string{"ok"}, func(ctx context.Context, x *Exec, msg Msg) (string, error) {
 		// With the message's bound, as core.call: a sub-run that walks
