@@ -82,7 +82,7 @@ var importRules = []importRule{
 		thirdParty: []string{"github.com/prometheus/client_golang/", "go.opentelemetry.io/otel"}},
 	// flowtest runs flow test files on a throwaway flowd (issue 17).
 	{pkg: "flowtest", module: []string{".", "engine", "store/memstore", "blocks/oauth", "blocks/oidc"}},
-	{pkg: "ui/uitest", module: []string{".", "flows/examples", "store/..."},
+	{pkg: "ui/uitest", module: []string{".", "engine/enginetest", "flows/examples", "store/..."},
 		thirdParty: []string{"github.com/chromedp/"}},
 	{pkg: "bench/...", module: []string{".", "bench/...", "flows/examples", "store/..."},
 		thirdParty: []string{"github.com/go-jose/go-jose/v4", "golang.org/x/crypto"}},

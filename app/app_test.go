@@ -69,14 +69,6 @@ func openBolt(t *testing.T, path string) *store.Bolt {
 	return st
 }
 
-// tempBolt is openBolt in the test's temp folder, closed when the test ends.
-func tempBolt(t *testing.T) *store.Bolt {
-	t.Helper()
-	st := openBolt(t, filepath.Join(t.TempDir(), "flowd.db"))
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // openLogged is open with a logger (nil: discard).
 func openLogged(t *testing.T, path string, examples fstest.MapFS, log *slog.Logger) (*app.App, func()) {
 	t.Helper()
