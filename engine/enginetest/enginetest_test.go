@@ -156,11 +156,26 @@ func TestCaptureFailAndTraces(t *testing.T) {
 }
 
 func TestFlowJSON(t *testing.T) {
-	data := enginetest.FlowJSON(t, "f", []enginetest.Node{{ID: "a", Type: "x.y", Config: map[string]any{"k": 1}}}, "a:out->a")
-	want := `{"schema":"flowd/v1","id":"f","name":"f","nodes":[{"id":"a","type":"x.y","config":{"k":1},"x":0,"y":0}],` +
-		`"wires":[{"from":"a","port":"out","to":"a"}]}`
-	if string(data) != want {
-		t.Errorf("FlowJSON =\n%s\nwant\n%s", data, want)
+	tests := []struct {
+		name  string
+		nodes []enginetest.Node
+		wires []string
+		want  string
+	}{
+		{"one node, a row", []enginetest.Node{{ID: "a", Type: "x.y", Config: map[string]any{"k": 1}}}, []string{"a:out->a"},
+			`{"schema":"flowd/v1","id":"f","name":"f","nodes":[{"id":"a","type":"x.y","config":{"k":1},"x":0,"y":0}],` +
+				`"wires":[{"from":"a","port":"out","to":"a"}]}`},
+		{"given positions kept, others in the row", []enginetest.Node{{ID: "a", Type: "x.y"}, {ID: "b", Type: "x.y", Y: 110}, {ID: "c", Type: "x.y"}}, nil,
+			`{"schema":"flowd/v1","id":"f","name":"f","nodes":[{"id":"a","type":"x.y","x":0,"y":0},{"id":"b","type":"x.y","x":0,"y":110},` +
+				`{"id":"c","type":"x.y","x":400,"y":0}],"wires":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := enginetest.FlowJSON(t, "f", tt.nodes, tt.wires...)
+			if string(data) != tt.want {
+				t.Errorf("FlowJSON =\n%s\nwant\n%s", data, tt.want)
+			}
+		})
 	}
 }
 

@@ -13,10 +13,11 @@ type Node struct {
 	ID     string
 	Type   string
 	Config map[string]any
+	X, Y   float64 // editor position; both zero: the node's place in a left-to-right row
 }
 
 // Flow writes a flow document (schema flowd/v1) with the nodes laid out
-// left to right and decodes it with engine.DecodeFlow, as flowd reads
+// left to right (unless they give a position) and decodes it with engine.DecodeFlow, as flowd reads
 // files; a document the engine refuses fails the test. Wires are
 // "from:port->to".
 func Flow(t testing.TB, id string, nodes []Node, wires ...string) *engine.Flow {
@@ -52,7 +53,11 @@ func FlowJSON(t testing.TB, id string, nodes []Node, wires ...string) []byte {
 		Wires  []jwire `json:"wires"`
 	}{Schema: engine.SchemaV1, ID: id, Name: id, Nodes: []jnode{}, Wires: []jwire{}}
 	for i, n := range nodes {
-		doc.Nodes = append(doc.Nodes, jnode{ID: n.ID, Type: n.Type, Config: n.Config, X: float64(200 * i)})
+		x, y := n.X, n.Y
+		if x == 0 && y == 0 {
+			x = float64(200 * i)
+		}
+		doc.Nodes = append(doc.Nodes, jnode{ID: n.ID, Type: n.Type, Config: n.Config, X: x, Y: y})
 	}
 	for _, w := range wires {
 		from, to, ok := strings.Cut(w, "->")
