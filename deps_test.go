@@ -50,6 +50,7 @@ var importRules = []importRule{
 	// http on storeerr only: an unreachable store is a 503, without bbolt.
 	{pkg: "blocks/http", module: []string{"engine", "store/storeerr"}},
 	{pkg: "blocks/jose", module: []string{"engine"}, thirdParty: []string{"github.com/go-jose/go-jose/v4"}},
+	{pkg: "blocks/jose/josetest", thirdParty: []string{"github.com/go-jose/go-jose/v4"}},
 	// schedule on store: the cluster's fenced schedule state (issue 12);
 	// oauth on jose: private_key_jwt client assertions (issue 15).
 	{pkg: "blocks/schedule", module: []string{"engine", "store"}, thirdParty: []string{"github.com/robfig/cron/v3"}},

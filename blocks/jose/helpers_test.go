@@ -421,25 +421,6 @@ func signedToken(t testing.TB, k *testKey, editHeader func(map[string]any), edit
 	return signRaw(t, k, mustJSON(t, h), mustJSON(t, c))
 }
 
-// goJoseSign is the compact JWS of claims (JSON) that go-jose's own
-// signer makes with key and opts.
-func goJoseSign(t testing.TB, key gojose.SigningKey, opts *gojose.SignerOptions, claims map[string]any) string {
-	t.Helper()
-	s, err := gojose.NewSigner(key, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := s.Sign([]byte(mustJSON(t, claims)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func testPolicy(src KeySource, algs ...string) Policy {
 	p := DefaultPolicy()
 	p.Algorithms = algs
