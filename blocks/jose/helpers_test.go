@@ -587,13 +587,7 @@ func newBlockEnv(t testing.TB) *blockEnv {
 	e.ks = NewKeysets(e.st)
 	e.ks.Now = e.clk.Now
 	e.ks.RSABits = 2048 // generation time, not strength, matters here
-	e.reg = engine.NewRegistry()
-	if err := core.Register(e.reg); err != nil {
-		t.Fatal(err)
-	}
-	if err := Register(e.reg); err != nil {
-		t.Fatal(err)
-	}
+	e.reg = enginetest.Registry(t, core.Register, Register)
 	e.svc = engine.NewServices()
 	if err := Provide(e.svc, e.ks, Options{Now: e.clk.Now, AllowInsecureJWKS: true}); err != nil {
 		t.Fatal(err)

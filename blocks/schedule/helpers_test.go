@@ -59,10 +59,7 @@ func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
 	e := &env{s: NewScheduler(opts), sink: make(chan engine.Msg, 64),
 		started: make(chan struct{}, 8), ended: make(chan struct{}, 8)}
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
+	reg := enginetest.Registry(t, Register)
 	svc := engine.NewServices()
 	if err := Provide(svc, e.s); err != nil {
 		t.Fatalf("Provide: %v", err)

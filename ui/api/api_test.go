@@ -14,6 +14,7 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/core"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/store/storetest"
 	"github.com/flowd/flowd/ui/api"
 )
@@ -27,13 +28,7 @@ func (tok tokenIs) Check(_ context.Context, s string) bool { return s == string(
 
 // testRegistry has the core blocks: greet starts at a core.manual and
 // assigns fields with core.set.
-func testRegistry(t *testing.T) *engine.Registry {
-	reg := engine.NewRegistry()
-	if err := core.Register(reg); err != nil {
-		t.Fatal(err)
-	}
-	return reg
-}
+func testRegistry(t *testing.T) *engine.Registry { return enginetest.Registry(t, core.Register) }
 
 // startApp starts an app on cfg, closed when the test ends.
 func startApp(t *testing.T, cfg app.Config) *app.App {

@@ -34,13 +34,7 @@ func TestRotateOverlapFromDeployedFlows(t *testing.T) {
 	clk := enginetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	ks := jose.NewKeysets(st)
 	ks.Now = clk.Now
-	reg := engine.NewRegistry()
-	if err := core.Register(reg); err != nil {
-		t.Fatal(err)
-	}
-	if err := jose.Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, core.Register, jose.Register)
 	svc := engine.NewServices()
 	if err := jose.Provide(svc, ks, jose.Options{}); err != nil {
 		t.Fatal(err)
