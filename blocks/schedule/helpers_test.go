@@ -168,16 +168,6 @@ func (s *Scheduler) waitCatchUps() {
 	wg.Wait()
 }
 
-// openBolt opens the store flowd runs on.
-func openBolt(t testing.TB, path string) *store.Bolt {
-	t.Helper()
-	st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // mustCurrent returns the firing registration of flow/node, failing the test
 // if there is none.
 func (s *Scheduler) mustCurrent(t testing.TB, flow, node string) *registration {

@@ -37,3 +37,15 @@ func TempBoltWith(t testing.TB, opts store.BoltOptions) *store.Bolt {
 	})
 	return st
 }
+
+// BoltAt opens the bolt store at path under a fixed (zero) master key, so
+// a test can close it and open it again as a restarted node would. The
+// caller closes it.
+func BoltAt(t testing.TB, path string) *store.Bolt {
+	t.Helper()
+	st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatalf("storetest: open bolt %s: %v", path, err)
+	}
+	return st
+}
