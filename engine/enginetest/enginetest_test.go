@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/flowd/flowd/engine"
@@ -301,5 +302,33 @@ func TestLogBuffer(t *testing.T) {
 	wg.Wait()
 	if got := strings.Count(buf.String(), "msg=line"); got != 8 {
 		t.Errorf("buffer holds %d lines, want 8:\n%s", got, buf.String())
+	}
+}
+
+func TestFiles(t *testing.T) {
+	good := enginetest.FlowJSON(t, "a", []enginetest.Node{{ID: "n", Type: "x.y"}})
+	files := enginetest.Files(t, fstest.MapFS{"a.json": {Data: good}, "notes.txt": {Data: []byte("not a flow")}}, "*.json")
+	if len(files) != 1 || files[0].Name != "a.json" || string(files[0].Doc) != string(good) || files[0].Flow.ID != "a" {
+		t.Fatalf("Files = %+v, want a.json decoded", files)
+	}
+	tests := []struct {
+		name string
+		fsys fstest.MapFS
+		want string
+	}{
+		{"no match", fstest.MapFS{"notes.txt": {Data: []byte("x")}}, "no flow files"},
+		{"a document the engine refuses", fstest.MapFS{"a.json": {Data: good}, "b.json": {Data: []byte(`{"schema":"flowd/v0"}`)}}, "b.json: DecodeFlow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recordTB{TB: t}
+			func() {
+				defer func() { _ = recover() }()
+				enginetest.Files(rec, tt.fsys, "*.json")
+			}()
+			if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], tt.want) {
+				t.Errorf("reported %q, want one error saying %q", rec.errs, tt.want)
+			}
+		})
 	}
 }

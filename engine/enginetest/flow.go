@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"encoding/json"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -106,4 +107,36 @@ func Chain(t testing.TB, id string, nodes ...Node) *engine.Flow {
 		wires = append(wires, nodes[i-1].ID+":out->"+nodes[i].ID)
 	}
 	return Flow(t, id, nodes, wires...)
+}
+
+// File is one flow document of a folder: its file name, its bytes and
+// the flow they decode to.
+type File struct {
+	Name string
+	Doc  []byte
+	Flow *engine.Flow
+}
+
+// Files reads the flow documents of fsys matching pattern (fs.Glob) and
+// decodes each as flowd reads files; no match, or a document the engine
+// refuses, fails the test.
+func Files(t testing.TB, fsys fs.FS, pattern string) []File {
+	t.Helper()
+	names, err := fs.Glob(fsys, pattern)
+	if err != nil || len(names) == 0 {
+		t.Fatalf("enginetest: no flow files %s: %v", pattern, err)
+	}
+	files := make([]File, len(names))
+	for i, name := range names {
+		doc, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			t.Fatalf("enginetest: %v", err)
+		}
+		f, err := engine.DecodeFlow(doc)
+		if err != nil {
+			t.Fatalf("enginetest: %s: DecodeFlow: %v", name, err)
+		}
+		files[i] = File{Name: name, Doc: doc, Flow: f}
+	}
+	return files
 }
