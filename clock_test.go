@@ -8,6 +8,7 @@ import (
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // TestClockReachesEveryPart: one injected clock, years away from the real
@@ -18,7 +19,7 @@ import (
 func TestClockReachesEveryPart(t *testing.T) {
 	frozen := time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC)
 	now := func() time.Time { return frozen }
-	st := flowd.OpenTestBolt(t, store.BoltOptions{Now: now})
+	st := storetest.TempBoltWith(t, store.BoltOptions{Now: now})
 	fd := flowd.NewTest(t, flowd.Options{Store: st, Clock: now, Issuer: "http://flowd.test", SnapshotsPerSecond: -1})
 	ctx := t.Context()
 	if err := fd.Keysets().Create(ctx, "k", "ES256"); err != nil {

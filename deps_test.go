@@ -50,6 +50,7 @@ var importRules = []importRule{
 	// http on storeerr only: an unreachable store is a 503, without bbolt.
 	{pkg: "blocks/http", module: []string{"engine", "store/storeerr"}},
 	{pkg: "blocks/jose", module: []string{"engine"}, thirdParty: []string{"github.com/go-jose/go-jose/v4"}},
+	{pkg: "blocks/jose/josetest", thirdParty: []string{"github.com/go-jose/go-jose/v4"}},
 	// schedule on store: the cluster's fenced schedule state (issue 12);
 	// oauth on jose: private_key_jwt client assertions (issue 15).
 	{pkg: "blocks/schedule", module: []string{"engine", "store"}, thirdParty: []string{"github.com/robfig/cron/v3"}},
@@ -82,7 +83,7 @@ var importRules = []importRule{
 		thirdParty: []string{"github.com/prometheus/client_golang/", "go.opentelemetry.io/otel"}},
 	// flowtest runs flow test files on a throwaway flowd (issue 17).
 	{pkg: "flowtest", module: []string{".", "engine", "store/memstore", "blocks/oauth", "blocks/oidc"}},
-	{pkg: "ui/uitest", module: []string{".", "flows/examples", "store/..."},
+	{pkg: "ui/uitest", module: []string{".", "engine/enginetest", "flows/examples", "store/..."},
 		thirdParty: []string{"github.com/chromedp/"}},
 	{pkg: "bench/...", module: []string{".", "bench/...", "flows/examples", "store/..."},
 		thirdParty: []string{"github.com/go-jose/go-jose/v4", "golang.org/x/crypto"}},

@@ -25,6 +25,7 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/flows/examples"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // metricsEnv is a flowd with the shipped examples and a Prometheus
@@ -41,7 +42,7 @@ func newMetricsEnv(t *testing.T) *metricsEnv { return newEnvWith(t, nil) }
 // newEnvWith is newMetricsEnv with options of the test's own (opts may be nil).
 func newEnvWith(t *testing.T, opts func(*flowd.Options)) *metricsEnv {
 	t.Helper()
-	st := openBolt(t)
+	st := storetest.TempBolt(t)
 	reg := prometheus.NewRegistry()
 	o := flowd.Options{Store: st, Examples: examples.FS, AdminToken: "test-admin-token",
 		AdminPassword: "correct horse battery", Issuer: "http://flowd.test", Metrics: reg}

@@ -13,6 +13,7 @@ import (
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/passhash"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // TestTokenEndpointWhenHashingIsBusy: the prebuilt token and
@@ -21,7 +22,7 @@ import (
 // with too many failures, and still serve a client with a generated
 // secret (no slot needed).
 func TestTokenEndpointWhenHashingIsBusy(t *testing.T) {
-	st := openBolt(t)
+	st := storetest.TempBolt(t)
 	var holding sync.Mutex // locked: computations block in Observe
 	entered := make(chan struct{}, 100)
 	hasher := passhash.New(passhash.Options{Concurrency: 1, Wait: time.Millisecond, Observe: func(int) {

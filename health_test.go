@@ -9,12 +9,13 @@ import (
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // TestHealth: /healthz and /readyz answer without a token, say a word per
 // check and nothing more, and a flow cannot take their paths.
 func TestHealth(t *testing.T) {
-	st := openBolt(t)
+	st := storetest.TempBolt(t)
 	fd := flowd.StartTest(t, flowd.Options{Store: st, AdminToken: "test-admin-token"})
 	if err := fd.Keysets().Create(t.Context(), "main", "ES256"); err != nil {
 		t.Fatal(err)

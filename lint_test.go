@@ -1,7 +1,7 @@
 package flowd_test
 
 import (
-	"fmt"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,32 +10,27 @@ import (
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
-// flowDoc builds a flow document: nodes are "id type config-json" triples,
-// wires "from:port>to".
+// flowDoc builds a flow with enginetest.Flow: nodes are "id type
+// config-json" triples, wires "from:port>to".
 func flowDoc(t *testing.T, id string, nodes [][3]string, wires ...string) *engine.Flow {
 	t.Helper()
-	var ns, ws []string
-	for _, n := range nodes {
-		cfg := ""
+	ns := make([]enginetest.Node, len(nodes))
+	for i, n := range nodes {
+		ns[i] = enginetest.Node{ID: n[0], Type: n[1]}
 		if n[2] != "" {
-			cfg = `, "config": ` + n[2]
+			if err := json.Unmarshal([]byte(n[2]), &ns[i].Config); err != nil {
+				t.Fatalf("%s/%s config: %v", id, n[0], err)
+			}
 		}
-		ns = append(ns, fmt.Sprintf(`{"id": %q, "type": %q%s, "x": 0, "y": 0}`, n[0], n[1], cfg))
 	}
-	for _, w := range wires {
-		from, to, _ := strings.Cut(w, ">")
-		node, port, _ := strings.Cut(from, ":")
-		ws = append(ws, fmt.Sprintf(`{"from": %q, "port": %q, "to": %q}`, node, port, to))
+	ws := make([]string, len(wires))
+	for i, w := range wires {
+		ws[i] = strings.Replace(w, ">", "->", 1)
 	}
-	doc := fmt.Sprintf(`{"schema": "flowd/v1", "id": %q, "name": %q, "nodes": [%s], "wires": [%s]}`,
-		id, id, strings.Join(ns, ","), strings.Join(ws, ","))
-	f, err := engine.DecodeFlow([]byte(doc))
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", id, err, doc)
-	}
-	return f
+	return enginetest.Flow(t, id, ns, ws...)
 }
 
 func lintFlowd(t *testing.T, issuer string) *flowd.Flowd {

@@ -3,12 +3,12 @@ package flowd_test
 import (
 	"bytes"
 	"errors"
-	"io/fs"
 	"strings"
 	"testing"
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/flows/examples"
 )
 
@@ -36,21 +36,9 @@ func TestBareRegistry(t *testing.T) {
 	if err != nil || !bytes.Equal(bare, served) {
 		t.Errorf("bare registry's schema differs from flowd.New's (%v)", err)
 	}
-	names, err := fs.Glob(examples.FS, "*.json")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("examples: %v %v", names, err)
-	}
-	for _, name := range names {
-		doc, err := fs.ReadFile(examples.FS, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := engine.DecodeFlow(doc)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if err := rt.Validate(t.Context(), f); err != nil {
-			t.Errorf("%s: validate without services: %v", name, err)
+	for _, file := range enginetest.Files(t, examples.FS, "*.json") {
+		if err := rt.Validate(t.Context(), file.Flow); err != nil {
+			t.Errorf("%s: validate without services: %v", file.Name, err)
 		}
 	}
 	for _, tc := range []struct {

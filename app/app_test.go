@@ -58,29 +58,10 @@ func open(t *testing.T, path string, examples fstest.MapFS) (*app.App, func()) {
 	return openLogged(t, path, examples, nil)
 }
 
-// openBolt opens the bbolt store at path with a fixed master key; the
-// caller closes it.
-func openBolt(t *testing.T, path string) *store.Bolt {
-	t.Helper()
-	st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-// tempBolt is openBolt in the test's temp folder, closed when the test ends.
-func tempBolt(t *testing.T) *store.Bolt {
-	t.Helper()
-	st := openBolt(t, filepath.Join(t.TempDir(), "flowd.db"))
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // openLogged is open with a logger (nil: discard).
 func openLogged(t *testing.T, path string, examples fstest.MapFS, log *slog.Logger) (*app.App, func()) {
 	t.Helper()
-	st := openBolt(t, path)
+	st := storetest.BoltAt(t, path)
 	// Every update function runs twice, as on an optimistic backend.
 	cfg := app.Config{Store: storetest.TwiceUpdates(st), Registry: registry(), Logger: log}
 	if examples != nil {

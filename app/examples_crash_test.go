@@ -16,6 +16,7 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 var errCrashed = errors.New("crashed: process killed before this write")
@@ -115,7 +116,7 @@ func (s *crashStore) DeleteSecret(ctx context.Context, kind, name string) error 
 // (limit < 0: no crash) and returns how many writes went through.
 func firstStart(t *testing.T, path string, examples fstest.MapFS, limit int) int {
 	t.Helper()
-	bolt := openBolt(t, path)
+	bolt := storetest.BoltAt(t, path)
 	defer bolt.Close()
 	cs := &crashStore{Store: bolt, limit: limit}
 	a, err := app.New(app.Config{Store: cs, Runs: bolt, Registry: registry(), Examples: examples})
@@ -218,7 +219,7 @@ func TestShippedFirstStartCrashConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openBolt(t, filepath.Join(t.TempDir(), "flowd.db"))
+	st := storetest.BoltAt(t, filepath.Join(t.TempDir(), "flowd.db"))
 	fd, total := shippedStart(t, st, -1, nil)
 	fd.Close(context.Background())
 	st.Close()
@@ -228,12 +229,12 @@ func TestShippedFirstStartCrashConverges(t *testing.T) {
 	for crashAt := 0; crashAt < total; crashAt++ {
 		t.Run("crash before write "+strconv.Itoa(crashAt+1), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "flowd.db")
-			st := openBolt(t, path)
+			st := storetest.BoltAt(t, path)
 			fd, _ := shippedStart(t, st, crashAt, nil)
 			fd.Close(context.Background())
 			st.Close()
 
-			st = openBolt(t, path)
+			st = storetest.BoltAt(t, path)
 			defer st.Close()
 			var l logs
 			fd, _ = shippedStart(t, st, -1, l.logger())

@@ -1,12 +1,12 @@
 package app
 
 import (
-	"io/fs"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/flows/examples"
 )
 
@@ -14,19 +14,8 @@ import (
 // shippedSums, so the release that next changes it can upgrade data folders
 // holding this version. Failing: run `go generate ./app` and commit the file.
 func TestShippedSumsCurrent(t *testing.T) {
-	names, err := fs.Glob(examples.FS, "*.json")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("examples: %v %v", names, err)
-	}
-	for _, name := range names {
-		doc, err := fs.ReadFile(examples.FS, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := engine.DecodeFlow(doc)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+	for _, file := range enginetest.Files(t, examples.FS, "*.json") {
+		name, f := file.Name, file.Flow
 		canon, err := engine.EncodeFlow(f)
 		if err != nil {
 			t.Fatal(err)

@@ -10,38 +10,27 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/storetest"
 )
 
 // logs collects a logger's text lines; runs log from their own goroutines.
-type logs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logs struct{ enginetest.LogBuffer }
 
 func (l *logs) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 // about returns the lines about prebuilt flows.
 func (l *logs) about() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
+	for _, line := range strings.Split(l.String(), "\n") {
 		if strings.Contains(line, "prebuilt flow") || strings.Contains(line, "example flow") {
 			out = append(out, line)
 		}
@@ -303,7 +292,7 @@ func TestStartTwice(t *testing.T) {
 func oldDataFolder(t *testing.T, id string, doc []byte) *store.Bolt {
 	t.Helper()
 	ctx := t.Context()
-	st := tempBolt(t)
+	st := storetest.TempBolt(t)
 	if _, err := st.PutFlow(ctx, id, doc, store.MustCreate); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/store/memstore"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // failingRegistry is registry() on a node where test.manual cannot start
@@ -46,7 +47,7 @@ func states(r app.Rollout) []string {
 // failed with the reason the node gave, or behind when the wait ends.
 func TestDeployWait(t *testing.T) {
 	t.Run("one node on bbolt", func(t *testing.T) {
-		st := tempBolt(t)
+		st := storetest.TempBolt(t)
 		a := startNodeReg(t, st, "solo", registry())
 		if _, err := a.PutFlow(t.Context(), "f", []byte(doc("f", "")), store.MustCreate); err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -26,7 +24,7 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/flows/examples"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // The in-process half of the load benchmark: flowd's prebuilt flows
@@ -53,13 +51,7 @@ type pair struct {
 
 func setup(tb testing.TB) *pair {
 	tb.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(tb.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
+	st := storetest.TempBolt(tb)
 	opts := flowd.Options{Store: st, Examples: examples.FS, Issuer: issuer, AdminToken: "bench-admin"}
 	if os.Getenv("FLOWD_BENCH_METRICS") == "1" {
 		// Count everything, as `flowd serve --metrics-addr` does.

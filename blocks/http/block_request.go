@@ -67,17 +67,12 @@ type hostRule struct {
 	suffix bool
 }
 
-type requestHeader struct {
-	name string // canonical
-	expr *engine.Expr
-}
-
 // request is an http.request node: one client (and connection pool) per
 // node, built at deploy.
 type request struct {
 	method    string
 	url       *engine.Expr
-	headers   []requestHeader
+	headers   []configHeader
 	body      *engine.Expr
 	timeout   time.Duration
 	maxResp   int64
@@ -95,15 +90,9 @@ var (
 
 func newRequestFromConfig(s *engine.Setup, outbound http.RoundTripper) (engine.Block, error) {
 	c := s.Config
-	var headers []requestHeader
-	var names []string
-	for _, h := range c.Exprs("headers") {
-		name, err := configHeader(s, h.Name, "client", names)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, name)
-		headers = append(headers, requestHeader{name, h.Expr})
+	headers, err := configHeaders(s, "client")
+	if err != nil {
+		return nil, err
 	}
 	var allow []hostRule
 	for i, h := range c.Strings("allow_hosts") {
@@ -119,7 +108,7 @@ func newRequestFromConfig(s *engine.Setup, outbound http.RoundTripper) (engine.B
 	return b, nil
 }
 
-func newRequest(method string, u *engine.Expr, headers []requestHeader, body *engine.Expr,
+func newRequest(method string, u *engine.Expr, headers []configHeader, body *engine.Expr,
 	timeout time.Duration, maxResp int64, allow []hostRule, follow bool, outbound http.RoundTripper) *request {
 	b := &request{method: method, url: u, headers: headers, body: body, timeout: timeout,
 		maxResp: maxResp, allow: allow, follow: follow}

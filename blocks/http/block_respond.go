@@ -86,15 +86,13 @@ var _ engine.Block = (*respond)(nil)
 
 func newRespondFromConfig(s *engine.Setup) (engine.Block, error) {
 	c := s.Config
-	var headers []respondHeader
-	var names []string
-	for _, h := range c.Exprs("headers") {
-		name, err := configHeader(s, h.Name, "server", names)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, name)
-		headers = append(headers, respondHeader{name: name, expr: h.Expr})
+	hs, err := configHeaders(s, "server")
+	if err != nil {
+		return nil, err
+	}
+	headers := make([]respondHeader, len(hs))
+	for i, h := range hs {
+		headers[i] = respondHeader{name: h.name, expr: h.expr}
 	}
 	ct := c.String("content_type")
 	if ct == "" {

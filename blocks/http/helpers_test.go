@@ -28,10 +28,7 @@ var errTestBoom = errors.New("boom: internal detail db=10.0.0.7")
 //	test.set   assigns message fields from expressions (exprmap "set")
 func testRegistry(t testing.TB) *engine.Registry {
 	t.Helper()
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, Register)
 	enginetest.Fail(t, reg, "test.fail", errTestBoom)
 	reg.MustRegister(engine.Spec{Type: "test.unavailable", Outputs: []string{"out"}},
 		func(*engine.Setup) (engine.Block, error) {

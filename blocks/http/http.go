@@ -207,23 +207,34 @@ var hopHeaders = map[string]bool{
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Host": true,
 }
 
-// configHeader checks one name of a block's "headers" config (http.request,
-// http.respond) and returns it canonical: a valid token, not a header the
-// HTTP stack owns (setBy says who sets those: "client" or "server"), and
-// not in seen, the canonical names before it.
-func configHeader(s *engine.Setup, raw, setBy string, seen []string) (string, error) {
-	field := "headers." + raw
-	if !validHeaderName(raw) {
-		return "", s.Errorf(field, "%q is not a valid header name", raw)
+// configHeader is one header of a block's "headers" config: its
+// canonical name and its value expression.
+type configHeader struct {
+	name string // canonical
+	expr *engine.Expr
+}
+
+// configHeaders reads a block's "headers" config (http.request,
+// http.respond), checking each name: a valid token, not a header the HTTP
+// stack owns (setBy says who sets those: "client" or "server"), and not
+// given twice once canonical.
+func configHeaders(s *engine.Setup, setBy string) ([]configHeader, error) {
+	var out []configHeader
+	for _, h := range s.Config.Exprs("headers") {
+		field := "headers." + h.Name
+		if !validHeaderName(h.Name) {
+			return nil, s.Errorf(field, "%q is not a valid header name", h.Name)
+		}
+		name := http.CanonicalHeaderKey(h.Name)
+		if hopHeaders[name] {
+			return nil, s.Errorf(field, "%s is set by the %s, not the flow", name, setBy)
+		}
+		if slices.ContainsFunc(out, func(c configHeader) bool { return c.name == name }) {
+			return nil, s.Errorf(field, "header %s is given twice", name)
+		}
+		out = append(out, configHeader{name, h.Expr})
 	}
-	name := http.CanonicalHeaderKey(raw)
-	if hopHeaders[name] {
-		return "", s.Errorf(field, "%s is set by the %s, not the flow", name, setBy)
-	}
-	if slices.Contains(seen, name) {
-		return "", s.Errorf(field, "header %s is given twice", name)
-	}
-	return name, nil
+	return out, nil
 }
 
 // headerMap flattens headers for a message: values are strings (in a

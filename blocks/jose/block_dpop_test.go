@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowd/flowd/blocks/jose/josetest"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
 )
@@ -27,8 +28,8 @@ func dpopMsg(method, path, auth, proof string, client map[string]any) engine.Msg
 func TestBlockValidateDPoP(t *testing.T) {
 	e := newBlockEnv(t)
 	e.ensure(t, "main", "ES256")
-	c := newDPoPTestClient(t)
-	jkt := c.jkt(t)
+	c := josetest.NewES256(t)
+	jkt := c.Thumbprint(t)
 	bound, _ := e.sign(t, "sign_bound", withMembers(signConfig("main", "ES256"), "claims", map[string]any{"cnf": `{"jkt": "` + jkt + `"}`}))
 	plain, _ := e.sign(t, "sign_plain", signConfig("main", "ES256"))
 	const base, path = "https://rs.example", "/api/x"
@@ -38,11 +39,11 @@ func TestBlockValidateDPoP(t *testing.T) {
 	}
 	proof := func(tok string, extra map[string]any) string {
 		cl := dpopClaims("GET", base+path, e.clk.Now())
-		cl["ath"] = athOf(tok)
+		cl["ath"] = josetest.ATH(tok)
 		for k, v := range extra {
 			cl[k] = v
 		}
-		return c.proof(t, cl, nil)
+		return c.DPoPProof(t, cl)
 	}
 	e.deploy(t, chainFlow(t, "off", "jose.validate", policy("off", "dpop_url_base", nil), "valid", "invalid"))
 	e.deploy(t, chainFlow(t, "allow", "jose.validate", policy("allow"), "valid", "invalid"))
@@ -119,7 +120,7 @@ func TestBlockValidateDPoP(t *testing.T) {
 
 func TestBlockDPoPTokenRequest(t *testing.T) {
 	e := newBlockEnv(t)
-	c := newDPoPTestClient(t)
+	c := josetest.NewES256(t)
 	const base, path = "https://id.example", "/oauth/token"
 	e.deploy(t, chainFlow(t, "tok", "jose.dpop", map[string]any{"url_base": base}, "ok", "invalid"))
 	e.deploy(t, chainFlow(t, "tok_nonce", "jose.dpop", map[string]any{"url_base": base, "nonce": true}, "ok", "invalid"))
@@ -128,7 +129,7 @@ func TestBlockDPoPTokenRequest(t *testing.T) {
 		for k, v := range extra {
 			cl[k] = v
 		}
-		return c.proof(t, cl, nil)
+		return c.DPoPProof(t, cl)
 	}
 	forced := map[string]any{"id": "app", "dpop_bound_access_tokens": true}
 	for _, tc := range []struct {
@@ -140,7 +141,7 @@ func TestBlockDPoPTokenRequest(t *testing.T) {
 		{"a valid proof", "tok", proof(nil), nil, "ok", "DPoP", ""},
 		{"no proof: Bearer", "tok", "", map[string]any{"id": "app"}, "ok", "Bearer", ""},
 		{"no proof from a dpop_bound_access_tokens client", "tok", "", forced, "invalid", "", "invalid_dpop_proof"},
-		{"a proof for another URL", "tok", c.proof(t, dpopClaims("POST", base+"/other", e.clk.Now()), nil), nil, "invalid", "", "invalid_dpop_proof"},
+		{"a proof for another URL", "tok", c.DPoPProof(t, dpopClaims("POST", base+"/other", e.clk.Now())), nil, "invalid", "", "invalid_dpop_proof"},
 		{"nonce required", "tok_nonce", proof(nil), nil, "invalid", "", "use_dpop_nonce"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,10 +18,7 @@ import (
 )
 
 func TestBlockSpecsAreDocumented(t *testing.T) {
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, Register)
 	var types []string
 	for _, s := range reg.Specs() {
 		types = append(types, s.Type)

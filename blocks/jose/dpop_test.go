@@ -1,13 +1,9 @@
 package jose
 
 import (
-	"crypto"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,72 +11,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd/blocks/jose/josetest"
 	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/store/storetest"
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
-// dpopTestClient makes DPoP proofs the way RFC 9449 §4.2 describes them:
-// a JWT with typ dpop+jwt, the public key in the jwk header, and the
-// claims jti, htm, htu, iat (+ ath, nonce), signed with the private key.
-type dpopTestClient struct {
-	key crypto.Signer
-	alg gojose.SignatureAlgorithm
-}
-
-func newDPoPTestClient(t *testing.T) *dpopTestClient {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopTestClient{key: k, alg: gojose.ES256}
-}
-
-func (c *dpopTestClient) jkt(t testing.TB) string {
-	t.Helper()
-	jwk := gojose.JSONWebKey{Key: c.key.Public()}
-	tp, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(tp)
-}
-
-// proof signs claims with header options; edit may change both before.
-func (c *dpopTestClient) proof(t testing.TB, claims map[string]any, opts *gojose.SignerOptions) string {
-	t.Helper()
-	if opts == nil {
-		opts = &gojose.SignerOptions{EmbedJWK: true}
-		opts.WithType("dpop+jwt")
-	}
-	return goJoseSign(t, gojose.SigningKey{Algorithm: c.alg, Key: c.key}, opts, claims)
-}
+// The DPoP clients of these tests are josetest.Signers: proofs as
+// RFC 9449 §4.2 describes them (typ dpop+jwt, the public key in the jwk
+// header, claims jti, htm, htu, iat (+ ath, nonce)).
 
 func dpopClaims(htm, htu string, iat time.Time) map[string]any {
-	jti := make([]byte, 12)
-	rand.Read(jti)
-	return map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti), "htm": htm, "htu": htu, "iat": iat.Unix()}
-}
-
-func athOf(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	return map[string]any{"jti": josetest.JTI(), "htm": htm, "htu": htu, "iat": iat.Unix()}
 }
 
 func TestDPoPVerify(t *testing.T) {
 	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	const url = "https://id.example.com/oauth/token"
-	client := newDPoPTestClient(t)
-	other := newDPoPTestClient(t)
+	client := josetest.NewES256(t)
+	other := josetest.NewES256(t)
 	rsaSmall, _ := rsa.GenerateKey(rand.Reader, 1024)
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 
 	privateHeader := func() *gojose.SignerOptions {
 		o := &gojose.SignerOptions{}
 		o.WithType("dpop+jwt")
-		o.WithHeader("jwk", gojose.JSONWebKey{Key: client.key, Algorithm: "ES256"})
+		o.WithHeader("jwk", gojose.JSONWebKey{Key: client.Key, Algorithm: "ES256"})
 		return o
 	}
 	typed := func(typ string) *gojose.SignerOptions {
@@ -91,7 +48,7 @@ func TestDPoPVerify(t *testing.T) {
 	otherKeyHeader := func() *gojose.SignerOptions {
 		o := &gojose.SignerOptions{}
 		o.WithType("dpop+jwt")
-		o.WithHeader("jwk", gojose.JSONWebKey{Key: other.key.Public()})
+		o.WithHeader("jwk", gojose.JSONWebKey{Key: other.Key.Public()})
 		return o
 	}
 	tests := []struct {
@@ -103,38 +60,38 @@ func TestDPoPVerify(t *testing.T) {
 		want   Reason // "" accepted
 		detail string
 	}{
-		{"valid", func() string { return client.proof(t, dpopClaims("POST", url, now), nil) }, "POST", url, "", "", ""},
+		{"valid", func() string { return client.DPoPProof(t, dpopClaims("POST", url, now)) }, "POST", url, "", "", ""},
 		{"valid EdDSA", func() string {
-			c := &dpopTestClient{key: edKey, alg: gojose.EdDSA}
-			return c.proof(t, dpopClaims("POST", url, now), nil)
+			c := &josetest.Signer{Key: edKey, Alg: gojose.EdDSA}
+			return c.DPoPProof(t, dpopClaims("POST", url, now))
 		}, "POST", url, "", "", ""},
 		{"htu normalized: case, default port, query, fragment, percent-encoding", func() string {
-			return client.proof(t, dpopClaims("POST", "HTTPS://ID.Example.com:443/oauth/%74oken?x=1#f", now), nil)
+			return client.DPoPProof(t, dpopClaims("POST", "HTTPS://ID.Example.com:443/oauth/%74oken?x=1#f", now))
 		}, "POST", url, "", "", ""},
 		{"with ath", func() string {
 			c := dpopClaims("GET", "https://id.example.com/api", now)
-			c["ath"] = athOf("the-token")
-			return client.proof(t, c, nil)
+			c["ath"] = josetest.ATH("the-token")
+			return client.DPoPProof(t, c)
 		}, "GET", "https://id.example.com/api", "the-token", "", ""},
 		{"missing", func() string { return "" }, "POST", url, "", ReasonDPoPMissing, "no DPoP proof"},
-		{"htm mismatch", func() string { return client.proof(t, dpopClaims("GET", url, now), nil) }, "POST", url, "", ReasonDPoPInvalid, "htm"},
+		{"htm mismatch", func() string { return client.DPoPProof(t, dpopClaims("GET", url, now)) }, "POST", url, "", ReasonDPoPInvalid, "htm"},
 		{"htu other path", func() string {
-			return client.proof(t, dpopClaims("POST", "https://id.example.com/oauth/other", now), nil)
+			return client.DPoPProof(t, dpopClaims("POST", "https://id.example.com/oauth/other", now))
 		}, "POST", url, "", ReasonDPoPInvalid, "htu"},
 		{"htu other host", func() string {
-			return client.proof(t, dpopClaims("POST", "https://evil.example.com/oauth/token", now), nil)
+			return client.DPoPProof(t, dpopClaims("POST", "https://evil.example.com/oauth/token", now))
 		}, "POST", url, "", ReasonDPoPInvalid, "htu"},
 		{"htu other scheme", func() string {
-			return client.proof(t, dpopClaims("POST", "http://id.example.com/oauth/token", now), nil)
+			return client.DPoPProof(t, dpopClaims("POST", "http://id.example.com/oauth/token", now))
 		}, "POST", url, "", ReasonDPoPInvalid, "htu"},
-		{"iat too old", func() string { return client.proof(t, dpopClaims("POST", url, now.Add(-2*time.Minute)), nil) }, "POST", url, "", ReasonDPoPInvalid, "too old"},
-		{"iat in the future", func() string { return client.proof(t, dpopClaims("POST", url, now.Add(time.Minute)), nil) }, "POST", url, "", ReasonDPoPInvalid, "future"},
-		{"typ jwt", func() string { return client.proof(t, dpopClaims("POST", url, now), typed("JWT")) }, "POST", url, "", ReasonDPoPInvalid, "typ"},
-		{"private key in header", func() string { return client.proof(t, dpopClaims("POST", url, now), privateHeader()) }, "POST", url, "", ReasonDPoPInvalid, "private key"},
-		{"jwk of another key", func() string { return client.proof(t, dpopClaims("POST", url, now), otherKeyHeader()) }, "POST", url, "", ReasonDPoPInvalid, "bad signature"},
+		{"iat too old", func() string { return client.DPoPProof(t, dpopClaims("POST", url, now.Add(-2*time.Minute))) }, "POST", url, "", ReasonDPoPInvalid, "too old"},
+		{"iat in the future", func() string { return client.DPoPProof(t, dpopClaims("POST", url, now.Add(time.Minute))) }, "POST", url, "", ReasonDPoPInvalid, "future"},
+		{"typ jwt", func() string { return client.Sign(t, dpopClaims("POST", url, now), typed("JWT")) }, "POST", url, "", ReasonDPoPInvalid, "typ"},
+		{"private key in header", func() string { return client.Sign(t, dpopClaims("POST", url, now), privateHeader()) }, "POST", url, "", ReasonDPoPInvalid, "private key"},
+		{"jwk of another key", func() string { return client.Sign(t, dpopClaims("POST", url, now), otherKeyHeader()) }, "POST", url, "", ReasonDPoPInvalid, "bad signature"},
 		{"RSA 1024", func() string {
-			c := &dpopTestClient{key: rsaSmall, alg: gojose.RS256}
-			return c.proof(t, dpopClaims("POST", url, now), nil)
+			c := &josetest.Signer{Key: rsaSmall, Alg: gojose.RS256}
+			return c.DPoPProof(t, dpopClaims("POST", url, now))
 		}, "POST", url, "", ReasonDPoPInvalid, "too weak"},
 		{"alg none", func() string {
 			h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"dpop+jwt"}`))
@@ -142,7 +99,7 @@ func TestDPoPVerify(t *testing.T) {
 			return h + "." + base64.RawURLEncoding.EncodeToString(p) + "."
 		}, "POST", url, "", ReasonDPoPInvalid, "alg"},
 		{"HS256 with the public key as secret", func() string {
-			pub, _ := json.Marshal(gojose.JSONWebKey{Key: client.key.Public()})
+			pub, _ := json.Marshal(gojose.JSONWebKey{Key: client.Key.Public()})
 			h := map[string]any{"alg": "HS256", "typ": "dpop+jwt", "jwk": json.RawMessage(pub)}
 			hb, _ := json.Marshal(h)
 			p, _ := json.Marshal(dpopClaims("POST", url, now))
@@ -151,38 +108,38 @@ func TestDPoPVerify(t *testing.T) {
 		{"no jwk", func() string {
 			o := &gojose.SignerOptions{}
 			o.WithType("dpop+jwt")
-			return client.proof(t, dpopClaims("POST", url, now), o)
+			return client.Sign(t, dpopClaims("POST", url, now), o)
 		}, "POST", url, "", ReasonDPoPInvalid, "no jwk"},
 		{"oversize", func() string {
 			c := dpopClaims("POST", url, now)
 			c["pad"] = strings.Repeat("a", DefaultDPoPProofSize)
-			return client.proof(t, c, nil)
+			return client.DPoPProof(t, c)
 		}, "POST", url, "", ReasonDPoPInvalid, "longer than"},
 		{"no jti", func() string {
 			c := dpopClaims("POST", url, now)
 			delete(c, "jti")
-			return client.proof(t, c, nil)
+			return client.DPoPProof(t, c)
 		}, "POST", url, "", ReasonDPoPInvalid, "jti"},
 		{"iat a string", func() string {
 			c := dpopClaims("POST", url, now)
 			c["iat"] = "now"
-			return client.proof(t, c, nil)
+			return client.DPoPProof(t, c)
 		}, "POST", url, "", ReasonDPoPInvalid, "iat"},
 		{"ath of another token", func() string {
 			c := dpopClaims("GET", "https://id.example.com/api", now)
-			c["ath"] = athOf("another-token")
-			return client.proof(t, c, nil)
+			c["ath"] = josetest.ATH("another-token")
+			return client.DPoPProof(t, c)
 		}, "GET", "https://id.example.com/api", "the-token", ReasonDPoPInvalid, "ath"},
-		{"ath missing at a resource", func() string { return client.proof(t, dpopClaims("GET", "https://id.example.com/api", now), nil) },
+		{"ath missing at a resource", func() string { return client.DPoPProof(t, dpopClaims("GET", "https://id.example.com/api", now)) },
 			"GET", "https://id.example.com/api", "the-token", ReasonDPoPInvalid, "ath"},
 		{"ath at the token endpoint", func() string {
 			c := dpopClaims("POST", url, now)
-			c["ath"] = athOf("x")
-			return client.proof(t, c, nil)
+			c["ath"] = josetest.ATH("x")
+			return client.DPoPProof(t, c)
 		}, "POST", url, "", ReasonDPoPInvalid, "ath"},
 		{"not a JWS", func() string { return "a.b" }, "POST", url, "", ReasonDPoPInvalid, "compact JWS"},
 		{"two proofs joined (two DPoP headers)", func() string {
-			return client.proof(t, dpopClaims("POST", url, now), nil) + ", " + client.proof(t, dpopClaims("POST", url, now), nil)
+			return client.DPoPProof(t, dpopClaims("POST", url, now)) + ", " + client.DPoPProof(t, dpopClaims("POST", url, now))
 		}, "POST", url, "", ReasonDPoPInvalid, "compact JWS"},
 	}
 	v, err := NewDPoPVerifier(DPoPPolicy{Replay: NewMemoryReplayCache(100, clock), Now: clock})
@@ -211,10 +168,10 @@ func TestDPoPVerify(t *testing.T) {
 	}
 
 	t.Run("thumbprint is RFC 7638 and a replay is refused", func(t *testing.T) {
-		proof := client.proof(t, dpopClaims("POST", url, now), nil)
+		proof := client.DPoPProof(t, dpopClaims("POST", url, now))
 		p, err := v.Verify(t.Context(), DPoPRequest{Proof: proof, Method: "POST", URL: url})
-		if err != nil || p.JKT != client.jkt(t) {
-			t.Fatalf("jkt %v %v, want %s", p, err, client.jkt(t))
+		if err != nil || p.JKT != client.Thumbprint(t) {
+			t.Fatalf("jkt %v %v, want %s", p, err, client.Thumbprint(t))
 		}
 		if _, err := v.Verify(t.Context(), DPoPRequest{Proof: proof, Method: "POST", URL: url}); tokenReason(t, err) != ReasonDPoPReplayed {
 			t.Fatalf("replay: %v", err)
@@ -253,13 +210,13 @@ func TestDPoPNonce(t *testing.T) {
 		t.Fatal(err)
 	}
 	const url = "https://id.example.com/oauth/token"
-	c := newDPoPTestClient(t)
+	c := josetest.NewES256(t)
 	withNonce := func(n string) string {
 		cl := dpopClaims("POST", url, clock())
 		if n != "" {
 			cl["nonce"] = n
 		}
-		return c.proof(t, cl, nil)
+		return c.DPoPProof(t, cl)
 	}
 	ctx := t.Context()
 	n, err := nonces.Nonce(ctx)
@@ -345,8 +302,7 @@ func TestMemoryReplayCacheBounded(t *testing.T) {
 func BenchmarkDPoPVerify(b *testing.B) {
 	bolt := storetest.TempBolt(b)
 	const url = "https://id.example.com/api"
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c := &dpopTestClient{key: k, alg: gojose.ES256}
+	c := josetest.NewES256(b)
 	for _, bc := range []struct {
 		name  string
 		cache ReplayCache
@@ -362,8 +318,8 @@ func BenchmarkDPoPVerify(b *testing.B) {
 			proofs := make([]string, b.N)
 			for i := range proofs {
 				cl := dpopClaims("GET", url, time.Now())
-				cl["ath"] = athOf("tok")
-				proofs[i] = c.proof(b, cl, nil)
+				cl["ath"] = josetest.ATH("tok")
+				proofs[i] = c.DPoPProof(b, cl)
 			}
 			b.ResetTimer()
 			for i := range b.N {

@@ -421,25 +421,6 @@ func signedToken(t testing.TB, k *testKey, editHeader func(map[string]any), edit
 	return signRaw(t, k, mustJSON(t, h), mustJSON(t, c))
 }
 
-// goJoseSign is the compact JWS of claims (JSON) that go-jose's own
-// signer makes with key and opts.
-func goJoseSign(t testing.TB, key gojose.SigningKey, opts *gojose.SignerOptions, claims map[string]any) string {
-	t.Helper()
-	s, err := gojose.NewSigner(key, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := s.Sign([]byte(mustJSON(t, claims)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func testPolicy(src KeySource, algs ...string) Policy {
 	p := DefaultPolicy()
 	p.Algorithms = algs
@@ -606,13 +587,7 @@ func newBlockEnv(t testing.TB) *blockEnv {
 	e.ks = NewKeysets(e.st)
 	e.ks.Now = e.clk.Now
 	e.ks.RSABits = 2048 // generation time, not strength, matters here
-	e.reg = engine.NewRegistry()
-	if err := core.Register(e.reg); err != nil {
-		t.Fatal(err)
-	}
-	if err := Register(e.reg); err != nil {
-		t.Fatal(err)
-	}
+	e.reg = enginetest.Registry(t, core.Register, Register)
 	e.svc = engine.NewServices()
 	if err := Provide(e.svc, e.ks, Options{Now: e.clk.Now, AllowInsecureJWKS: true}); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 // TestRolloverPolicyFor reads a keyset's overlap and token lifetimes from
@@ -14,10 +15,7 @@ import (
 // jose.rotate sets no overlap, left-out fields take their spec defaults,
 // and a keyset nothing deploys gets jose.rotate's defaults.
 func TestRolloverPolicyFor(t *testing.T) {
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, Register)
 	// oidc.id_token as blocks/oidc declares it, for its ttl default.
 	reg.MustRegister(engine.Spec{Type: "oidc.id_token", Title: "ID token", Category: "test", Outputs: []string{"out"},
 		Fields: []engine.Field{{Name: "keyset", Kind: engine.KindString, Default: "main"}, {Name: "ttl", Kind: engine.KindDuration, Default: "1h"}}},

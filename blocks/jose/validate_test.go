@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd/blocks/jose/josetest"
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
@@ -110,7 +111,7 @@ func TestValidateGoJoseSignedToken(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			k := testKeyFor(t, alg, "a")
 			opts := (&gojose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", k.kid)
-			token := goJoseSign(t, gojose.SigningKey{Algorithm: gojose.SignatureAlgorithm(alg), Key: k.priv}, opts, validClaims())
+			token := josetest.Sign(t, gojose.SigningKey{Algorithm: gojose.SignatureAlgorithm(alg), Key: k.priv}, opts, validClaims())
 			p := testPolicy(staticSource(k), alg)
 			p.Types = []string{"application/AT+JWT"}
 			if _, err := mustValidator(t, p).Validate(t.Context(), token); err != nil {

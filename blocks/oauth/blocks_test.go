@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowd/flowd/blocks/core"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 type patterns []string
@@ -18,13 +19,7 @@ func (p patterns) Patterns() []string { return p }
 // runFlow deploys manual -> block and runs it with msg.
 func runFlow(t *testing.T, c *Clients, routes patterns, typ, config string, msg engine.Msg) *engine.Trace {
 	t.Helper()
-	reg := engine.NewRegistry()
-	if err := core.Register(reg); err != nil {
-		t.Fatal(err)
-	}
-	if err := Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, core.Register, Register)
 	svc := engine.NewServices()
 	if err := Provide(svc, c, Options{Issuer: "https://id.example.com", Routes: routes}); err != nil {
 		t.Fatal(err)

@@ -59,10 +59,7 @@ func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
 	e := &env{s: NewScheduler(opts), sink: make(chan engine.Msg, 64),
 		started: make(chan struct{}, 8), ended: make(chan struct{}, 8)}
-	reg := engine.NewRegistry()
-	if err := Register(reg); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
+	reg := enginetest.Registry(t, Register)
 	svc := engine.NewServices()
 	if err := Provide(svc, e.s); err != nil {
 		t.Fatalf("Provide: %v", err)
@@ -169,16 +166,6 @@ func (s *Scheduler) waitCatchUps() {
 	wg := s.catchUps
 	s.mu.Unlock()
 	wg.Wait()
-}
-
-// openBolt opens the store flowd runs on.
-func openBolt(t testing.TB, path string) *store.Bolt {
-	t.Helper()
-	st, err := store.OpenBolt(path, store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
 
 // mustCurrent returns the firing registration of flow/node, failing the test

@@ -466,7 +466,7 @@ func TestPauseWithRealStoreSurvivesRestart(t *testing.T) {
 	// The same check against the bbolt store flowd uses, across a reopen.
 	path := t.TempDir() + "/db"
 	for i, wantBefore := range []bool{false, true} {
-		st := openBolt(t, path)
+		st := storetest.BoltAt(t, path)
 		e := newEnv(t, Options{State: storetest.TwiceUpdates(st), Now: func() time.Time { return fixedNow }})
 		if err := e.rt.Deploy(t.Context(), tickFlow(t, "f", map[string]any{"spec": "@daily"}), i+1); err != nil {
 			t.Fatal(err)

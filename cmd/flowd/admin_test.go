@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flowd/flowd/ui/uitest"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 func login(t *testing.T, addr, password string) int {
@@ -33,7 +33,7 @@ func TestAdminPassword(t *testing.T) {
 		t.Errorf("login without a password set: %d", got)
 	}
 	// While the server runs, the command goes through its admin API.
-	var out, errb uitest.SafeBuffer
+	var out, errb enginetest.LogBuffer
 	code := run(t.Context(), []string{"admin", "password", "--data", data}, envOf(nil),
 		strings.NewReader("a long enough password\n"), &out, &errb)
 	if code != 0 {

@@ -1,12 +1,6 @@
 package main
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd/blocks/jose/josetest"
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
@@ -22,28 +17,9 @@ import (
 // pair and makes, for every request, a proof JWT (typ dpop+jwt, alg, the
 // public key as jwk in the header; claims jti, htm, htu, iat, and ath
 // when it sends an access token) signed with the private key.
-type dpopKey struct {
-	priv *ecdsa.PrivateKey
-}
+type dpopKey struct{ *josetest.Signer }
 
-func newDPoPKey(t *testing.T) *dpopKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopKey{priv: k}
-}
-
-// jkt is the RFC 7638 thumbprint of the public key (cnf.jkt).
-func (k *dpopKey) jkt(t *testing.T) string {
-	t.Helper()
-	tp, err := (&gojose.JSONWebKey{Key: &k.priv.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(tp)
-}
+func newDPoPKey(t *testing.T) *dpopKey { return &dpopKey{josetest.NewES256(t)} }
 
 type proofOpt func(claims map[string]any, hdr *gojose.SignerOptions)
 
@@ -63,32 +39,15 @@ func withPad(n int) proofOpt {
 // means none (the token endpoint).
 func (k *dpopKey) proof(t *testing.T, method, target, accessToken string, opts ...proofOpt) string {
 	t.Helper()
-	jti := make([]byte, 16)
-	rand.Read(jti)
-	claims := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti), "htm": method, "htu": target, "iat": time.Now().Unix()}
+	claims := map[string]any{"jti": josetest.JTI(), "htm": method, "htu": target, "iat": time.Now().Unix()}
 	if accessToken != "" {
-		sum := sha256.Sum256([]byte(accessToken))
-		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+		claims["ath"] = josetest.ATH(accessToken)
 	}
-	so := &gojose.SignerOptions{EmbedJWK: true}
-	so.WithType("dpop+jwt")
+	so := josetest.DPoPOptions()
 	for _, o := range opts {
 		o(claims, so)
 	}
-	signer, err := gojose.NewSigner(gojose.SigningKey{Algorithm: gojose.ES256, Key: k.priv}, so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return k.Sign(t, claims, so)
 }
 
 // privateProof puts the private key in the jwk header (a broken client).
@@ -96,18 +55,8 @@ func (k *dpopKey) privateProof(t *testing.T, method, target string) string {
 	t.Helper()
 	so := &gojose.SignerOptions{}
 	so.WithType("dpop+jwt")
-	so.WithHeader("jwk", gojose.JSONWebKey{Key: k.priv})
-	signer, err := gojose.NewSigner(gojose.SigningKey{Algorithm: gojose.ES256, Key: k.priv}, so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(map[string]any{"jti": "private-1", "htm": method, "htu": target, "iat": time.Now().Unix()})
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := obj.CompactSerialize()
-	return s
+	so.WithHeader("jwk", gojose.JSONWebKey{Key: k.Key})
+	return k.Sign(t, map[string]any{"jti": "private-1", "htm": method, "htu": target, "iat": time.Now().Unix()}, so)
 }
 
 type answer struct {
@@ -169,8 +118,8 @@ func TestDPoPEndToEnd(t *testing.T) {
 	}
 	at, _ := got.body["access_token"].(string)
 	rt, _ := got.body["refresh_token"].(string)
-	if cnf, _ := decodeClaims(t, at)["cnf"].(map[string]any); cnf["jkt"] != key.jkt(t) {
-		t.Fatalf("access token cnf %v, want jkt %s", cnf, key.jkt(t))
+	if cnf, _ := decodeClaims(t, at)["cnf"].(map[string]any); cnf["jkt"] != key.Thumbprint(t) {
+		t.Fatalf("access token cnf %v, want jkt %s", cnf, key.Thumbprint(t))
 	}
 	if rt == "" {
 		t.Fatal("no refresh token")
@@ -196,7 +145,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 		// RFC 9449 §6.2: introspection names the binding.
 		status, _, body := postForm(t, p.s, "/oauth/introspect", url.Values{"token": {at}}, "svc", "svc-secret-0123456789")
 		cnf, _ := body["cnf"].(map[string]any)
-		if status != 200 || body["active"] != true || body["token_type"] != "DPoP" || cnf["jkt"] != key.jkt(t) {
+		if status != 200 || body["active"] != true || body["token_type"] != "DPoP" || cnf["jkt"] != key.Thumbprint(t) {
 			t.Fatalf("introspection: %d %v", status, body)
 		}
 	})
@@ -310,7 +259,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 			t.Fatalf("refresh with the key: %d %v", a.status, a.body)
 		}
 		nat := a.body["access_token"].(string)
-		if cnf, _ := decodeClaims(t, nat)["cnf"].(map[string]any); cnf["jkt"] != key.jkt(t) {
+		if cnf, _ := decodeClaims(t, nat)["cnf"].(map[string]any); cnf["jkt"] != key.Thumbprint(t) {
 			t.Fatalf("refreshed token cnf %v", cnf)
 		}
 		if u := call(t, p.s, "GET", userinfoURL, nil, "DPoP "+nat, key.proof(t, "GET", userinfoURL, nat)); u.status != 200 {

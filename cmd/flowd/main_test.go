@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowd/flowd/ui/uitest"
+	"github.com/flowd/flowd/engine/enginetest"
 )
 
 func envOf(m map[string]string) env { return func(k string) string { return m[k] } }
@@ -20,7 +20,7 @@ func envOf(m map[string]string) env { return func(k string) string { return m[k]
 // flowdCmd runs one CLI command to completion.
 func flowdCmd(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb uitest.SafeBuffer
+	var out, errb enginetest.LogBuffer
 	code = run(t.Context(), args, envOf(vars), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -28,8 +28,8 @@ func flowdCmd(t *testing.T, vars map[string]string, args ...string) (code int, s
 type server struct {
 	addr   string // host:port
 	base   string // scheme://host:port
-	out    *uitest.SafeBuffer
-	errs   *uitest.SafeBuffer // the log
+	out    *enginetest.LogBuffer
+	errs   *enginetest.LogBuffer // the log
 	stop   context.CancelFunc
 	done   chan int
 	client *http.Client
@@ -48,7 +48,7 @@ func startServer(t *testing.T, data string) *server {
 func serveWith(t *testing.T, c *cli, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{out: &uitest.SafeBuffer{}, errs: &uitest.SafeBuffer{}, stop: cancel, done: make(chan int, 1), client: &http.Client{Timeout: 10 * time.Second}}
+	s := &server{out: &enginetest.LogBuffer{}, errs: &enginetest.LogBuffer{}, stop: cancel, done: make(chan int, 1), client: &http.Client{Timeout: 10 * time.Second}}
 	c.stdin, c.stdout, c.stderr = strings.NewReader(""), s.out, s.errs
 	go func() {
 		s.done <- c.main(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))

@@ -24,6 +24,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/ui/uitest"
 )
 
@@ -1149,7 +1150,7 @@ func TestPeopleCLI(t *testing.T) {
 	s := startServer(t, data)
 	s.shutdown(t)
 
-	var out, errb uitest.SafeBuffer
+	var out, errb enginetest.LogBuffer
 	code := run(t.Context(), []string{"users", "add", "--username", "grace", "--password-stdin", "--name", "Grace Hopper"},
 		envOf(vars), strings.NewReader("a long enough password\n"), &out, &errb)
 	if code != 0 || !strings.Contains(out.String(), `added user "grace"`) {

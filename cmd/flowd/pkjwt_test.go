@@ -1,11 +1,6 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/flowd/flowd/blocks/jose/josetest"
 )
 
 // TestPrivateKeyJWTEndToEnd registers a private_key_jwt client with the
@@ -22,11 +17,9 @@ import (
 // endpoints of the prebuilt flows with RFC 7523 assertions.
 func TestPrivateKeyJWTEndToEnd(t *testing.T) {
 	p := startProvider(t)
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := json.Marshal(gojose.JSONWebKeySet{Keys: []gojose.JSONWebKey{{Key: &priv.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	key := josetest.NewES256(t)
+	key.Kid = "k1"
+	jwks := key.JWKS(t)
 	file := filepath.Join(t.TempDir(), "jwks.json")
 	if err := os.WriteFile(file, jwks, 0o600); err != nil {
 		t.Fatal(err)
@@ -36,21 +29,9 @@ func TestPrivateKeyJWTEndToEnd(t *testing.T) {
 		t.Fatalf("clients add said %q", out)
 	}
 	assertion := func(aud string, life time.Duration) string {
-		jti := make([]byte, 12)
-		rand.Read(jti)
 		now := time.Now()
-		claims, _ := json.Marshal(map[string]any{"iss": "kjwt", "sub": "kjwt", "aud": aud, "jti": base64.RawURLEncoding.EncodeToString(jti),
-			"iat": now.Unix(), "exp": now.Add(life).Unix()})
-		s, err := gojose.NewSigner(gojose.SigningKey{Algorithm: gojose.ES256, Key: priv}, (&gojose.SignerOptions{}).WithHeader("kid", "k1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		obj, err := s.Sign(claims)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := obj.CompactSerialize()
-		return c
+		return key.Sign(t, map[string]any{"iss": "kjwt", "sub": "kjwt", "aud": aud, "jti": josetest.JTI(),
+			"iat": now.Unix(), "exp": now.Add(life).Unix()}, nil)
 	}
 	form := func(a string, extra url.Values) url.Values {
 		v := url.Values{"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}

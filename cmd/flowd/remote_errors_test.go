@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storetest"
 	"github.com/flowd/flowd/ui/api"
 )
 
@@ -24,10 +24,7 @@ import (
 func twoBackends(t *testing.T) (local *localBackend, remote *remoteBackend) {
 	t.Helper()
 	open := func() (*flowd.Flowd, *store.Bolt) {
-		st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := storetest.TempBolt(t)
 		fd, err := flowd.New(flowd.Options{Store: st, AdminToken: "remote-errors-token", HashWait: time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -35,10 +32,7 @@ func twoBackends(t *testing.T) (local *localBackend, remote *remoteBackend) {
 		if err := fd.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			fd.Close(context.Background())
-			st.Close()
-		})
+		t.Cleanup(func() { fd.Close(context.Background()) })
 		return fd, st
 	}
 	fd, st := open()

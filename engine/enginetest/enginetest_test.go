@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/flowd/flowd/engine"
@@ -156,11 +157,26 @@ func TestCaptureFailAndTraces(t *testing.T) {
 }
 
 func TestFlowJSON(t *testing.T) {
-	data := enginetest.FlowJSON(t, "f", []enginetest.Node{{ID: "a", Type: "x.y", Config: map[string]any{"k": 1}}}, "a:out->a")
-	want := `{"schema":"flowd/v1","id":"f","name":"f","nodes":[{"id":"a","type":"x.y","config":{"k":1},"x":0,"y":0}],` +
-		`"wires":[{"from":"a","port":"out","to":"a"}]}`
-	if string(data) != want {
-		t.Errorf("FlowJSON =\n%s\nwant\n%s", data, want)
+	tests := []struct {
+		name  string
+		nodes []enginetest.Node
+		wires []string
+		want  string
+	}{
+		{"one node, a row", []enginetest.Node{{ID: "a", Type: "x.y", Config: map[string]any{"k": 1}}}, []string{"a:out->a"},
+			`{"schema":"flowd/v1","id":"f","name":"f","nodes":[{"id":"a","type":"x.y","config":{"k":1},"x":0,"y":0}],` +
+				`"wires":[{"from":"a","port":"out","to":"a"}]}`},
+		{"given positions kept, others in the row", []enginetest.Node{{ID: "a", Type: "x.y"}, {ID: "b", Type: "x.y", Y: 110}, {ID: "c", Type: "x.y"}}, nil,
+			`{"schema":"flowd/v1","id":"f","name":"f","nodes":[{"id":"a","type":"x.y","x":0,"y":0},{"id":"b","type":"x.y","x":0,"y":110},` +
+				`{"id":"c","type":"x.y","x":400,"y":0}],"wires":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := enginetest.FlowJSON(t, "f", tt.nodes, tt.wires...)
+			if string(data) != tt.want {
+				t.Errorf("FlowJSON =\n%s\nwant\n%s", data, tt.want)
+			}
+		})
 	}
 }
 
@@ -286,5 +302,33 @@ func TestLogBuffer(t *testing.T) {
 	wg.Wait()
 	if got := strings.Count(buf.String(), "msg=line"); got != 8 {
 		t.Errorf("buffer holds %d lines, want 8:\n%s", got, buf.String())
+	}
+}
+
+func TestFiles(t *testing.T) {
+	good := enginetest.FlowJSON(t, "a", []enginetest.Node{{ID: "n", Type: "x.y"}})
+	files := enginetest.Files(t, fstest.MapFS{"a.json": {Data: good}, "notes.txt": {Data: []byte("not a flow")}}, "*.json")
+	if len(files) != 1 || files[0].Name != "a.json" || string(files[0].Doc) != string(good) || files[0].Flow.ID != "a" {
+		t.Fatalf("Files = %+v, want a.json decoded", files)
+	}
+	tests := []struct {
+		name string
+		fsys fstest.MapFS
+		want string
+	}{
+		{"no match", fstest.MapFS{"notes.txt": {Data: []byte("x")}}, "no flow files"},
+		{"a document the engine refuses", fstest.MapFS{"a.json": {Data: good}, "b.json": {Data: []byte(`{"schema":"flowd/v0"}`)}}, "b.json: DecodeFlow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recordTB{TB: t}
+			func() {
+				defer func() { _ = recover() }()
+				enginetest.Files(rec, tt.fsys, "*.json")
+			}()
+			if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], tt.want) {
+				t.Errorf("reported %q, want one error saying %q", rec.errs, tt.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"encoding/json"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -13,10 +14,11 @@ type Node struct {
 	ID     string
 	Type   string
 	Config map[string]any
+	X, Y   float64 // editor position; both zero: the node's place in a left-to-right row
 }
 
 // Flow writes a flow document (schema flowd/v1) with the nodes laid out
-// left to right and decodes it with engine.DecodeFlow, as flowd reads
+// left to right (unless they give a position) and decodes it with engine.DecodeFlow, as flowd reads
 // files; a document the engine refuses fails the test. Wires are
 // "from:port->to".
 func Flow(t testing.TB, id string, nodes []Node, wires ...string) *engine.Flow {
@@ -52,7 +54,11 @@ func FlowJSON(t testing.TB, id string, nodes []Node, wires ...string) []byte {
 		Wires  []jwire `json:"wires"`
 	}{Schema: engine.SchemaV1, ID: id, Name: id, Nodes: []jnode{}, Wires: []jwire{}}
 	for i, n := range nodes {
-		doc.Nodes = append(doc.Nodes, jnode{ID: n.ID, Type: n.Type, Config: n.Config, X: float64(200 * i)})
+		x, y := n.X, n.Y
+		if x == 0 && y == 0 {
+			x = float64(200 * i)
+		}
+		doc.Nodes = append(doc.Nodes, jnode{ID: n.ID, Type: n.Type, Config: n.Config, X: x, Y: y})
 	}
 	for _, w := range wires {
 		from, to, ok := strings.Cut(w, "->")
@@ -101,4 +107,36 @@ func Chain(t testing.TB, id string, nodes ...Node) *engine.Flow {
 		wires = append(wires, nodes[i-1].ID+":out->"+nodes[i].ID)
 	}
 	return Flow(t, id, nodes, wires...)
+}
+
+// File is one flow document of a folder: its file name, its bytes and
+// the flow they decode to.
+type File struct {
+	Name string
+	Doc  []byte
+	Flow *engine.Flow
+}
+
+// Files reads the flow documents of fsys matching pattern (fs.Glob) and
+// decodes each as flowd reads files; no match, or a document the engine
+// refuses, fails the test.
+func Files(t testing.TB, fsys fs.FS, pattern string) []File {
+	t.Helper()
+	names, err := fs.Glob(fsys, pattern)
+	if err != nil || len(names) == 0 {
+		t.Fatalf("enginetest: no flow files %s: %v", pattern, err)
+	}
+	files := make([]File, len(names))
+	for i, name := range names {
+		doc, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			t.Fatalf("enginetest: %v", err)
+		}
+		f, err := engine.DecodeFlow(doc)
+		if err != nil {
+			t.Fatalf("enginetest: %s: DecodeFlow: %v", name, err)
+		}
+		files[i] = File{Name: name, Doc: doc, Flow: f}
+	}
+	return files
 }

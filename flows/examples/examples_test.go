@@ -2,7 +2,6 @@ package examples_test
 
 import (
 	"context"
-	"crypto/rand"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,21 +10,14 @@ import (
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/flows/examples"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // newFlowd builds a flowd with opts on a fresh bbolt store in the test's
 // temp folder; both are closed when the test ends.
 func newFlowd(tb testing.TB, opts flowd.Options) *flowd.Flowd {
 	tb.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(tb.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	opts.Store = st
+	opts.Store = storetest.TempBolt(tb)
 	fd, err := flowd.New(opts)
 	if err != nil {
 		tb.Fatal(err)

@@ -1,12 +1,11 @@
 package examples_test
 
 import (
-	"io/fs"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/flows/examples"
 	"github.com/flowd/flowd/flowtest"
 )
@@ -19,19 +18,10 @@ func TestFlowTests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := fs.Glob(examples.FS, "*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	covered := s.Covered()
-	for _, name := range names {
-		doc, _ := fs.ReadFile(examples.FS, name)
-		f, err := engine.DecodeFlow(doc)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if !slices.Contains(covered, f.ID) {
-			t.Errorf("prebuilt flow %q (%s) has no flow test: add tests/%s%s", f.ID, name, f.ID, flowtest.Suffix)
+	for _, file := range enginetest.Files(t, examples.FS, "*.json") {
+		if id := file.Flow.ID; !slices.Contains(covered, id) {
+			t.Errorf("prebuilt flow %q (%s) has no flow test: add tests/%s%s", id, file.Name, id, flowtest.Suffix)
 		}
 	}
 	for _, file := range s.Files {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +14,8 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/core"
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/engine/enginetest"
+	"github.com/flowd/flowd/store/storetest"
 	"github.com/flowd/flowd/ui/api"
 )
 
@@ -28,25 +28,7 @@ func (tok tokenIs) Check(_ context.Context, s string) bool { return s == string(
 
 // testRegistry has the core blocks: greet starts at a core.manual and
 // assigns fields with core.set.
-func testRegistry(t *testing.T) *engine.Registry {
-	reg := engine.NewRegistry()
-	if err := core.Register(reg); err != nil {
-		t.Fatal(err)
-	}
-	return reg
-}
-
-// openBolt opens a bolt store in the test's folder, closed when the test
-// ends.
-func openBolt(t *testing.T) *store.Bolt {
-	t.Helper()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func testRegistry(t *testing.T) *engine.Registry { return enginetest.Registry(t, core.Register) }
 
 // startApp starts an app on cfg, closed when the test ends.
 func startApp(t *testing.T, cfg app.Config) *app.App {
@@ -68,7 +50,7 @@ func newServer(t *testing.T) (*httptest.Server, *app.App) {
 // newHandler serves an API on a fresh bolt store and app.
 func newHandler(t *testing.T) (*api.Handler, *httptest.Server, *app.App) {
 	t.Helper()
-	st := openBolt(t)
+	st := storetest.TempBolt(t)
 	a := startApp(t, app.Config{Store: st, Registry: testRegistry(t)})
 	tokens := app.NewTokens(st, token)
 	h := api.New(a, tokens, nil)

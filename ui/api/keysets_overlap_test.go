@@ -11,6 +11,7 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
+	"github.com/flowd/flowd/store/storetest"
 	"github.com/flowd/flowd/ui/api"
 )
 
@@ -29,17 +30,11 @@ const rolloverFlow = `{"schema":"flowd/v1","id":"rollover","name":"rollover","no
 // at risk), and takes it only when forced, saying what will break.
 func TestRotateOverlapFromDeployedFlows(t *testing.T) {
 	ctx := t.Context()
-	st := openBolt(t)
+	st := storetest.TempBolt(t)
 	clk := enginetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	ks := jose.NewKeysets(st)
 	ks.Now = clk.Now
-	reg := engine.NewRegistry()
-	if err := core.Register(reg); err != nil {
-		t.Fatal(err)
-	}
-	if err := jose.Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, core.Register, jose.Register)
 	svc := engine.NewServices()
 	if err := jose.Provide(svc, ks, jose.Options{}); err != nil {
 		t.Fatal(err)

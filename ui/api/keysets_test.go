@@ -13,6 +13,7 @@ import (
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
+	"github.com/flowd/flowd/store/storetest"
 	"github.com/flowd/flowd/ui/api"
 )
 
@@ -24,7 +25,7 @@ var ksAllAlgs = []string{"RS256", "ES256", "EdDSA", "HS256", "RSA-OAEP-256", "EC
 
 func newKeysetAPI(t *testing.T) (http.Handler, *jose.Keysets, *enginetest.Clock) {
 	t.Helper()
-	st := openBolt(t)
+	st := storetest.TempBolt(t)
 	a := startApp(t, app.Config{Store: st, Registry: engine.NewRegistry()})
 	clk := enginetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	ks := jose.NewKeysets(st)

@@ -13,7 +13,8 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/schedule"
 	"github.com/flowd/flowd/engine"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/engine/enginetest"
+	"github.com/flowd/flowd/store/storetest"
 	"github.com/flowd/flowd/ui/api"
 )
 
@@ -36,16 +37,10 @@ const (
 
 func newScheduleAPI(t *testing.T) http.Handler {
 	t.Helper()
-	st, err := store.OpenBolt(t.TempDir()+"/db", store.BoltOptions{MasterKey: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.TempBolt(t)
 	now := func() time.Time { return scheduleNow }
 	s := schedule.NewScheduler(schedule.Options{State: st, Now: now})
-	reg := engine.NewRegistry()
-	if err := schedule.Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := enginetest.Registry(t, schedule.Register)
 	svc := engine.NewServices()
 	if err := schedule.Provide(svc, s); err != nil {
 		t.Fatal(err)

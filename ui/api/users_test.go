@@ -8,11 +8,12 @@ import (
 	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/store/storetest"
 	"github.com/flowd/flowd/ui/api"
 )
 
 func TestUsersAPI(t *testing.T) {
-	st := openBolt(t)
+	st := storetest.TempBolt(t)
 	a := startApp(t, app.Config{Store: st, Registry: engine.NewRegistry()})
 	h := api.New(a, tokenIs(keysetToken), nil)
 	users := oidc.NewUsers(st)

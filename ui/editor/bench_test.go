@@ -1,48 +1,29 @@
 package editor_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/ui/uitest"
 )
 
 // bigFlow is a manual trigger followed by a chain of n-1 core.log nodes on
 // a grid: n nodes, n-1 wires.
-func bigFlow(n int) string {
-	type node struct {
-		ID     string            `json:"id"`
-		Type   string            `json:"type"`
-		Config map[string]string `json:"config,omitempty"`
-		X      int               `json:"x"`
-		Y      int               `json:"y"`
-	}
-	type wire struct {
-		From string `json:"from"`
-		Port string `json:"port"`
-		To   string `json:"to"`
-	}
-	doc := struct {
-		Schema string `json:"schema"`
-		ID     string `json:"id"`
-		Name   string `json:"name"`
-		Nodes  []node `json:"nodes"`
-		Wires  []wire `json:"wires"`
-	}{Schema: "flowd/v1", ID: "big", Name: "300 nodes"}
-	for i := range n {
-		nd := node{ID: fmt.Sprintf("n%d", i), Type: "core.log", Config: map[string]string{"message": "'step'"}, X: (i % 20) * 220, Y: (i / 20) * 110}
+func bigFlow(t testing.TB, n int) string {
+	nodes := make([]enginetest.Node, n)
+	wires := make([]string, 0, n-1)
+	for i := range nodes {
+		nodes[i] = enginetest.Node{ID: fmt.Sprintf("n%d", i), Type: "core.log", Config: map[string]any{"message": "'step'"},
+			X: float64((i % 20) * 220), Y: float64((i / 20) * 110)}
 		if i == 0 {
-			nd.Type, nd.Config = "core.manual", nil
-		}
-		doc.Nodes = append(doc.Nodes, nd)
-		if i > 0 {
-			doc.Wires = append(doc.Wires, wire{fmt.Sprintf("n%d", i-1), "out", nd.ID})
+			nodes[i].Type, nodes[i].Config = "core.manual", nil
+		} else {
+			wires = append(wires, fmt.Sprintf("n%d:out->n%d", i-1, i))
 		}
 	}
-	b, _ := json.Marshal(doc)
-	return string(b)
+	return string(enginetest.FlowJSON(t, "big", nodes, wires...))
 }
 
 // TestBrowser300Nodes loads a 300-node flow and drags one node, then all
@@ -51,7 +32,7 @@ func bigFlow(n int) string {
 func TestBrowser300Nodes(t *testing.T) {
 	e := newEnv(t)
 	ctx := browser(t)
-	e.importFlow(t, bigFlow(300), false)
+	e.importFlow(t, bigFlow(t, 300), false)
 	start := time.Now()
 	openEditor(t, ctx, e, "big")
 	t.Logf("navigate to ready (fetch doc + specs, render, validate 300 nodes, runs): %v; first render + fit %.1f ms; ready at %.0f ms after navigation start",

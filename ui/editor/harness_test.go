@@ -12,6 +12,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/flowd/flowd"
+	"github.com/flowd/flowd/store/storetest"
 	"github.com/flowd/flowd/ui/editor"
 	"github.com/flowd/flowd/ui/uitest"
 )
@@ -55,7 +56,7 @@ func stubLayout(title, _ string, body templ.Component) templ.Component {
 // one httptest server. opts adjust the flowd options (a snapshot rate).
 func newEnv(t *testing.T, opts ...func(*flowd.Options)) *env {
 	t.Helper()
-	fd := uitest.NewFlowd(t, flowd.Options{Store: uitest.OpenStore(t), Issuer: testIssuer, AdminToken: testToken}, opts...)
+	fd := uitest.NewFlowd(t, flowd.Options{Store: storetest.TempBolt(t), Issuer: testIssuer, AdminToken: testToken}, opts...)
 	e := &env{fd: fd}
 	h := editor.New(fd.App(), editor.Options{
 		Layout:   stubLayout,

@@ -4,23 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowd/flowd"
+	"github.com/flowd/flowd/engine/enginetest"
 	"github.com/flowd/flowd/flows/examples"
-	"github.com/flowd/flowd/store"
+	"github.com/flowd/flowd/store/storetest"
 )
 
 // Password and Token are what Start sets.
@@ -34,25 +32,7 @@ type Env struct {
 	URL string
 	FD  *flowd.Flowd
 	Srv *httptest.Server
-	Log *SafeBuffer // everything flowd logged
-}
-
-// SafeBuffer is a bytes.Buffer safe for concurrent writes.
-type SafeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SafeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SafeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	Log *enginetest.LogBuffer // everything flowd logged
 }
 
 // Start runs flowd with the prebuilt flows installed and deployed, the
@@ -60,11 +40,11 @@ func (b *SafeBuffer) String() string {
 // options (a hashing pool a test holds).
 func Start(t testing.TB, opts ...func(*flowd.Options)) *Env {
 	t.Helper()
-	st := OpenStore(t)
+	st := storetest.TempBolt(t)
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	base := "http://" + srv.Listener.Addr().String()
-	logs := &SafeBuffer{}
+	logs := &enginetest.LogBuffer{}
 	fd := NewFlowd(t, flowd.Options{Store: st, AdminToken: Token, AdminPassword: Password, Examples: examples.FS,
 		Issuer: base, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, opts...)
 	// key-rollover creates keyset main from its start-up trigger, which
@@ -87,20 +67,6 @@ func Start(t testing.TB, opts ...func(*flowd.Options)) *Env {
 		_ = fd.Close(context.Background())
 	})
 	return &Env{URL: base, FD: fd, Srv: srv, Log: logs}
-}
-
-// OpenStore opens a bolt store under a random master key in the test's
-// folder, closed when the test ends.
-func OpenStore(t testing.TB) *store.Bolt {
-	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "flowd.db"), store.BoltOptions{MasterKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
 // NewFlowd builds a flowd from fo, adjusted by opts, and starts it; the
