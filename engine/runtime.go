@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Msg is a message travelling along the wires: a JSON-like map.
@@ -230,8 +231,10 @@ type nodeInst struct {
 	trigger Trigger
 	tctx    *TriggerContext
 	// firePort is the port a trigger sends its message out of: "out", or
-	// the trigger's first declared output if it has no "out".
+	// the trigger's first declared output if it has no "out"; fire are
+	// its targets, out[firePort], resolved at deploy.
 	firePort string
+	fire     []*nodeInst
 	errs     Counter // failed steps, resolved at deploy
 	// catch is the scope of a catch trigger (CatchFlow, CatchGlobal), "" otherwise.
 	catch string
@@ -436,6 +439,11 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 			continue // a wire from or to a disabled node carries nothing
 		}
 		from.out[w.Port] = append(from.out[w.Port], to)
+	}
+	for _, n := range d.order {
+		if n.trigger != nil {
+			n.fire = n.out[n.firePort]
+		}
 	}
 	return d, nil
 }
@@ -879,12 +887,33 @@ func (x *Exec) Env(msg Msg) *Env {
 	return &x.env
 }
 
-// runState is a run's working state, allocated once per run.
+// runState is a run's working state.
 type runState struct {
 	x     Exec
 	rc    runCtx
 	sn    snapper
 	queue [2]queued // a chain needs one; fan-out grows a copy
+}
+
+// runRecord is everything a run allocates for itself, in one allocation:
+// its trace, its working state and its id's text. The trace outlives the
+// run (the ring, the trace writer, the caller), and with it this whole
+// record, so the run drops what the working state references once it
+// ends (release) and a kept trace holds no message or environment.
+type runRecord struct {
+	tr Trace
+	rs runState
+	id [runIDLen]byte
+}
+
+// release drops the references a finished run's working state holds to
+// messages, the expression environment and the values marked secret. The run's context (rc) stays
+// as it is: a block may still hold it (stop made it cancelled).
+func (rs *runState) release() {
+	rs.x.env.Msg, rs.x.env.Flow, rs.x.stepMsg = nil, nil, nil
+	rs.x.call, rs.x.vars, rs.x.secrets = nil, nil, nil // secrets: the marked values in clear
+	rs.queue = [2]queued{}
+	rs.sn.extra, rs.sn.secrets = nil, nil
 }
 
 type queued struct {
@@ -921,10 +950,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	if !rt.realClock {
 		started = rt.opts.Now()
 	}
-	// One allocation for the run's working state, one for its trace.
-	rs := &runState{}
+	// One allocation for the run's trace, working state and id.
+	rec := &runRecord{}
+	rs := &rec.rs
+	defer rs.release() // registered first: runs after every other deferred call
 	x := &rs.x
-	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d,
+	*x = Exec{RunID: rec.newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d,
 		secrets: d.secrets}
 	steps, maxSteps := 0, lim.MaxSteps
 	if frame != nil {
@@ -940,7 +971,8 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	}
 	x.env = Env{Env: rt.opts.Env, Now: started}
 	full := snapAll || d.ring.snaps.allow(t0)
-	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
+	tr = &rec.tr
+	*tr = Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
 		Started: started, Status: StatusOK, Light: !full}
 	tr.Steps = tr.stepBuf[:0]
 	ctx, span := d.startRunSpan(ctx, tr, start)
@@ -950,8 +982,16 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	outer := ctx
 	ctx = rc
 	cur := msg // the message of the step running, for catch runs
+	// at is the time since t0 at the last clock reading: the end of the
+	// step that ran last, which is the run's end when it ran to its end
+	// (the loop reads the clock once per step). Before the first step
+	// ran it is 0, and the run's end is read here.
+	var at time.Duration
 	defer func() {
-		tr.Duration = int64(time.Since(t0))
+		if at == 0 {
+			at = time.Since(t0)
+		}
+		tr.Duration = int64(at)
 		if err != nil {
 			tr.Status, tr.Error = StatusError, err.Error()
 		}
@@ -987,10 +1027,11 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	if span != nil {
 		triggerStepSpan(ctx, span, start)
 	}
-	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets), size, hasLazy(msg))
+	queue := enqueue(rs.queue[:0], start.fire, msg, first, firstNode, len(x.secrets), size, hasLazy(msg))
 	// Step times are offsets from t0 on the monotonic clock, which is
-	// cheaper to read than the wall clock time.Now also reads.
-	at := time.Since(t0)
+	// cheaper to read than the wall clock time.Now also reads. The first
+	// step starts at t0: its duration includes the trigger's snapshot
+	// and the queue's set-up above, a clock reading fewer per run.
 	for head := 0; head < len(queue); {
 		q := queue[head]
 		cur = q.msg
@@ -1181,12 +1222,30 @@ func (n *nodeInst) process(ctx context.Context, x *Exec, msg Msg) (port string, 
 
 var runSeq atomic.Uint64
 
+// runIDLen is the length of a run id's text.
+const runIDLen = 24
+
 // newRunID returns an id that sorts by start time: 12 hex digits of
 // milliseconds, 4 of a process counter, 8 random. Run ids name runs in
 // traces and error answers; they grant nothing, so the random part comes
 // from the runtime's fast generator, not crypto/rand.
 func newRunID(t time.Time) string {
-	var b [12]byte
+	var out [runIDLen]byte
+	putRunID(&out, t)
+	return string(out[:])
+}
+
+// newRunID is the package's newRunID with the text in the run's record
+// instead of an allocation of its own: the bytes are written once, here,
+// and never again, so the string may share them. The string keeps the
+// record alive as long as it is held (the trace does anyway).
+func (rec *runRecord) newRunID(t time.Time) string {
+	putRunID(&rec.id, t)
+	return unsafe.String(&rec.id[0], runIDLen)
+}
+
+func putRunID(out *[runIDLen]byte, t time.Time) {
+	var b [runIDLen / 2]byte
 	ms := uint64(t.UnixMilli())
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
@@ -1195,9 +1254,7 @@ func newRunID(t time.Time) string {
 	seq := runSeq.Add(1)
 	b[6], b[7] = byte(seq>>8), byte(seq)
 	binary.LittleEndian.PutUint32(b[8:], mrand.Uint32())
-	var out [24]byte
 	hex.Encode(out[:], b[:])
-	return string(out[:])
 }
 
 // Vars are a flow's persistent variables, shared by all its versions.
