@@ -912,7 +912,10 @@ type runRecord struct {
 func (rs *runState) release() {
 	rs.x.env.Msg, rs.x.env.Flow, rs.x.stepMsg = nil, nil, nil
 	rs.x.call, rs.x.vars, rs.x.secrets = nil, nil, nil // secrets: the marked values in clear
-	rs.queue = [2]queued{}
+	for i := range rs.queue {
+		q := &rs.queue[i]
+		q.n, q.msg, q.snap, q.node = nil, nil, nil, nil
+	}
 	rs.sn.extra, rs.sn.secrets = nil, nil
 }
 
@@ -954,9 +957,11 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	rec := &runRecord{}
 	rs := &rec.rs
 	defer rs.release() // registered first: runs after every other deferred call
+	// The record is zero: fields are set one by one, as a composite
+	// literal assigned through a pointer is a copy of the whole struct,
+	// with a write barrier over all of it while the collector marks.
 	x := &rs.x
-	*x = Exec{RunID: rec.newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d,
-		secrets: d.secrets}
+	x.RunID, x.FlowID, x.Version, x.Started, x.d, x.secrets = rec.newRunID(started), d.flow.ID, d.version, started, d, d.secrets
 	steps, maxSteps := 0, lim.MaxSteps
 	if frame != nil {
 		// Values the run that led here marked secret stay secret here, and
@@ -969,11 +974,11 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			defer func() { frame.used, frame.secrets = steps, x.secrets }()
 		}
 	}
-	x.env = Env{Env: rt.opts.Env, Now: started}
+	x.env.Env, x.env.Now = rt.opts.Env, started
 	full := snapAll || d.ring.snaps.allow(t0)
 	tr = &rec.tr
-	*tr = Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
-		Started: started, Status: StatusOK, Light: !full}
+	tr.ID, tr.Flow, tr.Version, tr.Trigger = x.RunID, d.flow.ID, d.version, start.node.ID
+	tr.Started, tr.Status, tr.Light = started, StatusOK, !full
 	tr.Steps = tr.stepBuf[:0]
 	ctx, span := d.startRunSpan(ctx, tr, start)
 	rc := &rs.rc
@@ -1023,7 +1028,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		tr.ErrorNode = start.node.ID
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 	}
-	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
+	tr.addStep(&Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
 	if span != nil {
 		triggerStepSpan(ctx, span, start)
 	}
@@ -1035,7 +1040,8 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	for head := 0; head < len(queue); {
 		q := queue[head]
 		cur = q.msg
-		queue[head] = queued{}
+		// queue[head] keeps its message until overwritten or the run
+		// ends (release): clearing it cost a write barrier per step.
 		if head++; head == len(queue) {
 			// Drained: reuse the backing array (a chain never grows it).
 			queue, head = queue[:0], 0
@@ -1094,7 +1100,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 				// The failing step keeps its message, light trace or not.
 				step.Port = ""
 				step.Msg, _, _ = sn.take(q.msg, q.snap, q.node)
-				tr.Steps = append(tr.Steps, step)
+				tr.addStep(&step)
 				tr.ErrorNode = q.n.node.ID
 				return tr, fmt.Errorf("node %q: %w", q.n.node.ID, perr)
 			}
@@ -1120,12 +1126,12 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		if size > lim.MaxMessageBytes {
 			step.Error = ErrMessageTooBig.Error()
 			step.Port = ""
-			tr.Steps = append(tr.Steps, step)
+			tr.addStep(&step)
 			tr.ErrorNode = q.n.node.ID
 			return tr, fmt.Errorf("node %q: %w (more than %d bytes)", q.n.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 		}
 		step.Msg = snap
-		tr.Steps = append(tr.Steps, step)
+		tr.addStep(&step)
 		if port != "" {
 			// x.lazy: the message may hold Lazy values, the trigger's or
 			// one this block put (Exec.PutLazy).
@@ -1133,6 +1139,15 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 	}
 	return tr, nil
+}
+
+// addStep appends a step to the trace field by field: appending the
+// struct copies all of it, with a write barrier over the whole of it
+// while the collector marks.
+func (t *Trace) addStep(s *Step) {
+	t.Steps = append(t.Steps, Step{})
+	e := &t.Steps[len(t.Steps)-1]
+	e.Node, e.Type, e.Port, e.Duration, e.Error, e.Msg = s.Node, s.Type, s.Port, s.Duration, s.Error, s.Msg
 }
 
 // saveTrace hands a trace to the sink; a panicking sink costs the trace,
@@ -1155,7 +1170,12 @@ func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapN
 		if i < len(targets)-1 {
 			m, l = CopyValue(msg).(Msg), false
 		}
-		queue = append(queue, queued{t, m, snap, node, nsec, size, l})
+		// Field by field: appending a composite literal copies the
+		// whole struct, with a write barrier over all of it while the
+		// collector marks.
+		queue = append(queue, queued{})
+		e := &queue[len(queue)-1]
+		e.n, e.msg, e.snap, e.node, e.nsec, e.size, e.lazy = t, m, snap, node, nsec, size, l
 	}
 	return queue
 }
