@@ -889,10 +889,31 @@ func (x *Exec) Env(msg Msg) *Env {
 
 // runState is a run's working state.
 type runState struct {
-	x     Exec
-	rc    runCtx
-	sn    snapper
+	x  Exec
+	rc runCtx
+	// sn takes the run's message snapshots: made when the first is
+	// taken (a full run, a failed step), as a light run only measures
+	// sizes (msgSize), and without it the record fits a smaller size
+	// class.
+	sn    *snapper
 	queue [2]queued // a chain needs one; fan-out grows a copy
+}
+
+// snapper returns the run's snapper, making it on first use.
+func (rs *runState) snapper(d *deployment) *snapper {
+	if rs.sn == nil {
+		rs.sn = &snapper{extra: d.sensitive, limit: d.rt.limits.MaxMessageBytes, secrets: rs.x.secrets}
+	}
+	return rs.sn
+}
+
+// step is the snapper's take for a run that records snapshots (full);
+// otherwise it only estimates the message's size, without allocating.
+func (rs *runState) step(d *deployment, msg Msg, prev any, pn *snapNode, full bool) (any, *snapNode, int) {
+	if !full {
+		return nil, nil, msgSize(msg, d.rt.limits.MaxMessageBytes)
+	}
+	return rs.snapper(d).take(msg, prev, pn)
 }
 
 // runRecord is everything a run allocates for itself, in one allocation:
@@ -916,7 +937,7 @@ func (rs *runState) release() {
 		q := &rs.queue[i]
 		q.n, q.msg, q.snap, q.node = nil, nil, nil, nil
 	}
-	rs.sn.extra, rs.sn.secrets = nil, nil
+	rs.sn = nil
 }
 
 type queued struct {
@@ -924,8 +945,8 @@ type queued struct {
 	msg  Msg
 	snap any       // the trace snapshot of msg when it was sent, shared where unchanged
 	node *snapNode // its private mirror
-	nsec int       // how many values were marked secret when snap was taken
 	size int       // an upper bound of msg's estimated size; -1: unknown
+	nsec int32     // how many values were marked secret when snap was taken
 	lazy bool      // msg may hold Lazy values (see Lazy)
 }
 
@@ -1016,13 +1037,11 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 	}()
 
-	sn := &rs.sn
-	sn.extra, sn.limit, sn.secrets = d.sensitive, lim.MaxMessageBytes, x.secrets
 	var first any
 	var firstNode *snapNode
 	size := sizeHint
 	if full || sizeHint < 0 {
-		first, firstNode, size = sn.step(msg, nil, nil, full)
+		first, firstNode, size = rs.step(d, msg, nil, nil, full)
 	}
 	if size > lim.MaxMessageBytes {
 		tr.ErrorNode = start.node.ID
@@ -1079,11 +1098,14 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			x.callSteps = 0
 		}
 		at = time.Since(t0) // this step's end, the next one's start
-		if q.nsec != len(x.secrets) {
+		if int(q.nsec) != len(x.secrets) {
 			// A value was marked secret since q.snap was taken: parts
 			// of it shown in clear may now need redacting, so walk the
 			// message afresh.
-			q.snap, q.node, sn.secrets = nil, nil, x.secrets
+			q.snap, q.node = nil, nil
+			if rs.sn != nil {
+				rs.sn.secrets = x.secrets
+			}
 		}
 		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(at - began)}
 		if perr != nil && errors.Is(rc.errAt(t0.Add(at)), context.DeadlineExceeded) {
@@ -1099,7 +1121,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			if len(targets) == 0 || errors.Is(perr, ErrDeadline) {
 				// The failing step keeps its message, light trace or not.
 				step.Port = ""
-				step.Msg, _, _ = sn.take(q.msg, q.snap, q.node)
+				step.Msg, _, _ = rs.snapper(d).take(q.msg, q.snap, q.node)
 				tr.addStep(&step)
 				tr.ErrorNode = q.n.node.ID
 				return tr, fmt.Errorf("node %q: %w", q.n.node.ID, perr)
@@ -1121,7 +1143,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		case !keep && x.grew >= 0 && q.size >= 0 && q.size+x.grew <= lim.MaxMessageBytes:
 			size = q.size + x.grew
 		case keep || !q.n.spec.Bounded:
-			snap, node, size = sn.step(q.msg, q.snap, q.node, keep)
+			snap, node, size = rs.step(d, q.msg, q.snap, q.node, keep)
 		}
 		if size > lim.MaxMessageBytes {
 			step.Error = ErrMessageTooBig.Error()
@@ -1175,7 +1197,7 @@ func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapN
 		// collector marks.
 		queue = append(queue, queued{})
 		e := &queue[len(queue)-1]
-		e.n, e.msg, e.snap, e.node, e.nsec, e.size, e.lazy = t, m, snap, node, nsec, size, l
+		e.n, e.msg, e.snap, e.node, e.nsec, e.size, e.lazy = t, m, snap, node, int32(nsec), size, l
 	}
 	return queue
 }
@@ -1214,15 +1236,6 @@ func (s *snapper) take(msg Msg, prev any, pn *snapNode) (any, *snapNode, int) {
 		return nil, nil, s.size
 	}
 	return out, node, s.size
-}
-
-// step is take for a run that records snapshots (full); otherwise it
-// only estimates the message's size, without allocating.
-func (s *snapper) step(msg Msg, prev any, pn *snapNode, full bool) (any, *snapNode, int) {
-	if !full {
-		return nil, nil, msgSize(msg, s.limit)
-	}
-	return s.take(msg, prev, pn)
 }
 
 // process runs a block, turning a panic into a run error.
