@@ -893,7 +893,7 @@ type runState struct {
 	rc runCtx
 	// sn takes the run's message snapshots: made when the first is
 	// taken (a full run, a failed step), as a light run only measures
-	// sizes (msgSize), and without it the record fits a smaller size
+	// sizes (msgSize), and without it the state fits a smaller size
 	// class.
 	sn    *snapper
 	queue [2]queued // a chain needs one; fan-out grows a copy
@@ -914,30 +914,6 @@ func (rs *runState) step(d *deployment, msg Msg, prev any, pn *snapNode, full bo
 		return nil, nil, msgSize(msg, d.rt.limits.MaxMessageBytes)
 	}
 	return rs.snapper(d).take(msg, prev, pn)
-}
-
-// runRecord is everything a run allocates for itself, in one allocation:
-// its trace, its working state and its id's text. The trace outlives the
-// run (the ring, the trace writer, the caller), and with it this whole
-// record, so the run drops what the working state references once it
-// ends (release) and a kept trace holds no message or environment.
-type runRecord struct {
-	tr Trace
-	rs runState
-	id [runIDLen]byte
-}
-
-// release drops the references a finished run's working state holds to
-// messages, the expression environment and the values marked secret. The run's context (rc) stays
-// as it is: a block may still hold it (stop made it cancelled).
-func (rs *runState) release() {
-	rs.x.env.Msg, rs.x.env.Flow, rs.x.stepMsg = nil, nil, nil
-	rs.x.call, rs.x.vars, rs.x.secrets = nil, nil, nil // secrets: the marked values in clear
-	for i := range rs.queue {
-		q := &rs.queue[i]
-		q.n, q.msg, q.snap, q.node = nil, nil, nil, nil
-	}
-	rs.sn = nil
 }
 
 type queued struct {
@@ -974,15 +950,17 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	if !rt.realClock {
 		started = rt.opts.Now()
 	}
-	// One allocation for the run's trace, working state and id.
-	rec := &runRecord{}
-	rs := &rec.rs
-	defer rs.release() // registered first: runs after every other deferred call
+	// Two allocations: the trace (with its id's text), which outlives
+	// the run (ring, trace writer, caller), and the working state, which
+	// does not. One for both would keep the run's context (for http.in:
+	// the request and its response writer) alive as long as the trace.
+	tr = &Trace{}
+	rs := &runState{}
 	// The record is zero: fields are set one by one, as a composite
 	// literal assigned through a pointer is a copy of the whole struct,
 	// with a write barrier over all of it while the collector marks.
 	x := &rs.x
-	x.RunID, x.FlowID, x.Version, x.Started, x.d, x.secrets = rec.newRunID(started), d.flow.ID, d.version, started, d, d.secrets
+	x.RunID, x.FlowID, x.Version, x.Started, x.d, x.secrets = tr.newRunID(started), d.flow.ID, d.version, started, d, d.secrets
 	steps, maxSteps := 0, lim.MaxSteps
 	if frame != nil {
 		// Values the run that led here marked secret stay secret here, and
@@ -997,7 +975,6 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	}
 	x.env.Env, x.env.Now = rt.opts.Env, started
 	full := snapAll || d.ring.snaps.allow(t0)
-	tr = &rec.tr
 	tr.ID, tr.Flow, tr.Version, tr.Trigger = x.RunID, d.flow.ID, d.version, start.node.ID
 	tr.Started, tr.Status, tr.Light = started, StatusOK, !full
 	tr.Steps = tr.stepBuf[:0]
@@ -1060,7 +1037,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		q := queue[head]
 		cur = q.msg
 		// queue[head] keeps its message until overwritten or the run
-		// ends (release): clearing it cost a write barrier per step.
+		// ends: clearing it cost a write barrier per step.
 		if head++; head == len(queue) {
 			// Drained: reuse the backing array (a chain never grows it).
 			queue, head = queue[:0], 0
@@ -1268,13 +1245,13 @@ func newRunID(t time.Time) string {
 	return string(out[:])
 }
 
-// newRunID is the package's newRunID with the text in the run's record
-// instead of an allocation of its own: the bytes are written once, here,
-// and never again, so the string may share them. The string keeps the
-// record alive as long as it is held (the trace does anyway).
-func (rec *runRecord) newRunID(t time.Time) string {
-	putRunID(&rec.id, t)
-	return unsafe.String(&rec.id[0], runIDLen)
+// newRunID is the package's newRunID with the text in the trace instead
+// of an allocation of its own: the bytes are written once, here, and
+// never again, so the string may share them. The string keeps the trace
+// alive as long as it is held.
+func (t *Trace) newRunID(at time.Time) string {
+	putRunID(&t.idBuf, at)
+	return unsafe.String(&t.idBuf[0], runIDLen)
 }
 
 func putRunID(out *[runIDLen]byte, t time.Time) {
