@@ -132,3 +132,56 @@ func BenchmarkSnapshot(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRunLight is BenchmarkRun for the runs a busy endpoint makes:
+// fired by a trigger with a bound on the message's size (FireSized),
+// past the flow's snapshot rate (light traces), a small message. What is
+// measured is the run's own cost: its record, id, clock readings, queue
+// and trace hand-off.
+func BenchmarkRunLight(b *testing.B) {
+	for _, n := range []int{2, 5} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			h := newHarness()
+			reg := NewRegistry()
+			reg.MustRegister(Spec{Type: "test.trigger", Trigger: true, Outputs: []string{"out"}},
+				func(s *Setup) (Block, error) { return &testTrigger{h: h, node: s.NodeID}, nil })
+			reg.MustRegister(Spec{Type: "test.pass", Outputs: []string{"out"}, Bounded: true},
+				func(*Setup) (Block, error) {
+					return BlockFunc(func(_ context.Context, x *Exec, _ Msg) (string, error) { x.Grew(0); return "out", nil }), nil
+				})
+			rt, err := New(Options{Registry: reg, SnapshotsPerSecond: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rt.Close(context.Background())
+			nodes := []Node{node("t", "test.trigger", nil)}
+			var ws []string
+			prev := "t"
+			for i := range n {
+				id := fmt.Sprintf("p%d", i)
+				nodes = append(nodes, node(id, "test.pass", nil))
+				ws = append(ws, prev+".out>"+id)
+				prev = id
+			}
+			if err := rt.Deploy(context.Background(), mkFlow("bench", nodes, ws...), 1); err != nil {
+				b.Fatal(err)
+			}
+			tc := h.tctx["t"]
+			msg := Msg{"a": "b"}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for range b.N {
+				tr, err := tc.FireSized(ctx, msg, 20)
+				if err != nil || len(tr.Steps) != n+1 {
+					b.Fatal(tr, err)
+				}
+			}
+			cpu := cpuTime() - cpu0
+			if cpu > 0 {
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/run")
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Msg is a message travelling along the wires: a JSON-like map.
@@ -230,8 +231,10 @@ type nodeInst struct {
 	trigger Trigger
 	tctx    *TriggerContext
 	// firePort is the port a trigger sends its message out of: "out", or
-	// the trigger's first declared output if it has no "out".
+	// the trigger's first declared output if it has no "out"; fire are
+	// its targets, out[firePort], resolved at deploy.
 	firePort string
+	fire     []*nodeInst
 	errs     Counter // failed steps, resolved at deploy
 	// catch is the scope of a catch trigger (CatchFlow, CatchGlobal), "" otherwise.
 	catch string
@@ -436,6 +439,11 @@ func (r *Runtime) build(ctx context.Context, f *Flow, version int) (d *deploymen
 			continue // a wire from or to a disabled node carries nothing
 		}
 		from.out[w.Port] = append(from.out[w.Port], to)
+	}
+	for _, n := range d.order {
+		if n.trigger != nil {
+			n.fire = n.out[n.firePort]
+		}
 	}
 	return d, nil
 }
@@ -879,12 +887,33 @@ func (x *Exec) Env(msg Msg) *Env {
 	return &x.env
 }
 
-// runState is a run's working state, allocated once per run.
+// runState is a run's working state.
 type runState struct {
-	x     Exec
-	rc    runCtx
-	sn    snapper
+	x  Exec
+	rc runCtx
+	// sn takes the run's message snapshots: made when the first is
+	// taken (a full run, a failed step), as a light run only measures
+	// sizes (msgSize), and without it the state fits a smaller size
+	// class.
+	sn    *snapper
 	queue [2]queued // a chain needs one; fan-out grows a copy
+}
+
+// snapper returns the run's snapper, making it on first use.
+func (rs *runState) snapper(d *deployment) *snapper {
+	if rs.sn == nil {
+		rs.sn = &snapper{extra: d.sensitive, limit: d.rt.limits.MaxMessageBytes, secrets: rs.x.secrets}
+	}
+	return rs.sn
+}
+
+// step is the snapper's take for a run that records snapshots (full);
+// otherwise it only estimates the message's size, without allocating.
+func (rs *runState) step(d *deployment, msg Msg, prev any, pn *snapNode, full bool) (any, *snapNode, int) {
+	if !full {
+		return nil, nil, msgSize(msg, d.rt.limits.MaxMessageBytes)
+	}
+	return rs.snapper(d).take(msg, prev, pn)
 }
 
 type queued struct {
@@ -892,8 +921,8 @@ type queued struct {
 	msg  Msg
 	snap any       // the trace snapshot of msg when it was sent, shared where unchanged
 	node *snapNode // its private mirror
-	nsec int       // how many values were marked secret when snap was taken
 	size int       // an upper bound of msg's estimated size; -1: unknown
+	nsec int32     // how many values were marked secret when snap was taken
 	lazy bool      // msg may hold Lazy values (see Lazy)
 }
 
@@ -921,11 +950,17 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	if !rt.realClock {
 		started = rt.opts.Now()
 	}
-	// One allocation for the run's working state, one for its trace.
+	// Two allocations: the trace (with its id's text), which outlives
+	// the run (ring, trace writer, caller), and the working state, which
+	// does not. One for both would keep the run's context (for http.in:
+	// the request and its response writer) alive as long as the trace.
+	tr = &Trace{}
 	rs := &runState{}
+	// The record is zero: fields are set one by one, as a composite
+	// literal assigned through a pointer is a copy of the whole struct,
+	// with a write barrier over all of it while the collector marks.
 	x := &rs.x
-	*x = Exec{RunID: newRunID(started), FlowID: d.flow.ID, Version: d.version, Started: started, d: d,
-		secrets: d.secrets}
+	x.RunID, x.FlowID, x.Version, x.Started, x.d, x.secrets = tr.newRunID(started), d.flow.ID, d.version, started, d, d.secrets
 	steps, maxSteps := 0, lim.MaxSteps
 	if frame != nil {
 		// Values the run that led here marked secret stay secret here, and
@@ -938,10 +973,10 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			defer func() { frame.used, frame.secrets = steps, x.secrets }()
 		}
 	}
-	x.env = Env{Env: rt.opts.Env, Now: started}
+	x.env.Env, x.env.Now = rt.opts.Env, started
 	full := snapAll || d.ring.snaps.allow(t0)
-	tr = &Trace{ID: x.RunID, Flow: d.flow.ID, Version: d.version, Trigger: start.node.ID,
-		Started: started, Status: StatusOK, Light: !full}
+	tr.ID, tr.Flow, tr.Version, tr.Trigger = x.RunID, d.flow.ID, d.version, start.node.ID
+	tr.Started, tr.Status, tr.Light = started, StatusOK, !full
 	tr.Steps = tr.stepBuf[:0]
 	ctx, span := d.startRunSpan(ctx, tr, start)
 	rc := &rs.rc
@@ -950,8 +985,16 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 	outer := ctx
 	ctx = rc
 	cur := msg // the message of the step running, for catch runs
+	// at is the time since t0 at the last clock reading: the end of the
+	// step that ran last, which is the run's end when it ran to its end
+	// (the loop reads the clock once per step). Before the first step
+	// ran it is 0, and the run's end is read here.
+	var at time.Duration
 	defer func() {
-		tr.Duration = int64(time.Since(t0))
+		if at == 0 {
+			at = time.Since(t0)
+		}
+		tr.Duration = int64(at)
 		if err != nil {
 			tr.Status, tr.Error = StatusError, err.Error()
 		}
@@ -971,30 +1014,30 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 	}()
 
-	sn := &rs.sn
-	sn.extra, sn.limit, sn.secrets = d.sensitive, lim.MaxMessageBytes, x.secrets
 	var first any
 	var firstNode *snapNode
 	size := sizeHint
 	if full || sizeHint < 0 {
-		first, firstNode, size = sn.step(msg, nil, nil, full)
+		first, firstNode, size = rs.step(d, msg, nil, nil, full)
 	}
 	if size > lim.MaxMessageBytes {
 		tr.ErrorNode = start.node.ID
 		return tr, fmt.Errorf("node %q: %w (more than %d bytes)", start.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 	}
-	tr.Steps = append(tr.Steps, Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
+	tr.addStep(&Step{Node: start.node.ID, Type: start.node.Type, Port: start.firePort, Msg: first})
 	if span != nil {
 		triggerStepSpan(ctx, span, start)
 	}
-	queue := enqueue(rs.queue[:0], start.out[start.firePort], msg, first, firstNode, len(x.secrets), size, hasLazy(msg))
+	queue := enqueue(rs.queue[:0], start.fire, msg, first, firstNode, len(x.secrets), size, hasLazy(msg))
 	// Step times are offsets from t0 on the monotonic clock, which is
-	// cheaper to read than the wall clock time.Now also reads.
-	at := time.Since(t0)
+	// cheaper to read than the wall clock time.Now also reads. The first
+	// step starts at t0: its duration includes the trigger's snapshot
+	// and the queue's set-up above, a clock reading fewer per run.
 	for head := 0; head < len(queue); {
 		q := queue[head]
 		cur = q.msg
-		queue[head] = queued{}
+		// queue[head] keeps its message until overwritten or the run
+		// ends: clearing it cost a write barrier per step.
 		if head++; head == len(queue) {
 			// Drained: reuse the backing array (a chain never grows it).
 			queue, head = queue[:0], 0
@@ -1032,11 +1075,14 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			x.callSteps = 0
 		}
 		at = time.Since(t0) // this step's end, the next one's start
-		if q.nsec != len(x.secrets) {
+		if int(q.nsec) != len(x.secrets) {
 			// A value was marked secret since q.snap was taken: parts
 			// of it shown in clear may now need redacting, so walk the
 			// message afresh.
-			q.snap, q.node, sn.secrets = nil, nil, x.secrets
+			q.snap, q.node = nil, nil
+			if rs.sn != nil {
+				rs.sn.secrets = x.secrets
+			}
 		}
 		step := Step{Node: q.n.node.ID, Type: q.n.node.Type, Port: port, Duration: int64(at - began)}
 		if perr != nil && errors.Is(rc.errAt(t0.Add(at)), context.DeadlineExceeded) {
@@ -1052,8 +1098,8 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 			if len(targets) == 0 || errors.Is(perr, ErrDeadline) {
 				// The failing step keeps its message, light trace or not.
 				step.Port = ""
-				step.Msg, _, _ = sn.take(q.msg, q.snap, q.node)
-				tr.Steps = append(tr.Steps, step)
+				step.Msg, _, _ = rs.snapper(d).take(q.msg, q.snap, q.node)
+				tr.addStep(&step)
 				tr.ErrorNode = q.n.node.ID
 				return tr, fmt.Errorf("node %q: %w", q.n.node.ID, perr)
 			}
@@ -1074,17 +1120,17 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		case !keep && x.grew >= 0 && q.size >= 0 && q.size+x.grew <= lim.MaxMessageBytes:
 			size = q.size + x.grew
 		case keep || !q.n.spec.Bounded:
-			snap, node, size = sn.step(q.msg, q.snap, q.node, keep)
+			snap, node, size = rs.step(d, q.msg, q.snap, q.node, keep)
 		}
 		if size > lim.MaxMessageBytes {
 			step.Error = ErrMessageTooBig.Error()
 			step.Port = ""
-			tr.Steps = append(tr.Steps, step)
+			tr.addStep(&step)
 			tr.ErrorNode = q.n.node.ID
 			return tr, fmt.Errorf("node %q: %w (more than %d bytes)", q.n.node.ID, ErrMessageTooBig, lim.MaxMessageBytes)
 		}
 		step.Msg = snap
-		tr.Steps = append(tr.Steps, step)
+		tr.addStep(&step)
 		if port != "" {
 			// x.lazy: the message may hold Lazy values, the trigger's or
 			// one this block put (Exec.PutLazy).
@@ -1092,6 +1138,15 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 	}
 	return tr, nil
+}
+
+// addStep appends a step to the trace field by field: appending the
+// struct copies all of it, with a write barrier over the whole of it
+// while the collector marks.
+func (t *Trace) addStep(s *Step) {
+	t.Steps = append(t.Steps, Step{})
+	e := &t.Steps[len(t.Steps)-1]
+	e.Node, e.Type, e.Port, e.Duration, e.Error, e.Msg = s.Node, s.Type, s.Port, s.Duration, s.Error, s.Msg
 }
 
 // saveTrace hands a trace to the sink; a panicking sink costs the trace,
@@ -1114,7 +1169,12 @@ func enqueue(queue []queued, targets []*nodeInst, msg Msg, snap any, node *snapN
 		if i < len(targets)-1 {
 			m, l = CopyValue(msg).(Msg), false
 		}
-		queue = append(queue, queued{t, m, snap, node, nsec, size, l})
+		// Field by field: appending a composite literal copies the
+		// whole struct, with a write barrier over all of it while the
+		// collector marks.
+		queue = append(queue, queued{})
+		e := &queue[len(queue)-1]
+		e.n, e.msg, e.snap, e.node, e.nsec, e.size, e.lazy = t, m, snap, node, int32(nsec), size, l
 	}
 	return queue
 }
@@ -1155,15 +1215,6 @@ func (s *snapper) take(msg Msg, prev any, pn *snapNode) (any, *snapNode, int) {
 	return out, node, s.size
 }
 
-// step is take for a run that records snapshots (full); otherwise it
-// only estimates the message's size, without allocating.
-func (s *snapper) step(msg Msg, prev any, pn *snapNode, full bool) (any, *snapNode, int) {
-	if !full {
-		return nil, nil, msgSize(msg, s.limit)
-	}
-	return s.take(msg, prev, pn)
-}
-
 // process runs a block, turning a panic into a run error.
 func (n *nodeInst) process(ctx context.Context, x *Exec, msg Msg) (port string, err error) {
 	defer func() {
@@ -1181,12 +1232,30 @@ func (n *nodeInst) process(ctx context.Context, x *Exec, msg Msg) (port string, 
 
 var runSeq atomic.Uint64
 
+// runIDLen is the length of a run id's text.
+const runIDLen = 24
+
 // newRunID returns an id that sorts by start time: 12 hex digits of
 // milliseconds, 4 of a process counter, 8 random. Run ids name runs in
 // traces and error answers; they grant nothing, so the random part comes
 // from the runtime's fast generator, not crypto/rand.
 func newRunID(t time.Time) string {
-	var b [12]byte
+	var out [runIDLen]byte
+	putRunID(&out, t)
+	return string(out[:])
+}
+
+// newRunID is the package's newRunID with the text in the trace instead
+// of an allocation of its own: the bytes are written once, here, and
+// never again, so the string may share them. The string keeps the trace
+// alive as long as it is held.
+func (t *Trace) newRunID(at time.Time) string {
+	putRunID(&t.idBuf, at)
+	return unsafe.String(&t.idBuf[0], runIDLen)
+}
+
+func putRunID(out *[runIDLen]byte, t time.Time) {
+	var b [runIDLen / 2]byte
 	ms := uint64(t.UnixMilli())
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
@@ -1195,9 +1264,7 @@ func newRunID(t time.Time) string {
 	seq := runSeq.Add(1)
 	b[6], b[7] = byte(seq>>8), byte(seq)
 	binary.LittleEndian.PutUint32(b[8:], mrand.Uint32())
-	var out [24]byte
 	hex.Encode(out[:], b[:])
-	return string(out[:])
 }
 
 // Vars are a flow's persistent variables, shared by all its versions.
