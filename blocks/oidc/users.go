@@ -131,18 +131,20 @@ func (u *Users) Add(ctx context.Context, usr User, password string) (User, error
 	if err != nil {
 		return User{}, err
 	}
-	err = u.kv.UpdateKV(ctx, nsUsers, usr.Username, func(old []byte) ([]byte, error) {
-		if old != nil {
+	// The record and its sub index in one transaction: a failure (or a
+	// crash) between two writes would leave a user that BySub cannot find.
+	refs := []store.KVRef{{NS: nsUsers, Key: usr.Username}, {NS: nsUserSubs, Key: usr.Sub}}
+	err = u.kv.UpdateKVs(ctx, refs, func(old [][]byte) ([][]byte, error) {
+		if old[0] != nil {
 			return nil, fmt.Errorf("%w: %q", ErrUserExists, usr.Username)
 		}
-		return rec, nil
+		if old[1] != nil { // 128 random bits met twice: refuse rather than repoint
+			return nil, fmt.Errorf("add user %q: the new sub is already indexed: %w", usr.Username, store.ErrConflict)
+		}
+		return [][]byte{rec, []byte(usr.Username)}, nil
 	})
 	if err != nil {
 		return User{}, err
-	}
-	if err := u.kv.UpdateKV(ctx, nsUserSubs, usr.Sub, func([]byte) ([]byte, error) { return []byte(usr.Username), nil }); err != nil {
-		u.kv.DeleteKV(ctx, nsUsers, usr.Username) //nolint:errcheck // best effort undo
-		return User{}, fmt.Errorf("index user %q: %w", usr.Username, err)
 	}
 	if u.OnChange != nil {
 		u.OnChange(ctx, "added", usr.Username)
@@ -238,11 +240,18 @@ func (u *Users) RemoveSignedOut(ctx context.Context, username string) (SignOutRe
 			return res, fmt.Errorf("remove user %q: %w", usr.Username, err)
 		}
 	}
-	if err := u.kv.DeleteKV(ctx, nsUsers, usr.Username); err != nil {
+	// The record and its sub index go together, and only if the record is
+	// still the user read above (not one removed and added again since).
+	refs := []store.KVRef{{NS: nsUsers, Key: usr.Username}, {NS: nsUserSubs, Key: usr.Sub}}
+	err = u.kv.UpdateKVs(ctx, refs, func(old [][]byte) ([][]byte, error) {
+		var cur User
+		if old[0] == nil || json.Unmarshal(old[0], &cur) != nil || cur.Sub != usr.Sub {
+			return nil, ErrNoUser
+		}
+		return [][]byte{nil, nil}, nil
+	})
+	if err != nil {
 		return res, fmt.Errorf("remove user %q: %w", usr.Username, err)
-	}
-	if err := u.kv.DeleteKV(ctx, nsUserSubs, usr.Sub); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return res, fmt.Errorf("remove user %q index: %w", usr.Username, err)
 	}
 	if u.OnChange != nil {
 		u.OnChange(ctx, "removed", usr.Username)
