@@ -35,9 +35,35 @@ func startThree(t *testing.T, stores []store.Store) []*flowd.Flowd {
 			NodeID: string(rune('a' + i)), Issuer: codeTestIssuer, Examples: examples.FS}))
 	}
 	for i, fd := range nodes {
-		eventually(t, "node "+string(rune('a'+i))+" publishes keys", func() bool { return len(jwksKids(t, fd)) > 0 })
+		waitKeysChange(t, "node "+string(rune('a'+i))+" publishes keys", fd, func() bool { return len(jwksKids(t, fd)) > 0 })
 	}
 	return nodes
+}
+
+// waitKeysChange waits until cond holds, checking it now and after each
+// keyset change fd makes or sees: the first node generates the examples'
+// keys (RSA-3072 under -race: seconds on a loaded machine), the others
+// read them from the store's feed. It has no time budget of its own; it
+// gives up a little before the test binary's -timeout, with a message.
+func waitKeysChange(t *testing.T, what string, fd *flowd.Flowd, cond func() bool) {
+	t.Helper()
+	changed := make(chan struct{}, 1)
+	cancel := fd.Keysets().Subscribe(func(string) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer cancel()
+	ctx, stop := beforeDeadline(t, t.Context())
+	defer stop()
+	for !cond() {
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("%s: not seen before the test's deadline", what)
+		}
+	}
 }
 
 // serve sends one request to a node's handler; cookies are sent as given

@@ -43,6 +43,18 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// beforeDeadline is ctx ending a little before the test binary's
+// -timeout (if one is set), so that a wait on an event that never comes
+// fails with the test's message rather than the binary's panic.
+func beforeDeadline(t testing.TB, ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if deadline, ok := d.Deadline(); ok {
+			return context.WithDeadline(ctx, deadline.Add(-5*time.Second))
+		}
+	}
+	return context.WithCancel(ctx)
+}
+
 // fired is one run of test.sink: the node it ran on and the tick it served.
 type fired struct {
 	node         string
@@ -159,7 +171,9 @@ func startNode(t testing.TB, opts flowd.Options) *flowd.Flowd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), converge)
+		// Close waits for runs in flight (a key rotation takes seconds
+		// under -race on a loaded machine): no budget but the test's.
+		ctx, cancel := beforeDeadline(t, context.Background())
 		defer cancel()
 		if err := fd.Close(ctx); err != nil {
 			t.Errorf("Close %s: %v", opts.NodeID, err)

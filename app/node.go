@@ -72,6 +72,7 @@ type follower struct {
 	listed   chan struct{} // closed once the first list and watch are done
 	moved    chan struct{} // closed when applied or gen moves, or the loop ends
 	watching bool          // the watch is open
+	reached  bool          // this pass of the loop has the store's revision: it lists or follows
 	lastSeen time.Time     // when the feed last delivered anything
 	results  map[string]applyResult
 	running  map[string]int // flows this loop deployed, by version
@@ -111,7 +112,10 @@ func (a *App) following() bool {
 }
 
 // startFollowing registers the node and starts the loop. It returns once
-// the first pass (every deployed flow, every cache) is done.
+// the first pass (every deployed flow, every cache) is done. applyWait
+// bounds how long the store may go unanswered, not the pass: once the
+// store gave its revision, building every flow (keys generated, on a
+// loaded machine) takes what it takes, until ctx ends.
 func (a *App) startFollowing(ctx context.Context) error {
 	a.fol.mu.Lock()
 	if a.fol.started {
@@ -131,16 +135,26 @@ func (a *App) startFollowing(ctx context.Context) error {
 	go a.follow(lctx)
 	t := time.NewTimer(applyWait)
 	defer t.Stop()
-	select {
-	case <-listed:
-		a.startPublishing()
-		return nil
-	case <-done:
-		return fmt.Errorf("app: node %s: the store's feed ended at start: %w", a.node, store.ErrClosed)
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return fmt.Errorf("app: node %s could not list the store within %s: %w", a.node, applyWait, store.ErrUnavailable)
+	for {
+		select {
+		case <-listed:
+			a.startPublishing()
+			return nil
+		case <-done:
+			return fmt.Errorf("app: node %s: the store's feed ended at start: %w", a.node, store.ErrClosed)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			a.fol.mu.Lock()
+			reached := a.fol.reached
+			a.fol.mu.Unlock()
+			if !reached {
+				return fmt.Errorf("app: node %s could not list the store within %s: %w", a.node, applyWait, store.ErrUnavailable)
+			}
+			// The store answered and the pass is applying it: keep
+			// waiting, and give up only if the store stops answering.
+			t.Reset(applyWait)
+		}
 	}
 }
 
@@ -168,7 +182,7 @@ func (a *App) follow(ctx context.Context) {
 	for {
 		err := a.followOnce(ctx)
 		a.fol.mu.Lock()
-		a.fol.watching = false
+		a.fol.watching, a.fol.reached = false, false
 		a.fol.mu.Unlock()
 		if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 			return
@@ -194,6 +208,9 @@ func (a *App) followOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.fol.mu.Lock()
+	a.fol.reached = true
+	a.fol.mu.Unlock()
 	gen := a.reconcile(ctx, true)
 	for _, h := range a.hooks {
 		if h.Resync != nil {

@@ -522,6 +522,11 @@ func (s *Scheduler) fired(sl *slot, kind fireKind, outcome string) {
 // claim records that this node serves the tick, under the run's (fenced)
 // context: a paused schedule, a tick another node claimed, or a lost
 // leadership (store.ErrFenced) refuse it, and nothing runs.
+//
+// A lost leadership is ErrFenced even when the run's context was
+// cancelled too: once the role is lost the scheduler cancels that context
+// (when it wins the role again, or gives up waiting for the runs), and a
+// store may report the cancel before it checks the fence.
 func (s *Scheduler) claim(ctx context.Context, sl *slot, scheduledFor time.Time, redo bool) error {
 	sl.rmu.Lock()
 	defer sl.rmu.Unlock()
@@ -534,10 +539,29 @@ func (s *Scheduler) claim(ctx context.Context, sl *slot, scheduledFor time.Time,
 		sl.rec = rec
 		s.log.Debug("schedule: tick not fired", "flow", sl.flow, "node", sl.node, "scheduled_for", scheduledFor, "why", err)
 		return err
+	case !errors.Is(err, store.ErrFenced) && ctx.Err() != nil && fenceLost(ctx):
+		s.log.Debug("schedule: tick not fired: the scheduler role was lost", "flow", sl.flow, "node", sl.node,
+			"scheduled_for", scheduledFor)
+		return fmt.Errorf("schedule: claim %s: scheduler role lost: %w (%w)", sl.key, store.ErrFenced, ctx.Err())
 	default:
 		s.log.Warn("schedule: tick not fired: claiming it failed", "flow", sl.flow, "node", sl.node,
 			"scheduled_for", scheduledFor, "err", err)
 		return fmt.Errorf("schedule: claim %s: %w", sl.key, err)
+	}
+}
+
+// fenceLost reports whether ctx carries the fence of a leadership that is
+// lost by now.
+func fenceLost(ctx context.Context) bool {
+	f, ok := store.FenceFrom(ctx)
+	if !ok {
+		return false
+	}
+	select {
+	case <-f.Lost():
+		return true
+	default:
+		return false
 	}
 }
 

@@ -49,21 +49,26 @@ func serveWith(t *testing.T, c *cli, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{out: &enginetest.LogBuffer{}, errs: &enginetest.LogBuffer{}, stop: cancel, done: make(chan int, 1), client: &http.Client{Timeout: 10 * time.Second}}
-	c.stdin, c.stdout, c.stderr = strings.NewReader(""), s.out, s.errs
+	written := make(chan struct{}, 1)
+	c.stdin, c.stdout, c.stderr = strings.NewReader(""), notifyWriter{s.out, written}, s.errs
 	go func() {
 		s.done <- c.main(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
 	}()
-	deadline := time.After(20 * time.Second)
-	for s.addr == "" {
+	// Starting builds every flow and, on a first start, generates keys
+	// (RSA-3072 under -race): no budget but the test's own.
+	wait, stop := beforeDeadline(t)
+	defer stop()
+	for {
+		if m := listenRE.FindStringSubmatch(s.out.String()); m != nil {
+			s.base, s.addr = m[1], m[2]
+			break
+		}
 		select {
 		case code := <-s.done:
 			t.Fatalf("serve exited with %d: %s %s", code, s.out, s.errs)
-		case <-deadline:
-			t.Fatalf("serve did not start: %s %s", s.out, s.errs)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if m := listenRE.FindStringSubmatch(s.out.String()); m != nil {
-			s.base, s.addr = m[1], m[2]
+		case <-wait.Done():
+			t.Fatalf("serve did not start before the test's deadline: %s %s", s.out, s.errs)
+		case <-written:
 		}
 	}
 	t.Cleanup(func() { s.shutdown(t) })
@@ -76,14 +81,43 @@ func (s *server) shutdown(t *testing.T) {
 	}
 	s.stop()
 	s.stop = nil
+	wait, stop := beforeDeadline(t)
+	defer stop()
 	select {
 	case code := <-s.done:
 		if code != 0 {
-			t.Errorf("serve exited with %d", code)
+			log := s.errs.String()
+			t.Errorf("serve exited with %d: ...%s", code, log[max(0, len(log)-2000):])
 		}
-	case <-time.After(30 * time.Second):
-		t.Error("serve did not shut down")
+	case <-wait.Done():
+		t.Error("serve did not shut down before the test's deadline")
 	}
+}
+
+// notifyWriter writes to a LogBuffer and signals written (without
+// blocking) after each write, so a reader waits for output, not a clock.
+type notifyWriter struct {
+	buf     *enginetest.LogBuffer
+	written chan<- struct{}
+}
+
+func (w notifyWriter) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	select {
+	case w.written <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+// beforeDeadline ends a little before the test binary's -timeout (never,
+// without one), so that a wait for an event that never comes fails with
+// the test's message rather than the binary's panic.
+func beforeDeadline(t *testing.T) (context.Context, context.CancelFunc) {
+	if deadline, ok := t.Deadline(); ok {
+		return context.WithDeadline(context.Background(), deadline.Add(-5*time.Second))
+	}
+	return context.WithCancel(context.Background())
 }
 
 func (s *server) get(t *testing.T, path string, header map[string]string) (int, string) {

@@ -1147,7 +1147,11 @@ func TestPeopleCLI(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "flowd-data")
 	vars := map[string]string{"FLOWD_DATA": data}
 	// A data folder exists after one start; stop it so the CLI opens the store itself.
+	// The first start's key rotation runs in the background: shutting
+	// down while it is in flight is an error once serve's 30 s grace
+	// passes (RSA-3072 under -race on a loaded machine can take longer).
 	s := startServer(t, data)
+	waitKeys(t, s)
 	s.shutdown(t)
 
 	var out, errb enginetest.LogBuffer

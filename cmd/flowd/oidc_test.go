@@ -22,8 +22,10 @@ func waitKeys(t *testing.T, s *server) {
 	t.Helper()
 	// The first start generates keyset main (RSA-3072 + P-256); on a busy
 	// 2-core CI machine that can outlast the test client's 10 s timeout,
-	// so a request that times out is asked again until the deadline.
-	deadline := time.Now().Add(60 * time.Second)
+	// so a request that times out is asked again, until a little before
+	// the test binary's -timeout.
+	wait, stop := beforeDeadline(t)
+	defer stop()
 	for {
 		code := 0
 		req, _ := http.NewRequestWithContext(t.Context(), "GET", s.base+"/.well-known/jwks.json", nil)
@@ -35,10 +37,11 @@ func waitKeys(t *testing.T, s *server) {
 				return
 			}
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-wait.Done():
 			t.Fatalf("keyset main never appeared (JWKS answers %d, %v)", code, err)
+		case <-time.After(20 * time.Millisecond):
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
