@@ -47,8 +47,7 @@ func respondSpec() engine.Spec {
 }
 
 type respondHeader struct {
-	name   string // canonical
-	expr   *engine.Expr
+	configHeader
 	values []string // the values when expr is a constant, evaluated at deploy
 	// last is the most recent one-text value of a non-constant header and
 	// its checked values: a header that repeats (an ETag, a Cache-Control
@@ -92,7 +91,7 @@ func newRespondFromConfig(s *engine.Setup) (engine.Block, error) {
 	}
 	headers := make([]respondHeader, len(hs))
 	for i, h := range hs {
-		headers[i] = respondHeader{name: h.name, expr: h.expr}
+		headers[i] = respondHeader{configHeader: h}
 	}
 	ct := c.String("content_type")
 	if ct == "" {
