@@ -96,6 +96,7 @@ type App struct {
 	fol    follower
 	// deployed caches the decoded deployed versions CheckCluster sees
 	// (versions never change); under depMu (the feed also drops entries).
+	// A map stored here is never changed in place, only replaced.
 	depMu    sync.Mutex
 	deployed map[versionKey]*engine.Flow
 	peers    peers     // node-to-node calls (peer.go)
@@ -679,15 +680,19 @@ func (a *App) deployedFlows(ctx context.Context, f *engine.Flow, ds store.Desire
 	return others, cached, nil
 }
 
-// forgetDeployed drops the cached versions of a deleted flow.
+// forgetDeployed drops the cached versions of a deleted flow. The cache
+// map is never changed in place: deployedFlows reads the map it took
+// under depMu after letting go of the lock, so this installs a copy.
 func (a *App) forgetDeployed(id string) {
 	a.depMu.Lock()
 	defer a.depMu.Unlock()
-	for k := range a.deployed {
-		if k.flow == id {
-			delete(a.deployed, k)
+	keep := make(map[versionKey]*engine.Flow, len(a.deployed))
+	for k, f := range a.deployed {
+		if k.flow != id {
+			keep[k] = f
 		}
 	}
+	a.deployed = keep
 }
 
 // settle waits until this node runs the desired state as committed so
