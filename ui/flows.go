@@ -10,9 +10,12 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 
+	"github.com/flowd/flowd/app"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 	"github.com/flowd/flowd/ui/api"
@@ -197,12 +200,16 @@ func (s *Server) importFlow(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	info, err := s.d.App.Import(r.Context(), doc, r.PostFormValue("deploy") == "true")
+	wait := time.Duration(-1) // store the draft only
+	if r.PostFormValue("deploy") == "true" {
+		wait = app.DefaultDeployWait
+	}
+	info, ro, err := s.d.App.ImportWait(r.Context(), doc, wait)
 	if err != nil {
 		s.flowError(w, r, err)
 		return
 	}
-	redirectDone(w, r, "/admin/flows", "imported", info.ID)
+	s.deployed(w, r, "imported", info.ID, ro)
 }
 
 // exportFlow answers the canonical document, byte for byte GET
@@ -231,11 +238,53 @@ func (s *Server) deleteFlow(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deployFlow(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := s.d.App.Deploy(r.Context(), id); err != nil {
+	ro, err := s.d.App.DeployWait(r.Context(), id, app.DefaultDeployWait)
+	if err != nil {
 		s.flowError(w, r, err)
 		return
 	}
-	redirectDone(w, r, "/admin/flows", "deployed", id)
+	s.deployed(w, r, "deployed", id, &ro)
+}
+
+// deployed ends a change that deployed flow id (ro: where it runs, nil
+// when nothing was deployed). When every live node runs the version, it
+// redirects with done=code as before; otherwise it shows the flows page
+// at once with what each node that does not run it said, since a
+// redirect carries codes only (flashFrom).
+func (s *Server) deployed(w http.ResponseWriter, r *http.Request, code, id string, ro *app.Rollout) {
+	if fl := rolloutFlash(code, id, ro); fl != nil {
+		s.flowsWith(w, r, http.StatusOK, fl)
+		return
+	}
+	redirectDone(w, r, "/admin/flows", code, id)
+}
+
+// rolloutFlash says where a deploy runs when that is not every live node
+// (the editor says the same in its status line), nil when it is.
+func rolloutFlash(code, id string, ro *app.Rollout) *Flash {
+	if ro == nil || ro.Complete {
+		return nil
+	}
+	done := fmt.Sprintf(doneText[code], id)
+	done = strings.TrimSuffix(done, ".")
+	if ro.Note != "" {
+		return &Flash{Kind: "warn", Text: fmt.Sprintf("%s: version %d runs on this node; %s.", done, ro.Version, ro.Note)}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: version %d runs on %d of %d nodes.", done, ro.Version, ro.Applied, len(ro.Nodes))
+	for _, n := range ro.Nodes {
+		switch n.State {
+		case app.NodeFailed:
+			fmt.Fprintf(&b, " Node %s cannot run it: %s.", n.Node, strings.TrimSuffix(n.Error, "."))
+		case app.NodeBehind:
+			fmt.Fprintf(&b, " Node %s has not applied it yet", n.Node)
+			if n.Error != "" {
+				fmt.Fprintf(&b, " (its last error: %s)", strings.TrimSuffix(n.Error, "."))
+			}
+			b.WriteString(".")
+		}
+	}
+	return &Flash{Kind: "warn", Text: b.String()}
 }
 
 func (s *Server) versionsPage(w http.ResponseWriter, r *http.Request) {

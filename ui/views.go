@@ -19,7 +19,7 @@ type LoginView struct {
 
 // Flash is a one-line message at the top of a page.
 type Flash struct {
-	Kind string // "ok" or "error"
+	Kind string // "ok", "warn" or "error"
 	Text string
 }
 
