@@ -58,6 +58,7 @@ type callFrame struct {
 	returned bool
 	// secrets: in, the values the caller marked secret; out, the sub-run's.
 	secrets []string
+	answer  int32 // out: the sub-run's Exec.Answered
 	seed    bool
 }
 
@@ -122,6 +123,7 @@ func (x *Exec) call1(ctx context.Context, flowID string, msg Msg, size int) (str
 	}
 	tr, err := d.run(ctx, entry, in, false, size, true, frame)
 	x.callSteps += frame.used
+	x.Answered(int(frame.answer))     // also when the sub-run failed after answering
 	for _, v := range frame.secrets { // what the sub-flow marked secret stays so here
 		x.MarkSecret(v)
 	}

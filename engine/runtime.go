@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	mrand "math/rand/v2"
 	"reflect"
 	"runtime/debug"
@@ -800,11 +801,25 @@ type Exec struct {
 	grew int
 	// lazy: the running step's message may hold Lazy values.
 	lazy bool
+	// answer is what Answered reported (Trace.Answer).
+	answer int32
 	// bound is one more than an upper bound of the running step's
 	// message's estimated size when the run knows one; 0 (a zero Exec,
 	// or unknown) says nothing.
 	bound   int
 	stepMsg Msg // the message the running step received
+}
+
+// Answered records the status this run answered its trigger with (a
+// block that answers the trigger's caller says so: http.respond reports
+// the HTTP status it wrote). It shows in the run's trace (Trace.Answer);
+// a sub-flow's answer is also its caller's, so a request answered by a
+// called flow shows its status on the caller's run too. The first answer
+// stands: a trigger is answered once.
+func (x *Exec) Answered(status int) {
+	if x != nil && x.answer == 0 && status > 0 && status <= math.MaxInt32 {
+		x.answer = int32(status)
+	}
 }
 
 // MessageBound returns an upper bound of the estimated size (MessageSize)
@@ -970,7 +985,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		}
 		if !frame.seed {
 			x.call, maxSteps = frame, frame.budget
-			defer func() { frame.used, frame.secrets = steps, x.secrets }()
+			defer func() { frame.used, frame.secrets, frame.answer = steps, x.secrets, x.answer }()
 		}
 	}
 	x.env.Env, x.env.Now = rt.opts.Env, started
@@ -994,7 +1009,7 @@ func (d *deployment) run(ctx context.Context, start *nodeInst, msg Msg, snapAll 
 		if at == 0 {
 			at = time.Since(t0)
 		}
-		tr.Duration = int64(at)
+		tr.Duration, tr.Answer = int64(at), x.answer
 		if err != nil {
 			tr.Status, tr.Error = StatusError, err.Error()
 		}

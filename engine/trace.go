@@ -32,6 +32,12 @@ type Trace struct {
 	// (Options.SnapshotsPerSecond), so its steps carry no message, except
 	// steps that failed.
 	Light bool `json:"light,omitempty"`
+	// Answer is the status the run answered its trigger with, as a block
+	// reported it (Exec.Answered: http.respond, the HTTP status); 0 when
+	// none did. A sub-flow's answer is also its caller's. Added to version
+	// 1 without a new version: older readers ignore it. (An int32 in the
+	// padding after Light: the trace keeps its size class.)
+	Answer int32 `json:"answer,omitempty"`
 	// TraceID and SpanID link the run to its distributed trace (Options.
 	// Tracer): the trace and the run span's ids in lowercase hex, empty
 	// when the run was not traced or not sampled. Added to version 1

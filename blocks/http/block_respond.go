@@ -197,6 +197,7 @@ func (b *respond) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (
 		h["Content-Length"] = b.contentLength(len(body))
 	}
 	ex.written, ex.status = true, b.status
+	x.Answered(b.status)
 	ex.w.WriteHeader(b.status)
 	if len(body) > 0 {
 		// A failed write means the client left; the run goes on regardless.

@@ -49,8 +49,9 @@ type runSummary struct {
 	// that ran ("GET /api/hello", "http.in").
 	TriggerName string `json:"trigger_name,omitempty"`
 	TriggerType string `json:"trigger_type,omitempty"`
-	// HTTPStatus is the status the run answered with (the http.respond
-	// step that sent it), 0 if it sent none.
+	// HTTPStatus is the status the run answered with (its trace's
+	// answer: the http.respond that sent it, in this flow or in a
+	// sub-flow it called), 0 if it sent none.
 	HTTPStatus int `json:"http_status,omitempty"`
 
 	Version   int       `json:"version"`
@@ -74,7 +75,7 @@ func summarize(nt app.NodeTrace) runSummary {
 	t := nt.Trace
 	rs := runSummary{ID: t.ID, Node: nt.Node, Trigger: t.Trigger, Version: t.Version, Started: t.Started,
 		Duration: t.Duration, Status: t.Status, Error: t.Error, ErrorNode: t.ErrorNode, Light: t.Light,
-		TraceID: t.TraceID, SpanID: t.SpanID, Steps: make([]stepSummary, len(t.Steps))}
+		TraceID: t.TraceID, SpanID: t.SpanID, HTTPStatus: int(t.Answer), Steps: make([]stepSummary, len(t.Steps))}
 	for i, s := range t.Steps {
 		ss := stepSummary{Node: s.Node, Type: s.Type, Port: s.Port, Duration: s.Duration, Error: s.Error}
 		// A snapshot is never nil (an empty message is {}), so nil means
@@ -115,8 +116,9 @@ func (h *Handler) runsSummary(w http.ResponseWriter, r *http.Request, limit int)
 	return nil
 }
 
-// describeRuns adds the trigger's name and the HTTP status to each run,
-// from the flow version that ran (read once per version).
+// describeRuns adds the trigger's name to each run, from the flow version
+// that ran (read once per version), and for a run recorded before traces
+// carried their answer, the status of its http.respond step.
 func (h *Handler) describeRuns(ctx context.Context, id string, runs []runSummary) {
 	docs := map[int]*engine.Flow{}
 	for i := range runs {
@@ -135,6 +137,9 @@ func (h *Handler) describeRuns(ctx context.Context, id string, runs []runSummary
 			rs.TriggerName, rs.TriggerType = n.Name, n.Type
 		}
 		for _, st := range rs.Steps {
+			if rs.HTTPStatus != 0 {
+				break
+			}
 			if st.Type != "http.respond" || st.Error != "" {
 				continue
 			}
