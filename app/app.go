@@ -490,8 +490,10 @@ func (a *App) Version(ctx context.Context, id string, n int) (store.Version, err
 }
 
 // Restore makes version n the draft again and, if the flow is deployed,
-// deploys it (which stores it as the newest version: history only grows).
-func (a *App) Restore(ctx context.Context, id string, n int) (store.FlowRecord, *store.Version, error) {
+// deploys it (which stores it as the newest version: history only grows)
+// as DeployWait does, waiting up to wait for the other nodes; the rollout
+// is nil when the flow was not deployed.
+func (a *App) Restore(ctx context.Context, id string, n int, wait time.Duration) (store.FlowRecord, *Rollout, error) {
 	v, err := a.Version(ctx, id, n)
 	if err != nil {
 		return store.FlowRecord{}, nil, err
@@ -504,12 +506,12 @@ func (a *App) Restore(ctx context.Context, id string, n int) (store.FlowRecord, 
 	if rec.Deployed == 0 {
 		return rec, nil, nil
 	}
-	nv, err := a.Deploy(ctx, id)
+	ro, err := a.DeployWait(ctx, id, wait)
 	if err != nil {
 		return rec, nil, err
 	}
 	rec, err = a.st.GetFlow(ctx, id)
-	return rec, &nv, err
+	return rec, &ro, err
 }
 
 // Run runs a deployed flow once from a trigger node (manual run).

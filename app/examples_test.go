@@ -155,7 +155,7 @@ func TestExampleUpgrade(t *testing.T) {
 				if _, err := a.Import(ctx, []byte(v2), true); err != nil {
 					return err
 				}
-				_, _, err := a.Restore(ctx, "a", 1)
+				_, _, err := a.Restore(ctx, "a", 1, 0)
 				return err
 			},
 			next:  v2,

@@ -390,7 +390,8 @@ func (s *Server) restoreVersion(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if _, _, err := s.d.App.Restore(r.Context(), id, n); err != nil {
+	_, ro, err := s.d.App.Restore(r.Context(), id, n, app.DefaultDeployWait)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			http.NotFound(w, r)
 			return
@@ -398,6 +399,10 @@ func (s *Server) restoreVersion(w http.ResponseWriter, r *http.Request) {
 		if status, fl, ok := s.pageError(w, r, err); ok {
 			s.versionsWith(w, r, status, fl)
 		}
+		return
+	}
+	if fl := rolloutFlash("restored", id+" v"+strconv.Itoa(n), ro); fl != nil {
+		s.versionsWith(w, r, http.StatusOK, fl)
 		return
 	}
 	redirectDone(w, r, "/admin/flows/"+id+"/versions", "restored", id+" v"+strconv.Itoa(n))

@@ -17,7 +17,8 @@ import (
 )
 
 // TestFlowsDeploySaysWhereItRuns: on a cluster where a node does not
-// apply the deploy, the flows page's deploy and import-and-deploy say on
+// apply the deploy, the flows page's deploy and import-and-deploy (and
+// the versions page's restore of a deployed flow) say on
 // how many nodes the version runs and which node is behind, instead of
 // a bare "Deployed"; alone, a deploy still redirects with its done code.
 func TestFlowsDeploySaysWhereItRuns(t *testing.T) {
@@ -70,6 +71,15 @@ func TestFlowsDeploySaysWhereItRuns(t *testing.T) {
 		res, body := c.PostFormBody(t, "/admin/flows/import", url.Values{"csrf": {c.CSRF}, "doc": {exported}, "deploy": {"true"}})
 		got := flash(t, res, body)
 		for _, want := range []string{"Imported hello: version ", "runs on 1 of 2 nodes.", "Node c has not applied it yet."} {
+			if !strings.Contains(got, want) {
+				t.Errorf("flash %q lacks %q", got, want)
+			}
+		}
+	})
+	t.Run("restore a deployed flow", func(t *testing.T) {
+		res, body := c.PostFormBody(t, "/admin/flows/hello/versions/1/restore", url.Values{"csrf": {c.CSRF}})
+		got := flash(t, res, body)
+		for _, want := range []string{"Restored hello v1: version ", "runs on 1 of 2 nodes.", "Node c has not applied it yet."} {
 			if !strings.Contains(got, want) {
 				t.Errorf("flash %q lacks %q", got, want)
 			}

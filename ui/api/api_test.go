@@ -249,10 +249,13 @@ func TestFlowLifecycle(t *testing.T) {
 		}},
 		{"restore v1", call{method: "POST", path: "/admin/api/flows/greet/versions/1/restore"}, 200, func(t *testing.T, resp *http.Response, body []byte) {
 			var out struct {
-				NewVersion int `json:"new_version"`
+				NewVersion int  `json:"new_version"`
+				Applied    int  `json:"applied"`
+				Complete   bool `json:"complete"`
+				Nodes      []struct{ Node, State string }
 			}
 			json.Unmarshal(body, &out)
-			if out.NewVersion != 3 {
+			if out.NewVersion != 3 || out.Applied != 1 || !out.Complete || len(out.Nodes) != 1 || out.Nodes[0].State != "applied" {
 				t.Fatalf("restore %s", body)
 			}
 			doc, _, _ := a.Export(t.Context(), "greet")

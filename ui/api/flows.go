@@ -405,13 +405,21 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, v, err := h.app.Restore(r.Context(), r.PathValue("id"), n)
+	wait, err := deployWait(r)
+	if err != nil {
+		return err
+	}
+	rec, ro, err := h.app.Restore(r.Context(), r.PathValue("id"), n, wait)
 	if err != nil {
 		return err
 	}
 	out := map[string]any{"flow": rec.ID, "restored": n, "rev": rec.Rev, "deployed_version": rec.Deployed}
-	if v != nil {
-		out["new_version"] = v.N
+	if ro != nil {
+		// Where the redeployed version runs, as a deploy answers it.
+		out["new_version"], out["nodes"], out["applied"], out["complete"] = ro.Version, ro.Nodes, ro.Applied, ro.Complete
+		if ro.Note != "" {
+			out["note"] = ro.Note
+		}
 	}
 	w.Header().Set("ETag", etag(rec.Rev))
 	WriteJSON(w, http.StatusOK, out)
