@@ -255,6 +255,7 @@ func New(opts Options) (*Flowd, error) {
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
 	users.OnChange = obs.changed(audit.UserAdded, audit.UserRemoved)
+	users.OnSessionsEnded = obs.sessionsEnded
 	if opts.Clock != nil {
 		users.SetClock(opts.Clock)
 	}

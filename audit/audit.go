@@ -57,6 +57,8 @@ const (
 	ClientRemoved       = "client.removed"
 	UserAdded           = "user.added"
 	UserRemoved         = "user.removed"
+	UserSessionEnded    = "user.session_ended" // one provider session, ended past the per-person cap
+	UserSignedOut       = "user.signed_out"    // every provider session, by an admin or a removal
 	AdminPasswordSet    = "admin.password_changed"
 	AdminTokenChanged   = "admin.token_changed"
 	RefreshTokenReused  = "refresh_token.reused"
@@ -74,8 +76,8 @@ const (
 func Types() []string {
 	return []string{KeyGenerated, KeyActivated, KeyRetired, KeyRevoked, KeyDeleted, KeysetDeleted,
 		FlowSaved, FlowDeployed, FlowUndeployed, FlowRestored, FlowDeleted, AdminSignIn, AdminSignInFailed,
-		ThrottleTrip, ClientAdded, ClientRemoved, UserAdded, UserRemoved, AdminPasswordSet, AdminTokenChanged,
-		RefreshTokenReused, GrantRevoked}
+		ThrottleTrip, ClientAdded, ClientRemoved, UserAdded, UserRemoved, UserSessionEnded, UserSignedOut,
+		AdminPasswordSet, AdminTokenChanged, RefreshTokenReused, GrantRevoked}
 }
 
 // Event is one audit record.
