@@ -213,8 +213,9 @@ func deployedWhy(evs []audit.Event) string {
 // provider sessions ends their oldest session, and the audit log says so
 // in exactly one user.session_ended event naming that session (a prefix
 // of the SHA-256 of its cookie), the reason and the node that did it; an
-// admin's sign-out everywhere is a user.signed_out with the count. No
-// event holds a cookie, code, token or the session's whole store key.
+// admin's sign-out everywhere is a user.signed_out with the count, a
+// consent withdrawn a user.consent_withdrawn. No event holds a cookie,
+// code, token or the session's whole store key.
 func TestAuditSessionCapAndSignOut(t *testing.T) {
 	var st store.Store
 	e := newEnvWith(t, func(o *flowd.Options) { st = o.Store })
@@ -229,11 +230,16 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 		GrantTypes: []string{"authorization_code", "refresh_token"}, FirstParty: true}, secret); err != nil {
 		t.Fatal(err)
 	}
-	// signIn signs ada in in a fresh browser and exchanges the code: the
-	// browser's cookies and every value the token endpoint answered.
-	signIn := func() (map[string]string, []string) {
+	if _, _, err := e.fd.Clients().Add(ctx, oauth.Client{ID: "app", Scopes: []string{"openid"}, RedirectURIs: []string{redirect},
+		GrantTypes: []string{"authorization_code", "refresh_token"}}, secret); err != nil {
+		t.Fatal(err)
+	}
+	// signIn signs ada in to client in a fresh browser (allowing what it
+	// asks) and exchanges the code: the browser's cookies and every value
+	// the token endpoint answered.
+	signIn := func(client string) (map[string]string, []string) {
 		t.Helper()
-		params := url.Values{"client_id": {"web"}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid"},
+		params := url.Values{"client_id": {client}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid"},
 			"state": {"st"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
 		cookies := map[string]string{}
 		resp := serve(e.h, "GET", "/oauth/authorize?"+params.Encode(), nil, cookies, [2]string{})
@@ -246,6 +252,17 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 			t.Fatalf("authorize: %d, no sign-in form:\n%s", resp.StatusCode, page)
 		}
 		resp = serve(e.h, "POST", "/oauth/authorize", form, cookies, [2]string{})
+		if resp.StatusCode == 200 { // the consent question
+			page, _ := io.ReadAll(resp.Body)
+			form = url.Values{"decision": {"allow"}}
+			for _, m := range loginHiddenRE.FindAllStringSubmatch(string(page), -1) {
+				form.Set(m[1], html.UnescapeString(m[2]))
+			}
+			if !strings.Contains(string(page), "consent-form") || form.Get("csrf") == "" {
+				t.Fatalf("after the sign-in: 200 without a consent form:\n%s", page)
+			}
+			resp = serve(e.h, "POST", "/oauth/consent", form, cookies, [2]string{})
+		}
 		loc, err := url.Parse(resp.Header.Get("Location"))
 		code := ""
 		if err == nil {
@@ -256,7 +273,7 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 		}
 		form = url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
 			"code_verifier": {"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"}}
-		resp = serve(e.h, "POST", "/oauth/token", form, nil, [2]string{"web", secret})
+		resp = serve(e.h, "POST", "/oauth/token", form, nil, [2]string{client, secret})
 		var answer map[string]any
 		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("token: %d %v %v", resp.StatusCode, answer, err)
@@ -271,7 +288,7 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 		}
 		return cookies, values
 	}
-	cookiesA, tokensA := signIn()
+	cookiesA, tokensA := signIn("web")
 	sumA := sha256.Sum256([]byte(cookiesA["flowd_session"]))
 	keyA := hex.EncodeToString(sumA[:])
 
@@ -298,7 +315,7 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := len(e.audit("?limit=1000").Events)
-	cookiesB, tokensB := signIn()
+	cookiesB, tokensB := signIn("web")
 
 	all := e.audit("?limit=1000").Events
 	wantWhy := fmt.Sprintf("session_cap: session %s, signed in ", keyA[:16])
@@ -325,14 +342,22 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 	if last := brief(e.audit("?limit=1").Events); len(last) != 1 || last[0] != "user.signed_out | ada | api-token | signed_out: 1 session ended" {
 		t.Errorf("after the admin's sign-out everywhere: %v", last)
 	}
+	cookiesC, tokensC := signIn("app")
+	if w := e.do("DELETE", "/admin/api/users/ada/consents/app", admin, ""); w.Code != 200 {
+		t.Fatalf("withdraw consent: %d %s", w.Code, w.Body)
+	}
+	if last := brief(e.audit("?limit=1").Events); len(last) != 1 ||
+		last[0] != "user.consent_withdrawn | ada | api-token | consent_withdrawn: client app, 1 grant ended" {
+		t.Errorf("after the consent withdrawn: %v", last)
+	}
 	filtered := e.audit("?type=user.session_ended&subject=ada")
 	if len(filtered.Events) != 1 || filtered.Events[0].ID != all[0].ID {
 		t.Errorf("filter by the new type: %v", brief(filtered.Events))
 	}
 
 	raw := e.do("GET", "/admin/api/audit?limit=1000", admin, "").Body.String()
-	secrets := append(append([]string{keyA, "correct horse"}, tokensA...), tokensB...)
-	for _, c := range []map[string]string{cookiesA, cookiesB} {
+	secrets := slices.Concat([]string{keyA, "correct horse"}, tokensA, tokensB, tokensC)
+	for _, c := range []map[string]string{cookiesA, cookiesB, cookiesC} {
 		for _, v := range c {
 			secrets = append(secrets, v)
 		}

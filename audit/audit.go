@@ -59,6 +59,7 @@ const (
 	UserRemoved         = "user.removed"
 	UserSessionEnded    = "user.session_ended" // one provider session, ended past the per-person cap
 	UserSignedOut       = "user.signed_out"    // every provider session, by an admin or a removal
+	ConsentWithdrawn    = "user.consent_withdrawn"
 	AdminPasswordSet    = "admin.password_changed"
 	AdminTokenChanged   = "admin.token_changed"
 	RefreshTokenReused  = "refresh_token.reused"
@@ -77,7 +78,7 @@ func Types() []string {
 	return []string{KeyGenerated, KeyActivated, KeyRetired, KeyRevoked, KeyDeleted, KeysetDeleted,
 		FlowSaved, FlowDeployed, FlowUndeployed, FlowRestored, FlowDeleted, AdminSignIn, AdminSignInFailed,
 		ThrottleTrip, ClientAdded, ClientRemoved, UserAdded, UserRemoved, UserSessionEnded, UserSignedOut,
-		AdminPasswordSet, AdminTokenChanged, RefreshTokenReused, GrantRevoked}
+		ConsentWithdrawn, AdminPasswordSet, AdminTokenChanged, RefreshTokenReused, GrantRevoked}
 }
 
 // Event is one audit record.

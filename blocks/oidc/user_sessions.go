@@ -77,9 +77,9 @@ const (
 )
 
 // SessionRef is the reference audit events give a provider session: the
-// first 16 hex digits of its store key, the SHA-256 of its cookie (the
-// msg.session.key a run's trace shows). It opens nothing: the cookie
-// cannot be had from it.
+// first 16 hex digits of its store key (oidc_sessions/<sha256(cookie)>).
+// It opens nothing: neither the cookie nor the whole key can be had from
+// it, and it tells one person's sessions apart.
 func SessionRef(key string) string {
 	if len(key) < 16 {
 		return key

@@ -72,10 +72,14 @@ type Users struct {
 	// everywhere, a removal. A logout, a session's expiry and the cleanup
 	// of expired records are not reported.
 	OnSessionsEnded func(ctx context.Context, e SessionsEnded)
-	kv              KV
-	now             func() time.Time
-	hasher          *passhash.Hasher
-	state           KV // the provider's state (sessions), set by Register: SignOut
+	// OnConsentWithdrawn, if set, hears of a consent WithdrawConsent
+	// forgot and how many of its grants it ended (the audit log), after
+	// the consent is gone.
+	OnConsentWithdrawn func(ctx context.Context, username, clientID string, grants int)
+	kv                 KV
+	now                func() time.Time
+	hasher             *passhash.Hasher
+	state              KV // the provider's state (sessions), set by Register: SignOut
 }
 
 // NewUsers returns a registry over kv, with a hashing pool of its own
