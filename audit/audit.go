@@ -1,6 +1,7 @@
 // Package audit keeps flowd's audit log: durable, append-only events of
-// key lifecycle and admin changes, in the store's KV records, with bounded
-// retention. Every event is also logged with slog.
+// key lifecycle and admin changes, and of the provider sessions flowd ends
+// for a person, in the store's KV records, with bounded retention. Every
+// event is also logged with slog.
 //
 //	KV namespace "audit"
 //	  <16 hex: unix nanoseconds><4 hex: sequence> -> JSON Event
