@@ -255,6 +255,8 @@ func New(opts Options) (*Flowd, error) {
 	users := oidc.NewUsers(opts.Store)
 	users.SetHasher(hasher)
 	users.OnChange = obs.changed(audit.UserAdded, audit.UserRemoved)
+	users.OnSessionsEnded = obs.sessionsEnded
+	users.OnConsentWithdrawn = obs.consentWithdrawn
 	if opts.Clock != nil {
 		users.SetClock(opts.Clock)
 	}

@@ -1,15 +1,24 @@
 package flowd_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"html"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/audit"
 	"github.com/flowd/flowd/blocks/jose"
+	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/blocks/oidc"
+	"github.com/flowd/flowd/store"
 )
 
 type auditPage struct {
@@ -198,4 +207,164 @@ func deployedWhy(evs []audit.Event) string {
 		}
 	}
 	return "?"
+}
+
+// TestAuditSessionCapAndSignOut: a person's sign-in past the cap of 100
+// provider sessions ends their oldest session, and the audit log says so
+// in exactly one user.session_ended event naming that session (a prefix
+// of the SHA-256 of its cookie), the reason and the node that did it; an
+// admin's sign-out everywhere is a user.signed_out with the count, a
+// consent withdrawn a user.consent_withdrawn. No event holds a cookie,
+// code, token or the session's whole store key.
+func TestAuditSessionCapAndSignOut(t *testing.T) {
+	var st store.Store
+	e := newEnvWith(t, func(o *flowd.Options) { st = o.Store })
+	ctx := t.Context()
+	const redirect = "https://app.test/cb"
+	const secret = "web-secret-0123456789abcdef"
+	ada, err := e.fd.Users().Add(ctx, oidc.User{Username: "ada"}, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.fd.Clients().Add(ctx, oauth.Client{ID: "web", Scopes: []string{"openid"}, RedirectURIs: []string{redirect},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, FirstParty: true}, secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.fd.Clients().Add(ctx, oauth.Client{ID: "app", Scopes: []string{"openid"}, RedirectURIs: []string{redirect},
+		GrantTypes: []string{"authorization_code", "refresh_token"}}, secret); err != nil {
+		t.Fatal(err)
+	}
+	// signIn signs ada in to client in a fresh browser (allowing what it
+	// asks) and exchanges the code: the browser's cookies and every value
+	// the token endpoint answered.
+	signIn := func(client string) (map[string]string, []string) {
+		t.Helper()
+		params := url.Values{"client_id": {client}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid"},
+			"state": {"st"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+		cookies := map[string]string{}
+		resp := serve(e.h, "GET", "/oauth/authorize?"+params.Encode(), nil, cookies, [2]string{})
+		page, _ := io.ReadAll(resp.Body)
+		form := url.Values{"username": {"ada"}, "password": {"correct horse battery staple"}}
+		for _, m := range loginHiddenRE.FindAllStringSubmatch(string(page), -1) {
+			form.Set(m[1], html.UnescapeString(m[2]))
+		}
+		if resp.StatusCode != 200 || form.Get("tx") == "" {
+			t.Fatalf("authorize: %d, no sign-in form:\n%s", resp.StatusCode, page)
+		}
+		resp = serve(e.h, "POST", "/oauth/authorize", form, cookies, [2]string{})
+		if resp.StatusCode == 200 { // the consent question
+			page, _ := io.ReadAll(resp.Body)
+			form = url.Values{"decision": {"allow"}}
+			for _, m := range loginHiddenRE.FindAllStringSubmatch(string(page), -1) {
+				form.Set(m[1], html.UnescapeString(m[2]))
+			}
+			if !strings.Contains(string(page), "consent-form") || form.Get("csrf") == "" {
+				t.Fatalf("after the sign-in: 200 without a consent form:\n%s", page)
+			}
+			resp = serve(e.h, "POST", "/oauth/consent", form, cookies, [2]string{})
+		}
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		code := ""
+		if err == nil {
+			code = loc.Query().Get("code")
+		}
+		if resp.StatusCode != 302 || code == "" || cookies["flowd_session"] == "" {
+			t.Fatalf("sign-in: %d Location %q cookies %v", resp.StatusCode, resp.Header.Get("Location"), cookies)
+		}
+		form = url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
+			"code_verifier": {"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"}}
+		resp = serve(e.h, "POST", "/oauth/token", form, nil, [2]string{client, secret})
+		var answer map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("token: %d %v %v", resp.StatusCode, answer, err)
+		}
+		values := []string{code}
+		for _, name := range []string{"access_token", "id_token", "refresh_token"} {
+			v, _ := answer[name].(string)
+			if v == "" {
+				t.Fatalf("token answer without %s: %v", name, answer)
+			}
+			values = append(values, v)
+		}
+		return cookies, values
+	}
+	cookiesA, tokensA := signIn("web")
+	sumA := sha256.Sum256([]byte(cookiesA["flowd_session"]))
+	keyA := hex.EncodeToString(sumA[:])
+
+	// Fill ada's session index to the cap with entries that outlive A's
+	// and name no session (as sessions that logged out leave them): the
+	// next sign-in must end A, and only A.
+	err = st.UpdateKV(ctx, "oidc_user_sessions", ada.Sub, func(old []byte) ([]byte, error) {
+		var idx struct {
+			Sessions []map[string]any `json:"sessions"`
+			Purge    int64            `json:"purge"`
+		}
+		if err := json.Unmarshal(old, &idx); err != nil || len(idx.Sessions) != 1 || idx.Sessions[0]["key"] != keyA {
+			return nil, fmt.Errorf("ada's index after one sign-in: %s (%v)", old, err)
+		}
+		later := int64(idx.Sessions[0]["expires"].(float64)) + 3600
+		for i := range 99 {
+			sum := sha256.Sum256(fmt.Appendf(nil, "gone-%d", i))
+			idx.Sessions = append(idx.Sessions, map[string]any{"key": hex.EncodeToString(sum[:]), "expires": later})
+		}
+		idx.Purge = later
+		return json.Marshal(idx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(e.audit("?limit=1000").Events)
+	cookiesB, tokensB := signIn("web")
+
+	all := e.audit("?limit=1000").Events
+	wantWhy := fmt.Sprintf("session_cap: session %s, signed in ", keyA[:16])
+	got := brief(all[:len(all)-before])
+	if len(got) != 1 || !strings.HasPrefix(got[0], "user.session_ended | ada | flow authorize/login | "+wantWhy) {
+		t.Fatalf("events of the sign-in past the cap:\n%s\nwant one user.session_ended | ada | flow authorize/login | %s<time>",
+			strings.Join(got, "\n"), wantWhy)
+	}
+	if signedIn, err := time.Parse(time.RFC3339, strings.TrimPrefix(all[0].Why, wantWhy)); err != nil ||
+		signedIn.After(all[0].Time) || all[0].Time.Sub(signedIn) > time.Hour {
+		t.Errorf("why %q: the sign-in time of A, before the event at %s", all[0].Why, all[0].Time)
+	}
+	// A is signed out: its browser gets the sign-in form again.
+	params := url.Values{"client_id": {"web"}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid"},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+	if resp := serve(e.h, "GET", "/oauth/authorize?"+params.Encode(), nil, cookiesA, [2]string{}); resp.StatusCode != 200 {
+		t.Errorf("browser A after the cap: %d, want the sign-in form", resp.StatusCode)
+	}
+
+	admin := map[string]string{"Authorization": "Bearer test-admin-token"}
+	if w := e.do("POST", "/admin/api/users/ada/signout", admin, ""); w.Code != 200 {
+		t.Fatalf("sign out everywhere: %d %s", w.Code, w.Body)
+	}
+	if last := brief(e.audit("?limit=1").Events); len(last) != 1 || last[0] != "user.signed_out | ada | api-token | signed_out: 1 session ended" {
+		t.Errorf("after the admin's sign-out everywhere: %v", last)
+	}
+	cookiesC, tokensC := signIn("app")
+	if w := e.do("DELETE", "/admin/api/users/ada/consents/app", admin, ""); w.Code != 200 {
+		t.Fatalf("withdraw consent: %d %s", w.Code, w.Body)
+	}
+	if last := brief(e.audit("?limit=1").Events); len(last) != 1 ||
+		last[0] != "user.consent_withdrawn | ada | api-token | consent_withdrawn: client app, 1 grant ended" {
+		t.Errorf("after the consent withdrawn: %v", last)
+	}
+	filtered := e.audit("?type=user.session_ended&subject=ada")
+	if len(filtered.Events) != 1 || filtered.Events[0].ID != all[0].ID {
+		t.Errorf("filter by the new type: %v", brief(filtered.Events))
+	}
+
+	raw := e.do("GET", "/admin/api/audit?limit=1000", admin, "").Body.String()
+	secrets := slices.Concat([]string{keyA, "correct horse"}, tokensA, tokensB, tokensC)
+	for _, c := range []map[string]string{cookiesA, cookiesB, cookiesC} {
+		for _, v := range c {
+			secrets = append(secrets, v)
+		}
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(raw, s) {
+			t.Errorf("the audit log holds %q", s)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package flowd
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	httpblock "github.com/flowd/flowd/blocks/http"
 	"github.com/flowd/flowd/blocks/jose"
 	"github.com/flowd/flowd/blocks/oauth"
+	"github.com/flowd/flowd/blocks/oidc"
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/metrics"
 	"github.com/flowd/flowd/passhash"
@@ -229,6 +231,36 @@ func (o *observability) adminChange(typ, subject string) func(ctx context.Contex
 	return func(ctx context.Context) {
 		o.record(ctx, audit.Event{Type: typ, Subject: subject, Actor: engine.ActorFrom(ctx)})
 	}
+}
+
+// sessionsEnded is oidc.Users.OnSessionsEnded: the session a sign-in past
+// the per-person cap ended is a user.session_ended naming it (never its
+// cookie: oidc.SessionRef); a sign-out everywhere, from an admin or a
+// removal, is a user.signed_out with the count. Each why starts with the
+// reason.
+func (o *observability) sessionsEnded(ctx context.Context, e oidc.SessionsEnded) {
+	ev := audit.Event{Type: audit.UserSignedOut, Subject: e.Username, Actor: engine.ActorFrom(ctx),
+		Why: fmt.Sprintf("%s: %s ended", e.Reason, howMany(e.Sessions, "session"))}
+	if e.Reason == oidc.EndedSessionCap {
+		ev.Type = audit.UserSessionEnded
+		ev.Why = fmt.Sprintf("%s: session %s, signed in %s", e.Reason, e.Session, e.SignedIn.UTC().Format(time.RFC3339))
+	}
+	o.record(ctx, ev)
+}
+
+// consentWithdrawn is oidc.Users.OnConsentWithdrawn: the person is the
+// subject (the client is in the why, as a grant.revoked's subject is).
+func (o *observability) consentWithdrawn(ctx context.Context, username, clientID string, grants int) {
+	o.record(ctx, audit.Event{Type: audit.ConsentWithdrawn, Subject: username, Actor: engine.ActorFrom(ctx),
+		Why: fmt.Sprintf("consent_withdrawn: client %s, %s ended", clientID, howMany(grants, "grant"))})
+}
+
+// howMany is "1 session", "2 sessions", "0 sessions".
+func howMany(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // grantRevoked is oidc.Options.OnGrantRevoked: a refresh token used twice

@@ -1,6 +1,7 @@
 // Package audit keeps flowd's audit log: durable, append-only events of
-// key lifecycle and admin changes, in the store's KV records, with bounded
-// retention. Every event is also logged with slog.
+// key lifecycle and admin changes, and of the provider sessions flowd ends
+// for a person, in the store's KV records, with bounded retention. Every
+// event is also logged with slog.
 //
 //	KV namespace "audit"
 //	  <16 hex: unix nanoseconds><4 hex: sequence> -> JSON Event
@@ -57,6 +58,9 @@ const (
 	ClientRemoved       = "client.removed"
 	UserAdded           = "user.added"
 	UserRemoved         = "user.removed"
+	UserSessionEnded    = "user.session_ended" // one provider session, ended past the per-person cap
+	UserSignedOut       = "user.signed_out"    // every provider session, by an admin or a removal
+	ConsentWithdrawn    = "user.consent_withdrawn"
 	AdminPasswordSet    = "admin.password_changed"
 	AdminTokenChanged   = "admin.token_changed"
 	RefreshTokenReused  = "refresh_token.reused"
@@ -74,8 +78,8 @@ const (
 func Types() []string {
 	return []string{KeyGenerated, KeyActivated, KeyRetired, KeyRevoked, KeyDeleted, KeysetDeleted,
 		FlowSaved, FlowDeployed, FlowUndeployed, FlowRestored, FlowDeleted, AdminSignIn, AdminSignInFailed,
-		ThrottleTrip, ClientAdded, ClientRemoved, UserAdded, UserRemoved, AdminPasswordSet, AdminTokenChanged,
-		RefreshTokenReused, GrantRevoked}
+		ThrottleTrip, ClientAdded, ClientRemoved, UserAdded, UserRemoved, UserSessionEnded, UserSignedOut,
+		ConsentWithdrawn, AdminPasswordSet, AdminTokenChanged, RefreshTokenReused, GrantRevoked}
 }
 
 // Event is one audit record.

@@ -91,6 +91,8 @@ func TestAuditPageFilters(t *testing.T) {
 		{"POST", "/clients", `{"id": "billing", "scopes": ["read"]}`},
 		{"POST", "/clients", `{"id": "gone", "scopes": ["read"]}`},
 		{"DELETE", "/clients/gone", ``},
+		{"POST", "/users", `{"username": "ada", "password": "a long enough password 1"}`},
+		{"POST", "/users/ada/signout", ``},
 	} {
 		if res, body := env.API(t, call.method, call.path, []byte(call.body)); res.StatusCode >= 300 {
 			t.Fatalf("%s %s: %d %s", call.method, call.path, res.StatusCode, body)
@@ -136,6 +138,22 @@ func TestAuditPageFilters(t *testing.T) {
 			gone := readAudit(t, c, "/admin/audit?subject=gone")
 			if len(gone.ids) != 2 || len(gone.subjectLinks) != 0 {
 				t.Errorf("removed client: %d events, links %v", len(gone.ids), gone.subjectLinks)
+			}
+		}},
+		{"a person signed out, by its type", "?type=user.signed_out", audit.Query{Type: audit.UserSignedOut}, func(t *testing.T, p auditPageRead) {
+			if len(p.ids) != 1 || p.subjectLinks["ada"] != "/admin/users" {
+				t.Errorf("%d events, links %v; want ada's sign-out linking to the users page", len(p.ids), p.subjectLinks)
+			}
+			// The type menu offers every type, the session events included.
+			_, body := c.Get(t, "/admin/audit")
+			var offered []string
+			doc(t, body).Find(tid("audit-type") + " option").Each(func(_ int, o *goquery.Selection) {
+				if v, _ := o.Attr("value"); v != "" {
+					offered = append(offered, v)
+				}
+			})
+			if !slices.Equal(offered, audit.Types()) || !slices.Contains(offered, "user.session_ended") {
+				t.Errorf("type menu %v, want %v", offered, audit.Types())
 			}
 		}},
 		{"last hour", "?range=1h", audit.Query{Since: time.Now().Add(-time.Hour)}, nil},

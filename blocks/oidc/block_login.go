@@ -223,7 +223,11 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	if err := createRec(ctx, b.p.State, nsSessions, hashKey(sid), sess); err != nil {
 		return "", fmtErr("oidc.login", err)
 	}
-	if err := indexSession(ctx, b.p.State, usr.Sub, hashKey(sid), sess, now); err != nil { // user_sessions.go
+	ended, err := indexSession(ctx, b.p.State, usr.Sub, hashKey(sid), sess, now) // user_sessions.go
+	if len(ended) > 0 {
+		b.p.Users.reportCapped(actingNode(ctx, x), usr.Username, ended)
+	}
+	if err != nil {
 		return "", fmtErr("oidc.login", err)
 	}
 	addCookie(msg, b.p.cookie(sessionCookie, sid, b.sessionTTL))

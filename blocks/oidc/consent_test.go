@@ -1,8 +1,11 @@
 package oidc
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -368,6 +371,10 @@ func TestConsentWithdrawal(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].ClientID != "web" || list[0].Grants != 2 || strings.Join(list[0].Scopes, " ") != "openid email" {
 		t.Fatalf("consents: %+v %v", list, err)
 	}
+	var reports []string
+	k.f.users.OnConsentWithdrawn = func(_ context.Context, username, clientID string, grants int) {
+		reports = append(reports, fmt.Sprintf("%s %s %d", username, clientID, grants))
+	}
 	for _, tc := range []struct {
 		name, user, client string
 		want               error
@@ -385,6 +392,11 @@ func TestConsentWithdrawal(t *testing.T) {
 	n, err := k.f.users.WithdrawConsent(ctx, "ADA", "web")
 	if err != nil || n != 2 {
 		t.Fatalf("withdraw: %d %v", n, err)
+	}
+	// Told once, of the withdrawal that ended something: not of the
+	// refused ones.
+	if !slices.Equal(reports, []string{"ada web 2"}) {
+		t.Errorf("OnConsentWithdrawn heard %q, want ada web 2", reports)
 	}
 	for _, g := range grants {
 		if _, why, _ := grantStatus(ctx, k.f.st, g, k.f.clk.Now()); why != grantRevoked {

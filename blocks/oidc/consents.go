@@ -130,8 +130,9 @@ func (u *Users) Consents(ctx context.Context, username string) ([]Consent, error
 // WithdrawConsent forgets a person's consent to a client and ends every
 // grant made under it (their refresh tokens, and their access tokens
 // wherever oidc.grant_active checks them). It returns how many grants it
-// ended; ErrNoConsent when there was none.
-func (u *Users) WithdrawConsent(ctx context.Context, username, clientID string) (int, error) {
+// ended; ErrNoConsent when there was none. OnConsentWithdrawn hears of
+// it once the consent is gone, with the grants ended before any failure.
+func (u *Users) WithdrawConsent(ctx context.Context, username, clientID string) (n int, err error) {
 	usr, err := u.Get(ctx, username)
 	if err != nil {
 		return 0, err
@@ -150,8 +151,10 @@ func (u *Users) WithdrawConsent(ctx context.Context, username, clientID string) 
 	if rec == nil {
 		return 0, fmt.Errorf("%w: %s has none for %q", ErrNoConsent, usr.Username, clientID)
 	}
+	if u.OnConsentWithdrawn != nil {
+		defer func() { u.OnConsentWithdrawn(ctx, usr.Username, clientID, n) }()
+	}
 	now := u.now()
-	n := 0
 	for _, g := range rec.Grants {
 		// A grant not created yet (its exchange is between the link and
 		// the creation) gets a tombstone that outlives the exchange.

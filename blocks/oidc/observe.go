@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"context"
+
 	"github.com/flowd/flowd/blocks/oauth"
 	"github.com/flowd/flowd/engine"
 )
@@ -30,4 +32,14 @@ func observed(typ string, s *engine.Setup, b engine.Block, err error) (engine.Bl
 		})
 	}
 	return oauth.CountPorts(b, counters), nil
+}
+
+// actingNode names the node as the actor of the changes it reports
+// (Users.OnSessionsEnded, the audit log), as jose's key-changing blocks
+// do: "flow <flow>/<node>".
+func actingNode(ctx context.Context, x *engine.Exec) context.Context {
+	if x == nil || x.FlowID == "" {
+		return ctx
+	}
+	return engine.WithActor(ctx, "flow "+x.FlowID+"/"+x.NodeID)
 }

@@ -23,6 +23,12 @@ import (
 // Bounded: a user holds at most maxUserSessions entries. A sign-in past
 // the bound ends the user's oldest session (and its grants), so the index
 // never forgets a live session.
+//
+// Users.OnSessionsEnded hears of the sessions ended here rather than by
+// their person (the audit log): the oldest one a sign-in past the bound
+// ended, a sign-out everywhere, a removal. It is told after the sessions
+// ended, as the other hooks (OnChange, Options.OnGrantRevoked) are, so a
+// record that fails to be written does not undo the change.
 
 const nsUserSessions = "oidc_user_sessions"
 
@@ -44,9 +50,55 @@ type userSession struct {
 // it does not know where provider sessions are kept.
 var ErrNotRegistered = errors.New("oidc: the user registry is not registered with the provider blocks (oidc.Register)")
 
+// SessionsEnded reports provider sessions of one person that flowd or an
+// admin ended (Users.OnSessionsEnded). It holds identifiers only, never a
+// cookie, a token or a whole store key.
+type SessionsEnded struct {
+	Username string
+	// Reason is why: EndedSessionCap, EndedSignedOut or EndedUserRemoved.
+	Reason string
+	// Sessions is how many live sessions ended.
+	Sessions int
+	// Session and SignedIn name the one session a sign-in past the cap
+	// ended (EndedSessionCap): SessionRef of its key and its auth_time.
+	Session  string
+	SignedIn time.Time
+}
+
+// Reasons of SessionsEnded.
+const (
+	// EndedSessionCap: a sign-in past maxUserSessions ended the person's
+	// oldest session.
+	EndedSessionCap = "session_cap"
+	// EndedSignedOut: an admin signed the person out everywhere.
+	EndedSignedOut = "signed_out"
+	// EndedUserRemoved: removing the person signed them out everywhere.
+	EndedUserRemoved = "user_removed"
+)
+
+// SessionRef is the reference audit events give a provider session: the
+// first 16 hex digits of its store key (oidc_sessions/<sha256(cookie)>).
+// It opens nothing: neither the cookie nor the whole key can be had from
+// it, and it tells one person's sessions apart.
+func SessionRef(key string) string {
+	if len(key) < 16 {
+		return key
+	}
+	return key[:16]
+}
+
+// reportEnded tells OnSessionsEnded.
+func (u *Users) reportEnded(ctx context.Context, e SessionsEnded) {
+	if u != nil && u.OnSessionsEnded != nil {
+		u.OnSessionsEnded(ctx, e)
+	}
+}
+
 // indexSession adds a session just stored under key to its user's index.
-// On failure it deletes the session, so none lives outside the index.
-func indexSession(ctx context.Context, kv KV, sub, key string, s *sessionRecord, now time.Time) error {
+// On failure it deletes the session, so none lives outside the index. It
+// returns the live sessions it ended to stay within maxUserSessions (by
+// store key), on failure too: those ended before it.
+func indexSession(ctx context.Context, kv KV, sub, key string, s *sessionRecord, now time.Time) (map[string]*sessionRecord, error) {
 	var evicted []string
 	err := updateRec(ctx, kv, nsUserSessions, sub, func(cur *userSessionsRecord) (*userSessionsRecord, error) {
 		evicted = nil // the function may run again: computed from cur alone
@@ -71,36 +123,57 @@ func indexSession(ctx context.Context, kv KV, sub, key string, s *sessionRecord,
 	})
 	if err != nil {
 		if derr := deleteRec(ctx, kv, nsSessions, key); derr != nil {
-			return fmt.Errorf("index the session: %w (and the session could not be removed: %w)", err, derr)
+			return nil, fmt.Errorf("index the session: %w (and the session could not be removed: %w)", err, derr)
 		}
-		return fmt.Errorf("index the session: %w", err)
+		return nil, fmt.Errorf("index the session: %w", err)
 	}
+	var ended map[string]*sessionRecord
 	for _, k := range evicted {
-		if _, err := endIndexedSession(ctx, kv, k, now); err != nil {
-			return fmt.Errorf("end the oldest session past %d: %w", maxUserSessions, err)
+		live, err := endIndexedSession(ctx, kv, k, now)
+		if err != nil {
+			return ended, fmt.Errorf("end the oldest session past %d: %w", maxUserSessions, err)
+		}
+		// An entry whose session logged out on its own ended nothing.
+		if live != nil {
+			if ended == nil {
+				ended = map[string]*sessionRecord{}
+			}
+			ended[k] = live
 		}
 	}
-	return nil
+	return ended, nil
+}
+
+// reportCapped tells OnSessionsEnded of each session a sign-in of
+// username ended to stay within maxUserSessions.
+func (u *Users) reportCapped(ctx context.Context, username string, ended map[string]*sessionRecord) {
+	for k, s := range ended {
+		u.reportEnded(ctx, SessionsEnded{Username: username, Reason: EndedSessionCap, Sessions: 1,
+			Session: SessionRef(k), SignedIn: time.Unix(s.AuthTime, 0).UTC()})
+	}
 }
 
 // endIndexedSession ends one session as a logout does: its grants are
 // revoked first (all but offline ones), then the session is deleted. It
-// reports whether a live session was there.
-func endIndexedSession(ctx context.Context, kv KV, key string, now time.Time) (bool, error) {
+// returns the session when a live one was there.
+func endIndexedSession(ctx context.Context, kv KV, key string, now time.Time) (*sessionRecord, error) {
 	if !isHashKey(key) {
-		return false, nil // not one of ours: nothing to end
+		return nil, nil // not one of ours: nothing to end
 	}
 	s, err := getRec[sessionRecord](ctx, kv, nsSessions, key)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if _, err := revokeSessionGrants(ctx, kv, key, now); err != nil {
-		return false, fmt.Errorf("revoke the session's grants: %w", err)
+		return nil, fmt.Errorf("revoke the session's grants: %w", err)
 	}
 	if err := deleteRec(ctx, kv, nsSessions, key); err != nil {
-		return false, err
+		return nil, err
 	}
-	return s != nil && now.Unix() < s.Expires, nil
+	if s == nil || now.Unix() >= s.Expires {
+		return nil, nil
+	}
+	return s, nil
 }
 
 // SignOutResult says what signing a user out everywhere ended.
@@ -114,15 +187,27 @@ type SignOutResult struct {
 // grants stay) and the session is deleted, so every browser must sign in
 // again. It is safe to repeat: a failure part way leaves the sessions not
 // yet ended in the index, and running it again ends them.
+// OnSessionsEnded hears of it (EndedSignedOut), and of the sessions ended
+// before a failure part way.
 func (u *Users) SignOut(ctx context.Context, username string) (SignOutResult, error) {
-	var res SignOutResult
 	if u.state == nil {
-		return res, ErrNotRegistered
+		return SignOutResult{}, ErrNotRegistered
 	}
 	usr, err := u.Get(ctx, username)
 	if err != nil {
-		return res, err
+		return SignOutResult{}, err
 	}
+	res, err := u.signOut(ctx, usr)
+	if err == nil || res.Sessions > 0 {
+		u.reportEnded(ctx, SessionsEnded{Username: usr.Username, Reason: EndedSignedOut, Sessions: res.Sessions})
+	}
+	return res, err
+}
+
+// signOut is SignOut of a user already read, without telling
+// OnSessionsEnded.
+func (u *Users) signOut(ctx context.Context, usr User) (SignOutResult, error) {
+	var res SignOutResult
 	now := u.now()
 	idx, err := getRec[userSessionsRecord](ctx, u.state, nsUserSessions, usr.Sub)
 	if err != nil || idx == nil {
@@ -137,7 +222,7 @@ func (u *Users) SignOut(ctx context.Context, username string) (SignOutResult, er
 			break
 		}
 		done[e.Key] = true
-		if live {
+		if live != nil {
 			res.Sessions++
 		}
 	}

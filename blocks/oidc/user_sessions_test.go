@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,7 +85,7 @@ func storeSessionIn(t *testing.T, f *fixture, kv KV, sub string, i int, expires 
 	if err := putRec(t.Context(), kv, nsSessions, key, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := indexSession(t.Context(), kv, sub, key, s, f.clk.Now()); err != nil {
+	if _, err := indexSession(t.Context(), kv, sub, key, s, f.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return key
@@ -215,4 +216,97 @@ func TestRemoveSignsOut(t *testing.T) {
 			t.Fatalf("%+v %v", res, err)
 		}
 	})
+}
+
+// TestSessionsEndedReported: OnSessionsEnded hears of every session
+// flowd or an admin ends, once, with a reference to it and never its
+// cookie or a token: the one a sign-in past maxUserSessions ends (not an
+// entry whose session had logged out on its own), a sign-out everywhere,
+// a removal (only when it ended sessions).
+func TestSessionsEndedReported(t *testing.T) {
+	k := newGrantKit(t)
+	ctx := t.Context()
+	k.withBob(t)
+	var got []SessionsEnded
+	k.f.users.OnSessionsEnded = func(_ context.Context, e SessionsEnded) { got = append(got, e) }
+	take := func() []SessionsEnded {
+		out := got
+		got = nil
+		return out
+	}
+	signedIn := k.f.clk.Now().UTC()
+	oldest, cookiesA := k.grant("ada", "openid", "")
+	k.f.clk.Advance(time.Minute)
+	_, cookiesB := k.grant("ada", "openid", "")
+	k.logout(cookiesB) // its index entry stays, naming nothing
+	keyA := hashKey(k.f.p.readCookie(queryMsg(nil, cookiesA), sessionCookie))
+	for i := range maxUserSessions - 2 {
+		storeSession(t, k.f, k.f.ada.Sub, i, k.f.clk.Now().Add(2*time.Hour))
+	}
+	if e := take(); len(e) != 0 {
+		t.Fatalf("reported before the cap: %+v", e)
+	}
+
+	// Sign-in 101 ends A, the oldest live session: one report naming it.
+	k.f.clk.Advance(time.Minute)
+	newest, cookiesC := k.grant("ada", "openid", "")
+	want := SessionsEnded{Username: "ada", Reason: EndedSessionCap, Sessions: 1, Session: keyA[:16], SignedIn: signedIn}
+	e := take()
+	if len(e) != 1 || e[0] != want {
+		t.Fatalf("sign-in past the cap reported %+v, want exactly %+v", e, want)
+	}
+	if k.session(cookiesA) != nil {
+		t.Fatal("the oldest session lives on")
+	}
+	if why, reason := k.status(oldest.grantID); why != grantRevoked || reason != "logged_out" {
+		t.Errorf("the ended session's grant: %q %q", why, reason)
+	}
+	// Nothing secret in it: no cookie of any browser, no refresh token,
+	// not the session's whole store key.
+	secrets := []string{oldest.refresh, newest.refresh, keyA}
+	for _, c := range []string{cookiesA, cookiesB, cookiesC} {
+		for part := range strings.SplitSeq(c, ";") {
+			if _, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok && v != "" {
+				secrets = append(secrets, v)
+			}
+		}
+	}
+	report := fmt.Sprintf("%+v %#v", e[0], e[0])
+	for _, s := range secrets {
+		if strings.Contains(report, s) {
+			t.Errorf("the report holds a secret: %q", s)
+		}
+	}
+
+	// Sign-in 102 drops B's entry: its session had logged out, so
+	// nothing ended and nothing is reported.
+	k.grant("ada", "openid", "")
+	if e := take(); len(e) != 0 {
+		t.Fatalf("dropping a logged-out session's entry reported %+v", e)
+	}
+
+	res, err := k.f.users.SignOut(ctx, "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := take(); len(e) != 1 || e[0] != (SessionsEnded{Username: "ada", Reason: EndedSignedOut, Sessions: res.Sessions}) || res.Sessions != maxUserSessions {
+		t.Fatalf("sign-out everywhere (%d sessions) reported %+v", res.Sessions, e)
+	}
+	if _, err := k.f.users.SignOut(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	if e := take(); len(e) != 1 || e[0] != (SessionsEnded{Username: "ada", Reason: EndedSignedOut}) {
+		t.Fatalf("an admin's sign-out with nothing to end reported %+v, want it with 0 sessions", e)
+	}
+
+	k.grant("bob", "openid", "")
+	if _, err := k.f.users.RemoveSignedOut(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.f.users.RemoveSignedOut(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	if e := take(); len(e) != 1 || e[0] != (SessionsEnded{Username: "bob", Reason: EndedUserRemoved, Sessions: 1}) {
+		t.Fatalf("removals reported %+v, want bob's one session only", e)
+	}
 }

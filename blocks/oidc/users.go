@@ -66,10 +66,20 @@ type Users struct {
 	// OnChange, if set, hears of users added ("added") and removed
 	// ("removed") by username, after the write (the audit log).
 	OnChange func(ctx context.Context, what, username string)
-	kv       KV
-	now      func() time.Time
-	hasher   *passhash.Hasher
-	state    KV // the provider's state (sessions), set by Register: SignOut
+	// OnSessionsEnded, if set, hears of a person's provider sessions
+	// ended by flowd or an admin rather than by the person (the audit
+	// log), after they ended: a sign-in past the per-user cap, a sign-out
+	// everywhere, a removal. A logout, a session's expiry and the cleanup
+	// of expired records are not reported.
+	OnSessionsEnded func(ctx context.Context, e SessionsEnded)
+	// OnConsentWithdrawn, if set, hears of a consent WithdrawConsent
+	// forgot and how many of its grants it ended (the audit log), after
+	// the consent is gone.
+	OnConsentWithdrawn func(ctx context.Context, username, clientID string, grants int)
+	kv                 KV
+	now                func() time.Time
+	hasher             *passhash.Hasher
+	state              KV // the provider's state (sessions), set by Register: SignOut
 }
 
 // NewUsers returns a registry over kv, with a hashing pool of its own
@@ -236,7 +246,11 @@ func (u *Users) RemoveSignedOut(ctx context.Context, username string) (SignOutRe
 		return res, err
 	}
 	if u.state != nil { // else no provider blocks: no sessions to end
-		if res, err = u.SignOut(ctx, usr.Username); err != nil {
+		res, err = u.signOut(ctx, usr)
+		if res.Sessions > 0 {
+			u.reportEnded(ctx, SessionsEnded{Username: usr.Username, Reason: EndedUserRemoved, Sessions: res.Sessions})
+		}
+		if err != nil {
 			return res, fmt.Errorf("remove user %q: %w", usr.Username, err)
 		}
 	}
