@@ -58,7 +58,7 @@ func auditBody(v AuditView) templ.Component {
 			templ_7745c5c3_Var2 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<p class=\"lead\">Key lifecycle and admin changes, newest first: who or what did it, and why. The same events as <code>GET /admin/api/audit</code> and <code>flowd audit</code>.</p><form method=\"get\" action=\"/admin/audit\" class=\"panel audit-filter\" data-testid=\"audit-filter\"><label>Type <select name=\"type\" data-testid=\"audit-type\"><option value=\"\">any type</option> ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<p class=\"lead\">Key lifecycle, admin changes and the sessions flowd or an admin ended, newest first: who or what did it, and why. The same events as <code>GET /admin/api/audit</code> and <code>flowd audit</code>.</p><form method=\"get\" action=\"/admin/audit\" class=\"panel audit-filter\" data-testid=\"audit-filter\"><label>Type <select name=\"type\" data-testid=\"audit-type\"><option value=\"\">any type</option> ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
