@@ -8,6 +8,7 @@ import (
 	"html"
 	"io"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -214,8 +215,11 @@ func deployedWhy(evs []audit.Event) string {
 // in exactly one user.session_ended event naming that session (a prefix
 // of the SHA-256 of its cookie), the reason and the node that did it; an
 // admin's sign-out everywhere is a user.signed_out with the count, a
-// consent withdrawn a user.consent_withdrawn. No event holds a cookie,
-// code, token or the session's whole store key.
+// consent withdrawn a user.consent_withdrawn, a password an admin sets on
+// the Users page a user.password_set with the sessions it ended (their
+// browsers sign in again, their refresh tokens fail). No event holds a
+// cookie, code, token, password or hash, or the session's whole store
+// key.
 func TestAuditSessionCapAndSignOut(t *testing.T) {
 	var st store.Store
 	e := newEnvWith(t, func(o *flowd.Options) { st = o.Store })
@@ -355,9 +359,41 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 		t.Errorf("filter by the new type: %v", brief(filtered.Events))
 	}
 
+	// An admin sets ada's password on the Users page: her two open
+	// sessions (C, and D signed in now) end, D's refresh token with them,
+	// and the log has one user.password_set with the count.
+	cookiesD, tokensD := signIn("web")
+	const newPassword = "a brand new password 42"
+	uiCookies := map[string]string{}
+	if resp := serve(e.h, "POST", "/admin/login", url.Values{"password": {"correct horse battery"}}, uiCookies, [2]string{}); resp.StatusCode != 303 {
+		t.Fatalf("admin sign-in: %d", resp.StatusCode)
+	}
+	page, _ := io.ReadAll(serve(e.h, "GET", "/admin/users", nil, uiCookies, [2]string{}).Body)
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no CSRF token on the users page:\n%s", page)
+	}
+	resp := serve(e.h, "POST", "/admin/users/ada/password", url.Values{"csrf": {string(csrf[1])}, "password": {newPassword}}, uiCookies, [2]string{})
+	page, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "Set a new password for ada and signed them out everywhere: 2 sessions ended") {
+		t.Fatalf("password reset: %d\n%s", resp.StatusCode, page)
+	}
+	if last := brief(e.audit("?limit=1").Events); len(last) != 1 || last[0] != "user.password_set | ada | admin-ui | password_set: 2 sessions ended" {
+		t.Errorf("after the password reset: %v", last)
+	}
+	for name, c := range map[string]map[string]string{"C": cookiesC, "D": cookiesD} {
+		if resp := serve(e.h, "GET", "/oauth/authorize?"+params.Encode(), nil, c, [2]string{}); resp.StatusCode != 200 {
+			t.Errorf("browser %s after the reset: %d, want the sign-in form", name, resp.StatusCode)
+		}
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tokensD[3]}}
+	if resp := serve(e.h, "POST", "/oauth/token", refresh, nil, [2]string{"web", secret}); resp.StatusCode != 400 {
+		t.Errorf("D's refresh token after the reset: %d, want 400", resp.StatusCode)
+	}
+
 	raw := e.do("GET", "/admin/api/audit?limit=1000", admin, "").Body.String()
-	secrets := slices.Concat([]string{keyA, "correct horse"}, tokensA, tokensB, tokensC)
-	for _, c := range []map[string]string{cookiesA, cookiesB, cookiesC} {
+	secrets := slices.Concat([]string{keyA, "correct horse", newPassword, "argon2id"}, tokensA, tokensB, tokensC, tokensD)
+	for _, c := range []map[string]string{cookiesA, cookiesB, cookiesC, cookiesD, uiCookies} {
 		for _, v := range c {
 			secrets = append(secrets, v)
 		}

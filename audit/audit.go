@@ -60,6 +60,7 @@ const (
 	UserRemoved         = "user.removed"
 	UserSessionEnded    = "user.session_ended" // one provider session, ended past the per-person cap
 	UserSignedOut       = "user.signed_out"    // every provider session, by an admin or a removal
+	UserPasswordSet     = "user.password_set"  // an admin set a person's password, which signed them out
 	ConsentWithdrawn    = "user.consent_withdrawn"
 	AdminPasswordSet    = "admin.password_changed"
 	AdminTokenChanged   = "admin.token_changed"
@@ -79,7 +80,7 @@ func Types() []string {
 	return []string{KeyGenerated, KeyActivated, KeyRetired, KeyRevoked, KeyDeleted, KeysetDeleted,
 		FlowSaved, FlowDeployed, FlowUndeployed, FlowRestored, FlowDeleted, AdminSignIn, AdminSignInFailed,
 		ThrottleTrip, ClientAdded, ClientRemoved, UserAdded, UserRemoved, UserSessionEnded, UserSignedOut,
-		ConsentWithdrawn, AdminPasswordSet, AdminTokenChanged, RefreshTokenReused, GrantRevoked}
+		UserPasswordSet, ConsentWithdrawn, AdminPasswordSet, AdminTokenChanged, RefreshTokenReused, GrantRevoked}
 }
 
 // Event is one audit record.
