@@ -404,3 +404,47 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditLongIdentifiers: a person whose username is the longest
+// allowed (128 characters, no '.' or '@' to break it up) and a client
+// whose id is too are audited like any other, each event found by its
+// subject (on the old code every one was refused as token-like and only
+// logged).
+func TestAuditLongIdentifiers(t *testing.T) {
+	e := newMetricsEnv(t)
+	admin := map[string]string{"Authorization": "Bearer test-admin-token"}
+	username := "grace-" + strings.Repeat("hopper_", 18)[:122]
+	clientID := "billing-service-" + strings.Repeat("0123456789abcdef", 7)[:112]
+	if len(username) != 128 || len(clientID) != 128 {
+		t.Fatalf("lengths %d %d", len(username), len(clientID))
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/admin/api/users", `{"username": "` + username + `", "password": "a long enough password 1"}`},
+		{"POST", "/admin/api/users/" + username + "/signout", ``},
+		{"DELETE", "/admin/api/users/" + username, ``},
+		{"POST", "/admin/api/clients", `{"id": "` + clientID + `", "scopes": ["read"]}`},
+		{"DELETE", "/admin/api/clients/" + clientID, ``},
+	} {
+		if w := e.do(c.method, c.path, admin, c.body); w.Code >= 300 {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, w.Code, w.Body)
+		}
+	}
+	for _, tc := range []struct {
+		subject string
+		want    []string
+	}{
+		{username, []string{
+			"user.added | " + username + " | api-token | ",
+			"user.signed_out | " + username + " | api-token | signed_out: 0 sessions ended",
+			"user.removed | " + username + " | api-token | ",
+		}},
+		{clientID, []string{
+			"client.added | " + clientID + " | api-token | ",
+			"client.removed | " + clientID + " | api-token | ",
+		}},
+	} {
+		if got := brief(e.audit("?subject=" + url.QueryEscape(tc.subject)).Events); !slices.Equal(got, tc.want) {
+			t.Errorf("events of %s:\n%s\nwant\n%s", tc.subject, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
+	}
+}
