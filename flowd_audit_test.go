@@ -8,6 +8,7 @@ import (
 	"html"
 	"io"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -214,8 +215,11 @@ func deployedWhy(evs []audit.Event) string {
 // in exactly one user.session_ended event naming that session (a prefix
 // of the SHA-256 of its cookie), the reason and the node that did it; an
 // admin's sign-out everywhere is a user.signed_out with the count, a
-// consent withdrawn a user.consent_withdrawn. No event holds a cookie,
-// code, token or the session's whole store key.
+// consent withdrawn a user.consent_withdrawn, a password an admin sets on
+// the Users page a user.password_set with the sessions it ended (their
+// browsers sign in again, their refresh tokens fail). No event holds a
+// cookie, code, token, password or hash, or the session's whole store
+// key.
 func TestAuditSessionCapAndSignOut(t *testing.T) {
 	var st store.Store
 	e := newEnvWith(t, func(o *flowd.Options) { st = o.Store })
@@ -355,9 +359,41 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 		t.Errorf("filter by the new type: %v", brief(filtered.Events))
 	}
 
+	// An admin sets ada's password on the Users page: her two open
+	// sessions (C, and D signed in now) end, D's refresh token with them,
+	// and the log has one user.password_set with the count.
+	cookiesD, tokensD := signIn("web")
+	const newPassword = "a brand new password 42"
+	uiCookies := map[string]string{}
+	if resp := serve(e.h, "POST", "/admin/login", url.Values{"password": {"correct horse battery"}}, uiCookies, [2]string{}); resp.StatusCode != 303 {
+		t.Fatalf("admin sign-in: %d", resp.StatusCode)
+	}
+	page, _ := io.ReadAll(serve(e.h, "GET", "/admin/users", nil, uiCookies, [2]string{}).Body)
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no CSRF token on the users page:\n%s", page)
+	}
+	resp := serve(e.h, "POST", "/admin/users/ada/password", url.Values{"csrf": {string(csrf[1])}, "password": {newPassword}}, uiCookies, [2]string{})
+	page, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "Set a new password for ada and signed them out everywhere: 2 sessions ended") {
+		t.Fatalf("password reset: %d\n%s", resp.StatusCode, page)
+	}
+	if last := brief(e.audit("?limit=1").Events); len(last) != 1 || last[0] != "user.password_set | ada | admin-ui | password_set: 2 sessions ended" {
+		t.Errorf("after the password reset: %v", last)
+	}
+	for name, c := range map[string]map[string]string{"C": cookiesC, "D": cookiesD} {
+		if resp := serve(e.h, "GET", "/oauth/authorize?"+params.Encode(), nil, c, [2]string{}); resp.StatusCode != 200 {
+			t.Errorf("browser %s after the reset: %d, want the sign-in form", name, resp.StatusCode)
+		}
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tokensD[3]}}
+	if resp := serve(e.h, "POST", "/oauth/token", refresh, nil, [2]string{"web", secret}); resp.StatusCode != 400 {
+		t.Errorf("D's refresh token after the reset: %d, want 400", resp.StatusCode)
+	}
+
 	raw := e.do("GET", "/admin/api/audit?limit=1000", admin, "").Body.String()
-	secrets := slices.Concat([]string{keyA, "correct horse"}, tokensA, tokensB, tokensC)
-	for _, c := range []map[string]string{cookiesA, cookiesB, cookiesC} {
+	secrets := slices.Concat([]string{keyA, "correct horse", newPassword, "argon2id"}, tokensA, tokensB, tokensC, tokensD)
+	for _, c := range []map[string]string{cookiesA, cookiesB, cookiesC, cookiesD, uiCookies} {
 		for _, v := range c {
 			secrets = append(secrets, v)
 		}
@@ -365,6 +401,50 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 	for _, s := range secrets {
 		if s != "" && strings.Contains(raw, s) {
 			t.Errorf("the audit log holds %q", s)
+		}
+	}
+}
+
+// TestAuditLongIdentifiers: a person whose username is the longest
+// allowed (128 characters, no '.' or '@' to break it up) and a client
+// whose id is too are audited like any other, each event found by its
+// subject (on the old code every one was refused as token-like and only
+// logged).
+func TestAuditLongIdentifiers(t *testing.T) {
+	e := newMetricsEnv(t)
+	admin := map[string]string{"Authorization": "Bearer test-admin-token"}
+	username := "grace-" + strings.Repeat("hopper_", 18)[:122]
+	clientID := "billing-service-" + strings.Repeat("0123456789abcdef", 7)[:112]
+	if len(username) != 128 || len(clientID) != 128 {
+		t.Fatalf("lengths %d %d", len(username), len(clientID))
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/admin/api/users", `{"username": "` + username + `", "password": "a long enough password 1"}`},
+		{"POST", "/admin/api/users/" + username + "/signout", ``},
+		{"DELETE", "/admin/api/users/" + username, ``},
+		{"POST", "/admin/api/clients", `{"id": "` + clientID + `", "scopes": ["read"]}`},
+		{"DELETE", "/admin/api/clients/" + clientID, ``},
+	} {
+		if w := e.do(c.method, c.path, admin, c.body); w.Code >= 300 {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, w.Code, w.Body)
+		}
+	}
+	for _, tc := range []struct {
+		subject string
+		want    []string
+	}{
+		{username, []string{
+			"user.added | " + username + " | api-token | ",
+			"user.signed_out | " + username + " | api-token | signed_out: 0 sessions ended",
+			"user.removed | " + username + " | api-token | ",
+		}},
+		{clientID, []string{
+			"client.added | " + clientID + " | api-token | ",
+			"client.removed | " + clientID + " | api-token | ",
+		}},
+	} {
+		if got := brief(e.audit("?subject=" + url.QueryEscape(tc.subject)).Events); !slices.Equal(got, tc.want) {
+			t.Errorf("events of %s:\n%s\nwant\n%s", tc.subject, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 		}
 	}
 }

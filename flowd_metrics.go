@@ -236,14 +236,22 @@ func (o *observability) adminChange(typ, subject string) func(ctx context.Contex
 // sessionsEnded is oidc.Users.OnSessionsEnded: the session a sign-in past
 // the per-person cap ended is a user.session_ended naming it (never its
 // cookie: oidc.SessionRef); a sign-out everywhere, from an admin or a
-// removal, is a user.signed_out with the count. Each why starts with the
-// reason.
+// removal, is a user.signed_out with the count; a password an admin set
+// is a user.password_set with the count of sessions it ended (never the
+// password or its hash). Each why starts with the reason, and says when
+// the sign-out stopped at a failure.
 func (o *observability) sessionsEnded(ctx context.Context, e oidc.SessionsEnded) {
 	ev := audit.Event{Type: audit.UserSignedOut, Subject: e.Username, Actor: engine.ActorFrom(ctx),
 		Why: fmt.Sprintf("%s: %s ended", e.Reason, howMany(e.Sessions, "session"))}
-	if e.Reason == oidc.EndedSessionCap {
+	switch e.Reason {
+	case oidc.EndedSessionCap:
 		ev.Type = audit.UserSessionEnded
 		ev.Why = fmt.Sprintf("%s: session %s, signed in %s", e.Reason, e.Session, e.SignedIn.UTC().Format(time.RFC3339))
+	case oidc.EndedPasswordSet:
+		ev.Type = audit.UserPasswordSet
+	}
+	if e.Incomplete {
+		ev.Why += ", sign-out incomplete"
 	}
 	o.record(ctx, ev)
 }

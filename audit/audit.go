@@ -8,8 +8,9 @@
 //
 // Keys sort by time, so listing is a key scan in order and pruning drops
 // a prefix of the namespace. Events name what changed and who changed it,
-// never a secret, token or password: Record refuses details that look
-// like a token, and callers pass identifiers only.
+// never a secret, token or password: callers pass identifiers only, and
+// Record redacts text that looks like a token rather than store it (or
+// drop the event).
 package audit
 
 import (
@@ -60,6 +61,7 @@ const (
 	UserRemoved         = "user.removed"
 	UserSessionEnded    = "user.session_ended" // one provider session, ended past the per-person cap
 	UserSignedOut       = "user.signed_out"    // every provider session, by an admin or a removal
+	UserPasswordSet     = "user.password_set"  // an admin set a person's password, which signed them out
 	ConsentWithdrawn    = "user.consent_withdrawn"
 	AdminPasswordSet    = "admin.password_changed"
 	AdminTokenChanged   = "admin.token_changed"
@@ -79,7 +81,7 @@ func Types() []string {
 	return []string{KeyGenerated, KeyActivated, KeyRetired, KeyRevoked, KeyDeleted, KeysetDeleted,
 		FlowSaved, FlowDeployed, FlowUndeployed, FlowRestored, FlowDeleted, AdminSignIn, AdminSignInFailed,
 		ThrottleTrip, ClientAdded, ClientRemoved, UserAdded, UserRemoved, UserSessionEnded, UserSignedOut,
-		ConsentWithdrawn, AdminPasswordSet, AdminTokenChanged, RefreshTokenReused, GrantRevoked}
+		UserPasswordSet, ConsentWithdrawn, AdminPasswordSet, AdminTokenChanged, RefreshTokenReused, GrantRevoked}
 }
 
 // Event is one audit record.
@@ -144,33 +146,81 @@ func New(kv KV, o Options) *Log {
 	return &Log{kv: kv, o: o, lastTrips: map[string]time.Time{}}
 }
 
-// tokenLike matches text that looks like a credential: a JWT or a long
-// unbroken run of base64url, which no identifier flowd audits has (kids
-// are 43 characters: they are allowed up to 64).
-var tokenLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}|[A-Za-z0-9_-]{65,}`)
+// tokenLike matches text that looks like a credential: a JWT (a JWS or
+// JWE compact serialization: its base64url JSON header and every dotted
+// part after it), or a long unbroken run of base64url. No identifier
+// flowd audits is a JWT; kids are 43 characters, but usernames and client
+// ids may be up to 128.
+var tokenLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)*|[A-Za-z0-9_-]{65,}`)
 
-func checkField(name, v string) error {
-	if len(v) > maxField {
-		return fmt.Errorf("%w: %s is longer than %d bytes", ErrBadEvent, name, maxField)
+// redacted replaces what looks like a token.
+const redacted = "[redacted]"
+
+// redact replaces the token-like runs of a field with "[redacted]" and
+// says how many it replaced. The event is kept: a change the log drops
+// for a false alarm is one nobody can trace, and what it redacts never
+// reaches the store or the slog line.
+//
+// Free text (why; a version note may hold anything an admin typed) loses
+// every run tokenLike matches. An identifier (subject, actor) is what the
+// log is filtered by and must name its user or client even when it is
+// long, so a long run there goes only when it has a token's shape: a JWT,
+// or both upper- and lower-case letters. Usernames are lower case (oidc's
+// rules), client ids and flow ids are names people choose; a random
+// base64url value of 65 or more characters lacks one of the two cases
+// with a probability under 10^-14.
+func redact(v string, identifier bool) (string, int) {
+	n := 0
+	out := tokenLike.ReplaceAllStringFunc(v, func(run string) string {
+		if identifier && !strings.HasPrefix(run, "eyJ") && !mixedCase(run) {
+			return run
+		}
+		n++
+		return redacted
+	})
+	return out, n
+}
+
+// mixedCase reports whether s has both an upper- and a lower-case ASCII
+// letter.
+func mixedCase(s string) bool {
+	upper, lower := false, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		case 'a' <= c && c <= 'z':
+			lower = true
+		}
 	}
-	if tokenLike.MatchString(v) {
-		return fmt.Errorf("%w: %s looks like a token or secret; audit events hold identifiers only", ErrBadEvent, name)
-	}
-	return nil
+	return upper && lower
 }
 
 // Logger is the log's logger.
 func (l *Log) Logger() *slog.Logger { return l.o.Logger }
 
-// Record appends e (its ID and Time are set here) and logs it. Every few
-// writes it prunes events past the retention bounds.
+// Record appends e (its ID and Time are set here) and logs it. Text that
+// looks like a token is replaced by "[redacted]" first (redact), with a
+// warning that names the field, never the text. Every few writes it
+// prunes events past the retention bounds.
 func (l *Log) Record(ctx context.Context, e Event) error {
 	if !slices.Contains(Types(), e.Type) {
 		return fmt.Errorf("%w: unknown type %q", ErrBadEvent, e.Type)
 	}
-	for _, f := range []struct{ name, v string }{{"subject", e.Subject}, {"actor", e.Actor}, {"why", e.Why}} {
-		if err := checkField(f.name, f.v); err != nil {
-			return err
+	for _, f := range []struct {
+		name       string
+		v          *string
+		identifier bool
+	}{{"subject", &e.Subject, true}, {"actor", &e.Actor, true}, {"why", &e.Why, false}} {
+		// Redacted before the length check: a token is often what makes a
+		// field too long, and the event is kept without it.
+		var n int
+		if *f.v, n = redact(*f.v, f.identifier); n > 0 {
+			l.o.Logger.Warn("audit: redacted text that looks like a token; events hold identifiers only",
+				"type", e.Type, "field", f.name, "runs", n)
+		}
+		if len(*f.v) > maxField {
+			return fmt.Errorf("%w: %s is longer than %d bytes", ErrBadEvent, f.name, maxField)
 		}
 	}
 	if e.Actor == "" {

@@ -73,7 +73,6 @@ var doneText = map[string]string{
 	"ran":      "Ran %s.",
 	"added":    "Added %s.",
 	"saved":    "Saved %s.",
-	"password": "Set a new password for %s.",
 }
 
 func flashFrom(r *http.Request) *Flash {

@@ -27,7 +27,7 @@ import (
 //	POST /admin/clients/{id}/delete
 //	GET  /admin/users                    list and the add form
 //	POST /admin/users                    add
-//	POST /admin/users/{username}/password  set a new password
+//	POST /admin/users/{username}/password  set a new password, signing the user out everywhere
 //	POST /admin/users/{username}/signout   end every provider session of the user, revoke their grants
 //	POST /admin/users/{username}/delete    sign out everywhere, then remove
 type People struct {
@@ -310,13 +310,34 @@ func (p *People) addUser(w http.ResponseWriter, r *http.Request) {
 	redirectDone(w, r, "/admin/users", "added", added.Username)
 }
 
+// setPassword sets a user's password, which signs them out everywhere
+// (the old password may be known to someone else). The answer is the page
+// with what was ended, as signOutUser's.
 func (p *People) setPassword(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("username")
-	if err := p.users.SetPassword(r.Context(), name, r.PostFormValue("password")); err != nil {
+	name := oidc.NormalizeUsername(r.PathValue("username"))
+	res, err := p.users.SetPasswordSignedOut(r.Context(), name, r.PostFormValue("password"))
+	if errors.Is(err, oidc.ErrSignOutIncomplete) {
+		// The password is set: say so, and what is left to do, rather
+		// than a bare server error.
+		p.s.log.Error("user's password set from the admin UI, but the sign-out failed", "user", name, "sessions", res.Sessions, "err", err)
+		p.usersWith(w, r, http.StatusInternalServerError, &Flash{Kind: "error",
+			Text: fmt.Sprintf("Set a new password for %s, but not every session could be ended: sign them out everywhere again.", name)}, nil)
+		return
+	}
+	if err != nil {
 		p.userFail(w, r, err, nil)
 		return
 	}
-	redirectDone(w, r, "/admin/users", "password", oidc.NormalizeUsername(name))
+	p.s.log.Info("user's password set from the admin UI, signed out everywhere", "user", name, "sessions", res.Sessions)
+	p.usersWith(w, r, http.StatusOK, &Flash{Kind: "ok", Text: PasswordSetText(name, res)}, nil)
+}
+
+// PasswordSetText says what setting a user's password ended.
+func PasswordSetText(name string, res oidc.SignOutResult) string {
+	if res.Sessions == 0 {
+		return fmt.Sprintf("Set a new password for %s (no open sessions to end).", name)
+	}
+	return fmt.Sprintf("Set a new password for %s and signed them out everywhere: %s (offline_access grants stay).", name, sessionsEnded(res.Sessions))
 }
 
 // signOutUser ends every provider session of a user. The answer is the

@@ -230,6 +230,22 @@ func (b *loginBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg
 	if err != nil {
 		return "", fmtErr("oidc.login", err)
 	}
+	// A password an admin sets (or a removal) while this sign-in checks
+	// the old one signs the person out from the session index it reads
+	// after its own write: a session indexed after that read would outlive
+	// it. Reading the user again after indexing closes the gap: either
+	// this read sees the change and the session ends here, or the
+	// sign-out's read sees the session.
+	if cur, err := b.p.Users.Get(ctx, usr.Username); err != nil || cur.Sub != usr.Sub || cur.PasswordHash != usr.PasswordHash {
+		if _, eerr := endIndexedSession(ctx, b.p.State, hashKey(sid), now); eerr != nil {
+			return "", fmtErr("oidc.login", eerr)
+		}
+		if err != nil && !errors.Is(err, ErrNoUser) {
+			return "", fmtErr("oidc.login", err)
+		}
+		oauth.SetError(msg, 400, "invalid_request", msgExpired)
+		return "invalid", nil
+	}
 	addCookie(msg, b.p.cookie(sessionCookie, sid, b.sessionTTL))
 	msg["authz"] = tx.Authz.toMsg()
 	setSession(msg, hashKey(sid), sess, usr)

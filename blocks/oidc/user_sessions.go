@@ -26,7 +26,7 @@ import (
 //
 // Users.OnSessionsEnded hears of the sessions ended here rather than by
 // their person (the audit log): the oldest one a sign-in past the bound
-// ended, a sign-out everywhere, a removal. It is told after the sessions
+// ended, a sign-out everywhere, a removal, a password an admin set. It is told after the sessions
 // ended, as the other hooks (OnChange, Options.OnGrantRevoked) are, so a
 // record that fails to be written does not undo the change.
 
@@ -55,10 +55,14 @@ var ErrNotRegistered = errors.New("oidc: the user registry is not registered wit
 // cookie, a token or a whole store key.
 type SessionsEnded struct {
 	Username string
-	// Reason is why: EndedSessionCap, EndedSignedOut or EndedUserRemoved.
+	// Reason is why: EndedSessionCap, EndedSignedOut, EndedUserRemoved
+	// or EndedPasswordSet.
 	Reason string
 	// Sessions is how many live sessions ended.
 	Sessions int
+	// Incomplete: a sign-out everywhere stopped at a failure, so sessions
+	// may live on (signing out again ends them).
+	Incomplete bool
 	// Session and SignedIn name the one session a sign-in past the cap
 	// ended (EndedSessionCap): SessionRef of its key and its auth_time.
 	Session  string
@@ -74,7 +78,16 @@ const (
 	EndedSignedOut = "signed_out"
 	// EndedUserRemoved: removing the person signed them out everywhere.
 	EndedUserRemoved = "user_removed"
+	// EndedPasswordSet: an admin set the person's password, which signed
+	// them out everywhere (Users.SetPasswordSignedOut). Reported even
+	// when no session ended: it is the record of the reset.
+	EndedPasswordSet = "password_set"
 )
+
+// ErrSignOutIncomplete: a change that signs a person out everywhere was
+// made, but not every session could be ended; signing out again ends the
+// rest (Users.SetPasswordSignedOut).
+var ErrSignOutIncomplete = errors.New("oidc: not every session could be ended")
 
 // SessionRef is the reference audit events give a provider session: the
 // first 16 hex digits of its store key (oidc_sessions/<sha256(cookie)>).
@@ -199,7 +212,7 @@ func (u *Users) SignOut(ctx context.Context, username string) (SignOutResult, er
 	}
 	res, err := u.signOut(ctx, usr)
 	if err == nil || res.Sessions > 0 {
-		u.reportEnded(ctx, SessionsEnded{Username: usr.Username, Reason: EndedSignedOut, Sessions: res.Sessions})
+		u.reportEnded(ctx, SessionsEnded{Username: usr.Username, Reason: EndedSignedOut, Sessions: res.Sessions, Incomplete: err != nil})
 	}
 	return res, err
 }

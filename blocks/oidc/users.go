@@ -69,8 +69,9 @@ type Users struct {
 	// OnSessionsEnded, if set, hears of a person's provider sessions
 	// ended by flowd or an admin rather than by the person (the audit
 	// log), after they ended: a sign-in past the per-user cap, a sign-out
-	// everywhere, a removal. A logout, a session's expiry and the cleanup
-	// of expired records are not reported.
+	// everywhere, a removal, a password set by an admin (told even when
+	// no session ended). A logout, a session's expiry and the cleanup of
+	// expired records are not reported.
 	OnSessionsEnded func(ctx context.Context, e SessionsEnded)
 	// OnConsentWithdrawn, if set, hears of a consent WithdrawConsent
 	// forgot and how many of its grants it ended (the audit log), after
@@ -248,7 +249,7 @@ func (u *Users) RemoveSignedOut(ctx context.Context, username string) (SignOutRe
 	if u.state != nil { // else no provider blocks: no sessions to end
 		res, err = u.signOut(ctx, usr)
 		if res.Sessions > 0 {
-			u.reportEnded(ctx, SessionsEnded{Username: usr.Username, Reason: EndedUserRemoved, Sessions: res.Sessions})
+			u.reportEnded(ctx, SessionsEnded{Username: usr.Username, Reason: EndedUserRemoved, Sessions: res.Sessions, Incomplete: err != nil})
 		}
 		if err != nil {
 			return res, fmt.Errorf("remove user %q: %w", usr.Username, err)
@@ -330,31 +331,65 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// SetPassword replaces a user's password (hashed as Add hashes it).
+// SetPassword sets a user's password and signs them out everywhere:
+// SetPasswordSignedOut without the count.
 func (u *Users) SetPassword(ctx context.Context, username, password string) error {
+	_, err := u.SetPasswordSignedOut(ctx, username, password)
+	return err
+}
+
+// SetPasswordSignedOut replaces a user's password (hashed as Add hashes
+// it) and then signs the user out everywhere, as SignOut does: every
+// provider session ends and its grants are revoked (offline_access grants
+// stay), so nobody stays signed in with the old password. It answers what
+// the sign-out ended. OnSessionsEnded hears of it (EndedPasswordSet) once
+// the password is set, even with nothing ended, so the audit log has the
+// reset.
+//
+// The password and the sign-out are not one transaction: a sign-out is
+// up to maxUserSessions sessions with their grants, past what one store
+// transaction may change (store.MaxUpdateKVs), and SignOut is built to be
+// repeated. The password goes first, so a sign-in racing the reset either
+// checked the new password or is ended (oidc.login looks the user up
+// again after indexing its session); a sign-out that fails part way
+// leaves the password set and the error says to sign out again.
+func (u *Users) SetPasswordSignedOut(ctx context.Context, username, password string) (SignOutResult, error) {
 	username = NormalizeUsername(username)
 	if !usernamePattern.MatchString(username) {
-		return fmt.Errorf("%w: %q", ErrNoUser, truncate(username, 64))
+		return SignOutResult{}, fmt.Errorf("%w: %q", ErrNoUser, truncate(username, 64))
 	}
 	if n := utf8.RuneCountInString(password); n < minPasswordLen || len(password) > maxPasswordLen {
-		return fmt.Errorf("%w: the password needs at least %d characters (and at most %d bytes)", ErrBadUser, minPasswordLen, maxPasswordLen)
+		return SignOutResult{}, fmt.Errorf("%w: the password needs at least %d characters (and at most %d bytes)", ErrBadUser, minPasswordLen, maxPasswordLen)
 	}
 	if !utf8.ValidString(password) {
-		return fmt.Errorf("%w: the password is not valid UTF-8", ErrBadUser)
+		return SignOutResult{}, fmt.Errorf("%w: the password is not valid UTF-8", ErrBadUser)
 	}
 	hash, err := u.hasher.Hash(ctx, password)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return SignOutResult{}, fmt.Errorf("hash password: %w", err)
 	}
-	return u.kv.UpdateKV(ctx, nsUsers, username, func(old []byte) ([]byte, error) {
+	var usr User
+	err = u.kv.UpdateKV(ctx, nsUsers, username, func(old []byte) ([]byte, error) {
 		if old == nil {
 			return nil, fmt.Errorf("%w: %q", ErrNoUser, username)
 		}
-		var usr User
+		usr = User{}
 		if err := json.Unmarshal(old, &usr); err != nil {
 			return nil, fmt.Errorf("user %q record: %w", username, err)
 		}
 		usr.PasswordHash = hash
 		return json.Marshal(usr)
 	})
+	if err != nil {
+		return SignOutResult{}, err
+	}
+	var res SignOutResult
+	if u.state != nil { // else no provider blocks: no sessions to end
+		res, err = u.signOut(ctx, usr)
+	}
+	u.reportEnded(ctx, SessionsEnded{Username: usr.Username, Reason: EndedPasswordSet, Sessions: res.Sessions, Incomplete: err != nil})
+	if err != nil {
+		return res, fmt.Errorf("%w: the password of %q is set (sign them out everywhere again): %w", ErrSignOutIncomplete, usr.Username, err)
+	}
+	return res, nil
 }
