@@ -30,7 +30,7 @@ const (
 	nsUI        = "ui"
 	keyPassword = "password"
 	nsSessions  = "ui_sessions"
-	cookieName  = "flowd_session"
+	cookieName  = "flowd_admin" // not the provider's flowd_session: both reach /admin on an http issuer
 	csrfField   = "csrf"
 	csrfHeader  = "X-CSRF-Token"
 	sessionTTL  = 12 * time.Hour

@@ -98,12 +98,25 @@ func TestLoginCookieAndLogout(t *testing.T) {
 	}
 	var ck *http.Cookie
 	for _, k := range res.Cookies() {
-		if k.Name == "flowd_session" {
+		if k.Name == "flowd_admin" {
 			ck = k
 		}
 	}
 	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/admin" || len(ck.Value) != 43 {
 		t.Fatalf("cookie: %+v", ck)
+	}
+	// A browser signed in to flowd's OpenID provider on an http issuer
+	// also sends the provider's flowd_session (path /) to /admin, and
+	// may send it first: the admin session is still the one read.
+	req, _ := http.NewRequest("GET", env.URL+"/admin/flows", nil)
+	req.Header.Set("Cookie", "flowd_session="+strings.Repeat("P", 43)+"; "+ck.Name+"="+ck.Value)
+	both, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both.Body.Close()
+	if both.StatusCode != http.StatusOK {
+		t.Errorf("with the provider's session cookie first: %d (Location %q), want 200", both.StatusCode, both.Header.Get("Location"))
 	}
 	c2 := env.Login(t)
 	res, _ = c2.Post(t, "/admin/logout", nil)
