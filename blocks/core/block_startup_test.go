@@ -65,7 +65,9 @@ type sleeps struct {
 	goOn  chan struct{}
 }
 
-func newSleeps() *sleeps { return &sleeps{calls: make(chan time.Duration, 16), goOn: make(chan struct{}, 16)} }
+func newSleeps() *sleeps {
+	return &sleeps{calls: make(chan time.Duration, 16), goOn: make(chan struct{}, 16)}
+}
 
 func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	s.calls <- d
