@@ -450,6 +450,13 @@ func (s *Scheduler) catchUp(ctx context.Context, wg *sync.WaitGroup, reg *regist
 	if fresh, corrupt, err := loadRecord(ctx, s.state, reg.slot.key); err == nil && !corrupt {
 		rec = fresh // another node may have fired or claimed since this one read it
 	}
+	if failed := rec.failedTick(); reg.t.retry && !rec.Paused && !failed.IsZero() && !rec.Armed.After(failed) &&
+		reg.t.c.sched.Next(failed).After(s.now()) {
+		// The latest tick's run failed and the node retrying it stopped
+		// (a restart, or the role moved here): retry it here.
+		s.startRetry(reg, failed, errors.New(rec.LastRun.Error))
+		return
+	}
 	base := rec.baseline()
 	if !reg.t.catchUp || rec.Paused || base.IsZero() {
 		return
@@ -465,10 +472,6 @@ func (s *Scheduler) catchUp(ctx context.Context, wg *sync.WaitGroup, reg *regist
 			s.log.Info("schedule: running again a tick whose run did not finish", "flow", reg.slot.flow,
 				"node", reg.slot.node, "scheduled_for", redo, "claimed_by", rec.ClaimedBy)
 			s.fire(ctx, reg, kindRedo, now, redo)
-		} else if failed := rec.failedTick(); reg.t.retry && !failed.IsZero() && !rec.Armed.After(failed) {
-			// Its run failed and the node retrying it stopped (a restart,
-			// or another node held the role): retry here.
-			s.startRetry(reg, failed, errors.New(rec.LastRun.Error))
 		}
 		return
 	}
