@@ -572,9 +572,9 @@ func (s *Scheduler) startRetry(reg *registration, scheduledFor time.Time, runErr
 // retry runs a failed tick again, one attempt at a time, after
 // engine.RetryDelay (1 s doubling up to a minute, jittered), until a run
 // succeeds or: the next tick is due before the next attempt, a newer tick
-// is claimed or being retried, the schedule is paused or undeployed, a
-// manual run succeeded, or this node stops ticking (ticking ends: Stop,
-// the scheduler role lost). Each attempt claims the tick again under the
+// is claimed or being retried, the schedule is paused or undeployed, it
+// was run by hand since (whoever did sees how that went), or this node
+// stops ticking (ticking ends: Stop, the scheduler role lost). Each attempt claims the tick again under the
 // run's fenced context, so only the holder of the role retries, and
 // jose.rotate's once-per-tick record makes a rotation that did commit a
 // no-op.

@@ -113,7 +113,7 @@ var (
 )
 
 // failedTick is the latest tick whose scheduled run finished and failed,
-// with no run since (a manual run that succeeded clears it), or zero.
+// with no run since (a manual run clears it), or zero.
 func (r *record) failedTick() time.Time {
 	if r.LastRun == nil || r.LastRun.Status != engine.StatusError || r.LastRun.Manual ||
 		r.FiredFor.IsZero() || !r.ClaimedFor.Equal(r.FiredFor) {
