@@ -178,3 +178,80 @@ func toString(v any) string {
 	s, _ := v.(string)
 	return s
 }
+
+// TestFailedRotationIsRetried: the prebuilt key-rollover flow's daily
+// rotation (here the catch-up of a tick missed while flowd was down)
+// fails on a store write; the schedule runs it again for the same tick
+// after its back-off instead of waiting a day for the next one, and the
+// keyset is rotated once.
+func TestFailedRotationIsRetried(t *testing.T) {
+	bolt := storetest.TempBolt(t)
+	var mu sync.Mutex
+	clock := time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	noWait := func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+	start := func(st store.Store, logs *enginetest.LogBuffer) *flowd.Flowd {
+		fd := flowd.NewTest(t, flowd.Options{Store: st, Runs: bolt, Examples: examples.FS, Issuer: "http://flowd.test",
+			Clock: now, Sleep: noWait, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		fd.Keysets().RSABits = 2048
+		if err := fd.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	var first enginetest.LogBuffer
+	fd := start(bolt, &first)
+	waitForMain(t, fd)
+	before, err := fd.Keysets().Get(t.Context(), "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fd.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	clock = clock.Add(48 * time.Hour) // down over two 03:00 ticks: the start catches up
+	mu.Unlock()
+	released := make(chan struct{})
+	close(released)
+	st := &failingKeysets{Store: bolt, fail: 1, attempts: make(chan int, 16), release: released}
+	var logs enginetest.LogBuffer
+	fd = start(st, &logs)
+	eventually(t, "keyset main rotated", func() bool {
+		info, err := fd.Keysets().Get(t.Context(), "main")
+		if err != nil {
+			return false
+		}
+		for _, k := range info.Keys {
+			if k.State == "retired" {
+				return true
+			}
+		}
+		return false
+	})
+	info, err := fd.Scheduler().Get("key-rollover", "daily", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := fd.Keysets().Get(t.Context(), "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := logs.String()
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"keyset writes (one failed, one rotation)", len(st.attempts), 2},
+		{"last run ok", info.LastRun != nil && info.LastRun.Status == "ok", true},
+		{"rotated once: one new key per alg", len(after.Keys), len(before.Keys) + 2},
+		{"rotation failure logged with the keyset", strings.Contains(text, "keyset=main") && strings.Contains(text, "rotating keys failed"), true},
+		{"retry logged", strings.Contains(text, `msg="schedule: run failed; trying again" flow=key-rollover node=daily`), true},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v; log:\n%s", c.what, c.got, c.want, text)
+		}
+	}
+}
