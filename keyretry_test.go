@@ -70,17 +70,29 @@ func (s *failingKeysets) UpdateSecret(ctx context.Context, kind, name string, fn
 // Retry-After, not an anonymous 500.
 func TestFirstKeyGenerationFailureRecovers(t *testing.T) {
 	bolt := storetest.TempBolt(t)
-	st := &failingKeysets{Store: bolt, fail: 2, attempts: make(chan int, 16), release: make(chan struct{})}
+	released := make(chan struct{})
+	close(released)
+	st := &failingKeysets{Store: bolt, fail: 2, attempts: make(chan int, 16), release: released}
 	var logs enginetest.LogBuffer
 	var waitsMu sync.Mutex
 	var waits []time.Duration
+	resting, wake := make(chan struct{}), make(chan struct{})
 	fd := flowd.NewTest(t, flowd.Options{Store: st, Runs: bolt, Examples: examples.FS, Issuer: "http://flowd.test",
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		// The retry's back-off waits here: no real time passes.
+		// The retry's back-off waits here: no real time passes; the
+		// second wait lasts until the test has looked at the endpoints.
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			waitsMu.Lock()
 			waits = append(waits, d)
+			n := len(waits)
 			waitsMu.Unlock()
+			if n == 2 {
+				close(resting)
+				select {
+				case <-wake:
+				case <-ctx.Done():
+				}
+			}
 			return ctx.Err()
 		}})
 	fd.Keysets().RSABits = 2048 // generation time, not strength, matters here
@@ -93,18 +105,24 @@ func TestFirstKeyGenerationFailureRecovers(t *testing.T) {
 	}
 	ctx, cancel := beforeDeadline(t, t.Context())
 	defer cancel()
-	for want := 1; want <= st.fail+1; want++ {
+	for want := 1; want <= st.fail; want++ {
 		select {
 		case n := <-st.attempts:
 			if n != want {
 				t.Fatalf("keyset write %d, want %d", n, want)
 			}
 		case <-ctx.Done():
-			t.Fatalf("keyset main: %d failed first generation(s), then no retry (writes seen: %d); log:\n%s", st.fail, want-1, logs.String())
+			t.Fatalf("keyset main: %d failed first generation(s), then no retry (writes seen: %d); log:\n%s", want, want-1, logs.String())
 		}
 	}
+	select {
+	case <-resting:
+	case <-ctx.Done():
+		t.Fatalf("no wait before the third attempt; log:\n%s", logs.String())
+	}
 
-	// The third write is held: keyset main does not exist yet.
+	// Two attempts failed, the third waits for its turn: keyset main does
+	// not exist yet, and nothing is making it right now.
 	h := fd.Handler()
 	get := httptest.NewRecorder()
 	h.ServeHTTP(get, httptest.NewRequest("GET", "/.well-known/jwks.json", nil))
@@ -139,7 +157,7 @@ func TestFirstKeyGenerationFailureRecovers(t *testing.T) {
 		})
 	}
 
-	close(st.release)
+	close(wake)
 	waitForMain(t, fd)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/.well-known/jwks.json", nil))

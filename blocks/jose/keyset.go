@@ -152,6 +152,9 @@ type ksEntry struct {
 	// stays set if it fails (its flow tries again), until the keyset is
 	// seen in the store: reads then answer "not yet" (see notYet).
 	creating atomic.Bool
+	// making is closed when the Ensure making the missing keyset now
+	// returns (nil: none is running); readers wait on it a little.
+	making atomic.Pointer[chan struct{}]
 	// spare are keys, by alg, generated for a change of this keyset that
 	// did not write them (under mu; see putSpare).
 	spare map[string][]Key
@@ -246,8 +249,13 @@ func (m *Keysets) view(ctx context.Context, name string) (*ksView, error) {
 		// not exist (a JWKS URL with a made-up name) leaves nothing behind.
 		// And before taking the lock of a keyset whose first keys are being
 		// made: that holds it for as long as key generation takes (minutes
-		// on a loaded machine), and a request must not wait for it.
-		if _, _, err := m.read(ctx, name); err != nil {
+		// on a loaded machine). A request waits for that at most
+		// PendingWait, then is told "not yet".
+		_, _, err := m.read(ctx, name)
+		if err != nil && e != nil && errors.Is(err, ErrNoKeyset) && e.waitMade(ctx) {
+			_, _, err = m.read(ctx, name)
+		}
+		if err != nil {
 			return nil, m.notYet(e, name, err)
 		}
 		e = m.entry(name)
@@ -264,6 +272,30 @@ func (m *Keysets) view(ctx context.Context, name string) (*ksView, error) {
 		return nil, m.notYet(e, name, err)
 	}
 	return e.publish(ks, record)
+}
+
+// PendingWait is how long a read of a keyset whose first keys are being
+// made waits for them before it is told "not yet": long enough for the
+// usual generation (an RSA-3072 key takes about a second), short enough
+// that a client of a loaded server gets an answer it can act on.
+const PendingWait = 10 * time.Second
+
+// waitMade waits, up to PendingWait or ctx, for the running Ensure of the
+// missing keyset to return; false if none runs or it did not return.
+func (e *ksEntry) waitMade(ctx context.Context) bool {
+	p := e.making.Load()
+	if p == nil {
+		return false
+	}
+	t := time.NewTimer(PendingWait)
+	defer t.Stop()
+	select {
+	case <-*p:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // PendingRetryAfter is the Retry-After of a refusal for a keyset whose
@@ -295,7 +327,14 @@ func (m *Keysets) read(ctx context.Context, name string) (Keyset, [sha256.Size]b
 		if lerr == nil && !slices.Contains(names, name) {
 			return Keyset{}, [sha256.Size]byte{}, fmt.Errorf("%w: %q", ErrNoKeyset, name)
 		}
-		return Keyset{}, [sha256.Size]byte{}, fmt.Errorf("jose: read keyset %q: %w", name, err)
+		if lerr == nil {
+			// Listed: it may have been written between the two reads (a
+			// first generation finishing); read it once more.
+			data, err = m.store.GetSecret(ctx, secretKind, name)
+		}
+		if err != nil {
+			return Keyset{}, [sha256.Size]byte{}, fmt.Errorf("jose: read keyset %q: %w", name, err)
+		}
 	}
 	ks, err := decodeKeyset(name, data)
 	if err != nil {
@@ -845,6 +884,12 @@ func (m *Keysets) mutateLocked(ctx context.Context, e *ksEntry, mode createMode,
 		cur = Keyset{Name: name}
 		if mode == mayCreate {
 			e.creating.Store(true)
+			made := make(chan struct{})
+			e.making.Store(&made)
+			defer func() {
+				e.making.Store(nil)
+				close(made)
+			}()
 		}
 	case err != nil:
 		return false, err
