@@ -139,9 +139,10 @@ type Options struct {
 	// network. A host's egress proxy goes here, and flow tests (package
 	// flowtest) put their stub here, so no test reaches the network.
 	Outbound http.RoundTripper
-	// Sleep is how waiting blocks (core.delay) wait (default: a real
-	// timer). With a frozen Clock, pass one that moves it, e.g.
-	// flowtest.Clock.Sleep, so a delay takes no real time.
+	// Sleep is how waiting blocks (core.delay) wait, and the back-off of
+	// retried start-up and scheduled runs (default: a real timer). With a
+	// frozen Clock, pass one that moves it, e.g. flowtest.Clock.Sleep, so a
+	// delay takes no real time.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// HashConcurrency bounds how many argon2id computations (19 MiB each)
 	// run at once, for client secrets, people's passwords and the admin
@@ -226,7 +227,7 @@ func New(opts Options) (*Flowd, error) {
 	// Every node arms every schedule; only the holder of the scheduler
 	// role ticks, and each tick is claimed in the store before it runs.
 	sched := schedule.NewScheduler(schedule.Options{State: opts.Store, Logger: opts.Logger, Now: opts.Clock,
-		Coordinator: opts.Store, Node: opts.NodeID, OnFire: obs.cronFire()})
+		Coordinator: opts.Store, Node: opts.NodeID, OnFire: obs.cronFire(), Sleep: opts.Sleep})
 	// Single-use values (DPoP proof and client assertion jtis) are claimed
 	// in the shared store, so every node refuses a replay.
 	replay := jose.NewKVReplayCache(opts.Store, "jose_replay", opts.Clock)

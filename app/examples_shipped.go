@@ -41,6 +41,7 @@ var shippedSums = map[string][]string{
 		"ea1b87f4d3c8420c41bc4e582156f54b81536d14034695eaf534630595c28001", // b470706
 	},
 	"key-rollover": {
+		"70bbfddaf97f856845aaa7acc8e56d25936e53764dd05170a686eb0562dd4816", // 148bf14
 		"cd73d25fbef93372f3665a51f62d43ddec289b88a03dd2bdd0626eef91f943ad", // b470706
 	},
 	"openid-configuration": {

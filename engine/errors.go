@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Sentinel errors; check with errors.Is.
@@ -18,7 +19,35 @@ var (
 	ErrMessageTooBig = errors.New("message exceeded the size limit")
 	ErrDuplicateType = errors.New("block type already registered")
 	ErrBlockPanic    = errors.New("block panicked")
+	// ErrUnavailable: a block cannot do its work now but expects to
+	// shortly, and nothing was changed, so the same request may be sent
+	// again (keys still being generated). Wrap it in an UnavailableError
+	// to say what a client may be told; http.in answers 503 with
+	// Retry-After.
+	ErrUnavailable = errors.New("temporarily unavailable")
 )
+
+// UnavailableError is a refusal that will pass: it wraps ErrUnavailable
+// and the cause, and carries what an edge may show a client.
+type UnavailableError struct {
+	// Public says what is missing in words safe to show any client: no
+	// internals, no secrets, no request data.
+	Public string
+	// RetryAfter is when asking again makes sense (0: the edge's default).
+	RetryAfter time.Duration
+	// Err is the cause, for logs and errors.Is.
+	Err error
+}
+
+func (e *UnavailableError) Error() string {
+	if e.Err == nil {
+		return e.Public
+	}
+	return e.Public + ": " + e.Err.Error()
+}
+
+// Unwrap makes errors.Is find both ErrUnavailable and the cause.
+func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
 
 // ValidationError names what is wrong in a flow document: the node and the
 // config field, and for expressions the line and column (1-based).

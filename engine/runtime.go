@@ -779,6 +779,13 @@ func (t *TriggerContext) Version() int { return t.d.version }
 // their messages: a frozen clock then reaches them too.
 func (t *TriggerContext) Now() time.Time { return t.d.rt.opts.Now() }
 
+// Sleep waits d with the runtime's Options.Sleep, or until ctx ends, for
+// triggers that wait between runs (core.startup's retries): a test's
+// Sleep then moves its clock instead of waiting.
+func (t *TriggerContext) Sleep(ctx context.Context, d time.Duration) error {
+	return t.d.rt.opts.Sleep(ctx, d)
+}
+
 // Exec is the state of one run that blocks see.
 type Exec struct {
 	RunID   string

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"time"
 )
 
@@ -32,4 +33,26 @@ func (x *Exec) Sleep(ctx context.Context, d time.Duration) error {
 		return fmt.Errorf("waiting %s: %w", d, err)
 	}
 	return nil
+}
+
+// Retry back-off of triggers that run a failed run again (core.startup,
+// schedule.cron's retry): RetryDelay(1) is about RetryFirst, each next
+// attempt waits twice as long, up to RetryMax.
+const (
+	RetryFirst = time.Second
+	RetryMax   = time.Minute
+)
+
+// RetryDelay is how long to wait before retry number attempt (1 for the
+// first): RetryFirst doubled per attempt up to RetryMax, jittered by up to
+// a fifth either way so that nodes that failed together do not retry in
+// step.
+func RetryDelay(attempt int) time.Duration {
+	d := RetryFirst
+	for i := 1; i < attempt && d < RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, RetryMax)
+	spread := int64(d / 5)
+	return d - time.Duration(spread) + time.Duration(mrand.Int64N(2*spread+1))
 }

@@ -123,7 +123,7 @@ func New(reg prometheus.Registerer, src Sources) (*Metrics, error) {
 			Help: "Token verdicts of jose.validate and jose.decrypt by flow, node, outcome (valid, invalid) and reason code (empty when valid)."},
 			[]string{"flow", "node", "outcome", "reason"}),
 		jwks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameJWKSResponses,
-			Help: "JWKS answers of jose.jwks by flow, node, keyset and status (200, 304)."}, []string{"flow", "node", "keyset", "status"}),
+			Help: "JWKS answers of jose.jwks by flow, node, keyset and status (200, 304, 503: keys not made yet)."}, []string{"flow", "node", "keyset", "status"}),
 		grants: prometheus.NewCounterVec(prometheus.CounterOpts{Name: NameGrants,
 			Help: "Token endpoint decisions by flow, node, grant type and outcome (ok: a token is issued; invalid: refused)."},
 			[]string{"flow", "node", "grant_type", "outcome"}),

@@ -25,7 +25,9 @@ func inSpec() engine.Spec {
 			"parsed JSON, form fields (first value; all values in msg.body_all) or raw text. " +
 			"The flow answers with http.respond; a run that ends without answering gets " +
 			"500 {\"error\":\"internal_error\",\"run_id\":...}, or 503 {\"error\":\"temporarily_unavailable\"," +
-			"\"run_id\":...} with Retry-After when it failed because the store could not be reached.",
+			"\"run_id\":...} with Retry-After when it failed because the store could not be reached, or " +
+			"because a block cannot serve yet but will shortly (a keyset whose first keys are being " +
+			"made; its error_description says which).",
 		Trigger: true,
 		Fields: []engine.Field{
 			{Name: "method", Label: "Method", Kind: engine.KindEnum, Default: "GET",
@@ -306,6 +308,21 @@ func (t *inTrigger) answer(w http.ResponseWriter, r *http.Request) int {
 		log.Warn("flow run failed: store unavailable; answered 503", "run", tr.ID, "err", err)
 		w.Header().Set("Retry-After", retryAfterUnavailable)
 		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily_unavailable", RunID: tr.ID})
+		return http.StatusServiceUnavailable
+	case err != nil && errors.Is(err, engine.ErrUnavailable):
+		// A block said it cannot serve yet but will shortly (a keyset
+		// whose first keys are being made), and changed nothing: 503 with
+		// the block's public words, not an anonymous 500.
+		desc, retry := "", retryAfterUnavailable
+		if ue := (*engine.UnavailableError)(nil); errors.As(err, &ue) {
+			desc = ue.Public
+			if ue.RetryAfter > 0 {
+				retry = strconv.FormatInt(int64((ue.RetryAfter+time.Second-1)/time.Second), 10)
+			}
+		}
+		log.Warn("flow run failed: temporarily unavailable; answered 503", "run", tr.ID, "err", err)
+		w.Header().Set("Retry-After", retry)
+		writeError(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily_unavailable", Description: desc, RunID: tr.ID})
 		return http.StatusServiceUnavailable
 	case err != nil:
 		log.Warn("flow run failed without responding; answered 500", "run", tr.ID, "err", err)

@@ -240,6 +240,7 @@ func TestInRunWithoutResponse(t *testing.T) {
 		status     int
 		wantRunID  bool
 		errCode    string // of the run-id answer: internal_error unless set
+		desc       string // of the run-id answer: none unless set
 		retryAfter string
 		body       string // exact body when not an internal_error
 		traceState string
@@ -255,6 +256,14 @@ func TestInRunWithoutResponse(t *testing.T) {
 			flow:   enginetest.Flow(t, "unavailable", []enginetest.Node{in, {ID: "read", Type: "test.unavailable"}}, "in:out->read"),
 			status: 503, wantRunID: true, errCode: "temporarily_unavailable", retryAfter: "2",
 			traceState: engine.StatusError, traceErr: store.ErrUnavailable.Error()},
+		{name: "a block cannot serve yet: its public words, its Retry-After rounded up",
+			flow:   enginetest.Flow(t, "notyet", []enginetest.Node{in, {ID: "sign", Type: "test.notyet"}}, "in:out->sign"),
+			status: 503, wantRunID: true, errCode: "temporarily_unavailable", desc: `keyset "main" has no keys yet`, retryAfter: "2",
+			traceState: engine.StatusError, traceErr: "generation at 10.0.0.7 failed"},
+		{name: "a block cannot serve yet, without words",
+			flow:   enginetest.Flow(t, "notyetbare", []enginetest.Node{in, {ID: "sign", Type: "test.notyetbare"}}, "in:out->sign"),
+			status: 503, wantRunID: true, errCode: "temporarily_unavailable", retryAfter: "2",
+			traceState: engine.StatusError, traceErr: engine.ErrUnavailable.Error()},
 		{name: "respond body cannot be encoded",
 			flow: enginetest.Flow(t, "nan", []enginetest.Node{in, {ID: "respond", Type: "http.respond",
 				Config: map[string]any{"body": `{"x": 0.0 / 0.0}`}}}, "in:out->respond"),
@@ -293,6 +302,9 @@ func TestInRunWithoutResponse(t *testing.T) {
 					code = tc.errCode
 				}
 				want := map[string]any{"error": code, "run_id": tr.ID}
+				if tc.desc != "" {
+					want["error_description"] = tc.desc
+				}
 				if got := decodeBody(t, w); !reflect.DeepEqual(got, want) {
 					t.Errorf("body = %v, want %v", got, want)
 				}

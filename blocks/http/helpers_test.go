@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/enginetest"
@@ -25,6 +26,8 @@ var errTestBoom = errors.New("boom: internal detail db=10.0.0.7")
 //
 //	test.fail  always fails with errTestBoom
 //	test.unavailable  fails as a store call to an unreachable cluster does
+//	test.notyet  fails with an engine.UnavailableError (keys not made yet)
+//	test.notyetbare  fails wrapping engine.ErrUnavailable alone
 //	test.set   assigns message fields from expressions (exprmap "set")
 func testRegistry(t testing.TB) *engine.Registry {
 	t.Helper()
@@ -34,6 +37,19 @@ func testRegistry(t testing.TB) *engine.Registry {
 		func(*engine.Setup) (engine.Block, error) {
 			return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) {
 				return "", fmt.Errorf("read client: etcd at 10.0.0.7 did not answer: %w", storeerr.ErrUnavailable)
+			}), nil
+		})
+	reg.MustRegister(engine.Spec{Type: "test.notyet", Outputs: []string{"out"}},
+		func(*engine.Setup) (engine.Block, error) {
+			return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) {
+				return "", fmt.Errorf("sign: %w", &engine.UnavailableError{Public: "keyset \"main\" has no keys yet",
+					RetryAfter: 1500 * time.Millisecond, Err: errors.New("generation at 10.0.0.7 failed")})
+			}), nil
+		})
+	reg.MustRegister(engine.Spec{Type: "test.notyetbare", Outputs: []string{"out"}},
+		func(*engine.Setup) (engine.Block, error) {
+			return engine.BlockFunc(func(context.Context, *engine.Exec, engine.Msg) (string, error) {
+				return "", fmt.Errorf("warming up at 10.0.0.7: %w", engine.ErrUnavailable)
 			}), nil
 		})
 	enginetest.Set(t, reg, "test.set")

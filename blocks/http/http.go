@@ -7,7 +7,8 @@
 //	       --> http.in: body limit, parse --> TriggerContext.Fire (same goroutine)
 //	           --> ... blocks ... --> http.respond writes the response
 //	       <-- if the run ended without a response: 500 {"error","run_id"}
-//	           (503 with Retry-After when the store was unavailable)
+//	           (503 with Retry-After when the store was unavailable, or a block
+//	           failed with engine.ErrUnavailable: keys not made yet)
 //
 // The Router holds claims: one per started http.in instance, tagged with
 // its flow, version and node. Every change of claims builds a fresh
@@ -139,7 +140,9 @@ type errorBody struct {
 }
 
 // writeError answers an error as JSON with the security headers. It never
-// carries internals: codes and descriptions are fixed texts of this package.
+// carries internals: codes and descriptions are fixed texts of this
+// package, or an engine.UnavailableError's Public text, which its block
+// writes for clients.
 func writeError(w http.ResponseWriter, status int, e errorBody) {
 	b, _ := json.Marshal(e)
 	b = append(b, '\n')

@@ -2,6 +2,7 @@ package jose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -30,7 +31,9 @@ func jwksSpec() engine.Spec {
 			"\"not_modified\" (answer 304 there), every other by \"ok\". Wire it like: " +
 			"jose.jwks --ok--> http.respond {body: msg.jwks.body, content_type: " +
 			"application/jwk-set+json, headers: {ETag: msg.jwks.etag, Cache-Control: " +
-			"msg.jwks.cache_control}}. An unknown keyset is an error.",
+			"msg.jwks.cache_control}}. An unknown keyset is an error; one whose first keys are " +
+			"still being made (jose.rotate creating it) is an engine.ErrUnavailable error, which " +
+			"http.in answers 503 temporarily_unavailable with Retry-After.",
 		Fields: []engine.Field{
 			{Name: "keyset", Label: "Keyset", Kind: engine.KindString, Ref: engine.RefKeyset, Required: true,
 				Help: "Name of the keyset whose public keys to publish."},
@@ -52,8 +55,8 @@ type jwksBlock struct {
 	// boxed is the body and ETag of the last keyset version served, boxed
 	// once per version for the same reason.
 	boxed atomic.Pointer[jwksBoxed]
-	// ok and notModified count answers (nil: not counted).
-	ok, notModified engine.Counter
+	// ok, notModified and unavailable count answers (nil: not counted).
+	ok, notModified, unavailable engine.Counter
 }
 
 var _ engine.Block = (*jwksBlock)(nil)
@@ -96,6 +99,7 @@ func newJWKSFromConfig(s *engine.Setup, d *blockDeps) (engine.Block, error) {
 	b := newJWKS(d.ks, name, maxAge)
 	if o, ok := s.Observer.(Observer); ok {
 		b.ok, b.notModified = o.JWKSAnswer(s.FlowID, s.NodeID, name, 200), o.JWKSAnswer(s.FlowID, s.NodeID, name, 304)
+		b.unavailable = o.JWKSAnswer(s.FlowID, s.NodeID, name, 503)
 	}
 	return b, nil
 }
@@ -109,6 +113,9 @@ func newJWKS(ks *Keysets, keyset string, maxAge time.Duration) *jwksBlock {
 func (b *jwksBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Msg) (string, error) {
 	body, etag, err := b.ks.JWKS(ctx, b.keyset)
 	if err != nil {
+		if b.unavailable != nil && errors.Is(err, engine.ErrUnavailable) {
+			b.unavailable.Inc() // http.in answers it 503 with Retry-After
+		}
 		return "", fmt.Errorf("JWKS of keyset %q: %w", b.keyset, err)
 	}
 	// body is the manager's cached slice, shared read-only with every other

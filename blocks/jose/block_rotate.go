@@ -114,11 +114,13 @@ func (b *rotateBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Ms
 	ctx = actingNode(ctx, x)
 	rot, ensured, created, err := b.ensure(ctx)
 	if err != nil {
+		b.failed(x, "creating", err)
 		return "", err
 	}
 	if !ensured && !b.ensureOnly {
 		rot, err = b.ks.Rotate(ctx, b.keyset, RotateOptions{Alg: b.alg, RetireAfter: b.retireAfter, For: scheduledTick(msg)})
 		if err != nil {
+			b.failed(x, "rotating", err)
 			return "", fmt.Errorf("rotate keyset %q: %w", b.keyset, err)
 		}
 	}
@@ -132,6 +134,16 @@ func (b *rotateBlock) Process(ctx context.Context, x *engine.Exec, msg engine.Ms
 		"already_done":   rot.AlreadyDone,
 	}
 	return portOut, nil
+}
+
+// failed logs a failed creation or rotation with the keyset's name, so
+// an operator finds it by keyset whatever runs the block. The errors of
+// this package name kids and algorithms, never key material.
+func (b *rotateBlock) failed(x *engine.Exec, doing string, err error) {
+	if x == nil || x.Logger == nil {
+		return
+	}
+	x.Logger.Warn("jose.rotate: "+doing+" keys failed", "keyset", b.keyset, "run", x.RunID, "err", err)
 }
 
 // ensure creates the keyset, or the block's alg in it, when missing, and

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	gojose "github.com/go-jose/go-jose/v4"
+
+	"github.com/flowd/flowd/engine"
 )
 
 // A keyset lives in the SecretStore as one record:
@@ -146,6 +148,16 @@ type ksEntry struct {
 	view    atomic.Pointer[ksView]
 	version atomic.Uint64
 	uses    map[string]*keyUse // by kid, carried from view to view (under mu)
+	// creating is set while an Ensure makes a keyset that was missing, and
+	// stays set if it fails (its flow tries again), until the keyset is
+	// seen in the store: reads then answer "not yet" (see notYet).
+	creating atomic.Bool
+	// making is closed when the Ensure making the missing keyset now
+	// returns (nil: none is running); readers wait on it a little.
+	making atomic.Pointer[chan struct{}]
+	// spare are keys, by alg, generated for a change of this keyset that
+	// did not write them (under mu; see putSpare).
+	spare map[string][]Key
 }
 
 // ksView is everything derived from one version of a keyset. It is never
@@ -232,11 +244,19 @@ func (m *Keysets) view(ctx context.Context, name string) (*ksView, error) {
 	if err := checkKeysetName(name); err != nil {
 		return nil, err
 	}
-	if e == nil {
+	if e == nil || e.creating.Load() {
 		// Probe before creating the entry: asking for a keyset that does
 		// not exist (a JWKS URL with a made-up name) leaves nothing behind.
-		if _, _, err := m.read(ctx, name); err != nil {
-			return nil, err
+		// And before taking the lock of a keyset whose first keys are being
+		// made: that holds it for as long as key generation takes (minutes
+		// on a loaded machine). A request waits for that at most
+		// PendingWait, then is told "not yet".
+		_, _, err := m.read(ctx, name)
+		if err != nil && e != nil && errors.Is(err, ErrNoKeyset) && e.waitMade(ctx) {
+			_, _, err = m.read(ctx, name)
+		}
+		if err != nil {
+			return nil, m.notYet(e, name, err)
 		}
 		e = m.entry(name)
 	}
@@ -249,9 +269,50 @@ func (m *Keysets) view(ctx context.Context, name string) (*ksView, error) {
 	}
 	ks, record, err := m.read(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, m.notYet(e, name, err)
 	}
 	return e.publish(ks, record)
+}
+
+// PendingWait is how long a read of a keyset whose first keys are being
+// made waits for them before it is told "not yet": long enough for the
+// usual generation (an RSA-3072 key takes about a second), short enough
+// that a client of a loaded server gets an answer it can act on.
+const PendingWait = 10 * time.Second
+
+// waitMade waits, up to PendingWait or ctx, for the running Ensure of the
+// missing keyset to return; false if none runs or it did not return.
+func (e *ksEntry) waitMade(ctx context.Context) bool {
+	p := e.making.Load()
+	if p == nil {
+		return false
+	}
+	t := time.NewTimer(PendingWait)
+	defer t.Stop()
+	select {
+	case <-*p:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// PendingRetryAfter is the Retry-After of a refusal for a keyset whose
+// first keys are not made yet: about what generating them takes.
+const PendingRetryAfter = 5 * time.Second
+
+// notYet turns the ErrNoKeyset of a keyset that an Ensure is creating (or
+// failed to create, and is retried by its flow) into an
+// engine.UnavailableError: the JWKS and token endpoints then answer 503
+// with Retry-After and say why, instead of a 500. It still wraps
+// ErrNoKeyset.
+func (m *Keysets) notYet(e *ksEntry, name string, err error) error {
+	if e == nil || !e.creating.Load() || !errors.Is(err, ErrNoKeyset) {
+		return err
+	}
+	return &engine.UnavailableError{Public: fmt.Sprintf("keyset %q has no keys yet; try again shortly", name),
+		RetryAfter: PendingRetryAfter, Err: err}
 }
 
 // read loads and decodes a keyset from the store. SecretStore has no
@@ -266,7 +327,14 @@ func (m *Keysets) read(ctx context.Context, name string) (Keyset, [sha256.Size]b
 		if lerr == nil && !slices.Contains(names, name) {
 			return Keyset{}, [sha256.Size]byte{}, fmt.Errorf("%w: %q", ErrNoKeyset, name)
 		}
-		return Keyset{}, [sha256.Size]byte{}, fmt.Errorf("jose: read keyset %q: %w", name, err)
+		if lerr == nil {
+			// Listed: it may have been written between the two reads (a
+			// first generation finishing); read it once more.
+			data, err = m.store.GetSecret(ctx, secretKind, name)
+		}
+		if err != nil {
+			return Keyset{}, [sha256.Size]byte{}, fmt.Errorf("jose: read keyset %q: %w", name, err)
+		}
 	}
 	ks, err := decodeKeyset(name, data)
 	if err != nil {
@@ -671,6 +739,51 @@ type poolGen struct {
 
 func (p *poolGen) reset() { clear(p.used) }
 
+// unused are the pool's keys the last attempt did not take.
+func (p *poolGen) unused() map[string][]Key {
+	out := map[string][]Key{}
+	for alg, keys := range p.keys {
+		for _, k := range keys[min(p.used[alg], len(keys)):] {
+			if k.Kid != "" { // a slot whose generation was cut short
+				out[alg] = append(out[alg], k)
+			}
+		}
+	}
+	return out
+}
+
+// maxSpare bounds the spare keys kept per alg: an Ensure needs two.
+const maxSpare = 4
+
+// putSpare keeps keys generated for a change that did not write them (it
+// failed, or needed fewer), for the keyset's next change to take instead
+// of generating: on a loaded machine an attempt that ran out of time (a
+// run's deadline) still hands its keys on, so the next attempt gets
+// further. They were never stored nor published. The caller holds e.mu.
+func (e *ksEntry) putSpare(keys map[string][]Key) {
+	for alg, ks := range keys {
+		if e.spare == nil {
+			e.spare = map[string][]Key{}
+		}
+		e.spare[alg] = append(e.spare[alg], ks...)
+		if n := len(e.spare[alg]); n > maxSpare {
+			e.spare[alg] = slices.Delete(e.spare[alg], 0, n-maxSpare)
+		}
+	}
+}
+
+// takeSpare takes up to n spare keys of alg. The caller holds e.mu.
+func (e *ksEntry) takeSpare(alg string, n int) []Key {
+	have := e.spare[alg]
+	n = min(n, len(have))
+	if n == 0 {
+		return nil
+	}
+	out := slices.Clone(have[len(have)-n:])
+	e.spare[alg] = slices.Delete(have, len(have)-n, len(have))
+	return out
+}
+
 func (p *poolGen) newKey(alg string, now time.Time) (Key, error) {
 	if i := p.used[alg]; i < len(p.keys[alg]) {
 		p.used[alg] = i + 1
@@ -681,8 +794,9 @@ func (p *poolGen) newKey(alg string, now time.Time) (Key, error) {
 	return NewKey(alg, "", p.opts)
 }
 
-// pregenerate makes the keys a dry run asked for, in parallel.
-func (m *Keysets) pregenerate(ctx context.Context, need map[string]int, now time.Time) (*poolGen, error) {
+// pregenerate makes the keys a dry run asked for, in parallel, taking the
+// entry's spare keys first. The caller holds e.mu.
+func (m *Keysets) pregenerate(ctx context.Context, e *ksEntry, need map[string]int, now time.Time) (*poolGen, error) {
 	opts := m.keyOptions(now)
 	pool := &poolGen{keys: map[string][]Key{}, used: map[string]int{}, opts: opts}
 	type job struct {
@@ -692,7 +806,9 @@ func (m *Keysets) pregenerate(ctx context.Context, need map[string]int, now time
 	var jobs []job
 	for _, alg := range mapKeysSorted(need) {
 		pool.keys[alg] = make([]Key, need[alg])
-		for i := range need[alg] {
+		spare := e.takeSpare(alg, need[alg])
+		copy(pool.keys[alg], spare)
+		for i := len(spare); i < need[alg]; i++ {
 			jobs = append(jobs, job{alg, i})
 		}
 	}
@@ -717,6 +833,7 @@ func (m *Keysets) pregenerate(ctx context.Context, need map[string]int, now time
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		e.putSpare(pool.unused()) // what was made before ctx ended
 		return nil, err
 	}
 	return pool, nil
@@ -765,10 +882,22 @@ func (m *Keysets) mutateLocked(ctx context.Context, e *ksEntry, mode createMode,
 	switch {
 	case errors.Is(err, ErrNoKeyset) && mode != mustExist:
 		cur = Keyset{Name: name}
+		if mode == mayCreate {
+			e.creating.Store(true)
+			made := make(chan struct{})
+			e.making.Store(&made)
+			defer func() {
+				e.making.Store(nil)
+				close(made)
+			}()
+		}
 	case err != nil:
 		return false, err
 	case mode == mustCreate:
+		e.creating.Store(false)
 		return false, fmt.Errorf("%w: %q", ErrKeysetExists, name)
+	default:
+		e.creating.Store(false)
 	}
 	counter := &countGen{need: map[string]int{}}
 	dry := cur
@@ -776,10 +905,16 @@ func (m *Keysets) mutateLocked(ctx context.Context, e *ksEntry, mode createMode,
 	if err := ch(&dry, counter); err != nil {
 		return false, err
 	}
-	pool, err := m.pregenerate(ctx, counter.need, now)
+	pool, err := m.pregenerate(ctx, e, counter.need, now)
 	if err != nil {
 		return false, err
 	}
+	keep := true // whether pool's unused keys may serve a later change
+	defer func() {
+		if keep {
+			e.putSpare(pool.unused())
+		}
+	}()
 
 	var result Keyset
 	var written []byte
@@ -796,10 +931,15 @@ func (m *Keysets) mutateLocked(ctx context.Context, e *ksEntry, mode createMode,
 		return data, nil
 	})
 	if errors.Is(err, errUnchanged) {
+		pool.reset()      // nothing was written: every key is still unused
 		return false, nil // nothing to write, nothing to tell
 	}
 	if err != nil {
+		pool.reset() // a failed store call wrote nothing
 		if fnErr != nil && errors.Is(err, fnErr) {
+			// Our own refusal: a duplicate kid would say a spare key was
+			// written after all, so none of these keys is used again.
+			keep = false
 			return false, fnErr
 		}
 		return false, fmt.Errorf("jose: write keyset %q: %w", name, err)
@@ -1219,6 +1359,7 @@ func (m *Keysets) Delete(ctx context.Context, name string) error {
 	})
 	if err == nil {
 		e.view.Store(nil)
+		e.creating.Store(false)
 	}
 	e.mu.Unlock()
 	if err != nil {

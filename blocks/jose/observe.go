@@ -11,7 +11,7 @@ import (
 // What the jose blocks report, and how:
 //
 //	deploy: jose.validate / jose.decrypt  Observer.TokenValidation(flow, node, reason) for "" (valid) and every Reasons() entry
-//	        jose.jwks                      Observer.JWKSAnswer(flow, node, keyset, 200|304)
+//	        jose.jwks                      Observer.JWKSAnswer(flow, node, keyset, 200|304|503)
 //	run:    one Counter.Inc per verdict or answer; per-key use is an atomic add on the key's keyUse
 //
 // The observer is the engine's (engine.Setup.Observer) when it implements
@@ -26,7 +26,8 @@ type Observer interface {
 	// reason; reason "" counts valid tokens.
 	TokenValidation(flow, node string, reason Reason) engine.Counter
 	// JWKSAnswer returns the counter of one jose.jwks node's answers with
-	// one status: 200 (a body) or 304 (If-None-Match matched).
+	// one status: 200 (a body), 304 (If-None-Match matched) or 503 (the
+	// keyset's first keys are not made yet).
 	JWKSAnswer(flow, node, keyset string, status int) engine.Counter
 }
 
@@ -182,6 +183,7 @@ func (e *ksEntry) publish(ks Keyset, record [32]byte) (*ksView, error) {
 	}
 	e.uses = uses
 	e.view.Store(v)
+	e.creating.Store(false)
 	return v, nil
 }
 

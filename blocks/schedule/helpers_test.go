@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,9 @@ type env struct {
 	sink chan engine.Msg
 	// started and ended report test.block's runs.
 	started, ended chan struct{}
+	// flaky is how many more runs of test.flaky fail (after sending
+	// their message on sink).
+	flaky atomic.Int32
 }
 
 // newEnv builds an env; the runtime and the scheduler stop at cleanup.
@@ -108,6 +112,13 @@ func registerTestBlocks(t testing.TB, reg *engine.Registry, e *env) {
 			<-ctx.Done()
 			e.ended <- struct{}{}
 			return "", ctx.Err()
+		}},
+		{"test.flaky", false, func(_ context.Context, _ *engine.Exec, msg engine.Msg) (string, error) {
+			send(msg)
+			if e.flaky.Add(-1) >= 0 {
+				return "", errors.New("flaky: not this time")
+			}
+			return "", nil
 		}},
 		{"test.failstart", true, nil},
 	}

@@ -49,6 +49,7 @@ const (
 	fieldSpec     = "spec"
 	fieldTimezone = "timezone"
 	fieldCatchUp  = "catch_up"
+	fieldRetry    = "retry"
 	fieldPayload  = "payload"
 )
 
@@ -89,6 +90,11 @@ func cronSpec() engine.Spec {
 			{Name: fieldCatchUp, Label: "Catch up", Kind: engine.KindBool, Default: false,
 				Help: "If a tick passed while flowd was down, run once when it starts. " +
 					"Use it for jobs that must not be skipped, such as key rotation."},
+			{Name: fieldRetry, Label: "Retry", Kind: engine.KindBool, Default: false,
+				Help: "If a scheduled run fails, run it again for the same tick after 1 s, 2 s, 4 s... " +
+					"up to a minute between attempts, until one succeeds, the next tick is due, or this " +
+					"node stops firing the schedules. Only for jobs that may run twice, such as key " +
+					"rotation (jose.rotate rotates once per tick however often it runs)."},
 			{Name: fieldPayload, Label: "Payload", Kind: engine.KindJSON,
 				Help: `Any JSON value, put on the message as "payload".`},
 		},
@@ -119,7 +125,9 @@ func newCronFromConfig(setup *engine.Setup) (engine.Block, error) {
 		}
 		return nil, ves
 	}
-	return newCron(s, setup.FlowID, setup.NodeID, c, conf.Bool(fieldCatchUp), conf.JSON(fieldPayload)), nil
+	t := newCron(s, setup.FlowID, setup.NodeID, c, conf.Bool(fieldCatchUp), conf.JSON(fieldPayload))
+	t.retry = conf.Bool(fieldRetry)
+	return t, nil
 }
 
 // trigger is a deployed schedule.cron node.
@@ -128,7 +136,8 @@ type trigger struct {
 	flow, node string
 	c          *compiled
 	catchUp    bool
-	payload    any // nil: no payload key on the message
+	retry      bool // run a failed tick again (Scheduler.retry)
+	payload    any  // nil: no payload key on the message
 
 	mu  sync.Mutex
 	reg *registration

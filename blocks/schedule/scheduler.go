@@ -51,6 +51,9 @@ type Options struct {
 	Coordinator Campaigner
 	// Node names this node in claim records (claimed_by).
 	Node string
+	// Sleep is how a retry waits between attempts (default: a real timer;
+	// see engine.Options.Sleep). It returns early with ctx's error.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Role is the Coordinator role whose holder fires the ticks.
@@ -77,6 +80,7 @@ type Scheduler struct {
 	onFire func(flow, node, kind, outcome string)
 	coord  Campaigner
 	node   string
+	sleep  func(ctx context.Context, d time.Duration) error
 
 	// The campaign loop (Options.Coordinator).
 	campMu     sync.Mutex
@@ -88,8 +92,12 @@ type Scheduler struct {
 	running  bool
 	runCtx   context.Context // runs fired by ticks; cancelled when Stop gives up waiting
 	cancel   context.CancelFunc
-	catchUps *sync.WaitGroup // catch-up runs since the last Start
-	slots    map[string]*slot
+	catchUps *sync.WaitGroup // catch-up runs and retries since the last Start
+	// ticking ends when ticking stops (Stop, the role lost): retries
+	// waiting for their next attempt give up then.
+	ticking   context.Context
+	stopTicks context.CancelFunc
+	slots     map[string]*slot
 }
 
 // slot is one schedule, "<flow>/<node>": it outlives the flow versions
@@ -101,6 +109,7 @@ type slot struct {
 	// Guarded by Scheduler.mu.
 	regs      []*registration // started, not yet stopped; the last one is current
 	activated bool            // catch-up was considered in this process
+	retryFor  time.Time       // the tick a retry loop serves (zero: none)
 
 	busy chan struct{} // holds a token while a run is in flight
 
@@ -135,10 +144,14 @@ func NewScheduler(opts Options) *Scheduler {
 	if opts.State == nil {
 		opts.State = newMemState()
 	}
+	if opts.Sleep == nil {
+		opts.Sleep = realSleep
+	}
 	logger := cronLogger{opts.Logger}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Scheduler{
 		state: opts.State, log: opts.Logger, now: opts.Now, loc: opts.Location, coord: opts.Coordinator, node: opts.Node, onFire: opts.OnFire,
+		sleep: opts.Sleep,
 		cron: cron.New(cron.WithParser(parser), cron.WithLocation(time.UTC), cron.WithLogger(logger),
 			cron.WithChain(cron.Recover(logger))),
 		runCtx: ctx, cancel: cancel, catchUps: &sync.WaitGroup{}, slots: map[string]*slot{},
@@ -234,6 +247,7 @@ func (s *Scheduler) startTicking(l store.Leadership) {
 		s.runCtx, s.cancel = context.WithCancel(ctx)
 	}
 	s.catchUps = &sync.WaitGroup{}
+	s.ticking, s.stopTicks = context.WithCancel(context.Background())
 	s.cron.Start()
 	var due []*registration
 	for _, sl := range s.slots {
@@ -284,6 +298,7 @@ func (s *Scheduler) stopTicking(ctx context.Context) error {
 		return nil
 	}
 	s.running = false
+	s.stopTicks() // retries waiting for an attempt give up
 	jobs := s.cron.Stop()
 	wg, cancel := s.catchUps, s.cancel
 	s.mu.Unlock()
@@ -435,6 +450,13 @@ func (s *Scheduler) catchUp(ctx context.Context, wg *sync.WaitGroup, reg *regist
 	if fresh, corrupt, err := loadRecord(ctx, s.state, reg.slot.key); err == nil && !corrupt {
 		rec = fresh // another node may have fired or claimed since this one read it
 	}
+	if failed := rec.failedTick(); reg.t.retry && !rec.Paused && !failed.IsZero() && !rec.Armed.After(failed) &&
+		reg.t.c.sched.Next(failed).After(s.now()) {
+		// The latest tick's run failed and the node retrying it stopped
+		// (a restart, or the role moved here): retry it here.
+		s.startRetry(reg, failed, errors.New(rec.LastRun.Error))
+		return
+	}
 	base := rec.baseline()
 	if !reg.t.catchUp || rec.Paused || base.IsZero() {
 		return
@@ -465,8 +487,23 @@ const (
 	kindTick fireKind = iota
 	kindCatchUp
 	kindManual
-	kindRedo // a catch-up of a claimed tick whose run did not finish
+	kindRedo  // a catch-up of a claimed tick whose run did not finish
+	kindRetry // a tick whose run failed, run again (retry)
 )
+
+// kindNames are the kinds OnFire reports; a redo is a catch-up.
+var kindNames = [...]string{kindTick: "tick", kindCatchUp: "catch_up", kindManual: "manual", kindRedo: "catch_up", kindRetry: "retry"}
+
+// claimMode is the claim a fire of this kind makes.
+func (k fireKind) claimMode() claimMode {
+	switch k {
+	case kindRedo:
+		return claimRedo
+	case kindRetry:
+		return claimRetry
+	}
+	return claimNew
+}
 
 // catchingUp: the run's message and record say catch_up.
 func (k fireKind) catchingUp() bool { return k == kindCatchUp || k == kindRedo }
@@ -494,7 +531,7 @@ func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, 
 	}
 	defer func() { <-sl.busy }()
 	if kind != kindManual {
-		if err := s.claim(ctx, sl, scheduledFor, kind == kindRedo); err != nil {
+		if err := s.claim(ctx, sl, scheduledFor, kind.claimMode()); err != nil {
 			return nil, err
 		}
 	}
@@ -506,16 +543,109 @@ func (s *Scheduler) fire(ctx context.Context, reg *registration, kind fireKind, 
 	s.recordRun(ctx, sl, kind, at, scheduledFor, tr, err)
 	if err != nil {
 		s.fired(sl, kind, "error")
+		if reg.t.retry && kind != kindManual && kind != kindRetry && ctx.Err() == nil {
+			s.startRetry(reg, scheduledFor, err)
+		}
 	} else {
 		s.fired(sl, kind, "ok")
 	}
 	return tr, err
 }
 
+// startRetry starts the retry loop of a tick whose run failed, unless one
+// runs for it already; a loop for an older tick gives up at its next
+// attempt. It belongs to the current ticking: Stop and a lost role end it.
+func (s *Scheduler) startRetry(reg *registration, scheduledFor time.Time, runErr error) {
+	sl := reg.slot
+	s.mu.Lock()
+	if !s.running || sl.retryFor.Equal(scheduledFor) {
+		s.mu.Unlock()
+		return
+	}
+	sl.retryFor = scheduledFor
+	ctx, ticking, wg := s.runCtx, s.ticking, s.catchUps
+	wg.Add(1)
+	s.mu.Unlock()
+	go s.retry(ctx, ticking, wg, reg, scheduledFor, runErr)
+}
+
+// retry runs a failed tick again, one attempt at a time, after
+// engine.RetryDelay (1 s doubling up to a minute, jittered), until a run
+// succeeds or: the next tick is due before the next attempt, a newer tick
+// is claimed or being retried, the schedule is paused or undeployed, it
+// was run by hand since (whoever did sees how that went), or this node
+// stops ticking (ticking ends: Stop, the scheduler role lost). Each attempt claims the tick again under the
+// run's fenced context, so only the holder of the role retries, and
+// jose.rotate's once-per-tick record makes a rotation that did commit a
+// no-op.
+func (s *Scheduler) retry(ctx, ticking context.Context, wg *sync.WaitGroup, reg *registration, scheduledFor time.Time, runErr error) {
+	sl := reg.slot
+	defer wg.Done()
+	defer func() {
+		s.mu.Lock()
+		if sl.retryFor.Equal(scheduledFor) {
+			sl.retryFor = time.Time{}
+		}
+		s.mu.Unlock()
+		if p := recover(); p != nil {
+			s.log.Error("schedule: retry panicked", "flow", sl.flow, "node", sl.node,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	next := reg.t.c.sched.Next(scheduledFor)
+	for attempt := 1; ; attempt++ {
+		wait := engine.RetryDelay(attempt)
+		if !next.IsZero() && !s.now().Add(wait).Before(next) {
+			s.log.Warn("schedule: run failed; not retried: the next tick is due first", "flow", sl.flow, "node", sl.node,
+				"scheduled_for", scheduledFor, "attempt", attempt, "err", runErr)
+			return
+		}
+		s.log.Warn("schedule: run failed; trying again", "flow", sl.flow, "node", sl.node,
+			"scheduled_for", scheduledFor, "attempt", attempt, "retry_in", wait.Round(time.Millisecond).String(), "err", runErr)
+		if s.sleep(ticking, wait) != nil {
+			return
+		}
+		s.mu.Lock()
+		superseded := !sl.retryFor.Equal(scheduledFor)
+		s.mu.Unlock()
+		cur, _ := s.lookup(sl.flow, sl.node)
+		if superseded || cur == nil {
+			return
+		}
+		reg = cur // a redeploy since: retry with the current version
+		_, err := s.fire(ctx, reg, kindRetry, s.now(), scheduledFor)
+		switch {
+		case err == nil:
+			s.log.Info("schedule: retried run succeeded", "flow", sl.flow, "node", sl.node,
+				"scheduled_for", scheduledFor, "attempt", attempt+1)
+			return
+		case errors.Is(err, errBusy):
+			runErr = err // another run holds the slot: try again later
+		case errors.Is(err, errPaused), errors.Is(err, errClaimed), errors.Is(err, store.ErrFenced),
+			errors.Is(err, engine.ErrNotDeployed), ctx.Err() != nil:
+			return // not this node's to retry any more
+		default:
+			runErr = err
+		}
+	}
+}
+
+// realSleep waits d on a timer, or until ctx ends.
+func realSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // fired reports a fire to Options.OnFire.
 func (s *Scheduler) fired(sl *slot, kind fireKind, outcome string) {
 	if s.onFire != nil {
-		s.onFire(sl.flow, sl.node, [...]string{kindTick: "tick", kindCatchUp: "catch_up", kindManual: "manual"}[kind], outcome)
+		s.onFire(sl.flow, sl.node, kindNames[kind], outcome)
 	}
 }
 
@@ -527,10 +657,10 @@ func (s *Scheduler) fired(sl *slot, kind fireKind, outcome string) {
 // cancelled too: once the role is lost the scheduler cancels that context
 // (when it wins the role again, or gives up waiting for the runs), and a
 // store may report the cancel before it checks the fence.
-func (s *Scheduler) claim(ctx context.Context, sl *slot, scheduledFor time.Time, redo bool) error {
+func (s *Scheduler) claim(ctx context.Context, sl *slot, scheduledFor time.Time, mode claimMode) error {
 	sl.rmu.Lock()
 	defer sl.rmu.Unlock()
-	rec, err := claim(ctx, s.state, sl.key, sl.rec, scheduledFor, s.now(), s.node, redo)
+	rec, err := claim(ctx, s.state, sl.key, sl.rec, scheduledFor, s.now(), s.node, mode)
 	switch {
 	case err == nil:
 		sl.rec = rec

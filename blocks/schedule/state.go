@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/store"
 )
 
@@ -111,17 +112,38 @@ var (
 	errClaimed = errors.New("schedule: tick already claimed")
 )
 
+// failedTick is the latest tick whose scheduled run finished and failed,
+// with no run since (a manual run clears it), or zero.
+func (r *record) failedTick() time.Time {
+	if r.LastRun == nil || r.LastRun.Status != engine.StatusError || r.LastRun.Manual ||
+		r.FiredFor.IsZero() || !r.ClaimedFor.Equal(r.FiredFor) {
+		return time.Time{}
+	}
+	return r.FiredFor
+}
+
+// claimMode says which already claimed tick a claim may take again.
+type claimMode int
+
+const (
+	claimNew   claimMode = iota // a tick no node claimed yet
+	claimRedo                   // also: a claimed tick whose run never finished
+	claimRetry                  // also: the tick whose run failed (failedTick)
+)
+
 // claim records, in one transaction, that node runs the tick scheduledFor:
 // refused (nothing written) when the schedule is paused or the tick (or a
-// later one) is claimed already; with redo, the tick may be claimed again
-// while its run never finished. base stands in for a record that does not
-// decode (paused).
-func claim(ctx context.Context, st StateStore, key string, base record, scheduledFor, now time.Time, node string, redo bool) (record, error) {
+// later one) is claimed already; with claimRedo, the tick may be claimed
+// again while its run never finished, with claimRetry while its run failed
+// and nothing ran since. base stands in for a record that does not decode
+// (paused).
+func claim(ctx context.Context, st StateStore, key string, base record, scheduledFor, now time.Time, node string, mode claimMode) (record, error) {
 	return tryUpdateRecord(ctx, st, key, base, func(out *record) error {
 		switch {
 		case out.Paused:
 			return errPaused
-		case redo && out.unfinished().Equal(scheduledFor):
+		case mode == claimRedo && out.unfinished().Equal(scheduledFor):
+		case mode == claimRetry && out.failedTick().Equal(scheduledFor) && !scheduledFor.IsZero():
 		case !out.ClaimedFor.Before(scheduledFor):
 			return errClaimed
 		}
