@@ -433,6 +433,15 @@ function bindClipboard(ed) {
 function bindKeys(ed) {
   const clip = bindClipboard(ed);
   const find = bindFind(root, ed, setStatus);
+  // N adds a note when the key comes up, not down: the key's character
+  // (a separate event after keydown, e.g. from a remote-controlled
+  // browser) must not land in the note's text, which has the focus then.
+  let noteKey = false;
+  document.addEventListener('keyup', (e) => {
+    if (!noteKey || (e.key !== 'n' && e.key !== 'N')) return;
+    noteKey = false;
+    ed.actions.note();
+  });
   document.addEventListener('keydown', (e) => {
     const t = e.target;
     const mod = e.ctrlKey || e.metaKey;
@@ -455,7 +464,7 @@ function bindKeys(ed) {
     else if (e.key === 'f' || e.key === 'F') a.fit();
     else if (e.key === 'd' || e.key === 'D') a.disable();
     else if (e.key === 'b' || e.key === 'B') a['toggle-palette']();
-    else if (e.key === 'n' || e.key === 'N') { e.preventDefault(); setTimeout(a.note, 0); } // after the key, so it does not land in the note
+    else if (e.key === 'n' || e.key === 'N') noteKey = true; // the note comes on keyup (below)
     else if (e.key === 'p' || e.key === 'P') a['toggle-side']();
     else if (e.key === '0') a.reset();
     else if (e.key === '+' || e.key === '=') a['zoom-in']();
