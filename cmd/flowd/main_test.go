@@ -59,7 +59,10 @@ func serveWith(t *testing.T, c *cli, args ...string) *server {
 	wait, stop := beforeDeadline(t)
 	defer stop()
 	for {
-		if m := listenRE.FindStringSubmatch(s.out.String()); m != nil {
+		// The banner's last line written before serving is the admin
+		// UI's (cli.go): tests read the whole banner.
+		out := s.out.String()
+		if m := listenRE.FindStringSubmatch(out); m != nil && strings.Contains(out, "Admin UI: ") {
 			s.base, s.addr = m[1], m[2]
 			break
 		}
