@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/audit"
@@ -71,7 +70,7 @@ func TestAuditLogFromRealActions(t *testing.T) {
 	// The key-rollover flow's start-up trigger creates the keys (an active
 	// and a next key per alg) on its own goroutine: wait for its events.
 	var startup []audit.Event
-	for range 200 {
+	eventually(t, "the start-up key events", func() bool {
 		startup = e.audit("?limit=1000").Events
 		n := 0
 		for _, ev := range startup {
@@ -79,11 +78,8 @@ func TestAuditLogFromRealActions(t *testing.T) {
 				n++
 			}
 		}
-		if n == len(active)+len(next) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return n == len(active)+len(next)
+	})
 	for _, ev := range startup {
 		if ev.Actor != "system" && ev.Actor != "flow key-rollover/ensure" {
 			t.Errorf("start-up event %+v: want actor system or the ensure node", ev)

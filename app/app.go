@@ -97,8 +97,11 @@ type App struct {
 	// deployed caches the decoded deployed versions CheckCluster sees
 	// (versions never change); under depMu (the feed also drops entries).
 	// A map stored here is never changed in place, only replaced.
+	// forgot counts forgetDeployed calls, so a pass of deployedFlows
+	// that a delete overtook does not put the deleted flow's entries back.
 	depMu    sync.Mutex
 	deployed map[versionKey]*engine.Flow
+	forgot   uint64
 	peers    peers     // node-to-node calls (peer.go)
 	pub      publisher // node records (nodedata.go)
 }
@@ -650,7 +653,7 @@ func (a *App) checkCluster(ctx context.Context, f *engine.Flow, ds store.Desired
 // useCache; cached reports whether any came from it.
 func (a *App) deployedFlows(ctx context.Context, f *engine.Flow, ds store.DesiredState, useCache bool) (others []*engine.Flow, cached bool, err error) {
 	a.depMu.Lock()
-	old := a.deployed
+	old, forgot := a.deployed, a.forgot
 	a.depMu.Unlock()
 	keep := make(map[versionKey]*engine.Flow, len(ds.Flows))
 	others = make([]*engine.Flow, 0, len(ds.Flows))
@@ -677,7 +680,13 @@ func (a *App) deployedFlows(ctx context.Context, f *engine.Flow, ds store.Desire
 		}
 	}
 	a.depMu.Lock()
-	a.deployed = keep
+	if a.forgot == forgot {
+		// Else a flow was deleted meanwhile: keep may hold its entries
+		// (read from the cache or the store before the delete), which a
+		// flow created again under its id would hit, its version numbers
+		// restarting. The next pass fills the cache again.
+		a.deployed = keep
+	}
 	a.depMu.Unlock()
 	return others, cached, nil
 }
@@ -695,6 +704,7 @@ func (a *App) forgetDeployed(id string) {
 		}
 	}
 	a.deployed = keep
+	a.forgot++
 }
 
 // settle waits until this node runs the desired state as committed so
