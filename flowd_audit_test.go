@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowd/flowd"
 	"github.com/flowd/flowd/audit"
