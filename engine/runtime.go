@@ -156,7 +156,7 @@ func New(opts Options) (*Runtime, error) {
 		opts.Observer = NopObserver{}
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = realSleep
+		opts.Sleep = RealSleep
 	}
 	return &Runtime{
 		reg: opts.Registry, log: opts.Logger, limits: opts.Limits.withDefaults(), opts: opts, realClock: realClock,

@@ -7,8 +7,10 @@ import (
 	"time"
 )
 
-// realSleep waits d on a timer, or until ctx ends.
-func realSleep(ctx context.Context, d time.Duration) error {
+// RealSleep waits d on a timer, or until ctx ends (its error then); a d
+// of 0 or less only checks ctx. It is the default of every Sleep option
+// (the engine's Options.Sleep, the scheduler's).
+func RealSleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -25,7 +27,7 @@ func realSleep(ctx context.Context, d time.Duration) error {
 // Sleep waits d with the runtime's Options.Sleep, or until ctx (the run's
 // deadline included) ends; the error then wraps ctx's.
 func (x *Exec) Sleep(ctx context.Context, d time.Duration) error {
-	sleep := realSleep
+	sleep := RealSleep
 	if x.d != nil {
 		sleep = x.d.rt.opts.Sleep
 	}

@@ -57,36 +57,31 @@ func TestFlowsDeploySaysWhereItRuns(t *testing.T) {
 		}
 		return f.Text()
 	}
-	t.Run("deploy", func(t *testing.T) {
-		res, body := c.PostFormBody(t, "/admin/flows/hello/deploy", url.Values{"csrf": {c.CSRF}})
-		got := flash(t, res, body)
-		for _, want := range []string{"Deployed hello: version ", "runs on 1 of 2 nodes.", "Node c has not applied it yet."} {
-			if !strings.Contains(got, want) {
-				t.Errorf("flash %q lacks %q", got, want)
+	_, exported := c.Get(t, "/admin/flows/hello/export")
+	for _, tc := range []struct {
+		name, path string
+		form       url.Values
+		done       string
+	}{
+		{"deploy", "/admin/flows/hello/deploy", nil, "Deployed hello"},
+		{"import and deploy", "/admin/flows/import", url.Values{"doc": {exported}, "deploy": {"true"}}, "Imported hello"},
+		{"restore a deployed flow", "/admin/flows/hello/versions/1/restore", nil, "Restored hello v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			form := url.Values{"csrf": {c.CSRF}}
+			for k, v := range tc.form {
+				form[k] = v
 			}
-		}
-	})
-	t.Run("import and deploy", func(t *testing.T) {
-		_, exported := c.Get(t, "/admin/flows/hello/export")
-		res, body := c.PostFormBody(t, "/admin/flows/import", url.Values{"csrf": {c.CSRF}, "doc": {exported}, "deploy": {"true"}})
-		got := flash(t, res, body)
-		for _, want := range []string{"Imported hello: version ", "runs on 1 of 2 nodes.", "Node c has not applied it yet."} {
-			if !strings.Contains(got, want) {
-				t.Errorf("flash %q lacks %q", got, want)
+			res, body := c.PostFormBody(t, tc.path, form)
+			got := flash(t, res, body)
+			for _, want := range []string{tc.done + ": version ", "runs on 1 of 2 nodes.", "Node c has not applied it yet."} {
+				if !strings.Contains(got, want) {
+					t.Errorf("flash %q lacks %q", got, want)
+				}
 			}
-		}
-	})
-	t.Run("restore a deployed flow", func(t *testing.T) {
-		res, body := c.PostFormBody(t, "/admin/flows/hello/versions/1/restore", url.Values{"csrf": {c.CSRF}})
-		got := flash(t, res, body)
-		for _, want := range []string{"Restored hello v1: version ", "runs on 1 of 2 nodes.", "Node c has not applied it yet."} {
-			if !strings.Contains(got, want) {
-				t.Errorf("flash %q lacks %q", got, want)
-			}
-		}
-	})
+		})
+	}
 	t.Run("import without deploy", func(t *testing.T) {
-		_, exported := c.Get(t, "/admin/flows/hello/export")
 		res := c.PostForm(t, "/admin/flows/import", url.Values{"csrf": {c.CSRF}, "doc": {exported}})
 		if res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "done=imported") {
 			t.Fatalf("%d %q, want 303 to done=imported", res.StatusCode, res.Header.Get("Location"))

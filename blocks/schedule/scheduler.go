@@ -145,7 +145,7 @@ func NewScheduler(opts Options) *Scheduler {
 		opts.State = newMemState()
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = realSleep
+		opts.Sleep = engine.RealSleep
 	}
 	logger := cronLogger{opts.Logger}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -627,18 +627,6 @@ func (s *Scheduler) retry(ctx, ticking context.Context, wg *sync.WaitGroup, reg 
 		default:
 			runErr = err
 		}
-	}
-}
-
-// realSleep waits d on a timer, or until ctx ends.
-func realSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
