@@ -388,8 +388,37 @@ func TestAuditSessionCapAndSignOut(t *testing.T) {
 		t.Errorf("D's refresh token after the reset: %d, want 400", resp.StatusCode)
 	}
 
+	// The same through the admin API: PUT .../password.
+	const apiPassword = "set through the API 77"
+	w := e.do("PUT", "/admin/api/users/ADA/password", admin, `{"password": "`+apiPassword+`"}`)
+	var reset struct {
+		User     string
+		Sessions *int
+	}
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &reset) != nil || reset.User != "ada" || reset.Sessions == nil || *reset.Sessions != 0 {
+		t.Fatalf("PUT password: %d %s", w.Code, w.Body)
+	}
+	if last := brief(e.audit("?limit=1").Events); len(last) != 1 || last[0] != "user.password_set | ada | api-token | password_set: 0 sessions ended" {
+		t.Errorf("after the API's password reset: %v", last)
+	}
+	if _, err := e.fd.Users().Authenticate(t.Context(), "ada", apiPassword); err != nil {
+		t.Errorf("the API's password does not sign in: %v", err)
+	}
+	for _, bad := range []struct{ path, body, code string }{
+		{"/admin/api/users/ada/password", `{"password": "short"}`, `"code": "bad_user"`},
+		{"/admin/api/users/nobody/password", `{"password": "long enough password"}`, `"code": "no_user"`},
+		{"/admin/api/users/ada/password", `{"pass": "long enough password"}`, `"code": "bad_request"`},
+	} {
+		if w := e.do("PUT", bad.path, admin, bad.body); w.Code < 400 || w.Code >= 500 || !strings.Contains(w.Body.String(), bad.code) {
+			t.Errorf("PUT %s %s: %d %s", bad.path, bad.body, w.Code, w.Body)
+		}
+	}
+	if w := e.do("PUT", "/admin/api/users/ada/password", nil, `{"password": "long enough password"}`); w.Code != 401 {
+		t.Errorf("PUT password without the token: %d", w.Code)
+	}
+
 	raw := e.do("GET", "/admin/api/audit?limit=1000", admin, "").Body.String()
-	secrets := slices.Concat([]string{keyA, "correct horse", newPassword, "argon2id"}, tokensA, tokensB, tokensC, tokensD)
+	secrets := slices.Concat([]string{keyA, "correct horse", newPassword, apiPassword, "argon2id"}, tokensA, tokensB, tokensC, tokensD)
 	for _, c := range []map[string]string{cookiesA, cookiesB, cookiesC, cookiesD, uiCookies} {
 		for _, v := range c {
 			secrets = append(secrets, v)

@@ -453,6 +453,9 @@ type backend interface {
 	ListUsers(ctx context.Context) ([]oidc.User, error)
 	RemoveUser(ctx context.Context, username string) (oidc.SignOutResult, error)
 	SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error)
+	// SetUserPassword sets a person's password, then signs them out
+	// everywhere (oidc.Users.SetPasswordSignedOut).
+	SetUserPassword(ctx context.Context, username, password string) (oidc.SignOutResult, error)
 	Close(ctx context.Context) error
 }
 

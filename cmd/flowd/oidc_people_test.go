@@ -1174,6 +1174,12 @@ func TestPeopleCLI(t *testing.T) {
 		{"sign out unknown", []string{"users", "signout", "nobody"}, 1, "not found"},
 		{"sign out whom", []string{"users", "signout"}, 2, "name one username"},
 		{"sign out, no sessions", []string{"users", "signout", "GRACE"}, 0, `signed "grace" out everywhere: 0 session(s) ended`},
+		{"set password", []string{"users", "set-password", "GRACE", "--password", "grace's new password"}, 0,
+			`set a new password for "grace" and signed them out everywhere: 0 session(s) ended`},
+		{"set password too short", []string{"users", "set-password", "grace", "--password", "short"}, 1, "at least 8"},
+		{"set password of nobody", []string{"users", "set-password", "nobody", "--password", "long enough pw"}, 1, "not found"},
+		{"set password, whom", []string{"users", "set-password", "--password", "long enough pw"}, 2, "use: flowd users set-password USERNAME"},
+		{"set password, no password", []string{"users", "set-password", "grace"}, 2, "exactly one of --password"},
 		{"bad redirect URI", []string{"clients", "add", "--id", "app", "--redirect-uris", "http://evil.example/cb"}, 1, "loopback"},
 		{"public with client_credentials", []string{"clients", "add", "--id", "app", "--public", "--redirect-uris", "http://127.0.0.1/cb", "--grant-types", "client_credentials"}, 1, "public client cannot"},
 		{"unknown grant", []string{"clients", "add", "--id", "app", "--grant-types", "password"}, 1, "grant type"},
@@ -1205,6 +1211,14 @@ func TestPeopleCLI(t *testing.T) {
 	}
 	if code, _, errs := flowdCmd(t, vars, "users", "signout", "nobody"); code != 1 || !strings.Contains(errs, "not found") {
 		t.Fatalf("signout of an unknown user through the API: %d %s", code, errs)
+	}
+	var setOut, setErr enginetest.LogBuffer
+	code = run(t.Context(), []string{"users", "set-password", "bob", "--password-stdin"}, envOf(vars), strings.NewReader("bobs new password 456\n"), &setOut, &setErr)
+	if code != 0 || !strings.Contains(setOut.String(), `set a new password for "bob" and signed them out everywhere: 0 session(s) ended`) {
+		t.Fatalf("set-password through the API: %d %s %s", code, setOut.String(), setErr.String())
+	}
+	if code, _, errs := flowdCmd(t, vars, "users", "set-password", "bob", "--password", "short"); code != 1 || !strings.Contains(errs, "at least 8") {
+		t.Fatalf("short password through the API: %d %s", code, errs)
 	}
 	if out := mustCmd(t, vars, "users", "remove", "Grace"); !strings.Contains(out, `removed user "grace"`) {
 		t.Fatalf("remove: %s", out)

@@ -14,19 +14,23 @@ import (
 )
 
 // users manages the people who sign in through the OpenID flows: add,
-// list, remove, sign out everywhere.
+// list, remove, sign out everywhere, set a password (which signs them out
+// everywhere too).
 func (c *cli) users(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("use: flowd users add|list|remove|signout|consents|withdraw-consent")}
+		return usageError{errors.New("use: flowd users add|list|remove|signout|set-password|consents|withdraw-consent")}
 	}
 	sub, args := args[0], args[1:]
 	fs := c.flags("users " + sub)
 	var username, password, email, name string
 	var verified, fromStdin bool
-	if sub == "add" {
-		fs.StringVar(&username, "username", "", "username (stored lower case)")
+	withPassword := sub == "add" || sub == "set-password"
+	if withPassword {
 		fs.StringVar(&password, "password", "", "password, at least 8 characters (prefer --password-stdin: a flag shows in ps and shell history)")
 		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
+	}
+	if sub == "add" {
+		fs.StringVar(&username, "username", "", "username (stored lower case)")
 		fs.StringVar(&email, "email", "", "email address (the email claim)")
 		fs.BoolVar(&verified, "email-verified", false, "the email address is verified (email_verified claim)")
 		fs.StringVar(&name, "name", "", "full name (the name claim)")
@@ -34,10 +38,13 @@ func (c *cli) users(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if sub == "add" {
-		if username == "" {
-			return usageError{errors.New("--username is required")}
-		}
+	if sub == "add" && username == "" {
+		return usageError{errors.New("--username is required")}
+	}
+	if sub == "set-password" && fs.NArg() != 1 {
+		return usageError{errors.New("use: flowd users set-password USERNAME --password-stdin (or --password)")}
+	}
+	if withPassword {
 		if fromStdin == (password != "") {
 			return usageError{errors.New("give exactly one of --password and --password-stdin")}
 		}
@@ -91,6 +98,17 @@ func (c *cli) users(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, done, oidc.NormalizeUsername(fs.Arg(0)), res.Sessions)
 		return nil
+	case "set-password":
+		if err := validText("the password", password); err != nil {
+			return err
+		}
+		res, err := b.SetUserPassword(ctx, fs.Arg(0), password)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "set a new password for %q and signed them out everywhere: %d session(s) ended, their grants revoked (offline_access grants stay)\n",
+			oidc.NormalizeUsername(fs.Arg(0)), res.Sessions)
+		return nil
 	case "consents", "withdraw-consent":
 		cb, ok := b.(consentBackend)
 		if !ok {
@@ -122,7 +140,7 @@ func (c *cli) users(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "withdrew %s's consent for client %q: %d grants ended\n", oidc.NormalizeUsername(fs.Arg(0)), fs.Arg(1), n)
 		return nil
 	}
-	return usageError{fmt.Errorf("unknown users command %q (add, list, remove, signout, consents, withdraw-consent)", sub)}
+	return usageError{fmt.Errorf("unknown users command %q (add, list, remove, signout, set-password, consents, withdraw-consent)", sub)}
 }
 
 func (l *localBackend) AddUser(ctx context.Context, u oidc.User, password string) (oidc.User, error) {
@@ -160,6 +178,17 @@ func (l *localBackend) SignOutUser(ctx context.Context, username string) (oidc.S
 func (r *remoteBackend) SignOutUser(ctx context.Context, username string) (oidc.SignOutResult, error) {
 	var out oidc.SignOutResult
 	_, err := r.do(ctx, "POST", userPath(username)+"/signout", nil, &out)
+	return out, err
+}
+
+func (l *localBackend) SetUserPassword(ctx context.Context, username, password string) (oidc.SignOutResult, error) {
+	return l.fd.Users().SetPasswordSignedOut(ctx, username, password)
+}
+
+func (r *remoteBackend) SetUserPassword(ctx context.Context, username, password string) (oidc.SignOutResult, error) {
+	body, _ := json.Marshal(map[string]string{"password": password})
+	var out oidc.SignOutResult
+	_, err := r.do(ctx, "PUT", userPath(username)+"/password", body, &out)
 	return out, err
 }
 

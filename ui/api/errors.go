@@ -30,6 +30,11 @@ import (
 // carries (RetryAfterSeconds, as oauth.RetryError and WithRetryAfter do),
 // else the row's default.
 var table = []row{
+	// A change made, but its follow-up not finished (a password set, not
+	// every session ended): whatever stopped the follow-up, the caller
+	// must hear that the change stands and what to do again.
+	{oidc.ErrSignOutIncomplete, http.StatusInternalServerError, "sign_out_incomplete", 0},
+
 	// Nothing was changed; come back shortly. First: whatever else an
 	// error says, a store that did not answer decides the outcome. The
 	// store's default is about one leader election of a cluster store (as

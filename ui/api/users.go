@@ -14,6 +14,7 @@ import (
 //
 //	GET    /users             every user (no password hashes)
 //	POST   /users             {"username", "password", "email"?, "name"?, "email_verified"?}
+//	PUT    /users/{username}/password  {"password"}: set it, then sign out everywhere (as signout) -> {"user", "sessions"}
 //	POST   /users/{username}/signout  end every provider session, revoke their grants -> {"user", "sessions"}
 //	DELETE /users/{username}  sign out everywhere (as signout), then remove -> {"user", "sessions"}
 //	GET    /users/{username}/consents           what the person consented to, per client
@@ -38,6 +39,18 @@ func RegisterUsers(h *Handler, users *oidc.Users) {
 		}
 		WriteJSON(w, http.StatusCreated, map[string]any{"user": u})
 		return nil
+	})
+	h.Handle("PUT /users/{username}/password", func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			Password string `json:"password"`
+		}
+		if err := DecodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return signedOut(func(ctx context.Context, username string) (oidc.SignOutResult, error) {
+			res, err := users.SetPasswordSignedOut(ctx, username, req.Password)
+			return res, busyUsers(users, err)
+		})(w, r)
 	})
 	h.Handle("POST /users/{username}/signout", signedOut(users.SignOut))
 	h.Handle("GET /users/{username}/consents", func(w http.ResponseWriter, r *http.Request) error {
