@@ -48,13 +48,7 @@ func TestSetPasswordSignsOut(t *testing.T) {
 	k := newGrantKit(t)
 	ctx := t.Context()
 	k.withBob(t)
-	var got []SessionsEnded
-	k.f.users.OnSessionsEnded = func(_ context.Context, e SessionsEnded) { got = append(got, e) }
-	take := func() []SessionsEnded {
-		out := got
-		got = nil
-		return out
-	}
+	take := k.hearEnded()
 	online, cookiesA := k.grant("ada", "openid email", "")
 	offline, _ := k.grant("ada", "openid offline_access", cookiesA)
 	second, cookiesB := k.grant("ada", "openid", "")

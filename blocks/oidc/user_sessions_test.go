@@ -227,13 +227,7 @@ func TestSessionsEndedReported(t *testing.T) {
 	k := newGrantKit(t)
 	ctx := t.Context()
 	k.withBob(t)
-	var got []SessionsEnded
-	k.f.users.OnSessionsEnded = func(_ context.Context, e SessionsEnded) { got = append(got, e) }
-	take := func() []SessionsEnded {
-		out := got
-		got = nil
-		return out
-	}
+	take := k.hearEnded()
 	signedIn := k.f.clk.Now().UTC()
 	oldest, cookiesA := k.grant("ada", "openid", "")
 	k.f.clk.Advance(time.Minute)
@@ -308,5 +302,17 @@ func TestSessionsEndedReported(t *testing.T) {
 	}
 	if e := take(); len(e) != 1 || e[0] != (SessionsEnded{Username: "bob", Reason: EndedUserRemoved, Sessions: 1}) {
 		t.Fatalf("removals reported %+v, want bob's one session only", e)
+	}
+}
+
+// hearEnded sets OnSessionsEnded to record its reports; take returns
+// those made since the last take.
+func (k *grantKit) hearEnded() (take func() []SessionsEnded) {
+	var got []SessionsEnded
+	k.f.users.OnSessionsEnded = func(_ context.Context, e SessionsEnded) { got = append(got, e) }
+	return func() []SessionsEnded {
+		out := got
+		got = nil
+		return out
 	}
 }
